@@ -1,0 +1,104 @@
+# logseal - one non-recursive Makefile.  See README.md.
+#   make            build build/logseal
+#   make test       install missing packages, build, run every test
+#   make run        install, build, init ./data if empty, serve on 127.0.0.1:8080
+#   make asan       the suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make fuzz       every libFuzzer target for FUZZ_TIME seconds (default 20)
+#   make bench      benchmarks with baselines, printed with the machine they ran on
+#   make crash N=   the SIGKILL crash loop with N rounds (default 200)
+
+BUILD   ?= build
+CC      ?= gcc
+PKGS    := openssl jansson libmicrohttpd sqlite3 zlib libzstd libcurl
+SAN     ?=
+OPT     ?= -O2
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 \
+           -Wno-unused-parameter -fno-strict-aliasing -Isrc $(SAN)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LDLIBS  := $(PKG_LIBS) -lpthread -lm
+TEST_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+LIB_SRCS := $(filter-out src/main.c,$(wildcard src/*.c src/formats/*.c))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+HELPER_SRCS := $(wildcard tests/helpers/*.c)
+HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/tests/%)
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
+WEB_FILES := $(wildcard web/*)
+
+.PHONY: all test run asan fuzz bench crash deps clean unit-bins
+all: $(BUILD)/logseal
+
+$(BUILD)/%.o: %.c $(wildcard src/*.h src/formats/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(BUILD)/liblogseal.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/logseal: $(BUILD)/src/main.o $(BUILD)/liblogseal.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liblogseal.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/liblogseal.a $(LDLIBS) $(TEST_LIBS)
+
+$(BUILD)/tests/%: tests/helpers/%.c $(BUILD)/liblogseal.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/liblogseal.a $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/liblogseal.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/liblogseal.a $(LDLIBS)
+
+unit-bins: $(BUILD)/logseal $(UNIT_BINS) $(HELPER_BINS)
+
+deps:
+	@scripts/deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory unit-bins
+	@BUILD=$(BUILD) tests/run.sh
+
+run: deps
+	@$(MAKE) --no-print-directory $(BUILD)/logseal
+	@scripts/run.sh
+
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" unit-bins
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  BUILD=build-asan LOGSEAL_SANITIZED=1 tests/run.sh
+
+FUZZ_TIME ?= 20
+FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS)
+fuzz: deps
+	@mkdir -p build-fuzz
+	@set -e; for f in $(FUZZ_SRCS); do \
+	  n=$$(basename $$f .c); \
+	  clang $(FUZZ_CFLAGS) -o build-fuzz/$$n $$f $(LIB_SRCS) $(LDLIBS); \
+	  mkdir -p build-fuzz/corpus-$$n; \
+	  cp -n fuzz/corpus/$$n/* build-fuzz/corpus-$$n/ 2>/dev/null || true; \
+	  echo "== $$n ($(FUZZ_TIME)s)"; \
+	  build-fuzz/$$n -max_total_time=$(FUZZ_TIME) -max_len=70000 -print_final_stats=1 \
+	    build-fuzz/corpus-$$n 2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|crash' ; \
+	  test $${PIPESTATUS[0]:-0} -eq 0; \
+	done
+
+bench: deps
+	@$(MAKE) --no-print-directory $(BUILD)/logseal $(BENCH_BINS)
+	@BUILD=$(BUILD) bench/run.sh
+
+N ?= 200
+crash: deps
+	@$(MAKE) --no-print-directory unit-bins
+	@BUILD=$(BUILD) CRASH_ROUNDS=$(N) tests/integration/t0200-crash-journal.sh
+
+clean:
+	rm -rf build build-asan build-fuzz

@@ -1,0 +1,19 @@
+#!/bin/sh
+# Install the Debian 12 packages logseal needs to build, test and benchmark,
+# only those that are missing.  Safe to run again.
+set -e
+need=""
+for p in gcc make pkg-config clang libclang-rt-14-dev libssl-dev libjansson-dev \
+	libmicrohttpd-dev libsqlite3-dev zlib1g-dev libzstd-dev libcurl4-openssl-dev \
+	libcmocka-dev curl openssl python3 postgresql; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
+done
+[ -z "$need" ] && exit 0
+echo "installing:$need" >&2
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get install -y -q $need >/dev/null 2>&1 || {
+	$SUDO apt-get update -q >/dev/null 2>&1
+	$SUDO apt-get install -y -q $need >/dev/null
+}

@@ -1,0 +1,230 @@
+/* crypto.c - SHA-256, HMAC, Ed25519, RNG, base64, hex (see crypto.h). */
+#include "crypto.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <string.h>
+
+static __thread EVP_MD_CTX *sha_ctx;
+static EVP_MD *sha_md;
+static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
+
+static void sha_init(void)
+{
+	sha_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+void ls_sha256(const void *a, size_t an, const void *b, size_t bn, uint8_t out[LS_HASH_LEN])
+{
+	unsigned int len = 0;
+
+	pthread_once(&sha_once, sha_init);
+	if (!sha_ctx)
+		sha_ctx = EVP_MD_CTX_new();
+	/* Out-of-memory here leaves no way to return a hash: fall back to the
+	 * one-shot API, which allocates internally and is simply slower. */
+	if (!sha_ctx || !sha_md) {
+		EVP_MD_CTX *c = EVP_MD_CTX_new();
+		EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+		EVP_DigestUpdate(c, a, an);
+		if (bn)
+			EVP_DigestUpdate(c, b, bn);
+		EVP_DigestFinal_ex(c, out, &len);
+		EVP_MD_CTX_free(c);
+		return;
+	}
+	EVP_DigestInit_ex2(sha_ctx, sha_md, NULL);
+	EVP_DigestUpdate(sha_ctx, a, an);
+	if (bn)
+		EVP_DigestUpdate(sha_ctx, b, bn);
+	EVP_DigestFinal_ex(sha_ctx, out, &len);
+}
+
+void ls_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t n,
+		    uint8_t out[LS_HASH_LEN])
+{
+	unsigned int len = LS_HASH_LEN;
+
+	HMAC(EVP_sha256(), key, (int)keylen, msg, n, out, &len);
+}
+
+ls_rc ls_random(void *buf, size_t n)
+{
+	return RAND_bytes(buf, (int)n) == 1 ? LS_OK : LS_IO;
+}
+
+ls_rc ls_ed25519_public(const uint8_t seed[32], uint8_t pub[32])
+{
+	EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+	size_t len = 32;
+	ls_rc rc = LS_OK;
+
+	if (!k)
+		return LS_INVALID;
+	if (EVP_PKEY_get_raw_public_key(k, pub, &len) != 1 || len != 32)
+		rc = LS_INVALID;
+	EVP_PKEY_free(k);
+	return rc;
+}
+
+ls_rc ls_ed25519_keygen(uint8_t seed[32], uint8_t pub[32])
+{
+	if (ls_random(seed, 32) != LS_OK)
+		return LS_IO;
+	return ls_ed25519_public(seed, pub);
+}
+
+ls_rc ls_ed25519_sign(const uint8_t seed[32], const void *msg, size_t n, uint8_t sig[64])
+{
+	EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	size_t siglen = 64;
+	ls_rc rc = LS_INVALID;
+
+	if (k && c && EVP_DigestSignInit(c, NULL, NULL, NULL, k) == 1 &&
+	    EVP_DigestSign(c, sig, &siglen, msg, n) == 1 && siglen == 64)
+		rc = LS_OK;
+	EVP_MD_CTX_free(c);
+	EVP_PKEY_free(k);
+	return rc;
+}
+
+ls_rc ls_ed25519_verify(const uint8_t pub[32], const void *msg, size_t n, const uint8_t sig[64])
+{
+	EVP_PKEY *k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	ls_rc rc = LS_TAMPERED;
+
+	if (k && c && EVP_DigestVerifyInit(c, NULL, NULL, NULL, k) == 1 &&
+	    EVP_DigestVerify(c, sig, 64, msg, n) == 1)
+		rc = LS_OK;
+	EVP_MD_CTX_free(c);
+	EVP_PKEY_free(k);
+	return rc;
+}
+
+static const char b64chars[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+size_t ls_b64_encode(const void *in, size_t n, char *out, size_t cap)
+{
+	const uint8_t *p = in;
+	size_t o = 0, i;
+
+	if (cap < LS_B64_LEN(n) + 1) {
+		if (cap)
+			out[0] = 0;
+		return 0;
+	}
+	for (i = 0; i + 2 < n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+		out[o++] = b64chars[v >> 18];
+		out[o++] = b64chars[(v >> 12) & 63];
+		out[o++] = b64chars[(v >> 6) & 63];
+		out[o++] = b64chars[v & 63];
+	}
+	if (i < n) {
+		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
+		out[o++] = b64chars[v >> 18];
+		out[o++] = b64chars[(v >> 12) & 63];
+		out[o++] = i + 1 < n ? b64chars[(v >> 6) & 63] : '=';
+		out[o++] = '=';
+	}
+	out[o] = 0;
+	return o;
+}
+
+static int b64val(char c)
+{
+	if (c >= 'A' && c <= 'Z') return c - 'A';
+	if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+	if (c >= '0' && c <= '9') return c - '0' + 52;
+	if (c == '+') return 62;
+	if (c == '/') return 63;
+	return -1;
+}
+
+ls_rc ls_b64_decode(const char *in, size_t n, uint8_t *out, size_t cap, size_t *outlen)
+{
+	size_t o = 0, i;
+
+	if (n % 4)
+		return LS_INVALID;
+	for (i = 0; i < n; i += 4) {
+		int v[4], pad = 0, k;
+		uint32_t w;
+
+		for (k = 0; k < 4; k++) {
+			if (in[i + k] == '=' && i + 4 == n && k >= 2) {
+				v[k] = 0;
+				pad++;
+				continue;
+			}
+			if (pad)
+				return LS_INVALID; /* data after padding */
+			v[k] = b64val(in[i + k]);
+			if (v[k] < 0)
+				return LS_INVALID;
+		}
+		w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+		/* Non-canonical encodings (stray low bits before padding) are rejected. */
+		if ((pad == 1 && (w & 0xff)) || (pad == 2 && (w & 0xffff)))
+			return LS_INVALID;
+		if (o + 3 - (size_t)pad > cap)
+			return LS_LIMIT;
+		out[o++] = (uint8_t)(w >> 16);
+		if (pad < 2)
+			out[o++] = (uint8_t)(w >> 8);
+		if (pad < 1)
+			out[o++] = (uint8_t)w;
+	}
+	*outlen = o;
+	return LS_OK;
+}
+
+void ls_hex(const void *in, size_t n, char *out)
+{
+	static const char d[] = "0123456789abcdef";
+	const uint8_t *p = in;
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = d[p[i] >> 4];
+		out[2 * i + 1] = d[p[i] & 15];
+	}
+	out[2 * n] = 0;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9') return c - '0';
+	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+	return -1;
+}
+
+ls_rc ls_unhex(const char *in, size_t n, uint8_t *out, size_t cap)
+{
+	if (n != 2 * cap)
+		return LS_INVALID;
+	for (size_t i = 0; i < cap; i++) {
+		int h = hexval(in[2 * i]), l = hexval(in[2 * i + 1]);
+		if (h < 0 || l < 0)
+			return LS_INVALID;
+		out[i] = (uint8_t)(h << 4 | l);
+	}
+	return LS_OK;
+}
+
+void ls_wipe(void *p, size_t n)
+{
+	if (p)
+		OPENSSL_cleanse(p, n);
+}
+
+int ls_ct_equal(const void *a, const void *b, size_t n)
+{
+	return CRYPTO_memcmp(a, b, n) == 0;
+}

@@ -1,0 +1,92 @@
+/*
+ * journal.h - the append-only journal: the single source of truth (rule 1).
+ *
+ * A directory of segment files "<016x first index>.seg".  Each segment opens
+ * with a 32-byte header, then records, each framed with its length, its
+ * leaf index and a CRC-32; the last record of every appended batch carries
+ * the COMMIT flag.  docs/FORMAT.md is the byte-level description.
+ *
+ * Calling sequence (one writer; readers may run concurrently with their own
+ * iterators):
+ *	journal_open() -> journal_append()* -> journal_close()
+ *	journal_iter_open() -> journal_iter_next()* -> journal_iter_free()
+ *
+ * Invariants:
+ *  1. Records carry consecutive leaf indexes from 0, across segments.
+ *  2. journal_append() returns LS_OK only after the bytes are written and
+ *     fdatasync'd (and the directory fsync'd when it created a segment).
+ *  3. After any failed write or sync the journal is failed: every further
+ *     append returns LS_FAILED until it is closed and reopened (recovery then
+ *     decides what is on disk).  A short write caused by ENOSPC is undone
+ *     (ftruncate to the previous end) and reported as LS_NOSPACE; the journal
+ *     stays usable only if that truncate and a sync succeed.
+ *  4. Recovery at open cuts a torn tail of the last segment only: the bad
+ *     region must lie in the last batch, i.e. no COMMIT record of a later
+ *     batch follows it; and it never cuts below min_size (the size of the
+ *     last signed checkpoint).  Anything else is LS_CORRUPT naming the
+ *     segment file and byte offset.
+ */
+#ifndef LS_JOURNAL_H
+#define LS_JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "ls.h"
+
+#define JOURNAL_MAX_ENTRY 65535
+#define JOURNAL_SEG_HEADER 32
+#define JOURNAL_REC_HEADER 20
+#define JOURNAL_FLAG_COMMIT 0x0001
+
+struct journal;
+
+struct journal_opts {
+	uint64_t segment_size; /* rotate when a segment reaches this many bytes; 0: 64 MiB */
+	uint64_t min_size;     /* never cut below this many records at recovery */
+};
+
+struct journal_recovery {
+	int cut;		 /* 1 when a torn tail was cut */
+	char segment[64];	 /* file name of the segment that was cut */
+	uint64_t offset;	 /* byte offset where the cut was made */
+	uint64_t bytes;		 /* bytes removed */
+	uint64_t records;	 /* whole, valid records removed with them (never acknowledged) */
+};
+
+/* Open (creating the directory and a first segment when empty) and recover. */
+ls_rc journal_open(const char *dir, const struct journal_opts *opts, struct journal **out,
+		   struct journal_recovery *rec, struct ls_err *err);
+
+/* Number of records (= the next leaf index). */
+uint64_t journal_size(const struct journal *j);
+
+/* Append n entries (each 1..JOURNAL_MAX_ENTRY bytes) as one batch, durably.
+ * *first is set to the index of the first.  See invariant 2 and 3. */
+ls_rc journal_append(struct journal *j, const struct iovec *entries, size_t n, uint64_t *first,
+		     struct ls_err *err);
+
+void journal_close(struct journal *j);
+
+/* Sequential reader from leaf index start (may be opened on a journal that
+ * another process or thread is appending to: it sees what was there). */
+struct journal_iter;
+ls_rc journal_iter_open(const char *dir, uint64_t start, struct journal_iter **out,
+			struct ls_err *err);
+/* Next record: LS_OK with *data valid until the next call; LS_NOTFOUND at the
+ * clean end; LS_CORRUPT (err names segment and offset) otherwise.  With
+ * loc non-NULL, *loc receives "segment:offset" of the record. */
+ls_rc journal_iter_next(struct journal_iter *it, const uint8_t **data, size_t *len,
+			uint64_t *index, struct ls_err *err);
+/* Segment file name and byte offset of the record last returned. */
+void journal_iter_where(const struct journal_iter *it, const char **segment, uint64_t *offset);
+void journal_iter_free(struct journal_iter *it);
+
+/* Decode one record from buf (for tests and the fuzz target): LS_OK with
+ * *consumed bytes, LS_NOTFOUND when buf holds an incomplete record,
+ * LS_CORRUPT when it does not check. */
+ls_rc journal_record_decode(const uint8_t *buf, size_t n, const uint8_t **data, size_t *len,
+			    uint64_t *index, uint16_t *flags, size_t *consumed);
+
+#endif

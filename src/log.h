@@ -1,0 +1,77 @@
+/*
+ * log.h - the log: journal + Merkle tree + tiles + signed checkpoints,
+ * sequenced by one thread.
+ *
+ * Data directory layout (docs/FORMAT.md):
+ *	DIR/journal/            segments (journal.h) - the truth
+ *	DIR/log/checkpoint      latest signed checkpoint (C2SP)
+ *	DIR/log/tile/...        hash tiles and entry bundles (C2SP tlog-tiles)
+ *	DIR/checkpoints/<size>  every signed checkpoint, kept forever
+ *	DIR/keys/log.key        the signer key (mode 0600)
+ *	DIR/verifier.key        the verifier key (one line)
+ *
+ * Calling sequence: log_open() -> log_append()* (any threads) -> log_close().
+ *
+ * Many threads call log_append() at once.  Each hashes its own entries, then
+ * queues the batch; the sequencer thread takes every queued batch, writes
+ * them with one journal_append() (group commit: one fdatasync), and wakes
+ * each caller with its first leaf index.  A checkpointer thread extends the
+ * tiles and signs a new checkpoint when the tree has grown, at most once per
+ * interval.  The queue is bounded: when it is full log_append() returns
+ * LS_BUSY at once instead of waiting (the server answers 503).
+ */
+#ifndef LS_LOG_H
+#define LS_LOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "journal.h"
+#include "ls.h"
+#include "note.h"
+
+struct log;
+
+struct log_opts {
+	const char *dir;
+	uint64_t checkpoint_interval_ms; /* 0: 1000 */
+	uint64_t segment_size;		 /* 0: journal default */
+	size_t queue_max_bytes;		 /* bytes waiting for the sequencer; 0: 64 MiB */
+	int no_threads;			 /* 1: no checkpointer thread (import, tests): call log_checkpoint() */
+};
+
+/* Create a new data directory: keys, verifier.key, empty journal, and a
+ * signed checkpoint of size 0.  LS_EXISTS if DIR already holds a log. */
+ls_rc log_init(const char *dir, const char *origin, struct ls_err *err);
+
+ls_rc log_open(const struct log_opts *opts, struct log **out, struct journal_recovery *rec,
+	       struct ls_err *err);
+
+/* Append n entries durably; *first receives the leaf index of the first
+ * (the rest follow consecutively).  Entries are stored byte for byte. */
+ls_rc log_append(struct log *l, const struct iovec *entries, size_t n, uint64_t *first,
+		 struct ls_err *err);
+
+/* Sign a checkpoint now if the tree grew since the last one (also called by
+ * the checkpointer thread).  Returns once it is durable. */
+ls_rc log_checkpoint(struct log *l, struct ls_err *err);
+
+/* Number of entries durably appended. */
+uint64_t log_size(struct log *l);
+
+/* The latest signed checkpoint: note text (malloc'd) and its size. */
+ls_rc log_latest_checkpoint(struct log *l, char **note, uint64_t *size);
+
+const struct note_verifier *log_verifier(const struct log *l);
+const char *log_dir(const struct log *l);
+
+/* Stop threads, sign a last checkpoint, close.  NULL is a no-op. */
+ls_rc log_close(struct log *l, struct ls_err *err);
+
+/* Observer called by the sequencer after each durable batch (in its thread;
+ * must be quick).  Used by followers (index, stream, alerts). */
+typedef void (*log_observer_fn)(void *ctx, uint64_t first, const struct iovec *entries, size_t n);
+void log_set_observer(struct log *l, log_observer_fn fn, void *ctx);
+
+#endif
