@@ -14,7 +14,7 @@ SAN     ?=
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 \
-           -Wno-unused-parameter -fno-strict-aliasing -Isrc $(SAN)
+           -Wno-unused-parameter -Wno-format-truncation -fno-strict-aliasing -Isrc $(SAN)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDLIBS  := $(PKG_LIBS) -lpthread -lm

@@ -83,10 +83,24 @@ ls_rc journal_iter_next(struct journal_iter *it, const uint8_t **data, size_t *l
 void journal_iter_where(const struct journal_iter *it, const char **segment, uint64_t *offset);
 void journal_iter_free(struct journal_iter *it);
 
+/* Like journal_iter_open(), for a journal nobody is appending to (verify):
+ * a short or bad record, a torn segment header or a last batch without
+ * COMMIT at the end is LS_CORRUPT with its location instead of the clean
+ * end.  After LS_CORRUPT, journal_iter_where() gives the bad location. */
+ls_rc journal_iter_open_strict(const char *dir, uint64_t start, struct journal_iter **out,
+			       struct ls_err *err);
+
 /* Decode one record from buf (for tests and the fuzz target): LS_OK with
  * *consumed bytes, LS_NOTFOUND when buf holds an incomplete record,
  * LS_CORRUPT when it does not check. */
 ls_rc journal_record_decode(const uint8_t *buf, size_t n, const uint8_t **data, size_t *len,
 			    uint64_t *index, uint16_t *flags, size_t *consumed);
+
+/* Testing only: make the next batch write (JOURNAL_FAULT_WRITE; half the
+ * batch is written first, as when a disk fills up) or the next fdatasync
+ * (JOURNAL_FAULT_SYNC) of journal_append() fail with errno errnum. */
+#define JOURNAL_FAULT_WRITE 1
+#define JOURNAL_FAULT_SYNC 2
+void journal_test_fail_next(struct journal *j, int op, int errnum);
 
 #endif

@@ -60,6 +60,9 @@ ls_rc log_checkpoint(struct log *l, struct ls_err *err);
 /* Number of entries durably appended. */
 uint64_t log_size(struct log *l);
 
+/* 1 when the journal has failed and appends are refused until reopened. */
+int log_failed(struct log *l);
+
 /* The latest signed checkpoint: note text (malloc'd) and its size. */
 ls_rc log_latest_checkpoint(struct log *l, char **note, uint64_t *size);
 

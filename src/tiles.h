@@ -28,6 +28,8 @@
 
 #define TILE_HEIGHT 8
 #define TILE_WIDTH 256
+/* Longest tiles_path() result plus its NUL ("tile/entries/" + 7 groups + ".p/255"). */
+#define TILES_PATH_MAX 64
 
 /* "tile/<L>/<N>[.p/<W>]" or, with level < 0, "tile/entries/<N>[.p/<W>]"
  * (w == 256 means full).  Returns LS_LIMIT if cap is too small. */
@@ -49,12 +51,16 @@ uint64_t tiles_writer_size(const struct tiles_writer *w);
 /* Root of the tree of the current size (from the in-memory state). */
 void tiles_writer_root(const struct tiles_writer *w, uint8_t out[LS_HASH_LEN]);
 /* Write durably every tile that a checkpoint at the current size needs and
- * that is not yet on disk (temp file, fsync, rename, fsync directory). */
+ * that is not yet on disk (temp file, fsync, rename, fsync directory).
+ * No-op when nothing was appended since.  A full tile already on disk with
+ * other bytes: LS_TAMPERED, nothing written.  After any I/O failure the
+ * writer is stuck (LS_FAILED from then on): free it and reopen. */
 ls_rc tiles_writer_flush(struct tiles_writer *w, struct ls_err *err);
 /* Write the signed checkpoint note durably as logdir/checkpoint. */
 ls_rc tiles_write_checkpoint(const char *logdir, const char *note, size_t n, struct ls_err *err);
 void tiles_writer_free(struct tiles_writer *w);
 
+/* A reader is for one thread at a time (it caches the last tiles read). */
 struct tiles_reader;
 ls_rc tiles_reader_open(const char *logdir, uint64_t size, struct tiles_reader **out);
 /* merkle_node_fn over the tiles for the reader's size. */

@@ -1,0 +1,1165 @@
+/*
+ * journal.c - the append-only journal: segment files of CRC-framed records
+ * (see journal.h for the API and its invariants).
+ *
+ * On-disk format (normative copy in docs/FORMAT.md).  All integers are
+ * big-endian; CRC-32 is zlib's crc32() (ISO-HDLC polynomial, init 0).
+ *
+ *   Directory: files "%016llx.seg", the lower-case hex of the leaf index of
+ *   the segment's first record.  Other names are ignored, except that a
+ *   name ending in ".seg" that is not 16 lower-case hex digits is an error.
+ *   The first segment starts at 0; each next one starts where the previous
+ *   one ends (first + number of records), so the names alone give the
+ *   record count of every segment but the last.
+ *
+ *   Segment header, 32 bytes:
+ *	0  8  magic "LSJOURN1"
+ *	8  4  version = 1
+ *	12 4  flags = 0
+ *	16 8  first leaf index (equals the file name)
+ *	24 4  reserved = 0
+ *	28 4  CRC-32 of bytes 0..27
+ *
+ *   Then records, back to back, no padding:
+ *	0  2  magic 0x4C52 ("LR")
+ *	2  2  flags: bit 0 COMMIT (last record of an appended batch); the
+ *	      other bits are 0
+ *	4  4  payload length, 1..65535
+ *	8  8  leaf index (previous + 1; the first equals the segment's)
+ *	16 4  CRC-32 of header bytes 0..15 followed by the payload
+ *	20 n  payload (the entry, byte for byte)
+ *
+ * Writer invariants (in addition to journal.h):
+ *  W1. One batch = one write() at the end of the segment then fdatasync();
+ *      its last record, and only that one, has COMMIT.  A batch never spans
+ *      segments, so every segment but a torn last one ends with COMMIT.
+ *  W2. Rotation happens between batches, when the current segment already
+ *      holds segment_size bytes or more: create, write the header, fsync the
+ *      file, fsync the directory.  A segment may exceed segment_size by up
+ *      to one batch.
+ *  W3. seg_end is the durable end of the current segment; after an ENOSPC
+ *      the file is cut back to it before the journal accepts more.
+ *  W4. One writer per directory, enforced with flock() on the directory.
+ *
+ * Recovery (journal_open) trusts the names and headers of all segments but
+ * the last (their bodies are checked by the iterators, e.g. `verify`), and
+ * scans the last one completely.  A bad or short record at offset X, or a
+ * final batch without COMMIT, is a torn tail when no valid COMMIT record
+ * found after X is followed by yet another valid record (that would be a
+ * later batch written after a supposedly torn one); the tail is then cut
+ * back to the end of the last COMMIT record, so a batch is kept whole or
+ * not at all, unless that would leave fewer than min_size records.
+ */
+#include "journal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define SEG_MAGIC "LSJOURN1"
+#define SEG_VERSION 1
+#define REC_MAGIC 0x4C52
+#define DEFAULT_SEGMENT_SIZE (64ull << 20)
+#define ITER_BUF (1u << 20)
+#define SEG_NAME_LEN 20 /* 16 hex digits + ".seg" */
+#define REC_MAX (JOURNAL_REC_HEADER + JOURNAL_MAX_ENTRY)
+
+struct journal {
+	char *dir;
+	int dirfd;		/* holds the writer's flock */
+	int fd;			/* current (last) segment */
+	uint64_t seg_first;
+	uint64_t seg_end;	/* durable end of the current segment (W3) */
+	uint64_t size;		/* records = next leaf index */
+	uint64_t segment_size;
+	int failed;		/* sticky (journal.h invariant 3) */
+	uint8_t *buf;		/* batch buffer, reused */
+	size_t buf_cap;
+	int fault_op;		/* testing only */
+	int fault_errno;
+};
+
+struct journal_iter {
+	char *dir;
+	int strict;
+	int fd;			/* -1: segment seg_first not opened yet */
+	int hdr_ok;		/* segment header read and checked */
+	uint64_t seg_first;
+	uint64_t next;		/* expected leaf index of the next record */
+	uint64_t start;
+	uint16_t last_flags;	/* of the previous record, across segments */
+	uint8_t *buf;
+	size_t pos, end;
+	uint64_t buf_off;	/* file offset of buf[0] */
+	char where_seg[SEG_NAME_LEN + 1];
+	uint64_t where_off;
+	ls_rc broken;		/* sticky LS_CORRUPT/LS_IO after an error */
+	char broken_msg[sizeof(((struct ls_err *)0)->msg)];
+};
+
+/* ---------------------------------------------------------------- bytes */
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	return (uint64_t)get32(p) << 32 | get32(p + 4);
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	put32(p, (uint32_t)(v >> 32));
+	put32(p + 4, (uint32_t)v);
+}
+
+static void seg_name(char out[SEG_NAME_LEN + 1], uint64_t first)
+{
+	snprintf(out, SEG_NAME_LEN + 1, "%016llx.seg", (unsigned long long)first);
+}
+
+/* 1: a segment name, *first set; 0: not ours; -1: looks like one but is malformed. */
+static int parse_seg_name(const char *name, uint64_t *first)
+{
+	size_t n = strlen(name);
+	uint64_t v = 0;
+
+	if (n < 4 || strcmp(name + n - 4, ".seg") != 0)
+		return 0;
+	if (n != SEG_NAME_LEN)
+		return -1;
+	for (size_t i = 0; i < 16; i++) {
+		char c = name[i];
+		unsigned d;
+
+		if (c >= '0' && c <= '9')
+			d = (unsigned)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			d = (unsigned)(c - 'a' + 10);
+		else
+			return -1;
+		v = v << 4 | d;
+	}
+	*first = v;
+	return 1;
+}
+
+static void seg_header_build(uint8_t h[JOURNAL_SEG_HEADER], uint64_t first)
+{
+	memcpy(h, SEG_MAGIC, 8);
+	put32(h + 8, SEG_VERSION);
+	put32(h + 12, 0);
+	put64(h + 16, first);
+	put32(h + 24, 0);
+	put32(h + 28, (uint32_t)crc32(0, h, 28));
+}
+
+/* NULL when h is a valid header for first, else why not. */
+static const char *seg_header_check(const uint8_t h[JOURNAL_SEG_HEADER], uint64_t first)
+{
+	if (memcmp(h, SEG_MAGIC, 8) != 0)
+		return "bad segment magic";
+	if (get32(h + 28) != (uint32_t)crc32(0, h, 28))
+		return "bad segment header checksum";
+	if (get32(h + 8) != SEG_VERSION)
+		return "unsupported segment version";
+	if (get32(h + 12) != 0 || get32(h + 24) != 0)
+		return "bad segment header flags";
+	if (get64(h + 16) != first)
+		return "segment header first index does not match its name";
+	return NULL;
+}
+
+/* -------------------------------------------------------------- records */
+
+struct rec {
+	uint16_t flags;
+	uint32_t len;
+	uint64_t index;
+	const uint8_t *data;
+	size_t size;		/* header + payload */
+};
+
+/* LS_OK, LS_NOTFOUND (buffer ends inside the record) or LS_CORRUPT; *why
+ * says what is wrong in the last two cases.  The index is not checked. */
+static ls_rc rec_parse(const uint8_t *p, size_t n, struct rec *r, const char **why)
+{
+	uint32_t crc;
+
+	if (n < JOURNAL_REC_HEADER) {
+		*why = "truncated record";
+		return LS_NOTFOUND;
+	}
+	if (get16(p) != REC_MAGIC) {
+		*why = "bad record magic";
+		return LS_CORRUPT;
+	}
+	r->flags = get16(p + 2);
+	if (r->flags & ~JOURNAL_FLAG_COMMIT) {
+		*why = "bad record flags";
+		return LS_CORRUPT;
+	}
+	r->len = get32(p + 4);
+	if (r->len == 0 || r->len > JOURNAL_MAX_ENTRY) {
+		*why = "bad record length";
+		return LS_CORRUPT;
+	}
+	r->index = get64(p + 8);
+	if (n - JOURNAL_REC_HEADER < r->len) {
+		*why = "truncated record";
+		return LS_NOTFOUND;
+	}
+	crc = (uint32_t)crc32(crc32(0, p, 16), p + JOURNAL_REC_HEADER, r->len);
+	if (crc != get32(p + 16)) {
+		*why = "bad checksum";
+		return LS_CORRUPT;
+	}
+	r->data = p + JOURNAL_REC_HEADER;
+	r->size = JOURNAL_REC_HEADER + (size_t)r->len;
+	return LS_OK;
+}
+
+ls_rc journal_record_decode(const uint8_t *buf, size_t n, const uint8_t **data, size_t *len,
+			    uint64_t *index, uint16_t *flags, size_t *consumed)
+{
+	struct rec r;
+	const char *why;
+	ls_rc rc;
+
+	rc = rec_parse(buf, n, &r, &why);
+	if (rc != LS_OK)
+		return rc;
+	if (data)
+		*data = r.data;
+	if (len)
+		*len = r.len;
+	if (index)
+		*index = r.index;
+	if (flags)
+		*flags = r.flags;
+	if (consumed)
+		*consumed = r.size;
+	return LS_OK;
+}
+
+/* ------------------------------------------------------------ file helpers */
+
+static int pwrite_all(int fd, const void *buf, size_t n, uint64_t off)
+{
+	const uint8_t *p = buf;
+
+	while (n) {
+		ssize_t w = pwrite(fd, p, n, (off_t)off);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
+static int pread_all(int fd, void *buf, size_t n, uint64_t off, size_t *got)
+{
+	uint8_t *p = buf;
+
+	*got = 0;
+	while (n) {
+		ssize_t r = pread(fd, p, n, (off_t)off);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		p += r;
+		n -= (size_t)r;
+		off += (uint64_t)r;
+		*got += (size_t)r;
+	}
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The first indexes of every segment in dir, ascending. */
+static ls_rc list_segments(const char *dir, uint64_t **out, size_t *count, struct ls_err *err)
+{
+	DIR *d;
+	struct dirent *e;
+	uint64_t *v = NULL, first;
+	size_t n = 0, cap = 0;
+
+	*out = NULL;
+	*count = 0;
+	d = opendir(dir);
+	if (!d) {
+		if (errno == ENOENT)
+			return ls_err_set(err, LS_NOTFOUND, "%s: no such journal directory", dir);
+		return ls_err_set(err, LS_IO, "%s: %s", dir, strerror(errno));
+	}
+	while ((errno = 0, e = readdir(d)) != NULL) {
+		int k = parse_seg_name(e->d_name, &first);
+
+		if (k == 0)
+			continue;
+		if (k < 0) {
+			closedir(d);
+			free(v);
+			return ls_err_set(err, LS_CORRUPT, "%s/%s: malformed segment name", dir,
+					  e->d_name);
+		}
+		if (n == cap) {
+			uint64_t *nv;
+
+			cap = cap ? cap * 2 : 16;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				closedir(d);
+				free(v);
+				return ls_err_set(err, LS_NOMEM, "out of memory listing %s", dir);
+			}
+			v = nv;
+		}
+		v[n++] = first;
+	}
+	if (errno) {
+		int e2 = errno;
+
+		closedir(d);
+		free(v);
+		return ls_err_set(err, LS_IO, "%s: %s", dir, strerror(e2));
+	}
+	closedir(d);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_u64);
+	*out = v;
+	*count = n;
+	return LS_OK;
+}
+
+/* 1 when dir holds a segment whose first index is above first, 0 if not, -1 on error. */
+static int segment_after(const char *dir, uint64_t first)
+{
+	uint64_t *v;
+	size_t n;
+	int found;
+
+	if (list_segments(dir, &v, &n, NULL) != LS_OK)
+		return -1;
+	found = n && v[n - 1] > first;
+	free(v);
+	return found;
+}
+
+static ls_rc sync_parent(const char *dir, struct ls_err *err)
+{
+	char *p = strdup(dir);
+	size_t n;
+	char *slash;
+	int fd, rc;
+
+	if (!p)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	n = strlen(p);
+	while (n > 1 && p[n - 1] == '/')
+		p[--n] = '\0';
+	slash = strrchr(p, '/');
+	if (!slash) {
+		p[0] = '.';
+		p[1] = '\0';
+	} else if (slash == p) {
+		p[1] = '\0';
+	} else {
+		*slash = '\0';
+	}
+	fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	rc = fd >= 0 ? fsync(fd) : -1;
+	if (rc != 0) {
+		ls_err_set(err, LS_IO, "fsync %s: %s", p, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		free(p);
+		return LS_IO;
+	}
+	close(fd);
+	free(p);
+	return LS_OK;
+}
+
+/* ------------------------------------------------------------------ writer */
+
+/* Create segment "first" durably (W2) and make it current.  On ENOSPC the
+ * half-made file is removed and the journal stays usable. */
+static ls_rc segment_create(struct journal *j, uint64_t first, struct ls_err *err)
+{
+	char name[SEG_NAME_LEN + 1];
+	uint8_t h[JOURNAL_SEG_HEADER];
+	int fd, e;
+
+	seg_name(name, first);
+	fd = openat(j->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		e = errno;
+		if (e != ENOSPC)
+			j->failed = 1;
+		return ls_err_set(err, e == ENOSPC ? LS_NOSPACE : LS_IO, "%s/%s: create: %s",
+				  j->dir, name, strerror(e));
+	}
+	seg_header_build(h, first);
+	if (pwrite_all(fd, h, sizeof(h), 0) != 0 || fsync(fd) != 0 || fsync(j->dirfd) != 0) {
+		e = errno;
+		close(fd);
+		if (unlinkat(j->dirfd, name, 0) != 0 || fsync(j->dirfd) != 0 || e != ENOSPC)
+			j->failed = 1;
+		return ls_err_set(err, e == ENOSPC ? LS_NOSPACE : LS_IO, "%s/%s: %s", j->dir, name,
+				  strerror(e));
+	}
+	if (j->fd >= 0)
+		close(j->fd);
+	j->fd = fd;
+	j->seg_first = first;
+	j->seg_end = JOURNAL_SEG_HEADER;
+	return LS_OK;
+}
+
+static void recovery_note(struct journal_recovery *rec, uint64_t first, uint64_t off,
+			  uint64_t bytes, uint64_t records)
+{
+	if (!rec)
+		return;
+	rec->cut = 1;
+	seg_name(rec->segment, first);
+	rec->offset = off;
+	rec->bytes = bytes;
+	rec->records = records;
+}
+
+/* Valid records found at or after x, by searching for record magic: 1 when a
+ * COMMIT record among them is followed by another one (a later batch: the
+ * damage at x is not a torn tail), else 0.  *nvalid counts them. */
+static int later_batch_after(const uint8_t *m, size_t size, size_t x, uint64_t *nvalid)
+{
+	int seen_commit = 0;
+	size_t off = x;
+
+	*nvalid = 0;
+	while (size - off >= JOURNAL_REC_HEADER) {
+		const uint8_t *p = memchr(m + off, REC_MAGIC >> 8, size - off - 1);
+		struct rec r;
+		const char *why;
+
+		if (!p)
+			break;
+		off = (size_t)(p - m);
+		if (size - off < JOURNAL_REC_HEADER)
+			break;
+		if (p[1] != (REC_MAGIC & 0xff) || rec_parse(p, size - off, &r, &why) != LS_OK) {
+			off++;
+			continue;
+		}
+		if (seen_commit)
+			return 1;
+		if (r.flags & JOURNAL_FLAG_COMMIT)
+			seen_commit = 1;
+		(*nvalid)++;
+		off += r.size;
+	}
+	return 0;
+}
+
+/* Check the last segment completely; cut a torn tail (see the top comment). */
+static ls_rc scan_last(struct journal *j, uint64_t min_size, struct journal_recovery *rec,
+		       struct ls_err *err)
+{
+	char name[SEG_NAME_LEN + 1];
+	struct stat st;
+	uint8_t *m;
+	size_t size, off, x, commit_off;
+	uint64_t idx, commit_idx, nvalid = 0;
+	const char *why = NULL, *hwhy;
+	char idxwhy[96];
+	ls_rc rc = LS_OK;
+
+	seg_name(name, j->seg_first);
+	if (fstat(j->fd, &st) != 0)
+		return ls_err_set(err, LS_IO, "%s/%s: %s", j->dir, name, strerror(errno));
+	if ((uint64_t)st.st_size < JOURNAL_SEG_HEADER) {
+		/* A crash while the segment was being created: nothing was ever
+		 * acknowledged in it, so it is rewritten empty. */
+		uint8_t h[JOURNAL_SEG_HEADER];
+
+		seg_header_build(h, j->seg_first);
+		if (ftruncate(j->fd, 0) != 0 || pwrite_all(j->fd, h, sizeof(h), 0) != 0 ||
+		    fsync(j->fd) != 0 || fsync(j->dirfd) != 0)
+			return ls_err_set(err, LS_IO, "%s/%s: rewriting torn header: %s", j->dir,
+					  name, strerror(errno));
+		recovery_note(rec, j->seg_first, 0, (uint64_t)st.st_size, 0);
+		j->seg_end = JOURNAL_SEG_HEADER;
+		j->size = j->seg_first;
+		return LS_OK;
+	}
+	size = (size_t)st.st_size;
+	m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, j->fd, 0);
+	if (m == MAP_FAILED)
+		return ls_err_set(err, LS_IO, "%s/%s: mmap: %s", j->dir, name, strerror(errno));
+	hwhy = seg_header_check(m, j->seg_first);
+	if (hwhy) {
+		rc = ls_err_set(err, LS_CORRUPT, "%s/%s offset 0: %s", j->dir, name, hwhy);
+		goto out;
+	}
+	off = commit_off = JOURNAL_SEG_HEADER;
+	idx = commit_idx = j->seg_first;
+	while (off < size) {
+		struct rec r;
+
+		if (rec_parse(m + off, size - off, &r, &why) != LS_OK)
+			break;
+		if (r.index != idx) {
+			snprintf(idxwhy, sizeof(idxwhy), "record has index %llu",
+				 (unsigned long long)r.index);
+			why = idxwhy;
+			break;
+		}
+		off += r.size;
+		idx++;
+		if (r.flags & JOURNAL_FLAG_COMMIT) {
+			commit_off = off;
+			commit_idx = idx;
+		}
+	}
+	x = off;
+	if (commit_off == size)
+		goto clean;
+	if (!why)
+		why = "last batch has no COMMIT record";
+	if (x < size && later_batch_after(m, size, x, &nvalid)) {
+		rc = ls_err_set(err, LS_CORRUPT, "%s/%s offset %zu: %s in record %llu", j->dir,
+				name, x, why, (unsigned long long)idx);
+		goto out;
+	}
+	if (commit_idx < min_size) {
+		rc = ls_err_set(err, LS_CORRUPT,
+				"%s/%s offset %zu: %s in record %llu; cutting the tail would leave "
+				"%llu records, fewer than the %llu signed",
+				j->dir, name, x, why, (unsigned long long)idx,
+				(unsigned long long)commit_idx, (unsigned long long)min_size);
+		goto out;
+	}
+	if (ftruncate(j->fd, (off_t)commit_off) != 0 || fsync(j->fd) != 0) {
+		rc = ls_err_set(err, LS_IO, "%s/%s: cutting torn tail: %s", j->dir, name,
+				strerror(errno));
+		goto out;
+	}
+	recovery_note(rec, j->seg_first, commit_off, size - commit_off,
+		      idx - commit_idx + nvalid);
+clean:
+	j->seg_end = commit_off;
+	j->size = commit_idx;
+out:
+	munmap(m, size);
+	return rc;
+}
+
+/* Names and headers of the segments before the last; see the top comment. */
+static ls_rc check_segment(struct journal *j, uint64_t first, uint64_t next, struct ls_err *err)
+{
+	char name[SEG_NAME_LEN + 1];
+	uint8_t h[JOURNAL_SEG_HEADER];
+	struct stat st;
+	size_t got;
+	const char *why;
+	int fd;
+	ls_rc rc = LS_OK;
+
+	seg_name(name, first);
+	fd = openat(j->dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ls_err_set(err, LS_IO, "%s/%s: %s", j->dir, name, strerror(errno));
+	if (pread_all(fd, h, sizeof(h), 0, &got) != 0 || fstat(fd, &st) != 0) {
+		rc = ls_err_set(err, LS_IO, "%s/%s: %s", j->dir, name, strerror(errno));
+	} else if (got < sizeof(h)) {
+		rc = ls_err_set(err, LS_CORRUPT, "%s/%s offset 0: truncated segment header",
+				j->dir, name);
+	} else if ((why = seg_header_check(h, first)) != NULL) {
+		rc = ls_err_set(err, LS_CORRUPT, "%s/%s offset 0: %s", j->dir, name, why);
+	} else if (next - first >
+		   ((uint64_t)st.st_size - JOURNAL_SEG_HEADER) / (JOURNAL_REC_HEADER + 1)) {
+		/* Too short for the records its successor's name implies: a
+		 * truncated segment or a missing one after it. */
+		rc = ls_err_set(err, LS_CORRUPT,
+				"%s/%s offset %llu: segment ends before record %llu (next segment "
+				"starts at %llu)",
+				j->dir, name, (unsigned long long)st.st_size,
+				(unsigned long long)next - 1, (unsigned long long)next);
+	}
+	close(fd);
+	return rc;
+}
+
+ls_rc journal_open(const char *dir, const struct journal_opts *opts, struct journal **out,
+		   struct journal_recovery *rec, struct ls_err *err)
+{
+	struct journal *j;
+	uint64_t *segs = NULL, min_size = opts ? opts->min_size : 0;
+	size_t nsegs = 0;
+	char name[SEG_NAME_LEN + 1];
+	ls_rc rc;
+
+	*out = NULL;
+	if (rec)
+		memset(rec, 0, sizeof(*rec));
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	j->dirfd = j->fd = -1;
+	j->segment_size = opts && opts->segment_size ? opts->segment_size : DEFAULT_SEGMENT_SIZE;
+	j->dir = strdup(dir);
+	if (!j->dir) {
+		rc = ls_err_set(err, LS_NOMEM, "out of memory");
+		goto fail;
+	}
+	if (mkdir(dir, 0700) == 0) {
+		rc = sync_parent(dir, err);
+		if (rc != LS_OK)
+			goto fail;
+	} else if (errno != EEXIST) {
+		rc = ls_err_set(err, LS_IO, "mkdir %s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	j->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (j->dirfd < 0) {
+		rc = ls_err_set(err, LS_IO, "%s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	if (flock(j->dirfd, LOCK_EX | LOCK_NB) != 0) {
+		rc = errno == EWOULDBLOCK
+			     ? ls_err_set(err, LS_BUSY, "%s: journal is open by another writer", dir)
+			     : ls_err_set(err, LS_IO, "flock %s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	rc = list_segments(dir, &segs, &nsegs, err);
+	if (rc != LS_OK)
+		goto fail;
+	if (nsegs == 0) {
+		if (min_size > 0) {
+			rc = ls_err_set(err, LS_CORRUPT, "%s: no segments, but %llu records were signed",
+					dir, (unsigned long long)min_size);
+			goto fail;
+		}
+		rc = segment_create(j, 0, err);
+		if (rc != LS_OK)
+			goto fail;
+		*out = j;
+		return LS_OK;
+	}
+	if (segs[0] != 0) {
+		seg_name(name, segs[0]);
+		rc = ls_err_set(err, LS_CORRUPT,
+				"%s/%s: first segment starts at record %llu; segments before it are missing",
+				dir, name, (unsigned long long)segs[0]);
+		goto fail;
+	}
+	for (size_t i = 0; i + 1 < nsegs; i++) {
+		rc = check_segment(j, segs[i], segs[i + 1], err);
+		if (rc != LS_OK)
+			goto fail;
+	}
+	j->seg_first = segs[nsegs - 1];
+	seg_name(name, j->seg_first);
+	j->fd = openat(j->dirfd, name, O_RDWR | O_CLOEXEC);
+	if (j->fd < 0) {
+		rc = ls_err_set(err, LS_IO, "%s/%s: %s", dir, name, strerror(errno));
+		goto fail;
+	}
+	rc = scan_last(j, min_size, rec, err);
+	if (rc != LS_OK)
+		goto fail;
+	if (j->size < min_size) {
+		rc = ls_err_set(err, LS_CORRUPT,
+				"%s/%s offset %llu: journal ends at record %llu, but %llu were signed",
+				dir, name, (unsigned long long)j->seg_end,
+				(unsigned long long)j->size, (unsigned long long)min_size);
+		goto fail;
+	}
+	free(segs);
+	*out = j;
+	return LS_OK;
+fail:
+	free(segs);
+	journal_close(j);
+	return rc;
+}
+
+uint64_t journal_size(const struct journal *j)
+{
+	return j->size;
+}
+
+void journal_test_fail_next(struct journal *j, int op, int errnum)
+{
+	j->fault_op = op;
+	j->fault_errno = errnum;
+}
+
+/* The batch write; an injected fault writes half of it first, like a disk
+ * that fills up in the middle. */
+static int batch_write(struct journal *j, size_t total)
+{
+	if (j->fault_op == JOURNAL_FAULT_WRITE) {
+		int e = j->fault_errno;
+
+		j->fault_op = 0;
+		if (pwrite_all(j->fd, j->buf, total / 2, j->seg_end) != 0)
+			return -1;
+		errno = e;
+		return -1;
+	}
+	return pwrite_all(j->fd, j->buf, total, j->seg_end);
+}
+
+static int batch_sync(struct journal *j)
+{
+	if (j->fault_op == JOURNAL_FAULT_SYNC) {
+		j->fault_op = 0;
+		errno = j->fault_errno;
+		return -1;
+	}
+	return fdatasync(j->fd);
+}
+
+/* Invariant 3: ENOSPC is undone when possible, anything else is sticky. */
+static ls_rc append_failed(struct journal *j, int e, const char *what, struct ls_err *err)
+{
+	char name[SEG_NAME_LEN + 1];
+
+	seg_name(name, j->seg_first);
+	if (e == ENOSPC) {
+		if (ftruncate(j->fd, (off_t)j->seg_end) == 0 && fdatasync(j->fd) == 0)
+			return ls_err_set(err, LS_NOSPACE, "%s/%s: %s: %s; batch discarded", j->dir,
+					  name, what, strerror(e));
+		j->failed = 1;
+		return ls_err_set(err, LS_NOSPACE,
+				  "%s/%s: %s: %s; undoing it failed too, journal failed", j->dir,
+				  name, what, strerror(e));
+	}
+	j->failed = 1;
+	return ls_err_set(err, LS_IO, "%s/%s: %s: %s; journal failed", j->dir, name, what,
+			  strerror(e));
+}
+
+ls_rc journal_append(struct journal *j, const struct iovec *entries, size_t n, uint64_t *first,
+		     struct ls_err *err)
+{
+	size_t total = 0, off = 0;
+	uint8_t *p;
+	ls_rc rc;
+
+	if (j->failed)
+		return ls_err_set(err, LS_FAILED, "%s: journal failed earlier; reopen it", j->dir);
+	if (n == 0)
+		return ls_err_set(err, LS_INVALID, "empty batch");
+	if (n > SIZE_MAX / REC_MAX)
+		return ls_err_set(err, LS_LIMIT, "batch of %zu entries is too large", n);
+	for (size_t i = 0; i < n; i++) {
+		if (entries[i].iov_len == 0 || !entries[i].iov_base)
+			return ls_err_set(err, LS_INVALID, "entry %zu of the batch is empty", i);
+		if (entries[i].iov_len > JOURNAL_MAX_ENTRY)
+			return ls_err_set(err, LS_LIMIT, "entry %zu is %zu bytes; the limit is %d", i,
+					  entries[i].iov_len, JOURNAL_MAX_ENTRY);
+		total += JOURNAL_REC_HEADER + entries[i].iov_len;
+	}
+	if (total > j->buf_cap) {
+		size_t cap = j->buf_cap ? j->buf_cap : 1u << 20;
+		uint8_t *nb;
+
+		while (cap < total)
+			cap *= 2;
+		nb = realloc(j->buf, cap);
+		if (!nb)
+			return ls_err_set(err, LS_NOMEM, "out of memory for a batch of %zu bytes",
+					  total);
+		j->buf = nb;
+		j->buf_cap = cap;
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t len = entries[i].iov_len;
+
+		p = j->buf + off;
+		put16(p, REC_MAGIC);
+		put16(p + 2, i + 1 == n ? JOURNAL_FLAG_COMMIT : 0);
+		put32(p + 4, (uint32_t)len);
+		put64(p + 8, j->size + i);
+		memcpy(p + JOURNAL_REC_HEADER, entries[i].iov_base, len);
+		put32(p + 16, (uint32_t)crc32(crc32(0, p, 16), p + JOURNAL_REC_HEADER, (uInt)len));
+		off += JOURNAL_REC_HEADER + len;
+	}
+	if (j->seg_end >= j->segment_size && j->size > j->seg_first) {
+		rc = segment_create(j, j->size, err);
+		if (rc != LS_OK)
+			return rc;
+	}
+	if (batch_write(j, total) != 0)
+		return append_failed(j, errno, "write", err);
+	if (batch_sync(j) != 0)
+		return append_failed(j, errno, "fdatasync", err);
+	j->seg_end += total;
+	if (first)
+		*first = j->size;
+	j->size += n;
+	return LS_OK;
+}
+
+void journal_close(struct journal *j)
+{
+	if (!j)
+		return;
+	if (j->fd >= 0)
+		close(j->fd);
+	if (j->dirfd >= 0)
+		close(j->dirfd);
+	free(j->buf);
+	free(j->dir);
+	free(j);
+}
+
+/* ---------------------------------------------------------------- iterator */
+
+static ls_rc iter_open(const char *dir, uint64_t start, int strict, struct journal_iter **out,
+		       struct ls_err *err)
+{
+	struct journal_iter *it;
+	uint64_t *segs;
+	size_t n, i;
+	ls_rc rc;
+
+	*out = NULL;
+	rc = list_segments(dir, &segs, &n, err);
+	if (rc != LS_OK)
+		return rc;
+	it = calloc(1, sizeof(*it));
+	if (!it) {
+		free(segs);
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	}
+	it->dir = strdup(dir);
+	it->buf = malloc(ITER_BUF);
+	if (!it->dir || !it->buf) {
+		free(segs);
+		journal_iter_free(it);
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	}
+	it->fd = -1;
+	it->strict = strict;
+	it->start = start;
+	it->last_flags = JOURNAL_FLAG_COMMIT;
+	/* The last segment starting at or before start; an empty directory
+	 * means an empty journal whose first segment is not there yet. */
+	for (i = n; i > 0 && segs[i - 1] > start; i--)
+		;
+	if (i == 0 && n > 0) {
+		char name[SEG_NAME_LEN + 1];
+
+		seg_name(name, segs[0]);
+		rc = ls_err_set(err, LS_CORRUPT,
+				"%s/%s offset 0: no segment holds record %llu (first segment starts at %llu)",
+				dir, name, (unsigned long long)start, (unsigned long long)segs[0]);
+		free(segs);
+		journal_iter_free(it);
+		return rc;
+	}
+	it->seg_first = it->next = i ? segs[i - 1] : 0;
+	free(segs);
+	*out = it;
+	return LS_OK;
+}
+
+ls_rc journal_iter_open(const char *dir, uint64_t start, struct journal_iter **out,
+			struct ls_err *err)
+{
+	return iter_open(dir, start, 0, out, err);
+}
+
+ls_rc journal_iter_open_strict(const char *dir, uint64_t start, struct journal_iter **out,
+			       struct ls_err *err)
+{
+	return iter_open(dir, start, 1, out, err);
+}
+
+/* At least need bytes buffered: LS_OK, LS_NOTFOUND at end of file, LS_IO. */
+static ls_rc iter_fill(struct journal_iter *it, size_t need)
+{
+	if (it->end - it->pos >= need)
+		return LS_OK;
+	if (it->pos) {
+		memmove(it->buf, it->buf + it->pos, it->end - it->pos);
+		it->buf_off += it->pos;
+		it->end -= it->pos;
+		it->pos = 0;
+	}
+	while (it->end < need) {
+		ssize_t r = read(it->fd, it->buf + it->end, ITER_BUF - it->end);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return LS_IO;
+		}
+		if (r == 0)
+			return LS_NOTFOUND;
+		it->end += (size_t)r;
+	}
+	return LS_OK;
+}
+
+/* Record a sticky error at the current position of the current segment. */
+static ls_rc iter_fail(struct journal_iter *it, ls_rc rc, struct ls_err *err, const char *fmt,
+		       ...) __attribute__((format(printf, 4, 5)));
+
+static ls_rc iter_fail(struct journal_iter *it, ls_rc rc, struct ls_err *err, const char *fmt,
+		       ...)
+{
+	char what[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	seg_name(it->where_seg, it->seg_first);
+	it->where_off = it->buf_off + it->pos;
+	snprintf(it->broken_msg, sizeof(it->broken_msg), "%s/%s offset %llu: %s", it->dir,
+		 it->where_seg, (unsigned long long)it->where_off, what);
+	it->broken = rc;
+	return ls_err_set(err, rc, "%s", it->broken_msg);
+}
+
+/* The iterator stands at the end of the data of a segment (clean = at a
+ * record boundary).  LS_OK when it moved on (or more data arrived),
+ * LS_NOTFOUND at the end of the journal, else an error. */
+static ls_rc iter_at_end(struct journal_iter *it, int clean, const char *why, struct ls_err *err)
+{
+	char name[SEG_NAME_LEN + 1];
+	int fd, later;
+	ls_rc rc;
+
+	fd = -1;
+	if (clean && it->next > it->seg_first) {
+		seg_name(name, it->next);
+		fd = openat(AT_FDCWD, it->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0) {
+			int dfd = fd;
+
+			fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
+			if (fd < 0 && errno != ENOENT) {
+				int e = errno;
+
+				close(dfd);
+				return iter_fail(it, LS_IO, err, "opening %s: %s", name, strerror(e));
+			}
+			close(dfd);
+		}
+	}
+	if (fd >= 0) {
+		/* The writer creates the next segment only after its last
+		 * write to this one: read once more before leaving. */
+		rc = iter_fill(it, 1);
+		if (rc == LS_OK) {
+			close(fd);
+			return LS_OK;
+		}
+		if (rc == LS_IO) {
+			close(fd);
+			return iter_fail(it, LS_IO, err, "read: %s", strerror(errno));
+		}
+		if (!(it->last_flags & JOURNAL_FLAG_COMMIT)) {
+			close(fd);
+			return iter_fail(it, LS_CORRUPT, err,
+					 "segment ends inside a batch (record %llu has no COMMIT)",
+					 (unsigned long long)it->next - 1);
+		}
+		close(it->fd);
+		it->fd = fd;
+		it->hdr_ok = 0;
+		it->seg_first = it->next;
+		it->pos = it->end = 0;
+		it->buf_off = 0;
+		return LS_OK;
+	}
+	later = segment_after(it->dir, it->seg_first);
+	if (later < 0)
+		return iter_fail(it, LS_IO, err, "cannot list the journal directory");
+	if (later) {
+		if (clean && it->next == it->seg_first)
+			return iter_fail(it, LS_CORRUPT, err,
+					 "segment holds no record but is not the last");
+		if (clean)
+			return iter_fail(it, LS_CORRUPT, err,
+					 "segment %016llx.seg (record %llu) is missing",
+					 (unsigned long long)it->next, (unsigned long long)it->next);
+		return iter_fail(it, LS_CORRUPT, err, "%s in record %llu before a later segment",
+				 why, (unsigned long long)it->next);
+	}
+	if (it->strict) {
+		if (!clean)
+			return iter_fail(it, LS_CORRUPT, err, "%s in record %llu", why,
+					 (unsigned long long)it->next);
+		if (!(it->last_flags & JOURNAL_FLAG_COMMIT))
+			return iter_fail(it, LS_CORRUPT, err,
+					 "last batch is not committed (record %llu has no COMMIT)",
+					 (unsigned long long)it->next - 1);
+	}
+	return LS_NOTFOUND;
+}
+
+ls_rc journal_iter_next(struct journal_iter *it, const uint8_t **data, size_t *len,
+			uint64_t *index, struct ls_err *err)
+{
+	struct rec r;
+	const char *why;
+	ls_rc rc;
+
+	if (it->broken)
+		return ls_err_set(err, it->broken, "%s", it->broken_msg);
+	for (;;) {
+		if (it->fd < 0) {
+			char name[SEG_NAME_LEN + 1];
+			int dfd;
+
+			seg_name(name, it->seg_first);
+			dfd = open(it->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (dfd < 0)
+				return iter_fail(it, LS_IO, err, "%s: %s", it->dir, strerror(errno));
+			it->fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
+			if (it->fd < 0 && errno != ENOENT) {
+				int e = errno;
+
+				close(dfd);
+				return iter_fail(it, LS_IO, err, "open: %s", strerror(e));
+			}
+			close(dfd);
+			if (it->fd < 0) {
+				/* An empty journal whose writer has not made
+				 * its first segment yet. */
+				if (it->strict || segment_after(it->dir, it->seg_first) != 0)
+					return iter_fail(it, LS_CORRUPT, err, "segment is missing");
+				return LS_NOTFOUND;
+			}
+		}
+		if (!it->hdr_ok) {
+			rc = iter_fill(it, JOURNAL_SEG_HEADER);
+			if (rc == LS_IO)
+				return iter_fail(it, LS_IO, err, "read: %s", strerror(errno));
+			if (rc == LS_NOTFOUND) {
+				/* Being created right now, or torn at a crash. */
+				if (it->strict || segment_after(it->dir, it->seg_first) != 0)
+					return iter_fail(it, LS_CORRUPT, err,
+							 "truncated segment header");
+				return LS_NOTFOUND;
+			}
+			why = seg_header_check(it->buf + it->pos, it->seg_first);
+			if (why)
+				return iter_fail(it, LS_CORRUPT, err, "%s", why);
+			it->pos += JOURNAL_SEG_HEADER;
+			it->hdr_ok = 1;
+		}
+		why = "truncated record";
+		rc = iter_fill(it, JOURNAL_REC_HEADER);
+		if (rc == LS_OK) {
+			rc = rec_parse(it->buf + it->pos, it->end - it->pos, &r, &why);
+			if (rc == LS_NOTFOUND) {
+				/* The header checked, so its length is sane. */
+				rc = iter_fill(it, JOURNAL_REC_HEADER + get32(it->buf + it->pos + 4));
+				if (rc == LS_OK)
+					rc = rec_parse(it->buf + it->pos, it->end - it->pos, &r, &why);
+			}
+		}
+		if (rc == LS_IO)
+			return iter_fail(it, LS_IO, err, "read: %s", strerror(errno));
+		if (rc == LS_CORRUPT)
+			return iter_fail(it, LS_CORRUPT, err, "%s in record %llu", why,
+					 (unsigned long long)it->next);
+		if (rc == LS_NOTFOUND) {
+			rc = iter_at_end(it, it->end == it->pos, "truncated record", err);
+			if (rc != LS_OK)
+				return rc;
+			continue;
+		}
+		if (r.index != it->next)
+			return iter_fail(it, LS_CORRUPT, err, "record has index %llu, expected %llu",
+					 (unsigned long long)r.index, (unsigned long long)it->next);
+		seg_name(it->where_seg, it->seg_first);
+		it->where_off = it->buf_off + it->pos;
+		it->pos += r.size;
+		it->next++;
+		it->last_flags = r.flags;
+		if (r.index < it->start)
+			continue;
+		if (data)
+			*data = r.data;
+		if (len)
+			*len = r.len;
+		if (index)
+			*index = r.index;
+		return LS_OK;
+	}
+}
+
+void journal_iter_where(const struct journal_iter *it, const char **segment, uint64_t *offset)
+{
+	if (segment)
+		*segment = it->where_seg;
+	if (offset)
+		*offset = it->where_off;
+}
+
+void journal_iter_free(struct journal_iter *it)
+{
+	if (!it)
+		return;
+	if (it->fd >= 0)
+		close(it->fd);
+	free(it->buf);
+	free(it->dir);
+	free(it);
+}

@@ -1,0 +1,839 @@
+/*
+ * log.c - the sequencer: journal + Merkle tree + tiles + signed checkpoints.
+ *
+ * Threads:
+ *  - callers of log_append() hash their own entries (leaf hashes do not
+ *    depend on the index, so hashing scales with the callers), queue the
+ *    batch and sleep;
+ *  - the sequencer takes every queued batch at once, writes them with a
+ *    single journal_append() (one write, one fdatasync: group commit), hands
+ *    the new leaves to the checkpointer and wakes the callers;
+ *  - the checkpointer, at most once per interval, extends the tiles with the
+ *    new leaves, writes them durably, signs a checkpoint, stores it under
+ *    DIR/checkpoints/ and publishes it as DIR/log/checkpoint.
+ *
+ * Invariants:
+ *  1. log_append() returns LS_OK only when its entries are durable in the
+ *     journal (journal.h invariant 2); indexes are dense and ordered.
+ *  2. A checkpoint is published only after every tile it needs is durable,
+ *     and is stored in DIR/checkpoints/ before DIR/log/checkpoint.
+ *  3. The queue holds at most queue_max_bytes; beyond that appends are
+ *     refused with LS_BUSY instead of waiting (bounded memory).
+ *  4. After the journal fails (LS_FAILED/LS_IO) every append fails until
+ *     the log is reopened.
+ *  5. Lock order: cp_lock (checkpoint creation) before mu (queue and state).
+ */
+#include "log.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crypto.h"
+#include "fsutil.h"
+#include "merkle.h"
+#include "tiles.h"
+
+#define DEFAULT_QUEUE_MAX (64u << 20)
+#define MAX_ROUND_BYTES (16u << 20) /* one group commit writes at most this much */
+#define REBUILD_FLUSH_EVERY 65536   /* bound memory when tiles are rebuilt */
+
+struct pending {
+	const struct iovec *entries;
+	size_t n;
+	size_t bytes;
+	uint64_t first;
+	ls_rc rc;
+	int done;
+	struct pending *next;
+};
+
+/* Leaves appended since the last checkpoint: hashes and entry bytes. */
+struct fresh {
+	uint8_t *hashes;	/* count * 32 */
+	uint8_t *data;		/* concatenated entries */
+	uint32_t *lens;
+	size_t count, hcap, dlen, dcap;
+};
+
+struct log {
+	char *dir;
+	char logdir[PATH_MAX];
+	char cpdir[PATH_MAX];
+	struct journal *journal;
+	struct note_signer signer;
+	struct note_verifier verifier;
+	uint64_t interval_ms;
+	size_t queue_max;
+
+	pthread_mutex_t mu;
+	pthread_cond_t work_cv;	 /* sequencer: work queued or stopping */
+	pthread_cond_t done_cv;	 /* callers: a batch finished */
+	pthread_cond_t cp_cv;	 /* checkpointer: stop */
+	struct pending *head, *tail;
+	size_t queued_bytes;
+	int stopping, failed, threads;
+	uint64_t size;		/* durable entries */
+	struct fresh fresh;	/* under mu */
+	log_observer_fn observer;
+	void *observer_ctx;
+	pthread_t seq_thread, cp_thread;
+
+	pthread_mutex_t cp_lock; /* serialises checkpoint creation; owns tw */
+	struct tiles_writer *tw;
+	char *latest_note;	 /* under mu */
+	uint64_t latest_size;
+};
+
+static void fresh_release(struct fresh *f)
+{
+	free(f->hashes);
+	free(f->data);
+	free(f->lens);
+	memset(f, 0, sizeof(*f));
+}
+
+static ls_rc fresh_add(struct fresh *f, const uint8_t hash[LS_HASH_LEN], const void *d, size_t n)
+{
+	if (f->count == f->hcap) {
+		size_t cap = f->hcap ? f->hcap * 2 : 1024;
+		uint8_t *h = realloc(f->hashes, cap * LS_HASH_LEN);
+		uint32_t *l;
+		if (!h)
+			return LS_NOMEM;
+		f->hashes = h;
+		l = realloc(f->lens, cap * sizeof(*l));
+		if (!l)
+			return LS_NOMEM;
+		f->lens = l;
+		f->hcap = cap;
+	}
+	if (f->dlen + n > f->dcap) {
+		size_t cap = f->dcap ? f->dcap * 2 : 1 << 20;
+		uint8_t *p;
+		while (cap < f->dlen + n)
+			cap *= 2;
+		p = realloc(f->data, cap);
+		if (!p)
+			return LS_NOMEM;
+		f->data = p;
+		f->dcap = cap;
+	}
+	memcpy(f->hashes + f->count * LS_HASH_LEN, hash, LS_HASH_LEN);
+	memcpy(f->data + f->dlen, d, n);
+	f->lens[f->count++] = (uint32_t)n;
+	f->dlen += n;
+	return LS_OK;
+}
+
+static void path_join(char *out, size_t cap, const char *a, const char *b)
+{
+	snprintf(out, cap, "%s/%s", a, b);
+}
+
+static ls_rc load_keys(struct log *l, struct ls_err *err)
+{
+	char path[PATH_MAX], *data = NULL;
+	size_t len;
+	struct stat st;
+	ls_rc rc;
+
+	path_join(path, sizeof(path), l->dir, "keys/log.key");
+	if (stat(path, &st) == 0 && (st.st_mode & 077))
+		return ls_err_set(err, LS_DENIED,
+				  "%s is readable by group or others (mode %03o); chmod 600 it",
+				  path, (unsigned)(st.st_mode & 0777));
+	rc = fs_read_file(path, 4096, &data, &len, err);
+	if (rc != LS_OK)
+		return rc;
+	while (len && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+		len--;
+	rc = note_signer_parse(data, len, &l->signer, err);
+	ls_wipe(data, len);
+	free(data);
+	if (rc != LS_OK)
+		return rc;
+	note_signer_verifier(&l->signer, &l->verifier);
+	return LS_OK;
+}
+
+/* Store a signed note as the checkpoint of `size`: history first, then the
+ * published DIR/log/checkpoint (invariant 2). */
+static ls_rc store_checkpoint(struct log *l, const char *note, uint64_t size, struct ls_err *err)
+{
+	char path[PATH_MAX];
+	ls_rc rc;
+
+	snprintf(path, sizeof(path), "%s/%020llu", l->cpdir, (unsigned long long)size);
+	rc = fs_write_file(path, note, strlen(note), 0644, 0, err);
+	if (rc != LS_OK)
+		return rc;
+	return tiles_write_checkpoint(l->logdir, note, strlen(note), err);
+}
+
+static ls_rc sign_current(struct log *l, char **note_out, struct ls_err *err)
+{
+	struct checkpoint cp;
+	char body[NOTE_MAX_NAME + 128];
+	ls_rc rc;
+
+	memset(&cp, 0, sizeof(cp));
+	snprintf(cp.origin, sizeof(cp.origin), "%s", l->signer.name);
+	cp.size = tiles_writer_size(l->tw);
+	tiles_writer_root(l->tw, cp.root);
+	rc = checkpoint_format(&cp, body, sizeof(body));
+	if (rc != LS_OK)
+		return ls_err_set(err, rc, "cannot format checkpoint");
+	return note_sign(&l->signer, body, strlen(body), note_out, err);
+}
+
+/* Tiles are durable, now sign and publish (caller holds cp_lock). */
+static ls_rc publish(struct log *l, struct ls_err *err)
+{
+	char *note = NULL;
+	uint64_t size = tiles_writer_size(l->tw);
+	ls_rc rc;
+
+	rc = tiles_writer_flush(l->tw, err);
+	if (rc != LS_OK)
+		return rc;
+	rc = sign_current(l, &note, err);
+	if (rc != LS_OK)
+		return rc;
+	rc = store_checkpoint(l, note, size, err);
+	if (rc != LS_OK) {
+		free(note);
+		return rc;
+	}
+	pthread_mutex_lock(&l->mu);
+	free(l->latest_note);
+	l->latest_note = note;
+	l->latest_size = size;
+	pthread_mutex_unlock(&l->mu);
+	return LS_OK;
+}
+
+ls_rc log_checkpoint(struct log *l, struct ls_err *err)
+{
+	struct fresh f;
+	size_t off = 0;
+	ls_rc rc = LS_OK;
+
+	pthread_mutex_lock(&l->cp_lock);
+	pthread_mutex_lock(&l->mu);
+	f = l->fresh;
+	memset(&l->fresh, 0, sizeof(l->fresh));
+	pthread_mutex_unlock(&l->mu);
+
+	for (size_t i = 0; i < f.count && rc == LS_OK; i++) {
+		rc = tiles_writer_append(l->tw, f.hashes + i * LS_HASH_LEN, f.data + off, f.lens[i]);
+		off += f.lens[i];
+	}
+	fresh_release(&f);
+	if (rc != LS_OK) {
+		ls_err_set(err, rc, "extending tiles: %s", ls_rc_name(rc));
+	} else if (tiles_writer_size(l->tw) != l->latest_size) {
+		rc = publish(l, err);
+	}
+	pthread_mutex_unlock(&l->cp_lock);
+	return rc;
+}
+
+static void *checkpointer_main(void *arg)
+{
+	struct log *l = arg;
+
+	pthread_mutex_lock(&l->mu);
+	while (!l->stopping) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += (time_t)(l->interval_ms / 1000);
+		ts.tv_nsec += (long)(l->interval_ms % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&l->cp_cv, &l->mu, &ts);
+		if (l->stopping)
+			break;
+		if (l->fresh.count == 0)
+			continue;
+		pthread_mutex_unlock(&l->mu);
+		/* A failure here leaves the last good checkpoint in place; the
+		 * leaves stay in the journal and the next round retries from
+		 * the tiles writer's state. */
+		log_checkpoint(l, NULL);
+		pthread_mutex_lock(&l->mu);
+	}
+	pthread_mutex_unlock(&l->mu);
+	return NULL;
+}
+
+/* One round of group commit: every queued batch, in one journal append. */
+static void sequence_round(struct log *l, struct pending *list)
+{
+	struct iovec *iov;
+	size_t total = 0, k = 0;
+	uint64_t first = 0;
+	struct ls_err err;
+	ls_rc rc;
+
+	for (struct pending *p = list; p; p = p->next)
+		total += p->n;
+	iov = malloc(total * sizeof(*iov));
+	if (!iov) {
+		rc = LS_NOMEM;
+	} else {
+		for (struct pending *p = list; p; p = p->next) {
+			memcpy(iov + k, p->entries, p->n * sizeof(*iov));
+			k += p->n;
+		}
+		rc = journal_append(l->journal, iov, total, &first, &err);
+	}
+
+	pthread_mutex_lock(&l->mu);
+	if (rc == LS_OK) {
+		for (size_t i = 0; i < total && rc == LS_OK; i++) {
+			uint8_t h[LS_HASH_LEN];
+			merkle_leaf_hash(iov[i].iov_base, iov[i].iov_len, h);
+			rc = fresh_add(&l->fresh, h, iov[i].iov_base, iov[i].iov_len);
+		}
+		/* Durable but not handed to the checkpointer: the tiles would
+		 * miss leaves, so no further checkpoint may be signed. */
+		if (rc != LS_OK)
+			l->failed = 1;
+		rc = LS_OK;
+		l->size = first + total;
+		uint64_t next = first;
+		for (struct pending *p = list; p; p = p->next) {
+			p->first = next;
+			next += p->n;
+		}
+	} else if (rc == LS_FAILED || rc == LS_IO) {
+		l->failed = 1;
+	}
+	for (struct pending *p = list; p; p = p->next) {
+		p->rc = rc;
+		l->queued_bytes -= p->bytes;
+	}
+	pthread_mutex_unlock(&l->mu);
+
+	if (rc == LS_OK && l->observer)
+		l->observer(l->observer_ctx, first, iov, total);
+	free(iov);
+
+	pthread_mutex_lock(&l->mu);
+	for (struct pending *p = list, *next; p; p = next) {
+		next = p->next;
+		p->done = 1;
+	}
+	pthread_cond_broadcast(&l->done_cv);
+	pthread_mutex_unlock(&l->mu);
+}
+
+static void *sequencer_main(void *arg)
+{
+	struct log *l = arg;
+
+	pthread_mutex_lock(&l->mu);
+	for (;;) {
+		struct pending *list, *last;
+		size_t bytes;
+
+		while (!l->head && !l->stopping)
+			pthread_cond_wait(&l->work_cv, &l->mu);
+		if (!l->head)
+			break;
+		/* Take batches up to MAX_ROUND_BYTES (at least one). */
+		list = last = l->head;
+		bytes = last->bytes;
+		while (last->next && bytes + last->next->bytes <= MAX_ROUND_BYTES) {
+			last = last->next;
+			bytes += last->bytes;
+		}
+		l->head = last->next;
+		if (!l->head)
+			l->tail = NULL;
+		last->next = NULL;
+		pthread_mutex_unlock(&l->mu);
+		sequence_round(l, list);
+		pthread_mutex_lock(&l->mu);
+	}
+	pthread_mutex_unlock(&l->mu);
+	return NULL;
+}
+
+ls_rc log_append(struct log *l, const struct iovec *entries, size_t n, uint64_t *first,
+		 struct ls_err *err)
+{
+	struct pending p;
+	size_t bytes = 0;
+	ls_rc rc;
+
+	if (n == 0)
+		return ls_err_set(err, LS_INVALID, "empty batch");
+	for (size_t i = 0; i < n; i++) {
+		if (entries[i].iov_len == 0)
+			return ls_err_set(err, LS_INVALID, "entry %zu is empty", i);
+		if (entries[i].iov_len > JOURNAL_MAX_ENTRY)
+			return ls_err_set(err, LS_LIMIT, "entry %zu is larger than %u bytes", i,
+					  JOURNAL_MAX_ENTRY);
+		bytes += entries[i].iov_len + JOURNAL_REC_HEADER;
+	}
+	memset(&p, 0, sizeof(p));
+	p.entries = entries;
+	p.n = n;
+	p.bytes = bytes;
+
+	pthread_mutex_lock(&l->mu);
+	if (l->failed) {
+		pthread_mutex_unlock(&l->mu);
+		return ls_err_set(err, LS_FAILED, "the journal failed; reopen the log");
+	}
+	if (l->stopping) {
+		pthread_mutex_unlock(&l->mu);
+		return ls_err_set(err, LS_BUSY, "the log is closing");
+	}
+	if (l->queued_bytes && l->queued_bytes + bytes > l->queue_max) {
+		pthread_mutex_unlock(&l->mu);
+		return ls_err_set(err, LS_BUSY, "the sequencer is saturated");
+	}
+	l->queued_bytes += bytes;
+	if (l->tail)
+		l->tail->next = &p;
+	else
+		l->head = &p;
+	l->tail = &p;
+	if (l->threads) {
+		pthread_cond_signal(&l->work_cv);
+		while (!p.done)
+			pthread_cond_wait(&l->done_cv, &l->mu);
+		pthread_mutex_unlock(&l->mu);
+	} else {
+		/* Single-threaded use (import, tests): sequence in the caller. */
+		l->head = l->tail = NULL;
+		pthread_mutex_unlock(&l->mu);
+		sequence_round(l, &p);
+	}
+	rc = p.rc;
+	if (rc == LS_OK)
+		*first = p.first;
+	else if (rc == LS_NOSPACE)
+		ls_err_set(err, rc, "no space left on the journal's disk; nothing of the batch was kept");
+	else
+		ls_err_set(err, rc, "journal append failed: %s", ls_rc_name(rc));
+	return rc;
+}
+
+uint64_t log_size(struct log *l)
+{
+	uint64_t s;
+
+	pthread_mutex_lock(&l->mu);
+	s = l->size;
+	pthread_mutex_unlock(&l->mu);
+	return s;
+}
+
+int log_failed(struct log *l)
+{
+	int f;
+
+	pthread_mutex_lock(&l->mu);
+	f = l->failed;
+	pthread_mutex_unlock(&l->mu);
+	return f;
+}
+
+ls_rc log_latest_checkpoint(struct log *l, char **note, uint64_t *size)
+{
+	ls_rc rc = LS_OK;
+
+	pthread_mutex_lock(&l->mu);
+	if (!l->latest_note)
+		rc = LS_NOTFOUND;
+	else if (!(*note = strdup(l->latest_note)))
+		rc = LS_NOMEM;
+	else
+		*size = l->latest_size;
+	pthread_mutex_unlock(&l->mu);
+	return rc;
+}
+
+const struct note_verifier *log_verifier(const struct log *l)
+{
+	return &l->verifier;
+}
+
+const char *log_dir(const struct log *l)
+{
+	return l->dir;
+}
+
+void log_set_observer(struct log *l, log_observer_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&l->mu);
+	l->observer = fn;
+	l->observer_ctx = ctx;
+	pthread_mutex_unlock(&l->mu);
+}
+
+/* ---------------------------------------------------------------- open --- */
+
+/* The published checkpoint, checked against our own key. */
+static ls_rc read_published(struct log *l, struct checkpoint *cp, char **note_out,
+			    struct ls_err *err)
+{
+	char path[PATH_MAX], *note = NULL;
+	size_t len, text_len;
+	ls_rc rc;
+
+	path_join(path, sizeof(path), l->logdir, "checkpoint");
+	rc = fs_read_file(path, NOTE_MAX_SIZE, &note, &len, err);
+	if (rc != LS_OK)
+		return rc;
+	rc = note_open(note, len, &l->verifier, 1, &text_len, err);
+	if (rc == LS_OK)
+		rc = checkpoint_parse(note, text_len, cp, err);
+	if (rc == LS_OK && strcmp(cp->origin, l->signer.name) != 0)
+		rc = ls_err_set(err, LS_TAMPERED, "%s: origin %s is not this log's (%s)", path,
+				cp->origin, l->signer.name);
+	if (rc != LS_OK) {
+		free(note);
+		return rc;
+	}
+	*note_out = note;
+	return LS_OK;
+}
+
+/* Largest size among DIR/checkpoints/<size> (names only: verify checks them). */
+static uint64_t largest_stored_checkpoint(const char *cpdir)
+{
+	struct dirent *de;
+	uint64_t best = 0;
+	DIR *d = opendir(cpdir);
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		char *end;
+		unsigned long long v;
+
+		if (strlen(de->d_name) != 20)
+			continue;
+		errno = 0;
+		v = strtoull(de->d_name, &end, 10);
+		if (errno == 0 && *end == 0 && v > best)
+			best = v;
+	}
+	closedir(d);
+	return best;
+}
+
+/* Feed journal records [from, end) into the tiles writer. */
+static ls_rc replay(struct log *l, uint64_t from, uint64_t end, struct ls_err *err)
+{
+	char jdir[PATH_MAX];
+	struct journal_iter *it;
+	const uint8_t *data;
+	size_t len;
+	uint64_t idx, n = 0;
+	ls_rc rc;
+
+	if (from >= end)
+		return LS_OK;
+	path_join(jdir, sizeof(jdir), l->dir, "journal");
+	rc = journal_iter_open(jdir, from, &it, err);
+	if (rc != LS_OK)
+		return rc;
+	while (from + n < end) {
+		uint8_t h[LS_HASH_LEN];
+
+		rc = journal_iter_next(it, &data, &len, &idx, err);
+		if (rc == LS_NOTFOUND)
+			rc = ls_err_set(err, LS_CORRUPT, "journal ends at %llu, expected %llu",
+					(unsigned long long)(from + n), (unsigned long long)end);
+		if (rc != LS_OK)
+			break;
+		merkle_leaf_hash(data, len, h);
+		rc = tiles_writer_append(l->tw, h, data, len);
+		if (rc != LS_OK)
+			break;
+		if (++n % REBUILD_FLUSH_EVERY == 0) {
+			rc = tiles_writer_flush(l->tw, err);
+			if (rc != LS_OK)
+				break;
+		}
+	}
+	journal_iter_free(it);
+	return rc;
+}
+
+/* Bring the tiles to the journal's size, from the published checkpoint when
+ * the tiles on disk agree with it, else from scratch. */
+static ls_rc catch_up(struct log *l, const struct checkpoint *cp, struct ls_err *err)
+{
+	uint8_t root[LS_HASH_LEN];
+	uint64_t from = cp->size;
+	ls_rc rc;
+
+	rc = tiles_writer_open(l->logdir, cp->size, &l->tw, NULL);
+	if (rc == LS_OK) {
+		tiles_writer_root(l->tw, root);
+		if (!ls_ct_equal(root, cp->root, LS_HASH_LEN)) {
+			tiles_writer_free(l->tw);
+			l->tw = NULL;
+			rc = LS_TAMPERED;
+		}
+	}
+	if (rc != LS_OK) {
+		from = 0;
+		rc = tiles_writer_open(l->logdir, 0, &l->tw, err);
+		if (rc != LS_OK)
+			return rc;
+	}
+	if (from == 0 && cp->size > 0) {
+		/* Rebuilt from scratch: the journal must reproduce the signed root. */
+		rc = replay(l, 0, cp->size, err);
+		if (rc != LS_OK)
+			return rc;
+		tiles_writer_root(l->tw, root);
+		if (!ls_ct_equal(root, cp->root, LS_HASH_LEN))
+			return ls_err_set(err, LS_TAMPERED,
+					  "the journal does not reproduce the root of the signed "
+					  "checkpoint of size %llu; run `logseal verify`",
+					  (unsigned long long)cp->size);
+		from = cp->size;
+	}
+	return replay(l, from, journal_size(l->journal), err);
+}
+
+static void log_free(struct log *l)
+{
+	if (!l)
+		return;
+	journal_close(l->journal);
+	tiles_writer_free(l->tw);
+	fresh_release(&l->fresh);
+	free(l->latest_note);
+	note_signer_wipe(&l->signer);
+	free(l->dir);
+	pthread_mutex_destroy(&l->mu);
+	pthread_mutex_destroy(&l->cp_lock);
+	pthread_cond_destroy(&l->work_cv);
+	pthread_cond_destroy(&l->done_cv);
+	pthread_cond_destroy(&l->cp_cv);
+	free(l);
+}
+
+ls_rc log_open(const struct log_opts *opts, struct log **out, struct journal_recovery *rec,
+	       struct ls_err *err)
+{
+	struct journal_opts jo;
+	struct journal_recovery jr;
+	struct checkpoint cp;
+	char jdir[PATH_MAX], *note = NULL;
+	struct log *l;
+	uint64_t stored;
+	ls_rc rc;
+
+	/* Every path below is DIR plus a short suffix: bound DIR once. */
+	if (strlen(opts->dir) > PATH_MAX - 256)
+		return ls_err_set(err, LS_LIMIT, "data directory path too long");
+	l = calloc(1, sizeof(*l));
+	if (!l || !(l->dir = strdup(opts->dir))) {
+		free(l);
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	}
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_mutex_init(&l->cp_lock, NULL);
+	pthread_cond_init(&l->work_cv, NULL);
+	pthread_cond_init(&l->done_cv, NULL);
+	pthread_cond_init(&l->cp_cv, NULL);
+	l->interval_ms = opts->checkpoint_interval_ms ? opts->checkpoint_interval_ms : 1000;
+	l->queue_max = opts->queue_max_bytes ? opts->queue_max_bytes : DEFAULT_QUEUE_MAX;
+	path_join(l->logdir, sizeof(l->logdir), l->dir, "log");
+	path_join(l->cpdir, sizeof(l->cpdir), l->dir, "checkpoints");
+	path_join(jdir, sizeof(jdir), l->dir, "journal");
+
+	if (access(jdir, F_OK) != 0) {
+		log_free(l);
+		return ls_err_set(err, LS_NOTFOUND, "%s holds no log (run `logseal init --data %s`)",
+				  opts->dir, opts->dir);
+	}
+	rc = load_keys(l, err);
+	if (rc == LS_OK)
+		rc = read_published(l, &cp, &note, err);
+	if (rc != LS_OK) {
+		log_free(l);
+		return rc;
+	}
+	l->latest_note = note;
+	l->latest_size = cp.size;
+
+	/* Never cut acknowledged, signed history (journal.h invariant 4). */
+	stored = largest_stored_checkpoint(l->cpdir);
+	memset(&jo, 0, sizeof(jo));
+	jo.segment_size = opts->segment_size;
+	jo.min_size = stored > cp.size ? stored : cp.size;
+	memset(&jr, 0, sizeof(jr));
+	rc = journal_open(jdir, &jo, &l->journal, &jr, err);
+	if (rc != LS_OK) {
+		log_free(l);
+		return rc;
+	}
+	if (rec)
+		*rec = jr;
+	l->size = journal_size(l->journal);
+	if (l->size < jo.min_size) {
+		rc = ls_err_set(err, LS_CORRUPT,
+				"journal holds %llu entries but a checkpoint of size %llu was signed: "
+				"acknowledged entries are missing",
+				(unsigned long long)l->size, (unsigned long long)jo.min_size);
+		log_free(l);
+		return rc;
+	}
+	rc = catch_up(l, &cp, err);
+	if (rc == LS_OK && tiles_writer_size(l->tw) != l->latest_size) {
+		pthread_mutex_lock(&l->cp_lock);
+		rc = publish(l, err);
+		pthread_mutex_unlock(&l->cp_lock);
+	}
+	if (rc != LS_OK) {
+		log_free(l);
+		return rc;
+	}
+	if (!opts->no_threads) {
+		l->threads = 1;
+		if (pthread_create(&l->seq_thread, NULL, sequencer_main, l) != 0) {
+			log_free(l);
+			return ls_err_set(err, LS_NOMEM, "cannot start the sequencer thread");
+		}
+		if (pthread_create(&l->cp_thread, NULL, checkpointer_main, l) != 0) {
+			pthread_mutex_lock(&l->mu);
+			l->stopping = 1;
+			pthread_cond_broadcast(&l->work_cv);
+			pthread_mutex_unlock(&l->mu);
+			pthread_join(l->seq_thread, NULL);
+			log_free(l);
+			return ls_err_set(err, LS_NOMEM, "cannot start the checkpointer thread");
+		}
+	}
+	*out = l;
+	return LS_OK;
+}
+
+ls_rc log_close(struct log *l, struct ls_err *err)
+{
+	ls_rc rc = LS_OK;
+
+	if (!l)
+		return LS_OK;
+	if (l->threads) {
+		/* The sequencer drains the queue before it exits. */
+		pthread_mutex_lock(&l->mu);
+		l->stopping = 1;
+		pthread_cond_broadcast(&l->work_cv);
+		pthread_cond_broadcast(&l->cp_cv);
+		pthread_mutex_unlock(&l->mu);
+		pthread_join(l->seq_thread, NULL);
+		pthread_join(l->cp_thread, NULL);
+	}
+	if (!l->failed)
+		rc = log_checkpoint(l, err);
+	log_free(l);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- init --- */
+
+ls_rc log_init(const char *dir, const char *origin, struct ls_err *err)
+{
+	char path[PATH_MAX], buf[1024];
+	struct note_signer s;
+	struct note_verifier v;
+	struct journal *j = NULL;
+	struct tiles_writer *tw = NULL;
+	struct checkpoint cp;
+	char *note = NULL;
+	ls_rc rc;
+
+	if (strlen(dir) > PATH_MAX - 256)
+		return ls_err_set(err, LS_LIMIT, "data directory path too long");
+	path_join(path, sizeof(path), dir, "journal");
+	if (access(path, F_OK) == 0)
+		return ls_err_set(err, LS_EXISTS, "%s already holds a log; refusing to overwrite it", dir);
+	path_join(path, sizeof(path), dir, "log/checkpoint");
+	if (access(path, F_OK) == 0)
+		return ls_err_set(err, LS_EXISTS, "%s already holds a log; refusing to overwrite it", dir);
+
+	rc = note_signer_generate(origin, &s, err);
+	if (rc != LS_OK)
+		return rc;
+	path_join(path, sizeof(path), dir, "keys");
+	rc = fs_mkdirs(path, 0700, err);
+	if (rc != LS_OK)
+		goto out;
+	chmod(dir, 0700);
+	rc = note_signer_format(&s, buf, sizeof(buf) - 1);
+	if (rc != LS_OK)
+		goto out;
+	buf[strlen(buf) + 1] = 0;
+	buf[strlen(buf)] = '\n';
+	path_join(path, sizeof(path), dir, "keys/log.key");
+	rc = fs_write_file(path, buf, strlen(buf), 0600, 1, err);
+	ls_wipe(buf, sizeof(buf));
+	if (rc != LS_OK)
+		goto out;
+	note_signer_verifier(&s, &v);
+	rc = note_verifier_format(&v, buf, sizeof(buf) - 1);
+	if (rc != LS_OK)
+		goto out;
+	buf[strlen(buf) + 1] = 0;
+	buf[strlen(buf)] = '\n';
+	path_join(path, sizeof(path), dir, "verifier.key");
+	rc = fs_write_file(path, buf, strlen(buf), 0644, 0, err);
+	if (rc != LS_OK)
+		goto out;
+	path_join(path, sizeof(path), dir, "checkpoints");
+	rc = fs_mkdirs(path, 0755, err);
+	if (rc != LS_OK)
+		goto out;
+	path_join(path, sizeof(path), dir, "log/tile");
+	rc = fs_mkdirs(path, 0755, err);
+	if (rc != LS_OK)
+		goto out;
+	path_join(path, sizeof(path), dir, "journal");
+	rc = journal_open(path, NULL, &j, NULL, err);
+	if (rc != LS_OK)
+		goto out;
+	journal_close(j);
+
+	/* The empty tree's checkpoint, so that a log always has one. */
+	memset(&cp, 0, sizeof(cp));
+	snprintf(cp.origin, sizeof(cp.origin), "%s", s.name);
+	merkle_empty_root(cp.root);
+	rc = checkpoint_format(&cp, buf, sizeof(buf));
+	if (rc == LS_OK)
+		rc = note_sign(&s, buf, strlen(buf), &note, err);
+	if (rc != LS_OK)
+		goto out;
+	path_join(path, sizeof(path), dir, "checkpoints/00000000000000000000");
+	rc = fs_write_file(path, note, strlen(note), 0644, 0, err);
+	if (rc != LS_OK)
+		goto out;
+	path_join(path, sizeof(path), dir, "log");
+	rc = tiles_write_checkpoint(path, note, strlen(note), err);
+out:
+	(void)tw;
+	free(note);
+	note_signer_wipe(&s);
+	return rc;
+}

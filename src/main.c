@@ -1,0 +1,531 @@
+/*
+ * main.c - the logseal command: dispatches to init, import, verify, serve
+ * and token.  Commands print errors on stderr and exit non-zero; every
+ * command answers --help.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crypto.h"
+#include "event.h"
+#include "fsutil.h"
+#include "log.h"
+#include "serve.h"
+#include "verify.h"
+
+#define VERSION "0.1.0"
+
+static const char usage_main[] =
+	"usage: logseal <command> [options]\n"
+	"\n"
+	"commands:\n"
+	"  init     create a new log in a data directory (keys, admin token)\n"
+	"  import   append NDJSON events from standard input\n"
+	"  verify   recompute and check everything in a data or tiles directory\n"
+	"  serve    run the HTTP(S) server\n"
+	"  token    create, list or revoke tokens on a running server\n"
+	"  version  print the version\n"
+	"\n"
+	"`logseal <command> --help` describes each command's options.\n";
+
+static int die(const char *cmd, const char *msg)
+{
+	fprintf(stderr, "logseal %s: %s\n", cmd, msg);
+	return 1;
+}
+
+/* ---------------------------------------------------------------- init --- */
+
+static const char usage_init[] =
+	"usage: logseal init --data DIR [--origin NAME] [--self-signed]\n"
+	"\n"
+	"Creates a new, empty log in DIR: the signing key (DIR/keys/log.key, mode\n"
+	"0600), the verifier key (DIR/verifier.key), an admin token\n"
+	"(DIR/admin.token, mode 0600), and a signed checkpoint of the empty tree\n"
+	"(DIR/log/checkpoint).  Refuses to touch a directory that holds a log.\n"
+	"\n"
+	"  --data DIR      data directory (created if missing)\n"
+	"  --origin NAME   the log's origin line and key name (default:\n"
+	"                  <hostname>/logseal)\n"
+	"  --self-signed   also create a self-signed TLS certificate for trying\n"
+	"                  out HTTPS: DIR/tls/cert.pem and DIR/tls/key.pem\n";
+
+static int cmd_init(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "data", required_argument, 0, 'd' },
+		{ "origin", required_argument, 0, 'o' },
+		{ "self-signed", no_argument, 0, 's' },
+		{ "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	const char *dir = NULL, *origin = NULL;
+	char host[256], def_origin[300], path[PATH_MAX], key[PATH_MAX];
+	int selfsigned = 0, c;
+	struct ls_err err = { "" };
+	ls_rc rc;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': dir = optarg; break;
+		case 'o': origin = optarg; break;
+		case 's': selfsigned = 1; break;
+		case 'h': fputs(usage_init, stdout); return 0;
+		default: fputs(usage_init, stderr); return 2;
+		}
+	}
+	if (!dir || optind != argc) {
+		fputs(usage_init, stderr);
+		return 2;
+	}
+	if (!origin) {
+		if (gethostname(host, sizeof(host)) != 0 || !host[0])
+			snprintf(host, sizeof(host), "localhost");
+		host[sizeof(host) - 1] = 0;
+		snprintf(def_origin, sizeof(def_origin), "%s/logseal", host);
+		origin = def_origin;
+	}
+	rc = log_init(dir, origin, &err);
+	if (rc != LS_OK)
+		return die("init", err.msg);
+	rc = auth_bootstrap(dir, &err);
+	if (rc != LS_OK)
+		return die("init", err.msg);
+	if (selfsigned) {
+		snprintf(path, sizeof(path), "%s/tls", dir);
+		if (fs_mkdirs(path, 0700, &err) != LS_OK)
+			return die("init", err.msg);
+		snprintf(path, sizeof(path), "%s/tls/cert.pem", dir);
+		snprintf(key, sizeof(key), "%s/tls/key.pem", dir);
+		rc = tls_make_selfsigned(path, key, "localhost", &err);
+		if (rc != LS_OK)
+			return die("init", err.msg);
+	}
+	printf("initialised a new log in %s\n", dir);
+	printf("  origin:        %s\n", origin);
+	printf("  verifier key:  %s/verifier.key\n", dir);
+	printf("  admin token:   %s/admin.token (mode 0600; keep it secret)\n", dir);
+	printf("  signing key:   %s/keys/log.key (mode 0600; back it up apart from the data)\n", dir);
+	if (selfsigned)
+		printf("  TLS:           %s/tls/cert.pem, %s/tls/key.pem (self-signed, for trials)\n",
+		       dir, dir);
+	return 0;
+}
+
+/* -------------------------------------------------------------- import --- */
+
+static const char usage_import[] =
+	"usage: logseal import --data DIR [--batch N] [--threads N]\n"
+	"\n"
+	"Reads NDJSON from standard input, one JSON object per line, and appends\n"
+	"each, stored as canonical JSON, in input order.  Lines are parsed in\n"
+	"parallel and appended in batches of N (default 1000), each durable before\n"
+	"the next.  Signs a checkpoint covering everything before it exits.  On a\n"
+	"bad line it stops, names the line, and keeps what was appended before it.\n"
+	"\n"
+	"  --data DIR      data directory made by `logseal init`\n"
+	"  --batch N       entries per durable batch (1..100000, default 1000)\n"
+	"  --threads N     parsing threads (default: number of CPUs)\n";
+
+struct chunk {
+	char *text;		/* the chunk's lines, NUL-separated */
+	size_t *starts;
+	size_t *lens;
+	uint64_t *lineno;
+	size_t n;
+	struct iovec *iov;	/* canonical entries after parsing */
+	uint64_t seq;
+	ls_rc rc;
+	char msg[600];
+};
+
+struct importer {
+	struct log *log;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct chunk **queue;	/* parsed by workers: a ring of chunks */
+	size_t qcap, qhead, qlen;
+	uint64_t next_append;	/* sequence number allowed to append next */
+	int eof, failed;
+	uint64_t appended;
+	char errmsg[700];
+};
+
+static void chunk_free(struct chunk *c)
+{
+	if (!c)
+		return;
+	if (c->iov)
+		for (size_t i = 0; i < c->n; i++)
+			free(c->iov[i].iov_base);
+	free(c->iov);
+	free(c->text);
+	free(c->starts);
+	free(c->lens);
+	free(c->lineno);
+	free(c);
+}
+
+static void *import_worker(void *arg)
+{
+	struct importer *im = arg;
+
+	for (;;) {
+		struct chunk *c;
+		struct ls_err err;
+
+		pthread_mutex_lock(&im->mu);
+		while (!im->qlen && !im->eof && !im->failed)
+			pthread_cond_wait(&im->cv, &im->mu);
+		if (!im->qlen || im->failed) {
+			pthread_mutex_unlock(&im->mu);
+			return NULL;
+		}
+		c = im->queue[im->qhead];
+		im->qhead = (im->qhead + 1) % im->qcap;
+		im->qlen--;
+		pthread_cond_broadcast(&im->cv);
+		pthread_mutex_unlock(&im->mu);
+
+		c->iov = calloc(c->n ? c->n : 1, sizeof(*c->iov));
+		c->rc = c->iov ? LS_OK : LS_NOMEM;
+		for (size_t i = 0; i < c->n && c->rc == LS_OK; i++) {
+			char *out;
+			size_t len;
+			c->rc = event_canonicalize_text(c->text + c->starts[i], c->lens[i], &out, &len,
+							&err);
+			if (c->rc == LS_OK && len > JOURNAL_MAX_ENTRY) {
+				free(out);
+				c->rc = ls_err_set(&err, LS_LIMIT, "entry is %zu bytes, over the %u limit",
+						   len, JOURNAL_MAX_ENTRY);
+			}
+			if (c->rc != LS_OK) {
+				snprintf(c->msg, sizeof(c->msg), "line %llu: %s",
+					 (unsigned long long)c->lineno[i], err.msg);
+				break;
+			}
+			c->iov[i].iov_base = out;
+			c->iov[i].iov_len = len;
+		}
+
+		/* Append strictly in input order. */
+		pthread_mutex_lock(&im->mu);
+		while (im->next_append != c->seq && !im->failed)
+			pthread_cond_wait(&im->cv, &im->mu);
+		if (im->failed) {
+			pthread_mutex_unlock(&im->mu);
+			chunk_free(c);
+			continue;
+		}
+		pthread_mutex_unlock(&im->mu);
+		if (c->rc == LS_OK && c->n) {
+			uint64_t first;
+			c->rc = log_append(im->log, c->iov, c->n, &first, &err);
+			if (c->rc != LS_OK)
+				snprintf(c->msg, sizeof(c->msg), "line %llu and after: %s",
+					 (unsigned long long)c->lineno[0], err.msg);
+		}
+		pthread_mutex_lock(&im->mu);
+		if (c->rc != LS_OK) {
+			im->failed = 1;
+			snprintf(im->errmsg, sizeof(im->errmsg), "%s", c->msg);
+		} else {
+			im->appended += c->n;
+		}
+		im->next_append++;
+		pthread_cond_broadcast(&im->cv);
+		pthread_mutex_unlock(&im->mu);
+		chunk_free(c);
+	}
+}
+
+/* Read up to `batch` non-empty lines into a chunk; NULL at EOF. */
+static struct chunk *read_chunk(FILE *in, size_t batch, uint64_t *lineno, char **line,
+				size_t *lcap, int *ioerr)
+{
+	struct chunk *c = calloc(1, sizeof(*c));
+	size_t tcap = 0, tlen = 0;
+
+	if (!c)
+		return NULL;
+	c->starts = malloc(batch * sizeof(*c->starts));
+	c->lens = malloc(batch * sizeof(*c->lens));
+	c->lineno = malloc(batch * sizeof(*c->lineno));
+	if (!c->starts || !c->lens || !c->lineno) {
+		chunk_free(c);
+		*ioerr = ENOMEM;
+		return NULL;
+	}
+	while (c->n < batch) {
+		ssize_t r = getline(line, lcap, in);
+		size_t len;
+		if (r < 0) {
+			if (ferror(in))
+				*ioerr = errno ? errno : EIO;
+			break;
+		}
+		(*lineno)++;
+		len = (size_t)r;
+		while (len && ((*line)[len - 1] == '\n' || (*line)[len - 1] == '\r'))
+			len--;
+		if (len == 0)
+			continue;
+		if (tlen + len + 1 > tcap) {
+			size_t cap = tcap ? tcap * 2 : 1 << 20;
+			char *p;
+			while (cap < tlen + len + 1)
+				cap *= 2;
+			p = realloc(c->text, cap);
+			if (!p) {
+				*ioerr = ENOMEM;
+				chunk_free(c);
+				return NULL;
+			}
+			c->text = p;
+			tcap = cap;
+		}
+		memcpy(c->text + tlen, *line, len);
+		c->text[tlen + len] = 0;
+		c->starts[c->n] = tlen;
+		c->lens[c->n] = len;
+		c->lineno[c->n] = *lineno;
+		c->n++;
+		tlen += len + 1;
+	}
+	if (c->n == 0) {
+		chunk_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static int cmd_import(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "data", required_argument, 0, 'd' },
+		{ "batch", required_argument, 0, 'b' },
+		{ "threads", required_argument, 0, 't' },
+		{ "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	const char *dir = NULL;
+	unsigned long batch = 1000, nthreads = 0;
+	struct ls_err err = { "" };
+	struct log_opts lo;
+	struct importer im;
+	pthread_t th[64];
+	uint64_t lineno = 0, seq = 0;
+	char *line = NULL, *end;
+	size_t lcap = 0;
+	int c, ioerr = 0, status = 0;
+	ls_rc rc;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': dir = optarg; break;
+		case 'b':
+			errno = 0;
+			batch = strtoul(optarg, &end, 10);
+			if (errno || *end || batch < 1 || batch > 100000)
+				return die("import", "--batch must be 1..100000");
+			break;
+		case 't':
+			errno = 0;
+			nthreads = strtoul(optarg, &end, 10);
+			if (errno || *end || nthreads < 1 || nthreads > 64)
+				return die("import", "--threads must be 1..64");
+			break;
+		case 'h': fputs(usage_import, stdout); return 0;
+		default: fputs(usage_import, stderr); return 2;
+		}
+	}
+	if (!dir || optind != argc) {
+		fputs(usage_import, stderr);
+		return 2;
+	}
+	if (!nthreads) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		nthreads = n < 1 ? 1 : n > 64 ? 64 : (unsigned long)n;
+	}
+	memset(&lo, 0, sizeof(lo));
+	lo.dir = dir;
+	rc = log_open(&lo, &im.log, NULL, &err);
+	if (rc != LS_OK)
+		return die("import", err.msg);
+	pthread_mutex_init(&im.mu, NULL);
+	pthread_cond_init(&im.cv, NULL);
+	im.qcap = nthreads * 2;
+	im.queue = calloc(im.qcap, sizeof(*im.queue));
+	im.qhead = im.qlen = 0;
+	im.next_append = 0;
+	im.eof = im.failed = 0;
+	im.appended = 0;
+	im.errmsg[0] = 0;
+	if (!im.queue)
+		return die("import", "out of memory");
+	for (unsigned long i = 0; i < nthreads; i++)
+		pthread_create(&th[i], NULL, import_worker, &im);
+
+	for (;;) {
+		struct chunk *ch = read_chunk(stdin, batch, &lineno, &line, &lcap, &ioerr);
+		if (!ch)
+			break;
+		pthread_mutex_lock(&im.mu);
+		while (im.qlen == im.qcap && !im.failed)
+			pthread_cond_wait(&im.cv, &im.mu);
+		if (im.failed) {
+			pthread_mutex_unlock(&im.mu);
+			chunk_free(ch);
+			break;
+		}
+		ch->seq = seq++;
+		im.queue[(im.qhead + im.qlen) % im.qcap] = ch;
+		im.qlen++;
+		pthread_cond_broadcast(&im.cv);
+		pthread_mutex_unlock(&im.mu);
+	}
+	pthread_mutex_lock(&im.mu);
+	im.eof = 1;
+	pthread_cond_broadcast(&im.cv);
+	pthread_mutex_unlock(&im.mu);
+	for (unsigned long i = 0; i < nthreads; i++)
+		pthread_join(th[i], NULL);
+	free(line);
+	free(im.queue);
+
+	rc = log_close(im.log, &err);
+	if (im.failed) {
+		fprintf(stderr, "logseal import: %s\n", im.errmsg);
+		fprintf(stderr, "logseal import: %llu entries before it were appended and signed\n",
+			(unsigned long long)im.appended);
+		status = 1;
+	}
+	if (ioerr) {
+		fprintf(stderr, "logseal import: reading standard input: %s\n", strerror(ioerr));
+		status = 1;
+	}
+	if (rc != LS_OK)
+		return die("import", err.msg);
+	if (!status)
+		printf("imported %llu entries\n", (unsigned long long)im.appended);
+	return status;
+}
+
+/* -------------------------------------------------------------- verify --- */
+
+static const char usage_verify[] =
+	"usage: logseal verify --data DIR\n"
+	"       logseal verify --tiles DIR --key VKEY\n"
+	"\n"
+	"--data: recomputes every leaf hash, tile and root from the journal of a\n"
+	"data directory, checks every stored checkpoint's signature and root, and\n"
+	"names the first bad record, tile or checkpoint.\n"
+	"--tiles: verifies a static C2SP tlog-tiles log (a checkpoint file and its\n"
+	"tile/ tree with entry bundles) against a verifier key, given as the key\n"
+	"string or a file holding it.\n"
+	"Exit status 0 only when everything checks.\n";
+
+static int cmd_verify(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "data", required_argument, 0, 'd' },
+		{ "tiles", required_argument, 0, 't' },
+		{ "key", required_argument, 0, 'k' },
+		{ "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	const char *dir = NULL, *tiles = NULL, *keyarg = NULL;
+	struct verify_report rep;
+	struct ls_err err = { "" };
+	char roothex[65];
+	int c, progress = isatty(2);
+	ls_rc rc;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': dir = optarg; break;
+		case 't': tiles = optarg; break;
+		case 'k': keyarg = optarg; break;
+		case 'h': fputs(usage_verify, stdout); return 0;
+		default: fputs(usage_verify, stderr); return 2;
+		}
+	}
+	if ((!dir == !tiles) || (tiles && !keyarg) || optind != argc) {
+		fputs(usage_verify, stderr);
+		return 2;
+	}
+	if (dir) {
+		rc = verify_data_dir(dir, progress, &rep, &err);
+	} else {
+		struct note_verifier v;
+		char *data = NULL;
+		size_t len = strlen(keyarg);
+		const char *k = keyarg;
+
+		if (!strchr(keyarg, '+') || access(keyarg, F_OK) == 0) {
+			if (fs_read_file(keyarg, 4096, &data, &len, &err) != LS_OK)
+				return die("verify", err.msg);
+			while (len && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+				len--;
+			k = data;
+		}
+		rc = note_verifier_parse(k, len, &v, &err);
+		free(data);
+		if (rc != LS_OK)
+			return die("verify", err.msg);
+		rc = verify_tiles_dir(tiles, &v, progress, &rep, &err);
+	}
+	if (rc != LS_OK) {
+		fprintf(stderr, "logseal verify: FAILED (%s): %s\n", ls_rc_name(rc), err.msg);
+		return 1;
+	}
+	ls_hex(rep.root, 32, roothex);
+	printf("verified: %llu entries, %llu signed checkpoints, %llu tile files\n",
+	       (unsigned long long)rep.entries, (unsigned long long)rep.checkpoints,
+	       (unsigned long long)rep.tiles);
+	printf("latest checkpoint: size %llu, root %s\n", (unsigned long long)rep.tree_size,
+	       roothex);
+	if (rep.uncovered)
+		printf("note: %llu journal entries are not yet covered by a signed checkpoint "
+		       "(the next `serve` or `import` signs them)\n",
+		       (unsigned long long)rep.uncovered);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd;
+
+	if (argc < 2) {
+		fputs(usage_main, stderr);
+		return 2;
+	}
+	cmd = argv[1];
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+		fputs(usage_main, stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+		printf("logseal %s\n", VERSION);
+		return 0;
+	}
+	if (!strcmp(cmd, "init"))
+		return cmd_init(argc - 1, argv + 1);
+	if (!strcmp(cmd, "import"))
+		return cmd_import(argc - 1, argv + 1);
+	if (!strcmp(cmd, "verify"))
+		return cmd_verify(argc - 1, argv + 1);
+	if (!strcmp(cmd, "serve"))
+		return serve_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "token"))
+		return token_main(argc - 1, argv + 1);
+	fprintf(stderr, "logseal: unknown command \"%s\"\n\n%s", cmd, usage_main);
+	return 2;
+}

@@ -1,0 +1,622 @@
+/*
+ * verify.c - recompute everything from the source of truth and compare
+ * (see verify.h).
+ *
+ * The tile check streams leaves once: for each tile level it keeps the
+ * hashes of the current tile (as the tiles writer does).  Every file found
+ * under tile/ is listed first; whenever a level's current tile reaches a
+ * width that exists on disk (a partial tile .p/W, or the full tile at 256),
+ * that file is compared byte for byte with what the leaves give.  Any file
+ * still unchecked at the end is not backed by the entries: an error.
+ */
+#include "verify.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crypto.h"
+#include "fsutil.h"
+#include "journal.h"
+#include "merkle.h"
+#include "tiles.h"
+
+#define MAX_LEVELS 8 /* tile levels: 8 levels of 8 bits cover 2^64 leaves */
+#define ENTRY_LEVEL (-1)
+
+struct tfile {
+	int level;
+	uint64_t n;
+	unsigned w;
+	int checked;
+};
+
+struct tilecheck {
+	const char *logdir;
+	struct tfile *files;
+	size_t nfiles, cap;
+	uint8_t hashes[MAX_LEVELS][TILE_WIDTH][LS_HASH_LEN];
+	unsigned count[MAX_LEVELS];
+	uint64_t tile_index[MAX_LEVELS];
+	uint8_t *bundle;	/* entries of the current bundle, length-prefixed */
+	size_t blen, bcap;
+	unsigned bcount;
+	uint64_t bindex;
+	uint64_t checked;
+};
+
+static int tfile_cmp(const void *a, const void *b)
+{
+	const struct tfile *x = a, *y = b;
+
+	if (x->level != y->level)
+		return x->level < y->level ? -1 : 1;
+	if (x->n != y->n)
+		return x->n < y->n ? -1 : 1;
+	if (x->w != y->w)
+		return x->w < y->w ? -1 : 1;
+	return 0;
+}
+
+/* nftw has no user pointer: one listing at a time. */
+static struct tilecheck *walk_tc;
+static size_t walk_prefix;
+static char walk_bad[PATH_MAX];
+
+static int walk_fn(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	struct tilecheck *tc = walk_tc;
+	const char *rel = path + walk_prefix;
+	struct tfile f;
+
+	(void)st;
+	(void)ftw;
+	if (type != FTW_F)
+		return 0;
+	if (strstr(rel, ".tmp"))
+		return 0; /* an interrupted durable write: never published */
+	memset(&f, 0, sizeof(f));
+	if (tiles_path_parse(rel, &f.level, &f.n, &f.w) != LS_OK) {
+		snprintf(walk_bad, sizeof(walk_bad), "%s", rel);
+		return 1;
+	}
+	if (f.level >= MAX_LEVELS) {
+		snprintf(walk_bad, sizeof(walk_bad), "%s", rel);
+		return 1;
+	}
+	if (tc->nfiles == tc->cap) {
+		size_t cap = tc->cap ? tc->cap * 2 : 256;
+		struct tfile *p = realloc(tc->files, cap * sizeof(*p));
+		if (!p)
+			return 2;
+		tc->files = p;
+		tc->cap = cap;
+	}
+	tc->files[tc->nfiles++] = f;
+	return 0;
+}
+
+static ls_rc tc_init(struct tilecheck *tc, const char *logdir, struct ls_err *err)
+{
+	char dir[PATH_MAX];
+	int r;
+
+	memset(tc, 0, sizeof(*tc));
+	tc->logdir = logdir;
+	snprintf(dir, sizeof(dir), "%s/tile", logdir);
+	if (access(dir, F_OK) != 0)
+		return LS_OK;
+	walk_tc = tc;
+	walk_prefix = strlen(logdir) + 1;
+	walk_bad[0] = 0;
+	r = nftw(dir, walk_fn, 16, FTW_PHYS);
+	walk_tc = NULL;
+	if (r == 1)
+		return ls_err_set(err, LS_TAMPERED, "%s/%s: not a tile path", logdir, walk_bad);
+	if (r != 0)
+		return ls_err_set(err, LS_IO, "listing %s failed", dir);
+	if (tc->nfiles)
+		qsort(tc->files, tc->nfiles, sizeof(*tc->files), tfile_cmp);
+	return LS_OK;
+}
+
+static void tc_release(struct tilecheck *tc)
+{
+	free(tc->files);
+	free(tc->bundle);
+}
+
+static struct tfile *tc_find(struct tilecheck *tc, int level, uint64_t n, unsigned w)
+{
+	struct tfile key = { .level = level, .n = n, .w = w };
+
+	if (!tc->nfiles)
+		return NULL;
+	return bsearch(&key, tc->files, tc->nfiles, sizeof(*tc->files), tfile_cmp);
+}
+
+static ls_rc tc_compare(struct tilecheck *tc, struct tfile *f, const void *want, size_t wlen,
+			struct ls_err *err)
+{
+	char rel[256];
+	uint8_t *data = NULL;
+	size_t len = 0;
+	ls_rc rc;
+
+	tiles_path(f->level, f->n, f->w, rel, sizeof(rel));
+	rc = tiles_read_file(tc->logdir, f->level, f->n, f->w, &data, &len, err);
+	if (rc != LS_OK)
+		return ls_err_set(err, rc == LS_NOTFOUND ? LS_TAMPERED : rc, "%s/%s: cannot be read",
+				  tc->logdir, rel);
+	if (len != wlen || memcmp(data, want, wlen) != 0) {
+		size_t at = 0;
+		while (at < len && at < wlen && data[at] == ((const uint8_t *)want)[at])
+			at++;
+		free(data);
+		if (f->level == ENTRY_LEVEL)
+			return ls_err_set(err, LS_TAMPERED,
+					  "%s/%s: entry bundle differs from the journal at byte %zu",
+					  tc->logdir, rel, at);
+		return ls_err_set(err, LS_TAMPERED,
+				  "%s/%s: hash %zu differs from the one recomputed from the entries",
+				  tc->logdir, rel, at / LS_HASH_LEN);
+	}
+	free(data);
+	f->checked = 1;
+	tc->checked++;
+	return LS_OK;
+}
+
+static ls_rc tc_push_hash(struct tilecheck *tc, int level, const uint8_t h[LS_HASH_LEN],
+			  struct ls_err *err)
+{
+	struct tfile *f;
+	unsigned c;
+	ls_rc rc;
+
+	if (level >= MAX_LEVELS)
+		return LS_OK;
+	c = tc->count[level];
+	memcpy(tc->hashes[level][c], h, LS_HASH_LEN);
+	tc->count[level] = ++c;
+	f = tc_find(tc, level, tc->tile_index[level], c);
+	if (f) {
+		rc = tc_compare(tc, f, tc->hashes[level], (size_t)c * LS_HASH_LEN, err);
+		if (rc != LS_OK)
+			return rc;
+	}
+	if (c == TILE_WIDTH) {
+		struct merkle_tree t;
+		uint8_t root[LS_HASH_LEN];
+
+		merkle_tree_init(&t);
+		for (unsigned i = 0; i < TILE_WIDTH; i++)
+			merkle_tree_append(&t, tc->hashes[level][i]);
+		merkle_tree_root(&t, root);
+		tc->count[level] = 0;
+		tc->tile_index[level]++;
+		return tc_push_hash(tc, level + 1, root, err);
+	}
+	return LS_OK;
+}
+
+static ls_rc tc_push_entry(struct tilecheck *tc, const uint8_t *data, size_t len,
+			   struct ls_err *err)
+{
+	struct tfile *f;
+
+	if (tc->blen + len + 2 > tc->bcap) {
+		size_t cap = tc->bcap ? tc->bcap * 2 : 1 << 16;
+		uint8_t *p;
+		while (cap < tc->blen + len + 2)
+			cap *= 2;
+		p = realloc(tc->bundle, cap);
+		if (!p)
+			return ls_err_set(err, LS_NOMEM, "out of memory");
+		tc->bundle = p;
+		tc->bcap = cap;
+	}
+	tc->bundle[tc->blen] = (uint8_t)(len >> 8);
+	tc->bundle[tc->blen + 1] = (uint8_t)len;
+	memcpy(tc->bundle + tc->blen + 2, data, len);
+	tc->blen += len + 2;
+	tc->bcount++;
+	f = tc_find(tc, ENTRY_LEVEL, tc->bindex, tc->bcount);
+	if (f) {
+		ls_rc rc = tc_compare(tc, f, tc->bundle, tc->blen, err);
+		if (rc != LS_OK)
+			return rc;
+	}
+	if (tc->bcount == TILE_WIDTH) {
+		tc->bcount = 0;
+		tc->blen = 0;
+		tc->bindex++;
+	}
+	return LS_OK;
+}
+
+static ls_rc tc_finish(struct tilecheck *tc, struct ls_err *err)
+{
+	for (size_t i = 0; i < tc->nfiles; i++) {
+		char rel[256];
+		if (tc->files[i].checked)
+			continue;
+		tiles_path(tc->files[i].level, tc->files[i].n, tc->files[i].w, rel, sizeof(rel));
+		return ls_err_set(err, LS_TAMPERED,
+				  "%s/%s: not backed by the entries (beyond the log, or misplaced)",
+				  tc->logdir, rel);
+	}
+	return LS_OK;
+}
+
+/* ------------------------------------------------------------ progress --- */
+
+struct progress {
+	int on;
+	uint64_t total;
+	struct timespec last;
+};
+
+static void progress_tick(struct progress *p, uint64_t done)
+{
+	struct timespec now;
+
+	if (!p->on || (done & 4095))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if ((now.tv_sec - p->last.tv_sec) * 1000 + (now.tv_nsec - p->last.tv_nsec) / 1000000 < 250)
+		return;
+	p->last = now;
+	if (p->total)
+		fprintf(stderr, "\rverifying: %llu / %llu entries (%.0f%%)", (unsigned long long)done,
+			(unsigned long long)p->total, 100.0 * (double)done / (double)p->total);
+	else
+		fprintf(stderr, "\rverifying: %llu entries", (unsigned long long)done);
+}
+
+static void progress_done(struct progress *p)
+{
+	if (p->on)
+		fprintf(stderr, "\r\033[K");
+}
+
+/* --------------------------------------------------------- checkpoints --- */
+
+struct cpinfo {
+	uint64_t size;
+	uint8_t root[LS_HASH_LEN];
+	char name[32];
+};
+
+static int cp_cmp(const void *a, const void *b)
+{
+	const struct cpinfo *x = a, *y = b;
+
+	return x->size < y->size ? -1 : x->size > y->size;
+}
+
+static ls_rc open_checkpoint(const char *path, const struct note_verifier *key,
+			     struct checkpoint *cp, char **note_out, struct ls_err *err)
+{
+	char *note = NULL;
+	size_t len, text_len;
+	struct ls_err e;
+	ls_rc rc;
+
+	rc = fs_read_file(path, NOTE_MAX_SIZE, &note, &len, err);
+	if (rc != LS_OK)
+		return ls_err_set(err, rc == LS_NOTFOUND ? LS_TAMPERED : rc, "%s: cannot be read", path);
+	rc = note_open(note, len, key, 1, &text_len, &e);
+	if (rc == LS_OK)
+		rc = checkpoint_parse(note, text_len, cp, &e);
+	if (rc == LS_OK && strcmp(cp->origin, key->name) != 0)
+		rc = ls_err_set(&e, LS_TAMPERED, "origin \"%s\" is not the key's (\"%s\")",
+				cp->origin, key->name);
+	if (rc != LS_OK) {
+		free(note);
+		return ls_err_set(err, rc == LS_INVALID ? LS_TAMPERED : rc, "%s: %s", path, e.msg);
+	}
+	if (note_out)
+		*note_out = note;
+	else
+		free(note);
+	return LS_OK;
+}
+
+static ls_rc load_checkpoints(const char *dir, const struct note_verifier *key,
+			      struct cpinfo **out, size_t *nout, struct ls_err *err)
+{
+	char cpdir[PATH_MAX], path[PATH_MAX + 64];
+	struct cpinfo *cps = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+	ls_rc rc = LS_OK;
+
+	snprintf(cpdir, sizeof(cpdir), "%s/checkpoints", dir);
+	d = opendir(cpdir);
+	if (!d)
+		return ls_err_set(err, LS_TAMPERED, "%s: %s", cpdir, strerror(errno));
+	while ((de = readdir(d))) {
+		struct checkpoint cp;
+		unsigned long long v;
+		char *end;
+
+		if (de->d_name[0] == '.' || strstr(de->d_name, ".tmp"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", cpdir, de->d_name);
+		errno = 0;
+		v = strtoull(de->d_name, &end, 10);
+		if (strlen(de->d_name) != 20 || *end || errno) {
+			rc = ls_err_set(err, LS_TAMPERED, "%s: not a checkpoint file name", path);
+			break;
+		}
+		rc = open_checkpoint(path, key, &cp, NULL, err);
+		if (rc != LS_OK)
+			break;
+		if (cp.size != v) {
+			rc = ls_err_set(err, LS_TAMPERED, "%s: holds the checkpoint of size %llu",
+					path, (unsigned long long)cp.size);
+			break;
+		}
+		if (n == cap) {
+			size_t c2 = cap ? cap * 2 : 64;
+			struct cpinfo *p = realloc(cps, c2 * sizeof(*p));
+			if (!p) {
+				rc = ls_err_set(err, LS_NOMEM, "out of memory");
+				break;
+			}
+			cps = p;
+			cap = c2;
+		}
+		cps[n].size = cp.size;
+		memcpy(cps[n].root, cp.root, LS_HASH_LEN);
+		snprintf(cps[n].name, sizeof(cps[n].name), "%s", de->d_name);
+		n++;
+	}
+	closedir(d);
+	if (rc != LS_OK) {
+		free(cps);
+		return rc;
+	}
+	if (n == 0)
+		return ls_err_set(err, LS_TAMPERED, "%s: no signed checkpoint", cpdir);
+	qsort(cps, n, sizeof(*cps), cp_cmp);
+	*out = cps;
+	*nout = n;
+	return LS_OK;
+}
+
+static ls_rc load_key_file(const char *path, struct note_verifier *v, struct ls_err *err)
+{
+	char *data = NULL;
+	size_t len;
+	ls_rc rc = fs_read_file(path, 4096, &data, &len, err);
+
+	if (rc != LS_OK)
+		return rc;
+	while (len && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+		len--;
+	rc = note_verifier_parse(data, len, v, err);
+	free(data);
+	return rc;
+}
+
+/* -------------------------------------------------------------- verify --- */
+
+ls_rc verify_data_dir(const char *dir, int progress, struct verify_report *rep,
+		      struct ls_err *err)
+{
+	char path[PATH_MAX], jdir[PATH_MAX], logdir[PATH_MAX];
+	struct note_verifier key;
+	struct cpinfo *cps = NULL;
+	size_t ncps = 0, next_cp = 0;
+	struct tilecheck *tc;
+	struct journal_iter *it = NULL;
+	struct merkle_tree tree;
+	struct progress pg;
+	struct checkpoint pub;
+	char *pubnote = NULL, *lastnote = NULL;
+	size_t lastlen;
+	ls_rc rc;
+
+	memset(rep, 0, sizeof(*rep));
+	if (strlen(dir) > PATH_MAX - 256)
+		return ls_err_set(err, LS_LIMIT, "data directory path too long");
+	snprintf(path, sizeof(path), "%s/verifier.key", dir);
+	rc = load_key_file(path, &key, err);
+	if (rc != LS_OK)
+		return rc;
+	rc = load_checkpoints(dir, &key, &cps, &ncps, err);
+	if (rc != LS_OK)
+		return rc;
+	snprintf(logdir, sizeof(logdir), "%s/log", dir);
+	snprintf(jdir, sizeof(jdir), "%s/journal", dir);
+
+	tc = malloc(sizeof(*tc));
+	if (!tc) {
+		free(cps);
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	}
+	rc = tc_init(tc, logdir, err);
+	if (rc != LS_OK)
+		goto out;
+	rc = journal_iter_open_strict(jdir, 0, &it, err);
+	if (rc != LS_OK)
+		goto out;
+
+	memset(&pg, 0, sizeof(pg));
+	pg.on = progress;
+	merkle_tree_init(&tree);
+	for (;;) {
+		const uint8_t *data;
+		size_t len;
+		uint64_t idx;
+		uint8_t h[LS_HASH_LEN];
+
+		/* Every checkpoint whose size we reached must have our root. */
+		while (next_cp < ncps && cps[next_cp].size == tree.size) {
+			uint8_t root[LS_HASH_LEN];
+			merkle_tree_root(&tree, root);
+			if (!ls_ct_equal(root, cps[next_cp].root, LS_HASH_LEN)) {
+				rc = ls_err_set(err, LS_TAMPERED,
+						"%s/checkpoints/%s: its root does not match the journal's "
+						"first %llu entries",
+						dir, cps[next_cp].name, (unsigned long long)tree.size);
+				goto out;
+			}
+			next_cp++;
+		}
+		rc = journal_iter_next(it, &data, &len, &idx, err);
+		if (rc == LS_NOTFOUND) {
+			rc = LS_OK;
+			break;
+		}
+		if (rc != LS_OK)
+			goto out;
+		merkle_leaf_hash(data, len, h);
+		merkle_tree_append(&tree, h);
+		rc = tc_push_entry(tc, data, len, err);
+		if (rc == LS_OK)
+			rc = tc_push_hash(tc, 0, h, err);
+		if (rc != LS_OK) {
+			const char *seg;
+			uint64_t off;
+			char detail[sizeof(err->msg)];
+			journal_iter_where(it, &seg, &off);
+			snprintf(detail, sizeof(detail), "%s (journal entry %llu at %s offset %llu)",
+				 err ? err->msg : "", (unsigned long long)idx, seg,
+				 (unsigned long long)off);
+			rc = ls_err_set(err, rc, "%s", detail);
+			goto out;
+		}
+		progress_tick(&pg, tree.size);
+	}
+	progress_done(&pg);
+	rep->entries = tree.size;
+	if (next_cp < ncps) {
+		rc = ls_err_set(err, LS_CORRUPT,
+				"%s/checkpoints/%s: signed for %llu entries but the journal holds "
+				"only %llu: acknowledged entries are missing",
+				dir, cps[next_cp].name, (unsigned long long)cps[next_cp].size,
+				(unsigned long long)tree.size);
+		goto out;
+	}
+	rc = tc_finish(tc, err);
+	if (rc != LS_OK)
+		goto out;
+
+	/* The published checkpoint is the latest stored one, byte for byte. */
+	snprintf(path, sizeof(path), "%s/checkpoint", logdir);
+	rc = open_checkpoint(path, &key, &pub, &pubnote, err);
+	if (rc != LS_OK)
+		goto out;
+	snprintf(path, sizeof(path), "%s/checkpoints/%s", dir, cps[ncps - 1].name);
+	rc = fs_read_file(path, NOTE_MAX_SIZE, &lastnote, &lastlen, err);
+	if (rc != LS_OK)
+		goto out;
+	if (strcmp(lastnote, pubnote) != 0) {
+		rc = ls_err_set(err, LS_TAMPERED,
+				"%s/checkpoint: is not the latest signed checkpoint (%s)", logdir, path);
+		goto out;
+	}
+	rep->checkpoints = ncps;
+	rep->tiles = tc->checked;
+	rep->tree_size = pub.size;
+	memcpy(rep->root, pub.root, LS_HASH_LEN);
+	rep->uncovered = tree.size - pub.size;
+out:
+	if (rc != LS_OK)
+		progress_done(&pg);
+	free(pubnote);
+	free(lastnote);
+	journal_iter_free(it);
+	if (tc)
+		tc_release(tc);
+	free(tc);
+	free(cps);
+	return rc;
+}
+
+ls_rc verify_tiles_dir(const char *dir, const struct note_verifier *key, int progress,
+		       struct verify_report *rep, struct ls_err *err)
+{
+	char path[PATH_MAX];
+	struct checkpoint cp;
+	struct tilecheck *tc;
+	struct tiles_reader *r = NULL;
+	struct merkle_tree tree;
+	struct progress pg;
+	uint8_t root[LS_HASH_LEN];
+	ls_rc rc;
+
+	memset(rep, 0, sizeof(*rep));
+	if (strlen(dir) > PATH_MAX - 256)
+		return ls_err_set(err, LS_LIMIT, "directory path too long");
+	snprintf(path, sizeof(path), "%s/checkpoint", dir);
+	rc = open_checkpoint(path, key, &cp, NULL, err);
+	if (rc != LS_OK)
+		return rc;
+	tc = malloc(sizeof(*tc));
+	if (!tc)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	rc = tc_init(tc, dir, err);
+	if (rc == LS_OK)
+		rc = tiles_reader_open(dir, cp.size, &r);
+	if (rc != LS_OK)
+		goto out;
+	memset(&pg, 0, sizeof(pg));
+	pg.on = progress;
+	pg.total = cp.size;
+	merkle_tree_init(&tree);
+	for (uint64_t i = 0; i < cp.size; i++) {
+		uint8_t *data = NULL, h[LS_HASH_LEN];
+		size_t len = 0;
+
+		rc = tiles_read_entry(r, i, &data, &len, err);
+		if (rc != LS_OK) {
+			char rel[256];
+			uint64_t full = cp.size / TILE_WIDTH;
+			tiles_path(ENTRY_LEVEL, i / TILE_WIDTH,
+				   i / TILE_WIDTH < full ? TILE_WIDTH : (unsigned)(cp.size % TILE_WIDTH),
+				   rel, sizeof(rel));
+			rc = ls_err_set(err, LS_TAMPERED, "%s/%s: entry %llu cannot be read", dir, rel,
+					(unsigned long long)i);
+			goto out;
+		}
+		merkle_leaf_hash(data, len, h);
+		merkle_tree_append(&tree, h);
+		rc = tc_push_entry(tc, data, len, err);
+		free(data);
+		if (rc == LS_OK)
+			rc = tc_push_hash(tc, 0, h, err);
+		if (rc != LS_OK)
+			goto out;
+		progress_tick(&pg, i + 1);
+	}
+	progress_done(&pg);
+	merkle_tree_root(&tree, root);
+	if (!ls_ct_equal(root, cp.root, LS_HASH_LEN)) {
+		rc = ls_err_set(err, LS_TAMPERED,
+				"%s/checkpoint: root does not match the %llu entries of the log", dir,
+				(unsigned long long)cp.size);
+		goto out;
+	}
+	rc = tc_finish(tc, err);
+	rep->entries = cp.size;
+	rep->tree_size = cp.size;
+	rep->checkpoints = 1;
+	rep->tiles = tc->checked;
+	memcpy(rep->root, cp.root, LS_HASH_LEN);
+out:
+	tiles_reader_free(r);
+	tc_release(tc);
+	free(tc);
+	return rc;
+}
