@@ -345,10 +345,10 @@ static ls_rc list_segments(const char *dir, uint64_t **out, size_t *count, struc
 		if (k == 0)
 			continue;
 		if (k < 0) {
+			ls_err_set(err, LS_CORRUPT, "%s/%s: malformed segment name", dir, e->d_name);
 			closedir(d);
 			free(v);
-			return ls_err_set(err, LS_CORRUPT, "%s/%s: malformed segment name", dir,
-					  e->d_name);
+			return LS_CORRUPT;
 		}
 		if (n == cap) {
 			uint64_t *nv;

@@ -279,7 +279,7 @@ static void *checkpointer_main(void *arg)
 /* One round of group commit: every queued batch, in one journal append. */
 static void sequence_round(struct log *l, struct pending *list)
 {
-	struct iovec *iov;
+	struct iovec *iov = NULL;
 	size_t total = 0, k = 0;
 	uint64_t first = 0;
 	struct ls_err err;
@@ -287,7 +287,7 @@ static void sequence_round(struct log *l, struct pending *list)
 
 	for (struct pending *p = list; p; p = p->next)
 		total += p->n;
-	iov = malloc(total * sizeof(*iov));
+	iov = calloc(total ? total : 1, sizeof(*iov));
 	if (!iov) {
 		rc = LS_NOMEM;
 	} else {

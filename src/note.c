@@ -480,8 +480,8 @@ ls_rc note_open(const char *note, size_t n, const struct note_verifier *known, s
 			if (sl[i].sig_len != LS_ED25519_SIG_LEN ||
 			    ls_ed25519_verify(v->pub, note, tlen, sl[i].sig) != LS_OK) {
 				rc = ls_err_set(err, LS_TAMPERED,
-						"signature by %s+%08" PRIx32 " does not verify",
-						v->name, v->key_id);
+						"signature by %.*s+%08" PRIx32 " does not verify",
+						(int)vlen, v->name, v->key_id);
 				goto out;
 			}
 			verified++;

@@ -420,7 +420,7 @@ ls_rc verify_data_dir(const char *dir, int progress, struct verify_report *rep,
 	struct tilecheck *tc;
 	struct journal_iter *it = NULL;
 	struct merkle_tree tree;
-	struct progress pg;
+	struct progress pg = { 0 };
 	struct checkpoint pub;
 	char *pubnote = NULL, *lastnote = NULL;
 	size_t lastlen;
@@ -552,7 +552,7 @@ ls_rc verify_tiles_dir(const char *dir, const struct note_verifier *key, int pro
 	struct tilecheck *tc;
 	struct tiles_reader *r = NULL;
 	struct merkle_tree tree;
-	struct progress pg;
+	struct progress pg = { 0 };
 	uint8_t root[LS_HASH_LEN];
 	ls_rc rc;
 

@@ -1,0 +1,295 @@
+/*
+ * api_events.c - POST /v1/events and POST /v1/k8s/audit: parse a batch,
+ * drop the events whose idempotency key was already accepted, append the
+ * rest as one durable batch, and say which position got which leaf index.
+ *
+ * Also the start-up scan that rebuilds the idempotency map from the journal,
+ * so duplicates are recognised across restarts.
+ *
+ * Invariants:
+ *  1. A batch is all-or-nothing: a parse error appends nothing, and the
+ *     new events of a batch go to the log in one log_append() call.
+ *  2. A key is appended at most once (idem.h), also when it occurs twice in
+ *     one batch: the later occurrence is a duplicate of the first.
+ *  3. The reply is sent only after log_append() returned, i.e. after the
+ *     entries are durable (DESIGN rule 3).
+ */
+#include "api.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "journal.h"
+
+#define IDEM_WAIT_MS 10000
+
+struct keyed {
+	const char *key;
+	size_t pos;
+};
+
+static int keyed_cmp(const void *a, const void *b)
+{
+	const struct keyed *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+
+	if (c)
+		return c;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+static void reply_parse_error(struct server *s, const struct request *q, struct reply *r,
+			      ls_rc rc, const struct event_error *e)
+{
+	unsigned status = 400;
+	const char *code = "invalid_event";
+	json_t *err;
+
+	switch (rc) {
+	case LS_INVALID:
+		break;
+	case LS_LIMIT:
+		status = 413;
+		code = "event_too_large";
+		break;
+	case LS_DENIED:
+		status = 403;
+		code = "forbidden";
+		break;
+	default:
+		reply_append_error(s, r, rc, NULL);
+		return;
+	}
+	if (e->field[0])
+		reply_error(r, status, code, "event %zu: field %s: %s", e->position, e->field,
+			    e->reason);
+	else
+		reply_error(r, status, code, "event %zu: %s", e->position, e->reason);
+	err = json_object_get(r->body, "error");
+	json_object_set_new(err, "position", json_integer((json_int_t)e->position));
+	if (e->field[0] && json_object_set_new(err, "field", json_string(e->field)) < 0)
+		json_object_del(err, "field");
+	if (rc == LS_DENIED) {
+		char reason[512];
+		snprintf(reason, sizeof(reason), "event %zu: field %s: %s", e->position,
+			 e->field, e->reason);
+		api_log_denial(s, q, 403, q->who->id, reason);
+	}
+}
+
+/*
+ * The common path of both endpoints once the body is a batch.  dup_of[i] is
+ * the position whose index position i reuses (i itself when i is new), or
+ * SIZE_MAX when i repeats a key accepted by an earlier request.
+ */
+static void ingest(struct server *s, const struct request *q, struct reply *r,
+		   struct event_batch *b)
+{
+	size_t n = b->n, nk = 0, nu = 0, m = 0;
+	struct keyed *kv = NULL;
+	const char **ukeys = NULL;
+	int64_t *found = NULL, *idx = NULL;
+	uint64_t *uidx = NULL, first = 0;
+	size_t *dup_of = NULL, *upos = NULL;
+	struct iovec *iov = NULL;
+	json_t *indexes = NULL, *dups = NULL;
+	struct ls_err err = { { 0 } };
+	ls_rc rc;
+
+	kv = calloc(n ? n : 1, sizeof(*kv));
+	ukeys = calloc(n ? n : 1, sizeof(*ukeys));
+	found = calloc(n ? n : 1, sizeof(*found));
+	idx = calloc(n ? n : 1, sizeof(*idx));
+	uidx = calloc(n ? n : 1, sizeof(*uidx));
+	dup_of = calloc(n ? n : 1, sizeof(*dup_of));
+	upos = calloc(n ? n : 1, sizeof(*upos));
+	iov = calloc(n ? n : 1, sizeof(*iov));
+	if (!kv || !ukeys || !found || !idx || !uidx || !dup_of || !upos || !iov) {
+		reply_append_error(s, r, LS_NOMEM, NULL);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		dup_of[i] = i;
+		if (b->items[i].key)
+			kv[nk++] = (struct keyed){ b->items[i].key, i };
+	}
+	/* Repeats inside the batch: sorted by (key, position) the first of each
+	 * run is the one that counts. */
+	qsort(kv, nk, sizeof(*kv), keyed_cmp);
+	for (size_t i = 0; i < nk; i++) {
+		if (i > 0 && strcmp(kv[i].key, kv[i - 1].key) == 0) {
+			dup_of[kv[i].pos] = dup_of[kv[i - 1].pos];
+			continue;
+		}
+		upos[nu] = kv[i].pos;
+		ukeys[nu++] = kv[i].key;
+	}
+	rc = idem_reserve(s->idem, ukeys, nu, found, IDEM_WAIT_MS);
+	if (rc != LS_OK) {
+		reply_append_error(s, r, rc, NULL);
+		goto out;
+	}
+	for (size_t u = 0; u < nu; u++)
+		if (found[u] != IDEM_RESERVED) {
+			dup_of[upos[u]] = SIZE_MAX;
+			idx[upos[u]] = found[u];
+		}
+	for (size_t i = 0; i < n; i++)
+		if (dup_of[i] == i) {
+			iov[m].iov_base = b->items[i].json;
+			iov[m++].iov_len = b->items[i].len;
+		}
+	if (m > 0) {
+		rc = log_append(s->log, iov, m, &first, &err);
+		if (rc != LS_OK) {
+			idem_abort(s->idem, ukeys, found, nu);
+			reply_append_error(s, r, rc, &err);
+			goto out;
+		}
+	}
+	for (size_t i = 0, j = 0; i < n; i++)
+		if (dup_of[i] == i)
+			idx[i] = (int64_t)(first + j++);
+	for (size_t i = 0; i < n; i++)
+		if (dup_of[i] != i && dup_of[i] != SIZE_MAX)
+			idx[i] = idx[dup_of[i]];
+	for (size_t u = 0; u < nu; u++)
+		uidx[u] = (uint64_t)idx[upos[u]];
+	idem_commit(s->idem, ukeys, found, uidx, nu);
+
+	indexes = json_array();
+	dups = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_array_append_new(indexes, json_integer(idx[i]));
+		if (dup_of[i] != i) {
+			json_t *d = json_object();
+			json_object_set_new(d, "position", json_integer((json_int_t)i));
+			json_object_set_new(d, "index", json_integer(idx[i]));
+			json_array_append_new(dups, d);
+		}
+	}
+	r->status = 200;
+	r->body = json_object();
+	json_object_set_new(r->body, "indexes", indexes);
+	json_object_set_new(r->body, "appended", json_integer((json_int_t)m));
+	json_object_set_new(r->body, "duplicates", dups);
+	json_object_set_new(r->body, "tree_size", json_integer((json_int_t)log_size(s->log)));
+out:
+	free(kv);
+	free(ukeys);
+	free(found);
+	free(idx);
+	free(uidx);
+	free(dup_of);
+	free(upos);
+	free(iov);
+}
+
+static void fill_ctx(const struct request *q, struct event_ctx *ctx)
+{
+	ctx->writer = q->who->id;
+	ctx->remote_ip = q->remote_ip;
+	ctx->bound_service = q->who->service[0] ? q->who->service : NULL;
+	ctx->received_us = q->received_us;
+}
+
+void api_events_post(struct server *s, const struct request *q, struct reply *r)
+{
+	struct event_ctx ctx;
+	struct event_batch b = { 0 };
+	struct event_error e;
+	enum event_format fmt = EVENT_FORMAT_NATIVE;
+	ls_rc rc;
+
+	if (q->format && strcmp(q->format, "flat") == 0)
+		fmt = EVENT_FORMAT_FLAT;
+	memset(&e, 0, sizeof(e));
+	fill_ctx(q, &ctx);
+	rc = event_batch_parse(q->body, q->body_len, q->body_kind, fmt, &ctx, &b, &e);
+	if (rc != LS_OK) {
+		reply_parse_error(s, q, r, rc, &e);
+		return;
+	}
+	ingest(s, q, r, &b);
+	event_batch_release(&b);
+}
+
+void api_k8s_post(struct server *s, const struct request *q, struct reply *r)
+{
+	struct event_ctx ctx;
+	struct event_batch b = { 0 };
+	struct event_error e;
+	ls_rc rc;
+
+	memset(&e, 0, sizeof(e));
+	fill_ctx(q, &ctx);
+	rc = event_k8s_parse(q->body, q->body_len, &ctx, &b, &e);
+	if (rc != LS_OK) {
+		reply_parse_error(s, q, r, rc, &e);
+		return;
+	}
+	ingest(s, q, r, &b);
+	event_batch_release(&b);
+}
+
+/* ======================================================= start-up scan */
+
+/* The key event.c gave the entry when it was accepted: its "id"; for
+ * Kubernetes events without one, auditID and stage from details. */
+static int entry_key(json_t *o, char *out, size_t cap)
+{
+	const char *id = json_string_value(json_object_get(o, "id"));
+	const char *svc = json_string_value(json_object_get(o, "service"));
+	json_t *d;
+	const char *aid, *stage;
+
+	if (id)
+		return snprintf(out, cap, "%s", id) < (int)cap;
+	if (!svc || strcmp(svc, "kubernetes") != 0)
+		return 0;
+	d = json_object_get(o, "details");
+	aid = json_string_value(json_object_get(d, "auditID"));
+	stage = json_string_value(json_object_get(d, "stage"));
+	if (!aid || !stage)
+		return 0;
+	return snprintf(out, cap, "k8s:%s:%s", aid, stage) < (int)cap;
+}
+
+ls_rc api_events_scan(struct server *s, uint64_t *scanned, struct ls_err *err)
+{
+	char jdir[PATH_MAX], key[512];
+	struct journal_iter *it;
+	uint64_t size = log_size(s->log), index = 0, n = 0;
+	const uint8_t *data;
+	size_t len;
+	ls_rc rc;
+
+	*scanned = 0;
+	if (size == 0)
+		return LS_OK;
+	if (snprintf(jdir, sizeof(jdir), "%s/journal", s->dir) >= (int)sizeof(jdir))
+		return ls_err_set(err, LS_LIMIT, "path too long");
+	rc = journal_iter_open(jdir, 0, &it, err);
+	if (rc != LS_OK)
+		return rc;
+	while (n < size && (rc = journal_iter_next(it, &data, &len, &index, err)) == LS_OK) {
+		json_t *o = json_loadb((const char *)data, len, 0, NULL);
+		n++;
+		if (!o)
+			continue;
+		if (entry_key(o, key, sizeof(key)))
+			rc = idem_put(s->idem, key, index);
+		json_decref(o);
+		if (rc != LS_OK) {
+			journal_iter_free(it);
+			return ls_err_set(err, rc, "out of memory building the idempotency map");
+		}
+	}
+	journal_iter_free(it);
+	if (rc != LS_OK && rc != LS_NOTFOUND)
+		return rc;
+	*scanned = n;
+	return LS_OK;
+}

@@ -1,0 +1,657 @@
+/*
+ * http.c - libmicrohttpd daemon, routing, limits and JSON replies.
+ *
+ * A request goes through these steps; each can end it with an error reply:
+ *  1. headers in (first call of the access handler): route by path and
+ *     method (404, 405), refuse while shutting down (503), authenticate
+ *     (401) and check the role (403) - both logged as events - then the
+ *     content type (415), the query (400) and Content-Length (413).  A
+ *     refused request never has its body read.
+ *  2. body: copied into a buffer that never grows past max_body; beyond it
+ *     the rest is discarded and the reply is 413 (a client that goes on
+ *     sending more than twice the cap is disconnected).
+ *  3. complete: the handler runs in this pool thread (log_append blocks
+ *     until the batch is durable) and its reply is queued.
+ *
+ * Limits that protect the server from slow or hostile clients: the
+ * connection count in all and per address, an idle timeout, the memory a
+ * connection may use for its headers, and the body cap above.
+ *
+ * Invariants:
+ *  1. Every route but /healthz needs an active token whose roles allow it
+ *     (deny by default: a route missing from the table is a 404).
+ *  2. server.active counts requests from their first call until libmicrohttpd
+ *     reports them complete, so http_stop() can wait for them.
+ */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crypto.h"
+
+#define AUTH_HEADER_MAX 512
+
+enum handler {
+	H_HEALTHZ,
+	H_EVENTS,
+	H_K8S,
+	H_TOKENS_POST,
+	H_TOKENS_GET,
+	H_TOKENS_DELETE,
+	H_CHECKPOINT,
+	H_LATER,	/* a read endpoint of a later milestone */
+};
+
+enum body_types { B_NONE, B_JSON, B_JSON_NDJSON };
+
+struct route {
+	const char *path;
+	int prefix;		/* path is a prefix that must be followed by one segment or more */
+	const char *method;
+	unsigned role;		/* 0: no token needed */
+	enum handler h;
+	enum body_types body;
+};
+
+static const struct route routes[] = {
+	{ "/healthz", 0, "GET", 0, H_HEALTHZ, B_NONE },
+	{ "/v1/events", 0, "POST", AUTH_ROLE_WRITER, H_EVENTS, B_JSON_NDJSON },
+	{ "/v1/events", 0, "GET", AUTH_ROLE_AUDITOR, H_LATER, B_NONE },
+	{ "/v1/events/", 1, "GET", AUTH_ROLE_AUDITOR, H_LATER, B_NONE },
+	{ "/v1/k8s/audit", 0, "POST", AUTH_ROLE_WRITER, H_K8S, B_JSON },
+	{ "/v1/tokens", 0, "POST", AUTH_ROLE_ADMIN, H_TOKENS_POST, B_JSON },
+	{ "/v1/tokens", 0, "GET", AUTH_ROLE_ADMIN, H_TOKENS_GET, B_NONE },
+	{ "/v1/tokens/", 1, "DELETE", AUTH_ROLE_ADMIN, H_TOKENS_DELETE, B_NONE },
+	{ "/v1/proof/consistency", 0, "GET", AUTH_ROLE_AUDITOR, H_LATER, B_NONE },
+	{ "/v1/export", 0, "GET", AUTH_ROLE_AUDITOR, H_LATER, B_NONE },
+	{ "/v1/stream", 0, "GET", AUTH_ROLE_AUDITOR, H_LATER, B_NONE },
+	{ "/log/checkpoint", 0, "GET", AUTH_ROLE_AUDITOR, H_CHECKPOINT, B_NONE },
+	{ "/log/tile/", 1, "GET", AUTH_ROLE_AUDITOR, H_LATER, B_NONE },
+};
+
+struct http {
+	struct MHD_Daemon *d;
+	struct server *s;
+	unsigned port;
+};
+
+/* Per request state, from the first call to the completion callback. */
+struct conn {
+	const struct route *route;
+	struct request q;
+	struct auth_principal who;
+	char *buf;
+	size_t len, cap;
+	size_t discarded;
+	int too_large;
+	int replied;		/* a reply was queued at step 1 */
+	int counted;
+};
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ======================================================= replies */
+
+static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, char *text,
+				 size_t len, const char *ctype, const struct reply *r, int close)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char num[24];
+
+	resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	if (r && r->retry_after > 0) {
+		snprintf(num, sizeof(num), "%d", r->retry_after);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, num);
+	}
+	if (r && r->allow)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+	if (status == 401)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	if (close)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	ret = MHD_queue_response(c, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *r, int close)
+{
+	char *text = NULL, *t2;
+	size_t len;
+
+	if (r->body)
+		text = json_dumps(r->body, JSON_COMPACT | JSON_ENSURE_ASCII);
+	if (!text) {
+		reply_error(r, 500, "internal", "could not encode the reply");
+		text = json_dumps(r->body, JSON_COMPACT);
+		if (!text)
+			text = strdup("{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}");
+		if (!text)
+			return MHD_NO;
+	}
+	len = strlen(text);
+	t2 = realloc(text, len + 2);
+	if (t2) {
+		text = t2;
+		text[len++] = '\n';
+		text[len] = 0;
+	}
+	json_decref(r->body);
+	r->body = NULL;
+	return send_text(c, r->status, text, len, "application/json", r, close);
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *code,
+				  const char *allow, int retry_after, int close,
+				  const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *code,
+				  const char *allow, int retry_after, int close,
+				  const char *fmt, ...)
+{
+	struct reply r = { 0 };
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	reply_error(&r, status, code, "%s", msg);
+	r.allow = allow;
+	r.retry_after = retry_after;
+	return send_reply(c, &r, close);
+}
+
+/* ======================================================= step 1: headers */
+
+static const struct route *find_route(const char *path, const char *method, char *allow,
+				      size_t cap, int *path_known)
+{
+	const struct route *hit = NULL;
+	size_t used = 0;
+
+	*path_known = 0;
+	allow[0] = 0;
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const struct route *rt = &routes[i];
+		size_t pl = strlen(rt->path);
+		int match = rt->prefix ? strncmp(path, rt->path, pl) == 0 && path[pl] != 0
+				       : strcmp(path, rt->path) == 0;
+		if (!match)
+			continue;
+		*path_known = 1;
+		if (strcmp(method, rt->method) == 0)
+			hit = rt;
+		if (used < cap) {
+			int w = snprintf(allow + used, cap - used, "%s%s", used ? ", " : "",
+					 rt->method);
+			used += w > 0 ? (size_t)w : 0;
+		}
+	}
+	return hit;
+}
+
+static void client_ip(struct MHD_Connection *c, char *out, size_t cap)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	snprintf(out, cap, "unknown");
+	if (!sa)
+		return;
+	if (sa->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+			  (socklen_t)cap);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+		/* A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d. */
+		if (IN6_IS_ADDR_V4MAPPED(a))
+			inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)cap);
+		else
+			inet_ntop(AF_INET6, a, out, (socklen_t)cap);
+	}
+}
+
+/* Media type of Content-Type without parameters; the only parameter
+ * accepted is charset=utf-8.  0 when unusable. */
+static int media_type(const char *ct, char *out, size_t cap)
+{
+	const char *semi, *p;
+	size_t n;
+
+	if (!ct)
+		return 0;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	semi = strchr(ct, ';');
+	n = semi ? (size_t)(semi - ct) : strlen(ct);
+	while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+		n--;
+	if (n == 0 || n >= cap)
+		return 0;
+	memcpy(out, ct, n);
+	out[n] = 0;
+	for (p = semi; p; p = strchr(p + 1, ';')) {
+		const char *v = p + 1;
+		while (*v == ' ' || *v == '\t')
+			v++;
+		if (*v == 0)
+			continue;
+		if (strncasecmp(v, "charset=", 8) != 0)
+			return 0;
+		v += 8;
+		if (*v == '"')
+			v++;
+		if (strncasecmp(v, "utf-8", 5) != 0 ||
+		    (v[5] && v[5] != '"' && v[5] != ';' && v[5] != ' ' && v[5] != '\t'))
+			return 0;
+	}
+	return 1;
+}
+
+static enum MHD_Result refuse_unauthorised(struct http *h, struct MHD_Connection *c,
+					   struct conn *k, unsigned status, const char *actor,
+					   const char *reason)
+{
+	api_log_denial(h->s, &k->q, status, actor, reason);
+	k->replied = 1;
+	return send_error(c, status, status == 401 ? "unauthenticated" : "forbidden", NULL, 0, 0,
+			  "%s", reason);
+}
+
+static enum MHD_Result first_call(struct http *h, struct MHD_Connection *c, struct conn *k,
+				  const char *url, const char *method)
+{
+	struct server *s = h->s;
+	char allow[128], mt[64];
+	int known;
+	const char *v;
+
+	k->q.method = method;
+	k->q.path = url;
+	k->q.received_us = now_us();
+	client_ip(c, k->q.remote_ip, sizeof(k->q.remote_ip));
+
+	if (atomic_load(&s->stopping)) {
+		k->replied = 1;
+		return send_error(c, 503, "shutting_down", NULL, 5, 1, "the server is stopping");
+	}
+	k->route = find_route(url, method, allow, sizeof(allow), &known);
+	if (!k->route) {
+		k->replied = 1;
+		if (known)
+			return send_error(c, 405, "method_not_allowed", allow, 0, 0,
+					  "%s is not allowed here (allowed: %s)", method, allow);
+		return send_error(c, 404, "not_found", NULL, 0, 0, "no such endpoint");
+	}
+
+	if (k->route->role) {
+		const char *ah = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+							     MHD_HTTP_HEADER_AUTHORIZATION);
+		size_t n;
+
+		if (!ah)
+			return refuse_unauthorised(h, c, k, 401, NULL, "missing bearer token");
+		n = strlen(ah);
+		if (n < 7 || n > AUTH_HEADER_MAX || strncasecmp(ah, "Bearer ", 7) != 0)
+			return refuse_unauthorised(h, c, k, 401, NULL,
+						   "Authorization must be \"Bearer <token>\"");
+		ah += 7;
+		while (*ah == ' ')
+			ah++;
+		n = strlen(ah);
+		while (n > 0 && ah[n - 1] == ' ')
+			n--;
+		if (auth_check(s->auth, ah, n, &k->who) != LS_OK)
+			return refuse_unauthorised(h, c, k, 401, NULL, "invalid or revoked token");
+		k->q.who = &k->who;
+		if (!(k->who.roles & k->route->role)) {
+			char reason[128];
+			json_t *need = auth_roles_json(k->route->role);
+			snprintf(reason, sizeof(reason), "this endpoint needs role %s",
+				 json_string_value(json_array_get(need, 0)));
+			json_decref(need);
+			return refuse_unauthorised(h, c, k, 403, k->who.id, reason);
+		}
+	}
+
+	if (k->route->body != B_NONE) {
+		v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+		if (!media_type(v, mt, sizeof(mt))) {
+			k->replied = 1;
+			return send_error(c, 415, "unsupported_media_type", NULL, 0, 0,
+					  "Content-Type must be application/json%s",
+					  k->route->body == B_JSON_NDJSON ?
+						  " or application/x-ndjson" : "");
+		}
+		if (strcasecmp(mt, "application/json") == 0) {
+			k->q.body_kind = EVENT_BODY_JSON;
+		} else if (k->route->body == B_JSON_NDJSON &&
+			   strcasecmp(mt, "application/x-ndjson") == 0) {
+			k->q.body_kind = EVENT_BODY_NDJSON;
+		} else {
+			k->replied = 1;
+			return send_error(c, 415, "unsupported_media_type", NULL, 0, 0,
+					  "Content-Type must be application/json%s",
+					  k->route->body == B_JSON_NDJSON ?
+						  " or application/x-ndjson" : "");
+		}
+	}
+
+	if (k->route->h == H_EVENTS) {
+		v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "format");
+		if (v && strcmp(v, "flat") != 0 && strcmp(v, "native") != 0) {
+			k->replied = 1;
+			return send_error(c, 400, "unknown_format", NULL, 0, 0,
+					  "unknown format; use format=native or format=flat");
+		}
+		k->q.format = v;
+	}
+
+	v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (v) {
+		char *end;
+		unsigned long long cl;
+		errno = 0;
+		cl = strtoull(v, &end, 10);
+		if (errno || end == v || *end) {
+			k->replied = 1;
+			return send_error(c, 400, "bad_request", NULL, 0, 1, "bad Content-Length");
+		}
+		if (cl > s->max_body) {
+			k->replied = 1;
+			return send_error(c, 413, "too_large", NULL, 0, 1,
+					  "the body is larger than %zu bytes", s->max_body);
+		}
+		if (cl > 0 && k->route->body != B_NONE) {
+			k->buf = malloc((size_t)cl + 1);
+			if (!k->buf) {
+				k->replied = 1;
+				return send_error(c, 503, "busy", NULL, 1, 1, "out of memory");
+			}
+			k->cap = (size_t)cl + 1;
+		}
+	}
+	return MHD_YES;
+}
+
+/* ======================================================= step 2: body */
+
+static enum MHD_Result take_body(struct http *h, struct conn *k, const char *data, size_t n)
+{
+	size_t max = h->s->max_body;
+
+	if (k->too_large || k->route->body == B_NONE) {
+		/* Bodies on GET/DELETE are ignored; oversized ones discarded up to
+		 * a point, so the 413 can still be delivered. */
+		k->discarded += n;
+		if (k->discarded > max + (1u << 20) && (k->too_large || k->discarded > (1u << 20)))
+			return MHD_NO;
+		return MHD_YES;
+	}
+	if (n > max - k->len) {
+		k->too_large = 1;
+		k->discarded = k->len + n;
+		free(k->buf);
+		k->buf = NULL;
+		k->len = k->cap = 0;
+		return MHD_YES;
+	}
+	if (k->len + n + 1 > k->cap) {
+		size_t ncap = k->cap ? k->cap : 65536;
+		char *nb;
+		while (ncap < k->len + n + 1)
+			ncap *= 2;
+		if (ncap > max + 1)
+			ncap = max + 1;
+		nb = realloc(k->buf, ncap);
+		if (!nb)
+			return MHD_NO;
+		k->buf = nb;
+		k->cap = ncap;
+	}
+	memcpy(k->buf + k->len, data, n);
+	k->len += n;
+	return MHD_YES;
+}
+
+/* ======================================================= step 3: handle */
+
+static void healthz(struct server *s, struct reply *r)
+{
+	int failed = atomic_load(&s->failed), stopping = atomic_load(&s->stopping);
+
+	r->body = json_object();
+	r->status = failed || stopping ? 503 : 200;
+	json_object_set_new(r->body, "status",
+			    json_string(failed ? "failed" : stopping ? "stopping" : "ok"));
+	json_object_set_new(r->body, "tree_size", json_integer((json_int_t)log_size(s->log)));
+	if (failed)
+		r->retry_after = 60;
+}
+
+static enum MHD_Result dispatch(struct http *h, struct MHD_Connection *c, struct conn *k)
+{
+	struct server *s = h->s;
+	struct reply r = { 0 };
+
+	if (k->too_large)
+		return send_error(c, 413, "too_large", NULL, 0, 1,
+				  "the body is larger than %zu bytes", s->max_body);
+	if (!k->buf) {
+		k->buf = strdup("");
+		if (!k->buf)
+			return send_error(c, 503, "busy", NULL, 1, 1, "out of memory");
+	}
+	k->buf[k->len] = 0;
+	k->q.body = k->buf;
+	k->q.body_len = k->len;
+
+	switch (k->route->h) {
+	case H_HEALTHZ:
+		healthz(s, &r);
+		break;
+	case H_EVENTS:
+		api_events_post(s, &k->q, &r);
+		break;
+	case H_K8S:
+		api_k8s_post(s, &k->q, &r);
+		break;
+	case H_TOKENS_POST:
+		api_tokens_post(s, &k->q, &r);
+		break;
+	case H_TOKENS_GET:
+		api_tokens_get(s, &k->q, &r);
+		break;
+	case H_TOKENS_DELETE:
+		api_tokens_delete(s, &k->q, k->q.path + strlen("/v1/tokens/"), &r);
+		break;
+	case H_CHECKPOINT: {
+		char *note = NULL;
+		uint64_t size;
+		if (log_latest_checkpoint(s->log, &note, &size) == LS_OK && note)
+			return send_text(c, 200, note, strlen(note), "text/plain; charset=utf-8",
+					 NULL, 0);
+		free(note);
+		reply_error(&r, 503, "busy", "no checkpoint available yet");
+		r.retry_after = 1;
+		break;
+	}
+	case H_LATER:
+		reply_error(&r, 404, "not_implemented", "this endpoint is not implemented yet");
+		break;
+	}
+	if (!r.body)
+		reply_error(&r, 500, "internal", "the handler gave no reply");
+	return send_reply(c, &r, 0);
+}
+
+/* ======================================================= callbacks */
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_size, void **con_cls)
+{
+	struct http *h = cls;
+	struct conn *k = *con_cls;
+
+	if (!k) {
+		k = calloc(1, sizeof(*k));
+		if (!k)
+			return MHD_NO;
+		*con_cls = k;
+		k->counted = 1;
+		atomic_fetch_add(&h->s->active, 1);
+		return first_call(h, c, k, url, method);
+	}
+	if (k->replied) {
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		enum MHD_Result ret = take_body(h, k, upload, *upload_size);
+		*upload_size = 0;
+		return ret;
+	}
+	k->replied = 1;
+	return dispatch(h, c, k);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct http *h = cls;
+	struct conn *k = *con_cls;
+
+	if (!k)
+		return;
+	if (k->counted)
+		atomic_fetch_sub(&h->s->active, 1);
+	free(k->buf);
+	free(k);
+	*con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	fprintf(stderr, "logseal: http: %s%s", msg,
+		msg[0] && msg[strlen(msg) - 1] == '\n' ? "" : "\n");
+}
+
+/* ======================================================= daemon */
+
+ls_rc http_start(struct server *s, const struct http_opts *o, struct http **out,
+		 struct ls_err *err)
+{
+	struct http *h = calloc(1, sizeof(*h));
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	struct MHD_OptionItem opts[16];
+	int n = 0;
+	uint16_t port;
+	const union MHD_DaemonInfo *di;
+
+	if (!h)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	h->s = s;
+	if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
+		flags |= MHD_USE_EPOLL;
+	if (o->addr.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	port = o->addr.ss_family == AF_INET6 ?
+		       ntohs(((const struct sockaddr_in6 *)&o->addr)->sin6_port) :
+		       ntohs(((const struct sockaddr_in *)&o->addr)->sin_port);
+	if (o->tls_cert) {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			free(h);
+			return ls_err_set(err, LS_INVALID, "this libmicrohttpd has no TLS support");
+		}
+		flags |= MHD_USE_TLS;
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0,
+						     (void *)o->tls_cert };
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0,
+						     (void *)o->tls_key };
+		/* TLS 1.2 is the floor (PCI DSS, NIST SP 800-52r2). */
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
+						     (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2" };
+	}
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0, (void *)&o->addr };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, o->threads, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, o->conn_limit, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->per_ip_limit,
+					     NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_s, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+					     (intptr_t)o->conn_memory, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+
+	h->d = MHD_start_daemon(flags, port, NULL, NULL, on_request, h,
+				MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+				MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+				MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+	if (!h->d) {
+		free(h);
+		return ls_err_set(err, LS_IO, "cannot listen (address in use or not available?)");
+	}
+	h->port = port;
+	di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_LISTEN_FD);
+	if (di) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		if (getsockname(di->listen_fd, (struct sockaddr *)&ss, &sl) == 0)
+			h->port = ss.ss_family == AF_INET6 ?
+					  ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) :
+					  ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	}
+	*out = h;
+	return LS_OK;
+}
+
+unsigned http_port(const struct http *h)
+{
+	return h->port;
+}
+
+void http_stop(struct http *h, unsigned drain_ms)
+{
+	MHD_socket fd;
+
+	if (!h)
+		return;
+	atomic_store(&h->s->stopping, 1);
+	fd = MHD_quiesce_daemon(h->d);
+	for (unsigned waited = 0; atomic_load(&h->s->active) > 0 && waited < drain_ms;
+	     waited += 10)
+		usleep(10000);
+	MHD_stop_daemon(h->d);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	free(h);
+}

@@ -1,0 +1,399 @@
+/*
+ * serve.c - `logseal serve`: options, the start-up sequence and the
+ * graceful stop.
+ *
+ * Start-up order matters: the listening address and TLS files are checked
+ * before anything is opened, the log is opened (recovering the journal)
+ * before the idempotency map is rebuilt from it, and the socket is opened
+ * last, so a client never reaches a server that cannot yet tell duplicates
+ * apart.  SIGTERM/SIGINT are blocked in every thread and taken by the main
+ * thread with sigwait(), so no handler runs in an arbitrary thread.
+ *
+ * Plain HTTP is served only on loopback; any other address needs
+ * --tls-cert/--tls-key or --insecure-plaintext.
+ */
+#include "serve.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "auth.h"
+#include "crypto.h"
+#include "fsutil.h"
+#include "http.h"
+#include "idem.h"
+#include "log.h"
+
+#define DEFAULT_MAX_BODY (16u << 20)
+#define TLS_FILE_MAX (1u << 20)
+
+struct serve_opts {
+	const char *dir;
+	const char *listen;
+	const char *tls_cert;
+	const char *tls_key;
+	int insecure_plaintext;
+	unsigned threads;
+	uint64_t checkpoint_ms;
+	size_t max_body;
+	unsigned conn_limit;
+	unsigned per_ip_limit;
+	unsigned timeout_s;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: logseal serve [--data DIR] [--listen HOST:PORT] [options]\n"
+		"\n"
+		"  --data DIR               data directory made by `logseal init` (default ./data)\n"
+		"  --listen HOST:PORT       address to listen on (default 127.0.0.1:8080;\n"
+		"                           IPv6 as [::1]:8080)\n"
+		"  --tls-cert FILE          PEM certificate (chain) for HTTPS\n"
+		"  --tls-key FILE           PEM private key for HTTPS\n"
+		"  --insecure-plaintext     allow plain HTTP on a non-loopback address (NOT for\n"
+		"                           production: tokens and events travel unencrypted)\n"
+		"  --threads N              HTTP worker threads (default: number of CPUs, >= 4)\n"
+		"  --checkpoint-interval MS sign a checkpoint at most every MS ms (default 1000)\n"
+		"  --max-body BYTES         largest request body (default %u)\n"
+		"  --max-connections N      connections in all (default 1024)\n"
+		"  --max-connections-per-ip N  connections from one address (default 256)\n"
+		"  --timeout SECONDS        idle connection timeout (default 30)\n"
+		"  --help                   this text\n",
+		DEFAULT_MAX_BODY);
+}
+
+static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s || *s == '-')
+		return 0;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return 0;
+	*out = v;
+	return 1;
+}
+
+/* HOST:PORT or [V6]:PORT -> address.  *loopback tells whether plain HTTP
+ * may be served there. */
+static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *len,
+			int *loopback, char *host, size_t hcap)
+{
+	const char *colon, *port;
+	struct addrinfo hints, *res = NULL;
+	uint64_t pn;
+	size_t hl;
+
+	if (spec[0] == '[') {
+		const char *close = strchr(spec, ']');
+		if (!close || close[1] != ':')
+			return 0;
+		hl = (size_t)(close - spec - 1);
+		if (hl == 0 || hl >= hcap)
+			return 0;
+		memcpy(host, spec + 1, hl);
+		host[hl] = 0;
+		port = close + 2;
+	} else {
+		colon = strrchr(spec, ':');
+		if (!colon)
+			return 0;
+		hl = (size_t)(colon - spec);
+		if (hl == 0 || hl >= hcap || memchr(spec, ':', hl))
+			return 0;
+		memcpy(host, spec, hl);
+		host[hl] = 0;
+		port = colon + 1;
+	}
+	if (!parse_u64(port, 0, 65535, &pn))
+		return 0;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+	if (getaddrinfo(host, port, &hints, &res) != 0 || !res)
+		return 0;
+	if (res->ai_addrlen > sizeof(*ss)) {
+		freeaddrinfo(res);
+		return 0;
+	}
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	if (ss->ss_family == AF_INET) {
+		uint32_t a = ntohl(((struct sockaddr_in *)ss)->sin_addr.s_addr);
+		*loopback = (a >> 24) == 127;
+	} else if (ss->ss_family == AF_INET6) {
+		const struct in6_addr *a = &((struct sockaddr_in6 *)ss)->sin6_addr;
+		*loopback = IN6_IS_ADDR_LOOPBACK(a) ||
+			    (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
+static int parse_args(int argc, char **argv, struct serve_opts *o)
+{
+	static const struct option longs[] = {
+		{ "data", required_argument, NULL, 'd' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "tls-cert", required_argument, NULL, 'c' },
+		{ "tls-key", required_argument, NULL, 'k' },
+		{ "insecure-plaintext", no_argument, NULL, 'P' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "checkpoint-interval", required_argument, NULL, 'i' },
+		{ "max-body", required_argument, NULL, 'b' },
+		{ "max-connections", required_argument, NULL, 'C' },
+		{ "max-connections-per-ip", required_argument, NULL, 'I' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	uint64_t v;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->dir = "./data";
+	o->listen = "127.0.0.1:8080";
+	o->threads = ncpu > 4 ? (unsigned)(ncpu > 64 ? 64 : ncpu) : 4;
+	o->max_body = DEFAULT_MAX_BODY;
+	o->conn_limit = 1024;
+	o->per_ip_limit = 256;
+	o->timeout_s = 30;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+		switch (c) {
+		case 'd': o->dir = optarg; break;
+		case 'l': o->listen = optarg; break;
+		case 'c': o->tls_cert = optarg; break;
+		case 'k': o->tls_key = optarg; break;
+		case 'P': o->insecure_plaintext = 1; break;
+		case 't':
+			if (!parse_u64(optarg, 1, 256, &v))
+				goto bad;
+			o->threads = (unsigned)v;
+			break;
+		case 'i':
+			if (!parse_u64(optarg, 1, 3600000, &v))
+				goto bad;
+			o->checkpoint_ms = v;
+			break;
+		case 'b':
+			if (!parse_u64(optarg, 1024, 1ull << 30, &v))
+				goto bad;
+			o->max_body = (size_t)v;
+			break;
+		case 'C':
+			if (!parse_u64(optarg, 1, 1000000, &v))
+				goto bad;
+			o->conn_limit = (unsigned)v;
+			break;
+		case 'I':
+			if (!parse_u64(optarg, 1, 1000000, &v))
+				goto bad;
+			o->per_ip_limit = (unsigned)v;
+			break;
+		case 'T':
+			if (!parse_u64(optarg, 1, 3600, &v))
+				goto bad;
+			o->timeout_s = (unsigned)v;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			fprintf(stderr, "logseal serve: unknown option or missing value: %s\n",
+				argv[optind - 1]);
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "logseal serve: unexpected argument: %s\n", argv[optind]);
+		return -1;
+	}
+	if (!o->tls_cert != !o->tls_key) {
+		fprintf(stderr, "logseal serve: --tls-cert and --tls-key go together\n");
+		return -1;
+	}
+	return 1;
+bad:
+	fprintf(stderr, "logseal serve: bad value for %s: %s\n", argv[optind - 1 > 0 ? optind - 1 : 0],
+		optarg);
+	return -1;
+}
+
+static int read_pem(const char *path, char **out)
+{
+	struct ls_err err;
+	size_t len;
+
+	if (fs_read_file(path, TLS_FILE_MAX, out, &len, &err) != LS_OK) {
+		fprintf(stderr, "logseal serve: %s\n", err.msg);
+		return 0;
+	}
+	return 1;
+}
+
+int serve_main(int argc, char **argv)
+{
+	struct serve_opts o;
+	struct http_opts ho;
+	struct server s;
+	struct log_opts lo;
+	struct journal_recovery rec;
+	struct ls_err err = { { 0 } };
+	struct http *h = NULL;
+	char host[256], *cert = NULL, *key = NULL;
+	int loopback = 0, rc = 1, sig;
+	uint64_t scanned = 0;
+	sigset_t set;
+	ls_rc r;
+
+	memset(&s, 0, sizeof(s));
+	switch (parse_args(argc, argv, &o)) {
+	case 0: return 0;
+	case -1: return 2;
+	}
+	memset(&ho, 0, sizeof(ho));
+	if (!parse_listen(o.listen, &ho.addr, &ho.addrlen, &loopback, host, sizeof(host))) {
+		fprintf(stderr, "logseal serve: --listen %s: expected HOST:PORT or [IPv6]:PORT\n",
+			o.listen);
+		return 2;
+	}
+	if (!o.tls_cert && !loopback) {
+		if (!o.insecure_plaintext) {
+			fprintf(stderr,
+				"logseal serve: refusing plain HTTP on %s, which is not a loopback "
+				"address: give --tls-cert and --tls-key (or, only on a trusted "
+				"network, --insecure-plaintext)\n", o.listen);
+			return 2;
+		}
+		fprintf(stderr,
+			"logseal serve: WARNING: --insecure-plaintext: serving plain HTTP on %s; "
+			"bearer tokens and events cross the network UNENCRYPTED\n", o.listen);
+	}
+	if (o.tls_cert && (!read_pem(o.tls_cert, &cert) || !read_pem(o.tls_key, &key)))
+		goto out;
+
+	s.dir = o.dir;
+	s.max_body = o.max_body;
+	memset(&lo, 0, sizeof(lo));
+	lo.dir = o.dir;
+	lo.checkpoint_interval_ms = o.checkpoint_ms;
+	memset(&rec, 0, sizeof(rec));
+	r = log_open(&lo, &s.log, &rec, &err);
+	if (r != LS_OK) {
+		fprintf(stderr, "logseal serve: cannot open the log in %s: %s (%s)\n", o.dir,
+			err.msg, ls_rc_name(r));
+		goto out;
+	}
+	if (rec.cut)
+		fprintf(stderr,
+			"logseal serve: recovery cut a torn tail of %s at byte %llu (%llu bytes, "
+			"%llu unacknowledged records)\n", rec.segment,
+			(unsigned long long)rec.offset, (unsigned long long)rec.bytes,
+			(unsigned long long)rec.records);
+	r = auth_open(o.dir, &s.auth, &err);
+	if (r == LS_NOTFOUND) {
+		r = auth_bootstrap(o.dir, &err);
+		if (r == LS_OK) {
+			fprintf(stderr, "logseal serve: no token store in %s: created one with a "
+					"new admin token\n", o.dir);
+			r = auth_open(o.dir, &s.auth, &err);
+		}
+	}
+	if (r != LS_OK) {
+		fprintf(stderr, "logseal serve: token store: %s\n", err.msg);
+		goto out;
+	}
+	if (idem_new(&s.idem) != LS_OK) {
+		fprintf(stderr, "logseal serve: out of memory\n");
+		goto out;
+	}
+	r = api_events_scan(&s, &scanned, &err);
+	if (r != LS_OK) {
+		fprintf(stderr, "logseal serve: reading the journal: %s\n", err.msg);
+		goto out;
+	}
+
+	ho.threads = o.threads;
+	ho.conn_limit = o.conn_limit;
+	ho.per_ip_limit = o.per_ip_limit;
+	ho.timeout_s = o.timeout_s;
+	ho.conn_memory = 64 * 1024;
+	ho.tls_cert = cert;
+	ho.tls_key = key;
+
+	/* Block the stop signals before any thread exists, so all inherit it. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	r = http_start(&s, &ho, &h, &err);
+	if (r != LS_OK) {
+		fprintf(stderr, "logseal serve: %s: %s\n", o.listen, err.msg);
+		goto out;
+	}
+	if (strchr(host, ':'))
+		printf("logseal: listening on %s://[%s]:%u\n", cert ? "https" : "http", host,
+		       http_port(h));
+	else
+		printf("logseal: listening on %s://%s:%u\n", cert ? "https" : "http", host,
+		       http_port(h));
+	printf("logseal: data in %s, %llu entries, %zu idempotency keys\n", o.dir,
+	       (unsigned long long)log_size(s.log), idem_count(s.idem));
+	printf("logseal: admin token in %s/admin.token (send it as \"Authorization: Bearer ...\")\n",
+	       o.dir);
+	fflush(stdout);
+
+	do {
+		sig = 0;
+		if (sigwait(&set, &sig) != 0)
+			sig = SIGTERM;
+	} while (sig != SIGTERM && sig != SIGINT);
+	printf("logseal: %s: finishing requests in flight\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	fflush(stdout);
+	http_stop(h, 30000);
+	h = NULL;
+	rc = 0;
+out:
+	if (s.log) {
+		uint64_t size = log_size(s.log);
+		r = log_close(s.log, &err);
+		if (r != LS_OK) {
+			fprintf(stderr, "logseal serve: closing the log: %s\n", err.msg);
+			rc = 1;
+		} else if (rc == 0) {
+			printf("logseal: stopped; last checkpoint signed at size %llu\n",
+			       (unsigned long long)size);
+		}
+	}
+	auth_free(s.auth);
+	idem_free(s.idem);
+	if (key)
+		ls_wipe(key, strlen(key));
+	free(key);
+	free(cert);
+	return rc;
+}
