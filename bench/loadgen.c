@@ -659,7 +659,8 @@ int main(int argc, char **argv)
 	if (cfg.results && cfg.key) {
 		FILE *f = fopen(cfg.results, "a");
 		if (f) {
-			fprintf(f, "%s_eps %.6f\n%s_p50_ms %.3f\n%s_p99_ms %.3f\n", cfg.key, eps,
+			fprintf(f, "%s_eps %.6f\n%s_accepted %" PRIu64 "\n%s_p50_ms %.3f\n"
+				"%s_p99_ms %.3f\n", cfg.key, eps, cfg.key, ok_req * (uint64_t)cfg.batch,
 				cfg.key, pct_ms(all, nall, 0.50), cfg.key, pct_ms(all, nall, 0.99));
 			fclose(f);
 		}

@@ -149,7 +149,7 @@ if "${PSQL[@]}" -c "UPDATE audit SET outcome = 'x' WHERE ctid = (SELECT ctid FRO
 	die "the append-only trigger did not refuse an UPDATE"
 fi
 version=$("${PSQL[@]}" -At -c 'SHOW server_version')
-settings=$("${PSQL[@]}" -At -c "SELECT string_agg(name || '=' || setting, ' ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync','synchronous_commit','wal_sync_method','full_page_writes','shared_buffers')")
+settings=$("${PSQL[@]}" -At -c "SELECT string_agg(name || '=' || current_setting(name), ' ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync','synchronous_commit','wal_sync_method','full_page_writes','shared_buffers')")
 size=$("${PSQL[@]}" -At -c "SELECT pg_size_pretty(pg_total_relation_size('audit'))")
 
 awk -v n="$N" -v t0="$t0" -v t1="$t1" -v b="$PG_BATCH" -v ver="$version" -v set="$settings" \

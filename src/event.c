@@ -296,11 +296,12 @@ ls_rc event_canonical(const json_t *v, char **out, size_t *len)
 /* strict parsing                                                      */
 
 /*
- * Deepest bracket nesting of s outside strings; gives up (returns max + 1)
- * as soon as max is passed.  Unbalanced input is left for jansson to
- * refuse; this only keeps absurd nesting away from its recursive parser.
+ * Deepest bracket nesting of s outside strings; gives up (returns max + 1,
+ * with *at the offending byte) as soon as max is passed.  Unbalanced input
+ * is left for jansson to refuse; this only keeps absurd nesting away from
+ * its recursive parser.
  */
-static size_t scan_depth(const char *s, size_t n, size_t max)
+static size_t scan_depth(const char *s, size_t n, size_t max, size_t *at)
 {
 	size_t i, d = 0, deepest = 0;
 	bool str = false, esc = false;
@@ -322,8 +323,10 @@ static size_t scan_depth(const char *s, size_t n, size_t max)
 		} else if (c == '[' || c == '{') {
 			if (++d > deepest) {
 				deepest = d;
-				if (deepest > max)
+				if (deepest > max) {
+					*at = i;
 					return deepest;
+				}
 			}
 		} else if ((c == ']' || c == '}') && d > 0) {
 			d--;
@@ -393,18 +396,20 @@ static size_t json_depth(const json_t *v)
 }
 
 /*
- * Parse one JSON text strictly.  On failure *why says what and *at is the
- * byte offset jansson stopped at.  LS_INVALID or LS_NOMEM.
+ * Parse one JSON text strictly, at most max_depth + outer levels deep
+ * (outer: the array levels around the events, not counted in messages).
+ * On failure *why says what and *at is the byte offset it stopped at.
+ * LS_INVALID or LS_NOMEM.
  */
-static ls_rc strict_parse(const char *s, size_t n, size_t max_depth, json_t **out, char *why,
-			  size_t whycap, size_t *at)
+static ls_rc strict_parse(const char *s, size_t n, size_t max_depth, size_t outer, json_t **out,
+			  char *why, size_t whycap, size_t *at)
 {
 	json_error_t jerr;
 	json_t *v;
 
 	*out = NULL;
 	*at = 0;
-	if (scan_depth(s, n, max_depth) > max_depth) {
+	if (scan_depth(s, n, max_depth + outer, at) > max_depth + outer) {
 		snprintf(why, whycap, "nested deeper than %zu levels", max_depth);
 		return LS_INVALID;
 	}
@@ -433,7 +438,7 @@ ls_rc event_canonicalize_text(const char *text, size_t n, char **out, size_t *le
 	*len = 0;
 	if (!text)
 		return ls_err_set(err, LS_INVALID, "no text");
-	rc = strict_parse(text, n, EVENT_MAX_DEPTH, &v, why, sizeof(why), &at);
+	rc = strict_parse(text, n, EVENT_MAX_DEPTH, 0, &v, why, sizeof(why), &at);
 	if (rc == LS_NOMEM)
 		return ls_err_set(err, rc, "out of memory");
 	if (rc)
@@ -1035,7 +1040,7 @@ static ls_rc parse_ndjson(const char *body, size_t n, enum event_format fmt,
 
 			if (l && body[off + l - 1] == '\r')
 				l--;
-			rc = strict_parse(body + off, l, EVENT_MAX_DEPTH, &v, why, sizeof(why), &at);
+			rc = strict_parse(body + off, l, EVENT_MAX_DEPTH, 0, &v, why, sizeof(why), &at);
 			if (rc == LS_NOMEM)
 				return rc;
 			if (rc) {
@@ -1061,7 +1066,7 @@ static ls_rc parse_json(const char *body, size_t n, enum event_format fmt,
 	json_t *v;
 	ls_rc rc;
 
-	rc = strict_parse(body, n, EVENT_MAX_DEPTH + 1, &v, why, sizeof(why), &at);
+	rc = strict_parse(body, n, EVENT_MAX_DEPTH, 1, &v, why, sizeof(why), &at);
 	if (rc == LS_NOMEM)
 		return rc;
 	if (rc) {
@@ -1133,7 +1138,7 @@ ls_rc event_k8s_parse(const char *body, size_t n, const struct event_ctx *ctx,
 		evt_fail(e, 0, "", "empty body");
 		return LS_INVALID;
 	}
-	rc = strict_parse(body, n, K8S_SCAN_DEPTH, &v, why, sizeof(why), &at);
+	rc = strict_parse(body, n, K8S_SCAN_DEPTH, 0, &v, why, sizeof(why), &at);
 	if (rc == LS_NOMEM)
 		return rc;
 	if (rc) {

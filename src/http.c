@@ -613,8 +613,8 @@ ls_rc http_start(struct server *s, const struct http_opts *o, struct http **out,
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 
 	h->d = MHD_start_daemon(flags, port, NULL, NULL, on_request, h,
-				MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 				MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+				MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 				MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (!h->d) {
 		free(h);

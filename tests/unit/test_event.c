@@ -337,9 +337,11 @@ static void test_native_full_exact(void **state)
 		   "\"id\":\"alice\",\"name\":\"Alice \xc3\x89\",\"type\":\"user\"},"
 		   "\"details\":{\"a\":\"\\u0007\",\"z\":[1,2.25,{\"a\":true,\"b\":null}]},"
 		   "\"id\":\"evt-42\",\"outcome\":\"denied\",\"reason\":\"mfa\\nmissing\","
-		   BASE_TAIL ",\"request_id\":\"r-1\","
+		   "\"received\":\"2024-01-02T03:04:05.123456Z\",\"remote_ip\":\"127.0.0.1\","
+		   "\"request_id\":\"r-1\","
 		   "\"resource\":{\"id\":\"p1\",\"name\":\"main\",\"type\":\"profile\"},"
-		   "\"service\":\"billing\",\"source\":{\"endpoint\":\"https://app/x\","
+		   "\"schema\":\"logseal/v1\",\"service\":\"billing\","
+		   "\"source\":{\"endpoint\":\"https://app/x\","
 		   "\"ip\":\"2001:db8::1\",\"port\":443,\"user_agent\":\"curl/8\"},"
 		   "\"time\":\"2024-03-01T00:30:00.500000Z\",\"writer\":\"tok-w1\"}");
 	assert_string_equal(key, "evt-42");
@@ -437,7 +439,7 @@ static void test_bad_values(void **state)
 	bad("action", "\"\"", "action", "empty");
 	bad("action", "[\"a\"]", "action", "must be a string");
 	bad("action", "\"a\\nb\"", "action", "control");
-	memset(longs, 'a', 257);
+	memset(longs, 'a', 258);
 	longs[0] = '"';
 	longs[258] = '"';
 	longs[259] = '\0';
@@ -543,12 +545,32 @@ static void test_depth_and_size(void **state)
 	nest_obj(deep, 16);
 	body = with("details", deep);
 	refused_s(body, LS_INVALID, "details", "deeper");
-	/* same event inside an array: the array level is not the event's */
+	/* the same event second in an array: the array level is not the
+	 * event's, and the pre-scan names the element */
+	n = strlen(body) + strlen(good);
+	s = xmalloc(n + 4);
+	snprintf(s, n + 4, "[%s,%s]", good, body);
+	refused(s, n + 3, EVENT_BODY_JSON, EVENT_FORMAT_NATIVE, &ctx, LS_INVALID, 1, "",
+		"nested deeper than 16 levels");
+	free(s);
+	free(body);
+	free(deep);
+	/* 16 levels inside an array are fine */
+	deep = xmalloc(256);
+	nest_obj(deep, 15);
+	body = with("details", deep);
 	n = strlen(body);
 	s = xmalloc(n + 3);
 	snprintf(s, n + 3, "[%s]", body);
-	refused(s, n + 2, EVENT_BODY_JSON, EVENT_FORMAT_NATIVE, &ctx, LS_INVALID, 0, "details",
-		"deeper");
+	{
+		struct event_batch b;
+		struct event_error e;
+
+		assert_int_equal(event_batch_parse(s, n + 2, EVENT_BODY_JSON, EVENT_FORMAT_NATIVE,
+						   &ctx, &b, &e), LS_OK);
+		assert_int_equal(b.n, 1);
+		event_batch_release(&b);
+	}
 	free(s);
 	free(body);
 	free(deep);

@@ -186,6 +186,10 @@ static void check_root_from_tiles(const char *dir, const struct ref *r, uint64_t
 	assert_int_equal(tiles_reader_open(dir, size, &rd), LS_OK);
 	assert_int_equal(tiles_mth(rd, 0, size, got), LS_OK);
 	assert_root(r, size, got);
+	/* tiles_node_hash as the merkle module's node callback */
+	memset(got, 0, H);
+	assert_int_equal(merkle_root(tiles_node_hash, rd, size, got), LS_OK);
+	assert_root(r, size, got);
 	tiles_reader_free(rd);
 }
 
@@ -221,6 +225,22 @@ static void check_reader(const char *dir, const struct ref *r, uint64_t size)
 		uint8_t *data = NULL;
 		size_t len = 0;
 		assert_int_equal(tiles_read_entry(rd, size, &data, &len, &err), LS_INVALID);
+	}
+	/* proofs made from the tiles verify against the reference roots */
+	for (int t = 0; t < 20 && size; t++) {
+		uint8_t proof[MERKLE_MAX_PROOF][H], root[H], old[H];
+		uint64_t i = rng() % size, m = rng() % size + 1;
+		size_t np;
+
+		ref_mth(r, 0, size, root);
+		assert_int_equal(merkle_inclusion_proof(tiles_node_hash, rd, i, size, proof, &np),
+				 LS_OK);
+		assert_int_equal(merkle_verify_inclusion(r->lv[0][i], i, size, proof, np, root),
+				 LS_OK);
+		ref_mth(r, 0, m, old);
+		assert_int_equal(merkle_consistency_proof(tiles_node_hash, rd, m, size, proof, &np),
+				 LS_OK);
+		assert_int_equal(merkle_verify_consistency(m, size, old, root, proof, np), LS_OK);
 	}
 	tiles_reader_free(rd);
 }
@@ -599,7 +619,7 @@ static void reopen_case(const struct ref *r, const char *straight, uint64_t cut,
 static void test_reopen(void **state)
 {
 	const uint64_t n = 70000;
-	static const uint64_t cuts[] = { 1, 255, 256, 257, 300, 65535, 65536, 65537, 66000 };
+	static const uint64_t cuts[] = { 1, 255, 256, 257, 65535, 65536, 65537 };
 	struct tiles_writer *w;
 	struct ls_err err;
 	struct ref r;
@@ -614,7 +634,7 @@ static void test_reopen(void **state)
 	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++)
 		reopen_case(&r, straight, cuts[i], n);
 	rng_state = 77;
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 2; i++)
 		reopen_case(&r, straight, rng() % n + 1, n);
 
 	/* opening at size 0 over an existing log and writing the same entries
@@ -730,6 +750,38 @@ static void remove_file(const char *dir, const char *rel)
 	assert_int_equal(unlink(path), 0);
 }
 
+/* One saved file, to undo a damage. */
+static char saved_path[512];
+static uint8_t *saved_data;
+static size_t saved_len;
+
+static void save_file(const char *dir, const char *rel)
+{
+	struct stat st;
+	FILE *fp;
+
+	snprintf(saved_path, sizeof(saved_path), "%s/%s", dir, rel);
+	assert_int_equal(stat(saved_path, &st), 0);
+	saved_len = (size_t)st.st_size;
+	saved_data = malloc(saved_len + 1);
+	assert_non_null(saved_data);
+	fp = fopen(saved_path, "rb");
+	assert_non_null(fp);
+	assert_int_equal(fread(saved_data, 1, saved_len, fp), saved_len);
+	fclose(fp);
+}
+
+static void restore_file(void)
+{
+	FILE *fp = fopen(saved_path, "wb");
+
+	assert_non_null(fp);
+	assert_int_equal(fwrite(saved_data, 1, saved_len, fp), saved_len);
+	assert_int_equal(fclose(fp), 0);
+	free(saved_data);
+	saved_data = NULL;
+}
+
 static ls_rc open_rc(const char *dir, uint64_t size)
 {
 	struct tiles_writer *w = NULL;
@@ -758,10 +810,12 @@ static void test_damage(void **state)
 	assert_int_equal(open_rc(empty, 0), LS_OK);
 	remove_dir(empty);
 
+	/* one log, each file damaged and then put back */
 	dir = build_log(&r, n);
 	assert_int_equal(open_rc(dir, n), LS_OK);
 
 	/* a missing right-edge tile (no full tile to fall back to) */
+	save_file(dir, "tile/1/001.p/17");
 	remove_file(dir, "tile/1/001.p/17");
 	assert_int_equal(open_rc(dir, n), LS_NOTFOUND);
 	assert_int_equal(tiles_reader_open(dir, n, &rd), LS_OK);
@@ -769,46 +823,47 @@ static void test_damage(void **state)
 	assert_int_equal(tiles_node_hash(rd, 8, 3, got), LS_OK);
 	assert_memory_equal(got, r.lv[8][3], H);
 	tiles_reader_free(rd);
-	remove_dir(dir);
+	restore_file();
+	assert_int_equal(open_rc(dir, n), LS_OK);
 
 	/* a partial tile of the wrong size */
-	dir = build_log(&r, n);
+	save_file(dir, "tile/0/273.p/112");
 	truncate_file(dir, "tile/0/273.p/112", 100);
 	assert_int_equal(open_rc(dir, n), LS_CORRUPT);
 	assert_int_equal(tiles_reader_open(dir, n, &rd), LS_OK);
 	assert_int_equal(tiles_node_hash(rd, 0, 273 * 256, got), LS_CORRUPT);
 	tiles_reader_free(rd);
 	assert_int_equal(tiles_read_file(dir, 0, 273, 112, &data, &len, &err), LS_CORRUPT);
-	remove_dir(dir);
+	restore_file();
 
 	/* a full tile that does not hash to its hash one level up */
-	dir = build_log(&r, n);
+	save_file(dir, "tile/0/272");
 	flip_byte(dir, "tile/0/272", 5000);
 	assert_int_equal(open_rc(dir, n), LS_CORRUPT);
-	remove_dir(dir);
+	restore_file();
 
 	/* an entry that does not hash to its leaf */
-	dir = build_log(&r, n);
+	save_file(dir, "tile/entries/273.p/112");
 	flip_byte(dir, "tile/entries/273.p/112", 10);
 	assert_int_equal(open_rc(dir, n), LS_CORRUPT);
-	remove_dir(dir);
+	remove_file(dir, "tile/entries/273.p/112");
+	assert_int_equal(open_rc(dir, n), LS_NOTFOUND);
+	restore_file();
 
 	/* broken bundle framing */
-	dir = build_log(&r, n);
+	save_file(dir, "tile/entries/100");
 	truncate_file(dir, "tile/entries/100", 1000);
 	assert_int_equal(tiles_reader_open(dir, n, &rd), LS_OK);
 	assert_int_equal(tiles_read_entry(rd, 100 * 256 + 3, &data, &len, &err), LS_CORRUPT);
 	assert_int_equal(tiles_read_entry(rd, 99 * 256 + 3, &data, &len, &err), LS_OK);
 	free(data);
 	tiles_reader_free(rd);
-	remove_file(dir, "tile/entries/273.p/112");
-	assert_int_equal(open_rc(dir, n), LS_NOTFOUND);
-	remove_dir(dir);
+	restore_file();
+	assert_int_equal(open_rc(dir, n), LS_OK);
 
 	/* a changed hash inside a partial tile is not visible to the writer
 	 * alone: the root it recomputes differs, which the caller compares with
 	 * the signed checkpoint */
-	dir = build_log(&r, n);
 	flip_byte(dir, "tile/1/001.p/17", 3 * H + 1);
 	assert_int_equal(tiles_writer_open(dir, n, &w, &err), LS_OK);
 	tiles_writer_root(w, root);

@@ -1,0 +1,264 @@
+#!/bin/bash
+# bench/run.sh - `make bench`: logseal's speed next to this machine's limits
+# and next to the PostgreSQL baseline, all measured in this one run.
+#
+#   BUILD=build bench/run.sh      (make bench builds the binaries first)
+#
+# Sections, in order: the machine; the engine without HTTP (bench_engine:
+# SHA-256 and write+fdatasync baselines, log_append, verify); N generated
+# events loaded into PostgreSQL 15 (pg_baseline.sh) and imported with
+# `logseal import`; `logseal serve` under HTTP load (loadgen); a summary.
+#
+# Everything is written under one temp dir on the project's disk
+# ($BENCH_TMP, default $BUILD/bench-tmp) and removed on exit.  Any failure
+# (a step exiting non-zero, a log shorter than what was acknowledged, a
+# server that does not stop cleanly) ends the run with a non-zero status
+# naming the step.  Missing a speed target is reported, and is fatal only
+# with BENCH_STRICT=1.
+#
+# Environment (defaults keep the whole run within a few minutes):
+#   BENCH_SECONDS=2       time bound of each log_append run
+#   BENCH_MAX_ENTRIES=3000000  entry bound of each log_append run
+#   BENCH_THREADS=1,4     appender threads;  BENCH_BATCHES=1,100,1000
+#   N=200000              events for import and PostgreSQL (also BENCH_EVENTS)
+#   LOADGEN_SECONDS=5     per HTTP batch size;  LOADGEN_CONNS=8
+#   HTTP_BATCHES="1 100 1000"
+#   BENCH_TMP=DIR  BENCH_STRICT=1
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUILD=${BUILD:-build}
+LOGSEAL=$PWD/$BUILD/logseal
+BENCHBIN=$PWD/$BUILD/bench
+BENCH_SECONDS=${BENCH_SECONDS:-2}
+BENCH_MAX_ENTRIES=${BENCH_MAX_ENTRIES:-3000000}
+BENCH_THREADS=${BENCH_THREADS:-1,4}
+BENCH_BATCHES=${BENCH_BATCHES:-1,100,1000}
+EVENTS=${BENCH_EVENTS:-${N:-200000}}
+LOADGEN_SECONDS=${LOADGEN_SECONDS:-5}
+LOADGEN_CONNS=${LOADGEN_CONNS:-8}
+HTTP_BATCHES=${HTTP_BATCHES:-1 100 1000}
+BENCH_STRICT=${BENCH_STRICT:-0}
+BENCH_ROOT=${BENCH_TMP:-$PWD/$BUILD/bench-tmp}
+
+STEP="setup"
+SERVER_PID=""
+T=""
+
+fail() { echo "bench: FAILED ($STEP): $*" >&2; exit 1; }
+cleanup() {
+	local rc=$?
+	if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+		kill -KILL "$SERVER_PID" 2>/dev/null || true
+		wait "$SERVER_PID" 2>/dev/null || true
+	fi
+	[ -n "$T" ] && rm -rf "$T"
+	rmdir "$BENCH_ROOT" 2>/dev/null || true
+	if [ "$rc" -ne 0 ]; then
+		echo "bench: FAILED during: $STEP (exit $rc)" >&2
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+for b in "$LOGSEAL" "$BENCHBIN/bench_engine" "$BENCHBIN/loadgen"; do
+	[ -x "$b" ] || fail "$b missing: run 'make bench'"
+done
+case "$EVENTS" in ''|*[!0-9]*|0) fail "N must be a positive integer (got '$EVENTS')" ;; esac
+command -v curl >/dev/null || fail "curl not found (scripts/deps.sh installs it)"
+
+mkdir -p "$BENCH_ROOT"
+T=$(mktemp -d "$BENCH_ROOT/run.XXXXXX")
+T=$(cd "$T" && pwd)
+# The PostgreSQL server runs as another user when we are root.
+chmod 755 "$T"
+RESULTS=$T/results.txt
+: >"$RESULTS"
+
+now() { date +%s.%N; }
+# get KEY: a value written by bench_engine, loadgen or pg_baseline.sh.
+get() { awk -v k="$1" '$1 == k { v = $2 } END { if (v == "") exit 1; print v }' "$RESULTS"; }
+commas() { awk -v x="$1" 'BEGIN { s = sprintf("%.0f", x); r = "";
+	while (length(s) > 3) { r = "," substr(s, length(s) - 2) r; s = substr(s, 1, length(s) - 3) }
+	print s r }'; }
+line() { printf '  %-44s %s\n' "$1" "$2"; }
+section() { printf '\n== %s\n' "$1"; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# ckpt_size DIR: the tree size of the log's latest signed checkpoint.
+ckpt_size() { sed -n 2p "$1/log/checkpoint" 2>/dev/null; }
+
+# ------------------------------------------------------------------ machine
+STEP="machine"
+section "machine"
+line "kernel" "$(uname -a)"
+line "cpu" "$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)"
+line "cpus" "$(lscpu | awk -F: '
+	/^CPU\(s\):/ { c = $2 } /^Thread\(s\) per core:/ { t = $2 }
+	/^Core\(s\) per socket:/ { k = $2 } /^Socket\(s\):/ { s = $2 }
+	END { gsub(/ /, "", c); gsub(/ /, "", t); gsub(/ /, "", k); gsub(/ /, "", s);
+	      printf "%s logical (%s socket x %s cores x %s threads)", c, s, k, t }')"
+line "memory" "$(awk '/^MemTotal:/ { printf "%.1f GiB total", $2 / 1048576 }
+	/^MemAvailable:/ { printf ", %.1f GiB available", $2 / 1048576 }' /proc/meminfo)"
+df -hT "$T" | awk 'NR == 2 { printf "  %-44s %s %s on %s, %s free of %s\n", "bench disk", $1, $2, $7, $5, $3 }'
+line "bench dir" "$T"
+line "date" "$(date -u '+%Y-%m-%dT%H:%M:%SZ')"
+line "git" "$(git describe --always --dirty --tags 2>/dev/null || echo unknown)"
+line "compiler" "$(${CC:-gcc} --version 2>/dev/null | head -1)"
+line "openssl" "$(openssl version 2>/dev/null || echo unknown)"
+
+# ------------------------------------------------------------------- engine
+STEP="engine (bench_engine)"
+section "engine: library without HTTP"
+mkdir -p "$T/engine"
+"$BENCHBIN/bench_engine" --dir "$T/engine" --logseal "$LOGSEAL" --results "$RESULTS" \
+	--seconds "$BENCH_SECONDS" --max "$BENCH_MAX_ENTRIES" \
+	--threads "$BENCH_THREADS" --batches "$BENCH_BATCHES" ||
+	fail "bench_engine exited with status $?"
+rm -rf "$T/engine"
+
+# ------------------------------------------------------------------- events
+STEP="generate events"
+section "import of $(commas "$EVENTS") events (~350 B each) vs PostgreSQL 15"
+python3 bench/gen_events.py "$EVENTS" 1 >"$T/events.ndjson" || fail "gen_events.py failed"
+got=$(grep -c '' "$T/events.ndjson")
+[ "$got" = "$EVENTS" ] || fail "generated $got events, wanted $EVENTS"
+line "events" "$(commas "$EVENTS") NDJSON lines, $(du -h "$T/events.ndjson" | cut -f1), generated by bench/gen_events.py (seed 1)"
+
+STEP="PostgreSQL baseline (pg_baseline.sh)"
+BENCH_TMP=$T bench/pg_baseline.sh "$T/events.ndjson" "$RESULTS" ||
+	fail "pg_baseline.sh exited with status $?"
+PG_EPS=$(get pg_eps) || fail "no PostgreSQL figure"
+
+STEP="logseal import"
+"$LOGSEAL" init --data "$T/import" >"$T/import-init.log" 2>&1 ||
+	{ cat "$T/import-init.log" >&2; fail "logseal init failed"; }
+t0=$(now)
+"$LOGSEAL" import --data "$T/import" <"$T/events.ndjson" >"$T/import.log" 2>&1 ||
+	{ tail -20 "$T/import.log" >&2; fail "logseal import failed"; }
+t1=$(now)
+size=$(ckpt_size "$T/import")
+[ "$size" = "$EVENTS" ] ||
+	fail "checkpoint after import covers '${size}' entries, expected $EVENTS"
+IMPORT_EPS=$(awk -v n="$EVENTS" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", n / (b - a) }')
+echo "import_eps $IMPORT_EPS" >>"$RESULTS"
+printf '  %-44s %14s events/s  (%s events in %.2f s, checkpoint signed)\n' \
+	"logseal import (one process, stdin NDJSON)" "$(commas "$IMPORT_EPS")" \
+	"$(commas "$EVENTS")" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
+printf '  %-44s %14s\n' "ratio to PostgreSQL" \
+	"$(awk -v a="$IMPORT_EPS" -v b="$PG_EPS" 'BEGIN { printf "%.2fx", a / b }')"
+
+STEP="logseal verify of the imported log"
+t0=$(now)
+"$LOGSEAL" verify --data "$T/import" >"$T/verify-import.log" 2>&1 ||
+	{ tail -20 "$T/verify-import.log" >&2; fail "logseal verify failed on the imported log"; }
+t1=$(now)
+v=$(awk -v n="$EVENTS" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
+printf '  %-44s %14s entries/s  (%.2f s)\n' "logseal verify --data (imported log)" "$(commas "$v")" \
+	"$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
+rm -rf "$T/import"
+
+# --------------------------------------------------------------------- HTTP
+STEP="logseal serve"
+section "HTTP: logseal serve under load (loadgen, keep-alive, NDJSON to POST /v1/events)"
+PORT=$(free_port)
+"$LOGSEAL" init --data "$T/serve" >"$T/serve-init.log" 2>&1 ||
+	{ cat "$T/serve-init.log" >&2; fail "logseal init failed"; }
+"$LOGSEAL" serve --data "$T/serve" --listen "127.0.0.1:$PORT" >"$T/serve.log" 2>&1 &
+SERVER_PID=$!
+up=0
+for _ in $(seq 1 150); do
+	if curl -fsS -o /dev/null "http://127.0.0.1:$PORT/healthz" 2>/dev/null; then up=1; break; fi
+	kill -0 "$SERVER_PID" 2>/dev/null || break
+	sleep 0.1
+done
+[ "$up" = 1 ] || { tail -20 "$T/serve.log" >&2; fail "server did not answer /healthz within 15 s"; }
+
+STEP="create a writer token"
+# Secrets go through files, never on a command line.
+umask 077
+printf 'Authorization: Bearer %s\n' "$(head -1 "$T/serve/admin.token")" >"$T/admin.hdr"
+curl -fsS -X POST -H @"$T/admin.hdr" -H 'Content-Type: application/json' \
+	-d '{"role":"writer","name":"bench"}' "http://127.0.0.1:$PORT/v1/tokens" \
+	>"$T/token.json" || fail "POST /v1/tokens failed"
+python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["token"])' "$T/token.json" \
+	>"$T/writer.token" || fail "no token in the reply of POST /v1/tokens"
+umask 022
+
+accepted=0
+for b in $HTTP_BATCHES; do
+	STEP="loadgen batch $b"
+	"$BENCHBIN/loadgen" --port "$PORT" --token-file "$T/writer.token" --batch "$b" \
+		--conns "$LOADGEN_CONNS" --seconds "$LOADGEN_SECONDS" \
+		--results "$RESULTS" --key "http_b$b" ||
+		{ tail -20 "$T/serve.log" >&2; fail "loadgen exited with status $?"; }
+	accepted=$((accepted + $(get "http_b${b}_accepted" | cut -d. -f1)))
+done
+
+STEP="stop the server (SIGTERM)"
+kill -TERM "$SERVER_PID"
+stopped=0
+for _ in $(seq 1 300); do
+	kill -0 "$SERVER_PID" 2>/dev/null || { stopped=1; break; }
+	sleep 0.1
+done
+[ "$stopped" = 1 ] || { tail -20 "$T/serve.log" >&2; fail "server still running 30 s after SIGTERM"; }
+rc=0; wait "$SERVER_PID" || rc=$?
+SERVER_PID=""
+[ "$rc" = 0 ] || { tail -20 "$T/serve.log" >&2; fail "server exited with status $rc after SIGTERM"; }
+size=$(ckpt_size "$T/serve")
+[ -n "$size" ] && [ "$size" -ge "$accepted" ] ||
+	fail "last checkpoint covers '${size}' entries but $accepted were acknowledged"
+printf '  %-44s %s\n' "server stopped by SIGTERM" \
+	"exit 0; last checkpoint covers $(commas "$size") entries ($(commas "$accepted") acknowledged by 2xx)"
+HTTP_EPS=$(get http_b1000_eps 2>/dev/null || echo "")
+if [ -n "$HTTP_EPS" ]; then
+	printf '  %-44s %14s\n' "ratio to PostgreSQL (batches of 1000)" \
+		"$(awk -v a="$HTTP_EPS" -v b="$PG_EPS" 'BEGIN { printf "%.2fx", a / b }')"
+fi
+rm -rf "$T/serve"
+
+# ------------------------------------------------------------------ summary
+STEP="summary"
+section "summary"
+missed=0
+# target LABEL VALUE TARGET UNIT-TEXT: prints the verdict of VALUE >= TARGET.
+target() {
+	local verdict
+	if awk -v v="$2" -v t="$3" 'BEGIN { exit !(v >= t) }'; then verdict="ok"
+	else verdict="BELOW TARGET"; missed=$((missed + 1)); fi
+	printf '  %-44s %-40s %s\n' "$1" "$4" "$verdict"
+}
+best_frac=0; best_eps=0; best_t=""
+IFS=, read -r -a threads <<<"$BENCH_THREADS"
+for t in "${threads[@]}"; do
+	e=$(get "append_b1000_t${t}_eps" 2>/dev/null) || continue
+	f=$(get "append_b1000_t${t}_frac")
+	if awk -v a="$e" -v b="$best_eps" 'BEGIN { exit !(a > b) }'; then
+		best_eps=$e; best_frac=$f; best_t=$t
+	fi
+done
+SHA_GBS=$(get sha350_gbs)
+WS1000=$(get wsync_1000_eps 2>/dev/null || echo 0)
+line "machine limits" "SHA-256 $(awk -v g="$SHA_GBS" 'BEGIN { printf "%.2f", g }') GB/s on 350 B ($(commas "$(get sha350_hps)") hashes/s); write+fdatasync $(commas "$WS1000") entries/s in batches of 1000"
+if [ -n "$best_t" ]; then
+	target "log_append, batches of 1000 ($best_t thr)" "$best_frac" 0.3333 \
+		"$(commas "$best_eps")/s = $(awk -v f="$best_frac" 'BEGIN { printf "%.2f", f }') of limit (>= 0.33)"
+fi
+line "verify (CLI)" "$(commas "$(get verify_eps)") entries/s"
+target "import vs PostgreSQL COPY" "$(awk -v a="$IMPORT_EPS" -v b="$PG_EPS" 'BEGIN { print a / b }')" 3 \
+	"$(commas "$IMPORT_EPS") vs $(commas "$PG_EPS")/s = $(awk -v a="$IMPORT_EPS" -v b="$PG_EPS" 'BEGIN { printf "%.2fx", a / b }') (>= 3x)"
+if [ -n "$HTTP_EPS" ]; then
+	target "HTTP batches of 1000 vs PostgreSQL" "$(awk -v a="$HTTP_EPS" -v b="$PG_EPS" 'BEGIN { print a / b }')" 3 \
+		"$(commas "$HTTP_EPS") vs $(commas "$PG_EPS")/s = $(awk -v a="$HTTP_EPS" -v b="$PG_EPS" 'BEGIN { printf "%.2fx", a / b }') (>= 3x)"
+fi
+for b in $HTTP_BATCHES; do
+	[ "$b" = 1000 ] && continue
+	line "HTTP batches of $b" "$(commas "$(get "http_b${b}_eps")") events/s, p99 $(get "http_b${b}_p99_ms") ms"
+done
+if [ "$missed" -gt 0 ]; then
+	echo "  $missed target(s) missed"
+	[ "$BENCH_STRICT" = 1 ] && { STEP="targets (BENCH_STRICT=1)"; exit 1; }
+fi
+STEP="done"
+exit 0
