@@ -220,12 +220,13 @@ static void bench_sha(const struct opts *o, struct limits *lim)
 }
 
 /* Appends batch records of ENTRY_BYTES to a new file with one write() and
- * one fdatasync() each, as a journal without framing or hashing would. */
-static double bench_wsync(const struct opts *o, int batch)
+ * one fdatasync() each, as a journal without framing or hashing would.
+ * Returns entries per second; prints a line unless quiet. */
+static double bench_wsync(const struct opts *o, int batch, double secs, int quiet)
 {
 	char path[PATH_MAX], c[32], label[64];
 	size_t len = (size_t)batch * ENTRY_BYTES;
-	double secs = o->seconds < 1 ? o->seconds : 1, t0, t;
+	double t0, t;
 	uint64_t n = 0, syncs = 0;
 	uint8_t *buf;
 	int fd;
@@ -264,12 +265,15 @@ static double bench_wsync(const struct opts *o, int batch)
 	close(fd);
 	unlink(path);
 	free(buf);
-	snprintf(label, sizeof(label), "write+fdatasync, batches of %d x %d B", batch, ENTRY_BYTES);
-	printf("  %-44s %14s entries/s %7.1f MB/s  %8.0f syncs/s\n", label,
-	       commas((double)n / (t - t0), c, sizeof(c)),
-	       (double)n * ENTRY_BYTES / (t - t0) / 1e6, (double)syncs / (t - t0));
-	snprintf(label, sizeof(label), "wsync_%d_eps", batch);
-	result(label, (double)n / (t - t0));
+	if (!quiet) {
+		snprintf(label, sizeof(label), "write+fdatasync, batches of %d x %d B", batch,
+			 ENTRY_BYTES);
+		printf("  %-44s %14s entries/s %7.1f MB/s  %8.0f syncs/s\n", label,
+		       commas((double)n / (t - t0), c, sizeof(c)),
+		       (double)n * ENTRY_BYTES / (t - t0) / 1e6, (double)syncs / (t - t0));
+		snprintf(label, sizeof(label), "wsync_%d_eps", batch);
+		result(label, (double)n / (t - t0));
+	}
 	return (double)n / (t - t0);
 }
 

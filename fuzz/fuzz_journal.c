@@ -15,6 +15,7 @@
  * journal_size() records then ends cleanly (recovery leaves a journal that
  * checks), and an append then succeeds.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -58,13 +59,25 @@ static void write_seg(uint64_t first, const uint8_t *body, size_t n)
 	close(fd);
 }
 
+/* Remove every file of the journal directory (no fork: keeps it fast). */
 static void clear_dir(void)
 {
-	char cmd[200];
+	DIR *d = opendir(dir);
+	struct dirent *e;
 
-	snprintf(cmd, sizeof(cmd), "rm -f %s/*.seg", dir);
-	if (system(cmd) != 0)
+	if (!d)
 		abort();
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+}
+
+static void cleanup(void)
+{
+	clear_dir();
+	rmdir(dir);
+	rmdir(root);
 }
 
 static void decode_run(const uint8_t *p, size_t n)
@@ -150,6 +163,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			snprintf(dir, sizeof(dir), "%s/j", root);
 			if (mkdir(dir, 0700) != 0)
 				abort();
+			atexit(cleanup);
 		}
 		if (data[0] == 0)
 			return 0;

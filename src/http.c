@@ -8,8 +8,11 @@
  *     content type (415), the query (400) and Content-Length (413).  A
  *     refused request never has its body read.
  *  2. body: copied into a buffer that never grows past max_body; beyond it
- *     the rest is discarded and the reply is 413 (a client that goes on
- *     sending more than twice the cap is disconnected).
+ *     the rest is discarded and the reply is 413 once the client has sent
+ *     all of it.  libmicrohttpd 0.9.75 cannot queue a reply in the middle of
+ *     an upload, so a client that goes on past twice the cap is simply
+ *     disconnected (one with a Content-Length over the cap gets its 413 at
+ *     step 1 without sending anything).
  *  3. complete: the handler runs in this pool thread (log_append blocks
  *     until the batch is durable) and its reply is queued.
  *
@@ -410,7 +413,7 @@ static enum MHD_Result take_body(struct http *h, struct conn *k, const char *dat
 		/* Bodies on GET/DELETE are ignored; oversized ones discarded up to
 		 * a point, so the 413 can still be delivered. */
 		k->discarded += n;
-		if (k->discarded > max + (1u << 20) && (k->too_large || k->discarded > (1u << 20)))
+		if (k->too_large ? k->discarded > 2 * max : k->discarded > max)
 			return MHD_NO;
 		return MHD_YES;
 	}

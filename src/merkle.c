@@ -414,8 +414,9 @@ ls_rc merkle_verify_subtree_consistency(uint64_t start, uint64_t end, uint64_t s
 	if (end > size)
 		return LS_INVALID;
 	if (start == end) {
-		/* An empty range lies in every tree that reaches it; as for
-		 * size1 == 0 above, only its root is checked. */
+		/* An empty range lies in every tree that reaches it: there is
+		 * nothing to prove, and only its own root (the empty root) is
+		 * checked -- what the transparency-dev vectors require. */
 		if (n != 0)
 			return LS_INVALID;
 		merkle_empty_root(empty);

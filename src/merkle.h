@@ -70,7 +70,8 @@ ls_rc merkle_verify_inclusion(const uint8_t leaf[LS_HASH_LEN], uint64_t index, u
 
 /* RFC 9162 2.1.4.2: LS_OK when proof shows the tree of size1/root1 is a
  * prefix of size2/root2.  size1 == size2 needs an empty proof and equal
- * roots; size1 == 0 needs an empty proof. */
+ * roots.  size1 == 0 < size2 is LS_INVALID (the published vectors require
+ * it: the empty tree is trivially a prefix, callers skip the check). */
 ls_rc merkle_verify_consistency(uint64_t size1, uint64_t size2,
 				const uint8_t root1[LS_HASH_LEN], const uint8_t root2[LS_HASH_LEN],
 				const uint8_t proof[][LS_HASH_LEN], size_t n);
