@@ -638,22 +638,22 @@ int main(int argc, char **argv)
 
 	snprintf(label, sizeof(label), "HTTP batch %4d, %d conn%s", cfg.batch, cfg.conns,
 		 cfg.conns > 1 ? "s" : "");
-	printf("  %-30s %11s events/s %7.1f req/s  p50 %8.2f ms  p90 %8.2f ms  p99 %8.2f ms"
-	       "  max %8.2f ms  (%s accepted in %.1f s)\n",
-	       label, commas(eps, c1, sizeof(c1)), (double)ok_req / elapsed,
-	       pct_ms(all, nall, 0.50), pct_ms(all, nall, 0.90), pct_ms(all, nall, 0.99),
-	       pct_ms(all, nall, 1.0), commas((double)ok_req * cfg.batch, c2, sizeof(c2)),
+	printf("  %-40s %12s events/s  p50 %7.2f  p90 %7.2f  p99 %7.2f  max %7.2f ms"
+	       "  (%.0f req/s, %s accepted in %.1f s)\n",
+	       label, commas(eps, c1, sizeof(c1)), pct_ms(all, nall, 0.50),
+	       pct_ms(all, nall, 0.90), pct_ms(all, nall, 0.99), pct_ms(all, nall, 1.0),
+	       (double)ok_req / elapsed, commas((double)ok_req * cfg.batch, c2, sizeof(c2)),
 	       elapsed);
 	for (int s = 0; s < MAX_STATUS; s++) {
 		if (!status[s] || (s >= 200 && s < 300))
 			continue;
-		printf("  %-30s   status %d x %" PRIu64 "%s%s\n", "", s, status[s],
+		printf("  %-40s   status %d x %" PRIu64 "%s%s\n", "", s, status[s],
 		       sample_body[s] ? ": " : "", sample_body[s] ? sample_body[s] : "");
 		if (s != 503 && s != 429)
 			bad += status[s];
 	}
 	if (neterr)
-		printf("  %-30s   network errors x %" PRIu64 " (first: %s)\n", "", neterr,
+		printf("  %-40s   network errors x %" PRIu64 " (first: %s)\n", "", neterr,
 		       neterr_msg ? neterr_msg : "?");
 
 	if (cfg.results && cfg.key) {

@@ -161,10 +161,10 @@ function commas(x,   s, r) {
 }
 BEGIN {
 	t = t1 - t0; eps = n / t
-	printf "  %-44s %s\n", "PostgreSQL", ver
-	printf "  %-44s %s\n", "settings", set
-	printf "  %-44s %s\n", "table", "audit: 8 columns, 5 indexes, append-only trigger (checked), " size
-	printf "  %-44s %14s events/s  (%s events in %.2f s)\n", \
-		"COPY in batches of " b ", one transaction each", commas(eps), commas(n), t
+	printf "  %-40s %s\n", "PostgreSQL version", ver
+	printf "  %-40s %s\n", "settings", set
+	printf "  %-40s %s\n", "table", "audit: 8 columns, 5 indexes, append-only trigger (checked), " size
+	printf "  %-40s %12s events/s  (%s events in %.2f s)\n", \
+		"PostgreSQL COPY, batches of " b " rows", commas(eps), commas(n), t
 	if (res != "") printf "pg_eps %.6f\n", eps >> res
 }'

@@ -82,7 +82,7 @@ get() { awk -v k="$1" '$1 == k { v = $2 } END { if (v == "") exit 1; print v }' 
 commas() { awk -v x="$1" 'BEGIN { s = sprintf("%.0f", x); r = "";
 	while (length(s) > 3) { r = "," substr(s, length(s) - 2) r; s = substr(s, 1, length(s) - 3) }
 	print s r }'; }
-line() { printf '  %-44s %s\n' "$1" "$2"; }
+line() { printf '  %-40s %s\n' "$1" "$2"; }
 section() { printf '\n== %s\n' "$1"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # ckpt_size DIR: the tree size of the log's latest signed checkpoint.
@@ -100,7 +100,7 @@ line "cpus" "$(lscpu | awk -F: '
 	      printf "%s logical (%s socket x %s cores x %s threads)", c, s, k, t }')"
 line "memory" "$(awk '/^MemTotal:/ { printf "%.1f GiB total", $2 / 1048576 }
 	/^MemAvailable:/ { printf ", %.1f GiB available", $2 / 1048576 }' /proc/meminfo)"
-df -hT "$T" | awk 'NR == 2 { printf "  %-44s %s %s on %s, %s free of %s\n", "bench disk", $1, $2, $7, $5, $3 }'
+df -hT "$T" | awk 'NR == 2 { printf "  %-40s %s %s on %s, %s free of %s\n", "bench disk", $1, $2, $7, $5, $3 }'
 line "bench dir" "$T"
 line "date" "$(date -u '+%Y-%m-%dT%H:%M:%SZ')"
 line "git" "$(git describe --always --dirty --tags 2>/dev/null || echo unknown)"
@@ -142,10 +142,10 @@ size=$(ckpt_size "$T/import")
 	fail "checkpoint after import covers '${size}' entries, expected $EVENTS"
 IMPORT_EPS=$(awk -v n="$EVENTS" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", n / (b - a) }')
 echo "import_eps $IMPORT_EPS" >>"$RESULTS"
-printf '  %-44s %14s events/s  (%s events in %.2f s, checkpoint signed)\n' \
-	"logseal import (one process, stdin NDJSON)" "$(commas "$IMPORT_EPS")" \
+printf '  %-40s %12s events/s  (%s events in %.2f s, checkpoint signed)\n' \
+	"logseal import (stdin NDJSON)" "$(commas "$IMPORT_EPS")" \
 	"$(commas "$EVENTS")" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
-printf '  %-44s %14s\n' "ratio to PostgreSQL" \
+printf '  %-40s %12s\n' "ratio to PostgreSQL" \
 	"$(awk -v a="$IMPORT_EPS" -v b="$PG_EPS" 'BEGIN { printf "%.2fx", a / b }')"
 
 STEP="logseal verify of the imported log"
@@ -154,7 +154,7 @@ t0=$(now)
 	{ tail -20 "$T/verify-import.log" >&2; fail "logseal verify failed on the imported log"; }
 t1=$(now)
 v=$(awk -v n="$EVENTS" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
-printf '  %-44s %14s entries/s  (%.2f s)\n' "logseal verify --data (imported log)" "$(commas "$v")" \
+printf '  %-40s %12s entries/s  (%.2f s)\n' "logseal verify --data (imported log)" "$(commas "$v")" \
 	"$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
 rm -rf "$T/import"
 
@@ -191,7 +191,7 @@ for b in $HTTP_BATCHES; do
 	"$BENCHBIN/loadgen" --port "$PORT" --token-file "$T/writer.token" --batch "$b" \
 		--conns "$LOADGEN_CONNS" --seconds "$LOADGEN_SECONDS" \
 		--results "$RESULTS" --key "http_b$b" ||
-		{ tail -20 "$T/serve.log" >&2; fail "loadgen exited with status $?"; }
+		{ rc=$?; tail -20 "$T/serve.log" >&2; fail "loadgen exited with status $rc"; }
 	accepted=$((accepted + $(get "http_b${b}_accepted" | cut -d. -f1)))
 done
 
@@ -209,11 +209,11 @@ SERVER_PID=""
 size=$(ckpt_size "$T/serve")
 [ -n "$size" ] && [ "$size" -ge "$accepted" ] ||
 	fail "last checkpoint covers '${size}' entries but $accepted were acknowledged"
-printf '  %-44s %s\n' "server stopped by SIGTERM" \
+printf '  %-40s %s\n' "server stopped by SIGTERM" \
 	"exit 0; last checkpoint covers $(commas "$size") entries ($(commas "$accepted") acknowledged by 2xx)"
 HTTP_EPS=$(get http_b1000_eps 2>/dev/null || echo "")
 if [ -n "$HTTP_EPS" ]; then
-	printf '  %-44s %14s\n' "ratio to PostgreSQL (batches of 1000)" \
+	printf '  %-40s %12s\n' "ratio to PostgreSQL (batches of 1000)" \
 		"$(awk -v a="$HTTP_EPS" -v b="$PG_EPS" 'BEGIN { printf "%.2fx", a / b }')"
 fi
 rm -rf "$T/serve"
@@ -227,7 +227,7 @@ target() {
 	local verdict
 	if awk -v v="$2" -v t="$3" 'BEGIN { exit !(v >= t) }'; then verdict="ok"
 	else verdict="BELOW TARGET"; missed=$((missed + 1)); fi
-	printf '  %-44s %-40s %s\n' "$1" "$4" "$verdict"
+	printf '  %-40s %-44s %s\n' "$1" "$4" "$verdict"
 }
 best_frac=0; best_eps=0; best_t=""
 IFS=, read -r -a threads <<<"$BENCH_THREADS"

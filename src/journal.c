@@ -48,7 +48,10 @@
  * found after X is followed by yet another valid record (that would be a
  * later batch written after a supposedly torn one); the tail is then cut
  * back to the end of the last COMMIT record, so a batch is kept whole or
- * not at all, unless that would leave fewer than min_size records.
+ * not at all, unless that would leave fewer than min_size records.  A last
+ * segment whose header is short or bad and which holds no valid record at
+ * all was being created at the crash (records follow only a durable
+ * header): it is rewritten with a fresh header, reported as a cut at 0.
  */
 #include "journal.h"
 
@@ -509,6 +512,26 @@ static int later_batch_after(const uint8_t *m, size_t size, size_t x, uint64_t *
 	return 0;
 }
 
+/* The last segment was being created at a crash: nothing was ever
+ * acknowledged in it, so it is rewritten empty. */
+static ls_rc rewrite_header(struct journal *j, uint64_t size, struct journal_recovery *rec,
+			    struct ls_err *err)
+{
+	char name[SEG_NAME_LEN + 1];
+	uint8_t h[JOURNAL_SEG_HEADER];
+
+	seg_name(name, j->seg_first);
+	seg_header_build(h, j->seg_first);
+	if (ftruncate(j->fd, 0) != 0 || pwrite_all(j->fd, h, sizeof(h), 0) != 0 ||
+	    fsync(j->fd) != 0 || fsync(j->dirfd) != 0)
+		return ls_err_set(err, LS_IO, "%s/%s: rewriting torn header: %s", j->dir, name,
+				  strerror(errno));
+	recovery_note(rec, j->seg_first, 0, size, 0);
+	j->seg_end = JOURNAL_SEG_HEADER;
+	j->size = j->seg_first;
+	return LS_OK;
+}
+
 /* Check the last segment completely; cut a torn tail (see the top comment). */
 static ls_rc scan_last(struct journal *j, uint64_t min_size, struct journal_recovery *rec,
 		       struct ls_err *err)
@@ -525,27 +548,22 @@ static ls_rc scan_last(struct journal *j, uint64_t min_size, struct journal_reco
 	seg_name(name, j->seg_first);
 	if (fstat(j->fd, &st) != 0)
 		return ls_err_set(err, LS_IO, "%s/%s: %s", j->dir, name, strerror(errno));
-	if ((uint64_t)st.st_size < JOURNAL_SEG_HEADER) {
-		/* A crash while the segment was being created: nothing was ever
-		 * acknowledged in it, so it is rewritten empty. */
-		uint8_t h[JOURNAL_SEG_HEADER];
-
-		seg_header_build(h, j->seg_first);
-		if (ftruncate(j->fd, 0) != 0 || pwrite_all(j->fd, h, sizeof(h), 0) != 0 ||
-		    fsync(j->fd) != 0 || fsync(j->dirfd) != 0)
-			return ls_err_set(err, LS_IO, "%s/%s: rewriting torn header: %s", j->dir,
-					  name, strerror(errno));
-		recovery_note(rec, j->seg_first, 0, (uint64_t)st.st_size, 0);
-		j->seg_end = JOURNAL_SEG_HEADER;
-		j->size = j->seg_first;
-		return LS_OK;
-	}
+	if ((uint64_t)st.st_size < JOURNAL_SEG_HEADER)
+		return rewrite_header(j, (uint64_t)st.st_size, rec, err);
 	size = (size_t)st.st_size;
 	m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, j->fd, 0);
 	if (m == MAP_FAILED)
 		return ls_err_set(err, LS_IO, "%s/%s: mmap: %s", j->dir, name, strerror(errno));
 	hwhy = seg_header_check(m, j->seg_first);
 	if (hwhy) {
+		/* Records are written only after the header is durable, so a
+		 * bad header with no valid record anywhere after it is a
+		 * segment whose creation was torn; with records it is damage. */
+		later_batch_after(m, size, 0, &nvalid);
+		if (nvalid == 0) {
+			munmap(m, size);
+			return rewrite_header(j, size, rec, err);
+		}
 		rc = ls_err_set(err, LS_CORRUPT, "%s/%s offset 0: %s", j->dir, name, hwhy);
 		goto out;
 	}

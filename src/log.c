@@ -87,7 +87,9 @@ struct log {
 	pthread_t seq_thread, cp_thread;
 
 	pthread_mutex_t cp_lock; /* serialises checkpoint creation; owns tw */
-	struct tiles_writer *tw;
+	struct tiles_writer *tw; /* NULL after a failed reset (tw_behind: its size) */
+	uint64_t tw_behind;
+	uint64_t cp_failures;	 /* checkpoint rounds that failed */
 	char *latest_note;	 /* under mu */
 	uint64_t latest_size;
 };
@@ -220,28 +222,65 @@ static ls_rc publish(struct log *l, struct ls_err *err)
 	return LS_OK;
 }
 
+static ls_rc replay(struct log *l, uint64_t from, uint64_t end, struct ls_err *err);
+
+/*
+ * After a failed flush the tiles writer is stuck (retrying a failed fsync
+ * is unsafe): start a new one from the last published checkpoint and replay
+ * the journal up to `target`, the size the lost writer had reached.  If that
+ * fails too, the next checkpoint round tries again.
+ */
+static void reset_tiles(struct log *l, uint64_t target)
+{
+	tiles_writer_free(l->tw);
+	l->tw = NULL;
+	l->cp_failures++;
+	if (tiles_writer_open(l->logdir, l->latest_size, &l->tw, NULL) != LS_OK ||
+	    replay(l, l->latest_size, target, NULL) != LS_OK) {
+		tiles_writer_free(l->tw);
+		l->tw = NULL;
+		l->tw_behind = target;
+	}
+}
+
 ls_rc log_checkpoint(struct log *l, struct ls_err *err)
 {
 	struct fresh f;
 	size_t off = 0;
+	uint64_t target;
+	size_t appended;
 	ls_rc rc = LS_OK;
 
 	pthread_mutex_lock(&l->cp_lock);
+	if (!l->tw) {
+		/* An earlier reset failed: try it again before going on. */
+		reset_tiles(l, l->tw_behind);
+		if (!l->tw) {
+			pthread_mutex_unlock(&l->cp_lock);
+			return ls_err_set(err, LS_IO, "the tiles cannot be written; see the last error");
+		}
+	}
 	pthread_mutex_lock(&l->mu);
 	f = l->fresh;
 	memset(&l->fresh, 0, sizeof(l->fresh));
 	pthread_mutex_unlock(&l->mu);
 
-	for (size_t i = 0; i < f.count && rc == LS_OK; i++) {
-		rc = tiles_writer_append(l->tw, f.hashes + i * LS_HASH_LEN, f.data + off, f.lens[i]);
-		off += f.lens[i];
+	for (appended = 0; appended < f.count && rc == LS_OK; appended++) {
+		rc = tiles_writer_append(l->tw, f.hashes + appended * LS_HASH_LEN, f.data + off,
+					 f.lens[appended]);
+		off += f.lens[appended];
 	}
+	if (rc != LS_OK)
+		appended--;
+	target = tiles_writer_size(l->tw) + (f.count - appended);
 	fresh_release(&f);
 	if (rc != LS_OK) {
 		ls_err_set(err, rc, "extending tiles: %s", ls_rc_name(rc));
 	} else if (tiles_writer_size(l->tw) != l->latest_size) {
 		rc = publish(l, err);
 	}
+	if (rc != LS_OK)
+		reset_tiles(l, target);
 	pthread_mutex_unlock(&l->cp_lock);
 	return rc;
 }

@@ -183,6 +183,16 @@ static ls_rc errno_rc(int e)
 	return LS_IO;
 }
 
+/* On the write path a missing file or directory is an I/O failure too. */
+static ls_rc errno_wrc(int e)
+{
+	if (e == ENOSPC || e == EDQUOT)
+		return LS_NOSPACE;
+	if (e == ENOMEM)
+		return LS_NOMEM;
+	return LS_IO;
+}
+
 static ls_rc open_dir(const char *logdir, int *fd, struct ls_err *err)
 {
 	*fd = open(logdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -871,7 +881,7 @@ static ls_rc make_parents(int dirfd, const char *rel, struct dirset *ds, struct 
 			if (dirset_add(ds, buf) != LS_OK)
 				return ls_err_set(err, LS_NOMEM, "out of memory");
 		} else if (errno != EEXIST) {
-			return ls_err_set(err, errno_rc(errno), "mkdir %s: %s", buf,
+			return ls_err_set(err, errno_wrc(errno), "mkdir %s: %s", buf,
 					  strerror(errno));
 		}
 		buf[i] = '/';
@@ -914,7 +924,7 @@ static ls_rc write_temp(int dirfd, struct job *j, int do_fsync, struct dirset *d
 		fd = openat(dirfd, j->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	}
 	if (fd < 0)
-		return ls_err_set(err, errno_rc(errno), "%s: %s", j->tmp, strerror(errno));
+		return ls_err_set(err, errno_wrc(errno), "%s: %s", j->tmp, strerror(errno));
 	j->written = 1;
 	while (off < j->len) {
 		ssize_t n = write(fd, j->data + off, j->len - off);
@@ -936,7 +946,7 @@ fail:
 	e = errno;
 	if (fd >= 0)
 		close(fd);
-	return ls_err_set(err, errno_rc(e), "writing %s: %s", j->tmp, strerror(e));
+	return ls_err_set(err, errno_wrc(e), "writing %s: %s", j->tmp, strerror(e));
 }
 
 static ls_rc add_job(struct job *j, int level, uint64_t n, unsigned w, const uint8_t *data,
@@ -1017,14 +1027,14 @@ ls_rc tiles_writer_flush(struct tiles_writer *w, struct ls_err *err)
 			goto failed;
 	}
 	if (!do_fsync && syncfs(dirfd) < 0) {
-		rc = ls_err_set(err, errno_rc(errno), "syncfs %s: %s", w->logdir, strerror(errno));
+		rc = ls_err_set(err, errno_wrc(errno), "syncfs %s: %s", w->logdir, strerror(errno));
 		goto failed;
 	}
 	for (size_t i = 0; i < njobs; i++) {
 		if (jobs[i].skip)
 			continue;
 		if (renameat(dirfd, jobs[i].tmp, dirfd, jobs[i].rel) < 0) {
-			rc = ls_err_set(err, errno_rc(errno), "rename %s: %s", jobs[i].rel,
+			rc = ls_err_set(err, errno_wrc(errno), "rename %s: %s", jobs[i].rel,
 					strerror(errno));
 			goto failed;
 		}
@@ -1042,7 +1052,7 @@ ls_rc tiles_writer_flush(struct tiles_writer *w, struct ls_err *err)
 
 			if (fd >= 0)
 				close(fd);
-			rc = ls_err_set(err, errno_rc(e), "fsync %s: %s", ds.dir[i], strerror(e));
+			rc = ls_err_set(err, errno_wrc(e), "fsync %s: %s", ds.dir[i], strerror(e));
 			goto failed;
 		}
 		close(fd);

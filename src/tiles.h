@@ -44,7 +44,9 @@ struct tiles_writer;
  * match: the caller then rebuilds with size 0. */
 ls_rc tiles_writer_open(const char *logdir, uint64_t size, struct tiles_writer **out,
 			struct ls_err *err);
-/* Append the next leaf (its hash and its entry bytes) in memory. */
+/* Append the next leaf (its hash and its entry bytes, at most 65,535) in
+ * memory.  Tiles and bundles that fill up stay in memory until the next
+ * flush, so a long replay should flush every so often. */
 ls_rc tiles_writer_append(struct tiles_writer *w, const uint8_t leaf_hash[LS_HASH_LEN],
 			  const void *entry, size_t len);
 uint64_t tiles_writer_size(const struct tiles_writer *w);

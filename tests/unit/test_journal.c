@@ -727,6 +727,27 @@ static void test_torn_segment_header(void **state)
 	assert_int_equal(append_n(j, &next, 2, 10), LS_OK);
 	journal_close(j);
 	read_check(fx->dir, 0, 11, 10, 1, LS_NOTFOUND);
+	/* A power cut can also leave junk where the header should be. */
+	{
+		char p12[160];
+		uint8_t junk[37];
+		int fd;
+
+		memset(junk, 0x5a, sizeof(junk));
+		seg_path(fx, 11, p12, sizeof(p12));
+		fd = open(p12, O_WRONLY | O_CREAT | O_EXCL, 0600);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+		close(fd);
+		read_check(fx->dir, 0, 11, 10, 1, LS_CORRUPT);
+		j = open_ok(fx, 100, 11, &rec);
+		assert_int_equal(rec.cut, 1);
+		assert_string_equal(rec.segment, "000000000000000b.seg");
+		assert_int_equal(rec.bytes, sizeof(junk));
+		assert_int_equal(journal_size(j), 11);
+		journal_close(j);
+		read_check(fx->dir, 0, 11, 10, 1, LS_NOTFOUND);
+	}
 }
 
 static void test_strict_iter_tail(void **state)
