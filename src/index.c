@@ -1,0 +1,2256 @@
+/*
+ * index.c - the query index (see index.h for the API and its invariants).
+ *
+ * Database DIR/index/index.sqlite (WAL, synchronous=NORMAL: it is derived
+ * data, a lost tail is re-indexed from the journal):
+ *
+ *	meta(k TEXT PRIMARY KEY, v)	"schema" = 1, "watermark" = W,
+ *					"last_hash" = SHA-256 of entry W-1
+ *	events(idx INTEGER PRIMARY KEY,	one row per leaf index 0..W-1
+ *	       time_us, received_us,	microseconds since the epoch, or NULL
+ *	       actor, action, outcome,	TEXT (actor = actor.id), or NULL
+ *	       source_ip,		16-byte BLOB, IPv4 as ::ffff:a.b.c.d, so
+ *					that a CIDR is a BETWEEN on the blob
+ *	       service, resource_type, resource_id, writer)
+ *
+ * DIR/index/lock is flock()ed by index_open() and index_rebuild() so that
+ * a reindex never swaps the file under a running server.
+ *
+ * Threads: one follower thread owns the write connection; every query takes
+ * its own read connection from a small pool (WAL lets readers run beside
+ * the writer and each sees one consistent snapshot).
+ *
+ * Cursor (INDEX_CURSOR_LEN bytes, base64url without padding):
+ *	[0]	version (1)
+ *	[1]	order (0 desc, 1 asc)
+ *	[2..9]	last leaf index returned, big-endian
+ *	[10..17] first 8 bytes of SHA-256 of the normalised filters
+ *	[18..29] first 12 bytes of SHA-256(CURSOR_TAG || bytes 0..17)
+ * The check bytes catch edited or truncated cursors; the filter bytes catch
+ * a cursor replayed with other filters, which would silently skip or repeat
+ * events.  It is not a secret MAC: forging a cursor gains nothing a client
+ * could not get with a plain query.
+ */
+#include "index.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crypto.h"
+#include "event.h"
+#include "fsutil.h"
+#include "journal.h"
+
+#define SCHEMA_VERSION 1
+#define BATCH_ROWS 8192		/* rows per follower transaction */
+#define REBUILD_ROWS 65536	/* rows per rebuild transaction and progress call */
+#define POLL_MS 200		/* follower fallback poll when nobody notifies */
+#define POOL_MAX 8		/* idle read connections kept */
+#define CURSOR_VERSION 1
+#define CURSOR_TAG "logseal index cursor v1"
+#define MAX_BUCKET_SECONDS (100LL * 366 * 86400)
+
+struct index {
+	char *datadir;
+	char *jdir;		/* DIR/journal */
+	char *dbpath;		/* DIR/index/index.sqlite */
+	int lockfd;
+	sqlite3 *w;		/* the follower's connection */
+
+	pthread_mutex_t mu;
+	pthread_cond_t wake;	/* follower: notified or stopping */
+	pthread_cond_t moved;	/* waiters: watermark moved or failed */
+	pthread_t thread;
+	bool started, stop, kicked, bounded, failed;
+	uint64_t watermark;	/* under mu */
+	uint64_t limit;		/* largest notified size, when bounded */
+	char errmsg[512];
+
+	pthread_mutex_t pool_mu;
+	sqlite3 *pool[POOL_MAX];
+	size_t npool;
+};
+
+/* ============================================================ small helpers */
+
+static ls_rc db_fail(struct ls_err *err, sqlite3 *db, const char *what)
+{
+	int code = db ? sqlite3_errcode(db) : SQLITE_ERROR;
+	ls_rc rc = LS_IO;
+
+	if (code == SQLITE_NOMEM)
+		rc = LS_NOMEM;
+	else if (code == SQLITE_FULL)
+		rc = LS_NOSPACE;
+	else if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB)
+		rc = LS_CORRUPT;
+	else if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
+		rc = LS_BUSY;
+	return ls_err_set(err, rc, "index: %s: %s", what, db ? sqlite3_errmsg(db) : "no database");
+}
+
+static ls_rc exec(sqlite3 *db, const char *sql, struct ls_err *err)
+{
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(err, db, sql);
+	return LS_OK;
+}
+
+static char *path_join(const char *a, const char *b)
+{
+	size_t n = strlen(a) + strlen(b) + 2;
+	char *p = malloc(n);
+
+	if (p)
+		snprintf(p, n, "%s/%s", a, b);
+	return p;
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	int i;
+
+	for (i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void deadline_after(struct timespec *ts, unsigned ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* ============================================== extracting a row from JSON */
+
+/*
+ * A small scanner instead of jansson: the follower must keep up with ingest
+ * (> 100k entries/s on catch-up) and needs a dozen strings, not a tree.  It
+ * accepts valid JSON exactly; on anything else it only promises to stay in
+ * bounds and to terminate, and the caller then indexes the entry with every
+ * field NULL.
+ */
+
+struct row {
+	bool has_time, has_received, has_ip;
+	int64_t time_us, received_us;
+	uint8_t ip[16];
+	const char *actor, *action, *outcome, *service, *rtype, *rid, *writer;
+	size_t actor_n, action_n, outcome_n, service_n, rtype_n, rid_n, writer_n;
+};
+
+struct scan {
+	const uint8_t *p, *end;
+	char *arena;		/* decoded strings, NUL-terminated */
+	size_t used, cap;
+};
+
+enum scope { S_TOP, S_ACTOR, S_SOURCE, S_RESOURCE };
+
+static void sc_ws(struct scan *s)
+{
+	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+		s->p++;
+}
+
+static int hexval(uint8_t c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int sc_hex4(struct scan *s, unsigned *v)
+{
+	int i, h;
+
+	if (s->end - s->p < 4)
+		return -1;
+	*v = 0;
+	for (i = 0; i < 4; i++) {
+		h = hexval(s->p[i]);
+		if (h < 0)
+			return -1;
+		*v = *v << 4 | (unsigned)h;
+	}
+	s->p += 4;
+	return 0;
+}
+
+/* Append one byte to out (cap bytes; *n used); -1 when full. */
+static int out_byte(char *out, size_t cap, size_t *n, unsigned c)
+{
+	if (*n >= cap)
+		return -1;
+	out[(*n)++] = (char)c;
+	return 0;
+}
+
+static int out_utf8(char *out, size_t cap, size_t *n, unsigned cp)
+{
+	if (cp < 0x80)
+		return out_byte(out, cap, n, cp);
+	if (cp < 0x800)
+		return out_byte(out, cap, n, 0xc0 | cp >> 6) ||
+		       out_byte(out, cap, n, 0x80 | (cp & 0x3f));
+	if (cp < 0x10000)
+		return out_byte(out, cap, n, 0xe0 | cp >> 12) ||
+		       out_byte(out, cap, n, 0x80 | (cp >> 6 & 0x3f)) ||
+		       out_byte(out, cap, n, 0x80 | (cp & 0x3f));
+	return out_byte(out, cap, n, 0xf0 | cp >> 18) ||
+	       out_byte(out, cap, n, 0x80 | (cp >> 12 & 0x3f)) ||
+	       out_byte(out, cap, n, 0x80 | (cp >> 6 & 0x3f)) ||
+	       out_byte(out, cap, n, 0x80 | (cp & 0x3f));
+}
+
+/*
+ * A string at s->p (which is at '"').  With out, decode into out[0..cap)
+ * and set *len; *usable = 0 when it held \u0000 or did not fit (it is then
+ * skipped whole and not indexed).  -1 when it is not a JSON string.
+ */
+static int sc_string(struct scan *s, char *out, size_t cap, size_t *len, bool *usable)
+{
+	size_t n = 0;
+	bool ok = out != NULL;
+
+	s->p++;
+	for (;;) {
+		uint8_t c;
+
+		if (s->p >= s->end)
+			return -1;
+		c = *s->p++;
+		if (c == '"')
+			break;
+		if (c < 0x20)
+			return -1;
+		if (c != '\\') {
+			if (ok && out_byte(out, cap, &n, c))
+				ok = false;
+			continue;
+		}
+		if (s->p >= s->end)
+			return -1;
+		c = *s->p++;
+		switch (c) {
+		case '"': case '\\': case '/':
+			break;
+		case 'b': c = '\b'; break;
+		case 'f': c = '\f'; break;
+		case 'n': c = '\n'; break;
+		case 'r': c = '\r'; break;
+		case 't': c = '\t'; break;
+		case 'u': {
+			unsigned cp, lo;
+
+			if (sc_hex4(s, &cp))
+				return -1;
+			if (cp >= 0xd800 && cp < 0xdc00) {
+				if (s->end - s->p < 6 || s->p[0] != '\\' || s->p[1] != 'u')
+					return -1;
+				s->p += 2;
+				if (sc_hex4(s, &lo) || lo < 0xdc00 || lo >= 0xe000)
+					return -1;
+				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+			} else if (cp >= 0xdc00 && cp < 0xe000) {
+				return -1;
+			}
+			if (cp == 0)
+				ok = false;
+			if (ok && out_utf8(out, cap, &n, cp))
+				ok = false;
+			continue;
+		}
+		default:
+			return -1;
+		}
+		if (ok && out_byte(out, cap, &n, c))
+			ok = false;
+	}
+	if (len)
+		*len = n;
+	if (usable)
+		*usable = ok;
+	return 0;
+}
+
+/* Skip one value of any kind.  Brackets are counted, not matched: on valid
+ * JSON that is exact, on anything else it still ends. */
+static int sc_skip(struct scan *s)
+{
+	int depth = 0;
+
+	for (;;) {
+		uint8_t c;
+
+		sc_ws(s);
+		if (s->p >= s->end)
+			return -1;
+		c = *s->p;
+		if (c == '"') {
+			if (sc_string(s, NULL, 0, NULL, NULL))
+				return -1;
+		} else if (c == '{' || c == '[') {
+			if (++depth > 1000)
+				return -1;
+			s->p++;
+			continue;
+		} else if (c == '}' || c == ']') {
+			if (depth == 0)
+				return -1;
+			depth--;
+			s->p++;
+		} else if (c == ',' || c == ':') {
+			if (depth == 0)
+				return -1;
+			s->p++;
+			continue;
+		} else {
+			const uint8_t *start = s->p;
+
+			while (s->p < s->end &&
+			       ((*s->p >= '0' && *s->p <= '9') || (*s->p >= 'a' && *s->p <= 'z') ||
+				*s->p == '-' || *s->p == '+' || *s->p == '.' || *s->p == 'E'))
+				s->p++;
+			if (s->p == start)
+				return -1;
+		}
+		if (depth == 0)
+			return 0;
+	}
+}
+
+/* A string value into the arena: *v and *vn, or left NULL when the value is
+ * not a usable string (it is skipped). */
+static int sc_take(struct scan *s, const char **v, size_t *vn)
+{
+	size_t n;
+	bool ok;
+
+	sc_ws(s);
+	if (s->p >= s->end)
+		return -1;
+	if (*s->p != '"')
+		return sc_skip(s);
+	if (s->cap - s->used < 1 ||
+	    sc_string(s, s->arena + s->used, s->cap - s->used - 1, &n, &ok))
+		return -1;
+	if (!ok)
+		return 0;
+	s->arena[s->used + n] = '\0';
+	*v = s->arena + s->used;
+	*vn = n;
+	s->used += n + 1;
+	return 0;
+}
+
+static int sc_object(struct scan *s, enum scope scope, struct row *r, int depth);
+
+/* The value of key in scope: taken into r, or skipped. */
+static int sc_member(struct scan *s, enum scope scope, const char *key, struct row *r, int depth)
+{
+	const char *t = NULL;
+	size_t tn = 0;
+
+	switch (scope) {
+	case S_TOP:
+		if (!strcmp(key, "time") || !strcmp(key, "received")) {
+			int64_t us;
+
+			if (sc_take(s, &t, &tn))
+				return -1;
+			if (t && strlen(t) == tn && event_parse_time(t, &us) == LS_OK) {
+				if (key[0] == 't') {
+					r->time_us = us;
+					r->has_time = true;
+				} else {
+					r->received_us = us;
+					r->has_received = true;
+				}
+			}
+			return 0;
+		}
+		if (!strcmp(key, "action"))
+			return sc_take(s, &r->action, &r->action_n);
+		if (!strcmp(key, "outcome"))
+			return sc_take(s, &r->outcome, &r->outcome_n);
+		if (!strcmp(key, "service"))
+			return sc_take(s, &r->service, &r->service_n);
+		if (!strcmp(key, "writer"))
+			return sc_take(s, &r->writer, &r->writer_n);
+		if (!strcmp(key, "actor"))
+			return sc_object(s, S_ACTOR, r, depth + 1);
+		if (!strcmp(key, "source"))
+			return sc_object(s, S_SOURCE, r, depth + 1);
+		if (!strcmp(key, "resource"))
+			return sc_object(s, S_RESOURCE, r, depth + 1);
+		break;
+	case S_ACTOR:
+		if (!strcmp(key, "id"))
+			return sc_take(s, &r->actor, &r->actor_n);
+		break;
+	case S_SOURCE:
+		if (!strcmp(key, "ip")) {
+			uint8_t a[16];
+
+			if (sc_take(s, &t, &tn))
+				return -1;
+			if (!t || strlen(t) != tn)
+				return 0;
+			if (inet_pton(AF_INET, t, a) == 1) {
+				memset(r->ip, 0, 10);
+				r->ip[10] = r->ip[11] = 0xff;
+				memcpy(r->ip + 12, a, 4);
+				r->has_ip = true;
+			} else if (inet_pton(AF_INET6, t, a) == 1) {
+				memcpy(r->ip, a, 16);
+				r->has_ip = true;
+			}
+			return 0;
+		}
+		break;
+	case S_RESOURCE:
+		if (!strcmp(key, "type"))
+			return sc_take(s, &r->rtype, &r->rtype_n);
+		if (!strcmp(key, "id"))
+			return sc_take(s, &r->rid, &r->rid_n);
+		break;
+	}
+	return sc_skip(s);
+}
+
+/* An object in scope (or any other value where an object was hoped for,
+ * which is skipped). */
+static int sc_object(struct scan *s, enum scope scope, struct row *r, int depth)
+{
+	sc_ws(s);
+	if (s->p >= s->end)
+		return -1;
+	if (*s->p != '{' || depth > 2)
+		return sc_skip(s);
+	s->p++;
+	sc_ws(s);
+	if (s->p < s->end && *s->p == '}') {
+		s->p++;
+		return 0;
+	}
+	for (;;) {
+		char key[16];
+		size_t kn;
+		bool ok;
+
+		sc_ws(s);
+		if (s->p >= s->end || *s->p != '"')
+			return -1;
+		if (sc_string(s, key, sizeof(key) - 1, &kn, &ok))
+			return -1;
+		key[ok ? kn : 0] = '\0';
+		if (ok && strlen(key) != kn)
+			key[0] = '\0';
+		sc_ws(s);
+		if (s->p >= s->end || *s->p != ':')
+			return -1;
+		s->p++;
+		if (sc_member(s, scope, key, r, depth))
+			return -1;
+		sc_ws(s);
+		if (s->p >= s->end)
+			return -1;
+		if (*s->p == '}') {
+			s->p++;
+			return 0;
+		}
+		if (*s->p != ',')
+			return -1;
+		s->p++;
+	}
+}
+
+/* Fill r from one entry; arena holds at least len + 1 bytes.  Anything that
+ * is not a JSON object gives a row of NULLs (invariant 4). */
+static void row_extract(const uint8_t *data, size_t len, char *arena, struct row *r)
+{
+	struct scan s = { .p = data, .end = data + len, .arena = arena, .cap = len + 1 };
+
+	memset(r, 0, sizeof(*r));
+	sc_ws(&s);
+	if (s.p >= s.end || *s.p != '{' || sc_object(&s, S_TOP, r, 0))
+		goto bad;
+	sc_ws(&s);
+	if (s.p != s.end)
+		goto bad;
+	return;
+bad:
+	memset(r, 0, sizeof(*r));
+}
+
+/* ======================================================= column values */
+
+/*
+ * Every equality column goes through col_text(), both when a row is
+ * written and when a filter value is bound, so that replacing the stored
+ * values (e.g. by keyed hashes for privacy) is a change in one place.
+ */
+static int col_text(sqlite3_stmt *st, int pos, const char *v, size_t n)
+{
+	if (!v)
+		return sqlite3_bind_null(st, pos);
+	return sqlite3_bind_text(st, pos, v, (int)n, SQLITE_STATIC);
+}
+
+static int bind_row(sqlite3_stmt *st, uint64_t idx, const struct row *r)
+{
+	int rc = 0;
+
+	rc |= sqlite3_bind_int64(st, 1, (sqlite3_int64)idx);
+	rc |= r->has_time ? sqlite3_bind_int64(st, 2, r->time_us) : sqlite3_bind_null(st, 2);
+	rc |= r->has_received ? sqlite3_bind_int64(st, 3, r->received_us)
+			      : sqlite3_bind_null(st, 3);
+	rc |= col_text(st, 4, r->actor, r->actor_n);
+	rc |= col_text(st, 5, r->action, r->action_n);
+	rc |= col_text(st, 6, r->outcome, r->outcome_n);
+	rc |= r->has_ip ? sqlite3_bind_blob(st, 7, r->ip, 16, SQLITE_STATIC)
+			: sqlite3_bind_null(st, 7);
+	rc |= col_text(st, 8, r->service, r->service_n);
+	rc |= col_text(st, 9, r->rtype, r->rtype_n);
+	rc |= col_text(st, 10, r->rid, r->rid_n);
+	rc |= col_text(st, 11, r->writer, r->writer_n);
+	return rc;
+}
+
+#define INSERT_SQL                                                                            \
+	"INSERT INTO events(idx,time_us,received_us,actor,action,outcome,source_ip,service," \
+	"resource_type,resource_id,writer) VALUES(?,?,?,?,?,?,?,?,?,?,?)"
+
+/* ============================================================== schema */
+
+static const char SCHEMA_TABLES[] =
+	"CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v);"
+	"CREATE TABLE IF NOT EXISTS events(idx INTEGER PRIMARY KEY, time_us INTEGER,"
+	" received_us INTEGER, actor TEXT, action TEXT, outcome TEXT, source_ip BLOB,"
+	" service TEXT, resource_type TEXT, resource_id TEXT, writer TEXT);";
+
+static const char SCHEMA_INDEXES[] =
+	"CREATE INDEX IF NOT EXISTS ev_time ON events(time_us);"
+	"CREATE INDEX IF NOT EXISTS ev_received ON events(received_us);"
+	"CREATE INDEX IF NOT EXISTS ev_actor ON events(actor, time_us);"
+	"CREATE INDEX IF NOT EXISTS ev_action ON events(action, time_us);"
+	"CREATE INDEX IF NOT EXISTS ev_outcome ON events(outcome, time_us);"
+	"CREATE INDEX IF NOT EXISTS ev_source_ip ON events(source_ip);"
+	"CREATE INDEX IF NOT EXISTS ev_service ON events(service, time_us);"
+	"CREATE INDEX IF NOT EXISTS ev_resource ON events(resource_type, resource_id);"
+	"CREATE INDEX IF NOT EXISTS ev_resource_id ON events(resource_id);"
+	"CREATE INDEX IF NOT EXISTS ev_writer ON events(writer);";
+
+static ls_rc meta_get(sqlite3 *db, const char *k, sqlite3_int64 *v, uint8_t *blob, size_t cap,
+		      bool *found, struct ls_err *err)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	*found = false;
+	if (sqlite3_prepare_v2(db, "SELECT v FROM meta WHERE k=?", -1, &st, NULL) != SQLITE_OK)
+		return db_fail(err, db, "reading meta");
+	sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if (v && sqlite3_column_type(st, 0) == SQLITE_INTEGER) {
+			*v = sqlite3_column_int64(st, 0);
+			*found = true;
+		} else if (blob && sqlite3_column_type(st, 0) == SQLITE_BLOB &&
+			   (size_t)sqlite3_column_bytes(st, 0) == cap) {
+			memcpy(blob, sqlite3_column_blob(st, 0), cap);
+			*found = true;
+		}
+	} else if (rc != SQLITE_DONE) {
+		sqlite3_finalize(st);
+		return db_fail(err, db, "reading meta");
+	}
+	sqlite3_finalize(st);
+	return LS_OK;
+}
+
+static ls_rc meta_set(sqlite3 *db, const char *k, sqlite3_int64 v, const uint8_t *blob,
+		      size_t n, struct ls_err *err)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO meta(k,v) VALUES(?,?)", -1, &st,
+			       NULL) != SQLITE_OK)
+		return db_fail(err, db, "writing meta");
+	sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+	if (blob)
+		sqlite3_bind_blob(st, 2, blob, (int)n, SQLITE_STATIC);
+	else
+		sqlite3_bind_int64(st, 2, v);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(err, db, "writing meta");
+	return LS_OK;
+}
+
+/* Watermark and last_hash, in the caller's transaction. */
+static ls_rc meta_mark(sqlite3 *db, uint64_t wm, const uint8_t *hash, struct ls_err *err)
+{
+	ls_rc rc = meta_set(db, "watermark", (sqlite3_int64)wm, NULL, 0, err);
+
+	if (rc == LS_OK && hash)
+		rc = meta_set(db, "last_hash", 0, hash, LS_HASH_LEN, err);
+	return rc;
+}
+
+/* A connection with our settings.  Readers get query_only (not
+ * SQLITE_OPEN_READONLY, which cannot always attach to the -shm). */
+static ls_rc db_open(const char *path, bool writer, sqlite3 **out, struct ls_err *err)
+{
+	sqlite3 *db = NULL;
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
+	ls_rc rc;
+
+	*out = NULL;
+	if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+		rc = db_fail(err, db, "open");
+		sqlite3_close(db);
+		return rc;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	rc = exec(db, writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+			       "PRAGMA cache_size=-65536;"
+			     : "PRAGMA query_only=1; PRAGMA cache_size=-16384;",
+		  err);
+	if (rc != LS_OK) {
+		sqlite3_close(db);
+		return rc;
+	}
+	*out = db;
+	return LS_OK;
+}
+
+/* Create the schema, or reset it when it is of another version (derived
+ * data: it is simply rebuilt). */
+static ls_rc schema_ensure(sqlite3 *db, struct ls_err *err)
+{
+	sqlite3_int64 v = 0;
+	bool found;
+	ls_rc rc;
+
+	rc = exec(db, SCHEMA_TABLES, err);
+	if (rc == LS_OK)
+		rc = meta_get(db, "schema", &v, NULL, 0, &found, err);
+	if (rc != LS_OK)
+		return rc;
+	if (found && v != SCHEMA_VERSION) {
+		rc = exec(db, "DROP TABLE IF EXISTS events; DELETE FROM meta;", err);
+		if (rc == LS_OK)
+			rc = exec(db, SCHEMA_TABLES, err);
+		if (rc != LS_OK)
+			return rc;
+		found = false;
+	}
+	if (!found) {
+		rc = meta_set(db, "schema", SCHEMA_VERSION, NULL, 0, err);
+		if (rc != LS_OK)
+			return rc;
+	}
+	return exec(db, SCHEMA_INDEXES, err);
+}
+
+static ls_rc lock_dir(const char *indexdir, int *fd, struct ls_err *err)
+{
+	char *p = path_join(indexdir, "lock");
+
+	*fd = -1;
+	if (!p)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	*fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	free(p);
+	if (*fd < 0)
+		return ls_err_set(err, LS_IO, "%s/lock: %s", indexdir, strerror(errno));
+	if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+
+		close(*fd);
+		*fd = -1;
+		if (e == EWOULDBLOCK)
+			return ls_err_set(err, LS_BUSY,
+					  "%s is in use by another process (a running server?)",
+					  indexdir);
+		return ls_err_set(err, LS_IO, "%s/lock: %s", indexdir, strerror(e));
+	}
+	return LS_OK;
+}
+
+/* ============================================================= lifecycle */
+
+ls_rc index_open(const char *datadir, struct index **out, struct ls_err *err)
+{
+	struct index *idx;
+	pthread_condattr_t ca;
+	char *indexdir = NULL;
+	sqlite3_int64 wm = 0;
+	bool found;
+	ls_rc rc;
+
+	*out = NULL;
+	idx = calloc(1, sizeof(*idx));
+	if (!idx)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	idx->lockfd = -1;
+	pthread_mutex_init(&idx->mu, NULL);
+	pthread_mutex_init(&idx->pool_mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&idx->wake, &ca);
+	pthread_cond_init(&idx->moved, &ca);
+	pthread_condattr_destroy(&ca);
+
+	idx->datadir = strdup(datadir);
+	idx->jdir = path_join(datadir, "journal");
+	indexdir = path_join(datadir, "index");
+	idx->dbpath = indexdir ? path_join(indexdir, "index.sqlite") : NULL;
+	if (!idx->datadir || !idx->jdir || !indexdir || !idx->dbpath) {
+		rc = ls_err_set(err, LS_NOMEM, "out of memory");
+		goto fail;
+	}
+	rc = fs_mkdirs(indexdir, 0700, err);
+	if (rc == LS_OK)
+		rc = lock_dir(indexdir, &idx->lockfd, err);
+	if (rc == LS_OK)
+		rc = db_open(idx->dbpath, true, &idx->w, err);
+	if (rc == LS_OK)
+		rc = schema_ensure(idx->w, err);
+	if (rc == LS_OK)
+		rc = meta_get(idx->w, "watermark", &wm, NULL, 0, &found, err);
+	if (rc != LS_OK)
+		goto fail;
+	idx->watermark = found && wm > 0 ? (uint64_t)wm : 0;
+	free(indexdir);
+	*out = idx;
+	return LS_OK;
+fail:
+	free(indexdir);
+	index_close(idx);
+	return rc;
+}
+
+/* 1 when record k is in the journal, 0 when not, <0 (rc in *why) on error. */
+static int journal_has(const char *jdir, uint64_t k, uint8_t hash[LS_HASH_LEN], ls_rc *why,
+		       struct ls_err *err)
+{
+	struct journal_iter *it;
+	const uint8_t *data;
+	size_t len;
+	uint64_t at;
+	ls_rc rc;
+
+	rc = journal_iter_open(jdir, k, &it, err);
+	if (rc == LS_NOTFOUND)
+		return 0;
+	if (rc != LS_OK) {
+		*why = rc;
+		return -1;
+	}
+	rc = journal_iter_next(it, &data, &len, &at, err);
+	if (rc == LS_OK && hash)
+		ls_sha256(data, len, NULL, 0, hash);
+	journal_iter_free(it);
+	if (rc == LS_NOTFOUND)
+		return 0;
+	if (rc != LS_OK) {
+		*why = rc;
+		return -1;
+	}
+	return 1;
+}
+
+/* Invariant 3: make the stored rows a prefix of the journal. */
+static ls_rc reconcile(struct index *idx, struct ls_err *err)
+{
+	uint8_t stored[LS_HASH_LEN], now[LS_HASH_LEN];
+	uint64_t wm = idx->watermark, lo, step, n;
+	bool found;
+	ls_rc rc, why = LS_OK;
+	int has;
+
+	if (wm == 0)
+		return LS_OK;
+	rc = meta_get(idx->w, "last_hash", NULL, stored, sizeof(stored), &found, err);
+	if (rc != LS_OK)
+		return rc;
+	has = journal_has(idx->jdir, wm - 1, now, &why, err);
+	if (has < 0)
+		return why;
+	if (has) {
+		if (!found || ls_ct_equal(stored, now, LS_HASH_LEN))
+			return LS_OK;
+		n = 0;	/* not the journal we indexed: start over */
+	} else {
+		/* The journal is shorter: a torn tail was cut at recovery.
+		 * Walk back in growing steps to a record that exists, then
+		 * count forward to the end. */
+		lo = wm - 1;
+		step = 1;
+		has = 0;
+		while (lo > 0 && !has) {
+			lo = lo > step ? lo - step : 0;
+			step *= 2;
+			has = journal_has(idx->jdir, lo, NULL, &why, err);
+			if (has < 0)
+				return why;
+		}
+		n = 0;
+		if (has || journal_has(idx->jdir, 0, NULL, &why, err) > 0) {
+			struct journal_iter *it;
+			const uint8_t *data;
+			size_t len;
+			uint64_t at;
+
+			rc = journal_iter_open(idx->jdir, lo, &it, err);
+			if (rc != LS_OK)
+				return rc;
+			n = lo;
+			while ((rc = journal_iter_next(it, &data, &len, &at, err)) == LS_OK && at < wm) {
+				ls_sha256(data, len, NULL, 0, now);
+				n = at + 1;
+			}
+			journal_iter_free(it);
+			if (rc != LS_OK && rc != LS_NOTFOUND)
+				return rc;
+		} else if (why != LS_OK) {
+			return why;
+		}
+	}
+	rc = exec(idx->w, "BEGIN IMMEDIATE", err);
+	if (rc != LS_OK)
+		return rc;
+	{
+		sqlite3_stmt *st;
+
+		if (sqlite3_prepare_v2(idx->w, "DELETE FROM events WHERE idx >= ?", -1, &st,
+				       NULL) != SQLITE_OK) {
+			rc = db_fail(err, idx->w, "reconcile");
+		} else {
+			sqlite3_bind_int64(st, 1, (sqlite3_int64)n);
+			if (sqlite3_step(st) != SQLITE_DONE)
+				rc = db_fail(err, idx->w, "reconcile");
+			sqlite3_finalize(st);
+		}
+	}
+	if (rc == LS_OK)
+		rc = meta_mark(idx->w, n, n ? now : NULL, err);
+	if (rc == LS_OK && n == 0)
+		rc = exec(idx->w, "DELETE FROM meta WHERE k='last_hash'", err);
+	if (rc == LS_OK)
+		rc = exec(idx->w, "COMMIT", err);
+	if (rc != LS_OK) {
+		sqlite3_exec(idx->w, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+	pthread_mutex_lock(&idx->mu);
+	idx->watermark = n;
+	pthread_mutex_unlock(&idx->mu);
+	return LS_OK;
+}
+
+static void follower_fail(struct index *idx, ls_rc rc, const char *msg)
+{
+	pthread_mutex_lock(&idx->mu);
+	idx->failed = true;
+	snprintf(idx->errmsg, sizeof(idx->errmsg), "%s: %s", ls_rc_name(rc), msg);
+	pthread_cond_broadcast(&idx->moved);
+	pthread_mutex_unlock(&idx->mu);
+}
+
+/*
+ * Index up to BATCH_ROWS records from it in one transaction.  *got is the
+ * number indexed; LS_NOTFOUND when the journal (or the notified bound) is
+ * at its end, LS_OK when more may follow at once, else an error.
+ */
+static ls_rc follow_batch(struct index *idx, struct journal_iter *it, sqlite3_stmt *ins,
+			  char *arena, uint64_t *next, size_t *got, struct ls_err *err)
+{
+	uint8_t hash[LS_HASH_LEN] = { 0 };
+	const uint8_t *data;
+	uint64_t bound, at;
+	size_t len;
+	bool bounded, open = false;
+	struct row r;
+	ls_rc rc = LS_OK, end = LS_OK;
+
+	*got = 0;
+	pthread_mutex_lock(&idx->mu);
+	bounded = idx->bounded;
+	bound = idx->limit;
+	pthread_mutex_unlock(&idx->mu);
+	while (*got < BATCH_ROWS) {
+		if (bounded && *next >= bound) {
+			end = LS_NOTFOUND;
+			break;
+		}
+		rc = journal_iter_next(it, &data, &len, &at, err);
+		if (rc == LS_NOTFOUND) {
+			end = LS_NOTFOUND;
+			rc = LS_OK;
+			break;
+		}
+		if (rc != LS_OK)
+			break;
+		if (at != *next) {
+			rc = ls_err_set(err, LS_CORRUPT, "journal gave entry %llu, expected %llu",
+					(unsigned long long)at, (unsigned long long)*next);
+			break;
+		}
+		if (!open) {
+			rc = exec(idx->w, "BEGIN IMMEDIATE", err);
+			if (rc != LS_OK)
+				break;
+			open = true;
+		}
+		row_extract(data, len, arena, &r);
+		sqlite3_reset(ins);
+		if (bind_row(ins, at, &r) != SQLITE_OK || sqlite3_step(ins) != SQLITE_DONE) {
+			rc = db_fail(err, idx->w, "insert");
+			break;
+		}
+		ls_sha256(data, len, NULL, 0, hash);
+		(*next)++;
+		(*got)++;
+	}
+	if (!open)
+		return rc != LS_OK ? rc : end;
+	if (rc == LS_OK)
+		rc = meta_mark(idx->w, *next, hash, err);
+	if (rc == LS_OK)
+		rc = exec(idx->w, "COMMIT", err);
+	if (rc != LS_OK) {
+		sqlite3_exec(idx->w, "ROLLBACK", NULL, NULL, NULL);
+		*next -= *got;
+		*got = 0;
+		return rc;
+	}
+	return end;
+}
+
+static void *follower(void *arg)
+{
+	struct index *idx = arg;
+	struct journal_iter *it = NULL;
+	sqlite3_stmt *ins = NULL;
+	struct ls_err err = { { 0 } };
+	char *arena;
+	uint64_t next;
+	size_t got;
+	ls_rc rc;
+
+	arena = malloc(JOURNAL_MAX_ENTRY + 1);
+	if (!arena) {
+		follower_fail(idx, LS_NOMEM, "out of memory");
+		return NULL;
+	}
+	if (sqlite3_prepare_v3(idx->w, INSERT_SQL, -1, SQLITE_PREPARE_PERSISTENT, &ins, NULL) !=
+	    SQLITE_OK) {
+		rc = db_fail(&err, idx->w, "prepare");
+		follower_fail(idx, rc, err.msg);
+		free(arena);
+		return NULL;
+	}
+	pthread_mutex_lock(&idx->mu);
+	next = idx->watermark;
+	pthread_mutex_unlock(&idx->mu);
+	for (;;) {
+		rc = LS_OK;
+		if (!it) {
+			/* The journal directory may not exist yet. */
+			rc = journal_iter_open(idx->jdir, next, &it, &err);
+			if (rc == LS_NOTFOUND)
+				it = NULL;
+		}
+		if (it)
+			rc = follow_batch(idx, it, ins, arena, &next, &got, &err);
+		else
+			got = 0;
+		if (rc != LS_OK && rc != LS_NOTFOUND) {
+			follower_fail(idx, rc, err.msg);
+			break;
+		}
+		pthread_mutex_lock(&idx->mu);
+		if (got) {
+			idx->watermark = next;
+			pthread_cond_broadcast(&idx->moved);
+		}
+		if (idx->stop) {
+			pthread_mutex_unlock(&idx->mu);
+			break;
+		}
+		if (rc == LS_NOTFOUND && !idx->kicked) {
+			struct timespec ts;
+
+			deadline_after(&ts, POLL_MS);
+			pthread_cond_timedwait(&idx->wake, &idx->mu, &ts);
+		}
+		idx->kicked = false;
+		if (idx->stop) {
+			pthread_mutex_unlock(&idx->mu);
+			break;
+		}
+		pthread_mutex_unlock(&idx->mu);
+	}
+	sqlite3_finalize(ins);
+	journal_iter_free(it);
+	free(arena);
+	return NULL;
+}
+
+ls_rc index_start(struct index *idx, struct ls_err *err)
+{
+	ls_rc rc;
+
+	if (idx->started)
+		return ls_err_set(err, LS_INVALID, "index: already started");
+	rc = reconcile(idx, err);
+	if (rc != LS_OK)
+		return rc;
+	pthread_mutex_lock(&idx->mu);
+	if (pthread_create(&idx->thread, NULL, follower, idx) != 0) {
+		pthread_mutex_unlock(&idx->mu);
+		return ls_err_set(err, LS_NOMEM, "index: cannot start the follower thread");
+	}
+	idx->started = true;
+	pthread_mutex_unlock(&idx->mu);
+	return LS_OK;
+}
+
+void index_notify(struct index *idx, uint64_t size)
+{
+	pthread_mutex_lock(&idx->mu);
+	if (!idx->bounded || size > idx->limit)
+		idx->limit = size;
+	idx->bounded = true;
+	idx->kicked = true;
+	pthread_cond_signal(&idx->wake);
+	pthread_mutex_unlock(&idx->mu);
+}
+
+uint64_t index_watermark(struct index *idx)
+{
+	uint64_t wm;
+
+	pthread_mutex_lock(&idx->mu);
+	wm = idx->watermark;
+	pthread_mutex_unlock(&idx->mu);
+	return wm;
+}
+
+ls_rc index_wait(struct index *idx, uint64_t size, unsigned timeout_ms)
+{
+	struct timespec ts;
+	ls_rc rc = LS_OK;
+
+	deadline_after(&ts, timeout_ms);
+	pthread_mutex_lock(&idx->mu);
+	while (idx->watermark < size) {
+		if (idx->failed || !idx->started || idx->stop) {
+			rc = LS_FAILED;
+			break;
+		}
+		if (pthread_cond_timedwait(&idx->moved, &idx->mu, &ts) == ETIMEDOUT) {
+			rc = idx->watermark >= size ? LS_OK : LS_BUSY;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&idx->mu);
+	return rc;
+}
+
+const char *index_error(struct index *idx)
+{
+	const char *e;
+
+	pthread_mutex_lock(&idx->mu);
+	e = idx->failed ? idx->errmsg : NULL;
+	pthread_mutex_unlock(&idx->mu);
+	return e;
+}
+
+void index_close(struct index *idx)
+{
+	size_t i;
+
+	if (!idx)
+		return;
+	if (idx->started) {
+		pthread_mutex_lock(&idx->mu);
+		idx->stop = true;
+		pthread_cond_broadcast(&idx->wake);
+		pthread_cond_broadcast(&idx->moved);
+		pthread_mutex_unlock(&idx->mu);
+		pthread_join(idx->thread, NULL);
+	}
+	for (i = 0; i < idx->npool; i++)
+		sqlite3_close(idx->pool[i]);
+	if (idx->w) {
+		sqlite3_exec(idx->w, "PRAGMA optimize", NULL, NULL, NULL);
+		sqlite3_close(idx->w);
+	}
+	if (idx->lockfd >= 0)
+		close(idx->lockfd);
+	pthread_cond_destroy(&idx->wake);
+	pthread_cond_destroy(&idx->moved);
+	pthread_mutex_destroy(&idx->mu);
+	pthread_mutex_destroy(&idx->pool_mu);
+	free(idx->datadir);
+	free(idx->jdir);
+	free(idx->dbpath);
+	free(idx);
+}
+
+/* ================================================================ rebuild */
+
+static ls_rc rebuild_fill(sqlite3 *db, const char *jdir, index_progress_fn progress, void *ctx,
+			  uint64_t *count, uint8_t hash[LS_HASH_LEN], struct ls_err *err)
+{
+	struct journal_iter *it = NULL;
+	sqlite3_stmt *ins = NULL;
+	const uint8_t *data;
+	uint64_t next = 0, at;
+	size_t len, inbatch = 0;
+	char *arena;
+	struct row r;
+	ls_rc rc;
+
+	arena = malloc(JOURNAL_MAX_ENTRY + 1);
+	if (!arena)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	if (sqlite3_prepare_v2(db, INSERT_SQL, -1, &ins, NULL) != SQLITE_OK) {
+		rc = db_fail(err, db, "prepare");
+		goto out;
+	}
+	rc = journal_iter_open(jdir, 0, &it, err);
+	if (rc == LS_NOTFOUND) {
+		rc = LS_OK;
+		goto out;
+	}
+	if (rc != LS_OK)
+		goto out;
+	rc = exec(db, "BEGIN", err);
+	while (rc == LS_OK) {
+		rc = journal_iter_next(it, &data, &len, &at, err);
+		if (rc == LS_NOTFOUND) {
+			rc = LS_OK;
+			break;
+		}
+		if (rc != LS_OK)
+			break;
+		row_extract(data, len, arena, &r);
+		sqlite3_reset(ins);
+		if (bind_row(ins, at, &r) != SQLITE_OK || sqlite3_step(ins) != SQLITE_DONE) {
+			rc = db_fail(err, db, "insert");
+			break;
+		}
+		ls_sha256(data, len, NULL, 0, hash);
+		next = at + 1;
+		if (++inbatch == REBUILD_ROWS) {
+			inbatch = 0;
+			rc = exec(db, "COMMIT; BEGIN", err);
+			if (rc == LS_OK && progress)
+				progress(ctx, next);
+		}
+	}
+	if (rc == LS_OK)
+		rc = meta_mark(db, next, next ? hash : NULL, err);
+	if (rc == LS_OK)
+		rc = exec(db, "COMMIT", err);
+	else
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+out:
+	*count = next;
+	sqlite3_finalize(ins);
+	journal_iter_free(it);
+	free(arena);
+	return rc;
+}
+
+static ls_rc fsync_path(const char *path, struct ls_err *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || fsync(fd) != 0) {
+		int e = errno;
+
+		if (fd >= 0)
+			close(fd);
+		return ls_err_set(err, LS_IO, "%s: %s", path, strerror(e));
+	}
+	close(fd);
+	return LS_OK;
+}
+
+ls_rc index_rebuild(const char *datadir, index_progress_fn progress, void *ctx, uint64_t *count,
+		    struct ls_err *err)
+{
+	char *indexdir, *jdir, *final = NULL, *tmp = NULL, *wal = NULL, *shm = NULL, *tj = NULL;
+	uint8_t hash[LS_HASH_LEN];
+	uint64_t n = 0;
+	sqlite3 *db = NULL;
+	int lockfd = -1;
+	ls_rc rc;
+
+	indexdir = path_join(datadir, "index");
+	jdir = path_join(datadir, "journal");
+	if (indexdir) {
+		final = path_join(indexdir, "index.sqlite");
+		tmp = path_join(indexdir, "index.sqlite.rebuild");
+		wal = path_join(indexdir, "index.sqlite-wal");
+		shm = path_join(indexdir, "index.sqlite-shm");
+		tj = path_join(indexdir, "index.sqlite.rebuild-journal");
+	}
+	if (!jdir || !final || !tmp || !wal || !shm || !tj) {
+		rc = ls_err_set(err, LS_NOMEM, "out of memory");
+		goto out;
+	}
+	rc = fs_mkdirs(indexdir, 0700, err);
+	if (rc == LS_OK)
+		rc = lock_dir(indexdir, &lockfd, err);
+	if (rc != LS_OK)
+		goto out;
+	unlink(tmp);
+	unlink(tj);
+	/* A scratch file: no journal, no syncs until it is complete, and the
+	 * secondary indexes built once at the end (far faster than keeping
+	 * them up to date row by row). */
+	if (sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	    SQLITE_OK) {
+		rc = db_fail(err, db, "open");
+		goto out;
+	}
+	rc = exec(db, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-262144;",
+		  err);
+	if (rc == LS_OK)
+		rc = exec(db, SCHEMA_TABLES, err);
+	if (rc == LS_OK)
+		rc = meta_set(db, "schema", SCHEMA_VERSION, NULL, 0, err);
+	if (rc == LS_OK)
+		rc = rebuild_fill(db, jdir, progress, ctx, &n, hash, err);
+	if (rc == LS_OK)
+		rc = exec(db, SCHEMA_INDEXES, err);
+	if (rc == LS_OK)
+		rc = exec(db, "PRAGMA analysis_limit=1000; ANALYZE;", err);
+	if (rc != LS_OK)
+		goto out;
+	if (sqlite3_close(db) != SQLITE_OK) {
+		rc = db_fail(err, db, "close");
+		goto out;
+	}
+	db = NULL;
+	rc = fsync_path(tmp, err);
+	if (rc != LS_OK)
+		goto out;
+	/* A stale WAL must never be replayed onto the new file. */
+	if ((unlink(wal) != 0 && errno != ENOENT) || (unlink(shm) != 0 && errno != ENOENT) ||
+	    rename(tmp, final) != 0) {
+		rc = ls_err_set(err, LS_IO, "%s: %s", final, strerror(errno));
+		goto out;
+	}
+	rc = fs_sync_dir(indexdir, err);
+	if (rc == LS_OK && progress)
+		progress(ctx, n);
+out:
+	if (db) {
+		sqlite3_close(db);
+		unlink(tmp);
+	}
+	if (count)
+		*count = n;
+	if (lockfd >= 0)
+		close(lockfd);
+	free(indexdir);
+	free(jdir);
+	free(final);
+	free(tmp);
+	free(wal);
+	free(shm);
+	free(tj);
+	return rc;
+}
+
+/* ================================================================ queries */
+
+void index_query_init(struct index_query *q)
+{
+	memset(q, 0, sizeof(*q));
+	q->order = INDEX_DESC;
+	q->limit = INDEX_LIMIT_DEFAULT;
+}
+
+void index_query_release(struct index_query *q)
+{
+	if (!q)
+		return;
+	free(q->actor);
+	free(q->action);
+	free(q->outcome);
+	free(q->service);
+	free(q->resource_type);
+	free(q->resource_id);
+	free(q->writer);
+	free(q->source_ip);
+	index_query_init(q);
+}
+
+/* A parameter name safe to echo in a message. */
+static void safe_name(const char *s, char *out, size_t cap)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i + 1 < cap && i < 40; i++)
+		out[i] = s[i] > 0x20 && s[i] < 0x7f && s[i] != '"' && s[i] != '\\' ? s[i] : '?';
+	out[i] = '\0';
+}
+
+static ls_rc parse_cidr(const char *v, struct index_query *q, struct ls_err *err)
+{
+	char addr[64], text[INET6_ADDRSTRLEN + 8];
+	const char *slash = strchr(v, '/');
+	uint8_t a[16];
+	unsigned plen, max, bits, i;
+	bool v4;
+	size_t an = slash ? (size_t)(slash - v) : strlen(v);
+
+	if (an == 0 || an >= sizeof(addr))
+		goto bad;
+	memcpy(addr, v, an);
+	addr[an] = '\0';
+	if (inet_pton(AF_INET, addr, a + 12) == 1) {
+		memset(a, 0, 10);
+		a[10] = a[11] = 0xff;
+		v4 = true;
+		max = 32;
+	} else if (inet_pton(AF_INET6, addr, a) == 1) {
+		v4 = false;
+		max = 128;
+	} else {
+		goto bad;
+	}
+	plen = max;
+	if (slash) {
+		const char *p = slash + 1;
+
+		if (!*p || strlen(p) > 3)
+			goto bad;
+		for (plen = 0; *p; p++) {
+			if (*p < '0' || *p > '9')
+				goto bad;
+			plen = plen * 10 + (unsigned)(*p - '0');
+		}
+		if (plen > max)
+			return ls_err_set(err, LS_INVALID,
+					  "parameter 'source_ip': prefix length must be 0..%u", max);
+	}
+	bits = v4 ? 96 + plen : plen;
+	for (i = 0; i < 16; i++) {
+		unsigned keep = bits >= 8 * (i + 1) ? 8 : bits > 8 * i ? bits - 8 * i : 0;
+		uint8_t mask = keep ? (uint8_t)(0xff << (8 - keep)) : 0;
+
+		q->ip_lo[i] = a[i] & mask;
+		q->ip_hi[i] = a[i] | (uint8_t)~mask;
+	}
+	if (!inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? q->ip_lo + 12 : q->ip_lo, text,
+		       sizeof(text)))
+		goto bad;
+	if (plen != max)
+		snprintf(text + strlen(text), sizeof(text) - strlen(text), "/%u", plen);
+	q->source_ip = strdup(text);
+	if (!q->source_ip)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	return LS_OK;
+bad:
+	return ls_err_set(err, LS_INVALID,
+			  "parameter 'source_ip': not an IPv4/IPv6 address or CIDR (e.g. 10.0.0.0/8)");
+}
+
+static ls_rc set_str(char **dst, const char *v, struct ls_err *err)
+{
+	*dst = strdup(v);
+	if (!*dst)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	return LS_OK;
+}
+
+static ls_rc parse_time(const char *name, const char *v, int64_t *us, struct ls_err *err)
+{
+	if (event_parse_time(v, us) != LS_OK)
+		return ls_err_set(err, LS_INVALID,
+				  "parameter '%s': not an RFC 3339 time (e.g. 2026-01-02T03:04:05Z)",
+				  name);
+	return LS_OK;
+}
+
+static const char *const outcome_names[] = { "success", "failure", "denied", "error", "unknown",
+					     NULL };
+
+static ls_rc query_add(struct index_query *q, const char *key, const char *value,
+		       bool *unknown, struct ls_err *err)
+{
+	static const struct { const char *name; unsigned bit; } names[] = {
+		{ "from", INDEX_Q_FROM }, { "to", INDEX_Q_TO },
+		{ "received_from", INDEX_Q_RECEIVED_FROM }, { "received_to", INDEX_Q_RECEIVED_TO },
+		{ "actor", INDEX_Q_ACTOR }, { "action", INDEX_Q_ACTION },
+		{ "outcome", INDEX_Q_OUTCOME }, { "source_ip", INDEX_Q_SOURCE_IP },
+		{ "service", INDEX_Q_SERVICE }, { "resource_type", INDEX_Q_RESOURCE_TYPE },
+		{ "resource_id", INDEX_Q_RESOURCE_ID }, { "writer", INDEX_Q_WRITER },
+		{ "order", INDEX_Q_ORDER }, { "limit", INDEX_Q_LIMIT },
+		{ "cursor", INDEX_Q_CURSOR },
+	};
+	char shown[48];
+	unsigned bit = 0, seen;
+	size_t i, n;
+	ls_rc rc = LS_OK;
+
+	if (!key)
+		return ls_err_set(err, LS_INVALID, "missing parameter name");
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(key, names[i].name)) {
+			bit = names[i].bit;
+			break;
+		}
+	if (!bit) {
+		if (unknown)
+			*unknown = true;
+		safe_name(key, shown, sizeof(shown));
+		return ls_err_set(err, LS_INVALID, "unknown parameter '%s'", shown);
+	}
+	seen = q->has & bit;
+	if (bit == INDEX_Q_ACTION)
+		seen = q->has & (INDEX_Q_ACTION | INDEX_Q_ACTION_PREFIX);
+	if (seen)
+		return ls_err_set(err, LS_INVALID, "parameter '%s' given more than once", key);
+	if (!value)
+		value = "";
+	n = strnlen(value, INDEX_VALUE_MAX + 1);
+	if (n > INDEX_VALUE_MAX)
+		return ls_err_set(err, LS_INVALID, "parameter '%s': longer than %d bytes", key,
+				  INDEX_VALUE_MAX);
+	if (n == 0) {
+		if (bit == INDEX_Q_CURSOR)
+			return LS_OK;	/* first page */
+		return ls_err_set(err, LS_INVALID, "parameter '%s': empty value", key);
+	}
+	{
+		/* Values end up in JSON (audit details, manifests). */
+		json_t *t = json_string(value);
+
+		if (!t)
+			return ls_err_set(err, LS_INVALID, "parameter '%s': not valid UTF-8", key);
+		json_decref(t);
+	}
+
+	switch (bit) {
+	case INDEX_Q_FROM: rc = parse_time(key, value, &q->from_us, err); break;
+	case INDEX_Q_TO: rc = parse_time(key, value, &q->to_us, err); break;
+	case INDEX_Q_RECEIVED_FROM: rc = parse_time(key, value, &q->received_from_us, err); break;
+	case INDEX_Q_RECEIVED_TO: rc = parse_time(key, value, &q->received_to_us, err); break;
+	case INDEX_Q_ACTOR: rc = set_str(&q->actor, value, err); break;
+	case INDEX_Q_SERVICE: rc = set_str(&q->service, value, err); break;
+	case INDEX_Q_RESOURCE_TYPE: rc = set_str(&q->resource_type, value, err); break;
+	case INDEX_Q_RESOURCE_ID: rc = set_str(&q->resource_id, value, err); break;
+	case INDEX_Q_WRITER: rc = set_str(&q->writer, value, err); break;
+	case INDEX_Q_ACTION:
+		if (value[n - 1] == '*') {
+			if (n == 1 || memchr(value, '*', n - 1))
+				return ls_err_set(err, LS_INVALID,
+						  "parameter 'action': a prefix is written foo.* "
+						  "(one '*', at the end, after at least one character)");
+			rc = set_str(&q->action, value, err);
+			if (rc == LS_OK) {
+				q->action[n - 1] = '\0';
+				bit = INDEX_Q_ACTION_PREFIX;
+			}
+		} else {
+			rc = set_str(&q->action, value, err);
+		}
+		break;
+	case INDEX_Q_OUTCOME:
+		for (i = 0; outcome_names[i] && strcmp(outcome_names[i], value); i++)
+			;
+		if (!outcome_names[i])
+			return ls_err_set(err, LS_INVALID,
+					  "parameter 'outcome': must be success, failure, denied, "
+					  "error or unknown");
+		rc = set_str(&q->outcome, value, err);
+		break;
+	case INDEX_Q_SOURCE_IP: rc = parse_cidr(value, q, err); break;
+	case INDEX_Q_ORDER:
+		if (!strcmp(value, "asc"))
+			q->order = INDEX_ASC;
+		else if (!strcmp(value, "desc"))
+			q->order = INDEX_DESC;
+		else
+			return ls_err_set(err, LS_INVALID, "parameter 'order': must be asc or desc");
+		break;
+	case INDEX_Q_LIMIT: {
+		unsigned v = 0;
+
+		for (i = 0; i < n; i++) {
+			if (value[i] < '0' || value[i] > '9' || i >= 7)
+				break;
+			v = v * 10 + (unsigned)(value[i] - '0');
+		}
+		if (i != n || v < 1 || v > INDEX_LIMIT_MAX)
+			return ls_err_set(err, LS_INVALID,
+					  "parameter 'limit': must be an integer from 1 to %d",
+					  INDEX_LIMIT_MAX);
+		q->limit = v;
+		break;
+	}
+	case INDEX_Q_CURSOR: rc = index_cursor_decode(value, n, q, err); break;
+	}
+	if (rc == LS_OK)
+		q->has |= bit;
+	return rc;
+}
+
+ls_rc index_query_add(struct index_query *q, const char *key, const char *value,
+		      struct ls_err *err)
+{
+	return query_add(q, key, value, NULL, err);
+}
+
+/* Percent-decode src[0..n) ('+' is a space) into a new string; *out NULL
+ * and -1 for a bad escape, an encoded NUL or more than cap bytes. */
+static int pct_decode(const char *src, size_t n, size_t cap, char **out)
+{
+	char *d;
+	size_t i, k = 0;
+
+	*out = NULL;
+	if (n > cap * 3)
+		return -1;
+	d = malloc(n + 1);
+	if (!d)
+		return -2;
+	for (i = 0; i < n; i++) {
+		char c = src[i];
+
+		if (c == '+') {
+			c = ' ';
+		} else if (c == '%') {
+			int h, l;
+
+			if (n - i < 3 || (h = hexval((uint8_t)src[i + 1])) < 0 ||
+			    (l = hexval((uint8_t)src[i + 2])) < 0)
+				goto bad;
+			c = (char)(h << 4 | l);
+			i += 2;
+		}
+		if (c == '\0' || k >= cap)
+			goto bad;
+		d[k++] = c;
+	}
+	d[k] = '\0';
+	*out = d;
+	return 0;
+bad:
+	free(d);
+	return -1;
+}
+
+ls_rc index_query_parse(const char *qs, size_t n, struct index_query *q, index_param_fn extra,
+			void *ctx, struct ls_err *err)
+{
+	size_t i = 0;
+	ls_rc rc = LS_OK;
+
+	index_query_init(q);
+	if (!qs)
+		return LS_OK;
+	if (n > INDEX_QUERY_MAX)
+		return ls_err_set(err, LS_INVALID, "query string longer than %d bytes",
+				  INDEX_QUERY_MAX);
+	if (memchr(qs, '\0', n))
+		return ls_err_set(err, LS_INVALID, "query string holds a NUL byte");
+	while (i < n && rc == LS_OK) {
+		const char *pair = qs + i, *amp = memchr(pair, '&', n - i), *eq;
+		size_t len = amp ? (size_t)(amp - pair) : n - i;
+		char *key = NULL, *val = NULL;
+		int r1, r2;
+
+		i += len + 1;
+		if (len == 0)
+			continue;
+		eq = memchr(pair, '=', len);
+		r1 = pct_decode(pair, eq ? (size_t)(eq - pair) : len, 64, &key);
+		r2 = r1 ? 0 : eq ? pct_decode(eq + 1, len - (size_t)(eq + 1 - pair), INDEX_VALUE_MAX,
+					      &val)
+				 : pct_decode("", 0, 1, &val);
+		if (r1 == -2 || r2 == -2) {
+			rc = ls_err_set(err, LS_NOMEM, "out of memory");
+		} else if (r1) {
+			rc = ls_err_set(err, LS_INVALID,
+					"bad parameter name (bad percent-encoding or too long)");
+		} else if (r2) {
+			char shown[48];
+
+			safe_name(key, shown, sizeof(shown));
+			rc = ls_err_set(err, LS_INVALID,
+					"parameter '%s': bad percent-encoding or longer than %d bytes",
+					shown, INDEX_VALUE_MAX);
+		} else {
+			bool unknown = false;
+
+			rc = query_add(q, key, val, &unknown, err);
+			if (unknown && extra) {
+				rc = extra(ctx, key, val, err);
+				if (rc == LS_NOTFOUND) {
+					char shown[48];
+
+					safe_name(key, shown, sizeof(shown));
+					rc = ls_err_set(err, LS_INVALID, "unknown parameter '%s'",
+							shown);
+				}
+			}
+		}
+		free(key);
+		free(val);
+	}
+	if (rc != LS_OK)
+		index_query_release(q);
+	return rc;
+}
+
+static int put_time(json_t *o, const char *k, int64_t us)
+{
+	char buf[40];
+
+	event_format_time(us, buf, sizeof(buf));
+	return json_object_set_new(o, k, json_string(buf));
+}
+
+json_t *index_query_filters_json(const struct index_query *q)
+{
+	json_t *o = json_object();
+	int bad = 0;
+
+	if (!o)
+		return NULL;
+	if (q->has & INDEX_Q_FROM)
+		bad |= put_time(o, "from", q->from_us);
+	if (q->has & INDEX_Q_TO)
+		bad |= put_time(o, "to", q->to_us);
+	if (q->has & INDEX_Q_RECEIVED_FROM)
+		bad |= put_time(o, "received_from", q->received_from_us);
+	if (q->has & INDEX_Q_RECEIVED_TO)
+		bad |= put_time(o, "received_to", q->received_to_us);
+	if (q->has & INDEX_Q_ACTOR)
+		bad |= json_object_set_new(o, "actor", json_string(q->actor));
+	if (q->has & INDEX_Q_ACTION)
+		bad |= json_object_set_new(o, "action", json_string(q->action));
+	if (q->has & INDEX_Q_ACTION_PREFIX) {
+		char *p = NULL;
+
+		if (asprintf(&p, "%s*", q->action) < 0)
+			p = NULL;
+		bad |= p ? json_object_set_new(o, "action", json_string(p)) : -1;
+		free(p);
+	}
+	if (q->has & INDEX_Q_OUTCOME)
+		bad |= json_object_set_new(o, "outcome", json_string(q->outcome));
+	if (q->has & INDEX_Q_SOURCE_IP)
+		bad |= json_object_set_new(o, "source_ip", json_string(q->source_ip));
+	if (q->has & INDEX_Q_SERVICE)
+		bad |= json_object_set_new(o, "service", json_string(q->service));
+	if (q->has & INDEX_Q_RESOURCE_TYPE)
+		bad |= json_object_set_new(o, "resource_type", json_string(q->resource_type));
+	if (q->has & INDEX_Q_RESOURCE_ID)
+		bad |= json_object_set_new(o, "resource_id", json_string(q->resource_id));
+	if (q->has & INDEX_Q_WRITER)
+		bad |= json_object_set_new(o, "writer", json_string(q->writer));
+	if (bad) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* ================================================================ cursors */
+
+static void cursor_check(const uint8_t *c, uint8_t out[12])
+{
+	uint8_t h[LS_HASH_LEN];
+
+	ls_sha256(CURSOR_TAG, sizeof(CURSOR_TAG) - 1, c, 18, h);
+	memcpy(out, h, 12);
+}
+
+/* First 8 bytes of SHA-256 of the normalised filters. */
+static ls_rc filter_hash(const struct index_query *q, uint8_t out[8])
+{
+	uint8_t h[LS_HASH_LEN];
+	json_t *o = index_query_filters_json(q);
+	char *s;
+
+	if (!o)
+		return LS_NOMEM;
+	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	if (!s)
+		return LS_NOMEM;
+	ls_sha256(s, strlen(s), NULL, 0, h);
+	free(s);
+	memcpy(out, h, 8);
+	return LS_OK;
+}
+
+static const char B64URL[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static int b64url_val(char c)
+{
+	const char *p = c ? strchr(B64URL, c) : NULL;
+
+	return p ? (int)(p - B64URL) : -1;
+}
+
+void index_cursor_encode(const struct index_query *q, uint64_t last, char *out)
+{
+	uint8_t c[INDEX_CURSOR_LEN];
+	size_t i, k = 0;
+
+	c[0] = CURSOR_VERSION;
+	c[1] = q->order == INDEX_ASC ? 1 : 0;
+	put_be64(c + 2, last);
+	if (filter_hash(q, c + 10) != LS_OK)
+		memset(c + 10, 0, 8);	/* OOM: the cursor will be refused, never misread */
+	cursor_check(c, c + 18);
+	/* 30 bytes = 10 groups of 3 -> 40 characters, no padding. */
+	for (i = 0; i < INDEX_CURSOR_LEN; i += 3) {
+		uint32_t v = (uint32_t)c[i] << 16 | (uint32_t)c[i + 1] << 8 | c[i + 2];
+
+		out[k++] = B64URL[v >> 18 & 63];
+		out[k++] = B64URL[v >> 12 & 63];
+		out[k++] = B64URL[v >> 6 & 63];
+		out[k++] = B64URL[v & 63];
+	}
+	out[k] = '\0';
+}
+
+ls_rc index_cursor_decode(const char *text, size_t n, struct index_query *q, struct ls_err *err)
+{
+	uint8_t c[INDEX_CURSOR_LEN], chk[12];
+	size_t i, k = 0;
+
+	if (n != INDEX_CURSOR_TEXT)
+		goto bad;
+	for (i = 0; i < n; i += 4) {
+		int a = b64url_val(text[i]), b = b64url_val(text[i + 1]);
+		int d = b64url_val(text[i + 2]), e = b64url_val(text[i + 3]);
+		uint32_t v;
+
+		if (a < 0 || b < 0 || d < 0 || e < 0)
+			goto bad;
+		v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)d << 6 | (uint32_t)e;
+		c[k++] = (uint8_t)(v >> 16);
+		c[k++] = (uint8_t)(v >> 8);
+		c[k++] = (uint8_t)v;
+	}
+	cursor_check(c, chk);
+	if (!ls_ct_equal(chk, c + 18, sizeof(chk)) || c[0] != CURSOR_VERSION || c[1] > 1)
+		goto bad;
+	q->has_after = 1;
+	q->after = get_be64(c + 2);
+	q->cursor_order = c[1] ? INDEX_ASC : INDEX_DESC;
+	memcpy(q->cursor_filter, c + 10, 8);
+	return LS_OK;
+bad:
+	return ls_err_set(err, LS_INVALID,
+			  "parameter 'cursor': not a cursor this server issued (or it was altered)");
+}
+
+/* ================================================================ running */
+
+/* The WHERE clause of q with numbered parameters from *np on; binds go
+ * through where_bind() in the same order. */
+struct sqlbuf {
+	char s[1536];
+	size_t n;
+	bool overflow;
+};
+
+static void sb_add(struct sqlbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void sb_add(struct sqlbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	if (b->overflow)
+		return;
+	va_start(ap, fmt);
+	r = vsnprintf(b->s + b->n, sizeof(b->s) - b->n, fmt, ap);
+	va_end(ap);
+	if (r < 0 || (size_t)r >= sizeof(b->s) - b->n)
+		b->overflow = true;
+	else
+		b->n += (size_t)r;
+}
+
+/* Upper bound of the strings starting with p: p with its last byte raised
+ * (0xff bytes dropped first).  *un == 0 when there is none. */
+static void prefix_upper(const char *p, char *up, size_t *un)
+{
+	size_t n = strlen(p);
+
+	memcpy(up, p, n);
+	while (n > 0 && (uint8_t)up[n - 1] == 0xff)
+		n--;
+	if (n > 0)
+		up[n - 1] = (char)((uint8_t)up[n - 1] + 1);
+	*un = n;
+}
+
+struct where {
+	const struct index_query *q;
+	char upper[INDEX_VALUE_MAX + 1];
+	size_t upper_n;
+	int first_param;
+};
+
+static void where_sql(struct where *w, struct sqlbuf *b, bool use_after)
+{
+	const struct index_query *q = w->q;
+	int np = w->first_param;
+
+	sb_add(b, " WHERE 1");
+	if (q->has & INDEX_Q_FROM)
+		sb_add(b, " AND time_us >= ?%d", np++);
+	if (q->has & INDEX_Q_TO)
+		sb_add(b, " AND time_us < ?%d", np++);
+	if (q->has & INDEX_Q_RECEIVED_FROM)
+		sb_add(b, " AND received_us >= ?%d", np++);
+	if (q->has & INDEX_Q_RECEIVED_TO)
+		sb_add(b, " AND received_us < ?%d", np++);
+	if (q->has & INDEX_Q_ACTOR)
+		sb_add(b, " AND actor = ?%d", np++);
+	if (q->has & INDEX_Q_ACTION)
+		sb_add(b, " AND action = ?%d", np++);
+	if (q->has & INDEX_Q_ACTION_PREFIX) {
+		sb_add(b, " AND action >= ?%d", np++);
+		prefix_upper(q->action, w->upper, &w->upper_n);
+		if (w->upper_n)
+			sb_add(b, " AND action < ?%d", np++);
+	}
+	if (q->has & INDEX_Q_OUTCOME)
+		sb_add(b, " AND outcome = ?%d", np++);
+	if (q->has & INDEX_Q_SOURCE_IP) {
+		sb_add(b, " AND source_ip BETWEEN ?%d AND ?%d", np, np + 1);
+		np += 2;
+	}
+	if (q->has & INDEX_Q_SERVICE)
+		sb_add(b, " AND service = ?%d", np++);
+	if (q->has & INDEX_Q_RESOURCE_TYPE)
+		sb_add(b, " AND resource_type = ?%d", np++);
+	if (q->has & INDEX_Q_RESOURCE_ID)
+		sb_add(b, " AND resource_id = ?%d", np++);
+	if (q->has & INDEX_Q_WRITER)
+		sb_add(b, " AND writer = ?%d", np++);
+	if (use_after && q->has_after)
+		sb_add(b, " AND idx %s ?%d", q->order == INDEX_ASC ? ">" : "<", np++);
+}
+
+static int where_bind(struct where *w, sqlite3_stmt *st, bool use_after)
+{
+	const struct index_query *q = w->q;
+	int np = w->first_param, rc = 0;
+
+#define STR(field) rc |= col_text(st, np++, (field), strlen(field))
+	if (q->has & INDEX_Q_FROM)
+		rc |= sqlite3_bind_int64(st, np++, q->from_us);
+	if (q->has & INDEX_Q_TO)
+		rc |= sqlite3_bind_int64(st, np++, q->to_us);
+	if (q->has & INDEX_Q_RECEIVED_FROM)
+		rc |= sqlite3_bind_int64(st, np++, q->received_from_us);
+	if (q->has & INDEX_Q_RECEIVED_TO)
+		rc |= sqlite3_bind_int64(st, np++, q->received_to_us);
+	if (q->has & INDEX_Q_ACTOR)
+		STR(q->actor);
+	if (q->has & INDEX_Q_ACTION)
+		STR(q->action);
+	if (q->has & INDEX_Q_ACTION_PREFIX) {
+		STR(q->action);
+		if (w->upper_n)
+			rc |= col_text(st, np++, w->upper, w->upper_n);
+	}
+	if (q->has & INDEX_Q_OUTCOME)
+		STR(q->outcome);
+	if (q->has & INDEX_Q_SOURCE_IP) {
+		rc |= sqlite3_bind_blob(st, np++, q->ip_lo, 16, SQLITE_STATIC);
+		rc |= sqlite3_bind_blob(st, np++, q->ip_hi, 16, SQLITE_STATIC);
+	}
+	if (q->has & INDEX_Q_SERVICE)
+		STR(q->service);
+	if (q->has & INDEX_Q_RESOURCE_TYPE)
+		STR(q->resource_type);
+	if (q->has & INDEX_Q_RESOURCE_ID)
+		STR(q->resource_id);
+	if (q->has & INDEX_Q_WRITER)
+		STR(q->writer);
+#undef STR
+	if (use_after && q->has_after)
+		rc |= sqlite3_bind_int64(st, np++, (sqlite3_int64)q->after);
+	return rc;
+}
+
+static ls_rc pool_get(struct index *idx, sqlite3 **db, struct ls_err *err)
+{
+	pthread_mutex_lock(&idx->pool_mu);
+	if (idx->npool) {
+		*db = idx->pool[--idx->npool];
+		pthread_mutex_unlock(&idx->pool_mu);
+		return LS_OK;
+	}
+	pthread_mutex_unlock(&idx->pool_mu);
+	return db_open(idx->dbpath, false, db, err);
+}
+
+static void pool_put(struct index *idx, sqlite3 *db)
+{
+	if (!sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	pthread_mutex_lock(&idx->pool_mu);
+	if (idx->npool < POOL_MAX) {
+		idx->pool[idx->npool++] = db;
+		db = NULL;
+	}
+	pthread_mutex_unlock(&idx->pool_mu);
+	if (db)
+		sqlite3_close(db);
+}
+
+/* Start a read transaction and read the watermark it covers. */
+static ls_rc read_begin(sqlite3 *db, uint64_t *wm, struct ls_err *err)
+{
+	sqlite3_int64 v = 0;
+	bool found;
+	ls_rc rc;
+
+	rc = exec(db, "BEGIN", err);
+	if (rc == LS_OK)
+		rc = meta_get(db, "watermark", &v, NULL, 0, &found, err);
+	if (rc == LS_OK)
+		*wm = found && v > 0 ? (uint64_t)v : 0;
+	return rc;
+}
+
+ls_rc index_query_run(struct index *idx, const struct index_query *q, uint64_t **indexes,
+		      size_t *n, char **next_cursor, uint64_t *watermark, struct ls_err *err)
+{
+	struct where w = { .q = q, .first_param = 1 };
+	struct sqlbuf sql = { .n = 0 };
+	sqlite3_stmt *st = NULL;
+	sqlite3 *db = NULL;
+	uint64_t *out = NULL, wm = 0;
+	size_t got = 0;
+	unsigned limit = q->limit ? q->limit : INDEX_LIMIT_DEFAULT;
+	int step;
+	ls_rc rc;
+
+	*indexes = NULL;
+	*n = 0;
+	*next_cursor = NULL;
+	if (watermark)
+		*watermark = 0;
+	if (limit > INDEX_LIMIT_MAX)
+		limit = INDEX_LIMIT_MAX;
+	if (q->has & INDEX_Q_CURSOR) {
+		uint8_t fh[8];
+
+		rc = filter_hash(q, fh);
+		if (rc != LS_OK)
+			return ls_err_set(err, rc, "out of memory");
+		if (memcmp(fh, q->cursor_filter, 8) || q->cursor_order != q->order)
+			return ls_err_set(err, LS_INVALID,
+					  "parameter 'cursor': it belongs to a query with other "
+					  "filters or another order");
+	}
+	sb_add(&sql, "SELECT idx FROM events");
+	where_sql(&w, &sql, true);
+	sb_add(&sql, " ORDER BY idx %s LIMIT %u", q->order == INDEX_ASC ? "ASC" : "DESC",
+	       limit + 1);
+	if (sql.overflow)
+		return ls_err_set(err, LS_LIMIT, "index: query too complex");
+	out = malloc(sizeof(*out) * (limit + 1));
+	if (!out)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	rc = pool_get(idx, &db, err);
+	if (rc != LS_OK)
+		goto done;
+	rc = read_begin(db, &wm, err);
+	if (rc != LS_OK)
+		goto done;
+	if (sqlite3_prepare_v2(db, sql.s, (int)sql.n, &st, NULL) != SQLITE_OK ||
+	    where_bind(&w, st, true) != SQLITE_OK) {
+		rc = db_fail(err, db, "query");
+		goto done;
+	}
+	while ((step = sqlite3_step(st)) == SQLITE_ROW && got <= limit)
+		out[got++] = (uint64_t)sqlite3_column_int64(st, 0);
+	if (step != SQLITE_ROW && step != SQLITE_DONE) {
+		rc = db_fail(err, db, "query");
+		goto done;
+	}
+	if (got > limit) {
+		got = limit;
+		*next_cursor = malloc(INDEX_CURSOR_TEXT + 1);
+		if (!*next_cursor) {
+			rc = ls_err_set(err, LS_NOMEM, "out of memory");
+			goto done;
+		}
+		index_cursor_encode(q, out[got - 1], *next_cursor);
+	}
+done:
+	sqlite3_finalize(st);
+	if (db)
+		pool_put(idx, db);
+	if (rc != LS_OK) {
+		free(out);
+		free(*next_cursor);
+		*next_cursor = NULL;
+		return rc;
+	}
+	*indexes = out;
+	*n = got;
+	if (watermark)
+		*watermark = wm;
+	return LS_OK;
+}
+
+/* ================================================================== stats */
+
+struct group {
+	char *name;
+	int64_t count;
+};
+
+static int group_cmp(const void *a, const void *b)
+{
+	const struct group *x = a, *y = b;
+
+	if (x->count != y->count)
+		return x->count > y->count ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/* Append the bucket made of groups[0..n) (+ other) to arr; frees the names. */
+static int flush_bucket(json_t *arr, bool timed, int64_t start_us, struct group *g, size_t n,
+			int64_t other)
+{
+	json_t *b = json_object(), *counts = json_object();
+	char tbuf[40];
+	size_t i;
+	int bad = !b || !counts;
+
+	qsort(g, n, sizeof(*g), group_cmp);
+	for (i = 0; i < n; i++) {
+		/* A name jansson refuses (not UTF-8) is counted as other. */
+		if (bad || i >= INDEX_STATS_MAX_GROUPS ||
+		    json_object_set_new(counts, g[i].name, json_integer(g[i].count)))
+			other += g[i].count;
+		free(g[i].name);
+	}
+	if (!bad) {
+		if (timed) {
+			event_format_time(start_us, tbuf, sizeof(tbuf));
+			bad |= json_object_set_new(b, "start", json_string(tbuf));
+		} else {
+			bad |= json_object_set_new(b, "start", json_null());
+		}
+		bad |= json_object_set_new(b, "counts", counts);
+		counts = NULL;
+		bad |= json_object_set_new(b, "other", json_integer(other));
+		bad |= json_array_append_new(arr, b);
+		b = NULL;
+	}
+	json_decref(counts);
+	json_decref(b);
+	return bad ? -1 : 0;
+}
+
+ls_rc index_stats(struct index *idx, const struct index_query *q, const char *group_by,
+		  uint64_t bucket_seconds, json_t **out, struct ls_err *err)
+{
+	static const char *const groups[] = { "outcome", "action", "service", "actor", NULL };
+	struct where w = { .q = q };
+	struct sqlbuf sql = { .n = 0 };
+	struct group *g = NULL;
+	size_t ng = 0, capg = 0, nbuckets = 0;
+	sqlite3_stmt *st = NULL;
+	sqlite3 *db = NULL;
+	json_t *res = NULL, *arr = NULL;
+	int64_t cur = 0, other = 0, total = 0;
+	bool timed = bucket_seconds > 0, have = false;
+	uint64_t wm = 0;
+	int i, step;
+	ls_rc rc = LS_OK;
+
+	*out = NULL;
+	for (i = 0; group_by && groups[i] && strcmp(groups[i], group_by); i++)
+		;
+	if (!group_by || !groups[i])
+		return ls_err_set(err, LS_INVALID,
+				  "parameter 'group_by': must be outcome, action, service or actor");
+	if (bucket_seconds > MAX_BUCKET_SECONDS)
+		return ls_err_set(err, LS_INVALID, "parameter 'bucket': at most %lld seconds",
+				  MAX_BUCKET_SECONDS);
+	if (timed && (q->has & (INDEX_Q_FROM | INDEX_Q_TO)) == (INDEX_Q_FROM | INDEX_Q_TO) &&
+	    q->to_us > q->from_us &&
+	    (uint64_t)(q->to_us - q->from_us) / 1000000 / bucket_seconds >= INDEX_STATS_MAX_BUCKETS + 1)
+		return ls_err_set(err, LS_LIMIT,
+				  "more than %d buckets: use a larger bucket or a narrower range",
+				  INDEX_STATS_MAX_BUCKETS);
+	/* ?1 is the bucket width in microseconds; the filters follow. */
+	w.first_param = 2;
+	if (timed)
+		sb_add(&sql, "SELECT time_us - (((time_us %% ?1) + ?1) %% ?1), %s, COUNT(*) FROM events",
+		       groups[i]);
+	else
+		sb_add(&sql, "SELECT ?1, %s, COUNT(*) FROM events", groups[i]);
+	where_sql(&w, &sql, false);
+	if (timed)
+		sb_add(&sql, " AND time_us IS NOT NULL GROUP BY 1, 2 ORDER BY 1");
+	else
+		sb_add(&sql, " GROUP BY 2");
+	if (sql.overflow)
+		return ls_err_set(err, LS_LIMIT, "index: query too complex");
+
+	res = json_object();
+	arr = json_array();
+	if (!res || !arr) {
+		rc = ls_err_set(err, LS_NOMEM, "out of memory");
+		goto done;
+	}
+	rc = pool_get(idx, &db, err);
+	if (rc != LS_OK)
+		goto done;
+	rc = read_begin(db, &wm, err);
+	if (rc != LS_OK)
+		goto done;
+	if (sqlite3_prepare_v2(db, sql.s, (int)sql.n, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 1, (sqlite3_int64)(timed ? bucket_seconds * 1000000 : 0)) ||
+	    where_bind(&w, st, false) != SQLITE_OK) {
+		rc = db_fail(err, db, "stats");
+		goto done;
+	}
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t b = sqlite3_column_int64(st, 0), c = sqlite3_column_int64(st, 2);
+		const unsigned char *name = sqlite3_column_text(st, 1);
+
+		if (!have || b != cur) {
+			if (have && flush_bucket(arr, timed, cur, g, ng, other)) {
+				ng = 0;
+				rc = ls_err_set(err, LS_NOMEM, "out of memory");
+				goto done;
+			}
+			ng = 0;
+			other = 0;
+			cur = b;
+			have = true;
+			if (++nbuckets > INDEX_STATS_MAX_BUCKETS) {
+				rc = ls_err_set(err, LS_LIMIT,
+						"more than %d buckets: use a larger bucket or a "
+						"narrower range",
+						INDEX_STATS_MAX_BUCKETS);
+				goto done;
+			}
+		}
+		total += c;
+		if (!name || sqlite3_column_type(st, 1) != SQLITE_TEXT ||
+		    (size_t)sqlite3_column_bytes(st, 1) != strlen((const char *)name)) {
+			other += c;
+			continue;
+		}
+		if (ng == capg) {
+			size_t nc = capg ? capg * 2 : 16;
+			struct group *ngp = realloc(g, nc * sizeof(*g));
+
+			if (!ngp) {
+				rc = ls_err_set(err, LS_NOMEM, "out of memory");
+				goto done;
+			}
+			g = ngp;
+			capg = nc;
+		}
+		g[ng].name = strdup((const char *)name);
+		if (!g[ng].name) {
+			rc = ls_err_set(err, LS_NOMEM, "out of memory");
+			goto done;
+		}
+		g[ng++].count = c;
+	}
+	if (step != SQLITE_DONE) {
+		rc = db_fail(err, db, "stats");
+		goto done;
+	}
+	if (have) {
+		int bad = flush_bucket(arr, timed, cur, g, ng, other);
+
+		ng = 0;
+		if (bad) {
+			rc = ls_err_set(err, LS_NOMEM, "out of memory");
+			goto done;
+		}
+	}
+	if (json_object_set_new(res, "group_by", json_string(groups[i])) ||
+	    json_object_set_new(res, "bucket", json_integer((json_int_t)bucket_seconds)) ||
+	    json_object_set_new(res, "watermark", json_integer((json_int_t)wm)) ||
+	    json_object_set_new(res, "total", json_integer(total)) ||
+	    json_object_set(res, "buckets", arr)) {
+		rc = ls_err_set(err, LS_NOMEM, "out of memory");
+		goto done;
+	}
+done:
+	while (ng > 0)
+		free(g[--ng].name);
+	free(g);
+	sqlite3_finalize(st);
+	if (db)
+		pool_put(idx, db);
+	json_decref(arr);
+	if (rc != LS_OK) {
+		json_decref(res);
+		return rc;
+	}
+	*out = res;
+	return LS_OK;
+}
