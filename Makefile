@@ -7,6 +7,7 @@
 #   make bench      benchmarks with baselines, printed with the machine they ran on
 #   make crash N=   the SIGKILL crash loop with N rounds (default 200)
 
+SHELL   := /bin/bash
 BUILD   ?= build
 CC      ?= gcc
 PKGS    := openssl jansson libmicrohttpd sqlite3 zlib libzstd libcurl

@@ -710,6 +710,10 @@ int main(int argc, char **argv)
 	free(ws);
 
 	printf("\nverify (CLI on the largest log above)\n");
+	if (!best.entries) {
+		fprintf(stderr, "bench_engine: no run appended anything\n");
+		return 1;
+	}
 	if (run_verify(&o, &best)) {
 		rm_tree(best.dir);
 		return 1;

@@ -15,7 +15,8 @@
  *  1. Only 2xx replies count as accepted; every other status is counted by
  *     code and the first reply body of each code is shown.
  *  2. The run is bounded: no request starts after --seconds, and each socket
- *     has send and receive timeouts, so a stuck server cannot hang it.
+ *     has send and receive timeouts, so a stuck server cannot hang it.  A
+ *     reply other than 2xx, 429 or 503 stops every connection at once.
  *  3. Replies are read whole (Content-Length, chunked or until close) into a
  *     buffer capped at RESP_MAX before the next request is sent.
  *  4. Exit status 0 only when something was accepted and every non-2xx
@@ -76,6 +77,7 @@ struct conn {
 
 static struct sockaddr_in server_addr;
 static double deadline;
+static atomic_int aborted; /* set on a status that retrying cannot fix */
 static pthread_mutex_t sample_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *sample_body[MAX_STATUS]; /* first reply body per non-2xx status */
 
@@ -409,7 +411,7 @@ static void *conn_main(void *arg)
 	struct conn *c = arg;
 	unsigned b = 0;
 
-	while (now() < deadline) {
+	while (now() < deadline && !atomic_load(&aborted)) {
 		int status, close_after;
 		double t0;
 
@@ -446,6 +448,8 @@ static void *conn_main(void *arg)
 			c->ok_req++;
 		else if (status == 503 || status == 429)
 			sleep_ms(5); /* back-pressure: back off briefly, as a client should */
+		else
+			atomic_store(&aborted, 1); /* e.g. 400/401: every retry would fail too */
 		if (close_after)
 			conn_close(c);
 		b = (b + 1) % BODIES;

@@ -243,7 +243,8 @@ WS1000=$(get wsync_1000_eps 2>/dev/null || echo 0)
 line "machine limits" "SHA-256 $(awk -v g="$SHA_GBS" 'BEGIN { printf "%.2f", g }') GB/s on 350 B ($(commas "$(get sha350_hps)") hashes/s); write+fdatasync $(commas "$WS1000") entries/s in batches of 1000"
 if [ -n "$best_t" ]; then
 	target "log_append, batches of 1000 ($best_t thr)" "$best_frac" 0.3333 \
-		"$(commas "$best_eps")/s = $(awk -v f="$best_frac" 'BEGIN { printf "%.2f", f }') of limit (>= 0.33)"
+		"$(commas "$best_eps")/s = $(awk -v f="$best_frac" 'BEGIN { printf "%.2f", f }') of $(commas "$(get "limit_b1000_t${best_t}_eps")")/s (>= 0.33)"
+	line "  the same, counting log_close" "$(commas "$(get "append_b1000_t${best_t}_incl_close_eps")") entries/s (tiles and last checkpoint done)"
 fi
 line "verify (CLI)" "$(commas "$(get verify_eps)") entries/s"
 target "import vs PostgreSQL COPY" "$(awk -v a="$IMPORT_EPS" -v b="$PG_EPS" 'BEGIN { print a / b }')" 3 \

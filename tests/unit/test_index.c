@@ -1,0 +1,1139 @@
+/*
+ * test_index.c - unit tests of the query index (src/index.c).
+ *
+ * Each test builds a data directory by hand: a journal (src/journal.h) of
+ * canonical JSON events made here from a generator, with some entries that
+ * are not events at all.  The expected answer of every query is computed by
+ * brute force over the generator's model with a matcher written
+ * independently of index.c (bitwise CIDR match instead of blob ranges,
+ * plain string comparison for prefixes), and compared index by index.
+ */
+#include <arpa/inet.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "event.h"
+#include "index.h"
+#include "journal.h"
+
+#define BASE_US 1767225600000000LL /* 2026-01-01T00:00:00Z */
+#define N_FIRST 600
+
+/* ------------------------------------------------------------- the model */
+
+struct model {
+	bool event;		/* a standard event (else: some other entry) */
+	bool has_ip;
+	int64_t time_us, received_us;
+	char actor[16], action[32], outcome[16], service[16], rtype[8], rid[8], writer[8];
+	char ip[48];
+	uint8_t ip16[16];
+};
+
+static const char *const ACTIONS[] = { "user.login", "user.logout", "profile.update",
+				       "user", "userx.login", "db.query" };
+static const char *const OUTCOMES[] = { "success", "failure", "denied", "error", "unknown" };
+
+/* Entry i of the data set.  Event times are shuffled against the leaf order
+ * so that time filters and index order are independent. */
+static void model_make(uint64_t i, struct model *m)
+{
+	memset(m, 0, sizeof(*m));
+	if (i % 50 == 17)
+		return; /* not an event */
+	m->event = true;
+	m->time_us = BASE_US + (int64_t)((i * 37) % 1000) * 60 * 1000000LL + (int64_t)i;
+	m->received_us = BASE_US + 86400 * 1000000LL + (int64_t)i * 1000000LL;
+	snprintf(m->actor, sizeof(m->actor), "user-%d", (int)(i % 7));
+	snprintf(m->action, sizeof(m->action), "%s", ACTIONS[i % 6]);
+	snprintf(m->outcome, sizeof(m->outcome), "%s", OUTCOMES[i % 5]);
+	snprintf(m->service, sizeof(m->service), "svc-%d", (int)(i % 3));
+	snprintf(m->rtype, sizeof(m->rtype), "%s", i % 2 ? "doc" : "db");
+	snprintf(m->rid, sizeof(m->rid), "r%d", (int)(i % 10));
+	snprintf(m->writer, sizeof(m->writer), "w%d", (int)(i % 2));
+	if (i % 11 == 0)
+		return; /* source without an ip */
+	m->has_ip = true;
+	switch (i % 4) {
+	case 0:
+		snprintf(m->ip, sizeof(m->ip), "10.%d.%d.%d", (int)(i % 4), (int)(i % 5),
+			 (int)(i % 250));
+		break;
+	case 1:
+		snprintf(m->ip, sizeof(m->ip), "192.168.1.%d", (int)(i % 256));
+		break;
+	case 2:
+		snprintf(m->ip, sizeof(m->ip), "2001:db8:0:%x::%x:%x", (unsigned)(i % 3),
+			 (unsigned)(i >> 16), (unsigned)(i & 0xffff));
+		break;
+	default:
+		snprintf(m->ip, sizeof(m->ip), "2001:db8:1::%x:%x", (unsigned)(i >> 16),
+			 (unsigned)(i & 0xffff));
+		break;
+	}
+	if (strchr(m->ip, ':')) {
+		assert_int_equal(inet_pton(AF_INET6, m->ip, m->ip16), 1);
+	} else {
+		memset(m->ip16, 0, 10);
+		m->ip16[10] = m->ip16[11] = 0xff;
+		assert_int_equal(inet_pton(AF_INET, m->ip, m->ip16 + 12), 1);
+	}
+}
+
+/* The stored bytes of entry i: canonical JSON of the event, or something
+ * else for the non-events (an arbitrary object, a wrong-typed lookalike,
+ * bytes that are not JSON). */
+static char *entry_make(uint64_t i, size_t *len)
+{
+	struct model m;
+	char t[40], r[40];
+	json_t *o, *src;
+	char *out = NULL;
+
+	model_make(i, &m);
+	if (!m.event) {
+		switch ((i / 50) % 3) {
+		case 0:
+			o = json_pack("{s:s,s:i,s:{s:s}}", "hello", "world", "n", (json_int_t)i,
+				      "nested", "action", "user.login");
+			break;
+		case 1:
+			o = json_pack("{s:i,s:s,s:[s],s:{s:i}}", "time", 5, "actor", "user-1",
+				      "action", "user.login", "source", "ip", 10);
+			break;
+		default:
+			out = strdup("this is not JSON {\"action\":\"user.login\"");
+			assert_non_null(out);
+			*len = strlen(out);
+			return out;
+		}
+		assert_non_null(o);
+		assert_int_equal(event_canonical(o, &out, len), LS_OK);
+		json_decref(o);
+		return out;
+	}
+	event_format_time(m.time_us, t, sizeof(t));
+	event_format_time(m.received_us, r, sizeof(r));
+	src = m.has_ip ? json_pack("{s:s,s:i}", "ip", m.ip, "port", 443)
+		       : json_pack("{s:s}", "endpoint", "cli");
+	o = json_pack("{s:s,s:s,s:{s:s,s:s},s:s,s:s,s:o,s:{s:s,s:s},s:s,s:s,s:s,s:s,s:{s:i}}",
+		      "time", t, "received", r, "actor", "id", m.actor, "type", "user", "action",
+		      m.action, "outcome", m.outcome, "source", src, "resource", "type", m.rtype,
+		      "id", m.rid, "service", m.service, "writer", m.writer, "schema",
+		      "logseal/v1", "remote_ip", "127.0.0.1", "details", "n", (json_int_t)i);
+	assert_non_null(o);
+	assert_int_equal(event_canonical(o, &out, len), LS_OK);
+	json_decref(o);
+	return out;
+}
+
+/* ------------------------------------------------------- expected results */
+
+/* Filters of a test case, written out by hand next to the query string. */
+struct tf {
+	bool from_set, to_set, rfrom_set, rto_set;
+	int64_t from, to, rfrom, rto;
+	const char *actor, *action, *prefix, *outcome, *service, *rtype, *rid, *writer;
+	const char *net; /* address */
+	int plen;	 /* prefix length in the address's own family */
+};
+
+static bool ip_match(const struct model *m, const char *net, int plen)
+{
+	uint8_t a[16];
+	int bits, i;
+
+	if (!m->has_ip)
+		return false;
+	if (strchr(net, ':')) {
+		assert_int_equal(inet_pton(AF_INET6, net, a), 1);
+		bits = plen;
+	} else {
+		memset(a, 0, 10);
+		a[10] = a[11] = 0xff;
+		assert_int_equal(inet_pton(AF_INET, net, a + 12), 1);
+		bits = 96 + plen;
+	}
+	for (i = 0; i < bits; i++) {
+		int bit = 7 - i % 8;
+
+		if (((a[i / 8] >> bit) & 1) != ((m->ip16[i / 8] >> bit) & 1))
+			return false;
+	}
+	return true;
+}
+
+static bool tf_match(const struct model *m, const struct tf *f)
+{
+	bool any = f->from_set || f->to_set || f->rfrom_set || f->rto_set || f->actor ||
+		   f->action || f->prefix || f->outcome || f->service || f->rtype || f->rid ||
+		   f->writer || f->net;
+
+	if (!m->event)
+		return !any;
+	if ((f->from_set && m->time_us < f->from) || (f->to_set && m->time_us >= f->to) ||
+	    (f->rfrom_set && m->received_us < f->rfrom) || (f->rto_set && m->received_us >= f->rto))
+		return false;
+	if ((f->actor && strcmp(f->actor, m->actor)) || (f->action && strcmp(f->action, m->action)) ||
+	    (f->prefix && strncmp(f->prefix, m->action, strlen(f->prefix))) ||
+	    (f->outcome && strcmp(f->outcome, m->outcome)) ||
+	    (f->service && strcmp(f->service, m->service)) ||
+	    (f->rtype && strcmp(f->rtype, m->rtype)) || (f->rid && strcmp(f->rid, m->rid)) ||
+	    (f->writer && strcmp(f->writer, m->writer)))
+		return false;
+	if (f->net && !ip_match(m, f->net, f->plen))
+		return false;
+	return true;
+}
+
+/* Leaf indexes < size matching f, in order. */
+static size_t expected(const struct tf *f, uint64_t size, bool asc, uint64_t *out)
+{
+	struct model m;
+	size_t n = 0;
+	uint64_t k;
+
+	for (k = 0; k < size; k++) {
+		uint64_t i = asc ? k : size - 1 - k;
+
+		model_make(i, &m);
+		if (tf_match(&m, f))
+			out[n++] = i;
+	}
+	return n;
+}
+
+/* ------------------------------------------------------------- fixtures */
+
+struct fx {
+	char root[64];
+	char jdir[96];
+	struct journal *j;
+	struct index *idx;
+	uint64_t size;
+};
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st;
+	(void)flag;
+	(void)f;
+	return remove(path);
+}
+
+static void append_entries(struct fx *fx, uint64_t n)
+{
+	struct iovec iov[256];
+	char *bufs[256];
+	uint64_t first, done = 0;
+	struct ls_err err;
+	size_t k, i;
+
+	while (done < n) {
+		k = n - done < 256 ? (size_t)(n - done) : 256;
+		for (i = 0; i < k; i++) {
+			bufs[i] = entry_make(fx->size + done + i, &iov[i].iov_len);
+			iov[i].iov_base = bufs[i];
+		}
+		assert_int_equal(journal_append(fx->j, iov, k, &first, &err), LS_OK);
+		assert_int_equal(first, fx->size + done);
+		for (i = 0; i < k; i++)
+			free(bufs[i]);
+		done += k;
+	}
+	fx->size += n;
+}
+
+static void open_index(struct fx *fx)
+{
+	struct ls_err err;
+
+	assert_int_equal(index_open(fx->root, &fx->idx, &err), LS_OK);
+	assert_int_equal(index_start(fx->idx, &err), LS_OK);
+}
+
+static void caught_up(struct fx *fx)
+{
+	assert_int_equal(index_wait(fx->idx, fx->size, 10000), LS_OK);
+	assert_int_equal(index_watermark(fx->idx), fx->size);
+	assert_null(index_error(fx->idx));
+}
+
+static int setup(void **state)
+{
+	struct fx *fx = calloc(1, sizeof(*fx));
+	struct journal_opts o = { .segment_size = 32768 };
+	struct ls_err err;
+
+	if (!fx)
+		return -1;
+	snprintf(fx->root, sizeof(fx->root), "/tmp/ls-index-XXXXXX");
+	if (!mkdtemp(fx->root))
+		return -1;
+	snprintf(fx->jdir, sizeof(fx->jdir), "%s/journal", fx->root);
+	if (journal_open(fx->jdir, &o, &fx->j, NULL, &err) != LS_OK)
+		return -1;
+	*state = fx;
+	append_entries(fx, N_FIRST);
+	open_index(fx);
+	caught_up(fx);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *fx = *state;
+
+	index_close(fx->idx);
+	journal_close(fx->j);
+	nftw(fx->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(fx);
+	return 0;
+}
+
+/* Run a query string; returns the indexes (malloc'd). */
+static uint64_t *run_qs(struct fx *fx, const char *qs, size_t *n, char **next, uint64_t *wm,
+			ls_rc want)
+{
+	struct index_query q;
+	struct ls_err err = { { 0 } };
+	uint64_t *out = NULL;
+	ls_rc rc;
+
+	rc = index_query_parse(qs, strlen(qs), &q, NULL, NULL, &err);
+	if (rc == LS_OK)
+		rc = index_query_run(fx->idx, &q, &out, n, next, wm, &err);
+	if (rc != want)
+		fail_msg("%s: rc %s, want %s (%s)", qs, ls_rc_name(rc), ls_rc_name(want), err.msg);
+	index_query_release(&q);
+	return out;
+}
+
+/* All pages of qs with limit per page; checks they equal f's answer. */
+static void check_all_pages(struct fx *fx, const char *qs, const struct tf *f, bool asc,
+			    unsigned limit)
+{
+	uint64_t *want = malloc(sizeof(uint64_t) * (fx->size + 1));
+	char *cursor = NULL, buf[512];
+	size_t nwant, got = 0, n, i, pages = 0;
+
+	assert_non_null(want);
+	nwant = expected(f, fx->size, asc, want);
+	for (;;) {
+		uint64_t *res, wm;
+		char *next = NULL;
+
+		snprintf(buf, sizeof(buf), "%s%slimit=%u%s%s", qs, *qs ? "&" : "", limit,
+			 cursor ? "&cursor=" : "", cursor ? cursor : "");
+		res = run_qs(fx, buf, &n, &next, &wm, LS_OK);
+		assert_int_equal(wm, fx->size);
+		assert_true(n <= limit);
+		for (i = 0; i < n; i++) {
+			if (got + i >= nwant || res[i] != want[got + i])
+				fail_msg("%s: result %zu is %llu, want %lld", buf, got + i,
+					 (unsigned long long)res[i],
+					 got + i < nwant ? (long long)want[got + i] : -1LL);
+		}
+		got += n;
+		free(res);
+		free(cursor);
+		cursor = next;
+		pages++;
+		if (!cursor)
+			break;
+		assert_int_equal(n, limit);
+		assert_true(pages < 10000);
+	}
+	if (got != nwant)
+		fail_msg("%s: %zu results, want %zu", qs, got, nwant);
+	free(want);
+}
+
+/* ------------------------------------------------------------------ tests */
+
+struct tcase {
+	const char *qs;
+	struct tf f;
+};
+
+static void test_filters(void **state)
+{
+	struct fx *fx = *state;
+	static const struct tcase cases[] = {
+		{ "", { 0 } },
+		{ "from=2026-01-01T05:00:00Z",
+		  { .from_set = 1, .from = BASE_US + 5 * 3600 * 1000000LL } },
+		{ "to=2026-01-01T05:00:00Z", { .to_set = 1, .to = BASE_US + 5 * 3600 * 1000000LL } },
+		{ "from=2026-01-01T03:00:00%2B01:00&to=2026-01-01T10:30:00Z",
+		  { .from_set = 1, .from = BASE_US + 2 * 3600 * 1000000LL, .to_set = 1,
+		    .to = BASE_US + 630 * 60 * 1000000LL } },
+		{ "received_from=2026-01-02T00:05:00Z&received_to=2026-01-02T00:07:00.5Z",
+		  { .rfrom_set = 1, .rfrom = BASE_US + (86400 + 300) * 1000000LL, .rto_set = 1,
+		    .rto = BASE_US + (86400 + 420) * 1000000LL + 500000 } },
+		{ "actor=user-3", { .actor = "user-3" } },
+		{ "actor=nobody", { .actor = "nobody" } },
+		{ "action=user.login", { .action = "user.login" } },
+		{ "action=user", { .action = "user" } },
+		{ "action=user.*", { .prefix = "user." } },
+		{ "action=user*", { .prefix = "user" } },
+		{ "action=profile.*", { .prefix = "profile." } },
+		{ "outcome=denied", { .outcome = "denied" } },
+		{ "service=svc-2", { .service = "svc-2" } },
+		{ "resource_type=doc", { .rtype = "doc" } },
+		{ "resource_id=r7", { .rid = "r7" } },
+		{ "resource_type=db&resource_id=r4", { .rtype = "db", .rid = "r4" } },
+		{ "writer=w1", { .writer = "w1" } },
+		{ "source_ip=192.168.1.9", { .net = "192.168.1.9", .plen = 32 } },
+		{ "source_ip=192.168.1.9/32", { .net = "192.168.1.9", .plen = 32 } },
+		{ "source_ip=192.168.1.0/24", { .net = "192.168.1.0", .plen = 24 } },
+		{ "source_ip=10.0.0.0/8", { .net = "10.0.0.0", .plen = 8 } },
+		{ "source_ip=10.0.0.0/16", { .net = "10.0.0.0", .plen = 16 } },
+		{ "source_ip=10.0.2.0/24", { .net = "10.0.2.0", .plen = 24 } },
+		{ "source_ip=0.0.0.0/0", { .net = "0.0.0.0", .plen = 0 } },
+		{ "source_ip=2001:db8:0:1::/64", { .net = "2001:db8:0:1::", .plen = 64 } },
+		{ "source_ip=2001:db8::/32", { .net = "2001:db8::", .plen = 32 } },
+		{ "source_ip=2001:db8:1::3", { .net = "2001:db8:1::3", .plen = 128 } },
+		{ "source_ip=2001:db8:1::0:3/128", { .net = "2001:db8:1::3", .plen = 128 } },
+		{ "source_ip=::ffff:192.168.1.0/120", { .net = "192.168.1.0", .plen = 24 } },
+		{ "source_ip=::/0", { .net = "::", .plen = 0 } },
+		{ "actor=user-1&outcome=success&action=user.*",
+		  { .actor = "user-1", .outcome = "success", .prefix = "user." } },
+		{ "service=svc-0&source_ip=10.0.0.0/8&from=2026-01-01T08:00:00Z",
+		  { .service = "svc-0", .net = "10.0.0.0", .plen = 8, .from_set = 1,
+		    .from = BASE_US + 8 * 3600 * 1000000LL } },
+		{ "writer=w0&resource_type=db&outcome=error&to=2026-01-01T12:00:00Z",
+		  { .writer = "w0", .rtype = "db", .outcome = "error", .to_set = 1,
+		    .to = BASE_US + 12 * 3600 * 1000000LL } },
+	};
+	size_t c;
+	int asc;
+
+	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		for (asc = 0; asc < 2; asc++) {
+			char qs[256];
+			uint64_t want[N_FIRST];
+			size_t nwant;
+
+			snprintf(qs, sizeof(qs), "%s%sorder=%s", cases[c].qs, *cases[c].qs ? "&" : "",
+				 asc ? "asc" : "desc");
+			nwant = expected(&cases[c].f, fx->size, asc, want);
+			/* One page of everything, and pages of 7. */
+			check_all_pages(fx, qs, &cases[c].f, asc, 1000);
+			check_all_pages(fx, qs, &cases[c].f, asc, 7);
+			if (strcmp(cases[c].qs, "actor=nobody") && nwant == 0)
+				fail_msg("%s: the data set has no match", cases[c].qs);
+		}
+	}
+}
+
+static void test_default_order_and_limit(void **state)
+{
+	struct fx *fx = *state;
+	uint64_t *res;
+	char *next = NULL;
+	size_t n, i;
+	uint64_t wm;
+
+	res = run_qs(fx, "", &n, &next, &wm, LS_OK);
+	assert_int_equal(n, INDEX_LIMIT_DEFAULT);
+	for (i = 0; i < n; i++)
+		assert_int_equal(res[i], fx->size - 1 - i);
+	assert_non_null(next);
+	free(res);
+	free(next);
+	res = run_qs(fx, "limit=1000", &n, &next, &wm, LS_OK);
+	assert_int_equal(n, fx->size);
+	assert_null(next);
+	free(res);
+	run_qs(fx, "limit=0", &n, &next, &wm, LS_INVALID);
+	run_qs(fx, "limit=1001", &n, &next, &wm, LS_INVALID);
+	run_qs(fx, "limit=-1", &n, &next, &wm, LS_INVALID);
+	run_qs(fx, "limit=12abc", &n, &next, &wm, LS_INVALID);
+	run_qs(fx, "limit=99999999999999999999", &n, &next, &wm, LS_INVALID);
+	run_qs(fx, "order=up", &n, &next, &wm, LS_INVALID);
+	res = run_qs(fx, "limit=1&order=asc", &n, &next, &wm, LS_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(res[0], 0);
+	free(res);
+	free(next);
+}
+
+static void test_cursor_tampering(void **state)
+{
+	struct fx *fx = *state;
+	char *next = NULL, *n2 = NULL, qs[256];
+	uint64_t *res, wm;
+	size_t n, i, len;
+	static const char alphabet[] = "Aa0-_";
+
+	res = run_qs(fx, "actor=user-2&limit=5", &n, &next, &wm, LS_OK);
+	free(res);
+	assert_non_null(next);
+	len = strlen(next);
+	assert_int_equal(len, INDEX_CURSOR_TEXT);
+	/* The cursor works with its own query... */
+	snprintf(qs, sizeof(qs), "actor=user-2&limit=5&cursor=%s", next);
+	res = run_qs(fx, qs, &n, &n2, &wm, LS_OK);
+	assert_int_equal(n, 5);
+	free(res);
+	free(n2);
+	/* ...and with another limit (the page size may change)... */
+	snprintf(qs, sizeof(qs), "limit=50&actor=user-2&cursor=%s", next);
+	free(run_qs(fx, qs, &n, &n2, &wm, LS_OK));
+	free(n2);
+	/* ...but not with other filters or another order. */
+	snprintf(qs, sizeof(qs), "actor=user-3&limit=5&cursor=%s", next);
+	run_qs(fx, qs, &n, &n2, &wm, LS_INVALID);
+	snprintf(qs, sizeof(qs), "limit=5&cursor=%s", next);
+	run_qs(fx, qs, &n, &n2, &wm, LS_INVALID);
+	snprintf(qs, sizeof(qs), "actor=user-2&order=asc&cursor=%s", next);
+	run_qs(fx, qs, &n, &n2, &wm, LS_INVALID);
+	/* Any changed character, truncation or extension is refused. */
+	for (i = 0; i < len; i++) {
+		size_t a;
+
+		for (a = 0; a < sizeof(alphabet) - 1; a++) {
+			char *t = strdup(next);
+			struct index_query q;
+			struct ls_err err;
+
+			assert_non_null(t);
+			if (t[i] == alphabet[a]) {
+				free(t);
+				continue;
+			}
+			t[i] = alphabet[a];
+			index_query_init(&q);
+			assert_int_equal(index_cursor_decode(t, len, &q, &err), LS_INVALID);
+			assert_non_null(strstr(err.msg, "cursor"));
+			free(t);
+		}
+	}
+	snprintf(qs, sizeof(qs), "actor=user-2&cursor=%.*s", (int)len - 1, next);
+	run_qs(fx, qs, &n, &n2, &wm, LS_INVALID);
+	snprintf(qs, sizeof(qs), "actor=user-2&cursor=%sA", next);
+	run_qs(fx, qs, &n, &n2, &wm, LS_INVALID);
+	run_qs(fx, "cursor=%2B%2F%3D%3D", &n, &n2, &wm, LS_INVALID);
+	/* An empty cursor is the first page. */
+	res = run_qs(fx, "actor=user-2&limit=5&cursor=", &n, &n2, &wm, LS_OK);
+	assert_int_equal(n, 5);
+	free(res);
+	free(n2);
+	free(next);
+}
+
+static void test_pagination_concurrent_appends(void **state)
+{
+	struct fx *fx = *state;
+	char *cursor = NULL, qs[256];
+	uint64_t seen_desc[N_FIRST + 200] = { 0 }, *res, wm, last = 0;
+	size_t n, i, total = 0, rounds = 0;
+	uint64_t size0 = fx->size;
+	int order;
+
+	for (order = 0; order < 2; order++) {
+		total = 0;
+		rounds = 0;
+		memset(seen_desc, 0, sizeof(seen_desc));
+		for (;;) {
+			char *next = NULL;
+
+			snprintf(qs, sizeof(qs), "order=%s&limit=50%s%s", order ? "asc" : "desc",
+				 cursor ? "&cursor=" : "", cursor ? cursor : "");
+			res = run_qs(fx, qs, &n, &next, &wm, LS_OK);
+			for (i = 0; i < n; i++) {
+				assert_true(res[i] < N_FIRST + 200);
+				assert_int_equal(seen_desc[res[i]], 0);
+				seen_desc[res[i]] = 1;
+				if (total + i > 0)
+					assert_true(order ? res[i] > last : res[i] < last);
+				last = res[i];
+			}
+			total += n;
+			free(res);
+			free(cursor);
+			cursor = next;
+			/* Writers keep appending while the auditor pages. */
+			if (rounds++ < 4 && fx->size < N_FIRST + 200) {
+				append_entries(fx, 20);
+				index_notify(fx->idx, fx->size);
+				caught_up(fx);
+			}
+			if (!cursor)
+				break;
+		}
+		if (order == 0) {
+			/* Newest first: the set as of the first page, exactly once. */
+			assert_int_equal(total, size0);
+			for (i = 0; i < size0; i++)
+				assert_int_equal(seen_desc[i], 1);
+		} else {
+			/* Oldest first: everything, including what came meanwhile. */
+			assert_int_equal(total, fx->size);
+		}
+		size0 = fx->size;
+	}
+}
+
+static void test_parse(void **state)
+{
+	struct index_query q;
+	struct ls_err err;
+	const char *qs;
+	json_t *j;
+	char *s;
+
+	(void)state;
+	qs = "actor=alice%20smith&service=a+b&action=%75ser.*&resource_id=%2Fx%2Fy%3D1%26z&"
+	     "source_ip=10.1.2.3%2F8&&from=2026-01-01T00:00:00%2B02:00";
+	assert_int_equal(index_query_parse(qs, strlen(qs), &q, NULL, NULL, &err), LS_OK);
+	assert_string_equal(q.actor, "alice smith");
+	assert_string_equal(q.service, "a b");
+	assert_string_equal(q.action, "user.");
+	assert_true(q.has & INDEX_Q_ACTION_PREFIX);
+	assert_false(q.has & INDEX_Q_ACTION);
+	assert_string_equal(q.resource_id, "/x/y=1&z");
+	assert_string_equal(q.source_ip, "10.0.0.0/8");
+	assert_int_equal(q.from_us, BASE_US - 2 * 3600 * 1000000LL);
+	assert_int_equal(q.order, INDEX_DESC);
+	assert_int_equal(q.limit, INDEX_LIMIT_DEFAULT);
+	j = index_query_filters_json(&q);
+	assert_non_null(j);
+	s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(s, "{\"action\":\"user.*\",\"actor\":\"alice smith\","
+			       "\"from\":\"2025-12-31T22:00:00.000000Z\",\"resource_id\":\"/x/y=1&z\","
+			       "\"service\":\"a b\",\"source_ip\":\"10.0.0.0/8\"}");
+	free(s);
+	json_decref(j);
+	index_query_release(&q);
+
+	/* Unknown names, repeats, bad values and bad encodings: each named. */
+	{
+		static const struct { const char *qs, *needle; } bad[] = {
+			{ "actr=alice", "unknown parameter 'actr'" },
+			{ "actor=a&actor=b", "'actor'" },
+			{ "action=a&action=b.*", "'action'" },
+			{ "from=yesterday", "'from'" },
+			{ "to=2026-13-01T00:00:00Z", "'to'" },
+			{ "received_from=2026-01-01", "'received_from'" },
+			{ "received_to=x", "'received_to'" },
+			{ "outcome=denyed", "'outcome'" },
+			{ "source_ip=10.0.0.0/33", "'source_ip'" },
+			{ "source_ip=::/129", "'source_ip'" },
+			{ "source_ip=10.0.0/8", "'source_ip'" },
+			{ "source_ip=10.0.0.1/", "'source_ip'" },
+			{ "source_ip=10.0.0.1/+8", "'source_ip'" },
+			{ "source_ip=example.com", "'source_ip'" },
+			{ "action=*", "'action'" },
+			{ "action=a*b*", "'action'" },
+			{ "actor=", "'actor'" },
+			{ "actor", "'actor'" },
+			{ "actor=%zz", "'actor'" },
+			{ "actor=abc%4", "'actor'" },
+			{ "actor=a%00b", "'actor'" },
+			{ "actor=%ff%fe", "'actor'" },
+			{ "order=ASC", "'order'" },
+			{ "limit=1e3", "'limit'" },
+			{ "%zz=1", "parameter name" },
+		};
+		size_t i;
+
+		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			memset(&err, 0, sizeof(err));
+			if (index_query_parse(bad[i].qs, strlen(bad[i].qs), &q, NULL, NULL, &err) !=
+			    LS_INVALID)
+				fail_msg("%s accepted", bad[i].qs);
+			if (!strstr(err.msg, bad[i].needle))
+				fail_msg("%s: message '%s' lacks '%s'", bad[i].qs, err.msg,
+					 bad[i].needle);
+			/* Nothing is left behind on error. */
+			assert_null(q.actor);
+			assert_int_equal(q.has, 0);
+		}
+	}
+	/* A value over the cap. */
+	{
+		size_t big = INDEX_VALUE_MAX + 10;
+		char *b = malloc(big + 8);
+
+		assert_non_null(b);
+		memcpy(b, "actor=", 6);
+		memset(b + 6, 'a', big);
+		b[6 + big] = '\0';
+		assert_int_equal(index_query_parse(b, strlen(b), &q, NULL, NULL, &err), LS_INVALID);
+		free(b);
+	}
+	/* The key/value form (already decoded: no second decoding). */
+	index_query_init(&q);
+	assert_int_equal(index_query_add(&q, "actor", "a%20b+c", &err), LS_OK);
+	assert_string_equal(q.actor, "a%20b+c");
+	assert_int_equal(index_query_add(&q, "nope", "1", &err), LS_INVALID);
+	assert_non_null(strstr(err.msg, "unknown parameter 'nope'"));
+	index_query_release(&q);
+}
+
+static ls_rc extra_cb(void *ctx, const char *key, const char *value, struct ls_err *err)
+{
+	int *seen = ctx;
+
+	if (!strcmp(key, "format")) {
+		if (strcmp(value, "csv"))
+			return ls_err_set(err, LS_INVALID, "parameter 'format': bad");
+		(*seen)++;
+		return LS_OK;
+	}
+	return LS_NOTFOUND;
+}
+
+static void test_parse_extra(void **state)
+{
+	struct index_query q;
+	struct ls_err err;
+	int seen = 0;
+	const char *qs = "format=csv&actor=a";
+
+	(void)state;
+	assert_int_equal(index_query_parse(qs, strlen(qs), &q, extra_cb, &seen, &err), LS_OK);
+	assert_int_equal(seen, 1);
+	assert_string_equal(q.actor, "a");
+	index_query_release(&q);
+	qs = "format=xml";
+	assert_int_equal(index_query_parse(qs, strlen(qs), &q, extra_cb, &seen, &err), LS_INVALID);
+	assert_non_null(strstr(err.msg, "'format'"));
+	qs = "group_by=x";
+	assert_int_equal(index_query_parse(qs, strlen(qs), &q, extra_cb, &seen, &err), LS_INVALID);
+	assert_non_null(strstr(err.msg, "unknown parameter 'group_by'"));
+}
+
+/* Brute-force stats of field (0 outcome, 1 action, 2 service, 3 actor). */
+static const char *model_field(const struct model *m, int field)
+{
+	switch (field) {
+	case 0: return m->outcome;
+	case 1: return m->action;
+	case 2: return m->service;
+	default: return m->actor;
+	}
+}
+
+static void check_stats(struct fx *fx, const char *qs, const struct tf *f, const char *group,
+			int field, uint64_t bucket_s)
+{
+	struct index_query q;
+	struct ls_err err;
+	json_t *out, *buckets, *b;
+	int64_t total = 0, sum = 0;
+	size_t i, nb;
+	struct model m;
+	uint64_t k;
+
+	assert_int_equal(index_query_parse(qs, strlen(qs), &q, NULL, NULL, &err), LS_OK);
+	if (index_stats(fx->idx, &q, group, bucket_s, &out, &err) != LS_OK)
+		fail_msg("stats %s: %s", qs, err.msg);
+	index_query_release(&q);
+	assert_string_equal(json_string_value(json_object_get(out, "group_by")), group);
+	assert_int_equal(json_integer_value(json_object_get(out, "bucket")), bucket_s);
+	assert_int_equal(json_integer_value(json_object_get(out, "watermark")), fx->size);
+	buckets = json_object_get(out, "buckets");
+	nb = json_array_size(buckets);
+	json_array_foreach(buckets, i, b) {
+		const char *start = json_string_value(json_object_get(b, "start"));
+		json_t *counts = json_object_get(b, "counts"), *v;
+		const char *name;
+		int64_t lo = 0, other = 0;
+
+		if (bucket_s) {
+			assert_non_null(start);
+			assert_int_equal(event_parse_time(start, &lo), LS_OK);
+			assert_int_equal(lo % (int64_t)(bucket_s * 1000000), 0);
+		} else {
+			assert_true(json_is_null(json_object_get(b, "start")));
+		}
+		json_object_foreach(counts, name, v) {
+			int64_t want = 0;
+
+			for (k = 0; k < fx->size; k++) {
+				model_make(k, &m);
+				if (tf_match(&m, f) && m.event && !strcmp(model_field(&m, field), name) &&
+				    (!bucket_s || (m.time_us >= lo &&
+						   m.time_us < lo + (int64_t)bucket_s * 1000000)))
+					want++;
+			}
+			if (json_integer_value(v) != want)
+				fail_msg("%s %s bucket %s %s: %lld, want %lld", qs, group,
+					 start ? start : "-", name, (long long)json_integer_value(v),
+					 (long long)want);
+			assert_true(want > 0);
+			sum += want;
+		}
+		/* other: non-events (no field) in this bucket */
+		for (k = 0; k < fx->size; k++) {
+			model_make(k, &m);
+			if (tf_match(&m, f) && !m.event && !bucket_s)
+				other++;
+		}
+		assert_int_equal(json_integer_value(json_object_get(b, "other")), other);
+		sum += other;
+	}
+	for (k = 0; k < fx->size; k++) {
+		model_make(k, &m);
+		if (tf_match(&m, f) && (m.event || !bucket_s))
+			total++;
+	}
+	assert_int_equal(sum, total);
+	assert_int_equal(json_integer_value(json_object_get(out, "total")), total);
+	if (bucket_s == 3600)
+		assert_true(nb > 10);
+	json_decref(out);
+}
+
+static void test_stats(void **state)
+{
+	struct fx *fx = *state;
+	struct tf none = { 0 }, denied = { .outcome = "denied" };
+	struct tf user = { .prefix = "user.", .from_set = 1,
+			   .from = BASE_US + 3 * 3600 * 1000000LL };
+	struct index_query q;
+	struct ls_err err;
+	json_t *out;
+
+	check_stats(fx, "", &none, "outcome", 0, 3600);
+	check_stats(fx, "", &none, "outcome", 0, 0);
+	check_stats(fx, "", &none, "action", 1, 86400);
+	check_stats(fx, "outcome=denied", &denied, "service", 2, 1800);
+	check_stats(fx, "action=user.*&from=2026-01-01T03:00:00Z", &user, "actor", 3, 7200);
+	check_stats(fx, "action=user.*&from=2026-01-01T03:00:00Z", &user, "actor", 3, 0);
+
+	index_query_init(&q);
+	assert_int_equal(index_stats(fx->idx, &q, "writer", 0, &out, &err), LS_INVALID);
+	assert_non_null(strstr(err.msg, "group_by"));
+	assert_int_equal(index_stats(fx->idx, &q, NULL, 0, &out, &err), LS_INVALID);
+	/* Buckets without events are left out: 1-second buckets are fine for
+	 * this sparse data set, but not for a whole year asked for. */
+	assert_int_equal(index_stats(fx->idx, &q, "outcome", 1, &out, &err), LS_OK);
+	assert_true(json_array_size(json_object_get(out, "buckets")) > 500);
+	json_decref(out);
+	assert_int_equal(index_query_add(&q, "from", "2026-01-01T00:00:00Z", &err), LS_OK);
+	assert_int_equal(index_query_add(&q, "to", "2027-01-01T00:00:00Z", &err), LS_OK);
+	assert_int_equal(index_stats(fx->idx, &q, "outcome", 60, &out, &err), LS_LIMIT);
+	assert_null(out);
+	index_query_release(&q);
+}
+
+static void test_reopen_catch_up(void **state)
+{
+	struct fx *fx = *state;
+	struct ls_err err;
+	uint64_t before = fx->size;
+	struct tf f = { .actor = "user-4" };
+
+	index_close(fx->idx);
+	fx->idx = NULL;
+	append_entries(fx, 333);
+	assert_int_equal(index_open(fx->root, &fx->idx, &err), LS_OK);
+	/* The watermark was stored with the rows. */
+	assert_int_equal(index_watermark(fx->idx), before);
+	/* A second opener is refused while it is open. */
+	{
+		struct index *other = NULL;
+
+		assert_int_equal(index_open(fx->root, &other, &err), LS_BUSY);
+		assert_null(other);
+		assert_int_equal(index_rebuild(fx->root, NULL, NULL, NULL, &err), LS_BUSY);
+	}
+	assert_int_equal(index_start(fx->idx, &err), LS_OK);
+	caught_up(fx);
+	check_all_pages(fx, "actor=user-4", &f, false, 30);
+}
+
+static void progress_cb(void *ctx, uint64_t done)
+{
+	uint64_t *last = ctx;
+
+	assert_true(done >= *last);
+	*last = done;
+}
+
+static void test_rebuild(void **state)
+{
+	struct fx *fx = *state;
+	struct ls_err err;
+	uint64_t count = 0, last = 0;
+	struct tf f = { .outcome = "failure", .net = "10.0.0.0", .plen = 8 };
+	struct tf none = { 0 };
+
+	index_close(fx->idx);
+	fx->idx = NULL;
+	append_entries(fx, 70000 - fx->size);
+	assert_int_equal(index_rebuild(fx->root, progress_cb, &last, &count, &err), LS_OK);
+	assert_int_equal(count, fx->size);
+	assert_int_equal(last, fx->size);
+	assert_int_equal(index_open(fx->root, &fx->idx, &err), LS_OK);
+	assert_int_equal(index_watermark(fx->idx), fx->size);
+	assert_int_equal(index_start(fx->idx, &err), LS_OK);
+	caught_up(fx);
+	check_all_pages(fx, "order=asc&outcome=failure&source_ip=10.0.0.0/8", &f, true, 1000);
+	check_all_pages(fx, "", &none, false, 1000);
+	/* And it keeps following after a rebuild. */
+	append_entries(fx, 10);
+	index_notify(fx->idx, fx->size);
+	caught_up(fx);
+}
+
+static void test_notify_bound(void **state)
+{
+	struct fx *fx = *state;
+	struct ls_err err;
+	uint64_t size0 = fx->size;
+
+	index_notify(fx->idx, size0);
+	append_entries(fx, 40);
+	/* Not yet announced as durable: not indexed, even after a poll. */
+	assert_int_equal(index_wait(fx->idx, size0 + 1, 500), LS_BUSY);
+	assert_int_equal(index_watermark(fx->idx), size0);
+	index_notify(fx->idx, size0 + 15);
+	assert_int_equal(index_wait(fx->idx, size0 + 15, 5000), LS_OK);
+	assert_int_equal(index_wait(fx->idx, size0 + 16, 300), LS_BUSY);
+	index_notify(fx->idx, fx->size);
+	caught_up(fx);
+	/* A smaller size later never moves the bound back. */
+	index_notify(fx->idx, 3);
+	append_entries(fx, 1);
+	index_notify(fx->idx, fx->size);
+	caught_up(fx);
+	(void)err;
+}
+
+/* Without notifications the follower polls the journal. */
+static void test_poll_fallback(void **state)
+{
+	struct fx *fx = *state;
+
+	append_entries(fx, 25);
+	caught_up(fx);
+}
+
+/* Copy the first n entries of the fixture's data into a new journal at dir. */
+static void make_journal(const char *dir, uint64_t n, uint64_t changed)
+{
+	struct journal *j;
+	struct ls_err err;
+	uint64_t i, first;
+
+	assert_int_equal(journal_open(dir, NULL, &j, NULL, &err), LS_OK);
+	for (i = 0; i < n; i++) {
+		struct iovec v;
+		char *e = entry_make(i == changed ? i + 1 : i, &v.iov_len);
+
+		v.iov_base = e;
+		assert_int_equal(journal_append(j, &v, 1, &first, &err), LS_OK);
+		free(e);
+	}
+	journal_close(j);
+}
+
+static void swap_journal(struct fx *fx, uint64_t n, uint64_t changed)
+{
+	char cmd[256];
+
+	index_close(fx->idx);
+	fx->idx = NULL;
+	journal_close(fx->j);
+	fx->j = NULL;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", fx->jdir);
+	assert_int_equal(system(cmd), 0);
+	make_journal(fx->jdir, n, changed);
+	fx->size = n;
+	assert_int_equal(journal_open(fx->jdir, NULL, &fx->j, NULL, NULL), LS_OK);
+}
+
+static void test_reconcile_cut(void **state)
+{
+	struct fx *fx = *state;
+	struct ls_err err;
+	struct tf none = { 0 }, f = { .actor = "user-5" };
+
+	/* A torn tail of 9 entries was cut at recovery. */
+	swap_journal(fx, N_FIRST - 9, UINT64_MAX);
+	assert_int_equal(index_open(fx->root, &fx->idx, &err), LS_OK);
+	assert_int_equal(index_watermark(fx->idx), N_FIRST);
+	assert_int_equal(index_start(fx->idx, &err), LS_OK);
+	assert_int_equal(index_watermark(fx->idx), N_FIRST - 9);
+	caught_up(fx);
+	check_all_pages(fx, "", &none, false, 1000);
+	/* New entries take the cut indexes. */
+	append_entries(fx, 30);
+	index_notify(fx->idx, fx->size);
+	caught_up(fx);
+	check_all_pages(fx, "actor=user-5&order=asc", &f, true, 1000);
+	check_all_pages(fx, "order=asc", &none, true, 1000);
+}
+
+static void test_reconcile_other_journal(void **state)
+{
+	struct fx *fx = *state;
+	struct ls_err err;
+	struct tf none = { 0 }, f = { .actor = "user-6" }, g = { .actor = "user-0" };
+	uint64_t *res, wm;
+	size_t n;
+	char *next;
+
+	/* Same length, but the last entry differs: not the journal we indexed. */
+	swap_journal(fx, N_FIRST, N_FIRST - 1);
+	assert_int_equal(index_open(fx->root, &fx->idx, &err), LS_OK);
+	assert_int_equal(index_start(fx->idx, &err), LS_OK);
+	caught_up(fx);
+	check_all_pages(fx, "", &none, false, 1000);
+	/* Entry N-1 now holds the data of N (actor user-(600 % 7) = user-5). */
+	res = run_qs(fx, "actor=user-5&limit=1", &n, &next, &wm, LS_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(res[0], N_FIRST - 1);
+	free(res);
+	free(next);
+	(void)f;
+	(void)g;
+}
+
+static void test_corruption_stops(void **state)
+{
+	struct fx *fx = *state;
+	char seg[160];
+	FILE *fp;
+	uint64_t before;
+
+	index_close(fx->idx);
+	fx->idx = NULL;
+	before = fx->size;
+	append_entries(fx, 50);
+	journal_close(fx->j);
+	fx->j = NULL;
+	/* Flip a byte in a record of the first segment, which holds entries
+	 * the index has already seen, and in the last one, which it has not. */
+	snprintf(seg, sizeof(seg), "ls -1 %s/*.seg | tail -1", fx->jdir);
+	fp = popen(seg, "r");
+	assert_non_null(fp);
+	assert_non_null(fgets(seg, sizeof(seg), fp));
+	pclose(fp);
+	seg[strcspn(seg, "\n")] = '\0';
+	{
+		FILE *f = fopen(seg, "r+b");
+		long sz;
+		int c;
+
+		assert_non_null(f);
+		fseek(f, 0, SEEK_END);
+		sz = ftell(f);
+		fseek(f, sz - 40, SEEK_SET);
+		c = fgetc(f);
+		fseek(f, sz - 40, SEEK_SET);
+		fputc(c ^ 0x20, f);
+		fclose(f);
+	}
+	/* Start must succeed (the indexed part still checks); the follower
+	 * then stops at the bad record with a sticky error. */
+	{
+		struct ls_err err;
+
+		assert_int_equal(index_open(fx->root, &fx->idx, &err), LS_OK);
+		assert_int_equal(index_start(fx->idx, &err), LS_OK);
+	}
+	assert_int_equal(index_wait(fx->idx, fx->size, 5000), LS_FAILED);
+	assert_non_null(index_error(fx->idx));
+	assert_non_null(strstr(index_error(fx->idx), "corrupt"));
+	assert_true(index_watermark(fx->idx) >= before);
+	assert_true(index_watermark(fx->idx) < fx->size);
+}
+
+/* Concurrent queries from several threads while the follower writes. */
+#include <pthread.h>
+
+struct qthread {
+	struct fx *fx;
+	int failures;
+};
+
+static void *query_thread(void *arg)
+{
+	struct qthread *t = arg;
+	int i;
+
+	for (i = 0; i < 60; i++) {
+		struct index_query q;
+		struct ls_err err;
+		uint64_t *res = NULL, wm;
+		size_t n, k;
+		char *next = NULL;
+		const char *qs = i % 2 ? "actor=user-1&order=asc&limit=1000" : "outcome=success";
+
+		if (index_query_parse(qs, strlen(qs), &q, NULL, NULL, &err) != LS_OK ||
+		    index_query_run(t->fx->idx, &q, &res, &n, &next, &wm, &err) != LS_OK) {
+			t->failures++;
+			continue;
+		}
+		for (k = 0; k < n; k++)
+			if (res[k] >= wm)
+				t->failures++;
+		free(res);
+		free(next);
+		index_query_release(&q);
+	}
+	return NULL;
+}
+
+static void test_concurrent_queries(void **state)
+{
+	struct fx *fx = *state;
+	struct qthread t[4];
+	pthread_t th[4];
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		t[i].fx = fx;
+		t[i].failures = 0;
+		assert_int_equal(pthread_create(&th[i], NULL, query_thread, &t[i]), 0);
+	}
+	for (i = 0; i < 10; i++) {
+		append_entries(fx, 50);
+		index_notify(fx->idx, fx->size);
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(t[i].failures, 0);
+	}
+	caught_up(fx);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_default_order_and_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cursor_tampering, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pagination_concurrent_appends, setup, teardown),
+		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_parse_extra),
+		cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_catch_up, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rebuild, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_notify_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_poll_fallback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconcile_cut, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconcile_other_journal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_corruption_stops, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_queries, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
