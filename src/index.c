@@ -323,8 +323,7 @@ static int sc_skip(struct scan *s)
 			if (sc_string(s, NULL, 0, NULL, NULL))
 				return -1;
 		} else if (c == '{' || c == '[') {
-			if (++depth > 1000)
-				return -1;
+			depth++;	/* no recursion: depth <= input length */
 			s->p++;
 			continue;
 		} else if (c == '}' || c == ']') {
@@ -514,6 +513,44 @@ static void row_extract(const uint8_t *data, size_t len, char *arena, struct row
 	return;
 bad:
 	memset(r, 0, sizeof(*r));
+}
+
+json_t *index_entry_fields(const void *data, size_t len)
+{
+	char *arena = malloc(len + 1), hex[33];
+	json_t *o;
+	struct row r;
+	int bad = 0;
+
+	if (!arena)
+		return NULL;
+	row_extract(data, len, arena, &r);
+	o = json_object();
+	if (!o) {
+		free(arena);
+		return NULL;
+	}
+#define PUT(k, v, n) bad |= json_object_set_new(o, k, (v) ? json_stringn_nocheck(v, n) : json_null())
+	PUT("actor", r.actor, r.actor_n);
+	PUT("action", r.action, r.action_n);
+	PUT("outcome", r.outcome, r.outcome_n);
+	PUT("service", r.service, r.service_n);
+	PUT("resource_type", r.rtype, r.rtype_n);
+	PUT("resource_id", r.rid, r.rid_n);
+	PUT("writer", r.writer, r.writer_n);
+#undef PUT
+	bad |= json_object_set_new(o, "time_us", r.has_time ? json_integer(r.time_us) : json_null());
+	bad |= json_object_set_new(o, "received_us",
+				   r.has_received ? json_integer(r.received_us) : json_null());
+	if (r.has_ip)
+		ls_hex(r.ip, 16, hex);
+	bad |= json_object_set_new(o, "source_ip", r.has_ip ? json_string(hex) : json_null());
+	free(arena);
+	if (bad) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 /* ======================================================= column values */

@@ -202,4 +202,10 @@ ls_rc index_cursor_decode(const char *text, size_t n, struct index_query *q, str
  * out must hold INDEX_CURSOR_TEXT + 1 bytes. */
 void index_cursor_encode(const struct index_query *q, uint64_t last, char *out);
 
+/* The columns one entry gives (what the follower would store), as
+ * {"time_us","received_us","actor","action","outcome","source_ip" (32 hex
+ * digits),"service","resource_type","resource_id","writer"} with null for
+ * what is missing.  For tests, the fuzz target and debugging; NULL on OOM. */
+json_t *index_entry_fields(const void *data, size_t len);
+
 #endif
