@@ -11,10 +11,18 @@
 static __thread EVP_MD_CTX *sha_ctx;
 static EVP_MD *sha_md;
 static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
+static pthread_key_t sha_key;	/* frees a thread's sha_ctx when it exits */
+
+static void sha_ctx_free(void *c)
+{
+	EVP_MD_CTX_free(c);
+}
 
 static void sha_init(void)
 {
 	sha_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (pthread_key_create(&sha_key, sha_ctx_free) != 0)
+		sha_key = (pthread_key_t)-1;
 }
 
 void ls_sha256(const void *a, size_t an, const void *b, size_t bn, uint8_t out[LS_HASH_LEN])
@@ -22,8 +30,11 @@ void ls_sha256(const void *a, size_t an, const void *b, size_t bn, uint8_t out[L
 	unsigned int len = 0;
 
 	pthread_once(&sha_once, sha_init);
-	if (!sha_ctx)
+	if (!sha_ctx) {
 		sha_ctx = EVP_MD_CTX_new();
+		if (sha_ctx && sha_key != (pthread_key_t)-1)
+			pthread_setspecific(sha_key, sha_ctx);
+	}
 	/* Out-of-memory here leaves no way to return a hash: fall back to the
 	 * one-shot API, which allocates internally and is simply slower. */
 	if (!sha_ctx || !sha_md) {

@@ -54,7 +54,7 @@
 #include "journal.h"
 
 #define SCHEMA_VERSION 1
-#define BATCH_ROWS 8192		/* rows per follower transaction */
+#define BATCH_ROWS 65536		/* rows per follower transaction */
 #define REBUILD_ROWS 65536	/* rows per rebuild transaction and progress call */
 #define POLL_MS 200		/* follower fallback poll when nobody notifies */
 #define POOL_MAX 8		/* idle read connections kept */
@@ -599,17 +599,19 @@ static const char SCHEMA_TABLES[] =
 	" received_us INTEGER, actor TEXT, action TEXT, outcome TEXT, source_ip BLOB,"
 	" service TEXT, resource_type TEXT, resource_id TEXT, writer TEXT);";
 
+/* Few indexes: each one costs the follower about as much as the row.
+ * Low-cardinality columns (outcome, writer, resource_type) have none: a
+ * scan in leaf order with the filter applied finds a page of them fast,
+ * and combined with a selective filter the other index does the work.
+ * received_us has none either: the server stamps it at ingest, so it
+ * follows leaf order closely and a recent range is found by that scan. */
 static const char SCHEMA_INDEXES[] =
 	"CREATE INDEX IF NOT EXISTS ev_time ON events(time_us);"
-	"CREATE INDEX IF NOT EXISTS ev_received ON events(received_us);"
 	"CREATE INDEX IF NOT EXISTS ev_actor ON events(actor, time_us);"
 	"CREATE INDEX IF NOT EXISTS ev_action ON events(action, time_us);"
-	"CREATE INDEX IF NOT EXISTS ev_outcome ON events(outcome, time_us);"
 	"CREATE INDEX IF NOT EXISTS ev_source_ip ON events(source_ip);"
 	"CREATE INDEX IF NOT EXISTS ev_service ON events(service, time_us);"
-	"CREATE INDEX IF NOT EXISTS ev_resource ON events(resource_type, resource_id);"
-	"CREATE INDEX IF NOT EXISTS ev_resource_id ON events(resource_id);"
-	"CREATE INDEX IF NOT EXISTS ev_writer ON events(writer);";
+	"CREATE INDEX IF NOT EXISTS ev_resource ON events(resource_id);";
 
 static ls_rc meta_get(sqlite3 *db, const char *k, sqlite3_int64 *v, uint8_t *blob, size_t cap,
 		      bool *found, struct ls_err *err)
@@ -685,9 +687,11 @@ static ls_rc db_open(const char *path, bool writer, sqlite3 **out, struct ls_err
 		return rc;
 	}
 	sqlite3_busy_timeout(db, 5000);
-	rc = exec(db, writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-			       "PRAGMA cache_size=-65536;"
-			     : "PRAGMA query_only=1; PRAGMA cache_size=-16384;",
+	rc = exec(db, writer ? "PRAGMA page_size=16384;"
+			       "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+			       "PRAGMA cache_size=-65536; PRAGMA mmap_size=1073741824;"
+			     : "PRAGMA query_only=1; PRAGMA cache_size=-16384;"
+			     "PRAGMA mmap_size=1073741824;",
 		  err);
 	if (rc != LS_OK) {
 		sqlite3_close(db);
@@ -941,9 +945,9 @@ static ls_rc follow_batch(struct index *idx, struct journal_iter *it, sqlite3_st
 			  char *arena, uint64_t *next, size_t *got, struct ls_err *err)
 {
 	uint8_t hash[LS_HASH_LEN] = { 0 };
-	const uint8_t *data;
+	const uint8_t *data = NULL;
 	uint64_t bound, at;
-	size_t len;
+	size_t len, last_len = 0;
 	bool bounded, open = false;
 	struct row r;
 	ls_rc rc = LS_OK, end = LS_OK;
@@ -983,12 +987,16 @@ static ls_rc follow_batch(struct index *idx, struct journal_iter *it, sqlite3_st
 			rc = db_fail(err, idx->w, "insert");
 			break;
 		}
-		ls_sha256(data, len, NULL, 0, hash);
+		/* Only the batch's last entry is hashed (for invariant 3):
+		 * keep its bytes, since data dies with the next record. */
+		memcpy(arena + JOURNAL_MAX_ENTRY + 1, data, len);
+		last_len = len;
 		(*next)++;
 		(*got)++;
 	}
 	if (!open)
 		return rc != LS_OK ? rc : end;
+	ls_sha256(arena + JOURNAL_MAX_ENTRY + 1, last_len, NULL, 0, hash);
 	if (rc == LS_OK)
 		rc = meta_mark(idx->w, *next, hash, err);
 	if (rc == LS_OK)
@@ -1013,7 +1021,8 @@ static void *follower(void *arg)
 	size_t got;
 	ls_rc rc;
 
-	arena = malloc(JOURNAL_MAX_ENTRY + 1);
+	/* Decoded strings of one entry, then a copy of the last entry. */
+	arena = malloc(2 * (JOURNAL_MAX_ENTRY + 1));
 	if (!arena) {
 		follower_fail(idx, LS_NOMEM, "out of memory");
 		return NULL;
@@ -1294,7 +1303,8 @@ ls_rc index_rebuild(const char *datadir, index_progress_fn progress, void *ctx, 
 		rc = db_fail(err, db, "open");
 		goto out;
 	}
-	rc = exec(db, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-262144;",
+	rc = exec(db, "PRAGMA page_size=16384; PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+		      "PRAGMA cache_size=-262144;",
 		  err);
 	if (rc == LS_OK)
 		rc = exec(db, SCHEMA_TABLES, err);
@@ -2010,12 +2020,47 @@ static ls_rc read_begin(sqlite3 *db, uint64_t *wm, struct ls_err *err)
 	return rc;
 }
 
+#define WALK_BUDGET 64	/* x 1000 VM steps, about a millisecond */
+
+static int budget_cb(void *arg)
+{
+	int *left = arg;
+
+	return --*left < 0;
+}
+
+/* Run a SELECT idx statement into out (at most cap rows).  SQLITE_DONE,
+ * SQLITE_INTERRUPT when budget (x 1000 steps; 0: none) ran out, or an
+ * error code. */
+static int select_idx(sqlite3 *db, const char *sql, size_t n, struct where *w, uint64_t *out,
+		      size_t cap, size_t *got, int budget)
+{
+	sqlite3_stmt *st;
+	int step;
+
+	*got = 0;
+	if (sqlite3_prepare_v2(db, sql, (int)n, &st, NULL) != SQLITE_OK)
+		return sqlite3_errcode(db);
+	if (where_bind(w, st, true) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return SQLITE_ERROR;
+	}
+	if (budget)
+		sqlite3_progress_handler(db, 1000, budget_cb, &budget);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW && *got < cap)
+		out[(*got)++] = (uint64_t)sqlite3_column_int64(st, 0);
+	if (step == SQLITE_ROW)
+		step = SQLITE_DONE;
+	sqlite3_progress_handler(db, 0, NULL, NULL);
+	sqlite3_finalize(st);
+	return step;
+}
+
 ls_rc index_query_run(struct index *idx, const struct index_query *q, uint64_t **indexes,
 		      size_t *n, char **next_cursor, uint64_t *watermark, struct ls_err *err)
 {
 	struct where w = { .q = q, .first_param = 1 };
-	struct sqlbuf sql = { .n = 0 };
-	sqlite3_stmt *st = NULL;
+	struct sqlbuf sql = { .n = 0 }, fast = { .n = 0 };
 	sqlite3 *db = NULL;
 	uint64_t *out = NULL, wm = 0;
 	size_t got = 0;
@@ -2041,11 +2086,19 @@ ls_rc index_query_run(struct index *idx, const struct index_query *q, uint64_t *
 					  "parameter 'cursor': it belongs to a query with other "
 					  "filters or another order");
 	}
+	/* Two plans.  Results are in leaf order, so a plain walk of the table
+	 * in that order, filtering as it goes, is the fastest when matches are
+	 * common; an index is when they are rare, but then SQLite sorts every
+	 * match for the page.  Try the walk first with a small budget. */
+	sb_add(&fast, "SELECT idx FROM events NOT INDEXED");
+	where_sql(&w, &fast, true);
+	sb_add(&fast, " ORDER BY idx %s LIMIT %u", q->order == INDEX_ASC ? "ASC" : "DESC",
+	       limit + 1);
 	sb_add(&sql, "SELECT idx FROM events");
 	where_sql(&w, &sql, true);
 	sb_add(&sql, " ORDER BY idx %s LIMIT %u", q->order == INDEX_ASC ? "ASC" : "DESC",
 	       limit + 1);
-	if (sql.overflow)
+	if (sql.overflow || fast.overflow)
 		return ls_err_set(err, LS_LIMIT, "index: query too complex");
 	out = malloc(sizeof(*out) * (limit + 1));
 	if (!out)
@@ -2056,14 +2109,17 @@ ls_rc index_query_run(struct index *idx, const struct index_query *q, uint64_t *
 	rc = read_begin(db, &wm, err);
 	if (rc != LS_OK)
 		goto done;
-	if (sqlite3_prepare_v2(db, sql.s, (int)sql.n, &st, NULL) != SQLITE_OK ||
-	    where_bind(&w, st, true) != SQLITE_OK) {
-		rc = db_fail(err, db, "query");
-		goto done;
+	step = select_idx(db, fast.s, fast.n, &w, out, limit + 1, &got, WALK_BUDGET);
+	if (step == SQLITE_INTERRUPT) {
+		/* An interrupted read may have ended the transaction. */
+		if (sqlite3_get_autocommit(db)) {
+			rc = read_begin(db, &wm, err);
+			if (rc != LS_OK)
+				goto done;
+		}
+		step = select_idx(db, sql.s, sql.n, &w, out, limit + 1, &got, 0);
 	}
-	while ((step = sqlite3_step(st)) == SQLITE_ROW && got <= limit)
-		out[got++] = (uint64_t)sqlite3_column_int64(st, 0);
-	if (step != SQLITE_ROW && step != SQLITE_DONE) {
+	if (step != SQLITE_DONE) {
 		rc = db_fail(err, db, "query");
 		goto done;
 	}
@@ -2077,7 +2133,6 @@ ls_rc index_query_run(struct index *idx, const struct index_query *q, uint64_t *
 		index_cursor_encode(q, out[got - 1], *next_cursor);
 	}
 done:
-	sqlite3_finalize(st);
 	if (db)
 		pool_put(idx, db);
 	if (rc != LS_OK) {

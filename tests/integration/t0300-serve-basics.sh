@@ -42,13 +42,15 @@ grep -q '"writer":"tok_' "$D"/journal/*.seg && ok "the server adds writer" || no
 
 # Requests in flight while stopping: a burst then SIGTERM.
 for i in $(seq 1 20); do ev "burst$i" >"$TMP/b$i.json"; done
+pids=""
 for i in $(seq 1 20); do
 	curl -s -o "$TMP/b$i.out" -w '%{http_code}\n' -H "Authorization: Bearer $W" -H 'Content-Type: application/json' \
 		--data-binary "@$TMP/b$i.json" "$SRV_URL/v1/events" >"$TMP/b$i.code" &
+	pids="$pids $!"
 done
 sleep 0.05
 stop_server; rc=$?
-wait
+wait $pids
 check_eq "SIGTERM: exit status 0" 0 "$rc"
 acked=$(cat "$TMP"/b*.code | grep -c '^200$')
 echo "# $acked of 20 burst requests acknowledged before the stop"

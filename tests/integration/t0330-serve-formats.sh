@@ -54,10 +54,12 @@ check_eq "the tree grew by $nk + 1" $((before + nk + 1)) "$(tree_size)"
 check_eq "batch with a key twice: 200" 200 "$(req POST /v1/events "$W" $J "$TMP/dup.json")"
 i1=$(jq '.indexes[0]' "$TMP/resp")
 check_eq "the second k1 is a duplicate of the first" "[{\"position\":2,\"index\":$i1}]" "$(jq -c .duplicates "$TMP/resp")"
+pids=""
 for i in $(seq 1 8); do
 	curl -s -o "$TMP/c$i.out" -H "Authorization: Bearer $W" -H "Content-Type: $J" --data-binary "$(ev same)" "$SRV_URL/v1/events" &
+	pids="$pids $!"
 done
-wait
+wait $pids
 check_eq "8 concurrent posts of one key: appended once" 1 "$(cat "$TMP"/c*.out | jq -s 'map(.appended) | add')"
 check_eq "... and all name the same index" 1 "$(cat "$TMP"/c*.out | jq -s 'map(.indexes[0]) | unique | length')"
 same=$(jq '.indexes[0]' "$TMP/c1.out")
