@@ -511,6 +511,17 @@ const struct note_verifier *log_verifier(const struct log *l)
 	return &l->verifier;
 }
 
+ls_rc log_sign_note(struct log *l, const char *text, size_t n, char **note,
+		    struct ls_err *err)
+{
+	return note_sign(&l->signer, text, n, note, err);
+}
+
+const char *log_origin(const struct log *l)
+{
+	return l->signer.name;
+}
+
 const char *log_dir(const struct log *l)
 {
 	return l->dir;

@@ -67,6 +67,16 @@ int log_failed(struct log *l);
 ls_rc log_latest_checkpoint(struct log *l, char **note, uint64_t *size);
 
 const struct note_verifier *log_verifier(const struct log *l);
+
+/* Sign any text (ending in '\n') with the log's key as a C2SP signed note:
+ * for documents other than checkpoints, such as export manifests, whose
+ * first line must then make them unmistakable for a checkpoint.  *note is
+ * malloc'd. */
+ls_rc log_sign_note(struct log *l, const char *text, size_t n, char **note,
+		    struct ls_err *err);
+
+/* The log's origin (its key name). */
+const char *log_origin(const struct log *l);
 const char *log_dir(const struct log *l);
 
 /* Stop threads, sign a last checkpoint, close.  NULL is a no-op. */
