@@ -15,6 +15,7 @@
 
 #include "crypto.h"
 #include "event.h"
+#include "export.h"
 #include "fsutil.h"
 #include "log.h"
 #include "serve.h"
@@ -29,6 +30,8 @@ static const char usage_main[] =
 	"  init     create a new log in a data directory (keys, admin token)\n"
 	"  import   append NDJSON events from standard input\n"
 	"  verify   recompute and check everything in a data or tiles directory\n"
+	"  verify-bundle  check an export bundle offline with the verifier key\n"
+	"  reindex  rebuild the query index from the journal (server stopped)\n"
 	"  serve    run the HTTP(S) server\n"
 	"  token    create, list or revoke tokens on a running server\n"
 	"  version  print the version\n"
@@ -522,6 +525,10 @@ int main(int argc, char **argv)
 		return cmd_import(argc - 1, argv + 1);
 	if (!strcmp(cmd, "verify"))
 		return cmd_verify(argc - 1, argv + 1);
+	if (!strcmp(cmd, "verify-bundle"))
+		return verify_bundle_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "reindex"))
+		return reindex_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "serve"))
 		return serve_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "token"))

@@ -27,4 +27,7 @@ ls_rc auth_bootstrap(const char *dir, struct ls_err *err);
 ls_rc tls_make_selfsigned(const char *cert_path, const char *key_path, const char *cn,
 			  struct ls_err *err);
 
+/* `logseal reindex --data DIR`: rebuild the query index from the journal. */
+int reindex_main(int argc, char **argv);
+
 #endif
