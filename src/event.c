@@ -30,6 +30,7 @@
  * into the next second.  Leap seconds (":60") are refused.
  */
 #include "event.h"
+#include "jcanon.h"
 #include "formats/formats.h"
 
 #include <arpa/inet.h>
@@ -409,6 +410,16 @@ static ls_rc strict_parse(const char *s, size_t n, size_t max_depth, size_t oute
 
 	*out = NULL;
 	*at = 0;
+	/* jansson silently skips a NUL byte that follows a number or a
+	 * literal; a NUL is never valid JSON text, so refuse it first. */
+	{
+		const char *nul = memchr(s, 0, n);
+		if (nul) {
+			*at = (size_t)(nul - s);
+			snprintf(why, whycap, "invalid JSON: NUL byte at offset %zu", *at);
+			return LS_INVALID;
+		}
+	}
 	if (scan_depth(s, n, max_depth + outer, at) > max_depth + outer) {
 		snprintf(why, whycap, "nested deeper than %zu levels", max_depth);
 		return LS_INVALID;
@@ -428,6 +439,17 @@ static ls_rc strict_parse(const char *s, size_t n, size_t max_depth, size_t oute
 
 ls_rc event_canonicalize_text(const char *text, size_t n, char **out, size_t *len,
 			      struct ls_err *err)
+{
+	if (!text) {
+		*out = NULL;
+		*len = 0;
+		return ls_err_set(err, LS_INVALID, "no text");
+	}
+	return jcanon_object(text, n, EVENT_MAX_DEPTH, EVENT_MAX_BYTES, out, len, err);
+}
+
+ls_rc event_canonicalize_text_ref(const char *text, size_t n, char **out, size_t *len,
+				  struct ls_err *err)
 {
 	char why[256];
 	size_t at;

@@ -78,9 +78,13 @@ ls_rc event_internal(const char *action, const char *actor_id, const char *sourc
 ls_rc event_canonical(const json_t *v, char **out, size_t *len);
 
 /* Parse one JSON text strictly (duplicate keys, invalid UTF-8 and \u0000
- * refused; depth limited) into a canonical entry. */
+ * refused; depth limited) into a canonical entry.  Runs the one-pass
+ * jcanon.c; event_canonicalize_text_ref() is the same function over jansson,
+ * kept as the reference that fuzz_jcanon and the tests compare it with. */
 ls_rc event_canonicalize_text(const char *text, size_t n, char **out, size_t *len,
 			      struct ls_err *err);
+ls_rc event_canonicalize_text_ref(const char *text, size_t n, char **out, size_t *len,
+				  struct ls_err *err);
 
 void event_item_release(struct event_item *it);
 void event_batch_release(struct event_batch *b);
