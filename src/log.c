@@ -412,18 +412,33 @@ static void *sequencer_main(void *arg)
 ls_rc log_append(struct log *l, const struct iovec *entries, size_t n, uint64_t *first,
 		 struct ls_err *err)
 {
+	return log_append_ordered(l, entries, n, first, NULL, NULL, err);
+}
+
+ls_rc log_append_ordered(struct log *l, const struct iovec *entries, size_t n, uint64_t *first,
+			 void (*enqueued)(void *ctx), void *ctx, struct ls_err *err)
+{
 	struct pending p;
 	size_t bytes = 0;
 	ls_rc rc;
 
-	if (n == 0)
+	if (n == 0) {
+		if (enqueued)
+			enqueued(ctx);
 		return ls_err_set(err, LS_INVALID, "empty batch");
+	}
 	for (size_t i = 0; i < n; i++) {
+		rc = LS_OK;
 		if (entries[i].iov_len == 0)
-			return ls_err_set(err, LS_INVALID, "entry %zu is empty", i);
-		if (entries[i].iov_len > JOURNAL_MAX_ENTRY)
-			return ls_err_set(err, LS_LIMIT, "entry %zu is larger than %u bytes", i,
-					  JOURNAL_MAX_ENTRY);
+			rc = ls_err_set(err, LS_INVALID, "entry %zu is empty", i);
+		else if (entries[i].iov_len > JOURNAL_MAX_ENTRY)
+			rc = ls_err_set(err, LS_LIMIT, "entry %zu is larger than %u bytes", i,
+					JOURNAL_MAX_ENTRY);
+		if (rc != LS_OK) {
+			if (enqueued)
+				enqueued(ctx);
+			return rc;
+		}
 		bytes += entries[i].iov_len + JOURNAL_REC_HEADER;
 	}
 	memset(&p, 0, sizeof(p));
@@ -432,17 +447,18 @@ ls_rc log_append(struct log *l, const struct iovec *entries, size_t n, uint64_t 
 	p.bytes = bytes;
 
 	pthread_mutex_lock(&l->mu);
-	if (l->failed) {
+	rc = LS_OK;
+	if (l->failed)
+		rc = ls_err_set(err, LS_FAILED, "the journal failed; reopen the log");
+	else if (l->stopping)
+		rc = ls_err_set(err, LS_BUSY, "the log is closing");
+	else if (l->queued_bytes && l->queued_bytes + bytes > l->queue_max)
+		rc = ls_err_set(err, LS_BUSY, "the sequencer is saturated");
+	if (rc != LS_OK) {
 		pthread_mutex_unlock(&l->mu);
-		return ls_err_set(err, LS_FAILED, "the journal failed; reopen the log");
-	}
-	if (l->stopping) {
-		pthread_mutex_unlock(&l->mu);
-		return ls_err_set(err, LS_BUSY, "the log is closing");
-	}
-	if (l->queued_bytes && l->queued_bytes + bytes > l->queue_max) {
-		pthread_mutex_unlock(&l->mu);
-		return ls_err_set(err, LS_BUSY, "the sequencer is saturated");
+		if (enqueued)
+			enqueued(ctx);
+		return rc;
 	}
 	l->queued_bytes += bytes;
 	if (l->tail)
@@ -450,16 +466,21 @@ ls_rc log_append(struct log *l, const struct iovec *entries, size_t n, uint64_t 
 	else
 		l->head = &p;
 	l->tail = &p;
+	/* The queue is FIFO: the order of enqueueing is the order of indexes. */
+	if (enqueued && l->threads)
+		enqueued(ctx);
 	if (l->threads) {
 		pthread_cond_signal(&l->work_cv);
 		while (!p.done)
 			pthread_cond_wait(&l->done_cv, &l->mu);
 		pthread_mutex_unlock(&l->mu);
 	} else {
-		/* Single-threaded use (import, tests): sequence in the caller. */
+		/* Single-threaded use (tests): sequence in the caller. */
 		l->head = l->tail = NULL;
 		pthread_mutex_unlock(&l->mu);
 		sequence_round(l, &p);
+		if (enqueued)
+			enqueued(ctx);
 	}
 	rc = p.rc;
 	if (rc == LS_OK)

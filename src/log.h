@@ -53,6 +53,14 @@ ls_rc log_open(const struct log_opts *opts, struct log **out, struct journal_rec
 ls_rc log_append(struct log *l, const struct iovec *entries, size_t n, uint64_t *first,
 		 struct ls_err *err);
 
+/* log_append() that calls enqueued(ctx) exactly once, as soon as the batch
+ * holds its place in the sequencer's queue (or has failed before that):
+ * callers that must keep an order among themselves release it there and
+ * let the group commit merge their batches, instead of waiting for each
+ * other's fdatasync. */
+ls_rc log_append_ordered(struct log *l, const struct iovec *entries, size_t n, uint64_t *first,
+			 void (*enqueued)(void *ctx), void *ctx, struct ls_err *err);
+
 /* Sign a checkpoint now if the tree grew since the last one (also called by
  * the checkpointer thread).  Returns once it is durable. */
 ls_rc log_checkpoint(struct log *l, struct ls_err *err);
