@@ -1,0 +1,991 @@
+/*
+ * test_alert.c - the alert engine with a fake clock and a real journal:
+ * rule validation, the default rules, each rule kind firing exactly when it
+ * should (match on every matching event; threshold on the Nth event within
+ * the window, per group, once per window; absence after the silence and
+ * again after re-arming), no feedback loop through the engine's own
+ * logseal.alert.fired events, restart (windows rebuilt from the journal, no
+ * duplicate after a crash between emit and state save), the engine thread
+ * reading back a gap from the journal, and webhook delivery against a
+ * receiver thread on 127.0.0.1 that checks the HMAC and fails the first two
+ * attempts, and one that never answers.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "alert.h"
+#include "crypto.h"
+#include "event.h"
+#include "fsutil.h"
+#include "journal.h"
+#include "webhook.h"
+
+#define T0 1700000000000000LL /* 2023-11-14T22:13:20Z */
+#define SEC 1000000LL
+
+/* ------------------------------------------------------------ fixture */
+
+struct fx {
+	char dir[64];
+	char jdir[96];
+	struct journal *j;
+	struct alert *a;
+	int64_t now;
+	unsigned emitted;
+	int fail_emit;
+	json_t *webhooks;
+	unsigned attempts, backoff_ms;
+	pthread_mutex_t log_mu; /* the journal has one writer: the test or emit */
+};
+
+static int64_t fake_now(void *ctx)
+{
+	return ((struct fx *)ctx)->now;
+}
+
+/* The server's emit: append to the log; the sequencer then calls the
+ * observer (alert_feed) before log_append returns. */
+static ls_rc fake_emit(void *ctx, json_t *details, uint64_t *index)
+{
+	struct fx *f = ctx;
+	char tbuf[40], *s;
+	struct iovec iov;
+	json_t *ev;
+	ls_rc rc;
+
+	if (f->fail_emit)
+		return LS_IO;
+	event_format_time(f->now, tbuf, sizeof(tbuf));
+	ev = json_pack("{sssssss{ss}sOss}", "action", ALERT_ACTION_FIRED, "outcome", "success",
+		       "service", "logseal", "actor", "id", "logseal", "details", details,
+		       "received", tbuf);
+	s = json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(ev);
+	iov.iov_base = s;
+	iov.iov_len = strlen(s);
+	pthread_mutex_lock(&f->log_mu);
+	rc = journal_append(f->j, &iov, 1, index, NULL);
+	if (rc == LS_OK) {
+		__atomic_add_fetch(&f->emitted, 1, __ATOMIC_SEQ_CST);
+		alert_feed(f->a, *index, &iov, 1);
+	}
+	pthread_mutex_unlock(&f->log_mu);
+	free(s);
+	return rc;
+}
+
+static char *entry(const char *action, const char *outcome, const char *service,
+		   const char *actor, const char *ip, int64_t received)
+{
+	char tbuf[40];
+	json_t *o;
+	char *s;
+
+	event_format_time(received, tbuf, sizeof(tbuf));
+	o = json_pack("{sssssss{ss}s{ss}ssss}", "action", action, "outcome", outcome, "service",
+		      service, "actor", "id", actor, "source", "ip", ip, "received", tbuf, "time",
+		      tbuf);
+	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	return s;
+}
+
+/* Append an event to the journal and feed it: returns its leaf index. */
+static uint64_t put(struct fx *f, const char *action, const char *outcome, const char *service,
+		    const char *actor, const char *ip, int64_t received, int feed)
+{
+	char *s = entry(action, outcome, service, actor, ip, received);
+	struct iovec iov = { s, strlen(s) };
+	uint64_t idx;
+
+	pthread_mutex_lock(&f->log_mu);
+	assert_int_equal(journal_append(f->j, &iov, 1, &idx, NULL), LS_OK);
+	if (feed)
+		alert_feed(f->a, idx, &iov, 1);
+	pthread_mutex_unlock(&f->log_mu);
+	free(s);
+	return idx;
+}
+
+static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+static void fx_open_alert(struct fx *f)
+{
+	struct alert_opts o;
+	struct ls_err err = { { 0 } };
+
+	memset(&o, 0, sizeof(o));
+	o.now_us = fake_now;
+	o.clock_ctx = f;
+	o.emit = fake_emit;
+	o.emit_ctx = f;
+	o.webhooks = f->webhooks;
+	o.state_interval_ms = 1;
+	o.webhook_attempts = f->attempts;
+	o.webhook_backoff_ms = f->backoff_ms ? f->backoff_ms : 20;
+	if (alert_open(f->dir, &o, &f->a, &err) != LS_OK)
+		fail_msg("alert_open: %s", err.msg);
+	if (alert_catch_up(f->a, f->jdir, journal_size(f->j), &err) != LS_OK)
+		fail_msg("alert_catch_up: %s", err.msg);
+}
+
+static struct fx *fx_new(int with_defaults)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	char path[128];
+
+	assert_non_null(f);
+	pthread_mutex_init(&f->log_mu, NULL);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_alert.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->jdir, sizeof(f->jdir), "%s/journal", f->dir);
+	assert_int_equal(journal_open(f->jdir, NULL, &f->j, NULL, NULL), LS_OK);
+	f->now = T0;
+	if (!with_defaults) {
+		/* an empty rule set instead of the defaults */
+		snprintf(path, sizeof(path), "%s/alerts", f->dir);
+		assert_int_equal(fs_mkdirs(path, 0700, NULL), LS_OK);
+		snprintf(path, sizeof(path), "%s/alerts/rules.json", f->dir);
+		assert_int_equal(fs_write_file(path, "{\"version\":1,\"rules\":[]}", 24, 0600, 0,
+					       NULL),
+				 LS_OK);
+	}
+	return f;
+}
+
+static void fx_free(struct fx *f)
+{
+	assert_int_equal(alert_close(f->a, NULL), LS_OK);
+	journal_close(f->j);
+	json_decref(f->webhooks);
+	nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	pthread_mutex_destroy(&f->log_mu);
+	free(f);
+}
+
+static void add_rule(struct fx *f, const char *text)
+{
+	struct ls_err err = { { 0 } };
+	json_t *r = json_loads(text, 0, NULL);
+	char *id = NULL;
+
+	assert_non_null(r);
+	if (alert_rule_add(f->a, r, &id, &err) != LS_OK)
+		fail_msg("alert_rule_add: %s", err.msg);
+	free(id);
+	json_decref(r);
+}
+
+static json_t *fired(struct fx *f)
+{
+	json_t *o;
+
+	assert_int_equal(alert_fired_list(f->a, 1000, &o), LS_OK);
+	return o;
+}
+
+static size_t nfired(struct fx *f)
+{
+	json_t *o = fired(f);
+	size_t n = json_array_size(json_object_get(o, "alerts"));
+
+	json_decref(o);
+	return n;
+}
+
+static void tick(struct fx *f)
+{
+	struct ls_err err = { { 0 } };
+
+	if (alert_tick(f->a, &err) != LS_OK && !f->fail_emit)
+		fail_msg("alert_tick: %s", err.msg);
+}
+
+/* ------------------------------------------------------------ validation */
+
+static void expect_invalid(const char *text, const char *field)
+{
+	struct ls_err err = { { 0 } };
+	json_t *out = NULL;
+
+	assert_int_equal(alert_rule_check_text(text, strlen(text), &out, &err), LS_INVALID);
+	assert_null(out);
+	if (!strstr(err.msg, field))
+		fail_msg("error for %s does not name %s: %s", text, field, err.msg);
+}
+
+static void test_rule_validation(void **state)
+{
+	struct ls_err err = { { 0 } };
+	const char *good = "{\"name\":\"x\",\"kind\":\"threshold\",\"filter\":{\"source_ip\":"
+			   "\"10.1.2.3/8\",\"action\":\"user.*\"},\"threshold\":{\"count\":5,"
+			   "\"window_seconds\":60}}";
+	json_t *out;
+
+	expect_invalid("[]", "rule");
+	expect_invalid("{\"kind\":\"match\",\"filter\":{\"action\":\"a\"}}", "name");
+	expect_invalid("{\"name\":\"x\",\"kind\":\"sometimes\"}", "kind");
+	expect_invalid("{\"name\":\"x\",\"kind\":\"match\"}", "filter");
+	expect_invalid("{\"name\":\"x\",\"kind\":\"match\",\"filter\":{}}", "filter");
+	expect_invalid("{\"name\":\"x\",\"kind\":\"match\",\"filter\":{\"colour\":\"red\"}}",
+		       "filter.colour");
+	expect_invalid("{\"name\":\"x\",\"kind\":\"match\",\"filter\":{\"outcome\":\"meh\"}}",
+		       "filter.outcome");
+	expect_invalid("{\"name\":\"x\",\"kind\":\"match\",\"filter\":{\"source_ip\":\"10.0.0/8\"}}",
+		       "filter.source_ip");
+	expect_invalid("{\"name\":\"x\",\"kind\":\"match\",\"filter\":{\"source_ip\":\"10.0.0.0/33\"}}",
+		       "filter.source_ip");
+	expect_invalid("{\"name\":\"x\",\"kind\":\"match\",\"filter\":{\"action\":\"a*b\"}}",
+		       "filter.action");
+	expect_invalid("{\"name\":\"x\",\"kind\":\"threshold\"}", "threshold");
+	expect_invalid("{\"name\":\"x\",\"kind\":\"threshold\",\"threshold\":{\"count\":0,"
+		       "\"window_seconds\":60}}",
+		       "threshold.count");
+	expect_invalid("{\"name\":\"x\",\"kind\":\"threshold\",\"threshold\":{\"count\":5,"
+		       "\"window_seconds\":0}}",
+		       "threshold.window_seconds");
+	expect_invalid("{\"name\":\"x\",\"kind\":\"threshold\",\"threshold\":{\"count\":5,"
+		       "\"window_seconds\":9,\"group_by\":\"colour\"}}",
+		       "threshold.group_by");
+	expect_invalid("{\"name\":\"x\",\"kind\":\"absence\",\"absence\":{\"service\":\"b\"}}",
+		       "absence.seconds");
+	expect_invalid("{\"name\":\"x\",\"kind\":\"match\",\"filter\":{\"action\":\"a\"},"
+		       "\"absence\":{\"service\":\"b\",\"seconds\":5}}",
+		       "absence");
+	expect_invalid("{\"name\":\"x\",\"kind\":\"match\",\"filter\":{\"action\":\"a\"},"
+		       "\"severity\":\"dire\"}",
+		       "severity");
+	expect_invalid("{\"name\":\"x\",\"kind\":\"match\",\"filter\":{\"action\":\"a\"},"
+		       "\"webhooks\":\"ops\"}",
+		       "webhooks");
+	expect_invalid("{\"name\":\"x\",\"kind\":\"match\",\"filter\":{\"action\":\"a\"},"
+		       "\"enabled\":1}",
+		       "enabled");
+	expect_invalid("{\"id\":\"rule1\",\"name\":\"x\",\"kind\":\"match\",\"filter\":"
+		       "{\"action\":\"a\"}}",
+		       "id");
+	expect_invalid("{\"name\":\"x\",\"kind\":\"match\",\"filter\":{\"action\":\"a\"},\"x\":1}",
+		       "x");
+	assert_int_equal(alert_rule_check_text("{\"name\":", 8, &out, &err), LS_INVALID);
+
+	/* a good rule comes back normalised, defaults filled in */
+	assert_int_equal(alert_rule_check_text(good, strlen(good), &out, &err), LS_OK);
+	assert_string_equal(json_string_value(json_object_get(out, "severity")), "medium");
+	assert_true(json_is_true(json_object_get(out, "enabled")));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(out, "filter"),
+							      "source_ip")),
+			    "10.0.0.0/8");
+	assert_int_equal(json_array_size(json_object_get(out, "webhooks")), 0);
+	json_decref(out);
+}
+
+static void test_filter_matching(void **state)
+{
+	const char *text = "{\"name\":\"x\",\"kind\":\"match\",\"filter\":{\"source_ip\":"
+			   "\"10.0.0.0/8\",\"action\":\"user.*\",\"outcome\":\"denied\"}}";
+	const char *text6 = "{\"name\":\"x\",\"kind\":\"match\",\"filter\":{\"source_ip\":"
+			    "\"2001:db8::/32\"}}";
+	struct {
+		const char *action, *outcome, *ip;
+		int want;
+	} cases[] = {
+		{ "user.login", "denied", "10.1.2.3", 1 },
+		{ "user.login", "denied", "11.0.0.1", 0 },
+		{ "user.login", "success", "10.1.2.3", 0 },
+		{ "users.login", "denied", "10.1.2.3", 0 },
+		{ "user.", "denied", "10.255.255.255", 1 },
+		{ "logseal.alert.fired", "denied", "10.1.2.3", 0 },
+	};
+	json_t *rule, *rule6;
+	size_t i;
+	int m;
+
+	assert_int_equal(alert_rule_check_text(text, strlen(text), &rule, NULL), LS_OK);
+	assert_int_equal(alert_rule_check_text(text6, strlen(text6), &rule6, NULL), LS_OK);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *e = entry(cases[i].action, cases[i].outcome, "svc", "alice", cases[i].ip, T0);
+		assert_int_equal(alert_rule_matches(rule, e, strlen(e), &m), LS_OK);
+		if (m != cases[i].want)
+			fail_msg("case %zu: %s %s %s: got %d", i, cases[i].action, cases[i].outcome,
+				 cases[i].ip, m);
+		free(e);
+	}
+	{
+		char *e = entry("x", "success", "svc", "a", "2001:db8:1::5", T0);
+		char *e2 = entry("x", "success", "svc", "a", "2001:db9::5", T0);
+		assert_int_equal(alert_rule_matches(rule6, e, strlen(e), &m), LS_OK);
+		assert_int_equal(m, 1);
+		assert_int_equal(alert_rule_matches(rule6, e2, strlen(e2), &m), LS_OK);
+		assert_int_equal(m, 0);
+		free(e);
+		free(e2);
+	}
+	json_decref(rule);
+	json_decref(rule6);
+}
+
+/* ------------------------------------------------------------ kinds */
+
+static void test_defaults(void **state)
+{
+	struct fx *f = fx_new(1);
+	char path[128];
+	json_t *rules, *al;
+	struct stat st;
+	int i;
+
+	fx_open_alert(f);
+	snprintf(path, sizeof(path), "%s/alerts/rules.json", f->dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(alert_rules_list(f->a, &rules), LS_OK);
+	assert_int_equal(json_array_size(json_object_get(rules, "rules")), 3);
+	json_decref(rules);
+
+	/* a token created: the match default fires once */
+	put(f, "logseal.token.create", "success", "logseal", "admin", "127.0.0.1", T0, 1);
+	tick(f);
+	assert_int_equal(nfired(f), 1);
+	/* five denials from one address to logseal in 60 s: both threshold
+	 * defaults fire (same actor "anonymous" too), on the fifth */
+	for (i = 0; i < 4; i++)
+		put(f, "logseal.auth.unauthenticated", "denied", "logseal", "anonymous",
+		    "192.0.2.7", T0 + i * SEC, 1);
+	tick(f);
+	assert_int_equal(nfired(f), 1);
+	put(f, "logseal.auth.unauthenticated", "denied", "logseal", "anonymous", "192.0.2.7",
+	    T0 + 10 * SEC, 1);
+	tick(f);
+	assert_int_equal(nfired(f), 3);
+	assert_int_equal(f->emitted, 3);
+	al = fired(f);
+	{
+		json_t *first = json_array_get(json_object_get(al, "alerts"), 0);
+		const char *rid = json_string_value(json_object_get(json_object_get(first, "rule"),
+								    "id"));
+		assert_true(!strcmp(rid, "r_default_logseal_denials") ||
+			    !strcmp(rid, "r_default_actor_denials"));
+		assert_int_equal(json_integer_value(json_object_get(first, "count")), 5);
+		assert_true(json_is_integer(json_object_get(first, "log_index")));
+	}
+	json_decref(al);
+	fx_free(f);
+}
+
+static void test_match_every_event_no_loop(void **state)
+{
+	struct fx *f = fx_new(0);
+	struct alert_counters c;
+	int i;
+
+	fx_open_alert(f);
+	add_rule(f, "{\"id\":\"r_m\",\"name\":\"denied user actions\",\"kind\":\"match\","
+		    "\"filter\":{\"action\":\"user.*\",\"outcome\":\"denied\"}}");
+	/* a rule that would match the engine's own events if they were evaluated */
+	add_rule(f, "{\"id\":\"r_loop\",\"name\":\"anything from logseal\",\"kind\":\"match\","
+		    "\"filter\":{\"service\":\"logseal\"}}");
+	for (i = 0; i < 3; i++)
+		put(f, "user.login", "denied", "auth", "alice", "10.0.0.1", T0 + i, 1);
+	put(f, "user.login", "success", "auth", "alice", "10.0.0.1", T0 + 5, 1);
+	put(f, "db.query", "denied", "auth", "alice", "10.0.0.1", T0 + 6, 1);
+	for (i = 0; i < 3; i++)
+		tick(f);
+	assert_int_equal(nfired(f), 3);
+	assert_int_equal(f->emitted, 3);
+	/* the three fired events came back through alert_feed and fired nothing */
+	assert_int_equal(journal_size(f->j), 8);
+	alert_get_counters(f->a, &c);
+	assert_int_equal(c.alerts_fired_total, 3);
+	assert_int_equal(c.evaluated, 8);
+	fx_free(f);
+}
+
+static void test_threshold(void **state)
+{
+	struct fx *f = fx_new(0);
+	json_t *al, *first;
+	uint64_t idx[5];
+	int i;
+
+	fx_open_alert(f);
+	add_rule(f, "{\"id\":\"r_t\",\"name\":\"denied logins\",\"kind\":\"threshold\","
+		    "\"filter\":{\"action\":\"user.login\",\"outcome\":\"denied\"},"
+		    "\"threshold\":{\"count\":5,\"window_seconds\":60,\"group_by\":\"actor\"}}");
+	/* four each for alice and bob: nothing */
+	for (i = 0; i < 4; i++) {
+		idx[i] = put(f, "user.login", "denied", "auth", "alice", "10.0.0.1",
+			     T0 + i * 10 * SEC, 1);
+		put(f, "user.login", "denied", "auth", "bob", "10.0.0.2", T0 + i * 10 * SEC, 1);
+	}
+	/* other events of alice do not count */
+	put(f, "user.login", "success", "auth", "alice", "10.0.0.1", T0 + 35 * SEC, 1);
+	tick(f);
+	assert_int_equal(nfired(f), 0);
+	/* alice's fifth within 60 s fires, with her five indexes */
+	idx[4] = put(f, "user.login", "denied", "auth", "alice", "10.0.0.1", T0 + 40 * SEC, 1);
+	tick(f);
+	assert_int_equal(nfired(f), 1);
+	al = fired(f);
+	first = json_array_get(json_object_get(al, "alerts"), 0);
+	assert_string_equal(json_string_value(json_object_get(first, "group")), "alice");
+	for (i = 0; i < 5; i++)
+		assert_int_equal(json_integer_value(
+					 json_array_get(json_object_get(first, "indexes"), i)),
+				 idx[i]);
+	json_decref(al);
+	/* muted for the window: more denials of alice fire nothing */
+	for (i = 0; i < 6; i++)
+		put(f, "user.login", "denied", "auth", "alice", "10.0.0.1", T0 + (41 + i) * SEC, 1);
+	tick(f);
+	assert_int_equal(nfired(f), 1);
+	/* bob's fifth fires for bob alone */
+	put(f, "user.login", "denied", "auth", "bob", "10.0.0.2", T0 + 50 * SEC, 1);
+	tick(f);
+	assert_int_equal(nfired(f), 2);
+	/* carol: five denials 20 s apart never have five within 60 s */
+	for (i = 0; i < 5; i++)
+		put(f, "user.login", "denied", "auth", "carol", "10.0.0.3", T0 + i * 20 * SEC, 1);
+	tick(f);
+	assert_int_equal(nfired(f), 2);
+	/* after alice's mute (ends at T0+100 s) five new denials fire again */
+	for (i = 0; i < 5; i++)
+		put(f, "user.login", "denied", "auth", "alice", "10.0.0.1", T0 + (100 + i) * SEC, 1);
+	tick(f);
+	assert_int_equal(nfired(f), 3);
+	assert_int_equal(f->emitted, 3);
+	fx_free(f);
+}
+
+static void test_threshold_group_eviction(void **state)
+{
+	struct fx *f = fx_new(0);
+	char actor[32];
+	int i;
+
+	fx_open_alert(f);
+	/* count 10000: at most 26 groups (262144 / 10000) */
+	add_rule(f, "{\"id\":\"r_big\",\"name\":\"big\",\"kind\":\"threshold\","
+		    "\"filter\":{\"outcome\":\"denied\"},"
+		    "\"threshold\":{\"count\":10000,\"window_seconds\":60,\"group_by\":\"actor\"}}");
+	add_rule(f, "{\"id\":\"r_two\",\"name\":\"two\",\"kind\":\"threshold\","
+		    "\"filter\":{\"outcome\":\"denied\"},"
+		    "\"threshold\":{\"count\":2,\"window_seconds\":60,\"group_by\":\"actor\"}}");
+	/* 300 distinct actors once each: no alert, memory bounded */
+	for (i = 0; i < 300; i++) {
+		snprintf(actor, sizeof(actor), "u%d", i);
+		put(f, "x", "denied", "svc", actor, "10.0.0.1", T0 + i, 1);
+	}
+	tick(f);
+	assert_int_equal(nfired(f), 0);
+	/* a second event of the most recent actor still fires "two" */
+	put(f, "x", "denied", "svc", "u299", "10.0.0.1", T0 + 400, 1);
+	tick(f);
+	assert_int_equal(nfired(f), 1);
+	fx_free(f);
+}
+
+static void test_absence(void **state)
+{
+	struct fx *f = fx_new(0);
+	json_t *al;
+
+	fx_open_alert(f);
+	add_rule(f, "{\"id\":\"r_a\",\"name\":\"billing silent\",\"kind\":\"absence\","
+		    "\"absence\":{\"service\":\"billing\",\"seconds\":300}}");
+	/* other services do not count as billing activity */
+	put(f, "x", "success", "auth", "a", "10.0.0.1", T0 + 100 * SEC, 1);
+	f->now = T0 + 299 * SEC;
+	tick(f);
+	assert_int_equal(nfired(f), 0);
+	f->now = T0 + 300 * SEC;
+	tick(f);
+	assert_int_equal(nfired(f), 1);
+	f->now = T0 + 400 * SEC;
+	tick(f);
+	assert_int_equal(nfired(f), 1); /* once, not every tick */
+	/* the fired event (service logseal) came back and was ignored */
+	assert_int_equal(f->emitted, 1);
+	/* billing logs again: re-armed */
+	f->now = T0 + 450 * SEC;
+	put(f, "invoice.create", "success", "billing", "svc", "10.0.0.9", T0 + 450 * SEC, 1);
+	f->now = T0 + 749 * SEC;
+	tick(f);
+	assert_int_equal(nfired(f), 1);
+	f->now = T0 + 750 * SEC;
+	tick(f);
+	assert_int_equal(nfired(f), 2);
+	al = fired(f);
+	{
+		json_t *last = json_array_get(json_object_get(al, "alerts"), 0);
+		assert_int_equal(json_integer_value(json_object_get(last, "since_us")),
+				 T0 + 450 * SEC);
+		assert_string_equal(json_string_value(json_object_get(last, "service")), "billing");
+	}
+	json_decref(al);
+	fx_free(f);
+}
+
+/* ------------------------------------------------------------ restart */
+
+static void test_restart(void **state)
+{
+	struct fx *f = fx_new(0);
+	char spath[128], *saved;
+	size_t slen;
+
+	fx_open_alert(f);
+	add_rule(f, "{\"id\":\"r_t\",\"name\":\"three denials\",\"kind\":\"threshold\","
+		    "\"filter\":{\"outcome\":\"denied\"},"
+		    "\"threshold\":{\"count\":3,\"window_seconds\":60,\"group_by\":\"actor\"}}");
+	add_rule(f, "{\"id\":\"r_m\",\"name\":\"deletes\",\"kind\":\"match\","
+		    "\"filter\":{\"action\":\"file.delete\"}}");
+	put(f, "file.delete", "success", "fs", "bob", "10.0.0.1", T0, 1);
+	put(f, "x", "denied", "svc", "alice", "10.0.0.1", T0 + 1 * SEC, 1);
+	put(f, "x", "denied", "svc", "alice", "10.0.0.1", T0 + 2 * SEC, 1);
+	tick(f);
+	assert_int_equal(nfired(f), 1);
+	assert_int_equal(f->emitted, 1);
+	assert_int_equal(alert_close(f->a, NULL), LS_OK);
+	f->a = NULL;
+
+	/* while the engine is down, the log goes on */
+	put(f, "x", "denied", "svc", "alice", "10.0.0.1", T0 + 3 * SEC, 0);
+	put(f, "file.delete", "success", "fs", "bob", "10.0.0.1", T0 + 4 * SEC, 0);
+	fx_open_alert(f); /* catches up from state.json's index */
+	assert_int_equal(nfired(f), 3); /* restored one + threshold (window rebuilt) + match */
+	tick(f);
+	assert_int_equal(f->emitted, 3); /* the first one was not emitted again */
+
+	/* crash between emit and state save: keep state.json from before */
+	snprintf(spath, sizeof(spath), "%s/alerts/state.json", f->dir);
+	tick(f);
+	assert_int_equal(fs_read_file(spath, 1 << 20, &saved, &slen, NULL), LS_OK);
+	put(f, "file.delete", "success", "fs", "carol", "10.0.0.1", T0 + 5 * SEC, 1);
+	tick(f);
+	assert_int_equal(f->emitted, 4);
+	assert_int_equal(alert_close(f->a, NULL), LS_OK);
+	f->a = NULL;
+	assert_int_equal(fs_write_file(spath, saved, slen, 0600, 0, NULL), LS_OK);
+	free(saved);
+	fx_open_alert(f);
+	/* the replay fires carol's delete again, then meets its logged event */
+	tick(f);
+	tick(f);
+	assert_int_equal(f->emitted, 4);
+	assert_int_equal(nfired(f), 4);
+	fx_free(f);
+}
+
+static void test_emit_failure_retried(void **state)
+{
+	struct fx *f = fx_new(0);
+	struct alert_counters c;
+	json_t *al;
+
+	fx_open_alert(f);
+	add_rule(f, "{\"id\":\"r_m\",\"name\":\"deletes\",\"kind\":\"match\","
+		    "\"filter\":{\"action\":\"file.delete\"}}");
+	f->fail_emit = 1;
+	put(f, "file.delete", "success", "fs", "bob", "10.0.0.1", T0, 1);
+	tick(f);
+	tick(f);
+	alert_get_counters(f->a, &c);
+	assert_int_equal(c.emit_failures_total, 2);
+	assert_int_equal(f->emitted, 0);
+	f->fail_emit = 0;
+	tick(f);
+	assert_int_equal(f->emitted, 1);
+	al = fired(f);
+	assert_true(json_is_integer(
+		json_object_get(json_array_get(json_object_get(al, "alerts"), 0), "log_index")));
+	json_decref(al);
+	fx_free(f);
+}
+
+static void test_thread_and_gap(void **state)
+{
+	struct fx *f = fx_new(0);
+	struct alert_counters c;
+	int i;
+
+	fx_open_alert(f);
+	add_rule(f, "{\"id\":\"r_m\",\"name\":\"deletes\",\"kind\":\"match\","
+		    "\"filter\":{\"action\":\"file.delete\"}}");
+	assert_int_equal(alert_start(f->a, NULL), LS_OK);
+	put(f, "file.delete", "success", "fs", "bob", "10.0.0.1", T0, 1);
+	/* two entries the observer never reported (a dropped batch) */
+	put(f, "file.delete", "success", "fs", "bob", "10.0.0.1", T0, 0);
+	put(f, "file.delete", "success", "fs", "bob", "10.0.0.1", T0, 0);
+	put(f, "file.delete", "success", "fs", "bob", "10.0.0.1", T0, 1);
+	for (i = 0; i < 100 && __atomic_load_n(&f->emitted, __ATOMIC_SEQ_CST) < 4; i++) {
+		assert_int_equal(alert_drain(f->a, 5000), LS_OK);
+		usleep(20000);
+	}
+	assert_int_equal(f->emitted, 4);
+	assert_int_equal(nfired(f), 4);
+	assert_int_equal(alert_drain(f->a, 5000), LS_OK);
+	alert_get_counters(f->a, &c);
+	assert_int_equal(c.evaluated, journal_size(f->j));
+	fx_free(f);
+}
+
+/* ------------------------------------------------------------ webhooks */
+
+#define SECRET "s3cret-for-tests"
+
+struct receiver {
+	int fd;
+	int port;
+	int fail_first;	/* answer 500 to the first N requests */
+	int hang;	/* never answer */
+	int stop;
+	int requests;
+	int bad_sig;
+	char last_body[8192];
+	pthread_t th;
+	pthread_mutex_t mu;
+};
+
+static const char *hdr_value(const char *head, const char *name)
+{
+	const char *p = strcasestr(head, name);
+
+	return p ? p + strlen(name) : NULL;
+}
+
+static void serve_one(struct receiver *r, int c)
+{
+	char buf[16384], sig[65], want[80];
+	const char *p, *body;
+	size_t got = 0, clen = 0, hlen;
+	ssize_t k;
+	int ok_sig;
+
+	for (;;) {
+		struct pollfd pf = { c, POLLIN, 0 };
+		if (poll(&pf, 1, 200) <= 0) {
+			if (__atomic_load_n(&r->stop, __ATOMIC_SEQ_CST))
+				return;
+			continue;
+		}
+		k = read(c, buf + got, sizeof(buf) - 1 - got);
+		if (k <= 0)
+			return;
+		got += (size_t)k;
+		buf[got] = 0;
+		body = strstr(buf, "\r\n\r\n");
+		if (!body)
+			continue;
+		body += 4;
+		hlen = (size_t)(body - buf);
+		p = hdr_value(buf, "\r\nContent-Length: ");
+		clen = p ? strtoul(p, NULL, 10) : 0;
+		if (got >= hlen + clen)
+			break;
+	}
+	pthread_mutex_lock(&r->mu);
+	r->requests++;
+	snprintf(r->last_body, sizeof(r->last_body), "%.*s", (int)clen, body);
+	{
+		struct webhook_cfg w = { .secret = SECRET, .secret_len = strlen(SECRET) };
+		webhook_sign(&w, body, clen, sig);
+		snprintf(want, sizeof(want), "sha256=%s\r\n", sig);
+		p = hdr_value(buf, "\r\nX-Logseal-Signature: ");
+		ok_sig = p && !strncmp(p, want, strlen(want)) &&
+			 hdr_value(buf, "\r\nX-Logseal-Timestamp: ");
+		if (!ok_sig)
+			r->bad_sig++;
+	}
+	k = r->requests;
+	pthread_mutex_unlock(&r->mu);
+	if (r->hang) {
+		while (!__atomic_load_n(&r->stop, __ATOMIC_SEQ_CST) && read(c, buf, 1) > 0)
+			;
+		return;
+	}
+	if (!ok_sig || k <= r->fail_first)
+		p = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+	else
+		p = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+	if (write(c, p, strlen(p)) < 0)
+		return;
+}
+
+static void *receiver_main(void *p)
+{
+	struct receiver *r = p;
+
+	while (!__atomic_load_n(&r->stop, __ATOMIC_SEQ_CST)) {
+		struct pollfd pf = { r->fd, POLLIN, 0 };
+		int c;
+
+		if (poll(&pf, 1, 100) <= 0)
+			continue;
+		c = accept(r->fd, NULL, NULL);
+		if (c < 0)
+			continue;
+		serve_one(r, c);
+		close(c);
+	}
+	return NULL;
+}
+
+static void receiver_start(struct receiver *r, int fail_first, int hang)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+
+	memset(r, 0, sizeof(*r));
+	r->fail_first = fail_first;
+	r->hang = hang;
+	pthread_mutex_init(&r->mu, NULL);
+	r->fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(r->fd >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(r->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(r->fd, 16), 0);
+	assert_int_equal(getsockname(r->fd, (struct sockaddr *)&sa, &sl), 0);
+	r->port = ntohs(sa.sin_port);
+	assert_int_equal(pthread_create(&r->th, NULL, receiver_main, r), 0);
+}
+
+static void receiver_stop(struct receiver *r)
+{
+	__atomic_store_n(&r->stop, 1, __ATOMIC_SEQ_CST);
+	pthread_join(r->th, NULL);
+	close(r->fd);
+	pthread_mutex_destroy(&r->mu);
+}
+
+static json_t *hook_cfg(int port, unsigned timeout_ms)
+{
+	char url[64];
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/hook", port);
+	return json_pack("[{sssssssssi}]", "name", "ops", "url", url, "secret", SECRET, "format",
+			 "json", "timeout_ms", (int)timeout_ms);
+}
+
+static void test_webhook_retries_then_delivers(void **state)
+{
+	struct fx *f = fx_new(0);
+	struct receiver r;
+	struct alert_counters c;
+	json_t *al, *a0, *h0, *body;
+
+	receiver_start(&r, 2, 0);
+	f->webhooks = hook_cfg(r.port, 2000);
+	f->attempts = 5;
+	fx_open_alert(f);
+	add_rule(f, "{\"id\":\"r_m\",\"name\":\"deletes\",\"kind\":\"match\",\"severity\":"
+		    "\"high\",\"filter\":{\"action\":\"file.delete\"},\"webhooks\":[\"ops\"]}");
+	put(f, "file.delete", "success", "fs", "bob", "10.0.0.1", T0, 1);
+	tick(f);
+	assert_int_equal(alert_drain(f->a, 10000), LS_OK);
+	receiver_stop(&r);
+	assert_int_equal(r.requests, 3);
+	assert_int_equal(r.bad_sig, 0);
+	body = json_loads(r.last_body, 0, NULL);
+	assert_non_null(body);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(body, "alert"), "id")),
+			    "r_m@0");
+	assert_true(json_is_integer(json_object_get(body, "timestamp")));
+	assert_true(json_is_integer(
+		json_object_get(json_object_get(body, "alert"), "log_index")));
+	json_decref(body);
+	al = fired(f);
+	a0 = json_array_get(json_object_get(al, "alerts"), 0);
+	assert_string_equal(json_string_value(json_object_get(a0, "state")), "delivered");
+	h0 = json_array_get(json_object_get(a0, "webhooks"), 0);
+	assert_int_equal(json_integer_value(json_object_get(h0, "attempts")), 3);
+	json_decref(al);
+	alert_get_counters(f->a, &c);
+	assert_int_equal(c.webhook_deliveries_total, 1);
+	assert_int_equal(c.webhook_attempt_failures_total, 2);
+	assert_int_equal(c.webhook_failures_total, 0);
+	fx_free(f);
+}
+
+static void test_webhook_never_answers(void **state)
+{
+	struct fx *f = fx_new(0);
+	struct receiver r;
+	struct alert_counters c;
+	json_t *al, *a0, *h0;
+
+	receiver_start(&r, 0, 1);
+	f->webhooks = hook_cfg(r.port, 300);
+	f->attempts = 2;
+	fx_open_alert(f);
+	add_rule(f, "{\"id\":\"r_m\",\"name\":\"deletes\",\"kind\":\"match\","
+		    "\"filter\":{\"action\":\"file.delete\"},\"webhooks\":[\"ops\"]}");
+	put(f, "file.delete", "success", "fs", "bob", "10.0.0.1", T0, 1);
+	tick(f);
+	assert_int_equal(alert_drain(f->a, 10000), LS_OK);
+	receiver_stop(&r);
+	assert_int_equal(r.requests, 2);
+	al = fired(f);
+	a0 = json_array_get(json_object_get(al, "alerts"), 0);
+	assert_string_equal(json_string_value(json_object_get(a0, "state")), "failed");
+	h0 = json_array_get(json_object_get(a0, "webhooks"), 0);
+	assert_int_equal(json_integer_value(json_object_get(h0, "attempts")), 2);
+	assert_non_null(strcasestr(json_string_value(json_object_get(h0, "last_error")),
+				   "timeout"));
+	json_decref(al);
+	alert_get_counters(f->a, &c);
+	assert_int_equal(c.webhook_failures_total, 1);
+	assert_int_equal(c.webhook_deliveries_total, 0);
+	fx_free(f);
+}
+
+static void test_webhook_config(void **state)
+{
+	struct fx *f = fx_new(0);
+	struct ls_err err = { { 0 } };
+	struct webhook_cfg w;
+	json_t *j, *list, *rule, *body;
+	char path[128], *s;
+	struct stat st;
+	size_t i;
+	const char *bad[] = {
+		"{\"name\":\"a\",\"url\":\"ftp://x/\",\"secret\":\"k\"}",
+		"{\"name\":\"a\",\"url\":\"file:///etc/passwd\",\"secret\":\"k\"}",
+		"{\"name\":\"a\",\"url\":\"http://\",\"secret\":\"k\"}",
+		"{\"name\":\"a\",\"url\":\"http://x/ y\",\"secret\":\"k\"}",
+		"{\"name\":\"a b\",\"url\":\"http://x/\",\"secret\":\"k\"}",
+		"{\"name\":\"a\",\"url\":\"http://x/\"}",
+		"{\"name\":\"a\",\"url\":\"http://x/\",\"secret\":\"k\",\"format\":\"xml\"}",
+		"{\"name\":\"a\",\"url\":\"http://x/\",\"secret\":\"k\",\"timeout_ms\":1}",
+	};
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		j = json_loads(bad[i], 0, NULL);
+		assert_non_null(j);
+		if (webhook_cfg_parse(j, &w, &err) != LS_INVALID)
+			fail_msg("accepted %s", bad[i]);
+		assert_non_null(strstr(err.msg, "webhook."));
+		webhook_cfg_release(&w);
+		json_decref(j);
+	}
+	fx_open_alert(f);
+	/* a rule naming an unknown webhook is refused */
+	rule = json_loads("{\"name\":\"x\",\"kind\":\"match\",\"filter\":{\"action\":\"a\"},"
+			  "\"webhooks\":[\"chat\"]}",
+			  0, NULL);
+	assert_int_equal(alert_rule_add(f->a, rule, NULL, &err), LS_INVALID);
+	assert_non_null(strstr(err.msg, "webhooks[0]"));
+	j = json_loads("{\"name\":\"chat\",\"url\":\"https://hooks.example/T1\","
+		       "\"format\":\"slack\"}",
+		       0, NULL);
+	assert_int_equal(alert_webhook_set(f->a, j, &err), LS_OK);
+	assert_int_equal(alert_rule_add(f->a, rule, NULL, &err), LS_OK);
+	json_decref(rule);
+	snprintf(path, sizeof(path), "%s/alerts/webhooks.json", f->dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(alert_webhooks_list(f->a, &list), LS_OK);
+	assert_int_equal(json_array_size(json_object_get(list, "webhooks")), 1);
+	json_decref(list);
+	/* slack format: {"text": ...} */
+	assert_int_equal(webhook_cfg_parse(j, &w, &err), LS_OK);
+	s = webhook_body(&w, NULL, "logseal alert [high] x", 5);
+	body = json_loads(s, 0, NULL);
+	assert_string_equal(json_string_value(json_object_get(body, "text")),
+			    "logseal alert [high] x");
+	assert_int_equal(json_object_size(body), 1);
+	json_decref(body);
+	free(s);
+	webhook_cfg_release(&w);
+	json_decref(j);
+	/* a secret shown by the list is masked */
+	j = json_loads("{\"name\":\"sig\",\"url\":\"http://127.0.0.1:9/\",\"secret\":\"k1\"}", 0,
+		       NULL);
+	assert_int_equal(alert_webhook_set(f->a, j, &err), LS_OK);
+	json_decref(j);
+	assert_int_equal(alert_webhooks_list(f->a, &list), LS_OK);
+	s = json_dumps(list, 0);
+	assert_null(strstr(s, "k1"));
+	free(s);
+	json_decref(list);
+	/* the signature is HMAC-SHA256(secret, body): RFC 4231 test case 2 */
+	{
+		struct webhook_cfg k = { .secret = "Jefe", .secret_len = 4 };
+		char sig[65];
+		const char *msg = "what do ya want for nothing?";
+		webhook_sign(&k, msg, strlen(msg), sig);
+		assert_string_equal(sig, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b9"
+					 "64ec3843");
+	}
+	fx_free(f);
+}
+
+static void test_rule_delete_and_persist(void **state)
+{
+	struct fx *f = fx_new(1);
+	struct ls_err err = { { 0 } };
+	json_t *rules;
+
+	fx_open_alert(f);
+	add_rule(f, "{\"id\":\"r_x\",\"name\":\"x\",\"kind\":\"match\",\"filter\":{\"action\":\"a\"}}");
+	{
+		json_t *dup = json_loads("{\"id\":\"r_x\",\"name\":\"y\",\"kind\":\"match\","
+					 "\"filter\":{\"action\":\"b\"}}",
+					 0, NULL);
+		assert_int_equal(alert_rule_add(f->a, dup, NULL, &err), LS_EXISTS);
+		json_decref(dup);
+	}
+	assert_int_equal(alert_rule_delete(f->a, "r_default_actor_denials", &err), LS_OK);
+	assert_int_equal(alert_rule_delete(f->a, "r_nope", &err), LS_NOTFOUND);
+	assert_int_equal(alert_close(f->a, NULL), LS_OK);
+	f->a = NULL;
+	fx_open_alert(f);
+	assert_int_equal(alert_rules_list(f->a, &rules), LS_OK);
+	assert_int_equal(json_array_size(json_object_get(rules, "rules")), 3);
+	json_decref(rules);
+	fx_free(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rule_validation),
+		cmocka_unit_test(test_filter_matching),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_match_every_event_no_loop),
+		cmocka_unit_test(test_threshold),
+		cmocka_unit_test(test_threshold_group_eviction),
+		cmocka_unit_test(test_absence),
+		cmocka_unit_test(test_restart),
+		cmocka_unit_test(test_emit_failure_retried),
+		cmocka_unit_test(test_thread_and_gap),
+		cmocka_unit_test(test_webhook_retries_then_delivers),
+		cmocka_unit_test(test_webhook_never_answers),
+		cmocka_unit_test(test_webhook_config),
+		cmocka_unit_test(test_rule_delete_and_persist),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
