@@ -1,7 +1,12 @@
 /*
  * api.c - what the endpoint handlers share: error replies, mapping the log's
- * result codes onto HTTP statuses, and the server's own events (denials and
- * token changes), which go through the same log as everyone else's.
+ * result codes onto HTTP statuses, and the server's own events (denials,
+ * token changes and audited reads), which go through the same log as
+ * everyone else's.
+ *
+ * Invariant: api_audit_read() returns LS_OK only once the read's event is
+ * durable (log_append() returned); otherwise the caller sends the error it
+ * filled in and none of the data (fail closed).
  */
 #include "api.h"
 
@@ -106,4 +111,35 @@ void api_log_denial(struct server *s, const struct request *q, unsigned status,
 	api_log_internal(s, q, status == 401 ? "logseal.auth.unauthenticated" : "logseal.auth.denied",
 			 actor ? actor : "anonymous", "denied", d);
 	json_decref(d);
+}
+
+ls_rc api_audit_read(struct server *s, const struct request *q, const char *action,
+		     const char *outcome, json_t *details, struct reply *r)
+{
+	const char *actor = q->who ? q->who->id : "anonymous";
+	ls_rc rc = api_log_internal(s, q, action, actor, outcome, details);
+
+	if (rc == LS_OK)
+		return LS_OK;
+	/* Fail closed: a read that leaves no trace is not served. */
+	switch (rc) {
+	case LS_NOSPACE:
+		reply_error(r, 507, "no_space",
+			    "the disk is full: this read cannot be recorded in the log, so it is "
+			    "refused");
+		break;
+	case LS_FAILED:
+		reply_error(r, 503, "log_failed",
+			    "the log refuses writes after a storage failure: this read cannot be "
+			    "recorded, so it is refused");
+		r->retry_after = 60;
+		break;
+	default:
+		reply_error(r, 503, "audit_failed",
+			    "this read cannot be recorded in the log (%s), so it is refused",
+			    ls_rc_name(rc));
+		r->retry_after = 1;
+		break;
+	}
+	return rc;
 }

@@ -7,6 +7,12 @@
  * limits, content types, authentication and the role check, and turning a
  * struct reply into bytes on the wire.  A handler sees a fully received,
  * authorised request and fills a reply; it never touches libmicrohttpd.
+ *
+ * A reply is one of three kinds: JSON (body), raw bytes with a content type
+ * (raw), or a body streamed by a callback (stream) once the status line has
+ * been sent.  A streaming handler does everything that can fail (parsing,
+ * the read-audit event, the checkpoint) before it returns, so an error is
+ * still an ordinary JSON reply; what fails later can only cut the stream.
  */
 #ifndef LS_API_H
 #define LS_API_H
@@ -19,6 +25,7 @@
 #include "auth.h"
 #include "event.h"
 #include "idem.h"
+#include "index.h"
 #include "log.h"
 
 /* What every handler shares; owned by serve.c, outlives the HTTP daemon. */
@@ -26,6 +33,7 @@ struct server {
 	struct log *log;
 	struct auth *auth;
 	struct idem *idem;
+	struct index *index;	/* the query index (follows the log) */
 	const char *dir;
 	size_t max_body;
 	atomic_int failed;	/* the log refused an append with LS_FAILED: unhealthy */
@@ -33,10 +41,20 @@ struct server {
 	atomic_long active;	/* requests between their first byte and their reply */
 };
 
+/* One query-string parameter, percent-decoded by http.c (NUL-free). */
+struct query_arg {
+	const char *key;
+	const char *value;	/* "" for a name without '=' */
+};
+
+#define REQUEST_MAX_ARGS 64
+
 struct request {
 	const char *method;
 	const char *path;
-	const char *format;	/* ?format=..., or NULL */
+	const char *format;	/* ?format=..., or NULL (POST /v1/events) */
+	const struct query_arg *args;	/* every query parameter, in order */
+	size_t nargs;
 	enum event_body body_kind;
 	const char *body;	/* NUL-terminated, body_len bytes */
 	size_t body_len;
@@ -45,9 +63,30 @@ struct request {
 	int64_t received_us;
 };
 
+/*
+ * Streamed body: fn is called (in one HTTP thread at a time) with the
+ * position reached so far and room for max bytes; it returns the number of
+ * bytes written (> 0), REPLY_STREAM_END when the body is complete, or
+ * REPLY_STREAM_ERROR to cut the connection (the client sees a truncated
+ * body, which a bundle's manifest makes evident).  free is called once,
+ * whatever happened, when the request is over.
+ */
+#define REPLY_STREAM_END (-1)
+#define REPLY_STREAM_ERROR (-2)
+typedef long (*reply_stream_fn)(void *ctx, uint64_t pos, char *buf, size_t max);
+typedef void (*reply_stream_free_fn)(void *ctx);
+
 struct reply {
 	unsigned status;
-	json_t *body;		/* owned */
+	json_t *body;		/* owned; the JSON reply */
+	char *raw;		/* owned (malloc'd); when set, sent instead of body */
+	size_t raw_len;
+	reply_stream_fn stream;	/* when set, the body is streamed (body and raw unused) */
+	reply_stream_free_fn stream_free;
+	void *stream_ctx;	/* owned through stream_free */
+	const char *content_type; /* raw and stream replies */
+	const char *cache_control; /* NULL: "no-store" */
+	char disposition[128];	/* Content-Disposition when non-empty */
 	int retry_after;	/* seconds; 0: no Retry-After header */
 	const char *allow;	/* Allow header for 405 */
 };
@@ -70,6 +109,16 @@ void reply_append_error(struct server *s, struct reply *r, ls_rc rc, const struc
 ls_rc api_log_internal(struct server *s, const struct request *q, const char *action,
 		       const char *actor, const char *outcome, json_t *details);
 
+/*
+ * The read audit (issue 4): append the event of service "logseal" that
+ * records a read by q's token (actor = token id, source = client address),
+ * durably, before any of the data is sent.  details is not stolen.  On
+ * failure r is filled with the error to send instead (503/507): the read
+ * is refused (fail closed).  Returns LS_OK when the read may proceed.
+ */
+ls_rc api_audit_read(struct server *s, const struct request *q, const char *action,
+		     const char *outcome, json_t *details, struct reply *r);
+
 /* Log a 401/403 (action logseal.auth.unauthenticated / logseal.auth.denied). */
 void api_log_denial(struct server *s, const struct request *q, unsigned status,
 		    const char *actor, const char *reason);
@@ -81,6 +130,46 @@ void api_tokens_post(struct server *s, const struct request *q, struct reply *r)
 void api_tokens_get(struct server *s, const struct request *q, struct reply *r);
 void api_tokens_delete(struct server *s, const struct request *q, const char *id,
 		       struct reply *r);
+
+/* Read side (api_read.c): GET /v1/events, /v1/events/stats, /v1/events/{index},
+ * /v1/proof/consistency, /log/checkpoint, /log/tile/...; tail is the part of
+ * the path after the route's prefix. */
+void api_events_query(struct server *s, const struct request *q, struct reply *r);
+void api_events_stats(struct server *s, const struct request *q, struct reply *r);
+void api_events_get(struct server *s, const struct request *q, const char *tail,
+		    struct reply *r);
+void api_proof_consistency(struct server *s, const struct request *q, struct reply *r);
+void api_log_checkpoint(struct server *s, const struct request *q, struct reply *r);
+void api_log_tile(struct server *s, const struct request *q, const char *tail,
+		  struct reply *r);
+
+/* Helpers of the read side (api_read.c), shared with the export.  Each
+ * fills r with the error to send when it fails. */
+struct tiles_reader;
+struct checkpoint;
+/* Parse q's parameters into iq (initialised here): extra sees each first
+ * and returns LS_NOTFOUND for the filter names it leaves to the index.
+ * 1, or 0 with a 400 in r (iq then holds nothing). */
+int api_parse_filters(const struct request *q, struct index_query *iq, index_param_fn extra,
+		      void *ctx, struct reply *r);
+/* Wait up to timeout_ms for the index to cover size.  Not strict: a timeout
+ * is fine (the reply states the watermark); strict: 503.  1 to go on. */
+int api_index_ready(struct server *s, uint64_t size, unsigned timeout_ms, int strict,
+		    struct reply *r);
+/* The latest signed checkpoint, signing one first when it does not cover
+ * `need` entries; *note is malloc'd. */
+ls_rc api_covering_checkpoint(struct server *s, uint64_t need, char **note, uint64_t *size,
+			      struct reply *r);
+/* Parse a signed checkpoint note of this log (signature checked). */
+ls_rc api_checkpoint_root(struct server *s, const char *note, struct checkpoint *cp);
+/* A tiles reader over DIR/log for a tree of size entries. */
+ls_rc api_tiles_reader(struct server *s, uint64_t size, struct tiles_reader **tr,
+		       struct reply *r);
+/* Standard base64 of data as a JSON string; NULL on OOM. */
+json_t *api_b64_json(const void *data, size_t n);
+
+/* GET /v1/export (api_export.c): a streamed reply on success. */
+void api_export(struct server *s, const struct request *q, struct reply *r);
 
 /* Fill the idempotency map from the journal (entries [0, size)). */
 ls_rc api_events_scan(struct server *s, uint64_t *scanned, struct ls_err *err);

@@ -14,7 +14,14 @@
  *     disconnected (one with a Content-Length over the cap gets its 413 at
  *     step 1 without sending anything).
  *  3. complete: the handler runs in this pool thread (log_append blocks
- *     until the batch is durable) and its reply is queued.
+ *     until the batch is durable) and its reply is queued: JSON, raw bytes
+ *     (tiles, checkpoints), or a body produced piece by piece by the
+ *     handler's callback (exports) with bounded memory.
+ *
+ * Query-string parameters are handed to handlers as decoded pairs in their
+ * order (struct request.args); one that decodes to a NUL byte, or more than
+ * REQUEST_MAX_ARGS of them, is a 400 here.  Each handler refuses names it
+ * does not know.
  *
  * Limits that protect the server from slow or hostile clients: the
  * connection count in all and per address, an idle timeout, the memory a
@@ -51,8 +58,14 @@ enum handler {
 	H_TOKENS_POST,
 	H_TOKENS_GET,
 	H_TOKENS_DELETE,
+	H_EVENTS_QUERY,
+	H_EVENTS_STATS,
+	H_EVENTS_GET,
+	H_CONSISTENCY,
+	H_EXPORT,
 	H_CHECKPOINT,
-	H_LATER,	/* a read endpoint of a later milestone */
+	H_TILE,
+	H_LATER,	/* an endpoint of a later milestone */
 };
 
 enum body_types { B_NONE, B_JSON, B_JSON_NDJSON };
@@ -69,17 +82,19 @@ struct route {
 static const struct route routes[] = {
 	{ "/healthz", 0, "GET", 0, H_HEALTHZ, B_NONE },
 	{ "/v1/events", 0, "POST", AUTH_ROLE_WRITER, H_EVENTS, B_JSON_NDJSON },
-	{ "/v1/events", 0, "GET", AUTH_ROLE_AUDITOR, H_LATER, B_NONE },
-	{ "/v1/events/", 1, "GET", AUTH_ROLE_AUDITOR, H_LATER, B_NONE },
+	{ "/v1/events", 0, "GET", AUTH_ROLE_AUDITOR, H_EVENTS_QUERY, B_NONE },
+	/* before the prefix route: the first route that matches wins */
+	{ "/v1/events/stats", 0, "GET", AUTH_ROLE_AUDITOR, H_EVENTS_STATS, B_NONE },
+	{ "/v1/events/", 1, "GET", AUTH_ROLE_AUDITOR, H_EVENTS_GET, B_NONE },
 	{ "/v1/k8s/audit", 0, "POST", AUTH_ROLE_WRITER, H_K8S, B_JSON },
 	{ "/v1/tokens", 0, "POST", AUTH_ROLE_ADMIN, H_TOKENS_POST, B_JSON },
 	{ "/v1/tokens", 0, "GET", AUTH_ROLE_ADMIN, H_TOKENS_GET, B_NONE },
 	{ "/v1/tokens/", 1, "DELETE", AUTH_ROLE_ADMIN, H_TOKENS_DELETE, B_NONE },
-	{ "/v1/proof/consistency", 0, "GET", AUTH_ROLE_AUDITOR, H_LATER, B_NONE },
-	{ "/v1/export", 0, "GET", AUTH_ROLE_AUDITOR, H_LATER, B_NONE },
+	{ "/v1/proof/consistency", 0, "GET", AUTH_ROLE_AUDITOR, H_CONSISTENCY, B_NONE },
+	{ "/v1/export", 0, "GET", AUTH_ROLE_AUDITOR, H_EXPORT, B_NONE },
 	{ "/v1/stream", 0, "GET", AUTH_ROLE_AUDITOR, H_LATER, B_NONE },
 	{ "/log/checkpoint", 0, "GET", AUTH_ROLE_AUDITOR, H_CHECKPOINT, B_NONE },
-	{ "/log/tile/", 1, "GET", AUTH_ROLE_AUDITOR, H_LATER, B_NONE },
+	{ "/log/tile/", 1, "GET", AUTH_ROLE_AUDITOR, H_TILE, B_NONE },
 };
 
 struct http {
@@ -93,6 +108,9 @@ struct conn {
 	const struct route *route;
 	struct request q;
 	struct auth_principal who;
+	struct query_arg *args;
+	size_t nargs;
+	int bad_args;		/* a parameter held a NUL byte, or too many */
 	char *buf;
 	size_t len, cap;
 	size_t discarded;
@@ -111,20 +129,18 @@ static int64_t now_us(void)
 
 /* ======================================================= replies */
 
-static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, char *text,
-				 size_t len, const char *ctype, const struct reply *r, int close)
+static enum MHD_Result queue(struct MHD_Connection *c, unsigned status,
+			       struct MHD_Response *resp, const char *ctype, const struct reply *r,
+			       int close)
 {
-	struct MHD_Response *resp;
 	enum MHD_Result ret;
 	char num[24];
 
-	resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(text);
-		return MHD_NO;
-	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+				r && r->cache_control ? r->cache_control : "no-store");
+	if (r && r->disposition[0])
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, r->disposition);
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	if (r && r->retry_after > 0) {
 		snprintf(num, sizeof(num), "%d", r->retry_after);
@@ -141,11 +157,94 @@ static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, char
 	return ret;
 }
 
+static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, char *text,
+				 size_t len, const char *ctype, const struct reply *r, int close)
+{
+	struct MHD_Response *resp;
+
+	resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(text);
+		return MHD_NO;
+	}
+	return queue(c, status, resp, ctype, r, close);
+}
+
+struct stream {
+	reply_stream_fn fn;
+	reply_stream_free_fn free;
+	void *ctx;
+};
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct stream *st = cls;
+	long n = st->fn(st->ctx, pos, buf, max);
+
+	if (n > 0)
+		return (ssize_t)n;
+	return n == REPLY_STREAM_END ? MHD_CONTENT_READER_END_OF_STREAM
+				     : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void stream_free(void *cls)
+{
+	struct stream *st = cls;
+
+	if (st->free)
+		st->free(st->ctx);
+	free(st);
+}
+
+/* A body of unknown length: HTTP/1.1 chunked encoding, so a cut stream is
+ * visible to the client as an incomplete transfer. */
+static enum MHD_Result send_stream(struct MHD_Connection *c, struct reply *r)
+{
+	struct MHD_Response *resp;
+	struct stream *st = malloc(sizeof(*st));
+
+	if (!st) {
+		if (r->stream_free)
+			r->stream_free(r->stream_ctx);
+		return MHD_NO;
+	}
+	st->fn = r->stream;
+	st->free = r->stream_free;
+	st->ctx = r->stream_ctx;
+	r->stream = NULL;
+	r->stream_free = NULL;
+	r->stream_ctx = NULL;
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_read, st,
+						 stream_free);
+	if (!resp) {
+		stream_free(st);
+		return MHD_NO;
+	}
+	return queue(c, r->status, resp, r->content_type ? r->content_type :
+				   "application/octet-stream", r, 0);
+}
+
 static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *r, int close)
 {
 	char *text = NULL, *t2;
 	size_t len;
 
+	if (r->stream) {
+		json_decref(r->body);
+		r->body = NULL;
+		free(r->raw);
+		r->raw = NULL;
+		return send_stream(c, r);
+	}
+	if (r->raw) {
+		char *raw = r->raw;
+		json_decref(r->body);
+		r->body = NULL;
+		r->raw = NULL;
+		return send_text(c, r->status, raw, r->raw_len,
+				 r->content_type ? r->content_type : "application/octet-stream", r,
+				 close);
+	}
 	if (r->body)
 		text = json_dumps(r->body, JSON_COMPACT | JSON_ENSURE_ASCII);
 	if (!text) {
@@ -191,6 +290,17 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
 
 /* ======================================================= step 1: headers */
 
+/* Whether method is already in the comma-separated list. */
+static int method_listed(const char *list, const char *method)
+{
+	size_t n = strlen(method);
+
+	for (const char *p = list; (p = strstr(p, method)) != NULL; p += n)
+		if ((p == list || p[-1] == ' ') && (p[n] == 0 || p[n] == ','))
+			return 1;
+	return 0;
+}
+
 static const struct route *find_route(const char *path, const char *method, char *allow,
 				      size_t cap, int *path_known)
 {
@@ -207,9 +317,9 @@ static const struct route *find_route(const char *path, const char *method, char
 		if (!match)
 			continue;
 		*path_known = 1;
-		if (strcmp(method, rt->method) == 0)
+		if (!hit && strcmp(method, rt->method) == 0)
 			hit = rt;
-		if (used < cap) {
+		if (used < cap && !method_listed(allow, rt->method)) {
 			int w = snprintf(allow + used, cap - used, "%s%s", used ? ", " : "",
 					 rt->method);
 			used += w > 0 ? (size_t)w : 0;
@@ -275,6 +385,22 @@ static int media_type(const char *ct, char *out, size_t cap)
 			return 0;
 	}
 	return 1;
+}
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+				   size_t key_size, const char *value, size_t value_size)
+{
+	struct conn *k = cls;
+
+	if (!key || strlen(key) != key_size || (value && strlen(value) != value_size) ||
+	    k->nargs >= REQUEST_MAX_ARGS) {
+		k->bad_args = 1;
+		return MHD_NO;
+	}
+	k->args[k->nargs].key = key;
+	k->args[k->nargs].value = value ? value : "";
+	k->nargs++;
+	return MHD_YES;
 }
 
 static enum MHD_Result refuse_unauthorised(struct http *h, struct MHD_Connection *c,
@@ -365,6 +491,21 @@ static enum MHD_Result first_call(struct http *h, struct MHD_Connection *c, stru
 						  " or application/x-ndjson" : "");
 		}
 	}
+
+	k->args = calloc(REQUEST_MAX_ARGS, sizeof(*k->args));
+	if (!k->args) {
+		k->replied = 1;
+		return send_error(c, 503, "busy", NULL, 1, 1, "out of memory");
+	}
+	MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, collect_arg, k);
+	if (k->bad_args) {
+		k->replied = 1;
+		return send_error(c, 400, "bad_query", NULL, 0, 0,
+				  "the query string holds a NUL byte or more than %d parameters",
+				  REQUEST_MAX_ARGS);
+	}
+	k->q.args = k->args;
+	k->q.nargs = k->nargs;
 
 	if (k->route->h == H_EVENTS) {
 		v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "format");
@@ -494,22 +635,33 @@ static enum MHD_Result dispatch(struct http *h, struct MHD_Connection *c, struct
 	case H_TOKENS_DELETE:
 		api_tokens_delete(s, &k->q, k->q.path + strlen("/v1/tokens/"), &r);
 		break;
-	case H_CHECKPOINT: {
-		char *note = NULL;
-		uint64_t size;
-		if (log_latest_checkpoint(s->log, &note, &size) == LS_OK && note)
-			return send_text(c, 200, note, strlen(note), "text/plain; charset=utf-8",
-					 NULL, 0);
-		free(note);
-		reply_error(&r, 503, "busy", "no checkpoint available yet");
-		r.retry_after = 1;
+	case H_EVENTS_QUERY:
+		api_events_query(s, &k->q, &r);
 		break;
-	}
+	case H_EVENTS_STATS:
+		api_events_stats(s, &k->q, &r);
+		break;
+	case H_EVENTS_GET:
+		api_events_get(s, &k->q, k->q.path + strlen("/v1/events/"), &r);
+		break;
+	case H_CONSISTENCY:
+		api_proof_consistency(s, &k->q, &r);
+		break;
+	case H_EXPORT:
+		api_export(s, &k->q, &r);
+		break;
+	case H_CHECKPOINT:
+		api_log_checkpoint(s, &k->q, &r);
+		break;
+	case H_TILE:
+		/* relative to the log directory: "tile/..." */
+		api_log_tile(s, &k->q, k->q.path + strlen("/log/"), &r);
+		break;
 	case H_LATER:
 		reply_error(&r, 404, "not_implemented", "this endpoint is not implemented yet");
 		break;
 	}
-	if (!r.body)
+	if (!r.body && !r.raw && !r.stream)
 		reply_error(&r, 500, "internal", "the handler gave no reply");
 	return send_reply(c, &r, 0);
 }
@@ -555,10 +707,14 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		return;
 	if (k->counted)
 		atomic_fetch_sub(&h->s->active, 1);
+	free(k->args);
 	free(k->buf);
 	free(k);
 	*con_cls = NULL;
 }
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {

@@ -6,7 +6,13 @@
  * before anything is opened, the log is opened (recovering the journal)
  * before the idempotency map is rebuilt from it, and the socket is opened
  * last, so a client never reaches a server that cannot yet tell duplicates
- * apart.  SIGTERM/SIGINT are blocked in every thread and taken by the main
+ * apart.  The query index is opened and started (index.h invariant 3:
+ * reconciled with the recovered journal) before the first append, and is
+ * told the durable size first, so its follower never reads past it; it then
+ * catches up in its own thread while the server already accepts requests
+ * (queries report the watermark they cover).  At the stop the log is closed
+ * before the index, because the log's sequencer calls the index's observer
+ * until it has drained.  SIGTERM/SIGINT are blocked in every thread and taken by the main
  * thread with sigwait(), so no handler runs in an arbitrary thread.
  *
  * Plain HTTP is served only on loopback; any other address needs
@@ -32,6 +38,7 @@
 #include "fsutil.h"
 #include "http.h"
 #include "idem.h"
+#include "index.h"
 #include "log.h"
 
 #define DEFAULT_MAX_BODY (16u << 20)
@@ -253,6 +260,13 @@ static int read_pem(const char *path, char **out)
 	return 1;
 }
 
+/* Log observer (sequencer thread): entries [0, first + n) are durable. */
+static void on_durable(void *ctx, uint64_t first, const struct iovec *entries, size_t n)
+{
+	(void)entries;
+	index_notify(ctx, first + n);
+}
+
 int serve_main(int argc, char **argv)
 {
 	struct serve_opts o;
@@ -334,6 +348,17 @@ int serve_main(int argc, char **argv)
 		fprintf(stderr, "logseal serve: reading the journal: %s\n", err.msg);
 		goto out;
 	}
+	r = index_open(o.dir, &s.index, &err);
+	if (r == LS_OK) {
+		index_notify(s.index, log_size(s.log));
+		r = index_start(s.index, &err);
+	}
+	if (r != LS_OK) {
+		fprintf(stderr, "logseal serve: query index: %s (%s)%s\n", err.msg, ls_rc_name(r),
+			r == LS_BUSY ? "; is another server or `logseal reindex` running?" : "");
+		goto out;
+	}
+	log_set_observer(s.log, on_durable, s.index);
 
 	ho.threads = o.threads;
 	ho.conn_limit = o.conn_limit;
@@ -361,8 +386,9 @@ int serve_main(int argc, char **argv)
 	else
 		printf("logseal: listening on %s://%s:%u\n", cert ? "https" : "http", host,
 		       http_port(h));
-	printf("logseal: data in %s, %llu entries, %zu idempotency keys\n", o.dir,
-	       (unsigned long long)log_size(s.log), idem_count(s.idem));
+	printf("logseal: data in %s, %llu entries, %zu idempotency keys, index at %llu\n", o.dir,
+	       (unsigned long long)log_size(s.log), idem_count(s.idem),
+	       (unsigned long long)index_watermark(s.index));
 	printf("logseal: admin token in %s/admin.token (send it as \"Authorization: Bearer ...\")\n",
 	       o.dir);
 	fflush(stdout);
@@ -389,6 +415,8 @@ out:
 			       (unsigned long long)size);
 		}
 	}
+	/* After log_close: the sequencer may notify the index until then. */
+	index_close(s.index);
 	auth_free(s.auth);
 	idem_free(s.idem);
 	if (key)
@@ -396,4 +424,72 @@ out:
 	free(key);
 	free(cert);
 	return rc;
+}
+
+/* ======================================================= reindex */
+
+static void reindex_progress(void *ctx, uint64_t done)
+{
+	(void)ctx;
+	fprintf(stderr, "\rlogseal reindex: %llu entries indexed", (unsigned long long)done);
+	fflush(stderr);
+}
+
+int reindex_main(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "data", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char usage_text[] =
+		"usage: logseal reindex --data DIR\n"
+		"\n"
+		"Rebuilds the query index (DIR/index/index.sqlite) from the journal, from\n"
+		"entry 0, into a new file that then replaces the old one.  The index is\n"
+		"derived data: nothing else in DIR is changed.  Refuses to run while a\n"
+		"server holds the index (stop `logseal serve` first).\n"
+		"\n"
+		"  --data DIR   data directory (default ./data)\n"
+		"  --help       this text\n";
+	const char *dir = "./data";
+	struct ls_err err = { { 0 } };
+	uint64_t count = 0;
+	int c, tty = isatty(2);
+	ls_rc r;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+		switch (c) {
+		case 'd': dir = optarg; break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		default:
+			fprintf(stderr, "logseal reindex: unknown option or missing value: %s\n",
+				argv[optind - 1]);
+			fputs(usage_text, stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "logseal reindex: unexpected argument: %s\n", argv[optind]);
+		return 2;
+	}
+	r = index_rebuild(dir, tty ? reindex_progress : NULL, NULL, &count, &err);
+	if (tty)
+		fputc('\n', stderr);
+	if (r == LS_BUSY) {
+		fprintf(stderr, "logseal reindex: %s: the index is in use by a running server; "
+				"stop it first (%s)\n", dir, err.msg);
+		return 1;
+	}
+	if (r != LS_OK) {
+		fprintf(stderr, "logseal reindex: %s: %s (%s)\n", dir, err.msg, ls_rc_name(r));
+		return 1;
+	}
+	printf("logseal reindex: %llu entries indexed in %s/index\n", (unsigned long long)count,
+	       dir);
+	return 0;
 }

@@ -2,7 +2,7 @@
 # Roles: every route against no token, a bad token, and tokens of each role
 # (writer, writer bound to a service, auditor, admin-only, admin+auditor),
 # expecting 200/201/404-not-implemented where allowed and 401/403 where not.
-# Every 401/403 and every token change is appended to the log; a revoked
+# Every 401/403, every token change and every read is appended to the log; a revoked
 # token is refused on the next request; no secret leaks into the data
 # directory (but admin.token) or the server's output.
 . "$(dirname "$0")/lib.sh"
@@ -55,12 +55,14 @@ before=$(tree_size)
 #                                                                          none bad writer bound auditor adminonly admin multi
 expect "POST /v1/events"   POST /v1/events application/json "$TMP/ev.json" "401 401 200 200 403 403 403 200"
 expect "POST /v1/k8s/audit" POST /v1/k8s/audit application/json "$TMP/k8s.json" "401 401 200 403 403 403 403 200"
-expect "GET /v1/events"    GET /v1/events "" "" "401 401 403 403 404 403 404 404"
-expect "GET /v1/events/0"  GET /v1/events/0 "" "" "401 401 403 403 404 403 404 404"
-expect "GET /v1/proof/consistency" GET "/v1/proof/consistency?old=1&new=2" "" "" "401 401 403 403 404 403 404 404"
+expect "GET /v1/events"    GET /v1/events "" "" "401 401 403 403 200 403 200 200"
+expect "GET /v1/events/0"  GET /v1/events/0 "" "" "401 401 403 403 200 403 200 200"
+expect "GET /v1/proof/consistency" GET "/v1/proof/consistency?old=0&new=0" "" "" "401 401 403 403 200 403 200 200"
 expect "GET /log/checkpoint" GET /log/checkpoint "" "" "401 401 403 403 200 403 200 200"
-expect "GET /log/tile/0/000" GET /log/tile/0/000 "" "" "401 401 403 403 404 403 404 404"
-expect "GET /v1/export"    GET /v1/export "" "" "401 401 403 403 404 403 404 404"
+# GET /v1/events/0 made the log sign a checkpoint covering entry 0: its bundle exists.
+TILE=/log/$(cd "$D/log" && find tile/entries -type f | head -1)
+expect "GET $TILE" GET "$TILE" "" "" "401 401 403 403 200 403 200 200"
+expect "GET /v1/export"    GET /v1/export "" "" "401 401 403 403 200 403 200 200"
 expect "GET /v1/stream"    GET /v1/stream "" "" "401 401 403 403 404 403 404 404"
 expect "GET /v1/tokens"    GET /v1/tokens "" "" "401 401 403 403 403 200 200 403"
 expect "POST /v1/tokens"   POST /v1/tokens application/json "$TMP/tok.json" "401 401 403 403 403 201 201 403"
@@ -72,12 +74,14 @@ created=$(grep -a -o '"action":"logseal.token.create"' "$D"/journal/*.seg | wc -
 revoked=$(grep -a -o '"action":"logseal.token.revoke"' "$D"/journal/*.seg | wc -l)
 denied=$(grep -a -o '"action":"logseal.auth.denied"' "$D"/journal/*.seg | wc -l)
 unauth=$(grep -a -o '"action":"logseal.auth.unauthenticated"' "$D"/journal/*.seg | wc -l)
+reads=$(grep -a -o '"action":"logseal\.\(events\|proof\|log\|export\)[a-z.]*"' "$D"/journal/*.seg | wc -l)
 check_eq "every 401/403 was logged" "$denials" "$((denied + unauth))"
+check_eq "every read was logged (3 reader tokens x 6 read routes)" 18 "$reads"
 check_eq "creates logged (5 + 2 from POST + 2 for DELETE)" 9 "$created"
 check_eq "revokes logged" 2 "$revoked"
 # 2 token POSTs, 2 creates + 2 revokes for DELETE; event m1 once (then duplicates); the k8s event once
-check_eq "the tree grew by denials + token changes + new events" \
-	"$((denials + 2 + 4 + 1 + 1))" "$((after - before))"
+check_eq "the tree grew by denials + token changes + new events + reads" \
+	"$((denials + 2 + 4 + 1 + 1 + reads))" "$((after - before))"
 grep -a -q "\"actor\":{\"id\":\"$WRITER_ID\"" "$D"/journal/*.seg && ok "a writer's denial names its token id" || not_ok "a writer's denial names its token id"
 grep -a -q '"actor":{"id":"anonymous"' "$D"/journal/*.seg && ok "a 401 names the actor anonymous" || not_ok "a 401 names the actor anonymous"
 grep -a -q '"path":"/v1/tokens","reason":"this endpoint needs role admin"' "$D"/journal/*.seg && ok "a denial records path and reason" || not_ok "a denial records path and reason"
