@@ -539,6 +539,30 @@ void event_format_time(int64_t us, char *out, size_t cap)
 		days--;
 	}
 	civil_from_days(days, &y, &m, &d);
+	/* Two calls per stored event: digits by hand rather than snprintf. */
+	if (y >= 0 && y <= 9999 && cap >= 28) {
+		char *o = out;
+		int v[6] = { (int)(y / 100), (int)(y % 100), m, d, (int)(sod / 3600),
+			     (int)(sod / 60 % 60) };
+		static const char sep[] = { 0, 0, '-', '-', 'T', ':' };
+
+		for (int k = 0; k < 6; k++) {
+			if (sep[k])
+				*o++ = sep[k];
+			*o++ = (char)('0' + v[k] / 10);
+			*o++ = (char)('0' + v[k] % 10);
+		}
+		*o++ = ':';
+		*o++ = (char)('0' + (int)(sod % 60) / 10);
+		*o++ = (char)('0' + (int)(sod % 60) % 10);
+		*o++ = '.';
+		for (int k = 5, f = (int)frac; k >= 0; k--, f /= 10)
+			o[k] = (char)('0' + f % 10);
+		o += 6;
+		*o++ = 'Z';
+		*o = 0;
+		return;
+	}
 	snprintf(out, cap, "%04lld-%02d-%02dT%02d:%02d:%02d.%06dZ", (long long)y, m, d,
 		 (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60), (int)frac);
 }

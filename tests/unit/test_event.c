@@ -1242,6 +1242,42 @@ static void test_internal(void **state)
 	event_item_release(&it);
 }
 
+/* The hand-written time formatter agrees with the parser and with known
+ * dates over the whole supported range (leap years, the epoch, negatives). */
+static void test_format_time_round_trip(void **state)
+{
+	static const struct {
+		int64_t us;
+		const char *want;
+	} known[] = {
+		{ 0, "1970-01-01T00:00:00.000000Z" },
+		{ -1, "1969-12-31T23:59:59.999999Z" },
+		{ 951782400123456LL, "2000-02-29T00:00:00.123456Z" },
+		{ 253402300799999999LL, "9999-12-31T23:59:59.999999Z" },
+		{ -62135596800000000LL, "0001-01-01T00:00:00.000000Z" },
+	};
+	char buf[40];
+	int64_t back;
+	uint64_t x = 88172645463325252ULL;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+		event_format_time(known[i].us, buf, sizeof(buf));
+		assert_string_equal(buf, known[i].want);
+	}
+	for (int i = 0; i < 100000; i++) {
+		int64_t us;
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		us = (int64_t)(x % 315537897600000000ULL) - 62135596800000000LL;
+		event_format_time(us, buf, sizeof(buf));
+		assert_int_equal(strlen(buf), 27);
+		assert_int_equal(event_parse_time(buf, &back), LS_OK);
+		assert_true(back == us);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1269,6 +1305,7 @@ int main(void)
 		cmocka_unit_test(test_k8s_event_list),
 		cmocka_unit_test(test_k8s_mapping),
 		cmocka_unit_test(test_internal),
+		cmocka_unit_test(test_format_time_round_trip),
 	};
 
 	return cmocka_run_group_tests_name("event", tests, NULL, NULL);
