@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "client.h"
 #include "crypto.h"
 #include "event.h"
 #include "export.h"
@@ -34,6 +35,9 @@ static const char usage_main[] =
 	"  reindex  rebuild the query index from the journal (server stopped)\n"
 	"  serve    run the HTTP(S) server\n"
 	"  token    create, list or revoke tokens on a running server\n"
+	"  send     send NDJSON events from standard input to a running server\n"
+	"  query    search a running server's events\n"
+	"  export   download a verifiable bundle (or CSV/ECS/OCSF) from a server\n"
 	"  version  print the version\n"
 	"\n"
 	"`logseal <command> --help` describes each command's options.\n";
@@ -547,6 +551,12 @@ int main(int argc, char **argv)
 		return cmd_import(argc - 1, argv + 1);
 	if (!strcmp(cmd, "verify"))
 		return cmd_verify(argc - 1, argv + 1);
+	if (!strcmp(cmd, "send"))
+		return send_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "query"))
+		return query_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "export"))
+		return export_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "verify-bundle"))
 		return verify_bundle_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "reindex"))
