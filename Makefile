@@ -46,6 +46,18 @@ $(BUILD)/liblogseal.a: $(LIB_OBJS)
 $(BUILD)/logseal: $(BUILD)/src/main.o $(BUILD)/liblogseal.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
+# The dashboard: web/* become byte arrays in the library (src/web.h).  The
+# fuzz build compiles LIB_SRCS directly, so the generated file joins them.
+WEB_GEN := $(BUILD)/gen/web_assets.c
+$(WEB_GEN): $(WEB_FILES) web scripts/embed_web.py
+	@mkdir -p $(dir $@)
+	python3 scripts/embed_web.py $@ $(WEB_FILES)
+$(BUILD)/gen/web_assets.o: $(WEB_GEN) src/web.h src/ls.h
+	$(CC) $(CFLAGS) -c -o $@ $<
+$(BUILD)/liblogseal.a: $(BUILD)/gen/web_assets.o
+LIB_SRCS += $(WEB_GEN)
+fuzz: $(WEB_GEN)
+
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liblogseal.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/liblogseal.a $(LDLIBS) $(TEST_LIBS)

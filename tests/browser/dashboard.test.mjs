@@ -1,0 +1,374 @@
+// dashboard.test.mjs - drive Debian's chromium (playwright-core, no
+// downloaded browser) through the logseal dashboard served by a real
+// `logseal serve`, and print one line per check: "ok - what" or
+// "not ok - what" (t0600-browser.sh numbers them into TAP), "# ..." notes.
+//
+// Environment: LOGSEAL_URL (http://127.0.0.1:PORT), ADMIN_TOKEN (admin +
+// auditor), WRITER_TOKEN, SHOTS (directory for the PNGs), PROFILE (a fresh
+// chromium user data dir), CHROMIUM (default /usr/bin/chromium).
+//
+// The whole run is bounded: each wait has its own timeout and a watchdog
+// ends the process after BUDGET_MS.  A check whose prerequisite failed is
+// reported as failed at once instead of waiting again.
+import { chromium } from 'playwright-core';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const BASE = process.env.LOGSEAL_URL;
+const ADMIN = process.env.ADMIN_TOKEN;
+const WRITER = process.env.WRITER_TOKEN;
+const SHOTS = process.env.SHOTS || 'build/screenshots';
+const PROFILE = process.env.PROFILE;
+const BUDGET_MS = Number(process.env.BUDGET_MS || 60000);
+if (!BASE || !ADMIN || !WRITER || !PROFILE) {
+	console.log('not ok - environment: LOGSEAL_URL, ADMIN_TOKEN, WRITER_TOKEN and PROFILE are required');
+	process.exit(1);
+}
+mkdirSync(SHOTS, { recursive: true });
+
+let failures = 0;
+const ok = (d) => console.log('ok - ' + d);
+const notOk = (d, why) => {
+	failures++;
+	console.log('not ok - ' + d);
+	if (why)
+		for (const l of String(why).split('\n').slice(0, 6))
+			console.log('#   ' + l);
+};
+const note = (s) => console.log('# ' + s);
+
+let context = null;
+const watchdog = setTimeout(async () => {
+	notOk('the browser test finished within ' + BUDGET_MS / 1000 + ' s');
+	try { await context?.close(); } catch (_) { /* exiting anyway */ }
+	process.exit(1);
+}, BUDGET_MS);
+
+// step(name, fn, needs...): run fn unless a prerequisite value is missing.
+async function step(name, fn, ...needs) {
+	if (needs.some((n) => n === null || n === undefined || n === false)) {
+		notOk(name, 'skipped work: an earlier check it depends on failed');
+		return null;
+	}
+	try {
+		const r = await fn();
+		ok(name);
+		return r === undefined ? true : r;
+	} catch (e) {
+		notOk(name, e && e.message ? e.message : e);
+		return null;
+	}
+}
+
+function assert(cond, msg) {
+	if (!cond)
+		throw new Error(msg);
+}
+
+async function post(events) {
+	const r = await fetch(BASE + '/v1/events', {
+		method: 'POST',
+		headers: { Authorization: 'Bearer ' + WRITER, 'Content-Type': 'application/json' },
+		body: JSON.stringify(events),
+	});
+	const j = await r.json().catch(() => ({}));
+	assert(r.status === 200, 'POST /v1/events: ' + r.status + ' ' + JSON.stringify(j));
+	return j.indexes;
+}
+
+function event(actor, action, outcome) {
+	return {
+		time: new Date().toISOString(),
+		actor: { id: actor, type: 'user' },
+		action,
+		outcome,
+		source: { ip: '198.51.100.23' },
+		service: 'browser-test',
+		resource: { type: 'doc', id: 'd-' + Math.floor(Math.random() * 1e6) },
+	};
+}
+
+async function shot(page, name) {
+	await page.screenshot({ path: join(SHOTS, name + '.png'), fullPage: false });
+}
+
+async function waitText(locator, text, timeout) {
+	await locator.filter({ hasText: text }).first().waitFor({ state: 'visible', timeout });
+}
+
+const tag = Date.now().toString(36);
+const actor = 'browser-' + tag;
+const intruder = 'intruder-' + tag;
+
+context = await chromium.launchPersistentContext(PROFILE, {
+	executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+	headless: true,
+	args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+		'--disable-background-networking', '--disable-component-update', '--disable-sync'],
+	viewport: { width: 1366, height: 768 },
+	acceptDownloads: true,
+	timeout: 20000,
+});
+note('chromium ' + (context.browser()?.version() || '(persistent context)'));
+
+const page = context.pages()[0] || await context.newPage();
+page.setDefaultTimeout(5000);
+const requests = [], problems = [];
+const pending = new Map();
+page.on('request', (r) => {
+	requests.push(r.url());
+	pending.set(r, Date.now());
+});
+page.on('requestfinished', (r) => pending.delete(r));
+page.on('requestfailed', (r) => pending.delete(r));
+// For failure messages: requests still without a reply.
+const stuck = () => [...pending].map(([r, t]) => r.method() + ' ' + new URL(r.url()).pathname +
+	' (' + Math.round((Date.now() - t) / 1000) + ' s)').join(', ') || 'none';
+page.on('console', (m) => {
+	if (m.type() === 'error' && !/status of 40[34]/.test(m.text()))
+		problems.push('console: ' + m.text());
+});
+page.on('pageerror', (e) => problems.push('page error: ' + e.message));
+
+// ------------------------------------------------------------ login
+const loaded = await step('the dashboard loads at / and shows the sign-in page', async () => {
+	const resp = await page.goto(BASE + '/', { waitUntil: 'load' });
+	assert(resp && resp.status() === 200, 'GET / answered ' + (resp && resp.status()));
+	await page.locator('#login-token').waitFor({ state: 'visible' });
+	await shot(page, 'login');
+});
+
+const signedIn = await step('signing in with a token shows the pages', async () => {
+	await page.fill('#login-token', ADMIN);
+	await page.click('#login-form button[type=submit]');
+	await page.locator('#nav').waitFor({ state: 'visible' });
+	await page.locator('#page-tail').waitFor({ state: 'visible' });
+}, loaded);
+
+await step('the token is kept in memory only (no storage, cookie or URL)', async () => {
+	const st = await page.evaluate(() => ({
+		local: localStorage.length, session: sessionStorage.length, cookie: document.cookie,
+		url: location.href,
+	}));
+	assert(st.local === 0 && st.session === 0, 'web storage holds ' + (st.local + st.session) + ' items');
+	assert(st.cookie === '', 'a cookie was set');
+	assert(!st.url.includes(ADMIN), 'the token is in the page URL');
+}, signedIn);
+
+// ------------------------------------------------------------ live tail
+const live = await step('the live tail connects to /v1/stream', async () => {
+	await waitText(page.locator('#tail-state'), 'live', 8000);
+}, signedIn);
+
+// Posted whether or not the stream works, so search and proofs are
+// checked on their own.
+const firstIndex = await step('a writer posts an event', async () => {
+	const idx = await post([event(actor, 'dashboard.check', 'success')]);
+	assert(Array.isArray(idx) && idx.length === 1, 'no index in the reply');
+	return idx[0];
+}, signedIn);
+
+const tailed = await step('the posted event appears in the live tail', async () => {
+	await waitText(page.locator('#tail-rows tr'), actor, 8000);
+	await shot(page, 'tail');
+}, live, firstIndex);
+
+await step('pausing the tail holds new events back; resuming delivers them', async () => {
+	await page.click('#tail-pause');
+	await waitText(page.locator('#tail-state'), 'paused', 2000);
+	await post([event(actor, 'dashboard.paused', 'success')]);
+	await page.waitForTimeout(1000);
+	assert(await page.locator('#tail-rows tr', { hasText: 'dashboard.paused' }).count() === 0,
+		'an event arrived while paused');
+	await page.click('#tail-pause');
+	await waitText(page.locator('#tail-rows tr'), 'dashboard.paused', 8000);
+}, tailed);
+
+// ------------------------------------------------------------ search
+const found = await step('search by actor finds the event', async () => {
+	await page.click('#nav a[data-page=search]');
+	await page.fill('#q-actor', actor);
+	await page.selectOption('#q-order', 'asc');
+	await page.click('#search-form button[type=submit]');
+	const row = page.locator('#search-rows tr', { hasText: 'dashboard.check' }).first();
+	await row.waitFor({ state: 'visible', timeout: 8000 });
+	await shot(page, 'search');
+	return await row.getAttribute('data-index');
+}, firstIndex);
+
+await step('search results carry the posted index', async () => {
+	assert(String(found) === String(firstIndex), 'table shows ' + found + ', POST gave ' + firstIndex);
+}, found, firstIndex);
+
+await step('the CSV export downloads through fetch with the token in a header', async () => {
+	const [dl] = await Promise.all([
+		page.waitForEvent('download', { timeout: 8000 }),
+		page.click('#export-csv'),
+	]);
+	const path = await dl.path();
+	const text = readFileSync(path, 'utf8');
+	assert(text.includes(actor), 'the CSV does not name ' + actor);
+	assert(/\.csv$/.test(dl.suggestedFilename()), 'file name ' + dl.suggestedFilename());
+}, found);
+
+await step('the bundle export downloads', async () => {
+	const [dl] = await Promise.all([
+		page.waitForEvent('download', { timeout: 8000 }),
+		page.click('#export-bundle'),
+	]);
+	const text = readFileSync(await dl.path(), 'utf8');
+	assert(text.split('\n').filter(Boolean).length >= 3, 'fewer than 3 lines (header, entry, manifest)');
+}, found);
+
+// ------------------------------------------------------------ event + proof
+const verified = await step('opening the event shows its proof verified in the browser', async () => {
+	await page.click(`#search-rows a[href="#/event/${found}"]`);
+	await page.locator('#page-event').waitFor({ state: 'visible' });
+	const mark = page.locator('#event-verdict .mark');
+	await mark.waitFor({ state: 'visible', timeout: 8000 });
+	const v = await mark.getAttribute('data-verified');
+	const why = await page.locator('#event-verdict').innerText();
+	assert(v === 'yes', 'verdict: ' + why);
+	assert((await page.locator('#event-entry').innerText()).includes(actor), 'the entry is not shown');
+	await shot(page, 'event');
+}, found);
+
+await step('a tampered entry is shown as NOT verified', async () => {
+	await page.route('**/v1/events/' + found, async (route) => {
+		const resp = await route.fetch();
+		const j = await resp.json();
+		const bytes = Buffer.from(j.entry_b64, 'base64');
+		const text = bytes.toString('utf8').replace('dashboard.check', 'dashboard.chock');
+		j.entry_b64 = Buffer.from(text, 'utf8').toString('base64');
+		delete j.leaf_hash;	/* a forger would fix this too */
+		await route.fulfill({ response: resp, json: j });
+	});
+	await page.evaluate(() => { location.hash = '#/tail'; });
+	await page.evaluate((i) => { location.hash = '#/event/' + i; }, found);
+	await waitText(page.locator('#event-verdict'), 'NOT verified', 8000);
+	await page.unroute('**/v1/events/' + found);
+}, verified);
+
+// ------------------------------------------------------------ alerts
+const denied = await step('five denied logins by one actor are accepted', async () => {
+	const evs = [];
+	for (let i = 0; i < 5; i++)
+		evs.push(event(intruder, 'user.login', 'denied'));
+	for (const e of evs)
+		await post([e]);
+}, signedIn);
+
+await step('the alerts page lists the fired threshold alert', async () => {
+	await page.click('#nav a[data-page=alerts]');
+	const deadline = Date.now() + 12000;
+	for (;;) {
+		await page.waitForFunction(() => !document.getElementById('alerts-fired').innerText
+			.includes('loading...'), null, { timeout: 5000 }).catch(() => {});
+		const text = await page.locator('#alerts-fired').innerText();
+		if (text.includes(intruder))
+			break;
+		if (Date.now() > deadline || /not available|lacks the role/.test(text))
+			throw new Error('no fired alert names ' + intruder + '; page says: ' + text.slice(0, 200) +
+				'\nrequests without a reply: ' + stuck());
+		await page.waitForTimeout(800);
+		await page.click('#alerts-refresh');
+	}
+	await shot(page, 'alerts');
+}, denied);
+
+// ------------------------------------------------------------ other pages
+await step('the activity page draws events over time by outcome', async () => {
+	await page.click('#nav a[data-page=activity]');
+	await page.locator('#activity-chart svg rect.denied').first().waitFor({ state: 'attached', timeout: 8000 });
+	await waitText(page.locator('#activity-totals tr'), 'denied', 2000);
+	await shot(page, 'activity');
+}, denied);
+
+await step('an admin creates and revokes a token on the tokens page', async () => {
+	await page.click('#nav a[data-page=tokens]');
+	await page.locator('#tokens-list table').waitFor({ state: 'visible', timeout: 5000 });
+	const name = 'made-in-browser-' + tag;
+	await page.fill('#tok-name', name);
+	await page.click('#token-form button[type=submit]');
+	await page.locator('#token-new').waitFor({ state: 'visible' });
+	const secret = await page.inputValue('#token-secret');
+	assert(secret.length > 20, 'no token secret shown');
+	await shot(page, 'tokens');
+	await page.click('#token-hide');
+	page.once('dialog', (d) => d.accept());
+	const row = page.locator('#tokens-list tr', { hasText: name });
+	await row.getByRole('button', { name: /Revoke/ }).click();
+	await row.locator('button').waitFor({ state: 'detached', timeout: 5000 });
+	const r = await fetch(BASE + '/log/checkpoint', { headers: { Authorization: 'Bearer ' + secret } });
+	assert(r.status === 401, 'the revoked token still authenticates (' + r.status + ')');
+}, signedIn);
+
+await step('the integrity page shows origin, tree size and signing key', async () => {
+	await page.click('#nav a[data-page=integrity]');
+	await waitText(page.locator('#integrity-kv'), 'log origin', 5000);
+	const text = await page.locator('#integrity-kv').innerText();
+	assert(/key id [0-9a-f]{8}/.test(text), 'no key id in: ' + text.slice(0, 300));
+	await shot(page, 'integrity');
+}, signedIn);
+
+await step('the retention page answers', async () => {
+	await page.click('#nav a[data-page=retention]');
+	await page.locator('#retention-policy > *').first().waitFor({ state: 'visible', timeout: 5000 });
+	await shot(page, 'retention');
+}, signedIn);
+
+await step('keyboard: Tab reaches the navigation and Enter opens a page', async () => {
+	await page.evaluate(() => { document.activeElement?.blur(); window.scrollTo(0, 0); });
+	await page.focus('body');
+	let reached = false;
+	for (let i = 0; i < 15 && !reached; i++) {
+		await page.keyboard.press('Tab');
+		reached = await page.evaluate(() => document.activeElement?.dataset?.page === 'search');
+	}
+	assert(reached, 'Tab never focused the Search link');
+	await page.keyboard.press('Enter');
+	await page.locator('#page-search').waitFor({ state: 'visible' });
+	assert(await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle !== 'none' ||
+		document.activeElement.tagName === 'H1'), 'no visible focus');
+}, signedIn);
+
+// ------------------------------------------------------------ phone size
+await step('phone-sized screen (390x844): tail and event pages fit', async () => {
+	await page.setViewportSize({ width: 390, height: 844 });
+	await page.click('#nav a[data-page=tail]');
+	await page.waitForTimeout(500);
+	await shot(page, 'tail-phone');
+	const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+	assert(wide <= 400, 'the page is ' + wide + ' px wide on a 390 px screen');
+	if (found !== null) {
+		await page.evaluate((i) => { location.hash = '#/event/' + i; }, found);
+		await page.locator('#event-verdict .mark').waitFor({ state: 'visible', timeout: 5000 });
+		await shot(page, 'event-phone');
+	}
+	await page.setViewportSize({ width: 1366, height: 768 });
+}, signedIn);
+
+// ------------------------------------------------------------ hygiene
+await step('every request stayed on the logseal server and none carried the token in its URL', async () => {
+	const origin = new URL(BASE).origin;
+	const bad = requests.filter((u) => !(u.startsWith(origin + '/') || u.startsWith('blob:' + origin) ||
+		u.startsWith('data:')));
+	assert(!bad.length, 'requests elsewhere: ' + bad.slice(0, 3).join(' '));
+	const leaked = requests.filter((u) => u.includes(ADMIN));
+	assert(!leaked.length, 'token in a URL: ' + leaked[0]);
+}, loaded);
+
+await step('no script errors or CSP violations', async () => {
+	assert(!problems.length, problems.slice(0, 5).join('\n'));
+}, loaded);
+
+await step('a reload forgets the token and asks again', async () => {
+	await page.reload({ waitUntil: 'load' });
+	await page.locator('#page-login').waitFor({ state: 'visible' });
+	assert(await page.locator('#nav').isHidden(), 'the navigation is shown without a token');
+}, signedIn);
+
+clearTimeout(watchdog);
+await context.close();
+note('screenshots in ' + SHOTS);
+process.exit(failures ? 1 : 0);

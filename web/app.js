@@ -1,0 +1,1185 @@
+/*
+ * app.js - the logseal dashboard: a single page served by logseal itself.
+ *
+ * What must stay true:
+ *  1. The token lives in one closure variable only.  It is never put in a
+ *     URL, a cookie, localStorage or sessionStorage; every request sends it
+ *     as "Authorization: Bearer".  A reload asks for it again.
+ *  2. Nothing is loaded from anywhere but this server (the CSP forbids it
+ *     anyway): no CDN, no fonts, no inline script or style.  Server data is
+ *     only ever put in the page as text (textContent), never as HTML.
+ *  3. The live tail reads GET /v1/stream with fetch() and a stream reader
+ *     (EventSource cannot send a header) and parses Server-Sent Events
+ *     itself; pausing closes the stream and resuming reopens it from the
+ *     last seen index with Last-Event-ID, so nothing is skipped.
+ *  4. "verified" on an event is computed here, with WebCrypto SHA-256, from
+ *     the exact entry bytes up to the root in the signed checkpoint text
+ *     (RFC 6962 leaf/node hashes, RFC 9162 section 2.1.3.2 verification); the
+ *     server's own leaf_hash is only compared, never trusted.
+ */
+'use strict';
+
+(function () {
+	let token = null;	/* invariant 1: memory only */
+	const $ = (id) => document.getElementById(id);
+
+	/* ============================================================ helpers */
+
+	function el(tag, attrs, ...kids) {
+		const e = document.createElement(tag);
+		for (const [k, v] of Object.entries(attrs || {})) {
+			if (v === null || v === undefined || v === false)
+				continue;
+			if (k === 'class')
+				e.className = v;
+			else if (k === 'text')
+				e.textContent = v;
+			else if (k.startsWith('on'))
+				e.addEventListener(k.slice(2), v);
+			else
+				e.setAttribute(k, v === true ? '' : String(v));
+		}
+		for (const kid of kids.flat()) {
+			if (kid === null || kid === undefined)
+				continue;
+			e.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
+		}
+		return e;
+	}
+
+	function clear(node) {
+		while (node.firstChild)
+			node.removeChild(node.firstChild);
+		return node;
+	}
+
+	function say(text, isError) {
+		const s = clear($('status'));
+		if (text)
+			s.append(el('div', { class: 'msg' + (isError ? ' err' : '') }, text));
+	}
+
+	class ApiError extends Error {
+		constructor(status, code, message) {
+			super(message);
+			this.status = status;
+			this.code = code;
+		}
+	}
+
+	function describe(e) {
+		if (e instanceof ApiError) {
+			if (e.status === 404 && (e.code === 'not_found' || e.code === 'not_implemented'))
+				return 'not available on this server (' + e.status + ' ' + e.code + ')';
+			if (e.status === 403)
+				return 'your token lacks the role for this (' + e.message + ')';
+			return e.status + ' ' + e.code + ': ' + e.message;
+		}
+		return String(e && e.message ? e.message : e);
+	}
+
+	/* fetch with the bearer header; returns the Response when ok, else throws
+	 * ApiError carrying the server's {"error":{code,message}}. */
+	async function request(path, opts) {
+		opts = opts || {};
+		const headers = new Headers(opts.headers || {});
+		if (token)
+			headers.set('Authorization', 'Bearer ' + token);
+		const resp = await fetch(path, {
+			method: opts.method || 'GET',
+			headers,
+			body: opts.body,
+			signal: opts.signal,
+			cache: 'no-store',
+			credentials: 'omit',
+			redirect: 'error',
+			referrerPolicy: 'no-referrer',
+		});
+		if (resp.ok)
+			return resp;
+		let code = 'http_' + resp.status, message = resp.statusText || 'request failed';
+		try {
+			const j = await resp.json();
+			if (j && j.error) {
+				code = j.error.code || code;
+				message = j.error.message || message;
+			}
+		} catch (_) { /* not JSON */ }
+		if (resp.status === 401 && token && path !== '/log/checkpoint') {
+			signOut('The server refused the token (' + message + '); sign in again.');
+		}
+		throw new ApiError(resp.status, code, message);
+	}
+
+	async function getJSON(path) {
+		return (await request(path)).json();
+	}
+
+	async function sendJSON(method, path, body) {
+		const r = await request(path, {
+			method,
+			headers: { 'Content-Type': 'application/json' },
+			body: body === undefined ? undefined : JSON.stringify(body),
+		});
+		return r.status === 204 ? null : r.json();
+	}
+
+	function b64ToBytes(s) {
+		const bin = atob(s);
+		const out = new Uint8Array(bin.length);
+		for (let i = 0; i < bin.length; i++)
+			out[i] = bin.charCodeAt(i);
+		return out;
+	}
+
+	function bytesToB64(b) {
+		let s = '';
+		for (let i = 0; i < b.length; i++)
+			s += String.fromCharCode(b[i]);
+		return btoa(s);
+	}
+
+	function hex(b) {
+		return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+	}
+
+	function sameBytes(a, b) {
+		if (a.length !== b.length)
+			return false;
+		let d = 0;
+		for (let i = 0; i < a.length; i++)
+			d |= a[i] ^ b[i];
+		return d === 0;
+	}
+
+	function ago(ms) {
+		const s = Math.round(ms / 1000);
+		if (s < 90)
+			return s + ' s';
+		if (s < 5400)
+			return Math.round(s / 60) + ' min';
+		if (s < 172800)
+			return (s / 3600).toFixed(1) + ' h';
+		return Math.round(s / 86400) + ' days';
+	}
+
+	function na(text) {
+		return el('span', { class: 'na', text: text || 'not available' });
+	}
+
+	function kv(dl, pairs) {
+		clear(dl);
+		for (const [k, v] of pairs) {
+			dl.append(el('dt', { text: k }));
+			dl.append(el('dd', {}, v instanceof Node ? v : (v === null || v === undefined ? na() : String(v))));
+		}
+	}
+
+	/* ========================================================= event rows */
+
+	function str(v) {
+		return v === null || v === undefined ? '' : String(v);
+	}
+
+	function eventRow(index, e, fresh) {
+		e = e || {};
+		const actor = e.actor || {}, src = e.source || {}, res = e.resource || {};
+		const outcome = str(e.outcome);
+		const link = el('a', { href: '#/event/' + index, 'aria-label': 'event ' + index }, String(index));
+		return el('tr', { class: fresh ? 'fresh' : null, 'data-index': index },
+			el('td', { class: 'num' }, link),
+			el('td', { class: 'time' }, str(e.time).replace('T', ' ').replace(/\.\d+Z$/, 'Z')),
+			el('td', {}, str(actor.id) + (actor.type ? ' (' + actor.type + ')' : '')),
+			el('td', {}, str(e.action)),
+			el('td', {}, el('span', { class: 'badge ' + outcome }, outcome)),
+			el('td', {}, str(src.ip || src.endpoint)),
+			el('td', {}, str(e.service)),
+			el('td', {}, [res.type, res.id].filter(Boolean).join(' ')));
+	}
+
+	/* A generic table for objects whose exact fields the server decides
+	 * (alerts, rules, retention): known columns first, then the rest. */
+	function objectTable(items, preferred, actions) {
+		if (!items.length)
+			return el('p', { class: 'empty', text: 'none' });
+		const cols = [];
+		for (const c of preferred)
+			if (items.some((it) => it && it[c] !== undefined))
+				cols.push(c);
+		for (const it of items)
+			for (const c of Object.keys(it || {}))
+				if (!cols.includes(c) && cols.length < 9)
+					cols.push(c);
+		const head = el('tr', {}, cols.map((c) => el('th', { scope: 'col', text: c })),
+			actions ? el('th', { scope: 'col', text: 'actions' }) : null);
+		const rows = items.map((it) => el('tr', {},
+			cols.map((c) => {
+				let v = it ? it[c] : undefined;
+				if (v !== null && typeof v === 'object')
+					v = JSON.stringify(v);
+				v = str(v);
+				return el('td', {}, v.length > 240 ? v.slice(0, 240) + '...' : v);
+			}),
+			actions ? el('td', {}, actions(it)) : null));
+		return el('table', {}, el('thead', {}, head), el('tbody', {}, rows));
+	}
+
+	function listFrom(j, key) {
+		if (Array.isArray(j))
+			return j;
+		if (j && Array.isArray(j[key]))
+			return j[key];
+		if (j && typeof j === 'object')
+			for (const v of Object.values(j))
+				if (Array.isArray(v))
+					return v;
+		return [];
+	}
+
+	/* ========================================================== routing */
+
+	const pages = ['login', 'tail', 'search', 'event', 'activity', 'alerts', 'tokens',
+		'integrity', 'retention'];
+	let current = null;
+
+	function route() {
+		const h = location.hash.replace(/^#\/?/, '');
+		const [name, arg] = h.split('/');
+		if (!token) {
+			show('login');
+			return;
+		}
+		const page = pages.includes(name) && name !== 'login' ? name : 'tail';
+		show(page, arg);
+	}
+
+	function show(page, arg) {
+		const leaving = current;
+		current = page;
+		for (const p of pages)
+			$('page-' + p).hidden = p !== page;
+		for (const a of document.querySelectorAll('#nav a')) {
+			if (a.dataset.page === page)
+				a.setAttribute('aria-current', 'page');
+			else
+				a.removeAttribute('aria-current');
+		}
+		if (leaving === 'tail' && page !== 'tail')
+			tail.stop();
+		document.title = 'logseal - ' + page;
+		say('');
+		const h1 = document.querySelector('#page-' + page + ' h1');
+		if (leaving !== null && h1) {
+			h1.setAttribute('tabindex', '-1');
+			h1.focus({ preventScroll: true });
+		}
+		switch (page) {
+		case 'login': $('login-token').focus(); break;
+		case 'tail': tail.start(); break;
+		case 'search': break;
+		case 'event': if (arg !== undefined && arg !== '') openEvent(arg); break;
+		case 'activity': loadActivity(); break;
+		case 'alerts': loadAlerts(); break;
+		case 'tokens': loadTokens(); break;
+		case 'integrity': loadIntegrity(); break;
+		case 'retention': loadRetention(); break;
+		}
+	}
+
+	/* ============================================================ login */
+
+	async function signIn(ev) {
+		ev.preventDefault();
+		const input = $('login-token');
+		const t = input.value.trim();
+		$('login-err').textContent = '';
+		if (!t)
+			return;
+		token = t;
+		try {
+			/* One cheap auditor read proves the token; an admin-only token
+			 * gets 403 here and may still manage tokens. */
+			await (await request('/log/checkpoint')).text();
+		} catch (e) {
+			if (!(e instanceof ApiError) || e.status === 401 || e.status >= 500 && e.status !== 503) {
+				token = null;
+				$('login-err').textContent = e instanceof ApiError && e.status === 401 ?
+					'The server does not accept this token.' : 'Could not sign in: ' + describe(e);
+				return;
+			}
+		}
+		input.value = '';
+		$('nav').hidden = false;
+		$('logout').hidden = false;
+		route();
+	}
+
+	function signOut(message) {
+		token = null;
+		tail.stop();
+		$('nav').hidden = true;
+		$('logout').hidden = true;
+		tail.reset();
+		clear($('search-rows'));
+		clear($('tokens-list'));
+		$('token-new').hidden = true;
+		$('token-secret').value = '';
+		show('login');
+		if (message)
+			$('login-err').textContent = message;
+	}
+
+	/* ======================================================== live tail */
+
+	const tail = (function () {
+		const MAX_ROWS = 500;
+		let ctrl = null, lastId = null, paused = false, count = 0, retryTimer = null;
+		let backoff = 1000;
+
+		function state(text, cls) {
+			const s = $('tail-state');
+			s.textContent = text;
+			s.className = 'pill ' + (cls || '');
+		}
+
+		function filterQuery() {
+			const p = new URLSearchParams();
+			for (const name of ['actor', 'action', 'outcome', 'service']) {
+				const v = $('tail-' + name).value.trim();
+				if (v)
+					p.set(name, v);
+			}
+			const q = p.toString();
+			return q ? '?' + q : '';
+		}
+
+		function add(index, entry) {
+			const rows = $('tail-rows');
+			rows.prepend(eventRow(index, entry, true));
+			while (rows.children.length > MAX_ROWS)
+				rows.removeChild(rows.lastChild);
+			count++;
+			$('tail-count').textContent = count + (count === 1 ? ' event' : ' events') +
+				(rows.children.length < count ? ' (showing the newest ' + rows.children.length + ')' : '');
+		}
+
+		/* One SSE event (fields already joined).  Data is JSON: either
+		 * {"index":N,"entry":{...}} or the entry itself with id: N. */
+		function dispatch(ev) {
+			if (ev.id !== null)
+				lastId = ev.id;
+			if (ev.type !== 'message' && ev.type !== 'event' && ev.type !== 'entry') {
+				if (ev.data)
+					say('stream: ' + ev.type + ': ' + ev.data, ev.type === 'error' || ev.type === 'lagged');
+				return;
+			}
+			let j;
+			try {
+				j = JSON.parse(ev.data);
+			} catch (_) {
+				return;
+			}
+			let index = ev.id, entry = j;
+			if (j && typeof j === 'object' && j.entry && typeof j.entry === 'object') {
+				entry = j.entry;
+				if (j.index !== undefined)
+					index = String(j.index);
+			}
+			if (index !== null && index !== undefined)
+				lastId = String(index);
+			add(index === null ? '?' : index, entry);
+		}
+
+		async function run(signal) {
+			const headers = { Accept: 'text/event-stream' };
+			if (lastId !== null)
+				headers['Last-Event-ID'] = lastId;
+			const resp = await request('/v1/stream' + filterQuery(), { headers, signal });
+			state('live', 'live');
+			backoff = 1000;
+			const reader = resp.body.getReader();
+			const dec = new TextDecoder('utf-8');
+			let buf = '';
+			let ev = { type: 'message', data: [], id: null };
+			for (;;) {
+				const { value, done } = await reader.read();
+				if (done)
+					break;
+				buf += dec.decode(value, { stream: true });
+				let nl;
+				while ((nl = buf.search(/\r\n|\r|\n/)) >= 0) {
+					/* a lone \r at the end may be the first half of \r\n */
+					if (buf[nl] === '\r' && nl === buf.length - 1)
+						break;
+					const line = buf.slice(0, nl);
+					buf = buf.slice(nl + (buf[nl] === '\r' && buf[nl + 1] === '\n' ? 2 : 1));
+					if (line === '') {
+						if (ev.data.length)
+							dispatch({ type: ev.type, data: ev.data.join('\n'), id: ev.id });
+						else if (ev.id !== null)
+							lastId = ev.id;
+						ev = { type: 'message', data: [], id: null };
+						continue;
+					}
+					if (line[0] === ':')
+						continue;	/* comment / keep-alive */
+					const c = line.indexOf(':');
+					const field = c < 0 ? line : line.slice(0, c);
+					let val = c < 0 ? '' : line.slice(c + 1);
+					if (val[0] === ' ')
+						val = val.slice(1);
+					if (field === 'data')
+						ev.data.push(val);
+					else if (field === 'event')
+						ev.type = val || 'message';
+					else if (field === 'id' && !val.includes('\0'))
+						ev.id = val;
+				}
+				if (buf.length > 1 << 20)
+					throw new Error('stream line longer than 1 MiB');
+			}
+		}
+
+		function start() {
+			if (ctrl || paused || !token)
+				return;
+			clearTimeout(retryTimer);
+			ctrl = new AbortController();
+			const mine = ctrl;
+			state('connecting', '');
+			run(mine.signal).then(() => {
+				if (ctrl === mine) {
+					ctrl = null;
+					state('reconnecting', 'down');
+					retry();
+				}
+			}, (e) => {
+				if (ctrl !== mine)
+					return;	/* stopped on purpose */
+				ctrl = null;
+				state('disconnected', 'down');
+				say('Live tail: ' + describe(e), true);
+				if (!(e instanceof ApiError) || e.status >= 500 || e.status === 429)
+					retry();
+			});
+		}
+
+		function retry() {
+			if (paused || !token || current !== 'tail')
+				return;
+			retryTimer = setTimeout(start, backoff);
+			backoff = Math.min(backoff * 2, 15000);
+		}
+
+		function stop() {
+			clearTimeout(retryTimer);
+			if (ctrl) {
+				const c = ctrl;
+				ctrl = null;
+				c.abort();
+			}
+			state(paused ? 'paused' : 'stopped', paused ? 'paused' : '');
+		}
+
+		function togglePause() {
+			paused = !paused;
+			const b = $('tail-pause');
+			b.setAttribute('aria-pressed', String(paused));
+			b.textContent = paused ? 'Resume' : 'Pause';
+			if (paused)
+				stop();
+			else
+				start();
+		}
+
+		function reset() {
+			lastId = null;
+			count = 0;
+			clear($('tail-rows'));
+			$('tail-count').textContent = '0 events';
+		}
+
+		/* Empties the table but keeps the stream position. */
+		function clearRows() {
+			count = 0;
+			clear($('tail-rows'));
+			$('tail-count').textContent = '0 events';
+		}
+
+		function refilter(ev) {
+			ev.preventDefault();
+			stop();
+			reset();
+			start();
+		}
+
+		return { start, stop, togglePause, reset, refilter, clearRows };
+	})();
+
+	/* =========================================================== search */
+
+	const FILTERS = ['from', 'to', 'actor', 'action', 'outcome', 'source_ip', 'service',
+		'resource_type', 'resource_id', 'writer'];
+	const search = { params: null, cursors: [], next: null };
+
+	function searchParams(withPaging) {
+		const p = new URLSearchParams();
+		for (const name of FILTERS) {
+			let v = $('q-' + name).value.trim();
+			if (!v)
+				continue;
+			if (name === 'from' || name === 'to') {
+				const d = new Date(v);	/* datetime-local: local time */
+				if (isNaN(d))
+					throw new Error('bad date in ' + name);
+				v = d.toISOString();
+			}
+			p.set(name, v);
+		}
+		if (withPaging) {
+			p.set('order', $('q-order').value);
+			const lim = $('q-limit').value.trim();
+			if (lim)
+				p.set('limit', lim);
+		}
+		return p;
+	}
+
+	async function runSearch(cursor) {
+		const p = new URLSearchParams(search.params);
+		if (cursor)
+			p.set('cursor', cursor);
+		$('search-summary').textContent = 'searching...';
+		try {
+			const j = await getJSON('/v1/events?' + p.toString());
+			const rows = clear($('search-rows'));
+			const evs = j.events || [];
+			for (const it of evs)
+				rows.append(eventRow(it.index, it.entry, false));
+			if (!evs.length)
+				rows.append(el('tr', {}, el('td', { colspan: 8, class: 'empty', text: 'no events match' })));
+			search.next = j.next_cursor || null;
+			const page = search.cursors.length + 1;
+			$('search-summary').textContent = evs.length + ' events on page ' + page +
+				(search.next ? ' (more on the next page)' : '') +
+				'; index covers ' + (j.watermark !== undefined ? j.watermark : '?') + ' entries';
+		} catch (e) {
+			search.next = null;
+			$('search-summary').textContent = 'Search failed: ' + describe(e);
+		}
+		$('search-next').disabled = !search.next;
+		$('search-prev').disabled = search.cursors.length === 0;
+		$('search-first').disabled = search.cursors.length === 0;
+	}
+
+	function onSearch(ev) {
+		ev.preventDefault();
+		try {
+			search.params = searchParams(true).toString();
+		} catch (e) {
+			$('search-summary').textContent = describe(e);
+			return;
+		}
+		search.cursors = [];
+		runSearch(null);
+	}
+
+	/* cursors[] holds the cursor of every page before the current one
+	 * (null for the first), so Previous is a pop. */
+	let pageCursor = null;
+	function nextPage() {
+		if (!search.next)
+			return;
+		search.cursors.push(pageCursor);
+		pageCursor = search.next;
+		runSearch(pageCursor);
+	}
+	function prevPage() {
+		if (!search.cursors.length)
+			return;
+		pageCursor = search.cursors.pop();
+		runSearch(pageCursor);
+	}
+	function firstPage() {
+		search.cursors = [];
+		pageCursor = null;
+		runSearch(null);
+	}
+
+	async function download(format) {
+		let p;
+		try {
+			p = searchParams(false);
+		} catch (e) {
+			say(describe(e), true);
+			return;
+		}
+		p.set('format', format);
+		say('Preparing the ' + format + ' export...');
+		try {
+			const resp = await request('/v1/export?' + p.toString());
+			const blob = await resp.blob();
+			const url = URL.createObjectURL(blob);
+			const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+			const a = el('a', { href: url, download: 'logseal-export-' + stamp +
+				(format === 'csv' ? '.csv' : '.ndjson') });
+			document.body.append(a);
+			a.click();
+			a.remove();
+			setTimeout(() => URL.revokeObjectURL(url), 30000);
+			say('Export downloaded (' + blob.size + ' bytes).');
+		} catch (e) {
+			say('Export failed: ' + describe(e), true);
+		}
+	}
+
+	/* ============================================== event detail + proof */
+
+	async function sha256(...parts) {
+		let n = 0;
+		for (const p of parts)
+			n += p.length;
+		const buf = new Uint8Array(n);
+		let o = 0;
+		for (const p of parts) {
+			buf.set(p, o);
+			o += p.length;
+		}
+		return new Uint8Array(await crypto.subtle.digest('SHA-256', buf));
+	}
+
+	const LEAF = new Uint8Array([0]), NODE = new Uint8Array([1]);
+
+	/* RFC 9162 2.1.3.2: fold the audit path from leaf index to the root of
+	 * a tree of size treeSize.  Returns the root, or throws why not. */
+	async function rootFromInclusionProof(index, treeSize, leaf, proof) {
+		let fn = BigInt(index), sn = BigInt(treeSize) - 1n;
+		if (fn > sn)
+			throw new Error('index ' + index + ' is not below tree size ' + treeSize);
+		let r = leaf;
+		for (const p of proof) {
+			if (p.length !== 32)
+				throw new Error('a proof hash is not 32 bytes');
+			if (sn === 0n)
+				throw new Error('the proof is longer than the path');
+			if ((fn & 1n) === 1n || fn === sn) {
+				r = await sha256(NODE, p, r);
+				if ((fn & 1n) === 0n)
+					while ((fn & 1n) === 0n && fn !== 0n) {
+						fn >>= 1n;
+						sn >>= 1n;
+					}
+			} else {
+				r = await sha256(NODE, r, p);
+			}
+			fn >>= 1n;
+			sn >>= 1n;
+		}
+		if (sn !== 0n)
+			throw new Error('the proof is shorter than the path');
+		return r;
+	}
+
+	/* A C2SP signed note holding a checkpoint: text, blank line, signature
+	 * lines "\u2014 <name> <base64(keyid || sig)>". */
+	function parseCheckpoint(note) {
+		const cut = note.indexOf('\n\n');
+		if (cut < 0)
+			throw new Error('the checkpoint has no signature block');
+		const lines = note.slice(0, cut + 1).split('\n');
+		if (lines.length < 4)
+			throw new Error('the checkpoint text has fewer than 3 lines');
+		const origin = lines[0], sizeText = lines[1], rootText = lines[2];
+		if (!/^(0|[1-9][0-9]*)$/.test(sizeText))
+			throw new Error('bad tree size line in the checkpoint');
+		const root = b64ToBytes(rootText);
+		if (root.length !== 32)
+			throw new Error('the checkpoint root is not 32 bytes');
+		const sigs = [];
+		for (const line of note.slice(cut + 2).split('\n')) {
+			const m = /^\u2014 (\S+) (\S+)$/.exec(line);
+			if (!m)
+				continue;
+			let keyId = null;
+			try {
+				const raw = b64ToBytes(m[2]);
+				if (raw.length >= 4)
+					keyId = hex(raw.slice(0, 4));
+			} catch (_) { /* shown as unknown */ }
+			sigs.push({ name: m[1], keyId });
+		}
+		return { origin, size: BigInt(sizeText), sizeText, root, rootText, sigs,
+			extensions: lines.slice(3, -1) };
+	}
+
+	async function verifyEvent(j) {
+		const entry = b64ToBytes(j.entry_b64);
+		const leaf = await sha256(LEAF, entry);
+		const cp = parseCheckpoint(j.checkpoint);
+		const proof = (j.proof || []).map(b64ToBytes);
+		const facts = { entry, leaf, cp, proof };
+		if (j.leaf_hash && !sameBytes(leaf, b64ToBytes(j.leaf_hash)))
+			return Object.assign(facts, { ok: false, why: 'the leaf hash of the entry bytes differs from the server\'s leaf_hash' });
+		if (BigInt(j.tree_size) !== cp.size)
+			return Object.assign(facts, { ok: false, why: 'the proof is for tree size ' + j.tree_size + ' but the checkpoint is for ' + cp.sizeText });
+		let root;
+		try {
+			root = await rootFromInclusionProof(j.index, j.tree_size, leaf, proof);
+		} catch (e) {
+			return Object.assign(facts, { ok: false, why: e.message });
+		}
+		facts.root = root;
+		if (!sameBytes(root, cp.root))
+			return Object.assign(facts, { ok: false, why: 'the root computed from the proof differs from the checkpoint root' });
+		return Object.assign(facts, { ok: true, why: 'entry ' + j.index + ' is in the tree of size ' + cp.sizeText +
+			' whose root the checkpoint of ' + cp.origin + ' states' });
+	}
+
+	async function openEvent(arg) {
+		const verdict = $('event-verdict');
+		clear(verdict);
+		verdict.className = 'verdict';
+		$('event-index').textContent = arg;
+		$('event-goto').value = arg;
+		clear($('event-proof'));
+		clear($('event-checkpoint'));
+		$('event-entry').textContent = '';
+		if (!/^[0-9]+$/.test(arg)) {
+			say('An event index is a whole number.', true);
+			return;
+		}
+		let j;
+		try {
+			j = await getJSON('/v1/events/' + arg);
+		} catch (e) {
+			say('Could not load event ' + arg + ': ' + describe(e), true);
+			return;
+		}
+		let text;
+		try {
+			text = new TextDecoder('utf-8', { fatal: false }).decode(b64ToBytes(j.entry_b64 || ''));
+			$('event-entry').textContent = JSON.stringify(JSON.parse(text), null, 2);
+		} catch (_) {
+			$('event-entry').textContent = text !== undefined ? text : JSON.stringify(j.entry, null, 2);
+		}
+		let v;
+		try {
+			if (!crypto.subtle)
+				throw new Error('WebCrypto is not available (it needs a secure context: HTTPS or loopback)');
+			v = await verifyEvent(j);
+		} catch (e) {
+			v = { ok: false, why: e.message };
+		}
+		verdict.className = 'verdict ' + (v.ok ? 'ok' : 'bad');
+		verdict.append(el('span', { class: 'mark', 'data-verified': v.ok ? 'yes' : 'no' },
+			v.ok ? '\u2714 verified' : '\u2718 NOT verified'),
+		el('span', { class: 'why', text: v.why }));
+		kv($('event-proof'), [
+			['leaf index', j.index],
+			['entry bytes', v.entry ? v.entry.length + ' bytes' : null],
+			['leaf hash (computed)', v.leaf ? bytesToB64(v.leaf) : null],
+			['leaf hash (server)', j.leaf_hash],
+			['proof hashes', (j.proof || []).length],
+			['root (computed)', v.root ? bytesToB64(v.root) : null],
+		]);
+		const cp = v.cp;
+		kv($('event-checkpoint'), cp ? [
+			['origin', cp.origin],
+			['tree size', cp.sizeText],
+			['root', cp.rootText],
+			['signed by', cp.sigs.map((s) => s.name + ' (key id ' + (s.keyId || '?') + ')').join(', ') || null],
+			['signature', na('not checked in the browser; verify with logseal verify-bundle and the verifier key')],
+		] : [['checkpoint', na('could not be parsed')]]);
+	}
+
+	/* ========================================================= activity */
+
+	const OUTCOMES = ['success', 'failure', 'denied', 'error', 'unknown'];
+	const SVG = 'http://www.w3.org/2000/svg';
+
+	function svg(tag, attrs) {
+		const e = document.createElementNS(SVG, tag);
+		for (const [k, v] of Object.entries(attrs || {}))
+			e.setAttribute(k, String(v));
+		return e;
+	}
+
+	async function loadActivity() {
+		const hours = Number($('activity-range').value);
+		const bucket = 3600;
+		const now = Date.now();
+		const end = Math.ceil(now / 1000 / bucket) * bucket;
+		const start = end - hours * bucket;
+		const p = new URLSearchParams({ group_by: 'outcome', bucket: String(bucket),
+			from: new Date(start * 1000).toISOString(), to: new Date(end * 1000).toISOString() });
+		const box = clear($('activity-chart'));
+		const totalsBody = clear($('activity-totals').tBodies[0]);
+		box.append(el('p', { class: 'muted', text: 'loading...' }));
+		let j;
+		try {
+			j = await getJSON('/v1/events/stats?' + p.toString());
+		} catch (e) {
+			clear(box).append(el('p', { class: 'error', text: 'Could not load statistics: ' + describe(e) }));
+			return;
+		}
+		/* Buckets without events are left out by the server: fill them. */
+		const n = hours;
+		const series = {};
+		const keys = new Set();
+		for (const b of j.buckets || []) {
+			const t = Date.parse(b.start) / 1000;
+			const i = Math.floor((t - start) / bucket);
+			if (!(i >= 0 && i < n))
+				continue;
+			for (const [k, c] of Object.entries(b.counts || {})) {
+				const key = OUTCOMES.includes(k) ? k : 'other';
+				keys.add(key);
+				(series[key] = series[key] || new Array(n).fill(0))[i] += c;
+			}
+			if (b.other) {
+				keys.add('other');
+				(series.other = series.other || new Array(n).fill(0))[i] += b.other;
+			}
+		}
+		const order = OUTCOMES.concat(['other']).filter((k) => keys.has(k));
+		let max = 0, total = 0;
+		for (let i = 0; i < n; i++) {
+			let s = 0;
+			for (const k of order)
+				s += series[k][i];
+			max = Math.max(max, s);
+			total += s;
+		}
+		for (const k of order) {
+			const sum = series[k].reduce((a, b) => a + b, 0);
+			totalsBody.append(el('tr', {}, el('td', {}, el('span', { class: 'badge ' + k }, k)),
+				el('td', { class: 'num', text: String(sum) })));
+		}
+		totalsBody.append(el('tr', {}, el('th', { scope: 'row', text: 'all' }), el('td', { class: 'num', text: String(total) })));
+		clear(box);
+		const W = 900, H = 260, L = 44, R = 8, T = 10, B = 28;
+		const chart = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img',
+			'aria-label': `Events per hour by outcome over the last ${hours} hours: ${total} in all` });
+		/* four grid steps of 1, 2 or 5 times a power of ten */
+		let step = 1;
+		if (max > 4) {
+			const raw = max / 4, mag = Math.pow(10, Math.floor(Math.log10(raw)));
+			step = [1, 2, 5, 10].map((m) => m * mag).find((v) => v >= raw);
+		}
+		const niceMax = step * 4;
+		const y = (v) => T + (H - T - B) * (1 - v / niceMax);
+		for (let g = 0; g <= 4; g++) {
+			const v = niceMax * g / 4;
+			chart.append(svg('line', { x1: L, x2: W - R, y1: y(v), y2: y(v), class: 'grid' }));
+			const t = svg('text', { x: L - 4, y: y(v) + 4, 'text-anchor': 'end' });
+			t.textContent = String(v);
+			chart.append(t);
+		}
+		const bw = (W - L - R) / n;
+		for (let i = 0; i < n; i++) {
+			let acc = 0;
+			for (const k of order) {
+				const c = series[k][i];
+				if (!c)
+					continue;
+				const r = svg('rect', { x: L + i * bw + bw * 0.1, width: Math.max(bw * 0.8, 1),
+					y: y(acc + c), height: Math.max(y(acc) - y(acc + c), 0.5), class: k });
+				const title = svg('title');
+				title.textContent = new Date((start + i * bucket) * 1000).toISOString().slice(0, 13) + ':00Z ' + k + ': ' + c;
+				r.append(title);
+				chart.append(r);
+				acc += c;
+			}
+		}
+		chart.append(svg('line', { x1: L, x2: W - R, y1: H - B, y2: H - B, class: 'axis' }));
+		const ticks = Math.min(n, 8);
+		for (let k = 0; k <= ticks; k++) {
+			const i = Math.round(k * n / ticks);
+			const d = new Date((start + i * bucket) * 1000);
+			const t = svg('text', { x: L + i * bw, y: H - B + 16, 'text-anchor': k === 0 ? 'start' : k === ticks ? 'end' : 'middle' });
+			t.textContent = hours <= 24 ? d.toISOString().slice(11, 16) : d.toISOString().slice(5, 10) + ' ' + d.toISOString().slice(11, 13) + 'h';
+			chart.append(t);
+		}
+		box.append(chart);
+		box.append(el('ul', { class: 'legend', 'aria-hidden': 'true' }, order.map((k) =>
+			el('li', {}, el('span', { class: 'swatch ' + k }), k))));
+		box.append(el('p', { class: 'muted' }, 'UTC hours; ' + total + ' events; index covers ' +
+			(j.watermark !== undefined ? j.watermark : '?') + ' entries'));
+	}
+
+	/* =========================================================== alerts */
+
+	function indexLinks(list) {
+		const out = [];
+		for (const i of (list || []).slice(0, 10)) {
+			if (out.length)
+				out.push(' ');
+			out.push(el('a', { href: '#/event/' + i }, String(i)));
+		}
+		if ((list || []).length > 10)
+			out.push(' ...');
+		return out;
+	}
+
+	function describeFilter(f) {
+		if (!f || typeof f !== 'object')
+			return str(f);
+		return Object.entries(f).map(([k, v]) => k + '=' + v).join(' ');
+	}
+
+	/* Fields as alert.h documents them; anything else falls back to a
+	 * generic table so a newer server still shows something. */
+	function alertsTable(list) {
+		if (!list.length)
+			return el('p', { class: 'empty', text: 'no alert has fired' });
+		const head = el('tr', {}, ['Time (UTC)', 'Rule', 'Severity', 'Group', 'Count', 'Events', 'Logged as', 'Delivery']
+			.map((h) => el('th', { scope: 'col', text: h })));
+		const rows = list.map((a) => {
+			const rule = a.rule && typeof a.rule === 'object' ? a.rule : { name: str(a.rule) };
+			const sev = str(rule.severity);
+			let group = str(a.group);
+			if (a.window_seconds)
+				group += ' (' + (a.count || '?') + ' in ' + a.window_seconds + ' s)';
+			else if (a.seconds)
+				group = str(a.service) + ' silent for ' + a.seconds + ' s';
+			return el('tr', {},
+				el('td', { class: 'time', text: str(a.time).replace('T', ' ').replace(/\.\d+Z$/, 'Z') }),
+				el('td', {}, str(rule.name || rule.id) + (rule.kind ? ' (' + rule.kind + ')' : '')),
+				el('td', {}, el('span', { class: 'badge sev-' + sev }, sev || '?')),
+				el('td', { text: group }),
+				el('td', { class: 'num', text: str(a.count) }),
+				el('td', {}, indexLinks(a.indexes)),
+				el('td', {}, a.log_index !== undefined && a.log_index !== null ?
+					el('a', { href: '#/event/' + a.log_index }, String(a.log_index)) : na('not yet')),
+				el('td', { text: str(a.state) + ((a.webhooks || []).some((w) => w.last_error) ?
+					': ' + a.webhooks.filter((w) => w.last_error).map((w) => w.name + ' ' + w.last_error).join('; ') : '') }));
+		});
+		return el('table', {}, el('thead', {}, head), el('tbody', {}, rows));
+	}
+
+	function rulesTable(list) {
+		if (!list.length)
+			return el('p', { class: 'empty', text: 'no rules' });
+		const head = el('tr', {}, ['Id', 'Name', 'Kind', 'Condition', 'Severity', 'Enabled']
+			.map((h) => el('th', { scope: 'col', text: h })));
+		const rows = list.map((r) => {
+			let cond = describeFilter(r.filter);
+			if (r.threshold)
+				cond += (cond ? '; ' : '') + r.threshold.count + ' in ' + r.threshold.window_seconds + ' s' +
+					(r.threshold.group_by ? ' per ' + r.threshold.group_by : '');
+			if (r.absence)
+				cond += (cond ? '; ' : '') + 'no event from ' + r.absence.service + ' for ' + r.absence.seconds + ' s';
+			return el('tr', {},
+				el('td', { class: 'mono', text: str(r.id) }),
+				el('td', { text: str(r.name) }),
+				el('td', { text: str(r.kind) }),
+				el('td', { text: cond }),
+				el('td', {}, el('span', { class: 'badge sev-' + str(r.severity || 'medium') }, str(r.severity || 'medium'))),
+				el('td', { text: r.enabled === false ? 'no' : 'yes' }));
+		});
+		return el('table', {}, el('thead', {}, head), el('tbody', {}, rows));
+	}
+
+	async function loadAlerts() {
+		const fired = clear($('alerts-fired')), rules = clear($('alerts-rules'));
+		fired.append(el('p', { class: 'empty', text: 'loading...' }));
+		rules.append(el('p', { class: 'empty', text: 'loading...' }));
+		const [a, r] = await Promise.allSettled([getJSON('/v1/alerts'), getJSON('/v1/alerts/rules')]);
+		clear(fired);
+		clear(rules);
+		if (a.status === 'fulfilled')
+			fired.append(alertsTable(listFrom(a.value, 'alerts')));
+		else
+			fired.append(el('p', { class: 'error', text: 'Fired alerts: ' + describe(a.reason) }));
+		if (r.status === 'fulfilled')
+			rules.append(rulesTable(listFrom(r.value, 'rules')));
+		else
+			rules.append(el('p', { class: 'error', text: 'Rules: ' + describe(r.reason) }));
+	}
+
+	/* =========================================================== tokens */
+
+	async function loadTokens() {
+		const box = clear($('tokens-list'));
+		let j;
+		try {
+			j = await getJSON('/v1/tokens');
+		} catch (e) {
+			box.append(el('p', { class: 'error', text: 'Tokens: ' + describe(e) }));
+			return;
+		}
+		const list = listFrom(j, 'tokens');
+		box.append(objectTable(list, ['id', 'name', 'roles', 'service', 'created', 'revoked'], (t) => {
+			if (!t || t.revoked)
+				return null;
+			return el('button', { type: 'button', class: 'danger', 'aria-label': 'Revoke token ' + t.id + (t.name ? ' (' + t.name + ')' : ''),
+				onclick: () => revokeToken(t) }, 'Revoke');
+		}));
+	}
+
+	async function revokeToken(t) {
+		if (!window.confirm('Revoke token ' + t.id + (t.name ? ' (' + t.name + ')' : '') + '? This cannot be undone.'))
+			return;
+		try {
+			await sendJSON('DELETE', '/v1/tokens/' + encodeURIComponent(t.id));
+			say('Token ' + t.id + ' revoked.');
+		} catch (e) {
+			say('Revoke failed: ' + describe(e), true);
+		}
+		loadTokens();
+	}
+
+	async function createToken(ev) {
+		ev.preventDefault();
+		const f = ev.target;
+		const roles = Array.from(f.querySelectorAll('input[name="roles"]:checked'), (i) => i.value);
+		if (!roles.length) {
+			say('Choose at least one role.', true);
+			return;
+		}
+		const body = { roles, name: $('tok-name').value.trim() };
+		const svc = $('tok-service').value.trim();
+		if (svc)
+			body.service = svc;
+		try {
+			const j = await sendJSON('POST', '/v1/tokens', body);
+			$('token-secret').value = j.token || '';
+			$('token-new').hidden = false;
+			$('token-secret').focus();
+			$('token-secret').select();
+			f.reset();
+			say('Token ' + (j.id || '') + ' created.');
+		} catch (e) {
+			say('Create failed: ' + describe(e), true);
+		}
+		loadTokens();
+	}
+
+	/* ======================================================== integrity */
+
+	/* Values from the Prometheus text of /metrics whose names match re. */
+	function metric(text, re) {
+		for (const line of text.split('\n')) {
+			if (line.startsWith('#'))
+				continue;
+			const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+			if (m && re.test(m[1]))
+				return { name: m[1], value: Number(m[3]) };
+		}
+		return null;
+	}
+
+	async function loadIntegrity() {
+		const dl = $('integrity-kv');
+		kv(dl, [['status', 'loading...']]);
+		$('integrity-note').textContent = '';
+		const [cpR, hzR, mR] = await Promise.allSettled([
+			request('/log/checkpoint').then((r) => r.text()),
+			fetch('/healthz', { cache: 'no-store', credentials: 'omit' }).then((r) => r.json()),
+			request('/metrics').then((r) => r.text()),
+		]);
+		const rows = [];
+		let cp = null;
+		if (cpR.status === 'fulfilled') {
+			$('integrity-note').textContent = cpR.value;
+			try {
+				cp = parseCheckpoint(cpR.value);
+			} catch (e) {
+				rows.push(['checkpoint', na('unreadable: ' + e.message)]);
+			}
+		} else {
+			rows.push(['checkpoint', na(describe(cpR.reason))]);
+		}
+		const tree = hzR.status === 'fulfilled' ? hzR.value.tree_size : undefined;
+		rows.push(['server status', hzR.status === 'fulfilled' ? hzR.value.status : na()]);
+		rows.push(['tree size (entries)', tree !== undefined ? tree : na()]);
+		if (cp) {
+			rows.push(['log origin', cp.origin]);
+			rows.push(['checkpoint tree size', cp.sizeText +
+				(tree !== undefined && BigInt(tree) > cp.size ? ' (' + (BigInt(tree) - cp.size) + ' newer entries not yet in a checkpoint)' : '')]);
+			rows.push(['checkpoint root', cp.rootText]);
+			const names = cp.sigs.map((s) => s.name + ' (key id ' + (s.keyId || '?') + ')');
+			rows.push(['verifier key', names.length ? names.join(', ') :
+				na('no signature line')]);
+			rows.push(['full verifier key', na('not served; it is DIR/verifier.key on the server (name+keyid+key)')]);
+		}
+		const mt = mR.status === 'fulfilled' ? mR.value : '';
+		const age = mt && metric(mt, /checkpoint.*(age|since)|since.*checkpoint/);
+		const ts = mt && metric(mt, /checkpoint.*timestamp/);
+		if (age && isFinite(age.value))
+			rows.push(['latest checkpoint age', ago(age.value * 1000)]);
+		else if (ts && isFinite(ts.value))
+			rows.push(['latest checkpoint age', ago(Date.now() - ts.value * 1000)]);
+		else
+			rows.push(['latest checkpoint age', na()]);
+		const ver = mt && metric(mt, /verify.*(timestamp|time|last)/);
+		rows.push(['last full verify', ver && isFinite(ver.value) && ver.value > 0 ?
+			new Date(ver.value * 1000).toISOString() + ' (' + ago(Date.now() - ver.value * 1000) + ' ago)' : na()]);
+		kv(dl, rows);
+	}
+
+	/* ======================================================== retention */
+
+	async function loadRetention() {
+		const pol = clear($('retention-policy')), holds = clear($('retention-holds'));
+		const [p, h] = await Promise.allSettled([getJSON('/v1/retention'), getJSON('/v1/holds')]);
+		const show1 = (box, r, key, pref) => {
+			if (r.status === 'rejected') {
+				const e = r.reason;
+				box.append(e instanceof ApiError && e.status === 404 ? na('not configured') :
+					el('p', { class: 'error', text: describe(e) }));
+				return;
+			}
+			const v = r.value;
+			const list = listFrom(v, key);
+			if (Array.isArray(v) || (v && Array.isArray(v[key])))
+				box.append(objectTable(list, pref));
+			else
+				box.append(el('pre', { text: JSON.stringify(v, null, 2) }));
+		};
+		show1(pol, p, 'rules', ['name', 'filter', 'keep', 'days', 'archive']);
+		show1(holds, h, 'holds', ['id', 'name', 'filter', 'reason', 'created', 'until']);
+	}
+
+	/* ============================================================= wire */
+
+	document.addEventListener('DOMContentLoaded', () => {
+		$('login-form').addEventListener('submit', signIn);
+		$('logout').addEventListener('click', () => signOut(''));
+		$('tail-pause').addEventListener('click', tail.togglePause);
+		$('tail-clear').addEventListener('click', tail.clearRows);
+		$('tail-form').addEventListener('submit', tail.refilter);
+		$('search-form').addEventListener('submit', onSearch);
+		$('search-next').addEventListener('click', nextPage);
+		$('search-prev').addEventListener('click', prevPage);
+		$('search-first').addEventListener('click', firstPage);
+		$('export-csv').addEventListener('click', () => download('csv'));
+		$('export-bundle').addEventListener('click', () => download('bundle'));
+		$('event-form').addEventListener('submit', (ev) => {
+			ev.preventDefault();
+			location.hash = '#/event/' + $('event-goto').value;
+		});
+		$('activity-form').addEventListener('submit', (ev) => {
+			ev.preventDefault();
+			loadActivity();
+		});
+		$('alerts-refresh').addEventListener('click', loadAlerts);
+		$('token-form').addEventListener('submit', createToken);
+		$('token-copy').addEventListener('click', async () => {
+			try {
+				await navigator.clipboard.writeText($('token-secret').value);
+				say('Copied.');
+			} catch (_) {
+				$('token-secret').select();
+				say('Select the text and copy it by hand.', true);
+			}
+		});
+		$('token-hide').addEventListener('click', () => {
+			$('token-secret').value = '';
+			$('token-new').hidden = true;
+		});
+		$('integrity-refresh').addEventListener('click', loadIntegrity);
+		window.addEventListener('hashchange', route);
+		route();
+	});
+})();
