@@ -127,36 +127,17 @@ static void cb_put(struct cbuf *b, const char *s, size_t n)
 
 static void cb_str(struct cbuf *b, const char *s, size_t n)
 {
-	size_t i, run = 0;
+	size_t i, run = 0, el;
 	char u[8];
 
 	cb_put(b, "\"", 1);
 	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		const char *esc;
+		const char *esc = jcanon_escape((unsigned char)s[i], u, &el);
 
-		if (c == '"')
-			esc = "\\\"";
-		else if (c == '\\')
-			esc = "\\\\";
-		else if (c >= 0x20)
+		if (!esc)
 			continue;
-		else if (c == '\b')
-			esc = "\\b";
-		else if (c == '\f')
-			esc = "\\f";
-		else if (c == '\n')
-			esc = "\\n";
-		else if (c == '\r')
-			esc = "\\r";
-		else if (c == '\t')
-			esc = "\\t";
-		else {
-			snprintf(u, sizeof(u), "\\u%04x", (unsigned)c);
-			esc = u;
-		}
 		cb_put(b, s + run, i - run);
-		cb_put(b, esc, strlen(esc));
+		cb_put(b, esc, el);
 		run = i + 1;
 	}
 	cb_put(b, s + run, n - run);

@@ -189,40 +189,43 @@ static void enc_utf8(uint32_t cp, char *o, size_t *n)
 	}
 }
 
+const char *jcanon_escape(unsigned char c, char u[8], size_t *len)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	*len = 2;
+	switch (c) {
+	case '"': return "\\\"";
+	case '\\': return "\\\\";
+	case '\b': return "\\b";
+	case '\f': return "\\f";
+	case '\n': return "\\n";
+	case '\r': return "\\r";
+	case '\t': return "\\t";
+	}
+	if (c >= 0x20)
+		return NULL;
+	memcpy(u, "\\u00", 4);
+	u[4] = hex[c >> 4];
+	u[5] = hex[c & 15];
+	u[6] = 0;
+	*len = 6;
+	return u;
+}
+
 /* Write decoded bytes d[0..n) as a canonical JSON string. */
 static bool put_canon_str(struct jc *j, const char *d, size_t n)
 {
-	size_t run = 0;
+	size_t run = 0, el;
 	char u[8];
 
 	if (!putc1(j, '"'))
 		return false;
 	for (size_t k = 0; k < n; k++) {
-		unsigned char c = (unsigned char)d[k];
-		const char *esc;
-		size_t el = 2;
+		const char *esc = jcanon_escape((unsigned char)d[k], u, &el);
 
-		if (c == '"')
-			esc = "\\\"";
-		else if (c == '\\')
-			esc = "\\\\";
-		else if (c >= 0x20)
+		if (!esc)
 			continue;
-		else if (c == '\b')
-			esc = "\\b";
-		else if (c == '\f')
-			esc = "\\f";
-		else if (c == '\n')
-			esc = "\\n";
-		else if (c == '\r')
-			esc = "\\r";
-		else if (c == '\t')
-			esc = "\\t";
-		else {
-			snprintf(u, sizeof(u), "\\u%04x", (unsigned)c);
-			esc = u;
-			el = 6;
-		}
 		if (!put(j, d + run, k - run) || !put(j, esc, el))
 			return false;
 		run = k + 1;

@@ -22,4 +22,9 @@
 ls_rc jcanon_object(const char *s, size_t n, size_t max_depth, size_t max_out, char **out,
 		    size_t *len, struct ls_err *err);
 
+/* The canonical escape of byte c inside a JSON string, or NULL when c
+ * stands for itself.  u (at least 8 bytes) holds \u00XX forms; *len is
+ * the escape's length.  Shared by both canonical writers. */
+const char *jcanon_escape(unsigned char c, char u[8], size_t *len);
+
 #endif
