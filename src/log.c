@@ -47,6 +47,7 @@
 
 struct pending {
 	const struct iovec *entries;
+	uint8_t (*hashes)[LS_HASH_LEN]; /* leaf hashes, computed by the caller */
 	size_t n;
 	size_t bytes;
 	uint64_t first;
@@ -92,7 +93,30 @@ struct log {
 	uint64_t cp_failures;	 /* checkpoint rounds that failed */
 	char *latest_note;	 /* under mu */
 	uint64_t latest_size;
+	struct log_stats stats;	 /* under mu */
 };
+
+const double log_sync_bounds[LOG_SYNC_BUCKETS] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+};
+
+static void stats_commit(struct log_stats *st, double secs, uint64_t entries, uint64_t bytes,
+			 int ok)
+{
+	int i;
+
+	for (i = 0; i < LOG_SYNC_BUCKETS && secs > log_sync_bounds[i]; i++)
+		;
+	if (i < LOG_SYNC_BUCKETS)
+		st->sync_buckets[i]++;
+	st->sync_count++;
+	st->sync_seconds += secs;
+	if (ok) {
+		st->commits++;
+		st->entries += entries;
+		st->bytes += bytes;
+	}
+}
 
 static void fresh_release(struct fresh *f)
 {
@@ -320,7 +344,9 @@ static void sequence_round(struct log *l, struct pending *list)
 {
 	struct iovec *iov = NULL;
 	size_t total = 0, k = 0;
-	uint64_t first = 0;
+	uint64_t first = 0, bytes = 0;
+	struct timespec t0, t1;
+	double secs = -1;
 	struct ls_err err;
 	ls_rc rc;
 
@@ -334,16 +360,23 @@ static void sequence_round(struct log *l, struct pending *list)
 			memcpy(iov + k, p->entries, p->n * sizeof(*iov));
 			k += p->n;
 		}
+		for (size_t i = 0; i < total; i++)
+			bytes += iov[i].iov_len;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		rc = journal_append(l->journal, iov, total, &first, &err);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	}
 
 	pthread_mutex_lock(&l->mu);
+	if (secs >= 0)
+		stats_commit(&l->stats, secs, total, bytes, rc == LS_OK);
 	if (rc == LS_OK) {
-		for (size_t i = 0; i < total && rc == LS_OK; i++) {
-			uint8_t h[LS_HASH_LEN];
-			merkle_leaf_hash(iov[i].iov_base, iov[i].iov_len, h);
-			rc = fresh_add(&l->fresh, h, iov[i].iov_base, iov[i].iov_len);
-		}
+		/* Leaf hashes were computed by the callers, outside the lock. */
+		for (struct pending *p = list; p && rc == LS_OK; p = p->next)
+			for (size_t i = 0; i < p->n && rc == LS_OK; i++)
+				rc = fresh_add(&l->fresh, p->hashes[i], p->entries[i].iov_base,
+					       p->entries[i].iov_len);
 		/* Durable but not handed to the checkpointer: the tiles would
 		 * miss leaves, so no further checkpoint may be signed. */
 		if (rc != LS_OK)
@@ -445,6 +478,17 @@ ls_rc log_append_ordered(struct log *l, const struct iovec *entries, size_t n, u
 	p.entries = entries;
 	p.n = n;
 	p.bytes = bytes;
+	/* Hash here, in the caller's thread: leaf hashes do not depend on the
+	 * index, so hashing scales with the callers instead of serialising in
+	 * the sequencer. */
+	p.hashes = malloc(n * sizeof(*p.hashes));
+	if (!p.hashes) {
+		if (enqueued)
+			enqueued(ctx);
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++)
+		merkle_leaf_hash(entries[i].iov_base, entries[i].iov_len, p.hashes[i]);
 
 	pthread_mutex_lock(&l->mu);
 	rc = LS_OK;
@@ -456,6 +500,7 @@ ls_rc log_append_ordered(struct log *l, const struct iovec *entries, size_t n, u
 		rc = ls_err_set(err, LS_BUSY, "the sequencer is saturated");
 	if (rc != LS_OK) {
 		pthread_mutex_unlock(&l->mu);
+		free(p.hashes);
 		if (enqueued)
 			enqueued(ctx);
 		return rc;
@@ -482,6 +527,7 @@ ls_rc log_append_ordered(struct log *l, const struct iovec *entries, size_t n, u
 		if (enqueued)
 			enqueued(ctx);
 	}
+	free(p.hashes);
 	rc = p.rc;
 	if (rc == LS_OK)
 		*first = p.first;
@@ -546,6 +592,13 @@ const char *log_origin(const struct log *l)
 const char *log_dir(const struct log *l)
 {
 	return l->dir;
+}
+
+void log_get_stats(struct log *l, struct log_stats *out)
+{
+	pthread_mutex_lock(&l->mu);
+	*out = l->stats;
+	pthread_mutex_unlock(&l->mu);
 }
 
 void log_set_observer(struct log *l, log_observer_fn fn, void *ctx)
