@@ -1,7 +1,7 @@
 /*
  * token_cli.c - `logseal token create|list|revoke`: manages tokens through
- * the running server's /v1/tokens API (libcurl), so every change goes
- * through the server and is written to the log.
+ * the running server's /v1/tokens API (libcurl, through httpc.h), so every
+ * change goes through the server and is written to the log.
  *
  * The admin secret is read from --token-file, from DIR/admin.token with
  * --data DIR, or from $LOGSEAL_TOKEN; it is sent only in the Authorization
@@ -9,46 +9,16 @@
  */
 #include "serve.h"
 
-#include <curl/curl.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "auth.h"
-#include "crypto.h"
-#include "fsutil.h"
+#include "httpc.h"
 
 #define REPLY_MAX (16u << 20)
-#define TOKEN_CAP 512
-
-struct buf {
-	char *p;
-	size_t n;
-	int overflow;
-};
-
-static size_t on_data(char *data, size_t size, size_t nmemb, void *cls)
-{
-	struct buf *b = cls;
-	size_t n = size * nmemb;
-	char *np;
-
-	if (b->n + n > REPLY_MAX) {
-		b->overflow = 1;
-		return 0;
-	}
-	np = realloc(b->p, b->n + n + 1);
-	if (!np)
-		return 0;
-	b->p = np;
-	memcpy(b->p + b->n, data, n);
-	b->n += n;
-	b->p[b->n] = 0;
-	return n;
-}
 
 static void usage(FILE *f)
 {
@@ -57,54 +27,13 @@ static void usage(FILE *f)
 		"       logseal token list\n"
 		"       logseal token revoke ID\n"
 		"options:\n"
-		"  --server URL       the running server (default http://127.0.0.1:8080)\n"
+		"  --server URL       the running server (default $LOGSEAL_URL, else\n"
+		"                     " HTTPC_DEFAULT_URL ")\n"
 		"  --token-file FILE  admin token (default: DIR/admin.token with --data DIR,\n"
 		"                     else $LOGSEAL_TOKEN)\n"
 		"  --data DIR         data directory, to find DIR/admin.token\n"
 		"  --cacert FILE      CA certificate to verify an https server\n"
 		"roles: writer (optionally bound with --service), auditor, admin\n");
-}
-
-static int load_token(const char *file, const char *dir, char *out, size_t cap)
-{
-	char path[PATH_MAX], *text = NULL;
-	const char *env = getenv("LOGSEAL_TOKEN"), *src;
-	struct ls_err err;
-	size_t len;
-
-	if (!file && dir) {
-		snprintf(path, sizeof(path), "%s/admin.token", dir);
-		file = path;
-	}
-	if (file) {
-		if (fs_read_file(file, 4096, &text, &len, &err) != LS_OK) {
-			fprintf(stderr, "logseal token: %s\n", err.msg);
-			return 0;
-		}
-		src = text;
-	} else if (env) {
-		src = env;
-		len = strlen(env);
-	} else {
-		fprintf(stderr, "logseal token: no token: give --token-file, --data or set "
-				"LOGSEAL_TOKEN\n");
-		return 0;
-	}
-	while (len > 0 && (src[len - 1] == '\n' || src[len - 1] == '\r' || src[len - 1] == ' '))
-		len--;
-	if (len == 0 || len >= cap) {
-		fprintf(stderr, "logseal token: the token is empty or too long\n");
-		if (text)
-			ls_wipe(text, strlen(text));
-		free(text);
-		return 0;
-	}
-	memcpy(out, src, len);
-	out[len] = 0;
-	if (text)
-		ls_wipe(text, strlen(text));
-	free(text);
-	return 1;
 }
 
 int token_main(int argc, char **argv)
@@ -120,17 +49,16 @@ int token_main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *server = "http://127.0.0.1:8080", *file = NULL, *dir = NULL, *cacert = NULL;
-	const char *service = NULL, *name = NULL, *cmd, *method = "GET";
-	char url[2048], base[1024], tok[TOKEN_CAP], hdr[TOKEN_CAP + 32], errbuf[CURL_ERROR_SIZE];
+	struct httpc_cfg cfg = { .need_token = 1 };
+	const char *service = NULL, *name = NULL, *cmd;
+	struct httpc_req rq = { .method = "GET", .reply_cap = REPLY_MAX };
+	struct httpc_resp resp = { 0 };
+	struct httpc h = { 0 };
+	struct ls_err err = { "" };
+	char path[128], etext[1024];
 	json_t *roles = json_array(), *body = NULL;
 	char *payload = NULL;
-	struct curl_slist *headers = NULL;
-	struct buf reply = { 0 };
-	CURL *curl = NULL;
-	long status = 0;
 	int c, rc = 1;
-	CURLcode cc;
 
 	optind = 1;
 	opterr = 0;
@@ -146,10 +74,10 @@ int token_main(int argc, char **argv)
 			break;
 		case 's': service = optarg; break;
 		case 'n': name = optarg; break;
-		case 'S': server = optarg; break;
-		case 'f': file = optarg; break;
-		case 'd': dir = optarg; break;
-		case 'c': cacert = optarg; break;
+		case 'S': cfg.server = optarg; break;
+		case 'f': cfg.token_file = optarg; break;
+		case 'd': cfg.data_dir = optarg; break;
+		case 'c': cfg.cacert = optarg; break;
 		case 'h':
 			usage(stdout);
 			rc = 0;
@@ -168,14 +96,7 @@ int token_main(int argc, char **argv)
 		goto out;
 	}
 	cmd = argv[optind++];
-	/* Tolerate trailing slashes in --server. */
-	if (snprintf(base, sizeof(base), "%s", server) >= (int)sizeof(base)) {
-		fprintf(stderr, "logseal token: --server URL too long\n");
-		goto out;
-	}
-	for (size_t bl = strlen(base); bl > 1 && base[bl - 1] == '/'; bl--)
-		base[bl - 1] = 0;
-	server = base;
+	rq.path = "/v1/tokens";
 	if (strcmp(cmd, "create") == 0 && optind == argc) {
 		if (json_array_size(roles) == 0) {
 			fprintf(stderr, "logseal token create: --role is required\n");
@@ -189,10 +110,16 @@ int token_main(int argc, char **argv)
 		if (name)
 			json_object_set_new(body, "name", json_string(name));
 		payload = json_dumps(body, JSON_COMPACT);
-		method = "POST";
-		snprintf(url, sizeof(url), "%s/v1/tokens", server);
+		if (!payload) {
+			fprintf(stderr, "logseal token create: out of memory\n");
+			goto out;
+		}
+		rq.method = "POST";
+		rq.content_type = "application/json";
+		rq.body = payload;
+		rq.body_len = strlen(payload);
 	} else if (strcmp(cmd, "list") == 0 && optind == argc) {
-		snprintf(url, sizeof(url), "%s/v1/tokens", server);
+		/* GET /v1/tokens */
 	} else if (strcmp(cmd, "revoke") == 0 && optind + 1 == argc) {
 		const char *id = argv[optind];
 		if (strlen(id) != AUTH_ID_LEN || strncmp(id, "tok_", 4) != 0 ||
@@ -202,69 +129,32 @@ int token_main(int argc, char **argv)
 			rc = 2;
 			goto out;
 		}
-		method = "DELETE";
-		snprintf(url, sizeof(url), "%s/v1/tokens/%s", server, id);
+		rq.method = "DELETE";
+		snprintf(path, sizeof(path), "/v1/tokens/%s", id);
+		rq.path = path;
 	} else {
 		usage(stderr);
 		rc = 2;
 		goto out;
 	}
-	if (!load_token(file, dir, tok, sizeof(tok)))
+	if (httpc_open(&h, &cfg, &err) != LS_OK) {
+		fprintf(stderr, "logseal token: %s\n", err.msg);
 		goto out;
-	snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s", tok);
-	ls_wipe(tok, sizeof(tok));
-
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	curl = curl_easy_init();
-	if (!curl) {
-		fprintf(stderr, "logseal token: cannot initialise libcurl\n");
-		goto wipe;
 	}
-	headers = curl_slist_append(headers, hdr);
-	if (payload)
-		headers = curl_slist_append(headers, "Content-Type: application/json");
-	errbuf[0] = 0;
-	curl_easy_setopt(curl, CURLOPT_URL, url);
-	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &reply);
-	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	if (cacert)
-		curl_easy_setopt(curl, CURLOPT_CAINFO, cacert);
-	if (payload)
-		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, payload);
-	cc = curl_easy_perform(curl);
-	if (cc != CURLE_OK) {
-		fprintf(stderr, "logseal token: %s: %s\n", url,
-			errbuf[0] ? errbuf : curl_easy_strerror(cc));
-		goto wipe;
-	}
-	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-	if (status >= 200 && status < 300) {
-		fwrite(reply.p ? reply.p : "", 1, reply.n, stdout);
-		if (reply.n && reply.p[reply.n - 1] != '\n')
+	if (httpc_do(&h, &rq, &resp, &err) != LS_OK) {
+		fprintf(stderr, "logseal token: %s\n", err.msg);
+	} else if (resp.status >= 200 && resp.status < 300) {
+		fwrite(resp.body ? resp.body : "", 1, resp.len, stdout);
+		if (resp.len && resp.body[resp.len - 1] != '\n')
 			putchar('\n');
 		rc = 0;
 	} else {
-		fprintf(stderr, "logseal token: HTTP %ld: %.*s", status, (int)reply.n,
-			reply.p ? reply.p : "");
-		if (!reply.n || reply.p[reply.n - 1] != '\n')
-			fputc('\n', stderr);
+		httpc_error_text(&resp, etext, sizeof(etext), NULL);
+		fprintf(stderr, "logseal token: %s\n", etext);
 	}
-wipe:
-	curl_slist_free_all(headers);
-	ls_wipe(hdr, sizeof(hdr));
-	if (curl)
-		curl_easy_cleanup(curl);
-	curl_global_cleanup();
-	if (reply.p)
-		ls_wipe(reply.p, reply.n); /* a create reply holds the new secret */
 out:
-	free(reply.p);
+	httpc_resp_free(&resp);	/* wipes: a create reply holds the new secret */
+	httpc_close(&h);
 	free(payload);
 	json_decref(body);
 	json_decref(roles);
