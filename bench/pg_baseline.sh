@@ -15,69 +15,75 @@
 #
 # Environment: PGBIN (default /usr/lib/postgresql/15/bin), PG_BATCH (rows per
 # COPY, default 1000).
-set -euo pipefail
-cd "$(dirname "$0")/.."
+#
+# Sourced (`. bench/pg_baseline.sh`), it only defines the pieces, which
+# run.sh uses for the read figures:
+#   pg_start ROOT          a private cluster in a new dir under ROOT; sets
+#                          PG_WORK, PG_PORT and the PSQL command array
+#   pg_create_table [noindex]   the audit table and its append-only triggers,
+#                          with its indexes unless "noindex"
+#   pg_create_indexes      the five indexes
+#   pg_convert EVENTS OUT BATCH   NDJSON to COPY blocks of BATCH rows
+#   pg_stop                stop the server (immediate), files kept
+#   pg_remove              stop and delete the cluster's dir
+# The functions return non-zero on failure and leave traps to the caller.
 
-EVENTS=${1:?usage: bench/pg_baseline.sh EVENTS.ndjson [RESULTS_FILE]}
-RESULTS=${2:-}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-PG_BATCH=${PG_BATCH:-1000}
-BENCH_TMP=${BENCH_TMP:-$PWD/build/bench-tmp}
+PG_WORK=""
+PG_PORT=""
+PG_AS=()
+PSQL=()
 
-die() { echo "pg_baseline: $*" >&2; exit 1; }
-[ -x "$PGBIN/initdb" ] || die "$PGBIN/initdb not found (scripts/deps.sh installs postgresql)"
-[ -r "$EVENTS" ] || die "cannot read $EVENTS"
-command -v psql >/dev/null || [ -x "$PGBIN/psql" ] || die "psql not found"
-PSQL_BIN=$PGBIN/psql
-[ -x "$PSQL_BIN" ] || PSQL_BIN=$(command -v psql)
+pg_die() { echo "pg_baseline: $*" >&2; return 1; }
 
-mkdir -p "$BENCH_TMP"
-WORK=$(mktemp -d "$BENCH_TMP/pg.XXXXXX")
-WORK=$(cd "$WORK" && pwd)
-AS=()
-if [ "$(id -u)" -eq 0 ]; then
-	id postgres >/dev/null 2>&1 || die "running as root but there is no postgres user"
-	chown postgres: "$WORK"
-	AS=(runuser -u postgres --)
-	"${AS[@]}" test -w "$WORK" ||
-		die "user postgres cannot write $WORK (a parent directory is not searchable)"
-fi
-
-cleanup() {
-	local rc=$?
-	if [ -f "$WORK/data/postmaster.pid" ]; then
-		"${AS[@]}" "$PGBIN/pg_ctl" -D "$WORK/data" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
+pg_start() {
+	local root=$1 psql_bin=$PGBIN/psql
+	[ -x "$PGBIN/initdb" ] || { pg_die "$PGBIN/initdb not found (scripts/deps.sh installs postgresql)"; return; }
+	[ -x "$psql_bin" ] || psql_bin=$(command -v psql) || { pg_die "psql not found"; return; }
+	mkdir -p "$root"
+	PG_WORK=$(mktemp -d "$root/pg.XXXXXX")
+	PG_WORK=$(cd "$PG_WORK" && pwd)
+	PG_AS=()
+	if [ "$(id -u)" -eq 0 ]; then
+		id postgres >/dev/null 2>&1 || { pg_die "running as root but there is no postgres user"; return; }
+		chown postgres: "$PG_WORK"
+		PG_AS=(runuser -u postgres --)
+		"${PG_AS[@]}" test -w "$PG_WORK" ||
+			{ pg_die "user postgres cannot write $PG_WORK (a parent directory is not searchable)"; return; }
 	fi
-	if [ "$rc" -ne 0 ] && [ -f "$WORK/pg.log" ]; then
-		echo "pg_baseline: server log (tail):" >&2
-		tail -20 "$WORK/pg.log" >&2 || true
-	fi
-	rm -rf "$WORK"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-
-"${AS[@]}" "$PGBIN/initdb" -D "$WORK/data" -U bench --auth=trust -E UTF8 --no-locale \
-	>"$WORK/initdb.log" 2>&1 || { cat "$WORK/initdb.log" >&2; die "initdb failed"; }
-# Durability as shipped (these are the defaults, stated so the figure says
-# what it measures); the rest is left at the package defaults.
-"${AS[@]}" tee -a "$WORK/data/postgresql.conf" >/dev/null <<EOF
+	PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	"${PG_AS[@]}" "$PGBIN/initdb" -D "$PG_WORK/data" -U bench --auth=trust -E UTF8 --no-locale \
+		>"$PG_WORK/initdb.log" 2>&1 || { cat "$PG_WORK/initdb.log" >&2; pg_die "initdb failed"; return; }
+	# Durability as shipped (these are the defaults, stated so the figure says
+	# what it measures); the rest is left at the package defaults.
+	"${PG_AS[@]}" tee -a "$PG_WORK/data/postgresql.conf" >/dev/null <<EOF
 listen_addresses = '127.0.0.1'
-port = $PORT
-unix_socket_directories = '$WORK'
+port = $PG_PORT
+unix_socket_directories = '$PG_WORK'
 fsync = on
 synchronous_commit = on
 full_page_writes = on
+timezone = 'UTC'
 EOF
-"${AS[@]}" "$PGBIN/pg_ctl" -D "$WORK/data" -l "$WORK/pg.log" -w -t 60 start >/dev/null ||
-	die "pg_ctl start failed"
+	"${PG_AS[@]}" "$PGBIN/pg_ctl" -D "$PG_WORK/data" -l "$PG_WORK/pg.log" -w -t 60 start >/dev/null ||
+		{ pg_die "pg_ctl start failed"; return; }
+	PSQL=("$psql_bin" -X -q -v ON_ERROR_STOP=1 -h "$PG_WORK" -p "$PG_PORT" -U bench -d postgres)
+}
 
-PSQL=("$PSQL_BIN" -X -q -v ON_ERROR_STOP=1 -h "$WORK" -p "$PORT" -U bench -d postgres)
+pg_stop() {
+	if [ -n "$PG_WORK" ] && [ -f "$PG_WORK/data/postmaster.pid" ]; then
+		"${PG_AS[@]}" "$PGBIN/pg_ctl" -D "$PG_WORK/data" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
+	fi
+}
 
-"${PSQL[@]}" >/dev/null <<'EOF'
+pg_remove() {
+	pg_stop
+	[ -n "$PG_WORK" ] && rm -rf "$PG_WORK"
+	PG_WORK=""
+}
+
+pg_create_table() {
+	"${PSQL[@]}" >/dev/null <<'EOF' || return
 CREATE TABLE audit (
 	time      timestamptz NOT NULL,
 	actor     text NOT NULL,
@@ -88,11 +94,6 @@ CREATE TABLE audit (
 	resource  text,
 	event     jsonb NOT NULL
 );
-CREATE INDEX audit_time ON audit (time);
-CREATE INDEX audit_actor_time ON audit (actor, time);
-CREATE INDEX audit_action_time ON audit (action, time);
-CREATE INDEX audit_source_ip ON audit (source_ip);
-CREATE INDEX audit_service_time ON audit (service, time);
 CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
 	RAISE EXCEPTION 'audit is append-only: % refused', TG_OP;
@@ -102,10 +103,23 @@ CREATE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON audit
 CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
 	FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
 EOF
+	[ "${1:-}" = noindex ] || pg_create_indexes
+}
 
-# One "COPY ... FROM STDIN" block per PG_BATCH rows: psql in autocommit mode
+pg_create_indexes() {
+	"${PSQL[@]}" >/dev/null <<'EOF'
+CREATE INDEX audit_time ON audit (time);
+CREATE INDEX audit_actor_time ON audit (actor, time);
+CREATE INDEX audit_action_time ON audit (action, time);
+CREATE INDEX audit_source_ip ON audit (source_ip);
+CREATE INDEX audit_service_time ON audit (service, time);
+EOF
+}
+
+# One "COPY ... FROM STDIN" block per BATCH rows: psql in autocommit mode
 # runs each as its own transaction, committed (and WAL-flushed) before the next.
-python3 - "$EVENTS" "$WORK/load.sql" "$PG_BATCH" <<'EOF'
+pg_convert() {
+	python3 - "$1" "$2" "$3" <<'EOF' || return
 import json, sys
 src, dst, batch = sys.argv[1], sys.argv[2], int(sys.argv[3])
 head = "COPY audit (time, actor, action, outcome, source_ip, service, resource, event) FROM STDIN;\n"
@@ -135,36 +149,68 @@ with open(src) as f, open(dst, "w") as out:
     if n:
         out.write("\\.\n")
 EOF
-N=$(grep -c '' "$EVENTS")
-chmod a+r "$WORK/load.sql"
-
-t0=$(date +%s.%N)
-"${PSQL[@]}" -f "$WORK/load.sql" >/dev/null
-t1=$(date +%s.%N)
-
-rows=$("${PSQL[@]}" -At -c 'SELECT count(*) FROM audit')
-[ "$rows" = "$N" ] || die "table holds $rows rows after loading $N events"
-if "${PSQL[@]}" -c "UPDATE audit SET outcome = 'x' WHERE ctid = (SELECT ctid FROM audit LIMIT 1)" \
-	>/dev/null 2>&1; then
-	die "the append-only trigger did not refuse an UPDATE"
-fi
-version=$("${PSQL[@]}" -At -c 'SHOW server_version')
-settings=$("${PSQL[@]}" -At -c "SELECT string_agg(name || '=' || current_setting(name), ' ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync','synchronous_commit','wal_sync_method','full_page_writes','shared_buffers')")
-size=$("${PSQL[@]}" -At -c "SELECT pg_size_pretty(pg_total_relation_size('audit'))")
-
-awk -v n="$N" -v t0="$t0" -v t1="$t1" -v b="$PG_BATCH" -v ver="$version" -v set="$settings" \
-	-v size="$size" -v res="$RESULTS" '
-function commas(x,   s, r) {
-	s = sprintf("%.0f", x); r = ""
-	while (length(s) > 3) { r = "," substr(s, length(s) - 2) r; s = substr(s, 1, length(s) - 3) }
-	return s r
+	chmod a+r "$2"
 }
-BEGIN {
-	t = t1 - t0; eps = n / t
-	printf "  %-40s %s\n", "PostgreSQL version", ver
-	printf "  %-40s %s\n", "settings", set
-	printf "  %-40s %s\n", "table", "audit: 8 columns, 5 indexes, append-only trigger (checked), " size
-	printf "  %-40s %12s events/s  (%s events in %.2f s)\n", \
-		"PostgreSQL COPY, batches of " b " rows", commas(eps), commas(n), t
-	if (res != "") printf "pg_eps %.6f\n", eps >> res
-}'
+
+pg_baseline_main() {
+	set -euo pipefail
+	cd "$(dirname "$0")/.."
+	EVENTS=${1:?usage: bench/pg_baseline.sh EVENTS.ndjson [RESULTS_FILE]}
+	RESULTS=${2:-}
+	PG_BATCH=${PG_BATCH:-1000}
+	BENCH_TMP=${BENCH_TMP:-$PWD/build/bench-tmp}
+	[ -r "$EVENTS" ] || { pg_die "cannot read $EVENTS"; exit 1; }
+	trap pg_main_cleanup EXIT
+	trap 'exit 130' INT TERM
+
+	pg_start "$BENCH_TMP" || exit 1
+	pg_create_table || exit 1
+	pg_convert "$EVENTS" "$PG_WORK/load.sql" "$PG_BATCH" || exit 1
+	N=$(grep -c '' "$EVENTS")
+
+	t0=$(date +%s.%N)
+	"${PSQL[@]}" -f "$PG_WORK/load.sql" >/dev/null
+	t1=$(date +%s.%N)
+
+	rows=$("${PSQL[@]}" -At -c 'SELECT count(*) FROM audit')
+	[ "$rows" = "$N" ] || { pg_die "table holds $rows rows after loading $N events"; exit 1; }
+	if "${PSQL[@]}" -c "UPDATE audit SET outcome = 'x' WHERE ctid = (SELECT ctid FROM audit LIMIT 1)" \
+		>/dev/null 2>&1; then
+		pg_die "the append-only trigger did not refuse an UPDATE"
+		exit 1
+	fi
+	version=$("${PSQL[@]}" -At -c 'SHOW server_version')
+	settings=$("${PSQL[@]}" -At -c "SELECT string_agg(name || '=' || current_setting(name), ' ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync','synchronous_commit','wal_sync_method','full_page_writes','shared_buffers')")
+	size=$("${PSQL[@]}" -At -c "SELECT pg_size_pretty(pg_total_relation_size('audit'))")
+
+	awk -v n="$N" -v t0="$t0" -v t1="$t1" -v b="$PG_BATCH" -v ver="$version" -v set="$settings" \
+		-v size="$size" -v res="$RESULTS" '
+	function commas(x,   s, r) {
+		s = sprintf("%.0f", x); r = ""
+		while (length(s) > 3) { r = "," substr(s, length(s) - 2) r; s = substr(s, 1, length(s) - 3) }
+		return s r
+	}
+	BEGIN {
+		t = t1 - t0; eps = n / t
+		printf "  %-40s %s\n", "PostgreSQL version", ver
+		printf "  %-40s %s\n", "settings", set
+		printf "  %-40s %s\n", "table", "audit: 8 columns, 5 indexes, append-only trigger (checked), " size
+		printf "  %-40s %12s events/s  (%s events in %.2f s)\n", \
+			"PostgreSQL COPY, batches of " b " rows", commas(eps), commas(n), t
+		if (res != "") printf "pg_eps %.6f\n", eps >> res
+	}'
+}
+
+pg_main_cleanup() {
+	local rc=$?
+	if [ "$rc" -ne 0 ] && [ -n "$PG_WORK" ] && [ -f "$PG_WORK/pg.log" ]; then
+		echo "pg_baseline: server log (tail):" >&2
+		tail -20 "$PG_WORK/pg.log" >&2 || true
+	fi
+	pg_remove
+	exit "$rc"
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	pg_baseline_main "$@"
+fi

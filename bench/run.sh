@@ -24,12 +24,19 @@
 #   LOADGEN_SECONDS=5     per HTTP batch size;  LOADGEN_CONNS=8
 #   HTTP_BATCHES="1 100 1000"
 #   BENCH_TMP=DIR  BENCH_STRICT=1
+#   BENCH_SECTIONS="engine import http read"   the sections to run
+#   READ_N=1000000        events loaded for the read figures (10000000 for
+#                         the issue's 10-million figures: about 15 minutes)
+#   READ_DAYS=40  READ_ACTORS=50000  READ_REQS=1000  READ_SECONDS=60
+#   STATS_REQS=20  PROOF_REQS=1000  EXPORT_EVENTS=100000  LAG_SECONDS=10
+#   READ_INDEX_TIMEOUT=1800   seconds to wait for the index to catch up
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD=${BUILD:-build}
-LOGSEAL=$PWD/$BUILD/logseal
-BENCHBIN=$PWD/$BUILD/bench
+case "$BUILD" in /*) BUILD_ABS=$BUILD ;; *) BUILD_ABS=$PWD/$BUILD ;; esac
+LOGSEAL=$BUILD_ABS/logseal
+BENCHBIN=$BUILD_ABS/bench
 BENCH_SECONDS=${BENCH_SECONDS:-2}
 BENCH_MAX_ENTRIES=${BENCH_MAX_ENTRIES:-3000000}
 BENCH_THREADS=${BENCH_THREADS:-1,4}
@@ -39,19 +46,41 @@ LOADGEN_SECONDS=${LOADGEN_SECONDS:-5}
 LOADGEN_CONNS=${LOADGEN_CONNS:-8}
 HTTP_BATCHES=${HTTP_BATCHES:-1 100 1000}
 BENCH_STRICT=${BENCH_STRICT:-0}
-BENCH_ROOT=${BENCH_TMP:-$PWD/$BUILD/bench-tmp}
+BENCH_ROOT=${BENCH_TMP:-$BUILD_ABS/bench-tmp}
+BENCH_SECTIONS=${BENCH_SECTIONS:-engine import http read}
+READ_N=${READ_N:-1000000}
+READ_DAYS=${READ_DAYS:-40}
+READ_ACTORS=${READ_ACTORS:-50000}
+READ_REQS=${READ_REQS:-1000}
+READ_SECONDS=${READ_SECONDS:-60}
+STATS_REQS=${STATS_REQS:-20}
+PROOF_REQS=${PROOF_REQS:-1000}
+EXPORT_EVENTS=${EXPORT_EVENTS:-100000}
+LAG_SECONDS=${LAG_SECONDS:-10}
+READ_INDEX_TIMEOUT=${READ_INDEX_TIMEOUT:-1800}
 
 STEP="setup"
 SERVER_PID=""
+LOADGEN_PID=""
 T=""
+# The PostgreSQL pieces (pg_start, pg_remove, ...) for the read figures.
+. bench/pg_baseline.sh
+# read_section and read_summary.
+. bench/read.sh
+has() { case " $BENCH_SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 fail() { echo "bench: FAILED ($STEP): $*" >&2; exit 1; }
 cleanup() {
 	local rc=$?
-	if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-		kill -KILL "$SERVER_PID" 2>/dev/null || true
-		wait "$SERVER_PID" 2>/dev/null || true
-	fi
+	for pid in $LOADGEN_PID $SERVER_PID; do
+		if kill -0 "$pid" 2>/dev/null; then
+			kill -KILL "$pid" 2>/dev/null || true
+			wait "$pid" 2>/dev/null || true
+		fi
+	done
+	pg_remove
+	# Everything is deleted here, at the end: mass deletes slow file creation
+	# on some filesystems for a while, which would skew a later phase.
 	[ -n "$T" ] && rm -rf "$T"
 	rmdir "$BENCH_ROOT" 2>/dev/null || true
 	if [ "$rc" -ne 0 ]; then
@@ -62,10 +91,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-for b in "$LOGSEAL" "$BENCHBIN/bench_engine" "$BENCHBIN/loadgen"; do
+for b in "$LOGSEAL" "$BENCHBIN/bench_engine" "$BENCHBIN/loadgen" "$BENCHBIN/qbench"; do
 	[ -x "$b" ] || fail "$b missing: run 'make bench'"
 done
-case "$EVENTS" in ''|*[!0-9]*|0) fail "N must be a positive integer (got '$EVENTS')" ;; esac
+for v in EVENTS READ_N READ_DAYS READ_ACTORS READ_REQS READ_SECONDS STATS_REQS PROOF_REQS \
+	EXPORT_EVENTS LAG_SECONDS READ_INDEX_TIMEOUT; do
+	case "${!v}" in ''|*[!0-9]*|0) fail "$v must be a positive integer (got '${!v}')" ;; esac
+done
+[ "$LAG_SECONDS" -ge 3 ] || fail "LAG_SECONDS must be at least 3"
 command -v curl >/dev/null || fail "curl not found (scripts/deps.sh installs it)"
 
 mkdir -p "$BENCH_ROOT"
@@ -108,6 +141,7 @@ line "compiler" "$(${CC:-gcc} --version 2>/dev/null | head -1)"
 line "openssl" "$(openssl version 2>/dev/null || echo unknown)"
 
 # ------------------------------------------------------------------- engine
+if has engine; then
 STEP="engine (bench_engine)"
 section "engine: library without HTTP"
 mkdir -p "$T/engine"
@@ -115,9 +149,10 @@ mkdir -p "$T/engine"
 	--seconds "$BENCH_SECONDS" --max "$BENCH_MAX_ENTRIES" \
 	--threads "$BENCH_THREADS" --batches "$BENCH_BATCHES" ||
 	fail "bench_engine exited with status $?"
-rm -rf "$T/engine"
+fi
 
 # ------------------------------------------------------------------- events
+if has import; then
 STEP="generate events"
 section "import of $(commas "$EVENTS") events (~350 B each) vs PostgreSQL 15"
 python3 bench/gen_events.py "$EVENTS" 1 >"$T/events.ndjson" || fail "gen_events.py failed"
@@ -156,9 +191,10 @@ t1=$(now)
 v=$(awk -v n="$EVENTS" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
 printf '  %-40s %12s entries/s  (%.2f s)\n' "logseal verify --data (imported log)" "$(commas "$v")" \
 	"$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
-rm -rf "$T/import"
+fi
 
 # --------------------------------------------------------------------- HTTP
+if has http; then
 STEP="logseal serve"
 section "HTTP: logseal serve under load (loadgen, keep-alive, NDJSON to POST /v1/events)"
 PORT=$(free_port)
@@ -213,11 +249,16 @@ fi
 printf '  %-40s %s\n' "server stopped by SIGTERM" \
 	"exit 0; last checkpoint covers $(commas "$size") entries ($(commas "$accepted") acknowledged by 2xx)"
 HTTP_EPS=$(get http_b1000_eps 2>/dev/null || echo "")
-if [ -n "$HTTP_EPS" ]; then
+if [ -n "$HTTP_EPS" ] && [ -n "${PG_EPS:-}" ]; then
 	printf '  %-40s %12s\n' "ratio to PostgreSQL (batches of 1000)" \
 		"$(awk -v a="$HTTP_EPS" -v b="$PG_EPS" 'BEGIN { printf "%.2fx", a / b }')"
 fi
-rm -rf "$T/serve"
+fi
+
+# --------------------------------------------------------------------- read
+if has read; then
+	read_section
+fi
 
 # ------------------------------------------------------------------ summary
 STEP="summary"
@@ -230,6 +271,7 @@ target() {
 	else verdict="BELOW TARGET"; missed=$((missed + 1)); fi
 	printf '  %-40s %-44s %s\n' "$1" "$4" "$verdict"
 }
+if has engine; then
 best_frac=0; best_eps=0; best_t=""
 IFS=, read -r -a threads <<<"$BENCH_THREADS"
 for t in "${threads[@]}"; do
@@ -248,9 +290,13 @@ if [ -n "$best_t" ]; then
 	line "  the same, counting log_close" "$(commas "$(get "append_b1000_t${best_t}_incl_close_eps")") entries/s (tiles and last checkpoint done)"
 fi
 line "verify (CLI)" "$(commas "$(get verify_eps)") entries/s"
+fi
+if has import; then
 target "import vs PostgreSQL COPY" "$(awk -v a="$IMPORT_EPS" -v b="$PG_EPS" 'BEGIN { print a / b }')" 3 \
 	"$(commas "$IMPORT_EPS") vs $(commas "$PG_EPS")/s = $(awk -v a="$IMPORT_EPS" -v b="$PG_EPS" 'BEGIN { printf "%.2fx", a / b }') (>= 3x)"
-if [ -n "$HTTP_EPS" ]; then
+fi
+if has http; then
+if [ -n "${HTTP_EPS:-}" ] && [ -n "${PG_EPS:-}" ]; then
 	target "HTTP batches of 1000 vs PostgreSQL" "$(awk -v a="$HTTP_EPS" -v b="$PG_EPS" 'BEGIN { print a / b }')" 3 \
 		"$(commas "$HTTP_EPS") vs $(commas "$PG_EPS")/s = $(awk -v a="$HTTP_EPS" -v b="$PG_EPS" 'BEGIN { printf "%.2fx", a / b }') (>= 3x)"
 fi
@@ -258,6 +304,10 @@ for b in $HTTP_BATCHES; do
 	[ "$b" = 1000 ] && continue
 	line "HTTP batches of $b" "$(commas "$(get "http_b${b}_eps")") events/s, p99 $(get "http_b${b}_p99_ms") ms"
 done
+fi
+if has read; then
+	read_summary
+fi
 if [ "$missed" -gt 0 ]; then
 	echo "  $missed target(s) missed"
 	[ "$BENCH_STRICT" = 1 ] && { STEP="targets (BENCH_STRICT=1)"; exit 1; }

@@ -2,17 +2,28 @@
  * api.c - what the endpoint handlers share: error replies, mapping the log's
  * result codes onto HTTP statuses, and the server's own events (denials,
  * token changes and audited reads), which go through the same log as
- * everyone else's.
+ * everyone else's.  Also the health endpoints: /healthz (the process is up
+ * and the journal accepts writes), /readyz (it should get traffic: writes
+ * accepted and reads current) and /metrics.
  *
  * Invariant: api_audit_read() returns LS_OK only once the read's event is
  * durable (log_append() returned); otherwise the caller sends the error it
  * filled in and none of the data (fail closed).
+ *
+ * /metrics is not an audited read: it shows counters and sizes, never an
+ * event or anything derived from one, and a scraper every 15 s would
+ * otherwise fill the log with its own reads.
  */
 #include "api.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
 
 void reply_error(struct reply *r, unsigned status, const char *code, const char *fmt, ...)
 {
@@ -142,4 +153,106 @@ ls_rc api_audit_read(struct server *s, const struct request *q, const char *acti
 		break;
 	}
 	return rc;
+}
+
+/* ======================================================= health */
+
+void api_healthz(struct server *s, const struct request *q, struct reply *r)
+{
+	int failed = atomic_load(&s->failed) || log_failed(s->log);
+	int stopping = atomic_load(&s->stopping);
+
+	(void)q;
+	r->body = json_object();
+	r->status = failed || stopping ? 503 : 200;
+	json_object_set_new(r->body, "status",
+			    json_string(failed ? "failed" : stopping ? "stopping" : "ok"));
+	json_object_set_new(r->body, "tree_size", json_integer((json_int_t)log_size(s->log)));
+	if (failed)
+		r->retry_after = 60;
+}
+
+void api_readyz(struct server *s, const struct request *q, struct reply *r)
+{
+	uint64_t size = log_size(s->log), wm = index_watermark(s->index);
+	uint64_t lag = size > wm ? size - wm : 0;
+	const char *ierr = index_error(s->index);
+	json_t *reasons = json_array();
+	char msg[160];
+
+	(void)q;
+	if (atomic_load(&s->stopping))
+		json_array_append_new(reasons, json_string("stopping"));
+	if (atomic_load(&s->failed) || log_failed(s->log))
+		json_array_append_new(reasons,
+				      json_string("log_failed: the journal refuses writes"));
+	if (ierr) {
+		json_array_append_new(reasons, json_string("index_failed"));
+	} else if (lag > s->ready_max_lag) {
+		snprintf(msg, sizeof(msg), "index_behind: %llu entries (ready below %llu)",
+			 (unsigned long long)lag, (unsigned long long)s->ready_max_lag);
+		json_array_append_new(reasons, json_string(msg));
+	}
+	r->body = json_object();
+	r->status = json_array_size(reasons) ? 503 : 200;
+	json_object_set_new(r->body, "status", json_string(r->status == 200 ? "ready" : "not_ready"));
+	json_object_set_new(r->body, "reasons", reasons);
+	json_object_set_new(r->body, "tree_size", json_integer((json_int_t)size));
+	json_object_set_new(r->body, "index_watermark", json_integer((json_int_t)wm));
+	if (r->status != 200)
+		r->retry_after = 5;
+}
+
+void api_metrics(struct server *s, const struct request *q, struct reply *r)
+{
+	struct metrics_snapshot snap;
+	char path[PATH_MAX];
+	struct stat st;
+	struct statvfs vfs;
+	struct timespec now;
+	char *text = NULL;
+	size_t len = 0;
+
+	if (q->nargs) {
+		reply_error(r, 400, "bad_parameter", "this endpoint takes no parameters");
+		return;
+	}
+	if (!s->metrics) {
+		reply_error(r, 503, "busy", "metrics are not available");
+		return;
+	}
+	memset(&snap, 0, sizeof(snap));
+	log_get_stats(s->log, &snap.log);
+	snap.tree_size = log_size(s->log);
+	snap.index_watermark = index_watermark(s->index);
+	snap.index_failed = index_error(s->index) != NULL;
+	snap.log_failed = atomic_load(&s->failed) || log_failed(s->log);
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (snprintf(path, sizeof(path), "%s/log/checkpoint", s->dir) < (int)sizeof(path) &&
+	    stat(path, &st) == 0) {
+		snap.has_checkpoint_age = 1;
+		snap.checkpoint_age_seconds =
+			(double)(now.tv_sec - st.st_mtim.tv_sec) +
+			(double)(now.tv_nsec - st.st_mtim.tv_nsec) / 1e9;
+	}
+	if (statvfs(s->dir, &vfs) == 0) {
+		snap.has_disk = 1;
+		snap.disk_free_bytes = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
+	}
+	if (s->alerts) {
+		snap.has_alerts = 1;
+		alert_get_counters(s->alerts, &snap.alerts);
+	}
+	if (s->streams)
+		streams_counts(s->streams, &snap.stream_clients, &snap.stream_opened_total,
+			       &snap.stream_overflows_total);
+	if (metrics_render(s->metrics, &snap, &text, &len) != LS_OK) {
+		reply_error(r, 503, "busy", "out of memory");
+		r->retry_after = 1;
+		return;
+	}
+	r->status = 200;
+	r->raw = text;
+	r->raw_len = len;
+	r->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }

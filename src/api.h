@@ -1,7 +1,6 @@
 /*
  * api.h - internal interface between the HTTP layer (http.c) and the
- * endpoint handlers (api_events.c, api_tokens.c).  Not used outside the
- * server.
+ * endpoint handlers (api_*.c).  Not used outside the server.
  *
  * http.c does everything that is the same for every endpoint: routing,
  * limits, content types, authentication and the role check, and turning a
@@ -18,15 +17,20 @@
 #define LS_API_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alert.h"
 #include "auth.h"
 #include "event.h"
 #include "idem.h"
 #include "index.h"
 #include "log.h"
+#include "metrics.h"
+
+struct streams;
 
 /* What every handler shares; owned by serve.c, outlives the HTTP daemon. */
 struct server {
@@ -39,6 +43,15 @@ struct server {
 	atomic_int failed;	/* the log refused an append with LS_FAILED: unhealthy */
 	atomic_int stopping;	/* shutting down: refuse new requests */
 	atomic_long active;	/* requests between their first byte and their reply */
+	struct alert *alerts;	/* the alert engine (alert.h); NULL: alert routes answer 503 */
+	struct streams *streams; /* live streams (api_stream.c) */
+	struct metrics *metrics; /* may be NULL */
+	uint64_t ready_max_lag;	/* GET /readyz: largest index lag that is still ready */
+	/* api_alert_emit() appends under emit_mu, and not at all once
+	 * emit_closed is set (before log_close: the engine thread outlives the
+	 * log, whose observer feeds it until the end). */
+	pthread_mutex_t emit_mu;
+	int emit_closed;
 };
 
 /* One query-string parameter, percent-decoded by http.c (NUL-free). */
@@ -48,6 +61,10 @@ struct query_arg {
 };
 
 #define REQUEST_MAX_ARGS 64
+
+/* The connection a request arrived on (a libmicrohttpd connection), for
+ * streams that wait for data: see reply_stream_fn. */
+struct http_conn;
 
 struct request {
 	const char *method;
@@ -61,6 +78,9 @@ struct request {
 	char remote_ip[64];
 	const struct auth_principal *who; /* NULL on routes that need no token */
 	int64_t received_us;
+	const char *if_none_match;	/* If-None-Match header, or NULL */
+	const char *last_event_id;	/* Last-Event-ID header (SSE), or NULL */
+	struct http_conn *conn;
 };
 
 /*
@@ -70,16 +90,25 @@ struct request {
  * REPLY_STREAM_ERROR to cut the connection (the client sees a truncated
  * body, which a bundle's manifest makes evident).  free is called once,
  * whatever happened, when the request is over.
+ *
+ * A stream that has nothing to send yet (live events) calls
+ * http_conn_suspend() on its request's conn from inside fn and returns 0;
+ * fn is called again after some thread calls http_conn_resume().  Every
+ * suspended connection must be resumed before http_stop() stops the daemon
+ * (libmicrohttpd's rule): api_stream.c does that in streams_stop().
  */
 #define REPLY_STREAM_END (-1)
 #define REPLY_STREAM_ERROR (-2)
 typedef long (*reply_stream_fn)(void *ctx, uint64_t pos, char *buf, size_t max);
 typedef void (*reply_stream_free_fn)(void *ctx);
+void http_conn_suspend(struct http_conn *c);
+void http_conn_resume(struct http_conn *c);
 
 struct reply {
 	unsigned status;
 	json_t *body;		/* owned; the JSON reply */
 	char *raw;		/* owned (malloc'd); when set, sent instead of body */
+	const void *raw_static;	/* not owned, lives for the process: sent like raw */
 	size_t raw_len;
 	reply_stream_fn stream;	/* when set, the body is streamed (body and raw unused) */
 	reply_stream_free_fn stream_free;
@@ -89,6 +118,9 @@ struct reply {
 	char disposition[128];	/* Content-Disposition when non-empty */
 	int retry_after;	/* seconds; 0: no Retry-After header */
 	const char *allow;	/* Allow header for 405 */
+	const char *etag;	/* ETag header */
+	int dashboard;		/* a dashboard page: its Content-Security-Policy (web.h) */
+	int stream_live;	/* a live stream (SSE): not waited for when draining at stop */
 };
 
 /* Fill r with {"error":{"code":code,"message":...}} (replacing any body). */
@@ -170,6 +202,53 @@ json_t *api_b64_json(const void *data, size_t n);
 
 /* GET /v1/export (api_export.c): a streamed reply on success. */
 void api_export(struct server *s, const struct request *q, struct reply *r);
+
+/* Health (api.c): GET /healthz, GET /readyz (no token), GET /metrics. */
+void api_healthz(struct server *s, const struct request *q, struct reply *r);
+void api_readyz(struct server *s, const struct request *q, struct reply *r);
+void api_metrics(struct server *s, const struct request *q, struct reply *r);
+
+/* Alerts (api_alerts.c). */
+void api_alerts_list(struct server *s, const struct request *q, struct reply *r);
+void api_rules_post(struct server *s, const struct request *q, struct reply *r);
+void api_rules_get(struct server *s, const struct request *q, struct reply *r);
+void api_rules_delete(struct server *s, const struct request *q, const char *id,
+		      struct reply *r);
+void api_webhooks_post(struct server *s, const struct request *q, struct reply *r);
+void api_webhooks_get(struct server *s, const struct request *q, struct reply *r);
+/* alert_opts.emit for the engine: the fired alert's event into the log
+ * (ctx is the struct server). */
+ls_rc api_alert_emit(void *ctx, json_t *details, uint64_t *index);
+
+/* The dashboard's static files (api_web.c): GET / and every embedded path. */
+int api_web_exists(const char *path);
+void api_web_get(struct server *s, const struct request *q, struct reply *r);
+
+/*
+ * Live stream (api_stream.c): GET /v1/stream.  struct streams holds the
+ * newest entries (a ring shared by every client, filled by the log observer)
+ * and the open streams.
+ *	streams_new() before the log observer is set; streams_feed() from the
+ *	observer; streams_stop() when the HTTP server stops (ends every stream,
+ *	resumes every suspended connection); streams_free() after http_stop().
+ */
+struct stream_opts {
+	unsigned max_clients;	/* concurrent streams; 0: 64 (more: 429) */
+	size_t ring_entries;	/* newest entries kept in memory for live clients; 0: 4096 */
+	size_t ring_bytes;	/* and at most these bytes; 0: 16 MiB */
+	uint64_t max_lag;	/* a client further behind the log is cut; 0: 65536 */
+	unsigned heartbeat_ms;	/* comment sent after this much silence; 0: 15000 */
+};
+ls_rc streams_new(const struct stream_opts *o, const char *datadir, uint64_t size,
+		  struct streams **out, struct ls_err *err);
+void streams_feed(struct streams *st, uint64_t first, const struct iovec *entries, size_t n);
+void streams_stop(struct streams *st);
+/* Wait up to timeout_ms for every stream to be over; 1 when none is left. */
+int streams_wait_closed(struct streams *st, unsigned timeout_ms);
+void streams_free(struct streams *st);
+void streams_counts(struct streams *st, uint64_t *clients, uint64_t *opened,
+		    uint64_t *overflows);
+void api_stream(struct server *s, const struct request *q, struct reply *r);
 
 /* Fill the idempotency map from the journal (entries [0, size)). */
 ls_rc api_events_scan(struct server *s, uint64_t *scanned, struct ls_err *err);

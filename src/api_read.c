@@ -342,11 +342,14 @@ static ls_rc stats_param(void *ctx, const char *key, const char *value, struct l
 	if (!strcmp(key, "group_by")) {
 		if (p->have_group)
 			return ls_err_set(err, LS_INVALID, "parameter 'group_by' given more than once");
-		if (strcmp(value, "outcome") && strcmp(value, "action") && strcmp(value, "service") &&
-		    strcmp(value, "actor"))
+		if (!strcmp(value, "actor"))
 			return ls_err_set(err, LS_INVALID,
-					  "parameter 'group_by': must be outcome, action, service "
-					  "or actor");
+					  "parameter 'group_by': actors are stored only as keyed "
+					  "hashes (blind index), so stats cannot group by them; "
+					  "filter with actor= instead");
+		if (strcmp(value, "outcome") && strcmp(value, "action") && strcmp(value, "service"))
+			return ls_err_set(err, LS_INVALID,
+					  "parameter 'group_by': must be outcome, action or service");
 		p->group_by = value;
 		p->have_group = 1;
 		return LS_OK;

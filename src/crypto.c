@@ -1,10 +1,11 @@
-/* crypto.c - SHA-256, HMAC, Ed25519, RNG, base64, hex (see crypto.h). */
+/* crypto.c - SHA-256, HMAC, Ed25519, AES-256-GCM, RNG, base64, hex (see crypto.h). */
 #include "crypto.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <limits.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -60,6 +61,107 @@ void ls_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t n,
 	unsigned int len = LS_HASH_LEN;
 
 	HMAC(EVP_sha256(), key, (int)keylen, msg, n, out, &len);
+}
+
+/* One cipher context per thread, reset by every call: the key schedule is
+ * redone each time (cheap with AES-NI), the allocation is not. */
+static __thread EVP_CIPHER_CTX *gcm_ctx;
+static EVP_CIPHER *gcm_cipher;
+static pthread_once_t gcm_once = PTHREAD_ONCE_INIT;
+static pthread_key_t gcm_key;
+
+static void gcm_ctx_free(void *c)
+{
+	EVP_CIPHER_CTX_free(c);
+}
+
+static void gcm_init(void)
+{
+	gcm_cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+	if (pthread_key_create(&gcm_key, gcm_ctx_free) != 0)
+		gcm_key = (pthread_key_t)-1;
+}
+
+static EVP_CIPHER_CTX *gcm_context(void)
+{
+	pthread_once(&gcm_once, gcm_init);
+	if (!gcm_cipher)
+		return NULL;
+	if (!gcm_ctx) {
+		gcm_ctx = EVP_CIPHER_CTX_new();
+		if (gcm_ctx && gcm_key != (pthread_key_t)-1)
+			pthread_setspecific(gcm_key, gcm_ctx);
+	}
+	return gcm_ctx;
+}
+
+ls_rc ls_aes256gcm_seal(const uint8_t key[LS_AEAD_KEY_LEN], const uint8_t nonce[LS_AEAD_NONCE_LEN],
+			const void *aad, size_t aadlen, const void *pt, size_t n, uint8_t *ct,
+			uint8_t tag[LS_AEAD_TAG_LEN])
+{
+	EVP_CIPHER_CTX *c = gcm_context();
+	int len;
+
+	if (!c || n > INT_MAX || aadlen > INT_MAX)
+		return c ? LS_LIMIT : LS_NOMEM;
+	/* The default IV length of AES-GCM in OpenSSL is 96 bits. */
+	if (EVP_EncryptInit_ex2(c, gcm_cipher, key, nonce, NULL) != 1)
+		return LS_INVALID;
+	if (aadlen && EVP_EncryptUpdate(c, NULL, &len, aad, (int)aadlen) != 1)
+		return LS_INVALID;
+	if (n && EVP_EncryptUpdate(c, ct, &len, pt, (int)n) != 1)
+		return LS_INVALID;
+	if (EVP_EncryptFinal_ex(c, ct + n, &len) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, LS_AEAD_TAG_LEN, tag) != 1)
+		return LS_INVALID;
+	return LS_OK;
+}
+
+ls_rc ls_aes256gcm_open(const uint8_t key[LS_AEAD_KEY_LEN], const uint8_t nonce[LS_AEAD_NONCE_LEN],
+			const void *aad, size_t aadlen, const void *ct, size_t n,
+			const uint8_t tag[LS_AEAD_TAG_LEN], uint8_t *pt)
+{
+	EVP_CIPHER_CTX *c = gcm_context();
+	uint8_t t[LS_AEAD_TAG_LEN];
+	int len;
+
+	if (!c || n > INT_MAX || aadlen > INT_MAX)
+		return c ? LS_LIMIT : LS_NOMEM;
+	memcpy(t, tag, sizeof(t));
+	if (EVP_DecryptInit_ex2(c, gcm_cipher, key, nonce, NULL) != 1)
+		return LS_INVALID;
+	if (aadlen && EVP_DecryptUpdate(c, NULL, &len, aad, (int)aadlen) != 1)
+		return LS_INVALID;
+	if (n && EVP_DecryptUpdate(c, pt, &len, ct, (int)n) != 1)
+		return LS_INVALID;
+	if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, LS_AEAD_TAG_LEN, t) != 1)
+		return LS_INVALID;
+	if (EVP_DecryptFinal_ex(c, pt + n, &len) != 1) {
+		/* Unauthenticated plaintext must not leak to the caller. */
+		if (n)
+			OPENSSL_cleanse(pt, n);
+		return LS_TAMPERED;
+	}
+	return LS_OK;
+}
+
+ls_rc ls_aead_seal_blob(const uint8_t key[LS_AEAD_KEY_LEN], const void *aad, size_t aadlen,
+			const void *pt, size_t n, uint8_t *out)
+{
+	if (ls_random(out, LS_AEAD_NONCE_LEN) != LS_OK)
+		return LS_IO;
+	return ls_aes256gcm_seal(key, out, aad, aadlen, pt, n, out + LS_AEAD_NONCE_LEN,
+				 out + LS_AEAD_NONCE_LEN + n);
+}
+
+ls_rc ls_aead_open_blob(const uint8_t key[LS_AEAD_KEY_LEN], const void *aad, size_t aadlen,
+			const uint8_t *in, size_t n, uint8_t *out)
+{
+	if (n < LS_AEAD_OVERHEAD)
+		return LS_CORRUPT;
+	n -= LS_AEAD_OVERHEAD;
+	return ls_aes256gcm_open(key, in, aad, aadlen, in + LS_AEAD_NONCE_LEN, n,
+				 in + LS_AEAD_NONCE_LEN + n, out);
 }
 
 ls_rc ls_random(void *buf, size_t n)

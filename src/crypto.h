@@ -1,8 +1,8 @@
 /*
  * crypto.h - the few primitives logseal needs, all from OpenSSL 3 libcrypto:
- * SHA-256, Ed25519, the system RNG, strict base64 and hex.  Pure: no files,
- * no logging.  Safe to call from any thread (SHA-256 keeps one reusable
- * digest context per thread).
+ * SHA-256, Ed25519, AES-256-GCM, the system RNG, strict base64 and hex.
+ * Pure: no files, no logging.  Safe to call from any thread (SHA-256 and
+ * AES-GCM keep one reusable context per thread).
  */
 #ifndef LS_CRYPTO_H
 #define LS_CRYPTO_H
@@ -33,6 +33,31 @@ ls_rc ls_ed25519_public(const uint8_t seed[32], uint8_t pub[32]);
 ls_rc ls_ed25519_sign(const uint8_t seed[32], const void *msg, size_t n, uint8_t sig[64]);
 /* LS_OK when sig is a valid signature of msg under pub, else LS_TAMPERED. */
 ls_rc ls_ed25519_verify(const uint8_t pub[32], const void *msg, size_t n, const uint8_t sig[64]);
+
+/* AES-256-GCM with a 96-bit nonce and a 128-bit tag (NIST SP 800-38D).
+ * A nonce must never be used twice with one key: callers draw them at
+ * random (ls_random) for every message. */
+#define LS_AEAD_KEY_LEN 32
+#define LS_AEAD_NONCE_LEN 12
+#define LS_AEAD_TAG_LEN 16
+#define LS_AEAD_OVERHEAD (LS_AEAD_NONCE_LEN + LS_AEAD_TAG_LEN)
+/* ct receives n bytes (it may be pt itself), tag 16. */
+ls_rc ls_aes256gcm_seal(const uint8_t key[LS_AEAD_KEY_LEN], const uint8_t nonce[LS_AEAD_NONCE_LEN],
+			const void *aad, size_t aadlen, const void *pt, size_t n, uint8_t *ct,
+			uint8_t tag[LS_AEAD_TAG_LEN]);
+/* pt receives n bytes (it may be ct itself); LS_TAMPERED when the tag does
+ * not authenticate ct and aad under key (pt is then zeroed). */
+ls_rc ls_aes256gcm_open(const uint8_t key[LS_AEAD_KEY_LEN], const uint8_t nonce[LS_AEAD_NONCE_LEN],
+			const void *aad, size_t aadlen, const void *ct, size_t n,
+			const uint8_t tag[LS_AEAD_TAG_LEN], uint8_t *pt);
+/* The blob form used on disk: out = nonce (12, fresh random) || ciphertext
+ * (n) || tag (16); out must hold n + LS_AEAD_OVERHEAD bytes. */
+ls_rc ls_aead_seal_blob(const uint8_t key[LS_AEAD_KEY_LEN], const void *aad, size_t aadlen,
+			const void *pt, size_t n, uint8_t *out);
+/* Open such a blob of n bytes into out (n - LS_AEAD_OVERHEAD bytes):
+ * LS_CORRUPT when too short, LS_TAMPERED when it does not authenticate. */
+ls_rc ls_aead_open_blob(const uint8_t key[LS_AEAD_KEY_LEN], const void *aad, size_t aadlen,
+			const uint8_t *in, size_t n, uint8_t *out);
 
 /* Standard base64 with padding.  Returns the encoded length (excluding the
  * NUL it always writes); cap must be >= 4*((n+2)/3)+1. */

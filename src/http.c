@@ -15,8 +15,14 @@
  *     step 1 without sending anything).
  *  3. complete: the handler runs in this pool thread (log_append blocks
  *     until the batch is durable) and its reply is queued: JSON, raw bytes
- *     (tiles, checkpoints), or a body produced piece by piece by the
- *     handler's callback (exports) with bounded memory.
+ *     (tiles, checkpoints, dashboard files), or a body produced piece by
+ *     piece by the handler's callback (exports, live streams) with bounded
+ *     memory.  A live stream (GET /v1/stream) that has nothing to send
+ *     suspends its connection (libmicrohttpd suspend/resume), so waiting
+ *     clients hold no pool thread; http_stop() has streams_stop() resume and
+ *     end them all before the daemon stops, as libmicrohttpd requires.
+ *  4. the reply is counted (metrics.h) by route pattern and status when
+ *     libmicrohttpd reports the request complete.
  *
  * Query-string parameters are handed to handlers as decoded pairs in their
  * order (struct request.args); one that decodes to a NUL byte, or more than
@@ -27,9 +33,16 @@
  * connection count in all and per address, an idle timeout, the memory a
  * connection may use for its headers, and the body cap above.
  *
+ * Every reply carries X-Content-Type-Options: nosniff, X-Frame-Options:
+ * DENY, Referrer-Policy: no-referrer and a Content-Security-Policy: the
+ * dashboard's (web_csp()) on its files, "default-src 'none'" on the rest.
+ *
  * Invariants:
- *  1. Every route but /healthz needs an active token whose roles allow it
- *     (deny by default: a route missing from the table is a 404).
+ *  1. Every route but /healthz, /readyz and the dashboard's static files
+ *     needs an active token whose roles allow it (deny by default: a route
+ *     missing from the table is a 404).  /metrics takes an auditor token:
+ *     it shows no event data, but sizes and rates are still the log's
+ *     business, and a dedicated role would need a change to auth.
  *  2. server.active counts requests from their first call until libmicrohttpd
  *     reports them complete, so http_stop() can wait for them.
  */
@@ -48,8 +61,11 @@
 #include <unistd.h>
 
 #include "crypto.h"
+#include "metrics.h"
+#include "web.h"
 
 #define AUTH_HEADER_MAX 512
+#define LIVE_SNDBUF (64 * 1024)	/* kernel send buffer of a live stream's socket */
 
 enum handler {
 	H_HEALTHZ,
@@ -65,37 +81,83 @@ enum handler {
 	H_EXPORT,
 	H_CHECKPOINT,
 	H_TILE,
-	H_LATER,	/* an endpoint of a later milestone */
+	H_READYZ,
+	H_METRICS,
+	H_STREAM,
+	H_ALERTS,
+	H_RULES_POST,
+	H_RULES_GET,
+	H_RULES_DELETE,
+	H_HOOKS_POST,
+	H_HOOKS_GET,
+	H_WEB,
 };
 
 enum body_types { B_NONE, B_JSON, B_JSON_NDJSON };
 
+/* How a route's path matches a request path. */
+enum match { M_EXACT, M_PREFIX, M_ASSET };
+
 struct route {
 	const char *path;
-	int prefix;		/* path is a prefix that must be followed by one segment or more */
+	enum match match;	/* M_PREFIX: path must be followed by one segment or more;
+				 * M_ASSET: any path of an embedded dashboard file */
 	const char *method;
 	unsigned role;		/* 0: no token needed */
 	enum handler h;
 	enum body_types body;
+	const char *label;	/* route pattern for metrics (never the request path) */
 };
 
 static const struct route routes[] = {
-	{ "/healthz", 0, "GET", 0, H_HEALTHZ, B_NONE },
-	{ "/v1/events", 0, "POST", AUTH_ROLE_WRITER, H_EVENTS, B_JSON_NDJSON },
-	{ "/v1/events", 0, "GET", AUTH_ROLE_AUDITOR, H_EVENTS_QUERY, B_NONE },
+	{ "/healthz", M_EXACT, "GET", 0, H_HEALTHZ, B_NONE, "/healthz" },
+	{ "/readyz", M_EXACT, "GET", 0, H_READYZ, B_NONE, "/readyz" },
+	{ "/metrics", M_EXACT, "GET", AUTH_ROLE_AUDITOR, H_METRICS, B_NONE, "/metrics" },
+	{ "/v1/events", M_EXACT, "POST", AUTH_ROLE_WRITER, H_EVENTS, B_JSON_NDJSON, "/v1/events" },
+	{ "/v1/events", M_EXACT, "GET", AUTH_ROLE_AUDITOR, H_EVENTS_QUERY, B_NONE, "/v1/events" },
 	/* before the prefix route: the first route that matches wins */
-	{ "/v1/events/stats", 0, "GET", AUTH_ROLE_AUDITOR, H_EVENTS_STATS, B_NONE },
-	{ "/v1/events/", 1, "GET", AUTH_ROLE_AUDITOR, H_EVENTS_GET, B_NONE },
-	{ "/v1/k8s/audit", 0, "POST", AUTH_ROLE_WRITER, H_K8S, B_JSON },
-	{ "/v1/tokens", 0, "POST", AUTH_ROLE_ADMIN, H_TOKENS_POST, B_JSON },
-	{ "/v1/tokens", 0, "GET", AUTH_ROLE_ADMIN, H_TOKENS_GET, B_NONE },
-	{ "/v1/tokens/", 1, "DELETE", AUTH_ROLE_ADMIN, H_TOKENS_DELETE, B_NONE },
-	{ "/v1/proof/consistency", 0, "GET", AUTH_ROLE_AUDITOR, H_CONSISTENCY, B_NONE },
-	{ "/v1/export", 0, "GET", AUTH_ROLE_AUDITOR, H_EXPORT, B_NONE },
-	{ "/v1/stream", 0, "GET", AUTH_ROLE_AUDITOR, H_LATER, B_NONE },
-	{ "/log/checkpoint", 0, "GET", AUTH_ROLE_AUDITOR, H_CHECKPOINT, B_NONE },
-	{ "/log/tile/", 1, "GET", AUTH_ROLE_AUDITOR, H_TILE, B_NONE },
+	{ "/v1/events/stats", M_EXACT, "GET", AUTH_ROLE_AUDITOR, H_EVENTS_STATS, B_NONE,
+	  "/v1/events/stats" },
+	{ "/v1/events/", M_PREFIX, "GET", AUTH_ROLE_AUDITOR, H_EVENTS_GET, B_NONE,
+	  "/v1/events/{index}" },
+	{ "/v1/k8s/audit", M_EXACT, "POST", AUTH_ROLE_WRITER, H_K8S, B_JSON, "/v1/k8s/audit" },
+	{ "/v1/tokens", M_EXACT, "POST", AUTH_ROLE_ADMIN, H_TOKENS_POST, B_JSON, "/v1/tokens" },
+	{ "/v1/tokens", M_EXACT, "GET", AUTH_ROLE_ADMIN, H_TOKENS_GET, B_NONE, "/v1/tokens" },
+	{ "/v1/tokens/", M_PREFIX, "DELETE", AUTH_ROLE_ADMIN, H_TOKENS_DELETE, B_NONE,
+	  "/v1/tokens/{id}" },
+	{ "/v1/proof/consistency", M_EXACT, "GET", AUTH_ROLE_AUDITOR, H_CONSISTENCY, B_NONE,
+	  "/v1/proof/consistency" },
+	{ "/v1/export", M_EXACT, "GET", AUTH_ROLE_AUDITOR, H_EXPORT, B_NONE, "/v1/export" },
+	{ "/v1/stream", M_EXACT, "GET", AUTH_ROLE_AUDITOR, H_STREAM, B_NONE, "/v1/stream" },
+	{ "/v1/alerts", M_EXACT, "GET", AUTH_ROLE_AUDITOR, H_ALERTS, B_NONE, "/v1/alerts" },
+	{ "/v1/alerts/rules", M_EXACT, "POST", AUTH_ROLE_ADMIN, H_RULES_POST, B_JSON,
+	  "/v1/alerts/rules" },
+	{ "/v1/alerts/rules", M_EXACT, "GET", AUTH_ROLE_ADMIN, H_RULES_GET, B_NONE,
+	  "/v1/alerts/rules" },
+	{ "/v1/alerts/rules/", M_PREFIX, "DELETE", AUTH_ROLE_ADMIN, H_RULES_DELETE, B_NONE,
+	  "/v1/alerts/rules/{id}" },
+	{ "/v1/alerts/webhooks", M_EXACT, "POST", AUTH_ROLE_ADMIN, H_HOOKS_POST, B_JSON,
+	  "/v1/alerts/webhooks" },
+	{ "/v1/alerts/webhooks", M_EXACT, "GET", AUTH_ROLE_ADMIN, H_HOOKS_GET, B_NONE,
+	  "/v1/alerts/webhooks" },
+	{ "/log/checkpoint", M_EXACT, "GET", AUTH_ROLE_AUDITOR, H_CHECKPOINT, B_NONE,
+	  "/log/checkpoint" },
+	{ "/log/tile/", M_PREFIX, "GET", AUTH_ROLE_AUDITOR, H_TILE, B_NONE, "/log/tile/{path}" },
+	/* last: the API's paths win over a file that would share one */
+	{ "/", M_ASSET, "GET", 0, H_WEB, B_NONE, "/{dashboard}" },
 };
+
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+const char *const *http_route_labels(size_t *n)
+{
+	static const char *labels[NROUTES];
+
+	for (size_t i = 0; i < NROUTES; i++)
+		labels[i] = routes[i].label;
+	*n = NROUTES;
+	return labels;
+}
 
 struct http {
 	struct MHD_Daemon *d;
@@ -118,6 +180,16 @@ struct conn {
 	int replied;		/* a reply was queued at step 1 */
 	int counted;
 };
+
+void http_conn_suspend(struct http_conn *c)
+{
+	MHD_suspend_connection((struct MHD_Connection *)c);
+}
+
+void http_conn_resume(struct http_conn *c)
+{
+	MHD_resume_connection((struct MHD_Connection *)c);
+}
 
 static int64_t now_us(void)
 {
@@ -142,6 +214,13 @@ static enum MHD_Result queue(struct MHD_Connection *c, unsigned status,
 	if (r && r->disposition[0])
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, r->disposition);
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(resp, "Content-Security-Policy",
+				r && r->dashboard ? web_csp() :
+						    "default-src 'none'; frame-ancestors 'none'");
+	if (r && r->etag)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r->etag);
 	if (r && r->retry_after > 0) {
 		snprintf(num, sizeof(num), "%d", r->retry_after);
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, num);
@@ -181,8 +260,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 	struct stream *st = cls;
 	long n = st->fn(st->ctx, pos, buf, max);
 
-	if (n > 0)
-		return (ssize_t)n;
+	if (n >= 0)
+		return (ssize_t)n;	/* 0: the stream suspended its connection */
 	return n == REPLY_STREAM_END ? MHD_CONTENT_READER_END_OF_STREAM
 				     : MHD_CONTENT_READER_END_WITH_ERROR;
 }
@@ -220,8 +299,10 @@ static enum MHD_Result send_stream(struct MHD_Connection *c, struct reply *r)
 		stream_free(st);
 		return MHD_NO;
 	}
+	/* A live stream ends only to be left (overflow, shutdown): close the
+	 * connection with it rather than keep it alive. */
 	return queue(c, r->status, resp, r->content_type ? r->content_type :
-				   "application/octet-stream", r, 0);
+				   "application/octet-stream", r, r->stream_live);
 }
 
 static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *r, int close)
@@ -235,6 +316,20 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *r, int
 		free(r->raw);
 		r->raw = NULL;
 		return send_stream(c, r);
+	}
+	if (r->raw_static) {
+		struct MHD_Response *resp;
+		json_decref(r->body);
+		r->body = NULL;
+		free(r->raw);
+		r->raw = NULL;
+		resp = MHD_create_response_from_buffer(r->raw_len, (void *)r->raw_static,
+						       MHD_RESPMEM_PERSISTENT);
+		if (!resp)
+			return MHD_NO;
+		return queue(c, r->status, resp,
+			     r->content_type ? r->content_type : "application/octet-stream", r,
+			     close);
 	}
 	if (r->raw) {
 		char *raw = r->raw;
@@ -309,15 +404,19 @@ static const struct route *find_route(const char *path, const char *method, char
 
 	*path_known = 0;
 	allow[0] = 0;
-	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+	for (size_t i = 0; i < NROUTES; i++) {
 		const struct route *rt = &routes[i];
 		size_t pl = strlen(rt->path);
-		int match = rt->prefix ? strncmp(path, rt->path, pl) == 0 && path[pl] != 0
-				       : strcmp(path, rt->path) == 0;
+		int match = rt->match == M_PREFIX ? strncmp(path, rt->path, pl) == 0 && path[pl] != 0
+			    : rt->match == M_ASSET ? api_web_exists(path)
+						   : strcmp(path, rt->path) == 0;
 		if (!match)
 			continue;
 		*path_known = 1;
-		if (!hit && strcmp(method, rt->method) == 0)
+		/* HEAD only for the dashboard's files: it would be an audited
+		 * read elsewhere, with no body to show for it. */
+		if (!hit && (strcmp(method, rt->method) == 0 ||
+			     (rt->match == M_ASSET && strcmp(method, "HEAD") == 0)))
 			hit = rt;
 		if (used < cap && !method_listed(allow, rt->method)) {
 			int w = snprintf(allow + used, cap - used, "%s%s", used ? ", " : "",
@@ -408,6 +507,7 @@ static enum MHD_Result refuse_unauthorised(struct http *h, struct MHD_Connection
 					   const char *reason)
 {
 	api_log_denial(h->s, &k->q, status, actor, reason);
+	metrics_auth_denial(h->s->metrics, status);
 	k->replied = 1;
 	return send_error(c, status, status == 401 ? "unauthenticated" : "forbidden", NULL, 0, 0,
 			  "%s", reason);
@@ -424,6 +524,10 @@ static enum MHD_Result first_call(struct http *h, struct MHD_Connection *c, stru
 	k->q.method = method;
 	k->q.path = url;
 	k->q.received_us = now_us();
+	k->q.conn = (struct http_conn *)c;
+	k->q.if_none_match = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+							 MHD_HTTP_HEADER_IF_NONE_MATCH);
+	k->q.last_event_id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
 	client_ip(c, k->q.remote_ip, sizeof(k->q.remote_ip));
 
 	if (atomic_load(&s->stopping)) {
@@ -586,19 +690,6 @@ static enum MHD_Result take_body(struct http *h, struct conn *k, const char *dat
 
 /* ======================================================= step 3: handle */
 
-static void healthz(struct server *s, struct reply *r)
-{
-	int failed = atomic_load(&s->failed), stopping = atomic_load(&s->stopping);
-
-	r->body = json_object();
-	r->status = failed || stopping ? 503 : 200;
-	json_object_set_new(r->body, "status",
-			    json_string(failed ? "failed" : stopping ? "stopping" : "ok"));
-	json_object_set_new(r->body, "tree_size", json_integer((json_int_t)log_size(s->log)));
-	if (failed)
-		r->retry_after = 60;
-}
-
 static enum MHD_Result dispatch(struct http *h, struct MHD_Connection *c, struct conn *k)
 {
 	struct server *s = h->s;
@@ -618,7 +709,37 @@ static enum MHD_Result dispatch(struct http *h, struct MHD_Connection *c, struct
 
 	switch (k->route->h) {
 	case H_HEALTHZ:
-		healthz(s, &r);
+		api_healthz(s, &k->q, &r);
+		break;
+	case H_READYZ:
+		api_readyz(s, &k->q, &r);
+		break;
+	case H_METRICS:
+		api_metrics(s, &k->q, &r);
+		break;
+	case H_STREAM:
+		api_stream(s, &k->q, &r);
+		break;
+	case H_ALERTS:
+		api_alerts_list(s, &k->q, &r);
+		break;
+	case H_RULES_POST:
+		api_rules_post(s, &k->q, &r);
+		break;
+	case H_RULES_GET:
+		api_rules_get(s, &k->q, &r);
+		break;
+	case H_RULES_DELETE:
+		api_rules_delete(s, &k->q, k->q.path + strlen("/v1/alerts/rules/"), &r);
+		break;
+	case H_HOOKS_POST:
+		api_webhooks_post(s, &k->q, &r);
+		break;
+	case H_HOOKS_GET:
+		api_webhooks_get(s, &k->q, &r);
+		break;
+	case H_WEB:
+		api_web_get(s, &k->q, &r);
 		break;
 	case H_EVENTS:
 		api_events_post(s, &k->q, &r);
@@ -657,12 +778,26 @@ static enum MHD_Result dispatch(struct http *h, struct MHD_Connection *c, struct
 		/* relative to the log directory: "tile/..." */
 		api_log_tile(s, &k->q, k->q.path + strlen("/log/"), &r);
 		break;
-	case H_LATER:
-		reply_error(&r, 404, "not_implemented", "this endpoint is not implemented yet");
-		break;
 	}
-	if (!r.body && !r.raw && !r.stream)
+	if (!r.body && !r.raw && !r.raw_static && !r.stream)
 		reply_error(&r, 500, "internal", "the handler gave no reply");
+	if (r.stream && r.stream_live) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		int sndbuf = LIVE_SNDBUF;
+
+		/* A fixed, small send buffer: a client that stops reading is
+		 * noticed after LIVE_SNDBUF bytes instead of the megabytes TCP
+		 * autotuning would queue for it in the kernel. */
+		if (ci)
+			setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+		/* A live stream lasts as long as its client: http_stop() ends
+		 * it through streams_stop() instead of waiting for it. */
+		if (k->counted) {
+			k->counted = 0;
+			atomic_fetch_sub(&s->active, 1);
+		}
+	}
 	return send_reply(c, &r, 0);
 }
 
@@ -705,6 +840,13 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 	if (!k)
 		return;
+	if (h->s->metrics) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+		if (ci && ci->http_status)
+			metrics_http(h->s->metrics, k->route ? (size_t)(k->route - routes) : NROUTES,
+				     ci->http_status);
+	}
 	if (k->counted)
 		atomic_fetch_sub(&h->s->active, 1);
 	free(k->args);
@@ -731,7 +873,8 @@ ls_rc http_start(struct server *s, const struct http_opts *o, struct http **out,
 		 struct ls_err *err)
 {
 	struct http *h = calloc(1, sizeof(*h));
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+			 MHD_ALLOW_SUSPEND_RESUME;
 	struct MHD_OptionItem opts[16];
 	int n = 0;
 	uint16_t port;
@@ -806,9 +949,15 @@ void http_stop(struct http *h, unsigned drain_ms)
 		return;
 	atomic_store(&h->s->stopping, 1);
 	fd = MHD_quiesce_daemon(h->d);
+	/* Resume and end every live stream: no connection may stay suspended
+	 * when the daemon stops. */
+	streams_stop(h->s->streams);
 	for (unsigned waited = 0; atomic_load(&h->s->active) > 0 && waited < drain_ms;
 	     waited += 10)
 		usleep(10000);
+	/* Streams end at their next write; one whose client does not read is
+	 * not suspended, and closing it with the daemon is fine. */
+	streams_wait_closed(h->s->streams, 1000);
 	MHD_stop_daemon(h->d);
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);

@@ -4,14 +4,36 @@
  * Database DIR/index/index.sqlite (WAL, synchronous=NORMAL: it is derived
  * data, a lost tail is re-indexed from the journal):
  *
- *	meta(k TEXT PRIMARY KEY, v)	"schema" = 1, "watermark" = W,
- *					"last_hash" = SHA-256 of entry W-1
+ *	meta(k TEXT PRIMARY KEY, v)	"schema" = 2, "watermark" = W,
+ *					"last_hash" = SHA-256 of entry W-1,
+ *					"key_check" = B("key-check", "")
  *	events(idx INTEGER PRIMARY KEY,	one row per leaf index 0..W-1
  *	       time_us, received_us,	microseconds since the epoch, or NULL
- *	       actor, action, outcome,	TEXT (actor = actor.id), or NULL
- *	       source_ip,		16-byte BLOB, IPv4 as ::ffff:a.b.c.d, so
- *					that a CIDR is a BETWEEN on the blob
- *	       service, resource_type, resource_id, writer)
+ *	       actor, action, outcome,	actor: B("actor", actor.id); the others TEXT
+ *	       source_ip, ip_family,	B("source_ip", 16-byte address), 4 or 6
+ *	       service,			TEXT
+ *	       resource_type,		B("resource_type", resource.type)
+ *	       resource_id, writer)	B("resource_id", ...), B("writer", ...)
+ *	ipnet(plen, hash, idx)		per address, its keyed network prefixes:
+ *					hash = first 8 bytes of B("source_net",
+ *					plen || masked address) as an INTEGER
+ *					(WITHOUT ROWID, key (plen, hash, idx))
+ *
+ * The blind index: B(name, v) = HMAC-SHA256(K, name || 0x00 || v), first
+ * BLIND_LEN bytes, with K the index key (index_key()).  No column holds a
+ * personal value in plaintext; equality filters hash the filter value the
+ * same way.  Addresses are 16 bytes with IPv4 as ::ffff:a.b.c.d, and plen
+ * counts bits of that 128-bit form, so IPv4 /8 /16 /24 are plen 104 112 120
+ * and IPv6 /16 /32 /48 /56 /64 are plen 16..64; /32 and /128 are the
+ * source_ip column; IPv4 /0 is ip_family = 4 and ::/0 any address.  No
+ * other prefix length can be answered, so none is accepted (parse_cidr()).
+ * Invariants of the blind part:
+ *  B1. Every row of events and ipnet was written under the key whose check
+ *      is in meta: index_open() throws the whole file away (not DROP TABLE,
+ *      which leaves the old pages' bytes in the file) when the key or the
+ *      schema version differ, and the follower indexes again from 0.
+ *  B2. ipnet holds exactly the rows of the events below the watermark
+ *      (written and deleted in the same transactions as theirs).
  *
  * DIR/index/lock is flock()ed by index_open() and index_rebuild() so that
  * a reindex never swaps the file under a running server.
@@ -50,12 +72,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "crypto.h"
 #include "event.h"
 #include "fsutil.h"
 #include "journal.h"
+#include "keys.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
+#define BLIND_LEN 16		/* bytes kept of each HMAC-SHA256 */
+#define INDEX_KEY_LABEL "logseal/index/v1"
+#define INDEX_KEY_FILE "index.key"	/* in DIR/keys/, without encryption (see index_key()) */
 #define BATCH_ROWS 65536		/* rows per follower transaction */
 #define REBUILD_ROWS 65536	/* rows per rebuild transaction and progress call */
 #define POLL_MS 200		/* follower fallback poll when nobody notifies */
@@ -64,7 +92,19 @@
 #define CURSOR_TAG "logseal index cursor v1"
 #define MAX_BUCKET_SECONDS (100LL * 366 * 86400)
 
+/*
+ * Keyed hashes with the key's pads hashed once: crypto.h's one-shot HMAC
+ * derives them again on every call (~1.4 us), and the follower hashes up
+ * to ten short values per entry; restoring a saved state costs ~0.2 us.
+ * The two contexts are read-only once set, so threads share them, each
+ * with its own scratch context.
+ */
+struct blind {
+	EVP_MD_CTX *in, *out;	/* SHA-256 after K ^ ipad, after K ^ opad */
+};
+
 struct index {
+	struct blind bl;
 	char *datadir;
 	char *jdir;		/* DIR/journal */
 	char *dbpath;		/* DIR/index/index.sqlite */
@@ -149,6 +189,168 @@ static void deadline_after(struct timespec *ts, unsigned ms)
 		ts->tv_sec++;
 		ts->tv_nsec -= 1000000000L;
 	}
+}
+
+/* ========================================================== blind index */
+
+static void blind_free(struct blind *b)
+{
+	/* OpenSSL clears a SHA-256 state when it frees it. */
+	EVP_MD_CTX_free(b->in);
+	EVP_MD_CTX_free(b->out);
+	b->in = b->out = NULL;
+}
+
+static ls_rc blind_init(struct blind *b, const uint8_t key[LS_HASH_LEN], struct ls_err *err)
+{
+	uint8_t ipad[64], opad[64];
+	bool ok;
+	int i;
+
+	for (i = 0; i < 64; i++) {
+		uint8_t k = i < LS_HASH_LEN ? key[i] : 0;
+
+		ipad[i] = k ^ 0x36;
+		opad[i] = k ^ 0x5c;
+	}
+	b->in = EVP_MD_CTX_new();
+	b->out = EVP_MD_CTX_new();
+	ok = b->in && b->out && EVP_DigestInit_ex2(b->in, EVP_sha256(), NULL) == 1 &&
+	     EVP_DigestUpdate(b->in, ipad, sizeof(ipad)) == 1 &&
+	     EVP_DigestInit_ex2(b->out, EVP_sha256(), NULL) == 1 &&
+	     EVP_DigestUpdate(b->out, opad, sizeof(opad)) == 1;
+	ls_wipe(ipad, sizeof(ipad));
+	ls_wipe(opad, sizeof(opad));
+	if (!ok) {
+		blind_free(b);
+		return ls_err_set(err, LS_NOMEM, "index: cannot set up HMAC-SHA256");
+	}
+	return LS_OK;
+}
+
+/* out = first BLIND_LEN bytes of HMAC-SHA256(K, name || 0x00 || v); w is
+ * the caller's scratch context.  -1 on an OpenSSL failure (out of memory). */
+static int blind_hash(const struct blind *b, EVP_MD_CTX *w, const char *name, const void *v,
+		      size_t n, uint8_t out[BLIND_LEN])
+{
+	uint8_t h[EVP_MAX_MD_SIZE];
+	unsigned len;
+	bool ok;
+
+	ok = EVP_MD_CTX_copy_ex(w, b->in) == 1 && EVP_DigestUpdate(w, name, strlen(name) + 1) == 1 &&
+	     (n == 0 || EVP_DigestUpdate(w, v, n) == 1) && EVP_DigestFinal_ex(w, h, &len) == 1 &&
+	     EVP_MD_CTX_copy_ex(w, b->out) == 1 && EVP_DigestUpdate(w, h, LS_HASH_LEN) == 1 &&
+	     EVP_DigestFinal_ex(w, h, &len) == 1;
+	memcpy(out, h, BLIND_LEN);
+	return ok ? 0 : -1;
+}
+
+/*
+ * The secret index key K (32 bytes).  In an encrypted data directory it is
+ * keys_derive(INDEX_KEY_LABEL): derived from data key 1, so it survives a
+ * master key rotation, and whoever lacks the master key lacks K.  A data
+ * directory without encryption (no DIR/keys/master.json) gets a random key
+ * of the index's own in DIR/keys/index.key (mode 0600, made on first use,
+ * refused when others may read it): the journal is plaintext there anyway,
+ * but the index file alone still names no one.  Should K ever change, the
+ * key check in meta no longer matches, so index_open() drops the old index
+ * and the follower rebuilds it (B1).
+ */
+static ls_rc local_key(const char *datadir, uint8_t key[LS_HASH_LEN], struct ls_err *err);
+
+static ls_rc index_key(const char *datadir, uint8_t key[LS_HASH_LEN], struct ls_err *err)
+{
+	struct keyring *kr;
+	ls_rc rc = keys_get(datadir, &kr, err);
+
+	if (rc == LS_NOTFOUND)
+		return local_key(datadir, key, err);
+	if (rc != LS_OK)
+		return rc;
+	return keys_derive(kr, INDEX_KEY_LABEL, key, err);
+}
+
+static ls_rc local_key(const char *datadir, uint8_t key[LS_HASH_LEN], struct ls_err *err)
+{
+	char *dir = path_join(datadir, "keys"), *path = NULL, *data = NULL;
+	struct stat st;
+	size_t len = 0;
+	int tries;
+	ls_rc rc;
+
+	path = dir ? path_join(dir, INDEX_KEY_FILE) : NULL;
+	if (!path) {
+		rc = ls_err_set(err, LS_NOMEM, "out of memory");
+		goto out;
+	}
+	rc = fs_mkdirs(dir, 0700, err);
+	for (tries = 0; rc == LS_OK && tries < 2; tries++) {
+		rc = fs_read_file(path, 64, &data, &len, err);
+		if (rc != LS_NOTFOUND)
+			break;
+		rc = ls_random(key, LS_HASH_LEN);
+		if (rc != LS_OK) {
+			rc = ls_err_set(err, rc, "index: no random bytes for the index key");
+			break;
+		}
+		rc = fs_write_file(path, key, LS_HASH_LEN, 0600, 1, err);
+		ls_wipe(key, LS_HASH_LEN);
+		if (rc == LS_EXISTS)
+			rc = LS_OK;	/* another process made it first: read theirs */
+		else if (rc != LS_OK)
+			break;
+	}
+	if (rc != LS_OK)
+		goto out;
+	if (!data) {
+		rc = ls_err_set(err, LS_IO, "%s: cannot be created", path);
+		goto out;
+	}
+	if (stat(path, &st) != 0) {
+		rc = ls_err_set(err, LS_IO, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (st.st_mode & 077) {
+		rc = ls_err_set(err, LS_DENIED, "%s: readable by others (chmod 600 it)", path);
+		goto out;
+	}
+	if (len != LS_HASH_LEN) {
+		rc = ls_err_set(err, LS_CORRUPT, "%s: %zu bytes, want %d", path, len, LS_HASH_LEN);
+		goto out;
+	}
+	memcpy(key, data, LS_HASH_LEN);
+out:
+	if (data) {
+		ls_wipe(data, len);
+		free(data);
+	}
+	free(path);
+	free(dir);
+	return rc;
+}
+
+/* The key as a blind (and its check value for meta). */
+static ls_rc blind_open(const char *datadir, struct blind *b, uint8_t check[BLIND_LEN],
+			struct ls_err *err)
+{
+	uint8_t key[LS_HASH_LEN];
+	EVP_MD_CTX *w;
+	ls_rc rc;
+
+	rc = index_key(datadir, key, err);
+	if (rc == LS_OK)
+		rc = blind_init(b, key, err);
+	ls_wipe(key, sizeof(key));
+	if (rc != LS_OK)
+		return rc;
+	w = EVP_MD_CTX_new();
+	if (!w || blind_hash(b, w, "key-check", NULL, 0, check)) {
+		EVP_MD_CTX_free(w);
+		blind_free(b);
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	}
+	EVP_MD_CTX_free(w);
+	return LS_OK;
 }
 
 /* ============================================== extracting a row from JSON */
@@ -557,11 +759,61 @@ json_t *index_entry_fields(const void *data, size_t len)
 
 /* ======================================================= column values */
 
+/* The prefix lengths kept in ipnet, in bits of the 128-bit form. */
+static const uint8_t NET_V4[] = { 96 + 8, 96 + 16, 96 + 24 };
+static const uint8_t NET_V6[] = { 16, 32, 48, 56, 64 };
+
+static const uint8_t V4_MAPPED[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+static void mask_prefix(const uint8_t ip[16], unsigned bits, uint8_t out[16])
+{
+	unsigned i;
+
+	for (i = 0; i < 16; i++) {
+		unsigned keep = bits >= 8 * (i + 1) ? 8 : bits > 8 * i ? bits - 8 * i : 0;
+
+		out[i] = keep ? ip[i] & (uint8_t)(0xff << (8 - keep)) : 0;
+	}
+}
+
 /*
- * Every equality column goes through col_text(), both when a row is
- * written and when a filter value is bound, so that replacing the stored
- * values (e.g. by keyed hashes for privacy) is a change in one place.
+ * The keyed hash of a network prefix: plen, then the masked address, kept
+ * as a 64-bit integer (the first 8 bytes, big-endian).  Integers make the
+ * ipnet key short and quick to compare, which is most of the follower's
+ * cost of up to five rows per entry; two prefixes of the same length share
+ * a value with probability 2^-64 per pair, which would only add the other
+ * network's events to a CIDR answer.
  */
+static int net_hash(const struct blind *b, EVP_MD_CTX *w, const uint8_t ip[16], unsigned bits,
+		    sqlite3_int64 *out)
+{
+	uint8_t m[17], h[BLIND_LEN];
+	int rc;
+
+	m[0] = (uint8_t)bits;
+	mask_prefix(ip, bits, m + 1);
+	rc = blind_hash(b, w, "source_net", m, sizeof(m), h);
+	*out = (sqlite3_int64)get_be64(h);
+	return rc;
+}
+
+/* What the follower and the rebuild write: one events row, and the ipnet
+ * rows of its address.  The hash buffers are bound SQLITE_STATIC, so they
+ * live here until the statement has run. */
+struct writer {
+	sqlite3 *db;
+	sqlite3_stmt *ins, *net;
+	const struct blind *bl;
+	EVP_MD_CTX *w;
+	uint8_t actor[BLIND_LEN], rtype[BLIND_LEN], rid[BLIND_LEN], writer[BLIND_LEN];
+	uint8_t ip[BLIND_LEN];
+};
+
+#define INSERT_SQL                                                                            \
+	"INSERT INTO events(idx,time_us,received_us,actor,action,outcome,source_ip,ip_family,"  \
+	"service,resource_type,resource_id,writer) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)"
+#define INSERT_NET_SQL "INSERT INTO ipnet(plen,hash,idx) VALUES(?,?,?)"
+
 static int col_text(sqlite3_stmt *st, int pos, const char *v, size_t n)
 {
 	if (!v)
@@ -569,37 +821,102 @@ static int col_text(sqlite3_stmt *st, int pos, const char *v, size_t n)
 	return sqlite3_bind_text(st, pos, v, (int)n, SQLITE_STATIC);
 }
 
-static int bind_row(sqlite3_stmt *st, uint64_t idx, const struct row *r)
+/* A personal value: bound as its keyed hash (computed into h), never as itself. */
+static int col_blind(struct writer *wr, sqlite3_stmt *st, int pos, const char *name,
+		     const char *v, size_t n, uint8_t h[BLIND_LEN])
 {
-	int rc = 0;
+	if (!v)
+		return sqlite3_bind_null(st, pos);
+	if (blind_hash(wr->bl, wr->w, name, v, n, h))
+		return SQLITE_NOMEM;
+	return sqlite3_bind_blob(st, pos, h, BLIND_LEN, SQLITE_STATIC);
+}
 
+static ls_rc writer_init(struct writer *wr, sqlite3 *db, const struct blind *bl, bool persistent,
+			 struct ls_err *err)
+{
+	unsigned flags = persistent ? SQLITE_PREPARE_PERSISTENT : 0;
+
+	memset(wr, 0, sizeof(*wr));
+	wr->db = db;
+	wr->bl = bl;
+	wr->w = EVP_MD_CTX_new();
+	if (!wr->w)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	if (sqlite3_prepare_v3(db, INSERT_SQL, -1, flags, &wr->ins, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(db, INSERT_NET_SQL, -1, flags, &wr->net, NULL) != SQLITE_OK)
+		return db_fail(err, db, "prepare");
+	return LS_OK;
+}
+
+static void writer_release(struct writer *wr)
+{
+	sqlite3_finalize(wr->ins);
+	sqlite3_finalize(wr->net);
+	EVP_MD_CTX_free(wr->w);
+	memset(wr, 0, sizeof(*wr));
+}
+
+static ls_rc write_row(struct writer *wr, uint64_t idx, const struct row *r, struct ls_err *err)
+{
+	sqlite3_stmt *st = wr->ins;
+	bool v4 = r->has_ip && !memcmp(r->ip, V4_MAPPED, sizeof(V4_MAPPED));
+	int rc = 0;
+	size_t i, nn;
+
+	sqlite3_reset(st);
 	rc |= sqlite3_bind_int64(st, 1, (sqlite3_int64)idx);
 	rc |= r->has_time ? sqlite3_bind_int64(st, 2, r->time_us) : sqlite3_bind_null(st, 2);
 	rc |= r->has_received ? sqlite3_bind_int64(st, 3, r->received_us)
 			      : sqlite3_bind_null(st, 3);
-	rc |= col_text(st, 4, r->actor, r->actor_n);
+	rc |= col_blind(wr, st, 4, "actor", r->actor, r->actor_n, wr->actor);
 	rc |= col_text(st, 5, r->action, r->action_n);
 	rc |= col_text(st, 6, r->outcome, r->outcome_n);
-	rc |= r->has_ip ? sqlite3_bind_blob(st, 7, r->ip, 16, SQLITE_STATIC)
-			: sqlite3_bind_null(st, 7);
-	rc |= col_text(st, 8, r->service, r->service_n);
-	rc |= col_text(st, 9, r->rtype, r->rtype_n);
-	rc |= col_text(st, 10, r->rid, r->rid_n);
-	rc |= col_text(st, 11, r->writer, r->writer_n);
-	return rc;
-}
+	if (r->has_ip) {
+		if (blind_hash(wr->bl, wr->w, "source_ip", r->ip, 16, wr->ip))
+			rc |= SQLITE_NOMEM;
+		rc |= sqlite3_bind_blob(st, 7, wr->ip, BLIND_LEN, SQLITE_STATIC);
+		rc |= sqlite3_bind_int(st, 8, v4 ? 4 : 6);
+	} else {
+		rc |= sqlite3_bind_null(st, 7);
+		rc |= sqlite3_bind_null(st, 8);
+	}
+	rc |= col_text(st, 9, r->service, r->service_n);
+	rc |= col_blind(wr, st, 10, "resource_type", r->rtype, r->rtype_n, wr->rtype);
+	rc |= col_blind(wr, st, 11, "resource_id", r->rid, r->rid_n, wr->rid);
+	rc |= col_blind(wr, st, 12, "writer", r->writer, r->writer_n, wr->writer);
+	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+		return db_fail(err, wr->db, "insert");
+	if (!r->has_ip)
+		return LS_OK;
+	nn = v4 ? sizeof(NET_V4) : sizeof(NET_V6);
+	for (i = 0; i < nn; i++) {
+		unsigned bits = v4 ? NET_V4[i] : NET_V6[i];
 
-#define INSERT_SQL                                                                            \
-	"INSERT INTO events(idx,time_us,received_us,actor,action,outcome,source_ip,service," \
-	"resource_type,resource_id,writer) VALUES(?,?,?,?,?,?,?,?,?,?,?)"
+		sqlite3_int64 h;
+
+		st = wr->net;
+		sqlite3_reset(st);
+		if (net_hash(wr->bl, wr->w, r->ip, bits, &h))
+			return ls_err_set(err, LS_NOMEM, "out of memory");
+		if (sqlite3_bind_int(st, 1, (int)bits) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 2, h) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 3, (sqlite3_int64)idx) != SQLITE_OK ||
+		    sqlite3_step(st) != SQLITE_DONE)
+			return db_fail(err, wr->db, "insert");
+	}
+	return LS_OK;
+}
 
 /* ============================================================== schema */
 
 static const char SCHEMA_TABLES[] =
 	"CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v);"
 	"CREATE TABLE IF NOT EXISTS events(idx INTEGER PRIMARY KEY, time_us INTEGER,"
-	" received_us INTEGER, actor TEXT, action TEXT, outcome TEXT, source_ip BLOB,"
-	" service TEXT, resource_type TEXT, resource_id TEXT, writer TEXT);";
+	" received_us INTEGER, actor BLOB, action TEXT, outcome TEXT, source_ip BLOB,"
+	" ip_family INTEGER, service TEXT, resource_type BLOB, resource_id BLOB, writer BLOB);"
+	"CREATE TABLE IF NOT EXISTS ipnet(plen INTEGER NOT NULL, hash INTEGER NOT NULL,"
+	" idx INTEGER NOT NULL, PRIMARY KEY(plen, hash, idx)) WITHOUT ROWID;";
 
 /* Few indexes: each one costs the follower about as much as the row.
  * Low-cardinality columns (outcome, writer, resource_type) have none: a
@@ -703,9 +1020,41 @@ static ls_rc db_open(const char *path, bool writer, sqlite3 **out, struct ls_err
 	return LS_OK;
 }
 
-/* Create the schema, or reset it when it is of another version (derived
- * data: it is simply rebuilt). */
-static ls_rc schema_ensure(sqlite3 *db, struct ls_err *err)
+/* Does the database at db hold an index of this schema under this key?
+ * *stale when it holds anything else (then it must go whole, B1). */
+static ls_rc schema_check(sqlite3 *db, const uint8_t check[BLIND_LEN], bool *stale,
+			  struct ls_err *err)
+{
+	uint8_t stored[BLIND_LEN];
+	sqlite3_int64 v = 0;
+	bool found, kfound;
+	sqlite3_stmt *st;
+	int n = 0;
+	ls_rc rc;
+
+	*stale = false;
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return db_fail(err, db, "reading the schema");
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (n == 0)
+		return LS_OK;	/* a new, empty file */
+	rc = exec(db, "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v);", err);
+	if (rc == LS_OK)
+		rc = meta_get(db, "schema", &v, NULL, 0, &found, err);
+	if (rc == LS_OK)
+		rc = meta_get(db, "key_check", NULL, stored, sizeof(stored), &kfound, err);
+	if (rc != LS_OK)
+		return rc;
+	*stale = !found || v != SCHEMA_VERSION || !kfound ||
+		 !ls_ct_equal(stored, check, BLIND_LEN);
+	return LS_OK;
+}
+
+/* Create the schema (on a new file, or one schema_check() found current). */
+static ls_rc schema_ensure(sqlite3 *db, const uint8_t check[BLIND_LEN], struct ls_err *err)
 {
 	sqlite3_int64 v = 0;
 	bool found;
@@ -714,22 +1063,31 @@ static ls_rc schema_ensure(sqlite3 *db, struct ls_err *err)
 	rc = exec(db, SCHEMA_TABLES, err);
 	if (rc == LS_OK)
 		rc = meta_get(db, "schema", &v, NULL, 0, &found, err);
+	if (rc == LS_OK && !found) {
+		rc = meta_set(db, "schema", SCHEMA_VERSION, NULL, 0, err);
+		if (rc == LS_OK)
+			rc = meta_set(db, "key_check", 0, check, BLIND_LEN, err);
+	}
 	if (rc != LS_OK)
 		return rc;
-	if (found && v != SCHEMA_VERSION) {
-		rc = exec(db, "DROP TABLE IF EXISTS events; DELETE FROM meta;", err);
-		if (rc == LS_OK)
-			rc = exec(db, SCHEMA_TABLES, err);
-		if (rc != LS_OK)
-			return rc;
-		found = false;
-	}
-	if (!found) {
-		rc = meta_set(db, "schema", SCHEMA_VERSION, NULL, 0, err);
-		if (rc != LS_OK)
-			return rc;
-	}
 	return exec(db, SCHEMA_INDEXES, err);
+}
+
+/* Remove the database and its side files (the caller holds the lock and
+ * has no connection open). */
+static ls_rc db_remove(const char *dbpath, struct ls_err *err)
+{
+	static const char *const sfx[] = { "", "-wal", "-shm", "-journal" };
+	char p[4096];
+	size_t i;
+
+	for (i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		if ((size_t)snprintf(p, sizeof(p), "%s%s", dbpath, sfx[i]) >= sizeof(p))
+			return ls_err_set(err, LS_LIMIT, "index: path too long");
+		if (unlink(p) != 0 && errno != ENOENT)
+			return ls_err_set(err, LS_IO, "%s: %s", p, strerror(errno));
+	}
+	return LS_OK;
 }
 
 static ls_rc lock_dir(const char *indexdir, int *fd, struct ls_err *err)
@@ -764,8 +1122,9 @@ ls_rc index_open(const char *datadir, struct index **out, struct ls_err *err)
 	struct index *idx;
 	pthread_condattr_t ca;
 	char *indexdir = NULL;
+	uint8_t check[BLIND_LEN];
 	sqlite3_int64 wm = 0;
-	bool found;
+	bool found, stale = false;
 	ls_rc rc;
 
 	*out = NULL;
@@ -793,9 +1152,23 @@ ls_rc index_open(const char *datadir, struct index **out, struct ls_err *err)
 	if (rc == LS_OK)
 		rc = lock_dir(indexdir, &idx->lockfd, err);
 	if (rc == LS_OK)
+		rc = blind_open(datadir, &idx->bl, check, err);
+	if (rc == LS_OK)
 		rc = db_open(idx->dbpath, true, &idx->w, err);
 	if (rc == LS_OK)
-		rc = schema_ensure(idx->w, err);
+		rc = schema_check(idx->w, check, &stale, err);
+	if (rc == LS_OK && stale) {
+		/* Another schema or another key: derived data, made again (B1). */
+		sqlite3_close(idx->w);
+		idx->w = NULL;
+		rc = db_remove(idx->dbpath, err);
+		if (rc == LS_OK)
+			rc = fs_sync_dir(indexdir, err);
+		if (rc == LS_OK)
+			rc = db_open(idx->dbpath, true, &idx->w, err);
+	}
+	if (rc == LS_OK)
+		rc = schema_ensure(idx->w, check, err);
 	if (rc == LS_OK)
 		rc = meta_get(idx->w, "watermark", &wm, NULL, 0, &found, err);
 	if (rc != LS_OK)
@@ -901,12 +1274,18 @@ static ls_rc reconcile(struct index *idx, struct ls_err *err)
 	if (rc != LS_OK)
 		return rc;
 	{
+		/* ipnet has no index on idx: the delete scans it, which only
+		 * happens at start after a torn tail or a swapped journal. */
+		static const char *const del[] = { "DELETE FROM events WHERE idx >= ?",
+						   "DELETE FROM ipnet WHERE idx >= ?" };
 		sqlite3_stmt *st;
+		size_t k;
 
-		if (sqlite3_prepare_v2(idx->w, "DELETE FROM events WHERE idx >= ?", -1, &st,
-				       NULL) != SQLITE_OK) {
-			rc = db_fail(err, idx->w, "reconcile");
-		} else {
+		for (k = 0; k < 2 && rc == LS_OK; k++) {
+			if (sqlite3_prepare_v2(idx->w, del[k], -1, &st, NULL) != SQLITE_OK) {
+				rc = db_fail(err, idx->w, "reconcile");
+				break;
+			}
 			sqlite3_bind_int64(st, 1, (sqlite3_int64)n);
 			if (sqlite3_step(st) != SQLITE_DONE)
 				rc = db_fail(err, idx->w, "reconcile");
@@ -943,7 +1322,7 @@ static void follower_fail(struct index *idx, ls_rc rc, const char *msg)
  * number indexed; LS_NOTFOUND when the journal (or the notified bound) is
  * at its end, LS_OK when more may follow at once, else an error.
  */
-static ls_rc follow_batch(struct index *idx, struct journal_iter *it, sqlite3_stmt *ins,
+static ls_rc follow_batch(struct index *idx, struct journal_iter *it, struct writer *wr,
 			  char *arena, uint64_t *next, size_t *got, struct ls_err *err)
 {
 	uint8_t hash[LS_HASH_LEN] = { 0 };
@@ -984,11 +1363,9 @@ static ls_rc follow_batch(struct index *idx, struct journal_iter *it, sqlite3_st
 			open = true;
 		}
 		row_extract(data, len, arena, &r);
-		sqlite3_reset(ins);
-		if (bind_row(ins, at, &r) != SQLITE_OK || sqlite3_step(ins) != SQLITE_DONE) {
-			rc = db_fail(err, idx->w, "insert");
+		rc = write_row(wr, at, &r, err);
+		if (rc != LS_OK)
 			break;
-		}
 		/* Only the batch's last entry is hashed (for invariant 3):
 		 * keep its bytes, since data dies with the next record. */
 		memcpy(arena + JOURNAL_MAX_ENTRY + 1, data, len);
@@ -1016,7 +1393,7 @@ static void *follower(void *arg)
 {
 	struct index *idx = arg;
 	struct journal_iter *it = NULL;
-	sqlite3_stmt *ins = NULL;
+	struct writer wr;
 	struct ls_err err = { { 0 } };
 	char *arena;
 	uint64_t next;
@@ -1033,10 +1410,10 @@ static void *follower(void *arg)
 		follower_fail(idx, LS_NOMEM, "out of memory");
 		return NULL;
 	}
-	if (sqlite3_prepare_v3(idx->w, INSERT_SQL, -1, SQLITE_PREPARE_PERSISTENT, &ins, NULL) !=
-	    SQLITE_OK) {
-		rc = db_fail(&err, idx->w, "prepare");
+	rc = writer_init(&wr, idx->w, &idx->bl, true, &err);
+	if (rc != LS_OK) {
 		follower_fail(idx, rc, err.msg);
+		writer_release(&wr);
 		free(arena);
 		return NULL;
 	}
@@ -1052,7 +1429,7 @@ static void *follower(void *arg)
 				it = NULL;
 		}
 		if (it)
-			rc = follow_batch(idx, it, ins, arena, &next, &got, &err);
+			rc = follow_batch(idx, it, &wr, arena, &next, &got, &err);
 		else
 			got = 0;
 		if (rc != LS_OK && rc != LS_NOTFOUND) {
@@ -1081,7 +1458,7 @@ static void *follower(void *arg)
 		}
 		pthread_mutex_unlock(&idx->mu);
 	}
-	sqlite3_finalize(ins);
+	writer_release(&wr);
 	journal_iter_free(it);
 	free(arena);
 	return NULL;
@@ -1184,6 +1561,7 @@ void index_close(struct index *idx)
 	pthread_cond_destroy(&idx->moved);
 	pthread_mutex_destroy(&idx->mu);
 	pthread_mutex_destroy(&idx->pool_mu);
+	blind_free(&idx->bl);
 	free(idx->datadir);
 	free(idx->jdir);
 	free(idx->dbpath);
@@ -1192,11 +1570,12 @@ void index_close(struct index *idx)
 
 /* ================================================================ rebuild */
 
-static ls_rc rebuild_fill(sqlite3 *db, const char *jdir, index_progress_fn progress, void *ctx,
-			  uint64_t *count, uint8_t hash[LS_HASH_LEN], struct ls_err *err)
+static ls_rc rebuild_fill(sqlite3 *db, const struct blind *bl, const char *jdir,
+			  index_progress_fn progress, void *ctx, uint64_t *count,
+			  uint8_t hash[LS_HASH_LEN], struct ls_err *err)
 {
 	struct journal_iter *it = NULL;
-	sqlite3_stmt *ins = NULL;
+	struct writer wr;
 	const uint8_t *data;
 	uint64_t next = 0, at;
 	size_t len, inbatch = 0;
@@ -1204,13 +1583,13 @@ static ls_rc rebuild_fill(sqlite3 *db, const char *jdir, index_progress_fn progr
 	struct row r;
 	ls_rc rc;
 
+	memset(&wr, 0, sizeof(wr));
 	arena = malloc(JOURNAL_MAX_ENTRY + 1);
 	if (!arena)
 		return ls_err_set(err, LS_NOMEM, "out of memory");
-	if (sqlite3_prepare_v2(db, INSERT_SQL, -1, &ins, NULL) != SQLITE_OK) {
-		rc = db_fail(err, db, "prepare");
+	rc = writer_init(&wr, db, bl, false, err);
+	if (rc != LS_OK)
 		goto out;
-	}
 	rc = journal_iter_open(jdir, 0, &it, err);
 	if (rc == LS_NOTFOUND) {
 		rc = LS_OK;
@@ -1228,11 +1607,9 @@ static ls_rc rebuild_fill(sqlite3 *db, const char *jdir, index_progress_fn progr
 		if (rc != LS_OK)
 			break;
 		row_extract(data, len, arena, &r);
-		sqlite3_reset(ins);
-		if (bind_row(ins, at, &r) != SQLITE_OK || sqlite3_step(ins) != SQLITE_DONE) {
-			rc = db_fail(err, db, "insert");
+		rc = write_row(&wr, at, &r, err);
+		if (rc != LS_OK)
 			break;
-		}
 		ls_sha256(data, len, NULL, 0, hash);
 		next = at + 1;
 		if (++inbatch == REBUILD_ROWS) {
@@ -1250,7 +1627,7 @@ static ls_rc rebuild_fill(sqlite3 *db, const char *jdir, index_progress_fn progr
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 out:
 	*count = next;
-	sqlite3_finalize(ins);
+	writer_release(&wr);
 	journal_iter_free(it);
 	free(arena);
 	return rc;
@@ -1275,7 +1652,8 @@ ls_rc index_rebuild(const char *datadir, index_progress_fn progress, void *ctx, 
 		    struct ls_err *err)
 {
 	char *indexdir, *jdir, *final = NULL, *tmp = NULL, *wal = NULL, *shm = NULL, *tj = NULL;
-	uint8_t hash[LS_HASH_LEN];
+	uint8_t hash[LS_HASH_LEN], check[BLIND_LEN];
+	struct blind bl = { NULL, NULL };
 	uint64_t n = 0;
 	sqlite3 *db = NULL;
 	int lockfd = -1;
@@ -1297,6 +1675,8 @@ ls_rc index_rebuild(const char *datadir, index_progress_fn progress, void *ctx, 
 	rc = fs_mkdirs(indexdir, 0700, err);
 	if (rc == LS_OK)
 		rc = lock_dir(indexdir, &lockfd, err);
+	if (rc == LS_OK)
+		rc = blind_open(datadir, &bl, check, err);
 	if (rc != LS_OK)
 		goto out;
 	unlink(tmp);
@@ -1317,7 +1697,9 @@ ls_rc index_rebuild(const char *datadir, index_progress_fn progress, void *ctx, 
 	if (rc == LS_OK)
 		rc = meta_set(db, "schema", SCHEMA_VERSION, NULL, 0, err);
 	if (rc == LS_OK)
-		rc = rebuild_fill(db, jdir, progress, ctx, &n, hash, err);
+		rc = meta_set(db, "key_check", 0, check, BLIND_LEN, err);
+	if (rc == LS_OK)
+		rc = rebuild_fill(db, &bl, jdir, progress, ctx, &n, hash, err);
 	if (rc == LS_OK)
 		rc = exec(db, SCHEMA_INDEXES, err);
 	if (rc == LS_OK)
@@ -1348,6 +1730,7 @@ out:
 	}
 	if (count)
 		*count = n;
+	blind_free(&bl);
 	if (lockfd >= 0)
 		close(lockfd);
 	free(indexdir);
@@ -1394,6 +1777,50 @@ static void safe_name(const char *s, char *out, size_t cap)
 	out[i] = '\0';
 }
 
+/* How the index answers a CIDR [lo, hi] (see the top of this file). */
+enum ipq {
+	IPQ_BAD,	/* a prefix length the index does not keep */
+	IPQ_ANY,	/* ::/0: any address */
+	IPQ_V4,		/* 0.0.0.0/0: any IPv4 address */
+	IPQ_FULL,	/* /32, /128: the source_ip column */
+	IPQ_NET,	/* a kept prefix: ipnet */
+	IPQ_NET_OR_V4,	/* an IPv6 prefix of zeros that covers ::ffff:0:0/96 as well */
+};
+
+#define CIDR_SUPPORTED "IPv4 /0, /8, /16, /24, /32 and IPv6 /0, /16, /32, /48, /56, /64, /128"
+
+static enum ipq cidr_kind(const uint8_t lo[16], const uint8_t hi[16], unsigned *bits)
+{
+	unsigned b = 0, i;
+	uint8_t m[16];
+
+	while (b < 128 && !((lo[b / 8] ^ hi[b / 8]) & (0x80 >> (b % 8))))
+		b++;
+	/* Only a CIDR block: lo and hi agree on b bits, then are all 0 / all 1. */
+	mask_prefix(lo, b, m);
+	if (memcmp(m, lo, 16))
+		return IPQ_BAD;
+	for (i = b; i < 128; i++)
+		if (!(hi[i / 8] & (0x80 >> (i % 8))))
+			return IPQ_BAD;
+	*bits = b;
+	if (b == 0)
+		return IPQ_ANY;
+	if (b == 128)
+		return IPQ_FULL;
+	if (b >= 96 && !memcmp(lo, V4_MAPPED, sizeof(V4_MAPPED))) {
+		if (b == 96)
+			return IPQ_V4;
+		return memchr(NET_V4, (int)b, sizeof(NET_V4)) ? IPQ_NET : IPQ_BAD;
+	}
+	if (!memchr(NET_V6, (int)b, sizeof(NET_V6)))
+		return IPQ_BAD;
+	/* b <= 64 here, and lo holds zeros past b. */
+	for (i = 0; i < 16 && !lo[i]; i++)
+		;
+	return i == 16 ? IPQ_NET_OR_V4 : IPQ_NET;
+}
+
 static ls_rc parse_cidr(const char *v, struct index_query *q, struct ls_err *err)
 {
 	char addr[64], text[INET6_ADDRSTRLEN + 8];
@@ -1408,8 +1835,7 @@ static ls_rc parse_cidr(const char *v, struct index_query *q, struct ls_err *err
 	memcpy(addr, v, an);
 	addr[an] = '\0';
 	if (inet_pton(AF_INET, addr, a + 12) == 1) {
-		memset(a, 0, 10);
-		a[10] = a[11] = 0xff;
+		memcpy(a, V4_MAPPED, sizeof(V4_MAPPED));
 		v4 = true;
 		max = 32;
 	} else if (inet_pton(AF_INET6, addr, a) == 1) {
@@ -1434,6 +1860,12 @@ static ls_rc parse_cidr(const char *v, struct index_query *q, struct ls_err *err
 					  "parameter 'source_ip': prefix length must be 0..%u", max);
 	}
 	bits = v4 ? 96 + plen : plen;
+	/* ::ffff:a.b.c.d/N with N >= 96 is the IPv4 block a.b.c.d/(N-96). */
+	if (!v4 && bits >= 96 && !memcmp(a, V4_MAPPED, sizeof(V4_MAPPED))) {
+		v4 = true;
+		plen = bits - 96;
+		max = 32;
+	}
 	for (i = 0; i < 16; i++) {
 		unsigned keep = bits >= 8 * (i + 1) ? 8 : bits > 8 * i ? bits - 8 * i : 0;
 		uint8_t mask = keep ? (uint8_t)(0xff << (8 - keep)) : 0;
@@ -1441,6 +1873,12 @@ static ls_rc parse_cidr(const char *v, struct index_query *q, struct ls_err *err
 		q->ip_lo[i] = a[i] & mask;
 		q->ip_hi[i] = a[i] | (uint8_t)~mask;
 	}
+	if (cidr_kind(q->ip_lo, q->ip_hi, &bits) == IPQ_BAD)
+		return ls_err_set(err, LS_INVALID,
+				  "parameter 'source_ip': /%u cannot be searched: the index keeps "
+				  "addresses only as keyed hashes of their " CIDR_SUPPORTED
+				  " prefixes",
+				  plen);
 	if (!inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? q->ip_lo + 12 : q->ip_lo, text,
 		       sizeof(text)))
 		goto bad;
@@ -1898,7 +2336,48 @@ struct where {
 	char upper[INDEX_VALUE_MAX + 1];
 	size_t upper_n;
 	int first_param;
+	bool walk;		/* for a scan in leaf order (else driven by an index) */
+	enum ipq ipq;
+	unsigned ip_bits;
+	sqlite3_int64 net;
+	/* The keyed hashes of the filter values, bound SQLITE_STATIC. */
+	uint8_t actor[BLIND_LEN], rtype[BLIND_LEN], rid[BLIND_LEN], writer[BLIND_LEN];
+	uint8_t ip[BLIND_LEN];
 };
+
+/* Hash q's personal filter values as the follower hashed the stored ones. */
+static ls_rc where_prepare(struct where *w, struct index *idx, struct ls_err *err)
+{
+	const struct index_query *q = w->q;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	int bad = !c;
+
+	if (!bad && (q->has & INDEX_Q_ACTOR))
+		bad |= blind_hash(&idx->bl, c, "actor", q->actor, strlen(q->actor), w->actor);
+	if (!bad && (q->has & INDEX_Q_RESOURCE_TYPE))
+		bad |= blind_hash(&idx->bl, c, "resource_type", q->resource_type,
+				  strlen(q->resource_type), w->rtype);
+	if (!bad && (q->has & INDEX_Q_RESOURCE_ID))
+		bad |= blind_hash(&idx->bl, c, "resource_id", q->resource_id,
+				  strlen(q->resource_id), w->rid);
+	if (!bad && (q->has & INDEX_Q_WRITER))
+		bad |= blind_hash(&idx->bl, c, "writer", q->writer, strlen(q->writer), w->writer);
+	if (!bad && (q->has & INDEX_Q_SOURCE_IP)) {
+		w->ipq = cidr_kind(q->ip_lo, q->ip_hi, &w->ip_bits);
+		if (w->ipq == IPQ_FULL)
+			bad |= blind_hash(&idx->bl, c, "source_ip", q->ip_lo, 16, w->ip);
+		else if (w->ipq == IPQ_NET || w->ipq == IPQ_NET_OR_V4)
+			bad |= net_hash(&idx->bl, c, q->ip_lo, w->ip_bits, &w->net);
+	}
+	EVP_MD_CTX_free(c);
+	if (bad)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	if ((q->has & INDEX_Q_SOURCE_IP) && w->ipq == IPQ_BAD)
+		return ls_err_set(err, LS_INVALID,
+				  "parameter 'source_ip': the index can search only "
+				  CIDR_SUPPORTED " prefixes");
+	return LS_OK;
+}
 
 static void where_sql(struct where *w, struct sqlbuf *b, bool use_after)
 {
@@ -1927,8 +2406,40 @@ static void where_sql(struct where *w, struct sqlbuf *b, bool use_after)
 	if (q->has & INDEX_Q_OUTCOME)
 		sb_add(b, " AND outcome = ?%d", np++);
 	if (q->has & INDEX_Q_SOURCE_IP) {
-		sb_add(b, " AND source_ip BETWEEN ?%d AND ?%d", np, np + 1);
-		np += 2;
+		/* A walk probes ipnet per row; a plan driven by an index reads
+		 * the prefix's rows (in idx order) and looks the events up. */
+#define NET_SQL                                                                               \
+	(w->walk ? "EXISTS (SELECT 1 FROM ipnet WHERE plen = ?%d AND hash = ?%d AND "          \
+		   "ipnet.idx = events.idx)"                                                   \
+		 : "idx IN (SELECT idx FROM ipnet WHERE plen = ?%d AND hash = ?%d)")
+		/* A walk probes ipnet per row; a plan driven by an index reads
+		 * the prefix's rows (in idx order) and looks the events up. */
+		switch (w->ipq) {
+		case IPQ_ANY:
+			sb_add(b, " AND source_ip IS NOT NULL");
+			break;
+		case IPQ_V4:
+			sb_add(b, " AND ip_family = 4");
+			break;
+		case IPQ_FULL:
+			sb_add(b, " AND source_ip = ?%d", np++);
+			break;
+		case IPQ_NET_OR_V4:
+			sb_add(b, " AND (ip_family = 4 OR ");
+			sb_add(b, NET_SQL, np, np + 1);
+			sb_add(b, ")");
+			np += 2;
+			break;
+		case IPQ_NET:
+			sb_add(b, " AND ");
+			sb_add(b, NET_SQL, np, np + 1);
+			np += 2;
+			break;
+		case IPQ_BAD:
+			sb_add(b, " AND 0");	/* where_prepare() refused it */
+			break;
+		}
+#undef NET_SQL
 	}
 	if (q->has & INDEX_Q_SERVICE)
 		sb_add(b, " AND service = ?%d", np++);
@@ -1948,6 +2459,7 @@ static int where_bind(struct where *w, sqlite3_stmt *st, bool use_after)
 	int np = w->first_param, rc = 0;
 
 #define STR(field) rc |= col_text(st, np++, (field), strlen(field))
+#define HASH(h) rc |= sqlite3_bind_blob(st, np++, (h), BLIND_LEN, SQLITE_STATIC)
 	if (q->has & INDEX_Q_FROM)
 		rc |= sqlite3_bind_int64(st, np++, q->from_us);
 	if (q->has & INDEX_Q_TO)
@@ -1957,7 +2469,7 @@ static int where_bind(struct where *w, sqlite3_stmt *st, bool use_after)
 	if (q->has & INDEX_Q_RECEIVED_TO)
 		rc |= sqlite3_bind_int64(st, np++, q->received_to_us);
 	if (q->has & INDEX_Q_ACTOR)
-		STR(q->actor);
+		HASH(w->actor);
 	if (q->has & INDEX_Q_ACTION)
 		STR(q->action);
 	if (q->has & INDEX_Q_ACTION_PREFIX) {
@@ -1968,18 +2480,23 @@ static int where_bind(struct where *w, sqlite3_stmt *st, bool use_after)
 	if (q->has & INDEX_Q_OUTCOME)
 		STR(q->outcome);
 	if (q->has & INDEX_Q_SOURCE_IP) {
-		rc |= sqlite3_bind_blob(st, np++, q->ip_lo, 16, SQLITE_STATIC);
-		rc |= sqlite3_bind_blob(st, np++, q->ip_hi, 16, SQLITE_STATIC);
+		if (w->ipq == IPQ_FULL) {
+			HASH(w->ip);
+		} else if (w->ipq == IPQ_NET || w->ipq == IPQ_NET_OR_V4) {
+			rc |= sqlite3_bind_int(st, np++, (int)w->ip_bits);
+			rc |= sqlite3_bind_int64(st, np++, w->net);
+		}
 	}
 	if (q->has & INDEX_Q_SERVICE)
 		STR(q->service);
 	if (q->has & INDEX_Q_RESOURCE_TYPE)
-		STR(q->resource_type);
+		HASH(w->rtype);
 	if (q->has & INDEX_Q_RESOURCE_ID)
-		STR(q->resource_id);
+		HASH(w->rid);
 	if (q->has & INDEX_Q_WRITER)
-		STR(q->writer);
+		HASH(w->writer);
 #undef STR
+#undef HASH
 	if (use_after && q->has_after)
 		rc |= sqlite3_bind_int64(st, np++, (sqlite3_int64)q->after);
 	return rc;
@@ -2096,8 +2613,13 @@ ls_rc index_query_run(struct index *idx, const struct index_query *q, uint64_t *
 	 * in that order, filtering as it goes, is the fastest when matches are
 	 * common; an index is when they are rare, but then SQLite sorts every
 	 * match for the page.  Try the walk first with a small budget. */
+	rc = where_prepare(&w, idx, err);
+	if (rc != LS_OK)
+		return rc;
 	sb_add(&fast, "SELECT idx FROM events NOT INDEXED");
+	w.walk = true;
 	where_sql(&w, &fast, true);
+	w.walk = false;
 	sb_add(&fast, " ORDER BY idx %s LIMIT %u", q->order == INDEX_ASC ? "ASC" : "DESC",
 	       limit + 1);
 	sb_add(&sql, "SELECT idx FROM events");
@@ -2208,7 +2730,7 @@ static int flush_bucket(json_t *arr, bool timed, int64_t start_us, struct group 
 ls_rc index_stats(struct index *idx, const struct index_query *q, const char *group_by,
 		  uint64_t bucket_seconds, json_t **out, struct ls_err *err)
 {
-	static const char *const groups[] = { "outcome", "action", "service", "actor", NULL };
+	static const char *const groups[] = { "outcome", "action", "service", NULL };
 	struct where w = { .q = q };
 	struct sqlbuf sql = { .n = 0 };
 	struct group *g = NULL;
@@ -2223,11 +2745,18 @@ ls_rc index_stats(struct index *idx, const struct index_query *q, const char *gr
 	ls_rc rc = LS_OK;
 
 	*out = NULL;
+	/* Grouping by actor could only count keyed hashes, which say nothing
+	 * to a reader: refused rather than answered with opaque names. */
+	if (group_by && !strcmp(group_by, "actor"))
+		return ls_err_set(err, LS_INVALID,
+				  "parameter 'group_by': actor is not available: the index holds "
+				  "actor ids only as keyed hashes (filter with actor=ID instead); "
+				  "use outcome, action or service");
 	for (i = 0; group_by && groups[i] && strcmp(groups[i], group_by); i++)
 		;
 	if (!group_by || !groups[i])
 		return ls_err_set(err, LS_INVALID,
-				  "parameter 'group_by': must be outcome, action, service or actor");
+				  "parameter 'group_by': must be outcome, action or service");
 	if (bucket_seconds > MAX_BUCKET_SECONDS)
 		return ls_err_set(err, LS_INVALID, "parameter 'bucket': at most %lld seconds",
 				  MAX_BUCKET_SECONDS);
@@ -2237,6 +2766,9 @@ ls_rc index_stats(struct index *idx, const struct index_query *q, const char *gr
 		return ls_err_set(err, LS_LIMIT,
 				  "more than %d buckets: use a larger bucket or a narrower range",
 				  INDEX_STATS_MAX_BUCKETS);
+	rc = where_prepare(&w, idx, err);
+	if (rc != LS_OK)
+		return rc;
 	/* ?1 is the bucket width in microseconds; the filters follow. */
 	w.first_param = 2;
 	if (timed)

@@ -4,6 +4,10 @@
  * journal in its own thread, catches up from its stored watermark at start,
  * and `logseal reindex` rebuilds it from entry 0.  It never stores the
  * entries themselves: callers read entry N from the journal or the tiles.
+ * It is a blind index: actor, resource type and id, writer and source ip
+ * are stored only as keyed hashes (HMAC-SHA256 under a key derived from
+ * the master key, keys.h), so they are searchable by equality and source
+ * ip by CIDR of the lengths docs/FORMAT.md lists, nothing else.
  *
  * Calling sequence (server):
  *	index_open(datadir) -> [index_notify(log_size())] -> index_start()
@@ -34,6 +38,8 @@
  *  5. Query results and the watermark they report come from one read
  *     transaction: the results cover exactly the entries below it.
  *  6. Queries never splice values into SQL: every value is bound.
+ *  7. No personal value reaches the database file in plaintext; a file made
+ *     under another key or schema is deleted whole at open and rebuilt.
  */
 #ifndef LS_INDEX_H
 #define LS_INDEX_H
@@ -117,6 +123,8 @@ enum index_order { INDEX_DESC = 0, INDEX_ASC = 1 };
  * are malloc'd copies owned by the query (index_query_release()).  Fields
  * are public so that trusted callers (export) may set them directly; in
  * particular they may page with has_after/after instead of a cursor.
+ * ip_lo/ip_hi must be a CIDR block of a kept length (index_query_run()
+ * says LS_INVALID otherwise).
  */
 struct index_query {
 	unsigned has;				/* INDEX_Q_* */
@@ -144,7 +152,9 @@ void index_query_release(struct index_query *q);
 
 /* Add one decoded parameter (e.g. from libmicrohttpd).  LS_INVALID with a
  * message naming the parameter for an unknown name, a repeated one, or a
- * bad value.  Names: from to received_from received_to actor action outcome
+ * bad value (source_ip: also a prefix length the index does not keep:
+ * IPv4 /0 /8 /16 /24 /32, IPv6 /0 /16 /32 /48 /56 /64 /128 only).
+ * Names: from to received_from received_to actor action outcome
  * source_ip service resource_type resource_id writer order limit cursor.
  * An empty cursor means the first page; other empty values are refused. */
 ls_rc index_query_add(struct index_query *q, const char *key, const char *value,
@@ -177,7 +187,8 @@ ls_rc index_query_run(struct index *idx, const struct index_query *q, uint64_t *
 
 /*
  * Counts of the events matching q's filters (order, limit and cursor are
- * ignored), grouped by group_by ("outcome", "action", "service" or "actor")
+ * ignored), grouped by group_by ("outcome", "action" or "service"; "actor"
+ * is LS_INVALID with a message saying why: actors are keyed hashes here)
  * over buckets of bucket_seconds of event time aligned to the Unix epoch
  * (0: one bucket for everything, "start": null).  *out:
  *   {"group_by":"outcome","bucket":3600,"watermark":N,"total":T,

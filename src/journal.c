@@ -14,10 +14,10 @@
  *
  *   Segment header, 32 bytes:
  *	0  8  magic "LSJOURN1"
- *	8  4  version = 1
- *	12 4  flags = 0
+ *	8  4  version: 1 = plaintext, 2 = encrypted
+ *	12 4  flags: version 1: 0; version 2: 1 (ENCRYPTED)
  *	16 8  first leaf index (equals the file name)
- *	24 4  reserved = 0
+ *	24 4  version 1: 0; version 2: id of the data key (keys.h), >= 1
  *	28 4  CRC-32 of bytes 0..27
  *
  *   Then records, back to back, no padding:
@@ -27,7 +27,15 @@
  *	4  4  payload length, 1..65535
  *	8  8  leaf index (previous + 1; the first equals the segment's)
  *	16 4  CRC-32 of header bytes 0..15 followed by the payload
- *	20 n  payload (the entry, byte for byte)
+ *	20 n  payload: version 1, the entry byte for byte (n <= 65535);
+ *	      version 2, nonce (12 random bytes) || AES-256-GCM ciphertext of
+ *	      the entry || tag (16), n = entry + 28, with associated data the
+ *	      segment's first index || the record's leaf index (8 + 8 bytes),
+ *	      so a record moved or swapped does not authenticate.  The CRC
+ *	      frames the stored bytes, so recovery needs no key.
+ *
+ * Nonces are random, never derived from the index: a torn tail cut at
+ * recovery means the same index is written again under the same key.
  *
  * Writer invariants (in addition to journal.h):
  *  W1. One batch = one write() at the end of the segment then fdatasync();
@@ -54,6 +62,8 @@
  * header): it is rewritten with a fresh header, reported as a cut at 0.
  */
 #include "journal.h"
+#include "crypto.h"
+#include "keys.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -70,11 +80,14 @@
 
 #define SEG_MAGIC "LSJOURN1"
 #define SEG_VERSION 1
+#define SEG_VERSION_ENC 2
+#define SEG_FLAG_ENCRYPTED 1
+#define ENC_MAX (JOURNAL_MAX_ENTRY + LS_AEAD_OVERHEAD)
 #define REC_MAGIC 0x4C52
 #define DEFAULT_SEGMENT_SIZE (64ull << 20)
 #define ITER_BUF (1u << 20)
 #define SEG_NAME_LEN 20 /* 16 hex digits + ".seg" */
-#define REC_MAX (JOURNAL_REC_HEADER + JOURNAL_MAX_ENTRY)
+#define REC_MAX (JOURNAL_REC_HEADER + ENC_MAX)
 
 struct journal {
 	char *dir;
@@ -89,6 +102,9 @@ struct journal {
 	size_t buf_cap;
 	int fault_op;		/* testing only */
 	int fault_errno;
+	struct keyring *kr;	/* NULL: the directory is not encrypted */
+	uint32_t key_id;	/* of the current segment; 0: plaintext */
+	uint8_t key[LS_AEAD_KEY_LEN];
 };
 
 struct journal_iter {
@@ -107,6 +123,9 @@ struct journal_iter {
 	uint64_t where_off;
 	ls_rc broken;		/* sticky LS_CORRUPT/LS_IO after an error */
 	char broken_msg[sizeof(((struct ls_err *)0)->msg)];
+	uint32_t key_id;	/* of the current segment; 0: plaintext */
+	uint8_t key[LS_AEAD_KEY_LEN];
+	uint8_t *plain;		/* decrypted entry of an encrypted segment */
 };
 
 /* ---------------------------------------------------------------- bytes */
@@ -177,30 +196,70 @@ static int parse_seg_name(const char *name, uint64_t *first)
 	return 1;
 }
 
-static void seg_header_build(uint8_t h[JOURNAL_SEG_HEADER], uint64_t first)
+/* key_id 0: a plaintext (version 1) segment. */
+static void seg_header_build(uint8_t h[JOURNAL_SEG_HEADER], uint64_t first, uint32_t key_id)
 {
 	memcpy(h, SEG_MAGIC, 8);
-	put32(h + 8, SEG_VERSION);
-	put32(h + 12, 0);
+	put32(h + 8, key_id ? SEG_VERSION_ENC : SEG_VERSION);
+	put32(h + 12, key_id ? SEG_FLAG_ENCRYPTED : 0);
 	put64(h + 16, first);
-	put32(h + 24, 0);
+	put32(h + 24, key_id);
 	put32(h + 28, (uint32_t)crc32(0, h, 28));
 }
 
 /* NULL when h is a valid header for first, else why not. */
 static const char *seg_header_check(const uint8_t h[JOURNAL_SEG_HEADER], uint64_t first)
 {
+	uint32_t v;
+
 	if (memcmp(h, SEG_MAGIC, 8) != 0)
 		return "bad segment magic";
 	if (get32(h + 28) != (uint32_t)crc32(0, h, 28))
 		return "bad segment header checksum";
-	if (get32(h + 8) != SEG_VERSION)
+	v = get32(h + 8);
+	if (v != SEG_VERSION && v != SEG_VERSION_ENC)
 		return "unsupported segment version";
-	if (get32(h + 12) != 0 || get32(h + 24) != 0)
+	if (v == SEG_VERSION && (get32(h + 12) != 0 || get32(h + 24) != 0))
+		return "bad segment header flags";
+	if (v == SEG_VERSION_ENC && (get32(h + 12) != SEG_FLAG_ENCRYPTED || get32(h + 24) == 0))
 		return "bad segment header flags";
 	if (get64(h + 16) != first)
 		return "segment header first index does not match its name";
 	return NULL;
+}
+
+/* The data key of a checked header (key_id 0 for plaintext).  dir is the
+ * journal directory, name the segment, for messages. */
+static ls_rc seg_key(const char *dir, const char *name, const uint8_t h[JOURNAL_SEG_HEADER],
+		     struct keyring **kr, uint32_t *key_id, uint8_t key[LS_AEAD_KEY_LEN],
+		     struct ls_err *err)
+{
+	struct ls_err e;
+	ls_rc rc;
+
+	*key_id = get32(h + 24);
+	if (*key_id == 0)
+		return LS_OK;
+	if (!*kr) {
+		rc = keys_get_parent(dir, kr, &e);
+		if (rc == LS_NOTFOUND)
+			return ls_err_set(err, LS_DENIED,
+					  "%s/%s: the segment is encrypted but the data directory "
+					  "has no keys/master.json", dir, name);
+		if (rc != LS_OK)
+			return ls_err_set(err, rc, "%s", e.msg);
+	}
+	rc = keys_data_key(*kr, *key_id, key, &e);
+	if (rc != LS_OK)
+		return ls_err_set(err, rc == LS_NOTFOUND ? LS_CORRUPT : rc, "%s/%s: %s", dir, name,
+				  e.msg);
+	return LS_OK;
+}
+
+static void rec_aad(uint8_t aad[16], uint64_t seg_first, uint64_t index)
+{
+	put64(aad, seg_first);
+	put64(aad + 8, index);
 }
 
 /* -------------------------------------------------------------- records */
@@ -215,7 +274,8 @@ struct rec {
 
 /* LS_OK, LS_NOTFOUND (buffer ends inside the record) or LS_CORRUPT; *why
  * says what is wrong in the last two cases.  The index is not checked. */
-static ls_rc rec_parse(const uint8_t *p, size_t n, struct rec *r, const char **why)
+static ls_rc rec_parse_max(const uint8_t *p, size_t n, size_t max, struct rec *r,
+			   const char **why)
 {
 	uint32_t crc;
 
@@ -233,7 +293,7 @@ static ls_rc rec_parse(const uint8_t *p, size_t n, struct rec *r, const char **w
 		return LS_CORRUPT;
 	}
 	r->len = get32(p + 4);
-	if (r->len == 0 || r->len > JOURNAL_MAX_ENTRY) {
+	if (r->len == 0 || r->len > max || (max > JOURNAL_MAX_ENTRY && r->len <= LS_AEAD_OVERHEAD)) {
 		*why = "bad record length";
 		return LS_CORRUPT;
 	}
@@ -250,6 +310,12 @@ static ls_rc rec_parse(const uint8_t *p, size_t n, struct rec *r, const char **w
 	r->data = p + JOURNAL_REC_HEADER;
 	r->size = JOURNAL_REC_HEADER + (size_t)r->len;
 	return LS_OK;
+}
+
+/* Records of a plaintext segment, or (max = ENC_MAX) of an encrypted one. */
+static ls_rc rec_parse(const uint8_t *p, size_t n, struct rec *r, const char **why)
+{
+	return rec_parse_max(p, n, JOURNAL_MAX_ENTRY, r, why);
 }
 
 ls_rc journal_record_decode(const uint8_t *buf, size_t n, const uint8_t **data, size_t *len,
@@ -438,9 +504,18 @@ static ls_rc sync_parent(const char *dir, struct ls_err *err)
 static ls_rc segment_create(struct journal *j, uint64_t first, struct ls_err *err)
 {
 	char name[SEG_NAME_LEN + 1];
-	uint8_t h[JOURNAL_SEG_HEADER];
+	uint8_t h[JOURNAL_SEG_HEADER], key[LS_AEAD_KEY_LEN];
+	uint32_t key_id = 0;
 	int fd, e;
+	ls_rc rc;
 
+	/* Every segment of an encrypted directory gets a fresh data key,
+	 * durable in datakeys.json before the header names it. */
+	if (j->kr) {
+		rc = keys_new_data_key(j->kr, &key_id, key, err);
+		if (rc != LS_OK)
+			return rc;
+	}
 	seg_name(name, first);
 	fd = openat(j->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -450,10 +525,11 @@ static ls_rc segment_create(struct journal *j, uint64_t first, struct ls_err *er
 		return ls_err_set(err, e == ENOSPC ? LS_NOSPACE : LS_IO, "%s/%s: create: %s",
 				  j->dir, name, strerror(e));
 	}
-	seg_header_build(h, first);
+	seg_header_build(h, first, key_id);
 	if (pwrite_all(fd, h, sizeof(h), 0) != 0 || fsync(fd) != 0 || fsync(j->dirfd) != 0) {
 		e = errno;
 		close(fd);
+		ls_wipe(key, sizeof(key));
 		if (unlinkat(j->dirfd, name, 0) != 0 || fsync(j->dirfd) != 0 || e != ENOSPC)
 			j->failed = 1;
 		return ls_err_set(err, e == ENOSPC ? LS_NOSPACE : LS_IO, "%s/%s: %s", j->dir, name,
@@ -464,6 +540,9 @@ static ls_rc segment_create(struct journal *j, uint64_t first, struct ls_err *er
 	j->fd = fd;
 	j->seg_first = first;
 	j->seg_end = JOURNAL_SEG_HEADER;
+	j->key_id = key_id;
+	memcpy(j->key, key, sizeof(key));
+	ls_wipe(key, sizeof(key));
 	return LS_OK;
 }
 
@@ -482,7 +561,8 @@ static void recovery_note(struct journal_recovery *rec, uint64_t first, uint64_t
 /* Valid records found at or after x, by searching for record magic: 1 when a
  * COMMIT record among them is followed by another one (a later batch: the
  * damage at x is not a torn tail), else 0.  *nvalid counts them. */
-static int later_batch_after(const uint8_t *m, size_t size, size_t x, uint64_t *nvalid)
+static int later_batch_after(const uint8_t *m, size_t size, size_t x, size_t max,
+			     uint64_t *nvalid)
 {
 	int seen_commit = 0;
 	size_t off = x;
@@ -498,7 +578,8 @@ static int later_batch_after(const uint8_t *m, size_t size, size_t x, uint64_t *
 		off = (size_t)(p - m);
 		if (size - off < JOURNAL_REC_HEADER)
 			break;
-		if (p[1] != (REC_MAGIC & 0xff) || rec_parse(p, size - off, &r, &why) != LS_OK) {
+		if (p[1] != (REC_MAGIC & 0xff) ||
+		    rec_parse_max(p, size - off, max, &r, &why) != LS_OK) {
 			off++;
 			continue;
 		}
@@ -519,9 +600,18 @@ static ls_rc rewrite_header(struct journal *j, uint64_t size, struct journal_rec
 {
 	char name[SEG_NAME_LEN + 1];
 	uint8_t h[JOURNAL_SEG_HEADER];
+	ls_rc rc;
 
+	/* The torn header's key id is unknown: an encrypted directory gets
+	 * a fresh data key for the segment. */
+	j->key_id = 0;
+	if (j->kr) {
+		rc = keys_new_data_key(j->kr, &j->key_id, j->key, err);
+		if (rc != LS_OK)
+			return rc;
+	}
 	seg_name(name, j->seg_first);
-	seg_header_build(h, j->seg_first);
+	seg_header_build(h, j->seg_first, j->key_id);
 	if (ftruncate(j->fd, 0) != 0 || pwrite_all(j->fd, h, sizeof(h), 0) != 0 ||
 	    fsync(j->fd) != 0 || fsync(j->dirfd) != 0)
 		return ls_err_set(err, LS_IO, "%s/%s: rewriting torn header: %s", j->dir, name,
@@ -539,7 +629,7 @@ static ls_rc scan_last(struct journal *j, uint64_t min_size, struct journal_reco
 	char name[SEG_NAME_LEN + 1];
 	struct stat st;
 	uint8_t *m;
-	size_t size, off, x, commit_off;
+	size_t size, off, x, commit_off, max;
 	uint64_t idx, commit_idx, nvalid = 0;
 	const char *why = NULL, *hwhy;
 	char idxwhy[96];
@@ -559,7 +649,7 @@ static ls_rc scan_last(struct journal *j, uint64_t min_size, struct journal_reco
 		/* Records are written only after the header is durable, so a
 		 * bad header with no valid record anywhere after it is a
 		 * segment whose creation was torn; with records it is damage. */
-		later_batch_after(m, size, 0, &nvalid);
+		later_batch_after(m, size, 0, ENC_MAX, &nvalid);
 		if (nvalid == 0) {
 			munmap(m, size);
 			return rewrite_header(j, size, rec, err);
@@ -567,12 +657,16 @@ static ls_rc scan_last(struct journal *j, uint64_t min_size, struct journal_reco
 		rc = ls_err_set(err, LS_CORRUPT, "%s/%s offset 0: %s", j->dir, name, hwhy);
 		goto out;
 	}
+	rc = seg_key(j->dir, name, m, &j->kr, &j->key_id, j->key, err);
+	if (rc != LS_OK)
+		goto out;
+	max = j->key_id ? ENC_MAX : JOURNAL_MAX_ENTRY;
 	off = commit_off = JOURNAL_SEG_HEADER;
 	idx = commit_idx = j->seg_first;
 	while (off < size) {
 		struct rec r;
 
-		if (rec_parse(m + off, size - off, &r, &why) != LS_OK)
+		if (rec_parse_max(m + off, size - off, max, &r, &why) != LS_OK)
 			break;
 		if (r.index != idx) {
 			snprintf(idxwhy, sizeof(idxwhy), "record has index %llu",
@@ -592,7 +686,7 @@ static ls_rc scan_last(struct journal *j, uint64_t min_size, struct journal_reco
 		goto clean;
 	if (!why)
 		why = "last batch has no COMMIT record";
-	if (x < size && later_batch_after(m, size, x, &nvalid)) {
+	if (x < size && later_batch_after(m, size, x, max, &nvalid)) {
 		rc = ls_err_set(err, LS_CORRUPT, "%s/%s offset %zu: %s in record %llu", j->dir,
 				name, x, why, (unsigned long long)idx);
 		goto out;
@@ -678,6 +772,11 @@ ls_rc journal_open(const char *dir, const struct journal_opts *opts, struct jour
 		rc = ls_err_set(err, LS_NOMEM, "out of memory");
 		goto fail;
 	}
+	/* Keys first: a wrong or missing master key must stop us before
+	 * anything is created, cut or rewritten. */
+	rc = keys_get_parent(dir, &j->kr, err);
+	if (rc != LS_OK && rc != LS_NOTFOUND)
+		goto fail;
 	if (mkdir(dir, 0700) == 0) {
 		rc = sync_parent(dir, err);
 		if (rc != LS_OK)
@@ -828,6 +927,14 @@ ls_rc journal_append(struct journal *j, const struct iovec *entries, size_t n, u
 					  entries[i].iov_len, JOURNAL_MAX_ENTRY);
 		total += JOURNAL_REC_HEADER + entries[i].iov_len;
 	}
+	/* Rotate first: the records are sealed for the segment they go to. */
+	if (j->seg_end >= j->segment_size && j->size > j->seg_first) {
+		rc = segment_create(j, j->size, err);
+		if (rc != LS_OK)
+			return rc;
+	}
+	if (j->key_id)
+		total += n * LS_AEAD_OVERHEAD;
 	if (total > j->buf_cap) {
 		size_t cap = j->buf_cap ? j->buf_cap : 1u << 20;
 		uint8_t *nb;
@@ -847,16 +954,22 @@ ls_rc journal_append(struct journal *j, const struct iovec *entries, size_t n, u
 		p = j->buf + off;
 		put16(p, REC_MAGIC);
 		put16(p + 2, i + 1 == n ? JOURNAL_FLAG_COMMIT : 0);
-		put32(p + 4, (uint32_t)len);
 		put64(p + 8, j->size + i);
-		memcpy(p + JOURNAL_REC_HEADER, entries[i].iov_base, len);
+		if (j->key_id) {
+			uint8_t aad[16];
+
+			rec_aad(aad, j->seg_first, j->size + i);
+			if (ls_aead_seal_blob(j->key, aad, sizeof(aad), entries[i].iov_base, len,
+					      p + JOURNAL_REC_HEADER) != LS_OK)
+				return ls_err_set(err, LS_IO, "%s: encrypting record %llu failed",
+						  j->dir, (unsigned long long)(j->size + i));
+			len += LS_AEAD_OVERHEAD;
+		} else {
+			memcpy(p + JOURNAL_REC_HEADER, entries[i].iov_base, len);
+		}
+		put32(p + 4, (uint32_t)len);
 		put32(p + 16, (uint32_t)crc32(crc32(0, p, 16), p + JOURNAL_REC_HEADER, (uInt)len));
 		off += JOURNAL_REC_HEADER + len;
-	}
-	if (j->seg_end >= j->segment_size && j->size > j->seg_first) {
-		rc = segment_create(j, j->size, err);
-		if (rc != LS_OK)
-			return rc;
 	}
 	if (batch_write(j, total) != 0)
 		return append_failed(j, errno, "write", err);
@@ -877,9 +990,26 @@ void journal_close(struct journal *j)
 		close(j->fd);
 	if (j->dirfd >= 0)
 		close(j->dirfd);
+	ls_wipe(j->key, sizeof(j->key));
 	free(j->buf);
 	free(j->dir);
 	free(j);
+}
+
+ls_rc journal_rotate(struct journal *j, struct ls_err *err)
+{
+	if (j->failed)
+		return ls_err_set(err, LS_FAILED, "%s: journal failed earlier; reopen it", j->dir);
+	if (j->size > j->seg_first)
+		return segment_create(j, j->size, err);
+	/* The current segment holds no record yet: give it a new header
+	 * (and so a new data key) in place. */
+	return rewrite_header(j, 0, NULL, err);
+}
+
+uint32_t journal_key_id(const struct journal *j)
+{
+	return j->key_id;
 }
 
 /* ---------------------------------------------------------------- iterator */
@@ -1118,18 +1248,37 @@ ls_rc journal_iter_next(struct journal_iter *it, const uint8_t **data, size_t *l
 			why = seg_header_check(it->buf + it->pos, it->seg_first);
 			if (why)
 				return iter_fail(it, LS_CORRUPT, err, "%s", why);
+			{
+				char name[SEG_NAME_LEN + 1];
+				struct keyring *kr = NULL;
+				struct ls_err e;
+
+				seg_name(name, it->seg_first);
+				rc = seg_key(it->dir, name, it->buf + it->pos, &kr, &it->key_id,
+					     it->key, &e);
+				if (rc != LS_OK)
+					return iter_fail(it, rc, err, "%s", e.msg);
+			}
+			if (it->key_id && !it->plain) {
+				it->plain = malloc(JOURNAL_MAX_ENTRY);
+				if (!it->plain)
+					return iter_fail(it, LS_NOMEM, err, "out of memory");
+			}
 			it->pos += JOURNAL_SEG_HEADER;
 			it->hdr_ok = 1;
 		}
 		why = "truncated record";
 		rc = iter_fill(it, JOURNAL_REC_HEADER);
 		if (rc == LS_OK) {
-			rc = rec_parse(it->buf + it->pos, it->end - it->pos, &r, &why);
+			size_t max = it->key_id ? ENC_MAX : JOURNAL_MAX_ENTRY;
+
+			rc = rec_parse_max(it->buf + it->pos, it->end - it->pos, max, &r, &why);
 			if (rc == LS_NOTFOUND) {
 				/* The header checked, so its length is sane. */
 				rc = iter_fill(it, JOURNAL_REC_HEADER + get32(it->buf + it->pos + 4));
 				if (rc == LS_OK)
-					rc = rec_parse(it->buf + it->pos, it->end - it->pos, &r, &why);
+					rc = rec_parse_max(it->buf + it->pos, it->end - it->pos,
+							   max, &r, &why);
 			}
 		}
 		if (rc == LS_IO)
@@ -1146,6 +1295,18 @@ ls_rc journal_iter_next(struct journal_iter *it, const uint8_t **data, size_t *l
 		if (r.index != it->next)
 			return iter_fail(it, LS_CORRUPT, err, "record has index %llu, expected %llu",
 					 (unsigned long long)r.index, (unsigned long long)it->next);
+		if (it->key_id && r.index >= it->start) {
+			uint8_t aad[16];
+
+			rec_aad(aad, it->seg_first, r.index);
+			if (ls_aead_open_blob(it->key, aad, sizeof(aad), r.data, r.len,
+					      it->plain) != LS_OK)
+				return iter_fail(it, LS_TAMPERED, err,
+						 "record %llu does not authenticate: its ciphertext "
+						 "was altered or it was moved", (unsigned long long)r.index);
+			r.data = it->plain;
+			r.len -= LS_AEAD_OVERHEAD;
+		}
 		seg_name(it->where_seg, it->seg_first);
 		it->where_off = it->buf_off + it->pos;
 		it->pos += r.size;
@@ -1177,6 +1338,11 @@ void journal_iter_free(struct journal_iter *it)
 		return;
 	if (it->fd >= 0)
 		close(it->fd);
+	ls_wipe(it->key, sizeof(it->key));
+	if (it->plain) {
+		ls_wipe(it->plain, JOURNAL_MAX_ENTRY);
+		free(it->plain);
+	}
 	free(it->buf);
 	free(it->dir);
 	free(it);

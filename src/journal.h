@@ -6,6 +6,13 @@
  * leaf index and a CRC-32; the last record of every appended batch carries
  * the COMMIT flag.  docs/FORMAT.md is the byte-level description.
  *
+ * Encryption at rest: when the data directory (the journal directory's
+ * parent) has keys/master.json (keys.h), every new segment gets a fresh
+ * data key and its records are sealed with AES-256-GCM; writer and readers
+ * find the keys from the directory alone and hand out plaintext entries,
+ * so callers do not change.  A record that does not authenticate is
+ * LS_TAMPERED with its location.
+ *
  * Calling sequence (one writer; readers may run concurrently with their own
  * iterators):
  *	journal_open() -> journal_append()* -> journal_close()
@@ -68,6 +75,13 @@ ls_rc journal_append(struct journal *j, const struct iovec *entries, size_t n, u
 		     struct ls_err *err);
 
 void journal_close(struct journal *j);
+
+/* Start a new segment now (and so, in an encrypted directory, a new data
+ * key): between batches, as rotation by size does.  When the current
+ * segment holds no record yet it is given a new header in place. */
+ls_rc journal_rotate(struct journal *j, struct ls_err *err);
+/* Data key id of the current segment; 0 when it is plaintext. */
+uint32_t journal_key_id(const struct journal *j);
 
 /* Sequential reader from leaf index start (may be opened on a journal that
  * another process or thread is appending to: it sees what was there). */

@@ -594,6 +594,13 @@ const char *log_dir(const struct log *l)
 	return l->dir;
 }
 
+ls_rc log_rotate_key(struct log *l, struct ls_err *err)
+{
+	if (l->threads)
+		return ls_err_set(err, LS_INVALID, "rotate keys with the log opened without threads");
+	return journal_rotate(l->journal, err);
+}
+
 void log_get_stats(struct log *l, struct log_stats *out)
 {
 	pthread_mutex_lock(&l->mu);

@@ -8,6 +8,10 @@
  *	DIR/log/tile/...        hash tiles and entry bundles (C2SP tlog-tiles)
  *	DIR/checkpoints/<size>  every signed checkpoint, kept forever
  *	DIR/keys/log.key        the signer key (mode 0600)
+ *	DIR/keys/master.json, datakeys.json  encryption keys (keys.h); when
+ *	                        present, the journal and the entry bundles
+ *	                        (DIR/bundles/) are encrypted, and journal_open()
+ *	                        and the tiles find the keys themselves
  *	DIR/verifier.key        the verifier key (one line)
  *
  * Calling sequence: log_open() -> log_append()* (any threads) -> log_close().
@@ -87,6 +91,11 @@ ls_rc log_sign_note(struct log *l, const char *text, size_t n, char **note,
 const char *log_origin(const struct log *l);
 const char *log_dir(const struct log *l);
 
+/* Start a new journal segment now, and so (encrypted directory, keys.h) a
+ * new data key for everything written from here on.  For a log opened with
+ * no_threads and no append in flight (`logseal keys rotate`). */
+ls_rc log_rotate_key(struct log *l, struct ls_err *err);
+
 /* Stop threads, sign a last checkpoint, close.  NULL is a no-op. */
 ls_rc log_close(struct log *l, struct ls_err *err);
 
@@ -94,5 +103,21 @@ ls_rc log_close(struct log *l, struct ls_err *err);
  * must be quick).  Used by followers (index, stream, alerts). */
 typedef void (*log_observer_fn)(void *ctx, uint64_t first, const struct iovec *entries, size_t n);
 void log_set_observer(struct log *l, log_observer_fn fn, void *ctx);
+
+/* Counters of the sequencer since log_open(), for metrics.  A commit is one
+ * journal_append() (write + fdatasync of a group of batches); its latency
+ * is counted in sync_buckets[i] for the first i with seconds <=
+ * log_sync_bounds[i], or past the last bound only in sync_count. */
+#define LOG_SYNC_BUCKETS 12
+extern const double log_sync_bounds[LOG_SYNC_BUCKETS];
+struct log_stats {
+	uint64_t commits;		/* successful journal appends */
+	uint64_t entries;		/* entries they made durable */
+	uint64_t bytes;			/* entry bytes they made durable */
+	uint64_t sync_count;		/* timed appends, failed ones included */
+	uint64_t sync_buckets[LOG_SYNC_BUCKETS]; /* not cumulative */
+	double sync_seconds;		/* sum of their latencies */
+};
+void log_get_stats(struct log *l, struct log_stats *out);
 
 #endif

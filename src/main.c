@@ -18,6 +18,7 @@
 #include "event.h"
 #include "export.h"
 #include "fsutil.h"
+#include "keys.h"
 #include "log.h"
 #include "serve.h"
 #include "verify.h"
@@ -35,6 +36,7 @@ static const char usage_main[] =
 	"  reindex  rebuild the query index from the journal (server stopped)\n"
 	"  serve    run the HTTP(S) server\n"
 	"  token    create, list or revoke tokens on a running server\n"
+	"  keys     encryption keys: status, rotate (data key, master key)\n"
 	"  send     send NDJSON events from standard input to a running server\n"
 	"  query    search a running server's events\n"
 	"  export   download a verifiable bundle (or CSV/ECS/OCSF) from a server\n"
@@ -52,12 +54,25 @@ static int die(const char *cmd, const char *msg)
 
 static const char usage_init[] =
 	"usage: logseal init --data DIR [--origin NAME] [--self-signed]\n"
+	"                    [--master-key-file PATH | --master-key-env |\n"
+	"                     --master-key-command CMD | --no-encryption]\n"
 	"\n"
 	"Creates a new, empty log in DIR: the signing key (DIR/keys/log.key, mode\n"
 	"0600), the verifier key (DIR/verifier.key), an admin token\n"
 	"(DIR/admin.token, mode 0600), and a signed checkpoint of the empty tree\n"
 	"(DIR/log/checkpoint).  Refuses to touch a directory that holds a log.\n"
 	"\n"
+	"Events are encrypted at rest (AES-256-GCM) under data keys wrapped by a\n"
+	"master key kept apart from the data.  By default init creates the master\n"
+	"key file DIR.master.key (mode 0600) beside DIR; DIR/keys/master.json\n"
+	"records where the key comes from, never the key.\n"
+	"\n"
+	"  --master-key-file PATH     the master key file (created when missing)\n"
+	"  --master-key-env           the master key is in $LOGSEAL_MASTER_KEY\n"
+	"                             (base64 of 32 bytes) whenever the log is used\n"
+	"  --master-key-command CMD   run CMD (sh -c) to print the master key in\n"
+	"                             base64: the hook for a KMS or a vault\n"
+	"  --no-encryption            store events in plaintext (benchmarks)\n"
 	"  --data DIR      data directory (created if missing)\n"
 	"  --origin NAME   the log's origin line and key name (default:\n"
 	"                  <hostname>/logseal)\n"
@@ -70,12 +85,17 @@ static int cmd_init(int argc, char **argv)
 		{ "data", required_argument, 0, 'd' },
 		{ "origin", required_argument, 0, 'o' },
 		{ "self-signed", no_argument, 0, 's' },
+		{ "master-key-file", required_argument, 0, 'f' },
+		{ "master-key-env", no_argument, 0, 'e' },
+		{ "master-key-command", required_argument, 0, 'c' },
+		{ "no-encryption", no_argument, 0, 'n' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
 	const char *dir = NULL, *origin = NULL;
-	char host[256], def_origin[300], path[PATH_MAX], key[PATH_MAX];
-	int selfsigned = 0, c;
+	char host[256], def_origin[300], path[PATH_MAX], key[PATH_MAX], mkpath[PATH_MAX];
+	int selfsigned = 0, c, nsrc = 0, noenc = 0, defkey = 0;
+	struct keys_source src = { KEYS_SRC_FILE, NULL };
 	struct ls_err err = { "" };
 	ls_rc rc;
 
@@ -84,6 +104,10 @@ static int cmd_init(int argc, char **argv)
 		case 'd': dir = optarg; break;
 		case 'o': origin = optarg; break;
 		case 's': selfsigned = 1; break;
+		case 'f': src.kind = KEYS_SRC_FILE; src.arg = optarg; nsrc++; break;
+		case 'e': src.kind = KEYS_SRC_ENV; src.arg = NULL; nsrc++; break;
+		case 'c': src.kind = KEYS_SRC_COMMAND; src.arg = optarg; nsrc++; break;
+		case 'n': noenc = 1; nsrc++; break;
 		case 'h': fputs(usage_init, stdout); return 0;
 		default: fputs(usage_init, stderr); return 2;
 		}
@@ -98,6 +122,36 @@ static int cmd_init(int argc, char **argv)
 		host[sizeof(host) - 1] = 0;
 		snprintf(def_origin, sizeof(def_origin), "%s/logseal", host);
 		origin = def_origin;
+	}
+	if (nsrc > 1)
+		return die("init", "give at most one of --master-key-file, --master-key-env, "
+			   "--master-key-command, --no-encryption");
+	if (!noenc) {
+		if (!src.arg && src.kind == KEYS_SRC_FILE) {
+			size_t n = strlen(dir);
+
+			while (n > 1 && dir[n - 1] == '/')
+				n--;
+			snprintf(key, sizeof(key), "%.*s.master.key", (int)n, dir);
+			src.arg = key;
+			defkey = 1;
+		}
+		/* master.json names the file by an absolute path: the server may
+		 * start from another working directory. */
+		if (src.kind == KEYS_SRC_FILE && src.arg[0] != '/') {
+			char cwd[PATH_MAX];
+
+			if (!getcwd(cwd, sizeof(cwd)))
+				return die("init", "cannot get the working directory");
+			snprintf(mkpath, sizeof(mkpath), "%s/%s", cwd, src.arg);
+			src.arg = mkpath;
+		} else if (src.kind == KEYS_SRC_FILE) {
+			snprintf(mkpath, sizeof(mkpath), "%s", src.arg);
+			src.arg = mkpath;
+		}
+		rc = keys_init(dir, &src, src.kind == KEYS_SRC_FILE, &err);
+		if (rc != LS_OK)
+			return die("init", err.msg);
 	}
 	rc = log_init(dir, origin, &err);
 	if (rc != LS_OK)
@@ -120,6 +174,17 @@ static int cmd_init(int argc, char **argv)
 	printf("  verifier key:  %s/verifier.key\n", dir);
 	printf("  admin token:   %s/admin.token (mode 0600; keep it secret)\n", dir);
 	printf("  signing key:   %s/keys/log.key (mode 0600; back it up apart from the data)\n", dir);
+	if (noenc)
+		printf("  encryption:    off (events are stored in plaintext)\n");
+	else if (src.kind == KEYS_SRC_FILE)
+		printf("  master key:    %s (mode 0600%s)\n"
+		       "                 keep it apart from the data and its backups: whoever\n"
+		       "                 holds both can read every event; without it nobody can\n",
+		       src.arg, defkey ? ", created beside the data directory" : "");
+	else if (src.kind == KEYS_SRC_ENV)
+		printf("  master key:    from $%s whenever the log is used\n", KEYS_ENV);
+	else
+		printf("  master key:    from the command `%s` whenever the log is used\n", src.arg);
 	if (selfsigned)
 		printf("  TLS:           %s/tls/cert.pem, %s/tls/key.pem (self-signed, for trials)\n",
 		       dir, dir);
@@ -528,6 +593,117 @@ static int cmd_verify(int argc, char **argv)
 	return 0;
 }
 
+/* ---------------------------------------------------------------- keys --- */
+
+static const char usage_keys[] =
+	"usage: logseal keys status --data DIR\n"
+	"       logseal keys rotate --data DIR [--new-master-key-file PATH |\n"
+	"                           --new-master-key-env | --new-master-key-command CMD]\n"
+	"\n"
+	"status: checks the master key and prints where it comes from and how many\n"
+	"data keys there are.\n"
+	"rotate: new events go to a new journal segment under a fresh data key;\n"
+	"with --new-master-key-*, every data key is first re-wrapped under the new\n"
+	"master key (events are not rewritten) and DIR/keys/master.json names it.\n"
+	"--new-master-key-env reads the new key from $LOGSEAL_NEW_MASTER_KEY; from\n"
+	"then on the log reads $LOGSEAL_MASTER_KEY.  Stop the server first.\n";
+
+static int cmd_keys(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "data", required_argument, 0, 'd' },
+		{ "new-master-key-file", required_argument, 0, 'f' },
+		{ "new-master-key-env", no_argument, 0, 'e' },
+		{ "new-master-key-command", required_argument, 0, 'c' },
+		{ "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	const char *dir = NULL, *sub;
+	struct keys_source src = { 0, NULL };
+	char mkpath[PATH_MAX];
+	struct ls_err err = { "" };
+	struct log_opts lo;
+	struct log *l = NULL;
+	struct keyring *kr;
+	int c, nsrc = 0;
+	ls_rc rc;
+
+	if (argc < 2 || argv[1][0] == '-') {
+		if (argc >= 2 && !strcmp(argv[1], "--help")) {
+			fputs(usage_keys, stdout);
+			return 0;
+		}
+		fputs(usage_keys, stderr);
+		return 2;
+	}
+	sub = argv[1];
+	argc--;
+	argv++;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': dir = optarg; break;
+		case 'f': src.kind = KEYS_SRC_FILE; src.arg = optarg; nsrc++; break;
+		case 'e': src.kind = KEYS_SRC_ENV; src.arg = "LOGSEAL_NEW_MASTER_KEY"; nsrc++; break;
+		case 'c': src.kind = KEYS_SRC_COMMAND; src.arg = optarg; nsrc++; break;
+		case 'h': fputs(usage_keys, stdout); return 0;
+		default: fputs(usage_keys, stderr); return 2;
+		}
+	}
+	if (!dir || optind != argc || nsrc > 1 ||
+	    (strcmp(sub, "rotate") != 0 && strcmp(sub, "status") != 0) ||
+	    (nsrc && strcmp(sub, "rotate") != 0)) {
+		fputs(usage_keys, stderr);
+		return 2;
+	}
+	if (src.kind == KEYS_SRC_FILE) {
+		char cwd[PATH_MAX];
+
+		if (src.arg[0] != '/' && getcwd(cwd, sizeof(cwd)))
+			snprintf(mkpath, sizeof(mkpath), "%s/%s", cwd, src.arg);
+		else
+			snprintf(mkpath, sizeof(mkpath), "%s", src.arg);
+		src.arg = mkpath;
+	}
+	/* The open log holds the journal's lock for the whole rotation and
+	 * has checked the current master key. */
+	memset(&lo, 0, sizeof(lo));
+	lo.dir = dir;
+	lo.no_threads = 1;
+	rc = log_open(&lo, &l, NULL, &err);
+	if (rc != LS_OK)
+		return die("keys", err.msg);
+	rc = keys_get(dir, &kr, &err);
+	if (rc == LS_NOTFOUND) {
+		log_close(l, NULL);
+		return die("keys", "this log is not encrypted (it was made with --no-encryption)");
+	}
+	if (rc == LS_OK && !strcmp(sub, "status")) {
+		printf("master key:  %s (checked)\n", keys_source_desc(kr));
+		printf("data keys:   %zu\n", keys_count(kr));
+	}
+	if (rc == LS_OK && !strcmp(sub, "rotate")) {
+		if (nsrc) {
+			rc = keys_rewrap(dir, &src, src.kind == KEYS_SRC_FILE, &err);
+			if (rc == LS_OK)
+				printf("re-wrapped %zu data keys under the master key from %s\n",
+				       keys_count(kr), keys_source_desc(kr));
+		}
+		if (rc == LS_OK)
+			rc = log_rotate_key(l, &err);
+		if (rc == LS_OK)
+			printf("new events will be written under a new data key (%zu data keys)\n",
+			       keys_count(kr));
+	}
+	if (rc != LS_OK) {
+		log_close(l, NULL);
+		return die("keys", err.msg);
+	}
+	rc = log_close(l, &err);
+	if (rc != LS_OK)
+		return die("keys", err.msg);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd;
@@ -551,6 +727,8 @@ int main(int argc, char **argv)
 		return cmd_import(argc - 1, argv + 1);
 	if (!strcmp(cmd, "verify"))
 		return cmd_verify(argc - 1, argv + 1);
+	if (!strcmp(cmd, "keys"))
+		return cmd_keys(argc - 1, argv + 1);
 	if (!strcmp(cmd, "send"))
 		return send_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "query"))

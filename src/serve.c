@@ -12,7 +12,12 @@
  * catches up in its own thread while the server already accepts requests
  * (queries report the watermark they cover).  At the stop the log is closed
  * before the index, because the log's sequencer calls the index's observer
- * until it has drained.  SIGTERM/SIGINT are blocked in every thread and taken by the main
+ * until it has drained.  The alert engine (alert.h) and the live streams
+ * follow the log the same way: the engine catches up from the journal
+ * before the observer is set, so it misses nothing; it may append fired
+ * alerts until log_close, so api_alert_emit() is closed first and the
+ * engine freed after the log (what it has not yet logged stays pending in
+ * its state and is emitted after the next start).  SIGTERM/SIGINT are blocked in every thread and taken by the main
  * thread with sigwait(), so no handler runs in an arbitrary thread.
  *
  * Plain HTTP is served only on loopback; any other address needs
@@ -32,6 +37,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alert.h"
 #include "api.h"
 #include "auth.h"
 #include "crypto.h"
@@ -40,8 +46,11 @@
 #include "idem.h"
 #include "index.h"
 #include "log.h"
+#include "metrics.h"
 
 #define DEFAULT_MAX_BODY (16u << 20)
+#define DEFAULT_READY_MAX_LAG 100000
+#define TEST_CLOCK_ENV "LOGSEAL_TEST_CLOCK_FILE"
 #define TLS_FILE_MAX (1u << 20)
 
 struct serve_opts {
@@ -56,6 +65,11 @@ struct serve_opts {
 	unsigned conn_limit;
 	unsigned per_ip_limit;
 	unsigned timeout_s;
+	unsigned max_streams;
+	uint64_t stream_buffer;
+	unsigned stream_heartbeat_s;
+	uint64_t ready_max_lag;
+	int no_alerts;
 };
 
 static void usage(FILE *f)
@@ -76,8 +90,19 @@ static void usage(FILE *f)
 		"  --max-connections N      connections in all (default 1024)\n"
 		"  --max-connections-per-ip N  connections from one address (default 256)\n"
 		"  --timeout SECONDS        idle connection timeout (default 30)\n"
-		"  --help                   this text\n",
-		DEFAULT_MAX_BODY);
+		"  --max-streams N          concurrent live streams, GET /v1/stream (default 64)\n"
+		"  --stream-buffer N        a live stream more than N entries behind the log is\n"
+		"                           cut with an overflow message (default 65536)\n"
+		"  --stream-heartbeat S     keepalive comment after S idle seconds (default 15)\n"
+		"  --ready-max-lag N        /readyz fails while the index is N entries behind\n"
+		"                           (default %u)\n"
+		"  --no-alerts              do not run the alert engine (alert routes answer 503)\n"
+		"  --help                   this text\n"
+		"\n"
+		"Testing only: the environment variable " TEST_CLOCK_ENV "=FILE shifts the\n"
+		"alert engine's clock by the number of seconds in FILE (re-read at every use),\n"
+		"so tests can make absence rules fire without waiting.\n",
+		DEFAULT_MAX_BODY, DEFAULT_READY_MAX_LAG);
 }
 
 static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -169,6 +194,11 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		{ "max-connections", required_argument, NULL, 'C' },
 		{ "max-connections-per-ip", required_argument, NULL, 'I' },
 		{ "timeout", required_argument, NULL, 'T' },
+		{ "max-streams", required_argument, NULL, 'S' },
+		{ "stream-buffer", required_argument, NULL, 'B' },
+		{ "stream-heartbeat", required_argument, NULL, 'H' },
+		{ "ready-max-lag", required_argument, NULL, 'R' },
+		{ "no-alerts", no_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -184,6 +214,10 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 	o->conn_limit = 1024;
 	o->per_ip_limit = 256;
 	o->timeout_s = 30;
+	o->max_streams = 64;
+	o->stream_buffer = 65536;
+	o->stream_heartbeat_s = 15;
+	o->ready_max_lag = DEFAULT_READY_MAX_LAG;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
@@ -223,6 +257,29 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 				goto bad;
 			o->timeout_s = (unsigned)v;
 			break;
+		case 'S':
+			if (!parse_u64(optarg, 1, 100000, &v))
+				goto bad;
+			o->max_streams = (unsigned)v;
+			break;
+		case 'B':
+			if (!parse_u64(optarg, 1, 1u << 24, &v))
+				goto bad;
+			o->stream_buffer = v;
+			break;
+		case 'H':
+			if (!parse_u64(optarg, 1, 3600, &v))
+				goto bad;
+			o->stream_heartbeat_s = (unsigned)v;
+			break;
+		case 'R':
+			if (!parse_u64(optarg, 0, UINT64_MAX, &v))
+				goto bad;
+			o->ready_max_lag = v;
+			break;
+		case 'A':
+			o->no_alerts = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -260,11 +317,37 @@ static int read_pem(const char *path, char **out)
 	return 1;
 }
 
-/* Log observer (sequencer thread): entries [0, first + n) are durable. */
+/* Log observer (sequencer thread): entries [0, first + n) are durable.
+ * Each follower only queues or copies; none blocks. */
 static void on_durable(void *ctx, uint64_t first, const struct iovec *entries, size_t n)
 {
-	(void)entries;
-	index_notify(ctx, first + n);
+	struct server *s = ctx;
+
+	index_notify(s->index, first + n);
+	if (s->alerts)
+		alert_feed(s->alerts, first, entries, n);
+	streams_feed(s->streams, first, entries, n);
+}
+
+/* The alert engine's clock under LOGSEAL_TEST_CLOCK_FILE (testing only):
+ * the real clock plus the whole seconds in the file, re-read each time. */
+static int64_t test_clock(void *ctx)
+{
+	const char *path = ctx;
+	struct timespec ts;
+	char *text = NULL, *end;
+	size_t len;
+	long long off = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (fs_read_file(path, 64, &text, &len, NULL) == LS_OK) {
+		errno = 0;
+		off = strtoll(text, &end, 10);
+		if (errno || end == text || off < -315360000LL || off > 315360000LL)
+			off = 0;
+	}
+	free(text);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 + (int64_t)off * 1000000;
 }
 
 int serve_main(int argc, char **argv)
@@ -283,6 +366,7 @@ int serve_main(int argc, char **argv)
 	ls_rc r;
 
 	memset(&s, 0, sizeof(s));
+	pthread_mutex_init(&s.emit_mu, NULL);
 	switch (parse_args(argc, argv, &o)) {
 	case 0: return 0;
 	case -1: return 2;
@@ -310,6 +394,7 @@ int serve_main(int argc, char **argv)
 
 	s.dir = o.dir;
 	s.max_body = o.max_body;
+	s.ready_max_lag = o.ready_max_lag;
 	memset(&lo, 0, sizeof(lo));
 	lo.dir = o.dir;
 	lo.checkpoint_interval_ms = o.checkpoint_ms;
@@ -358,7 +443,52 @@ int serve_main(int argc, char **argv)
 			r == LS_BUSY ? "; is another server or `logseal reindex` running?" : "");
 		goto out;
 	}
-	log_set_observer(s.log, on_durable, s.index);
+	{
+		struct stream_opts so = {
+			.max_clients = o.max_streams,
+			.max_lag = o.stream_buffer,
+			.heartbeat_ms = o.stream_heartbeat_s * 1000,
+		};
+		size_t nlabels;
+		const char *const *labels = http_route_labels(&nlabels);
+
+		r = streams_new(&so, o.dir, log_size(s.log), &s.streams, &err);
+		if (r == LS_OK && (r = metrics_new(labels, nlabels, &s.metrics)) != LS_OK)
+			ls_err_set(&err, r, "cannot set up metrics");
+		if (r != LS_OK) {
+			fprintf(stderr, "logseal serve: %s\n", err.msg);
+			goto out;
+		}
+	}
+	if (!o.no_alerts) {
+		struct alert_opts ao;
+		char jdir[PATH_MAX];
+		const char *clock_file = getenv(TEST_CLOCK_ENV);
+
+		memset(&ao, 0, sizeof(ao));
+		ao.emit = api_alert_emit;
+		ao.emit_ctx = &s;
+		if (clock_file && *clock_file) {
+			fprintf(stderr, "logseal serve: TESTING: the alert engine's clock follows %s\n",
+				clock_file);
+			ao.now_us = test_clock;
+			ao.clock_ctx = (void *)clock_file;
+		}
+		snprintf(jdir, sizeof(jdir), "%s/journal", o.dir);
+		r = alert_open(o.dir, &ao, &s.alerts, &err);
+		if (r == LS_OK)
+			r = alert_catch_up(s.alerts, jdir, log_size(s.log), &err);
+		if (r != LS_OK) {
+			fprintf(stderr, "logseal serve: alert engine: %s (%s)\n", err.msg,
+				ls_rc_name(r));
+			goto out;
+		}
+	}
+	log_set_observer(s.log, on_durable, &s);
+	if (s.alerts && (r = alert_start(s.alerts, &err)) != LS_OK) {
+		fprintf(stderr, "logseal serve: alert engine: %s\n", err.msg);
+		goto out;
+	}
 
 	ho.threads = o.threads;
 	ho.conn_limit = o.conn_limit;
@@ -404,6 +534,9 @@ int serve_main(int argc, char **argv)
 	h = NULL;
 	rc = 0;
 out:
+	pthread_mutex_lock(&s.emit_mu);
+	s.emit_closed = 1;
+	pthread_mutex_unlock(&s.emit_mu);
 	if (s.log) {
 		uint64_t size = log_size(s.log);
 		r = log_close(s.log, &err);
@@ -415,8 +548,15 @@ out:
 			       (unsigned long long)size);
 		}
 	}
-	/* After log_close: the sequencer may notify the index until then. */
+	/* After log_close: the sequencer may notify the followers until then. */
+	if (s.alerts && alert_close(s.alerts, &err) != LS_OK) {
+		fprintf(stderr, "logseal serve: closing the alert engine: %s\n", err.msg);
+		rc = 1;
+	}
 	index_close(s.index);
+	streams_free(s.streams);
+	metrics_free(s.metrics);
+	pthread_mutex_destroy(&s.emit_mu);
 	auth_free(s.auth);
 	idem_free(s.idem);
 	if (key)

@@ -11,6 +11,18 @@
  *	                      uint16 length followed by that many bytes
  *	checkpoint            the latest signed note
  *
+ * Encrypted data directories (keys.h: DIR/keys/master.json exists, DIR being
+ * the log directory's parent) keep no entry bundle under tile/entries/:
+ * each is stored as ../bundles/tile/entries/<N>[.p/<W>] (DIR/bundles/...),
+ * one blob of
+ *	0  4  data key id, big-endian
+ *	4  12 nonce (random)
+ *	16 n  AES-256-GCM ciphertext of the C2SP bundle
+ *	   16 tag; associated data: the C2SP path ("tile/entries/...")
+ * and the readers (tiles_read_entry, tiles_read_file with level -1) open it,
+ * so that callers see the C2SP bundle in both cases.  Hash tiles and the
+ * checkpoint are never encrypted.
+ *
  * <N> is split into groups of three decimal digits, every group but the last
  * prefixed with 'x'.  A temp file is written as .<name>.tmp next to its final
  * name; a crash may leave one behind, the next flush truncates and reuses it.
@@ -48,6 +60,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "keys.h"
 #include "merkle.h"
 
 #define TILE_LEVELS 8	/* level L holds tree level 8L; 8 * 8 covers 64-bit sizes */
@@ -56,6 +69,10 @@
 #define BUNDLE_MAX ((size_t)TILE_WIDTH * (ENTRY_MAX + 2))
 #define SYNCFS_MIN 16	/* from this many files, one syncfs beats an fsync each */
 #define READER_CACHE 8
+#define BUNDLE_PREFIX "../bundles/"
+#define SEALED_HDR 4
+#define SEALED_OVERHEAD (SEALED_HDR + LS_AEAD_OVERHEAD)
+#define JOB_PATH_MAX (TILES_PATH_MAX + sizeof(BUNDLE_PREFIX))
 
 /* ---------------------------------------------------------------- paths */
 
@@ -255,16 +272,87 @@ static ls_rc read_at(int dirfd, const char *rel, size_t cap, uint8_t **data, siz
 
 /* A hash tile must be exactly w hashes; a bundle only has a cap here, its
  * framing is checked by whoever parses it. */
-static ls_rc read_tile_at(int dirfd, int level, uint64_t n, unsigned w, uint8_t **data,
-			  size_t *len, struct ls_err *err)
+/* Open a sealed bundle (see the top comment) in place. */
+static ls_rc unseal_bundle(struct keyring *kr, const char *rel, uint8_t *d, size_t *len,
+			   struct ls_err *err)
 {
-	char rel[TILES_PATH_MAX];
+	uint8_t key[LS_AEAD_KEY_LEN];
+	uint32_t id;
+	size_t n = *len;
+	ls_rc rc;
+
+	if (n < SEALED_OVERHEAD)
+		return ls_err_set(err, LS_CORRUPT, "%s%s: too short for a sealed bundle",
+				  BUNDLE_PREFIX, rel);
+	id = (uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 | (uint32_t)d[2] << 8 | d[3];
+	rc = keys_data_key(kr, id, key, err);
+	if (rc != LS_OK)
+		return rc == LS_NOTFOUND ? ls_err_set(err, LS_CORRUPT, "%s%s: unknown data key %u",
+						      BUNDLE_PREFIX, rel, id) : rc;
+	rc = ls_aead_open_blob(key, rel, strlen(rel), d + SEALED_HDR, n - SEALED_HDR, d);
+	ls_wipe(key, sizeof(key));
+	if (rc != LS_OK)
+		return ls_err_set(err, LS_TAMPERED,
+				  "%s%s: does not authenticate (altered, or moved from another path)",
+				  BUNDLE_PREFIX, rel);
+	*len = n - SEALED_OVERHEAD;
+	return LS_OK;
+}
+
+/* Seal a bundle for rel with the newest data key: *out malloc'd. */
+static ls_rc seal_bundle(struct keyring *kr, const char *rel, const uint8_t *d, size_t n,
+			 uint8_t **out, size_t *outlen, struct ls_err *err)
+{
+	uint8_t key[LS_AEAD_KEY_LEN], *b;
+	uint32_t id;
+	ls_rc rc;
+
+	rc = keys_current(kr, &id, key, err);
+	if (rc != LS_OK)
+		return rc;
+	b = malloc(n + SEALED_OVERHEAD);
+	if (!b) {
+		ls_wipe(key, sizeof(key));
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	}
+	b[0] = (uint8_t)(id >> 24);
+	b[1] = (uint8_t)(id >> 16);
+	b[2] = (uint8_t)(id >> 8);
+	b[3] = (uint8_t)id;
+	rc = ls_aead_seal_blob(key, rel, strlen(rel), d, n, b + SEALED_HDR);
+	ls_wipe(key, sizeof(key));
+	if (rc != LS_OK) {
+		free(b);
+		return ls_err_set(err, rc, "sealing %s failed", rel);
+	}
+	*out = b;
+	*outlen = n + SEALED_OVERHEAD;
+	return LS_OK;
+}
+
+/* kr non-NULL: bundles are sealed under ../bundles/. */
+static ls_rc read_tile_at(int dirfd, struct keyring *kr, int level, uint64_t n, unsigned w,
+			  uint8_t **data, size_t *len, struct ls_err *err)
+{
+	char rel[TILES_PATH_MAX], srel[JOB_PATH_MAX];
 	size_t cap = level < 0 ? BUNDLE_MAX : (size_t)w * LS_HASH_LEN;
 	ls_rc rc;
 
 	if (tiles_path(level, n, w, rel, sizeof(rel)) != LS_OK)
 		return ls_err_set(err, LS_INVALID, "no such tile: level %d index %llu width %u",
 				  level, (unsigned long long)n, w);
+	if (level < 0 && kr) {
+		snprintf(srel, sizeof(srel), "%s%s", BUNDLE_PREFIX, rel);
+		rc = read_at(dirfd, srel, cap + SEALED_OVERHEAD, data, len, err);
+		if (rc == LS_OK) {
+			rc = unseal_bundle(kr, rel, *data, len, err);
+			if (rc != LS_OK) {
+				free(*data);
+				*data = NULL;
+			}
+		}
+		return rc;
+	}
 	rc = read_at(dirfd, rel, cap, data, len, err);
 	if (rc != LS_OK)
 		return rc;
@@ -279,15 +367,19 @@ static ls_rc read_tile_at(int dirfd, int level, uint64_t n, unsigned w, uint8_t 
 ls_rc tiles_read_file(const char *logdir, int level, uint64_t n, unsigned w, uint8_t **data,
 		      size_t *len, struct ls_err *err)
 {
+	struct keyring *kr = NULL;
 	int dirfd;
 	ls_rc rc;
 
 	if (!logdir || !data || !len)
 		return ls_err_set(err, LS_INVALID, "missing argument");
+	rc = keys_get_parent(logdir, &kr, err);
+	if (rc != LS_OK && rc != LS_NOTFOUND)
+		return rc;
 	rc = open_dir(logdir, &dirfd, err);
 	if (rc != LS_OK)
 		return rc;
-	rc = read_tile_at(dirfd, level, n, w, data, len, err);
+	rc = read_tile_at(dirfd, kr, level, n, w, data, len, err);
 	close(dirfd);
 	return rc;
 }
@@ -340,6 +432,7 @@ struct tile_slot {
 
 struct tiles_reader {
 	int dirfd;
+	struct keyring *kr;	/* non-NULL: sealed bundles */
 	uint64_t size;
 	struct tile_slot cache[READER_CACHE];
 	unsigned next;		/* round-robin victim */
@@ -360,6 +453,11 @@ ls_rc tiles_reader_open(const char *logdir, uint64_t size, struct tiles_reader *
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return LS_NOMEM;
+	rc = keys_get_parent(logdir, &r->kr, NULL);
+	if (rc != LS_OK && rc != LS_NOTFOUND) {
+		free(r);
+		return rc;
+	}
 	rc = open_dir(logdir, &r->dirfd, NULL);
 	if (rc != LS_OK) {
 		free(r);
@@ -394,16 +492,16 @@ static unsigned tile_width(uint64_t size, int level, uint64_t n)
 
 /* Read a tile of width w, falling back to the full tile when a partial one
  * has been deleted (the spec lets logs do that once the full one exists). */
-static ls_rc fetch_tile(int dirfd, int level, uint64_t n, unsigned w, uint8_t **data,
-			size_t *len, unsigned *got_w, struct ls_err *err)
+static ls_rc fetch_tile(int dirfd, struct keyring *kr, int level, uint64_t n, unsigned w,
+			uint8_t **data, size_t *len, unsigned *got_w, struct ls_err *err)
 {
-	ls_rc rc = read_tile_at(dirfd, level, n, w, data, len, err);
+	ls_rc rc = read_tile_at(dirfd, kr, level, n, w, data, len, err);
 
 	*got_w = w;
 	if (rc == LS_NOTFOUND && w < TILE_WIDTH) {
 		struct ls_err err2;
 
-		if (read_tile_at(dirfd, level, n, TILE_WIDTH, data, len, &err2) == LS_OK) {
+		if (read_tile_at(dirfd, kr, level, n, TILE_WIDTH, data, len, &err2) == LS_OK) {
 			*got_w = TILE_WIDTH;
 			return LS_OK;
 		}
@@ -431,7 +529,7 @@ static ls_rc reader_tile(struct tiles_reader *r, unsigned level, uint64_t n,
 	if (w == 0)
 		return ls_err_set(err, LS_INVALID, "tile %u/%llu is empty in a tree of %llu",
 				  level, (unsigned long long)n, (unsigned long long)r->size);
-	rc = fetch_tile(r->dirfd, (int)level, n, w, &data, &len, &got_w, err);
+	rc = fetch_tile(r->dirfd, r->kr, (int)level, n, w, &data, &len, &got_w, err);
 	if (rc != LS_OK)
 		return rc;
 	slot = &r->cache[r->next];
@@ -473,7 +571,7 @@ static ls_rc reader_bundle(struct tiles_reader *r, uint64_t n, struct ls_err *er
 
 	if (r->have_bundle && r->bundle_n == n)
 		return LS_OK;
-	rc = fetch_tile(r->dirfd, -1, n, w, &data, &len, &got_w, err);
+	rc = fetch_tile(r->dirfd, r->kr, -1, n, w, &data, &len, &got_w, err);
 	if (rc != LS_OK)
 		return rc;
 	if (parse_bundle(data, len, got_w, r->bundle_off) != LS_OK) {
@@ -540,6 +638,7 @@ struct tiles_writer {
 	struct partial part[TILE_LEVELS + 1];
 	uint64_t flushed;
 	int failed;
+	struct keyring *kr;	/* non-NULL: bundles are sealed */
 };
 
 #define BUNDLE_INITIAL 4096
@@ -680,10 +779,12 @@ static ls_rc writer_load(struct tiles_writer *w, uint64_t size, struct ls_err *e
 		w->part[TILE_LEVELS].w = wid;
 	}
 	if (size >= TILE_WIDTH) {
-		char rel[TILES_PATH_MAX];
+		char rel[JOB_PATH_MAX];
 		struct stat st;
+		size_t pre = r->kr ? strlen(BUNDLE_PREFIX) : 0;
 
-		tiles_path(-1, size / TILE_WIDTH - 1, TILE_WIDTH, rel, sizeof(rel));
+		memcpy(rel, BUNDLE_PREFIX, pre);
+		tiles_path(-1, size / TILE_WIDTH - 1, TILE_WIDTH, rel + pre, sizeof(rel) - pre);
 		if (fstatat(r->dirfd, rel, &st, 0) < 0) {
 			rc = ls_err_set(err, errno_rc(errno), "%s: %s", rel, strerror(errno));
 			goto out;
@@ -706,6 +807,11 @@ ls_rc tiles_writer_open(const char *logdir, uint64_t size, struct tiles_writer *
 	w = writer_new(logdir);
 	if (!w)
 		return ls_err_set(err, LS_NOMEM, "out of memory");
+	rc = keys_get_parent(logdir, &w->kr, err);
+	if (rc != LS_OK && rc != LS_NOTFOUND) {
+		tiles_writer_free(w);
+		return rc;
+	}
 	if (size) {
 		rc = writer_load(w, size, err);
 		if (rc != LS_OK) {
@@ -815,8 +921,14 @@ ls_rc tiles_writer_append(struct tiles_writer *w, const uint8_t leaf_hash[LS_HAS
 
 /* One file of a flush. */
 struct job {
-	char rel[TILES_PATH_MAX];
-	char tmp[TILES_PATH_MAX + 8];
+	char rel[JOB_PATH_MAX];
+	char tmp[JOB_PATH_MAX + 8];
+	int level;
+	uint64_t n;
+	unsigned w;
+	uint8_t *sealed;	/* owned: what is written for a sealed bundle */
+	const uint8_t *plain;	/* the bundle before sealing */
+	size_t plain_len;
 	const uint8_t *data;
 	size_t len;
 	int full;
@@ -869,7 +981,7 @@ static int cmp_str(const void *a, const void *b)
 
 static ls_rc make_parents(int dirfd, const char *rel, struct dirset *ds, struct ls_err *err)
 {
-	char buf[TILES_PATH_MAX + 8];
+	char buf[JOB_PATH_MAX + 8];
 	size_t n = strlen(rel);
 
 	memcpy(buf, rel, n + 1);
@@ -890,12 +1002,30 @@ static ls_rc make_parents(int dirfd, const char *rel, struct dirset *ds, struct 
 }
 
 /* 1 when rel exists with exactly data, 0 when it does not exist. */
-static ls_rc same_on_disk(int dirfd, const struct job *j, int *same, struct ls_err *err)
+static ls_rc same_on_disk(int dirfd, struct keyring *kr, const struct job *j, int *same,
+			  struct ls_err *err)
 {
 	uint8_t *disk;
 	size_t len;
-	ls_rc rc = read_at(dirfd, j->rel, j->len, &disk, &len, err);
+	ls_rc rc;
 
+	/* A sealed bundle differs in every byte each time it is sealed: the
+	 * plaintexts are compared. */
+	if (j->sealed) {
+		rc = read_tile_at(dirfd, kr, -1, j->n, j->w, &disk, &len, err);
+		*same = 0;
+		if (rc == LS_NOTFOUND)
+			return LS_OK;
+		if (rc == LS_OK) {
+			*same = len == j->plain_len && memcmp(disk, j->plain, len) == 0;
+			free(disk);
+		}
+		if (rc == LS_CORRUPT || rc == LS_TAMPERED || (rc == LS_OK && !*same))
+			return ls_err_set(err, LS_TAMPERED, "%s: already on disk with other content",
+					  j->rel);
+		return rc;
+	}
+	rc = read_at(dirfd, j->rel, j->len, &disk, &len, err);
 	*same = 0;
 	if (rc == LS_NOTFOUND)
 		return LS_OK;
@@ -949,13 +1079,28 @@ fail:
 	return ls_err_set(err, errno_wrc(e), "writing %s: %s", j->tmp, strerror(e));
 }
 
-static ls_rc add_job(struct job *j, int level, uint64_t n, unsigned w, const uint8_t *data,
-		     size_t len)
+static ls_rc add_job(struct job *j, struct keyring *kr, int level, uint64_t n, unsigned w,
+		     const uint8_t *data, size_t len, struct ls_err *err)
 {
 	const char *slash;
+	size_t pre = level < 0 && kr ? strlen(BUNDLE_PREFIX) : 0;
+	ls_rc rc;
 
-	if (tiles_path(level, n, w, j->rel, sizeof(j->rel)) != LS_OK)
-		return LS_LIMIT;
+	memcpy(j->rel, BUNDLE_PREFIX, pre);
+	if (tiles_path(level, n, w, j->rel + pre, sizeof(j->rel) - pre) != LS_OK)
+		return ls_err_set(err, LS_LIMIT, "tile path too long");
+	j->level = level;
+	j->n = n;
+	j->w = w;
+	j->sealed = NULL;
+	if (pre) {
+		j->plain = data;
+		j->plain_len = len;
+		rc = seal_bundle(kr, j->rel + pre, data, len, &j->sealed, &len, err);
+		if (rc != LS_OK)
+			return rc;
+		data = j->sealed;
+	}
 	slash = strrchr(j->rel, '/');
 	snprintf(j->tmp, sizeof(j->tmp), "%.*s.%s.tmp", (int)(slash - j->rel + 1), j->rel,
 		 slash + 1);
@@ -984,24 +1129,28 @@ ls_rc tiles_writer_flush(struct tiles_writer *w, struct ls_err *err)
 	jobs = calloc(w->npend + TILE_LEVELS + 1, sizeof(*jobs));
 	if (!jobs)
 		return ls_err_set(err, LS_NOMEM, "out of memory");
-	for (size_t i = 0; i < w->npend; i++)
-		add_job(&jobs[njobs++], w->pend[i].level, w->pend[i].n, TILE_WIDTH,
-			w->pend[i].data, w->pend[i].len);
+	rc = LS_OK;
+	for (size_t i = 0; i < w->npend && rc == LS_OK; i++)
+		rc = add_job(&jobs[njobs++], w->kr, w->pend[i].level, w->pend[i].n, TILE_WIDTH,
+			     w->pend[i].data, w->pend[i].len, err);
 	for (int L = 0; L <= TILE_LEVELS; L++) {
 		int level = L == TILE_LEVELS ? -1 : L;
 		uint64_t count = level < 0 ? s : s >> (TILE_HEIGHT * L);
 
 		now[L].n = count / TILE_WIDTH;
 		now[L].w = (unsigned)(count % TILE_WIDTH);
-		if (now[L].w == 0 ||
+		if (rc != LS_OK || now[L].w == 0 ||
 		    (now[L].n == w->part[L].n && now[L].w == w->part[L].w))
 			continue;
 		if (level < 0)
-			add_job(&jobs[njobs++], -1, now[L].n, now[L].w, w->bundle, w->bundle_len);
+			rc = add_job(&jobs[njobs++], w->kr, -1, now[L].n, now[L].w, w->bundle,
+				     w->bundle_len, err);
 		else
-			add_job(&jobs[njobs++], level, now[L].n, now[L].w, &w->edge[L][0][0],
-				(size_t)now[L].w * LS_HASH_LEN);
+			rc = add_job(&jobs[njobs++], w->kr, level, now[L].n, now[L].w,
+				     &w->edge[L][0][0], (size_t)now[L].w * LS_HASH_LEN, err);
 	}
+	if (rc != LS_OK)
+		goto out;
 
 	rc = open_dir(w->logdir, &dirfd, err);
 	if (rc != LS_OK)
@@ -1010,7 +1159,7 @@ ls_rc tiles_writer_flush(struct tiles_writer *w, struct ls_err *err)
 	for (size_t i = 0; i < njobs; i++) {
 		if (!jobs[i].full)
 			continue;
-		rc = same_on_disk(dirfd, &jobs[i], &jobs[i].skip, err);
+		rc = same_on_disk(dirfd, w->kr, &jobs[i], &jobs[i].skip, err);
 		if (rc != LS_OK)
 			goto out;
 	}
@@ -1076,6 +1225,8 @@ out:
 	if (dirfd >= 0)
 		close(dirfd);
 	dirset_free(&ds);
+	for (size_t i = 0; i < njobs; i++)
+		free(jobs[i].sealed);
 	free(jobs);
 	return rc;
 }

@@ -8,6 +8,13 @@
  * width that exists on disk (a partial tile .p/W, or the full tile at 256),
  * that file is compared byte for byte with what the leaves give.  Any file
  * still unchecked at the end is not backed by the entries: an error.
+ *
+ * In an encrypted data directory (keys.h) the entry bundles are sealed under
+ * DIR/bundles/tile/entries/: those are listed instead, opened by the tiles
+ * reader, and compared as plaintext; a bundle under DIR/log/tile/entries/
+ * there is an error (plaintext that should not exist).  The journal
+ * iterator authenticates every record, so altered or moved ciphertext is
+ * reported with its segment and offset.
  */
 #include "verify.h"
 
@@ -24,6 +31,7 @@
 #include "crypto.h"
 #include "fsutil.h"
 #include "journal.h"
+#include "keys.h"
 #include "merkle.h"
 #include "tiles.h"
 
@@ -68,6 +76,11 @@ static int tfile_cmp(const void *a, const void *b)
 static struct tilecheck *walk_tc;
 static size_t walk_prefix;
 static char walk_bad[PATH_MAX];
+static const char *walk_why;
+static int walk_mode;	/* WALK_* */
+#define WALK_ALL 0	/* a plaintext log: tiles and bundles */
+#define WALK_HASHES 1	/* log/ of an encrypted directory: no bundle here */
+#define WALK_SEALED 2	/* bundles/ of an encrypted directory: bundles only */
 
 static int walk_fn(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
@@ -84,10 +97,19 @@ static int walk_fn(const char *path, const struct stat *st, int type, struct FTW
 	memset(&f, 0, sizeof(f));
 	if (tiles_path_parse(rel, &f.level, &f.n, &f.w) != LS_OK) {
 		snprintf(walk_bad, sizeof(walk_bad), "%s", rel);
+		walk_why = "not a tile path";
+		return 1;
+	}
+	if ((walk_mode == WALK_HASHES && f.level == ENTRY_LEVEL) ||
+	    (walk_mode == WALK_SEALED && f.level != ENTRY_LEVEL)) {
+		snprintf(walk_bad, sizeof(walk_bad), "%s", rel);
+		walk_why = walk_mode == WALK_HASHES ? "a plaintext entry bundle in an encrypted log"
+						    : "not a sealed entry bundle";
 		return 1;
 	}
 	if (f.level >= MAX_LEVELS) {
 		snprintf(walk_bad, sizeof(walk_bad), "%s", rel);
+		walk_why = "not a tile path";
 		return 1;
 	}
 	if (tc->nfiles == tc->cap) {
@@ -102,25 +124,40 @@ static int walk_fn(const char *path, const struct stat *st, int type, struct FTW
 	return 0;
 }
 
-static ls_rc tc_init(struct tilecheck *tc, const char *logdir, struct ls_err *err)
+static ls_rc tc_walk(struct tilecheck *tc, const char *base, int mode, struct ls_err *err)
 {
 	char dir[PATH_MAX];
 	int r;
 
-	memset(tc, 0, sizeof(*tc));
-	tc->logdir = logdir;
-	snprintf(dir, sizeof(dir), "%s/tile", logdir);
+	snprintf(dir, sizeof(dir), "%s/tile", base);
 	if (access(dir, F_OK) != 0)
 		return LS_OK;
 	walk_tc = tc;
-	walk_prefix = strlen(logdir) + 1;
+	walk_prefix = strlen(base) + 1;
 	walk_bad[0] = 0;
+	walk_mode = mode;
 	r = nftw(dir, walk_fn, 16, FTW_PHYS);
 	walk_tc = NULL;
 	if (r == 1)
-		return ls_err_set(err, LS_TAMPERED, "%s/%s: not a tile path", logdir, walk_bad);
+		return ls_err_set(err, LS_TAMPERED, "%s/%s: %s", base, walk_bad, walk_why);
 	if (r != 0)
 		return ls_err_set(err, LS_IO, "listing %s failed", dir);
+	return LS_OK;
+}
+
+/* bundledir non-NULL: an encrypted data directory's sealed bundles. */
+static ls_rc tc_init(struct tilecheck *tc, const char *logdir, const char *bundledir,
+		     struct ls_err *err)
+{
+	ls_rc rc;
+
+	memset(tc, 0, sizeof(*tc));
+	tc->logdir = logdir;
+	rc = tc_walk(tc, logdir, bundledir ? WALK_HASHES : WALK_ALL, err);
+	if (rc == LS_OK && bundledir)
+		rc = tc_walk(tc, bundledir, WALK_SEALED, err);
+	if (rc != LS_OK)
+		return rc;
 	if (tc->nfiles)
 		qsort(tc->files, tc->nfiles, sizeof(*tc->files), tfile_cmp);
 	return LS_OK;
@@ -149,11 +186,13 @@ static ls_rc tc_compare(struct tilecheck *tc, struct tfile *f, const void *want,
 	size_t len = 0;
 	ls_rc rc;
 
+	struct ls_err e = { "" };
+
 	tiles_path(f->level, f->n, f->w, rel, sizeof(rel));
-	rc = tiles_read_file(tc->logdir, f->level, f->n, f->w, &data, &len, err);
+	rc = tiles_read_file(tc->logdir, f->level, f->n, f->w, &data, &len, &e);
 	if (rc != LS_OK)
-		return ls_err_set(err, rc == LS_NOTFOUND ? LS_TAMPERED : rc, "%s/%s: cannot be read",
-				  tc->logdir, rel);
+		return ls_err_set(err, rc == LS_NOTFOUND ? LS_TAMPERED : rc,
+				  "%s/%s: cannot be read: %s", tc->logdir, rel, e.msg);
 	if (len != wlen || memcmp(data, want, wlen) != 0) {
 		size_t at = 0;
 		while (at < len && at < wlen && data[at] == ((const uint8_t *)want)[at])
@@ -413,8 +452,9 @@ static ls_rc load_key_file(const char *path, struct note_verifier *v, struct ls_
 ls_rc verify_data_dir(const char *dir, int progress, struct verify_report *rep,
 		      struct ls_err *err)
 {
-	char path[PATH_MAX], jdir[PATH_MAX], logdir[PATH_MAX];
+	char path[PATH_MAX], jdir[PATH_MAX], logdir[PATH_MAX], bdir[PATH_MAX];
 	struct note_verifier key;
+	struct keyring *kr = NULL;
 	struct cpinfo *cps = NULL;
 	size_t ncps = 0, next_cp = 0;
 	struct tilecheck *tc;
@@ -433,10 +473,15 @@ ls_rc verify_data_dir(const char *dir, int progress, struct verify_report *rep,
 	rc = load_key_file(path, &key, err);
 	if (rc != LS_OK)
 		return rc;
+	/* A wrong or missing master key is said first, in its own words. */
+	rc = keys_get(dir, &kr, err);
+	if (rc != LS_OK && rc != LS_NOTFOUND)
+		return rc;
 	rc = load_checkpoints(dir, &key, &cps, &ncps, err);
 	if (rc != LS_OK)
 		return rc;
 	snprintf(logdir, sizeof(logdir), "%s/log", dir);
+	snprintf(bdir, sizeof(bdir), "%s/bundles", dir);
 	snprintf(jdir, sizeof(jdir), "%s/journal", dir);
 
 	tc = malloc(sizeof(*tc));
@@ -444,7 +489,7 @@ ls_rc verify_data_dir(const char *dir, int progress, struct verify_report *rep,
 		free(cps);
 		return ls_err_set(err, LS_NOMEM, "out of memory");
 	}
-	rc = tc_init(tc, logdir, err);
+	rc = tc_init(tc, logdir, kr ? bdir : NULL, err);
 	if (rc != LS_OK)
 		goto out;
 	rc = journal_iter_open_strict(jdir, 0, &it, err);
@@ -566,7 +611,7 @@ ls_rc verify_tiles_dir(const char *dir, const struct note_verifier *key, int pro
 	tc = malloc(sizeof(*tc));
 	if (!tc)
 		return ls_err_set(err, LS_NOMEM, "out of memory");
-	rc = tc_init(tc, dir, err);
+	rc = tc_init(tc, dir, NULL, err);
 	if (rc == LS_OK)
 		rc = tiles_reader_open(dir, cp.size, &r);
 	if (rc != LS_OK)

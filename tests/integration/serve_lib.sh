@@ -55,4 +55,5 @@ ev() {
 	printf '{"id":"%s","time":"2024-05-06T07:08:09.123+02:00","actor":{"id":"alice","type":"user"},"action":"%s","outcome":"success","source":{"ip":"192.0.2.7"},"resource":{"type":"doc","id":"42"}}' "$1" "${2:-doc.read}"
 }
 # journal_grep STRING DIR: count of journal segment files mentioning STRING.
-journal_count() { cat "$2"/journal/*.seg | grep -a -o -- "$1" | wc -l; }
+# Entries are encrypted at rest: read them through the journal reader.
+journal_count() { "$TESTBIN/journalcat" "$2" | grep -a -o -- "$1" | wc -l; }

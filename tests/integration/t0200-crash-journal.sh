@@ -11,7 +11,13 @@ check "init" "$LOGSEAL" init --data "$D" --origin crash.test/log
 for r in $(seq 1 "$ROUNDS"); do
 	"$TESTBIN/crashwriter" write "$D" 3 >>"$TMP/acks" 2>"$TMP/werr" &
 	pid=$!
-	# 20..400 ms: sometimes mid-batch, sometimes mid-checkpoint
+	# Let it get going (opening an encrypted log takes a moment), then
+	# 20..400 ms more: sometimes mid-batch, sometimes mid-checkpoint.
+	lines=$(wc -l <"$TMP/acks")
+	for _ in $(seq 1 100); do
+		[ "$(wc -l <"$TMP/acks")" -gt "$lines" ] && break
+		sleep 0.05
+	done
 	sleep "0.$(printf '%03d' $((20 + RANDOM % 380)))"
 	kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 	if [ -s "$TMP/werr" ]; then not_ok "round $r: writer failed"; sed 's/^/#   /' "$TMP/werr"; fi

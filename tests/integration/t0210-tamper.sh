@@ -22,7 +22,7 @@ check "verify --tiles of the published directory passes" \
 	"$LOGSEAL" verify --tiles "$D/log" --key "$D/verifier.key"
 
 cd "$D"
-find journal log checkpoints -type f | sort >"$TMP/files"
+find journal log bundles checkpoints -type f | sort >"$TMP/files"
 cd - >/dev/null
 n=$(wc -l <"$TMP/files")
 for r in $(seq 1 "$ROUNDS"); do
@@ -30,7 +30,7 @@ for r in $(seq 1 "$ROUNDS"); do
 	case $((r % 4)) in
 	0) f=$(grep '^journal/' "$TMP/files" | shuf -n1) ;;
 	1) f=$(grep '^log/tile/[0-9]' "$TMP/files" | shuf -n1) ;;
-	2) f=$(grep '^log/tile/entries' "$TMP/files" | shuf -n1) ;;
+	2) f=$(grep '^bundles/tile/entries' "$TMP/files" | shuf -n1) ;;
 	3) f=$(grep -E '^(checkpoints/|log/checkpoint)' "$TMP/files" | shuf -n1) ;;
 	esac
 	rm -rf "$TMP/t"; cp -a "$D" "$TMP/t"

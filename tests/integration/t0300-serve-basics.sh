@@ -38,7 +38,7 @@ check_eq "a repeated id is a duplicate of its first index" "[$base] 0" "$(jq -c 
 size=$(tree_size)
 check_eq "tree_size counts every entry" $((base + 6)) "$size"
 check_eq "the stored event was normalised to UTC" 1 "$(journal_count '"time":"2024-05-06T05:08:09.123000Z"' "$D" | awk '{print ($1>0)}')"
-grep -q '"writer":"tok_' "$D"/journal/*.seg && ok "the server adds writer" || not_ok "the server adds writer"
+grep -q '"writer":"tok_' <("$TESTBIN/journalcat" "$D") && ok "the server adds writer" || not_ok "the server adds writer"
 
 # Requests in flight while stopping: a burst then SIGTERM.
 for i in $(seq 1 20); do ev "burst$i" >"$TMP/b$i.json"; done

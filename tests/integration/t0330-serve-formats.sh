@@ -17,10 +17,10 @@ printf '%s' '[{"timestamp":"2024-03-04T05:06:07Z","user_id":"u-17","action":"pro
  {"timestamp":"2024-03-04T05:06:08+01:00","user_id":"u-18","action":"user.login","status":"failure","location":"https://app.example/login"}]' >"$TMP/flat.json"
 check_eq "flat batch: 200" 200 "$(req POST '/v1/events?format=flat' "$W" $J "$TMP/flat.json")"
 check_eq "flat batch: two indexes" 2 "$(jq '.indexes | length' "$TMP/resp")"
-grep -a -q '"actor":{"id":"u-17"' "$D"/journal/*.seg && ok "flat user_id -> actor.id" || not_ok "flat user_id -> actor.id"
-grep -a -q '"ip":"203.0.113.9"' "$D"/journal/*.seg && ok "flat location IP -> source.ip" || not_ok "flat location IP -> source.ip"
-grep -a -q '"endpoint":"https://app.example/login"' "$D"/journal/*.seg && ok "flat location URL -> source.endpoint" || not_ok "flat location URL -> source.endpoint"
-grep -a -q '"outcome":"failure"' "$D"/journal/*.seg && ok "flat status -> outcome" || not_ok "flat status -> outcome"
+grep -a -q '"actor":{"id":"u-17"' <("$TESTBIN/journalcat" "$D") && ok "flat user_id -> actor.id" || not_ok "flat user_id -> actor.id"
+grep -a -q '"ip":"203.0.113.9"' <("$TESTBIN/journalcat" "$D") && ok "flat location IP -> source.ip" || not_ok "flat location IP -> source.ip"
+grep -a -q '"endpoint":"https://app.example/login"' <("$TESTBIN/journalcat" "$D") && ok "flat location URL -> source.endpoint" || not_ok "flat location URL -> source.endpoint"
+grep -a -q '"outcome":"failure"' <("$TESTBIN/journalcat" "$D") && ok "flat status -> outcome" || not_ok "flat status -> outcome"
 check_eq "format=native is the default shape" 400 "$(req POST '/v1/events?format=native' "$W" $J "$TMP/flat.json")"
 
 # --- k8s: an EventList from the captured events (not the malformed one)
@@ -36,9 +36,9 @@ before=$(tree_size)
 check_eq "k8s EventList of $nk: 200" 200 "$(req POST /v1/k8s/audit "$W" $J "$TMP/k8s.json")"
 check_eq "k8s: $nk appended" "$nk" "$(jq .appended "$TMP/resp")"
 first=$(jq -c .indexes "$TMP/resp")
-grep -a -q '"service":"kubernetes"' "$D"/journal/*.seg && ok "k8s events have service kubernetes" || not_ok "k8s events have service kubernetes"
-grep -a -q '"id":"minikube-user"' "$D"/journal/*.seg && ok "k8s user -> actor" || not_ok "k8s user -> actor"
-grep -a -q '155b887c-c27c-4fdb-9667-999f74512d0a' "$D"/journal/*.seg && ok "k8s auditID kept" || not_ok "k8s auditID kept"
+grep -a -q '"service":"kubernetes"' <("$TESTBIN/journalcat" "$D") && ok "k8s events have service kubernetes" || not_ok "k8s events have service kubernetes"
+grep -a -q '"id":"minikube-user"' <("$TESTBIN/journalcat" "$D") && ok "k8s user -> actor" || not_ok "k8s user -> actor"
+grep -a -q '155b887c-c27c-4fdb-9667-999f74512d0a' <("$TESTBIN/journalcat" "$D") && ok "k8s auditID kept" || not_ok "k8s auditID kept"
 check_eq "k8s retry (same auditIDs and stages): 200" 200 "$(req POST /v1/k8s/audit "$W" $J "$TMP/k8s.json")"
 check_eq "k8s retry: nothing appended" 0 "$(jq .appended "$TMP/resp")"
 check_eq "k8s retry: same indexes" "$first" "$(jq -c .indexes "$TMP/resp")"

@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "event.h"
 #include "index.h"
@@ -408,6 +409,15 @@ static void test_filters(void **state)
 		{ "source_ip=2001:db8:1::0:3/128", { .net = "2001:db8:1::3", .plen = 128 } },
 		{ "source_ip=::ffff:192.168.1.0/120", { .net = "192.168.1.0", .plen = 24 } },
 		{ "source_ip=::/0", { .net = "::", .plen = 0 } },
+		{ "source_ip=::ffff:0.0.0.0/96", { .net = "0.0.0.0", .plen = 0 } },
+		{ "source_ip=10.3.0.0/16", { .net = "10.3.0.0", .plen = 16 } },
+		{ "source_ip=10.0.3.0/24", { .net = "10.0.3.0", .plen = 24 } },
+		{ "source_ip=2001:db8::/16", { .net = "2001:db8::", .plen = 16 } },
+		{ "source_ip=2001:db8:1::/48", { .net = "2001:db8:1::", .plen = 48 } },
+		{ "source_ip=2001:db8:0:2::/56", { .net = "2001:db8:0:2::", .plen = 56 } },
+		/* IPv6 prefixes of zeros also hold every IPv4 address (::ffff:a.b.c.d). */
+		{ "source_ip=::/16", { .net = "::", .plen = 16 } },
+		{ "source_ip=::/64", { .net = "::", .plen = 64 } },
 		{ "actor=user-1&outcome=success&action=user.*",
 		  { .actor = "user-1", .outcome = "success", .prefix = "user." } },
 		{ "service=svc-0&source_ip=10.0.0.0/8&from=2026-01-01T08:00:00Z",
@@ -432,7 +442,8 @@ static void test_filters(void **state)
 			/* One page of everything, and pages of 7. */
 			check_all_pages(fx, qs, &cases[c].f, asc, 1000);
 			check_all_pages(fx, qs, &cases[c].f, asc, 7);
-			if (strcmp(cases[c].qs, "actor=nobody") && nwant == 0)
+			if (strcmp(cases[c].qs, "actor=nobody") &&
+			    strcmp(cases[c].qs, "source_ip=10.3.0.0/16") && nwant == 0)
 				fail_msg("%s: the data set has no match", cases[c].qs);
 		}
 	}
@@ -636,6 +647,14 @@ static void test_parse(void **state)
 			{ "source_ip=10.0.0.1/", "'source_ip'" },
 			{ "source_ip=10.0.0.1/+8", "'source_ip'" },
 			{ "source_ip=example.com", "'source_ip'" },
+			/* Prefix lengths the blind index does not keep: refused, naming those it does. */
+			{ "source_ip=10.0.0.0/28", "/24" },
+			{ "source_ip=10.0.0.0/12", "IPv4 /0, /8, /16, /24, /32" },
+			{ "source_ip=10.0.0.0/1", "'source_ip'" },
+			{ "source_ip=2001:db8::/40", "IPv6 /0, /16, /32, /48, /56, /64, /128" },
+			{ "source_ip=2001:db8::/96", "'source_ip'" },
+			{ "source_ip=2001:db8::/127", "'source_ip'" },
+			{ "source_ip=::ffff:10.0.0.0/100", "'source_ip'" },
 			{ "action=*", "'action'" },
 			{ "action=a*b*", "'action'" },
 			{ "actor=", "'actor'" },
@@ -663,6 +682,11 @@ static void test_parse(void **state)
 			assert_int_equal(q.has, 0);
 		}
 	}
+	/* An IPv4-mapped IPv6 block is the IPv4 block it is. */
+	qs = "source_ip=::ffff:192.168.1.77/120";
+	assert_int_equal(index_query_parse(qs, strlen(qs), &q, NULL, NULL, &err), LS_OK);
+	assert_string_equal(q.source_ip, "192.168.1.0/24");
+	index_query_release(&q);
 	/* A value over the cap. */
 	{
 		size_t big = INDEX_VALUE_MAX + 10;
@@ -805,6 +829,9 @@ static void test_stats(void **state)
 	struct tf none = { 0 }, denied = { .outcome = "denied" };
 	struct tf user = { .prefix = "user.", .from_set = 1,
 			   .from = BASE_US + 3 * 3600 * 1000000LL };
+	struct tf user3 = { .prefix = "user.", .from_set = 1,
+			    .from = BASE_US + 3 * 3600 * 1000000LL, .actor = "user-3" };
+	struct tf net = { .net = "10.0.0.0", .plen = 8, .rid = "r4" };
 	struct index_query q;
 	struct ls_err err;
 	json_t *out;
@@ -813,10 +840,18 @@ static void test_stats(void **state)
 	check_stats(fx, "", &none, "outcome", 0, 0);
 	check_stats(fx, "", &none, "action", 1, 86400);
 	check_stats(fx, "outcome=denied", &denied, "service", 2, 1800);
-	check_stats(fx, "action=user.*&from=2026-01-01T03:00:00Z", &user, "actor", 3, 7200);
-	check_stats(fx, "action=user.*&from=2026-01-01T03:00:00Z", &user, "actor", 3, 0);
+	check_stats(fx, "action=user.*&from=2026-01-01T03:00:00Z", &user, "outcome", 0, 7200);
+	check_stats(fx, "action=user.*&from=2026-01-01T03:00:00Z&actor=user-3", &user3, "action",
+		    1, 0);
+	check_stats(fx, "source_ip=10.0.0.0/8&resource_id=r4", &net, "service", 2, 3600);
 
 	index_query_init(&q);
+	/* Actors are keyed hashes in the index: counting by them is refused
+	 * with a message that says why, not answered with opaque names. */
+	assert_int_equal(index_stats(fx->idx, &q, "actor", 0, &out, &err), LS_INVALID);
+	assert_non_null(strstr(err.msg, "actor"));
+	assert_non_null(strstr(err.msg, "keyed hash"));
+	assert_null(out);
 	assert_int_equal(index_stats(fx->idx, &q, "writer", 0, &out, &err), LS_INVALID);
 	assert_non_null(strstr(err.msg, "group_by"));
 	assert_int_equal(index_stats(fx->idx, &q, NULL, 0, &out, &err), LS_INVALID);
@@ -1056,6 +1091,278 @@ static void test_corruption_stops(void **state)
 	assert_true(index_watermark(fx->idx) < fx->size);
 }
 
+
+/* ----------------------------------------------- the blind index on disk */
+
+/* The bytes of path (NULL and *n = 0 when it does not exist). */
+static char *slurp(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long sz;
+
+	*n = 0;
+	if (!f)
+		return NULL;
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	sz = ftell(f);
+	assert_true(sz >= 0);
+	rewind(f);
+	buf = malloc((size_t)sz + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)sz, f), (size_t)sz);
+	fclose(f);
+	*n = (size_t)sz;
+	return buf;
+}
+
+struct needle {
+	const char *what;
+	uint8_t b[64];
+	size_t n;
+};
+
+static void needle_text(struct needle *nd, const char *s)
+{
+	nd->what = s;
+	nd->n = strlen(s);
+	memcpy(nd->b, s, nd->n);
+}
+
+/* An address as the bytes an index could hold: 16-byte (IPv4-mapped) form,
+ * and for IPv4 also the 4 raw bytes. */
+static size_t needle_ip(struct needle *nd, const char *ip)
+{
+	uint8_t a[16];
+
+	if (strchr(ip, ':')) {
+		assert_int_equal(inet_pton(AF_INET6, ip, a), 1);
+		nd[0].what = ip;
+		nd[0].n = 16;
+		memcpy(nd[0].b, a, 16);
+		return 1;
+	}
+	memset(a, 0, 10);
+	a[10] = a[11] = 0xff;
+	assert_int_equal(inet_pton(AF_INET, ip, a + 12), 1);
+	nd[0].what = ip;
+	nd[0].n = 16;
+	memcpy(nd[0].b, a, 16);
+	nd[1].what = ip;
+	nd[1].n = 4;
+	memcpy(nd[1].b, a + 12, 4);
+	return 2;
+}
+
+/* Fail when any needle is in the file at path; returns its size. */
+static size_t check_file_clean(const char *path, const struct needle *nd, size_t n)
+{
+	size_t len, i;
+	char *buf = slurp(path, &len);
+
+	for (i = 0; buf && i < n; i++)
+		if (memmem(buf, len, nd[i].b, nd[i].n))
+			fail_msg("%s holds %s (%zu bytes) in plaintext", path, nd[i].what, nd[i].n);
+	free(buf);
+	return len;
+}
+
+static bool file_has(const char *path, const char *text)
+{
+	size_t len;
+	char *buf = slurp(path, &len);
+	bool has = buf && memmem(buf, len, text, strlen(text));
+
+	free(buf);
+	return has;
+}
+
+#define M_ACTOR "actor-7c1e5a-marker@example.org"
+#define M_RTYPE "rtype-7c1e5a-marker"
+#define M_RID "rid-7c1e5a-marker/42"
+#define M_WRITER "tok_writer7c1e5amarker"
+#define M_IP4 "203.0.113.77"
+#define M_IP6 "2001:db8:feed:beef::77"
+
+static void append_marker(struct fx *fx, const char *ip)
+{
+	struct iovec v;
+	struct ls_err err;
+	uint64_t first;
+	char *out = NULL;
+	size_t len;
+	json_t *o;
+
+	o = json_pack("{s:s,s:{s:s,s:s},s:s,s:s,s:{s:s},s:{s:s,s:s},s:s,s:s}", "time",
+		      "2026-01-01T01:02:03Z", "actor", "id", M_ACTOR, "type", "user", "action",
+		      "marker.test", "outcome", "success", "source", "ip", ip, "resource", "type",
+		      M_RTYPE, "id", M_RID, "service", "svc-marker", "writer", M_WRITER);
+	assert_non_null(o);
+	assert_int_equal(event_canonical(o, &out, &len), LS_OK);
+	json_decref(o);
+	v.iov_base = out;
+	v.iov_len = len;
+	assert_int_equal(journal_append(fx->j, &v, 1, &first, &err), LS_OK);
+	assert_int_equal(first, fx->size);
+	fx->size++;
+	free(out);
+}
+
+/* The events with the markers are found by every personal field, yet no
+ * personal value of any event is in the index's files. */
+static void test_no_plaintext(void **state)
+{
+	struct fx *fx = *state;
+	struct needle nd[64];
+	char db[128], wal[128], qs[256];
+	size_t n = 0, i, got;
+	uint64_t *res, wm;
+	char *next;
+	static const char *const finds[] = {
+		"actor=" M_ACTOR, "resource_type=" M_RTYPE, "resource_id=" M_RID,
+		"writer=" M_WRITER, "source_ip=" M_IP4, "source_ip=203.0.113.0/24",
+		"source_ip=203.0.0.0/16", "source_ip=203.0.0.0/8", "source_ip=" M_IP6,
+		"source_ip=2001:db8:feed:beef::/64", "source_ip=2001:db8:feed::/48",
+		"source_ip=2001:db8::/32",
+	};
+
+	append_marker(fx, M_IP4);
+	append_marker(fx, M_IP6);
+	index_notify(fx->idx, fx->size);
+	caught_up(fx);
+	/* m4 = size - 2 has the IPv4 marker address, m6 = size - 1 the IPv6 one. */
+	for (i = 0; i < sizeof(finds) / sizeof(finds[0]); i++) {
+		bool personal = strncmp(finds[i], "source_ip=", 10) != 0;
+		bool v6 = strchr(finds[i], ':') != NULL;
+		bool broad = !strcmp(finds[i], "source_ip=2001:db8::/32");
+
+		snprintf(qs, sizeof(qs), "%s&limit=1000", finds[i]);
+		res = run_qs(fx, qs, &got, &next, &wm, LS_OK);
+		if (personal) {
+			assert_int_equal(got, 2);
+			assert_int_equal(res[0], fx->size - 1);
+			assert_int_equal(res[1], fx->size - 2);
+		} else if (broad) {
+			assert_true(got > 1);	/* the model's 2001:db8:: addresses too */
+			assert_int_equal(res[0], fx->size - 1);
+		} else {
+			if (got != 1)
+				fail_msg("%s: %zu results, want 1", finds[i], got);
+			assert_int_equal(res[0], v6 ? fx->size - 1 : fx->size - 2);
+		}
+		free(res);
+		free(next);
+	}
+
+	needle_text(&nd[n++], M_ACTOR);
+	needle_text(&nd[n++], "7c1e5a");
+	needle_text(&nd[n++], M_RTYPE);
+	needle_text(&nd[n++], M_RID);
+	needle_text(&nd[n++], M_WRITER);
+	needle_text(&nd[n++], M_IP4);
+	needle_text(&nd[n++], "2001:db8:feed");
+	n += needle_ip(&nd[n], M_IP4);
+	n += needle_ip(&nd[n], M_IP6);
+	/* The generated events: actors, addresses (as text and bytes). */
+	needle_text(&nd[n++], "user-");
+	needle_text(&nd[n++], "192.168.1.");
+	needle_text(&nd[n++], "2001:db8:");
+	needle_text(&nd[n++], "10.0.");
+	{
+		static const uint8_t mapped192[] = { 0xff, 0xff, 192, 168, 1 };
+		static const uint8_t v6pfx[] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0 };
+
+		nd[n].what = "::ffff:192.168.1.x as bytes";
+		nd[n].n = sizeof(mapped192);
+		memcpy(nd[n++].b, mapped192, sizeof(mapped192));
+		nd[n].what = "2001:db8:0:: as bytes";
+		nd[n].n = sizeof(v6pfx);
+		memcpy(nd[n++].b, v6pfx, sizeof(v6pfx));
+	}
+	snprintf(db, sizeof(db), "%s/index/index.sqlite", fx->root);
+	snprintf(wal, sizeof(wal), "%s/index/index.sqlite-wal", fx->root);
+	/* While open (the newest rows are in the WAL)... */
+	assert_true(check_file_clean(db, nd, n) > 0);
+	assert_true(check_file_clean(wal, nd, n) > 0);
+	/* ...and the search does find what is kept in plaintext. */
+	assert_true(file_has(db, "profile.update") || file_has(wal, "profile.update"));
+	assert_true(file_has(wal, "svc-marker"));
+	/* After a close (checkpoint) and a rebuild too. */
+	index_close(fx->idx);
+	fx->idx = NULL;
+	check_file_clean(db, nd, n);
+	check_file_clean(wal, nd, n);
+	assert_int_equal(index_rebuild(fx->root, NULL, NULL, NULL, NULL), LS_OK);
+	assert_true(check_file_clean(db, nd, n) > 0);
+	assert_true(file_has(db, "svc-marker"));
+	open_index(fx);
+	caught_up(fx);
+	res = run_qs(fx, "actor=" M_ACTOR, &got, &next, &wm, LS_OK);
+	assert_int_equal(got, 2);
+	free(res);
+	free(next);
+}
+
+/* Another key makes the index start over; a key file others may read is refused. */
+static void test_key_change(void **state)
+{
+	struct fx *fx = *state;
+	struct tf f = { .actor = "user-2", .net = "10.0.0.0", .plen = 16 };
+	struct ls_err err;
+	char path[128];
+	uint8_t key[32];
+	FILE *fp;
+	size_t i;
+
+	index_close(fx->idx);
+	fx->idx = NULL;
+	snprintf(path, sizeof(path), "%s/keys/index.key", fx->root);
+	for (i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)(i * 7 + 1);
+	fp = fopen(path, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(key, 1, sizeof(key), fp), sizeof(key));
+	fclose(fp);
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(index_open(fx->root, &fx->idx, &err), LS_DENIED);
+	assert_non_null(strstr(err.msg, "index.key"));
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_int_equal(index_open(fx->root, &fx->idx, &err), LS_OK);
+	assert_int_equal(index_watermark(fx->idx), 0);
+	assert_int_equal(index_start(fx->idx, &err), LS_OK);
+	caught_up(fx);
+	check_all_pages(fx, "actor=user-2&source_ip=10.0.0.0/16", &f, false, 9);
+}
+
+/* An index of the schema before the blind index (plaintext columns) is
+ * thrown away whole, old bytes included, and made again. */
+static void test_schema_upgrade(void **state)
+{
+	struct fx *fx = *state;
+	struct tf f = { .writer = "w1", .rid = "r3" };
+	char db[128], wal[128];
+	sqlite3 *s;
+
+	index_close(fx->idx);
+	fx->idx = NULL;
+	snprintf(db, sizeof(db), "%s/index/index.sqlite", fx->root);
+	snprintf(wal, sizeof(wal), "%s/index/index.sqlite-wal", fx->root);
+	assert_int_equal(sqlite3_open(db, &s), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(s,
+				      "UPDATE meta SET v=1 WHERE k='schema';"
+				      "CREATE TABLE old_rows(actor TEXT);"
+				      "INSERT INTO old_rows VALUES('old-plaintext-actor-91f3');",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_close(s), SQLITE_OK);
+	assert_true(file_has(db, "old-plaintext-actor-91f3"));
+	open_index(fx);
+	caught_up(fx);
+	check_all_pages(fx, "writer=w1&resource_id=r3&order=asc", &f, true, 1000);
+	assert_false(file_has(db, "old-plaintext-actor-91f3"));
+	assert_false(file_has(wal, "old-plaintext-actor-91f3"));
+}
+
 /* Concurrent queries from several threads while the follower writes. */
 #include <pthread.h>
 
@@ -1133,6 +1440,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reconcile_other_journal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corruption_stops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_queries, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_plaintext, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_key_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_schema_upgrade, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,203 @@
+/*
+ * test_metrics.c - the Prometheus text rendering (metrics.h): every family
+ * has exactly one HELP and one TYPE line, before its samples; the fsync
+ * histogram's buckets are cumulative and end with +Inf = _count; request
+ * counters are printed by route label and status, with unknown routes
+ * under "other" and impossible statuses dropped; values the caller does not
+ * know (checkpoint age, disk, alerts) are left out rather than printed as 0.
+ * The format itself is also checked with promtool by t0520-metrics.sh.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "metrics.h"
+
+static const char *const labels[] = { "/healthz", "/v1/events/{index}" };
+
+static char *render(struct metrics *m, const struct metrics_snapshot *s)
+{
+	char *text = NULL;
+	size_t len = 0;
+
+	assert_int_equal(metrics_render(m, s, &text, &len), LS_OK);
+	assert_non_null(text);
+	assert_int_equal(strlen(text), len);
+	assert_true(len > 0 && text[len - 1] == '\n');
+	return text;
+}
+
+/* The value of the sample line starting with series + " ", or -1. */
+static long long sample(const char *text, const char *series)
+{
+	size_t n = strlen(series);
+
+	for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		if (strncmp(p, series, n) == 0 && p[n] == ' ')
+			return strtoll(p + n + 1, NULL, 10);
+	}
+	return -1;
+}
+
+static int count_lines(const char *text, const char *prefix)
+{
+	int c = 0;
+	size_t n = strlen(prefix);
+
+	for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (strncmp(p, prefix, n) == 0)
+			c++;
+	return c;
+}
+
+/* The first sample line of a family (name, name{...} or name_suffix). */
+static const char *first_sample(const char *text, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (p[0] != '#' && strncmp(p, name, n) == 0 &&
+		    (p[n] == ' ' || p[n] == '{' || p[n] == '_'))
+			return p;
+	return NULL;
+}
+
+static void test_families(void **state)
+{
+	struct metrics *m;
+	struct metrics_snapshot s;
+	char *t;
+	/* Every "# TYPE name" line must come before any sample of name and
+	 * appear once; every family has a HELP line. */
+	const char *names[] = { "logseal_ingest_events_total", "logseal_ingest_batches_total",
+				"logseal_ingest_bytes_total", "logseal_fsync_seconds",
+				"logseal_http_requests_total", "logseal_auth_denials_total",
+				"logseal_tree_size", "logseal_index_lag_entries",
+				"logseal_stream_clients", "logseal_stream_overflows_total" };
+
+	(void)state;
+	assert_int_equal(metrics_new(labels, 2, &m), LS_OK);
+	memset(&s, 0, sizeof(s));
+	s.tree_size = 10;
+	s.index_watermark = 7;
+	t = render(m, &s);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char help[128], type[128];
+		const char *tp, *first;
+
+		snprintf(help, sizeof(help), "# HELP %s ", names[i]);
+		snprintf(type, sizeof(type), "# TYPE %s ", names[i]);
+		assert_int_equal(count_lines(t, help), 1);
+		assert_int_equal(count_lines(t, type), 1);
+		tp = strstr(t, type);
+		assert_true(strstr(t, help) < tp);
+		/* (no request was counted: that family has no sample yet) */
+		first = first_sample(t, names[i]);
+		assert_true(first || !strcmp(names[i], "logseal_http_requests_total"));
+		assert_true(!first || tp < first);
+	}
+	assert_int_equal(sample(t, "logseal_index_lag_entries"), 3);
+	assert_int_equal(sample(t, "logseal_tree_size"), 10);
+	/* unknown values are left out (metrics.h invariant 3) */
+	assert_null(strstr(t, "logseal_checkpoint_age_seconds"));
+	assert_null(strstr(t, "logseal_disk_free_bytes"));
+	assert_null(strstr(t, "logseal_alerts_fired_total"));
+	free(t);
+
+	s.has_alerts = 1;
+	s.alerts.alerts_fired_total = 4;
+	s.alerts.webhook_failures_total = 1;
+	s.has_disk = 1;
+	s.disk_free_bytes = 123456789;
+	s.index_watermark = 12;	/* ahead of tree_size: lag is 0, not negative */
+	t = render(m, &s);
+	assert_int_equal(sample(t, "logseal_alerts_fired_total"), 4);
+	assert_int_equal(sample(t, "logseal_webhook_failures_total"), 1);
+	assert_int_equal(sample(t, "logseal_disk_free_bytes"), 123456789);
+	assert_int_equal(sample(t, "logseal_index_lag_entries"), 0);
+	free(t);
+	metrics_free(m);
+}
+
+static void test_histogram(void **state)
+{
+	struct metrics *m;
+	struct metrics_snapshot s;
+	char *t, series[64];
+	long long prev = 0;
+
+	(void)state;
+	assert_int_equal(metrics_new(labels, 2, &m), LS_OK);
+	memset(&s, 0, sizeof(s));
+	/* 3 commits in the first bucket, 2 in the fifth, 1 beyond the last */
+	s.log.sync_buckets[0] = 3;
+	s.log.sync_buckets[4] = 2;
+	s.log.sync_count = 6;
+	s.log.sync_seconds = 3.5;
+	t = render(m, &s);
+	for (int i = 0; i < LOG_SYNC_BUCKETS; i++) {
+		long long v;
+		snprintf(series, sizeof(series), "logseal_fsync_seconds_bucket{le=\"%g\"}",
+			 log_sync_bounds[i]);
+		v = sample(t, series);
+		assert_true(v >= prev); /* cumulative */
+		prev = v;
+	}
+	assert_int_equal(prev, 5);
+	assert_int_equal(sample(t, "logseal_fsync_seconds_bucket{le=\"+Inf\"}"), 6);
+	assert_int_equal(sample(t, "logseal_fsync_seconds_count"), 6);
+	assert_non_null(strstr(t, "logseal_fsync_seconds_sum 3.5"));
+	assert_non_null(strstr(t, "# TYPE logseal_fsync_seconds histogram\n"));
+	free(t);
+	metrics_free(m);
+}
+
+static void test_requests(void **state)
+{
+	struct metrics *m;
+	struct metrics_snapshot s;
+	char *t;
+
+	(void)state;
+	assert_int_equal(metrics_new(labels, 2, &m), LS_OK);
+	memset(&s, 0, sizeof(s));
+	metrics_http(m, 1, 200);
+	metrics_http(m, 1, 200);
+	metrics_http(m, 1, 404);
+	metrics_http(m, 0, 503);
+	metrics_http(m, 99, 404);	/* no such route: "other" */
+	metrics_http(m, 0, 42);		/* not an HTTP status: dropped */
+	metrics_http(m, 0, 600);
+	metrics_auth_denial(m, 401);
+	metrics_auth_denial(m, 403);
+	metrics_auth_denial(m, 403);
+	t = render(m, &s);
+	assert_int_equal(sample(t, "logseal_http_requests_total{route=\"/v1/events/{index}\",status=\"200\"}"), 2);
+	assert_int_equal(sample(t, "logseal_http_requests_total{route=\"/v1/events/{index}\",status=\"404\"}"), 1);
+	assert_int_equal(sample(t, "logseal_http_requests_total{route=\"/healthz\",status=\"503\"}"), 1);
+	assert_int_equal(sample(t, "logseal_http_requests_total{route=\"other\",status=\"404\"}"), 1);
+	assert_int_equal(count_lines(t, "logseal_http_requests_total{"), 4);
+	assert_int_equal(sample(t, "logseal_auth_denials_total{status=\"401\"}"), 1);
+	assert_int_equal(sample(t, "logseal_auth_denials_total{status=\"403\"}"), 2);
+	free(t);
+	metrics_free(m);
+	metrics_free(NULL);
+	metrics_http(NULL, 0, 200);	/* no metrics: a no-op */
+	assert_int_equal(metrics_new(labels, METRICS_MAX_ROUTES + 1, &m), LS_LIMIT);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_families),
+		cmocka_unit_test(test_histogram),
+		cmocka_unit_test(test_requests),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
