@@ -65,47 +65,99 @@ void ls_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t n,
 
 /* One cipher context per thread, reset by every call: the key schedule is
  * redone each time (cheap with AES-NI), the allocation is not. */
-static __thread EVP_CIPHER_CTX *gcm_ctx;
+/*
+ * One AES-GCM context per thread, remembering the key it was set up with and
+ * for which direction: records of one segment share a data key, so the key
+ * schedule and GHASH tables are built once per key, not once per record.
+ * The key copy is wiped when the key changes and when the thread ends.
+ */
+struct gcm_state {
+	EVP_CIPHER_CTX *ctx;
+	uint8_t key[LS_AEAD_KEY_LEN];
+	int dir; /* 0: none, 1: encrypt, 2: decrypt */
+	uint8_t pool[1024]; /* random bytes for nonces, refilled in bulk */
+	size_t pool_left;
+};
+static __thread struct gcm_state *gcm_st;
 static EVP_CIPHER *gcm_cipher;
 static pthread_once_t gcm_once = PTHREAD_ONCE_INIT;
 static pthread_key_t gcm_key;
 
-static void gcm_ctx_free(void *c)
+static void gcm_state_free(void *p)
 {
-	EVP_CIPHER_CTX_free(c);
+	struct gcm_state *st = p;
+
+	if (!st)
+		return;
+	EVP_CIPHER_CTX_free(st->ctx);
+	OPENSSL_cleanse(st, sizeof(*st));
+	free(st);
 }
 
 static void gcm_init(void)
 {
 	gcm_cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
-	if (pthread_key_create(&gcm_key, gcm_ctx_free) != 0)
+	if (pthread_key_create(&gcm_key, gcm_state_free) != 0)
 		gcm_key = (pthread_key_t)-1;
 }
 
-static EVP_CIPHER_CTX *gcm_context(void)
+static struct gcm_state *gcm_state(void)
 {
 	pthread_once(&gcm_once, gcm_init);
 	if (!gcm_cipher)
 		return NULL;
-	if (!gcm_ctx) {
-		gcm_ctx = EVP_CIPHER_CTX_new();
-		if (gcm_ctx && gcm_key != (pthread_key_t)-1)
-			pthread_setspecific(gcm_key, gcm_ctx);
+	if (!gcm_st) {
+		struct gcm_state *st = calloc(1, sizeof(*st));
+		if (!st)
+			return NULL;
+		st->ctx = EVP_CIPHER_CTX_new();
+		if (!st->ctx) {
+			free(st);
+			return NULL;
+		}
+		gcm_st = st;
+		if (gcm_key != (pthread_key_t)-1)
+			pthread_setspecific(gcm_key, st);
 	}
-	return gcm_ctx;
+	return gcm_st;
+}
+
+/* Set up st->ctx for key and nonce in direction dir (1 enc, 2 dec). */
+static int gcm_setup(struct gcm_state *st, int dir, const uint8_t *key, const uint8_t *nonce)
+{
+	int same = st->dir == dir && CRYPTO_memcmp(st->key, key, LS_AEAD_KEY_LEN) == 0;
+	int ok;
+
+	if (dir == 1)
+		ok = same ? EVP_EncryptInit_ex2(st->ctx, NULL, NULL, nonce, NULL)
+			  : EVP_EncryptInit_ex2(st->ctx, gcm_cipher, key, nonce, NULL);
+	else
+		ok = same ? EVP_DecryptInit_ex2(st->ctx, NULL, NULL, nonce, NULL)
+			  : EVP_DecryptInit_ex2(st->ctx, gcm_cipher, key, nonce, NULL);
+	if (ok != 1) {
+		st->dir = 0;
+		return 0;
+	}
+	if (!same) {
+		memcpy(st->key, key, LS_AEAD_KEY_LEN);
+		st->dir = dir;
+	}
+	return 1;
 }
 
 ls_rc ls_aes256gcm_seal(const uint8_t key[LS_AEAD_KEY_LEN], const uint8_t nonce[LS_AEAD_NONCE_LEN],
 			const void *aad, size_t aadlen, const void *pt, size_t n, uint8_t *ct,
 			uint8_t tag[LS_AEAD_TAG_LEN])
 {
-	EVP_CIPHER_CTX *c = gcm_context();
+	struct gcm_state *st = gcm_state();
+	EVP_CIPHER_CTX *c;
 	int len;
 
-	if (!c || n > INT_MAX || aadlen > INT_MAX)
-		return c ? LS_LIMIT : LS_NOMEM;
+	if (!st || n > INT_MAX || aadlen > INT_MAX)
+		return st ? LS_LIMIT : LS_NOMEM;
+	c = st->ctx;
 	/* The default IV length of AES-GCM in OpenSSL is 96 bits. */
-	if (EVP_EncryptInit_ex2(c, gcm_cipher, key, nonce, NULL) != 1)
+	if (!gcm_setup(st, 1, key, nonce))
 		return LS_INVALID;
 	if (aadlen && EVP_EncryptUpdate(c, NULL, &len, aad, (int)aadlen) != 1)
 		return LS_INVALID;
@@ -121,14 +173,16 @@ ls_rc ls_aes256gcm_open(const uint8_t key[LS_AEAD_KEY_LEN], const uint8_t nonce[
 			const void *aad, size_t aadlen, const void *ct, size_t n,
 			const uint8_t tag[LS_AEAD_TAG_LEN], uint8_t *pt)
 {
-	EVP_CIPHER_CTX *c = gcm_context();
+	struct gcm_state *st = gcm_state();
+	EVP_CIPHER_CTX *c;
 	uint8_t t[LS_AEAD_TAG_LEN];
 	int len;
 
-	if (!c || n > INT_MAX || aadlen > INT_MAX)
-		return c ? LS_LIMIT : LS_NOMEM;
+	if (!st || n > INT_MAX || aadlen > INT_MAX)
+		return st ? LS_LIMIT : LS_NOMEM;
+	c = st->ctx;
 	memcpy(t, tag, sizeof(t));
-	if (EVP_DecryptInit_ex2(c, gcm_cipher, key, nonce, NULL) != 1)
+	if (!gcm_setup(st, 2, key, nonce))
 		return LS_INVALID;
 	if (aadlen && EVP_DecryptUpdate(c, NULL, &len, aad, (int)aadlen) != 1)
 		return LS_INVALID;
@@ -148,8 +202,19 @@ ls_rc ls_aes256gcm_open(const uint8_t key[LS_AEAD_KEY_LEN], const uint8_t nonce[
 ls_rc ls_aead_seal_blob(const uint8_t key[LS_AEAD_KEY_LEN], const void *aad, size_t aadlen,
 			const void *pt, size_t n, uint8_t *out)
 {
-	if (ls_random(out, LS_AEAD_NONCE_LEN) != LS_OK)
-		return LS_IO;
+	struct gcm_state *st = gcm_state();
+
+	if (!st)
+		return LS_NOMEM;
+	/* Random 96-bit nonces, drawn from the CSPRNG a kilobyte at a time. */
+	if (st->pool_left < LS_AEAD_NONCE_LEN) {
+		if (ls_random(st->pool, sizeof(st->pool)) != LS_OK)
+			return LS_IO;
+		st->pool_left = sizeof(st->pool);
+	}
+	memcpy(out, st->pool + sizeof(st->pool) - st->pool_left, LS_AEAD_NONCE_LEN);
+	OPENSSL_cleanse(st->pool + sizeof(st->pool) - st->pool_left, LS_AEAD_NONCE_LEN);
+	st->pool_left -= LS_AEAD_NONCE_LEN;
 	return ls_aes256gcm_seal(key, out, aad, aadlen, pt, n, out + LS_AEAD_NONCE_LEN,
 				 out + LS_AEAD_NONCE_LEN + n);
 }
