@@ -89,6 +89,8 @@ cleanup() {
 	exit "$rc"
 }
 trap cleanup EXIT
+# bench_engine leaves its logs for cleanup() to delete at the end (see there).
+export BENCH_DEFER_CLEANUP=1
 trap 'exit 130' INT TERM
 
 for b in "$LOGSEAL" "$BENCHBIN/bench_engine" "$BENCHBIN/loadgen" "$BENCHBIN/qbench"; do
