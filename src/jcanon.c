@@ -625,3 +625,616 @@ ls_rc jcanon_object(const char *s, size_t n, size_t max_depth, size_t max_out, c
 	*len = j.out.len;
 	return LS_OK;
 }
+
+/* ------------------------------------------------------------------ */
+/* jdom: the same grammar into an arena DOM                            */
+
+struct jp {
+	struct jdom *d;
+	const char *s;
+	size_t n, i, max_depth;
+	ls_rc rc;
+	const char *why;
+};
+
+static bool jp_fail(struct jp *p, ls_rc rc, const char *why)
+{
+	if (p->rc == LS_OK) {
+		p->rc = rc;
+		p->why = why;
+	}
+	return false;
+}
+
+/* Room for more elements of size sz in *arr (count *len, capacity *cap). */
+static bool jp_room(struct jp *p, void **arr, size_t *cap, size_t len, size_t more, size_t sz,
+		    size_t first)
+{
+	size_t ncap;
+	void *np;
+
+	if (len + more <= *cap)
+		return true;
+	ncap = *cap ? *cap : first;
+	while (ncap < len + more)
+		ncap *= 2;
+	np = realloc(*arr, ncap * sz);
+	if (!np)
+		return jp_fail(p, LS_NOMEM, "out of memory");
+	*arr = np;
+	*cap = ncap;
+	return true;
+}
+
+static bool jp_str_room(struct jp *p, size_t more)
+{
+	return jp_room(p, (void **)&p->d->str, &p->d->str_cap, p->d->nstr, more, 1, 4096);
+}
+
+static bool jp_node(struct jp *p, uint32_t type, size_t *idx)
+{
+	struct jdom *d = p->d;
+
+	if (!jp_room(p, (void **)&d->node, &d->node_cap, d->nnode, 1, sizeof(*d->node), 256))
+		return false;
+	memset(&d->node[d->nnode], 0, sizeof(*d->node));
+	d->node[d->nnode].type = type;
+	*idx = d->nnode++;
+	return true;
+}
+
+static void jp_ws(struct jp *p)
+{
+	while (p->i < p->n) {
+		char c = p->s[p->i];
+		if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+			break;
+		p->i++;
+	}
+}
+
+static bool jp_hex4(struct jp *p, unsigned *v)
+{
+	unsigned x = 0;
+
+	if (p->n - p->i < 4)
+		return jp_fail(p, LS_INVALID, "truncated \\u escape");
+	for (int k = 0; k < 4; k++) {
+		int h = hexv(p->s[p->i + (size_t)k]);
+		if (h < 0)
+			return jp_fail(p, LS_INVALID, "invalid \\u escape");
+		x = x << 4 | (unsigned)h;
+	}
+	p->i += 4;
+	*v = x;
+	return true;
+}
+
+/* Decode the string after the opening quote into str, NUL-terminated. */
+static bool jp_string(struct jp *p, uint32_t *off, uint32_t *len)
+{
+	struct jdom *d = p->d;
+	size_t start_out = d->nstr;
+
+	while (p->i < p->n) {
+		unsigned char c = (unsigned char)p->s[p->i];
+
+		if (c == '"') {
+			p->i++;
+			if (!jp_str_room(p, 1))
+				return false;
+			d->str[d->nstr] = 0;
+			*off = (uint32_t)start_out;
+			*len = (uint32_t)(d->nstr - start_out);
+			d->nstr++;
+			return true;
+		}
+		if (c == '\\') {
+			char o[4];
+			size_t on = 1;
+			unsigned v, lo;
+
+			if (++p->i >= p->n)
+				break;
+			c = (unsigned char)p->s[p->i++];
+			switch (c) {
+			case '"': o[0] = '"'; break;
+			case '\\': o[0] = '\\'; break;
+			case '/': o[0] = '/'; break;
+			case 'b': o[0] = '\b'; break;
+			case 'f': o[0] = '\f'; break;
+			case 'n': o[0] = '\n'; break;
+			case 'r': o[0] = '\r'; break;
+			case 't': o[0] = '\t'; break;
+			case 'u':
+				if (!jp_hex4(p, &v))
+					return false;
+				if (v == 0 || (v >= 0xDC00 && v <= 0xDFFF))
+					return jp_fail(p, LS_INVALID, "invalid \\u escape");
+				if (v >= 0xD800 && v <= 0xDBFF) {
+					if (p->n - p->i < 2 || p->s[p->i] != '\\' ||
+					    p->s[p->i + 1] != 'u')
+						return jp_fail(p, LS_INVALID, "lone surrogate");
+					p->i += 2;
+					if (!jp_hex4(p, &lo))
+						return false;
+					if (lo < 0xDC00 || lo > 0xDFFF)
+						return jp_fail(p, LS_INVALID, "bad surrogate pair");
+					v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
+				}
+				enc_utf8(v, o, &on);
+				break;
+			default:
+				return jp_fail(p, LS_INVALID, "invalid escape in string");
+			}
+			if (!jp_str_room(p, on))
+				return false;
+			memcpy(d->str + d->nstr, o, on);
+			d->nstr += on;
+			continue;
+		}
+		if (c < 0x20)
+			return jp_fail(p, LS_INVALID, "control character in string");
+		{
+			size_t start = p->i;
+
+			while (p->i < p->n) {
+				size_t l;
+
+				c = (unsigned char)p->s[p->i];
+				if (c == '"' || c == '\\' || c < 0x20)
+					break;
+				if (c < 0x80) {
+					p->i++;
+					continue;
+				}
+				l = utf8_len((const unsigned char *)p->s + p->i, p->n - p->i);
+				if (!l)
+					return jp_fail(p, LS_INVALID, "invalid UTF-8 in string");
+				p->i += l;
+			}
+			if (!jp_str_room(p, p->i - start))
+				return false;
+			memcpy(d->str + d->nstr, p->s + start, p->i - start);
+			d->nstr += p->i - start;
+		}
+	}
+	return jp_fail(p, LS_INVALID, "unterminated string");
+}
+
+/* Number at p->i: same grammar and conversions as number() above; the
+ * canonical text goes into str. */
+static bool jp_number(struct jp *p, size_t idx)
+{
+	size_t start = p->i, len;
+	bool real = false;
+	char tmp[64], *end, *heap = NULL, *txt;
+	struct jnode *nd;
+	long long iv = 0;
+	int k;
+
+	if (p->s[p->i] == '-')
+		p->i++;
+	if (p->i >= p->n || p->s[p->i] < '0' || p->s[p->i] > '9')
+		return jp_fail(p, LS_INVALID, "invalid number");
+	if (p->s[p->i] == '0') {
+		p->i++;
+	} else {
+		while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9')
+			p->i++;
+	}
+	if (p->i < p->n && p->s[p->i] == '.') {
+		real = true;
+		p->i++;
+		if (p->i >= p->n || p->s[p->i] < '0' || p->s[p->i] > '9')
+			return jp_fail(p, LS_INVALID, "invalid number");
+		while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9')
+			p->i++;
+	}
+	if (p->i < p->n && (p->s[p->i] == 'e' || p->s[p->i] == 'E')) {
+		real = true;
+		p->i++;
+		if (p->i < p->n && (p->s[p->i] == '+' || p->s[p->i] == '-'))
+			p->i++;
+		if (p->i >= p->n || p->s[p->i] < '0' || p->s[p->i] > '9')
+			return jp_fail(p, LS_INVALID, "invalid number");
+		while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9')
+			p->i++;
+	}
+	len = p->i - start;
+	if (len < sizeof(tmp)) {
+		memcpy(tmp, p->s + start, len);
+		tmp[len] = 0;
+		txt = tmp;
+	} else {
+		heap = malloc(len + 1);
+		if (!heap)
+			return jp_fail(p, LS_NOMEM, "out of memory");
+		memcpy(heap, p->s + start, len);
+		heap[len] = 0;
+		txt = heap;
+	}
+	errno = 0;
+	if (!real) {
+		iv = strtoll(txt, &end, 10);
+		free(heap);
+		if (errno == ERANGE)
+			return jp_fail(p, LS_INVALID, "integer out of range");
+		k = snprintf(tmp, sizeof(tmp), "%lld", iv);
+	} else {
+		double dv = strtod(txt, &end);
+
+		free(heap);
+		if ((dv == HUGE_VAL || dv == -HUGE_VAL) && errno == ERANGE)
+			return jp_fail(p, LS_INVALID, "real number overflow");
+		if (dv == 0)
+			k = snprintf(tmp, sizeof(tmp), "0");
+		else
+			k = snprintf(tmp, sizeof(tmp), "%.17g", dv);
+	}
+	if (k < 0 || !jp_str_room(p, (size_t)k + 1))
+		return jp_fail(p, LS_NOMEM, "out of memory");
+	nd = &p->d->node[idx];
+	nd->type = real ? JN_REAL : JN_INT;
+	nd->ival = iv;
+	nd->off = (uint32_t)p->d->nstr;
+	nd->len = (uint32_t)k;
+	memcpy(p->d->str + p->d->nstr, tmp, (size_t)k + 1);
+	p->d->nstr += (size_t)k + 1;
+	return true;
+}
+
+static int jp_key_cmp(const void *a, const void *b, void *ctx)
+{
+	const struct jdom *d = ctx;
+	const struct jnode *x = &d->node[*(const uint32_t *)a], *y = &d->node[*(const uint32_t *)b];
+	size_t m = x->key_len < y->key_len ? x->key_len : y->key_len;
+	int c = memcmp(d->str + x->key, d->str + y->key, m);
+
+	if (c)
+		return c;
+	return x->key_len < y->key_len ? -1 : x->key_len > y->key_len;
+}
+
+static bool jp_value(struct jp *p, size_t depth, size_t *idx);
+
+static bool jp_object(struct jp *p, size_t depth, size_t idx)
+{
+	struct jdom *d = p->d;
+	size_t base = d->nstk, cnt, deepest = 0, k;
+	uint32_t *ins, *srt;
+
+	if (depth > p->max_depth)
+		return jp_fail(p, LS_INVALID, "nested too deep");
+	p->i++; /* '{' */
+	jp_ws(p);
+	if (p->i < p->n && p->s[p->i] == '}') {
+		p->i++;
+		d->node[idx].depth = 1;
+		return true;
+	}
+	for (;;) {
+		uint32_t koff, klen;
+		size_t v;
+
+		jp_ws(p);
+		if (p->i >= p->n || p->s[p->i] != '"')
+			return jp_fail(p, LS_INVALID, "expected a string key");
+		p->i++;
+		if (!jp_string(p, &koff, &klen))
+			return false;
+		jp_ws(p);
+		if (p->i >= p->n || p->s[p->i] != ':')
+			return jp_fail(p, LS_INVALID, "expected ':'");
+		p->i++;
+		jp_ws(p);
+		if (!jp_value(p, depth, &v))
+			return false;
+		d->node[v].key = koff;
+		d->node[v].key_len = klen;
+		if (d->node[v].depth > deepest)
+			deepest = d->node[v].depth;
+		if (!jp_room(p, (void **)&d->stk, &d->stk_cap, d->nstk, 1, sizeof(*d->stk), 64))
+			return false;
+		d->stk[d->nstk++] = (uint32_t)v;
+		jp_ws(p);
+		if (p->i < p->n && p->s[p->i] == ',') {
+			p->i++;
+			continue;
+		}
+		if (p->i < p->n && p->s[p->i] == '}') {
+			p->i++;
+			break;
+		}
+		return jp_fail(p, LS_INVALID, "expected ',' or '}'");
+	}
+	cnt = d->nstk - base;
+	if (!jp_room(p, (void **)&d->kid, &d->kid_cap, d->nkid, 2 * cnt, sizeof(*d->kid), 1024))
+		return false;
+	ins = d->kid + d->nkid;
+	srt = ins + cnt;
+	memcpy(ins, d->stk + base, cnt * sizeof(*ins));
+	memcpy(srt, ins, cnt * sizeof(*srt));
+	/* Insertion sort: events have a handful of members per object. */
+	if (cnt <= 16) {
+		for (k = 1; k < cnt; k++) {
+			uint32_t x = srt[k];
+			size_t j = k;
+
+			while (j > 0 && jp_key_cmp(&srt[j - 1], &x, d) > 0) {
+				srt[j] = srt[j - 1];
+				j--;
+			}
+			srt[j] = x;
+		}
+	} else {
+		qsort_r(srt, cnt, sizeof(*srt), jp_key_cmp, d);
+	}
+	for (k = 1; k < cnt; k++)
+		if (jp_key_cmp(&srt[k - 1], &srt[k], d) == 0)
+			return jp_fail(p, LS_INVALID, "duplicate object key");
+	d->node[idx].off = (uint32_t)d->nkid;
+	d->node[idx].len = (uint32_t)cnt;
+	d->node[idx].depth = (uint32_t)deepest + 1;
+	d->nkid += 2 * cnt;
+	d->nstk = base;
+	return true;
+}
+
+static bool jp_array(struct jp *p, size_t depth, size_t idx)
+{
+	struct jdom *d = p->d;
+	size_t base = d->nstk, cnt, deepest = 0;
+
+	if (depth > p->max_depth)
+		return jp_fail(p, LS_INVALID, "nested too deep");
+	p->i++; /* '[' */
+	jp_ws(p);
+	if (p->i < p->n && p->s[p->i] == ']') {
+		p->i++;
+		d->node[idx].depth = 1;
+		return true;
+	}
+	for (;;) {
+		size_t v;
+
+		jp_ws(p);
+		if (!jp_value(p, depth, &v))
+			return false;
+		if (d->node[v].depth > deepest)
+			deepest = d->node[v].depth;
+		if (!jp_room(p, (void **)&d->stk, &d->stk_cap, d->nstk, 1, sizeof(*d->stk), 64))
+			return false;
+		d->stk[d->nstk++] = (uint32_t)v;
+		jp_ws(p);
+		if (p->i < p->n && p->s[p->i] == ',') {
+			p->i++;
+			continue;
+		}
+		if (p->i < p->n && p->s[p->i] == ']') {
+			p->i++;
+			break;
+		}
+		return jp_fail(p, LS_INVALID, "expected ',' or ']'");
+	}
+	cnt = d->nstk - base;
+	if (!jp_room(p, (void **)&d->kid, &d->kid_cap, d->nkid, cnt, sizeof(*d->kid), 1024))
+		return false;
+	memcpy(d->kid + d->nkid, d->stk + base, cnt * sizeof(*d->kid));
+	d->node[idx].off = (uint32_t)d->nkid;
+	d->node[idx].len = (uint32_t)cnt;
+	d->node[idx].depth = (uint32_t)deepest + 1;
+	d->nkid += cnt;
+	d->nstk = base;
+	return true;
+}
+
+static bool jp_literal(struct jp *p, const char *word, size_t n)
+{
+	if (p->n - p->i < n || memcmp(p->s + p->i, word, n) != 0)
+		return jp_fail(p, LS_INVALID, "invalid token");
+	p->i += n;
+	return true;
+}
+
+static bool jp_value(struct jp *p, size_t depth, size_t *idx)
+{
+	if (p->i >= p->n)
+		return jp_fail(p, LS_INVALID, "unexpected end of input");
+	if (!jp_node(p, JN_NULL, idx))
+		return false;
+	switch (p->s[p->i]) {
+	case '{':
+		p->d->node[*idx].type = JN_OBJ;
+		return jp_object(p, depth + 1, *idx);
+	case '[':
+		p->d->node[*idx].type = JN_ARR;
+		return jp_array(p, depth + 1, *idx);
+	case '"': {
+		uint32_t off, len;
+
+		p->i++;
+		if (!jp_string(p, &off, &len))
+			return false;
+		p->d->node[*idx].type = JN_STR;
+		p->d->node[*idx].off = off;
+		p->d->node[*idx].len = len;
+		return true;
+	}
+	case 't':
+		p->d->node[*idx].type = JN_TRUE;
+		return jp_literal(p, "true", 4);
+	case 'f':
+		p->d->node[*idx].type = JN_FALSE;
+		return jp_literal(p, "false", 5);
+	case 'n':
+		return jp_literal(p, "null", 4);
+	default:
+		if (p->s[p->i] == '-' || (p->s[p->i] >= '0' && p->s[p->i] <= '9'))
+			return jp_number(p, *idx);
+		return jp_fail(p, LS_INVALID, "invalid token");
+	}
+}
+
+void jdom_reset(struct jdom *d)
+{
+	d->nnode = d->nkid = d->nstr = d->nstk = 0;
+}
+
+void jdom_release(struct jdom *d)
+{
+	if (!d)
+		return;
+	free(d->node);
+	free(d->kid);
+	free(d->str);
+	free(d->stk);
+	memset(d, 0, sizeof(*d));
+}
+
+ls_rc jdom_parse(struct jdom *d, const char *s, size_t n, size_t max_depth, size_t *root,
+		 struct ls_err *err)
+{
+	struct jp p = { .d = d, .s = s, .n = n, .max_depth = max_depth };
+
+	*root = 0;
+	if (n > JDOM_MAX_INPUT)
+		return ls_err_set(err, LS_LIMIT, "input over %u bytes", JDOM_MAX_INPUT);
+	jp_ws(&p);
+	if (p.i >= n || (s[p.i] != '{' && s[p.i] != '['))
+		return ls_err_set(err, LS_INVALID, "expected an object or an array");
+	if (jp_value(&p, 0, root)) {
+		jp_ws(&p);
+		if (p.i != n)
+			jp_fail(&p, LS_INVALID, "end of input expected");
+	}
+	if (p.rc)
+		return ls_err_set(err, p.rc, "invalid JSON at byte %zu: %s", p.i, p.why);
+	return LS_OK;
+}
+
+const struct jnode *jdom_get(const struct jdom *d, const struct jnode *obj, const char *key)
+{
+	const uint32_t *srt;
+	size_t lo = 0, hi, kl = strlen(key);
+
+	if (obj->type != JN_OBJ)
+		return NULL;
+	srt = d->kid + obj->off + obj->len;
+	hi = obj->len;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const struct jnode *m = &d->node[srt[mid]];
+		size_t ml = m->key_len < kl ? m->key_len : kl;
+		int c = memcmp(d->str + m->key, key, ml);
+
+		if (!c)
+			c = m->key_len < kl ? -1 : m->key_len > kl;
+		if (!c)
+			return m;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+void jcanon_buf_put(struct jcanon_buf *b, const char *s, size_t n)
+{
+	size_t ncap;
+	char *np;
+
+	if (b->nomem || b->over || n == 0)
+		return;
+	if (n > b->max - b->len) {
+		b->over = 1;
+		return;
+	}
+	if (b->len + n + 1 > b->cap) {
+		ncap = b->cap ? b->cap : 1024;
+		while (ncap < b->len + n + 1)
+			ncap *= 2;
+		np = realloc(b->p, ncap);
+		if (!np) {
+			b->nomem = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = ncap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+void jcanon_buf_str(struct jcanon_buf *b, const char *s, size_t n)
+{
+	size_t run = 0, el;
+	char u[8];
+
+	jcanon_buf_put(b, "\"", 1);
+	for (size_t k = 0; k < n; k++) {
+		unsigned char c = (unsigned char)s[k];
+		const char *esc;
+
+		/* the common bytes stand for themselves: skip the call */
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		esc = jcanon_escape(c, u, &el);
+		if (!esc)
+			continue;
+		jcanon_buf_put(b, s + run, k - run);
+		jcanon_buf_put(b, esc, el);
+		run = k + 1;
+	}
+	jcanon_buf_put(b, s + run, n - run);
+	jcanon_buf_put(b, "\"", 1);
+}
+
+void jdom_canon(const struct jdom *d, const struct jnode *v, struct jcanon_buf *b)
+{
+	const uint32_t *kids;
+
+	switch (v->type) {
+	case JN_NULL:
+		jcanon_buf_put(b, "null", 4);
+		return;
+	case JN_FALSE:
+		jcanon_buf_put(b, "false", 5);
+		return;
+	case JN_TRUE:
+		jcanon_buf_put(b, "true", 4);
+		return;
+	case JN_INT:
+	case JN_REAL:
+		jcanon_buf_put(b, d->str + v->off, v->len);
+		return;
+	case JN_STR:
+		jcanon_buf_str(b, d->str + v->off, v->len);
+		return;
+	case JN_ARR:
+		kids = d->kid + v->off;
+		jcanon_buf_put(b, "[", 1);
+		for (uint32_t k = 0; k < v->len; k++) {
+			if (k)
+				jcanon_buf_put(b, ",", 1);
+			jdom_canon(d, &d->node[kids[k]], b);
+		}
+		jcanon_buf_put(b, "]", 1);
+		return;
+	case JN_OBJ:
+		kids = d->kid + v->off + v->len;
+		jcanon_buf_put(b, "{", 1);
+		for (uint32_t k = 0; k < v->len; k++) {
+			const struct jnode *m = &d->node[kids[k]];
+
+			if (k)
+				jcanon_buf_put(b, ",", 1);
+			jcanon_buf_str(b, d->str + m->key, m->key_len);
+			jcanon_buf_put(b, ":", 1);
+			jdom_canon(d, m, b);
+		}
+		jcanon_buf_put(b, "}", 1);
+		return;
+	}
+}

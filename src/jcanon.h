@@ -13,6 +13,7 @@
 #define LS_JCANON_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ls.h"
 
@@ -28,3 +29,68 @@ ls_rc jcanon_object(const char *s, size_t n, size_t max_depth, size_t max_out, c
 const char *jcanon_escape(unsigned char c, char u[8], size_t *len);
 
 #endif
+
+/* ------------------------------------------------------------------ */
+/*
+ * jdom - the same strict parser building a small DOM in three arenas (no
+ * per-node allocation), for the native ingest fast path (event_fast.c).
+ *
+ * Accepts a subset of what json_loadb(JSON_REJECT_DUPLICATES) accepts (top
+ * level an object or an array; same rules as jcanon_object; nesting at
+ * most max_depth, the top value being level 1); anything it refuses the
+ * caller hands to the jansson path, which then says why.
+ *
+ * Nodes are kept in preorder; children are indexes.  An object's members
+ * are listed twice in kid[]: in document order (kid[off .. off+len)) and
+ * sorted by decoded key (kid[off+len .. off+2*len)); keys are unique.
+ */
+enum jnode_type { JN_NULL, JN_FALSE, JN_TRUE, JN_INT, JN_REAL, JN_STR, JN_ARR, JN_OBJ };
+
+struct jnode {
+	uint32_t type;	/* enum jnode_type */
+	uint32_t depth;	/* 0 for scalars; 1 + deepest child for containers */
+	uint32_t key;	/* member key in str (decoded, NUL-terminated), if a member */
+	uint32_t key_len;
+	uint32_t off;	/* STR: decoded bytes in str (NUL-terminated); INT/REAL: the
+			 * canonical number text in str; ARR/OBJ: first kid */
+	uint32_t len;	/* bytes, or number of children */
+	int64_t ival;	/* INT only */
+};
+
+struct jdom {
+	struct jnode *node;
+	size_t nnode, node_cap;
+	uint32_t *kid;
+	size_t nkid, kid_cap;
+	char *str;
+	size_t nstr, str_cap;
+	uint32_t *stk;	/* members of the objects being parsed */
+	size_t nstk, stk_cap;
+};
+
+#define JDOM_MAX_INPUT (64u << 20) /* keeps every offset in 32 bits */
+
+/* Empty the dom, keeping its buffers for the next parse. */
+void jdom_reset(struct jdom *d);
+void jdom_release(struct jdom *d);
+
+/* Parse s[0..n) (appending to d); *root is the top node's index.
+ * LS_INVALID (err says why), LS_LIMIT (n > JDOM_MAX_INPUT), LS_NOMEM. */
+ls_rc jdom_parse(struct jdom *d, const char *s, size_t n, size_t max_depth, size_t *root,
+		 struct ls_err *err);
+
+/* The member key of object node obj, or NULL. */
+const struct jnode *jdom_get(const struct jdom *d, const struct jnode *obj, const char *key);
+
+/* Growable output buffer; over is set (and nothing more written) past max. */
+struct jcanon_buf {
+	char *p;
+	size_t len, cap, max;
+	int nomem, over;
+};
+
+void jcanon_buf_put(struct jcanon_buf *b, const char *s, size_t n);
+/* s[0..n) (decoded bytes) as a canonical JSON string. */
+void jcanon_buf_str(struct jcanon_buf *b, const char *s, size_t n);
+/* The canonical JSON of node v (same bytes jcanon_object writes). */
+void jdom_canon(const struct jdom *d, const struct jnode *v, struct jcanon_buf *b);
