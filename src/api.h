@@ -160,6 +160,10 @@ void api_events_post(struct server *s, const struct request *q, struct reply *r)
 void api_k8s_post(struct server *s, const struct request *q, struct reply *r);
 void api_tokens_post(struct server *s, const struct request *q, struct reply *r);
 void api_tokens_get(struct server *s, const struct request *q, struct reply *r);
+void api_holds_post(struct server *s, const struct request *q, struct reply *r);
+void api_holds_get(struct server *s, const struct request *q, struct reply *r);
+void api_holds_delete(struct server *s, const struct request *q, const char *id,
+		      struct reply *r);
 void api_tokens_delete(struct server *s, const struct request *q, const char *id,
 		       struct reply *r);
 

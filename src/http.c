@@ -74,6 +74,9 @@ enum handler {
 	H_TOKENS_POST,
 	H_TOKENS_GET,
 	H_TOKENS_DELETE,
+	H_HOLDS_POST,
+	H_HOLDS_GET,
+	H_HOLDS_DELETE,
 	H_EVENTS_QUERY,
 	H_EVENTS_STATS,
 	H_EVENTS_GET,
@@ -125,6 +128,10 @@ static const struct route routes[] = {
 	{ "/v1/tokens", M_EXACT, "GET", AUTH_ROLE_ADMIN, H_TOKENS_GET, B_NONE, "/v1/tokens" },
 	{ "/v1/tokens/", M_PREFIX, "DELETE", AUTH_ROLE_ADMIN, H_TOKENS_DELETE, B_NONE,
 	  "/v1/tokens/{id}" },
+	{ "/v1/holds", M_EXACT, "POST", AUTH_ROLE_ADMIN, H_HOLDS_POST, B_JSON, "/v1/holds" },
+	{ "/v1/holds", M_EXACT, "GET", AUTH_ROLE_ADMIN, H_HOLDS_GET, B_NONE, "/v1/holds" },
+	{ "/v1/holds/", M_PREFIX, "DELETE", AUTH_ROLE_ADMIN, H_HOLDS_DELETE, B_NONE,
+	  "/v1/holds/{id}" },
 	{ "/v1/proof/consistency", M_EXACT, "GET", AUTH_ROLE_AUDITOR, H_CONSISTENCY, B_NONE,
 	  "/v1/proof/consistency" },
 	{ "/v1/export", M_EXACT, "GET", AUTH_ROLE_AUDITOR, H_EXPORT, B_NONE, "/v1/export" },
@@ -755,6 +762,15 @@ static enum MHD_Result dispatch(struct http *h, struct MHD_Connection *c, struct
 		break;
 	case H_TOKENS_DELETE:
 		api_tokens_delete(s, &k->q, k->q.path + strlen("/v1/tokens/"), &r);
+		break;
+	case H_HOLDS_POST:
+		api_holds_post(s, &k->q, &r);
+		break;
+	case H_HOLDS_GET:
+		api_holds_get(s, &k->q, &r);
+		break;
+	case H_HOLDS_DELETE:
+		api_holds_delete(s, &k->q, k->q.path + strlen("/v1/holds/"), &r);
 		break;
 	case H_EVENTS_QUERY:
 		api_events_query(s, &k->q, &r);

@@ -8,7 +8,9 @@
  *   Directory: files "%016llx.seg", the lower-case hex of the leaf index of
  *   the segment's first record.  Other names are ignored, except that a
  *   name ending in ".seg" that is not 16 lower-case hex digits is an error.
- *   The first segment starts at 0; each next one starts where the previous
+ *   The first segment starts at 0, or, once retention has moved a prefix
+ *   of the journal to the archive, at or below the index named by the file
+ *   "retained" (journal.h); each next one starts where the previous
  *   one ends (first + number of records), so the names alone give the
  *   record count of every segment but the last.
  *
@@ -63,6 +65,7 @@
  */
 #include "journal.h"
 #include "crypto.h"
+#include "fsutil.h"
 #include "keys.h"
 
 #include <dirent.h>
@@ -462,6 +465,63 @@ static int segment_after(const char *dir, uint64_t first)
 	return found;
 }
 
+#define RETAINED_FILE "retained"
+
+ls_rc journal_retained(const char *dir, uint64_t *first, struct ls_err *err)
+{
+	char path[4096], *data = NULL, *end;
+	size_t len;
+	unsigned long long v;
+	ls_rc rc;
+
+	*first = 0;
+	if (snprintf(path, sizeof(path), "%s/" RETAINED_FILE, dir) >= (int)sizeof(path))
+		return ls_err_set(err, LS_LIMIT, "journal path too long");
+	rc = fs_read_file(path, 64, &data, &len, err);
+	if (rc == LS_NOTFOUND)
+		return LS_OK;
+	if (rc != LS_OK)
+		return rc;
+	errno = 0;
+	v = strtoull(data, &end, 16);
+	if (len != 17 || end != data + 16 || *end != '\n' || errno) {
+		free(data);
+		return ls_err_set(err, LS_CORRUPT, "%s: not 16 hex digits and a newline", path);
+	}
+	free(data);
+	*first = v;
+	return LS_OK;
+}
+
+ls_rc journal_set_retained(const char *dir, uint64_t first, struct ls_err *err)
+{
+	char path[4096], text[32];
+
+	if (snprintf(path, sizeof(path), "%s/" RETAINED_FILE, dir) >= (int)sizeof(path))
+		return ls_err_set(err, LS_LIMIT, "journal path too long");
+	snprintf(text, sizeof(text), "%016llx\n", (unsigned long long)first);
+	return fs_write_file(path, text, 17, 0644, 0, err);
+}
+
+/* 1 when the segments before segs[0] were moved out by retention: the
+ * "retained" file names a segment at or above segs[0] (segments between
+ * them are left over from a pass that stopped before removing them); 0
+ * when not; -1 when the file is unreadable (err set). */
+static int prefix_archived(const char *dir, const uint64_t *segs, size_t n, struct ls_err *err)
+{
+	uint64_t kept;
+	size_t i;
+
+	if (journal_retained(dir, &kept, err) != LS_OK)
+		return -1;
+	if (kept == 0 || n == 0 || segs[0] > kept)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (segs[i] == kept)
+			return 1;
+	return 0;
+}
+
 static ls_rc sync_parent(const char *dir, struct ls_err *err)
 {
 	char *p = strdup(dir);
@@ -812,6 +872,14 @@ ls_rc journal_open(const char *dir, const struct journal_opts *opts, struct jour
 		return LS_OK;
 	}
 	if (segs[0] != 0) {
+		int k = prefix_archived(dir, segs, nsegs, err);
+
+		if (k < 0) {
+			rc = LS_CORRUPT;
+			goto fail;
+		}
+	}
+	if (segs[0] != 0 && !prefix_archived(dir, segs, nsegs, NULL)) {
 		seg_name(name, segs[0]);
 		rc = ls_err_set(err, LS_CORRUPT,
 				"%s/%s: first segment starts at record %llu; segments before it are missing",
@@ -1046,6 +1114,10 @@ static ls_rc iter_open(const char *dir, uint64_t start, int strict, struct journ
 	 * means an empty journal whose first segment is not there yet. */
 	for (i = n; i > 0 && segs[i - 1] > start; i--)
 		;
+	/* Records before an archived prefix are not here: start at the first
+	 * segment that is (the caller sees it from the indexes). */
+	if (i == 0 && n > 0 && prefix_archived(dir, segs, n, NULL) == 1)
+		i = 1;
 	if (i == 0 && n > 0) {
 		char name[SEG_NAME_LEN + 1];
 

@@ -104,6 +104,16 @@ void journal_iter_free(struct journal_iter *it);
 ls_rc journal_iter_open_strict(const char *dir, uint64_t start, struct journal_iter **out,
 			       struct ls_err *err);
 
+/* Retention (retention.h) moves sealed segments from the start of the
+ * journal to the archive.  Before it removes them it names, durably, the
+ * first segment that stays in the file "retained" of the journal
+ * directory; from then on journal_open() accepts a first segment that is
+ * not 0 but at or below that one, and an iterator opened at an index
+ * before it starts at the first segment there (its indexes say where).
+ * journal_retained() gives that index (0: nothing moved out). */
+ls_rc journal_retained(const char *dir, uint64_t *first, struct ls_err *err);
+ls_rc journal_set_retained(const char *dir, uint64_t first, struct ls_err *err);
+
 /* Decode one record from buf (for tests and the fuzz target): LS_OK with
  * *consumed bytes, LS_NOTFOUND when buf holds an incomplete record,
  * LS_CORRUPT when it does not check. */

@@ -20,6 +20,7 @@
 #include "fsutil.h"
 #include "keys.h"
 #include "log.h"
+#include "retention.h"
 #include "serve.h"
 #include "verify.h"
 
@@ -37,6 +38,7 @@ static const char usage_main[] =
 	"  serve    run the HTTP(S) server\n"
 	"  token    create, list or revoke tokens on a running server\n"
 	"  keys     encryption keys: status, rotate (data key, master key)\n"
+	"  retention  run a retention pass (archive, purge); place or release legal holds\n"
 	"  send     send NDJSON events from standard input to a running server\n"
 	"  query    search a running server's events\n"
 	"  export   download a verifiable bundle (or CSV/ECS/OCSF) from a server\n"
@@ -586,6 +588,11 @@ static int cmd_verify(int argc, char **argv)
 	       (unsigned long long)rep.tiles);
 	printf("latest checkpoint: size %llu, root %s\n", (unsigned long long)rep.tree_size,
 	       roothex);
+	if (rep.archived)
+		printf("archived: %llu entries read back from DIR/archive and checked\n",
+		       (unsigned long long)rep.archived);
+	if (rep.purged)
+		printf("purged by policy, not tampering: %s\n", rep.retention);
 	if (rep.uncovered)
 		printf("note: %llu journal entries are not yet covered by a signed checkpoint "
 		       "(the next `serve` or `import` signs them)\n",
@@ -741,6 +748,8 @@ int main(int argc, char **argv)
 		return reindex_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "serve"))
 		return serve_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "retention"))
+		return retention_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "token"))
 		return token_main(argc - 1, argv + 1);
 	fprintf(stderr, "logseal: unknown command \"%s\"\n\n%s", cmd, usage_main);

@@ -47,10 +47,12 @@
 #include "index.h"
 #include "log.h"
 #include "metrics.h"
+#include "retention.h"
 
 #define DEFAULT_MAX_BODY (16u << 20)
 #define DEFAULT_READY_MAX_LAG 100000
 #define TEST_CLOCK_ENV "LOGSEAL_TEST_CLOCK_FILE"
+#define TEST_RETENTION_ENV "LOGSEAL_TEST_RETENTION_MS"
 #define TLS_FILE_MAX (1u << 20)
 
 struct serve_opts {
@@ -350,6 +352,19 @@ static int64_t test_clock(void *ctx)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 + (int64_t)off * 1000000;
 }
 
+/* Retention passes that did something, or failed, go to the server's log. */
+static void retention_said(void *ctx, ls_rc rc, const struct retention_report *rep,
+			   const char *msg)
+{
+	(void)ctx;
+	if (rc != LS_OK)
+		fprintf(stderr, "logseal serve: retention pass failed (%s): %s\n", ls_rc_name(rc),
+			msg);
+	else
+		fprintf(stderr, "logseal serve: retention: archived %u segments, purged %u, "
+			"%u held\n", rep->archived, rep->purged, rep->held);
+}
+
 int serve_main(int argc, char **argv)
 {
 	struct serve_opts o;
@@ -359,6 +374,7 @@ int serve_main(int argc, char **argv)
 	struct journal_recovery rec;
 	struct ls_err err = { { 0 } };
 	struct http *h = NULL;
+	struct retention_worker *retention = NULL;
 	char host[256], *cert = NULL, *key = NULL;
 	int loopback = 0, rc = 1, sig;
 	uint64_t scanned = 0;
@@ -510,6 +526,26 @@ int serve_main(int argc, char **argv)
 		fprintf(stderr, "logseal serve: %s: %s\n", o.listen, err.msg);
 		goto out;
 	}
+	{
+		/* Retention follows the alert engine's test clock too, and
+		 * then runs every LOGSEAL_TEST_RETENTION_MS (testing only). */
+		struct retention_worker_opts wo;
+		const char *clock_file = getenv(TEST_CLOCK_ENV), *ms = getenv(TEST_RETENTION_ENV);
+
+		memset(&wo, 0, sizeof(wo));
+		wo.report = retention_said;
+		if (clock_file && *clock_file) {
+			wo.now_us = test_clock;
+			wo.clock_ctx = (void *)clock_file;
+			if (ms && *ms)
+				wo.interval_ms = (unsigned)strtoul(ms, NULL, 10);
+		}
+		r = retention_worker_start(s.log, &wo, &retention, &err);
+		if (r != LS_OK) {
+			fprintf(stderr, "logseal serve: %s\n", err.msg);
+			goto out;
+		}
+	}
 	if (strchr(host, ':'))
 		printf("logseal: listening on %s://[%s]:%u\n", cert ? "https" : "http", host,
 		       http_port(h));
@@ -534,6 +570,7 @@ int serve_main(int argc, char **argv)
 	h = NULL;
 	rc = 0;
 out:
+	retention_worker_stop(retention);
 	pthread_mutex_lock(&s.emit_mu);
 	s.emit_closed = 1;
 	pthread_mutex_unlock(&s.emit_mu);

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +34,7 @@
 #include "journal.h"
 #include "keys.h"
 #include "merkle.h"
+#include "retention.h"
 #include "tiles.h"
 
 #define MAX_LEVELS 8 /* tile levels: 8 levels of 8 bits cover 2^64 leaves */
@@ -56,6 +58,7 @@ struct tilecheck {
 	size_t blen, bcap;
 	unsigned bcount;
 	uint64_t bindex;
+	int bpurged;		/* the current bundle holds a purged entry */
 	uint64_t checked;
 };
 
@@ -267,7 +270,11 @@ static ls_rc tc_push_entry(struct tilecheck *tc, const uint8_t *data, size_t len
 	tc->blen += len + 2;
 	tc->bcount++;
 	f = tc_find(tc, ENTRY_LEVEL, tc->bindex, tc->bcount);
-	if (f) {
+	if (f && tc->bpurged) {
+		/* Part of its content was purged by policy: nothing to compare
+		 * with; its leaf hashes are checked through the hash tiles. */
+		f->checked = 1;
+	} else if (f) {
 		ls_rc rc = tc_compare(tc, f, tc->bundle, tc->blen, err);
 		if (rc != LS_OK)
 			return rc;
@@ -276,8 +283,18 @@ static ls_rc tc_push_entry(struct tilecheck *tc, const uint8_t *data, size_t len
 		tc->bcount = 0;
 		tc->blen = 0;
 		tc->bindex++;
+		tc->bpurged = 0;
 	}
 	return LS_OK;
+}
+
+/* An entry whose content retention purged (its slot in the bundle). */
+static ls_rc tc_push_purged(struct tilecheck *tc, struct ls_err *err)
+{
+	static const uint8_t none[1] = { 0 };
+
+	tc->bpurged = 1;
+	return tc_push_entry(tc, none, 1, err);
 }
 
 static ls_rc tc_finish(struct tilecheck *tc, struct ls_err *err)
@@ -449,6 +466,178 @@ static ls_rc load_key_file(const char *path, struct note_verifier *v, struct ls_
 
 /* -------------------------------------------------------------- verify --- */
 
+/* Every checkpoint whose size the tree reached must have its root. */
+static ls_rc cp_reached(const char *dir, const struct cpinfo *cps, size_t ncps, size_t *next_cp,
+			struct merkle_tree *tree, struct ls_err *err)
+{
+	while (*next_cp < ncps && cps[*next_cp].size == tree->size) {
+		uint8_t root[LS_HASH_LEN];
+
+		merkle_tree_root(tree, root);
+		if (!ls_ct_equal(root, cps[*next_cp].root, LS_HASH_LEN))
+			return ls_err_set(err, LS_TAMPERED,
+					  "%s/checkpoints/%s: its root does not match the journal's "
+					  "first %llu entries",
+					  dir, cps[*next_cp].name, (unsigned long long)tree->size);
+		(*next_cp)++;
+	}
+	return LS_OK;
+}
+
+/* Unpack an archived segment into tmp (a directory right under DIR, so the
+ * journal reader finds DIR's keys) and feed its entries. */
+static ls_rc feed_archived(const char *dir, const char *tmp, const struct retention_archived *a,
+			   const struct cpinfo *cps, size_t ncps, size_t *next_cp,
+			   struct merkle_tree *tree, struct tilecheck *tc, struct ls_err *err)
+{
+	char path[PATH_MAX];
+	struct journal_iter *it = NULL;
+	uint8_t *seg;
+	size_t len;
+	ls_rc rc;
+
+	rc = retention_archive_read(dir, a, &seg, &len, err);
+	if (rc != LS_OK)
+		return rc;
+	snprintf(path, sizeof(path), "%s/%s", tmp, a->segment);
+	rc = fs_write_file(path, seg, len, 0600, 0, err);
+	free(seg);
+	if (rc == LS_OK)
+		rc = journal_iter_open_strict(tmp, a->first, &it, err);
+	while (rc == LS_OK) {
+		const uint8_t *data;
+		size_t dlen;
+		uint64_t idx;
+		uint8_t h[LS_HASH_LEN];
+
+		rc = cp_reached(dir, cps, ncps, next_cp, tree, err);
+		if (rc != LS_OK)
+			break;
+		rc = journal_iter_next(it, &data, &dlen, &idx, err);
+		if (rc == LS_NOTFOUND) {
+			rc = tree->size == a->last + 1
+				     ? LS_OK
+				     : ls_err_set(err, LS_TAMPERED,
+						  "%s/archive/%s: ends at entry %llu, the manifest "
+						  "says %llu",
+						  dir, a->file, (unsigned long long)tree->size,
+						  (unsigned long long)a->last + 1);
+			break;
+		}
+		if (rc != LS_OK) {
+			rc = ls_err_set(err, rc, "%s/archive/%s: %s", dir, a->file,
+					err ? err->msg : "");
+			break;
+		}
+		if (idx != tree->size || idx > a->last) {
+			rc = ls_err_set(err, LS_TAMPERED,
+					"%s/archive/%s: holds entry %llu where %llu was expected", dir,
+					a->file, (unsigned long long)idx,
+					(unsigned long long)tree->size);
+			break;
+		}
+		merkle_leaf_hash(data, dlen, h);
+		merkle_tree_append(tree, h);
+		rc = tc_push_entry(tc, data, dlen, err);
+		if (rc == LS_OK)
+			rc = tc_push_hash(tc, 0, h, err);
+	}
+	journal_iter_free(it);
+	unlink(path);
+	return rc;
+}
+
+/* The journal's archived prefix [0, kept): every archived segment is read
+ * back (checksum, decompress, decrypt, hash); a purged one contributes the
+ * leaf hashes of the hash tiles, which the signed roots then vouch for. */
+static ls_rc verify_retired(const char *dir, uint64_t kept, uint64_t signed_size,
+			    const struct cpinfo *cps, size_t ncps, size_t *next_cp,
+			    struct merkle_tree *tree, struct tilecheck *tc,
+			    struct verify_report *rep, struct ls_err *err)
+{
+	struct retention_archived *v = NULL;
+	struct tiles_reader *r = NULL;
+	char tmp[PATH_MAX], logdir[PATH_MAX];
+	size_t n = 0, i;
+	ls_rc rc;
+
+	rc = retention_manifest_list(dir, &v, &n, err);
+	if (rc != LS_OK)
+		return rc;
+	snprintf(tmp, sizeof(tmp), "%s/.verify-archive.%ld", dir, (long)getpid());
+	snprintf(logdir, sizeof(logdir), "%s/log", dir);
+	for (i = 0; i < n && tree->size < kept; i++) {
+		const struct retention_archived *a = &v[i];
+
+		if (a->first != tree->size || a->last < a->first || a->last >= kept) {
+			rc = ls_err_set(err, LS_TAMPERED,
+					"%s/journal: entries from %llu are neither in the journal "
+					"nor in the archive manifest",
+					dir, (unsigned long long)tree->size);
+			goto out;
+		}
+		if (!a->purged) {
+			if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
+				rc = ls_err_set(err, LS_IO, "%s: %s", tmp, strerror(errno));
+				goto out;
+			}
+			rc = feed_archived(dir, tmp, a, cps, ncps, next_cp, tree, tc, err);
+			rmdir(tmp);
+			if (rc != LS_OK)
+				goto out;
+			rep->archived += a->last - a->first + 1;
+			continue;
+		}
+		if (a->last >= signed_size) {
+			rc = ls_err_set(err, LS_CORRUPT,
+					"entries %llu..%llu were purged before a checkpoint covered "
+					"them",
+					(unsigned long long)a->first, (unsigned long long)a->last);
+			goto out;
+		}
+		if (!r && tiles_reader_open(logdir, signed_size, &r) != LS_OK) {
+			rc = ls_err_set(err, LS_NOMEM, "cannot open the tiles of %s", logdir);
+			goto out;
+		}
+		for (uint64_t k = a->first; k <= a->last; k++) {
+			uint8_t h[LS_HASH_LEN];
+
+			rc = cp_reached(dir, cps, ncps, next_cp, tree, err);
+			if (rc != LS_OK)
+				goto out;
+			if (tiles_node_hash(r, 0, k, h) != LS_OK) {
+				rc = ls_err_set(err, LS_TAMPERED,
+						"%s: the hash tile of purged entry %llu cannot be read",
+						logdir, (unsigned long long)k);
+				goto out;
+			}
+			merkle_tree_append(tree, h);
+			rc = tc_push_purged(tc, err);
+			if (rc == LS_OK)
+				rc = tc_push_hash(tc, 0, h, err);
+			if (rc != LS_OK)
+				goto out;
+		}
+		rep->purged += a->last - a->first + 1;
+		{
+			size_t used = strlen(rep->retention);
+			snprintf(rep->retention + used, sizeof(rep->retention) - used,
+				 "%sentries %llu..%llu purged by policy (event #%llu)",
+				 used ? "; " : "", (unsigned long long)a->first,
+				 (unsigned long long)a->last, (unsigned long long)a->purge_event);
+		}
+	}
+	if (tree->size != kept)
+		rc = ls_err_set(err, LS_TAMPERED,
+				"%s/journal: entries from %llu are neither in the journal nor in the "
+				"archive manifest",
+				dir, (unsigned long long)tree->size);
+out:
+	tiles_reader_free(r);
+	free(v);
+	return rc;
+}
+
 ls_rc verify_data_dir(const char *dir, int progress, struct verify_report *rep,
 		      struct ls_err *err)
 {
@@ -464,6 +653,7 @@ ls_rc verify_data_dir(const char *dir, int progress, struct verify_report *rep,
 	struct checkpoint pub;
 	char *pubnote = NULL, *lastnote = NULL;
 	size_t lastlen;
+	uint64_t kept = 0;
 	ls_rc rc;
 
 	memset(rep, 0, sizeof(*rep));
@@ -492,13 +682,19 @@ ls_rc verify_data_dir(const char *dir, int progress, struct verify_report *rep,
 	rc = tc_init(tc, logdir, kr ? bdir : NULL, err);
 	if (rc != LS_OK)
 		goto out;
-	rc = journal_iter_open_strict(jdir, 0, &it, err);
-	if (rc != LS_OK)
-		goto out;
-
 	memset(&pg, 0, sizeof(pg));
 	pg.on = progress;
 	merkle_tree_init(&tree);
+	rc = journal_retained(jdir, &kept, err);
+	if (rc == LS_OK && kept)
+		rc = verify_retired(dir, kept, ncps ? cps[ncps - 1].size : 0, cps, ncps, &next_cp, &tree, tc,
+				    rep, err);
+	if (rc != LS_OK)
+		goto out;
+	rc = journal_iter_open_strict(jdir, kept, &it, err);
+	if (rc != LS_OK)
+		goto out;
+
 	for (;;) {
 		const uint8_t *data;
 		size_t len;
@@ -525,6 +721,12 @@ ls_rc verify_data_dir(const char *dir, int progress, struct verify_report *rep,
 		}
 		if (rc != LS_OK)
 			goto out;
+		if (idx != tree.size) {
+			rc = ls_err_set(err, LS_TAMPERED,
+					"%s: the journal holds entry %llu where %llu was expected", jdir,
+					(unsigned long long)idx, (unsigned long long)tree.size);
+			goto out;
+		}
 		merkle_leaf_hash(data, len, h);
 		merkle_tree_append(&tree, h);
 		rc = tc_push_entry(tc, data, len, err);

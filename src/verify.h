@@ -25,6 +25,9 @@ struct verify_report {
 	uint64_t tree_size;	/* size of the latest checkpoint */
 	uint8_t root[32];	/* its root */
 	uint64_t uncovered;	/* journal entries beyond the latest checkpoint */
+	uint64_t archived;	/* entries read back from the archive (retention.h) */
+	uint64_t purged;	/* entries whose content was purged by policy */
+	char retention[1024];	/* the purged ranges and their purge events */
 };
 
 /* progress: print "\r..." progress lines to stderr (for terminals). */
