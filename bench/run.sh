@@ -193,6 +193,27 @@ t1=$(now)
 v=$(awk -v n="$EVENTS" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
 printf '  %-40s %12s entries/s  (%.2f s)\n' "logseal verify --data (imported log)" "$(commas "$v")" \
 	"$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
+VERIFY_ENC_EPS=$v
+
+# The same import and verify with encryption at rest off, to price it.
+STEP="logseal import, encryption off"
+"$LOGSEAL" init --data "$T/import-plain" --no-encryption >"$T/import-plain-init.log" 2>&1 ||
+	{ cat "$T/import-plain-init.log" >&2; fail "logseal init --no-encryption failed"; }
+t0=$(now)
+"$LOGSEAL" import --data "$T/import-plain" <"$T/events.ndjson" >"$T/import-plain.log" 2>&1 ||
+	{ tail -20 "$T/import-plain.log" >&2; fail "logseal import (no encryption) failed"; }
+t1=$(now)
+IMPORT_PLAIN_EPS=$(awk -v n="$EVENTS" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", n / (b - a) }')
+printf '  %-40s %12s events/s\n' "logseal import, encryption off" "$(commas "$IMPORT_PLAIN_EPS")"
+t0=$(now)
+"$LOGSEAL" verify --data "$T/import-plain" >"$T/verify-plain.log" 2>&1 ||
+	{ tail -20 "$T/verify-plain.log" >&2; fail "logseal verify failed on the unencrypted log"; }
+t1=$(now)
+VERIFY_PLAIN_EPS=$(awk -v n="$EVENTS" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
+printf '  %-40s %12s entries/s\n' "logseal verify, encryption off" "$(commas "$VERIFY_PLAIN_EPS")"
+printf '  %-40s %12s\n' "encryption cost (import, verify)" \
+	"$(awk -v e="$IMPORT_EPS" -v p="$IMPORT_PLAIN_EPS" -v ve="$VERIFY_ENC_EPS" -v vp="$VERIFY_PLAIN_EPS" \
+		'BEGIN { printf "%.1f%%, %.1f%%", 100 * (1 - e / p), 100 * (1 - ve / vp) }')"
 fi
 
 # --------------------------------------------------------------------- HTTP
@@ -294,6 +315,10 @@ fi
 line "verify (CLI)" "$(commas "$(get verify_eps)") entries/s"
 fi
 if has import; then
+ENC_COST=$(awk -v e="$IMPORT_EPS" -v p="$IMPORT_PLAIN_EPS" 'BEGIN { print 1 - e / p }')
+# target() wants "higher is better": compare 1 - cost with 0.90.
+target "encryption at rest, import" "$(awk -v c="$ENC_COST" 'BEGIN { print 1 - c }')" 0.90 \
+	"$(commas "$IMPORT_EPS") vs $(commas "$IMPORT_PLAIN_EPS")/s off = $(awk -v c="$ENC_COST" 'BEGIN { printf "%.1f%%", 100 * c }') cost (< 10%); verify $(commas "$VERIFY_ENC_EPS") vs $(commas "$VERIFY_PLAIN_EPS")/s"
 target "import vs PostgreSQL COPY" "$(awk -v a="$IMPORT_EPS" -v b="$PG_EPS" 'BEGIN { print a / b }')" 3 \
 	"$(commas "$IMPORT_EPS") vs $(commas "$PG_EPS")/s = $(awk -v a="$IMPORT_EPS" -v b="$PG_EPS" 'BEGIN { printf "%.2fx", a / b }') (>= 3x)"
 fi
