@@ -14,17 +14,18 @@ logseal is starting on $URL with data in $DATA
 The admin token is in $DATA/admin.token (mode 0600).  Try:
 
   ADMIN=\$(cat $DATA/admin.token)
-  # a writer token for your service
-  curl -s -X POST -H "Authorization: Bearer \$ADMIN" -H 'Content-Type: application/json' \\
-       -d '{"role":"writer","name":"demo"}' $URL/v1/tokens
-  WRITER=<the "token" field of that reply>
+  # a writer token for your service (the secret is shown once)
+  WRITER=\$(curl -s -X POST -H "Authorization: Bearer \$ADMIN" -H 'Content-Type: application/json' \\
+       -d '{"role":"writer","name":"demo"}' $URL/v1/tokens | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
   # a first event
   curl -s -X POST -H "Authorization: Bearer \$WRITER" -H 'Content-Type: application/json' \\
        -d '{"time":"2026-11-26T10:00:00Z","actor":{"id":"alice"},"action":"user.login","outcome":"success","source":{"ip":"192.0.2.10"},"service":"demo"}' \\
        $URL/v1/events
-  # read it back: the signed checkpoint and the tiles that cover it
-  curl -s -H "Authorization: Bearer \$ADMIN" $URL/log/checkpoint
+  # read it back (the admin token is also an auditor), then its inclusion proof
+  curl -s -H "Authorization: Bearer \$ADMIN" "$URL/v1/events?actor=alice"
+  curl -s -H "Authorization: Bearer \$ADMIN" $URL/v1/events/0
 
+The dashboard is at $URL/ (paste a token to sign in).
 Stop with Ctrl-C (a last checkpoint is signed on the way out).
 MSG
 exec build/logseal serve --data "$DATA" --listen "$LISTEN"
