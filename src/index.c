@@ -18,6 +18,18 @@
  *					hash = first 8 bytes of B("source_net",
  *					plen || masked address) as an INTEGER
  *					(WITHOUT ROWID, key (plen, hash, idx))
+ *	rollup(hour, field, value, n)	events per hour of event time (floor of
+ *					time_us / 3600 s; NO_HOUR without a time),
+ *					field 0 outcome, 1 action, 2 service, value
+ *					the TEXT as stored in events or x'' when
+ *					missing, n the count (WITHOUT ROWID)
+ *
+ * The rollup answers index_stats() when the query has no filter but from/to
+ * on whole hours and the bucket is a whole number of hours or 0 (then each
+ * cell is wholly in or out of the range and in one bucket); any other query
+ * counts rows.  R1: rollup holds exactly the counts of the events rows: it
+ * is added to in the rows' transactions (summed per batch in memory first),
+ * and the reconcile cut subtracts the cut rows' counts in its transaction.
  *
  * The blind index: B(name, v) = HMAC-SHA256(K, name || 0x00 || v), first
  * BLIND_LEN bytes, with K the index key (index_key()).  No column holds a
@@ -80,7 +92,7 @@
 #include "journal.h"
 #include "keys.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define BLIND_LEN 16		/* bytes kept of each HMAC-SHA256 */
 #define INDEX_KEY_LABEL "logseal/index/v1"
 #define INDEX_KEY_FILE "index.key"	/* in DIR/keys/, without encryption (see index_key()) */
@@ -123,6 +135,7 @@ struct index {
 	pthread_mutex_t pool_mu;
 	sqlite3 *pool[POOL_MAX];
 	size_t npool;
+	bool rows_only;		/* index_stats_rows_only() */
 };
 
 /* ============================================================ small helpers */
@@ -800,19 +813,59 @@ static int net_hash(const struct blind *b, EVP_MD_CTX *w, const uint8_t ip[16], 
 /* What the follower and the rebuild write: one events row, and the ipnet
  * rows of its address.  The hash buffers are bound SQLITE_STATIC, so they
  * live here until the statement has run. */
+struct netrow {
+	sqlite3_int64 hash, idx;
+	int plen;
+};
+
+/* One rollup cell being added up in memory for a batch. */
+struct rcell {
+	int64_t hour, n;
+	uint32_t off, len;	/* the value in pool; len NO_VALUE: missing */
+	uint8_t field;		/* ROLL_*; CELL_FREE: an empty slot */
+};
+
 struct writer {
 	sqlite3 *db;
-	sqlite3_stmt *ins, *net;
+	sqlite3_stmt *ins, *net, *up;
 	const struct blind *bl;
 	EVP_MD_CTX *w;
 	uint8_t actor[BLIND_LEN], rtype[BLIND_LEN], rid[BLIND_LEN], writer[BLIND_LEN];
 	uint8_t ip[BLIND_LEN];
+	/* ipnet rows of the batch, written sorted by key at writer_flush() */
+	struct netrow *nets;
+	size_t nnets, capnets;
+	/* rollup cells of the batch (open addressing), values in pool */
+	struct rcell *cells;
+	size_t ncells;
+	char *pool;
+	size_t pool_n;
 };
 
 #define INSERT_SQL                                                                            \
 	"INSERT INTO events(idx,time_us,received_us,actor,action,outcome,source_ip,ip_family,"  \
 	"service,resource_type,resource_id,writer) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)"
 #define INSERT_NET_SQL "INSERT INTO ipnet(plen,hash,idx) VALUES(?,?,?)"
+#define UPSERT_ROLLUP_SQL                                                                     \
+	"INSERT INTO rollup(hour,field,value,n) VALUES(?,?,?,?)"                                 \
+	" ON CONFLICT(hour,field,value) DO UPDATE SET n = n + excluded.n"
+
+/* Rollup dimensions (rollup.field), in the order of index_stats()'s groups. */
+enum { ROLL_OUTCOME = 0, ROLL_ACTION = 1, ROLL_SERVICE = 2, ROLL_FIELDS = 3 };
+#define HOUR_US 3600000000LL
+#define NO_HOUR INT64_MIN	/* rollup.hour of events without a time */
+#define NO_VALUE UINT32_MAX
+#define CELL_FREE 0xff
+#define RCELLS 16384		/* slots (a power of two), flushed half full */
+#define RPOOL (1u << 20)	/* bytes of values kept per flush */
+#define NETS_MAX (1u << 18)	/* ipnet rows kept per flush */
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	int64_t q = a / b;
+
+	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
 
 static int col_text(sqlite3_stmt *st, int pos, const char *v, size_t n)
 {
@@ -843,8 +896,14 @@ static ls_rc writer_init(struct writer *wr, sqlite3 *db, const struct blind *bl,
 	wr->w = EVP_MD_CTX_new();
 	if (!wr->w)
 		return ls_err_set(err, LS_NOMEM, "out of memory");
+	wr->cells = malloc(RCELLS * sizeof(*wr->cells));
+	wr->pool = malloc(RPOOL);
+	if (!wr->cells || !wr->pool)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	memset(wr->cells, CELL_FREE, RCELLS * sizeof(*wr->cells));
 	if (sqlite3_prepare_v3(db, INSERT_SQL, -1, flags, &wr->ins, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(db, INSERT_NET_SQL, -1, flags, &wr->net, NULL) != SQLITE_OK)
+	    sqlite3_prepare_v3(db, INSERT_NET_SQL, -1, flags, &wr->net, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(db, UPSERT_ROLLUP_SQL, -1, flags, &wr->up, NULL) != SQLITE_OK)
 		return db_fail(err, db, "prepare");
 	return LS_OK;
 }
@@ -853,14 +912,144 @@ static void writer_release(struct writer *wr)
 {
 	sqlite3_finalize(wr->ins);
 	sqlite3_finalize(wr->net);
+	sqlite3_finalize(wr->up);
 	EVP_MD_CTX_free(wr->w);
+	free(wr->nets);
+	free(wr->cells);
+	free(wr->pool);
 	memset(wr, 0, sizeof(*wr));
+}
+
+/* Forget what the batch buffered (its transaction was rolled back). */
+static void writer_discard(struct writer *wr)
+{
+	wr->nnets = 0;
+	if (wr->cells && wr->ncells)
+		memset(wr->cells, CELL_FREE, RCELLS * sizeof(*wr->cells));
+	wr->ncells = 0;
+	wr->pool_n = 0;
+}
+
+static int up_step(struct writer *wr, int64_t hour, int field, const char *v, size_t n,
+		   int64_t count)
+{
+	sqlite3_stmt *st = wr->up;
+	int rc = 0;
+
+	sqlite3_reset(st);
+	rc |= sqlite3_bind_int64(st, 1, hour);
+	rc |= sqlite3_bind_int(st, 2, field);
+	/* A missing value is the empty blob: NULL would never conflict. */
+	rc |= v ? sqlite3_bind_text(st, 3, v, (int)n, SQLITE_STATIC)
+		: sqlite3_bind_zeroblob(st, 3, 0);
+	rc |= sqlite3_bind_int64(st, 4, count);
+	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+		return -1;
+	return 0;
+}
+
+static int rollup_flush(struct writer *wr)
+{
+	size_t i;
+
+	for (i = 0; i < RCELLS && wr->ncells; i++) {
+		struct rcell *c = &wr->cells[i];
+
+		if (c->field == CELL_FREE)
+			continue;
+		if (up_step(wr, c->hour, c->field, c->len == NO_VALUE ? NULL : wr->pool + c->off,
+			    c->len == NO_VALUE ? 0 : c->len, c->n))
+			return -1;
+		c->field = CELL_FREE;
+		wr->ncells--;
+	}
+	wr->ncells = 0;
+	wr->pool_n = 0;
+	return 0;
+}
+
+/* Count one event under (hour, field, value) in the batch's cells. */
+static int rollup_add(struct writer *wr, int64_t hour, int field, const char *v, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL ^ (uint64_t)hour ^ ((uint64_t)field << 56);
+	uint32_t len = v ? (uint32_t)n : NO_VALUE;
+	size_t i;
+
+	if (v && n > RPOOL / 4)	/* a huge value: straight to the table */
+		return up_step(wr, hour, field, v, n, 1);
+	if (wr->ncells >= RCELLS / 2 || (v && wr->pool_n + n > RPOOL))
+		if (rollup_flush(wr))
+			return -1;
+	for (i = 0; v && i < n; i++)
+		h = (h ^ (uint8_t)v[i]) * 1099511628211ULL;
+	h ^= h >> 29;
+	for (i = (size_t)h & (RCELLS - 1);; i = (i + 1) & (RCELLS - 1)) {
+		struct rcell *c = &wr->cells[i];
+
+		if (c->field == CELL_FREE) {
+			c->hour = hour;
+			c->field = (uint8_t)field;
+			c->len = len;
+			c->off = (uint32_t)wr->pool_n;
+			c->n = 1;
+			if (v) {
+				memcpy(wr->pool + wr->pool_n, v, n);
+				wr->pool_n += n;
+			}
+			wr->ncells++;
+			return 0;
+		}
+		if (c->hour == hour && c->field == field && c->len == len &&
+		    (!v || !memcmp(wr->pool + c->off, v, n))) {
+			c->n++;
+			return 0;
+		}
+	}
+}
+
+static int net_cmp(const void *a, const void *b)
+{
+	const struct netrow *x = a, *y = b;
+
+	if (x->plen != y->plen)
+		return x->plen < y->plen ? -1 : 1;
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/*
+ * Write what the batch buffered, in its transaction.  ipnet rows go in key
+ * order: their keys are random, and inserting them sorted keeps SQLite's
+ * descent on the same few pages instead of all over the tree (most of the
+ * follower's time went there).
+ */
+static ls_rc writer_flush(struct writer *wr, struct ls_err *err)
+{
+	size_t i;
+
+	qsort(wr->nets, wr->nnets, sizeof(*wr->nets), net_cmp);
+	for (i = 0; i < wr->nnets; i++) {
+		sqlite3_stmt *st = wr->net;
+
+		sqlite3_reset(st);
+		if (sqlite3_bind_int(st, 1, wr->nets[i].plen) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 2, wr->nets[i].hash) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 3, wr->nets[i].idx) != SQLITE_OK ||
+		    sqlite3_step(st) != SQLITE_DONE)
+			return db_fail(err, wr->db, "insert");
+	}
+	wr->nnets = 0;
+	if (rollup_flush(wr))
+		return db_fail(err, wr->db, "rollup");
+	return LS_OK;
 }
 
 static ls_rc write_row(struct writer *wr, uint64_t idx, const struct row *r, struct ls_err *err)
 {
 	sqlite3_stmt *st = wr->ins;
 	bool v4 = r->has_ip && !memcmp(r->ip, V4_MAPPED, sizeof(V4_MAPPED));
+	int64_t hour;
 	int rc = 0;
 	size_t i, nn;
 
@@ -887,23 +1076,38 @@ static ls_rc write_row(struct writer *wr, uint64_t idx, const struct row *r, str
 	rc |= col_blind(wr, st, 12, "writer", r->writer, r->writer_n, wr->writer);
 	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
 		return db_fail(err, wr->db, "insert");
+	hour = r->has_time ? floor_div(r->time_us, HOUR_US) : NO_HOUR;
+	if (rollup_add(wr, hour, ROLL_OUTCOME, r->outcome, r->outcome_n) ||
+	    rollup_add(wr, hour, ROLL_ACTION, r->action, r->action_n) ||
+	    rollup_add(wr, hour, ROLL_SERVICE, r->service, r->service_n))
+		return db_fail(err, wr->db, "rollup");
 	if (!r->has_ip)
 		return LS_OK;
 	nn = v4 ? sizeof(NET_V4) : sizeof(NET_V6);
+	if (wr->nnets + nn > NETS_MAX) {
+		ls_rc frc = writer_flush(wr, err);
+
+		if (frc != LS_OK)
+			return frc;
+	}
+	if (wr->nnets + nn > wr->capnets) {
+		size_t nc = wr->capnets ? wr->capnets * 2 : 4096;
+		struct netrow *p = realloc(wr->nets, nc * sizeof(*p));
+
+		if (!p)
+			return ls_err_set(err, LS_NOMEM, "out of memory");
+		wr->nets = p;
+		wr->capnets = nc;
+	}
 	for (i = 0; i < nn; i++) {
 		unsigned bits = v4 ? NET_V4[i] : NET_V6[i];
+		struct netrow *nr = &wr->nets[wr->nnets];
 
-		sqlite3_int64 h;
-
-		st = wr->net;
-		sqlite3_reset(st);
-		if (net_hash(wr->bl, wr->w, r->ip, bits, &h))
+		if (net_hash(wr->bl, wr->w, r->ip, bits, &nr->hash))
 			return ls_err_set(err, LS_NOMEM, "out of memory");
-		if (sqlite3_bind_int(st, 1, (int)bits) != SQLITE_OK ||
-		    sqlite3_bind_int64(st, 2, h) != SQLITE_OK ||
-		    sqlite3_bind_int64(st, 3, (sqlite3_int64)idx) != SQLITE_OK ||
-		    sqlite3_step(st) != SQLITE_DONE)
-			return db_fail(err, wr->db, "insert");
+		nr->plen = (int)bits;
+		nr->idx = (sqlite3_int64)idx;
+		wr->nnets++;
 	}
 	return LS_OK;
 }
@@ -916,7 +1120,9 @@ static const char SCHEMA_TABLES[] =
 	" received_us INTEGER, actor BLOB, action TEXT, outcome TEXT, source_ip BLOB,"
 	" ip_family INTEGER, service TEXT, resource_type BLOB, resource_id BLOB, writer BLOB);"
 	"CREATE TABLE IF NOT EXISTS ipnet(plen INTEGER NOT NULL, hash INTEGER NOT NULL,"
-	" idx INTEGER NOT NULL, PRIMARY KEY(plen, hash, idx)) WITHOUT ROWID;";
+	" idx INTEGER NOT NULL, PRIMARY KEY(plen, hash, idx)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS rollup(hour INTEGER NOT NULL, field INTEGER NOT NULL,"
+	" value TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY(hour, field, value)) WITHOUT ROWID;";
 
 /* Few indexes: each one costs the follower about as much as the row.
  * Low-cardinality columns (outcome, writer, resource_type) have none: a
@@ -1213,6 +1419,23 @@ static int journal_has(const char *jdir, uint64_t k, uint8_t hash[LS_HASH_LEN], 
 	return 1;
 }
 
+/*
+ * The rollup counts of the events at or above ?1 taken away (?2 NO_HOUR),
+ * computed as write_row() adds them: hour rounded down, a missing value as
+ * the empty blob.  Cells left at 0 are then deleted, so the rollup stays
+ * exactly the one the kept rows would have built.
+ */
+#define ROLLUP_HOUR                                                                           \
+	"CASE WHEN time_us IS NULL THEN ?2 ELSE (time_us - (((time_us % 3600000000) + "       \
+	"3600000000) % 3600000000)) / 3600000000 END"
+#define ROLLUP_SUB_ONE(field, col)                                                            \
+	"SELECT " ROLLUP_HOUR ", " field ", coalesce(" col ", x''), -count(*) FROM events"   \
+	" WHERE idx >= ?1 GROUP BY 1, 3"
+#define ROLLUP_SUB_SQL                                                                        \
+	"INSERT INTO rollup(hour,field,value,n) " ROLLUP_SUB_ONE("0", "outcome")               \
+	" UNION ALL " ROLLUP_SUB_ONE("1", "action") " UNION ALL "                            \
+	ROLLUP_SUB_ONE("2", "service") " ON CONFLICT(hour,field,value) DO UPDATE SET n = n + excluded.n"
+
 /* Invariant 3: make the stored rows a prefix of the journal. */
 static ls_rc reconcile(struct index *idx, struct ls_err *err)
 {
@@ -1276,17 +1499,21 @@ static ls_rc reconcile(struct index *idx, struct ls_err *err)
 	{
 		/* ipnet has no index on idx: the delete scans it, which only
 		 * happens at start after a torn tail or a swapped journal. */
-		static const char *const del[] = { "DELETE FROM events WHERE idx >= ?",
+		static const char *const del[] = { ROLLUP_SUB_SQL, "DELETE FROM rollup WHERE n = 0",
+						   "DELETE FROM events WHERE idx >= ?",
 						   "DELETE FROM ipnet WHERE idx >= ?" };
 		sqlite3_stmt *st;
 		size_t k;
 
-		for (k = 0; k < 2 && rc == LS_OK; k++) {
+		for (k = 0; k < 4 && rc == LS_OK; k++) {
 			if (sqlite3_prepare_v2(idx->w, del[k], -1, &st, NULL) != SQLITE_OK) {
 				rc = db_fail(err, idx->w, "reconcile");
 				break;
 			}
-			sqlite3_bind_int64(st, 1, (sqlite3_int64)n);
+			if (k == 0)
+				sqlite3_bind_int64(st, 2, NO_HOUR);
+			if (k != 1)
+				sqlite3_bind_int64(st, 1, (sqlite3_int64)n);
 			if (sqlite3_step(st) != SQLITE_DONE)
 				rc = db_fail(err, idx->w, "reconcile");
 			sqlite3_finalize(st);
@@ -1377,11 +1604,14 @@ static ls_rc follow_batch(struct index *idx, struct journal_iter *it, struct wri
 		return rc != LS_OK ? rc : end;
 	ls_sha256(arena + JOURNAL_MAX_ENTRY + 1, last_len, NULL, 0, hash);
 	if (rc == LS_OK)
+		rc = writer_flush(wr, err);
+	if (rc == LS_OK)
 		rc = meta_mark(idx->w, *next, hash, err);
 	if (rc == LS_OK)
 		rc = exec(idx->w, "COMMIT", err);
 	if (rc != LS_OK) {
 		sqlite3_exec(idx->w, "ROLLBACK", NULL, NULL, NULL);
+		writer_discard(wr);
 		*next -= *got;
 		*got = 0;
 		return rc;
@@ -1614,11 +1844,15 @@ static ls_rc rebuild_fill(sqlite3 *db, const struct blind *bl, const char *jdir,
 		next = at + 1;
 		if (++inbatch == REBUILD_ROWS) {
 			inbatch = 0;
-			rc = exec(db, "COMMIT; BEGIN", err);
+			rc = writer_flush(&wr, err);
+			if (rc == LS_OK)
+				rc = exec(db, "COMMIT; BEGIN", err);
 			if (rc == LS_OK && progress)
 				progress(ctx, next);
 		}
 	}
+	if (rc == LS_OK)
+		rc = writer_flush(&wr, err);
 	if (rc == LS_OK)
 		rc = meta_mark(db, next, next ? hash : NULL, err);
 	if (rc == LS_OK)
@@ -2727,6 +2961,37 @@ static int flush_bucket(json_t *arr, bool timed, int64_t start_us, struct group 
 	return bad ? -1 : 0;
 }
 
+void index_stats_rows_only(struct index *idx, bool on)
+{
+	idx->rows_only = on;
+}
+
+/*
+ * Can the rollup answer q?  Only when no filter but a time range is set,
+ * both its ends on whole hours, and buckets are whole hours (or one bucket):
+ * then every rollup cell lies wholly inside or outside the range and inside
+ * one bucket.  Anything else is counted from the rows.
+ */
+static bool rollup_fits(const struct index_query *q, uint64_t bucket_seconds, int64_t *from_h,
+			int64_t *to_h)
+{
+	const unsigned ignored = INDEX_Q_ORDER | INDEX_Q_LIMIT | INDEX_Q_CURSOR;
+
+	if ((q->has & ~(ignored | INDEX_Q_FROM | INDEX_Q_TO)) || bucket_seconds % 3600)
+		return false;
+	if (q->has & INDEX_Q_FROM) {
+		if (q->from_us % HOUR_US)
+			return false;
+		*from_h = q->from_us / HOUR_US;
+	}
+	if (q->has & INDEX_Q_TO) {
+		if (q->to_us % HOUR_US)
+			return false;
+		*to_h = q->to_us / HOUR_US;
+	}
+	return true;
+}
+
 ls_rc index_stats(struct index *idx, const struct index_query *q, const char *group_by,
 		  uint64_t bucket_seconds, json_t **out, struct ls_err *err)
 {
@@ -2739,9 +3004,10 @@ ls_rc index_stats(struct index *idx, const struct index_query *q, const char *gr
 	sqlite3 *db = NULL;
 	json_t *res = NULL, *arr = NULL;
 	int64_t cur = 0, other = 0, total = 0;
-	bool timed = bucket_seconds > 0, have = false;
+	bool timed = bucket_seconds > 0, have = false, roll;
+	int64_t from_h = 0, to_h = 0;
 	uint64_t wm = 0;
-	int i, step;
+	int i, step, np;
 	ls_rc rc = LS_OK;
 
 	*out = NULL;
@@ -2766,21 +3032,40 @@ ls_rc index_stats(struct index *idx, const struct index_query *q, const char *gr
 		return ls_err_set(err, LS_LIMIT,
 				  "more than %d buckets: use a larger bucket or a narrower range",
 				  INDEX_STATS_MAX_BUCKETS);
+	roll = !idx->rows_only && rollup_fits(q, bucket_seconds, &from_h, &to_h);
 	rc = where_prepare(&w, idx, err);
 	if (rc != LS_OK)
 		return rc;
-	/* ?1 is the bucket width in microseconds; the filters follow. */
+	/* ?1 is the bucket width in microseconds; the filters follow.  The
+	 * rollup: ?2 the field, ?3 NO_HOUR, ?4 ?5 the range in hours.  Both
+	 * give rows (bucket start, value, count) in bucket order, and the
+	 * values the rows would not name (missing, not text) fall into
+	 * "other" below in both. */
 	w.first_param = 2;
-	if (timed)
-		sb_add(&sql, "SELECT time_us - (((time_us %% ?1) + ?1) %% ?1), %s, COUNT(*) FROM events",
-		       groups[i]);
-	else
-		sb_add(&sql, "SELECT ?1, %s, COUNT(*) FROM events", groups[i]);
-	where_sql(&w, &sql, false);
-	if (timed)
-		sb_add(&sql, " AND time_us IS NOT NULL GROUP BY 1, 2 ORDER BY 1");
-	else
-		sb_add(&sql, " GROUP BY 2");
+	if (roll) {
+		sb_add(&sql, "SELECT %s, value, SUM(n) FROM rollup WHERE field = ?2",
+		       timed ? "hour * 3600000000 - (((hour * 3600000000 % ?1) + ?1) % ?1)"
+			     : "?1");
+		/* Events without a time fall in no bucket and no range. */
+		if (timed || (q->has & (INDEX_Q_FROM | INDEX_Q_TO)))
+			sb_add(&sql, " AND hour <> ?3");
+		if (q->has & INDEX_Q_FROM)
+			sb_add(&sql, " AND hour >= ?4");
+		if (q->has & INDEX_Q_TO)
+			sb_add(&sql, " AND hour < ?5");
+		sb_add(&sql, timed ? " GROUP BY 1, 2 ORDER BY 1" : " GROUP BY 2");
+	} else {
+		if (timed)
+			sb_add(&sql, "SELECT time_us - (((time_us %% ?1) + ?1) %% ?1), %s, COUNT(*)"
+				     " FROM events", groups[i]);
+		else
+			sb_add(&sql, "SELECT ?1, %s, COUNT(*) FROM events", groups[i]);
+		where_sql(&w, &sql, false);
+		if (timed)
+			sb_add(&sql, " AND time_us IS NOT NULL GROUP BY 1, 2 ORDER BY 1");
+		else
+			sb_add(&sql, " GROUP BY 2");
+	}
 	if (sql.overflow)
 		return ls_err_set(err, LS_LIMIT, "index: query too complex");
 
@@ -2797,14 +3082,35 @@ ls_rc index_stats(struct index *idx, const struct index_query *q, const char *gr
 	if (rc != LS_OK)
 		goto done;
 	if (sqlite3_prepare_v2(db, sql.s, (int)sql.n, &st, NULL) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 1, (sqlite3_int64)(timed ? bucket_seconds * 1000000 : 0)) ||
-	    where_bind(&w, st, false) != SQLITE_OK) {
+	    sqlite3_bind_int64(st, 1, (sqlite3_int64)(timed ? bucket_seconds * 1000000 : 0))) {
+		rc = db_fail(err, db, "stats");
+		goto done;
+	}
+	np = 0;
+	if (roll) {
+		/* Bound by name: a parameter the SQL does not use has index 0. */
+		static const char *const names[] = { "?2", "?3", "?4", "?5" };
+		const int64_t vals[] = { i, NO_HOUR, from_h, to_h };
+		int k;
+
+		for (k = 0; k < 4; k++) {
+			int at = sqlite3_bind_parameter_index(st, names[k]);
+
+			if (at > 0)
+				np |= sqlite3_bind_int64(st, at, vals[k]);
+		}
+	} else {
+		np = where_bind(&w, st, false);
+	}
+	if (np != SQLITE_OK) {
 		rc = db_fail(err, db, "stats");
 		goto done;
 	}
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t b = sqlite3_column_int64(st, 0), c = sqlite3_column_int64(st, 2);
-		const unsigned char *name = sqlite3_column_text(st, 1);
+		/* The type first: reading a blob as text converts it. */
+		bool text = sqlite3_column_type(st, 1) == SQLITE_TEXT;
+		const unsigned char *name = text ? sqlite3_column_text(st, 1) : NULL;
 
 		if (!have || b != cur) {
 			if (have && flush_bucket(arr, timed, cur, g, ng, other)) {
@@ -2825,8 +3131,7 @@ ls_rc index_stats(struct index *idx, const struct index_query *q, const char *gr
 			}
 		}
 		total += c;
-		if (!name || sqlite3_column_type(st, 1) != SQLITE_TEXT ||
-		    (size_t)sqlite3_column_bytes(st, 1) != strlen((const char *)name)) {
+		if (!name || (size_t)sqlite3_column_bytes(st, 1) != strlen((const char *)name)) {
 			other += c;
 			continue;
 		}

@@ -45,6 +45,7 @@
 #define LS_INDEX_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -202,6 +203,12 @@ ls_rc index_query_run(struct index *idx, const struct index_query *q, uint64_t *
  */
 ls_rc index_stats(struct index *idx, const struct index_query *q, const char *group_by,
 		  uint64_t bucket_seconds, json_t **out, struct ls_err *err);
+
+/* index_stats() answers from a per-hour rollup (see index.c) when q has no
+ * filter but from/to on whole hours and bucket_seconds is a multiple of
+ * 3600 (or 0), else from the rows.  on: always from the rows (for tests
+ * and benchmarks comparing the two; not thread-safe against queries). */
+void index_stats_rows_only(struct index *idx, bool on);
 
 /* ------------------------------------------ cursors (exposed for fuzzing) */
 
