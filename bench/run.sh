@@ -220,30 +220,50 @@ fi
 if has http; then
 STEP="logseal serve"
 section "HTTP: logseal serve under load (loadgen, keep-alive, NDJSON to POST /v1/events)"
-PORT=$(free_port)
-"$LOGSEAL" init --data "$T/serve" >"$T/serve-init.log" 2>&1 ||
-	{ cat "$T/serve-init.log" >&2; fail "logseal init failed"; }
-"$LOGSEAL" serve --data "$T/serve" --listen "127.0.0.1:$PORT" >"$T/serve.log" 2>&1 &
-SERVER_PID=$!
-up=0
-for _ in $(seq 1 150); do
-	if curl -fsS -o /dev/null "http://127.0.0.1:$PORT/healthz" 2>/dev/null; then up=1; break; fi
-	kill -0 "$SERVER_PID" 2>/dev/null || break
-	sleep 0.1
-done
-[ "$up" = 1 ] || { tail -20 "$T/serve.log" >&2; fail "server did not answer /healthz within 15 s"; }
 
-STEP="create a writer token"
-# Secrets go through files, never on a command line.
-umask 077
-printf 'Authorization: Bearer %s\n' "$(head -1 "$T/serve/admin.token")" >"$T/admin.hdr"
-curl -fsS -X POST -H @"$T/admin.hdr" -H 'Content-Type: application/json' \
-	-d '{"role":"writer","name":"bench"}' "http://127.0.0.1:$PORT/v1/tokens" \
-	>"$T/token.json" || fail "POST /v1/tokens failed"
-python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["token"])' "$T/token.json" \
-	>"$T/writer.token" || fail "no token in the reply of POST /v1/tokens"
-umask 022
+# serve_start DIR [init options]: a fresh data dir, a server on PORT, a
+# writer token in $T/writer.token.  serve_stop: SIGTERM, clean exit checked.
+serve_start() {
+	local dir=$1
+	shift
+	PORT=$(free_port)
+	"$LOGSEAL" init --data "$dir" "$@" >"$dir.init.log" 2>&1 ||
+		{ cat "$dir.init.log" >&2; fail "logseal init failed"; }
+	"$LOGSEAL" serve --data "$dir" --listen "127.0.0.1:$PORT" >"$T/serve.log" 2>&1 &
+	SERVER_PID=$!
+	local up=0
+	for _ in $(seq 1 150); do
+		if curl -fsS -o /dev/null "http://127.0.0.1:$PORT/healthz" 2>/dev/null; then up=1; break; fi
+		kill -0 "$SERVER_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	[ "$up" = 1 ] || { tail -20 "$T/serve.log" >&2; fail "server did not answer /healthz within 15 s"; }
+	STEP="create a writer token"
+	# Secrets go through files, never on a command line.
+	umask 077
+	printf 'Authorization: Bearer %s\n' "$(head -1 "$dir/admin.token")" >"$T/admin.hdr"
+	curl -fsS -X POST -H @"$T/admin.hdr" -H 'Content-Type: application/json' \
+		-d '{"role":"writer","name":"bench"}' "http://127.0.0.1:$PORT/v1/tokens" \
+		>"$T/token.json" || fail "POST /v1/tokens failed"
+	python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["token"])' "$T/token.json" \
+		>"$T/writer.token" || fail "no token in the reply of POST /v1/tokens"
+	umask 022
+}
+serve_stop() {
+	STEP="stop the server (SIGTERM)"
+	kill -TERM "$SERVER_PID"
+	local stopped=0 rc=0
+	for _ in $(seq 1 300); do
+		kill -0 "$SERVER_PID" 2>/dev/null || { stopped=1; break; }
+		sleep 0.1
+	done
+	[ "$stopped" = 1 ] || { tail -20 "$T/serve.log" >&2; fail "server still running 30 s after SIGTERM"; }
+	wait "$SERVER_PID" || rc=$?
+	SERVER_PID=""
+	[ "$rc" = 0 ] || { tail -20 "$T/serve.log" >&2; fail "server exited with status $rc after SIGTERM"; }
+}
 
+serve_start "$T/serve"
 accepted=0
 for b in $HTTP_BATCHES; do
 	STEP="loadgen batch $b"
@@ -253,22 +273,21 @@ for b in $HTTP_BATCHES; do
 		{ rc=$?; tail -20 "$T/serve.log" >&2; fail "loadgen exited with status $rc"; }
 	accepted=$((accepted + $(get "http_b${b}_accepted" | cut -d. -f1)))
 done
-
-STEP="stop the server (SIGTERM)"
-kill -TERM "$SERVER_PID"
-stopped=0
-for _ in $(seq 1 300); do
-	kill -0 "$SERVER_PID" 2>/dev/null || { stopped=1; break; }
-	sleep 0.1
-done
-[ "$stopped" = 1 ] || { tail -20 "$T/serve.log" >&2; fail "server still running 30 s after SIGTERM"; }
-rc=0; wait "$SERVER_PID" || rc=$?
-SERVER_PID=""
-[ "$rc" = 0 ] || { tail -20 "$T/serve.log" >&2; fail "server exited with status $rc after SIGTERM"; }
+serve_stop
 size=$(ckpt_size "$T/serve")
 if ! [ "${size:-0}" -ge "$accepted" ] 2>/dev/null; then
 	fail "last checkpoint covers '${size}' entries but $accepted were acknowledged"
 fi
+
+# The same load, batches of 1000, on a log without encryption at rest.
+STEP="logseal serve, encryption off"
+serve_start "$T/serve-plain" --no-encryption
+STEP="loadgen batch 1000, encryption off"
+"$BENCHBIN/loadgen" --port "$PORT" --token-file "$T/writer.token" --batch 1000 \
+	--conns "$LOADGEN_CONNS" --seconds "$LOADGEN_SECONDS" \
+	--results "$RESULTS" --key "http_plain_b1000" ||
+	{ rc=$?; tail -20 "$T/serve.log" >&2; fail "loadgen exited with status $rc"; }
+serve_stop
 printf '  %-40s %s\n' "server stopped by SIGTERM" \
 	"exit 0; last checkpoint covers $(commas "$size") entries ($(commas "$accepted") acknowledged by 2xx)"
 HTTP_EPS=$(get http_b1000_eps 2>/dev/null || echo "")
@@ -326,6 +345,11 @@ if has http; then
 if [ -n "${HTTP_EPS:-}" ] && [ -n "${PG_EPS:-}" ]; then
 	target "HTTP batches of 1000 vs PostgreSQL" "$(awk -v a="$HTTP_EPS" -v b="$PG_EPS" 'BEGIN { print a / b }')" 3 \
 		"$(commas "$HTTP_EPS") vs $(commas "$PG_EPS")/s = $(awk -v a="$HTTP_EPS" -v b="$PG_EPS" 'BEGIN { printf "%.2fx", a / b }') (>= 3x)"
+fi
+HTTP_PLAIN_EPS=$(get http_plain_b1000_eps 2>/dev/null || echo "")
+if [ -n "${HTTP_EPS:-}" ] && [ -n "$HTTP_PLAIN_EPS" ]; then
+	target "encryption at rest, HTTP batches of 1000" "$(awk -v e="$HTTP_EPS" -v p="$HTTP_PLAIN_EPS" 'BEGIN { print e / p }')" 0.90 \
+		"$(commas "$HTTP_EPS") vs $(commas "$HTTP_PLAIN_EPS")/s off = $(awk -v e="$HTTP_EPS" -v p="$HTTP_PLAIN_EPS" 'BEGIN { printf "%.1f%%", 100 * (1 - e / p) }') cost (< 10%)"
 fi
 for b in $HTTP_BATCHES; do
 	[ "$b" = 1000 ] && continue
