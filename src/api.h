@@ -204,6 +204,11 @@ ls_rc api_tiles_reader(struct server *s, uint64_t size, struct tiles_reader **tr
 /* Standard base64 of data as a JSON string; NULL on OOM. */
 json_t *api_b64_json(const void *data, size_t n);
 
+/* The dashboard's integrity and retention views (api_integrity.c):
+ * GET /v1/integrity, GET /v1/retention; audited reads. */
+void api_integrity_get(struct server *s, const struct request *q, struct reply *r);
+void api_retention_get(struct server *s, const struct request *q, struct reply *r);
+
 /* GET /v1/export (api_export.c): a streamed reply on success. */
 void api_export(struct server *s, const struct request *q, struct reply *r);
 

@@ -93,6 +93,8 @@ enum handler {
 	H_RULES_DELETE,
 	H_HOOKS_POST,
 	H_HOOKS_GET,
+	H_INTEGRITY,
+	H_RETENTION,
 	H_WEB,
 };
 
@@ -147,6 +149,10 @@ static const struct route routes[] = {
 	  "/v1/alerts/webhooks" },
 	{ "/v1/alerts/webhooks", M_EXACT, "GET", AUTH_ROLE_ADMIN, H_HOOKS_GET, B_NONE,
 	  "/v1/alerts/webhooks" },
+	{ "/v1/integrity", M_EXACT, "GET", AUTH_ROLE_AUDITOR, H_INTEGRITY, B_NONE,
+	  "/v1/integrity" },
+	{ "/v1/retention", M_EXACT, "GET", AUTH_ROLE_AUDITOR, H_RETENTION, B_NONE,
+	  "/v1/retention" },
 	{ "/log/checkpoint", M_EXACT, "GET", AUTH_ROLE_AUDITOR, H_CHECKPOINT, B_NONE,
 	  "/log/checkpoint" },
 	{ "/log/tile/", M_PREFIX, "GET", AUTH_ROLE_AUDITOR, H_TILE, B_NONE, "/log/tile/{path}" },
@@ -744,6 +750,12 @@ static enum MHD_Result dispatch(struct http *h, struct MHD_Connection *c, struct
 		break;
 	case H_HOOKS_GET:
 		api_webhooks_get(s, &k->q, &r);
+		break;
+	case H_INTEGRITY:
+		api_integrity_get(s, &k->q, &r);
+		break;
+	case H_RETENTION:
+		api_retention_get(s, &k->q, &r);
 		break;
 	case H_WEB:
 		api_web_get(s, &k->q, &r);

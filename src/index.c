@@ -1028,7 +1028,8 @@ static ls_rc writer_flush(struct writer *wr, struct ls_err *err)
 {
 	size_t i;
 
-	qsort(wr->nets, wr->nnets, sizeof(*wr->nets), net_cmp);
+	if (wr->nnets) /* nets is NULL until the first address */
+		qsort(wr->nets, wr->nnets, sizeof(*wr->nets), net_cmp);
 	for (i = 0; i < wr->nnets; i++) {
 		sqlite3_stmt *st = wr->net;
 
@@ -2935,7 +2936,8 @@ static int flush_bucket(json_t *arr, bool timed, int64_t start_us, struct group 
 	size_t i;
 	int bad = !b || !counts;
 
-	qsort(g, n, sizeof(*g), group_cmp);
+	if (n)
+		qsort(g, n, sizeof(*g), group_cmp);
 	for (i = 0; i < n; i++) {
 		/* A name jansson refuses (not UTF-8) is counted as other. */
 		if (bad || i >= INDEX_STATS_MAX_GROUPS ||

@@ -5,12 +5,14 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -522,11 +524,65 @@ static const char usage_verify[] =
 	"\n"
 	"--data: recomputes every leaf hash, tile and root from the journal of a\n"
 	"data directory, checks every stored checkpoint's signature and root, and\n"
-	"names the first bad record, tile or checkpoint.\n"
+	"names the first bad record, tile or checkpoint; the outcome is recorded\n"
+	"in DIR/state/last-verify.json (the dashboard's integrity page shows it).\n"
 	"--tiles: verifies a static C2SP tlog-tiles log (a checkpoint file and its\n"
 	"tile/ tree with entry bundles) against a verifier key, given as the key\n"
 	"string or a file holding it.\n"
 	"Exit status 0 only when everything checks.\n";
+
+/*
+ * The outcome of a full verify of a data directory, kept in
+ * DIR/state/last-verify.json for the dashboard (GET /v1/integrity): when it
+ * ran, whether it passed, what it covered.  Written here and not by the
+ * library, so that only a real `logseal verify` run records one.  A
+ * directory that is not there is not created; a failure to record is a
+ * warning, never a change of the verify's own result (a read-only copy of
+ * a data directory can still be verified).  A run refused access to the
+ * data (LS_DENIED: a wrong master key, a key file others can read) reached
+ * no verdict about the log and leaves the directory untouched, as its
+ * message promises; so does one that ran out of memory.
+ */
+static void record_verify(const char *dir, ls_rc rc, const struct verify_report *rep,
+			  const struct ls_err *verr)
+{
+	char path[PATH_MAX], when[40], root[LS_B64_LEN(32) + 1];
+	struct ls_err err = { "" };
+	struct timespec now;
+	struct stat st;
+	json_t *o;
+	char *text = NULL;
+
+	if (rc == LS_DENIED || rc == LS_NOMEM || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		return;
+	clock_gettime(CLOCK_REALTIME, &now);
+	event_format_time((int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000, when, sizeof(when));
+	ls_b64_encode(rep->root, 32, root, sizeof(root));
+	o = json_pack("{s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "time", when, "ok", rc == LS_OK,
+		      "entries", (json_int_t)rep->entries, "tree_size", (json_int_t)rep->tree_size,
+		      "checkpoints", (json_int_t)rep->checkpoints, "tiles", (json_int_t)rep->tiles,
+		      "uncovered", (json_int_t)rep->uncovered, "archived",
+		      (json_int_t)rep->archived, "purged", (json_int_t)rep->purged);
+	if (!o || json_object_set_new(o, "root", rc == LS_OK ? json_string(root) : json_null()) ||
+	    json_object_set_new(o, "purged_ranges",
+				rep->retention[0] ? json_string(rep->retention) : json_null()) ||
+	    json_object_set_new(o, "error", rc == LS_OK ? json_null() :
+				json_pack("{s:s,s:s}", "code", ls_rc_name(rc), "message",
+					  verr->msg)) ||
+	    !(text = json_dumps(o, JSON_COMPACT))) {
+		fprintf(stderr, "logseal verify: warning: cannot record the outcome: out of memory\n");
+		goto out;
+	}
+	if (snprintf(path, sizeof(path), "%s/state", dir) >= (int)sizeof(path) ||
+	    fs_mkdirs(path, 0700, &err) != LS_OK ||
+	    snprintf(path, sizeof(path), "%s/state/last-verify.json", dir) >= (int)sizeof(path) ||
+	    fs_write_file(path, text, strlen(text), 0600, 0, &err) != LS_OK)
+		fprintf(stderr, "logseal verify: warning: cannot record the outcome in "
+			"%s/state/last-verify.json: %s\n", dir, err.msg[0] ? err.msg : "path too long");
+out:
+	free(text);
+	json_decref(o);
+}
 
 static int cmd_verify(int argc, char **argv)
 {
@@ -557,8 +613,10 @@ static int cmd_verify(int argc, char **argv)
 		fputs(usage_verify, stderr);
 		return 2;
 	}
+	memset(&rep, 0, sizeof(rep));
 	if (dir) {
 		rc = verify_data_dir(dir, progress, &rep, &err);
+		record_verify(dir, rc, &rep, &err);
 	} else {
 		struct note_verifier v;
 		char *data = NULL;

@@ -1189,7 +1189,8 @@ ls_rc tiles_writer_flush(struct tiles_writer *w, struct ls_err *err)
 		}
 		jobs[i].written = 0;
 	}
-	qsort(ds.dir, ds.n, sizeof(ds.dir[0]), cmp_str);
+	if (ds.n)
+		qsort(ds.dir, ds.n, sizeof(ds.dir[0]), cmp_str);
 	for (size_t i = 0; i < ds.n; i++) {
 		int fd;
 

@@ -14,8 +14,12 @@
  *     last seen index with Last-Event-ID, so nothing is skipped.
  *  4. "verified" on an event is computed here, with WebCrypto SHA-256, from
  *     the exact entry bytes up to the root in the signed checkpoint text
- *     (RFC 6962 leaf/node hashes, RFC 9162 section 2.1.3.2 verification); the
- *     server's own leaf_hash is only compared, never trusted.
+ *     (RFC 6962 leaf/node hashes, RFC 9162 section 2.1.3.2 verification),
+ *     and the checkpoint's Ed25519 signature is checked here too (WebCrypto)
+ *     with the verifier key whose id matches its name and key; the server's
+ *     own leaf_hash is only compared, never trusted.  The key comes from the
+ *     same server: the integrity page shows it in full to be compared with
+ *     the operator's copy.
  */
 'use strict';
 
@@ -316,6 +320,7 @@
 
 	function signOut(message) {
 		token = null;
+		verifierKeyText = null;
 		tail.stop();
 		$('nav').hidden = true;
 		$('logout').hidden = true;
@@ -770,6 +775,19 @@
 		} catch (e) {
 			v = { ok: false, why: e.message };
 		}
+		/* The proof only reaches the checkpoint's root: the root counts
+		 * once the checkpoint's signature verifies too (same check as the
+		 * integrity page). */
+		let sv;
+		try {
+			sv = await verifyCheckpointSignature(j.checkpoint, await verifierKey());
+		} catch (e) {
+			sv = { ok: false, why: 'the verifier key could not be fetched: ' + describe(e) };
+		}
+		if (v.ok && sv.ok)
+			v.why += '; the checkpoint\'s ' + sv.why;
+		else if (v.ok)
+			v = Object.assign(v, { ok: false, why: 'the proof reaches the checkpoint root, but the checkpoint signature is NOT verified: ' + sv.why });
 		verdict.className = 'verdict ' + (v.ok ? 'ok' : 'bad');
 		verdict.append(el('span', { class: 'mark', 'data-verified': v.ok ? 'yes' : 'no' },
 			v.ok ? '\u2714 verified' : '\u2718 NOT verified'),
@@ -788,7 +806,8 @@
 			['tree size', cp.sizeText],
 			['root', cp.rootText],
 			['signed by', cp.sigs.map((s) => s.name + ' (key id ' + (s.keyId || '?') + ')').join(', ') || null],
-			['signature', na('not checked in the browser; verify with logseal verify-bundle and the verifier key')],
+			['signature', el('span', { class: sv.ok ? 'sig-ok' : 'sig-bad', 'data-verified': sv.ok ? 'yes' : 'no' },
+				(sv.ok ? '\u2714 signature verified: ' : '\u2718 signature NOT verified: ') + sv.why)],
 		] : [['checkpoint', na('could not be parsed')]]);
 	}
 
@@ -1057,88 +1076,220 @@
 
 	/* ======================================================== integrity */
 
-	/* Values from the Prometheus text of /metrics whose names match re. */
-	function metric(text, re) {
-		for (const line of text.split('\n')) {
-			if (line.startsWith('#'))
-				continue;
-			const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
-			if (m && re.test(m[1]))
-				return { name: m[1], value: Number(m[3]) };
+	/* The verifier key the server names (GET /v1/integrity), kept in
+	 * memory like the token; the integrity page shows it in full so that
+	 * it can be compared with the operator's copy of DIR/verifier.key. */
+	let verifierKeyText = null;
+
+	async function verifierKey() {
+		if (verifierKeyText === null)
+			verifierKeyText = (await getJSON('/v1/integrity')).verifier_key || null;
+		return verifierKeyText;
+	}
+
+	/* A C2SP vkey "<name>+<hex key id>+<base64(0x01 || 32-byte Ed25519
+	 * public key)>", its key id checked against SHA-256(name || 0x0A ||
+	 * 0x01 || key). */
+	async function parseVerifierKey(vkey) {
+		const m = /^([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/]+=*)$/.exec(String(vkey || ''));
+		if (!m)
+			throw new Error('the verifier key is not name+keyid+key');
+		const raw = b64ToBytes(m[3]);
+		if (raw.length !== 33 || raw[0] !== 1)
+			throw new Error('the verifier key is not an Ed25519 key (type 0x01, 32 bytes)');
+		const name = new TextEncoder().encode(m[1]);
+		const id = (await sha256(name, new Uint8Array([0x0a]), raw)).slice(0, 4);
+		if (hex(id) !== m[2])
+			throw new Error('the verifier key\'s id ' + m[2] + ' does not match its name and key (' + hex(id) + ')');
+		return { name: m[1], keyId: m[2], pub: raw.slice(1) };
+	}
+
+	/* Check the note's Ed25519 signature by vkey with WebCrypto.  Returns
+	 * { ok, why, key }; never throws. */
+	async function verifyCheckpointSignature(note, vkey) {
+		let key;
+		try {
+			key = await parseVerifierKey(vkey);
+		} catch (e) {
+			return { ok: false, why: e.message };
 		}
-		return null;
+		const cut = note.indexOf('\n\n');
+		if (cut < 0)
+			return { ok: false, key, why: 'the checkpoint has no signature block' };
+		const text = new TextEncoder().encode(note.slice(0, cut + 1));
+		const lines = note.slice(cut + 2).split('\n');
+		let sig = null;
+		for (const line of lines) {
+			const m = /^\u2014 (\S+) ([A-Za-z0-9+/]+=*)$/.exec(line);
+			if (!m || m[1] !== key.name)
+				continue;
+			let raw;
+			try {
+				raw = b64ToBytes(m[2]);
+			} catch (_) {
+				continue;
+			}
+			if (raw.length >= 4 && hex(raw.slice(0, 4)) === key.keyId) {
+				sig = raw.slice(4);
+				break;
+			}
+		}
+		if (!sig)
+			return { ok: false, key, why: 'no signature line by ' + key.name + ' with key id ' + key.keyId };
+		if (sig.length !== 64)
+			return { ok: false, key, why: 'the signature is ' + sig.length + ' bytes, not 64' };
+		if (!crypto.subtle)
+			return { ok: false, key, why: 'WebCrypto is not available (it needs a secure context: HTTPS or loopback)' };
+		try {
+			const k = await crypto.subtle.importKey('raw', key.pub, { name: 'Ed25519' }, false, ['verify']);
+			const good = await crypto.subtle.verify({ name: 'Ed25519' }, k, sig, text);
+			return good ? { ok: true, key, why: 'Ed25519 signature by ' + key.name + ' (key id ' + key.keyId + ') checked in this browser' } :
+				{ ok: false, key, why: 'the Ed25519 signature by ' + key.name + ' (key id ' + key.keyId + ') does not verify' };
+		} catch (e) {
+			return { ok: false, key, why: 'this browser cannot check Ed25519 signatures (' + (e && e.message ? e.message : e) + ')' };
+		}
+	}
+
+	function sigMark(box, v) {
+		clear(box);
+		box.className = 'verdict ' + (v.ok ? 'ok' : 'bad');
+		box.append(el('span', { class: 'mark', 'data-verified': v.ok ? 'yes' : 'no' },
+			v.ok ? '\u2714 signature verified' : '\u2718 signature NOT verified'),
+		el('span', { class: 'why', text: v.why }));
+	}
+
+	function utc(t) {
+		return str(t).replace('T', ' ').replace(/\.\d+Z$/, 'Z');
 	}
 
 	async function loadIntegrity() {
-		const dl = $('integrity-kv');
+		const dl = $('integrity-kv'), box = $('integrity-sig');
 		kv(dl, [['status', 'loading...']]);
+		clear(box);
+		box.className = 'verdict';
 		$('integrity-note').textContent = '';
-		const [cpR, hzR, mR] = await Promise.allSettled([
-			request('/log/checkpoint').then((r) => r.text()),
-			fetch('/healthz', { cache: 'no-store', credentials: 'omit' }).then((r) => r.json()),
-			request('/metrics').then((r) => r.text()),
-		]);
-		const rows = [];
+		let j;
+		try {
+			j = await getJSON('/v1/integrity');
+		} catch (e) {
+			kv(dl, [['status', na(describe(e))]]);
+			return;
+		}
+		verifierKeyText = j.verifier_key || null;
+		const rows = [['log origin', j.origin]];
 		let cp = null;
-		if (cpR.status === 'fulfilled') {
-			$('integrity-note').textContent = cpR.value;
+		if (typeof j.checkpoint === 'string') {
+			$('integrity-note').textContent = j.checkpoint;
+			sigMark(box, await verifyCheckpointSignature(j.checkpoint, j.verifier_key));
 			try {
-				cp = parseCheckpoint(cpR.value);
+				cp = parseCheckpoint(j.checkpoint);
 			} catch (e) {
 				rows.push(['checkpoint', na('unreadable: ' + e.message)]);
 			}
 		} else {
-			rows.push(['checkpoint', na(describe(cpR.reason))]);
+			sigMark(box, { ok: false, why: 'the log has published no checkpoint yet' });
 		}
-		const tree = hzR.status === 'fulfilled' ? hzR.value.tree_size : undefined;
-		rows.push(['server status', hzR.status === 'fulfilled' ? hzR.value.status : na()]);
-		rows.push(['tree size (entries)', tree !== undefined ? tree : na()]);
+		rows.push(['tree size (entries)', j.tree_size]);
 		if (cp) {
-			rows.push(['log origin', cp.origin]);
+			if (cp.origin !== j.origin)
+				rows.push(['checkpoint origin', cp.origin + ' (differs from the log origin)']);
+			const newer = j.tree_size !== undefined ? BigInt(j.tree_size) - cp.size : 0n;
 			rows.push(['checkpoint tree size', cp.sizeText +
-				(tree !== undefined && BigInt(tree) > cp.size ? ' (' + (BigInt(tree) - cp.size) + ' newer entries not yet in a checkpoint)' : '')]);
+				(newer > 0n ? ' (' + newer + ' newer entries not yet in a checkpoint)' : '')]);
 			rows.push(['checkpoint root', cp.rootText]);
-			const names = cp.sigs.map((s) => s.name + ' (key id ' + (s.keyId || '?') + ')');
-			rows.push(['verifier key', names.length ? names.join(', ') :
+			rows.push(['signed by', cp.sigs.map((s) => s.name + ' (key id ' + (s.keyId || '?') + ')').join(', ') ||
 				na('no signature line')]);
-			rows.push(['full verifier key', na('not served; it is DIR/verifier.key on the server (name+keyid+key)')]);
 		}
-		const mt = mR.status === 'fulfilled' ? mR.value : '';
-		const age = mt && metric(mt, /checkpoint.*(age|since)|since.*checkpoint/);
-		const ts = mt && metric(mt, /checkpoint.*timestamp/);
-		if (age && isFinite(age.value))
-			rows.push(['latest checkpoint age', ago(age.value * 1000)]);
-		else if (ts && isFinite(ts.value))
-			rows.push(['latest checkpoint age', ago(Date.now() - ts.value * 1000)]);
-		else
-			rows.push(['latest checkpoint age', na()]);
-		const ver = mt && metric(mt, /verify.*(timestamp|time|last)/);
-		rows.push(['last full verify', ver && isFinite(ver.value) && ver.value > 0 ?
-			new Date(ver.value * 1000).toISOString() + ' (' + ago(Date.now() - ver.value * 1000) + ' ago)' : na()]);
+		rows.push(['latest checkpoint age', typeof j.checkpoint_age_seconds === 'number' ?
+			ago(j.checkpoint_age_seconds * 1000) : na()]);
+		rows.push(['verifier key', j.verifier_key ? el('code', { class: 'mono', text: j.verifier_key }) : na()]);
+		const lv = j.last_verify;
+		if (lv && typeof lv === 'object') {
+			const t = Date.parse(lv.time);
+			rows.push(['last full verify', el('span', { id: 'integrity-last-verify' },
+				utc(lv.time) + (isNaN(t) ? '' : ' (' + ago(Date.now() - t) + ' ago)') + ': ',
+				el('span', { class: 'badge ' + (lv.ok ? 'success' : 'failure') }, lv.ok ? 'ok' : 'FAILED'),
+				' ' + str(lv.entries) + ' entries, ' + str(lv.checkpoints) + ' checkpoints, tree size ' + str(lv.tree_size))]);
+			if (!lv.ok && lv.error)
+				rows.push(['verify error', str(lv.error.message || lv.error.code || JSON.stringify(lv.error))]);
+			if (lv.purged)
+				rows.push(['purged by policy', str(lv.purged_ranges || lv.purged + ' entries')]);
+		} else {
+			rows.push(['last full verify', na(j.last_verify_error ||
+				'never recorded: run `logseal verify --data DIR` on the server')]);
+		}
+		rows.push(['query index covers', str(j.index_watermark) + ' entries']);
 		kv(dl, rows);
 	}
 
 	/* ======================================================== retention */
 
+	function days(n) {
+		return n === 0 ? '0 days' : n === 1 ? '1 day' : n + ' days';
+	}
+
 	async function loadRetention() {
-		const pol = clear($('retention-policy')), holds = clear($('retention-holds'));
-		const [p, h] = await Promise.allSettled([getJSON('/v1/retention'), getJSON('/v1/holds')]);
-		const show1 = (box, r, key, pref) => {
-			if (r.status === 'rejected') {
-				const e = r.reason;
-				box.append(e instanceof ApiError && e.status === 404 ? na('not configured') :
-					el('p', { class: 'error', text: describe(e) }));
-				return;
-			}
-			const v = r.value;
-			const list = listFrom(v, key);
-			if (Array.isArray(v) || (v && Array.isArray(v[key])))
-				box.append(objectTable(list, pref));
-			else
-				box.append(el('pre', { text: JSON.stringify(v, null, 2) }));
-		};
-		show1(pol, p, 'rules', ['name', 'filter', 'keep', 'days', 'archive']);
-		show1(holds, h, 'holds', ['id', 'name', 'filter', 'reason', 'created', 'until']);
+		const pol = clear($('retention-policy')), arch = clear($('retention-archive'));
+		const holds = clear($('retention-holds'));
+		pol.append(el('p', { class: 'muted', text: 'loading...' }));
+		let j;
+		try {
+			j = await getJSON('/v1/retention');
+		} catch (e) {
+			clear(pol).append(el('p', { class: 'error', text: 'Retention: ' + describe(e) }));
+			return;
+		}
+		clear(pol);
+		if (!j.configured) {
+			pol.append(el('p', { class: 'empty', text: 'No retention policy is configured (DIR/retention.json): every event stays in the journal.' }));
+		} else if (!j.policy) {
+			pol.append(el('p', { class: 'error', text: 'DIR/retention.json is not valid, so no retention pass runs: ' + str(j.policy_error) }));
+		} else {
+			const rule = (name, r) => el('tr', {}, el('td', { text: name }),
+				el('td', { class: 'num', text: days(r.hot_days) }),
+				el('td', { class: 'num', text: days(r.archive_days) }),
+				el('td', { class: 'num', text: days(r.hot_days + r.archive_days) }));
+			const rows = [rule('default (every other service)', j.policy.default)];
+			for (const [svc, r] of Object.entries(j.policy.services || {}))
+				rows.push(rule(svc, r));
+			pol.append(el('table', {}, el('thead', {}, el('tr', {},
+				['Service', 'In the journal', 'Then in the archive', 'Content purged after']
+					.map((h) => el('th', { scope: 'col', text: h })))), el('tbody', {}, rows)));
+		}
+		const list = Array.isArray(j.archive) ? j.archive : [];
+		arch.append(el('p', {}, str(j.archived_entries) + ' entries archived (readable, compressed), ' +
+			str(j.purged_entries) + ' entries purged (content gone; leaf hashes and checkpoints kept) of ' +
+			str(j.tree_size) + ' in the log.'));
+		if (j.archive_error)
+			arch.append(el('p', { class: 'error', text: 'Archive manifest: ' + j.archive_error }));
+		if (list.length) {
+			const ev = (i) => i === undefined || i === null ? '' : el('a', { href: '#/event/' + i }, String(i));
+			arch.append(el('table', {}, el('thead', {}, el('tr', {},
+				['Entries', 'Segment', 'State', 'Archive event', 'Purge event']
+					.map((h) => el('th', { scope: 'col', text: h })))),
+			el('tbody', {}, list.map((a) => el('tr', {},
+				el('td', { class: 'num', text: a.first + '..' + a.last }),
+				el('td', { class: 'mono', text: str(a.segment) }),
+				el('td', {}, el('span', { class: 'badge ' + (a.purged ? 'denied' : 'success') }, a.purged ? 'purged' : 'archived')),
+				el('td', {}, ev(a.archive_event)),
+				el('td', {}, ev(a.purge_event)))))));
+		}
+		/* Holds are admin-only: asked for only with a token that may see
+		 * them (a 403 would be logged as a denial). */
+		if (!(j.roles || []).includes('admin')) {
+			holds.append(na('legal holds are shown to admin tokens only'));
+			return;
+		}
+		try {
+			const h = await getJSON('/v1/holds');
+			const hl = listFrom(h, 'holds').map((x) => Object.assign({
+				held: x.service ? 'service ' + x.service : x.actor_hash ? 'actor (hash) ' + x.actor_hash.slice(0, 16) + '...' :
+					'received ' + utc(x.from) + ' to ' + utc(x.to) }, x));
+			holds.append(hl.length ? objectTable(hl, ['id', 'held', 'placed', 'reason']) :
+				el('p', { class: 'empty', text: 'no legal holds' }));
+		} catch (e) {
+			holds.append(el('p', { class: 'error', text: 'Holds: ' + describe(e) }));
+		}
 	}
 
 	/* ============================================================= wire */
@@ -1179,6 +1330,7 @@
 			$('token-new').hidden = true;
 		});
 		$('integrity-refresh').addEventListener('click', loadIntegrity);
+		$('retention-refresh').addEventListener('click', loadRetention);
 		window.addEventListener('hashchange', route);
 		route();
 	});

@@ -5,13 +5,16 @@
 //
 // Environment: LOGSEAL_URL (http://127.0.0.1:PORT), ADMIN_TOKEN (admin +
 // auditor), WRITER_TOKEN, SHOTS (directory for the PNGs), PROFILE (a fresh
-// chromium user data dir), CHROMIUM (default /usr/bin/chromium).
+// chromium user data dir), CHROMIUM (default /usr/bin/chromium), LOGSEAL
+// and DATA_DIR (the binary and the server's data directory, to run
+// `logseal verify` while the server runs).
 //
 // The whole run is bounded: each wait has its own timeout and a watchdog
 // ends the process after BUDGET_MS.  A check whose prerequisite failed is
 // reported as failed at once instead of waiting again.
 import { chromium } from 'playwright-core';
 import { mkdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
 const BASE = process.env.LOGSEAL_URL;
@@ -19,6 +22,8 @@ const ADMIN = process.env.ADMIN_TOKEN;
 const WRITER = process.env.WRITER_TOKEN;
 const SHOTS = process.env.SHOTS || 'build/screenshots';
 const PROFILE = process.env.PROFILE;
+const LOGSEAL = process.env.LOGSEAL;	/* the binary, for `logseal verify` */
+const DATA = process.env.DATA_DIR;	/* the server's data directory */
 const BUDGET_MS = Number(process.env.BUDGET_MS || 60000);
 if (!BASE || !ADMIN || !WRITER || !PROFILE) {
 	console.log('not ok - environment: LOGSEAL_URL, ADMIN_TOKEN, WRITER_TOKEN and PROFILE are required');
@@ -303,17 +308,82 @@ await step('an admin creates and revokes a token on the tokens page', async () =
 	assert(r.status === 401, 'the revoked token still authenticates (' + r.status + ')');
 }, signedIn);
 
-await step('the integrity page shows origin, tree size and signing key', async () => {
+const integrity = await step('the integrity page shows origin, tree size, key and "signature verified"', async () => {
 	await page.click('#nav a[data-page=integrity]');
 	await waitText(page.locator('#integrity-kv'), 'log origin', 5000);
 	const text = await page.locator('#integrity-kv').innerText();
 	assert(/key id [0-9a-f]{8}/.test(text), 'no key id in: ' + text.slice(0, 300));
+	assert(/\+[0-9a-f]{8}\+[A-Za-z0-9+/]{40,}/.test(text), 'no full verifier key in: ' + text.slice(0, 300));
+	assert(/latest checkpoint age\s+\d/.test(text), 'no checkpoint age in: ' + text.slice(0, 400));
+	const mark = page.locator('#integrity-sig .mark');
+	await mark.waitFor({ state: 'visible', timeout: 5000 });
+	const why = await page.locator('#integrity-sig').innerText();
+	assert(await mark.getAttribute('data-verified') === 'yes' && why.includes('signature verified'),
+		'verdict: ' + why);
 	await shot(page, 'integrity');
 }, signedIn);
 
-await step('the retention page answers', async () => {
+await step('the event page says the checkpoint signature verified', async () => {
+	await page.evaluate((i) => { location.hash = '#/event/' + i; }, found);
+	await page.locator('#event-verdict .mark').waitFor({ state: 'visible', timeout: 5000 });
+	const why = await page.locator('#event-verdict').innerText();
+	assert(await page.locator('#event-verdict .mark').getAttribute('data-verified') === 'yes', 'verdict: ' + why);
+	assert(/signature by .* checked in this browser/.test(why), 'the verdict does not mention the signature: ' + why);
+	const sig = await page.locator('#event-checkpoint').innerText();
+	assert(sig.includes('signature verified'), 'checkpoint block: ' + sig);
+}, verified);
+
+await step('after `logseal verify --data`, the integrity page shows the last full verify', async () => {
+	const started = Date.now();
+	const r = spawnSync(LOGSEAL, ['verify', '--data', DATA], { encoding: 'utf8', timeout: 20000 });
+	note('logseal verify exited ' + r.status + ': ' + (r.stdout || '').split('\n')[0]);
+	await page.click('#nav a[data-page=integrity]');
+	await page.click('#integrity-refresh');
+	const lv = page.locator('#integrity-last-verify');
+	await lv.waitFor({ state: 'visible', timeout: 5000 });
+	const text = await lv.innerText();
+	const m = /(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)/.exec(text);
+	assert(m, 'no time in: ' + text);
+	const t = Date.parse(m[1] + 'T' + m[2] + 'Z');
+	assert(t >= Math.floor(started / 1000) * 1000 - 1000 && t <= Date.now() + 1000, 'the time ' + m[0] + ' is not this run\'s');
+	/* the server keeps writing while verify runs: the outcome is shown as recorded */
+	assert(r.status === 0 ? /\bok\b/.test(text) : /FAILED/.test(text), 'exit ' + r.status + ' but the page says: ' + text);
+	assert(/\d+ entries/.test(text), 'no entry count in: ' + text);
+	await shot(page, 'integrity-verified');
+}, integrity, LOGSEAL && DATA ? true : null);
+
+await step('a checkpoint whose signature was altered by one byte shows "signature NOT verified"', async () => {
+	await page.route('**/v1/integrity', async (route) => {
+		const resp = await route.fetch();
+		const j = await resp.json();
+		const cut = j.checkpoint.indexOf('\n\n');
+		const lines = j.checkpoint.slice(cut + 2).split('\n');
+		const sp = lines[0].lastIndexOf(' ');
+		const raw = Buffer.from(lines[0].slice(sp + 1), 'base64');
+		raw[raw.length - 1] ^= 0x01;	/* a signature byte, not the key id */
+		lines[0] = lines[0].slice(0, sp + 1) + raw.toString('base64');
+		j.checkpoint = j.checkpoint.slice(0, cut + 2) + lines.join('\n');
+		await route.fulfill({ response: resp, json: j });
+	});
+	try {
+		await page.click('#integrity-refresh');
+		await waitText(page.locator('#integrity-sig'), 'signature NOT verified', 5000);
+		assert(await page.locator('#integrity-sig .mark').getAttribute('data-verified') === 'no', 'mark is not "no"');
+		await shot(page, 'integrity-tampered');
+	} finally {
+		await page.unroute('**/v1/integrity');
+	}
+	await page.click('#integrity-refresh');
+	await waitText(page.locator('#integrity-sig'), 'signature verified', 5000);
+}, integrity);
+
+await step('the retention page shows the policy state and, for an admin, the legal holds', async () => {
 	await page.click('#nav a[data-page=retention]');
 	await page.locator('#retention-policy > *').first().waitFor({ state: 'visible', timeout: 5000 });
+	await waitText(page.locator('#retention-archive'), 'entries archived', 5000);
+	const pol = await page.locator('#retention-policy').innerText();
+	assert(/No retention policy|Service/.test(pol), 'policy: ' + pol);
+	await waitText(page.locator('#retention-holds'), 'no legal holds', 5000);
 	await shot(page, 'retention');
 }, signedIn);
 

@@ -72,6 +72,9 @@ expect "GET /v1/export"    GET /v1/export "" "" "401 401 403 403 200 403 200 200
 expect "GET /metrics"      GET /metrics "" "" "401 401 403 403 200 403 200 200"
 expect "GET /v1/alerts"    GET /v1/alerts "" "" "401 401 403 403 200 403 200 200"
 expect "GET /v1/alerts/rules" GET /v1/alerts/rules "" "" "401 401 403 403 403 200 200 403"
+expect "GET /v1/integrity" GET /v1/integrity "" "" "401 401 403 403 200 403 200 200"
+expect "GET /v1/retention" GET /v1/retention "" "" "401 401 403 403 200 403 200 200"
+expect "GET /v1/holds"     GET /v1/holds "" "" "401 401 403 403 403 200 200 403"
 expect "GET /readyz"       GET /readyz "" "" "200 200 200 200 200 200 200 200"
 expect "GET /v1/tokens"    GET /v1/tokens "" "" "401 401 403 403 403 200 200 403"
 expect "POST /v1/tokens"   POST /v1/tokens application/json "$TMP/tok.json" "401 401 403 403 403 201 201 403"
@@ -83,9 +86,9 @@ created=$(grep -a -o '"action":"logseal.token.create"' <("$TESTBIN/journalcat" "
 revoked=$(grep -a -o '"action":"logseal.token.revoke"' <("$TESTBIN/journalcat" "$D") | wc -l)
 denied=$(grep -a -o '"action":"logseal.auth.denied"' <("$TESTBIN/journalcat" "$D") | wc -l)
 unauth=$(grep -a -o '"action":"logseal.auth.unauthenticated"' <("$TESTBIN/journalcat" "$D") | wc -l)
-reads=$(grep -a -o '"action":"logseal\.\(events\|proof\|log\|export\|alerts\)[a-z.]*"' <("$TESTBIN/journalcat" "$D") | wc -l)
+reads=$(grep -a -o '"action":"logseal\.\(events\|proof\|log\|export\|alerts\|integrity\.get\|retention\.get\)[a-z.]*"' <("$TESTBIN/journalcat" "$D") | wc -l)
 check_eq "every 401/403 was logged" "$denials" "$((denied + unauth))"
-check_eq "every read was logged (3 reader tokens x 7 audited read routes)" 21 "$reads"
+check_eq "every read was logged (3 reader tokens x 9 audited read routes)" 27 "$reads"
 check_eq "creates logged (5 + 2 from POST + 2 for DELETE)" 9 "$created"
 check_eq "revokes logged" 2 "$revoked"
 # 2 token POSTs, 2 creates + 2 revokes for DELETE; event m1 once (then duplicates); the k8s event once

@@ -65,6 +65,7 @@ check_eq "the API still needs a token" 401 "$(req GET /v1/events "")"
 if [ -n "$CHROMIUM" ] && [ -d "$BROWSER_DIR/node_modules/playwright-core" ]; then
 	mkdir -p "$SHOTS"
 	LOGSEAL_URL=$SRV_URL ADMIN_TOKEN=$ADMIN WRITER_TOKEN=$WRITER SHOTS=$SHOTS \
+		LOGSEAL=$LOGSEAL DATA_DIR=$D \
 		PROFILE=$TMP/chromium-profile CHROMIUM=$CHROMIUM BUDGET_MS=60000 \
 		timeout -k 5 90 node "$BROWSER_DIR/dashboard.test.mjs" >"$TMP/browser.out" 2>"$TMP/browser.err"
 	rc=$?
