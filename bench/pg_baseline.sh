@@ -207,7 +207,9 @@ pg_main_cleanup() {
 		echo "pg_baseline: server log (tail):" >&2
 		tail -20 "$PG_WORK/pg.log" >&2 || true
 	fi
-	pg_remove
+	# Under bench/run.sh the files go at the very end (BENCH_DEFER_CLEANUP):
+	# deleting a cluster here would slow file creation in the next phases.
+	if [ -n "${BENCH_DEFER_CLEANUP:-}" ]; then pg_stop; else pg_remove; fi
 	exit "$rc"
 }
 
