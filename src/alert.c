@@ -1669,7 +1669,7 @@ static void *engine_main(void *p)
 	 * their "received" time, so evaluating them a moment later changes no
 	 * threshold outcome (only an absence rule shorter than the lag could
 	 * misfire).  Linux nice applies per thread. */
-	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 5);
+	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
 	clock_gettime(CLOCK_MONOTONIC, &dl);
 	tick_at = (int64_t)dl.tv_sec * 1000 + dl.tv_nsec / 1000000;
 	pthread_mutex_lock(&a->mu);
