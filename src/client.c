@@ -56,7 +56,6 @@
 #define RETRIES_DEFAULT 8
 #define QUERY_REPLY_MAX (96u << 20)	/* 1000 entries of 64 KiB, as JSON */
 #define SEND_REPLY_MAX (4u << 20)
-#define VKEY_FILE_MAX 4096
 #define RUN_ID_HEX 32
 
 /* ---------------------------------------------------------------- helpers */
@@ -1149,25 +1148,6 @@ static void export_usage(FILE *f)
 		"Exit status: 0 success (and verified with --verify), 1 failure, 2 usage.\n");
 }
 
-static ls_rc load_vkey(const char *arg, struct note_verifier *v, struct ls_err *err)
-{
-	char *data = NULL;
-	size_t len = strlen(arg);
-	ls_rc rc;
-
-	/* The same convention as verify-bundle: a file, or the key text itself. */
-	if (strchr(arg, '+') && access(arg, F_OK) != 0)
-		return note_verifier_parse(arg, len, v, err);
-	rc = fs_read_file(arg, VKEY_FILE_MAX, &data, &len, err);
-	if (rc != LS_OK)
-		return rc;
-	while (len && (data[len - 1] == '\n' || data[len - 1] == '\r' || data[len - 1] == ' '))
-		len--;
-	rc = note_verifier_parse(data, len, v, err);
-	free(data);
-	return rc;
-}
-
 static int sync_parent(const char *file)
 {
 	char *copy = strdup(file);
@@ -1254,7 +1234,7 @@ int export_main(int argc, char **argv)
 		return 2;
 	}
 	/* Read the key before downloading: a typo should not cost an export. */
-	if (verify && load_vkey(key, &vk, &err) != LS_OK) {
+	if (verify && export_load_verifier(key, &vk, &err) != LS_OK) {
 		fprintf(stderr, "logseal export: --key: %s\n", err.msg);
 		return 2;
 	}

@@ -1335,8 +1335,7 @@ static const char usage_verify_bundle[] =
 	"Exit status: 0 when everything checks; 1 when the bundle fails (the first bad\n"
 	"line is named on stderr); 2 for usage errors or a bad key.\n";
 
-/* The key from the argument itself, or from the file it names. */
-static ls_rc load_key(const char *arg, struct note_verifier *v, struct ls_err *err)
+ls_rc export_load_verifier(const char *arg, struct note_verifier *v, struct ls_err *err)
 {
 	char *data = NULL;
 	size_t len = strlen(arg);
@@ -1387,7 +1386,7 @@ int verify_bundle_main(int argc, char **argv)
 		fputs(usage_verify_bundle, stderr);
 		return 2;
 	}
-	rc = load_key(keyarg, &v, &err);
+	rc = export_load_verifier(keyarg, &v, &err);
 	if (rc != LS_OK) {
 		fprintf(stderr, "logseal verify-bundle: --key: %s\n", err.msg);
 		return 2;

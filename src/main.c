@@ -619,19 +619,8 @@ static int cmd_verify(int argc, char **argv)
 		record_verify(dir, rc, &rep, &err);
 	} else {
 		struct note_verifier v;
-		char *data = NULL;
-		size_t len = strlen(keyarg);
-		const char *k = keyarg;
 
-		if (!strchr(keyarg, '+') || access(keyarg, F_OK) == 0) {
-			if (fs_read_file(keyarg, 4096, &data, &len, &err) != LS_OK)
-				return die("verify", err.msg);
-			while (len && (data[len - 1] == '\n' || data[len - 1] == '\r'))
-				len--;
-			k = data;
-		}
-		rc = note_verifier_parse(k, len, &v, &err);
-		free(data);
+		rc = export_load_verifier(keyarg, &v, &err);
 		if (rc != LS_OK)
 			return die("verify", err.msg);
 		rc = verify_tiles_dir(tiles, &v, progress, &rep, &err);
