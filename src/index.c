@@ -2647,8 +2647,6 @@ static void where_sql(struct where *w, struct sqlbuf *b, bool use_after)
 	(w->walk ? "EXISTS (SELECT 1 FROM ipnet WHERE plen = ?%d AND hash = ?%d AND "          \
 		   "ipnet.idx = events.idx)"                                                   \
 		 : "idx IN (SELECT idx FROM ipnet WHERE plen = ?%d AND hash = ?%d)")
-		/* A walk probes ipnet per row; a plan driven by an index reads
-		 * the prefix's rows (in idx order) and looks the events up. */
 		switch (w->ipq) {
 		case IPQ_ANY:
 			sb_add(b, " AND source_ip IS NOT NULL");

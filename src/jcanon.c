@@ -462,73 +462,105 @@ static bool array(struct jc *j, size_t depth)
 	}
 }
 
-static bool number(struct jc *j)
+/*
+ * The number at s[*pi] (RFC 8259 grammar), converted as jansson converts it
+ * (integers to long long, overflow refused; reals with strtod, overflow to
+ * infinity refused) and written canonically into out.  *pi moves past what
+ * was read, also on failure (error positions count from there).  Both
+ * parsers below use it, so they read numbers identically.
+ */
+static ls_rc scan_number(const char *s, size_t n, size_t *pi, char out[64], size_t *outlen,
+			 bool *real, long long *ival, const char **why)
 {
-	size_t start = j->i;
-	bool real = false;
-	char tmp[64], *end, *heap = NULL, *txt;
-	size_t len;
+	size_t i = *pi, start = i, len;
+	char *end, *heap = NULL, *txt;
+	int k;
 
-	if (j->s[j->i] == '-')
-		j->i++;
-	if (j->i >= j->n || j->s[j->i] < '0' || j->s[j->i] > '9')
-		return fail(j, LS_INVALID, "invalid number");
-	if (j->s[j->i] == '0') {
-		j->i++;
-	} else {
-		while (j->i < j->n && j->s[j->i] >= '0' && j->s[j->i] <= '9')
-			j->i++;
+	*real = false;
+	*ival = 0;
+#define DIGIT(x) ((x) >= '0' && (x) <= '9')
+	if (s[i] == '-')
+		i++;
+	if (i >= n || !DIGIT(s[i]))
+		goto bad;
+	if (s[i] == '0')
+		i++;
+	else
+		while (i < n && DIGIT(s[i]))
+			i++;
+	if (i < n && s[i] == '.') {
+		*real = true;
+		if (++i >= n || !DIGIT(s[i]))
+			goto bad;
+		while (i < n && DIGIT(s[i]))
+			i++;
 	}
-	if (j->i < j->n && j->s[j->i] == '.') {
-		real = true;
-		j->i++;
-		if (j->i >= j->n || j->s[j->i] < '0' || j->s[j->i] > '9')
-			return fail(j, LS_INVALID, "invalid number");
-		while (j->i < j->n && j->s[j->i] >= '0' && j->s[j->i] <= '9')
-			j->i++;
+	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+		*real = true;
+		i++;
+		if (i < n && (s[i] == '+' || s[i] == '-'))
+			i++;
+		if (i >= n || !DIGIT(s[i]))
+			goto bad;
+		while (i < n && DIGIT(s[i]))
+			i++;
 	}
-	if (j->i < j->n && (j->s[j->i] == 'e' || j->s[j->i] == 'E')) {
-		real = true;
-		j->i++;
-		if (j->i < j->n && (j->s[j->i] == '+' || j->s[j->i] == '-'))
-			j->i++;
-		if (j->i >= j->n || j->s[j->i] < '0' || j->s[j->i] > '9')
-			return fail(j, LS_INVALID, "invalid number");
-		while (j->i < j->n && j->s[j->i] >= '0' && j->s[j->i] <= '9')
-			j->i++;
-	}
-	len = j->i - start;
-	if (len < sizeof(tmp)) {
-		memcpy(tmp, j->s + start, len);
-		tmp[len] = 0;
-		txt = tmp;
+#undef DIGIT
+	*pi = i;
+	len = i - start;
+	if (len < 64) {
+		memcpy(out, s + start, len);
+		out[len] = 0;
+		txt = out;
 	} else {
 		heap = malloc(len + 1);
-		if (!heap)
-			return fail(j, LS_NOMEM, "out of memory");
-		memcpy(heap, j->s + start, len);
+		if (!heap) {
+			*why = "out of memory";
+			return LS_NOMEM;
+		}
+		memcpy(heap, s + start, len);
 		heap[len] = 0;
 		txt = heap;
 	}
 	errno = 0;
-	if (!real) {
-		long long v = strtoll(txt, &end, 10);
+	if (!*real) {
+		*ival = strtoll(txt, &end, 10);
 		free(heap);
-		if (errno == ERANGE)
-			return fail(j, LS_INVALID, "integer out of range");
-		len = (size_t)snprintf(tmp, sizeof(tmp), "%lld", v);
-		return put(j, tmp, len);
+		if (errno == ERANGE) {
+			*why = "integer out of range";
+			return LS_INVALID;
+		}
+		k = snprintf(out, 64, "%lld", *ival);
 	} else {
 		double d = strtod(txt, &end);
+
 		free(heap);
-		if ((d == HUGE_VAL || d == -HUGE_VAL) && errno == ERANGE)
-			return fail(j, LS_INVALID, "real number overflow");
-		if (d == 0)
-			len = (size_t)snprintf(tmp, sizeof(tmp), "0");
-		else
-			len = (size_t)snprintf(tmp, sizeof(tmp), "%.17g", d);
-		return put(j, tmp, len);
+		if ((d == HUGE_VAL || d == -HUGE_VAL) && errno == ERANGE) {
+			*why = "real number overflow";
+			return LS_INVALID;
+		}
+		k = d == 0 ? snprintf(out, 64, "0") : snprintf(out, 64, "%.17g", d);
 	}
+	*outlen = (size_t)k;
+	return LS_OK;
+bad:
+	*pi = i;
+	*why = "invalid number";
+	return LS_INVALID;
+}
+
+static bool number(struct jc *j)
+{
+	char tmp[64];
+	const char *why;
+	size_t len;
+	long long iv;
+	bool real;
+	ls_rc rc = scan_number(j->s, j->n, &j->i, tmp, &len, &real, &iv, &why);
+
+	if (rc != LS_OK)
+		return fail(j, rc, why);
+	return put(j, tmp, len);
 }
 
 static bool literal(struct jc *j, const char *word, size_t n)
@@ -802,85 +834,28 @@ static bool jp_string(struct jp *p, uint32_t *off, uint32_t *len)
 	return jp_fail(p, LS_INVALID, "unterminated string");
 }
 
-/* Number at p->i: same grammar and conversions as number() above; the
- * canonical text goes into str. */
+/* Number at p->i (scan_number); the canonical text goes into str. */
 static bool jp_number(struct jp *p, size_t idx)
 {
-	size_t start = p->i, len;
-	bool real = false;
-	char tmp[64], *end, *heap = NULL, *txt;
+	char tmp[64];
+	const char *why;
 	struct jnode *nd;
-	long long iv = 0;
-	int k;
+	size_t k;
+	long long iv;
+	bool real;
+	ls_rc rc = scan_number(p->s, p->n, &p->i, tmp, &k, &real, &iv, &why);
 
-	if (p->s[p->i] == '-')
-		p->i++;
-	if (p->i >= p->n || p->s[p->i] < '0' || p->s[p->i] > '9')
-		return jp_fail(p, LS_INVALID, "invalid number");
-	if (p->s[p->i] == '0') {
-		p->i++;
-	} else {
-		while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9')
-			p->i++;
-	}
-	if (p->i < p->n && p->s[p->i] == '.') {
-		real = true;
-		p->i++;
-		if (p->i >= p->n || p->s[p->i] < '0' || p->s[p->i] > '9')
-			return jp_fail(p, LS_INVALID, "invalid number");
-		while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9')
-			p->i++;
-	}
-	if (p->i < p->n && (p->s[p->i] == 'e' || p->s[p->i] == 'E')) {
-		real = true;
-		p->i++;
-		if (p->i < p->n && (p->s[p->i] == '+' || p->s[p->i] == '-'))
-			p->i++;
-		if (p->i >= p->n || p->s[p->i] < '0' || p->s[p->i] > '9')
-			return jp_fail(p, LS_INVALID, "invalid number");
-		while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9')
-			p->i++;
-	}
-	len = p->i - start;
-	if (len < sizeof(tmp)) {
-		memcpy(tmp, p->s + start, len);
-		tmp[len] = 0;
-		txt = tmp;
-	} else {
-		heap = malloc(len + 1);
-		if (!heap)
-			return jp_fail(p, LS_NOMEM, "out of memory");
-		memcpy(heap, p->s + start, len);
-		heap[len] = 0;
-		txt = heap;
-	}
-	errno = 0;
-	if (!real) {
-		iv = strtoll(txt, &end, 10);
-		free(heap);
-		if (errno == ERANGE)
-			return jp_fail(p, LS_INVALID, "integer out of range");
-		k = snprintf(tmp, sizeof(tmp), "%lld", iv);
-	} else {
-		double dv = strtod(txt, &end);
-
-		free(heap);
-		if ((dv == HUGE_VAL || dv == -HUGE_VAL) && errno == ERANGE)
-			return jp_fail(p, LS_INVALID, "real number overflow");
-		if (dv == 0)
-			k = snprintf(tmp, sizeof(tmp), "0");
-		else
-			k = snprintf(tmp, sizeof(tmp), "%.17g", dv);
-	}
-	if (k < 0 || !jp_str_room(p, (size_t)k + 1))
+	if (rc != LS_OK)
+		return jp_fail(p, rc, why);
+	if (!jp_str_room(p, k + 1))
 		return jp_fail(p, LS_NOMEM, "out of memory");
 	nd = &p->d->node[idx];
 	nd->type = real ? JN_REAL : JN_INT;
 	nd->ival = iv;
 	nd->off = (uint32_t)p->d->nstr;
 	nd->len = (uint32_t)k;
-	memcpy(p->d->str + p->d->nstr, tmp, (size_t)k + 1);
-	p->d->nstr += (size_t)k + 1;
+	memcpy(p->d->str + p->d->nstr, tmp, k + 1);
+	p->d->nstr += k + 1;
 	return true;
 }
 
