@@ -77,8 +77,23 @@ void reply_append_error(struct server *s, struct reply *r, ls_rc rc, const struc
 	}
 }
 
-ls_rc api_log_internal(struct server *s, const struct request *q, const char *action,
-		       const char *actor, const char *outcome, json_t *details)
+void api_appended(struct server *s, uint64_t size)
+{
+	uint64_t v = atomic_load(&s->visible);
+
+	while (v < size && !atomic_compare_exchange_weak(&s->visible, &v, size))
+		;
+}
+
+uint64_t api_query_horizon(struct server *s, const char *service)
+{
+	if (service && !strcmp(service, "logseal"))
+		return log_size(s->log);
+	return atomic_load(&s->visible);
+}
+
+static ls_rc log_internal(struct server *s, const struct request *q, const char *action,
+			  const char *actor, const char *outcome, json_t *details, bool read)
 {
 	struct event_ctx ctx = {
 		.writer = NULL,
@@ -108,8 +123,16 @@ ls_rc api_log_internal(struct server *s, const struct request *q, const char *ac
 	rc = log_append(s->log, &iov, 1, &first, NULL);
 	if (rc == LS_FAILED)
 		atomic_store(&s->failed, 1);
+	if (rc == LS_OK && !read)
+		api_appended(s, first + 1);
 	event_item_release(&it);
 	return rc;
+}
+
+ls_rc api_log_internal(struct server *s, const struct request *q, const char *action,
+		       const char *actor, const char *outcome, json_t *details)
+{
+	return log_internal(s, q, action, actor, outcome, details, false);
 }
 
 void api_log_denial(struct server *s, const struct request *q, unsigned status,
@@ -128,7 +151,7 @@ ls_rc api_audit_read(struct server *s, const struct request *q, const char *acti
 		     const char *outcome, json_t *details, struct reply *r)
 {
 	const char *actor = q->who ? q->who->id : "anonymous";
-	ls_rc rc = api_log_internal(s, q, action, actor, outcome, details);
+	ls_rc rc = log_internal(s, q, action, actor, outcome, details, true);
 
 	if (rc == LS_OK)
 		return LS_OK;

@@ -38,6 +38,7 @@ struct server {
 	struct auth *auth;
 	struct idem *idem;
 	struct index *index;	/* the query index (follows the log) */
+	struct journal_reader *jr; /* single entries by their journal offset; may be NULL */
 	const char *dir;
 	size_t max_body;
 	atomic_int failed;	/* the log refused an append with LS_FAILED: unhealthy */
@@ -52,6 +53,9 @@ struct server {
 	 * log, whose observer feeds it until the end). */
 	pthread_mutex_t emit_mu;
 	int emit_closed;
+	/* The tree size after the latest append that was not a read's own
+	 * audit event: queries wait for the index to cover this much. */
+	_Atomic uint64_t visible;
 };
 
 /* One query-string parameter, percent-decoded by http.c (NUL-free). */
@@ -141,6 +145,16 @@ void reply_append_error(struct server *s, struct reply *r, ls_rc rc, const struc
 ls_rc api_log_internal(struct server *s, const struct request *q, const char *action,
 		       const char *actor, const char *outcome, json_t *details);
 
+/* Entries [0, size) were appended by something other than a read audit:
+ * raise s->visible to size. */
+void api_appended(struct server *s, uint64_t size);
+
+/* The tree size a query over the index waits for before it runs: every
+ * event appended before the request except the audit events of other
+ * reads (they are indexed within a fraction of a second), and those too
+ * when the query asks for service "logseal", the log's own events. */
+uint64_t api_query_horizon(struct server *s, const char *service);
+
 /*
  * The read audit (issue 4): append the event of service "logseal" that
  * records a read by q's token (actor = token id, source = client address),
@@ -199,6 +213,12 @@ ls_rc api_covering_checkpoint(struct server *s, uint64_t need, char **note, uint
 /* Parse a signed checkpoint note of this log (signature checked). */
 ls_rc api_checkpoint_root(struct server *s, const char *note, struct checkpoint *cp);
 /* A tiles reader over DIR/log for a tree of size entries. */
+/* The entry at index, malloc'd: from the journal when off (the index's hint,
+ * INDEX_NO_OFFSET when unknown) finds it there, one small read; else from
+ * its entry bundle through tr. */
+ls_rc api_read_entry(struct server *s, struct tiles_reader *tr, uint64_t index, uint64_t off,
+		     uint8_t **data, size_t *len, struct ls_err *err);
+
 ls_rc api_tiles_reader(struct server *s, uint64_t size, struct tiles_reader **tr,
 		       struct reply *r);
 /* Standard base64 of data as a JSON string; NULL on OOM. */

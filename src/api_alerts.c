@@ -357,6 +357,8 @@ ls_rc api_alert_emit(void *ctx, json_t *details, uint64_t *index)
 	pthread_mutex_unlock(&s->emit_mu);
 	if (rc == LS_FAILED)
 		atomic_store(&s->failed, 1);
+	if (rc == LS_OK)
+		api_appended(s, *index + 1);
 	event_item_release(&it);
 	return rc;
 }

@@ -43,7 +43,7 @@ struct xstream {
 	struct tiles_reader *tr;
 	struct export_writer *w;
 	enum export_format fmt;
-	uint64_t *page;
+	uint64_t *page, *offs;	/* leaf indexes, their journal offsets */
 	size_t npage, pos;
 	int last_page, ended, failed;
 	char *buf;		/* output not yet handed to the client */
@@ -79,9 +79,11 @@ static ls_rc next_page(struct xstream *x)
 	ls_rc rc;
 
 	free(x->page);
-	x->page = NULL;
+	free(x->offs);
+	x->page = x->offs = NULL;
 	x->npage = x->pos = 0;
-	rc = index_query_run(x->s->index, &x->iq, &x->page, &x->npage, &cursor, &wm, &err);
+	rc = index_query_locate(x->s->index, &x->iq, &x->page, &x->offs, &x->npage, &cursor, &wm,
+				&err);
 	if (rc != LS_OK)
 		return rc;
 	/* The index looks one row ahead: no cursor means no further page. */
@@ -113,8 +115,9 @@ static ls_rc produce(struct xstream *x)
 		x->ended = 1;
 		return export_end(x->w, &err);
 	}
-	index = x->page[x->pos++];
-	rc = tiles_read_entry(x->tr, index, &data, &len, &err);
+	index = x->page[x->pos];
+	rc = api_read_entry(x->s, x->tr, index, x->offs[x->pos], &data, &len, &err);
+	x->pos++;
 	if (rc == LS_OK && x->fmt == EXPORT_BUNDLE)
 		rc = merkle_inclusion_proof(tiles_node_hash, x->tr, index, x->size, proof, &np);
 	if (rc == LS_OK)
@@ -160,6 +163,7 @@ static void xs_free(void *ctx)
 	tiles_reader_free(x->tr);
 	index_query_release(&x->iq);
 	free(x->page);
+	free(x->offs);
 	free(x->buf);
 	free(x);
 }

@@ -92,13 +92,16 @@
 #include "journal.h"
 #include "keys.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 #define BLIND_LEN 16		/* bytes kept of each HMAC-SHA256 */
 #define INDEX_KEY_LABEL "logseal/index/v1"
 #define INDEX_KEY_FILE "index.key"	/* in DIR/keys/, without encryption (see index_key()) */
 #define BATCH_ROWS 65536		/* rows per follower transaction */
 #define REBUILD_ROWS 65536	/* rows per rebuild transaction and progress call */
 #define POLL_MS 200		/* follower fallback poll when nobody notifies */
+#define LINGER_MS 100		/* a small transaction waits this long for more rows */
+#define CKPT_FRAMES 4096	/* WAL pages that wake the background checkpoint */
+#define CKPT_INLINE_FRAMES 32768	/* ... and that the follower checkpoints itself */
 #define POOL_MAX 8		/* idle read connections kept */
 #define CURSOR_VERSION 1
 #define CURSOR_TAG "logseal index cursor v1"
@@ -127,7 +130,12 @@ struct index {
 	pthread_cond_t wake;	/* follower: notified or stopping */
 	pthread_cond_t moved;	/* waiters: watermark moved or failed */
 	pthread_t thread;
+	pthread_t ckpt_thread;	/* WAL checkpoints, off the follower's path */
+	pthread_cond_t ckpt_cv;
+	sqlite3 *c;		/* the checkpointer's connection */
+	bool ckpt_started, ckpt_due;
 	bool started, stop, kicked, bounded, failed;
+	unsigned waiters;	/* threads in index_wait() */
 	uint64_t watermark;	/* under mu */
 	uint64_t limit;		/* largest notified size, when bounded */
 	char errmsg[512];
@@ -844,7 +852,7 @@ struct writer {
 
 #define INSERT_SQL                                                                            \
 	"INSERT INTO events(idx,time_us,received_us,actor,action,outcome,source_ip,ip_family,"  \
-	"service,resource_type,resource_id,writer) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)"
+	"service,resource_type,resource_id,writer,joff) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)"
 #define INSERT_NET_SQL "INSERT INTO ipnet(plen,hash,idx) VALUES(?,?,?)"
 #define UPSERT_ROLLUP_SQL                                                                     \
 	"INSERT INTO rollup(hour,field,value,n) VALUES(?,?,?,?)"                                 \
@@ -1046,7 +1054,20 @@ static ls_rc writer_flush(struct writer *wr, struct ls_err *err)
 	return LS_OK;
 }
 
-static ls_rc write_row(struct writer *wr, uint64_t idx, const struct row *r, struct ls_err *err)
+/* Where the record the iterator returned last starts in its segment. */
+static int64_t iter_offset(const struct journal_iter *it)
+{
+	const char *seg;
+	uint64_t off;
+
+	journal_iter_where(it, &seg, &off);
+	return off <= INT64_MAX ? (int64_t)off : -1;
+}
+
+/* joff: the record's byte offset in its journal segment (a hint for
+ * journal_reader_get), -1 when unknown. */
+static ls_rc write_row(struct writer *wr, uint64_t idx, int64_t joff, const struct row *r,
+		       struct ls_err *err)
 {
 	sqlite3_stmt *st = wr->ins;
 	bool v4 = r->has_ip && !memcmp(r->ip, V4_MAPPED, sizeof(V4_MAPPED));
@@ -1075,6 +1096,7 @@ static ls_rc write_row(struct writer *wr, uint64_t idx, const struct row *r, str
 	rc |= col_blind(wr, st, 10, "resource_type", r->rtype, r->rtype_n, wr->rtype);
 	rc |= col_blind(wr, st, 11, "resource_id", r->rid, r->rid_n, wr->rid);
 	rc |= col_blind(wr, st, 12, "writer", r->writer, r->writer_n, wr->writer);
+	rc |= joff >= 0 ? sqlite3_bind_int64(st, 13, joff) : sqlite3_bind_null(st, 13);
 	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
 		return db_fail(err, wr->db, "insert");
 	hour = r->has_time ? floor_div(r->time_us, HOUR_US) : NO_HOUR;
@@ -1119,7 +1141,8 @@ static const char SCHEMA_TABLES[] =
 	"CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v);"
 	"CREATE TABLE IF NOT EXISTS events(idx INTEGER PRIMARY KEY, time_us INTEGER,"
 	" received_us INTEGER, actor BLOB, action TEXT, outcome TEXT, source_ip BLOB,"
-	" ip_family INTEGER, service TEXT, resource_type BLOB, resource_id BLOB, writer BLOB);"
+	" ip_family INTEGER, service TEXT, resource_type BLOB, resource_id BLOB, writer BLOB,"
+	" joff INTEGER);"
 	"CREATE TABLE IF NOT EXISTS ipnet(plen INTEGER NOT NULL, hash INTEGER NOT NULL,"
 	" idx INTEGER NOT NULL, PRIMARY KEY(plen, hash, idx)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS rollup(hour INTEGER NOT NULL, field INTEGER NOT NULL,"
@@ -1345,6 +1368,7 @@ ls_rc index_open(const char *datadir, struct index **out, struct ls_err *err)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&idx->wake, &ca);
 	pthread_cond_init(&idx->moved, &ca);
+	pthread_cond_init(&idx->ckpt_cv, &ca);
 	pthread_condattr_destroy(&ca);
 
 	idx->datadir = strdup(datadir);
@@ -1546,6 +1570,34 @@ static void follower_fail(struct index *idx, ls_rc rc, const char *msg)
 }
 
 /*
+ * When the only writer is the read audit, entries come one at a time, and
+ * a commit each would write the same few B-tree pages to the WAL again and
+ * again (and its checkpoints would compete with the journal's fdatasync).
+ * So a transaction that has rows stays open up to LINGER_MS for more,
+ * unless somebody waits for the index (index_wait) or it is stopping.
+ * true: more entries were notified, read on; false: commit now.  A kick
+ * that is not consumed here stays for the follower's loop.
+ */
+static bool linger(struct index *idx, const struct timespec *until, bool *bounded,
+		   uint64_t *bound)
+{
+	bool more = false;
+
+	pthread_mutex_lock(&idx->mu);
+	while (!idx->stop && !idx->waiters && !idx->kicked)
+		if (pthread_cond_timedwait(&idx->wake, &idx->mu, until) == ETIMEDOUT)
+			break;
+	if (idx->kicked && !idx->stop && !idx->waiters) {
+		idx->kicked = false;
+		more = true;
+	}
+	*bounded = idx->bounded;
+	*bound = idx->limit;
+	pthread_mutex_unlock(&idx->mu);
+	return more;
+}
+
+/*
  * Index up to BATCH_ROWS records from it in one transaction.  *got is the
  * number indexed; LS_NOTFOUND when the journal (or the notified bound) is
  * at its end, LS_OK when more may follow at once, else an error.
@@ -1555,6 +1607,7 @@ static ls_rc follow_batch(struct index *idx, struct journal_iter *it, struct wri
 {
 	uint8_t hash[LS_HASH_LEN] = { 0 };
 	const uint8_t *data = NULL;
+	struct timespec until = { 0 };
 	uint64_t bound, at;
 	size_t len, last_len = 0;
 	bool bounded, open = false;
@@ -1568,13 +1621,17 @@ static ls_rc follow_batch(struct index *idx, struct journal_iter *it, struct wri
 	pthread_mutex_unlock(&idx->mu);
 	while (*got < BATCH_ROWS) {
 		if (bounded && *next >= bound) {
+			if (open && linger(idx, &until, &bounded, &bound))
+				continue;
 			end = LS_NOTFOUND;
 			break;
 		}
 		rc = journal_iter_next(it, &data, &len, &at, err);
 		if (rc == LS_NOTFOUND) {
-			end = LS_NOTFOUND;
 			rc = LS_OK;
+			if (open && linger(idx, &until, &bounded, &bound))
+				continue;
+			end = LS_NOTFOUND;
 			break;
 		}
 		if (rc != LS_OK)
@@ -1589,9 +1646,10 @@ static ls_rc follow_batch(struct index *idx, struct journal_iter *it, struct wri
 			if (rc != LS_OK)
 				break;
 			open = true;
+			deadline_after(&until, LINGER_MS);
 		}
 		row_extract(data, len, arena, &r);
-		rc = write_row(wr, at, &r, err);
+		rc = write_row(wr, at, iter_offset(it), &r, err);
 		if (rc != LS_OK)
 			break;
 		/* Only the batch's last entry is hashed (for invariant 3):
@@ -1695,6 +1753,51 @@ static void *follower(void *arg)
 	return NULL;
 }
 
+/*
+ * SQLite's own automatic checkpoint runs inside the commit that crosses
+ * its threshold, so the follower (and every query waiting on it) would stall
+ * for its two fsyncs.  Here a commit only wakes a thread of its own, which
+ * checkpoints PASSIVE (it never blocks the follower or a reader).  Should
+ * that thread fall far behind, the follower checkpoints itself, so that the
+ * WAL can start over and does not grow without bound.
+ */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct index *idx = arg;
+
+	if (frames >= CKPT_INLINE_FRAMES) {
+		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	} else if (frames >= CKPT_FRAMES) {
+		pthread_mutex_lock(&idx->mu);
+		idx->ckpt_due = true;
+		pthread_cond_signal(&idx->ckpt_cv);
+		pthread_mutex_unlock(&idx->mu);
+	}
+	return SQLITE_OK;
+}
+
+static void *checkpointer(void *arg)
+{
+	struct index *idx = arg;
+
+	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+	pthread_mutex_lock(&idx->mu);
+	for (;;) {
+		while (!idx->stop && !idx->ckpt_due)
+			pthread_cond_wait(&idx->ckpt_cv, &idx->mu);
+		if (idx->stop)
+			break;
+		idx->ckpt_due = false;
+		pthread_mutex_unlock(&idx->mu);
+		/* A failure here leaves the WAL longer; the follower's inline
+		 * checkpoint still bounds it. */
+		sqlite3_wal_checkpoint_v2(idx->c, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_lock(&idx->mu);
+	}
+	pthread_mutex_unlock(&idx->mu);
+	return NULL;
+}
+
 ls_rc index_start(struct index *idx, struct ls_err *err)
 {
 	ls_rc rc;
@@ -1704,6 +1807,16 @@ ls_rc index_start(struct index *idx, struct ls_err *err)
 	rc = reconcile(idx, err);
 	if (rc != LS_OK)
 		return rc;
+	rc = db_open(idx->dbpath, true, &idx->c, err);
+	if (rc != LS_OK)
+		return rc;
+	if (pthread_create(&idx->ckpt_thread, NULL, checkpointer, idx) != 0) {
+		sqlite3_close(idx->c);
+		idx->c = NULL;
+		return ls_err_set(err, LS_NOMEM, "index: cannot start the checkpoint thread");
+	}
+	idx->ckpt_started = true;
+	sqlite3_wal_hook(idx->w, wal_hook, idx);
 	pthread_mutex_lock(&idx->mu);
 	if (pthread_create(&idx->thread, NULL, follower, idx) != 0) {
 		pthread_mutex_unlock(&idx->mu);
@@ -1742,6 +1855,9 @@ ls_rc index_wait(struct index *idx, uint64_t size, unsigned timeout_ms)
 
 	deadline_after(&ts, timeout_ms);
 	pthread_mutex_lock(&idx->mu);
+	idx->waiters++;
+	if (idx->watermark < size)
+		pthread_cond_signal(&idx->wake); /* no lingering: see linger() */
 	while (idx->watermark < size) {
 		if (idx->failed || !idx->started || idx->stop) {
 			rc = LS_FAILED;
@@ -1752,6 +1868,7 @@ ls_rc index_wait(struct index *idx, uint64_t size, unsigned timeout_ms)
 			break;
 		}
 	}
+	idx->waiters--;
 	pthread_mutex_unlock(&idx->mu);
 	return rc;
 }
@@ -1772,16 +1889,21 @@ void index_close(struct index *idx)
 
 	if (!idx)
 		return;
-	if (idx->started) {
-		pthread_mutex_lock(&idx->mu);
-		idx->stop = true;
-		pthread_cond_broadcast(&idx->wake);
-		pthread_cond_broadcast(&idx->moved);
-		pthread_mutex_unlock(&idx->mu);
+	pthread_mutex_lock(&idx->mu);
+	idx->stop = true;
+	pthread_cond_broadcast(&idx->wake);
+	pthread_cond_broadcast(&idx->moved);
+	pthread_cond_broadcast(&idx->ckpt_cv);
+	pthread_mutex_unlock(&idx->mu);
+	if (idx->started)
 		pthread_join(idx->thread, NULL);
-	}
+	if (idx->ckpt_started)
+		pthread_join(idx->ckpt_thread, NULL);
 	for (i = 0; i < idx->npool; i++)
 		sqlite3_close(idx->pool[i]);
+	/* The follower's connection closes last: closing, it checkpoints the
+	 * whole WAL and removes it. */
+	sqlite3_close(idx->c);
 	if (idx->w) {
 		sqlite3_exec(idx->w, "PRAGMA optimize", NULL, NULL, NULL);
 		sqlite3_close(idx->w);
@@ -1790,6 +1912,7 @@ void index_close(struct index *idx)
 		close(idx->lockfd);
 	pthread_cond_destroy(&idx->wake);
 	pthread_cond_destroy(&idx->moved);
+	pthread_cond_destroy(&idx->ckpt_cv);
 	pthread_mutex_destroy(&idx->mu);
 	pthread_mutex_destroy(&idx->pool_mu);
 	blind_free(&idx->bl);
@@ -1838,7 +1961,7 @@ static ls_rc rebuild_fill(sqlite3 *db, const struct blind *bl, const char *jdir,
 		if (rc != LS_OK)
 			break;
 		row_extract(data, len, arena, &r);
-		rc = write_row(&wr, at, &r, err);
+		rc = write_row(&wr, at, iter_offset(it), &r, err);
 		if (rc != LS_OK)
 			break;
 		ls_sha256(data, len, NULL, 0, hash);
@@ -2572,6 +2695,7 @@ struct where {
 	size_t upper_n;
 	int first_param;
 	bool walk;		/* for a scan in leaf order (else driven by an index) */
+	bool join;		/* ipnet is joined (the FROM clause names it) */
 	enum ipq ipq;
 	unsigned ip_bits;
 	sqlite3_int64 net;
@@ -2664,8 +2788,12 @@ static void where_sql(struct where *w, struct sqlbuf *b, bool use_after)
 			np += 2;
 			break;
 		case IPQ_NET:
-			sb_add(b, " AND ");
-			sb_add(b, NET_SQL, np, np + 1);
+			if (w->join)
+				sb_add(b, " AND ipnet.plen = ?%d AND ipnet.hash = ?%d", np, np + 1);
+			else {
+				sb_add(b, " AND ");
+				sb_add(b, NET_SQL, np, np + 1);
+			}
 			np += 2;
 			break;
 		case IPQ_BAD:
@@ -2683,7 +2811,7 @@ static void where_sql(struct where *w, struct sqlbuf *b, bool use_after)
 	if (q->has & INDEX_Q_WRITER)
 		sb_add(b, " AND writer = ?%d", np++);
 	if (use_after && q->has_after)
-		sb_add(b, " AND idx %s ?%d", q->order == INDEX_ASC ? ">" : "<", np++);
+		sb_add(b, " AND events.idx %s ?%d", q->order == INDEX_ASC ? ">" : "<", np++);
 }
 
 static int where_bind(struct where *w, sqlite3_stmt *st, bool use_after)
@@ -2789,7 +2917,7 @@ static int budget_cb(void *arg)
  * SQLITE_INTERRUPT when budget (x 1000 steps; 0: none) ran out, or an
  * error code. */
 static int select_idx(sqlite3 *db, const char *sql, size_t n, struct where *w, uint64_t *out,
-		      size_t cap, size_t *got, int budget)
+		      uint64_t *offs, size_t cap, size_t *got, int budget)
 {
 	sqlite3_stmt *st;
 	int step;
@@ -2803,8 +2931,13 @@ static int select_idx(sqlite3 *db, const char *sql, size_t n, struct where *w, u
 	}
 	if (budget)
 		sqlite3_progress_handler(db, 1000, budget_cb, &budget);
-	while ((step = sqlite3_step(st)) == SQLITE_ROW && *got < cap)
-		out[(*got)++] = (uint64_t)sqlite3_column_int64(st, 0);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW && *got < cap) {
+		out[*got] = (uint64_t)sqlite3_column_int64(st, 0);
+		offs[*got] = sqlite3_column_type(st, 1) == SQLITE_INTEGER
+				     ? (uint64_t)sqlite3_column_int64(st, 1)
+				     : INDEX_NO_OFFSET;
+		(*got)++;
+	}
 	if (step == SQLITE_ROW)
 		step = SQLITE_DONE;
 	sqlite3_progress_handler(db, 0, NULL, NULL);
@@ -2815,16 +2948,25 @@ static int select_idx(sqlite3 *db, const char *sql, size_t n, struct where *w, u
 ls_rc index_query_run(struct index *idx, const struct index_query *q, uint64_t **indexes,
 		      size_t *n, char **next_cursor, uint64_t *watermark, struct ls_err *err)
 {
+	return index_query_locate(idx, q, indexes, NULL, n, next_cursor, watermark, err);
+}
+
+ls_rc index_query_locate(struct index *idx, const struct index_query *q, uint64_t **indexes,
+			 uint64_t **offsets, size_t *n, char **next_cursor, uint64_t *watermark,
+			 struct ls_err *err)
+{
 	struct where w = { .q = q, .first_param = 1 };
 	struct sqlbuf sql = { .n = 0 }, fast = { .n = 0 };
 	sqlite3 *db = NULL;
-	uint64_t *out = NULL, wm = 0;
+	uint64_t *out = NULL, *offs = NULL, wm = 0;
 	size_t got = 0;
 	unsigned limit = q->limit ? q->limit : INDEX_LIMIT_DEFAULT;
 	int step;
 	ls_rc rc;
 
 	*indexes = NULL;
+	if (offsets)
+		*offsets = NULL;
 	*n = 0;
 	*next_cursor = NULL;
 	if (watermark)
@@ -2849,28 +2991,39 @@ ls_rc index_query_run(struct index *idx, const struct index_query *q, uint64_t *
 	rc = where_prepare(&w, idx, err);
 	if (rc != LS_OK)
 		return rc;
-	sb_add(&fast, "SELECT idx FROM events NOT INDEXED");
+	sb_add(&fast, "SELECT idx, joff FROM events NOT INDEXED");
 	w.walk = true;
 	where_sql(&w, &fast, true);
 	w.walk = false;
 	sb_add(&fast, " ORDER BY idx %s LIMIT %u", q->order == INDEX_ASC ? "ASC" : "DESC",
 	       limit + 1);
-	sb_add(&sql, "SELECT idx FROM events");
+	/* A CIDR block's rows in ipnet are in leaf order under their (plen,
+	 * hash) prefix: joined, they give the newest (or oldest) page without
+	 * reading every match, which "idx IN (SELECT ...)" would. */
+	w.join = w.ipq == IPQ_NET;
+	sb_add(&sql, "SELECT events.idx, joff FROM events%s",
+	       w.join ? " JOIN ipnet ON ipnet.idx = events.idx" : "");
 	where_sql(&w, &sql, true);
-	sb_add(&sql, " ORDER BY idx %s LIMIT %u", q->order == INDEX_ASC ? "ASC" : "DESC",
-	       limit + 1);
+	sb_add(&sql, " ORDER BY %s.idx %s LIMIT %u", w.join ? "ipnet" : "events",
+	       q->order == INDEX_ASC ? "ASC" : "DESC", limit + 1);
 	if (sql.overflow || fast.overflow)
 		return ls_err_set(err, LS_LIMIT, "index: query too complex");
 	out = malloc(sizeof(*out) * (limit + 1));
-	if (!out)
+	offs = malloc(sizeof(*offs) * (limit + 1));
+	if (!out || !offs) {
+		free(out);
+		free(offs);
 		return ls_err_set(err, LS_NOMEM, "out of memory");
+	}
 	rc = pool_get(idx, &db, err);
 	if (rc != LS_OK)
 		goto done;
 	rc = read_begin(db, &wm, err);
 	if (rc != LS_OK)
 		goto done;
-	step = select_idx(db, fast.s, fast.n, &w, out, limit + 1, &got, WALK_BUDGET);
+	/* Joined, ipnet visits a subset of what the walk would, in order. */
+	step = w.join ? SQLITE_INTERRUPT
+		      : select_idx(db, fast.s, fast.n, &w, out, offs, limit + 1, &got, WALK_BUDGET);
 	if (step == SQLITE_INTERRUPT) {
 		/* An interrupted read may have ended the transaction. */
 		if (sqlite3_get_autocommit(db)) {
@@ -2878,7 +3031,7 @@ ls_rc index_query_run(struct index *idx, const struct index_query *q, uint64_t *
 			if (rc != LS_OK)
 				goto done;
 		}
-		step = select_idx(db, sql.s, sql.n, &w, out, limit + 1, &got, 0);
+		step = select_idx(db, sql.s, sql.n, &w, out, offs, limit + 1, &got, 0);
 	}
 	if (step != SQLITE_DONE) {
 		rc = db_fail(err, db, "query");
@@ -2898,15 +3051,53 @@ done:
 		pool_put(idx, db);
 	if (rc != LS_OK) {
 		free(out);
+		free(offs);
 		free(*next_cursor);
 		*next_cursor = NULL;
 		return rc;
 	}
 	*indexes = out;
+	if (offsets)
+		*offsets = offs;
+	else
+		free(offs);
 	*n = got;
 	if (watermark)
 		*watermark = wm;
 	return LS_OK;
+}
+
+ls_rc index_entry_offset(struct index *idx, uint64_t index, uint64_t *offset,
+			 struct ls_err *err)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	ls_rc rc;
+	int step;
+
+	*offset = INDEX_NO_OFFSET;
+	if (index > INT64_MAX)
+		return LS_NOTFOUND;
+	rc = pool_get(idx, &db, err);
+	if (rc != LS_OK)
+		return rc;
+	if (sqlite3_prepare_v2(db, "SELECT joff FROM events WHERE idx = ?", -1, &st, NULL) !=
+		    SQLITE_OK ||
+	    sqlite3_bind_int64(st, 1, (sqlite3_int64)index) != SQLITE_OK) {
+		rc = db_fail(err, db, "query");
+		goto out;
+	}
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_INTEGER)
+		*offset = (uint64_t)sqlite3_column_int64(st, 0);
+	else if (step == SQLITE_ROW || step == SQLITE_DONE)
+		rc = LS_NOTFOUND;
+	else
+		rc = db_fail(err, db, "query");
+out:
+	sqlite3_finalize(st);
+	pool_put(idx, db);
+	return rc;
 }
 
 /* ================================================================== stats */

@@ -186,6 +186,19 @@ json_t *index_query_filters_json(const struct index_query *q);
 ls_rc index_query_run(struct index *idx, const struct index_query *q, uint64_t **indexes,
 		      size_t *n, char **next_cursor, uint64_t *watermark, struct ls_err *err);
 
+/* index_query_run() that also gives, in *offsets (malloc'd, n of them), each
+ * result's byte offset in its journal segment, INDEX_NO_OFFSET where the
+ * index does not know it: a hint for journal_reader_get(). */
+#define INDEX_NO_OFFSET UINT64_MAX
+ls_rc index_query_locate(struct index *idx, const struct index_query *q, uint64_t **indexes,
+			 uint64_t **offsets, size_t *n, char **next_cursor, uint64_t *watermark,
+			 struct ls_err *err);
+
+/* The journal offset hint of one indexed entry: LS_NOTFOUND when the index
+ * does not hold it (not yet indexed) or does not know its offset. */
+ls_rc index_entry_offset(struct index *idx, uint64_t index, uint64_t *offset,
+			 struct ls_err *err);
+
 /*
  * Counts of the events matching q's filters (order, limit and cursor are
  * ignored), grouped by group_by ("outcome", "action" or "service"; "actor"

@@ -17,6 +17,8 @@
  * iterators):
  *	journal_open() -> journal_append()* -> journal_close()
  *	journal_iter_open() -> journal_iter_next()* -> journal_iter_free()
+ *	journal_reader_open() -> journal_reader_get()* (any thread) ->
+ *	journal_reader_free()
  *
  * Invariants:
  *  1. Records carry consecutive leaf indexes from 0, across segments.
@@ -96,6 +98,37 @@ ls_rc journal_iter_next(struct journal_iter *it, const uint8_t **data, size_t *l
 /* Segment file name and byte offset of the record last returned. */
 void journal_iter_where(const struct journal_iter *it, const char **segment, uint64_t *offset);
 void journal_iter_free(struct journal_iter *it);
+
+/* Random access to one record, for the read side: the index stores, per
+ * leaf index, the offset journal_iter_where() gave, and a query result is
+ * then one pread (two for a record longer than 1 KiB) instead of an entry
+ * bundle.  One reader is meant to be shared by every thread of a process:
+ * it caches the segment list, read-only fds and data keys under a mutex,
+ * re-lists the directory when an index lies beyond its last cached
+ * segment (rotation), and stats the "retained" file on every call so that
+ * nothing below the retained point is served from an fd it still holds.
+ *	journal_reader_open() -> journal_reader_get()* (any thread)
+ *	-> journal_reader_free() (no call in flight)
+ * Opening fails (LS_NOTFOUND) when dir does not exist. */
+struct journal_reader;
+ls_rc journal_reader_open(const char *dir, struct journal_reader **out, struct ls_err *err);
+/* The entry with leaf index `index`, whose record the caller believes
+ * starts at byte `offset` of the segment holding it.  LS_OK: *data
+ * (malloc'd, the caller frees it) and *len are the plaintext entry,
+ * checked as journal_iter_next() checks it (frame, CRC, the record's index
+ * equals `index`, and in an encrypted segment the seal bound to segment
+ * and index).  LS_NOTFOUND: no segment present holds `index` (beyond the
+ * end, or below the retained point: journal_set_retained()), or no record
+ * header naming `index` is at `offset` (a stale hint): the caller then
+ * falls back to another source.  LS_CORRUPT / LS_TAMPERED (err names the
+ * segment file and offset) when a record there that names `index` does
+ * not check.  On any error *data is NULL and *len 0.
+ * Note: in a plaintext journal the CRC is no seal; a hint that points into
+ * the payload of another entry could find a record forged inside it.
+ * Hints must come from journal_iter_where() (the index), never a client. */
+ls_rc journal_reader_get(struct journal_reader *r, uint64_t index, uint64_t offset,
+			 uint8_t **data, size_t *len, struct ls_err *err);
+void journal_reader_free(struct journal_reader *r);
 
 /* Like journal_iter_open(), for a journal nobody is appending to (verify):
  * a short or bad record, a torn segment header or a last batch without

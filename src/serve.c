@@ -45,6 +45,7 @@
 #include "http.h"
 #include "idem.h"
 #include "index.h"
+#include "journal.h"
 #include "log.h"
 #include "metrics.h"
 #include "retention.h"
@@ -451,6 +452,12 @@ int serve_main(int argc, char **argv)
 	}
 	r = index_open(o.dir, &s.index, &err);
 	if (r == LS_OK) {
+		char jdir[PATH_MAX];
+
+		/* Without it, reads take entries from the bundles: slower, not wrong. */
+		if (snprintf(jdir, sizeof(jdir), "%s/journal", o.dir) < (int)sizeof(jdir) &&
+		    journal_reader_open(jdir, &s.jr, &err) != LS_OK)
+			s.jr = NULL;
 		index_notify(s.index, log_size(s.log));
 		r = index_start(s.index, &err);
 	}
@@ -591,6 +598,7 @@ out:
 		rc = 1;
 	}
 	index_close(s.index);
+	journal_reader_free(s.jr);
 	streams_free(s.streams);
 	metrics_free(s.metrics);
 	pthread_mutex_destroy(&s.emit_mu);
