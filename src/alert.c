@@ -7,10 +7,15 @@
  * rules persistence, webhook bookkeeping, feeding and the engine thread,
  * and the public API.
  *
- * Locking: one mutex (mu) guards rules, windows, the fired list, counters
- * and the feed queue.  It is never held while calling emit, reading the
+ * Locking: one mutex (mu) guards rules, windows, the fired list, counters,
+ * the feed queue and the dom entries are parsed into.  It is never held while calling emit, reading the
  * journal, or writing state.json (save_mu orders state writes), so the
  * log's sequencer, which calls alert_feed(), never waits on I/O of ours.
+ *
+ * Entries are parsed once each, into a reused arena DOM (jcanon.h jdom), and
+ * never with jansson unless jdom refuses them or they are the engine's own
+ * logseal.alert.fired events: with thousands of events a second and few
+ * rules, parsing is nearly all the engine's work.
  *
  * Invariants (besides alert.h's):
  *  1. a->next is the next leaf index to evaluate; entries are evaluated
@@ -36,6 +41,7 @@
 #include "crypto.h"
 #include "event.h"
 #include "fsutil.h"
+#include "jcanon.h"
 #include "journal.h"
 #include "webhook.h"
 
@@ -51,6 +57,12 @@
 #define GROUP_KEY_MAX 256
 #define FILE_MAX (8u << 20)
 #define ALERT_ID_MAX 128
+/* Entries nested deeper go the jansson way (stored events are at most
+ * EVENT_MAX_DEPTH deep; anything else in a journal is still judged). */
+#define ENTRY_DOM_DEPTH 64
+/* The dom keeps its arenas between entries up to this many bytes; an
+ * outsized entry's are given back once it is evaluated. */
+#define ENTRY_DOM_KEEP (1u << 20)
 
 /* ============================================================ validation */
 
@@ -461,7 +473,11 @@ struct rule {
 	size_t ngroups, max_groups;
 };
 
-/* The fields of an entry that rules look at (pointers into root). */
+/*
+ * The fields of an entry that rules look at.  The strings point into the
+ * parsed entry (the jansson root, or the string arena of struct alert's
+ * dom), so they live exactly as long as that parse: until the next entry.
+ */
 struct ev {
 	const char *action, *outcome, *service, *actor, *source_ip, *resource_type;
 	int64_t t;
@@ -476,23 +492,50 @@ static const char *str_at(json_t *o, const char *a, const char *b)
 	return json_string_value(v);
 }
 
-static void ev_from(json_t *root, struct ev *e, int64_t now)
+/* The event's time: "received", else "time".  0 when neither parses (the
+ * caller then uses its clock). */
+static int ev_time(const char *received, const char *at, int64_t *t)
 {
-	const char *t;
+	return (received && event_parse_time(received, t) == LS_OK) ||
+	       (at && event_parse_time(at, t) == LS_OK);
+}
 
+/* The fields of root into *e; 0 when it has no time (e->t then unset). */
+static int ev_from(json_t *root, struct ev *e)
+{
 	e->action = str_at(root, "action", NULL);
 	e->outcome = str_at(root, "outcome", NULL);
 	e->service = str_at(root, "service", NULL);
 	e->actor = str_at(root, "actor", "id");
 	e->source_ip = str_at(root, "source", "ip");
 	e->resource_type = str_at(root, "resource", "type");
-	e->t = now;
-	t = str_at(root, "received", NULL);
-	if (!t || event_parse_time(t, &e->t) != LS_OK) {
-		t = str_at(root, "time", NULL);
-		if (!t || event_parse_time(t, &e->t) != LS_OK)
-			e->t = now;
-	}
+	return ev_time(str_at(root, "received", NULL), str_at(root, "time", NULL), &e->t);
+}
+
+/* str_at() on a jdom: only a string member (of an object member) counts,
+ * as json_string_value() of a missing or non-string value is NULL. */
+static const char *dom_str_at(const struct jdom *d, const struct jnode *o, const char *a,
+			      const char *b)
+{
+	const struct jnode *v = jdom_get(d, o, a);
+
+	if (v && b)
+		v = jdom_get(d, v, b);
+	return v && v->type == JN_STR ? d->str + v->off : NULL;
+}
+
+/* ev_from() on a jdom: the same fields, so the two routes agree on every
+ * entry jdom accepts (a subset of what json_loadb accepts, same values). */
+static int ev_from_dom(const struct jdom *d, const struct jnode *root, struct ev *e)
+{
+	e->action = dom_str_at(d, root, "action", NULL);
+	e->outcome = dom_str_at(d, root, "outcome", NULL);
+	e->service = dom_str_at(d, root, "service", NULL);
+	e->actor = dom_str_at(d, root, "actor", "id");
+	e->source_ip = dom_str_at(d, root, "source", "ip");
+	e->resource_type = dom_str_at(d, root, "resource", "type");
+	return ev_time(dom_str_at(d, root, "received", NULL), dom_str_at(d, root, "time", NULL),
+		       &e->t);
 }
 
 static void filter_compile(const json_t *f, struct filter *out)
@@ -620,7 +663,8 @@ ls_rc alert_rule_matches(const json_t *rule, const char *entry, size_t n, int *m
 		return LS_INVALID;
 	}
 	filter_compile(json_object_get(rule, "filter"), &f);
-	ev_from(root, &e, 0);
+	if (!ev_from(root, &e))
+		e.t = 0;
 	if (json_object_get(rule, "absence"))
 		svc = str_at((json_t *)rule, "absence", "service");
 	*match = !(e.action && !strncmp(e.action, ALERT_ACTION_PREFIX,
@@ -754,6 +798,7 @@ struct alert {
 	uint64_t known_size;	/* largest first+n fed */
 	int fresh;		/* no state.json: start where the first feed/catch-up starts */
 	int64_t latest_t;	/* largest event time seen */
+	struct jdom dom;	/* the entry being evaluated (under mu) */
 	int dirty;
 	int64_t last_save;
 	struct alert_counters c;
@@ -1054,6 +1099,47 @@ static void note_fired_event(struct alert *a, uint64_t idx, json_t *root)
 	}
 }
 
+static void dom_trim(struct jdom *d)
+{
+	size_t bytes = d->node_cap * sizeof(*d->node) + d->kid_cap * sizeof(*d->kid) +
+		       d->str_cap + d->stk_cap * sizeof(*d->stk);
+
+	if (bytes > ENTRY_DOM_KEEP)
+		jdom_release(d);
+}
+
+/*
+ * The fields of entry data into *e, parsed into a->dom; where jdom refuses
+ * the entry (duplicate keys, deeper than ENTRY_DOM_DEPTH, out of memory)
+ * json_loadb decides, as it always did, and *root is set.  0 when the
+ * entry is not an object: not an event, nothing can match it.
+ */
+static int entry_parse(struct alert *a, const char *data, size_t len, struct ev *e,
+		       json_t **root)
+{
+	size_t top;
+	int timed;
+
+	*root = NULL;
+	jdom_reset(&a->dom);
+	if (jdom_parse(&a->dom, data, len, ENTRY_DOM_DEPTH, &top, NULL) == LS_OK) {
+		if (a->dom.node[top].type != JN_OBJ)
+			return 0;
+		timed = ev_from_dom(&a->dom, &a->dom.node[top], e);
+	} else {
+		*root = json_loadb(data, len, 0, NULL);
+		if (!json_is_object(*root)) {
+			json_decref(*root);
+			*root = NULL;
+			return 0;
+		}
+		timed = ev_from(*root, e);
+	}
+	if (!timed)
+		e->t = now_us(a);
+	return 1;
+}
+
 /* Evaluate entry idx (mu held, idx == a->next). */
 static void eval_entry(struct alert *a, uint64_t idx, const char *data, size_t len)
 {
@@ -1065,19 +1151,19 @@ static void eval_entry(struct alert *a, uint64_t idx, const char *data, size_t l
 
 	a->next = idx + 1;
 	a->dirty = 1;
-	root = json_loadb(data, len, 0, NULL);
-	if (!json_is_object(root)) {
-		json_decref(root);
-		return; /* not an event: nothing can match it */
-	}
-	ev_from(root, &e, now_us(a));
+	if (!entry_parse(a, data, len, &e, &root))
+		goto out;
 	if (e.t > a->latest_t)
 		a->latest_t = e.t;
 	if (e.action && !strncmp(e.action, ALERT_ACTION_PREFIX, strlen(ALERT_ACTION_PREFIX))) {
-		if (!strcmp(e.action, ALERT_ACTION_FIRED))
-			note_fired_event(a, idx, root);
-		json_decref(root);
-		return;
+		/* rare (one per fired alert): the details are read with jansson */
+		if (!strcmp(e.action, ALERT_ACTION_FIRED)) {
+			if (!root)
+				root = json_loadb(data, len, 0, NULL);
+			if (json_is_object(root))
+				note_fired_event(a, idx, root);
+		}
+		goto out;
 	}
 	for (i = 0; i < a->nrules; i++) {
 		struct rule *r = a->rules[i];
@@ -1105,7 +1191,9 @@ static void eval_entry(struct alert *a, uint64_t idx, const char *data, size_t l
 			break;
 		}
 	}
+out:
 	json_decref(root);
+	dom_trim(&a->dom);
 }
 
 static void tick_absence(struct alert *a, int64_t now)
@@ -2171,6 +2259,7 @@ ls_rc alert_close(struct alert *a, struct ls_err *err)
 	pthread_cond_destroy(&a->drained);
 	pthread_mutex_destroy(&a->save_mu);
 	pthread_mutex_destroy(&a->mu);
+	jdom_release(&a->dom);
 	free(a->dir);
 	free(a->journal_dir);
 	free(a);

@@ -2906,6 +2906,30 @@ static ls_rc read_begin(sqlite3 *db, uint64_t *wm, struct ls_err *err)
 
 #define WALK_BUDGET 64	/* x 1000 VM steps, about a millisecond */
 
+/*
+ * Is the walk worth trying?  Not when an index reads only a few rows: an
+ * equality on a column of many values (actor, resource id, writer, one
+ * address), a CIDR block (joined, ipnet visits a subset of what the walk
+ * would, in order), or one action or service within a week.  There the
+ * walk would only spend its budget before the index plan runs anyway.
+ */
+#define WALK_MAX_RANGE_US (7LL * 86400 * 1000000)
+
+static bool walk_first(const struct where *w)
+{
+	const struct index_query *q = w->q;
+	unsigned both = INDEX_Q_FROM | INDEX_Q_TO;
+
+	if (q->has & (INDEX_Q_ACTOR | INDEX_Q_RESOURCE_ID | INDEX_Q_WRITER))
+		return false;
+	if (w->join || ((q->has & INDEX_Q_SOURCE_IP) && w->ipq == IPQ_FULL))
+		return false;
+	if ((q->has & (INDEX_Q_ACTION | INDEX_Q_SERVICE)) && (q->has & both) == both &&
+	    q->to_us - q->from_us <= WALK_MAX_RANGE_US)
+		return false;
+	return true;
+}
+
 static int budget_cb(void *arg)
 {
 	int *left = arg;
@@ -3021,9 +3045,9 @@ ls_rc index_query_locate(struct index *idx, const struct index_query *q, uint64_
 	rc = read_begin(db, &wm, err);
 	if (rc != LS_OK)
 		goto done;
-	/* Joined, ipnet visits a subset of what the walk would, in order. */
-	step = w.join ? SQLITE_INTERRUPT
-		      : select_idx(db, fast.s, fast.n, &w, out, offs, limit + 1, &got, WALK_BUDGET);
+	step = walk_first(&w) ? select_idx(db, fast.s, fast.n, &w, out, offs, limit + 1, &got,
+					   WALK_BUDGET)
+			      : SQLITE_INTERRUPT;
 	if (step == SQLITE_INTERRUPT) {
 		/* An interrupted read may have ended the transaction. */
 		if (sqlite3_get_autocommit(db)) {

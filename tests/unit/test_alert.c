@@ -8,7 +8,10 @@
  * duplicate after a crash between emit and state save), the engine thread
  * reading back a gap from the journal, and webhook delivery against a
  * receiver thread on 127.0.0.1 that checks the HMAC and fails the first two
- * attempts, and one that never answers.
+ * attempts, and one that never answers.  Then how entries are read: which
+ * field each filter looks at (and the same names elsewhere that it must
+ * not), escapes, entries that are not events or that only jansson accepts,
+ * and which time an event counts at.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -968,6 +971,281 @@ static void test_rule_delete_and_persist(void **state)
 	fx_free(f);
 }
 
+/* ------------------------------------------------------------ entry fields */
+
+/* Append arbitrary bytes to the journal and feed them: returns the index. */
+static uint64_t put_raw(struct fx *f, const char *text)
+{
+	struct iovec iov = { (void *)text, strlen(text) };
+	uint64_t idx;
+
+	pthread_mutex_lock(&f->log_mu);
+	assert_int_equal(journal_append(f->j, &iov, 1, &idx, NULL), LS_OK);
+	alert_feed(f->a, idx, &iov, 1);
+	pthread_mutex_unlock(&f->log_mu);
+	return idx;
+}
+
+/* '{"action":"user.login","details":' + [[[...]]] nested n deep + rest */
+static char *nested(size_t n, const char *head, const char *rest)
+{
+	size_t hl = strlen(head), rl = strlen(rest), i;
+	char *s = malloc(hl + 2 * n + rl + 1);
+
+	assert_non_null(s);
+	memcpy(s, head, hl);
+	for (i = 0; i < n; i++) {
+		s[hl + i] = '[';
+		s[hl + n + i] = ']';
+	}
+	memcpy(s + hl + 2 * n, rest, rl + 1);
+	return s;
+}
+
+/* head + [0,0,...] with n members + rest */
+static char *zeros(size_t n, const char *head, const char *rest)
+{
+	size_t hl = strlen(head), rl = strlen(rest), i, k;
+	char *s = malloc(hl + 2 * n + 2 + rl);
+
+	assert_non_null(s);
+	memcpy(s, head, hl);
+	k = hl;
+	s[k++] = '[';
+	for (i = 0; i < n; i++) {
+		if (i)
+			s[k++] = ',';
+		s[k++] = '0';
+	}
+	s[k++] = ']';
+	memcpy(s + k, rest, rl + 1);
+	return s;
+}
+
+/*
+ * Which rules fire for which entry: one match rule per filter field, each
+ * entry given as JSON text.  Catches a wrong field mapping (the field
+ * under another name, at another depth, or of another type must not
+ * match), escapes in keys and values, entries that are not events, and
+ * the entries the strict parser refuses but json_loadb accepts.  Every
+ * expectation is also checked against alert_rule_matches(), which parses
+ * with jansson.
+ */
+static void test_entry_fields(void **state)
+{
+	static const char *const rules[] = {
+		"{\"id\":\"r_actor\",\"name\":\"a\",\"kind\":\"match\",\"filter\":{\"actor\":\"alice\"}}",
+		"{\"id\":\"r_ip\",\"name\":\"a\",\"kind\":\"match\",\"filter\":{\"source_ip\":"
+		"\"10.0.0.0/8\"}}",
+		"{\"id\":\"r_rtype\",\"name\":\"a\",\"kind\":\"match\",\"filter\":{\"resource_type\":"
+		"\"secret\"}}",
+		"{\"id\":\"r_outcome\",\"name\":\"a\",\"kind\":\"match\",\"filter\":{\"outcome\":"
+		"\"denied\"}}",
+		"{\"id\":\"r_action\",\"name\":\"a\",\"kind\":\"match\",\"filter\":{\"action\":"
+		"\"user.*\"}}",
+		"{\"id\":\"r_exact\",\"name\":\"a\",\"kind\":\"match\",\"filter\":{\"action\":"
+		"\"user.logout\"}}",
+		"{\"id\":\"r_service\",\"name\":\"a\",\"kind\":\"match\",\"filter\":{\"service\":"
+		"\"billing\"}}",
+		"{\"id\":\"r_esc\",\"name\":\"a\",\"kind\":\"match\",\"filter\":{\"actor\":"
+		"\"q\\\"b\\\\s/\\u00e9\"}}",
+		"{\"id\":\"r_any\",\"name\":\"a\",\"kind\":\"match\",\"filter\":{\"action\":\"*\"}}",
+		"{\"id\":\"r_num\",\"name\":\"a\",\"kind\":\"match\",\"filter\":{\"resource_type\":"
+		"\"2024\"}}",
+	};
+	enum { ACTOR = 1, IP = 2, RTYPE = 4, OUTCOME = 8, ACTION = 16, EXACT = 32, SERVICE = 64,
+	       ESC = 128, ANY = 256, NUM = 512, NRULES = 10 };
+#define NEUTRAL "\"action\":\"db.query\",\"actor\":{\"id\":\"bob\",\"type\":\"user\"}," \
+		"\"outcome\":\"success\",\"resource\":{\"id\":\"t1\",\"type\":\"table\"}," \
+		"\"schema\":\"logseal/v1\",\"service\":\"crm\",\"source\":{\"ip\":\"192.0.2.1\"}"
+	char *deep = nested(70, "{\"action\":\"user.login\",\"details\":", "}");
+	char *big = zeros(32000, "{\"actor\":{\"id\":\"alice\"},\"details\":", "}");
+	struct {
+		const char *text;
+		unsigned want;
+	} cases[] = {
+		/* canonical events: a neutral one, then one field at a time */
+		{ "{" NEUTRAL "}", ANY },
+		{ "{\"action\":\"db.query\",\"actor\":{\"id\":\"alice\",\"type\":\"user\"}}",
+		  ACTOR | ANY },
+		{ "{\"action\":\"db.query\",\"source\":{\"ip\":\"10.200.3.4\",\"port\":22}}",
+		  IP | ANY },
+		{ "{\"action\":\"db.query\",\"resource\":{\"id\":\"k\",\"type\":\"secret\"}}",
+		  RTYPE | ANY },
+		{ "{\"action\":\"db.query\",\"outcome\":\"denied\"}", OUTCOME | ANY },
+		{ "{\"action\":\"user.login\"}", ACTION | ANY },
+		{ "{\"action\":\"user.logout\"}", ACTION | EXACT | ANY },
+		{ "{\"action\":\"users.logout\"}", ANY },
+		{ "{\"action\":\"db.query\",\"service\":\"billing\"}", SERVICE | ANY },
+		/* the same names nested in details, or in the wrong place or
+		 * shape, are not the fields */
+		{ "{" NEUTRAL ",\"details\":{\"action\":\"user.login\",\"actor\":{\"id\":\"alice\"},"
+		  "\"outcome\":\"denied\",\"resource\":{\"type\":\"secret\"},\"resource_type\":"
+		  "\"secret\",\"service\":\"billing\",\"source\":{\"ip\":\"10.1.1.1\"},"
+		  "\"source_ip\":\"10.0.0.1\"}}",
+		  ANY },
+		{ "{\"action\":\"db.query\",\"actor\":\"alice\",\"resource\":{\"name\":\"secret\"},"
+		  "\"resource_type\":\"secret\",\"source\":{\"ip\":[\"10.0.0.1\"]},\"source_ip\":"
+		  "\"10.0.0.1\"}",
+		  ANY },
+		{ "{\"action\":\"db.query\",\"actor\":{\"name\":\"alice\"},\"id\":\"alice\",\"ip\":"
+		  "\"10.0.0.1\",\"outcome\":[\"denied\"],\"service\":{\"id\":\"billing\"},\"type\":"
+		  "\"secret\"}",
+		  ANY },
+		{ "{\"action\":5,\"outcome\":\"denied\",\"source\":{\"ip\":\"10.0.0.300\"}}",
+		  OUTCOME | ANY },
+		{ "{\"resource\":{\"type\":2024}}", ANY },
+		{ "{\"resource\":{\"type\":\"2024\"}}", NUM | ANY },
+		/* escapes in keys and values, white space */
+		{ "{\n  \"\\u0061ctor\" : { \"id\" : \"q\\\"b\\\\s\\/\\u00e9\" } ,\n"
+		  "  \"action\" : \"user.\\u006cogin\", \"service\":\"bill\\u0069ng\"\n}\n",
+		  ESC | ACTION | SERVICE | ANY },
+		{ "{\"actor\":{\"id\":\"q\\\"b\\\\s/\xc3\xa9\"}}", ESC | ANY },
+		/* not events: nothing matches */
+		{ "[{\"action\":\"user.login\"}]", 0 },
+		{ "\"user.login\"", 0 },
+		{ "{\"action\":\"user.login\"", 0 },
+		{ "{\"action\":\"user.login\"} x", 0 },
+		{ "not json", 0 },
+		{ "{\"action\":\"user.login\",\"actor\":{\"id\":\"al\\u0000ice\"}}", 0 },
+		/* refused by jdom, accepted by jansson: duplicate keys (the last
+		 * one wins) and deep nesting */
+		{ "{\"action\":\"user.login\",\"outcome\":\"denied\",\"action\":\"user.logout\"}",
+		  ACTION | EXACT | OUTCOME | ANY },
+		{ deep, ACTION | ANY },
+		/* the engine's own events are never evaluated */
+		{ "{\"action\":\"logseal.alert.test\",\"actor\":{\"id\":\"alice\"},\"service\":"
+		  "\"billing\"}",
+		  0 },
+		/* an entry that makes the dom outgrow what it keeps, then more */
+		{ big, ACTOR | ANY },
+		{ "{\"action\":\"db.query\",\"outcome\":\"denied\"}", OUTCOME | ANY },
+	};
+#undef NEUTRAL
+	size_t ncases = sizeof(cases) / sizeof(cases[0]), i, k;
+	unsigned got[sizeof(cases) / sizeof(cases[0])] = { 0 };
+	uint64_t first = 0, idx;
+	json_t *checked[NRULES], *al, *v;
+	struct fx *f = fx_new(0);
+
+	assert_true(strlen(big) < 65535); /* JOURNAL_MAX_ENTRY */
+	fx_open_alert(f);
+	for (k = 0; k < NRULES; k++) {
+		add_rule(f, rules[k]);
+		assert_int_equal(alert_rule_check_text(rules[k], strlen(rules[k]), &checked[k], NULL),
+				 LS_OK);
+	}
+	for (i = 0; i < ncases; i++) {
+		idx = put_raw(f, cases[i].text);
+		if (i == 0)
+			first = idx;
+		assert_int_equal(idx, first + i);
+		/* the jansson route agrees with the table */
+		for (k = 0; k < NRULES; k++) {
+			int m = -1;
+			alert_rule_matches(checked[k], cases[i].text, strlen(cases[i].text), &m);
+			if (m != !!(cases[i].want & (1u << k)))
+				fail_msg("case %zu rule %zu: alert_rule_matches says %d", i, k, m);
+		}
+	}
+	al = fired(f);
+	json_array_foreach(json_object_get(al, "alerts"), k, v) {
+		const char *id = json_string_value(json_object_get(v, "id"));
+		const char *at = strchr(id, '@');
+		unsigned long long n = strtoull(at + 1, NULL, 10);
+		size_t r;
+
+		assert_non_null(at);
+		assert_true(n >= first && n < first + ncases);
+		for (r = 0; r < NRULES; r++)
+			if (!strncmp(rules[r] + 7, id, (size_t)(at - id)) &&
+			    rules[r][7 + (at - id)] == '"')
+				break;
+		assert_true(r < NRULES);
+		assert_int_equal(got[n - first] & (1u << r), 0); /* once */
+		got[n - first] |= 1u << r;
+	}
+	for (i = 0; i < ncases; i++)
+		if (got[i] != cases[i].want)
+			fail_msg("case %zu: fired rules %#x, want %#x: %.80s", i, got[i],
+				 cases[i].want, cases[i].text);
+	json_decref(al);
+	for (k = 0; k < NRULES; k++)
+		json_decref(checked[k]);
+	free(deep);
+	free(big);
+	fx_free(f);
+}
+
+/*
+ * The time an entry counts at: "received", else "time", else the engine's
+ * clock, on both parse routes.  Seen through absence rules, whose alert
+ * carries the time of the service's last event (since_us).
+ */
+static void test_entry_times(void **state)
+{
+	struct {
+		const char *svc, *text;
+		int64_t now, want;
+	} cases[] = {
+		{ "c1", "{\"received\":\"2023-11-14T22:13:30Z\",\"service\":\"c1\","
+			"\"time\":\"2023-11-14T22:13:40Z\"}",
+		  T0, T0 + 10 * SEC },
+		{ "c2", "{\"service\":\"c2\",\"time\":\"2023-11-14T22:13:50.25Z\"}", T0,
+		  T0 + 30 * SEC + 250000 },
+		{ "c3", "{\"received\":\"yesterday\",\"service\":\"c3\","
+			"\"time\":\"2023-11-14T22:14:00Z\"}",
+		  T0, T0 + 40 * SEC },
+		{ "c4", "{\"received\":1700000070,\"service\":\"c4\",\"time\":{\"at\":1}}",
+		  T0 + 50 * SEC, T0 + 50 * SEC },
+		{ "c5", "{\"details\":{\"received\":\"2023-11-14T22:20:00Z\"},\"received\":"
+			"\"2023-11-14T22:14:20Z\",\"service\":\"c5\"}",
+		  T0, T0 + 60 * SEC },
+		/* duplicate keys: jansson's route, the last one wins */
+		{ "c6", "{\"received\":\"2023-11-14T22:20:00Z\",\"service\":\"c6\",\"received\":"
+			"\"2023-11-14T22:14:30Z\"}",
+		  T0, T0 + 70 * SEC },
+		{ "c7", NULL, T0, T0 + 80 * SEC },
+	};
+	size_t n = sizeof(cases) / sizeof(cases[0]), i, k;
+	struct fx *f = fx_new(0);
+	char rule[256], want[64];
+	json_t *al, *v = NULL;
+
+	cases[n - 1].text = nested(70, "{\"details\":", ",\"received\":\"2023-11-14T22:14:40Z\","
+						       "\"service\":\"c7\"}");
+	fx_open_alert(f);
+	for (i = 0; i < n; i++) {
+		snprintf(rule, sizeof(rule),
+			 "{\"id\":\"r_%s\",\"name\":\"n\",\"kind\":\"absence\",\"absence\":"
+			 "{\"service\":\"%s\",\"seconds\":1000}}",
+			 cases[i].svc, cases[i].svc);
+		add_rule(f, rule);
+	}
+	for (i = 0; i < n; i++) {
+		f->now = cases[i].now;
+		put_raw(f, cases[i].text);
+	}
+	f->now = T0 + 5000 * SEC;
+	tick(f);
+	al = fired(f);
+	assert_int_equal(json_array_size(json_object_get(al, "alerts")), n);
+	for (i = 0; i < n; i++) {
+		snprintf(want, sizeof(want), "r_%s@since:%lld", cases[i].svc,
+			 (long long)cases[i].want);
+		json_array_foreach(json_object_get(al, "alerts"), k, v)
+			if (!strcmp(json_string_value(json_object_get(v, "id")), want))
+				break;
+		if (k == json_array_size(json_object_get(al, "alerts")))
+			fail_msg("case %zu: no alert %s", i, want);
+		assert_int_equal(json_integer_value(json_object_get(v, "since_us")),
+				 cases[i].want);
+	}
+	json_decref(al);
+	free((char *)cases[n - 1].text);
+	fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -985,6 +1263,8 @@ int main(void)
 		cmocka_unit_test(test_webhook_never_answers),
 		cmocka_unit_test(test_webhook_config),
 		cmocka_unit_test(test_rule_delete_and_persist),
+		cmocka_unit_test(test_entry_fields),
+		cmocka_unit_test(test_entry_times),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
