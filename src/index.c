@@ -1238,7 +1238,7 @@ static ls_rc db_open(const char *path, bool writer, sqlite3 **out, struct ls_err
 	sqlite3_busy_timeout(db, 5000);
 	rc = exec(db, writer ? "PRAGMA page_size=16384;"
 			       "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-			       "PRAGMA cache_size=-65536; PRAGMA mmap_size=1073741824;"
+			       "PRAGMA cache_size=-262144; PRAGMA mmap_size=1073741824;"
 			     : "PRAGMA query_only=1; PRAGMA cache_size=-16384;"
 			     "PRAGMA mmap_size=1073741824;",
 		  err);
