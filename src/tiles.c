@@ -423,12 +423,35 @@ static void subtree_root(const uint8_t *h, unsigned k, uint8_t out[LS_HASH_LEN])
 	memcpy(out, scratch[0], LS_HASH_LEN);
 }
 
+/*
+ * A tile read, and (once a node inside it is asked for) the nodes of the
+ * levels it spans above its own: level k (1..TILE_HEIGHT-1) node j at
+ * inner[INNER_OFF(k) + j].  A proof asks for one node per level; computed
+ * each time from the tile, that is ~255 hashes per tile level and proof,
+ * which made exports hash-bound.
+ */
+#define INNER_OFF(k) (TILE_WIDTH - ((2 * TILE_WIDTH) >> (k)))
+
 struct tile_slot {
 	int used;
 	int level;
 	uint64_t n;
+	unsigned w;
+	int have_inner;
 	uint8_t hash[TILE_WIDTH][LS_HASH_LEN];
+	uint8_t inner[TILE_WIDTH - 2][LS_HASH_LEN];
 };
+
+static void slot_inner(struct tile_slot *s)
+{
+	for (unsigned k = 1; k < TILE_HEIGHT; k++) {
+		const uint8_t(*below)[LS_HASH_LEN] = k == 1 ? s->hash : s->inner + INNER_OFF(k - 1);
+
+		for (unsigned j = 0; j < (s->w >> k); j++)
+			merkle_node_hash(below[2 * j], below[2 * j + 1], s->inner[INNER_OFF(k) + j]);
+	}
+	s->have_inner = 1;
+}
 
 struct tiles_reader {
 	int dirfd;
@@ -509,8 +532,8 @@ static ls_rc fetch_tile(int dirfd, struct keyring *kr, int level, uint64_t n, un
 	return rc;
 }
 
-static ls_rc reader_tile(struct tiles_reader *r, unsigned level, uint64_t n,
-			 const uint8_t **hashes, struct ls_err *err)
+static ls_rc reader_slot(struct tiles_reader *r, unsigned level, uint64_t n,
+			 struct tile_slot **out, struct ls_err *err)
 {
 	struct tile_slot *slot;
 	unsigned w, got_w;
@@ -521,7 +544,7 @@ static ls_rc reader_tile(struct tiles_reader *r, unsigned level, uint64_t n,
 	for (unsigned i = 0; i < READER_CACHE; i++) {
 		slot = &r->cache[i];
 		if (slot->used && slot->level == (int)level && slot->n == n) {
-			*hashes = &slot->hash[0][0];
+			*out = slot;
 			return LS_OK;
 		}
 	}
@@ -537,17 +560,30 @@ static ls_rc reader_tile(struct tiles_reader *r, unsigned level, uint64_t n,
 	slot->used = 1;
 	slot->level = (int)level;
 	slot->n = n;
+	slot->w = w;
+	slot->have_inner = 0;
 	memcpy(slot->hash, data, (size_t)w * LS_HASH_LEN);
 	free(data);
-	*hashes = &slot->hash[0][0];
+	*out = slot;
 	return LS_OK;
+}
+
+static ls_rc reader_tile(struct tiles_reader *r, unsigned level, uint64_t n,
+			 const uint8_t **hashes, struct ls_err *err)
+{
+	struct tile_slot *slot;
+	ls_rc rc = reader_slot(r, level, n, &slot, err);
+
+	if (rc == LS_OK)
+		*hashes = &slot->hash[0][0];
+	return rc;
 }
 
 ls_rc tiles_node_hash(void *reader, unsigned level, uint64_t index, uint8_t out[LS_HASH_LEN])
 {
 	struct tiles_reader *r = reader;
 	unsigned tl = level / TILE_HEIGHT, k = level % TILE_HEIGHT;
-	const uint8_t *h;
+	struct tile_slot *s;
 	uint64_t first;
 	ls_rc rc;
 
@@ -555,10 +591,17 @@ ls_rc tiles_node_hash(void *reader, unsigned level, uint64_t index, uint8_t out[
 		return LS_INVALID;
 	/* the node is the root of 2^k consecutive hashes of tile level tl */
 	first = index << k;
-	rc = reader_tile(r, tl, first / TILE_WIDTH, &h, NULL);
+	rc = reader_slot(r, tl, first / TILE_WIDTH, &s, NULL);
 	if (rc != LS_OK)
 		return rc;
-	subtree_root(h + (first % TILE_WIDTH) * LS_HASH_LEN, k, out);
+	if (k == 0) {
+		memcpy(out, s->hash[first % TILE_WIDTH], LS_HASH_LEN);
+		return LS_OK;
+	}
+	/* index < size >> level, so the tile holds all 2^k hashes below */
+	if (!s->have_inner)
+		slot_inner(s);
+	memcpy(out, s->inner[INNER_OFF(k) + (first % TILE_WIDTH >> k)], LS_HASH_LEN);
 	return LS_OK;
 }
 
