@@ -3,7 +3,9 @@
  * (see journal.h for the API and its invariants).
  *
  * On-disk format (normative copy in docs/FORMAT.md).  All integers are
- * big-endian; CRC-32 is zlib's crc32() (ISO-HDLC polynomial, init 0).
+ * big-endian; CRC-32 is the ISO-HDLC CRC of zlib's crc32() (init 0),
+ * computed with libdeflate's, which is several times faster on the records'
+ * sizes (the unit tests check frames against zlib's).
  *
  *   Directory: files "%016llx.seg", the lower-case hex of the leaf index of
  *   the segment's first record.  Other names are ignored, except that a
@@ -80,7 +82,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
+#include <libdeflate.h>
 
 #define SEG_MAGIC "LSJOURN1"
 #define SEG_VERSION 1
@@ -208,7 +210,7 @@ static void seg_header_build(uint8_t h[JOURNAL_SEG_HEADER], uint64_t first, uint
 	put32(h + 12, key_id ? SEG_FLAG_ENCRYPTED : 0);
 	put64(h + 16, first);
 	put32(h + 24, key_id);
-	put32(h + 28, (uint32_t)crc32(0, h, 28));
+	put32(h + 28, libdeflate_crc32(0, h, 28));
 }
 
 /* NULL when h is a valid header for first, else why not. */
@@ -218,7 +220,7 @@ static const char *seg_header_check(const uint8_t h[JOURNAL_SEG_HEADER], uint64_
 
 	if (memcmp(h, SEG_MAGIC, 8) != 0)
 		return "bad segment magic";
-	if (get32(h + 28) != (uint32_t)crc32(0, h, 28))
+	if (get32(h + 28) != libdeflate_crc32(0, h, 28))
 		return "bad segment header checksum";
 	v = get32(h + 8);
 	if (v != SEG_VERSION && v != SEG_VERSION_ENC)
@@ -306,7 +308,7 @@ static ls_rc rec_parse_max(const uint8_t *p, size_t n, size_t max, struct rec *r
 		*why = "truncated record";
 		return LS_NOTFOUND;
 	}
-	crc = (uint32_t)crc32(crc32(0, p, 16), p + JOURNAL_REC_HEADER, r->len);
+	crc = libdeflate_crc32(libdeflate_crc32(0, p, 16), p + JOURNAL_REC_HEADER, r->len);
 	if (crc != get32(p + 16)) {
 		*why = "bad checksum";
 		return LS_CORRUPT;
@@ -1072,7 +1074,7 @@ ls_rc journal_append(struct journal *j, const struct iovec *entries, size_t n, u
 			memcpy(p + JOURNAL_REC_HEADER, entries[i].iov_base, len);
 		}
 		put32(p + 4, (uint32_t)len);
-		put32(p + 16, (uint32_t)crc32(crc32(0, p, 16), p + JOURNAL_REC_HEADER, (uInt)len));
+		put32(p + 16, libdeflate_crc32(libdeflate_crc32(0, p, 16), p + JOURNAL_REC_HEADER, len));
 		off += JOURNAL_REC_HEADER + len;
 	}
 	if (batch_write(j, total) != 0)
