@@ -206,6 +206,9 @@ int api_parse_filters(const struct request *q, struct index_query *iq, index_par
  * is fine (the reply states the watermark); strict: 503.  1 to go on. */
 int api_index_ready(struct server *s, uint64_t size, unsigned timeout_ms, int strict,
 		    struct reply *r);
+/* api_index_ready() (not strict) for GET /v1/events, which also reads the
+ * index's in-memory tail: waits for index_wait_fresh(). */
+int api_index_fresh(struct server *s, uint64_t size, unsigned timeout_ms, struct reply *r);
 /* The latest signed checkpoint, signing one first when it does not cover
  * `need` entries; *note is malloc'd. */
 ls_rc api_covering_checkpoint(struct server *s, uint64_t need, char **note, uint64_t *size,

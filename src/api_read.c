@@ -78,11 +78,22 @@ int api_parse_filters(const struct request *q, struct index_query *iq, index_par
 	return 0;
 }
 
+static int index_failed(struct server *s, struct reply *r)
+{
+	const char *why = index_error(s->index);
+
+	reply_error(r, 503, "index_failed",
+		    "the query index has stopped%s%s; restarting the server catches it up from "
+		    "the journal (or run `logseal reindex` with the server stopped)",
+		    why ? ": " : "", why ? why : "");
+	r->retry_after = 60;
+	return 0;
+}
+
 int api_index_ready(struct server *s, uint64_t size, unsigned timeout_ms, int strict,
 		    struct reply *r)
 {
 	ls_rc rc = index_wait(s->index, size, timeout_ms);
-	const char *why;
 
 	if (rc == LS_OK || (rc == LS_BUSY && !strict))
 		return 1;
@@ -94,13 +105,16 @@ int api_index_ready(struct server *s, uint64_t size, unsigned timeout_ms, int st
 		r->retry_after = 1;
 		return 0;
 	}
-	why = index_error(s->index);
-	reply_error(r, 503, "index_failed",
-		    "the query index has stopped%s%s; restarting the server catches it up from "
-		    "the journal (or run `logseal reindex` with the server stopped)",
-		    why ? ": " : "", why ? why : "");
-	r->retry_after = 60;
-	return 0;
+	return index_failed(s, r);
+}
+
+int api_index_fresh(struct server *s, uint64_t size, unsigned timeout_ms, struct reply *r)
+{
+	ls_rc rc = index_wait_fresh(s->index, size, timeout_ms);
+
+	if (rc == LS_OK || rc == LS_BUSY)
+		return 1;
+	return index_failed(s, r);
 }
 
 ls_rc api_covering_checkpoint(struct server *s, uint64_t need, char **note, uint64_t *size,
@@ -280,8 +294,8 @@ void api_events_query(struct server *s, const struct request *q, struct reply *r
 
 	if (!api_parse_filters(q, &iq, NULL, NULL, r))
 		return;
-	if (!api_index_ready(s, api_query_horizon(s, iq.has & INDEX_Q_SERVICE ? iq.service : NULL),
-			     QUERY_WAIT_MS, 0, r))
+	if (!api_index_fresh(s, api_query_horizon(s, iq.has & INDEX_Q_SERVICE ? iq.service : NULL),
+			     QUERY_WAIT_MS, r))
 		goto out;
 	rc = index_query_locate(s->index, &iq, &idx, &offs, &n, &cursor, &wm, &err);
 	if (rc == LS_INVALID || rc == LS_LIMIT) {

@@ -50,9 +50,12 @@
  * DIR/index/lock is flock()ed by index_open() and index_rebuild() so that
  * a reindex never swaps the file under a running server.
  *
- * Threads: one follower thread owns the write connection; every query takes
- * its own read connection from a small pool (WAL lets readers run beside
- * the writer and each sees one consistent snapshot).
+ * Threads: the extractor reads the journal into the in-memory tail of rows
+ * (see "the tail" for its invariants T1-T5); the writer owns the write
+ * connection and moves the tail's rows into SQLite; a checkpointer; every
+ * query takes its own read connection from a small pool (WAL lets readers
+ * run beside the writer and each sees one consistent snapshot) and reads
+ * the tail rows above its snapshot's watermark under tail_rw.
  *
  * Cursor (INDEX_CURSOR_LEN bytes, base64url without padding):
  *	[0]	version (1)
@@ -74,6 +77,7 @@
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,15 +105,22 @@
 #define POLL_MS 200		/* follower fallback poll when nobody notifies */
 #define LINGER_MS 100		/* a small transaction waits this long for more rows */
 #define CKPT_FRAMES 4096	/* WAL pages that wake the background checkpoint */
-#define CKPT_INLINE_FRAMES 32768	/* ... and that the follower checkpoints itself */
+#define CKPT_INLINE_FRAMES 32768	/* ... and that the writer checkpoints itself */
 #define POOL_MAX 8		/* idle read connections kept */
+#define TAIL_CHUNK_ROWS 4096	/* rows per tail chunk (a power of two) */
+#define TAIL_MAX_ROWS (1u << 20)	/* rows the tail holds before extraction waits */
+#define TAIL_MAX_BYTES ((size_t)256 << 20)	/* ... and bytes */
+#define TAIL_RING (TAIL_MAX_ROWS / TAIL_CHUNK_ROWS + 4)	/* chunk slots (see tail_put()) */
+#define TAIL_BLOCK (128u << 10)	/* bytes of a string block: > one entry's strings */
+#define PUB_ROWS 256		/* rows extracted between two publications */
+#define DROP_RETRY_MS 20	/* an idle writer retries a drop the readers held up */
 #define CURSOR_VERSION 1
 #define CURSOR_TAG "logseal index cursor v1"
 #define MAX_BUCKET_SECONDS (100LL * 366 * 86400)
 
 /*
  * Keyed hashes with the key's pads hashed once: crypto.h's one-shot HMAC
- * derives them again on every call (~1.4 us), and the follower hashes up
+ * derives them again on every call (~1.4 us), and the extractor hashes up
  * to ten short values per entry; restoring a saved state costs ~0.2 us.
  * The two contexts are read-only once set, so threads share them, each
  * with its own scratch context.
@@ -118,27 +129,41 @@ struct blind {
 	EVP_MD_CTX *in, *out;	/* SHA-256 after K ^ ipad, after K ^ opad */
 };
 
+struct tchunk;
+
 struct index {
 	struct blind bl;
 	char *datadir;
 	char *jdir;		/* DIR/journal */
 	char *dbpath;		/* DIR/index/index.sqlite */
 	int lockfd;
-	sqlite3 *w;		/* the follower's connection */
+	sqlite3 *w;		/* the writer's connection */
 
 	pthread_mutex_t mu;
-	pthread_cond_t wake;	/* follower: notified or stopping */
-	pthread_cond_t moved;	/* waiters: watermark moved or failed */
-	pthread_t thread;
-	pthread_t ckpt_thread;	/* WAL checkpoints, off the follower's path */
+	pthread_cond_t wake;	/* extractor: notified, room in the tail, or stopping */
+	pthread_cond_t wcv;	/* writer: rows published, a waiter, a pause, stopping */
+	pthread_cond_t moved;	/* waiters: a watermark moved, failed, writer idle */
+	pthread_t thread;	/* the writer */
+	pthread_t ext_thread;	/* the extractor */
+	pthread_t ckpt_thread;	/* WAL checkpoints, off the writer's path */
 	pthread_cond_t ckpt_cv;
 	sqlite3 *c;		/* the checkpointer's connection */
 	bool ckpt_started, ckpt_due;
 	bool started, stop, kicked, bounded, failed;
-	unsigned waiters;	/* threads in index_wait() */
+	unsigned waiters;	/* threads in index_wait(), or index_wait_fresh() past the tail */
+	unsigned fresh_waiters;	/* threads in index_wait_fresh() */
 	uint64_t watermark;	/* under mu */
 	uint64_t limit;		/* largest notified size, when bounded */
 	char errmsg[512];
+
+	/* The tail (see "the tail" below); under mu but where it says why not. */
+	pthread_rwlock_t tail_rw;	/* queries share it; dropping rows takes it alone */
+	struct tchunk *ring[TAIL_RING];	/* chunk k in slot k % TAIL_RING */
+	uint64_t tail_head;	/* first row present */
+	uint64_t tail_end;	/* rows below it are published: the fresh watermark */
+	size_t tail_bytes;
+	bool ext_waiting;	/* the extractor waits for room */
+	bool pause_writer, writing;	/* index_test_pause_writer(); a batch is open */
 
 	pthread_mutex_t pool_mu;
 	sqlite3 *pool[POOL_MAX];
@@ -818,9 +843,7 @@ static int net_hash(const struct blind *b, EVP_MD_CTX *w, const uint8_t ip[16], 
 	return rc;
 }
 
-/* What the follower and the rebuild write: one events row, and the ipnet
- * rows of its address.  The hash buffers are bound SQLITE_STATIC, so they
- * live here until the statement has run. */
+/* An ipnet row of the batch, written at writer_flush(). */
 struct netrow {
 	sqlite3_int64 hash, idx;
 	int plen;
@@ -836,10 +859,6 @@ struct rcell {
 struct writer {
 	sqlite3 *db;
 	sqlite3_stmt *ins, *net, *up;
-	const struct blind *bl;
-	EVP_MD_CTX *w;
-	uint8_t actor[BLIND_LEN], rtype[BLIND_LEN], rid[BLIND_LEN], writer[BLIND_LEN];
-	uint8_t ip[BLIND_LEN];
 	/* ipnet rows of the batch, written sorted by key at writer_flush() */
 	struct netrow *nets;
 	size_t nnets, capnets;
@@ -882,28 +901,20 @@ static int col_text(sqlite3_stmt *st, int pos, const char *v, size_t n)
 	return sqlite3_bind_text(st, pos, v, (int)n, SQLITE_STATIC);
 }
 
-/* A personal value: bound as its keyed hash (computed into h), never as itself. */
-static int col_blind(struct writer *wr, sqlite3_stmt *st, int pos, const char *name,
-		     const char *v, size_t n, uint8_t h[BLIND_LEN])
+/* A personal value: bound as its keyed hash (trow_fill()), never as itself. */
+static int col_blind(sqlite3_stmt *st, int pos, bool has, const uint8_t h[BLIND_LEN])
 {
-	if (!v)
+	if (!has)
 		return sqlite3_bind_null(st, pos);
-	if (blind_hash(wr->bl, wr->w, name, v, n, h))
-		return SQLITE_NOMEM;
 	return sqlite3_bind_blob(st, pos, h, BLIND_LEN, SQLITE_STATIC);
 }
 
-static ls_rc writer_init(struct writer *wr, sqlite3 *db, const struct blind *bl, bool persistent,
-			 struct ls_err *err)
+static ls_rc writer_init(struct writer *wr, sqlite3 *db, bool persistent, struct ls_err *err)
 {
 	unsigned flags = persistent ? SQLITE_PREPARE_PERSISTENT : 0;
 
 	memset(wr, 0, sizeof(*wr));
 	wr->db = db;
-	wr->bl = bl;
-	wr->w = EVP_MD_CTX_new();
-	if (!wr->w)
-		return ls_err_set(err, LS_NOMEM, "out of memory");
 	wr->cells = malloc(RCELLS * sizeof(*wr->cells));
 	wr->pool = malloc(RPOOL);
 	if (!wr->cells || !wr->pool)
@@ -921,7 +932,6 @@ static void writer_release(struct writer *wr)
 	sqlite3_finalize(wr->ins);
 	sqlite3_finalize(wr->net);
 	sqlite3_finalize(wr->up);
-	EVP_MD_CTX_free(wr->w);
 	free(wr->nets);
 	free(wr->cells);
 	free(wr->pool);
@@ -1064,47 +1074,114 @@ static int64_t iter_offset(const struct journal_iter *it)
 	return off <= INT64_MAX ? (int64_t)off : -1;
 }
 
-/* joff: the record's byte offset in its journal segment (a hint for
- * journal_reader_get), -1 when unknown. */
-static ls_rc write_row(struct writer *wr, uint64_t idx, int64_t joff, const struct row *r,
-		       struct ls_err *err)
+/*
+ * A row as the writer inserts it and a query of the tail reads it: every
+ * keyed hash computed, so that the extractor (at normal priority) does the
+ * CPU work and the writer only feeds SQLite.  Strings point into the
+ * extractor's arena (rebuild) or the row's tail chunk; NULL is missing.
+ */
+enum {
+	T_TIME = 1 << 0, T_RECEIVED = 1 << 1, T_IP = 1 << 2, T_V4 = 1 << 3, T_ACTOR = 1 << 4,
+	T_RTYPE = 1 << 5, T_RID = 1 << 6, T_WRITER = 1 << 7,
+	T_HASH = 1 << 8,	/* hash holds SHA-256 of the entry (an anchor) */
+};
+#define NET_MAX 5		/* sizeof(NET_V6) */
+
+struct trow {
+	int64_t time_us, received_us;
+	int64_t joff;		/* byte offset of the record in its segment, -1: unknown */
+	const char *action, *outcome, *service;
+	uint32_t action_n, outcome_n, service_n;
+	uint32_t flags;		/* T_* */
+	uint8_t actor[BLIND_LEN], rtype[BLIND_LEN], rid[BLIND_LEN], writer[BLIND_LEN];
+	uint8_t ip[BLIND_LEN];	/* B("source_ip", address) */
+	sqlite3_int64 net[NET_MAX];	/* net_hash() per NET_V4 or NET_V6 length, in order */
+	uint8_t hash[LS_HASH_LEN];
+};
+
+/* Fill t from r (strings shared with r).  -1 when OpenSSL fails (OOM). */
+static int trow_fill(const struct blind *bl, EVP_MD_CTX *w, const struct row *r, int64_t joff,
+		     struct trow *t)
+{
+	int bad = 0;
+	size_t i;
+
+	memset(t, 0, offsetof(struct trow, hash));
+	t->joff = joff;
+	if (r->has_time) {
+		t->flags |= T_TIME;
+		t->time_us = r->time_us;
+	}
+	if (r->has_received) {
+		t->flags |= T_RECEIVED;
+		t->received_us = r->received_us;
+	}
+	/* Entries are at most JOURNAL_MAX_ENTRY bytes: the lengths fit. */
+	t->action = r->action;
+	t->action_n = (uint32_t)r->action_n;
+	t->outcome = r->outcome;
+	t->outcome_n = (uint32_t)r->outcome_n;
+	t->service = r->service;
+	t->service_n = (uint32_t)r->service_n;
+#define BLIND(v, n, name, flag, out)                                                          \
+	do {                                                                                  \
+		if (v) {                                                                      \
+			t->flags |= (flag);                                                   \
+			bad |= blind_hash(bl, w, name, v, n, out);                            \
+		}                                                                             \
+	} while (0)
+	BLIND(r->actor, r->actor_n, "actor", T_ACTOR, t->actor);
+	BLIND(r->rtype, r->rtype_n, "resource_type", T_RTYPE, t->rtype);
+	BLIND(r->rid, r->rid_n, "resource_id", T_RID, t->rid);
+	BLIND(r->writer, r->writer_n, "writer", T_WRITER, t->writer);
+#undef BLIND
+	if (r->has_ip) {
+		bool v4 = !memcmp(r->ip, V4_MAPPED, sizeof(V4_MAPPED));
+		const uint8_t *lens = v4 ? NET_V4 : NET_V6;
+		size_t nn = v4 ? sizeof(NET_V4) : sizeof(NET_V6);
+
+		t->flags |= T_IP | (v4 ? T_V4 : 0);
+		bad |= blind_hash(bl, w, "source_ip", r->ip, 16, t->ip);
+		for (i = 0; i < nn; i++)
+			bad |= net_hash(bl, w, r->ip, lens[i], &t->net[i]);
+	}
+	return bad ? -1 : 0;
+}
+
+/* Insert row idx as t says, in the open transaction (ipnet and rollup
+ * buffered until writer_flush()). */
+static ls_rc write_trow(struct writer *wr, uint64_t idx, const struct trow *t,
+			struct ls_err *err)
 {
 	sqlite3_stmt *st = wr->ins;
-	bool v4 = r->has_ip && !memcmp(r->ip, V4_MAPPED, sizeof(V4_MAPPED));
+	bool v4 = t->flags & T_V4;
 	int64_t hour;
 	int rc = 0;
 	size_t i, nn;
 
 	sqlite3_reset(st);
 	rc |= sqlite3_bind_int64(st, 1, (sqlite3_int64)idx);
-	rc |= r->has_time ? sqlite3_bind_int64(st, 2, r->time_us) : sqlite3_bind_null(st, 2);
-	rc |= r->has_received ? sqlite3_bind_int64(st, 3, r->received_us)
-			      : sqlite3_bind_null(st, 3);
-	rc |= col_blind(wr, st, 4, "actor", r->actor, r->actor_n, wr->actor);
-	rc |= col_text(st, 5, r->action, r->action_n);
-	rc |= col_text(st, 6, r->outcome, r->outcome_n);
-	if (r->has_ip) {
-		if (blind_hash(wr->bl, wr->w, "source_ip", r->ip, 16, wr->ip))
-			rc |= SQLITE_NOMEM;
-		rc |= sqlite3_bind_blob(st, 7, wr->ip, BLIND_LEN, SQLITE_STATIC);
-		rc |= sqlite3_bind_int(st, 8, v4 ? 4 : 6);
-	} else {
-		rc |= sqlite3_bind_null(st, 7);
-		rc |= sqlite3_bind_null(st, 8);
-	}
-	rc |= col_text(st, 9, r->service, r->service_n);
-	rc |= col_blind(wr, st, 10, "resource_type", r->rtype, r->rtype_n, wr->rtype);
-	rc |= col_blind(wr, st, 11, "resource_id", r->rid, r->rid_n, wr->rid);
-	rc |= col_blind(wr, st, 12, "writer", r->writer, r->writer_n, wr->writer);
-	rc |= joff >= 0 ? sqlite3_bind_int64(st, 13, joff) : sqlite3_bind_null(st, 13);
+	rc |= t->flags & T_TIME ? sqlite3_bind_int64(st, 2, t->time_us) : sqlite3_bind_null(st, 2);
+	rc |= t->flags & T_RECEIVED ? sqlite3_bind_int64(st, 3, t->received_us)
+				    : sqlite3_bind_null(st, 3);
+	rc |= col_blind(st, 4, t->flags & T_ACTOR, t->actor);
+	rc |= col_text(st, 5, t->action, t->action_n);
+	rc |= col_text(st, 6, t->outcome, t->outcome_n);
+	rc |= col_blind(st, 7, t->flags & T_IP, t->ip);
+	rc |= t->flags & T_IP ? sqlite3_bind_int(st, 8, v4 ? 4 : 6) : sqlite3_bind_null(st, 8);
+	rc |= col_text(st, 9, t->service, t->service_n);
+	rc |= col_blind(st, 10, t->flags & T_RTYPE, t->rtype);
+	rc |= col_blind(st, 11, t->flags & T_RID, t->rid);
+	rc |= col_blind(st, 12, t->flags & T_WRITER, t->writer);
+	rc |= t->joff >= 0 ? sqlite3_bind_int64(st, 13, t->joff) : sqlite3_bind_null(st, 13);
 	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
 		return db_fail(err, wr->db, "insert");
-	hour = r->has_time ? floor_div(r->time_us, HOUR_US) : NO_HOUR;
-	if (rollup_add(wr, hour, ROLL_OUTCOME, r->outcome, r->outcome_n) ||
-	    rollup_add(wr, hour, ROLL_ACTION, r->action, r->action_n) ||
-	    rollup_add(wr, hour, ROLL_SERVICE, r->service, r->service_n))
+	hour = t->flags & T_TIME ? floor_div(t->time_us, HOUR_US) : NO_HOUR;
+	if (rollup_add(wr, hour, ROLL_OUTCOME, t->outcome, t->outcome_n) ||
+	    rollup_add(wr, hour, ROLL_ACTION, t->action, t->action_n) ||
+	    rollup_add(wr, hour, ROLL_SERVICE, t->service, t->service_n))
 		return db_fail(err, wr->db, "rollup");
-	if (!r->has_ip)
+	if (!(t->flags & T_IP))
 		return LS_OK;
 	nn = v4 ? sizeof(NET_V4) : sizeof(NET_V6);
 	if (wr->nnets + nn > NETS_MAX) {
@@ -1123,14 +1200,11 @@ static ls_rc write_row(struct writer *wr, uint64_t idx, int64_t joff, const stru
 		wr->capnets = nc;
 	}
 	for (i = 0; i < nn; i++) {
-		unsigned bits = v4 ? NET_V4[i] : NET_V6[i];
-		struct netrow *nr = &wr->nets[wr->nnets];
+		struct netrow *nr = &wr->nets[wr->nnets++];
 
-		if (net_hash(wr->bl, wr->w, r->ip, bits, &nr->hash))
-			return ls_err_set(err, LS_NOMEM, "out of memory");
-		nr->plen = (int)bits;
+		nr->hash = t->net[i];
+		nr->plen = v4 ? NET_V4[i] : NET_V6[i];
 		nr->idx = (sqlite3_int64)idx;
-		wr->nnets++;
 	}
 	return LS_OK;
 }
@@ -1367,9 +1441,20 @@ ls_rc index_open(const char *datadir, struct index **out, struct ls_err *err)
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&idx->wake, &ca);
+	pthread_cond_init(&idx->wcv, &ca);
 	pthread_cond_init(&idx->moved, &ca);
 	pthread_cond_init(&idx->ckpt_cv, &ca);
 	pthread_condattr_destroy(&ca);
+	{
+		/* A writer waiting to drop rows goes before new queries: the
+		 * extractor may be waiting for that room. */
+		pthread_rwlockattr_t ra;
+
+		pthread_rwlockattr_init(&ra);
+		pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlock_init(&idx->tail_rw, &ra);
+		pthread_rwlockattr_destroy(&ra);
+	}
 
 	idx->datadir = strdup(datadir);
 	idx->jdir = path_join(datadir, "journal");
@@ -1405,6 +1490,7 @@ ls_rc index_open(const char *datadir, struct index **out, struct ls_err *err)
 	if (rc != LS_OK)
 		goto fail;
 	idx->watermark = found && wm > 0 ? (uint64_t)wm : 0;
+	idx->tail_head = idx->tail_end = idx->watermark;
 	free(indexdir);
 	*out = idx;
 	return LS_OK;
@@ -1446,7 +1532,7 @@ static int journal_has(const char *jdir, uint64_t k, uint8_t hash[LS_HASH_LEN], 
 
 /*
  * The rollup counts of the events at or above ?1 taken away (?2 NO_HOUR),
- * computed as write_row() adds them: hour rounded down, a missing value as
+ * computed as write_trow() adds them: hour rounded down, a missing value as
  * the empty blob.  Cells left at 0 are then deleted, so the rollup stays
  * exactly the one the kept rows would have built.
  */
@@ -1556,6 +1642,7 @@ static ls_rc reconcile(struct index *idx, struct ls_err *err)
 	}
 	pthread_mutex_lock(&idx->mu);
 	idx->watermark = n;
+	idx->tail_head = idx->tail_end = n;
 	pthread_mutex_unlock(&idx->mu);
 	return LS_OK;
 }
@@ -1563,10 +1650,347 @@ static ls_rc reconcile(struct index *idx, struct ls_err *err)
 static void follower_fail(struct index *idx, ls_rc rc, const char *msg)
 {
 	pthread_mutex_lock(&idx->mu);
-	idx->failed = true;
-	snprintf(idx->errmsg, sizeof(idx->errmsg), "%s: %s", ls_rc_name(rc), msg);
+	if (!idx->failed) {
+		idx->failed = true;
+		snprintf(idx->errmsg, sizeof(idx->errmsg), "%s: %s", ls_rc_name(rc), msg);
+	}
 	pthread_cond_broadcast(&idx->moved);
+	pthread_cond_broadcast(&idx->wake);
+	pthread_cond_broadcast(&idx->wcv);
 	pthread_mutex_unlock(&idx->mu);
+}
+
+/* ============================================================== the tail */
+
+/*
+ * The follower is two threads.  The extractor (normal priority) reads the
+ * journal up to the notified bound, computes each entry's row (struct
+ * trow: keyed hashes and all) and appends it to the tail, in memory.  The
+ * writer (nice 10) inserts the tail's rows into SQLite in batches, commits,
+ * and then drops what it committed.  Queries read SQLite below its
+ * watermark W and the tail from W to the tail's end, so an entry is found
+ * as soon as it is extracted, however far SQLite lags.
+ *
+ * Layout: chunk k holds rows k * TAIL_CHUNK_ROWS .. + TAIL_CHUNK_ROWS - 1
+ * and lives in ring[k % TAIL_RING]; its strings are in blocks it owns, so
+ * a row never moves and is freed with its chunk (no malloc per row).
+ * Rows present: [tail_head, tail_end) plus the extractor's unpublished ones.
+ *
+ * Invariants of the tail:
+ *  T1. A row below tail_end is never written again until it is freed;
+ *      the extractor fills rows at and above tail_end and publishes them by
+ *      moving tail_end under mu, so whoever read tail_end under mu may read
+ *      every row below it without a lock.
+ *  T2. tail_head <= W <= tail_end, W being SQLite's committed watermark:
+ *      the writer only inserts published rows, and only frees chunks whose
+ *      rows are all below a watermark it has committed.
+ *  T3. Every row and chunk slot a query reads stays put until it is done.
+ *      A query takes tail_rw shared before its read transaction starts and
+ *      keeps it until its tail scan ends; the writer commits first, then
+ *      takes tail_rw exclusively to free chunks below that commit.  So the
+ *      query's snapshot W is at least every watermark a drop has used
+ *      before it (the drop's commit precedes the query's snapshot), hence
+ *      tail_head <= W throughout, and the rows [W, tail_end) it reads are
+ *      all present: the query's results are SQLite's below W and the
+ *      tail's from W, each entry exactly once (invariant 5 then holds with
+ *      the tail's end as the watermark).
+ *  T4. The last row of every publication is an anchor (T_HASH: the hash
+ *      of its entry); a writer's batch ends on an anchor, so last_hash is
+ *      always that of entry W-1 (invariant 3).  Publications hold at most
+ *      PUB_ROWS rows, so a batch of BATCH_ROWS always finds one.
+ *  T5. The tail holds at most TAIL_MAX_ROWS rows or about TAIL_MAX_BYTES;
+ *      then the extractor waits for the writer (and freshness degrades to
+ *      SQLite's pace, as before the tail).  Live chunks then span fewer
+ *      than TAIL_RING slots, so two never share one.
+ */
+_Static_assert(BATCH_ROWS >= 2 * PUB_ROWS, "a batch must reach an anchor");
+_Static_assert(sizeof(NET_V6) == NET_MAX && sizeof(NET_V4) <= NET_MAX, "NET_MAX");
+_Static_assert((TAIL_CHUNK_ROWS & (TAIL_CHUNK_ROWS - 1)) == 0, "a power of two");
+
+struct tblock {
+	struct tblock *next;
+	size_t used;
+	char data[TAIL_BLOCK];
+};
+
+struct tchunk {
+	struct tblock *blocks;	/* the first one is being filled */
+	size_t bytes;		/* allocated, itself included */
+	struct trow rows[TAIL_CHUNK_ROWS];
+};
+
+/* Row i, present in the tail (T1-T3 say when that holds). */
+static struct trow *tail_row(struct index *idx, uint64_t i)
+{
+	return &idx->ring[(i / TAIL_CHUNK_ROWS) % TAIL_RING]->rows[i % TAIL_CHUNK_ROWS];
+}
+
+static void chunk_free(struct tchunk *c)
+{
+	while (c && c->blocks) {
+		struct tblock *b = c->blocks;
+
+		c->blocks = b->next;
+		free(b);
+	}
+	free(c);
+}
+
+static const char *block_copy(struct tblock *b, const char *s, uint32_t n)
+{
+	char *d;
+
+	if (!s)
+		return NULL;
+	if (n == 0)
+		return "";
+	d = b->data + b->used;
+	memcpy(d, s, n);
+	b->used += n;
+	return d;
+}
+
+/*
+ * Put t as row i (unpublished) with its strings copied into i's chunk,
+ * which is made when i is its first row to come.  *grown += the bytes
+ * allocated.  Only the extractor calls it; the slot it fills is no other
+ * live chunk's (T5) and nobody reads it before tail_end passes i (T1).
+ */
+static int tail_put(struct index *idx, uint64_t i, const struct trow *t, size_t *grown)
+{
+	struct tchunk **slot = &idx->ring[(i / TAIL_CHUNK_ROWS) % TAIL_RING], *c = *slot;
+	size_t need = (t->action ? t->action_n : 0) + (t->outcome ? t->outcome_n : 0) +
+		      (t->service ? t->service_n : 0);
+	struct trow *d;
+
+	if (!c) {
+		c = malloc(sizeof(*c));
+		if (!c)
+			return -1;
+		c->blocks = NULL;
+		c->bytes = sizeof(*c);
+		*slot = c;
+		*grown += sizeof(*c);
+	}
+	if (need && (!c->blocks || TAIL_BLOCK - c->blocks->used < need)) {
+		struct tblock *b = malloc(sizeof(*b));
+
+		if (!b)
+			return -1;
+		b->used = 0;
+		b->next = c->blocks;
+		c->blocks = b;
+		c->bytes += sizeof(*b);
+		*grown += sizeof(*b);
+	}
+	d = &c->rows[i % TAIL_CHUNK_ROWS];
+	*d = *t;
+	d->flags &= ~(uint32_t)T_HASH;
+	d->action = block_copy(c->blocks, t->action, t->action_n);
+	d->outcome = block_copy(c->blocks, t->outcome, t->outcome_n);
+	d->service = block_copy(c->blocks, t->service, t->service_n);
+	return 0;
+}
+
+/*
+ * Free the chunks whose rows are all below wm, a watermark the writer has
+ * committed (T2, T3).  wait: block for the queries to finish (the
+ * extractor waits for room); else leave it for later when one runs.
+ * Returns whether rows below wm's chunk remain.
+ */
+static bool tail_drop(struct index *idx, uint64_t wm, bool wait)
+{
+	struct tchunk *gone[TAIL_RING];
+	uint64_t first, last, k;
+	size_t n = 0, freed = 0;
+
+	pthread_mutex_lock(&idx->mu);
+	first = idx->tail_head / TAIL_CHUNK_ROWS;
+	pthread_mutex_unlock(&idx->mu);
+	last = wm / TAIL_CHUNK_ROWS;
+	if (first >= last)
+		return false;
+	if (wait)
+		pthread_rwlock_wrlock(&idx->tail_rw);
+	else if (pthread_rwlock_trywrlock(&idx->tail_rw) != 0)
+		return true;
+	pthread_mutex_lock(&idx->mu);
+	for (k = first; k < last; k++) {
+		struct tchunk **slot = &idx->ring[k % TAIL_RING];
+
+		if (*slot) {
+			freed += (*slot)->bytes;
+			gone[n++] = *slot;
+			*slot = NULL;
+		}
+	}
+	idx->tail_head = last * TAIL_CHUNK_ROWS;
+	idx->tail_bytes -= freed;
+	pthread_cond_broadcast(&idx->wake);
+	pthread_mutex_unlock(&idx->mu);
+	pthread_rwlock_unlock(&idx->tail_rw);
+	while (n > 0)
+		chunk_free(gone[--n]);
+	return false;
+}
+
+/* Publish the rows up to next (T1), the last one an anchor (T4); last is
+ * the bytes of entry next-1. */
+static void tail_publish(struct index *idx, uint64_t next, const void *last, size_t last_len)
+{
+	struct trow *t = tail_row(idx, next - 1);
+
+	ls_sha256(last, last_len, NULL, 0, t->hash);
+	t->flags |= T_HASH;
+	pthread_mutex_lock(&idx->mu);
+	idx->tail_end = next;
+	pthread_cond_signal(&idx->wcv);
+	if (idx->fresh_waiters)
+		pthread_cond_broadcast(&idx->moved);
+	pthread_mutex_unlock(&idx->mu);
+}
+
+/* ============================================================ the extractor */
+
+/* Nothing to read: sleep until notified (or POLL_MS, for a journal that
+ * grows without notifications). */
+static void extractor_idle(struct index *idx)
+{
+	pthread_mutex_lock(&idx->mu);
+	if (!idx->kicked && !idx->stop && !idx->failed) {
+		struct timespec ts;
+
+		deadline_after(&ts, POLL_MS);
+		pthread_cond_timedwait(&idx->wake, &idx->mu, &ts);
+	}
+	idx->kicked = false;
+	pthread_mutex_unlock(&idx->mu);
+}
+
+static void *extractor(void *arg)
+{
+	struct index *idx = arg;
+	struct journal_iter *it = NULL;
+	struct ls_err err = { { 0 } };
+	EVP_MD_CTX *w = EVP_MD_CTX_new();
+	/* Decoded strings of one entry, then a copy of the last entry read. */
+	char *arena = malloc(2 * (JOURNAL_MAX_ENTRY + 1));
+	char *last = arena ? arena + JOURNAL_MAX_ENTRY + 1 : NULL;
+	size_t last_len = 0, grown = 0;
+	uint64_t next, pub, bound;
+	ls_rc rc = LS_OK;
+
+	if (!w || !arena) {
+		follower_fail(idx, LS_NOMEM, "out of memory");
+		goto out;
+	}
+	pthread_mutex_lock(&idx->mu);
+	next = pub = idx->tail_end;
+	pthread_mutex_unlock(&idx->mu);
+	for (;;) {
+		const uint8_t *data;
+		struct trow t;
+		struct row r;
+		size_t len;
+		uint64_t at;
+		bool full, bounded, quit;
+
+		pthread_mutex_lock(&idx->mu);
+		idx->tail_bytes += grown;
+		grown = 0;
+		quit = idx->stop || idx->failed;
+		bounded = idx->bounded;
+		bound = idx->limit;
+		full = next - idx->tail_head >= TAIL_MAX_ROWS || idx->tail_bytes >= TAIL_MAX_BYTES;
+		pthread_mutex_unlock(&idx->mu);
+		if (pub < next && (quit || full || (bounded && next >= bound) ||
+				   next - pub >= PUB_ROWS)) {
+			tail_publish(idx, next, last, last_len);
+			pub = next;
+		}
+		if (quit)
+			break;
+		if (full) {
+			pthread_mutex_lock(&idx->mu);
+			idx->ext_waiting = true;
+			pthread_cond_signal(&idx->wcv);
+			while (!idx->stop && !idx->failed &&
+			       (next - idx->tail_head >= TAIL_MAX_ROWS ||
+				idx->tail_bytes >= TAIL_MAX_BYTES))
+				pthread_cond_wait(&idx->wake, &idx->mu);
+			idx->ext_waiting = false;
+			pthread_mutex_unlock(&idx->mu);
+			continue;
+		}
+		if (bounded && next >= bound) {
+			extractor_idle(idx);
+			continue;
+		}
+		if (!it) {
+			/* The journal directory may not exist yet. */
+			rc = journal_iter_open(idx->jdir, next, &it, &err);
+			if (rc == LS_NOTFOUND) {
+				it = NULL;
+				extractor_idle(idx);
+				continue;
+			}
+			if (rc != LS_OK)
+				break;
+		}
+		rc = journal_iter_next(it, &data, &len, &at, &err);
+		if (rc == LS_NOTFOUND) {
+			rc = LS_OK;
+			if (pub < next) {
+				tail_publish(idx, next, last, last_len);
+				pub = next;
+			}
+			extractor_idle(idx);
+			continue;
+		}
+		if (rc != LS_OK)
+			break;
+		if (at != next) {
+			rc = ls_err_set(&err, LS_CORRUPT, "journal gave entry %llu, expected %llu",
+					(unsigned long long)at, (unsigned long long)next);
+			break;
+		}
+		row_extract(data, len, arena, &r);
+		if (trow_fill(&idx->bl, w, &r, iter_offset(it), &t) ||
+		    tail_put(idx, next, &t, &grown)) {
+			rc = ls_err_set(&err, LS_NOMEM, "out of memory");
+			break;
+		}
+		memcpy(last, data, len);
+		last_len = len;
+		next++;
+	}
+	/* What was read before an error is good: the writer may take it. */
+	pthread_mutex_lock(&idx->mu);
+	idx->tail_bytes += grown;
+	pthread_mutex_unlock(&idx->mu);
+	if (pub < next)
+		tail_publish(idx, next, last, last_len);
+	if (rc != LS_OK)
+		follower_fail(idx, rc, err.msg);
+out:
+	journal_iter_free(it);
+	EVP_MD_CTX_free(w);
+	free(arena);
+	return NULL;
+}
+
+/* ================================================================ the writer */
+
+/* The end of what a batch may take from next: at most limit, after an
+ * anchor (T4); next when no anchor is in reach. */
+static uint64_t anchored_end(struct index *idx, uint64_t next, uint64_t limit)
+{
+	uint64_t e;
+
+	for (e = limit; e > next; e--)
+		if (tail_row(idx, e - 1)->flags & T_HASH)
+			return e;
+	return next;
 }
 
 /*
@@ -1574,191 +1998,141 @@ static void follower_fail(struct index *idx, ls_rc rc, const char *msg)
  * a commit each would write the same few B-tree pages to the WAL again and
  * again (and its checkpoints would compete with the journal's fdatasync).
  * So a transaction that has rows stays open up to LINGER_MS for more,
- * unless somebody waits for the index (index_wait) or it is stopping.
- * true: more entries were notified, read on; false: commit now.  A kick
- * that is not consumed here stays for the follower's loop.
+ * unless somebody waits for the index (index_wait), a test pauses the
+ * writer or it is stopping.  true: rows were published, take them.
  */
-static bool linger(struct index *idx, const struct timespec *until, bool *bounded,
-		   uint64_t *bound)
+static bool linger(struct index *idx, const struct timespec *until, uint64_t next,
+		   uint64_t *avail)
 {
-	bool more = false;
+	bool more;
 
 	pthread_mutex_lock(&idx->mu);
-	while (!idx->stop && !idx->waiters && !idx->kicked)
-		if (pthread_cond_timedwait(&idx->wake, &idx->mu, until) == ETIMEDOUT)
+	while (!idx->stop && !idx->waiters && !idx->pause_writer && idx->tail_end == next)
+		if (pthread_cond_timedwait(&idx->wcv, &idx->mu, until) == ETIMEDOUT)
 			break;
-	if (idx->kicked && !idx->stop && !idx->waiters) {
-		idx->kicked = false;
-		more = true;
-	}
-	*bounded = idx->bounded;
-	*bound = idx->limit;
+	more = !idx->stop && !idx->pause_writer && idx->tail_end > next;
+	*avail = idx->tail_end;
 	pthread_mutex_unlock(&idx->mu);
 	return more;
 }
 
 /*
- * Index up to BATCH_ROWS records from it in one transaction.  *got is the
- * number indexed; LS_NOTFOUND when the journal (or the notified bound) is
- * at its end, LS_OK when more may follow at once, else an error.
+ * Insert tail rows from *next (published up to avail) in one transaction
+ * of up to BATCH_ROWS, ending on an anchor.  *next moves past what was
+ * committed; on error nothing was.
  */
-static ls_rc follow_batch(struct index *idx, struct journal_iter *it, struct writer *wr,
-			  char *arena, uint64_t *next, size_t *got, struct ls_err *err)
+static ls_rc write_batch(struct index *idx, struct writer *wr, uint64_t *next, uint64_t avail,
+			 struct ls_err *err)
 {
-	uint8_t hash[LS_HASH_LEN] = { 0 };
-	const uint8_t *data = NULL;
-	struct timespec until = { 0 };
-	uint64_t bound, at;
-	size_t len, last_len = 0;
-	bool bounded, open = false;
-	struct row r;
-	ls_rc rc = LS_OK, end = LS_OK;
+	uint64_t start = *next, stop;
+	struct timespec until;
+	ls_rc rc;
 
-	*got = 0;
-	pthread_mutex_lock(&idx->mu);
-	bounded = idx->bounded;
-	bound = idx->limit;
-	pthread_mutex_unlock(&idx->mu);
-	while (*got < BATCH_ROWS) {
-		if (bounded && *next >= bound) {
-			if (open && linger(idx, &until, &bounded, &bound))
-				continue;
-			end = LS_NOTFOUND;
+	rc = exec(idx->w, "BEGIN IMMEDIATE", err);
+	if (rc != LS_OK)
+		return rc;
+	deadline_after(&until, LINGER_MS);
+	for (;;) {
+		uint64_t limit = avail - start > BATCH_ROWS ? start + BATCH_ROWS : avail;
+
+		stop = anchored_end(idx, *next, limit);
+		for (; rc == LS_OK && *next < stop; (*next)++)
+			rc = write_trow(wr, *next, tail_row(idx, *next), err);
+		if (rc != LS_OK || stop != avail || !linger(idx, &until, *next, &avail))
 			break;
-		}
-		rc = journal_iter_next(it, &data, &len, &at, err);
-		if (rc == LS_NOTFOUND) {
-			rc = LS_OK;
-			if (open && linger(idx, &until, &bounded, &bound))
-				continue;
-			end = LS_NOTFOUND;
-			break;
-		}
-		if (rc != LS_OK)
-			break;
-		if (at != *next) {
-			rc = ls_err_set(err, LS_CORRUPT, "journal gave entry %llu, expected %llu",
-					(unsigned long long)at, (unsigned long long)*next);
-			break;
-		}
-		if (!open) {
-			rc = exec(idx->w, "BEGIN IMMEDIATE", err);
-			if (rc != LS_OK)
-				break;
-			open = true;
-			deadline_after(&until, LINGER_MS);
-		}
-		row_extract(data, len, arena, &r);
-		rc = write_row(wr, at, iter_offset(it), &r, err);
-		if (rc != LS_OK)
-			break;
-		/* Only the batch's last entry is hashed (for invariant 3):
-		 * keep its bytes, since data dies with the next record. */
-		memcpy(arena + JOURNAL_MAX_ENTRY + 1, data, len);
-		last_len = len;
-		(*next)++;
-		(*got)++;
 	}
-	if (!open)
-		return rc != LS_OK ? rc : end;
-	ls_sha256(arena + JOURNAL_MAX_ENTRY + 1, last_len, NULL, 0, hash);
+	if (rc == LS_OK && *next == start) {
+		/* Not reached: a publication ends on an anchor (T4). */
+		sqlite3_exec(idx->w, "ROLLBACK", NULL, NULL, NULL);
+		return LS_OK;
+	}
 	if (rc == LS_OK)
 		rc = writer_flush(wr, err);
 	if (rc == LS_OK)
-		rc = meta_mark(idx->w, *next, hash, err);
+		rc = meta_mark(idx->w, *next, tail_row(idx, *next - 1)->hash, err);
 	if (rc == LS_OK)
 		rc = exec(idx->w, "COMMIT", err);
 	if (rc != LS_OK) {
 		sqlite3_exec(idx->w, "ROLLBACK", NULL, NULL, NULL);
 		writer_discard(wr);
-		*next -= *got;
-		*got = 0;
-		return rc;
+		*next = start;
 	}
-	return end;
+	return rc;
 }
 
-static void *follower(void *arg)
+static void *writer_thread(void *arg)
 {
 	struct index *idx = arg;
-	struct journal_iter *it = NULL;
 	struct writer wr;
 	struct ls_err err = { { 0 } };
-	char *arena;
-	uint64_t next;
-	size_t got;
+	uint64_t next, avail;
 	ls_rc rc;
 
 	/* The index is derived data that may lag: under a burst, CPU goes to
 	 * accepting events first (Linux nice applies per thread). */
 	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
 
-	/* Decoded strings of one entry, then a copy of the last entry. */
-	arena = malloc(2 * (JOURNAL_MAX_ENTRY + 1));
-	if (!arena) {
-		follower_fail(idx, LS_NOMEM, "out of memory");
-		return NULL;
-	}
-	rc = writer_init(&wr, idx->w, &idx->bl, true, &err);
+	rc = writer_init(&wr, idx->w, true, &err);
 	if (rc != LS_OK) {
 		follower_fail(idx, rc, err.msg);
 		writer_release(&wr);
-		free(arena);
 		return NULL;
 	}
 	pthread_mutex_lock(&idx->mu);
 	next = idx->watermark;
-	pthread_mutex_unlock(&idx->mu);
 	for (;;) {
-		rc = LS_OK;
-		if (!it) {
-			/* The journal directory may not exist yet. */
-			rc = journal_iter_open(idx->jdir, next, &it, &err);
-			if (rc == LS_NOTFOUND)
-				it = NULL;
-		}
-		if (it)
-			rc = follow_batch(idx, it, &wr, arena, &next, &got, &err);
-		else
-			got = 0;
-		if (rc != LS_OK && rc != LS_NOTFOUND) {
-			follower_fail(idx, rc, err.msg);
-			break;
-		}
-		pthread_mutex_lock(&idx->mu);
-		if (got) {
-			idx->watermark = next;
-			pthread_cond_broadcast(&idx->moved);
-		}
-		if (idx->stop) {
-			pthread_mutex_unlock(&idx->mu);
-			break;
-		}
-		if (rc == LS_NOTFOUND && !idx->kicked) {
-			struct timespec ts;
+		while (!idx->stop && (idx->pause_writer || idx->tail_end == next)) {
+			bool force = idx->ext_waiting, pending;
 
-			deadline_after(&ts, POLL_MS);
-			pthread_cond_timedwait(&idx->wake, &idx->mu, &ts);
+			if (idx->tail_head / TAIL_CHUNK_ROWS < next / TAIL_CHUNK_ROWS) {
+				pthread_mutex_unlock(&idx->mu);
+				pending = tail_drop(idx, next, force);
+				pthread_mutex_lock(&idx->mu);
+				if (pending) {
+					struct timespec ts;
+
+					deadline_after(&ts, DROP_RETRY_MS);
+					pthread_cond_timedwait(&idx->wcv, &idx->mu, &ts);
+				}
+				continue;
+			}
+			pthread_cond_wait(&idx->wcv, &idx->mu);
 		}
-		idx->kicked = false;
-		if (idx->stop) {
-			pthread_mutex_unlock(&idx->mu);
+		if (idx->stop)
 			break;
-		}
+		avail = idx->tail_end;
+		idx->writing = true;
 		pthread_mutex_unlock(&idx->mu);
+
+		rc = write_batch(idx, &wr, &next, avail, &err);
+
+		pthread_mutex_lock(&idx->mu);
+		idx->writing = false;
+		idx->watermark = next;
+		pthread_cond_broadcast(&idx->moved);
+		if (rc != LS_OK)
+			break;
+		if (idx->tail_head / TAIL_CHUNK_ROWS < next / TAIL_CHUNK_ROWS) {
+			bool force = idx->ext_waiting;
+
+			pthread_mutex_unlock(&idx->mu);
+			tail_drop(idx, next, force);
+			pthread_mutex_lock(&idx->mu);
+		}
 	}
+	pthread_mutex_unlock(&idx->mu);
+	if (rc != LS_OK)
+		follower_fail(idx, rc, err.msg);
 	writer_release(&wr);
-	journal_iter_free(it);
-	free(arena);
 	return NULL;
 }
 
 /*
  * SQLite's own automatic checkpoint runs inside the commit that crosses
- * its threshold, so the follower (and every query waiting on it) would stall
+ * its threshold, so the writer (and every query waiting on it) would stall
  * for its two fsyncs.  Here a commit only wakes a thread of its own, which
- * checkpoints PASSIVE (it never blocks the follower or a reader).  Should
- * that thread fall far behind, the follower checkpoints itself, so that the
+ * checkpoints PASSIVE (it never blocks the writer or a reader).  Should
+ * that thread fall far behind, the writer checkpoints itself, so that the
  * WAL can start over and does not grow without bound.
  */
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
@@ -1789,7 +2163,7 @@ static void *checkpointer(void *arg)
 			break;
 		idx->ckpt_due = false;
 		pthread_mutex_unlock(&idx->mu);
-		/* A failure here leaves the WAL longer; the follower's inline
+		/* A failure here leaves the WAL longer; the writer's inline
 		 * checkpoint still bounds it. */
 		sqlite3_wal_checkpoint_v2(idx->c, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 		pthread_mutex_lock(&idx->mu);
@@ -1818,9 +2192,16 @@ ls_rc index_start(struct index *idx, struct ls_err *err)
 	idx->ckpt_started = true;
 	sqlite3_wal_hook(idx->w, wal_hook, idx);
 	pthread_mutex_lock(&idx->mu);
-	if (pthread_create(&idx->thread, NULL, follower, idx) != 0) {
+	if (pthread_create(&idx->thread, NULL, writer_thread, idx) != 0) {
 		pthread_mutex_unlock(&idx->mu);
-		return ls_err_set(err, LS_NOMEM, "index: cannot start the follower thread");
+		return ls_err_set(err, LS_NOMEM, "index: cannot start the writer thread");
+	}
+	if (pthread_create(&idx->ext_thread, NULL, extractor, idx) != 0) {
+		idx->stop = true;
+		pthread_cond_broadcast(&idx->wcv);
+		pthread_mutex_unlock(&idx->mu);
+		pthread_join(idx->thread, NULL);
+		return ls_err_set(err, LS_NOMEM, "index: cannot start the extractor thread");
 	}
 	idx->started = true;
 	pthread_mutex_unlock(&idx->mu);
@@ -1857,7 +2238,7 @@ ls_rc index_wait(struct index *idx, uint64_t size, unsigned timeout_ms)
 	pthread_mutex_lock(&idx->mu);
 	idx->waiters++;
 	if (idx->watermark < size)
-		pthread_cond_signal(&idx->wake); /* no lingering: see linger() */
+		pthread_cond_signal(&idx->wcv); /* no lingering: see linger() */
 	while (idx->watermark < size) {
 		if (idx->failed || !idx->started || idx->stop) {
 			rc = LS_FAILED;
@@ -1871,6 +2252,58 @@ ls_rc index_wait(struct index *idx, uint64_t size, unsigned timeout_ms)
 	idx->waiters--;
 	pthread_mutex_unlock(&idx->mu);
 	return rc;
+}
+
+uint64_t index_fresh_watermark(struct index *idx)
+{
+	uint64_t wm;
+
+	pthread_mutex_lock(&idx->mu);
+	wm = idx->tail_end;
+	pthread_mutex_unlock(&idx->mu);
+	return wm;
+}
+
+ls_rc index_wait_fresh(struct index *idx, uint64_t size, unsigned timeout_ms)
+{
+	struct timespec ts;
+	ls_rc rc = LS_OK;
+
+	pthread_mutex_lock(&idx->mu);
+	if (idx->tail_end >= size) {
+		pthread_mutex_unlock(&idx->mu);
+		return LS_OK;
+	}
+	/* Past the tail: the extractor is behind or waits for room, which
+	 * only the writer's commits make, so it should not linger either. */
+	deadline_after(&ts, timeout_ms);
+	idx->waiters++;
+	idx->fresh_waiters++;
+	pthread_cond_signal(&idx->wcv);
+	while (idx->tail_end < size) {
+		if (idx->failed || !idx->started || idx->stop) {
+			rc = LS_FAILED;
+			break;
+		}
+		if (pthread_cond_timedwait(&idx->moved, &idx->mu, &ts) == ETIMEDOUT) {
+			rc = idx->tail_end >= size ? LS_OK : LS_BUSY;
+			break;
+		}
+	}
+	idx->fresh_waiters--;
+	idx->waiters--;
+	pthread_mutex_unlock(&idx->mu);
+	return rc;
+}
+
+void index_test_pause_writer(struct index *idx, bool pause)
+{
+	pthread_mutex_lock(&idx->mu);
+	idx->pause_writer = pause;
+	pthread_cond_broadcast(&idx->wcv);
+	while (pause && idx->writing)
+		pthread_cond_wait(&idx->moved, &idx->mu);
+	pthread_mutex_unlock(&idx->mu);
 }
 
 const char *index_error(struct index *idx)
@@ -1892,16 +2325,23 @@ void index_close(struct index *idx)
 	pthread_mutex_lock(&idx->mu);
 	idx->stop = true;
 	pthread_cond_broadcast(&idx->wake);
+	pthread_cond_broadcast(&idx->wcv);
 	pthread_cond_broadcast(&idx->moved);
 	pthread_cond_broadcast(&idx->ckpt_cv);
 	pthread_mutex_unlock(&idx->mu);
-	if (idx->started)
+	/* The writer commits the batch it has open; the rest of the tail is
+	 * read again from the journal at the next start. */
+	if (idx->started) {
+		pthread_join(idx->ext_thread, NULL);
 		pthread_join(idx->thread, NULL);
+	}
 	if (idx->ckpt_started)
 		pthread_join(idx->ckpt_thread, NULL);
+	for (i = 0; i < TAIL_RING; i++)
+		chunk_free(idx->ring[i]);
 	for (i = 0; i < idx->npool; i++)
 		sqlite3_close(idx->pool[i]);
-	/* The follower's connection closes last: closing, it checkpoints the
+	/* The writer's connection closes last: closing, it checkpoints the
 	 * whole WAL and removes it. */
 	sqlite3_close(idx->c);
 	if (idx->w) {
@@ -1911,7 +2351,9 @@ void index_close(struct index *idx)
 	if (idx->lockfd >= 0)
 		close(idx->lockfd);
 	pthread_cond_destroy(&idx->wake);
+	pthread_cond_destroy(&idx->wcv);
 	pthread_cond_destroy(&idx->moved);
+	pthread_rwlock_destroy(&idx->tail_rw);
 	pthread_cond_destroy(&idx->ckpt_cv);
 	pthread_mutex_destroy(&idx->mu);
 	pthread_mutex_destroy(&idx->pool_mu);
@@ -1933,15 +2375,20 @@ static ls_rc rebuild_fill(sqlite3 *db, const struct blind *bl, const char *jdir,
 	const uint8_t *data;
 	uint64_t next = 0, at;
 	size_t len, inbatch = 0;
+	EVP_MD_CTX *w = EVP_MD_CTX_new();
 	char *arena;
+	struct trow t;
 	struct row r;
 	ls_rc rc;
 
 	memset(&wr, 0, sizeof(wr));
 	arena = malloc(JOURNAL_MAX_ENTRY + 1);
-	if (!arena)
+	if (!arena || !w) {
+		free(arena);
+		EVP_MD_CTX_free(w);
 		return ls_err_set(err, LS_NOMEM, "out of memory");
-	rc = writer_init(&wr, db, bl, false, err);
+	}
+	rc = writer_init(&wr, db, false, err);
 	if (rc != LS_OK)
 		goto out;
 	rc = journal_iter_open(jdir, 0, &it, err);
@@ -1961,7 +2408,11 @@ static ls_rc rebuild_fill(sqlite3 *db, const struct blind *bl, const char *jdir,
 		if (rc != LS_OK)
 			break;
 		row_extract(data, len, arena, &r);
-		rc = write_row(&wr, at, iter_offset(it), &r, err);
+		if (trow_fill(bl, w, &r, iter_offset(it), &t)) {
+			rc = ls_err_set(err, LS_NOMEM, "out of memory");
+			break;
+		}
+		rc = write_trow(&wr, at, &t, err);
 		if (rc != LS_OK)
 			break;
 		ls_sha256(data, len, NULL, 0, hash);
@@ -1987,6 +2438,7 @@ out:
 	*count = next;
 	writer_release(&wr);
 	journal_iter_free(it);
+	EVP_MD_CTX_free(w);
 	free(arena);
 	return rc;
 }
@@ -2729,6 +3181,8 @@ static ls_rc where_prepare(struct where *w, struct index *idx, struct ls_err *er
 			bad |= net_hash(&idx->bl, c, q->ip_lo, w->ip_bits, &w->net);
 	}
 	EVP_MD_CTX_free(c);
+	if (q->has & INDEX_Q_ACTION_PREFIX)
+		prefix_upper(q->action, w->upper, &w->upper_n);
 	if (bad)
 		return ls_err_set(err, LS_NOMEM, "out of memory");
 	if ((q->has & INDEX_Q_SOURCE_IP) && w->ipq == IPQ_BAD)
@@ -2758,7 +3212,6 @@ static void where_sql(struct where *w, struct sqlbuf *b, bool use_after)
 		sb_add(b, " AND action = ?%d", np++);
 	if (q->has & INDEX_Q_ACTION_PREFIX) {
 		sb_add(b, " AND action >= ?%d", np++);
-		prefix_upper(q->action, w->upper, &w->upper_n);
 		if (w->upper_n)
 			sb_add(b, " AND action < ?%d", np++);
 	}
@@ -2969,6 +3422,146 @@ static int select_idx(sqlite3 *db, const char *sql, size_t n, struct where *w, u
 	return step;
 }
 
+/*
+ * The tail's half of a query: where_sql()'s conditions evaluated on struct
+ * trow, with SQLite's semantics (a NULL column matches nothing, TEXT
+ * compares as BINARY: memcmp, then the shorter first; the cursor compares
+ * as the signed integers SQLite binds).
+ */
+struct tmatch {
+	const struct where *w;
+	size_t action_n, outcome_n, service_n;
+};
+
+static int text_cmp(const char *a, size_t an, const char *b, size_t bn)
+{
+	int c = memcmp(a, b, an < bn ? an : bn);
+
+	return c ? c : (an > bn) - (an < bn);
+}
+
+static bool text_eq(const char *a, size_t an, const char *b, size_t bn)
+{
+	return a && an == bn && !memcmp(a, b, an);
+}
+
+static bool net_has(const struct trow *t, unsigned bits, sqlite3_int64 hash)
+{
+	const uint8_t *lens = t->flags & T_V4 ? NET_V4 : NET_V6;
+	size_t i, nn = t->flags & T_V4 ? sizeof(NET_V4) : sizeof(NET_V6);
+
+	if (!(t->flags & T_IP))
+		return false;
+	for (i = 0; i < nn; i++)
+		if (lens[i] == bits && t->net[i] == hash)
+			return true;
+	return false;
+}
+
+static bool tail_match(const struct tmatch *m, const struct trow *t)
+{
+	const struct where *w = m->w;
+	const struct index_query *q = w->q;
+	unsigned has = q->has;
+
+	if (has & (INDEX_Q_FROM | INDEX_Q_TO)) {
+		if (!(t->flags & T_TIME) || ((has & INDEX_Q_FROM) && t->time_us < q->from_us) ||
+		    ((has & INDEX_Q_TO) && t->time_us >= q->to_us))
+			return false;
+	}
+	if (has & (INDEX_Q_RECEIVED_FROM | INDEX_Q_RECEIVED_TO)) {
+		if (!(t->flags & T_RECEIVED) ||
+		    ((has & INDEX_Q_RECEIVED_FROM) && t->received_us < q->received_from_us) ||
+		    ((has & INDEX_Q_RECEIVED_TO) && t->received_us >= q->received_to_us))
+			return false;
+	}
+	if ((has & INDEX_Q_ACTOR) &&
+	    (!(t->flags & T_ACTOR) || memcmp(t->actor, w->actor, BLIND_LEN)))
+		return false;
+	if ((has & INDEX_Q_ACTION) && !text_eq(t->action, t->action_n, q->action, m->action_n))
+		return false;
+	if ((has & INDEX_Q_ACTION_PREFIX) &&
+	    (!t->action || text_cmp(t->action, t->action_n, q->action, m->action_n) < 0 ||
+	     (w->upper_n && text_cmp(t->action, t->action_n, w->upper, w->upper_n) >= 0)))
+		return false;
+	if ((has & INDEX_Q_OUTCOME) && !text_eq(t->outcome, t->outcome_n, q->outcome, m->outcome_n))
+		return false;
+	if (has & INDEX_Q_SOURCE_IP) {
+		bool ok;
+
+		switch (w->ipq) {
+		case IPQ_ANY: ok = t->flags & T_IP; break;
+		case IPQ_V4: ok = t->flags & T_V4; break;
+		case IPQ_FULL: ok = (t->flags & T_IP) && !memcmp(t->ip, w->ip, BLIND_LEN); break;
+		case IPQ_NET_OR_V4: ok = (t->flags & T_V4) || net_has(t, w->ip_bits, w->net); break;
+		case IPQ_NET: ok = net_has(t, w->ip_bits, w->net); break;
+		default: ok = false; break;
+		}
+		if (!ok)
+			return false;
+	}
+	if ((has & INDEX_Q_SERVICE) && !text_eq(t->service, t->service_n, q->service, m->service_n))
+		return false;
+	if ((has & INDEX_Q_RESOURCE_TYPE) &&
+	    (!(t->flags & T_RTYPE) || memcmp(t->rtype, w->rtype, BLIND_LEN)))
+		return false;
+	if ((has & INDEX_Q_RESOURCE_ID) &&
+	    (!(t->flags & T_RID) || memcmp(t->rid, w->rid, BLIND_LEN)))
+		return false;
+	if ((has & INDEX_Q_WRITER) &&
+	    (!(t->flags & T_WRITER) || memcmp(t->writer, w->writer, BLIND_LEN)))
+		return false;
+	return true;
+}
+
+/* The tail rows in [lo, hi) that match, in q's order after its cursor:
+ * at most cap of them into out and offs.  The caller holds tail_rw (T3). */
+static size_t tail_scan(struct index *idx, const struct where *w, uint64_t lo, uint64_t hi,
+			uint64_t *out, uint64_t *offs, size_t cap)
+{
+	const struct index_query *q = w->q;
+	struct tmatch m = { .w = w };
+	bool asc = q->order == INDEX_ASC;
+	size_t n = 0;
+	uint64_t k;
+
+	if (q->has & (INDEX_Q_ACTION | INDEX_Q_ACTION_PREFIX))
+		m.action_n = strlen(q->action);
+	if (q->has & INDEX_Q_OUTCOME)
+		m.outcome_n = strlen(q->outcome);
+	if (q->has & INDEX_Q_SERVICE)
+		m.service_n = strlen(q->service);
+	if (q->has_after) {
+		int64_t a = (int64_t)q->after;	/* as where_bind() binds it */
+
+		if (asc && a >= 0)
+			lo = (uint64_t)a + 1 > lo ? (uint64_t)a + 1 : lo;
+		else if (!asc)
+			hi = a < 0 ? 0 : (uint64_t)a < hi ? (uint64_t)a : hi;
+	}
+	for (k = 0; lo + k < hi && n < cap; k++) {
+		uint64_t i = asc ? lo + k : hi - 1 - k;
+		const struct trow *t = tail_row(idx, i);
+
+		if (tail_match(&m, t)) {
+			out[n] = i;
+			offs[n++] = t->joff >= 0 ? (uint64_t)t->joff : INDEX_NO_OFFSET;
+		}
+	}
+	return n;
+}
+
+/* The tail's end for a query whose SQLite snapshot covers wm (T2). */
+static uint64_t tail_snapshot(struct index *idx, uint64_t wm)
+{
+	uint64_t end;
+
+	pthread_mutex_lock(&idx->mu);
+	end = idx->tail_end;
+	pthread_mutex_unlock(&idx->mu);
+	return end > wm ? end : wm;
+}
+
 ls_rc index_query_run(struct index *idx, const struct index_query *q, uint64_t **indexes,
 		      size_t *n, char **next_cursor, uint64_t *watermark, struct ls_err *err)
 {
@@ -2982,10 +3575,11 @@ ls_rc index_query_locate(struct index *idx, const struct index_query *q, uint64_
 	struct where w = { .q = q, .first_param = 1 };
 	struct sqlbuf sql = { .n = 0 }, fast = { .n = 0 };
 	sqlite3 *db = NULL;
-	uint64_t *out = NULL, *offs = NULL, wm = 0;
-	size_t got = 0;
+	uint64_t *out = NULL, *offs = NULL, *res = NULL, *roffs = NULL, wm = 0, end = 0;
+	size_t got = 0, tn = 0, total = 0, k;
 	unsigned limit = q->limit ? q->limit : INDEX_LIMIT_DEFAULT;
-	int step;
+	bool asc = q->order == INDEX_ASC, locked = false;
+	int step = SQLITE_DONE;
 	ls_rc rc;
 
 	*indexes = NULL;
@@ -3019,8 +3613,7 @@ ls_rc index_query_locate(struct index *idx, const struct index_query *q, uint64_
 	w.walk = true;
 	where_sql(&w, &fast, true);
 	w.walk = false;
-	sb_add(&fast, " ORDER BY idx %s LIMIT %u", q->order == INDEX_ASC ? "ASC" : "DESC",
-	       limit + 1);
+	sb_add(&fast, " ORDER BY idx %s LIMIT %u", asc ? "ASC" : "DESC", limit + 1);
 	/* A CIDR block's rows in ipnet are in leaf order under their (plen,
 	 * hash) prefix: joined, they give the newest (or oldest) page without
 	 * reading every match, which "idx IN (SELECT ...)" would. */
@@ -3029,50 +3622,93 @@ ls_rc index_query_locate(struct index *idx, const struct index_query *q, uint64_
 	       w.join ? " JOIN ipnet ON ipnet.idx = events.idx" : "");
 	where_sql(&w, &sql, true);
 	sb_add(&sql, " ORDER BY %s.idx %s LIMIT %u", w.join ? "ipnet" : "events",
-	       q->order == INDEX_ASC ? "ASC" : "DESC", limit + 1);
+	       asc ? "ASC" : "DESC", limit + 1);
 	if (sql.overflow || fast.overflow)
 		return ls_err_set(err, LS_LIMIT, "index: query too complex");
-	out = malloc(sizeof(*out) * (limit + 1));
-	offs = malloc(sizeof(*offs) * (limit + 1));
+	/* SQLite's page, the tail's page, and the two merged. */
+	out = malloc(sizeof(*out) * (limit + 1) * 3);
+	offs = malloc(sizeof(*offs) * (limit + 1) * 3);
 	if (!out || !offs) {
 		free(out);
 		free(offs);
 		return ls_err_set(err, LS_NOMEM, "out of memory");
 	}
+	res = out + 2 * (limit + 1);
+	roffs = offs + 2 * (limit + 1);
 	rc = pool_get(idx, &db, err);
 	if (rc != LS_OK)
 		goto done;
+	/* T3: shared before the snapshot, held through the tail scan. */
+	pthread_rwlock_rdlock(&idx->tail_rw);
+	locked = true;
 	rc = read_begin(db, &wm, err);
 	if (rc != LS_OK)
 		goto done;
-	step = walk_first(&w) ? select_idx(db, fast.s, fast.n, &w, out, offs, limit + 1, &got,
-					   WALK_BUDGET)
-			      : SQLITE_INTERRUPT;
+	end = tail_snapshot(idx, wm);
+	/* Newest first: the tail's rows come first, and when they fill the
+	 * page SQLite has nothing to add. */
+	if (!asc)
+		tn = tail_scan(idx, &w, wm, end, out + limit + 1, offs + limit + 1, limit + 1);
+	if (asc || tn <= limit) {
+		step = walk_first(&w) ? select_idx(db, fast.s, fast.n, &w, out, offs, limit + 1,
+						   &got, WALK_BUDGET)
+				      : SQLITE_INTERRUPT;
+	}
 	if (step == SQLITE_INTERRUPT) {
-		/* An interrupted read may have ended the transaction. */
+		/* An interrupted read may have ended the transaction; a new one
+		 * may cover more, and the tail then starts further on. */
 		if (sqlite3_get_autocommit(db)) {
-			rc = read_begin(db, &wm, err);
+			uint64_t wm2;
+
+			rc = read_begin(db, &wm2, err);
 			if (rc != LS_OK)
 				goto done;
+			if (wm2 != wm) {
+				wm = wm2;
+				end = tail_snapshot(idx, wm);
+				if (!asc)
+					tn = tail_scan(idx, &w, wm, end, out + limit + 1,
+						       offs + limit + 1, limit + 1);
+			}
 		}
-		step = select_idx(db, sql.s, sql.n, &w, out, offs, limit + 1, &got, 0);
+		got = 0;
+		step = asc || tn <= limit
+			       ? select_idx(db, sql.s, sql.n, &w, out, offs, limit + 1, &got, 0)
+			       : SQLITE_DONE;
 	}
 	if (step != SQLITE_DONE) {
 		rc = db_fail(err, db, "query");
 		goto done;
 	}
-	if (got > limit) {
-		got = limit;
+	/* Oldest first: SQLite's rows come first; the tail only fills up. */
+	if (asc && got <= limit)
+		tn = tail_scan(idx, &w, wm, end, out + limit + 1, offs + limit + 1,
+			       limit + 1 - got);
+	pthread_rwlock_unlock(&idx->tail_rw);
+	locked = false;
+	for (k = 0; k < tn + got && total <= limit; k++) {
+		bool from_tail = asc ? k >= got : k < tn;
+		size_t at = from_tail ? limit + 1 + (asc ? k - got : k) : (asc ? k : k - tn);
+
+		res[total] = out[at];
+		roffs[total++] = offs[at];
+	}
+	if (total > limit) {
+		total = limit;
 		*next_cursor = malloc(INDEX_CURSOR_TEXT + 1);
 		if (!*next_cursor) {
 			rc = ls_err_set(err, LS_NOMEM, "out of memory");
 			goto done;
 		}
-		index_cursor_encode(q, out[got - 1], *next_cursor);
+		index_cursor_encode(q, res[total - 1], *next_cursor);
 	}
+	memmove(out, res, total * sizeof(*out));
+	memmove(offs, roffs, total * sizeof(*offs));
 done:
 	if (db)
 		pool_put(idx, db);
+	if (locked)
+		pthread_rwlock_unlock(&idx->tail_rw);
 	if (rc != LS_OK) {
 		free(out);
 		free(offs);
@@ -3085,9 +3721,9 @@ done:
 		*offsets = offs;
 	else
 		free(offs);
-	*n = got;
+	*n = total;
 	if (watermark)
-		*watermark = wm;
+		*watermark = end;
 	return LS_OK;
 }
 
@@ -3102,6 +3738,22 @@ ls_rc index_entry_offset(struct index *idx, uint64_t index, uint64_t *offset,
 	*offset = INDEX_NO_OFFSET;
 	if (index > INT64_MAX)
 		return LS_NOTFOUND;
+	{
+		int64_t joff = -2;	/* -2: not in the tail */
+
+		pthread_rwlock_rdlock(&idx->tail_rw);
+		pthread_mutex_lock(&idx->mu);
+		if (index >= idx->tail_head && index < idx->tail_end)
+			joff = tail_row(idx, index)->joff;
+		pthread_mutex_unlock(&idx->mu);
+		pthread_rwlock_unlock(&idx->tail_rw);
+		if (joff >= 0) {
+			*offset = (uint64_t)joff;
+			return LS_OK;
+		}
+		if (joff == -1)
+			return LS_NOTFOUND;
+	}
 	rc = pool_get(idx, &db, err);
 	if (rc != LS_OK)
 		return rc;

@@ -9,11 +9,19 @@
  * the master key, keys.h), so they are searchable by equality and source
  * ip by CIDR of the lengths docs/FORMAT.md lists, nothing else.
  *
+ * The follower is two threads: an extractor turns journal entries into
+ * rows (keyed hashes and all) and appends them to an in-memory tail; a
+ * writer inserts the tail's rows into SQLite in batches and then drops
+ * them.  Queries (index_query_run) answer from SQLite and the tail, so an
+ * entry is found once extracted, however far SQLite lags; stats stay pure
+ * SQLite (index_wait, index_watermark).
+ *
  * Calling sequence (server):
  *	index_open(datadir) -> [index_notify(log_size())] -> index_start()
  *	  ... log observer: index_notify(first + n) after each durable batch
- *	  ... HTTP threads: index_query_parse/_add -> [index_wait] -> index_query_run
- *	      or index_stats, concurrently, from any number of threads
+ *	  ... HTTP threads: index_query_parse/_add -> [index_wait_fresh] ->
+ *	      index_query_run, or [index_wait] -> index_stats, concurrently,
+ *	      from any number of threads
  *	index_close()
  * Offline: index_rebuild(datadir).
  *
@@ -36,7 +44,8 @@
  *     as NULL.  Journal corruption or an I/O or SQLite error stops the
  *     follower in a sticky error state (index_error()); it is never skipped.
  *  5. Query results and the watermark they report come from one read
- *     transaction: the results cover exactly the entries below it.
+ *     transaction and one snapshot of the tail: the results cover exactly
+ *     the entries below it (the tail's end, index_fresh_watermark()).
  *  6. Queries never splice values into SQL: every value is bound.
  *  7. No personal value reaches the database file in plaintext; a file made
  *     under another key or schema is deleted whole at open and rebuilt.
@@ -75,19 +84,34 @@ ls_rc index_start(struct index *idx, struct ls_err *err);
  * index up to there (invariant 2).  Cheap; callable from the sequencer. */
 void index_notify(struct index *idx, uint64_t size);
 
-/* Number of entries indexed (0..W-1). */
+/* Number of entries in SQLite (0..W-1): what index_stats() covers. */
 uint64_t index_watermark(struct index *idx);
 
 /* Block until the watermark is >= size.  LS_OK, LS_BUSY on timeout, or
  * LS_FAILED when the follower has stopped on an error or is not running. */
 ls_rc index_wait(struct index *idx, uint64_t size, unsigned timeout_ms);
 
+/* Number of entries SQLite and the tail cover together (>= the watermark):
+ * what index_query_run() covers. */
+uint64_t index_fresh_watermark(struct index *idx);
+
+/* index_wait() for the fresh watermark (for index_query_run()): returns at
+ * once when the tail covers size, which it normally does within
+ * milliseconds of index_notify(size). */
+ls_rc index_wait_fresh(struct index *idx, uint64_t size, unsigned timeout_ms);
+
 /* NULL while healthy; else the sticky error (e.g. "corrupt: journal/...
  * offset N: ...") that stopped the follower.  Valid until index_close(). */
 const char *index_error(struct index *idx);
 
-/* Stop the follower and close every connection.  NULL is a no-op. */
+/* Stop the follower and close every connection.  NULL is a no-op.  The
+ * writer commits the batch it holds; rows left in the tail are extracted
+ * again from the journal at the next start. */
 void index_close(struct index *idx);
+
+/* Testing only: pause (or resume) the writer so that new rows stay in the
+ * tail.  Pausing returns once the writer's open batch is committed. */
+void index_test_pause_writer(struct index *idx, bool pause);
 
 /* Rebuild DIR/index/index.sqlite from entry 0 of the journal into a new file
  * that then replaces the old one (run offline: `logseal reindex`).
@@ -180,7 +204,8 @@ json_t *index_query_filters_json(const struct index_query *q);
 /*
  * Run q: *indexes (malloc'd, up to q->limit leaf indexes in q->order),
  * *n, *next_cursor (malloc'd base64url text, NULL when there is no further
- * page) and *watermark (the index's size the results cover; invariant 5).
+ * page) and *watermark (the entries the results cover, SQLite's and the
+ * tail's; invariant 5).
  * A client cursor made for other filters or another order is LS_INVALID.
  */
 ls_rc index_query_run(struct index *idx, const struct index_query *q, uint64_t **indexes,
