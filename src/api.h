@@ -48,6 +48,7 @@ struct server {
 	struct streams *streams; /* live streams (api_stream.c) */
 	struct metrics *metrics; /* may be NULL */
 	uint64_t ready_max_lag;	/* GET /readyz: largest index lag that is still ready */
+	uint64_t max_fresh_lag;	/* ingest waits while more are not searchable; 0: never */
 	/* api_alert_emit() appends under emit_mu, and not at all once
 	 * emit_closed is set (before log_close: the engine thread outlives the
 	 * log, whose observer feeds it until the end). */

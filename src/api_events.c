@@ -85,6 +85,32 @@ static void reply_parse_error(struct server *s, const struct request *q, struct 
  * the position whose index position i reuses (i itself when i is new), or
  * SIZE_MAX when i repeats a key accepted by an earlier request.
  */
+/*
+ * Back-pressure for search: when the index's extractor (index.h) is more
+ * than s->max_fresh_lag entries behind the log because it gets too little
+ * CPU, a batch waits for it (up to INGEST_FRESH_WAIT_MS, then 503 with
+ * Retry-After) rather than let acknowledged events go unsearchable for
+ * longer and longer.  A waiting worker holds its connection, which slows
+ * the client without a retry loop.  Not when the tail is full (the SQLite
+ * writer is the bound then: ingest does not wait for it) or the index has
+ * failed (the journal, not the index, is what ingest answers for).
+ */
+#define INGEST_FRESH_WAIT_MS 5000
+
+static int ingest_paced(struct server *s, struct reply *r)
+{
+	uint64_t size = log_size(s->log);
+
+	if (!s->index || !s->max_fresh_lag || size <= s->max_fresh_lag ||
+	    index_wait_extracted(s->index, size - s->max_fresh_lag, INGEST_FRESH_WAIT_MS) != LS_BUSY)
+		return 1;
+	reply_error(r, 503, "index_behind",
+		    "more than %llu accepted events are not searchable yet; retry shortly",
+		    (unsigned long long)s->max_fresh_lag);
+	r->retry_after = 1;
+	return 0;
+}
+
 static void ingest(struct server *s, const struct request *q, struct reply *r,
 		   struct event_batch *b)
 {
@@ -99,6 +125,8 @@ static void ingest(struct server *s, const struct request *q, struct reply *r,
 	struct ls_err err = { { 0 } };
 	ls_rc rc;
 
+	if (!ingest_paced(s, r))
+		return;
 	kv = calloc(n ? n : 1, sizeof(*kv));
 	ukeys = calloc(n ? n : 1, sizeof(*ukeys));
 	found = calloc(n ? n : 1, sizeof(*found));

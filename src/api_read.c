@@ -169,6 +169,8 @@ ls_rc api_read_entry(struct server *s, struct tiles_reader *tr, uint64_t index, 
 		if (rc != LS_NOTFOUND)
 			return rc;
 	}
+	if (!tr)
+		return LS_NOTFOUND; /* the caller opens a bundle reader and asks again */
 	return tiles_read_entry(tr, index, data, len, err);
 }
 
@@ -309,12 +311,6 @@ void api_events_query(struct server *s, const struct request *q, struct reply *r
 	for (size_t i = 0; i < n; i++)
 		if (idx[i] + 1 > top)
 			top = idx[i] + 1;
-	if (n > 0) {
-		if (api_covering_checkpoint(s, top, &note, &covered, r) != LS_OK)
-			goto out;
-		if (api_tiles_reader(s, covered, &tr, r) != LS_OK)
-			goto out;
-	}
 	/* The reply is written as text: each stored entry is canonical JSON
 	 * already, and parsing it only to print it again cost more than the
 	 * query.  What does not parse as an object goes out as null. */
@@ -324,6 +320,14 @@ void api_events_query(struct server *s, const struct request *q, struct reply *r
 		size_t len = 0;
 
 		rc = api_read_entry(s, tr, idx[i], offs[i], &data, &len, &err);
+		if (rc == LS_NOTFOUND && !tr) {
+			/* Bundles exist up to a signed checkpoint, which may have
+			 * to be signed first: only when the journal did not do. */
+			if (api_covering_checkpoint(s, top, &note, &covered, r) != LS_OK ||
+			    api_tiles_reader(s, covered, &tr, r) != LS_OK)
+				goto out;
+			rc = api_read_entry(s, tr, idx[i], offs[i], &data, &len, &err);
+		}
 		if (rc != LS_OK) {
 			reply_read_error(r, rc, &err, "reading an entry");
 			goto out;

@@ -108,8 +108,8 @@
 #define CKPT_INLINE_FRAMES 32768	/* ... and that the writer checkpoints itself */
 #define POOL_MAX 8		/* idle read connections kept */
 #define TAIL_CHUNK_ROWS 4096	/* rows per tail chunk (a power of two) */
-#define TAIL_MAX_ROWS (1u << 20)	/* rows the tail holds before extraction waits */
-#define TAIL_MAX_BYTES ((size_t)256 << 20)	/* ... and bytes */
+#define TAIL_MAX_ROWS (2u << 20)	/* rows the tail holds before extraction waits */
+#define TAIL_MAX_BYTES ((size_t)512 << 20)	/* ... and bytes */
 #define TAIL_RING (TAIL_MAX_ROWS / TAIL_CHUNK_ROWS + 4)	/* chunk slots (see tail_put()) */
 #define TAIL_BLOCK (128u << 10)	/* bytes of a string block: > one entry's strings */
 #define PUB_ROWS 256		/* rows extracted between two publications */
@@ -151,7 +151,7 @@ struct index {
 	bool ckpt_started, ckpt_due;
 	bool started, stop, kicked, bounded, failed;
 	unsigned waiters;	/* threads in index_wait(), or index_wait_fresh() past the tail */
-	unsigned fresh_waiters;	/* threads in index_wait_fresh() */
+	unsigned fresh_waiters;	/* threads in index_wait_fresh(), index_wait_extracted() */
 	uint64_t watermark;	/* under mu */
 	uint64_t limit;		/* largest notified size, when bounded */
 	char errmsg[512];
@@ -1880,6 +1880,11 @@ static void *extractor(void *arg)
 	uint64_t next, pub, bound;
 	ls_rc rc = LS_OK;
 
+	/* Cheap work that ingest may wait for (--max-search-lag): ahead of
+	 * the HTTP workers where the process may raise a thread's priority
+	 * (CAP_SYS_NICE); at the default priority otherwise. */
+	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), -5);
+
 	if (!w || !arena) {
 		follower_fail(idx, LS_NOMEM, "out of memory");
 		goto out;
@@ -1914,6 +1919,8 @@ static void *extractor(void *arg)
 			pthread_mutex_lock(&idx->mu);
 			idx->ext_waiting = true;
 			pthread_cond_signal(&idx->wcv);
+			if (idx->fresh_waiters) /* index_wait_extracted() */
+				pthread_cond_broadcast(&idx->moved);
 			while (!idx->stop && !idx->failed &&
 			       (next - idx->tail_head >= TAIL_MAX_ROWS ||
 				idx->tail_bytes >= TAIL_MAX_BYTES))
@@ -2292,6 +2299,29 @@ ls_rc index_wait_fresh(struct index *idx, uint64_t size, unsigned timeout_ms)
 	}
 	idx->fresh_waiters--;
 	idx->waiters--;
+	pthread_mutex_unlock(&idx->mu);
+	return rc;
+}
+
+ls_rc index_wait_extracted(struct index *idx, uint64_t size, unsigned timeout_ms)
+{
+	struct timespec ts;
+	ls_rc rc = LS_OK;
+
+	deadline_after(&ts, timeout_ms);
+	pthread_mutex_lock(&idx->mu);
+	idx->fresh_waiters++;
+	while (idx->tail_end < size && !idx->ext_waiting) {
+		if (idx->failed || !idx->started || idx->stop) {
+			rc = LS_FAILED;
+			break;
+		}
+		if (pthread_cond_timedwait(&idx->moved, &idx->mu, &ts) == ETIMEDOUT) {
+			rc = idx->tail_end >= size || idx->ext_waiting ? LS_OK : LS_BUSY;
+			break;
+		}
+	}
+	idx->fresh_waiters--;
 	pthread_mutex_unlock(&idx->mu);
 	return rc;
 }

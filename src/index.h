@@ -100,6 +100,12 @@ uint64_t index_fresh_watermark(struct index *idx);
  * milliseconds of index_notify(size). */
 ls_rc index_wait_fresh(struct index *idx, uint64_t size, unsigned timeout_ms);
 
+/* For ingest's back-pressure: wait until the extractor has put entries
+ * [0, size) in the tail, or the tail is full (freshness then follows the
+ * SQLite writer, and waiting would only tie ingest to it).  LS_BUSY after
+ * timeout_ms; LS_FAILED when the index failed or stops (ingest goes on). */
+ls_rc index_wait_extracted(struct index *idx, uint64_t size, unsigned timeout_ms);
+
 /* NULL while healthy; else the sticky error (e.g. "corrupt: journal/...
  * offset N: ...") that stopped the follower.  Valid until index_close(). */
 const char *index_error(struct index *idx);

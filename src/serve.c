@@ -52,6 +52,7 @@
 
 #define DEFAULT_MAX_BODY (16u << 20)
 #define DEFAULT_READY_MAX_LAG 100000
+#define DEFAULT_MAX_FRESH_LAG 100000
 #define TEST_CLOCK_ENV "LOGSEAL_TEST_CLOCK_FILE"
 #define TEST_RETENTION_ENV "LOGSEAL_TEST_RETENTION_MS"
 #define TLS_FILE_MAX (1u << 20)
@@ -72,6 +73,7 @@ struct serve_opts {
 	uint64_t stream_buffer;
 	unsigned stream_heartbeat_s;
 	uint64_t ready_max_lag;
+	uint64_t max_fresh_lag;
 	int no_alerts;
 };
 
@@ -99,13 +101,15 @@ static void usage(FILE *f)
 		"  --stream-heartbeat S     keepalive comment after S idle seconds (default 15)\n"
 		"  --ready-max-lag N        /readyz fails while the index is N entries behind\n"
 		"                           (default %u)\n"
+		"  --max-search-lag N       ingest waits while more than N accepted entries are not\n"
+		"                           yet searchable (default %u; 0: never wait)\n"
 		"  --no-alerts              do not run the alert engine (alert routes answer 503)\n"
 		"  --help                   this text\n"
 		"\n"
 		"Testing only: the environment variable " TEST_CLOCK_ENV "=FILE shifts the\n"
 		"alert engine's clock by the number of seconds in FILE (re-read at every use),\n"
 		"so tests can make absence rules fire without waiting.\n",
-		DEFAULT_MAX_BODY, DEFAULT_READY_MAX_LAG);
+		DEFAULT_MAX_BODY, DEFAULT_READY_MAX_LAG, DEFAULT_MAX_FRESH_LAG);
 }
 
 static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -201,6 +205,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		{ "stream-buffer", required_argument, NULL, 'B' },
 		{ "stream-heartbeat", required_argument, NULL, 'H' },
 		{ "ready-max-lag", required_argument, NULL, 'R' },
+		{ "max-search-lag", required_argument, NULL, 'F' },
 		{ "no-alerts", no_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -224,6 +229,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 	o->stream_buffer = 65536;
 	o->stream_heartbeat_s = 15;
 	o->ready_max_lag = DEFAULT_READY_MAX_LAG;
+	o->max_fresh_lag = DEFAULT_MAX_FRESH_LAG;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
@@ -282,6 +288,11 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 			if (!parse_u64(optarg, 0, UINT64_MAX, &v))
 				goto bad;
 			o->ready_max_lag = v;
+			break;
+		case 'F':
+			if (!parse_u64(optarg, 0, UINT64_MAX, &v))
+				goto bad;
+			o->max_fresh_lag = v;
 			break;
 		case 'A':
 			o->no_alerts = 1;
@@ -415,6 +426,7 @@ int serve_main(int argc, char **argv)
 	s.dir = o.dir;
 	s.max_body = o.max_body;
 	s.ready_max_lag = o.ready_max_lag;
+	s.max_fresh_lag = o.max_fresh_lag;
 	memset(&lo, 0, sizeof(lo));
 	lo.dir = o.dir;
 	lo.checkpoint_interval_ms = o.checkpoint_ms;

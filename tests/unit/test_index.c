@@ -1880,6 +1880,10 @@ static void test_tail_wait_fresh(void **state)
 	/* Past the journal's end: a timeout, not a wrong answer. */
 	assert_int_equal(index_wait_fresh(fx->idx, fx->size + 1, 200), LS_BUSY);
 	assert_int_equal(index_wait(fx->idx, fx->size, 200), LS_BUSY);
+	/* Ingest's pacing: extracted is enough (SQLite is paused), beyond
+	 * what was notified it times out; a tail with room is not "full". */
+	assert_int_equal(index_wait_extracted(fx->idx, fx->size, 10000), LS_OK);
+	assert_int_equal(index_wait_extracted(fx->idx, fx->size + 1, 200), LS_BUSY);
 	check_all_pages(fx, "outcome=denied", &f, false, 333);
 
 	/* Close with everything in the tail; the next start reads it again. */
