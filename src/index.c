@@ -96,7 +96,7 @@
 #include "journal.h"
 #include "keys.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 #define BLIND_LEN 16		/* bytes kept of each HMAC-SHA256 */
 #define INDEX_KEY_LABEL "logseal/index/v1"
 #define INDEX_KEY_FILE "index.key"	/* in DIR/keys/, without encryption (see index_key()) */
@@ -1227,11 +1227,15 @@ static const char SCHEMA_TABLES[] =
  * scan in leaf order with the filter applied finds a page of them fast,
  * and combined with a selective filter the other index does the work.
  * received_us has none either: the server stamps it at ingest, so it
- * follows leaf order closely and a recent range is found by that scan. */
+ * follows leaf order closely and a recent range is found by that scan.
+ * ev_actor is ordered by leaf index within an actor (time_us rides along
+ * for the range test), so a page of one actor's events stops at its limit
+ * instead of sorting all of a busy actor's events; ev_action carries the
+ * outcome, so "denied X in one day" is a single range. */
 static const char SCHEMA_INDEXES[] =
 	"CREATE INDEX IF NOT EXISTS ev_time ON events(time_us);"
-	"CREATE INDEX IF NOT EXISTS ev_actor ON events(actor, time_us);"
-	"CREATE INDEX IF NOT EXISTS ev_action ON events(action, time_us);"
+	"CREATE INDEX IF NOT EXISTS ev_actor ON events(actor, idx, time_us);"
+	"CREATE INDEX IF NOT EXISTS ev_action ON events(action, outcome, time_us);"
 	"CREATE INDEX IF NOT EXISTS ev_source_ip ON events(source_ip);"
 	"CREATE INDEX IF NOT EXISTS ev_service ON events(service, time_us);"
 	"CREATE INDEX IF NOT EXISTS ev_resource ON events(resource_id);";
@@ -1311,7 +1315,7 @@ static ls_rc db_open(const char *path, bool writer, sqlite3 **out, struct ls_err
 	}
 	sqlite3_busy_timeout(db, 5000);
 	rc = exec(db, writer ? "PRAGMA page_size=16384;"
-			       "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+			       "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA journal_size_limit=67108864;"
 			       "PRAGMA cache_size=-262144; PRAGMA mmap_size=1073741824;"
 			     : "PRAGMA query_only=1; PRAGMA cache_size=-16384;"
 			     "PRAGMA mmap_size=1073741824;",
@@ -3247,6 +3251,10 @@ static void where_sql(struct where *w, struct sqlbuf *b, bool use_after)
 	}
 	if (q->has & INDEX_Q_OUTCOME)
 		sb_add(b, " AND outcome = ?%d", np++);
+	else if ((q->has & INDEX_Q_ACTION) && !w->walk)
+		/* ev_action is (action, outcome, time_us): naming every outcome
+		 * (event.c stores no other) lets a time range use it too. */
+		sb_add(b, " AND outcome IN ('success','failure','denied','error','unknown')");
 	if (q->has & INDEX_Q_SOURCE_IP) {
 		/* A walk probes ipnet per row; a plan driven by an index reads
 		 * the prefix's rows (in idx order) and looks the events up. */
