@@ -248,6 +248,7 @@ void api_metrics(struct server *s, const struct request *q, struct reply *r)
 	log_get_stats(s->log, &snap.log);
 	snap.tree_size = log_size(s->log);
 	snap.index_watermark = index_watermark(s->index);
+	snap.search_watermark = index_fresh_watermark(s->index);
 	snap.index_failed = index_error(s->index) != NULL;
 	snap.log_failed = atomic_load(&s->failed) || log_failed(s->log);
 	clock_gettime(CLOCK_REALTIME, &now);

@@ -198,8 +198,11 @@ ls_rc metrics_render(struct metrics *m, const struct metrics_snapshot *s, char *
 			s->checkpoint_age_seconds < 0 ? 0.0 : s->checkpoint_age_seconds);
 	}
 	gauge_u(&b, "logseal_index_lag_entries",
-		"Entries in the log that the query index does not cover yet.",
+		"Entries in the log that the query index (SQLite) does not cover yet.",
 		s->tree_size > s->index_watermark ? s->tree_size - s->index_watermark : 0);
+	gauge_u(&b, "logseal_search_lag_entries",
+		"Entries in the log that GET /v1/events cannot find yet (index and its tail).",
+		s->tree_size > s->search_watermark ? s->tree_size - s->search_watermark : 0);
 	gauge_u(&b, "logseal_index_failed", "1 when the query index has stopped on an error.",
 		s->index_failed ? 1 : 0);
 	gauge_u(&b, "logseal_log_failed",

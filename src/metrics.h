@@ -52,6 +52,7 @@ struct metrics_snapshot {
 	int has_checkpoint_age;
 	double checkpoint_age_seconds;	/* now - mtime of DIR/log/checkpoint */
 	uint64_t index_watermark;
+	uint64_t search_watermark;	/* index_fresh_watermark() */
 	int index_failed;		/* the index follower stopped on an error */
 	int log_failed;			/* the journal refuses appends */
 	int has_disk;

@@ -43,7 +43,7 @@ missing=""
 for f in logseal_ingest_events_total:counter logseal_ingest_batches_total:counter \
 	logseal_ingest_bytes_total:counter logseal_http_requests_total:counter \
 	logseal_fsync_seconds:histogram logseal_tree_size:gauge logseal_checkpoint_age_seconds:gauge \
-	logseal_index_lag_entries:gauge logseal_alerts_fired_total:counter \
+	logseal_index_lag_entries:gauge logseal_search_lag_entries:gauge logseal_alerts_fired_total:counter \
 	logseal_webhook_failures_total:counter logseal_auth_denials_total:counter \
 	logseal_disk_free_bytes:gauge logseal_stream_clients:gauge; do
 	n=${f%%:*}; t=${f##*:}
@@ -73,6 +73,7 @@ check_eq "POST /v1/events 200 counted once" 1 \
 	"$(val m2 'logseal_http_requests_total{route="/v1/events",status="200"}')"
 check_eq "tree size +50" 50 "$(d logseal_tree_size)"
 check_eq "the index has caught up: lag 0" 0 "$(val m2 logseal_index_lag_entries)"
+check_eq "... and so has search: lag 0" 0 "$(val m2 logseal_search_lag_entries)"
 check "the checkpoint is younger than 5 s" awk -v a="$(val m2 logseal_checkpoint_age_seconds)" 'BEGIN { exit !(a >= 0 && a < 5) }'
 check_eq "no stream open" 0 "$(val m2 logseal_stream_clients)"
 if command -v promtool >/dev/null; then
