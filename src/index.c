@@ -4,7 +4,7 @@
  * Database DIR/index/index.sqlite (WAL, synchronous=NORMAL: it is derived
  * data, a lost tail is re-indexed from the journal):
  *
- *	meta(k TEXT PRIMARY KEY, v)	"schema" = 2, "watermark" = W,
+ *	meta(k TEXT PRIMARY KEY, v)	"schema" = SCHEMA_VERSION, "watermark" = W,
  *					"last_hash" = SHA-256 of entry W-1,
  *					"key_check" = B("key-check", "")
  *	events(idx INTEGER PRIMARY KEY,	one row per leaf index 0..W-1
@@ -13,7 +13,12 @@
  *	       source_ip, ip_family,	B("source_ip", 16-byte address), 4 or 6
  *	       service,			TEXT
  *	       resource_type,		B("resource_type", resource.type)
- *	       resource_id, writer)	B("resource_id", ...), B("writer", ...)
+ *	       resource_id, writer,	B("resource_id", ...), B("writer", ...)
+ *	       joff)			the record's byte offset in its journal
+ *					segment (a hint for journal_reader_get)
+ *	  indexes (SCHEMA_INDEXES)	time_us; (actor, idx, time_us);
+ *					(action, outcome, time_us); source_ip;
+ *					(service, time_us); resource_id
  *	ipnet(plen, hash, idx)		per address, its keyed network prefixes:
  *					hash = first 8 bytes of B("source_net",
  *					plen || masked address) as an INTEGER
