@@ -2245,29 +2245,62 @@ uint64_t index_watermark(struct index *idx)
 	return wm;
 }
 
-ls_rc index_wait(struct index *idx, uint64_t size, unsigned timeout_ms)
+/* What index_wait(), index_wait_fresh() and index_wait_extracted() wait for. */
+enum wait_on { W_SQLITE, W_TAIL, W_EXTRACTED };
+
+static bool wait_done(const struct index *idx, enum wait_on on, uint64_t size)
+{
+	switch (on) {
+	case W_SQLITE:
+		return idx->watermark >= size;
+	case W_TAIL:
+		return idx->tail_end >= size;
+	default:
+		return idx->tail_end >= size || idx->ext_waiting;
+	}
+}
+
+/*
+ * A query's waits also end the writer's lingering (see linger()); past the
+ * tail the extractor is behind or waits for room, which only the writer's
+ * commits make, so that holds for W_TAIL too.  Ingest's pacing
+ * (W_EXTRACTED) does not hurry the writer: it waits for the extractor.
+ */
+static ls_rc wait_until(struct index *idx, enum wait_on on, uint64_t size, unsigned timeout_ms)
 {
 	struct timespec ts;
 	ls_rc rc = LS_OK;
 
 	deadline_after(&ts, timeout_ms);
 	pthread_mutex_lock(&idx->mu);
-	idx->waiters++;
-	if (idx->watermark < size)
-		pthread_cond_signal(&idx->wcv); /* no lingering: see linger() */
-	while (idx->watermark < size) {
+	if (on != W_EXTRACTED) {
+		idx->waiters++;
+		if (!wait_done(idx, on, size))
+			pthread_cond_signal(&idx->wcv);
+	}
+	if (on != W_SQLITE)
+		idx->fresh_waiters++;
+	while (!wait_done(idx, on, size)) {
 		if (idx->failed || !idx->started || idx->stop) {
 			rc = LS_FAILED;
 			break;
 		}
 		if (pthread_cond_timedwait(&idx->moved, &idx->mu, &ts) == ETIMEDOUT) {
-			rc = idx->watermark >= size ? LS_OK : LS_BUSY;
+			rc = wait_done(idx, on, size) ? LS_OK : LS_BUSY;
 			break;
 		}
 	}
-	idx->waiters--;
+	if (on != W_SQLITE)
+		idx->fresh_waiters--;
+	if (on != W_EXTRACTED)
+		idx->waiters--;
 	pthread_mutex_unlock(&idx->mu);
 	return rc;
+}
+
+ls_rc index_wait(struct index *idx, uint64_t size, unsigned timeout_ms)
+{
+	return wait_until(idx, W_SQLITE, size, timeout_ms);
 }
 
 uint64_t index_fresh_watermark(struct index *idx)
@@ -2282,57 +2315,12 @@ uint64_t index_fresh_watermark(struct index *idx)
 
 ls_rc index_wait_fresh(struct index *idx, uint64_t size, unsigned timeout_ms)
 {
-	struct timespec ts;
-	ls_rc rc = LS_OK;
-
-	pthread_mutex_lock(&idx->mu);
-	if (idx->tail_end >= size) {
-		pthread_mutex_unlock(&idx->mu);
-		return LS_OK;
-	}
-	/* Past the tail: the extractor is behind or waits for room, which
-	 * only the writer's commits make, so it should not linger either. */
-	deadline_after(&ts, timeout_ms);
-	idx->waiters++;
-	idx->fresh_waiters++;
-	pthread_cond_signal(&idx->wcv);
-	while (idx->tail_end < size) {
-		if (idx->failed || !idx->started || idx->stop) {
-			rc = LS_FAILED;
-			break;
-		}
-		if (pthread_cond_timedwait(&idx->moved, &idx->mu, &ts) == ETIMEDOUT) {
-			rc = idx->tail_end >= size ? LS_OK : LS_BUSY;
-			break;
-		}
-	}
-	idx->fresh_waiters--;
-	idx->waiters--;
-	pthread_mutex_unlock(&idx->mu);
-	return rc;
+	return wait_until(idx, W_TAIL, size, timeout_ms);
 }
 
 ls_rc index_wait_extracted(struct index *idx, uint64_t size, unsigned timeout_ms)
 {
-	struct timespec ts;
-	ls_rc rc = LS_OK;
-
-	deadline_after(&ts, timeout_ms);
-	pthread_mutex_lock(&idx->mu);
-	idx->fresh_waiters++;
-	while (idx->tail_end < size && !idx->ext_waiting) {
-		if (idx->failed || !idx->started || idx->stop) {
-			rc = LS_FAILED;
-			break;
-		}
-		if (pthread_cond_timedwait(&idx->moved, &idx->mu, &ts) == ETIMEDOUT) {
-			rc = idx->tail_end >= size || idx->ext_waiting ? LS_OK : LS_BUSY;
-			break;
-		}
-	}
-	idx->fresh_waiters--;
-	pthread_mutex_unlock(&idx->mu);
-	return rc;
+	return wait_until(idx, W_EXTRACTED, size, timeout_ms);
 }
 
 void index_test_pause_writer(struct index *idx, bool pause)
