@@ -228,6 +228,16 @@ read_section() {
 	echo "ls_index_catchup_eps $(awk -v a="$t0" -v b="$t1" -v n="$READ_N" 'BEGIN { printf "%.6f", n / (b - a) }')" >>"$RESULTS"
 	line "index catch-up at start" "$(awk -v a="$t0" -v b="$t1" -v n="$READ_N" 'BEGIN { printf "%.1f s from start to watermark >= %d: %.0f entries/s", b - a, n, n / (b - a) }')"
 
+	# PostgreSQL answered with its table hot in the page cache (its load,
+	# index build and VACUUM ANALYZE had just read it all); give logseal the
+	# same: read its journal and index once.  At 10M events the bench's
+	# files (PostgreSQL's kept until the end, the events file, logseal's
+	# journal, bundles and index) outgrow the cache, and a cold read per
+	# result would be measured instead of the query.
+	t0=$(now)
+	cat "$T/read/journal/"*.seg "$T/read/index/index.sqlite"* >/dev/null 2>&1 || true
+	line "page cache warm-up (logseal)" "journal and index read once, $(du -shc "$T/read/journal" "$T/read/index" | tail -1 | cut -f1) in $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }') s"
+
 	STEP="read: logseal queries (qbench)"
 	ls_query actor "$READ_REQS" "$READ_SECONDS"
 	ls_query denied "$READ_REQS" "$READ_SECONDS"
