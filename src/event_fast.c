@@ -76,11 +76,12 @@ static bool one_of(const char *s, const char *const *set)
 static bool only_keys(const struct jdom *d, const struct jnode *obj, const char *prefix,
 		      const char *const *allowed, size_t pos, struct event_error *e)
 {
-	const uint32_t *kids = d->kid + obj->off;
 	char f[128];
 
+	/* kid may be NULL when the document has no object member at all:
+	 * index it only inside the loop (NULL + 0 is undefined). */
 	for (uint32_t k = 0; k < obj->len; k++) {
-		const char *key = kv(d, &d->node[kids[k]]);
+		const char *key = kv(d, &d->node[d->kid[obj->off + k]]);
 
 		if (one_of(key, allowed))
 			continue;

@@ -1093,7 +1093,7 @@ const struct jnode *jdom_get(const struct jdom *d, const struct jnode *obj, cons
 	const uint32_t *srt;
 	size_t lo = 0, hi, kl = strlen(key);
 
-	if (obj->type != JN_OBJ)
+	if (obj->type != JN_OBJ || obj->len == 0) /* then kid may be NULL */
 		return NULL;
 	srt = d->kid + obj->off + obj->len;
 	hi = obj->len;
