@@ -517,11 +517,7 @@ static int ev_from(json_t *root, struct ev *e)
 static const char *dom_str_at(const struct jdom *d, const struct jnode *o, const char *a,
 			      const char *b)
 {
-	const struct jnode *v = jdom_get(d, o, a);
-
-	if (v && b)
-		v = jdom_get(d, v, b);
-	return v && v->type == JN_STR ? d->str + v->off : NULL;
+	return b ? jdom_get_str(d, jdom_get(d, o, a), b) : jdom_get_str(d, o, a);
 }
 
 /* ev_from() on a jdom: the same fields, so the two routes agree on every

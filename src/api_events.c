@@ -266,14 +266,6 @@ void api_k8s_post(struct server *s, const struct request *q, struct reply *r)
 
 /* ======================================================= start-up scan */
 
-/* The string member key of object node o (NULL: none, or not a string). */
-static const char *dom_str(const struct jdom *d, const struct jnode *o, const char *key)
-{
-	const struct jnode *v = o && o->type == JN_OBJ ? jdom_get(d, o, key) : NULL;
-
-	return v && v->type == JN_STR ? d->str + v->off : NULL;
-}
-
 /* The key event.c gave the entry when it was accepted: its "id"; for
  * Kubernetes events without one, auditID and stage from details.  Entries
  * are canonical JSON (jdom's strict grammar, which is jansson's subset the
@@ -281,8 +273,8 @@ static const char *dom_str(const struct jdom *d, const struct jnode *o, const ch
  * runs over the whole journal at every start. */
 static int entry_key(const struct jdom *d, const struct jnode *o, char *out, size_t cap)
 {
-	const char *id = dom_str(d, o, "id");
-	const char *svc = dom_str(d, o, "service");
+	const char *id = jdom_get_str(d, o, "id");
+	const char *svc = jdom_get_str(d, o, "service");
 	const struct jnode *det;
 	const char *aid, *stage;
 
@@ -291,8 +283,8 @@ static int entry_key(const struct jdom *d, const struct jnode *o, char *out, siz
 	if (!svc || strcmp(svc, "kubernetes") != 0)
 		return 0;
 	det = jdom_get(d, o, "details");
-	aid = dom_str(d, det, "auditID");
-	stage = dom_str(d, det, "stage");
+	aid = jdom_get_str(d, det, "auditID");
+	stage = jdom_get_str(d, det, "stage");
 	if (!aid || !stage)
 		return 0;
 	return snprintf(out, cap, "k8s:%s:%s", aid, stage) < (int)cap;

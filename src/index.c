@@ -3247,7 +3247,9 @@ static void where_sql(struct where *w, struct sqlbuf *b, bool use_after)
 	else if ((q->has & INDEX_Q_ACTION) && !w->walk)
 		/* ev_action is (action, outcome, time_us): naming every outcome
 		 * (event.c stores no other) lets a time range use it too. */
-		sb_add(b, " AND outcome IN ('success','failure','denied','error','unknown')");
+		for (size_t i = 0; outcome_names[i]; i++)
+			sb_add(b, "%s'%s'%s", i ? "," : " AND outcome IN (", outcome_names[i],
+			       outcome_names[i + 1] ? "" : ")");
 	if (q->has & INDEX_Q_SOURCE_IP) {
 		/* A walk probes ipnet per row; a plan driven by an index reads
 		 * the prefix's rows (in idx order) and looks the events up. */

@@ -1088,6 +1088,13 @@ ls_rc jdom_parse(struct jdom *d, const char *s, size_t n, size_t max_depth, size
 	return LS_OK;
 }
 
+const char *jdom_get_str(const struct jdom *d, const struct jnode *obj, const char *key)
+{
+	const struct jnode *v = obj ? jdom_get(d, obj, key) : NULL;
+
+	return v && v->type == JN_STR ? d->str + v->off : NULL;
+}
+
 const struct jnode *jdom_get(const struct jdom *d, const struct jnode *obj, const char *key)
 {
 	const uint32_t *srt;

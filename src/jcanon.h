@@ -81,6 +81,9 @@ ls_rc jdom_parse(struct jdom *d, const char *s, size_t n, size_t max_depth, size
 
 /* The member key of object node obj, or NULL. */
 const struct jnode *jdom_get(const struct jdom *d, const struct jnode *obj, const char *key);
+/* The decoded text of obj's member key when it is a string; NULL when obj
+ * is NULL or no object, or the member is missing or no string. */
+const char *jdom_get_str(const struct jdom *d, const struct jnode *obj, const char *key);
 
 /* Growable output buffer; over is set (and nothing more written) past max. */
 struct jcanon_buf {
