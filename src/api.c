@@ -92,8 +92,9 @@ uint64_t api_query_horizon(struct server *s, const char *service)
 	return atomic_load(&s->visible);
 }
 
-static ls_rc log_internal(struct server *s, const struct request *q, const char *action,
-			  const char *actor, const char *outcome, json_t *details, bool read)
+/* The event of an internal action, as a canonical entry in *it. */
+static ls_rc internal_event(const struct request *q, const char *action, const char *actor,
+			    const char *outcome, json_t *details, struct event_item *it)
 {
 	struct event_ctx ctx = {
 		.writer = NULL,
@@ -101,10 +102,7 @@ static ls_rc log_internal(struct server *s, const struct request *q, const char 
 		.bound_service = NULL,
 		.received_us = q->received_us,
 	};
-	struct event_item it = { 0 };
 	json_t *d = details ? json_deep_copy(details) : json_object();
-	struct iovec iov;
-	uint64_t first;
 	ls_rc rc;
 
 	if (!d)
@@ -114,8 +112,20 @@ static ls_rc log_internal(struct server *s, const struct request *q, const char 
 	 * (json_string refuses otherwise) and bounded. */
 	if (strlen(q->path) <= 512)
 		json_object_set_new(d, "path", json_string(q->path));
-	rc = event_internal(action, actor, q->remote_ip, outcome, d, &ctx, &it);
+	rc = event_internal(action, actor, q->remote_ip, outcome, d, &ctx, it);
 	json_decref(d);
+	return rc;
+}
+
+static ls_rc log_internal(struct server *s, const struct request *q, const char *action,
+			  const char *actor, const char *outcome, json_t *details, bool read)
+{
+	struct event_item it = { 0 };
+	struct iovec iov;
+	uint64_t first;
+	ls_rc rc;
+
+	rc = internal_event(q, action, actor, outcome, details, &it);
 	if (rc != LS_OK)
 		return rc;
 	iov.iov_base = it.json;
@@ -147,14 +157,9 @@ void api_log_denial(struct server *s, const struct request *q, unsigned status,
 	json_decref(d);
 }
 
-ls_rc api_audit_read(struct server *s, const struct request *q, const char *action,
-		     const char *outcome, json_t *details, struct reply *r)
+/* The reply of a read whose event could not be appended. */
+static void audit_refused(struct reply *r, ls_rc rc)
 {
-	const char *actor = q->who ? q->who->id : "anonymous";
-	ls_rc rc = log_internal(s, q, action, actor, outcome, details, true);
-
-	if (rc == LS_OK)
-		return LS_OK;
 	/* Fail closed: a read that leaves no trace is not served. */
 	switch (rc) {
 	case LS_NOSPACE:
@@ -175,6 +180,60 @@ ls_rc api_audit_read(struct server *s, const struct request *q, const char *acti
 		r->retry_after = 1;
 		break;
 	}
+}
+
+ls_rc api_audit_read(struct server *s, const struct request *q, const char *action,
+		     const char *outcome, json_t *details, struct reply *r)
+{
+	const char *actor = q->who ? q->who->id : "anonymous";
+	ls_rc rc = log_internal(s, q, action, actor, outcome, details, true);
+
+	if (rc != LS_OK)
+		audit_refused(r, rc);
+	return rc;
+}
+
+void api_audit_read_start(struct server *s, const struct request *q, const char *action,
+			  const char *outcome, json_t *details, struct api_audit *a)
+{
+	const char *actor = q->who ? q->who->id : "anonymous";
+
+	memset(a, 0, sizeof(*a));
+	a->started = 1;
+	a->rc = internal_event(q, action, actor, outcome, details, &a->it);
+	if (a->rc != LS_OK)
+		return;
+	a->iov.iov_base = a->it.json;
+	a->iov.iov_len = a->it.len;
+	a->rc = log_append_start(s->log, &a->iov, 1, &a->t, NULL);
+}
+
+void api_audit_read_failed(struct server *s, const struct request *q, const char *action,
+			   json_t *details, unsigned status)
+{
+	json_t *d = details ? json_deep_copy(details) : json_object();
+
+	if (d && !json_object_set_new(d, "status", json_integer(status)))
+		log_internal(s, q, action, q->who ? q->who->id : "anonymous", "failure", d, true);
+	json_decref(d);
+}
+
+ls_rc api_audit_read_finish(struct server *s, struct api_audit *a, struct reply *r)
+{
+	uint64_t first;
+	ls_rc rc = a->rc;
+
+	if (!a->started)
+		return LS_INVALID;
+	if (a->t)
+		rc = log_append_finish(s->log, a->t, &first, NULL);
+	a->t = NULL;
+	a->started = 0;
+	event_item_release(&a->it);
+	if (rc == LS_FAILED)
+		atomic_store(&s->failed, 1);
+	if (rc != LS_OK && r)
+		audit_refused(r, rc);
 	return rc;
 }
 

@@ -27,6 +27,7 @@
 #include "event.h"
 #include "idem.h"
 #include "index.h"
+#include "journal.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -166,6 +167,28 @@ uint64_t api_query_horizon(struct server *s, const char *service);
 ls_rc api_audit_read(struct server *s, const struct request *q, const char *action,
 		     const char *outcome, json_t *details, struct reply *r);
 
+/* api_audit_read() in two halves, so that a handler reads its data while
+ * the read's event is written: start queues the event (details is not
+ * stolen); finish waits until it is durable and returns what
+ * api_audit_read() would, filling r (when not NULL) on failure.  Nothing
+ * may be sent before finish returned LS_OK, and every start needs its
+ * finish. */
+struct api_audit {
+	struct event_item it;
+	struct iovec iov;
+	struct log_ticket *t;
+	ls_rc rc;
+	int started;
+};
+void api_audit_read_start(struct server *s, const struct request *q, const char *action,
+			  const char *outcome, json_t *details, struct api_audit *a);
+ls_rc api_audit_read_finish(struct server *s, struct api_audit *a, struct reply *r);
+/* After a started read's reply turned into an error (status): append, best
+ * effort, a second event of action with outcome "failure", details (not
+ * stolen; may be NULL) and the status, as the first one said success. */
+void api_audit_read_failed(struct server *s, const struct request *q, const char *action,
+			   json_t *details, unsigned status);
+
 /* Log a 401/403 (action logseal.auth.unauthenticated / logseal.auth.denied). */
 void api_log_denial(struct server *s, const struct request *q, unsigned status,
 		    const char *actor, const char *reason);
@@ -219,9 +242,11 @@ ls_rc api_checkpoint_root(struct server *s, const char *note, struct checkpoint 
 /* A tiles reader over DIR/log for a tree of size entries. */
 /* The entry at index, malloc'd: from the journal when off (the index's hint,
  * INDEX_NO_OFFSET when unknown) finds it there, one small read; else from
- * its entry bundle through tr. */
-ls_rc api_read_entry(struct server *s, struct tiles_reader *tr, uint64_t index, uint64_t off,
-		     uint8_t **data, size_t *len, struct ls_err *err);
+ * its entry bundle through tr.  pass (zeroed per page of results; NULL for
+ * a single read) lets the journal check its retained point once a page. */
+ls_rc api_read_entry(struct server *s, struct journal_pass *pass, struct tiles_reader *tr,
+		     uint64_t index, uint64_t off, uint8_t **data, size_t *len,
+		     struct ls_err *err);
 
 ls_rc api_tiles_reader(struct server *s, uint64_t size, struct tiles_reader **tr,
 		       struct reply *r);

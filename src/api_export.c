@@ -44,6 +44,7 @@ struct xstream {
 	struct export_writer *w;
 	enum export_format fmt;
 	uint64_t *page, *offs;	/* leaf indexes, their journal offsets */
+	struct journal_pass pass; /* the journal's retained point, once a page */
 	size_t npage, pos;
 	int last_page, ended, failed;
 	char *buf;		/* output not yet handed to the client */
@@ -82,6 +83,7 @@ static ls_rc next_page(struct xstream *x)
 	free(x->offs);
 	x->page = x->offs = NULL;
 	x->npage = x->pos = 0;
+	memset(&x->pass, 0, sizeof(x->pass));
 	rc = index_query_locate(x->s->index, &x->iq, &x->page, &x->offs, &x->npage, &cursor, &wm,
 				&err);
 	if (rc != LS_OK)
@@ -116,7 +118,7 @@ static ls_rc produce(struct xstream *x)
 		return export_end(x->w, &err);
 	}
 	index = x->page[x->pos];
-	rc = api_read_entry(x->s, x->tr, index, x->offs[x->pos], &data, &len, &err);
+	rc = api_read_entry(x->s, &x->pass, x->tr, index, x->offs[x->pos], &data, &len, &err);
 	x->pos++;
 	if (rc == LS_OK && x->fmt == EXPORT_BUNDLE)
 		rc = merkle_inclusion_proof(tiles_node_hash, x->tr, index, x->size, proof, &np);

@@ -157,14 +157,18 @@ ls_rc api_checkpoint_root(struct server *s, const char *note, struct checkpoint 
 	return checkpoint_parse(note, text_len, cp, NULL);
 }
 
-ls_rc api_read_entry(struct server *s, struct tiles_reader *tr, uint64_t index, uint64_t off,
-		     uint8_t **data, size_t *len, struct ls_err *err)
+ls_rc api_read_entry(struct server *s, struct journal_pass *pass, struct tiles_reader *tr,
+		     uint64_t index, uint64_t off, uint8_t **data, size_t *len,
+		     struct ls_err *err)
 {
+	struct journal_pass one = { 0 };
+
 	/* A bundle holds 256 entries, sealed as one: reading one entry from
 	 * it costs ~100 KB of reading and decrypting; the journal record is
 	 * the same bytes (verify checks that both agree). */
 	if (s->jr && off != INDEX_NO_OFFSET) {
-		ls_rc rc = journal_reader_get(s->jr, index, off, data, len, err);
+		ls_rc rc = journal_reader_get_in(s->jr, pass ? pass : &one, index, off, data,
+						 len, err);
 
 		if (rc != LS_NOTFOUND)
 			return rc;
@@ -212,14 +216,10 @@ json_t *api_b64_json(const void *data, size_t n)
 
 /* The stored entry as JSON, or null for bytes that are not a JSON object
  * (entry_b64 shows those; index.h invariant 4 says they may exist). */
-/* Is data a JSON object (as entry_json() would take it)? */
-static bool entry_is_object(struct jdom *d, const uint8_t *data, size_t len)
+/* May data go into a reply as it is (one JSON object)? */
+static bool entry_is_object(const uint8_t *data, size_t len)
 {
-	size_t root;
-
-	jdom_reset(d);
-	return jdom_parse(d, (const char *)data, len, 16 * EVENT_MAX_DEPTH, &root, NULL) == LS_OK &&
-	       d->node[root].type == JN_OBJ;
+	return jcanon_is_object((const char *)data, len, 16 * EVENT_MAX_DEPTH);
 }
 
 static json_t *entry_json(const uint8_t *data, size_t len)
@@ -286,11 +286,12 @@ void api_events_query(struct server *s, const struct request *q, struct reply *r
 	struct index_query iq;
 	struct ls_err err = { { 0 } };
 	struct tiles_reader *tr = NULL;
+	struct journal_pass pass = { 0 };
 	uint64_t *idx = NULL, *offs = NULL, wm = 0, covered = 0, top = 0;
 	char *cursor = NULL, *note = NULL, num[64];
 	size_t n = 0;
 	struct jcanon_buf out = { .max = SIZE_MAX };
-	struct jdom dom = { 0 };
+	struct api_audit audit = { .started = 0 };
 	json_t *details = NULL;
 	ls_rc rc;
 
@@ -311,6 +312,19 @@ void api_events_query(struct server *s, const struct request *q, struct reply *r
 	for (size_t i = 0; i < n; i++)
 		if (idx[i] + 1 > top)
 			top = idx[i] + 1;
+	/* The read's event says what was asked and how many results it has;
+	 * it is written while the entries are read, and nothing is sent
+	 * before it is durable. */
+	details = json_object();
+	if (!details ||
+	    json_object_set_new(details, "filter", index_query_filters_json(&iq)) ||
+	    json_object_set_new(details, "order",
+				json_string(iq.order == INDEX_ASC ? "asc" : "desc")) ||
+	    json_object_set_new(details, "cursor", json_boolean(iq.has & INDEX_Q_CURSOR)) ||
+	    json_object_set_new(details, "results", json_integer((json_int_t)n)) ||
+	    json_object_set_new(details, "watermark", json_integer((json_int_t)wm)))
+		goto nomem;
+	api_audit_read_start(s, q, "logseal.events.query", "success", details, &audit);
 	/* The reply is written as text: each stored entry is canonical JSON
 	 * already, and parsing it only to print it again cost more than the
 	 * query.  What does not parse as an object goes out as null. */
@@ -319,14 +333,14 @@ void api_events_query(struct server *s, const struct request *q, struct reply *r
 		uint8_t *data = NULL;
 		size_t len = 0;
 
-		rc = api_read_entry(s, tr, idx[i], offs[i], &data, &len, &err);
+		rc = api_read_entry(s, &pass, tr, idx[i], offs[i], &data, &len, &err);
 		if (rc == LS_NOTFOUND && !tr) {
 			/* Bundles exist up to a signed checkpoint, which may have
 			 * to be signed first: only when the journal did not do. */
 			if (api_covering_checkpoint(s, top, &note, &covered, r) != LS_OK ||
 			    api_tiles_reader(s, covered, &tr, r) != LS_OK)
 				goto out;
-			rc = api_read_entry(s, tr, idx[i], offs[i], &data, &len, &err);
+			rc = api_read_entry(s, &pass, tr, idx[i], offs[i], &data, &len, &err);
 		}
 		if (rc != LS_OK) {
 			reply_read_error(r, rc, &err, "reading an entry");
@@ -335,7 +349,7 @@ void api_events_query(struct server *s, const struct request *q, struct reply *r
 		snprintf(num, sizeof(num), "%s{\"index\":%llu,\"entry\":", i ? "," : "",
 			 (unsigned long long)idx[i]);
 		jcanon_buf_put(&out, num, strlen(num));
-		if (entry_is_object(&dom, data, len))
+		if (entry_is_object(data, len))
 			jcanon_buf_put(&out, (const char *)data, len);
 		else
 			jcanon_buf_put(&out, "null", 4);
@@ -351,17 +365,7 @@ void api_events_query(struct server *s, const struct request *q, struct reply *r
 	jcanon_buf_put(&out, num, strlen(num));
 	if (out.nomem || out.over)
 		goto nomem;
-
-	details = json_object();
-	if (!details ||
-	    json_object_set_new(details, "filter", index_query_filters_json(&iq)) ||
-	    json_object_set_new(details, "order",
-				json_string(iq.order == INDEX_ASC ? "asc" : "desc")) ||
-	    json_object_set_new(details, "cursor", json_boolean(iq.has & INDEX_Q_CURSOR)) ||
-	    json_object_set_new(details, "results", json_integer((json_int_t)n)) ||
-	    json_object_set_new(details, "watermark", json_integer((json_int_t)wm)))
-		goto nomem;
-	if (api_audit_read(s, q, "logseal.events.query", "success", details, r) != LS_OK)
+	if (api_audit_read_finish(s, &audit, r) != LS_OK)
 		goto out;
 	r->status = 200;
 	r->raw = out.p;
@@ -372,8 +376,13 @@ void api_events_query(struct server *s, const struct request *q, struct reply *r
 nomem:
 	reply_read_error(r, LS_NOMEM, NULL, "");
 out:
+	if (audit.started) {
+		/* The reply is an error after all: its event, already on its
+		 * way, says success, so a second one says it failed. */
+		api_audit_read_finish(s, &audit, NULL);
+		api_audit_read_failed(s, q, "logseal.events.query", details, r->status);
+	}
 	free(out.p);
-	jdom_release(&dom);
 	json_decref(details);
 	tiles_reader_free(tr);
 	free(idx);
@@ -529,7 +538,7 @@ void api_events_get(struct server *s, const struct request *q, const char *tail,
 		goto out;
 	if (s->jr && index_entry_offset(s->index, index, &off, &err) != LS_OK)
 		off = INDEX_NO_OFFSET;
-	rc = api_read_entry(s, tr, index, off, &data, &len, &err);
+	rc = api_read_entry(s, NULL, tr, index, off, &data, &len, &err);
 	if (rc == LS_OK)
 		rc = merkle_inclusion_proof(tiles_node_hash, tr, index, covered, proof, &np);
 	if (rc != LS_OK) {

@@ -1051,6 +1051,209 @@ static bool jp_value(struct jp *p, size_t depth, size_t *idx)
 	}
 }
 
+/* ------------------------------------------------------------ validate */
+
+struct jv {
+	const unsigned char *s;
+	size_t n, i, max_depth;
+};
+
+static void jv_ws(struct jv *v)
+{
+	while (v->i < v->n && (v->s[v->i] == ' ' || v->s[v->i] == '\t' || v->s[v->i] == '\n' ||
+			       v->s[v->i] == '\r'))
+		v->i++;
+}
+
+/* Four hex digits at v->i + at: their value in *u. */
+static bool jv_hex4(struct jv *v, size_t at, unsigned *u)
+{
+	*u = 0;
+	if (v->n - v->i < at + 4)
+		return false;
+	for (size_t k = 0; k < 4; k++) {
+		int h = hexv((char)v->s[v->i + at + k]);
+
+		if (h < 0)
+			return false;
+		*u = *u << 4 | (unsigned)h;
+	}
+	return true;
+}
+
+static bool jv_string(struct jv *v)
+{
+	v->i++; /* the opening quote */
+	while (v->i < v->n) {
+		unsigned char c = v->s[v->i];
+
+		if (c == '"') {
+			v->i++;
+			return true;
+		}
+		if (c < 0x20)
+			return false;
+		if (c == '\\') {
+			if (++v->i >= v->n)
+				return false;
+			c = v->s[v->i];
+			if (c == 'u') {
+				unsigned u = 0, lo = 0;
+
+				if (!jv_hex4(v, 1, &u))
+					return false;
+				v->i += 5;
+				/* as jdom: no NUL, no lone surrogate */
+				if (u == 0 || (u >= 0xDC00 && u <= 0xDFFF))
+					return false;
+				if (u >= 0xD800 && u <= 0xDBFF) {
+					if (v->n - v->i < 2 || v->s[v->i] != '\\' ||
+					    v->s[v->i + 1] != 'u' || !jv_hex4(v, 2, &lo) ||
+					    lo < 0xDC00 || lo > 0xDFFF)
+						return false;
+					v->i += 6;
+				}
+				continue;
+			}
+			if (!strchr("\"\\/bfnrt", c) || !c)
+				return false;
+			v->i++;
+			continue;
+		}
+		if (c < 0x80) {
+			v->i++;
+			continue;
+		}
+		size_t len = utf8_len(v->s + v->i, v->n - v->i);
+
+		if (!len)
+			return false;
+		v->i += len;
+	}
+	return false;
+}
+
+static bool jv_number(struct jv *v)
+{
+	const unsigned char *s = v->s;
+	size_t i = v->i, n = v->n;
+	bool real = false;
+
+#define DIGIT(x) ((x) >= '0' && (x) <= '9')
+	if (s[i] == '-')
+		i++;
+	if (i >= n || !DIGIT(s[i]))
+		return false;
+	if (s[i] == '0')
+		i++;
+	else
+		while (i < n && DIGIT(s[i]))
+			i++;
+	if (i < n && s[i] == '.') {
+		real = true;
+		if (++i >= n || !DIGIT(s[i]))
+			return false;
+		while (i < n && DIGIT(s[i]))
+			i++;
+	}
+	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+		real = true;
+		i++;
+		if (i < n && (s[i] == '+' || s[i] == '-'))
+			i++;
+		if (i >= n || !DIGIT(s[i]))
+			return false;
+		while (i < n && DIGIT(s[i]))
+			i++;
+	}
+#undef DIGIT
+	if (i - v->i > 18 || real) {
+		/* Long or real: scan_number checks its range, as jdom does. */
+		char out[64];
+		size_t outlen, at = v->i;
+		bool is_real;
+		long long ival;
+		const char *why;
+
+		if (scan_number((const char *)s, n, &at, out, &outlen, &is_real, &ival, &why) !=
+		    LS_OK)
+			return false;
+	}
+	v->i = i;
+	return true;
+}
+
+static bool jv_value(struct jv *v, size_t depth)
+{
+	unsigned char c, close;
+
+	jv_ws(v);
+	if (v->i >= v->n)
+		return false;
+	c = v->s[v->i];
+	if (c == '"')
+		return jv_string(v);
+	if (c == '-' || (c >= '0' && c <= '9'))
+		return jv_number(v);
+	if (c == 't' || c == 'f' || c == 'n') {
+		const char *w = c == 't' ? "true" : c == 'f' ? "false" : "null";
+		size_t len = strlen(w);
+
+		if (v->n - v->i < len || memcmp(v->s + v->i, w, len))
+			return false;
+		v->i += len;
+		return true;
+	}
+	if (c != '{' && c != '[')
+		return false;
+	if (depth >= v->max_depth)
+		return false;
+	close = c == '{' ? '}' : ']';
+	v->i++;
+	jv_ws(v);
+	if (v->i < v->n && v->s[v->i] == close) {
+		v->i++;
+		return true;
+	}
+	for (;;) {
+		if (close == '}') {
+			jv_ws(v);
+			if (v->i >= v->n || v->s[v->i] != '"' || !jv_string(v))
+				return false;
+			jv_ws(v);
+			if (v->i >= v->n || v->s[v->i] != ':')
+				return false;
+			v->i++;
+		}
+		if (!jv_value(v, depth + 1))
+			return false;
+		jv_ws(v);
+		if (v->i >= v->n)
+			return false;
+		if (v->s[v->i] == ',') {
+			v->i++;
+			continue;
+		}
+		if (v->s[v->i] != close)
+			return false;
+		v->i++;
+		return true;
+	}
+}
+
+bool jcanon_is_object(const char *s, size_t n, size_t max_depth)
+{
+	struct jv v = { (const unsigned char *)s, n, 0, max_depth };
+
+	if (!s || n > JDOM_MAX_INPUT)
+		return false;
+	jv_ws(&v);
+	if (v.i >= n || s[v.i] != '{' || !jv_value(&v, 0))
+		return false;
+	jv_ws(&v);
+	return v.i == n;
+}
+
 void jdom_reset(struct jdom *d)
 {
 	d->nnode = d->nkid = d->nstr = d->nstk = 0;

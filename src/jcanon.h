@@ -12,6 +12,7 @@
 #ifndef LS_JCANON_H
 #define LS_JCANON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -69,6 +70,12 @@ struct jdom {
 };
 
 #define JDOM_MAX_INPUT (64u << 20) /* keeps every offset in 32 bits */
+
+/* Is s[0..n) one JSON object that jdom_parse() takes (RFC 8259 grammar,
+ * UTF-8, no \u0000 or lone surrogate, numbers in range, nesting at most
+ * max_depth)?  It builds nothing and, unlike jdom_parse(), does not look
+ * for duplicate keys: for bytes about to be copied into a JSON reply. */
+bool jcanon_is_object(const char *s, size_t n, size_t max_depth);
 
 /* Empty the dom, keeping its buffers for the next parse. */
 void jdom_reset(struct jdom *d);

@@ -1862,15 +1862,27 @@ ls_rc journal_reader_open(const char *dir, struct journal_reader **out, struct l
 ls_rc journal_reader_get(struct journal_reader *r, uint64_t index, uint64_t offset,
 			 uint8_t **data, size_t *len, struct ls_err *err)
 {
+	struct journal_pass pass = { 0 };
+
+	return journal_reader_get_in(r, &pass, index, offset, data, len, err);
+}
+
+ls_rc journal_reader_get_in(struct journal_reader *r, struct journal_pass *pass, uint64_t index,
+			    uint64_t offset, uint8_t **data, size_t *len, struct ls_err *err)
+{
 	uint64_t kept, tried = 0;
 	int relisted = 0, have_tried = 0;
 	ls_rc rc;
 
 	*data = NULL;
 	*len = 0;
-	rc = rd_retained(r, &kept, err);
-	if (rc != LS_OK)
-		return rc;
+	if (!pass->known) {
+		rc = rd_retained(r, &pass->kept, err);
+		if (rc != LS_OK)
+			return rc;
+		pass->known = 1;
+	}
+	kept = pass->kept;
 	if (index < kept)
 		return ls_err_set(err, LS_NOTFOUND,
 				  "%s: record %llu was moved out by retention (kept from %llu)",

@@ -105,8 +105,9 @@ void journal_iter_free(struct journal_iter *it);
  * bundle.  One reader is meant to be shared by every thread of a process:
  * it caches the segment list, read-only fds and data keys under a mutex,
  * re-lists the directory when an index lies beyond its last cached
- * segment (rotation), and stats the "retained" file on every call so that
- * nothing below the retained point is served from an fd it still holds.
+ * segment (rotation), and stats the "retained" file on every call (once
+ * per pass: journal_reader_get_in) so that nothing below the retained
+ * point is served from an fd it still holds.
  *	journal_reader_open() -> journal_reader_get()* (any thread)
  *	-> journal_reader_free() (no call in flight)
  * Opening fails (LS_NOTFOUND) when dir does not exist. */
@@ -128,6 +129,15 @@ ls_rc journal_reader_open(const char *dir, struct journal_reader **out, struct l
  * Hints must come from journal_iter_where() (the index), never a client. */
 ls_rc journal_reader_get(struct journal_reader *r, uint64_t index, uint64_t offset,
 			 uint8_t **data, size_t *len, struct ls_err *err);
+/* One pass over many records (the results of one query): the retained
+ * point is read once, at its first call, instead of once per record, so
+ * the pass answers as of that instant.  Zero-initialise it per pass. */
+struct journal_pass {
+	uint64_t kept;
+	int known;
+};
+ls_rc journal_reader_get_in(struct journal_reader *r, struct journal_pass *pass, uint64_t index,
+			    uint64_t offset, uint8_t **data, size_t *len, struct ls_err *err);
 void journal_reader_free(struct journal_reader *r);
 
 /* Like journal_iter_open(), for a journal nobody is appending to (verify):

@@ -448,11 +448,15 @@ ls_rc log_append(struct log *l, const struct iovec *entries, size_t n, uint64_t 
 	return log_append_ordered(l, entries, n, first, NULL, NULL, err);
 }
 
-ls_rc log_append_ordered(struct log *l, const struct iovec *entries, size_t n, uint64_t *first,
-			 void (*enqueued)(void *ctx), void *ctx, struct ls_err *err)
+/* Check, hash and enqueue a batch described by p (entries, n set by the
+ * caller); enqueued(ctx), when given, is called exactly once.  LS_OK: the
+ * batch is queued (or, single-threaded, already sequenced) and p->done will
+ * be set under l->mu.  Otherwise nothing was queued and p owns nothing. */
+static ls_rc enqueue(struct log *l, struct pending *p, void (*enqueued)(void *ctx), void *ctx,
+		     struct ls_err *err)
 {
-	struct pending p;
-	size_t bytes = 0;
+	const struct iovec *entries = p->entries;
+	size_t n = p->n, bytes = 0;
 	ls_rc rc;
 
 	if (n == 0) {
@@ -474,21 +478,18 @@ ls_rc log_append_ordered(struct log *l, const struct iovec *entries, size_t n, u
 		}
 		bytes += entries[i].iov_len + JOURNAL_REC_HEADER;
 	}
-	memset(&p, 0, sizeof(p));
-	p.entries = entries;
-	p.n = n;
-	p.bytes = bytes;
+	p->bytes = bytes;
 	/* Hash here, in the caller's thread: leaf hashes do not depend on the
 	 * index, so hashing scales with the callers instead of serialising in
 	 * the sequencer. */
-	p.hashes = malloc(n * sizeof(*p.hashes));
-	if (!p.hashes) {
+	p->hashes = malloc(n * sizeof(*p->hashes));
+	if (!p->hashes) {
 		if (enqueued)
 			enqueued(ctx);
 		return ls_err_set(err, LS_NOMEM, "out of memory");
 	}
 	for (size_t i = 0; i < n; i++)
-		merkle_leaf_hash(entries[i].iov_base, entries[i].iov_len, p.hashes[i]);
+		merkle_leaf_hash(entries[i].iov_base, entries[i].iov_len, p->hashes[i]);
 
 	pthread_mutex_lock(&l->mu);
 	rc = LS_OK;
@@ -500,41 +501,100 @@ ls_rc log_append_ordered(struct log *l, const struct iovec *entries, size_t n, u
 		rc = ls_err_set(err, LS_BUSY, "the sequencer is saturated");
 	if (rc != LS_OK) {
 		pthread_mutex_unlock(&l->mu);
-		free(p.hashes);
+		free(p->hashes);
+		p->hashes = NULL;
 		if (enqueued)
 			enqueued(ctx);
 		return rc;
 	}
 	l->queued_bytes += bytes;
 	if (l->tail)
-		l->tail->next = &p;
+		l->tail->next = p;
 	else
-		l->head = &p;
-	l->tail = &p;
+		l->head = p;
+	l->tail = p;
 	/* The queue is FIFO: the order of enqueueing is the order of indexes. */
-	if (enqueued && l->threads)
-		enqueued(ctx);
 	if (l->threads) {
+		if (enqueued)
+			enqueued(ctx);
 		pthread_cond_signal(&l->work_cv);
-		while (!p.done)
-			pthread_cond_wait(&l->done_cv, &l->mu);
 		pthread_mutex_unlock(&l->mu);
 	} else {
 		/* Single-threaded use (tests): sequence in the caller. */
 		l->head = l->tail = NULL;
 		pthread_mutex_unlock(&l->mu);
-		sequence_round(l, &p);
+		sequence_round(l, p);
 		if (enqueued)
 			enqueued(ctx);
 	}
-	free(p.hashes);
-	rc = p.rc;
+	return LS_OK;
+}
+
+/* Wait for an enqueued batch and release what enqueue() took. */
+static ls_rc wait_done(struct log *l, struct pending *p, uint64_t *first, struct ls_err *err)
+{
+	ls_rc rc;
+
+	pthread_mutex_lock(&l->mu);
+	while (!p->done)
+		pthread_cond_wait(&l->done_cv, &l->mu);
+	pthread_mutex_unlock(&l->mu);
+	free(p->hashes);
+	p->hashes = NULL;
+	rc = p->rc;
 	if (rc == LS_OK)
-		*first = p.first;
+		*first = p->first;
 	else if (rc == LS_NOSPACE)
 		ls_err_set(err, rc, "no space left on the journal's disk; nothing of the batch was kept");
 	else
 		ls_err_set(err, rc, "journal append failed: %s", ls_rc_name(rc));
+	return rc;
+}
+
+ls_rc log_append_ordered(struct log *l, const struct iovec *entries, size_t n, uint64_t *first,
+			 void (*enqueued)(void *ctx), void *ctx, struct ls_err *err)
+{
+	struct pending p;
+	ls_rc rc;
+
+	memset(&p, 0, sizeof(p));
+	p.entries = entries;
+	p.n = n;
+	rc = enqueue(l, &p, enqueued, ctx, err);
+	if (rc != LS_OK)
+		return rc;
+	return wait_done(l, &p, first, err);
+}
+
+struct log_ticket {
+	struct pending p;
+};
+
+ls_rc log_append_start(struct log *l, const struct iovec *entries, size_t n,
+		       struct log_ticket **out, struct ls_err *err)
+{
+	struct log_ticket *t = calloc(1, sizeof(*t));
+	ls_rc rc;
+
+	*out = NULL;
+	if (!t)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	t->p.entries = entries;
+	t->p.n = n;
+	rc = enqueue(l, &t->p, NULL, NULL, err);
+	if (rc != LS_OK) {
+		free(t);
+		return rc;
+	}
+	*out = t;
+	return LS_OK;
+}
+
+ls_rc log_append_finish(struct log *l, struct log_ticket *t, uint64_t *first, struct ls_err *err)
+{
+	ls_rc rc = wait_done(l, &t->p, first, err);
+
+	free(t);
 	return rc;
 }
 

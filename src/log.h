@@ -65,6 +65,16 @@ ls_rc log_append(struct log *l, const struct iovec *entries, size_t n, uint64_t 
 ls_rc log_append_ordered(struct log *l, const struct iovec *entries, size_t n, uint64_t *first,
 			 void (*enqueued)(void *ctx), void *ctx, struct ls_err *err);
 
+/* log_append() in two halves, so that the caller works while the batch is
+ * written: start queues it (the entries must stay valid until finish), and
+ * finish waits until it is durable and gives its result, exactly as
+ * log_append() would.  A started batch must be finished.  When start fails
+ * nothing was queued and there is nothing to finish. */
+struct log_ticket;
+ls_rc log_append_start(struct log *l, const struct iovec *entries, size_t n,
+		       struct log_ticket **t, struct ls_err *err);
+ls_rc log_append_finish(struct log *l, struct log_ticket *t, uint64_t *first, struct ls_err *err);
+
 /* Sign a checkpoint now if the tree grew since the last one (also called by
  * the checkpointer thread).  Returns once it is durable. */
 ls_rc log_checkpoint(struct log *l, struct ls_err *err);

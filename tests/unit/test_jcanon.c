@@ -2,9 +2,12 @@
  * test_jcanon - the one-pass canonicaliser agrees with the jansson
  * reference (event_canonicalize_text_ref): exact bytes on known inputs,
  * the same refusals, and agreement on thousands of generated documents.
+ * jcanon_is_object() takes exactly what jdom_parse() takes as an object
+ * (duplicate keys aside).
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +15,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "event.h"
 #include "jcanon.h"
@@ -204,6 +208,84 @@ static void test_generated(void **state)
 	free(buf);
 }
 
+/* jcanon_is_object says yes exactly when jdom_parse() takes the text as an
+ * object; duplicate keys it does not look for. */
+static void check_is_object(const char *s, size_t n, size_t depth)
+{
+	struct jdom d = { 0 };
+	struct ls_err err = { { 0 } };
+	size_t root;
+	ls_rc rc = jdom_parse(&d, s, n, depth, &root, &err);
+	bool want = rc == LS_OK && d.node[root].type == JN_OBJ;
+
+	if (rc == LS_INVALID && strstr(err.msg, "duplicate object key")) {
+		/* jdom stopped there: jansson, taking duplicates, judges the rest */
+		json_t *j = json_loadb(s, n, 0, NULL);
+
+		want = j && json_is_object(j);
+		json_decref(j);
+	}
+
+	if (jcanon_is_object(s, n, depth) != want)
+		fail_msg("jcanon_is_object %d, jdom %s (%s), for %.*s", !want, ls_rc_name(rc),
+			 err.msg, (int)(n > 200 ? 200 : n), s);
+	jdom_release(&d);
+}
+
+static void test_is_object(void **state)
+{
+	static const char *cases[] = {
+		"{}", " {\"a\":1} ", "{\"a\":[1,2,{\"b\":null}],\"c\":true}", "[]", "[1]", "1",
+		"\"s\"", "", "{", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{,}", "{\"a\":1 \"b\":2}",
+		"{\"a\":01}", "{\"a\":-}", "{\"a\":1.}", "{\"a\":1e}", "{\"a\":.5}",
+		"{\"a\":1e+5}", "{\"a\":-0.0e-0}", "{\"a\":tru}", "{\"a\":nul}", "{\"a\":falsey}",
+		"{\"a\":\"\\u0000\"}", "{\"a\":\"\\ud800\"}", "{\"a\":\"\\udc00\"}",
+		"{\"a\":\"\\ud83d\\ude00\"}", "{\"a\":\"\\ud83d\\u0041\"}", "{\"a\":\"\\x\"}",
+		"{\"a\":\"\\u12g4\"}", "{\"a\":\"\\u12\"}", "{\"a\":\"\xc3\"}",
+		"{\"a\":\"\xed\xa0\x80\"}", "{\"a\":\"\xf4\x90\x80\x80\"}", "{\"a\":\"\xe2\x82\xac\"}",
+		"{\"a\":\"tab\there\"}", "{\"a\":1}{}", "{\"a\":1}x", "{\"a\":1,\"a\":2}",
+		"{\"a\":123456789012345678}", "{\"a\":1234567890123456789}",
+		"{\"a\":99999999999999999999}", "{\"a\":-9223372036854775808}",
+		"{\"a\":-9223372036854775809}", "{\"a\":1e400}", "{\"a\":1e-400}",
+		"{\"a\":[[[[]]]]}", "{\"\\\"\":\"\\/\\b\\f\\n\\r\\t\"}",
+	};
+	char deep[256];
+	size_t n;
+	unsigned seed = 777;
+	char *buf = malloc(1 << 20);
+
+	(void)state;
+	assert_non_null(buf);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		check_is_object(cases[i], strlen(cases[i]), 16);
+	/* the depth limit counts the same way: 16 levels taken, 17 refused */
+	for (int dd = 15; dd <= 17; dd++) {
+		n = 0;
+		deep[n++] = '{';
+		for (int k = 1; k < dd; k++) {
+			memcpy(deep + n, "\"a\":{", 5);
+			n += 5;
+		}
+		for (int k = 0; k < dd; k++)
+			deep[n++] = '}';
+		check_is_object(deep, n, 16);
+		assert_int_equal(jcanon_is_object(deep, n, 16), dd <= 16);
+	}
+	assert_true(jcanon_is_object("{\"a\":1}", 7, 16));
+	assert_false(jcanon_is_object("{\"a\":1}", 6, 16));
+	assert_false(jcanon_is_object(NULL, 0, 16));
+	/* generated documents, and every prefix of some of them */
+	for (int i = 0; i < 20000; i++) {
+		n = 0;
+		gen_value(&seed, buf, &n, 0);
+		check_is_object(buf, n, 16);
+		if (i % 50 == 0)
+			for (size_t k = 0; k < n; k++)
+				check_is_object(buf, k, 16);
+	}
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -211,6 +293,7 @@ int main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_generated),
+		cmocka_unit_test(test_is_object),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
