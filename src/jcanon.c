@@ -508,6 +508,24 @@ static ls_rc scan_number(const char *s, size_t n, size_t *pi, char out[64], size
 #undef DIGIT
 	*pi = i;
 	len = i - start;
+	if (!*real && len <= 18) {
+		/* Up to 18 characters (17 digits with a sign): in range, and
+		 * already canonical as the grammar took it, "-0" aside. */
+		long long v = 0;
+
+		for (size_t d = start + (s[start] == '-'); d < i; d++)
+			v = v * 10 + (s[d] - '0');
+		*ival = s[start] == '-' ? -v : v;
+		if (*ival == 0) {
+			out[0] = '0';
+			*outlen = 1;
+		} else {
+			memcpy(out, s + start, len);
+			*outlen = len;
+		}
+		out[*outlen] = 0;
+		return LS_OK;
+	}
 	if (len < 64) {
 		memcpy(out, s + start, len);
 		out[len] = 0;

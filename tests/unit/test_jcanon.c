@@ -150,7 +150,10 @@ static void gen_string(unsigned *s, char *o, size_t *n)
 static void gen_value(unsigned *s, char *o, size_t *n, int depth)
 {
 	static const char *scalars[] = { "0", "-1", "42", "3.25", "-0.0", "1e5", "2E-3", "true",
-					 "false", "null", "123456789012", "0.1" };
+					 "false", "null", "123456789012", "0.1", "-0",
+					 "-99999999999999999", "999999999999999999",
+					 "9223372036854775807", "-9223372036854775808",
+					 "9223372036854775808" };
 	unsigned kind = depth > 4 ? rnd(s) % 3 : rnd(s) % 5;
 
 	if (kind == 0) {
