@@ -1749,6 +1749,7 @@ static void *engine_main(void *p)
 	struct batch *b;
 	int64_t tick_at;
 
+	pthread_setname_np(pthread_self(), "ls-alerts");
 	/* Under a burst, accepting events comes first: rules judge events by
 	 * their "received" time, so evaluating them a moment later changes no
 	 * threshold outcome (only an absence rule shorter than the lag could

@@ -225,6 +225,7 @@ static void *heartbeat_main(void *arg)
 	struct streams *st = arg;
 	unsigned tick = st->heartbeat_ms / 4 ? st->heartbeat_ms / 4 : 1;
 
+	pthread_setname_np(pthread_self(), "ls-stream");
 	if (tick > 1000)
 		tick = 1000;
 	pthread_mutex_lock(&st->mu);

@@ -313,6 +313,7 @@ static void *checkpointer_main(void *arg)
 {
 	struct log *l = arg;
 
+	pthread_setname_np(pthread_self(), "ls-checkpoint");
 	pthread_mutex_lock(&l->mu);
 	while (!l->stopping) {
 		struct timespec ts;
@@ -414,6 +415,7 @@ static void *sequencer_main(void *arg)
 {
 	struct log *l = arg;
 
+	pthread_setname_np(pthread_self(), "ls-sequencer");
 	pthread_mutex_lock(&l->mu);
 	for (;;) {
 		struct pending *list, *last;

@@ -264,6 +264,7 @@ static void *import_worker(void *arg)
 {
 	struct importer *im = arg;
 
+	pthread_setname_np(pthread_self(), "ls-import");
 	for (;;) {
 		struct chunk *c;
 		struct ls_err err;

@@ -1359,6 +1359,7 @@ static void *worker_main(void *arg)
 {
 	struct retention_worker *w = arg;
 
+	pthread_setname_np(pthread_self(), "ls-retention");
 	pthread_mutex_lock(&w->mu);
 	while (!w->stop) {
 		struct retention_report rep;

@@ -367,6 +367,7 @@ static void *queue_main(void *p)
 	struct webhook_queue *q = p;
 	struct job *j;
 
+	pthread_setname_np(pthread_self(), "ls-webhook");
 	pthread_mutex_lock(&q->mu);
 	for (;;) {
 		while (!q->stop && !q->head)
