@@ -468,6 +468,13 @@ struct rule {
 	const char *abs_service;
 	int64_t abs_us, since_us;
 	int abs_fired;
+	/* Bytes every entry the rule can match holds (see may_concern()):
+	 * '"service":' and the service's canonical JSON string when the rule
+	 * names one, else the same of its outcome, else of its action (of an
+	 * action prefix, without the closing quote); NULL when it names none
+	 * of them. */
+	char *pat;
+	size_t pat_n;
 	struct group **buckets;
 	struct group *lru_head, *lru_tail;
 	size_t ngroups, max_groups;
@@ -600,7 +607,43 @@ static void rule_free(struct rule *r)
 		return;
 	groups_free(r);
 	json_decref(r->json);
+	free(r->pat);
 	free(r);
+}
+
+/* r->pat, from the most selective field the rule names (NULL when none,
+ * or out of memory: then every entry is parsed for it). */
+static void rule_pattern(struct rule *r)
+{
+	struct jcanon_buf b = { .max = SIZE_MAX };
+	const char *field, *v = NULL;
+	size_t n = 0;
+	int prefix = 0;
+
+	if (r->f.service || r->abs_service) {
+		field = "\"service\":";
+		v = r->f.service ? r->f.service : r->abs_service;
+		n = strlen(v);
+	} else if (r->f.outcome) {
+		field = "\"outcome\":";
+		v = r->f.outcome;
+		n = strlen(v);
+	} else if (r->f.action) {
+		field = "\"action\":";
+		v = r->f.action;
+		prefix = r->f.action_prefix > 0;
+		n = prefix ? r->f.action_prefix : strlen(v);
+	} else {
+		return;
+	}
+	jcanon_buf_put(&b, field, strlen(field));
+	jcanon_buf_str(&b, v, n);
+	if (b.nomem || b.len < 2) {
+		free(b.p);
+		return;
+	}
+	r->pat = b.p;
+	r->pat_n = b.len - (prefix ? 1 : 0); /* a prefix goes on: no closing quote */
 }
 
 /* Build a rule from its checked JSON (a reference is taken). */
@@ -640,6 +683,7 @@ static struct rule *rule_compile(json_t *j)
 		r->abs_service = str_at(t, "service", NULL);
 		r->abs_us = json_integer_value(json_object_get(t, "seconds")) * 1000000;
 	}
+	rule_pattern(r);
 	return r;
 }
 
@@ -1136,6 +1180,37 @@ static int entry_parse(struct alert *a, const char *data, size_t len, struct ev 
 	return 1;
 }
 
+/*
+ * May entry data concern the engine: is it one of its own fired events
+ * (they keep the fired list), or can an enabled rule match it?  Entries
+ * are canonical JSON, so an entry whose top-level service is S holds the
+ * bytes '"service":' + S as a JSON string (likewise outcome and action),
+ * and a fired event holds '"action":"logseal.alert.fired"'; when every
+ * enabled rule names one of those fields, entries without any rule's
+ * bytes are passed over unparsed (the bytes may also sit deeper in an
+ * entry: then it is parsed, and the rules decide).  Most entries concern
+ * no rule, and parsing was nearly all the engine's cost.  Passed-over
+ * entries leave the clock latest_t where it was; it only bounds the mutes
+ * of threshold groups, which the entries their rule matches move on.
+ */
+static int may_concern(struct alert *a, const char *data, size_t len)
+{
+	static const char fired[] = "\"action\":\"" ALERT_ACTION_FIRED "\"";
+	size_t i;
+
+	if (memmem(data, len, fired, sizeof(fired) - 1))
+		return 1;
+	for (i = 0; i < a->nrules; i++) {
+		const struct rule *r = a->rules[i];
+
+		if (!r->enabled)
+			continue;
+		if (!r->pat || memmem(data, len, r->pat, r->pat_n))
+			return 1;
+	}
+	return 0;
+}
+
 /* Evaluate entry idx (mu held, idx == a->next). */
 static void eval_entry(struct alert *a, uint64_t idx, const char *data, size_t len)
 {
@@ -1147,6 +1222,9 @@ static void eval_entry(struct alert *a, uint64_t idx, const char *data, size_t l
 
 	a->next = idx + 1;
 	a->dirty = 1;
+	if (!may_concern(a, data, len))
+		return;
+	a->c.parsed++;
 	if (!entry_parse(a, data, len, &e, &root))
 		goto out;
 	if (e.t > a->latest_t)

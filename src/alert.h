@@ -141,6 +141,7 @@ struct alert_counters {
 	uint64_t webhook_attempt_failures_total; /* failed attempts (retried or not) */
 	uint64_t emit_failures_total;		 /* emit calls that failed (retried) */
 	uint64_t evaluated;			 /* next leaf index to evaluate */
+	uint64_t parsed;			 /* entries parsed (the others concerned no rule) */
 	uint64_t feed_dropped_total;		 /* batches dropped by a full queue (re-read) */
 };
 

@@ -986,6 +986,69 @@ static uint64_t put_raw(struct fx *f, const char *text)
 	return idx;
 }
 
+/* When every enabled rule names a service, outcome or action, entries
+ * without one of those (as their canonical bytes) are passed over
+ * unparsed; the rules still decide for any entry that holds the bytes
+ * elsewhere, and values that need escaping match. */
+static void test_service_prefilter(void **state)
+{
+	struct fx *f = fx_new(0);
+	struct alert_counters c;
+	json_t *o;
+
+	(void)state;
+	fx_open_alert(f);
+	add_rule(f, "{\"id\":\"r_b\",\"name\":\"billing x\",\"kind\":\"match\","
+		    "\"filter\":{\"service\":\"bil\\\"ling/\\u00e9\",\"action\":\"x.*\"}}");
+	/* of the watched service (escaped in the entry as it is canonically) */
+	put_raw(f, "{\"action\":\"x.a\",\"outcome\":\"success\",\"service\":\"bil\\\"ling/\xc3\xa9\"}");
+	/* another service, the watched one only in its details: parsed, no match */
+	put_raw(f, "{\"action\":\"x.b\",\"details\":{\"service\":\"bil\\\"ling/\xc3\xa9\"},"
+		   "\"outcome\":\"success\",\"service\":\"web\"}");
+	/* other services: passed over */
+	put_raw(f, "{\"action\":\"x.c\",\"outcome\":\"success\",\"service\":\"web\"}");
+	put_raw(f, "{\"action\":\"x.d\",\"outcome\":\"success\",\"service\":\"billing\"}");
+	put_raw(f, "not json at all");
+	tick(f);
+	assert_int_equal(nfired(f), 1);
+	o = fired(f);
+	assert_string_equal(json_string_value(json_object_get(
+				    json_object_get(json_array_get(json_object_get(o, "alerts"), 0),
+						    "rule"),
+				    "id")),
+			    "r_b");
+	json_decref(o);
+	alert_get_counters(f->a, &c);
+	/* 5 entries and the fired event evaluated; parsed: the match, the
+	 * details one, and the fired event (its action's bytes) */
+	assert_int_equal(c.evaluated, 6);
+	assert_int_equal(c.parsed, 3);
+	/* rules on an outcome and on an action prefix: their bytes decide */
+	add_rule(f, "{\"id\":\"r_den\",\"name\":\"denied\",\"kind\":\"match\","
+		    "\"filter\":{\"outcome\":\"denied\"}}");
+	add_rule(f, "{\"id\":\"r_y\",\"name\":\"any y\",\"kind\":\"match\","
+		    "\"filter\":{\"action\":\"y.*\"}}");
+	put_raw(f, "{\"action\":\"y.a\",\"outcome\":\"success\",\"service\":\"web\"}");
+	put_raw(f, "{\"action\":\"z.a\",\"outcome\":\"denied\",\"service\":\"web\"}");
+	put_raw(f, "{\"action\":\"z.b\",\"outcome\":\"success\",\"service\":\"web\"}");
+	tick(f);
+	assert_int_equal(nfired(f), 3);
+	alert_get_counters(f->a, &c);
+	/* + y.a, z.a and their two fired events; z.b passed over */
+	assert_int_equal(c.evaluated, 6 + 3 + 2);
+	assert_int_equal(c.parsed, 3 + 2 + 2);
+	/* a rule naming none of those fields: every entry is parsed */
+	add_rule(f, "{\"id\":\"r_zed\",\"name\":\"zed\",\"kind\":\"match\","
+		    "\"filter\":{\"actor\":\"zed\"}}");
+	put_raw(f, "{\"action\":\"z.c\",\"outcome\":\"success\",\"service\":\"web\"}");
+	tick(f);
+	alert_get_counters(f->a, &c);
+	assert_int_equal(c.evaluated, 12);
+	assert_int_equal(c.parsed, 8);
+	assert_int_equal(nfired(f), 3);
+	fx_free(f);
+}
+
 /* '{"action":"user.login","details":' + [[[...]]] nested n deep + rest */
 static char *nested(size_t n, const char *head, const char *rest)
 {
@@ -1253,6 +1316,7 @@ int main(void)
 		cmocka_unit_test(test_filter_matching),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_match_every_event_no_loop),
+		cmocka_unit_test(test_service_prefilter),
 		cmocka_unit_test(test_threshold),
 		cmocka_unit_test(test_threshold_group_eviction),
 		cmocka_unit_test(test_absence),
