@@ -6,22 +6,26 @@
  * tlog paths (GET /log/checkpoint, GET /log/tile/...).  Also the helpers
  * the export (api_export.c) shares with them.
  *
- * Where entry bytes come from: the entry bundles under DIR/log/tile, read
- * through a tiles reader for the latest signed checkpoint.  An entry that
- * is durable but not yet covered by a checkpoint (appended within the last
- * checkpoint interval) is made readable by forcing a checkpoint first
+ * Where entry bytes come from: the entry's journal record, read at the
+ * offset the index keeps for it (api_read_entry(), journal_reader_get_in());
+ * failing that (no offset, or the record was moved out by retention), its
+ * entry bundle under DIR/log/tile, read through a tiles reader for the
+ * latest signed checkpoint.  An entry that is durable but not yet covered
+ * by a checkpoint is made readable there by forcing a checkpoint first
  * (log_checkpoint(): it writes the tiles and signs one, and does nothing
- * when the tree has not grown).  So every entry a reply shows is one the
- * log has signed, and one code path serves queries, proofs and exports;
- * the journal is never read at random (it has no index by leaf).
+ * when the tree has not grown).  Proofs always come from the tiles.
  *
  * Invariants:
- *  1. Every read is audited before any of its data leaves (api_audit_read;
- *     fail closed): the handler first computes everything the reply holds,
- *     then appends the read's event, then replies.  A request refused for
- *     bad parameters (400) reveals nothing and is not recorded; a 404 for
- *     an index, proof or tile is recorded (outcome "failure"), as it tells
- *     the reader something about the log.
+ *  1. Every read is audited before any of its data leaves (fail closed):
+ *     the handler computes what the reply holds, appends the read's event
+ *     (api_audit_read), and replies only once it is durable.  A query
+ *     (GET /v1/events) starts its event as soon as the index has located
+ *     its page and reads the entries while the event is written
+ *     (api_audit_read_start/finish); if an entry then fails to read, the
+ *     reply is an error and a second event records the failure.  A request
+ *     refused for bad parameters (400) reveals nothing and is not
+ *     recorded; a 404 for an index, proof or tile is recorded (outcome
+ *     "failure"), as it tells the reader something about the log.
  *  2. Entries are shown byte for byte as stored (entry_b64) next to their
  *     parsed form, and proofs are made against a checkpoint whose signed
  *     note is in the same reply (or on the client's side, for tiles).
