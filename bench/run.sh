@@ -279,14 +279,43 @@ serve_stop() {
 	[ "$rc" = 0 ] || { tail -20 "$T/serve.log" >&2; fail "server exited with status $rc after SIGTERM"; }
 }
 
+# thread_ticks PID: "name ticks" per thread name of the server (user +
+# system clock ticks, summed over the threads of one name).
+thread_ticks() {
+	local t st rest
+	for t in /proc/"$1"/task/*; do
+		st=$(cat "$t/stat" 2>/dev/null) || continue
+		rest=${st##*) }
+		st=${st#*(}
+		set -- $rest
+		echo "${st%%)*} $(( ${12} + ${13} ))"
+	done | awk '{ n[$1] += $2 } END { for (k in n) print k, n[k] }' | LC_ALL=C sort
+}
+# thread_cost BEFORE AFTER EVENTS: the server's CPU per accepted event, per
+# thread name (what bounds ingest: parsing in the HTTP workers, extraction
+# for the index, sequencing and checkpointing; the index writer takes what
+# the others leave).
+thread_cost() {
+	local hz
+	hz=$(getconf CLK_TCK)
+	LC_ALL=C join -a1 "$2" "$1" | awk -v n="$3" -v hz="$hz" '
+		{ d = $2 - ($3 == "" ? 0 : $3); if (d > 0 && n > 0) { c[$1] = d * 1e6 / hz / n; t += c[$1] } }
+		END { s = ""; for (k in c) if (c[k] >= 0.05) s = s sprintf("%s %.2f, ", k, c[k])
+		      printf "%stotal %.2f", s, t }'
+}
+
 serve_start "$T/serve"
 accepted=0
 for b in $HTTP_BATCHES; do
 	STEP="loadgen batch $b"
+	thread_ticks "$SERVER_PID" >"$T/ticks.0"
 	"$BENCHBIN/loadgen" --port "$PORT" --token-file "$T/writer.token" --batch "$b" \
 		--conns "$LOADGEN_CONNS" --seconds "$LOADGEN_SECONDS" \
 		--results "$RESULTS" --key "http_b$b" ||
 		{ rc=$?; tail -20 "$T/serve.log" >&2; fail "loadgen exited with status $rc"; }
+	thread_ticks "$SERVER_PID" >"$T/ticks.1"
+	line "  server CPU, us/event by thread" \
+		"$(thread_cost "$T/ticks.0" "$T/ticks.1" "$(get "http_b${b}_accepted" | cut -d. -f1)")"
 	accepted=$((accepted + $(get "http_b${b}_accepted" | cut -d. -f1)))
 done
 serve_stop
