@@ -83,6 +83,10 @@ struct log {
 	int stopping, failed, threads;
 	uint64_t size;		/* durable entries */
 	struct fresh fresh;	/* under mu */
+	/* The buffers of the last checkpoint's fresh leaves, emptied, for the
+	 * next (under mu): grown once, they are not mapped and faulted in
+	 * again every second (up to FRESH_KEEP bytes of entries). */
+	struct fresh spare;
 	log_observer_fn observer;
 	void *observer_ctx;
 	pthread_t seq_thread, cp_thread;
@@ -125,6 +129,8 @@ static void fresh_release(struct fresh *f)
 	free(f->lens);
 	memset(f, 0, sizeof(*f));
 }
+
+#define FRESH_KEEP ((size_t)128 << 20)
 
 static ls_rc fresh_add(struct fresh *f, const uint8_t hash[LS_HASH_LEN], const void *d, size_t n)
 {
@@ -286,7 +292,8 @@ ls_rc log_checkpoint(struct log *l, struct ls_err *err)
 	}
 	pthread_mutex_lock(&l->mu);
 	f = l->fresh;
-	memset(&l->fresh, 0, sizeof(l->fresh));
+	l->fresh = l->spare;
+	memset(&l->spare, 0, sizeof(l->spare));
 	pthread_mutex_unlock(&l->mu);
 
 	for (appended = 0; appended < f.count && rc == LS_OK; appended++) {
@@ -297,6 +304,14 @@ ls_rc log_checkpoint(struct log *l, struct ls_err *err)
 	if (rc != LS_OK)
 		appended--;
 	target = tiles_writer_size(l->tw) + (f.count - appended);
+	f.count = 0;
+	f.dlen = 0;
+	pthread_mutex_lock(&l->mu);
+	if (!l->spare.data && f.dcap <= FRESH_KEEP) {
+		l->spare = f;
+		memset(&f, 0, sizeof(f));
+	}
+	pthread_mutex_unlock(&l->mu);
 	fresh_release(&f);
 	if (rc != LS_OK) {
 		ls_err_set(err, rc, "extending tiles: %s", ls_rc_name(rc));
@@ -815,6 +830,7 @@ static void log_free(struct log *l)
 	journal_close(l->journal);
 	tiles_writer_free(l->tw);
 	fresh_release(&l->fresh);
+	fresh_release(&l->spare);
 	free(l->latest_note);
 	note_signer_wipe(&l->signer);
 	free(l->dir);
