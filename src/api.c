@@ -157,6 +157,12 @@ void api_log_denial(struct server *s, const struct request *q, unsigned status,
 	json_decref(d);
 }
 
+/* Who a read's event names as its actor: the token's id. */
+static const char *reader(const struct request *q)
+{
+	return q->who ? q->who->id : "anonymous";
+}
+
 /* The reply of a read whose event could not be appended. */
 static void audit_refused(struct reply *r, ls_rc rc)
 {
@@ -185,8 +191,7 @@ static void audit_refused(struct reply *r, ls_rc rc)
 ls_rc api_audit_read(struct server *s, const struct request *q, const char *action,
 		     const char *outcome, json_t *details, struct reply *r)
 {
-	const char *actor = q->who ? q->who->id : "anonymous";
-	ls_rc rc = log_internal(s, q, action, actor, outcome, details, true);
+	ls_rc rc = log_internal(s, q, action, reader(q), outcome, details, true);
 
 	if (rc != LS_OK)
 		audit_refused(r, rc);
@@ -196,11 +201,9 @@ ls_rc api_audit_read(struct server *s, const struct request *q, const char *acti
 void api_audit_read_start(struct server *s, const struct request *q, const char *action,
 			  const char *outcome, json_t *details, struct api_audit *a)
 {
-	const char *actor = q->who ? q->who->id : "anonymous";
-
 	memset(a, 0, sizeof(*a));
 	a->started = 1;
-	a->rc = internal_event(q, action, actor, outcome, details, &a->it);
+	a->rc = internal_event(q, action, reader(q), outcome, details, &a->it);
 	if (a->rc != LS_OK)
 		return;
 	a->iov.iov_base = a->it.json;
@@ -214,7 +217,7 @@ void api_audit_read_failed(struct server *s, const struct request *q, const char
 	json_t *d = details ? json_deep_copy(details) : json_object();
 
 	if (d && !json_object_set_new(d, "status", json_integer(status)))
-		log_internal(s, q, action, q->who ? q->who->id : "anonymous", "failure", d, true);
+		log_internal(s, q, action, reader(q), "failure", d, true);
 	json_decref(d);
 }
 

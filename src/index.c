@@ -699,6 +699,24 @@ static int sc_take(struct scan *s, const char **v, size_t *vn)
 
 static int sc_object(struct scan *s, enum scope scope, struct row *r, int depth);
 
+/* A time value: into *us (and *has) when it is a string event_parse_time()
+ * takes; skipped otherwise. */
+static int sc_time(struct scan *s, int64_t *us, bool *has)
+{
+	const char *t = NULL;
+	size_t tn = 0;
+	int64_t v;
+
+	if (sc_take(s, &t, &tn))
+		return -1;
+	/* a taken string holds no NUL (sc_string) */
+	if (t && event_parse_time(t, &v) == LS_OK) {
+		*us = v;
+		*has = true;
+	}
+	return 0;
+}
+
 /* The value of key in scope: taken into r, or skipped. */
 static int sc_member(struct scan *s, enum scope scope, const char *key, struct row *r, int depth)
 {
@@ -710,27 +728,15 @@ static int sc_member(struct scan *s, enum scope scope, const char *key, struct r
 		/* the first byte picks the candidate (a dozen keys per entry) */
 		switch (key[0]) {
 		case 't':
+			if (!strcmp(key, "time"))
+				return sc_time(s, &r->time_us, &r->has_time);
+			break;
 		case 'r':
-			if (strcmp(key, "time") && strcmp(key, "received")) {
-				if (!strcmp(key, "resource"))
-					return sc_object(s, S_RESOURCE, r, depth + 1);
-				break;
-			}
-			int64_t us;
-
-			if (sc_take(s, &t, &tn))
-				return -1;
-			/* a taken string holds no NUL (sc_string) */
-			if (t && event_parse_time(t, &us) == LS_OK) {
-				if (key[0] == 't') {
-					r->time_us = us;
-					r->has_time = true;
-				} else {
-					r->received_us = us;
-					r->has_received = true;
-				}
-			}
-			return 0;
+			if (!strcmp(key, "received"))
+				return sc_time(s, &r->received_us, &r->has_received);
+			if (!strcmp(key, "resource"))
+				return sc_object(s, S_RESOURCE, r, depth + 1);
+			break;
 		case 'a':
 			if (!strcmp(key, "action"))
 				return sc_take(s, &r->action, &r->action_n);

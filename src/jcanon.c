@@ -113,20 +113,29 @@ static int hexv(char c)
 	return -1;
 }
 
-static bool read_hex4(struct jc *j, unsigned *v)
+/* The value of the four hex digits at p (all four readable). */
+static bool hex4(const char *p, unsigned *v)
 {
 	unsigned x = 0;
 
-	if (j->n - j->i < 4)
-		return fail(j, LS_INVALID, "truncated \\u escape");
 	for (int k = 0; k < 4; k++) {
-		int h = hexv(j->s[j->i + (size_t)k]);
+		int h = hexv(p[k]);
+
 		if (h < 0)
-			return fail(j, LS_INVALID, "invalid \\u escape");
+			return false;
 		x = x << 4 | (unsigned)h;
 	}
-	j->i += 4;
 	*v = x;
+	return true;
+}
+
+static bool read_hex4(struct jc *j, unsigned *v)
+{
+	if (j->n - j->i < 4)
+		return fail(j, LS_INVALID, "truncated \\u escape");
+	if (!hex4(j->s + j->i, v))
+		return fail(j, LS_INVALID, "invalid \\u escape");
+	j->i += 4;
 	return true;
 }
 
@@ -745,18 +754,11 @@ static void jp_ws(struct jp *p)
 
 static bool jp_hex4(struct jp *p, unsigned *v)
 {
-	unsigned x = 0;
-
 	if (p->n - p->i < 4)
 		return jp_fail(p, LS_INVALID, "truncated \\u escape");
-	for (int k = 0; k < 4; k++) {
-		int h = hexv(p->s[p->i + (size_t)k]);
-		if (h < 0)
-			return jp_fail(p, LS_INVALID, "invalid \\u escape");
-		x = x << 4 | (unsigned)h;
-	}
+	if (!hex4(p->s + p->i, v))
+		return jp_fail(p, LS_INVALID, "invalid \\u escape");
 	p->i += 4;
-	*v = x;
 	return true;
 }
 
@@ -1087,16 +1089,7 @@ static void jv_ws(struct jv *v)
 static bool jv_hex4(struct jv *v, size_t at, unsigned *u)
 {
 	*u = 0;
-	if (v->n - v->i < at + 4)
-		return false;
-	for (size_t k = 0; k < 4; k++) {
-		int h = hexv((char)v->s[v->i + at + k]);
-
-		if (h < 0)
-			return false;
-		*u = *u << 4 | (unsigned)h;
-	}
-	return true;
+	return v->n - v->i >= at + 4 && hex4((const char *)v->s + v->i + at, u);
 }
 
 static bool jv_string(struct jv *v)
@@ -1151,53 +1144,18 @@ static bool jv_string(struct jv *v)
 	return false;
 }
 
+/* A number: scan_number's grammar and range checks, as jdom's. */
 static bool jv_number(struct jv *v)
 {
-	const unsigned char *s = v->s;
-	size_t i = v->i, n = v->n;
-	bool real = false;
+	char out[64];
+	size_t outlen, at = v->i;
+	bool real;
+	long long ival;
+	const char *why;
 
-#define DIGIT(x) ((x) >= '0' && (x) <= '9')
-	if (s[i] == '-')
-		i++;
-	if (i >= n || !DIGIT(s[i]))
+	if (scan_number((const char *)v->s, v->n, &at, out, &outlen, &real, &ival, &why) != LS_OK)
 		return false;
-	if (s[i] == '0')
-		i++;
-	else
-		while (i < n && DIGIT(s[i]))
-			i++;
-	if (i < n && s[i] == '.') {
-		real = true;
-		if (++i >= n || !DIGIT(s[i]))
-			return false;
-		while (i < n && DIGIT(s[i]))
-			i++;
-	}
-	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-		real = true;
-		i++;
-		if (i < n && (s[i] == '+' || s[i] == '-'))
-			i++;
-		if (i >= n || !DIGIT(s[i]))
-			return false;
-		while (i < n && DIGIT(s[i]))
-			i++;
-	}
-#undef DIGIT
-	if (i - v->i > 18 || real) {
-		/* Long or real: scan_number checks its range, as jdom does. */
-		char out[64];
-		size_t outlen, at = v->i;
-		bool is_real;
-		long long ival;
-		const char *why;
-
-		if (scan_number((const char *)s, n, &at, out, &outlen, &is_real, &ival, &why) !=
-		    LS_OK)
-			return false;
-	}
-	v->i = i;
+	v->i = at;
 	return true;
 }
 
