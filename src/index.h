@@ -57,6 +57,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "ls.h"
 
@@ -83,6 +84,14 @@ ls_rc index_start(struct index *idx, struct ls_err *err);
 /* The journal now holds size durable entries: wake the follower and let it
  * index up to there (invariant 2).  Cheap; callable from the sequencer. */
 void index_notify(struct index *idx, uint64_t size);
+
+/* index_notify(first + n) for a durable batch the caller hands over (the
+ * log observer): entries first.. and each record's byte offset in its
+ * journal segment.  The follower indexes them from this copy instead of
+ * reading the journal back, up to a bound in bytes; past it, and for
+ * whatever was not fed, it reads the journal.  Copies; never blocks. */
+void index_feed(struct index *idx, uint64_t first, const struct iovec *entries,
+		const uint64_t *offsets, size_t n);
 
 /* Number of entries in SQLite (0..W-1): what index_stats() covers. */
 uint64_t index_watermark(struct index *idx);

@@ -126,6 +126,8 @@ struct journal_iter {
 	size_t pos, end;
 	uint64_t buf_off;	/* file offset of buf[0] */
 	char where_seg[SEG_NAME_LEN + 1];
+	uint64_t where_named;	/* the segment where_seg names (a printf per
+				 * entry was a tenth of reading one) */
 	uint64_t where_off;
 	ls_rc broken;		/* sticky LS_CORRUPT/LS_IO after an error */
 	char broken_msg[sizeof(((struct ls_err *)0)->msg)];
@@ -1015,6 +1017,12 @@ static ls_rc append_failed(struct journal *j, int e, const char *what, struct ls
 ls_rc journal_append(struct journal *j, const struct iovec *entries, size_t n, uint64_t *first,
 		     struct ls_err *err)
 {
+	return journal_append_at(j, entries, n, first, NULL, err);
+}
+
+ls_rc journal_append_at(struct journal *j, const struct iovec *entries, size_t n,
+			uint64_t *first, uint64_t *offsets, struct ls_err *err)
+{
 	size_t total = 0, off = 0;
 	uint8_t *p;
 	ls_rc rc;
@@ -1075,6 +1083,8 @@ ls_rc journal_append(struct journal *j, const struct iovec *entries, size_t n, u
 		}
 		put32(p + 4, (uint32_t)len);
 		put32(p + 16, libdeflate_crc32(libdeflate_crc32(0, p, 16), p + JOURNAL_REC_HEADER, len));
+		if (offsets)
+			offsets[i] = j->seg_end + off;
 		off += JOURNAL_REC_HEADER + len;
 	}
 	if (batch_write(j, total) != 0)
@@ -1145,6 +1155,7 @@ static ls_rc iter_open(const char *dir, uint64_t start, int strict, struct journ
 		return ls_err_set(err, LS_NOMEM, "out of memory");
 	}
 	it->fd = -1;
+	it->where_named = UINT64_MAX;
 	it->strict = strict;
 	it->start = start;
 	it->last_flags = JOURNAL_FLAG_COMMIT;
@@ -1225,6 +1236,7 @@ static ls_rc iter_fail(struct journal_iter *it, ls_rc rc, struct ls_err *err, co
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	seg_name(it->where_seg, it->seg_first);
+	it->where_named = it->seg_first;
 	it->where_off = it->buf_off + it->pos;
 	snprintf(it->broken_msg, sizeof(it->broken_msg), "%s/%s offset %llu: %s", it->dir,
 		 it->where_seg, (unsigned long long)it->where_off, what);
@@ -1407,7 +1419,10 @@ ls_rc journal_iter_next(struct journal_iter *it, const uint8_t **data, size_t *l
 			       r.index >= it->start ? it->plain : NULL, whybuf, sizeof(whybuf));
 		if (rc != LS_OK)
 			return iter_fail(it, rc, err, "%s", whybuf);
-		seg_name(it->where_seg, it->seg_first);
+		if (it->where_named != it->seg_first) {
+			seg_name(it->where_seg, it->seg_first);
+			it->where_named = it->seg_first;
+		}
 		it->where_off = it->buf_off + it->pos;
 		it->pos += r.size;
 		it->next++;

@@ -76,6 +76,11 @@ uint64_t journal_size(const struct journal *j);
 ls_rc journal_append(struct journal *j, const struct iovec *entries, size_t n, uint64_t *first,
 		     struct ls_err *err);
 
+/* journal_append(); with offsets non-NULL (room for n), the byte offset of
+ * each record in its segment, as journal_iter_where() would give it. */
+ls_rc journal_append_at(struct journal *j, const struct iovec *entries, size_t n,
+			uint64_t *first, uint64_t *offsets, struct ls_err *err);
+
 void journal_close(struct journal *j);
 
 /* Start a new segment now (and so, in an encrypted directory, a new data

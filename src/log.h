@@ -110,8 +110,11 @@ ls_rc log_rotate_key(struct log *l, struct ls_err *err);
 ls_rc log_close(struct log *l, struct ls_err *err);
 
 /* Observer called by the sequencer after each durable batch (in its thread;
- * must be quick).  Used by followers (index, stream, alerts). */
-typedef void (*log_observer_fn)(void *ctx, uint64_t first, const struct iovec *entries, size_t n);
+ * must be quick).  Used by followers (index, stream, alerts).  offsets[i]
+ * is the byte offset of entry first + i's record in its journal segment
+ * (journal_append_at()). */
+typedef void (*log_observer_fn)(void *ctx, uint64_t first, const struct iovec *entries,
+				const uint64_t *offsets, size_t n);
 void log_set_observer(struct log *l, log_observer_fn fn, void *ctx);
 
 /* Counters of the sequencer since log_open(), for metrics.  A commit is one

@@ -336,11 +336,12 @@ static int read_pem(const char *path, char **out)
 
 /* Log observer (sequencer thread): entries [0, first + n) are durable.
  * Each follower only queues or copies; none blocks. */
-static void on_durable(void *ctx, uint64_t first, const struct iovec *entries, size_t n)
+static void on_durable(void *ctx, uint64_t first, const struct iovec *entries,
+		       const uint64_t *offsets, size_t n)
 {
 	struct server *s = ctx;
 
-	index_notify(s->index, first + n);
+	index_feed(s->index, first, entries, offsets, n);
 	if (s->alerts)
 		alert_feed(s->alerts, first, entries, n);
 	streams_feed(s->streams, first, entries, n);
