@@ -312,6 +312,7 @@ void api_metrics(struct server *s, const struct request *q, struct reply *r)
 	snap.index_watermark = index_watermark(s->index);
 	snap.search_watermark = index_fresh_watermark(s->index);
 	snap.index_failed = index_error(s->index) != NULL;
+	index_follow_counts(s->index, &snap.index_fed, &snap.index_read);
 	snap.log_failed = atomic_load(&s->failed) || log_failed(s->log);
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (snprintf(path, sizeof(path), "%s/log/checkpoint", s->dir) < (int)sizeof(path) &&

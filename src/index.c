@@ -203,6 +203,7 @@ struct index {
 	size_t nfspare;
 	size_t feed_bytes;
 	uint64_t feed_dropped;	/* batches not kept (full) */
+	uint64_t n_fed, n_read;	/* entries extracted from the feed, the journal */
 	bool pause_writer, writing;	/* index_test_pause_writer(); a batch is open */
 
 	pthread_mutex_t pool_mu;
@@ -2085,7 +2086,7 @@ static void *extractor(void *arg)
 	char *arena = malloc(2 * (JOURNAL_MAX_ENTRY + 1));
 	char *last = arena ? arena + JOURNAL_MAX_ENTRY + 1 : NULL;
 	size_t last_len = 0, grown = 0;
-	uint64_t next, pub, bound;
+	uint64_t next, pub, bound, n_fed = 0, n_read = 0;
 	ls_rc rc = LS_OK;
 
 	pthread_setname_np(pthread_self(), "ls-idx-extract");
@@ -2113,6 +2114,9 @@ static void *extractor(void *arg)
 		pthread_mutex_lock(&idx->mu);
 		idx->tail_bytes += grown;
 		grown = 0;
+		idx->n_fed += n_fed;
+		idx->n_read += n_read;
+		n_fed = n_read = 0;
 		quit = idx->stop || idx->failed;
 		bounded = idx->bounded;
 		bound = idx->limit;
@@ -2157,6 +2161,7 @@ static void *extractor(void *arg)
 			data = fb->data + fb->at[i];
 			len = fb->at[i + 1] - fb->at[i];
 			joff = fb->offs[i] <= INT64_MAX ? (int64_t)fb->offs[i] : -1;
+			n_fed++;
 			goto extract;
 		}
 		if (!it) {
@@ -2188,6 +2193,7 @@ static void *extractor(void *arg)
 			break;
 		}
 		joff = iter_offset(it);
+		n_read++;
 extract:
 		row_extract(data, len, arena, &r);
 		if (trow_fill(&idx->bl, w, bc, &r, joff, &t) ||
@@ -2202,6 +2208,8 @@ extract:
 	/* What was read before an error is good: the writer may take it. */
 	pthread_mutex_lock(&idx->mu);
 	idx->tail_bytes += grown;
+	idx->n_fed += n_fed;
+	idx->n_read += n_read;
 	pthread_mutex_unlock(&idx->mu);
 	if (pub < next)
 		tail_publish(idx, next, last, last_len);
@@ -2560,6 +2568,14 @@ static void feed_free(struct index *idx)
 		}
 	idx->fhead = idx->ftail = idx->fspare = NULL;
 	idx->feed_bytes = idx->nfspare = 0;
+}
+
+void index_follow_counts(struct index *idx, uint64_t *fed, uint64_t *read)
+{
+	pthread_mutex_lock(&idx->mu);
+	*fed = idx->n_fed;
+	*read = idx->n_read;
+	pthread_mutex_unlock(&idx->mu);
 }
 
 void index_notify(struct index *idx, uint64_t size)

@@ -93,6 +93,10 @@ void index_notify(struct index *idx, uint64_t size);
 void index_feed(struct index *idx, uint64_t first, const struct iovec *entries,
 		const uint64_t *offsets, size_t n);
 
+/* Entries the follower has extracted since index_open(): from fed copies,
+ * and read back from the journal (at start, and where the feed was full). */
+void index_follow_counts(struct index *idx, uint64_t *fed, uint64_t *read);
+
 /* Number of entries in SQLite (0..W-1): what index_stats() covers. */
 uint64_t index_watermark(struct index *idx);
 

@@ -205,6 +205,12 @@ ls_rc metrics_render(struct metrics *m, const struct metrics_snapshot *s, char *
 		s->tree_size > s->search_watermark ? s->tree_size - s->search_watermark : 0);
 	gauge_u(&b, "logseal_index_failed", "1 when the query index has stopped on an error.",
 		s->index_failed ? 1 : 0);
+	counter(&b, "logseal_index_fed_entries_total",
+		"Entries the index took from the sequencer's copy as they became durable.",
+		s->index_fed);
+	counter(&b, "logseal_index_read_entries_total",
+		"Entries the index read back from the journal (at start, or when the copy was full).",
+		s->index_read);
 	gauge_u(&b, "logseal_log_failed",
 		"1 when the journal refuses appends after a storage failure.", s->log_failed ? 1 : 0);
 	if (s->has_alerts) {

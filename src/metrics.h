@@ -54,6 +54,7 @@ struct metrics_snapshot {
 	uint64_t index_watermark;
 	uint64_t search_watermark;	/* index_fresh_watermark() */
 	int index_failed;		/* the index follower stopped on an error */
+	uint64_t index_fed, index_read;	/* index_follow_counts() */
 	int log_failed;			/* the journal refuses appends */
 	int has_disk;
 	uint64_t disk_free_bytes;	/* statvfs f_bavail * f_frsize of the data dir */
