@@ -16,6 +16,10 @@
  */
 #include "jcanon.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -198,6 +202,36 @@ static void enc_utf8(uint32_t cp, char *o, size_t *n)
 	}
 }
 
+size_t jcanon_ascii_run(const char *s, size_t n)
+{
+	size_t i = 0;
+
+#ifdef __SSE2__
+	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+	const __m128i space = _mm_set1_epi8(0x20);
+
+	for (; n - i >= 16; i += 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+		/* Signed compare: below 0x20 are the controls and, negative,
+		 * every byte from 0x80 up. */
+		__m128i stop = _mm_or_si128(_mm_cmplt_epi8(x, space),
+					    _mm_or_si128(_mm_cmpeq_epi8(x, quote),
+							 _mm_cmpeq_epi8(x, bslash)));
+		int m = _mm_movemask_epi8(stop);
+
+		if (m)
+			return i + (size_t)__builtin_ctz((unsigned)m);
+	}
+#endif
+	for (; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\')
+			break;
+	}
+	return i;
+}
+
 const char *jcanon_escape(unsigned char c, char u[8], size_t *len)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -308,13 +342,13 @@ static bool read_string(struct jc *j, struct buf *b)
 			/* a run of plain bytes */
 			while (j->i < j->n) {
 				size_t l;
+
+				j->i += jcanon_ascii_run(j->s + j->i, j->n - j->i);
+				if (j->i >= j->n)
+					break;
 				c = (unsigned char)j->s[j->i];
 				if (c == '"' || c == '\\' || c < 0x20)
 					break;
-				if (c < 0x80) {
-					j->i++;
-					continue;
-				}
 				l = utf8_len((const unsigned char *)j->s + j->i, j->n - j->i);
 				if (!l)
 					return fail(j, LS_INVALID, "invalid UTF-8 in string");
@@ -833,13 +867,12 @@ static bool jp_string(struct jp *p, uint32_t *off, uint32_t *len)
 			while (p->i < p->n) {
 				size_t l;
 
+				p->i += jcanon_ascii_run(p->s + p->i, p->n - p->i);
+				if (p->i >= p->n)
+					break;
 				c = (unsigned char)p->s[p->i];
 				if (c == '"' || c == '\\' || c < 0x20)
 					break;
-				if (c < 0x80) {
-					p->i++;
-					continue;
-				}
 				l = utf8_len((const unsigned char *)p->s + p->i, p->n - p->i);
 				if (!l)
 					return jp_fail(p, LS_INVALID, "invalid UTF-8 in string");
@@ -1096,8 +1129,12 @@ static bool jv_string(struct jv *v)
 {
 	v->i++; /* the opening quote */
 	while (v->i < v->n) {
-		unsigned char c = v->s[v->i];
+		unsigned char c;
 
+		v->i += jcanon_ascii_run((const char *)v->s + v->i, v->n - v->i);
+		if (v->i >= v->n)
+			break;
+		c = v->s[v->i];
 		if (c == '"') {
 			v->i++;
 			return true;
@@ -1335,10 +1372,14 @@ void jcanon_buf_str(struct jcanon_buf *b, const char *s, size_t n)
 
 	jcanon_buf_put(b, "\"", 1);
 	for (size_t k = 0; k < n; k++) {
-		unsigned char c = (unsigned char)s[k];
+		unsigned char c;
 		const char *esc;
 
 		/* the common bytes stand for themselves: skip the call */
+		k += jcanon_ascii_run(s + k, n - k);
+		if (k >= n)
+			break;
+		c = (unsigned char)s[k];
 		if (c >= 0x20 && c != '"' && c != '\\')
 			continue;
 		esc = jcanon_escape(c, u, &el);

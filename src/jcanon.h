@@ -24,6 +24,12 @@
 ls_rc jcanon_object(const char *s, size_t n, size_t max_depth, size_t max_out, char **out,
 		    size_t *len, struct ls_err *err);
 
+/* The length of the run at s[0..n) of bytes that stand for themselves in
+ * a JSON string and need no UTF-8 check: printable ASCII (0x20..0x7f) other
+ * than '"' and '\\'.  Sixteen bytes at a time where SSE2 is there.  Shared
+ * by every JSON string scanner (parsers, canonical writers, the index). */
+size_t jcanon_ascii_run(const char *s, size_t n);
+
 /* The canonical escape of byte c inside a JSON string, or NULL when c
  * stands for itself.  u (at least 8 bytes) holds \u00XX forms; *len is
  * the escape's length.  Shared by both canonical writers. */

@@ -289,6 +289,40 @@ static void test_is_object(void **state)
 	free(buf);
 }
 
+/* jcanon_ascii_run (sixteen bytes at a time) against the rule it states,
+ * byte by byte: every byte value at every position of a 40-byte window,
+ * over every length and start, so that the stop is found in the vector
+ * part, in the scalar tail, and not at all. */
+static void test_ascii_run(void **state)
+{
+	char buf[40];
+
+	(void)state;
+	for (int v = 0; v < 256; v++) {
+		for (size_t pos = 0; pos < sizeof(buf); pos++) {
+			memset(buf, 'a', sizeof(buf));
+			buf[pos] = (char)v;
+			for (size_t start = 0; start < 3; start++) {
+				for (size_t n = 0; start + n <= sizeof(buf); n++) {
+					size_t want = 0;
+
+					while (want < n) {
+						unsigned char c = (unsigned char)buf[start + want];
+
+						if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\')
+							break;
+						want++;
+					}
+					if (jcanon_ascii_run(buf + start, n) != want)
+						fail_msg("byte 0x%02x at %zu, start %zu, n %zu: %zu, want %zu",
+							 v, pos, start, n,
+							 jcanon_ascii_run(buf + start, n), want);
+				}
+			}
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -297,6 +331,7 @@ int main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_generated),
 		cmocka_unit_test(test_is_object),
+		cmocka_unit_test(test_ascii_run),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
