@@ -912,16 +912,24 @@ static bool jp_number(struct jp *p, size_t idx)
 	return true;
 }
 
+/* Byte order of two keys, shorter first on a tie: keys are short and
+ * mostly differ early, where a call to memcmp cost more than the loop. */
+static inline int key_cmp(const char *a, size_t an, const char *b, size_t bn)
+{
+	size_t m = an < bn ? an : bn;
+
+	for (size_t i = 0; i < m; i++)
+		if (a[i] != b[i])
+			return (unsigned char)a[i] < (unsigned char)b[i] ? -1 : 1;
+	return an < bn ? -1 : an > bn;
+}
+
 static int jp_key_cmp(const void *a, const void *b, void *ctx)
 {
 	const struct jdom *d = ctx;
 	const struct jnode *x = &d->node[*(const uint32_t *)a], *y = &d->node[*(const uint32_t *)b];
-	size_t m = x->key_len < y->key_len ? x->key_len : y->key_len;
-	int c = memcmp(d->str + x->key, d->str + y->key, m);
 
-	if (c)
-		return c;
-	return x->key_len < y->key_len ? -1 : x->key_len > y->key_len;
+	return key_cmp(d->str + x->key, x->key_len, d->str + y->key, y->key_len);
 }
 
 static bool jp_value(struct jp *p, size_t depth, size_t *idx);
@@ -1323,11 +1331,8 @@ const struct jnode *jdom_get(const struct jdom *d, const struct jnode *obj, cons
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 		const struct jnode *m = &d->node[srt[mid]];
-		size_t ml = m->key_len < kl ? m->key_len : kl;
-		int c = memcmp(d->str + m->key, key, ml);
+		int c = key_cmp(d->str + m->key, m->key_len, key, kl);
 
-		if (!c)
-			c = m->key_len < kl ? -1 : m->key_len > kl;
 		if (!c)
 			return m;
 		if (c < 0)

@@ -6,6 +6,7 @@
  * server's own events.  Every produced entry is also checked to be a fixed
  * point of strict parse + canonicalise.
  */
+#include <arpa/inet.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1278,6 +1279,36 @@ static void test_format_time_round_trip(void **state)
 	}
 }
 
+/* IPv4 addresses come out as inet_ntop() writes them (the server formats
+ * them by hand): every value of every octet, in the forms inet_pton
+ * takes; what it refuses stays refused. */
+static void test_ipv4_canonical(void **state)
+{
+	char in[32], out[64], want[INET_ADDRSTRLEN];
+	unsigned char a[4];
+
+	(void)state;
+	for (int pos = 0; pos < 4; pos++) {
+		for (unsigned v = 0; v < 256; v++) {
+			unsigned o[4] = { 10, 0, 255, 7 };
+
+			o[pos] = v;
+			snprintf(in, sizeof(in), "%u.%u.%u.%u", o[0], o[1], o[2], o[3]);
+			assert_int_equal(inet_pton(AF_INET, in, a), 1);
+			assert_non_null(inet_ntop(AF_INET, a, want, sizeof(want)));
+			assert_int_equal(event_normalize_ip(in, out, sizeof(out)), LS_OK);
+			assert_string_equal(out, want);
+		}
+	}
+	assert_int_equal(event_normalize_ip("255.255.255.255", out, INET_ADDRSTRLEN), LS_OK);
+	assert_string_equal(out, "255.255.255.255");
+	assert_int_equal(event_normalize_ip("1.2.3.4", out, INET_ADDRSTRLEN - 1), LS_LIMIT);
+	assert_int_equal(event_normalize_ip("01.2.3.4", out, sizeof(out)), LS_INVALID);
+	assert_int_equal(event_normalize_ip("1.2.3.256", out, sizeof(out)), LS_INVALID);
+	assert_int_equal(event_normalize_ip("::ffff:1.2.3.4", out, sizeof(out)), LS_OK);
+	assert_string_equal(out, "::ffff:1.2.3.4");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1306,6 +1337,7 @@ int main(void)
 		cmocka_unit_test(test_k8s_mapping),
 		cmocka_unit_test(test_internal),
 		cmocka_unit_test(test_format_time_round_trip),
+		cmocka_unit_test(test_ipv4_canonical),
 	};
 
 	return cmocka_run_group_tests_name("event", tests, NULL, NULL);
