@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -398,6 +399,14 @@ int serve_main(int argc, char **argv)
 	ls_rc r;
 
 	memset(&s, 0, sizeof(s));
+	/* The allocator keeps what the server frees: a batch's buffers are
+	 * hundreds of KiB (request bodies, entry bundles, copies for the
+	 * followers), and with glibc's defaults each was mapped afresh and
+	 * faulted in page by page, then handed back.  Up to 32 MiB an
+	 * allocation comes from the heap, and up to 256 MiB of free heap is
+	 * kept; the peak is what the bounded queues allow either way. */
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 	pthread_mutex_init(&s.emit_mu, NULL);
 	switch (parse_args(argc, argv, &o)) {
 	case 0: return 0;
