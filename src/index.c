@@ -339,11 +339,13 @@ static int blind_hash(const struct blind *b, EVP_MD_CTX *w, const char *name, co
  * type, the /8 and /16 of an address), and a lookup costs a fraction of an
  * HMAC.  Direct-mapped by a multiplicative hash of (field, value) taken
  * eight bytes at a time (a byte-wise FNV-1a was a tenth of the
- * extractor); values longer than BC_MAXV bytes are not kept.  Slots are
- * many enough (~1 MiB) that values seen once (a request's resource id, a
- * client address) do not keep pushing out the ones that repeat.  It lives
- * in the memory of one thread, beside the rows it fills, which hold the
- * same hashes.
+ * extractor); values longer than BC_MAXV bytes are not kept.  A slot is
+ * one cache line.  The table (256 KiB) rarely stays in the CPU's caches
+ * between two entries, so trow_fill() locates the slots of all of an
+ * entry's values first and has them fetched together (bc_slot()), then
+ * looks them up (blind_at()): one wait for memory instead of up to nine.
+ * It lives in the memory of one thread, beside the rows it fills, which
+ * hold the same hashes.
  */
 #define BC_SLOTS 4096		/* a power of two */
 #define BC_MAXV 40
@@ -353,23 +355,32 @@ struct bslot {
 	uint8_t field, len;	/* field 0: empty */
 	uint8_t v[BC_MAXV];
 	uint8_t out[BLIND_LEN];
-};
+} __attribute__((aligned(64)));
 
 struct bcache {
 	struct bslot s[BC_SLOTS];
 };
 
-static int blind_cached(const struct blind *b, EVP_MD_CTX *w, struct bcache *bc, uint8_t field,
-			const char *name, const void *v, size_t n, uint8_t out[BLIND_LEN])
+static struct bcache *bcache_new(void)
+{
+	struct bcache *bc = aligned_alloc(64, sizeof(struct bcache));
+
+	if (bc)
+		memset(bc, 0, sizeof(*bc));
+	return bc;
+}
+
+/* The slot of (field, v[0..n)), fetched from memory in the background;
+ * NULL when there is no cache or the value is too long to keep. */
+static struct bslot *bc_slot(struct bcache *bc, uint8_t field, const void *v, size_t n)
 {
 	const uint8_t *p = v;
 	uint64_t h = ((uint64_t)field << 8 | n) * 0x9e3779b97f4a7c15ULL, word;
 	struct bslot *sl;
 	size_t i;
-	int rc;
 
 	if (!bc || n > BC_MAXV)
-		return blind_hash(b, w, name, v, n, out);
+		return NULL;
 	for (i = 0; i + 8 <= n; i += 8) {
 		memcpy(&word, p + i, 8);
 		h = (h ^ word) * 0xff51afd7ed558ccdULL;
@@ -382,12 +393,22 @@ static int blind_cached(const struct blind *b, EVP_MD_CTX *w, struct bcache *bc,
 	}
 	h ^= h >> 29;
 	sl = &bc->s[(h ^ h >> 17) & (BC_SLOTS - 1)];
-	if (sl->field == field && sl->len == n && !memcmp(sl->v, v, n)) {
+	__builtin_prefetch(sl, 1);
+	return sl;
+}
+
+/* The blind hash of (field, v) through slot sl of bc_slot() (NULL: none). */
+static int blind_at(const struct blind *b, EVP_MD_CTX *w, struct bslot *sl, uint8_t field,
+		    const char *name, const void *v, size_t n, uint8_t out[BLIND_LEN])
+{
+	int rc;
+
+	if (sl && sl->field == field && sl->len == n && !memcmp(sl->v, v, n)) {
 		memcpy(out, sl->out, BLIND_LEN);
 		return 0;
 	}
 	rc = blind_hash(b, w, name, v, n, out);
-	if (rc == 0) {
+	if (rc == 0 && sl) {
 		sl->field = field;
 		sl->len = (uint8_t)n;
 		memcpy(sl->v, v, n);
@@ -968,15 +989,20 @@ static void mask_prefix(const uint8_t ip[16], unsigned bits, uint8_t out[16])
  * a value with probability 2^-64 per pair, which would only add the other
  * network's events to a CIDR answer.
  */
-static int net_hash(const struct blind *b, EVP_MD_CTX *w, struct bcache *bc, const uint8_t ip[16],
-		    unsigned bits, sqlite3_int64 *out)
+static void net_key(const uint8_t ip[16], unsigned bits, uint8_t m[17])
+{
+	m[0] = (uint8_t)bits;
+	mask_prefix(ip, bits, m + 1);
+}
+
+static int net_hash(const struct blind *b, EVP_MD_CTX *w, const uint8_t ip[16], unsigned bits,
+		    sqlite3_int64 *out)
 {
 	uint8_t m[17], h[BLIND_LEN];
 	int rc;
 
-	m[0] = (uint8_t)bits;
-	mask_prefix(ip, bits, m + 1);
-	rc = blind_cached(b, w, bc, BC_NET, "source_net", m, sizeof(m), h);
+	net_key(ip, bits, m);
+	rc = blind_hash(b, w, "source_net", m, sizeof(m), h);
 	*out = (sqlite3_int64)get_be64(h);
 	return rc;
 }
@@ -1261,27 +1287,52 @@ static int trow_fill(const struct blind *bl, EVP_MD_CTX *w, struct bcache *bc, c
 	t->outcome_n = (uint32_t)r->outcome_n;
 	t->service = r->service;
 	t->service_n = (uint32_t)r->service_n;
-#define BLIND(v, n, field, name, flag, out)                                                   \
-	do {                                                                                  \
-		if (v) {                                                                      \
-			t->flags |= (flag);                                                   \
-			bad |= blind_cached(bl, w, bc, field, name, v, n, out);               \
-		}                                                                             \
-	} while (0)
-	BLIND(r->actor, r->actor_n, BC_ACTOR, "actor", T_ACTOR, t->actor);
-	BLIND(r->rtype, r->rtype_n, BC_RTYPE, "resource_type", T_RTYPE, t->rtype);
-	BLIND(r->rid, r->rid_n, BC_RID, "resource_id", T_RID, t->rid);
-	BLIND(r->writer, r->writer_n, BC_WRITER, "writer", T_WRITER, t->writer);
-#undef BLIND
-	if (r->has_ip) {
-		bool v4 = !memcmp(r->ip, V4_MAPPED, sizeof(V4_MAPPED));
-		const uint8_t *lens = v4 ? NET_V4 : NET_V6;
-		size_t nn = v4 ? sizeof(NET_V4) : sizeof(NET_V6);
+	{
+		/* Each value's slot first, all fetched at once; then the
+		 * lookups (see struct bcache). */
+		struct bkey {
+			uint8_t field;
+			const char *name;
+			const void *v;
+			size_t n;
+			uint8_t *out;
+			struct bslot *sl;
+		} k[4 + 1 + NET_MAX];
+		uint8_t nets[NET_MAX][17], nh[NET_MAX][BLIND_LEN];
+		size_t nk = 0, nn = 0;
 
-		t->flags |= T_IP | (v4 ? T_V4 : 0);
-		bad |= blind_cached(bl, w, bc, BC_IP, "source_ip", r->ip, 16, t->ip);
+#define KEY(val, len, f, nm, flag, o)                                                          \
+	do {                                                                                   \
+		if (val) {                                                                     \
+			t->flags |= (flag);                                                    \
+			k[nk++] = (struct bkey){ (f), (nm), (val), (len), (o), NULL };         \
+		}                                                                              \
+	} while (0)
+		KEY(r->actor, r->actor_n, BC_ACTOR, "actor", T_ACTOR, t->actor);
+		KEY(r->rtype, r->rtype_n, BC_RTYPE, "resource_type", T_RTYPE, t->rtype);
+		KEY(r->rid, r->rid_n, BC_RID, "resource_id", T_RID, t->rid);
+		KEY(r->writer, r->writer_n, BC_WRITER, "writer", T_WRITER, t->writer);
+#undef KEY
+		if (r->has_ip) {
+			bool v4 = !memcmp(r->ip, V4_MAPPED, sizeof(V4_MAPPED));
+			const uint8_t *lens = v4 ? NET_V4 : NET_V6;
+
+			nn = v4 ? sizeof(NET_V4) : sizeof(NET_V6);
+			t->flags |= T_IP | (v4 ? T_V4 : 0);
+			k[nk++] = (struct bkey){ BC_IP, "source_ip", r->ip, 16, t->ip, NULL };
+			for (i = 0; i < nn; i++) {
+				net_key(r->ip, lens[i], nets[i]);
+				k[nk++] = (struct bkey){ BC_NET, "source_net", nets[i],
+							 sizeof(nets[i]), nh[i], NULL };
+			}
+		}
+		for (i = 0; i < nk; i++)
+			k[i].sl = bc_slot(bc, k[i].field, k[i].v, k[i].n);
+		for (i = 0; i < nk; i++)
+			bad |= blind_at(bl, w, k[i].sl, k[i].field, k[i].name, k[i].v, k[i].n,
+					k[i].out);
 		for (i = 0; i < nn; i++)
-			bad |= net_hash(bl, w, bc, r->ip, lens[i], &t->net[i]);
+			t->net[i] = (sqlite3_int64)get_be64(nh[i]);
 	}
 	return bad ? -1 : 0;
 }
@@ -2100,7 +2151,7 @@ static void *extractor(void *arg)
 	struct fbatch *fb = NULL;	/* the fed batch last taken from */
 	struct ls_err err = { { 0 } };
 	EVP_MD_CTX *w = EVP_MD_CTX_new();
-	struct bcache *bc = calloc(1, sizeof(*bc)); /* NULL: no cache, still right */
+	struct bcache *bc = bcache_new(); /* NULL: no cache, still right */
 	/* Decoded strings of one entry, then a copy of the last entry read. */
 	char *arena = malloc(2 * (JOURNAL_MAX_ENTRY + 1));
 	char *last = arena ? arena + JOURNAL_MAX_ENTRY + 1 : NULL;
@@ -2778,7 +2829,7 @@ static ls_rc rebuild_fill(sqlite3 *db, const struct blind *bl, const char *jdir,
 	uint64_t next = 0, at;
 	size_t len, inbatch = 0;
 	EVP_MD_CTX *w = EVP_MD_CTX_new();
-	struct bcache *bc = calloc(1, sizeof(*bc)); /* NULL: no cache, still right */
+	struct bcache *bc = bcache_new(); /* NULL: no cache, still right */
 	char *arena;
 	struct trow t;
 	struct row r;
@@ -3583,7 +3634,7 @@ static ls_rc where_prepare(struct where *w, struct index *idx, struct ls_err *er
 		if (w->ipq == IPQ_FULL)
 			bad |= blind_hash(&idx->bl, c, "source_ip", q->ip_lo, 16, w->ip);
 		else if (w->ipq == IPQ_NET || w->ipq == IPQ_NET_OR_V4)
-			bad |= net_hash(&idx->bl, c, NULL, q->ip_lo, w->ip_bits, &w->net);
+			bad |= net_hash(&idx->bl, c, q->ip_lo, w->ip_bits, &w->net);
 	}
 	EVP_MD_CTX_free(c);
 	if (q->has & INDEX_Q_ACTION_PREFIX)
