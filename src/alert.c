@@ -1925,7 +1925,7 @@ ls_rc alert_open(const char *datadir, const struct alert_opts *opts, struct aler
 	if (!a->o.state_interval_ms)
 		a->o.state_interval_ms = 1000;
 	if (!a->o.feed_queue_bytes)
-		a->o.feed_queue_bytes = 16u << 20;
+		a->o.feed_queue_bytes = 64u << 20;
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_mutex_init(&a->save_mu, NULL);
 	pthread_condattr_init(&ca);

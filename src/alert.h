@@ -131,7 +131,7 @@ struct alert_opts {
 	unsigned webhook_backoff_ms;	/* first retry delay, doubling; 0: 500 */
 	unsigned webhook_max_backoff_ms; /* 0: 60000 */
 	unsigned webhook_queue;		/* deliveries waiting; 0: 1024 */
-	size_t feed_queue_bytes;	/* entries waiting for the engine thread; 0: 16 MiB */
+	size_t feed_queue_bytes;	/* entries waiting for the engine thread; 0: 64 MiB */
 };
 
 struct alert_counters {

@@ -1343,7 +1343,7 @@ const struct jnode *jdom_get(const struct jdom *d, const struct jnode *obj, cons
 	return NULL;
 }
 
-void jcanon_buf_put(struct jcanon_buf *b, const char *s, size_t n)
+void jcanon_buf_put_slow(struct jcanon_buf *b, const char *s, size_t n)
 {
 	size_t ncap;
 	char *np;

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "ls.h"
 
@@ -105,7 +106,17 @@ struct jcanon_buf {
 	int nomem, over;
 };
 
-void jcanon_buf_put(struct jcanon_buf *b, const char *s, size_t n);
+/* Append s[0..n) (raw).  Inline for the common case: room, no error. */
+void jcanon_buf_put_slow(struct jcanon_buf *b, const char *s, size_t n);
+static inline void jcanon_buf_put(struct jcanon_buf *b, const char *s, size_t n)
+{
+	if (b->cap - b->len > n && b->max - b->len >= n && !(b->nomem | b->over)) {
+		memcpy(b->p + b->len, s, n);
+		b->len += n;
+		return;
+	}
+	jcanon_buf_put_slow(b, s, n);
+}
 /* s[0..n) (decoded bytes) as a canonical JSON string. */
 void jcanon_buf_str(struct jcanon_buf *b, const char *s, size_t n);
 /* The canonical JSON of node v (same bytes jcanon_object writes). */

@@ -85,6 +85,12 @@ void merkle_tree_init(struct merkle_tree *t)
 
 void merkle_tree_append(struct merkle_tree *t, const uint8_t leaf_hash[LS_HASH_LEN])
 {
+	merkle_tree_append_roots(t, leaf_hash, NULL);
+}
+
+void merkle_tree_append_roots(struct merkle_tree *t, const uint8_t leaf_hash[LS_HASH_LEN],
+			      uint8_t (*roots)[LS_HASH_LEN])
+{
 	uint8_t carry[LS_HASH_LEN];
 	unsigned k = 0;
 
@@ -93,9 +99,13 @@ void merkle_tree_append(struct merkle_tree *t, const uint8_t leaf_hash[LS_HASH_L
 	if (t->size == UINT64_MAX)
 		return;
 	memcpy(carry, leaf_hash, LS_HASH_LEN);
+	if (roots)
+		memcpy(roots[0], carry, LS_HASH_LEN);
 	while (t->size & (UINT64_C(1) << k)) {
 		merkle_node_hash(t->edge[k], carry, carry);
 		k++;
+		if (roots)
+			memcpy(roots[k], carry, LS_HASH_LEN);
 	}
 	memcpy(t->edge[k], carry, LS_HASH_LEN);
 	t->size++;

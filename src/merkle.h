@@ -37,6 +37,12 @@ struct merkle_tree {
 
 void merkle_tree_init(struct merkle_tree *t);
 void merkle_tree_append(struct merkle_tree *t, const uint8_t leaf_hash[LS_HASH_LEN]);
+/* merkle_tree_append(), and roots[k] (room for 65) the root of the complete
+ * subtree of 2^k leaves that ends with this leaf, for k = 0 up to the
+ * number of trailing zero bits of the new size (a tile writer's completed
+ * tiles, without hashing them again). */
+void merkle_tree_append_roots(struct merkle_tree *t, const uint8_t leaf_hash[LS_HASH_LEN],
+			      uint8_t (*roots)[LS_HASH_LEN]);
 void merkle_tree_root(const struct merkle_tree *t, uint8_t out[LS_HASH_LEN]);
 
 /* Hash of the complete subtree node (level, index); LS_OK or any error,

@@ -872,7 +872,7 @@ ls_rc tiles_writer_append(struct tiles_writer *w, const uint8_t leaf_hash[LS_HAS
 {
 	uint64_t s = w->tree.size;
 	uint8_t *tiles[TILE_LEVELS] = { NULL };
-	uint8_t *fresh = NULL, h[LS_HASH_LEN];
+	uint8_t *fresh = NULL, h[LS_HASH_LEN], roots[65][LS_HASH_LEN];
 	unsigned ncomplete = 0;
 	size_t need;
 
@@ -930,7 +930,9 @@ ls_rc tiles_writer_append(struct tiles_writer *w, const uint8_t leaf_hash[LS_HAS
 	if (len)
 		memcpy(w->bundle + w->bundle_len + 2, entry, len);
 	w->bundle_len += 2 + len;
-	merkle_tree_append(&w->tree, leaf_hash);
+	/* The roots of the tiles this leaf completes come with the append
+	 * (it computes them anyway): roots[8 (L + 1)] for level L. */
+	merkle_tree_append_roots(&w->tree, leaf_hash, roots);
 
 	memcpy(h, leaf_hash, LS_HASH_LEN);
 	for (unsigned L = 0; L <= ncomplete && L < TILE_LEVELS; L++) {
@@ -940,7 +942,7 @@ ls_rc tiles_writer_append(struct tiles_writer *w, const uint8_t leaf_hash[LS_HAS
 		if (L == ncomplete)
 			break;
 		memcpy(tiles[L], w->edge[L], TILE_BYTES);
-		subtree_root(tiles[L], TILE_HEIGHT, h);
+		memcpy(h, roots[TILE_HEIGHT * (L + 1)], LS_HASH_LEN);
 		w->pend[w->npend++] = (struct pending){
 			.level = (int)L,
 			.n = s >> (TILE_HEIGHT * (L + 1)),
