@@ -203,7 +203,6 @@ struct index {
 	struct fbatch *fspare;	/* emptied batches: memory already faulted in */
 	size_t nfspare;
 	size_t feed_bytes;
-	uint64_t feed_dropped;	/* batches not kept (full) */
 	uint64_t n_fed, n_read;	/* entries extracted from the feed, the journal */
 	bool pause_writer, writing;	/* index_test_pause_writer(); a batch is open */
 
@@ -2127,10 +2126,10 @@ static void tail_publish(struct index *idx, uint64_t next, const void *last, siz
 
 /* ============================================================ the extractor */
 
-/* Nothing to read: sleep until notified (or POLL_MS, for a journal that
- * grows without notifications). */
 static struct fbatch *feed_at(struct index *idx, uint64_t next);
 
+/* Nothing to read: sleep until notified (or POLL_MS, for a journal that
+ * grows without notifications). */
 static void extractor_idle(struct index *idx)
 {
 	pthread_mutex_lock(&idx->mu);
@@ -2385,12 +2384,13 @@ static void *writer_thread(void *arg)
 	pthread_setname_np(pthread_self(), "ls-idx-writer");
 	/* The index is derived data that may lag (the tail answers for what
 	 * it has not written): under a burst, CPU goes to accepting events
-	 * first, and the writer takes what they leave (Linux nice applies per
-	 * thread; 19 weighs 1.5% of a default thread, 10 weighed 11%).  When
-	 * the tail is full, ingest waits (--max-search-lag) and so leaves it
-	 * the CPU. */
+	 * first, and the writer takes what they leave: SCHED_IDLE runs it on
+	 * CPU time no other thread wants (per thread on Linux), nice 19
+	 * where that policy is refused.  When the tail is full, ingest waits
+	 * (--max-search-lag) and so leaves it the CPU. */
 	{
 		struct sched_param sp = { 0 };
+
 		if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0)
 			setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
 	}
@@ -2583,8 +2583,6 @@ void index_feed(struct index *idx, uint64_t first, const struct iovec *entries,
 			idx->fhead = b;
 		idx->ftail = b;
 		idx->feed_bytes += bytes;
-	} else if (n) {
-		idx->feed_dropped++;
 	}
 	pthread_mutex_unlock(&idx->mu);
 	index_notify(idx, first + n);
