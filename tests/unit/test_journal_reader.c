@@ -46,6 +46,7 @@ struct fx {
 	struct journal *j;
 	uint64_t next;		/* records appended */
 	struct loc *locs;	/* MAX_RECS */
+	uint64_t *told;		/* MAX_RECS: offsets journal_append_at() gave */
 	uint64_t nlocs;		/* records located so far */
 	struct journal_iter *follow;
 };
@@ -68,7 +69,8 @@ static int setup_common(void **state, int encrypted)
 	if (!fx)
 		return -1;
 	fx->locs = calloc(MAX_RECS, sizeof(*fx->locs));
-	if (!fx->locs)
+	fx->told = calloc(MAX_RECS, sizeof(*fx->told));
+	if (!fx->locs || !fx->told)
 		return -1;
 	snprintf(fx->root, sizeof(fx->root), "/tmp/ls-jreader-XXXXXX");
 	if (!mkdtemp(fx->root))
@@ -111,6 +113,7 @@ static int teardown(void **state)
 		keys_forget(fx->data);
 	nftw(fx->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	free(fx->locs);
+	free(fx->told);
 	free(fx);
 	return 0;
 }
@@ -144,7 +147,8 @@ static void journal_start(struct fx *fx)
 	assert_int_equal(journal_key_id(fx->j) != 0, fx->encrypted);
 }
 
-/* Append n entries in batches of 1..4. */
+/* Append n entries in batches of 1..4, keeping the offsets the journal
+ * reports for them (follow() checks them against the iterator's). */
 static void append(struct fx *fx, uint64_t n)
 {
 	static uint8_t bufs[4][JOURNAL_MAX_ENTRY];
@@ -161,7 +165,9 @@ static void append(struct fx *fx, uint64_t n)
 			iov[k].iov_base = bufs[k];
 			iov[k].iov_len = entry_make(fx->next + k, bufs[k], sizeof(bufs[k]));
 		}
-		assert_int_equal(journal_append(fx->j, iov, b, &first, &err), LS_OK);
+		assert_true(fx->next + b <= MAX_RECS);
+		assert_int_equal(journal_append_at(fx->j, iov, b, &first, fx->told + fx->next, &err),
+				 LS_OK);
 		assert_int_equal(first, fx->next);
 		fx->next += b;
 		n -= b;
@@ -190,6 +196,10 @@ static void follow(struct fx *fx)
 		assert_true(idx < MAX_RECS);
 		journal_iter_where(fx->follow, &seg, &fx->locs[idx].off);
 		snprintf(fx->locs[idx].seg, sizeof(fx->locs[idx].seg), "%s", seg);
+		if (fx->locs[idx].off != fx->told[idx])
+			fail_msg("record %llu: the iterator has it at %s offset %llu, the append said %llu",
+				 (unsigned long long)idx, seg, (unsigned long long)fx->locs[idx].off,
+				 (unsigned long long)fx->told[idx]);
 		fx->nlocs++;
 	}
 }
