@@ -337,14 +337,13 @@ static int blind_hash(const struct blind *b, EVP_MD_CTX *w, const char *name, co
  * values repeat (the writer of a whole batch, a user's id, a resource
  * type, the /8 and /16 of an address), and a lookup costs a fraction of an
  * HMAC.  Direct-mapped by a multiplicative hash of (field, value) taken
- * eight bytes at a time (a byte-wise FNV-1a was a tenth of the
- * extractor); values longer than BC_MAXV bytes are not kept.  A slot is
- * one cache line.  The table (256 KiB) rarely stays in the CPU's caches
- * between two entries, so trow_fill() locates the slots of all of an
- * entry's values first and has them fetched together (bc_slot()), then
- * looks them up (blind_at()): one wait for memory instead of up to nine.
- * It lives in the memory of one thread, beside the rows it fills, which
- * hold the same hashes.
+ * eight bytes at a time; values longer than BC_MAXV bytes are not kept.
+ * A slot is one cache line.  The table (256 KiB) rarely stays in the
+ * CPU's caches between two entries, so trow_fill() locates the slots of
+ * all of an entry's values first and has them fetched together
+ * (bc_slot()), then looks them up (blind_at()): one wait for memory
+ * instead of up to nine.  It lives in the memory of one thread, beside
+ * the rows it fills, which hold the same hashes.
  */
 #define BC_SLOTS 4096		/* a power of two */
 #define BC_MAXV 40
