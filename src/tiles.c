@@ -932,7 +932,7 @@ ls_rc tiles_writer_append(struct tiles_writer *w, const uint8_t leaf_hash[LS_HAS
 	w->bundle_len += 2 + len;
 	/* The roots of the tiles this leaf completes come with the append
 	 * (it computes them anyway): roots[8 (L + 1)] for level L. */
-	merkle_tree_append_roots(&w->tree, leaf_hash, roots);
+	merkle_tree_append_roots(&w->tree, leaf_hash, ncomplete ? roots : NULL);
 
 	memcpy(h, leaf_hash, LS_HASH_LEN);
 	for (unsigned L = 0; L <= ncomplete && L < TILE_LEVELS; L++) {
