@@ -26,8 +26,8 @@
  *
  *   Then records, back to back, no padding:
  *	0  2  magic 0x4C52 ("LR")
- *	2  2  flags: bit 0 COMMIT (last record of an appended batch); the
- *	      other bits are 0
+ *	2  2  flags: bit 0 COMMIT (last record of an appended batch), bit 1
+ *	      FIRST (first record of one); the other bits are 0
  *	4  4  payload length, 1..65535
  *	8  8  leaf index (previous + 1; the first equals the segment's)
  *	16 4  CRC-32 of header bytes 0..15 followed by the payload
@@ -43,7 +43,9 @@
  *
  * Writer invariants (in addition to journal.h):
  *  W1. One batch = one write() at the end of the segment then fdatasync();
- *      its last record, and only that one, has COMMIT.  A batch never spans
+ *      its last record, and only that one, has COMMIT; its first, and only
+ *      that one, has FIRST (so a batch's start is known even when the
+ *      COMMIT before it is damaged).  A batch takes at most max_batch bytes.  A batch never spans
  *      segments, so every segment but a torn last one ends with COMMIT.
  *  W2. Rotation happens between batches, when the current segment already
  *      holds segment_size bytes or more: create, write the header, fsync the
@@ -57,8 +59,11 @@
  * the last (their bodies are checked by the iterators, e.g. `verify`), and
  * scans the last one completely.  A bad or short record at offset X, or a
  * final batch without COMMIT, is a torn tail when no valid COMMIT record
- * found after X is followed by yet another valid record (that would be a
- * later batch written after a supposedly torn one); the tail is then cut
+ * found after X is followed by yet another valid record, and no valid
+ * FIRST record after X starts a batch beyond the last complete one (either
+ * is a later batch, written only once the damaged one was durable and
+ * acknowledged), and when the tail after the last COMMIT is no longer than
+ * one batch (a crash leaves at most one unfinished write); the tail is then cut
  * back to the end of the last COMMIT record, so a batch is kept whole or
  * not at all, unless that would leave fewer than min_size records.  A last
  * segment whose header is short or bad and which holds no valid record at
@@ -103,6 +108,7 @@ struct journal {
 	uint64_t seg_end;	/* durable end of the current segment (W3) */
 	uint64_t size;		/* records = next leaf index */
 	uint64_t segment_size;
+	uint64_t max_batch;	/* bytes of one batch in a segment (W1) */
 	int failed;		/* sticky (journal.h invariant 3) */
 	uint8_t *buf;		/* batch buffer, reused */
 	size_t buf_cap;
@@ -296,7 +302,7 @@ static ls_rc rec_parse_max(const uint8_t *p, size_t n, size_t max, struct rec *r
 		return LS_CORRUPT;
 	}
 	r->flags = get16(p + 2);
-	if (r->flags & ~JOURNAL_FLAG_COMMIT) {
+	if (r->flags & ~(JOURNAL_FLAG_COMMIT | JOURNAL_FLAG_FIRST)) {
 		*why = "bad record flags";
 		return LS_CORRUPT;
 	}
@@ -646,8 +652,11 @@ static ls_rc segment_create(struct journal *j, uint64_t first, struct ls_err *er
 	return LS_OK;
 }
 
+/* A cut at byte off of segment first: the records from leaf index `from`
+ * on are gone, `records` of them whole and valid, the last of those being
+ * `last`. */
 static void recovery_note(struct journal_recovery *rec, uint64_t first, uint64_t off,
-			  uint64_t bytes, uint64_t records)
+			  uint64_t bytes, uint64_t records, uint64_t from, uint64_t last)
 {
 	if (!rec)
 		return;
@@ -656,13 +665,19 @@ static void recovery_note(struct journal_recovery *rec, uint64_t first, uint64_t
 	rec->offset = off;
 	rec->bytes = bytes;
 	rec->records = records;
+	rec->first = from;
+	/* Holes (lost pages) make the range wider than the count. */
+	rec->last = records && last >= from + records - 1 ? last : from + records - (records > 0);
 }
 
 /* Valid records found at or after x, by searching for record magic: 1 when a
- * COMMIT record among them is followed by another one (a later batch: the
- * damage at x is not a torn tail), else 0.  *nvalid counts them. */
+ * COMMIT record among them is followed by another one, or a FIRST record
+ * among them has an index above `batch` (the index the unfinished batch
+ * starts at): a later batch, so the damage at x is not a torn tail.  Else
+ * 0; *nvalid counts them and *maxidx is the largest index among those at
+ * or above `batch` (left alone when none). */
 static int later_batch_after(const uint8_t *m, size_t size, size_t x, size_t max,
-			     uint64_t *nvalid)
+			     uint64_t batch, uint64_t *nvalid, uint64_t *maxidx)
 {
 	int seen_commit = 0;
 	size_t off = x;
@@ -685,8 +700,12 @@ static int later_batch_after(const uint8_t *m, size_t size, size_t x, size_t max
 		}
 		if (seen_commit)
 			return 1;
+		if ((r.flags & JOURNAL_FLAG_FIRST) && r.index > batch)
+			return 1;
 		if (r.flags & JOURNAL_FLAG_COMMIT)
 			seen_commit = 1;
+		if (r.index >= batch && r.index > *maxidx)
+			*maxidx = r.index;
 		(*nvalid)++;
 		off += r.size;
 	}
@@ -716,7 +735,7 @@ static ls_rc rewrite_header(struct journal *j, uint64_t size, struct journal_rec
 	    fsync(j->fd) != 0 || fsync(j->dirfd) != 0)
 		return ls_err_set(err, LS_IO, "%s/%s: rewriting torn header: %s", j->dir, name,
 				  strerror(errno));
-	recovery_note(rec, j->seg_first, 0, size, 0);
+	recovery_note(rec, j->seg_first, 0, size, 0, j->seg_first, 0);
 	j->seg_end = JOURNAL_SEG_HEADER;
 	j->size = j->seg_first;
 	return LS_OK;
@@ -730,7 +749,7 @@ static ls_rc scan_last(struct journal *j, uint64_t min_size, struct journal_reco
 	struct stat st;
 	uint8_t *m;
 	size_t size, off, x, commit_off, max;
-	uint64_t idx, commit_idx, nvalid = 0;
+	uint64_t idx, commit_idx, nvalid = 0, maxidx = 0;
 	const char *why = NULL, *hwhy;
 	char idxwhy[96];
 	ls_rc rc = LS_OK;
@@ -749,7 +768,7 @@ static ls_rc scan_last(struct journal *j, uint64_t min_size, struct journal_reco
 		/* Records are written only after the header is durable, so a
 		 * bad header with no valid record anywhere after it is a
 		 * segment whose creation was torn; with records it is damage. */
-		later_batch_after(m, size, 0, ENC_MAX, &nvalid);
+		later_batch_after(m, size, 0, ENC_MAX, UINT64_MAX, &nvalid, &maxidx);
 		if (nvalid == 0) {
 			munmap(m, size);
 			return rewrite_header(j, size, rec, err);
@@ -786,9 +805,20 @@ static ls_rc scan_last(struct journal *j, uint64_t min_size, struct journal_reco
 		goto clean;
 	if (!why)
 		why = "last batch has no COMMIT record";
-	if (x < size && later_batch_after(m, size, x, max, &nvalid)) {
-		rc = ls_err_set(err, LS_CORRUPT, "%s/%s offset %zu: %s in record %llu", j->dir,
-				name, x, why, (unsigned long long)idx);
+	if (x < size && later_batch_after(m, size, x, max, commit_idx, &nvalid, &maxidx)) {
+		rc = ls_err_set(err, LS_CORRUPT,
+				"%s/%s offset %zu: %s in record %llu, and a later batch follows it "
+				"(it was acknowledged: refusing to cut)",
+				j->dir, name, x, why, (unsigned long long)idx);
+		goto out;
+	}
+	if (size - commit_off > j->max_batch) {
+		rc = ls_err_set(err, LS_CORRUPT,
+				"%s/%s offset %zu: %s in record %llu, and %zu bytes follow the last "
+				"complete batch, more than one batch (%llu) that a crash can leave "
+				"unfinished: refusing to cut",
+				j->dir, name, x, why, (unsigned long long)idx, size - commit_off,
+				(unsigned long long)j->max_batch);
 		goto out;
 	}
 	if (commit_idx < min_size) {
@@ -804,8 +834,10 @@ static ls_rc scan_last(struct journal *j, uint64_t min_size, struct journal_reco
 				strerror(errno));
 		goto out;
 	}
-	recovery_note(rec, j->seg_first, commit_off, size - commit_off,
-		      idx - commit_idx + nvalid);
+	if (idx > commit_idx && idx - 1 > maxidx)
+		maxidx = idx - 1;
+	recovery_note(rec, j->seg_first, commit_off, size - commit_off, idx - commit_idx + nvalid,
+		      commit_idx, maxidx);
 clean:
 	j->seg_end = commit_off;
 	j->size = commit_idx;
@@ -867,6 +899,7 @@ ls_rc journal_open(const char *dir, const struct journal_opts *opts, struct jour
 		return ls_err_set(err, LS_NOMEM, "out of memory");
 	j->dirfd = j->fd = -1;
 	j->segment_size = opts && opts->segment_size ? opts->segment_size : DEFAULT_SEGMENT_SIZE;
+	j->max_batch = opts && opts->max_batch ? opts->max_batch : JOURNAL_MAX_BATCH;
 	j->dir = strdup(dir);
 	if (!j->dir) {
 		rc = ls_err_set(err, LS_NOMEM, "out of memory");
@@ -1049,6 +1082,9 @@ ls_rc journal_append_at(struct journal *j, const struct iovec *entries, size_t n
 	}
 	if (j->key_id)
 		total += n * LS_AEAD_OVERHEAD;
+	if (total > j->max_batch)
+		return ls_err_set(err, LS_LIMIT, "a batch of %zu bytes is larger than the limit (%llu)",
+				  total, (unsigned long long)j->max_batch);
 	if (total > j->buf_cap) {
 		size_t cap = j->buf_cap ? j->buf_cap : 1u << 20;
 		uint8_t *nb;
@@ -1067,7 +1103,8 @@ ls_rc journal_append_at(struct journal *j, const struct iovec *entries, size_t n
 
 		p = j->buf + off;
 		put16(p, REC_MAGIC);
-		put16(p + 2, i + 1 == n ? JOURNAL_FLAG_COMMIT : 0);
+		put16(p + 2, (i == 0 ? JOURNAL_FLAG_FIRST : 0) |
+				     (i + 1 == n ? JOURNAL_FLAG_COMMIT : 0));
 		put64(p + 8, j->size + i);
 		if (j->key_id) {
 			uint8_t aad[16];

@@ -30,10 +30,13 @@
  *     (ftruncate to the previous end) and reported as LS_NOSPACE; the journal
  *     stays usable only if that truncate and a sync succeed.
  *  4. Recovery at open cuts a torn tail of the last segment only: the bad
- *     region must lie in the last batch, i.e. no COMMIT record of a later
- *     batch follows it; and it never cuts below min_size (the size of the
- *     last signed checkpoint).  Anything else is LS_CORRUPT naming the
- *     segment file and byte offset.
+ *     region must lie in the last batch, i.e. no COMMIT record followed by
+ *     another record, and no FIRST record of a later batch, follows it; the
+ *     tail is no longer than one batch can be (max_batch); and it never
+ *     cuts below min_size (the size of the last signed checkpoint).  Whole
+ *     batches before the tail are kept, signed or not: they were
+ *     acknowledged.  Anything else is LS_CORRUPT naming the segment file
+ *     and byte offset, and nothing is changed.
  */
 #ifndef LS_JOURNAL_H
 #define LS_JOURNAL_H
@@ -48,12 +51,19 @@
 #define JOURNAL_SEG_HEADER 32
 #define JOURNAL_REC_HEADER 20
 #define JOURNAL_FLAG_COMMIT 0x0001
+#define JOURNAL_FLAG_FIRST 0x0002	/* first record of a batch (docs/FORMAT.md) */
+/* The most bytes one batch may take in a segment (records with their
+ * headers, sealed): the writer refuses larger batches (LS_LIMIT), and
+ * recovery refuses to cut a larger tail, since no crash can leave more
+ * than one unfinished batch. */
+#define JOURNAL_MAX_BATCH (64u << 20)
 
 struct journal;
 
 struct journal_opts {
 	uint64_t segment_size; /* rotate when a segment reaches this many bytes; 0: 64 MiB */
 	uint64_t min_size;     /* never cut below this many records at recovery */
+	uint64_t max_batch;    /* 0: JOURNAL_MAX_BATCH; smaller only for tests */
 };
 
 struct journal_recovery {
@@ -62,6 +72,8 @@ struct journal_recovery {
 	uint64_t offset;	 /* byte offset where the cut was made */
 	uint64_t bytes;		 /* bytes removed */
 	uint64_t records;	 /* whole, valid records removed with them (never acknowledged) */
+	uint64_t first;		 /* leaf index of the first record removed (= the size after) */
+	uint64_t last;		 /* leaf index of the last valid record removed (records > 0) */
 };
 
 /* Open (creating the directory and a first segment when empty) and recover. */

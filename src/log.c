@@ -8,9 +8,11 @@
  *  - the sequencer takes every queued batch at once, writes them with a
  *    single journal_append() (one write, one fdatasync: group commit), hands
  *    the new leaves to the checkpointer and wakes the callers;
- *  - the checkpointer, at most once per interval, extends the tiles with the
- *    new leaves, writes them durably, signs a checkpoint, stores it under
- *    DIR/checkpoints/ and publishes it as DIR/log/checkpoint.
+ *  - the checkpointer, once the oldest unsigned acknowledged entry is an
+ *    interval old (or sooner when many wait, or the sequencer waits for
+ *    it), extends the tiles with the new leaves, writes them durably, signs
+ *    a checkpoint, stores it under DIR/checkpoints/ and publishes it as
+ *    DIR/log/checkpoint.
  *
  * Invariants:
  *  1. log_append() returns LS_OK only when its entries are durable in the
@@ -22,6 +24,10 @@
  *  4. After the journal fails (LS_FAILED/LS_IO) every append fails until
  *     the log is reopened.
  *  5. Lock order: cp_lock (checkpoint creation) before mu (queue and state).
+ *  6. The unsigned window (size - latest_size) grows past max_unsigned only
+ *     by one batch taken alone, and no round starts while it is full or its
+ *     oldest entry is max_unsigned_ms old, unless the log is closing (the
+ *     close signs a checkpoint at once).
  */
 #include "log.h"
 
@@ -37,6 +43,7 @@
 #include <unistd.h>
 
 #include "crypto.h"
+#include "event.h"
 #include "fsutil.h"
 #include "merkle.h"
 #include "tiles.h"
@@ -44,6 +51,13 @@
 #define DEFAULT_QUEUE_MAX (64u << 20)
 #define MAX_ROUND_BYTES (16u << 20) /* one group commit writes at most this much */
 #define REBUILD_FLUSH_EVERY 65536   /* bound memory when tiles are rebuilt */
+#define DEFAULT_INTERVAL_MS 500
+#define DEFAULT_MAX_UNSIGNED 65536
+#define DEFAULT_MAX_UNSIGNED_MS 1000
+/* Batches waiting this long for room in the unsigned window fail with
+ * LS_BUSY, unwritten: a checkpointer that cannot sign (disk full, broken
+ * tiles) must not hold every caller forever. */
+#define BACKPRESSURE_GIVE_UP_MS 5000
 
 struct pending {
 	const struct iovec *entries;
@@ -72,16 +86,25 @@ struct log {
 	struct note_signer signer;
 	struct note_verifier verifier;
 	uint64_t interval_ms;
+	uint64_t max_unsigned;	 /* entries (invariant 6) */
+	uint64_t max_unsigned_ns;
 	size_t queue_max;
 
 	pthread_mutex_t mu;
 	pthread_cond_t work_cv;	 /* sequencer: work queued or stopping */
 	pthread_cond_t done_cv;	 /* callers: a batch finished */
-	pthread_cond_t cp_cv;	 /* checkpointer: stop */
+	pthread_cond_t cp_cv;	 /* checkpointer: stop, leaves to sign (CLOCK_MONOTONIC) */
+	pthread_cond_t room_cv;	 /* sequencer: a checkpoint was published (CLOCK_MONOTONIC) */
 	struct pending *head, *tail;
 	size_t queued_bytes;
 	int stopping, failed, threads;
+	int seq_blocked;	/* the sequencer waits for a checkpoint */
+	int test_hold;		/* log_test_hold_checkpoints() */
 	uint64_t size;		/* durable entries */
+	/* When (CLOCK_MONOTONIC ns) the oldest unsigned entry was acknowledged:
+	 * t_taken for the leaves a checkpoint round has taken and not yet
+	 * published, t_fresh for those in fresh; 0: none. */
+	uint64_t t_taken, t_fresh;
 	struct fresh fresh;	/* under mu */
 	/* The buffers of the last checkpoint's fresh leaves, emptied, for the
 	 * next (under mu): grown once, they are not mapped and faulted in
@@ -120,6 +143,37 @@ static void stats_commit(struct log_stats *st, double secs, uint64_t entries, ui
 		st->entries += entries;
 		st->bytes += bytes;
 	}
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Absolute CLOCK_MONOTONIC deadline for the condition variables. */
+static struct timespec deadline_ns(uint64_t t)
+{
+	struct timespec ts = { .tv_sec = (time_t)(t / 1000000000u),
+			       .tv_nsec = (long)(t % 1000000000u) };
+	return ts;
+}
+
+/* When the oldest unsigned entry was acknowledged; 0: none (under mu). */
+static uint64_t oldest_unsigned(const struct log *l)
+{
+	return l->t_taken ? l->t_taken : l->t_fresh;
+}
+
+/* Invariant 6: no more acknowledgements until a checkpoint (under mu). */
+static int window_full(const struct log *l, uint64_t now)
+{
+	uint64_t t = oldest_unsigned(l);
+
+	return l->size - l->latest_size >= l->max_unsigned ||
+	       (t && now - t >= l->max_unsigned_ns);
 }
 
 static void fresh_release(struct fresh *f)
@@ -248,6 +302,15 @@ static ls_rc publish(struct log *l, struct ls_err *err)
 	free(l->latest_note);
 	l->latest_note = note;
 	l->latest_size = size;
+	/* Every leaf a round took is in the tiles, so now signed. */
+	if (l->t_taken) {
+		double age = (double)(now_ns() - l->t_taken) / 1e9;
+
+		if (age > l->stats.unsigned_age_max)
+			l->stats.unsigned_age_max = age;
+		l->t_taken = 0;
+	}
+	pthread_cond_broadcast(&l->room_cv);
 	pthread_mutex_unlock(&l->mu);
 	return LS_OK;
 }
@@ -294,6 +357,10 @@ ls_rc log_checkpoint(struct log *l, struct ls_err *err)
 	f = l->fresh;
 	l->fresh = l->spare;
 	memset(&l->spare, 0, sizeof(l->spare));
+	/* A failed round leaves its leaves unsigned: keep the older time. */
+	if (!l->t_taken)
+		l->t_taken = l->t_fresh;
+	l->t_fresh = 0;
 	pthread_mutex_unlock(&l->mu);
 
 	for (appended = 0; appended < f.count && rc == LS_OK; appended++) {
@@ -327,28 +394,39 @@ ls_rc log_checkpoint(struct log *l, struct ls_err *err)
 static void *checkpointer_main(void *arg)
 {
 	struct log *l = arg;
+	uint64_t retry_at = 0;	/* after a failed round: not before this */
 
 	pthread_setname_np(pthread_self(), "ls-checkpoint");
 	pthread_mutex_lock(&l->mu);
 	while (!l->stopping) {
+		uint64_t now = now_ns(), t = oldest_unsigned(l), due;
 		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += (time_t)(l->interval_ms / 1000);
-		ts.tv_nsec += (long)(l->interval_ms % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&l->cp_cv, &l->mu, &ts);
-		if (l->stopping)
-			break;
-		if (l->fresh.count == 0)
+
+		/* Sign once the oldest unsigned entry is an interval old, or
+		 * at once when half the window is used or the sequencer waits
+		 * for room; a failed round is retried an interval later.
+		 * Otherwise sleep until that is due, at most a second
+		 * (sequence_round() wakes us when leaves arrive). */
+		if ((l->fresh.count == 0 && !l->t_taken) || l->test_hold)
+			due = UINT64_MAX;
+		else if (l->seq_blocked || l->size - l->latest_size >= (l->max_unsigned + 1) / 2)
+			due = now;
+		else
+			due = t ? t + l->interval_ms * 1000000u : now;
+		if (due < retry_at)
+			due = retry_at;
+		if (due > now) {
+			if (due - now > 1000000000u)
+				due = now + (l->test_hold ? 10000000u : 1000000000u);
+			ts = deadline_ns(due);
+			pthread_cond_timedwait(&l->cp_cv, &l->mu, &ts);
 			continue;
+		}
 		pthread_mutex_unlock(&l->mu);
 		/* A failure here leaves the last good checkpoint in place; the
 		 * leaves stay in the journal and the next round retries from
 		 * the tiles writer's state. */
-		log_checkpoint(l, NULL);
+		retry_at = log_checkpoint(l, NULL) == LS_OK ? 0 : now_ns() + l->interval_ms * 1000000u;
 		pthread_mutex_lock(&l->mu);
 	}
 	pthread_mutex_unlock(&l->mu);
@@ -392,6 +470,8 @@ static void sequence_round(struct log *l, struct pending *list)
 	if (secs >= 0)
 		stats_commit(&l->stats, secs, total, bytes, rc == LS_OK);
 	if (rc == LS_OK) {
+		size_t had = l->fresh.count;
+
 		/* Leaf hashes were computed by the callers, outside the lock. */
 		for (struct pending *p = list; p && rc == LS_OK; p = p->next)
 			for (size_t i = 0; i < p->n && rc == LS_OK; i++)
@@ -403,6 +483,12 @@ static void sequence_round(struct log *l, struct pending *list)
 			l->failed = 1;
 		rc = LS_OK;
 		l->size = first + total;
+		if (!l->t_fresh)
+			l->t_fresh = now_ns();
+		if (l->size - l->latest_size > l->stats.unsigned_entries_max)
+			l->stats.unsigned_entries_max = l->size - l->latest_size;
+		if (l->threads && (had == 0 || l->size - l->latest_size >= (l->max_unsigned + 1) / 2))
+			pthread_cond_signal(&l->cp_cv);
 		uint64_t next = first;
 		for (struct pending *p = list; p; p = p->next) {
 			p->first = next;
@@ -430,6 +516,37 @@ static void sequence_round(struct log *l, struct pending *list)
 	pthread_mutex_unlock(&l->mu);
 }
 
+/* Back-pressure (invariant 6), under mu: wake the checkpointer and wait
+ * until it publishes, or the log closes.  Batches that waited
+ * BACKPRESSURE_GIVE_UP_MS fail with LS_BUSY, unwritten, so that a
+ * checkpointer that cannot sign stops the writers with an error instead
+ * of holding them. */
+static void wait_for_room(struct log *l)
+{
+	uint64_t t0 = now_ns(), give_up = t0 + BACKPRESSURE_GIVE_UP_MS * 1000000ull, now;
+	struct timespec ts;
+
+	l->seq_blocked = 1;
+	l->stats.backpressure_waits++;
+	pthread_cond_signal(&l->cp_cv);
+	while (!l->stopping && l->head && window_full(l, now = now_ns())) {
+		if (now >= give_up) {
+			for (struct pending *p = l->head; p; p = p->next) {
+				p->rc = LS_BUSY;
+				p->done = 1;
+				l->queued_bytes -= p->bytes;
+			}
+			l->head = l->tail = NULL;
+			pthread_cond_broadcast(&l->done_cv);
+			break;
+		}
+		ts = deadline_ns(now + 100000000u < give_up ? now + 100000000u : give_up);
+		pthread_cond_timedwait(&l->room_cv, &l->mu, &ts);
+	}
+	l->seq_blocked = 0;
+	l->stats.backpressure_seconds += (double)(now_ns() - t0) / 1e9;
+}
+
 static void *sequencer_main(void *arg)
 {
 	struct log *l = arg;
@@ -439,17 +556,27 @@ static void *sequencer_main(void *arg)
 	for (;;) {
 		struct pending *list, *last;
 		size_t bytes;
+		uint64_t room, entries;
 
 		while (!l->head && !l->stopping)
 			pthread_cond_wait(&l->work_cv, &l->mu);
 		if (!l->head)
 			break;
-		/* Take batches up to MAX_ROUND_BYTES (at least one). */
+		if (!l->stopping && window_full(l, now_ns())) {
+			wait_for_room(l);
+			continue;
+		}
+		/* Take batches up to MAX_ROUND_BYTES and what the unsigned
+		 * window has room for (at least one). */
+		room = l->stopping ? UINT64_MAX : l->max_unsigned - (l->size - l->latest_size);
 		list = last = l->head;
 		bytes = last->bytes;
-		while (last->next && bytes + last->next->bytes <= MAX_ROUND_BYTES) {
+		entries = last->n;
+		while (last->next && bytes + last->next->bytes <= MAX_ROUND_BYTES &&
+		       entries + last->next->n <= room) {
 			last = last->next;
 			bytes += last->bytes;
+			entries += last->n;
 		}
 		l->head = last->next;
 		if (!l->head)
@@ -498,6 +625,14 @@ static ls_rc enqueue(struct log *l, struct pending *p, void (*enqueued)(void *ct
 			return rc;
 		}
 		bytes += entries[i].iov_len + JOURNAL_REC_HEADER;
+	}
+	/* The journal's batch limit, counted as if sealed; a round merges
+	 * batches only up to MAX_ROUND_BYTES, far below it. */
+	if (bytes + n * LS_AEAD_OVERHEAD > JOURNAL_MAX_BATCH) {
+		if (enqueued)
+			enqueued(ctx);
+		return ls_err_set(err, LS_LIMIT, "a batch of %zu entries (%zu bytes) is larger than "
+				  "the journal's batch limit (%u bytes)", n, bytes, JOURNAL_MAX_BATCH);
 	}
 	p->bytes = bytes;
 	/* Hash here, in the caller's thread: leaf hashes do not depend on the
@@ -567,6 +702,9 @@ static ls_rc wait_done(struct log *l, struct pending *p, uint64_t *first, struct
 		*first = p->first;
 	else if (rc == LS_NOSPACE)
 		ls_err_set(err, rc, "no space left on the journal's disk; nothing of the batch was kept");
+	else if (rc == LS_BUSY)
+		ls_err_set(err, rc, "the checkpointer is behind (no checkpoint signed for %d ms); "
+			   "nothing of the batch was written", BACKPRESSURE_GIVE_UP_MS);
 	else
 		ls_err_set(err, rc, "journal append failed: %s", ls_rc_name(rc));
 	return rc;
@@ -684,8 +822,23 @@ ls_rc log_rotate_key(struct log *l, struct ls_err *err)
 
 void log_get_stats(struct log *l, struct log_stats *out)
 {
+	uint64_t t;
+
 	pthread_mutex_lock(&l->mu);
 	*out = l->stats;
+	out->unsigned_entries = l->size - l->latest_size;
+	t = oldest_unsigned(l);
+	out->unsigned_age = t ? (double)(now_ns() - t) / 1e9 : 0;
+	if (out->unsigned_age > out->unsigned_age_max)
+		out->unsigned_age_max = out->unsigned_age;
+	pthread_mutex_unlock(&l->mu);
+}
+
+void log_test_hold_checkpoints(struct log *l, int hold)
+{
+	pthread_mutex_lock(&l->mu);
+	l->test_hold = hold;
+	pthread_cond_broadcast(&l->cp_cv);
 	pthread_mutex_unlock(&l->mu);
 }
 
@@ -827,6 +980,55 @@ static ls_rc catch_up(struct log *l, const struct checkpoint *cp, struct ls_err 
 	return replay(l, from, journal_size(l->journal), err);
 }
 
+/* Journal.h invariant 4 made visible: what recovery cut goes into the log
+ * as an event of the server (before anything else is appended), so that
+ * the signed log itself says that entries from jr->first on were cut and
+ * their indexes given again. */
+static ls_rc report_cut(struct log *l, const struct journal_recovery *jr, struct ls_err *err)
+{
+	struct event_ctx ctx = { 0 };
+	struct event_item it;
+	struct timespec ts;
+	struct iovec iov;
+	uint64_t first;
+	json_t *d;
+	ls_rc rc;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ctx.received_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	d = json_pack("{s:s,s:I,s:I,s:I,s:I,s:s}", "segment", jr->segment, "offset",
+		      (json_int_t)jr->offset, "bytes", (json_int_t)jr->bytes, "records",
+		      (json_int_t)jr->records, "first", (json_int_t)jr->first, "reason",
+		      "torn tail: an unfinished last batch, never acknowledged, was cut at "
+		      "recovery; its indexes are given again from first on");
+	if (d && jr->records)
+		json_object_set_new(d, "last", json_integer((json_int_t)jr->last));
+	if (!d)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	rc = event_internal("logseal.recovery.truncated", "logseal", NULL, "success", d, &ctx, &it);
+	json_decref(d);
+	if (rc != LS_OK)
+		return ls_err_set(err, rc, "cannot build the recovery event");
+	iov.iov_base = it.json;
+	iov.iov_len = it.len;
+	rc = log_append(l, &iov, 1, &first, err);
+	event_item_release(&it);
+	if (rc == LS_OK)
+		rc = log_checkpoint(l, err);
+	if (rc != LS_OK) {
+		char why[sizeof(err->msg)];
+
+		snprintf(why, sizeof(why), "%s", err && err->msg[0] ? err->msg : ls_rc_name(rc));
+		ls_err_set(err, rc,
+			   "recovery cut %llu bytes (%llu records from index %llu) at %s offset %llu "
+			   "and cannot record that in the log: %s",
+			   (unsigned long long)jr->bytes, (unsigned long long)jr->records,
+			   (unsigned long long)jr->first, jr->segment, (unsigned long long)jr->offset,
+			   why);
+	}
+	return rc;
+}
+
 static void log_free(struct log *l)
 {
 	if (!l)
@@ -843,6 +1045,7 @@ static void log_free(struct log *l)
 	pthread_cond_destroy(&l->work_cv);
 	pthread_cond_destroy(&l->done_cv);
 	pthread_cond_destroy(&l->cp_cv);
+	pthread_cond_destroy(&l->room_cv);
 	free(l);
 }
 
@@ -869,8 +1072,25 @@ ls_rc log_open(const struct log_opts *opts, struct log **out, struct journal_rec
 	pthread_mutex_init(&l->cp_lock, NULL);
 	pthread_cond_init(&l->work_cv, NULL);
 	pthread_cond_init(&l->done_cv, NULL);
-	pthread_cond_init(&l->cp_cv, NULL);
-	l->interval_ms = opts->checkpoint_interval_ms ? opts->checkpoint_interval_ms : 1000;
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&l->cp_cv, &ca);
+		pthread_cond_init(&l->room_cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	l->interval_ms = opts->checkpoint_interval_ms ? opts->checkpoint_interval_ms
+						      : DEFAULT_INTERVAL_MS;
+	l->max_unsigned = opts->max_unsigned_entries ? opts->max_unsigned_entries
+						     : DEFAULT_MAX_UNSIGNED;
+	if (opts->max_unsigned_ms)
+		l->max_unsigned_ns = opts->max_unsigned_ms * 1000000u;
+	else if (l->interval_ms * 2 > DEFAULT_MAX_UNSIGNED_MS)
+		l->max_unsigned_ns = l->interval_ms * 2 * 1000000u;
+	else
+		l->max_unsigned_ns = DEFAULT_MAX_UNSIGNED_MS * 1000000ull;
 	l->queue_max = opts->queue_max_bytes ? opts->queue_max_bytes : DEFAULT_QUEUE_MAX;
 	path_join(l->logdir, sizeof(l->logdir), l->dir, "log");
 	path_join(l->cpdir, sizeof(l->cpdir), l->dir, "checkpoints");
@@ -919,6 +1139,8 @@ ls_rc log_open(const struct log_opts *opts, struct log **out, struct journal_rec
 		rc = publish(l, err);
 		pthread_mutex_unlock(&l->cp_lock);
 	}
+	if (rc == LS_OK && jr.cut)
+		rc = report_cut(l, &jr, err);
 	if (rc != LS_OK) {
 		log_free(l);
 		return rc;
@@ -955,6 +1177,7 @@ ls_rc log_close(struct log *l, struct ls_err *err)
 		l->stopping = 1;
 		pthread_cond_broadcast(&l->work_cv);
 		pthread_cond_broadcast(&l->cp_cv);
+		pthread_cond_broadcast(&l->room_cv);
 		pthread_mutex_unlock(&l->mu);
 		pthread_join(l->seq_thread, NULL);
 		pthread_join(l->cp_thread, NULL);

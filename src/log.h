@@ -20,9 +20,23 @@
  * queues the batch; the sequencer thread takes every queued batch, writes
  * them with one journal_append() (group commit: one fdatasync), and wakes
  * each caller with its first leaf index.  A checkpointer thread extends the
- * tiles and signs a new checkpoint when the tree has grown, at most once per
- * interval.  The queue is bounded: when it is full log_append() returns
- * LS_BUSY at once instead of waiting (the server answers 503).
+ * tiles and signs a new checkpoint when the tree has grown: once the oldest
+ * unsigned acknowledged entry is checkpoint_interval_ms old, or sooner when
+ * half of max_unsigned_entries wait.  The unsigned window (entries
+ * acknowledged but covered by no signed checkpoint: recovery could cut
+ * them, undetected, if they were lost) is bounded: when it holds
+ * max_unsigned_entries, or its oldest entry is max_unsigned_ms old, the
+ * sequencer acknowledges nothing more until a checkpoint lands
+ * (back-pressure); batches that wait longer than a few seconds for that
+ * fail with LS_BUSY, unwritten.  The queue is bounded: when it is full
+ * log_append() returns LS_BUSY at once instead of waiting (the server
+ * answers 503).
+ *
+ * After a recovery that cut a torn tail (journal.h invariant 4),
+ * log_open() appends an event of service "logseal", action
+ * "logseal.recovery.truncated", naming what was cut (segment, offset,
+ * bytes, records and their leaf range) and signs a checkpoint covering it,
+ * whoever opened the log: a cut is never silent.
  */
 #ifndef LS_LOG_H
 #define LS_LOG_H
@@ -39,7 +53,9 @@ struct log;
 
 struct log_opts {
 	const char *dir;
-	uint64_t checkpoint_interval_ms; /* 0: 1000 */
+	uint64_t checkpoint_interval_ms; /* 0: 500 */
+	uint64_t max_unsigned_entries;	 /* 0: 65536 */
+	uint64_t max_unsigned_ms;	 /* 0: 1000, or twice the interval if longer */
 	uint64_t segment_size;		 /* 0: journal default */
 	size_t queue_max_bytes;		 /* bytes waiting for the sequencer; 0: 64 MiB */
 	int no_threads;			 /* 1: no checkpointer thread (import, tests): call log_checkpoint() */
@@ -130,7 +146,22 @@ struct log_stats {
 	uint64_t sync_count;		/* timed appends, failed ones included */
 	uint64_t sync_buckets[LOG_SYNC_BUCKETS]; /* not cumulative */
 	double sync_seconds;		/* sum of their latencies */
+	/* The unsigned window: entries acknowledged and not yet covered by a
+	 * signed checkpoint, now and at most since log_open(); the age of the
+	 * oldest of them (seconds since it was acknowledged), now and at most
+	 * (measured when the checkpoint covering it is published); how often
+	 * and how long the sequencer waited for a checkpoint. */
+	uint64_t unsigned_entries;
+	uint64_t unsigned_entries_max;
+	double unsigned_age;
+	double unsigned_age_max;
+	uint64_t backpressure_waits;
+	double backpressure_seconds;
 };
 void log_get_stats(struct log *l, struct log_stats *out);
+
+/* Testing only: while hold is 1 the checkpointer thread signs nothing
+ * (log_checkpoint() still works), as when it falls behind. */
+void log_test_hold_checkpoints(struct log *l, int hold);
 
 #endif

@@ -242,8 +242,8 @@ static void test_format_bytes(void **state)
 	put_be(want + 24, 0, 4);
 	put_be(want + 28, crc32(0, want, 28), 4);
 	n = 32;
-	n += encode_record(want + n, 0, 0, "hello");
-	n += encode_record(want + n, 1, 1, "world!");
+	n += encode_record(want + n, 2, 0, "hello");  /* FIRST */
+	n += encode_record(want + n, 1, 1, "world!"); /* COMMIT */
 
 	seg_path(fx, 0, path, sizeof(path));
 	fd = open(path, O_RDONLY);
@@ -412,6 +412,8 @@ static void test_torn_mid_record(void **state)
 	assert_int_equal(rec.offset, end_a);
 	assert_int_equal(rec.bytes, size - 5 - end_a);
 	assert_int_equal(rec.records, 2); /* 3 and 4 were whole, never acknowledged */
+	assert_int_equal(rec.first, 3);	  /* the leaf range cut: 3..4 */
+	assert_int_equal(rec.last, 4);
 	assert_int_equal(journal_size(j), 3);
 	assert_int_equal(file_size(path), end_a);
 	next = 3;
@@ -492,6 +494,79 @@ static void test_torn_zeros(void **state)
 	assert_int_equal(append_n(j, &next, 2, 40), LS_OK);
 	journal_close(j);
 	read_check(fx->dir, 0, 8, 40, 1, LS_NOTFOUND);
+}
+
+/* Issue 12 item 5: a damaged COMMIT record of a complete batch, followed
+ * by another complete batch, looked like one torn batch: recovery cut both,
+ * acknowledged as they were.  The later batch's FIRST record shows that
+ * the damaged one was finished: nothing may be cut. */
+static void test_damaged_commit_then_later_batch(void **state)
+{
+	struct fx *fx = *state;
+	struct journal *j = open_ok(fx, 0, 0, NULL);
+	struct ls_err err = { "" };
+	uint64_t next = 0;
+	char path[160], want[96];
+	off_t commit_b = 32 + (off_t)(rec_size(0, 30) + rec_size(1, 30) + rec_size(2, 30) +
+				      rec_size(3, 30));
+	off_t size;
+
+	assert_int_equal(append_n(j, &next, 3, 30), LS_OK); /* A: 0..2 */
+	assert_int_equal(append_n(j, &next, 2, 30), LS_OK); /* B: 3..4 */
+	assert_int_equal(append_n(j, &next, 2, 30), LS_OK); /* C: 5..6 */
+	journal_close(j);
+	seg_path(fx, 0, path, sizeof(path));
+	size = file_size(path);
+	file_flip(path, commit_b + 25, 0x01); /* record 4, B's COMMIT */
+	assert_int_equal(open_rc(fx, 0, &err), LS_CORRUPT);
+	snprintf(want, sizeof(want), "offset %lld: bad checksum in record 4", (long long)commit_b);
+	if (!strstr(err.msg, want))
+		fail_msg("message '%s' lacks '%s'", err.msg, want);
+	assert_int_equal(file_size(path), size); /* B and C stay */
+}
+
+/* A crash leaves at most one unfinished batch: a longer tail (here zeros
+ * over what were complete batches) is not cut. */
+static void test_tail_longer_than_a_batch(void **state)
+{
+	struct fx *fx = *state;
+	struct journal_opts o = { .max_batch = 4096 };
+	struct journal_recovery rec;
+	struct journal *j = NULL;
+	struct ls_err err = { "" };
+	static uint8_t zeros[8192];
+	uint64_t next = 0;
+	char path[160];
+	off_t size;
+
+	assert_int_equal(journal_open(fx->dir, &o, &j, NULL, &err), LS_OK);
+	assert_int_equal(append_n(j, &next, 3, 30), LS_OK);
+	journal_close(j);
+	seg_path(fx, 0, path, sizeof(path));
+	size = file_size(path);
+	file_append(path, zeros, sizeof(zeros));
+	assert_int_equal(journal_open(fx->dir, &o, &j, &rec, &err), LS_CORRUPT);
+	assert_non_null(strstr(err.msg, "refusing to cut"));
+	assert_int_equal(file_size(path), size + (off_t)sizeof(zeros));
+	/* One batch's worth is a torn tail: cut, and said so. */
+	file_truncate(path, size + 4000);
+	assert_int_equal(journal_open(fx->dir, &o, &j, &rec, &err), LS_OK);
+	assert_int_equal(rec.cut, 1);
+	assert_int_equal(rec.bytes, 4000);
+	assert_int_equal(rec.first, 3);
+	assert_int_equal(journal_size(j), 3);
+	/* The writer keeps to the same bound. */
+	{
+		static char big[5000];
+		struct iovec iov = { big, sizeof(big) };
+		uint64_t first;
+
+		memset(big, 'x', sizeof(big));
+		assert_int_equal(journal_append(j, &iov, 1, &first, &err), LS_LIMIT);
+		assert_int_equal(journal_size(j), 3);
+		assert_int_equal(append_n(j, &next, 1, 30), LS_OK);
+	}
+	journal_close(j);
 }
 
 static void test_torn_below_min_size(void **state)
@@ -972,6 +1047,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_torn_garbage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_zeros, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_below_min_size, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_commit_then_later_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tail_longer_than_a_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bitflip_committed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bitflip_earlier_segment, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_segment, setup, teardown),

@@ -3,8 +3,16 @@
  * together take consecutive indexes in the order they were started, and
  * each finish gives exactly what log_append() would; with and without the
  * sequencer thread; refusals at start leave nothing to finish; the
- * entries are in the journal afterwards, byte for byte.
+ * entries are in the journal afterwards, byte for byte.  The unsigned
+ * window: with the checkpointer held back, the sequencer acknowledges no
+ * more than max_unsigned_entries (or nothing once the oldest unsigned
+ * entry is max_unsigned_ms old) until a checkpoint lands; a recovery cut
+ * is reported in the log.
  */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +26,21 @@
 
 #include "journal.h"
 #include "log.h"
+
+static void rm_rf(const char *root)
+{
+	char cmd[200];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
 
 static void entry_text(char *buf, size_t cap, int i)
 {
@@ -108,6 +131,252 @@ static void run(int no_threads)
 	}
 }
 
+struct bg_append {
+	struct log *l;
+	char text[64];
+	uint64_t first;
+	ls_rc rc;
+	atomic_int done;
+};
+
+static void *bg_append_main(void *arg)
+{
+	struct bg_append *b = arg;
+	struct iovec iov = { b->text, strlen(b->text) };
+	struct ls_err err = { "" };
+
+	b->rc = log_append(b->l, &iov, 1, &b->first, &err);
+	atomic_store(&b->done, 1);
+	return NULL;
+}
+
+/* Waits up to ms for b to finish; 1 when it did. */
+static int bg_wait(struct bg_append *b, long ms)
+{
+	for (long i = 0; i < ms / 10 && !atomic_load(&b->done); i++)
+		sleep_ms(10);
+	return atomic_load(&b->done);
+}
+
+static uint64_t signed_size(struct log *l)
+{
+	char *note = NULL;
+	uint64_t size = 0;
+
+	assert_int_equal(log_latest_checkpoint(l, &note, &size), LS_OK);
+	free(note);
+	return size;
+}
+
+/* Issue 12 item 5: the checkpointer falls behind (held); the sequencer
+ * stops acknowledging at max_unsigned_entries and goes on once a
+ * checkpoint covers them. */
+static void test_unsigned_window_entries(void **state)
+{
+	char root[] = "/tmp/test_log.XXXXXX", dir[128], text[8][64];
+	struct log_opts lo = { 0 };
+	struct log_stats st;
+	struct iovec iov[8];
+	struct ls_err err = { "" };
+	struct bg_append b = { 0 };
+	pthread_t th;
+	struct log *l;
+	uint64_t first;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	snprintf(dir, sizeof(dir), "%s/d", root);
+	assert_int_equal(log_init(dir, "log.test/x", &err), LS_OK);
+	lo.dir = dir;
+	lo.checkpoint_interval_ms = 600000; /* only the bound may trigger a checkpoint */
+	lo.max_unsigned_entries = 8;
+	lo.max_unsigned_ms = 600000;
+	assert_int_equal(log_open(&lo, &l, NULL, &err), LS_OK);
+	log_test_hold_checkpoints(l, 1);
+
+	for (int i = 0; i < 8; i++) {
+		entry_text(text[i], sizeof(text[i]), i);
+		iov[i] = (struct iovec){ text[i], strlen(text[i]) };
+	}
+	assert_int_equal(log_append(l, iov, 5, &first, &err), LS_OK);
+	assert_int_equal(log_append(l, iov + 5, 3, &first, &err), LS_OK);
+	assert_int_equal(log_size(l), 8);
+	assert_int_equal(signed_size(l), 0);
+
+	/* The window is full: the next append waits, unacknowledged. */
+	b.l = l;
+	entry_text(b.text, sizeof(b.text), 8);
+	assert_int_equal(pthread_create(&th, NULL, bg_append_main, &b), 0);
+	assert_false(bg_wait(&b, 300));
+	assert_int_equal(log_size(l), 8);
+	log_get_stats(l, &st);
+	assert_int_equal(st.unsigned_entries, 8);
+	assert_true(st.unsigned_entries_max <= 8);
+	assert_true(st.backpressure_waits >= 1);
+
+	/* The checkpointer catches up: the wait ends, everything is signed. */
+	log_test_hold_checkpoints(l, 0);
+	assert_true(bg_wait(&b, 5000));
+	pthread_join(th, NULL);
+	assert_int_equal(b.rc, LS_OK);
+	assert_int_equal(b.first, 8);
+	assert_true(signed_size(l) >= 8);
+	log_get_stats(l, &st);
+	assert_true(st.unsigned_entries_max <= 8);
+	assert_int_equal(log_close(l, &err), LS_OK);
+	check_journal(dir, 9);
+	rm_rf(root);
+}
+
+/* The same bound in time: once the oldest unsigned entry is
+ * max_unsigned_ms old, nothing more is acknowledged until it is signed. */
+static void test_unsigned_window_time(void **state)
+{
+	char root[] = "/tmp/test_log.XXXXXX", dir[128], text[64];
+	struct log_opts lo = { 0 };
+	struct iovec iov;
+	struct ls_err err = { "" };
+	struct bg_append b = { 0 };
+	pthread_t th;
+	struct log *l;
+	uint64_t first;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	snprintf(dir, sizeof(dir), "%s/d", root);
+	assert_int_equal(log_init(dir, "log.test/x", &err), LS_OK);
+	lo.dir = dir;
+	lo.checkpoint_interval_ms = 600000;
+	lo.max_unsigned_entries = 1000;
+	lo.max_unsigned_ms = 100;
+	assert_int_equal(log_open(&lo, &l, NULL, &err), LS_OK);
+	log_test_hold_checkpoints(l, 1);
+	entry_text(text, sizeof(text), 0);
+	iov = (struct iovec){ text, strlen(text) };
+	assert_int_equal(log_append(l, &iov, 1, &first, &err), LS_OK);
+	sleep_ms(150);
+	b.l = l;
+	entry_text(b.text, sizeof(b.text), 1);
+	assert_int_equal(pthread_create(&th, NULL, bg_append_main, &b), 0);
+	assert_false(bg_wait(&b, 300));
+	assert_int_equal(log_size(l), 1);
+	log_test_hold_checkpoints(l, 0);
+	assert_true(bg_wait(&b, 5000));
+	pthread_join(th, NULL);
+	assert_int_equal(b.rc, LS_OK);
+	assert_int_equal(b.first, 1);
+	assert_true(signed_size(l) >= 1);
+	assert_int_equal(log_close(l, &err), LS_OK);
+	check_journal(dir, 2);
+	rm_rf(root);
+}
+
+/* Issue 12 item 5: batches acknowledged but never checkpointed (a crash
+ * before the checkpointer ran) are kept and signed at the next open; the
+ * unfinished batch after them is cut, and the cut is an event in the log
+ * naming the leaf range it removed. */
+static void test_recovery_keeps_batches_and_reports_cut(void **state)
+{
+	char root[] = "/tmp/test_log.XXXXXX", dir[128], jdir[160], seg[200], text[8][64];
+	struct log_opts lo = { 0 };
+	struct journal_opts jo = { 0 };
+	struct journal_recovery rec;
+	struct journal *j;
+	struct journal_iter *it;
+	struct iovec iov[8];
+	struct ls_err err = { "" };
+	struct log *l;
+	const uint8_t *data;
+	size_t len;
+	uint64_t first, idx;
+	char *ev;
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	snprintf(dir, sizeof(dir), "%s/d", root);
+	snprintf(jdir, sizeof(jdir), "%s/journal", dir);
+	assert_int_equal(log_init(dir, "log.test/x", &err), LS_OK);
+	/* Three complete batches, 0..5, that no checkpoint covers. */
+	assert_int_equal(journal_open(jdir, &jo, &j, NULL, &err), LS_OK);
+	for (int i = 0; i < 6; i++) {
+		entry_text(text[i], sizeof(text[i]), i);
+		iov[i] = (struct iovec){ text[i], strlen(text[i]) };
+	}
+	assert_int_equal(journal_append(j, iov, 2, &first, &err), LS_OK);
+	assert_int_equal(journal_append(j, iov + 2, 1, &first, &err), LS_OK);
+	assert_int_equal(journal_append(j, iov + 3, 3, &first, &err), LS_OK);
+	journal_close(j);
+	/* Then what a crash mid-write leaves: the next batch's first record
+	 * whole (index 6, FIRST, no COMMIT), the second one torn. */
+	snprintf(seg, sizeof(seg), "%s/0000000000000000.seg", jdir);
+	fd = open(seg, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	{
+		uint8_t r[20 + 40] = { 0x4C, 0x52, 0x00, 0x02, 0, 0, 0, 40 };
+		uint32_t crc;
+
+		r[15] = 6;
+		memset(r + 20, 'z', 40);
+		/* CRC-32 (zlib's) of header bytes 0..15 and the payload. */
+		crc = 0xFFFFFFFFu;
+		for (size_t k = 0; k < sizeof(r); k++) {
+			if (k >= 16 && k < 20)
+				continue;
+			crc ^= r[k];
+			for (int b = 0; b < 8; b++)
+				crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1)));
+		}
+		crc ^= 0xFFFFFFFFu;
+		r[16] = (uint8_t)(crc >> 24);
+		r[17] = (uint8_t)(crc >> 16);
+		r[18] = (uint8_t)(crc >> 8);
+		r[19] = (uint8_t)crc;
+		assert_int_equal(write(fd, r, sizeof(r)), (ssize_t)sizeof(r));
+		r[15] = 7;
+		assert_int_equal(write(fd, r, 30), 30);
+	}
+	close(fd);
+
+	lo.dir = dir;
+	memset(&rec, 0, sizeof(rec));
+	assert_int_equal(log_open(&lo, &l, &rec, &err), LS_OK);
+	assert_int_equal(rec.cut, 1);
+	assert_int_equal(rec.first, 6);
+	assert_int_equal(rec.records, 1);
+	assert_int_equal(rec.last, 6);
+	/* 0..5 kept, the event at 6, and all of it signed. */
+	assert_int_equal(log_size(l), 7);
+	assert_int_equal(signed_size(l), 7);
+	assert_int_equal(log_close(l, &err), LS_OK);
+
+	assert_int_equal(journal_iter_open(jdir, 0, &it, &err), LS_OK);
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(journal_iter_next(it, &data, &len, &idx, &err), LS_OK);
+		assert_int_equal(len, strlen(text[i]));
+		assert_memory_equal(data, text[i], len);
+	}
+	assert_int_equal(journal_iter_next(it, &data, &len, &idx, &err), LS_OK);
+	assert_int_equal(idx, 6);
+	ev = strndup((const char *)data, len);
+	assert_non_null(ev);
+	if (!strstr(ev, "\"action\":\"logseal.recovery.truncated\"") ||
+	    !strstr(ev, "\"first\":6") || !strstr(ev, "\"last\":6") ||
+	    !strstr(ev, "\"records\":1") || !strstr(ev, "\"segment\":\"0000000000000000.seg\"") ||
+	    !strstr(ev, "\"service\":\"logseal\""))
+		fail_msg("recovery event: %s", ev);
+	free(ev);
+	assert_int_equal(journal_iter_next(it, &data, &len, &idx, &err), LS_NOTFOUND);
+	journal_iter_free(it);
+
+	/* Reported once: the next open finds nothing to cut. */
+	assert_int_equal(log_open(&lo, &l, &rec, &err), LS_OK);
+	assert_int_equal(rec.cut, 0);
+	assert_int_equal(log_size(l), 7);
+	assert_int_equal(log_close(l, &err), LS_OK);
+	rm_rf(root);
+}
+
 static void test_threads(void **state)
 {
 	(void)state;
@@ -125,6 +394,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_no_threads),
+		cmocka_unit_test(test_unsigned_window_entries),
+		cmocka_unit_test(test_unsigned_window_time),
+		cmocka_unit_test(test_recovery_keeps_batches_and_reports_cut),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
