@@ -191,6 +191,25 @@ ls_rc metrics_render(struct metrics *m, const struct metrics_snapshot *s, char *
 	render_fsync(&b, &s->log);
 	render_http(&b, m);
 	gauge_u(&b, "logseal_tree_size", "Entries in the log (durable).", s->tree_size);
+	gauge_u(&b, "logseal_unsigned_entries",
+		"Entries acknowledged but not yet covered by a signed checkpoint.",
+		s->log.unsigned_entries);
+	gauge_u(&b, "logseal_unsigned_entries_max",
+		"The most entries acknowledged and unsigned at once since the server started.",
+		s->log.unsigned_entries_max);
+	family(&b, "logseal_unsigned_oldest_seconds", "gauge",
+	       "Seconds since the oldest acknowledged, unsigned entry was acknowledged (0: none).");
+	bprintf(&b, "logseal_unsigned_oldest_seconds %.3f\n", s->log.unsigned_age);
+	family(&b, "logseal_unsigned_oldest_seconds_max", "gauge",
+	       "The longest an acknowledged entry waited for a signed checkpoint since the start.");
+	bprintf(&b, "logseal_unsigned_oldest_seconds_max %.3f\n", s->log.unsigned_age_max);
+	counter(&b, "logseal_checkpoint_backpressure_total",
+		"Times the sequencer stopped acknowledging until a checkpoint was signed.",
+		s->log.backpressure_waits);
+	family(&b, "logseal_checkpoint_backpressure_seconds_total", "counter",
+	       "Seconds the sequencer spent waiting for a checkpoint.");
+	bprintf(&b, "logseal_checkpoint_backpressure_seconds_total %.6f\n",
+		s->log.backpressure_seconds);
 	if (s->has_checkpoint_age) {
 		family(&b, "logseal_checkpoint_age_seconds", "gauge",
 		       "Seconds since the latest signed checkpoint was published.");

@@ -66,6 +66,7 @@ struct serve_opts {
 	int insecure_plaintext;
 	unsigned threads;
 	uint64_t checkpoint_ms;
+	uint64_t max_unsigned, max_unsigned_ms;
 	size_t max_body;
 	unsigned conn_limit;
 	unsigned per_ip_limit;
@@ -91,7 +92,11 @@ static void usage(FILE *f)
 		"  --insecure-plaintext     allow plain HTTP on a non-loopback address (NOT for\n"
 		"                           production: tokens and events travel unencrypted)\n"
 		"  --threads N              HTTP worker threads (default: 4 per CPU, >= 16, <= 64)\n"
-		"  --checkpoint-interval MS sign a checkpoint at most every MS ms (default 1000)\n"
+		"  --checkpoint-interval MS sign a checkpoint once the oldest unsigned entry is\n"
+		"                           MS ms old (default 500)\n"
+		"  --max-unsigned N         acknowledge no more while N entries, or\n"
+		"  --max-unsigned-ms MS     an entry MS ms old, wait for a signed checkpoint\n"
+		"                           (default 65536; 1000, or twice the interval)\n"
 		"  --max-body BYTES         largest request body (default %u)\n"
 		"  --max-connections N      connections in all (default 1024)\n"
 		"  --max-connections-per-ip N  connections from one address (default 256)\n"
@@ -198,6 +203,8 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		{ "insecure-plaintext", no_argument, NULL, 'P' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "checkpoint-interval", required_argument, NULL, 'i' },
+		{ "max-unsigned", required_argument, NULL, 'U' },
+		{ "max-unsigned-ms", required_argument, NULL, 'W' },
 		{ "max-body", required_argument, NULL, 'b' },
 		{ "max-connections", required_argument, NULL, 'C' },
 		{ "max-connections-per-ip", required_argument, NULL, 'I' },
@@ -249,6 +256,16 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 			if (!parse_u64(optarg, 1, 3600000, &v))
 				goto bad;
 			o->checkpoint_ms = v;
+			break;
+		case 'U':
+			if (!parse_u64(optarg, 1, 100000000, &v))
+				goto bad;
+			o->max_unsigned = v;
+			break;
+		case 'W':
+			if (!parse_u64(optarg, 10, 3600000, &v))
+				goto bad;
+			o->max_unsigned_ms = v;
 			break;
 		case 'b':
 			if (!parse_u64(optarg, 1024, 1ull << 30, &v))
@@ -440,6 +457,8 @@ int serve_main(int argc, char **argv)
 	memset(&lo, 0, sizeof(lo));
 	lo.dir = o.dir;
 	lo.checkpoint_interval_ms = o.checkpoint_ms;
+	lo.max_unsigned_entries = o.max_unsigned;
+	lo.max_unsigned_ms = o.max_unsigned_ms;
 	memset(&rec, 0, sizeof(rec));
 	r = log_open(&lo, &s.log, &rec, &err);
 	if (r != LS_OK) {
@@ -450,9 +469,11 @@ int serve_main(int argc, char **argv)
 	if (rec.cut)
 		fprintf(stderr,
 			"logseal serve: recovery cut a torn tail of %s at byte %llu (%llu bytes, "
-			"%llu unacknowledged records)\n", rec.segment,
+			"%llu unacknowledged records from index %llu); the event "
+			"logseal.recovery.truncated at index %llu says so\n", rec.segment,
 			(unsigned long long)rec.offset, (unsigned long long)rec.bytes,
-			(unsigned long long)rec.records);
+			(unsigned long long)rec.records, (unsigned long long)rec.first,
+			(unsigned long long)rec.first);
 	r = auth_open(o.dir, &s.auth, &err);
 	if (r == LS_NOTFOUND) {
 		r = auth_bootstrap(o.dir, &err);

@@ -112,9 +112,9 @@ static int do_check(const char *dir, const char *ackfile)
 	}
 	size = log_size(lg);
 	if (rec.cut)
-		printf("# recovery cut %llu bytes (%llu whole records) at %s offset %llu\n",
-		       (unsigned long long)rec.bytes, (unsigned long long)rec.records, rec.segment,
-		       (unsigned long long)rec.offset);
+		printf("# recovery cut %llu bytes (%llu whole records, from index %llu) at %s offset "
+		       "%llu\n", (unsigned long long)rec.bytes, (unsigned long long)rec.records,
+		       (unsigned long long)rec.first, rec.segment, (unsigned long long)rec.offset);
 	else
 		printf("# recovery cut nothing\n");
 	f = fopen(ackfile, "r");
