@@ -24,7 +24,8 @@
 #   LOADGEN_SECONDS=5     per HTTP batch size;  LOADGEN_CONNS=8
 #   HTTP_BATCHES="1 100 1000"
 #   BENCH_TMP=DIR  BENCH_STRICT=1
-#   BENCH_SECTIONS="engine import http read"   the sections to run
+#   BENCH_SECTIONS="engine import http window read"   the sections to run
+#   WINDOW_SECONDS=10  WINDOW_SAMPLE_MS=50   the unsigned-window section
 #   READ_N=1000000        events loaded for the read figures (10000000 for
 #                         the issue's 10-million figures: about 15 minutes)
 #   READ_DAYS=40  READ_ACTORS=50000  READ_REQS=1000  READ_SECONDS=60
@@ -47,7 +48,9 @@ LOADGEN_CONNS=${LOADGEN_CONNS:-8}
 HTTP_BATCHES=${HTTP_BATCHES:-1 100 1000}
 BENCH_STRICT=${BENCH_STRICT:-0}
 BENCH_ROOT=${BENCH_TMP:-$BUILD_ABS/bench-tmp}
-BENCH_SECTIONS=${BENCH_SECTIONS:-engine import http read}
+BENCH_SECTIONS=${BENCH_SECTIONS:-engine import http window read}
+WINDOW_SECONDS=${WINDOW_SECONDS:-10}
+WINDOW_SAMPLE_MS=${WINDOW_SAMPLE_MS:-50}
 READ_N=${READ_N:-1000000}
 READ_DAYS=${READ_DAYS:-40}
 READ_ACTORS=${READ_ACTORS:-50000}
@@ -62,6 +65,7 @@ READ_INDEX_TIMEOUT=${READ_INDEX_TIMEOUT:-1800}
 STEP="setup"
 SERVER_PID=""
 LOADGEN_PID=""
+SAMPLER_PID=""
 T=""
 # The PostgreSQL pieces (pg_start, pg_remove, ...) for the read figures.
 . bench/pg_baseline.sh
@@ -72,7 +76,7 @@ has() { case " $BENCH_SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 fail() { echo "bench: FAILED ($STEP): $*" >&2; exit 1; }
 cleanup() {
 	local rc=$?
-	for pid in $LOADGEN_PID $SERVER_PID; do
+	for pid in $SAMPLER_PID $LOADGEN_PID $SERVER_PID; do
 		if kill -0 "$pid" 2>/dev/null; then
 			kill -KILL "$pid" 2>/dev/null || true
 			wait "$pid" 2>/dev/null || true
@@ -97,7 +101,7 @@ for b in "$LOGSEAL" "$BENCHBIN/bench_engine" "$BENCHBIN/loadgen" "$BENCHBIN/qben
 	[ -x "$b" ] || fail "$b missing: run 'make bench'"
 done
 for v in EVENTS READ_N READ_DAYS READ_ACTORS READ_REQS READ_SECONDS STATS_REQS PROOF_REQS \
-	EXPORT_EVENTS LAG_SECONDS READ_INDEX_TIMEOUT; do
+	EXPORT_EVENTS LAG_SECONDS READ_INDEX_TIMEOUT WINDOW_SECONDS WINDOW_SAMPLE_MS; do
 	case "${!v}" in ''|*[!0-9]*|0) fail "$v must be a positive integer (got '${!v}')" ;; esac
 done
 [ "$LAG_SECONDS" -ge 3 ] || fail "LAG_SECONDS must be at least 3"
@@ -233,10 +237,6 @@ printf '  %-40s %12s\n' "encryption cost (import medians, verify)" \
 fi
 
 # --------------------------------------------------------------------- HTTP
-if has http; then
-STEP="logseal serve"
-section "HTTP: logseal serve under load (loadgen, keep-alive, NDJSON to POST /v1/events)"
-
 # serve_start DIR [init options]: a fresh data dir, a server on PORT, a
 # writer token in $T/writer.token.  serve_stop: SIGTERM, clean exit checked.
 serve_start() {
@@ -304,6 +304,9 @@ thread_cost() {
 		      printf "%stotal %.2f", s, t }'
 }
 
+if has http; then
+STEP="logseal serve"
+section "HTTP: logseal serve under load (loadgen, keep-alive, NDJSON to POST /v1/events)"
 serve_start "$T/serve"
 accepted=0
 for b in $HTTP_BATCHES; do
@@ -340,6 +343,73 @@ if [ -n "$HTTP_EPS" ] && [ -n "${PG_EPS:-}" ]; then
 	printf '  %-40s %12s\n' "ratio to PostgreSQL (batches of 1000)" \
 		"$(awk -v a="$HTTP_EPS" -v b="$PG_EPS" 'BEGIN { printf "%.2fx", a / b }')"
 fi
+fi
+
+# ------------------------------------------------------------------- window
+# The unsigned window under sustained load: entries acknowledged but not
+# yet covered by a signed checkpoint (recovery could lose them unnoticed),
+# sampled from /metrics every WINDOW_SAMPLE_MS while loadgen posts batches
+# of 1000 for WINDOW_SECONDS; max and p99 of the samples, and the server's
+# own high-water marks (logseal_unsigned_*_max: every acknowledgement and
+# every published checkpoint, not only the samples).
+if has window; then
+STEP="unsigned window (logseal serve)"
+section "unsigned window: acknowledged entries not yet signed, under sustained load (batches of 1000, ${WINDOW_SECONDS} s)"
+serve_start "$T/window"
+printf 'Authorization: Bearer %s\n' "$(head -1 "$T/window/admin.token")" >"$T/window-admin.hdr"
+python3 - "$PORT" "$T/window/admin.token" "$WINDOW_SAMPLE_MS" "$T/window.samples" <<'PY' &
+import http.client, sys, time
+port, tokfile, ms, out = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+tok = open(tokfile).readline().strip()
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+with open(out, "w") as f:
+    while True:
+        try:
+            c.request("GET", "/metrics", headers={"Authorization": "Bearer " + tok})
+            body = c.getresponse().read().decode()
+        except Exception:
+            break
+        v = {}
+        for line in body.splitlines():
+            p = line.split()
+            if len(p) == 2 and p[0].startswith("logseal_"):
+                v[p[0]] = p[1]
+        f.write("%s %s %s\n" % (v.get("logseal_unsigned_entries", "0"),
+                                 v.get("logseal_unsigned_oldest_seconds", "0"),
+                                 v.get("logseal_tree_size", "0")))
+        f.flush()
+        time.sleep(ms / 1000.0)
+PY
+SAMPLER_PID=$!
+STEP="loadgen batch 1000 (unsigned window)"
+"$BENCHBIN/loadgen" --port "$PORT" --token-file "$T/writer.token" --batch 1000 \
+	--conns "$LOADGEN_CONNS" --seconds "$WINDOW_SECONDS" \
+	--results "$RESULTS" --key "window_b1000" ||
+	{ rc=$?; tail -20 "$T/serve.log" >&2; fail "loadgen exited with status $rc"; }
+curl -fsS -H @"$T/window-admin.hdr" "http://127.0.0.1:$PORT/metrics" >"$T/window.metrics" ||
+	fail "GET /metrics failed"
+kill "$SAMPLER_PID" 2>/dev/null || true
+wait "$SAMPLER_PID" 2>/dev/null || true
+SAMPLER_PID=""
+serve_stop
+metric() { awk -v k="$1" '$1 == k { print $2 }' "$T/window.metrics"; }
+nsamples=$(grep -c '' "$T/window.samples" || true)
+[ "${nsamples:-0}" -gt 0 ] || fail "no /metrics samples"
+# pct COLUMN P: the P-th percentile (nearest rank) of a sample column.
+pct() { awk -v c="$1" '{ print $c }' "$T/window.samples" | sort -g |
+	awk -v p="$2" '{ v[NR] = $1 } END { r = int(p / 100 * NR + 0.999999); if (r < 1) r = 1; print v[r] }'; }
+WIN_E_MAX=$(metric logseal_unsigned_entries_max)
+WIN_S_MAX=$(metric logseal_unsigned_oldest_seconds_max)
+WIN_EPS=$(get window_b1000_eps)
+{ echo "window_entries_max $WIN_E_MAX"; echo "window_seconds_max $WIN_S_MAX"
+  echo "window_entries_p99 $(pct 1 99)"; echo "window_seconds_p99 $(pct 2 99)"; } >>"$RESULTS"
+line "load" "$(commas "$WIN_EPS") events/s acknowledged for ${WINDOW_SECONDS} s ($nsamples samples of /metrics, every ${WINDOW_SAMPLE_MS} ms)"
+line "unsigned entries, sampled" "p50 $(commas "$(pct 1 50)"), p99 $(commas "$(pct 1 99)"), max $(commas "$(pct 1 100)")"
+line "unsigned entries, high-water" "$(commas "$WIN_E_MAX") (every acknowledgement counted; bound --max-unsigned 65,536)"
+line "oldest unsigned ack, sampled" "p50 $(pct 2 50) s, p99 $(pct 2 99) s, max $(pct 2 100) s"
+line "oldest unsigned ack, high-water" "$WIN_S_MAX s (at each signed checkpoint; bound --max-unsigned-ms 1 s)"
+line "  in seconds of load" "max $(awk -v e="$WIN_E_MAX" -v r="$WIN_EPS" 'BEGIN { printf "%.2f", (r > 0 ? e / r : 0) }') s of acknowledged events unsigned (high-water entries / rate)"
+line "back-pressure" "$(metric logseal_checkpoint_backpressure_total) waits, $(metric logseal_checkpoint_backpressure_seconds_total) s in all"
 fi
 
 # --------------------------------------------------------------------- read
@@ -400,6 +470,10 @@ for b in $HTTP_BATCHES; do
 	[ "$b" = 1000 ] && continue
 	line "HTTP batches of $b" "$(commas "$(get "http_b${b}_eps")") events/s, p99 $(get "http_b${b}_p99_ms") ms"
 done
+fi
+if has window; then
+	target "unsigned window at full load" "$(awk -v s="$WIN_S_MAX" 'BEGIN { print (s <= 1.0) ? 1 : 0 }')" 1 \
+		"oldest unsigned ack <= $WIN_S_MAX s, <= $(commas "$WIN_E_MAX") entries, at $(commas "$WIN_EPS")/s (<= 1 s)"
 fi
 if has read; then
 	read_summary

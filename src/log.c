@@ -395,6 +395,7 @@ static void *checkpointer_main(void *arg)
 {
 	struct log *l = arg;
 	uint64_t retry_at = 0;	/* after a failed round: not before this */
+	uint64_t took = 0;	/* how long the last round took */
 
 	pthread_setname_np(pthread_self(), "ls-checkpoint");
 	pthread_mutex_lock(&l->mu);
@@ -402,8 +403,10 @@ static void *checkpointer_main(void *arg)
 		uint64_t now = now_ns(), t = oldest_unsigned(l), due;
 		struct timespec ts;
 
-		/* Sign once the oldest unsigned entry is an interval old, or
-		 * at once when half the window is used or the sequencer waits
+		/* Sign once the oldest unsigned entry is an interval old, less
+		 * what the last round took (so that it is signed about an
+		 * interval after it was acknowledged, under load too), or at
+		 * once when half the window is used or the sequencer waits
 		 * for room; a failed round is retried an interval later.
 		 * Otherwise sleep until that is due, at most a second
 		 * (sequence_round() wakes us when leaves arrive). */
@@ -411,8 +414,10 @@ static void *checkpointer_main(void *arg)
 			due = UINT64_MAX;
 		else if (l->seq_blocked || l->size - l->latest_size >= (l->max_unsigned + 1) / 2)
 			due = now;
+		else if (t && took < l->interval_ms * 1000000u)
+			due = t + l->interval_ms * 1000000u - took;
 		else
-			due = t ? t + l->interval_ms * 1000000u : now;
+			due = now;
 		if (due < retry_at)
 			due = retry_at;
 		if (due > now) {
@@ -427,6 +432,7 @@ static void *checkpointer_main(void *arg)
 		 * leaves stay in the journal and the next round retries from
 		 * the tiles writer's state. */
 		retry_at = log_checkpoint(l, NULL) == LS_OK ? 0 : now_ns() + l->interval_ms * 1000000u;
+		took = retry_at ? 0 : now_ns() - now;
 		pthread_mutex_lock(&l->mu);
 	}
 	pthread_mutex_unlock(&l->mu);
