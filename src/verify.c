@@ -19,6 +19,7 @@
 #include "verify.h"
 
 #include <dirent.h>
+#include <jansson.h>
 #include <errno.h>
 #include <ftw.h>
 #include <limits.h>
@@ -1090,6 +1091,156 @@ ls_rc verify_tiles_dir(const char *dir, const struct note_verifier *key, int pro
 	rep->tiles = tc->checked;
 	memcpy(rep->root, cp.root, LS_HASH_LEN);
 out:
+	tiles_reader_free(r);
+	tc_release(tc);
+	free(tc);
+	return rc;
+}
+
+/* The tree size the last full verify vouched for (0: none, or not to be
+ * trusted: its seal is checked like any configuration file's). */
+static uint64_t last_verified(const char *dir, const struct checkpoint *pub)
+{
+	char path[PATH_MAX], *text = NULL;
+	struct ls_err e = { "" };
+	json_t *o, *ok, *ts;
+	uint64_t v = 0;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/state/last-verify.json", dir);
+	if (cfgseal_read_file(dir, CFGSEAL_VERIFY, path, 65536, &text, &len, &e) != LS_OK)
+		return 0;
+	o = json_loadb(text, len, 0, NULL);
+	free(text);
+	ok = json_object_get(o, "ok");
+	ts = json_object_get(o, "tree_size");
+	if (json_is_true(ok) && json_is_integer(ts) && json_integer_value(ts) >= 0 &&
+	    (uint64_t)json_integer_value(ts) <= pub->size)
+		v = (uint64_t)json_integer_value(ts);
+	json_decref(o);
+	return v;
+}
+
+ls_rc verify_serve_start(const char *dir, uint64_t *from_out, struct ls_err *err)
+{
+	char path[PATH_MAX], jdir[PATH_MAX], logdir[PATH_MAX], bdir[PATH_MAX];
+	struct note_verifier key;
+	struct keyring *kr = NULL;
+	struct tilecheck *tc = NULL;
+	struct tiles_reader *r = NULL;
+	struct journal_iter *it = NULL;
+	struct merkle_tree tree;
+	struct checkpoint pub;
+	uint8_t root[LS_HASH_LEN];
+	uint64_t from, kept = 0;
+	ls_rc rc;
+
+	*from_out = 0;
+	if (strlen(dir) > PATH_MAX - 256)
+		return ls_err_set(err, LS_LIMIT, "data directory path too long");
+	snprintf(path, sizeof(path), "%s/verifier.key", dir);
+	rc = load_key_file(path, &key, err);
+	if (rc != LS_OK)
+		return rc;
+	rc = keys_get(dir, &kr, err);
+	if (rc != LS_OK && rc != LS_NOTFOUND)
+		return rc;
+	snprintf(logdir, sizeof(logdir), "%s/log", dir);
+	snprintf(bdir, sizeof(bdir), "%s/bundles", dir);
+	snprintf(jdir, sizeof(jdir), "%s/journal", dir);
+	snprintf(path, sizeof(path), "%s/checkpoint", logdir);
+	rc = open_checkpoint(path, &key, &pub, NULL, err);
+	if (rc != LS_OK)
+		return rc;
+	rc = journal_retained(jdir, &kept, err);
+	if (rc != LS_OK)
+		return rc;
+	/* From the start of the level-0 tile of the last verified size; the
+	 * archived prefix is verify's (it is not in the journal). */
+	from = last_verified(dir, &pub) / TILE_WIDTH * TILE_WIDTH;
+	if (from < kept)
+		from = (kept + TILE_WIDTH - 1) / TILE_WIDTH * TILE_WIDTH;
+	if (from > pub.size)
+		return LS_OK;
+	*from_out = from;
+
+	tc = malloc(sizeof(*tc));
+	if (!tc)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	rc = tc_init(tc, logdir, kr ? bdir : NULL, err);
+	if (rc != LS_OK) {
+		free(tc);
+		return rc;
+	}
+	if (tiles_reader_open(logdir, pub.size, &r) != LS_OK) {
+		rc = ls_err_set(err, LS_NOMEM, "cannot open the tiles of %s", logdir);
+		goto out;
+	}
+	/* The state at `from`, from the tiles below it: the right edge of each
+	 * level's current tile, and the tree's frontier.  The root compared at
+	 * the end covers whatever is taken from them. */
+	merkle_tree_init(&tree);
+	tree.size = from;
+	for (int k = 0; k < 64 && rc == LS_OK; k++)
+		if ((from >> k) & 1)
+			rc = tiles_node_hash(r, (unsigned)k, (from >> k) - 1, tree.edge[k]);
+	tc->tile_index[0] = from / TILE_WIDTH;
+	tc->bindex = from / TILE_WIDTH;
+	for (int level = 1; level < MAX_LEVELS && rc == LS_OK; level++) {
+		uint64_t n = from >> (TILE_HEIGHT * level), start = n / TILE_WIDTH * TILE_WIDTH;
+
+		for (uint64_t j = start; j < n && rc == LS_OK; j++)
+			rc = tiles_node_hash(r, (unsigned)(TILE_HEIGHT * level), j,
+					     tc->hashes[level][j - start]);
+		tc->count[level] = (unsigned)(n - start);
+		tc->tile_index[level] = n / TILE_WIDTH;
+	}
+	if (rc != LS_OK) {
+		rc = ls_err_set(err, LS_TAMPERED,
+				"%s: the hash tiles below entry %llu cannot be read (%s)", logdir,
+				(unsigned long long)from, ls_rc_name(rc));
+		goto out;
+	}
+	rc = journal_iter_open_strict(jdir, from, &it, err);
+	while (rc == LS_OK && tree.size < pub.size) {
+		const uint8_t *data;
+		size_t len;
+		uint64_t idx;
+		uint8_t h[LS_HASH_LEN];
+
+		rc = journal_iter_next(it, &data, &len, &idx, err);
+		if (rc == LS_NOTFOUND)
+			rc = ls_err_set(err, LS_CORRUPT,
+					"%s: ends at entry %llu, the signed checkpoint covers %llu",
+					jdir, (unsigned long long)tree.size,
+					(unsigned long long)pub.size);
+		else if (rc == LS_OK && idx != tree.size)
+			rc = ls_err_set(err, LS_TAMPERED,
+					"%s: the journal holds entry %llu where %llu was expected", jdir,
+					(unsigned long long)idx, (unsigned long long)tree.size);
+		if (rc != LS_OK)
+			break;
+		merkle_leaf_hash(data, len, h);
+		merkle_tree_append(&tree, h);
+		rc = tc_push_entry(tc, data, len, err);
+		if (rc == LS_OK)
+			rc = tc_push_hash(tc, 0, h, err);
+	}
+	if (rc != LS_OK)
+		goto out;
+	merkle_tree_root(&tree, root);
+	if (!ls_ct_equal(root, pub.root, LS_HASH_LEN)) {
+		rc = ls_err_set(err, LS_TAMPERED,
+				"%s/checkpoint: the journal and the tiles below entry %llu do not give "
+				"its root (size %llu)",
+				logdir, (unsigned long long)from, (unsigned long long)pub.size);
+		goto out;
+	}
+	rc = tc_expect(tc, from, pub.size, err);
+	if (rc == LS_OK)
+		rc = tc_finish(tc, from, pub.size, err);
+out:
+	journal_iter_free(it);
 	tiles_reader_free(r);
 	tc_release(tc);
 	free(tc);
