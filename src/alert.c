@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cfgseal.h"
 #include "crypto.h"
 #include "event.h"
 #include "fsutil.h"
@@ -1293,31 +1294,35 @@ static void tick_absence(struct alert *a, int64_t now)
 
 /* ============================================================ persistence */
 
+/* Every file under alerts/ is sealed (cfgseal.h): rules, webhooks and the
+ * engine's position cannot be edited on disk to silence an alert. */
 static ls_rc write_json(const char *dir, const char *name, json_t *o, mode_t mode,
 			struct ls_err *err)
 {
-	char path[4096];
+	char path[4096], ddir[4096];
 	char *s = json_dumps(o, JSON_INDENT(1) | JSON_SORT_KEYS);
 	ls_rc rc;
 
 	if (!s)
 		return ls_err_set(err, LS_NOMEM, "out of memory");
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	rc = fs_write_file(path, s, strlen(s), mode, 0, err);
+	cfgseal_parent(dir, 1, ddir, sizeof(ddir));
+	rc = cfgseal_write_file(ddir, CFGSEAL_ALERTS, path, s, strlen(s), mode, err);
 	free(s);
 	return rc;
 }
 
 static ls_rc read_json(const char *dir, const char *name, json_t **out, struct ls_err *err)
 {
-	char path[4096], *data;
+	char path[4096], ddir[4096], *data;
 	json_error_t je;
 	size_t len;
 	ls_rc rc;
 
 	*out = NULL;
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	rc = fs_read_file(path, FILE_MAX, &data, &len, err);
+	cfgseal_parent(dir, 1, ddir, sizeof(ddir));
+	rc = cfgseal_read_file(ddir, CFGSEAL_ALERTS, path, FILE_MAX, &data, &len, err);
 	if (rc)
 		return rc;
 	*out = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);

@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "cfgseal.h"
 #include "fsutil.h"
 #include "note.h"
 #include "retention.h"
@@ -68,7 +69,9 @@ static json_t *last_verify(const char *dir, char *why, size_t whylen)
 		snprintf(why, whylen, "data directory path too long");
 		return json_null();
 	}
-	rc = fs_read_file(path, LAST_VERIFY_MAX, &text, &len, &err);
+	/* Sealed by verify (cfgseal.h): an outcome edited on disk is not shown
+	 * as if verify had reached it. */
+	rc = cfgseal_read_file(dir, CFGSEAL_VERIFY, path, LAST_VERIFY_MAX, &text, &len, &err);
 	if (rc == LS_NOTFOUND)
 		return json_null();
 	if (rc != LS_OK) {

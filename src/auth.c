@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cfgseal.h"
 #include "crypto.h"
 #include "event.h"
 #include "fsutil.h"
@@ -190,7 +191,13 @@ static ls_rc store_write(const char *path, const struct auth_tok *tab, size_t n,
 	text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
 	if (!text)
 		goto out;
-	rc = fs_write_file(path, text, strlen(text), 0600, 0, err);
+	{
+		/* Sealed (cfgseal.h): an edited role or hash is refused at load. */
+		char dir[PATH_MAX];
+
+		cfgseal_parent(path, 1, dir, sizeof(dir));
+		rc = cfgseal_write_file(dir, CFGSEAL_TOKENS, path, text, strlen(text), 0600, err);
+	}
 	free(text);
 	json_decref(root);
 	json_decref(arr);
@@ -207,9 +214,11 @@ static ls_rc store_load(struct auth *a, struct ls_err *err)
 	size_t len, i;
 	json_error_t je;
 	json_t *root, *arr, *v;
+	char dir[PATH_MAX];
 	ls_rc rc;
 
-	rc = fs_read_file(a->path, TOKENS_FILE_MAX, &text, &len, err);
+	cfgseal_parent(a->path, 1, dir, sizeof(dir));
+	rc = cfgseal_read_file(dir, CFGSEAL_TOKENS, a->path, TOKENS_FILE_MAX, &text, &len, err);
 	if (rc != LS_OK)
 		return rc;
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);

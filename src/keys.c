@@ -33,6 +33,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cfgseal.h"
 #include "fsutil.h"
 
 #define CHECK_LABEL "logseal key check"
@@ -237,6 +238,67 @@ static json_t *read_json(const char *path, ls_rc *rc, struct ls_err *err)
 	}
 	return o;
 }
+
+/*
+ * master.json is sealed (cfgseal.h) under HMAC-SHA256(data key 1,
+ * cfgseal_label(CFGSEAL_MASTER)), what keys_derive() gives: the key exists
+ * only once the master key has unwrapped the data keys, so the seal is
+ * checked right after that, before anything is read with them.
+ */
+static void master_seal_key(const uint8_t dk1[KEYS_KEY_LEN], uint8_t out[CFGSEAL_KEY_LEN])
+{
+	const char *label = cfgseal_label(CFGSEAL_MASTER);
+
+	ls_hmac_sha256(dk1, KEYS_KEY_LEN, label, strlen(label), out);
+}
+
+static ls_rc write_master(const char *path, json_t *o, const uint8_t dk1[KEYS_KEY_LEN],
+			  struct ls_err *err)
+{
+	uint8_t k[CFGSEAL_KEY_LEN];
+	char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS), *f = NULL;
+	size_t n;
+	ls_rc rc;
+
+	if (!s)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	master_seal_key(dk1, k);
+	rc = cfgseal_seal(k, "master.json", s, strlen(s), &f, &n);
+	ls_wipe(k, sizeof(k));
+	free(s);
+	if (rc != LS_OK)
+		return ls_err_set(err, rc, "%s: cannot seal", path);
+	rc = fs_write_file(path, f, n, 0600, 0, err);
+	free(f);
+	return rc;
+}
+
+/* master.json: its text (seal removed, NUL-terminated) and its seal. */
+static json_t *read_master(const char *path, char **text, size_t *tlen, int *sealed,
+			   uint8_t mac[CFGSEAL_MAC_LEN], ls_rc *rc, struct ls_err *err)
+{
+	json_error_t je;
+	json_t *o;
+
+	*text = NULL;
+	*rc = fs_read_file(path, JSON_CAP, text, tlen, err);
+	if (*rc != LS_OK)
+		return NULL;
+	*sealed = cfgseal_split(*text, tlen, mac) == LS_OK;
+	o = json_loadb(*text, *tlen, JSON_REJECT_DUPLICATES, &je);
+	if (!o || !json_is_object(o)) {
+		json_decref(o);
+		free(*text);
+		*text = NULL;
+		*rc = ls_err_set(err, LS_CORRUPT, "%s: not a JSON object", path);
+		return NULL;
+	}
+	return o;
+}
+
+static ls_rc check_master_seal(struct keyring *kr, const char *path, const char *text,
+			       size_t tlen, int sealed, const uint8_t mac[CFGSEAL_MAC_LEN],
+			       struct ls_err *err);
 
 static json_t *master_json(const struct keys_source *src, const uint8_t check[LS_HASH_LEN])
 {
@@ -458,16 +520,21 @@ static ls_rc keyring_load(const char *real, struct keyring **out, struct ls_err 
 	struct keys_source src;
 	uint8_t check[LS_HASH_LEN];
 	struct keyring *kr;
+	uint8_t mac[CFGSEAL_MAC_LEN];
+	char *text = NULL;
+	size_t tlen = 0;
+	int sealed = 0;
 	json_t *o;
 	ls_rc rc;
 
 	keys_path(path, sizeof(path), real, "master.json");
-	o = read_json(path, &rc, err);
+	o = read_master(path, &text, &tlen, &sealed, mac, &rc, err);
 	if (!o)
 		return rc;
 	kr = calloc(1, sizeof(*kr));
 	if (!kr || !(kr->dir = strdup(real))) {
 		free(kr);
+		free(text);
 		json_decref(o);
 		return ls_err_set(err, LS_NOMEM, "out of memory");
 	}
@@ -493,6 +560,9 @@ static ls_rc keyring_load(const char *real, struct keyring **out, struct ls_err 
 	json_decref(o);
 	if (rc == LS_OK)
 		rc = load_datakeys(kr, err);
+	if (rc == LS_OK)
+		rc = check_master_seal(kr, path, text, tlen, sealed, mac, err);
+	free(text);
 	if (rc != LS_OK) {
 		keyring_free(kr);
 		return rc;
@@ -584,6 +654,62 @@ static int find_key(struct keyring *kr, uint32_t id, uint8_t key[KEYS_KEY_LEN])
 		}
 	}
 	return 0;
+}
+
+static ls_rc check_master_seal(struct keyring *kr, const char *path, const char *text,
+			       size_t tlen, int sealed, const uint8_t mac[CFGSEAL_MAC_LEN],
+			       struct ls_err *err)
+{
+	uint8_t dk1[KEYS_KEY_LEN], k[CFGSEAL_KEY_LEN], want[CFGSEAL_MAC_LEN];
+	int ok;
+
+	if (!sealed)
+		return cfgseal_adopt() ? LS_OK :
+		       ls_err_set(err, LS_TAMPERED,
+				  "%s: has no integrity seal (edited by hand, or written before files "
+				  "were sealed: then stop the server and run `logseal keys seal-config "
+				  "--data %s`)", path, kr->dir);
+	if (!find_key(kr, 1, dk1))
+		return ls_err_set(err, LS_CORRUPT, "%s/keys/datakeys.json has no data key 1", kr->dir);
+	master_seal_key(dk1, k);
+	cfgseal_mac(k, "master.json", text, tlen, want);
+	ok = ls_ct_equal(mac, want, sizeof(want));
+	ls_wipe(dk1, sizeof(dk1));
+	ls_wipe(k, sizeof(k));
+	return ok ? LS_OK :
+	       ls_err_set(err, LS_TAMPERED,
+			  "%s: its integrity seal does not match its content (changed outside "
+			  "logseal)", path);
+}
+
+ls_rc keys_seal_master(const char *datadir, struct ls_err *err)
+{
+	char path[PATH_MAX];
+	uint8_t mac[CFGSEAL_MAC_LEN], dk1[KEYS_KEY_LEN];
+	struct keyring *kr;
+	char *text = NULL;
+	size_t tlen = 0;
+	int sealed = 0;
+	json_t *o;
+	ls_rc rc;
+
+	rc = keys_get(datadir, &kr, err);
+	if (rc != LS_OK)
+		return rc;
+	keys_path(path, sizeof(path), kr->dir, "master.json");
+	o = read_master(path, &text, &tlen, &sealed, mac, &rc, err);
+	if (!o)
+		return rc;
+	free(text);
+	pthread_mutex_lock(&kr->mu);
+	if (!find_key(kr, 1, dk1))
+		rc = ls_err_set(err, LS_CORRUPT, "%s/keys/datakeys.json has no data key 1", kr->dir);
+	else
+		rc = write_master(path, o, dk1, err);
+	pthread_mutex_unlock(&kr->mu);
+	ls_wipe(dk1, sizeof(dk1));
+	json_decref(o);
+	return rc;
 }
 
 ls_rc keys_data_key(struct keyring *kr, uint32_t id, uint8_t key[KEYS_KEY_LEN],
@@ -750,7 +876,7 @@ ls_rc keys_init(const char *datadir, const struct keys_source *src, int create,
 		goto out;
 	}
 	keys_path(path, sizeof(path), datadir, "master.json");
-	rc = write_json(path, o, err);
+	rc = write_master(path, o, kr.keys[0].key, err);
 	json_decref(o);
 out:
 	if (kr.keys) {
@@ -791,8 +917,12 @@ ls_rc keys_rewrap(const char *datadir, const struct keys_source *newsrc, int cre
 	if (rc == LS_OK)
 		rc = save_datakeys(&nk, kr->keys, kr->n, err);
 	if (rc == LS_OK) {
+		uint8_t dk1[KEYS_KEY_LEN];
+
 		keys_path(path, sizeof(path), kr->dir, "master.json");
-		rc = write_json(path, o, err);
+		rc = find_key(kr, 1, dk1) ? write_master(path, o, dk1, err) :
+		     ls_err_set(err, LS_CORRUPT, "%s/keys/datakeys.json has no data key 1", kr->dir);
+		ls_wipe(dk1, sizeof(dk1));
 	}
 	if (rc == LS_OK) {
 		/* The cached keyring goes on with the new master key, so that

@@ -108,6 +108,10 @@ const char *keys_source_desc(struct keyring *kr);
 ls_rc keys_rewrap(const char *datadir, const struct keys_source *newsrc, int create,
 		  struct ls_err *err);
 
+/* Rewrite keys/master.json with its integrity seal (cfgseal.h; the
+ * migration `logseal keys seal-config`, with cfgseal adopt mode on). */
+ls_rc keys_seal_master(const char *datadir, struct ls_err *err);
+
 /* Drop the cached keyring of datadir (tests; after keys_rewrap). */
 void keys_forget(const char *datadir);
 

@@ -42,6 +42,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cfgseal.h"
+#include "cpindex.h"
 #include "crypto.h"
 #include "event.h"
 #include "fsutil.h"
@@ -120,6 +122,8 @@ struct log {
 	uint64_t cp_failures;	 /* checkpoint rounds that failed */
 	char *latest_note;	 /* under mu */
 	uint64_t latest_size;
+	uint8_t cpkey[32];	 /* seals checkpoints.index lines (cpindex.h) */
+	uint64_t cp_indexed;	 /* size of the index's last line (cp_lock) */
 	struct log_stats stats;	 /* under mu */
 };
 
@@ -250,17 +254,28 @@ static ls_rc load_keys(struct log *l, struct ls_err *err)
 	return LS_OK;
 }
 
-/* Store a signed note as the checkpoint of `size`: history first, then the
- * published DIR/log/checkpoint (invariant 2). */
+/* Store a signed note as the checkpoint of `size`: history first, its line
+ * in checkpoints.index, then the published DIR/log/checkpoint (invariant 2),
+ * so that everything published is indexed. */
 static ls_rc store_checkpoint(struct log *l, const char *note, uint64_t size, struct ls_err *err)
 {
 	char path[PATH_MAX];
+	uint8_t root[LS_HASH_LEN];
 	ls_rc rc;
 
 	snprintf(path, sizeof(path), "%s/%020llu", l->cpdir, (unsigned long long)size);
 	rc = fs_write_file(path, note, strlen(note), 0644, 0, err);
 	if (rc != LS_OK)
 		return rc;
+	/* The same size again (signed before a crash, never published): its
+	 * line is there, and Ed25519 signs the same body to the same note. */
+	if (size != l->cp_indexed) {
+		tiles_writer_root(l->tw, root);
+		rc = cpindex_append(l->dir, l->cpkey, l->cp_indexed, size, root, err);
+		if (rc != LS_OK)
+			return rc;
+		l->cp_indexed = size;
+	}
 	return tiles_write_checkpoint(l->logdir, note, strlen(note), err);
 }
 
@@ -908,6 +923,81 @@ static uint64_t largest_stored_checkpoint(const char *cpdir)
 	return best;
 }
 
+/*
+ * Load checkpoints.index (cpindex.h) and bring it level with
+ * DIR/checkpoints/: a crash between a checkpoint's file and its line leaves
+ * one signed checkpoint above the last line, which gets its line now.  More
+ * than one is not what a crash leaves: lines were removed.
+ */
+static ls_rc cpindex_sync(struct log *l, struct ls_err *err)
+{
+	struct cpindex_ent *v = NULL;
+	struct dirent *de;
+	struct checkpoint cp;
+	uint64_t above = 0, last;
+	size_t n = 0, count = 0, len, text_len;
+	char path[PATH_MAX + 32], *note = NULL;
+	DIR *d;
+	ls_rc rc;
+
+	rc = cfgseal_key(l->dir, CFGSEAL_CHECKPOINTS, l->cpkey, err);
+	if (rc != LS_OK)
+		return rc;
+	rc = cpindex_load(l->dir, l->cpkey, 1, &v, &n, err);
+	if (rc == LS_NOTFOUND)
+		return ls_err_set(err, LS_TAMPERED,
+				  "%s/" CPINDEX_FILE " is missing (a data directory made before "
+				  "checkpoints were indexed: stop the server and run `logseal keys "
+				  "seal-config --data %s`)",
+				  l->dir, l->dir);
+	if (rc != LS_OK)
+		return rc;
+	last = v[n - 1].size;
+	free(v);
+	d = opendir(l->cpdir);
+	if (!d)
+		return ls_err_set(err, LS_IO, "%s: %s", l->cpdir, strerror(errno));
+	while ((de = readdir(d))) {
+		unsigned long long s;
+		char *end;
+
+		if (strlen(de->d_name) != 20)
+			continue;
+		errno = 0;
+		s = strtoull(de->d_name, &end, 10);
+		if (errno == 0 && *end == 0 && s > last) {
+			count++;
+			above = s;
+		}
+	}
+	closedir(d);
+	l->cp_indexed = last;
+	if (count == 0)
+		return LS_OK;
+	if (count > 1)
+		return ls_err_set(err, LS_TAMPERED,
+				  "%s: %zu signed checkpoints above size %llu are not in %s/" CPINDEX_FILE
+				  " (its lines were removed); run `logseal verify --data %s`",
+				  l->cpdir, count, (unsigned long long)last, l->dir, l->dir);
+	snprintf(path, sizeof(path), "%s/%020llu", l->cpdir, (unsigned long long)above);
+	rc = fs_read_file(path, NOTE_MAX_SIZE, &note, &len, err);
+	if (rc == LS_OK)
+		rc = note_open(note, len, &l->verifier, 1, &text_len, err);
+	if (rc == LS_OK)
+		rc = checkpoint_parse(note, text_len, &cp, err);
+	free(note);
+	if (rc == LS_OK && cp.size != above)
+		rc = ls_err_set(err, LS_TAMPERED, "%s holds the checkpoint of size %llu", path,
+				(unsigned long long)cp.size);
+	if (rc != LS_OK)
+		return ls_err_set(err, rc == LS_INVALID ? LS_TAMPERED : rc, "%s: %s", path,
+				  err ? err->msg : "");
+	rc = cpindex_append(l->dir, l->cpkey, last, above, cp.root, err);
+	if (rc == LS_OK)
+		l->cp_indexed = above;
+	return rc;
+}
+
 /* Feed journal records [from, end) into the tiles writer. */
 static ls_rc replay(struct log *l, uint64_t from, uint64_t end, struct ls_err *err)
 {
@@ -1045,6 +1135,7 @@ static void log_free(struct log *l)
 	fresh_release(&l->spare);
 	free(l->latest_note);
 	note_signer_wipe(&l->signer);
+	ls_wipe(l->cpkey, sizeof(l->cpkey));
 	free(l->dir);
 	pthread_mutex_destroy(&l->mu);
 	pthread_mutex_destroy(&l->cp_lock);
@@ -1110,7 +1201,10 @@ ls_rc log_open(const struct log_opts *opts, struct log **out, struct journal_rec
 	rc = load_keys(l, err);
 	if (rc == LS_OK)
 		rc = read_published(l, &cp, &note, err);
+	if (rc == LS_OK)
+		rc = cpindex_sync(l, err);
 	if (rc != LS_OK) {
+		free(note);
 		log_free(l);
 		return rc;
 	}
@@ -1271,6 +1365,18 @@ ls_rc log_init(const char *dir, const char *origin, struct ls_err *err)
 	rc = fs_write_file(path, note, strlen(note), 0644, 0, err);
 	if (rc != LS_OK)
 		goto out;
+	{
+		uint8_t k[32];
+		struct cpindex_ent e0 = { 0, { 0 } };
+
+		memcpy(e0.root, cp.root, LS_HASH_LEN);
+		rc = cfgseal_key(dir, CFGSEAL_CHECKPOINTS, k, err);
+		if (rc == LS_OK)
+			rc = cpindex_write_all(dir, k, &e0, 1, err);
+		ls_wipe(k, sizeof(k));
+		if (rc != LS_OK)
+			goto out;
+	}
 	path_join(path, sizeof(path), dir, "log");
 	rc = tiles_write_checkpoint(path, note, strlen(note), err);
 out:

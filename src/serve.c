@@ -50,6 +50,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "retention.h"
+#include "verify.h"
 
 #define DEFAULT_MAX_BODY (16u << 20)
 #define DEFAULT_READY_MAX_LAG 100000
@@ -460,6 +461,18 @@ int serve_main(int argc, char **argv)
 	lo.max_unsigned_entries = o.max_unsigned;
 	lo.max_unsigned_ms = o.max_unsigned_ms;
 	memset(&rec, 0, sizeof(rec));
+	{
+		/* What is served is checked first (verify.h): a tile or bundle
+		 * changed or deleted since the last full verify refuses the start. */
+		uint64_t from = 0;
+
+		r = verify_serve_start(o.dir, &from, &err);
+		if (r != LS_OK) {
+			fprintf(stderr, "logseal serve: refusing to start: %s (%s); run `logseal "
+				"verify --data %s`\n", err.msg, ls_rc_name(r), o.dir);
+			goto out;
+		}
+	}
 	r = log_open(&lo, &s.log, &rec, &err);
 	if (r != LS_OK) {
 		fprintf(stderr, "logseal serve: cannot open the log in %s: %s (%s)\n", o.dir,

@@ -19,6 +19,7 @@
 #include "verify.h"
 
 #include <dirent.h>
+#include <jansson.h>
 #include <errno.h>
 #include <ftw.h>
 #include <limits.h>
@@ -29,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cfgseal.h"
+#include "cpindex.h"
 #include "crypto.h"
 #include "fsutil.h"
 #include "journal.h"
@@ -49,6 +52,9 @@ struct tfile {
 
 struct tilecheck {
 	const char *logdir;
+	const char *bundledir;	/* where entry bundles are (logdir unless sealed) */
+	uint64_t *pbundles;	/* bundles holding a purged entry (increasing) */
+	size_t npb, cpb;
 	struct tfile *files;
 	size_t nfiles, cap;
 	uint8_t hashes[MAX_LEVELS][TILE_WIDTH][LS_HASH_LEN];
@@ -156,6 +162,7 @@ static ls_rc tc_init(struct tilecheck *tc, const char *logdir, const char *bundl
 
 	memset(tc, 0, sizeof(*tc));
 	tc->logdir = logdir;
+	tc->bundledir = bundledir ? bundledir : logdir;
 	rc = tc_walk(tc, logdir, bundledir ? WALK_HASHES : WALK_ALL, err);
 	if (rc == LS_OK && bundledir)
 		rc = tc_walk(tc, bundledir, WALK_SEALED, err);
@@ -168,6 +175,7 @@ static ls_rc tc_init(struct tilecheck *tc, const char *logdir, const char *bundl
 
 static void tc_release(struct tilecheck *tc)
 {
+	free(tc->pbundles);
 	free(tc->files);
 	free(tc->bundle);
 }
@@ -293,20 +301,110 @@ static ls_rc tc_push_purged(struct tilecheck *tc, struct ls_err *err)
 {
 	static const uint8_t none[1] = { 0 };
 
+	if (!tc->npb || tc->pbundles[tc->npb - 1] != tc->bindex) {
+		if (tc->npb == tc->cpb) {
+			size_t cap = tc->cpb ? tc->cpb * 2 : 64;
+			uint64_t *p = realloc(tc->pbundles, cap * sizeof(*p));
+			if (!p)
+				return ls_err_set(err, LS_NOMEM, "out of memory");
+			tc->pbundles = p;
+			tc->cpb = cap;
+		}
+		tc->pbundles[tc->npb++] = tc->bindex;
+	}
 	tc->bpurged = 1;
 	return tc_push_entry(tc, none, 1, err);
 }
 
-static ls_rc tc_finish(struct tilecheck *tc, struct ls_err *err)
+/* Leaves a tile file reaches: its end in the tree, in leaves. */
+static unsigned __int128 tfile_end(const struct tfile *f)
+{
+	unsigned __int128 end = (unsigned __int128)f->n * TILE_WIDTH + f->w;
+
+	return f->level == ENTRY_LEVEL ? end : end << (TILE_HEIGHT * f->level);
+}
+
+/* Every file present was checked, except those that end at or below from
+ * (checked before, serve's start check) or beyond limit (written for a
+ * checkpoint not yet published when the snapshot was taken). */
+static ls_rc tc_finish(struct tilecheck *tc, uint64_t from, uint64_t limit, struct ls_err *err)
 {
 	for (size_t i = 0; i < tc->nfiles; i++) {
 		char rel[256];
-		if (tc->files[i].checked)
+		unsigned __int128 end = tfile_end(&tc->files[i]);
+
+		if (tc->files[i].checked || end <= from || end > limit)
 			continue;
 		tiles_path(tc->files[i].level, tc->files[i].n, tc->files[i].w, rel, sizeof(rel));
 		return ls_err_set(err, LS_TAMPERED,
 				  "%s/%s: not backed by the entries (beyond the log, or misplaced)",
 				  tc->logdir, rel);
+	}
+	return LS_OK;
+}
+
+static int tc_bundle_purged(const struct tilecheck *tc, uint64_t n)
+{
+	size_t lo = 0, hi = tc->npb;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (tc->pbundles[mid] == n)
+			return 1;
+		if (tc->pbundles[mid] < n)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+static ls_rc tc_missing(const struct tilecheck *tc, int level, uint64_t n, unsigned w,
+			uint64_t size, struct ls_err *err)
+{
+	char rel[256];
+
+	tiles_path(level, n, w, rel, sizeof(rel));
+	return ls_err_set(err, LS_TAMPERED,
+			  "%s/%s: missing (the signed checkpoint of size %llu needs it; it was "
+			  "deleted)",
+			  level == ENTRY_LEVEL ? tc->bundledir : tc->logdir, rel,
+			  (unsigned long long)size);
+}
+
+/*
+ * Every tile and entry bundle that the log of `size` is made of exists
+ * (from on: only those that end above it).  A bundle whose entries were
+ * purged by retention may be gone.  Walked before, so a file listed is one
+ * that was there when the snapshot was taken.
+ */
+static ls_rc tc_expect(struct tilecheck *tc, uint64_t from, uint64_t size, struct ls_err *err)
+{
+	uint64_t n;
+
+	if (size <= from)
+		return LS_OK;
+	for (n = from / TILE_WIDTH; n < size / TILE_WIDTH; n++)
+		if (!tc_find(tc, ENTRY_LEVEL, n, TILE_WIDTH) && !tc_bundle_purged(tc, n))
+			return tc_missing(tc, ENTRY_LEVEL, n, TILE_WIDTH, size, err);
+	if (size % TILE_WIDTH && size > from &&
+	    !tc_find(tc, ENTRY_LEVEL, size / TILE_WIDTH, size % TILE_WIDTH) &&
+	    !tc_bundle_purged(tc, size / TILE_WIDTH))
+		return tc_missing(tc, ENTRY_LEVEL, size / TILE_WIDTH, size % TILE_WIDTH, size, err);
+	for (int level = 0; level < MAX_LEVELS; level++) {
+		uint64_t count = size >> (TILE_HEIGHT * level);
+		uint64_t first = (from >> (TILE_HEIGHT * level)) / TILE_WIDTH;
+
+		if (!count)
+			break;
+		for (n = first; n < count / TILE_WIDTH; n++)
+			if (!tc_find(tc, level, n, TILE_WIDTH))
+				return tc_missing(tc, level, n, TILE_WIDTH, size, err);
+		if (count % TILE_WIDTH &&
+		    !tc_find(tc, level, count / TILE_WIDTH, count % TILE_WIDTH))
+			return tc_missing(tc, level, count / TILE_WIDTH, count % TILE_WIDTH, size,
+					  err);
 	}
 	return LS_OK;
 }
@@ -385,7 +483,9 @@ static ls_rc open_checkpoint(const char *path, const struct note_verifier *key,
 	return LS_OK;
 }
 
-static ls_rc load_checkpoints(const char *dir, const struct note_verifier *key,
+/* The stored checkpoints of size <= limit (a live server may be adding
+ * newer ones). */
+static ls_rc load_checkpoints(const char *dir, const struct note_verifier *key, uint64_t limit,
 			      struct cpinfo **out, size_t *nout, struct ls_err *err)
 {
 	char cpdir[PATH_MAX], path[PATH_MAX + 64];
@@ -413,6 +513,8 @@ static ls_rc load_checkpoints(const char *dir, const struct note_verifier *key,
 			rc = ls_err_set(err, LS_TAMPERED, "%s: not a checkpoint file name", path);
 			break;
 		}
+		if (v > limit)
+			continue;
 		rc = open_checkpoint(path, key, &cp, NULL, err);
 		if (rc != LS_OK)
 			break;
@@ -462,6 +564,103 @@ static ls_rc load_key_file(const char *path, struct note_verifier *v, struct ls_
 	rc = note_verifier_parse(data, len, v, err);
 	free(data);
 	return rc;
+}
+
+/* ---------------------------------------------------------------- seals --- */
+
+/*
+ * The history of checkpoints up to limit is the one checkpoints.index
+ * records (cpindex.h): a checkpoint file deleted, or one that was never
+ * indexed, or whose root is not the recorded one, is named.
+ */
+static ls_rc check_cpindex(const char *dir, const struct cpinfo *cps, size_t ncps,
+			   uint64_t limit, struct ls_err *err)
+{
+	struct cpindex_ent *v = NULL;
+	uint8_t k[CFGSEAL_KEY_LEN];
+	size_t n = 0, i = 0, j = 0;
+	ls_rc rc;
+
+	rc = cfgseal_key(dir, CFGSEAL_CHECKPOINTS, k, err);
+	if (rc == LS_OK)
+		rc = cpindex_load(dir, k, 0, &v, &n, err);
+	ls_wipe(k, sizeof(k));
+	if (rc == LS_NOTFOUND)
+		return ls_err_set(err, LS_TAMPERED,
+				  "%s/" CPINDEX_FILE " is missing (a data directory made before "
+				  "checkpoints were indexed: stop the server and run `logseal keys "
+				  "seal-config --data %s`)",
+				  dir, dir);
+	if (rc != LS_OK)
+		return rc;
+	while (rc == LS_OK && (i < n || j < ncps)) {
+		if (i < n && v[i].size > limit)
+			i = n;
+		if (i == n && j == ncps)
+			break;
+		if (j == ncps || (i < n && v[i].size < cps[j].size))
+			rc = ls_err_set(err, LS_TAMPERED,
+					"%s/checkpoints/%020llu: missing (the signed checkpoint of "
+					"size %llu is recorded in " CPINDEX_FILE " line %zu; it was "
+					"deleted)",
+					dir, (unsigned long long)v[i].size,
+					(unsigned long long)v[i].size, i + 1);
+		else if (i == n || cps[j].size < v[i].size)
+			rc = ls_err_set(err, LS_TAMPERED,
+					"%s/checkpoints/%s: not recorded in %s/" CPINDEX_FILE
+					" (lines were removed from it)",
+					dir, cps[j].name, dir);
+		else if (!ls_ct_equal(v[i].root, cps[j].root, LS_HASH_LEN))
+			rc = ls_err_set(err, LS_TAMPERED,
+					"%s/checkpoints/%s: its root is not the one recorded in "
+					CPINDEX_FILE " line %zu",
+					dir, cps[j].name, i + 1);
+		else {
+			i++;
+			j++;
+		}
+	}
+	free(v);
+	return rc;
+}
+
+/* The sealed configuration (cfgseal.h): keys/master.json is checked by
+ * keys_get(); here the token store and the alert engine's files. */
+static ls_rc check_seals(const char *dir, struct ls_err *err)
+{
+	static const struct {
+		const char *rel;
+		enum cfgseal_purpose p;
+	} files[] = {
+		{ "tokens.json", CFGSEAL_TOKENS },
+		{ "alerts/rules.json", CFGSEAL_ALERTS },
+		{ "alerts/webhooks.json", CFGSEAL_ALERTS },
+		{ "alerts/state.json", CFGSEAL_ALERTS },
+	};
+	char path[PATH_MAX];
+	uint8_t k[CFGSEAL_KEY_LEN];
+	ls_rc rc;
+
+	/* Without a key every file would pass as unsealed. */
+	rc = cfgseal_key(dir, CFGSEAL_TOKENS, k, err);
+	ls_wipe(k, sizeof(k));
+	if (rc == LS_NOTFOUND)
+		return ls_err_set(err, LS_TAMPERED, "%s/keys/log.key is missing", dir);
+	if (rc != LS_OK)
+		return rc;
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char *data = NULL;
+		size_t len;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i].rel);
+		rc = cfgseal_read_file(dir, files[i].p, path, 64u << 20, &data, &len, err);
+		free(data);
+		if (rc == LS_NOTFOUND)
+			continue;
+		if (rc != LS_OK)
+			return rc;
+	}
+	return LS_OK;
 }
 
 /* -------------------------------------------------------------- verify --- */
@@ -638,6 +837,13 @@ out:
 	return rc;
 }
 
+/*
+ * A consistent snapshot of a live directory: the published checkpoint is
+ * read first and everything is checked up to its size only.  A server
+ * writes what a checkpoint needs (entries, tiles, its history file and
+ * index line) before it publishes it, and never changes any of that
+ * afterwards, so whatever it adds meanwhile lies beyond the snapshot.
+ */
 ls_rc verify_data_dir(const char *dir, int progress, struct verify_report *rep,
 		      struct ls_err *err)
 {
@@ -646,7 +852,7 @@ ls_rc verify_data_dir(const char *dir, int progress, struct verify_report *rep,
 	struct keyring *kr = NULL;
 	struct cpinfo *cps = NULL;
 	size_t ncps = 0, next_cp = 0;
-	struct tilecheck *tc;
+	struct tilecheck *tc = NULL;
 	struct journal_iter *it = NULL;
 	struct merkle_tree tree;
 	struct progress pg = { 0 };
@@ -667,28 +873,41 @@ ls_rc verify_data_dir(const char *dir, int progress, struct verify_report *rep,
 	rc = keys_get(dir, &kr, err);
 	if (rc != LS_OK && rc != LS_NOTFOUND)
 		return rc;
-	rc = load_checkpoints(dir, &key, &cps, &ncps, err);
-	if (rc != LS_OK)
-		return rc;
 	snprintf(logdir, sizeof(logdir), "%s/log", dir);
 	snprintf(bdir, sizeof(bdir), "%s/bundles", dir);
 	snprintf(jdir, sizeof(jdir), "%s/journal", dir);
 
-	tc = malloc(sizeof(*tc));
-	if (!tc) {
-		free(cps);
-		return ls_err_set(err, LS_NOMEM, "out of memory");
-	}
-	rc = tc_init(tc, logdir, kr ? bdir : NULL, err);
+	/* The snapshot: the published checkpoint, before anything else. */
+	snprintf(path, sizeof(path), "%s/checkpoint", logdir);
+	rc = open_checkpoint(path, &key, &pub, &pubnote, err);
+	if (rc != LS_OK)
+		return rc;
+	rc = check_seals(dir, err);
+	if (rc == LS_OK)
+		rc = load_checkpoints(dir, &key, pub.size, &cps, &ncps, err);
+	if (rc == LS_OK)
+		rc = check_cpindex(dir, cps, ncps, pub.size, err);
 	if (rc != LS_OK)
 		goto out;
+
+	tc = malloc(sizeof(*tc));
+	if (!tc) {
+		rc = ls_err_set(err, LS_NOMEM, "out of memory");
+		goto out;
+	}
+	rc = tc_init(tc, logdir, kr ? bdir : NULL, err);
+	if (rc != LS_OK) {
+		free(tc);
+		tc = NULL;
+		goto out;
+	}
 	memset(&pg, 0, sizeof(pg));
 	pg.on = progress;
+	pg.total = pub.size;
 	merkle_tree_init(&tree);
 	rc = journal_retained(jdir, &kept, err);
 	if (rc == LS_OK && kept)
-		rc = verify_retired(dir, kept, ncps ? cps[ncps - 1].size : 0, cps, ncps, &next_cp, &tree, tc,
-				    rep, err);
+		rc = verify_retired(dir, kept, pub.size, cps, ncps, &next_cp, &tree, tc, rep, err);
 	if (rc != LS_OK)
 		goto out;
 	rc = journal_iter_open_strict(jdir, kept, &it, err);
@@ -714,6 +933,8 @@ ls_rc verify_data_dir(const char *dir, int progress, struct verify_report *rep,
 			}
 			next_cp++;
 		}
+		if (tree.size >= pub.size)
+			break;
 		rc = journal_iter_next(it, &data, &len, &idx, err);
 		if (rc == LS_NOTFOUND) {
 			rc = LS_OK;
@@ -755,29 +976,37 @@ ls_rc verify_data_dir(const char *dir, int progress, struct verify_report *rep,
 				(unsigned long long)tree.size);
 		goto out;
 	}
-	rc = tc_finish(tc, err);
+	rc = tc_expect(tc, 0, pub.size, err);
+	if (rc == LS_OK)
+		rc = tc_finish(tc, 0, pub.size, err);
 	if (rc != LS_OK)
 		goto out;
 
 	/* The published checkpoint is the latest stored one, byte for byte. */
-	snprintf(path, sizeof(path), "%s/checkpoint", logdir);
-	rc = open_checkpoint(path, &key, &pub, &pubnote, err);
-	if (rc != LS_OK)
-		goto out;
 	snprintf(path, sizeof(path), "%s/checkpoints/%s", dir, cps[ncps - 1].name);
 	rc = fs_read_file(path, NOTE_MAX_SIZE, &lastnote, &lastlen, err);
 	if (rc != LS_OK)
 		goto out;
-	if (strcmp(lastnote, pubnote) != 0) {
+	if (cps[ncps - 1].size != pub.size || strcmp(lastnote, pubnote) != 0) {
 		rc = ls_err_set(err, LS_TAMPERED,
 				"%s/checkpoint: is not the latest signed checkpoint (%s)", logdir, path);
 		goto out;
+	}
+	/* Entries beyond the snapshot: counted, not judged (a live server may
+	 * be writing the last of them). */
+	{
+		const uint8_t *data;
+		size_t len;
+		uint64_t idx;
+		struct ls_err e2;
+
+		while (journal_iter_next(it, &data, &len, &idx, &e2) == LS_OK)
+			rep->uncovered++;
 	}
 	rep->checkpoints = ncps;
 	rep->tiles = tc->checked;
 	rep->tree_size = pub.size;
 	memcpy(rep->root, pub.root, LS_HASH_LEN);
-	rep->uncovered = tree.size - pub.size;
 out:
 	if (rc != LS_OK)
 		progress_done(&pg);
@@ -855,13 +1084,163 @@ ls_rc verify_tiles_dir(const char *dir, const struct note_verifier *key, int pro
 				(unsigned long long)cp.size);
 		goto out;
 	}
-	rc = tc_finish(tc, err);
+	rc = tc_finish(tc, 0, UINT64_MAX, err);
 	rep->entries = cp.size;
 	rep->tree_size = cp.size;
 	rep->checkpoints = 1;
 	rep->tiles = tc->checked;
 	memcpy(rep->root, cp.root, LS_HASH_LEN);
 out:
+	tiles_reader_free(r);
+	tc_release(tc);
+	free(tc);
+	return rc;
+}
+
+/* The tree size the last full verify vouched for (0: none, or not to be
+ * trusted: its seal is checked like any configuration file's). */
+static uint64_t last_verified(const char *dir, const struct checkpoint *pub)
+{
+	char path[PATH_MAX], *text = NULL;
+	struct ls_err e = { "" };
+	json_t *o, *ok, *ts;
+	uint64_t v = 0;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/state/last-verify.json", dir);
+	if (cfgseal_read_file(dir, CFGSEAL_VERIFY, path, 65536, &text, &len, &e) != LS_OK)
+		return 0;
+	o = json_loadb(text, len, 0, NULL);
+	free(text);
+	ok = json_object_get(o, "ok");
+	ts = json_object_get(o, "tree_size");
+	if (json_is_true(ok) && json_is_integer(ts) && json_integer_value(ts) >= 0 &&
+	    (uint64_t)json_integer_value(ts) <= pub->size)
+		v = (uint64_t)json_integer_value(ts);
+	json_decref(o);
+	return v;
+}
+
+ls_rc verify_serve_start(const char *dir, uint64_t *from_out, struct ls_err *err)
+{
+	char path[PATH_MAX], jdir[PATH_MAX], logdir[PATH_MAX], bdir[PATH_MAX];
+	struct note_verifier key;
+	struct keyring *kr = NULL;
+	struct tilecheck *tc = NULL;
+	struct tiles_reader *r = NULL;
+	struct journal_iter *it = NULL;
+	struct merkle_tree tree;
+	struct checkpoint pub;
+	uint8_t root[LS_HASH_LEN];
+	uint64_t from, kept = 0;
+	ls_rc rc;
+
+	*from_out = 0;
+	if (strlen(dir) > PATH_MAX - 256)
+		return ls_err_set(err, LS_LIMIT, "data directory path too long");
+	snprintf(path, sizeof(path), "%s/verifier.key", dir);
+	rc = load_key_file(path, &key, err);
+	if (rc != LS_OK)
+		return rc;
+	rc = keys_get(dir, &kr, err);
+	if (rc != LS_OK && rc != LS_NOTFOUND)
+		return rc;
+	snprintf(logdir, sizeof(logdir), "%s/log", dir);
+	snprintf(bdir, sizeof(bdir), "%s/bundles", dir);
+	snprintf(jdir, sizeof(jdir), "%s/journal", dir);
+	snprintf(path, sizeof(path), "%s/checkpoint", logdir);
+	rc = open_checkpoint(path, &key, &pub, NULL, err);
+	if (rc != LS_OK)
+		return rc;
+	rc = journal_retained(jdir, &kept, err);
+	if (rc != LS_OK)
+		return rc;
+	/* From the start of the level-0 tile of the last verified size; the
+	 * archived prefix is verify's (it is not in the journal). */
+	from = last_verified(dir, &pub) / TILE_WIDTH * TILE_WIDTH;
+	if (from < kept)
+		from = (kept + TILE_WIDTH - 1) / TILE_WIDTH * TILE_WIDTH;
+	if (from > pub.size)
+		return LS_OK;
+	*from_out = from;
+
+	tc = malloc(sizeof(*tc));
+	if (!tc)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	rc = tc_init(tc, logdir, kr ? bdir : NULL, err);
+	if (rc != LS_OK) {
+		free(tc);
+		return rc;
+	}
+	if (tiles_reader_open(logdir, pub.size, &r) != LS_OK) {
+		rc = ls_err_set(err, LS_NOMEM, "cannot open the tiles of %s", logdir);
+		goto out;
+	}
+	/* The state at `from`, from the tiles below it: the right edge of each
+	 * level's current tile, and the tree's frontier.  The root compared at
+	 * the end covers whatever is taken from them. */
+	merkle_tree_init(&tree);
+	tree.size = from;
+	for (int k = 0; k < 64 && rc == LS_OK; k++)
+		if ((from >> k) & 1)
+			rc = tiles_node_hash(r, (unsigned)k, (from >> k) - 1, tree.edge[k]);
+	tc->tile_index[0] = from / TILE_WIDTH;
+	tc->bindex = from / TILE_WIDTH;
+	for (int level = 1; level < MAX_LEVELS && rc == LS_OK; level++) {
+		uint64_t n = from >> (TILE_HEIGHT * level), start = n / TILE_WIDTH * TILE_WIDTH;
+
+		for (uint64_t j = start; j < n && rc == LS_OK; j++)
+			rc = tiles_node_hash(r, (unsigned)(TILE_HEIGHT * level), j,
+					     tc->hashes[level][j - start]);
+		tc->count[level] = (unsigned)(n - start);
+		tc->tile_index[level] = n / TILE_WIDTH;
+	}
+	if (rc != LS_OK) {
+		rc = ls_err_set(err, LS_TAMPERED,
+				"%s: the hash tiles below entry %llu cannot be read (%s)", logdir,
+				(unsigned long long)from, ls_rc_name(rc));
+		goto out;
+	}
+	rc = journal_iter_open_strict(jdir, from, &it, err);
+	while (rc == LS_OK && tree.size < pub.size) {
+		const uint8_t *data;
+		size_t len;
+		uint64_t idx;
+		uint8_t h[LS_HASH_LEN];
+
+		rc = journal_iter_next(it, &data, &len, &idx, err);
+		if (rc == LS_NOTFOUND)
+			rc = ls_err_set(err, LS_CORRUPT,
+					"%s: ends at entry %llu, the signed checkpoint covers %llu",
+					jdir, (unsigned long long)tree.size,
+					(unsigned long long)pub.size);
+		else if (rc == LS_OK && idx != tree.size)
+			rc = ls_err_set(err, LS_TAMPERED,
+					"%s: the journal holds entry %llu where %llu was expected", jdir,
+					(unsigned long long)idx, (unsigned long long)tree.size);
+		if (rc != LS_OK)
+			break;
+		merkle_leaf_hash(data, len, h);
+		merkle_tree_append(&tree, h);
+		rc = tc_push_entry(tc, data, len, err);
+		if (rc == LS_OK)
+			rc = tc_push_hash(tc, 0, h, err);
+	}
+	if (rc != LS_OK)
+		goto out;
+	merkle_tree_root(&tree, root);
+	if (!ls_ct_equal(root, pub.root, LS_HASH_LEN)) {
+		rc = ls_err_set(err, LS_TAMPERED,
+				"%s/checkpoint: the journal and the tiles below entry %llu do not give "
+				"its root (size %llu)",
+				logdir, (unsigned long long)from, (unsigned long long)pub.size);
+		goto out;
+	}
+	rc = tc_expect(tc, from, pub.size, err);
+	if (rc == LS_OK)
+		rc = tc_finish(tc, from, pub.size, err);
+out:
+	journal_iter_free(it);
 	tiles_reader_free(r);
 	tc_release(tc);
 	free(tc);

@@ -33,6 +33,13 @@ struct verify_report {
 /* progress: print "\r..." progress lines to stderr (for terminals). */
 ls_rc verify_data_dir(const char *dir, int progress, struct verify_report *rep,
 		      struct ls_err *err);
+/* What `serve` checks before it opens the log: the tiles and entry bundles
+ * of the published checkpoint from the last size a full verify vouched for
+ * (DIR/state/last-verify.json, sealed; 0 without one) are recomputed from
+ * the journal, those below it give the starting state, and the result must
+ * be the signed root; a missing file or any difference is named.
+ * *from: where the recomputation started. */
+ls_rc verify_serve_start(const char *dir, uint64_t *from, struct ls_err *err);
 ls_rc verify_tiles_dir(const char *dir, const struct note_verifier *key, int progress,
 		       struct verify_report *rep, struct ls_err *err);
 
