@@ -454,6 +454,7 @@ struct filter {
 	size_t action_prefix;		/* > 0: match the first action_prefix bytes */
 	int has_ip;
 	struct cidr net;
+	int server_only;		/* names the server's service or actions */
 };
 
 struct rule {
@@ -488,6 +489,11 @@ struct rule {
 struct ev {
 	const char *action, *outcome, *service, *actor, *source_ip, *resource_type;
 	int64_t t;
+	/* No "writer" member: the server wrote it (event_internal).  Anything a
+	 * writer sent carries its token id there; only the server's own entries
+	 * can speak for the server (event.h: the reserved service and actions
+	 * are refused at ingest, but a journal may predate that). */
+	int from_server;
 };
 
 static const char *str_at(json_t *o, const char *a, const char *b)
@@ -516,6 +522,7 @@ static int ev_from(json_t *root, struct ev *e)
 	e->actor = str_at(root, "actor", "id");
 	e->source_ip = str_at(root, "source", "ip");
 	e->resource_type = str_at(root, "resource", "type");
+	e->from_server = json_object_get(root, "writer") == NULL;
 	return ev_time(str_at(root, "received", NULL), str_at(root, "time", NULL), &e->t);
 }
 
@@ -537,6 +544,7 @@ static int ev_from_dom(const struct jdom *d, const struct jnode *root, struct ev
 	e->actor = dom_str_at(d, root, "actor", "id");
 	e->source_ip = dom_str_at(d, root, "source", "ip");
 	e->resource_type = dom_str_at(d, root, "resource", "type");
+	e->from_server = jdom_get(d, root, "writer") == NULL;
 	return ev_time(dom_str_at(d, root, "received", NULL), dom_str_at(d, root, "time", NULL),
 		       &e->t);
 }
@@ -561,6 +569,13 @@ static void filter_compile(const json_t *f, struct filter *out)
 	ip = str_at((json_t *)f, "source_ip", NULL);
 	if (ip && cidr_parse(ip, &out->net, canon, sizeof(canon)))
 		out->has_ip = 1;
+	/* A rule about the server's own events (the default token and denial
+	 * rules) must not be fired by entries that only claim to be. */
+	out->server_only =
+		(out->service && event_service_reserved(out->service, strlen(out->service))) ||
+		(out->action && event_action_reserved(out->action, out->action_prefix ?
+									   out->action_prefix :
+									   strlen(out->action)));
 }
 
 static int eq(const char *want, const char *have)
@@ -570,6 +585,8 @@ static int eq(const char *want, const char *have)
 
 static int filter_match(const struct filter *f, const struct ev *e)
 {
+	if (f->server_only && !e->from_server)
+		return 0;
 	if (f->action) {
 		if (!e->action)
 			return 0;
@@ -682,6 +699,8 @@ static struct rule *rule_compile(json_t *j)
 		t = json_object_get(j, "absence");
 		r->abs_service = str_at(t, "service", NULL);
 		r->abs_us = json_integer_value(json_object_get(t, "seconds")) * 1000000;
+		if (r->abs_service && event_service_reserved(r->abs_service, strlen(r->abs_service)))
+			r->f.server_only = 1;
 	}
 	rule_pattern(r);
 	return r;
@@ -707,6 +726,8 @@ ls_rc alert_rule_matches(const json_t *rule, const char *entry, size_t n, int *m
 		e.t = 0;
 	if (json_object_get(rule, "absence"))
 		svc = str_at((json_t *)rule, "absence", "service");
+	if (svc && event_service_reserved(svc, strlen(svc)))
+		f.server_only = 1;
 	*match = !(e.action && !strncmp(e.action, ALERT_ACTION_PREFIX,
 					 strlen(ALERT_ACTION_PREFIX))) &&
 		 filter_match(&f, &e) && eq(svc, e.service);
@@ -1230,8 +1251,11 @@ static void eval_entry(struct alert *a, uint64_t idx, const char *data, size_t l
 	if (e.t > a->latest_t)
 		a->latest_t = e.t;
 	if (e.action && !strncmp(e.action, ALERT_ACTION_PREFIX, strlen(ALERT_ACTION_PREFIX))) {
-		/* rare (one per fired alert): the details are read with jansson */
-		if (!strcmp(e.action, ALERT_ACTION_FIRED)) {
+		/* rare (one per fired alert): the details are read with jansson.
+		 * Only the server's own: a forged one (a journal from before the
+		 * reservation) must not restore state - a huge since_us kept an
+		 * absence rule from ever firing - nor pass for a logged alert. */
+		if (e.from_server && !strcmp(e.action, ALERT_ACTION_FIRED)) {
 			if (!root)
 				root = json_loadb(data, len, 0, NULL);
 			if (json_is_object(root))

@@ -549,6 +549,91 @@ static void test_absence(void **state)
 	fx_free(f);
 }
 
+/* ------------------------------------------------------------ forgeries */
+
+static uint64_t put_raw(struct fx *f, const char *text);
+
+/*
+ * Entries that claim to be the server's (service logseal, logseal.* actions)
+ * but carry a writer - a journal from before the reservation, or anything a
+ * token wrote - neither restore engine state nor fire the rules about the
+ * server's own events.  The forged logseal.alert.fired with a huge since_us
+ * used to keep an absence rule from ever firing.
+ */
+static void test_forged_server_events(void **state)
+{
+	struct fx *f = fx_new(1);
+	char buf[1024], tbuf[40];
+	int i;
+
+	fx_open_alert(f);
+	add_rule(f, "{\"id\":\"r_a\",\"name\":\"billing silent\",\"kind\":\"absence\","
+		    "\"absence\":{\"service\":\"billing\",\"seconds\":300}}");
+	add_rule(f, "{\"id\":\"r_self\",\"name\":\"logseal silent\",\"kind\":\"absence\","
+		    "\"absence\":{\"service\":\"logseal\",\"seconds\":300}}");
+	put(f, "invoice.create", "success", "billing", "svc", "10.0.0.9", T0 + 10 * SEC, 1);
+	event_format_time(T0 + 20 * SEC, tbuf, sizeof(tbuf));
+	snprintf(buf, sizeof(buf),
+		 "{\"action\":\"logseal.alert.fired\",\"actor\":{\"id\":\"logseal\"},"
+		 "\"details\":{\"id\":\"r_a@since:9\",\"rule\":{\"id\":\"r_a\"},"
+		 "\"since_us\":4611686018427387904},\"outcome\":\"success\",\"received\":\"%s\","
+		 "\"service\":\"logseal\",\"writer\":\"tok_0123456789abcdef\"}",
+		 tbuf);
+	put_raw(f, buf);
+	/* forged token change and denials of the server: no default fires */
+	snprintf(buf, sizeof(buf),
+		 "{\"action\":\"logseal.token.create\",\"actor\":{\"id\":\"admin\"},"
+		 "\"outcome\":\"success\",\"received\":\"%s\",\"service\":\"logseal\","
+		 "\"source\":{\"ip\":\"127.0.0.1\"},\"writer\":\"tok_0123456789abcdef\"}",
+		 tbuf);
+	put_raw(f, buf);
+	for (i = 0; i < 5; i++) {
+		snprintf(buf, sizeof(buf),
+			 "{\"action\":\"logseal.auth.denied\",\"actor\":{\"id\":\"u%d\"},"
+			 "\"outcome\":\"denied\",\"received\":\"%s\",\"service\":\"logseal\","
+			 "\"source\":{\"ip\":\"192.0.2.1\"},\"writer\":\"tok_0123456789abcdef\"}",
+			 i, tbuf);
+		put_raw(f, buf);
+	}
+	f->now = T0 + 200 * SEC;
+	tick(f);
+	assert_int_equal(nfired(f), 0);
+	/* billing silent for 300 s since its last real event: fires */
+	f->now = T0 + 310 * SEC;
+	tick(f);
+	{
+		json_t *al = fired(f), *v;
+		size_t k;
+		int billing = 0, self = 0;
+
+		json_array_foreach(json_object_get(al, "alerts"), k, v) {
+			const char *rid = json_string_value(
+				json_object_get(json_object_get(v, "rule"), "id"));
+			billing += !strcmp(rid, "r_a");
+			self += !strcmp(rid, "r_self");
+			assert_true(!strcmp(rid, "r_a") || !strcmp(rid, "r_self"));
+		}
+		/* the forged logseal events were no activity of the server either */
+		assert_int_equal(billing, 1);
+		assert_int_equal(self, 1);
+		json_decref(al);
+	}
+	/* a match rule of a user on the server's actions: forged ones don't count */
+	add_rule(f, "{\"id\":\"r_reads\",\"name\":\"reads\",\"kind\":\"match\","
+		    "\"filter\":{\"action\":\"logseal.events.*\"}}");
+	snprintf(buf, sizeof(buf),
+		 "{\"action\":\"logseal.events.query\",\"actor\":{\"id\":\"x\"},"
+		 "\"outcome\":\"success\",\"received\":\"%s\",\"service\":\"logseal\","
+		 "\"writer\":\"tok_0123456789abcdef\"}",
+		 tbuf);
+	put_raw(f, buf);
+	put(f, "logseal.events.query", "success", "logseal", "tok_a", "127.0.0.1", T0 + 320 * SEC,
+	    1);
+	tick(f);
+	assert_int_equal(nfired(f), 3);
+	fx_free(f);
+}
+
 /* ------------------------------------------------------------ restart */
 
 static void test_restart(void **state)
@@ -1320,6 +1405,7 @@ int main(void)
 		cmocka_unit_test(test_threshold),
 		cmocka_unit_test(test_threshold_group_eviction),
 		cmocka_unit_test(test_absence),
+		cmocka_unit_test(test_forged_server_events),
 		cmocka_unit_test(test_restart),
 		cmocka_unit_test(test_emit_failure_retried),
 		cmocka_unit_test(test_thread_and_gap),
