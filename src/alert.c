@@ -43,6 +43,7 @@
 #include "fsutil.h"
 #include "jcanon.h"
 #include "journal.h"
+#include "keys.h"
 #include "webhook.h"
 
 #define FILTER_VALUE_MAX 256
@@ -63,6 +64,8 @@
 /* The dom keeps its arenas between entries up to this many bytes; an
  * outsized entry's are given back once it is evaluated. */
 #define ENTRY_DOM_KEEP (1u << 20)
+/* keys_derive() label of the key that blinds group keys in state.json. */
+#define STATE_KEY_LABEL "logseal/alert-state/v1"
 
 /* ============================================================ validation */
 
@@ -863,6 +866,10 @@ struct alert {
 	int dirty;
 	int64_t last_save;
 	struct alert_counters c;
+	/* Encrypted data directory: state.json names a fired alert's group
+	 * (an actor id, an address) only by HMAC-SHA256(blind_key, group). */
+	int blind;
+	uint8_t blind_key[KEYS_KEY_LEN];
 
 	struct webhook_queue *wq;
 
@@ -937,6 +944,35 @@ static struct webhook_cfg *hook_find(struct alert *a, const char *name)
 		if (!strcmp(a->hooks[i].name, name))
 			return &a->hooks[i];
 	return NULL;
+}
+
+/* "group_hash" of state.json: hex HMAC-SHA256(blind_key, group). */
+static void group_hash(const struct alert *a, const char *group, char out[65])
+{
+	uint8_t h[32];
+
+	ls_hmac_sha256(a->blind_key, sizeof(a->blind_key), group, strlen(group), h);
+	ls_hex(h, sizeof(h), out);
+}
+
+/*
+ * A fired alert restored from state.json knows its group by hash only;
+ * the group comes back when the alert fires again in the replay (not yet
+ * logged) or its logseal.alert.fired entry is read back (logged), and is
+ * taken when it hashes the same (mu held).
+ */
+static void group_restore(struct alert *a, struct fired *f, const char *group)
+{
+	const char *want = str_at(f->obj, "group_hash", NULL);
+	char h[65];
+
+	if (!want || !group || !a->blind || json_object_get(f->obj, "group"))
+		return;
+	group_hash(a, group, h);
+	if (strcmp(h, want) || json_object_set_new(f->obj, "group", json_string(group)))
+		return;
+	json_object_del(f->obj, "group_hash");
+	a->dirty = 1;
 }
 
 static void set_delivery_state(json_t *obj)
@@ -1045,8 +1081,10 @@ static void fire(struct alert *a, struct rule *r, json_t *obj, uint64_t trigger)
 
 	if (!obj)
 		return;
-	if (fired_find(a, str_at(obj, "id", NULL))) {
+	f = fired_find(a, str_at(obj, "id", NULL));
+	if (f) {
 		/* fired before a restart and restored from state.json */
+		group_restore(a, f, str_at(obj, "group", NULL));
 		json_decref(obj);
 		return;
 	}
@@ -1144,6 +1182,8 @@ static void note_fired_event(struct alert *a, uint64_t idx, json_t *root)
 	struct fired *f = id ? fired_find(a, id) : NULL;
 	struct rule *r;
 
+	if (f)
+		group_restore(a, f, str_at(d, "group", NULL));
 	if (f && f->emit != EMIT_DONE) {
 		/* logged before a crash, fired again by the replay: not twice */
 		f->emit = f->emit == EMIT_RUNNING ? EMIT_RUNNING : EMIT_DONE;
@@ -1439,11 +1479,30 @@ static json_t *state_json(struct alert *a)
 	skip = a->ring_len > ALERT_FIRED_PERSIST ? a->ring_len - ALERT_FIRED_PERSIST : 0;
 	for (i = skip; i < a->ring_len; i++) {
 		struct fired *f = &a->ring[(a->ring_head + i) % ALERT_FIRED_KEEP];
+		const char *g = str_at(f->obj, "group", NULL);
+		json_t *al = f->obj, *copy = NULL;
+
+		if (a->blind && g) {
+			/* encrypted at rest: no actor id or address in the clear
+			 * here either (the logged alert, sealed, keeps it) */
+			char h[65];
+
+			group_hash(a, g, h);
+			copy = json_copy(f->obj);
+			if (!copy || json_object_del(copy, "group") ||
+			    json_object_set_new(copy, "group_hash", json_string(h))) {
+				json_decref(copy);
+				json_decref(o);
+				return NULL;
+			}
+			al = copy;
+		}
 		json_array_append_new(
-			fl, json_pack("{sOsosb}", "alert", f->obj, "trigger",
+			fl, json_pack("{sOsosb}", "alert", al, "trigger",
 				      f->trigger == UINT64_MAX ? json_null() :
 								 json_integer((json_int_t)f->trigger),
 				      "emitted", f->emit == EMIT_DONE));
+		json_decref(copy);
 	}
 	return o;
 }
@@ -1927,6 +1986,20 @@ static void *engine_main(void *p)
 
 /* ============================================================ API */
 
+/* The blind key of an encrypted data directory (none for a plaintext one). */
+static ls_rc state_key(struct alert *a, const char *datadir, struct ls_err *err)
+{
+	struct keyring *kr;
+	ls_rc rc = keys_get(datadir, &kr, err);
+
+	if (rc == LS_NOTFOUND)
+		return LS_OK;
+	if (rc == LS_OK)
+		rc = keys_derive(kr, STATE_KEY_LABEL, a->blind_key, err);
+	a->blind = rc == LS_OK;
+	return rc;
+}
+
 ls_rc alert_open(const char *datadir, const struct alert_opts *opts, struct alert **out,
 		 struct ls_err *err)
 {
@@ -1966,6 +2039,8 @@ ls_rc alert_open(const char *datadir, const struct alert_opts *opts, struct aler
 		goto fail;
 	}
 	rc = fs_mkdirs(a->dir, 0700, err);
+	if (!rc)
+		rc = state_key(a, datadir, err);
 	if (!rc)
 		rc = load_hooks(a, err);
 	if (!rc)
@@ -2359,6 +2434,7 @@ ls_rc alert_close(struct alert *a, struct ls_err *err)
 	pthread_mutex_destroy(&a->save_mu);
 	pthread_mutex_destroy(&a->mu);
 	jdom_release(&a->dom);
+	ls_wipe(a->blind_key, sizeof(a->blind_key));
 	free(a->dir);
 	free(a->journal_dir);
 	free(a);

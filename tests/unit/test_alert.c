@@ -37,6 +37,7 @@
 #include "event.h"
 #include "fsutil.h"
 #include "journal.h"
+#include "keys.h"
 #include "webhook.h"
 
 #define T0 1700000000000000LL /* 2023-11-14T22:13:20Z */
@@ -632,6 +633,86 @@ static void test_forged_server_events(void **state)
 	tick(f);
 	assert_int_equal(nfired(f), 3);
 	fx_free(f);
+}
+
+/* ------------------------------------------------------------ state at rest */
+
+/*
+ * In an encrypted data directory state.json names no actor: a fired
+ * alert's group is kept as a keyed hash, and the listing gets the group
+ * back from the logged alert after a restart.
+ */
+static void test_state_blinds_groups(void **state)
+{
+	struct keys_source src = { KEYS_SRC_ENV, NULL };
+	struct ls_err err = { { 0 } };
+	struct fx *f = calloc(1, sizeof(*f));
+	char path[128], *saved;
+	size_t slen;
+	json_t *al;
+
+	(void)state;
+	assert_non_null(f);
+	pthread_mutex_init(&f->log_mu, NULL);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_alert.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->jdir, sizeof(f->jdir), "%s/journal", f->dir);
+	setenv(KEYS_ENV, "ODg4ODg4ODg4ODg4ODg4ODg4ODg4ODg4ODg4ODg4ODg=", 1);
+	if (keys_init(f->dir, &src, 0, &err) != LS_OK)
+		fail_msg("keys_init: %s", err.msg);
+	assert_int_equal(journal_open(f->jdir, NULL, &f->j, NULL, NULL), LS_OK);
+	assert_true(journal_key_id(f->j) > 0);
+	f->now = T0;
+	snprintf(path, sizeof(path), "%s/alerts", f->dir);
+	assert_int_equal(fs_mkdirs(path, 0700, NULL), LS_OK);
+	snprintf(path, sizeof(path), "%s/alerts/rules.json", f->dir);
+	assert_int_equal(fs_write_file(path, "{\"version\":1,\"rules\":[]}", 24, 0600, 0, NULL),
+			 LS_OK);
+	fx_open_alert(f);
+	add_rule(f, "{\"id\":\"r_t\",\"name\":\"two denials\",\"kind\":\"threshold\","
+		    "\"filter\":{\"outcome\":\"denied\"},"
+		    "\"threshold\":{\"count\":2,\"window_seconds\":60,\"group_by\":\"actor\"}}");
+	add_rule(f, "{\"id\":\"r_ip\",\"name\":\"two from one address\",\"kind\":\"threshold\","
+		    "\"filter\":{\"outcome\":\"denied\"},"
+		    "\"threshold\":{\"count\":2,\"window_seconds\":60,\"group_by\":\"source_ip\"}}");
+	put(f, "x", "denied", "svc", "alice-secret-7", "198.51.100.77", T0 + SEC, 1);
+	put(f, "x", "denied", "svc", "alice-secret-7", "198.51.100.77", T0 + 2 * SEC, 1);
+	tick(f);
+	assert_int_equal(nfired(f), 2);
+	assert_int_equal(f->emitted, 2);
+	assert_int_equal(alert_close(f->a, NULL), LS_OK);
+	f->a = NULL;
+
+	snprintf(path, sizeof(path), "%s/alerts/state.json", f->dir);
+	assert_int_equal(fs_read_file(path, 1 << 20, &saved, &slen, NULL), LS_OK);
+	if (memmem(saved, slen, "alice-secret-7", 14) || memmem(saved, slen, "198.51.100.77", 13))
+		fail_msg("state.json names the actor or address in the clear:\n%.*s", (int)slen,
+			 saved);
+	assert_non_null(memmem(saved, slen, "\"group_hash\"", 12));
+	free(saved);
+
+	/* restart: the listing shows the groups again (from the logged alerts) */
+	fx_open_alert(f);
+	al = fired(f);
+	{
+		json_t *v;
+		size_t k;
+		int actor = 0, ip = 0;
+
+		json_array_foreach(json_object_get(al, "alerts"), k, v) {
+			const char *g = json_string_value(json_object_get(v, "group"));
+
+			assert_non_null(g);
+			actor += !strcmp(g, "alice-secret-7");
+			ip += !strcmp(g, "198.51.100.77");
+			assert_null(json_object_get(v, "group_hash"));
+		}
+		assert_int_equal(actor, 1);
+		assert_int_equal(ip, 1);
+	}
+	json_decref(al);
+	fx_free(f);
+	unsetenv(KEYS_ENV);
 }
 
 /* ------------------------------------------------------------ restart */
@@ -1407,6 +1488,7 @@ int main(void)
 		cmocka_unit_test(test_absence),
 		cmocka_unit_test(test_forged_server_events),
 		cmocka_unit_test(test_restart),
+		cmocka_unit_test(test_state_blinds_groups),
 		cmocka_unit_test(test_emit_failure_retried),
 		cmocka_unit_test(test_thread_and_gap),
 		cmocka_unit_test(test_webhook_retries_then_delivers),
