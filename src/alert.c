@@ -44,6 +44,7 @@
 #include "fsutil.h"
 #include "jcanon.h"
 #include "journal.h"
+#include "keys.h"
 #include "webhook.h"
 
 #define FILTER_VALUE_MAX 256
@@ -64,6 +65,8 @@
 /* The dom keeps its arenas between entries up to this many bytes; an
  * outsized entry's are given back once it is evaluated. */
 #define ENTRY_DOM_KEEP (1u << 20)
+/* keys_derive() label of the key that blinds group keys in state.json. */
+#define STATE_KEY_LABEL "logseal/alert-state/v1"
 
 /* ============================================================ validation */
 
@@ -455,6 +458,7 @@ struct filter {
 	size_t action_prefix;		/* > 0: match the first action_prefix bytes */
 	int has_ip;
 	struct cidr net;
+	int server_only;		/* names the server's service or actions */
 };
 
 struct rule {
@@ -489,6 +493,11 @@ struct rule {
 struct ev {
 	const char *action, *outcome, *service, *actor, *source_ip, *resource_type;
 	int64_t t;
+	/* No "writer" member: the server wrote it (event_internal).  Anything a
+	 * writer sent carries its token id there; only the server's own entries
+	 * can speak for the server (event.h: the reserved service and actions
+	 * are refused at ingest, but a journal may predate that). */
+	int from_server;
 };
 
 static const char *str_at(json_t *o, const char *a, const char *b)
@@ -517,6 +526,7 @@ static int ev_from(json_t *root, struct ev *e)
 	e->actor = str_at(root, "actor", "id");
 	e->source_ip = str_at(root, "source", "ip");
 	e->resource_type = str_at(root, "resource", "type");
+	e->from_server = json_object_get(root, "writer") == NULL;
 	return ev_time(str_at(root, "received", NULL), str_at(root, "time", NULL), &e->t);
 }
 
@@ -538,6 +548,7 @@ static int ev_from_dom(const struct jdom *d, const struct jnode *root, struct ev
 	e->actor = dom_str_at(d, root, "actor", "id");
 	e->source_ip = dom_str_at(d, root, "source", "ip");
 	e->resource_type = dom_str_at(d, root, "resource", "type");
+	e->from_server = jdom_get(d, root, "writer") == NULL;
 	return ev_time(dom_str_at(d, root, "received", NULL), dom_str_at(d, root, "time", NULL),
 		       &e->t);
 }
@@ -562,6 +573,13 @@ static void filter_compile(const json_t *f, struct filter *out)
 	ip = str_at((json_t *)f, "source_ip", NULL);
 	if (ip && cidr_parse(ip, &out->net, canon, sizeof(canon)))
 		out->has_ip = 1;
+	/* A rule about the server's own events (the default token and denial
+	 * rules) must not be fired by entries that only claim to be. */
+	out->server_only =
+		(out->service && event_service_reserved(out->service, strlen(out->service))) ||
+		(out->action && event_action_reserved(out->action, out->action_prefix ?
+									   out->action_prefix :
+									   strlen(out->action)));
 }
 
 static int eq(const char *want, const char *have)
@@ -571,6 +589,8 @@ static int eq(const char *want, const char *have)
 
 static int filter_match(const struct filter *f, const struct ev *e)
 {
+	if (f->server_only && !e->from_server)
+		return 0;
 	if (f->action) {
 		if (!e->action)
 			return 0;
@@ -683,6 +703,8 @@ static struct rule *rule_compile(json_t *j)
 		t = json_object_get(j, "absence");
 		r->abs_service = str_at(t, "service", NULL);
 		r->abs_us = json_integer_value(json_object_get(t, "seconds")) * 1000000;
+		if (r->abs_service && event_service_reserved(r->abs_service, strlen(r->abs_service)))
+			r->f.server_only = 1;
 	}
 	rule_pattern(r);
 	return r;
@@ -708,6 +730,8 @@ ls_rc alert_rule_matches(const json_t *rule, const char *entry, size_t n, int *m
 		e.t = 0;
 	if (json_object_get(rule, "absence"))
 		svc = str_at((json_t *)rule, "absence", "service");
+	if (svc && event_service_reserved(svc, strlen(svc)))
+		f.server_only = 1;
 	*match = !(e.action && !strncmp(e.action, ALERT_ACTION_PREFIX,
 					 strlen(ALERT_ACTION_PREFIX))) &&
 		 filter_match(&f, &e) && eq(svc, e.service);
@@ -843,6 +867,10 @@ struct alert {
 	int dirty;
 	int64_t last_save;
 	struct alert_counters c;
+	/* Encrypted data directory: state.json names a fired alert's group
+	 * (an actor id, an address) only by HMAC-SHA256(blind_key, group). */
+	int blind;
+	uint8_t blind_key[KEYS_KEY_LEN];
 
 	struct webhook_queue *wq;
 
@@ -917,6 +945,35 @@ static struct webhook_cfg *hook_find(struct alert *a, const char *name)
 		if (!strcmp(a->hooks[i].name, name))
 			return &a->hooks[i];
 	return NULL;
+}
+
+/* "group_hash" of state.json: hex HMAC-SHA256(blind_key, group). */
+static void group_hash(const struct alert *a, const char *group, char out[65])
+{
+	uint8_t h[32];
+
+	ls_hmac_sha256(a->blind_key, sizeof(a->blind_key), group, strlen(group), h);
+	ls_hex(h, sizeof(h), out);
+}
+
+/*
+ * A fired alert restored from state.json knows its group by hash only;
+ * the group comes back when the alert fires again in the replay (not yet
+ * logged) or its logseal.alert.fired entry is read back (logged), and is
+ * taken when it hashes the same (mu held).
+ */
+static void group_restore(struct alert *a, struct fired *f, const char *group)
+{
+	const char *want = str_at(f->obj, "group_hash", NULL);
+	char h[65];
+
+	if (!want || !group || !a->blind || json_object_get(f->obj, "group"))
+		return;
+	group_hash(a, group, h);
+	if (strcmp(h, want) || json_object_set_new(f->obj, "group", json_string(group)))
+		return;
+	json_object_del(f->obj, "group_hash");
+	a->dirty = 1;
 }
 
 static void set_delivery_state(json_t *obj)
@@ -1025,8 +1082,10 @@ static void fire(struct alert *a, struct rule *r, json_t *obj, uint64_t trigger)
 
 	if (!obj)
 		return;
-	if (fired_find(a, str_at(obj, "id", NULL))) {
+	f = fired_find(a, str_at(obj, "id", NULL));
+	if (f) {
 		/* fired before a restart and restored from state.json */
+		group_restore(a, f, str_at(obj, "group", NULL));
 		json_decref(obj);
 		return;
 	}
@@ -1124,6 +1183,8 @@ static void note_fired_event(struct alert *a, uint64_t idx, json_t *root)
 	struct fired *f = id ? fired_find(a, id) : NULL;
 	struct rule *r;
 
+	if (f)
+		group_restore(a, f, str_at(d, "group", NULL));
 	if (f && f->emit != EMIT_DONE) {
 		/* logged before a crash, fired again by the replay: not twice */
 		f->emit = f->emit == EMIT_RUNNING ? EMIT_RUNNING : EMIT_DONE;
@@ -1231,8 +1292,11 @@ static void eval_entry(struct alert *a, uint64_t idx, const char *data, size_t l
 	if (e.t > a->latest_t)
 		a->latest_t = e.t;
 	if (e.action && !strncmp(e.action, ALERT_ACTION_PREFIX, strlen(ALERT_ACTION_PREFIX))) {
-		/* rare (one per fired alert): the details are read with jansson */
-		if (!strcmp(e.action, ALERT_ACTION_FIRED)) {
+		/* rare (one per fired alert): the details are read with jansson.
+		 * Only the server's own: a forged one (a journal from before the
+		 * reservation) must not restore state - a huge since_us kept an
+		 * absence rule from ever firing - nor pass for a logged alert. */
+		if (e.from_server && !strcmp(e.action, ALERT_ACTION_FIRED)) {
 			if (!root)
 				root = json_loadb(data, len, 0, NULL);
 			if (json_is_object(root))
@@ -1420,11 +1484,30 @@ static json_t *state_json(struct alert *a)
 	skip = a->ring_len > ALERT_FIRED_PERSIST ? a->ring_len - ALERT_FIRED_PERSIST : 0;
 	for (i = skip; i < a->ring_len; i++) {
 		struct fired *f = &a->ring[(a->ring_head + i) % ALERT_FIRED_KEEP];
+		const char *g = str_at(f->obj, "group", NULL);
+		json_t *al = f->obj, *copy = NULL;
+
+		if (a->blind && g) {
+			/* encrypted at rest: no actor id or address in the clear
+			 * here either (the logged alert, sealed, keeps it) */
+			char h[65];
+
+			group_hash(a, g, h);
+			copy = json_copy(f->obj);
+			if (!copy || json_object_del(copy, "group") ||
+			    json_object_set_new(copy, "group_hash", json_string(h))) {
+				json_decref(copy);
+				json_decref(o);
+				return NULL;
+			}
+			al = copy;
+		}
 		json_array_append_new(
-			fl, json_pack("{sOsosb}", "alert", f->obj, "trigger",
+			fl, json_pack("{sOsosb}", "alert", al, "trigger",
 				      f->trigger == UINT64_MAX ? json_null() :
 								 json_integer((json_int_t)f->trigger),
 				      "emitted", f->emit == EMIT_DONE));
+		json_decref(copy);
 	}
 	return o;
 }
@@ -1908,6 +1991,20 @@ static void *engine_main(void *p)
 
 /* ============================================================ API */
 
+/* The blind key of an encrypted data directory (none for a plaintext one). */
+static ls_rc state_key(struct alert *a, const char *datadir, struct ls_err *err)
+{
+	struct keyring *kr;
+	ls_rc rc = keys_get(datadir, &kr, err);
+
+	if (rc == LS_NOTFOUND)
+		return LS_OK;
+	if (rc == LS_OK)
+		rc = keys_derive(kr, STATE_KEY_LABEL, a->blind_key, err);
+	a->blind = rc == LS_OK;
+	return rc;
+}
+
 ls_rc alert_open(const char *datadir, const struct alert_opts *opts, struct alert **out,
 		 struct ls_err *err)
 {
@@ -1947,6 +2044,8 @@ ls_rc alert_open(const char *datadir, const struct alert_opts *opts, struct aler
 		goto fail;
 	}
 	rc = fs_mkdirs(a->dir, 0700, err);
+	if (!rc)
+		rc = state_key(a, datadir, err);
 	if (!rc)
 		rc = load_hooks(a, err);
 	if (!rc)
@@ -2340,6 +2439,7 @@ ls_rc alert_close(struct alert *a, struct ls_err *err)
 	pthread_mutex_destroy(&a->save_mu);
 	pthread_mutex_destroy(&a->mu);
 	jdom_release(&a->dom);
+	ls_wipe(a->blind_key, sizeof(a->blind_key));
 	free(a->dir);
 	free(a->journal_dir);
 	free(a);

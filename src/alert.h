@@ -8,7 +8,11 @@
  *	DIR/alerts/state.json     {"version":1,"evaluated":E,"replay_from":R,
  *	                           "absence":{...},"fired":[<recent alerts>]}
  * All are replaced durably (fsutil.h fs_write_file).  rules.json is created
- * with the default rules below when it is missing.
+ * with the default rules below when it is missing.  In an encrypted data
+ * directory a fired alert's "group" is written to state.json as
+ * "group_hash" (hex HMAC-SHA256 under keys_derive("logseal/alert-state/v1"))
+ * and restored when the replay fires the alert again or reads its logged
+ * logseal.alert.fired entry.
  *
  * Rule (JSON object; unknown fields are refused):
  *	"id"        optional on add: r_[A-Za-z0-9_-]{1,64}; generated when absent
@@ -40,6 +44,10 @@
  *    else "time", else the engine's clock.  Received time is used because it
  *    is assigned by us (writers' clocks can be wrong or hostile) and is in
  *    the entry, so a replay after a restart sees the same times.
+ *  - Only the server's own entries (no "writer" member) speak for it: a
+ *    logseal.alert.fired entry with a writer restores nothing, and a rule
+ *    whose filter names service "logseal" or a "logseal." action (or an
+ *    absence rule of service "logseal") counts no entry with a writer.
  *  - Events whose action starts with "logseal.alert." are never evaluated by
  *    any rule nor count as activity for absence rules: a fired alert is
  *    itself appended to the log and comes back through alert_feed(), and

@@ -61,6 +61,8 @@ static void reply_parse_error(struct server *s, const struct request *q, struct 
 
 	switch (rc) {
 	case LS_INVALID:
+		if (e->code[0])
+			code = e->code; /* e.g. reserved_by_server */
 		break;
 	case LS_LIMIT:
 		status = 413;

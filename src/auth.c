@@ -266,6 +266,9 @@ static ls_rc new_token(unsigned roles, const char *service, const char *name, ch
 				  "service must be 1..%d printable characters", AUTH_SERVICE_MAX);
 	if (service && !(roles & AUTH_ROLE_WRITER))
 		return ls_err_set(err, LS_INVALID, "only a writer token can be bound to a service");
+	if (service && event_service_reserved(service, strlen(service)))
+		return ls_err_set(err, LS_INVALID,
+				  "service \"logseal\" is reserved for the server's own events");
 	if (name && !text_ok(name, AUTH_NAME_MAX))
 		return ls_err_set(err, LS_INVALID, "name must be 1..%d printable characters",
 				  AUTH_NAME_MAX);

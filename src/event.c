@@ -63,6 +63,7 @@ void evt_fail(struct event_error *e, size_t pos, const char *field, const char *
 	va_start(ap, fmt);
 	vsnprintf(e->reason, sizeof(e->reason), fmt, ap);
 	va_end(ap);
+	e->code[0] = '\0';
 }
 
 bool evt_has_ctl(const char *s, size_t n)
@@ -76,6 +77,174 @@ bool evt_has_ctl(const char *s, size_t n)
 			return true;
 	}
 	return false;
+}
+
+/* The code point of the UTF-8 sequence at s[i] (valid UTF-8: jansson and
+ * jdom refuse anything else); *len its bytes. */
+static unsigned long utf8_at(const unsigned char *s, size_t n, size_t i, size_t *len)
+{
+	unsigned char c = s[i];
+	size_t need = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+	unsigned long v;
+
+	if (need == 1 || need > n - i) {
+		*len = 1;
+		return c;
+	}
+	v = c & (0x7f >> need);
+	for (size_t k = 1; k < need; k++)
+		v = (v << 6) | (s[i + k] & 0x3f);
+	*len = need;
+	return v;
+}
+
+/*
+ * Characters that change how an identifier displays, or hide in it, without
+ * showing themselves: a user id "admin\u202e..." or "ad\u200bmin" reads as
+ * someone else in a report.  Controls (C0, DEL, C1, the Unicode line and
+ * paragraph separators), bidirectional controls (U+061C, U+200E-200F,
+ * U+202A-202E, U+2066-2069), and invisible format characters (soft hyphen,
+ * U+180E, U+200B-200D, U+2060-2064, U+206A-206F, U+FEFF, U+FFF9-FFFB, the
+ * tag characters U+E0000-E007F).  joiners_ok lets U+200C-200D through
+ * (display names in Persian, Indic scripts and emoji sequences need them).
+ */
+static bool hidden_cp(unsigned long c, bool joiners_ok)
+{
+	if (c < 0x20 || (c >= 0x7f && c <= 0x9f))
+		return true;
+	if (c < 0xad)
+		return false;
+	if (c == 0x200c || c == 0x200d)
+		return !joiners_ok;
+	return c == 0xad || c == 0x61c || c == 0x180e || (c >= 0x200b && c <= 0x200f) ||
+	       c == 0x2028 || c == 0x2029 || (c >= 0x202a && c <= 0x202e) ||
+	       (c >= 0x2060 && c <= 0x2064) || (c >= 0x2066 && c <= 0x206f) || c == 0xfeff ||
+	       (c >= 0xfff9 && c <= 0xfffb) || (c >= 0xe0000 && c <= 0xe007f);
+}
+
+bool evt_hidden_char(const char *s, size_t n, bool joiners_ok, unsigned long *cp)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i, len;
+
+	for (i = 0; i < n; i += len) {
+		unsigned long c;
+
+		/* Plain ASCII letters, digits and punctuation: most of every id. */
+		if (u[i] >= 0x20 && u[i] < 0x7f) {
+			len = 1;
+			continue;
+		}
+		c = utf8_at(u, n, i, &len);
+		if (hidden_cp(c, joiners_ok)) {
+			*cp = c;
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+static bool ci_prefix(const char *s, size_t n, const char *lower)
+{
+	size_t i, m = strlen(lower);
+
+	if (n < m)
+		return false;
+	for (i = 0; i < m; i++) {
+		char c = s[i];
+
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if (c != lower[i])
+			return false;
+	}
+	return true;
+}
+
+bool event_service_reserved(const char *s, size_t n)
+{
+	while (n && space(*s)) {
+		s++;
+		n--;
+	}
+	while (n && space(s[n - 1]))
+		n--;
+	return n == 7 && ci_prefix(s, n, "logseal");
+}
+
+bool event_action_reserved(const char *s, size_t n)
+{
+	while (n && space(*s)) {
+		s++;
+		n--;
+	}
+	while (n && space(s[n - 1]))
+		n--;
+	return ci_prefix(s, n, "logseal.") || (n == 7 && ci_prefix(s, n, "logseal"));
+}
+
+int evt_refuse_reserved(const char *field, const char *s, size_t n, size_t pos,
+			struct event_error *e)
+{
+	bool svc = !strcmp(field, "service");
+
+	if (svc ? !event_service_reserved(s, n) : !event_action_reserved(s, n))
+		return 0;
+	evt_fail(e, pos, field,
+		 svc ? "service \"logseal\" (in any case) is reserved for the server's own events"
+		     : "actions \"logseal.*\" (in any case) are reserved for the server's own events");
+	if (e)
+		snprintf(e->code, sizeof(e->code), "%s", EVENT_ERR_RESERVED);
+	return -1;
+}
+
+/* Does s[0..n) hold "logseal" in any case? */
+static bool has_logseal(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i + 7 <= n; i++)
+		if ((s[i] == 'l' || s[i] == 'L') && ci_prefix(s + i, n - i, "logseal"))
+			return true;
+	return false;
+}
+
+ls_rc event_check_foreign(const char *entry, size_t n, struct ls_err *err)
+{
+	struct jdom d;
+	const struct jnode *top, *v;
+	size_t root;
+	ls_rc rc = LS_OK;
+
+	/* Canonical JSON writes every letter as itself (no \u escapes but
+	 * controls), so an entry without these bytes names neither. */
+	if (!entry || !has_logseal(entry, n))
+		return LS_OK;
+	memset(&d, 0, sizeof(d));
+	if (jdom_parse(&d, entry, n, EVENT_MAX_DEPTH, &root, NULL) != LS_OK) {
+		jdom_release(&d);
+		return ls_err_set(err, LS_INVALID, "not a JSON object");
+	}
+	top = &d.node[root];
+	if (top->type == JN_OBJ) {
+		v = jdom_get(&d, top, "service");
+		if (v && v->type == JN_STR && event_service_reserved(d.str + v->off, v->len))
+			rc = ls_err_set(err, LS_DENIED,
+					"service \"logseal\" (in any case) is reserved for the "
+					"server's own events");
+		v = jdom_get(&d, top, "action");
+		if (!rc && v && v->type == JN_STR && event_action_reserved(d.str + v->off, v->len))
+			rc = ls_err_set(err, LS_DENIED,
+					"actions \"logseal.*\" (in any case) are reserved for the "
+					"server's own events");
+	}
+	jdom_release(&d);
+	return rc;
 }
 
 bool evt_is_server_field(const char *key)
@@ -660,6 +829,8 @@ ls_rc event_normalize_ip(const char *s, char *out, size_t cap)
 /* Limits on a string field; zero means none. */
 #define S_NONEMPTY 1u
 #define S_NOCTL 2u
+#define S_ID 4u		/* an identifier: no hidden characters (evt_hidden_char) */
+#define S_NAME 8u	/* a display name: the same, joiners allowed */
 
 /*
  * Optional string member key of obj: 0 absent, 1 present and good (*out),
@@ -669,6 +840,7 @@ static int get_str(json_t *obj, const char *key, const char *fname, size_t maxle
 		   unsigned flags, size_t pos, struct event_error *e, json_t **out)
 {
 	json_t *v = json_object_get(obj, key);
+	unsigned long cp;
 	size_t n;
 
 	*out = NULL;
@@ -689,6 +861,13 @@ static int get_str(json_t *obj, const char *key, const char *fname, size_t maxle
 	}
 	if ((flags & S_NOCTL) && evt_has_ctl(json_string_value(v), n)) {
 		evt_fail(e, pos, fname, "must not contain control characters");
+		return -1;
+	}
+	if ((flags & (S_ID | S_NAME)) &&
+	    evt_hidden_char(json_string_value(v), n, !(flags & S_ID), &cp)) {
+		evt_fail(e, pos, fname,
+			 "must not contain control, bidirectional or invisible characters (U+%04lX)",
+			 cp);
 		return -1;
 	}
 	*out = v;
@@ -773,7 +952,7 @@ static ls_rc build_actor(json_t *in, json_t *o, size_t pos, struct event_error *
 		return LS_INVALID;
 	if (!only_keys(a, "actor.", actor_fields, pos, e))
 		return LS_INVALID;
-	if (get_str(a, "id", "actor.id", 0, S_NONEMPTY, pos, e, &id) < 0)
+	if (get_str(a, "id", "actor.id", 0, S_NONEMPTY | S_ID, pos, e, &id) < 0)
 		return LS_INVALID;
 	if (!id) {
 		evt_fail(e, pos, "actor.id", "required");
@@ -785,8 +964,8 @@ static ls_rc build_actor(json_t *in, json_t *o, size_t pos, struct event_error *
 		evt_fail(e, pos, "actor.type", "must be user, service, system or anonymous");
 		return LS_INVALID;
 	}
-	if (get_str(a, "name", "actor.name", 0, 0, pos, e, &name) < 0 ||
-	    get_str(a, "email", "actor.email", 0, 0, pos, e, &email) < 0)
+	if (get_str(a, "name", "actor.name", 0, S_NAME, pos, e, &name) < 0 ||
+	    get_str(a, "email", "actor.email", 0, S_ID, pos, e, &email) < 0)
 		return LS_INVALID;
 	oa = json_object();
 	if (!oa || !put(oa, "id", id) || !put(oa, "type", type) || !put(oa, "name", name) ||
@@ -847,7 +1026,7 @@ static ls_rc build_resource(json_t *in, json_t *o, size_t pos, struct event_erro
 	}
 	if (!only_keys(r, "resource.", resource_fields, pos, e) ||
 	    get_str(r, "type", "resource.type", 0, 0, pos, e, &type) < 0 ||
-	    get_str(r, "id", "resource.id", 0, 0, pos, e, &id) < 0 ||
+	    get_str(r, "id", "resource.id", 0, S_ID, pos, e, &id) < 0 ||
 	    get_str(r, "name", "resource.name", 0, 0, pos, e, &name) < 0)
 		return LS_INVALID;
 	orr = json_object();
@@ -859,8 +1038,10 @@ static ls_rc build_resource(json_t *in, json_t *o, size_t pos, struct event_erro
 	return LS_OK;
 }
 
-/* The event proper: everything the client says, validated, into o. */
-static ls_rc build_event(json_t *in, const struct event_ctx *ctx, size_t pos,
+/* The event proper: everything the client says, validated, into o.
+ * internal: the server's own event (event_internal), which alone may use
+ * the reserved service and actions. */
+static ls_rc build_event(json_t *in, const struct event_ctx *ctx, bool internal, size_t pos,
 			 struct event_error *e, json_t *o)
 {
 	json_t *v, *action, *outcome, *service, *id, *rid, *reason, *details;
@@ -893,12 +1074,16 @@ static ls_rc build_event(json_t *in, const struct event_ctx *ctx, size_t pos,
 	if (rc)
 		return rc;
 
-	if (get_str(in, "action", "action", ACTION_MAX, S_NONEMPTY | S_NOCTL, pos, e, &action) < 0)
+	if (get_str(in, "action", "action", ACTION_MAX, S_NONEMPTY | S_NOCTL | S_ID, pos, e,
+		    &action) < 0)
 		return LS_INVALID;
 	if (!action) {
 		evt_fail(e, pos, "action", "required");
 		return LS_INVALID;
 	}
+	if (!internal && evt_refuse_reserved("action", json_string_value(action),
+					     json_string_length(action), pos, e))
+		return LS_INVALID;
 	if (get_str(in, "outcome", "outcome", 0, 0, pos, e, &outcome) < 0)
 		return LS_INVALID;
 	if (!outcome) {
@@ -918,7 +1103,7 @@ static ls_rc build_event(json_t *in, const struct event_ctx *ctx, size_t pos,
 	if (rc)
 		return rc;
 
-	if (get_str(in, "service", "service", SERVICE_MAX, S_NONEMPTY | S_NOCTL, pos, e,
+	if (get_str(in, "service", "service", SERVICE_MAX, S_NONEMPTY | S_NOCTL | S_ID, pos, e,
 		    &service) < 0 ||
 	    get_str(in, "id", "id", EVENT_MAX_ID, S_NONEMPTY | S_NOCTL, pos, e, &id) < 0 ||
 	    get_str(in, "request_id", "request_id", 0, 0, pos, e, &rid) < 0 ||
@@ -939,6 +1124,14 @@ static ls_rc build_event(json_t *in, const struct event_ctx *ctx, size_t pos,
 			return LS_DENIED;
 		}
 	}
+	/* The service stored: the event's, else the writer's binding. */
+	if (!internal && service &&
+	    evt_refuse_reserved("service", json_string_value(service), json_string_length(service),
+				pos, e))
+		return LS_INVALID;
+	if (!internal && !service && ctx->bound_service &&
+	    evt_refuse_reserved("service", ctx->bound_service, strlen(ctx->bound_service), pos, e))
+		return LS_INVALID;
 	if (!put(o, "service", service) || !put(o, "id", id) || !put(o, "request_id", rid) ||
 	    !put(o, "reason", reason) || !put(o, "details", details))
 		return LS_NOMEM;
@@ -947,8 +1140,8 @@ static ls_rc build_event(json_t *in, const struct event_ctx *ctx, size_t pos,
 
 static const struct event_ctx empty_ctx;
 
-ls_rc evt_finish(json_t *in, const struct event_ctx *ctx, size_t pos, struct event_error *e,
-		 struct event_item *out)
+static ls_rc finish(json_t *in, const struct event_ctx *ctx, bool internal, size_t pos,
+		    struct event_error *e, struct event_item *out)
 {
 	json_t *o, *id;
 	char tbuf[32];
@@ -972,7 +1165,7 @@ ls_rc evt_finish(json_t *in, const struct event_ctx *ctx, size_t pos, struct eve
 	o = json_object();
 	if (!o)
 		return LS_NOMEM;
-	rc = build_event(in, ctx, pos, e, o);
+	rc = build_event(in, ctx, internal, pos, e, o);
 	if (rc)
 		goto done;
 	event_format_time(ctx->received_us, tbuf, sizeof(tbuf));
@@ -1003,6 +1196,12 @@ ls_rc evt_finish(json_t *in, const struct event_ctx *ctx, size_t pos, struct eve
 done:
 	json_decref(o);
 	return rc;
+}
+
+ls_rc evt_finish(json_t *in, const struct event_ctx *ctx, size_t pos, struct event_error *e,
+		 struct event_item *out)
+{
+	return finish(in, ctx, false, pos, e, out);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1317,7 +1516,7 @@ ls_rc event_internal(const char *action, const char *actor_id, const char *sourc
 		rc = LS_INVALID;
 		goto fail;
 	}
-	rc = evt_finish(in, &c, 0, NULL, out);
+	rc = finish(in, &c, true, 0, NULL, out);
 fail:
 	json_decref(actor);
 	json_decref(src);

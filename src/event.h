@@ -13,6 +13,7 @@
 #define LS_EVENT_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,12 +42,18 @@ struct event_batch {
 	size_t n;
 };
 
-/* Where a batch was refused: which event (0-based), which field, why. */
+/* Where a batch was refused: which event (0-based), which field, why;
+ * code is "" or a more precise error code than the caller's default
+ * (EVENT_ERR_RESERVED). */
 struct event_error {
 	size_t position;
 	char field[128];
 	char reason[256];
+	char code[32];
 };
+
+/* The error code of an event that would pass for one of the server's own. */
+#define EVENT_ERR_RESERVED "reserved_by_server"
 
 enum event_format { EVENT_FORMAT_NATIVE, EVENT_FORMAT_FLAT };
 enum event_body { EVENT_BODY_JSON, EVENT_BODY_NDJSON };
@@ -73,6 +80,22 @@ ls_rc event_k8s_parse(const char *body, size_t n, const struct event_ctx *ctx,
 ls_rc event_internal(const char *action, const char *actor_id, const char *source_ip,
 		     const char *outcome, json_t *details, const struct event_ctx *ctx,
 		     struct event_item *out);
+
+/*
+ * The server's own events are service "logseal" and actions "logseal.*"
+ * (denials, token changes, audited reads, fired alerts); nothing from
+ * outside may look like one, or it could fire or silence alerts and pass for
+ * the server's record.  Reserved: a service that is "logseal" in any case,
+ * with white space around it ignored, and an action that starts with
+ * "logseal." in any case after leading white space.  Writers get 400
+ * EVENT_ERR_RESERVED; `logseal import` refuses the line.
+ */
+bool event_service_reserved(const char *s, size_t n);
+bool event_action_reserved(const char *s, size_t n);
+
+/* A canonical entry from outside the server (logseal import): LS_DENIED,
+ * with err saying why, when its top-level service or action is reserved. */
+ls_rc event_check_foreign(const char *entry, size_t n, struct ls_err *err);
 
 /* Canonical JSON of any JSON value (used by `logseal import`). */
 ls_rc event_canonical(const json_t *v, char **out, size_t *len);

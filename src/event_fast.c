@@ -34,6 +34,8 @@
 #define SERVICE_MAX 128
 #define S_NONEMPTY 1u
 #define S_NOCTL 2u
+#define S_ID 4u
+#define S_NAME 8u
 
 struct fast {
 	struct jdom dom;
@@ -102,6 +104,7 @@ static int get_str(const struct jdom *d, const struct jnode *obj, const char *ke
 		   struct event_error *e, const struct jnode **out)
 {
 	const struct jnode *v = jdom_get(d, obj, key);
+	unsigned long cp;
 
 	*out = NULL;
 	if (!v)
@@ -120,6 +123,12 @@ static int get_str(const struct jdom *d, const struct jnode *obj, const char *ke
 	}
 	if ((flags & S_NOCTL) && evt_has_ctl(sv(d, v), v->len)) {
 		evt_fail(e, pos, fname, "must not contain control characters");
+		return -1;
+	}
+	if ((flags & (S_ID | S_NAME)) && evt_hidden_char(sv(d, v), v->len, !(flags & S_ID), &cp)) {
+		evt_fail(e, pos, fname,
+			 "must not contain control, bidirectional or invisible characters (U+%04lX)",
+			 cp);
 		return -1;
 	}
 	*out = v;
@@ -207,7 +216,7 @@ static ls_rc check_event(struct fast *f, const struct jnode *in, size_t pos,
 	a = need_obj(d, in, "actor", pos, e);
 	if (!a || !only_keys(d, a, "actor.", actor_fields, pos, e))
 		return LS_INVALID;
-	if (get_str(d, a, "id", "actor.id", 0, S_NONEMPTY, pos, e, &o->a_id) < 0)
+	if (get_str(d, a, "id", "actor.id", 0, S_NONEMPTY | S_ID, pos, e, &o->a_id) < 0)
 		return LS_INVALID;
 	if (!o->a_id) {
 		evt_fail(e, pos, "actor.id", "required");
@@ -219,17 +228,19 @@ static ls_rc check_event(struct fast *f, const struct jnode *in, size_t pos,
 		evt_fail(e, pos, "actor.type", "must be user, service, system or anonymous");
 		return LS_INVALID;
 	}
-	if (get_str(d, a, "name", "actor.name", 0, 0, pos, e, &o->a_name) < 0 ||
-	    get_str(d, a, "email", "actor.email", 0, 0, pos, e, &o->a_email) < 0)
+	if (get_str(d, a, "name", "actor.name", 0, S_NAME, pos, e, &o->a_name) < 0 ||
+	    get_str(d, a, "email", "actor.email", 0, S_ID, pos, e, &o->a_email) < 0)
 		return LS_INVALID;
 
-	if (get_str(d, in, "action", "action", ACTION_MAX, S_NONEMPTY | S_NOCTL, pos, e,
+	if (get_str(d, in, "action", "action", ACTION_MAX, S_NONEMPTY | S_NOCTL | S_ID, pos, e,
 		    &o->action) < 0)
 		return LS_INVALID;
 	if (!o->action) {
 		evt_fail(e, pos, "action", "required");
 		return LS_INVALID;
 	}
+	if (evt_refuse_reserved("action", sv(d, o->action), o->action->len, pos, e))
+		return LS_INVALID;
 	if (get_str(d, in, "outcome", "outcome", 0, 0, pos, e, &o->outcome) < 0)
 		return LS_INVALID;
 	if (!o->outcome) {
@@ -271,12 +282,12 @@ static ls_rc check_event(struct fast *f, const struct jnode *in, size_t pos,
 		}
 		if (!only_keys(d, o->res, "resource.", resource_fields, pos, e) ||
 		    get_str(d, o->res, "type", "resource.type", 0, 0, pos, e, &o->r_type) < 0 ||
-		    get_str(d, o->res, "id", "resource.id", 0, 0, pos, e, &o->r_id) < 0 ||
+		    get_str(d, o->res, "id", "resource.id", 0, S_ID, pos, e, &o->r_id) < 0 ||
 		    get_str(d, o->res, "name", "resource.name", 0, 0, pos, e, &o->r_name) < 0)
 			return LS_INVALID;
 	}
 
-	if (get_str(d, in, "service", "service", SERVICE_MAX, S_NONEMPTY | S_NOCTL, pos, e,
+	if (get_str(d, in, "service", "service", SERVICE_MAX, S_NONEMPTY | S_NOCTL | S_ID, pos, e,
 		    &o->service) < 0 ||
 	    get_str(d, in, "id", "id", EVENT_MAX_ID, S_NONEMPTY | S_NOCTL, pos, e, &o->id) < 0 ||
 	    get_str(d, in, "request_id", "request_id", 0, 0, pos, e, &o->rid) < 0 ||
@@ -292,6 +303,12 @@ static ls_rc check_event(struct fast *f, const struct jnode *in, size_t pos,
 			 ctx->bound_service);
 		return LS_DENIED;
 	}
+	/* event.c's build_event: the service stored, the event's or the binding */
+	if (o->service && evt_refuse_reserved("service", sv(d, o->service), o->service->len, pos, e))
+		return LS_INVALID;
+	if (!o->service && ctx->bound_service &&
+	    evt_refuse_reserved("service", ctx->bound_service, strlen(ctx->bound_service), pos, e))
+		return LS_INVALID;
 	return LS_OK;
 }
 

@@ -208,6 +208,8 @@ static const char usage_import[] =
 	"parallel and appended in batches of N (default 1000), each durable before\n"
 	"the next.  Signs a checkpoint covering everything before it exits.  On a\n"
 	"bad line it stops, names the line, and keeps what was appended before it.\n"
+	"Service \"logseal\" and actions \"logseal.*\" (any case) are the server's\n"
+	"own and refused.\n"
 	"\n"
 	"  --data DIR      data directory made by `logseal init`\n"
 	"  --batch N       entries per durable batch (1..100000, default 1000)\n"
@@ -292,6 +294,13 @@ static void *import_worker(void *arg)
 			size_t len;
 			c->rc = event_canonicalize_text(c->text + c->starts[i], c->lens[i], &out, &len,
 							&err);
+			/* Imported entries carry no writer: one that names the
+			 * server's service or actions would pass for its own. */
+			if (c->rc == LS_OK) {
+				c->rc = event_check_foreign(out, len, &err);
+				if (c->rc != LS_OK)
+					free(out);
+			}
 			if (c->rc == LS_OK && len > JOURNAL_MAX_ENTRY) {
 				free(out);
 				c->rc = ls_err_set(&err, LS_LIMIT, "entry is %zu bytes, over the %u limit",

@@ -527,7 +527,7 @@ static ls_rc log_event(struct log *l, const char *action, const char *actor, jso
 	uint64_t first;
 	ls_rc rc;
 
-	ctx.writer = "logseal";
+	/* No writer: the server's own entries are the ones without one. */
 	ctx.received_us = now_us;
 	rc = event_internal(action, actor, NULL, "success", details, &ctx, &it);
 	if (rc != LS_OK)

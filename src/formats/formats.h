@@ -24,6 +24,17 @@ void evt_fail(struct event_error *e, size_t pos, const char *field, const char *
 /* True when the n bytes of s hold a C0 control character or DEL. */
 bool evt_has_ctl(const char *s, size_t n);
 
+/* True when the n bytes of s (valid UTF-8) hold a character that hides or
+ * reorders text (controls, bidirectional controls, invisible format
+ * characters; see event.c); *cp is the first.  joiners_ok lets ZWNJ and ZWJ
+ * through (names). */
+bool evt_hidden_char(const char *s, size_t n, bool joiners_ok, unsigned long *cp);
+
+/* -1 with e filled (code EVENT_ERR_RESERVED) when the value s[0..n) of
+ * field "service" or "action" is reserved for the server's own events. */
+int evt_refuse_reserved(const char *field, const char *s, size_t n, size_t pos,
+			struct event_error *e);
+
 /* True for the fields only the server may set (received, writer, ...). */
 bool evt_is_server_field(const char *key);
 

@@ -37,6 +37,7 @@
 #include "event.h"
 #include "fsutil.h"
 #include "journal.h"
+#include "keys.h"
 #include "webhook.h"
 
 #define T0 1700000000000000LL /* 2023-11-14T22:13:20Z */
@@ -547,6 +548,171 @@ static void test_absence(void **state)
 	}
 	json_decref(al);
 	fx_free(f);
+}
+
+/* ------------------------------------------------------------ forgeries */
+
+static uint64_t put_raw(struct fx *f, const char *text);
+
+/*
+ * Entries that claim to be the server's (service logseal, logseal.* actions)
+ * but carry a writer - a journal from before the reservation, or anything a
+ * token wrote - neither restore engine state nor fire the rules about the
+ * server's own events.  The forged logseal.alert.fired with a huge since_us
+ * used to keep an absence rule from ever firing.
+ */
+static void test_forged_server_events(void **state)
+{
+	struct fx *f = fx_new(1);
+	char buf[1024], tbuf[40];
+	int i;
+
+	fx_open_alert(f);
+	add_rule(f, "{\"id\":\"r_a\",\"name\":\"billing silent\",\"kind\":\"absence\","
+		    "\"absence\":{\"service\":\"billing\",\"seconds\":300}}");
+	add_rule(f, "{\"id\":\"r_self\",\"name\":\"logseal silent\",\"kind\":\"absence\","
+		    "\"absence\":{\"service\":\"logseal\",\"seconds\":300}}");
+	put(f, "invoice.create", "success", "billing", "svc", "10.0.0.9", T0 + 10 * SEC, 1);
+	event_format_time(T0 + 20 * SEC, tbuf, sizeof(tbuf));
+	snprintf(buf, sizeof(buf),
+		 "{\"action\":\"logseal.alert.fired\",\"actor\":{\"id\":\"logseal\"},"
+		 "\"details\":{\"id\":\"r_a@since:9\",\"rule\":{\"id\":\"r_a\"},"
+		 "\"since_us\":4611686018427387904},\"outcome\":\"success\",\"received\":\"%s\","
+		 "\"service\":\"logseal\",\"writer\":\"tok_0123456789abcdef\"}",
+		 tbuf);
+	put_raw(f, buf);
+	/* forged token change and denials of the server: no default fires */
+	snprintf(buf, sizeof(buf),
+		 "{\"action\":\"logseal.token.create\",\"actor\":{\"id\":\"admin\"},"
+		 "\"outcome\":\"success\",\"received\":\"%s\",\"service\":\"logseal\","
+		 "\"source\":{\"ip\":\"127.0.0.1\"},\"writer\":\"tok_0123456789abcdef\"}",
+		 tbuf);
+	put_raw(f, buf);
+	for (i = 0; i < 5; i++) {
+		snprintf(buf, sizeof(buf),
+			 "{\"action\":\"logseal.auth.denied\",\"actor\":{\"id\":\"u%d\"},"
+			 "\"outcome\":\"denied\",\"received\":\"%s\",\"service\":\"logseal\","
+			 "\"source\":{\"ip\":\"192.0.2.1\"},\"writer\":\"tok_0123456789abcdef\"}",
+			 i, tbuf);
+		put_raw(f, buf);
+	}
+	f->now = T0 + 200 * SEC;
+	tick(f);
+	assert_int_equal(nfired(f), 0);
+	/* billing silent for 300 s since its last real event: fires */
+	f->now = T0 + 310 * SEC;
+	tick(f);
+	{
+		json_t *al = fired(f), *v;
+		size_t k;
+		int billing = 0, self = 0;
+
+		json_array_foreach(json_object_get(al, "alerts"), k, v) {
+			const char *rid = json_string_value(
+				json_object_get(json_object_get(v, "rule"), "id"));
+			billing += !strcmp(rid, "r_a");
+			self += !strcmp(rid, "r_self");
+			assert_true(!strcmp(rid, "r_a") || !strcmp(rid, "r_self"));
+		}
+		/* the forged logseal events were no activity of the server either */
+		assert_int_equal(billing, 1);
+		assert_int_equal(self, 1);
+		json_decref(al);
+	}
+	/* a match rule of a user on the server's actions: forged ones don't count */
+	add_rule(f, "{\"id\":\"r_reads\",\"name\":\"reads\",\"kind\":\"match\","
+		    "\"filter\":{\"action\":\"logseal.events.*\"}}");
+	snprintf(buf, sizeof(buf),
+		 "{\"action\":\"logseal.events.query\",\"actor\":{\"id\":\"x\"},"
+		 "\"outcome\":\"success\",\"received\":\"%s\",\"service\":\"logseal\","
+		 "\"writer\":\"tok_0123456789abcdef\"}",
+		 tbuf);
+	put_raw(f, buf);
+	put(f, "logseal.events.query", "success", "logseal", "tok_a", "127.0.0.1", T0 + 320 * SEC,
+	    1);
+	tick(f);
+	assert_int_equal(nfired(f), 3);
+	fx_free(f);
+}
+
+/* ------------------------------------------------------------ state at rest */
+
+/*
+ * In an encrypted data directory state.json names no actor: a fired
+ * alert's group is kept as a keyed hash, and the listing gets the group
+ * back from the logged alert after a restart.
+ */
+static void test_state_blinds_groups(void **state)
+{
+	struct keys_source src = { KEYS_SRC_ENV, NULL };
+	struct ls_err err = { { 0 } };
+	struct fx *f = calloc(1, sizeof(*f));
+	char path[128], *saved;
+	size_t slen;
+	json_t *al;
+
+	(void)state;
+	assert_non_null(f);
+	pthread_mutex_init(&f->log_mu, NULL);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_alert.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->jdir, sizeof(f->jdir), "%s/journal", f->dir);
+	setenv(KEYS_ENV, "ODg4ODg4ODg4ODg4ODg4ODg4ODg4ODg4ODg4ODg4ODg=", 1);
+	if (keys_init(f->dir, &src, 0, &err) != LS_OK)
+		fail_msg("keys_init: %s", err.msg);
+	assert_int_equal(journal_open(f->jdir, NULL, &f->j, NULL, NULL), LS_OK);
+	assert_true(journal_key_id(f->j) > 0);
+	f->now = T0;
+	snprintf(path, sizeof(path), "%s/alerts", f->dir);
+	assert_int_equal(fs_mkdirs(path, 0700, NULL), LS_OK);
+	snprintf(path, sizeof(path), "%s/alerts/rules.json", f->dir);
+	assert_int_equal(fs_write_file(path, "{\"version\":1,\"rules\":[]}", 24, 0600, 0, NULL),
+			 LS_OK);
+	fx_open_alert(f);
+	add_rule(f, "{\"id\":\"r_t\",\"name\":\"two denials\",\"kind\":\"threshold\","
+		    "\"filter\":{\"outcome\":\"denied\"},"
+		    "\"threshold\":{\"count\":2,\"window_seconds\":60,\"group_by\":\"actor\"}}");
+	add_rule(f, "{\"id\":\"r_ip\",\"name\":\"two from one address\",\"kind\":\"threshold\","
+		    "\"filter\":{\"outcome\":\"denied\"},"
+		    "\"threshold\":{\"count\":2,\"window_seconds\":60,\"group_by\":\"source_ip\"}}");
+	put(f, "x", "denied", "svc", "alice-secret-7", "198.51.100.77", T0 + SEC, 1);
+	put(f, "x", "denied", "svc", "alice-secret-7", "198.51.100.77", T0 + 2 * SEC, 1);
+	tick(f);
+	assert_int_equal(nfired(f), 2);
+	assert_int_equal(f->emitted, 2);
+	assert_int_equal(alert_close(f->a, NULL), LS_OK);
+	f->a = NULL;
+
+	snprintf(path, sizeof(path), "%s/alerts/state.json", f->dir);
+	assert_int_equal(fs_read_file(path, 1 << 20, &saved, &slen, NULL), LS_OK);
+	if (memmem(saved, slen, "alice-secret-7", 14) || memmem(saved, slen, "198.51.100.77", 13))
+		fail_msg("state.json names the actor or address in the clear:\n%.*s", (int)slen,
+			 saved);
+	assert_non_null(memmem(saved, slen, "\"group_hash\"", 12));
+	free(saved);
+
+	/* restart: the listing shows the groups again (from the logged alerts) */
+	fx_open_alert(f);
+	al = fired(f);
+	{
+		json_t *v;
+		size_t k;
+		int actor = 0, ip = 0;
+
+		json_array_foreach(json_object_get(al, "alerts"), k, v) {
+			const char *g = json_string_value(json_object_get(v, "group"));
+
+			assert_non_null(g);
+			actor += !strcmp(g, "alice-secret-7");
+			ip += !strcmp(g, "198.51.100.77");
+			assert_null(json_object_get(v, "group_hash"));
+		}
+		assert_int_equal(actor, 1);
+		assert_int_equal(ip, 1);
+	}
+	json_decref(al);
+	fx_free(f);
+	unsetenv(KEYS_ENV);
 }
 
 /* ------------------------------------------------------------ restart */
@@ -1320,7 +1486,9 @@ int main(void)
 		cmocka_unit_test(test_threshold),
 		cmocka_unit_test(test_threshold_group_eviction),
 		cmocka_unit_test(test_absence),
+		cmocka_unit_test(test_forged_server_events),
 		cmocka_unit_test(test_restart),
+		cmocka_unit_test(test_state_blinds_groups),
 		cmocka_unit_test(test_emit_failure_retried),
 		cmocka_unit_test(test_thread_and_gap),
 		cmocka_unit_test(test_webhook_retries_then_delivers),

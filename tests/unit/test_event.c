@@ -816,6 +816,213 @@ static void test_service_binding(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* the server's own service and actions are reserved                   */
+
+/* body refused in both body kinds as reserved (400, EVENT_ERR_RESERVED) */
+static void reserved(const char *body, const struct event_ctx *c, enum event_format fmt,
+		     const char *field)
+{
+	for (int k = 0; k < 2; k++) {
+		enum event_body kind = k ? EVENT_BODY_NDJSON : EVENT_BODY_JSON;
+		struct event_batch b = { (void *)1, 99 };
+		struct event_error e;
+		ls_rc rc;
+
+		memset(&e, 0, sizeof(e));
+		rc = event_batch_parse(body, strlen(body), kind, fmt, c, &b, &e);
+		if (rc != LS_INVALID || strcmp(e.field, field) ||
+		    strcmp(e.code, EVENT_ERR_RESERVED) || !strstr(e.reason, "reserved"))
+			fail_msg("%s: got %s field '%s' code '%s' reason '%s'", body,
+				 ls_rc_name(rc), e.field, e.code, e.reason);
+		assert_null(b.items);
+		assert_int_equal(b.n, 0);
+	}
+}
+
+static void test_reserved_for_server(void **state)
+{
+	static const char *const services[] = {
+		"\"logseal\"", "\"LogSeal\"", "\"LOGSEAL\"", "\" logseal \"", "\"\\u006cogseal\"",
+	};
+	static const char *const actions[] = {
+		"\"logseal.alert.fired\"", "\"logseal.token.create\"", "\"LogSeal.auth.denied\"",
+		"\"logseal.\"", "\"logseal\"", "\" logseal.x\"", "\"\\u004cOGSEAL.events.query\"",
+	};
+	static const char *const fine[][2] = {
+		{ "service", "\"logseal-shop\"" }, { "service", "\"mylogseal\"" },
+		{ "action", "\"logsealing.x\"" }, { "action", "\"shop.logseal.x\"" },
+		{ "action", "\"logseal_x\"" },
+	};
+	struct event_ctx c = ctx;
+	char *body, flatb[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(services) / sizeof(services[0]); i++) {
+		body = with("service", services[i]);
+		reserved(body, &ctx, EVENT_FORMAT_NATIVE, "service");
+		free(body);
+	}
+	for (i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
+		body = with("action", actions[i]);
+		reserved(body, &ctx, EVENT_FORMAT_NATIVE, "action");
+		free(body);
+	}
+	for (i = 0; i < sizeof(fine) / sizeof(fine[0]); i++) {
+		body = with(fine[i][0], fine[i][1]);
+		free(one(body, EVENT_BODY_JSON, EVENT_FORMAT_NATIVE, &ctx, NULL));
+		free(body);
+	}
+	/* a writer bound to another service is refused as before (403) ... */
+	c.bound_service = "billing";
+	body = with("service", "\"logseal\"");
+	refused(body, strlen(body), EVENT_BODY_JSON, EVENT_FORMAT_NATIVE, &c, LS_DENIED, 0,
+		"service", "billing");
+	/* ... and a token bound to "logseal" (made before the reservation)
+	 * writes it neither explicitly nor by default */
+	c.bound_service = "LogSeal";
+	reserved(good, &c, EVENT_FORMAT_NATIVE, "service");
+	c.bound_service = "logseal";
+	reserved(body, &c, EVENT_FORMAT_NATIVE, "service");
+	free(body);
+
+	/* the flat template passes service and action through */
+	snprintf(flatb, sizeof(flatb),
+		 "{\"timestamp\":\"2024-05-06T07:08:09Z\",\"user_id\":\"bob\",\"action\":%s,"
+		 "\"status\":\"ok\",\"location\":\"10.1.2.3\",\"service\":%s}",
+		 "\"logseal.alert.fired\"", "\"shop\"");
+	reserved(flatb, &ctx, EVENT_FORMAT_FLAT, "action");
+	snprintf(flatb, sizeof(flatb),
+		 "{\"timestamp\":\"2024-05-06T07:08:09Z\",\"user_id\":\"bob\",\"action\":%s,"
+		 "\"status\":\"ok\",\"location\":\"10.1.2.3\",\"service\":%s}",
+		 "\"file.read\"", "\"Logseal\"");
+	reserved(flatb, &ctx, EVENT_FORMAT_FLAT, "service");
+
+	/* the server itself still writes them */
+	{
+		struct event_item it;
+
+		assert_int_equal(event_internal("logseal.alert.fired", "logseal", NULL, "success",
+						NULL, &ctx, &it),
+				 LS_OK);
+		assert_path(it.json, "service", "logseal");
+		assert_path(it.json, "action", "logseal.alert.fired");
+		event_item_release(&it);
+	}
+
+	/* `logseal import`: the same reservation on canonical entries */
+	{
+		static const char *const bad[] = {
+			"{\"action\":\"logseal.alert.fired\",\"details\":{\"since_us\":1}}",
+			"{\"service\":\"LOGSEAL\"}",
+			"{\"action\":\"LogSeal.token.create\",\"service\":\"shop\"}",
+		};
+		static const char *const ok[] = {
+			"{\"action\":\"x\",\"details\":{\"service\":\"logseal\"}}",
+			"{\"service\":\"shop\",\"note\":\"logseal.alert.fired\"}",
+			"{\"a\":1}",
+		};
+		struct ls_err err = { "" };
+
+		for (i = 0; i < 3; i++) {
+			if (event_check_foreign(bad[i], strlen(bad[i]), &err) != LS_DENIED)
+				fail_msg("import of %s not refused", bad[i]);
+			assert_non_null(strstr(err.msg, "reserved"));
+			assert_int_equal(event_check_foreign(ok[i], strlen(ok[i]), &err), LS_OK);
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* characters that hide or reorder text in identifiers                 */
+
+static void test_hidden_characters(void **state)
+{
+	static const struct {
+		const char *field, *json, *cp;
+	} bad[] = {
+		{ "actor.id", "\"admin\\u202e\"", "U+202E" },
+		{ "actor.id", "\"ad\xe2\x80\xaemin\"", "U+202E" },
+		{ "actor.id", "\"ad\\u202amin\"", "U+202A" },
+		{ "actor.id", "\"ad\\u2066min\\u2069\"", "U+2066" },
+		{ "actor.id", "\"ad\\u200bmin\"", "U+200B" },
+		{ "actor.id", "\"ad\\u200dmin\"", "U+200D" },
+		{ "actor.id", "\"ad\\u2060min\"", "U+2060" },
+		{ "actor.id", "\"\\ufeffadmin\"", "U+FEFF" },
+		{ "actor.id", "\"ad\\u0085min\"", "U+0085" },
+		{ "actor.id", "\"ad\\u009bmin\"", "U+009B" },
+		{ "actor.id", "\"ad\\u0001min\"", "U+0001" },
+		{ "actor.id", "\"admin\\n\"", "U+000A" },
+		{ "actor.id", "\"ad\\u007fmin\"", "U+007F" },
+		{ "actor.id", "\"ad\\u200emin\"", "U+200E" },
+		{ "actor.id", "\"admin\\udb40\\udc41\"", "U+E0041" },
+		{ "actor.email", "\"a\\u202e@x\"", "U+202E" },
+		{ "actor.name", "\"Bob\\u202e\"", "U+202E" },
+		{ "actor.name", "\"Bob\\u0000x\"", NULL },
+		{ "resource.id", "\"doc\\u200b1\"", "U+200B" },
+	};
+	static const struct {
+		const char *field, *json;
+	} ok[] = {
+		{ "actor.id", "\"caf\\u00e9-\\u4e2d\\ud83d\\ude00\"" },
+		{ "actor.id", "\"ad\\u00a0min\"" }, /* a visible space: shown, not hidden */
+		{ "actor.name", "\"\\u0645\\u06cc\\u200c\\u062e\\u0648\\u0627\\u0647\\u0645\"" },
+		{ "actor.name", "\"\\ud83d\\udc69\\u200d\\ud83d\\udcbb\"" },
+		{ "resource.name", "\"notes\\u202e.txt\"" }, /* free text: kept, escaped for display */
+	};
+	char body[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *f = bad[i].field;
+		const char *dot = strchr(f, '.');
+
+		if (!strncmp(f, "actor", 5))
+			snprintf(body, sizeof(body),
+				 "{\"time\":\"2024-05-06T07:08:09Z\",\"actor\":{\"id\":%s%s%s%s},"
+				 "\"action\":\"a\",\"outcome\":\"success\",\"source\":{\"ip\":\"::1\"}}",
+				 strcmp(dot + 1, "id") ? "\"u1\",\"" : "",
+				 strcmp(dot + 1, "id") ? dot + 1 : "",
+				 strcmp(dot + 1, "id") ? "\":" : "", bad[i].json);
+		else
+			snprintf(body, sizeof(body),
+				 "{\"time\":\"2024-05-06T07:08:09Z\",\"actor\":{\"id\":\"u1\"},"
+				 "\"action\":\"a\",\"outcome\":\"success\",\"source\":{\"ip\":\"::1\"},"
+				 "\"resource\":{\"%s\":%s}}",
+				 dot + 1, bad[i].json);
+		refused(body, strlen(body), EVENT_BODY_JSON, EVENT_FORMAT_NATIVE, &ctx, LS_INVALID, 0,
+			bad[i].cp ? f : NULL, bad[i].cp);
+		refused(body, strlen(body), EVENT_BODY_NDJSON, EVENT_FORMAT_NATIVE, &ctx, LS_INVALID,
+			0, bad[i].cp ? f : NULL, bad[i].cp);
+	}
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		const char *f = ok[i].field, *dot = strchr(f, '.');
+
+		if (!strncmp(f, "actor", 5))
+			snprintf(body, sizeof(body),
+				 "{\"time\":\"2024-05-06T07:08:09Z\",\"actor\":{\"id\":%s%s%s%s},"
+				 "\"action\":\"a\",\"outcome\":\"success\",\"source\":{\"ip\":\"::1\"}}",
+				 strcmp(dot + 1, "id") ? "\"u1\",\"" : "",
+				 strcmp(dot + 1, "id") ? dot + 1 : "",
+				 strcmp(dot + 1, "id") ? "\":" : "", ok[i].json);
+		else
+			snprintf(body, sizeof(body),
+				 "{\"time\":\"2024-05-06T07:08:09Z\",\"actor\":{\"id\":\"u1\"},"
+				 "\"action\":\"a\",\"outcome\":\"success\",\"source\":{\"ip\":\"::1\"},"
+				 "\"resource\":{\"%s\":%s}}",
+				 dot + 1, ok[i].json);
+		free(one(body, EVENT_BODY_JSON, EVENT_FORMAT_NATIVE, &ctx, NULL));
+	}
+	/* the flat template's user_id is actor.id, named as the client sent it */
+	snprintf(body, sizeof(body),
+		 "{\"timestamp\":\"2024-05-06T07:08:09Z\",\"user_id\":\"bob\\u202e\","
+		 "\"action\":\"file.read\",\"status\":\"ok\",\"location\":\"10.1.2.3\"}");
+	refused(body, strlen(body), EVENT_BODY_JSON, EVENT_FORMAT_FLAT, &ctx, LS_INVALID, 0,
+		"user_id", "U+202E");
+}
+
+/* ------------------------------------------------------------------ */
 /* flat template                                                       */
 
 static char *flat(const char *status_json, const char *location)
@@ -1329,6 +1536,8 @@ int main(void)
 		cmocka_unit_test(test_array_batch),
 		cmocka_unit_test(test_ndjson_batch),
 		cmocka_unit_test(test_service_binding),
+		cmocka_unit_test(test_reserved_for_server),
+		cmocka_unit_test(test_hidden_characters),
 		cmocka_unit_test(test_flat),
 		cmocka_unit_test(test_k8s_create_configmap),
 		cmocka_unit_test(test_k8s_exec_pod),

@@ -32,6 +32,7 @@ static const struct event_ctx ctxs[] = {
 	{ NULL, NULL, NULL, 0 },
 	{ "w\"2\\\x01", "::1", "billing", -1 },
 	{ "tok", "10.0.0.1", "caf\xc3\xa9", 253402300799999999LL },
+	{ "tok-r", "::1", "LogSeal", 0 }, /* bound before the reservation */
 };
 #define NCTX (sizeof(ctxs) / sizeof(ctxs[0]))
 
@@ -218,6 +219,18 @@ static void test_event_c_bodies(void **state)
 		{ "writer", "\"2024-01-01T00:00:00.000000Z\"" },
 		{ "remote_ip", "\"2024-01-01T00:00:00.000000Z\"" },
 		{ "schema", "\"2024-01-01T00:00:00.000000Z\"" },
+		/* reserved for the server; hidden characters in identifiers */
+		{ "service", "\"logseal\"" }, { "service", "\" LogSeal\"" },
+		{ "service", "\"logseal-x\"" }, { "action", "\"logseal.alert.fired\"" },
+		{ "action", "\"LOGSEAL\"" }, { "action", "\"logsealx\"" },
+		{ "actor", "{\"id\":\"a\\u202eb\"}" }, { "actor", "{\"id\":\"a\\u200bb\"}" },
+		{ "actor", "{\"id\":\"\\ufeffa\"}" }, { "actor", "{\"id\":\"a\\u0085\"}" },
+		{ "actor", "{\"id\":\"a\\t\"}" }, { "actor", "{\"id\":\"a\\udb40\\udc41\"}" },
+		{ "actor", "{\"id\":\"u\",\"name\":\"a\\u200db\"}" },
+		{ "actor", "{\"id\":\"u\",\"name\":\"a\\u2066b\"}" },
+		{ "actor", "{\"id\":\"u\",\"email\":\"a\\u200cb\"}" },
+		{ "resource", "{\"id\":\"a\\u2069\"}" }, { "resource", "{\"name\":\"a\\u2069\"}" },
+		{ "action", "\"a\\u202db\"" }, { "service", "\"a\\u00adb\"" },
 	};
 	char longs[400], deep[256], *s, *body;
 	size_t i, n;
@@ -355,6 +368,8 @@ static const char *const strs[] = {
 	"\"u1\"", "\"alice\"", "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"", "\"\\u00e9\\ud83d\\ude00\"",
 	"\"a\\\"b\\\\c\\/d\"", "\"tab\\there\"", "\"\\u007f\"", "\"x\x7f\"", "\"\\u0001\"",
 	"\"line\\nbreak\"", "\"\"", "\"billing\"", "\"caf\\u00e9\"",
+	/* hidden characters: refused in identifiers only */
+	"\"a\\u202eb\"", "\"a\xe2\x80\x8b" "b\"", "\"a\\u200db\"", "\"\xc2\x85\"",
 	/* never strings */
 	"7", "-0", "1.5", "null", "true", "[]", "{}", "[\"a\"]",
 };
@@ -631,6 +646,13 @@ static void gen_event(struct sb *b)
 				gen_string(b, len);
 			} else if (fault(6)) {
 				sb_s(b, PICK(strs));
+			} else if (fault(10)) {
+				static const char *const rsv[] = {
+					"\"logseal\"", "\"LogSeal.alert.fired\"", "\"logseal.\"",
+					"\" logseal \"", "\"\\u006cogseal.x\"", "\"logseal2\"",
+					"\"a\\u202eb\"", "\"a\\u200bb\"",
+				};
+				sb_s(b, PICK(rsv));
 			} else {
 				sb_s(b, rn(3) ? "\"billing\"" : "\"caf\xc3\xa9\"");
 			}
