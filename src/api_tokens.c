@@ -128,10 +128,20 @@ out:
 
 void api_tokens_get(struct server *s, const struct request *q, struct reply *r)
 {
-	json_t *list = auth_list(s->auth);
+	json_t *list = auth_list(s->auth), *d;
+	ls_rc rc;
 
 	if (!list) {
 		reply_append_error(s, r, LS_NOMEM, NULL);
+		return;
+	}
+	/* The token list is configuration, and reading it is a read like any
+	 * other: recorded before it is shown, or not shown. */
+	d = json_pack("{sI}", "results", (json_int_t)json_array_size(list));
+	rc = api_audit_read(s, q, "logseal.tokens.list", "success", d, r);
+	json_decref(d);
+	if (rc != LS_OK) {
+		json_decref(list);
 		return;
 	}
 	r->status = 200;
