@@ -296,11 +296,15 @@ struct stream_opts {
 	size_t ring_bytes;	/* and at most these bytes; 0: 16 MiB */
 	uint64_t max_lag;	/* a client further behind the log is cut; 0: 65536 */
 	unsigned heartbeat_ms;	/* comment sent after this much silence; 0: 15000 */
+	struct auth *auth;	/* a stream opens only while its token is active; may be NULL */
 };
 ls_rc streams_new(const struct stream_opts *o, const char *datadir, uint64_t size,
 		  struct streams **out, struct ls_err *err);
 void streams_feed(struct streams *st, uint64_t first, const struct iovec *entries, size_t n);
 void streams_stop(struct streams *st);
+/* Token id was revoked (auth_revoke() returned): end its streams now, each
+ * with a last "event: revoked" message, whether or not entries flow. */
+void streams_revoke(struct streams *st, const char *token_id);
 /* Wait up to timeout_ms for every stream to be over; 1 when none is left. */
 int streams_wait_closed(struct streams *st, unsigned timeout_ms);
 void streams_free(struct streams *st);

@@ -171,6 +171,8 @@ void api_tokens_delete(struct server *s, const struct request *q, const char *id
 		return;
 	}
 	if (changed) {
+		/* A revoked token reads nothing more, live streams included. */
+		streams_revoke(s->streams, id);
 		d = json_object();
 		json_object_set(d, "token_id", json_object_get(info, "id"));
 		json_object_set(d, "roles", json_object_get(info, "roles"));

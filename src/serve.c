@@ -496,6 +496,7 @@ int serve_main(int argc, char **argv)
 			.max_clients = o.max_streams,
 			.max_lag = o.stream_buffer,
 			.heartbeat_ms = o.stream_heartbeat_s * 1000,
+			.auth = s.auth,
 		};
 		size_t nlabels;
 		const char *const *labels = http_route_labels(&nlabels);
