@@ -24,6 +24,7 @@
 
 #include "alert.h"
 #include "auth.h"
+#include "denials.h"
 #include "event.h"
 #include "idem.h"
 #include "index.h"
@@ -48,6 +49,7 @@ struct server {
 	struct alert *alerts;	/* the alert engine (alert.h); NULL: alert routes answer 503 */
 	struct streams *streams; /* live streams (api_stream.c) */
 	struct metrics *metrics; /* may be NULL */
+	struct denials *denials; /* which refusals are logged one by one; NULL: all */
 	uint64_t ready_max_lag;	/* GET /readyz: largest index lag that is still ready */
 	uint64_t max_fresh_lag;	/* ingest waits while more are not searchable; 0: never */
 	/* api_alert_emit() appends under emit_mu, and not at all once
@@ -189,9 +191,16 @@ ls_rc api_audit_read_finish(struct server *s, struct api_audit *a, struct reply 
 void api_audit_read_failed(struct server *s, const struct request *q, const char *action,
 			   json_t *details, unsigned status);
 
-/* Log a 401/403 (action logseal.auth.unauthenticated / logseal.auth.denied). */
+/* Account for a 401/403: logged as logseal.auth.unauthenticated /
+ * logseal.auth.denied (path cut to DENIALS_PATH_MAX bytes), or counted into
+ * its source's summary (denials.h).  _status returns the status to send:
+ * status, or 429 when the source is throttled (*retry_after then set). */
 void api_log_denial(struct server *s, const struct request *q, unsigned status,
 		    const char *actor, const char *reason);
+unsigned api_log_denial_status(struct server *s, const struct request *q, unsigned status,
+			       const char *actor, const char *reason, int *retry_after);
+/* denials_opts.emit: append one logseal.auth.denied.summary (ctx: the server). */
+void api_denial_summary(void *ctx, const char *source, const char *actor, json_t *details);
 
 /* Handlers. */
 void api_events_post(struct server *s, const struct request *q, struct reply *r);
