@@ -6,7 +6,8 @@
 # logseal.auth.denied.summary event per source and window carries the count.
 # Nothing is lost: individual denials plus the summaries' counts are exactly
 # the requests refused.  The default alert rule on repeated denials still
-# fires.  Past --denial-throttle denials in a window a source gets 429 with
+# fires, and a threshold rule of 500 refusals per address counts each
+# summary as the refusals it stands for.  Past --denial-throttle denials in a window a source gets 429 with
 # Retry-After (still counted), and the windows open at shutdown are
 # summarised before the server stops.  A denial records at most 128 bytes
 # of the request path.
@@ -48,6 +49,11 @@ denials_accounted() {
 	"$TESTBIN/journalcat" "$D" | jq -s '(map(select(.action == "logseal.auth.unauthenticated")) | length)
 		+ (map(select(.action == "logseal.auth.denied.summary") | .details.count) | add // 0)'
 }
+# A rule counting 500 refusals from one address: it sees the summaries'
+# counts, not just the few entries the flood leaves.
+printf '%s' '{"id":"r_flood","name":"refusal flood","kind":"threshold","filter":{"service":"logseal","outcome":"denied"},"threshold":{"count":500,"window_seconds":60,"group_by":"source_ip"}}' >"$TMP/rule.json"
+check_eq "a threshold rule of 500 refusals per address: 201" 201 \
+	"$(req POST /v1/alerts/rules "$ADMIN" application/json "$TMP/rule.json")"
 s0=$(tree_size)
 t0=$(date +%s%N)
 python3 "$TMP/flood.py" "$SRV_PORT" 2000 4 /v1/events >"$TMP/flood.out"
@@ -56,8 +62,8 @@ s1=$(tree_size)
 echo "# 2000 denied requests in $ms ms; the tree grew by $((s1 - s0))"
 check_eq "every request was refused with 401" "401 2000" "$(grep '^401' "$TMP/flood.out")"
 # At most burst + 1 summary per 1 s window while it lasted (+2 for windows
-# cut by the edges), and the two default denial alerts firing once each.
-bound=$(( (ms / 1000 + 2) * 11 + 2 ))
+# cut by the edges), and the three denial alerts firing once each.
+bound=$(( (ms / 1000 + 2) * 11 + 3 ))
 check "the tree grew by at most $bound entries, not 2000 ($((s1 - s0)))" test $((s1 - s0)) -le "$bound"
 sleep 2.5	# the last window closes, its summary is written
 check_eq "individual denials + summary counts = the 2000 refused" 2000 "$(denials_accounted)"
@@ -74,6 +80,8 @@ check "no summary was written for a window with nothing counted" \
 fired() { req GET /v1/alerts "$ADMIN" >/dev/null; jq '[.alerts[] | select(.rule.id == "r_default_logseal_denials" and .group == "127.0.0.1")] | length' "$TMP/resp"; }
 wait_fired() { for _ in $(seq 1 50); do [ "$(fired)" -ge 1 ] && return 0; sleep 0.1; done; return 1; }
 check "the default alert on repeated denials from 127.0.0.1 fired" wait_fired
+flood_fired() { req GET /v1/alerts "$ADMIN" >/dev/null; jq -r '[.alerts[] | select(.rule.id == "r_flood" and .group == "127.0.0.1")][0] | "\(.count)"' "$TMP/resp"; }
+check_eq "the 500-refusal rule fired, counting the summaries' counts" 500 "$(flood_fired)"
 
 # A long path is recorded cut to 128 bytes.
 long=/v1/events/$(printf 'a%.0s' $(seq 1 400))
