@@ -498,7 +498,20 @@ struct ev {
 	 * can speak for the server (event.h: the reserved service and actions
 	 * are refused at ingest, but a journal may predate that). */
 	int from_server;
+	int64_t weight;	/* events it stands for in a threshold (see denial_weight) */
 };
+
+/* The server counts refusals past a burst into one summary event
+ * (denials.h): to a threshold rule it stands for the refusals it counted,
+ * so a rule counting denials sees a flood whole.  Only the server's own
+ * entries (no "writer") weigh more than one. */
+#define DENIAL_SUMMARY "logseal.auth.denied.summary"
+static int64_t denial_weight(const char *action, int has_writer, int has_count, int64_t count)
+{
+	if (!action || strcmp(action, DENIAL_SUMMARY) != 0 || has_writer || !has_count || count < 1)
+		return 1;
+	return count;
+}
 
 static const char *str_at(json_t *o, const char *a, const char *b)
 {
@@ -527,6 +540,11 @@ static int ev_from(json_t *root, struct ev *e)
 	e->source_ip = str_at(root, "source", "ip");
 	e->resource_type = str_at(root, "resource", "type");
 	e->from_server = json_object_get(root, "writer") == NULL;
+	{
+		json_t *cnt = json_object_get(json_object_get(root, "details"), "count");
+		e->weight = denial_weight(e->action, json_object_get(root, "writer") != NULL,
+					  json_is_integer(cnt), json_integer_value(cnt));
+	}
 	return ev_time(str_at(root, "received", NULL), str_at(root, "time", NULL), &e->t);
 }
 
@@ -549,6 +567,12 @@ static int ev_from_dom(const struct jdom *d, const struct jnode *root, struct ev
 	e->source_ip = dom_str_at(d, root, "source", "ip");
 	e->resource_type = dom_str_at(d, root, "resource", "type");
 	e->from_server = jdom_get(d, root, "writer") == NULL;
+	{
+		const struct jnode *det = jdom_get(d, root, "details");
+		const struct jnode *cnt = det ? jdom_get(d, det, "count") : NULL;
+		e->weight = denial_weight(e->action, jdom_get(d, root, "writer") != NULL,
+					  cnt && cnt->type == JN_INT, cnt ? cnt->ival : 0);
+	}
 	return ev_time(dom_str_at(d, root, "received", NULL), dom_str_at(d, root, "time", NULL),
 		       &e->t);
 }
@@ -1123,9 +1147,13 @@ static json_t *indexes_json(const struct group *g, const struct rule *r)
 	json_t *arr = json_array();
 	unsigned i, skip = g->len > ALERT_TRIGGER_MAX ? g->len - ALERT_TRIGGER_MAX : 0;
 
-	for (i = skip; arr && i < g->len; i++)
-		json_array_append_new(arr,
-				      json_integer((json_int_t)g->ring[(g->head + i) % r->count].idx));
+	for (i = skip; arr && i < g->len; i++) {
+		uint64_t idx = g->ring[(g->head + i) % r->count].idx;
+		/* a weighted entry (denial summary) fills several slots: name it once */
+		if (i > skip && idx == g->ring[(g->head + i - 1) % r->count].idx)
+			continue;
+		json_array_append_new(arr, json_integer((json_int_t)idx));
+	}
 	return arr;
 }
 
@@ -1148,16 +1176,20 @@ static void eval_threshold(struct alert *a, struct rule *r, const struct ev *e, 
 		return; /* out of memory: this event is not counted */
 	if (e->t < g->muted_until)
 		return;
-	while (g->len && g->ring[g->head].t <= e->t - r->window_us) {
-		g->head = (g->head + 1) % r->count;
-		g->len--;
+	for (int64_t w = e->weight > (int64_t)r->count ? (int64_t)r->count : e->weight; ; w--) {
+		while (g->len && g->ring[g->head].t <= e->t - r->window_us) {
+			g->head = (g->head + 1) % r->count;
+			g->len--;
+		}
+		s = &g->ring[(g->head + g->len) % r->count];
+		s->t = e->t;
+		s->idx = idx;
+		g->len++;
+		if (g->len >= r->count)
+			break;
+		if (w <= 1)
+			return;
 	}
-	s = &g->ring[(g->head + g->len) % r->count];
-	s->t = e->t;
-	s->idx = idx;
-	g->len++;
-	if (g->len < r->count)
-		return;
 	if (live) {
 		snprintf(id, sizeof(id), "%s@%llu", r->id, (unsigned long long)idx);
 		fire(a, r,

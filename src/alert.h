@@ -59,6 +59,8 @@
  *    group is cleared and muted for window_seconds from that event: events
  *    in the mute are ignored, so a group fires at most once per window and
  *    a sustained burst gives one alert per window, not one per event.
+ *    A logseal.auth.denied.summary the server wrote (no "writer") counts as
+ *    details.count events: the refusals it stands for (denials.h).
  *    Memory is bounded: at most max(16, 262144 / count) groups per rule;
  *    the least recently active group is evicted.
  *  - absence: fires once when no matching event of the service has been

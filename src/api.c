@@ -109,8 +109,9 @@ static ls_rc internal_event(const struct request *q, const char *action, const c
 		return LS_NOMEM;
 	json_object_set_new(d, "method", json_string(q->method));
 	/* The path came from the client: keep it only if it is valid UTF-8
-	 * (json_string refuses otherwise) and bounded. */
-	if (strlen(q->path) <= 512)
+	 * (json_string refuses otherwise) and bounded.  A caller that cut it
+	 * shorter (denials) has put its own. */
+	if (!json_object_get(d, "path") && strlen(q->path) <= 512)
 		json_object_set_new(d, "path", json_string(q->path));
 	rc = event_internal(action, actor, q->remote_ip, outcome, d, &ctx, it);
 	json_decref(d);
@@ -145,16 +146,84 @@ ls_rc api_log_internal(struct server *s, const struct request *q, const char *ac
 	return log_internal(s, q, action, actor, outcome, details, false);
 }
 
-void api_log_denial(struct server *s, const struct request *q, unsigned status,
-		    const char *actor, const char *reason)
+unsigned api_log_denial_status(struct server *s, const struct request *q, unsigned status,
+			       const char *actor, const char *reason, int *retry_after)
 {
-	json_t *d = json_object();
+	enum denials_verdict v = DENIALS_LOG;
+	unsigned wait_s = 0;
+	size_t plen;
+	json_t *d;
 
+	if (retry_after)
+		*retry_after = 0;
+	/* Anyone can be refused as often as they like: past a few a window,
+	 * refusals are counted into one summary per source (denials.h). */
+	if (s->denials)
+		v = denials_note(s->denials, q->remote_ip, actor ? actor : "anonymous", status,
+				 q->path, reason, q->received_us, &wait_s);
+	if (v == DENIALS_THROTTLE) {
+		if (retry_after)
+			*retry_after = (int)wait_s;
+		return 429;
+	}
+	if (v != DENIALS_LOG)
+		return status;
+	d = json_object();
 	json_object_set_new(d, "status", json_integer(status));
 	json_object_set_new(d, "reason", json_string(reason));
+	/* What a client without a token makes the server write stays small:
+	 * the path is cut to DENIALS_PATH_MAX bytes (json_string refuses a
+	 * cut that is not UTF-8; then there is no path). */
+	plen = denials_cut_utf8(q->path, DENIALS_PATH_MAX);
+	if (plen < strlen(q->path)) {
+		if (json_object_set_new(d, "path", json_stringn(q->path, plen)) == 0)
+			json_object_set_new(d, "path_truncated", json_true());
+		else
+			json_object_set_new(d, "path", json_null());
+	}
 	api_log_internal(s, q, status == 401 ? "logseal.auth.unauthenticated" : "logseal.auth.denied",
 			 actor ? actor : "anonymous", "denied", d);
 	json_decref(d);
+	return status;
+}
+
+void api_log_denial(struct server *s, const struct request *q, unsigned status,
+		    const char *actor, const char *reason)
+{
+	api_log_denial_status(s, q, status, actor, reason, NULL);
+}
+
+void api_denial_summary(void *ctx, const char *source, const char *actor, json_t *details)
+{
+	struct server *s = ctx;
+	struct event_ctx ec = { .received_us = 0 };
+	struct event_item it = { 0 };
+	struct timespec ts;
+	struct iovec iov;
+	uint64_t first;
+	ls_rc rc;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ec.received_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	rc = event_internal("logseal.auth.denied.summary", actor, source, "denied", details, &ec,
+			    &it);
+	if (rc == LS_OK) {
+		iov.iov_base = it.json;
+		iov.iov_len = it.len;
+		rc = log_append(s->log, &iov, 1, &first, NULL);
+		if (rc == LS_FAILED)
+			atomic_store(&s->failed, 1);
+		if (rc == LS_OK)
+			api_appended(s, first + 1);
+	}
+	event_item_release(&it);
+	/* Nowhere else to say it: the counts of this summary are lost, and the
+	 * operator must know. */
+	if (rc != LS_OK)
+		fprintf(stderr, "logseal serve: cannot append a denial summary for %s (%lld "
+			"denials): %s\n", source,
+			(long long)json_integer_value(json_object_get(details, "count")),
+			ls_rc_name(rc));
 }
 
 /* Who a read's event names as its actor: the token's id. */

@@ -24,6 +24,7 @@
 
 #include "alert.h"
 #include "auth.h"
+#include "denials.h"
 #include "event.h"
 #include "idem.h"
 #include "index.h"
@@ -48,6 +49,7 @@ struct server {
 	struct alert *alerts;	/* the alert engine (alert.h); NULL: alert routes answer 503 */
 	struct streams *streams; /* live streams (api_stream.c) */
 	struct metrics *metrics; /* may be NULL */
+	struct denials *denials; /* which refusals are logged one by one; NULL: all */
 	uint64_t ready_max_lag;	/* GET /readyz: largest index lag that is still ready */
 	uint64_t max_fresh_lag;	/* ingest waits while more are not searchable; 0: never */
 	/* api_alert_emit() appends under emit_mu, and not at all once
@@ -189,9 +191,16 @@ ls_rc api_audit_read_finish(struct server *s, struct api_audit *a, struct reply 
 void api_audit_read_failed(struct server *s, const struct request *q, const char *action,
 			   json_t *details, unsigned status);
 
-/* Log a 401/403 (action logseal.auth.unauthenticated / logseal.auth.denied). */
+/* Account for a 401/403: logged as logseal.auth.unauthenticated /
+ * logseal.auth.denied (path cut to DENIALS_PATH_MAX bytes), or counted into
+ * its source's summary (denials.h).  _status returns the status to send:
+ * status, or 429 when the source is throttled (*retry_after then set). */
 void api_log_denial(struct server *s, const struct request *q, unsigned status,
 		    const char *actor, const char *reason);
+unsigned api_log_denial_status(struct server *s, const struct request *q, unsigned status,
+			       const char *actor, const char *reason, int *retry_after);
+/* denials_opts.emit: append one logseal.auth.denied.summary (ctx: the server). */
+void api_denial_summary(void *ctx, const char *source, const char *actor, json_t *details);
 
 /* Handlers. */
 void api_events_post(struct server *s, const struct request *q, struct reply *r);
@@ -296,11 +305,15 @@ struct stream_opts {
 	size_t ring_bytes;	/* and at most these bytes; 0: 16 MiB */
 	uint64_t max_lag;	/* a client further behind the log is cut; 0: 65536 */
 	unsigned heartbeat_ms;	/* comment sent after this much silence; 0: 15000 */
+	struct auth *auth;	/* a stream opens only while its token is active; may be NULL */
 };
 ls_rc streams_new(const struct stream_opts *o, const char *datadir, uint64_t size,
 		  struct streams **out, struct ls_err *err);
 void streams_feed(struct streams *st, uint64_t first, const struct iovec *entries, size_t n);
 void streams_stop(struct streams *st);
+/* Token id was revoked (auth_revoke() returned): end its streams now, each
+ * with a last "event: revoked" message, whether or not entries flow. */
+void streams_revoke(struct streams *st, const char *token_id);
 /* Wait up to timeout_ms for every stream to be over; 1 when none is left. */
 int streams_wait_closed(struct streams *st, unsigned timeout_ms);
 void streams_free(struct streams *st);

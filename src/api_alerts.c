@@ -164,6 +164,18 @@ void api_rules_post(struct server *s, const struct request *q, struct reply *r)
 	free(id);
 }
 
+/* Rules and webhooks are configuration: reading them is an audited read,
+ * recorded before anything is shown (fail closed: 0 with r filled). */
+static int audit_config_read(struct server *s, const struct request *q, const char *action,
+			     json_t *items, struct reply *r)
+{
+	json_t *d = json_pack("{sI}", "results", (json_int_t)json_array_size(items));
+	ls_rc rc = api_audit_read(s, q, action, "success", d, r);
+
+	json_decref(d);
+	return rc == LS_OK;
+}
+
 void api_rules_get(struct server *s, const struct request *q, struct reply *r)
 {
 	json_t *out = NULL;
@@ -173,6 +185,10 @@ void api_rules_get(struct server *s, const struct request *q, struct reply *r)
 	if (alert_rules_list(s->alerts, &out) != LS_OK) {
 		reply_error(r, 503, "busy", "out of memory");
 		r->retry_after = 1;
+		return;
+	}
+	if (!audit_config_read(s, q, "logseal.rules.list", json_object_get(out, "rules"), r)) {
+		json_decref(out);
 		return;
 	}
 	r->status = 200;
@@ -285,6 +301,10 @@ void api_webhooks_get(struct server *s, const struct request *q, struct reply *r
 	if (alert_webhooks_list(s->alerts, &out) != LS_OK) {
 		reply_error(r, 503, "busy", "out of memory");
 		r->retry_after = 1;
+		return;
+	}
+	if (!audit_config_read(s, q, "logseal.webhooks.list", json_object_get(out, "webhooks"), r)) {
+		json_decref(out);
 		return;
 	}
 	r->status = 200;

@@ -50,16 +50,22 @@ void api_holds_get(struct server *s, const struct request *q, struct reply *r)
 	struct ls_err err = { { 0 } };
 	char *json = NULL;
 
-	(void)q;
 	if (retention_holds_json(log_dir(s->log), &json, &err) != LS_OK) {
 		reply_error(r, 500, "internal", "%s", err.msg);
 		return;
 	}
 	if (parse_reply(r, 200, json)) {
-		json_t *o = json_object();
+		json_t *o = json_object(), *d;
 
 		json_object_set_new(o, "holds", r->body);
 		r->body = o;
+		/* Holds are configuration: reading them is an audited read.  When
+		 * its event cannot be written, api_audit_read() replaces the
+		 * holds in r with the refusal (fail closed). */
+		d = json_pack("{sI}", "results",
+			      (json_int_t)json_array_size(json_object_get(o, "holds")));
+		api_audit_read(s, q, "logseal.holds.list", "success", d, r);
+		json_decref(d);
 	}
 	free(json);
 }

@@ -55,6 +55,14 @@
  *     before it was suspended nor left suspended with entries to send.
  *  4. Opening a stream is an audited read (logseal.stream.open), appended
  *     before the stream starts; if it cannot be, the stream is refused.
+ *  5. A stream lives no longer than its token.  A client is registered (mu
+ *     held) only after auth_active() said its token is active, and
+ *     streams_revoke() (called once auth_revoke() has returned) marks every
+ *     client of the token under mu: so whichever of the two comes first, a
+ *     client of a revoked token is refused or marked.  A marked client is
+ *     resumed at once and sends nothing more but "event: revoked" (the
+ *     rest of a message already partly on the wire is completed first, so
+ *     the client never sees a torn message).
  */
 #include "api.h"
 
@@ -98,10 +106,12 @@ struct client {
 	uint64_t replay_end;	/* entries below: the initial replay, exempt from max_lag */
 	int suspended;
 	int overflowed;
+	int revoked;		/* its token was revoked: end now (invariant 5) */
 	uint64_t overflow_at;
 	int64_t last_write_ms;
 	/* only in the thread running the content callback */
-	int hello, done;
+	char token[AUTH_ID_LEN + 1];	/* the token that opened the stream */
+	int hello, done, bye;
 	struct journal_iter *it;
 	uint64_t it_next;
 	char *out;
@@ -119,6 +129,7 @@ struct streams {
 	unsigned nclients, reserved, max_clients;
 	uint64_t opened, overflows;
 	unsigned heartbeat_ms;
+	struct auth *auth;	/* may be NULL */
 	int stopping, quit, thread_ok;
 	pthread_t thread;
 	char journal_dir[PATH_MAX];
@@ -263,6 +274,7 @@ ls_rc streams_new(const struct stream_opts *o, const char *datadir, uint64_t siz
 	st->cap_bytes = o && o->ring_bytes ? o->ring_bytes : DEFAULT_RING_BYTES;
 	st->heartbeat_ms = o && o->heartbeat_ms ? o->heartbeat_ms : DEFAULT_HEARTBEAT_MS;
 	st->max_lag = o && o->max_lag ? o->max_lag : DEFAULT_MAX_LAG;
+	st->auth = o ? o->auth : NULL;
 	st->lo = st->hi = size;
 	if (snprintf(st->journal_dir, sizeof(st->journal_dir), "%s/journal", datadir) >=
 	    (int)sizeof(st->journal_dir)) {
@@ -292,6 +304,23 @@ void streams_stop(struct streams *st)
 	pthread_mutex_lock(&st->mu);
 	st->stopping = 1;
 	for (struct client *c = st->clients; c; c = c->next) {
+		if (c->suspended) {
+			c->suspended = 0;
+			http_conn_resume(c->conn);
+		}
+	}
+	pthread_mutex_unlock(&st->mu);
+}
+
+void streams_revoke(struct streams *st, const char *token_id)
+{
+	if (!st || !token_id)
+		return;
+	pthread_mutex_lock(&st->mu);
+	for (struct client *c = st->clients; c; c = c->next) {
+		if (strcmp(c->token, token_id) != 0)
+			continue;
+		c->revoked = 1;
 		if (c->suspended) {
 			c->suspended = 0;
 			http_conn_resume(c->conn);
@@ -530,6 +559,10 @@ static enum next next_message(struct client *c)
 			pthread_mutex_unlock(&st->mu);
 			return NEXT_END;
 		}
+		if (c->revoked) {
+			pthread_mutex_unlock(&st->mu);
+			return NEXT_END;
+		}
 		check_lag(st, c);
 		if (c->overflowed) {
 			uint64_t at = c->overflow_at, lag = st->max_lag;
@@ -592,12 +625,46 @@ static enum next next_message(struct client *c)
 	}
 }
 
+/* The last message of a stream whose token was revoked (invariant 5). */
+static int format_revoked(struct client *c)
+{
+	return out_printf(c, "event: revoked\ndata: {\"reason\":\"the token %s was revoked; "
+			     "this stream is closed\"}\n\n", c->token);
+}
+
 static long stream_read(void *ctx, uint64_t pos, char *buf, size_t max)
 {
 	struct client *c = ctx;
+	int revoked;
 
 	(void)pos;
 	for (;;) {
+		if (!c->bye) {
+			pthread_mutex_lock(&c->hub->mu);
+			revoked = c->revoked;
+			pthread_mutex_unlock(&c->hub->mu);
+			if (revoked && c->out_off == 0) {
+				/* Nothing of the pending message was sent: drop it. */
+				c->out_len = 0;
+				c->bye = c->done = 1;
+				if (!format_revoked(c))
+					return REPLY_STREAM_END;
+			} else if (revoked && c->out_off == c->out_len) {
+				c->bye = c->done = 1;
+				c->out_off = c->out_len = 0;
+				if (!format_revoked(c))
+					return REPLY_STREAM_END;
+			} else if (revoked) {
+				/* finish the message on the wire, then say goodbye */
+				size_t n = c->out_len - c->out_off;
+				c->bye = c->done = 1;
+				memmove(c->out, c->out + c->out_off, n);
+				c->out_off = 0;
+				c->out_len = n;
+				if (!format_revoked(c))
+					return REPLY_STREAM_ERROR;
+			}
+		}
 		if (c->out_off < c->out_len) {
 			size_t n = c->out_len - c->out_off;
 			if (n > max)
@@ -740,6 +807,8 @@ void api_stream(struct server *s, const struct request *q, struct reply *r)
 	c->iq = iq;
 	c->hub = st;
 	c->conn = q->conn;
+	if (q->who)
+		snprintf(c->token, sizeof(c->token), "%s", q->who->id);
 
 	pthread_mutex_lock(&st->mu);
 	if (st->stopping || st->nclients + st->reserved >= st->max_clients) {
@@ -777,6 +846,14 @@ void api_stream(struct server *s, const struct request *q, struct reply *r)
 
 	pthread_mutex_lock(&st->mu);
 	st->reserved--;
+	if (st->auth && q->who && !auth_active(st->auth, q->who->id)) {
+		/* revoked since this request was authenticated (invariant 5) */
+		pthread_mutex_unlock(&st->mu);
+		index_query_release(&c->iq);
+		free(c);
+		reply_error(r, 401, "unauthenticated", "the token was revoked");
+		return;
+	}
 	st->nclients++;
 	st->opened++;
 	c->cur = start;

@@ -128,10 +128,20 @@ out:
 
 void api_tokens_get(struct server *s, const struct request *q, struct reply *r)
 {
-	json_t *list = auth_list(s->auth);
+	json_t *list = auth_list(s->auth), *d;
+	ls_rc rc;
 
 	if (!list) {
 		reply_append_error(s, r, LS_NOMEM, NULL);
+		return;
+	}
+	/* The token list is configuration, and reading it is a read like any
+	 * other: recorded before it is shown, or not shown. */
+	d = json_pack("{sI}", "results", (json_int_t)json_array_size(list));
+	rc = api_audit_read(s, q, "logseal.tokens.list", "success", d, r);
+	json_decref(d);
+	if (rc != LS_OK) {
+		json_decref(list);
 		return;
 	}
 	r->status = 200;
@@ -161,6 +171,8 @@ void api_tokens_delete(struct server *s, const struct request *q, const char *id
 		return;
 	}
 	if (changed) {
+		/* A revoked token reads nothing more, live streams included. */
+		streams_revoke(s->streams, id);
 		d = json_object();
 		json_object_set(d, "token_id", json_object_get(info, "id"));
 		json_object_set(d, "roles", json_object_get(info, "roles"));

@@ -460,6 +460,21 @@ ls_rc auth_revoke(struct auth *a, const char *id, int *changed, json_t **info,
 	return rc;
 }
 
+int auth_active(struct auth *a, const char *id)
+{
+	int on = 0;
+
+	pthread_rwlock_rdlock(&a->lock);
+	for (size_t i = 0; i < a->n; i++) {
+		if (strcmp(a->t[i].id, id) == 0) {
+			on = !a->t[i].revoked[0];
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&a->lock);
+	return on;
+}
+
 json_t *auth_list(struct auth *a)
 {
 	json_t *arr = json_array();

@@ -72,6 +72,11 @@ ls_rc auth_create(struct auth *a, unsigned roles, const char *service, const cha
 ls_rc auth_revoke(struct auth *a, const char *id, int *changed, json_t **info,
 		  struct ls_err *err);
 
+/* 1 when token id exists and is not revoked.  What a holder of a
+ * long-lived authorisation (a live stream) checks against, so a revocation
+ * that raced its authentication is still seen. */
+int auth_active(struct auth *a, const char *id);
+
 /* A new JSON array describing every token (no secrets, no hashes). */
 json_t *auth_list(struct auth *a);
 

@@ -406,3 +406,57 @@ int ls_ct_equal(const void *a, const void *b, size_t n)
 {
 	return CRYPTO_memcmp(a, b, n) == 0;
 }
+
+/* ======================================================= SipHash-2-4 */
+
+/* SipHash-2-4 (Aumasson and Bernstein, "SipHash: a fast short-input PRF",
+ * 2012), from the paper's description: 2 compression rounds per 8-byte
+ * little-endian word, 4 finalisation rounds. */
+static uint64_t rotl64(uint64_t x, unsigned b)
+{
+	return (x << b) | (x >> (64 - b));
+}
+
+static void sip_round(uint64_t v[4])
+{
+	v[0] += v[1]; v[1] = rotl64(v[1], 13); v[1] ^= v[0]; v[0] = rotl64(v[0], 32);
+	v[2] += v[3]; v[3] = rotl64(v[3], 16); v[3] ^= v[2];
+	v[0] += v[3]; v[3] = rotl64(v[3], 21); v[3] ^= v[0];
+	v[2] += v[1]; v[1] = rotl64(v[1], 17); v[1] ^= v[2]; v[2] = rotl64(v[2], 32);
+}
+
+uint64_t ls_siphash24(const uint8_t key[16], const void *data, size_t n)
+{
+	const uint8_t *in = data;
+	uint64_t k0 = 0, k1 = 0, m, v[4];
+	size_t i, whole = n & ~(size_t)7;
+
+	for (i = 0; i < 8; i++) {
+		k0 |= (uint64_t)key[i] << (8 * i);
+		k1 |= (uint64_t)key[8 + i] << (8 * i);
+	}
+	v[0] = 0x736f6d6570736575ULL ^ k0;
+	v[1] = 0x646f72616e646f6dULL ^ k1;
+	v[2] = 0x6c7967656e657261ULL ^ k0;
+	v[3] = 0x7465646279746573ULL ^ k1;
+	for (i = 0; i < whole; i += 8) {
+		m = 0;
+		for (unsigned j = 0; j < 8; j++)
+			m |= (uint64_t)in[i + j] << (8 * j);
+		v[3] ^= m;
+		sip_round(v);
+		sip_round(v);
+		v[0] ^= m;
+	}
+	m = (uint64_t)(n & 0xff) << 56;
+	for (i = 0; i < (n & 7); i++)
+		m |= (uint64_t)in[whole + i] << (8 * i);
+	v[3] ^= m;
+	sip_round(v);
+	sip_round(v);
+	v[0] ^= m;
+	v[2] ^= 0xff;
+	for (i = 0; i < 4; i++)
+		sip_round(v);
+	return v[0] ^ v[1] ^ v[2] ^ v[3];
+}

@@ -78,4 +78,8 @@ void ls_wipe(void *p, size_t n);
 /* Constant-time comparison: 1 when equal. */
 int ls_ct_equal(const void *a, const void *b, size_t n);
 
+/* SipHash-2-4 of data under a 128-bit key: for hash tables keyed by client
+ * data, under a random key so clients cannot aim at one bucket. */
+uint64_t ls_siphash24(const uint8_t key[16], const void *data, size_t n);
+
 #endif

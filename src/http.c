@@ -519,9 +519,15 @@ static enum MHD_Result refuse_unauthorised(struct http *h, struct MHD_Connection
 					   struct conn *k, unsigned status, const char *actor,
 					   const char *reason)
 {
-	api_log_denial(h->s, &k->q, status, actor, reason);
+	int retry_after = 0;
+	unsigned send = api_log_denial_status(h->s, &k->q, status, actor, reason, &retry_after);
+
 	metrics_auth_denial(h->s->metrics, status);
 	k->replied = 1;
+	if (send == 429)
+		return send_error(c, 429, "too_many_denials", NULL, retry_after, 0,
+				  "%s; and this address was refused too often: wait %d s",
+				  reason, retry_after);
 	return send_error(c, status, status == 401 ? "unauthenticated" : "forbidden", NULL, 0, 0,
 			  "%s", reason);
 }

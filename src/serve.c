@@ -78,6 +78,9 @@ struct serve_opts {
 	uint64_t ready_max_lag;
 	uint64_t max_fresh_lag;
 	int no_alerts;
+	unsigned denial_window_s;
+	unsigned denial_burst;
+	unsigned denial_throttle;	/* 0: never 429 */
 };
 
 static void usage(FILE *f)
@@ -111,6 +114,13 @@ static void usage(FILE *f)
 		"  --max-search-lag N       ingest waits while more than N accepted entries are not\n"
 		"                           yet searchable (default %u; 0: never wait)\n"
 		"  --no-alerts              do not run the alert engine (alert routes answer 503)\n"
+		"  --denial-window S        refused requests (401/403) are accounted per source\n"
+		"                           (IPv4 address, IPv6 /64) in windows of S s (default 10)\n"
+		"  --denial-burst N         the first N refusals of a source in a window are logged\n"
+		"                           one by one, the rest counted into one summary event\n"
+		"                           per window (default 10)\n"
+		"  --denial-throttle N      past N refusals in a window a source gets 429\n"
+		"                           (default 1000; 0: never)\n"
 		"  --help                   this text\n"
 		"\n"
 		"Testing only: the environment variable " TEST_CLOCK_ENV "=FILE shifts the\n"
@@ -216,6 +226,9 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		{ "ready-max-lag", required_argument, NULL, 'R' },
 		{ "max-search-lag", required_argument, NULL, 'F' },
 		{ "no-alerts", no_argument, NULL, 'A' },
+		{ "denial-window", required_argument, NULL, 'W' },
+		{ "denial-burst", required_argument, NULL, 'U' },
+		{ "denial-throttle", required_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -239,6 +252,9 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 	o->stream_heartbeat_s = 15;
 	o->ready_max_lag = DEFAULT_READY_MAX_LAG;
 	o->max_fresh_lag = DEFAULT_MAX_FRESH_LAG;
+	o->denial_window_s = 10;
+	o->denial_burst = 10;
+	o->denial_throttle = 1000;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
@@ -315,6 +331,21 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 			break;
 		case 'A':
 			o->no_alerts = 1;
+			break;
+		case 'W':
+			if (!parse_u64(optarg, 1, 3600, &v))
+				goto bad;
+			o->denial_window_s = (unsigned)v;
+			break;
+		case 'U':
+			if (!parse_u64(optarg, 1, 1000000, &v))
+				goto bad;
+			o->denial_burst = (unsigned)v;
+			break;
+		case 'X':
+			if (!parse_u64(optarg, 0, 100000000, &v))
+				goto bad;
+			o->denial_throttle = (unsigned)v;
 			break;
 		case 'h':
 			usage(stdout);
@@ -530,6 +561,7 @@ int serve_main(int argc, char **argv)
 			.max_clients = o.max_streams,
 			.max_lag = o.stream_buffer,
 			.heartbeat_ms = o.stream_heartbeat_s * 1000,
+			.auth = s.auth,
 		};
 		size_t nlabels;
 		const char *const *labels = http_route_labels(&nlabels);
@@ -563,6 +595,22 @@ int serve_main(int argc, char **argv)
 		if (r != LS_OK) {
 			fprintf(stderr, "logseal serve: alert engine: %s (%s)\n", err.msg,
 				ls_rc_name(r));
+			goto out;
+		}
+	}
+	{
+		struct denials_opts dopt = {
+			.window_ms = o.denial_window_s * 1000,
+			.burst = o.denial_burst,
+			.throttle = o.denial_throttle,
+			.no_throttle = o.denial_throttle == 0,
+			.emit = api_denial_summary,
+			.ctx = &s,
+		};
+
+		r = denials_new(&dopt, &s.denials, &err);
+		if (r != LS_OK) {
+			fprintf(stderr, "logseal serve: %s\n", err.msg);
 			goto out;
 		}
 	}
@@ -637,6 +685,9 @@ int serve_main(int argc, char **argv)
 	rc = 0;
 out:
 	retention_worker_stop(retention);
+	/* No request is left (http_stop): the open window's summaries go into
+	 * the log while it is still open. */
+	denials_close(s.denials);
 	pthread_mutex_lock(&s.emit_mu);
 	s.emit_closed = 1;
 	pthread_mutex_unlock(&s.emit_mu);
@@ -660,6 +711,7 @@ out:
 	journal_reader_free(s.jr);
 	streams_free(s.streams);
 	metrics_free(s.metrics);
+	denials_free(s.denials);
 	pthread_mutex_destroy(&s.emit_mu);
 	auth_free(s.auth);
 	idem_free(s.idem);
