@@ -50,6 +50,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "retention.h"
+#include "webhook.h"
 
 #define DEFAULT_MAX_BODY (16u << 20)
 #define DEFAULT_READY_MAX_LAG 100000
@@ -76,6 +77,7 @@ struct serve_opts {
 	uint64_t ready_max_lag;
 	uint64_t max_fresh_lag;
 	int no_alerts;
+	const char *webhook_allow;
 };
 
 static void usage(FILE *f)
@@ -105,6 +107,9 @@ static void usage(FILE *f)
 		"  --max-search-lag N       ingest waits while more than N accepted entries are not\n"
 		"                           yet searchable (default %u; 0: never wait)\n"
 		"  --no-alerts              do not run the alert engine (alert routes answer 503)\n"
+		"  --webhook-allow-private CIDR[,CIDR...]\n"
+		"                           let webhooks reach these loopback, private or\n"
+		"                           link-local networks (refused by default: SSRF)\n"
 		"  --help                   this text\n"
 		"\n"
 		"Testing only: the environment variable " TEST_CLOCK_ENV "=FILE shifts the\n"
@@ -208,6 +213,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		{ "ready-max-lag", required_argument, NULL, 'R' },
 		{ "max-search-lag", required_argument, NULL, 'F' },
 		{ "no-alerts", no_argument, NULL, 'A' },
+		{ "webhook-allow-private", required_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -298,6 +304,14 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		case 'A':
 			o->no_alerts = 1;
 			break;
+		case 'W': {
+			struct webhook_policy wp;
+
+			if (webhook_policy_parse(optarg, &wp, NULL) != LS_OK)
+				goto bad;
+			o->webhook_allow = optarg;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -516,6 +530,7 @@ int serve_main(int argc, char **argv)
 		memset(&ao, 0, sizeof(ao));
 		ao.emit = api_alert_emit;
 		ao.emit_ctx = &s;
+		ao.webhook_allow = o.webhook_allow;
 		if (clock_file && *clock_file) {
 			fprintf(stderr, "logseal serve: TESTING: the alert engine's clock follows %s\n",
 				clock_file);
