@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <arpa/inet.h>
 #include <cmocka.h>
@@ -275,6 +277,66 @@ static void test_post_refused_before_connecting(void **state)
 	assert_non_null(strstr(err.msg, "link-local"));
 }
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A loopback port: listening (never accepting: connections complete in the
+ * backlog and then hear nothing) or, with listening 0, closed. */
+static int loopback_port(int listening, int *fd_out)
+{
+	struct sockaddr_in sa = { 0 };
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	if (listening) {
+		assert_int_equal(listen(fd, 4), 0);
+		*fd_out = fd;
+	} else {
+		close(fd); /* nothing listens there now: connections are refused */
+		*fd_out = -1;
+	}
+	return ntohs(sa.sin_port);
+}
+
+/* Invariant 7: a refused connection and an unanswered one give the same
+ * text after the same time. */
+static void test_post_failure_is_opaque(void **state)
+{
+	struct webhook_cfg w = { .name = "x", .secret = "k", .secret_len = 1, .timeout_ms = 300 };
+	struct webhook_policy lo;
+	struct ls_err e1 = { { 0 } }, e2 = { { 0 } };
+	long status;
+	int64_t t0, d_closed, d_silent;
+	int fd;
+
+	assert_int_equal(webhook_policy_parse("127.0.0.1", &lo, NULL), LS_OK);
+	snprintf(w.url, sizeof(w.url), "http://127.0.0.1:%d/hook", loopback_port(0, &fd));
+	t0 = now_ms();
+	assert_int_equal(webhook_post(&w, &lo, "{}", 2, 1, &status, &e1), LS_IO);
+	d_closed = now_ms() - t0;
+	assert_int_equal(status, 0);
+	snprintf(w.url, sizeof(w.url), "http://127.0.0.1:%d/hook", loopback_port(1, &fd));
+	t0 = now_ms();
+	assert_int_equal(webhook_post(&w, &lo, "{}", 2, 1, &status, &e2), LS_IO);
+	d_silent = now_ms() - t0;
+	close(fd);
+	assert_string_equal(e1.msg, "delivery failed");
+	assert_string_equal(e2.msg, e1.msg);
+	if (d_closed < 290 || d_silent < 290)
+		fail_msg("closed port %lld ms, silent port %lld ms: both should last the timeout",
+			 (long long)d_closed, (long long)d_silent);
+}
+
 static void test_url_mask(void **state)
 {
 	static const struct {
@@ -411,6 +473,7 @@ int main(void)
 		cmocka_unit_test(test_policy),
 		cmocka_unit_test(test_target_check),
 		cmocka_unit_test(test_post_refused_before_connecting),
+		cmocka_unit_test(test_post_failure_is_opaque),
 		cmocka_unit_test(test_url_mask),
 		cmocka_unit_test(test_cfg_json_masks),
 		cmocka_unit_test(test_sealed_at_rest),
