@@ -47,6 +47,9 @@
 #include "keys.h"
 #include "webhook.h"
 
+/* keys_derive() label of the key sealing webhook secrets at rest */
+#define WEBHOOK_SEAL_LABEL "logseal webhook secrets v1"
+
 #define FILTER_VALUE_MAX 256
 #define NAME_MAX_LEN 200
 #define RULE_ID_MAX 66		/* "r_" + 64 */
@@ -878,6 +881,9 @@ struct alert {
 	struct webhook_cfg hooks[ALERT_MAX_WEBHOOKS];
 	int hook_persist[ALERT_MAX_WEBHOOKS];
 	size_t nhooks;
+	struct webhook_policy policy;	/* where webhooks may go (read-only after open) */
+	uint8_t seal_key[KEYS_KEY_LEN];	/* webhooks.json's sealing key, when sealed */
+	int sealed;			/* the data directory is encrypted */
 
 	struct fired ring[ALERT_FIRED_KEEP]; /* oldest at ring_head */
 	size_t ring_head, ring_len;
@@ -1457,8 +1463,12 @@ static ls_rc save_hooks(struct alert *a, struct ls_err *err)
 		return ls_err_set(err, LS_NOMEM, "out of memory");
 	arr = json_object_get(o, "webhooks");
 	for (i = 0; i < a->nhooks; i++)
-		if (a->hook_persist[i])
-			json_array_append_new(arr, webhook_cfg_json(&a->hooks[i], 1));
+		if (a->hook_persist[i] &&
+		    json_array_append_new(arr, webhook_cfg_stored(&a->hooks[i],
+								  a->sealed ? a->seal_key : NULL))) {
+			json_decref(o);
+			return ls_err_set(err, LS_NOMEM, "out of memory (sealing webhooks)");
+		}
 	rc = write_json(a->dir, "webhooks.json", o, 0600, err);
 	/* the serialised secrets live on in freed heap otherwise */
 	json_decref(o);
@@ -1699,48 +1709,55 @@ static ls_rc load_rules(struct alert *a, struct ls_err *err)
 	return LS_OK;
 }
 
-static ls_rc hook_add(struct alert *a, const json_t *j, int persist, struct ls_err *err)
+/* Add or replace w (taken over, also on failure). */
+static ls_rc hook_add(struct alert *a, struct webhook_cfg *w, int persist, struct ls_err *err)
 {
-	struct webhook_cfg w, *old;
-	ls_rc rc = webhook_cfg_parse(j, &w, err);
+	struct webhook_cfg *old = hook_find(a, w->name);
 
-	if (rc)
-		return rc;
-	old = hook_find(a, w.name);
 	if (old) {
 		webhook_cfg_release(old);
-		*old = w;
+		*old = *w;
 		a->hook_persist[old - a->hooks] = persist;
 		return LS_OK;
 	}
 	if (a->nhooks >= ALERT_MAX_WEBHOOKS) {
-		webhook_cfg_release(&w);
+		webhook_cfg_release(w);
 		return ls_err_set(err, LS_LIMIT, "at most %d webhooks", ALERT_MAX_WEBHOOKS);
 	}
 	a->hook_persist[a->nhooks] = persist;
-	a->hooks[a->nhooks++] = w;
+	a->hooks[a->nhooks++] = *w;
 	return LS_OK;
 }
 
 static ls_rc load_hooks(struct alert *a, struct ls_err *err)
 {
+	struct webhook_cfg w;
 	json_t *o, *v;
 	size_t i;
+	int plain = 0;
 	ls_rc rc = read_json(a->dir, "webhooks.json", &o, err);
 
 	if (rc == LS_NOTFOUND)
 		rc = LS_OK;
 	else if (!rc) {
 		json_array_foreach(json_object_get(o, "webhooks"), i, v) {
-			rc = hook_add(a, v, 1, err);
+			rc = webhook_cfg_load(v, a->sealed ? a->seal_key : NULL, &w, &plain, err);
+			if (!rc)
+				rc = hook_add(a, &w, 1, err);
 			if (rc)
 				break;
 		}
 		json_decref(o);
+		/* a file from before sealing: sealed now rather than at the
+		 * next change, which may never come */
+		if (!rc && plain)
+			rc = save_hooks(a, err);
 	}
 	if (!rc && a->o.webhooks) {
 		json_array_foreach(a->o.webhooks, i, v) {
-			rc = hook_add(a, v, 0, err);
+			rc = webhook_cfg_parse(v, &w, err);
+			if (!rc)
+				rc = hook_add(a, &w, 0, err);
 			if (rc)
 				break;
 		}
@@ -2079,6 +2096,19 @@ ls_rc alert_open(const char *datadir, const struct alert_opts *opts, struct aler
 	if (!rc)
 		rc = state_key(a, datadir, err);
 	if (!rc)
+		rc = webhook_policy_parse(a->o.webhook_allow, &a->policy, err);
+	if (!rc) {
+		struct keyring *kr;
+
+		rc = keys_get(datadir, &kr, err);
+		if (rc == LS_NOTFOUND) {
+			rc = LS_OK; /* not encrypted: webhooks.json is plaintext (mode 0600) */
+		} else if (!rc) {
+			rc = keys_derive(kr, WEBHOOK_SEAL_LABEL, a->seal_key, err);
+			a->sealed = rc == LS_OK;
+		}
+	}
+	if (!rc)
 		rc = load_hooks(a, err);
 	if (!rc)
 		rc = load_rules(a, err);
@@ -2092,6 +2122,7 @@ ls_rc alert_open(const char *datadir, const struct alert_opts *opts, struct aler
 	qo.attempts = a->o.webhook_attempts;
 	qo.backoff_ms = a->o.webhook_backoff_ms;
 	qo.max_backoff_ms = a->o.webhook_max_backoff_ms;
+	qo.policy = &a->policy;
 	qo.done = on_delivery;
 	qo.retry = on_retry;
 	qo.ctx = a;
@@ -2372,10 +2403,19 @@ ls_rc alert_fired_list(struct alert *a, size_t limit, json_t **out)
 
 ls_rc alert_webhook_set(struct alert *a, const json_t *webhook, struct ls_err *err)
 {
-	ls_rc rc;
+	struct webhook_cfg w;
+	ls_rc rc = webhook_cfg_parse(webhook, &w, err);
 
+	/* refused here with a clear error, and again at every delivery, where
+	 * the name may resolve elsewhere (webhook.h invariant 6) */
+	if (!rc)
+		rc = webhook_target_check(w.url, &a->policy, err);
+	if (rc) {
+		webhook_cfg_release(&w);
+		return rc;
+	}
 	pthread_mutex_lock(&a->mu);
-	rc = hook_add(a, webhook, 1, err);
+	rc = hook_add(a, &w, 1, err);
 	if (!rc)
 		rc = save_hooks(a, err);
 	pthread_mutex_unlock(&a->mu);
@@ -2472,6 +2512,7 @@ ls_rc alert_close(struct alert *a, struct ls_err *err)
 	pthread_mutex_destroy(&a->mu);
 	jdom_release(&a->dom);
 	ls_wipe(a->blind_key, sizeof(a->blind_key));
+	ls_wipe(a->seal_key, sizeof(a->seal_key));
 	free(a->dir);
 	free(a->journal_dir);
 	free(a);

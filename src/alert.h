@@ -4,7 +4,9 @@
  *
  * Files (DIR = the data directory):
  *	DIR/alerts/rules.json     {"version":1,"rules":[<rule>...]}
- *	DIR/alerts/webhooks.json  {"webhooks":[<webhook>...]}   (mode 0600: secrets)
+ *	DIR/alerts/webhooks.json  {"webhooks":[<webhook>...]}   (mode 0600: secrets;
+ *	                          sealed when DIR is encrypted, webhook.h
+ *	                          webhook_cfg_stored)
  *	DIR/alerts/state.json     {"version":1,"evaluated":E,"replay_from":R,
  *	                           "absence":{...},"fired":[<recent alerts>]}
  * All are replaced durably (fsutil.h fs_write_file).  rules.json is created
@@ -141,6 +143,8 @@ struct alert_opts {
 	unsigned webhook_backoff_ms;	/* first retry delay, doubling; 0: 500 */
 	unsigned webhook_max_backoff_ms; /* 0: 60000 */
 	unsigned webhook_queue;		/* deliveries waiting; 0: 1024 */
+	const char *webhook_allow;	/* networks webhooks may reach besides public
+					 * addresses ("CIDR,..."; webhook.h); NULL: none */
 	size_t feed_queue_bytes;	/* entries waiting for the engine thread; 0: 64 MiB */
 };
 
@@ -194,7 +198,10 @@ ls_rc alert_rule_delete(struct alert *a, const char *id, struct ls_err *err);
 ls_rc alert_fired_list(struct alert *a, size_t limit, json_t **out);
 
 /* Webhooks: add or replace by name (persisted to webhooks.json), list
- * ({"webhooks":[...]} with secrets shown as "set"). */
+ * ({"webhooks":[...]} with secrets shown as "set" and URLs masked).  Set
+ * resolves the URL's host first (without holding the engine's lock):
+ * LS_DENIED when an address is outside what the policy allows, LS_NOTFOUND
+ * when it does not resolve (webhook_target_check). */
 ls_rc alert_webhook_set(struct alert *a, const json_t *webhook, struct ls_err *err);
 ls_rc alert_webhooks_list(struct alert *a, json_t **out);
 

@@ -16,8 +16,12 @@
  *     as for tokens.  These actions are deliberately outside
  *     "logseal.alert.*", which the engine never evaluates (alert.h): rule
  *     changes are themselves things a rule may watch.
- *  2. A webhook's secret and URL query string never reach the log or a
- *     reply; the event names the webhook and the URL's scheme and host.
+ *  2. A webhook's secret, URL credentials and URL query values never reach
+ *     the log or a reply; the event names the webhook and the URL's scheme
+ *     and host, GET shows the URL masked (webhook_url_mask).
+ *  4. A webhook whose host is or resolves to an address the server does not
+ *     allow (loopback, private, link-local ...: webhook.h invariant 6) is
+ *     refused with 400 webhook_target_forbidden before anything changes.
  *  3. GET /v1/alerts is an audited read (logseal.alerts.list; fail closed):
  *     fired alerts quote the leaf indexes and groups of events.
  */
@@ -270,7 +274,12 @@ void api_webhooks_post(struct server *s, const struct request *q, struct reply *
 	rc = alert_webhook_set(s->alerts, body, &err);
 	if (rc != LS_OK) {
 		json_decref(body);
-		config_error(r, rc, &err);
+		if (rc == LS_DENIED)
+			reply_error(r, 400, "webhook_target_forbidden", "%s", err.msg);
+		else if (rc == LS_NOTFOUND)
+			reply_error(r, 400, "webhook_target_unresolved", "%s", err.msg);
+		else
+			config_error(r, rc, &err);
 		return;
 	}
 	name = json_string_value(json_object_get(body, "name"));

@@ -51,6 +51,7 @@
 #include "metrics.h"
 #include "retention.h"
 #include "verify.h"
+#include "webhook.h"
 
 #define DEFAULT_MAX_BODY (16u << 20)
 #define DEFAULT_READY_MAX_LAG 100000
@@ -81,6 +82,7 @@ struct serve_opts {
 	unsigned denial_window_s;
 	unsigned denial_burst;
 	unsigned denial_throttle;	/* 0: never 429 */
+	const char *webhook_allow;
 };
 
 static void usage(FILE *f)
@@ -121,6 +123,9 @@ static void usage(FILE *f)
 		"                           per window (default 10)\n"
 		"  --denial-throttle N      past N refusals in a window a source gets 429\n"
 		"                           (default 1000; 0: never)\n"
+		"  --webhook-allow-private CIDR[,CIDR...]\n"
+		"                           let webhooks reach these loopback, private or\n"
+		"                           link-local networks (refused by default: SSRF)\n"
 		"  --help                   this text\n"
 		"\n"
 		"Testing only: the environment variable " TEST_CLOCK_ENV "=FILE shifts the\n"
@@ -226,9 +231,10 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		{ "ready-max-lag", required_argument, NULL, 'R' },
 		{ "max-search-lag", required_argument, NULL, 'F' },
 		{ "no-alerts", no_argument, NULL, 'A' },
-		{ "denial-window", required_argument, NULL, 'W' },
-		{ "denial-burst", required_argument, NULL, 'U' },
-		{ "denial-throttle", required_argument, NULL, 'X' },
+		{ "denial-window", required_argument, NULL, 1001 },
+		{ "denial-burst", required_argument, NULL, 1002 },
+		{ "denial-throttle", required_argument, NULL, 1003 },
+		{ "webhook-allow-private", required_argument, NULL, 1004 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -332,21 +338,29 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		case 'A':
 			o->no_alerts = 1;
 			break;
-		case 'W':
+		case 1001:
 			if (!parse_u64(optarg, 1, 3600, &v))
 				goto bad;
 			o->denial_window_s = (unsigned)v;
 			break;
-		case 'U':
+		case 1002:
 			if (!parse_u64(optarg, 1, 1000000, &v))
 				goto bad;
 			o->denial_burst = (unsigned)v;
 			break;
-		case 'X':
+		case 1003:
 			if (!parse_u64(optarg, 0, 100000000, &v))
 				goto bad;
 			o->denial_throttle = (unsigned)v;
 			break;
+		case 1004: {
+			struct webhook_policy wp;
+
+			if (webhook_policy_parse(optarg, &wp, NULL) != LS_OK)
+				goto bad;
+			o->webhook_allow = optarg;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -582,6 +596,7 @@ int serve_main(int argc, char **argv)
 		memset(&ao, 0, sizeof(ao));
 		ao.emit = api_alert_emit;
 		ao.emit_ctx = &s;
+		ao.webhook_allow = o.webhook_allow;
 		if (clock_file && *clock_file) {
 			fprintf(stderr, "logseal serve: TESTING: the alert engine's clock follows %s\n",
 				clock_file);

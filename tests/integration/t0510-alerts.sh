@@ -17,7 +17,7 @@ CLOCK=$TMP/clock
 echo 0 >"$CLOCK"
 export LOGSEAL_TEST_CLOCK_FILE=$CLOCK
 check "init" "$LOGSEAL" init --data "$D"
-check "server starts" start_server "$D"
+check "server starts" start_server "$D" --webhook-allow-private 127.0.0.1
 check "it says the alert clock is under test" grep -q "TESTING: the alert engine's clock" "$SRV_ERR"
 ADMIN=$(cat "$D/admin.token")
 W=$(new_token "$ADMIN" '{"role":"writer"}')
@@ -143,7 +143,7 @@ check "alerts fired counted in /metrics (>= 4)" test "$(metric logseal_alerts_fi
 
 # ---- restart: the rules stay
 check "stop" stop_server
-check "restart" start_server "$D"
+check "restart" start_server "$D" --webhook-allow-private 127.0.0.1
 check_eq "rules survive a restart" "r_abs r_default_actor_denials r_default_logseal_denials r_thr r_tok" \
 	"$(req GET /v1/alerts/rules "$ADMIN" >/dev/null; jq -r '[.rules[].id] | sort | join(" ")' "$TMP/resp")"
 check "stop again" stop_server
