@@ -873,8 +873,11 @@ static enum MHD_Result dispatch(struct http *h, struct MHD_Connection *c, struct
 	if (k->over_budget)
 		return send_error(c, 503, "busy", NULL, 1, 1,
 				  "too many request bodies are being received at once; retry later");
-	if (!k->buf && !body_grow(h, k, 1))
-		return send_error(c, 503, "busy", NULL, 1, 1, "out of memory");
+	if (!k->buf) {
+		k->body_limit = 0;	/* no body came: room for the NUL only */
+		if (!body_grow(h, k, 1))
+			return send_error(c, 503, "busy", NULL, 1, 1, "out of memory");
+	}
 	k->buf[k->len] = 0;
 	k->q.body = k->buf;
 	k->q.body_len = k->len;

@@ -442,7 +442,9 @@ int serve_main(int argc, char **argv)
 	 * followers), and with glibc's defaults each was mapped afresh and
 	 * faulted in page by page, then handed back.  Up to 32 MiB an
 	 * allocation comes from the heap, and up to 256 MiB of free heap is
-	 * kept; the peak is what the bounded queues allow either way. */
+	 * kept; the peak is what the bounded queues allow either way.  Request
+	 * bodies from 1 MiB up are mappings of their own (http.c), handed back
+	 * as soon as their request ends. */
 	mallopt(M_MMAP_THRESHOLD, 32 << 20);
 	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 	pthread_mutex_init(&s.emit_mu, NULL);
