@@ -2,17 +2,22 @@
  * http.c - libmicrohttpd daemon, routing, limits and JSON replies.
  *
  * A request goes through these steps; each can end it with an error reply:
- *  1. headers in (first call of the access handler): route by path and
- *     method (404, 405), refuse while shutting down (503), authenticate
- *     (401) and check the role (403) - both logged as events - then the
- *     content type (415), the query (400) and Content-Length (413).  A
- *     refused request never has its body read.
- *  2. body: copied into a buffer that never grows past max_body; beyond it
- *     the rest is discarded and the reply is 413 once the client has sent
- *     all of it.  libmicrohttpd 0.9.75 cannot queue a reply in the middle of
- *     an upload, so a client that goes on past twice the cap is simply
- *     disconnected (one with a Content-Length over the cap gets its 413 at
- *     step 1 without sending anything).
+ *  1. headers in (first call of the access handler): refuse while shutting
+ *     down (503), refuse an ambiguous request (400: a NUL byte, %00, in the
+ *     path, which would cut it short; Content-Length given twice or next to
+ *     Transfer-Encoding, which a proxy in front may read differently - the
+ *     request smuggling of RFC 9112 section 6.3), route by path and method
+ *     (404, 405), authenticate (401) and check the role (403) - both logged
+ *     as events - then the content type (415), the query (400) and
+ *     Content-Length (413, or 503 when the body budget has no room for it).
+ *     A refused request never has its body read.
+ *  2. body: copied into a buffer that grows as the bytes arrive (see "body
+ *     memory") and never past max_body; beyond it the rest is discarded and
+ *     the reply is 413 once the client has sent all of it, and likewise 503
+ *     when the body budget runs out in the middle.  libmicrohttpd 0.9.75
+ *     cannot queue a reply in the middle of an upload, so a client that goes
+ *     on past twice the cap is simply disconnected (one with a Content-Length
+ *     over the cap gets its 413 at step 1 without sending anything).
  *  3. complete: the handler runs in this pool thread (log_append blocks
  *     until the batch is durable) and its reply is queued: JSON, raw bytes
  *     (tiles, checkpoints, dashboard files), or a body produced piece by
@@ -31,7 +36,12 @@
  *
  * Limits that protect the server from slow or hostile clients: the
  * connection count in all and per address, an idle timeout, the memory a
- * connection may use for its headers, and the body cap above.
+ * connection may use for its headers, the body cap above and the body
+ * budget (all bodies being received at once).
+ *
+ * TLS: 1.2 and 1.3 with AEAD suites and ECDHE only (Mozilla's
+ * "intermediate" profile without its finite-field DHE); no CBC, no SHA-1
+ * MAC, no static RSA key exchange.
  *
  * Every reply carries X-Content-Type-Options: nosniff, X-Frame-Options:
  * DENY, Referrer-Policy: no-referrer and a Content-Security-Policy: the
@@ -57,6 +67,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -65,6 +76,14 @@
 #include "web.h"
 
 #define AUTH_HEADER_MAX 512
+/* GnuTLS priorities: TLS 1.3 and 1.2; AES-GCM and ChaCha20-Poly1305 (AEAD,
+ * so no CBC and no SHA-1 MAC); ECDHE key exchange only (TLS 1.2 without it
+ * has no forward secrecy; TLS 1.3 always has it). */
+#define TLS_PRIORITIES                                                              \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:"     \
+	"+AES-256-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:" \
+	"+ECDHE-RSA"
+
 #define LIVE_SNDBUF (64 * 1024)	/* kernel send buffer of a live stream's socket */
 
 enum handler {
@@ -176,6 +195,9 @@ struct http {
 	struct MHD_Daemon *d;
 	struct server *s;
 	unsigned port;
+	size_t page;			/* the page size, for mapped bodies */
+	size_t body_budget;		/* cap on body_charged */
+	_Atomic size_t body_charged;	/* what all body buffers hold beyond BODY_FIRST each */
 };
 
 /* Per request state, from the first call to the completion callback. */
@@ -186,10 +208,14 @@ struct conn {
 	struct query_arg *args;
 	size_t nargs;
 	int bad_args;		/* a parameter held a NUL byte, or too many */
-	char *buf;
+	int started;		/* the access handler has been called */
+	int nul_in_path;	/* the raw path holds %00 */
+	char *buf;		/* the body: heap below BODY_MAP_MIN, else a mapping */
 	size_t len, cap;
+	size_t body_limit;	/* the body cannot be longer: max_body, or less by Content-Length */
 	size_t discarded;
 	int too_large;
+	int over_budget;	/* the body budget ran out: discard the body, reply 503 */
 	int replied;		/* a reply was queued at step 1 */
 	int counted;
 };
@@ -396,6 +422,95 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
 	return send_reply(c, &r, close);
 }
 
+/* ======================================================= body memory */
+
+/*
+ * A body buffer grows as the bytes arrive, doubling from BODY_FIRST, and
+ * never from what Content-Length announces, which only lowers the cap: a
+ * client that announces 16 MiB and sends a few bytes costs a few KiB.
+ *
+ * Below BODY_MAP_MIN the buffer comes from the heap, where a batch's body
+ * (1,000 events are about 350 KiB) is soon reused by the next one.  From
+ * BODY_MAP_MIN up it is a mapping of its own: mremap() grows it without a
+ * copy and munmap() hands it back as soon as the request ends.  In the heap
+ * a large body would stay resident after it was freed, since serve.c has the
+ * allocator keep freed heap for speed (64 stalled 16 MiB uploads left
+ * 0.85 GB behind them).
+ *
+ * The budget: all buffers together hold at most body_budget bytes beyond
+ * the first BODY_FIRST of each.  That first part is not counted so small
+ * requests go through while large uploads fill the budget; it is bounded by
+ * the connection limit, like each connection's header memory.  A body the
+ * budget has no room for is refused with 503 busy and Retry-After: at step 1
+ * when its Content-Length says so, else once the client has sent it all.
+ */
+#define BODY_FIRST (64 * 1024)
+#define BODY_MAP_MIN (1024 * 1024)
+
+static size_t body_charge(size_t cap)
+{
+	return cap > BODY_FIRST ? cap - BODY_FIRST : 0;
+}
+
+/* Whether a body of len bytes would fit in the budget now. */
+static int body_fits(struct http *h, size_t len)
+{
+	return atomic_load(&h->body_charged) + body_charge(len) <= h->body_budget;
+}
+
+/* Grows k->buf to hold at least need bytes; 0 when the budget or the
+ * memory has no room (k unchanged). */
+static int body_grow(struct http *h, struct conn *k, size_t need)
+{
+	size_t ncap = k->cap ? k->cap : BODY_FIRST, delta;
+	char *nb;
+
+	while (ncap < need)
+		ncap *= 2;
+	if (ncap > k->body_limit + 1)
+		ncap = k->body_limit + 1;
+	if (ncap >= BODY_MAP_MIN)
+		ncap = (ncap + h->page - 1) / h->page * h->page;
+	delta = body_charge(ncap) - body_charge(k->cap);
+	if (delta && atomic_fetch_add(&h->body_charged, delta) + delta > h->body_budget) {
+		atomic_fetch_sub(&h->body_charged, delta);
+		return 0;
+	}
+	if (ncap < BODY_MAP_MIN) {
+		nb = realloc(k->buf, ncap);
+	} else if (k->cap >= BODY_MAP_MIN) {
+		nb = mremap(k->buf, k->cap, ncap, MREMAP_MAYMOVE);
+		if (nb == MAP_FAILED)
+			nb = NULL;
+	} else {
+		nb = mmap(NULL, ncap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (nb == MAP_FAILED) {
+			nb = NULL;
+		} else if (k->buf) {
+			memcpy(nb, k->buf, k->len);
+			free(k->buf);
+		}
+	}
+	if (!nb) {
+		atomic_fetch_sub(&h->body_charged, delta);
+		return 0;
+	}
+	k->buf = nb;
+	k->cap = ncap;
+	return 1;
+}
+
+static void body_free(struct http *h, struct conn *k)
+{
+	if (k->cap >= BODY_MAP_MIN)
+		munmap(k->buf, k->cap);
+	else
+		free(k->buf);
+	atomic_fetch_sub(&h->body_charged, body_charge(k->cap));
+	k->buf = NULL;
+	k->len = k->cap = 0;
+}
+
 /* ======================================================= step 1: headers */
 
 /* Whether method is already in the comma-separated list. */
@@ -515,6 +630,44 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
 	return MHD_YES;
 }
 
+struct framing {
+	unsigned content_length, transfer_encoding;
+	int te_other;		/* a Transfer-Encoding other than "chunked" */
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+				     const char *value)
+{
+	struct framing *f = cls;
+
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+		f->content_length++;
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+		f->transfer_encoding++;
+		if (!value || strcasecmp(value, "chunked") != 0)
+			f->te_other = 1;
+	}
+	return MHD_YES;
+}
+
+/* Why the body's length is ambiguous, or NULL.  libmicrohttpd reads the
+ * first Content-Length (and ignores it next to Transfer-Encoding); a proxy
+ * in front may take another, and the rest of the body would then be read
+ * as a request of its own (RFC 9112 section 6.3 asks for a 400). */
+static const char *ambiguous_framing(struct MHD_Connection *c)
+{
+	struct framing f = { 0 };
+
+	MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
+	if (f.content_length > 1)
+		return "Content-Length is given more than once";
+	if (f.content_length && f.transfer_encoding)
+		return "Content-Length and Transfer-Encoding are both given";
+	if (f.transfer_encoding > 1 || f.te_other)
+		return "the only Transfer-Encoding accepted is a single \"chunked\"";
+	return NULL;
+}
+
 static enum MHD_Result refuse_unauthorised(struct http *h, struct MHD_Connection *c,
 					   struct conn *k, unsigned status, const char *actor,
 					   const char *reason)
@@ -552,6 +705,15 @@ static enum MHD_Result first_call(struct http *h, struct MHD_Connection *c, stru
 	if (atomic_load(&s->stopping)) {
 		k->replied = 1;
 		return send_error(c, 503, "shutting_down", NULL, 5, 1, "the server is stopping");
+	}
+	if (k->nul_in_path) {
+		k->replied = 1;
+		return send_error(c, 400, "bad_request", NULL, 0, 1,
+				  "the path holds a NUL byte (%%00)");
+	}
+	if ((v = ambiguous_framing(c)) != NULL) {
+		k->replied = 1;
+		return send_error(c, 400, "bad_request", NULL, 0, 1, "%s", v);
 	}
 	k->route = find_route(url, method, allow, sizeof(allow), &known);
 	if (!k->route) {
@@ -592,6 +754,7 @@ static enum MHD_Result first_call(struct http *h, struct MHD_Connection *c, stru
 		}
 	}
 
+	k->body_limit = k->route->body != B_NONE ? s->max_body : 0;
 	if (k->route->body != B_NONE) {
 		v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 		if (!media_type(v, mt, sizeof(mt))) {
@@ -655,13 +818,14 @@ static enum MHD_Result first_call(struct http *h, struct MHD_Connection *c, stru
 			return send_error(c, 413, "too_large", NULL, 0, 1,
 					  "the body is larger than %zu bytes", s->max_body);
 		}
-		if (cl > 0 && k->route->body != B_NONE) {
-			k->buf = malloc((size_t)cl + 1);
-			if (!k->buf) {
+		if (k->route->body != B_NONE) {
+			k->body_limit = (size_t)cl;
+			if (!body_fits(h, (size_t)cl + 1)) {
 				k->replied = 1;
-				return send_error(c, 503, "busy", NULL, 1, 1, "out of memory");
+				return send_error(c, 503, "busy", NULL, 1, 1,
+						  "too many request bodies are being received at "
+						  "once; retry later");
 			}
-			k->cap = (size_t)cl + 1;
 		}
 	}
 	return MHD_YES;
@@ -673,10 +837,14 @@ static enum MHD_Result take_body(struct http *h, struct conn *k, const char *dat
 {
 	size_t max = h->s->max_body;
 
-	if (k->too_large || k->route->body == B_NONE) {
-		/* Bodies on GET/DELETE are ignored; oversized ones discarded up to
-		 * a point, so the 413 can still be delivered. */
+	if (k->too_large || k->over_budget || k->route->body == B_NONE) {
+		/* Bodies on GET/DELETE are ignored; refused ones discarded up to
+		 * a point, so the 413 or 503 can still be delivered. */
 		k->discarded += n;
+		if (k->over_budget && k->discarded > max) {
+			k->over_budget = 0;
+			k->too_large = 1;
+		}
 		if (k->too_large ? k->discarded > 2 * max : k->discarded > max)
 			return MHD_NO;
 		return MHD_YES;
@@ -684,23 +852,14 @@ static enum MHD_Result take_body(struct http *h, struct conn *k, const char *dat
 	if (n > max - k->len) {
 		k->too_large = 1;
 		k->discarded = k->len + n;
-		free(k->buf);
-		k->buf = NULL;
-		k->len = k->cap = 0;
+		body_free(h, k);
 		return MHD_YES;
 	}
-	if (k->len + n + 1 > k->cap) {
-		size_t ncap = k->cap ? k->cap : 65536;
-		char *nb;
-		while (ncap < k->len + n + 1)
-			ncap *= 2;
-		if (ncap > max + 1)
-			ncap = max + 1;
-		nb = realloc(k->buf, ncap);
-		if (!nb)
-			return MHD_NO;
-		k->buf = nb;
-		k->cap = ncap;
+	if (k->len + n + 1 > k->cap && !body_grow(h, k, k->len + n + 1)) {
+		k->over_budget = 1;
+		k->discarded = k->len + n;
+		body_free(h, k);
+		return MHD_YES;
 	}
 	memcpy(k->buf + k->len, data, n);
 	k->len += n;
@@ -717,9 +876,12 @@ static enum MHD_Result dispatch(struct http *h, struct MHD_Connection *c, struct
 	if (k->too_large)
 		return send_error(c, 413, "too_large", NULL, 0, 1,
 				  "the body is larger than %zu bytes", s->max_body);
+	if (k->over_budget)
+		return send_error(c, 503, "busy", NULL, 1, 1,
+				  "too many request bodies are being received at once; retry later");
 	if (!k->buf) {
-		k->buf = strdup("");
-		if (!k->buf)
+		k->body_limit = 0;	/* no body came: room for the NUL only */
+		if (!body_grow(h, k, 1))
 			return send_error(c, 503, "busy", NULL, 1, 1, "out of memory");
 	}
 	k->buf[k->len] = 0;
@@ -844,11 +1006,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	struct http *h = cls;
 	struct conn *k = *con_cls;
 
-	if (!k) {
-		k = calloc(1, sizeof(*k));
-		if (!k)
-			return MHD_NO;
-		*con_cls = k;
+	/* on_uri() made k: without it the path could not be checked. */
+	if (!k)
+		return MHD_NO;
+	if (!k->started) {
+		k->started = 1;
 		k->counted = 1;
 		atomic_fetch_add(&h->s->active, 1);
 		return first_call(h, c, k, url, method);
@@ -864,6 +1026,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	k->replied = 1;
 	return dispatch(h, c, k);
+}
+
+/* libmicrohttpd shows the request target here before it decodes it: a
+ * %00 decodes to a NUL byte, and the path the handler sees would end there
+ * ("/v1/events%00x" would be served as "/v1/events").  The query string is
+ * checked after decoding (collect_arg). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	struct conn *k = calloc(1, sizeof(*k));
+
+	if (k && uri)
+		for (const char *p = uri; *p && *p != '?'; p++)
+			if (p[0] == '%' && p[1] == '0' && p[2] == '0') {
+				k->nul_in_path = 1;
+				break;
+			}
+	return k;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -884,7 +1063,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (k->counted)
 		atomic_fetch_sub(&h->s->active, 1);
 	free(k->args);
-	free(k->buf);
+	body_free(h, k);
 	free(k);
 	*con_cls = NULL;
 }
@@ -917,6 +1096,12 @@ ls_rc http_start(struct server *s, const struct http_opts *o, struct http **out,
 	if (!h)
 		return ls_err_set(err, LS_NOMEM, "out of memory");
 	h->s = s;
+	h->page = (size_t)sysconf(_SC_PAGESIZE);
+	if (h->page < 4096 || (h->page & (h->page - 1)))
+		h->page = 4096;
+	/* A body up to max_body must always fit when nothing else is in flight. */
+	h->body_budget = o->body_budget > s->max_body ? o->body_budget : s->max_body;
+	atomic_init(&h->body_charged, 0);
 	if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
 		flags |= MHD_USE_EPOLL;
 	if (o->addr.ss_family == AF_INET6)
@@ -934,9 +1119,10 @@ ls_rc http_start(struct server *s, const struct http_opts *o, struct http **out,
 						     (void *)o->tls_cert };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0,
 						     (void *)o->tls_key };
-		/* TLS 1.2 is the floor (PCI DSS, NIST SP 800-52r2). */
+		/* TLS 1.2 is the floor (PCI DSS, NIST SP 800-52r2), with AEAD
+		 * suites and forward secrecy only (see the top of this file). */
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
-						     (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2" };
+						     (void *)TLS_PRIORITIES };
 	}
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0, (void *)&o->addr };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, o->threads, NULL };
@@ -950,6 +1136,7 @@ ls_rc http_start(struct server *s, const struct http_opts *o, struct http **out,
 
 	h->d = MHD_start_daemon(flags, port, NULL, NULL, on_request, h,
 				MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+				MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 				MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (!h->d) {

@@ -23,6 +23,8 @@ struct http_opts {
 	unsigned per_ip_limit;		/* connections from one address */
 	unsigned timeout_s;		/* idle connection timeout */
 	size_t conn_memory;		/* per-connection header/buffer memory */
+	size_t body_budget;		/* request bodies buffered at once, all
+					 * connections together (see http.c) */
 	const char *tls_cert;		/* PEM text, or NULL for plain HTTP */
 	const char *tls_key;
 };

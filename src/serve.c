@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "alert.h"
@@ -70,6 +71,7 @@ struct serve_opts {
 	uint64_t checkpoint_ms;
 	uint64_t max_unsigned, max_unsigned_ms;
 	size_t max_body;
+	size_t body_memory;	/* 0: the default, body_memory_default() */
 	unsigned conn_limit;
 	unsigned per_ip_limit;
 	unsigned timeout_s;
@@ -104,6 +106,9 @@ static void usage(FILE *f)
 		"  --max-unsigned-ms MS     an entry MS ms old, wait for a signed checkpoint\n"
 		"                           (default 65536; 1000, or twice the interval)\n"
 		"  --max-body BYTES         largest request body (default %u)\n"
+		"  --max-body-memory BYTES  request bodies held at once, all connections together\n"
+		"                           (default 256 MiB, or 2 x --max-body if more); a body\n"
+		"                           that does not fit is refused with 503 and Retry-After\n"
 		"  --max-connections N      connections in all (default 1024)\n"
 		"  --max-connections-per-ip N  connections from one address (default 256)\n"
 		"  --timeout SECONDS        idle connection timeout (default 30)\n"
@@ -222,6 +227,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		{ "max-unsigned", required_argument, NULL, 'U' },
 		{ "max-unsigned-ms", required_argument, NULL, 'W' },
 		{ "max-body", required_argument, NULL, 'b' },
+		{ "max-body-memory", required_argument, NULL, 'M' },
 		{ "max-connections", required_argument, NULL, 'C' },
 		{ "max-connections-per-ip", required_argument, NULL, 'I' },
 		{ "timeout", required_argument, NULL, 'T' },
@@ -294,6 +300,11 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 			if (!parse_u64(optarg, 1024, 1ull << 30, &v))
 				goto bad;
 			o->max_body = (size_t)v;
+			break;
+		case 'M':
+			if (!parse_u64(optarg, 1024, 1ull << 40, &v))
+				goto bad;
+			o->body_memory = (size_t)v;
 			break;
 		case 'C':
 			if (!parse_u64(optarg, 1, 1000000, &v))
@@ -379,11 +390,38 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		fprintf(stderr, "logseal serve: --tls-cert and --tls-key go together\n");
 		return -1;
 	}
+	if (o->body_memory && o->body_memory < o->max_body) {
+		fprintf(stderr, "logseal serve: --max-body-memory %zu is less than --max-body %zu\n",
+			o->body_memory, o->max_body);
+		return -1;
+	}
+	if (!o->body_memory)
+		o->body_memory = o->max_body * 2 > (256u << 20) ? o->max_body * 2 : (256u << 20);
 	return 1;
 bad:
 	fprintf(stderr, "logseal serve: bad value for %s: %s\n", argv[optind - 1 > 0 ? optind - 1 : 0],
 		optarg);
 	return -1;
+}
+
+/* Like ssh with a private key: a key others may read is no longer private,
+ * and a server that starts with it anyway hides that. */
+static int key_file_private(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0) {
+		fprintf(stderr, "logseal serve: %s: %s\n", path, strerror(errno));
+		return 0;
+	}
+	if (st.st_mode & 077) {
+		fprintf(stderr,
+			"logseal serve: the TLS key %s is accessible to others (mode %04o): "
+			"refusing to use it; make it readable by its owner only "
+			"(chmod 600 %s)\n", path, (unsigned)(st.st_mode & 07777), path);
+		return 0;
+	}
+	return 1;
 }
 
 static int read_pem(const char *path, char **out)
@@ -467,7 +505,9 @@ int serve_main(int argc, char **argv)
 	 * followers), and with glibc's defaults each was mapped afresh and
 	 * faulted in page by page, then handed back.  Up to 32 MiB an
 	 * allocation comes from the heap, and up to 256 MiB of free heap is
-	 * kept; the peak is what the bounded queues allow either way. */
+	 * kept; the peak is what the bounded queues allow either way.  Request
+	 * bodies from 1 MiB up are mappings of their own (http.c), handed back
+	 * as soon as their request ends. */
 	mallopt(M_MMAP_THRESHOLD, 32 << 20);
 	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 	pthread_mutex_init(&s.emit_mu, NULL);
@@ -493,7 +533,8 @@ int serve_main(int argc, char **argv)
 			"logseal serve: WARNING: --insecure-plaintext: serving plain HTTP on %s; "
 			"bearer tokens and events cross the network UNENCRYPTED\n", o.listen);
 	}
-	if (o.tls_cert && (!read_pem(o.tls_cert, &cert) || !read_pem(o.tls_key, &key)))
+	if (o.tls_cert && (!key_file_private(o.tls_key) || !read_pem(o.tls_cert, &cert) ||
+			   !read_pem(o.tls_key, &key)))
 		goto out;
 
 	s.dir = o.dir;
@@ -640,6 +681,7 @@ int serve_main(int argc, char **argv)
 	ho.per_ip_limit = o.per_ip_limit;
 	ho.timeout_s = o.timeout_s;
 	ho.conn_memory = 64 * 1024;
+	ho.body_budget = o.body_memory;
 	ho.tls_cert = cert;
 	ho.tls_key = key;
 
