@@ -42,6 +42,13 @@ PY
 for r in $(seq 1 "$ROUNDS"); do
 	python3 "$TMP/load.py" "$SRV_URL" "$W" "r$r" "$TMP/acks" &
 	load=$!
+	# Kill mid-load, not before the clients are up (python can take
+	# seconds to start on a loaded machine): wait for a first ack (<= 30 s).
+	lines=$(cat "$TMP/acks" 2>/dev/null | wc -l)
+	for _ in $(seq 1 300); do
+		[ "$(cat "$TMP/acks" 2>/dev/null | wc -l)" -gt "$lines" ] && break
+		sleep 0.1
+	done
 	sleep "0.$((3 + RANDOM % 5))"
 	kill -9 "$SRV_PID"; wait "$SRV_PID" 2>/dev/null
 	wait "$load"
