@@ -643,15 +643,11 @@ static long stream_read(void *ctx, uint64_t pos, char *buf, size_t max)
 			pthread_mutex_lock(&c->hub->mu);
 			revoked = c->revoked;
 			pthread_mutex_unlock(&c->hub->mu);
+			/* out_off is 0 whenever no message is partly sent */
 			if (revoked && c->out_off == 0) {
 				/* Nothing of the pending message was sent: drop it. */
 				c->out_len = 0;
 				c->bye = c->done = 1;
-				if (!format_revoked(c))
-					return REPLY_STREAM_END;
-			} else if (revoked && c->out_off == c->out_len) {
-				c->bye = c->done = 1;
-				c->out_off = c->out_len = 0;
 				if (!format_revoked(c))
 					return REPLY_STREAM_END;
 			} else if (revoked) {

@@ -65,6 +65,7 @@ struct denials {
 	struct table t[2], *cur, *old;
 	int64_t end_ms;		/* monotonic end of the open window */
 	int quit, thread_ok, closed;
+	int closing;		/* under mu: summaries are written; log the rest one by one */
 	pthread_t thread;
 };
 
@@ -210,6 +211,14 @@ enum denials_verdict denials_note(struct denials *d, const char *ip, const char 
 
 	source_of(ip, actor, &probe);
 	pthread_mutex_lock(&d->mu);
+	if (d->closing) {
+		/* a request that outlived the server's stop: no window will be
+		 * summarised any more, so it is logged (invariant 1) */
+		pthread_mutex_unlock(&d->mu);
+		if (retry_after_s)
+			*retry_after_s = 1;
+		return DENIALS_LOG;
+	}
 	e = table_get(d, d->cur, &probe);
 	if (!d->o.no_throttle && e->logged + e->counted >= d->o.throttle)
 		v = DENIALS_THROTTLE;
@@ -438,7 +447,13 @@ void denials_close(struct denials *d)
 	pthread_cond_broadcast(&d->cv);
 	pthread_mutex_unlock(&d->mu);
 	pthread_join(d->thread, NULL);
-	/* the open window, cut short: its summaries say when it ended */
+	/* the open window, cut short: its summaries say when it ended; later
+	 * denials (none once the HTTP server stopped) are logged one by one */
+	pthread_mutex_lock(&d->flush_mu);
+	pthread_mutex_lock(&d->mu);
+	d->closing = 1;
+	pthread_mutex_unlock(&d->mu);
+	pthread_mutex_unlock(&d->flush_mu);
 	roll(d, mono_ms());
 	d->closed = 1;
 }

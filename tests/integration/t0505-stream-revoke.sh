@@ -45,7 +45,7 @@ t0=$(date +%s%N)
 check_eq "DELETE token one: 200" 200 "$(req DELETE "/v1/tokens/$A1_ID" "$ADMIN")"
 check "stream 1 ends within a second, no event flowing" exits_within "$P1" 10
 check "stream 1b (same token) ends too" exits_within "$P1B" 10
-echo "# streams of the revoked token ended $(( ($(date +%s%N) - t0) / 1000000 )) ms after the DELETE was sent"
+echo "# $(( ($(date +%s%N) - t0) / 1000000 )) ms from sending the DELETE to seeing both streams' curl gone (or giving up)"
 check "its last message says why" grep -q '^event: revoked' "$TMP/s1"
 check "stream 2 (another token) is still open" kill -0 "$P2"
 n1=$(entries s1)
