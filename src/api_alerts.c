@@ -19,11 +19,11 @@
  *  2. A webhook's secret, URL credentials and URL query values never reach
  *     the log or a reply; the event names the webhook and the URL's scheme
  *     and host, GET shows the URL masked (webhook_url_mask).
+ *  3. GET /v1/alerts is an audited read (logseal.alerts.list; fail closed):
+ *     fired alerts quote the leaf indexes and groups of events.
  *  4. A webhook whose host is or resolves to an address the server does not
  *     allow (loopback, private, link-local ...: webhook.h invariant 6) is
  *     refused with 400 webhook_target_forbidden before anything changes.
- *  3. GET /v1/alerts is an audited read (logseal.alerts.list; fail closed):
- *     fired alerts quote the leaf indexes and groups of events.
  */
 #include "api.h"
 
