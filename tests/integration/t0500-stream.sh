@@ -170,7 +170,9 @@ ms=$(( (t1 - t0) / 1000000 ))
 echo "# $n batches of 20 in $ms ms while a client did not read"
 check_eq "every batch was acknowledged while the client did not read" 1 "$ok_all"
 check "the server marked the client too slow (overflow counted)" test "$(metric logseal_stream_overflows_total)" -ge 1
-check "ingest did not wait for it (< 40 ms per batch on average)" test "$ms" -lt $((n * 40))
+# A blocked ingest would wait for the reader without end (its heartbeat is
+# seconds away); the bound is loose so that a busy machine does not trip it.
+check "ingest did not wait for it (< 250 ms per batch on average)" test "$ms" -lt $((n * 250))
 touch "$TMP/go"
 wait "$SLOW"
 check "the slow client then reads an overflow event and the end of the stream" \
