@@ -60,6 +60,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -198,6 +199,8 @@ struct http {
 	size_t page;			/* the page size, for mapped bodies */
 	size_t body_budget;		/* cap on body_charged */
 	_Atomic size_t body_charged;	/* what all body buffers hold beyond BODY_FIRST each */
+	_Atomic size_t body_heap;	/* what body buffers hold in the heap */
+	atomic_int body_flood;		/* body_heap has passed TRIM_HIGH since the last trim */
 };
 
 /* Per request state, from the first call to the completion callback. */
@@ -430,12 +433,16 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
  * client that announces 16 MiB and sends a few bytes costs a few KiB.
  *
  * Below BODY_MAP_MIN the buffer comes from the heap, where a batch's body
- * (1,000 events are about 350 KiB) is soon reused by the next one.  From
- * BODY_MAP_MIN up it is a mapping of its own: mremap() grows it without a
- * copy and munmap() hands it back as soon as the request ends.  In the heap
- * a large body would stay resident after it was freed, since serve.c has the
- * allocator keep freed heap for speed (64 stalled 16 MiB uploads left
- * 0.85 GB behind them).
+ * (1,000 events are about 350 KiB) is soon reused by the next one: mapping
+ * those too cost 35-45% of the events/s with 8 clients (mmap, page faults
+ * and munmap serialise the threads).  From BODY_MAP_MIN up it is a mapping
+ * of its own: mremap() grows it without a copy and munmap() hands it back
+ * as soon as the request ends.  In the heap a large body would stay
+ * resident after it was freed, since serve.c has the allocator keep freed
+ * heap for speed (64 stalled 16 MiB uploads left 0.85 GB behind them).
+ * What the heap holds for bodies is bounded by the budget; once it has held
+ * more than TRIM_HIGH and is back under TRIM_LOW (a flood of bodies has
+ * ended), malloc_trim() hands the free pages back, once per flood.
  *
  * The budget: all buffers together hold at most body_budget bytes beyond
  * the first BODY_FIRST of each.  That first part is not counted so small
@@ -446,6 +453,26 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
  */
 #define BODY_FIRST (64 * 1024)
 #define BODY_MAP_MIN (1024 * 1024)
+#define TRIM_HIGH (8u << 20)
+#define TRIM_LOW (2u << 20)
+
+/* Counts heap bytes going to (+) or leaving (-) body buffers. */
+static void body_heap(struct http *h, size_t add, size_t sub)
+{
+	size_t now;
+
+	if (add) {
+		now = atomic_fetch_add(&h->body_heap, add) + add;
+		if (now > TRIM_HIGH && !atomic_load(&h->body_flood))
+			atomic_store(&h->body_flood, 1);
+	}
+	if (sub) {
+		now = atomic_fetch_sub(&h->body_heap, sub) - sub;
+		if (now < TRIM_LOW && atomic_load(&h->body_flood) &&
+		    atomic_exchange(&h->body_flood, 0))
+			malloc_trim(0);
+	}
+}
 
 static size_t body_charge(size_t cap)
 {
@@ -478,6 +505,8 @@ static int body_grow(struct http *h, struct conn *k, size_t need)
 	}
 	if (ncap < BODY_MAP_MIN) {
 		nb = realloc(k->buf, ncap);
+		if (nb)
+			body_heap(h, ncap - k->cap, 0);
 	} else if (k->cap >= BODY_MAP_MIN) {
 		nb = mremap(k->buf, k->cap, ncap, MREMAP_MAYMOVE);
 		if (nb == MAP_FAILED)
@@ -489,6 +518,7 @@ static int body_grow(struct http *h, struct conn *k, size_t need)
 		} else if (k->buf) {
 			memcpy(nb, k->buf, k->len);
 			free(k->buf);
+			body_heap(h, 0, k->cap);
 		}
 	}
 	if (!nb) {
@@ -502,11 +532,13 @@ static int body_grow(struct http *h, struct conn *k, size_t need)
 
 static void body_free(struct http *h, struct conn *k)
 {
-	if (k->cap >= BODY_MAP_MIN)
-		munmap(k->buf, k->cap);
-	else
-		free(k->buf);
 	atomic_fetch_sub(&h->body_charged, body_charge(k->cap));
+	if (k->cap >= BODY_MAP_MIN) {
+		munmap(k->buf, k->cap);
+	} else {
+		free(k->buf);
+		body_heap(h, 0, k->cap);
+	}
 	k->buf = NULL;
 	k->len = k->cap = 0;
 }
@@ -1102,6 +1134,8 @@ ls_rc http_start(struct server *s, const struct http_opts *o, struct http **out,
 	/* A body up to max_body must always fit when nothing else is in flight. */
 	h->body_budget = o->body_budget > s->max_body ? o->body_budget : s->max_body;
 	atomic_init(&h->body_charged, 0);
+	atomic_init(&h->body_heap, 0);
+	atomic_init(&h->body_flood, 0);
 	if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
 		flags |= MHD_USE_EPOLL;
 	if (o->addr.ss_family == AF_INET6)
