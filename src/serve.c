@@ -57,6 +57,9 @@
 #define TEST_CLOCK_ENV "LOGSEAL_TEST_CLOCK_FILE"
 #define TEST_RETENTION_ENV "LOGSEAL_TEST_RETENTION_MS"
 #define TLS_FILE_MAX (1u << 20)
+#define DEFAULT_IDEM_WINDOW_S 86400
+#define DEFAULT_IDEM_MAX_KEYS 2000000
+#define DEFAULT_IDEM_SNAPSHOT_S 60
 
 struct serve_opts {
 	const char *dir;
@@ -76,6 +79,9 @@ struct serve_opts {
 	uint64_t ready_max_lag;
 	uint64_t max_fresh_lag;
 	int no_alerts;
+	uint64_t idem_window_s;
+	uint64_t idem_max_keys;
+	uint64_t idem_snapshot_s;
 };
 
 static void usage(FILE *f)
@@ -105,12 +111,20 @@ static void usage(FILE *f)
 		"  --max-search-lag N       ingest waits while more than N accepted entries are not\n"
 		"                           yet searchable (default %u; 0: never wait)\n"
 		"  --no-alerts              do not run the alert engine (alert routes answer 503)\n"
+		"  --idem-window SECONDS    remember idempotency keys for events received in the\n"
+		"                           last SECONDS (default %u; 0: no time bound)\n"
+		"  --idem-max-keys N        remember at most N keys, oldest forgotten first\n"
+		"                           (default %u; 0: no cap)\n"
+		"  --idem-snapshot-interval S  save the keys to DIR/state/idem.snap every S\n"
+		"                           seconds while the log grows, and at the stop\n"
+		"                           (default %u; 0: only at the stop)\n"
 		"  --help                   this text\n"
 		"\n"
 		"Testing only: the environment variable " TEST_CLOCK_ENV "=FILE shifts the\n"
 		"alert engine's clock by the number of seconds in FILE (re-read at every use),\n"
 		"so tests can make absence rules fire without waiting.\n",
-		DEFAULT_MAX_BODY, DEFAULT_READY_MAX_LAG, DEFAULT_MAX_FRESH_LAG);
+		DEFAULT_MAX_BODY, DEFAULT_READY_MAX_LAG, DEFAULT_MAX_FRESH_LAG,
+		DEFAULT_IDEM_WINDOW_S, DEFAULT_IDEM_MAX_KEYS, DEFAULT_IDEM_SNAPSHOT_S);
 }
 
 static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -208,6 +222,9 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		{ "ready-max-lag", required_argument, NULL, 'R' },
 		{ "max-search-lag", required_argument, NULL, 'F' },
 		{ "no-alerts", no_argument, NULL, 'A' },
+		{ "idem-window", required_argument, NULL, 0x1d0 },
+		{ "idem-max-keys", required_argument, NULL, 0x1d1 },
+		{ "idem-snapshot-interval", required_argument, NULL, 0x1d2 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -231,6 +248,9 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 	o->stream_heartbeat_s = 15;
 	o->ready_max_lag = DEFAULT_READY_MAX_LAG;
 	o->max_fresh_lag = DEFAULT_MAX_FRESH_LAG;
+	o->idem_window_s = DEFAULT_IDEM_WINDOW_S;
+	o->idem_max_keys = DEFAULT_IDEM_MAX_KEYS;
+	o->idem_snapshot_s = DEFAULT_IDEM_SNAPSHOT_S;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
@@ -297,6 +317,21 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 			break;
 		case 'A':
 			o->no_alerts = 1;
+			break;
+		case 0x1d0:
+			if (!parse_u64(optarg, 0, 100ull * 365 * 86400, &v))
+				goto bad;
+			o->idem_window_s = v;
+			break;
+		case 0x1d1:
+			if (!parse_u64(optarg, 0, 1ull << 32, &v))
+				goto bad;
+			o->idem_max_keys = v;
+			break;
+		case 0x1d2:
+			if (!parse_u64(optarg, 0, 86400, &v))
+				goto bad;
+			o->idem_snapshot_s = v;
 			break;
 		case 'h':
 			usage(stdout);
@@ -394,7 +429,7 @@ int serve_main(int argc, char **argv)
 	struct retention_worker *retention = NULL;
 	char host[256], *cert = NULL, *key = NULL;
 	int loopback = 0, rc = 1, sig;
-	uint64_t scanned = 0;
+	struct idem_start ist;
 	sigset_t set;
 	ls_rc r;
 
@@ -466,14 +501,25 @@ int serve_main(int argc, char **argv)
 		fprintf(stderr, "logseal serve: token store: %s\n", err.msg);
 		goto out;
 	}
-	if (idem_new(&s.idem) != LS_OK) {
-		fprintf(stderr, "logseal serve: out of memory\n");
-		goto out;
-	}
-	r = api_events_scan(&s, &scanned, &err);
-	if (r != LS_OK) {
-		fprintf(stderr, "logseal serve: reading the journal: %s\n", err.msg);
-		goto out;
+	{
+		struct idem_opts io = {
+			.window_us = (int64_t)o.idem_window_s * 1000000,
+			.max_keys = (size_t)o.idem_max_keys,
+		};
+
+		r = api_idem_open(&s, &io, &ist, &err);
+		if (r != LS_OK) {
+			fprintf(stderr, "logseal serve: idempotency keys: %s\n", err.msg);
+			goto out;
+		}
+		if (ist.why[0])
+			fprintf(stderr, "logseal serve: idempotency snapshot not used (%s): "
+				"rebuilt from the journal\n", ist.why);
+		r = api_idem_saver_start(&s, (unsigned)o.idem_snapshot_s, &err);
+		if (r != LS_OK) {
+			fprintf(stderr, "logseal serve: %s\n", err.msg);
+			goto out;
+		}
 	}
 	r = index_open(o.dir, &s.index, &err);
 	if (r == LS_OK) {
@@ -587,6 +633,9 @@ int serve_main(int argc, char **argv)
 	printf("logseal: data in %s, %llu entries, %zu idempotency keys, index at %llu\n", o.dir,
 	       (unsigned long long)log_size(s.log), idem_count(s.idem),
 	       (unsigned long long)index_watermark(s.index));
+	printf("logseal: idempotency keys: %zu from the snapshot covering %llu entries, "
+	       "%llu journal entries read after it\n", ist.snapshot_keys,
+	       (unsigned long long)ist.covered, (unsigned long long)ist.scanned);
 	printf("logseal: admin token in %s/admin.token (send it as \"Authorization: Bearer ...\")\n",
 	       o.dir);
 	fflush(stdout);
@@ -603,6 +652,10 @@ int serve_main(int argc, char **argv)
 	rc = 0;
 out:
 	retention_worker_stop(retention);
+	/* No request is in flight any more (http_stop): the snapshot is exact. */
+	api_idem_saver_stop(&s);
+	if (rc == 0 && api_idem_save(&s, &err) != LS_OK)
+		fprintf(stderr, "logseal serve: idempotency snapshot: %s\n", err.msg);
 	pthread_mutex_lock(&s.emit_mu);
 	s.emit_closed = 1;
 	pthread_mutex_unlock(&s.emit_mu);
