@@ -180,7 +180,8 @@ static void ingest(struct server *s, const struct request *q, struct reply *r,
 		upos[nu] = kv[i].pos;
 		ukeys[nu++] = kv[i].key;
 	}
-	rc = idem_reserve(s->idem, ukeys, nu, log_size(s->log), found, IDEM_WAIT_MS);
+	rc = idem_reserve(s->idem, ukeys, nu, log_size(s->log), q->received_us, found,
+			  IDEM_WAIT_MS);
 	if (rc != LS_OK) {
 		reply_append_error(s, r, rc, NULL);
 		goto out;

@@ -354,7 +354,7 @@ ls_rc idem_put(struct idem *m, const struct idem_key *key, uint64_t index, int64
 }
 
 ls_rc idem_reserve(struct idem *m, const struct idem_key *keys, size_t n, uint64_t size,
-		   int64_t *found, int timeout_ms)
+		   int64_t now_us, int64_t *found, int timeout_ms)
 {
 	struct timespec until;
 	uint64_t *h;
@@ -375,6 +375,10 @@ ls_rc idem_reserve(struct idem *m, const struct idem_key *keys, size_t n, uint64
 		until.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&m->mu);
+	/* A key past the window is no duplicate any more, even when nothing
+	 * was committed since it expired. */
+	saw_time(m, now_us);
+	evict(m);
 	for (;;) {
 		for (i = 0; i < n; i++) {
 			struct node *x = find(m, &keys[i], h[i]);

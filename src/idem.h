@@ -80,9 +80,9 @@ ls_rc idem_put(struct idem *m, const struct idem_key *key, uint64_t index, int64
 /* For n distinct keys: wait (at most timeout_ms, then LS_BUSY) until none is
  * pending in another request, then set found[i] to the committed index, or
  * to IDEM_RESERVED after reserving it.  size is the log size read before
- * the call (invariant 5).  LS_NOMEM leaves nothing reserved. */
+ * the call (invariant 5); now_us the request's time (the window's end).  LS_NOMEM leaves nothing reserved. */
 ls_rc idem_reserve(struct idem *m, const struct idem_key *keys, size_t n, uint64_t size,
-		   int64_t *found, int timeout_ms);
+		   int64_t now_us, int64_t *found, int timeout_ms);
 
 /* Resolve the reservations made by idem_reserve (found[i] == IDEM_RESERVED):
  * commit them with index[i] (events received at received_us), or drop them

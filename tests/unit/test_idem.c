@@ -44,13 +44,13 @@ static void test_put_and_reserve(void **state)
 	keys[2] = K(m, "c");
 	assert_int_equal(idem_put(m, &keys[0], 5, 1), LS_OK);
 	assert_int_equal(idem_put(m, &keys[0], 9, 1), LS_OK); /* first index wins */
-	assert_int_equal(idem_reserve(m, keys, 3, 6, found, 100), LS_OK);
+	assert_int_equal(idem_reserve(m, keys, 3, 6, 0, found, 100), LS_OK);
 	assert_int_equal(found[0], 5);
 	assert_int_equal(found[1], IDEM_RESERVED);
 	assert_int_equal(found[2], IDEM_RESERVED);
 	idem_commit(m, keys, found, idx, 3, 2);
 	assert_int_equal(idem_count(m), 3);
-	assert_int_equal(idem_reserve(m, keys, 3, 12, found, 100), LS_OK);
+	assert_int_equal(idem_reserve(m, keys, 3, 12, 0, found, 100), LS_OK);
 	assert_int_equal(found[0], 5);
 	assert_int_equal(found[1], 10);
 	assert_int_equal(found[2], 11);
@@ -65,12 +65,12 @@ static void test_abort_frees(void **state)
 
 	assert_int_equal(idem_new(NULL, &m), LS_OK);
 	keys[0] = K(m, "x");
-	assert_int_equal(idem_reserve(m, keys, 1, 0, found, 100), LS_OK);
+	assert_int_equal(idem_reserve(m, keys, 1, 0, 0, found, 100), LS_OK);
 	assert_int_equal(found[0], IDEM_RESERVED);
 	/* held by "another request": a second reservation times out */
-	assert_int_equal(idem_reserve(m, keys, 1, 0, found, 50), LS_BUSY);
+	assert_int_equal(idem_reserve(m, keys, 1, 0, 0, found, 50), LS_BUSY);
 	idem_abort(m, keys, (int64_t[]){ IDEM_RESERVED }, 1);
-	assert_int_equal(idem_reserve(m, keys, 1, 0, found, 50), LS_OK);
+	assert_int_equal(idem_reserve(m, keys, 1, 0, 0, found, 50), LS_OK);
 	assert_int_equal(found[0], IDEM_RESERVED);
 	assert_int_equal(idem_count(m), 0);
 	idem_free(m);
@@ -87,7 +87,7 @@ static void *wait_thread(void *p)
 {
 	struct waiter *w = p;
 
-	w->rc = idem_reserve(w->m, w->keys, 2, 0, w->found, 5000);
+	w->rc = idem_reserve(w->m, w->keys, 2, 0, 0, w->found, 5000);
 	return NULL;
 }
 
@@ -102,7 +102,7 @@ static void test_waits_for_pending(void **state)
 
 	assert_int_equal(idem_new(NULL, &m), LS_OK);
 	held[0] = K(m, "held");
-	assert_int_equal(idem_reserve(m, held, 1, 0, f, 100), LS_OK);
+	assert_int_equal(idem_reserve(m, held, 1, 0, 0, f, 100), LS_OK);
 	w.m = m;
 	w.keys[0] = K(m, "free");
 	w.keys[1] = K(m, "held");
@@ -133,7 +133,7 @@ static void test_many_keys(void **state)
 	for (int i = 0; i < 50000; i += 997) {
 		snprintf(key, sizeof(key), "key-%d", i);
 		k[0] = K(m, key);
-		assert_int_equal(idem_reserve(m, k, 1, 0, f, 10), LS_OK);
+		assert_int_equal(idem_reserve(m, k, 1, 0, 0, f, 10), LS_OK);
 		assert_int_equal(f[0], (int64_t)i * 3);
 	}
 	idem_free(m);
@@ -171,7 +171,7 @@ static int64_t lookup(struct idem *m, const char *id)
 	struct idem_key k = K(m, id);
 	int64_t f;
 
-	assert_int_equal(idem_reserve(m, &k, 1, 0, &f, 10), LS_OK);
+	assert_int_equal(idem_reserve(m, &k, 1, 0, 0, &f, 10), LS_OK);
 	if (f == IDEM_RESERVED)
 		idem_abort(m, &k, &f, 1);
 	return f;
@@ -196,7 +196,7 @@ static void test_window_evicts(void **state)
 	assert_int_equal(idem_put(m, &k, 1, 1050 * SEC), LS_OK);
 	/* a commit at t=1099: both within 100 s */
 	k = K(m, "t99");
-	assert_int_equal(idem_reserve(m, &k, 1, 2, &f, 10), LS_OK);
+	assert_int_equal(idem_reserve(m, &k, 1, 2, 0, &f, 10), LS_OK);
 	idx = 2;
 	idem_commit(m, &k, &f, &idx, 1, 1099 * SEC);
 	assert_int_equal(idem_count(m), 3);
@@ -209,13 +209,22 @@ static void test_window_evicts(void **state)
 	assert_int_equal(lookup(m, "t50"), 1);
 	/* a commit far later evicts by itself */
 	k = K(m, "t500");
-	assert_int_equal(idem_reserve(m, &k, 1, 3, &f, 10), LS_OK);
+	assert_int_equal(idem_reserve(m, &k, 1, 3, 0, &f, 10), LS_OK);
 	idx = 3;
 	idem_commit(m, &k, &f, &idx, 1, 1500 * SEC);
 	assert_int_equal(idem_count(m), 1);
 	assert_int_equal(lookup(m, "t50"), IDEM_RESERVED);
 	assert_int_equal(lookup(m, "t99"), IDEM_RESERVED);
 	assert_int_equal(lookup(m, "t500"), 3);
+	/* a retry after the window, nothing committed meanwhile: the
+	 * request's own time expires the key */
+	k = K(m, "t500");
+	assert_int_equal(idem_reserve(m, &k, 1, 4, 1550 * SEC, &f, 10), LS_OK);
+	assert_int_equal(f, 3);
+	assert_int_equal(idem_reserve(m, &k, 1, 4, 1601 * SEC, &f, 10), LS_OK);
+	assert_int_equal(f, IDEM_RESERVED);
+	assert_int_equal(idem_count(m), 0);
+	idem_abort(m, &k, &f, 1);
 	idem_free(m);
 }
 
@@ -231,7 +240,7 @@ static void test_cap_evicts(void **state)
 
 	assert_int_equal(idem_new(&o, &m), LS_OK);
 	p = K(m, "pending");
-	assert_int_equal(idem_reserve(m, &p, 1, 0, &fp, 10), LS_OK);
+	assert_int_equal(idem_reserve(m, &p, 1, 0, 0, &fp, 10), LS_OK);
 	for (int i = 0; i < 250; i++) {
 		snprintf(id, sizeof(id), "k%d", i);
 		k = K(m, id);
@@ -244,7 +253,7 @@ static void test_cap_evicts(void **state)
 	assert_int_equal(lookup(m, "k150"), 150);
 	assert_int_equal(lookup(m, "k249"), 249);
 	/* still pending: another request waits for it, then times out */
-	assert_int_equal(idem_reserve(m, &p, 1, 0, &f, 20), LS_BUSY);
+	assert_int_equal(idem_reserve(m, &p, 1, 0, 0, &f, 20), LS_BUSY);
 	idem_abort(m, &p, &fp, 1);
 	idem_free(m);
 }
@@ -321,7 +330,7 @@ static void test_snapshot_covers_below_pending(void **state)
 	k = K(m, "done");
 	assert_int_equal(idem_put(m, &k, 3, 1), LS_OK);
 	k = K(m, "inflight");
-	assert_int_equal(idem_reserve(m, &k, 1, 40, &f, 10), LS_OK);
+	assert_int_equal(idem_reserve(m, &k, 1, 40, 0, &f, 10), LS_OK);
 	assert_int_equal(idem_snapshot_encode(m, 50, 1, &buf, &len, &covered), LS_OK);
 	assert_int_equal(covered, 40);
 	assert_int_equal(len, 64 + 32 + 32);
