@@ -323,6 +323,7 @@ struct idem_start {
 	uint64_t covered;	/* entries the snapshot covered */
 	size_t snapshot_keys;	/* keys it gave */
 	uint64_t scanned;	/* journal entries read after it */
+	double seconds;		/* how long all that took */
 };
 ls_rc api_idem_open(struct server *s, const struct idem_opts *o, struct idem_start *st,
 		    struct ls_err *err);

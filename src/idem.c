@@ -563,6 +563,13 @@ ls_rc idem_snapshot_load(struct idem *m, const uint8_t *buf, size_t len, uint64_
 		cov = size;
 	pthread_mutex_lock(&m->mu);
 	clear(m);
+	/* Size the table once rather than doubling it all the way up. */
+	while (m->nb < count && m->nb < ((size_t)1 << 31)) {
+		size_t nb = m->nb;
+		grow(m);
+		if (m->nb == nb)
+			break;
+	}
 	for (uint64_t i = 0; i < count; i++) {
 		const uint8_t *p = buf + SNAP_HDR + i * SNAP_REC;
 		struct idem_key k;
