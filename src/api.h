@@ -324,6 +324,7 @@ struct idem_start {
 	size_t snapshot_keys;	/* keys it gave */
 	uint64_t scanned;	/* journal entries read after it */
 	double seconds;		/* how long all that took */
+	double cpu_seconds;	/* ... in CPU time of the thread */
 };
 ls_rc api_idem_open(struct server *s, const struct idem_opts *o, struct idem_start *st,
 		    struct ls_err *err);

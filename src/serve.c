@@ -634,8 +634,9 @@ int serve_main(int argc, char **argv)
 	       (unsigned long long)log_size(s.log), idem_count(s.idem),
 	       (unsigned long long)index_watermark(s.index));
 	printf("logseal: idempotency keys: %zu from the snapshot covering %llu entries, "
-	       "%llu journal entries read after it (%.2f s)\n", ist.snapshot_keys,
-	       (unsigned long long)ist.covered, (unsigned long long)ist.scanned, ist.seconds);
+	       "%llu journal entries read after it (%.2f s, %.2f s CPU)\n", ist.snapshot_keys,
+	       (unsigned long long)ist.covered, (unsigned long long)ist.scanned, ist.seconds,
+	       ist.cpu_seconds);
 	printf("logseal: admin token in %s/admin.token (send it as \"Authorization: Bearer ...\")\n",
 	       o.dir);
 	fflush(stdout);
