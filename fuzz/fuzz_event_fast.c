@@ -50,7 +50,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const struct event_item *x = &a.items[i], *y = &b.items[i];
 
 		if (x->len != y->len || memcmp(x->json, y->json, x->len) != 0 ||
-		    (!x->key != !y->key) || (x->key && strcmp(x->key, y->key) != 0)) {
+		    (!x->key != !y->key) || (x->key && strcmp(x->key, y->key) != 0) ||
+		    (x->key && strcmp(x->key_service, y->key_service) != 0)) {
 			fprintf(stderr, "item %zu:\n%s\nref:\n%s\n", i, x->json, y->json);
 			abort();
 		}

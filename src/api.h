@@ -33,12 +33,14 @@
 #include "metrics.h"
 
 struct streams;
+struct idem_saver;
 
 /* What every handler shares; owned by serve.c, outlives the HTTP daemon. */
 struct server {
 	struct log *log;
 	struct auth *auth;
 	struct idem *idem;
+	struct idem_saver *idem_saver; /* api_idem_saver_start(); may be NULL */
 	struct index *index;	/* the query index (follows the log) */
 	struct journal_reader *jr; /* single entries by their journal offset; may be NULL */
 	const char *dir;
@@ -321,7 +323,26 @@ void streams_counts(struct streams *st, uint64_t *clients, uint64_t *opened,
 		    uint64_t *overflows);
 void api_stream(struct server *s, const struct request *q, struct reply *r);
 
-/* Fill the idempotency map from the journal (entries [0, size)). */
-ls_rc api_events_scan(struct server *s, uint64_t *scanned, struct ls_err *err);
+/* The idempotency map (idem.h) of a server whose log is open: create it
+ * (keyed under a derived key when the directory is encrypted), load
+ * DIR/state/idem.snap when it checks and read the journal after what it
+ * covers (all of it, within the window, without one).  st says what
+ * happened.  api_idem_save() writes the snapshot (temp, fsync, rename);
+ * the saver thread does so every interval_s seconds (0: never) while the
+ * log grows; stop it before the last api_idem_save(). */
+struct idem_start {
+	int snapshot;		/* 1: the snapshot was loaded */
+	char why[200];		/* why one that exists was not used ("" otherwise) */
+	uint64_t covered;	/* entries the snapshot covered */
+	size_t snapshot_keys;	/* keys it gave */
+	uint64_t scanned;	/* journal entries read after it */
+	double seconds;		/* how long all that took */
+	double cpu_seconds;	/* ... in CPU time of the thread */
+};
+ls_rc api_idem_open(struct server *s, const struct idem_opts *o, struct idem_start *st,
+		    struct ls_err *err);
+ls_rc api_idem_save(struct server *s, struct ls_err *err);
+ls_rc api_idem_saver_start(struct server *s, unsigned interval_s, struct ls_err *err);
+void api_idem_saver_stop(struct server *s);
 
 #endif

@@ -1187,10 +1187,19 @@ static ls_rc finish(json_t *in, const struct event_ctx *ctx, bool internal, size
 		goto done;
 	id = json_object_get(o, "id");
 	if (id) {
-		out->key = strdup(json_string_value(id));
+		/* The service rides along: keys are scoped by it (idem.h). */
+		const char *idv = json_string_value(id);
+		const char *svc = json_string_value(json_object_get(o, "service"));
+		size_t il = strlen(idv), sl = svc ? strlen(svc) : 0;
+
+		out->key = malloc(il + sl + 2);
 		if (!out->key) {
 			event_item_release(out);
 			rc = LS_NOMEM;
+		} else {
+			memcpy(out->key, idv, il + 1);
+			memcpy(out->key + il + 1, svc ? svc : "", sl + 1);
+			out->key_service = out->key + il + 1;
 		}
 	}
 done:
@@ -1534,6 +1543,7 @@ void event_item_release(struct event_item *it)
 	free(it->key);
 	it->json = NULL;
 	it->key = NULL;
+	it->key_service = NULL;
 	it->len = 0;
 }
 

@@ -35,6 +35,8 @@ struct event_item {
 	char *json;	/* canonical JSON of the whole stored event (malloc'd) */
 	size_t len;
 	char *key;	/* idempotency key ("id", or "k8s:<auditID>:<stage>"), or NULL */
+	const char *key_service; /* with key: the stored event's service ("" when it
+				  * has none), in key's allocation; else NULL */
 };
 
 struct event_batch {

@@ -425,12 +425,18 @@ static ls_rc one_event(struct fast *f, const struct jnode *in, size_t pos, struc
 	it.json[f->out.len] = 0;
 	it.len = f->out.len;
 	if (o.id) {
-		it.key = malloc((size_t)o.id->len + 1);
+		/* The service rides along as in event.c: keys are scoped by it. */
+		const char *svc = o.service ? sv(d, o.service) : f->ctx->bound_service;
+		size_t il = (size_t)o.id->len, sl = svc ? strlen(svc) : 0;
+
+		it.key = malloc(il + sl + 2);
 		if (!it.key) {
 			event_item_release(&it);
 			return LS_NOMEM;
 		}
-		memcpy(it.key, sv(d, o.id), (size_t)o.id->len + 1);
+		memcpy(it.key, sv(d, o.id), il + 1);
+		memcpy(it.key + il + 1, svc ? svc : "", sl + 1);
+		it.key_service = it.key + il + 1;
 	}
 	rc = push(f, &it);
 	if (rc)

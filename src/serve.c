@@ -60,6 +60,9 @@
 #define TEST_CLOCK_ENV "LOGSEAL_TEST_CLOCK_FILE"
 #define TEST_RETENTION_ENV "LOGSEAL_TEST_RETENTION_MS"
 #define TLS_FILE_MAX (1u << 20)
+#define DEFAULT_IDEM_WINDOW_S 86400
+#define DEFAULT_IDEM_MAX_KEYS 2000000
+#define DEFAULT_IDEM_SNAPSHOT_S 60
 
 struct serve_opts {
 	const char *dir;
@@ -85,6 +88,9 @@ struct serve_opts {
 	unsigned denial_burst;
 	unsigned denial_throttle;	/* 0: never 429 */
 	const char *webhook_allow;
+	uint64_t idem_window_s;
+	uint64_t idem_max_keys;
+	uint64_t idem_snapshot_s;
 };
 
 static void usage(FILE *f)
@@ -131,12 +137,20 @@ static void usage(FILE *f)
 		"  --webhook-allow-private CIDR[,CIDR...]\n"
 		"                           let webhooks reach these loopback, private or\n"
 		"                           link-local networks (refused by default: SSRF)\n"
+		"  --idem-window SECONDS    remember idempotency keys for events received in the\n"
+		"                           last SECONDS (default %u; 0: no time bound)\n"
+		"  --idem-max-keys N        remember at most N keys, oldest forgotten first\n"
+		"                           (default %u; 0: no cap)\n"
+		"  --idem-snapshot-interval S  save the keys to DIR/state/idem.snap every S\n"
+		"                           seconds while the log grows, and at the stop\n"
+		"                           (default %u; 0: only at the stop)\n"
 		"  --help                   this text\n"
 		"\n"
 		"Testing only: the environment variable " TEST_CLOCK_ENV "=FILE shifts the\n"
 		"alert engine's clock by the number of seconds in FILE (re-read at every use),\n"
 		"so tests can make absence rules fire without waiting.\n",
-		DEFAULT_MAX_BODY, DEFAULT_READY_MAX_LAG, DEFAULT_MAX_FRESH_LAG);
+		DEFAULT_MAX_BODY, DEFAULT_READY_MAX_LAG, DEFAULT_MAX_FRESH_LAG,
+		DEFAULT_IDEM_WINDOW_S, DEFAULT_IDEM_MAX_KEYS, DEFAULT_IDEM_SNAPSHOT_S);
 }
 
 static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -241,6 +255,9 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		{ "denial-burst", required_argument, NULL, 1002 },
 		{ "denial-throttle", required_argument, NULL, 1003 },
 		{ "webhook-allow-private", required_argument, NULL, 1004 },
+		{ "idem-window", required_argument, NULL, 0x1d0 },
+		{ "idem-max-keys", required_argument, NULL, 0x1d1 },
+		{ "idem-snapshot-interval", required_argument, NULL, 0x1d2 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -267,6 +284,9 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 	o->denial_window_s = 10;
 	o->denial_burst = 10;
 	o->denial_throttle = 1000;
+	o->idem_window_s = DEFAULT_IDEM_WINDOW_S;
+	o->idem_max_keys = DEFAULT_IDEM_MAX_KEYS;
+	o->idem_snapshot_s = DEFAULT_IDEM_SNAPSHOT_S;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
@@ -372,6 +392,21 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 			o->webhook_allow = optarg;
 			break;
 		}
+		case 0x1d0:
+			if (!parse_u64(optarg, 0, 100ull * 365 * 86400, &v))
+				goto bad;
+			o->idem_window_s = v;
+			break;
+		case 0x1d1:
+			if (!parse_u64(optarg, 0, 1ull << 32, &v))
+				goto bad;
+			o->idem_max_keys = v;
+			break;
+		case 0x1d2:
+			if (!parse_u64(optarg, 0, 86400, &v))
+				goto bad;
+			o->idem_snapshot_s = v;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -495,7 +530,7 @@ int serve_main(int argc, char **argv)
 	struct retention_worker *retention = NULL;
 	char host[256], *cert = NULL, *key = NULL;
 	int loopback = 0, rc = 1, sig;
-	uint64_t scanned = 0;
+	struct idem_start ist;
 	sigset_t set;
 	ls_rc r;
 
@@ -586,14 +621,25 @@ int serve_main(int argc, char **argv)
 		fprintf(stderr, "logseal serve: token store: %s\n", err.msg);
 		goto out;
 	}
-	if (idem_new(&s.idem) != LS_OK) {
-		fprintf(stderr, "logseal serve: out of memory\n");
-		goto out;
-	}
-	r = api_events_scan(&s, &scanned, &err);
-	if (r != LS_OK) {
-		fprintf(stderr, "logseal serve: reading the journal: %s\n", err.msg);
-		goto out;
+	{
+		struct idem_opts io = {
+			.window_us = (int64_t)o.idem_window_s * 1000000,
+			.max_keys = (size_t)o.idem_max_keys,
+		};
+
+		r = api_idem_open(&s, &io, &ist, &err);
+		if (r != LS_OK) {
+			fprintf(stderr, "logseal serve: idempotency keys: %s\n", err.msg);
+			goto out;
+		}
+		if (ist.why[0])
+			fprintf(stderr, "logseal serve: idempotency snapshot not used (%s): "
+				"rebuilt from the journal\n", ist.why);
+		r = api_idem_saver_start(&s, (unsigned)o.idem_snapshot_s, &err);
+		if (r != LS_OK) {
+			fprintf(stderr, "logseal serve: %s\n", err.msg);
+			goto out;
+		}
 	}
 	r = index_open(o.dir, &s.index, &err);
 	if (r == LS_OK) {
@@ -726,6 +772,10 @@ int serve_main(int argc, char **argv)
 	printf("logseal: data in %s, %llu entries, %zu idempotency keys, index at %llu\n", o.dir,
 	       (unsigned long long)log_size(s.log), idem_count(s.idem),
 	       (unsigned long long)index_watermark(s.index));
+	printf("logseal: idempotency keys: %zu from the snapshot covering %llu entries, "
+	       "%llu journal entries read after it (%.2f s, %.2f s CPU)\n", ist.snapshot_keys,
+	       (unsigned long long)ist.covered, (unsigned long long)ist.scanned, ist.seconds,
+	       ist.cpu_seconds);
 	printf("logseal: admin token in %s/admin.token (send it as \"Authorization: Bearer ...\")\n",
 	       o.dir);
 	fflush(stdout);
@@ -745,6 +795,10 @@ out:
 	/* No request is left (http_stop): the open window's summaries go into
 	 * the log while it is still open. */
 	denials_close(s.denials);
+	/* No request is in flight any more (http_stop): the snapshot is exact. */
+	api_idem_saver_stop(&s);
+	if (rc == 0 && api_idem_save(&s, &err) != LS_OK)
+		fprintf(stderr, "logseal serve: idempotency snapshot: %s\n", err.msg);
 	pthread_mutex_lock(&s.emit_mu);
 	s.emit_closed = 1;
 	pthread_mutex_unlock(&s.emit_mu);

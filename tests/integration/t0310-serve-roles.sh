@@ -97,9 +97,10 @@ creads=$(( $(config_reads) - cbefore ))
 check_eq "every configuration read was logged (2 admin tokens x 3 routes)" 6 "$creads"
 check_eq "creates logged (5 + 2 from POST + 2 for DELETE)" 9 "$created"
 check_eq "revokes logged" 2 "$revoked"
-# 2 token POSTs, 2 creates + 2 revokes for DELETE; event m1 once (then duplicates); the k8s event once
+# 2 token POSTs, 2 creates + 2 revokes for DELETE; event m1 once per writer token (writer, bound,
+# multi: idempotency keys are scoped by token); the k8s event once per token (writer, multi)
 check_eq "the tree grew by denials + token changes + new events + reads" \
-	"$((denials + 2 + 4 + 1 + 1 + reads + creads))" "$((after - before))"
+	"$((denials + 2 + 4 + 3 + 2 + reads + creads))" "$((after - before))"
 grep -a -q "\"actor\":{\"id\":\"$WRITER_ID\"" <("$TESTBIN/journalcat" "$D") && ok "a writer's denial names its token id" || not_ok "a writer's denial names its token id"
 grep -a -q '"actor":{"id":"anonymous"' <("$TESTBIN/journalcat" "$D") && ok "a 401 names the actor anonymous" || not_ok "a 401 names the actor anonymous"
 grep -a -q '"path":"/v1/tokens","reason":"this endpoint needs role admin"' <("$TESTBIN/journalcat" "$D") && ok "a denial records path and reason" || not_ok "a denial records path and reason"

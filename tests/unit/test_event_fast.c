@@ -70,8 +70,11 @@ static void same(const char *body, size_t n, enum event_body kind, const struct 
 		assert_int_equal(a.items[i].json[a.items[i].len], 0);
 		if (!a.items[i].key || !b.items[i].key)
 			assert_true(a.items[i].key == b.items[i].key);
-		else
+		else {
 			assert_string_equal(a.items[i].key, b.items[i].key);
+			/* the scope of the key (idem.h) */
+			assert_string_equal(a.items[i].key_service, b.items[i].key_service);
+		}
 	}
 	if (ra)
 		assert_true(a.n == 0 && a.items == NULL);
