@@ -33,6 +33,7 @@
 #include <cmocka.h>
 
 #include "alert.h"
+#include "cfgseal.h"
 #include "crypto.h"
 #include "event.h"
 #include "fsutil.h"
@@ -667,8 +668,10 @@ static void test_state_blinds_groups(void **state)
 	f->now = T0;
 	snprintf(path, sizeof(path), "%s/alerts", f->dir);
 	assert_int_equal(fs_mkdirs(path, 0700, NULL), LS_OK);
+	/* an encrypted directory's alert files carry their integrity seal */
 	snprintf(path, sizeof(path), "%s/alerts/rules.json", f->dir);
-	assert_int_equal(fs_write_file(path, "{\"version\":1,\"rules\":[]}", 24, 0600, 0, NULL),
+	assert_int_equal(cfgseal_write_file(f->dir, CFGSEAL_ALERTS, path,
+					    "{\"version\":1,\"rules\":[]}", 24, 0600, NULL),
 			 LS_OK);
 	fx_open_alert(f);
 	add_rule(f, "{\"id\":\"r_t\",\"name\":\"two denials\",\"kind\":\"threshold\","
