@@ -64,6 +64,15 @@ struct fresh {
 	size_t count, hcap, dlen, dcap;
 };
 
+/* A key rotation asked of the sequencer (log_rotate_key_ids()): done
+ * between two rounds, so that no batch straddles the segments. */
+struct rotation {
+	ls_rc rc;
+	uint32_t old_id, new_id;
+	int done;
+	struct ls_err err;
+};
+
 struct log {
 	char *dir;
 	char logdir[PATH_MAX];
@@ -81,6 +90,7 @@ struct log {
 	struct pending *head, *tail;
 	size_t queued_bytes;
 	int stopping, failed, threads;
+	struct rotation *rot;	/* a rotation waiting for the sequencer, or NULL */
 	uint64_t size;		/* durable entries */
 	struct fresh fresh;	/* under mu */
 	/* The buffers of the last checkpoint's fresh leaves, emptied, for the
@@ -430,6 +440,14 @@ static void sequence_round(struct log *l, struct pending *list)
 	pthread_mutex_unlock(&l->mu);
 }
 
+/* In the thread that appends (the sequencer, or the only one). */
+static void rotate_now(struct log *l, struct rotation *rot)
+{
+	rot->old_id = journal_key_id(l->journal);
+	rot->rc = journal_rotate(l->journal, &rot->err);
+	rot->new_id = journal_key_id(l->journal);
+}
+
 static void *sequencer_main(void *arg)
 {
 	struct log *l = arg;
@@ -440,8 +458,19 @@ static void *sequencer_main(void *arg)
 		struct pending *list, *last;
 		size_t bytes;
 
-		while (!l->head && !l->stopping)
+		while (!l->head && !l->stopping && !l->rot)
 			pthread_cond_wait(&l->work_cv, &l->mu);
+		if (l->rot) {
+			struct rotation *rot = l->rot;
+
+			pthread_mutex_unlock(&l->mu);
+			rotate_now(l, rot);
+			pthread_mutex_lock(&l->mu);
+			rot->done = 1;
+			l->rot = NULL;
+			pthread_cond_broadcast(&l->done_cv);
+			continue;
+		}
 		if (!l->head)
 			break;
 		/* Take batches up to MAX_ROUND_BYTES (at least one). */
@@ -677,9 +706,40 @@ const char *log_dir(const struct log *l)
 
 ls_rc log_rotate_key(struct log *l, struct ls_err *err)
 {
-	if (l->threads)
-		return ls_err_set(err, LS_INVALID, "rotate keys with the log opened without threads");
-	return journal_rotate(l->journal, err);
+	return log_rotate_key_ids(l, NULL, NULL, err);
+}
+
+ls_rc log_rotate_key_ids(struct log *l, uint32_t *old_id, uint32_t *new_id, struct ls_err *err)
+{
+	struct rotation rot;
+
+	memset(&rot, 0, sizeof(rot));
+	if (!l->threads) {
+		rotate_now(l, &rot);
+	} else {
+		pthread_mutex_lock(&l->mu);
+		/* One at a time: a second caller waits for the first's turn. */
+		while (l->rot && !l->stopping)
+			pthread_cond_wait(&l->done_cv, &l->mu);
+		if (l->stopping || l->failed) {
+			pthread_mutex_unlock(&l->mu);
+			return ls_err_set(err, l->failed ? LS_FAILED : LS_BUSY,
+					  l->failed ? "the journal failed; reopen the log"
+						    : "the log is closing");
+		}
+		l->rot = &rot;
+		pthread_cond_signal(&l->work_cv);
+		while (!rot.done)
+			pthread_cond_wait(&l->done_cv, &l->mu);
+		pthread_mutex_unlock(&l->mu);
+	}
+	if (rot.rc != LS_OK)
+		return ls_err_set(err, rot.rc, "%s", rot.err.msg);
+	if (old_id)
+		*old_id = rot.old_id;
+	if (new_id)
+		*new_id = rot.new_id;
+	return LS_OK;
 }
 
 void log_get_stats(struct log *l, struct log_stats *out)
