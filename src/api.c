@@ -342,6 +342,10 @@ void api_readyz(struct server *s, const struct request *q, struct reply *r)
 				      json_string("log_failed: the journal refuses writes"));
 	if (ierr) {
 		json_array_append_new(reasons, json_string("index_failed"));
+	} else if (index_no_space(s->index, NULL, 0)) {
+		/* It recovers by itself once space is freed (index.h). */
+		json_array_append_new(reasons, json_string("index_no_space: the index waits for "
+							   "disk space and retries"));
 	} else if (lag > s->ready_max_lag) {
 		snprintf(msg, sizeof(msg), "index_behind: %llu entries (ready below %llu)",
 			 (unsigned long long)lag, (unsigned long long)s->ready_max_lag);

@@ -215,6 +215,8 @@ void api_holds_delete(struct server *s, const struct request *q, const char *id,
 		      struct reply *r);
 void api_tokens_delete(struct server *s, const struct request *q, const char *id,
 		       struct reply *r);
+/* POST /v1/keys/rotate (api_keys.c): a new data key, online. */
+void api_keys_rotate(struct server *s, const struct request *q, struct reply *r);
 
 /* Read side (api_read.c): GET /v1/events, /v1/events/stats, /v1/events/{index},
  * /v1/proof/consistency, /log/checkpoint, /log/tile/...; tail is the part of

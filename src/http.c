@@ -115,6 +115,7 @@ enum handler {
 	H_HOOKS_GET,
 	H_INTEGRITY,
 	H_RETENTION,
+	H_KEYS_ROTATE,
 	H_WEB,
 };
 
@@ -173,6 +174,8 @@ static const struct route routes[] = {
 	  "/v1/integrity" },
 	{ "/v1/retention", M_EXACT, "GET", AUTH_ROLE_AUDITOR, H_RETENTION, B_NONE,
 	  "/v1/retention" },
+	{ "/v1/keys/rotate", M_EXACT, "POST", AUTH_ROLE_ADMIN, H_KEYS_ROTATE, B_NONE,
+	  "/v1/keys/rotate" },
 	{ "/log/checkpoint", M_EXACT, "GET", AUTH_ROLE_AUDITOR, H_CHECKPOINT, B_NONE,
 	  "/log/checkpoint" },
 	{ "/log/tile/", M_PREFIX, "GET", AUTH_ROLE_AUDITOR, H_TILE, B_NONE, "/log/tile/{path}" },
@@ -956,6 +959,9 @@ static enum MHD_Result dispatch(struct http *h, struct MHD_Connection *c, struct
 		break;
 	case H_RETENTION:
 		api_retention_get(s, &k->q, &r);
+		break;
+	case H_KEYS_ROTATE:
+		api_keys_rotate(s, &k->q, &r);
 		break;
 	case H_WEB:
 		api_web_get(s, &k->q, &r);

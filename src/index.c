@@ -125,6 +125,8 @@
 #define FEED_ALLOC ((size_t)1 << 20)	/* least allocation of a fed batch */
 #define FEED_SPARES 8		/* emptied fed batches kept for reuse */
 #define DROP_RETRY_MS 20	/* an idle writer retries a drop the readers held up */
+#define NOSPACE_RETRY_MS 100	/* first wait of the writer after SQLITE_FULL ... */
+#define NOSPACE_RETRY_MAX_MS 2000	/* ... doubling up to this */
 #define CURSOR_VERSION 1
 #define CURSOR_TAG "logseal index cursor v1"
 #define MAX_BUCKET_SECONDS (100LL * 366 * 86400)
@@ -180,11 +182,13 @@ struct index {
 	sqlite3 *c;		/* the checkpointer's connection */
 	bool ckpt_started, ckpt_due;
 	bool started, stop, kicked, bounded, failed;
+	bool nospace;		/* the writer waits for disk space (nospace_msg) */
 	unsigned waiters;	/* threads in index_wait(), or index_wait_fresh() past the tail */
 	unsigned fresh_waiters;	/* threads in index_wait_fresh(), index_wait_extracted() */
 	uint64_t watermark;	/* under mu */
 	uint64_t limit;		/* largest notified size, when bounded */
 	char errmsg[512];
+	char nospace_msg[512];
 
 	/* The tail (see "the tail" below); under mu but where it says why not. */
 	pthread_rwlock_t tail_rw;	/* queries share it; dropping rows takes it alone */
@@ -222,6 +226,10 @@ static ls_rc db_fail(struct ls_err *err, sqlite3 *db, const char *what)
 	if (code == SQLITE_NOMEM)
 		rc = LS_NOMEM;
 	else if (code == SQLITE_FULL)
+		rc = LS_NOSPACE;
+	else if (code == SQLITE_IOERR && db &&
+		 (sqlite3_system_errno(db) == ENOSPC || sqlite3_system_errno(db) == EDQUOT))
+		/* Growing the -shm, or a write SQLite does not map to FULL. */
 		rc = LS_NOSPACE;
 	else if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB)
 		rc = LS_CORRUPT;
@@ -2378,6 +2386,7 @@ static void *writer_thread(void *arg)
 	struct writer wr;
 	struct ls_err err = { { 0 } };
 	uint64_t next, avail;
+	unsigned backoff = NOSPACE_RETRY_MS;
 	ls_rc rc;
 
 	pthread_setname_np(pthread_self(), "ls-idx-writer");
@@ -2432,8 +2441,30 @@ static void *writer_thread(void *arg)
 		idx->writing = false;
 		idx->watermark = next;
 		pthread_cond_broadcast(&idx->moved);
+		if (rc == LS_NOSPACE) {
+			/* A full disk is not the index's fault and goes away:
+			 * nothing of the batch was committed (write_batch rolled
+			 * it back and left next at the watermark), its rows stay
+			 * in the tail, so queries still see them, and the same
+			 * batch is tried again after a wait that doubles up to
+			 * NOSPACE_RETRY_MAX_MS.  Any other error stays sticky. */
+			struct timespec ts;
+
+			idx->nospace = true;
+			snprintf(idx->nospace_msg, sizeof(idx->nospace_msg), "%s", err.msg);
+			deadline_after(&ts, backoff);
+			while (!idx->stop &&
+			       pthread_cond_timedwait(&idx->wcv, &idx->mu, &ts) != ETIMEDOUT)
+				;
+			backoff = backoff * 2 < NOSPACE_RETRY_MAX_MS ? backoff * 2
+								      : NOSPACE_RETRY_MAX_MS;
+			rc = LS_OK;
+			continue;
+		}
 		if (rc != LS_OK)
 			break;
+		idx->nospace = false;
+		backoff = NOSPACE_RETRY_MS;
 		if (idx->tail_head / TAIL_CHUNK_ROWS < next / TAIL_CHUNK_ROWS) {
 			bool force = idx->ext_waiting;
 
@@ -2762,6 +2793,18 @@ const char *index_error(struct index *idx)
 	e = idx->failed ? idx->errmsg : NULL;
 	pthread_mutex_unlock(&idx->mu);
 	return e;
+}
+
+bool index_no_space(struct index *idx, char *msg, size_t cap)
+{
+	bool full;
+
+	pthread_mutex_lock(&idx->mu);
+	full = idx->nospace && !idx->failed;
+	if (full && msg && cap)
+		snprintf(msg, cap, "%s", idx->nospace_msg);
+	pthread_mutex_unlock(&idx->mu);
+	return full;
 }
 
 void index_close(struct index *idx)

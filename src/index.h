@@ -43,6 +43,8 @@
  *     bytes that are not JSON) still gets its row, with the fields it lacks
  *     as NULL.  Journal corruption or an I/O or SQLite error stops the
  *     follower in a sticky error state (index_error()); it is never skipped.
+ *     A full disk is the exception: the writer rolls back, waits and
+ *     retries the same rows (index_no_space()) until space is back.
  *  5. Query results and the watermark they report come from one read
  *     transaction and one snapshot of the tail: the results cover exactly
  *     the entries below it (the tail's end, index_fresh_watermark()).
@@ -122,6 +124,13 @@ ls_rc index_wait_extracted(struct index *idx, uint64_t size, unsigned timeout_ms
 /* NULL while healthy; else the sticky error (e.g. "corrupt: journal/...
  * offset N: ...") that stopped the follower.  Valid until index_close(). */
 const char *index_error(struct index *idx);
+
+/* true while the writer waits for disk space: SQLite answered SQLITE_FULL
+ * (or ENOSPC), so it rolled the batch back and retries it every few
+ * seconds, resuming from its watermark once space is back.  Queries still
+ * answer from SQLite and the tail meanwhile; index_wait() may time out.
+ * msg (cap bytes, may be NULL) receives the last error. */
+bool index_no_space(struct index *idx, char *msg, size_t cap);
 
 /* Stop the follower and close every connection.  NULL is a no-op.  The
  * writer commits the batch it holds; rows left in the tail are extracted

@@ -4,7 +4,9 @@
  *
  *   master.json:   {"version":1,"source":"file","path":"/abs"} or
  *                  {"version":1,"source":"env"} or
- *                  {"version":1,"source":"command","command":"..."},
+ *                  {"version":1,"source":"command","command":"..."} (a
+ *                  program and its arguments, split as split_command()
+ *                  says and run without a shell),
  *                  each with "check": hex HMAC-SHA256(master, "logseal key check")
  *   datakeys.json: {"version":1,"check":"<the same check value>",
  *                   "keys":[{"id":1,"wrapped":"<base64>"},...]}
@@ -23,9 +25,12 @@
 #include "keys.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
+#include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,27 +149,146 @@ static ls_rc load_from_file(const char *path, int create, uint8_t key[KEYS_KEY_L
 	return rc;
 }
 
-/* Run cmd with /bin/sh and read its standard output (at most CMD_OUT_CAP). */
+/*
+ * Split a master key command into its words, with no shell: the command
+ * names a program and its arguments, so that nothing in it (or in what an
+ * attacker may get into master.json) is ever interpreted as shell syntax.
+ * The rule (docs/FORMAT.md §6): words are separated by spaces, tabs or
+ * newlines; '...' keeps everything inside literally; "..." too, except that
+ * \" and \\ stand for " and \; outside quotes \c stands for c.  Nothing else
+ * is special: no variables, globs, pipes, redirections or ';'.  An unclosed
+ * quote or a trailing backslash is refused.  *argv (NULL-terminated) and
+ * its strings are one allocation: free(*argv).
+ */
+static ls_rc split_command(const char *cmd, char ***argv, struct ls_err *err)
+{
+	size_t len = strlen(cmd), words = 0;
+	char **v, *out;
+	const char *p = cmd;
+	bool in_word = false;
+
+	*argv = NULL;
+	/* At most len / 2 + 1 words; each output string is no longer than
+	 * the input, plus one terminator per word. */
+	v = malloc((len / 2 + 2) * sizeof(*v) + 2 * len + 2);
+	if (!v)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	out = (char *)(v + len / 2 + 2);
+	while (*p) {
+		char c = *p;
+
+		if (c == ' ' || c == '\t' || c == '\n') {
+			if (in_word) {
+				*out++ = '\0';
+				in_word = false;
+			}
+			p++;
+			continue;
+		}
+		if (!in_word) {
+			v[words++] = out;
+			in_word = true;
+		}
+		if (c == '\'') {
+			const char *q = strchr(p + 1, '\'');
+
+			if (!q)
+				goto unclosed;
+			memcpy(out, p + 1, (size_t)(q - p - 1));
+			out += q - p - 1;
+			p = q + 1;
+		} else if (c == '"') {
+			for (p++; *p && *p != '"'; p++) {
+				if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
+					p++;
+				*out++ = *p;
+			}
+			if (!*p)
+				goto unclosed;
+			p++;
+		} else if (c == '\\') {
+			if (!p[1]) {
+				free(v);
+				return ls_err_set(err, LS_INVALID,
+						  "master key command: a trailing backslash");
+			}
+			*out++ = p[1];
+			p += 2;
+		} else {
+			*out++ = c;
+			p++;
+		}
+	}
+	if (in_word)
+		*out = '\0';
+	if (words == 0) {
+		free(v);
+		return ls_err_set(err, LS_INVALID, "master key command: no program given");
+	}
+	v[words] = NULL;
+	*argv = v;
+	return LS_OK;
+unclosed:
+	free(v);
+	return ls_err_set(err, LS_INVALID, "master key command: an unclosed quote");
+}
+
+/* Run cmd (split_command(), no shell; a program without a '/' is looked
+ * up in PATH) and read its standard output (at most CMD_OUT_CAP). */
 static ls_rc load_from_command(const char *cmd, uint8_t key[KEYS_KEY_LEN], struct ls_err *err)
 {
 	char buf[CMD_OUT_CAP + 1];
+	posix_spawn_file_actions_t fa;
+	char **argv = NULL;
 	size_t n = 0;
-	FILE *f;
-	int st;
+	int fds[2], st = 0, e;
+	pid_t pid;
 	ls_rc rc;
 
-	fflush(NULL);
-	f = popen(cmd, "r");
-	if (!f)
-		return ls_err_set(err, LS_IO, "master key command: %s", strerror(errno));
-	while (n < CMD_OUT_CAP) {
-		size_t r = fread(buf + n, 1, CMD_OUT_CAP - n, f);
-
-		if (r == 0)
-			break;
-		n += r;
+	rc = split_command(cmd, &argv, err);
+	if (rc != LS_OK)
+		return rc;
+	if (pipe2(fds, O_CLOEXEC) != 0) {
+		free(argv);
+		return ls_err_set(err, LS_IO, "master key command: pipe: %s", strerror(errno));
 	}
-	st = pclose(f);
+	fflush(NULL);
+	e = posix_spawn_file_actions_init(&fa);
+	if (e == 0) {
+		/* dup2 clears close-on-exec on the copy; both pipe ends
+		 * themselves close at exec. */
+		e = posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+		if (e == 0)
+			e = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+		posix_spawn_file_actions_destroy(&fa);
+	}
+	close(fds[1]);
+	if (e != 0) {
+		close(fds[0]);
+		rc = ls_err_set(err, LS_DENIED, "master key command `%s` failed: cannot run %s: %s",
+				cmd,
+				argv[0], strerror(e));
+		free(argv);
+		return rc;
+	}
+	free(argv);
+	while (n < CMD_OUT_CAP) {
+		ssize_t r = read(fds[0], buf + n, CMD_OUT_CAP - n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	/* Whatever it writes past the cap meets a closed pipe. */
+	close(fds[0]);
+	while (waitpid(pid, &st, 0) < 0) {
+		if (errno != EINTR) {
+			st = -1;
+			break;
+		}
+	}
 	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		ls_wipe(buf, sizeof(buf));
 		return ls_err_set(err, LS_DENIED, "master key command `%s` failed (status %d)", cmd,

@@ -80,6 +80,15 @@ struct fresh {
 	size_t count, hcap, dlen, dcap;
 };
 
+/* A key rotation asked of the sequencer (log_rotate_key_ids()): done
+ * between two rounds, so that no batch straddles the segments. */
+struct rotation {
+	ls_rc rc;
+	uint32_t old_id, new_id;
+	int done;
+	struct ls_err err;
+};
+
 struct log {
 	char *dir;
 	char logdir[PATH_MAX];
@@ -102,6 +111,7 @@ struct log {
 	int stopping, failed, threads;
 	int seq_blocked;	/* the sequencer waits for a checkpoint */
 	int test_hold;		/* log_test_hold_checkpoints() */
+	struct rotation *rot;	/* a rotation waiting for the sequencer, or NULL */
 	uint64_t size;		/* durable entries */
 	/* When (CLOCK_MONOTONIC ns) the oldest unsigned entry was acknowledged:
 	 * t_taken for the leaves a checkpoint round has taken and not yet
@@ -568,6 +578,14 @@ static void wait_for_room(struct log *l)
 	l->stats.backpressure_seconds += (double)(now_ns() - t0) / 1e9;
 }
 
+/* In the thread that appends (the sequencer, or the only one). */
+static void rotate_now(struct log *l, struct rotation *rot)
+{
+	rot->old_id = journal_key_id(l->journal);
+	rot->rc = journal_rotate(l->journal, &rot->err);
+	rot->new_id = journal_key_id(l->journal);
+}
+
 static void *sequencer_main(void *arg)
 {
 	struct log *l = arg;
@@ -579,8 +597,19 @@ static void *sequencer_main(void *arg)
 		size_t bytes;
 		uint64_t room, entries;
 
-		while (!l->head && !l->stopping)
+		while (!l->head && !l->stopping && !l->rot)
 			pthread_cond_wait(&l->work_cv, &l->mu);
+		if (l->rot) {
+			struct rotation *rot = l->rot;
+
+			pthread_mutex_unlock(&l->mu);
+			rotate_now(l, rot);
+			pthread_mutex_lock(&l->mu);
+			rot->done = 1;
+			l->rot = NULL;
+			pthread_cond_broadcast(&l->done_cv);
+			continue;
+		}
 		if (!l->head)
 			break;
 		if (!l->stopping && window_full(l, now_ns())) {
@@ -836,9 +865,40 @@ const char *log_dir(const struct log *l)
 
 ls_rc log_rotate_key(struct log *l, struct ls_err *err)
 {
-	if (l->threads)
-		return ls_err_set(err, LS_INVALID, "rotate keys with the log opened without threads");
-	return journal_rotate(l->journal, err);
+	return log_rotate_key_ids(l, NULL, NULL, err);
+}
+
+ls_rc log_rotate_key_ids(struct log *l, uint32_t *old_id, uint32_t *new_id, struct ls_err *err)
+{
+	struct rotation rot;
+
+	memset(&rot, 0, sizeof(rot));
+	if (!l->threads) {
+		rotate_now(l, &rot);
+	} else {
+		pthread_mutex_lock(&l->mu);
+		/* One at a time: a second caller waits for the first's turn. */
+		while (l->rot && !l->stopping)
+			pthread_cond_wait(&l->done_cv, &l->mu);
+		if (l->stopping || l->failed) {
+			pthread_mutex_unlock(&l->mu);
+			return ls_err_set(err, l->failed ? LS_FAILED : LS_BUSY,
+					  l->failed ? "the journal failed; reopen the log"
+						    : "the log is closing");
+		}
+		l->rot = &rot;
+		pthread_cond_signal(&l->work_cv);
+		while (!rot.done)
+			pthread_cond_wait(&l->done_cv, &l->mu);
+		pthread_mutex_unlock(&l->mu);
+	}
+	if (rot.rc != LS_OK)
+		return ls_err_set(err, rot.rc, "%s", rot.err.msg);
+	if (old_id)
+		*old_id = rot.old_id;
+	if (new_id)
+		*new_id = rot.new_id;
+	return LS_OK;
 }
 
 void log_get_stats(struct log *l, struct log_stats *out)

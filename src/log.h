@@ -118,9 +118,13 @@ const char *log_origin(const struct log *l);
 const char *log_dir(const struct log *l);
 
 /* Start a new journal segment now, and so (encrypted directory, keys.h) a
- * new data key for everything written from here on.  For a log opened with
- * no_threads and no append in flight (`logseal keys rotate`). */
+ * new data key for everything written from here on.  Online too: with
+ * threads the sequencer does it between two group commits (ingest goes on;
+ * the call waits for its turn); without, in the caller, with no append in
+ * flight.  *old_id / *new_id (may be NULL): the data key id of the segment
+ * before and after (0: plaintext). */
 ls_rc log_rotate_key(struct log *l, struct ls_err *err);
+ls_rc log_rotate_key_ids(struct log *l, uint32_t *old_id, uint32_t *new_id, struct ls_err *err);
 
 /* Stop threads, sign a last checkpoint, close.  NULL is a no-op. */
 ls_rc log_close(struct log *l, struct ls_err *err);

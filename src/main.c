@@ -77,8 +77,11 @@ static const char usage_init[] =
 	"  --master-key-file PATH     the master key file (created when missing)\n"
 	"  --master-key-env           the master key is in $LOGSEAL_MASTER_KEY\n"
 	"                             (base64 of 32 bytes) whenever the log is used\n"
-	"  --master-key-command CMD   run CMD (sh -c) to print the master key in\n"
-	"                             base64: the hook for a KMS or a vault\n"
+	"  --master-key-command CMD   run CMD to print the master key in base64:\n"
+	"                             the hook for a KMS or a vault.  CMD is a\n"
+	"                             program and its arguments, run without a\n"
+	"                             shell: words split at blanks, '...' and\n"
+	"                             \"...\" group, \\ escapes; no $, ;, |, >\n"
 	"  --no-encryption            store events in plaintext (benchmarks)\n"
 	"  --data DIR      data directory (created if missing)\n"
 	"  --origin NAME   the log's origin line and key name (default:\n"
@@ -698,13 +701,21 @@ static const char usage_keys[] =
 	"       logseal keys rotate --data DIR [--new-master-key-file PATH |\n"
 	"                           --new-master-key-env | --new-master-key-command CMD]\n"
 	"\n"
-	"status: checks the master key and prints where it comes from and how many\n"
-	"data keys there are.\n"
-	"rotate: new events go to a new journal segment under a fresh data key;\n"
-	"with --new-master-key-*, every data key is first re-wrapped under the new\n"
-	"master key (events are not rewritten) and DIR/keys/master.json names it.\n"
+	"                           [--server URL] [--token-file FILE] [--cacert FILE]\n"
+	"\n"
+	"status: checks the master key and prints where it comes from, how many\n"
+	"data keys there are and the newest one (what new segments are sealed with).\n"
+	"Works while the server runs.\n"
+	"rotate: new events go to a new journal segment under a fresh data key.\n"
+	"While the server runs (it holds the journal), the CLI asks it to rotate\n"
+	"online (POST /v1/keys/rotate with an admin token: --token-file, else\n"
+	"DIR/admin.token, else $LOGSEAL_TOKEN; --server, else $LOGSEAL_URL, else\n"
+	"http://127.0.0.1:8080); ingest goes on and the rotation is logged as\n"
+	"logseal.keys.rotate.  With --new-master-key-*, every data key is first\n"
+	"re-wrapped under the new master key (events are not rewritten) and\n"
+	"DIR/keys/master.json names it: that needs the server stopped.\n"
 	"--new-master-key-env reads the new key from $LOGSEAL_NEW_MASTER_KEY; from\n"
-	"then on the log reads $LOGSEAL_MASTER_KEY.  Stop the server first.\n"
+	"then on the log reads $LOGSEAL_MASTER_KEY.\n"
 	"seal-config: migrates a data directory made before configuration files were\n"
 	"sealed: seals tokens.json, keys/master.json, alerts/*.json and\n"
 	"state/last-verify.json as they are now, and builds checkpoints.index from\n"
@@ -832,6 +843,41 @@ static int keys_seal_config(const char *dir)
 	return 0;
 }
 
+/* Offline rotation: the new segment, then its event (as the server logs an
+ * online one), the first entry sealed under the new key.  The key ids
+ * are the journal's, before and after. */
+static ls_rc keys_rotated_event(struct log *l, int rewrapped, struct ls_err *err)
+{
+	struct event_ctx ctx = { 0 };
+	struct event_item it;
+	struct timespec now;
+	struct iovec iov;
+	uint32_t old_id = 0, new_id = 0;
+	uint64_t first;
+	json_t *d;
+	ls_rc rc;
+
+	rc = log_rotate_key_ids(l, &old_id, &new_id, err);
+	if (rc != LS_OK)
+		return rc;
+	clock_gettime(CLOCK_REALTIME, &now);
+	ctx.received_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+	d = json_pack("{s:I,s:I,s:s,s:b}", "key_id", (json_int_t)new_id, "previous_key_id",
+		      (json_int_t)old_id, "by", "logseal keys rotate (offline)", "master_key_rewrapped",
+		      rewrapped != 0);
+	if (!d)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	rc = event_internal("logseal.keys.rotate", "logseal", NULL, "success", d, &ctx, &it);
+	json_decref(d);
+	if (rc != LS_OK)
+		return ls_err_set(err, rc, "cannot build the logseal.keys.rotate event");
+	iov.iov_base = it.json;
+	iov.iov_len = it.len;
+	rc = log_append(l, &iov, 1, &first, err);
+	event_item_release(&it);
+	return rc;
+}
+
 static int cmd_keys(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -839,10 +885,13 @@ static int cmd_keys(int argc, char **argv)
 		{ "new-master-key-file", required_argument, 0, 'f' },
 		{ "new-master-key-env", no_argument, 0, 'e' },
 		{ "new-master-key-command", required_argument, 0, 'c' },
+		{ "server", required_argument, 0, 'S' },
+		{ "token-file", required_argument, 0, 'T' },
+		{ "cacert", required_argument, 0, 'C' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
-	const char *dir = NULL, *sub;
+	const char *dir = NULL, *sub, *server = NULL, *token_file = NULL, *cacert = NULL;
 	struct keys_source src = { 0, NULL };
 	char mkpath[PATH_MAX];
 	struct ls_err err = { "" };
@@ -869,6 +918,9 @@ static int cmd_keys(int argc, char **argv)
 		case 'f': src.kind = KEYS_SRC_FILE; src.arg = optarg; nsrc++; break;
 		case 'e': src.kind = KEYS_SRC_ENV; src.arg = "LOGSEAL_NEW_MASTER_KEY"; nsrc++; break;
 		case 'c': src.kind = KEYS_SRC_COMMAND; src.arg = optarg; nsrc++; break;
+		case 'S': server = optarg; break;
+		case 'T': token_file = optarg; break;
+		case 'C': cacert = optarg; break;
 		case 'h': fputs(usage_keys, stdout); return 0;
 		default: fputs(usage_keys, stderr); return 2;
 		}
@@ -891,22 +943,45 @@ static int cmd_keys(int argc, char **argv)
 	}
 	if (!strcmp(sub, "seal-config"))
 		return keys_seal_config(dir);
+	if (!strcmp(sub, "status")) {
+		/* Reads keys/ only (no journal lock): also beside a running
+		 * server, whose new data keys are durable in datakeys.json
+		 * before they are used. */
+		uint8_t k[KEYS_KEY_LEN];
+		uint32_t id = 0;
+
+		rc = keys_get(dir, &kr, &err);
+		if (rc == LS_NOTFOUND)
+			return die("keys", "this log is not encrypted (it was made with "
+					   "--no-encryption)");
+		if (rc == LS_OK)
+			rc = keys_current(kr, &id, k, &err);
+		ls_wipe(k, sizeof(k));
+		if (rc != LS_OK)
+			return die("keys", err.msg);
+		printf("master key:  %s (checked)\n", keys_source_desc(kr));
+		printf("data keys:   %zu\n", keys_count(kr));
+		printf("newest:      data key %u (new segments are sealed with it)\n", id);
+		return 0;
+	}
 	/* The open log holds the journal's lock for the whole rotation and
 	 * has checked the current master key. */
 	memset(&lo, 0, sizeof(lo));
 	lo.dir = dir;
 	lo.no_threads = 1;
 	rc = log_open(&lo, &l, NULL, &err);
+	if (rc == LS_BUSY && !nsrc)
+		return keys_rotate_online(dir, server, token_file, cacert);
+	if (rc == LS_BUSY)
+		return die("keys", "the server is running: re-wrapping the data keys under a new "
+				   "master key needs it stopped (a new data key alone works online: "
+				   "`logseal keys rotate --data DIR`)");
 	if (rc != LS_OK)
 		return die("keys", err.msg);
 	rc = keys_get(dir, &kr, &err);
 	if (rc == LS_NOTFOUND) {
 		log_close(l, NULL);
 		return die("keys", "this log is not encrypted (it was made with --no-encryption)");
-	}
-	if (rc == LS_OK && !strcmp(sub, "status")) {
-		printf("master key:  %s (checked)\n", keys_source_desc(kr));
-		printf("data keys:   %zu\n", keys_count(kr));
 	}
 	if (rc == LS_OK && !strcmp(sub, "rotate")) {
 		if (nsrc) {
@@ -916,7 +991,7 @@ static int cmd_keys(int argc, char **argv)
 				       keys_count(kr), keys_source_desc(kr));
 		}
 		if (rc == LS_OK)
-			rc = log_rotate_key(l, &err);
+			rc = keys_rotated_event(l, nsrc, &err);
 		if (rc == LS_OK)
 			printf("new events will be written under a new data key (%zu data keys)\n",
 			       keys_count(kr));

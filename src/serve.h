@@ -14,6 +14,12 @@
 
 int serve_main(int argc, char **argv);
 int token_main(int argc, char **argv);
+/* `logseal keys rotate` against the running server of dir (it holds the
+ * journal): POST /v1/keys/rotate with the admin token (token_file, else
+ * DIR/admin.token, else $LOGSEAL_TOKEN) at server (NULL: $LOGSEAL_URL,
+ * else the default).  Exit status. */
+int keys_rotate_online(const char *dir, const char *server, const char *token_file,
+		       const char *cacert);
 
 /* Create DIR/tokens.json with one admin token (roles admin + auditor) and
  * write its secret to DIR/admin.token (mode 0600, one line), the only place

@@ -234,7 +234,7 @@ static void test_file_source(void **state)
 static void test_command_failure(void **state)
 {
 	struct fx *f = *state;
-	struct keys_source src = { KEYS_SRC_COMMAND, "exit 3" };
+	struct keys_source src = { KEYS_SRC_COMMAND, "sh -c 'exit 3'" };
 	struct ls_err err = { "" };
 
 	assert_int_not_equal(keys_init(f->dir, &src, 0, &err), LS_OK);
@@ -246,6 +246,64 @@ static void test_command_failure(void **state)
 	}
 }
 
+/* The command is a program and its arguments, never shell syntax: ';',
+ * '$(...)', '|' and '>' reach the program as literal text. */
+static void test_command_no_shell(void **state)
+{
+	static const char b64[] = "MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTI=";
+	struct fx *f = *state;
+	char cmd[PATH_MAX + 200], mark[PATH_MAX + 16];
+	struct keys_source src = { KEYS_SRC_COMMAND, cmd };
+	struct ls_err err = { "" };
+	uint8_t key[KEYS_KEY_LEN];
+	static const char *const injections[] = { "printf %s %s; touch %s",
+						  "printf %s %s$(touch${IFS}%s)",
+						  "printf %s %s`touch %s`",
+						  "printf %s %s && touch %s",
+						  "printf %s %s | tee %s",
+						  "printf %s %s > %s" };
+	size_t i;
+
+	snprintf(mark, sizeof(mark), "%s/pwned", f->root);
+	for (i = 0; i < sizeof(injections) / sizeof(injections[0]); i++) {
+		/* The format strings are constant; -Wformat-nonliteral aside. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+		snprintf(cmd, sizeof(cmd), injections[i], "%s", b64, mark);
+#pragma GCC diagnostic pop
+		assert_int_not_equal(keys_master_load(&src, 0, key, &err), LS_OK);
+		assert_int_equal(access(mark, F_OK), -1);
+	}
+
+	/* Quotes group words; the program gets them without the quotes. */
+	snprintf(cmd, sizeof(cmd), "printf '%%s\\n' \"%s\"", b64);
+	assert_int_equal(keys_master_load(&src, 0, key, &err), LS_OK);
+	assert_memory_equal(key, "12345678901234567890123456789012", KEYS_KEY_LEN);
+	snprintf(cmd, sizeof(cmd), "\t printf   %%s  %s\n", b64);
+	assert_int_equal(keys_master_load(&src, 0, key, &err), LS_OK);
+	/* Outside quotes a backslash takes the next character literally:
+	 * "%s\n" unquoted is the format "%sn", whose output is no key. */
+	snprintf(cmd, sizeof(cmd), "printf %%s\\n %s", b64);
+	assert_int_equal(keys_master_load(&src, 0, key, &err), LS_INVALID);
+	/* One argument with a space in it: printf prints it whole. */
+	snprintf(cmd, sizeof(cmd), "printf \"%%s %%s\" '%s' \"\\\"x\"", b64);
+	assert_int_not_equal(keys_master_load(&src, 0, key, &err), LS_OK);
+	assert_non_null(strstr(err.msg, "output of the master key command"));
+
+	/* Malformed commands are refused before anything runs. */
+	snprintf(cmd, sizeof(cmd), "printf '%%s %s", b64);
+	assert_int_equal(keys_master_load(&src, 0, key, &err), LS_INVALID);
+	assert_non_null(strstr(err.msg, "unclosed quote"));
+	snprintf(cmd, sizeof(cmd), "printf %s \\", b64);
+	assert_int_equal(keys_master_load(&src, 0, key, &err), LS_INVALID);
+	snprintf(cmd, sizeof(cmd), " \t ");
+	assert_int_equal(keys_master_load(&src, 0, key, &err), LS_INVALID);
+	/* A program that does not exist. */
+	snprintf(cmd, sizeof(cmd), "%s/no-such-program", f->root);
+	assert_int_equal(keys_master_load(&src, 0, key, &err), LS_DENIED);
+	assert_non_null(strstr(err.msg, "cannot run"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -253,6 +311,7 @@ int main(void)
 		cmocka_unit_test(test_blob),
 		cmocka_unit_test_setup_teardown(test_file_source, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_command_no_shell, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
