@@ -110,6 +110,7 @@ struct log {
 	size_t queued_bytes;
 	int stopping, failed, threads;
 	int seq_blocked;	/* the sequencer waits for a checkpoint */
+	int cp_nospace;		/* the last checkpoint round failed for want of disk space */
 	int test_hold;		/* log_test_hold_checkpoints() */
 	struct rotation *rot;	/* a rotation waiting for the sequencer, or NULL */
 	uint64_t size;		/* durable entries */
@@ -456,9 +457,19 @@ static void *checkpointer_main(void *arg)
 		/* A failure here leaves the last good checkpoint in place; the
 		 * leaves stay in the journal and the next round retries from
 		 * the tiles writer's state. */
-		retry_at = log_checkpoint(l, NULL) == LS_OK ? 0 : now_ns() + l->interval_ms * 1000000u;
-		took = retry_at ? 0 : now_ns() - now;
-		pthread_mutex_lock(&l->mu);
+		{
+			ls_rc crc = log_checkpoint(l, NULL);
+
+			retry_at = crc == LS_OK ? 0 : now_ns() + l->interval_ms * 1000000u;
+			took = retry_at ? 0 : now_ns() - now;
+			pthread_mutex_lock(&l->mu);
+			/* A full disk cannot be waited out by the writers: the
+			 * sequencer refuses at once with LS_NOSPACE (507)
+			 * while it lasts, instead of 503 after the give-up. */
+			l->cp_nospace = crc == LS_NOSPACE;
+			if (l->cp_nospace)
+				pthread_cond_broadcast(&l->room_cv);
+		}
 	}
 	pthread_mutex_unlock(&l->mu);
 	return NULL;
@@ -551,7 +562,9 @@ static void sequence_round(struct log *l, struct pending *list)
  * until it publishes, or the log closes.  Batches that waited
  * BACKPRESSURE_GIVE_UP_MS fail with LS_BUSY, unwritten, so that a
  * checkpointer that cannot sign stops the writers with an error instead
- * of holding them. */
+ * of holding them; when its last round failed for want of disk space they
+ * fail at once with LS_NOSPACE (the disk is full: waiting does not help,
+ * and 507 tells the writer why). */
 static void wait_for_room(struct log *l)
 {
 	uint64_t t0 = now_ns(), give_up = t0 + BACKPRESSURE_GIVE_UP_MS * 1000000ull, now;
@@ -561,9 +574,9 @@ static void wait_for_room(struct log *l)
 	l->stats.backpressure_waits++;
 	pthread_cond_signal(&l->cp_cv);
 	while (!l->stopping && l->head && window_full(l, now = now_ns())) {
-		if (now >= give_up) {
+		if (now >= give_up || l->cp_nospace) {
 			for (struct pending *p = l->head; p; p = p->next) {
-				p->rc = LS_BUSY;
+				p->rc = l->cp_nospace ? LS_NOSPACE : LS_BUSY;
 				p->done = 1;
 				l->queued_bytes -= p->bytes;
 			}
