@@ -34,6 +34,15 @@ int cfgseal_adopt(void)
 	return adopt_mode;
 }
 
+const struct cfgseal_file cfgseal_files[] = {
+	{ "tokens.json", CFGSEAL_TOKENS },
+	{ "alerts/rules.json", CFGSEAL_ALERTS },
+	{ "alerts/webhooks.json", CFGSEAL_ALERTS },
+	{ "alerts/state.json", CFGSEAL_ALERTS },
+	{ "state/last-verify.json", CFGSEAL_VERIFY },
+};
+const size_t cfgseal_nfiles = sizeof(cfgseal_files) / sizeof(cfgseal_files[0]);
+
 const char *cfgseal_label(enum cfgseal_purpose p)
 {
 	switch (p) {

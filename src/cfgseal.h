@@ -45,6 +45,16 @@ enum cfgseal_purpose {
 	CFGSEAL_CHECKPOINTS,	/* checkpoints.index */
 };
 
+/* The sealed files other than keys/master.json (sealed through keys.h) and
+ * checkpoints.index (cpindex.h), relative to the data directory: the one
+ * list that `keys seal-config` migrates and `verify` checks. */
+struct cfgseal_file {
+	const char *rel;
+	enum cfgseal_purpose purpose;
+};
+extern const struct cfgseal_file cfgseal_files[];
+extern const size_t cfgseal_nfiles;
+
 /* "logseal/cfgseal/v1/<purpose>": the derivation label. */
 const char *cfgseal_label(enum cfgseal_purpose p);
 

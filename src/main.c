@@ -799,16 +799,6 @@ static ls_rc build_cpindex(const char *dir, size_t *count, struct ls_err *err)
 /* `logseal keys seal-config`: the migration to sealed files (cfgseal.h). */
 static int keys_seal_config(const char *dir)
 {
-	static const struct {
-		const char *rel;
-		enum cfgseal_purpose p;
-	} files[] = {
-		{ "tokens.json", CFGSEAL_TOKENS },
-		{ "alerts/rules.json", CFGSEAL_ALERTS },
-		{ "alerts/webhooks.json", CFGSEAL_ALERTS },
-		{ "alerts/state.json", CFGSEAL_ALERTS },
-		{ "state/last-verify.json", CFGSEAL_VERIFY },
-	};
 	struct ls_err err = { "" };
 	char path[PATH_MAX];
 	size_t ncp = 0;
@@ -820,16 +810,18 @@ static int keys_seal_config(const char *dir)
 		printf("sealed %s/keys/master.json\n", dir);
 	else if (rc != LS_NOTFOUND)
 		return die("keys", err.msg);
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+	for (size_t i = 0; i < cfgseal_nfiles; i++) {
 		char *text = NULL;
 		size_t len;
 
-		snprintf(path, sizeof(path), "%s/%s", dir, files[i].rel);
-		rc = cfgseal_read_file(dir, files[i].p, path, 64u << 20, &text, &len, &err);
+		snprintf(path, sizeof(path), "%s/%s", dir, cfgseal_files[i].rel);
+		rc = cfgseal_read_file(dir, cfgseal_files[i].purpose, path, 64u << 20, &text, &len,
+				       &err);
 		if (rc == LS_NOTFOUND)
 			continue;
 		if (rc == LS_OK)
-			rc = cfgseal_write_file(dir, files[i].p, path, text, len, 0600, &err);
+			rc = cfgseal_write_file(dir, cfgseal_files[i].purpose, path, text, len, 0600,
+						&err);
 		free(text);
 		if (rc != LS_OK)
 			return die("keys", err.msg);

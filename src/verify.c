@@ -628,15 +628,6 @@ static ls_rc check_cpindex(const char *dir, const struct cpinfo *cps, size_t ncp
  * keys_get(); here the token store and the alert engine's files. */
 static ls_rc check_seals(const char *dir, struct ls_err *err)
 {
-	static const struct {
-		const char *rel;
-		enum cfgseal_purpose p;
-	} files[] = {
-		{ "tokens.json", CFGSEAL_TOKENS },
-		{ "alerts/rules.json", CFGSEAL_ALERTS },
-		{ "alerts/webhooks.json", CFGSEAL_ALERTS },
-		{ "alerts/state.json", CFGSEAL_ALERTS },
-	};
 	char path[PATH_MAX];
 	uint8_t k[CFGSEAL_KEY_LEN];
 	ls_rc rc;
@@ -648,12 +639,16 @@ static ls_rc check_seals(const char *dir, struct ls_err *err)
 		return ls_err_set(err, LS_TAMPERED, "%s/keys/log.key is missing", dir);
 	if (rc != LS_OK)
 		return rc;
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+	for (size_t i = 0; i < cfgseal_nfiles; i++) {
 		char *data = NULL;
 		size_t len;
 
-		snprintf(path, sizeof(path), "%s/%s", dir, files[i].rel);
-		rc = cfgseal_read_file(dir, files[i].p, path, 64u << 20, &data, &len, err);
+		/* verify writes that one itself; serve and /v1/integrity check it */
+		if (cfgseal_files[i].purpose == CFGSEAL_VERIFY)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, cfgseal_files[i].rel);
+		rc = cfgseal_read_file(dir, cfgseal_files[i].purpose, path, 64u << 20, &data, &len,
+				       err);
 		free(data);
 		if (rc == LS_NOTFOUND)
 			continue;
@@ -837,6 +832,31 @@ out:
 	return rc;
 }
 
+/* What verify_data_dir() and verify_serve_start() start from: the verifier
+ * key, the keyring (NULL for a plaintext directory) and the directories'
+ * paths (PATH_MAX each).  A wrong or missing master key is said first, in
+ * its own words. */
+static ls_rc open_data_dir(const char *dir, struct note_verifier *key, struct keyring **kr,
+			   char *logdir, char *bdir, char *jdir, struct ls_err *err)
+{
+	char path[PATH_MAX];
+	ls_rc rc;
+
+	if (strlen(dir) > PATH_MAX - 256)
+		return ls_err_set(err, LS_LIMIT, "data directory path too long");
+	snprintf(path, sizeof(path), "%s/verifier.key", dir);
+	rc = load_key_file(path, key, err);
+	if (rc != LS_OK)
+		return rc;
+	rc = keys_get(dir, kr, err);
+	if (rc != LS_OK && rc != LS_NOTFOUND)
+		return rc;
+	snprintf(logdir, PATH_MAX, "%s/log", dir);
+	snprintf(bdir, PATH_MAX, "%s/bundles", dir);
+	snprintf(jdir, PATH_MAX, "%s/journal", dir);
+	return LS_OK;
+}
+
 /*
  * A consistent snapshot of a live directory: the published checkpoint is
  * read first and everything is checked up to its size only.  A server
@@ -863,19 +883,9 @@ ls_rc verify_data_dir(const char *dir, int progress, struct verify_report *rep,
 	ls_rc rc;
 
 	memset(rep, 0, sizeof(*rep));
-	if (strlen(dir) > PATH_MAX - 256)
-		return ls_err_set(err, LS_LIMIT, "data directory path too long");
-	snprintf(path, sizeof(path), "%s/verifier.key", dir);
-	rc = load_key_file(path, &key, err);
+	rc = open_data_dir(dir, &key, &kr, logdir, bdir, jdir, err);
 	if (rc != LS_OK)
 		return rc;
-	/* A wrong or missing master key is said first, in its own words. */
-	rc = keys_get(dir, &kr, err);
-	if (rc != LS_OK && rc != LS_NOTFOUND)
-		return rc;
-	snprintf(logdir, sizeof(logdir), "%s/log", dir);
-	snprintf(bdir, sizeof(bdir), "%s/bundles", dir);
-	snprintf(jdir, sizeof(jdir), "%s/journal", dir);
 
 	/* The snapshot: the published checkpoint, before anything else. */
 	snprintf(path, sizeof(path), "%s/checkpoint", logdir);
@@ -1136,18 +1146,9 @@ ls_rc verify_serve_start(const char *dir, uint64_t *from_out, struct ls_err *err
 	ls_rc rc;
 
 	*from_out = 0;
-	if (strlen(dir) > PATH_MAX - 256)
-		return ls_err_set(err, LS_LIMIT, "data directory path too long");
-	snprintf(path, sizeof(path), "%s/verifier.key", dir);
-	rc = load_key_file(path, &key, err);
+	rc = open_data_dir(dir, &key, &kr, logdir, bdir, jdir, err);
 	if (rc != LS_OK)
 		return rc;
-	rc = keys_get(dir, &kr, err);
-	if (rc != LS_OK && rc != LS_NOTFOUND)
-		return rc;
-	snprintf(logdir, sizeof(logdir), "%s/log", dir);
-	snprintf(bdir, sizeof(bdir), "%s/bundles", dir);
-	snprintf(jdir, sizeof(jdir), "%s/journal", dir);
 	snprintf(path, sizeof(path), "%s/checkpoint", logdir);
 	rc = open_checkpoint(path, &key, &pub, NULL, err);
 	if (rc != LS_OK)
