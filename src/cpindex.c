@@ -39,24 +39,31 @@ static size_t format_line(const uint8_t key[32], uint64_t size, uint64_t prev,
 	return (size_t)n;
 }
 
-static ls_rc parse_line(const uint8_t key[32], char *line, size_t len, uint64_t *size,
-			uint64_t *prev, uint8_t root[LS_HASH_LEN])
+ls_rc cpindex_parse_line(const uint8_t key[32], const char *line, size_t len, uint64_t *size,
+			 uint64_t *prev, uint8_t root[LS_HASH_LEN])
 {
-	char b64[LS_B64_LEN(LS_HASH_LEN) + 1], hex[2 * CFGSEAL_MAC_LEN + 2];
+	char b64[LS_B64_LEN(LS_HASH_LEN) + 1], hex[2 * CFGSEAL_MAC_LEN + 2], canon[LINE_MAX_LEN];
 	unsigned long long s, p;
 	uint8_t mac[CFGSEAL_MAC_LEN], want[CFGSEAL_MAC_LEN], r[LS_HASH_LEN + 3];
 	size_t got = 0, body;
-	char *sp;
 	int used = 0;
 
 	if (sscanf(line, "%llu %llu %44s %65s%n", &s, &p, b64, hex, &used) != 4 ||
 	    (size_t)used != len || strlen(hex) != 2 * CFGSEAL_MAC_LEN ||
+	    strspn(hex, "0123456789abcdef") != 2 * CFGSEAL_MAC_LEN ||
 	    ls_unhex(hex, strlen(hex), mac, sizeof(mac)) != LS_OK ||
 	    ls_b64_decode(b64, strlen(b64), r, sizeof(r), &got) != LS_OK || got != LS_HASH_LEN)
 		return LS_CORRUPT;
+	/* sscanf takes any white space between the fields, signs, leading
+	 * zeros and a root run into the size before it; the HMAC is over the
+	 * fields as written.  Only the writer's form (format_line) is a line,
+	 * so the HMAC always covers exactly the three values returned. */
+	ls_b64_encode(r, LS_HASH_LEN, b64, sizeof(b64));
+	body = (size_t)snprintf(canon, sizeof(canon), "%llu %llu %s", s, p, b64);
+	if (len != body + 1 + 2 * CFGSEAL_MAC_LEN || memcmp(line, canon, body) != 0 ||
+	    line[body] != ' ')
+		return LS_CORRUPT;
 	memcpy(root, r, LS_HASH_LEN);
-	sp = strrchr(line, ' ');
-	body = (size_t)(sp - line);
 	cfgseal_mac(key, CPINDEX_FILE, line, body, want);
 	if (!ls_ct_equal(mac, want, sizeof(mac)))
 		return LS_TAMPERED;
@@ -93,7 +100,7 @@ ls_rc cpindex_load(const char *dir, const uint8_t key[32], int repair, struct cp
 			break;
 		}
 		line[--len] = 0;
-		rc = parse_line(key, line, len, &size, &prev, root);
+		rc = cpindex_parse_line(key, line, len, &size, &prev, root);
 		if (rc != LS_OK) {
 			rc = ls_err_set(err, LS_TAMPERED, "%s line %zu: %s", path, lineno,
 					rc == LS_TAMPERED ? "its seal does not match (changed outside "

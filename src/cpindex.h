@@ -38,6 +38,13 @@ struct cpindex_ent {
 	uint8_t root[LS_HASH_LEN];
 };
 
+/* One line of the index without its newline (line[len] == 0), checked:
+ * LS_CORRUPT when it is not of the form above, LS_TAMPERED when its HMAC
+ * under key does not match.  Pure (cpindex_load reads the file), so that the
+ * fuzz target can reach it without a file. */
+ls_rc cpindex_parse_line(const uint8_t key[32], const char *line, size_t len, uint64_t *size,
+			 uint64_t *prev, uint8_t root[LS_HASH_LEN]);
+
 /* Every line of DIR/checkpoints.index, checked (seal, chain, increasing
  * sizes).  LS_NOTFOUND when there is no index; LS_TAMPERED naming the
  * line.  A last line without its newline is skipped, and with repair cut

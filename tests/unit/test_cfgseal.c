@@ -14,12 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "cfgseal.h"
 #include "cpindex.h"
+#include "crypto.h"
 #include "fsutil.h"
 #include "log.h"
 
@@ -218,12 +220,70 @@ static void test_cpindex(void **state)
 	free(v);
 }
 
+/* An index line is accepted only in the form cpindex_append writes.  The
+ * parser once took any white space between the fields (sscanf) but checked
+ * the HMAC over the text before the line's last space: with a tab before
+ * the HMAC, the root was outside what the HMAC covered; and other spellings
+ * of the same sizes ("+5", "05", "5  7<root>") made lines the writer never
+ * makes.  Each line below carries the right HMAC of the text the old parser
+ * checked, so only the form refuses it. */
+static void test_cpindex_strict(void **state)
+{
+	/* the fields before the root, and the separator after it */
+	static const char *const bad[][2] = {
+		{ "5 0 ", "\t" },	/* HMAC over "5 0": the root unsealed */
+		{ "+5 0 ", " " },
+		{ "05 0 ", " " },
+		{ "5  0 ", " " },
+		{ " 5 0 ", " " },
+	};
+	char sub[256], path[512], b64[LS_B64_LEN(LS_HASH_LEN) + 1], hex[2 * CFGSEAL_MAC_LEN + 1];
+	char line[256], body[256];
+	struct ls_err err = { "" };
+	struct cpindex_ent e = { 0 }, *v = NULL;
+	uint8_t k[32], mac[CFGSEAL_MAC_LEN], root[LS_HASH_LEN];
+	size_t n = 0;
+	FILE *f;
+
+	memset(k, 3, sizeof(k));
+	memset(root, 0xab, sizeof(root));
+	ls_b64_encode(root, sizeof(root), b64, sizeof(b64));
+	snprintf(sub, sizeof(sub), "%s/strict", dir);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	snprintf(path, sizeof(path), "%s/" CPINDEX_FILE, sub);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *sp;
+
+		assert_int_equal(cpindex_write_all(sub, k, &e, 1, &err), LS_OK);
+		snprintf(line, sizeof(line), "%s%s%s", bad[i][0], b64, bad[i][1]);
+		/* the old parser's MAC: over the text before the last space */
+		sp = strrchr(line, ' ');
+		snprintf(body, sizeof(body), "%.*s", (int)(sp - line), line);
+		cfgseal_mac(k, CPINDEX_FILE, body, strlen(body), mac);
+		ls_hex(mac, sizeof(mac), hex);
+		f = fopen(path, "a");
+		assert_non_null(f);
+		fprintf(f, "%s%s\n", line, hex);
+		fclose(f);
+		assert_int_equal(cpindex_load(sub, k, 0, &v, &n, &err), LS_TAMPERED);
+		assert_non_null(strstr(err.msg, "line 2"));
+	}
+	/* the writer's own form still loads */
+	assert_int_equal(cpindex_write_all(sub, k, &e, 1, &err), LS_OK);
+	assert_int_equal(cpindex_append(sub, k, 0, 5, root, &err), LS_OK);
+	assert_int_equal(cpindex_load(sub, k, 0, &v, &n, &err), LS_OK);
+	assert_int_equal(n, 2);
+	assert_memory_equal(v[1].root, root, sizeof(root));
+	free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_seal_bytes),
 		cmocka_unit_test(test_files),
 		cmocka_unit_test(test_cpindex),
+		cmocka_unit_test(test_cpindex_strict),
 	};
 	return cmocka_run_group_tests_name("cfgseal", tests, setup, teardown);
 }
