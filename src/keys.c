@@ -5,7 +5,7 @@
  *   master.json:   {"version":1,"source":"file","path":"/abs"} or
  *                  {"version":1,"source":"env"} or
  *                  {"version":1,"source":"command","command":"..."} (a
- *                  program and its arguments, split as split_command()
+ *                  program and its arguments, split as keys_split_command()
  *                  says and run without a shell),
  *                  each with "check": hex HMAC-SHA256(master, "logseal key check")
  *   datakeys.json: {"version":1,"check":"<the same check value>",
@@ -160,7 +160,7 @@ static ls_rc load_from_file(const char *path, int create, uint8_t key[KEYS_KEY_L
  * quote or a trailing backslash is refused.  *argv (NULL-terminated) and
  * its strings are one allocation: free(*argv).
  */
-static ls_rc split_command(const char *cmd, char ***argv, struct ls_err *err)
+ls_rc keys_split_command(const char *cmd, char ***argv, struct ls_err *err)
 {
 	size_t len = strlen(cmd), words = 0;
 	char **v, *out;
@@ -233,7 +233,7 @@ unclosed:
 	return ls_err_set(err, LS_INVALID, "master key command: an unclosed quote");
 }
 
-/* Run cmd (split_command(), no shell; a program without a '/' is looked
+/* Run cmd (keys_split_command(), no shell; a program without a '/' is looked
  * up in PATH) and read its standard output (at most CMD_OUT_CAP). */
 static ls_rc load_from_command(const char *cmd, uint8_t key[KEYS_KEY_LEN], struct ls_err *err)
 {
@@ -245,7 +245,7 @@ static ls_rc load_from_command(const char *cmd, uint8_t key[KEYS_KEY_LEN], struc
 	pid_t pid;
 	ls_rc rc;
 
-	rc = split_command(cmd, &argv, err);
+	rc = keys_split_command(cmd, &argv, err);
 	if (rc != LS_OK)
 		return rc;
 	if (pipe2(fds, O_CLOEXEC) != 0) {

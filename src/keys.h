@@ -56,6 +56,13 @@ struct keys_source {
 
 struct keyring;
 
+/* The words of a master key command (docs/FORMAT.md §6: blanks, '...',
+ * "...", backslash), as the command source runs it; pure, so that tests and
+ * the fuzz target check the rule itself.  *argv is NULL-terminated and one
+ * allocation with its strings: free(*argv).  LS_INVALID for an unclosed
+ * quote, a trailing backslash or no word. */
+ls_rc keys_split_command(const char *cmd, char ***argv, struct ls_err *err);
+
 /* Obtain a master key from src.  With create and a file source whose file
  * does not exist, a fresh random key is written there first (mode 0600). */
 ls_rc keys_master_load(const struct keys_source *src, int create, uint8_t key[KEYS_KEY_LEN],
