@@ -2452,13 +2452,7 @@ ls_rc alert_drain(struct alert *a, unsigned timeout_ms)
 	struct timespec dl;
 	ls_rc rc = LS_OK;
 
-	clock_gettime(CLOCK_MONOTONIC, &dl);
-	dl.tv_sec += timeout_ms / 1000;
-	dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (dl.tv_nsec >= 1000000000L) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000L;
-	}
+	ls_deadline(&dl, CLOCK_MONOTONIC, timeout_ms);
 	pthread_mutex_lock(&a->mu);
 	while (a->started && !a->stop && (a->qhead || a->busy || a->next < a->known_size)) {
 		if (pthread_cond_timedwait(&a->drained, &a->mu, &dl) == ETIMEDOUT) {

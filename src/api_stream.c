@@ -244,10 +244,7 @@ static void *heartbeat_main(void *arg)
 		struct timespec ts;
 		int64_t now;
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += (long)tick * 1000000L;
-		ts.tv_sec += ts.tv_nsec / 1000000000L;
-		ts.tv_nsec %= 1000000000L;
+		ls_deadline(&ts, CLOCK_REALTIME, tick);
 		pthread_cond_timedwait(&st->cv, &st->mu, &ts);
 		now = mono_ms();
 		for (struct client *c = st->clients; c; c = c->next) {

@@ -367,13 +367,7 @@ ls_rc idem_reserve(struct idem *m, const struct idem_key *keys, size_t n, uint64
 		return LS_NOMEM;
 	for (i = 0; i < n; i++)
 		h[i] = hash_key(m, &keys[i]);
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	ls_deadline(&until, CLOCK_MONOTONIC, (uint64_t)timeout_ms);
 	pthread_mutex_lock(&m->mu);
 	/* A key past the window is no duplicate any more, even when nothing
 	 * was committed since it expired. */

@@ -277,13 +277,7 @@ static uint64_t get_be64(const uint8_t *p)
 
 static void deadline_after(struct timespec *ts, unsigned ms)
 {
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
+	ls_deadline(ts, CLOCK_MONOTONIC, ms);
 }
 
 /* ========================================================== blind index */

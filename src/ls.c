@@ -36,3 +36,14 @@ const char *ls_rc_name(ls_rc rc)
 	}
 	return "unknown";
 }
+
+void ls_deadline(struct timespec *ts, clockid_t clock, uint64_t ms)
+{
+	clock_gettime(clock, ts);
+	ts->tv_sec += (time_t)(ms / 1000);
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 typedef enum ls_rc {
 	LS_OK = 0,
@@ -38,5 +39,9 @@ ls_rc ls_err_set(struct ls_err *err, ls_rc rc, const char *fmt, ...)
 
 /* Short stable name of a code, e.g. "corrupt". */
 const char *ls_rc_name(ls_rc rc);
+
+/* *ts = now on `clock` plus ms milliseconds: the absolute deadline of a
+ * pthread_cond_timedwait() on a condition variable of that clock. */
+void ls_deadline(struct timespec *ts, clockid_t clock, uint64_t ms);
 
 #endif

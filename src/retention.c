@@ -1372,13 +1372,7 @@ static void *worker_main(void *arg)
 		if (w->report && (rc != LS_OK || rep.archived || rep.purged))
 			w->report(w->report_ctx, rc, &rep, err.msg);
 		pthread_mutex_lock(&w->mu);
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += w->interval_ms / 1000;
-		until.tv_nsec += (long)(w->interval_ms % 1000) * 1000000;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
-		}
+		ls_deadline(&until, CLOCK_REALTIME, w->interval_ms);
 		while (!w->stop && pthread_cond_timedwait(&w->cv, &w->mu, &until) == 0)
 			;
 	}

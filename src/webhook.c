@@ -861,13 +861,7 @@ static void job_free(struct job *j)
 
 static void deadline_after(struct timespec *ts, unsigned ms)
 {
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
+	ls_deadline(ts, CLOCK_MONOTONIC, ms);
 }
 
 /* Deliver one job with retries.  Returns with q->mu held. */
