@@ -124,6 +124,8 @@ for i in $(seq 1 600); do ev "late-$i"; echo; done >"$TMP/late.ndjson"
 check "600 more events" "$LOGSEAL" import --data "$TMP/t" <"$TMP/late.ndjson"
 new=$(cd "$TMP/t/log" && find tile/0 -type f -newer "$TMP/t/state/last-verify.json" | sort | head -1)
 [ -n "$new" ] && ok "a tile written after the verify ($new)" || not_ok "a tile written after the verify"
+# (said for a failure's reader: which sizes the start check worked from)
+echo "# verified: $(jq -c '{size: (.tree_size // .size), ok}' "$TMP/t/state/last-verify.json" 2>/dev/null); tiles after it: $(cd "$TMP/t/log" && find tile/0 -type f -newer "$TMP/t/state/last-verify.json" | sort | tr '\n' ' ')"
 printf 'X' | dd of="$TMP/t/log/$new" bs=1 seek=40 conv=notrunc 2>/dev/null
 serve_refuses "tile above the verified size tampered" "$new"
 
