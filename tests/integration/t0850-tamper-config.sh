@@ -122,7 +122,11 @@ copy
 check "verify of the copy passes (records its size)" "$LOGSEAL" verify --data "$TMP/t"
 for i in $(seq 1 600); do ev "late-$i"; echo; done >"$TMP/late.ndjson"
 check "600 more events" "$LOGSEAL" import --data "$TMP/t" <"$TMP/late.ndjson"
-new=$(cd "$TMP/t/log" && find tile/0 -type f -newer "$TMP/t/state/last-verify.json" | sort | head -1)
+# The last full level-0 tile import wrote: it starts well above the verified
+# size (600 entries were added), so it is among what serve recomputes at
+# start; the first one written may start below the verified size's tile,
+# which serve takes as it is (tiles below the last verify are verify's job).
+new=$(cd "$TMP/t/log" && find tile/0 -type f -newer "$TMP/t/state/last-verify.json" | grep -v '\.p/' | sort | tail -1)
 [ -n "$new" ] && ok "a tile written after the verify ($new)" || not_ok "a tile written after the verify"
 # (said for a failure's reader: which sizes the start check worked from)
 echo "# verified: $(jq -c '{size: (.tree_size // .size), ok}' "$TMP/t/state/last-verify.json" 2>/dev/null); tiles after it: $(cd "$TMP/t/log" && find tile/0 -type f -newer "$TMP/t/state/last-verify.json" | sort | tr '\n' ' ')"
