@@ -42,7 +42,7 @@ struct node {
 struct idem {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	uint64_t k0, k1;
+	uint8_t sipkey[16];	/* bucket positions: ls_siphash24 under a random key */
 	uint8_t ipad[64], opad[64];	/* HMAC-SHA256 pads of the secret */
 	uint8_t secret[IDEM_SECRET_LEN];
 	int keyed;
@@ -57,67 +57,23 @@ struct idem {
 	struct node *oldest, *newest;	/* the commit-order list */
 };
 
-/* ---- SipHash-2-4 (Aumasson & Bernstein), written from the paper */
-
-#define ROTL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                               \
-	do {                                                                   \
-		v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);      \
-		v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                         \
-		v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                         \
-		v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);      \
-	} while (0)
-
-static uint64_t siphash(uint64_t k0, uint64_t k1, const uint8_t *in, size_t n)
-{
-	uint64_t v0 = 0x736f6d6570736575ULL ^ k0, v1 = 0x646f72616e646f6dULL ^ k1;
-	uint64_t v2 = 0x6c7967656e657261ULL ^ k0, v3 = 0x7465646279746573ULL ^ k1;
-	uint64_t m, last = (uint64_t)n << 56;
-	size_t i, whole = n & ~(size_t)7;
-
-	for (i = 0; i < whole; i += 8) {
-		m = 0;
-		for (int j = 7; j >= 0; j--)
-			m = (m << 8) | in[i + (size_t)j];
-		v3 ^= m;
-		SIPROUND;
-		SIPROUND;
-		v0 ^= m;
-	}
-	for (size_t j = 0; j < (n & 7); j++)
-		last |= (uint64_t)in[whole + j] << (8 * j);
-	v3 ^= last;
-	SIPROUND;
-	SIPROUND;
-	v0 ^= last;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
-}
-
 /* ---- table */
 
 ls_rc idem_new(const struct idem_opts *o, struct idem **out)
 {
 	struct idem *m = calloc(1, sizeof(*m));
 	pthread_condattr_t ca;
-	uint64_t k[2];
 
 	if (!m)
 		return LS_NOMEM;
 	m->nb = 1024;
 	m->b = calloc(m->nb, sizeof(*m->b));
-	if (!m->b || ls_random(k, sizeof(k)) != LS_OK) {
+	if (!m->b || ls_random(m->sipkey, sizeof(m->sipkey)) != LS_OK) {
 		ls_rc rc = m->b ? LS_IO : LS_NOMEM;
 		free(m->b);
 		free(m);
 		return rc;
 	}
-	m->k0 = k[0];
-	m->k1 = k[1];
 	if (o) {
 		m->window_us = o->window_us > 0 ? o->window_us : 0;
 		m->max_keys = o->max_keys;
@@ -222,7 +178,7 @@ ls_rc idem_key_of(const struct idem *m, const char *writer, const char *service,
 
 static uint64_t hash_key(const struct idem *m, const struct idem_key *k)
 {
-	return siphash(m->k0, m->k1, k->b, IDEM_KEY_LEN);
+	return ls_siphash24(m->sipkey, k->b, IDEM_KEY_LEN);
 }
 
 static struct node *find(struct idem *m, const struct idem_key *key, uint64_t h)
