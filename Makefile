@@ -21,8 +21,13 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDLIBS  := $(PKG_LIBS) -lpthread -lm
 TEST_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
-LIB_SRCS := $(filter-out src/main.c,$(wildcard src/*.c src/formats/*.c))
+# The layers, lowest first (README "A tour of src/"; `make check-layers`).
+# The library is every layer but cli/; the command-line tool links it.
+LAYERS   := base core store followers server cli
+LIB_SRCS := $(wildcard $(patsubst %,src/%/*.c,$(filter-out cli,$(LAYERS))) src/core/formats/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+CLI_SRCS := $(wildcard src/cli/*.c)
+CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 HELPER_SRCS := $(wildcard tests/helpers/*.c)
@@ -32,18 +37,20 @@ BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 WEB_FILES := $(wildcard web/*)
 
-.PHONY: all test run asan fuzz bench crash deps clean unit-bins
+.PHONY: all check-layers test run asan fuzz bench crash deps clean unit-bins
 all: $(BUILD)/logseal
 
-$(BUILD)/%.o: %.c $(wildcard src/*.h src/formats/*.h)
+# -MMD -MP: each object depends on the headers it includes, no more.
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 $(BUILD)/liblogseal.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/logseal: $(BUILD)/src/main.o $(BUILD)/liblogseal.a
+$(BUILD)/logseal: $(CLI_OBJS) $(BUILD)/liblogseal.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # The dashboard: web/* become byte arrays in the library (src/web.h).  The
@@ -52,7 +59,7 @@ WEB_GEN := $(BUILD)/gen/web_assets.c
 $(WEB_GEN): $(WEB_FILES) web scripts/embed_web.py
 	@mkdir -p $(dir $@)
 	python3 scripts/embed_web.py $@ $(WEB_FILES)
-$(BUILD)/gen/web_assets.o: $(WEB_GEN) src/web.h src/ls.h
+$(BUILD)/gen/web_assets.o: $(WEB_GEN) src/server/web.h src/base/ls.h
 	$(CC) $(CFLAGS) -c -o $@ $<
 $(BUILD)/liblogseal.a: $(BUILD)/gen/web_assets.o
 LIB_SRCS += $(WEB_GEN)
@@ -74,6 +81,11 @@ unit-bins: $(BUILD)/logseal $(UNIT_BINS) $(HELPER_BINS)
 
 deps:
 	@scripts/deps.sh
+
+# Fails when a file includes a header from a layer above its own, when
+# store/journal.h is included outside store/, or on an include cycle.
+check-layers:
+	@python3 scripts/check_layers.py $(LAYERS)
 
 test: deps
 	@$(MAKE) --no-print-directory unit-bins

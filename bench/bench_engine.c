@@ -45,8 +45,8 @@
 #include <unistd.h>
 
 #include "bench_event.h"
-#include "crypto.h"
-#include "log.h"
+#include "base/crypto.h"
+#include "store/log.h"
 
 #define MAX_LIST 8
 #define POOL_ENTRIES 8192    /* distinct events per appender thread */

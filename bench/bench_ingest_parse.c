@@ -15,8 +15,8 @@
 #include <time.h>
 
 #include "bench_event.h"
-#include "event.h"
-#include "event_fast.h"
+#include "core/event.h"
+#include "core/event_fast.h"
 
 static double now(void)
 {

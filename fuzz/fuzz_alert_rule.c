@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alert.h"
+#include "followers/alert.h"
 
 static const char *const entries[] = {
 	"{\"action\":\"user.login\",\"outcome\":\"denied\",\"service\":\"auth\","

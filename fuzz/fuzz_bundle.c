@@ -19,8 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "export.h"
-#include "note.h"
+#include "followers/export.h"
+#include "core/note.h"
 
 /* verifier.key of the log that made the seed corpus. */
 static const char seed_vkey[] = "fuzz.example/log+939225c7+AeRGmTqsNDuUut0blcfcV+a/Rhjpb62Uc6PcqJeMTkmL";

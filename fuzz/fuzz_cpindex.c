@@ -23,8 +23,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cfgseal.h"
-#include "cpindex.h"
+#include "store/cfgseal.h"
+#include "store/cpindex.h"
 
 static const uint8_t key[32] = {
 	0x63, 0x70, 0x69, 0x6e, 0x64, 0x65, 0x78, 0x2d, 0x66, 0x75, 0x7a, 0x7a,

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "event.h"
+#include "core/event.h"
 
 static void check_item(const struct event_item *it)
 {

@@ -20,8 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypto.h"
-#include "idem.h"
+#include "base/crypto.h"
+#include "server/idem.h"
 
 /* Layout from docs/FORMAT.md, "Idempotency snapshot". */
 #define HDR 64

@@ -12,8 +12,8 @@
 
 #include <jansson.h>
 
-#include "event.h"
-#include "jcanon.h"
+#include "core/event.h"
+#include "base/jcanon.h"
 
 /* Does data nest containers more than max deep (brackets outside strings)? */
 static int deeper(const uint8_t *data, size_t size, size_t max)

@@ -25,7 +25,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "journal.h"
+#include "store/journal.h"
 
 static char root[64];
 static char dir[96];

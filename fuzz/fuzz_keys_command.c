@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "keys.h"
+#include "store/keys.h"
 
 /* The words of v quoted so that the rule gives them back, malloc'd. */
 static char *requote(char **v)

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "note.h"
+#include "core/note.h"
 
 /* c2sp.org/signed-note example key. */
 static const char c2sp_vkey[] = "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k";

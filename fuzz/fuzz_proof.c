@@ -21,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypto.h"
-#include "merkle.h"
+#include "base/crypto.h"
+#include "core/merkle.h"
 
 #define MAX_PROOF 80
 #define RT_MAX 512

@@ -16,9 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypto.h"
-#include "event.h"
-#include "index.h"
+#include "base/crypto.h"
+#include "core/event.h"
+#include "followers/index.h"
 
 static ls_rc extra(void *ctx, const char *key, const char *value, struct ls_err *err)
 {

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "retention.h"
+#include "followers/retention.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

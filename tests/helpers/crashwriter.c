@@ -19,8 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "journal.h"
-#include "log.h"
+#include "store/journal.h"
+#include "store/log.h"
 
 static struct log *lg;
 static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;

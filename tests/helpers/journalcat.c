@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "journal.h"
-#include "tiles.h"
+#include "store/journal.h"
+#include "store/tiles.h"
 
 int main(int argc, char **argv)
 {

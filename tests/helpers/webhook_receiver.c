@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "webhook.h"
+#include "followers/webhook.h"
 
 #define REQ_MAX (256 * 1024)
 

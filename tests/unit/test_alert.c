@@ -32,14 +32,14 @@
 
 #include <cmocka.h>
 
-#include "alert.h"
-#include "cfgseal.h"
-#include "crypto.h"
-#include "event.h"
-#include "fsutil.h"
-#include "journal.h"
-#include "keys.h"
-#include "webhook.h"
+#include "followers/alert.h"
+#include "store/cfgseal.h"
+#include "base/crypto.h"
+#include "core/event.h"
+#include "base/fsutil.h"
+#include "store/journal.h"
+#include "store/keys.h"
+#include "followers/webhook.h"
 
 #define T0 1700000000000000LL /* 2023-11-14T22:13:20Z */
 #define SEC 1000000LL

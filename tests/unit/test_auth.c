@@ -17,9 +17,9 @@
 
 #include <cmocka.h>
 
-#include "auth.h"
-#include "fsutil.h"
-#include "serve.h"
+#include "server/auth.h"
+#include "base/fsutil.h"
+#include "server/serve.h"
 
 static char dir[] = "/tmp/test_auth.XXXXXX";
 

@@ -19,11 +19,11 @@
 
 #include <cmocka.h>
 
-#include "cfgseal.h"
-#include "cpindex.h"
-#include "crypto.h"
-#include "fsutil.h"
-#include "log.h"
+#include "store/cfgseal.h"
+#include "store/cpindex.h"
+#include "base/crypto.h"
+#include "base/fsutil.h"
+#include "store/log.h"
 
 static char dir[] = "/tmp/test_cfgseal.XXXXXX";
 

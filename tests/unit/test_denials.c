@@ -18,8 +18,8 @@
 
 #include <cmocka.h>
 
-#include "crypto.h"
-#include "denials.h"
+#include "base/crypto.h"
+#include "server/denials.h"
 
 #define MAXSUM 128
 

@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "event.h"
+#include "core/event.h"
 
 /* 2024-01-02T03:04:05.123456Z */
 #define RECEIVED_US 1704164645123456LL

@@ -24,8 +24,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "event.h"
-#include "event_fast.h"
+#include "core/event.h"
+#include "core/event_fast.h"
 
 static const struct event_ctx ctxs[] = {
 	{ "tok-w1", "127.0.0.1", NULL, 1704164645123456LL },

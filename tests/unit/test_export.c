@@ -27,13 +27,13 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "crypto.h"
-#include "event.h"
-#include "export.h"
-#include "log.h"
-#include "merkle.h"
-#include "note.h"
-#include "tiles.h"
+#include "base/crypto.h"
+#include "core/event.h"
+#include "followers/export.h"
+#include "store/log.h"
+#include "core/merkle.h"
+#include "core/note.h"
+#include "store/tiles.h"
 
 #define ORIGIN "test.example/export"
 #define NEVENTS 13

@@ -19,8 +19,8 @@
 
 #include <cmocka.h>
 
-#include "crypto.h"
-#include "idem.h"
+#include "base/crypto.h"
+#include "server/idem.h"
 
 /* The key of id under one fixed writer and service. */
 static struct idem_key K(struct idem *m, const char *id)

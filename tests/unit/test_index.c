@@ -25,9 +25,9 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
-#include "event.h"
-#include "index.h"
-#include "journal.h"
+#include "core/event.h"
+#include "followers/index.h"
+#include "store/journal.h"
 
 #define BASE_US 1767225600000000LL /* 2026-01-01T00:00:00Z */
 #define N_FIRST 600

@@ -17,8 +17,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "event.h"
-#include "jcanon.h"
+#include "core/event.h"
+#include "base/jcanon.h"
 
 static ls_rc both(const char *s, size_t n, char **out, size_t *len)
 {

@@ -21,7 +21,7 @@
 
 #include <cmocka.h>
 
-#include "journal.h"
+#include "store/journal.h"
 
 struct fx {
 	char root[64];

@@ -25,8 +25,8 @@
 
 #include <cmocka.h>
 
-#include "journal.h"
-#include "keys.h"
+#include "store/journal.h"
+#include "store/keys.h"
 
 #define SEG_SIZE 4096		/* small: forces many rotations */
 #define MAX_RECS 4096

@@ -17,8 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "crypto.h"
-#include "keys.h"
+#include "base/crypto.h"
+#include "store/keys.h"
 
 static void unhex(const char *h, uint8_t *out, size_t n)
 {

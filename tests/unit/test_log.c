@@ -24,8 +24,8 @@
 
 #include <cmocka.h>
 
-#include "journal.h"
-#include "log.h"
+#include "store/journal.h"
+#include "store/log.h"
 
 static void rm_rf(const char *root)
 {

@@ -40,8 +40,8 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
-#include "crypto.h"
-#include "merkle.h"
+#include "base/crypto.h"
+#include "core/merkle.h"
 
 #define VEC_DIR "tests/vectors/merkle"
 #define REF_FILE "tests/vectors/rfc6962-reference.json"

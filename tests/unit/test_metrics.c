@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "metrics.h"
+#include "server/metrics.h"
 
 static const char *const labels[] = { "/healthz", "/v1/events/{index}" };
 

@@ -17,8 +17,8 @@
 
 #include <cmocka.h>
 
-#include "crypto.h"
-#include "note.h"
+#include "base/crypto.h"
+#include "core/note.h"
 
 #define VECTORS "tests/vectors/signed-note-vectors.txt"
 #define EM_DASH "\xe2\x80\x94"

@@ -19,11 +19,11 @@
 
 #include <cmocka.h>
 
-#include "event.h"
-#include "journal.h"
-#include "log.h"
-#include "retention.h"
-#include "verify.h"
+#include "core/event.h"
+#include "store/journal.h"
+#include "store/log.h"
+#include "followers/retention.h"
+#include "followers/verify.h"
 
 #define DAY (86400LL * 1000000LL)
 

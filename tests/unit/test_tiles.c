@@ -21,8 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "merkle.h"
-#include "tiles.h"
+#include "core/merkle.h"
+#include "store/tiles.h"
 
 #define H LS_HASH_LEN
 

@@ -17,8 +17,8 @@
 
 #include <cmocka.h>
 
-#include "crypto.h"
-#include "web.h"
+#include "base/crypto.h"
+#include "server/web.h"
 
 static void test_index(void **state)
 {

@@ -22,8 +22,8 @@
 #include <arpa/inet.h>
 #include <cmocka.h>
 
-#include "crypto.h"
-#include "webhook.h"
+#include "base/crypto.h"
+#include "followers/webhook.h"
 
 static enum webhook_addr_class cls(const char *text)
 {

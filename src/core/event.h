@@ -1,0 +1,124 @@
+/*
+ * event.h - the standard event (schema "logseal/v1"): validation,
+ * normalisation, templates (flat, k8s) and canonical JSON.  Pure: no I/O,
+ * no threads.  See ../docs/API.md for the schema.
+ *
+ * Canonical JSON (what is stored, hashed and exported): UTF-8, object keys
+ * sorted by byte value, no insignificant white space, strings escaped only
+ * where JSON requires it (", \, control characters as \uXXXX except \b \f \n
+ * \r \t), integers in plain decimal; non-integer numbers are refused in
+ * the standard fields and written with 17 significant digits in details.
+ */
+#ifndef LS_EVENT_H
+#define LS_EVENT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/ls.h"
+
+#define EVENT_MAX_BYTES 65535	/* canonical entry size limit (C2SP bundle limit) */
+#define EVENT_MAX_DEPTH 16	/* nesting depth of a whole event */
+#define EVENT_MAX_ID 128	/* idempotency key length */
+
+/* What the server adds to every event. */
+struct event_ctx {
+	const char *writer;	   /* token id of the writer */
+	const char *remote_ip;	   /* TCP peer address, canonical text */
+	const char *bound_service; /* the writer token's service, or NULL */
+	int64_t received_us;	   /* server time, microseconds since the Unix epoch */
+};
+
+struct event_item {
+	char *json;	/* canonical JSON of the whole stored event (malloc'd) */
+	size_t len;
+	char *key;	/* idempotency key ("id", or "k8s:<auditID>:<stage>"), or NULL */
+	const char *key_service; /* with key: the stored event's service ("" when it
+				  * has none), in key's allocation; else NULL */
+};
+
+struct event_batch {
+	struct event_item *items;
+	size_t n;
+};
+
+/* Where a batch was refused: which event (0-based), which field, why;
+ * code is "" or a more precise error code than the caller's default
+ * (EVENT_ERR_RESERVED). */
+struct event_error {
+	size_t position;
+	char field[128];
+	char reason[256];
+	char code[32];
+};
+
+/* The error code of an event that would pass for one of the server's own. */
+#define EVENT_ERR_RESERVED "reserved_by_server"
+
+enum event_format { EVENT_FORMAT_NATIVE, EVENT_FORMAT_FLAT };
+enum event_body { EVENT_BODY_JSON, EVENT_BODY_NDJSON };
+
+/*
+ * Parse a request body (one object, an array of objects, or NDJSON) of
+ * standard or flat events, validate and normalise each, add the server's
+ * fields and produce canonical JSON.  All-or-nothing: on error nothing is
+ * left in out and e names the first bad event.  LS_INVALID (400) or
+ * LS_LIMIT (413: an event over EVENT_MAX_BYTES) or LS_DENIED (403: an event
+ * for a service the writer is not bound to).
+ */
+ls_rc event_batch_parse(const char *body, size_t n, enum event_body kind, enum event_format fmt,
+			const struct event_ctx *ctx, struct event_batch *out,
+			struct event_error *e);
+
+/* The kube-apiserver audit webhook body (audit.k8s.io/v1 EventList; a single
+ * Event object is accepted too) mapped onto standard events. */
+ls_rc event_k8s_parse(const char *body, size_t n, const struct event_ctx *ctx,
+		      struct event_batch *out, struct event_error *e);
+
+/* An event of service "logseal" written by the server itself (denials,
+ * token changes, audited reads).  details may be NULL; it is not stolen. */
+ls_rc event_internal(const char *action, const char *actor_id, const char *source_ip,
+		     const char *outcome, json_t *details, const struct event_ctx *ctx,
+		     struct event_item *out);
+
+/*
+ * The server's own events are service "logseal" and actions "logseal.*"
+ * (denials, token changes, audited reads, fired alerts); nothing from
+ * outside may look like one, or it could fire or silence alerts and pass for
+ * the server's record.  Reserved: a service that is "logseal" in any case,
+ * with white space around it ignored, and an action that starts with
+ * "logseal." in any case after leading white space.  Writers get 400
+ * EVENT_ERR_RESERVED; `logseal import` refuses the line.
+ */
+bool event_service_reserved(const char *s, size_t n);
+bool event_action_reserved(const char *s, size_t n);
+
+/* A canonical entry from outside the server (logseal import): LS_DENIED,
+ * with err saying why, when its top-level service or action is reserved. */
+ls_rc event_check_foreign(const char *entry, size_t n, struct ls_err *err);
+
+/* Canonical JSON of any JSON value (used by `logseal import`). */
+ls_rc event_canonical(const json_t *v, char **out, size_t *len);
+
+/* Parse one JSON text strictly (duplicate keys, invalid UTF-8 and \u0000
+ * refused; depth limited) into a canonical entry.  Runs the one-pass
+ * jcanon.c; event_canonicalize_text_ref() is the same function over jansson,
+ * kept as the reference that fuzz_jcanon and the tests compare it with. */
+ls_rc event_canonicalize_text(const char *text, size_t n, char **out, size_t *len,
+			      struct ls_err *err);
+ls_rc event_canonicalize_text_ref(const char *text, size_t n, char **out, size_t *len,
+				  struct ls_err *err);
+
+void event_item_release(struct event_item *it);
+void event_batch_release(struct event_batch *b);
+
+/* "2024-01-02T03:04:05.123456Z" from microseconds since the epoch; out >= 28 bytes. */
+void event_format_time(int64_t us, char *out, size_t cap);
+/* RFC 3339 with any offset -> microseconds since epoch (UTC). */
+ls_rc event_parse_time(const char *s, int64_t *us);
+/* IPv4/IPv6 text -> canonical text (inet_ntop form); out >= 46 bytes. */
+ls_rc event_normalize_ip(const char *s, char *out, size_t cap);
+
+#endif

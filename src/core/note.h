@@ -1,0 +1,77 @@
+/*
+ * note.h - C2SP signed notes (signed-note.md) with Ed25519 signatures, and
+ * C2SP tlog-checkpoint bodies (tlog-checkpoint.md).  Pure: no I/O.
+ *
+ * Verifier key:  <name>+<hex key id>+<base64(0x01 || 32-byte public key)>
+ * Signer key:    PRIVATE+KEY+<name>+<hex key id>+<base64(0x01 || 32-byte seed)>
+ *                (the golang.org/x/mod/sumdb/note encoding, so keys interoperate)
+ * Key id:        first 4 bytes of SHA-256(name || 0x0A || 0x01 || public key)
+ * Note:          <text, ending in \n>\n then one line per signature:
+ *                "\u2014 <name> <base64(key id || signature)>\n"
+ * Checkpoint:    "<origin>\n<decimal size>\n<base64 root hash>\n" then optional
+ *                extension lines, as the note's text.
+ */
+#ifndef LS_NOTE_H
+#define LS_NOTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/crypto.h"
+#include "base/ls.h"
+
+#define NOTE_MAX_NAME 256
+#define NOTE_MAX_SIZE 65536 /* a note larger than this is refused */
+
+struct note_signer {
+	char name[NOTE_MAX_NAME];
+	uint32_t key_id;
+	uint8_t seed[32];
+	uint8_t pub[32];
+};
+
+struct note_verifier {
+	char name[NOTE_MAX_NAME];
+	uint32_t key_id;
+	uint8_t pub[32];
+};
+
+/* Key names: non-empty, no white space, no '+', valid UTF-8. */
+ls_rc note_signer_generate(const char *name, struct note_signer *s, struct ls_err *err);
+ls_rc note_signer_parse(const char *skey, size_t n, struct note_signer *s, struct ls_err *err);
+/* Writes the PRIVATE+KEY+... string (NUL-terminated) into out. */
+ls_rc note_signer_format(const struct note_signer *s, char *out, size_t cap);
+void note_signer_verifier(const struct note_signer *s, struct note_verifier *v);
+void note_signer_wipe(struct note_signer *s);
+
+ls_rc note_verifier_parse(const char *vkey, size_t n, struct note_verifier *v, struct ls_err *err);
+ls_rc note_verifier_format(const struct note_verifier *v, char *out, size_t cap);
+
+/* Sign text (must be non-empty and end in '\n', no NUL bytes) and return the
+ * whole note in *out (malloc'd, NUL-terminated, caller frees). */
+ls_rc note_sign(const struct note_signer *s, const char *text, size_t n, char **out,
+		struct ls_err *err);
+
+/*
+ * Open a signed note: parse it strictly and check the signatures made by
+ * keys in `known` (signatures by other keys are ignored, never trusted).
+ * LS_OK when at least one known key signed it and every known-key signature
+ * verifies; *text_len is the length of the signed text (a prefix of note).
+ * LS_UNTRUSTED when no known key signed it; LS_TAMPERED when a known key's
+ * signature does not verify; LS_INVALID when malformed.
+ */
+ls_rc note_open(const char *note, size_t n, const struct note_verifier *known, size_t nknown,
+		size_t *text_len, struct ls_err *err);
+
+struct checkpoint {
+	char origin[NOTE_MAX_NAME];
+	uint64_t size;
+	uint8_t root[LS_HASH_LEN];
+};
+
+/* Body text "<origin>\n<size>\n<base64 root>\n" into out (NUL-terminated). */
+ls_rc checkpoint_format(const struct checkpoint *c, char *out, size_t cap);
+/* Parse a checkpoint body (the signed text, extension lines allowed). */
+ls_rc checkpoint_parse(const char *text, size_t n, struct checkpoint *c, struct ls_err *err);
+
+#endif

@@ -1,0 +1,295 @@
+/*
+ * index.h - the query index: a SQLite database (DIR/index/index.sqlite, WAL)
+ * that maps filters to leaf indexes.  Derived data (rule 1): it follows the
+ * journal in its own thread, catches up from its stored watermark at start,
+ * and `logseal reindex` rebuilds it from entry 0.  It never stores the
+ * entries themselves: callers read entry N from the journal or the tiles.
+ * It is a blind index: actor, resource type and id, writer and source ip
+ * are stored only as keyed hashes (HMAC-SHA256 under a key derived from
+ * the master key, keys.h), so they are searchable by equality and source
+ * ip by CIDR of the lengths docs/FORMAT.md lists, nothing else.
+ *
+ * The follower is two threads: an extractor turns journal entries into
+ * rows (keyed hashes and all) and appends them to an in-memory tail; a
+ * writer inserts the tail's rows into SQLite in batches and then drops
+ * them.  Queries (index_query_run) answer from SQLite and the tail, so an
+ * entry is found once extracted, however far SQLite lags; stats stay pure
+ * SQLite (index_wait, index_watermark).
+ *
+ * Calling sequence (server):
+ *	index_open(datadir) -> [index_notify(log_size())] -> index_start()
+ *	  ... log observer: index_notify(first + n) after each durable batch
+ *	  ... HTTP threads: index_query_parse/_add -> [index_wait_fresh] ->
+ *	      index_query_run, or [index_wait] -> index_stats, concurrently,
+ *	      from any number of threads
+ *	index_close()
+ * Offline: index_rebuild(datadir).
+ *
+ * Invariants:
+ *  1. The watermark W (entries 0..W-1 are indexed, exactly one row each)
+ *     is stored in the same SQLite transaction as the rows: a crash never
+ *     leaves rows without their watermark or the reverse.
+ *  2. Once index_notify() has been called, the follower never indexes an
+ *     entry at or above the largest size it was given, so it never sees a
+ *     record that is written but not yet durable (recovery could cut it).
+ *     Before any index_notify() it indexes whatever the journal holds.
+ *  3. index_start() reconciles the stored watermark with the journal before
+ *     the follower runs: if the journal is now shorter (a torn tail was cut
+ *     at recovery), rows past its end are deleted; if the last indexed entry
+ *     differs from the journal's, the index is cleared and rebuilt.  So the
+ *     server must call index_start() before its first append after opening
+ *     the log.
+ *  4. A journal entry that is not a standard event (any JSON object, or even
+ *     bytes that are not JSON) still gets its row, with the fields it lacks
+ *     as NULL.  Journal corruption or an I/O or SQLite error stops the
+ *     follower in a sticky error state (index_error()); it is never skipped.
+ *     A full disk is the exception: the writer rolls back, waits and
+ *     retries the same rows (index_no_space()) until space is back.
+ *  5. Query results and the watermark they report come from one read
+ *     transaction and one snapshot of the tail: the results cover exactly
+ *     the entries below it (the tail's end, index_fresh_watermark()).
+ *  6. Queries never splice values into SQL: every value is bound.
+ *  7. No personal value reaches the database file in plaintext; a file made
+ *     under another key or schema is deleted whole at open and rebuilt.
+ */
+#ifndef LS_INDEX_H
+#define LS_INDEX_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "base/ls.h"
+
+#define INDEX_LIMIT_DEFAULT 100
+#define INDEX_LIMIT_MAX 1000
+#define INDEX_QUERY_MAX 16384	    /* bytes of a raw query string */
+#define INDEX_VALUE_MAX 4096	    /* bytes of one decoded parameter value */
+#define INDEX_STATS_MAX_BUCKETS 1000
+#define INDEX_STATS_MAX_GROUPS 100  /* per bucket; the rest is summed into "other" */
+#define INDEX_CURSOR_LEN 30	    /* bytes of a decoded cursor */
+#define INDEX_CURSOR_TEXT 40	    /* base64url characters of an encoded cursor */
+
+struct index;
+
+/* ------------------------------------------------------------ lifecycle */
+
+/* Open (creating DIR/index/ and the database when missing).  The follower
+ * does not run until index_start(). */
+ls_rc index_open(const char *datadir, struct index **out, struct ls_err *err);
+
+/* Reconcile with the journal (invariant 3), then start the follower thread. */
+ls_rc index_start(struct index *idx, struct ls_err *err);
+
+/* The journal now holds size durable entries: wake the follower and let it
+ * index up to there (invariant 2).  Cheap; callable from the sequencer. */
+void index_notify(struct index *idx, uint64_t size);
+
+/* index_notify(first + n) for a durable batch the caller hands over (the
+ * log observer): entries first.. and each record's byte offset in its
+ * journal segment.  The follower indexes them from this copy instead of
+ * reading the journal back, up to a bound in bytes; past it, and for
+ * whatever was not fed, it reads the journal.  Copies; never blocks. */
+void index_feed(struct index *idx, uint64_t first, const struct iovec *entries,
+		const uint64_t *offsets, size_t n);
+
+/* Entries the follower has extracted since index_open(): from fed copies,
+ * and read back from the journal (at start, and where the feed was full). */
+void index_follow_counts(struct index *idx, uint64_t *fed, uint64_t *read);
+
+/* Number of entries in SQLite (0..W-1): what index_stats() covers. */
+uint64_t index_watermark(struct index *idx);
+
+/* Block until the watermark is >= size.  LS_OK, LS_BUSY on timeout, or
+ * LS_FAILED when the follower has stopped on an error or is not running. */
+ls_rc index_wait(struct index *idx, uint64_t size, unsigned timeout_ms);
+
+/* Number of entries SQLite and the tail cover together (>= the watermark):
+ * what index_query_run() covers. */
+uint64_t index_fresh_watermark(struct index *idx);
+
+/* index_wait() for the fresh watermark (for index_query_run()): returns at
+ * once when the tail covers size, which it normally does within
+ * milliseconds of index_notify(size). */
+ls_rc index_wait_fresh(struct index *idx, uint64_t size, unsigned timeout_ms);
+
+/* For ingest's back-pressure: wait until the extractor has put entries
+ * [0, size) in the tail, or the tail is full (freshness then follows the
+ * SQLite writer, and waiting would only tie ingest to it).  LS_BUSY after
+ * timeout_ms; LS_FAILED when the index failed or stops (ingest goes on). */
+ls_rc index_wait_extracted(struct index *idx, uint64_t size, unsigned timeout_ms);
+
+/* NULL while healthy; else the sticky error (e.g. "corrupt: journal/...
+ * offset N: ...") that stopped the follower.  Valid until index_close(). */
+const char *index_error(struct index *idx);
+
+/* true while the writer waits for disk space: SQLite answered SQLITE_FULL
+ * (or ENOSPC), so it rolled the batch back and retries it every few
+ * seconds, resuming from its watermark once space is back.  Queries still
+ * answer from SQLite and the tail meanwhile; index_wait() may time out.
+ * msg (cap bytes, may be NULL) receives the last error. */
+bool index_no_space(struct index *idx, char *msg, size_t cap);
+
+/* Stop the follower and close every connection.  NULL is a no-op.  The
+ * writer commits the batch it holds; rows left in the tail are extracted
+ * again from the journal at the next start. */
+void index_close(struct index *idx);
+
+/* Testing only: pause (or resume) the writer so that new rows stay in the
+ * tail.  Pausing returns once the writer's open batch is committed. */
+void index_test_pause_writer(struct index *idx, bool pause);
+
+/* Rebuild DIR/index/index.sqlite from entry 0 of the journal into a new file
+ * that then replaces the old one (run offline: `logseal reindex`).
+ * progress (may be NULL) is called every 65536 entries and at the end;
+ * *count (may be NULL) receives the number of entries indexed. */
+typedef void (*index_progress_fn)(void *ctx, uint64_t done);
+ls_rc index_rebuild(const char *datadir, index_progress_fn progress, void *ctx, uint64_t *count,
+		    struct ls_err *err);
+
+/* ------------------------------------------------------------- queries */
+
+enum index_order { INDEX_DESC = 0, INDEX_ASC = 1 };
+
+/* Which filters are present (struct index_query.has). */
+#define INDEX_Q_FROM		0x0001
+#define INDEX_Q_TO		0x0002
+#define INDEX_Q_RECEIVED_FROM	0x0004
+#define INDEX_Q_RECEIVED_TO	0x0008
+#define INDEX_Q_ACTOR		0x0010
+#define INDEX_Q_ACTION		0x0020	/* exact */
+#define INDEX_Q_ACTION_PREFIX	0x0040	/* action=foo.* : action starts with "foo." */
+#define INDEX_Q_OUTCOME		0x0080
+#define INDEX_Q_SOURCE_IP	0x0100
+#define INDEX_Q_SERVICE		0x0200
+#define INDEX_Q_RESOURCE_TYPE	0x0400
+#define INDEX_Q_RESOURCE_ID	0x0800
+#define INDEX_Q_WRITER		0x1000
+#define INDEX_Q_ORDER		0x2000	/* order was given explicitly */
+#define INDEX_Q_LIMIT		0x4000	/* limit was given explicitly */
+#define INDEX_Q_CURSOR		0x8000
+
+/*
+ * A parsed query.  Time ranges are half-open: from <= time < to.  Strings
+ * are malloc'd copies owned by the query (index_query_release()).  Fields
+ * are public so that trusted callers (export) may set them directly; in
+ * particular they may page with has_after/after instead of a cursor.
+ * ip_lo/ip_hi must be a CIDR block of a kept length (index_query_run()
+ * says LS_INVALID otherwise).
+ */
+struct index_query {
+	unsigned has;				/* INDEX_Q_* */
+	int64_t from_us, to_us;			/* event time, us since the epoch */
+	int64_t received_from_us, received_to_us;
+	char *actor;
+	char *action;				/* exact value, or the prefix with INDEX_Q_ACTION_PREFIX */
+	char *outcome;
+	char *service;
+	char *resource_type;
+	char *resource_id;
+	char *writer;
+	uint8_t ip_lo[16], ip_hi[16];		/* inclusive range, IPv4 as ::ffff:a.b.c.d */
+	char *source_ip;			/* normalised text, e.g. "10.0.0.0/8" */
+	enum index_order order;			/* default INDEX_DESC (newest first) */
+	unsigned limit;				/* 1..INDEX_LIMIT_MAX, default INDEX_LIMIT_DEFAULT */
+	int has_after;				/* keyset position: results strictly after */
+	uint64_t after;				/*   this leaf index in the order */
+	uint8_t cursor_filter[8];		/* from a client cursor: checked against the */
+	enum index_order cursor_order;		/*   filters and order by index_query_run() */
+};
+
+void index_query_init(struct index_query *q);
+void index_query_release(struct index_query *q);
+
+/* Add one decoded parameter (e.g. from libmicrohttpd).  LS_INVALID with a
+ * message naming the parameter for an unknown name, a repeated one, or a
+ * bad value (source_ip: also a prefix length the index does not keep:
+ * IPv4 /0 /8 /16 /24 /32, IPv6 /0 /16 /32 /48 /56 /64 /128 only).
+ * Names: from to received_from received_to actor action outcome
+ * source_ip service resource_type resource_id writer order limit cursor.
+ * An empty cursor means the first page; other empty values are refused. */
+ls_rc index_query_add(struct index_query *q, const char *key, const char *value,
+		      struct ls_err *err);
+
+/* Parameters that are not filters (e.g. "format" of an export, "group_by"
+ * of stats) go to extra; it returns LS_NOTFOUND for names it does not know
+ * either (-> LS_INVALID "unknown parameter"), or its own error. */
+typedef ls_rc (*index_param_fn)(void *ctx, const char *key, const char *value,
+				struct ls_err *err);
+
+/* Parse a raw query string "a=b&c=d" (without the '?'; percent-decoding,
+ * '+' as space) into q, which it initialises; on error q holds nothing.
+ * extra may be NULL. */
+ls_rc index_query_parse(const char *qs, size_t n, struct index_query *q, index_param_fn extra,
+			void *ctx, struct ls_err *err);
+
+/* The filters as a JSON object of their normalised parameter values (for
+ * the audit event's details and the export manifest); NULL on OOM. */
+json_t *index_query_filters_json(const struct index_query *q);
+
+/*
+ * Run q: *indexes (malloc'd, up to q->limit leaf indexes in q->order),
+ * *n, *next_cursor (malloc'd base64url text, NULL when there is no further
+ * page) and *watermark (the entries the results cover, SQLite's and the
+ * tail's; invariant 5).
+ * A client cursor made for other filters or another order is LS_INVALID.
+ */
+ls_rc index_query_run(struct index *idx, const struct index_query *q, uint64_t **indexes,
+		      size_t *n, char **next_cursor, uint64_t *watermark, struct ls_err *err);
+
+/* index_query_run() that also gives, in *offsets (malloc'd, n of them), each
+ * result's byte offset in its journal segment, INDEX_NO_OFFSET where the
+ * index does not know it: a hint for journal_reader_get(). */
+#define INDEX_NO_OFFSET UINT64_MAX
+ls_rc index_query_locate(struct index *idx, const struct index_query *q, uint64_t **indexes,
+			 uint64_t **offsets, size_t *n, char **next_cursor, uint64_t *watermark,
+			 struct ls_err *err);
+
+/* The journal offset hint of one indexed entry: LS_NOTFOUND when the index
+ * does not hold it (not yet indexed) or does not know its offset. */
+ls_rc index_entry_offset(struct index *idx, uint64_t index, uint64_t *offset,
+			 struct ls_err *err);
+
+/*
+ * Counts of the events matching q's filters (order, limit and cursor are
+ * ignored), grouped by group_by ("outcome", "action" or "service"; "actor"
+ * is LS_INVALID with a message saying why: actors are keyed hashes here)
+ * over buckets of bucket_seconds of event time aligned to the Unix epoch
+ * (0: one bucket for everything, "start": null).  *out:
+ *   {"group_by":"outcome","bucket":3600,"watermark":N,"total":T,
+ *    "buckets":[{"start":"2026-01-02T03:00:00.000000Z","counts":{"success":12},
+ *                "other":0}, ...]}
+ * Buckets without events are left out; "other" counts the events of the
+ * bucket whose field is missing or beyond its INDEX_STATS_MAX_GROUPS largest
+ * groups.  LS_INVALID for a bad group_by, LS_LIMIT past
+ * INDEX_STATS_MAX_BUCKETS buckets (narrow the range or widen the bucket).
+ * With bucket_seconds > 0, events without a parsable time are not counted.
+ */
+ls_rc index_stats(struct index *idx, const struct index_query *q, const char *group_by,
+		  uint64_t bucket_seconds, json_t **out, struct ls_err *err);
+
+/* index_stats() answers from a per-hour rollup (see index.c) when q has no
+ * filter but from/to on whole hours and bucket_seconds is a multiple of
+ * 3600 (or 0), else from the rows.  on: always from the rows (for tests
+ * and benchmarks comparing the two; not thread-safe against queries). */
+void index_stats_rows_only(struct index *idx, bool on);
+
+/* ------------------------------------------ cursors (exposed for fuzzing) */
+
+/* Decode a cursor text into q (has_after, after, cursor_filter, cursor_order).
+ * LS_INVALID for anything but a cursor this version wrote, unmodified. */
+ls_rc index_cursor_decode(const char *text, size_t n, struct index_query *q, struct ls_err *err);
+
+/* Encode the position after leaf index last for q's filters and order;
+ * out must hold INDEX_CURSOR_TEXT + 1 bytes. */
+void index_cursor_encode(const struct index_query *q, uint64_t last, char *out);
+
+/* The columns one entry gives (what the follower would store), as
+ * {"time_us","received_us","actor","action","outcome","source_ip" (32 hex
+ * digits),"service","resource_type","resource_id","writer"} with null for
+ * what is missing.  For tests, the fuzz target and debugging; NULL on OOM. */
+json_t *index_entry_fields(const void *data, size_t len);
+
+#endif

@@ -1,0 +1,46 @@
+/*
+ * verify.h - full verification of a data directory, and of any static C2SP
+ * tlog-tiles log.
+ *
+ * verify_data_dir() recomputes every leaf hash from the journal, checks every
+ * hash tile and entry bundle on disk against it, every stored checkpoint's
+ * signature and root (so every old checkpoint is proven a prefix of the
+ * journal, which is what consistency means), and that DIR/log/checkpoint is
+ * the latest.  verify_tiles_dir() does the same for a tiles directory, using
+ * its entry bundles as the source.  Both stop at the first problem and name
+ * it (segment and offset, tile path, or checkpoint file) in err.
+ */
+#ifndef LS_VERIFY_H
+#define LS_VERIFY_H
+
+#include <stdint.h>
+
+#include "base/ls.h"
+#include "core/note.h"
+
+struct verify_report {
+	uint64_t entries;	/* journal entries (or entries under the checkpoint) */
+	uint64_t checkpoints;	/* signed checkpoints checked */
+	uint64_t tiles;		/* tile and bundle files checked */
+	uint64_t tree_size;	/* size of the latest checkpoint */
+	uint8_t root[32];	/* its root */
+	uint64_t uncovered;	/* journal entries beyond the latest checkpoint */
+	uint64_t archived;	/* entries read back from the archive (retention.h) */
+	uint64_t purged;	/* entries whose content was purged by policy */
+	char retention[1024];	/* the purged ranges and their purge events */
+};
+
+/* progress: print "\r..." progress lines to stderr (for terminals). */
+ls_rc verify_data_dir(const char *dir, int progress, struct verify_report *rep,
+		      struct ls_err *err);
+/* What `serve` checks before it opens the log: the tiles and entry bundles
+ * of the published checkpoint from the last size a full verify vouched for
+ * (DIR/state/last-verify.json, sealed; 0 without one) are recomputed from
+ * the journal, those below it give the starting state, and the result must
+ * be the signed root; a missing file or any difference is named.
+ * *from: where the recomputation started. */
+ls_rc verify_serve_start(const char *dir, uint64_t *from, struct ls_err *err);
+ls_rc verify_tiles_dir(const char *dir, const struct note_verifier *key, int progress,
+		       struct verify_report *rep, struct ls_err *err);
+
+#endif

@@ -1,0 +1,611 @@
+/*
+ * api_events.c - POST /v1/events and POST /v1/k8s/audit: parse a batch,
+ * drop the events whose idempotency key was already accepted, append the
+ * rest as one durable batch, and say which position got which leaf index.
+ *
+ * Also the idempotency map's life around the server: at start the snapshot
+ * (DIR/state/idem.snap, docs/FORMAT.md) and the journal after it rebuild
+ * the map, so duplicates are recognised across restarts; a thread and the
+ * stop write the snapshot again.
+ *
+ * Invariants:
+ *  1. A batch is all-or-nothing: a parse error appends nothing, and the
+ *     new events of a batch go to the log in one log_append() call.
+ *  2. A key is appended at most once (idem.h), also when it occurs twice in
+ *     one batch: the later occurrence is a duplicate of the first.
+ *  3. The reply is sent only after log_append() returned, i.e. after the
+ *     entries are durable (DESIGN rule 3).
+ */
+#include "server/api.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/fsutil.h"
+#include "base/jcanon.h"
+#include "store/journal.h"
+#include "store/keys.h"
+
+#define IDEM_WAIT_MS 10000
+
+struct keyed {
+	struct idem_key key;	/* scoped: writer, service, id (idem.h) */
+	size_t pos;
+};
+
+static int keyed_cmp(const void *a, const void *b)
+{
+	const struct keyed *x = a, *y = b;
+	int c = memcmp(x->key.b, y->key.b, IDEM_KEY_LEN);
+
+	if (c)
+		return c;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* The decimal digits of v, written backwards ending at end: returns the
+ * first. */
+static char *put_u64(char *end, uint64_t v)
+{
+	do {
+		*--end = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return end;
+}
+
+static void reply_parse_error(struct server *s, const struct request *q, struct reply *r,
+			      ls_rc rc, const struct event_error *e)
+{
+	unsigned status = 400;
+	const char *code = "invalid_event";
+	json_t *err;
+
+	switch (rc) {
+	case LS_INVALID:
+		if (e->code[0])
+			code = e->code; /* e.g. reserved_by_server */
+		break;
+	case LS_LIMIT:
+		status = 413;
+		code = "event_too_large";
+		break;
+	case LS_DENIED:
+		status = 403;
+		code = "forbidden";
+		break;
+	default:
+		reply_append_error(s, r, rc, NULL);
+		return;
+	}
+	if (e->field[0])
+		reply_error(r, status, code, "event %zu: field %s: %s", e->position, e->field,
+			    e->reason);
+	else
+		reply_error(r, status, code, "event %zu: %s", e->position, e->reason);
+	err = json_object_get(r->body, "error");
+	json_object_set_new(err, "position", json_integer((json_int_t)e->position));
+	if (e->field[0] && json_object_set_new(err, "field", json_string(e->field)) < 0)
+		json_object_del(err, "field");
+	if (rc == LS_DENIED) {
+		char reason[512];
+		snprintf(reason, sizeof(reason), "event %zu: field %s: %s", e->position,
+			 e->field, e->reason);
+		api_log_denial(s, q, 403, q->who->id, reason);
+	}
+}
+
+/*
+ * The common path of both endpoints once the body is a batch.  dup_of[i] is
+ * the position whose index position i reuses (i itself when i is new), or
+ * SIZE_MAX when i repeats a key accepted by an earlier request.
+ */
+/*
+ * Back-pressure for search: when the index's extractor (index.h) is more
+ * than s->max_fresh_lag entries behind the log because it gets too little
+ * CPU, a batch waits for it (up to INGEST_FRESH_WAIT_MS, then 503 with
+ * Retry-After) rather than let acknowledged events go unsearchable for
+ * longer and longer.  A waiting worker holds its connection, which slows
+ * the client without a retry loop.  Not when the tail is full (the SQLite
+ * writer is the bound then: ingest does not wait for it) or the index has
+ * failed (the journal, not the index, is what ingest answers for).
+ */
+#define INGEST_FRESH_WAIT_MS 5000
+
+static int ingest_paced(struct server *s, struct reply *r)
+{
+	uint64_t size = log_size(s->log);
+
+	if (!s->index || !s->max_fresh_lag || size <= s->max_fresh_lag ||
+	    index_wait_extracted(s->index, size - s->max_fresh_lag, INGEST_FRESH_WAIT_MS) != LS_BUSY)
+		return 1;
+	reply_error(r, 503, "index_behind",
+		    "more than %llu accepted events are not searchable yet; retry shortly",
+		    (unsigned long long)s->max_fresh_lag);
+	r->retry_after = 1;
+	return 0;
+}
+
+static void ingest(struct server *s, const struct request *q, struct reply *r,
+		   struct event_batch *b)
+{
+	size_t n = b->n, nk = 0, nu = 0, m = 0;
+	struct keyed *kv = NULL;
+	struct idem_key *ukeys = NULL;
+	int64_t *found = NULL, *idx = NULL;
+	uint64_t *uidx = NULL, first = 0;
+	size_t *dup_of = NULL, *upos = NULL;
+	struct iovec *iov = NULL;
+	struct ls_err err = { { 0 } };
+	ls_rc rc;
+
+	if (!ingest_paced(s, r))
+		return;
+	kv = calloc(n ? n : 1, sizeof(*kv));
+	ukeys = calloc(n ? n : 1, sizeof(*ukeys));
+	found = calloc(n ? n : 1, sizeof(*found));
+	idx = calloc(n ? n : 1, sizeof(*idx));
+	uidx = calloc(n ? n : 1, sizeof(*uidx));
+	dup_of = calloc(n ? n : 1, sizeof(*dup_of));
+	upos = calloc(n ? n : 1, sizeof(*upos));
+	iov = calloc(n ? n : 1, sizeof(*iov));
+	if (!kv || !ukeys || !found || !idx || !uidx || !dup_of || !upos || !iov) {
+		reply_append_error(s, r, LS_NOMEM, NULL);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		dup_of[i] = i;
+		if (!b->items[i].key)
+			continue;
+		/* Scoped by the token and the service: another writer's id
+		 * is another key, so no writer can make an event of someone
+		 * else's look like a retry and be dropped. */
+		rc = idem_key_of(s->idem, q->who->id, b->items[i].key_service, b->items[i].key,
+				 &kv[nk].key);
+		if (rc != LS_OK) {
+			reply_append_error(s, r, rc, NULL);
+			goto out;
+		}
+		kv[nk++].pos = i;
+	}
+	/* Repeats inside the batch: sorted by (key, position) the first of each
+	 * run is the one that counts. */
+	qsort(kv, nk, sizeof(*kv), keyed_cmp);
+	for (size_t i = 0; i < nk; i++) {
+		if (i > 0 && memcmp(kv[i].key.b, kv[i - 1].key.b, IDEM_KEY_LEN) == 0) {
+			dup_of[kv[i].pos] = dup_of[kv[i - 1].pos];
+			continue;
+		}
+		upos[nu] = kv[i].pos;
+		ukeys[nu++] = kv[i].key;
+	}
+	rc = idem_reserve(s->idem, ukeys, nu, log_size(s->log), q->received_us, found,
+			  IDEM_WAIT_MS);
+	if (rc != LS_OK) {
+		reply_append_error(s, r, rc, NULL);
+		goto out;
+	}
+	for (size_t u = 0; u < nu; u++)
+		if (found[u] != IDEM_RESERVED) {
+			dup_of[upos[u]] = SIZE_MAX;
+			idx[upos[u]] = found[u];
+		}
+	for (size_t i = 0; i < n; i++)
+		if (dup_of[i] == i) {
+			iov[m].iov_base = b->items[i].json;
+			iov[m++].iov_len = b->items[i].len;
+		}
+	if (m > 0) {
+		rc = log_append(s->log, iov, m, &first, &err);
+		if (rc != LS_OK) {
+			idem_abort(s->idem, ukeys, found, nu);
+			reply_append_error(s, r, rc, &err);
+			goto out;
+		}
+		api_appended(s, first + m);
+	}
+	for (size_t i = 0, j = 0; i < n; i++)
+		if (dup_of[i] == i)
+			idx[i] = (int64_t)(first + j++);
+	for (size_t i = 0; i < n; i++)
+		if (dup_of[i] != i && dup_of[i] != SIZE_MAX)
+			idx[i] = idx[dup_of[i]];
+	for (size_t u = 0; u < nu; u++)
+		uidx[u] = (uint64_t)idx[upos[u]];
+	idem_commit(s->idem, ukeys, found, uidx, nu, q->received_us);
+
+	/* The reply as text: for a batch of a thousand, building it with
+	 * jansson (an object per index, printf per number) was a tenth of
+	 * the request's work. */
+	{
+		struct jcanon_buf o = { .max = SIZE_MAX };
+		char num[48];
+		bool any = false;
+
+#define PUT_LIT(lit) jcanon_buf_put(&o, lit, sizeof(lit) - 1)
+		PUT_LIT("{\"indexes\":[");
+		for (size_t i = 0; i < n; i++) {
+			char *e = num + sizeof(num);
+
+			e = put_u64(e, (uint64_t)idx[i]);
+			if (i)
+				*--e = ',';
+			jcanon_buf_put(&o, e, (size_t)(num + sizeof(num) - e));
+		}
+		PUT_LIT("],\"appended\":");
+		snprintf(num, sizeof(num), "%zu", m);
+		jcanon_buf_put(&o, num, strlen(num));
+		PUT_LIT(",\"duplicates\":[");
+#undef PUT_LIT
+		for (size_t i = 0; i < n; i++) {
+			if (dup_of[i] == i)
+				continue;
+			snprintf(num, sizeof(num), "%s{\"position\":%zu,\"index\":", any ? "," : "", i);
+			jcanon_buf_put(&o, num, strlen(num));
+			snprintf(num, sizeof(num), "%lld}", (long long)idx[i]);
+			jcanon_buf_put(&o, num, strlen(num));
+			any = true;
+		}
+		snprintf(num, sizeof(num), "],\"tree_size\":%llu}\n",
+			 (unsigned long long)log_size(s->log));
+		jcanon_buf_put(&o, num, strlen(num));
+		if (o.nomem) {
+			free(o.p);
+			reply_append_error(s, r, LS_NOMEM, NULL);
+			goto out;
+		}
+		r->status = 200;
+		r->raw = o.p;
+		r->raw_len = o.len;
+		r->content_type = "application/json";
+	}
+out:
+	free(kv);
+	free(ukeys);
+	free(found);
+	free(idx);
+	free(uidx);
+	free(dup_of);
+	free(upos);
+	free(iov);
+}
+
+static void fill_ctx(const struct request *q, struct event_ctx *ctx)
+{
+	ctx->writer = q->who->id;
+	ctx->remote_ip = q->remote_ip;
+	ctx->bound_service = q->who->service[0] ? q->who->service : NULL;
+	ctx->received_us = q->received_us;
+}
+
+void api_events_post(struct server *s, const struct request *q, struct reply *r)
+{
+	struct event_ctx ctx;
+	struct event_batch b = { 0 };
+	struct event_error e;
+	enum event_format fmt = EVENT_FORMAT_NATIVE;
+	ls_rc rc;
+
+	if (q->format && strcmp(q->format, "flat") == 0)
+		fmt = EVENT_FORMAT_FLAT;
+	memset(&e, 0, sizeof(e));
+	fill_ctx(q, &ctx);
+	rc = event_batch_parse(q->body, q->body_len, q->body_kind, fmt, &ctx, &b, &e);
+	if (rc != LS_OK) {
+		reply_parse_error(s, q, r, rc, &e);
+		return;
+	}
+	ingest(s, q, r, &b);
+	event_batch_release(&b);
+}
+
+void api_k8s_post(struct server *s, const struct request *q, struct reply *r)
+{
+	struct event_ctx ctx;
+	struct event_batch b = { 0 };
+	struct event_error e;
+	ls_rc rc;
+
+	memset(&e, 0, sizeof(e));
+	fill_ctx(q, &ctx);
+	rc = event_k8s_parse(q->body, q->body_len, &ctx, &b, &e);
+	if (rc != LS_OK) {
+		reply_parse_error(s, q, r, rc, &e);
+		return;
+	}
+	ingest(s, q, r, &b);
+	event_batch_release(&b);
+}
+
+/* ======================================================= start-up and snapshot */
+
+#define IDEM_SNAPSHOT "state/idem.snap"
+#define IDEM_SECRET_LABEL "logseal idempotency keys"
+#define IDEM_SNAPSHOT_MAX ((size_t)1 << 32)	/* 4 GiB: 134M keys */
+
+static int64_t wall_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* The key event.c gave the entry when it was accepted: its "id"; for
+ * Kubernetes events without one, auditID and stage from details.  Entries
+ * are canonical JSON (jdom's strict grammar, which is jansson's subset the
+ * log stores), so jdom reads them at a fraction of json_loadb's cost. */
+static int entry_key(const struct jdom *d, const struct jnode *o, char *out, size_t cap)
+{
+	const char *id = jdom_get_str(d, o, "id");
+	const char *svc = jdom_get_str(d, o, "service");
+	const struct jnode *det;
+	const char *aid, *stage;
+
+	if (id)
+		return snprintf(out, cap, "%s", id) < (int)cap;
+	if (!svc || strcmp(svc, "kubernetes") != 0)
+		return 0;
+	det = jdom_get(d, o, "details");
+	aid = jdom_get_str(d, det, "auditID");
+	stage = jdom_get_str(d, det, "stage");
+	if (!aid || !stage)
+		return 0;
+	return snprintf(out, cap, "k8s:%s:%s", aid, stage) < (int)cap;
+}
+
+/* Entries [start, size) of the journal into the map, scoped by the stored
+ * writer and service as ingest scoped them; entries received before
+ * `since` (0: none) are outside the window and skipped. */
+static ls_rc scan_journal(struct server *s, uint64_t start, int64_t since, uint64_t *scanned,
+			  struct ls_err *err)
+{
+	char jdir[PATH_MAX], key[512];
+	struct journal_iter *it;
+	struct jdom d = { 0 };
+	uint64_t size = log_size(s->log), index = 0, n = 0;
+	const uint8_t *data;
+	size_t len, root;
+	ls_rc rc;
+
+	*scanned = 0;
+	if (start >= size)
+		return LS_OK;
+	if (snprintf(jdir, sizeof(jdir), "%s/journal", s->dir) >= (int)sizeof(jdir))
+		return ls_err_set(err, LS_LIMIT, "path too long");
+	rc = journal_iter_open(jdir, start, &it, err);
+	if (rc != LS_OK)
+		return rc;
+	while ((rc = journal_iter_next(it, &data, &len, &index, err)) == LS_OK && index < size) {
+		const struct jnode *o;
+		const char *rcv;
+		int64_t received = 0;
+		struct idem_key k;
+
+		if (index < start)
+			continue;	/* the start of start's segment */
+		n++;
+		jdom_reset(&d);
+		/* Stored events nest EVENT_MAX_DEPTH at most; what jdom
+		 * refuses with this much room is no event of ours. */
+		rc = jdom_parse(&d, (const char *)data, len, 16 * EVENT_MAX_DEPTH, &root, NULL);
+		if (rc == LS_NOMEM)
+			break;
+		if (rc != LS_OK) {
+			rc = LS_OK;
+			continue;
+		}
+		o = &d.node[root];
+		if (!entry_key(&d, o, key, sizeof(key)))
+			continue;
+		rcv = jdom_get_str(&d, o, "received");
+		if (rcv && event_parse_time(rcv, &received) != LS_OK)
+			received = 0;
+		if (since && received < since)
+			continue;
+		rc = idem_key_of(s->idem, jdom_get_str(&d, o, "writer"),
+				 jdom_get_str(&d, o, "service"), key, &k);
+		if (rc == LS_OK)
+			rc = idem_put(s->idem, &k, index, received);
+		if (rc != LS_OK)
+			break;
+	}
+	journal_iter_free(it);
+	jdom_release(&d);
+	if (rc == LS_NOMEM)
+		return ls_err_set(err, rc, "out of memory building the idempotency map");
+	if (rc != LS_OK && rc != LS_NOTFOUND)
+		return rc;
+	*scanned = n;
+	return LS_OK;
+}
+
+static int snapshot_path(const struct server *s, char *out, size_t cap)
+{
+	return snprintf(out, cap, "%s/%s", s->dir, IDEM_SNAPSHOT) < (int)cap;
+}
+
+ls_rc api_idem_open(struct server *s, const struct idem_opts *o, struct idem_start *st,
+		    struct ls_err *err)
+{
+	struct idem_opts io = *o;
+	struct keyring *kr = NULL;
+	uint8_t secret[IDEM_SECRET_LEN];
+	char path[PATH_MAX], *buf = NULL;
+	uint64_t size = log_size(s->log), from = 0;
+	int64_t now = wall_us();
+	size_t len = 0;
+	struct timespec t0, t1, c0, c1;
+	ls_rc rc;
+
+	memset(st, 0, sizeof(*st));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+	/* Encrypted at rest: the map and its snapshot hold keyed hashes under
+	 * a key derived from the data keys, so no plaintext id reaches the
+	 * snapshot (and equal ids are not linkable without the key). */
+	rc = keys_get(s->dir, &kr, err);
+	if (rc == LS_OK) {
+		rc = keys_derive(kr, IDEM_SECRET_LABEL, secret, err);
+		if (rc != LS_OK)
+			return rc;
+		io.secret = secret;
+	} else if (rc != LS_NOTFOUND) {
+		return rc;
+	} else {
+		io.secret = NULL;
+	}
+	rc = idem_new(&io, &s->idem);
+	ls_wipe(secret, sizeof(secret));
+	if (rc != LS_OK)
+		return ls_err_set(err, rc, "cannot set up the idempotency map");
+
+	if (!snapshot_path(s, path, sizeof(path)))
+		return ls_err_set(err, LS_LIMIT, "path too long");
+	rc = fs_read_file(path, IDEM_SNAPSHOT_MAX, &buf, &len, err);
+	if (rc == LS_OK) {
+		struct ls_err e2 = { { 0 } };
+
+		rc = idem_snapshot_load(s->idem, (const uint8_t *)buf, len, size, &from, &e2);
+		if (rc == LS_OK) {
+			st->snapshot = 1;
+			st->covered = from;
+			st->snapshot_keys = idem_count(s->idem);
+		} else if (rc == LS_NOMEM) {
+			free(buf);
+			return ls_err_set(err, rc, "%s", e2.msg);
+		} else {
+			/* A bad snapshot costs a rescan, nothing else: the
+			 * journal is the truth. */
+			snprintf(st->why, sizeof(st->why), "%s", e2.msg);
+			from = 0;
+		}
+		free(buf);
+	} else if (rc != LS_NOTFOUND) {
+		snprintf(st->why, sizeof(st->why), "%s", err->msg);
+	}
+	idem_expire(s->idem, now);
+	rc = scan_journal(s, from, o->window_us > 0 && now > o->window_us ? now - o->window_us : 0,
+			  &st->scanned, err);
+	if (rc != LS_OK)
+		return rc;
+	idem_expire(s->idem, now);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+	st->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	st->cpu_seconds = (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
+	return LS_OK;
+}
+
+ls_rc api_idem_save(struct server *s, struct ls_err *err)
+{
+	char path[PATH_MAX], dir[PATH_MAX];
+	uint8_t *buf;
+	uint64_t covered;
+	size_t len;
+	ls_rc rc;
+
+	if (!s->idem || !s->log)
+		return LS_OK;
+	if (!snapshot_path(s, path, sizeof(path)) ||
+	    snprintf(dir, sizeof(dir), "%s/state", s->dir) >= (int)sizeof(dir))
+		return ls_err_set(err, LS_LIMIT, "path too long");
+	rc = idem_snapshot_encode(s->idem, log_size(s->log), wall_us(), &buf, &len, &covered);
+	if (rc != LS_OK)
+		return ls_err_set(err, rc, "out of memory encoding the idempotency snapshot");
+	rc = fs_mkdirs(dir, 0700, err);
+	if (rc == LS_OK)
+		rc = fs_write_file(path, buf, len, 0600, 0, err);
+	free(buf);
+	return rc;
+}
+
+/* The saver thread: a snapshot every interval when the log has grown, so a
+ * start after a crash reads only the journal since the last one. */
+struct idem_saver {
+	struct server *s;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned interval_s;
+	int stop;
+};
+
+static void *saver_main(void *arg)
+{
+	struct idem_saver *v = arg;
+	uint64_t saved = log_size(v->s->log);
+
+	pthread_mutex_lock(&v->mu);
+	while (!v->stop) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += v->interval_s;
+		while (!v->stop && pthread_cond_timedwait(&v->cv, &v->mu, &until) == 0)
+			;
+		if (v->stop)
+			break;
+		pthread_mutex_unlock(&v->mu);
+		idem_expire(v->s->idem, wall_us());
+		if (log_size(v->s->log) != saved) {
+			struct ls_err e = { { 0 } };
+			uint64_t size = log_size(v->s->log);
+
+			if (api_idem_save(v->s, &e) == LS_OK)
+				saved = size;
+			else
+				fprintf(stderr, "logseal serve: idempotency snapshot: %s\n", e.msg);
+		}
+		pthread_mutex_lock(&v->mu);
+	}
+	pthread_mutex_unlock(&v->mu);
+	return NULL;
+}
+
+ls_rc api_idem_saver_start(struct server *s, unsigned interval_s, struct ls_err *err)
+{
+	struct idem_saver *v;
+	pthread_condattr_t ca;
+
+	if (interval_s == 0)
+		return LS_OK;
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	v->s = s;
+	v->interval_s = interval_s;
+	pthread_mutex_init(&v->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&v->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (pthread_create(&v->thread, NULL, saver_main, v) != 0) {
+		pthread_mutex_destroy(&v->mu);
+		pthread_cond_destroy(&v->cv);
+		free(v);
+		return ls_err_set(err, LS_IO, "cannot start the idempotency snapshot thread");
+	}
+	s->idem_saver = v;
+	return LS_OK;
+}
+
+void api_idem_saver_stop(struct server *s)
+{
+	struct idem_saver *v = s->idem_saver;
+
+	if (!v)
+		return;
+	pthread_mutex_lock(&v->mu);
+	v->stop = 1;
+	pthread_cond_signal(&v->cv);
+	pthread_mutex_unlock(&v->mu);
+	pthread_join(v->thread, NULL);
+	pthread_mutex_destroy(&v->mu);
+	pthread_cond_destroy(&v->cv);
+	free(v);
+	s->idem_saver = NULL;
+}

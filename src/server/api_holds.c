@@ -1,0 +1,90 @@
+/*
+ * api_holds.c - POST/GET/DELETE /v1/holds (admin): legal holds that keep
+ * matching content from being purged (retention.h).  Placing and releasing
+ * are logged as logseal.hold.place / logseal.hold.release with the admin
+ * token as actor, after the hold file is durable.
+ */
+#include "server/api.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/log.h"
+#include "followers/retention.h"
+
+static int parse_reply(struct reply *r, unsigned status, const char *json)
+{
+	json_error_t je;
+
+	r->body = json_loads(json, 0, &je);
+	if (!r->body) {
+		reply_error(r, 500, "internal", "cannot build the reply");
+		return 0;
+	}
+	r->status = status;
+	return 1;
+}
+
+void api_holds_post(struct server *s, const struct request *q, struct reply *r)
+{
+	struct ls_err err = { { 0 } };
+	char *json = NULL;
+	ls_rc rc;
+
+	rc = retention_hold_place(s->log, q->body, q->body_len, q->who->id, q->received_us, &json,
+				  &err);
+	if (rc == LS_INVALID) {
+		reply_error(r, 400, "invalid_request", "%s", err.msg);
+	} else if (rc == LS_LIMIT) {
+		reply_error(r, 409, "too_many_holds", "%s", err.msg);
+	} else if (rc != LS_OK) {
+		reply_append_error(s, r, rc, &err);
+	} else {
+		parse_reply(r, 201, json);
+	}
+	free(json);
+}
+
+void api_holds_get(struct server *s, const struct request *q, struct reply *r)
+{
+	struct ls_err err = { { 0 } };
+	char *json = NULL;
+
+	if (retention_holds_json(log_dir(s->log), &json, &err) != LS_OK) {
+		reply_error(r, 500, "internal", "%s", err.msg);
+		return;
+	}
+	if (parse_reply(r, 200, json)) {
+		json_t *o = json_object(), *d;
+
+		json_object_set_new(o, "holds", r->body);
+		r->body = o;
+		/* Holds are configuration: reading them is an audited read.  When
+		 * its event cannot be written, api_audit_read() replaces the
+		 * holds in r with the refusal (fail closed). */
+		d = json_pack("{sI}", "results",
+			      (json_int_t)json_array_size(json_object_get(o, "holds")));
+		api_audit_read(s, q, "logseal.holds.list", "success", d, r);
+		json_decref(d);
+	}
+	free(json);
+}
+
+void api_holds_delete(struct server *s, const struct request *q, const char *id,
+		      struct reply *r)
+{
+	struct ls_err err = { { 0 } };
+	ls_rc rc;
+
+	rc = retention_hold_remove(s->log, id, q->who->id, q->received_us, &err);
+	if (rc == LS_NOTFOUND) {
+		reply_error(r, 404, "not_found", "no hold with this id");
+		return;
+	}
+	if (rc != LS_OK) {
+		reply_append_error(s, r, rc, &err);
+		return;
+	}
+	r->status = 200;
+	r->body = json_pack("{s:s,s:b}", "id", id, "released", 1);
+}

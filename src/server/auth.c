@@ -1,0 +1,492 @@
+/*
+ * auth.c - the token store (see auth.h for the file format and invariants).
+ *
+ * The table is small (operators create tokens by hand or by automation, a
+ * few hundred at most) so a flat array under a read-write lock is enough:
+ * every request takes the read lock once; a create or revoke takes the write
+ * lock for as long as the durable file replace takes.
+ */
+#include "server/auth.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/cfgseal.h"
+#include "base/crypto.h"
+#include "core/event.h"
+#include "base/fsutil.h"
+#include "server/serve.h"
+
+#define TOKENS_FILE "tokens.json"
+#define TOKENS_FILE_MAX (16u << 20)
+
+struct auth_tok {
+	char id[AUTH_ID_LEN + 1];
+	uint8_t hash[LS_HASH_LEN];
+	unsigned roles;
+	char *service;	/* NULL when not bound */
+	char *name;	/* NULL when none */
+	char created[32];
+	char revoked[32]; /* "" while active */
+};
+
+struct auth {
+	pthread_rwlock_t lock;
+	char path[PATH_MAX];
+	struct auth_tok *t;
+	size_t n, cap;
+};
+
+static const char *const role_names[] = { "writer", "auditor", "admin" };
+
+unsigned auth_role_parse(const char *s)
+{
+	for (unsigned i = 0; i < 3; i++)
+		if (strcmp(s, role_names[i]) == 0)
+			return 1u << i;
+	return 0;
+}
+
+json_t *auth_roles_json(unsigned roles)
+{
+	json_t *a = json_array();
+
+	for (unsigned i = 0; a && i < 3; i++)
+		if (roles & (1u << i))
+			json_array_append_new(a, json_string(role_names[i]));
+	return a;
+}
+
+static void now_text(char *out, size_t cap)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	event_format_time((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, out, cap);
+}
+
+/* Service names and token names end up in events and in listings: printable
+ * text only, so nothing can smuggle line breaks into an operator's terminal. */
+static int text_ok(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > max)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+static void tok_release(struct auth_tok *t)
+{
+	free(t->service);
+	free(t->name);
+	t->service = t->name = NULL;
+}
+
+static json_t *tok_public(const struct auth_tok *t)
+{
+	json_t *o = json_object();
+
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "id", json_string(t->id));
+	json_object_set_new(o, "roles", auth_roles_json(t->roles));
+	if (t->service)
+		json_object_set_new(o, "service", json_string(t->service));
+	if (t->name)
+		json_object_set_new(o, "name", json_string(t->name));
+	json_object_set_new(o, "created", json_string(t->created));
+	if (t->revoked[0])
+		json_object_set_new(o, "revoked", json_string(t->revoked));
+	return o;
+}
+
+/* ======================================================= file format */
+
+static ls_rc tok_from_json(json_t *o, struct auth_tok *t, struct ls_err *err)
+{
+	json_t *roles = json_object_get(o, "roles"), *v;
+	const char *id = json_string_value(json_object_get(o, "id"));
+	const char *hash = json_string_value(json_object_get(o, "sha256"));
+	const char *created = json_string_value(json_object_get(o, "created"));
+	const char *revoked = json_string_value(json_object_get(o, "revoked"));
+	const char *service = json_string_value(json_object_get(o, "service"));
+	const char *name = json_string_value(json_object_get(o, "name"));
+	uint8_t raw[8];
+	size_t i;
+
+	memset(t, 0, sizeof(*t));
+	if (!id || strlen(id) != AUTH_ID_LEN || strncmp(id, "tok_", 4) != 0 ||
+	    ls_unhex(id + 4, 16, raw, sizeof(raw)) != LS_OK)
+		return ls_err_set(err, LS_CORRUPT, "bad token id");
+	snprintf(t->id, sizeof(t->id), "%s", id);
+	if (!hash || ls_unhex(hash, strlen(hash), t->hash, sizeof(t->hash)) != LS_OK)
+		return ls_err_set(err, LS_CORRUPT, "%s: bad sha256", id);
+	if (!created || strlen(created) >= sizeof(t->created))
+		return ls_err_set(err, LS_CORRUPT, "%s: bad created", id);
+	snprintf(t->created, sizeof(t->created), "%s", created);
+	if (revoked) {
+		if (strlen(revoked) >= sizeof(t->revoked) || !revoked[0])
+			return ls_err_set(err, LS_CORRUPT, "%s: bad revoked", id);
+		snprintf(t->revoked, sizeof(t->revoked), "%s", revoked);
+	}
+	if (!json_is_array(roles) || json_array_size(roles) == 0)
+		return ls_err_set(err, LS_CORRUPT, "%s: bad roles", id);
+	json_array_foreach(roles, i, v) {
+		unsigned r = json_is_string(v) ? auth_role_parse(json_string_value(v)) : 0;
+		if (!r)
+			return ls_err_set(err, LS_CORRUPT, "%s: unknown role", id);
+		t->roles |= r;
+	}
+	if ((json_object_get(o, "service") && (!service || !text_ok(service, AUTH_SERVICE_MAX))) ||
+	    (json_object_get(o, "name") && (!name || !text_ok(name, AUTH_NAME_MAX))))
+		return ls_err_set(err, LS_CORRUPT, "%s: bad service or name", id);
+	if (service && !(t->service = strdup(service)))
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	if (name && !(t->name = strdup(name))) {
+		tok_release(t);
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	}
+	return LS_OK;
+}
+
+static json_t *tok_to_json(const struct auth_tok *t)
+{
+	json_t *o = tok_public(t);
+	char hex[2 * LS_HASH_LEN + 1];
+
+	if (!o)
+		return NULL;
+	ls_hex(t->hash, sizeof(t->hash), hex);
+	json_object_set_new(o, "sha256", json_string(hex));
+	return o;
+}
+
+/* Write the first n tokens of tab to path durably. */
+static ls_rc store_write(const char *path, const struct auth_tok *tab, size_t n,
+			 struct ls_err *err)
+{
+	json_t *root = json_object(), *arr = json_array();
+	char *text = NULL;
+	ls_rc rc = LS_NOMEM;
+
+	if (!root || !arr)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = tok_to_json(&tab[i]);
+		if (!o || json_array_append_new(arr, o) < 0)
+			goto out;
+	}
+	json_object_set_new(root, "version", json_integer(1));
+	json_object_set(root, "tokens", arr);
+	text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
+	if (!text)
+		goto out;
+	{
+		/* Sealed (cfgseal.h): an edited role or hash is refused at load. */
+		char dir[PATH_MAX];
+
+		cfgseal_parent(path, 1, dir, sizeof(dir));
+		rc = cfgseal_write_file(dir, CFGSEAL_TOKENS, path, text, strlen(text), 0600, err);
+	}
+	free(text);
+	json_decref(root);
+	json_decref(arr);
+	return rc;
+out:
+	json_decref(root);
+	json_decref(arr);
+	return ls_err_set(err, rc, "out of memory");
+}
+
+static ls_rc store_load(struct auth *a, struct ls_err *err)
+{
+	char *text;
+	size_t len, i;
+	json_error_t je;
+	json_t *root, *arr, *v;
+	char dir[PATH_MAX];
+	ls_rc rc;
+
+	cfgseal_parent(a->path, 1, dir, sizeof(dir));
+	rc = cfgseal_read_file(dir, CFGSEAL_TOKENS, a->path, TOKENS_FILE_MAX, &text, &len, err);
+	if (rc != LS_OK)
+		return rc;
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	free(text);
+	if (!root)
+		return ls_err_set(err, LS_CORRUPT, "%s: line %d: %s", a->path, je.line, je.text);
+	arr = json_object_get(root, "tokens");
+	if (!json_is_array(arr) || json_integer_value(json_object_get(root, "version")) != 1) {
+		json_decref(root);
+		return ls_err_set(err, LS_CORRUPT, "%s: not a version 1 token store", a->path);
+	}
+	a->cap = json_array_size(arr) + 16;
+	a->t = calloc(a->cap, sizeof(*a->t));
+	if (!a->t) {
+		json_decref(root);
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	}
+	json_array_foreach(arr, i, v) {
+		rc = tok_from_json(v, &a->t[a->n], err);
+		if (rc != LS_OK) {
+			json_decref(root);
+			return rc == LS_CORRUPT ? ls_err_set(err, rc, "%s: token %zu: %s", a->path,
+							     i, err ? err->msg : "bad") : rc;
+		}
+		a->n++;
+	}
+	json_decref(root);
+	return LS_OK;
+}
+
+/* ======================================================= new tokens */
+
+static ls_rc new_token(unsigned roles, const char *service, const char *name, char *secret,
+		       size_t cap, struct auth_tok *t, struct ls_err *err)
+{
+	uint8_t raw[32], idraw[8];
+	char hex[65];
+
+	if (cap < AUTH_SECRET_LEN + 1)
+		return ls_err_set(err, LS_LIMIT, "secret buffer too small");
+	if (!roles || (roles & ~(AUTH_ROLE_WRITER | AUTH_ROLE_AUDITOR | AUTH_ROLE_ADMIN)))
+		return ls_err_set(err, LS_INVALID, "roles must be writer, auditor and/or admin");
+	if (service && !text_ok(service, AUTH_SERVICE_MAX))
+		return ls_err_set(err, LS_INVALID,
+				  "service must be 1..%d printable characters", AUTH_SERVICE_MAX);
+	if (service && !(roles & AUTH_ROLE_WRITER))
+		return ls_err_set(err, LS_INVALID, "only a writer token can be bound to a service");
+	if (service && event_service_reserved(service, strlen(service)))
+		return ls_err_set(err, LS_INVALID,
+				  "service \"logseal\" is reserved for the server's own events");
+	if (name && !text_ok(name, AUTH_NAME_MAX))
+		return ls_err_set(err, LS_INVALID, "name must be 1..%d printable characters",
+				  AUTH_NAME_MAX);
+	memset(t, 0, sizeof(*t));
+	if (ls_random(raw, sizeof(raw)) != LS_OK || ls_random(idraw, sizeof(idraw)) != LS_OK)
+		return ls_err_set(err, LS_IO, "no randomness available");
+	ls_hex(raw, sizeof(raw), hex);
+	snprintf(secret, cap, "lsk_%s", hex);
+	ls_wipe(raw, sizeof(raw));
+	ls_wipe(hex, sizeof(hex));
+	ls_sha256(secret, AUTH_SECRET_LEN, NULL, 0, t->hash);
+	ls_hex(idraw, sizeof(idraw), hex);
+	snprintf(t->id, sizeof(t->id), "tok_%.16s", hex);
+	t->roles = roles;
+	now_text(t->created, sizeof(t->created));
+	if ((service && !(t->service = strdup(service))) || (name && !(t->name = strdup(name)))) {
+		tok_release(t);
+		ls_wipe(secret, cap);
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	}
+	return LS_OK;
+}
+
+ls_rc auth_bootstrap(const char *dir, struct ls_err *err)
+{
+	char path[PATH_MAX], tpath[PATH_MAX], secret[AUTH_SECRET_LEN + 2];
+	struct auth_tok t;
+	ls_rc rc;
+
+	if (snprintf(path, sizeof(path), "%s/" TOKENS_FILE, dir) >= (int)sizeof(path) ||
+	    snprintf(tpath, sizeof(tpath), "%s/admin.token", dir) >= (int)sizeof(tpath))
+		return ls_err_set(err, LS_LIMIT, "path too long");
+	if (access(path, F_OK) == 0)
+		return ls_err_set(err, LS_EXISTS, "%s already exists", path);
+	rc = new_token(AUTH_ROLE_ADMIN | AUTH_ROLE_AUDITOR, NULL, "initial admin", secret,
+		       sizeof(secret), &t, err);
+	if (rc != LS_OK)
+		return rc;
+	rc = store_write(path, &t, 1, err);
+	tok_release(&t);
+	if (rc == LS_OK) {
+		size_t n = strlen(secret);
+		secret[n] = '\n';
+		rc = fs_write_file(tpath, secret, n + 1, 0600, 0, err);
+		if (rc != LS_OK)
+			unlink(path);
+	}
+	ls_wipe(secret, sizeof(secret));
+	return rc;
+}
+
+/* ======================================================= the store */
+
+ls_rc auth_open(const char *dir, struct auth **out, struct ls_err *err)
+{
+	struct auth *a = calloc(1, sizeof(*a));
+	ls_rc rc;
+
+	if (!a)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	if (snprintf(a->path, sizeof(a->path), "%s/" TOKENS_FILE, dir) >= (int)sizeof(a->path)) {
+		free(a);
+		return ls_err_set(err, LS_LIMIT, "path too long");
+	}
+	pthread_rwlock_init(&a->lock, NULL);
+	rc = store_load(a, err);
+	if (rc != LS_OK) {
+		auth_free(a);
+		return rc;
+	}
+	*out = a;
+	return LS_OK;
+}
+
+void auth_free(struct auth *a)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->n; i++)
+		tok_release(&a->t[i]);
+	free(a->t);
+	pthread_rwlock_destroy(&a->lock);
+	free(a);
+}
+
+ls_rc auth_check(struct auth *a, const char *secret, size_t n, struct auth_principal *p)
+{
+	uint8_t h[LS_HASH_LEN];
+	size_t hit = SIZE_MAX;
+	ls_rc rc = LS_DENIED;
+
+	ls_sha256(secret, n, NULL, 0, h);
+	pthread_rwlock_rdlock(&a->lock);
+	/* Compare against every token so the time taken does not depend on
+	 * where (or whether) the secret matches. */
+	for (size_t i = 0; i < a->n; i++) {
+		int eq = ls_ct_equal(h, a->t[i].hash, sizeof(h));
+		hit = eq ? i : hit;
+	}
+	if (hit != SIZE_MAX && !a->t[hit].revoked[0]) {
+		const struct auth_tok *t = &a->t[hit];
+		memset(p, 0, sizeof(*p));
+		snprintf(p->id, sizeof(p->id), "%s", t->id);
+		p->roles = t->roles;
+		if (t->service)
+			snprintf(p->service, sizeof(p->service), "%s", t->service);
+		rc = LS_OK;
+	}
+	pthread_rwlock_unlock(&a->lock);
+	ls_wipe(h, sizeof(h));
+	return rc;
+}
+
+ls_rc auth_create(struct auth *a, unsigned roles, const char *service, const char *name,
+		  char *secret, size_t cap, json_t **info, struct ls_err *err)
+{
+	struct auth_tok t;
+	ls_rc rc;
+
+	rc = new_token(roles, service, name, secret, cap, &t, err);
+	if (rc != LS_OK)
+		return rc;
+	pthread_rwlock_wrlock(&a->lock);
+	if (a->n >= AUTH_MAX_TOKENS) {
+		rc = ls_err_set(err, LS_LIMIT, "the token store is full (%d tokens)",
+				AUTH_MAX_TOKENS);
+		goto fail;
+	}
+	if (a->n == a->cap) {
+		size_t ncap = a->cap ? 2 * a->cap : 16;
+		struct auth_tok *nt = realloc(a->t, ncap * sizeof(*nt));
+		if (!nt) {
+			rc = ls_err_set(err, LS_NOMEM, "out of memory");
+			goto fail;
+		}
+		a->t = nt;
+		a->cap = ncap;
+	}
+	a->t[a->n] = t;
+	/* Only a durable store makes the token usable (invariant 2). */
+	rc = store_write(a->path, a->t, a->n + 1, err);
+	if (rc != LS_OK)
+		goto fail;
+	a->n++;
+	*info = tok_public(&t);
+	pthread_rwlock_unlock(&a->lock);
+	return LS_OK;
+fail:
+	pthread_rwlock_unlock(&a->lock);
+	tok_release(&t);
+	ls_wipe(secret, cap);
+	return rc;
+}
+
+ls_rc auth_revoke(struct auth *a, const char *id, int *changed, json_t **info,
+		  struct ls_err *err)
+{
+	size_t i, admins = 0;
+	ls_rc rc = LS_OK;
+
+	*changed = 0;
+	pthread_rwlock_wrlock(&a->lock);
+	for (i = 0; i < a->n; i++)
+		if (strcmp(a->t[i].id, id) == 0)
+			break;
+	if (i == a->n) {
+		pthread_rwlock_unlock(&a->lock);
+		return ls_err_set(err, LS_NOTFOUND, "no token with id %s", id);
+	}
+	if (!a->t[i].revoked[0]) {
+		for (size_t k = 0; k < a->n; k++)
+			if (!a->t[k].revoked[0] && (a->t[k].roles & AUTH_ROLE_ADMIN))
+				admins++;
+		if ((a->t[i].roles & AUTH_ROLE_ADMIN) && admins <= 1) {
+			pthread_rwlock_unlock(&a->lock);
+			return ls_err_set(err, LS_DENIED,
+					  "%s is the last admin token; create another first", id);
+		}
+		now_text(a->t[i].revoked, sizeof(a->t[i].revoked));
+		rc = store_write(a->path, a->t, a->n, err);
+		if (rc != LS_OK)
+			a->t[i].revoked[0] = 0;
+		else
+			*changed = 1;
+	}
+	if (rc == LS_OK)
+		*info = tok_public(&a->t[i]);
+	pthread_rwlock_unlock(&a->lock);
+	return rc;
+}
+
+int auth_active(struct auth *a, const char *id)
+{
+	int on = 0;
+
+	pthread_rwlock_rdlock(&a->lock);
+	for (size_t i = 0; i < a->n; i++) {
+		if (strcmp(a->t[i].id, id) == 0) {
+			on = !a->t[i].revoked[0];
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&a->lock);
+	return on;
+}
+
+json_t *auth_list(struct auth *a)
+{
+	json_t *arr = json_array();
+
+	pthread_rwlock_rdlock(&a->lock);
+	for (size_t i = 0; arr && i < a->n; i++) {
+		json_t *o = tok_public(&a->t[i]);
+		if (!o || json_array_append_new(arr, o) < 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	}
+	pthread_rwlock_unlock(&a->lock);
+	return arr;
+}

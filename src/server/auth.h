@@ -1,0 +1,88 @@
+/*
+ * auth.h - the token store: bearer tokens, their roles and the durable
+ * file DIR/tokens.json that holds them.
+ *
+ * A token is "lsk_" followed by 64 hex digits (256 random bits).  It is shown
+ * once, when created; the store keeps only SHA-256 of the whole secret text,
+ * so neither the file nor the server's memory after creation can give a
+ * secret back.  Each token has a public id ("tok_" + 16 hex) that is what
+ * the log names as the actor or writer.
+ *
+ * tokens.json (mode 0600, replaced durably on every change):
+ *	{"version":1,"tokens":[{"id":"tok_...","sha256":"<64 hex>",
+ *	  "roles":["writer"],"service":"billing","name":"...",
+ *	  "created":"<UTC time>","revoked":"<UTC time>"}, ...]}
+ * "service", "name" and "revoked" are optional.  Revoked tokens stay in the
+ * file (they are named by events in the log) but never authenticate.
+ *
+ * Calling sequence: auth_open() -> auth_check()/auth_create()/auth_revoke()/
+ * auth_list() from any thread -> auth_free().
+ *
+ * Invariants:
+ *  1. A secret is compared only through its hash, in constant time, against
+ *     every active token (no early exit that depends on the secret).
+ *  2. A change is visible to auth_check() only once it is durable on disk;
+ *     a revocation is refused by the very next auth_check().
+ *  3. The last active admin token cannot be revoked (that would lock the
+ *     operator out of token management for good).
+ */
+#ifndef LS_AUTH_H
+#define LS_AUTH_H
+
+#include <jansson.h>
+
+#include "base/ls.h"
+
+#define AUTH_ROLE_WRITER 1u
+#define AUTH_ROLE_AUDITOR 2u
+#define AUTH_ROLE_ADMIN 4u
+
+#define AUTH_SECRET_LEN 68	/* "lsk_" + 64 hex */
+#define AUTH_ID_LEN 20		/* "tok_" + 16 hex */
+#define AUTH_SERVICE_MAX 128
+#define AUTH_NAME_MAX 256
+#define AUTH_MAX_TOKENS 10000
+
+struct auth;
+
+/* Who made a request: a copy, safe to keep after the token is revoked. */
+struct auth_principal {
+	char id[AUTH_ID_LEN + 1];
+	unsigned roles;
+	char service[AUTH_SERVICE_MAX + 1]; /* "" when not bound */
+};
+
+/* Load DIR/tokens.json.  LS_NOTFOUND when there is none (see auth_bootstrap
+ * in serve.h), LS_CORRUPT when it does not parse. */
+ls_rc auth_open(const char *dir, struct auth **out, struct ls_err *err);
+void auth_free(struct auth *a);
+
+/* LS_OK and *p filled when secret (n bytes) is an active token, LS_DENIED otherwise. */
+ls_rc auth_check(struct auth *a, const char *secret, size_t n, struct auth_principal *p);
+
+/* Create a token.  secret receives the NUL-terminated secret (cap >=
+ * AUTH_SECRET_LEN + 1; the caller wipes it), *info a new JSON description
+ * (id, roles, service, name, created; never the secret).  LS_INVALID for bad
+ * roles, service or name; LS_LIMIT when the store is full. */
+ls_rc auth_create(struct auth *a, unsigned roles, const char *service, const char *name,
+		  char *secret, size_t cap, json_t **info, struct ls_err *err);
+
+/* Revoke token id.  *changed is 0 when it was already revoked.  *info is a
+ * new JSON description.  LS_NOTFOUND, LS_DENIED (last admin token). */
+ls_rc auth_revoke(struct auth *a, const char *id, int *changed, json_t **info,
+		  struct ls_err *err);
+
+/* 1 when token id exists and is not revoked.  What a holder of a
+ * long-lived authorisation (a live stream) checks against, so a revocation
+ * that raced its authentication is still seen. */
+int auth_active(struct auth *a, const char *id);
+
+/* A new JSON array describing every token (no secrets, no hashes). */
+json_t *auth_list(struct auth *a);
+
+/* "writer"/"auditor"/"admin" -> bit; 0 for anything else. */
+unsigned auth_role_parse(const char *s);
+/* JSON array of role names for a bit set. */
+json_t *auth_roles_json(unsigned roles);
+
+#endif

@@ -1,0 +1,276 @@
+/*
+ * cfgseal.c - HMAC seals of configuration files and the checkpoint index
+ * (see cfgseal.h and cpindex.h).
+ */
+#include "store/cfgseal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/crypto.h"
+#include "base/fsutil.h"
+#include "store/keys.h"
+#include "core/note.h"
+
+#define SEAL_HEAD "{\"mac\":\""
+#define SEAL_HEAD_LEN 8
+#define SEAL_HEX (2 * CFGSEAL_MAC_LEN)
+/* {"mac":"<64 hex>" then ',' or '}' */
+#define SEAL_PREFIX_LEN (SEAL_HEAD_LEN + SEAL_HEX + 1)
+
+static int adopt_mode;
+
+void cfgseal_set_adopt(int on)
+{
+	adopt_mode = on;
+}
+
+int cfgseal_adopt(void)
+{
+	return adopt_mode;
+}
+
+const struct cfgseal_file cfgseal_files[] = {
+	{ "tokens.json", CFGSEAL_TOKENS },
+	{ "alerts/rules.json", CFGSEAL_ALERTS },
+	{ "alerts/webhooks.json", CFGSEAL_ALERTS },
+	{ "alerts/state.json", CFGSEAL_ALERTS },
+	{ "state/last-verify.json", CFGSEAL_VERIFY },
+};
+const size_t cfgseal_nfiles = sizeof(cfgseal_files) / sizeof(cfgseal_files[0]);
+
+const char *cfgseal_label(enum cfgseal_purpose p)
+{
+	switch (p) {
+	case CFGSEAL_TOKENS: return "logseal/cfgseal/v1/tokens";
+	case CFGSEAL_MASTER: return "logseal/cfgseal/v1/master";
+	case CFGSEAL_ALERTS: return "logseal/cfgseal/v1/alerts";
+	case CFGSEAL_VERIFY: return "logseal/cfgseal/v1/verify-state";
+	case CFGSEAL_CHECKPOINTS: return "logseal/cfgseal/v1/checkpoints";
+	}
+	return "logseal/cfgseal/v1/unknown";
+}
+
+ls_rc cfgseal_key(const char *dir, enum cfgseal_purpose p, uint8_t key[CFGSEAL_KEY_LEN],
+		  struct ls_err *err)
+{
+	const char *label = cfgseal_label(p);
+	char path[PATH_MAX], *data = NULL;
+	struct note_signer s;
+	struct keyring *kr;
+	size_t len;
+	ls_rc rc;
+
+	rc = keys_get(dir, &kr, err);
+	if (rc == LS_OK)
+		return keys_derive(kr, label, key, err);
+	if (rc != LS_NOTFOUND)
+		return rc;
+	/* A plaintext directory: the signing key is its only secret. */
+	if (snprintf(path, sizeof(path), "%s/keys/log.key", dir) >= (int)sizeof(path))
+		return ls_err_set(err, LS_LIMIT, "data directory path too long");
+	rc = fs_read_file(path, 4096, &data, &len, err);
+	if (rc == LS_NOTFOUND)
+		return ls_err_set(err, LS_NOTFOUND, "%s has no key to seal files with", dir);
+	if (rc != LS_OK)
+		return rc;
+	while (len && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+		len--;
+	rc = note_signer_parse(data, len, &s, err);
+	ls_wipe(data, len);
+	free(data);
+	if (rc != LS_OK)
+		return ls_err_set(err, rc, "%s: %s", path, err ? err->msg : "not a signing key");
+	ls_hmac_sha256(s.seed, sizeof(s.seed), label, strlen(label), key);
+	note_signer_wipe(&s);
+	return LS_OK;
+}
+
+void cfgseal_mac(const uint8_t key[CFGSEAL_KEY_LEN], const char *name, const void *text,
+		 size_t len, uint8_t mac[CFGSEAL_MAC_LEN])
+{
+	size_t nl = strlen(name);
+	uint8_t *buf = malloc(nl + 1 + len);
+
+	if (!buf) {
+		/* Never a seal that anything could match. */
+		memset(mac, 0, CFGSEAL_MAC_LEN);
+		mac[0] = 1;
+		return;
+	}
+	memcpy(buf, name, nl);
+	buf[nl] = 0;
+	memcpy(buf + nl + 1, text, len);
+	ls_hmac_sha256(key, CFGSEAL_KEY_LEN, buf, nl + 1 + len, mac);
+	free(buf);
+}
+
+ls_rc cfgseal_seal(const uint8_t key[CFGSEAL_KEY_LEN], const char *name, const char *text,
+		   size_t len, char **out, size_t *outlen)
+{
+	uint8_t mac[CFGSEAL_MAC_LEN];
+	char *f;
+	size_t n;
+
+	if (len < 2 || text[0] != '{')
+		return LS_INVALID;
+	cfgseal_mac(key, name, text, len, mac);
+	/* "{}" has no member to put a comma before. */
+	n = SEAL_PREFIX_LEN + (len == 2 && text[1] == '}' ? 1 : len);
+	f = malloc(n + 1);
+	if (!f)
+		return LS_NOMEM;
+	memcpy(f, SEAL_HEAD, SEAL_HEAD_LEN);
+	ls_hex(mac, sizeof(mac), f + SEAL_HEAD_LEN);
+	f[SEAL_HEAD_LEN + SEAL_HEX] = '"';
+	if (len == 2 && text[1] == '}') {
+		f[SEAL_PREFIX_LEN] = '}';
+	} else {
+		f[SEAL_PREFIX_LEN] = ',';
+		memcpy(f + SEAL_PREFIX_LEN + 1, text + 1, len - 1);
+	}
+	f[n] = 0;
+	*out = f;
+	*outlen = n;
+	return LS_OK;
+}
+
+ls_rc cfgseal_split(char *data, size_t *len, uint8_t mac[CFGSEAL_MAC_LEN])
+{
+	size_t n = *len;
+
+	if (n < SEAL_PREFIX_LEN + 1 || memcmp(data, SEAL_HEAD, SEAL_HEAD_LEN) != 0 ||
+	    data[SEAL_HEAD_LEN + SEAL_HEX] != '"' ||
+	    ls_unhex(data + SEAL_HEAD_LEN, SEAL_HEX, mac, CFGSEAL_MAC_LEN) != LS_OK)
+		return LS_NOTFOUND;
+	if (data[SEAL_PREFIX_LEN] == '}' && n == SEAL_PREFIX_LEN + 1) {
+		data[0] = '{';
+		data[1] = '}';
+		data[2] = 0;
+		*len = 2;
+		return LS_OK;
+	}
+	if (data[SEAL_PREFIX_LEN] != ',')
+		return LS_NOTFOUND;
+	data[0] = '{';
+	memmove(data + 1, data + SEAL_PREFIX_LEN + 1, n - SEAL_PREFIX_LEN - 1);
+	*len = n - SEAL_PREFIX_LEN;
+	data[*len] = 0;
+	return LS_OK;
+}
+
+ls_rc cfgseal_open(const uint8_t key[CFGSEAL_KEY_LEN], const char *name, char *data,
+		   size_t *len)
+{
+	uint8_t mac[CFGSEAL_MAC_LEN], want[CFGSEAL_MAC_LEN];
+	ls_rc rc = cfgseal_split(data, len, mac);
+
+	if (rc != LS_OK)
+		return rc;
+	cfgseal_mac(key, name, data, *len, want);
+	return ls_ct_equal(mac, want, sizeof(mac)) ? LS_OK : LS_TAMPERED;
+}
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+ls_rc cfgseal_write_file(const char *dir, enum cfgseal_purpose p, const char *path,
+			 const char *text, size_t len, mode_t mode, struct ls_err *err)
+{
+	uint8_t key[CFGSEAL_KEY_LEN];
+	char *f = NULL;
+	size_t n;
+	ls_rc rc;
+
+	rc = cfgseal_key(dir, p, key, err);
+	if (rc == LS_NOTFOUND)
+		return fs_write_file(path, text, len, mode, 0, err);
+	if (rc != LS_OK)
+		return rc;
+	rc = cfgseal_seal(key, base_name(path), text, len, &f, &n);
+	ls_wipe(key, sizeof(key));
+	if (rc != LS_OK)
+		return ls_err_set(err, rc, "%s: cannot seal (%s)", path, ls_rc_name(rc));
+	rc = fs_write_file(path, f, n, mode, 0, err);
+	free(f);
+	return rc;
+}
+
+ls_rc cfgseal_read_file(const char *dir, enum cfgseal_purpose p, const char *path, size_t cap,
+			char **data, size_t *len, struct ls_err *err)
+{
+	uint8_t key[CFGSEAL_KEY_LEN];
+	char *d = NULL;
+	size_t n = 0;
+	ls_rc rc;
+
+	rc = fs_read_file(path, cap, &d, &n, err);
+	if (rc != LS_OK)
+		return rc;
+	rc = cfgseal_key(dir, p, key, err);
+	if (rc == LS_NOTFOUND) {
+		*data = d;
+		*len = n;
+		return LS_OK;
+	}
+	if (rc != LS_OK) {
+		free(d);
+		return rc;
+	}
+	rc = cfgseal_open(key, base_name(path), d, &n);
+	ls_wipe(key, sizeof(key));
+	if (rc == LS_NOTFOUND && adopt_mode)
+		rc = LS_OK;
+	if (rc == LS_NOTFOUND) {
+		free(d);
+		return ls_err_set(err, LS_TAMPERED,
+				  "%s: has no integrity seal (edited by hand, or written before "
+				  "files were sealed: then stop the server and run `logseal keys "
+				  "seal-config --data %s`)",
+				  path, dir);
+	}
+	if (rc != LS_OK) {
+		free(d);
+		return ls_err_set(err, LS_TAMPERED,
+				  "%s: its integrity seal does not match its content (changed "
+				  "outside logseal)",
+				  path);
+	}
+	*data = d;
+	*len = n;
+	return LS_OK;
+}
+
+ls_rc cfgseal_parent(const char *path, int levels, char *out, size_t cap)
+{
+	size_t n = strlen(path);
+
+	if (n >= cap)
+		return LS_LIMIT;
+	memcpy(out, path, n + 1);
+	while (levels-- > 0) {
+		char *s;
+
+		while (n > 1 && out[n - 1] == '/')
+			out[--n] = 0;
+		s = strrchr(out, '/');
+		if (!s) {
+			snprintf(out, cap, ".");
+			return LS_OK;
+		}
+		if (s == out)
+			s[1] = 0;
+		else
+			*s = 0;
+		n = strlen(out);
+	}
+	return LS_OK;
+}

@@ -1,0 +1,171 @@
+/*
+ * log.h - the log: journal + Merkle tree + tiles + signed checkpoints,
+ * sequenced by one thread.
+ *
+ * Data directory layout (docs/FORMAT.md):
+ *	DIR/journal/            segments (journal.h) - the truth
+ *	DIR/log/checkpoint      latest signed checkpoint (C2SP)
+ *	DIR/log/tile/...        hash tiles and entry bundles (C2SP tlog-tiles)
+ *	DIR/checkpoints/<size>  every signed checkpoint, kept forever
+ *	DIR/keys/log.key        the signer key (mode 0600)
+ *	DIR/keys/master.json, datakeys.json  encryption keys (keys.h); when
+ *	                        present, the journal and the entry bundles
+ *	                        (DIR/bundles/) are encrypted, and journal_open()
+ *	                        and the tiles find the keys themselves
+ *	DIR/verifier.key        the verifier key (one line)
+ *
+ * Calling sequence: log_open() -> log_append()* (any threads) -> log_close().
+ *
+ * Many threads call log_append() at once.  Each hashes its own entries, then
+ * queues the batch; the sequencer thread takes every queued batch, writes
+ * them with one journal_append() (group commit: one fdatasync), and wakes
+ * each caller with its first leaf index.  A checkpointer thread extends the
+ * tiles and signs a new checkpoint when the tree has grown: once the oldest
+ * unsigned acknowledged entry is checkpoint_interval_ms old, or sooner when
+ * half of max_unsigned_entries wait.  The unsigned window (entries
+ * acknowledged but covered by no signed checkpoint: recovery could cut
+ * them, undetected, if they were lost) is bounded: when it holds
+ * max_unsigned_entries, or its oldest entry is max_unsigned_ms old, the
+ * sequencer acknowledges nothing more until a checkpoint lands
+ * (back-pressure); batches that wait longer than a few seconds for that
+ * fail with LS_BUSY, unwritten.  The queue is bounded: when it is full
+ * log_append() returns LS_BUSY at once instead of waiting (the server
+ * answers 503).
+ *
+ * After a recovery that cut a torn tail (journal.h invariant 4),
+ * log_open() appends an event of service "logseal", action
+ * "logseal.recovery.truncated", naming what was cut (segment, offset,
+ * bytes, records and their leaf range) and signs a checkpoint covering it,
+ * whoever opened the log: a cut is never silent.
+ */
+#ifndef LS_LOG_H
+#define LS_LOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "store/journal.h"
+#include "base/ls.h"
+#include "core/note.h"
+
+struct log;
+
+struct log_opts {
+	const char *dir;
+	uint64_t checkpoint_interval_ms; /* 0: 500 */
+	uint64_t max_unsigned_entries;	 /* 0: 65536 */
+	uint64_t max_unsigned_ms;	 /* 0: 1000, or twice the interval if longer */
+	uint64_t segment_size;		 /* 0: journal default */
+	size_t queue_max_bytes;		 /* bytes waiting for the sequencer; 0: 64 MiB */
+	int no_threads;			 /* 1: no checkpointer thread (import, tests): call log_checkpoint() */
+};
+
+/* Create a new data directory: keys, verifier.key, empty journal, and a
+ * signed checkpoint of size 0.  LS_EXISTS if DIR already holds a log. */
+ls_rc log_init(const char *dir, const char *origin, struct ls_err *err);
+
+ls_rc log_open(const struct log_opts *opts, struct log **out, struct journal_recovery *rec,
+	       struct ls_err *err);
+
+/* Append n entries durably; *first receives the leaf index of the first
+ * (the rest follow consecutively).  Entries are stored byte for byte. */
+ls_rc log_append(struct log *l, const struct iovec *entries, size_t n, uint64_t *first,
+		 struct ls_err *err);
+
+/* log_append() that calls enqueued(ctx) exactly once, as soon as the batch
+ * holds its place in the sequencer's queue (or has failed before that):
+ * callers that must keep an order among themselves release it there and
+ * let the group commit merge their batches, instead of waiting for each
+ * other's fdatasync. */
+ls_rc log_append_ordered(struct log *l, const struct iovec *entries, size_t n, uint64_t *first,
+			 void (*enqueued)(void *ctx), void *ctx, struct ls_err *err);
+
+/* log_append() in two halves, so that the caller works while the batch is
+ * written: start queues it (the entries must stay valid until finish), and
+ * finish waits until it is durable and gives its result, exactly as
+ * log_append() would.  A started batch must be finished.  When start fails
+ * nothing was queued and there is nothing to finish. */
+struct log_ticket;
+ls_rc log_append_start(struct log *l, const struct iovec *entries, size_t n,
+		       struct log_ticket **t, struct ls_err *err);
+ls_rc log_append_finish(struct log *l, struct log_ticket *t, uint64_t *first, struct ls_err *err);
+
+/* Sign a checkpoint now if the tree grew since the last one (also called by
+ * the checkpointer thread).  Returns once it is durable. */
+ls_rc log_checkpoint(struct log *l, struct ls_err *err);
+
+/* Number of entries durably appended. */
+uint64_t log_size(struct log *l);
+
+/* 1 when the journal has failed and appends are refused until reopened. */
+int log_failed(struct log *l);
+
+/* The latest signed checkpoint: note text (malloc'd) and its size. */
+ls_rc log_latest_checkpoint(struct log *l, char **note, uint64_t *size);
+
+const struct note_verifier *log_verifier(const struct log *l);
+
+/* Sign any text (ending in '\n') with the log's key as a C2SP signed note:
+ * for documents other than checkpoints, such as export manifests, whose
+ * first line must then make them unmistakable for a checkpoint.  *note is
+ * malloc'd. */
+ls_rc log_sign_note(struct log *l, const char *text, size_t n, char **note,
+		    struct ls_err *err);
+
+/* The log's origin (its key name). */
+const char *log_origin(const struct log *l);
+const char *log_dir(const struct log *l);
+
+/* Start a new journal segment now, and so (encrypted directory, keys.h) a
+ * new data key for everything written from here on.  Online too: with
+ * threads the sequencer does it between two group commits (ingest goes on;
+ * the call waits for its turn); without, in the caller, with no append in
+ * flight.  *old_id / *new_id (may be NULL): the data key id of the segment
+ * before and after (0: plaintext). */
+ls_rc log_rotate_key(struct log *l, struct ls_err *err);
+ls_rc log_rotate_key_ids(struct log *l, uint32_t *old_id, uint32_t *new_id, struct ls_err *err);
+
+/* Stop threads, sign a last checkpoint, close.  NULL is a no-op. */
+ls_rc log_close(struct log *l, struct ls_err *err);
+
+/* Observer called by the sequencer after each durable batch (in its thread;
+ * must be quick).  Used by followers (index, stream, alerts).  offsets[i]
+ * is the byte offset of entry first + i's record in its journal segment
+ * (journal_append_at()). */
+typedef void (*log_observer_fn)(void *ctx, uint64_t first, const struct iovec *entries,
+				const uint64_t *offsets, size_t n);
+void log_set_observer(struct log *l, log_observer_fn fn, void *ctx);
+
+/* Counters of the sequencer since log_open(), for metrics.  A commit is one
+ * journal_append() (write + fdatasync of a group of batches); its latency
+ * is counted in sync_buckets[i] for the first i with seconds <=
+ * log_sync_bounds[i], or past the last bound only in sync_count. */
+#define LOG_SYNC_BUCKETS 12
+extern const double log_sync_bounds[LOG_SYNC_BUCKETS];
+struct log_stats {
+	uint64_t commits;		/* successful journal appends */
+	uint64_t entries;		/* entries they made durable */
+	uint64_t bytes;			/* entry bytes they made durable */
+	uint64_t sync_count;		/* timed appends, failed ones included */
+	uint64_t sync_buckets[LOG_SYNC_BUCKETS]; /* not cumulative */
+	double sync_seconds;		/* sum of their latencies */
+	/* The unsigned window: entries acknowledged and not yet covered by a
+	 * signed checkpoint, now and at most since log_open(); the age of the
+	 * oldest of them (seconds since it was acknowledged), now and at most
+	 * (measured when the checkpoint covering it is published); how often
+	 * and how long the sequencer waited for a checkpoint. */
+	uint64_t unsigned_entries;
+	uint64_t unsigned_entries_max;
+	double unsigned_age;
+	double unsigned_age_max;
+	uint64_t backpressure_waits;
+	double backpressure_seconds;
+};
+void log_get_stats(struct log *l, struct log_stats *out);
+
+/* Testing only: while hold is 1 the checkpointer thread signs nothing
+ * (log_checkpoint() still works), as when it falls behind. */
+void log_test_hold_checkpoints(struct log *l, int hold);
+
+#endif
