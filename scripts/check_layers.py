@@ -8,7 +8,7 @@ offence) when:
   - store/journal.h is included outside src/store/ (the layers above read
     the log through store/reader.h);
   - two modules include each other, directly or around a longer loop (a
-    module is a .c and its .h; the graph is over modules);
+    module is x.c, x.h and its private x_int.h; the graph is over modules);
   - a source file is longer than MAX_LINES (the size a reader can hold).
 Prints one summary line when everything holds.
 """
@@ -18,6 +18,11 @@ import sys
 
 MAX_LINES = 1500
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+
+
+def module_of(stem):
+    """A module is x.c, x.h and its private header x_int.h."""
+    return stem[:-4] if stem.endswith("_int") else stem
 
 
 def main():
@@ -45,7 +50,7 @@ def main():
             nlines = text.count("\n")
             if nlines > MAX_LINES:
                 bad.append("%s: %d lines (split it below %d)" % (path, nlines, MAX_LINES))
-            module = os.path.splitext(rel)[0]
+            module = module_of(os.path.splitext(rel)[0])
             edges = graph.setdefault(module, set())
             for inc in INCLUDE.findall(text):
                 target = inc.split("/")[0]
@@ -58,7 +63,7 @@ def main():
                 if inc == "store/journal.h" and layer != "store":
                     bad.append('%s: #include "store/journal.h" outside store/ '
                                '(read the log through store/reader.h)' % path)
-                dep = os.path.splitext(inc)[0]
+                dep = module_of(os.path.splitext(inc)[0])
                 if dep != module:
                     edges.add(dep)
     # Cycles: depth-first search with colours; report each loop once.
