@@ -1,8 +1,11 @@
 /* ls.c - result codes and error details (see ls.h). */
 #include "base/ls.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 ls_rc ls_err_set(struct ls_err *err, ls_rc rc, const char *fmt, ...)
 {
@@ -46,4 +49,23 @@ void ls_deadline(struct timespec *ts, clockid_t clock, uint64_t ms)
 		ts->tv_sec++;
 		ts->tv_nsec -= 1000000000L;
 	}
+}
+
+int ls_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	unsigned long long v;
+	size_t n;
+	char *end;
+
+	if (!s)
+		return 0;
+	n = strlen(s);
+	if (n == 0 || n > 20 || strspn(s, "0123456789") != n)
+		return 0;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return 0;
+	*out = v;
+	return 1;
 }

@@ -44,4 +44,10 @@ const char *ls_rc_name(ls_rc rc);
  * pthread_cond_timedwait() on a condition variable of that clock. */
 void ls_deadline(struct timespec *ts, clockid_t clock, uint64_t ms);
 
+/* A decimal unsigned integer written with digits only (no sign, space or
+ * base prefix; at most 20 digits) whose value lies in min..max: returns 1
+ * and sets *out; anything else returns 0 and leaves *out alone.  The one
+ * parser of counts, sizes, indexes and option values. */
+int ls_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
 #endif
