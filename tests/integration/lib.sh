@@ -10,6 +10,9 @@ cleanup() {
 trap cleanup EXIT
 ok() { T_N=$((T_N + 1)); echo "ok $T_N - $*"; }
 not_ok() { T_N=$((T_N + 1)); T_FAIL=$((T_FAIL + 1)); echo "not ok $T_N - $*"; }
+# skip "description" "reason": a TAP skip (tests/run.sh counts it as a skip,
+# not a pass).  Only for what this host cannot do, never for a wrong result.
+skip() { T_N=$((T_N + 1)); echo "ok $T_N - $1 # SKIP $2"; }
 # check "description" command...: ok when the command succeeds.
 check() { local d=$1; shift; if "$@" >"$TMP/last.out" 2>&1; then ok "$d"; else not_ok "$d"; sed 's/^/#   /' "$TMP/last.out" | tail -15; fi; }
 # check_fails "description" command...: ok when the command fails.
