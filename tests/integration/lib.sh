@@ -1,15 +1,29 @@
 # Shared helpers for integration scripts (TAP output).  Source it.
 set -u
+# A script that fills a small file system (small_fs below) sets
+# T_NEEDS_MOUNT=1 before sourcing this file.  Not run as root, it is then
+# run again in a new user and mount namespace of its own (unshare -rm),
+# where it may mount a tmpfs; its mounts vanish with the namespace.
+if [ -n "${T_NEEDS_MOUNT:-}" ] && [ "$(id -u)" != 0 ] && [ -z "${T_IN_USERNS:-}" ] &&
+	unshare -rm true 2>/dev/null; then
+	T_IN_USERNS=1 exec unshare -rm bash "$0" "$@"
+fi
 T_N=0; T_FAIL=0
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/logseal-test.XXXXXX")
 SERVER_PIDS=""
+T_MOUNTS=""
 cleanup() {
-	for p in $SERVER_PIDS; do kill -9 "$p" 2>/dev/null; done
+	local p m
+	for p in $SERVER_PIDS; do kill -9 "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+	for m in $T_MOUNTS; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
 ok() { T_N=$((T_N + 1)); echo "ok $T_N - $*"; }
 not_ok() { T_N=$((T_N + 1)); T_FAIL=$((T_FAIL + 1)); echo "not ok $T_N - $*"; }
+# skip "description" "reason": a TAP skip (tests/run.sh counts it as a skip,
+# not a pass).  Only for what this host cannot do, never for a wrong result.
+skip() { T_N=$((T_N + 1)); echo "ok $T_N - $1 # SKIP $2"; }
 # check "description" command...: ok when the command succeeds.
 check() { local d=$1; shift; if "$@" >"$TMP/last.out" 2>&1; then ok "$d"; else not_ok "$d"; sed 's/^/#   /' "$TMP/last.out" | tail -15; fi; }
 # check_fails "description" command...: ok when the command fails.
@@ -19,3 +33,30 @@ check_eq() { if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1"; echo "#   expec
 # A free TCP port on loopback.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 done_testing() { echo "1..$T_N"; [ "$T_FAIL" -eq 0 ]; }
+# small_fs DIR SIZE: mounts a file system of SIZE bytes (suffix k/m) on DIR,
+# to be filled up; the EXIT trap unmounts it.  A tmpfs when this process may
+# mount one (root, or the user namespace above); else, as root, an ext4
+# image on a loop device.  Fails with the reason in $SMALL_FS_ERR when
+# neither can be mounted: the caller reports a TAP skip (skip).
+# T_SMALL_FS=loop forces the loop device (to test that path).
+SMALL_FS_ERR=""
+small_fs() {
+	local dir=$1 size=$2 img
+	mkdir -p "$dir" || return 1
+	if [ "${T_SMALL_FS:-}" != loop ] && mount -t tmpfs -o "size=$size" tmpfs "$dir" 2>"$TMP/mount.err"; then
+		T_MOUNTS="$T_MOUNTS $dir"
+		return 0
+	fi
+	SMALL_FS_ERR="mount -t tmpfs: $(head -1 "$TMP/mount.err" 2>/dev/null)"
+	img=$TMP/fs.$RANDOM.img
+	if truncate -s "$size" "$img" && mkfs.ext4 -q -F -m 0 -O ^has_journal "$img" >"$TMP/mount.err" 2>&1 &&
+		mount -o loop "$img" "$dir" 2>>"$TMP/mount.err"; then
+		T_MOUNTS="$T_MOUNTS $dir"
+		rm -rf "$dir/lost+found"
+		return 0
+	fi
+	rm -f "$img"
+	SMALL_FS_ERR="$SMALL_FS_ERR; loop ext4: $(tail -1 "$TMP/mount.err" 2>/dev/null)"
+	[ "$(id -u)" = 0 ] || SMALL_FS_ERR="$SMALL_FS_ERR (not root, no user namespace)"
+	return 1
+}
