@@ -26,6 +26,10 @@ ls_rc fs_read_file(const char *path, size_t cap, char **data, size_t *len, struc
 		close(fd);
 		return ls_err_set(err, LS_IO, "%s: %s", path, strerror(errno));
 	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return ls_err_set(err, LS_INVALID, "%s: not a regular file", path);
+	}
 	if ((uint64_t)st.st_size > cap) {
 		close(fd);
 		return ls_err_set(err, LS_LIMIT, "%s: larger than %zu bytes", path, cap);
@@ -144,6 +148,14 @@ ls_rc fs_mkdirs(const char *path, mode_t mode, struct ls_err *err)
 		} else if (errno != EEXIST) {
 			return ls_err_set(err, errno == ENOSPC ? LS_NOSPACE : LS_IO, "mkdir %s: %s",
 					  buf, strerror(errno));
+		} else if (i == n) {
+			struct stat st;
+
+			/* EEXIST names any kind of file: only a directory will do
+			 * (a file higher up makes the next mkdir fail: ENOTDIR). */
+			if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+				return ls_err_set(err, LS_IO, "mkdir %s: exists and is not a directory",
+						  buf);
 		}
 		if (i < n)
 			buf[i] = '/';

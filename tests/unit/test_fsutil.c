@@ -259,6 +259,10 @@ static void test_read_errors(void **state)
 	assert_non_null(strstr(err.msg, strerror(EACCES)));
 	/* err may be NULL */
 	assert_int_equal(fs_read_file(p, 100, &data, &len, NULL), LS_IO);
+	/* a directory is not a file to read (it used to give LS_OK, empty) */
+	assert_int_equal(fs_read_file(fx->dir, 100, &data, &len, &err), LS_INVALID);
+	assert_null(data);
+	assert_non_null(strstr(err.msg, "not a regular file"));
 	snprintf(p, sizeof(p), "%s/none", fx->dir);
 	assert_int_equal(fs_read_file(p, 100, &data, &len, NULL), LS_NOTFOUND);
 	assert_null(data);
@@ -595,6 +599,9 @@ static void test_mkdirs_errors(void **state)
 	snprintf(p, sizeof(p), "%s/sub", fx->path);
 	assert_int_equal(fs_mkdirs(p, 0700, &err), LS_IO);
 	assert_non_null(strstr(err.msg, p));
+	/* the path itself is a file: not a directory (it used to give LS_OK) */
+	assert_int_equal(fs_mkdirs(fx->path, 0700, &err), LS_IO);
+	assert_non_null(strstr(err.msg, "not a directory"));
 	/* EACCES */
 	snprintf(p, sizeof(p), "%s/ro", fx->dir);
 	assert_int_equal(mkdir(p, 0555), 0);
