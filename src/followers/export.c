@@ -35,7 +35,6 @@
 #include "followers/export.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
@@ -1318,22 +1317,8 @@ out:
 }
 
 /* ------------------------------------------------------------------------
- * logseal verify-bundle
+ * A verifier key given on a command line
  */
-
-static const char usage_verify_bundle[] =
-	"usage: logseal verify-bundle FILE --key VKEY\n"
-	"\n"
-	"Check an export bundle offline: the checkpoint's signature, every entry's\n"
-	"leaf hash and inclusion proof, and the signed manifest (entry count, order,\n"
-	"filter).  Nothing but the key is trusted.\n"
-	"\n"
-	"  --key VKEY   the log's verifier key (name+keyid+key, as in DIR/verifier.key)\n"
-	"               or a file holding it\n"
-	"  --help       this text\n"
-	"\n"
-	"Exit status: 0 when everything checks; 1 when the bundle fails (the first bad\n"
-	"line is named on stderr); 2 for usage errors or a bad key.\n";
 
 ls_rc export_load_verifier(const char *arg, struct note_verifier *v, struct ls_err *err)
 {
@@ -1351,54 +1336,4 @@ ls_rc export_load_verifier(const char *arg, struct note_verifier *v, struct ls_e
 	rc = note_verifier_parse(data, len, v, err);
 	free(data);
 	return rc;
-}
-
-int verify_bundle_main(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "key", required_argument, 0, 'k' },
-		{ "help", no_argument, 0, 'h' },
-		{ 0, 0, 0, 0 },
-	};
-	const char *keyarg = NULL, *file;
-	struct bundle_report rep;
-	struct note_verifier v;
-	struct ls_err err = { "" };
-	int c;
-	ls_rc rc;
-
-	optind = 0; /* glibc: full reset, so the command can run twice in one process */
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'k': keyarg = optarg; break;
-		case 'h': fputs(usage_verify_bundle, stdout); return 0;
-		default: fputs(usage_verify_bundle, stderr); return 2;
-		}
-	}
-	/* FILE may come before or after --key (getopt_long permutes). */
-	if (optind + 1 != argc) {
-		fputs(usage_verify_bundle, stderr);
-		return 2;
-	}
-	file = argv[optind];
-	if (!keyarg) {
-		fputs("logseal verify-bundle: --key is required\n", stderr);
-		fputs(usage_verify_bundle, stderr);
-		return 2;
-	}
-	rc = export_load_verifier(keyarg, &v, &err);
-	if (rc != LS_OK) {
-		fprintf(stderr, "logseal verify-bundle: --key: %s\n", err.msg);
-		return 2;
-	}
-	rc = export_verify_bundle(file, &v, &rep, &err);
-	if (rc != LS_OK) {
-		fprintf(stderr, "logseal verify-bundle: %s: FAILED (%s): %s\n", file,
-			ls_rc_name(rc), err.msg);
-		return 1;
-	}
-	printf("bundle verified: %llu entries, tree size %llu, origin %s\n",
-	       (unsigned long long)rep.entries, (unsigned long long)rep.tree_size, rep.origin);
-	printf("filter: %s\n", rep.filter);
-	return 0;
 }

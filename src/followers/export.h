@@ -79,7 +79,4 @@ ls_rc export_verify_bundle(const char *path, const struct note_verifier *key,
  * (name+keyid+key), or the name of a file holding it. */
 ls_rc export_load_verifier(const char *arg, struct note_verifier *v, struct ls_err *err);
 
-/* The `logseal verify-bundle FILE --key VKEY` command. */
-int verify_bundle_main(int argc, char **argv);
-
 #endif

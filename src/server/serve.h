@@ -13,13 +13,6 @@
 #include "base/ls.h"
 
 int serve_main(int argc, char **argv);
-int token_main(int argc, char **argv);
-/* `logseal keys rotate` against the running server of dir (it holds the
- * journal): POST /v1/keys/rotate with the admin token (token_file, else
- * DIR/admin.token, else $LOGSEAL_TOKEN) at server (NULL: $LOGSEAL_URL,
- * else the default).  Exit status. */
-int keys_rotate_online(const char *dir, const char *server, const char *token_file,
-		       const char *cacert);
 
 /* Create DIR/tokens.json with one admin token (roles admin + auditor) and
  * write its secret to DIR/admin.token (mode 0600, one line), the only place
@@ -32,8 +25,5 @@ ls_rc auth_bootstrap(const char *dir, struct ls_err *err);
  * (LS_EXISTS) to overwrite either file. */
 ls_rc tls_make_selfsigned(const char *cert_path, const char *key_path, const char *cn,
 			  struct ls_err *err);
-
-/* `logseal reindex --data DIR`: rebuild the query index from the journal. */
-int reindex_main(int argc, char **argv);
 
 #endif

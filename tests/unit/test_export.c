@@ -432,61 +432,52 @@ static void test_bundle_empty_and_full(void **state)
 	assert_int_equal(rep.entries, NEVENTS);
 }
 
-static void test_cli(void **state)
+/* The key as `logseal verify-bundle --key` and `logseal verify --key` take
+ * it (export_load_verifier): the key text or a file holding it; the
+ * command's options and exit codes are tested by the integration tests. */
+static void test_key_arg(void **state)
 {
-	char *argv[8], keyfile[300], *other;
+	char keyfile[300], *other;
 	struct note_signer s;
-	struct note_verifier ov;
+	struct note_verifier v, ov;
+	struct bundle_report rep;
+	struct ls_err err;
 	struct lines ls;
 	FILE *f;
 
 	(void)state;
 	good_bundle(&ls);
 	write_lines(&ls);
-	argv[0] = "verify-bundle";
-	argv[1] = (char *)bundle_path();
-	argv[2] = "--key";
-	argv[3] = main_log.vkey;
-	argv[4] = NULL;
-	assert_int_equal(verify_bundle_main(4, argv), 0);
-	/* --key first, then FILE; the key from a file. */
+	assert_int_equal(export_load_verifier(main_log.vkey, &v, &err), LS_OK);
+	assert_int_equal(export_verify_bundle(bundle_path(), &v, &rep, &err), LS_OK);
+	/* The key from a file. */
 	fmt(keyfile, sizeof(keyfile), "%s/main/verifier.key", tmpdir);
-	argv[1] = "--key";
-	argv[2] = keyfile;
-	argv[3] = (char *)bundle_path();
-	assert_int_equal(verify_bundle_main(4, argv), 0);
-	/* Another key. */
+	assert_int_equal(export_load_verifier(keyfile, &v, &err), LS_OK);
+	assert_int_equal(export_verify_bundle(bundle_path(), &v, &rep, &err), LS_OK);
+	/* Another key, as text and from a file. */
 	assert_int_equal(note_signer_generate(ORIGIN, &s, NULL), LS_OK);
 	note_signer_verifier(&s, &ov);
 	note_signer_wipe(&s);
 	other = malloc(512);
 	assert_non_null(other);
 	assert_int_equal(note_verifier_format(&ov, other, 512), LS_OK);
-	argv[2] = other;
-	assert_int_equal(verify_bundle_main(4, argv), 1);
+	assert_int_equal(export_load_verifier(other, &v, &err), LS_OK);
+	assert_int_not_equal(export_verify_bundle(bundle_path(), &v, &rep, &err), LS_OK);
 	fmt(keyfile, sizeof(keyfile), "%s/other.key", tmpdir);
 	f = fopen(keyfile, "w");
 	assert_non_null(f);
 	fprintf(f, "%s\n", other);
 	fclose(f);
-	argv[2] = keyfile;
-	assert_int_equal(verify_bundle_main(4, argv), 1);
+	assert_int_equal(export_load_verifier(keyfile, &v, &err), LS_OK);
+	assert_int_not_equal(export_verify_bundle(bundle_path(), &v, &rep, &err), LS_OK);
 	free(other);
-	/* Usage. */
-	argv[1] = "--help";
-	assert_int_equal(verify_bundle_main(2, argv), 0);
-	assert_int_equal(verify_bundle_main(1, argv), 2);
-	argv[1] = (char *)bundle_path();
-	assert_int_equal(verify_bundle_main(2, argv), 2);
-	argv[1] = "--key";
-	argv[2] = "not-a-key";
-	argv[3] = (char *)bundle_path();
-	assert_int_equal(verify_bundle_main(4, argv), 2);
-	/* A tampered bundle fails the command too. */
+	/* Neither a key nor a file. */
+	assert_int_not_equal(export_load_verifier("not-a-key", &v, &err), LS_OK);
+	/* A tampered bundle fails. */
 	del_line(&ls, 2);
 	write_lines(&ls);
-	argv[2] = main_log.vkey;
-	assert_int_equal(verify_bundle_main(4, argv), 1);
+	assert_int_equal(export_load_verifier(main_log.vkey, &v, &err), LS_OK);
+	assert_int_not_equal(export_verify_bundle(bundle_path(), &v, &rep, &err), LS_OK);
 	lines_free(&ls);
 }
 
@@ -1150,7 +1141,7 @@ int main(void)
 		cmocka_unit_test(test_format_parse),
 		cmocka_unit_test(test_bundle_verifies),
 		cmocka_unit_test(test_bundle_empty_and_full),
-		cmocka_unit_test(test_cli),
+		cmocka_unit_test(test_key_arg),
 		cmocka_unit_test(test_tamper_entry),
 		cmocka_unit_test(test_tamper_lines),
 		cmocka_unit_test(test_tamper_header),
