@@ -191,6 +191,7 @@ static void export_to(struct testlog *t, enum export_format xf, const uint64_t *
 	struct ls_err err = { "" };
 	char logdir[300];
 	size_t i, np;
+	struct export_signer sg = export_log_signer(t->l);
 
 	memset(m, 0, sizeof(*m));
 	fmt(logdir, sizeof(logdir), "%s/log", t->dir);
@@ -202,7 +203,7 @@ static void export_to(struct testlog *t, enum export_format xf, const uint64_t *
 	memcpy(h.root, t->cp.root, LS_HASH_LEN);
 	h.filter_json = filter;
 	h.created_us = RECEIVED_US + 5000000;
-	assert_int_equal(export_begin(xf, &h, xf == EXPORT_BUNDLE ? t->l : NULL, mem_out, m, &w,
+	assert_int_equal(export_begin(xf, &h, xf == EXPORT_BUNDLE ? &sg : NULL, mem_out, m, &w,
 				      &err), LS_OK);
 	for (i = 0; i < n; i++) {
 		uint8_t *data = NULL;
@@ -877,8 +878,17 @@ static void test_big_entry(void **state)
 	free(big);
 }
 
+/* A signer that is no log: a bare note key (export.h, struct export_signer). */
+static ls_rc key_signs(void *ctx, const char *text, size_t n, char **note, struct ls_err *err)
+{
+	return note_sign(ctx, text, n, note, err);
+}
+
 static void test_writer_refuses(void **state)
 {
+	struct export_signer sg = export_log_signer(main_log.l), other;
+	struct note_signer ks;
+	struct note_verifier kv;
 	struct export_header h = { 0 };
 	struct export_writer *w = NULL;
 	struct ls_err err = { "" };
@@ -895,25 +905,33 @@ static void test_writer_refuses(void **state)
 	h.filter_json = "{}";
 	/* A root that is not the checkpoint's. */
 	h.root[0] ^= 1;
-	assert_int_equal(export_begin(EXPORT_BUNDLE, &h, main_log.l, mem_out, &m, &w, &err),
+	assert_int_equal(export_begin(EXPORT_BUNDLE, &h, &sg, mem_out, &m, &w, &err),
 			 LS_INVALID);
 	assert_null(w);
 	h.root[0] ^= 1;
+	/* A signer whose key is not the header's. */
+	assert_int_equal(note_signer_generate(ORIGIN, &ks, NULL), LS_OK);
+	note_signer_verifier(&ks, &kv);
+	other = (struct export_signer){ ORIGIN, &kv, key_signs, &ks };
+	assert_int_equal(export_begin(EXPORT_BUNDLE, &h, &other, mem_out, &m, &w, &err),
+			 LS_INVALID);
+	assert_null(w);
+	note_signer_wipe(&ks);
 	/* No signer, a bad filter. */
 	assert_int_equal(export_begin(EXPORT_BUNDLE, &h, NULL, mem_out, &m, &w, &err), LS_INVALID);
 	h.filter_json = "[1]";
-	assert_int_equal(export_begin(EXPORT_BUNDLE, &h, main_log.l, mem_out, &m, &w, &err),
+	assert_int_equal(export_begin(EXPORT_BUNDLE, &h, &sg, mem_out, &m, &w, &err),
 			 LS_INVALID);
 	h.filter_json = "{}";
 	/* An entry whose proof does not match, out of range, or out of order. */
-	assert_int_equal(export_begin(EXPORT_BUNDLE, &h, main_log.l, mem_out, &m, &w, &err), LS_OK);
+	assert_int_equal(export_begin(EXPORT_BUNDLE, &h, &sg, mem_out, &m, &w, &err), LS_OK);
 	assert_int_equal(export_entry(w, 3, (const uint8_t *)e, strlen(e),
 				      (const uint8_t(*)[32])proof, 1, &err), LS_TAMPERED);
 	/* Sticky: nothing more after a failure. */
 	assert_int_not_equal(export_end(w, &err), LS_OK);
 	export_free(w);
 	w = NULL;
-	assert_int_equal(export_begin(EXPORT_BUNDLE, &h, main_log.l, mem_out, &m, &w, &err), LS_OK);
+	assert_int_equal(export_begin(EXPORT_BUNDLE, &h, &sg, mem_out, &m, &w, &err), LS_OK);
 	assert_int_equal(export_entry(w, NEVENTS, (const uint8_t *)e, strlen(e),
 				      (const uint8_t(*)[32])proof, 1, &err), LS_INVALID);
 	export_free(w);
