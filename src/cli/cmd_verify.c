@@ -91,6 +91,20 @@ out:
 	json_decref(o);
 }
 
+/* The progress line on a terminal: "\rverifying: ..." on stderr, cleared
+ * when the walk over the entries is over. */
+static void show_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	(void)ctx;
+	if (done == VERIFY_PROGRESS_END)
+		fprintf(stderr, "\r\033[K");
+	else if (total)
+		fprintf(stderr, "\rverifying: %llu / %llu entries (%.0f%%)", (unsigned long long)done,
+			(unsigned long long)total, 100.0 * (double)done / (double)total);
+	else
+		fprintf(stderr, "\rverifying: %llu entries", (unsigned long long)done);
+}
+
 /* DIR/log/checkpoint as it is now (NULL when unreadable). */
 static char *published_note(const char *dir)
 {
@@ -116,7 +130,9 @@ int cmd_verify(int argc, char **argv)
 	struct verify_report rep;
 	struct ls_err err = { "" };
 	char roothex[65];
-	int c, progress = isatty(2);
+	struct verify_progress pr = { show_progress, NULL };
+	const struct verify_progress *progress = isatty(2) ? &pr : NULL;
+	int c;
 	ls_rc rc;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
