@@ -77,7 +77,8 @@ struct serve;
 /* Check what is served, open the log, the token store (created when
  * missing), the idempotency keys, the index, streams, alerts and denials,
  * then listen.  On failure nothing is left open and err says which step
- * failed. */
+ * failed.  The server keeps a copy of *o; the strings it points to must
+ * outlive the server. */
 ls_rc serve_open(const struct serve_opts *o, struct serve **out, struct ls_err *err);
 
 /* What an open server says about itself. */
