@@ -27,9 +27,10 @@
 #include <stdint.h>
 
 #include "base/crypto.h"
-#include "store/log.h"
 #include "base/ls.h"
 #include "core/note.h"
+
+struct log;
 
 enum export_format { EXPORT_BUNDLE, EXPORT_CSV, EXPORT_ECS, EXPORT_OCSF };
 
@@ -51,11 +52,29 @@ struct export_header {
 	int64_t created_us;	    /* when the export was made */
 };
 
+/*
+ * What signs a bundle's manifest: the smallest thing that signs a note.
+ * name and verifier are the key's (the header's origin and verifier key
+ * must be them); sign() makes a signed note of text (ending in '\n') in a
+ * malloc'd *note.  The writer keeps a copy of the struct; ctx must outlive
+ * the writer.
+ */
+struct export_signer {
+	const char *name;
+	const struct note_verifier *verifier;
+	ls_rc (*sign)(void *ctx, const char *text, size_t n, char **note, struct ls_err *err);
+	void *ctx;
+};
+
+/* The signer of a log: its origin and key, log_sign_note(). */
+struct export_signer export_log_signer(struct log *l);
+
 struct export_writer;
 
-/* signer: the log whose key signs the manifest (NULL only for CSV/ECS/OCSF). */
-ls_rc export_begin(enum export_format fmt, const struct export_header *h, struct log *signer,
-		   export_out_fn out, void *ctx, struct export_writer **w, struct ls_err *err);
+/* signer: what signs the manifest (NULL only for CSV/ECS/OCSF). */
+ls_rc export_begin(enum export_format fmt, const struct export_header *h,
+		   const struct export_signer *signer, export_out_fn out, void *ctx,
+		   struct export_writer **w, struct ls_err *err);
 ls_rc export_entry(struct export_writer *w, uint64_t index, const uint8_t *entry, size_t len,
 		   const uint8_t proof[][LS_HASH_LEN], size_t nproof, struct ls_err *err);
 ls_rc export_end(struct export_writer *w, struct ls_err *err);
@@ -78,8 +97,5 @@ ls_rc export_verify_bundle(const char *path, const struct note_verifier *key,
 /* A verifier key given on a command line: the key text itself
  * (name+keyid+key), or the name of a file holding it. */
 ls_rc export_load_verifier(const char *arg, struct note_verifier *v, struct ls_err *err);
-
-/* The `logseal verify-bundle FILE --key VKEY` command. */
-int verify_bundle_main(int argc, char **argv);
 
 #endif

@@ -411,8 +411,10 @@ static ls_rc tc_expect(struct tilecheck *tc, uint64_t from, uint64_t size, struc
 
 /* ------------------------------------------------------------ progress --- */
 
+/* The caller's progress callback, throttled: every 4096 entries at most
+ * every 250 ms, then once with VERIFY_PROGRESS_END. */
 struct progress {
-	int on;
+	const struct verify_progress *to;
 	uint64_t total;
 	struct timespec last;
 };
@@ -421,23 +423,19 @@ static void progress_tick(struct progress *p, uint64_t done)
 {
 	struct timespec now;
 
-	if (!p->on || (done & 4095))
+	if (!p->to || !p->to->fn || (done & 4095))
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if ((now.tv_sec - p->last.tv_sec) * 1000 + (now.tv_nsec - p->last.tv_nsec) / 1000000 < 250)
 		return;
 	p->last = now;
-	if (p->total)
-		fprintf(stderr, "\rverifying: %llu / %llu entries (%.0f%%)", (unsigned long long)done,
-			(unsigned long long)p->total, 100.0 * (double)done / (double)p->total);
-	else
-		fprintf(stderr, "\rverifying: %llu entries", (unsigned long long)done);
+	p->to->fn(p->to->ctx, done, p->total);
 }
 
 static void progress_done(struct progress *p)
 {
-	if (p->on)
-		fprintf(stderr, "\r\033[K");
+	if (p->to && p->to->fn)
+		p->to->fn(p->to->ctx, VERIFY_PROGRESS_END, p->total);
 }
 
 /* --------------------------------------------------------- checkpoints --- */
@@ -864,8 +862,8 @@ static ls_rc open_data_dir(const char *dir, struct note_verifier *key, struct ke
  * index line) before it publishes it, and never changes any of that
  * afterwards, so whatever it adds meanwhile lies beyond the snapshot.
  */
-ls_rc verify_data_dir(const char *dir, int progress, struct verify_report *rep,
-		      struct ls_err *err)
+ls_rc verify_data_dir(const char *dir, const struct verify_progress *progress,
+		      struct verify_report *rep, struct ls_err *err)
 {
 	char path[PATH_MAX], jdir[PATH_MAX], logdir[PATH_MAX], bdir[PATH_MAX];
 	struct note_verifier key;
@@ -912,7 +910,7 @@ ls_rc verify_data_dir(const char *dir, int progress, struct verify_report *rep,
 		goto out;
 	}
 	memset(&pg, 0, sizeof(pg));
-	pg.on = progress;
+	pg.to = progress;
 	pg.total = pub.size;
 	merkle_tree_init(&tree);
 	rc = journal_retained(jdir, &kept, err);
@@ -1030,8 +1028,9 @@ out:
 	return rc;
 }
 
-ls_rc verify_tiles_dir(const char *dir, const struct note_verifier *key, int progress,
-		       struct verify_report *rep, struct ls_err *err)
+ls_rc verify_tiles_dir(const char *dir, const struct note_verifier *key,
+		       const struct verify_progress *progress, struct verify_report *rep,
+		       struct ls_err *err)
 {
 	char path[PATH_MAX];
 	struct checkpoint cp;
@@ -1058,7 +1057,7 @@ ls_rc verify_tiles_dir(const char *dir, const struct note_verifier *key, int pro
 	if (rc != LS_OK)
 		goto out;
 	memset(&pg, 0, sizeof(pg));
-	pg.on = progress;
+	pg.to = progress;
 	pg.total = cp.size;
 	merkle_tree_init(&tree);
 	for (uint64_t i = 0; i < cp.size; i++) {

@@ -30,9 +30,21 @@ struct verify_report {
 	char retention[1024];	/* the purged ranges and their purge events */
 };
 
-/* progress: print "\r..." progress lines to stderr (for terminals). */
-ls_rc verify_data_dir(const char *dir, int progress, struct verify_report *rep,
-		      struct ls_err *err);
+/*
+ * How far a verify is, for a progress line: fn(ctx, done, total) as entries
+ * are checked (done of total; total 0 when unknown), at most every 4096
+ * entries and 250 ms, and once with done == VERIFY_PROGRESS_END when the
+ * walk over the entries ended or failed.  The library prints nothing.
+ */
+#define VERIFY_PROGRESS_END UINT64_MAX
+struct verify_progress {
+	void (*fn)(void *ctx, uint64_t done, uint64_t total);
+	void *ctx;
+};
+
+/* progress: NULL for none. */
+ls_rc verify_data_dir(const char *dir, const struct verify_progress *progress,
+		      struct verify_report *rep, struct ls_err *err);
 /* What `serve` checks before it opens the log: the tiles and entry bundles
  * of the published checkpoint from the last size a full verify vouched for
  * (DIR/state/last-verify.json, sealed; 0 without one) are recomputed from
@@ -40,7 +52,8 @@ ls_rc verify_data_dir(const char *dir, int progress, struct verify_report *rep,
  * be the signed root; a missing file or any difference is named.
  * *from: where the recomputation started. */
 ls_rc verify_serve_start(const char *dir, uint64_t *from, struct ls_err *err);
-ls_rc verify_tiles_dir(const char *dir, const struct note_verifier *key, int progress,
-		       struct verify_report *rep, struct ls_err *err);
+ls_rc verify_tiles_dir(const char *dir, const struct note_verifier *key,
+		       const struct verify_progress *progress, struct verify_report *rep,
+		       struct ls_err *err);
 
 #endif

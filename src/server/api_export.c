@@ -325,7 +325,8 @@ void api_export(struct server *s, const struct request *q, struct reply *r)
 	memcpy(h.root, cp.root, LS_HASH_LEN);
 	h.filter_json = filter;
 	h.created_us = q->received_us;
-	rc = export_begin(x->fmt, &h, x->fmt == EXPORT_BUNDLE ? s->log : NULL, xs_out, x, &x->w,
+	struct export_signer sg = export_log_signer(s->log);
+	rc = export_begin(x->fmt, &h, x->fmt == EXPORT_BUNDLE ? &sg : NULL, xs_out, x, &x->w,
 			  &err);
 	if (rc != LS_OK) {
 		reply_error(r, 500, "internal", "starting the export: %s",

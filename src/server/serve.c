@@ -1,6 +1,7 @@
 /*
- * serve.c - `logseal serve`: options, the start-up sequence and the
- * graceful stop.
+ * serve.c - the server object (serve.h): the start-up sequence, the wait
+ * for a stop and the graceful stop.  The options of `logseal serve` and
+ * what it prints are cli/cmd_serve.c's.
  *
  * Start-up order matters: the listening address and TLS files are checked
  * before anything is opened, the log is opened (recovering the journal)
@@ -17,8 +18,10 @@
  * before the observer is set, so it misses nothing; it may append fired
  * alerts until log_close, so api_alert_emit() is closed first and the
  * engine freed after the log (what it has not yet logged stays pending in
- * its state and is emitted after the next start).  SIGTERM/SIGINT are blocked in every thread and taken by the main
- * thread with sigwait(), so no handler runs in an arbitrary thread.
+ * its state and is emitted after the next start).  SIGTERM/SIGINT are
+ * blocked in every thread (serve_open() blocks them before it starts one)
+ * and taken by serve_run() with sigtimedwait(), so no handler runs in an
+ * arbitrary thread.
  *
  * Plain HTTP is served only on loopback; any other address needs
  * --tls-cert/--tls-key or --insecure-plaintext.
@@ -27,16 +30,18 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
-#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "followers/alert.h"
@@ -57,100 +62,66 @@
 #define DEFAULT_MAX_BODY (16u << 20)
 #define DEFAULT_READY_MAX_LAG 100000
 #define DEFAULT_MAX_FRESH_LAG 100000
-#define TEST_CLOCK_ENV "LOGSEAL_TEST_CLOCK_FILE"
-#define TEST_RETENTION_ENV "LOGSEAL_TEST_RETENTION_MS"
 #define TLS_FILE_MAX (1u << 20)
 #define DEFAULT_IDEM_WINDOW_S 86400
 #define DEFAULT_IDEM_MAX_KEYS 2000000
 #define DEFAULT_IDEM_SNAPSHOT_S 60
+#define NOTICE_MAX 2048
 
-struct serve_opts {
-	const char *dir;
-	const char *listen;
-	const char *tls_cert;
-	const char *tls_key;
-	int insecure_plaintext;
-	unsigned threads;
-	uint64_t checkpoint_ms;
-	uint64_t max_unsigned, max_unsigned_ms;
-	size_t max_body;
-	size_t body_memory;	/* 0: the default, body_memory_default() */
-	unsigned conn_limit;
-	unsigned per_ip_limit;
-	unsigned timeout_s;
-	unsigned max_streams;
-	uint64_t stream_buffer;
-	unsigned stream_heartbeat_s;
-	uint64_t ready_max_lag;
-	uint64_t max_fresh_lag;
-	int no_alerts;
-	unsigned denial_window_s;
-	unsigned denial_burst;
-	unsigned denial_throttle;	/* 0: never 429 */
-	const char *webhook_allow;
-	uint64_t idem_window_s;
-	uint64_t idem_max_keys;
-	uint64_t idem_snapshot_s;
+struct serve {
+	struct server s;	/* what the handlers see (api.h) */
+	struct serve_opts o;
+	struct http *h;
+	struct retention_worker *retention;
+	struct idem_start ist;
+	char host[256];
+	char *cert, *key;	/* PEM text (the key wiped before it is freed) */
+	sigset_t sigs;		/* SIGTERM, SIGINT: blocked, taken by serve_run() */
+	atomic_int stop;	/* serve_stop() */
 };
 
-static void usage(FILE *f)
+/* One line to the notice callback. */
+static void say(const struct serve_opts *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void say(const struct serve_opts *o, const char *fmt, ...)
 {
-	fprintf(f,
-		"usage: logseal serve [--data DIR] [--listen HOST:PORT] [options]\n"
-		"\n"
-		"  --data DIR               data directory made by `logseal init` (default ./data)\n"
-		"  --listen HOST:PORT       address to listen on (default 127.0.0.1:8080;\n"
-		"                           IPv6 as [::1]:8080)\n"
-		"  --tls-cert FILE          PEM certificate (chain) for HTTPS\n"
-		"  --tls-key FILE           PEM private key for HTTPS\n"
-		"  --insecure-plaintext     allow plain HTTP on a non-loopback address (NOT for\n"
-		"                           production: tokens and events travel unencrypted)\n"
-		"  --threads N              HTTP worker threads (default: 4 per CPU, >= 16, <= 64)\n"
-		"  --checkpoint-interval MS sign a checkpoint once the oldest unsigned entry is\n"
-		"                           MS ms old (default 500)\n"
-		"  --max-unsigned N         acknowledge no more while N entries, or\n"
-		"  --max-unsigned-ms MS     an entry MS ms old, wait for a signed checkpoint\n"
-		"                           (default 65536; 1000, or twice the interval)\n"
-		"  --max-body BYTES         largest request body (default %u)\n"
-		"  --max-body-memory BYTES  request bodies held at once, all connections together\n"
-		"                           (default 256 MiB, or 2 x --max-body if more); a body\n"
-		"                           that does not fit is refused with 503 and Retry-After\n"
-		"  --max-connections N      connections in all (default 1024)\n"
-		"  --max-connections-per-ip N  connections from one address (default 256)\n"
-		"  --timeout SECONDS        idle connection timeout (default 30)\n"
-		"  --max-streams N          concurrent live streams, GET /v1/stream (default 64)\n"
-		"  --stream-buffer N        a live stream more than N entries behind the log is\n"
-		"                           cut with an overflow message (default 65536)\n"
-		"  --stream-heartbeat S     keepalive comment after S idle seconds (default 15)\n"
-		"  --ready-max-lag N        /readyz fails while the index is N entries behind\n"
-		"                           (default %u)\n"
-		"  --max-search-lag N       ingest waits while more than N accepted entries are not\n"
-		"                           yet searchable (default %u; 0: never wait)\n"
-		"  --no-alerts              do not run the alert engine (alert routes answer 503)\n"
-		"  --denial-window S        refused requests (401/403) are accounted per source\n"
-		"                           (IPv4 address, IPv6 /64) in windows of S s (default 10)\n"
-		"  --denial-burst N         the first N refusals of a source in a window are logged\n"
-		"                           one by one, the rest counted into one summary event\n"
-		"                           per window (default 10)\n"
-		"  --denial-throttle N      past N refusals in a window a source gets 429\n"
-		"                           (default 1000; 0: never)\n"
-		"  --webhook-allow-private CIDR[,CIDR...]\n"
-		"                           let webhooks reach these loopback, private or\n"
-		"                           link-local networks (refused by default: SSRF)\n"
-		"  --idem-window SECONDS    remember idempotency keys for events received in the\n"
-		"                           last SECONDS (default %u; 0: no time bound)\n"
-		"  --idem-max-keys N        remember at most N keys, oldest forgotten first\n"
-		"                           (default %u; 0: no cap)\n"
-		"  --idem-snapshot-interval S  save the keys to DIR/state/idem.snap every S\n"
-		"                           seconds while the log grows, and at the stop\n"
-		"                           (default %u; 0: only at the stop)\n"
-		"  --help                   this text\n"
-		"\n"
-		"Testing only: the environment variable " TEST_CLOCK_ENV "=FILE shifts the\n"
-		"alert engine's clock by the number of seconds in FILE (re-read at every use),\n"
-		"so tests can make absence rules fire without waiting.\n",
-		DEFAULT_MAX_BODY, DEFAULT_READY_MAX_LAG, DEFAULT_MAX_FRESH_LAG,
-		DEFAULT_IDEM_WINDOW_S, DEFAULT_IDEM_MAX_KEYS, DEFAULT_IDEM_SNAPSHOT_S);
+	char msg[NOTICE_MAX];
+	va_list ap;
+
+	if (!o->notice)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	o->notice(o->notice_ctx, msg);
+}
+
+void serve_opts_init(struct serve_opts *o)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(o, 0, sizeof(*o));
+	o->dir = "./data";
+	o->listen = "127.0.0.1:8080";
+	/* A worker waits for its batch's fdatasync: with more workers than
+	 * cores, more batches share each group commit (8 clients on 2 cores:
+	 * 16 workers took 12-44% more events/s than 4). */
+	o->threads = ncpu > 4 ? (unsigned)(4 * ncpu > 64 ? 64 : 4 * ncpu) : 16;
+	o->max_body = DEFAULT_MAX_BODY;
+	o->conn_limit = 1024;
+	o->per_ip_limit = 256;
+	o->timeout_s = 30;
+	o->max_streams = 64;
+	o->stream_buffer = 65536;
+	o->stream_heartbeat_s = 15;
+	o->ready_max_lag = DEFAULT_READY_MAX_LAG;
+	o->max_fresh_lag = DEFAULT_MAX_FRESH_LAG;
+	o->denial_window_s = 10;
+	o->denial_burst = 10;
+	o->denial_throttle = 1000;
+	o->idem_window_s = DEFAULT_IDEM_WINDOW_S;
+	o->idem_max_keys = DEFAULT_IDEM_MAX_KEYS;
+	o->idem_snapshot_s = DEFAULT_IDEM_SNAPSHOT_S;
 }
 
 static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -228,247 +199,51 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t
 	return 1;
 }
 
-static int parse_args(int argc, char **argv, struct serve_opts *o)
+ls_rc serve_check_listen(const struct serve_opts *o, int *exposed, struct ls_err *err)
 {
-	static const struct option longs[] = {
-		{ "data", required_argument, NULL, 'd' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "tls-cert", required_argument, NULL, 'c' },
-		{ "tls-key", required_argument, NULL, 'k' },
-		{ "insecure-plaintext", no_argument, NULL, 'P' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "checkpoint-interval", required_argument, NULL, 'i' },
-		{ "max-unsigned", required_argument, NULL, 'U' },
-		{ "max-unsigned-ms", required_argument, NULL, 'W' },
-		{ "max-body", required_argument, NULL, 'b' },
-		{ "max-body-memory", required_argument, NULL, 'M' },
-		{ "max-connections", required_argument, NULL, 'C' },
-		{ "max-connections-per-ip", required_argument, NULL, 'I' },
-		{ "timeout", required_argument, NULL, 'T' },
-		{ "max-streams", required_argument, NULL, 'S' },
-		{ "stream-buffer", required_argument, NULL, 'B' },
-		{ "stream-heartbeat", required_argument, NULL, 'H' },
-		{ "ready-max-lag", required_argument, NULL, 'R' },
-		{ "max-search-lag", required_argument, NULL, 'F' },
-		{ "no-alerts", no_argument, NULL, 'A' },
-		{ "denial-window", required_argument, NULL, 1001 },
-		{ "denial-burst", required_argument, NULL, 1002 },
-		{ "denial-throttle", required_argument, NULL, 1003 },
-		{ "webhook-allow-private", required_argument, NULL, 1004 },
-		{ "idem-window", required_argument, NULL, 0x1d0 },
-		{ "idem-max-keys", required_argument, NULL, 0x1d1 },
-		{ "idem-snapshot-interval", required_argument, NULL, 0x1d2 },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	uint64_t v;
-	int c;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char host[256];
+	int loopback = 0;
 
-	memset(o, 0, sizeof(*o));
-	o->dir = "./data";
-	o->listen = "127.0.0.1:8080";
-	/* A worker waits for its batch's fdatasync: with more workers than
-	 * cores, more batches share each group commit (8 clients on 2 cores:
-	 * 16 workers took 12-44% more events/s than 4). */
-	o->threads = ncpu > 4 ? (unsigned)(4 * ncpu > 64 ? 64 : 4 * ncpu) : 16;
-	o->max_body = DEFAULT_MAX_BODY;
-	o->conn_limit = 1024;
-	o->per_ip_limit = 256;
-	o->timeout_s = 30;
-	o->max_streams = 64;
-	o->stream_buffer = 65536;
-	o->stream_heartbeat_s = 15;
-	o->ready_max_lag = DEFAULT_READY_MAX_LAG;
-	o->max_fresh_lag = DEFAULT_MAX_FRESH_LAG;
-	o->denial_window_s = 10;
-	o->denial_burst = 10;
-	o->denial_throttle = 1000;
-	o->idem_window_s = DEFAULT_IDEM_WINDOW_S;
-	o->idem_max_keys = DEFAULT_IDEM_MAX_KEYS;
-	o->idem_snapshot_s = DEFAULT_IDEM_SNAPSHOT_S;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
-		switch (c) {
-		case 'd': o->dir = optarg; break;
-		case 'l': o->listen = optarg; break;
-		case 'c': o->tls_cert = optarg; break;
-		case 'k': o->tls_key = optarg; break;
-		case 'P': o->insecure_plaintext = 1; break;
-		case 't':
-			if (!parse_u64(optarg, 1, 256, &v))
-				goto bad;
-			o->threads = (unsigned)v;
-			break;
-		case 'i':
-			if (!parse_u64(optarg, 1, 3600000, &v))
-				goto bad;
-			o->checkpoint_ms = v;
-			break;
-		case 'U':
-			if (!parse_u64(optarg, 1, 100000000, &v))
-				goto bad;
-			o->max_unsigned = v;
-			break;
-		case 'W':
-			if (!parse_u64(optarg, 10, 3600000, &v))
-				goto bad;
-			o->max_unsigned_ms = v;
-			break;
-		case 'b':
-			if (!parse_u64(optarg, 1024, 1ull << 30, &v))
-				goto bad;
-			o->max_body = (size_t)v;
-			break;
-		case 'M':
-			if (!parse_u64(optarg, 1024, 1ull << 40, &v))
-				goto bad;
-			o->body_memory = (size_t)v;
-			break;
-		case 'C':
-			if (!parse_u64(optarg, 1, 1000000, &v))
-				goto bad;
-			o->conn_limit = (unsigned)v;
-			break;
-		case 'I':
-			if (!parse_u64(optarg, 1, 1000000, &v))
-				goto bad;
-			o->per_ip_limit = (unsigned)v;
-			break;
-		case 'T':
-			if (!parse_u64(optarg, 1, 3600, &v))
-				goto bad;
-			o->timeout_s = (unsigned)v;
-			break;
-		case 'S':
-			if (!parse_u64(optarg, 1, 100000, &v))
-				goto bad;
-			o->max_streams = (unsigned)v;
-			break;
-		case 'B':
-			if (!parse_u64(optarg, 1, 1u << 24, &v))
-				goto bad;
-			o->stream_buffer = v;
-			break;
-		case 'H':
-			if (!parse_u64(optarg, 1, 3600, &v))
-				goto bad;
-			o->stream_heartbeat_s = (unsigned)v;
-			break;
-		case 'R':
-			if (!parse_u64(optarg, 0, UINT64_MAX, &v))
-				goto bad;
-			o->ready_max_lag = v;
-			break;
-		case 'F':
-			if (!parse_u64(optarg, 0, UINT64_MAX, &v))
-				goto bad;
-			o->max_fresh_lag = v;
-			break;
-		case 'A':
-			o->no_alerts = 1;
-			break;
-		case 1001:
-			if (!parse_u64(optarg, 1, 3600, &v))
-				goto bad;
-			o->denial_window_s = (unsigned)v;
-			break;
-		case 1002:
-			if (!parse_u64(optarg, 1, 1000000, &v))
-				goto bad;
-			o->denial_burst = (unsigned)v;
-			break;
-		case 1003:
-			if (!parse_u64(optarg, 0, 100000000, &v))
-				goto bad;
-			o->denial_throttle = (unsigned)v;
-			break;
-		case 1004: {
-			struct webhook_policy wp;
-
-			if (webhook_policy_parse(optarg, &wp, NULL) != LS_OK)
-				goto bad;
-			o->webhook_allow = optarg;
-			break;
-		}
-		case 0x1d0:
-			if (!parse_u64(optarg, 0, 100ull * 365 * 86400, &v))
-				goto bad;
-			o->idem_window_s = v;
-			break;
-		case 0x1d1:
-			if (!parse_u64(optarg, 0, 1ull << 32, &v))
-				goto bad;
-			o->idem_max_keys = v;
-			break;
-		case 0x1d2:
-			if (!parse_u64(optarg, 0, 86400, &v))
-				goto bad;
-			o->idem_snapshot_s = v;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			fprintf(stderr, "logseal serve: unknown option or missing value: %s\n",
-				argv[optind - 1]);
-			usage(stderr);
-			return -1;
-		}
+	if (exposed)
+		*exposed = 0;
+	if (!o->listen || !parse_listen(o->listen, &ss, &len, &loopback, host, sizeof(host)))
+		return ls_err_set(err, LS_INVALID, "--listen %s: expected HOST:PORT or [IPv6]:PORT",
+				  o->listen ? o->listen : "");
+	if (!o->tls_cert && !loopback) {
+		if (!o->insecure_plaintext)
+			return ls_err_set(err, LS_DENIED,
+					  "refusing plain HTTP on %s, which is not a loopback "
+					  "address: give --tls-cert and --tls-key (or, only on a "
+					  "trusted network, --insecure-plaintext)", o->listen);
+		if (exposed)
+			*exposed = 1;
 	}
-	if (optind < argc) {
-		fprintf(stderr, "logseal serve: unexpected argument: %s\n", argv[optind]);
-		return -1;
-	}
-	if (!o->tls_cert != !o->tls_key) {
-		fprintf(stderr, "logseal serve: --tls-cert and --tls-key go together\n");
-		return -1;
-	}
-	if (o->body_memory && o->body_memory < o->max_body) {
-		fprintf(stderr, "logseal serve: --max-body-memory %zu is less than --max-body %zu\n",
-			o->body_memory, o->max_body);
-		return -1;
-	}
-	if (!o->body_memory)
-		o->body_memory = o->max_body * 2 > (256u << 20) ? o->max_body * 2 : (256u << 20);
-	return 1;
-bad:
-	fprintf(stderr, "logseal serve: bad value for %s: %s\n", argv[optind - 1 > 0 ? optind - 1 : 0],
-		optarg);
-	return -1;
+	return LS_OK;
 }
 
 /* Like ssh with a private key: a key others may read is no longer private,
  * and a server that starts with it anyway hides that. */
-static int key_file_private(const char *path)
+static ls_rc key_file_private(const char *path, struct ls_err *err)
 {
 	struct stat st;
 
-	if (stat(path, &st) != 0) {
-		fprintf(stderr, "logseal serve: %s: %s\n", path, strerror(errno));
-		return 0;
-	}
-	if (st.st_mode & 077) {
-		fprintf(stderr,
-			"logseal serve: the TLS key %s is accessible to others (mode %04o): "
-			"refusing to use it; make it readable by its owner only "
-			"(chmod 600 %s)\n", path, (unsigned)(st.st_mode & 07777), path);
-		return 0;
-	}
-	return 1;
+	if (stat(path, &st) != 0)
+		return ls_err_set(err, LS_IO, "%s: %s", path, strerror(errno));
+	if (st.st_mode & 077)
+		return ls_err_set(err, LS_DENIED,
+				  "the TLS key %s is accessible to others (mode %04o): "
+				  "refusing to use it; make it readable by its owner only "
+				  "(chmod 600 %s)", path, (unsigned)(st.st_mode & 07777), path);
+	return LS_OK;
 }
 
-static int read_pem(const char *path, char **out)
+static ls_rc read_pem(const char *path, char **out, struct ls_err *err)
 {
-	struct ls_err err;
 	size_t len;
 
-	if (fs_read_file(path, TLS_FILE_MAX, out, &len, &err) != LS_OK) {
-		fprintf(stderr, "logseal serve: %s\n", err.msg);
-		return 0;
-	}
-	return 1;
+	return fs_read_file(path, TLS_FILE_MAX, out, &len, err);
 }
 
 /* Log observer (sequencer thread): entries [0, first + n) are durable.
@@ -509,394 +284,337 @@ static int64_t test_clock(void *ctx)
 static void retention_said(void *ctx, ls_rc rc, const struct retention_report *rep,
 			   const char *msg)
 {
-	(void)ctx;
+	struct serve *sv = ctx;
+
 	if (rc != LS_OK)
-		fprintf(stderr, "logseal serve: retention pass failed (%s): %s\n", ls_rc_name(rc),
-			msg);
+		say(&sv->o, "retention pass failed (%s): %s", ls_rc_name(rc), msg);
 	else
-		fprintf(stderr, "logseal serve: retention: archived %u segments, purged %u, "
-			"%u held\n", rep->archived, rep->purged, rep->held);
+		say(&sv->o, "retention: archived %u segments, purged %u, %u held", rep->archived,
+		    rep->purged, rep->held);
 }
 
-int serve_main(int argc, char **argv)
+/*
+ * Everything serve_open() opened, closed in the order the top of this file
+ * gives; ran: the server served (the idempotency snapshot is saved and the
+ * stop of the log is reported only then).  Returns LS_OK when all of it
+ * closed cleanly.
+ */
+static ls_rc teardown(struct serve *sv, int ran, uint64_t *signed_size)
 {
-	struct serve_opts o;
+	struct server *s = &sv->s;
+	struct ls_err err = { { 0 } };
+	ls_rc r, rc = LS_OK;
+
+	if (sv->h) {
+		http_stop(sv->h, 30000);
+		sv->h = NULL;
+	}
+	retention_worker_stop(sv->retention);
+	/* No request is left (http_stop): the open window's summaries go into
+	 * the log while it is still open. */
+	denials_close(s->denials);
+	/* No request is in flight any more (http_stop): the snapshot is exact. */
+	api_idem_saver_stop(s);
+	if (ran && api_idem_save(s, &err) != LS_OK)
+		say(&sv->o, "idempotency snapshot: %s", err.msg);
+	pthread_mutex_lock(&s->emit_mu);
+	s->emit_closed = 1;
+	pthread_mutex_unlock(&s->emit_mu);
+	if (s->log) {
+		uint64_t size = log_size(s->log);
+
+		r = log_close(s->log, &err);
+		if (r != LS_OK) {
+			say(&sv->o, "closing the log: %s", err.msg);
+			rc = r;
+		} else if (signed_size) {
+			*signed_size = size;
+		}
+	}
+	/* After log_close: the sequencer may notify the followers until then. */
+	if (s->alerts && (r = alert_close(s->alerts, &err)) != LS_OK) {
+		say(&sv->o, "closing the alert engine: %s", err.msg);
+		if (rc == LS_OK)
+			rc = r;
+	}
+	index_close(s->index);
+	journal_reader_free(s->jr);
+	streams_free(s->streams);
+	metrics_free(s->metrics);
+	denials_free(s->denials);
+	pthread_mutex_destroy(&s->emit_mu);
+	auth_free(s->auth);
+	idem_free(s->idem);
+	if (sv->key)
+		ls_wipe(sv->key, strlen(sv->key));
+	free(sv->key);
+	free(sv->cert);
+	free(sv);
+	return rc;
+}
+
+ls_rc serve_open(const struct serve_opts *opts, struct serve **out, struct ls_err *err)
+{
+	struct serve *sv;
+	struct server *s;
+	const struct serve_opts *o;
 	struct http_opts ho;
-	struct server s;
 	struct log_opts lo;
 	struct journal_recovery rec;
-	struct ls_err err = { { 0 } };
-	struct http *h = NULL;
-	struct retention_worker *retention = NULL;
-	char host[256], *cert = NULL, *key = NULL;
-	int loopback = 0, rc = 1, sig;
-	struct idem_start ist;
-	sigset_t set;
+	struct ls_err e = { { 0 } };
+	int loopback = 0;
 	ls_rc r;
 
-	memset(&s, 0, sizeof(s));
-	/* The allocator keeps what the server frees: a batch's buffers are
-	 * hundreds of KiB (request bodies, entry bundles, copies for the
-	 * followers), and with glibc's defaults each was mapped afresh and
-	 * faulted in page by page, then handed back.  Up to 32 MiB an
-	 * allocation comes from the heap, and up to 256 MiB of free heap is
-	 * kept; the peak is what the bounded queues allow either way.  Request
-	 * bodies from 1 MiB up are mappings of their own (http.c), handed back
-	 * as soon as their request ends. */
-	mallopt(M_MMAP_THRESHOLD, 32 << 20);
-	mallopt(M_TRIM_THRESHOLD, 256 << 20);
-	pthread_mutex_init(&s.emit_mu, NULL);
-	switch (parse_args(argc, argv, &o)) {
-	case 0: return 0;
-	case -1: return 2;
-	}
-	memset(&ho, 0, sizeof(ho));
-	if (!parse_listen(o.listen, &ho.addr, &ho.addrlen, &loopback, host, sizeof(host))) {
-		fprintf(stderr, "logseal serve: --listen %s: expected HOST:PORT or [IPv6]:PORT\n",
-			o.listen);
-		return 2;
-	}
-	if (!o.tls_cert && !loopback) {
-		if (!o.insecure_plaintext) {
-			fprintf(stderr,
-				"logseal serve: refusing plain HTTP on %s, which is not a loopback "
-				"address: give --tls-cert and --tls-key (or, only on a trusted "
-				"network, --insecure-plaintext)\n", o.listen);
-			return 2;
-		}
-		fprintf(stderr,
-			"logseal serve: WARNING: --insecure-plaintext: serving plain HTTP on %s; "
-			"bearer tokens and events cross the network UNENCRYPTED\n", o.listen);
-	}
-	if (o.tls_cert && (!key_file_private(o.tls_key) || !read_pem(o.tls_cert, &cert) ||
-			   !read_pem(o.tls_key, &key)))
-		goto out;
+	*out = NULL;
+	r = serve_check_listen(opts, NULL, err);
+	if (r != LS_OK)
+		return r;
+	sv = calloc(1, sizeof(*sv));
+	if (!sv)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	sv->o = *opts;
+	o = &sv->o;
+	s = &sv->s;
+	if (!sv->o.body_memory)
+		sv->o.body_memory = o->max_body * 2 > (256u << 20) ? o->max_body * 2 : (256u << 20);
+	pthread_mutex_init(&s->emit_mu, NULL);
+	/* Block the stop signals before any thread exists, so all inherit it. */
+	sigemptyset(&sv->sigs);
+	sigaddset(&sv->sigs, SIGTERM);
+	sigaddset(&sv->sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sv->sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
 
-	s.dir = o.dir;
-	s.max_body = o.max_body;
-	s.ready_max_lag = o.ready_max_lag;
-	s.max_fresh_lag = o.max_fresh_lag;
+	memset(&ho, 0, sizeof(ho));
+	parse_listen(o->listen, &ho.addr, &ho.addrlen, &loopback, sv->host, sizeof(sv->host));
+	if (o->tls_cert) {
+		if ((r = key_file_private(o->tls_key, err)) != LS_OK ||
+		    (r = read_pem(o->tls_cert, &sv->cert, err)) != LS_OK ||
+		    (r = read_pem(o->tls_key, &sv->key, err)) != LS_OK)
+			goto fail;
+	}
+
+	s->dir = o->dir;
+	s->max_body = o->max_body;
+	s->ready_max_lag = o->ready_max_lag;
+	s->max_fresh_lag = o->max_fresh_lag;
 	memset(&lo, 0, sizeof(lo));
-	lo.dir = o.dir;
-	lo.checkpoint_interval_ms = o.checkpoint_ms;
-	lo.max_unsigned_entries = o.max_unsigned;
-	lo.max_unsigned_ms = o.max_unsigned_ms;
+	lo.dir = o->dir;
+	lo.checkpoint_interval_ms = o->checkpoint_ms;
+	lo.max_unsigned_entries = o->max_unsigned;
+	lo.max_unsigned_ms = o->max_unsigned_ms;
 	memset(&rec, 0, sizeof(rec));
 	{
 		/* What is served is checked first (verify.h): a tile or bundle
 		 * changed or deleted since the last full verify refuses the start. */
 		uint64_t from = 0;
 
-		r = verify_serve_start(o.dir, &from, &err);
+		r = verify_serve_start(o->dir, &from, &e);
 		if (r != LS_OK) {
-			fprintf(stderr, "logseal serve: refusing to start: %s (%s); run `logseal "
-				"verify --data %s`\n", err.msg, ls_rc_name(r), o.dir);
-			goto out;
+			ls_err_set(err, r, "refusing to start: %s (%s); run `logseal verify --data %s`",
+				   e.msg, ls_rc_name(r), o->dir);
+			goto fail;
 		}
 	}
-	r = log_open(&lo, &s.log, &rec, &err);
+	r = log_open(&lo, &s->log, &rec, &e);
 	if (r != LS_OK) {
-		fprintf(stderr, "logseal serve: cannot open the log in %s: %s (%s)\n", o.dir,
-			err.msg, ls_rc_name(r));
-		goto out;
+		ls_err_set(err, r, "cannot open the log in %s: %s (%s)", o->dir, e.msg,
+			   ls_rc_name(r));
+		goto fail;
 	}
 	if (rec.cut)
-		fprintf(stderr,
-			"logseal serve: recovery cut a torn tail of %s at byte %llu (%llu bytes, "
-			"%llu unacknowledged records from index %llu); the event "
-			"logseal.recovery.truncated at index %llu says so\n", rec.segment,
-			(unsigned long long)rec.offset, (unsigned long long)rec.bytes,
-			(unsigned long long)rec.records, (unsigned long long)rec.first,
-			(unsigned long long)rec.first);
-	r = auth_open(o.dir, &s.auth, &err);
+		say(o, "recovery cut a torn tail of %s at byte %llu (%llu bytes, "
+		    "%llu unacknowledged records from index %llu); the event "
+		    "logseal.recovery.truncated at index %llu says so", rec.segment,
+		    (unsigned long long)rec.offset, (unsigned long long)rec.bytes,
+		    (unsigned long long)rec.records, (unsigned long long)rec.first,
+		    (unsigned long long)rec.first);
+	r = auth_open(o->dir, &s->auth, &e);
 	if (r == LS_NOTFOUND) {
-		r = auth_bootstrap(o.dir, &err);
+		r = auth_bootstrap(o->dir, &e);
 		if (r == LS_OK) {
-			fprintf(stderr, "logseal serve: no token store in %s: created one with a "
-					"new admin token\n", o.dir);
-			r = auth_open(o.dir, &s.auth, &err);
+			say(o, "no token store in %s: created one with a new admin token", o->dir);
+			r = auth_open(o->dir, &s->auth, &e);
 		}
 	}
 	if (r != LS_OK) {
-		fprintf(stderr, "logseal serve: token store: %s\n", err.msg);
-		goto out;
+		ls_err_set(err, r, "token store: %s", e.msg);
+		goto fail;
 	}
 	{
 		struct idem_opts io = {
-			.window_us = (int64_t)o.idem_window_s * 1000000,
-			.max_keys = (size_t)o.idem_max_keys,
+			.window_us = (int64_t)o->idem_window_s * 1000000,
+			.max_keys = (size_t)o->idem_max_keys,
 		};
 
-		r = api_idem_open(&s, &io, &ist, &err);
+		r = api_idem_open(s, &io, &sv->ist, &e);
 		if (r != LS_OK) {
-			fprintf(stderr, "logseal serve: idempotency keys: %s\n", err.msg);
-			goto out;
+			ls_err_set(err, r, "idempotency keys: %s", e.msg);
+			goto fail;
 		}
-		if (ist.why[0])
-			fprintf(stderr, "logseal serve: idempotency snapshot not used (%s): "
-				"rebuilt from the journal\n", ist.why);
-		r = api_idem_saver_start(&s, (unsigned)o.idem_snapshot_s, &err);
-		if (r != LS_OK) {
-			fprintf(stderr, "logseal serve: %s\n", err.msg);
-			goto out;
-		}
+		if (sv->ist.why[0])
+			say(o, "idempotency snapshot not used (%s): rebuilt from the journal",
+			    sv->ist.why);
+		r = api_idem_saver_start(s, (unsigned)o->idem_snapshot_s, err);
+		if (r != LS_OK)
+			goto fail;
 	}
-	r = index_open(o.dir, &s.index, &err);
+	r = index_open(o->dir, &s->index, &e);
 	if (r == LS_OK) {
 		char jdir[PATH_MAX];
 
 		/* Without it, reads take entries from the bundles: slower, not wrong. */
-		if (snprintf(jdir, sizeof(jdir), "%s/journal", o.dir) < (int)sizeof(jdir) &&
-		    journal_reader_open(jdir, &s.jr, &err) != LS_OK)
-			s.jr = NULL;
-		index_notify(s.index, log_size(s.log));
-		r = index_start(s.index, &err);
+		if (snprintf(jdir, sizeof(jdir), "%s/journal", o->dir) < (int)sizeof(jdir) &&
+		    journal_reader_open(jdir, &s->jr, &e) != LS_OK)
+			s->jr = NULL;
+		index_notify(s->index, log_size(s->log));
+		r = index_start(s->index, &e);
 	}
 	if (r != LS_OK) {
-		fprintf(stderr, "logseal serve: query index: %s (%s)%s\n", err.msg, ls_rc_name(r),
-			r == LS_BUSY ? "; is another server or `logseal reindex` running?" : "");
-		goto out;
+		ls_err_set(err, r, "query index: %s (%s)%s", e.msg, ls_rc_name(r),
+			   r == LS_BUSY ? "; is another server or `logseal reindex` running?" : "");
+		goto fail;
 	}
 	{
 		struct stream_opts so = {
-			.max_clients = o.max_streams,
-			.max_lag = o.stream_buffer,
-			.heartbeat_ms = o.stream_heartbeat_s * 1000,
-			.auth = s.auth,
+			.max_clients = o->max_streams,
+			.max_lag = o->stream_buffer,
+			.heartbeat_ms = o->stream_heartbeat_s * 1000,
+			.auth = s->auth,
 		};
 		size_t nlabels;
 		const char *const *labels = http_route_labels(&nlabels);
 
-		r = streams_new(&so, o.dir, log_size(s.log), &s.streams, &err);
-		if (r == LS_OK && (r = metrics_new(labels, nlabels, &s.metrics)) != LS_OK)
-			ls_err_set(&err, r, "cannot set up metrics");
-		if (r != LS_OK) {
-			fprintf(stderr, "logseal serve: %s\n", err.msg);
-			goto out;
-		}
+		r = streams_new(&so, o->dir, log_size(s->log), &s->streams, err);
+		if (r == LS_OK && (r = metrics_new(labels, nlabels, &s->metrics)) != LS_OK)
+			ls_err_set(err, r, "cannot set up metrics");
+		if (r != LS_OK)
+			goto fail;
 	}
-	if (!o.no_alerts) {
+	if (!o->no_alerts) {
 		struct alert_opts ao;
 		char jdir[PATH_MAX];
-		const char *clock_file = getenv(TEST_CLOCK_ENV);
+		const char *clock_file = getenv(SERVE_TEST_CLOCK_ENV);
 
 		memset(&ao, 0, sizeof(ao));
 		ao.emit = api_alert_emit;
-		ao.emit_ctx = &s;
-		ao.webhook_allow = o.webhook_allow;
+		ao.emit_ctx = s;
+		ao.webhook_allow = o->webhook_allow;
 		if (clock_file && *clock_file) {
-			fprintf(stderr, "logseal serve: TESTING: the alert engine's clock follows %s\n",
-				clock_file);
+			say(o, "TESTING: the alert engine's clock follows %s", clock_file);
 			ao.now_us = test_clock;
 			ao.clock_ctx = (void *)clock_file;
 		}
-		snprintf(jdir, sizeof(jdir), "%s/journal", o.dir);
-		r = alert_open(o.dir, &ao, &s.alerts, &err);
+		snprintf(jdir, sizeof(jdir), "%s/journal", o->dir);
+		r = alert_open(o->dir, &ao, &s->alerts, &e);
 		if (r == LS_OK)
-			r = alert_catch_up(s.alerts, jdir, log_size(s.log), &err);
+			r = alert_catch_up(s->alerts, jdir, log_size(s->log), &e);
 		if (r != LS_OK) {
-			fprintf(stderr, "logseal serve: alert engine: %s (%s)\n", err.msg,
-				ls_rc_name(r));
-			goto out;
+			ls_err_set(err, r, "alert engine: %s (%s)", e.msg, ls_rc_name(r));
+			goto fail;
 		}
 	}
 	{
 		struct denials_opts dopt = {
-			.window_ms = o.denial_window_s * 1000,
-			.burst = o.denial_burst,
-			.throttle = o.denial_throttle,
-			.no_throttle = o.denial_throttle == 0,
+			.window_ms = o->denial_window_s * 1000,
+			.burst = o->denial_burst,
+			.throttle = o->denial_throttle,
+			.no_throttle = o->denial_throttle == 0,
 			.emit = api_denial_summary,
-			.ctx = &s,
+			.ctx = s,
 		};
 
-		r = denials_new(&dopt, &s.denials, &err);
-		if (r != LS_OK) {
-			fprintf(stderr, "logseal serve: %s\n", err.msg);
-			goto out;
-		}
+		r = denials_new(&dopt, &s->denials, err);
+		if (r != LS_OK)
+			goto fail;
 	}
-	log_set_observer(s.log, on_durable, &s);
-	if (s.alerts && (r = alert_start(s.alerts, &err)) != LS_OK) {
-		fprintf(stderr, "logseal serve: alert engine: %s\n", err.msg);
-		goto out;
+	log_set_observer(s->log, on_durable, s);
+	if (s->alerts && (r = alert_start(s->alerts, &e)) != LS_OK) {
+		ls_err_set(err, r, "alert engine: %s", e.msg);
+		goto fail;
 	}
 
-	ho.threads = o.threads;
-	ho.conn_limit = o.conn_limit;
-	ho.per_ip_limit = o.per_ip_limit;
-	ho.timeout_s = o.timeout_s;
+	ho.threads = o->threads;
+	ho.conn_limit = o->conn_limit;
+	ho.per_ip_limit = o->per_ip_limit;
+	ho.timeout_s = o->timeout_s;
 	ho.conn_memory = 64 * 1024;
-	ho.body_budget = o.body_memory;
-	ho.tls_cert = cert;
-	ho.tls_key = key;
-
-	/* Block the stop signals before any thread exists, so all inherit it. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
-	r = http_start(&s, &ho, &h, &err);
+	ho.body_budget = o->body_memory;
+	ho.tls_cert = sv->cert;
+	ho.tls_key = sv->key;
+	r = http_start(s, &ho, &sv->h, &e);
 	if (r != LS_OK) {
-		fprintf(stderr, "logseal serve: %s: %s\n", o.listen, err.msg);
-		goto out;
+		ls_err_set(err, r, "%s: %s", o->listen, e.msg);
+		goto fail;
 	}
 	{
 		/* Retention follows the alert engine's test clock too, and
 		 * then runs every LOGSEAL_TEST_RETENTION_MS (testing only). */
 		struct retention_worker_opts wo;
-		const char *clock_file = getenv(TEST_CLOCK_ENV), *ms = getenv(TEST_RETENTION_ENV);
+		const char *clock_file = getenv(SERVE_TEST_CLOCK_ENV);
+		const char *ms = getenv(SERVE_TEST_RETENTION_ENV);
 
 		memset(&wo, 0, sizeof(wo));
 		wo.report = retention_said;
+		wo.report_ctx = sv;
 		if (clock_file && *clock_file) {
 			wo.now_us = test_clock;
 			wo.clock_ctx = (void *)clock_file;
 			if (ms && *ms)
 				wo.interval_ms = (unsigned)strtoul(ms, NULL, 10);
 		}
-		r = retention_worker_start(s.log, &wo, &retention, &err);
-		if (r != LS_OK) {
-			fprintf(stderr, "logseal serve: %s\n", err.msg);
-			goto out;
-		}
+		r = retention_worker_start(s->log, &wo, &sv->retention, err);
+		if (r != LS_OK)
+			goto fail;
 	}
-	if (strchr(host, ':'))
-		printf("logseal: listening on %s://[%s]:%u\n", cert ? "https" : "http", host,
-		       http_port(h));
-	else
-		printf("logseal: listening on %s://%s:%u\n", cert ? "https" : "http", host,
-		       http_port(h));
-	printf("logseal: data in %s, %llu entries, %zu idempotency keys, index at %llu\n", o.dir,
-	       (unsigned long long)log_size(s.log), idem_count(s.idem),
-	       (unsigned long long)index_watermark(s.index));
-	printf("logseal: idempotency keys: %zu from the snapshot covering %llu entries, "
-	       "%llu journal entries read after it (%.2f s, %.2f s CPU)\n", ist.snapshot_keys,
-	       (unsigned long long)ist.covered, (unsigned long long)ist.scanned, ist.seconds,
-	       ist.cpu_seconds);
-	printf("logseal: admin token in %s/admin.token (send it as \"Authorization: Bearer ...\")\n",
-	       o.dir);
-	fflush(stdout);
-
-	do {
-		sig = 0;
-		if (sigwait(&set, &sig) != 0)
-			sig = SIGTERM;
-	} while (sig != SIGTERM && sig != SIGINT);
-	printf("logseal: %s: finishing requests in flight\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-	fflush(stdout);
-	http_stop(h, 30000);
-	h = NULL;
-	rc = 0;
-out:
-	retention_worker_stop(retention);
-	/* No request is left (http_stop): the open window's summaries go into
-	 * the log while it is still open. */
-	denials_close(s.denials);
-	/* No request is in flight any more (http_stop): the snapshot is exact. */
-	api_idem_saver_stop(&s);
-	if (rc == 0 && api_idem_save(&s, &err) != LS_OK)
-		fprintf(stderr, "logseal serve: idempotency snapshot: %s\n", err.msg);
-	pthread_mutex_lock(&s.emit_mu);
-	s.emit_closed = 1;
-	pthread_mutex_unlock(&s.emit_mu);
-	if (s.log) {
-		uint64_t size = log_size(s.log);
-		r = log_close(s.log, &err);
-		if (r != LS_OK) {
-			fprintf(stderr, "logseal serve: closing the log: %s\n", err.msg);
-			rc = 1;
-		} else if (rc == 0) {
-			printf("logseal: stopped; last checkpoint signed at size %llu\n",
-			       (unsigned long long)size);
-		}
-	}
-	/* After log_close: the sequencer may notify the followers until then. */
-	if (s.alerts && alert_close(s.alerts, &err) != LS_OK) {
-		fprintf(stderr, "logseal serve: closing the alert engine: %s\n", err.msg);
-		rc = 1;
-	}
-	index_close(s.index);
-	journal_reader_free(s.jr);
-	streams_free(s.streams);
-	metrics_free(s.metrics);
-	denials_free(s.denials);
-	pthread_mutex_destroy(&s.emit_mu);
-	auth_free(s.auth);
-	idem_free(s.idem);
-	if (key)
-		ls_wipe(key, strlen(key));
-	free(key);
-	free(cert);
-	return rc;
+	*out = sv;
+	return LS_OK;
+fail:
+	teardown(sv, 0, NULL);
+	return r;
 }
 
-/* ======================================================= reindex */
-
-static void reindex_progress(void *ctx, uint64_t done)
+void serve_info(struct serve *sv, struct serve_info *out)
 {
-	(void)ctx;
-	fprintf(stderr, "\rlogseal reindex: %llu entries indexed", (unsigned long long)done);
-	fflush(stderr);
+	memset(out, 0, sizeof(*out));
+	snprintf(out->host, sizeof(out->host), "%s", sv->host);
+	out->port = http_port(sv->h);
+	out->tls = sv->cert != NULL;
+	out->entries = log_size(sv->s.log);
+	out->idem_keys = idem_count(sv->s.idem);
+	out->index_at = index_watermark(sv->s.index);
+	out->idem_snapshot_keys = sv->ist.snapshot_keys;
+	out->idem_covered = sv->ist.covered;
+	out->idem_scanned = sv->ist.scanned;
+	out->idem_seconds = sv->ist.seconds;
+	out->idem_cpu_seconds = sv->ist.cpu_seconds;
 }
 
-int reindex_main(int argc, char **argv)
+int serve_run(struct serve *sv)
 {
-	static const struct option longs[] = {
-		{ "data", required_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	static const char usage_text[] =
-		"usage: logseal reindex --data DIR\n"
-		"\n"
-		"Rebuilds the query index (DIR/index/index.sqlite) from the journal, from\n"
-		"entry 0, into a new file that then replaces the old one.  The index is\n"
-		"derived data: nothing else in DIR is changed.  Refuses to run while a\n"
-		"server holds the index (stop `logseal serve` first).\n"
-		"\n"
-		"  --data DIR   data directory (default ./data)\n"
-		"  --help       this text\n";
-	const char *dir = "./data";
-	struct ls_err err = { { 0 } };
-	uint64_t count = 0;
-	int c, tty = isatty(2);
-	ls_rc r;
+	/* serve_stop() is seen within a tick; a signal at once.  Between two
+	 * waits a signal stays pending: every thread blocks it. */
+	const struct timespec tick = { 0, 100 * 1000000L };
+	int sig;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
-		switch (c) {
-		case 'd': dir = optarg; break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return 0;
-		default:
-			fprintf(stderr, "logseal reindex: unknown option or missing value: %s\n",
-				argv[optind - 1]);
-			fputs(usage_text, stderr);
-			return 2;
-		}
+	while (!atomic_load(&sv->stop)) {
+		sig = sigtimedwait(&sv->sigs, NULL, &tick);
+		if (sig == SIGTERM || sig == SIGINT)
+			return sig;
+		if (sig < 0 && errno != EAGAIN && errno != EINTR)
+			return SIGTERM;
 	}
-	if (optind < argc) {
-		fprintf(stderr, "logseal reindex: unexpected argument: %s\n", argv[optind]);
-		return 2;
-	}
-	r = index_rebuild(dir, tty ? reindex_progress : NULL, NULL, &count, &err);
-	if (tty)
-		fputc('\n', stderr);
-	if (r == LS_BUSY) {
-		fprintf(stderr, "logseal reindex: %s: the index is in use by a running server; "
-				"stop it first (%s)\n", dir, err.msg);
-		return 1;
-	}
-	if (r != LS_OK) {
-		fprintf(stderr, "logseal reindex: %s: %s (%s)\n", dir, err.msg, ls_rc_name(r));
-		return 1;
-	}
-	printf("logseal reindex: %llu entries indexed in %s/index\n", (unsigned long long)count,
-	       dir);
 	return 0;
+}
+
+void serve_stop(struct serve *sv)
+{
+	atomic_store(&sv->stop, 1);
+}
+
+ls_rc serve_close(struct serve *sv, uint64_t *signed_size)
+{
+	if (!sv)
+		return LS_OK;
+	return teardown(sv, 1, signed_size);
 }

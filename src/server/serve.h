@@ -1,25 +1,112 @@
 /*
- * serve.h - the entry points main.c calls for the server side of logseal:
- * `logseal serve`, `logseal token`, and the two pieces of `logseal init`
- * that belong to the server (the token store and a self-signed TLS
- * certificate for trying it out).
+ * serve.h - the server as an object: open it from options, run it until a
+ * stop signal or serve_stop(), close it.  `logseal serve` (cli/cmd_serve.c)
+ * parses its options into a struct serve_opts and prints what it says; a
+ * test opens one in-process (tests/unit/test_server.c).  Also the two pieces
+ * of `logseal init` that belong to the server (the token store and a
+ * self-signed TLS certificate for trying it out).
  *
- * serve_main() and token_main() take the arguments after "logseal"
- * (argv[0] is "serve" or "token") and return the process exit status.
+ * Calling sequence: serve_opts_init() -> (fill in) -> serve_open() ->
+ * serve_info() -> serve_run() (blocks) -> serve_close().  serve_stop() may
+ * be called from any thread while serve_run() runs.
+ *
+ * serve_open() blocks SIGTERM and SIGINT in the calling thread before it
+ * starts any thread, so that every server thread inherits the mask and only
+ * serve_run() takes them (sigtimedwait), and ignores SIGPIPE: both are
+ * process-wide effects.  One server per process.
  */
 #ifndef LS_SERVE_H
 #define LS_SERVE_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "base/ls.h"
 
-int serve_main(int argc, char **argv);
-int token_main(int argc, char **argv);
-/* `logseal keys rotate` against the running server of dir (it holds the
- * journal): POST /v1/keys/rotate with the admin token (token_file, else
- * DIR/admin.token, else $LOGSEAL_TOKEN) at server (NULL: $LOGSEAL_URL,
- * else the default).  Exit status. */
-int keys_rotate_online(const char *dir, const char *server, const char *token_file,
-		       const char *cacert);
+/* Testing only: FILE holding seconds by which the alert engine's and the
+ * retention worker's clock are shifted (re-read at every use). */
+#define SERVE_TEST_CLOCK_ENV "LOGSEAL_TEST_CLOCK_FILE"
+/* Testing only, with the test clock: run retention every N ms. */
+#define SERVE_TEST_RETENTION_ENV "LOGSEAL_TEST_RETENTION_MS"
+
+struct serve_opts {
+	const char *dir;
+	const char *listen;		/* HOST:PORT or [V6]:PORT; port 0: any free one */
+	const char *tls_cert;		/* PEM files; both or neither */
+	const char *tls_key;
+	int insecure_plaintext;		/* allow plain HTTP on a non-loopback address */
+	unsigned threads;
+	uint64_t checkpoint_ms;
+	uint64_t max_unsigned, max_unsigned_ms;
+	size_t max_body;
+	size_t body_memory;	/* 0: the default, max(256 MiB, 2 x max_body) */
+	unsigned conn_limit;
+	unsigned per_ip_limit;
+	unsigned timeout_s;
+	unsigned max_streams;
+	uint64_t stream_buffer;
+	unsigned stream_heartbeat_s;
+	uint64_t ready_max_lag;
+	uint64_t max_fresh_lag;
+	int no_alerts;
+	unsigned denial_window_s;
+	unsigned denial_burst;
+	unsigned denial_throttle;	/* 0: never 429 */
+	const char *webhook_allow;	/* CIDR[,CIDR...] (webhook.h), or NULL */
+	uint64_t idem_window_s;
+	uint64_t idem_max_keys;
+	uint64_t idem_snapshot_s;
+	/* What the server has to say besides its errors (a recovered torn
+	 * tail, a token store it created, retention passes, problems at the
+	 * stop), one line each; from any thread.  NULL: nothing is said. */
+	void (*notice)(void *ctx, const char *msg);
+	void *notice_ctx;
+};
+
+/* The defaults of `logseal serve` (its --help prints them from here). */
+void serve_opts_init(struct serve_opts *o);
+
+/* o->listen checked: LS_INVALID when it is not HOST:PORT or [V6]:PORT,
+ * LS_DENIED for plain HTTP on an address that is not loopback without
+ * o->insecure_plaintext; *exposed (may be NULL) is 1 when plain HTTP will
+ * be served on such an address anyway. */
+ls_rc serve_check_listen(const struct serve_opts *o, int *exposed, struct ls_err *err);
+
+struct serve;
+
+/* Check what is served, open the log, the token store (created when
+ * missing), the idempotency keys, the index, streams, alerts and denials,
+ * then listen.  On failure nothing is left open and err says which step
+ * failed.  The server keeps a copy of *o; the strings it points to must
+ * outlive the server. */
+ls_rc serve_open(const struct serve_opts *o, struct serve **out, struct ls_err *err);
+
+/* What an open server says about itself. */
+struct serve_info {
+	char host[256];		/* the listening host (IPv6 without brackets) */
+	unsigned port;		/* the bound port (the real one when 0 was asked) */
+	int tls;		/* 1: https */
+	uint64_t entries;	/* the log's size */
+	size_t idem_keys;	/* idempotency keys remembered */
+	uint64_t index_at;	/* the index's watermark */
+	/* How the idempotency keys were rebuilt at the start. */
+	size_t idem_snapshot_keys;	/* from the snapshot */
+	uint64_t idem_covered;		/* entries the snapshot covered */
+	uint64_t idem_scanned;		/* journal entries read after it */
+	double idem_seconds, idem_cpu_seconds;
+};
+void serve_info(struct serve *s, struct serve_info *out);
+
+/* Serve until SIGTERM or SIGINT (returned) or serve_stop() (0). */
+int serve_run(struct serve *s);
+void serve_stop(struct serve *s);
+
+/* Finish requests in flight (up to 30 s), save the idempotency keys, close
+ * the log (signing a last checkpoint) and everything else, and free s.
+ * *signed_size (may be NULL): the log's size at the close, set only when
+ * the log closed cleanly.  LS_OK when everything closed cleanly; what went
+ * wrong is said through the notice callback.  serve_close(NULL) is a no-op. */
+ls_rc serve_close(struct serve *s, uint64_t *signed_size);
 
 /* Create DIR/tokens.json with one admin token (roles admin + auditor) and
  * write its secret to DIR/admin.token (mode 0600, one line), the only place
@@ -32,8 +119,5 @@ ls_rc auth_bootstrap(const char *dir, struct ls_err *err);
  * (LS_EXISTS) to overwrite either file. */
 ls_rc tls_make_selfsigned(const char *cert_path, const char *key_path, const char *cn,
 			  struct ls_err *err);
-
-/* `logseal reindex --data DIR`: rebuild the query index from the journal. */
-int reindex_main(int argc, char **argv);
 
 #endif

@@ -191,6 +191,7 @@ static void export_to(struct testlog *t, enum export_format xf, const uint64_t *
 	struct ls_err err = { "" };
 	char logdir[300];
 	size_t i, np;
+	struct export_signer sg = export_log_signer(t->l);
 
 	memset(m, 0, sizeof(*m));
 	fmt(logdir, sizeof(logdir), "%s/log", t->dir);
@@ -202,7 +203,7 @@ static void export_to(struct testlog *t, enum export_format xf, const uint64_t *
 	memcpy(h.root, t->cp.root, LS_HASH_LEN);
 	h.filter_json = filter;
 	h.created_us = RECEIVED_US + 5000000;
-	assert_int_equal(export_begin(xf, &h, xf == EXPORT_BUNDLE ? t->l : NULL, mem_out, m, &w,
+	assert_int_equal(export_begin(xf, &h, xf == EXPORT_BUNDLE ? &sg : NULL, mem_out, m, &w,
 				      &err), LS_OK);
 	for (i = 0; i < n; i++) {
 		uint8_t *data = NULL;
@@ -432,61 +433,52 @@ static void test_bundle_empty_and_full(void **state)
 	assert_int_equal(rep.entries, NEVENTS);
 }
 
-static void test_cli(void **state)
+/* The key as `logseal verify-bundle --key` and `logseal verify --key` take
+ * it (export_load_verifier): the key text or a file holding it; the
+ * command's options and exit codes are tested by the integration tests. */
+static void test_key_arg(void **state)
 {
-	char *argv[8], keyfile[300], *other;
+	char keyfile[300], *other;
 	struct note_signer s;
-	struct note_verifier ov;
+	struct note_verifier v, ov;
+	struct bundle_report rep;
+	struct ls_err err;
 	struct lines ls;
 	FILE *f;
 
 	(void)state;
 	good_bundle(&ls);
 	write_lines(&ls);
-	argv[0] = "verify-bundle";
-	argv[1] = (char *)bundle_path();
-	argv[2] = "--key";
-	argv[3] = main_log.vkey;
-	argv[4] = NULL;
-	assert_int_equal(verify_bundle_main(4, argv), 0);
-	/* --key first, then FILE; the key from a file. */
+	assert_int_equal(export_load_verifier(main_log.vkey, &v, &err), LS_OK);
+	assert_int_equal(export_verify_bundle(bundle_path(), &v, &rep, &err), LS_OK);
+	/* The key from a file. */
 	fmt(keyfile, sizeof(keyfile), "%s/main/verifier.key", tmpdir);
-	argv[1] = "--key";
-	argv[2] = keyfile;
-	argv[3] = (char *)bundle_path();
-	assert_int_equal(verify_bundle_main(4, argv), 0);
-	/* Another key. */
+	assert_int_equal(export_load_verifier(keyfile, &v, &err), LS_OK);
+	assert_int_equal(export_verify_bundle(bundle_path(), &v, &rep, &err), LS_OK);
+	/* Another key, as text and from a file. */
 	assert_int_equal(note_signer_generate(ORIGIN, &s, NULL), LS_OK);
 	note_signer_verifier(&s, &ov);
 	note_signer_wipe(&s);
 	other = malloc(512);
 	assert_non_null(other);
 	assert_int_equal(note_verifier_format(&ov, other, 512), LS_OK);
-	argv[2] = other;
-	assert_int_equal(verify_bundle_main(4, argv), 1);
+	assert_int_equal(export_load_verifier(other, &v, &err), LS_OK);
+	assert_int_not_equal(export_verify_bundle(bundle_path(), &v, &rep, &err), LS_OK);
 	fmt(keyfile, sizeof(keyfile), "%s/other.key", tmpdir);
 	f = fopen(keyfile, "w");
 	assert_non_null(f);
 	fprintf(f, "%s\n", other);
 	fclose(f);
-	argv[2] = keyfile;
-	assert_int_equal(verify_bundle_main(4, argv), 1);
+	assert_int_equal(export_load_verifier(keyfile, &v, &err), LS_OK);
+	assert_int_not_equal(export_verify_bundle(bundle_path(), &v, &rep, &err), LS_OK);
 	free(other);
-	/* Usage. */
-	argv[1] = "--help";
-	assert_int_equal(verify_bundle_main(2, argv), 0);
-	assert_int_equal(verify_bundle_main(1, argv), 2);
-	argv[1] = (char *)bundle_path();
-	assert_int_equal(verify_bundle_main(2, argv), 2);
-	argv[1] = "--key";
-	argv[2] = "not-a-key";
-	argv[3] = (char *)bundle_path();
-	assert_int_equal(verify_bundle_main(4, argv), 2);
-	/* A tampered bundle fails the command too. */
+	/* Neither a key nor a file. */
+	assert_int_not_equal(export_load_verifier("not-a-key", &v, &err), LS_OK);
+	/* A tampered bundle fails. */
 	del_line(&ls, 2);
 	write_lines(&ls);
-	argv[2] = main_log.vkey;
-	assert_int_equal(verify_bundle_main(4, argv), 1);
+	assert_int_equal(export_load_verifier(main_log.vkey, &v, &err), LS_OK);
+	assert_int_not_equal(export_verify_bundle(bundle_path(), &v, &rep, &err), LS_OK);
 	lines_free(&ls);
 }
 
@@ -886,8 +878,17 @@ static void test_big_entry(void **state)
 	free(big);
 }
 
+/* A signer that is no log: a bare note key (export.h, struct export_signer). */
+static ls_rc key_signs(void *ctx, const char *text, size_t n, char **note, struct ls_err *err)
+{
+	return note_sign(ctx, text, n, note, err);
+}
+
 static void test_writer_refuses(void **state)
 {
+	struct export_signer sg = export_log_signer(main_log.l), other;
+	struct note_signer ks;
+	struct note_verifier kv;
 	struct export_header h = { 0 };
 	struct export_writer *w = NULL;
 	struct ls_err err = { "" };
@@ -904,25 +905,33 @@ static void test_writer_refuses(void **state)
 	h.filter_json = "{}";
 	/* A root that is not the checkpoint's. */
 	h.root[0] ^= 1;
-	assert_int_equal(export_begin(EXPORT_BUNDLE, &h, main_log.l, mem_out, &m, &w, &err),
+	assert_int_equal(export_begin(EXPORT_BUNDLE, &h, &sg, mem_out, &m, &w, &err),
 			 LS_INVALID);
 	assert_null(w);
 	h.root[0] ^= 1;
+	/* A signer whose key is not the header's. */
+	assert_int_equal(note_signer_generate(ORIGIN, &ks, NULL), LS_OK);
+	note_signer_verifier(&ks, &kv);
+	other = (struct export_signer){ ORIGIN, &kv, key_signs, &ks };
+	assert_int_equal(export_begin(EXPORT_BUNDLE, &h, &other, mem_out, &m, &w, &err),
+			 LS_INVALID);
+	assert_null(w);
+	note_signer_wipe(&ks);
 	/* No signer, a bad filter. */
 	assert_int_equal(export_begin(EXPORT_BUNDLE, &h, NULL, mem_out, &m, &w, &err), LS_INVALID);
 	h.filter_json = "[1]";
-	assert_int_equal(export_begin(EXPORT_BUNDLE, &h, main_log.l, mem_out, &m, &w, &err),
+	assert_int_equal(export_begin(EXPORT_BUNDLE, &h, &sg, mem_out, &m, &w, &err),
 			 LS_INVALID);
 	h.filter_json = "{}";
 	/* An entry whose proof does not match, out of range, or out of order. */
-	assert_int_equal(export_begin(EXPORT_BUNDLE, &h, main_log.l, mem_out, &m, &w, &err), LS_OK);
+	assert_int_equal(export_begin(EXPORT_BUNDLE, &h, &sg, mem_out, &m, &w, &err), LS_OK);
 	assert_int_equal(export_entry(w, 3, (const uint8_t *)e, strlen(e),
 				      (const uint8_t(*)[32])proof, 1, &err), LS_TAMPERED);
 	/* Sticky: nothing more after a failure. */
 	assert_int_not_equal(export_end(w, &err), LS_OK);
 	export_free(w);
 	w = NULL;
-	assert_int_equal(export_begin(EXPORT_BUNDLE, &h, main_log.l, mem_out, &m, &w, &err), LS_OK);
+	assert_int_equal(export_begin(EXPORT_BUNDLE, &h, &sg, mem_out, &m, &w, &err), LS_OK);
 	assert_int_equal(export_entry(w, NEVENTS, (const uint8_t *)e, strlen(e),
 				      (const uint8_t(*)[32])proof, 1, &err), LS_INVALID);
 	export_free(w);
@@ -1150,7 +1159,7 @@ int main(void)
 		cmocka_unit_test(test_format_parse),
 		cmocka_unit_test(test_bundle_verifies),
 		cmocka_unit_test(test_bundle_empty_and_full),
-		cmocka_unit_test(test_cli),
+		cmocka_unit_test(test_key_arg),
 		cmocka_unit_test(test_tamper_entry),
 		cmocka_unit_test(test_tamper_lines),
 		cmocka_unit_test(test_tamper_header),

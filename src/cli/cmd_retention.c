@@ -1,9 +1,11 @@
 /*
- * retention_cli.c - `logseal retention`: run a retention pass offline, and
+ * cmd_retention.c - `logseal retention`: run a retention pass offline, and
  * place, list or release legal holds on a stopped server's data directory
  * (see retention.h).  The open log holds the journal's lock, so none of
  * this runs next to a server on the same directory.
  */
+#include "cli/cli.h"
+
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +33,7 @@ static int fail(const char *msg)
 	return 1;
 }
 
-int retention_main(int argc, char **argv)
+int cmd_retention(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "data", required_argument, 0, 'd' },

@@ -1,5 +1,5 @@
 /*
- * token_cli.c - `logseal token create|list|revoke`: manages tokens through
+ * cmd_token.c - `logseal token create|list|revoke`: manages tokens through
  * the running server's /v1/tokens API (libcurl, through httpc.h), so every
  * change goes through the server and is written to the log.
  *
@@ -7,7 +7,7 @@
  * --data DIR, or from $LOGSEAL_TOKEN; it is sent only in the Authorization
  * header and wiped from memory afterwards.
  */
-#include "server/serve.h"
+#include "cli/cli.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -36,7 +36,7 @@ static void usage(FILE *f)
 		"roles: writer (optionally bound with --service), auditor, admin\n");
 }
 
-int token_main(int argc, char **argv)
+int cmd_token(int argc, char **argv)
 {
 	static const struct option longs[] = {
 		{ "role", required_argument, NULL, 'r' },

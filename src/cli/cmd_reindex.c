@@ -1,0 +1,78 @@
+/*
+ * cmd_reindex.c - `logseal reindex --data DIR`: rebuild the query index
+ * from the journal (index.h) while no server holds it.
+ */
+#include "cli/cli.h"
+
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "followers/index.h"
+
+static void reindex_progress(void *ctx, uint64_t done)
+{
+	(void)ctx;
+	fprintf(stderr, "\rlogseal reindex: %llu entries indexed", (unsigned long long)done);
+	fflush(stderr);
+}
+
+int cmd_reindex(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "data", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char usage_text[] =
+		"usage: logseal reindex --data DIR\n"
+		"\n"
+		"Rebuilds the query index (DIR/index/index.sqlite) from the journal, from\n"
+		"entry 0, into a new file that then replaces the old one.  The index is\n"
+		"derived data: nothing else in DIR is changed.  Refuses to run while a\n"
+		"server holds the index (stop `logseal serve` first).\n"
+		"\n"
+		"  --data DIR   data directory (default ./data)\n"
+		"  --help       this text\n";
+	const char *dir = "./data";
+	struct ls_err err = { { 0 } };
+	uint64_t count = 0;
+	int c, tty = isatty(2);
+	ls_rc r;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+		switch (c) {
+		case 'd': dir = optarg; break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		default:
+			fprintf(stderr, "logseal reindex: unknown option or missing value: %s\n",
+				argv[optind - 1]);
+			fputs(usage_text, stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "logseal reindex: unexpected argument: %s\n", argv[optind]);
+		return 2;
+	}
+	r = index_rebuild(dir, tty ? reindex_progress : NULL, NULL, &count, &err);
+	if (tty)
+		fputc('\n', stderr);
+	if (r == LS_BUSY) {
+		fprintf(stderr, "logseal reindex: %s: the index is in use by a running server; "
+				"stop it first (%s)\n", dir, err.msg);
+		return 1;
+	}
+	if (r != LS_OK) {
+		fprintf(stderr, "logseal reindex: %s: %s (%s)\n", dir, err.msg, ls_rc_name(r));
+		return 1;
+	}
+	printf("logseal reindex: %llu entries indexed in %s/index\n", (unsigned long long)count,
+	       dir);
+	return 0;
+}

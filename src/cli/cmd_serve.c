@@ -1,0 +1,360 @@
+/*
+ * cmd_serve.c - `logseal serve`: its options (every long option and its
+ * option code), the checks of the listening address, and what it prints
+ * while the server (server/serve.h) opens, runs until SIGTERM or SIGINT,
+ * and stops.  Messages go to stderr as "logseal serve: ...", the progress
+ * of the start and the stop to stdout as "logseal: ...".
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "followers/webhook.h"
+#include "server/serve.h"
+
+static void usage(FILE *f)
+{
+	struct serve_opts d;
+
+	serve_opts_init(&d);
+	fprintf(f,
+		"usage: logseal serve [--data DIR] [--listen HOST:PORT] [options]\n"
+		"\n"
+		"  --data DIR               data directory made by `logseal init` (default ./data)\n"
+		"  --listen HOST:PORT       address to listen on (default 127.0.0.1:8080;\n"
+		"                           IPv6 as [::1]:8080)\n"
+		"  --tls-cert FILE          PEM certificate (chain) for HTTPS\n"
+		"  --tls-key FILE           PEM private key for HTTPS\n"
+		"  --insecure-plaintext     allow plain HTTP on a non-loopback address (NOT for\n"
+		"                           production: tokens and events travel unencrypted)\n"
+		"  --threads N              HTTP worker threads (default: 4 per CPU, >= 16, <= 64)\n"
+		"  --checkpoint-interval MS sign a checkpoint once the oldest unsigned entry is\n"
+		"                           MS ms old (default 500)\n"
+		"  --max-unsigned N         acknowledge no more while N entries, or\n"
+		"  --max-unsigned-ms MS     an entry MS ms old, wait for a signed checkpoint\n"
+		"                           (default 65536; 1000, or twice the interval)\n"
+		"  --max-body BYTES         largest request body (default %zu)\n"
+		"  --max-body-memory BYTES  request bodies held at once, all connections together\n"
+		"                           (default 256 MiB, or 2 x --max-body if more); a body\n"
+		"                           that does not fit is refused with 503 and Retry-After\n"
+		"  --max-connections N      connections in all (default 1024)\n"
+		"  --max-connections-per-ip N  connections from one address (default 256)\n"
+		"  --timeout SECONDS        idle connection timeout (default 30)\n"
+		"  --max-streams N          concurrent live streams, GET /v1/stream (default 64)\n"
+		"  --stream-buffer N        a live stream more than N entries behind the log is\n"
+		"                           cut with an overflow message (default 65536)\n"
+		"  --stream-heartbeat S     keepalive comment after S idle seconds (default 15)\n"
+		"  --ready-max-lag N        /readyz fails while the index is N entries behind\n"
+		"                           (default %llu)\n"
+		"  --max-search-lag N       ingest waits while more than N accepted entries are not\n"
+		"                           yet searchable (default %llu; 0: never wait)\n"
+		"  --no-alerts              do not run the alert engine (alert routes answer 503)\n"
+		"  --denial-window S        refused requests (401/403) are accounted per source\n"
+		"                           (IPv4 address, IPv6 /64) in windows of S s (default 10)\n"
+		"  --denial-burst N         the first N refusals of a source in a window are logged\n"
+		"                           one by one, the rest counted into one summary event\n"
+		"                           per window (default 10)\n"
+		"  --denial-throttle N      past N refusals in a window a source gets 429\n"
+		"                           (default 1000; 0: never)\n"
+		"  --webhook-allow-private CIDR[,CIDR...]\n"
+		"                           let webhooks reach these loopback, private or\n"
+		"                           link-local networks (refused by default: SSRF)\n"
+		"  --idem-window SECONDS    remember idempotency keys for events received in the\n"
+		"                           last SECONDS (default %llu; 0: no time bound)\n"
+		"  --idem-max-keys N        remember at most N keys, oldest forgotten first\n"
+		"                           (default %llu; 0: no cap)\n"
+		"  --idem-snapshot-interval S  save the keys to DIR/state/idem.snap every S\n"
+		"                           seconds while the log grows, and at the stop\n"
+		"                           (default %llu; 0: only at the stop)\n"
+		"  --help                   this text\n"
+		"\n"
+		"Testing only: the environment variable " SERVE_TEST_CLOCK_ENV "=FILE shifts the\n"
+		"alert engine's clock by the number of seconds in FILE (re-read at every use),\n"
+		"so tests can make absence rules fire without waiting.\n",
+		d.max_body, (unsigned long long)d.ready_max_lag,
+		(unsigned long long)d.max_fresh_lag, (unsigned long long)d.idem_window_s,
+		(unsigned long long)d.idem_max_keys, (unsigned long long)d.idem_snapshot_s);
+}
+
+static int opt_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s || *s == '-')
+		return 0;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return 0;
+	*out = v;
+	return 1;
+}
+
+static int parse_args(int argc, char **argv, struct serve_opts *o)
+{
+	static const struct option longs[] = {
+		{ "data", required_argument, NULL, 'd' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "tls-cert", required_argument, NULL, 'c' },
+		{ "tls-key", required_argument, NULL, 'k' },
+		{ "insecure-plaintext", no_argument, NULL, 'P' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "checkpoint-interval", required_argument, NULL, 'i' },
+		{ "max-unsigned", required_argument, NULL, 'U' },
+		{ "max-unsigned-ms", required_argument, NULL, 'W' },
+		{ "max-body", required_argument, NULL, 'b' },
+		{ "max-body-memory", required_argument, NULL, 'M' },
+		{ "max-connections", required_argument, NULL, 'C' },
+		{ "max-connections-per-ip", required_argument, NULL, 'I' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ "max-streams", required_argument, NULL, 'S' },
+		{ "stream-buffer", required_argument, NULL, 'B' },
+		{ "stream-heartbeat", required_argument, NULL, 'H' },
+		{ "ready-max-lag", required_argument, NULL, 'R' },
+		{ "max-search-lag", required_argument, NULL, 'F' },
+		{ "no-alerts", no_argument, NULL, 'A' },
+		{ "denial-window", required_argument, NULL, 1001 },
+		{ "denial-burst", required_argument, NULL, 1002 },
+		{ "denial-throttle", required_argument, NULL, 1003 },
+		{ "webhook-allow-private", required_argument, NULL, 1004 },
+		{ "idem-window", required_argument, NULL, 0x1d0 },
+		{ "idem-max-keys", required_argument, NULL, 0x1d1 },
+		{ "idem-snapshot-interval", required_argument, NULL, 0x1d2 },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	uint64_t v;
+	int c;
+
+	serve_opts_init(o);
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+		switch (c) {
+		case 'd': o->dir = optarg; break;
+		case 'l': o->listen = optarg; break;
+		case 'c': o->tls_cert = optarg; break;
+		case 'k': o->tls_key = optarg; break;
+		case 'P': o->insecure_plaintext = 1; break;
+		case 't':
+			if (!opt_u64(optarg, 1, 256, &v))
+				goto bad;
+			o->threads = (unsigned)v;
+			break;
+		case 'i':
+			if (!opt_u64(optarg, 1, 3600000, &v))
+				goto bad;
+			o->checkpoint_ms = v;
+			break;
+		case 'U':
+			if (!opt_u64(optarg, 1, 100000000, &v))
+				goto bad;
+			o->max_unsigned = v;
+			break;
+		case 'W':
+			if (!opt_u64(optarg, 10, 3600000, &v))
+				goto bad;
+			o->max_unsigned_ms = v;
+			break;
+		case 'b':
+			if (!opt_u64(optarg, 1024, 1ull << 30, &v))
+				goto bad;
+			o->max_body = (size_t)v;
+			break;
+		case 'M':
+			if (!opt_u64(optarg, 1024, 1ull << 40, &v))
+				goto bad;
+			o->body_memory = (size_t)v;
+			break;
+		case 'C':
+			if (!opt_u64(optarg, 1, 1000000, &v))
+				goto bad;
+			o->conn_limit = (unsigned)v;
+			break;
+		case 'I':
+			if (!opt_u64(optarg, 1, 1000000, &v))
+				goto bad;
+			o->per_ip_limit = (unsigned)v;
+			break;
+		case 'T':
+			if (!opt_u64(optarg, 1, 3600, &v))
+				goto bad;
+			o->timeout_s = (unsigned)v;
+			break;
+		case 'S':
+			if (!opt_u64(optarg, 1, 100000, &v))
+				goto bad;
+			o->max_streams = (unsigned)v;
+			break;
+		case 'B':
+			if (!opt_u64(optarg, 1, 1u << 24, &v))
+				goto bad;
+			o->stream_buffer = v;
+			break;
+		case 'H':
+			if (!opt_u64(optarg, 1, 3600, &v))
+				goto bad;
+			o->stream_heartbeat_s = (unsigned)v;
+			break;
+		case 'R':
+			if (!opt_u64(optarg, 0, UINT64_MAX, &v))
+				goto bad;
+			o->ready_max_lag = v;
+			break;
+		case 'F':
+			if (!opt_u64(optarg, 0, UINT64_MAX, &v))
+				goto bad;
+			o->max_fresh_lag = v;
+			break;
+		case 'A':
+			o->no_alerts = 1;
+			break;
+		case 1001:
+			if (!opt_u64(optarg, 1, 3600, &v))
+				goto bad;
+			o->denial_window_s = (unsigned)v;
+			break;
+		case 1002:
+			if (!opt_u64(optarg, 1, 1000000, &v))
+				goto bad;
+			o->denial_burst = (unsigned)v;
+			break;
+		case 1003:
+			if (!opt_u64(optarg, 0, 100000000, &v))
+				goto bad;
+			o->denial_throttle = (unsigned)v;
+			break;
+		case 1004: {
+			struct webhook_policy wp;
+
+			if (webhook_policy_parse(optarg, &wp, NULL) != LS_OK)
+				goto bad;
+			o->webhook_allow = optarg;
+			break;
+		}
+		case 0x1d0:
+			if (!opt_u64(optarg, 0, 100ull * 365 * 86400, &v))
+				goto bad;
+			o->idem_window_s = v;
+			break;
+		case 0x1d1:
+			if (!opt_u64(optarg, 0, 1ull << 32, &v))
+				goto bad;
+			o->idem_max_keys = v;
+			break;
+		case 0x1d2:
+			if (!opt_u64(optarg, 0, 86400, &v))
+				goto bad;
+			o->idem_snapshot_s = v;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			fprintf(stderr, "logseal serve: unknown option or missing value: %s\n",
+				argv[optind - 1]);
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "logseal serve: unexpected argument: %s\n", argv[optind]);
+		return -1;
+	}
+	if (!o->tls_cert != !o->tls_key) {
+		fprintf(stderr, "logseal serve: --tls-cert and --tls-key go together\n");
+		return -1;
+	}
+	if (o->body_memory && o->body_memory < o->max_body) {
+		fprintf(stderr, "logseal serve: --max-body-memory %zu is less than --max-body %zu\n",
+			o->body_memory, o->max_body);
+		return -1;
+	}
+	return 1;
+bad:
+	fprintf(stderr, "logseal serve: bad value for %s: %s\n", argv[optind - 1 > 0 ? optind - 1 : 0],
+		optarg);
+	return -1;
+}
+
+/* What the server says besides its errors, as `logseal serve` always said it. */
+static void notice(void *ctx, const char *msg)
+{
+	(void)ctx;
+	fprintf(stderr, "logseal serve: %s\n", msg);
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	struct serve_opts o;
+	struct serve_info info;
+	struct ls_err err = { { 0 } };
+	struct serve *sv = NULL;
+	uint64_t size = UINT64_MAX;	/* stays so unless the log closed cleanly */
+	int exposed = 0, sig;
+	ls_rc r;
+
+	/* The allocator keeps what the server frees: a batch's buffers are
+	 * hundreds of KiB (request bodies, entry bundles, copies for the
+	 * followers), and with glibc's defaults each was mapped afresh and
+	 * faulted in page by page, then handed back.  Up to 32 MiB an
+	 * allocation comes from the heap, and up to 256 MiB of free heap is
+	 * kept; the peak is what the bounded queues allow either way.  Request
+	 * bodies from 1 MiB up are mappings of their own (http.c), handed back
+	 * as soon as their request ends. */
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
+	switch (parse_args(argc, argv, &o)) {
+	case 0: return 0;
+	case -1: return 2;
+	}
+	r = serve_check_listen(&o, &exposed, &err);
+	if (r != LS_OK) {
+		fprintf(stderr, "logseal serve: %s\n", err.msg);
+		return 2;
+	}
+	if (exposed)
+		fprintf(stderr,
+			"logseal serve: WARNING: --insecure-plaintext: serving plain HTTP on %s; "
+			"bearer tokens and events cross the network UNENCRYPTED\n", o.listen);
+	o.notice = notice;
+	r = serve_open(&o, &sv, &err);
+	if (r != LS_OK) {
+		fprintf(stderr, "logseal serve: %s\n", err.msg);
+		return 1;
+	}
+	serve_info(sv, &info);
+	if (strchr(info.host, ':'))
+		printf("logseal: listening on %s://[%s]:%u\n", info.tls ? "https" : "http", info.host,
+		       info.port);
+	else
+		printf("logseal: listening on %s://%s:%u\n", info.tls ? "https" : "http", info.host,
+		       info.port);
+	printf("logseal: data in %s, %llu entries, %zu idempotency keys, index at %llu\n", o.dir,
+	       (unsigned long long)info.entries, info.idem_keys,
+	       (unsigned long long)info.index_at);
+	printf("logseal: idempotency keys: %zu from the snapshot covering %llu entries, "
+	       "%llu journal entries read after it (%.2f s, %.2f s CPU)\n", info.idem_snapshot_keys,
+	       (unsigned long long)info.idem_covered, (unsigned long long)info.idem_scanned,
+	       info.idem_seconds, info.idem_cpu_seconds);
+	printf("logseal: admin token in %s/admin.token (send it as \"Authorization: Bearer ...\")\n",
+	       o.dir);
+	fflush(stdout);
+
+	sig = serve_run(sv);
+	printf("logseal: %s: finishing requests in flight\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	fflush(stdout);
+	r = serve_close(sv, &size);
+	if (size != UINT64_MAX)
+		printf("logseal: stopped; last checkpoint signed at size %llu\n",
+		       (unsigned long long)size);
+	return r == LS_OK ? 0 : 1;
+}
