@@ -32,6 +32,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "base/htab.h"
 #include "base/jcanon.h"
 #include "base/ls.h"
 #include "followers/alert.h"
@@ -56,7 +57,7 @@ struct slot {
 };
 
 struct group {
-	struct group *hnext;		/* hash chain */
+	struct htab_node hn;		/* in rule->groups, by key */
 	struct group *prev, *next;	/* LRU list, most recent first */
 	char *key;
 	struct slot *ring;		/* rule->count slots */
@@ -92,7 +93,7 @@ struct rule {
 	 * of them. */
 	char *pat;
 	size_t pat_n;
-	struct group **buckets;
+	struct htab groups;		/* threshold rules: the groups by key */
 	struct group *lru_head, *lru_tail;
 	size_t ngroups, max_groups;
 };

@@ -22,7 +22,6 @@
 #define ABSENCE_MAX_S 2592000
 #define RULE_WEBHOOKS_MAX 16
 #define WINDOW_SLOTS 262144	/* ring slots per rule, across its groups */
-#define GROUP_BUCKETS 1024
 #define GROUP_KEY_MAX 256
 
 /* ============================================================ validation */
@@ -517,6 +516,15 @@ int alert_filter_match(const struct filter *f, const struct ev *e)
 	return 1;
 }
 
+/* The group keys of rule->groups: an event's actor id, address or service,
+ * which its writer chooses, hence the table's keyed hash (htab.h). */
+static int group_eq(const struct htab_node *n, const void *key, size_t len)
+{
+	const struct group *g = htab_entry(n, const struct group, hn);
+
+	return strlen(g->key) == len && !memcmp(g->key, key, len);
+}
+
 static void groups_free(struct rule *r)
 {
 	struct group *g, *n;
@@ -527,8 +535,7 @@ static void groups_free(struct rule *r)
 		free(g->ring);
 		free(g);
 	}
-	free(r->buckets);
-	r->buckets = NULL;
+	htab_release(&r->groups);
 	r->lru_head = r->lru_tail = NULL;
 	r->ngroups = 0;
 }
@@ -605,8 +612,7 @@ struct rule *alert_rule_compile(json_t *j)
 		r->max_groups = WINDOW_SLOTS / r->count;
 		if (r->max_groups < 16)
 			r->max_groups = 16;
-		r->buckets = calloc(GROUP_BUCKETS, sizeof(*r->buckets));
-		if (!r->buckets) {
+		if (htab_init(&r->groups, 0, group_eq) != LS_OK) {
 			alert_rule_free(r);
 			return NULL;
 		}
@@ -652,14 +658,6 @@ ls_rc alert_rule_matches(const json_t *rule, const char *entry, size_t n, int *m
 
 /* ============================================================ windows */
 
-static uint64_t fnv(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	while (*s)
-		h = (h ^ (uint8_t)*s++) * 1099511628211ULL;
-	return h;
-}
 
 static void lru_unlink(struct rule *r, struct group *g)
 {
@@ -687,12 +685,7 @@ static void lru_front(struct rule *r, struct group *g)
 
 static void group_evict(struct rule *r, struct group *g)
 {
-	struct group **pp = &r->buckets[fnv(g->key) % GROUP_BUCKETS];
-
-	while (*pp && *pp != g)
-		pp = &(*pp)->hnext;
-	if (*pp)
-		*pp = g->hnext;
+	htab_del(&r->groups, &g->hn);
 	lru_unlink(r, g);
 	free(g->key);
 	free(g->ring);
@@ -702,15 +695,16 @@ static void group_evict(struct rule *r, struct group *g)
 
 struct group *alert_group_get(struct rule *r, const char *key)
 {
-	size_t b = fnv(key) % GROUP_BUCKETS;
+	size_t klen = strnlen(key, GROUP_KEY_MAX); /* as kept in g->key */
+	uint32_t h = htab_hash(&r->groups, key, klen);
+	struct htab_node *hn = htab_find(&r->groups, h, key, klen);
 	struct group *g;
 
-	for (g = r->buckets[b]; g; g = g->hnext) {
-		if (!strcmp(g->key, key)) {
-			lru_unlink(r, g);
-			lru_front(r, g);
-			return g;
-		}
+	if (hn) {
+		g = htab_entry(hn, struct group, hn);
+		lru_unlink(r, g);
+		lru_front(r, g);
+		return g;
 	}
 	if (r->ngroups >= r->max_groups && r->lru_tail)
 		group_evict(r, r->lru_tail);
@@ -725,8 +719,7 @@ struct group *alert_group_get(struct rule *r, const char *key)
 		free(g);
 		return NULL;
 	}
-	g->hnext = r->buckets[b];
-	r->buckets[b] = g;
+	htab_add(&r->groups, &g->hn, h);
 	lru_front(r, g);
 	r->ngroups++;
 	return g;
