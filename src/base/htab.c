@@ -53,16 +53,6 @@ uint32_t htab_hash(const struct htab *t, const void *key, size_t len)
 	return (uint32_t)ls_siphash24(t->key, key, len);
 }
 
-struct htab_node *htab_find(const struct htab *t, uint32_t hash, const void *key, size_t len)
-{
-	struct htab_node *x;
-
-	for (x = t->b[hash & (t->nb - 1)]; x; x = x->next)
-		if (x->hash == hash && t->eq(x, key, len))
-			return x;
-	return NULL;
-}
-
 /* Move every node to a table of nb buckets (nb a power of two). */
 static int rehash(struct htab *t, size_t nb)
 {

@@ -71,7 +71,20 @@ ls_rc htab_init(struct htab *t, size_t n, htab_eq_fn eq);
 void htab_release(struct htab *t);
 
 uint32_t htab_hash(const struct htab *t, const void *key, size_t len);
-struct htab_node *htab_find(const struct htab *t, uint32_t hash, const void *key, size_t len);
+
+/* Inline: it is on the hot paths of its users (ingest with idempotency
+ * keys, threshold rules), and the loop is small. */
+static inline struct htab_node *htab_find(const struct htab *t, uint32_t hash, const void *key,
+					  size_t len)
+{
+	struct htab_node *x;
+
+	for (x = t->b[hash & (t->nb - 1)]; x; x = x->next)
+		if (x->hash == hash && t->eq(x, key, len))
+			return x;
+	return NULL;
+}
+
 /* Add n, whose key hashes to hash and is not in t (invariant 2). */
 void htab_add(struct htab *t, struct htab_node *n, uint32_t hash);
 /* Take n out of t; a node not in t is left alone. */
