@@ -64,7 +64,10 @@
  *    A logseal.auth.denied.summary the server wrote (no "writer") counts as
  *    details.count events: the refusals it stands for (denials.h).
  *    Memory is bounded: at most max(16, 262144 / count) groups per rule;
- *    the least recently active group is evicted.
+ *    the least recently active group is evicted.  A group key longer than
+ *    256 bytes is grouped by its first 256 bytes.  Groups are found by
+ *    SipHash under a random key per rule (base/htab.h): a writer cannot
+ *    choose keys that collide.
  *  - absence: fires once when no matching event of the service has been
  *    seen for "seconds" (since its last event, or since the rule was created
  *    or the engine first started); re-arms on the next event of the service.

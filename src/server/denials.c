@@ -2,9 +2,9 @@
  * denials.c - per-source accounting of refused requests (see denials.h for
  * what is logged, what is counted and the invariants).
  *
- * A window's table is an array of max_sources entries and an open-addressing
- * index over it (linear probing, twice as many slots as entries, so a probe
- * always ends).  Two tables: `cur` takes the denials of the open window
+ * A window's table is an array of max_sources entries and a keyed hash
+ * index over it (htab.h: a writer of requests chooses the addresses and
+ * actors; sized for max_sources at start, so it never allocates after).  Two tables: `cur` takes the denials of the open window
  * under mu; when the window closes the thread swaps them under mu and
  * summarises the other one without mu (flush_mu keeps the thread and
  * denials_close() from summarising at once), so an append that waits for
@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "base/crypto.h"
+#include "base/htab.h"
 #include "core/event.h"
 
 #define DEFAULT_WINDOW_MS 10000
@@ -34,6 +34,7 @@
 #define SOURCE_TEXT 64
 
 struct src {
+	struct htab_node hn;		/* in table.idx (not the global aggregate) */
 	uint8_t key[KEY_LEN];
 	char source[SOURCE_TEXT];	/* "192.0.2.1", "2001:db8::/64", "unknown", "various" */
 	char event_ip[SOURCE_TEXT];	/* what the summary's source is: an address or a name */
@@ -48,8 +49,8 @@ struct src {
 
 struct table {
 	struct src *e;
-	uint32_t *slot;		/* entry index + 1; 0: empty */
-	size_t n, nslots;
+	struct htab idx;	/* e[0..n) by key */
+	size_t n;
 	struct src global;	/* when e is full */
 	int global_used;
 	uint64_t logged;	/* individual denials this window, all sources */
@@ -59,7 +60,6 @@ struct table {
 struct denials {
 	struct denials_opts o;
 	uint64_t global_burst;
-	uint8_t hkey[16];
 	pthread_mutex_t mu, flush_mu;
 	pthread_cond_t cv;
 	struct table t[2], *cur, *old;
@@ -101,7 +101,7 @@ size_t denials_cut_utf8(const char *s, size_t max)
 
 static void table_reset(struct table *t)
 {
-	memset(t->slot, 0, t->nslots * sizeof(*t->slot));
+	htab_clear(&t->idx);
 	t->n = 0;
 	t->global_used = 0;
 	memset(&t->global, 0, sizeof(t->global));
@@ -145,21 +145,23 @@ static void source_of(const char *ip, const char *actor, struct src *s)
 	memcpy(s->key + 17, s->actor, strlen(s->actor));
 }
 
+static int src_eq(const struct htab_node *n, const void *key, size_t len)
+{
+	const struct src *e = htab_entry(n, const struct src, hn);
+
+	return len == sizeof(e->key) && !memcmp(e->key, key, len);
+}
+
 /* The entry of probe's key in t, added when missing; the global aggregate
  * when t is full. */
 static struct src *table_get(struct denials *d, struct table *t, const struct src *probe)
 {
-	uint64_t h = ls_siphash24(d->hkey, probe->key, sizeof(probe->key));
-	size_t mask = t->nslots - 1, i = (size_t)h & mask;
+	uint32_t h = htab_hash(&t->idx, probe->key, sizeof(probe->key));
+	struct htab_node *hn = htab_find(&t->idx, h, probe->key, sizeof(probe->key));
 	struct src *e;
 
-	for (;; i = (i + 1) & mask) {
-		uint32_t k = t->slot[i];
-		if (k == 0)
-			break;
-		if (!memcmp(t->e[k - 1].key, probe->key, sizeof(probe->key)))
-			return &t->e[k - 1];
-	}
+	if (hn)
+		return htab_entry(hn, struct src, hn);
 	if (t->n == d->o.max_sources) {
 		e = &t->global;
 		if (!t->global_used) {
@@ -178,7 +180,8 @@ static struct src *table_get(struct denials *d, struct table *t, const struct sr
 	memcpy(e->source, probe->source, sizeof(e->source));
 	memcpy(e->event_ip, probe->event_ip, sizeof(e->event_ip));
 	memcpy(e->actor, probe->actor, sizeof(e->actor));
-	t->slot[i] = (uint32_t)++t->n;
+	t->n++;
+	htab_add(&t->idx, &e->hn, h); /* sized for max_sources: no allocation */
 	return e;
 }
 
@@ -399,19 +402,15 @@ ls_rc denials_new(const struct denials_opts *o, struct denials **out, struct ls_
 	if (!d->o.max_sources)
 		d->o.max_sources = DEFAULT_MAX_SOURCES;
 	d->global_burst = (uint64_t)d->o.burst * GLOBAL_BURST_FACTOR;
-	if (ls_random(d->hkey, sizeof(d->hkey)) != LS_OK) {
-		free(d);
-		return ls_err_set(err, LS_IO, "no randomness available");
-	}
 	for (int i = 0; i < 2; i++) {
 		struct table *t = &d->t[i];
-		t->nslots = 2;
-		while (t->nslots < 2 * (size_t)d->o.max_sources)
-			t->nslots *= 2;
+		ls_rc rc = htab_init(&t->idx, d->o.max_sources, src_eq);
+
 		t->e = calloc(d->o.max_sources, sizeof(*t->e));
-		t->slot = calloc(t->nslots, sizeof(*t->slot));
-		if (!t->e || !t->slot) {
+		if (rc || !t->e) {
 			denials_free(d);
+			if (rc == LS_IO)
+				return ls_err_set(err, LS_IO, "no randomness available");
 			return ls_err_set(err, LS_NOMEM, "out of memory");
 		}
 		table_reset(t);
@@ -467,7 +466,7 @@ void denials_free(struct denials *d)
 	}
 	for (int i = 0; i < 2; i++) {
 		free(d->t[i].e);
-		free(d->t[i].slot);
+		htab_release(&d->t[i].idx);
 	}
 	free(d);
 }

@@ -1,5 +1,5 @@
 /*
- * idem.c - the idempotency map (see idem.h): a chained hash table of fixed
+ * idem.c - the idempotency map (see idem.h): a hash table (htab.h) of fixed
  * size keys under one mutex, with a condition variable for requests waiting
  * on pending keys, and a list of the committed keys in commit order for
  * eviction; plus the snapshot's encoder and decoder (no file I/O here: the
@@ -9,7 +9,8 @@
  * across the append itself; waiting happens on the condition variable.
  *
  * Memory: a key costs one 56-byte node (64 with malloc's header) and a
- * bucket pointer, about 72 bytes whatever the length of the id.
+ * bucket pointer, about 72 bytes whatever the length of the id (the node's
+ * pending flag sits in its htab_node's spare word, which would be padding).
  */
 #include "server/idem.h"
 
@@ -20,6 +21,7 @@
 #include <time.h>
 
 #include "base/crypto.h"
+#include "base/htab.h"
 
 #define SNAP_MAGIC "LSIDEM01"
 #define SNAP_VERSION 1
@@ -29,29 +31,24 @@
 #define SNAP_MAC LS_HASH_LEN
 
 struct node {
-	struct node *next;	/* hash chain */
+	struct htab_node hn;	/* in idem.tab; hn.spare: 1 while pending */
 	struct node *newer;	/* commit-order list; committed nodes only */
 	uint64_t index;		/* committed: leaf index; pending: the log size
 				 * before the reservation (idem.h invariant 5) */
 	int64_t received_us;
 	struct idem_key key;
-	uint32_t hash;		/* low bits of the SipHash: the bucket */
-	uint8_t pending;
 };
 
 struct idem {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	uint8_t sipkey[16];	/* bucket positions: ls_siphash24 under a random key */
 	uint8_t ipad[64], opad[64];	/* HMAC-SHA256 pads of the secret */
 	uint8_t secret[IDEM_SECRET_LEN];
 	int keyed;
 	int64_t window_us;
 	size_t max_keys;
 	int64_t now_us;		/* the newest time seen */
-	struct node **b;
-	size_t nb;	/* power of two */
-	size_t n;	/* nodes, pending included */
+	struct htab tab;	/* every node, pending included (idem.h invariant 3) */
 	size_t committed;
 	uint64_t evicted;
 	struct node *oldest, *newest;	/* the commit-order list */
@@ -59,18 +56,33 @@ struct idem {
 
 /* ---- table */
 
+static int node_eq(const struct htab_node *n, const void *key, size_t len)
+{
+	const struct node *x = htab_entry(n, const struct node, hn);
+
+	return len == IDEM_KEY_LEN && memcmp(x->key.b, key, IDEM_KEY_LEN) == 0;
+}
+
+static struct node *node_of(struct htab_node *n)
+{
+	return n ? htab_entry(n, struct node, hn) : NULL;
+}
+
+static int is_pending(const struct node *x)
+{
+	return x->hn.spare != 0;
+}
+
 ls_rc idem_new(const struct idem_opts *o, struct idem **out)
 {
 	struct idem *m = calloc(1, sizeof(*m));
 	pthread_condattr_t ca;
+	ls_rc rc;
 
 	if (!m)
 		return LS_NOMEM;
-	m->nb = 1024;
-	m->b = calloc(m->nb, sizeof(*m->b));
-	if (!m->b || ls_random(m->sipkey, sizeof(m->sipkey)) != LS_OK) {
-		ls_rc rc = m->b ? LS_IO : LS_NOMEM;
-		free(m->b);
+	rc = htab_init(&m->tab, 1024, node_eq);
+	if (rc) {
 		free(m);
 		return rc;
 	}
@@ -100,15 +112,14 @@ ls_rc idem_new(const struct idem_opts *o, struct idem **out)
 
 static void clear(struct idem *m)
 {
-	for (size_t i = 0; i < m->nb; i++) {
-		struct node *x = m->b[i], *next;
-		for (; x; x = next) {
-			next = x->next;
-			free(x);
-		}
-		m->b[i] = NULL;
-	}
-	m->n = m->committed = 0;
+	struct htab_iter it;
+	struct htab_node *x;
+
+	htab_iter_init(&m->tab, &it);
+	while ((x = htab_iter_next(&it)))
+		free(node_of(x));
+	htab_clear(&m->tab);
+	m->committed = 0;
 	m->oldest = m->newest = NULL;
 }
 
@@ -117,7 +128,7 @@ void idem_free(struct idem *m)
 	if (!m)
 		return;
 	clear(m);
-	free(m->b);
+	htab_release(&m->tab);
 	ls_wipe(m->secret, sizeof(m->secret));
 	ls_wipe(m->ipad, sizeof(m->ipad));
 	ls_wipe(m->opad, sizeof(m->opad));
@@ -176,42 +187,14 @@ ls_rc idem_key_of(const struct idem *m, const char *writer, const char *service,
 	return LS_OK;
 }
 
-static uint64_t hash_key(const struct idem *m, const struct idem_key *k)
+static uint32_t hash_key(const struct idem *m, const struct idem_key *k)
 {
-	return ls_siphash24(m->sipkey, k->b, IDEM_KEY_LEN);
+	return htab_hash(&m->tab, k->b, IDEM_KEY_LEN);
 }
 
-static struct node *find(struct idem *m, const struct idem_key *key, uint64_t h)
+static struct node *find(struct idem *m, const struct idem_key *key, uint32_t h)
 {
-	for (struct node *x = m->b[h & (m->nb - 1)]; x; x = x->next)
-		if (x->hash == (uint32_t)h && memcmp(x->key.b, key->b, IDEM_KEY_LEN) == 0)
-			return x;
-	return NULL;
-}
-
-/* Doubling is best effort: when memory is short the chains just get longer.
- * Buckets stop at 2^32 (the stored hash is 32 bits). */
-static void grow(struct idem *m)
-{
-	size_t nb = m->nb * 2;
-	struct node **b;
-
-	if (nb > ((size_t)1 << 32))
-		return;
-	b = calloc(nb, sizeof(*b));
-	if (!b)
-		return;
-	for (size_t i = 0; i < m->nb; i++) {
-		struct node *x = m->b[i], *next;
-		for (; x; x = next) {
-			next = x->next;
-			x->next = b[x->hash & (nb - 1)];
-			b[x->hash & (nb - 1)] = x;
-		}
-	}
-	free(m->b);
-	m->b = b;
-	m->nb = nb;
+	return node_of(htab_find(&m->tab, h, key->b, IDEM_KEY_LEN));
 }
 
 static void list_push(struct idem *m, struct node *x)
@@ -224,41 +207,30 @@ static void list_push(struct idem *m, struct node *x)
 	m->newest = x;
 }
 
-static struct node *insert(struct idem *m, const struct idem_key *key, uint64_t h,
+/* Growing the table is best effort (htab.h invariant 2): when memory is
+ * short the chains just get longer. */
+static struct node *insert(struct idem *m, const struct idem_key *key, uint32_t h,
 			   uint64_t index, int64_t received_us, int pending)
 {
 	struct node *x = malloc(sizeof(*x));
 
 	if (!x)
 		return NULL;
-	x->hash = (uint32_t)h;
 	x->index = index;
 	x->received_us = received_us;
-	x->pending = (uint8_t)pending;
 	x->key = *key;
-	x->next = m->b[h & (m->nb - 1)];
-	m->b[h & (m->nb - 1)] = x;
-	m->n++;
+	htab_add(&m->tab, &x->hn, h);
+	x->hn.spare = pending ? 1 : 0;
 	if (!pending) {
 		list_push(m, x);
 		m->committed++;
 	}
-	if (m->n > m->nb)
-		grow(m);
 	return x;
 }
 
 static void unchain(struct idem *m, struct node *target)
 {
-	struct node **pp = &m->b[target->hash & (m->nb - 1)];
-
-	for (; *pp; pp = &(*pp)->next) {
-		if (*pp == target) {
-			*pp = target->next;
-			m->n--;
-			return;
-		}
-	}
+	htab_del(&m->tab, &target->hn);
 }
 
 /* A pending node (never on the commit-order list). */
@@ -313,7 +285,7 @@ ls_rc idem_reserve(struct idem *m, const struct idem_key *keys, size_t n, uint64
 		   int64_t now_us, int64_t *found, int timeout_ms)
 {
 	struct timespec until;
-	uint64_t *h;
+	uint32_t *h;
 	size_t i;
 
 	if (n == 0)
@@ -332,7 +304,7 @@ ls_rc idem_reserve(struct idem *m, const struct idem_key *keys, size_t n, uint64
 	for (;;) {
 		for (i = 0; i < n; i++) {
 			struct node *x = find(m, &keys[i], h[i]);
-			if (x && x->pending)
+			if (x && is_pending(x))
 				break;
 		}
 		if (i == n)
@@ -378,11 +350,11 @@ static void resolve(struct idem *m, const struct idem_key *keys, const int64_t *
 		if (found[i] != IDEM_RESERVED)
 			continue;
 		x = find(m, &keys[i], hash_key(m, &keys[i]));
-		if (!x || !x->pending)
+		if (!x || !is_pending(x))
 			continue;
 		any = 1;
 		if (index) {
-			x->pending = 0;
+			x->hn.spare = 0;
 			x->index = index[i];
 			x->received_us = received_us;
 			list_push(m, x);
@@ -453,11 +425,17 @@ ls_rc idem_snapshot_encode(struct idem *m, uint64_t size, int64_t now_us, uint8_
 	evict(m);
 	/* A pending reservation may still land anywhere from the size it
 	 * saw: the snapshot covers no further than that. */
-	if (m->n > m->committed)
-		for (size_t i = 0; i < m->nb; i++)
-			for (struct node *x = m->b[i]; x; x = x->next)
-				if (x->pending && x->index < cov)
-					cov = x->index;
+	if (htab_count(&m->tab) > m->committed) {
+		struct htab_iter it;
+		struct htab_node *hn;
+
+		htab_iter_init(&m->tab, &it);
+		while ((hn = htab_iter_next(&it))) {
+			struct node *x = node_of(hn);
+			if (is_pending(x) && x->index < cov)
+				cov = x->index;
+		}
+	}
 	total = SNAP_HDR + m->committed * SNAP_REC + SNAP_MAC;
 	buf = malloc(total);
 	if (!buf) {
@@ -513,17 +491,14 @@ ls_rc idem_snapshot_load(struct idem *m, const uint8_t *buf, size_t len, uint64_
 		cov = size;
 	pthread_mutex_lock(&m->mu);
 	clear(m);
-	/* Size the table once rather than doubling it all the way up. */
-	while (m->nb < count && m->nb < ((size_t)1 << 31)) {
-		size_t nb = m->nb;
-		grow(m);
-		if (m->nb == nb)
-			break;
-	}
+	/* Size the table once rather than doubling it all the way up (best
+	 * effort: short of memory, it doubles as it fills). */
+	(void)htab_reserve(&m->tab, count < ((size_t)1 << 31) ? (size_t)count : (size_t)1 << 31);
 	for (uint64_t i = 0; i < count; i++) {
 		const uint8_t *p = buf + SNAP_HDR + i * SNAP_REC;
 		struct idem_key k;
-		uint64_t index = get_be64(p + 16), h;
+		uint64_t index = get_be64(p + 16);
+		uint32_t h;
 		int64_t received = (int64_t)get_be64(p + 24);
 
 		/* Entries the journal no longer holds (cut by recovery)

@@ -512,6 +512,41 @@ static void test_threshold_group_eviction(void **state)
 	fx_free(f);
 }
 
+/* Group keys past GROUP_KEY_MAX (256) bytes are kept cut: they are looked
+ * up cut too, so a long actor id still makes a group that fires.  The table
+ * used to look them up whole (never finding them) and to unlink evicted
+ * groups from the chain of the cut key, leaving freed groups on the chain of
+ * the whole one (ASan saw the use after free). */
+static void test_threshold_long_group_keys(void **state)
+{
+	struct fx *f = fx_new(0);
+	char actor[320];
+	int i;
+
+	fx_open_alert(f);
+	add_rule(f, "{\"id\":\"r_big\",\"name\":\"big\",\"kind\":\"threshold\","
+		    "\"filter\":{\"outcome\":\"denied\"},"
+		    "\"threshold\":{\"count\":10000,\"window_seconds\":60,\"group_by\":\"actor\"}}");
+	add_rule(f, "{\"id\":\"r_two\",\"name\":\"two\",\"kind\":\"threshold\","
+		    "\"filter\":{\"outcome\":\"denied\"},"
+		    "\"threshold\":{\"count\":2,\"window_seconds\":60,\"group_by\":\"actor\"}}");
+	memset(actor, 'a', 300);
+	actor[300] = 0;
+	/* 400 distinct 300-byte actors once each: groups evicted all along */
+	for (i = 0; i < 400; i++) {
+		snprintf(actor, sizeof(actor), "%020d", i);
+		actor[20] = 'a';
+		put(f, "x", "denied", "svc", actor, "10.0.0.1", T0 + i, 1);
+	}
+	tick(f);
+	assert_int_equal(nfired(f), 0);
+	/* the last one again: its group is found and "two" fires */
+	put(f, "x", "denied", "svc", actor, "10.0.0.1", T0 + 500, 1);
+	tick(f);
+	assert_int_equal(nfired(f), 1);
+	fx_free(f);
+}
+
 static void test_absence(void **state)
 {
 	struct fx *f = fx_new(0);
@@ -1529,6 +1564,7 @@ int main(void)
 		cmocka_unit_test(test_service_prefilter),
 		cmocka_unit_test(test_threshold),
 		cmocka_unit_test(test_threshold_group_eviction),
+		cmocka_unit_test(test_threshold_long_group_keys),
 		cmocka_unit_test(test_absence),
 		cmocka_unit_test(test_forged_server_events),
 		cmocka_unit_test(test_restart),

@@ -1,13 +1,19 @@
 /*
  * test_webhook.c - the webhook target policy, URL masking and secrets at
- * rest (webhook.h invariants 6 and 7, webhook_cfg_stored/_load).
+ * rest (webhook.h invariants 6 and 7, webhook_cfg_stored/_load); the
+ * configuration's validation (invariant 1: http and https URLs with a host
+ * only); the signature (RFC 4231 vector) and both body formats byte for
+ * byte; one POST's wire format against a receiver on 127.0.0.1 (headers,
+ * signature over the exact body, 2xx only, redirects not followed); and the
+ * queue's retries (invariant 3: backoff doubling up to its cap, one done
+ * call), its bound (invariant 4) and its stop.
  *
  * The classifier is checked against the special-purpose ranges of the IANA
  * IPv4 and IPv6 registries, both sides of every boundary, and against the
  * IPv4-mapped / NAT64 / 6to4 spellings an attacker would use to slip a
- * loopback or metadata address past a naive check.  No test connects
- * anywhere: resolution is of literals and of "localhost" (/etc/hosts), and
- * the one attempt made (webhook_post) is refused before its socket exists.
+ * loopback or metadata address past a naive check.  Nothing connects beyond
+ * 127.0.0.1: resolution is of literals and of "localhost" (/etc/hosts), and
+ * deliveries go to this file's receiver or to loopback ports.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +24,10 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <pthread.h>
+#include <strings.h>
+#include <sys/socket.h>
 
 #include <arpa/inet.h>
 #include <cmocka.h>
@@ -465,6 +475,588 @@ static void test_sealed_at_rest(void **state)
 	json_decref(in);
 }
 
+/* ------------------------------------------------------------ configuration */
+
+static ls_rc parse_text(const char *text, struct webhook_cfg *w, struct ls_err *err)
+{
+	json_t *o = json_loads(text, JSON_ALLOW_NUL, NULL);
+	ls_rc rc;
+
+	assert_non_null(o);
+	rc = webhook_cfg_parse(o, w, err);
+	json_decref(o);
+	return rc;
+}
+
+/* Refused with LS_INVALID and a message naming field. */
+static void expect_refused(const char *text, const char *field)
+{
+	struct webhook_cfg w;
+	struct ls_err err = { { 0 } };
+
+	if (parse_text(text, &w, &err) != LS_INVALID)
+		fail_msg("accepted: %s", text);
+	webhook_cfg_release(&w);
+	if (!strstr(err.msg, field))
+		fail_msg("%s: message \"%s\" does not name %s", text, err.msg, field);
+}
+
+static void test_cfg_parse(void **state)
+{
+	struct webhook_cfg w, c;
+	struct ls_err err = { { 0 } };
+	char *text;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(parse_text("{\"name\":\"ops.pager-1_x\",\"url\":\"https://h.example/a?b=c\","
+				    "\"secret\":\"s3\",\"timeout_ms\":100}",
+				    &w, &err),
+			 LS_OK);
+	assert_string_equal(w.name, "ops.pager-1_x");
+	assert_string_equal(w.url, "https://h.example/a?b=c");
+	assert_int_equal(w.secret_len, 2);
+	assert_memory_equal(w.secret, "s3", 3);
+	assert_int_equal(w.format, WEBHOOK_FORMAT_JSON);
+	assert_int_equal(w.timeout_ms, 100);
+	/* a copy owns its secret */
+	assert_int_equal(webhook_cfg_copy(&w, &c), LS_OK);
+	assert_ptr_not_equal(c.secret, w.secret);
+	assert_string_equal(c.secret, "s3");
+	webhook_cfg_release(&w);
+	assert_null(w.secret);
+	assert_int_equal(w.secret_len, 0);
+	assert_string_equal(c.secret, "s3");
+	webhook_cfg_release(&c);
+	webhook_cfg_release(NULL);
+
+	/* defaults; slack needs no secret */
+	assert_int_equal(parse_text("{\"name\":\"s\",\"url\":\"http://h:8080\",\"format\":\"slack\"}",
+				    &w, &err),
+			 LS_OK);
+	assert_int_equal(w.format, WEBHOOK_FORMAT_SLACK);
+	assert_int_equal(w.timeout_ms, WEBHOOK_TIMEOUT_DEFAULT_MS);
+	assert_null(w.secret);
+	webhook_cfg_release(&w);
+	assert_int_equal(parse_text("{\"name\":\"j\",\"url\":\"http://h\",\"secret\":\"k\","
+				    "\"timeout_ms\":60000,\"format\":\"json\"}",
+				    &w, &err),
+			 LS_OK);
+	assert_int_equal(w.timeout_ms, WEBHOOK_TIMEOUT_MAX_MS);
+	webhook_cfg_release(&w);
+
+	/* invariant 1: http and https only, with a host, printable */
+	expect_refused("{\"name\":\"x\",\"url\":\"ftp://h/\",\"secret\":\"k\"}", "webhook.url");
+	expect_refused("{\"name\":\"x\",\"url\":\"file:///etc/passwd\",\"secret\":\"k\"}",
+		       "webhook.url");
+	expect_refused("{\"name\":\"x\",\"url\":\"HTTP://h/\",\"secret\":\"k\"}", "webhook.url");
+	expect_refused("{\"name\":\"x\",\"url\":\"http://\",\"secret\":\"k\"}", "webhook.url");
+	expect_refused("{\"name\":\"x\",\"url\":\"https:///path\",\"secret\":\"k\"}", "webhook.url");
+	expect_refused("{\"name\":\"x\",\"url\":\"http://h/a b\",\"secret\":\"k\"}", "webhook.url");
+	expect_refused("{\"name\":\"x\",\"url\":\"http://h/\\u0000x\",\"secret\":\"k\"}",
+		       "webhook.url");
+	expect_refused("{\"name\":\"x\",\"url\":\"http://h/\\u00e9\",\"secret\":\"k\"}",
+		       "webhook.url");
+	expect_refused("{\"name\":\"x\",\"url\":\"http://h/\\u007f\",\"secret\":\"k\"}",
+		       "webhook.url");
+	expect_refused("{\"name\":\"x\",\"url\":7,\"secret\":\"k\"}", "webhook.url");
+	expect_refused("{\"name\":\"x\",\"secret\":\"k\"}", "webhook.url");
+	/* the longest URL, and one byte more */
+	n = WEBHOOK_URL_MAX + 64;
+	text = malloc(n);
+	assert_non_null(text);
+	snprintf(text, n, "{\"name\":\"x\",\"secret\":\"k\",\"url\":\"http://h/%0*d\"}",
+		 WEBHOOK_URL_MAX - 9, 0);
+	assert_int_equal(parse_text(text, &w, &err), LS_OK);
+	assert_int_equal(strlen(w.url), WEBHOOK_URL_MAX);
+	webhook_cfg_release(&w);
+	snprintf(text, n, "{\"name\":\"x\",\"secret\":\"k\",\"url\":\"http://h/%0*d\"}",
+		 WEBHOOK_URL_MAX - 8, 0);
+	expect_refused(text, "webhook.url");
+	free(text);
+
+	/* name */
+	expect_refused("{\"url\":\"http://h\",\"secret\":\"k\"}", "webhook.name");
+	expect_refused("{\"name\":\"\",\"url\":\"http://h\",\"secret\":\"k\"}", "webhook.name");
+	expect_refused("{\"name\":\"a/b\",\"url\":\"http://h\",\"secret\":\"k\"}", "webhook.name");
+	expect_refused("{\"name\":\"a b\",\"url\":\"http://h\",\"secret\":\"k\"}", "webhook.name");
+	expect_refused("{\"name\":\"0123456789012345678901234567890123456789012345678901234567890"
+		       "1234\",\"url\":\"http://h\",\"secret\":\"k\"}",
+		       "webhook.name");
+	assert_int_equal(parse_text("{\"name\":\"012345678901234567890123456789012345678901234567890"
+				    "1234567890123\",\"url\":\"http://h\",\"secret\":\"k\"}",
+				    &w, &err),
+			 LS_OK);
+	webhook_cfg_release(&w);
+
+	/* secret: required for json, 1..1024 bytes */
+	expect_refused("{\"name\":\"x\",\"url\":\"http://h\"}", "webhook.secret");
+	expect_refused("{\"name\":\"x\",\"url\":\"http://h\",\"format\":\"json\"}", "webhook.secret");
+	expect_refused("{\"name\":\"x\",\"url\":\"http://h\",\"secret\":\"\"}", "webhook.secret");
+	expect_refused("{\"name\":\"x\",\"url\":\"http://h\",\"secret\":1}", "webhook.secret");
+	n = WEBHOOK_SECRET_MAX + 64;
+	text = malloc(n);
+	assert_non_null(text);
+	snprintf(text, n, "{\"name\":\"x\",\"url\":\"http://h\",\"secret\":\"%0*d\"}",
+		 WEBHOOK_SECRET_MAX, 0);
+	assert_int_equal(parse_text(text, &w, &err), LS_OK);
+	assert_int_equal(w.secret_len, WEBHOOK_SECRET_MAX);
+	webhook_cfg_release(&w);
+	snprintf(text, n, "{\"name\":\"x\",\"url\":\"http://h\",\"secret\":\"%0*d\"}",
+		 WEBHOOK_SECRET_MAX + 1, 0);
+	expect_refused(text, "webhook.secret");
+	free(text);
+
+	/* format, timeout, unknown fields */
+	expect_refused("{\"name\":\"x\",\"url\":\"http://h\",\"secret\":\"k\",\"format\":\"xml\"}",
+		       "webhook.format");
+	expect_refused("{\"name\":\"x\",\"url\":\"http://h\",\"secret\":\"k\",\"format\":null}",
+		       "webhook.format");
+	expect_refused("{\"name\":\"x\",\"url\":\"http://h\",\"secret\":\"k\",\"timeout_ms\":99}",
+		       "webhook.timeout_ms");
+	expect_refused("{\"name\":\"x\",\"url\":\"http://h\",\"secret\":\"k\",\"timeout_ms\":60001}",
+		       "webhook.timeout_ms");
+	expect_refused("{\"name\":\"x\",\"url\":\"http://h\",\"secret\":\"k\",\"timeout_ms\":1e3}",
+		       "webhook.timeout_ms");
+	expect_refused("{\"name\":\"x\",\"url\":\"http://h\",\"secret\":\"k\",\"tls\":false}",
+		       "unknown field \"tls\"");
+	/* the stored form's fields are not for clients */
+	expect_refused("{\"name\":\"x\",\"url\":\"http://h\",\"secret\":\"k\",\"url_masked\":\"x\"}",
+		       "unknown field \"url_masked\"");
+	expect_refused("[]", "expected an object");
+}
+
+/* ------------------------------------------------------------ signature and body */
+
+static void test_sign_and_body(void **state)
+{
+	/* RFC 4231 test case 2 */
+	struct webhook_cfg w = { .name = "x", .url = "http://h", .secret = "Jefe", .secret_len = 4 };
+	const char *data = "what do ya want for nothing?";
+	json_t *alert = json_pack("{sss[ii]s{ss}}", "id", "r_x@7", "indexes", 7, 8, "rule", "name",
+				  "caf\xc3\xa9");
+	char sig[65], *body;
+
+	(void)state;
+	webhook_sign(&w, data, strlen(data), sig);
+	assert_string_equal(sig, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+	/* the length given is what is signed, not up to a NUL */
+	webhook_sign(&w, "what do ya want for nothing?!!", strlen(data), sig);
+	assert_string_equal(sig, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+
+	/* json: the alert and the timestamp, compact, keys sorted (the bytes
+	 * a receiver verifies) */
+	body = webhook_body(&w, alert, "ignored", 1700000000);
+	assert_non_null(body);
+	assert_string_equal(body, "{\"alert\":{\"id\":\"r_x@7\",\"indexes\":[7,8],\"rule\":{\"name\":"
+				  "\"caf\xc3\xa9\"}},\"timestamp\":1700000000}");
+	free(body);
+	/* the caller's alert is left as it was */
+	assert_int_equal(json_object_size(alert), 3);
+	assert_null(json_object_get(alert, "timestamp"));
+
+	/* slack: the text only (and a default) */
+	w.format = WEBHOOK_FORMAT_SLACK;
+	body = webhook_body(&w, alert, "logseal alert [high] \"x\": 5 events", 1);
+	assert_string_equal(body, "{\"text\":\"logseal alert [high] \\\"x\\\": 5 events\"}");
+	free(body);
+	body = webhook_body(&w, alert, NULL, 1);
+	assert_string_equal(body, "{\"text\":\"logseal alert\"}");
+	free(body);
+	json_decref(alert);
+}
+
+/* ------------------------------------------------------------ a receiver on 127.0.0.1 */
+
+#define RX_MAX 16
+
+struct rx_req {
+	char head[4096];
+	char body[8192];
+	int64_t at_ms;
+};
+
+struct rx {
+	int fd, port;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	int statuses[RX_MAX];	/* what to answer the i-th request (0 after: 200) */
+	const char *extra;	/* extra response header lines */
+	int n;			/* requests seen */
+	struct rx_req req[RX_MAX];
+	int stop;
+};
+
+static const char *rx_header(const char *head, const char *name, char *out, size_t cap)
+{
+	const char *p = head;
+	size_t n = strlen(name);
+
+	while ((p = strchr(p, '\n'))) {
+		p++;
+		if (!strncasecmp(p, name, n) && p[n] == ':') {
+			const char *v = p + n + 1, *e;
+			while (*v == ' ')
+				v++;
+			e = strpbrk(v, "\r\n");
+			snprintf(out, cap, "%.*s", (int)(e ? e - v : (long)strlen(v)), v);
+			return out;
+		}
+	}
+	return NULL;
+}
+
+static void rx_serve(struct rx *r, int c)
+{
+	char buf[16384], reply[512], cl[32];
+	size_t have = 0, hlen, blen = 0;
+	char *end = NULL;
+	ssize_t k;
+	int i, status;
+
+	while (!end && have < sizeof(buf) - 1) {
+		k = read(c, buf + have, sizeof(buf) - 1 - have);
+		if (k <= 0)
+			return;
+		have += (size_t)k;
+		buf[have] = 0;
+		end = strstr(buf, "\r\n\r\n");
+	}
+	if (!end)
+		return;
+	hlen = (size_t)(end - buf) + 4;
+	buf[hlen - 2] = 0;
+	if (rx_header(buf, "Content-Length", cl, sizeof(cl)))
+		blen = strtoul(cl, NULL, 10);
+	while (have < hlen + blen && have < sizeof(buf) - 1) {
+		k = read(c, buf + have, sizeof(buf) - 1 - have);
+		if (k <= 0)
+			return;
+		have += (size_t)k;
+	}
+	pthread_mutex_lock(&r->mu);
+	i = r->n < RX_MAX ? r->n : RX_MAX - 1;
+	snprintf(r->req[i].head, sizeof(r->req[i].head), "%s", buf);
+	snprintf(r->req[i].body, sizeof(r->req[i].body), "%.*s", (int)blen, buf + hlen);
+	r->req[i].at_ms = now_ms();
+	status = r->statuses[i] ? r->statuses[i] : 200;
+	r->n++;
+	pthread_mutex_unlock(&r->mu);
+	snprintf(reply, sizeof(reply),
+		 "HTTP/1.1 %d X\r\n%sContent-Length: 2\r\nConnection: close\r\n\r\nok", status,
+		 r->extra ? r->extra : "");
+	if (write(c, reply, strlen(reply)) < 0)
+		return;
+}
+
+static void *rx_main(void *p)
+{
+	struct rx *r = p;
+
+	for (;;) {
+		int c = accept(r->fd, NULL, NULL);
+		if (c < 0)
+			return NULL;
+		pthread_mutex_lock(&r->mu);
+		if (r->stop) {
+			pthread_mutex_unlock(&r->mu);
+			close(c);
+			return NULL;
+		}
+		pthread_mutex_unlock(&r->mu);
+		rx_serve(r, c);
+		close(c);
+	}
+}
+
+static void rx_start(struct rx *r)
+{
+	memset(r, 0, sizeof(*r));
+	pthread_mutex_init(&r->mu, NULL);
+	r->port = loopback_port(1, &r->fd);
+	assert_int_equal(pthread_create(&r->thread, NULL, rx_main, r), 0);
+}
+
+static void rx_stop(struct rx *r)
+{
+	int fd;
+
+	pthread_mutex_lock(&r->mu);
+	r->stop = 1;
+	pthread_mutex_unlock(&r->mu);
+	/* wake accept() with a connection of our own */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	{
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)r->port) };
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			fail_msg("cannot wake the receiver");
+	}
+	pthread_join(r->thread, NULL);
+	close(fd);
+	close(r->fd);
+	pthread_mutex_destroy(&r->mu);
+}
+
+static int rx_count(struct rx *r)
+{
+	int n;
+
+	pthread_mutex_lock(&r->mu);
+	n = r->n;
+	pthread_mutex_unlock(&r->mu);
+	return n;
+}
+
+/* The wire format of webhook.h: headers, signature over the exact body, a
+ * 2xx is success, anything else (a redirect too: never followed) is not. */
+static void test_post_wire_format(void **state)
+{
+	struct webhook_cfg w = { .name = "x", .secret = "k3y", .secret_len = 3, .timeout_ms = 5000 };
+	struct webhook_policy lo;
+	struct ls_err err = { { 0 } };
+	const char *body = "{\"alert\":{\"id\":\"a@1\"},\"timestamp\":1700000001}";
+	char v[256], want[80], sig[65], location[80];
+	long status = -1;
+	struct rx r;
+
+	(void)state;
+	assert_int_equal(webhook_policy_parse("127.0.0.1/32", &lo, NULL), LS_OK);
+	rx_start(&r);
+	r.statuses[1] = 204;
+	r.statuses[2] = 302;
+	r.statuses[3] = 500;
+	/* followed, the redirect would come back here as a 4th request */
+	snprintf(location, sizeof(location), "Location: http://127.0.0.1:%d/followed\r\n", r.port);
+	r.extra = location;
+	snprintf(w.url, sizeof(w.url), "http://127.0.0.1:%d/hook?x=1", r.port);
+
+	assert_int_equal(webhook_post(&w, &lo, body, strlen(body), 1700000001, &status, &err),
+			 LS_OK);
+	assert_int_equal(status, 200);
+	assert_int_equal(rx_count(&r), 1);
+	assert_true(!strncmp(r.req[0].head, "POST /hook?x=1 HTTP/1.1\r\n", 25));
+	assert_string_equal(r.req[0].body, body);
+	assert_string_equal(rx_header(r.req[0].head, "Content-Type", v, sizeof(v)),
+			    "application/json");
+	assert_string_equal(rx_header(r.req[0].head, "X-Logseal-Timestamp", v, sizeof(v)),
+			    "1700000001");
+	webhook_sign(&w, body, strlen(body), sig);
+	snprintf(want, sizeof(want), "sha256=%s", sig);
+	assert_string_equal(rx_header(r.req[0].head, "X-Logseal-Signature", v, sizeof(v)), want);
+	assert_string_equal(rx_header(r.req[0].head, "User-Agent", v, sizeof(v)),
+			    "logseal-webhook/1");
+	assert_null(rx_header(r.req[0].head, "Expect", v, sizeof(v)));
+
+	/* any 2xx */
+	assert_int_equal(webhook_post(&w, &lo, body, strlen(body), 2, &status, &err), LS_OK);
+	assert_int_equal(status, 204);
+	/* a redirect is a failure and is not followed */
+	assert_int_equal(webhook_post(&w, &lo, body, strlen(body), 3, &status, &err), LS_IO);
+	assert_int_equal(status, 302);
+	assert_string_equal(err.msg, "delivery failed: HTTP status 302");
+	assert_int_equal(rx_count(&r), 3);
+	assert_int_equal(webhook_post(&w, &lo, body, strlen(body), 4, &status, &err), LS_IO);
+	assert_int_equal(status, 500);
+	assert_string_equal(err.msg, "delivery failed: HTTP status 500");
+
+	/* slack without a secret: no signature header */
+	w.format = WEBHOOK_FORMAT_SLACK;
+	w.secret = NULL;
+	w.secret_len = 0;
+	assert_int_equal(webhook_post(&w, &lo, "{\"text\":\"t\"}", 12, 5, &status, &err), LS_OK);
+	assert_int_equal(rx_count(&r), 5);
+	assert_null(rx_header(r.req[4].head, "X-Logseal-Signature", v, sizeof(v)));
+	assert_string_equal(rx_header(r.req[4].head, "X-Logseal-Timestamp", v, sizeof(v)), "5");
+	assert_string_equal(r.req[4].body, "{\"text\":\"t\"}");
+	rx_stop(&r);
+}
+
+/* ------------------------------------------------------------ the queue */
+
+struct outcomes {
+	pthread_mutex_t mu;
+	int done, retries;
+	enum webhook_outcome outcome[8];
+	unsigned attempts[8];
+	char last_error[8][128];
+	char job[8][32];
+	unsigned retry_attempts[16];
+	char retry_error[128];
+};
+
+static void on_done(void *ctx, const char *job_id, const char *webhook, enum webhook_outcome o,
+		    unsigned attempts, const char *last_error)
+{
+	struct outcomes *c = ctx;
+
+	(void)webhook;
+	pthread_mutex_lock(&c->mu);
+	if (c->done < 8) {
+		c->outcome[c->done] = o;
+		c->attempts[c->done] = attempts;
+		snprintf(c->last_error[c->done], sizeof(c->last_error[0]), "%s",
+			 last_error ? last_error : "");
+		snprintf(c->job[c->done], sizeof(c->job[0]), "%s", job_id);
+	}
+	c->done++;
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void on_retry(void *ctx, const char *job_id, const char *webhook, unsigned attempts,
+		     const char *error)
+{
+	struct outcomes *c = ctx;
+
+	(void)job_id;
+	(void)webhook;
+	pthread_mutex_lock(&c->mu);
+	if (c->retries < 16)
+		c->retry_attempts[c->retries] = attempts;
+	snprintf(c->retry_error, sizeof(c->retry_error), "%s", error);
+	c->retries++;
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Invariant 3: retries after backoff_ms, doubling, capped at max_backoff_ms,
+ * attempts in all, then one done call with the outcome. */
+static void test_queue_retry_backoff(void **state)
+{
+	struct webhook_queue_opts qo = { 0 };
+	struct webhook_queue *q;
+	struct webhook_cfg w = { .name = "h", .secret = "k", .secret_len = 1, .timeout_ms = 5000 };
+	struct webhook_policy lo;
+	struct outcomes c = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	json_t *alert = json_pack("{ss}", "id", "r@1");
+	/* 100, 200 (the cap), 200 ...: 1.3 s of waits in all, where doubling
+	 * on would wait 12.7 s */
+	const int64_t want[] = { 100, 200, 200, 200, 200, 200, 200 };
+	char ts[32];
+	struct rx r;
+	int i;
+
+	(void)state;
+	assert_int_equal(webhook_policy_parse("127.0.0.1", &lo, NULL), LS_OK);
+	rx_start(&r);
+	for (i = 0; i < RX_MAX; i++)
+		r.statuses[i] = 503;
+	snprintf(w.url, sizeof(w.url), "http://127.0.0.1:%d/", r.port);
+	qo.attempts = 8;
+	qo.backoff_ms = 100;
+	qo.max_backoff_ms = 200;
+	qo.policy = &lo;
+	qo.done = on_done;
+	qo.retry = on_retry;
+	qo.ctx = &c;
+	assert_int_equal(webhook_queue_start(&qo, &q, NULL), LS_OK);
+	assert_int_equal(webhook_queue_push(q, &w, "r@1", alert, "text"), LS_OK);
+	/* the cap: done well before an uncapped doubling (slack for a busy
+	 * machine, or a sanitizer build) */
+	assert_int_equal(webhook_queue_idle(q, 9000), LS_OK);
+	assert_int_equal(rx_count(&r), 8);
+	assert_int_equal(c.done, 1);
+	assert_int_equal(c.outcome[0], WEBHOOK_FAILED);
+	assert_int_equal(c.attempts[0], 8);
+	assert_string_equal(c.job[0], "r@1");
+	assert_string_equal(c.last_error[0], "delivery failed: HTTP status 503");
+	/* every failed attempt but the last is reported as a retry */
+	assert_int_equal(c.retries, 7);
+	for (i = 0; i < 7; i++)
+		assert_int_equal(c.retry_attempts[i], i + 1);
+	assert_string_equal(c.retry_error, "delivery failed: HTTP status 503");
+	/* never sooner than the backoff (the doubling) */
+	for (i = 0; i < 7; i++) {
+		int64_t gap = r.req[i + 1].at_ms - r.req[i].at_ms;
+		if (gap < want[i] - 5)
+			fail_msg("gap %d: %lld ms, want at least %lld", i, (long long)gap,
+				 (long long)want[i]);
+	}
+	/* every attempt is signed with its own timestamp, in the body too */
+	for (i = 0; i < 8; i++) {
+		char v[64], body[96];
+		assert_non_null(rx_header(r.req[i].head, "X-Logseal-Timestamp", ts, sizeof(ts)));
+		snprintf(body, sizeof(body), "{\"alert\":{\"id\":\"r@1\"},\"timestamp\":%s}", ts);
+		assert_string_equal(r.req[i].body, body);
+		assert_non_null(rx_header(r.req[i].head, "X-Logseal-Signature", v, sizeof(v)));
+	}
+
+	/* delivered on the third attempt */
+	pthread_mutex_lock(&r.mu);
+	r.n = 0;
+	r.statuses[2] = 201;
+	pthread_mutex_unlock(&r.mu);
+	c.retries = 0;
+	assert_int_equal(webhook_queue_push(q, &w, "r@2", alert, NULL), LS_OK);
+	assert_int_equal(webhook_queue_idle(q, 20000), LS_OK);
+	assert_int_equal(c.done, 2);
+	assert_int_equal(c.outcome[1], WEBHOOK_DELIVERED);
+	assert_int_equal(c.attempts[1], 3);
+	assert_string_equal(c.last_error[1], "");
+	assert_int_equal(c.retries, 2);
+	assert_int_equal(rx_count(&r), 3);
+	webhook_queue_stop(q);
+	assert_int_equal(c.done, 2);
+	rx_stop(&r);
+	json_decref(alert);
+}
+
+/* Invariant 4 and webhook_queue_stop(): the queue holds max_jobs and then
+ * says LS_BUSY without blocking; stopping interrupts a backoff at once and
+ * reports the job in it and every queued one as WEBHOOK_STOPPED. */
+static void test_queue_bounded_and_stopped(void **state)
+{
+	struct webhook_queue_opts qo = { 0 };
+	struct webhook_queue *q;
+	/* refused before connecting (no policy allows loopback): fails at once */
+	struct webhook_cfg w = { .name = "h", .url = "http://127.0.0.1:9/", .secret = "k",
+				 .secret_len = 1, .timeout_ms = 5000 };
+	struct outcomes c = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	int64_t t0;
+	int i;
+
+	(void)state;
+	qo.max_jobs = 2;
+	qo.attempts = 3;
+	qo.backoff_ms = 60000;
+	qo.done = on_done;
+	qo.retry = on_retry;
+	qo.ctx = &c;
+	assert_int_equal(webhook_queue_start(&qo, &q, NULL), LS_OK);
+	assert_int_equal(webhook_queue_push(q, &w, "j0", NULL, NULL), LS_OK);
+	/* j0's first attempt fails at once: it then waits a minute */
+	for (i = 0; i < 500; i++) {
+		pthread_mutex_lock(&c.mu);
+		int r = c.retries;
+		pthread_mutex_unlock(&c.mu);
+		if (r)
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(c.retries, 1);
+	assert_string_equal(c.retry_error, "delivery failed: the target address is not allowed "
+					   "(loopback)");
+	assert_int_equal(webhook_queue_push(q, &w, "j1", NULL, NULL), LS_OK);
+	assert_int_equal(webhook_queue_push(q, &w, "j2", NULL, NULL), LS_OK);
+	t0 = now_ms();
+	assert_int_equal(webhook_queue_push(q, &w, "j3", NULL, NULL), LS_BUSY);
+	assert_int_equal(webhook_queue_idle(q, 50), LS_BUSY);
+	webhook_queue_stop(q);
+	if (now_ms() - t0 > 5000)
+		fail_msg("stop waited out the backoff");
+	assert_int_equal(c.done, 3);
+	assert_string_equal(c.job[0], "j0");
+	assert_int_equal(c.outcome[0], WEBHOOK_STOPPED);
+	assert_int_equal(c.attempts[0], 1);
+	for (i = 1; i < 3; i++) {
+		assert_int_equal(c.outcome[i], WEBHOOK_STOPPED);
+		assert_int_equal(c.attempts[i], 0);
+		assert_string_equal(c.last_error[i], "stopped");
+	}
+	assert_string_equal(c.job[1], "j1");
+	assert_string_equal(c.job[2], "j2");
+	webhook_queue_stop(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -477,6 +1069,11 @@ int main(void)
 		cmocka_unit_test(test_url_mask),
 		cmocka_unit_test(test_cfg_json_masks),
 		cmocka_unit_test(test_sealed_at_rest),
+		cmocka_unit_test(test_cfg_parse),
+		cmocka_unit_test(test_sign_and_body),
+		cmocka_unit_test(test_post_wire_format),
+		cmocka_unit_test(test_queue_retry_backoff),
+		cmocka_unit_test(test_queue_bounded_and_stopped),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
