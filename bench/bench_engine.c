@@ -118,21 +118,9 @@ static int parse_list(const char *s, int *out, int *n)
 	return *n ? 0 : -1;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 static double pct(const double *sorted, size_t n, double p)
 {
-	size_t i;
-
-	if (!n)
-		return 0;
-	i = (size_t)(p * (double)(n - 1) + 0.5);
-	return sorted[i < n ? i : n - 1];
+	return n ? sorted[bench_pct_index(n, p)] : 0;
 }
 
 /* ---------------------------------------------------------------- baselines */
@@ -469,7 +457,7 @@ static int run_append(const struct opts *o, int batch, int nthreads, double sha_
 		memcpy(all + nall, ws[i].lat, ws[i].nlat * sizeof(double));
 		nall += ws[i].nlat;
 	}
-	qsort(all, nall, sizeof(double), cmp_double);
+	qsort(all, nall, sizeof(double), bench_cmp_double);
 	p50 = pct(all, nall, 0.50);
 	p99 = pct(all, nall, 0.99);
 	free(all);

@@ -1,17 +1,19 @@
 /*
  * bench_util.h - the clock, sleeping and number formatting every benchmark
  * program uses (bench_engine.c, bench_ingest_parse.c, loadgen.c and
- * qbench.c).  Header-only: each program in bench/ is one .c file.
+ * qbench.c), and the sorting and percentile pieces of their latency figures.  Header-only: each program in bench/ is one .c file.
  *
  * Invariants:
  *  1. bench_now() is monotonic (CLOCK_MONOTONIC): intervals, never dates.
  *  2. bench_commas() writes nothing beyond buf[cap - 1] and always
  *     NUL-terminates (cap >= 2).
+ *  3. bench_pct_index() is within [0, n) for every p in [0, 1] and n > 0.
  */
 #ifndef LS_BENCH_UTIL_H
 #define LS_BENCH_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -56,6 +58,33 @@ static inline const char *bench_commas(double v, char *buf, size_t cap)
 	}
 	buf[j] = '\0';
 	return buf;
+}
+
+/* qsort comparators for latency samples. */
+static inline int bench_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static inline int bench_cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * The sample at fraction p (0..1) of n > 0 sorted ones, rounded to the
+ * nearest: index (n - 1) * p + 0.5 (bench_engine and loadgen; qbench's
+ * read figures use the nearest rank instead, as pgbench's are computed).
+ */
+static inline size_t bench_pct_index(size_t n, double p)
+{
+	size_t i = (size_t)(p * (double)(n - 1) + 0.5);
+
+	return i < n ? i : n - 1;
 }
 
 #endif

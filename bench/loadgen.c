@@ -209,21 +209,9 @@ static void *conn_main(void *arg)
 
 /* ---------------------------------------------------------------- main */
 
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return (x > y) - (x < y);
-}
-
 static double pct_ms(const uint32_t *s, size_t n, double p)
 {
-	size_t i;
-
-	if (!n)
-		return 0;
-	i = (size_t)(p * (double)(n - 1) + 0.5);
-	return (double)s[i < n ? i : n - 1] / 1000.0;
+	return n ? (double)s[bench_pct_index(n, p)] / 1000.0 : 0;
 }
 
 static void usage(void)
@@ -365,7 +353,7 @@ int main(int argc, char **argv)
 		memcpy(all + nall, cs[i].lat, cs[i].nlat * sizeof(*all));
 		nall += cs[i].nlat;
 	}
-	qsort(all, nall, sizeof(*all), cmp_u32);
+	qsort(all, nall, sizeof(*all), bench_cmp_u32);
 	eps = (double)ok_req * cfg.batch / elapsed;
 
 	snprintf(label, sizeof(label), "HTTP batch %4d, %d conn%s", cfg.batch, cfg.conns,

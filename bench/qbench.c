@@ -118,13 +118,6 @@ static void show_body(const char *what, int status, const struct bench_conn *c)
 
 /* ------------------------------------------------------------ figures */
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Nearest-rank percentile of sorted s[0..n). */
 static double pct(const double *s, size_t n, double p)
 {
@@ -241,7 +234,7 @@ static int run_get(const struct cfg *cfg, struct bench_conn *c)
 		bytes += c->body;
 	}
 	t_end = bench_now();
-	qsort(lat, n, sizeof(*lat), cmp_double);
+	qsort(lat, n, sizeof(*lat), bench_cmp_double);
 	{
 		double el = t_end - t_start, sum = 0;
 		double p50 = pct(lat, n, 50) * 1e3, p90 = pct(lat, n, 90) * 1e3;
@@ -414,7 +407,7 @@ static int run_lag(const struct cfg *cfg, struct bench_conn *rd, struct bench_co
 	}
 	if (request(rd, "GET", "/healthz", cfg->token, NULL, 0, &(int){0}) == 0)
 		size1 = json_uint(rd->cap, "tree_size");
-	qsort(lag, n, sizeof(*lag), cmp_double);
+	qsort(lag, n, sizeof(*lag), bench_cmp_double);
 	{
 		double el = bench_now() - t_start;
 		double rate = first_size >= 0 && size1 >= first_size ? (double)(size1 - first_size) / el : 0;
