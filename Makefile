@@ -32,7 +32,8 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 HELPER_SRCS := $(wildcard tests/helpers/*.c)
 HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/tests/%)
-BENCH_SRCS := $(wildcard bench/*.c)
+# Every bench/*.c is a program but bench_http.c, the HTTP client two of them link.
+BENCH_SRCS := $(filter-out bench/bench_http.c,$(wildcard bench/*.c))
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 WEB_FILES := $(wildcard web/*)
@@ -73,9 +74,10 @@ $(BUILD)/tests/%: tests/helpers/%.c $(BUILD)/liblogseal.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/liblogseal.a $(LDLIBS)
 
+$(BUILD)/bench/loadgen $(BUILD)/bench/qbench: $(BUILD)/bench/bench_http.o
 $(BUILD)/bench/%: bench/%.c $(BUILD)/liblogseal.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/liblogseal.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(filter %.o,$^) $(BUILD)/liblogseal.a $(LDLIBS)
 
 unit-bins: $(BUILD)/logseal $(UNIT_BINS) $(HELPER_BINS)
 

@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "bench_event.h"
+#include "bench_util.h"
 #include "base/crypto.h"
 #include "store/log.h"
 
@@ -67,42 +68,12 @@ struct opts {
 
 static FILE *results_fp;
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void result(const char *key, double v)
 {
 	if (results_fp) {
 		fprintf(results_fp, "%s %.6f\n", key, v);
 		fflush(results_fp);
 	}
-}
-
-/* 1234567 -> "1,234,567" (the benchmark prints rates of many digits). */
-static const char *commas(double v, char *buf, size_t cap)
-{
-	char raw[32];
-	size_t n, j = 0;
-	int len;
-
-	len = snprintf(raw, sizeof(raw), "%.0f", v < 0 ? 0 : v);
-	if (len < 0 || (size_t)len >= sizeof(raw)) {
-		snprintf(buf, cap, "?");
-		return buf;
-	}
-	n = (size_t)len;
-	for (size_t i = 0; i < n && j + 2 < cap; i++) {
-		if (i && (n - i) % 3 == 0)
-			buf[j++] = ',';
-		buf[j++] = raw[i];
-	}
-	buf[j] = '\0';
-	return buf;
 }
 
 static int rm_cb(const char *path, const struct stat *sb, int type, struct FTW *ftw)
@@ -147,21 +118,9 @@ static int parse_list(const char *s, int *out, int *n)
 	return *n ? 0 : -1;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 static double pct(const double *sorted, size_t n, double p)
 {
-	size_t i;
-
-	if (!n)
-		return 0;
-	i = (size_t)(p * (double)(n - 1) + 0.5);
-	return sorted[i < n ? i : n - 1];
+	return n ? sorted[bench_pct_index(n, p)] : 0;
 }
 
 /* ---------------------------------------------------------------- baselines */
@@ -184,7 +143,7 @@ static void bench_sha(const struct opts *o, struct limits *lim)
 
 	for (size_t i = 0; i < sizeof(in); i++)
 		in[i] = (uint8_t)(i * 7 + 1);
-	t0 = now();
+	t0 = bench_now();
 	do {
 		for (int i = 0; i < 20000; i++) {
 			in[0] = (uint8_t)i;
@@ -192,11 +151,11 @@ static void bench_sha(const struct opts *o, struct limits *lim)
 			sink ^= out[0];
 		}
 		n += 20000;
-		t = now();
+		t = bench_now();
 	} while (t - t0 < secs);
 	lim->sha_eps = (double)n / (t - t0);
 	printf("  %-40s %12s hashes/s  %7.2f GB/s\n", "SHA-256 (ls_sha256) 350-byte inputs",
-	       commas(lim->sha_eps, c, sizeof(c)), lim->sha_eps * ENTRY_BYTES / 1e9);
+	       bench_commas(lim->sha_eps, c, sizeof(c)), lim->sha_eps * ENTRY_BYTES / 1e9);
 	result("sha350_hps", lim->sha_eps);
 	result("sha350_gbs", lim->sha_eps * ENTRY_BYTES / 1e9);
 
@@ -208,7 +167,7 @@ static void bench_sha(const struct opts *o, struct limits *lim)
 	for (size_t i = 0; i < big; i++)
 		buf[i] = (uint8_t)(i * 13 + 5);
 	n = 0;
-	t0 = now();
+	t0 = bench_now();
 	do {
 		for (int i = 0; i < 16; i++) {
 			buf[0] = (uint8_t)i;
@@ -216,7 +175,7 @@ static void bench_sha(const struct opts *o, struct limits *lim)
 			sink ^= out[0];
 		}
 		n += 16;
-		t = now();
+		t = bench_now();
 	} while (t - t0 < secs);
 	free(buf);
 	printf("  %-40s %12s          %7.2f GB/s\n", "SHA-256 (ls_sha256) 1 MiB buffers", "",
@@ -245,7 +204,7 @@ static double bench_wsync(const struct opts *o, int batch, double secs, int quie
 	}
 	for (size_t i = 0; i < len; i++)
 		buf[i] = (uint8_t)('a' + i % 26);
-	t0 = now();
+	t0 = bench_now();
 	do {
 		size_t off = 0;
 
@@ -265,7 +224,7 @@ static double bench_wsync(const struct opts *o, int batch, double secs, int quie
 		}
 		n += (uint64_t)batch;
 		syncs++;
-		t = now();
+		t = bench_now();
 	} while (t - t0 < secs && n < o->max_entries);
 	close(fd);
 	unlink(path);
@@ -274,7 +233,7 @@ static double bench_wsync(const struct opts *o, int batch, double secs, int quie
 		snprintf(label, sizeof(label), "write+fdatasync, batches of %d x %d B", batch,
 			 ENTRY_BYTES);
 		printf("  %-40s %12s entries/s %7.1f MB/s  %8.0f syncs/s\n", label,
-		       commas((double)n / (t - t0), c, sizeof(c)),
+		       bench_commas((double)n / (t - t0), c, sizeof(c)),
 		       (double)n * ENTRY_BYTES / (t - t0) / 1e6, (double)syncs / (t - t0));
 		snprintf(label, sizeof(label), "wsync_%d_eps", batch);
 		result(label, (double)n / (t - t0));
@@ -323,9 +282,9 @@ static void *append_main(void *arg)
 			iov[i] = w->entries[p];
 			p = (p + 1) % POOL_ENTRIES;
 		}
-		t0 = now();
+		t0 = bench_now();
 		rc = log_append(w->log, iov, (size_t)w->batch, &first, &w->err);
-		t1 = now();
+		t1 = bench_now();
 		if (rc == LS_BUSY) {
 			/* The queue is bounded by design; a saturated engine is
 			 * a measurement, not an error. */
@@ -449,21 +408,21 @@ static int run_append(const struct opts *o, int batch, int nthreads, double sha_
 		ws[i].rc = LS_OK;
 		ws[i].err.msg[0] = '\0';
 	}
-	t0 = now();
+	t0 = bench_now();
 	for (int i = 0; i < nthreads; i++) {
 		if (pthread_create(&ws[i].th, NULL, append_main, &ws[i]) != 0) {
 			fprintf(stderr, "bench_engine: pthread_create failed\n");
 			exit(1);
 		}
 	}
-	while (atomic_load(&finished) < nthreads && now() - t0 < o->seconds) {
+	while (atomic_load(&finished) < nthreads && bench_now() - t0 < o->seconds) {
 		struct timespec ts = {0, 2 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
 	atomic_store(&stop_flag, 1);
 	for (int i = 0; i < nthreads; i++)
 		pthread_join(ws[i].th, NULL);
-	t1 = now();
+	t1 = bench_now();
 
 	for (int i = 0; i < nthreads; i++) {
 		if (ws[i].rc != LS_OK) {
@@ -498,16 +457,16 @@ static int run_append(const struct opts *o, int batch, int nthreads, double sha_
 		memcpy(all + nall, ws[i].lat, ws[i].nlat * sizeof(double));
 		nall += ws[i].nlat;
 	}
-	qsort(all, nall, sizeof(double), cmp_double);
+	qsort(all, nall, sizeof(double), bench_cmp_double);
 	p50 = pct(all, nall, 0.50);
 	p99 = pct(all, nall, 0.99);
 	free(all);
 
 	/* log_close() signs the last checkpoint and brings the tiles up to
 	 * date: timed apart, since appends are durable before it. */
-	tc = now();
+	tc = bench_now();
 	rc = log_close(l, &err);
-	tc = now() - tc;
+	tc = bench_now() - tc;
 	if (rc != LS_OK) {
 		fprintf(stderr, "bench_engine: log_close %s: %s: %s\n", res->dir, ls_rc_name(rc),
 			err.msg);
@@ -522,13 +481,13 @@ static int run_append(const struct opts *o, int batch, int nthreads, double sha_
 		 nthreads > 1 ? "s" : "");
 	printf("  %-40s %12s entries/s %7.1f MB/s  %5.2f of limit  p50 %7.3f ms  p99 %7.3f ms"
 	       "  close %.2f s%s\n",
-	       label, commas((double)total / (t1 - t0), c, sizeof(c)), bytes / (t1 - t0) / 1e6,
+	       label, bench_commas((double)total / (t1 - t0), c, sizeof(c)), bytes / (t1 - t0) / 1e6,
 	       (double)total / (t1 - t0) / limit, p50 * 1e3, p99 * 1e3, tc,
 	       busy ? " (saw LS_BUSY)" : "");
-	printf("  %-40s limit %s entries/s = min(SHA-256 %s, ", "", commas(limit, c, sizeof(c)),
-	       commas(sha_eps, key, sizeof(key)));
-	printf("disk %s before / ", commas(disk_before, c, sizeof(c)));
-	printf("%s after)\n", commas(disk_after, c, sizeof(c)));
+	printf("  %-40s limit %s entries/s = min(SHA-256 %s, ", "", bench_commas(limit, c, sizeof(c)),
+	       bench_commas(sha_eps, key, sizeof(key)));
+	printf("disk %s before / ", bench_commas(disk_before, c, sizeof(c)));
+	printf("%s after)\n", bench_commas(disk_after, c, sizeof(c)));
 	snprintf(key, sizeof(key), "limit_b%d_t%d_eps", batch, nthreads);
 	result(key, limit);
 	snprintf(key, sizeof(key), "append_b%d_t%d_eps", batch, nthreads);
@@ -551,7 +510,7 @@ static int run_verify(const struct opts *o, const struct run_result *r)
 	int status;
 
 	snprintf(out, sizeof(out), "%s/verify.out", o->dir);
-	t0 = now();
+	t0 = bench_now();
 	pid = fork();
 	if (pid < 0) {
 		fprintf(stderr, "bench_engine: fork: %s\n", strerror(errno));
@@ -570,7 +529,7 @@ static int run_verify(const struct opts *o, const struct run_result *r)
 			return -1;
 		}
 	}
-	t = now() - t0;
+	t = bench_now() - t0;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		char line[512];
 		FILE *f = fopen(out, "r");
@@ -585,8 +544,8 @@ static int run_verify(const struct opts *o, const struct run_result *r)
 	}
 	unlink(out);
 	printf("  %-40s %12s entries/s  (%s entries in %.2f s, page cache warm)\n",
-	       "logseal verify --data", commas((double)r->entries / t, c, sizeof(c)),
-	       commas((double)r->entries, out, sizeof(out)), t);
+	       "logseal verify --data", bench_commas((double)r->entries / t, c, sizeof(c)),
+	       bench_commas((double)r->entries, out, sizeof(out)), t);
 	result("verify_eps", (double)r->entries / t);
 	return 0;
 }
@@ -697,7 +656,7 @@ int main(int argc, char **argv)
 	       "  limit = min(SHA-256 350-B hashes/s, write+fdatasync entries/s at that batch size\n"
 	       "  measured just before and after the run);\n"
 	       "  each run bounded by %.1f s or %s entries)\n",
-	       pool_mean_bytes(&ws[0]), o.seconds, commas((double)o.max_entries, c, sizeof(c)));
+	       pool_mean_bytes(&ws[0]), o.seconds, bench_commas((double)o.max_entries, c, sizeof(c)));
 	for (int b = 0; b < o.nbatches; b++) {
 		for (int t = 0; t < o.nthreads; t++) {
 			if (run_append(&o, o.batches[b], o.threads[t], lim.sha_eps, ws, &cur))

@@ -15,16 +15,9 @@
 #include <time.h>
 
 #include "bench_event.h"
+#include "bench_util.h"
 #include "core/event.h"
 #include "core/event_fast.h"
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 struct body {
 	char *p;
@@ -57,7 +50,7 @@ static double measure(parse_fn fn, const struct body *bs, size_t nb, const struc
 
 	for (int r = 0; r < rounds; r++) {
 		size_t events = 0;
-		double t0 = now(), dt;
+		double t0 = bench_now(), dt;
 
 		for (size_t i = 0; i < nb; i++) {
 			struct event_batch out;
@@ -71,7 +64,7 @@ static double measure(parse_fn fn, const struct body *bs, size_t nb, const struc
 			events += out.n;
 			event_batch_release(&out);
 		}
-		dt = now() - t0;
+		dt = bench_now() - t0;
 		if (events / dt > best)
 			best = events / dt;
 	}

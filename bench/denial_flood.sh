@@ -26,12 +26,12 @@ ts = [threading.Thread(target=run) for _ in range(clients)]
 [t.start() for t in ts]; [t.join() for t in ts]
 print(sum(codes.values()), " ".join("%d:%d" % kv for kv in sorted(codes.items())))
 PY
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# free_port, wait_healthz.
+. "$(dirname "$0")/lib.sh"
 start() {
-	P=$(port)
+	P=$(free_port)
 	"$LOGSEAL" serve --data "$D" --listen "127.0.0.1:$P" >/dev/null 2>&1 & SP=$!
-	for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$P/healthz" && return 0; sleep 0.1; done
-	return 1
+	wait_healthz "$P" "$SP" 100
 }
 stop() { kill -TERM "$SP"; wait "$SP" || true; SP=""; }
 size() { curl -s "http://127.0.0.1:$P/healthz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tree_size"])'; }

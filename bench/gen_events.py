@@ -82,24 +82,12 @@ def emit(out, rows):
     out.write("\n".join(rows) + "\n")
 
 
-def engine_shape(n, rnd, out):
-    base = int(datetime(2025, 1, 6, 8, 0, 0, tzinfo=timezone.utc).timestamp() * 1000000)
-    pad_src = base64.b32encode(rnd.randbytes(3000)).decode().lower()
+def write_events(out, rows, rnd, pad_src):
+    """Each row of fields padded to MIN_LEN..MAX_LEN and formatted with FMT,
+    the first parsed back as a check, written in blocks of 10,000 lines.
+    rows is a generator: its draws from rnd and pad's alternate, row by row."""
     buf = []
-    sec_cache = (None, None)
-    for i in range(n):
-        us = base + i * 1370 + rnd.randrange(1000)
-        sec = us // 1000000
-        if sec_cache[0] != sec:
-            stamp = datetime.fromtimestamp(sec, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-            sec_cache = (sec, stamp)
-        r = rnd.getrandbits(64)
-        fields = [sec_cache[1], us % 1000000, r % 5000, ACTIONS[(r >> 16) % len(ACTIONS)],
-                  outcome(r >> 24), "10.%d" % ((r >> 32) & 255), (r >> 40) & 255,
-                  1 + (r >> 48) % 254,
-                  SERVICES[rnd.randrange(len(SERVICES))], RTYPES[rnd.randrange(len(RTYPES))],
-                  RNAMES[rnd.randrange(len(RNAMES))], rnd.randrange(100000),
-                  rnd.getrandbits(64), rnd.randrange(10000), rnd.randrange(2000), ""]
+    for i, fields in enumerate(rows):
         pad(fields, rnd, pad_src)
         buf.append(FMT % tuple(fields))
         if i == 0:
@@ -109,6 +97,29 @@ def engine_shape(n, rnd, out):
             buf = []
     if buf:
         emit(out, buf)
+
+
+def engine_shape(n, rnd, out):
+    base = int(datetime(2025, 1, 6, 8, 0, 0, tzinfo=timezone.utc).timestamp() * 1000000)
+    pad_src = base64.b32encode(rnd.randbytes(3000)).decode().lower()
+    write_events(out, engine_rows(n, rnd, base), rnd, pad_src)
+
+
+def engine_rows(n, rnd, base):
+    sec_cache = (None, None)
+    for i in range(n):
+        us = base + i * 1370 + rnd.randrange(1000)
+        sec = us // 1000000
+        if sec_cache[0] != sec:
+            stamp = datetime.fromtimestamp(sec, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+            sec_cache = (sec, stamp)
+        r = rnd.getrandbits(64)
+        yield [sec_cache[1], us % 1000000, r % 5000, ACTIONS[(r >> 16) % len(ACTIONS)],
+               outcome(r >> 24), "10.%d" % ((r >> 32) & 255), (r >> 40) & 255,
+               1 + (r >> 48) % 254,
+               SERVICES[rnd.randrange(len(SERVICES))], RTYPES[rnd.randrange(len(RTYPES))],
+               RNAMES[rnd.randrange(len(RNAMES))], rnd.randrange(100000),
+               rnd.getrandbits(64), rnd.randrange(10000), rnd.randrange(2000), ""]
 
 
 def pad(fields, rnd, pad_src):
@@ -120,14 +131,17 @@ def pad(fields, rnd, pad_src):
 
 
 def read_shape(n, rnd, out, days, actors, end):
+    pad_src = base64.b32encode(rnd.randbytes(3000)).decode().lower()
+    write_events(out, read_rows(n, rnd, days, actors, end), rnd, pad_src)
+
+
+def read_rows(n, rnd, days, actors, end):
     span_us = days * 86400 * 1000000
     start = end * 1000000 - span_us
     step = span_us / max(n, 1)
     heavy = max(1, actors // 100)
     acts, svcs = Weighted(R_ACTIONS), Weighted(R_SERVICES)
     outs, nets = Weighted(R_OUTCOMES), Weighted(NETS)
-    pad_src = base64.b32encode(rnd.randbytes(3000)).decode().lower()
-    buf = []
     sec_cache = (None, None)
     rand = rnd.random
     for i in range(n):
@@ -139,20 +153,11 @@ def read_shape(n, rnd, out, days, actors, end):
             sec_cache = (sec, stamp)
         r = rnd.getrandbits(64)
         actor = (r % heavy) if rand() < 0.2 else (r >> 20) % actors
-        fields = [sec_cache[1], us % 1000000, actor, acts.pick(rand()), outs.pick(rand()),
-                  nets.pick(rand()), (r >> 40) & 255, 1 + (r >> 48) % 254,
-                  svcs.pick(rand()), RTYPES[rnd.randrange(len(RTYPES))],
-                  RNAMES[rnd.randrange(len(RNAMES))], rnd.randrange(100000),
-                  rnd.getrandbits(64), rnd.randrange(10000), rnd.randrange(2000), ""]
-        pad(fields, rnd, pad_src)
-        buf.append(FMT % tuple(fields))
-        if i == 0:
-            json.loads(buf[0])
-        if len(buf) >= 10000:
-            emit(out, buf)
-            buf = []
-    if buf:
-        emit(out, buf)
+        yield [sec_cache[1], us % 1000000, actor, acts.pick(rand()), outs.pick(rand()),
+               nets.pick(rand()), (r >> 40) & 255, 1 + (r >> 48) % 254,
+               svcs.pick(rand()), RTYPES[rnd.randrange(len(RTYPES))],
+               RNAMES[rnd.randrange(len(RNAMES))], rnd.randrange(100000),
+               rnd.getrandbits(64), rnd.randrange(10000), rnd.randrange(2000), ""]
 
 
 def main():

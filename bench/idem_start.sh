@@ -17,12 +17,13 @@ LOGSEAL=${LOGSEAL:-$(dirname "$0")/../build/logseal}
 T=$(mktemp -d "${TMPDIR:-/tmp}/idem-start.XXXXXX")
 PID=""
 trap '[ -n "$PID" ] && kill -9 $PID 2>/dev/null; [ -n "${KEEP:-}" ] && echo "kept $T" || rm -rf "$T"' EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# free_port.
+. "$(dirname "$0")/lib.sh"
 
 # start BINARY: starts on a free port; $SECS: seconds until /healthz answered
 start() {
 	local p t0 t1
-	p=$(port)
+	p=$(free_port)
 	t0=$(date +%s.%N)
 	"$1" serve --data "$T/d" --listen 127.0.0.1:$p --no-alerts >"$T/out" 2>"$T/err" &
 	PID=$!

@@ -29,6 +29,8 @@
 # The functions return non-zero on failure and leave traps to the caller.
 
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+# free_port.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PG_WORK=""
 PG_PORT=""
 PG_AS=()
@@ -51,7 +53,7 @@ pg_start() {
 		"${PG_AS[@]}" test -w "$PG_WORK" ||
 			{ pg_die "user postgres cannot write $PG_WORK (a parent directory is not searchable)"; return; }
 	fi
-	PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	PG_PORT=$(free_port)
 	"${PG_AS[@]}" "$PGBIN/initdb" -D "$PG_WORK/data" -U bench --auth=trust -E UTF8 --no-locale \
 		>"$PG_WORK/initdb.log" 2>&1 || { cat "$PG_WORK/initdb.log" >&2; pg_die "initdb failed"; return; }
 	# Durability as shipped (these are the defaults, stated so the figure says

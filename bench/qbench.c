@@ -32,38 +32,28 @@
  *     exit status 1 and the first bytes of the reply, so a figure is never
  *     made of error replies.
  *  3. Replies are parsed by Content-Length, chunked encoding or connection
- *     close; at most CAPTURE_MAX bytes of a body are kept, for parsing.
+ *     close (bench_http.c); at most CAPTURE_MAX - 1 bytes of a body are
+ *     kept, for parsing.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_http.h"
+#include "bench_util.h"
+
 #define IO_TIMEOUT_S 60
 #define BUF_SIZE (256u << 10)
-#define HEAD_MAX (64u << 10)
 #define CAPTURE_MAX (1u << 20)
 #define TOKEN_MAX 4096
 #define PATH_MAX_LEN 8192
 #define URLS_MAX 1000000
 #define LAG_GIVE_UP_S 30.0
-
-struct conn {
-	int fd;
-	char *buf;
-	size_t off, len;	/* unread bytes are buf[off..len) */
-	char *cap;		/* captured start of the current body */
-	size_t caplen;
-	uint64_t body;		/* body bytes of the current reply */
-};
 
 struct cfg {
 	const char *mode;
@@ -82,273 +72,38 @@ struct cfg {
 static struct sockaddr_in server_addr;
 static const char *host_name = "127.0.0.1";
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_s(double s)
-{
-	struct timespec ts;
-
-	if (s <= 0)
-		return;
-	ts.tv_sec = (time_t)s;
-	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-	nanosleep(&ts, NULL);
-}
-
 /* ---------------------------------------------------------- connection */
-
-static int conn_open(struct conn *c)
-{
-	struct timeval tv = {IO_TIMEOUT_S, 0};
-	int one = 1;
-
-	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c->fd < 0)
-		return -1;
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(c->fd, (const struct sockaddr *)&server_addr, sizeof(server_addr)) != 0) {
-		close(c->fd);
-		c->fd = -1;
-		return -1;
-	}
-	c->off = c->len = 0;
-	return 0;
-}
-
-static void conn_close(struct conn *c)
-{
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
-	c->off = c->len = 0;
-}
-
-static int send_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* Read more bytes after the unread ones; 0 on data, 1 on EOF, -1 on error. */
-static int fill(struct conn *c)
-{
-	ssize_t r;
-
-	if (c->off > 0) {
-		memmove(c->buf, c->buf + c->off, c->len - c->off);
-		c->len -= c->off;
-		c->off = 0;
-	}
-	if (c->len == BUF_SIZE)
-		return -1;
-	do
-		r = recv(c->fd, c->buf + c->len, BUF_SIZE - c->len, 0);
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return -1;
-	if (r == 0)
-		return 1;
-	c->len += (size_t)r;
-	return 0;
-}
-
-/* Take n body bytes (with n == UINT64_MAX: all of them, until EOF). */
-static int take_body(struct conn *c, uint64_t n)
-{
-	int until_eof = n == UINT64_MAX;
-
-	while (n) {
-		size_t have = c->len - c->off, k;
-
-		if (!have) {
-			int r = fill(c);
-
-			if (r == 1 && until_eof)
-				return 0;
-			if (r != 0)
-				return -1;
-			continue;
-		}
-		k = have < n ? have : (size_t)n;
-		if (c->caplen < CAPTURE_MAX) {
-			size_t room = CAPTURE_MAX - c->caplen, m = k < room ? k : room;
-
-			memcpy(c->cap + c->caplen, c->buf + c->off, m);
-			c->caplen += m;
-		}
-		c->off += k;
-		c->body += k;
-		if (!until_eof)
-			n -= k;
-	}
-	return 0;
-}
-
-/* One CRLF-terminated line (without the CRLF) of at most cap - 1 bytes. */
-static int take_line(struct conn *c, char *out, size_t cap)
-{
-	for (;;) {
-		char *s = c->buf + c->off;
-		char *e = memmem(s, c->len - c->off, "\r\n", 2);
-
-		if (e) {
-			size_t n = (size_t)(e - s);
-
-			if (n >= cap)
-				return -1;
-			memcpy(out, s, n);
-			out[n] = '\0';
-			c->off += n + 2;
-			return 0;
-		}
-		if (c->len - c->off >= cap || fill(c) != 0)
-			return -1;
-	}
-}
-
-/*
- * Read one whole reply: 0 with *status, the body counted in c->body and its
- * start in c->cap (NUL-terminated); -1 on a network or protocol error.
- */
-static int read_response(struct conn *c, int *status, int *close_after)
-{
-	char line[HEAD_MAX];
-	long long clen = -1;
-	int chunked = 0;
-
-	c->caplen = 0;
-	c->body = 0;
-	*close_after = 0;
-	if (take_line(c, line, sizeof(line)) != 0)
-		return -1;
-	if (strncmp(line, "HTTP/1.", 7) != 0 || strlen(line) < 12)
-		return -1;
-	{
-		char *end;
-		long st = strtol(line + 9, &end, 10);
-
-		if (end != line + 12 || st < 100 || st > 599)
-			return -1;
-		*status = (int)st;
-	}
-	if (line[7] == '0')
-		*close_after = 1;
-	for (;;) {
-		char *v;
-
-		if (take_line(c, line, sizeof(line)) != 0)
-			return -1;
-		if (!line[0])
-			break;
-		v = strchr(line, ':');
-		if (!v)
-			return -1;
-		*v++ = '\0';
-		while (*v == ' ' || *v == '\t')
-			v++;
-		if (!strcasecmp(line, "Content-Length")) {
-			char *end;
-
-			errno = 0;
-			clen = strtoll(v, &end, 10);
-			if (errno || end == v || clen < 0)
-				return -1;
-		} else if (!strcasecmp(line, "Transfer-Encoding") && strcasestr(v, "chunked")) {
-			chunked = 1;
-		} else if (!strcasecmp(line, "Connection")) {
-			if (strcasestr(v, "close"))
-				*close_after = 1;
-			else if (strcasestr(v, "keep-alive"))
-				*close_after = 0;
-		}
-	}
-	if (chunked) {
-		for (;;) {
-			unsigned long long n;
-			char *end;
-
-			if (take_line(c, line, sizeof(line)) != 0)
-				return -1;
-			errno = 0;
-			n = strtoull(line, &end, 16);
-			if (errno || end == line)
-				return -1;
-			if (n == 0) {
-				do
-					if (take_line(c, line, sizeof(line)) != 0)
-						return -1;
-				while (line[0]);
-				break;
-			}
-			if (take_body(c, n) != 0 || take_line(c, line, sizeof(line)) != 0 || line[0])
-				return -1;
-		}
-	} else if (clen >= 0) {
-		if (take_body(c, (uint64_t)clen) != 0)
-			return -1;
-	} else if (*status != 204 && *status != 304) {
-		*close_after = 1;
-		if (take_body(c, UINT64_MAX) != 0)
-			return -1;
-	}
-	c->cap[c->caplen < CAPTURE_MAX ? c->caplen : CAPTURE_MAX - 1] = '\0';
-	return 0;
-}
 
 /*
  * One request and its reply over c, reconnecting once if the server closed
  * the idle connection.  Returns 0 with *status, -1 on a network error.
  */
-static int request(struct conn *c, const char *method, const char *path, const char *token,
+static int request(struct bench_conn *c, const char *method, const char *path, const char *token,
 		   const char *body, size_t blen, int *status)
 {
 	char head[TOKEN_MAX + PATH_MAX_LEN + 512];
 	int h, close_after;
 
-	if (body)
-		h = snprintf(head, sizeof(head),
-			     "%s %s HTTP/1.1\r\nHost: %s:%d\r\nAuthorization: Bearer %s\r\n"
-			     "Content-Type: application/x-ndjson\r\nContent-Length: %zu\r\n\r\n",
-			     method, path, host_name, ntohs(server_addr.sin_port), token, blen);
-	else
-		h = snprintf(head, sizeof(head),
-			     "%s %s HTTP/1.1\r\nHost: %s:%d\r\nAuthorization: Bearer %s\r\n\r\n",
-			     method, path, host_name, ntohs(server_addr.sin_port), token);
-	if (h < 0 || (size_t)h >= sizeof(head))
+	h = bench_http_head(head, sizeof(head), method, path, host_name,
+			    ntohs(server_addr.sin_port), token, body != NULL, blen);
+	if (h < 0)
 		return -1;
 	for (int attempt = 0; attempt < 2; attempt++) {
-		if (c->fd < 0 && conn_open(c) != 0)
+		if (c->fd < 0 && bench_conn_open(c) != 0)
 			return -1;
-		if (send_all(c->fd, head, (size_t)h) == 0 &&
-		    (!body || send_all(c->fd, body, blen) == 0) &&
-		    read_response(c, status, &close_after) == 0) {
+		if (bench_send_all(c->fd, head, (size_t)h) == 0 &&
+		    (!body || bench_send_all(c->fd, body, blen) == 0) &&
+		    bench_http_read_response(c, status, &close_after) == 0) {
 			if (close_after)
-				conn_close(c);
+				bench_conn_close(c);
 			return 0;
 		}
-		conn_close(c);
+		bench_conn_close(c);
 	}
 	return -1;
 }
 
-static void show_body(const char *what, int status, const struct conn *c)
+static void show_body(const char *what, int status, const struct bench_conn *c)
 {
 	char s[301];
 	size_t n = c->caplen < 300 ? c->caplen : 300;
@@ -362,13 +117,6 @@ static void show_body(const char *what, int status, const struct conn *c)
 }
 
 /* ------------------------------------------------------------ figures */
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 /* Nearest-rank percentile of sorted s[0..n). */
 static double pct(const double *s, size_t n, double p)
@@ -448,7 +196,7 @@ fail:
 	return NULL;
 }
 
-static int run_get(const struct cfg *cfg, struct conn *c)
+static int run_get(const struct cfg *cfg, struct bench_conn *c)
 {
 	size_t nurls, n = 0;
 	char **urls = read_urls(cfg->urls, &nurls);
@@ -467,11 +215,11 @@ static int run_get(const struct cfg *cfg, struct conn *c)
 		fprintf(stderr, "qbench: out of memory\n");
 		goto out;
 	}
-	t_start = now();
+	t_start = bench_now();
 	deadline = t_start + cfg->seconds;
-	while (n < (size_t)cfg->requests && now() < deadline) {
+	while (n < (size_t)cfg->requests && bench_now() < deadline) {
 		const char *path = urls[n % nurls];
-		double t0 = now();
+		double t0 = bench_now();
 		int status;
 
 		if (request(c, "GET", path, cfg->token, NULL, 0, &status) != 0) {
@@ -482,11 +230,11 @@ static int run_get(const struct cfg *cfg, struct conn *c)
 			show_body(path, status, c);
 			goto out;
 		}
-		lat[n++] = now() - t0;
+		lat[n++] = bench_now() - t0;
 		bytes += c->body;
 	}
-	t_end = now();
-	qsort(lat, n, sizeof(*lat), cmp_double);
+	t_end = bench_now();
+	qsort(lat, n, sizeof(*lat), bench_cmp_double);
 	{
 		double el = t_end - t_start, sum = 0;
 		double p50 = pct(lat, n, 50) * 1e3, p90 = pct(lat, n, 90) * 1e3;
@@ -543,7 +291,7 @@ static long long json_uint(const char *s, const char *key)
 }
 
 /* logseal_index_lag_entries from /metrics: the value, -1 when absent. */
-static long long metrics_lag(const struct cfg *cfg, struct conn *c, int *have)
+static long long metrics_lag(const struct cfg *cfg, struct bench_conn *c, int *have)
 {
 	int status;
 	const char *p;
@@ -566,11 +314,11 @@ static long long metrics_lag(const struct cfg *cfg, struct conn *c, int *have)
 	return -1;
 }
 
-static int run_lag(const struct cfg *cfg, struct conn *rd, struct conn *wr)
+static int run_lag(const struct cfg *cfg, struct bench_conn *rd, struct bench_conn *wr)
 {
 	size_t cap = (size_t)(cfg->seconds / cfg->interval) + 16, n = 0;
 	double *lag = calloc(cap, sizeof(*lag));
-	double t_start = now(), deadline = t_start + cfg->seconds, worst = 0;
+	double t_start = bench_now(), deadline = t_start + cfg->seconds, worst = 0;
 	long long size0 = -1, size1 = -1, max_behind = -1, max_metric = -1;
 	long long first_size = -1;
 	unsigned long long tag = (unsigned long long)time(NULL) * 1000003ULL + (unsigned)getpid();
@@ -579,8 +327,8 @@ static int run_lag(const struct cfg *cfg, struct conn *rd, struct conn *wr)
 
 	if (!lag)
 		return 1;
-	while (now() < deadline && n < cap) {
-		double t_tick = now(), t_ack, t_found = 0;
+	while (bench_now() < deadline && n < cap) {
+		double t_tick = bench_now(), t_ack, t_found = 0;
 		char body[512], path[256], stamp[32];
 		long long idx, wm = -1, m;
 		int status, blen;
@@ -618,7 +366,7 @@ static int run_lag(const struct cfg *cfg, struct conn *rd, struct conn *wr)
 			fprintf(stderr, "qbench: the probe event was not accepted\n");
 			goto out;
 		}
-		t_ack = now();
+		t_ack = bench_now();
 		idx = json_uint(wr->cap, "indexes");
 		if (idx < 0) {
 			fprintf(stderr, "qbench: no index in the POST reply\n");
@@ -637,14 +385,14 @@ static int run_lag(const struct cfg *cfg, struct conn *rd, struct conn *wr)
 			snprintf(want, sizeof(want), "\"index\":%lld,", idx);
 			wm = json_uint(rd->cap, "watermark");
 			if (strstr(rd->cap, want)) {
-				t_found = now();
+				t_found = bench_now();
 				break;
 			}
 			/* Keep sampling the lag in entries while this probe waits. */
 			m = metrics_lag(cfg, rd, &have_metrics);
 			if (m > max_metric)
 				max_metric = m;
-			if (now() - t_ack > LAG_GIVE_UP_S) {
+			if (bench_now() - t_ack > LAG_GIVE_UP_S) {
 				fprintf(stderr, "qbench: event %lld not queryable %.0f s after its ack\n",
 					idx, LAG_GIVE_UP_S);
 				goto out;
@@ -655,13 +403,13 @@ static int run_lag(const struct cfg *cfg, struct conn *rd, struct conn *wr)
 			worst = t_found - t_ack;
 		if (size0 >= 0 && wm >= 0 && size0 - wm > max_behind)
 			max_behind = size0 - wm;
-		sleep_s(t_tick + cfg->interval - now());
+		bench_sleep(t_tick + cfg->interval - bench_now());
 	}
 	if (request(rd, "GET", "/healthz", cfg->token, NULL, 0, &(int){0}) == 0)
 		size1 = json_uint(rd->cap, "tree_size");
-	qsort(lag, n, sizeof(*lag), cmp_double);
+	qsort(lag, n, sizeof(*lag), bench_cmp_double);
 	{
-		double el = now() - t_start;
+		double el = bench_now() - t_start;
 		double rate = first_size >= 0 && size1 >= first_size ? (double)(size1 - first_size) / el : 0;
 
 		printf("%zu probes in %.1f s: ack->queryable lag p50 %.3f s, max %.3f s;"
@@ -695,23 +443,6 @@ static void usage(FILE *f)
 	      "                  [--host 127.0.0.1] [--results FILE --key NAME]\n"
 	      "       qbench lag --port P --token-file AUDITOR --writer-token-file WRITER\n"
 	      "                  [--seconds S] [--interval S] [--results FILE --key NAME]\n", f);
-}
-
-static int read_token(const char *file, char *out, size_t cap)
-{
-	FILE *f = fopen(file, "r");
-	size_t n;
-
-	if (!f)
-		return -1;
-	if (!fgets(out, (int)cap, f)) {
-		fclose(f);
-		return -1;
-	}
-	fclose(f);
-	n = strcspn(out, "\r\n");
-	out[n] = '\0';
-	return n ? 0 : -1;
 }
 
 static int num(const char *s, double lo, double hi, double *out)
@@ -762,14 +493,14 @@ static int parse_args(int argc, char **argv, struct cfg *cfg)
 		else
 			return -1;
 	}
-	if (!cfg->port || !tok || read_token(tok, cfg->token, sizeof(cfg->token)) != 0) {
+	if (!cfg->port || !tok || bench_read_token(tok, cfg->token, sizeof(cfg->token)) != 0) {
 		fprintf(stderr, "qbench: --port and a readable --token-file are required\n");
 		return -1;
 	}
 	if (!strcmp(cfg->mode, "get") && !cfg->urls)
 		return -1;
 	if (!strcmp(cfg->mode, "lag") &&
-	    (!wtok || read_token(wtok, cfg->wtoken, sizeof(cfg->wtoken)) != 0)) {
+	    (!wtok || bench_read_token(wtok, cfg->wtoken, sizeof(cfg->wtoken)) != 0)) {
 		fprintf(stderr, "qbench: lag needs a readable --writer-token-file\n");
 		return -1;
 	}
@@ -781,7 +512,7 @@ static int parse_args(int argc, char **argv, struct cfg *cfg)
 int main(int argc, char **argv)
 {
 	struct cfg cfg = {.host = "127.0.0.1", .requests = 1000, .seconds = 30, .interval = 0.5};
-	struct conn c1 = {.fd = -1}, c2 = {.fd = -1};
+	struct bench_conn c1, c2;
 	int rc;
 
 	if (argc == 2 && !strcmp(argv[1], "--help")) {
@@ -793,17 +524,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	host_name = cfg.host;
-	server_addr.sin_family = AF_INET;
-	server_addr.sin_port = htons((uint16_t)cfg.port);
-	if (inet_pton(AF_INET, cfg.host, &server_addr.sin_addr) != 1) {
+	if (bench_http_addr(&server_addr, cfg.host, cfg.port) != 0) {
 		fprintf(stderr, "qbench: --host must be an IPv4 address\n");
 		return 2;
 	}
-	c1.buf = malloc(BUF_SIZE);
-	c1.cap = malloc(CAPTURE_MAX);
-	c2.buf = malloc(BUF_SIZE);
-	c2.cap = malloc(CAPTURE_MAX);
-	if (!c1.buf || !c1.cap || !c2.buf || !c2.cap) {
+	if (bench_conn_init(&c1, &server_addr, IO_TIMEOUT_S, BUF_SIZE, CAPTURE_MAX) != 0 ||
+	    bench_conn_init(&c2, &server_addr, IO_TIMEOUT_S, BUF_SIZE, CAPTURE_MAX) != 0) {
 		fprintf(stderr, "qbench: out of memory\n");
 		return 1;
 	}
@@ -811,11 +537,7 @@ int main(int argc, char **argv)
 		rc = run_get(&cfg, &c1);
 	else
 		rc = run_lag(&cfg, &c1, &c2);
-	conn_close(&c1);
-	conn_close(&c2);
-	free(c1.buf);
-	free(c1.cap);
-	free(c2.buf);
-	free(c2.cap);
+	bench_conn_release(&c1);
+	bench_conn_release(&c2);
 	return rc;
 }

@@ -1,6 +1,7 @@
 # bench/read.sh - the read figures of `make bench`, sourced by bench/run.sh
-# (it uses run.sh's helpers: fail, get, commas, line, section, free_port,
-# now, and its variables T, RESULTS, LOGSEAL, BENCHBIN, READ_*).
+# (it uses run.sh's helpers: fail, get, commas, line, section, now; lib.sh's
+# free_port, wait_healthz, admin_hdr, writer_token; and run.sh's variables
+# T, RESULTS, LOGSEAL, BENCHBIN, READ_*).
 #
 # read_section: READ_N events of the read shape (gen_events.py --days) go
 # into a fresh PostgreSQL table (COPY, indexes built after, VACUUM ANALYZE)
@@ -34,20 +35,6 @@ pcts() {
 
 # rfc3339 UNIX_SECONDS
 rfc3339() { date -u -d "@$1" '+%Y-%m-%dT%H:%M:%SZ'; }
-
-# read_writer_token PORT DATA OUT: a writer token made with the admin token.
-read_writer_token() {
-	local hdr=$T/read-admin.hdr
-	(
-		umask 077
-		printf 'Authorization: Bearer %s\n' "$(head -1 "$2/admin.token")" >"$hdr"
-		curl -fsS -X POST -H @"$hdr" -H 'Content-Type: application/json' \
-			-d '{"role":"writer","name":"bench-read"}' "http://127.0.0.1:$1/v1/tokens" \
-			>"$T/read-token.json" &&
-			python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["token"])' \
-				"$T/read-token.json" >"$3"
-	)
-}
 
 # read_requests: the request lists (logseal) and pgbench scripts (PostgreSQL).
 read_requests() {
@@ -141,7 +128,7 @@ watermark() {
 }
 
 read_section() {
-	local t0 t1 wm up got size export_from export_n rc
+	local t0 t1 wm got size export_from export_n rc
 
 	STEP="read: generate events"
 	section "read side: $(commas "$READ_N") events over $READ_DAYS days, logseal vs PostgreSQL 15"
@@ -201,19 +188,12 @@ read_section() {
 
 	STEP="read: logseal serve, index catch-up"
 	READ_PORT=$(free_port)
-	umask 077
-	printf 'Authorization: Bearer %s\n' "$(head -1 "$T/read/admin.token")" >"$T/read-admin.hdr"
-	umask 022
+	admin_hdr "$T/read" "$T/read-admin.hdr"
 	t0=$(now)
 	"$LOGSEAL" serve --data "$T/read" --listen "127.0.0.1:$READ_PORT" >"$T/read-serve.log" 2>&1 &
 	SERVER_PID=$!
-	up=0
-	for _ in $(seq 1 300); do
-		if curl -fsS -o /dev/null "http://127.0.0.1:$READ_PORT/healthz" 2>/dev/null; then up=1; break; fi
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	[ "$up" = 1 ] || { tail -20 "$T/read-serve.log" >&2; fail "server did not answer /healthz within 30 s"; }
+	wait_healthz "$READ_PORT" "$SERVER_PID" 300 ||
+		{ tail -20 "$T/read-serve.log" >&2; fail "server did not answer /healthz within 30 s"; }
 	# /readyz is not an audited read: the log stays at READ_N entries.
 	wm=0
 	while :; do
@@ -276,7 +256,8 @@ read_section() {
 	echo "ls_export_events $export_n" >>"$RESULTS"
 
 	STEP="read: index lag under ingest"
-	read_writer_token "$READ_PORT" "$T/read" "$T/read-writer.token" || fail "POST /v1/tokens failed"
+	writer_token "$READ_PORT" "$T/read-admin.hdr" bench-read "$T/read-writer.token" ||
+		fail "POST /v1/tokens failed"
 	"$BENCHBIN/loadgen" --port "$READ_PORT" --token-file "$T/read-writer.token" --batch 1000 \
 		--conns "$LOADGEN_CONNS" --seconds "$LAG_SECONDS" --results "$RESULTS" --key lag_load \
 		>"$T/lag-loadgen.log" 2>&1 &

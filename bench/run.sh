@@ -67,6 +67,8 @@ SERVER_PID=""
 LOADGEN_PID=""
 SAMPLER_PID=""
 T=""
+# free_port, wait_healthz, admin_hdr, writer_token.
+. bench/lib.sh
 # The PostgreSQL pieces (pg_start, pg_remove, ...) for the read figures.
 . bench/pg_baseline.sh
 # read_section and read_summary.
@@ -123,7 +125,6 @@ commas() { awk -v x="$1" 'BEGIN { s = sprintf("%.0f", x); r = "";
 	print s r }'; }
 line() { printf '  %-40s %s\n' "$1" "$2"; }
 section() { printf '\n== %s\n' "$1"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # ckpt_size DIR: the tree size of the log's latest signed checkpoint.
 ckpt_size() { sed -n 2p "$1/log/checkpoint" 2>/dev/null; }
 
@@ -247,23 +248,14 @@ serve_start() {
 		{ cat "$dir.init.log" >&2; fail "logseal init failed"; }
 	"$LOGSEAL" serve --data "$dir" --listen "127.0.0.1:$PORT" >"$T/serve.log" 2>&1 &
 	SERVER_PID=$!
-	local up=0
-	for _ in $(seq 1 150); do
-		if curl -fsS -o /dev/null "http://127.0.0.1:$PORT/healthz" 2>/dev/null; then up=1; break; fi
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	[ "$up" = 1 ] || { tail -20 "$T/serve.log" >&2; fail "server did not answer /healthz within 15 s"; }
+	wait_healthz "$PORT" "$SERVER_PID" 150 ||
+		{ tail -20 "$T/serve.log" >&2; fail "server did not answer /healthz within 15 s"; }
 	STEP="create a writer token"
-	# Secrets go through files, never on a command line.
-	umask 077
-	printf 'Authorization: Bearer %s\n' "$(head -1 "$dir/admin.token")" >"$T/admin.hdr"
-	curl -fsS -X POST -H @"$T/admin.hdr" -H 'Content-Type: application/json' \
-		-d '{"role":"writer","name":"bench"}' "http://127.0.0.1:$PORT/v1/tokens" \
-		>"$T/token.json" || fail "POST /v1/tokens failed"
-	python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["token"])' "$T/token.json" \
-		>"$T/writer.token" || fail "no token in the reply of POST /v1/tokens"
-	umask 022
+	local rc=0
+	admin_hdr "$dir" "$T/admin.hdr"
+	writer_token "$PORT" "$T/admin.hdr" bench "$T/writer.token" || rc=$?
+	[ "$rc" = 1 ] && fail "POST /v1/tokens failed"
+	[ "$rc" = 0 ] || fail "no token in the reply of POST /v1/tokens"
 }
 serve_stop() {
 	STEP="stop the server (SIGTERM)"
@@ -356,7 +348,7 @@ if has window; then
 STEP="unsigned window (logseal serve)"
 section "unsigned window: acknowledged entries not yet signed, under sustained load (batches of 1000, ${WINDOW_SECONDS} s)"
 serve_start "$T/window"
-printf 'Authorization: Bearer %s\n' "$(head -1 "$T/window/admin.token")" >"$T/window-admin.hdr"
+admin_hdr "$T/window" "$T/window-admin.hdr"
 python3 - "$PORT" "$T/window/admin.token" "$WINDOW_SAMPLE_MS" "$T/window.samples" <<'PY' &
 import http.client, sys, time
 port, tokfile, ms, out = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
