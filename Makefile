@@ -68,16 +68,16 @@ fuzz: $(WEB_GEN)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liblogseal.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/liblogseal.a $(LDLIBS) $(TEST_LIBS)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -o $@ $< $(BUILD)/liblogseal.a $(LDLIBS) $(TEST_LIBS)
 
 $(BUILD)/tests/%: tests/helpers/%.c $(BUILD)/liblogseal.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/liblogseal.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -o $@ $< $(BUILD)/liblogseal.a $(LDLIBS)
 
 $(BUILD)/bench/loadgen $(BUILD)/bench/qbench: $(BUILD)/bench/bench_http.o
 $(BUILD)/bench/%: bench/%.c $(BUILD)/liblogseal.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(filter %.o,$^) $(BUILD)/liblogseal.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -o $@ $< $(filter %.o,$^) $(BUILD)/liblogseal.a $(LDLIBS)
 
 unit-bins: $(BUILD)/logseal $(UNIT_BINS) $(HELPER_BINS)
 
