@@ -1,5 +1,5 @@
 /*
- * test_journal.c - unit tests of the journal (src/journal.c): the byte
+ * test_journal.c - unit tests of the journal (src/store/journal_*.c): the byte
  * format against an encoder written here from docs/FORMAT.md, round trips
  * across segment rotation, recovery of torn tails, detection of corruption
  * with its location, and the sticky failure / ENOSPC rules under injected
@@ -199,7 +199,7 @@ static void put_be(uint8_t *p, uint64_t v, int n)
 		p[i] = (uint8_t)v;
 }
 
-/* A record encoded from the format description, independently of journal.c. */
+/* A record encoded from the format description, independently of journal_record.c. */
 static size_t encode_record(uint8_t *out, uint16_t flags, uint64_t index, const char *payload)
 {
 	size_t n = strlen(payload);
