@@ -8,7 +8,7 @@
 
 #include <stdbool.h>
 
-#include "core/event.h"
+#include "core/event_types.h"
 
 /* event_batch_parse() over jansson for every format: the reference. */
 ls_rc event_batch_parse_ref(const char *body, size_t n, enum event_body kind,

@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "core/event.h"
+#include "core/event_types.h"
 
 /* Fill e (if not NULL) with position, field and a formatted reason. */
 void evt_fail(struct event_error *e, size_t pos, const char *field, const char *fmt, ...)
