@@ -20,6 +20,7 @@
  *  3. All-or-nothing as in event.c: on error out is empty.
  */
 #include "core/event_fast.h"
+#include "core/event.h"
 #include "base/jcanon.h"
 #include "core/formats/formats.h"
 
@@ -54,7 +55,6 @@ static const char *const actor_fields[] = { "id", "type", "name", "email", NULL 
 static const char *const actor_types[] = { "user", "service", "system", "anonymous", NULL };
 static const char *const source_fields[] = { "ip", "endpoint", "port", "user_agent", NULL };
 static const char *const resource_fields[] = { "type", "id", "name", NULL };
-static const char *const outcomes[] = { "success", "failure", "denied", "error", "unknown", NULL };
 
 static const char *sv(const struct jdom *d, const struct jnode *v)
 {
@@ -247,7 +247,7 @@ static ls_rc check_event(struct fast *f, const struct jnode *in, size_t pos,
 		evt_fail(e, pos, "outcome", "required");
 		return LS_INVALID;
 	}
-	if (!one_of(sv(d, o->outcome), outcomes)) {
+	if (!one_of(sv(d, o->outcome), event_outcomes)) {
 		evt_fail(e, pos, "outcome", "must be success, failure, denied, error or unknown");
 		return LS_INVALID;
 	}

@@ -1,14 +1,15 @@
 /*
  * event_fast.h - the native-format ingest fast path (event_fast.c) and the
- * jansson reference it must agree with byte for byte.  Internal to event.c,
- * its tests, fuzz target and benchmark.
+ * jansson reference it must agree with byte for byte (event_parse.c has
+ * both).  Internal to event_parse.c, event_fast.c, their tests, fuzz
+ * targets and benchmark.
  */
 #ifndef LS_EVENT_FAST_H
 #define LS_EVENT_FAST_H
 
 #include <stdbool.h>
 
-#include "core/event.h"
+#include "core/event_types.h"
 
 /* event_batch_parse() over jansson for every format: the reference. */
 ls_rc event_batch_parse_ref(const char *body, size_t n, enum event_body kind,

@@ -1,6 +1,8 @@
 /*
- * cfgseal.c - HMAC seals of configuration files and the checkpoint index
- * (see cfgseal.h and cpindex.h).
+ * cfgseal.c - sealed configuration files of a data directory: the key of
+ * each purpose (from the keyring, or keys/log.key in a plaintext
+ * directory) and the sealed write and checked read (see cfgseal.h and
+ * cpindex.h; the seal itself is cfgseal_format.c).
  */
 #include "store/cfgseal.h"
 
@@ -12,27 +14,10 @@
 #include <unistd.h>
 
 #include "base/crypto.h"
+#include "store/cfgseal_format.h"
 #include "base/fsutil.h"
 #include "store/keys.h"
 #include "core/note.h"
-
-#define SEAL_HEAD "{\"mac\":\""
-#define SEAL_HEAD_LEN 8
-#define SEAL_HEX (2 * CFGSEAL_MAC_LEN)
-/* {"mac":"<64 hex>" then ',' or '}' */
-#define SEAL_PREFIX_LEN (SEAL_HEAD_LEN + SEAL_HEX + 1)
-
-static int adopt_mode;
-
-void cfgseal_set_adopt(int on)
-{
-	adopt_mode = on;
-}
-
-int cfgseal_adopt(void)
-{
-	return adopt_mode;
-}
 
 const struct cfgseal_file cfgseal_files[] = {
 	{ "tokens.json", CFGSEAL_TOKENS },
@@ -42,18 +27,6 @@ const struct cfgseal_file cfgseal_files[] = {
 	{ "state/last-verify.json", CFGSEAL_VERIFY },
 };
 const size_t cfgseal_nfiles = sizeof(cfgseal_files) / sizeof(cfgseal_files[0]);
-
-const char *cfgseal_label(enum cfgseal_purpose p)
-{
-	switch (p) {
-	case CFGSEAL_TOKENS: return "logseal/cfgseal/v1/tokens";
-	case CFGSEAL_MASTER: return "logseal/cfgseal/v1/master";
-	case CFGSEAL_ALERTS: return "logseal/cfgseal/v1/alerts";
-	case CFGSEAL_VERIFY: return "logseal/cfgseal/v1/verify-state";
-	case CFGSEAL_CHECKPOINTS: return "logseal/cfgseal/v1/checkpoints";
-	}
-	return "logseal/cfgseal/v1/unknown";
-}
 
 ls_rc cfgseal_key(const char *dir, enum cfgseal_purpose p, uint8_t key[CFGSEAL_KEY_LEN],
 		  struct ls_err *err)
@@ -88,91 +61,6 @@ ls_rc cfgseal_key(const char *dir, enum cfgseal_purpose p, uint8_t key[CFGSEAL_K
 	ls_hmac_sha256(s.seed, sizeof(s.seed), label, strlen(label), key);
 	note_signer_wipe(&s);
 	return LS_OK;
-}
-
-void cfgseal_mac(const uint8_t key[CFGSEAL_KEY_LEN], const char *name, const void *text,
-		 size_t len, uint8_t mac[CFGSEAL_MAC_LEN])
-{
-	size_t nl = strlen(name);
-	uint8_t *buf = malloc(nl + 1 + len);
-
-	if (!buf) {
-		/* Never a seal that anything could match. */
-		memset(mac, 0, CFGSEAL_MAC_LEN);
-		mac[0] = 1;
-		return;
-	}
-	memcpy(buf, name, nl);
-	buf[nl] = 0;
-	memcpy(buf + nl + 1, text, len);
-	ls_hmac_sha256(key, CFGSEAL_KEY_LEN, buf, nl + 1 + len, mac);
-	free(buf);
-}
-
-ls_rc cfgseal_seal(const uint8_t key[CFGSEAL_KEY_LEN], const char *name, const char *text,
-		   size_t len, char **out, size_t *outlen)
-{
-	uint8_t mac[CFGSEAL_MAC_LEN];
-	char *f;
-	size_t n;
-
-	if (len < 2 || text[0] != '{')
-		return LS_INVALID;
-	cfgseal_mac(key, name, text, len, mac);
-	/* "{}" has no member to put a comma before. */
-	n = SEAL_PREFIX_LEN + (len == 2 && text[1] == '}' ? 1 : len);
-	f = malloc(n + 1);
-	if (!f)
-		return LS_NOMEM;
-	memcpy(f, SEAL_HEAD, SEAL_HEAD_LEN);
-	ls_hex(mac, sizeof(mac), f + SEAL_HEAD_LEN);
-	f[SEAL_HEAD_LEN + SEAL_HEX] = '"';
-	if (len == 2 && text[1] == '}') {
-		f[SEAL_PREFIX_LEN] = '}';
-	} else {
-		f[SEAL_PREFIX_LEN] = ',';
-		memcpy(f + SEAL_PREFIX_LEN + 1, text + 1, len - 1);
-	}
-	f[n] = 0;
-	*out = f;
-	*outlen = n;
-	return LS_OK;
-}
-
-ls_rc cfgseal_split(char *data, size_t *len, uint8_t mac[CFGSEAL_MAC_LEN])
-{
-	size_t n = *len;
-
-	if (n < SEAL_PREFIX_LEN + 1 || memcmp(data, SEAL_HEAD, SEAL_HEAD_LEN) != 0 ||
-	    data[SEAL_HEAD_LEN + SEAL_HEX] != '"' ||
-	    ls_unhex(data + SEAL_HEAD_LEN, SEAL_HEX, mac, CFGSEAL_MAC_LEN) != LS_OK)
-		return LS_NOTFOUND;
-	if (data[SEAL_PREFIX_LEN] == '}' && n == SEAL_PREFIX_LEN + 1) {
-		data[0] = '{';
-		data[1] = '}';
-		data[2] = 0;
-		*len = 2;
-		return LS_OK;
-	}
-	if (data[SEAL_PREFIX_LEN] != ',')
-		return LS_NOTFOUND;
-	data[0] = '{';
-	memmove(data + 1, data + SEAL_PREFIX_LEN + 1, n - SEAL_PREFIX_LEN - 1);
-	*len = n - SEAL_PREFIX_LEN;
-	data[*len] = 0;
-	return LS_OK;
-}
-
-ls_rc cfgseal_open(const uint8_t key[CFGSEAL_KEY_LEN], const char *name, char *data,
-		   size_t *len)
-{
-	uint8_t mac[CFGSEAL_MAC_LEN], want[CFGSEAL_MAC_LEN];
-	ls_rc rc = cfgseal_split(data, len, mac);
-
-	if (rc != LS_OK)
-		return rc;
-	cfgseal_mac(key, name, data, *len, want);
-	return ls_ct_equal(mac, want, sizeof(mac)) ? LS_OK : LS_TAMPERED;
 }
 
 static const char *base_name(const char *path)
@@ -227,7 +115,7 @@ ls_rc cfgseal_read_file(const char *dir, enum cfgseal_purpose p, const char *pat
 	}
 	rc = cfgseal_open(key, base_name(path), d, &n);
 	ls_wipe(key, sizeof(key));
-	if (rc == LS_NOTFOUND && adopt_mode)
+	if (rc == LS_NOTFOUND && cfgseal_adopt())
 		rc = LS_OK;
 	if (rc == LS_NOTFOUND) {
 		free(d);

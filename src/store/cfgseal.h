@@ -13,6 +13,9 @@
  * so a durable replace changes text and seal together (a sidecar file could
  * not be replaced in the same rename).
  *
+ * The seal itself (format, MAC, seal and check with a given key, adopt
+ * mode) is cfgseal_format.h, which this header includes.
+ *
  * K is per purpose (a distinct derivation label each):
  *   encrypted directory (keys/master.json):  keys_derive(kr, label), from
  *       data key 1, which only the master key unwraps;
@@ -33,17 +36,7 @@
 #include <sys/types.h>
 
 #include "base/ls.h"
-
-#define CFGSEAL_KEY_LEN 32
-#define CFGSEAL_MAC_LEN 32
-
-enum cfgseal_purpose {
-	CFGSEAL_TOKENS,		/* tokens.json */
-	CFGSEAL_MASTER,		/* keys/master.json */
-	CFGSEAL_ALERTS,		/* alerts/rules.json, webhooks.json, state.json */
-	CFGSEAL_VERIFY,		/* state/last-verify.json */
-	CFGSEAL_CHECKPOINTS,	/* checkpoints.index */
-};
+#include "store/cfgseal_format.h"
 
 /* The sealed files other than keys/master.json (sealed through keys.h) and
  * checkpoints.index (cpindex.h), relative to the data directory: the one
@@ -55,34 +48,11 @@ struct cfgseal_file {
 extern const struct cfgseal_file cfgseal_files[];
 extern const size_t cfgseal_nfiles;
 
-/* "logseal/cfgseal/v1/<purpose>": the derivation label. */
-const char *cfgseal_label(enum cfgseal_purpose p);
-
 /* The key of purpose p for data directory dir (see above).  LS_NOTFOUND when
  * dir has neither keys/master.json nor keys/log.key (not a data directory;
  * files there are neither sealed nor checked). */
 ls_rc cfgseal_key(const char *dir, enum cfgseal_purpose p, uint8_t key[CFGSEAL_KEY_LEN],
 		  struct ls_err *err);
-
-/* HMAC-SHA256(key, name || 0x00 || text). */
-void cfgseal_mac(const uint8_t key[CFGSEAL_KEY_LEN], const char *name, const void *text,
-		 size_t len, uint8_t mac[CFGSEAL_MAC_LEN]);
-
-/* text (len bytes, a JSON object: first byte '{') sealed as file `name`:
- * *out (malloc'd, NUL-terminated) and *outlen.  LS_INVALID if text is not
- * an object's text. */
-ls_rc cfgseal_seal(const uint8_t key[CFGSEAL_KEY_LEN], const char *name, const char *text,
-		   size_t len, char **out, size_t *outlen);
-
-/* In place: a file's bytes -> the sealed text T (NUL-terminated, *len
- * updated) and the stored mac.  LS_NOTFOUND when the file has no seal (data
- * untouched). */
-ls_rc cfgseal_split(char *data, size_t *len, uint8_t mac[CFGSEAL_MAC_LEN]);
-
-/* cfgseal_split() then the check: LS_OK, LS_NOTFOUND (no seal), LS_TAMPERED
- * (the seal does not match). */
-ls_rc cfgseal_open(const uint8_t key[CFGSEAL_KEY_LEN], const char *name, char *data,
-		   size_t *len);
 
 /* Durable sealed write of path (a file of data directory dir) and the
  * checked read (*data malloc'd, NUL-terminated: the text without its seal).
@@ -93,10 +63,6 @@ ls_rc cfgseal_write_file(const char *dir, enum cfgseal_purpose p, const char *pa
 			 const char *text, size_t len, mode_t mode, struct ls_err *err);
 ls_rc cfgseal_read_file(const char *dir, enum cfgseal_purpose p, const char *path, size_t cap,
 			char **data, size_t *len, struct ls_err *err);
-
-/* Adopt mode (process-wide): unsealed files are read as they are. */
-void cfgseal_set_adopt(int on);
-int cfgseal_adopt(void);
 
 /* The data directory of path: its parent (levels = 1) or grandparent (2),
  * by name.  LS_LIMIT if out is too small. */

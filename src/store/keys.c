@@ -38,7 +38,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "store/cfgseal.h"
+#include "store/cfgseal_format.h"
 #include "base/fsutil.h"
 
 #define CHECK_LABEL "logseal key check"

@@ -936,6 +936,15 @@ void log_test_hold_checkpoints(struct log *l, int hold)
 	pthread_mutex_unlock(&l->mu);
 }
 
+void log_test_fail_next(struct log *l, int op, int errnum)
+{
+	/* Under mu: the sequencer takes its next batch under it too, so the
+	 * fault is in place before that batch is written. */
+	pthread_mutex_lock(&l->mu);
+	journal_test_fail_next(l->journal, op, errnum);
+	pthread_mutex_unlock(&l->mu);
+}
+
 void log_set_observer(struct log *l, log_observer_fn fn, void *ctx)
 {
 	pthread_mutex_lock(&l->mu);

@@ -168,4 +168,8 @@ void log_get_stats(struct log *l, struct log_stats *out);
  * (log_checkpoint() still works), as when it falls behind. */
 void log_test_hold_checkpoints(struct log *l, int hold);
 
+/* Testing only: journal_test_fail_next() on the log's journal, for the
+ * next batch the sequencer writes (call it with no append in flight). */
+void log_test_fail_next(struct log *l, int op, int errnum);
+
 #endif

@@ -1,6 +1,6 @@
 /*
  * test_journal_reader.c - unit tests of the journal's random-access reader
- * (journal_reader_*, src/journal.c): every record read back from the
+ * (journal_reader_*, src/store/journal_reader.c): every record read back from the
  * offset journal_iter_where() gave, equal to what the iterator returned,
  * in a plaintext and in an encrypted data directory; stale hints and
  * indexes beyond the end; segments created after the reader was opened;

@@ -11,6 +11,7 @@
  * record a denial as a success.
  */
 #include "core/formats/formats.h"
+#include "core/event.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /*
- * formats/formats.h - internal interface between event.c and the input
- * templates (flat.c, k8s.c).  Not part of the public API: only event.c and
- * the templates include it.
+ * formats/formats.h - internal interface between the event code (event.c,
+ * event_parse.c, event_fast.c) and the input templates (flat.c, k8s.c).
+ * Not part of the public API: only those files include it.
  *
  * A template maps one already strictly parsed JSON value onto a *native*
  * logseal/v1 object (the shape a client would have sent), which event.c then
@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "core/event.h"
+#include "core/event_types.h"
 
 /* Fill e (if not NULL) with position, field and a formatted reason. */
 void evt_fail(struct event_error *e, size_t pos, const char *field, const char *fmt, ...)

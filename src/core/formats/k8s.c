@@ -25,6 +25,7 @@
  * secrets and are often far larger than an entry may be.
  */
 #include "core/formats/formats.h"
+#include "core/event.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,0 +1,20 @@
+/*
+ * event_int.h - what event.c shares with event_parse.c, private to the
+ * event code (event.h is the API, formats/formats.h the templates' side).
+ */
+#ifndef LS_EVENT_INT_H
+#define LS_EVENT_INT_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "base/ls.h"
+
+/* Canonical bytes of v, at most max bytes (LS_LIMIT beyond; LS_INVALID for
+ * a value with no JSON form, LS_NOMEM). */
+ls_rc evt_canon(const json_t *v, size_t max, char **out, size_t *len);
+
+/* Nesting depth of a value: scalars 0, each array/object adds one. */
+size_t evt_json_depth(const json_t *v);
+
+#endif

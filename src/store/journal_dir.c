@@ -1,0 +1,258 @@
+/*
+ * journal_dir.c - the journal directory as the writer and the readers see
+ * it: I/O helpers, the list of segments, the "retained" point of retention
+ * and the data key a segment header names (journal.h for the API,
+ * journal_record.c for the bytes).
+ */
+#include "store/journal_int.h"
+#include "base/fsutil.h"
+#include "store/keys.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------ file helpers */
+
+int jnl_pwrite_all(int fd, const void *buf, size_t n, uint64_t off)
+{
+	const uint8_t *p = buf;
+
+	while (n) {
+		ssize_t w = pwrite(fd, p, n, (off_t)off);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
+int jnl_pread_all(int fd, void *buf, size_t n, uint64_t off, size_t *got)
+{
+	uint8_t *p = buf;
+
+	*got = 0;
+	while (n) {
+		ssize_t r = pread(fd, p, n, (off_t)off);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		p += r;
+		n -= (size_t)r;
+		off += (uint64_t)r;
+		*got += (size_t)r;
+	}
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The first indexes of every segment in dir, ascending. */
+ls_rc jnl_list_segments(const char *dir, uint64_t **out, size_t *count, struct ls_err *err)
+{
+	DIR *d;
+	struct dirent *e;
+	uint64_t *v = NULL, first;
+	size_t n = 0, cap = 0;
+
+	*out = NULL;
+	*count = 0;
+	d = opendir(dir);
+	if (!d) {
+		if (errno == ENOENT)
+			return ls_err_set(err, LS_NOTFOUND, "%s: no such journal directory", dir);
+		return ls_err_set(err, LS_IO, "%s: %s", dir, strerror(errno));
+	}
+	while ((errno = 0, e = readdir(d)) != NULL) {
+		int k = jnl_parse_seg_name(e->d_name, &first);
+
+		if (k == 0)
+			continue;
+		if (k < 0) {
+			ls_err_set(err, LS_CORRUPT, "%s/%s: malformed segment name", dir, e->d_name);
+			closedir(d);
+			free(v);
+			return LS_CORRUPT;
+		}
+		if (n == cap) {
+			uint64_t *nv;
+
+			cap = cap ? cap * 2 : 16;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				closedir(d);
+				free(v);
+				return ls_err_set(err, LS_NOMEM, "out of memory listing %s", dir);
+			}
+			v = nv;
+		}
+		v[n++] = first;
+	}
+	if (errno) {
+		int e2 = errno;
+
+		closedir(d);
+		free(v);
+		return ls_err_set(err, LS_IO, "%s: %s", dir, strerror(e2));
+	}
+	closedir(d);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_u64);
+	*out = v;
+	*count = n;
+	return LS_OK;
+}
+
+/* 1 when dir holds a segment whose first index is above first, 0 if not, -1 on error. */
+int jnl_segment_after(const char *dir, uint64_t first)
+{
+	uint64_t *v;
+	size_t n;
+	int found;
+
+	if (jnl_list_segments(dir, &v, &n, NULL) != LS_OK)
+		return -1;
+	found = n && v[n - 1] > first;
+	free(v);
+	return found;
+}
+
+ls_rc journal_retained(const char *dir, uint64_t *first, struct ls_err *err)
+{
+	char path[4096], *data = NULL, *end;
+	size_t len;
+	unsigned long long v;
+	ls_rc rc;
+
+	*first = 0;
+	if (snprintf(path, sizeof(path), "%s/" RETAINED_FILE, dir) >= (int)sizeof(path))
+		return ls_err_set(err, LS_LIMIT, "journal path too long");
+	rc = fs_read_file(path, 64, &data, &len, err);
+	if (rc == LS_NOTFOUND)
+		return LS_OK;
+	if (rc != LS_OK)
+		return rc;
+	errno = 0;
+	v = strtoull(data, &end, 16);
+	if (len != 17 || end != data + 16 || *end != '\n' || errno) {
+		free(data);
+		return ls_err_set(err, LS_CORRUPT, "%s: not 16 hex digits and a newline", path);
+	}
+	free(data);
+	*first = v;
+	return LS_OK;
+}
+
+ls_rc journal_set_retained(const char *dir, uint64_t first, struct ls_err *err)
+{
+	char path[4096], text[32];
+
+	if (snprintf(path, sizeof(path), "%s/" RETAINED_FILE, dir) >= (int)sizeof(path))
+		return ls_err_set(err, LS_LIMIT, "journal path too long");
+	snprintf(text, sizeof(text), "%016llx\n", (unsigned long long)first);
+	return fs_write_file(path, text, 17, 0644, 0, err);
+}
+
+/* 1 when the segments before segs[0] were moved out by retention: the
+ * "retained" file names a segment at or above segs[0] (segments between
+ * them are left over from a pass that stopped before removing them); 0
+ * when not; -1 when the file is unreadable (err set). */
+int jnl_prefix_archived(const char *dir, const uint64_t *segs, size_t n, struct ls_err *err)
+{
+	uint64_t kept;
+	size_t i;
+
+	if (journal_retained(dir, &kept, err) != LS_OK)
+		return -1;
+	if (kept == 0 || n == 0 || segs[0] > kept)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (segs[i] == kept)
+			return 1;
+	return 0;
+}
+
+ls_rc jnl_sync_parent(const char *dir, struct ls_err *err)
+{
+	char *p = strdup(dir);
+	size_t n;
+	char *slash;
+	int fd, rc;
+
+	if (!p)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	n = strlen(p);
+	while (n > 1 && p[n - 1] == '/')
+		p[--n] = '\0';
+	slash = strrchr(p, '/');
+	if (!slash) {
+		p[0] = '.';
+		p[1] = '\0';
+	} else if (slash == p) {
+		p[1] = '\0';
+	} else {
+		*slash = '\0';
+	}
+	fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	rc = fd >= 0 ? fsync(fd) : -1;
+	if (rc != 0) {
+		ls_err_set(err, LS_IO, "fsync %s: %s", p, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		free(p);
+		return LS_IO;
+	}
+	close(fd);
+	free(p);
+	return LS_OK;
+}
+
+/* ---------------------------------------------------------------- keys */
+
+/* The data key of a checked header (key_id 0 for plaintext).  dir is the
+ * journal directory, name the segment, for messages. */
+ls_rc jnl_seg_key(const char *dir, const char *name, const uint8_t h[JOURNAL_SEG_HEADER],
+		  struct keyring **kr, uint32_t *key_id, uint8_t key[LS_AEAD_KEY_LEN],
+		  struct ls_err *err)
+{
+	struct ls_err e;
+	ls_rc rc;
+
+	*key_id = get32(h + 24);
+	if (*key_id == 0)
+		return LS_OK;
+	if (!*kr) {
+		rc = keys_get_parent(dir, kr, &e);
+		if (rc == LS_NOTFOUND)
+			return ls_err_set(err, LS_DENIED,
+					  "%s/%s: the segment is encrypted but the data directory "
+					  "has no keys/master.json", dir, name);
+		if (rc != LS_OK)
+			return ls_err_set(err, rc, "%s", e.msg);
+	}
+	rc = keys_data_key(*kr, *key_id, key, &e);
+	if (rc != LS_OK)
+		return ls_err_set(err, rc == LS_NOTFOUND ? LS_CORRUPT : rc, "%s/%s: %s", dir, name,
+				  e.msg);
+	return LS_OK;
+}
