@@ -26,6 +26,10 @@
  *     refused with 400 webhook_target_forbidden before anything changes.
  */
 #include "server/api.h"
+#include "server/api_int.h"
+#include "store/log.h"
+#include "server/auth.h"
+#include "followers/alert.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -199,9 +203,9 @@ void api_rules_get(struct server *s, const struct request *q, struct reply *r)
 	r->body = out;
 }
 
-void api_rules_delete(struct server *s, const struct request *q, const char *id,
-		      struct reply *r)
+void api_rules_delete(struct server *s, const struct request *q, struct reply *r)
 {
+	const char *id = q->tail;
 	struct ls_err err = { { 0 } };
 	json_t *rule, *d;
 	ls_rc rc;

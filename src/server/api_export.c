@@ -24,6 +24,8 @@
  *     cut short has no valid manifest and fails verify-bundle.
  */
 #include "server/api.h"
+#include "server/api_int.h"
+#include "store/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -5,6 +5,8 @@
  * token as actor, after the hold file is durable.
  */
 #include "server/api.h"
+#include "server/api_int.h"
+#include "server/auth.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -70,9 +72,9 @@ void api_holds_get(struct server *s, const struct request *q, struct reply *r)
 	free(json);
 }
 
-void api_holds_delete(struct server *s, const struct request *q, const char *id,
-		      struct reply *r)
+void api_holds_delete(struct server *s, const struct request *q, struct reply *r)
 {
+	const char *id = q->tail;
 	struct ls_err err = { { 0 } };
 	ls_rc rc;
 

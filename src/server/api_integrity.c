@@ -20,6 +20,9 @@
  * a convenience for showing, not a trust anchor.
  */
 #include "server/api.h"
+#include "server/api_int.h"
+#include "store/log.h"
+#include "server/auth.h"
 
 #include <limits.h>
 #include <stdio.h>

@@ -34,6 +34,8 @@
  *     states the watermark it covers either way.
  */
 #include "server/api.h"
+#include "server/api_int.h"
+#include "store/log.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -505,9 +507,9 @@ static void reply_not_found(struct server *s, const struct request *q, const cha
 	reply_error(r, 404, "not_found", "%s", msg);
 }
 
-void api_events_get(struct server *s, const struct request *q, const char *tail,
-		    struct reply *r)
+void api_events_get(struct server *s, const struct request *q, struct reply *r)
 {
+	const char *tail = q->tail;
 	uint8_t proof[MERKLE_MAX_PROOF][LS_HASH_LEN], leaf[LS_HASH_LEN];
 	struct ls_err err = { { 0 } };
 	struct tiles_reader *tr = NULL;
@@ -736,9 +738,10 @@ void api_log_checkpoint(struct server *s, const struct request *q, struct reply 
  * A tile's bytes never change once written (C2SP tlog-tiles), so clients may
  * cache it; "private" because the log is for auditors only.
  */
-void api_log_tile(struct server *s, const struct request *q, const char *tail,
-		  struct reply *r)
+void api_log_tile(struct server *s, const struct request *q, struct reply *r)
 {
+	/* relative to the log directory: "tile/..." */
+	const char *tail = q->path + strlen("/log/");
 	struct ls_err err = { { 0 } };
 	char logdir[PATH_MAX];
 	uint8_t *data = NULL;

@@ -8,6 +8,8 @@
  * gets the log's error, so no token exists that the log does not account for.
  */
 #include "server/api.h"
+#include "server/api_int.h"
+#include "server/auth.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -149,9 +151,9 @@ void api_tokens_get(struct server *s, const struct request *q, struct reply *r)
 	json_object_set_new(r->body, "tokens", list);
 }
 
-void api_tokens_delete(struct server *s, const struct request *q, const char *id,
-		       struct reply *r)
+void api_tokens_delete(struct server *s, const struct request *q, struct reply *r)
 {
+	const char *id = q->tail;
 	struct ls_err err = { { 0 } };
 	json_t *info = NULL, *d;
 	int changed = 0;

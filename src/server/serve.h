@@ -11,6 +11,10 @@
 #define LS_SERVE_H
 
 #include "base/ls.h"
+/* auth_bootstrap() and tls_make_selfsigned(), the server's parts of
+ * `logseal init`, are declared where they are defined: */
+#include "server/auth.h"
+#include "server/tlscert.h"
 
 int serve_main(int argc, char **argv);
 int token_main(int argc, char **argv);
@@ -20,18 +24,6 @@ int token_main(int argc, char **argv);
  * else the default).  Exit status. */
 int keys_rotate_online(const char *dir, const char *server, const char *token_file,
 		       const char *cacert);
-
-/* Create DIR/tokens.json with one admin token (roles admin + auditor) and
- * write its secret to DIR/admin.token (mode 0600, one line), the only place
- * a secret is ever written.  LS_EXISTS when DIR already has a token store. */
-ls_rc auth_bootstrap(const char *dir, struct ls_err *err);
-
-/* A self-signed ECDSA P-256 certificate for cn (subjectAltName DNS:localhost,
- * IP:127.0.0.1, IP:::1; valid one year) and its key (PEM, mode 0600).
- * Creates the parent directories (mode 0700) when missing; refuses
- * (LS_EXISTS) to overwrite either file. */
-ls_rc tls_make_selfsigned(const char *cert_path, const char *key_path, const char *cn,
-			  struct ls_err *err);
 
 /* `logseal reindex --data DIR`: rebuild the query index from the journal. */
 int reindex_main(int argc, char **argv);
