@@ -195,15 +195,8 @@ ls_rc api_tiles_reader(struct server *s, uint64_t size, struct tiles_reader **tr
 		rc = LS_LIMIT;
 	else
 		rc = tiles_reader_open(logdir, size, tr);
-	if (rc != LS_OK) {
-		if (rc == LS_NOMEM) {
-			reply_error(r, 503, "busy", "out of memory");
-			r->retry_after = 1;
-		} else {
-			reply_error(r, 500, "internal", "cannot open the tiles (%s)",
-				    ls_rc_name(rc));
-		}
-	}
+	if (rc != LS_OK)
+		api_reply_rc(s, r, rc, API_RC_READ, "cannot open the tiles (%s)", ls_rc_name(rc));
 	return rc;
 }
 
@@ -258,13 +251,8 @@ static int parse_index(const char *v, uint64_t *out)
 static void reply_read_error(struct reply *r, ls_rc rc, const struct ls_err *err,
 			     const char *what)
 {
-	if (rc == LS_NOMEM) {
-		reply_error(r, 503, "busy", "out of memory");
-		r->retry_after = 1;
-		return;
-	}
-	reply_error(r, 500, "internal", "%s: %s", what,
-		    err && err->msg[0] ? err->msg : ls_rc_name(rc));
+	api_reply_rc(NULL, r, rc, API_RC_READ, "%s: %s", what,
+		     err && err->msg[0] ? err->msg : ls_rc_name(rc));
 }
 
 /* Refuse every parameter (for endpoints that take none). */
@@ -474,11 +462,7 @@ void api_events_stats(struct server *s, const struct request *q, struct reply *r
 		reply_read_error(r, LS_NOMEM, NULL, "");
 		goto out;
 	}
-	if (api_audit_read(s, q, "logseal.events.stats", "success", details, r) != LS_OK)
-		goto out;
-	r->status = 200;
-	r->body = out;
-	out = NULL;
+	api_reply_audited(s, q, "logseal.events.stats", details, &out, r);
 out:
 	json_decref(out);
 	json_decref(details);
@@ -571,11 +555,7 @@ void api_events_get(struct server *s, const struct request *q, struct reply *r)
 	    json_object_set_new(details, "tree_size", json_integer((json_int_t)covered)) ||
 	    json_object_set_new(details, "results", json_integer(1)))
 		goto nomem;
-	if (api_audit_read(s, q, "logseal.events.get", "success", details, r) != LS_OK)
-		goto out;
-	r->status = 200;
-	r->body = body;
-	body = NULL;
+	api_reply_audited(s, q, "logseal.events.get", details, &body, r);
 	goto out;
 nomem:
 	reply_read_error(r, LS_NOMEM, NULL, "");
@@ -680,11 +660,7 @@ void api_proof_consistency(struct server *s, const struct request *q, struct rep
 	    json_object_set_new(body, "new_checkpoint", json_string(nb)) ||
 	    json_object_set_new(details, "results", json_integer(1)))
 		goto nomem;
-	if (api_audit_read(s, q, "logseal.proof.consistency", "success", details, r) != LS_OK)
-		goto out;
-	r->status = 200;
-	r->body = body;
-	body = NULL;
+	api_reply_audited(s, q, "logseal.proof.consistency", details, &body, r);
 	goto out;
 nomem:
 	reply_read_error(r, LS_NOMEM, NULL, "");
