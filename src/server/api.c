@@ -347,6 +347,23 @@ ls_rc api_reply_audited(struct server *s, const struct request *q, const char *a
 	return LS_OK;
 }
 
+ls_rc api_reply_audited_raw(struct server *s, const struct request *q, const char *action,
+			    json_t *details, void *raw, size_t len, const char *ctype,
+			    struct reply *r)
+{
+	ls_rc rc = api_audit_read(s, q, action, "success", details, r);
+
+	if (rc != LS_OK)
+		return rc;
+	json_decref(r->body);
+	r->body = NULL;
+	r->status = 200;
+	r->raw = raw;
+	r->raw_len = len;
+	r->content_type = ctype;
+	return LS_OK;
+}
+
 ls_rc api_audit_read_finish(struct server *s, struct api_audit *a, struct reply *r)
 {
 	uint64_t first;

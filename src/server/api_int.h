@@ -114,6 +114,11 @@ void api_audit_read_failed(struct server *s, const struct request *q, const char
  * the audit's result. */
 ls_rc api_reply_audited(struct server *s, const struct request *q, const char *action,
 			json_t *details, json_t **body, struct reply *r);
+/* The same for raw bytes: raw (malloc'd, len bytes, sent as ctype) is
+ * taken when this returns LS_OK, and left to the caller otherwise. */
+ls_rc api_reply_audited_raw(struct server *s, const struct request *q, const char *action,
+			    json_t *details, void *raw, size_t len, const char *ctype,
+			    struct reply *r);
 
 /* Handlers. */
 void api_events_post(struct server *s, const struct request *q, struct reply *r);

@@ -75,12 +75,10 @@ int api_parse_filters(const struct request *q, struct index_query *iq, index_par
 	if (rc == LS_OK)
 		return 1;
 	index_query_release(iq);
-	if (rc == LS_NOMEM) {
-		reply_error(r, 503, "busy", "out of memory");
-		r->retry_after = 1;
-	} else {
+	if (rc == LS_NOMEM)
+		api_reply_rc(NULL, r, rc, API_RC_READ, "%s", err.msg);
+	else
 		reply_error(r, 400, "bad_parameter", "%s", err.msg);
-	}
 	return 0;
 }
 
@@ -696,16 +694,10 @@ void api_log_checkpoint(struct server *s, const struct request *q, struct reply 
 		reply_read_error(r, LS_NOMEM, NULL, "");
 		return;
 	}
-	if (api_audit_read(s, q, "logseal.log.checkpoint", "success", details, r) != LS_OK) {
-		json_decref(details);
+	if (api_reply_audited_raw(s, q, "logseal.log.checkpoint", details, note, strlen(note),
+				  "text/plain; charset=utf-8", r) != LS_OK)
 		free(note);
-		return;
-	}
 	json_decref(details);
-	r->status = 200;
-	r->raw = note;
-	r->raw_len = strlen(note);
-	r->content_type = "text/plain; charset=utf-8";
 }
 
 /*
@@ -751,13 +743,10 @@ void api_log_tile(struct server *s, const struct request *q, struct reply *r)
 	if (json_object_set_new(details, "bytes", json_integer((json_int_t)len)) ||
 	    json_object_set_new(details, "results", json_integer(1)))
 		goto nomem;
-	if (api_audit_read(s, q, "logseal.log.tile", "success", details, r) != LS_OK)
+	if (api_reply_audited_raw(s, q, "logseal.log.tile", details, data, len,
+				  "application/octet-stream", r) != LS_OK)
 		goto out;
-	r->status = 200;
-	r->raw = (char *)data;
-	r->raw_len = len;
 	data = NULL;
-	r->content_type = "application/octet-stream";
 	r->cache_control = "private, max-age=31536000, immutable";
 	goto out;
 nomem:
