@@ -145,7 +145,6 @@ struct reply {
 void reply_error(struct reply *r, unsigned status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-
 /* ======================================================= routes */
 
 /*

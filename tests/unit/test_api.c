@@ -4,8 +4,8 @@
  * it, handlers that refuse before touching the log (no engine, no stream
  * hub, no metrics, unexpected parameters), the dashboard's files, and an
  * audited read against a real log in a temporary directory: the read's
- * event is appended before the 200, and a read the log cannot record is
- * refused.
+ * event is appended before the 200, a read the log cannot record is
+ * refused, and DELETE handlers find their id in the request's tail.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -239,6 +239,22 @@ static void test_audited_read(void **state)
 	assert_string_equal(json_string_value(json_object_get(r.body, "status")), "ok");
 	assert_int_equal(json_integer_value(json_object_get(r.body, "tree_size")), before + 1);
 	reply_release(&r);
+
+	/* DELETE handlers take their id from the prefix route's tail */
+	{
+		struct request d = fake_request("DELETE", "/v1/tokens/tok_0000000000000000");
+
+		d.who = &who;
+		d.tail = d.path + strlen("/v1/tokens/");
+		api_tokens_delete(&s, &d, &r);
+		expect_error(&r, 404, "not_found", "no token with this id");
+		reply_release(&r);
+		d.path = "/v1/holds/hold_nope";
+		d.tail = d.path + strlen("/v1/holds/");
+		api_holds_delete(&s, &d, &r);
+		expect_error(&r, 404, "not_found", "no hold with this id");
+		reply_release(&r);
+	}
 
 	/* a read whose event is refused is not served (fail closed): an
 	 * audit event of over the entry cap cannot be appended */
