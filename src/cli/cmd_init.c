@@ -14,7 +14,9 @@
 #include "base/fsutil.h"
 #include "store/keys.h"
 #include "store/log.h"
+#include "server/auth.h"
 #include "server/serve.h"
+#include "server/tlscert.h"
 
 /* ---------------------------------------------------------------- init --- */
 

@@ -15,6 +15,12 @@
  * otherwise fill the log with its own reads.
  */
 #include "server/api.h"
+#include "server/api_int.h"
+#include "store/log.h"
+#include "server/auth.h"
+#include "server/denials.h"
+#include "followers/alert.h"
+#include "server/metrics.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -46,35 +52,89 @@ void reply_error(struct reply *r, unsigned status, const char *code, const char 
 	json_object_set_new(r->body, "error", err);
 }
 
+/* ======================================================= ls_rc -> HTTP */
+
+#define RC_ANY ((ls_rc)-1)
+
+/* One row per answer: the first row of kind whose rc is the one failed (or
+ * RC_ANY) gives the status, code, Retry-After and, when not NULL, the
+ * message.  Each kind ends with an RC_ANY row. */
+static const struct rc_reply {
+	enum api_rc_kind kind;
+	ls_rc rc;
+	unsigned status;
+	const char *code;
+	int retry_after;
+	const char *msg;
+} rc_replies[] = {
+	{ API_RC_READ, LS_NOMEM, 503, "busy", 1, "out of memory" },
+	{ API_RC_READ, RC_ANY, 500, "internal", 0, NULL },
+
+	{ API_RC_WRITE, LS_BUSY, 503, "busy", 1, "the log is saturated; retry later" },
+	{ API_RC_WRITE, LS_NOSPACE, 507, "no_space", 0,
+	  "the disk is full; nothing of the batch was kept" },
+	{ API_RC_WRITE, LS_LIMIT, 413, "too_large", 0, NULL },
+	{ API_RC_WRITE, LS_FAILED, 503, "log_failed", 60,
+	  "the log refuses writes after a storage failure; the operator must restart it" },
+	{ API_RC_WRITE, LS_NOMEM, 503, "busy", 1, "out of memory; retry later" },
+	{ API_RC_WRITE, RC_ANY, 500, "internal", 0, NULL },
+
+	/* Fail closed: a read that leaves no trace is not served. */
+	{ API_RC_AUDIT, LS_NOSPACE, 507, "no_space",
+	  0, "the disk is full: this read cannot be recorded in the log, so it is refused" },
+	{ API_RC_AUDIT, LS_FAILED, 503, "log_failed", 60,
+	  "the log refuses writes after a storage failure: this read cannot be recorded, so "
+	  "it is refused" },
+	{ API_RC_AUDIT, RC_ANY, 503, "audit_failed", 1, NULL },
+};
+
+static const struct rc_reply *rc_reply_of(ls_rc rc, enum api_rc_kind kind)
+{
+	for (size_t i = 0; i < sizeof(rc_replies) / sizeof(rc_replies[0]); i++)
+		if (rc_replies[i].kind == kind &&
+		    (rc_replies[i].rc == rc || rc_replies[i].rc == RC_ANY))
+			return &rc_replies[i];
+	return NULL;	/* not reached: every kind ends with RC_ANY */
+}
+
+unsigned api_status_of(ls_rc rc, enum api_rc_kind kind)
+{
+	const struct rc_reply *x;
+
+	if (rc == LS_OK)
+		return 200;
+	x = rc_reply_of(rc, kind);
+	return x ? x->status : 500;
+}
+
+void api_reply_rc(struct server *s, struct reply *r, ls_rc rc, enum api_rc_kind kind,
+		  const char *fmt, ...)
+{
+	const struct rc_reply *x = rc_reply_of(rc, kind);
+	char msg[1024];
+	va_list ap;
+
+	if (!x) {
+		reply_error(r, 500, "internal", "%s", ls_rc_name(rc));
+		return;
+	}
+	if (x->msg) {
+		reply_error(r, x->status, x->code, "%s", x->msg);
+	} else {
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+		reply_error(r, x->status, x->code, "%s", msg);
+	}
+	r->retry_after = x->retry_after;
+	if (rc == LS_FAILED && kind == API_RC_WRITE && s)
+		atomic_store(&s->failed, 1);
+}
+
 void reply_append_error(struct server *s, struct reply *r, ls_rc rc, const struct ls_err *err)
 {
-	const char *detail = err && err->msg[0] ? err->msg : ls_rc_name(rc);
-
-	switch (rc) {
-	case LS_BUSY:
-		reply_error(r, 503, "busy", "the log is saturated; retry later");
-		r->retry_after = 1;
-		break;
-	case LS_NOSPACE:
-		reply_error(r, 507, "no_space", "the disk is full; nothing of the batch was kept");
-		break;
-	case LS_LIMIT:
-		reply_error(r, 413, "too_large", "%s", detail);
-		break;
-	case LS_FAILED:
-		atomic_store(&s->failed, 1);
-		reply_error(r, 503, "log_failed",
-			    "the log refuses writes after a storage failure; the operator must restart it");
-		r->retry_after = 60;
-		break;
-	case LS_NOMEM:
-		reply_error(r, 503, "busy", "out of memory; retry later");
-		r->retry_after = 1;
-		break;
-	default:
-		reply_error(r, 500, "internal", "%s", detail);
-		break;
-	}
+	api_reply_rc(s, r, rc, API_RC_WRITE, "%s",
+		     err && err->msg[0] ? err->msg : ls_rc_name(rc));
 }
 
 void api_appended(struct server *s, uint64_t size)
@@ -235,26 +295,9 @@ static const char *reader(const struct request *q)
 /* The reply of a read whose event could not be appended. */
 static void audit_refused(struct reply *r, ls_rc rc)
 {
-	/* Fail closed: a read that leaves no trace is not served. */
-	switch (rc) {
-	case LS_NOSPACE:
-		reply_error(r, 507, "no_space",
-			    "the disk is full: this read cannot be recorded in the log, so it is "
-			    "refused");
-		break;
-	case LS_FAILED:
-		reply_error(r, 503, "log_failed",
-			    "the log refuses writes after a storage failure: this read cannot be "
-			    "recorded, so it is refused");
-		r->retry_after = 60;
-		break;
-	default:
-		reply_error(r, 503, "audit_failed",
-			    "this read cannot be recorded in the log (%s), so it is refused",
-			    ls_rc_name(rc));
-		r->retry_after = 1;
-		break;
-	}
+	api_reply_rc(NULL, r, rc, API_RC_AUDIT,
+		     "this read cannot be recorded in the log (%s), so it is refused",
+		     ls_rc_name(rc));
 }
 
 ls_rc api_audit_read(struct server *s, const struct request *q, const char *action,
@@ -288,6 +331,37 @@ void api_audit_read_failed(struct server *s, const struct request *q, const char
 	if (d && !json_object_set_new(d, "status", json_integer(status)))
 		log_internal(s, q, action, reader(q), "failure", d, true);
 	json_decref(d);
+}
+
+ls_rc api_reply_audited(struct server *s, const struct request *q, const char *action,
+			json_t *details, json_t **body, struct reply *r)
+{
+	ls_rc rc = api_audit_read(s, q, action, "success", details, r);
+
+	if (rc != LS_OK)
+		return rc;
+	json_decref(r->body);
+	r->status = 200;
+	r->body = *body;
+	*body = NULL;
+	return LS_OK;
+}
+
+ls_rc api_reply_audited_raw(struct server *s, const struct request *q, const char *action,
+			    json_t *details, void *raw, size_t len, const char *ctype,
+			    struct reply *r)
+{
+	ls_rc rc = api_audit_read(s, q, action, "success", details, r);
+
+	if (rc != LS_OK)
+		return rc;
+	json_decref(r->body);
+	r->body = NULL;
+	r->status = 200;
+	r->raw = raw;
+	r->raw_len = len;
+	r->content_type = ctype;
+	return LS_OK;
 }
 
 ls_rc api_audit_read_finish(struct server *s, struct api_audit *a, struct reply *r)

@@ -1,6 +1,9 @@
 /*
- * api.h - internal interface between the HTTP layer (http.c) and the
- * endpoint handlers (api_*.c).  Not used outside the server.
+ * api.h - the interface between the HTTP layer (http.c), the server's
+ * setup (serve.c) and the endpoint handlers (api_*.c): the shared server
+ * state, a request, a reply, and the route table (api_routes.c) that maps
+ * a method and path onto a handler.  Not used outside the server; what the
+ * handlers share among themselves is in api_int.h.
  *
  * http.c does everything that is the same for every endpoint: routing,
  * limits, content types, authentication and the role check, and turning a
@@ -21,19 +24,23 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
-#include "followers/alert.h"
-#include "server/auth.h"
-#include "server/denials.h"
+#include "base/ls.h"
 #include "core/event.h"
-#include "server/idem.h"
-#include "followers/index.h"
-#include "store/journal.h"
-#include "store/log.h"
-#include "server/metrics.h"
 
-struct streams;
+struct alert;
+struct auth;
+struct auth_principal;
+struct denials;
+struct idem;
+struct idem_opts;
 struct idem_saver;
+struct index;
+struct journal_reader;
+struct log;
+struct metrics;
+struct streams;
 
 /* What every handler shares; owned by serve.c, outlives the HTTP daemon. */
 struct server {
@@ -79,6 +86,7 @@ struct http_conn;
 struct request {
 	const char *method;
 	const char *path;
+	const char *tail;	/* a prefix route: the path after its prefix (non-empty) */
 	const char *format;	/* ?format=..., or NULL (POST /v1/events) */
 	const struct query_arg *args;	/* every query parameter, in order */
 	size_t nargs;
@@ -137,61 +145,66 @@ struct reply {
 void reply_error(struct reply *r, unsigned status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-/* Map a failed log_append (or idem) result onto 503/507 and mark the server
- * unhealthy on LS_FAILED. */
-void reply_append_error(struct server *s, struct reply *r, ls_rc rc, const struct ls_err *err);
+/* ======================================================= routes */
 
 /*
- * Append one event of the server itself (service "logseal") describing what
- * happened to request q: a denial, a token change.  actor is the token id or
- * "anonymous".  details is not stolen; method and path are added to it.
- * Best effort: returns the log's result, which the caller may ignore when it
- * is refusing the request anyway.
+ * The route table (api_routes.c): one row per method and path, the only
+ * list of the endpoints.  http.c routes, authenticates, checks the role,
+ * the content type and the query string from a row, then calls its
+ * handler; it knows no endpoint by name.
+ *
+ * Invariants (tests/unit/test_http_routes.c):
+ *  1. Every row names its role: AUTH_ROLE_* bits, or API_PUBLIC in flags
+ *     with role 0 (no token).  A row with neither reaches nobody.
+ *  2. The first row that matches wins: exact rows before a prefix row that
+ *     would also match, the dashboard's files (API_ASSET) last.
+ *  3. A path that some row matches, with a method no row takes, is a 405
+ *     listing the methods that are taken; a path no row matches is a 404.
  */
-ls_rc api_log_internal(struct server *s, const struct request *q, const char *action,
-		       const char *actor, const char *outcome, json_t *details);
-
-/* Entries [0, size) were appended by something other than a read audit:
- * raise s->visible to size. */
-void api_appended(struct server *s, uint64_t size);
-
-/* The tree size a query over the index waits for before it runs: every
- * event appended before the request except the audit events of other
- * reads (they are indexed within a fraction of a second), and those too
- * when the query asks for service "logseal", the log's own events. */
-uint64_t api_query_horizon(struct server *s, const char *service);
-
-/*
- * The read audit (issue 4): append the event of service "logseal" that
- * records a read by q's token (actor = token id, source = client address),
- * durably, before any of the data is sent.  details is not stolen.  On
- * failure r is filled with the error to send instead (503/507): the read
- * is refused (fail closed).  Returns LS_OK when the read may proceed.
- */
-ls_rc api_audit_read(struct server *s, const struct request *q, const char *action,
-		     const char *outcome, json_t *details, struct reply *r);
-
-/* api_audit_read() in two halves, so that a handler reads its data while
- * the read's event is written: start queues the event (details is not
- * stolen); finish waits until it is durable and returns what
- * api_audit_read() would, filling r (when not NULL) on failure.  Nothing
- * may be sent before finish returned LS_OK, and every start needs its
- * finish. */
-struct api_audit {
-	struct event_item it;
-	struct iovec iov;
-	struct log_ticket *t;
-	ls_rc rc;
-	int started;
+enum api_match {
+	API_EXACT,	/* the path is the row's path */
+	API_PREFIX,	/* the path is the row's path followed by one byte or more
+			 * (request.tail) */
+	API_ASSET,	/* the path of an embedded dashboard file (api_web_exists) */
 };
-void api_audit_read_start(struct server *s, const struct request *q, const char *action,
-			  const char *outcome, json_t *details, struct api_audit *a);
-ls_rc api_audit_read_finish(struct server *s, struct api_audit *a, struct reply *r);
-/* After a started read's reply turned into an error (status): append, best
- * effort, a second event of action with outcome "failure", details (not
- * stolen; may be NULL) and the status, as the first one said success. */
-void api_audit_read_failed(struct server *s, const struct request *q, const char *action,
-			   json_t *details, unsigned status);
+
+enum api_body {
+	API_BODY_NONE,		/* a body sent anyway is discarded */
+	API_BODY_JSON,		/* Content-Type application/json */
+	API_BODY_JSON_NDJSON,	/* ... or application/x-ndjson */
+};
+
+#define API_PUBLIC 0x1u	/* no token needed (role must be 0) */
+#define API_AUDITED 0x2u	/* a read the handler records in the log before replying */
+#define API_STREAMS 0x4u	/* the reply may be a streamed body (reply.stream) */
+#define API_FORMAT 0x8u	/* ?format=native|flat, checked by http.c (request.format) */
+
+typedef void (*api_handler_fn)(struct server *s, const struct request *q, struct reply *r);
+
+struct api_route {
+	const char *method;
+	const char *path;
+	enum api_match match;
+	unsigned role;		/* AUTH_ROLE_* the token needs one of; 0 with API_PUBLIC */
+	api_handler_fn fn;
+	enum api_body body;
+	unsigned flags;		/* API_* */
+	const char *label;	/* route pattern for metrics (never the request path) */
+};
+
+/* The table and its length; static. */
+const struct api_route *api_routes(size_t *n);
+/* Each row's label, in the table's order (metrics_new()); static. */
+const char *const *api_route_labels(size_t *n);
+
+/* The row for method and path, or NULL.  allow (cap bytes) receives the
+ * methods of every row whose path matches ("GET, POST"), *path_known
+ * whether there is one: NULL with *path_known set is a 405, without a 404.
+ * HEAD reaches the dashboard's files only. */
+const struct api_route *api_route_find(const char *path, const char *method, char *allow,
+				       size_t cap, int *path_known);
+
+/* ======================================================= shared with http.c and serve.c */
 
 /* Account for a 401/403: logged as logseal.auth.unauthenticated /
  * logseal.auth.denied (path cut to DENIALS_PATH_MAX bytes), or counted into
@@ -203,97 +216,9 @@ unsigned api_log_denial_status(struct server *s, const struct request *q, unsign
 			       const char *actor, const char *reason, int *retry_after);
 /* denials_opts.emit: append one logseal.auth.denied.summary (ctx: the server). */
 void api_denial_summary(void *ctx, const char *source, const char *actor, json_t *details);
-
-/* Handlers. */
-void api_events_post(struct server *s, const struct request *q, struct reply *r);
-void api_k8s_post(struct server *s, const struct request *q, struct reply *r);
-void api_tokens_post(struct server *s, const struct request *q, struct reply *r);
-void api_tokens_get(struct server *s, const struct request *q, struct reply *r);
-void api_holds_post(struct server *s, const struct request *q, struct reply *r);
-void api_holds_get(struct server *s, const struct request *q, struct reply *r);
-void api_holds_delete(struct server *s, const struct request *q, const char *id,
-		      struct reply *r);
-void api_tokens_delete(struct server *s, const struct request *q, const char *id,
-		       struct reply *r);
-/* POST /v1/keys/rotate (api_keys.c): a new data key, online. */
-void api_keys_rotate(struct server *s, const struct request *q, struct reply *r);
-
-/* Read side (api_read.c): GET /v1/events, /v1/events/stats, /v1/events/{index},
- * /v1/proof/consistency, /log/checkpoint, /log/tile/...; tail is the part of
- * the path after the route's prefix. */
-void api_events_query(struct server *s, const struct request *q, struct reply *r);
-void api_events_stats(struct server *s, const struct request *q, struct reply *r);
-void api_events_get(struct server *s, const struct request *q, const char *tail,
-		    struct reply *r);
-void api_proof_consistency(struct server *s, const struct request *q, struct reply *r);
-void api_log_checkpoint(struct server *s, const struct request *q, struct reply *r);
-void api_log_tile(struct server *s, const struct request *q, const char *tail,
-		  struct reply *r);
-
-/* Helpers of the read side (api_read.c), shared with the export.  Each
- * fills r with the error to send when it fails. */
-struct tiles_reader;
-struct checkpoint;
-/* Parse q's parameters into iq (initialised here): extra sees each first
- * and returns LS_NOTFOUND for the filter names it leaves to the index.
- * 1, or 0 with a 400 in r (iq then holds nothing). */
-int api_parse_filters(const struct request *q, struct index_query *iq, index_param_fn extra,
-		      void *ctx, struct reply *r);
-/* Wait up to timeout_ms for the index to cover size.  Not strict: a timeout
- * is fine (the reply states the watermark); strict: 503.  1 to go on. */
-int api_index_ready(struct server *s, uint64_t size, unsigned timeout_ms, int strict,
-		    struct reply *r);
-/* api_index_ready() (not strict) for GET /v1/events, which also reads the
- * index's in-memory tail: waits for index_wait_fresh(). */
-int api_index_fresh(struct server *s, uint64_t size, unsigned timeout_ms, struct reply *r);
-/* The latest signed checkpoint, signing one first when it does not cover
- * `need` entries; *note is malloc'd. */
-ls_rc api_covering_checkpoint(struct server *s, uint64_t need, char **note, uint64_t *size,
-			      struct reply *r);
-/* Parse a signed checkpoint note of this log (signature checked). */
-ls_rc api_checkpoint_root(struct server *s, const char *note, struct checkpoint *cp);
-/* A tiles reader over DIR/log for a tree of size entries. */
-/* The entry at index, malloc'd: from the journal when off (the index's hint,
- * INDEX_NO_OFFSET when unknown) finds it there, one small read; else from
- * its entry bundle through tr.  pass (zeroed per page of results; NULL for
- * a single read) lets the journal check its retained point once a page. */
-ls_rc api_read_entry(struct server *s, struct journal_pass *pass, struct tiles_reader *tr,
-		     uint64_t index, uint64_t off, uint8_t **data, size_t *len,
-		     struct ls_err *err);
-
-ls_rc api_tiles_reader(struct server *s, uint64_t size, struct tiles_reader **tr,
-		       struct reply *r);
-/* Standard base64 of data as a JSON string; NULL on OOM. */
-json_t *api_b64_json(const void *data, size_t n);
-
-/* The dashboard's integrity and retention views (api_integrity.c):
- * GET /v1/integrity, GET /v1/retention; audited reads. */
-void api_integrity_get(struct server *s, const struct request *q, struct reply *r);
-void api_retention_get(struct server *s, const struct request *q, struct reply *r);
-
-/* GET /v1/export (api_export.c): a streamed reply on success. */
-void api_export(struct server *s, const struct request *q, struct reply *r);
-
-/* Health (api.c): GET /healthz, GET /readyz (no token), GET /metrics. */
-void api_healthz(struct server *s, const struct request *q, struct reply *r);
-void api_readyz(struct server *s, const struct request *q, struct reply *r);
-void api_metrics(struct server *s, const struct request *q, struct reply *r);
-
-/* Alerts (api_alerts.c). */
-void api_alerts_list(struct server *s, const struct request *q, struct reply *r);
-void api_rules_post(struct server *s, const struct request *q, struct reply *r);
-void api_rules_get(struct server *s, const struct request *q, struct reply *r);
-void api_rules_delete(struct server *s, const struct request *q, const char *id,
-		      struct reply *r);
-void api_webhooks_post(struct server *s, const struct request *q, struct reply *r);
-void api_webhooks_get(struct server *s, const struct request *q, struct reply *r);
 /* alert_opts.emit for the engine: the fired alert's event into the log
  * (ctx is the struct server). */
 ls_rc api_alert_emit(void *ctx, json_t *details, uint64_t *index);
-
-/* The dashboard's static files (api_web.c): GET / and every embedded path. */
-int api_web_exists(const char *path);
-void api_web_get(struct server *s, const struct request *q, struct reply *r);
 
 /*
  * Live stream (api_stream.c): GET /v1/stream.  struct streams holds the
@@ -323,7 +248,6 @@ int streams_wait_closed(struct streams *st, unsigned timeout_ms);
 void streams_free(struct streams *st);
 void streams_counts(struct streams *st, uint64_t *clients, uint64_t *opened,
 		    uint64_t *overflows);
-void api_stream(struct server *s, const struct request *q, struct reply *r);
 
 /* The idempotency map (idem.h) of a server whose log is open: create it
  * (keyed under a derived key when the directory is encrypted), load

@@ -26,6 +26,10 @@
  *     refused with 400 webhook_target_forbidden before anything changes.
  */
 #include "server/api.h"
+#include "server/api_int.h"
+#include "store/log.h"
+#include "server/auth.h"
+#include "followers/alert.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -84,12 +88,9 @@ static void config_error(struct reply *r, ls_rc rc, const struct ls_err *err)
 	case LS_NOTFOUND:
 		reply_error(r, 404, "not_found", "%s", err->msg[0] ? err->msg : "no such rule");
 		break;
-	case LS_NOMEM:
-		reply_error(r, 503, "busy", "out of memory");
-		r->retry_after = 1;
-		break;
 	default:
-		reply_error(r, 500, "internal", "%s", err->msg[0] ? err->msg : ls_rc_name(rc));
+		api_reply_rc(NULL, r, rc, API_RC_READ, "%s",
+			     err->msg[0] ? err->msg : ls_rc_name(rc));
 		break;
 	}
 }
@@ -169,15 +170,18 @@ void api_rules_post(struct server *s, const struct request *q, struct reply *r)
 }
 
 /* Rules and webhooks are configuration: reading them is an audited read,
- * recorded before anything is shown (fail closed: 0 with r filled). */
-static int audit_config_read(struct server *s, const struct request *q, const char *action,
-			     json_t *items, struct reply *r)
+ * recorded before anything is shown (fail closed): *out, the list under
+ * key, is the reply once its event is durable. */
+static void reply_config_read(struct server *s, const struct request *q, const char *action,
+			      const char *key, json_t **out, struct reply *r)
 {
-	json_t *d = json_pack("{sI}", "results", (json_int_t)json_array_size(items));
-	ls_rc rc = api_audit_read(s, q, action, "success", d, r);
+	json_t *d = json_pack("{sI}", "results",
+			      (json_int_t)json_array_size(json_object_get(*out, key)));
 
+	api_reply_audited(s, q, action, d, out, r);
 	json_decref(d);
-	return rc == LS_OK;
+	json_decref(*out);
+	*out = NULL;
 }
 
 void api_rules_get(struct server *s, const struct request *q, struct reply *r)
@@ -191,17 +195,12 @@ void api_rules_get(struct server *s, const struct request *q, struct reply *r)
 		r->retry_after = 1;
 		return;
 	}
-	if (!audit_config_read(s, q, "logseal.rules.list", json_object_get(out, "rules"), r)) {
-		json_decref(out);
-		return;
-	}
-	r->status = 200;
-	r->body = out;
+	reply_config_read(s, q, "logseal.rules.list", "rules", &out, r);
 }
 
-void api_rules_delete(struct server *s, const struct request *q, const char *id,
-		      struct reply *r)
+void api_rules_delete(struct server *s, const struct request *q, struct reply *r)
 {
+	const char *id = q->tail;
 	struct ls_err err = { { 0 } };
 	json_t *rule, *d;
 	ls_rc rc;
@@ -312,12 +311,7 @@ void api_webhooks_get(struct server *s, const struct request *q, struct reply *r
 		r->retry_after = 1;
 		return;
 	}
-	if (!audit_config_read(s, q, "logseal.webhooks.list", json_object_get(out, "webhooks"), r)) {
-		json_decref(out);
-		return;
-	}
-	r->status = 200;
-	r->body = out;
+	reply_config_read(s, q, "logseal.webhooks.list", "webhooks", &out, r);
 }
 
 void api_alerts_list(struct server *s, const struct request *q, struct reply *r)
@@ -352,14 +346,9 @@ void api_alerts_list(struct server *s, const struct request *q, struct reply *r)
 	json_object_set_new(d, "limit", json_integer((json_int_t)limit));
 	json_object_set_new(d, "results",
 			    json_integer((json_int_t)json_array_size(json_object_get(out, "alerts"))));
-	if (api_audit_read(s, q, "logseal.alerts.list", "success", d, r) != LS_OK) {
-		json_decref(d);
-		json_decref(out);
-		return;
-	}
+	api_reply_audited(s, q, "logseal.alerts.list", d, &out, r);
 	json_decref(d);
-	r->status = 200;
-	r->body = out;
+	json_decref(out);
 }
 
 /* ======================================================= emit */

@@ -17,6 +17,10 @@
  *     entries are durable (DESIGN rule 3).
  */
 #include "server/api.h"
+#include "server/api_int.h"
+#include "store/log.h"
+#include "server/auth.h"
+#include "server/idem.h"
 
 #include <limits.h>
 #include <stdio.h>

@@ -24,6 +24,8 @@
  *     cut short has no valid manifest and fails verify-bundle.
  */
 #include "server/api.h"
+#include "server/api_int.h"
+#include "store/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -296,8 +298,8 @@ void api_export(struct server *s, const struct request *q, struct reply *r)
 		goto out;
 	rc = count_matching(s, &x->iq, x->size, &count, &err);
 	if (rc != LS_OK) {
-		reply_error(r, rc == LS_NOMEM ? 503 : 500, rc == LS_NOMEM ? "busy" : "internal",
-			    "counting the entries: %s", err.msg[0] ? err.msg : ls_rc_name(rc));
+		api_reply_rc(s, r, rc, API_RC_READ, "counting the entries: %s",
+			     err.msg[0] ? err.msg : ls_rc_name(rc));
 		goto out;
 	}
 	if (api_tiles_reader(s, x->size, &x->tr, r) != LS_OK)

@@ -5,6 +5,8 @@
  * token as actor, after the hold file is durable.
  */
 #include "server/api.h"
+#include "server/api_int.h"
+#include "server/auth.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -58,21 +60,22 @@ void api_holds_get(struct server *s, const struct request *q, struct reply *r)
 		json_t *o = json_object(), *d;
 
 		json_object_set_new(o, "holds", r->body);
-		r->body = o;
-		/* Holds are configuration: reading them is an audited read.  When
-		 * its event cannot be written, api_audit_read() replaces the
-		 * holds in r with the refusal (fail closed). */
+		r->body = NULL;
+		/* Holds are configuration: reading them is an audited read, and
+		 * when its event cannot be written the reply is the refusal
+		 * (fail closed). */
 		d = json_pack("{sI}", "results",
 			      (json_int_t)json_array_size(json_object_get(o, "holds")));
-		api_audit_read(s, q, "logseal.holds.list", "success", d, r);
+		api_reply_audited(s, q, "logseal.holds.list", d, &o, r);
 		json_decref(d);
+		json_decref(o);
 	}
 	free(json);
 }
 
-void api_holds_delete(struct server *s, const struct request *q, const char *id,
-		      struct reply *r)
+void api_holds_delete(struct server *s, const struct request *q, struct reply *r)
 {
+	const char *id = q->tail;
 	struct ls_err err = { { 0 } };
 	ls_rc rc;
 

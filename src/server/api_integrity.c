@@ -20,6 +20,9 @@
  * a convenience for showing, not a trust anchor.
  */
 #include "server/api.h"
+#include "server/api_int.h"
+#include "store/log.h"
+#include "server/auth.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -150,11 +153,7 @@ void api_integrity_get(struct server *s, const struct request *q, struct reply *
 				json_integer((json_int_t)(note ? cpsize : 0))) ||
 	    json_object_set_new(details, "results", json_integer(1)))
 		goto nomem;
-	if (api_audit_read(s, q, "logseal.integrity.get", "success", details, r) != LS_OK)
-		goto out;
-	r->status = 200;
-	r->body = body;
-	body = NULL;
+	api_reply_audited(s, q, "logseal.integrity.get", details, &body, r);
 	goto out;
 nomem:
 	reply_nomem(r);
@@ -271,11 +270,7 @@ void api_retention_get(struct server *s, const struct request *q, struct reply *
 	if (!details || json_object_set_new(details, "configured", json_boolean(configured)) ||
 	    json_object_set_new(details, "results", json_integer((json_int_t)n)))
 		goto nomem;
-	if (api_audit_read(s, q, "logseal.retention.get", "success", details, r) != LS_OK)
-		goto out;
-	r->status = 200;
-	r->body = body;
-	body = NULL;
+	api_reply_audited(s, q, "logseal.retention.get", details, &body, r);
 	goto out;
 nomem:
 	json_decref(arr);

@@ -9,6 +9,8 @@
  * offline (`logseal keys rotate --new-master-key-...`, server stopped).
  */
 #include "server/api.h"
+#include "server/api_int.h"
+#include "server/auth.h"
 
 #include "store/keys.h"
 #include "store/log.h"

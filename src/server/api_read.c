@@ -34,6 +34,8 @@
  *     states the watermark it covers either way.
  */
 #include "server/api.h"
+#include "server/api_int.h"
+#include "store/log.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -73,12 +75,10 @@ int api_parse_filters(const struct request *q, struct index_query *iq, index_par
 	if (rc == LS_OK)
 		return 1;
 	index_query_release(iq);
-	if (rc == LS_NOMEM) {
-		reply_error(r, 503, "busy", "out of memory");
-		r->retry_after = 1;
-	} else {
+	if (rc == LS_NOMEM)
+		api_reply_rc(NULL, r, rc, API_RC_READ, "%s", err.msg);
+	else
 		reply_error(r, 400, "bad_parameter", "%s", err.msg);
-	}
 	return 0;
 }
 
@@ -193,15 +193,8 @@ ls_rc api_tiles_reader(struct server *s, uint64_t size, struct tiles_reader **tr
 		rc = LS_LIMIT;
 	else
 		rc = tiles_reader_open(logdir, size, tr);
-	if (rc != LS_OK) {
-		if (rc == LS_NOMEM) {
-			reply_error(r, 503, "busy", "out of memory");
-			r->retry_after = 1;
-		} else {
-			reply_error(r, 500, "internal", "cannot open the tiles (%s)",
-				    ls_rc_name(rc));
-		}
-	}
+	if (rc != LS_OK)
+		api_reply_rc(s, r, rc, API_RC_READ, "cannot open the tiles (%s)", ls_rc_name(rc));
 	return rc;
 }
 
@@ -256,13 +249,8 @@ static int parse_index(const char *v, uint64_t *out)
 static void reply_read_error(struct reply *r, ls_rc rc, const struct ls_err *err,
 			     const char *what)
 {
-	if (rc == LS_NOMEM) {
-		reply_error(r, 503, "busy", "out of memory");
-		r->retry_after = 1;
-		return;
-	}
-	reply_error(r, 500, "internal", "%s: %s", what,
-		    err && err->msg[0] ? err->msg : ls_rc_name(rc));
+	api_reply_rc(NULL, r, rc, API_RC_READ, "%s: %s", what,
+		     err && err->msg[0] ? err->msg : ls_rc_name(rc));
 }
 
 /* Refuse every parameter (for endpoints that take none). */
@@ -472,11 +460,7 @@ void api_events_stats(struct server *s, const struct request *q, struct reply *r
 		reply_read_error(r, LS_NOMEM, NULL, "");
 		goto out;
 	}
-	if (api_audit_read(s, q, "logseal.events.stats", "success", details, r) != LS_OK)
-		goto out;
-	r->status = 200;
-	r->body = out;
-	out = NULL;
+	api_reply_audited(s, q, "logseal.events.stats", details, &out, r);
 out:
 	json_decref(out);
 	json_decref(details);
@@ -505,9 +489,9 @@ static void reply_not_found(struct server *s, const struct request *q, const cha
 	reply_error(r, 404, "not_found", "%s", msg);
 }
 
-void api_events_get(struct server *s, const struct request *q, const char *tail,
-		    struct reply *r)
+void api_events_get(struct server *s, const struct request *q, struct reply *r)
 {
+	const char *tail = q->tail;
 	uint8_t proof[MERKLE_MAX_PROOF][LS_HASH_LEN], leaf[LS_HASH_LEN];
 	struct ls_err err = { { 0 } };
 	struct tiles_reader *tr = NULL;
@@ -569,11 +553,7 @@ void api_events_get(struct server *s, const struct request *q, const char *tail,
 	    json_object_set_new(details, "tree_size", json_integer((json_int_t)covered)) ||
 	    json_object_set_new(details, "results", json_integer(1)))
 		goto nomem;
-	if (api_audit_read(s, q, "logseal.events.get", "success", details, r) != LS_OK)
-		goto out;
-	r->status = 200;
-	r->body = body;
-	body = NULL;
+	api_reply_audited(s, q, "logseal.events.get", details, &body, r);
 	goto out;
 nomem:
 	reply_read_error(r, LS_NOMEM, NULL, "");
@@ -678,11 +658,7 @@ void api_proof_consistency(struct server *s, const struct request *q, struct rep
 	    json_object_set_new(body, "new_checkpoint", json_string(nb)) ||
 	    json_object_set_new(details, "results", json_integer(1)))
 		goto nomem;
-	if (api_audit_read(s, q, "logseal.proof.consistency", "success", details, r) != LS_OK)
-		goto out;
-	r->status = 200;
-	r->body = body;
-	body = NULL;
+	api_reply_audited(s, q, "logseal.proof.consistency", details, &body, r);
 	goto out;
 nomem:
 	reply_read_error(r, LS_NOMEM, NULL, "");
@@ -718,16 +694,10 @@ void api_log_checkpoint(struct server *s, const struct request *q, struct reply 
 		reply_read_error(r, LS_NOMEM, NULL, "");
 		return;
 	}
-	if (api_audit_read(s, q, "logseal.log.checkpoint", "success", details, r) != LS_OK) {
-		json_decref(details);
+	if (api_reply_audited_raw(s, q, "logseal.log.checkpoint", details, note, strlen(note),
+				  "text/plain; charset=utf-8", r) != LS_OK)
 		free(note);
-		return;
-	}
 	json_decref(details);
-	r->status = 200;
-	r->raw = note;
-	r->raw_len = strlen(note);
-	r->content_type = "text/plain; charset=utf-8";
 }
 
 /*
@@ -736,9 +706,10 @@ void api_log_checkpoint(struct server *s, const struct request *q, struct reply 
  * A tile's bytes never change once written (C2SP tlog-tiles), so clients may
  * cache it; "private" because the log is for auditors only.
  */
-void api_log_tile(struct server *s, const struct request *q, const char *tail,
-		  struct reply *r)
+void api_log_tile(struct server *s, const struct request *q, struct reply *r)
 {
+	/* relative to the log directory: "tile/..." */
+	const char *tail = q->path + strlen("/log/");
 	struct ls_err err = { { 0 } };
 	char logdir[PATH_MAX];
 	uint8_t *data = NULL;
@@ -772,13 +743,10 @@ void api_log_tile(struct server *s, const struct request *q, const char *tail,
 	if (json_object_set_new(details, "bytes", json_integer((json_int_t)len)) ||
 	    json_object_set_new(details, "results", json_integer(1)))
 		goto nomem;
-	if (api_audit_read(s, q, "logseal.log.tile", "success", details, r) != LS_OK)
+	if (api_reply_audited_raw(s, q, "logseal.log.tile", details, data, len,
+				  "application/octet-stream", r) != LS_OK)
 		goto out;
-	r->status = 200;
-	r->raw = (char *)data;
-	r->raw_len = len;
 	data = NULL;
-	r->content_type = "application/octet-stream";
 	r->cache_control = "private, max-age=31536000, immutable";
 	goto out;
 nomem:

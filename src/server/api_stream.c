@@ -65,6 +65,9 @@
  *     the client never sees a torn message).
  */
 #include "server/api.h"
+#include "server/api_int.h"
+#include "store/log.h"
+#include "server/auth.h"
 
 #include <errno.h>
 #include <limits.h>

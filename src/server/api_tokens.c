@@ -8,6 +8,8 @@
  * gets the log's error, so no token exists that the log does not account for.
  */
 #include "server/api.h"
+#include "server/api_int.h"
+#include "server/auth.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -128,8 +130,7 @@ out:
 
 void api_tokens_get(struct server *s, const struct request *q, struct reply *r)
 {
-	json_t *list = auth_list(s->auth), *d;
-	ls_rc rc;
+	json_t *list = auth_list(s->auth), *d, *body;
 
 	if (!list) {
 		reply_append_error(s, r, LS_NOMEM, NULL);
@@ -138,20 +139,16 @@ void api_tokens_get(struct server *s, const struct request *q, struct reply *r)
 	/* The token list is configuration, and reading it is a read like any
 	 * other: recorded before it is shown, or not shown. */
 	d = json_pack("{sI}", "results", (json_int_t)json_array_size(list));
-	rc = api_audit_read(s, q, "logseal.tokens.list", "success", d, r);
+	body = json_object();
+	json_object_set_new(body, "tokens", list);
+	api_reply_audited(s, q, "logseal.tokens.list", d, &body, r);
 	json_decref(d);
-	if (rc != LS_OK) {
-		json_decref(list);
-		return;
-	}
-	r->status = 200;
-	r->body = json_object();
-	json_object_set_new(r->body, "tokens", list);
+	json_decref(body);
 }
 
-void api_tokens_delete(struct server *s, const struct request *q, const char *id,
-		       struct reply *r)
+void api_tokens_delete(struct server *s, const struct request *q, struct reply *r)
 {
+	const char *id = q->tail;
 	struct ls_err err = { { 0 } };
 	json_t *info = NULL, *d;
 	int changed = 0;

@@ -12,6 +12,7 @@
  * bytes are sent from the table built into the binary, never copied.
  */
 #include "server/api.h"
+#include "server/api_int.h"
 
 #include "server/web.h"
 

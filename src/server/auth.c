@@ -21,7 +21,6 @@
 #include "base/crypto.h"
 #include "core/event.h"
 #include "base/fsutil.h"
-#include "server/serve.h"
 
 #define TOKENS_FILE "tokens.json"
 #define TOKENS_FILE_MAX (16u << 20)

@@ -52,8 +52,14 @@ struct auth_principal {
 	char service[AUTH_SERVICE_MAX + 1]; /* "" when not bound */
 };
 
-/* Load DIR/tokens.json.  LS_NOTFOUND when there is none (see auth_bootstrap
- * in serve.h), LS_CORRUPT when it does not parse. */
+/* Create DIR/tokens.json with one admin token (roles admin + auditor) and
+ * write its secret to DIR/admin.token (mode 0600, one line), the only place
+ * a secret is ever written.  LS_EXISTS when DIR already has a token store.
+ * (`logseal init`.) */
+ls_rc auth_bootstrap(const char *dir, struct ls_err *err);
+
+/* Load DIR/tokens.json.  LS_NOTFOUND when there is none (see
+ * auth_bootstrap), LS_CORRUPT when it does not parse. */
 ls_rc auth_open(const char *dir, struct auth **out, struct ls_err *err);
 void auth_free(struct auth *a);
 

@@ -47,12 +47,15 @@
  * DENY, Referrer-Policy: no-referrer and a Content-Security-Policy: the
  * dashboard's (web_csp()) on its files, "default-src 'none'" on the rest.
  *
+ * The endpoints are rows of the route table (api.h, api_routes.c); this file
+ * knows none of them by name.  A row gives the method and path, the role,
+ * the body it takes and the handler called at step 3.
+ *
  * Invariants:
- *  1. Every route but /healthz, /readyz and the dashboard's static files
- *     needs an active token whose roles allow it (deny by default: a route
- *     missing from the table is a 404).  /metrics takes an auditor token:
- *     it shows no event data, but sizes and rates are still the log's
- *     business, and a dedicated role would need a change to auth.
+ *  1. Every route but those the table marks API_PUBLIC (/healthz, /readyz
+ *     and the dashboard's static files) needs an active token whose roles
+ *     allow it (deny by default: a path missing from the table is a 404, a
+ *     row that names no role reaches nobody).
  *  2. server.active counts requests from their first call until libmicrohttpd
  *     reports them complete, so http_stop() can wait for them.
  */
@@ -73,6 +76,8 @@
 #include <unistd.h>
 
 #include "base/crypto.h"
+#include "server/api.h"
+#include "server/auth.h"
 #include "server/metrics.h"
 #include "server/web.h"
 
@@ -87,112 +92,9 @@
 
 #define LIVE_SNDBUF (64 * 1024)	/* kernel send buffer of a live stream's socket */
 
-enum handler {
-	H_HEALTHZ,
-	H_EVENTS,
-	H_K8S,
-	H_TOKENS_POST,
-	H_TOKENS_GET,
-	H_TOKENS_DELETE,
-	H_HOLDS_POST,
-	H_HOLDS_GET,
-	H_HOLDS_DELETE,
-	H_EVENTS_QUERY,
-	H_EVENTS_STATS,
-	H_EVENTS_GET,
-	H_CONSISTENCY,
-	H_EXPORT,
-	H_CHECKPOINT,
-	H_TILE,
-	H_READYZ,
-	H_METRICS,
-	H_STREAM,
-	H_ALERTS,
-	H_RULES_POST,
-	H_RULES_GET,
-	H_RULES_DELETE,
-	H_HOOKS_POST,
-	H_HOOKS_GET,
-	H_INTEGRITY,
-	H_RETENTION,
-	H_KEYS_ROTATE,
-	H_WEB,
-};
-
-enum body_types { B_NONE, B_JSON, B_JSON_NDJSON };
-
-/* How a route's path matches a request path. */
-enum match { M_EXACT, M_PREFIX, M_ASSET };
-
-struct route {
-	const char *path;
-	enum match match;	/* M_PREFIX: path must be followed by one segment or more;
-				 * M_ASSET: any path of an embedded dashboard file */
-	const char *method;
-	unsigned role;		/* 0: no token needed */
-	enum handler h;
-	enum body_types body;
-	const char *label;	/* route pattern for metrics (never the request path) */
-};
-
-static const struct route routes[] = {
-	{ "/healthz", M_EXACT, "GET", 0, H_HEALTHZ, B_NONE, "/healthz" },
-	{ "/readyz", M_EXACT, "GET", 0, H_READYZ, B_NONE, "/readyz" },
-	{ "/metrics", M_EXACT, "GET", AUTH_ROLE_AUDITOR, H_METRICS, B_NONE, "/metrics" },
-	{ "/v1/events", M_EXACT, "POST", AUTH_ROLE_WRITER, H_EVENTS, B_JSON_NDJSON, "/v1/events" },
-	{ "/v1/events", M_EXACT, "GET", AUTH_ROLE_AUDITOR, H_EVENTS_QUERY, B_NONE, "/v1/events" },
-	/* before the prefix route: the first route that matches wins */
-	{ "/v1/events/stats", M_EXACT, "GET", AUTH_ROLE_AUDITOR, H_EVENTS_STATS, B_NONE,
-	  "/v1/events/stats" },
-	{ "/v1/events/", M_PREFIX, "GET", AUTH_ROLE_AUDITOR, H_EVENTS_GET, B_NONE,
-	  "/v1/events/{index}" },
-	{ "/v1/k8s/audit", M_EXACT, "POST", AUTH_ROLE_WRITER, H_K8S, B_JSON, "/v1/k8s/audit" },
-	{ "/v1/tokens", M_EXACT, "POST", AUTH_ROLE_ADMIN, H_TOKENS_POST, B_JSON, "/v1/tokens" },
-	{ "/v1/tokens", M_EXACT, "GET", AUTH_ROLE_ADMIN, H_TOKENS_GET, B_NONE, "/v1/tokens" },
-	{ "/v1/tokens/", M_PREFIX, "DELETE", AUTH_ROLE_ADMIN, H_TOKENS_DELETE, B_NONE,
-	  "/v1/tokens/{id}" },
-	{ "/v1/holds", M_EXACT, "POST", AUTH_ROLE_ADMIN, H_HOLDS_POST, B_JSON, "/v1/holds" },
-	{ "/v1/holds", M_EXACT, "GET", AUTH_ROLE_ADMIN, H_HOLDS_GET, B_NONE, "/v1/holds" },
-	{ "/v1/holds/", M_PREFIX, "DELETE", AUTH_ROLE_ADMIN, H_HOLDS_DELETE, B_NONE,
-	  "/v1/holds/{id}" },
-	{ "/v1/proof/consistency", M_EXACT, "GET", AUTH_ROLE_AUDITOR, H_CONSISTENCY, B_NONE,
-	  "/v1/proof/consistency" },
-	{ "/v1/export", M_EXACT, "GET", AUTH_ROLE_AUDITOR, H_EXPORT, B_NONE, "/v1/export" },
-	{ "/v1/stream", M_EXACT, "GET", AUTH_ROLE_AUDITOR, H_STREAM, B_NONE, "/v1/stream" },
-	{ "/v1/alerts", M_EXACT, "GET", AUTH_ROLE_AUDITOR, H_ALERTS, B_NONE, "/v1/alerts" },
-	{ "/v1/alerts/rules", M_EXACT, "POST", AUTH_ROLE_ADMIN, H_RULES_POST, B_JSON,
-	  "/v1/alerts/rules" },
-	{ "/v1/alerts/rules", M_EXACT, "GET", AUTH_ROLE_ADMIN, H_RULES_GET, B_NONE,
-	  "/v1/alerts/rules" },
-	{ "/v1/alerts/rules/", M_PREFIX, "DELETE", AUTH_ROLE_ADMIN, H_RULES_DELETE, B_NONE,
-	  "/v1/alerts/rules/{id}" },
-	{ "/v1/alerts/webhooks", M_EXACT, "POST", AUTH_ROLE_ADMIN, H_HOOKS_POST, B_JSON,
-	  "/v1/alerts/webhooks" },
-	{ "/v1/alerts/webhooks", M_EXACT, "GET", AUTH_ROLE_ADMIN, H_HOOKS_GET, B_NONE,
-	  "/v1/alerts/webhooks" },
-	{ "/v1/integrity", M_EXACT, "GET", AUTH_ROLE_AUDITOR, H_INTEGRITY, B_NONE,
-	  "/v1/integrity" },
-	{ "/v1/retention", M_EXACT, "GET", AUTH_ROLE_AUDITOR, H_RETENTION, B_NONE,
-	  "/v1/retention" },
-	{ "/v1/keys/rotate", M_EXACT, "POST", AUTH_ROLE_ADMIN, H_KEYS_ROTATE, B_NONE,
-	  "/v1/keys/rotate" },
-	{ "/log/checkpoint", M_EXACT, "GET", AUTH_ROLE_AUDITOR, H_CHECKPOINT, B_NONE,
-	  "/log/checkpoint" },
-	{ "/log/tile/", M_PREFIX, "GET", AUTH_ROLE_AUDITOR, H_TILE, B_NONE, "/log/tile/{path}" },
-	/* last: the API's paths win over a file that would share one */
-	{ "/", M_ASSET, "GET", 0, H_WEB, B_NONE, "/{dashboard}" },
-};
-
-#define NROUTES (sizeof(routes) / sizeof(routes[0]))
-
 const char *const *http_route_labels(size_t *n)
 {
-	static const char *labels[NROUTES];
-
-	for (size_t i = 0; i < NROUTES; i++)
-		labels[i] = routes[i].label;
-	*n = NROUTES;
-	return labels;
+	return api_route_labels(n);
 }
 
 struct http {
@@ -208,7 +110,7 @@ struct http {
 
 /* Per request state, from the first call to the completion callback. */
 struct conn {
-	const struct route *route;
+	const struct api_route *route;
 	struct request q;
 	struct auth_principal who;
 	struct query_arg *args;
@@ -548,48 +450,6 @@ static void body_free(struct http *h, struct conn *k)
 
 /* ======================================================= step 1: headers */
 
-/* Whether method is already in the comma-separated list. */
-static int method_listed(const char *list, const char *method)
-{
-	size_t n = strlen(method);
-
-	for (const char *p = list; (p = strstr(p, method)) != NULL; p += n)
-		if ((p == list || p[-1] == ' ') && (p[n] == 0 || p[n] == ','))
-			return 1;
-	return 0;
-}
-
-static const struct route *find_route(const char *path, const char *method, char *allow,
-				      size_t cap, int *path_known)
-{
-	const struct route *hit = NULL;
-	size_t used = 0;
-
-	*path_known = 0;
-	allow[0] = 0;
-	for (size_t i = 0; i < NROUTES; i++) {
-		const struct route *rt = &routes[i];
-		size_t pl = strlen(rt->path);
-		int match = rt->match == M_PREFIX ? strncmp(path, rt->path, pl) == 0 && path[pl] != 0
-			    : rt->match == M_ASSET ? api_web_exists(path)
-						   : strcmp(path, rt->path) == 0;
-		if (!match)
-			continue;
-		*path_known = 1;
-		/* HEAD only for the dashboard's files: it would be an audited
-		 * read elsewhere, with no body to show for it. */
-		if (!hit && (strcmp(method, rt->method) == 0 ||
-			     (rt->match == M_ASSET && strcmp(method, "HEAD") == 0)))
-			hit = rt;
-		if (used < cap && !method_listed(allow, rt->method)) {
-			int w = snprintf(allow + used, cap - used, "%s%s", used ? ", " : "",
-					 rt->method);
-			used += w > 0 ? (size_t)w : 0;
-		}
-	}
-	return hit;
-}
-
 static void client_ip(struct MHD_Connection *c, char *out, size_t cap)
 {
 	const union MHD_ConnectionInfo *ci =
@@ -750,7 +610,7 @@ static enum MHD_Result first_call(struct http *h, struct MHD_Connection *c, stru
 		k->replied = 1;
 		return send_error(c, 400, "bad_request", NULL, 0, 1, "%s", v);
 	}
-	k->route = find_route(url, method, allow, sizeof(allow), &known);
+	k->route = api_route_find(url, method, allow, sizeof(allow), &known);
 	if (!k->route) {
 		k->replied = 1;
 		if (known)
@@ -759,7 +619,11 @@ static enum MHD_Result first_call(struct http *h, struct MHD_Connection *c, stru
 		return send_error(c, 404, "not_found", NULL, 0, 0, "no such endpoint");
 	}
 
-	if (k->route->role) {
+	if (k->route->match == API_PREFIX)
+		k->q.tail = url + strlen(k->route->path);
+	/* Deny by default (api.h, routes invariant 1): only a row that says
+	 * API_PUBLIC is reached without a token. */
+	if (!(k->route->flags & API_PUBLIC)) {
 		const char *ah = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 							     MHD_HTTP_HEADER_AUTHORIZATION);
 		size_t n;
@@ -782,33 +646,34 @@ static enum MHD_Result first_call(struct http *h, struct MHD_Connection *c, stru
 		if (!(k->who.roles & k->route->role)) {
 			char reason[128];
 			json_t *need = auth_roles_json(k->route->role);
+			const char *role = json_string_value(json_array_get(need, 0));
 			snprintf(reason, sizeof(reason), "this endpoint needs role %s",
-				 json_string_value(json_array_get(need, 0)));
+				 role ? role : "(none)");
 			json_decref(need);
 			return refuse_unauthorised(h, c, k, 403, k->who.id, reason);
 		}
 	}
 
-	k->body_limit = k->route->body != B_NONE ? s->max_body : 0;
-	if (k->route->body != B_NONE) {
+	k->body_limit = k->route->body != API_BODY_NONE ? s->max_body : 0;
+	if (k->route->body != API_BODY_NONE) {
 		v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 		if (!media_type(v, mt, sizeof(mt))) {
 			k->replied = 1;
 			return send_error(c, 415, "unsupported_media_type", NULL, 0, 0,
 					  "Content-Type must be application/json%s",
-					  k->route->body == B_JSON_NDJSON ?
+					  k->route->body == API_BODY_JSON_NDJSON ?
 						  " or application/x-ndjson" : "");
 		}
 		if (strcasecmp(mt, "application/json") == 0) {
 			k->q.body_kind = EVENT_BODY_JSON;
-		} else if (k->route->body == B_JSON_NDJSON &&
+		} else if (k->route->body == API_BODY_JSON_NDJSON &&
 			   strcasecmp(mt, "application/x-ndjson") == 0) {
 			k->q.body_kind = EVENT_BODY_NDJSON;
 		} else {
 			k->replied = 1;
 			return send_error(c, 415, "unsupported_media_type", NULL, 0, 0,
 					  "Content-Type must be application/json%s",
-					  k->route->body == B_JSON_NDJSON ?
+					  k->route->body == API_BODY_JSON_NDJSON ?
 						  " or application/x-ndjson" : "");
 		}
 	}
@@ -828,7 +693,7 @@ static enum MHD_Result first_call(struct http *h, struct MHD_Connection *c, stru
 	k->q.args = k->args;
 	k->q.nargs = k->nargs;
 
-	if (k->route->h == H_EVENTS) {
+	if (k->route->flags & API_FORMAT) {
 		v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "format");
 		if (v && strcmp(v, "flat") != 0 && strcmp(v, "native") != 0) {
 			k->replied = 1;
@@ -853,7 +718,7 @@ static enum MHD_Result first_call(struct http *h, struct MHD_Connection *c, stru
 			return send_error(c, 413, "too_large", NULL, 0, 1,
 					  "the body is larger than %zu bytes", s->max_body);
 		}
-		if (k->route->body != B_NONE) {
+		if (k->route->body != API_BODY_NONE) {
 			k->body_limit = (size_t)cl;
 			if (!body_fits(h, (size_t)cl + 1)) {
 				k->replied = 1;
@@ -872,7 +737,7 @@ static enum MHD_Result take_body(struct http *h, struct conn *k, const char *dat
 {
 	size_t max = h->s->max_body;
 
-	if (k->too_large || k->over_budget || k->route->body == B_NONE) {
+	if (k->too_large || k->over_budget || k->route->body == API_BODY_NONE) {
 		/* Bodies on GET/DELETE are ignored; refused ones discarded up to
 		 * a point, so the 413 or 503 can still be delivered. */
 		k->discarded += n;
@@ -923,96 +788,7 @@ static enum MHD_Result dispatch(struct http *h, struct MHD_Connection *c, struct
 	k->q.body = k->buf;
 	k->q.body_len = k->len;
 
-	switch (k->route->h) {
-	case H_HEALTHZ:
-		api_healthz(s, &k->q, &r);
-		break;
-	case H_READYZ:
-		api_readyz(s, &k->q, &r);
-		break;
-	case H_METRICS:
-		api_metrics(s, &k->q, &r);
-		break;
-	case H_STREAM:
-		api_stream(s, &k->q, &r);
-		break;
-	case H_ALERTS:
-		api_alerts_list(s, &k->q, &r);
-		break;
-	case H_RULES_POST:
-		api_rules_post(s, &k->q, &r);
-		break;
-	case H_RULES_GET:
-		api_rules_get(s, &k->q, &r);
-		break;
-	case H_RULES_DELETE:
-		api_rules_delete(s, &k->q, k->q.path + strlen("/v1/alerts/rules/"), &r);
-		break;
-	case H_HOOKS_POST:
-		api_webhooks_post(s, &k->q, &r);
-		break;
-	case H_HOOKS_GET:
-		api_webhooks_get(s, &k->q, &r);
-		break;
-	case H_INTEGRITY:
-		api_integrity_get(s, &k->q, &r);
-		break;
-	case H_RETENTION:
-		api_retention_get(s, &k->q, &r);
-		break;
-	case H_KEYS_ROTATE:
-		api_keys_rotate(s, &k->q, &r);
-		break;
-	case H_WEB:
-		api_web_get(s, &k->q, &r);
-		break;
-	case H_EVENTS:
-		api_events_post(s, &k->q, &r);
-		break;
-	case H_K8S:
-		api_k8s_post(s, &k->q, &r);
-		break;
-	case H_TOKENS_POST:
-		api_tokens_post(s, &k->q, &r);
-		break;
-	case H_TOKENS_GET:
-		api_tokens_get(s, &k->q, &r);
-		break;
-	case H_TOKENS_DELETE:
-		api_tokens_delete(s, &k->q, k->q.path + strlen("/v1/tokens/"), &r);
-		break;
-	case H_HOLDS_POST:
-		api_holds_post(s, &k->q, &r);
-		break;
-	case H_HOLDS_GET:
-		api_holds_get(s, &k->q, &r);
-		break;
-	case H_HOLDS_DELETE:
-		api_holds_delete(s, &k->q, k->q.path + strlen("/v1/holds/"), &r);
-		break;
-	case H_EVENTS_QUERY:
-		api_events_query(s, &k->q, &r);
-		break;
-	case H_EVENTS_STATS:
-		api_events_stats(s, &k->q, &r);
-		break;
-	case H_EVENTS_GET:
-		api_events_get(s, &k->q, k->q.path + strlen("/v1/events/"), &r);
-		break;
-	case H_CONSISTENCY:
-		api_proof_consistency(s, &k->q, &r);
-		break;
-	case H_EXPORT:
-		api_export(s, &k->q, &r);
-		break;
-	case H_CHECKPOINT:
-		api_log_checkpoint(s, &k->q, &r);
-		break;
-	case H_TILE:
-		/* relative to the log directory: "tile/..." */
-		api_log_tile(s, &k->q, k->q.path + strlen("/log/"), &r);
-		break;
-	}
+	k->route->fn(s, &k->q, &r);
 	if (!r.body && !r.raw && !r.raw_static && !r.stream)
 		reply_error(&r, 500, "internal", "the handler gave no reply");
 	if (r.stream && r.stream_live) {
@@ -1083,6 +859,15 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	return k;
 }
 
+/* A route's position in the table (metrics), or the row count for none. */
+static size_t route_slot(const struct api_route *rt)
+{
+	size_t n;
+	const struct api_route *all = api_routes(&n);
+
+	return rt ? (size_t)(rt - all) : n;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
@@ -1095,7 +880,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		const union MHD_ConnectionInfo *ci =
 			MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
 		if (ci && ci->http_status)
-			metrics_http(h->s->metrics, k->route ? (size_t)(k->route - routes) : NROUTES,
+			metrics_http(h->s->metrics, route_slot(k->route),
 				     ci->http_status);
 	}
 	if (k->counted)

@@ -1,7 +1,7 @@
 /*
  * http.h - the HTTP(S) front of the server on libmicrohttpd: limits,
- * routing, authentication and role checks, JSON replies.  Handlers live in
- * api_*.c (api.h).
+ * routing, authentication and role checks, JSON replies.  The routes and
+ * their handlers are the table of api_routes.c (api.h).
  *
  * Calling sequence: http_start() -> ... -> http_stop() (once).
  */
@@ -12,8 +12,9 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "server/api.h"
 #include "base/ls.h"
+
+struct server;		/* api.h */
 
 struct http_opts {
 	struct sockaddr_storage addr;	/* where to listen */

@@ -48,6 +48,7 @@
 #include "server/api.h"
 #include "server/auth.h"
 #include "base/crypto.h"
+#include "server/denials.h"
 #include "base/fsutil.h"
 #include "server/http.h"
 #include "server/idem.h"

@@ -108,16 +108,5 @@ void serve_stop(struct serve *s);
  * wrong is said through the notice callback.  serve_close(NULL) is a no-op. */
 ls_rc serve_close(struct serve *s, uint64_t *signed_size);
 
-/* Create DIR/tokens.json with one admin token (roles admin + auditor) and
- * write its secret to DIR/admin.token (mode 0600, one line), the only place
- * a secret is ever written.  LS_EXISTS when DIR already has a token store. */
-ls_rc auth_bootstrap(const char *dir, struct ls_err *err);
-
-/* A self-signed ECDSA P-256 certificate for cn (subjectAltName DNS:localhost,
- * IP:127.0.0.1, IP:::1; valid one year) and its key (PEM, mode 0600).
- * Creates the parent directories (mode 0700) when missing; refuses
- * (LS_EXISTS) to overwrite either file. */
-ls_rc tls_make_selfsigned(const char *cert_path, const char *key_path, const char *cn,
-			  struct ls_err *err);
 
 #endif

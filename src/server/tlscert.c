@@ -8,7 +8,7 @@
  * is marked as a CA for itself so that clients accept it as its own trust
  * anchor (curl --cacert cert.pem).
  */
-#include "server/serve.h"
+#include "server/tlscert.h"
 
 #include <limits.h>
 #include <openssl/bio.h>

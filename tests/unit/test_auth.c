@@ -19,7 +19,6 @@
 
 #include "server/auth.h"
 #include "base/fsutil.h"
-#include "server/serve.h"
 
 static char dir[] = "/tmp/test_auth.XXXXXX";
 

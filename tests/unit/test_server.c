@@ -22,7 +22,9 @@
 
 #include "base/crypto.h"
 #include "base/fsutil.h"
+#include "server/auth.h"
 #include "server/serve.h"
+#include "server/tlscert.h"
 #include "store/log.h"
 
 static char dir[] = "/tmp/ls-test-server-XXXXXX";
