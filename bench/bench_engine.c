@@ -364,7 +364,7 @@ static int run_append(const struct opts *o, int batch, int nthreads, double sha_
 	double disk_before, disk_after, disk, limit;
 	double bsecs = o->seconds / 2 < 1 ? o->seconds / 2 : 1;
 	struct log_opts lo;
-	struct journal_recovery rec;
+	struct store_recovery rec;
 	struct log *l = NULL;
 	struct ls_err err = {{0}};
 	double t0, t1, tc, *all, p50, p99, bytes = 0;

@@ -125,7 +125,7 @@ static void iterate(int strict)
 static void recover_and_check(void)
 {
 	struct journal *j;
-	struct journal_recovery rec;
+	struct store_recovery rec;
 	struct journal_iter *it;
 	struct ls_err err;
 	const uint8_t *data;

@@ -120,10 +120,10 @@ static void *import_worker(void *arg)
 				if (c->rc != LS_OK)
 					free(out);
 			}
-			if (c->rc == LS_OK && len > JOURNAL_MAX_ENTRY) {
+			if (c->rc == LS_OK && len > STORE_MAX_ENTRY) {
 				free(out);
 				c->rc = ls_err_set(&err, LS_LIMIT, "entry is %zu bytes, over the %u limit",
-						   len, JOURNAL_MAX_ENTRY);
+						   len, STORE_MAX_ENTRY);
 			}
 			if (c->rc != LS_OK) {
 				snprintf(c->msg, sizeof(c->msg), "line %llu: %s",

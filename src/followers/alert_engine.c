@@ -23,7 +23,7 @@
 #include "core/event.h"
 #include "base/fsutil.h"
 #include "base/jcanon.h"
-#include "store/journal.h"
+#include "store/reader.h"
 #include "store/keys.h"
 #include "followers/alert_int.h"
 #include "followers/webhook.h"
@@ -604,7 +604,7 @@ static ls_rc eval_one(struct alert *a, uint64_t idx, const void *data, size_t le
 /* Evaluate journal entries [a->next, upto) (mu not held). */
 static ls_rc read_journal(struct alert *a, const char *jdir, uint64_t upto, struct ls_err *err)
 {
-	struct journal_iter *it;
+	struct store_iter *it;
 	const uint8_t *data;
 	uint64_t idx, start;
 	size_t len;
@@ -615,11 +615,11 @@ static ls_rc read_journal(struct alert *a, const char *jdir, uint64_t upto, stru
 	pthread_mutex_unlock(&a->mu);
 	if (start >= upto)
 		return LS_OK;
-	rc = journal_iter_open(jdir, start, &it, err);
+	rc = store_iter_open(jdir, start, 0, &it, err);
 	if (rc)
 		return rc;
 	for (;;) {
-		rc = journal_iter_next(it, &data, &len, &idx, err);
+		rc = store_iter_next(it, &data, &len, &idx, err);
 		if (rc == LS_NOTFOUND) {
 			rc = LS_OK;
 			break;
@@ -628,7 +628,7 @@ static ls_rc read_journal(struct alert *a, const char *jdir, uint64_t upto, stru
 			break;
 		eval_one(a, idx, data, len);
 	}
-	journal_iter_free(it);
+	store_iter_free(it);
 	return rc;
 }
 

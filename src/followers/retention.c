@@ -34,7 +34,7 @@
 #include "base/crypto.h"
 #include "core/event.h"
 #include "base/fsutil.h"
-#include "store/journal.h"
+#include "store/reader.h"
 #include "store/keys.h"
 #include "store/tiles.h"
 
@@ -709,7 +709,7 @@ static int add_unique(char ***v, size_t *n, size_t max, const char *s)
 static ls_rc seg_summarise(const char *jdir, uint64_t first, uint64_t next,
 			   const uint8_t actor_key[32], struct retention_seg *s, struct ls_err *err)
 {
-	struct journal_iter *it;
+	struct store_iter *it;
 	ls_rc rc;
 
 	memset(s, 0, sizeof(*s));
@@ -717,7 +717,7 @@ static ls_rc seg_summarise(const char *jdir, uint64_t first, uint64_t next,
 	s->last = next - 1;
 	s->oldest_us = INT64_MAX;
 	s->newest_us = INT64_MIN;
-	rc = journal_iter_open(jdir, first, &it, err);
+	rc = store_iter_open(jdir, first, 0, &it, err);
 	if (rc != LS_OK)
 		return rc;
 	for (;;) {
@@ -728,7 +728,7 @@ static ls_rc seg_summarise(const char *jdir, uint64_t first, uint64_t next,
 		int64_t t;
 		int k;
 
-		rc = journal_iter_next(it, &data, &len, &idx, err);
+		rc = store_iter_next(it, &data, &len, &idx, err);
 		if (rc == LS_NOTFOUND) {
 			rc = ls_err_set(err, LS_CORRUPT, "%s: the journal ends before record %llu",
 					jdir, (unsigned long long)(next - 1));
@@ -779,7 +779,7 @@ static ls_rc seg_summarise(const char *jdir, uint64_t first, uint64_t next,
 			break;
 		}
 	}
-	journal_iter_free(it);
+	store_iter_free(it);
 	if (rc == LS_OK && s->newest_us == INT64_MIN) {
 		s->oldest_us = INT64_MIN / 2;
 		s->newest_us = INT64_MAX / 2;
@@ -1050,7 +1050,7 @@ static ls_rc archive_one(struct log *l, const struct retention_policy *p, json_t
 	rc = manifest_save(adir, manifest, err);
 	if (rc != LS_OK)
 		return rc;
-	rc = journal_set_retained(jdir, next, err);
+	rc = store_set_retained(jdir, next, err);
 	if (rc != LS_OK)
 		return rc;
 	if (unlink(path) != 0)
@@ -1161,7 +1161,7 @@ ls_rc retention_run(struct log *l, int64_t now_us, struct retention_report *rep,
 	    (rc = fs_mkdirs(adir, 0700, err)) != LS_OK ||
 	    (rc = manifest_load(adir, &manifest, err)) != LS_OK ||
 	    (rc = holds_load(dir, &hs, err)) != LS_OK ||
-	    (rc = journal_retained(jdir, &kept, err)) != LS_OK ||
+	    (rc = store_retained(jdir, &kept, err)) != LS_OK ||
 	    (rc = list_segs(jdir, &v, &n, err)) != LS_OK)
 		goto out;
 	segs = json_object_get(manifest, "segments");

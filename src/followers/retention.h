@@ -161,7 +161,5 @@ ls_rc retention_worker_start(struct log *l, const struct retention_worker_opts *
 			     struct retention_worker **out, struct ls_err *err);
 void retention_worker_stop(struct retention_worker *w);
 
-/* `logseal retention ...` (retention_cli.c). */
-int retention_main(int argc, char **argv);
 
 #endif

@@ -34,7 +34,7 @@
 #include "store/cpindex.h"
 #include "base/crypto.h"
 #include "base/fsutil.h"
-#include "store/journal.h"
+#include "store/reader.h"
 #include "store/keys.h"
 #include "core/merkle.h"
 #include "followers/retention.h"
@@ -683,7 +683,7 @@ static ls_rc feed_archived(const char *dir, const char *tmp, const struct retent
 			   struct merkle_tree *tree, struct tilecheck *tc, struct ls_err *err)
 {
 	char path[PATH_MAX];
-	struct journal_iter *it = NULL;
+	struct store_iter *it = NULL;
 	uint8_t *seg;
 	size_t len;
 	ls_rc rc;
@@ -695,7 +695,7 @@ static ls_rc feed_archived(const char *dir, const char *tmp, const struct retent
 	rc = fs_write_file(path, seg, len, 0600, 0, err);
 	free(seg);
 	if (rc == LS_OK)
-		rc = journal_iter_open_strict(tmp, a->first, &it, err);
+		rc = store_iter_open(tmp, a->first, STORE_STRICT, &it, err);
 	while (rc == LS_OK) {
 		const uint8_t *data;
 		size_t dlen;
@@ -705,7 +705,7 @@ static ls_rc feed_archived(const char *dir, const char *tmp, const struct retent
 		rc = cp_reached(dir, cps, ncps, next_cp, tree, err);
 		if (rc != LS_OK)
 			break;
-		rc = journal_iter_next(it, &data, &dlen, &idx, err);
+		rc = store_iter_next(it, &data, &dlen, &idx, err);
 		if (rc == LS_NOTFOUND) {
 			rc = tree->size == a->last + 1
 				     ? LS_OK
@@ -734,7 +734,7 @@ static ls_rc feed_archived(const char *dir, const char *tmp, const struct retent
 		if (rc == LS_OK)
 			rc = tc_push_hash(tc, 0, h, err);
 	}
-	journal_iter_free(it);
+	store_iter_free(it);
 	unlink(path);
 	return rc;
 }
@@ -871,7 +871,7 @@ ls_rc verify_data_dir(const char *dir, const struct verify_progress *progress,
 	struct cpinfo *cps = NULL;
 	size_t ncps = 0, next_cp = 0;
 	struct tilecheck *tc = NULL;
-	struct journal_iter *it = NULL;
+	struct store_iter *it = NULL;
 	struct merkle_tree tree;
 	struct progress pg = { 0 };
 	struct checkpoint pub;
@@ -913,12 +913,12 @@ ls_rc verify_data_dir(const char *dir, const struct verify_progress *progress,
 	pg.to = progress;
 	pg.total = pub.size;
 	merkle_tree_init(&tree);
-	rc = journal_retained(jdir, &kept, err);
+	rc = store_retained(jdir, &kept, err);
 	if (rc == LS_OK && kept)
 		rc = verify_retired(dir, kept, pub.size, cps, ncps, &next_cp, &tree, tc, rep, err);
 	if (rc != LS_OK)
 		goto out;
-	rc = journal_iter_open_strict(jdir, kept, &it, err);
+	rc = store_iter_open(jdir, kept, STORE_STRICT, &it, err);
 	if (rc != LS_OK)
 		goto out;
 
@@ -943,7 +943,7 @@ ls_rc verify_data_dir(const char *dir, const struct verify_progress *progress,
 		}
 		if (tree.size >= pub.size)
 			break;
-		rc = journal_iter_next(it, &data, &len, &idx, err);
+		rc = store_iter_next(it, &data, &len, &idx, err);
 		if (rc == LS_NOTFOUND) {
 			rc = LS_OK;
 			break;
@@ -965,7 +965,7 @@ ls_rc verify_data_dir(const char *dir, const struct verify_progress *progress,
 			const char *seg;
 			uint64_t off;
 			char detail[sizeof(err->msg)];
-			journal_iter_where(it, &seg, &off);
+			store_iter_where(it, &seg, &off);
 			snprintf(detail, sizeof(detail), "%s (journal entry %llu at %s offset %llu)",
 				 err ? err->msg : "", (unsigned long long)idx, seg,
 				 (unsigned long long)off);
@@ -1008,7 +1008,7 @@ ls_rc verify_data_dir(const char *dir, const struct verify_progress *progress,
 		uint64_t idx;
 		struct ls_err e2;
 
-		while (journal_iter_next(it, &data, &len, &idx, &e2) == LS_OK)
+		while (store_iter_next(it, &data, &len, &idx, &e2) == LS_OK)
 			rep->uncovered++;
 	}
 	rep->checkpoints = ncps;
@@ -1020,7 +1020,7 @@ out:
 		progress_done(&pg);
 	free(pubnote);
 	free(lastnote);
-	journal_iter_free(it);
+	store_iter_free(it);
 	if (tc)
 		tc_release(tc);
 	free(tc);
@@ -1137,7 +1137,7 @@ ls_rc verify_serve_start(const char *dir, uint64_t *from_out, struct ls_err *err
 	struct keyring *kr = NULL;
 	struct tilecheck *tc = NULL;
 	struct tiles_reader *r = NULL;
-	struct journal_iter *it = NULL;
+	struct store_iter *it = NULL;
 	struct merkle_tree tree;
 	struct checkpoint pub;
 	uint8_t root[LS_HASH_LEN];
@@ -1152,7 +1152,7 @@ ls_rc verify_serve_start(const char *dir, uint64_t *from_out, struct ls_err *err
 	rc = open_checkpoint(path, &key, &pub, NULL, err);
 	if (rc != LS_OK)
 		return rc;
-	rc = journal_retained(jdir, &kept, err);
+	rc = store_retained(jdir, &kept, err);
 	if (rc != LS_OK)
 		return rc;
 	/* From the start of the level-0 tile of the last verified size; the
@@ -1201,14 +1201,14 @@ ls_rc verify_serve_start(const char *dir, uint64_t *from_out, struct ls_err *err
 				(unsigned long long)from, ls_rc_name(rc));
 		goto out;
 	}
-	rc = journal_iter_open_strict(jdir, from, &it, err);
+	rc = store_iter_open(jdir, from, STORE_STRICT, &it, err);
 	while (rc == LS_OK && tree.size < pub.size) {
 		const uint8_t *data;
 		size_t len;
 		uint64_t idx;
 		uint8_t h[LS_HASH_LEN];
 
-		rc = journal_iter_next(it, &data, &len, &idx, err);
+		rc = store_iter_next(it, &data, &len, &idx, err);
 		if (rc == LS_NOTFOUND)
 			rc = ls_err_set(err, LS_CORRUPT,
 					"%s: ends at entry %llu, the signed checkpoint covers %llu",
@@ -1240,7 +1240,7 @@ ls_rc verify_serve_start(const char *dir, uint64_t *from_out, struct ls_err *err
 	if (rc == LS_OK)
 		rc = tc_finish(tc, from, pub.size, err);
 out:
-	journal_iter_free(it);
+	store_iter_free(it);
 	tiles_reader_free(r);
 	tc_release(tc);
 	free(tc);

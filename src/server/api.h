@@ -37,7 +37,7 @@ struct idem;
 struct idem_opts;
 struct idem_saver;
 struct index;
-struct journal_reader;
+struct store_reader;
 struct log;
 struct metrics;
 struct streams;
@@ -49,7 +49,7 @@ struct server {
 	struct idem *idem;
 	struct idem_saver *idem_saver; /* api_idem_saver_start(); may be NULL */
 	struct index *index;	/* the query index (follows the log) */
-	struct journal_reader *jr; /* single entries by their journal offset; may be NULL */
+	struct store_reader *jr; /* single entries by their journal offset; may be NULL */
 	const char *dir;
 	size_t max_body;
 	atomic_int failed;	/* the log refused an append with LS_FAILED: unhealthy */

@@ -30,7 +30,7 @@
 
 #include "base/fsutil.h"
 #include "base/jcanon.h"
-#include "store/journal.h"
+#include "store/reader.h"
 #include "store/keys.h"
 
 #define IDEM_WAIT_MS 10000
@@ -368,7 +368,7 @@ static ls_rc scan_journal(struct server *s, uint64_t start, int64_t since, uint6
 			  struct ls_err *err)
 {
 	char jdir[PATH_MAX], key[512];
-	struct journal_iter *it;
+	struct store_iter *it;
 	struct jdom d = { 0 };
 	uint64_t size = log_size(s->log), index = 0, n = 0;
 	const uint8_t *data;
@@ -380,10 +380,10 @@ static ls_rc scan_journal(struct server *s, uint64_t start, int64_t since, uint6
 		return LS_OK;
 	if (snprintf(jdir, sizeof(jdir), "%s/journal", s->dir) >= (int)sizeof(jdir))
 		return ls_err_set(err, LS_LIMIT, "path too long");
-	rc = journal_iter_open(jdir, start, &it, err);
+	rc = store_iter_open(jdir, start, 0, &it, err);
 	if (rc != LS_OK)
 		return rc;
-	while ((rc = journal_iter_next(it, &data, &len, &index, err)) == LS_OK && index < size) {
+	while ((rc = store_iter_next(it, &data, &len, &index, err)) == LS_OK && index < size) {
 		const struct jnode *o;
 		const char *rcv;
 		int64_t received = 0;
@@ -417,7 +417,7 @@ static ls_rc scan_journal(struct server *s, uint64_t start, int64_t since, uint6
 		if (rc != LS_OK)
 			break;
 	}
-	journal_iter_free(it);
+	store_iter_free(it);
 	jdom_release(&d);
 	if (rc == LS_NOMEM)
 		return ls_err_set(err, rc, "out of memory building the idempotency map");

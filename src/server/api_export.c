@@ -46,7 +46,7 @@ struct xstream {
 	struct export_writer *w;
 	enum export_format fmt;
 	uint64_t *page, *offs;	/* leaf indexes, their journal offsets */
-	struct journal_pass pass; /* the journal's retained point, once a page */
+	struct store_pass pass; /* the journal's retained point, once a page */
 	size_t npage, pos;
 	int last_page, ended, failed;
 	char *buf;		/* output not yet handed to the client */

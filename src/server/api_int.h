@@ -23,7 +23,7 @@ struct request;
 struct server;
 
 struct checkpoint;
-struct journal_pass;
+struct store_pass;
 struct log_ticket;
 struct tiles_reader;
 
@@ -167,7 +167,7 @@ ls_rc api_checkpoint_root(struct server *s, const char *note, struct checkpoint 
  * INDEX_NO_OFFSET when unknown) finds it there, one small read; else from
  * its entry bundle through tr.  pass (zeroed per page of results; NULL for
  * a single read) lets the journal check its retained point once a page. */
-ls_rc api_read_entry(struct server *s, struct journal_pass *pass, struct tiles_reader *tr,
+ls_rc api_read_entry(struct server *s, struct store_pass *pass, struct tiles_reader *tr,
 		     uint64_t index, uint64_t off, uint8_t **data, size_t *len,
 		     struct ls_err *err);
 

@@ -7,7 +7,7 @@
  * the export (api_export.c) shares with them.
  *
  * Where entry bytes come from: the entry's journal record, read at the
- * offset the index keeps for it (api_read_entry(), journal_reader_get_in());
+ * offset the index keeps for it (api_read_entry(), store_reader_get());
  * failing that (no offset, or the record was moved out by retention), its
  * entry bundle under DIR/log/tile, read through a tiles reader for the
  * latest signed checkpoint.  An entry that is durable but not yet covered
@@ -49,7 +49,7 @@
 #include "base/fsutil.h"
 #include "core/event.h"
 #include "base/jcanon.h"
-#include "store/journal.h"
+#include "store/reader.h"
 #include "core/merkle.h"
 #include "core/note.h"
 #include "store/tiles.h"
@@ -161,17 +161,17 @@ ls_rc api_checkpoint_root(struct server *s, const char *note, struct checkpoint 
 	return checkpoint_parse(note, text_len, cp, NULL);
 }
 
-ls_rc api_read_entry(struct server *s, struct journal_pass *pass, struct tiles_reader *tr,
+ls_rc api_read_entry(struct server *s, struct store_pass *pass, struct tiles_reader *tr,
 		     uint64_t index, uint64_t off, uint8_t **data, size_t *len,
 		     struct ls_err *err)
 {
-	struct journal_pass one = { 0 };
+	struct store_pass one = { 0 };
 
 	/* A bundle holds 256 entries, sealed as one: reading one entry from
 	 * it costs ~100 KB of reading and decrypting; the journal record is
 	 * the same bytes (verify checks that both agree). */
 	if (s->jr && off != INDEX_NO_OFFSET) {
-		ls_rc rc = journal_reader_get_in(s->jr, pass ? pass : &one, index, off, data,
+		ls_rc rc = store_reader_get(s->jr, pass ? pass : &one, index, off, data,
 						 len, err);
 
 		if (rc != LS_NOTFOUND)
@@ -278,7 +278,7 @@ void api_events_query(struct server *s, const struct request *q, struct reply *r
 	struct index_query iq;
 	struct ls_err err = { { 0 } };
 	struct tiles_reader *tr = NULL;
-	struct journal_pass pass = { 0 };
+	struct store_pass pass = { 0 };
 	uint64_t *idx = NULL, *offs = NULL, wm = 0, covered = 0, top = 0;
 	char *cursor = NULL, *note = NULL, num[64];
 	size_t n = 0;

@@ -79,7 +79,7 @@
 #include <time.h>
 
 #include "base/crypto.h"
-#include "store/journal.h"
+#include "store/reader.h"
 
 #define DEFAULT_MAX_CLIENTS 64
 #define DEFAULT_RING_ENTRIES 4096
@@ -115,7 +115,7 @@ struct client {
 	/* only in the thread running the content callback */
 	char token[AUTH_ID_LEN + 1];	/* the token that opened the stream */
 	int hello, done, bye;
-	struct journal_iter *it;
+	struct store_iter *it;
 	uint64_t it_next;
 	char *out;
 	size_t out_len, out_off, out_cap;
@@ -528,15 +528,15 @@ static enum next from_journal(struct client *c, const uint8_t **data, size_t *le
 	ls_rc rc;
 
 	if (c->it && c->it_next != c->cur) {
-		journal_iter_free(c->it);
+		store_iter_free(c->it);
 		c->it = NULL;
 	}
 	if (!c->it) {
-		if (journal_iter_open(c->hub->journal_dir, c->cur, &c->it, NULL) != LS_OK)
+		if (store_iter_open(c->hub->journal_dir, c->cur, 0, &c->it, NULL) != LS_OK)
 			return NEXT_ERROR;
 		c->it_next = c->cur;
 	}
-	rc = journal_iter_next(c->it, data, len, &index, NULL);
+	rc = store_iter_next(c->it, data, len, &index, NULL);
 	if (rc != LS_OK || index != c->cur)
 		return NEXT_ERROR;	/* a durable entry must be there */
 	c->it_next = index + 1;
@@ -588,7 +588,7 @@ static enum next next_message(struct client *c)
 			continue;
 		}
 		if (c->it) {
-			journal_iter_free(c->it);
+			store_iter_free(c->it);
 			c->it = NULL;
 		}
 		if (index < st->hi) {
@@ -709,7 +709,7 @@ static void client_free(void *ctx)
 		c->next->prev = c->prev;
 	st->nclients--;
 	pthread_mutex_unlock(&st->mu);
-	journal_iter_free(c->it);
+	store_iter_free(c->it);
 	index_query_release(&c->iq);
 	free(c->out);
 	free(c);

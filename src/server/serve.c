@@ -53,7 +53,7 @@
 #include "server/http.h"
 #include "server/idem.h"
 #include "followers/index.h"
-#include "store/journal.h"
+#include "store/reader.h"
 #include "store/log.h"
 #include "server/metrics.h"
 #include "followers/retention.h"
@@ -339,7 +339,7 @@ static ls_rc teardown(struct serve *sv, int ran, uint64_t *signed_size)
 			rc = r;
 	}
 	index_close(s->index);
-	journal_reader_free(s->jr);
+	store_reader_free(s->jr);
 	streams_free(s->streams);
 	metrics_free(s->metrics);
 	denials_free(s->denials);
@@ -361,7 +361,7 @@ ls_rc serve_open(const struct serve_opts *opts, struct serve **out, struct ls_er
 	const struct serve_opts *o;
 	struct http_opts ho;
 	struct log_opts lo;
-	struct journal_recovery rec;
+	struct store_recovery rec;
 	struct ls_err e = { { 0 } };
 	int loopback = 0;
 	ls_rc r;
@@ -466,7 +466,7 @@ ls_rc serve_open(const struct serve_opts *opts, struct serve **out, struct ls_er
 
 		/* Without it, reads take entries from the bundles: slower, not wrong. */
 		if (snprintf(jdir, sizeof(jdir), "%s/journal", o->dir) < (int)sizeof(jdir) &&
-		    journal_reader_open(jdir, &s->jr, &e) != LS_OK)
+		    store_reader_open(jdir, &s->jr, &e) != LS_OK)
 			s->jr = NULL;
 		index_notify(s->index, log_size(s->log));
 		r = index_start(s->index, &e);

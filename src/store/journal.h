@@ -46,8 +46,9 @@
 #include <sys/uio.h>
 
 #include "base/ls.h"
+#include "store/reader.h"
 
-#define JOURNAL_MAX_ENTRY 65535
+#define JOURNAL_MAX_ENTRY STORE_MAX_ENTRY
 #define JOURNAL_SEG_HEADER 32
 #define JOURNAL_REC_HEADER 20
 #define JOURNAL_FLAG_COMMIT 0x0001
@@ -66,19 +67,10 @@ struct journal_opts {
 	uint64_t max_batch;    /* 0: JOURNAL_MAX_BATCH; smaller only for tests */
 };
 
-struct journal_recovery {
-	int cut;		 /* 1 when a torn tail was cut */
-	char segment[64];	 /* file name of the segment that was cut */
-	uint64_t offset;	 /* byte offset where the cut was made */
-	uint64_t bytes;		 /* bytes removed */
-	uint64_t records;	 /* whole, valid records removed with them (never acknowledged) */
-	uint64_t first;		 /* leaf index of the first record removed (= the size after) */
-	uint64_t last;		 /* leaf index of the last valid record removed (records > 0) */
-};
 
 /* Open (creating the directory and a first segment when empty) and recover. */
 ls_rc journal_open(const char *dir, const struct journal_opts *opts, struct journal **out,
-		   struct journal_recovery *rec, struct ls_err *err);
+		   struct store_recovery *rec, struct ls_err *err);
 
 /* Number of records (= the next leaf index). */
 uint64_t journal_size(const struct journal *j);

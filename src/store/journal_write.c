@@ -118,7 +118,7 @@ static ls_rc segment_create(struct journal *j, uint64_t first, struct ls_err *er
 /* A cut at byte off of segment first: the records from leaf index `from`
  * on are gone, `records` of them whole and valid, the last of those being
  * `last`. */
-static void recovery_note(struct journal_recovery *rec, uint64_t first, uint64_t off,
+static void recovery_note(struct store_recovery *rec, uint64_t first, uint64_t off,
 			  uint64_t bytes, uint64_t records, uint64_t from, uint64_t last)
 {
 	if (!rec)
@@ -177,7 +177,7 @@ static int later_batch_after(const uint8_t *m, size_t size, size_t x, size_t max
 
 /* The last segment was being created at a crash: nothing was ever
  * acknowledged in it, so it is rewritten empty. */
-static ls_rc rewrite_header(struct journal *j, uint64_t size, struct journal_recovery *rec,
+static ls_rc rewrite_header(struct journal *j, uint64_t size, struct store_recovery *rec,
 			    struct ls_err *err)
 {
 	char name[SEG_NAME_LEN + 1];
@@ -205,7 +205,7 @@ static ls_rc rewrite_header(struct journal *j, uint64_t size, struct journal_rec
 }
 
 /* Check the last segment completely; cut a torn tail (see the top comment). */
-static ls_rc scan_last(struct journal *j, uint64_t min_size, struct journal_recovery *rec,
+static ls_rc scan_last(struct journal *j, uint64_t min_size, struct store_recovery *rec,
 		       struct ls_err *err)
 {
 	char name[SEG_NAME_LEN + 1];
@@ -346,7 +346,7 @@ static ls_rc check_segment(struct journal *j, uint64_t first, uint64_t next, str
 }
 
 ls_rc journal_open(const char *dir, const struct journal_opts *opts, struct journal **out,
-		   struct journal_recovery *rec, struct ls_err *err)
+		   struct store_recovery *rec, struct ls_err *err)
 {
 	struct journal *j;
 	uint64_t *segs = NULL, min_size = opts ? opts->min_size : 0;

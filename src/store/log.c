@@ -30,6 +30,7 @@
  *     close signs a checkpoint at once).
  */
 #include "store/log.h"
+#include "store/journal.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -1162,7 +1163,7 @@ static ls_rc catch_up(struct log *l, const struct checkpoint *cp, struct ls_err 
  * as an event of the server (before anything else is appended), so that
  * the signed log itself says that entries from jr->first on were cut and
  * their indexes given again. */
-static ls_rc report_cut(struct log *l, const struct journal_recovery *jr, struct ls_err *err)
+static ls_rc report_cut(struct log *l, const struct store_recovery *jr, struct ls_err *err)
 {
 	struct event_ctx ctx = { 0 };
 	struct event_item it;
@@ -1228,11 +1229,11 @@ static void log_free(struct log *l)
 	free(l);
 }
 
-ls_rc log_open(const struct log_opts *opts, struct log **out, struct journal_recovery *rec,
+ls_rc log_open(const struct log_opts *opts, struct log **out, struct store_recovery *rec,
 	       struct ls_err *err)
 {
 	struct journal_opts jo;
-	struct journal_recovery jr;
+	struct store_recovery jr;
 	struct checkpoint cp;
 	char jdir[PATH_MAX], *note = NULL;
 	struct log *l;

@@ -45,7 +45,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "store/journal.h"
+#include "store/reader.h"
 #include "base/ls.h"
 #include "core/note.h"
 
@@ -65,7 +65,7 @@ struct log_opts {
  * signed checkpoint of size 0.  LS_EXISTS if DIR already holds a log. */
 ls_rc log_init(const char *dir, const char *origin, struct ls_err *err);
 
-ls_rc log_open(const struct log_opts *opts, struct log **out, struct journal_recovery *rec,
+ls_rc log_open(const struct log_opts *opts, struct log **out, struct store_recovery *rec,
 	       struct ls_err *err);
 
 /* Append n entries durably; *first receives the leaf index of the first

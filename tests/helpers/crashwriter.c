@@ -80,7 +80,7 @@ static void *writer(void *arg)
 static int do_write(const char *dir, unsigned threads)
 {
 	struct log_opts o = { .dir = dir, .checkpoint_interval_ms = 50, .segment_size = 256 << 10 };
-	struct journal_recovery rec;
+	struct store_recovery rec;
 	struct ls_err err;
 	pthread_t th[16];
 
@@ -97,7 +97,7 @@ static int do_write(const char *dir, unsigned threads)
 static int do_check(const char *dir, const char *ackfile)
 {
 	struct log_opts o = { .dir = dir, .no_threads = 1 };
-	struct journal_recovery rec;
+	struct store_recovery rec;
 	struct journal_iter *it;
 	struct ls_err err;
 	char jdir[4096], line[256], want[512];

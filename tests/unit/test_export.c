@@ -93,7 +93,7 @@ static void fmt(char *out, size_t cap, const char *f, ...)
 static void make_log(struct testlog *t, const char *name)
 {
 	struct log_opts o = { 0 };
-	struct journal_recovery rec;
+	struct store_recovery rec;
 	struct event_ctx ctx = { .writer = "tok_1", .remote_ip = "127.0.0.1",
 				 .received_us = RECEIVED_US };
 	struct event_batch b = { 0 };
@@ -839,7 +839,7 @@ static void test_big_entry(void **state)
 {
 	struct testlog t = { 0 };
 	struct log_opts o = { 0 };
-	struct journal_recovery rec;
+	struct store_recovery rec;
 	struct bundle_report rep;
 	struct ls_err err = { "" };
 	struct iovec iov[3];

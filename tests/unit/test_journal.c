@@ -172,7 +172,7 @@ static size_t rec_size(uint64_t i, size_t base)
 }
 
 static struct journal *open_ok(const struct fx *fx, uint64_t segsize, uint64_t min_size,
-			       struct journal_recovery *rec)
+			       struct store_recovery *rec)
 {
 	struct journal_opts o = { .segment_size = segsize, .min_size = min_size };
 	struct journal *j = NULL;
@@ -396,7 +396,7 @@ static void test_iter_seek(void **state)
 static void test_reopen_continues(void **state)
 {
 	struct fx *fx = *state;
-	struct journal_recovery rec;
+	struct store_recovery rec;
 	struct journal *j = open_ok(fx, 0, 0, &rec);
 	uint64_t next = 0;
 
@@ -439,7 +439,7 @@ static off_t two_batches(const struct fx *fx, char *path, size_t cap)
 static void test_torn_mid_record(void **state)
 {
 	struct fx *fx = *state;
-	struct journal_recovery rec;
+	struct store_recovery rec;
 	struct journal *j;
 	char path[160];
 	off_t end_a = two_batches(fx, path, sizeof(path)), size = file_size(path);
@@ -468,7 +468,7 @@ static void test_torn_mid_record(void **state)
 static void test_torn_at_record_boundary(void **state)
 {
 	struct fx *fx = *state;
-	struct journal_recovery rec;
+	struct store_recovery rec;
 	struct journal *j;
 	char path[160];
 	off_t end_a = two_batches(fx, path, sizeof(path));
@@ -487,7 +487,7 @@ static void test_torn_at_record_boundary(void **state)
 static void test_torn_garbage(void **state)
 {
 	struct fx *fx = *state;
-	struct journal_recovery rec;
+	struct store_recovery rec;
 	struct journal *j;
 	char path[160];
 	uint8_t junk[1000];
@@ -516,7 +516,7 @@ static void test_torn_garbage(void **state)
 static void test_torn_zeros(void **state)
 {
 	struct fx *fx = *state;
-	struct journal_recovery rec;
+	struct store_recovery rec;
 	struct journal *j;
 	char path[160];
 	static uint8_t zeros[4096];
@@ -571,7 +571,7 @@ static void test_tail_longer_than_a_batch(void **state)
 {
 	struct fx *fx = *state;
 	struct journal_opts o = { .max_batch = 4096 };
-	struct journal_recovery rec;
+	struct store_recovery rec;
 	struct journal *j = NULL;
 	struct ls_err err = { "" };
 	static uint8_t zeros[8192];
@@ -804,7 +804,7 @@ static void test_bad_segment_header(void **state)
 static void test_torn_segment_header(void **state)
 {
 	struct fx *fx = *state;
-	struct journal_recovery rec;
+	struct store_recovery rec;
 	struct journal *j = open_ok(fx, 100, 0, NULL);
 	uint64_t next = 0;
 	char path[160];
@@ -929,7 +929,7 @@ static void test_iter_follows_writer(void **state)
 static void test_eio_on_sync_is_sticky(void **state)
 {
 	struct fx *fx = *state;
-	struct journal_recovery rec;
+	struct store_recovery rec;
 	struct journal *j = open_ok(fx, 0, 0, NULL);
 	uint64_t next = 0;
 
@@ -954,7 +954,7 @@ static void test_eio_on_sync_is_sticky(void **state)
 static void test_eio_on_write_is_sticky(void **state)
 {
 	struct fx *fx = *state;
-	struct journal_recovery rec;
+	struct store_recovery rec;
 	struct journal *j = open_ok(fx, 0, 0, NULL);
 	uint64_t next = 0;
 
@@ -975,7 +975,7 @@ static void test_eio_on_write_is_sticky(void **state)
 
 static void enospc_case(const struct fx *fx, int op)
 {
-	struct journal_recovery rec;
+	struct store_recovery rec;
 	struct journal *j = open_ok(fx, 0, 0, NULL);
 	uint64_t next = 0;
 	char path[160];

@@ -280,7 +280,7 @@ static void test_recovery_keeps_batches_and_reports_cut(void **state)
 	char root[] = "/tmp/test_log.XXXXXX", dir[128], jdir[160], seg[200], text[8][64];
 	struct log_opts lo = { 0 };
 	struct journal_opts jo = { 0 };
-	struct journal_recovery rec;
+	struct store_recovery rec;
 	struct journal *j;
 	struct journal_iter *it;
 	struct iovec iov[8];
