@@ -26,7 +26,6 @@
 
 /* ============================================================ validation */
 
-static const char *const outcomes[] = { "success", "failure", "denied", "error", "unknown" };
 static const char *const severities[] = { "low", "medium", "high", "critical" };
 static const char *const filter_keys[] = { "action", "outcome", "service", "actor", "source_ip",
 					   "resource_type" };
@@ -163,7 +162,7 @@ static ls_rc check_filter(const json_t *f, json_t *out, int need_one, struct ls_
 					  "filter.%s: a string of 1..%d printable characters", key,
 					  FILTER_VALUE_MAX);
 		s = json_string_value(v);
-		if (!strcmp(key, "outcome") && !IN_LIST(s, outcomes))
+		if (!strcmp(key, "outcome") && !in_list(s, event_outcomes, EVENT_N_OUTCOMES))
 			return ls_err_set(err, LS_INVALID,
 					  "filter.outcome: one of success, failure, denied, error, "
 					  "unknown");
