@@ -38,8 +38,6 @@ void sb_free(struct sbuf *b);
 void sleep_ms(unsigned ms);
 /* The monotonic clock in seconds. */
 double now_s(void);
-/* Decimal in [min, max], digits only; 1 when it is, else 0. */
-int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* "unknown option or missing value" for getopt's last argument. */
 void bad_option(const char *cmd, int argc, char **argv);
 

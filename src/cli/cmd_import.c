@@ -249,7 +249,8 @@ int cmd_import(int argc, char **argv)
 	struct importer im;
 	pthread_t th[64];
 	uint64_t lineno = 0, seq = 0;
-	char *line = NULL, *end;
+	char *line = NULL;
+	uint64_t v;
 	size_t lcap = 0;
 	int c, ioerr = 0, status = 0;
 	ls_rc rc;
@@ -258,16 +259,14 @@ int cmd_import(int argc, char **argv)
 		switch (c) {
 		case 'd': dir = optarg; break;
 		case 'b':
-			errno = 0;
-			batch = strtoul(optarg, &end, 10);
-			if (errno || *end || batch < 1 || batch > 100000)
+			if (!ls_parse_u64(optarg, 1, 100000, &v))
 				return cli_die("import", "--batch must be 1..100000");
+			batch = (unsigned long)v;
 			break;
 		case 't':
-			errno = 0;
-			nthreads = strtoul(optarg, &end, 10);
-			if (errno || *end || nthreads < 1 || nthreads > 64)
+			if (!ls_parse_u64(optarg, 1, 64, &v))
 				return cli_die("import", "--threads must be 1..64");
+			nthreads = (unsigned long)v;
 			break;
 		case 'h': fputs(usage_import, stdout); return 0;
 		default: fputs(usage_import, stderr); return 2;

@@ -203,7 +203,7 @@ static void table_init(struct table *t, int tty)
 	memcpy(t->w, w, sizeof(w));
 	if (tty && ioctl(1, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
 		t->limit = ws.ws_col;
-	else if (env && parse_u64(env, 10, 10000, &v))
+	else if (env && ls_parse_u64(env, 10, 10000, &v))
 		t->limit = (unsigned)v;
 	if (!t->limit)
 		return;
@@ -332,7 +332,7 @@ int cmd_query(int argc, char **argv)
 			order = optarg;
 			break;
 		case 'l':
-			if (!parse_u64(optarg, 1, 1000, &v)) {
+			if (!ls_parse_u64(optarg, 1, 1000, &v)) {
 				fprintf(stderr, "logseal query: --limit wants 1..1000\n");
 				return 2;
 			}

@@ -256,7 +256,7 @@ int cmd_send(int argc, char **argv)
 			continue;
 		switch (c) {
 		case 'b':
-			if (!parse_u64(optarg, 1, 100000, &batch)) {
+			if (!ls_parse_u64(optarg, 1, 100000, &batch)) {
 				fprintf(stderr, "logseal send: --batch wants 1..100000\n");
 				return 2;
 			}
@@ -272,7 +272,7 @@ int cmd_send(int argc, char **argv)
 			}
 			break;
 		case 'r':
-			if (!parse_u64(optarg, 1, 100, &v)) {
+			if (!ls_parse_u64(optarg, 1, 100, &v)) {
 				fprintf(stderr, "logseal send: --retries wants 1..100\n");
 				return 2;
 			}

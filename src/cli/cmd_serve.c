@@ -83,21 +83,6 @@ static void usage(FILE *f)
 		(unsigned long long)d.idem_max_keys, (unsigned long long)d.idem_snapshot_s);
 }
 
-static int opt_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!s || !*s || *s == '-')
-		return 0;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return 0;
-	*out = v;
-	return 1;
-}
-
 static int parse_args(int argc, char **argv, struct serve_opts *o)
 {
 	static const struct option longs[] = {
@@ -145,72 +130,72 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		case 'k': o->tls_key = optarg; break;
 		case 'P': o->insecure_plaintext = 1; break;
 		case 't':
-			if (!opt_u64(optarg, 1, 256, &v))
+			if (!ls_parse_u64(optarg, 1, 256, &v))
 				goto bad;
 			o->threads = (unsigned)v;
 			break;
 		case 'i':
-			if (!opt_u64(optarg, 1, 3600000, &v))
+			if (!ls_parse_u64(optarg, 1, 3600000, &v))
 				goto bad;
 			o->checkpoint_ms = v;
 			break;
 		case 'U':
-			if (!opt_u64(optarg, 1, 100000000, &v))
+			if (!ls_parse_u64(optarg, 1, 100000000, &v))
 				goto bad;
 			o->max_unsigned = v;
 			break;
 		case 'W':
-			if (!opt_u64(optarg, 10, 3600000, &v))
+			if (!ls_parse_u64(optarg, 10, 3600000, &v))
 				goto bad;
 			o->max_unsigned_ms = v;
 			break;
 		case 'b':
-			if (!opt_u64(optarg, 1024, 1ull << 30, &v))
+			if (!ls_parse_u64(optarg, 1024, 1ull << 30, &v))
 				goto bad;
 			o->max_body = (size_t)v;
 			break;
 		case 'M':
-			if (!opt_u64(optarg, 1024, 1ull << 40, &v))
+			if (!ls_parse_u64(optarg, 1024, 1ull << 40, &v))
 				goto bad;
 			o->body_memory = (size_t)v;
 			break;
 		case 'C':
-			if (!opt_u64(optarg, 1, 1000000, &v))
+			if (!ls_parse_u64(optarg, 1, 1000000, &v))
 				goto bad;
 			o->conn_limit = (unsigned)v;
 			break;
 		case 'I':
-			if (!opt_u64(optarg, 1, 1000000, &v))
+			if (!ls_parse_u64(optarg, 1, 1000000, &v))
 				goto bad;
 			o->per_ip_limit = (unsigned)v;
 			break;
 		case 'T':
-			if (!opt_u64(optarg, 1, 3600, &v))
+			if (!ls_parse_u64(optarg, 1, 3600, &v))
 				goto bad;
 			o->timeout_s = (unsigned)v;
 			break;
 		case 'S':
-			if (!opt_u64(optarg, 1, 100000, &v))
+			if (!ls_parse_u64(optarg, 1, 100000, &v))
 				goto bad;
 			o->max_streams = (unsigned)v;
 			break;
 		case 'B':
-			if (!opt_u64(optarg, 1, 1u << 24, &v))
+			if (!ls_parse_u64(optarg, 1, 1u << 24, &v))
 				goto bad;
 			o->stream_buffer = v;
 			break;
 		case 'H':
-			if (!opt_u64(optarg, 1, 3600, &v))
+			if (!ls_parse_u64(optarg, 1, 3600, &v))
 				goto bad;
 			o->stream_heartbeat_s = (unsigned)v;
 			break;
 		case 'R':
-			if (!opt_u64(optarg, 0, UINT64_MAX, &v))
+			if (!ls_parse_u64(optarg, 0, UINT64_MAX, &v))
 				goto bad;
 			o->ready_max_lag = v;
 			break;
 		case 'F':
-			if (!opt_u64(optarg, 0, UINT64_MAX, &v))
+			if (!ls_parse_u64(optarg, 0, UINT64_MAX, &v))
 				goto bad;
 			o->max_fresh_lag = v;
 			break;
@@ -218,17 +203,17 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 			o->no_alerts = 1;
 			break;
 		case 1001:
-			if (!opt_u64(optarg, 1, 3600, &v))
+			if (!ls_parse_u64(optarg, 1, 3600, &v))
 				goto bad;
 			o->denial_window_s = (unsigned)v;
 			break;
 		case 1002:
-			if (!opt_u64(optarg, 1, 1000000, &v))
+			if (!ls_parse_u64(optarg, 1, 1000000, &v))
 				goto bad;
 			o->denial_burst = (unsigned)v;
 			break;
 		case 1003:
-			if (!opt_u64(optarg, 0, 100000000, &v))
+			if (!ls_parse_u64(optarg, 0, 100000000, &v))
 				goto bad;
 			o->denial_throttle = (unsigned)v;
 			break;
@@ -241,17 +226,17 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 			break;
 		}
 		case 0x1d0:
-			if (!opt_u64(optarg, 0, 100ull * 365 * 86400, &v))
+			if (!ls_parse_u64(optarg, 0, 100ull * 365 * 86400, &v))
 				goto bad;
 			o->idem_window_s = v;
 			break;
 		case 0x1d1:
-			if (!opt_u64(optarg, 0, 1ull << 32, &v))
+			if (!ls_parse_u64(optarg, 0, 1ull << 32, &v))
 				goto bad;
 			o->idem_max_keys = v;
 			break;
 		case 0x1d2:
-			if (!opt_u64(optarg, 0, 86400, &v))
+			if (!ls_parse_u64(optarg, 0, 86400, &v))
 				goto bad;
 			o->idem_snapshot_s = v;
 			break;

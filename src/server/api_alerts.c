@@ -316,22 +316,19 @@ void api_webhooks_get(struct server *s, const struct request *q, struct reply *r
 
 void api_alerts_list(struct server *s, const struct request *q, struct reply *r)
 {
-	unsigned long long limit = 100;
+	uint64_t limit = 100;
 	json_t *out = NULL, *d;
 
 	if (!engine(s, r))
 		return;
 	for (size_t i = 0; i < q->nargs; i++) {
 		const char *v = q->args[i].value;
-		char *end;
+
 		if (strcmp(q->args[i].key, "limit") != 0) {
 			reply_error(r, 400, "bad_parameter", "unknown parameter (only limit)");
 			return;
 		}
-		errno = 0;
-		limit = strtoull(v, &end, 10);
-		if (errno || !*v || *end || strspn(v, "0123456789") != strlen(v) || limit < 1 ||
-		    limit > ALERT_FIRED_KEEP) {
+		if (!ls_parse_u64(v, 1, ALERT_FIRED_KEEP, &limit)) {
 			reply_error(r, 400, "bad_parameter", "parameter 'limit': 1..%d",
 				    ALERT_FIRED_KEEP);
 			return;

@@ -229,23 +229,6 @@ static json_t *entry_json(const uint8_t *data, size_t len)
 	return json_null();
 }
 
-/* Strict decimal uint64: digits only, no sign, no leading '+'/' '. */
-static int parse_index(const char *v, uint64_t *out)
-{
-	char *end;
-	unsigned long long x;
-	size_t n = strlen(v);
-
-	if (n == 0 || n > 20 || strspn(v, "0123456789") != n)
-		return 0;
-	errno = 0;
-	x = strtoull(v, &end, 10);
-	if (errno || *end)
-		return 0;
-	*out = x;
-	return 1;
-}
-
 static void reply_read_error(struct reply *r, ls_rc rc, const struct ls_err *err,
 			     const char *what)
 {
@@ -415,7 +398,7 @@ static ls_rc stats_param(void *ctx, const char *key, const char *value, struct l
 		if (p->have_bucket)
 			return ls_err_set(err, LS_INVALID, "parameter 'bucket' given more than once");
 		/* 100 years: beyond that one bucket (0) says the same */
-		if (!parse_index(value, &p->bucket) || p->bucket > 3162240000ull)
+		if (!ls_parse_u64(value, 0, UINT64_MAX, &p->bucket) || p->bucket > 3162240000ull)
 			return ls_err_set(err, LS_INVALID,
 					  "parameter 'bucket': seconds per bucket, an integer from 0 "
 					  "(one bucket) to 3162240000");
@@ -504,7 +487,7 @@ void api_events_get(struct server *s, const struct request *q, struct reply *r)
 
 	if (!no_params(q, r))
 		return;
-	if (!parse_index(tail, &index)) {
+	if (!ls_parse_u64(tail, 0, UINT64_MAX, &index)) {
 		reply_error(r, 400, "bad_index",
 			    "expected /v1/events/{index} with a decimal leaf index");
 		return;
@@ -602,7 +585,7 @@ void api_proof_consistency(struct server *s, const struct request *q, struct rep
 		}
 		*slot = q->args[i].value;
 	}
-	if (!olds || !news || !parse_index(olds, &a) || !parse_index(news, &b)) {
+	if (!olds || !news || !ls_parse_u64(olds, 0, UINT64_MAX, &a) || !ls_parse_u64(news, 0, UINT64_MAX, &b)) {
 		reply_error(r, 400, "bad_parameter",
 			    "old and new must both be given as decimal tree sizes");
 		return;

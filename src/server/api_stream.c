@@ -722,22 +722,6 @@ struct stream_params {
 	uint64_t since;
 };
 
-static int parse_u64(const char *v, uint64_t *out)
-{
-	size_t n = strlen(v);
-	unsigned long long x;
-	char *end;
-
-	if (n == 0 || n > 20 || strspn(v, "0123456789") != n)
-		return 0;
-	errno = 0;
-	x = strtoull(v, &end, 10);
-	if (errno || *end)
-		return 0;
-	*out = x;
-	return 1;
-}
-
 static ls_rc stream_param(void *ctx, const char *key, const char *value, struct ls_err *err)
 {
 	struct stream_params *p = ctx;
@@ -745,7 +729,7 @@ static ls_rc stream_param(void *ctx, const char *key, const char *value, struct 
 	if (!strcmp(key, "since")) {
 		if (p->has_since)
 			return ls_err_set(err, LS_INVALID, "parameter 'since' given twice");
-		if (!parse_u64(value, &p->since))
+		if (!ls_parse_u64(value, 0, UINT64_MAX, &p->since))
 			return ls_err_set(err, LS_INVALID,
 					  "parameter 'since': a leaf index (decimal)");
 		p->has_since = 1;
@@ -778,7 +762,7 @@ void api_stream(struct server *s, const struct request *q, struct reply *r)
 	if (p.has_since)
 		start = p.since;
 	if (q->last_event_id) {
-		if (!parse_u64(q->last_event_id, &last) || last == UINT64_MAX) {
+		if (!ls_parse_u64(q->last_event_id, 0, UINT64_MAX, &last) || last == UINT64_MAX) {
 			index_query_release(&iq);
 			reply_error(r, 400, "bad_parameter",
 				    "Last-Event-ID must be a leaf index (decimal)");

@@ -125,21 +125,6 @@ void serve_opts_init(struct serve_opts *o)
 	o->idem_snapshot_s = DEFAULT_IDEM_SNAPSHOT_S;
 }
 
-static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!s || !*s || *s == '-')
-		return 0;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return 0;
-	*out = v;
-	return 1;
-}
-
 /* HOST:PORT or [V6]:PORT -> address.  *loopback tells whether plain HTTP
  * may be served there. */
 static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *len,
@@ -171,7 +156,7 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t
 		host[hl] = 0;
 		port = colon + 1;
 	}
-	if (!parse_u64(port, 0, 65535, &pn))
+	if (!ls_parse_u64(port, 0, 65535, &pn))
 		return 0;
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
