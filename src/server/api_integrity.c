@@ -36,7 +36,7 @@
 #include "core/note.h"
 #include "followers/retention.h"
 
-/* DIR/state/last-verify.json is written by `logseal verify` (main.c):
+/* DIR/state/last-verify.json is written by `logseal verify` (cli/cmd_verify.c):
  * small, but read with a cap like every file from outside this process. */
 #define LAST_VERIFY_MAX 65536
 
