@@ -98,7 +98,7 @@
 #include "base/crypto.h"
 #include "core/event.h"
 #include "base/fsutil.h"
-#include "base/jcanon.h"
+#include "base/jlex.h"
 #include "store/journal.h"
 #include "store/keys.h"
 
@@ -532,7 +532,8 @@ static ls_rc blind_open(const char *datadir, struct blind *b, uint8_t check[BLIN
  * (> 100k entries/s on catch-up) and needs a dozen strings, not a tree.  It
  * accepts valid JSON exactly; on anything else it only promises to stay in
  * bounds and to terminate, and the caller then indexes the entry with every
- * field NULL.
+ * field NULL.  Its tokens (white space, strings, numbers, literals) are the
+ * JSON lexer's (base/jlex.h); only the walk over members is its own.
  */
 
 struct row {
@@ -553,142 +554,38 @@ enum scope { S_TOP, S_ACTOR, S_SOURCE, S_RESOURCE };
 
 static void sc_ws(struct scan *s)
 {
-	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
-		s->p++;
-}
-
-static int hexval(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static int sc_hex4(struct scan *s, unsigned *v)
-{
-	int i, h;
-
-	if (s->end - s->p < 4)
-		return -1;
-	*v = 0;
-	for (i = 0; i < 4; i++) {
-		h = hexval(s->p[i]);
-		if (h < 0)
-			return -1;
-		*v = *v << 4 | (unsigned)h;
-	}
-	s->p += 4;
-	return 0;
-}
-
-/* Append one byte to out (cap bytes; *n used); -1 when full. */
-static int out_byte(char *out, size_t cap, size_t *n, unsigned c)
-{
-	if (*n >= cap)
-		return -1;
-	out[(*n)++] = (char)c;
-	return 0;
-}
-
-static int out_utf8(char *out, size_t cap, size_t *n, unsigned cp)
-{
-	if (cp < 0x80)
-		return out_byte(out, cap, n, cp);
-	if (cp < 0x800)
-		return out_byte(out, cap, n, 0xc0 | cp >> 6) ||
-		       out_byte(out, cap, n, 0x80 | (cp & 0x3f));
-	if (cp < 0x10000)
-		return out_byte(out, cap, n, 0xe0 | cp >> 12) ||
-		       out_byte(out, cap, n, 0x80 | (cp >> 6 & 0x3f)) ||
-		       out_byte(out, cap, n, 0x80 | (cp & 0x3f));
-	return out_byte(out, cap, n, 0xf0 | cp >> 18) ||
-	       out_byte(out, cap, n, 0x80 | (cp >> 12 & 0x3f)) ||
-	       out_byte(out, cap, n, 0x80 | (cp >> 6 & 0x3f)) ||
-	       out_byte(out, cap, n, 0x80 | (cp & 0x3f));
+	s->p += jlex_ws((const char *)s->p, (size_t)(s->end - s->p), 0);
 }
 
 /*
- * A string at s->p (which is at '"').  With out, decode into out[0..cap)
- * and set *len; *usable = 0 when it held \u0000 or did not fit (it is then
- * skipped whole and not indexed).  -1 when it is not a JSON string.
+ * A string at s->p (which is at '"'), read by the lexer (jlex.h) with its
+ * UTF-8 unchecked (entries were checked when they were written) and \u0000
+ * let through.  With out, decode into out[0..cap) and set *len; *usable = 0
+ * when it held \u0000 or did not fit (it is then skipped whole and not
+ * indexed).  -1 when it is not a JSON string.
  */
 static int sc_string(struct scan *s, char *out, size_t cap, size_t *len, bool *usable)
 {
-	size_t n = 0;
+	const char *b = (const char *)s->p;
+	size_t m = (size_t)(s->end - s->p), i = 1, n = 0;
 	bool ok = out != NULL;
+	struct jlex_str t;
+	int k;
 
-	s->p++;
-	for (;;) {
-		const uint8_t *q = s->p;
-		uint8_t c;
+	while ((k = jlex_str_next(b, m, &i, JLEX_RAW | JLEX_NUL, &t)) > 0) {
+		const char *src = k == JLEX_RUN ? b + t.start : t.utf8;
+		size_t sn = k == JLEX_RUN ? i - t.start : t.len;
 
-		/* A run of plain bytes (UTF-8 is not checked here), copied at
-		 * once. */
-		for (;;) {
-			q += jcanon_ascii_run((const char *)q, (size_t)(s->end - q));
-			if (q >= s->end || *q < 0x80)
-				break;
-			q++;
-		}
-		if (ok && q > s->p) {
-			if ((size_t)(q - s->p) > cap - n) {
-				ok = false;
-			} else {
-				memcpy(out + n, s->p, (size_t)(q - s->p));
-				n += (size_t)(q - s->p);
-			}
-		}
-		s->p = q;
-		if (s->p >= s->end)
-			return -1;
-		c = *s->p++;
-		if (c == '"')
-			break;
-		if (c < 0x20)
-			return -1;
-		/* c is the backslash of an escape */
-		if (s->p >= s->end)
-			return -1;
-		c = *s->p++;
-		switch (c) {
-		case '"': case '\\': case '/':
-			break;
-		case 'b': c = '\b'; break;
-		case 'f': c = '\f'; break;
-		case 'n': c = '\n'; break;
-		case 'r': c = '\r'; break;
-		case 't': c = '\t'; break;
-		case 'u': {
-			unsigned cp, lo;
-
-			if (sc_hex4(s, &cp))
-				return -1;
-			if (cp >= 0xd800 && cp < 0xdc00) {
-				if (s->end - s->p < 6 || s->p[0] != '\\' || s->p[1] != 'u')
-					return -1;
-				s->p += 2;
-				if (sc_hex4(s, &lo) || lo < 0xdc00 || lo >= 0xe000)
-					return -1;
-				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-			} else if (cp >= 0xdc00 && cp < 0xe000) {
-				return -1;
-			}
-			if (cp == 0)
-				ok = false;
-			if (ok && out_utf8(out, cap, &n, cp))
-				ok = false;
-			continue;
-		}
-		default:
-			return -1;
-		}
-		if (ok && out_byte(out, cap, &n, c))
+		if ((k == JLEX_CHAR && t.cp == 0) || sn > cap - n)
 			ok = false;
+		if (ok) {
+			memcpy(out + n, src, sn);
+			n += sn;
+		}
 	}
+	s->p += i;
+	if (k == JLEX_ERR)
+		return -1;
 	if (len)
 		*len = n;
 	if (usable)
@@ -727,14 +624,16 @@ static int sc_skip(struct scan *s)
 			s->p++;
 			continue;
 		} else {
-			const uint8_t *start = s->p;
+			/* a number or a literal, by the lexer's grammar */
+			size_t i = 0;
+			bool real;
 
-			while (s->p < s->end &&
-			       ((*s->p >= '0' && *s->p <= '9') || (*s->p >= 'a' && *s->p <= 'z') ||
-				*s->p == '-' || *s->p == '+' || *s->p == '.' || *s->p == 'E'))
-				s->p++;
-			if (s->p == start)
+			if (!(jlex_number_start(c) ? jlex_number((const char *)s->p,
+								  (size_t)(s->end - s->p), &i, &real)
+						   : jlex_literal_any((const char *)s->p,
+								      (size_t)(s->end - s->p), &i)))
 				return -1;
+			s->p += i;
 		}
 		if (depth == 0)
 			return 0;
@@ -3361,8 +3260,8 @@ static int pct_decode(const char *src, size_t n, size_t cap, char **out)
 		} else if (c == '%') {
 			int h, l;
 
-			if (n - i < 3 || (h = hexval((uint8_t)src[i + 1])) < 0 ||
-			    (l = hexval((uint8_t)src[i + 2])) < 0)
+			if (n - i < 3 || (h = jlex_hexval((uint8_t)src[i + 1])) < 0 ||
+			    (l = jlex_hexval((uint8_t)src[i + 2])) < 0)
 				goto bad;
 			c = (char)(h << 4 | l);
 			i += 2;
