@@ -1,5 +1,9 @@
 /*
- * index.c - the query index (see index.h for the API and its invariants).
+ * index.c - the query index (see index.h for the API and its invariants):
+ * this file opens and closes it, reconciles it with the journal at open,
+ * runs the writer thread and the waits; the other pieces (blind hashing,
+ * rows, schema, the tail, rebuild, queries, stats) are listed in
+ * index_int.h.  What follows describes the whole index.
  *
  * Database DIR/index/index.sqlite (WAL, synchronous=NORMAL: it is derived
  * data, a lost tail is re-indexed from the journal):

@@ -1,6 +1,6 @@
 /*
  * index_write.c - column values: network prefixes, the row as the writer
- * inserts it (struct trow, every keyed hash computed by trow_fill()), and
+ * inserts it (struct trow, every keyed hash computed by ix_trow_fill()), and
  * the writer's batch (events, ipnet and rollup rows) inside a transaction.
  */
 #include "followers/index.h"
