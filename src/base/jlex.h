@@ -171,59 +171,9 @@ static inline int jlex_str_fail(struct jlex_str *t, size_t *pi, size_t at, const
 	return JLEX_ERR;
 }
 
-/* The escape whose backslash is at s[*pi]. */
-static inline int jlex_escape(const char *s, size_t n, size_t *pi, unsigned flags,
-			      struct jlex_str *t)
-{
-	size_t i = *pi + 1;
-	unsigned v, lo;
-	unsigned char c;
-
-	if (i >= n)
-		return jlex_str_fail(t, pi, i, "unterminated string");
-	c = (unsigned char)s[i++];
-	switch (c) {
-	case '"': case '\\': case '/': v = c; break;
-	case 'b': v = '\b'; break;
-	case 'f': v = '\f'; break;
-	case 'n': v = '\n'; break;
-	case 'r': v = '\r'; break;
-	case 't': v = '\t'; break;
-	case 'u':
-		if (n - i < 4)
-			return jlex_str_fail(t, pi, i, "truncated \\u escape");
-		if (!jlex_hex4(s + i, &v))
-			return jlex_str_fail(t, pi, i, "invalid \\u escape");
-		i += 4;
-		if (v == 0 && !(flags & JLEX_NUL))
-			return jlex_str_fail(t, pi, i, "\\u0000 is not allowed");
-		if (v >= 0xDC00 && v <= 0xDFFF)
-			return jlex_str_fail(t, pi, i,
-					     "invalid Unicode escape (lone low surrogate)");
-		if (v >= 0xD800 && v <= 0xDBFF) {
-			if (n - i < 2 || s[i] != '\\' || s[i + 1] != 'u')
-				return jlex_str_fail(t, pi, i,
-						     "invalid Unicode escape (lone high surrogate)");
-			i += 2;
-			if (n - i < 4)
-				return jlex_str_fail(t, pi, i, "truncated \\u escape");
-			if (!jlex_hex4(s + i, &lo))
-				return jlex_str_fail(t, pi, i, "invalid \\u escape");
-			i += 4;
-			if (lo < 0xDC00 || lo > 0xDFFF)
-				return jlex_str_fail(t, pi, i,
-						     "invalid Unicode escape (bad surrogate pair)");
-			v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
-		}
-		break;
-	default:
-		return jlex_str_fail(t, pi, i, "invalid escape in string");
-	}
-	t->cp = v;
-	jlex_utf8_enc(v, t->utf8, &t->len);
-	*pi = i;
-	return JLEX_CHAR;
-}
+/* The escape whose backslash is at s[*pi] (out of line: escapes are rare,
+ * and jlex_str_next() stays small enough to inline in every loop). */
+int jlex_escape(const char *s, size_t n, size_t *pi, unsigned flags, struct jlex_str *t);
 
 /*
  * The next piece of the string whose opening quote is before s[*i] (call
@@ -231,8 +181,8 @@ static inline int jlex_escape(const char *s, size_t n, size_t *pi, unsigned flag
  * JLEX_ERR).  Runs are as long as they can be: a string without escapes is
  * one JLEX_RUN and the JLEX_END.
  */
-static inline int jlex_str_next(const char *s, size_t n, size_t *pi, unsigned flags,
-				struct jlex_str *t)
+static inline __attribute__((always_inline)) int
+jlex_str_next(const char *s, size_t n, size_t *pi, unsigned flags, struct jlex_str *t)
 {
 	size_t i = *pi;
 	unsigned char c;
