@@ -13,8 +13,10 @@
  * canonicaliser prints it as "invalid JSON at byte *i") and *why, where
  * there is one, says what was wrong.  Nothing allocates; pure, thread-safe.
  *
- * The functions are inline: ingest reads every event through them, and a
- * call per token costs measurably (bench/bench_ingest_parse.c).
+ * The functions are inline (jlex_str_next() always): ingest reads every
+ * event through them, and a call per token costs measurably
+ * (bench/bench_ingest_parse.c).  Only the vector run and the rarely met
+ * escapes are calls, into jlex.c.
  *
  * Strings are read piece by piece (jlex_str_next()) so that each caller
  * copies into its own buffer: a piece is a run of input bytes that stand
