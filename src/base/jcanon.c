@@ -15,10 +15,7 @@
  *     input size; recursion depth by max_depth.
  */
 #include "base/jcanon.h"
-
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
+#include "base/jlex.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -101,135 +98,7 @@ static bool putc1(struct jc *j, char c)
 
 static void skip_ws(struct jc *j)
 {
-	while (j->i < j->n) {
-		char c = j->s[j->i];
-		if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
-			break;
-		j->i++;
-	}
-}
-
-static int hexv(char c)
-{
-	if (c >= '0' && c <= '9') return c - '0';
-	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-	return -1;
-}
-
-/* The value of the four hex digits at p (all four readable). */
-static bool hex4(const char *p, unsigned *v)
-{
-	unsigned x = 0;
-
-	for (int k = 0; k < 4; k++) {
-		int h = hexv(p[k]);
-
-		if (h < 0)
-			return false;
-		x = x << 4 | (unsigned)h;
-	}
-	*v = x;
-	return true;
-}
-
-static bool read_hex4(struct jc *j, unsigned *v)
-{
-	if (j->n - j->i < 4)
-		return fail(j, LS_INVALID, "truncated \\u escape");
-	if (!hex4(j->s + j->i, v))
-		return fail(j, LS_INVALID, "invalid \\u escape");
-	j->i += 4;
-	return true;
-}
-
-/* Length of the valid UTF-8 sequence at p (1..4), 0 when invalid. */
-static size_t utf8_len(const unsigned char *p, size_t avail)
-{
-	unsigned c = p[0];
-	size_t len;
-	uint32_t cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c < 0xC2)
-		return 0;
-	if (c < 0xE0) {
-		len = 2;
-		cp = c & 0x1F;
-	} else if (c < 0xF0) {
-		len = 3;
-		cp = c & 0x0F;
-	} else if (c < 0xF5) {
-		len = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (avail < len)
-		return 0;
-	for (size_t k = 1; k < len; k++) {
-		if ((p[k] & 0xC0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[k] & 0x3F);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-	    (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return len;
-}
-
-static void enc_utf8(uint32_t cp, char *o, size_t *n)
-{
-	if (cp < 0x80) {
-		o[0] = (char)cp;
-		*n = 1;
-	} else if (cp < 0x800) {
-		o[0] = (char)(0xC0 | cp >> 6);
-		o[1] = (char)(0x80 | (cp & 0x3F));
-		*n = 2;
-	} else if (cp < 0x10000) {
-		o[0] = (char)(0xE0 | cp >> 12);
-		o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		o[2] = (char)(0x80 | (cp & 0x3F));
-		*n = 3;
-	} else {
-		o[0] = (char)(0xF0 | cp >> 18);
-		o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-		o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		o[3] = (char)(0x80 | (cp & 0x3F));
-		*n = 4;
-	}
-}
-
-size_t jcanon_ascii_run(const char *s, size_t n)
-{
-	size_t i = 0;
-
-#ifdef __SSE2__
-	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
-	const __m128i space = _mm_set1_epi8(0x20);
-
-	for (; n - i >= 16; i += 16) {
-		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-		/* Signed compare: below 0x20 are the controls and, negative,
-		 * every byte from 0x80 up. */
-		__m128i stop = _mm_or_si128(_mm_cmplt_epi8(x, space),
-					    _mm_or_si128(_mm_cmpeq_epi8(x, quote),
-							 _mm_cmpeq_epi8(x, bslash)));
-		int m = _mm_movemask_epi8(stop);
-
-		if (m)
-			return i + (size_t)__builtin_ctz((unsigned)m);
-	}
-#endif
-	for (; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\')
-			break;
-	}
-	return i;
+	j->i = jlex_ws(j->s, j->n, j->i);
 }
 
 const char *jcanon_escape(unsigned char c, char u[8], size_t *len)
@@ -278,89 +147,35 @@ static bool put_canon_str(struct jc *j, const char *d, size_t n)
 
 /*
  * Decode the string at j->i (just after the opening quote) into b
- * (appended); strings without escapes are the common case and are
- * validated and copied in runs.
+ * (appended); strings without escapes are the common case and come from
+ * the lexer as one run, copied at once.
  */
 static bool read_string(struct jc *j, struct buf *b)
 {
-	while (j->i < j->n) {
-		unsigned char c = (unsigned char)j->s[j->i];
+	struct jlex_str t;
+	const char *p;
+	size_t len;
 
-		if (c == '"') {
-			j->i++;
+	for (;;) {
+		switch (jlex_str_next(j->s, j->n, &j->i, 0, &t)) {
+		case JLEX_END:
 			return true;
+		case JLEX_RUN:
+			p = j->s + t.start;
+			len = j->i - t.start;
+			break;
+		case JLEX_CHAR:
+			p = t.utf8;
+			len = t.len;
+			break;
+		default:
+			return fail(j, LS_INVALID, t.why);
 		}
-		if (c == '\\') {
-			char o[4];
-			size_t on = 1;
-			unsigned v, lo;
-
-			if (++j->i >= j->n)
-				break;
-			c = (unsigned char)j->s[j->i++];
-			switch (c) {
-			case '"': o[0] = '"'; break;
-			case '\\': o[0] = '\\'; break;
-			case '/': o[0] = '/'; break;
-			case 'b': o[0] = '\b'; break;
-			case 'f': o[0] = '\f'; break;
-			case 'n': o[0] = '\n'; break;
-			case 'r': o[0] = '\r'; break;
-			case 't': o[0] = '\t'; break;
-			case 'u':
-				if (!read_hex4(j, &v))
-					return false;
-				if (v == 0)
-					return fail(j, LS_INVALID, "\\u0000 is not allowed");
-				if (v >= 0xDC00 && v <= 0xDFFF)
-					return fail(j, LS_INVALID, "invalid Unicode escape (lone low surrogate)");
-				if (v >= 0xD800 && v <= 0xDBFF) {
-					if (j->n - j->i < 2 || j->s[j->i] != '\\' || j->s[j->i + 1] != 'u')
-						return fail(j, LS_INVALID, "invalid Unicode escape (lone high surrogate)");
-					j->i += 2;
-					if (!read_hex4(j, &lo))
-						return false;
-					if (lo < 0xDC00 || lo > 0xDFFF)
-						return fail(j, LS_INVALID, "invalid Unicode escape (bad surrogate pair)");
-					v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
-				}
-				enc_utf8(v, o, &on);
-				break;
-			default:
-				return fail(j, LS_INVALID, "invalid escape in string");
-			}
-			if (!grow(j, b, on))
-				return false;
-			memcpy(b->p + b->len, o, on);
-			b->len += on;
-			continue;
-		}
-		if (c < 0x20)
-			return fail(j, LS_INVALID, "control character in string");
-		{
-			size_t start = j->i;
-			/* a run of plain bytes */
-			while (j->i < j->n) {
-				size_t l;
-
-				j->i += jcanon_ascii_run(j->s + j->i, j->n - j->i);
-				if (j->i >= j->n)
-					break;
-				c = (unsigned char)j->s[j->i];
-				if (c == '"' || c == '\\' || c < 0x20)
-					break;
-				l = utf8_len((const unsigned char *)j->s + j->i, j->n - j->i);
-				if (!l)
-					return fail(j, LS_INVALID, "invalid UTF-8 in string");
-				j->i += l;
-			}
-			if (!grow(j, b, j->i - start))
-				return false;
-			memcpy(b->p + b->len, j->s + start, j->i - start);
-			b->len += j->i - start;
-		}
+		if (!grow(j, b, len))
+			return false;
+		memcpy(b->p + b->len, p, len);
+		b->len += len;
 	}
-	return fail(j, LS_INVALID, "unterminated string");
 }
 
 static bool value(struct jc *j, size_t depth);
@@ -506,9 +321,10 @@ static bool array(struct jc *j, size_t depth)
 }
 
 /*
- * The number at s[*pi] (RFC 8259 grammar), converted as jansson converts it
- * (integers to long long, overflow refused; reals with strtod, overflow to
- * infinity refused) and written canonically into out.  *pi moves past what
+ * The number at s[*pi] (RFC 8259 grammar, read by jlex_number()), converted
+ * as jansson converts it (integers to long long, overflow refused; reals
+ * with strtod, overflow to infinity refused) and written canonically into
+ * out.  *pi moves past what
  * was read, also on failure (error positions count from there).  Both
  * parsers below use it, so they read numbers identically.
  */
@@ -521,34 +337,8 @@ static ls_rc scan_number(const char *s, size_t n, size_t *pi, char out[64], size
 
 	*real = false;
 	*ival = 0;
-#define DIGIT(x) ((x) >= '0' && (x) <= '9')
-	if (s[i] == '-')
-		i++;
-	if (i >= n || !DIGIT(s[i]))
+	if (!jlex_number(s, n, &i, real))
 		goto bad;
-	if (s[i] == '0')
-		i++;
-	else
-		while (i < n && DIGIT(s[i]))
-			i++;
-	if (i < n && s[i] == '.') {
-		*real = true;
-		if (++i >= n || !DIGIT(s[i]))
-			goto bad;
-		while (i < n && DIGIT(s[i]))
-			i++;
-	}
-	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-		*real = true;
-		i++;
-		if (i < n && (s[i] == '+' || s[i] == '-'))
-			i++;
-		if (i >= n || !DIGIT(s[i]))
-			goto bad;
-		while (i < n && DIGIT(s[i]))
-			i++;
-	}
-#undef DIGIT
 	*pi = i;
 	len = i - start;
 	if (!*real && len <= 18) {
@@ -626,9 +416,8 @@ static bool number(struct jc *j)
 
 static bool literal(struct jc *j, const char *word, size_t n)
 {
-	if (j->n - j->i < n || memcmp(j->s + j->i, word, n) != 0)
+	if (!jlex_literal(j->s, j->n, &j->i, word, n))
 		return fail(j, LS_INVALID, "invalid token");
-	j->i += n;
 	return put(j, word, n);
 }
 
@@ -657,7 +446,7 @@ static bool value(struct jc *j, size_t depth)
 	case 'n':
 		return literal(j, "null", 4);
 	default:
-		if (j->s[j->i] == '-' || (j->s[j->i] >= '0' && j->s[j->i] <= '9'))
+		if (jlex_number_start((unsigned char)j->s[j->i]))
 			return number(j);
 		return fail(j, LS_INVALID, "invalid token");
 	}
@@ -778,35 +567,20 @@ static bool jp_node(struct jp *p, uint32_t type, size_t *idx)
 
 static void jp_ws(struct jp *p)
 {
-	while (p->i < p->n) {
-		char c = p->s[p->i];
-		if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
-			break;
-		p->i++;
-	}
-}
-
-static bool jp_hex4(struct jp *p, unsigned *v)
-{
-	if (p->n - p->i < 4)
-		return jp_fail(p, LS_INVALID, "truncated \\u escape");
-	if (!hex4(p->s + p->i, v))
-		return jp_fail(p, LS_INVALID, "invalid \\u escape");
-	p->i += 4;
-	return true;
+	p->i = jlex_ws(p->s, p->n, p->i);
 }
 
 /* Decode the string after the opening quote into str, NUL-terminated. */
 static bool jp_string(struct jp *p, uint32_t *off, uint32_t *len)
 {
 	struct jdom *d = p->d;
-	size_t start_out = d->nstr;
+	size_t start_out = d->nstr, n;
+	struct jlex_str t;
+	const char *src;
 
-	while (p->i < p->n) {
-		unsigned char c = (unsigned char)p->s[p->i];
-
-		if (c == '"') {
-			p->i++;
+	for (;;) {
+		switch (jlex_str_next(p->s, p->n, &p->i, 0, &t)) {
+		case JLEX_END:
 			if (!jp_str_room(p, 1))
 				return false;
 			d->str[d->nstr] = 0;
@@ -814,77 +588,22 @@ static bool jp_string(struct jp *p, uint32_t *off, uint32_t *len)
 			*len = (uint32_t)(d->nstr - start_out);
 			d->nstr++;
 			return true;
+		case JLEX_RUN:
+			src = p->s + t.start;
+			n = p->i - t.start;
+			break;
+		case JLEX_CHAR:
+			src = t.utf8;
+			n = t.len;
+			break;
+		default:
+			return jp_fail(p, LS_INVALID, t.why);
 		}
-		if (c == '\\') {
-			char o[4];
-			size_t on = 1;
-			unsigned v, lo;
-
-			if (++p->i >= p->n)
-				break;
-			c = (unsigned char)p->s[p->i++];
-			switch (c) {
-			case '"': o[0] = '"'; break;
-			case '\\': o[0] = '\\'; break;
-			case '/': o[0] = '/'; break;
-			case 'b': o[0] = '\b'; break;
-			case 'f': o[0] = '\f'; break;
-			case 'n': o[0] = '\n'; break;
-			case 'r': o[0] = '\r'; break;
-			case 't': o[0] = '\t'; break;
-			case 'u':
-				if (!jp_hex4(p, &v))
-					return false;
-				if (v == 0 || (v >= 0xDC00 && v <= 0xDFFF))
-					return jp_fail(p, LS_INVALID, "invalid \\u escape");
-				if (v >= 0xD800 && v <= 0xDBFF) {
-					if (p->n - p->i < 2 || p->s[p->i] != '\\' ||
-					    p->s[p->i + 1] != 'u')
-						return jp_fail(p, LS_INVALID, "lone surrogate");
-					p->i += 2;
-					if (!jp_hex4(p, &lo))
-						return false;
-					if (lo < 0xDC00 || lo > 0xDFFF)
-						return jp_fail(p, LS_INVALID, "bad surrogate pair");
-					v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
-				}
-				enc_utf8(v, o, &on);
-				break;
-			default:
-				return jp_fail(p, LS_INVALID, "invalid escape in string");
-			}
-			if (!jp_str_room(p, on))
-				return false;
-			memcpy(d->str + d->nstr, o, on);
-			d->nstr += on;
-			continue;
-		}
-		if (c < 0x20)
-			return jp_fail(p, LS_INVALID, "control character in string");
-		{
-			size_t start = p->i;
-
-			while (p->i < p->n) {
-				size_t l;
-
-				p->i += jcanon_ascii_run(p->s + p->i, p->n - p->i);
-				if (p->i >= p->n)
-					break;
-				c = (unsigned char)p->s[p->i];
-				if (c == '"' || c == '\\' || c < 0x20)
-					break;
-				l = utf8_len((const unsigned char *)p->s + p->i, p->n - p->i);
-				if (!l)
-					return jp_fail(p, LS_INVALID, "invalid UTF-8 in string");
-				p->i += l;
-			}
-			if (!jp_str_room(p, p->i - start))
-				return false;
-			memcpy(d->str + d->nstr, p->s + start, p->i - start);
-			d->nstr += p->i - start;
-		}
+		if (!jp_str_room(p, n))
+			return false;
+		memcpy(d->str + d->nstr, src, n);
+		d->nstr += n;
 	}
-	return jp_fail(p, LS_INVALID, "unterminated string");
 }
 
 /* Number at p->i (scan_number); the canonical text goes into str. */
@@ -1067,9 +786,8 @@ static bool jp_array(struct jp *p, size_t depth, size_t idx)
 
 static bool jp_literal(struct jp *p, const char *word, size_t n)
 {
-	if (p->n - p->i < n || memcmp(p->s + p->i, word, n) != 0)
+	if (!jlex_literal(p->s, p->n, &p->i, word, n))
 		return jp_fail(p, LS_INVALID, "invalid token");
-	p->i += n;
 	return true;
 }
 
@@ -1106,7 +824,7 @@ static bool jp_value(struct jp *p, size_t depth, size_t *idx)
 	case 'n':
 		return jp_literal(p, "null", 4);
 	default:
-		if (p->s[p->i] == '-' || (p->s[p->i] >= '0' && p->s[p->i] <= '9'))
+		if (jlex_number_start((unsigned char)p->s[p->i]))
 			return jp_number(p, *idx);
 		return jp_fail(p, LS_INVALID, "invalid token");
 	}
@@ -1121,72 +839,12 @@ struct jv {
 
 static void jv_ws(struct jv *v)
 {
-	while (v->i < v->n && (v->s[v->i] == ' ' || v->s[v->i] == '\t' || v->s[v->i] == '\n' ||
-			       v->s[v->i] == '\r'))
-		v->i++;
-}
-
-/* Four hex digits at v->i + at: their value in *u. */
-static bool jv_hex4(struct jv *v, size_t at, unsigned *u)
-{
-	*u = 0;
-	return v->n - v->i >= at + 4 && hex4((const char *)v->s + v->i + at, u);
+	v->i = jlex_ws((const char *)v->s, v->n, v->i);
 }
 
 static bool jv_string(struct jv *v)
 {
-	v->i++; /* the opening quote */
-	while (v->i < v->n) {
-		unsigned char c;
-
-		v->i += jcanon_ascii_run((const char *)v->s + v->i, v->n - v->i);
-		if (v->i >= v->n)
-			break;
-		c = v->s[v->i];
-		if (c == '"') {
-			v->i++;
-			return true;
-		}
-		if (c < 0x20)
-			return false;
-		if (c == '\\') {
-			if (++v->i >= v->n)
-				return false;
-			c = v->s[v->i];
-			if (c == 'u') {
-				unsigned u = 0, lo = 0;
-
-				if (!jv_hex4(v, 1, &u))
-					return false;
-				v->i += 5;
-				/* as jdom: no NUL, no lone surrogate */
-				if (u == 0 || (u >= 0xDC00 && u <= 0xDFFF))
-					return false;
-				if (u >= 0xD800 && u <= 0xDBFF) {
-					if (v->n - v->i < 2 || v->s[v->i] != '\\' ||
-					    v->s[v->i + 1] != 'u' || !jv_hex4(v, 2, &lo) ||
-					    lo < 0xDC00 || lo > 0xDFFF)
-						return false;
-					v->i += 6;
-				}
-				continue;
-			}
-			if (!strchr("\"\\/bfnrt", c) || !c)
-				return false;
-			v->i++;
-			continue;
-		}
-		if (c < 0x80) {
-			v->i++;
-			continue;
-		}
-		size_t len = utf8_len(v->s + v->i, v->n - v->i);
-
-		if (!len)
-			return false;
-		v->i += len;
-	}
-	return false;
+	return jlex_str_skip((const char *)v->s, v->n, &v->i, 0, NULL);
 }
 
 /* A number: scan_number's grammar and range checks, as jdom's. */
@@ -1214,17 +872,10 @@ static bool jv_value(struct jv *v, size_t depth)
 	c = v->s[v->i];
 	if (c == '"')
 		return jv_string(v);
-	if (c == '-' || (c >= '0' && c <= '9'))
+	if (jlex_number_start(c))
 		return jv_number(v);
-	if (c == 't' || c == 'f' || c == 'n') {
-		const char *w = c == 't' ? "true" : c == 'f' ? "false" : "null";
-		size_t len = strlen(w);
-
-		if (v->n - v->i < len || memcmp(v->s + v->i, w, len))
-			return false;
-		v->i += len;
-		return true;
-	}
+	if (c == 't' || c == 'f' || c == 'n')
+		return jlex_literal_any((const char *)v->s, v->n, &v->i);
 	if (c != '{' && c != '[')
 		return false;
 	if (depth >= v->max_depth)

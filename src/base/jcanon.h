@@ -7,6 +7,8 @@
  * overflow refused; nesting at most max_depth) and writes exactly the same
  * canonical bytes (event.h): this is a faster route to the same function,
  * and the fuzz target fuzz_jcanon checks the two against each other.
+ * Its tokens (white space, strings, numbers, literals) are read by the one
+ * JSON lexer, jlex.h; the grammar, the DOM and the writers live here.
  * Pure: no I/O, no globals, thread-safe.
  */
 #ifndef LS_JCANON_H
@@ -17,6 +19,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "base/jlex.h"
 #include "base/ls.h"
 
 /* Canonical JSON of the object in s[0..n) into *out (malloc'd, NUL-terminated,
@@ -27,9 +30,12 @@ ls_rc jcanon_object(const char *s, size_t n, size_t max_depth, size_t max_out, c
 
 /* The length of the run at s[0..n) of bytes that stand for themselves in
  * a JSON string and need no UTF-8 check: printable ASCII (0x20..0x7f) other
- * than '"' and '\\'.  Sixteen bytes at a time where SSE2 is there.  Shared
- * by every JSON string scanner (parsers, canonical writers, the index). */
-size_t jcanon_ascii_run(const char *s, size_t n);
+ * than '"' and '\\'.  The lexer's (jlex_ascii_run()), under the name the
+ * canonical writers have always used. */
+static inline size_t jcanon_ascii_run(const char *s, size_t n)
+{
+	return jlex_ascii_run(s, n);
+}
 
 /* The canonical escape of byte c inside a JSON string, or NULL when c
  * stands for itself.  u (at least 8 bytes) holds \u00XX forms; *len is
