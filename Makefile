@@ -91,6 +91,7 @@ check-layers:
 
 test: deps
 	@$(MAKE) --no-print-directory unit-bins
+	@python3 scripts/check_layers.py $(LAYERS)
 	@BUILD=$(BUILD) tests/run.sh
 
 run: deps

@@ -204,23 +204,23 @@ fail:
 static int journal_has(const char *jdir, uint64_t k, uint8_t hash[LS_HASH_LEN], ls_rc *why,
 		       struct ls_err *err)
 {
-	struct journal_iter *it;
+	struct store_iter *it;
 	const uint8_t *data;
 	size_t len;
 	uint64_t at;
 	ls_rc rc;
 
-	rc = journal_iter_open(jdir, k, &it, err);
+	rc = store_iter_open(jdir, k, 0, &it, err);
 	if (rc == LS_NOTFOUND)
 		return 0;
 	if (rc != LS_OK) {
 		*why = rc;
 		return -1;
 	}
-	rc = journal_iter_next(it, &data, &len, &at, err);
+	rc = store_iter_next(it, &data, &len, &at, err);
 	if (rc == LS_OK && hash)
 		ls_sha256(data, len, NULL, 0, hash);
-	journal_iter_free(it);
+	store_iter_free(it);
 	if (rc == LS_NOTFOUND)
 		return 0;
 	if (rc != LS_OK) {
@@ -284,20 +284,20 @@ static ls_rc reconcile(struct index *idx, struct ls_err *err)
 		}
 		n = 0;
 		if (has || journal_has(idx->jdir, 0, NULL, &why, err) > 0) {
-			struct journal_iter *it;
+			struct store_iter *it;
 			const uint8_t *data;
 			size_t len;
 			uint64_t at;
 
-			rc = journal_iter_open(idx->jdir, lo, &it, err);
+			rc = store_iter_open(idx->jdir, lo, 0, &it, err);
 			if (rc != LS_OK)
 				return rc;
 			n = lo;
-			while ((rc = journal_iter_next(it, &data, &len, &at, err)) == LS_OK && at < wm) {
+			while ((rc = store_iter_next(it, &data, &len, &at, err)) == LS_OK && at < wm) {
 				ls_sha256(data, len, NULL, 0, now);
 				n = at + 1;
 			}
-			journal_iter_free(it);
+			store_iter_free(it);
 			if (rc != LS_OK && rc != LS_NOTFOUND)
 				return rc;
 		} else if (why != LS_OK) {

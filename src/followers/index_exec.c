@@ -102,9 +102,9 @@ void ix_where_sql(struct where *w, struct sqlbuf *b, bool use_after)
 	else if ((q->has & INDEX_Q_ACTION) && !w->walk)
 		/* ev_action is (action, outcome, time_us): naming every outcome
 		 * (event.c stores no other) lets a time range use it too. */
-		for (size_t i = 0; outcome_names[i]; i++)
-			ix_sb_add(b, "%s'%s'%s", i ? "," : " AND outcome IN (", outcome_names[i],
-				  outcome_names[i + 1] ? "" : ")");
+		for (size_t i = 0; event_outcomes[i]; i++)
+			ix_sb_add(b, "%s'%s'%s", i ? "," : " AND outcome IN (", event_outcomes[i],
+				  event_outcomes[i + 1] ? "" : ")");
 	if (q->has & INDEX_Q_SOURCE_IP) {
 		/* A walk probes ipnet per row; a plan driven by an index reads
 		 * the prefix's rows (in idx order) and looks the events up. */

@@ -45,7 +45,7 @@
 #include "core/event.h"
 #include "base/fsutil.h"
 #include "base/jlex.h"
-#include "store/journal.h"
+#include "store/reader.h"
 #include "store/keys.h"
 
 /* ------------------------------------------------- constants and the index */
@@ -363,8 +363,6 @@ enum ipq {
 
 #define CIDR_SUPPORTED "IPv4 /0, /8, /16, /24, /32 and IPv6 /0, /16, /32, /48, /56, /64, /128"
 
-static const char *const outcome_names[] = { "success", "failure", "denied", "error", "unknown",
-					     NULL };
 
 /* -------------------------------------------------- running (index_exec.c) */
 
@@ -422,7 +420,7 @@ ls_rc ix_blind_open(const char *datadir, struct blind *b, uint8_t check[BLIND_LE
 void ix_row_extract(const uint8_t *data, size_t len, char *arena, struct row *r);
 
 /* index_write.c */
-int64_t ix_iter_offset(const struct journal_iter *it);
+int64_t ix_iter_offset(const struct store_iter *it);
 void ix_mask_prefix(const uint8_t ip[16], unsigned bits, uint8_t out[16]);
 int ix_net_hash(const struct blind *b, EVP_MD_CTX *w, const uint8_t ip[16], unsigned bits,
 		sqlite3_int64 *out);

@@ -244,9 +244,9 @@ static ls_rc query_add(struct index_query *q, const char *key, const char *value
 		}
 		break;
 	case INDEX_Q_OUTCOME:
-		for (i = 0; outcome_names[i] && strcmp(outcome_names[i], value); i++)
+		for (i = 0; event_outcomes[i] && strcmp(event_outcomes[i], value); i++)
 			;
-		if (!outcome_names[i])
+		if (!event_outcomes[i])
 			return ls_err_set(err, LS_INVALID,
 					  "parameter 'outcome': must be success, failure, denied, "
 					  "error or unknown");

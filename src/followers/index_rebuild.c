@@ -11,7 +11,7 @@ static ls_rc rebuild_fill(sqlite3 *db, const struct blind *bl, const char *jdir,
 			  index_progress_fn progress, void *ctx, uint64_t *count,
 			  uint8_t hash[LS_HASH_LEN], struct ls_err *err)
 {
-	struct journal_iter *it = NULL;
+	struct store_iter *it = NULL;
 	struct writer wr;
 	const uint8_t *data;
 	uint64_t next = 0, at;
@@ -24,7 +24,7 @@ static ls_rc rebuild_fill(sqlite3 *db, const struct blind *bl, const char *jdir,
 	ls_rc rc;
 
 	memset(&wr, 0, sizeof(wr));
-	arena = malloc(JOURNAL_MAX_ENTRY + 1);
+	arena = malloc(STORE_MAX_ENTRY + 1);
 	if (!arena || !w) {
 		free(arena);
 		free(bc);
@@ -34,7 +34,7 @@ static ls_rc rebuild_fill(sqlite3 *db, const struct blind *bl, const char *jdir,
 	rc = ix_writer_init(&wr, db, false, err);
 	if (rc != LS_OK)
 		goto out;
-	rc = journal_iter_open(jdir, 0, &it, err);
+	rc = store_iter_open(jdir, 0, 0, &it, err);
 	if (rc == LS_NOTFOUND) {
 		rc = LS_OK;
 		goto out;
@@ -43,7 +43,7 @@ static ls_rc rebuild_fill(sqlite3 *db, const struct blind *bl, const char *jdir,
 		goto out;
 	rc = ix_exec(db, "BEGIN", err);
 	while (rc == LS_OK) {
-		rc = journal_iter_next(it, &data, &len, &at, err);
+		rc = store_iter_next(it, &data, &len, &at, err);
 		if (rc == LS_NOTFOUND) {
 			rc = LS_OK;
 			break;
@@ -80,7 +80,7 @@ static ls_rc rebuild_fill(sqlite3 *db, const struct blind *bl, const char *jdir,
 out:
 	*count = next;
 	ix_writer_release(&wr);
-	journal_iter_free(it);
+	store_iter_free(it);
 	EVP_MD_CTX_free(w);
 	free(bc);
 	free(arena);

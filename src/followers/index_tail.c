@@ -278,14 +278,14 @@ static void extractor_idle(struct index *idx)
 void *ix_extractor(void *arg)
 {
 	struct index *idx = arg;
-	struct journal_iter *it = NULL;
+	struct store_iter *it = NULL;
 	struct fbatch *fb = NULL;	/* the fed batch last taken from */
 	struct ls_err err = { { 0 } };
 	EVP_MD_CTX *w = EVP_MD_CTX_new();
 	struct bcache *bc = ix_bcache_new(); /* NULL: no cache, still right */
 	/* Decoded strings of one entry, then a copy of the last entry read. */
-	char *arena = malloc(2 * (JOURNAL_MAX_ENTRY + 1));
-	char *last = arena ? arena + JOURNAL_MAX_ENTRY + 1 : NULL;
+	char *arena = malloc(2 * (STORE_MAX_ENTRY + 1));
+	char *last = arena ? arena + STORE_MAX_ENTRY + 1 : NULL;
 	size_t last_len = 0, grown = 0;
 	uint64_t next, pub, bound, n_fed = 0, n_read = 0;
 	ls_rc rc = LS_OK;
@@ -356,7 +356,7 @@ void *ix_extractor(void *arg)
 
 			if (it) {
 				/* Past the stretch it was opened for. */
-				journal_iter_free(it);
+				store_iter_free(it);
 				it = NULL;
 			}
 			data = fb->data + fb->at[i];
@@ -367,7 +367,7 @@ void *ix_extractor(void *arg)
 		}
 		if (!it) {
 			/* The journal directory may not exist yet. */
-			rc = journal_iter_open(idx->jdir, next, &it, &err);
+			rc = store_iter_open(idx->jdir, next, 0, &it, &err);
 			if (rc == LS_NOTFOUND) {
 				it = NULL;
 				extractor_idle(idx);
@@ -376,7 +376,7 @@ void *ix_extractor(void *arg)
 			if (rc != LS_OK)
 				break;
 		}
-		rc = journal_iter_next(it, &data, &len, &at, &err);
+		rc = store_iter_next(it, &data, &len, &at, &err);
 		if (rc == LS_NOTFOUND) {
 			rc = LS_OK;
 			if (pub < next) {
@@ -417,7 +417,7 @@ extract:
 	if (rc != LS_OK)
 		ix_follower_fail(idx, rc, err.msg);
 out:
-	journal_iter_free(it);
+	store_iter_free(it);
 	EVP_MD_CTX_free(w);
 	free(bc);
 	free(arena);

@@ -201,12 +201,12 @@ ls_rc ix_writer_flush(struct writer *wr, struct ls_err *err)
 }
 
 /* Where the record the iterator returned last starts in its segment. */
-int64_t ix_iter_offset(const struct journal_iter *it)
+int64_t ix_iter_offset(const struct store_iter *it)
 {
 	const char *seg;
 	uint64_t off;
 
-	journal_iter_where(it, &seg, &off);
+	store_iter_where(it, &seg, &off);
 	return off <= INT64_MAX ? (int64_t)off : -1;
 }
 
@@ -227,7 +227,7 @@ int ix_trow_fill(const struct blind *bl, EVP_MD_CTX *w, struct bcache *bc, const
 		t->flags |= T_RECEIVED;
 		t->received_us = r->received_us;
 	}
-	/* Entries are at most JOURNAL_MAX_ENTRY bytes: the lengths fit. */
+	/* Entries are at most STORE_MAX_ENTRY bytes: the lengths fit. */
 	t->action = r->action;
 	t->action_n = (uint32_t)r->action_n;
 	t->outcome = r->outcome;
