@@ -242,6 +242,22 @@ static inline bool jlex_str_skip(const char *s, size_t n, size_t *pi, unsigned f
 	return true;
 }
 
+/* The position just past the string whose opening quote is at s[i],
+ * found without checking the string (a backslash takes the next byte with
+ * it); n when it never closes.  For structure scans ahead of a full
+ * parser (nesting depth, which array element a byte falls in), which must
+ * not stop on input the parser will refuse with a better message. */
+static inline size_t jlex_str_end_loose(const char *s, size_t n, size_t i)
+{
+	for (i++; i < n; i++) {
+		if (s[i] == '\\')
+			i++;
+		else if (s[i] == '"')
+			return i + 1;
+	}
+	return n;
+}
+
 /* -------------------------------------------------------------- numbers */
 
 /*

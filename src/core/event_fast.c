@@ -19,6 +19,7 @@
  *     jdom accepts only what json_loadb(JSON_REJECT_DUPLICATES) accepts.
  *  3. All-or-nothing as in event.c: on error out is empty.
  */
+#include "base/jlex.h"
 #include "core/event_fast.h"
 #include "core/event.h"
 #include "base/jcanon.h"
@@ -459,12 +460,10 @@ static bool ctx_str_ok(const char *s)
 	return true;
 }
 
+/* A line of NDJSON with nothing but white space on it. */
 static bool blank(const char *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
-			return false;
-	return true;
+	return jlex_ws(s, n, 0) == n;
 }
 
 /* 1 = handled (rc in *rc), 0 = hand the body to the reference. */

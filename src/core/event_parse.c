@@ -12,6 +12,7 @@
  *   Native-format batches take event_fast.c instead (same bytes, no
  *   jansson); the functions here stay the reference it is checked against.
  */
+#include "base/jlex.h"
 #include "core/event.h"
 #include "core/event_fast.h"
 #include "core/event_int.h"
@@ -37,24 +38,16 @@
  */
 static size_t scan_depth(const char *s, size_t n, size_t max, size_t *at)
 {
-	size_t i, d = 0, deepest = 0;
-	bool str = false, esc = false;
+	size_t i = 0, d = 0, deepest = 0;
 
-	for (i = 0; i < n; i++) {
+	while (i < n) {
 		char c = s[i];
 
-		if (str) {
-			if (esc)
-				esc = false;
-			else if (c == '\\')
-				esc = true;
-			else if (c == '"')
-				str = false;
+		if (c == '"') {
+			i = jlex_str_end_loose(s, n, i);
 			continue;
 		}
-		if (c == '"') {
-			str = true;
-		} else if (c == '[' || c == '{') {
+		if (c == '[' || c == '{') {
 			if (++d > deepest) {
 				deepest = d;
 				if (deepest > max) {
@@ -65,6 +58,7 @@ static size_t scan_depth(const char *s, size_t n, size_t max, size_t *at)
 		} else if ((c == ']' || c == '}') && d > 0) {
 			d--;
 		}
+		i++;
 	}
 	return deepest;
 }
@@ -73,29 +67,22 @@ static size_t scan_depth(const char *s, size_t n, size_t max, size_t *at)
  * (counts commas at nesting level 1 before off). */
 static size_t scan_element(const char *s, size_t n, size_t off)
 {
-	size_t i, d = 0, idx = 0;
-	bool str = false, esc = false;
+	size_t i = 0, d = 0, idx = 0;
 
-	for (i = 0; i < n && i < off; i++) {
+	while (i < n && i < off) {
 		char c = s[i];
 
-		if (str) {
-			if (esc)
-				esc = false;
-			else if (c == '\\')
-				esc = true;
-			else if (c == '"')
-				str = false;
+		if (c == '"') {
+			i = jlex_str_end_loose(s, n, i);
 			continue;
 		}
-		if (c == '"')
-			str = true;
-		else if (c == '[' || c == '{')
+		if (c == '[' || c == '{')
 			d++;
 		else if ((c == ']' || c == '}') && d > 0)
 			d--;
 		else if (c == ',' && d == 1)
 			idx++;
+		i++;
 	}
 	return idx;
 }
@@ -243,14 +230,10 @@ static ls_rc one_event(json_t *v, enum event_format fmt, const struct event_ctx 
 	return rc;
 }
 
+/* A line of NDJSON with nothing but white space on it. */
 static bool blank(const char *s, size_t n)
 {
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
-			return false;
-	return true;
+	return jlex_ws(s, n, 0) == n;
 }
 
 static ls_rc parse_ndjson(const char *body, size_t n, enum event_format fmt,
@@ -302,10 +285,7 @@ static ls_rc parse_json(const char *body, size_t n, enum event_format fmt,
 		return rc;
 	if (rc) {
 		/* Name the element the parser stopped in when the body is an array. */
-		i = 0;
-		while (i < n && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' ||
-				 body[i] == '\n'))
-			i++;
+		i = jlex_ws(body, n, 0);
 		evt_fail(e, i < n && body[i] == '[' ? scan_element(body, n, at) : 0, "", "%s",
 			 why);
 		return rc;
