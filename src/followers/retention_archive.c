@@ -1,0 +1,695 @@
+/*
+ * retention_archive.c - summaries of sealed segments, the archive and the
+ * purge: retention_run() moves sealed segments out of the journal into the
+ * archive and its manifest, purges them when due, and
+ * retention_manifest_list() / retention_archive_read() read them back.
+ *
+ * The archive keeps the segment file's stored bytes, zstd-compressed.  In
+ * an encrypted directory those bytes are ciphertext (records sealed under
+ * the segment's data key) and barely compress: the copy is then about as
+ * large as the segment; only record framing and plaintext segments shrink.
+ * The archive stays behind three functions (arc_put, arc_get, arc_delete)
+ * so that an object-storage target can replace the directory later.
+ *
+ * A pass is crash-safe by ordering: copy (durable) -> archive event ->
+ * manifest (durable) -> journal/retained (durable) -> unlink the segment.
+ * A crash may leave an archived copy without a manifest entry (the next
+ * pass overwrites it and logs the archive again) or a segment below
+ * "retained" still in the journal (it is removed by the next pass once the
+ * manifest lists it).
+ */
+#include "followers/retention_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "base/crypto.h"
+#include "core/event.h"
+#include "base/fsutil.h"
+#include "store/reader.h"
+#include "store/keys.h"
+#include "store/tiles.h"
+
+/* ------------------------------------------------------------- segments --- */
+
+static void seg_free(struct retention_seg *s)
+{
+	for (size_t i = 0; i < s->nservices; i++)
+		free(s->services[i]);
+	for (size_t i = 0; i < s->nactors; i++)
+		free(s->actors[i]);
+	free(s->services);
+	free(s->actors);
+	memset(s, 0, sizeof(*s));
+}
+
+static int add_unique(char ***v, size_t *n, size_t max, const char *s)
+{
+	char **nv;
+
+	if (ret_list_has(*v, *n, s))
+		return 0;
+	if (*n >= max)
+		return 1;
+	nv = realloc(*v, (*n + 1) * sizeof(**v));
+	if (!nv)
+		return -1;
+	*v = nv;
+	if (!(nv[*n] = strdup(s)))
+		return -1;
+	(*n)++;
+	return 0;
+}
+
+/* Read records [first, next) of the journal and summarise them. */
+static ls_rc seg_summarise(const char *jdir, uint64_t first, uint64_t next,
+			   const uint8_t actor_key[32], struct retention_seg *s, struct ls_err *err)
+{
+	struct store_iter *it;
+	ls_rc rc;
+
+	memset(s, 0, sizeof(*s));
+	s->first = first;
+	s->last = next - 1;
+	s->oldest_us = INT64_MAX;
+	s->newest_us = INT64_MIN;
+	rc = store_iter_open(jdir, first, 0, &it, err);
+	if (rc != LS_OK)
+		return rc;
+	for (;;) {
+		const uint8_t *data;
+		size_t len;
+		uint64_t idx;
+		json_t *o, *v;
+		int64_t t;
+		int k;
+
+		rc = store_iter_next(it, &data, &len, &idx, err);
+		if (rc == LS_NOTFOUND) {
+			rc = ls_err_set(err, LS_CORRUPT, "%s: the journal ends before record %llu",
+					jdir, (unsigned long long)(next - 1));
+			break;
+		}
+		if (rc != LS_OK)
+			break;
+		if (idx >= next)
+			break;
+		o = json_loadb((const char *)data, len, 0, NULL);
+		/* "received" is the server's clock; an imported entry may only
+		 * have its own "time".  An entry with neither has an unknown
+		 * age: its segment is never due and matches every time hold. */
+		v = json_object_get(o, "received");
+		if (!json_is_string(v))
+			v = json_object_get(o, "time");
+		if (json_is_string(v) && event_parse_time(json_string_value(v), &t) == LS_OK) {
+			if (t < s->oldest_us)
+				s->oldest_us = t;
+			if (t > s->newest_us)
+				s->newest_us = t;
+		} else {
+			s->oldest_us = INT64_MIN / 2;
+			s->newest_us = INT64_MAX / 2;
+		}
+		v = json_object_get(o, "service");
+		k = json_is_string(v) ? add_unique(&s->services, &s->nservices, SIZE_MAX,
+						   json_string_value(v))
+				      : 0;
+		v = json_object_get(json_object_get(o, "actor"), "id");
+		if (k == 0 && json_is_string(v)) {
+			char hex[65];
+
+			ret_actor_hash(actor_key, json_string_value(v), hex);
+			k = add_unique(&s->actors, &s->nactors, MAX_ACTORS, hex);
+			if (k == 1) {
+				s->actors_truncated = 1;
+				k = 0;
+			}
+		}
+		json_decref(o);
+		if (k < 0) {
+			rc = ls_err_set(err, LS_NOMEM, "out of memory");
+			break;
+		}
+		if (idx == next - 1) {
+			rc = LS_OK;
+			break;
+		}
+	}
+	store_iter_free(it);
+	if (rc == LS_OK && s->newest_us == INT64_MIN) {
+		s->oldest_us = INT64_MIN / 2;
+		s->newest_us = INT64_MAX / 2;
+	}
+	if (rc != LS_OK)
+		seg_free(s);
+	return rc;
+}
+
+/* -------------------------------------------------------------- archive --- */
+
+/* The archive target: a directory today (DIR/archive); these three are
+ * what an object store would implement. */
+static ls_rc arc_put(const char *adir, const char *name, const void *data, size_t len,
+		     struct ls_err *err)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", adir, name);
+	return fs_write_file(path, data, len, 0600, 0, err);
+}
+
+static ls_rc arc_get(const char *adir, const char *name, char **data, size_t *len,
+		     struct ls_err *err)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", adir, name);
+	return fs_read_file(path, SEGFILE_MAX, data, len, err);
+}
+
+static ls_rc arc_delete(const char *adir, const char *name, struct ls_err *err)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", adir, name);
+	if (unlink(path) != 0 && errno != ENOENT)
+		return ls_err_set(err, LS_IO, "%s: %s", path, strerror(errno));
+	return fs_sync_dir(adir, err);
+}
+
+static ls_rc manifest_load(const char *adir, json_t **out, struct ls_err *err)
+{
+	char path[PATH_MAX], *text;
+	size_t len;
+	json_error_t je;
+	json_t *root;
+	ls_rc rc;
+
+	*out = NULL;
+	snprintf(path, sizeof(path), "%s/manifest.json", adir);
+	rc = fs_read_file(path, MANIFEST_MAX, &text, &len, err);
+	if (rc == LS_NOTFOUND) {
+		root = json_pack("{s:i,s:[]}", "version", 1, "segments");
+		if (!root)
+			return ls_err_set(err, LS_NOMEM, "out of memory");
+		*out = root;
+		return LS_OK;
+	}
+	if (rc != LS_OK)
+		return rc;
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	free(text);
+	if (!json_is_array(json_object_get(root, "segments"))) {
+		json_decref(root);
+		return ls_err_set(err, LS_CORRUPT, "%s: not an archive manifest", path);
+	}
+	*out = root;
+	return LS_OK;
+}
+
+static ls_rc manifest_save(const char *adir, json_t *root, struct ls_err *err)
+{
+	char path[PATH_MAX], *text;
+	ls_rc rc;
+
+	snprintf(path, sizeof(path), "%s/manifest.json", adir);
+	text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
+	if (!text)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	rc = fs_write_file(path, text, strlen(text), 0644, 0, err);
+	free(text);
+	return rc;
+}
+
+static json_t *strings_json(char *const *v, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < n; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+static void seg_from_json(json_t *e, struct retention_seg *s)
+{
+	json_t *a, *v;
+	size_t i;
+
+	memset(s, 0, sizeof(*s));
+	s->first = (uint64_t)json_integer_value(json_object_get(e, "first"));
+	s->last = (uint64_t)json_integer_value(json_object_get(e, "last"));
+	if (event_parse_time(json_string_value(json_object_get(e, "oldest")), &s->oldest_us) !=
+	    LS_OK)
+		s->oldest_us = INT64_MIN / 2;
+	if (event_parse_time(json_string_value(json_object_get(e, "newest")), &s->newest_us) !=
+	    LS_OK)
+		s->newest_us = INT64_MAX / 2;
+	a = json_object_get(e, "services");
+	json_array_foreach(a, i, v)
+		if (json_is_string(v) &&
+		    add_unique(&s->services, &s->nservices, SIZE_MAX, json_string_value(v)) < 0)
+			break;
+	a = json_object_get(e, "actors");
+	json_array_foreach(a, i, v)
+		if (json_is_string(v) &&
+		    add_unique(&s->actors, &s->nactors, SIZE_MAX, json_string_value(v)) < 0)
+			break;
+	/* On a short allocation, match every actor hold: keep, never purge. */
+	s->actors_truncated = json_is_true(json_object_get(e, "actors_truncated")) ||
+			      s->nactors < json_array_size(a);
+}
+
+static json_t *rule_json(const struct retention_policy *p, const struct retention_seg *s)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; o && i < (s->nservices ? s->nservices : 1); i++) {
+		const char *svc = s->nservices ? s->services[i] : "default";
+		const struct retention_rule *r = retention_rule_for(p, s->nservices ? svc : NULL);
+
+		json_object_set_new(o, svc,
+				    json_pack("{s:I,s:I}", "hot_days", (json_int_t)r->hot_days,
+					      "archive_days", (json_int_t)r->archive_days));
+	}
+	return o;
+}
+
+/* The segments of jdir, ascending (first indexes). */
+static ls_rc list_segs(const char *jdir, uint64_t **out, size_t *n, struct ls_err *err)
+{
+	DIR *d = opendir(jdir);
+	struct dirent *e;
+	uint64_t *v = NULL;
+	size_t cnt = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!d)
+		return ls_err_set(err, LS_IO, "%s: %s", jdir, strerror(errno));
+	while ((e = readdir(d)) != NULL) {
+		char *end;
+		unsigned long long x;
+		uint64_t *nv;
+
+		if (strlen(e->d_name) != 20 || strcmp(e->d_name + 16, ".seg"))
+			continue;
+		errno = 0;
+		x = strtoull(e->d_name, &end, 16);
+		if (end != e->d_name + 16 || errno)
+			continue;
+		nv = realloc(v, (cnt + 1) * sizeof(*v));
+		if (!nv) {
+			free(v);
+			closedir(d);
+			return ls_err_set(err, LS_NOMEM, "out of memory");
+		}
+		v = nv;
+		v[cnt++] = x;
+	}
+	closedir(d);
+	for (size_t i = 1; i < cnt; i++)
+		for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
+			uint64_t t = v[j];
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	*out = v;
+	*n = cnt;
+	return LS_OK;
+}
+
+static json_t *manifest_find(json_t *segs, uint64_t first)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(segs, i, e)
+		if ((uint64_t)json_integer_value(json_object_get(e, "first")) == first)
+			return e;
+	return NULL;
+}
+
+/* Archive segment [first, next) of the journal. */
+static ls_rc archive_one(struct log *l, const struct retention_policy *p, json_t *manifest,
+			 const char *jdir, const char *adir, const struct retention_seg *s,
+			 uint64_t next, int64_t now_us, struct ls_err *err)
+{
+	char name[32], zname[40], path[PATH_MAX], hex[65], seghex[65], t[40];
+	char *data = NULL;
+	void *z = NULL;
+	size_t len, zcap, zlen;
+	uint8_t h[32];
+	uint64_t ev;
+	json_t *e = NULL, *details;
+	ls_rc rc;
+
+	snprintf(name, sizeof(name), "%016llx.seg", (unsigned long long)s->first);
+	snprintf(zname, sizeof(zname), "%s.zst", name);
+	snprintf(path, sizeof(path), "%s/%s", jdir, name);
+	rc = fs_read_file(path, SEGFILE_MAX, &data, &len, err);
+	if (rc != LS_OK)
+		return rc;
+	ls_sha256(data, len, NULL, 0, h);
+	ls_hex(h, 32, seghex);
+	zcap = ZSTD_compressBound(len);
+	z = malloc(zcap);
+	if (!z) {
+		free(data);
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	}
+	zlen = ZSTD_compress(z, zcap, data, len, 3);
+	free(data);
+	if (ZSTD_isError(zlen)) {
+		free(z);
+		return ls_err_set(err, LS_IO, "zstd: %s", ZSTD_getErrorName(zlen));
+	}
+	ls_sha256(z, zlen, NULL, 0, h);
+	ls_hex(h, 32, hex);
+	rc = arc_put(adir, zname, z, zlen, err);
+	free(z);
+	if (rc != LS_OK)
+		return rc;
+
+	details = json_pack("{s:s,s:I,s:I,s:s,s:o}", "segment", name, "first",
+			    (json_int_t)s->first, "last", (json_int_t)s->last, "archive", zname,
+			    "policy", rule_json(p, s));
+	if (!details)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	json_object_set_new(details, "sha256", json_string(hex));
+	rc = ret_log_event(l, "logseal.retention.archive", "logseal", details, now_us, &ev, err);
+	json_decref(details);
+	if (rc != LS_OK)
+		return rc;
+
+	e = json_object();
+	if (!e)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	json_object_set_new(e, "segment", json_string(name));
+	json_object_set_new(e, "file", json_string(zname));
+	json_object_set_new(e, "first", json_integer((json_int_t)s->first));
+	json_object_set_new(e, "last", json_integer((json_int_t)s->last));
+	json_object_set_new(e, "sha256", json_string(hex));
+	json_object_set_new(e, "segment_sha256", json_string(seghex));
+	json_object_set_new(e, "bytes", json_integer((json_int_t)zlen));
+	event_format_time(s->oldest_us, t, sizeof(t));
+	json_object_set_new(e, "oldest", json_string(t));
+	event_format_time(s->newest_us, t, sizeof(t));
+	json_object_set_new(e, "newest", json_string(t));
+	json_object_set_new(e, "services", strings_json(s->services, s->nservices));
+	json_object_set_new(e, "actors", strings_json(s->actors, s->nactors));
+	json_object_set_new(e, "actors_truncated", json_boolean(s->actors_truncated));
+	event_format_time(now_us, t, sizeof(t));
+	json_object_set_new(e, "archived_at", json_string(t));
+	json_object_set_new(e, "archive_event", json_integer((json_int_t)ev));
+	json_object_set_new(e, "purged", json_false());
+	json_array_append_new(json_object_get(manifest, "segments"), e);
+	rc = manifest_save(adir, manifest, err);
+	if (rc != LS_OK)
+		return rc;
+	rc = store_set_retained(jdir, next, err);
+	if (rc != LS_OK)
+		return rc;
+	if (unlink(path) != 0)
+		return ls_err_set(err, LS_IO, "%s: %s", path, strerror(errno));
+	return fs_sync_dir(jdir, err);
+}
+
+/* Delete the sealed entry bundles (DIR/bundles, or DIR/log in a plaintext
+ * directory) of every full tile whose entries are all purged. */
+static void purge_bundles(const char *dir, json_t *segs)
+{
+	uint64_t lo = UINT64_MAX, hi = 0, t;
+	size_t i;
+	json_t *e;
+	char rel[TILES_PATH_MAX], path[PATH_MAX];
+	struct keyring *kr;
+	int enc = keys_get(dir, &kr, NULL) == LS_OK;
+
+	/* Purged segments form ranges; tiles are checked against each range
+	 * (a tile spanning two adjacent purged segments counts too). */
+	json_array_foreach(segs, i, e) {
+		uint64_t f = (uint64_t)json_integer_value(json_object_get(e, "first"));
+		uint64_t la = (uint64_t)json_integer_value(json_object_get(e, "last"));
+
+		if (!json_is_true(json_object_get(e, "purged")))
+			continue;
+		if (lo != UINT64_MAX && f == hi + 1) {
+			hi = la;
+			continue;
+		}
+		if (lo != UINT64_MAX)
+			for (t = (lo + TILE_WIDTH - 1) / TILE_WIDTH; (t + 1) * TILE_WIDTH - 1 <= hi;
+			     t++) {
+				tiles_path(-1, t, TILE_WIDTH, rel, sizeof(rel));
+				snprintf(path, sizeof(path), "%s/%s/%s", dir,
+					 enc ? "bundles" : "log", rel);
+				unlink(path);
+			}
+		lo = f;
+		hi = la;
+	}
+	if (lo != UINT64_MAX)
+		for (t = (lo + TILE_WIDTH - 1) / TILE_WIDTH; (t + 1) * TILE_WIDTH - 1 <= hi; t++) {
+			tiles_path(-1, t, TILE_WIDTH, rel, sizeof(rel));
+			snprintf(path, sizeof(path), "%s/%s/%s", dir, enc ? "bundles" : "log", rel);
+			unlink(path);
+		}
+}
+
+static ls_rc purge_one(struct log *l, const struct retention_policy *p, json_t *manifest,
+		       json_t *e, const char *adir, const struct retention_seg *s, int64_t now_us,
+		       struct ls_err *err)
+{
+	const char *file = json_string_value(json_object_get(e, "file"));
+	char t[40];
+	uint64_t ev;
+	json_t *details;
+	ls_rc rc;
+
+	details = json_pack("{s:s,s:I,s:I,s:I,s:o}", "segment",
+			    json_string_value(json_object_get(e, "segment")), "first",
+			    (json_int_t)s->first, "last", (json_int_t)s->last, "archive_event",
+			    json_integer_value(json_object_get(e, "archive_event")), "policy",
+			    rule_json(p, s));
+	if (!details || !file)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	rc = ret_log_event(l, "logseal.retention.purge", "logseal", details, now_us, &ev, err);
+	json_decref(details);
+	if (rc != LS_OK)
+		return rc;
+	event_format_time(now_us, t, sizeof(t));
+	json_object_set_new(e, "purged", json_true());
+	json_object_set_new(e, "purged_at", json_string(t));
+	json_object_set_new(e, "purge_event", json_integer((json_int_t)ev));
+	rc = manifest_save(adir, manifest, err);
+	if (rc != LS_OK)
+		return rc;
+	return arc_delete(adir, file, err);
+}
+
+ls_rc retention_run(struct log *l, int64_t now_us, struct retention_report *rep,
+		    struct ls_err *err)
+{
+	const char *dir = log_dir(l);
+	char jdir[PATH_MAX], adir[PATH_MAX];
+	struct retention_policy p;
+	struct holds hs = { 0 };
+	json_t *manifest = NULL, *segs, *e;
+	uint64_t *v = NULL, kept;
+	size_t n = 0, i;
+	uint8_t key[32];
+	int purged_any = 0;
+	ls_rc rc;
+
+	memset(rep, 0, sizeof(*rep));
+	if (strlen(dir) > PATH_MAX - 64)
+		return ls_err_set(err, LS_LIMIT, "data directory path too long");
+	rc = retention_policy_load(dir, &p, err);
+	if (rc == LS_NOTFOUND)
+		return LS_OK;
+	if (rc != LS_OK)
+		return rc;
+	rep->policy = 1;
+	snprintf(jdir, sizeof(jdir), "%s/journal", dir);
+	snprintf(adir, sizeof(adir), "%s/archive", dir);
+	pthread_mutex_lock(&retention_mu);
+	if ((rc = retention_actor_key(dir, key, err)) != LS_OK ||
+	    (rc = fs_mkdirs(adir, 0700, err)) != LS_OK ||
+	    (rc = manifest_load(adir, &manifest, err)) != LS_OK ||
+	    (rc = holds_load(dir, &hs, err)) != LS_OK ||
+	    (rc = store_retained(jdir, &kept, err)) != LS_OK ||
+	    (rc = list_segs(jdir, &v, &n, err)) != LS_OK)
+		goto out;
+	segs = json_object_get(manifest, "segments");
+
+	/* Archive: a prefix, never the last segment (invariant 1). */
+	for (i = 0; i + 1 < n; i++) {
+		struct retention_seg s;
+		char path[PATH_MAX];
+
+		if (v[i] < kept) {
+			/* Left over by a pass that stopped after "retained". */
+			if (manifest_find(segs, v[i])) {
+				snprintf(path, sizeof(path), "%s/%016llx.seg", jdir,
+					 (unsigned long long)v[i]);
+				unlink(path);
+			}
+			continue;
+		}
+		rc = seg_summarise(jdir, v[i], v[i + 1], key, &s, err);
+		if (rc != LS_OK)
+			goto out;
+		if (!retention_archive_due(&p, &s, now_us)) {
+			seg_free(&s);
+			break;
+		}
+		rc = archive_one(l, &p, manifest, jdir, adir, &s, v[i + 1], now_us, err);
+		seg_free(&s);
+		if (rc != LS_OK)
+			goto out;
+		rep->archived++;
+	}
+
+	/* Purge: any archived segment that is due and not held. */
+	json_array_foreach(segs, i, e) {
+		struct retention_seg s;
+
+		if (json_is_true(json_object_get(e, "purged")))
+			continue;
+		seg_from_json(e, &s);
+		if (!retention_purge_due(&p, &s, now_us)) {
+			seg_free(&s);
+			continue;
+		}
+		if (holds_block(&hs, &s)) {
+			rep->held++;
+			seg_free(&s);
+			continue;
+		}
+		rc = purge_one(l, &p, manifest, e, adir, &s, now_us, err);
+		seg_free(&s);
+		if (rc != LS_OK)
+			goto out;
+		rep->purged++;
+		purged_any = 1;
+	}
+	if (purged_any)
+		purge_bundles(dir, segs);
+out:
+	pthread_mutex_unlock(&retention_mu);
+	ls_wipe(key, sizeof(key));
+	free(v);
+	holds_free(&hs);
+	json_decref(manifest);
+	retention_policy_release(&p);
+	return rc;
+}
+
+ls_rc retention_manifest_list(const char *datadir, struct retention_archived **out, size_t *n,
+			      struct ls_err *err)
+{
+	char adir[PATH_MAX];
+	json_t *manifest, *segs, *e;
+	struct retention_archived *v;
+	size_t i;
+	ls_rc rc;
+
+	*out = NULL;
+	*n = 0;
+	snprintf(adir, sizeof(adir), "%s/archive", datadir);
+	rc = manifest_load(adir, &manifest, err);
+	if (rc != LS_OK)
+		return rc;
+	segs = json_object_get(manifest, "segments");
+	v = calloc(json_array_size(segs) + 1, sizeof(*v));
+	if (!v) {
+		json_decref(manifest);
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	}
+	json_array_foreach(segs, i, e) {
+		struct retention_archived *a = &v[i];
+		const char *seg = json_string_value(json_object_get(e, "segment"));
+		const char *file = json_string_value(json_object_get(e, "file"));
+		const char *sha = json_string_value(json_object_get(e, "sha256"));
+
+		if (!seg || !file || !sha || strlen(seg) != 20 || strlen(file) != 24 ||
+		    ls_unhex(sha, strlen(sha), a->sha256, 32) != LS_OK ||
+		    !json_is_integer(json_object_get(e, "first")) ||
+		    !json_is_integer(json_object_get(e, "last"))) {
+			free(v);
+			json_decref(manifest);
+			return ls_err_set(err, LS_CORRUPT, "%s/manifest.json: entry %zu is malformed",
+					  adir, i);
+		}
+		a->first = (uint64_t)json_integer_value(json_object_get(e, "first"));
+		a->last = (uint64_t)json_integer_value(json_object_get(e, "last"));
+		memcpy(a->segment, seg, 21);
+		memcpy(a->file, file, 25);
+		a->purged = json_is_true(json_object_get(e, "purged"));
+		a->archive_event = (uint64_t)json_integer_value(json_object_get(e, "archive_event"));
+		a->purge_event = (uint64_t)json_integer_value(json_object_get(e, "purge_event"));
+	}
+	*n = json_array_size(segs);
+	*out = v;
+	json_decref(manifest);
+	return LS_OK;
+}
+
+/* Decompressed archived segment into out (malloc'd), checked against the
+ * manifest's SHA-256 first. */
+ls_rc retention_archive_read(const char *datadir, const struct retention_archived *a,
+			     uint8_t **out, size_t *len, struct ls_err *err)
+{
+	char adir[PATH_MAX], *z;
+	size_t zlen;
+	unsigned long long cap;
+	uint8_t h[32];
+	void *buf;
+	size_t got;
+	ls_rc rc;
+
+	*out = NULL;
+	*len = 0;
+	snprintf(adir, sizeof(adir), "%s/archive", datadir);
+	rc = arc_get(adir, a->file, &z, &zlen, err);
+	if (rc != LS_OK)
+		return rc == LS_NOTFOUND ? ls_err_set(err, LS_TAMPERED,
+						      "%s/%s: archived segment is missing (not "
+						      "purged by policy)",
+						      adir, a->file)
+					 : rc;
+	ls_sha256(z, zlen, NULL, 0, h);
+	if (!ls_ct_equal(h, a->sha256, 32)) {
+		free(z);
+		return ls_err_set(err, LS_TAMPERED, "%s/%s: SHA-256 differs from the manifest",
+				  adir, a->file);
+	}
+	cap = ZSTD_getFrameContentSize(z, zlen);
+	if (cap == ZSTD_CONTENTSIZE_ERROR || cap == ZSTD_CONTENTSIZE_UNKNOWN || cap > SEGFILE_MAX) {
+		free(z);
+		return ls_err_set(err, LS_CORRUPT, "%s/%s: not a zstd frame of known size", adir,
+				  a->file);
+	}
+	buf = malloc(cap ? cap : 1);
+	if (!buf) {
+		free(z);
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	}
+	got = ZSTD_decompress(buf, cap, z, zlen);
+	free(z);
+	if (ZSTD_isError(got) || got != cap) {
+		free(buf);
+		return ls_err_set(err, LS_CORRUPT, "%s/%s: zstd: cannot decompress", adir, a->file);
+	}
+	*out = buf;
+	*len = got;
+	return LS_OK;
+}
