@@ -239,14 +239,11 @@ static bool object(struct jc *j, size_t depth)
 		}
 		j->m[j->nm++] = mb;
 		skip_ws(j);
-		if (j->i < j->n && j->s[j->i] == ',') {
-			j->i++;
+		int sep = jlex_sep(j->s, j->n, &j->i, '}');
+		if (sep > 0)
 			continue;
-		}
-		if (j->i < j->n && j->s[j->i] == '}') {
-			j->i++;
+		if (sep == 0)
 			break;
-		}
 		return fail(j, LS_INVALID, "expected ',' or '}'");
 	}
 
@@ -308,14 +305,11 @@ static bool array(struct jc *j, size_t depth)
 		if (!value(j, depth))
 			return false;
 		skip_ws(j);
-		if (j->i < j->n && j->s[j->i] == ',') {
-			j->i++;
+		int sep = jlex_sep(j->s, j->n, &j->i, ']');
+		if (sep > 0)
 			continue;
-		}
-		if (j->i < j->n && j->s[j->i] == ']') {
-			j->i++;
+		if (sep == 0)
 			return putc1(j, ']');
-		}
 		return fail(j, LS_INVALID, "expected ',' or ']'");
 	}
 }
@@ -693,14 +687,11 @@ static bool jp_object(struct jp *p, size_t depth, size_t idx)
 			return false;
 		d->stk[d->nstk++] = (uint32_t)v;
 		jp_ws(p);
-		if (p->i < p->n && p->s[p->i] == ',') {
-			p->i++;
+		int sep = jlex_sep(p->s, p->n, &p->i, '}');
+		if (sep > 0)
 			continue;
-		}
-		if (p->i < p->n && p->s[p->i] == '}') {
-			p->i++;
+		if (sep == 0)
 			break;
-		}
 		return jp_fail(p, LS_INVALID, "expected ',' or '}'");
 	}
 	cnt = d->nstk - base;
@@ -762,14 +753,11 @@ static bool jp_array(struct jp *p, size_t depth, size_t idx)
 			return false;
 		d->stk[d->nstk++] = (uint32_t)v;
 		jp_ws(p);
-		if (p->i < p->n && p->s[p->i] == ',') {
-			p->i++;
+		int sep = jlex_sep(p->s, p->n, &p->i, ']');
+		if (sep > 0)
 			continue;
-		}
-		if (p->i < p->n && p->s[p->i] == ']') {
-			p->i++;
+		if (sep == 0)
 			break;
-		}
 		return jp_fail(p, LS_INVALID, "expected ',' or ']'");
 	}
 	cnt = d->nstk - base;

@@ -242,6 +242,16 @@ static inline bool jlex_str_skip(const char *s, size_t n, size_t *pi, unsigned f
 	return true;
 }
 
+/* After a member or an element, white space skipped: a ',' at s[*pi]
+ * means another one follows (1); `close` (']' or '}') ends the container
+ * (0); either is consumed.  Anything else is -1, *pi left on it. */
+static inline int jlex_sep(const char *s, size_t n, size_t *pi, char close)
+{
+	if (*pi < n && (s[*pi] == ',' || s[*pi] == close))
+		return s[(*pi)++] == ',';
+	return -1;
+}
+
 /* The position just past the string whose opening quote is at s[i],
  * found without checking the string (a backslash takes the next byte with
  * it); n when it never closes.  For structure scans ahead of a full
