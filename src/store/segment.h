@@ -1,0 +1,86 @@
+/*
+ * segment.h - sealed segments: DIR/segments/<016x first leaf>.seal, one
+ * file per contiguous range of leaves, written once and never changed
+ * (docs/FORMAT.md, "Sealed segments", to the byte).
+ *
+ * A sealed segment holds the entries of its range compressed (zstd) in
+ * blocks and, in an encrypted data directory, each block sealed after
+ * compression with AES-256-GCM under a data key (keys.h), bound to the
+ * segment and the block; the leaf hashes of the range (the level-0 hash
+ * tiles it completes); a block table; and checksums over every byte, so
+ * that segment_verify() names the first bad byte's region.  Blocks hold
+ * whole C2SP entry bundles (256 entries), so an entry bundle is served
+ * by opening one block.
+ *
+ * It is storage (rule 1: the truth once sealed; the write-ahead log it
+ * covers is then dropped).  Only store/ includes this header.
+ *
+ * Calling sequence:
+ *	write:  segment_write(dir, first, count, entries, hashes, kr) - durable
+ *	        (temporary file, fsync, rename, fsync of the directory) before
+ *	        it returns; LS_EXISTS when the file is already there.
+ *	read:   segment_open(path, kr) -> segment_get()/segment_bundle()/
+ *	        segment_hashes() from any number of threads -> segment_close()
+ *	check:  segment_verify(path, kr, &report)
+ *
+ * Invariants:
+ *  1. first and count are multiples of SEGMENT_BUNDLE (256), count >= 256:
+ *     a segment holds whole entry bundles.
+ *  2. Every read checks what it reads (the block's checksum, its seal, the
+ *     framing, and that the entry's leaf hash equals the stored hash):
+ *     LS_CORRUPT or LS_TAMPERED with "<file> offset <X>: <what>", never
+ *     another entry's bytes.
+ *  3. segment_open() on a file not made by segment_write() (truncated,
+ *     altered, foreign) fails with LS_CORRUPT and the offset; it never
+ *     crashes or reads out of bounds (fuzzed: fuzz/fuzz_segment.c).
+ */
+#ifndef LS_SEGMENT_H
+#define LS_SEGMENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "base/crypto.h"
+#include "base/ls.h"
+
+#define SEGMENT_BUNDLE 256		/* entries per C2SP entry bundle */
+#define SEGMENT_SUFFIX ".seal"
+
+struct keyring;
+
+/* Write the sealed segment of leaves [first, first + count) into dir
+ * (DIR/segments, created if missing): entries[i] is leaf first + i and
+ * hashes[i] its leaf hash (RFC 6962).  kr NULL: plaintext blocks; else
+ * sealed under the keyring's newest data key. */
+ls_rc segment_write(const char *dir, uint64_t first, uint32_t count, const struct iovec *entries,
+		    const uint8_t (*hashes)[LS_HASH_LEN], struct keyring *kr, struct ls_err *err);
+
+/* "<dir>/<016x>.seal" for first. */
+void segment_path(const char *dir, uint64_t first, char *out, size_t cap);
+
+struct segment;
+
+/* Open and check the header, the footer and the block table (not every
+ * block: those are checked as they are read). */
+ls_rc segment_open(const char *path, struct keyring *kr, struct segment **out,
+		   struct ls_err *err);
+uint64_t segment_first(const struct segment *s);
+uint32_t segment_count(const struct segment *s);
+/* Entry `index` (first <= index < first + count): *data malloc'd. */
+ls_rc segment_get(struct segment *s, uint64_t index, uint8_t **data, size_t *len,
+		  struct ls_err *err);
+/* The C2SP entry bundle number n (256 entries, full): *data malloc'd. */
+ls_rc segment_bundle(struct segment *s, uint64_t n, uint8_t **data, size_t *len,
+		     struct ls_err *err);
+/* Leaf hashes [index, index + n) (within the segment) into out. */
+ls_rc segment_hashes(struct segment *s, uint64_t index, size_t n, uint8_t (*out)[LS_HASH_LEN],
+		     struct ls_err *err);
+void segment_close(struct segment *s);
+
+/* Check every byte: checksums, seals, framing, leaf hashes.  LS_OK, or
+ * LS_CORRUPT/LS_TAMPERED with err naming the file and the offset of the
+ * first bad region. */
+ls_rc segment_verify(const char *path, struct keyring *kr, struct ls_err *err);
+
+#endif
