@@ -18,7 +18,9 @@
  * Calling sequence:
  *	write:  segment_write(dir, first, count, entries, hashes, kr) - durable
  *	        (temporary file, fsync, rename, fsync of the directory) before
- *	        it returns; LS_EXISTS when the file is already there.
+ *	        it returns; LS_EXISTS when the file is already there.  Or
+ *	        streamed: segment_writer_open() -> segment_writer_add() x count
+ *	        -> segment_writer_commit() (or segment_writer_abort()).
  *	read:   segment_open(path, kr) -> segment_get()/segment_bundle()/
  *	        segment_hashes() from any number of threads -> segment_close();
  *	        for a range, segment_iter_open() -> segment_iter_next()... ->
@@ -74,6 +76,21 @@ struct segment_wopts {
 ls_rc segment_write_ex(const char *dir, uint64_t first, uint32_t count,
 		       const struct iovec *entries, const uint8_t (*hashes)[LS_HASH_LEN],
 		       struct keyring *kr, const struct segment_wopts *o, struct ls_err *err);
+
+/* The same, streamed: entries are given one at a time in leaf order, so
+ * the caller need not hold the range (memory: one block and the count leaf
+ * hashes).  segment_writer_add(): hash NULL computes the leaf hash here.
+ * segment_writer_commit() makes the file durable and visible (LS_EXISTS if
+ * it appeared meanwhile) and frees w, as segment_writer_abort() does after
+ * removing the temporary file; after a failed add, only abort. */
+struct segment_writer;
+ls_rc segment_writer_open(const char *dir, uint64_t first, uint32_t count, struct keyring *kr,
+			  const struct segment_wopts *o, struct segment_writer **out,
+			  struct ls_err *err);
+ls_rc segment_writer_add(struct segment_writer *w, const void *entry, size_t len,
+			 const uint8_t hash[LS_HASH_LEN], struct ls_err *err);
+ls_rc segment_writer_commit(struct segment_writer *w, struct ls_err *err);
+void segment_writer_abort(struct segment_writer *w);
 
 /* "<dir>/<016x>.seal" for first. */
 void segment_path(const char *dir, uint64_t first, char *out, size_t cap);
