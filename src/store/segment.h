@@ -37,6 +37,13 @@
  *  3. segment_open() on a file not made by segment_write() (truncated,
  *     altered, foreign) fails with LS_CORRUPT and the offset; it never
  *     crashes or reads out of bounds (fuzzed: fuzz/fuzz_segment.c).
+ *
+ * Memory: an open segment holds its block table (24 bytes a block) and a
+ * cache of at most two decoded blocks (a block's raw entries, 4 bytes and
+ * a 32-byte hash per entry: about 130 KB for a bundle of 459-byte events,
+ * at most 17 MB for one of 65,535-byte entries); an iterator holds one
+ * block; a writer one block and 32 bytes per entry of the range.  Whoever
+ * keeps segments open bounds how many.
  */
 #ifndef LS_SEGMENT_H
 #define LS_SEGMENT_H
