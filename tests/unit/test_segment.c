@@ -772,6 +772,25 @@ static void test_leaf_hash_altered(void **state)
 	assert_int_equal(segment_bundle(s, 0x40000 / 256 + 1, &d, &dn, &err), LS_TAMPERED);
 	assert_int_equal(segment_bundle(s, 0x40000 / 256, &d, &dn, &err), LS_OK);
 	free(d);
+	{
+		struct segment_iter *it;
+		const uint8_t *p;
+		uint64_t idx, good = 0;
+		ls_rc rc;
+
+		assert_int_equal(segment_iter_open(s, 0x40000, &it, &err), LS_OK);
+		while ((rc = segment_iter_next(it, &p, &dn, &idx, &err)) == LS_OK)
+			good++;
+		assert_int_equal(rc, LS_TAMPERED);
+		assert_int_equal(good, 300);
+		segment_iter_free(it);
+		/* From the end: nothing; past it: refused. */
+		assert_int_equal(segment_iter_open(s, 0x40000 + 512, &it, &err), LS_OK);
+		assert_int_equal(segment_iter_next(it, &p, &dn, &idx, &err), LS_NOTFOUND);
+		segment_iter_free(it);
+		assert_int_equal(segment_iter_open(s, 0x40000 + 513, &it, &err), LS_INVALID);
+		assert_int_equal(segment_iter_open(s, 0x40000 - 1, &it, &err), LS_INVALID);
+	}
 	segment_close(s);
 	assert_int_equal(segment_verify(path, NULL, &err), LS_TAMPERED);
 	free(b);
