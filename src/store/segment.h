@@ -25,7 +25,7 @@
  *	        segment_hashes() from any number of threads -> segment_close();
  *	        for a range, segment_iter_open() -> segment_iter_next()... ->
  *	        segment_iter_free() (before segment_close)
- *	check:  segment_verify(path, kr, &report)
+ *	check:  segment_verify(path, kr, &err)
  *
  * Invariants:
  *  1. first and count are multiples of SEGMENT_BUNDLE (256), count >= 256:
@@ -62,8 +62,9 @@ struct keyring;
 
 /* Write the sealed segment of leaves [first, first + count) into dir
  * (DIR/segments, created if missing): entries[i] is leaf first + i and
- * hashes[i] its leaf hash (RFC 6962).  kr NULL: plaintext blocks; else
- * sealed under the keyring's newest data key. */
+ * hashes[i] its leaf hash (RFC 6962; not recomputed here: a wrong one
+ * makes its entry unreadable, LS_TAMPERED).  kr NULL: plaintext blocks;
+ * else sealed under the keyring's newest data key. */
 ls_rc segment_write(const char *dir, uint64_t first, uint32_t count, const struct iovec *entries,
 		    const uint8_t (*hashes)[LS_HASH_LEN], struct keyring *kr, struct ls_err *err);
 
