@@ -41,9 +41,13 @@ ls_rc postings_new(uint64_t first, struct postings **out, struct ls_err *err)
 	if (!p)
 		return ls_err_set(err, LS_NOMEM, "postings: out of memory");
 	p->first = first;
-	if (ls_random(p->sipkey, sizeof(p->sipkey)) != LS_OK) {
+	if (ls_random(p->fkey[0], sizeof(p->fkey[0])) != LS_OK) {
 		free(p);
 		return ls_err_set(err, LS_IO, "postings: no randomness for the hash key");
+	}
+	for (int f = 1; f < PF_FIELDS; f++) {
+		memcpy(p->fkey[f], p->fkey[0], sizeof(p->fkey[0]));
+		p->fkey[f][0] ^= (uint8_t)f;
 	}
 	for (int f = 1; f < PF_FIELDS; f++) {
 		p->any[f] = roaring_bitmap_create();
@@ -98,7 +102,7 @@ void postings_free(struct postings *p)
 	}
 	free(p->val);
 	free(p->buf);
-	ls_wipe(p->sipkey, sizeof(p->sipkey));
+	ls_wipe(p->fkey, sizeof(p->fkey));
 	free(p);
 }
 
@@ -115,14 +119,11 @@ uint32_t postings_count(const struct postings *p)
 /* ------------------------------------------------------------------ */
 /* building */
 
+/* SipHash of the term's bytes under the field's key (field = first
+ * byte of the range's random key changed): no copy of the term. */
 static uint32_t term_hash(const struct postings *p, uint8_t field, const void *b, size_t len)
 {
-	uint8_t k[2 + PF_TERM_MAX];
-
-	k[0] = field;
-	k[1] = (uint8_t)len;
-	memcpy(k + 2, b, len);
-	return (uint32_t)ls_siphash24(p->sipkey, k, len + 2);
+	return (uint32_t)ls_siphash24(p->fkey[field], b, len);
 }
 
 static const uint8_t *term_key(const struct postings *p, uint32_t id)
@@ -242,15 +243,6 @@ static uint32_t term_add(struct postings *p, uint8_t field, const void *b, size_
 	return id;
 }
 
-static uint32_t term_last(const struct pterm *t)
-{
-	if (t->n > PS_ARR_MAX)
-		return roaring_bitmap_maximum(t->u.bm);
-	if (t->n > PS_INLINE)
-		return t->u.arr[t->n - 1];
-	return t->u.inl[t->n - 1];
-}
-
 /* Append rel (> every rel of t): 0 on OOM, t unchanged. */
 static int term_push(struct pterm *t, uint32_t rel)
 {
@@ -327,6 +319,49 @@ static void term_pop(struct pterm *t)
 	}
 }
 
+/*
+ * A few recent terms per field, compared before hashing: outcome, service,
+ * action, family, writer and the short network prefixes repeat from row
+ * to row, and a compare of a cached term is cheaper than SipHash.  A field
+ * whose terms rarely repeat (ids, addresses) stops using it after
+ * PS_MRU_TRIAL lookups.
+ */
+static uint32_t mru_find(struct postings *p, uint8_t f, const void *b, size_t len)
+{
+	struct pmru *m = &p->mru[f];
+
+	if (m->off)
+		return UINT32_MAX;
+	for (int j = 0; j < PS_MRU; j++) {
+		const uint8_t *k;
+
+		if (!m->id1[j])
+			break;
+		k = term_key(p, m->id1[j] - 1);
+		if (k[1] == len && !memcmp(k + 2, b, len)) {
+			uint32_t id1 = m->id1[j];
+
+			if (j) {	/* move towards the front */
+				m->id1[j] = m->id1[j - 1];
+				m->id1[j - 1] = id1;
+			}
+			m->hits++;
+			return id1 - 1;
+		}
+	}
+	if (++m->misses == PS_MRU_TRIAL && m->hits < PS_MRU_TRIAL)
+		m->off = 1;
+	return UINT32_MAX;
+}
+
+static void mru_put(struct postings *p, uint8_t f, uint32_t id)
+{
+	struct pmru *m = &p->mru[f];
+
+	memmove(m->id1 + 1, m->id1, (PS_MRU - 1) * sizeof(m->id1[0]));
+	m->id1[0] = id + 1;
+}
+
 static int row_check(const struct postings *p, uint32_t rel, const struct pf_row *row,
 		     struct ls_err *err)
 {
@@ -382,19 +417,26 @@ ls_rc postings_add_row(struct postings *p, uint32_t rel, const struct pf_row *ro
 	for (size_t i = 0; i < row->nterms; i++) {
 		uint8_t f = row->t[i].field, len = row->t[i].len;
 		const void *b = row->t[i].bytes;
-		uint32_t h = term_hash(p, f, b, len), id = term_find(p, f, b, len, h);
-		struct pterm *t;
+		uint32_t id = mru_find(p, f, b, len);
+		size_t j;
 		int vc;
 
 		if (id == UINT32_MAX) {
-			id = term_add(p, f, b, len, h);
-			if (id == UINT32_MAX)
-				goto nomem;
+			uint32_t h = term_hash(p, f, b, len);
+
+			id = term_find(p, f, b, len, h);
+			if (id == UINT32_MAX) {
+				id = term_add(p, f, b, len, h);
+				if (id == UINT32_MAX)
+					goto nomem;
+			}
+			mru_put(p, f, id);
 		}
-		t = &p->terms[id];
-		if (t->n && term_last(t) == rel)
+		for (j = 0; j < nt && touched[j] != id; j++)
+			;
+		if (j < nt)
 			continue;	/* the same term twice in one row */
-		if (!term_push(t, rel))
+		if (!term_push(&p->terms[id], rel))
 			goto nomem;
 		touched[nt++] = id;
 		fields[f] = 1;

@@ -83,8 +83,12 @@ static void ob_varint(struct obuf *o, uint32_t v)
 		o->len += ps_put_varint(d, v);
 }
 
-/* Smallest of the two encodings of v[0..n) (ascending) into o; returns
- * the kind.  Roaring is tried from 8 rels up (below, delta always wins). */
+/* One of the two encodings of v[0..n) (ascending) into o; returns the
+ * kind.  Roaring when it is at most 1/4 larger than delta, or at most
+ * twice as large for 256 rels and more: a roaring set decodes by copying
+ * containers, a delta set one rel at a time (100x slower on a dense set,
+ * bench_postings), and the sets that gain are the dense ones, a small part
+ * of a blob.  Tried from 8 rels up (below, delta is always far smaller). */
 static int put_set(struct obuf *o, const uint32_t *v, size_t n)
 {
 	size_t dsize = ps_delta_size(v, n);
@@ -100,7 +104,7 @@ static int put_set(struct obuf *o, const uint32_t *v, size_t n)
 		}
 		roaring_bitmap_run_optimize(bm);
 		rsize = roaring_bitmap_portable_size_in_bytes(bm);
-		if (rsize < dsize) {
+		if (rsize <= dsize + dsize / 4 || (n >= 256 && rsize <= 2 * dsize)) {
 			d = ob_room(o, rsize);
 			if (d)
 				o->len += roaring_bitmap_portable_serialize(bm, (char *)d);
@@ -137,13 +141,33 @@ static const uint32_t *term_rels(const struct pterm *t, uint32_t *tmp)
 	return t->n > PS_INLINE ? t->u.arr : t->u.inl;
 }
 
-static int term_sort_cmp(const void *a, const void *b, void *ctx)
-{
-	const struct postings *p = ctx;
-	const uint8_t *x = p->arena + p->terms[*(const uint32_t *)a].off;
-	const uint8_t *y = p->arena + p->terms[*(const uint32_t *)b].off;
+/* A term to sort: its first 8 bytes big-endian (zero-padded) decide
+ * almost every comparison without touching the arena. */
+struct skey {
+	uint64_t pre;
+	uint32_t id;
+};
 
-	return ps_cmp(x + 2, x[1], y + 2, y[1]);
+static int skey_cmp(const void *a, const void *b, void *ctx)
+{
+	const struct skey *x = a, *y = b;
+	const struct postings *p = ctx;
+	const uint8_t *s, *t;
+
+	if (x->pre != y->pre)
+		return x->pre < y->pre ? -1 : 1;
+	s = p->arena + p->terms[x->id].off;
+	t = p->arena + p->terms[y->id].off;
+	return ps_cmp(s + 2, s[1], t + 2, t[1]);
+}
+
+static uint64_t prefix8(const uint8_t *k)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | (i < k[1] ? k[2 + i] : 0);
+	return v;
 }
 
 static unsigned bits_for(uint64_t v)
@@ -217,7 +241,8 @@ static ls_rc encode_copy(const struct postings *p, uint8_t **out, size_t *len,
 ls_rc postings_encode(const struct postings *p, uint8_t **out, size_t *len, struct ls_err *err)
 {
 	struct obuf o = {0};
-	uint32_t *tmp = NULL, *rank = NULL, *order[PF_FIELDS] = {0}, nf[PF_FIELDS] = {0};
+	uint32_t *tmp = NULL, *rank = NULL, nf[PF_FIELDS] = {0};
+	struct skey *order[PF_FIELDS] = {0};
 	size_t sect[PS_NSECT + 1];
 	int s = 0;
 	ls_rc rc = LS_NOMEM;
@@ -232,15 +257,20 @@ ls_rc postings_encode(const struct postings *p, uint8_t **out, size_t *len, stru
 		goto done;
 	/* each field's live terms in term order; rank: a term's index there */
 	for (int f = 1; f < PF_FIELDS; f++) {
-		order[f] = malloc(((size_t)p->fn[f] + 1) * sizeof(uint32_t));
+		order[f] = malloc(((size_t)p->fn[f] + 1) * sizeof(struct skey));
 		if (!order[f])
 			goto done;
-		for (uint32_t i = 0; i < p->fn[f]; i++)
-			if (p->terms[p->fterms[f][i]].n)
-				order[f][nf[f]++] = p->fterms[f][i];
-		qsort_r(order[f], nf[f], sizeof(uint32_t), term_sort_cmp, (void *)p);
-		for (uint32_t i = 0; i < nf[f]; i++)
-			rank[order[f][i]] = i;
+		for (uint32_t i = 0; i < p->fn[f]; i++) {
+			const struct pterm *t = &p->terms[p->fterms[f][i]];
+
+			if (t->n)
+				order[f][nf[f]++] = (struct skey){prefix8(p->arena + t->off),
+								  p->fterms[f][i]};
+		}
+		qsort_r(order[f], nf[f], sizeof(struct skey), skey_cmp, (void *)p);
+		if (ps_valcol((uint8_t)f) >= 0)
+			for (uint32_t i = 0; i < nf[f]; i++)
+				rank[order[f][i].id] = i;
 	}
 	if (!ob_room(&o, PS_HEAD))
 		goto done;
@@ -255,8 +285,14 @@ ls_rc postings_encode(const struct postings *p, uint8_t **out, size_t *len, stru
 		{
 
 			for (uint32_t i = 0; i < nf[f]; i++) {
-				const struct pterm *t = &p->terms[order[f][i]];
+				const struct pterm *t = &p->terms[order[f][i].id];
 				const uint8_t *k = p->arena + t->off;
+
+				/* terms in sorted order are all over memory: fetch ahead */
+				if (i + 16 < nf[f])
+					__builtin_prefetch(&p->terms[order[f][i + 16].id]);
+				if (i + 8 < nf[f])
+					__builtin_prefetch(p->arena + p->terms[order[f][i + 8].id].off);
 				size_t at = sets.len;
 				int kind;
 

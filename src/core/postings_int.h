@@ -67,6 +67,15 @@ struct pterm {
 	} u;
 };
 
+#define PS_MRU 8			/* recent terms per field (postings.c) */
+#define PS_MRU_TRIAL 4096
+
+struct pmru {
+	uint32_t id1[PS_MRU];	/* term id + 1, most recent first */
+	uint32_t hits, misses;
+	int off;
+};
+
 struct pslot {
 	uint32_t hash;
 	uint32_t id1;		/* term id + 1; 0: empty slot */
@@ -96,7 +105,8 @@ struct postings {
 	uint32_t count;
 
 	/* building */
-	uint8_t sipkey[16];
+	uint8_t fkey[PF_FIELDS][16];	/* SipHash key per field */
+	struct pmru mru[PF_FIELDS];
 	uint8_t *arena;
 	size_t arena_len, arena_cap;
 	struct pterm *terms;
