@@ -4,7 +4,8 @@
  * a decoded one (postings_codec.c makes and reads the blob).
  *
  * Building keeps, per entry of about ten terms, little more than the rels:
- *   - an arena of term bytes (field, len, bytes: no allocation per term);
+ *   - an arena of term bytes (field, len, bytes: no allocation per term)
+ *     in 64 KiB chunks that never move (postings_value() points into it);
  *   - struct pterm (16 bytes) per distinct term, its rels in line (up to
  *     two), in a doubling array (up to PS_ARR_MAX) or in a roaring bitmap
  *     (dense terms: outcome, service, action);
@@ -88,7 +89,9 @@ void postings_free(struct postings *p)
 	for (uint32_t i = 0; i < p->nterms; i++)
 		term_release(&p->terms[i]);
 	free(p->terms);
-	free(p->arena);
+	for (uint32_t i = 0; i < p->nchunks; i++)
+		free(p->chunk[i]);
+	free(p->chunk);
 	free(p->slots);
 	for (int f = 0; f < PF_FIELDS; f++) {
 		free(p->fterms[f]);
@@ -128,7 +131,7 @@ static uint32_t term_hash(const struct postings *p, uint8_t field, const void *b
 
 static const uint8_t *term_key(const struct postings *p, uint32_t id)
 {
-	return p->arena + p->terms[id].off;
+	return ps_key(p, p->terms[id].off);
 }
 
 /* The id of a term, or UINT32_MAX. */
@@ -208,23 +211,21 @@ static int grow(void **a, uint32_t *cap, uint32_t need, size_t elem)
 /* A new term (not yet in the table): its id, or UINT32_MAX on OOM. */
 static uint32_t term_add(struct postings *p, uint8_t field, const void *b, size_t len, uint32_t h)
 {
-	size_t need = p->arena_len + 2 + len;
 	uint32_t id = p->nterms;
 	struct pterm *t;
+	uint8_t *rec;
 
-	if (id == UINT32_MAX - 1 || need > UINT32_MAX)
+	if (id == UINT32_MAX - 1)
 		return UINT32_MAX;
-	if (need > p->arena_cap) {
-		size_t nc = p->arena_cap ? p->arena_cap * 2 : 4096;
-		uint8_t *na;
-
-		while (nc < need)
-			nc *= 2;
-		na = realloc(p->arena, nc);
-		if (!na)
+	if (!p->nchunks || p->chunk_used + 2 + len > PS_CHUNK) {
+		if (p->nchunks == PS_CHUNK ||
+		    !grow((void **)&p->chunk, &p->chunks_cap, p->nchunks + 1, sizeof(*p->chunk)))
 			return UINT32_MAX;
-		p->arena = na;
-		p->arena_cap = nc;
+		p->chunk[p->nchunks] = malloc(PS_CHUNK);
+		if (!p->chunk[p->nchunks])
+			return UINT32_MAX;
+		p->nchunks++;
+		p->chunk_used = 0;
 	}
 	if (!grow((void **)&p->terms, &p->terms_cap, id + 1, sizeof(*p->terms)) ||
 	    !grow((void **)&p->fterms[field], &p->fcap[field], p->fn[field] + 1, sizeof(uint32_t)) ||
@@ -232,11 +233,12 @@ static uint32_t term_add(struct postings *p, uint8_t field, const void *b, size_
 		return UINT32_MAX;
 	t = &p->terms[id];
 	memset(t, 0, sizeof(*t));
-	t->off = (uint32_t)p->arena_len;
-	p->arena[p->arena_len] = field;
-	p->arena[p->arena_len + 1] = (uint8_t)len;
-	memcpy(p->arena + p->arena_len + 2, b, len);
-	p->arena_len = need;
+	t->off = (p->nchunks - 1) << PS_CHUNK_BITS | p->chunk_used;
+	rec = p->chunk[p->nchunks - 1] + p->chunk_used;
+	rec[0] = field;
+	rec[1] = (uint8_t)len;
+	memcpy(rec + 2, b, len);
+	p->chunk_used += 2 + (uint32_t)len;
 	p->fterms[field][p->fn[field]++] = id;
 	p->nterms++;
 	slot_put(p->slots, p->nslots, h, id + 1);
@@ -622,7 +624,7 @@ struct pset *postings_prefix(const struct postings *p, uint8_t field, const void
 	if (!p->buf) {
 		for (uint32_t i = 0; i < p->fn[field]; i++) {
 			const struct pterm *t = &p->terms[p->fterms[field][i]];
-			const uint8_t *k = p->arena + t->off;
+			const uint8_t *k = ps_key(p, t->off);
 
 			if (t->n && k[1] >= len && !memcmp(k + 2, prefix, len))
 				term_or(bm, t);
@@ -742,7 +744,8 @@ size_t postings_memory(const struct postings *p)
 			     roaring_bitmap_size_in_bytes(p->has[c]);
 		return m;
 	}
-	m += p->arena_cap + (size_t)p->terms_cap * sizeof(struct pterm) +
+	m += (size_t)p->nchunks * PS_CHUNK + (size_t)p->chunks_cap * sizeof(*p->chunk) +
+	     (size_t)p->terms_cap * sizeof(struct pterm) +
 	     (size_t)p->nslots * sizeof(struct pslot);
 	for (uint32_t i = 0; i < p->nterms; i++) {
 		const struct pterm *t = &p->terms[i];

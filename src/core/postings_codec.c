@@ -156,8 +156,8 @@ static int skey_cmp(const void *a, const void *b, void *ctx)
 
 	if (x->pre != y->pre)
 		return x->pre < y->pre ? -1 : 1;
-	s = p->arena + p->terms[x->id].off;
-	t = p->arena + p->terms[y->id].off;
+	s = ps_key(p, p->terms[x->id].off);
+	t = ps_key(p, p->terms[y->id].off);
 	return ps_cmp(s + 2, s[1], t + 2, t[1]);
 }
 
@@ -264,7 +264,7 @@ ls_rc postings_encode(const struct postings *p, uint8_t **out, size_t *len, stru
 			const struct pterm *t = &p->terms[p->fterms[f][i]];
 
 			if (t->n)
-				order[f][nf[f]++] = (struct skey){prefix8(p->arena + t->off),
+				order[f][nf[f]++] = (struct skey){prefix8(ps_key(p, t->off)),
 								  p->fterms[f][i]};
 		}
 		qsort_r(order[f], nf[f], sizeof(struct skey), skey_cmp, (void *)p);
@@ -286,13 +286,14 @@ ls_rc postings_encode(const struct postings *p, uint8_t **out, size_t *len, stru
 
 			for (uint32_t i = 0; i < nf[f]; i++) {
 				const struct pterm *t = &p->terms[order[f][i].id];
-				const uint8_t *k = p->arena + t->off;
+				const uint8_t *k = ps_key(p, t->off);
 
 				/* terms in sorted order are all over memory: fetch ahead */
 				if (i + 16 < nf[f])
 					__builtin_prefetch(&p->terms[order[f][i + 16].id]);
 				if (i + 8 < nf[f])
-					__builtin_prefetch(p->arena + p->terms[order[f][i + 8].id].off);
+					__builtin_prefetch(
+						ps_key(p, p->terms[order[f][i + 8].id].off));
 				size_t at = sets.len;
 				int kind;
 

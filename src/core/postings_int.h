@@ -38,6 +38,8 @@
 #define PS_NSECT 47		/* sections of the blob (FORMAT.md 12) */
 #define PS_HEAD (24 + PS_NSECT * 8 + (PF_FIELDS - 1) * 4)	/* bytes before section 0 */
 #define PS_MAGIC "LSPOST01"
+#define PS_CHUNK_BITS 16	/* arena chunks of 64 KiB: a term offset is chunk << 16 | at */
+#define PS_CHUNK ((uint32_t)1 << PS_CHUNK_BITS)
 
 /* Set kinds (the low bit of a dictionary entry's set word). */
 enum { PS_DELTA = 0, PS_ROARING = 1 };
@@ -55,8 +57,8 @@ struct pset {
 	roaring_bitmap_t *bm;
 };
 
-/* Building: one term.  Its bytes are in the arena at off: field, len,
- * bytes. */
+/* Building: one term.  Its bytes are in the arena at off (ps_key): field,
+ * len, bytes. */
 struct pterm {
 	uint32_t off;
 	uint32_t n;
@@ -107,8 +109,8 @@ struct postings {
 	/* building */
 	uint8_t fkey[PF_FIELDS][16];	/* SipHash key per field */
 	struct pmru mru[PF_FIELDS];
-	uint8_t *arena;
-	size_t arena_len, arena_cap;
+	uint8_t **chunk;	/* the arena: PS_CHUNK-byte chunks that never move */
+	uint32_t nchunks, chunks_cap, chunk_used;
 	struct pterm *terms;
 	uint32_t nterms, terms_cap;
 	struct pslot *slots;
@@ -131,6 +133,13 @@ struct postings {
 	size_t valsec[3];	/* offset of the width byte */
 	uint8_t valw[3];
 };
+
+/* A building term's record (field, len, bytes) in the arena.  Chunks never
+ * move, so postings_value() can hand out pointers into them. */
+static inline const uint8_t *ps_key(const struct postings *p, uint32_t off)
+{
+	return p->chunk[off >> PS_CHUNK_BITS] + (off & (PS_CHUNK - 1));
+}
 
 /* Value fields in the order of the columns. */
 static inline int ps_valcol(uint8_t field)

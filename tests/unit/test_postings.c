@@ -12,6 +12,7 @@
  *  - pset_take in both orders, with and without `after`, against sorted
  *    arrays, on sets with array, bitset and run containers across 2^16;
  *  - add_row refuses a wrong rel, an unknown field, an empty term;
+ *  - a value pointer stays valid while the building set grows;
  *  - decode refuses every truncation of a blob and every flipped bit with
  *    LS_CORRUPT, names an offset, and a flip with the checksum made right
  *    again is either refused or decodes to something every lookup can run
@@ -696,6 +697,42 @@ static void test_add_row_errors(void **state)
 	pset_free(NULL);
 }
 
+/* postings_value() points into p for as long as p lives, also while rows
+ * are added (the term arena grows in chunks, it never moves). */
+static void test_value_stable(void **state)
+{
+	struct postings *p;
+	struct ls_err err;
+	struct pf_row row = {.nterms = 2};
+	uint8_t big[200];
+	const char *v;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(postings_new(0, &p, &err), LS_OK);
+	row.t[0].field = PF_ACTION;
+	row.t[0].len = 10;
+	row.t[0].bytes = "user.login";
+	row.t[1].field = PF_RID;
+	row.t[1].len = sizeof(big);
+	row.t[1].bytes = big;
+	memset(big, 0, sizeof(big));
+	assert_int_equal(postings_add_row(p, 0, &row, &err), LS_OK);
+	v = postings_value(p, 0, PF_ACTION, &len);
+	assert_non_null(v);
+	for (uint32_t r = 1; r < 5000; r++) {
+		memcpy(big, &r, sizeof(r));
+		row.t[0].bytes = r % 2 ? "db.query" : "user.login";
+		row.t[0].len = r % 2 ? 8 : 10;
+		assert_int_equal(postings_add_row(p, r, &row, &err), LS_OK);
+	}
+	assert_true(postings_memory(p) > 5000 * sizeof(big));
+	assert_int_equal(len, 10);
+	assert_memory_equal(v, "user.login", 10);
+	assert_ptr_equal(postings_value(p, 0, PF_ACTION, &len), v);
+	postings_free(p);
+}
+
 /* Every lookup on a decoded set, for bytes that decoded: must not crash. */
 static void exercise(const struct postings *q)
 {
@@ -844,6 +881,7 @@ int main(void)
 		cmocka_unit_test(test_model_65536),
 		cmocka_unit_test(test_take),
 		cmocka_unit_test(test_add_row_errors),
+		cmocka_unit_test(test_value_stable),
 		cmocka_unit_test(test_corrupt),
 		cmocka_unit_test(test_corrupt_roaring),
 	};
