@@ -390,7 +390,7 @@ static int row_check(const struct postings *p, uint32_t rel, const struct pf_row
 ls_rc postings_add_row(struct postings *p, uint32_t rel, const struct pf_row *row,
 		       struct ls_err *err)
 {
-	uint32_t touched[PF_ROW_TERMS], val[3] = {0, 0, 0};
+	uint32_t touched[PF_ROW_TERMS], val[3] = {0, 0, 0}, ids[PF_ROW_TERMS], hs[PF_ROW_TERMS];
 	uint8_t fields[PF_FIELDS] = {0};
 	size_t nt = 0;
 	ls_rc rc = row_check(p, rel, row, err);
@@ -416,15 +416,25 @@ ls_rc postings_add_row(struct postings *p, uint32_t rel, const struct pf_row *ro
 		p->val = v;
 		p->rows_cap = nc;
 	}
+	/* first hash every term and fetch its slot, so that the row's cache
+	 * misses overlap instead of queueing one after the other */
+	for (size_t i = 0; i < row->nterms; i++) {
+		ids[i] = mru_find(p, row->t[i].field, row->t[i].bytes, row->t[i].len);
+		if (ids[i] != UINT32_MAX)
+			continue;
+		hs[i] = term_hash(p, row->t[i].field, row->t[i].bytes, row->t[i].len);
+		if (p->nslots)
+			__builtin_prefetch(&p->slots[hs[i] & (p->nslots - 1)]);
+	}
 	for (size_t i = 0; i < row->nterms; i++) {
 		uint8_t f = row->t[i].field, len = row->t[i].len;
 		const void *b = row->t[i].bytes;
-		uint32_t id = mru_find(p, f, b, len);
+		uint32_t id = ids[i];
 		size_t j;
 		int vc;
 
 		if (id == UINT32_MAX) {
-			uint32_t h = term_hash(p, f, b, len);
+			uint32_t h = hs[i];
 
 			id = term_find(p, f, b, len, h);
 			if (id == UINT32_MAX) {
