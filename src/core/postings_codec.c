@@ -161,6 +161,47 @@ static int skey_cmp(const void *a, const void *b, void *ctx)
 	return ps_cmp(s + 2, s[1], t + 2, t[1]);
 }
 
+/*
+ * Sort terms: LSD radix sort on the 8-byte prefix (a pass is skipped when
+ * every key has the same byte there: short plaintext terms), then the runs
+ * of equal prefixes by the whole term.  tmp: room for n keys.
+ */
+static void sort_terms(struct skey *k, struct skey *tmp, uint32_t n, const struct postings *p)
+{
+	struct skey *src = k, *dst = tmp, *sw;
+	uint32_t cnt[256];
+
+	for (int pass = 0; pass < 8; pass++) {
+		int sh = 8 * pass;
+		uint32_t sum = 0;
+
+		memset(cnt, 0, sizeof(cnt));
+		for (uint32_t i = 0; i < n; i++)
+			cnt[src[i].pre >> sh & 255]++;
+		if (n && cnt[src[0].pre >> sh & 255] == n)
+			continue;
+		for (int b = 0; b < 256; b++) {
+			uint32_t c = cnt[b];
+
+			cnt[b] = sum;
+			sum += c;
+		}
+		for (uint32_t i = 0; i < n; i++)
+			dst[cnt[src[i].pre >> sh & 255]++] = src[i];
+		sw = src;
+		src = dst;
+		dst = sw;
+	}
+	if (src != k)
+		memcpy(k, src, (size_t)n * sizeof(*k));
+	for (uint32_t i = 0, j; i < n; i = j) {
+		for (j = i + 1; j < n && k[j].pre == k[i].pre; j++)
+			;
+		if (j - i > 1)
+			qsort_r(k + i, j - i, sizeof(*k), skey_cmp, (void *)p);
+	}
+}
+
 static uint64_t prefix8(const uint8_t *k)
 {
 	uint64_t v = 0;
@@ -241,8 +282,8 @@ static ls_rc encode_copy(const struct postings *p, uint8_t **out, size_t *len,
 ls_rc postings_encode(const struct postings *p, uint8_t **out, size_t *len, struct ls_err *err)
 {
 	struct obuf o = {0};
-	uint32_t *tmp = NULL, *rank = NULL, nf[PF_FIELDS] = {0};
-	struct skey *order[PF_FIELDS] = {0};
+	uint32_t *tmp = NULL, *rank = NULL, nf[PF_FIELDS] = {0}, maxf = 0;
+	struct skey *order[PF_FIELDS] = {0}, *stmp = NULL;
 	size_t sect[PS_NSECT + 1];
 	int s = 0;
 	ls_rc rc = LS_NOMEM;
@@ -253,7 +294,10 @@ ls_rc postings_encode(const struct postings *p, uint8_t **out, size_t *len, stru
 		return encode_copy(p, out, len, err);
 	tmp = malloc(((size_t)p->count + 1) * sizeof(*tmp));
 	rank = malloc(((size_t)p->nterms + 1) * sizeof(*rank));
-	if (!tmp || !rank)
+	for (int f = 1; f < PF_FIELDS; f++)
+		maxf = p->fn[f] > maxf ? p->fn[f] : maxf;
+	stmp = malloc(((size_t)maxf + 1) * sizeof(*stmp));
+	if (!tmp || !rank || !stmp)
 		goto done;
 	/* each field's live terms in term order; rank: a term's index there */
 	for (int f = 1; f < PF_FIELDS; f++) {
@@ -267,7 +311,7 @@ ls_rc postings_encode(const struct postings *p, uint8_t **out, size_t *len, stru
 				order[f][nf[f]++] = (struct skey){prefix8(ps_key(p, t->off)),
 								  p->fterms[f][i]};
 		}
-		qsort_r(order[f], nf[f], sizeof(struct skey), skey_cmp, (void *)p);
+		sort_terms(order[f], stmp, nf[f], p);
 		if (ps_valcol((uint8_t)f) >= 0)
 			for (uint32_t i = 0; i < nf[f]; i++)
 				rank[order[f][i].id] = i;
@@ -374,6 +418,7 @@ out:
 	free(o.p);
 	free(tmp);
 	free(rank);
+	free(stmp);
 	for (int f = 1; f < PF_FIELDS; f++)
 		free(order[f]);
 	return rc;
