@@ -608,27 +608,35 @@ fail:
 	return rc;
 }
 
-ls_rc postings_decode(const uint8_t *buf, size_t len, struct postings **out, struct ls_err *err)
+/* Decode buf, which p owns from here on (freed with p on failure). */
+static ls_rc decode_own(uint8_t *buf, size_t len, struct postings **out, struct ls_err *err)
 {
 	struct postings *p;
 	size_t so[PS_NSECT], sl[PS_NSECT], pos = PS_HEAD;
 	ls_rc rc = LS_OK;
 
 	*out = NULL;
-	if (len < PS_HEAD + 4)
+	if (len < PS_HEAD + 4) {
+		free(buf);
 		return ls_err_set(err, LS_CORRUPT, "postings offset %zu: truncated (%zu bytes)", len,
 				  len);
-	if (memcmp(buf, PS_MAGIC, 8))
+	}
+	if (memcmp(buf, PS_MAGIC, 8)) {
+		free(buf);
 		return ls_err_set(err, LS_CORRUPT, "postings offset 0: bad magic");
-	if (ps_get32(buf + 20) != len)
-		return ls_err_set(err, LS_CORRUPT, "postings offset 20: length %u, %zu bytes",
-				  ps_get32(buf + 20), len);
+	}
+	if (ps_get32(buf + 20) != len) {
+		rc = ls_err_set(err, LS_CORRUPT, "postings offset 20: length %u, %zu bytes",
+				ps_get32(buf + 20), len);
+		free(buf);
+		return rc;
+	}
 	p = calloc(1, sizeof(*p));
-	if (!p || !(p->buf = malloc(len))) {
-		free(p);
+	if (!p) {
+		free(buf);
 		return ls_err_set(err, LS_NOMEM, "postings: out of memory");
 	}
-	memcpy(p->buf, buf, len);
+	p->buf = buf;
 	p->len = len;
 	p->first = ps_get64(buf + 8);
 	p->count = ps_get32(buf + 16);
@@ -661,4 +669,23 @@ ls_rc postings_decode(const uint8_t *buf, size_t len, struct postings **out, str
 fail:
 	postings_free(p);
 	return rc;
+}
+
+ls_rc postings_decode(const uint8_t *buf, size_t len, struct postings **out, struct ls_err *err)
+{
+	uint8_t *own;
+
+	*out = NULL;
+	if (len < PS_HEAD + 4)
+		return decode_own(NULL, len, out, err);	/* the message for a short blob */
+	own = malloc(len);
+	if (!own)
+		return ls_err_set(err, LS_NOMEM, "postings: out of memory");
+	memcpy(own, buf, len);
+	return decode_own(own, len, out, err);
+}
+
+ls_rc postings_decode_owned(uint8_t *buf, size_t len, struct postings **out, struct ls_err *err)
+{
+	return decode_own(buf, len, out, err);
 }

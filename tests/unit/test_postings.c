@@ -7,8 +7,9 @@
  *    257 and 65536 entries; every lookup (get, prefix, any, the columns,
  *    the values, the time bounds) is compared with an inverted index built
  *    naively from the rows, on the building set and again after
- *    encode + decode (invariant 1), and encoding the decoded set gives the
- *    same bytes;
+ *    encode + decode (invariant 1), also decoded in place
+ *    (postings_decode_owned), and encoding the decoded set gives the same
+ *    bytes;
  *  - pset_take in both orders, with and without `after`, against sorted
  *    arrays, on sets with array, bitset and run containers across 2^16;
  *  - add_row refuses a wrong rel, an unknown field, an empty term;
@@ -472,6 +473,22 @@ static void model_round(uint32_t nrows, int pmiss, uint64_t seed)
 	assert_int_equal(postings_encode(p, &blob, &len, &err), LS_OK);
 	assert_int_equal(postings_decode(blob, len, &q, &err), LS_OK);
 	check_all(q, &m, first);
+	/* decoded in place from a buffer it takes over: the same answers */
+	{
+		uint8_t *own = malloc(len + 1);
+		struct postings *o;
+
+		assert_non_null(own);
+		memcpy(own, blob, len);
+		assert_int_equal(postings_decode_owned(own, len, &o, &err), LS_OK);
+		if (nrows <= 1000)
+			check_all(o, &m, first);
+		assert_int_equal(postings_encode(o, &blob2, &len2, &err), LS_OK);
+		assert_int_equal(len2, len);
+		assert_memory_equal(blob2, blob, len);
+		free(blob2);
+		postings_free(o);
+	}
 	/* the decoded set encodes to the same bytes; encoding is repeatable */
 	assert_int_equal(postings_encode(q, &blob2, &len2, &err), LS_OK);
 	assert_int_equal(len2, len);
@@ -788,6 +805,14 @@ static void test_corrupt(void **state)
 		assert_int_equal(postings_decode(bad, n, &q, &err), LS_CORRUPT);
 		assert_null(q);
 		assert_non_null(strstr(err.msg, "offset"));
+		if (n % 7 == 0) {	/* a buffer handed over is freed on failure */
+			uint8_t *own = malloc(n + 1);
+
+			assert_non_null(own);
+			memcpy(own, blob, n);
+			assert_int_equal(postings_decode_owned(own, n, &q, &err), LS_CORRUPT);
+			assert_null(q);
+		}
 	}
 	for (size_t i = 0; i < len; i++)
 		for (int bit = 0; bit < 8; bit++) {
@@ -796,6 +821,14 @@ static void test_corrupt(void **state)
 			memcpy(bad, blob, len);
 			bad[i] ^= (uint8_t)(1u << bit);
 			assert_int_equal(postings_decode(bad, len, &q, &err), LS_CORRUPT);
+			if (i % 13 == 0 && bit == 0) {
+				uint8_t *own = malloc(len);
+
+				assert_non_null(own);
+				memcpy(own, bad, len);
+				assert_int_equal(postings_decode_owned(own, len, &q, &err),
+						 LS_CORRUPT);
+			}
 			/* the same flip with the checksum made right */
 			if (i >= len - 4)
 				continue;
