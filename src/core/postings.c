@@ -6,9 +6,10 @@
  * Building keeps, per entry of about ten terms, little more than the rels:
  *   - an arena of term bytes (field, len, bytes: no allocation per term)
  *     in 64 KiB chunks that never move (postings_value() points into it);
- *   - struct pterm (16 bytes) per distinct term, its rels in line (up to
- *     two), in a doubling array (up to PS_ARR_MAX) or in a roaring bitmap
- *     (dense terms: outcome, service, action);
+ *   - struct pterm (16 bytes, in chunks of 4096: no doubling slack) per
+ *     distinct term, its rels in line (up to two), in a doubling array (up
+ *     to PS_ARR_MAX) or in a roaring bitmap (dense terms: outcome, service,
+ *     action);
  *   - an open-addressing table of (SipHash, term id) slots: the terms are
  *     client values, the hash is keyed at random per range so nobody can
  *     aim them at one chain;
@@ -16,7 +17,9 @@
  *     (postings_any) and the list of its term ids (prefix scans);
  *   - the columns: two int64 arrays, two "has" bitmaps, and three uint32
  *     term ids per rel for postings_value().
- * postings_memory() counts all of it.
+ * postings_memory() counts all of it: about 200 bytes an entry on bench
+ * shapes (bench_postings), most of it the near-unique terms (resource id,
+ * address, /24): record, pterm, slot and their rel.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -87,8 +90,10 @@ void postings_free(struct postings *p)
 	if (!p)
 		return;
 	for (uint32_t i = 0; i < p->nterms; i++)
-		term_release(&p->terms[i]);
-	free(p->terms);
+		term_release(ps_term(p, i));
+	for (uint32_t i = 0; i < p->ntchunks; i++)
+		free(p->tchunk[i]);
+	free(p->tchunk);
 	for (uint32_t i = 0; i < p->nchunks; i++)
 		free(p->chunk[i]);
 	free(p->chunk);
@@ -131,7 +136,7 @@ static uint32_t term_hash(const struct postings *p, uint8_t field, const void *b
 
 static const uint8_t *term_key(const struct postings *p, uint32_t id)
 {
-	return ps_key(p, p->terms[id].off);
+	return ps_key(p, ps_term(p, id)->off);
 }
 
 /* The id of a term, or UINT32_MAX. */
@@ -227,11 +232,19 @@ static uint32_t term_add(struct postings *p, uint8_t field, const void *b, size_
 		p->nchunks++;
 		p->chunk_used = 0;
 	}
-	if (!grow((void **)&p->terms, &p->terms_cap, id + 1, sizeof(*p->terms)) ||
-	    !grow((void **)&p->fterms[field], &p->fcap[field], p->fn[field] + 1, sizeof(uint32_t)) ||
+	if (id >> PS_TCHUNK_BITS >= p->ntchunks) {
+		if (!grow((void **)&p->tchunk, &p->tchunks_cap, p->ntchunks + 1,
+			  sizeof(*p->tchunk)))
+			return UINT32_MAX;
+		p->tchunk[p->ntchunks] = malloc(PS_TCHUNK * sizeof(struct pterm));
+		if (!p->tchunk[p->ntchunks])
+			return UINT32_MAX;
+		p->ntchunks++;
+	}
+	if (!grow((void **)&p->fterms[field], &p->fcap[field], p->fn[field] + 1, sizeof(uint32_t)) ||
 	    !slots_reserve(p))
 		return UINT32_MAX;
-	t = &p->terms[id];
+	t = ps_term(p, id);
 	memset(t, 0, sizeof(*t));
 	t->off = (p->nchunks - 1) << PS_CHUNK_BITS | p->chunk_used;
 	rec = p->chunk[p->nchunks - 1] + p->chunk_used;
@@ -448,7 +461,7 @@ ls_rc postings_add_row(struct postings *p, uint32_t rel, const struct pf_row *ro
 			;
 		if (j < nt)
 			continue;	/* the same term twice in one row */
-		if (!term_push(&p->terms[id], rel))
+		if (!term_push(ps_term(p, id), rel))
 			goto nomem;
 		touched[nt++] = id;
 		fields[f] = 1;
@@ -478,7 +491,7 @@ ls_rc postings_add_row(struct postings *p, uint32_t rel, const struct pf_row *ro
 	return LS_OK;
 nomem:
 	while (nt)
-		term_pop(&p->terms[touched[--nt]]);
+		term_pop(ps_term(p, touched[--nt]));
 	return ls_err_set(err, LS_NOMEM, "postings: out of memory");
 }
 
@@ -522,7 +535,8 @@ static int dentry(const struct postings *p, const struct pdfield *d, size_t *pos
 	*kind = (int)(w & 1);
 	*slen = w >> 1;
 	*set = *setpos;
-	if (*set < d->sets || *slen > d->sets + d->sets_len - *set)
+	if (*set < d->sets || *set > d->sets + d->sets_len ||
+	    *slen > d->sets + d->sets_len - *set)
 		return 0;
 	*setpos += *slen;
 	return 1;
@@ -607,9 +621,9 @@ struct pset *postings_get(const struct postings *p, uint8_t field, const void *t
 		return pset_new();
 	if (!p->buf) {
 		id = term_find(p, field, term, len, term_hash(p, field, term, len));
-		if (id == UINT32_MAX || !p->terms[id].n)
+		if (id == UINT32_MAX || !ps_term(p, id)->n)
 			return pset_new();
-		return ps_wrap(term_bitmap(&p->terms[id]));
+		return ps_wrap(term_bitmap(ps_term(p, id)));
 	}
 	bm = roaring_bitmap_create();
 	if (bm && !dict_scan(p, &p->f[field], term, len, 1, bm)) {
@@ -633,7 +647,7 @@ struct pset *postings_prefix(const struct postings *p, uint8_t field, const void
 		return NULL;
 	if (!p->buf) {
 		for (uint32_t i = 0; i < p->fn[field]; i++) {
-			const struct pterm *t = &p->terms[p->fterms[field][i]];
+			const struct pterm *t = ps_term(p, p->fterms[field][i]);
 			const uint8_t *k = ps_key(p, t->off);
 
 			if (t->n && k[1] >= len && !memcmp(k + 2, prefix, len))
@@ -755,10 +769,11 @@ size_t postings_memory(const struct postings *p)
 		return m;
 	}
 	m += (size_t)p->nchunks * PS_CHUNK + (size_t)p->chunks_cap * sizeof(*p->chunk) +
-	     (size_t)p->terms_cap * sizeof(struct pterm) +
+	     (size_t)p->ntchunks * PS_TCHUNK * sizeof(struct pterm) +
+	     (size_t)p->tchunks_cap * sizeof(*p->tchunk) +
 	     (size_t)p->nslots * sizeof(struct pslot);
 	for (uint32_t i = 0; i < p->nterms; i++) {
-		const struct pterm *t = &p->terms[i];
+		const struct pterm *t = ps_term(p, i);
 
 		if (t->n > PS_ARR_MAX)
 			m += roaring_bitmap_size_in_bytes(t->u.bm) + 64;

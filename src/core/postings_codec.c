@@ -156,8 +156,8 @@ static int skey_cmp(const void *a, const void *b, void *ctx)
 
 	if (x->pre != y->pre)
 		return x->pre < y->pre ? -1 : 1;
-	s = ps_key(p, p->terms[x->id].off);
-	t = ps_key(p, p->terms[y->id].off);
+	s = ps_key(p, ps_term(p, x->id)->off);
+	t = ps_key(p, ps_term(p, y->id)->off);
 	return ps_cmp(s + 2, s[1], t + 2, t[1]);
 }
 
@@ -305,7 +305,7 @@ ls_rc postings_encode(const struct postings *p, uint8_t **out, size_t *len, stru
 		if (!order[f])
 			goto done;
 		for (uint32_t i = 0; i < p->fn[f]; i++) {
-			const struct pterm *t = &p->terms[p->fterms[f][i]];
+			const struct pterm *t = ps_term(p, p->fterms[f][i]);
 
 			if (t->n)
 				order[f][nf[f]++] = (struct skey){prefix8(ps_key(p, t->off)),
@@ -329,15 +329,15 @@ ls_rc postings_encode(const struct postings *p, uint8_t **out, size_t *len, stru
 		{
 
 			for (uint32_t i = 0; i < nf[f]; i++) {
-				const struct pterm *t = &p->terms[order[f][i].id];
+				const struct pterm *t = ps_term(p, order[f][i].id);
 				const uint8_t *k = ps_key(p, t->off);
 
 				/* terms in sorted order are all over memory: fetch ahead */
 				if (i + 16 < nf[f])
-					__builtin_prefetch(&p->terms[order[f][i + 16].id]);
+					__builtin_prefetch(ps_term(p, order[f][i + 16].id));
 				if (i + 8 < nf[f])
 					__builtin_prefetch(
-						ps_key(p, p->terms[order[f][i + 8].id].off));
+						ps_key(p, ps_term(p, order[f][i + 8].id)->off));
 				size_t at = sets.len;
 				int kind;
 

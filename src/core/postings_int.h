@@ -40,6 +40,8 @@
 #define PS_MAGIC "LSPOST01"
 #define PS_CHUNK_BITS 16	/* arena chunks of 64 KiB: a term offset is chunk << 16 | at */
 #define PS_CHUNK ((uint32_t)1 << PS_CHUNK_BITS)
+#define PS_TCHUNK_BITS 12	/* struct pterm chunks of 4096 (64 KiB): no doubling slack */
+#define PS_TCHUNK ((uint32_t)1 << PS_TCHUNK_BITS)
 
 /* Set kinds (the low bit of a dictionary entry's set word). */
 enum { PS_DELTA = 0, PS_ROARING = 1 };
@@ -111,8 +113,8 @@ struct postings {
 	struct pmru mru[PF_FIELDS];
 	uint8_t **chunk;	/* the arena: PS_CHUNK-byte chunks that never move */
 	uint32_t nchunks, chunks_cap, chunk_used;
-	struct pterm *terms;
-	uint32_t nterms, terms_cap;
+	struct pterm **tchunk;	/* the terms, PS_TCHUNK to a chunk (ps_term) */
+	uint32_t nterms, ntchunks, tchunks_cap;
 	struct pslot *slots;
 	uint32_t nslots;	/* a power of two, or 0 */
 	uint32_t *fterms[PF_FIELDS];	/* term ids of each field, in arrival order */
@@ -139,6 +141,11 @@ struct postings {
 static inline const uint8_t *ps_key(const struct postings *p, uint32_t off)
 {
 	return p->chunk[off >> PS_CHUNK_BITS] + (off & (PS_CHUNK - 1));
+}
+
+static inline struct pterm *ps_term(const struct postings *p, uint32_t id)
+{
+	return &p->tchunk[id >> PS_TCHUNK_BITS][id & (PS_TCHUNK - 1)];
 }
 
 /* Value fields in the order of the columns. */
