@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 ls_rc sealed_dir_of(const char *sub, char *out, size_t cap)
 {
@@ -171,6 +173,8 @@ struct sealed_cache {
 	pthread_mutex_t mu;
 	struct sealed_list list;
 	int listed;
+	struct stat st;		/* of the directory when it was listed */
+	int stable;		/* st is old enough to be trusted */
 	struct slot slot[SEALED_CACHE];
 	uint64_t clock;
 };
@@ -200,10 +204,27 @@ ls_rc sealed_cache_open(const char *segdir, struct sealed_cache **out, struct ls
 static ls_rc cache_relist(struct sealed_cache *c, struct ls_err *err)
 {
 	struct sealed_list l;
-	ls_rc rc = sealed_list_load(c->dir, c->kr, &l, err);
+	struct timespec now;
+	struct stat st;
+	ls_rc rc;
 
+	/* A segment added or removed changes the directory's times: an
+	 * unchanged directory needs no new listing. */
+	memset(&st, 0, sizeof(st));
+	if (stat(c->dir, &st) == 0 && c->listed && c->stable && st.st_ino == c->st.st_ino &&
+	    st.st_mtim.tv_sec == c->st.st_mtim.tv_sec &&
+	    st.st_mtim.tv_nsec == c->st.st_mtim.tv_nsec &&
+	    st.st_ctim.tv_sec == c->st.st_ctim.tv_sec &&
+	    st.st_ctim.tv_nsec == c->st.st_ctim.tv_nsec)
+		return LS_OK;
+	/* File times are coarse (a clock tick): a listing made within a
+	 * second of the last change is not trusted to be the last one. */
+	clock_gettime(CLOCK_REALTIME, &now);
+	c->stable = now.tv_sec > st.st_mtim.tv_sec + 1;
+	rc = sealed_list_load(c->dir, c->kr, &l, err);
 	if (rc != LS_OK)
 		return rc;
+	c->st = st;
 	sealed_list_release(&c->list);
 	c->list = l;
 	c->listed = 1;
