@@ -56,6 +56,23 @@ struct keyring;
 ls_rc segment_write(const char *dir, uint64_t first, uint32_t count, const struct iovec *entries,
 		    const uint8_t (*hashes)[LS_HASH_LEN], struct keyring *kr, struct ls_err *err);
 
+/* Block size and compression of segment_write(); readers take any value
+ * the file states (k 1..16).  The defaults were chosen by measurement
+ * (bench/bench_segment.c, docs/FORMAT.md §11). */
+#define SEGMENT_BLOCK_BUNDLES 4		/* entry bundles per compressed block */
+#define SEGMENT_ZSTD_LEVEL 3
+
+struct segment_wopts {
+	unsigned block_bundles;		/* 1..16; 0: SEGMENT_BLOCK_BUNDLES */
+	int zstd_level;			/* 0: SEGMENT_ZSTD_LEVEL */
+};
+
+/* segment_write() with explicit block size and level (o NULL: defaults);
+ * for the benchmark and the tests. */
+ls_rc segment_write_ex(const char *dir, uint64_t first, uint32_t count,
+		       const struct iovec *entries, const uint8_t (*hashes)[LS_HASH_LEN],
+		       struct keyring *kr, const struct segment_wopts *o, struct ls_err *err);
+
 /* "<dir>/<016x>.seal" for first. */
 void segment_path(const char *dir, uint64_t first, char *out, size_t cap);
 
@@ -77,6 +94,19 @@ ls_rc segment_bundle(struct segment *s, uint64_t n, uint8_t **data, size_t *len,
 ls_rc segment_hashes(struct segment *s, uint64_t index, size_t n, uint8_t (*out)[LS_HASH_LEN],
 		     struct ls_err *err);
 void segment_close(struct segment *s);
+
+/* Sequential reading of leaves [start, first + count): each block is
+ * decoded once (outside the cache of segment_get), each entry checked
+ * against its leaf hash.  segment_iter_next() gives *data (valid until the
+ * next call or segment_iter_free) and its leaf index; LS_NOTFOUND after
+ * the last entry.  One iterator is used by one thread at a time; several
+ * iterators may share s. */
+struct segment_iter;
+ls_rc segment_iter_open(struct segment *s, uint64_t start, struct segment_iter **out,
+			struct ls_err *err);
+ls_rc segment_iter_next(struct segment_iter *it, const uint8_t **data, size_t *len,
+			uint64_t *index, struct ls_err *err);
+void segment_iter_free(struct segment_iter *it);
 
 /* Check every byte: checksums, seals, framing, leaf hashes.  LS_OK, or
  * LS_CORRUPT/LS_TAMPERED with err naming the file and the offset of the
