@@ -2,7 +2,8 @@
  * test_segment.c - sealed segment files (store/segment.h, docs/FORMAT.md
  * §11): round trips plaintext and encrypted, the exact C2SP bundle bytes,
  * the leaf hashes, the documented header bytes (checked with zlib's crc32,
- * not the writer's), wrong keys, blocks moved within and between segments,
+ * not the writer's), the streamed writer (same bytes, nothing left behind
+ * by an abort, a short commit or a lost race), wrong keys, blocks moved within and between segments,
  * a flipped byte at every offset of small segments (verify must name the
  * region of the flip), truncation at every length of the tail and several
  * of the head.
@@ -18,6 +19,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -481,6 +483,91 @@ static void test_bad_args(void **state)
 	set_free(&set);
 }
 
+/* Files in dir (temporary ones included). */
+static int files_in(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* The streamed writer: leaf hashes computed when not given, the same file
+ * as segment_write(), and nothing left behind by an abort or a short
+ * commit. */
+static void test_writer_stream(void **state)
+{
+	struct fx *fx = *state;
+	struct segment_writer *w;
+	struct segment *s;
+	struct ls_err err;
+	struct set set;
+	char d1[200], d2[200], p1[256], p2[256];
+	uint8_t *a, *b;
+	size_t na, nb;
+
+	set_make(&set, 0, 768, size_small, 0);
+	snprintf(d1, sizeof(d1), "%s/stream1", fx->root);
+	snprintf(d2, sizeof(d2), "%s/stream2", fx->root);
+	assert_int_equal(segment_write(d1, 0x300, 768, set.e, (const uint8_t (*)[H])set.h, NULL,
+				       &err), LS_OK);
+	assert_int_equal(segment_writer_open(d2, 0x300, 768, NULL, NULL, &w, &err), LS_OK);
+	for (uint32_t i = 0; i < 768; i++)
+		assert_int_equal(segment_writer_add(w, set.e[i].iov_base, set.e[i].iov_len,
+						    i % 2 ? set.h[i] : NULL, &err), LS_OK);
+	assert_int_equal(segment_writer_add(w, "x", 1, NULL, &err), LS_INVALID);
+	assert_int_equal(segment_writer_commit(w, &err), LS_OK);
+	segment_path(d1, 0x300, p1, sizeof(p1));
+	segment_path(d2, 0x300, p2, sizeof(p2));
+	a = slurp(p1, &na);
+	b = slurp(p2, &nb);
+	assert_int_equal(na, nb);
+	assert_memory_equal(a, b, na);
+	free(a);
+	free(b);
+	assert_int_equal(segment_open(p2, NULL, &s, &err), LS_OK);
+	check_all(s, &set, 0x300);
+	segment_close(s);
+	assert_int_equal(files_in(d2), 1);
+
+	/* Aborted, short, and too long an entry: no file, no temporary. */
+	assert_int_equal(segment_writer_open(d2, 0x1000, 256, fx->kr1, NULL, &w, &err), LS_OK);
+	assert_int_equal(segment_writer_add(w, "abc", 3, NULL, &err), LS_OK);
+	assert_int_equal(files_in(d2), 2);
+	segment_writer_abort(w);
+	assert_int_equal(files_in(d2), 1);
+	assert_int_equal(segment_writer_open(d2, 0x1000, 256, NULL, NULL, &w, &err), LS_OK);
+	for (uint32_t i = 0; i < 255; i++)
+		assert_int_equal(segment_writer_add(w, "abc", 3, NULL, &err), LS_OK);
+	assert_int_equal(segment_writer_commit(w, &err), LS_INVALID);
+	assert_int_equal(files_in(d2), 1);
+	assert_int_equal(segment_writer_open(d2, 0x1000, 256, NULL, NULL, &w, &err), LS_OK);
+	assert_int_equal(segment_writer_add(w, set.mem, 65536, NULL, &err), LS_INVALID);
+	segment_writer_abort(w);
+	assert_int_equal(files_in(d2), 1);
+	/* Two writers of one segment: the second to commit finds it there. */
+	{
+		struct segment_writer *w2;
+
+		assert_int_equal(segment_writer_open(d2, 0x2000, 256, NULL, NULL, &w, &err), LS_OK);
+		assert_int_equal(segment_writer_open(d2, 0x2000, 256, NULL, NULL, &w2, &err), LS_OK);
+		for (uint32_t i = 0; i < 256; i++) {
+			assert_int_equal(segment_writer_add(w, "a", 1, NULL, &err), LS_OK);
+			assert_int_equal(segment_writer_add(w2, "b", 1, NULL, &err), LS_OK);
+		}
+		assert_int_equal(segment_writer_commit(w, &err), LS_OK);
+		assert_int_equal(segment_writer_commit(w2, &err), LS_EXISTS);
+		assert_int_equal(files_in(d2), 2);
+	}
+	set_free(&set);
+}
+
 /* ------------------------------------------------------------ keys */
 
 static void test_wrong_key(void **state)
@@ -799,6 +886,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_round_trip_encrypted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_header_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writer_stream, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deterministic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blocks_swapped, setup, teardown),
