@@ -13,29 +13,39 @@ tar -C "$TMP" -xzf "$(dirname "$0")/../fixtures/old-format.tar.gz"
 O=$TMP/old-format
 export LOGSEAL_MASTER_KEY=$(cat "$O/enc.master.key")
 
-# fetch_copy DIR TOKEN OUT: checkpoint, hash tiles and entry bundles over HTTP.
+# tile_path LEVEL N [W]: the C2SP path of a tile ("entries" for bundles).
+tile_path() {
+	local n=$2 p="" g
+	while :; do g=$(printf '%03d' $((n % 1000))); n=$((n / 1000)); if [ -z "$p" ]; then p=$g; else p=x$g/$p; fi; [ "$n" -eq 0 ] && break; done
+	printf 'tile/%s/%s%s' "$1" "$p" "${3:+.p/$3}"
+}
+# fetch_copy DIR TOKEN OUT: the signed checkpoint the server publishes, then
+# exactly the hash tiles and entry bundles of its size, over HTTP (reads are
+# audited: the log grows meanwhile, the copy is of that one size).
 fetch_copy() {
-	local d=$1 tok=$2 c=$3 size p
+	local d=$1 tok=$2 c=$3 size count lv p
 	mkdir -p "$c"
 	curl -s -H "Authorization: Bearer $tok" -o "$c/checkpoint" "$SRV_URL/log/checkpoint"
-	(cd "$d/log" && find tile -type f) | while read -r f; do mkdir -p "$c/$(dirname "$f")"; cp "$d/log/$f" "$c/$f"; done
 	size=$(sed -n 2p "$c/checkpoint")
-	mkdir -p "$c/tile/entries"
-	for n in $(seq 0 $((size / 256 - 1))); do
-		p=$(printf 'tile/entries/%03d' "$n")
-		curl -s -H "Authorization: Bearer $tok" -o "$c/$p" "$SRV_URL/log/$p"
+	for lv in entries 0 1 2; do
+		if [ "$lv" = entries ]; then count=$size; else count=$((size >> (8 * lv))); fi
+		for n in $(seq 0 $((count / 256 - 1))); do
+			p=$(tile_path "$lv" "$n"); mkdir -p "$c/$(dirname "$p")"
+			curl -s -H "Authorization: Bearer $tok" -o "$c/$p" "$SRV_URL/log/$p"
+		done
+		if [ $((count % 256)) -ne 0 ]; then
+			p=$(tile_path "$lv" $((count / 256)) $((count % 256))); mkdir -p "$c/$(dirname "$p")"
+			curl -s -H "Authorization: Bearer $tok" -o "$c/$p" "$SRV_URL/log/$p"
+		fi
 	done
-	if [ $((size % 256)) -ne 0 ]; then
-		p=$(printf 'tile/entries/%03d.p/%d' $((size / 256)) $((size % 256))); mkdir -p "$c/$(dirname "$p")"
-		curl -s -H "Authorization: Bearer $tok" -o "$c/$p" "$SRV_URL/log/$p"
-	fi
 }
 
 for kind in plain enc; do
 	D=$O/$kind
 	cp -a "$D" "$TMP/$kind.before"
 	check_fails "$kind: serve refuses the old format" "$LOGSEAL" serve --data "$D" --listen 127.0.0.1:0
-	check "$kind: and says how to migrate" grep -q "format before sealed segments: run \`logseal migrate --data $D\`" "$TMP/last.out"
+	cp "$TMP/last.out" "$TMP/refused.out"
+	check "$kind: and says how to migrate" grep -q "format before sealed segments.*run \`logseal migrate --data $D\`" "$TMP/refused.out"
 	check "$kind: migrate" "$LOGSEAL" migrate --data "$D" --segment-leaves 256
 	check "$kind: marked" test -f "$D/format"
 	check "$kind: entries [0, 256) sealed" test -f "$D/segments/0000000000000000.seal"
@@ -64,7 +74,7 @@ for kind in plain enc; do
 	check_eq "$kind: every event is returned" 300 "$(req GET '/v1/events?limit=1000' "$AUD" >/dev/null; jq '[.events[] | select(.entry.service != "logseal")] | length' "$TMP/resp")"
 	for i in 0 255 256 $((size - 1)); do
 		check_eq "$kind: GET /v1/events/$i with its proof" 200 "$(req GET "/v1/events/$i" "$AUD")"
-		check_eq "$kind: entry $i as stored" "$(sed -n "$((i + 1))p" <("$TESTBIN/journalcat" "$TMP/$kind.copy/.." 2>/dev/null) | head -c0)" ""
+		check_eq "$kind: entry $i is the stored entry" "$("$TESTBIN/journalcat" "$D" | sed -n "$((i + 1))p" | jq -cS .)" "$(jq -cS .entry "$TMP/resp")"
 	done
 	stop_server; check_eq "$kind: stop: exit 0" 0 "$?"
 	check "$kind: verify --data passes after serving" "$LOGSEAL" verify --data "$D"
