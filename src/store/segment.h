@@ -25,7 +25,7 @@
  *	        segment_hashes() from any number of threads -> segment_close();
  *	        for a range, segment_iter_open() -> segment_iter_next()... ->
  *	        segment_iter_free() (before segment_close)
- *	check:  segment_verify(path, kr, &report)
+ *	check:  segment_verify(path, kr, &err)
  *
  * Invariants:
  *  1. first and count are multiples of SEGMENT_BUNDLE (256), count >= 256:
@@ -37,6 +37,13 @@
  *  3. segment_open() on a file not made by segment_write() (truncated,
  *     altered, foreign) fails with LS_CORRUPT and the offset; it never
  *     crashes or reads out of bounds (fuzzed: fuzz/fuzz_segment.c).
+ *
+ * Memory: an open segment holds its block table (24 bytes a block) and a
+ * cache of at most two decoded blocks (a block's raw entries, 4 bytes and
+ * a 32-byte hash per entry: about 130 KB for a bundle of 459-byte events,
+ * at most 17 MB for one of 65,535-byte entries); an iterator holds one
+ * block; a writer one block and 32 bytes per entry of the range.  Whoever
+ * keeps segments open bounds how many.
  */
 #ifndef LS_SEGMENT_H
 #define LS_SEGMENT_H
@@ -55,8 +62,9 @@ struct keyring;
 
 /* Write the sealed segment of leaves [first, first + count) into dir
  * (DIR/segments, created if missing): entries[i] is leaf first + i and
- * hashes[i] its leaf hash (RFC 6962).  kr NULL: plaintext blocks; else
- * sealed under the keyring's newest data key. */
+ * hashes[i] its leaf hash (RFC 6962; not recomputed here: a wrong one
+ * makes its entry unreadable, LS_TAMPERED).  kr NULL: plaintext blocks;
+ * else sealed under the keyring's newest data key. */
 ls_rc segment_write(const char *dir, uint64_t first, uint32_t count, const struct iovec *entries,
 		    const uint8_t (*hashes)[LS_HASH_LEN], struct keyring *kr, struct ls_err *err);
 

@@ -601,6 +601,48 @@ static void test_wrong_key(void **state)
 	set_free(&set);
 }
 
+/* After a new data key: new segments are sealed with it, older ones still
+ * read with theirs; a keyring without the segment's key refuses it. */
+static void test_key_rotation(void **state)
+{
+	struct fx *fx = *state;
+	uint8_t key[LS_AEAD_KEY_LEN], *b, *d;
+	struct segment *s;
+	struct ls_err err;
+	struct set set;
+	char p1[256], p2[256];
+	uint32_t id;
+	size_t n;
+
+	set_make(&set, 0, 256, size_small, 0);
+	assert_int_equal(segment_write(fx->edir1, 0, 256, set.e, (const uint8_t (*)[H])set.h,
+				       fx->kr1, &err), LS_OK);
+	assert_int_equal(keys_new_data_key(fx->kr1, &id, key, &err), LS_OK);
+	ls_wipe(key, sizeof(key));
+	assert_int_equal(id, 2);
+	assert_int_equal(segment_write(fx->edir1, 256, 256, set.e, (const uint8_t (*)[H])set.h,
+				       fx->kr1, &err), LS_OK);
+	segment_path(fx->edir1, 0, p1, sizeof(p1));
+	segment_path(fx->edir1, 256, p2, sizeof(p2));
+	b = slurp(p1, &n);
+	assert_int_equal(be32(b + 32), 1);
+	free(b);
+	b = slurp(p2, &n);
+	assert_int_equal(be32(b + 32), 2);
+	free(b);
+	assert_int_equal(segment_verify(p1, fx->kr1, &err), LS_OK);
+	assert_int_equal(segment_verify(p2, fx->kr1, &err), LS_OK);
+	assert_int_equal(segment_open(p2, fx->kr2, &s, &err), LS_CORRUPT);
+	assert_non_null(strstr(err.msg, "offset 32: unknown data key 2"));
+	assert_int_equal(segment_open(p1, fx->kr1, &s, &err), LS_OK);
+	assert_int_equal(segment_get(s, 17, &d, &n, &err), LS_OK);
+	assert_int_equal(n, set.e[17].iov_len);
+	assert_memory_equal(d, set.e[17].iov_base, n);
+	free(d);
+	segment_close(s);
+	set_free(&set);
+}
+
 /* Ciphertexts are not deterministic (random nonces), plaintext files are. */
 static void test_deterministic(void **state)
 {
@@ -730,6 +772,25 @@ static void test_leaf_hash_altered(void **state)
 	assert_int_equal(segment_bundle(s, 0x40000 / 256 + 1, &d, &dn, &err), LS_TAMPERED);
 	assert_int_equal(segment_bundle(s, 0x40000 / 256, &d, &dn, &err), LS_OK);
 	free(d);
+	{
+		struct segment_iter *it;
+		const uint8_t *p;
+		uint64_t idx, good = 0;
+		ls_rc rc;
+
+		assert_int_equal(segment_iter_open(s, 0x40000, &it, &err), LS_OK);
+		while ((rc = segment_iter_next(it, &p, &dn, &idx, &err)) == LS_OK)
+			good++;
+		assert_int_equal(rc, LS_TAMPERED);
+		assert_int_equal(good, 300);
+		segment_iter_free(it);
+		/* From the end: nothing; past it: refused. */
+		assert_int_equal(segment_iter_open(s, 0x40000 + 512, &it, &err), LS_OK);
+		assert_int_equal(segment_iter_next(it, &p, &dn, &idx, &err), LS_NOTFOUND);
+		segment_iter_free(it);
+		assert_int_equal(segment_iter_open(s, 0x40000 + 513, &it, &err), LS_INVALID);
+		assert_int_equal(segment_iter_open(s, 0x40000 - 1, &it, &err), LS_INVALID);
+	}
 	segment_close(s);
 	assert_int_equal(segment_verify(path, NULL, &err), LS_TAMPERED);
 	free(b);
@@ -888,6 +949,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_stream, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_key_rotation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deterministic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blocks_swapped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_leaf_hash_altered, setup, teardown),
