@@ -281,6 +281,7 @@ struct mix_reader {
 	char *jdir;
 	struct journal_reader *jr;
 	struct sealed_cache *sc;
+	uint64_t forgot;	/* sealed end the journal reader was trimmed to */
 };
 
 /* Entry index from a segment (relist: list again when it is past the end
@@ -289,8 +290,18 @@ static ls_rc mix_seg_get(struct mix_reader *r, uint64_t index, int relist, uint8
 			 size_t *len, struct ls_err *err)
 {
 	struct segment *seg;
+	uint64_t first, end;
 	ls_rc rc = sealed_cache_get(r->sc, index, relist, &seg, err);
 
+	if (relist) {
+		/* Newly sealed: the journal files below are deleted or soon
+		 * will be; the reader lets go of their fds. */
+		sealed_cache_span(r->sc, &first, &end);
+		if (end > __atomic_load_n(&r->forgot, __ATOMIC_RELAXED)) {
+			__atomic_store_n(&r->forgot, end, __ATOMIC_RELAXED);
+			journal_reader_forget(r->jr, first, end);
+		}
+	}
 	if (rc != LS_OK)
 		return rc;
 	rc = segment_get(seg, index, data, len, err);

@@ -163,6 +163,10 @@ void journal_reader_free(struct journal_reader *r);
 #define JOURNAL_SPARSE_STEP 256
 ls_rc journal_reader_find(struct journal_reader *r, struct journal_pass *pass, uint64_t index,
 			  uint8_t **data, size_t *len, struct ls_err *err);
+/* Let go of the files (and fds) of the reader whose records all lie in
+ * [from, end) (sealed): the sealer deletes them, and a held fd would keep a
+ * deleted file's blocks.  A file still there is listed again when needed. */
+void journal_reader_forget(struct journal_reader *r, uint64_t from, uint64_t end);
 /* Fill pass (the retained point) as journal_reader_get_in() does. */
 ls_rc journal_reader_kept(struct journal_reader *r, struct journal_pass *pass,
 			  struct ls_err *err);

@@ -636,6 +636,21 @@ static void rd_unlocate(struct rd_seg *s)
 	pthread_mutex_unlock(&s->smu);
 }
 
+void journal_reader_forget(struct journal_reader *r, uint64_t from, uint64_t end)
+{
+	size_t k, m = 0;
+
+	pthread_mutex_lock(&r->mu);
+	for (k = 0; k < r->nsegs; k++) {
+		if (k + 1 < r->nsegs && r->segs[k]->first >= from && r->segs[k + 1]->first <= end)
+			rd_seg_put(r->segs[k]);
+		else
+			r->segs[m++] = r->segs[k];
+	}
+	r->nsegs = m;
+	pthread_mutex_unlock(&r->mu);
+}
+
 ls_rc journal_reader_kept(struct journal_reader *r, struct journal_pass *pass,
 			  struct ls_err *err)
 {
