@@ -55,6 +55,9 @@ struct journal {
 	uint64_t seg_end;	/* durable end of the current segment (W3) */
 	uint64_t size;		/* records = next leaf index */
 	uint64_t segment_size;
+	uint64_t rotate_leaves;	/* journal_opts */
+	uint64_t rotate_at;	/* rotate before a batch reaching this index; 0: to
+				 * be computed at the next append */
 	uint64_t max_batch;	/* bytes of one batch in a segment (W1) */
 	int failed;		/* sticky (journal.h invariant 3) */
 	uint8_t *buf;		/* batch buffer, reused */
@@ -109,6 +112,7 @@ static ls_rc segment_create(struct journal *j, uint64_t first, struct ls_err *er
 	j->fd = fd;
 	j->seg_first = first;
 	j->seg_end = JOURNAL_SEG_HEADER;
+	j->rotate_at = 0;
 	j->key_id = key_id;
 	memcpy(j->key, key, sizeof(key));
 	ls_wipe(key, sizeof(key));
@@ -363,6 +367,7 @@ ls_rc journal_open(const char *dir, const struct journal_opts *opts, struct jour
 	j->dirfd = j->fd = -1;
 	j->segment_size = opts && opts->segment_size ? opts->segment_size : DEFAULT_SEGMENT_SIZE;
 	j->max_batch = opts && opts->max_batch ? opts->max_batch : JOURNAL_MAX_BATCH;
+	j->rotate_leaves = opts ? opts->rotate_leaves : 0;
 	j->dir = strdup(dir);
 	if (!j->dir) {
 		rc = ls_err_set(err, LS_NOMEM, "out of memory");
@@ -396,14 +401,16 @@ ls_rc journal_open(const char *dir, const struct journal_opts *opts, struct jour
 	if (rc != LS_OK)
 		goto fail;
 	if (nsegs == 0) {
-		if (min_size > 0) {
+		if (min_size > (opts ? opts->sealed : 0)) {
 			rc = ls_err_set(err, LS_CORRUPT, "%s: no segments, but %llu records were signed",
 					dir, (unsigned long long)min_size);
 			goto fail;
 		}
-		rc = segment_create(j, 0, err);
+		/* Everything before is sealed: the log goes on from there. */
+		rc = segment_create(j, opts ? opts->sealed : 0, err);
 		if (rc != LS_OK)
 			goto fail;
+		j->size = j->seg_first;
 		*out = j;
 		return LS_OK;
 	}
@@ -415,7 +422,8 @@ ls_rc journal_open(const char *dir, const struct journal_opts *opts, struct jour
 			goto fail;
 		}
 	}
-	if (segs[0] != 0 && !jnl_prefix_archived(dir, segs, nsegs, NULL)) {
+	if (segs[0] != 0 && !(opts && segs[0] <= opts->sealed) &&
+	    !jnl_prefix_archived(dir, segs, nsegs, NULL)) {
 		jnl_seg_name(name, segs[0]);
 		rc = ls_err_set(err, LS_CORRUPT,
 				"%s/%s: first segment starts at record %llu; segments before it are missing",
@@ -536,11 +544,21 @@ ls_rc journal_append_at(struct journal *j, const struct iovec *entries, size_t n
 					  entries[i].iov_len, JOURNAL_MAX_ENTRY);
 		total += JOURNAL_REC_HEADER + entries[i].iov_len;
 	}
-	/* Rotate first: the records are sealed for the segment they go to. */
-	if (j->seg_end >= j->segment_size && j->size > j->seg_first) {
+	/* Rotate first: the records are sealed for the segment they go to.
+	 * With rotate_leaves L, a file is closed before the batch that
+	 * reaches the next multiple of L after its first batch: every record
+	 * of the file then lies below that multiple, and the file goes once
+	 * the range ending there is sealed (sealer.h). */
+	if (j->rotate_leaves && !j->rotate_at)
+		j->rotate_at = ((j->size > j->seg_first ? j->size - 1 : j->size + n - 1) /
+				j->rotate_leaves + 1) * j->rotate_leaves;
+	if ((j->seg_end >= j->segment_size || (j->rotate_leaves && j->size + n > j->rotate_at)) &&
+	    j->size > j->seg_first) {
 		rc = segment_create(j, j->size, err);
 		if (rc != LS_OK)
 			return rc;
+		j->rotate_at = j->rotate_leaves ? ((j->size + n - 1) / j->rotate_leaves + 1) *
+							  j->rotate_leaves : 0;
 	}
 	if (j->key_id)
 		total += n * LS_AEAD_OVERHEAD;

@@ -11,8 +11,12 @@
  *	                      uint16 length followed by that many bytes
  *	checkpoint            the latest signed note
  *
- * Encrypted data directories (keys.h: DIR/keys/master.json exists, DIR being
- * the log directory's parent) keep no entry bundle under tile/entries/:
+ * The writer writes hash tiles only: a data directory keeps no entry bundle
+ * (each entry is stored once, in the store; reader.h builds the bundles).
+ * The readers still read bundle files where they exist: a static copy
+ * fetched over HTTP, and directories made before sealed segments, where
+ * encrypted data directories (keys.h: DIR/keys/master.json exists, DIR being
+ * the log directory's parent) kept no entry bundle under tile/entries/:
  * each is stored as ../bundles/tile/entries/<N>[.p/<W>] (DIR/bundles/...),
  * one blob of
  *	0  4  data key id, big-endian
@@ -30,13 +34,13 @@
  * Invariants of struct tiles_writer, with s = tree.size:
  *  1. edge[L] holds the (s >> 8L) & 255 hashes of the incomplete tile at
  *     level L (tree level 8L), for L < TILE_LEVELS.
- *  2. bundle holds the s & 255 entries of the incomplete entry bundle,
- *     already framed as they are written to disk.
- *  3. Every tile and bundle that became full since the last successful flush
- *     is in pend[], in the order it became full; everything full before
- *     that is on disk.
- *  4. part[L] (and part[TILE_LEVELS] for entries) is the partial tile last
- *     made durable at that level, so an unchanged one is not written again.
+ *  2. (Entry bundles are not written: each entry is stored once, in the
+ *     store; reader.h builds the bundles.)
+ *  3. Every hash tile that became full since the last successful flush is
+ *     in pend[], in the order it became full; everything full before that
+ *     is on disk.
+ *  4. part[L] is the partial tile last made durable at level L, so an
+ *     unchanged one is not written again.
  *  5. After a failed flush (write, sync or rename) the writer is failed: it
  *     refuses further work, since what reached the disk is unknown and a
  *     retried fsync may report success for lost data.  Reopen from disk.
@@ -296,37 +300,6 @@ static ls_rc unseal_bundle(struct keyring *kr, const char *rel, uint8_t *d, size
 				  "%s%s: does not authenticate (altered, or moved from another path)",
 				  BUNDLE_PREFIX, rel);
 	*len = n - SEALED_OVERHEAD;
-	return LS_OK;
-}
-
-/* Seal a bundle for rel with the newest data key: *out malloc'd. */
-static ls_rc seal_bundle(struct keyring *kr, const char *rel, const uint8_t *d, size_t n,
-			 uint8_t **out, size_t *outlen, struct ls_err *err)
-{
-	uint8_t key[LS_AEAD_KEY_LEN], *b;
-	uint32_t id;
-	ls_rc rc;
-
-	rc = keys_current(kr, &id, key, err);
-	if (rc != LS_OK)
-		return rc;
-	b = malloc(n + SEALED_OVERHEAD);
-	if (!b) {
-		ls_wipe(key, sizeof(key));
-		return ls_err_set(err, LS_NOMEM, "out of memory");
-	}
-	b[0] = (uint8_t)(id >> 24);
-	b[1] = (uint8_t)(id >> 16);
-	b[2] = (uint8_t)(id >> 8);
-	b[3] = (uint8_t)id;
-	rc = ls_aead_seal_blob(key, rel, strlen(rel), d, n, b + SEALED_HDR);
-	ls_wipe(key, sizeof(key));
-	if (rc != LS_OK) {
-		free(b);
-		return ls_err_set(err, rc, "sealing %s failed", rel);
-	}
-	*out = b;
-	*outlen = n + SEALED_OVERHEAD;
 	return LS_OK;
 }
 
@@ -674,17 +647,12 @@ struct tiles_writer {
 	char *logdir;
 	struct merkle_tree tree;
 	uint8_t edge[TILE_LEVELS][TILE_WIDTH][LS_HASH_LEN];
-	uint8_t *bundle;
-	size_t bundle_len, bundle_cap;
 	struct pending *pend;
 	size_t npend, pend_cap;
 	struct partial part[TILE_LEVELS + 1];
 	uint64_t flushed;
 	int failed;
-	struct keyring *kr;	/* non-NULL: bundles are sealed */
 };
-
-#define BUNDLE_INITIAL 4096
 
 static struct tiles_writer *writer_new(const char *logdir)
 {
@@ -693,14 +661,10 @@ static struct tiles_writer *writer_new(const char *logdir)
 	if (!w)
 		return NULL;
 	w->logdir = strdup(logdir);
-	w->bundle = malloc(BUNDLE_INITIAL);
-	if (!w->logdir || !w->bundle) {
-		free(w->logdir);
-		free(w->bundle);
+	if (!w->logdir) {
 		free(w);
 		return NULL;
 	}
-	w->bundle_cap = BUNDLE_INITIAL;
 	merkle_tree_init(&w->tree);
 	return w;
 }
@@ -712,7 +676,6 @@ void tiles_writer_free(struct tiles_writer *w)
 	for (size_t i = 0; i < w->npend; i++)
 		free(w->pend[i].data);
 	free(w->pend);
-	free(w->bundle);
 	free(w->logdir);
 	free(w);
 }
@@ -733,7 +696,6 @@ void tiles_writer_root(const struct tiles_writer *w, uint8_t out[LS_HASH_LEN])
 static ls_rc writer_load(struct tiles_writer *w, uint64_t size, struct ls_err *err)
 {
 	struct tiles_reader *r;
-	const uint32_t *off;
 	ls_rc rc;
 
 	rc = tiles_reader_open(w->logdir, size, &r);
@@ -786,53 +748,6 @@ static ls_rc writer_load(struct tiles_writer *w, uint64_t size, struct ls_err *e
 		}
 	}
 	w->tree.size = size;
-
-	if (size % TILE_WIDTH) {
-		unsigned wid = (unsigned)(size % TILE_WIDTH);
-
-		rc = reader_bundle(r, size / TILE_WIDTH, err);
-		if (rc != LS_OK)
-			goto out;
-		/* a full bundle read as fallback has entries beyond size: keep wid */
-		off = r->bundle_off;
-		for (unsigned i = 0; i < wid; i++) {
-			uint8_t leaf[LS_HASH_LEN];
-
-			merkle_leaf_hash(r->bundle + off[i] + 2, off[i + 1] - off[i] - 2, leaf);
-			if (memcmp(leaf, w->edge[0][i], LS_HASH_LEN) != 0) {
-				rc = ls_err_set(err, LS_CORRUPT,
-						"entry %llu does not match its leaf hash",
-						(unsigned long long)(size - wid + i));
-				goto out;
-			}
-		}
-		if (off[wid] > w->bundle_cap) {
-			uint8_t *nb = realloc(w->bundle, off[wid]);
-
-			if (!nb) {
-				rc = ls_err_set(err, LS_NOMEM, "out of memory");
-				goto out;
-			}
-			w->bundle = nb;
-			w->bundle_cap = off[wid];
-		}
-		memcpy(w->bundle, r->bundle, off[wid]);
-		w->bundle_len = off[wid];
-		w->part[TILE_LEVELS].n = size / TILE_WIDTH;
-		w->part[TILE_LEVELS].w = wid;
-	}
-	if (size >= TILE_WIDTH) {
-		char rel[JOB_PATH_MAX];
-		struct stat st;
-		size_t pre = r->kr ? strlen(BUNDLE_PREFIX) : 0;
-
-		memcpy(rel, BUNDLE_PREFIX, pre);
-		tiles_path(-1, size / TILE_WIDTH - 1, TILE_WIDTH, rel + pre, sizeof(rel) - pre);
-		if (fstatat(r->dirfd, rel, &st, 0) < 0) {
-			rc = ls_err_set(err, errno_rc(errno), "%s: %s", rel, strerror(errno));
-			goto out;
-		}
-	}
 	rc = LS_OK;
 out:
 	tiles_reader_free(r);
@@ -850,11 +765,6 @@ ls_rc tiles_writer_open(const char *logdir, uint64_t size, struct tiles_writer *
 	w = writer_new(logdir);
 	if (!w)
 		return ls_err_set(err, LS_NOMEM, "out of memory");
-	rc = keys_get_parent(logdir, &w->kr, err);
-	if (rc != LS_OK && rc != LS_NOTFOUND) {
-		tiles_writer_free(w);
-		return rc;
-	}
 	if (size) {
 		rc = writer_load(w, size, err);
 		if (rc != LS_OK) {
@@ -872,9 +782,8 @@ ls_rc tiles_writer_append(struct tiles_writer *w, const uint8_t leaf_hash[LS_HAS
 {
 	uint64_t s = w->tree.size;
 	uint8_t *tiles[TILE_LEVELS] = { NULL };
-	uint8_t *fresh = NULL, h[LS_HASH_LEN], roots[65][LS_HASH_LEN];
+	uint8_t h[LS_HASH_LEN], roots[65][LS_HASH_LEN];
 	unsigned ncomplete = 0;
-	size_t need;
 
 	if (w->failed)
 		return LS_FAILED;
@@ -884,16 +793,6 @@ ls_rc tiles_writer_append(struct tiles_writer *w, const uint8_t leaf_hash[LS_HAS
 		return LS_LIMIT;
 
 	/* Allocate everything first so that a failure leaves no trace. */
-	need = w->bundle_len + 2 + len;
-	if (need > w->bundle_cap) {
-		size_t cap = w->bundle_cap * 2 > need ? w->bundle_cap * 2 : need;
-		uint8_t *nb = realloc(w->bundle, cap);
-
-		if (!nb)
-			return LS_NOMEM;
-		w->bundle = nb;
-		w->bundle_cap = cap;
-	}
 	for (int L = 0; L < TILE_LEVELS; L++) {
 		if ((s >> (TILE_HEIGHT * L)) % TILE_WIDTH != TILE_WIDTH - 1)
 			break;
@@ -909,27 +808,19 @@ ls_rc tiles_writer_append(struct tiles_writer *w, const uint8_t leaf_hash[LS_HAS
 			w->pend = np;
 			w->pend_cap = cap;
 		}
-		int oom;
+		int oom = 0;
 
-		fresh = malloc(BUNDLE_INITIAL);
-		oom = !fresh;
 		for (unsigned i = 0; i < ncomplete; i++) {
 			tiles[i] = malloc(TILE_BYTES);
 			oom |= !tiles[i];
 		}
 		if (oom) {
-			free(fresh);
 			for (unsigned i = 0; i < ncomplete; i++)
 				free(tiles[i]);
 			return LS_NOMEM;
 		}
 	}
 
-	w->bundle[w->bundle_len] = (uint8_t)(len >> 8);
-	w->bundle[w->bundle_len + 1] = (uint8_t)len;
-	if (len)
-		memcpy(w->bundle + w->bundle_len + 2, entry, len);
-	w->bundle_len += 2 + len;
 	/* The roots of the tiles this leaf completes come with the append
 	 * (it computes them anyway): roots[8 (L + 1)] for level L. */
 	merkle_tree_append_roots(&w->tree, leaf_hash, ncomplete ? roots : NULL);
@@ -950,17 +841,6 @@ ls_rc tiles_writer_append(struct tiles_writer *w, const uint8_t leaf_hash[LS_HAS
 			.len = TILE_BYTES,
 		};
 	}
-	if (ncomplete) {
-		w->pend[w->npend++] = (struct pending){
-			.level = -1,
-			.n = s / TILE_WIDTH,
-			.data = w->bundle,
-			.len = w->bundle_len,
-		};
-		w->bundle = fresh;
-		w->bundle_cap = BUNDLE_INITIAL;
-		w->bundle_len = 0;
-	}
 	return LS_OK;
 }
 
@@ -971,9 +851,6 @@ struct job {
 	int level;
 	uint64_t n;
 	unsigned w;
-	uint8_t *sealed;	/* owned: what is written for a sealed bundle */
-	const uint8_t *plain;	/* the bundle before sealing */
-	size_t plain_len;
 	const uint8_t *data;
 	size_t len;
 	int full;
@@ -1047,29 +924,12 @@ static ls_rc make_parents(int dirfd, const char *rel, struct dirset *ds, struct 
 }
 
 /* 1 when rel exists with exactly data, 0 when it does not exist. */
-static ls_rc same_on_disk(int dirfd, struct keyring *kr, const struct job *j, int *same,
-			  struct ls_err *err)
+static ls_rc same_on_disk(int dirfd, const struct job *j, int *same, struct ls_err *err)
 {
 	uint8_t *disk;
 	size_t len;
 	ls_rc rc;
 
-	/* A sealed bundle differs in every byte each time it is sealed: the
-	 * plaintexts are compared. */
-	if (j->sealed) {
-		rc = read_tile_at(dirfd, kr, -1, j->n, j->w, &disk, &len, err);
-		*same = 0;
-		if (rc == LS_NOTFOUND)
-			return LS_OK;
-		if (rc == LS_OK) {
-			*same = len == j->plain_len && memcmp(disk, j->plain, len) == 0;
-			free(disk);
-		}
-		if (rc == LS_CORRUPT || rc == LS_TAMPERED || (rc == LS_OK && !*same))
-			return ls_err_set(err, LS_TAMPERED, "%s: already on disk with other content",
-					  j->rel);
-		return rc;
-	}
 	rc = read_at(dirfd, j->rel, j->len, &disk, &len, err);
 	*same = 0;
 	if (rc == LS_NOTFOUND)
@@ -1124,28 +984,17 @@ fail:
 	return ls_err_set(err, errno_wrc(e), "writing %s: %s", j->tmp, strerror(e));
 }
 
-static ls_rc add_job(struct job *j, struct keyring *kr, int level, uint64_t n, unsigned w,
-		     const uint8_t *data, size_t len, struct ls_err *err)
+/* A hash tile to write (the writer writes no entry bundles). */
+static ls_rc add_job(struct job *j, int level, uint64_t n, unsigned w, const uint8_t *data,
+		     size_t len, struct ls_err *err)
 {
 	const char *slash;
-	size_t pre = level < 0 && kr ? strlen(BUNDLE_PREFIX) : 0;
-	ls_rc rc;
 
-	memcpy(j->rel, BUNDLE_PREFIX, pre);
-	if (tiles_path(level, n, w, j->rel + pre, sizeof(j->rel) - pre) != LS_OK)
+	if (tiles_path(level, n, w, j->rel, sizeof(j->rel)) != LS_OK)
 		return ls_err_set(err, LS_LIMIT, "tile path too long");
 	j->level = level;
 	j->n = n;
 	j->w = w;
-	j->sealed = NULL;
-	if (pre) {
-		j->plain = data;
-		j->plain_len = len;
-		rc = seal_bundle(kr, j->rel + pre, data, len, &j->sealed, &len, err);
-		if (rc != LS_OK)
-			return rc;
-		data = j->sealed;
-	}
 	slash = strrchr(j->rel, '/');
 	snprintf(j->tmp, sizeof(j->tmp), "%.*s.%s.tmp", (int)(slash - j->rel + 1), j->rel,
 		 slash + 1);
@@ -1176,23 +1025,18 @@ ls_rc tiles_writer_flush(struct tiles_writer *w, struct ls_err *err)
 		return ls_err_set(err, LS_NOMEM, "out of memory");
 	rc = LS_OK;
 	for (size_t i = 0; i < w->npend && rc == LS_OK; i++)
-		rc = add_job(&jobs[njobs++], w->kr, w->pend[i].level, w->pend[i].n, TILE_WIDTH,
+		rc = add_job(&jobs[njobs++], w->pend[i].level, w->pend[i].n, TILE_WIDTH,
 			     w->pend[i].data, w->pend[i].len, err);
-	for (int L = 0; L <= TILE_LEVELS; L++) {
-		int level = L == TILE_LEVELS ? -1 : L;
-		uint64_t count = level < 0 ? s : s >> (TILE_HEIGHT * L);
+	for (int L = 0; L < TILE_LEVELS; L++) {
+		uint64_t count = s >> (TILE_HEIGHT * L);
 
 		now[L].n = count / TILE_WIDTH;
 		now[L].w = (unsigned)(count % TILE_WIDTH);
 		if (rc != LS_OK || now[L].w == 0 ||
 		    (now[L].n == w->part[L].n && now[L].w == w->part[L].w))
 			continue;
-		if (level < 0)
-			rc = add_job(&jobs[njobs++], w->kr, -1, now[L].n, now[L].w, w->bundle,
-				     w->bundle_len, err);
-		else
-			rc = add_job(&jobs[njobs++], w->kr, level, now[L].n, now[L].w,
-				     &w->edge[L][0][0], (size_t)now[L].w * LS_HASH_LEN, err);
+		rc = add_job(&jobs[njobs++], L, now[L].n, now[L].w, &w->edge[L][0][0],
+			     (size_t)now[L].w * LS_HASH_LEN, err);
 	}
 	if (rc != LS_OK)
 		goto out;
@@ -1204,7 +1048,7 @@ ls_rc tiles_writer_flush(struct tiles_writer *w, struct ls_err *err)
 	for (size_t i = 0; i < njobs; i++) {
 		if (!jobs[i].full)
 			continue;
-		rc = same_on_disk(dirfd, w->kr, &jobs[i], &jobs[i].skip, err);
+		rc = same_on_disk(dirfd, &jobs[i], &jobs[i].skip, err);
 		if (rc != LS_OK)
 			goto out;
 	}
@@ -1256,7 +1100,7 @@ ls_rc tiles_writer_flush(struct tiles_writer *w, struct ls_err *err)
 	for (size_t i = 0; i < w->npend; i++)
 		free(w->pend[i].data);
 	w->npend = 0;
-	for (int L = 0; L <= TILE_LEVELS; L++)
+	for (int L = 0; L < TILE_LEVELS; L++)
 		if (now[L].w)
 			w->part[L] = now[L];
 	w->flushed = s;
@@ -1271,8 +1115,6 @@ out:
 	if (dirfd >= 0)
 		close(dirfd);
 	dirset_free(&ds);
-	for (size_t i = 0; i < njobs; i++)
-		free(jobs[i].sealed);
 	free(jobs);
 	return rc;
 }

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Encryption at rest: events carrying a unique marker are posted through the
 # real server and imported; the marker is nowhere in plaintext under the
-# data directory (journal, sealed bundles, tiles, checkpoints, keys) nor
+# data directory (journal, sealed segments, tiles, checkpoints, keys) nor
 # beside the master key, yet the API returns it and `verify` passes.
 # Altered ciphertext and swapped records (CRCs fixed up, so only GCM can
 # notice) are found with their location; a wrong or missing master key is
@@ -19,7 +19,7 @@ grep -q "apart from the data and its backups" "$TMP/init.out" && ok "init says t
 check_eq "master.json names the key file, not the key" "file $K" "$(jq -r '"\(.source) \(.path)"' "$D/keys/master.json")"
 grep -q -F -- "$(head -c 20 "$K")" "$D/keys/master.json" "$D/keys/datakeys.json" && not_ok "the master key is not stored in the data directory" || ok "the master key is not stored in the data directory"
 
-check "server starts" start_server "$D" --checkpoint-interval 100
+check "server starts" start_server "$D" --checkpoint-interval 100 --segment-leaves 256
 ADMIN=$(cat "$D/admin.token")
 W=$(new_token "$ADMIN" '{"role":"writer","name":"enc"}')
 A=$(new_token "$ADMIN" '{"role":"auditor","name":"enc-aud"}')
@@ -32,12 +32,13 @@ check_eq "GET /v1/events/N returns the marker" "$MARK-1" "$(req GET "/v1/events/
 check_eq "GET /log/tile/entries/000 serves the plaintext C2SP bundle" 1 "$(req GET /log/tile/entries/000 "$A" >/dev/null; grep -a -c -F "$MARK" "$TMP/resp" | awk '{print ($1>0)}')"
 stop_server; check_eq "server stops cleanly" 0 "$?"
 sed "s/$MARK/${MARK}imp/g" "$TMP/ev.ndjson" | sed 's/"id":"e/"id":"i/' >"$TMP/imp.ndjson"
-check "import 300 more" sh -c "'$LOGSEAL' import --data '$D' <'$TMP/imp.ndjson' >/dev/null"
+check "import 300 more" sh -c "'$LOGSEAL' import --data '$D' --segment-leaves 256 <'$TMP/imp.ndjson' >/dev/null"
 
 check_eq "no plaintext marker anywhere under the data directory" "" "$(grep -r -a -l -F "$MARK" "$D" --exclude-dir=index)"
 check_eq "none beside the master key either" "" "$(grep -r -a -l -F "$MARK" "$TMP" --exclude-dir=data --exclude='*.ndjson' --exclude='resp*' --exclude='server.*' --exclude='data.master.key')"
 check_eq "no entry bundle is kept in plaintext under log/tile/entries" 0 "$(find "$D/log/tile" -path '*entries*' -type f | wc -l)"
-check "sealed bundles exist under DIR/bundles" test -f "$D/bundles/tile/entries/000"
+check "no bundle files at all (DIR/bundles)" test ! -e "$D/bundles"
+check "entries [0, 256) are in an (encrypted) sealed segment" test -f "$D/segments/0000000000000000.seal"
 check "verify --data passes" "$LOGSEAL" verify --data "$D"
 check_eq "the journal reader decrypts every entry" 600 "$("$TESTBIN/journalcat" "$D" | grep -c -F "$MARK")"
 
@@ -58,10 +59,16 @@ fi
 stop_server
 check "verify --tiles on the fetched copy (plaintext bundles) passes" "$LOGSEAL" verify --tiles "$C" --key "$D/verifier.key"
 
-# Tampering, with the CRC recomputed so that only GCM can notice.
-SEG=$D/journal/0000000000000000.seg
+# Tampering, with the CRC recomputed so that only GCM can notice: in the
+# write-ahead log, at records not sealed yet (those below the sealed end
+# are read from their segment).  SEG is the last journal file, whose
+# records are FIRST, FIRST + 1, ...; FIRST + R the first not sealed.
+SEG=$(ls "$D"/journal/*.seg | tail -1)
+FIRST=$((16#$(basename "$SEG" .seg)))
+SEALED=$(( 16#$(basename "$(ls "$D"/segments/*.seal | tail -1)" .seal) + 256 ))
+R=$(( SEALED > FIRST ? SEALED - FIRST : 0 ))
 cp "$SEG" "$TMP/seg.orig"
-python3 - "$SEG" flip <<'PY'
+python3 - "$SEG" $((R + 5)) <<'PY'
 import struct, sys, zlib
 p = sys.argv[1]
 b = bytearray(open(p, "rb").read())
@@ -75,15 +82,15 @@ def fix(b, off, n):
     crc = zlib.crc32(bytes(b[off + 20:off + 20 + n]), zlib.crc32(bytes(b[off:off + 16])))
     b[off + 16:off + 20] = struct.pack(">I", crc & 0xffffffff)
 r = list(recs(b))
-off, n = r[5]
-b[off + 20 + 12 + 3] ^= 0x01        # inside the ciphertext of record 5
+off, n = r[int(sys.argv[2])]
+b[off + 20 + 12 + 3] ^= 0x01        # inside the ciphertext of record R + 5
 fix(b, off, n)
 open(p, "wb").write(b)
 PY
 "$LOGSEAL" verify --data "$D" >"$TMP/v.out" 2>&1 && not_ok "altered ciphertext is detected" || ok "altered ciphertext is detected"
-grep -q "0000000000000000.seg offset [0-9]*: record 5 does not authenticate" "$TMP/v.out" && ok "and located (segment, offset, record)" || { not_ok "and located (segment, offset, record)"; sed 's/^/#   /' "$TMP/v.out"; }
+grep -q "$(basename "$SEG") offset [0-9]*: record $((FIRST + R + 5)) does not authenticate" "$TMP/v.out" && ok "and located (segment, offset, record)" || { not_ok "and located (segment, offset, record)"; sed 's/^/#   /' "$TMP/v.out"; }
 cp "$TMP/seg.orig" "$SEG"
-python3 - "$SEG" <<'PY'
+python3 - "$SEG" $((R + 7)) <<'PY'
 import struct, sys, zlib
 p = sys.argv[1]
 b = bytearray(open(p, "rb").read())
@@ -92,7 +99,7 @@ def rec(b, k):
     for _ in range(k):
         off += 20 + struct.unpack(">I", b[off + 4:off + 8])[0]
     return off, struct.unpack(">I", b[off + 4:off + 8])[0]
-o1, n1 = rec(b, 7); o2, n2 = rec(b, 8)
+k = int(sys.argv[2]); o1, n1 = rec(b, k); o2, n2 = rec(b, k + 1)
 h1, p1 = bytearray(b[o1:o1 + 20]), bytes(b[o1 + 20:o1 + 20 + n1])
 h2, p2 = bytearray(b[o2:o2 + 20]), bytes(b[o2 + 20:o2 + 20 + n2])
 # each header keeps its index and flags; the payloads change places
@@ -103,13 +110,13 @@ b[o1:o2 + 20 + n2] = bytes(h1) + p2 + bytes(h2) + p1
 open(p, "wb").write(b)
 PY
 "$LOGSEAL" verify --data "$D" >"$TMP/v.out" 2>&1 && not_ok "two swapped records are detected" || ok "two swapped records are detected"
-grep -q "record 7 does not authenticate" "$TMP/v.out" && ok "swap located at record 7" || { not_ok "swap located at record 7"; sed 's/^/#   /' "$TMP/v.out"; }
+grep -q "record $((FIRST + R + 7)) does not authenticate" "$TMP/v.out" && ok "swap located at record 7" || { not_ok "swap located at record 7"; sed 's/^/#   /' "$TMP/v.out"; }
 cp "$TMP/seg.orig" "$SEG"
-B=$D/bundles/tile/entries/000
+B=$D/segments/0000000000000000.seal
 cp "$B" "$TMP/b.orig"
 printf '\x55' | dd of="$B" bs=1 seek=200 conv=notrunc 2>/dev/null
-"$LOGSEAL" verify --data "$D" >"$TMP/v.out" 2>&1 && not_ok "an altered sealed bundle is detected" || ok "an altered sealed bundle is detected"
-grep -q "bundles/tile/entries/000: does not authenticate" "$TMP/v.out" && ok "and named" || { not_ok "and named"; sed 's/^/#   /' "$TMP/v.out"; }
+"$LOGSEAL" verify --data "$D" >"$TMP/v.out" 2>&1 && not_ok "an altered sealed segment is detected" || ok "an altered sealed segment is detected"
+grep -q "segments/0000000000000000.seal.*offset" "$TMP/v.out" && ok "and named with its offset" || { not_ok "and named with its offset"; sed 's/^/#   /' "$TMP/v.out"; }
 cp "$TMP/b.orig" "$B"
 check "verify passes again after the repair" "$LOGSEAL" verify --data "$D"
 
