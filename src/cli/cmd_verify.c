@@ -28,10 +28,13 @@ static const char usage_verify[] =
 	"usage: logseal verify --data DIR\n"
 	"       logseal verify --tiles DIR --key VKEY\n"
 	"\n"
-	"--data: recomputes every leaf hash, tile and root from the journal of a\n"
-	"data directory, checks every stored checkpoint's signature and root, and\n"
-	"names the first bad record, tile or checkpoint; the outcome is recorded\n"
-	"in DIR/state/last-verify.json (the dashboard's integrity page shows it).\n"
+	"--data: checks every byte of a data directory's sealed segments (and of\n"
+	"the archived ones) and of its write-ahead log, recomputes every leaf hash,\n"
+	"tile and root from the entries, checks every stored checkpoint's signature\n"
+	"and root, and names the first bad byte (file and offset), tile or\n"
+	"checkpoint; the outcome is recorded in DIR/state/last-verify.json (the\n"
+	"dashboard's integrity page shows it).  A directory of the format before\n"
+	"sealed segments is refused: run `logseal migrate` first.\n"
 	"--tiles: verifies a static C2SP tlog-tiles log (a checkpoint file and its\n"
 	"tile/ tree with entry bundles) against a verifier key, given as the key\n"
 	"string or a file holding it.\n"
@@ -187,6 +190,12 @@ int cmd_verify(int argc, char **argv)
 	       (unsigned long long)rep.tiles);
 	printf("latest checkpoint: size %llu, root %s\n", (unsigned long long)rep.tree_size,
 	       roothex);
+	if (rep.segments)
+		printf("sealed segments: %llu (%llu entries, %.1f MB) checked in %.2f s, %.0f "
+		       "entries/s\n",
+		       (unsigned long long)rep.segments, (unsigned long long)rep.sealed,
+		       (double)rep.sealed_bytes / 1e6, rep.sealed_seconds,
+		       rep.sealed_seconds > 0 ? (double)rep.sealed / rep.sealed_seconds : 0.0);
 	if (rep.archived)
 		printf("archived: %llu entries read back from DIR/archive and checked\n",
 		       (unsigned long long)rep.archived);

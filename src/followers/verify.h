@@ -2,11 +2,13 @@
  * verify.h - full verification of a data directory, and of any static C2SP
  * tlog-tiles log.
  *
- * verify_data_dir() recomputes every leaf hash from the journal, checks every
- * hash tile and entry bundle on disk against it, every stored checkpoint's
- * signature and root (so every old checkpoint is proven a prefix of the
- * journal, which is what consistency means), and that DIR/log/checkpoint is
- * the latest.  verify_tiles_dir() does the same for a tiles directory, using
+ * verify_data_dir() checks every byte of the sealed segments and of the
+ * write-ahead log after them (the archived ones too), recomputes every leaf
+ * hash from the entries, checks every hash tile on disk against them, every
+ * stored checkpoint's signature and root (so every old checkpoint is proven
+ * a prefix of the log, which is what consistency means), and that
+ * DIR/log/checkpoint is the latest.  A directory with entry bundle files is
+ * of the format before sealed segments: LS_INVALID, "run logseal migrate".  verify_tiles_dir() does the same for a tiles directory, using
  * its entry bundles as the source.  Both stop at the first problem and name
  * it (segment and offset, tile path, or checkpoint file) in err.
  */
@@ -24,7 +26,11 @@ struct verify_report {
 	uint64_t tiles;		/* tile and bundle files checked */
 	uint64_t tree_size;	/* size of the latest checkpoint */
 	uint8_t root[32];	/* its root */
-	uint64_t uncovered;	/* journal entries beyond the latest checkpoint */
+	uint64_t uncovered;	/* entries beyond the latest checkpoint */
+	uint64_t segments;	/* sealed segments checked (DIR/segments) */
+	uint64_t sealed;	/* entries in them */
+	uint64_t sealed_bytes;	/* bytes of those files */
+	double sealed_seconds;	/* time their check took */
 	uint64_t archived;	/* entries read back from the archive (retention.h) */
 	uint64_t purged;	/* entries whose content was purged by policy */
 	char retention[1024];	/* the purged ranges and their purge events */
