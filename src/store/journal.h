@@ -65,6 +65,8 @@ struct journal_opts {
 	uint64_t segment_size; /* rotate when a segment reaches this many bytes; 0: 64 MiB */
 	uint64_t min_size;     /* never cut below this many records at recovery */
 	uint64_t max_batch;    /* 0: JOURNAL_MAX_BATCH; smaller only for tests */
+	uint64_t sealed;       /* entries below this are in sealed segments: the
+				* first file may start anywhere at or below it */
 };
 
 
@@ -148,6 +150,25 @@ struct journal_pass {
 ls_rc journal_reader_get_in(struct journal_reader *r, struct journal_pass *pass, uint64_t index,
 			    uint64_t offset, uint8_t **data, size_t *len, struct ls_err *err);
 void journal_reader_free(struct journal_reader *r);
+
+/* journal_reader_get_in() without a hint: finds the record of index in
+ * the file that holds it through a sparse in-memory offset index of that
+ * file (one offset every JOURNAL_SPARSE_STEP records, built by a scan of
+ * the record headers on first use and extended as the file grows).
+ * LS_NOTFOUND when no file here holds index. */
+#define JOURNAL_SPARSE_STEP 256
+ls_rc journal_reader_find(struct journal_reader *r, struct journal_pass *pass, uint64_t index,
+			  uint8_t **data, size_t *len, struct ls_err *err);
+/* Fill pass (the retained point) as journal_reader_get_in() does. */
+ls_rc journal_reader_kept(struct journal_reader *r, struct journal_pass *pass,
+			  struct ls_err *err);
+
+/* The write-ahead log's end of life: delete every file of dir whose records
+ * all lie below end (they are in durable sealed segments), never the last
+ * file, then fsync dir.  *dropped (may be NULL) counts the files deleted. */
+ls_rc journal_drop_below(const char *dir, uint64_t end, size_t *dropped, struct ls_err *err);
+/* The first index of every file of dir, ascending (*firsts malloc'd). */
+ls_rc journal_files(const char *dir, uint64_t **firsts, size_t *n, struct ls_err *err);
 
 /* Like journal_iter_open(), for a journal nobody is appending to (verify):
  * a short or bad record, a torn segment header or a last batch without

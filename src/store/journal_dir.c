@@ -256,3 +256,52 @@ ls_rc jnl_seg_key(const char *dir, const char *name, const uint8_t h[JOURNAL_SEG
 				  e.msg);
 	return LS_OK;
 }
+
+/* ------------------------------------------------------ end of the WAL */
+
+ls_rc journal_files(const char *dir, uint64_t **firsts, size_t *n, struct ls_err *err)
+{
+	return jnl_list_segments(dir, firsts, n, err);
+}
+
+/* File k holds [segs[k], segs[k + 1]): all below end when segs[k + 1] <= end.
+ * The last file is the one being written and always stays. */
+ls_rc journal_drop_below(const char *dir, uint64_t end, size_t *dropped, struct ls_err *err)
+{
+	char path[4096], name[SEG_NAME_LEN + 1];
+	uint64_t *segs;
+	size_t n, k, gone = 0;
+	ls_rc rc;
+
+	if (dropped)
+		*dropped = 0;
+	rc = jnl_list_segments(dir, &segs, &n, err);
+	if (rc != LS_OK)
+		return rc;
+	for (k = 0; k + 1 < n && segs[k + 1] <= end; k++) {
+		jnl_seg_name(name, segs[k]);
+		if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path)) {
+			free(segs);
+			return ls_err_set(err, LS_LIMIT, "journal path too long");
+		}
+		if (unlink(path) != 0 && errno != ENOENT) {
+			rc = ls_err_set(err, LS_IO, "%s: unlink: %s", path, strerror(errno));
+			break;
+		}
+		gone++;
+	}
+	free(segs);
+	if (gone) {
+		int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (fd < 0 || fsync(fd) != 0) {
+			if (rc == LS_OK)
+				rc = ls_err_set(err, LS_IO, "fsync %s: %s", dir, strerror(errno));
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	if (dropped)
+		*dropped = gone;
+	return rc;
+}

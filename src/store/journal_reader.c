@@ -40,6 +40,9 @@
  *  R4. segs[] never goes back to an older listing: threads list the
  *      directory concurrently, and a listing begun before another one was
  *      committed may miss a segment created in between.
+ *  R5. A segment's sparse index (under its smu) only says where to look:
+ *      the record found there is checked as a hinted one, and an index
+ *      that led to no record is dropped and rebuilt once.
  */
 
 /* One pread covers the header and a typical entry; a longer record costs
@@ -55,6 +58,13 @@ struct rd_seg {
 	int fd;
 	uint32_t key_id;	/* 0: plaintext */
 	uint8_t key[LS_AEAD_KEY_LEN];
+	/* The sparse offset index of journal_reader_find() (R5): sparse[k]
+	 * is the offset of record first + k * JOURNAL_SPARSE_STEP; the scan
+	 * has read the headers up to scan_off, where record scan_idx starts. */
+	pthread_mutex_t smu;
+	uint64_t *sparse;
+	size_t nsparse, scap;
+	uint64_t scan_off, scan_idx;
 };
 
 /* Identity of the "retained" file when it was last read. */
@@ -86,6 +96,8 @@ static void rd_seg_put(struct rd_seg *s)
 		return;
 	if (s->fd >= 0)
 		close(s->fd);
+	free(s->sparse);
+	pthread_mutex_destroy(&s->smu);
 	ls_wipe(s->key, sizeof(s->key));
 	free(s);
 }
@@ -202,6 +214,7 @@ static ls_rc rd_relist(struct journal_reader *r, struct ls_err *err)
 		}
 		s->first = v[k];
 		s->fd = -1;
+		pthread_mutex_init(&s->smu, NULL);
 		ns[m++] = s;
 	}
 	if (oom) {
@@ -488,6 +501,197 @@ ls_rc journal_reader_get_in(struct journal_reader *r, struct journal_pass *pass,
 				return rc;
 		} else if (nsegs || relisted) {
 			/* Segments are only ever added after the last one. */
+			return ls_err_set(err, LS_NOTFOUND, "%s: no segment holds record %llu",
+					  r->dir, (unsigned long long)index);
+		}
+		rc = rd_relist(r, err);
+		if (rc != LS_OK)
+			return rc;
+		relisted = 1;
+	}
+}
+
+/* ------------------------------------------------- lookup without a hint */
+
+#define SCAN_BUF (64u << 10)
+
+struct scan {
+	int fd;
+	uint8_t *buf;
+	uint64_t boff;		/* file offset of buf[0] */
+	size_t blen;
+};
+
+/* The record header at off: 1 with its size and index, 0 when no whole
+ * header of a record is there (the end of the file, or not a record). */
+static int scan_hdr(struct scan *sc, uint64_t off, uint64_t *size, uint64_t *idx)
+{
+	const uint8_t *h;
+	uint32_t len;
+
+	if (off < sc->boff || off + JOURNAL_REC_HEADER > sc->boff + sc->blen) {
+		size_t got = 0;
+
+		if (jnl_pread_all(sc->fd, sc->buf, SCAN_BUF, off, &got) != 0)
+			return 0;
+		sc->boff = off;
+		sc->blen = got;
+		if (got < JOURNAL_REC_HEADER)
+			return 0;
+	}
+	h = sc->buf + (off - sc->boff);
+	len = get32(h + 4);
+	if (get16(h) != REC_MAGIC || len > ENC_MAX)
+		return 0;
+	*size = JOURNAL_REC_HEADER + (uint64_t)len;
+	*idx = get64(h + 8);
+	return 1;
+}
+
+/* Where the record of index starts in s (ready, ref held), from its sparse
+ * index, scanning record headers from the nearest known offset. */
+static ls_rc rd_locate(struct journal_reader *r, struct rd_seg *s, uint64_t index, uint64_t *out,
+		       struct ls_err *err)
+{
+	struct scan sc = { .fd = s->fd };
+	uint64_t off, idx, size, ridx;
+	ls_rc rc = LS_NOTFOUND;
+
+	sc.buf = malloc(SCAN_BUF);
+	if (!sc.buf)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	pthread_mutex_lock(&s->smu);
+	if (!s->nsparse) {
+		if (!s->scap) {
+			s->sparse = malloc(16 * sizeof(*s->sparse));
+			s->scap = s->sparse ? 16 : 0;
+		}
+		if (!s->scap) {
+			pthread_mutex_unlock(&s->smu);
+			free(sc.buf);
+			return ls_err_set(err, LS_NOMEM, "out of memory");
+		}
+		s->sparse[s->nsparse++] = JOURNAL_SEG_HEADER;
+		s->scan_off = JOURNAL_SEG_HEADER;
+		s->scan_idx = s->first;
+	}
+	if (index < s->scan_idx) {
+		size_t k = (size_t)((index - s->first) / JOURNAL_SPARSE_STEP);
+
+		off = s->sparse[k];
+		idx = s->first + (uint64_t)k * JOURNAL_SPARSE_STEP;
+		pthread_mutex_unlock(&s->smu);
+		while (scan_hdr(&sc, off, &size, &ridx) && ridx == idx) {
+			if (idx == index) {
+				*out = off;
+				rc = LS_OK;
+				break;
+			}
+			off += size;
+			idx++;
+		}
+	} else {
+		off = s->scan_off;
+		idx = s->scan_idx;
+		while (scan_hdr(&sc, off, &size, &ridx) && ridx == idx) {
+			if (idx == index) {
+				*out = off;
+				rc = LS_OK;
+				break;
+			}
+			off += size;
+			idx++;
+			if ((idx - s->first) % JOURNAL_SPARSE_STEP == 0) {
+				if (s->nsparse == s->scap) {
+					uint64_t *v = realloc(s->sparse, 2 * s->scap * sizeof(*v));
+
+					if (!v)
+						break;
+					s->sparse = v;
+					s->scap *= 2;
+				}
+				s->sparse[s->nsparse++] = off;
+			}
+			s->scan_off = off;
+			s->scan_idx = idx;
+		}
+		pthread_mutex_unlock(&s->smu);
+	}
+	free(sc.buf);
+	if (rc != LS_OK) {
+		char name[SEG_NAME_LEN + 1];
+
+		jnl_seg_name(name, s->first);
+		ls_err_set(err, LS_NOTFOUND, "%s/%s: no record %llu in it", r->dir, name,
+			   (unsigned long long)index);
+	}
+	return rc;
+}
+
+/* Forget what rd_locate() learnt of s (R5). */
+static void rd_unlocate(struct rd_seg *s)
+{
+	pthread_mutex_lock(&s->smu);
+	s->nsparse = 0;
+	pthread_mutex_unlock(&s->smu);
+}
+
+ls_rc journal_reader_kept(struct journal_reader *r, struct journal_pass *pass,
+			  struct ls_err *err)
+{
+	ls_rc rc;
+
+	if (pass->known)
+		return LS_OK;
+	rc = rd_retained(r, &pass->kept, err);
+	if (rc == LS_OK)
+		pass->known = 1;
+	return rc;
+}
+
+ls_rc journal_reader_find(struct journal_reader *r, struct journal_pass *pass, uint64_t index,
+			  uint8_t **data, size_t *len, struct ls_err *err)
+{
+	int relisted = 0;
+	ls_rc rc;
+
+	*data = NULL;
+	*len = 0;
+	rc = journal_reader_kept(r, pass, err);
+	if (rc != LS_OK)
+		return rc;
+	if (index < pass->kept)
+		return ls_err_set(err, LS_NOTFOUND,
+				  "%s: record %llu was moved out by retention (kept from %llu)",
+				  r->dir, (unsigned long long)index, (unsigned long long)pass->kept);
+	for (;;) {
+		struct rd_seg *s;
+		uint64_t off = 0;
+		int last = 0;
+
+		pthread_mutex_lock(&r->mu);
+		s = rd_find(r, index, &last);
+		pthread_mutex_unlock(&r->mu);
+		if (s) {
+			rc = rd_seg_prepare(r, s, err);
+			if (rc == LS_OK)
+				rc = rd_locate(r, s, index, &off, err);
+			if (rc == LS_OK) {
+				rc = rd_read(r, s, index, off, last, data, len, err);
+				if (rc == LS_NOTFOUND || rc == LS_CORRUPT) {
+					/* A stale sparse index (R5): once more from scratch. */
+					rd_unlocate(s);
+					rc = rd_locate(r, s, index, &off, err);
+					if (rc == LS_OK)
+						rc = rd_read(r, s, index, off, last, data, len, err);
+				}
+			}
+			pthread_mutex_lock(&r->mu);
+			rd_seg_put(s);
+			pthread_mutex_unlock(&r->mu);
+			if (rc != LS_NOTFOUND || !last || relisted)
+				return rc;
+		} else if (relisted) {
 			return ls_err_set(err, LS_NOTFOUND, "%s: no segment holds record %llu",
 					  r->dir, (unsigned long long)index);
 		}

@@ -396,14 +396,16 @@ ls_rc journal_open(const char *dir, const struct journal_opts *opts, struct jour
 	if (rc != LS_OK)
 		goto fail;
 	if (nsegs == 0) {
-		if (min_size > 0) {
+		if (min_size > (opts ? opts->sealed : 0)) {
 			rc = ls_err_set(err, LS_CORRUPT, "%s: no segments, but %llu records were signed",
 					dir, (unsigned long long)min_size);
 			goto fail;
 		}
-		rc = segment_create(j, 0, err);
+		/* Everything before is sealed: the log goes on from there. */
+		rc = segment_create(j, opts ? opts->sealed : 0, err);
 		if (rc != LS_OK)
 			goto fail;
+		j->size = j->seg_first;
 		*out = j;
 		return LS_OK;
 	}
@@ -415,7 +417,8 @@ ls_rc journal_open(const char *dir, const struct journal_opts *opts, struct jour
 			goto fail;
 		}
 	}
-	if (segs[0] != 0 && !jnl_prefix_archived(dir, segs, nsegs, NULL)) {
+	if (segs[0] != 0 && !(opts && segs[0] <= opts->sealed) &&
+	    !jnl_prefix_archived(dir, segs, nsegs, NULL)) {
 		jnl_seg_name(name, segs[0]);
 		rc = ls_err_set(err, LS_CORRUPT,
 				"%s/%s: first segment starts at record %llu; segments before it are missing",

@@ -31,6 +31,7 @@
  */
 #include "store/log.h"
 #include "store/journal.h"
+#include "store/sealer.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -73,12 +74,11 @@ struct pending {
 	struct pending *next;
 };
 
-/* Leaves appended since the last checkpoint: hashes and entry bytes. */
+/* Leaves appended since the last checkpoint: their hashes (the tiles
+ * need no entry bytes: entries are read back from the store). */
 struct fresh {
 	uint8_t *hashes;	/* count * 32 */
-	uint8_t *data;		/* concatenated entries */
-	uint32_t *lens;
-	size_t count, hcap, dlen, dcap;
+	size_t count, hcap;
 };
 
 /* A key rotation asked of the sequencer (log_rotate_key_ids()): done
@@ -137,6 +137,7 @@ struct log {
 	uint8_t cpkey[32];	 /* seals checkpoints.index lines (cpindex.h) */
 	uint64_t cp_indexed;	 /* size of the index's last line (cp_lock) */
 	struct log_stats stats;	 /* under mu */
+	struct sealer *sealer;	 /* sealer.h */
 };
 
 const double log_sync_bounds[LOG_SYNC_BUCKETS] = {
@@ -189,49 +190,29 @@ static int window_full(const struct log *l, uint64_t now)
 	uint64_t t = oldest_unsigned(l);
 
 	return l->size - l->latest_size >= l->max_unsigned ||
-	       (t && now - t >= l->max_unsigned_ns);
+	       (t && now - t >= l->max_unsigned_ns) || sealer_behind(l->sealer, l->size);
 }
 
 static void fresh_release(struct fresh *f)
 {
 	free(f->hashes);
-	free(f->data);
-	free(f->lens);
 	memset(f, 0, sizeof(*f));
 }
 
-#define FRESH_KEEP ((size_t)128 << 20)
+#define FRESH_KEEP ((size_t)4 << 20)	/* hashes: 131072 leaves */
 
-static ls_rc fresh_add(struct fresh *f, const uint8_t hash[LS_HASH_LEN], const void *d, size_t n)
+static ls_rc fresh_add(struct fresh *f, const uint8_t hash[LS_HASH_LEN])
 {
 	if (f->count == f->hcap) {
 		size_t cap = f->hcap ? f->hcap * 2 : 1024;
 		uint8_t *h = realloc(f->hashes, cap * LS_HASH_LEN);
-		uint32_t *l;
+
 		if (!h)
 			return LS_NOMEM;
 		f->hashes = h;
-		l = realloc(f->lens, cap * sizeof(*l));
-		if (!l)
-			return LS_NOMEM;
-		f->lens = l;
 		f->hcap = cap;
 	}
-	if (f->dlen + n > f->dcap) {
-		size_t cap = f->dcap ? f->dcap * 2 : 1 << 20;
-		uint8_t *p;
-		while (cap < f->dlen + n)
-			cap *= 2;
-		p = realloc(f->data, cap);
-		if (!p)
-			return LS_NOMEM;
-		f->data = p;
-		f->dcap = cap;
-	}
-	memcpy(f->hashes + f->count * LS_HASH_LEN, hash, LS_HASH_LEN);
-	memcpy(f->data + f->dlen, d, n);
-	f->lens[f->count++] = (uint32_t)n;
-	f->dlen += n;
+	memcpy(f->hashes + f->count++ * LS_HASH_LEN, hash, LS_HASH_LEN);
 	return LS_OK;
 }
 
@@ -339,6 +320,7 @@ static ls_rc publish(struct log *l, struct ls_err *err)
 	}
 	pthread_cond_broadcast(&l->room_cv);
 	pthread_mutex_unlock(&l->mu);
+	sealer_signed(l->sealer, size);
 	return LS_OK;
 }
 
@@ -366,7 +348,6 @@ static void reset_tiles(struct log *l, uint64_t target)
 ls_rc log_checkpoint(struct log *l, struct ls_err *err)
 {
 	struct fresh f;
-	size_t off = 0;
 	uint64_t target;
 	size_t appended;
 	ls_rc rc = LS_OK;
@@ -390,18 +371,14 @@ ls_rc log_checkpoint(struct log *l, struct ls_err *err)
 	l->t_fresh = 0;
 	pthread_mutex_unlock(&l->mu);
 
-	for (appended = 0; appended < f.count && rc == LS_OK; appended++) {
-		rc = tiles_writer_append(l->tw, f.hashes + appended * LS_HASH_LEN, f.data + off,
-					 f.lens[appended]);
-		off += f.lens[appended];
-	}
+	for (appended = 0; appended < f.count && rc == LS_OK; appended++)
+		rc = tiles_writer_append(l->tw, f.hashes + appended * LS_HASH_LEN, NULL, 0);
 	if (rc != LS_OK)
 		appended--;
 	target = tiles_writer_size(l->tw) + (f.count - appended);
 	f.count = 0;
-	f.dlen = 0;
 	pthread_mutex_lock(&l->mu);
-	if (!l->spare.data && f.dcap <= FRESH_KEEP) {
+	if (!l->spare.hashes && f.hcap * LS_HASH_LEN <= FRESH_KEEP) {
 		l->spare = f;
 		memset(&f, 0, sizeof(f));
 	}
@@ -415,6 +392,9 @@ ls_rc log_checkpoint(struct log *l, struct ls_err *err)
 	if (rc != LS_OK)
 		reset_tiles(l, target);
 	pthread_mutex_unlock(&l->cp_lock);
+	/* Without threads the caller seals (sealer.h: never the sequencer). */
+	if (rc == LS_OK && !l->threads)
+		rc = sealer_run(l->sealer, l->latest_size, err);
 	return rc;
 }
 
@@ -518,8 +498,7 @@ static void sequence_round(struct log *l, struct pending *list)
 		/* Leaf hashes were computed by the callers, outside the lock. */
 		for (struct pending *p = list; p && rc == LS_OK; p = p->next)
 			for (size_t i = 0; i < p->n && rc == LS_OK; i++)
-				rc = fresh_add(&l->fresh, p->hashes[i], p->entries[i].iov_base,
-					       p->entries[i].iov_len);
+				rc = fresh_add(&l->fresh, p->hashes[i]);
 		/* Durable but not handed to the checkpointer: the tiles would
 		 * miss leaves, so no further checkpoint may be signed. */
 		if (rc != LS_OK)
@@ -573,6 +552,7 @@ static void wait_for_room(struct log *l)
 
 	l->seq_blocked = 1;
 	l->stats.backpressure_waits++;
+	l->stats.sealer_waits += sealer_behind(l->sealer, l->size);
 	pthread_cond_signal(&l->cp_cv);
 	while (!l->stopping && l->head && window_full(l, now = now_ns())) {
 		if (now >= give_up || l->cp_nospace) {
@@ -767,7 +747,7 @@ static ls_rc wait_done(struct log *l, struct pending *p, uint64_t *first, struct
 	else if (rc == LS_NOSPACE)
 		ls_err_set(err, rc, "no space left on the journal's disk; nothing of the batch was kept");
 	else if (rc == LS_BUSY)
-		ls_err_set(err, rc, "the checkpointer is behind (no checkpoint signed for %d ms); "
+		ls_err_set(err, rc, "the checkpointer or the sealer is behind (no room for %d ms); "
 			   "nothing of the batch was written", BACKPRESSURE_GIVE_UP_MS);
 	else
 		ls_err_set(err, rc, "journal append failed: %s", ls_rc_name(rc));
@@ -917,8 +897,10 @@ ls_rc log_rotate_key_ids(struct log *l, uint32_t *old_id, uint32_t *new_id, stru
 
 void log_get_stats(struct log *l, struct log_stats *out)
 {
+	struct sealer_stats ss;
 	uint64_t t;
 
+	sealer_get_stats(l->sealer, &ss);
 	pthread_mutex_lock(&l->mu);
 	*out = l->stats;
 	out->unsigned_entries = l->size - l->latest_size;
@@ -927,6 +909,9 @@ void log_get_stats(struct log *l, struct log_stats *out)
 	if (out->unsigned_age > out->unsigned_age_max)
 		out->unsigned_age_max = out->unsigned_age;
 	pthread_mutex_unlock(&l->mu);
+	out->sealed_segments = ss.segments;
+	out->sealed_end = ss.end;
+	out->seal_seconds = ss.seconds;
 }
 
 void log_test_hold_checkpoints(struct log *l, int hold)
@@ -1085,7 +1070,7 @@ static ls_rc cpindex_sync(struct log *l, struct ls_err *err)
 static ls_rc replay(struct log *l, uint64_t from, uint64_t end, struct ls_err *err)
 {
 	char jdir[PATH_MAX];
-	struct journal_iter *it;
+	struct store_iter *it;
 	const uint8_t *data;
 	size_t len;
 	uint64_t idx, n = 0;
@@ -1094,20 +1079,25 @@ static ls_rc replay(struct log *l, uint64_t from, uint64_t end, struct ls_err *e
 	if (from >= end)
 		return LS_OK;
 	path_join(jdir, sizeof(jdir), l->dir, "journal");
-	rc = journal_iter_open(jdir, from, &it, err);
+	/* Sealed segments, then the journal: a rebuild from 0 needs both. */
+	rc = store_iter_open(jdir, from, 0, &it, err);
 	if (rc != LS_OK)
 		return rc;
 	while (from + n < end) {
 		uint8_t h[LS_HASH_LEN];
 
-		rc = journal_iter_next(it, &data, &len, &idx, err);
+		rc = store_iter_next(it, &data, &len, &idx, err);
+		if (rc == LS_OK && idx != from + n)
+			rc = ls_err_set(err, LS_CORRUPT, "the log starts at %llu, not %llu (moved out "
+					"by retention?)", (unsigned long long)idx,
+					(unsigned long long)(from + n));
 		if (rc == LS_NOTFOUND)
 			rc = ls_err_set(err, LS_CORRUPT, "journal ends at %llu, expected %llu",
 					(unsigned long long)(from + n), (unsigned long long)end);
 		if (rc != LS_OK)
 			break;
 		merkle_leaf_hash(data, len, h);
-		rc = tiles_writer_append(l->tw, h, data, len);
+		rc = tiles_writer_append(l->tw, h, NULL, 0);
 		if (rc != LS_OK)
 			break;
 		if (++n % REBUILD_FLUSH_EVERY == 0) {
@@ -1116,7 +1106,7 @@ static ls_rc replay(struct log *l, uint64_t from, uint64_t end, struct ls_err *e
 				break;
 		}
 	}
-	journal_iter_free(it);
+	store_iter_free(it);
 	return rc;
 }
 
@@ -1212,6 +1202,7 @@ static void log_free(struct log *l)
 {
 	if (!l)
 		return;
+	sealer_close(l->sealer);
 	journal_close(l->journal);
 	tiles_writer_free(l->tw);
 	fresh_release(&l->fresh);
@@ -1238,11 +1229,15 @@ ls_rc log_open(const struct log_opts *opts, struct log **out, struct store_recov
 	char jdir[PATH_MAX], *note = NULL;
 	struct log *l;
 	uint64_t stored;
+	uint32_t leaves;
 	ls_rc rc;
 
 	/* Every path below is DIR plus a short suffix: bound DIR once. */
 	if (strlen(opts->dir) > PATH_MAX - 256)
 		return ls_err_set(err, LS_LIMIT, "data directory path too long");
+	rc = sealer_leaves(opts->segment_leaves, &leaves, err);
+	if (rc != LS_OK)
+		return rc;
 	l = calloc(1, sizeof(*l));
 	if (!l || !(l->dir = strdup(opts->dir))) {
 		free(l);
@@ -1281,9 +1276,13 @@ ls_rc log_open(const struct log_opts *opts, struct log **out, struct store_recov
 		return ls_err_set(err, LS_NOTFOUND, "%s holds no log (run `logseal init --data %s`)",
 				  opts->dir, opts->dir);
 	}
-	rc = load_keys(l, err);
+	rc = opts->old_format ? LS_OK : sealer_format_check(l->dir, err);
+	if (rc == LS_OK)
+		rc = load_keys(l, err);
 	if (rc == LS_OK)
 		rc = read_published(l, &cp, &note, err);
+	if (rc == LS_OK)
+		rc = sealer_open(l->dir, leaves, !opts->no_threads, &l->sealer, err);
 	if (rc == LS_OK)
 		rc = cpindex_sync(l, err);
 	if (rc != LS_OK) {
@@ -1299,6 +1298,7 @@ ls_rc log_open(const struct log_opts *opts, struct log **out, struct store_recov
 	memset(&jo, 0, sizeof(jo));
 	jo.segment_size = opts->segment_size;
 	jo.min_size = stored > cp.size ? stored : cp.size;
+	jo.sealed = sealer_end(l->sealer);
 	memset(&jr, 0, sizeof(jr));
 	rc = journal_open(jdir, &jo, &l->journal, &jr, err);
 	if (rc != LS_OK) {
@@ -1344,6 +1344,7 @@ ls_rc log_open(const struct log_opts *opts, struct log **out, struct store_recov
 			return ls_err_set(err, LS_NOMEM, "cannot start the checkpointer thread");
 		}
 	}
+	sealer_signed(l->sealer, l->latest_size);
 	*out = l;
 	return LS_OK;
 }
@@ -1367,6 +1368,8 @@ ls_rc log_close(struct log *l, struct ls_err *err)
 	}
 	if (!l->failed)
 		rc = log_checkpoint(l, err);
+	if (rc == LS_OK && !l->failed)
+		rc = sealer_run(l->sealer, l->latest_size, err);
 	log_free(l);
 	return rc;
 }
@@ -1462,6 +1465,8 @@ ls_rc log_init(const char *dir, const char *origin, struct ls_err *err)
 	}
 	path_join(path, sizeof(path), dir, "log");
 	rc = tiles_write_checkpoint(path, note, strlen(note), err);
+	if (rc == LS_OK)
+		rc = sealer_format_write(dir, err);
 out:
 	(void)tw;
 	free(note);

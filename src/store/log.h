@@ -3,16 +3,26 @@
  * sequenced by one thread.
  *
  * Data directory layout (docs/FORMAT.md):
- *	DIR/journal/            segments (journal.h) - the truth
+ *	DIR/format              the format marker (sealer.h)
+ *	DIR/journal/            the write-ahead log (journal.h): entries not
+ *	                        sealed yet
+ *	DIR/segments/           sealed segments (segment.h): every entry below
+ *	                        the sealed end, stored once
  *	DIR/log/checkpoint      latest signed checkpoint (C2SP)
- *	DIR/log/tile/...        hash tiles and entry bundles (C2SP tlog-tiles)
+ *	DIR/log/tile/<L>/...    hash tiles (C2SP tlog-tiles); entry bundles are
+ *	                        no files: reader.h builds them (store_bundle)
  *	DIR/checkpoints/<size>  every signed checkpoint, kept forever
  *	DIR/keys/log.key        the signer key (mode 0600)
  *	DIR/keys/master.json, datakeys.json  encryption keys (keys.h); when
- *	                        present, the journal and the entry bundles
- *	                        (DIR/bundles/) are encrypted, and journal_open()
- *	                        and the tiles find the keys themselves
+ *	                        present, the journal and the segments are
+ *	                        encrypted, and their readers find the keys
  *	DIR/verifier.key        the verifier key (one line)
+ *
+ * Sealing (sealer.h): once a signed checkpoint covers a whole range of
+ * segment_leaves entries, the sealer thread writes it as a sealed segment
+ * and deletes the journal files it covers; when more than
+ * SEALER_MAX_BEHIND ranges wait, the sequencer stops acknowledging as it
+ * does for the unsigned window below.  log_close() seals what is whole.
  *
  * Calling sequence: log_open() -> log_append()* (any threads) -> log_close().
  *
@@ -59,6 +69,10 @@ struct log_opts {
 	uint64_t segment_size;		 /* 0: journal default */
 	size_t queue_max_bytes;		 /* bytes waiting for the sequencer; 0: 64 MiB */
 	int no_threads;			 /* 1: no checkpointer thread (import, tests): call log_checkpoint() */
+	uint64_t segment_leaves;	 /* leaves per sealed segment: a multiple of 256 in
+					  * [256, 2^24]; 0: 65536 (sealer.h) */
+	int old_format;			 /* 1: open a directory of the format before sealed
+					  * segments (`logseal migrate` only) */
 };
 
 /* Create a new data directory: keys, verifier.key, empty journal, and a
@@ -161,6 +175,14 @@ struct log_stats {
 	double unsigned_age_max;
 	uint64_t backpressure_waits;
 	double backpressure_seconds;
+	/* The sealer (sealer.h): segments sealed since log_open(), where
+	 * sealing stands (entries below are in segments), the time spent
+	 * sealing, and how often the sequencer waited because more than
+	 * SEALER_MAX_BEHIND whole ranges waited to be sealed. */
+	uint64_t sealed_segments;
+	uint64_t sealed_end;
+	double seal_seconds;
+	uint64_t sealer_waits;
 };
 void log_get_stats(struct log *l, struct log_stats *out);
 

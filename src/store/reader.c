@@ -50,6 +50,28 @@ ls_rc store_reader_get(struct store_reader *r, struct store_pass *pass, uint64_t
 	return r->get(r->impl, pass, index, hint, data, len, err);
 }
 
+ls_rc store_reader_bundle(struct store_reader *r, uint64_t n, unsigned w, uint8_t **data,
+			  size_t *len, struct ls_err *err)
+{
+	return r->bundle(r->impl, n, w, data, len, err);
+}
+
+ls_rc store_bundle(const char *dir, uint64_t n, unsigned w, uint8_t **data, size_t *len,
+		   struct ls_err *err)
+{
+	struct store_reader *r;
+	ls_rc rc;
+
+	*data = NULL;
+	*len = 0;
+	rc = store_reader_open(dir, &r, err);
+	if (rc != LS_OK)
+		return rc;
+	rc = store_reader_bundle(r, n, w, data, len, err);
+	store_reader_free(r);
+	return rc;
+}
+
 void store_reader_free(struct store_reader *r)
 {
 	if (!r)

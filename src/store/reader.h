@@ -16,8 +16,12 @@
  *
  * Every call takes the log's entry directory (DATA/journal), which names a
  * backend: store_backend_of() picks it.  Today there is one backend, the
- * local segment files of store/journal.h; a new one fills in a struct
- * store_backend and is chosen there.  Callers never see the difference.
+ * local files: sealed segments (DATA/segments, store/segment.h) below the
+ * sealed end and the write-ahead log (DATA/journal, store/journal.h)
+ * above it, read as one sequence (backend_segments.c); a new one fills in
+ * a struct store_backend and is chosen there.  Callers never see the
+ * difference.  Entries move from the log into segments while readers run;
+ * iterators and readers follow them.
  *
  * Guarantees every backend keeps:
  *   - An iterator yields entries in index order with no gap, each checked
@@ -26,8 +30,10 @@
  *     verify) turns a torn or uncommitted tail into LS_CORRUPT.
  *   - An entry read by index is the same bytes the iterator yields.  The
  *     hint is whatever store_iter_where() said for it (for the local
- *     backend, a byte offset); a wrong hint gives LS_NOTFOUND, never
- *     another entry.  Hints come from the storage layer, never a client.
+ *     backend, a byte offset in the write-ahead log; UINT64_MAX for an
+ *     entry in a sealed segment, which needs none); a missing (UINT64_MAX)
+ *     or stale hint costs a lookup, never another entry.  Hints come from
+ *     the storage layer, never a client.
  *   - Nothing below store_retained() is served.
  * Thread safety: an iterator belongs to one thread; one store_reader may be
  * shared by every thread of a process.
@@ -82,6 +88,17 @@ ls_rc store_reader_open(const char *dir, struct store_reader **out, struct ls_er
 ls_rc store_reader_get(struct store_reader *r, struct store_pass *pass, uint64_t index,
 		       uint64_t hint, uint8_t **data, size_t *len, struct ls_err *err);
 void store_reader_free(struct store_reader *r);
+
+/* 2b. The C2SP entry bundle n (entries [256n, 256n + w), 1 <= w <= 256,
+ * each a big-endian uint16 length then the bytes), built from the store:
+ * the bundles are no files of their own (each entry is stored once).
+ * *data malloc'd.  LS_NOTFOUND: an entry of it is not here (beyond the
+ * end, or below the retained point).  The caller bounds w by what a
+ * signed checkpoint covers.  store_bundle() opens a reader for one call. */
+ls_rc store_reader_bundle(struct store_reader *r, uint64_t n, unsigned w, uint8_t **data,
+			  size_t *len, struct ls_err *err);
+ls_rc store_bundle(const char *dir, uint64_t n, unsigned w, uint8_t **data, size_t *len,
+		   struct ls_err *err);
 
 /* 3. Retention.  store_retained(): the first index still kept here (0 when
  * nothing was moved out).  store_set_retained(): record, durably, that

@@ -18,6 +18,8 @@ struct store_iter {
 struct store_reader {
 	ls_rc (*get)(void *impl, struct store_pass *pass, uint64_t index, uint64_t hint,
 		     uint8_t **data, size_t *len, struct ls_err *err);
+	ls_rc (*bundle)(void *impl, uint64_t n, unsigned w, uint8_t **data, size_t *len,
+			struct ls_err *err);
 	void (*free)(void *impl);
 	void *impl;
 };
