@@ -12,11 +12,13 @@
  * A data directory keeps every entry once: in its sealed segments
  * (DIR/segments, checked by store_check_segments(): every byte, and the
  * leaf hashes against the level-0 tiles) and in the write-ahead log after
- * them (DIR/journal, whose iterator authenticates every record).  Its
- * DIR/log/tile holds hash tiles only; entry bundle files (DIR/log/tile/
- * entries, DIR/bundles) are the format before sealed segments: `logseal
- * migrate` converts it.  A static tiles log (verify_tiles_dir()) has its
- * entry bundles, which are its entries.
+ * them (DIR/journal, whose iterator authenticates every record).  DIR/format
+ * says which format a directory has (store_check_format()); one without it
+ * is of the format before sealed segments, which `logseal migrate`
+ * converts.  Entry bundles are built from the entries when served, so the
+ * log's hash tiles are checked and entry bundle files, if any are left,
+ * are not part of the log and are not read.  A static tiles log
+ * (verify_tiles_dir()) has its entry bundles, which are its entries.
  *
  * Leaves are pushed with merkle_tree_append_roots(), whose roots of the
  * complete subtrees ending at the leaf are the hashes of the tiles above
@@ -70,6 +72,9 @@ struct tilecheck {
 	unsigned bcount;
 	uint64_t bindex;
 	uint64_t checked;
+	/* Leaves whose full level-0 tiles store/check.c has just compared
+	 * with a sealed segment's hashes: not read a second time. */
+	uint64_t l0_from, l0_to;
 };
 
 static int tfile_cmp(const void *a, const void *b)
@@ -110,12 +115,8 @@ static int walk_fn(const char *path, const struct stat *st, int type, struct FTW
 		walk_why = "not a tile path";
 		return 1;
 	}
-	if (!walk_bundles && f.level == ENTRY_LEVEL) {
-		snprintf(walk_bad, sizeof(walk_bad), "%s", rel);
-		walk_why = "an entry bundle file: the format before sealed segments (run `logseal "
-			   "migrate`)";
-		return 1;
-	}
+	if (!walk_bundles && f.level == ENTRY_LEVEL)
+		return 0; /* not part of a data directory's log (see the top) */
 	if (f.level >= MAX_LEVELS) {
 		snprintf(walk_bad, sizeof(walk_bad), "%s", rel);
 		walk_why = "not a tile path";
@@ -236,7 +237,12 @@ static ls_rc tc_push_leaf(struct tilecheck *tc, struct merkle_tree *tree,
 		memcpy(tc->hashes[level][c], x, LS_HASH_LEN);
 		tc->count[level] = ++c;
 		f = tc_find(tc, level, tc->tile_index[level], c);
-		if (f) {
+		if (f && level == 0 && c == TILE_WIDTH &&
+		    tc->tile_index[0] * TILE_WIDTH >= tc->l0_from &&
+		    (tc->tile_index[0] + 1) * TILE_WIDTH <= tc->l0_to) {
+			f->checked = 1;
+			tc->checked++;
+		} else if (f) {
 			ls_rc rc = tc_compare(tc, f, tc->hashes[level], (size_t)c * LS_HASH_LEN, err);
 			if (rc != LS_OK)
 				return rc;
@@ -671,8 +677,11 @@ static ls_rc vw_hashes(void *ctx, uint64_t first, size_t n, const uint8_t (*h)[L
 				  "expected",
 				  w->dir, (unsigned long long)first,
 				  (unsigned long long)(w->tree.size + w->beyond));
+	w->tc->l0_from = first;
+	w->tc->l0_to = first + n < w->limit ? first + n : w->limit;
 	for (size_t i = 0; rc == LS_OK && i < n; i++)
 		rc = vw_leaf(w, h[i], err);
+	w->tc->l0_from = w->tc->l0_to = 0;
 	return rc;
 }
 
@@ -876,34 +885,6 @@ static ls_rc open_data_dir(const char *dir, struct note_verifier *key, struct ke
 	return LS_OK;
 }
 
-/* Entry bundle files (DIR/bundles of an encrypted directory, DIR/log/tile/
- * entries of a plaintext one) are the format before sealed segments. */
-static ls_rc old_format(const char *dir, struct ls_err *err)
-{
-	static const char *const rel[] = { "bundles", "log/tile/entries" };
-
-	for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
-		char path[PATH_MAX];
-		struct dirent *de;
-		int any = 0;
-		DIR *d;
-
-		snprintf(path, sizeof(path), "%s/%s", dir, rel[i]);
-		if (!(d = opendir(path)))
-			continue;
-		while (!any && (de = readdir(d)))
-			any = strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
-		closedir(d);
-		if (any)
-			return ls_err_set(err, LS_INVALID,
-					  "%s: entry bundle files: %s is in the format before sealed "
-					  "segments; run `logseal migrate --data %s` (it keeps every "
-					  "leaf, proof and checkpoint)",
-					  path, dir, dir);
-	}
-	return LS_OK;
-}
-
 /*
  * A consistent snapshot of a live directory: the published checkpoint is
  * read first and everything is checked up to its size only.  A server
@@ -941,7 +922,7 @@ ls_rc verify_data_dir(const char *dir, const struct verify_progress *progress,
 	rc = open_checkpoint(path, &key, &pub, &pubnote, err);
 	if (rc != LS_OK)
 		return rc;
-	rc = old_format(dir, err);
+	rc = store_check_format(dir, err);
 	if (rc == LS_OK)
 		rc = check_seals(dir, err);
 	if (rc == LS_OK)

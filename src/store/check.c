@@ -23,10 +23,16 @@
 
 #include "store/journal.h"
 #include "store/keys.h"
+#include "store/sealer.h"
 #include "store/segment.h"
 #include "store/tiles.h"
 
 #define SEAL_NAME_LEN (16 + sizeof(SEGMENT_SUFFIX) - 1)
+
+ls_rc store_check_format(const char *datadir, struct ls_err *err)
+{
+	return sealer_format_check(datadir, err);
+}
 
 void store_sealed_path(const char *datadir, uint64_t first, char *out, size_t cap)
 {

@@ -65,6 +65,11 @@ ls_rc store_check_segments(const char *datadir, uint64_t from, uint64_t size,
 			   const struct store_check_cb *cb, struct store_check_report *rep,
 			   struct ls_err *err);
 
+/* DIR/format: LS_OK for the format of sealed segments; LS_INVALID naming
+ * `logseal migrate` for a directory made before them (no DIR/format);
+ * LS_CORRUPT for a format this version does not know. */
+ls_rc store_check_format(const char *datadir, struct ls_err *err);
+
 /* One segment file anywhere (an archived copy too), with datadir's keys:
  * segment_verify(), its first leaf must be `first`, and its leaf hashes
  * below `size` must equal datadir's level-0 tiles.  *hashes (malloc'd,
