@@ -20,7 +20,7 @@
 /* -------------------------------------------------------------- import --- */
 
 static const char usage_import[] =
-	"usage: logseal import --data DIR [--batch N] [--threads N]\n"
+	"usage: logseal import --data DIR [--batch N] [--threads N] [--segment-leaves N]\n"
 	"\n"
 	"Reads NDJSON from standard input, one JSON object per line, and appends\n"
 	"each, stored as canonical JSON, in input order.  Lines are parsed in\n"
@@ -32,7 +32,10 @@ static const char usage_import[] =
 	"\n"
 	"  --data DIR      data directory made by `logseal init`\n"
 	"  --batch N       entries per durable batch (1..100000, default 1000)\n"
-	"  --threads N     parsing threads (default: number of CPUs)\n";
+	"  --threads N     parsing threads (default: number of CPUs)\n"
+	"  --segment-leaves N  entries per sealed segment, a multiple of 256 from 256\n"
+	"                  to 16777216 (default 65536); whole segments are sealed\n"
+	"                  while importing and before it exits\n";
 
 struct chunk {
 	char *text;		/* the chunk's lines, NUL-separated */
@@ -239,11 +242,13 @@ int cmd_import(int argc, char **argv)
 		{ "data", required_argument, 0, 'd' },
 		{ "batch", required_argument, 0, 'b' },
 		{ "threads", required_argument, 0, 't' },
+		{ "segment-leaves", required_argument, 0, 's' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
 	const char *dir = NULL;
 	unsigned long batch = 1000, nthreads = 0;
+	uint64_t leaves = 0;
 	struct ls_err err = { "" };
 	struct log_opts lo;
 	struct importer im;
@@ -268,6 +273,12 @@ int cmd_import(int argc, char **argv)
 				return cli_die("import", "--threads must be 1..64");
 			nthreads = (unsigned long)v;
 			break;
+		case 's':
+			if (!ls_parse_u64(optarg, 256, 16777216, &v) || v % 256)
+				return cli_die("import", "--segment-leaves must be a multiple of 256 "
+					       "from 256 to 16777216");
+			leaves = v;
+			break;
 		case 'h': fputs(usage_import, stdout); return 0;
 		default: fputs(usage_import, stderr); return 2;
 		}
@@ -285,6 +296,7 @@ int cmd_import(int argc, char **argv)
 	/* Short rounds keep the tile writing in step with the parsing instead
 	 * of leaving it all to the final checkpoint. */
 	lo.checkpoint_interval_ms = 250;
+	lo.segment_leaves = leaves;
 	rc = log_open(&lo, &im.log, NULL, &err);
 	if (rc != LS_OK)
 		return cli_die("import", err.msg);

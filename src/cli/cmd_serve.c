@@ -40,6 +40,8 @@ static void usage(FILE *f)
 		"  --max-unsigned N         acknowledge no more while N entries, or\n"
 		"  --max-unsigned-ms MS     an entry MS ms old, wait for a signed checkpoint\n"
 		"                           (default 65536; 1000, or twice the interval)\n"
+		"  --segment-leaves N       entries per sealed segment, a multiple of 256 from\n"
+		"                           256 to 16777216 (default 65536)\n"
 		"  --max-body BYTES         largest request body (default %zu)\n"
 		"  --max-body-memory BYTES  request bodies held at once, all connections together\n"
 		"                           (default 256 MiB, or 2 x --max-body if more); a body\n"
@@ -95,6 +97,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		{ "checkpoint-interval", required_argument, NULL, 'i' },
 		{ "max-unsigned", required_argument, NULL, 'U' },
 		{ "max-unsigned-ms", required_argument, NULL, 'W' },
+		{ "segment-leaves", required_argument, NULL, 1005 },
 		{ "max-body", required_argument, NULL, 'b' },
 		{ "max-body-memory", required_argument, NULL, 'M' },
 		{ "max-connections", required_argument, NULL, 'C' },
@@ -148,6 +151,11 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 			if (!ls_parse_u64(optarg, 10, 3600000, &v))
 				goto bad;
 			o->max_unsigned_ms = v;
+			break;
+		case 1005:
+			if (!ls_parse_u64(optarg, 256, 16777216, &v) || v % 256)
+				goto bad;
+			o->segment_leaves = v;
 			break;
 		case 'b':
 			if (!ls_parse_u64(optarg, 1024, 1ull << 30, &v))

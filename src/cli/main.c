@@ -31,6 +31,7 @@ static const struct cmd {
 	{ "verify-bundle", cmd_verify_bundle,
 	  "check an export bundle offline with the verifier key" },
 	{ "reindex", cmd_reindex, "rebuild the query index from the journal (server stopped)" },
+	{ "migrate", cmd_migrate, "convert a data directory made before sealed segments" },
 	{ "serve", cmd_serve, "run the HTTP(S) server" },
 	{ "token", cmd_token, "create, list or revoke tokens on a running server" },
 	{ "keys", cmd_keys, "encryption keys: status, rotate (data key, master key)" },

@@ -6,14 +6,16 @@
  * tlog paths (GET /log/checkpoint, GET /log/tile/...).  Also the helpers
  * the export (api_export.c) shares with them.
  *
- * Where entry bytes come from: the entry's journal record, read at the
- * offset the index keeps for it (api_read_entry(), store_reader_get());
- * failing that (no offset, or the record was moved out by retention), its
- * entry bundle under DIR/log/tile, read through a tiles reader for the
- * latest signed checkpoint.  An entry that is durable but not yet covered
- * by a checkpoint is made readable there by forcing a checkpoint first
+ * Where entry bytes come from: the store (store/reader.h), which keeps
+ * each entry once, in a sealed segment or in the write-ahead log; the
+ * offset the index keeps for an entry is a hint for the latter
+ * (api_read_entry(), store_reader_get()).  Entry bundles
+ * (/log/tile/entries/...) are built from the store too
+ * (store_reader_bundle()), up to the latest signed checkpoint, byte for
+ * byte what C2SP clients expect.  Proofs always come from the hash tiles;
+ * an entry not yet covered by a checkpoint gets one signed first
  * (log_checkpoint(): it writes the tiles and signs one, and does nothing
- * when the tree has not grown).  Proofs always come from the tiles.
+ * when the tree has not grown).
  *
  * Invariants:
  *  1. Every read is audited before any of its data leaves (fail closed):
@@ -167,19 +169,14 @@ ls_rc api_read_entry(struct server *s, struct store_pass *pass, struct tiles_rea
 {
 	struct store_pass one = { 0 };
 
-	/* A bundle holds 256 entries, sealed as one: reading one entry from
-	 * it costs ~100 KB of reading and decrypting; the journal record is
-	 * the same bytes (verify checks that both agree). */
-	if (s->jr && off != INDEX_NO_OFFSET) {
-		ls_rc rc = store_reader_get(s->jr, pass ? pass : &one, index, off, data,
-						 len, err);
-
-		if (rc != LS_NOTFOUND)
-			return rc;
-	}
-	if (!tr)
-		return LS_NOTFOUND; /* the caller opens a bundle reader and asks again */
-	return tiles_read_entry(tr, index, data, len, err);
+	/* The store finds the entry without the hint too (INDEX_NO_OFFSET is
+	 * the store's "no hint", UINT64_MAX); tr is not needed for it. */
+	(void)tr;
+	*data = NULL;
+	*len = 0;
+	if (!s->jr)
+		return ls_err_set(err, LS_NOTFOUND, "no store reader");
+	return store_reader_get(s->jr, pass ? pass : &one, index, off, data, len, err);
 }
 
 ls_rc api_tiles_reader(struct server *s, uint64_t size, struct tiles_reader **tr,
@@ -262,7 +259,7 @@ void api_events_query(struct server *s, const struct request *q, struct reply *r
 	struct ls_err err = { { 0 } };
 	struct tiles_reader *tr = NULL;
 	struct store_pass pass = { 0 };
-	uint64_t *idx = NULL, *offs = NULL, wm = 0, covered = 0, top = 0;
+	uint64_t *idx = NULL, *offs = NULL, wm = 0;
 	char *cursor = NULL, *note = NULL, num[64];
 	size_t n = 0;
 	struct jcanon_buf out = { .max = SIZE_MAX };
@@ -284,9 +281,6 @@ void api_events_query(struct server *s, const struct request *q, struct reply *r
 		reply_read_error(r, rc, &err, "query");
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++)
-		if (idx[i] + 1 > top)
-			top = idx[i] + 1;
 	/* The read's event says what was asked and how many results it has;
 	 * it is written while the entries are read, and nothing is sent
 	 * before it is durable. */
@@ -309,14 +303,6 @@ void api_events_query(struct server *s, const struct request *q, struct reply *r
 		size_t len = 0;
 
 		rc = api_read_entry(s, &pass, tr, idx[i], offs[i], &data, &len, &err);
-		if (rc == LS_NOTFOUND && !tr) {
-			/* Bundles exist up to a signed checkpoint, which may have
-			 * to be signed first: only when the journal did not do. */
-			if (api_covering_checkpoint(s, top, &note, &covered, r) != LS_OK ||
-			    api_tiles_reader(s, covered, &tr, r) != LS_OK)
-				goto out;
-			rc = api_read_entry(s, &pass, tr, idx[i], offs[i], &data, &len, &err);
-		}
 		if (rc != LS_OK) {
 			reply_read_error(r, rc, &err, "reading an entry");
 			goto out;
@@ -714,7 +700,22 @@ void api_log_tile(struct server *s, const struct request *q, struct reply *r)
 	if (!details)
 		goto nomem;
 	snprintf(logdir, sizeof(logdir), "%s/log", s->dir);
-	rc = tiles_read_file(logdir, level, n, w, &data, &len, &err);
+	if (level >= 0) {
+		rc = tiles_read_file(logdir, level, n, w, &data, &len, &err);
+	} else {
+		/* Entry bundles are built from the store, up to the latest
+		 * signed checkpoint as when they were files. */
+		char *note = NULL;
+		uint64_t size = 0;
+
+		rc = log_latest_checkpoint(s->log, &note, &size);
+		free(note);
+		if (rc == LS_OK && (n > size / 256 || n * 256 + w > size))
+			rc = LS_NOTFOUND;
+		if (rc == LS_OK)
+			rc = s->jr ? store_reader_bundle(s->jr, n, w, &data, &len, &err)
+				   : LS_NOTFOUND;
+	}
 	if (rc == LS_NOTFOUND) {
 		reply_not_found(s, q, "logseal.log.tile", details, r, "no such tile (yet)");
 		goto out;

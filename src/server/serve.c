@@ -389,6 +389,7 @@ ls_rc serve_open(const struct serve_opts *opts, struct serve **out, struct ls_er
 	lo.checkpoint_interval_ms = o->checkpoint_ms;
 	lo.max_unsigned_entries = o->max_unsigned;
 	lo.max_unsigned_ms = o->max_unsigned_ms;
+	lo.segment_leaves = o->segment_leaves;
 	memset(&rec, 0, sizeof(rec));
 	{
 		/* What is served is checked first (verify.h): a tile or bundle
@@ -449,12 +450,15 @@ ls_rc serve_open(const struct serve_opts *opts, struct serve **out, struct ls_er
 	if (r == LS_OK) {
 		char jdir[PATH_MAX];
 
-		/* Without it, reads take entries from the bundles: slower, not wrong. */
-		if (snprintf(jdir, sizeof(jdir), "%s/journal", o->dir) < (int)sizeof(jdir) &&
-		    store_reader_open(jdir, &s->jr, &e) != LS_OK)
-			s->jr = NULL;
-		index_notify(s->index, log_size(s->log));
-		r = index_start(s->index, &e);
+		/* Every entry read (queries, entry bundles) goes through it. */
+		if (snprintf(jdir, sizeof(jdir), "%s/journal", o->dir) >= (int)sizeof(jdir))
+			r = ls_err_set(&e, LS_LIMIT, "data directory path too long");
+		else
+			r = store_reader_open(jdir, &s->jr, &e);
+		if (r == LS_OK) {
+			index_notify(s->index, log_size(s->log));
+			r = index_start(s->index, &e);
+		}
 	}
 	if (r != LS_OK) {
 		ls_err_set(err, r, "query index: %s (%s)%s", e.msg, ls_rc_name(r),

@@ -38,6 +38,7 @@ struct serve_opts {
 	unsigned threads;
 	uint64_t checkpoint_ms;
 	uint64_t max_unsigned, max_unsigned_ms;
+	uint64_t segment_leaves;	/* log_opts.segment_leaves; 0: 65536 */
 	size_t max_body;
 	size_t body_memory;	/* 0: the default, max(256 MiB, 2 x max_body) */
 	unsigned conn_limit;

@@ -66,11 +66,8 @@ struct mix_iter {
 	int yielded;		/* anything yet */
 	/* from a segment */
 	struct segment *seg;
+	struct segment_iter *si;
 	uint64_t seg_end;
-	uint8_t *bundle;
-	size_t blen;
-	uint64_t bundle_n;	/* UINT64_MAX: none */
-	size_t boff[SEGMENT_BUNDLE + 1];
 	char seg_name[32];
 	/* from the journal */
 	struct journal_iter *j;
@@ -79,11 +76,10 @@ struct mix_iter {
 
 static void mix_drop_seg(struct mix_iter *it)
 {
+	segment_iter_free(it->si);
+	it->si = NULL;
 	segment_close(it->seg);
 	it->seg = NULL;
-	free(it->bundle);
-	it->bundle = NULL;
-	it->bundle_n = UINT64_MAX;
 }
 
 /* Open the segment at position i of the listing for it->next. */
@@ -104,6 +100,11 @@ static ls_rc mix_open_seg(struct mix_iter *it, long i, struct ls_err *err)
 				  "%s offset 0: does not hold leaves [%llu, %llu) as its name and "
 				  "the next segment's say", path, (unsigned long long)first,
 				  (unsigned long long)end);
+	}
+	rc = segment_iter_open(it->seg, it->next, &it->si, err);
+	if (rc != LS_OK) {
+		mix_drop_seg(it);
+		return rc;
 	}
 	it->seg_end = end;
 	snprintf(it->seg_name, sizeof(it->seg_name), "%016llx%s", (unsigned long long)first,
@@ -128,26 +129,19 @@ static ls_rc mix_next(void *impl, const uint8_t **data, size_t *len, uint64_t *i
 		long i;
 
 		if (it->seg && it->next < it->seg_end) {
-			uint64_t n = it->next / SEGMENT_BUNDLE;
-			size_t k = (size_t)(it->next % SEGMENT_BUNDLE);
+			uint64_t idx;
 
-			if (it->bundle_n != n) {
-				free(it->bundle);
-				it->bundle = NULL;
-				it->bundle_n = UINT64_MAX;
-				rc = segment_bundle(it->seg, n, &it->bundle, &it->blen, err);
-				if (rc != LS_OK)
-					return rc;
-				if (bundle_parse(it->bundle, it->blen, SEGMENT_BUNDLE, it->boff) !=
-				    LS_OK)
-					return ls_err_set(err, LS_CORRUPT,
-							  "%s/%s: entry bundle %llu: bad framing",
-							  it->segdir, it->seg_name,
-							  (unsigned long long)n);
-				it->bundle_n = n;
-			}
-			*data = it->bundle + it->boff[k] + 2;
-			*len = it->boff[k + 1] - it->boff[k] - 2;
+			rc = segment_iter_next(it->si, data, len, &idx, err);
+			if (rc == LS_OK && idx != it->next)
+				rc = ls_err_set(err, LS_CORRUPT, "%s/%s: leaf %llu where %llu was expected",
+						it->segdir, it->seg_name, (unsigned long long)idx,
+						(unsigned long long)it->next);
+			if (rc == LS_NOTFOUND)
+				rc = ls_err_set(err, LS_CORRUPT, "%s/%s: ends before leaf %llu",
+						it->segdir, it->seg_name,
+						(unsigned long long)it->next);
+			if (rc != LS_OK)
+				return rc;
 			*index = it->next++;
 			it->yielded = 1;
 			it->in_wal = 0;
@@ -252,7 +246,6 @@ static ls_rc seg_iter_open(const char *dir, uint64_t start, int flags, struct st
 		return ls_err_set(err, LS_NOMEM, "out of memory");
 	}
 	m->strict = (flags & STORE_STRICT) != 0;
-	m->bundle_n = UINT64_MAX;
 	rc = sealed_dir_of(dir, m->segdir, sizeof(m->segdir));
 	if (rc != LS_OK)
 		rc = ls_err_set(err, rc, "path too long");

@@ -55,6 +55,7 @@ struct journal {
 	uint64_t seg_end;	/* durable end of the current segment (W3) */
 	uint64_t size;		/* records = next leaf index */
 	uint64_t segment_size;
+	uint64_t rotate_leaves;	/* journal_opts */
 	uint64_t max_batch;	/* bytes of one batch in a segment (W1) */
 	int failed;		/* sticky (journal.h invariant 3) */
 	uint8_t *buf;		/* batch buffer, reused */
@@ -363,6 +364,7 @@ ls_rc journal_open(const char *dir, const struct journal_opts *opts, struct jour
 	j->dirfd = j->fd = -1;
 	j->segment_size = opts && opts->segment_size ? opts->segment_size : DEFAULT_SEGMENT_SIZE;
 	j->max_batch = opts && opts->max_batch ? opts->max_batch : JOURNAL_MAX_BATCH;
+	j->rotate_leaves = opts ? opts->rotate_leaves : 0;
 	j->dir = strdup(dir);
 	if (!j->dir) {
 		rc = ls_err_set(err, LS_NOMEM, "out of memory");
@@ -540,7 +542,9 @@ ls_rc journal_append_at(struct journal *j, const struct iovec *entries, size_t n
 		total += JOURNAL_REC_HEADER + entries[i].iov_len;
 	}
 	/* Rotate first: the records are sealed for the segment they go to. */
-	if (j->seg_end >= j->segment_size && j->size > j->seg_first) {
+	if ((j->seg_end >= j->segment_size ||
+	     (j->rotate_leaves && j->size / j->rotate_leaves != j->seg_first / j->rotate_leaves)) &&
+	    j->size > j->seg_first) {
 		rc = segment_create(j, j->size, err);
 		if (rc != LS_OK)
 			return rc;

@@ -1299,6 +1299,7 @@ ls_rc log_open(const struct log_opts *opts, struct log **out, struct store_recov
 	jo.segment_size = opts->segment_size;
 	jo.min_size = stored > cp.size ? stored : cp.size;
 	jo.sealed = sealer_end(l->sealer);
+	jo.rotate_leaves = leaves;
 	memset(&jr, 0, sizeof(jr));
 	rc = journal_open(jdir, &jo, &l->journal, &jr, err);
 	if (rc != LS_OK) {

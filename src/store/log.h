@@ -140,6 +140,21 @@ const char *log_dir(const struct log *l);
 ls_rc log_rotate_key(struct log *l, struct ls_err *err);
 ls_rc log_rotate_key_ids(struct log *l, uint32_t *old_id, uint32_t *new_id, struct ls_err *err);
 
+/* Bring a data directory of the format before sealed segments to the
+ * current one (`logseal migrate`; migrate.c): seal every whole range the
+ * signed log covers, delete the old entry bundle files, write DIR/format.
+ * Leaves, hash tiles and checkpoints stay as they are.  Nothing to do
+ * (out->already) when DIR is in the current format.  The log must not be
+ * open elsewhere. */
+struct log_migration {
+	int already;
+	uint64_t size;		/* entries in the log */
+	uint64_t segments;	/* sealed now */
+	uint64_t sealed_end;	/* entries below are in segments */
+};
+ls_rc log_migrate(const char *dir, uint64_t segment_leaves, struct log_migration *out,
+		  struct ls_err *err);
+
 /* Stop threads, sign a last checkpoint, close.  NULL is a no-op. */
 ls_rc log_close(struct log *l, struct ls_err *err);
 

@@ -733,7 +733,6 @@ void tiles_writer_root(const struct tiles_writer *w, uint8_t out[LS_HASH_LEN])
 static ls_rc writer_load(struct tiles_writer *w, uint64_t size, struct ls_err *err)
 {
 	struct tiles_reader *r;
-	const uint32_t *off;
 	ls_rc rc;
 
 	rc = tiles_reader_open(w->logdir, size, &r);
@@ -786,53 +785,6 @@ static ls_rc writer_load(struct tiles_writer *w, uint64_t size, struct ls_err *e
 		}
 	}
 	w->tree.size = size;
-
-	if (size % TILE_WIDTH) {
-		unsigned wid = (unsigned)(size % TILE_WIDTH);
-
-		rc = reader_bundle(r, size / TILE_WIDTH, err);
-		if (rc != LS_OK)
-			goto out;
-		/* a full bundle read as fallback has entries beyond size: keep wid */
-		off = r->bundle_off;
-		for (unsigned i = 0; i < wid; i++) {
-			uint8_t leaf[LS_HASH_LEN];
-
-			merkle_leaf_hash(r->bundle + off[i] + 2, off[i + 1] - off[i] - 2, leaf);
-			if (memcmp(leaf, w->edge[0][i], LS_HASH_LEN) != 0) {
-				rc = ls_err_set(err, LS_CORRUPT,
-						"entry %llu does not match its leaf hash",
-						(unsigned long long)(size - wid + i));
-				goto out;
-			}
-		}
-		if (off[wid] > w->bundle_cap) {
-			uint8_t *nb = realloc(w->bundle, off[wid]);
-
-			if (!nb) {
-				rc = ls_err_set(err, LS_NOMEM, "out of memory");
-				goto out;
-			}
-			w->bundle = nb;
-			w->bundle_cap = off[wid];
-		}
-		memcpy(w->bundle, r->bundle, off[wid]);
-		w->bundle_len = off[wid];
-		w->part[TILE_LEVELS].n = size / TILE_WIDTH;
-		w->part[TILE_LEVELS].w = wid;
-	}
-	if (size >= TILE_WIDTH) {
-		char rel[JOB_PATH_MAX];
-		struct stat st;
-		size_t pre = r->kr ? strlen(BUNDLE_PREFIX) : 0;
-
-		memcpy(rel, BUNDLE_PREFIX, pre);
-		tiles_path(-1, size / TILE_WIDTH - 1, TILE_WIDTH, rel + pre, sizeof(rel) - pre);
-		if (fstatat(r->dirfd, rel, &st, 0) < 0) {
-			rc = ls_err_set(err, errno_rc(errno), "%s: %s", rel, strerror(errno));
-			goto out;
-		}
-	}
 	rc = LS_OK;
 out:
 	tiles_reader_free(r);
@@ -872,9 +824,8 @@ ls_rc tiles_writer_append(struct tiles_writer *w, const uint8_t leaf_hash[LS_HAS
 {
 	uint64_t s = w->tree.size;
 	uint8_t *tiles[TILE_LEVELS] = { NULL };
-	uint8_t *fresh = NULL, h[LS_HASH_LEN], roots[65][LS_HASH_LEN];
+	uint8_t h[LS_HASH_LEN], roots[65][LS_HASH_LEN];
 	unsigned ncomplete = 0;
-	size_t need;
 
 	if (w->failed)
 		return LS_FAILED;
@@ -884,16 +835,6 @@ ls_rc tiles_writer_append(struct tiles_writer *w, const uint8_t leaf_hash[LS_HAS
 		return LS_LIMIT;
 
 	/* Allocate everything first so that a failure leaves no trace. */
-	need = w->bundle_len + 2 + len;
-	if (need > w->bundle_cap) {
-		size_t cap = w->bundle_cap * 2 > need ? w->bundle_cap * 2 : need;
-		uint8_t *nb = realloc(w->bundle, cap);
-
-		if (!nb)
-			return LS_NOMEM;
-		w->bundle = nb;
-		w->bundle_cap = cap;
-	}
 	for (int L = 0; L < TILE_LEVELS; L++) {
 		if ((s >> (TILE_HEIGHT * L)) % TILE_WIDTH != TILE_WIDTH - 1)
 			break;
@@ -909,27 +850,19 @@ ls_rc tiles_writer_append(struct tiles_writer *w, const uint8_t leaf_hash[LS_HAS
 			w->pend = np;
 			w->pend_cap = cap;
 		}
-		int oom;
+		int oom = 0;
 
-		fresh = malloc(BUNDLE_INITIAL);
-		oom = !fresh;
 		for (unsigned i = 0; i < ncomplete; i++) {
 			tiles[i] = malloc(TILE_BYTES);
 			oom |= !tiles[i];
 		}
 		if (oom) {
-			free(fresh);
 			for (unsigned i = 0; i < ncomplete; i++)
 				free(tiles[i]);
 			return LS_NOMEM;
 		}
 	}
 
-	w->bundle[w->bundle_len] = (uint8_t)(len >> 8);
-	w->bundle[w->bundle_len + 1] = (uint8_t)len;
-	if (len)
-		memcpy(w->bundle + w->bundle_len + 2, entry, len);
-	w->bundle_len += 2 + len;
 	/* The roots of the tiles this leaf completes come with the append
 	 * (it computes them anyway): roots[8 (L + 1)] for level L. */
 	merkle_tree_append_roots(&w->tree, leaf_hash, ncomplete ? roots : NULL);
@@ -949,17 +882,6 @@ ls_rc tiles_writer_append(struct tiles_writer *w, const uint8_t leaf_hash[LS_HAS
 			.data = tiles[L],
 			.len = TILE_BYTES,
 		};
-	}
-	if (ncomplete) {
-		w->pend[w->npend++] = (struct pending){
-			.level = -1,
-			.n = s / TILE_WIDTH,
-			.data = w->bundle,
-			.len = w->bundle_len,
-		};
-		w->bundle = fresh;
-		w->bundle_cap = BUNDLE_INITIAL;
-		w->bundle_len = 0;
 	}
 	return LS_OK;
 }
@@ -1178,21 +1100,16 @@ ls_rc tiles_writer_flush(struct tiles_writer *w, struct ls_err *err)
 	for (size_t i = 0; i < w->npend && rc == LS_OK; i++)
 		rc = add_job(&jobs[njobs++], w->kr, w->pend[i].level, w->pend[i].n, TILE_WIDTH,
 			     w->pend[i].data, w->pend[i].len, err);
-	for (int L = 0; L <= TILE_LEVELS; L++) {
-		int level = L == TILE_LEVELS ? -1 : L;
-		uint64_t count = level < 0 ? s : s >> (TILE_HEIGHT * L);
+	for (int L = 0; L < TILE_LEVELS; L++) {
+		uint64_t count = s >> (TILE_HEIGHT * L);
 
 		now[L].n = count / TILE_WIDTH;
 		now[L].w = (unsigned)(count % TILE_WIDTH);
 		if (rc != LS_OK || now[L].w == 0 ||
 		    (now[L].n == w->part[L].n && now[L].w == w->part[L].w))
 			continue;
-		if (level < 0)
-			rc = add_job(&jobs[njobs++], w->kr, -1, now[L].n, now[L].w, w->bundle,
-				     w->bundle_len, err);
-		else
-			rc = add_job(&jobs[njobs++], w->kr, level, now[L].n, now[L].w,
-				     &w->edge[L][0][0], (size_t)now[L].w * LS_HASH_LEN, err);
+		rc = add_job(&jobs[njobs++], w->kr, L, now[L].n, now[L].w, &w->edge[L][0][0],
+			     (size_t)now[L].w * LS_HASH_LEN, err);
 	}
 	if (rc != LS_OK)
 		goto out;
@@ -1256,7 +1173,7 @@ ls_rc tiles_writer_flush(struct tiles_writer *w, struct ls_err *err)
 	for (size_t i = 0; i < w->npend; i++)
 		free(w->pend[i].data);
 	w->npend = 0;
-	for (int L = 0; L <= TILE_LEVELS; L++)
+	for (int L = 0; L < TILE_LEVELS; L++)
 		if (now[L].w)
 			w->part[L] = now[L];
 	w->flushed = s;
