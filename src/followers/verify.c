@@ -723,8 +723,10 @@ static ls_rc feed_archived(struct vwalk *w, const char *tmp, const struct retent
 			break;
 		}
 		if (rc != LS_OK) {
-			rc = ls_err_set(err, rc, "%s/archive/%s: %s", w->dir, a->file,
-					err ? err->msg : "");
+			char why[sizeof(err->msg)];
+
+			snprintf(why, sizeof(why), "%s", err ? err->msg : "");
+			rc = ls_err_set(err, rc, "%s/archive/%s: %s", w->dir, a->file, why);
 			break;
 		}
 		if (idx != w->tree.size || idx > a->last) {

@@ -383,10 +383,14 @@ static ls_rc check_wal(const char *datadir, uint64_t end, struct ls_err *err)
 	journal_iter_free(it);
 	if (rc == LS_NOTFOUND)
 		return LS_OK;
-	if (rc != LS_OK)
-		return ls_err_set(err, rc, "%s: the write-ahead log does not continue at leaf %llu, "
-				  "where the sealed segments end: %s",
-				  jdir, (unsigned long long)end, err ? err->msg : "");
+	if (rc != LS_OK) {
+		char why[sizeof(err->msg)];
+
+		snprintf(why, sizeof(why), "%s", err ? err->msg : "");
+		return ls_err_set(err, rc, "%s (the write-ahead log from leaf %llu, where the sealed "
+				  "segments end)",
+				  why, (unsigned long long)end);
+	}
 	if (idx != end)
 		return ls_err_set(err, LS_TAMPERED,
 				  "%s: the write-ahead log goes on at leaf %llu, the sealed segments "
