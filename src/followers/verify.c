@@ -685,14 +685,38 @@ static ls_rc vw_hashes(void *ctx, uint64_t first, size_t n, const uint8_t (*h)[L
 	return rc;
 }
 
+struct oldarch {
+	struct vwalk *w;
+	const struct retention_archived *a;
+	struct ls_err *err;
+	int bad;		/* an entry out of place */
+	int failed;		/* the walk failed (a root, a tile): err says */
+};
+
+static ls_rc oldarch_entry(void *ctx, uint64_t idx, const uint8_t *data, size_t len)
+{
+	struct oldarch *o = ctx;
+	uint8_t h[LS_HASH_LEN];
+	ls_rc rc;
+
+	if (idx != o->w->tree.size || idx > o->a->last) {
+		o->bad = 1;
+		return LS_TAMPERED;
+	}
+	merkle_leaf_hash(data, len, h);
+	rc = vw_leaf(o->w, h, o->err);
+	o->failed = rc != LS_OK;
+	return rc;
+}
+
 /* Unpack an archived journal segment (the format before sealed segments)
- * into tmp (a directory right under DIR, so the journal reader finds DIR's
- * keys) and feed its entries. */
+ * into tmp (a directory right under DIR, so that its keys are found) and
+ * feed its entries, read from that file alone (check.h). */
 static ls_rc feed_archived(struct vwalk *w, const char *tmp, const struct retention_archived *a,
 			   struct ls_err *err)
 {
+	struct oldarch o = { w, a, err, 0, 0 };
 	char path[PATH_MAX];
-	struct store_iter *it = NULL;
 	uint8_t *seg;
 	size_t len;
 	ls_rc rc;
@@ -704,44 +728,26 @@ static ls_rc feed_archived(struct vwalk *w, const char *tmp, const struct retent
 	rc = fs_write_file(path, seg, len, 0600, 0, err);
 	free(seg);
 	if (rc == LS_OK)
-		rc = store_iter_open(tmp, a->first, STORE_STRICT, &it, err);
-	while (rc == LS_OK) {
-		const uint8_t *data;
-		size_t dlen;
-		uint64_t idx;
-		uint8_t h[LS_HASH_LEN];
-
-		rc = store_iter_next(it, &data, &dlen, &idx, err);
-		if (rc == LS_NOTFOUND) {
-			rc = w->tree.size == a->last + 1
-				     ? LS_OK
-				     : ls_err_set(err, LS_TAMPERED,
-						  "%s/archive/%s: ends at entry %llu, the manifest "
-						  "says %llu",
-						  w->dir, a->file, (unsigned long long)w->tree.size,
-						  (unsigned long long)a->last + 1);
-			break;
-		}
-		if (rc != LS_OK) {
-			char why[sizeof(err->msg)];
-
-			snprintf(why, sizeof(why), "%s", err ? err->msg : "");
-			rc = ls_err_set(err, rc, "%s/archive/%s: %s", w->dir, a->file, why);
-			break;
-		}
-		if (idx != w->tree.size || idx > a->last) {
-			rc = ls_err_set(err, LS_TAMPERED,
-					"%s/archive/%s: holds entry %llu where %llu was expected", w->dir,
-					a->file, (unsigned long long)idx,
-					(unsigned long long)w->tree.size);
-			break;
-		}
-		merkle_leaf_hash(data, dlen, h);
-		rc = vw_leaf(w, h, err);
-	}
-	store_iter_free(it);
+		rc = store_journal_each(tmp, a->first, oldarch_entry, &o, err);
 	unlink(path);
-	return rc;
+	if (o.failed)
+		return rc;
+	if (o.bad)
+		return ls_err_set(err, LS_TAMPERED,
+				  "%s/archive/%s: holds an entry where %llu was expected", w->dir,
+				  a->file, (unsigned long long)w->tree.size);
+	if (rc != LS_OK) {
+		char why[sizeof(err->msg)];
+
+		snprintf(why, sizeof(why), "%s", err ? err->msg : "");
+		return ls_err_set(err, rc, "%s/archive/%s: %s", w->dir, a->file, why);
+	}
+	if (w->tree.size != a->last + 1)
+		return ls_err_set(err, LS_TAMPERED,
+				  "%s/archive/%s: ends at entry %llu, the manifest says %llu", w->dir,
+				  a->file, (unsigned long long)w->tree.size,
+				  (unsigned long long)a->last + 1);
+	return LS_OK;
 }
 
 /* An archived sealed segment: the file's SHA-256 against the manifest,

@@ -204,6 +204,31 @@ ls_rc store_sealed_each(const char *datadir, const char *path,
 	return rc;
 }
 
+ls_rc store_journal_each(const char *jdir, uint64_t start,
+			 ls_rc (*fn)(void *ctx, uint64_t index, const uint8_t *data, size_t len),
+			 void *ctx, struct ls_err *err)
+{
+	struct journal_iter *it = NULL;
+	ls_rc rc;
+
+	rc = journal_iter_open_strict(jdir, start, &it, err);
+	while (rc == LS_OK) {
+		const uint8_t *data;
+		size_t len;
+		uint64_t idx;
+
+		rc = journal_iter_next(it, &data, &len, &idx, err);
+		if (rc == LS_NOTFOUND) {
+			rc = LS_OK;
+			break;
+		}
+		if (rc == LS_OK)
+			rc = fn(ctx, idx, data, len);
+	}
+	journal_iter_free(it);
+	return rc;
+}
+
 /* ------------------------------------------------------------ one file --- */
 
 /* The stored hashes of leaves [first, first + n) against the level-0

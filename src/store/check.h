@@ -98,4 +98,13 @@ ls_rc store_sealed_each(const char *datadir, const char *path,
 			ls_rc (*fn)(void *ctx, uint64_t index, const uint8_t *data, size_t len),
 			void *ctx, struct ls_err *err);
 
+/* Every entry of the journal files (write-ahead log format) in jdir, a
+ * directory right under the data directory (whose keys it uses), from
+ * index start, in order and strictly checked (a torn tail is LS_CORRUPT):
+ * what an archive made before sealed segments holds.  Read from those
+ * files only, never from DIR/segments.  fn as for store_sealed_each(). */
+ls_rc store_journal_each(const char *jdir, uint64_t start,
+			 ls_rc (*fn)(void *ctx, uint64_t index, const uint8_t *data, size_t len),
+			 void *ctx, struct ls_err *err);
+
 #endif

@@ -19,7 +19,10 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <zstd.h>
 
+#include "base/crypto.h"
+#include "base/fsutil.h"
 #include "core/event.h"
 #include "store/log.h"
 #include "store/reader.h"
@@ -389,6 +392,85 @@ static void test_pass(void **state)
 	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/*
+ * An archive made before sealed segments: a journal segment, zstd, named
+ * "<016x>.seg.zst" in the manifest.  Built here from the WAL file of the
+ * first 256 entries (copied before they are sealed), put where a pass of
+ * the old code would have: verify reads it back, and names it when it
+ * is altered.
+ */
+static void test_old_archive(void **state)
+{
+	char root[] = "/tmp/test_retention_old.XXXXXX", dir[128], path[256], jdir[200];
+	struct log_opts lo = { 0 };
+	struct log *l;
+	struct verify_report vr;
+	struct ls_err err = { "" };
+	char *seg = NULL, hex[65], *man;
+	size_t len, zcap, zlen;
+	uint8_t h[32];
+	void *z;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	snprintf(dir, sizeof(dir), "%s/d", root);
+	snprintf(jdir, sizeof(jdir), "%s/journal", dir);
+	assert_int_equal(log_init(dir, "retention.test/log", &err), LS_OK);
+	lo.dir = dir;
+	lo.no_threads = 1;
+	lo.segment_leaves = 256;
+	assert_int_equal(log_open(&lo, &l, NULL, &err), LS_OK);
+	append(l, "web", "2024-01-01T00:00:00Z", 256);
+	assert_int_equal(log_rotate_key(l, &err), LS_OK);
+	snprintf(path, sizeof(path), "%s/journal/0000000000000000.seg", dir);
+	assert_int_equal(fs_read_file(path, 1 << 26, &seg, &len, &err), LS_OK);
+	append(l, "web", "2024-01-02T00:00:00Z", 300);
+	assert_int_equal(log_checkpoint(l, &err), LS_OK);
+	assert_int_equal(log_close(l, &err), LS_OK);
+	assert_false(exists(dir, "journal/0000000000000000.seg"));
+	assert_true(exists(dir, "segments/0000000000000000.seal"));
+
+	/* What the old pass left: the zstd copy, the manifest, "retained". */
+	zcap = ZSTD_compressBound(len);
+	z = malloc(zcap);
+	assert_non_null(z);
+	zlen = ZSTD_compress(z, zcap, seg, len, 3);
+	assert_false(ZSTD_isError(zlen));
+	free(seg);
+	snprintf(path, sizeof(path), "%s/archive", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/archive/0000000000000000.seg.zst", dir);
+	assert_int_equal(fs_write_file(path, z, zlen, 0600, 0, &err), LS_OK);
+	ls_sha256(z, zlen, NULL, 0, h);
+	free(z);
+	ls_hex(h, 32, hex);
+	assert_true(asprintf(&man,
+			     "{\"version\":1,\"segments\":[{\"segment\":\"0000000000000000.seg\","
+			     "\"file\":\"0000000000000000.seg.zst\",\"first\":0,\"last\":255,"
+			     "\"sha256\":\"%s\",\"purged\":false,\"archive_event\":0}]}",
+			     hex) > 0);
+	snprintf(path, sizeof(path), "%s/archive/manifest.json", dir);
+	assert_int_equal(fs_write_file(path, man, strlen(man), 0600, 0, &err), LS_OK);
+	free(man);
+	assert_int_equal(store_set_retained(jdir, 256, &err), LS_OK);
+	snprintf(path, sizeof(path), "%s/segments/0000000000000000.seal", dir);
+	assert_int_equal(unlink(path), 0);
+
+	memset(&vr, 0, sizeof(vr));
+	if (verify_data_dir(dir, 0, &vr, &err) != LS_OK)
+		fail_msg("verify: %s", err.msg);
+	assert_int_equal(vr.archived, 256);
+	assert_int_equal(vr.tree_size, 556);
+	/* A flipped byte in the old archive is named. */
+	snprintf(path, sizeof(path), "%s/archive/0000000000000000.seg.zst", dir);
+	flip_byte(path, 30);
+	assert_int_equal(verify_data_dir(dir, 0, &vr, &err), LS_TAMPERED);
+	assert_non_null(strstr(err.msg, "0000000000000000.seg.zst: SHA-256 differs"));
+	flip_byte(path, 30);
+	assert_int_equal(verify_data_dir(dir, 0, &vr, &err), LS_OK);
+	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -396,6 +478,7 @@ int main(void)
 		cmocka_unit_test(test_decisions),
 		cmocka_unit_test(test_holds),
 		cmocka_unit_test(test_pass),
+		cmocka_unit_test(test_old_archive),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
