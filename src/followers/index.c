@@ -274,7 +274,8 @@ static ls_rc reconcile(struct index *idx, struct ls_err *err)
 			free(f);
 			return why;
 		}
-		if (!has || !ls_ct_equal(h, m.last_hash, LS_HASH_LEN))
+		/* (not there: a cut tail, handled next) */
+		if (has && !ls_ct_equal(h, m.last_hash, LS_HASH_LEN))
 			keep = 0;
 	}
 	/* Past the journal's end (a torn tail was cut, or another journal). */
