@@ -45,6 +45,7 @@
 #include "store/reader.h"
 #include "store/keys.h"
 #include "core/merkle.h"
+#include "followers/index.h"
 #include "followers/retention.h"
 #include "store/check.h"
 #include "store/tiles.h"
@@ -903,6 +904,12 @@ static ls_rc open_data_dir(const char *dir, struct note_verifier *key, struct ke
 ls_rc verify_data_dir(const char *dir, const struct verify_progress *progress,
 		      struct verify_report *rep, struct ls_err *err)
 {
+	return verify_data_dir_ex(dir, progress, 0, rep, err);
+}
+
+ls_rc verify_data_dir_ex(const char *dir, const struct verify_progress *progress, int flags,
+			 struct verify_report *rep, struct ls_err *err)
+{
 	char path[PATH_MAX], jdir[PATH_MAX], logdir[PATH_MAX];
 	struct note_verifier key;
 	struct keyring *kr = NULL;
@@ -1061,6 +1068,24 @@ ls_rc verify_data_dir(const char *dir, const struct verify_progress *progress,
 	rep->tiles = tc->checked;
 	rep->tree_size = pub.size;
 	memcpy(rep->root, pub.root, LS_HASH_LEN);
+
+	/* The postings (derived, rebuilt by `logseal reindex`): every posting
+	 * points at an entry with the term, every term of every entry is
+	 * posted.  No index at all is not an error. */
+	if (!(flags & VERIFY_NO_POSTINGS)) {
+		struct timespec t0, t1;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		rc = index_verify_postings(dir, NULL, NULL, &rep->postings_files,
+					   &rep->postings_entries, err);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		rep->postings_seconds = (double)(t1.tv_sec - t0.tv_sec) +
+					(double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+		if (rc == LS_NOTFOUND)
+			rc = LS_OK;
+		else if (rc == LS_OK)
+			rep->postings = 1;
+	}
 out:
 	if (rc != LS_OK)
 		progress_done(&pg);

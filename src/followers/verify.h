@@ -7,7 +7,8 @@
  * hash from the entries, checks every hash tile on disk against them, every
  * stored checkpoint's signature and root (so every old checkpoint is proven
  * a prefix of the log, which is what consistency means), and that
- * DIR/log/checkpoint is the latest.  A directory with entry bundle files is
+ * DIR/log/checkpoint is the latest, and then the index's postings
+ * (index_verify_postings(), when there is an index).  A directory with entry bundle files is
  * of the format before sealed segments: LS_INVALID, "run logseal migrate".  verify_tiles_dir() does the same for a tiles directory, using
  * its entry bundles as the source.  Both stop at the first problem and name
  * it (segment and offset, tile path, or checkpoint file) in err.
@@ -31,6 +32,10 @@ struct verify_report {
 	uint64_t sealed;	/* entries in them */
 	uint64_t sealed_bytes;	/* bytes of those files */
 	double sealed_seconds;	/* time their check took */
+	int postings;		/* the index's postings were checked (1), or there is none */
+	uint64_t postings_files;	/* DIR/index/<016x>.post files checked */
+	uint64_t postings_entries;	/* entries they cover */
+	double postings_seconds;	/* time that check took */
 	uint64_t archived;	/* entries read back from the archive (retention.h) */
 	uint64_t purged;	/* entries whose content was purged by policy */
 	char retention[1024];	/* the purged ranges and their purge events */
@@ -51,6 +56,11 @@ struct verify_progress {
 /* progress: NULL for none. */
 ls_rc verify_data_dir(const char *dir, const struct verify_progress *progress,
 		      struct verify_report *rep, struct ls_err *err);
+/* verify_data_dir() with flags: VERIFY_NO_POSTINGS leaves the index out
+ * (it is derived; `logseal reindex` rebuilds it). */
+#define VERIFY_NO_POSTINGS 1
+ls_rc verify_data_dir_ex(const char *dir, const struct verify_progress *progress, int flags,
+			 struct verify_report *rep, struct ls_err *err);
 /* What `serve` checks before it opens the log: the tiles and entry bundles
  * of the published checkpoint from the last size a full verify vouched for
  * (DIR/state/last-verify.json, sealed; 0 without one) are recomputed from
