@@ -1200,6 +1200,27 @@ static uint64_t last_verified(const char *dir, const struct checkpoint *pub)
 	return v;
 }
 
+/* store_sealed_hashes()' callback for verify_serve_start(). */
+struct serve_walk {
+	struct tilecheck *tc;
+	struct merkle_tree *tree;
+	uint64_t limit;
+};
+
+static ls_rc sw_hashes(void *ctx, uint64_t first, size_t n, const uint8_t (*h)[LS_HASH_LEN],
+		       struct ls_err *err)
+{
+	struct serve_walk *sw = ctx;
+	ls_rc rc = LS_OK;
+
+	if (first != sw->tree->size)
+		return ls_err_set(err, LS_TAMPERED, "sealed leaf %llu comes where %llu was expected",
+				  (unsigned long long)first, (unsigned long long)sw->tree->size);
+	for (size_t i = 0; rc == LS_OK && i < n && sw->tree->size < sw->limit; i++)
+		rc = tc_push_leaf(sw->tc, sw->tree, h[i], err);
+	return rc;
+}
+
 ls_rc verify_serve_start(const char *dir, uint64_t *from_out, struct ls_err *err)
 {
 	char path[PATH_MAX], jdir[PATH_MAX], logdir[PATH_MAX];
@@ -1207,13 +1228,12 @@ ls_rc verify_serve_start(const char *dir, uint64_t *from_out, struct ls_err *err
 	struct keyring *kr = NULL;
 	struct tilecheck *tc = NULL;
 	struct tiles_reader *r = NULL;
-	struct store_sealed *sealed = NULL;
-	size_t nsealed = 0;
 	struct store_iter *it = NULL;
+	struct serve_walk sw;
 	struct merkle_tree tree;
 	struct checkpoint pub;
 	uint8_t root[LS_HASH_LEN];
-	uint64_t from, kept = 0;
+	uint64_t from, kept = 0, sealed_end = 0;
 	ls_rc rc;
 
 	*from_out = 0;
@@ -1227,18 +1247,13 @@ ls_rc verify_serve_start(const char *dir, uint64_t *from_out, struct ls_err *err
 	rc = store_retained(jdir, &kept, err);
 	if (rc != LS_OK)
 		return rc;
-	rc = store_sealed_list(dir, &sealed, &nsealed, err);
-	if (rc != LS_OK)
-		return rc;
 	/* From the start of the level-0 tile of the last verified size; the
-	 * archived prefix and the sealed segments are verify's (they are not
-	 * in the write-ahead log; every read of a sealed entry checks it). */
+	 * archived prefix is verify's (it is not kept here).  Sealed leaves
+	 * count by their stored hashes (every read of a sealed entry checks
+	 * the entry against them), the WAL's by its entries. */
 	from = last_verified(dir, &pub) / TILE_WIDTH * TILE_WIDTH;
 	if (from < kept)
 		from = (kept + TILE_WIDTH - 1) / TILE_WIDTH * TILE_WIDTH;
-	if (nsealed && from < sealed[nsealed - 1].first + sealed[nsealed - 1].count)
-		from = sealed[nsealed - 1].first + sealed[nsealed - 1].count;
-	free(sealed);
 	if (from > pub.size)
 		return LS_OK;
 	*from_out = from;
@@ -1280,7 +1295,13 @@ ls_rc verify_serve_start(const char *dir, uint64_t *from_out, struct ls_err *err
 				(unsigned long long)from, ls_rc_name(rc));
 		goto out;
 	}
-	rc = store_iter_open(jdir, from, STORE_STRICT, &it, err);
+	sw.tc = tc;
+	sw.tree = &tree;
+	sw.limit = pub.size;
+	rc = store_sealed_hashes(dir, from, sw_hashes, &sw, &sealed_end, err);
+	if (rc == LS_OK)
+		rc = store_iter_open(jdir, sealed_end > from ? sealed_end : from, STORE_STRICT, &it,
+				     err);
 	while (rc == LS_OK && tree.size < pub.size) {
 		const uint8_t *data;
 		size_t len;
@@ -1307,8 +1328,8 @@ ls_rc verify_serve_start(const char *dir, uint64_t *from_out, struct ls_err *err
 	merkle_tree_root(&tree, root);
 	if (!ls_ct_equal(root, pub.root, LS_HASH_LEN)) {
 		rc = ls_err_set(err, LS_TAMPERED,
-				"%s/checkpoint: the journal and the tiles below entry %llu do not give "
-				"its root (size %llu)",
+				"%s/checkpoint: the sealed leaf hashes, the WAL and the tiles below "
+				"entry %llu do not give its root (size %llu)",
 				logdir, (unsigned long long)from, (unsigned long long)pub.size);
 		goto out;
 	}

@@ -424,6 +424,74 @@ static ls_rc check_wal(const char *datadir, uint64_t end, struct ls_err *err)
 	return LS_OK;
 }
 
+ls_rc store_sealed_hashes(const char *datadir, uint64_t from,
+			  ls_rc (*fn)(void *ctx, uint64_t first, size_t n,
+				      const uint8_t (*hashes)[LS_HASH_LEN], struct ls_err *err),
+			  void *ctx, uint64_t *end, struct ls_err *err)
+{
+	char sdir[PATH_MAX], path[PATH_MAX];
+	struct keyring *kr = NULL;
+	uint64_t *names = NULL, expect = from;
+	uint8_t (*h)[LS_HASH_LEN] = NULL;
+	size_t n = 0, i;
+	ls_rc rc;
+
+	*end = from;
+	snprintf(sdir, sizeof(sdir), "%s/" STORE_SEALED_DIR, datadir);
+	rc = list_names(sdir, 1, &names, &n, err);
+	if (rc != LS_OK)
+		return rc;
+	rc = keys_get(datadir, &kr, err);
+	if (rc == LS_NOTFOUND) {
+		kr = NULL;
+		rc = LS_OK;
+	}
+	/* The last segment starting at or below from holds it, if any. */
+	for (i = n; i > 0 && names[i - 1] > from; i--)
+		;
+	i = i ? i - 1 : 0;
+	for (; rc == LS_OK && i < n; i++) {
+		struct segment *s = NULL;
+		uint64_t first, lo;
+		uint32_t count;
+
+		store_sealed_path(datadir, names[i], path, sizeof(path));
+		rc = segment_open(path, kr, &s, err);
+		if (rc != LS_OK)
+			break;
+		first = segment_first(s);
+		count = segment_count(s);
+		if (first != names[i])
+			rc = ls_err_set(err, LS_TAMPERED, "%s: holds the segment of leaf %llu", path,
+					(unsigned long long)first);
+		else if (first + count <= from) {
+			segment_close(s);
+			continue; /* wholly below: not asked for */
+		} else if (first > expect)
+			rc = ls_err_set(err, LS_TAMPERED,
+					"%s: starts at leaf %llu, the sealed segments before it end "
+					"at %llu (a segment is missing)",
+					path, (unsigned long long)first, (unsigned long long)expect);
+		lo = first > from ? first : from;
+		if (rc == LS_OK && !(h = malloc((size_t)(first + count - lo) * LS_HASH_LEN)))
+			rc = ls_err_set(err, LS_NOMEM, "out of memory");
+		if (rc == LS_OK)
+			rc = segment_hashes(s, lo, (size_t)(first + count - lo), h, err);
+		segment_close(s);
+		if (rc == LS_OK && fn)
+			rc = fn(ctx, lo, (size_t)(first + count - lo),
+				(const uint8_t (*)[LS_HASH_LEN])h, err);
+		free(h);
+		h = NULL;
+		if (rc == LS_OK)
+			expect = *end = first + count;
+	}
+	free(names);
+	if (rc == LS_OK)
+		rc = check_wal(datadir, *end, err);
+	return rc;
+}
+
 ls_rc store_check_segments(const char *datadir, uint64_t from, uint64_t size,
 			   const struct store_check_cb *cb, struct store_check_report *rep,
 			   struct ls_err *err)

@@ -98,6 +98,18 @@ ls_rc store_sealed_each(const char *datadir, const char *path,
 			ls_rc (*fn)(void *ctx, uint64_t index, const uint8_t *data, size_t len),
 			void *ctx, struct ls_err *err);
 
+/* The stored leaf hashes of the sealed segments from leaf `from` on, in
+ * order, without reading the entries (what serve's start check needs):
+ * fn(ctx, first, n, hashes) per segment (the first one from `from`); the
+ * segments must be contiguous from the one holding `from`, and the WAL
+ * must go on where they end (*end; `from` when no segment holds it).
+ * Only each segment's header, table and hash blocks are read and
+ * checked (segment.h). */
+ls_rc store_sealed_hashes(const char *datadir, uint64_t from,
+			  ls_rc (*fn)(void *ctx, uint64_t first, size_t n,
+				      const uint8_t (*hashes)[LS_HASH_LEN], struct ls_err *err),
+			  void *ctx, uint64_t *end, struct ls_err *err);
+
 /* Every entry of the journal files (write-ahead log format) in jdir, a
  * directory right under the data directory (whose keys it uses), from
  * index start, in order and strictly checked (a torn tail is LS_CORRUPT):

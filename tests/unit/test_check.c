@@ -10,8 +10,9 @@
  * in each part of a segment file fails and the message names the file and
  * an offset; a missing segment, a misnamed one, a stray name, a changed
  * hash tile and a WAL that does not continue at the sealed end are named;
- * the retained point skips left-overs; store_sealed_list() and
- * store_sealed_each() give the segments and every entry back.
+ * the retained point skips left-overs; store_sealed_list(),
+ * store_sealed_each() and store_sealed_hashes() give the segments, every
+ * entry and the stored hashes from any leaf back.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -351,6 +352,37 @@ static void test_list_each(void **state)
 	assert_non_null(strstr(err.msg, "holds the segment of leaf 512, not 0"));
 }
 
+static void test_hashes_from(void **state)
+{
+	char dir[128], a[256], b[256];
+	struct ls_err err = { "" };
+	uint64_t end = 0;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/from", root);
+	build(dir, 3);
+	/* From inside the first segment: its tail, then the others. */
+	for (uint64_t from = 0; from <= N; from += 256) {
+		struct seen s = { from, 0, 0 };
+
+		if (store_sealed_hashes(dir, from, see, &s, &end, &err) != LS_OK)
+			fail_msg("from %llu: %s", (unsigned long long)from, err.msg);
+		assert_false(s.bad);
+		assert_int_equal(s.next, N);
+		assert_int_equal(end, N);
+	}
+	/* A missing segment in the way is named. */
+	store_sealed_path(dir, SEG, a, sizeof(a));
+	snprintf(b, sizeof(b), "%s/away.seal", dir);
+	assert_int_equal(rename(a, b), 0);
+	assert_int_equal(store_sealed_hashes(dir, 256, NULL, NULL, &end, &err), LS_TAMPERED);
+	assert_non_null(strstr(err.msg, "0000000000000400.seal: starts at leaf 1024"));
+	/* ... and not when it lies below from. */
+	assert_int_equal(store_sealed_hashes(dir, 1024, NULL, NULL, &end, &err), LS_OK);
+	assert_int_equal(end, N);
+	assert_int_equal(rename(b, a), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -358,6 +390,7 @@ int main(void)
 		cmocka_unit_test(test_flips),
 		cmocka_unit_test(test_layout),
 		cmocka_unit_test(test_list_each),
+		cmocka_unit_test(test_hashes_from),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
