@@ -492,15 +492,101 @@ ls_rc store_sealed_hashes(const char *datadir, uint64_t from,
 	return rc;
 }
 
+/* Check names[0..n) (ascending) with nth workers, handing results on in
+ * order from *expect; *expect ends where the last one checked ends. */
+static ls_rc run_pool(const char *datadir, struct keyring *kr, uint64_t size, unsigned nth,
+		      const struct store_check_cb *cb, const uint64_t *names, size_t n,
+		      uint64_t from, uint64_t *expect, struct store_check_report *rep,
+		      struct ls_err *err)
+{
+	char path[PATH_MAX];
+	struct pool p;
+	pthread_t th[16];
+	unsigned started = 0;
+	ls_rc rc = LS_OK;
+
+	if (!n)
+		return LS_OK;
+	memset(&p, 0, sizeof(p));
+	p.datadir = datadir;
+	p.kr = kr;
+	p.size = size;
+	p.n = n;
+	p.jobs = calloc(n, sizeof(*p.jobs));
+	if (!p.jobs)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		p.jobs[i].first = names[i];
+	p.window = 2 * (size_t)nth;
+	pthread_mutex_init(&p.mu, NULL);
+	pthread_cond_init(&p.cv, NULL);
+	for (started = 0; started < nth && started < p.n; started++)
+		if (pthread_create(&th[started], NULL, worker, &p) != 0)
+			break;
+	if (!started)
+		rc = ls_err_set(err, LS_NOMEM, "cannot start a thread");
+	for (size_t i = 0; rc == LS_OK && i < p.n; i++) {
+		struct job *j = &p.jobs[i];
+
+		pthread_mutex_lock(&p.mu);
+		while (!j->done)
+			pthread_cond_wait(&p.cv, &p.mu);
+		pthread_mutex_unlock(&p.mu);
+		store_sealed_path(datadir, j->first, path, sizeof(path));
+		/* The order first: a gap explains a bad file after it. */
+		if (j->first > *expect)
+			rc = ls_err_set(err, LS_TAMPERED,
+					"%s: starts at leaf %llu, the sealed segments before it end "
+					"at %llu (a segment is missing)",
+					path, (unsigned long long)j->first, (unsigned long long)*expect);
+		else if (j->first < *expect)
+			rc = ls_err_set(err, LS_TAMPERED,
+					"%s: starts at leaf %llu, inside the segment before it (which "
+					"ends at %llu)",
+					path, (unsigned long long)j->first, (unsigned long long)*expect);
+		else if (j->rc != LS_OK)
+			rc = ls_err_set(err, j->rc, "%s", j->err.msg);
+		else if (cb && cb->hashes)
+			rc = cb->hashes(cb->ctx, j->first, j->count,
+					(const uint8_t (*)[LS_HASH_LEN])j->hashes, err);
+		free(j->hashes);
+		j->hashes = NULL;
+		if (rc != LS_OK)
+			break;
+		*expect = j->first + j->count;
+		rep->segments++;
+		rep->bytes += j->bytes;
+		rep->tiles += j->tiles;
+		rep->end = *expect;
+		if (cb && cb->progress)
+			cb->progress(cb->ctx, *expect - from);
+		pthread_mutex_lock(&p.mu);
+		p.consumed = i + 1;
+		pthread_cond_broadcast(&p.cv);
+		pthread_mutex_unlock(&p.mu);
+	}
+	pthread_mutex_lock(&p.mu);
+	p.stop = 1;
+	pthread_cond_broadcast(&p.cv);
+	pthread_mutex_unlock(&p.mu);
+	for (unsigned t = 0; t < started; t++)
+		pthread_join(th[t], NULL);
+	for (size_t i = 0; i < p.n; i++)
+		free(p.jobs[i].hashes);
+	pthread_mutex_destroy(&p.mu);
+	pthread_cond_destroy(&p.cv);
+	free(p.jobs);
+	return rc;
+}
+
 ls_rc store_check_segments(const char *datadir, uint64_t from, uint64_t size,
 			   const struct store_check_cb *cb, struct store_check_report *rep,
 			   struct ls_err *err)
 {
 	char sdir[PATH_MAX], path[PATH_MAX];
 	struct timespec t0, t1;
-	struct pool p;
-	pthread_t th[16];
-	unsigned nth = cb && cb->threads ? cb->threads : 2, started = 0;
+	struct keyring *kr = NULL;
+	unsigned nth = cb && cb->threads ? cb->threads : 2;
 	uint64_t *names = NULL, expect = from;
 	size_t n = 0, skip = 0;
 	ls_rc rc;
@@ -516,12 +602,9 @@ ls_rc store_check_segments(const char *datadir, uint64_t from, uint64_t size,
 	rc = list_names(sdir, 1, &names, &n, err);
 	if (rc != LS_OK)
 		return rc;
-	memset(&p, 0, sizeof(p));
-	p.datadir = datadir;
-	p.size = size;
-	rc = keys_get(datadir, &p.kr, err);
+	rc = keys_get(datadir, &kr, err);
 	if (rc == LS_NOTFOUND) {
-		p.kr = NULL;
+		kr = NULL;
 		rc = LS_OK;
 	}
 	/* Left-overs wholly below the retained point; the first one kept must
@@ -536,7 +619,7 @@ ls_rc store_check_segments(const char *datadir, uint64_t from, uint64_t size,
 			struct segment *s;
 
 			store_sealed_path(datadir, names[skip], path, sizeof(path));
-			rc = segment_open(path, p.kr, &s, err);
+			rc = segment_open(path, kr, &s, err);
 			if (rc != LS_OK)
 				break;
 			if (names[skip] + segment_count(s) > from)
@@ -548,81 +631,29 @@ ls_rc store_check_segments(const char *datadir, uint64_t from, uint64_t size,
 		}
 		skip++;
 	}
-	if (rc != LS_OK)
-		goto out;
-	p.n = n - skip;
-	p.jobs = calloc(p.n ? p.n : 1, sizeof(*p.jobs));
-	if (!p.jobs) {
-		rc = ls_err_set(err, LS_NOMEM, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < p.n; i++)
-		p.jobs[i].first = names[skip + i];
-	p.window = 2 * (size_t)nth;
-	pthread_mutex_init(&p.mu, NULL);
-	pthread_cond_init(&p.cv, NULL);
-	for (started = 0; started < nth && started < p.n; started++)
-		if (pthread_create(&th[started], NULL, worker, &p) != 0)
-			break;
-	if (p.n && !started) {
-		rc = ls_err_set(err, LS_NOMEM, "cannot start a thread");
-		goto join;
-	}
-	for (size_t i = 0; i < p.n; i++) {
-		struct job *j = &p.jobs[i];
-
-		pthread_mutex_lock(&p.mu);
-		while (!j->done)
-			pthread_cond_wait(&p.cv, &p.mu);
-		pthread_mutex_unlock(&p.mu);
-		store_sealed_path(datadir, j->first, path, sizeof(path));
-		/* The order first: a gap explains a bad file after it. */
-		if (j->first > expect)
-			rc = ls_err_set(err, LS_TAMPERED,
-					"%s: starts at leaf %llu, the sealed segments before it end "
-					"at %llu (a segment is missing)",
-					path, (unsigned long long)j->first, (unsigned long long)expect);
-		else if (j->first < expect)
-			rc = ls_err_set(err, LS_TAMPERED,
-					"%s: starts at leaf %llu, inside the segment before it (which "
-					"ends at %llu)",
-					path, (unsigned long long)j->first, (unsigned long long)expect);
-		else if (j->rc != LS_OK)
-			rc = ls_err_set(err, j->rc, "%s", j->err.msg);
-		else if (cb && cb->hashes)
-			rc = cb->hashes(cb->ctx, j->first, j->count,
-					(const uint8_t (*)[LS_HASH_LEN])j->hashes, err);
-		free(j->hashes);
-		j->hashes = NULL;
-		if (rc != LS_OK)
-			break;
-		expect = j->first + j->count;
-		rep->segments++;
-		rep->bytes += j->bytes;
-		rep->tiles += j->tiles;
-		rep->end = expect;
-		if (cb && cb->progress)
-			cb->progress(cb->ctx, expect - from);
-		pthread_mutex_lock(&p.mu);
-		p.consumed = i + 1;
-		pthread_cond_broadcast(&p.cv);
-		pthread_mutex_unlock(&p.mu);
-	}
-join:
-	pthread_mutex_lock(&p.mu);
-	p.stop = 1;
-	pthread_cond_broadcast(&p.cv);
-	pthread_mutex_unlock(&p.mu);
-	for (unsigned t = 0; t < started; t++)
-		pthread_join(th[t], NULL);
-	for (size_t i = 0; i < p.n; i++)
-		free(p.jobs[i].hashes);
-	pthread_mutex_destroy(&p.mu);
-	pthread_cond_destroy(&p.cv);
 	if (rc == LS_OK)
+		rc = run_pool(datadir, kr, size, nth, cb, names + skip, n - skip, from, &expect, rep,
+			      err);
+	/* The WAL goes on at the sealed end.  Beside a live server the sealer
+	 * may have sealed more (and dropped the WAL files) since the listing:
+	 * new segments from the sealed end are checked too, then again. */
+	for (int round = 0; rc == LS_OK; round++) {
+		size_t k;
+
 		rc = check_wal(datadir, expect, err);
-out:
-	free(p.jobs);
+		if (rc == LS_OK || round == 64)
+			break;
+		free(names);
+		names = NULL;
+		if (list_names(sdir, 1, &names, &n, NULL) != LS_OK)
+			break;
+		for (k = 0; k < n && names[k] < expect; k++)
+			;
+		if (k == n || names[k] != expect)
+			break; /* nothing sealed meanwhile: the WAL's error stands */
+		rc = run_pool(datadir, kr, size, nth, cb, names + k, n - k, from, &expect, rep,
+			      err);
+	}
 	free(names);
 	rep->entries = rep->end - rep->first;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
