@@ -1,7 +1,7 @@
 #!/bin/bash
 # Encryption at rest: events carrying a unique marker are posted through the
 # real server and imported; the marker is nowhere in plaintext under the
-# data directory (journal, sealed bundles, tiles, checkpoints, keys) nor
+# data directory (journal, sealed segments, tiles, checkpoints, keys) nor
 # beside the master key, yet the API returns it and `verify` passes.
 # Altered ciphertext and swapped records (CRCs fixed up, so only GCM can
 # notice) are found with their location; a wrong or missing master key is
@@ -37,7 +37,7 @@ check "import 300 more" sh -c "'$LOGSEAL' import --data '$D' <'$TMP/imp.ndjson' 
 check_eq "no plaintext marker anywhere under the data directory" "" "$(grep -r -a -l -F "$MARK" "$D" --exclude-dir=index)"
 check_eq "none beside the master key either" "" "$(grep -r -a -l -F "$MARK" "$TMP" --exclude-dir=data --exclude='*.ndjson' --exclude='resp*' --exclude='server.*' --exclude='data.master.key')"
 check_eq "no entry bundle is kept in plaintext under log/tile/entries" 0 "$(find "$D/log/tile" -path '*entries*' -type f | wc -l)"
-check "sealed bundles exist under DIR/bundles" test -f "$D/bundles/tile/entries/000"
+check_eq "no entry bundle files under DIR/bundles either" 0 "$(find "$D" -path '*bundles*' -type f | wc -l)"
 check "verify --data passes" "$LOGSEAL" verify --data "$D"
 check_eq "the journal reader decrypts every entry" 600 "$("$TESTBIN/journalcat" "$D" | grep -c -F "$MARK")"
 
@@ -105,13 +105,24 @@ PY
 "$LOGSEAL" verify --data "$D" >"$TMP/v.out" 2>&1 && not_ok "two swapped records are detected" || ok "two swapped records are detected"
 grep -q "record 7 does not authenticate" "$TMP/v.out" && ok "swap located at record 7" || { not_ok "swap located at record 7"; sed 's/^/#   /' "$TMP/v.out"; }
 cp "$TMP/seg.orig" "$SEG"
-B=$D/bundles/tile/entries/000
-cp "$B" "$TMP/b.orig"
-printf '\x55' | dd of="$B" bs=1 seek=200 conv=notrunc 2>/dev/null
-"$LOGSEAL" verify --data "$D" >"$TMP/v.out" 2>&1 && not_ok "an altered sealed bundle is detected" || ok "an altered sealed bundle is detected"
-grep -q "bundles/tile/entries/000: does not authenticate" "$TMP/v.out" && ok "and named" || { not_ok "and named"; sed 's/^/#   /' "$TMP/v.out"; }
-cp "$TMP/b.orig" "$B"
 check "verify passes again after the repair" "$LOGSEAL" verify --data "$D"
+
+# Sealed segments of an encrypted directory (256 leaves): no plaintext in
+# them, they verify, and an altered byte is named with its offset.
+E=$TMP/sealed
+"$LOGSEAL" init --data "$E" --origin enc.test/log >/dev/null
+cat "$TMP/ev.ndjson" "$TMP/imp.ndjson" >"$TMP/all.ndjson"
+check "import 600 marked events into segments of 256" sh -c "'$LOGSEAL' import --data '$E' --segment-leaves 256 <'$TMP/all.ndjson' >/dev/null"
+check "two sealed segments" test -f "$E/segments/0000000000000100.seal"
+check_eq "no plaintext marker in the sealed segments" "" "$(grep -a -l -F "$MARK" "$E"/segments/*.seal)"
+check "verify --data passes" "$LOGSEAL" verify --data "$E"
+S=$E/segments/0000000000000000.seal
+cp "$S" "$TMP/s.orig"
+printf '\x55' | dd of="$S" bs=1 seek=200 conv=notrunc 2>/dev/null
+"$LOGSEAL" verify --data "$E" >"$TMP/v.out" 2>&1 && not_ok "an altered sealed segment is detected" || ok "an altered sealed segment is detected"
+grep -q "0000000000000000.seal offset [0-9]" "$TMP/v.out" && ok "and named with its offset" || { not_ok "and named with its offset"; sed 's/^/#   /' "$TMP/v.out"; }
+cp "$TMP/s.orig" "$S"
+check "verify passes again after the repair" "$LOGSEAL" verify --data "$E"
 
 # Wrong and missing master keys: clear errors, nothing changed.
 snap() { (cd "$D" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum; }
