@@ -2,7 +2,8 @@
  * test_segment.c - sealed segment files (store/segment.h, docs/FORMAT.md
  * §11): round trips plaintext and encrypted, the exact C2SP bundle bytes,
  * the leaf hashes, the documented header bytes (checked with zlib's crc32,
- * not the writer's), wrong keys, blocks moved within and between segments,
+ * not the writer's), the streamed writer (same bytes, nothing left behind
+ * by an abort, a short commit or a lost race), wrong keys, blocks moved within and between segments,
  * a flipped byte at every offset of small segments (verify must name the
  * region of the flip), truncation at every length of the tail and several
  * of the head.
@@ -18,6 +19,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -481,6 +483,91 @@ static void test_bad_args(void **state)
 	set_free(&set);
 }
 
+/* Files in dir (temporary ones included). */
+static int files_in(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* The streamed writer: leaf hashes computed when not given, the same file
+ * as segment_write(), and nothing left behind by an abort or a short
+ * commit. */
+static void test_writer_stream(void **state)
+{
+	struct fx *fx = *state;
+	struct segment_writer *w;
+	struct segment *s;
+	struct ls_err err;
+	struct set set;
+	char d1[200], d2[200], p1[256], p2[256];
+	uint8_t *a, *b;
+	size_t na, nb;
+
+	set_make(&set, 0, 768, size_small, 0);
+	snprintf(d1, sizeof(d1), "%s/stream1", fx->root);
+	snprintf(d2, sizeof(d2), "%s/stream2", fx->root);
+	assert_int_equal(segment_write(d1, 0x300, 768, set.e, (const uint8_t (*)[H])set.h, NULL,
+				       &err), LS_OK);
+	assert_int_equal(segment_writer_open(d2, 0x300, 768, NULL, NULL, &w, &err), LS_OK);
+	for (uint32_t i = 0; i < 768; i++)
+		assert_int_equal(segment_writer_add(w, set.e[i].iov_base, set.e[i].iov_len,
+						    i % 2 ? set.h[i] : NULL, &err), LS_OK);
+	assert_int_equal(segment_writer_add(w, "x", 1, NULL, &err), LS_INVALID);
+	assert_int_equal(segment_writer_commit(w, &err), LS_OK);
+	segment_path(d1, 0x300, p1, sizeof(p1));
+	segment_path(d2, 0x300, p2, sizeof(p2));
+	a = slurp(p1, &na);
+	b = slurp(p2, &nb);
+	assert_int_equal(na, nb);
+	assert_memory_equal(a, b, na);
+	free(a);
+	free(b);
+	assert_int_equal(segment_open(p2, NULL, &s, &err), LS_OK);
+	check_all(s, &set, 0x300);
+	segment_close(s);
+	assert_int_equal(files_in(d2), 1);
+
+	/* Aborted, short, and too long an entry: no file, no temporary. */
+	assert_int_equal(segment_writer_open(d2, 0x1000, 256, fx->kr1, NULL, &w, &err), LS_OK);
+	assert_int_equal(segment_writer_add(w, "abc", 3, NULL, &err), LS_OK);
+	assert_int_equal(files_in(d2), 2);
+	segment_writer_abort(w);
+	assert_int_equal(files_in(d2), 1);
+	assert_int_equal(segment_writer_open(d2, 0x1000, 256, NULL, NULL, &w, &err), LS_OK);
+	for (uint32_t i = 0; i < 255; i++)
+		assert_int_equal(segment_writer_add(w, "abc", 3, NULL, &err), LS_OK);
+	assert_int_equal(segment_writer_commit(w, &err), LS_INVALID);
+	assert_int_equal(files_in(d2), 1);
+	assert_int_equal(segment_writer_open(d2, 0x1000, 256, NULL, NULL, &w, &err), LS_OK);
+	assert_int_equal(segment_writer_add(w, set.mem, 65536, NULL, &err), LS_INVALID);
+	segment_writer_abort(w);
+	assert_int_equal(files_in(d2), 1);
+	/* Two writers of one segment: the second to commit finds it there. */
+	{
+		struct segment_writer *w2;
+
+		assert_int_equal(segment_writer_open(d2, 0x2000, 256, NULL, NULL, &w, &err), LS_OK);
+		assert_int_equal(segment_writer_open(d2, 0x2000, 256, NULL, NULL, &w2, &err), LS_OK);
+		for (uint32_t i = 0; i < 256; i++) {
+			assert_int_equal(segment_writer_add(w, "a", 1, NULL, &err), LS_OK);
+			assert_int_equal(segment_writer_add(w2, "b", 1, NULL, &err), LS_OK);
+		}
+		assert_int_equal(segment_writer_commit(w, &err), LS_OK);
+		assert_int_equal(segment_writer_commit(w2, &err), LS_EXISTS);
+		assert_int_equal(files_in(d2), 2);
+	}
+	set_free(&set);
+}
+
 /* ------------------------------------------------------------ keys */
 
 static void test_wrong_key(void **state)
@@ -511,6 +598,48 @@ static void test_wrong_key(void **state)
 				       &err), LS_OK);
 	segment_path(other, 0, path, sizeof(path));
 	assert_int_equal(segment_open(path, fx->kr1, &s, &err), LS_TAMPERED);
+	set_free(&set);
+}
+
+/* After a new data key: new segments are sealed with it, older ones still
+ * read with theirs; a keyring without the segment's key refuses it. */
+static void test_key_rotation(void **state)
+{
+	struct fx *fx = *state;
+	uint8_t key[LS_AEAD_KEY_LEN], *b, *d;
+	struct segment *s;
+	struct ls_err err;
+	struct set set;
+	char p1[256], p2[256];
+	uint32_t id;
+	size_t n;
+
+	set_make(&set, 0, 256, size_small, 0);
+	assert_int_equal(segment_write(fx->edir1, 0, 256, set.e, (const uint8_t (*)[H])set.h,
+				       fx->kr1, &err), LS_OK);
+	assert_int_equal(keys_new_data_key(fx->kr1, &id, key, &err), LS_OK);
+	ls_wipe(key, sizeof(key));
+	assert_int_equal(id, 2);
+	assert_int_equal(segment_write(fx->edir1, 256, 256, set.e, (const uint8_t (*)[H])set.h,
+				       fx->kr1, &err), LS_OK);
+	segment_path(fx->edir1, 0, p1, sizeof(p1));
+	segment_path(fx->edir1, 256, p2, sizeof(p2));
+	b = slurp(p1, &n);
+	assert_int_equal(be32(b + 32), 1);
+	free(b);
+	b = slurp(p2, &n);
+	assert_int_equal(be32(b + 32), 2);
+	free(b);
+	assert_int_equal(segment_verify(p1, fx->kr1, &err), LS_OK);
+	assert_int_equal(segment_verify(p2, fx->kr1, &err), LS_OK);
+	assert_int_equal(segment_open(p2, fx->kr2, &s, &err), LS_CORRUPT);
+	assert_non_null(strstr(err.msg, "offset 32: unknown data key 2"));
+	assert_int_equal(segment_open(p1, fx->kr1, &s, &err), LS_OK);
+	assert_int_equal(segment_get(s, 17, &d, &n, &err), LS_OK);
+	assert_int_equal(n, set.e[17].iov_len);
+	assert_memory_equal(d, set.e[17].iov_base, n);
+	free(d);
+	segment_close(s);
 	set_free(&set);
 }
 
@@ -643,6 +772,25 @@ static void test_leaf_hash_altered(void **state)
 	assert_int_equal(segment_bundle(s, 0x40000 / 256 + 1, &d, &dn, &err), LS_TAMPERED);
 	assert_int_equal(segment_bundle(s, 0x40000 / 256, &d, &dn, &err), LS_OK);
 	free(d);
+	{
+		struct segment_iter *it;
+		const uint8_t *p;
+		uint64_t idx, good = 0;
+		ls_rc rc;
+
+		assert_int_equal(segment_iter_open(s, 0x40000, &it, &err), LS_OK);
+		while ((rc = segment_iter_next(it, &p, &dn, &idx, &err)) == LS_OK)
+			good++;
+		assert_int_equal(rc, LS_TAMPERED);
+		assert_int_equal(good, 300);
+		segment_iter_free(it);
+		/* From the end: nothing; past it: refused. */
+		assert_int_equal(segment_iter_open(s, 0x40000 + 512, &it, &err), LS_OK);
+		assert_int_equal(segment_iter_next(it, &p, &dn, &idx, &err), LS_NOTFOUND);
+		segment_iter_free(it);
+		assert_int_equal(segment_iter_open(s, 0x40000 + 513, &it, &err), LS_INVALID);
+		assert_int_equal(segment_iter_open(s, 0x40000 - 1, &it, &err), LS_INVALID);
+	}
 	segment_close(s);
 	assert_int_equal(segment_verify(path, NULL, &err), LS_TAMPERED);
 	free(b);
@@ -799,7 +947,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_round_trip_encrypted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_header_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writer_stream, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_key_rotation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deterministic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blocks_swapped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_leaf_hash_altered, setup, teardown),
