@@ -24,7 +24,6 @@
 #include <time.h>
 
 #include "base/fsutil.h"
-#include "core/merkle.h"
 
 struct sealer {
 	char jdir[PATH_MAX];
@@ -76,26 +75,18 @@ int sealer_behind(struct sealer *s, uint64_t size)
 	return size > end && (size - end) / s->leaves > SEALER_MAX_BEHIND;
 }
 
-/* Seal [first, first + leaves) from the journal (under run_mu). */
+/* Seal [first, first + leaves) from the journal (under run_mu), streamed:
+ * memory is one block of the segment and its leaf hashes, not the range. */
 static ls_rc seal_one(struct sealer *s, uint64_t first, struct ls_err *err)
 {
-	uint32_t n = s->leaves;
+	struct segment_writer *w = NULL;
 	struct journal_iter *it = NULL;
-	struct iovec *iov = NULL;
-	uint8_t (*hashes)[LS_HASH_LEN] = NULL, *arena = NULL;
-	size_t used = 0, cap = (size_t)n * 512, *offs = NULL;
 	ls_rc rc;
 
-	iov = calloc(n, sizeof(*iov));
-	offs = calloc(n, sizeof(*offs));
-	hashes = malloc((size_t)n * LS_HASH_LEN);
-	arena = malloc(cap);
-	if (!iov || !offs || !hashes || !arena) {
-		rc = ls_err_set(err, LS_NOMEM, "out of memory sealing %u leaves", n);
-		goto out;
-	}
-	rc = journal_iter_open(s->jdir, first, &it, err);
-	for (uint32_t i = 0; rc == LS_OK && i < n; i++) {
+	rc = segment_writer_open(s->segdir, first, s->leaves, s->kr, NULL, &w, err);
+	if (rc == LS_OK)
+		rc = journal_iter_open(s->jdir, first, &it, err);
+	for (uint32_t i = 0; rc == LS_OK && i < s->leaves; i++) {
 		const uint8_t *data;
 		size_t len;
 		uint64_t idx;
@@ -104,45 +95,18 @@ static ls_rc seal_one(struct sealer *s, uint64_t first, struct ls_err *err)
 		if (rc == LS_NOTFOUND || (rc == LS_OK && idx != first + i))
 			rc = ls_err_set(err, LS_CORRUPT, "%s: the journal ends before leaf %llu",
 					s->jdir, (unsigned long long)(first + i));
-		if (rc != LS_OK)
-			break;
-		if (used + len > cap) {
-			uint8_t *na;
-
-			while (used + len > cap)
-				cap *= 2;
-			na = realloc(arena, cap);
-			if (!na) {
-				rc = ls_err_set(err, LS_NOMEM, "out of memory sealing %u leaves", n);
-				break;
-			}
-			arena = na;
-		}
-		memcpy(arena + used, data, len);
-		offs[i] = used;
-		iov[i].iov_len = len;
-		used += len;
-		merkle_leaf_hash(data, len, hashes[i]);
+		if (rc == LS_OK)
+			rc = segment_writer_add(w, data, len, NULL, err);
 	}
 	journal_iter_free(it);
-	if (rc != LS_OK)
-		goto out;
-	for (uint32_t i = 0; i < n; i++)
-		iov[i].iov_base = arena + offs[i];
-	rc = segment_write(s->segdir, first, n, iov, (const uint8_t(*)[LS_HASH_LEN])hashes, s->kr,
-			   err);
+	if (rc != LS_OK) {
+		segment_writer_abort(w);
+		return rc;
+	}
+	rc = segment_writer_commit(w, err);
 	/* Already there: sealed before a crash that came before the end
 	 * moved (invariant 1); segments never change. */
-	if (rc == LS_EXISTS)
-		rc = LS_OK;
-out:
-	if (arena)
-		ls_wipe(arena, used);
-	free(arena);
-	free(hashes);
-	free(offs);
-	free(iov);
-	return rc;
+	return rc == LS_EXISTS ? LS_OK : rc;
 }
 
 ls_rc sealer_run(struct sealer *s, uint64_t size, struct ls_err *err)
