@@ -368,6 +368,7 @@ ls_rc index_start(struct index *idx, struct ls_err *err)
 	}
 	if (pthread_create(&idx->ext_thread, NULL, ix_extractor, idx) != 0) {
 		idx->stop = true;
+		idx->ext_done = true;
 		pthread_cond_broadcast(&idx->wcv);
 		pthread_mutex_unlock(&idx->mu);
 		pthread_join(idx->wr_thread, NULL);

@@ -235,6 +235,11 @@ extract:
 	if (rc != LS_OK)
 		ix_follower_fail(idx, rc, err.msg);
 out:
+	/* The writer's last pass may begin: nothing is completed after this. */
+	pthread_mutex_lock(&idx->mu);
+	idx->ext_done = true;
+	pthread_cond_broadcast(&idx->wcv);
+	pthread_mutex_unlock(&idx->mu);
 	store_iter_free(it);
 	EVP_MD_CTX_free(w);
 	free(bc);
@@ -268,8 +273,10 @@ void *ix_writer(void *arg)
 		struct meta m;
 		struct postings *p;
 
-		/* Stopping, a complete range is still written (not when paused). */
-		while (!idx->failed && (idx->pause_writer || !(b = due(idx))) && !idx->stop)
+		/* Stopping, a complete range is still written (not when paused),
+		 * the last one once the extractor has returned. */
+		while (!idx->failed && (idx->pause_writer || !(b = due(idx))) &&
+		       !(idx->stop && idx->ext_done))
 			pthread_cond_wait(&idx->wcv, &idx->mu);
 		if (idx->failed || idx->pause_writer || !(b = due(idx)))
 			break;

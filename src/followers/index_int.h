@@ -144,6 +144,7 @@ struct index {
 	bool started, stop, kicked, bounded, failed;
 	bool nospace;		/* the writer waits for disk space (nospace_msg) */
 	bool pause_writer, writing, ext_waiting;
+	bool ext_done;		/* the extractor has returned (the writer's last pass) */
 	unsigned waiters;	/* threads in a wait */
 	uint64_t end;		/* the watermark W: leaves [0, W) are searchable */
 	uint64_t limit;		/* largest notified size, when bounded */
