@@ -60,7 +60,10 @@ int cmd_migrate(int argc, char **argv)
 		printf("%s is in the current format already: nothing to do\n", dir);
 	else
 		printf("migrated %s: %llu entries, the first %llu of them in %llu sealed "
-		       "segments, the rest in the journal\n", dir, (unsigned long long)m.size,
-		       (unsigned long long)m.sealed_end, (unsigned long long)m.segments);
+		       "segments (sealed in %.2f s: %.0f entries/s), the rest in the journal\n",
+		       dir, (unsigned long long)m.size, (unsigned long long)m.sealed_end,
+		       (unsigned long long)m.segments, m.seal_seconds,
+		       m.seal_seconds > 0 ? (double)m.sealed_end /
+						    m.seal_seconds : 0.0);
 	return 0;
 }

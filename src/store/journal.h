@@ -67,9 +67,10 @@ struct journal_opts {
 	uint64_t max_batch;    /* 0: JOURNAL_MAX_BATCH; smaller only for tests */
 	uint64_t sealed;       /* entries below this are in sealed segments: the
 				* first file may start anywhere at or below it */
-	uint64_t rotate_leaves; /* also rotate once the size crosses a multiple of
-				 * this (0: never): a file then spans about one
-				 * sealed range and is dropped soon after it */
+	uint64_t rotate_leaves; /* also rotate before a batch that reaches the next
+				 * multiple of this (0: never): a file then lies
+				 * below one multiple and is dropped as soon as
+				 * the sealed range ending there is sealed */
 };
 
 

@@ -56,6 +56,8 @@ struct journal {
 	uint64_t size;		/* records = next leaf index */
 	uint64_t segment_size;
 	uint64_t rotate_leaves;	/* journal_opts */
+	uint64_t rotate_at;	/* rotate before a batch reaching this index; 0: to
+				 * be computed at the next append */
 	uint64_t max_batch;	/* bytes of one batch in a segment (W1) */
 	int failed;		/* sticky (journal.h invariant 3) */
 	uint8_t *buf;		/* batch buffer, reused */
@@ -110,6 +112,7 @@ static ls_rc segment_create(struct journal *j, uint64_t first, struct ls_err *er
 	j->fd = fd;
 	j->seg_first = first;
 	j->seg_end = JOURNAL_SEG_HEADER;
+	j->rotate_at = 0;
 	j->key_id = key_id;
 	memcpy(j->key, key, sizeof(key));
 	ls_wipe(key, sizeof(key));
@@ -541,13 +544,21 @@ ls_rc journal_append_at(struct journal *j, const struct iovec *entries, size_t n
 					  entries[i].iov_len, JOURNAL_MAX_ENTRY);
 		total += JOURNAL_REC_HEADER + entries[i].iov_len;
 	}
-	/* Rotate first: the records are sealed for the segment they go to. */
-	if ((j->seg_end >= j->segment_size ||
-	     (j->rotate_leaves && j->size / j->rotate_leaves != j->seg_first / j->rotate_leaves)) &&
+	/* Rotate first: the records are sealed for the segment they go to.
+	 * With rotate_leaves L, a file is closed before the batch that
+	 * reaches the next multiple of L after its first batch: every record
+	 * of the file then lies below that multiple, and the file goes once
+	 * the range ending there is sealed (sealer.h). */
+	if (j->rotate_leaves && !j->rotate_at)
+		j->rotate_at = ((j->size > j->seg_first ? j->size - 1 : j->size + n - 1) /
+				j->rotate_leaves + 1) * j->rotate_leaves;
+	if ((j->seg_end >= j->segment_size || (j->rotate_leaves && j->size + n > j->rotate_at)) &&
 	    j->size > j->seg_first) {
 		rc = segment_create(j, j->size, err);
 		if (rc != LS_OK)
 			return rc;
+		j->rotate_at = j->rotate_leaves ? ((j->size + n - 1) / j->rotate_leaves + 1) *
+							  j->rotate_leaves : 0;
 	}
 	if (j->key_id)
 		total += n * LS_AEAD_OVERHEAD;

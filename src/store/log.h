@@ -151,6 +151,7 @@ struct log_migration {
 	uint64_t size;		/* entries in the log */
 	uint64_t segments;	/* sealed now */
 	uint64_t sealed_end;	/* entries below are in segments */
+	double seal_seconds;	/* spent sealing them */
 };
 ls_rc log_migrate(const char *dir, uint64_t segment_leaves, struct log_migration *out,
 		  struct ls_err *err);

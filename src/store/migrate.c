@@ -73,6 +73,7 @@ ls_rc log_migrate(const char *dir, uint64_t segment_leaves, struct log_migration
 		log_get_stats(l, &st);
 		out->segments = st.sealed_segments;
 		out->sealed_end = st.sealed_end;
+		out->seal_seconds = st.seal_seconds;
 	}
 	if (rc == LS_OK)
 		rc = log_close(l, err);

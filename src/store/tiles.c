@@ -11,8 +11,12 @@
  *	                      uint16 length followed by that many bytes
  *	checkpoint            the latest signed note
  *
- * Encrypted data directories (keys.h: DIR/keys/master.json exists, DIR being
- * the log directory's parent) keep no entry bundle under tile/entries/:
+ * The writer writes hash tiles only: a data directory keeps no entry bundle
+ * (each entry is stored once, in the store; reader.h builds the bundles).
+ * The readers still read bundle files where they exist: a static copy
+ * fetched over HTTP, and directories made before sealed segments, where
+ * encrypted data directories (keys.h: DIR/keys/master.json exists, DIR being
+ * the log directory's parent) kept no entry bundle under tile/entries/:
  * each is stored as ../bundles/tile/entries/<N>[.p/<W>] (DIR/bundles/...),
  * one blob of
  *	0  4  data key id, big-endian

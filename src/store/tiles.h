@@ -5,7 +5,9 @@
  *	tile/<L>/<N>                 full hash tile: 256 hashes of 32 bytes
  *	tile/<L>/<N>.p/<W>           partial hash tile of W (1..255) hashes
  *	tile/entries/<N>[.p/<W>]     entry bundle: W entries, each a big-endian
- *	                             uint16 length then the entry bytes
+ *	                             uint16 length then the entry bytes (read
+ *	                             from static copies; a data directory keeps
+ *	                             none: the store builds them, reader.h)
  *
  * <N> is written in groups of three decimal digits, every group but the last
  * prefixed with 'x' (1234067 -> x001/x234/067).  A tile at level L holds the
@@ -13,9 +15,10 @@
  * level.  The directory can be published as is by a static web server.
  *
  * struct tiles_writer keeps the right edge of every level in memory and
- * writes what a new checkpoint needs; tiles_reader answers node hashes and
- * entries for a given tree size from the files alone (also for logs made by
- * other tlog implementations).
+ * writes the hash tiles a new checkpoint needs (no entry bundles: each
+ * entry is stored once, in the store); tiles_reader answers node hashes,
+ * and entries where bundle files exist (a static copy fetched over HTTP,
+ * logs made by other tlog implementations), for a given tree size.
  */
 #ifndef LS_TILES_H
 #define LS_TILES_H
@@ -44,9 +47,10 @@ struct tiles_writer;
  * match: the caller then rebuilds with size 0. */
 ls_rc tiles_writer_open(const char *logdir, uint64_t size, struct tiles_writer **out,
 			struct ls_err *err);
-/* Append the next leaf (its hash and its entry bytes, at most 65,535) in
- * memory.  Tiles and bundles that fill up stay in memory until the next
- * flush, so a long replay should flush every so often. */
+/* Append the next leaf (its hash) in memory; entry and len are not kept
+ * (len is checked: at most 65,535; NULL, 0 is fine).  Tiles that fill up
+ * stay in memory until the next flush, so a long replay should flush every
+ * so often. */
 ls_rc tiles_writer_append(struct tiles_writer *w, const uint8_t leaf_hash[LS_HASH_LEN],
 			  const void *entry, size_t len);
 uint64_t tiles_writer_size(const struct tiles_writer *w);

@@ -60,12 +60,15 @@ stop_server
 check "verify --tiles on the fetched copy (plaintext bundles) passes" "$LOGSEAL" verify --tiles "$C" --key "$D/verifier.key"
 
 # Tampering, with the CRC recomputed so that only GCM can notice: in the
-# first write-ahead log file left (those whose entries are all sealed are
-# gone), whose records are FIRST, FIRST + 1, ...
-SEG=$(ls "$D"/journal/*.seg | head -1)
+# write-ahead log, at records not sealed yet (those below the sealed end
+# are read from their segment).  SEG is the last journal file, whose
+# records are FIRST, FIRST + 1, ...; K the first of them to alter.
+SEG=$(ls "$D"/journal/*.seg | tail -1)
 FIRST=$((16#$(basename "$SEG" .seg)))
+SEALED=$(( 16#$(basename "$(ls "$D"/segments/*.seal | tail -1)" .seal) + 256 ))
+K=$(( SEALED > FIRST ? SEALED - FIRST : 0 ))
 cp "$SEG" "$TMP/seg.orig"
-python3 - "$SEG" flip <<'PY'
+python3 - "$SEG" $((K + 5)) <<'PY'
 import struct, sys, zlib
 p = sys.argv[1]
 b = bytearray(open(p, "rb").read())
@@ -79,15 +82,15 @@ def fix(b, off, n):
     crc = zlib.crc32(bytes(b[off + 20:off + 20 + n]), zlib.crc32(bytes(b[off:off + 16])))
     b[off + 16:off + 20] = struct.pack(">I", crc & 0xffffffff)
 r = list(recs(b))
-off, n = r[5]
-b[off + 20 + 12 + 3] ^= 0x01        # inside the ciphertext of record 5
+off, n = r[int(sys.argv[2])]
+b[off + 20 + 12 + 3] ^= 0x01        # inside the ciphertext of record K + 5
 fix(b, off, n)
 open(p, "wb").write(b)
 PY
 "$LOGSEAL" verify --data "$D" >"$TMP/v.out" 2>&1 && not_ok "altered ciphertext is detected" || ok "altered ciphertext is detected"
-grep -q "$(basename "$SEG") offset [0-9]*: record $((FIRST + 5)) does not authenticate" "$TMP/v.out" && ok "and located (segment, offset, record)" || { not_ok "and located (segment, offset, record)"; sed 's/^/#   /' "$TMP/v.out"; }
+grep -q "$(basename "$SEG") offset [0-9]*: record $((FIRST + K + 5)) does not authenticate" "$TMP/v.out" && ok "and located (segment, offset, record)" || { not_ok "and located (segment, offset, record)"; sed 's/^/#   /' "$TMP/v.out"; }
 cp "$TMP/seg.orig" "$SEG"
-python3 - "$SEG" <<'PY'
+python3 - "$SEG" $((K + 7)) <<'PY'
 import struct, sys, zlib
 p = sys.argv[1]
 b = bytearray(open(p, "rb").read())
@@ -96,7 +99,7 @@ def rec(b, k):
     for _ in range(k):
         off += 20 + struct.unpack(">I", b[off + 4:off + 8])[0]
     return off, struct.unpack(">I", b[off + 4:off + 8])[0]
-o1, n1 = rec(b, 7); o2, n2 = rec(b, 8)
+k = int(sys.argv[2]); o1, n1 = rec(b, k); o2, n2 = rec(b, k + 1)
 h1, p1 = bytearray(b[o1:o1 + 20]), bytes(b[o1 + 20:o1 + 20 + n1])
 h2, p2 = bytearray(b[o2:o2 + 20]), bytes(b[o2 + 20:o2 + 20 + n2])
 # each header keeps its index and flags; the payloads change places
@@ -107,7 +110,7 @@ b[o1:o2 + 20 + n2] = bytes(h1) + p2 + bytes(h2) + p1
 open(p, "wb").write(b)
 PY
 "$LOGSEAL" verify --data "$D" >"$TMP/v.out" 2>&1 && not_ok "two swapped records are detected" || ok "two swapped records are detected"
-grep -q "record $((FIRST + 7)) does not authenticate" "$TMP/v.out" && ok "swap located at record 7" || { not_ok "swap located at record 7"; sed 's/^/#   /' "$TMP/v.out"; }
+grep -q "record $((FIRST + K + 7)) does not authenticate" "$TMP/v.out" && ok "swap located at record 7" || { not_ok "swap located at record 7"; sed 's/^/#   /' "$TMP/v.out"; }
 cp "$TMP/seg.orig" "$SEG"
 B=$D/segments/0000000000000000.seal
 cp "$B" "$TMP/b.orig"
