@@ -62,13 +62,13 @@ check "verify --tiles on the fetched copy (plaintext bundles) passes" "$LOGSEAL"
 # Tampering, with the CRC recomputed so that only GCM can notice: in the
 # write-ahead log, at records not sealed yet (those below the sealed end
 # are read from their segment).  SEG is the last journal file, whose
-# records are FIRST, FIRST + 1, ...; K the first of them to alter.
+# records are FIRST, FIRST + 1, ...; R the first of them to alter.
 SEG=$(ls "$D"/journal/*.seg | tail -1)
 FIRST=$((16#$(basename "$SEG" .seg)))
 SEALED=$(( 16#$(basename "$(ls "$D"/segments/*.seal | tail -1)" .seal) + 256 ))
-K=$(( SEALED > FIRST ? SEALED - FIRST : 0 ))
+R=$(( SEALED > FIRST ? SEALED - FIRST : 0 ))
 cp "$SEG" "$TMP/seg.orig"
-python3 - "$SEG" $((K + 5)) <<'PY'
+python3 - "$SEG" $((R + 5)) <<'PY'
 import struct, sys, zlib
 p = sys.argv[1]
 b = bytearray(open(p, "rb").read())
@@ -83,14 +83,14 @@ def fix(b, off, n):
     b[off + 16:off + 20] = struct.pack(">I", crc & 0xffffffff)
 r = list(recs(b))
 off, n = r[int(sys.argv[2])]
-b[off + 20 + 12 + 3] ^= 0x01        # inside the ciphertext of record K + 5
+b[off + 20 + 12 + 3] ^= 0x01        # inside the ciphertext of record R + 5
 fix(b, off, n)
 open(p, "wb").write(b)
 PY
 "$LOGSEAL" verify --data "$D" >"$TMP/v.out" 2>&1 && not_ok "altered ciphertext is detected" || ok "altered ciphertext is detected"
-grep -q "$(basename "$SEG") offset [0-9]*: record $((FIRST + K + 5)) does not authenticate" "$TMP/v.out" && ok "and located (segment, offset, record)" || { not_ok "and located (segment, offset, record)"; sed 's/^/#   /' "$TMP/v.out"; }
+grep -q "$(basename "$SEG") offset [0-9]*: record $((FIRST + R + 5)) does not authenticate" "$TMP/v.out" && ok "and located (segment, offset, record)" || { not_ok "and located (segment, offset, record)"; sed 's/^/#   /' "$TMP/v.out"; }
 cp "$TMP/seg.orig" "$SEG"
-python3 - "$SEG" $((K + 7)) <<'PY'
+python3 - "$SEG" $((R + 7)) <<'PY'
 import struct, sys, zlib
 p = sys.argv[1]
 b = bytearray(open(p, "rb").read())
@@ -110,7 +110,7 @@ b[o1:o2 + 20 + n2] = bytes(h1) + p2 + bytes(h2) + p1
 open(p, "wb").write(b)
 PY
 "$LOGSEAL" verify --data "$D" >"$TMP/v.out" 2>&1 && not_ok "two swapped records are detected" || ok "two swapped records are detected"
-grep -q "record $((FIRST + K + 7)) does not authenticate" "$TMP/v.out" && ok "swap located at record 7" || { not_ok "swap located at record 7"; sed 's/^/#   /' "$TMP/v.out"; }
+grep -q "record $((FIRST + R + 7)) does not authenticate" "$TMP/v.out" && ok "swap located at record 7" || { not_ok "swap located at record 7"; sed 's/^/#   /' "$TMP/v.out"; }
 cp "$TMP/seg.orig" "$SEG"
 B=$D/segments/0000000000000000.seal
 cp "$B" "$TMP/b.orig"
