@@ -29,6 +29,7 @@
 
 #include "core/merkle.h"
 #include "store/check.h"
+#include "store/log.h"
 #include "store/segment.h"
 #include "store/tiles.h"
 
@@ -383,6 +384,45 @@ static void test_hashes_from(void **state)
 	assert_int_equal(rename(b, a), 0);
 }
 
+/* A log written through log_open() with segments of 256: the WAL goes on
+ * at the sealed end; without the last segment it does not, and that is
+ * named. */
+static void test_wal(void **state)
+{
+	char dir[128], path[256];
+	struct log_opts lo = { 0 };
+	struct log *l;
+	struct store_check_report rep;
+	struct ls_err err = { "" };
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/wal", root);
+	assert_int_equal(log_init(dir, "check.test/log", &err), LS_OK);
+	lo.dir = dir;
+	lo.no_threads = 1;
+	lo.segment_leaves = 256;
+	assert_int_equal(log_open(&lo, &l, NULL, &err), LS_OK);
+	for (int i = 0; i < 600; i++) {
+		char buf[64];
+		struct iovec iov = { buf, 0 };
+		uint64_t first;
+
+		iov.iov_len = (size_t)snprintf(buf, sizeof(buf), "{\"n\":%d}", i);
+		assert_int_equal(log_append(l, &iov, 1, &first, &err), LS_OK);
+	}
+	assert_int_equal(log_checkpoint(l, &err), LS_OK);
+	assert_int_equal(log_close(l, &err), LS_OK);
+	if (store_check_segments(dir, 0, 600, NULL, &rep, &err) != LS_OK)
+		fail_msg("%s", err.msg);
+	assert_int_equal(rep.segments, 2);
+	assert_int_equal(rep.end, 512);
+	store_sealed_path(dir, 256, path, sizeof(path));
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(store_check_segments(dir, 0, 600, NULL, &rep, &err), LS_CORRUPT);
+	assert_non_null(strstr(err.msg, "(the write-ahead log up to leaf 256, where the sealed "
+					"segments end)"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -391,6 +431,7 @@ int main(void)
 		cmocka_unit_test(test_layout),
 		cmocka_unit_test(test_list_each),
 		cmocka_unit_test(test_hashes_from),
+		cmocka_unit_test(test_wal),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
