@@ -62,7 +62,7 @@ check "verify --tiles on the fetched copy (plaintext bundles) passes" "$LOGSEAL"
 # Tampering, with the CRC recomputed so that only GCM can notice: in the
 # write-ahead log, at records not sealed yet (those below the sealed end
 # are read from their segment).  SEG is the last journal file, whose
-# records are FIRST, FIRST + 1, ...; R the first of them to alter.
+# records are FIRST, FIRST + 1, ...; FIRST + R the first not sealed.
 SEG=$(ls "$D"/journal/*.seg | tail -1)
 FIRST=$((16#$(basename "$SEG" .seg)))
 SEALED=$(( 16#$(basename "$(ls "$D"/segments/*.seal | tail -1)" .seal) + 256 ))
