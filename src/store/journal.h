@@ -168,9 +168,11 @@ ls_rc journal_reader_kept(struct journal_reader *r, struct journal_pass *pass,
 			  struct ls_err *err);
 
 /* The write-ahead log's end of life: delete every file of dir whose records
- * all lie below end (they are in durable sealed segments), never the last
- * file, then fsync dir.  *dropped (may be NULL) counts the files deleted. */
-ls_rc journal_drop_below(const char *dir, uint64_t end, size_t *dropped, struct ls_err *err);
+ * all lie in [from, end) (they are in durable sealed segments), never the
+ * last file, then fsync dir.  *dropped (may be NULL) counts the files
+ * deleted. */
+ls_rc journal_drop_below(const char *dir, uint64_t from, uint64_t end, size_t *dropped,
+			 struct ls_err *err);
 /* The first index of every file of dir, ascending (*firsts malloc'd). */
 ls_rc journal_files(const char *dir, uint64_t **firsts, size_t *n, struct ls_err *err);
 

@@ -264,9 +264,11 @@ ls_rc journal_files(const char *dir, uint64_t **firsts, size_t *n, struct ls_err
 	return jnl_list_segments(dir, firsts, n, err);
 }
 
-/* File k holds [segs[k], segs[k + 1]): all below end when segs[k + 1] <= end.
- * The last file is the one being written and always stays. */
-ls_rc journal_drop_below(const char *dir, uint64_t end, size_t *dropped, struct ls_err *err)
+/* File k holds [segs[k], segs[k + 1]): inside [from, end) when segs[k] >=
+ * from and segs[k + 1] <= end.  The last file is the one being written and
+ * always stays. */
+ls_rc journal_drop_below(const char *dir, uint64_t from, uint64_t end, size_t *dropped,
+			 struct ls_err *err)
 {
 	char path[4096], name[SEG_NAME_LEN + 1];
 	uint64_t *segs;
@@ -279,6 +281,8 @@ ls_rc journal_drop_below(const char *dir, uint64_t end, size_t *dropped, struct 
 	if (rc != LS_OK)
 		return rc;
 	for (k = 0; k + 1 < n && segs[k + 1] <= end; k++) {
+		if (segs[k] < from)
+			continue;
 		jnl_seg_name(name, segs[k]);
 		if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path)) {
 			free(segs);

@@ -31,6 +31,8 @@ struct sealer {
 	uint32_t leaves;
 	struct keyring *kr;	/* NULL: plaintext */
 	uint64_t end;		/* atomic (invariant 1) */
+	uint64_t base;		/* where the segments begin: journal files
+				 * before it hold entries no segment has */
 	int tidy;		/* journal files below end dropped once */
 
 	pthread_mutex_t run_mu;	/* one seal at a time */
@@ -116,7 +118,7 @@ ls_rc sealer_run(struct sealer *s, uint64_t size, struct ls_err *err)
 	pthread_mutex_lock(&s->run_mu);
 	if (!s->tidy) {
 		/* A crash between a seal and its deletion left files behind. */
-		rc = journal_drop_below(s->jdir, sealer_end(s), NULL, err);
+		rc = journal_drop_below(s->jdir, s->base, sealer_end(s), NULL, err);
 		s->tidy = rc == LS_OK;
 	}
 	while (rc == LS_OK && sealer_end(s) + s->leaves <= size) {
@@ -127,7 +129,7 @@ ls_rc sealer_run(struct sealer *s, uint64_t size, struct ls_err *err)
 		if (rc != LS_OK)
 			break;
 		__atomic_store_n(&s->end, first + s->leaves, __ATOMIC_RELEASE);
-		rc = journal_drop_below(s->jdir, first + s->leaves, NULL, err);
+		rc = journal_drop_below(s->jdir, s->base, first + s->leaves, NULL, err);
 		t = now_s() - t0;
 		pthread_mutex_lock(&s->mu);
 		s->stats.segments++;
@@ -213,6 +215,9 @@ ls_rc sealer_open(const char *datadir, uint32_t leaves, int thread, struct seale
 	 * from the retained point, at a whole entry bundle. */
 	kept = (kept + SEGMENT_BUNDLE - 1) / SEGMENT_BUNDLE * SEGMENT_BUNDLE;
 	s->end = list.n && list.end > kept ? list.end : kept;
+	/* A retained point that is no multiple of 256 (retention before
+	 * sealed segments) leaves [kept, rounded up) in the journal only. */
+	s->base = list.n && list.first[0] < s->end ? list.first[0] : s->end;
 	sealed_list_release(&list);
 	pthread_mutex_init(&s->run_mu, NULL);
 	pthread_mutex_init(&s->mu, NULL);

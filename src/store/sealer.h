@@ -15,7 +15,10 @@
  *  1. s is where sealing stands: the end of the last segment on disk (or,
  *     with none, the retained point rounded up to a whole entry bundle);
  *     ranges are sealed in order, each durable (segment_write) before the
- *     journal files it covers are deleted.  A crash between the two leaves
+ *     journal files it covers are deleted (only files all of whose entries
+ *     lie in segments: a retained point that is no multiple of 256, left
+ *     by retention before sealed segments, keeps the file with the entries
+ *     from there to the first segment).  A crash between the two leaves
  *     both: reads prefer the segment, the next seal deletes the files.
  *  2. Bounded: sealer_behind() is 1 once more than SEALER_MAX_BEHIND whole
  *     ranges wait; log.c then acknowledges nothing more (back-pressure,
