@@ -4,10 +4,12 @@
  * a decoded one (postings_codec.c makes and reads the blob).
  *
  * Building keeps, per entry of about ten terms, little more than the rels:
- *   - an arena of term bytes (field, len, bytes: no allocation per term);
- *   - struct pterm (16 bytes) per distinct term, its rels in line (up to
- *     two), in a doubling array (up to PS_ARR_MAX) or in a roaring bitmap
- *     (dense terms: outcome, service, action);
+ *   - an arena of term bytes (field, len, bytes: no allocation per term)
+ *     in 64 KiB chunks that never move (postings_value() points into it);
+ *   - struct pterm (16 bytes, in chunks of 4096: no doubling slack) per
+ *     distinct term, its rels in line (up to two), in a doubling array (up
+ *     to PS_ARR_MAX) or in a roaring bitmap (dense terms: outcome, service,
+ *     action);
  *   - an open-addressing table of (SipHash, term id) slots: the terms are
  *     client values, the hash is keyed at random per range so nobody can
  *     aim them at one chain;
@@ -15,7 +17,9 @@
  *     (postings_any) and the list of its term ids (prefix scans);
  *   - the columns: two int64 arrays, two "has" bitmaps, and three uint32
  *     term ids per rel for postings_value().
- * postings_memory() counts all of it.
+ * postings_memory() counts all of it: about 200 bytes an entry on bench
+ * shapes (bench_postings), most of it the near-unique terms (resource id,
+ * address, /24): record, pterm, slot and their rel.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -41,9 +45,13 @@ ls_rc postings_new(uint64_t first, struct postings **out, struct ls_err *err)
 	if (!p)
 		return ls_err_set(err, LS_NOMEM, "postings: out of memory");
 	p->first = first;
-	if (ls_random(p->sipkey, sizeof(p->sipkey)) != LS_OK) {
+	if (ls_random(p->fkey[0], sizeof(p->fkey[0])) != LS_OK) {
 		free(p);
 		return ls_err_set(err, LS_IO, "postings: no randomness for the hash key");
+	}
+	for (int f = 1; f < PF_FIELDS; f++) {
+		memcpy(p->fkey[f], p->fkey[0], sizeof(p->fkey[0]));
+		p->fkey[f][0] ^= (uint8_t)f;
 	}
 	for (int f = 1; f < PF_FIELDS; f++) {
 		p->any[f] = roaring_bitmap_create();
@@ -82,9 +90,13 @@ void postings_free(struct postings *p)
 	if (!p)
 		return;
 	for (uint32_t i = 0; i < p->nterms; i++)
-		term_release(&p->terms[i]);
-	free(p->terms);
-	free(p->arena);
+		term_release(ps_term(p, i));
+	for (uint32_t i = 0; i < p->ntchunks; i++)
+		free(p->tchunk[i]);
+	free(p->tchunk);
+	for (uint32_t i = 0; i < p->nchunks; i++)
+		free(p->chunk[i]);
+	free(p->chunk);
 	free(p->slots);
 	for (int f = 0; f < PF_FIELDS; f++) {
 		free(p->fterms[f]);
@@ -98,7 +110,7 @@ void postings_free(struct postings *p)
 	}
 	free(p->val);
 	free(p->buf);
-	ls_wipe(p->sipkey, sizeof(p->sipkey));
+	ls_wipe(p->fkey, sizeof(p->fkey));
 	free(p);
 }
 
@@ -115,19 +127,16 @@ uint32_t postings_count(const struct postings *p)
 /* ------------------------------------------------------------------ */
 /* building */
 
+/* SipHash of the term's bytes under the field's key (field = first
+ * byte of the range's random key changed): no copy of the term. */
 static uint32_t term_hash(const struct postings *p, uint8_t field, const void *b, size_t len)
 {
-	uint8_t k[2 + PF_TERM_MAX];
-
-	k[0] = field;
-	k[1] = (uint8_t)len;
-	memcpy(k + 2, b, len);
-	return (uint32_t)ls_siphash24(p->sipkey, k, len + 2);
+	return (uint32_t)ls_siphash24(p->fkey[field], b, len);
 }
 
 static const uint8_t *term_key(const struct postings *p, uint32_t id)
 {
-	return p->arena + p->terms[id].off;
+	return ps_key(p, ps_term(p, id)->off);
 }
 
 /* The id of a term, or UINT32_MAX. */
@@ -207,48 +216,46 @@ static int grow(void **a, uint32_t *cap, uint32_t need, size_t elem)
 /* A new term (not yet in the table): its id, or UINT32_MAX on OOM. */
 static uint32_t term_add(struct postings *p, uint8_t field, const void *b, size_t len, uint32_t h)
 {
-	size_t need = p->arena_len + 2 + len;
 	uint32_t id = p->nterms;
 	struct pterm *t;
+	uint8_t *rec;
 
-	if (id == UINT32_MAX - 1 || need > UINT32_MAX)
+	if (id == UINT32_MAX - 1)
 		return UINT32_MAX;
-	if (need > p->arena_cap) {
-		size_t nc = p->arena_cap ? p->arena_cap * 2 : 4096;
-		uint8_t *na;
-
-		while (nc < need)
-			nc *= 2;
-		na = realloc(p->arena, nc);
-		if (!na)
+	if (!p->nchunks || p->chunk_used + 2 + len > PS_CHUNK) {
+		if (p->nchunks == PS_CHUNK ||
+		    !grow((void **)&p->chunk, &p->chunks_cap, p->nchunks + 1, sizeof(*p->chunk)))
 			return UINT32_MAX;
-		p->arena = na;
-		p->arena_cap = nc;
+		p->chunk[p->nchunks] = malloc(PS_CHUNK);
+		if (!p->chunk[p->nchunks])
+			return UINT32_MAX;
+		p->nchunks++;
+		p->chunk_used = 0;
 	}
-	if (!grow((void **)&p->terms, &p->terms_cap, id + 1, sizeof(*p->terms)) ||
-	    !grow((void **)&p->fterms[field], &p->fcap[field], p->fn[field] + 1, sizeof(uint32_t)) ||
+	if (id >> PS_TCHUNK_BITS >= p->ntchunks) {
+		if (!grow((void **)&p->tchunk, &p->tchunks_cap, p->ntchunks + 1,
+			  sizeof(*p->tchunk)))
+			return UINT32_MAX;
+		p->tchunk[p->ntchunks] = malloc(PS_TCHUNK * sizeof(struct pterm));
+		if (!p->tchunk[p->ntchunks])
+			return UINT32_MAX;
+		p->ntchunks++;
+	}
+	if (!grow((void **)&p->fterms[field], &p->fcap[field], p->fn[field] + 1, sizeof(uint32_t)) ||
 	    !slots_reserve(p))
 		return UINT32_MAX;
-	t = &p->terms[id];
+	t = ps_term(p, id);
 	memset(t, 0, sizeof(*t));
-	t->off = (uint32_t)p->arena_len;
-	p->arena[p->arena_len] = field;
-	p->arena[p->arena_len + 1] = (uint8_t)len;
-	memcpy(p->arena + p->arena_len + 2, b, len);
-	p->arena_len = need;
+	t->off = (p->nchunks - 1) << PS_CHUNK_BITS | p->chunk_used;
+	rec = p->chunk[p->nchunks - 1] + p->chunk_used;
+	rec[0] = field;
+	rec[1] = (uint8_t)len;
+	memcpy(rec + 2, b, len);
+	p->chunk_used += 2 + (uint32_t)len;
 	p->fterms[field][p->fn[field]++] = id;
 	p->nterms++;
 	slot_put(p->slots, p->nslots, h, id + 1);
 	return id;
-}
-
-static uint32_t term_last(const struct pterm *t)
-{
-	if (t->n > PS_ARR_MAX)
-		return roaring_bitmap_maximum(t->u.bm);
-	if (t->n > PS_INLINE)
-		return t->u.arr[t->n - 1];
-	return t->u.inl[t->n - 1];
 }
 
 /* Append rel (> every rel of t): 0 on OOM, t unchanged. */
@@ -327,6 +334,49 @@ static void term_pop(struct pterm *t)
 	}
 }
 
+/*
+ * A few recent terms per field, compared before hashing: outcome, service,
+ * action, family, writer and the short network prefixes repeat from row
+ * to row, and a compare of a cached term is cheaper than SipHash.  A field
+ * whose terms rarely repeat (ids, addresses) stops using it after
+ * PS_MRU_TRIAL lookups.
+ */
+static uint32_t mru_find(struct postings *p, uint8_t f, const void *b, size_t len)
+{
+	struct pmru *m = &p->mru[f];
+
+	if (m->off)
+		return UINT32_MAX;
+	for (int j = 0; j < PS_MRU; j++) {
+		const uint8_t *k;
+
+		if (!m->id1[j])
+			break;
+		k = term_key(p, m->id1[j] - 1);
+		if (k[1] == len && !memcmp(k + 2, b, len)) {
+			uint32_t id1 = m->id1[j];
+
+			if (j) {	/* move towards the front */
+				m->id1[j] = m->id1[j - 1];
+				m->id1[j - 1] = id1;
+			}
+			m->hits++;
+			return id1 - 1;
+		}
+	}
+	if (++m->misses == PS_MRU_TRIAL && m->hits < PS_MRU_TRIAL)
+		m->off = 1;
+	return UINT32_MAX;
+}
+
+static void mru_put(struct postings *p, uint8_t f, uint32_t id)
+{
+	struct pmru *m = &p->mru[f];
+
+	memmove(m->id1 + 1, m->id1, (PS_MRU - 1) * sizeof(m->id1[0]));
+	m->id1[0] = id + 1;
+}
+
 static int row_check(const struct postings *p, uint32_t rel, const struct pf_row *row,
 		     struct ls_err *err)
 {
@@ -353,7 +403,7 @@ static int row_check(const struct postings *p, uint32_t rel, const struct pf_row
 ls_rc postings_add_row(struct postings *p, uint32_t rel, const struct pf_row *row,
 		       struct ls_err *err)
 {
-	uint32_t touched[PF_ROW_TERMS], val[3] = {0, 0, 0};
+	uint32_t touched[PF_ROW_TERMS], val[3] = {0, 0, 0}, ids[PF_ROW_TERMS], hs[PF_ROW_TERMS];
 	uint8_t fields[PF_FIELDS] = {0};
 	size_t nt = 0;
 	ls_rc rc = row_check(p, rel, row, err);
@@ -379,22 +429,39 @@ ls_rc postings_add_row(struct postings *p, uint32_t rel, const struct pf_row *ro
 		p->val = v;
 		p->rows_cap = nc;
 	}
+	/* first hash every term and fetch its slot, so that the row's cache
+	 * misses overlap instead of queueing one after the other */
+	for (size_t i = 0; i < row->nterms; i++) {
+		ids[i] = mru_find(p, row->t[i].field, row->t[i].bytes, row->t[i].len);
+		if (ids[i] != UINT32_MAX)
+			continue;
+		hs[i] = term_hash(p, row->t[i].field, row->t[i].bytes, row->t[i].len);
+		if (p->nslots)
+			__builtin_prefetch(&p->slots[hs[i] & (p->nslots - 1)]);
+	}
 	for (size_t i = 0; i < row->nterms; i++) {
 		uint8_t f = row->t[i].field, len = row->t[i].len;
 		const void *b = row->t[i].bytes;
-		uint32_t h = term_hash(p, f, b, len), id = term_find(p, f, b, len, h);
-		struct pterm *t;
+		uint32_t id = ids[i];
+		size_t j;
 		int vc;
 
 		if (id == UINT32_MAX) {
-			id = term_add(p, f, b, len, h);
-			if (id == UINT32_MAX)
-				goto nomem;
+			uint32_t h = hs[i];
+
+			id = term_find(p, f, b, len, h);
+			if (id == UINT32_MAX) {
+				id = term_add(p, f, b, len, h);
+				if (id == UINT32_MAX)
+					goto nomem;
+			}
+			mru_put(p, f, id);
 		}
-		t = &p->terms[id];
-		if (t->n && term_last(t) == rel)
+		for (j = 0; j < nt && touched[j] != id; j++)
+			;
+		if (j < nt)
 			continue;	/* the same term twice in one row */
-		if (!term_push(t, rel))
+		if (!term_push(ps_term(p, id), rel))
 			goto nomem;
 		touched[nt++] = id;
 		fields[f] = 1;
@@ -424,7 +491,7 @@ ls_rc postings_add_row(struct postings *p, uint32_t rel, const struct pf_row *ro
 	return LS_OK;
 nomem:
 	while (nt)
-		term_pop(&p->terms[touched[--nt]]);
+		term_pop(ps_term(p, touched[--nt]));
 	return ls_err_set(err, LS_NOMEM, "postings: out of memory");
 }
 
@@ -468,7 +535,8 @@ static int dentry(const struct postings *p, const struct pdfield *d, size_t *pos
 	*kind = (int)(w & 1);
 	*slen = w >> 1;
 	*set = *setpos;
-	if (*set < d->sets || *slen > d->sets + d->sets_len - *set)
+	if (*set < d->sets || *set > d->sets + d->sets_len ||
+	    *slen > d->sets + d->sets_len - *set)
 		return 0;
 	*setpos += *slen;
 	return 1;
@@ -553,9 +621,9 @@ struct pset *postings_get(const struct postings *p, uint8_t field, const void *t
 		return pset_new();
 	if (!p->buf) {
 		id = term_find(p, field, term, len, term_hash(p, field, term, len));
-		if (id == UINT32_MAX || !p->terms[id].n)
+		if (id == UINT32_MAX || !ps_term(p, id)->n)
 			return pset_new();
-		return ps_wrap(term_bitmap(&p->terms[id]));
+		return ps_wrap(term_bitmap(ps_term(p, id)));
 	}
 	bm = roaring_bitmap_create();
 	if (bm && !dict_scan(p, &p->f[field], term, len, 1, bm)) {
@@ -579,8 +647,8 @@ struct pset *postings_prefix(const struct postings *p, uint8_t field, const void
 		return NULL;
 	if (!p->buf) {
 		for (uint32_t i = 0; i < p->fn[field]; i++) {
-			const struct pterm *t = &p->terms[p->fterms[field][i]];
-			const uint8_t *k = p->arena + t->off;
+			const struct pterm *t = ps_term(p, p->fterms[field][i]);
+			const uint8_t *k = ps_key(p, t->off);
 
 			if (t->n && k[1] >= len && !memcmp(k + 2, prefix, len))
 				term_or(bm, t);
@@ -700,10 +768,12 @@ size_t postings_memory(const struct postings *p)
 			     roaring_bitmap_size_in_bytes(p->has[c]);
 		return m;
 	}
-	m += p->arena_cap + (size_t)p->terms_cap * sizeof(struct pterm) +
+	m += (size_t)p->nchunks * PS_CHUNK + (size_t)p->chunks_cap * sizeof(*p->chunk) +
+	     (size_t)p->ntchunks * PS_TCHUNK * sizeof(struct pterm) +
+	     (size_t)p->tchunks_cap * sizeof(*p->tchunk) +
 	     (size_t)p->nslots * sizeof(struct pslot);
 	for (uint32_t i = 0; i < p->nterms; i++) {
-		const struct pterm *t = &p->terms[i];
+		const struct pterm *t = ps_term(p, i);
 
 		if (t->n > PS_ARR_MAX)
 			m += roaring_bitmap_size_in_bytes(t->u.bm) + 64;

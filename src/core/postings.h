@@ -113,6 +113,9 @@ ls_rc postings_encode(const struct postings *p, uint8_t **out, size_t *len, stru
 /* Parse bytes made by postings_encode() (invariant 2).  Copies what it
  * keeps: the caller may free buf after the call. */
 ls_rc postings_decode(const uint8_t *buf, size_t len, struct postings **out, struct ls_err *err);
+/* The same on a malloc'd buf that p takes over (no copy: a postings file
+ * read into memory is decoded in place); buf is freed on failure too. */
+ls_rc postings_decode_owned(uint8_t *buf, size_t len, struct postings **out, struct ls_err *err);
 /* Bytes of memory p holds (for the index's memory budget). */
 size_t postings_memory(const struct postings *p);
 void postings_free(struct postings *p);

@@ -83,8 +83,12 @@ static void ob_varint(struct obuf *o, uint32_t v)
 		o->len += ps_put_varint(d, v);
 }
 
-/* Smallest of the two encodings of v[0..n) (ascending) into o; returns
- * the kind.  Roaring is tried from 8 rels up (below, delta always wins). */
+/* One of the two encodings of v[0..n) (ascending) into o; returns the
+ * kind.  Roaring when it is at most 1/4 larger than delta, or at most
+ * twice as large for 256 rels and more: a roaring set decodes by copying
+ * containers, a delta set one rel at a time (100x slower on a dense set,
+ * bench_postings), and the sets that gain are the dense ones, a small part
+ * of a blob.  Tried from 8 rels up (below, delta is always far smaller). */
 static int put_set(struct obuf *o, const uint32_t *v, size_t n)
 {
 	size_t dsize = ps_delta_size(v, n);
@@ -100,7 +104,7 @@ static int put_set(struct obuf *o, const uint32_t *v, size_t n)
 		}
 		roaring_bitmap_run_optimize(bm);
 		rsize = roaring_bitmap_portable_size_in_bytes(bm);
-		if (rsize < dsize) {
+		if (rsize <= dsize + dsize / 4 || (n >= 256 && rsize <= 2 * dsize)) {
 			d = ob_room(o, rsize);
 			if (d)
 				o->len += roaring_bitmap_portable_serialize(bm, (char *)d);
@@ -137,13 +141,74 @@ static const uint32_t *term_rels(const struct pterm *t, uint32_t *tmp)
 	return t->n > PS_INLINE ? t->u.arr : t->u.inl;
 }
 
-static int term_sort_cmp(const void *a, const void *b, void *ctx)
-{
-	const struct postings *p = ctx;
-	const uint8_t *x = p->arena + p->terms[*(const uint32_t *)a].off;
-	const uint8_t *y = p->arena + p->terms[*(const uint32_t *)b].off;
+/* A term to sort: its first 8 bytes big-endian (zero-padded) decide
+ * almost every comparison without touching the arena. */
+struct skey {
+	uint64_t pre;
+	uint32_t id;
+};
 
-	return ps_cmp(x + 2, x[1], y + 2, y[1]);
+static int skey_cmp(const void *a, const void *b, void *ctx)
+{
+	const struct skey *x = a, *y = b;
+	const struct postings *p = ctx;
+	const uint8_t *s, *t;
+
+	if (x->pre != y->pre)
+		return x->pre < y->pre ? -1 : 1;
+	s = ps_key(p, ps_term(p, x->id)->off);
+	t = ps_key(p, ps_term(p, y->id)->off);
+	return ps_cmp(s + 2, s[1], t + 2, t[1]);
+}
+
+/*
+ * Sort terms: LSD radix sort on the 8-byte prefix (a pass is skipped when
+ * every key has the same byte there: short plaintext terms), then the runs
+ * of equal prefixes by the whole term.  tmp: room for n keys.
+ */
+static void sort_terms(struct skey *k, struct skey *tmp, uint32_t n, const struct postings *p)
+{
+	struct skey *src = k, *dst = tmp, *sw;
+	uint32_t cnt[256];
+
+	for (int pass = 0; pass < 8; pass++) {
+		int sh = 8 * pass;
+		uint32_t sum = 0;
+
+		memset(cnt, 0, sizeof(cnt));
+		for (uint32_t i = 0; i < n; i++)
+			cnt[src[i].pre >> sh & 255]++;
+		if (n && cnt[src[0].pre >> sh & 255] == n)
+			continue;
+		for (int b = 0; b < 256; b++) {
+			uint32_t c = cnt[b];
+
+			cnt[b] = sum;
+			sum += c;
+		}
+		for (uint32_t i = 0; i < n; i++)
+			dst[cnt[src[i].pre >> sh & 255]++] = src[i];
+		sw = src;
+		src = dst;
+		dst = sw;
+	}
+	if (src != k)
+		memcpy(k, src, (size_t)n * sizeof(*k));
+	for (uint32_t i = 0, j; i < n; i = j) {
+		for (j = i + 1; j < n && k[j].pre == k[i].pre; j++)
+			;
+		if (j - i > 1)
+			qsort_r(k + i, j - i, sizeof(*k), skey_cmp, (void *)p);
+	}
+}
+
+static uint64_t prefix8(const uint8_t *k)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | (i < k[1] ? k[2 + i] : 0);
+	return v;
 }
 
 static unsigned bits_for(uint64_t v)
@@ -217,7 +282,8 @@ static ls_rc encode_copy(const struct postings *p, uint8_t **out, size_t *len,
 ls_rc postings_encode(const struct postings *p, uint8_t **out, size_t *len, struct ls_err *err)
 {
 	struct obuf o = {0};
-	uint32_t *tmp = NULL, *rank = NULL, *order[PF_FIELDS] = {0}, nf[PF_FIELDS] = {0};
+	uint32_t *tmp = NULL, *rank = NULL, nf[PF_FIELDS] = {0}, maxf = 0;
+	struct skey *order[PF_FIELDS] = {0}, *stmp = NULL;
 	size_t sect[PS_NSECT + 1];
 	int s = 0;
 	ls_rc rc = LS_NOMEM;
@@ -228,19 +294,27 @@ ls_rc postings_encode(const struct postings *p, uint8_t **out, size_t *len, stru
 		return encode_copy(p, out, len, err);
 	tmp = malloc(((size_t)p->count + 1) * sizeof(*tmp));
 	rank = malloc(((size_t)p->nterms + 1) * sizeof(*rank));
-	if (!tmp || !rank)
+	for (int f = 1; f < PF_FIELDS; f++)
+		maxf = p->fn[f] > maxf ? p->fn[f] : maxf;
+	stmp = malloc(((size_t)maxf + 1) * sizeof(*stmp));
+	if (!tmp || !rank || !stmp)
 		goto done;
 	/* each field's live terms in term order; rank: a term's index there */
 	for (int f = 1; f < PF_FIELDS; f++) {
-		order[f] = malloc(((size_t)p->fn[f] + 1) * sizeof(uint32_t));
+		order[f] = malloc(((size_t)p->fn[f] + 1) * sizeof(struct skey));
 		if (!order[f])
 			goto done;
-		for (uint32_t i = 0; i < p->fn[f]; i++)
-			if (p->terms[p->fterms[f][i]].n)
-				order[f][nf[f]++] = p->fterms[f][i];
-		qsort_r(order[f], nf[f], sizeof(uint32_t), term_sort_cmp, (void *)p);
-		for (uint32_t i = 0; i < nf[f]; i++)
-			rank[order[f][i]] = i;
+		for (uint32_t i = 0; i < p->fn[f]; i++) {
+			const struct pterm *t = ps_term(p, p->fterms[f][i]);
+
+			if (t->n)
+				order[f][nf[f]++] = (struct skey){prefix8(ps_key(p, t->off)),
+								  p->fterms[f][i]};
+		}
+		sort_terms(order[f], stmp, nf[f], p);
+		if (ps_valcol((uint8_t)f) >= 0)
+			for (uint32_t i = 0; i < nf[f]; i++)
+				rank[order[f][i].id] = i;
 	}
 	if (!ob_room(&o, PS_HEAD))
 		goto done;
@@ -255,8 +329,15 @@ ls_rc postings_encode(const struct postings *p, uint8_t **out, size_t *len, stru
 		{
 
 			for (uint32_t i = 0; i < nf[f]; i++) {
-				const struct pterm *t = &p->terms[order[f][i]];
-				const uint8_t *k = p->arena + t->off;
+				const struct pterm *t = ps_term(p, order[f][i].id);
+				const uint8_t *k = ps_key(p, t->off);
+
+				/* terms in sorted order are all over memory: fetch ahead */
+				if (i + 16 < nf[f])
+					__builtin_prefetch(ps_term(p, order[f][i + 16].id));
+				if (i + 8 < nf[f])
+					__builtin_prefetch(
+						ps_key(p, ps_term(p, order[f][i + 8].id)->off));
 				size_t at = sets.len;
 				int kind;
 
@@ -337,6 +418,7 @@ out:
 	free(o.p);
 	free(tmp);
 	free(rank);
+	free(stmp);
 	for (int f = 1; f < PF_FIELDS; f++)
 		free(order[f]);
 	return rc;
@@ -526,27 +608,35 @@ fail:
 	return rc;
 }
 
-ls_rc postings_decode(const uint8_t *buf, size_t len, struct postings **out, struct ls_err *err)
+/* Decode buf, which p owns from here on (freed with p on failure). */
+static ls_rc decode_own(uint8_t *buf, size_t len, struct postings **out, struct ls_err *err)
 {
 	struct postings *p;
 	size_t so[PS_NSECT], sl[PS_NSECT], pos = PS_HEAD;
 	ls_rc rc = LS_OK;
 
 	*out = NULL;
-	if (len < PS_HEAD + 4)
+	if (len < PS_HEAD + 4) {
+		free(buf);
 		return ls_err_set(err, LS_CORRUPT, "postings offset %zu: truncated (%zu bytes)", len,
 				  len);
-	if (memcmp(buf, PS_MAGIC, 8))
+	}
+	if (memcmp(buf, PS_MAGIC, 8)) {
+		free(buf);
 		return ls_err_set(err, LS_CORRUPT, "postings offset 0: bad magic");
-	if (ps_get32(buf + 20) != len)
-		return ls_err_set(err, LS_CORRUPT, "postings offset 20: length %u, %zu bytes",
-				  ps_get32(buf + 20), len);
+	}
+	if (ps_get32(buf + 20) != len) {
+		rc = ls_err_set(err, LS_CORRUPT, "postings offset 20: length %u, %zu bytes",
+				ps_get32(buf + 20), len);
+		free(buf);
+		return rc;
+	}
 	p = calloc(1, sizeof(*p));
-	if (!p || !(p->buf = malloc(len))) {
-		free(p);
+	if (!p) {
+		free(buf);
 		return ls_err_set(err, LS_NOMEM, "postings: out of memory");
 	}
-	memcpy(p->buf, buf, len);
+	p->buf = buf;
 	p->len = len;
 	p->first = ps_get64(buf + 8);
 	p->count = ps_get32(buf + 16);
@@ -579,4 +669,23 @@ ls_rc postings_decode(const uint8_t *buf, size_t len, struct postings **out, str
 fail:
 	postings_free(p);
 	return rc;
+}
+
+ls_rc postings_decode(const uint8_t *buf, size_t len, struct postings **out, struct ls_err *err)
+{
+	uint8_t *own;
+
+	*out = NULL;
+	if (len < PS_HEAD + 4)
+		return decode_own(NULL, len, out, err);	/* the message for a short blob */
+	own = malloc(len);
+	if (!own)
+		return ls_err_set(err, LS_NOMEM, "postings: out of memory");
+	memcpy(own, buf, len);
+	return decode_own(own, len, out, err);
+}
+
+ls_rc postings_decode_owned(uint8_t *buf, size_t len, struct postings **out, struct ls_err *err)
+{
+	return decode_own(buf, len, out, err);
 }

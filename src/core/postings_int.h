@@ -38,6 +38,10 @@
 #define PS_NSECT 47		/* sections of the blob (FORMAT.md 12) */
 #define PS_HEAD (24 + PS_NSECT * 8 + (PF_FIELDS - 1) * 4)	/* bytes before section 0 */
 #define PS_MAGIC "LSPOST01"
+#define PS_CHUNK_BITS 16	/* arena chunks of 64 KiB: a term offset is chunk << 16 | at */
+#define PS_CHUNK ((uint32_t)1 << PS_CHUNK_BITS)
+#define PS_TCHUNK_BITS 12	/* struct pterm chunks of 4096 (64 KiB): no doubling slack */
+#define PS_TCHUNK ((uint32_t)1 << PS_TCHUNK_BITS)
 
 /* Set kinds (the low bit of a dictionary entry's set word). */
 enum { PS_DELTA = 0, PS_ROARING = 1 };
@@ -55,8 +59,8 @@ struct pset {
 	roaring_bitmap_t *bm;
 };
 
-/* Building: one term.  Its bytes are in the arena at off: field, len,
- * bytes. */
+/* Building: one term.  Its bytes are in the arena at off (ps_key): field,
+ * len, bytes. */
 struct pterm {
 	uint32_t off;
 	uint32_t n;
@@ -65,6 +69,15 @@ struct pterm {
 		uint32_t *arr;
 		roaring_bitmap_t *bm;
 	} u;
+};
+
+#define PS_MRU 8			/* recent terms per field (postings.c) */
+#define PS_MRU_TRIAL 4096
+
+struct pmru {
+	uint32_t id1[PS_MRU];	/* term id + 1, most recent first */
+	uint32_t hits, misses;
+	int off;
 };
 
 struct pslot {
@@ -96,11 +109,12 @@ struct postings {
 	uint32_t count;
 
 	/* building */
-	uint8_t sipkey[16];
-	uint8_t *arena;
-	size_t arena_len, arena_cap;
-	struct pterm *terms;
-	uint32_t nterms, terms_cap;
+	uint8_t fkey[PF_FIELDS][16];	/* SipHash key per field */
+	struct pmru mru[PF_FIELDS];
+	uint8_t **chunk;	/* the arena: PS_CHUNK-byte chunks that never move */
+	uint32_t nchunks, chunks_cap, chunk_used;
+	struct pterm **tchunk;	/* the terms, PS_TCHUNK to a chunk (ps_term) */
+	uint32_t nterms, ntchunks, tchunks_cap;
 	struct pslot *slots;
 	uint32_t nslots;	/* a power of two, or 0 */
 	uint32_t *fterms[PF_FIELDS];	/* term ids of each field, in arrival order */
@@ -121,6 +135,18 @@ struct postings {
 	size_t valsec[3];	/* offset of the width byte */
 	uint8_t valw[3];
 };
+
+/* A building term's record (field, len, bytes) in the arena.  Chunks never
+ * move, so postings_value() can hand out pointers into them. */
+static inline const uint8_t *ps_key(const struct postings *p, uint32_t off)
+{
+	return p->chunk[off >> PS_CHUNK_BITS] + (off & (PS_CHUNK - 1));
+}
+
+static inline struct pterm *ps_term(const struct postings *p, uint32_t id)
+{
+	return &p->tchunk[id >> PS_TCHUNK_BITS][id & (PS_TCHUNK - 1)];
+}
 
 /* Value fields in the order of the columns. */
 static inline int ps_valcol(uint8_t field)

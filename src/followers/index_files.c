@@ -310,13 +310,30 @@ static void cache_trim(struct index *idx, struct postings **gone, size_t *ngone)
 	}
 }
 
-/* A free slot, evicting the least recently used unreferenced entry when
- * there is none; NULL when every slot is held.  Under cmu. */
-static struct centry *cache_slot(struct index *idx, struct postings **gone, size_t *ngone)
+/* The slot range first is looked up in first (its home): most lookups
+ * end there, the others scan. */
+static size_t home(const struct index *idx, uint64_t first)
 {
-	struct centry *lru = NULL;
+	return (size_t)((first / idx->L) % CACHE_SLOTS);
+}
+
+/* A slot for range first: its home when free or unheld, else a free one,
+ * else the least recently used unheld one (evicted); NULL when every slot
+ * is held.  Under cmu. */
+static struct centry *cache_slot(struct index *idx, uint64_t first, struct postings **gone,
+				 size_t *ngone)
+{
+	struct centry *lru = NULL, *h = &idx->cache[home(idx, first)];
 	size_t i;
 
+	if (!h->p)
+		return h;
+	if (!h->refs) {
+		idx->cache_bytes -= h->mem;
+		gone[(*ngone)++] = h->p;
+		h->p = NULL;
+		return h;
+	}
 	for (i = 0; i < CACHE_SLOTS; i++) {
 		struct centry *c = &idx->cache[i];
 
@@ -347,7 +364,7 @@ void ix_cache_add(struct index *idx, struct postings *p)
 	struct centry *c;
 
 	pthread_mutex_lock(&idx->cmu);
-	c = cache_slot(idx, gone, &ngone);
+	c = cache_slot(idx, postings_first(p), gone, &ngone);
 	if (c) {
 		c->p = p;
 		c->first = postings_first(p);
@@ -375,11 +392,12 @@ ls_rc ix_cache_get(struct index *idx, uint64_t first, struct centry **out, struc
 	*out = NULL;
 	for (;;) {
 		pthread_mutex_lock(&idx->cmu);
-		for (i = 0; i < CACHE_SLOTS; i++)
-			if (idx->cache[i].p && idx->cache[i].first == first) {
+		c = &idx->cache[home(idx, first)];
+		if (!c->p || c->first != first)
+			c = NULL;
+		for (i = 0; !c && i < CACHE_SLOTS; i++)
+			if (idx->cache[i].p && idx->cache[i].first == first)
 				c = &idx->cache[i];
-				break;
-			}
 		if (c) {
 			c->refs++;
 			c->tick = ++idx->tick;
@@ -390,7 +408,7 @@ ls_rc ix_cache_get(struct index *idx, uint64_t first, struct centry **out, struc
 			return LS_OK;
 		}
 		if (p) {
-			c = cache_slot(idx, gone, &ngone);
+			c = cache_slot(idx, first, gone, &ngone);
 			if (!c) {
 				pthread_mutex_unlock(&idx->cmu);
 				free_gone(gone, ngone);

@@ -64,7 +64,7 @@
 #define NOSPACE_RETRY_MS 100	/* first wait of the writer after ENOSPC ... */
 #define NOSPACE_RETRY_MAX_MS 2000	/* ... doubling up to this */
 #define CACHE_BYTES ((size_t)64 << 20)	/* decoded sealed ranges kept (LRU) */
-#define CACHE_SLOTS 512		/* ... and at most this many of them */
+#define CACHE_SLOTS 4096	/* ... and at most this many of them */
 #define POST_MAX ((size_t)1 << 30)	/* largest .post file read */
 #define CURSOR_VERSION 1
 #define CURSOR_TAG "logseal index cursor v1"

@@ -7,11 +7,13 @@
  *    257 and 65536 entries; every lookup (get, prefix, any, the columns,
  *    the values, the time bounds) is compared with an inverted index built
  *    naively from the rows, on the building set and again after
- *    encode + decode (invariant 1), and encoding the decoded set gives the
- *    same bytes;
+ *    encode + decode (invariant 1), also decoded in place
+ *    (postings_decode_owned), and encoding the decoded set gives the same
+ *    bytes;
  *  - pset_take in both orders, with and without `after`, against sorted
  *    arrays, on sets with array, bitset and run containers across 2^16;
  *  - add_row refuses a wrong rel, an unknown field, an empty term;
+ *  - a value pointer stays valid while the building set grows;
  *  - decode refuses every truncation of a blob and every flipped bit with
  *    LS_CORRUPT, names an offset, and a flip with the checksum made right
  *    again is either refused or decodes to something every lookup can run
@@ -471,6 +473,22 @@ static void model_round(uint32_t nrows, int pmiss, uint64_t seed)
 	assert_int_equal(postings_encode(p, &blob, &len, &err), LS_OK);
 	assert_int_equal(postings_decode(blob, len, &q, &err), LS_OK);
 	check_all(q, &m, first);
+	/* decoded in place from a buffer it takes over: the same answers */
+	{
+		uint8_t *own = malloc(len + 1);
+		struct postings *o;
+
+		assert_non_null(own);
+		memcpy(own, blob, len);
+		assert_int_equal(postings_decode_owned(own, len, &o, &err), LS_OK);
+		if (nrows <= 1000)
+			check_all(o, &m, first);
+		assert_int_equal(postings_encode(o, &blob2, &len2, &err), LS_OK);
+		assert_int_equal(len2, len);
+		assert_memory_equal(blob2, blob, len);
+		free(blob2);
+		postings_free(o);
+	}
 	/* the decoded set encodes to the same bytes; encoding is repeatable */
 	assert_int_equal(postings_encode(q, &blob2, &len2, &err), LS_OK);
 	assert_int_equal(len2, len);
@@ -696,6 +714,42 @@ static void test_add_row_errors(void **state)
 	pset_free(NULL);
 }
 
+/* postings_value() points into p for as long as p lives, also while rows
+ * are added (the term arena grows in chunks, it never moves). */
+static void test_value_stable(void **state)
+{
+	struct postings *p;
+	struct ls_err err;
+	struct pf_row row = {.nterms = 2};
+	uint8_t big[200];
+	const char *v;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(postings_new(0, &p, &err), LS_OK);
+	row.t[0].field = PF_ACTION;
+	row.t[0].len = 10;
+	row.t[0].bytes = "user.login";
+	row.t[1].field = PF_RID;
+	row.t[1].len = sizeof(big);
+	row.t[1].bytes = big;
+	memset(big, 0, sizeof(big));
+	assert_int_equal(postings_add_row(p, 0, &row, &err), LS_OK);
+	v = postings_value(p, 0, PF_ACTION, &len);
+	assert_non_null(v);
+	for (uint32_t r = 1; r < 5000; r++) {
+		memcpy(big, &r, sizeof(r));
+		row.t[0].bytes = r % 2 ? "db.query" : "user.login";
+		row.t[0].len = r % 2 ? 8 : 10;
+		assert_int_equal(postings_add_row(p, r, &row, &err), LS_OK);
+	}
+	assert_true(postings_memory(p) > 5000 * sizeof(big));
+	assert_int_equal(len, 10);
+	assert_memory_equal(v, "user.login", 10);
+	assert_ptr_equal(postings_value(p, 0, PF_ACTION, &len), v);
+	postings_free(p);
+}
+
 /* Every lookup on a decoded set, for bytes that decoded: must not crash. */
 static void exercise(const struct postings *q)
 {
@@ -751,6 +805,14 @@ static void test_corrupt(void **state)
 		assert_int_equal(postings_decode(bad, n, &q, &err), LS_CORRUPT);
 		assert_null(q);
 		assert_non_null(strstr(err.msg, "offset"));
+		if (n % 7 == 0) {	/* a buffer handed over is freed on failure */
+			uint8_t *own = malloc(n + 1);
+
+			assert_non_null(own);
+			memcpy(own, blob, n);
+			assert_int_equal(postings_decode_owned(own, n, &q, &err), LS_CORRUPT);
+			assert_null(q);
+		}
 	}
 	for (size_t i = 0; i < len; i++)
 		for (int bit = 0; bit < 8; bit++) {
@@ -759,6 +821,14 @@ static void test_corrupt(void **state)
 			memcpy(bad, blob, len);
 			bad[i] ^= (uint8_t)(1u << bit);
 			assert_int_equal(postings_decode(bad, len, &q, &err), LS_CORRUPT);
+			if (i % 13 == 0 && bit == 0) {
+				uint8_t *own = malloc(len);
+
+				assert_non_null(own);
+				memcpy(own, bad, len);
+				assert_int_equal(postings_decode_owned(own, len, &q, &err),
+						 LS_CORRUPT);
+			}
 			/* the same flip with the checksum made right */
 			if (i >= len - 4)
 				continue;
@@ -844,6 +914,7 @@ int main(void)
 		cmocka_unit_test(test_model_65536),
 		cmocka_unit_test(test_take),
 		cmocka_unit_test(test_add_row_errors),
+		cmocka_unit_test(test_value_stable),
 		cmocka_unit_test(test_corrupt),
 		cmocka_unit_test(test_corrupt_roaring),
 	};
