@@ -975,12 +975,46 @@ ls_rc verify_data_dir_ex(const char *dir, const struct verify_progress *progress
 	if (rc != LS_OK)
 		goto out;
 
+	/* A retained point inside an entry bundle (retention of the format
+	 * before sealed segments): the entries up to the next whole bundle are
+	 * in the WAL, before the first segment. */
+	if (kept % TILE_WIDTH) {
+		rc = store_iter_open(jdir, kept, STORE_STRICT, &it, err);
+		while (rc == LS_OK && w.tree.size < (kept / TILE_WIDTH + 1) * TILE_WIDTH &&
+		       w.tree.size < pub.size) {
+			const uint8_t *data;
+			size_t len;
+			uint64_t idx;
+			uint8_t h[LS_HASH_LEN];
+
+			rc = store_iter_next(it, &data, &len, &idx, err);
+			if (rc == LS_NOTFOUND) {
+				rc = LS_OK;
+				break;
+			}
+			if (rc == LS_OK && idx != w.tree.size)
+				rc = ls_err_set(err, LS_TAMPERED,
+						"%s: the journal holds entry %llu where %llu was "
+						"expected",
+						jdir, (unsigned long long)idx,
+						(unsigned long long)w.tree.size);
+			if (rc == LS_OK) {
+				merkle_leaf_hash(data, len, h);
+				rc = vw_leaf(&w, h, err);
+			}
+		}
+		store_iter_free(it);
+		it = NULL;
+		if (rc != LS_OK)
+			goto out;
+	}
+
 	/* The sealed segments, then the write-ahead log from where they end. */
 	memset(&cb, 0, sizeof(cb));
 	cb.hashes = vw_hashes;
 	cb.ctx = &w;
 	cb.threads = 2;
-	rc = store_check_segments(dir, kept, pub.size, &cb, &srep, err);
+	rc = store_check_segments(dir, w.tree.size, pub.size, &cb, &srep, err);
 	if (rc != LS_OK)
 		goto out;
 	rep->segments = srep.segments;

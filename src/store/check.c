@@ -392,9 +392,9 @@ static void *worker(void *arg)
 }
 
 /* The write-ahead log goes on at end: its records are read (framing,
- * checksums, seals) from its first file on, those below end too (a copy
- * of sealed entries until the file is dropped), and the first one at or
- * past end is end, or there is none.  An error past end is left to the
+ * checksums, seals) from the start of the file that holds end, those below
+ * end too (a copy of sealed entries until the file is dropped), and the
+ * first one at or past end is end, or there is none.  An error past end is left to the
  * caller's own read of the WAL (a live server may be writing there). */
 static ls_rc check_wal(const char *datadir, uint64_t end, struct ls_err *err)
 {
@@ -411,8 +411,11 @@ static ls_rc check_wal(const char *datadir, uint64_t end, struct ls_err *err)
 		return LS_OK; /* no WAL directory: nothing goes on */
 	if (rc != LS_OK)
 		return rc;
-	if (n && firsts[0] < end)
-		start = firsts[0];
+	/* From the file that holds end (its records below end are a copy of
+	 * sealed ones); files before it hold entries before the first segment
+	 * or were dropped, and are not this check's. */
+	for (size_t k = 0; k < n && firsts[k] <= end; k++)
+		start = firsts[k];
 	free(firsts);
 	if (!n)
 		return LS_OK;

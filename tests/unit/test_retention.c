@@ -397,9 +397,9 @@ static void test_pass(void **state)
  * "<016x>.seg.zst" in the manifest.  Built here from the WAL file of the
  * first 256 entries (copied before they are sealed), put where a pass of
  * the old code would have: verify reads it back, and names it when it
- * is altered.
+ * is altered.  Also with a retained point that is no multiple of 256.
  */
-static void test_old_archive(void **state)
+static void old_archive(unsigned n)
 {
 	char root[] = "/tmp/test_retention_old.XXXXXX", dir[128], path[256], jdir[200];
 	struct log_opts lo = { 0 };
@@ -411,7 +411,6 @@ static void test_old_archive(void **state)
 	uint8_t h[32];
 	void *z;
 
-	(void)state;
 	assert_non_null(mkdtemp(root));
 	snprintf(dir, sizeof(dir), "%s/d", root);
 	snprintf(jdir, sizeof(jdir), "%s/journal", dir);
@@ -420,15 +419,25 @@ static void test_old_archive(void **state)
 	lo.no_threads = 1;
 	lo.segment_leaves = 256;
 	assert_int_equal(log_open(&lo, &l, NULL, &err), LS_OK);
-	append(l, "web", "2024-01-01T00:00:00Z", 256);
+	append(l, "web", "2024-01-01T00:00:00Z", (int)n);
 	assert_int_equal(log_rotate_key(l, &err), LS_OK);
 	snprintf(path, sizeof(path), "%s/journal/0000000000000000.seg", dir);
 	assert_int_equal(fs_read_file(path, 1 << 26, &seg, &len, &err), LS_OK);
-	append(l, "web", "2024-01-02T00:00:00Z", 300);
+	if (n % 256) {
+		/* The old pass ran before sealing: the journal file goes, the
+		 * retained point is n, and sealing starts at the next whole
+		 * bundle, leaving [n, 256) in the WAL. */
+		assert_int_equal(log_close(l, &err), LS_OK);
+		assert_int_equal(unlink(path), 0);
+		assert_int_equal(store_set_retained(jdir, n, &err), LS_OK);
+		assert_int_equal(log_open(&lo, &l, NULL, &err), LS_OK);
+	}
+	append(l, "web", "2024-01-02T00:00:00Z", 300 + 256 - (int)n);
 	assert_int_equal(log_checkpoint(l, &err), LS_OK);
 	assert_int_equal(log_close(l, &err), LS_OK);
 	assert_false(exists(dir, "journal/0000000000000000.seg"));
-	assert_true(exists(dir, "segments/0000000000000000.seal"));
+	assert_true(exists(dir, n % 256 ? "segments/0000000000000100.seal"
+				       : "segments/0000000000000000.seal"));
 
 	/* What the old pass left: the zstd copy, the manifest, "retained". */
 	zcap = ZSTD_compressBound(len);
@@ -446,20 +455,21 @@ static void test_old_archive(void **state)
 	ls_hex(h, 32, hex);
 	assert_true(asprintf(&man,
 			     "{\"version\":1,\"segments\":[{\"segment\":\"0000000000000000.seg\","
-			     "\"file\":\"0000000000000000.seg.zst\",\"first\":0,\"last\":255,"
+			     "\"file\":\"0000000000000000.seg.zst\",\"first\":0,\"last\":%u,"
 			     "\"sha256\":\"%s\",\"purged\":false,\"archive_event\":0}]}",
-			     hex) > 0);
+			     n - 1, hex) > 0);
 	snprintf(path, sizeof(path), "%s/archive/manifest.json", dir);
 	assert_int_equal(fs_write_file(path, man, strlen(man), 0600, 0, &err), LS_OK);
 	free(man);
-	assert_int_equal(store_set_retained(jdir, 256, &err), LS_OK);
+	assert_int_equal(store_set_retained(jdir, n, &err), LS_OK);
 	snprintf(path, sizeof(path), "%s/segments/0000000000000000.seal", dir);
-	assert_int_equal(unlink(path), 0);
+	if (!(n % 256))
+		assert_int_equal(unlink(path), 0);
 
 	memset(&vr, 0, sizeof(vr));
 	if (verify_data_dir(dir, 0, &vr, &err) != LS_OK)
 		fail_msg("verify: %s", err.msg);
-	assert_int_equal(vr.archived, 256);
+	assert_int_equal(vr.archived, n);
 	assert_int_equal(vr.tree_size, 556);
 	/* A flipped byte in the old archive is named. */
 	snprintf(path, sizeof(path), "%s/archive/0000000000000000.seg.zst", dir);
@@ -469,6 +479,15 @@ static void test_old_archive(void **state)
 	flip_byte(path, 30);
 	assert_int_equal(verify_data_dir(dir, 0, &vr, &err), LS_OK);
 	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void test_old_archive(void **state)
+{
+	(void)state;
+	old_archive(256);
+	/* A retained point inside an entry bundle: [4, 256) stays in the WAL,
+	 * before the first segment. */
+	old_archive(4);
 }
 
 int main(void)
