@@ -182,7 +182,9 @@ ls_rc ix_post_read(const char *idir, uint64_t first, struct postings **out, stru
 		return ls_err_set(err, LS_NOMEM, "out of memory");
 	rc = fs_read_file(path, POST_MAX, &data, &len, err);
 	if (rc == LS_OK) {
-		rc = postings_decode((const uint8_t *)data, len, out, err);
+		/* decoded in place: the postings take the buffer over */
+		rc = postings_decode_owned((uint8_t *)data, len, out, err);
+		data = NULL;
 		if (rc == LS_OK && postings_first(*out) != first) {
 			uint64_t got = postings_first(*out);
 
