@@ -1,56 +1,57 @@
 /*
- * index.h - the query index: a SQLite database (DIR/index/index.sqlite, WAL)
- * that maps filters to leaf indexes.  Derived data (rule 1): it follows the
- * journal in its own thread, catches up from its stored watermark at start,
- * and `logseal reindex` rebuilds it from entry 0.  It never stores the
- * entries themselves: callers read entry N from the journal or the tiles.
- * It is a blind index: actor, resource type and id, writer and source ip
- * are stored only as keyed hashes (HMAC-SHA256 under a key derived from
- * the master key, keys.h), so they are searchable by equality and source
- * ip by CIDR of the lengths docs/FORMAT.md lists, nothing else.
+ * index.h - the query index: posting lists per range of leaves that map
+ * filters to leaf indexes.  Derived data (rule 1): it follows the journal
+ * in its own thread, catches up from its files at start, and `logseal
+ * reindex` rebuilds it.  It never stores the entries themselves: callers
+ * read entry N through store/reader.h.  It is a blind index: actor,
+ * resource type and id, writer and source ip are kept only as keyed hashes
+ * (HMAC-SHA256 under a key derived from the master key, keys.h), so they
+ * are searchable by equality and source ip by CIDR of the lengths
+ * docs/FORMAT.md lists, nothing else.
  *
- * The follower is two threads: an extractor turns journal entries into
- * rows (keyed hashes and all) and appends them to an in-memory tail; a
- * writer inserts the tail's rows into SQLite in batches and then drops
- * them.  Queries (index_query_run) answer from SQLite and the tail, so an
- * entry is found once extracted, however far SQLite lags; stats stay pure
- * SQLite (index_wait, index_watermark).
+ * Leaves are cut in ranges [k*L, (k+1)*L) (L = index_set_range_leaves(),
+ * the segment size).  The active range (and a complete one not yet
+ * written) is a struct postings (core/postings.h) in memory, filled by the
+ * extractor thread; a complete range is written once to
+ * DIR/index/<016x first>.post (docs/FORMAT.md, "Index and searchable
+ * fields") by the writer thread, then read back through a cache of bounded
+ * size.  The memory budget is at the top of index.c.
  *
  * Calling sequence (server):
- *	index_open(datadir) -> [index_notify(log_size())] -> index_start()
- *	  ... log observer: index_notify(first + n) after each durable batch
+ *	index_open(datadir) -> [index_set_range_leaves(L)] ->
+ *	  [index_notify(log_size())] -> index_start()
+ *	  ... log observer: index_feed()/index_notify(first + n) per durable batch
  *	  ... HTTP threads: index_query_parse/_add -> [index_wait_fresh] ->
  *	      index_query_run, or [index_wait] -> index_stats, concurrently,
  *	      from any number of threads
  *	index_close()
- * Offline: index_rebuild(datadir).
+ * Offline: index_rebuild(datadir), index_verify_postings(datadir).
  *
  * Invariants:
- *  1. The watermark W (entries 0..W-1 are indexed, exactly one row each)
- *     is stored in the same SQLite transaction as the rows: a crash never
- *     leaves rows without their watermark or the reverse.
+ *  1. The watermark W: entries 0..W-1 are indexed, each exactly once:
+ *     the .post files cover [0, S) (S a multiple of L) and the ranges in
+ *     memory [S, W).  Queries and stats cover exactly [0, W).
  *  2. Once index_notify() has been called, the follower never indexes an
  *     entry at or above the largest size it was given, so it never sees a
  *     record that is written but not yet durable (recovery could cut it).
  *     Before any index_notify() it indexes whatever the journal holds.
- *  3. index_start() reconciles the stored watermark with the journal before
- *     the follower runs: if the journal is now shorter (a torn tail was cut
- *     at recovery), rows past its end are deleted; if the last indexed entry
- *     differs from the journal's, the index is cleared and rebuilt.  So the
- *     server must call index_start() before its first append after opening
- *     the log.
+ *  3. index_start() reconciles the .post files with the journal before the
+ *     follower runs: a file past the journal's end, out of order, not
+ *     decodable, made under another key or range size, or following a
+ *     journal whose entry differs from the one it was made from, is deleted
+ *     (with every file after it), and the follower extracts again from the
+ *     end of the last good one.  So the server must call index_start()
+ *     before its first append after opening the log.
  *  4. A journal entry that is not a standard event (any JSON object, or even
- *     bytes that are not JSON) still gets its row, with the fields it lacks
- *     as NULL.  Journal corruption or an I/O or SQLite error stops the
+ *     bytes that are not JSON) still gets its leaf, with no terms for the
+ *     fields it lacks.  Journal corruption or an I/O error stops the
  *     follower in a sticky error state (index_error()); it is never skipped.
- *     A full disk is the exception: the writer rolls back, waits and
- *     retries the same rows (index_no_space()) until space is back.
- *  5. Query results and the watermark they report come from one read
- *     transaction and one snapshot of the tail: the results cover exactly
- *     the entries below it (the tail's end, index_fresh_watermark()).
- *  6. Queries never splice values into SQL: every value is bound.
- *  7. No personal value reaches the database file in plaintext; a file made
- *     under another key or schema is deleted whole at open and rebuilt.
+ *     A full disk is the exception: the writer keeps the complete range in
+ *     memory, waits and retries (index_no_space()) until space is back.
+ *  5. Query results and the watermark they report come from one snapshot:
+ *     the results cover exactly the entries below it.
+ *  6. No personal value reaches a file in plaintext; files made under
+ *     another key are deleted at open and rebuilt.
  */
 #ifndef LS_INDEX_H
 #define LS_INDEX_H
@@ -80,7 +81,14 @@ struct index;
  * does not run until index_start(). */
 ls_rc index_open(const char *datadir, struct index **out, struct ls_err *err);
 
-/* Reconcile with the journal (invariant 3), then start the follower thread. */
+/* The range size L in leaves (a multiple of 256, default
+ * INDEX_RANGE_LEAVES_DEFAULT; `serve --segment-leaves`).  Call between
+ * index_open() and index_start(); other values are rounded up to a
+ * multiple of 256.  Files made with another L are rebuilt at start. */
+#define INDEX_RANGE_LEAVES_DEFAULT 65536
+void index_set_range_leaves(struct index *idx, uint32_t leaves);
+
+/* Reconcile with the journal (invariant 3), then start the follower threads. */
 ls_rc index_start(struct index *idx, struct ls_err *err);
 
 /* The journal now holds size durable entries: wake the follower and let it
@@ -99,55 +107,77 @@ void index_feed(struct index *idx, uint64_t first, const struct iovec *entries,
  * and read back from the journal (at start, and where the feed was full). */
 void index_follow_counts(struct index *idx, uint64_t *fed, uint64_t *read);
 
-/* Number of entries in SQLite (0..W-1): what index_stats() covers. */
+/* The watermark W (invariant 1): what index_stats() and queries cover.
+ * Right after index_open() it is the end of the .post files. */
 uint64_t index_watermark(struct index *idx);
 
 /* Block until the watermark is >= size.  LS_OK, LS_BUSY on timeout, or
  * LS_FAILED when the follower has stopped on an error or is not running. */
 ls_rc index_wait(struct index *idx, uint64_t size, unsigned timeout_ms);
 
-/* Number of entries SQLite and the tail cover together (>= the watermark):
- * what index_query_run() covers. */
+/* The same as index_watermark() (there is no separate tail any more). */
 uint64_t index_fresh_watermark(struct index *idx);
 
-/* index_wait() for the fresh watermark (for index_query_run()): returns at
- * once when the tail covers size, which it normally does within
- * milliseconds of index_notify(size). */
+/* index_wait() (kept for the callers that wait for freshness): it returns
+ * within milliseconds of index_notify(size) normally. */
 ls_rc index_wait_fresh(struct index *idx, uint64_t size, unsigned timeout_ms);
 
-/* For ingest's back-pressure: wait until the extractor has put entries
- * [0, size) in the tail, or the tail is full (freshness then follows the
- * SQLite writer, and waiting would only tie ingest to it).  LS_BUSY after
- * timeout_ms; LS_FAILED when the index failed or stops (ingest goes on). */
+/* For ingest's back-pressure: wait until the extractor has indexed entries
+ * [0, size), or it waits for the writer of .post files (two ranges in
+ * memory: freshness then follows the disk).  LS_BUSY after timeout_ms;
+ * LS_FAILED when the index failed or stops (ingest goes on). */
 ls_rc index_wait_extracted(struct index *idx, uint64_t size, unsigned timeout_ms);
 
 /* NULL while healthy; else the sticky error (e.g. "corrupt: journal/...
  * offset N: ...") that stopped the follower.  Valid until index_close(). */
 const char *index_error(struct index *idx);
 
-/* true while the writer waits for disk space: SQLite answered SQLITE_FULL
- * (or ENOSPC), so it rolled the batch back and retries it every few
- * seconds, resuming from its watermark once space is back.  Queries still
- * answer from SQLite and the tail meanwhile; index_wait() may time out.
- * msg (cap bytes, may be NULL) receives the last error. */
+/* true while the writer waits for disk space: writing a .post file failed
+ * with ENOSPC (or EDQUOT), so it keeps the range in memory and retries
+ * every few seconds.  Queries still answer meanwhile; once two ranges wait,
+ * extraction waits too and index_wait() may time out.  msg (cap bytes, may
+ * be NULL) receives the last error. */
 bool index_no_space(struct index *idx, char *msg, size_t cap);
 
-/* Stop the follower and close every connection.  NULL is a no-op.  The
- * writer commits the batch it holds; rows left in the tail are extracted
- * again from the journal at the next start. */
+/* Stop the follower threads and free everything.  NULL is a no-op.  A
+ * complete range not yet written is written first; the active range is
+ * extracted again from the journal at the next start. */
 void index_close(struct index *idx);
 
-/* Testing only: pause (or resume) the writer so that new rows stay in the
- * tail.  Pausing returns once the writer's open batch is committed. */
+/* Testing only: pause (or resume) the writer of .post files, so that
+ * complete ranges stay in memory.  Pausing returns once the file being
+ * written (if any) is in place. */
 void index_test_pause_writer(struct index *idx, bool pause);
 
-/* Rebuild DIR/index/index.sqlite from entry 0 of the journal into a new file
- * that then replaces the old one (run offline: `logseal reindex`).
- * progress (may be NULL) is called every 65536 entries and at the end;
- * *count (may be NULL) receives the number of entries indexed. */
+/* Rebuild the .post files from entry 0 of the journal (run offline:
+ * `logseal reindex`): the old ones are deleted, each complete range (of
+ * the range size stored in DIR/index/meta, else the default) is written
+ * again, by two threads over
+ * disjoint ranges.  The last, incomplete range is left to the server
+ * (extracted at its start).  progress (may be NULL) is called about every
+ * 65536 entries and at the end; *count (may be NULL) receives the number
+ * of entries read. */
 typedef void (*index_progress_fn)(void *ctx, uint64_t done);
 ls_rc index_rebuild(const char *datadir, index_progress_fn progress, void *ctx, uint64_t *count,
 		    struct ls_err *err);
+
+/*
+ * Check every DIR/index/<016x>.post against the entries (read through
+ * store/reader.h, offline or beside a server: it takes no lock): the
+ * files are contiguous ranges from leaf 0 within the log; each decodes;
+ * every entry of a range has each of its terms posted and its columns
+ * (times, action, outcome, service) as the entry gives them; and every
+ * posting points at an entry that has the term (checked by rebuilding the
+ * range from the entries and comparing the encoded bytes, which are
+ * canonical).  LS_OK; LS_CORRUPT with err naming the first difference:
+ * "index/<file>: range [first, end): leaf N: field F: ..." or "... byte
+ * B differs"; LS_NOTFOUND for no index at all (no DIR/index/meta);
+ * another code for I/O.  progress (may be NULL) is called with the
+ * entries checked so far about every 65536; *files and *entries (may be
+ * NULL) receive what was checked.
+ */
+ls_rc index_verify_postings(const char *datadir, index_progress_fn progress, void *ctx,
+			    uint64_t *files, uint64_t *entries, struct ls_err *err);
 
 /* ------------------------------------------------------------- queries */
 
@@ -232,8 +262,7 @@ json_t *index_query_filters_json(const struct index_query *q);
 /*
  * Run q: *indexes (malloc'd, up to q->limit leaf indexes in q->order),
  * *n, *next_cursor (malloc'd base64url text, NULL when there is no further
- * page) and *watermark (the entries the results cover, SQLite's and the
- * tail's; invariant 5).
+ * page) and *watermark (the entries the results cover; invariant 5).
  * A client cursor made for other filters or another order is LS_INVALID.
  */
 ls_rc index_query_run(struct index *idx, const struct index_query *q, uint64_t **indexes,
@@ -241,7 +270,8 @@ ls_rc index_query_run(struct index *idx, const struct index_query *q, uint64_t *
 
 /* index_query_run() that also gives, in *offsets (malloc'd, n of them), each
  * result's byte offset in its journal segment, INDEX_NO_OFFSET where the
- * index does not know it: a hint for journal_reader_get(). */
+ * index does not know it (it keeps them only for the ranges in memory):
+ * a hint for store_reader_get(). */
 #define INDEX_NO_OFFSET UINT64_MAX
 ls_rc index_query_locate(struct index *idx, const struct index_query *q, uint64_t **indexes,
 			 uint64_t **offsets, size_t *n, char **next_cursor, uint64_t *watermark,
@@ -270,10 +300,9 @@ ls_rc index_entry_offset(struct index *idx, uint64_t index, uint64_t *offset,
 ls_rc index_stats(struct index *idx, const struct index_query *q, const char *group_by,
 		  uint64_t bucket_seconds, json_t **out, struct ls_err *err);
 
-/* index_stats() answers from a per-hour rollup (see index.c) when q has no
- * filter but from/to on whole hours and bucket_seconds is a multiple of
- * 3600 (or 0), else from the rows.  on: always from the rows (for tests
- * and benchmarks comparing the two; not thread-safe against queries). */
+/* Kept for the callers of the SQLite index: it chose between a rollup
+ * and the rows.  Stats are now always counted from the postings' columns,
+ * so this is a no-op. */
 void index_stats_rows_only(struct index *idx, bool on);
 
 /* ------------------------------------------ cursors (exposed for fuzzing) */

@@ -1,11 +1,10 @@
 /*
  * index_stats.c - index_stats(): counts grouped by a field and a time
- * bucket, from the rollup when the query allows it, else from the rows.
+ * bucket, from the columns of the ranges (event time and the plaintext
+ * values of outcome, action and service).
  */
 #include "followers/index.h"
 #include "followers/index_int.h"
-
-/* ================================================================== stats */
 
 struct group {
 	char *name;
@@ -57,53 +56,212 @@ static int flush_bucket(json_t *arr, bool timed, int64_t start_us, struct group 
 	return bad ? -1 : 0;
 }
 
-void index_stats_rows_only(struct index *idx, bool on)
+/*
+ * The counts: one cell per (bucket, value) met, in an open-addressed table
+ * that doubles; value NULL is "other" (missing, or not a usable name).
+ */
+struct cell {
+	int64_t bucket, count;
+	char *v;		/* NUL-terminated copy; NULL: other */
+	size_t n;
+	uint64_t h;
+	bool used;
+};
+
+struct counts {
+	struct cell *c;
+	size_t cap, used;
+	int64_t *buckets;	/* distinct buckets met (at most MAX_BUCKETS + 1) */
+	size_t nbuckets;
+};
+
+static uint64_t cell_hash(int64_t b, const char *v, size_t n)
 {
-	idx->rows_only = on;
+	uint64_t h = 1469598103934665603ULL ^ (uint64_t)b * 0x9e3779b97f4a7c15ULL;
+	size_t i;
+
+	for (i = 0; v && i < n; i++)
+		h = (h ^ (uint8_t)v[i]) * 1099511628211ULL;
+	return h ^ (v ? 0 : 0x5555);
 }
 
-/*
- * Can the rollup answer q?  Only when no filter but a time range is set,
- * both its ends on whole hours, and buckets are whole hours (or one bucket):
- * then every rollup cell lies wholly inside or outside the range and inside
- * one bucket.  Anything else is counted from the rows.
- */
-static bool rollup_fits(const struct index_query *q, uint64_t bucket_seconds, int64_t *from_h,
-			int64_t *to_h)
+/* Count c in (b, v[0..n)).  0, -1 OOM, 1 past INDEX_STATS_MAX_BUCKETS. */
+static int count_add(struct counts *t, int64_t b, const char *v, size_t n, int64_t c)
 {
-	const unsigned ignored = INDEX_Q_ORDER | INDEX_Q_LIMIT | INDEX_Q_CURSOR;
+	uint64_t h = cell_hash(b, v, n);
+	size_t i;
 
-	if ((q->has & ~(ignored | INDEX_Q_FROM | INDEX_Q_TO)) || bucket_seconds % 3600)
-		return false;
-	if (q->has & INDEX_Q_FROM) {
-		if (q->from_us % HOUR_US)
-			return false;
-		*from_h = q->from_us / HOUR_US;
+	if (t->used * 2 >= t->cap) {
+		size_t nc = t->cap ? t->cap * 2 : 256, k;
+		struct cell *nt = calloc(nc, sizeof(*nt));
+
+		if (!nt)
+			return -1;
+		for (k = 0; k < t->cap; k++) {
+			struct cell *o = &t->c[k];
+
+			if (!o->used)
+				continue;
+			for (i = (size_t)o->h & (nc - 1); nt[i].used; i = (i + 1) & (nc - 1))
+				;
+			nt[i] = *o;
+		}
+		free(t->c);
+		t->c = nt;
+		t->cap = nc;
 	}
-	if (q->has & INDEX_Q_TO) {
-		if (q->to_us % HOUR_US)
-			return false;
-		*to_h = q->to_us / HOUR_US;
+	for (i = (size_t)h & (t->cap - 1); t->c[i].used; i = (i + 1) & (t->cap - 1)) {
+		struct cell *e = &t->c[i];
+
+		if (e->h == h && e->bucket == b && (e->v == NULL) == (v == NULL) &&
+		    (!v || (e->n == n && !memcmp(e->v, v, n)))) {
+			e->count += c;
+			return 0;
+		}
 	}
-	return true;
+	{
+		size_t k;
+
+		for (k = 0; k < t->nbuckets && t->buckets[k] != b; k++)
+			;
+		if (k == t->nbuckets) {
+			if (t->nbuckets >= INDEX_STATS_MAX_BUCKETS)
+				return 1;
+			t->buckets[t->nbuckets++] = b;
+		}
+	}
+	t->c[i].used = true;
+	t->c[i].bucket = b;
+	t->c[i].count = c;
+	t->c[i].h = h;
+	t->c[i].n = n;
+	t->c[i].v = NULL;
+	if (v) {
+		t->c[i].v = malloc(n + 1);
+		if (!t->c[i].v) {
+			t->c[i].used = false;
+			return -1;
+		}
+		memcpy(t->c[i].v, v, n);
+		t->c[i].v[n] = '\0';
+	}
+	t->used++;
+	return 0;
+}
+
+static void counts_free(struct counts *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->cap; i++)
+		if (t->c[i].used)
+			free(t->c[i].v);
+	free(t->c);
+	free(t->buckets);
+}
+
+static int cell_cmp(const void *a, const void *b)
+{
+	const struct cell *x = a, *y = b;
+
+	return (x->bucket > y->bucket) - (x->bucket < y->bucket);
+}
+
+/* A run of one range's leaves with the same bucket and value pointer,
+ * counted once (values of equal text usually share their bytes). */
+struct run {
+	int64_t b;
+	const char *v;
+	size_t n;
+	int64_t c;
+	bool on;
+};
+
+static int run_flush(struct counts *t, struct run *r)
+{
+	int bad = 0;
+
+	if (r->on) {
+		/* A name with a NUL in it cannot be a JSON key: other. */
+		const char *v = r->v && !memchr(r->v, 0, r->n) ? r->v : NULL;
+
+		bad = count_add(t, r->b, v, v ? r->n : 0, r->c);
+	}
+	r->on = false;
+	return bad;
+}
+
+/* Count the matches of range v into t.  0, -1 OOM, 1 too many buckets. */
+static int range_count(const struct qterms *w, const struct rview *v, uint8_t field,
+		       int64_t width, bool timed, struct counts *t)
+{
+	const struct index_query *q = w->q;
+	bool tf = q->has & (INDEX_Q_FROM | INDEX_Q_TO | INDEX_Q_RECEIVED_FROM | INDEX_Q_RECEIVED_TO);
+	uint32_t buf[1024], pos = 0;
+	int has_pos = 0, bad = 0;
+	struct run r = { .on = false };
+	struct pset *s;
+	size_t got, i;
+
+	if (v->vis == 0)
+		return 0;
+	s = ix_match(w, v->p, v->vis);
+	if (!s)
+		return -1;
+	do {
+		got = pset_take(s, 0, has_pos, pos, buf, 1024);
+		for (i = 0; i < got && !bad; i++) {
+			uint32_t rel = buf[i];
+			int64_t b = 0, tm;
+			const char *val;
+			size_t n = 0;
+			int h;
+
+			if (rel >= v->vis) {
+				got = 0;
+				break;
+			}
+			if (tf && !ix_time_ok(q, v->p, rel))
+				continue;
+			if (timed) {
+				tm = postings_time(v->p, rel, &h);
+				if (!h)
+					continue;
+				b = tm - (((tm % width) + width) % width);
+			}
+			val = postings_value(v->p, rel, field, &n);
+			if (r.on && r.b == b && r.v == val && r.n == n) {
+				r.c++;
+				continue;
+			}
+			bad = run_flush(t, &r);
+			r = (struct run){ .b = b, .v = val, .n = n, .c = 1, .on = true };
+		}
+		if (got) {
+			pos = buf[got - 1];
+			has_pos = 1;
+		}
+	} while (got == 1024 && !bad);
+	if (!bad)
+		bad = run_flush(t, &r);
+	pset_free(s);
+	return bad;
 }
 
 ls_rc index_stats(struct index *idx, const struct index_query *q, const char *group_by,
 		  uint64_t bucket_seconds, json_t **out, struct ls_err *err)
 {
 	static const char *const groups[] = { "outcome", "action", "service", NULL };
-	struct where w = { .q = q };
-	struct sqlbuf sql = { .n = 0 };
+	static const uint8_t fields[] = { PF_OUTCOME, PF_ACTION, PF_SERVICE };
+	struct qterms w = { .q = q };
+	struct counts t = { 0 };
 	struct group *g = NULL;
-	size_t ng = 0, capg = 0, nbuckets = 0;
-	sqlite3_stmt *st = NULL;
-	sqlite3 *db = NULL;
 	json_t *res = NULL, *arr = NULL;
-	int64_t cur = 0, other = 0, total = 0;
-	bool timed = bucket_seconds > 0, have = false, roll;
-	int64_t from_h = 0, to_h = 0;
-	uint64_t wm = 0;
-	int i, step, np;
+	bool timed = bucket_seconds > 0;
+	int64_t width = timed ? (int64_t)bucket_seconds * 1000000 : 0, total = 0;
+	uint64_t end, L = idx->L, nk, k;
+	size_t nranges, i, j;
+	int gi;
 	ls_rc rc = LS_OK;
 
 	*out = NULL;
@@ -114,9 +272,9 @@ ls_rc index_stats(struct index *idx, const struct index_query *q, const char *gr
 				  "parameter 'group_by': actor is not available: the index holds "
 				  "actor ids only as keyed hashes (filter with actor=ID instead); "
 				  "use outcome, action or service");
-	for (i = 0; group_by && groups[i] && strcmp(groups[i], group_by); i++)
+	for (gi = 0; group_by && groups[gi] && strcmp(groups[gi], group_by); gi++)
 		;
-	if (!group_by || !groups[i])
+	if (!group_by || !groups[gi])
 		return ls_err_set(err, LS_INVALID,
 				  "parameter 'group_by': must be outcome, action or service");
 	if (bucket_seconds > MAX_BUCKET_SECONDS)
@@ -128,155 +286,102 @@ ls_rc index_stats(struct index *idx, const struct index_query *q, const char *gr
 		return ls_err_set(err, LS_LIMIT,
 				  "more than %d buckets: use a larger bucket or a narrower range",
 				  INDEX_STATS_MAX_BUCKETS);
-	roll = !idx->rows_only && rollup_fits(q, bucket_seconds, &from_h, &to_h);
-	rc = ix_where_prepare(&w, idx, err);
+	rc = ix_qterms_prepare(&w, idx, err);
 	if (rc != LS_OK)
 		return rc;
-	/* ?1 is the bucket width in microseconds; the filters follow.  The
-	 * rollup: ?2 the field, ?3 NO_HOUR, ?4 ?5 the range in hours.  Both
-	 * give rows (bucket start, value, count) in bucket order, and the
-	 * values the rows would not name (missing, not text) fall into
-	 * "other" below in both. */
-	w.first_param = 2;
-	if (roll) {
-		ix_sb_add(&sql, "SELECT %s, value, SUM(n) FROM rollup WHERE field = ?2",
-			  timed ? "hour * 3600000000 - (((hour * 3600000000 % ?1) + ?1) % ?1)"
-			     : "?1");
-		/* Events without a time fall in no bucket and no range. */
-		if (timed || (q->has & (INDEX_Q_FROM | INDEX_Q_TO)))
-			ix_sb_add(&sql, " AND hour <> ?3");
-		if (q->has & INDEX_Q_FROM)
-			ix_sb_add(&sql, " AND hour >= ?4");
-		if (q->has & INDEX_Q_TO)
-			ix_sb_add(&sql, " AND hour < ?5");
-		ix_sb_add(&sql, timed ? " GROUP BY 1, 2 ORDER BY 1" : " GROUP BY 2");
-	} else {
-		if (timed)
-			ix_sb_add(&sql, "SELECT time_us - (((time_us %% ?1) + ?1) %% ?1), %s, COUNT(*)"
-				     " FROM events", groups[i]);
-		else
-			ix_sb_add(&sql, "SELECT ?1, %s, COUNT(*) FROM events", groups[i]);
-		ix_where_sql(&w, &sql, false);
-		if (timed)
-			ix_sb_add(&sql, " AND time_us IS NOT NULL GROUP BY 1, 2 ORDER BY 1");
-		else
-			ix_sb_add(&sql, " GROUP BY 2");
-	}
-	if (sql.overflow)
-		return ls_err_set(err, LS_LIMIT, "index: query too complex");
-
+	t.buckets = malloc(INDEX_STATS_MAX_BUCKETS * sizeof(*t.buckets));
 	res = json_object();
 	arr = json_array();
-	if (!res || !arr) {
+	if (!t.buckets || !res || !arr) {
 		rc = ls_err_set(err, LS_NOMEM, "out of memory");
 		goto done;
 	}
-	rc = ix_pool_get(idx, &db, err);
-	if (rc != LS_OK)
-		goto done;
-	rc = ix_read_begin(db, &wm, err);
-	if (rc != LS_OK)
-		goto done;
-	if (sqlite3_prepare_v2(db, sql.s, (int)sql.n, &st, NULL) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 1, (sqlite3_int64)(timed ? bucket_seconds * 1000000 : 0))) {
-		rc = ix_db_fail(err, db, "stats");
-		goto done;
-	}
-	np = 0;
-	if (roll) {
-		/* Bound by name: a parameter the SQL does not use has index 0. */
-		static const char *const names[] = { "?2", "?3", "?4", "?5" };
-		const int64_t vals[] = { i, NO_HOUR, from_h, to_h };
-		int k;
+	ix_snapshot(idx, &end, &nranges);
+	nk = end ? (end - 1) / L + 1 : 0;
+	for (k = 0; k < nk; k++) {
+		struct rview v;
+		int bad;
 
-		for (k = 0; k < 4; k++) {
-			int at = sqlite3_bind_parameter_index(st, names[k]);
+		if (k < nranges) {
+			struct range r;
 
-			if (at > 0)
-				np |= sqlite3_bind_int64(st, at, vals[k]);
+			pthread_mutex_lock(&idx->mu);
+			r = idx->ranges[k];
+			pthread_mutex_unlock(&idx->mu);
+			if (ix_range_skip(q, &r) || (timed && !r.has_t))
+				continue;
 		}
-	} else {
-		np = ix_where_bind(&w, st, false);
-	}
-	if (np != SQLITE_OK) {
-		rc = ix_db_fail(err, db, "stats");
-		goto done;
-	}
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t b = sqlite3_column_int64(st, 0), c = sqlite3_column_int64(st, 2);
-		/* The type first: reading a blob as text converts it. */
-		bool text = sqlite3_column_type(st, 1) == SQLITE_TEXT;
-		const unsigned char *name = text ? sqlite3_column_text(st, 1) : NULL;
-
-		if (!have || b != cur) {
-			if (have && flush_bucket(arr, timed, cur, g, ng, other)) {
-				ng = 0;
-				rc = ls_err_set(err, LS_NOMEM, "out of memory");
-				goto done;
-			}
-			ng = 0;
-			other = 0;
-			cur = b;
-			have = true;
-			if (++nbuckets > INDEX_STATS_MAX_BUCKETS) {
-				rc = ls_err_set(err, LS_LIMIT,
-						"more than %d buckets: use a larger bucket or a "
-						"narrower range",
-						INDEX_STATS_MAX_BUCKETS);
-				goto done;
-			}
-		}
-		total += c;
-		if (!name || (size_t)sqlite3_column_bytes(st, 1) != strlen((const char *)name)) {
-			other += c;
-			continue;
-		}
-		if (ng == capg) {
-			size_t nc = capg ? capg * 2 : 16;
-			struct group *ngp = realloc(g, nc * sizeof(*g));
-
-			if (!ngp) {
-				rc = ls_err_set(err, LS_NOMEM, "out of memory");
-				goto done;
-			}
-			g = ngp;
-			capg = nc;
-		}
-		g[ng].name = strdup((const char *)name);
-		if (!g[ng].name) {
+		rc = ix_view_open(idx, k, end, nranges, &v, err);
+		if (rc != LS_OK)
+			goto done;
+		bad = range_count(&w, &v, fields[gi], width, timed, &t);
+		ix_view_close(idx, &v);
+		if (bad < 0) {
 			rc = ls_err_set(err, LS_NOMEM, "out of memory");
 			goto done;
 		}
-		g[ng++].count = c;
-	}
-	if (step != SQLITE_DONE) {
-		rc = ix_db_fail(err, db, "stats");
-		goto done;
-	}
-	if (have) {
-		int bad = flush_bucket(arr, timed, cur, g, ng, other);
-
-		ng = 0;
-		if (bad) {
-			rc = ls_err_set(err, LS_NOMEM, "out of memory");
+		if (bad > 0) {
+			rc = ls_err_set(err, LS_LIMIT,
+					"more than %d buckets: use a larger bucket or a narrower "
+					"range",
+					INDEX_STATS_MAX_BUCKETS);
 			goto done;
 		}
 	}
-	if (json_object_set_new(res, "group_by", json_string(groups[i])) ||
+	/* The cells by bucket, then each bucket's groups. */
+	{
+		struct cell *c = malloc((t.used + 1) * sizeof(*c));
+		size_t nc = 0;
+
+		if (!c) {
+			rc = ls_err_set(err, LS_NOMEM, "out of memory");
+			goto done;
+		}
+		for (i = 0; i < t.cap; i++)
+			if (t.c[i].used)
+				c[nc++] = t.c[i];
+		if (nc)
+			qsort(c, nc, sizeof(*c), cell_cmp);
+		g = malloc((nc + 1) * sizeof(*g));
+		for (i = 0; g && i < nc; i = j) {
+			int64_t other = 0;
+			size_t ng = 0;
+
+			for (j = i; j < nc && c[j].bucket == c[i].bucket; j++) {
+				total += c[j].count;
+				if (!c[j].v) {
+					other += c[j].count;
+					continue;
+				}
+				g[ng].name = strdup(c[j].v);
+				if (!g[ng].name) {
+					other += c[j].count;
+					continue;
+				}
+				g[ng++].count = c[j].count;
+			}
+			if (flush_bucket(arr, timed, c[i].bucket, g, ng, other)) {
+				rc = ls_err_set(err, LS_NOMEM, "out of memory");
+				break;
+			}
+		}
+		if (!g && nc)
+			rc = ls_err_set(err, LS_NOMEM, "out of memory");
+		free(c);
+		if (rc != LS_OK)
+			goto done;
+	}
+	if (json_object_set_new(res, "group_by", json_string(groups[gi])) ||
 	    json_object_set_new(res, "bucket", json_integer((json_int_t)bucket_seconds)) ||
-	    json_object_set_new(res, "watermark", json_integer((json_int_t)wm)) ||
+	    json_object_set_new(res, "watermark", json_integer((json_int_t)end)) ||
 	    json_object_set_new(res, "total", json_integer(total)) ||
 	    json_object_set(res, "buckets", arr)) {
 		rc = ls_err_set(err, LS_NOMEM, "out of memory");
 		goto done;
 	}
 done:
-	while (ng > 0)
-		free(g[--ng].name);
 	free(g);
-	sqlite3_finalize(st);
-	if (db)
-		ix_pool_put(idx, db);
+	counts_free(&t);
 	json_decref(arr);
 	if (rc != LS_OK) {
 		json_decref(res);

@@ -3,26 +3,31 @@
  *
  * Files (docs/FORMAT.md "Retention"):
  *	DIR/retention.json        the policy (written by the operator)
- *	DIR/archive/<seg>.zst     archived journal segments, zstd of the stored bytes
+ *	DIR/archive/<016x>.seal   archived sealed segments, the files as they were
+ *	DIR/archive/<016x>.seg.zst  archived journal segments (archives made
+ *	                          before sealed segments; read, never written)
  *	DIR/archive/manifest.json what was archived and purged, with checksums
  *	DIR/holds.json            active legal holds
- *	DIR/journal/retained      first segment still in the journal (journal.h)
+ *	DIR/journal/retained      the first leaf still kept (store_retained())
  *
- * A pass (retention_run) archives sealed segments from the start of the
- * journal, oldest first, while each is due (its newest event is older than
- * hot_days of every service it holds), then purges archived segments whose
- * newest event is older than hot_days + archive_days of every service they
- * hold and that no legal hold matches.  Every archive and purge, and every
- * hold placed or released, is an event of service "logseal" in the log.
+ * The unit is the sealed segment (DIR/segments, store/check.h).  A pass
+ * (retention_run) archives sealed segments from the retained point on,
+ * oldest first, while each is due (its newest event is older than hot_days
+ * of every service it holds), then purges archived segments whose newest
+ * event is older than hot_days + archive_days of every service they hold
+ * and that no legal hold matches.  Every archive and purge, and every hold
+ * placed or released, is an event of service "logseal" in the log.
  *
  * Invariants:
- *  1. Only a prefix of the journal is archived, and never its last segment.
- *  2. A segment leaves the journal only after its compressed copy, the
- *     archive event and the manifest entry naming it are durable; archived
- *     content is deleted only after the purge event and the manifest marking
- *     it purged are durable (a crash leaves a file too many, never a purge
- *     nobody recorded).
- *  3. Leaf hashes (tiles) and checkpoints are never touched.
+ *  1. Only a prefix of the sealed segments is archived, each wholly covered
+ *     by the latest signed checkpoint; the write-ahead log never.
+ *  2. A segment leaves DIR/segments only after its copy, the archive event
+ *     and the manifest entry naming it are durable; archived content is
+ *     deleted only after the purge event and the manifest marking it purged
+ *     are durable (a crash leaves a file too many, never a purge nobody
+ *     recorded).
+ *  3. Leaf hashes (tiles) and checkpoints are never touched: proofs of
+ *     purged entries still verify.
  *  4. One pass at a time per process (a mutex); the log's journal lock keeps
  *     other processes out (an offline run opens the log).
  */
@@ -131,16 +136,18 @@ ls_rc retention_run(struct log *l, int64_t now_us, struct retention_report *rep,
 /* The manifest's view for verify: entries in index order. */
 struct retention_archived {
 	uint64_t first, last;
-	char segment[32];	/* "<016x>.seg" */
-	char file[40];		/* "<016x>.seg.zst" under DIR/archive */
+	char segment[32];	/* "<016x>.seal" (before sealed segments "<016x>.seg") */
+	char file[40];		/* under DIR/archive: "<016x>.seal" ("<016x>.seg.zst") */
 	uint8_t sha256[32];	/* of that file */
+	int sealed;		/* a sealed segment (else an old journal segment) */
 	int purged;
 	uint64_t archive_event, purge_event;
 };
 ls_rc retention_manifest_list(const char *datadir, struct retention_archived **out, size_t *n,
 			      struct ls_err *err);
 /* The stored segment bytes of an archived (not purged) entry: the file's
- * SHA-256 checked against the manifest, then decompressed (malloc'd). */
+ * SHA-256 checked against the manifest, then (an old journal segment)
+ * decompressed; malloc'd. */
 ls_rc retention_archive_read(const char *datadir, const struct retention_archived *a,
 			     uint8_t **out, size_t *len, struct ls_err *err);
 

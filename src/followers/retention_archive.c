@@ -1,22 +1,24 @@
 /*
  * retention_archive.c - summaries of sealed segments, the archive and the
- * purge: retention_run() moves sealed segments out of the journal into the
- * archive and its manifest, purges them when due, and
- * retention_manifest_list() / retention_archive_read() read them back.
+ * purge: retention_run() moves sealed segments (DIR/segments/<016x>.seal,
+ * read through store/check.h) into the archive and its manifest, purges
+ * them when due, and retention_manifest_list() / retention_archive_read()
+ * read them back.  The write-ahead log (DIR/journal) is never touched.
  *
- * The archive keeps the segment file's stored bytes, zstd-compressed.  In
- * an encrypted directory those bytes are ciphertext (records sealed under
- * the segment's data key) and barely compress: the copy is then about as
- * large as the segment; only record framing and plaintext segments shrink.
- * The archive stays behind three functions (arc_put, arc_get, arc_delete)
- * so that an object-storage target can replace the directory later.
+ * The archive keeps the sealed segment file byte for byte (it is already
+ * compressed, and encrypted in an encrypted directory), so an archived
+ * segment is checked exactly like one in DIR/segments.  Archives made
+ * before sealed segments hold journal segments, zstd-compressed
+ * ("<016x>.seg.zst"); they are still read back and verified.  The archive
+ * stays behind three functions (arc_put, arc_get, arc_delete) so that an
+ * object-storage target can replace the directory later.
  *
  * A pass is crash-safe by ordering: copy (durable) -> archive event ->
  * manifest (durable) -> journal/retained (durable) -> unlink the segment.
  * A crash may leave an archived copy without a manifest entry (the next
  * pass overwrites it and logs the archive again) or a segment below
- * "retained" still in the journal (it is removed by the next pass once the
- * manifest lists it).
+ * "retained" still in DIR/segments (it is removed by the next pass once
+ * the manifest lists it).
  */
 #include "followers/retention_int.h"
 
@@ -34,9 +36,8 @@
 #include "base/crypto.h"
 #include "core/event.h"
 #include "base/fsutil.h"
+#include "store/check.h"
 #include "store/reader.h"
-#include "store/keys.h"
-#include "store/tiles.h"
 
 /* ------------------------------------------------------------- segments --- */
 
@@ -69,81 +70,82 @@ static int add_unique(char ***v, size_t *n, size_t max, const char *s)
 	return 0;
 }
 
-/* Read records [first, next) of the journal and summarise them. */
-static ls_rc seg_summarise(const char *jdir, uint64_t first, uint64_t next,
+struct summary {
+	struct retention_seg *s;
+	const uint8_t *actor_key;
+	uint64_t next;		/* the index expected next */
+};
+
+/* One entry into the summary: its time, service and actor. */
+static ls_rc sum_entry(void *ctx, uint64_t idx, const uint8_t *data, size_t len)
+{
+	struct summary *c = ctx;
+	struct retention_seg *s = c->s;
+	json_t *o, *v;
+	int64_t t;
+	int k;
+
+	if (idx != c->next)
+		return LS_CORRUPT;
+	c->next++;
+	o = json_loadb((const char *)data, len, 0, NULL);
+	/* "received" is the server's clock; an imported entry may only have
+	 * its own "time".  An entry with neither has an unknown age: its
+	 * segment is never due and matches every time hold. */
+	v = json_object_get(o, "received");
+	if (!json_is_string(v))
+		v = json_object_get(o, "time");
+	if (json_is_string(v) && event_parse_time(json_string_value(v), &t) == LS_OK) {
+		if (t < s->oldest_us)
+			s->oldest_us = t;
+		if (t > s->newest_us)
+			s->newest_us = t;
+	} else {
+		s->oldest_us = INT64_MIN / 2;
+		s->newest_us = INT64_MAX / 2;
+	}
+	v = json_object_get(o, "service");
+	k = json_is_string(v) ? add_unique(&s->services, &s->nservices, SIZE_MAX,
+					   json_string_value(v))
+			      : 0;
+	v = json_object_get(json_object_get(o, "actor"), "id");
+	if (k == 0 && json_is_string(v)) {
+		char hex[65];
+
+		ret_actor_hash(c->actor_key, json_string_value(v), hex);
+		k = add_unique(&s->actors, &s->nactors, MAX_ACTORS, hex);
+		if (k == 1) {
+			s->actors_truncated = 1;
+			k = 0;
+		}
+	}
+	json_decref(o);
+	return k < 0 ? LS_NOMEM : LS_OK;
+}
+
+/* Read the sealed segment g and summarise it. */
+static ls_rc seg_summarise(const char *dir, const struct store_sealed *g,
 			   const uint8_t actor_key[32], struct retention_seg *s, struct ls_err *err)
 {
-	struct store_iter *it;
+	struct summary c = { s, actor_key, g->first };
+	char path[PATH_MAX];
 	ls_rc rc;
 
 	memset(s, 0, sizeof(*s));
-	s->first = first;
-	s->last = next - 1;
+	s->first = g->first;
+	s->last = g->first + g->count - 1;
 	s->oldest_us = INT64_MAX;
 	s->newest_us = INT64_MIN;
-	rc = store_iter_open(jdir, first, 0, &it, err);
-	if (rc != LS_OK)
-		return rc;
-	for (;;) {
-		const uint8_t *data;
-		size_t len;
-		uint64_t idx;
-		json_t *o, *v;
-		int64_t t;
-		int k;
-
-		rc = store_iter_next(it, &data, &len, &idx, err);
-		if (rc == LS_NOTFOUND) {
-			rc = ls_err_set(err, LS_CORRUPT, "%s: the journal ends before record %llu",
-					jdir, (unsigned long long)(next - 1));
-			break;
-		}
-		if (rc != LS_OK)
-			break;
-		if (idx >= next)
-			break;
-		o = json_loadb((const char *)data, len, 0, NULL);
-		/* "received" is the server's clock; an imported entry may only
-		 * have its own "time".  An entry with neither has an unknown
-		 * age: its segment is never due and matches every time hold. */
-		v = json_object_get(o, "received");
-		if (!json_is_string(v))
-			v = json_object_get(o, "time");
-		if (json_is_string(v) && event_parse_time(json_string_value(v), &t) == LS_OK) {
-			if (t < s->oldest_us)
-				s->oldest_us = t;
-			if (t > s->newest_us)
-				s->newest_us = t;
-		} else {
-			s->oldest_us = INT64_MIN / 2;
-			s->newest_us = INT64_MAX / 2;
-		}
-		v = json_object_get(o, "service");
-		k = json_is_string(v) ? add_unique(&s->services, &s->nservices, SIZE_MAX,
-						   json_string_value(v))
-				      : 0;
-		v = json_object_get(json_object_get(o, "actor"), "id");
-		if (k == 0 && json_is_string(v)) {
-			char hex[65];
-
-			ret_actor_hash(actor_key, json_string_value(v), hex);
-			k = add_unique(&s->actors, &s->nactors, MAX_ACTORS, hex);
-			if (k == 1) {
-				s->actors_truncated = 1;
-				k = 0;
-			}
-		}
-		json_decref(o);
-		if (k < 0) {
-			rc = ls_err_set(err, LS_NOMEM, "out of memory");
-			break;
-		}
-		if (idx == next - 1) {
-			rc = LS_OK;
-			break;
-		}
-	}
-	store_iter_free(it);
+	store_sealed_path(dir, g->first, path, sizeof(path));
+	rc = store_sealed_each(dir, path, sum_entry, &c, err);
+	if (rc == LS_NOMEM)
+		rc = ls_err_set(err, LS_NOMEM, "out of memory");
+	else if (rc == LS_CORRUPT && c.next < g->first + g->count)
+		rc = ls_err_set(err, LS_CORRUPT, "%s: entries out of order at %llu", path,
+				(unsigned long long)c.next);
+	else if (rc == LS_OK && c.next != g->first + g->count)
+		rc = ls_err_set(err, LS_CORRUPT, "%s: holds %llu entries, not %u", path,
+				(unsigned long long)(c.next - g->first), g->count);
 	if (rc == LS_OK && s->newest_us == INT64_MIN) {
 		s->oldest_us = INT64_MIN / 2;
 		s->newest_us = INT64_MAX / 2;
@@ -282,50 +284,6 @@ static json_t *rule_json(const struct retention_policy *p, const struct retentio
 	return o;
 }
 
-/* The segments of jdir, ascending (first indexes). */
-static ls_rc list_segs(const char *jdir, uint64_t **out, size_t *n, struct ls_err *err)
-{
-	DIR *d = opendir(jdir);
-	struct dirent *e;
-	uint64_t *v = NULL;
-	size_t cnt = 0;
-
-	*out = NULL;
-	*n = 0;
-	if (!d)
-		return ls_err_set(err, LS_IO, "%s: %s", jdir, strerror(errno));
-	while ((e = readdir(d)) != NULL) {
-		char *end;
-		unsigned long long x;
-		uint64_t *nv;
-
-		if (strlen(e->d_name) != 20 || strcmp(e->d_name + 16, ".seg"))
-			continue;
-		errno = 0;
-		x = strtoull(e->d_name, &end, 16);
-		if (end != e->d_name + 16 || errno)
-			continue;
-		nv = realloc(v, (cnt + 1) * sizeof(*v));
-		if (!nv) {
-			free(v);
-			closedir(d);
-			return ls_err_set(err, LS_NOMEM, "out of memory");
-		}
-		v = nv;
-		v[cnt++] = x;
-	}
-	closedir(d);
-	for (size_t i = 1; i < cnt; i++)
-		for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
-			uint64_t t = v[j];
-			v[j] = v[j - 1];
-			v[j - 1] = t;
-		}
-	*out = v;
-	*n = cnt;
-	return LS_OK;
-}
-
 static json_t *manifest_find(json_t *segs, uint64_t first)
 {
 	size_t i;
@@ -337,49 +295,33 @@ static json_t *manifest_find(json_t *segs, uint64_t first)
 	return NULL;
 }
 
-/* Archive segment [first, next) of the journal. */
+/* Archive the sealed segment of s: a byte-for-byte copy. */
 static ls_rc archive_one(struct log *l, const struct retention_policy *p, json_t *manifest,
-			 const char *jdir, const char *adir, const struct retention_seg *s,
-			 uint64_t next, int64_t now_us, struct ls_err *err)
+			 const char *dir, const char *jdir, const char *adir,
+			 const struct retention_seg *s, int64_t now_us, struct ls_err *err)
 {
-	char name[32], zname[40], path[PATH_MAX], hex[65], seghex[65], t[40];
+	char name[32], path[PATH_MAX], hex[65], t[40];
 	char *data = NULL;
-	void *z = NULL;
-	size_t len, zcap, zlen;
+	size_t len;
 	uint8_t h[32];
 	uint64_t ev;
 	json_t *e = NULL, *details;
 	ls_rc rc;
 
-	snprintf(name, sizeof(name), "%016llx.seg", (unsigned long long)s->first);
-	snprintf(zname, sizeof(zname), "%s.zst", name);
-	snprintf(path, sizeof(path), "%s/%s", jdir, name);
+	snprintf(name, sizeof(name), "%016llx.seal", (unsigned long long)s->first);
+	store_sealed_path(dir, s->first, path, sizeof(path));
 	rc = fs_read_file(path, SEGFILE_MAX, &data, &len, err);
 	if (rc != LS_OK)
 		return rc;
 	ls_sha256(data, len, NULL, 0, h);
-	ls_hex(h, 32, seghex);
-	zcap = ZSTD_compressBound(len);
-	z = malloc(zcap);
-	if (!z) {
-		free(data);
-		return ls_err_set(err, LS_NOMEM, "out of memory");
-	}
-	zlen = ZSTD_compress(z, zcap, data, len, 3);
-	free(data);
-	if (ZSTD_isError(zlen)) {
-		free(z);
-		return ls_err_set(err, LS_IO, "zstd: %s", ZSTD_getErrorName(zlen));
-	}
-	ls_sha256(z, zlen, NULL, 0, h);
 	ls_hex(h, 32, hex);
-	rc = arc_put(adir, zname, z, zlen, err);
-	free(z);
+	rc = arc_put(adir, name, data, len, err);
+	free(data);
 	if (rc != LS_OK)
 		return rc;
 
 	details = json_pack("{s:s,s:I,s:I,s:s,s:o}", "segment", name, "first",
-			    (json_int_t)s->first, "last", (json_int_t)s->last, "archive", zname,
+			    (json_int_t)s->first, "last", (json_int_t)s->last, "archive", name,
 			    "policy", rule_json(p, s));
 	if (!details)
 		return ls_err_set(err, LS_NOMEM, "out of memory");
@@ -393,12 +335,12 @@ static ls_rc archive_one(struct log *l, const struct retention_policy *p, json_t
 	if (!e)
 		return ls_err_set(err, LS_NOMEM, "out of memory");
 	json_object_set_new(e, "segment", json_string(name));
-	json_object_set_new(e, "file", json_string(zname));
+	json_object_set_new(e, "file", json_string(name));
 	json_object_set_new(e, "first", json_integer((json_int_t)s->first));
 	json_object_set_new(e, "last", json_integer((json_int_t)s->last));
 	json_object_set_new(e, "sha256", json_string(hex));
-	json_object_set_new(e, "segment_sha256", json_string(seghex));
-	json_object_set_new(e, "bytes", json_integer((json_int_t)zlen));
+	json_object_set_new(e, "segment_sha256", json_string(hex));
+	json_object_set_new(e, "bytes", json_integer((json_int_t)len));
 	event_format_time(s->oldest_us, t, sizeof(t));
 	json_object_set_new(e, "oldest", json_string(t));
 	event_format_time(s->newest_us, t, sizeof(t));
@@ -414,54 +356,13 @@ static ls_rc archive_one(struct log *l, const struct retention_policy *p, json_t
 	rc = manifest_save(adir, manifest, err);
 	if (rc != LS_OK)
 		return rc;
-	rc = store_set_retained(jdir, next, err);
+	rc = store_set_retained(jdir, s->last + 1, err);
 	if (rc != LS_OK)
 		return rc;
 	if (unlink(path) != 0)
 		return ls_err_set(err, LS_IO, "%s: %s", path, strerror(errno));
-	return fs_sync_dir(jdir, err);
-}
-
-/* Delete the sealed entry bundles (DIR/bundles, or DIR/log in a plaintext
- * directory) of every full tile whose entries are all purged. */
-static void purge_bundles(const char *dir, json_t *segs)
-{
-	uint64_t lo = UINT64_MAX, hi = 0, t;
-	size_t i;
-	json_t *e;
-	char rel[TILES_PATH_MAX], path[PATH_MAX];
-	struct keyring *kr;
-	int enc = keys_get(dir, &kr, NULL) == LS_OK;
-
-	/* Purged segments form ranges; tiles are checked against each range
-	 * (a tile spanning two adjacent purged segments counts too). */
-	json_array_foreach(segs, i, e) {
-		uint64_t f = (uint64_t)json_integer_value(json_object_get(e, "first"));
-		uint64_t la = (uint64_t)json_integer_value(json_object_get(e, "last"));
-
-		if (!json_is_true(json_object_get(e, "purged")))
-			continue;
-		if (lo != UINT64_MAX && f == hi + 1) {
-			hi = la;
-			continue;
-		}
-		if (lo != UINT64_MAX)
-			for (t = (lo + TILE_WIDTH - 1) / TILE_WIDTH; (t + 1) * TILE_WIDTH - 1 <= hi;
-			     t++) {
-				tiles_path(-1, t, TILE_WIDTH, rel, sizeof(rel));
-				snprintf(path, sizeof(path), "%s/%s/%s", dir,
-					 enc ? "bundles" : "log", rel);
-				unlink(path);
-			}
-		lo = f;
-		hi = la;
-	}
-	if (lo != UINT64_MAX)
-		for (t = (lo + TILE_WIDTH - 1) / TILE_WIDTH; (t + 1) * TILE_WIDTH - 1 <= hi; t++) {
-			tiles_path(-1, t, TILE_WIDTH, rel, sizeof(rel));
-			snprintf(path, sizeof(path), "%s/%s/%s", dir, enc ? "bundles" : "log", rel);
-			unlink(path);
-		}
+	snprintf(path, sizeof(path), "%s/" STORE_SEALED_DIR, dir);
+	return fs_sync_dir(path, err);
 }
 
 static ls_rc purge_one(struct log *l, const struct retention_policy *p, json_t *manifest,
@@ -503,10 +404,11 @@ ls_rc retention_run(struct log *l, int64_t now_us, struct retention_report *rep,
 	struct retention_policy p;
 	struct holds hs = { 0 };
 	json_t *manifest = NULL, *segs, *e;
-	uint64_t *v = NULL, kept;
+	struct store_sealed *v = NULL;
+	uint64_t kept, signed_size = 0;
 	size_t n = 0, i;
 	uint8_t key[32];
-	int purged_any = 0;
+	char *note = NULL;
 	ls_rc rc;
 
 	memset(rep, 0, sizeof(*rep));
@@ -526,32 +428,38 @@ ls_rc retention_run(struct log *l, int64_t now_us, struct retention_report *rep,
 	    (rc = manifest_load(adir, &manifest, err)) != LS_OK ||
 	    (rc = holds_load(dir, &hs, err)) != LS_OK ||
 	    (rc = store_retained(jdir, &kept, err)) != LS_OK ||
-	    (rc = list_segs(jdir, &v, &n, err)) != LS_OK)
+	    (rc = store_sealed_list(dir, &v, &n, err)) != LS_OK)
 		goto out;
+	if (log_latest_checkpoint(l, &note, &signed_size) != LS_OK)
+		signed_size = 0;
+	free(note);
 	segs = json_object_get(manifest, "segments");
 
-	/* Archive: a prefix, never the last segment (invariant 1). */
-	for (i = 0; i + 1 < n; i++) {
+	/* Archive: a prefix of the sealed segments, each wholly signed
+	 * (invariant 1); the write-ahead log is never touched. */
+	for (i = 0; i < n; i++) {
 		struct retention_seg s;
 		char path[PATH_MAX];
 
-		if (v[i] < kept) {
+		if (v[i].first < kept) {
 			/* Left over by a pass that stopped after "retained". */
-			if (manifest_find(segs, v[i])) {
-				snprintf(path, sizeof(path), "%s/%016llx.seg", jdir,
-					 (unsigned long long)v[i]);
+			if (v[i].first + v[i].count <= kept && manifest_find(segs, v[i].first)) {
+				store_sealed_path(dir, v[i].first, path, sizeof(path));
 				unlink(path);
 			}
 			continue;
 		}
-		rc = seg_summarise(jdir, v[i], v[i + 1], key, &s, err);
+		if (v[i].first != kept || v[i].first + v[i].count > signed_size)
+			break;
+		rc = seg_summarise(dir, &v[i], key, &s, err);
 		if (rc != LS_OK)
 			goto out;
 		if (!retention_archive_due(&p, &s, now_us)) {
 			seg_free(&s);
 			break;
 		}
-		rc = archive_one(l, &p, manifest, jdir, adir, &s, v[i + 1], now_us, err);
+		rc = archive_one(l, &p, manifest, dir, jdir, adir, &s, now_us, err);
+		kept = s.last + 1;
 		seg_free(&s);
 		if (rc != LS_OK)
 			goto out;
@@ -579,10 +487,7 @@ ls_rc retention_run(struct log *l, int64_t now_us, struct retention_report *rep,
 		if (rc != LS_OK)
 			goto out;
 		rep->purged++;
-		purged_any = 1;
 	}
-	if (purged_any)
-		purge_bundles(dir, segs);
 out:
 	pthread_mutex_unlock(&retention_mu);
 	ls_wipe(key, sizeof(key));
@@ -620,7 +525,13 @@ ls_rc retention_manifest_list(const char *datadir, struct retention_archived **o
 		const char *file = json_string_value(json_object_get(e, "file"));
 		const char *sha = json_string_value(json_object_get(e, "sha256"));
 
-		if (!seg || !file || !sha || strlen(seg) != 20 || strlen(file) != 24 ||
+		/* "<016x>.seal" twice, or before sealed segments "<016x>.seg" and
+		 * "<016x>.seg.zst". */
+		int sealed = seg && file && strlen(seg) == 21 && !strcmp(seg + 16, ".seal") &&
+			     !strcmp(seg, file);
+
+		if (!seg || !file || !sha ||
+		    (!sealed && (strlen(seg) != 20 || strlen(file) != 24)) ||
 		    ls_unhex(sha, strlen(sha), a->sha256, 32) != LS_OK ||
 		    !json_is_integer(json_object_get(e, "first")) ||
 		    !json_is_integer(json_object_get(e, "last"))) {
@@ -634,6 +545,7 @@ ls_rc retention_manifest_list(const char *datadir, struct retention_archived **o
 		memcpy(a->segment, seg, 21);
 		memcpy(a->file, file, 25);
 		a->purged = json_is_true(json_object_get(e, "purged"));
+		a->sealed = sealed;
 		a->archive_event = (uint64_t)json_integer_value(json_object_get(e, "archive_event"));
 		a->purge_event = (uint64_t)json_integer_value(json_object_get(e, "purge_event"));
 	}
@@ -671,6 +583,11 @@ ls_rc retention_archive_read(const char *datadir, const struct retention_archive
 		free(z);
 		return ls_err_set(err, LS_TAMPERED, "%s/%s: SHA-256 differs from the manifest",
 				  adir, a->file);
+	}
+	if (a->sealed) {
+		*out = (uint8_t *)z;
+		*len = zlen;
+		return LS_OK;
 	}
 	cap = ZSTD_getFrameContentSize(z, zlen);
 	if (cap == ZSTD_CONTENTSIZE_ERROR || cap == ZSTD_CONTENTSIZE_UNKNOWN || cap > SEGFILE_MAX) {

@@ -9,12 +9,20 @@
  * that file is compared byte for byte with what the leaves give.  Any file
  * still unchecked at the end is not backed by the entries: an error.
  *
- * In an encrypted data directory (keys.h) the entry bundles are sealed under
- * DIR/bundles/tile/entries/: those are listed instead, opened by the tiles
- * reader, and compared as plaintext; a bundle under DIR/log/tile/entries/
- * there is an error (plaintext that should not exist).  The journal
- * iterator authenticates every record, so altered or moved ciphertext is
- * reported with its segment and offset.
+ * A data directory keeps every entry once: in its sealed segments
+ * (DIR/segments, checked by store_check_segments(): every byte, and the
+ * leaf hashes against the level-0 tiles) and in the write-ahead log after
+ * them (DIR/journal, whose iterator authenticates every record).  DIR/format
+ * says which format a directory has (store_check_format()); one without it
+ * is of the format before sealed segments, which `logseal migrate`
+ * converts.  Entry bundles are built from the entries when served, so the
+ * log's hash tiles are checked and entry bundle files, if any are left,
+ * are not part of the log and are not read.  A static tiles log
+ * (verify_tiles_dir()) has its entry bundles, which are its entries.
+ *
+ * Leaves are pushed with merkle_tree_append_roots(), whose roots of the
+ * complete subtrees ending at the leaf are the hashes of the tiles above
+ * level 0: the tree and the tiles cost one node hash a leaf together.
  */
 #include "followers/verify.h"
 
@@ -37,7 +45,9 @@
 #include "store/reader.h"
 #include "store/keys.h"
 #include "core/merkle.h"
+#include "followers/index.h"
 #include "followers/retention.h"
+#include "store/check.h"
 #include "store/tiles.h"
 
 #define MAX_LEVELS 8 /* tile levels: 8 levels of 8 bits cover 2^64 leaves */
@@ -52,9 +62,7 @@ struct tfile {
 
 struct tilecheck {
 	const char *logdir;
-	const char *bundledir;	/* where entry bundles are (logdir unless sealed) */
-	uint64_t *pbundles;	/* bundles holding a purged entry (increasing) */
-	size_t npb, cpb;
+	int bundles;		/* a static tiles log: its entry bundles are checked */
 	struct tfile *files;
 	size_t nfiles, cap;
 	uint8_t hashes[MAX_LEVELS][TILE_WIDTH][LS_HASH_LEN];
@@ -64,8 +72,10 @@ struct tilecheck {
 	size_t blen, bcap;
 	unsigned bcount;
 	uint64_t bindex;
-	int bpurged;		/* the current bundle holds a purged entry */
 	uint64_t checked;
+	/* Leaves whose full level-0 tiles store/check.c has just compared
+	 * with a sealed segment's hashes: not read a second time. */
+	uint64_t l0_from, l0_to;
 };
 
 static int tfile_cmp(const void *a, const void *b)
@@ -86,10 +96,7 @@ static struct tilecheck *walk_tc;
 static size_t walk_prefix;
 static char walk_bad[PATH_MAX];
 static const char *walk_why;
-static int walk_mode;	/* WALK_* */
-#define WALK_ALL 0	/* a plaintext log: tiles and bundles */
-#define WALK_HASHES 1	/* log/ of an encrypted directory: no bundle here */
-#define WALK_SEALED 2	/* bundles/ of an encrypted directory: bundles only */
+static int walk_bundles;	/* entry bundles belong here (a static tiles log) */
 
 static int walk_fn(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
@@ -109,13 +116,8 @@ static int walk_fn(const char *path, const struct stat *st, int type, struct FTW
 		walk_why = "not a tile path";
 		return 1;
 	}
-	if ((walk_mode == WALK_HASHES && f.level == ENTRY_LEVEL) ||
-	    (walk_mode == WALK_SEALED && f.level != ENTRY_LEVEL)) {
-		snprintf(walk_bad, sizeof(walk_bad), "%s", rel);
-		walk_why = walk_mode == WALK_HASHES ? "a plaintext entry bundle in an encrypted log"
-						    : "not a sealed entry bundle";
-		return 1;
-	}
+	if (!walk_bundles && f.level == ENTRY_LEVEL)
+		return 0; /* not part of a data directory's log (see the top) */
 	if (f.level >= MAX_LEVELS) {
 		snprintf(walk_bad, sizeof(walk_bad), "%s", rel);
 		walk_why = "not a tile path";
@@ -133,7 +135,7 @@ static int walk_fn(const char *path, const struct stat *st, int type, struct FTW
 	return 0;
 }
 
-static ls_rc tc_walk(struct tilecheck *tc, const char *base, int mode, struct ls_err *err)
+static ls_rc tc_walk(struct tilecheck *tc, const char *base, int bundles, struct ls_err *err)
 {
 	char dir[PATH_MAX];
 	int r;
@@ -144,7 +146,7 @@ static ls_rc tc_walk(struct tilecheck *tc, const char *base, int mode, struct ls
 	walk_tc = tc;
 	walk_prefix = strlen(base) + 1;
 	walk_bad[0] = 0;
-	walk_mode = mode;
+	walk_bundles = bundles;
 	r = nftw(dir, walk_fn, 16, FTW_PHYS);
 	walk_tc = NULL;
 	if (r == 1)
@@ -154,18 +156,16 @@ static ls_rc tc_walk(struct tilecheck *tc, const char *base, int mode, struct ls
 	return LS_OK;
 }
 
-/* bundledir non-NULL: an encrypted data directory's sealed bundles. */
-static ls_rc tc_init(struct tilecheck *tc, const char *logdir, const char *bundledir,
-		     struct ls_err *err)
+/* bundles: a static tiles log (entry bundles are its entries); else a
+ * data directory's log/ (hash tiles only). */
+static ls_rc tc_init(struct tilecheck *tc, const char *logdir, int bundles, struct ls_err *err)
 {
 	ls_rc rc;
 
 	memset(tc, 0, sizeof(*tc));
 	tc->logdir = logdir;
-	tc->bundledir = bundledir ? bundledir : logdir;
-	rc = tc_walk(tc, logdir, bundledir ? WALK_HASHES : WALK_ALL, err);
-	if (rc == LS_OK && bundledir)
-		rc = tc_walk(tc, bundledir, WALK_SEALED, err);
+	tc->bundles = bundles;
+	rc = tc_walk(tc, logdir, bundles, err);
 	if (rc != LS_OK)
 		return rc;
 	if (tc->nfiles)
@@ -175,7 +175,6 @@ static ls_rc tc_init(struct tilecheck *tc, const char *logdir, const char *bundl
 
 static void tc_release(struct tilecheck *tc)
 {
-	free(tc->pbundles);
 	free(tc->files);
 	free(tc->bundle);
 }
@@ -223,35 +222,37 @@ static ls_rc tc_compare(struct tilecheck *tc, struct tfile *f, const void *want,
 	return LS_OK;
 }
 
-static ls_rc tc_push_hash(struct tilecheck *tc, int level, const uint8_t h[LS_HASH_LEN],
-			  struct ls_err *err)
+/* The next leaf: into the tree, and into the tile of every level it
+ * completes (roots[8L] is the hash of the level-L tile ending here). */
+static ls_rc tc_push_leaf(struct tilecheck *tc, struct merkle_tree *tree,
+			  const uint8_t h[LS_HASH_LEN], struct ls_err *err)
 {
-	struct tfile *f;
-	unsigned c;
-	ls_rc rc;
+	uint8_t roots[65][LS_HASH_LEN];
+	const uint8_t *x = h;
 
-	if (level >= MAX_LEVELS)
-		return LS_OK;
-	c = tc->count[level];
-	memcpy(tc->hashes[level][c], h, LS_HASH_LEN);
-	tc->count[level] = ++c;
-	f = tc_find(tc, level, tc->tile_index[level], c);
-	if (f) {
-		rc = tc_compare(tc, f, tc->hashes[level], (size_t)c * LS_HASH_LEN, err);
-		if (rc != LS_OK)
-			return rc;
-	}
-	if (c == TILE_WIDTH) {
-		struct merkle_tree t;
-		uint8_t root[LS_HASH_LEN];
+	merkle_tree_append_roots(tree, h, roots);
+	for (int level = 0; level < MAX_LEVELS; level++) {
+		struct tfile *f;
+		unsigned c = tc->count[level];
 
-		merkle_tree_init(&t);
-		for (unsigned i = 0; i < TILE_WIDTH; i++)
-			merkle_tree_append(&t, tc->hashes[level][i]);
-		merkle_tree_root(&t, root);
+		memcpy(tc->hashes[level][c], x, LS_HASH_LEN);
+		tc->count[level] = ++c;
+		f = tc_find(tc, level, tc->tile_index[level], c);
+		if (f && level == 0 && c == TILE_WIDTH &&
+		    tc->tile_index[0] * TILE_WIDTH >= tc->l0_from &&
+		    (tc->tile_index[0] + 1) * TILE_WIDTH <= tc->l0_to) {
+			f->checked = 1;
+			tc->checked++;
+		} else if (f) {
+			ls_rc rc = tc_compare(tc, f, tc->hashes[level], (size_t)c * LS_HASH_LEN, err);
+			if (rc != LS_OK)
+				return rc;
+		}
+		if (c < TILE_WIDTH)
+			break;
 		tc->count[level] = 0;
 		tc->tile_index[level]++;
-		return tc_push_hash(tc, level + 1, root, err);
+		x = roots[TILE_HEIGHT * (level + 1)];
 	}
 	return LS_OK;
 }
@@ -278,11 +279,7 @@ static ls_rc tc_push_entry(struct tilecheck *tc, const uint8_t *data, size_t len
 	tc->blen += len + 2;
 	tc->bcount++;
 	f = tc_find(tc, ENTRY_LEVEL, tc->bindex, tc->bcount);
-	if (f && tc->bpurged) {
-		/* Part of its content was purged by policy: nothing to compare
-		 * with; its leaf hashes are checked through the hash tiles. */
-		f->checked = 1;
-	} else if (f) {
+	if (f) {
 		ls_rc rc = tc_compare(tc, f, tc->bundle, tc->blen, err);
 		if (rc != LS_OK)
 			return rc;
@@ -291,29 +288,8 @@ static ls_rc tc_push_entry(struct tilecheck *tc, const uint8_t *data, size_t len
 		tc->bcount = 0;
 		tc->blen = 0;
 		tc->bindex++;
-		tc->bpurged = 0;
 	}
 	return LS_OK;
-}
-
-/* An entry whose content retention purged (its slot in the bundle). */
-static ls_rc tc_push_purged(struct tilecheck *tc, struct ls_err *err)
-{
-	static const uint8_t none[1] = { 0 };
-
-	if (!tc->npb || tc->pbundles[tc->npb - 1] != tc->bindex) {
-		if (tc->npb == tc->cpb) {
-			size_t cap = tc->cpb ? tc->cpb * 2 : 64;
-			uint64_t *p = realloc(tc->pbundles, cap * sizeof(*p));
-			if (!p)
-				return ls_err_set(err, LS_NOMEM, "out of memory");
-			tc->pbundles = p;
-			tc->cpb = cap;
-		}
-		tc->pbundles[tc->npb++] = tc->bindex;
-	}
-	tc->bpurged = 1;
-	return tc_push_entry(tc, none, 1, err);
 }
 
 /* Leaves a tile file reaches: its end in the tree, in leaves. */
@@ -343,23 +319,6 @@ static ls_rc tc_finish(struct tilecheck *tc, uint64_t from, uint64_t limit, stru
 	return LS_OK;
 }
 
-static int tc_bundle_purged(const struct tilecheck *tc, uint64_t n)
-{
-	size_t lo = 0, hi = tc->npb;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (tc->pbundles[mid] == n)
-			return 1;
-		if (tc->pbundles[mid] < n)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return 0;
-}
-
 static ls_rc tc_missing(const struct tilecheck *tc, int level, uint64_t n, unsigned w,
 			uint64_t size, struct ls_err *err)
 {
@@ -369,15 +328,15 @@ static ls_rc tc_missing(const struct tilecheck *tc, int level, uint64_t n, unsig
 	return ls_err_set(err, LS_TAMPERED,
 			  "%s/%s: missing (the signed checkpoint of size %llu needs it; it was "
 			  "deleted)",
-			  level == ENTRY_LEVEL ? tc->bundledir : tc->logdir, rel,
+			  tc->logdir, rel,
 			  (unsigned long long)size);
 }
 
 /*
- * Every tile and entry bundle that the log of `size` is made of exists
- * (from on: only those that end above it).  A bundle whose entries were
- * purged by retention may be gone.  Walked before, so a file listed is one
- * that was there when the snapshot was taken.
+ * Every tile (and in a static tiles log every entry bundle) that the log of
+ * `size` is made of exists (from on: only those that end above it).  Walked
+ * before, so a file listed is one that was there when the snapshot was
+ * taken.
  */
 static ls_rc tc_expect(struct tilecheck *tc, uint64_t from, uint64_t size, struct ls_err *err)
 {
@@ -385,12 +344,11 @@ static ls_rc tc_expect(struct tilecheck *tc, uint64_t from, uint64_t size, struc
 
 	if (size <= from)
 		return LS_OK;
-	for (n = from / TILE_WIDTH; n < size / TILE_WIDTH; n++)
-		if (!tc_find(tc, ENTRY_LEVEL, n, TILE_WIDTH) && !tc_bundle_purged(tc, n))
+	for (n = from / TILE_WIDTH; tc->bundles && n < size / TILE_WIDTH; n++)
+		if (!tc_find(tc, ENTRY_LEVEL, n, TILE_WIDTH))
 			return tc_missing(tc, ENTRY_LEVEL, n, TILE_WIDTH, size, err);
-	if (size % TILE_WIDTH && size > from &&
-	    !tc_find(tc, ENTRY_LEVEL, size / TILE_WIDTH, size % TILE_WIDTH) &&
-	    !tc_bundle_purged(tc, size / TILE_WIDTH))
+	if (tc->bundles && size % TILE_WIDTH && size > from &&
+	    !tc_find(tc, ENTRY_LEVEL, size / TILE_WIDTH, size % TILE_WIDTH))
 		return tc_missing(tc, ENTRY_LEVEL, size / TILE_WIDTH, size % TILE_WIDTH, size, err);
 	for (int level = 0; level < MAX_LEVELS; level++) {
 		uint64_t count = size >> (TILE_HEIGHT * level);
@@ -658,98 +616,180 @@ static ls_rc check_seals(const char *dir, struct ls_err *err)
 
 /* -------------------------------------------------------------- verify --- */
 
-/* Every checkpoint whose size the tree reached must have its root. */
-static ls_rc cp_reached(const char *dir, const struct cpinfo *cps, size_t ncps, size_t *next_cp,
-			struct merkle_tree *tree, struct ls_err *err)
+/*
+ * The walk over the leaves of a data directory, in order: the archived
+ * prefix, the sealed segments, the write-ahead log.  Every checkpoint the
+ * tree reaches must have its root; leaves beyond the snapshot (limit) are
+ * counted, not judged.
+ */
+struct vwalk {
+	const char *dir;
+	const struct cpinfo *cps;
+	size_t ncps, next_cp;
+	struct merkle_tree tree;
+	struct tilecheck *tc;
+	uint64_t limit;
+	uint64_t beyond;
+	struct progress *pg;
+};
+
+static ls_rc vw_checkpoints(struct vwalk *w, struct ls_err *err)
 {
-	while (*next_cp < ncps && cps[*next_cp].size == tree->size) {
+	while (w->next_cp < w->ncps && w->cps[w->next_cp].size == w->tree.size) {
 		uint8_t root[LS_HASH_LEN];
 
-		merkle_tree_root(tree, root);
-		if (!ls_ct_equal(root, cps[*next_cp].root, LS_HASH_LEN))
+		merkle_tree_root(&w->tree, root);
+		if (!ls_ct_equal(root, w->cps[w->next_cp].root, LS_HASH_LEN))
 			return ls_err_set(err, LS_TAMPERED,
-					  "%s/checkpoints/%s: its root does not match the journal's "
+					  "%s/checkpoints/%s: its root does not match the log's "
 					  "first %llu entries",
-					  dir, cps[*next_cp].name, (unsigned long long)tree->size);
-		(*next_cp)++;
+					  w->dir, w->cps[w->next_cp].name,
+					  (unsigned long long)w->tree.size);
+		w->next_cp++;
 	}
 	return LS_OK;
 }
 
-/* Unpack an archived segment into tmp (a directory right under DIR, so the
- * journal reader finds DIR's keys) and feed its entries. */
-static ls_rc feed_archived(const char *dir, const char *tmp, const struct retention_archived *a,
-			   const struct cpinfo *cps, size_t ncps, size_t *next_cp,
-			   struct merkle_tree *tree, struct tilecheck *tc, struct ls_err *err)
+static ls_rc vw_leaf(struct vwalk *w, const uint8_t h[LS_HASH_LEN], struct ls_err *err)
 {
+	ls_rc rc;
+
+	if (w->tree.size >= w->limit) {
+		w->beyond++;
+		return LS_OK;
+	}
+	rc = vw_checkpoints(w, err);
+	if (rc == LS_OK)
+		rc = tc_push_leaf(w->tc, &w->tree, h, err);
+	progress_tick(w->pg, w->tree.size);
+	return rc;
+}
+
+/* store_check_segments()' callback: a sealed segment's leaf hashes. */
+static ls_rc vw_hashes(void *ctx, uint64_t first, size_t n, const uint8_t (*h)[LS_HASH_LEN],
+		       struct ls_err *err)
+{
+	struct vwalk *w = ctx;
+	ls_rc rc = LS_OK;
+
+	if (first != w->tree.size + w->beyond)
+		return ls_err_set(err, LS_TAMPERED,
+				  "%s/segments: the segment of leaf %llu comes where %llu was "
+				  "expected",
+				  w->dir, (unsigned long long)first,
+				  (unsigned long long)(w->tree.size + w->beyond));
+	w->tc->l0_from = first;
+	w->tc->l0_to = first + n < w->limit ? first + n : w->limit;
+	for (size_t i = 0; rc == LS_OK && i < n; i++)
+		rc = vw_leaf(w, h[i], err);
+	w->tc->l0_from = w->tc->l0_to = 0;
+	return rc;
+}
+
+struct oldarch {
+	struct vwalk *w;
+	const struct retention_archived *a;
+	struct ls_err *err;
+	int bad;		/* an entry out of place */
+	int failed;		/* the walk failed (a root, a tile): err says */
+};
+
+static ls_rc oldarch_entry(void *ctx, uint64_t idx, const uint8_t *data, size_t len)
+{
+	struct oldarch *o = ctx;
+	uint8_t h[LS_HASH_LEN];
+	ls_rc rc;
+
+	if (idx != o->w->tree.size || idx > o->a->last) {
+		o->bad = 1;
+		return LS_TAMPERED;
+	}
+	merkle_leaf_hash(data, len, h);
+	rc = vw_leaf(o->w, h, o->err);
+	o->failed = rc != LS_OK;
+	return rc;
+}
+
+/* Unpack an archived journal segment (the format before sealed segments)
+ * into tmp (a directory right under DIR, so that its keys are found) and
+ * feed its entries, read from that file alone (check.h). */
+static ls_rc feed_archived(struct vwalk *w, const char *tmp, const struct retention_archived *a,
+			   struct ls_err *err)
+{
+	struct oldarch o = { w, a, err, 0, 0 };
 	char path[PATH_MAX];
-	struct store_iter *it = NULL;
 	uint8_t *seg;
 	size_t len;
 	ls_rc rc;
 
-	rc = retention_archive_read(dir, a, &seg, &len, err);
+	rc = retention_archive_read(w->dir, a, &seg, &len, err);
 	if (rc != LS_OK)
 		return rc;
 	snprintf(path, sizeof(path), "%s/%s", tmp, a->segment);
 	rc = fs_write_file(path, seg, len, 0600, 0, err);
 	free(seg);
 	if (rc == LS_OK)
-		rc = store_iter_open(tmp, a->first, STORE_STRICT, &it, err);
-	while (rc == LS_OK) {
-		const uint8_t *data;
-		size_t dlen;
-		uint64_t idx;
-		uint8_t h[LS_HASH_LEN];
-
-		rc = cp_reached(dir, cps, ncps, next_cp, tree, err);
-		if (rc != LS_OK)
-			break;
-		rc = store_iter_next(it, &data, &dlen, &idx, err);
-		if (rc == LS_NOTFOUND) {
-			rc = tree->size == a->last + 1
-				     ? LS_OK
-				     : ls_err_set(err, LS_TAMPERED,
-						  "%s/archive/%s: ends at entry %llu, the manifest "
-						  "says %llu",
-						  dir, a->file, (unsigned long long)tree->size,
-						  (unsigned long long)a->last + 1);
-			break;
-		}
-		if (rc != LS_OK) {
-			rc = ls_err_set(err, rc, "%s/archive/%s: %s", dir, a->file,
-					err ? err->msg : "");
-			break;
-		}
-		if (idx != tree->size || idx > a->last) {
-			rc = ls_err_set(err, LS_TAMPERED,
-					"%s/archive/%s: holds entry %llu where %llu was expected", dir,
-					a->file, (unsigned long long)idx,
-					(unsigned long long)tree->size);
-			break;
-		}
-		merkle_leaf_hash(data, dlen, h);
-		merkle_tree_append(tree, h);
-		rc = tc_push_entry(tc, data, dlen, err);
-		if (rc == LS_OK)
-			rc = tc_push_hash(tc, 0, h, err);
-	}
-	store_iter_free(it);
+		rc = store_journal_each(tmp, a->first, oldarch_entry, &o, err);
 	unlink(path);
+	if (o.failed)
+		return rc;
+	if (o.bad)
+		return ls_err_set(err, LS_TAMPERED,
+				  "%s/archive/%s: holds an entry where %llu was expected", w->dir,
+				  a->file, (unsigned long long)w->tree.size);
+	if (rc != LS_OK) {
+		char why[sizeof(err->msg)];
+
+		snprintf(why, sizeof(why), "%s", err ? err->msg : "");
+		return ls_err_set(err, rc, "%s/archive/%s: %s", w->dir, a->file, why);
+	}
+	if (w->tree.size != a->last + 1)
+		return ls_err_set(err, LS_TAMPERED,
+				  "%s/archive/%s: ends at entry %llu, the manifest says %llu", w->dir,
+				  a->file, (unsigned long long)w->tree.size,
+				  (unsigned long long)a->last + 1);
+	return LS_OK;
+}
+
+/* An archived sealed segment: the file's SHA-256 against the manifest,
+ * then every byte and its leaf hashes against the tiles (check.h). */
+static ls_rc feed_sealed(struct vwalk *w, const struct retention_archived *a,
+			 uint64_t signed_size, struct ls_err *err)
+{
+	char path[PATH_MAX];
+	uint8_t (*h)[LS_HASH_LEN] = NULL, *raw = NULL;
+	uint32_t n = 0;
+	size_t len;
+	ls_rc rc;
+
+	rc = retention_archive_read(w->dir, a, &raw, &len, err);
+	free(raw);
+	if (rc != LS_OK)
+		return rc;
+	snprintf(path, sizeof(path), "%s/archive/%s", w->dir, a->file);
+	rc = store_check_sealed_file(w->dir, path, a->first, signed_size, &h, &n, NULL, err);
+	if (rc == LS_OK && a->first + n != a->last + 1)
+		rc = ls_err_set(err, LS_TAMPERED,
+				"%s: holds %u entries, the manifest says %llu..%llu", path, n,
+				(unsigned long long)a->first, (unsigned long long)a->last);
+	if (rc == LS_OK)
+		rc = vw_hashes(w, a->first, n, (const uint8_t (*)[LS_HASH_LEN])h, err);
+	free(h);
 	return rc;
 }
 
-/* The journal's archived prefix [0, kept): every archived segment is read
- * back (checksum, decompress, decrypt, hash); a purged one contributes the
- * leaf hashes of the hash tiles, which the signed roots then vouch for. */
-static ls_rc verify_retired(const char *dir, uint64_t kept, uint64_t signed_size,
-			    const struct cpinfo *cps, size_t ncps, size_t *next_cp,
-			    struct merkle_tree *tree, struct tilecheck *tc,
+/* The retired prefix [0, kept): every archived segment is read back
+ * (a sealed one checked like those in DIR/segments; one of the journal
+ * format before them: checksum, decompress, decrypt, hash); a purged one
+ * contributes the leaf hashes of the hash tiles, which the signed roots
+ * then vouch for. */
+static ls_rc verify_retired(struct vwalk *w, uint64_t kept, uint64_t signed_size,
 			    struct verify_report *rep, struct ls_err *err)
 {
 	struct retention_archived *v = NULL;
 	struct tiles_reader *r = NULL;
 	char tmp[PATH_MAX], logdir[PATH_MAX];
+	const char *dir = w->dir;
 	size_t n = 0, i;
 	ls_rc rc;
 
@@ -758,22 +798,29 @@ static ls_rc verify_retired(const char *dir, uint64_t kept, uint64_t signed_size
 		return rc;
 	snprintf(tmp, sizeof(tmp), "%s/.verify-archive.%ld", dir, (long)getpid());
 	snprintf(logdir, sizeof(logdir), "%s/log", dir);
-	for (i = 0; i < n && tree->size < kept; i++) {
+	for (i = 0; i < n && w->tree.size < kept; i++) {
 		const struct retention_archived *a = &v[i];
 
-		if (a->first != tree->size || a->last < a->first || a->last >= kept) {
+		if (a->first != w->tree.size || a->last < a->first || a->last >= kept) {
 			rc = ls_err_set(err, LS_TAMPERED,
-					"%s/journal: entries from %llu are neither in the journal "
-					"nor in the archive manifest",
-					dir, (unsigned long long)tree->size);
+					"%s: entries from %llu are neither kept nor in the archive "
+					"manifest",
+					dir, (unsigned long long)w->tree.size);
 			goto out;
+		}
+		if (!a->purged && a->sealed) {
+			rc = feed_sealed(w, a, signed_size, err);
+			if (rc != LS_OK)
+				goto out;
+			rep->archived += a->last - a->first + 1;
+			continue;
 		}
 		if (!a->purged) {
 			if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
 				rc = ls_err_set(err, LS_IO, "%s: %s", tmp, strerror(errno));
 				goto out;
 			}
-			rc = feed_archived(dir, tmp, a, cps, ncps, next_cp, tree, tc, err);
+			rc = feed_archived(w, tmp, a, err);
 			rmdir(tmp);
 			if (rc != LS_OK)
 				goto out;
@@ -794,19 +841,13 @@ static ls_rc verify_retired(const char *dir, uint64_t kept, uint64_t signed_size
 		for (uint64_t k = a->first; k <= a->last; k++) {
 			uint8_t h[LS_HASH_LEN];
 
-			rc = cp_reached(dir, cps, ncps, next_cp, tree, err);
-			if (rc != LS_OK)
-				goto out;
 			if (tiles_node_hash(r, 0, k, h) != LS_OK) {
 				rc = ls_err_set(err, LS_TAMPERED,
 						"%s: the hash tile of purged entry %llu cannot be read",
 						logdir, (unsigned long long)k);
 				goto out;
 			}
-			merkle_tree_append(tree, h);
-			rc = tc_push_purged(tc, err);
-			if (rc == LS_OK)
-				rc = tc_push_hash(tc, 0, h, err);
+			rc = vw_leaf(w, h, err);
 			if (rc != LS_OK)
 				goto out;
 		}
@@ -819,11 +860,10 @@ static ls_rc verify_retired(const char *dir, uint64_t kept, uint64_t signed_size
 				 (unsigned long long)a->last, (unsigned long long)a->purge_event);
 		}
 	}
-	if (tree->size != kept)
+	if (w->tree.size != kept)
 		rc = ls_err_set(err, LS_TAMPERED,
-				"%s/journal: entries from %llu are neither in the journal nor in the "
-				"archive manifest",
-				dir, (unsigned long long)tree->size);
+				"%s: entries from %llu are neither kept nor in the archive manifest",
+				dir, (unsigned long long)w->tree.size);
 out:
 	tiles_reader_free(r);
 	free(v);
@@ -835,7 +875,7 @@ out:
  * paths (PATH_MAX each).  A wrong or missing master key is said first, in
  * its own words. */
 static ls_rc open_data_dir(const char *dir, struct note_verifier *key, struct keyring **kr,
-			   char *logdir, char *bdir, char *jdir, struct ls_err *err)
+			   char *logdir, char *jdir, struct ls_err *err)
 {
 	char path[PATH_MAX];
 	ls_rc rc;
@@ -850,7 +890,6 @@ static ls_rc open_data_dir(const char *dir, struct note_verifier *key, struct ke
 	if (rc != LS_OK && rc != LS_NOTFOUND)
 		return rc;
 	snprintf(logdir, PATH_MAX, "%s/log", dir);
-	snprintf(bdir, PATH_MAX, "%s/bundles", dir);
 	snprintf(jdir, PATH_MAX, "%s/journal", dir);
 	return LS_OK;
 }
@@ -865,23 +904,31 @@ static ls_rc open_data_dir(const char *dir, struct note_verifier *key, struct ke
 ls_rc verify_data_dir(const char *dir, const struct verify_progress *progress,
 		      struct verify_report *rep, struct ls_err *err)
 {
-	char path[PATH_MAX], jdir[PATH_MAX], logdir[PATH_MAX], bdir[PATH_MAX];
+	return verify_data_dir_ex(dir, progress, 0, rep, err);
+}
+
+ls_rc verify_data_dir_ex(const char *dir, const struct verify_progress *progress, int flags,
+			 struct verify_report *rep, struct ls_err *err)
+{
+	char path[PATH_MAX], jdir[PATH_MAX], logdir[PATH_MAX];
 	struct note_verifier key;
 	struct keyring *kr = NULL;
 	struct cpinfo *cps = NULL;
-	size_t ncps = 0, next_cp = 0;
+	size_t ncps = 0;
 	struct tilecheck *tc = NULL;
 	struct store_iter *it = NULL;
-	struct merkle_tree tree;
+	struct vwalk w;
 	struct progress pg = { 0 };
 	struct checkpoint pub;
+	struct store_check_report srep;
+	struct store_check_cb cb;
 	char *pubnote = NULL, *lastnote = NULL;
 	size_t lastlen;
 	uint64_t kept = 0;
 	ls_rc rc;
 
 	memset(rep, 0, sizeof(*rep));
-	rc = open_data_dir(dir, &key, &kr, logdir, bdir, jdir, err);
+	rc = open_data_dir(dir, &key, &kr, logdir, jdir, err);
 	if (rc != LS_OK)
 		return rc;
 
@@ -890,7 +937,9 @@ ls_rc verify_data_dir(const char *dir, const struct verify_progress *progress,
 	rc = open_checkpoint(path, &key, &pub, &pubnote, err);
 	if (rc != LS_OK)
 		return rc;
-	rc = check_seals(dir, err);
+	rc = store_check_format(dir, err);
+	if (rc == LS_OK)
+		rc = check_seals(dir, err);
 	if (rc == LS_OK)
 		rc = load_checkpoints(dir, &key, pub.size, &cps, &ncps, err);
 	if (rc == LS_OK)
@@ -903,7 +952,7 @@ ls_rc verify_data_dir(const char *dir, const struct verify_progress *progress,
 		rc = ls_err_set(err, LS_NOMEM, "out of memory");
 		goto out;
 	}
-	rc = tc_init(tc, logdir, kr ? bdir : NULL, err);
+	rc = tc_init(tc, logdir, 0, err);
 	if (rc != LS_OK) {
 		free(tc);
 		tc = NULL;
@@ -912,37 +961,75 @@ ls_rc verify_data_dir(const char *dir, const struct verify_progress *progress,
 	memset(&pg, 0, sizeof(pg));
 	pg.to = progress;
 	pg.total = pub.size;
-	merkle_tree_init(&tree);
+	memset(&w, 0, sizeof(w));
+	w.dir = dir;
+	w.cps = cps;
+	w.ncps = ncps;
+	w.tc = tc;
+	w.limit = pub.size;
+	w.pg = &pg;
+	merkle_tree_init(&w.tree);
 	rc = store_retained(jdir, &kept, err);
 	if (rc == LS_OK && kept)
-		rc = verify_retired(dir, kept, pub.size, cps, ncps, &next_cp, &tree, tc, rep, err);
-	if (rc != LS_OK)
-		goto out;
-	rc = store_iter_open(jdir, kept, STORE_STRICT, &it, err);
+		rc = verify_retired(&w, kept, pub.size, rep, err);
 	if (rc != LS_OK)
 		goto out;
 
-	for (;;) {
+	/* A retained point inside an entry bundle (retention of the format
+	 * before sealed segments): the entries up to the next whole bundle are
+	 * in the WAL, before the first segment. */
+	if (kept % TILE_WIDTH) {
+		rc = store_iter_open(jdir, kept, STORE_STRICT, &it, err);
+		while (rc == LS_OK && w.tree.size < (kept / TILE_WIDTH + 1) * TILE_WIDTH &&
+		       w.tree.size < pub.size) {
+			const uint8_t *data;
+			size_t len;
+			uint64_t idx;
+			uint8_t h[LS_HASH_LEN];
+
+			rc = store_iter_next(it, &data, &len, &idx, err);
+			if (rc == LS_NOTFOUND) {
+				rc = LS_OK;
+				break;
+			}
+			if (rc == LS_OK && idx != w.tree.size)
+				rc = ls_err_set(err, LS_TAMPERED,
+						"%s: the journal holds entry %llu where %llu was "
+						"expected",
+						jdir, (unsigned long long)idx,
+						(unsigned long long)w.tree.size);
+			if (rc == LS_OK) {
+				merkle_leaf_hash(data, len, h);
+				rc = vw_leaf(&w, h, err);
+			}
+		}
+		store_iter_free(it);
+		it = NULL;
+		if (rc != LS_OK)
+			goto out;
+	}
+
+	/* The sealed segments, then the write-ahead log from where they end. */
+	memset(&cb, 0, sizeof(cb));
+	cb.hashes = vw_hashes;
+	cb.ctx = &w;
+	cb.threads = 2;
+	rc = store_check_segments(dir, w.tree.size, pub.size, &cb, &srep, err);
+	if (rc != LS_OK)
+		goto out;
+	rep->segments = srep.segments;
+	rep->sealed = srep.entries;
+	rep->sealed_bytes = srep.bytes;
+	rep->sealed_seconds = srep.seconds;
+	rc = store_iter_open(jdir, srep.end, STORE_STRICT, &it, err);
+	if (rc != LS_OK)
+		goto out;
+	while (w.tree.size < pub.size) {
 		const uint8_t *data;
 		size_t len;
 		uint64_t idx;
 		uint8_t h[LS_HASH_LEN];
 
-		/* Every checkpoint whose size we reached must have our root. */
-		while (next_cp < ncps && cps[next_cp].size == tree.size) {
-			uint8_t root[LS_HASH_LEN];
-			merkle_tree_root(&tree, root);
-			if (!ls_ct_equal(root, cps[next_cp].root, LS_HASH_LEN)) {
-				rc = ls_err_set(err, LS_TAMPERED,
-						"%s/checkpoints/%s: its root does not match the journal's "
-						"first %llu entries",
-						dir, cps[next_cp].name, (unsigned long long)tree.size);
-				goto out;
-			}
-			next_cp++;
-		}
-		if (tree.size >= pub.size)
-			break;
 		rc = store_iter_next(it, &data, &len, &idx, err);
 		if (rc == LS_NOTFOUND) {
 			rc = LS_OK;
@@ -950,17 +1037,14 @@ ls_rc verify_data_dir(const char *dir, const struct verify_progress *progress,
 		}
 		if (rc != LS_OK)
 			goto out;
-		if (idx != tree.size) {
+		if (idx != w.tree.size) {
 			rc = ls_err_set(err, LS_TAMPERED,
 					"%s: the journal holds entry %llu where %llu was expected", jdir,
-					(unsigned long long)idx, (unsigned long long)tree.size);
+					(unsigned long long)idx, (unsigned long long)w.tree.size);
 			goto out;
 		}
 		merkle_leaf_hash(data, len, h);
-		merkle_tree_append(&tree, h);
-		rc = tc_push_entry(tc, data, len, err);
-		if (rc == LS_OK)
-			rc = tc_push_hash(tc, 0, h, err);
+		rc = vw_leaf(&w, h, err);
 		if (rc != LS_OK) {
 			const char *seg;
 			uint64_t off;
@@ -972,16 +1056,18 @@ ls_rc verify_data_dir(const char *dir, const struct verify_progress *progress,
 			rc = ls_err_set(err, rc, "%s", detail);
 			goto out;
 		}
-		progress_tick(&pg, tree.size);
 	}
+	rc = vw_checkpoints(&w, err);
+	if (rc != LS_OK)
+		goto out;
 	progress_done(&pg);
-	rep->entries = tree.size;
-	if (next_cp < ncps) {
+	rep->entries = w.tree.size;
+	if (w.next_cp < ncps) {
 		rc = ls_err_set(err, LS_CORRUPT,
-				"%s/checkpoints/%s: signed for %llu entries but the journal holds "
+				"%s/checkpoints/%s: signed for %llu entries but the log holds "
 				"only %llu: acknowledged entries are missing",
-				dir, cps[next_cp].name, (unsigned long long)cps[next_cp].size,
-				(unsigned long long)tree.size);
+				dir, cps[w.next_cp].name, (unsigned long long)cps[w.next_cp].size,
+				(unsigned long long)w.tree.size);
 		goto out;
 	}
 	rc = tc_expect(tc, 0, pub.size, err);
@@ -1002,6 +1088,7 @@ ls_rc verify_data_dir(const char *dir, const struct verify_progress *progress,
 	}
 	/* Entries beyond the snapshot: counted, not judged (a live server may
 	 * be writing the last of them). */
+	rep->uncovered = w.beyond;
 	{
 		const uint8_t *data;
 		size_t len;
@@ -1015,6 +1102,24 @@ ls_rc verify_data_dir(const char *dir, const struct verify_progress *progress,
 	rep->tiles = tc->checked;
 	rep->tree_size = pub.size;
 	memcpy(rep->root, pub.root, LS_HASH_LEN);
+
+	/* The postings (derived, rebuilt by `logseal reindex`): every posting
+	 * points at an entry with the term, every term of every entry is
+	 * posted.  No index at all is not an error. */
+	if (!(flags & VERIFY_NO_POSTINGS)) {
+		struct timespec t0, t1;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		rc = index_verify_postings(dir, NULL, NULL, &rep->postings_files,
+					   &rep->postings_entries, err);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		rep->postings_seconds = (double)(t1.tv_sec - t0.tv_sec) +
+					(double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+		if (rc == LS_NOTFOUND)
+			rc = LS_OK;
+		else if (rc == LS_OK)
+			rep->postings = 1;
+	}
 out:
 	if (rc != LS_OK)
 		progress_done(&pg);
@@ -1051,7 +1156,7 @@ ls_rc verify_tiles_dir(const char *dir, const struct note_verifier *key,
 	tc = malloc(sizeof(*tc));
 	if (!tc)
 		return ls_err_set(err, LS_NOMEM, "out of memory");
-	rc = tc_init(tc, dir, NULL, err);
+	rc = tc_init(tc, dir, 1, err);
 	if (rc == LS_OK)
 		rc = tiles_reader_open(dir, cp.size, &r);
 	if (rc != LS_OK)
@@ -1076,11 +1181,10 @@ ls_rc verify_tiles_dir(const char *dir, const struct note_verifier *key,
 			goto out;
 		}
 		merkle_leaf_hash(data, len, h);
-		merkle_tree_append(&tree, h);
 		rc = tc_push_entry(tc, data, len, err);
 		free(data);
 		if (rc == LS_OK)
-			rc = tc_push_hash(tc, 0, h, err);
+			rc = tc_push_leaf(tc, &tree, h, err);
 		if (rc != LS_OK)
 			goto out;
 		progress_tick(&pg, i + 1);
@@ -1130,22 +1234,44 @@ static uint64_t last_verified(const char *dir, const struct checkpoint *pub)
 	return v;
 }
 
+/* store_sealed_hashes()' callback for verify_serve_start(). */
+struct serve_walk {
+	struct tilecheck *tc;
+	struct merkle_tree *tree;
+	uint64_t limit;
+};
+
+static ls_rc sw_hashes(void *ctx, uint64_t first, size_t n, const uint8_t (*h)[LS_HASH_LEN],
+		       struct ls_err *err)
+{
+	struct serve_walk *sw = ctx;
+	ls_rc rc = LS_OK;
+
+	if (first != sw->tree->size)
+		return ls_err_set(err, LS_TAMPERED, "sealed leaf %llu comes where %llu was expected",
+				  (unsigned long long)first, (unsigned long long)sw->tree->size);
+	for (size_t i = 0; rc == LS_OK && i < n && sw->tree->size < sw->limit; i++)
+		rc = tc_push_leaf(sw->tc, sw->tree, h[i], err);
+	return rc;
+}
+
 ls_rc verify_serve_start(const char *dir, uint64_t *from_out, struct ls_err *err)
 {
-	char path[PATH_MAX], jdir[PATH_MAX], logdir[PATH_MAX], bdir[PATH_MAX];
+	char path[PATH_MAX], jdir[PATH_MAX], logdir[PATH_MAX];
 	struct note_verifier key;
 	struct keyring *kr = NULL;
 	struct tilecheck *tc = NULL;
 	struct tiles_reader *r = NULL;
 	struct store_iter *it = NULL;
+	struct serve_walk sw;
 	struct merkle_tree tree;
 	struct checkpoint pub;
 	uint8_t root[LS_HASH_LEN];
-	uint64_t from, kept = 0;
+	uint64_t from, kept = 0, sealed_end = 0;
 	ls_rc rc;
 
 	*from_out = 0;
-	rc = open_data_dir(dir, &key, &kr, logdir, bdir, jdir, err);
+	rc = open_data_dir(dir, &key, &kr, logdir, jdir, err);
 	if (rc != LS_OK)
 		return rc;
 	snprintf(path, sizeof(path), "%s/checkpoint", logdir);
@@ -1156,7 +1282,9 @@ ls_rc verify_serve_start(const char *dir, uint64_t *from_out, struct ls_err *err
 	if (rc != LS_OK)
 		return rc;
 	/* From the start of the level-0 tile of the last verified size; the
-	 * archived prefix is verify's (it is not in the journal). */
+	 * archived prefix is verify's (it is not kept here).  Sealed leaves
+	 * count by their stored hashes (every read of a sealed entry checks
+	 * the entry against them), the WAL's by its entries. */
 	from = last_verified(dir, &pub) / TILE_WIDTH * TILE_WIDTH;
 	if (from < kept)
 		from = (kept + TILE_WIDTH - 1) / TILE_WIDTH * TILE_WIDTH;
@@ -1167,7 +1295,7 @@ ls_rc verify_serve_start(const char *dir, uint64_t *from_out, struct ls_err *err
 	tc = malloc(sizeof(*tc));
 	if (!tc)
 		return ls_err_set(err, LS_NOMEM, "out of memory");
-	rc = tc_init(tc, logdir, kr ? bdir : NULL, err);
+	rc = tc_init(tc, logdir, 0, err);
 	if (rc != LS_OK) {
 		free(tc);
 		return rc;
@@ -1201,7 +1329,13 @@ ls_rc verify_serve_start(const char *dir, uint64_t *from_out, struct ls_err *err
 				(unsigned long long)from, ls_rc_name(rc));
 		goto out;
 	}
-	rc = store_iter_open(jdir, from, STORE_STRICT, &it, err);
+	sw.tc = tc;
+	sw.tree = &tree;
+	sw.limit = pub.size;
+	rc = store_sealed_hashes(dir, from, sw_hashes, &sw, &sealed_end, err);
+	if (rc == LS_OK)
+		rc = store_iter_open(jdir, sealed_end > from ? sealed_end : from, STORE_STRICT, &it,
+				     err);
 	while (rc == LS_OK && tree.size < pub.size) {
 		const uint8_t *data;
 		size_t len;
@@ -1221,18 +1355,15 @@ ls_rc verify_serve_start(const char *dir, uint64_t *from_out, struct ls_err *err
 		if (rc != LS_OK)
 			break;
 		merkle_leaf_hash(data, len, h);
-		merkle_tree_append(&tree, h);
-		rc = tc_push_entry(tc, data, len, err);
-		if (rc == LS_OK)
-			rc = tc_push_hash(tc, 0, h, err);
+		rc = tc_push_leaf(tc, &tree, h, err);
 	}
 	if (rc != LS_OK)
 		goto out;
 	merkle_tree_root(&tree, root);
 	if (!ls_ct_equal(root, pub.root, LS_HASH_LEN)) {
 		rc = ls_err_set(err, LS_TAMPERED,
-				"%s/checkpoint: the journal and the tiles below entry %llu do not give "
-				"its root (size %llu)",
+				"%s/checkpoint: the sealed leaf hashes, the WAL and the tiles below "
+				"entry %llu do not give its root (size %llu)",
 				logdir, (unsigned long long)from, (unsigned long long)pub.size);
 		goto out;
 	}

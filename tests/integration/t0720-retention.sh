@@ -5,9 +5,11 @@
 # past hot_days and hot_days + archive_days; the server's own pass does it.
 # A legal hold on a service stops the purge of its segment until released.
 # The archive and purge events exist; `verify` reads archived segments back
-# and reports purged ranges as purged by policy; a missing archive file is
-# tampering; inclusion proofs of retained entries verify before and after
-# the purge.  Segments are cut with `keys rotate` between server runs.
+# and reports purged ranges as purged by policy; a missing or altered archive
+# file is tampering; inclusion proofs of retained entries verify before and
+# after the purge.  The unit is the sealed segment (serve --segment-leaves
+# 256): segment 0 ends with billing events, segments 1 and 2 are web, and
+# the write-ahead log's tail is never archived.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/serve_lib.sh"
 D=$TMP/data
@@ -54,39 +56,39 @@ wait_for() { for _ in $(seq 1 100); do "$@" && return 0; sleep 0.1; done; return
 n_actions() { "$TESTBIN/journalcat" "$D" 2>/dev/null | grep -c "\"action\":\"$1\""; }
 proof_ok() { [ "$(req GET "/v1/events/$1" "$AUD")" = 200 ] && python3 "$TMP/incl.py" "$TMP/resp"; }
 
+SL="--segment-leaves 256"
+seal_sha() { sha256sum "$1" | cut -c1-64; }
 check "init" sh -c "'$LOGSEAL' init --data '$D' --origin retention.test/log >/dev/null"
 printf '{"default":{"hot_days":30,"archive_days":60},"services":{"billing":{"hot_days":30,"archive_days":90}}}\n' >"$D/retention.json"
 
-check "server starts" start_server "$D" --checkpoint-interval 100
+check "server starts" start_server "$D" --checkpoint-interval 100 $SL
 ADMIN=$(cat "$D/admin.token")
 W=$(new_token "$ADMIN" '{"role":"writer"}')
 AUD=$(new_token "$ADMIN" '{"role":"auditor"}')
-B1=$(events billing bill 20); check "20 billing events" test -n "$B1"
-stop_server
-check "rotate (segment 2)" sh -c "'$LOGSEAL' keys rotate --data '$D' >/dev/null"
-check "server restarts" start_server "$D" --checkpoint-interval 100
-B2=$(events web web 20); check "20 web events" test -n "$B2"
-stop_server
-check "rotate (segment 3)" sh -c "'$LOGSEAL' keys rotate --data '$D' >/dev/null"
-check "server restarts" start_server "$D" --checkpoint-interval 100
-B3=$(events web late 10); check "10 more web events (the hot, last segment)" test -n "$B3"
-check_eq "three segments" 3 "$(ls "$D/journal"/*.seg | wc -l)"
+B0=$(events billing bill0 1); check "a first billing event" test -n "$B0"
+# segment 0 = [0, 256): what the server logged itself, then billing only
+B1=$(events billing bill $((256 - B0 - 1))); check "billing events up to leaf 255" test -n "$B1"
+B2=$(events web web 512); check "512 web events (segments 1 and 2)" test "$B2" = 256
+B3=$(events web late 10); check "10 more web events (the write-ahead log's tail)" test "$B3" = 768
+check "three sealed segments" wait_for test -f "$D/segments/0000000000000200.seal"
+check_eq "... and no fourth" 3 "$(ls "$D/segments"/*.seal | wc -l)"
+SHA0=$(seal_sha "$D/segments/0000000000000000.seal")
 check_eq "nothing archived while hot" 0 "$(n_actions logseal.retention.archive)"
 sleep 0.3
 check "proof of a retained entry verifies before retention" proof_ok $((B3 + 1))
 
 # --- hot -> archive
 echo $((31 * DAY)) >"$CLK"
-check "31 days later: the two sealed segments are archived" \
-	wait_for sh -c "[ \$('$TESTBIN/journalcat' '$D' 2>/dev/null | grep -c logseal.retention.archive) = 2 ]"
-check_eq "the hot last segment stays in the journal" 1 "$(ls "$D/journal"/*.seg | wc -l)"
-check_eq "archive holds two zstd segments" 2 "$(ls "$D/archive"/*.seg.zst | wc -l)"
-check_eq "they are zstd frames" 28b52ffd "$(head -c 4 "$D/archive/0000000000000000.seg.zst" | od -An -tx1 | tr -d ' \n')"
+check "31 days later: the three sealed segments are archived" \
+	wait_for sh -c "[ \$('$TESTBIN/journalcat' '$D' 2>/dev/null | grep -c logseal.retention.archive) = 3 ]"
+check_eq "DIR/segments is empty: the WAL tail stays in the journal" 0 "$(ls "$D/segments" | grep -c seal)"
+check_eq "archive holds three sealed segments" 3 "$(ls "$D/archive"/*.seal | wc -l)"
+check_eq "archived byte for byte" "$SHA0" "$(seal_sha "$D/archive/0000000000000000.seal")"
 check_eq "manifest checksums match the files" "ok" "$(cd "$D/archive" && jq -r '.segments[] | "\(.sha256)  \(.file)"' manifest.json | sha256sum -c --quiet && echo ok)"
-check_eq "manifest ranges are contiguous from 0 up to the journal's first retained entry" \
-	"0 $(jq -r '.segments[1].first' "$D/archive/manifest.json") $((16#$(cat "$D/journal/retained")))" \
-	"$(jq -r '"\(.segments[0].first) \(.segments[0].last + 1) \(.segments[1].last + 1)"' "$D/archive/manifest.json")"
-check "archived entries stay readable through the API (bundles until purge)" sh -c "[ \$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer $AUD' '$SRV_URL/v1/events/$B1') = 200 ]"
+check_eq "manifest ranges are contiguous from 0 up to the first retained entry" \
+	"0 256 512 768 768" \
+	"$(jq -r '"\(.segments[0].first) \(.segments[1].first) \(.segments[2].first) \(.segments[2].last + 1)"' "$D/archive/manifest.json") $((16#$(cat "$D/journal/retained")))"
+check_eq "an entry of the WAL tail is served" 200 "$(req GET "/v1/events/$B3" "$AUD")"
 
 # --- a hold on billing, placed before the purge
 printf '{"service":"billing","reason":"case 7"}' >"$TMP/hold.json"
@@ -99,37 +101,44 @@ check_eq "GET /v1/holds lists it" "$HID" "$(req GET /v1/holds "$ADMIN" >/dev/nul
 check_eq "the hold placement is an event" 1 "$(n_actions logseal.hold.place)"
 stop_server
 check "verify with an archive: passes" sh -c "'$LOGSEAL' verify --data '$D' >'$TMP/v1.out'"
-# Segments 1 and 2 are archived: every entry below the third segment's first
-# (which holds the second rotation's logseal.keys.rotate event, then B3).
-SEG3=$(basename "$(ls "$D/journal"/*.seg | tail -1)" .seg)
-check "verify read the archived entries back" grep -q "archived: $((16#$SEG3)) entries read back" "$TMP/v1.out"
+check "verify read the archived entries back" grep -q "archived: 768 entries read back" "$TMP/v1.out"
 cp -a "$D" "$TMP/d2"
-rm -f "$TMP/d2/archive/0000000000000000.seg.zst"
+rm -f "$TMP/d2/archive/0000000000000100.seal"
 check_fails "a missing archived segment is tampering" "$LOGSEAL" verify --data "$TMP/d2"
-cp "$TMP/last.out" "$TMP/miss.out"; check "  and says so" grep -q "archived segment is missing" "$TMP/miss.out"
-cp "$D/archive/0000000000000000.seg.zst" "$TMP/z"
-printf 'x' | dd of="$TMP/d2/archive/0000000000000000.seg.zst" bs=1 seek=40 conv=notrunc 2>/dev/null
-cp "$TMP/z" "$TMP/d2/archive/0000000000000000.seg.zst"
-printf 'x' | dd of="$TMP/d2/archive/0000000000000000.seg.zst" bs=1 seek=40 conv=notrunc 2>/dev/null
+cp "$TMP/last.out" "$TMP/miss.out"; check "  and says so" grep -q "0000000000000100.seal: archived segment is missing" "$TMP/miss.out"
+cp "$D/archive/0000000000000100.seal" "$TMP/d2/archive/"
+printf 'x' | dd of="$TMP/d2/archive/0000000000000100.seal" bs=1 seek=40 conv=notrunc 2>/dev/null
 check_fails "an altered archived segment is detected" "$LOGSEAL" verify --data "$TMP/d2"
+cp "$TMP/last.out" "$TMP/alt.out"; check "  and named" grep -q "0000000000000100.seal: SHA-256 differs from the manifest" "$TMP/alt.out"
+# altered and its manifest checksum fixed up: the segment's own checks
+python3 - "$TMP/d2/archive" <<'PY'
+import hashlib, json, sys
+d = sys.argv[1]; m = json.load(open(d + "/manifest.json"))
+for s in m["segments"]:
+    if s["file"] == "0000000000000100.seal":
+        s["sha256"] = hashlib.sha256(open(d + "/" + s["file"], "rb").read()).hexdigest()
+json.dump(m, open(d + "/manifest.json", "w"))
+PY
+check_fails "... even with the manifest's checksum made to match" "$LOGSEAL" verify --data "$TMP/d2"
+cp "$TMP/last.out" "$TMP/alt2.out"; check "  named with its offset" grep -q "archive/0000000000000100.seal offset [0-9]" "$TMP/alt2.out"
 rm -rf "$TMP/d2"
-check "server restarts" start_server "$D" --checkpoint-interval 100
+check "server restarts" start_server "$D" --checkpoint-interval 100 $SL
 
 # --- archive -> purge (web: 30 + 60 days; billing: 30 + 90, and held)
 echo $((100 * DAY)) >"$CLK"
-check "100 days later: the web segment is purged" \
-	wait_for sh -c "[ \$('$TESTBIN/journalcat' '$D' 2>/dev/null | grep -c logseal.retention.purge) = 1 ]"
+check "100 days later: the two web segments are purged" \
+	wait_for sh -c "[ \$('$TESTBIN/journalcat' '$D' 2>/dev/null | grep -c logseal.retention.purge) = 2 ]"
 echo $((130 * DAY)) >"$CLK"
 sleep 1
-check_eq "130 days: billing is due too, but held: still one purge" 1 "$(n_actions logseal.retention.purge)"
-check "the held billing segment is still archived" test -f "$D/archive/0000000000000000.seg.zst"
+check_eq "130 days: billing is due too, but held: still two purges" 2 "$(n_actions logseal.retention.purge)"
+check "the held billing segment is still archived" test -f "$D/archive/0000000000000000.seal"
 check "proof of a retained entry verifies after the purge" proof_ok $((B3 + 2))
 check_eq "DELETE /v1/holds/ID: 200" 200 "$(req DELETE "/v1/holds/$HID" "$ADMIN")"
 check_eq "DELETE again: 404" 404 "$(req DELETE "/v1/holds/$HID" "$ADMIN")"
 check_eq "the release is an event" 1 "$(n_actions logseal.hold.release)"
 check "released: the billing segment is purged too" \
-	wait_for sh -c "[ \$('$TESTBIN/journalcat' '$D' 2>/dev/null | grep -c logseal.retention.purge) = 2 ]"
-check "no archived segment file is left" sh -c "! ls '$D'/archive/*.zst 2>/dev/null"
+	wait_for sh -c "[ \$('$TESTBIN/journalcat' '$D' 2>/dev/null | grep -c logseal.retention.purge) = 3 ]"
+check "no archived segment file is left" sh -c "! ls '$D'/archive/*.seal 2>/dev/null"
 check "proof of a retained entry still verifies" proof_ok $((B3 + 3))
 P=$("$TESTBIN/journalcat" "$D" | grep '"action":"logseal.retention.purge"' | head -1)
 check_eq "purge event details name the range and policy" "true" \

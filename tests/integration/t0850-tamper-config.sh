@@ -1,12 +1,14 @@
 #!/bin/bash
 # Tampering that verify and serve used to let through (issue 12, item 6),
 # and verify on a live directory (item 7):
-#  - a deleted entry bundle, a deleted intermediate checkpoint: verify names it;
+#  - a deleted sealed segment, a deleted intermediate checkpoint: verify
+#    names it (segments of 256 leaves here);
 #  - tokens.json (a writer made admin), keys/master.json (the key source
 #    redirected), alerts/rules.json and alerts/webhooks.json edited: their
 #    integrity seal fails, verify names the file and serve refuses to start;
-#  - a hash tile or bundle changed or deleted: serve refuses to start, naming it,
-#    also when it is above the size the last verify vouched for;
+#  - a hash tile changed or deleted, a sealed segment deleted: serve refuses
+#    to start, naming it, also when it is above the size the last verify
+#    vouched for;
 #  - verify run 5 times while a writer appends never reports tampering.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/serve_lib.sh"
@@ -15,7 +17,8 @@ J=application/json
 
 check "init (encrypted)" "$LOGSEAL" init --data "$D" --origin t0850.test/log
 ADMIN=$(cat "$D/admin.token")
-start_server "$D" && ok "server starts" || not_ok "server starts"
+SL="--segment-leaves 256"
+start_server "$D" $SL && ok "server starts" || not_ok "server starts"
 W=$(new_token "$ADMIN" '{"role":"writer","name":"t0850"}')
 [ -n "$W" ] && ok "a writer token" || not_ok "a writer token"
 for b in 1 2 3; do
@@ -68,10 +71,11 @@ serve_refuses() {
 	fi
 }
 
-# ---- a deleted entry bundle (sealed, encrypted directory)
-copy; rm "$TMP/t/bundles/tile/entries/000"
-verify_names "deleted entry bundle" "bundles/tile/entries/000: missing"
-serve_refuses "deleted entry bundle" "tile/entries/000: missing"
+# ---- a deleted sealed segment (encrypted directory)
+check "two sealed segments at least" test -f "$D/segments/0000000000000100.seal"
+copy; rm "$TMP/t/segments/0000000000000000.seal"
+verify_names "deleted sealed segment" "0000000000000100.seal: starts at leaf 256.*a segment is missing"
+serve_refuses "deleted sealed segment" "0000000000000100.seal: starts at leaf 256.*a segment is missing"
 
 # ---- a deleted intermediate checkpoint
 copy; mid=$(ls "$TMP/t/checkpoints" | sed -n 2p); rm "$TMP/t/checkpoints/$mid"
@@ -121,7 +125,7 @@ serve_refuses "deleted hash tile" "tile/0/001: missing"
 copy
 check "verify of the copy passes (records its size)" "$LOGSEAL" verify --data "$TMP/t"
 for i in $(seq 1 600); do ev "late-$i"; echo; done >"$TMP/late.ndjson"
-check "600 more events" "$LOGSEAL" import --data "$TMP/t" <"$TMP/late.ndjson"
+check "600 more events" "$LOGSEAL" import --data "$TMP/t" $SL <"$TMP/late.ndjson"
 # The last full level-0 tile import wrote: it starts well above the verified
 # size (600 entries were added), so it is among what serve recomputes at
 # start; the first one written may start below the verified size's tile,
@@ -133,14 +137,14 @@ echo "# verified: $(jq -c '{size: (.tree_size // .size), ok}' "$TMP/t/state/last
 printf 'X' | dd of="$TMP/t/log/$new" bs=1 seek=40 conv=notrunc 2>/dev/null
 serve_refuses "tile above the verified size tampered" "$new"
 
-# ---- a plaintext directory: the deleted bundle also answered 404 before
+# ---- a plaintext directory: a deleted sealed segment too
 P=$TMP/plain
 check "init (plaintext)" "$LOGSEAL" init --data "$P" --no-encryption --origin t0850.plain/log
 for i in $(seq 1 600); do ev "p-$i"; echo; done >"$TMP/p.ndjson"
-check "import 600" "$LOGSEAL" import --data "$P" <"$TMP/p.ndjson"
-rm -rf "$TMP/t"; cp -a "$P" "$TMP/t"; rm "$TMP/t/log/tile/entries/000"
-verify_names "plaintext: deleted entry bundle" "log/tile/entries/000: missing"
-serve_refuses "plaintext: deleted entry bundle" "tile/entries/000: missing"
+check "import 600" "$LOGSEAL" import --data "$P" $SL <"$TMP/p.ndjson"
+rm -rf "$TMP/t"; cp -a "$P" "$TMP/t"; rm "$TMP/t/segments/0000000000000000.seal"
+verify_names "plaintext: deleted sealed segment" "0000000000000100.seal: starts at leaf 256.*a segment is missing"
+serve_refuses "plaintext: deleted sealed segment" "0000000000000100.seal: starts at leaf 256.*a segment is missing"
 rm -rf "$TMP/t"; cp -a "$P" "$TMP/t"; sed -i 's/"admin"/"writer"/' "$TMP/t/tokens.json"
 verify_names "plaintext: roles edited in tokens.json" "tokens.json"
 
@@ -175,8 +179,8 @@ for b in range(400):
                                 "time": "2024-05-06T07:08:09Z", "source": {"ip": "192.0.2.7"},
                                 "action": "doc.read", "outcome": "success"}) + "\n")
 PY
-check "import 60000 events" "$LOGSEAL" import --data "$D" <"$TMP/bulk.ndjson"
-start_server "$D" && ok "server starts on the untouched directory" || not_ok "server starts"
+check "import 60000 events" "$LOGSEAL" import --data "$D" $SL <"$TMP/bulk.ndjson"
+start_server "$D" $SL && ok "server starts on the untouched directory" || not_ok "server starts"
 loader() { # $1: first batch file; bounded: 10 s or 200 batches
 	local end=$((SECONDS + 10)) b=$1
 	while [ $SECONDS -lt $end ] && [ "$b" -lt $(($1 + 200)) ]; do

@@ -1,7 +1,9 @@
 #!/bin/bash
 # A full disk must not leave the query index failed until a restart: the
-# index writer backs off while SQLite answers SQLITE_FULL, retries, and
-# resumes from its last committed watermark once space is back.
+# writer of .post files backs off while the disk answers ENOSPC (the range
+# stays in memory, searchable), retries, and goes on once space is back.
+# Memory stays bounded: with two ranges waiting, extraction waits too, so
+# search covers less than the log until then.
 #
 # Needs root (mount -t tmpfs); skipped when the mount is refused.
 #  A. Only DIR/index on a small tmpfs: the journal keeps accepting events
@@ -73,7 +75,12 @@ if ! mount -t tmpfs -o size=24m tmpfs "$D/index" 2>"$TMP/mount.err"; then
 	exit 0
 fi
 MNTS="$D/index"
-check "A: server starts" start_server "$D"
+# Small ranges (when serve has the option), so that ranges are sealed to
+# .post files while the disk is full.
+SEG=""
+"$LOGSEAL" serve --help 2>&1 | grep -q -- --segment-leaves && SEG="--segment-leaves 256"
+# shellcheck disable=SC2086
+check "A: server starts" start_server "$D" $SEG
 ADMIN=$(cat "$D/admin.token")
 W=$(new_token "$ADMIN" '{"role":"writer"}')
 AUD=$(new_token "$ADMIN" '{"role":"auditor"}')
@@ -92,15 +99,19 @@ for k in 1 2 3; do
 	check_eq "A: 2000 events while the index's disk is full: 200" 200 \
 		"$(req POST /v1/events "$W" $J "$TMP/full$k.json")"
 done
-check "A: the index writer ran into the full disk (readyz says so)" wait_for 10 index_hit_full
-jq -c .reasons "$TMP/ready" | sed 's/^/# readyz: /'
-# Nothing is lost meanwhile: the rows wait in memory, and searches answer
-# from SQLite and them (before the fix: 503 index_failed).
-check_eq "A: search while the index's disk is full: 200" 200 \
-	"$(req GET "/v1/events?actor=full3-actor-1999" "$AUD")"
-check_eq "A: ... finds an event SQLite could not take" "full3-1999" \
-	"$(jq -r '.events[0].entry.id' "$TMP/resp")"
-check "A: the index writer is still waiting for space" index_hit_full
+if [ -n "$SEG" ]; then
+	check "A: the index writer ran into the full disk (readyz says so)" wait_for 10 index_hit_full
+	jq -c .reasons "$TMP/ready" | sed 's/^/# readyz: /'
+	# Nothing is lost meanwhile: what was extracted waits in memory, and
+	# searches answer (before the fix: 503 index_failed).
+	check_eq "A: search while the index's disk is full: 200" 200 \
+		"$(req GET "/v1/events?actor=before-actor-499" "$AUD")"
+	check_eq "A: ... finds an event of a range not written" "before-499" \
+		"$(jq -r '.events[0].entry.id' "$TMP/resp")"
+	check "A: the index writer is still waiting for space" index_hit_full
+else
+	echo "# serve has no --segment-leaves: no range completes, nothing hits the full disk"
+fi
 
 rm -f "$D/index/filler" "$D/index/filler.2"
 T0=$(date +%s)

@@ -1,5 +1,5 @@
 /*
- * test_index.c - unit tests of the query index (src/index.c).
+ * test_index.c - unit tests of the query index (src/followers/index*.c).
  *
  * Each test builds a data directory by hand: a journal (src/journal.h) of
  * canonical JSON events made here from a generator, with some entries that
@@ -23,9 +23,9 @@
 
 #include <cmocka.h>
 #include <jansson.h>
-#include <sqlite3.h>
 
 #include "core/event.h"
+#include "core/postings.h"
 #include "followers/index.h"
 #include "store/journal.h"
 
@@ -240,6 +240,24 @@ static size_t expected(const struct tf *f, uint64_t size, bool asc, uint64_t *ou
 
 /* ------------------------------------------------------------- fixtures */
 
+/* Leaves per range of the index under test: small, so that every data set
+ * spans several sealed ranges (.post files) and the one in memory. */
+static uint32_t range_leaves = 256;
+
+static ls_rc open_l(const char *root, struct index **out, struct ls_err *err)
+{
+	ls_rc rc = index_open(root, out, err);
+
+	if (rc == LS_OK)
+		index_set_range_leaves(*out, range_leaves);
+	return rc;
+}
+
+static uint64_t sealed_floor(uint64_t n)
+{
+	return n - n % range_leaves;
+}
+
 struct fx {
 	char root[64];
 	char jdir[96];
@@ -283,7 +301,7 @@ static void open_index(struct fx *fx)
 {
 	struct ls_err err;
 
-	assert_int_equal(index_open(fx->root, &fx->idx, &err), LS_OK);
+	assert_int_equal(open_l(fx->root, &fx->idx, &err), LS_OK);
 	assert_int_equal(index_start(fx->idx, &err), LS_OK);
 }
 
@@ -815,21 +833,29 @@ static void check_stats(struct fx *fx, const char *qs, const struct tf *f, const
 			for (k = 0; k < fx->size; k++) {
 				model_make(k, &m);
 				if (tf_match(&m, f) && m.event && !strcmp(model_field(&m, field), name) &&
-				    (!bucket_s || (m.time_us >= lo &&
+				    !(field == 1 && m.no_action) &&
+				    (!bucket_s || (!m.no_time && m.time_us >= lo &&
 						   m.time_us < lo + (int64_t)bucket_s * 1000000)))
 					want++;
 			}
 			if (json_integer_value(v) != want)
-				fail_msg("%s %s bucket %s %s: %lld, want %lld", qs, group,
+				fail_msg("%s %s per %llu s: bucket %s %s: %lld, want %lld", qs, group, (unsigned long long)bucket_s,
 					 start ? start : "-", name, (long long)json_integer_value(v),
 					 (long long)want);
 			assert_true(want > 0);
 			sum += want;
 		}
-		/* other: non-events (no field) in this bucket */
+		/* other: non-events (no field; no time either) and, in the sparse
+		 * data set, events without an action, in this bucket */
 		for (k = 0; k < fx->size; k++) {
 			model_make(k, &m);
-			if (tf_match(&m, f) && !m.event && !bucket_s)
+			if (!tf_match(&m, f))
+				continue;
+			if (!m.event && !bucket_s)
+				other++;
+			else if (m.event && field == 1 && m.no_action &&
+				 (!bucket_s || (!m.no_time && m.time_us >= lo &&
+						m.time_us < lo + (int64_t)bucket_s * 1000000)))
 				other++;
 		}
 		assert_int_equal(json_integer_value(json_object_get(b, "other")), other);
@@ -837,48 +863,20 @@ static void check_stats(struct fx *fx, const char *qs, const struct tf *f, const
 	}
 	for (k = 0; k < fx->size; k++) {
 		model_make(k, &m);
-		if (tf_match(&m, f) && (m.event || !bucket_s))
+		if (tf_match(&m, f) && (m.event || !bucket_s) && (!bucket_s || !m.no_time))
 			total++;
 	}
 	assert_int_equal(sum, total);
 	assert_int_equal(json_integer_value(json_object_get(out, "total")), total);
-	if (bucket_s == 3600)
+	if (bucket_s == 3600 && !f->from_set && !f->to_set)
 		assert_true(nb > 10);
 	json_decref(out);
 }
 
-/* One stats query answered by the rollup and by the rows: the same JSON. */
-static void stats_both(struct fx *fx, const char *qs, const char *group, uint64_t bucket_s)
-{
-	struct index_query q;
-	struct ls_err err;
-	json_t *a = NULL, *b = NULL;
-	char *ta, *tb;
-
-	assert_int_equal(index_query_parse(qs, strlen(qs), &q, NULL, NULL, &err), LS_OK);
-	index_stats_rows_only(fx->idx, false);
-	if (index_stats(fx->idx, &q, group, bucket_s, &a, &err) != LS_OK)
-		fail_msg("stats (rollup) %s: %s", qs, err.msg);
-	index_stats_rows_only(fx->idx, true);
-	if (index_stats(fx->idx, &q, group, bucket_s, &b, &err) != LS_OK)
-		fail_msg("stats (rows) %s: %s", qs, err.msg);
-	index_stats_rows_only(fx->idx, false);
-	index_query_release(&q);
-	ta = json_dumps(a, JSON_COMPACT | JSON_SORT_KEYS);
-	tb = json_dumps(b, JSON_COMPACT | JSON_SORT_KEYS);
-	assert_non_null(ta);
-	assert_non_null(tb);
-	if (strcmp(ta, tb))
-		fail_msg("stats %s by %s per %llu s: rollup %.300s, rows %.300s", qs, group,
-			 (unsigned long long)bucket_s, ta, tb);
-	free(ta);
-	free(tb);
-	json_decref(a);
-	json_decref(b);
-}
-
-/* Random whole-hour ranges, buckets and groups (the rollup's domain), and a
- * few just outside it: both paths must agree on every one. */
+/* Random whole-hour ranges (and a few off the hour), buckets and groups,
+ * each against the brute force over the model.  (The SQLite index had a
+ * per-hour rollup to compare with here; stats now always count from the
+ * postings' columns, across sealed ranges and the one in memory.) */
 static void check_rollup_exact(struct fx *fx, unsigned seed)
 {
 	static const char *const groups[] = { "outcome", "action", "service" };
@@ -886,26 +884,34 @@ static void check_rollup_exact(struct fx *fx, unsigned seed)
 	char qs[160], t1[40], t2[40];
 	int k;
 
-	for (k = 0; k < 40; k++) {
+	for (k = 0; k < 6; k++) {
 		int64_t h1 = (int64_t)(rand_r(&seed) % 24) - 2, h2 = h1 + 1 + rand_r(&seed) % 20;
 		unsigned kind = (unsigned)rand_r(&seed) % 5;
-		/* now and then a range off the hour: the rows answer that */
 		int64_t off = kind == 4 ? 60 * 1000000LL : 0;
+		int64_t from = BASE_US + h1 * 3600 * 1000000LL + off, to = BASE_US + h2 * 3600 * 1000000LL;
+		struct tf f = { 0 };
+		int g = rand_r(&seed) % 3;
 
-		event_format_time(BASE_US + h1 * 3600 * 1000000LL + off, t1, sizeof(t1));
-		event_format_time(BASE_US + h2 * 3600 * 1000000LL, t2, sizeof(t2));
-		if (kind == 0)
+		event_format_time(from, t1, sizeof(t1));
+		event_format_time(to, t2, sizeof(t2));
+		if (kind == 0) {
 			qs[0] = '\0';
-		else if (kind == 1)
+		} else if (kind == 1) {
 			snprintf(qs, sizeof(qs), "from=%s", t1);
-		else if (kind == 2)
+			f.from_set = 1;
+			f.from = from;
+		} else if (kind == 2) {
 			snprintf(qs, sizeof(qs), "to=%s", t2);
-		else
+			f.to_set = 1;
+			f.to = to;
+		} else {
 			snprintf(qs, sizeof(qs), "from=%s&to=%s", t1, t2);
-		stats_both(fx, qs, groups[rand_r(&seed) % 3], buckets[rand_r(&seed) % 6]);
+			f.from_set = f.to_set = 1;
+			f.from = from;
+			f.to = to;
+		}
+		check_stats(fx, qs, &f, groups[g], g, buckets[rand_r(&seed) % 6]);
 	}
-	stats_both(fx, "", "outcome", 0);
-	stats_both(fx, "", "service", 3600);
 }
 
 static void test_stats(void **state)
@@ -931,7 +937,7 @@ static void test_stats(void **state)
 	check_stats(fx, "action=user.*&from=2026-01-01T03:00:00Z&actor=user-3", &user3, "action",
 		    1, 0);
 	check_stats(fx, "source_ip=10.0.0.0/8&resource_id=r4", &net, "service", 2, 3600);
-	/* The rollup's answers are the rows' answers, and the model's above. */
+	/* A whole-hour range (the SQLite index's rollup answered these). */
 	check_stats(fx, "from=2026-01-01T02:00:00Z&to=2026-01-01T09:00:00Z", &hours, "service", 2,
 		    7200);
 	check_rollup_exact(fx, 1);
@@ -968,14 +974,14 @@ static void test_reopen_catch_up(void **state)
 	index_close(fx->idx);
 	fx->idx = NULL;
 	append_entries(fx, 333);
-	assert_int_equal(index_open(fx->root, &fx->idx, &err), LS_OK);
-	/* The watermark was stored with the rows. */
-	assert_int_equal(index_watermark(fx->idx), before);
+	assert_int_equal(open_l(fx->root, &fx->idx, &err), LS_OK);
+	/* The watermark at open: the sealed ranges (.post files) written. */
+	assert_int_equal(index_watermark(fx->idx), sealed_floor(before));
 	/* A second opener is refused while it is open. */
 	{
 		struct index *other = NULL;
 
-		assert_int_equal(index_open(fx->root, &other, &err), LS_BUSY);
+		assert_int_equal(open_l(fx->root, &other, &err), LS_BUSY);
 		assert_null(other);
 		assert_int_equal(index_rebuild(fx->root, NULL, NULL, NULL, &err), LS_BUSY);
 	}
@@ -1006,8 +1012,17 @@ static void test_rebuild(void **state)
 	assert_int_equal(index_rebuild(fx->root, progress_cb, &last, &count, &err), LS_OK);
 	assert_int_equal(count, fx->size);
 	assert_int_equal(last, fx->size);
-	assert_int_equal(index_open(fx->root, &fx->idx, &err), LS_OK);
-	assert_int_equal(index_watermark(fx->idx), fx->size);
+	/* Every complete range was written, and checks against the entries. */
+	{
+		uint64_t files = 0, entries = 0;
+
+		assert_int_equal(index_verify_postings(fx->root, NULL, NULL, &files, &entries, &err),
+				 LS_OK);
+		assert_int_equal(entries, sealed_floor(fx->size));
+		assert_int_equal(files, fx->size / range_leaves);
+	}
+	assert_int_equal(open_l(fx->root, &fx->idx, &err), LS_OK);
+	assert_int_equal(index_watermark(fx->idx), sealed_floor(fx->size));
 	assert_int_equal(index_start(fx->idx, &err), LS_OK);
 	caught_up(fx);
 	check_all_pages(fx, "order=asc&outcome=failure&source_ip=10.0.0.0/8", &f, true, 1000);
@@ -1043,7 +1058,7 @@ static void test_notify_bound(void **state)
 	index_close(fx->idx);
 	fx->idx = NULL;
 	append_entries(fx, 30);
-	assert_int_equal(index_open(fx->root, &fx->idx, &err), LS_OK);
+	assert_int_equal(open_l(fx->root, &fx->idx, &err), LS_OK);
 	index_notify(fx->idx, fx->size);
 	index_notify(fx->idx, 3);
 	assert_int_equal(index_start(fx->idx, &err), LS_OK);
@@ -1113,7 +1128,12 @@ static void test_feed(void **state)
 		assert_int_equal(journal_iter_next(it, NULL, NULL, &at, &err), LS_OK);
 		assert_int_equal(at, i);
 		journal_iter_where(it, &seg, &off);
-		assert_int_equal(index_entry_offset(fx->idx, i, &got, &err), LS_OK);
+		/* Offsets are kept for the ranges in memory only: the active
+		 * one surely, sealed ones not any more. */
+		if (index_entry_offset(fx->idx, i, &got, &err) != LS_OK) {
+			assert_true(i < sealed_floor(fx->size));
+			continue;
+		}
 		if (got != off)
 			fail_msg("entry %llu: offset %llu in the index, %llu in segment %s",
 				 (unsigned long long)i, (unsigned long long)got,
@@ -1164,15 +1184,16 @@ static void test_reconcile_cut(void **state)
 	struct ls_err err;
 	struct tf none = { 0 }, f = { .actor = "user-5" };
 
-	/* A torn tail of 9 entries was cut at recovery. */
-	swap_journal(fx, N_FIRST - 9, UINT64_MAX);
-	assert_int_equal(index_open(fx->root, &fx->idx, &err), LS_OK);
-	assert_int_equal(index_watermark(fx->idx), N_FIRST);
+	/* A torn tail of 100 entries was cut at recovery: the journal ends
+	 * inside the sealed range [256, 512), whose file must go. */
+	swap_journal(fx, N_FIRST - 100, UINT64_MAX);
+	assert_int_equal(open_l(fx->root, &fx->idx, &err), LS_OK);
+	assert_int_equal(index_watermark(fx->idx), sealed_floor(N_FIRST));
 	assert_int_equal(index_start(fx->idx, &err), LS_OK);
-	assert_int_equal(index_watermark(fx->idx), N_FIRST - 9);
+	assert_int_equal(index_watermark(fx->idx), sealed_floor(N_FIRST - 100));
 	caught_up(fx);
 	check_all_pages(fx, "", &none, false, 1000);
-	/* The cut rows' counts left the rollup with them. */
+	/* The cut leaves left the stats with them. */
 	check_rollup_exact(fx, 4);
 	/* New entries take the cut indexes. */
 	append_entries(fx, 30);
@@ -1195,7 +1216,7 @@ static void test_reconcile_other_journal(void **state)
 
 	/* Same length, but the last entry differs: not the journal we indexed. */
 	swap_journal(fx, N_FIRST, N_FIRST - 1);
-	assert_int_equal(index_open(fx->root, &fx->idx, &err), LS_OK);
+	assert_int_equal(open_l(fx->root, &fx->idx, &err), LS_OK);
 	assert_int_equal(index_start(fx->idx, &err), LS_OK);
 	caught_up(fx);
 	check_all_pages(fx, "", &none, false, 1000);
@@ -1249,7 +1270,7 @@ static void test_corruption_stops(void **state)
 	{
 		struct ls_err err;
 
-		assert_int_equal(index_open(fx->root, &fx->idx, &err), LS_OK);
+		assert_int_equal(open_l(fx->root, &fx->idx, &err), LS_OK);
 		assert_int_equal(index_start(fx->idx, &err), LS_OK);
 	}
 	assert_int_equal(index_wait(fx->idx, fx->size, 5000), LS_FAILED);
@@ -1345,6 +1366,36 @@ static bool file_has(const char *path, const char *text)
 	return has;
 }
 
+/* Every file of DIR/index checked with check_file_clean(); the bytes of
+ * the .post files, and how many hold text (a plaintext term). */
+#include <dirent.h>
+static size_t check_index_clean(struct fx *fx, const struct needle *nd, size_t n,
+				const char *text, size_t *with)
+{
+	char dir[128], path[400];
+	struct dirent *e;
+	size_t total = 0;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/index", fx->root);
+	d = opendir(dir);
+	assert_non_null(d);
+	*with = 0;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (strstr(e->d_name, ".post")) {
+			total += check_file_clean(path, nd, n);
+			*with += file_has(path, text);
+		} else {
+			check_file_clean(path, nd, n);
+		}
+	}
+	closedir(d);
+	return total;
+}
+
 #define M_ACTOR "actor-7c1e5a-marker@example.org"
 #define M_RTYPE "rtype-7c1e5a-marker"
 #define M_RID "rid-7c1e5a-marker/42"
@@ -1382,8 +1433,8 @@ static void test_no_plaintext(void **state)
 {
 	struct fx *fx = *state;
 	struct needle nd[64];
-	char db[128], wal[128], qs[256];
-	size_t n = 0, i, got;
+	char qs[256];
+	size_t n = 0, i, got, with;
 	uint64_t *res, wm;
 	char *next;
 	static const char *const finds[] = {
@@ -1394,8 +1445,11 @@ static void test_no_plaintext(void **state)
 		"source_ip=2001:db8::/32",
 	};
 
+	/* The markers end a range, so that it is sealed into a .post file. */
+	append_entries(fx, (range_leaves - (fx->size + 2) % range_leaves) % range_leaves);
 	append_marker(fx, M_IP4);
 	append_marker(fx, M_IP6);
+	assert_int_equal(fx->size % range_leaves, 0);
 	index_notify(fx->idx, fx->size);
 	caught_up(fx);
 	/* m4 = size - 2 has the IPv4 marker address, m6 = size - 1 the IPv6 one. */
@@ -1447,22 +1501,16 @@ static void test_no_plaintext(void **state)
 		nd[n].n = sizeof(v6pfx);
 		memcpy(nd[n++].b, v6pfx, sizeof(v6pfx));
 	}
-	snprintf(db, sizeof(db), "%s/index/index.sqlite", fx->root);
-	snprintf(wal, sizeof(wal), "%s/index/index.sqlite-wal", fx->root);
-	/* While open (the newest rows are in the WAL)... */
-	assert_true(check_file_clean(db, nd, n) > 0);
-	assert_true(check_file_clean(wal, nd, n) > 0);
-	/* ...and the search does find what is kept in plaintext. */
-	assert_true(file_has(db, "profile.update") || file_has(wal, "profile.update"));
-	assert_true(file_has(wal, "svc-marker"));
-	/* After a close (checkpoint) and a rebuild too. */
+	/* Closed (the complete ranges written), and after a rebuild: no
+	 * personal value in any file, while the plaintext terms are there
+	 * (the search would see them). */
 	index_close(fx->idx);
 	fx->idx = NULL;
-	check_file_clean(db, nd, n);
-	check_file_clean(wal, nd, n);
+	assert_true(check_index_clean(fx, nd, n, "svc-marker", &with) > 0);
+	assert_int_equal(with, 1);
 	assert_int_equal(index_rebuild(fx->root, NULL, NULL, NULL, NULL), LS_OK);
-	assert_true(check_file_clean(db, nd, n) > 0);
-	assert_true(file_has(db, "svc-marker"));
+	assert_true(check_index_clean(fx, nd, n, "svc-marker", &with) > 0);
+	assert_int_equal(with, 1);
 	open_index(fx);
 	caught_up(fx);
 	res = run_qs(fx, "actor=" M_ACTOR, &got, &next, &wm, LS_OK);
@@ -1492,43 +1540,155 @@ static void test_key_change(void **state)
 	assert_int_equal(fwrite(key, 1, sizeof(key), fp), sizeof(key));
 	fclose(fp);
 	assert_int_equal(chmod(path, 0644), 0);
-	assert_int_equal(index_open(fx->root, &fx->idx, &err), LS_DENIED);
+	assert_int_equal(open_l(fx->root, &fx->idx, &err), LS_DENIED);
 	assert_non_null(strstr(err.msg, "index.key"));
 	assert_int_equal(chmod(path, 0600), 0);
-	assert_int_equal(index_open(fx->root, &fx->idx, &err), LS_OK);
+	assert_int_equal(open_l(fx->root, &fx->idx, &err), LS_OK);
 	assert_int_equal(index_watermark(fx->idx), 0);
 	assert_int_equal(index_start(fx->idx, &err), LS_OK);
 	caught_up(fx);
 	check_all_pages(fx, "actor=user-2&source_ip=10.0.0.0/16", &f, false, 9);
 }
 
-/* An index of the schema before the blind index (plaintext columns) is
- * thrown away whole, old bytes included, and made again. */
+/* A SQLite index of the versions before postings (DIR/index/index.sqlite
+ * and its WAL, here with a plaintext value in it) is deleted at open. */
 static void test_schema_upgrade(void **state)
 {
 	struct fx *fx = *state;
 	struct tf f = { .writer = "w1", .rid = "r3" };
 	char db[128], wal[128];
-	sqlite3 *s;
+	FILE *fp;
 
 	index_close(fx->idx);
 	fx->idx = NULL;
 	snprintf(db, sizeof(db), "%s/index/index.sqlite", fx->root);
 	snprintf(wal, sizeof(wal), "%s/index/index.sqlite-wal", fx->root);
-	assert_int_equal(sqlite3_open(db, &s), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(s,
-				      "UPDATE meta SET v=1 WHERE k='schema';"
-				      "CREATE TABLE old_rows(actor TEXT);"
-				      "INSERT INTO old_rows VALUES('old-plaintext-actor-91f3');",
-				      NULL, NULL, NULL),
-			 SQLITE_OK);
-	assert_int_equal(sqlite3_close(s), SQLITE_OK);
-	assert_true(file_has(db, "old-plaintext-actor-91f3"));
+	fp = fopen(db, "wb");
+	assert_non_null(fp);
+	fputs("SQLite format 3\0 ... old-plaintext-actor-91f3", fp);
+	fclose(fp);
+	fp = fopen(wal, "wb");
+	assert_non_null(fp);
+	fputs("old-plaintext-actor-91f3", fp);
+	fclose(fp);
 	open_index(fx);
+	assert_int_equal(access(db, F_OK), -1);
+	assert_int_equal(access(wal, F_OK), -1);
 	caught_up(fx);
 	check_all_pages(fx, "writer=w1&resource_id=r3&order=asc", &f, true, 1000);
-	assert_false(file_has(db, "old-plaintext-actor-91f3"));
-	assert_false(file_has(wal, "old-plaintext-actor-91f3"));
+}
+
+/* The .post files: one per sealed range, checked by index_verify_postings();
+ * a corrupt one is named by it, and deleted at the next start and made
+ * again, as is a deleted one; a restart reloads the good ones. */
+static void test_postings_files(void **state)
+{
+	struct fx *fx = *state;
+	struct tf none = { 0 }, f = { .outcome = "failure", .net = "10.0.0.0", .plen = 8 };
+	struct ls_err err;
+	uint64_t files = 0, entries = 0;
+	char path[160], name[64];
+	FILE *fp;
+	long sz;
+	int c;
+
+	append_entries(fx, 3 * range_leaves + 7);
+	index_notify(fx->idx, fx->size);
+	caught_up(fx);
+	index_close(fx->idx);
+	fx->idx = NULL;
+	assert_int_equal(index_verify_postings(fx->root, NULL, NULL, &files, &entries, &err), LS_OK);
+	assert_int_equal(files, fx->size / range_leaves);
+	assert_int_equal(entries, sealed_floor(fx->size));
+	/* A restart reloads them: the watermark is theirs before start. */
+	assert_int_equal(open_l(fx->root, &fx->idx, &err), LS_OK);
+	assert_int_equal(index_watermark(fx->idx), sealed_floor(fx->size));
+	assert_int_equal(index_start(fx->idx, &err), LS_OK);
+	caught_up(fx);
+	check_all_pages(fx, "", &none, false, 97);
+	index_close(fx->idx);
+	fx->idx = NULL;
+
+	/* A flipped byte in the second file. */
+	snprintf(name, sizeof(name), "%016llx.post", (unsigned long long)range_leaves);
+	snprintf(path, sizeof(path), "%s/index/%s", fx->root, name);
+	fp = fopen(path, "r+b");
+	assert_non_null(fp);
+	fseek(fp, 0, SEEK_END);
+	sz = ftell(fp);
+	fseek(fp, sz / 2, SEEK_SET);
+	c = fgetc(fp);
+	fseek(fp, sz / 2, SEEK_SET);
+	fputc(c ^ 0x10, fp);
+	fclose(fp);
+	assert_int_equal(index_verify_postings(fx->root, NULL, NULL, &files, &entries, &err),
+			 LS_CORRUPT);
+	assert_non_null(strstr(err.msg, name));
+	assert_int_equal(files, 1);
+	/* Deleted at start (with the ones after it) and made again. */
+	open_index(fx);
+	assert_int_equal(index_watermark(fx->idx), range_leaves);
+	caught_up(fx);
+	check_all_pages(fx, "order=asc&outcome=failure&source_ip=10.0.0.0/8", &f, true, 1000);
+	index_close(fx->idx);
+	fx->idx = NULL;
+	assert_int_equal(index_verify_postings(fx->root, NULL, NULL, &files, &entries, &err), LS_OK);
+	assert_int_equal(files, fx->size / range_leaves);
+
+	/* A deleted first file: everything from leaf 0 again. */
+	snprintf(path, sizeof(path), "%s/index/%016llx.post", fx->root, 0ULL);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(index_verify_postings(fx->root, NULL, NULL, &files, &entries, &err),
+			 LS_CORRUPT);
+	assert_non_null(strstr(err.msg, "out of order"));
+	open_index(fx);
+	assert_int_equal(index_watermark(fx->idx), 0);
+	caught_up(fx);
+	check_all_pages(fx, "", &none, false, 1000);
+	check_stats(fx, "", &none, "action", 1, 3600);
+	index_close(fx->idx);
+	fx->idx = NULL;
+	assert_int_equal(index_verify_postings(fx->root, NULL, NULL, &files, &entries, &err), LS_OK);
+	assert_int_equal(files, fx->size / range_leaves);
+
+	/* A file whose postings do not match its entries (every leaf with
+	 * only a wrong outcome): verify names the first leaf and field; a
+	 * reindex makes it right. */
+	{
+		struct postings *p;
+		struct pf_row row;
+		uint8_t *buf;
+		size_t len;
+		uint32_t k;
+
+		assert_int_equal(postings_new(range_leaves, &p, &err), LS_OK);
+		memset(&row, 0, sizeof(row));
+		row.nterms = 1;
+		row.t[0].field = PF_OUTCOME;
+		row.t[0].len = 5;
+		row.t[0].bytes = "bogus";
+		for (k = 0; k < range_leaves; k++)
+			assert_int_equal(postings_add_row(p, k, &row, &err), LS_OK);
+		assert_int_equal(postings_encode(p, &buf, &len, &err), LS_OK);
+		postings_free(p);
+		snprintf(path, sizeof(path), "%s/index/%s", fx->root, name);
+		fp = fopen(path, "wb");
+		assert_non_null(fp);
+		assert_int_equal(fwrite(buf, 1, len, fp), len);
+		fclose(fp);
+		free(buf);
+	}
+	assert_int_equal(index_verify_postings(fx->root, NULL, NULL, &files, &entries, &err),
+			 LS_CORRUPT);
+	assert_non_null(strstr(err.msg, name));
+	snprintf(path, sizeof(path), "leaf %llu:", (unsigned long long)range_leaves);
+	if (!strstr(err.msg, path) || !strstr(err.msg, "field"))
+		fail_msg("verify said: %s", err.msg);
+	assert_int_equal(files, 1);
+	assert_int_equal(index_rebuild(fx->root, NULL, NULL, NULL, &err), LS_OK);
+	assert_int_equal(index_verify_postings(fx->root, NULL, NULL, &files, &entries, &err), LS_OK);
+	assert_int_equal(files, fx->size / range_leaves);
+	open_index(fx);
 }
 
 /* Concurrent queries from several threads while the follower writes. */
@@ -1590,15 +1750,16 @@ static void test_concurrent_queries(void **state)
 	caught_up(fx);
 }
 
-/* ------------------------------------------------------------ the tail */
+/* ------------------------------------------- ranges in memory and on disk */
 
 /*
- * The rows not yet in SQLite are answered from the index's in-memory tail.
- * These tests pause the writer so that rows stay there, and check that a
- * query gives the same pages (indexes, offsets, cursors) whether its rows
- * are in the tail, in SQLite or split between them, all equal to the brute
- * force over the model, and that queries racing the writer's commits and
- * drops never skip or repeat a result.
+ * Leaves not yet in a .post file are answered from the ranges in memory.
+ * These tests check that a query gives the same pages (indexes, cursors)
+ * whether its leaves are all in memory (one large range), all in sealed
+ * ranges read back from files, or split between them with the writer
+ * paused, all equal to the brute force over the model, and that queries
+ * racing the extractor and the writer's sealing never skip or repeat a
+ * result.  (They were the tests of the SQLite index's in-memory tail.)
  */
 
 #include <stdatomic.h>
@@ -1632,6 +1793,7 @@ static int setup_tail(void **state)
 	if (!fx)
 		return -1;
 	sparse = true;
+	range_leaves = 512;
 	snprintf(fx->root, sizeof(fx->root), "/tmp/ls-index-XXXXXX");
 	if (!mkdtemp(fx->root))
 		return -1;
@@ -1645,6 +1807,7 @@ static int setup_tail(void **state)
 static int teardown_tail(void **state)
 {
 	sparse = false;
+	range_leaves = 256;
 	free(models);
 	models = NULL;
 	nmodels = 0;
@@ -1656,7 +1819,7 @@ static void open_paused(struct fx *fx)
 {
 	struct ls_err err;
 
-	assert_int_equal(index_open(fx->root, &fx->idx, &err), LS_OK);
+	assert_int_equal(open_l(fx->root, &fx->idx, &err), LS_OK);
 	index_test_pause_writer(fx->idx, true);
 	assert_int_equal(index_start(fx->idx, &err), LS_OK);
 }
@@ -1742,12 +1905,12 @@ static void run_pages(struct fx *fx, const char *qs, const struct tf *f, bool as
 					 pg->n + i < nwant ? (long long)want[pg->n + i] : -1LL);
 			pg->idx[pg->n + i] = res[i];
 			pg->off[pg->n + i] = offs[i];
-			if (reader) {
+			/* Offsets are known for the ranges in memory only. */
+			if (reader && offs[i] != INDEX_NO_OFFSET) {
 				uint8_t *data = NULL;
 				size_t len = 0, elen;
 				char *e = entry_make(res[i], &elen);
 
-				assert_int_not_equal(offs[i], INDEX_NO_OFFSET);
 				assert_int_equal(journal_reader_get(reader, res[i], offs[i], &data,
 								    &len, &err),
 						 LS_OK);
@@ -1781,7 +1944,7 @@ static void pages_same(const struct pages *a, const struct pages *b, const char 
 		fail_msg("%s: %zu results / %zu pages, then %zu / %zu", what, a->n, a->ncursors,
 			 b->n, b->ncursors);
 	assert_memory_equal(a->idx, b->idx, a->n * sizeof(uint64_t));
-	assert_memory_equal(a->off, b->off, a->n * sizeof(uint64_t));
+	/* (offsets: only the ranges in memory have them) */
 	assert_memory_equal(a->cursors, b->cursors, a->ncursors * (INDEX_CURSOR_TEXT + 1));
 }
 
@@ -1856,63 +2019,68 @@ static void test_tail_differential(void **state)
 	struct fx *fx = *state;
 	struct pages *tail = calloc(NRUNS, sizeof(*tail)), *sql = calloc(NRUNS, sizeof(*sql));
 	struct pages *split = calloc(NRUNS, sizeof(*split));
-	char cmd[160];
+	char cmd[160], post[200];
 	size_t r;
 
 	assert_true(tail && sql && split);
 	append_entries(fx, TAIL_N);
 	models_make(TAIL_N);
 
-	/* Everything in the tail: the writer never ran. */
+	/* Everything in memory: one range larger than the log. */
+	range_leaves = 16384;
 	open_paused(fx);
 	assert_int_equal(index_wait_fresh(fx->idx, fx->size, 20000), LS_OK);
 	assert_int_equal(index_fresh_watermark(fx->idx), fx->size);
-	assert_int_equal(index_watermark(fx->idx), 0);
-	assert_int_equal(index_wait(fx->idx, fx->size, 100), LS_BUSY);
+	assert_int_equal(index_watermark(fx->idx), fx->size);
 	run_all(fx, tail);
-	assert_int_equal(index_watermark(fx->idx), 0);
+	for (r = 0; r < NRUNS; r++)
+		for (size_t k = 0; k < tail[r].n; k++)
+			assert_int_not_equal(tail[r].off[k], INDEX_NO_OFFSET);
+	index_close(fx->idx);
+	fx->idx = NULL;
+	snprintf(post, sizeof(post), "%s/index/%016llx.post", fx->root, 0ULL);
+	assert_int_equal(access(post, F_OK), -1);	/* the active range is never written */
 
-	/* Everything in SQLite. */
-	index_test_pause_writer(fx->idx, false);
+	/* Everything but the last 296 leaves in sealed ranges, read back
+	 * from their files after a restart. */
+	range_leaves = 512;
+	open_index(fx);
+	caught_up(fx);
+	index_close(fx->idx);
+	fx->idx = NULL;
+	assert_int_equal(access(post, F_OK), 0);
+	open_index(fx);
 	caught_up(fx);
 	run_all(fx, sql);
-	compare_all(tail, sql, "tail vs SQLite");
+	compare_all(tail, sql, "memory vs files");
 
-	/* Split: entries below TAIL_SPLIT in SQLite (the writer has dropped
-	 * the first chunk), the rest in the tail. */
+	/* Split: the writer paused from the start, so that two ranges fill
+	 * memory and the extractor waits (ingest's pacing then says so);
+	 * then the writer catches up while the queries run. */
 	index_close(fx->idx);
 	fx->idx = NULL;
 	snprintf(cmd, sizeof(cmd), "rm -rf %s/index", fx->root);
 	assert_int_equal(system(cmd), 0);
-	{
-		struct ls_err err;
-
-		assert_int_equal(index_open(fx->root, &fx->idx, &err), LS_OK);
-		index_notify(fx->idx, TAIL_SPLIT);
-		assert_int_equal(index_start(fx->idx, &err), LS_OK);
-	}
-	assert_int_equal(index_wait(fx->idx, TAIL_SPLIT, 20000), LS_OK);
-	index_test_pause_writer(fx->idx, true);
-	assert_int_equal(index_watermark(fx->idx), TAIL_SPLIT);
+	open_paused(fx);
 	index_notify(fx->idx, fx->size);
-	assert_int_equal(index_wait_fresh(fx->idx, fx->size, 20000), LS_OK);
-	assert_int_equal(index_watermark(fx->idx), TAIL_SPLIT);
-	run_all(fx, split);
-	assert_int_equal(index_watermark(fx->idx), TAIL_SPLIT);
-	compare_all(tail, split, "tail vs split");
-
-	/* A tail row's offset is SQLite's once committed. */
+	assert_int_equal(index_wait_extracted(fx->idx, fx->size, 20000), LS_OK);
+	assert_int_equal(index_watermark(fx->idx), 2 * range_leaves);
+	assert_int_equal(index_wait(fx->idx, fx->size, 100), LS_BUSY);
+	assert_int_equal(access(post, F_OK), -1);
 	{
-		uint64_t off_tail, off_sql;
+		/* Offsets are known while a range is in memory. */
+		uint64_t off;
 		struct ls_err err;
 
-		assert_int_equal(index_entry_offset(fx->idx, TAIL_N - 3, &off_tail, &err), LS_OK);
-		assert_int_equal(index_entry_offset(fx->idx, TAIL_N, &off_sql, &err), LS_NOTFOUND);
+		assert_int_equal(index_entry_offset(fx->idx, 3, &off, &err), LS_OK);
+		assert_int_equal(index_entry_offset(fx->idx, 2 * range_leaves, &off, &err),
+				 LS_NOTFOUND);
 		index_test_pause_writer(fx->idx, false);
 		caught_up(fx);
-		assert_int_equal(index_entry_offset(fx->idx, TAIL_N - 3, &off_sql, &err), LS_OK);
-		assert_int_equal(off_tail, off_sql);
+		assert_int_equal(index_entry_offset(fx->idx, TAIL_N - 3, &off, &err), LS_OK);
 	}
+	run_all(fx, split);
+	compare_all(tail, split, "memory vs split");
 	for (r = 0; r < NRUNS; r++) {
 		pages_free(&tail[r]);
 		pages_free(&sql[r]);
@@ -1923,8 +2091,8 @@ static void test_tail_differential(void **state)
 	free(split);
 }
 
-/* index_wait_fresh() is answered by the tail, while SQLite is held back;
- * closing with rows in the tail loses nothing (they are read again). */
+/* index_wait_fresh() returns as soon as the extractor has the entries;
+ * closing with everything in memory loses nothing (read again). */
 static void test_tail_wait_fresh(void **state)
 {
 	struct fx *fx = *state;
@@ -1933,6 +2101,7 @@ static void test_tail_wait_fresh(void **state)
 	struct ls_err err;
 	double ms;
 
+	range_leaves = 16384;
 	append_entries(fx, 1000);
 	models_make(6000);
 	open_paused(fx);
@@ -1947,20 +2116,20 @@ static void test_tail_wait_fresh(void **state)
 	/* 5000 rows extracted: milliseconds, even under sanitizers. */
 	assert_true(ms < 2000);
 	assert_int_equal(index_fresh_watermark(fx->idx), fx->size);
-	assert_int_equal(index_watermark(fx->idx), 0);
+	assert_int_equal(index_watermark(fx->idx), fx->size);
 	/* Past the journal's end: a timeout, not a wrong answer. */
 	assert_int_equal(index_wait_fresh(fx->idx, fx->size + 1, 200), LS_BUSY);
-	assert_int_equal(index_wait(fx->idx, fx->size, 200), LS_BUSY);
-	/* Ingest's pacing: extracted is enough (SQLite is paused), beyond
-	 * what was notified it times out; a tail with room is not "full". */
+	assert_int_equal(index_wait(fx->idx, fx->size + 1, 200), LS_BUSY);
+	/* Ingest's pacing: extracted is enough; beyond what was notified it
+	 * times out (one range in memory is not "full"). */
 	assert_int_equal(index_wait_extracted(fx->idx, fx->size, 10000), LS_OK);
 	assert_int_equal(index_wait_extracted(fx->idx, fx->size + 1, 200), LS_BUSY);
 	check_all_pages(fx, "outcome=denied", &f, false, 333);
 
-	/* Close with everything in the tail; the next start reads it again. */
+	/* Close with everything in memory; the next start reads it again. */
 	index_close(fx->idx);
 	fx->idx = NULL;
-	assert_int_equal(index_open(fx->root, &fx->idx, &err), LS_OK);
+	assert_int_equal(open_l(fx->root, &fx->idx, &err), LS_OK);
 	assert_int_equal(index_watermark(fx->idx), 0);
 	assert_int_equal(index_start(fx->idx, &err), LS_OK);
 	index_notify(fx->idx, fx->size);
@@ -2061,7 +2230,7 @@ static void *racer_main(void *arg)
 			r->pages++;
 			r->results += (long)n;
 			{
-				/* Leave the writer (nice 10) some CPU. */
+				/* Leave the follower some CPU. */
 				struct timespec ts = { 0, 200 * 1000L };
 
 				nanosleep(&ts, NULL);
@@ -2100,8 +2269,8 @@ static void test_tail_race(void **state)
 		r[i].seed = 7 + (unsigned)i;
 		assert_int_equal(pthread_create(&th[i], NULL, racer_main, &r[i]), 0);
 	}
-	/* Appends in rounds, each waited for so that the writer commits it
-	 * (and drops a chunk every 4096 rows) while the queries run.  No
+	/* Appends in rounds, each waited for, so that ranges are sealed
+	 * (one every 512 leaves) while the queries run.  No
 	 * assertion here until the racers are stopped. */
 	while (fx->size < RACE_N && rc == LS_OK) {
 		append_entries(fx, fx->size + 1500 <= RACE_N ? 1500 : RACE_N - fx->size);
@@ -2112,7 +2281,7 @@ static void test_tail_race(void **state)
 	{
 		struct timespec ts = { 0, 200 * 1000000L };
 
-		nanosleep(&ts, NULL);	/* a while on the final state, all in SQLite */
+		nanosleep(&ts, NULL);	/* a while on the final state */
 	}
 	atomic_store(&done, true);
 	for (i = 0; i < RACE_THREADS; i++)
@@ -2150,6 +2319,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_plaintext, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_upgrade, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_postings_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tail_differential, setup_tail, teardown_tail),
 		cmocka_unit_test_setup_teardown(test_tail_wait_fresh, setup_tail, teardown_tail),
 		cmocka_unit_test_setup_teardown(test_tail_race, setup_tail, teardown_tail),

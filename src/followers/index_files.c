@@ -1,0 +1,463 @@
+/*
+ * index_files.c - what the index keeps in DIR/index/: the lock, the meta
+ * file, the .post files (one per sealed range: the bytes of
+ * postings_encode(), docs/FORMAT.md section 12), the list of sealed ranges
+ * in memory and the cache of decoded ones.
+ */
+#include "followers/index.h"
+#include "followers/index_int.h"
+
+#include <dirent.h>
+
+ls_rc ix_lock_dir(const char *indexdir, int *fd, struct ls_err *err)
+{
+	char *p = ix_path_join(indexdir, "lock");
+
+	*fd = -1;
+	if (!p)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	*fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	free(p);
+	if (*fd < 0)
+		return ls_err_set(err, LS_IO, "%s/lock: %s", indexdir, strerror(errno));
+	if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+
+		close(*fd);
+		*fd = -1;
+		if (e == EWOULDBLOCK)
+			return ls_err_set(err, LS_BUSY,
+					  "%s is in use by another process (a running server?)",
+					  indexdir);
+		return ls_err_set(err, LS_IO, "%s/lock: %s", indexdir, strerror(e));
+	}
+	return LS_OK;
+}
+
+/* ================================================================ meta */
+
+/*
+ * DIR/index/meta, text, replaced durably (fs_write_file()):
+ *	logseal index postings 1
+ *	key_check <32 hex digits: B("key-check", "")>
+ *	range_leaves <L>
+ *	last <leaf> <64 hex digits: SHA-256 of that entry>	(when a range is sealed)
+ * A file made under another key or range size is not this index's.
+ */
+ls_rc ix_meta_read(const char *idir, struct meta *m, struct ls_err *err)
+{
+	char *path = ix_path_join(idir, META_FILE), *data = NULL, chk[64], lh[80];
+	unsigned long long last;
+	unsigned L;
+	size_t len;
+	int k;
+	ls_rc rc;
+
+	memset(m, 0, sizeof(*m));
+	if (!path)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	rc = fs_read_file(path, 4096, &data, &len, err);
+	free(path);
+	if (rc != LS_OK)
+		return rc;
+	k = sscanf(data, META_MAGIC "\nkey_check %63s\nrange_leaves %u\nlast %llu %79s", chk, &L,
+		   &last, lh);
+	rc = LS_OK;
+	if (k < 2 || strlen(chk) != 2 * BLIND_LEN ||
+	    ls_unhex(chk, strlen(chk), m->check, BLIND_LEN) != LS_OK || L == 0)
+		rc = ls_err_set(err, LS_CORRUPT, "%s/" META_FILE ": not an index meta file", idir);
+	m->L = L;
+	if (rc == LS_OK && k == 4) {
+		if (strlen(lh) != 2 * LS_HASH_LEN ||
+		    ls_unhex(lh, strlen(lh), m->last_hash, LS_HASH_LEN) != LS_OK)
+			rc = ls_err_set(err, LS_CORRUPT, "%s/" META_FILE ": bad last", idir);
+		m->has_last = true;
+		m->last = last;
+	}
+	free(data);
+	return rc;
+}
+
+ls_rc ix_meta_write(const char *idir, const struct meta *m, struct ls_err *err)
+{
+	char *path = ix_path_join(idir, META_FILE), buf[512], chk[2 * BLIND_LEN + 1];
+	char lh[2 * LS_HASH_LEN + 1];
+	int n;
+	ls_rc rc;
+
+	if (!path)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	ls_hex(m->check, BLIND_LEN, chk);
+	n = snprintf(buf, sizeof(buf), META_MAGIC "\nkey_check %s\nrange_leaves %u\n", chk, m->L);
+	if (m->has_last) {
+		ls_hex(m->last_hash, LS_HASH_LEN, lh);
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "last %llu %s\n",
+			      (unsigned long long)m->last, lh);
+	}
+	rc = fs_write_file(path, buf, (size_t)n, 0600, 0, err);
+	free(path);
+	return rc;
+}
+
+/* ========================================================== .post files */
+
+void ix_post_name(uint64_t first, char out[32])
+{
+	snprintf(out, 32, "%016llx.post", (unsigned long long)first);
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The first leaves of the .post files in idir, sorted.  Leftover temp
+ * files of an interrupted write are removed. */
+ls_rc ix_post_list(const char *idir, uint64_t **firsts, size_t *n, struct ls_err *err)
+{
+	DIR *d = opendir(idir);
+	struct dirent *e;
+	uint64_t *v = NULL;
+	size_t cap = 0;
+
+	*firsts = NULL;
+	*n = 0;
+	if (!d) {
+		if (errno == ENOENT)
+			return LS_OK;
+		return ls_err_set(err, LS_IO, "%s: %s", idir, strerror(errno));
+	}
+	while ((e = readdir(d))) {
+		const char *s = e->d_name;
+		char name[32];
+		uint64_t f;
+		char *endp;
+
+		if (strlen(s) > 21 && !strncmp(s + 16, ".post.tmp", 9)) {
+			unlinkat(dirfd(d), s, 0);
+			continue;
+		}
+		if (strlen(s) != 21 || strcmp(s + 16, ".post"))
+			continue;
+		errno = 0;
+		f = strtoull(s, &endp, 16);
+		ix_post_name(f, name);
+		if (errno || endp != s + 16 || strcmp(name, s)) {
+			unlinkat(dirfd(d), s, 0);	/* not a name this index writes */
+			continue;
+		}
+		if (*n == cap) {
+			size_t nc = cap ? cap * 2 : 64;
+			uint64_t *nv = realloc(v, nc * sizeof(*v));
+
+			if (!nv) {
+				free(v);
+				closedir(d);
+				return ls_err_set(err, LS_NOMEM, "out of memory");
+			}
+			v = nv;
+			cap = nc;
+		}
+		v[(*n)++] = f;
+	}
+	closedir(d);
+	if (*n)
+		qsort(v, *n, sizeof(*v), u64_cmp);
+	*firsts = v;
+	return LS_OK;
+}
+
+ls_rc ix_post_read(const char *idir, uint64_t first, struct postings **out, struct ls_err *err)
+{
+	char name[32], *path, *data = NULL;
+	size_t len;
+	ls_rc rc;
+
+	*out = NULL;
+	ix_post_name(first, name);
+	path = ix_path_join(idir, name);
+	if (!path)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	rc = fs_read_file(path, POST_MAX, &data, &len, err);
+	if (rc == LS_OK) {
+		/* decoded in place: the postings take the buffer over */
+		rc = postings_decode_owned((uint8_t *)data, len, out, err);
+		data = NULL;
+		if (rc == LS_OK && postings_first(*out) != first) {
+			uint64_t got = postings_first(*out);
+
+			postings_free(*out);
+			*out = NULL;
+			rc = ls_err_set(err, LS_CORRUPT, "index/%s: holds leaves from %llu", name,
+					(unsigned long long)got);
+		} else if (rc != LS_OK && rc != LS_NOMEM) {
+			char m[sizeof(err->msg)];
+
+			snprintf(m, sizeof(m), "%s", err->msg);
+			rc = ls_err_set(err, rc, "index/%s: %s", name, m);
+		}
+	}
+	free(data);
+	free(path);
+	return rc;
+}
+
+/* Write p as its .post file, durably (temp file, fsync, rename, fsync dir). */
+ls_rc ix_post_write(const char *idir, const struct postings *p, struct ls_err *err)
+{
+	char name[32], *path;
+	uint8_t *buf = NULL;
+	size_t len;
+	ls_rc rc;
+
+	ix_post_name(postings_first(p), name);
+	path = ix_path_join(idir, name);
+	if (!path)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	rc = postings_encode(p, &buf, &len, err);
+	if (rc == LS_OK)
+		rc = fs_write_file(path, buf, len, 0600, 0, err);
+	free(buf);
+	free(path);
+	return rc;
+}
+
+/* Remove every .post file of leaves >= from, then sync the directory. */
+ls_rc ix_post_remove_from(const char *idir, uint64_t from, struct ls_err *err)
+{
+	uint64_t *f;
+	size_t n, i;
+	bool any = false;
+	ls_rc rc = ix_post_list(idir, &f, &n, err);
+
+	for (i = 0; rc == LS_OK && i < n; i++) {
+		char name[32], *path;
+
+		if (f[i] < from)
+			continue;
+		ix_post_name(f[i], name);
+		path = ix_path_join(idir, name);
+		if (!path)
+			rc = ls_err_set(err, LS_NOMEM, "out of memory");
+		else if (unlink(path) != 0 && errno != ENOENT)
+			rc = ls_err_set(err, LS_IO, "%s: %s", path, strerror(errno));
+		free(path);
+		any = true;
+	}
+	free(f);
+	if (rc == LS_OK && any)
+		rc = fs_sync_dir(idir, err);
+	return rc;
+}
+
+/* ================================================== sealed ranges in memory */
+
+void ix_range_bounds(const struct postings *p, struct range *r)
+{
+	r->first = postings_first(p);
+	postings_time_bounds(p, 0, &r->tlo, &r->thi, &r->has_t);
+	postings_time_bounds(p, 1, &r->rlo, &r->rhi, &r->has_r);
+}
+
+/* Append r (the next sealed range) under mu.  -1 on OOM. */
+int ix_ranges_append(struct index *idx, const struct range *r)
+{
+	if (idx->nranges == idx->capranges) {
+		size_t nc = idx->capranges ? idx->capranges * 2 : 64;
+		struct range *nr = malloc(nc * sizeof(*nr));
+		void **no = realloc(idx->old, (idx->nold + 1) * sizeof(*no));
+
+		if (!nr || !no) {
+			free(nr);
+			if (no)
+				idx->old = no;
+			return -1;
+		}
+		idx->old = no;
+		if (idx->nranges)
+			memcpy(nr, idx->ranges, idx->nranges * sizeof(*nr));
+		/* Readers may hold the old array: it stays until close. */
+		if (idx->ranges)
+			idx->old[idx->nold++] = idx->ranges;
+		idx->ranges = nr;
+		idx->capranges = nc;
+	}
+	idx->ranges[idx->nranges++] = *r;
+	return 0;
+}
+
+/* ============================================================= the cache */
+
+/* Evict unreferenced entries, least recently used first, while over budget.
+ * Under cmu; the postings to free go to *gone (freed outside the lock). */
+static void cache_trim(struct index *idx, struct postings **gone, size_t *ngone)
+{
+	while (idx->cache_bytes > CACHE_BYTES) {
+		struct centry *lru = NULL;
+		size_t i;
+
+		for (i = 0; i < CACHE_SLOTS; i++) {
+			struct centry *c = &idx->cache[i];
+
+			if (c->p && !c->refs && (!lru || c->tick < lru->tick))
+				lru = c;
+		}
+		if (!lru)
+			break;
+		idx->cache_bytes -= lru->mem;
+		gone[(*ngone)++] = lru->p;
+		lru->p = NULL;
+	}
+}
+
+/* The slot range first is looked up in first (its home): most lookups
+ * end there, the others scan. */
+static size_t home(const struct index *idx, uint64_t first)
+{
+	return (size_t)((first / idx->L) % CACHE_SLOTS);
+}
+
+/* A slot for range first: its home when free or unheld, else a free one,
+ * else the least recently used unheld one (evicted); NULL when every slot
+ * is held.  Under cmu. */
+static struct centry *cache_slot(struct index *idx, uint64_t first, struct postings **gone,
+				 size_t *ngone)
+{
+	struct centry *lru = NULL, *h = &idx->cache[home(idx, first)];
+	size_t i;
+
+	if (!h->p)
+		return h;
+	if (!h->refs) {
+		idx->cache_bytes -= h->mem;
+		gone[(*ngone)++] = h->p;
+		h->p = NULL;
+		return h;
+	}
+	for (i = 0; i < CACHE_SLOTS; i++) {
+		struct centry *c = &idx->cache[i];
+
+		if (!c->p)
+			return c;
+		if (!c->refs && (!lru || c->tick < lru->tick))
+			lru = c;
+	}
+	if (lru) {
+		idx->cache_bytes -= lru->mem;
+		gone[(*ngone)++] = lru->p;
+		lru->p = NULL;
+	}
+	return lru;
+}
+
+static void free_gone(struct postings **gone, size_t n)
+{
+	while (n > 0)
+		postings_free(gone[--n]);
+}
+
+/* Put p (a sealed range, owned by the cache from now on) in the cache. */
+void ix_cache_add(struct index *idx, struct postings *p)
+{
+	struct postings *gone[CACHE_SLOTS + 1];
+	size_t ngone = 0;
+	struct centry *c;
+
+	pthread_mutex_lock(&idx->cmu);
+	c = cache_slot(idx, postings_first(p), gone, &ngone);
+	if (c) {
+		c->p = p;
+		c->first = postings_first(p);
+		c->mem = postings_memory(p);
+		c->refs = 0;
+		c->tick = ++idx->tick;
+		idx->cache_bytes += c->mem;
+		p = NULL;
+		cache_trim(idx, gone, &ngone);
+	}
+	pthread_mutex_unlock(&idx->cmu);
+	if (p)
+		gone[ngone++] = p;
+	free_gone(gone, ngone);
+}
+
+/* The sealed range at first, decoded, held until ix_cache_put(). */
+ls_rc ix_cache_get(struct index *idx, uint64_t first, struct centry **out, struct ls_err *err)
+{
+	struct postings *gone[CACHE_SLOTS + 1], *p = NULL;
+	size_t ngone = 0, i;
+	struct centry *c = NULL;
+	ls_rc rc;
+
+	*out = NULL;
+	for (;;) {
+		pthread_mutex_lock(&idx->cmu);
+		c = &idx->cache[home(idx, first)];
+		if (!c->p || c->first != first)
+			c = NULL;
+		for (i = 0; !c && i < CACHE_SLOTS; i++)
+			if (idx->cache[i].p && idx->cache[i].first == first)
+				c = &idx->cache[i];
+		if (c) {
+			c->refs++;
+			c->tick = ++idx->tick;
+			pthread_mutex_unlock(&idx->cmu);
+			if (p)
+				postings_free(p);	/* another thread loaded it too */
+			*out = c;
+			return LS_OK;
+		}
+		if (p) {
+			c = cache_slot(idx, first, gone, &ngone);
+			if (!c) {
+				pthread_mutex_unlock(&idx->cmu);
+				free_gone(gone, ngone);
+				postings_free(p);
+				return ls_err_set(err, LS_BUSY, "index: range cache full");
+			}
+			c->p = p;
+			c->first = first;
+			c->mem = postings_memory(p);
+			c->refs = 1;
+			c->tick = ++idx->tick;
+			idx->cache_bytes += c->mem;
+			cache_trim(idx, gone, &ngone);
+			pthread_mutex_unlock(&idx->cmu);
+			free_gone(gone, ngone);
+			*out = c;
+			return LS_OK;
+		}
+		pthread_mutex_unlock(&idx->cmu);
+		rc = ix_post_read(idx->idir, first, &p, err);
+		if (rc != LS_OK)
+			return rc;
+	}
+}
+
+void ix_cache_put(struct index *idx, struct centry *ce)
+{
+	struct postings *gone[CACHE_SLOTS + 1];
+	size_t ngone = 0;
+
+	if (!ce)
+		return;
+	pthread_mutex_lock(&idx->cmu);
+	ce->refs--;
+	cache_trim(idx, gone, &ngone);
+	pthread_mutex_unlock(&idx->cmu);
+	free_gone(gone, ngone);
+}
+
+void ix_cache_free(struct index *idx)
+{
+	size_t i;
+
+	for (i = 0; i < CACHE_SLOTS; i++)
+		if (idx->cache[i].p) {
+			postings_free(idx->cache[i].p);
+			idx->cache[i].p = NULL;
+		}
+	idx->cache_bytes = 0;
+}
