@@ -27,6 +27,8 @@
  *   psql runs each block as its own transaction.
  * --seconds S: stop after S seconds of wall time (N = 0: no other bound), a
  *   stream for a timed load.
+ * --from-stdin (with --copy): the events are NDJSON lines read from stdin
+ *   (N = 0: all of them), not generated: the same file for both systems.
  *
  * Invariants:
  *  1. Output is a pure function of the options and SEED (and of the clock
@@ -220,7 +222,7 @@ static int copy_row(FILE *out, const char *line)
 static void usage(FILE *f)
 {
 	fputs("usage: genev [--shape engine|read] [--days D] [--actors A] [--end UNIX_S]\n"
-	      "             [--copy BATCH] [--seconds S] N [SEED]\n"
+	      "             [--copy BATCH [--from-stdin]] [--seconds S] N [SEED]\n"
 	      "  N logseal/v1 events (~350 B) as NDJSON (or COPY blocks of the bench's audit\n"
 	      "  table) on stdout; N = 0 with --seconds: until S seconds have passed.\n", f);
 }
@@ -241,7 +243,7 @@ int main(int argc, char **argv)
 	long copy = 0;
 	int64_t end_s = (int64_t)time(NULL);
 	uint64_t n = 0, seed = 1;
-	int npos = 0, read_shape = 0;
+	int npos = 0, read_shape = 0, from_stdin = 0;
 	char line[LINE_CAP];
 	static char obuf[1 << 20];
 
@@ -252,7 +254,9 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		}
-		if (a[0] == '-' && a[1] == '-') {
+		if (!strcmp(a, "--from-stdin")) {
+			from_stdin = 1;
+		} else if (a[0] == '-' && a[1] == '-') {
 			if (!val)
 				goto bad;
 			i++;
@@ -280,7 +284,8 @@ int main(int argc, char **argv)
 			goto bad;
 		}
 	}
-	if (npos < 1 || (n == 0 && seconds <= 0) || (read_shape && !g.days))
+	if (npos < 1 || (n == 0 && seconds <= 0 && !from_stdin) || (read_shape && !g.days) ||
+	    (from_stdin && !copy))
 		goto bad;
 	g.read_shape = read_shape;
 	g.rng = (seed + 1) * 0x9E3779B97F4A7C15ULL;
@@ -296,8 +301,21 @@ int main(int argc, char **argv)
 	if (seconds > 0)
 		deadline = t0 + seconds;
 	for (uint64_t i = 0; n == 0 || i < n; i++) {
-		size_t len = read_shape ? read_event(&g, i, line) : engine_event(&g, i, line);
+		size_t len;
 
+		if (from_stdin) {
+			if (!fgets(line, sizeof(line), stdin))
+				break;
+			len = strcspn(line, "\n");
+			if (line[len] != '\n' && !feof(stdin)) {
+				fprintf(stderr, "genev: line %" PRIu64 " is over %d bytes\n", i + 1,
+					LINE_CAP - 2);
+				return 1;
+			}
+			line[len] = '\0';
+		} else {
+			len = read_shape ? read_event(&g, i, line) : engine_event(&g, i, line);
+		}
 		if (!len) {
 			fprintf(stderr, "genev: event %" PRIu64 " did not fit\n", i);
 			return 1;
