@@ -819,15 +819,17 @@ static int run_sustain(const struct cfg *cfg, struct bench_conn *rd)
 	       "ingest (log growth)", bench_commas(eps_mean, c1, sizeof(c1)),
 	       bench_commas(eps_min < 0 ? 0 : eps_min, c2, sizeof(c2)), t_load_end,
 	       s.stopped_early ? ", STOPPED EARLY: disk nearly full" : "");
-	printf("  %-40s p50 %.3f s, p99 %.3f s, max %.3f s (%zu probes, one a second; %zu not found"
-	       " within %.0f s%s)\n",
+	printf("  %-40s p50 %.3f s, p99 %.3f s, max %.3f s (bound %.1f s; %zu probes, one a second;"
+	       " %zu not found within %.0f s%s)\n",
 	       "search lag (ack -> returned by a query)", pct(lags, nl, 50), pct(lags, nl, 99),
-	       nl ? lags[nl - 1] : 0, nl, censored, cfg->lag_cap,
+	       nl ? lags[nl - 1] : 0, cfg->lag_bound, nl, censored, cfg->lag_cap,
 	       s.refused ? ", some seconds refused by back-pressure" : "");
-	printf("  %-40s %s (every probe found within %.1f s: %s; median of the first third %.3f s,"
-	       " of the last third %.3f s)\n",
-	       "lag bounded throughout", bounded ? "yes" : "NO", cfg->lag_bound,
-	       bounded ? "yes" : "no", first, last);
+	printf("  %-40s %s (%s; median lag of the first third of the probes %.3f s, of the last"
+	       " third %.3f s)\n",
+	       "lag bounded throughout", bounded ? "yes" : "NO",
+	       censored ? "some probes were never found" :
+	       bounded ? "every probe found within the bound" : "a probe took longer than the bound",
+	       first, last);
 	printf("  %-40s peak %.0f MiB during the load; after it: peak %.0f MiB, %.0f MiB at %.0f s after\n",
 	       "server RssAnon", (double)rss_peak / 1024, (double)rss_after_peak / 1024,
 	       (double)rss_end / 1024, cfg->after);

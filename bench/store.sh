@@ -94,25 +94,36 @@ with open(d + "/stats.sql", "w") as f:
 EOF
 }
 
-# store_du DIR PREFIX: the directory's bytes (du -sb) by subdirectory, printed
-# over the NDJSON's bytes and recorded as PREFIX_<sub>_bytes.
+# store_du DIR PREFIX: the directory's bytes (du -sb) by subdirectory
+# (journal/, segments/, index/ and log/ always, any other entry of 64 KiB
+# or more by name, the rest together), printed over the NDJSON's bytes and
+# recorded as PREFIX_<sub>_bytes and PREFIX_bytes.
 store_du() {
-	local dir=$1 key=$2 total sub b rest
+	local dir=$1 key=$2 total sub b small=0 e
 	total=$(du -sb "$dir" | cut -f1)
-	rest=$total
 	for sub in journal segments index log; do
 		b=0
-		[ -d "$dir/$sub" ] && b=$(du -sb "$dir/$sub" | cut -f1)
-		rest=$((rest - b))
+		[ -e "$dir/$sub" ] && b=$(du -sb "$dir/$sub" | cut -f1)
 		echo "${key}_${sub}_bytes $b" >>"$RESULTS"
-		printf '  %-40s %14s bytes  %6.3f of the NDJSON\n' "  $sub/" "$(commas "$b")" \
-			"$(awk -v a="$b" -v n="$STORE_BYTES" 'BEGIN { print a / n }')"
+		store_du_line "  $sub/" "$b"
 	done
-	printf '  %-40s %14s bytes  %6.3f of the NDJSON\n' "  other files" "$(commas "$rest")" \
-		"$(awk -v a="$rest" -v n="$STORE_BYTES" 'BEGIN { print a / n }')"
+	for e in "$dir"/*; do
+		sub=${e##*/}
+		case " journal segments index log " in *" $sub "*) continue ;; esac
+		b=$(du -sb "$e" | cut -f1)
+		if [ "$b" -ge 65536 ]; then
+			store_du_line "  $sub$([ -d "$e" ] && echo /)" "$b"
+		else
+			small=$((small + b))
+		fi
+	done
+	store_du_line "  other files (each < 64 KiB)" "$small"
 	echo "${key}_bytes $total" >>"$RESULTS"
-	printf '  %-40s %14s bytes  %6.3f of the NDJSON\n' "  total (du -sb)" "$(commas "$total")" \
-		"$(awk -v a="$total" -v n="$STORE_BYTES" 'BEGIN { print a / n }')"
+	store_du_line "  total (du -sb)" "$total"
+}
+store_du_line() {
+	printf '  %-40s %14s bytes  %6.3f of the NDJSON\n' "$1" "$(commas "$2")" \
+		"$(awk -v a="$2" -v n="$STORE_BYTES" 'BEGIN { print a / n }')"
 }
 
 # store_rate OUT N: "entries/s wall user sys peak-MiB" of a run_measured OUT.
@@ -139,7 +150,7 @@ store_section() {
 	N_ST=$BENCH_DISK_EVENTS
 	section "storage: $(commas "$N_ST") events (read shape): disk, reindex, verify, queries, memory vs PostgreSQL 15"
 	STEP="store: free disk"
-	free=$(df -Pk "$T" | awk 'NR == 2 { print $4 * 1024 }')
+	free=$(df -Pk "$T" | awk 'NR == 2 { printf "%.0f", $4 * 1024 }')
 	# The NDJSON, PostgreSQL's cluster (~3x the NDJSON with its indexes and
 	# WAL) and today's logseal directory (4.3x): a bound, not a prediction.
 	need=$(awk -v n="$N_ST" 'BEGIN { printf "%.0f", n * 360 * 9 }')

@@ -83,7 +83,7 @@ sustain_section() {
 	section "sustained ingest: ${secs} s of HTTP load at full rate (loadgen, batches of 1000, $LOADGEN_CONNS connections) vs PostgreSQL"
 
 	STEP="sustained: free disk"
-	free=$(df -Pk "$T" | awk 'NR == 2 { print $4 * 1024 }')
+	free=$(df -Pk "$T" | awk 'NR == 2 { printf "%.0f", $4 * 1024 }')
 	ratio=$(get st_disk_ratio 2>/dev/null || echo "")
 	if [ -n "$ratio" ]; then
 		ratio_from="this run's disk section"
