@@ -1,13 +1,17 @@
 /*
  * qbench.c - read-side client for `make bench`: sequential requests over one
  * keep-alive HTTP/1.1 connection to `logseal serve`, with latency
- * percentiles and body throughput; and a probe of the index's lag behind
- * ingest.
+ * percentiles and body throughput; a probe of the index's lag behind
+ * ingest; and the per-second watch of a sustained load.
  *
  *	qbench get --port P --token-file F --urls FILE [--requests N]
  *	           [--seconds S] [--results FILE --key NAME]
  *	qbench lag --port P --token-file AUDITOR --writer-token-file WRITER
  *	           [--seconds S] [--interval S] [--results FILE --key NAME]
+ *	qbench sustain --port P --token-file AUDITOR --writer-token-file WRITER
+ *	           --pid SERVER [--seconds S] [--after 30] [--report 10]
+ *	           [--lag-cap 60] [--lag-bound 2] [--data DIR --min-free-mb M
+ *	           --stop-pid LOADGEN] [--samples FILE] [--results FILE --key NAME]
  *
  * get: sends the paths of FILE (one per line, used in turn, from the top
  * again when N exceeds them) as GET requests, one at a time, and prints the
@@ -24,10 +28,22 @@
  * sample also records /healthz's tree size, the reply's watermark and, when
  * GET /metrics answers with logseal_index_lag_entries, that value.
  *
+ * sustain: while loadgen (started by the caller) posts for S seconds, and
+ * for --after seconds more: once a second the log's size (/healthz), the
+ * server's RssAnon (/proc/PID/status) and the free disk, and during the load
+ * one probe event whose search lag is measured as in lag, but with one
+ * query for every pending probe (run_sustain() says how); a line every
+ * --report seconds, and at the end mean and min events/s, lag
+ * p50/p99/max, whether the lag stayed within --lag-bound, and the memory
+ * peaks during and after.  Below --min-free-mb of free disk it sends
+ * SIGTERM to --stop-pid (loadgen stops early and still reports).
+ *
  * Invariants:
  *  1. Bounded: each socket has send and receive timeouts; get stops after N
  *     requests or S seconds, lag after S seconds (a probe in progress is
- *     given at most LAG_GIVE_UP_S more).
+ *     given at most LAG_GIVE_UP_S more); sustain after S + --after seconds
+ *     (a pending probe is given up --lag-cap seconds after its ack), with
+ *     memory fixed by S (a record per second and per probe).
  *  2. Any status other than 200 (a 404 of /metrics aside) ends the run with
  *     exit status 1 and the first bytes of the reply, so a figure is never
  *     made of error replies.
@@ -629,8 +645,9 @@ static void *ticker_main(void *arg)
 
 		/* The interval line: rates from the ticks since the last one. */
 			if (k % cfg->report == 0 || tk.t >= cfg->seconds + cfg->after) {
-			double mn = -1, lagp50 = 0, lagmax = 0;
+			double mn = -1;
 			size_t nl, pending = 0, np;
+			char lagtxt[96];
 
 			for (size_t i = last_print_tick; i < s->nticks; i++) {
 				double dt = s->ticks[i].t - s->ticks[i - 1].t;
@@ -644,16 +661,17 @@ static void *ticker_main(void *arg)
 			for (size_t i = last_print_probe; i < np; i++)
 				pending += s->probes[i].lag < 0;
 			pthread_mutex_unlock(&s->mu);
-			if (nl) {
-				lagp50 = pct(tmp, nl, 50);
-				lagmax = tmp[nl - 1];
-			}
-			printf("  t=%4.0f s %s %9s ev/s (min/s %9s)  lag p50 %6.3f max %6.3f s (%zu probes"
-			       ", %zu pending)  RssAnon %5.0f MiB  size %lld  free %lld GiB\n",
+			if (nl)
+				snprintf(lagtxt, sizeof(lagtxt), "lag p50 %6.3f max %6.3f s (%2zu found, %zu pending)",
+					 pct(tmp, nl, 50), tmp[nl - 1], nl, pending);
+			else
+				snprintf(lagtxt, sizeof(lagtxt), "lag %-29s (%zu pending)", "-", pending);
+			printf("  t=%4.0f s %s %9s ev/s (slowest s %9s)  %s  RssAnon %5.0f MiB  size %lld"
+			       "  free %lld GiB\n",
 			       tk.t, load ? "load" : "idle",
 			       bench_commas((double)(tk.size - last_print_size) / (tk.t - last_print_t), c1,
 					    sizeof(c1)),
-			       bench_commas(mn < 0 ? 0 : mn, c2, sizeof(c2)), lagp50, lagmax, nl, pending,
+			       bench_commas(mn < 0 ? 0 : mn, c2, sizeof(c2)), lagtxt,
 			       (double)tk.rss_kb / 1024.0, tk.size, tk.free_mb >> 10);
 			fflush(stdout);
 			last_print_size = tk.size;

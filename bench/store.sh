@@ -249,7 +249,7 @@ store_section() {
 			{ tail -20 "$T/st-verify.log" >&2; fail "logseal verify failed"; }
 		read -r eps wall user sys mib <<<"$(store_rate "$T/st-verify" "$N_ST")"
 		printf 'st_verify_eps %s\nst_verify_rss_mib %s\n' "$eps" "$mib" >>"$RESULTS"
-		line "logseal verify --data" "$(commas "$eps") entries/s ($wall s, CPU user $user s + sys $sys s = $(awk -v w="$wall" -v u="$user" -v s="$sys" 'BEGIN { printf "%.0f%%", 100 * (u + s) / w }') of one core; the rest is waiting on the disk); peak RssAnon $mib MiB"
+		line "logseal verify --data" "$(commas "$eps") entries/s ($wall s, CPU user $user s + sys $sys s = $(awk -v w="$wall" -v u="$user" -v s="$sys" 'BEGIN { printf "%.0f%%", 100 * (u + s) / w }') of the wall time, all threads); peak RssAnon $mib MiB"
 		line "  SHA-256 of 350 B on one core" "$(commas "$(sha256_rate)") hashes/s (openssl speed: the bound of one leaf hash per entry)"
 	fi
 	if has disk; then

@@ -134,7 +134,7 @@ sustain_summary() {
 	local pg ls
 	pg=$(get sus_pg_eps); ls=$(get sus_eps_mean)
 	echo
-	echo "  sustained ingest, $(get sus_seconds) s (issue 14's aims are stated for 600 s: BENCH_FULL=1)"
+	echo "  sustained ingest, $(printf '%.0f' "$(get sus_seconds)") s (issue 14's aims are stated for 600 s: BENCH_FULL=1)"
 	target "sustained ingest, mean" "$ls" 150000 \
 		"$(commas "$ls")/s (min $(commas "$(get sus_eps_min)")/s); PostgreSQL $(commas "$pg")/s = $(awk -v a="$ls" -v b="$pg" 'BEGIN { printf "%.2fx", a / b }') (>= 150k/s)"
 	target "search lag p99, bounded throughout" "$(awk -v p="$(get sus_lag_p99_s)" -v b="$(get sus_bounded)" 'BEGIN { print (p <= 2 && b == 1) ? 1 : 0 }')" 1 \
