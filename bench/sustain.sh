@@ -98,7 +98,7 @@ sustain_section() {
 	line "  logseal needs at most" "$(awk -v f="$need_ls" 'BEGIN { printf "%.1f GiB", f / 2^30 }') ($secs s x $(commas "$BENCH_SUSTAIN_MAX_EPS") events/s x 360 B x ratio $(printf '%.3f' "$ratio") from $ratio_from x 1.25, + $BENCH_MIN_FREE_MB MiB kept free)"
 	line "  PostgreSQL needs at most" "$(awk -v f="$need_pg" 'BEGIN { printf "%.1f GiB", f / 2^30 }') ($pg_secs s x 100,000 rows/s x 2 KB, + $BENCH_MIN_FREE_MB MiB; removed before logseal's run)"
 	if [ "$free" -lt "$need_ls" ] || [ "$free" -lt "$need_pg" ]; then
-		fail "not enough free disk for BENCH_SUSTAIN_SECONDS=$secs (see above): lower BENCH_SUSTAIN_SECONDS, BENCH_PG_SUSTAIN_SECONDS or BENCH_SUSTAIN_MAX_EPS, or point BENCH_TMP at a larger disk"
+		fail "not enough free disk for BENCH_SUSTAIN_SECONDS=$secs (see above): lower BENCH_SUSTAIN_SECONDS, BENCH_PG_SUSTAIN_SECONDS or BENCH_SUSTAIN_MAX_EPS, run the disk section first (its measured ratio replaces BENCH_DISK_RATIO=4.5, today's format) or point BENCH_TMP at a larger disk"
 	fi
 
 	sustain_pg "$pg_secs"
