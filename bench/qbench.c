@@ -560,6 +560,7 @@ static void *ticker_main(void *arg)
 	long long last_print_size = s->ticks[0].size;
 	double last_print_t = 0;
 	size_t last_print_probe = 0, last_print_tick = 1;
+	double t_end = cfg->seconds + cfg->after; /* earlier when the load stops early */
 
 	if (!tmp) {
 		s->failed = 1;
@@ -573,7 +574,7 @@ static void *ticker_main(void *arg)
 
 		bench_sleep(due - bench_now());
 		now = bench_now() - s->t0;
-		if (now > cfg->seconds + cfg->after + 0.5)
+		if (now > t_end + 0.5)
 			break;
 		/* Late (a slow reply): skip the seconds already gone. */
 		if (now > (double)k + 1)
@@ -597,6 +598,7 @@ static void *ticker_main(void *arg)
 			if (cfg->stop_pid > 0)
 				kill(cfg->stop_pid, SIGTERM);
 			s->stopped_early = 1;
+			t_end = tk.t + cfg->after;
 		}
 		pthread_mutex_lock(&s->mu);
 		if (s->nticks < s->tickcap)
@@ -644,7 +646,7 @@ static void *ticker_main(void *arg)
 		}
 
 		/* The interval line: rates from the ticks since the last one. */
-			if (k % cfg->report == 0 || tk.t >= cfg->seconds + cfg->after) {
+			if (k % cfg->report == 0 || tk.t >= t_end) {
 			double mn = -1;
 			size_t nl, pending = 0, np;
 			char lagtxt[96];
