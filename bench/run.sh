@@ -7,7 +7,10 @@
 # Sections, in order: the machine; the engine without HTTP (bench_engine:
 # SHA-256 and write+fdatasync baselines, log_append, verify); N generated
 # events loaded into PostgreSQL 15 (pg_baseline.sh) and imported with
-# `logseal import`; `logseal serve` under HTTP load (loadgen); a summary.
+# `logseal import`; `logseal serve` under HTTP load (loadgen); the unsigned
+# window; the read side (read.sh); issue 14's storage figures on one
+# directory, disk, reindex, verify and queries (store.sh); sustained ingest
+# with search lag and memory (sustain.sh); a summary.
 #
 # Everything is written under one temp dir on the project's disk
 # ($BENCH_TMP, default $BUILD/bench-tmp) and removed on exit.  Any failure
