@@ -65,10 +65,10 @@ sustain_pg() {
 	[ "$rc" = 0 ] || { tail -5 "$T"/pg-sustain-*.log >&2; fail "a psql session failed ($rc)"; }
 	rows=$("${PSQL[@]}" -At -c 'SELECT count(*) FROM audit')
 	echo "sus_pg_eps $(awk -v n="$rows" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", n / (b - a) }')" >>"$RESULTS"
-	# 10-s intervals of the samples: "t rate".
+	# 10-s intervals of the samples: "t rate" (a shorter tail is left out).
 	awk -v t0="$t0" 'NF == 2 { t[NR] = $1; c[NR] = $2; n = NR }
-		END { j = 1; for (i = 2; i <= n; i++) if (t[i] - t[j] >= 9.5 || i == n) {
-			if (t[i] > t[j]) printf "%.0f %.6f\n", t[i] - t0, (c[i] - c[j]) / (t[i] - t[j]); j = i } }' \
+		END { j = 1; for (i = 2; i <= n; i++) if (t[i] - t[j] >= 9.5) {
+			printf "%.0f %.6f\n", t[i] - t0, (c[i] - c[j]) / (t[i] - t[j]); j = i } }' \
 		"$T/pg-sustain.samples" >"$T/pg-sustain.intervals"
 	awk '{ printf "  t=%4d s  PostgreSQL %9.0f rows/s\n", $1, $2 }' "$T/pg-sustain.intervals"
 	echo "sus_pg_eps_min $(awk 'NR == 1 || $2 < m { m = $2 } END { printf "%.6f", m }' "$T/pg-sustain.intervals")" >>"$RESULTS"
