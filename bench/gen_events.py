@@ -17,6 +17,9 @@ heavy users and service accounts, the rest from all of them alike); 32
 actions and 24 services of uneven frequency; outcomes 90% success, 6% denied,
 3% failure, 1% error; source addresses from the 12 /16 networks in NETS.
 
+bench/genev.c is its C twin (20 times faster, for the read and storage
+sections' millions of events): keep the constants of both alike.
+
 Deterministic for a given N, seed, D, A and end, so runs can be compared.
 Every value is drawn from safe characters, so %-formatting yields valid
 compact JSON (the first event is parsed back as a check) at a tenth of

@@ -24,10 +24,13 @@
  *  4. Exit status 0 only when something was accepted and every non-2xx
  *     reply was back-pressure (429/503); anything else means the server or
  *     the bench is broken, and the figure is not to be trusted.
+ *  5. SIGTERM ends the run early (bench/run.sh's disk watchdog sends it):
+ *     the requests in flight complete and the figures cover the time run.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +79,7 @@ struct conn {
 static struct sockaddr_in server_addr;
 static double deadline;
 static atomic_int aborted; /* set on a status that retrying cannot fix */
+static atomic_int stopped; /* SIGTERM: finish the requests in flight, then report */
 static pthread_mutex_t sample_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *sample_body[MAX_STATUS]; /* first reply body per non-2xx status */
 
@@ -158,7 +162,7 @@ static void *conn_main(void *arg)
 	struct conn *c = arg;
 	unsigned b = 0;
 
-	while (bench_now() < deadline && !atomic_load(&aborted)) {
+	while (bench_now() < deadline && !atomic_load(&aborted) && !atomic_load(&stopped)) {
 		int status, close_after;
 		double t0;
 
@@ -300,6 +304,7 @@ int main(int argc, char **argv)
 	double t0, elapsed, eps;
 	char label[64], c1[32], c2[32];
 	const char *neterr_msg = NULL;
+	sigset_t term;
 
 	if (parse_args(argc, argv, &cfg)) {
 		usage();
@@ -324,12 +329,26 @@ int main(int argc, char **argv)
 		cs[i].http.capture_2xx = 0;
 	}
 
+	/* SIGTERM ends the run early but still reports it (invariant 5): the
+	 * connection threads never see it, the main thread waits for it. */
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &term, NULL);
 	t0 = bench_now();
 	deadline = t0 + cfg.seconds;
 	for (int i = 0; i < cfg.conns; i++) {
 		if (pthread_create(&cs[i].th, NULL, conn_main, &cs[i]) != 0) {
 			fprintf(stderr, "loadgen: pthread_create failed\n");
 			return 1;
+		}
+	}
+	while (bench_now() < deadline && !atomic_load(&aborted)) {
+		struct timespec tick = {0, 100000000};
+
+		if (sigtimedwait(&term, NULL, &tick) == SIGTERM) {
+			atomic_store(&stopped, 1);
+			printf("  (SIGTERM after %.1f s: stopped early)\n", bench_now() - t0);
+			break;
 		}
 	}
 	for (int i = 0; i < cfg.conns; i++)

@@ -1,13 +1,17 @@
 /*
  * qbench.c - read-side client for `make bench`: sequential requests over one
  * keep-alive HTTP/1.1 connection to `logseal serve`, with latency
- * percentiles and body throughput; and a probe of the index's lag behind
- * ingest.
+ * percentiles and body throughput; a probe of the index's lag behind
+ * ingest; and the per-second watch of a sustained load.
  *
  *	qbench get --port P --token-file F --urls FILE [--requests N]
  *	           [--seconds S] [--results FILE --key NAME]
  *	qbench lag --port P --token-file AUDITOR --writer-token-file WRITER
  *	           [--seconds S] [--interval S] [--results FILE --key NAME]
+ *	qbench sustain --port P --token-file AUDITOR --writer-token-file WRITER
+ *	           --pid SERVER [--seconds S] [--after 30] [--report 10]
+ *	           [--lag-cap 60] [--lag-bound 2] [--data DIR --min-free-mb M
+ *	           --stop-pid LOADGEN] [--samples FILE] [--results FILE --key NAME]
  *
  * get: sends the paths of FILE (one per line, used in turn, from the top
  * again when N exceeds them) as GET requests, one at a time, and prints the
@@ -24,10 +28,22 @@
  * sample also records /healthz's tree size, the reply's watermark and, when
  * GET /metrics answers with logseal_index_lag_entries, that value.
  *
+ * sustain: while loadgen (started by the caller) posts for S seconds, and
+ * for --after seconds more: once a second the log's size (/healthz), the
+ * server's RssAnon (/proc/PID/status) and the free disk, and during the load
+ * one probe event whose search lag is measured as in lag, but with one
+ * query for every pending probe (run_sustain() says how); a line every
+ * --report seconds, and at the end mean and min events/s, lag
+ * p50/p99/max, whether the lag stayed within --lag-bound, and the memory
+ * peaks during and after.  Below --min-free-mb of free disk it sends
+ * SIGTERM to --stop-pid (loadgen stops early and still reports).
+ *
  * Invariants:
  *  1. Bounded: each socket has send and receive timeouts; get stops after N
  *     requests or S seconds, lag after S seconds (a probe in progress is
- *     given at most LAG_GIVE_UP_S more).
+ *     given at most LAG_GIVE_UP_S more); sustain after S + --after seconds
+ *     (a pending probe is given up --lag-cap seconds after its ack), with
+ *     memory fixed by S (a record per second and per probe).
  *  2. Any status other than 200 (a 404 of /metrics aside) ends the run with
  *     exit status 1 and the first bytes of the reply, so a figure is never
  *     made of error replies.
@@ -38,9 +54,12 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,6 +86,13 @@ struct cfg {
 	double interval;
 	const char *results;
 	const char *key;
+	/* sustain */
+	double after, lag_cap, lag_bound;
+	int pid, stop_pid;
+	long report;
+	long long min_free_mb;
+	const char *data;
+	const char *samples;
 };
 
 static struct sockaddr_in server_addr;
@@ -435,6 +461,442 @@ out:
 	return rc;
 }
 
+/* -------------------------------------------------------------- sustain */
+
+/*
+ * sustain: the search lag, the log's growth, the server's anonymous memory
+ * and the free disk, every second, while loadgen (started by the caller)
+ * posts for --seconds, then for --after seconds more without load.
+ *
+ * A ticker thread, once a second: GET /healthz (the tree size), RssAnon of
+ * --pid from /proc, free space of --data's file system (below --min-free-mb
+ * during the load it sends SIGTERM to --stop-pid, once, and the run says it
+ * stopped early), and during the load it posts one probe event (action
+ * bench.lag_probe, an actor id used nowhere else).  The main thread polls
+ * GET /v1/events?action=bench.lag_probe&limit=100 every POLL_S while a probe
+ * is pending: a probe's lag is the time from its acknowledgement to the end
+ * of the first reply that holds its index.  One query serves every pending
+ * probe (at most --lag-cap of them, fewer than the limit), so a slow index
+ * does not thin out the samples; a probe not found --lag-cap seconds after
+ * its acknowledgement is given up ("censored") and counted as the cap.
+ * Memory is fixed by the duration: one record per second and per probe.
+ */
+#define POLL_S 0.02
+#define PROBE_LIMIT 100
+
+struct probe {
+	double t_ack, lag;	/* lag < 0: pending */
+	long long idx;
+	int censored;
+};
+
+struct tick {
+	double t;		/* seconds since the start */
+	long long size;		/* /healthz tree_size */
+	long long rss_kb;	/* RssAnon of --pid */
+	long long free_mb;	/* free space of --data's file system */
+	int load;		/* 1: during the load */
+};
+
+struct sustain {
+	const struct cfg *cfg;
+	struct bench_conn hc, wc;	/* /healthz and the probes' POSTs */
+	pthread_mutex_t mu;
+	struct probe *probes;
+	size_t nprobes, probecap, first_pending;
+	struct tick *ticks;
+	size_t nticks, tickcap;
+	double t0;
+	int done, failed, stopped_early, refused;
+	unsigned long long tag;
+};
+
+static long long rss_anon_kb(int pid)
+{
+	char path[64], line[256];
+	long long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "RssAnon:", 8)) {
+			v = strtoll(line + 8, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+static long long free_mb(const char *dir)
+{
+	struct statvfs sv;
+
+	if (!dir || statvfs(dir, &sv) != 0)
+		return -1;
+	return (long long)((unsigned long long)sv.f_bavail * sv.f_frsize >> 20);
+}
+
+/* Lag percentiles and count of probes [a, b) that are no longer pending
+ * (censored ones count as the cap). */
+static size_t probe_lags(struct sustain *s, size_t a, size_t b, double *out)
+{
+	size_t n = 0;
+
+	for (size_t i = a; i < b && i < s->nprobes; i++)
+		if (s->probes[i].lag >= 0)
+			out[n++] = s->probes[i].lag;
+	qsort(out, n, sizeof(*out), bench_cmp_double);
+	return n;
+}
+
+static void *ticker_main(void *arg)
+{
+	struct sustain *s = arg;
+	const struct cfg *cfg = s->cfg;
+	double *tmp = calloc(s->probecap + 1, sizeof(*tmp));
+	long long last_print_size = s->ticks[0].size;
+	double last_print_t = 0;
+	size_t last_print_probe = 0, last_print_tick = 1;
+	double t_end = cfg->seconds + cfg->after; /* earlier when the load stops early */
+
+	if (!tmp) {
+		s->failed = 1;
+		goto out;
+	}
+	for (long k = 1;; k++) {
+		double now, due = s->t0 + (double)k;
+		struct tick tk;
+		int status, load;
+		char c1[32], c2[32];
+
+		bench_sleep(due - bench_now());
+		now = bench_now() - s->t0;
+		if (now > t_end + 0.5)
+			break;
+		/* Late (a slow reply): skip the seconds already gone. */
+		if (now > (double)k + 1)
+			k = (long)now;
+		load = now <= cfg->seconds + 0.25 && !s->stopped_early;
+		if (request(&s->hc, "GET", "/healthz", cfg->token, NULL, 0, &status) != 0 ||
+		    status != 200) {
+			fprintf(stderr, "qbench: GET /healthz failed at %.0f s\n", now);
+			s->failed = 1;
+			break;
+		}
+		tk.t = bench_now() - s->t0;
+		tk.size = json_uint(s->hc.cap, "tree_size");
+		tk.rss_kb = rss_anon_kb(cfg->pid);
+		tk.free_mb = free_mb(cfg->data);
+		tk.load = load;
+		if (load && cfg->min_free_mb && tk.free_mb >= 0 && tk.free_mb < cfg->min_free_mb) {
+			printf("  free space %lld MiB < %lld MiB: load stopped early (SIGTERM to %d)\n",
+			       tk.free_mb, cfg->min_free_mb, cfg->stop_pid);
+			fflush(stdout);
+			if (cfg->stop_pid > 0)
+				kill(cfg->stop_pid, SIGTERM);
+			s->stopped_early = 1;
+			t_end = tk.t + cfg->after;
+		}
+		pthread_mutex_lock(&s->mu);
+		if (s->nticks < s->tickcap)
+			s->ticks[s->nticks++] = tk;
+		pthread_mutex_unlock(&s->mu);
+
+		if (load && tk.t < cfg->seconds && s->nprobes < s->probecap) {
+			char body[512];
+			char stamp[32];
+			struct timespec ts;
+			struct tm tm;
+			int blen;
+			long long idx;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			gmtime_r(&ts.tv_sec, &tm);
+			strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+			blen = snprintf(body, sizeof(body),
+					"{\"time\":\"%s.%06ldZ\","
+					"\"actor\":{\"id\":\"lagprobe-%llx-%zu\",\"type\":\"service\"},"
+					"\"action\":\"bench.lag_probe\",\"outcome\":\"success\","
+					"\"source\":{\"ip\":\"127.0.0.1\"},\"service\":\"bench\"}\n",
+					stamp, ts.tv_nsec / 1000, s->tag, s->nprobes);
+			if (request(&s->wc, "POST", "/v1/events", cfg->wtoken, body, (size_t)blen,
+				    &status) != 0) {
+				fprintf(stderr, "qbench: POST of a probe failed (network)\n");
+				s->failed = 1;
+				break;
+			}
+			if (status == 503 || status == 429) {
+				s->refused++;	/* back-pressure: no probe this second */
+			} else if (status != 200 || (idx = json_uint(s->wc.cap, "indexes")) < 0) {
+				show_body("POST /v1/events (probe)", status, &s->wc);
+				s->failed = 1;
+				break;
+			} else {
+				pthread_mutex_lock(&s->mu);
+				s->probes[s->nprobes].t_ack = bench_now();
+				s->probes[s->nprobes].idx = idx;
+				s->probes[s->nprobes].lag = -1;
+				s->probes[s->nprobes].censored = 0;
+				s->nprobes++;
+				pthread_mutex_unlock(&s->mu);
+			}
+		}
+
+		/* The interval line: rates from the ticks since the last one. */
+			if (k % cfg->report == 0 || tk.t >= t_end) {
+			double mn = -1;
+			size_t nl, pending = 0, np;
+			char lagtxt[96];
+
+			for (size_t i = last_print_tick; i < s->nticks; i++) {
+				double dt = s->ticks[i].t - s->ticks[i - 1].t;
+				double r = dt > 0 ? (double)(s->ticks[i].size - s->ticks[i - 1].size) / dt : 0;
+				if (mn < 0 || r < mn)
+					mn = r;
+			}
+			pthread_mutex_lock(&s->mu);
+			np = s->nprobes;
+			nl = probe_lags(s, last_print_probe, np, tmp);
+			for (size_t i = last_print_probe; i < np; i++)
+				pending += s->probes[i].lag < 0;
+			pthread_mutex_unlock(&s->mu);
+			if (nl)
+				snprintf(lagtxt, sizeof(lagtxt), "lag p50 %6.3f max %6.3f s (%2zu found, %zu pending)",
+					 pct(tmp, nl, 50), tmp[nl - 1], nl, pending);
+			else
+				snprintf(lagtxt, sizeof(lagtxt), "lag %-29s (%zu pending)", "-", pending);
+			printf("  t=%4.0f s %s %9s ev/s (slowest s %9s)  %s  RssAnon %5.0f MiB  size %lld"
+			       "  free %lld GiB\n",
+			       tk.t, load ? "load" : "idle",
+			       bench_commas((double)(tk.size - last_print_size) / (tk.t - last_print_t), c1,
+					    sizeof(c1)),
+			       bench_commas(mn < 0 ? 0 : mn, c2, sizeof(c2)), lagtxt,
+			       (double)tk.rss_kb / 1024.0, tk.size, tk.free_mb >> 10);
+			fflush(stdout);
+			last_print_size = tk.size;
+			last_print_t = tk.t;
+			last_print_tick = s->nticks;
+			/* Pending probes stay in the next interval's count. */
+			pthread_mutex_lock(&s->mu);
+			while (last_print_probe < s->nprobes && s->probes[last_print_probe].lag >= 0)
+				last_print_probe++;
+			pthread_mutex_unlock(&s->mu);
+		}
+	}
+out:
+	free(tmp);
+	pthread_mutex_lock(&s->mu);
+	s->done = 1;
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+static int run_sustain(const struct cfg *cfg, struct bench_conn *rd)
+{
+	struct sustain s;
+	pthread_t th;
+	double *lags = NULL, first = 0, last = 0, *tmp = NULL;
+	double eps_min = -1, eps_mean = 0, t_load_end = 0;
+	long long rss_peak = -1, rss_after_peak = -1, rss_end = -1, size_start = -1, size_load_end = -1;
+	size_t nl, censored = 0, third;
+	char path[128], want[48], c1[32], c2[32];
+	int rc = 1, bounded;
+	FILE *rf;
+
+	memset(&s, 0, sizeof(s));
+	s.cfg = cfg;
+	s.tag = (unsigned long long)time(NULL) * 1000003ULL + (unsigned)getpid();
+	s.probecap = (size_t)cfg->seconds + 16;
+	s.tickcap = (size_t)(cfg->seconds + cfg->after) + 16;
+	s.probes = calloc(s.probecap, sizeof(*s.probes));
+	s.ticks = calloc(s.tickcap, sizeof(*s.ticks));
+	lags = calloc(s.probecap, sizeof(*lags));
+	tmp = calloc(s.probecap, sizeof(*tmp));
+	pthread_mutex_init(&s.mu, NULL);
+	if (!s.probes || !s.ticks || !lags || !tmp ||
+	    bench_conn_init(&s.hc, &server_addr, IO_TIMEOUT_S, 64u << 10, 64u << 10) != 0 ||
+	    bench_conn_init(&s.wc, &server_addr, IO_TIMEOUT_S, 64u << 10, 64u << 10) != 0) {
+		fprintf(stderr, "qbench: out of memory\n");
+		goto out;
+	}
+	/* The first tick (t = 0): the size before the load. */
+	{
+		int status;
+
+		if (request(&s.hc, "GET", "/healthz", cfg->token, NULL, 0, &status) != 0 ||
+		    status != 200) {
+			fprintf(stderr, "qbench: GET /healthz failed\n");
+			goto out;
+		}
+		s.ticks[0].size = json_uint(s.hc.cap, "tree_size");
+		s.ticks[0].rss_kb = rss_anon_kb(cfg->pid);
+		s.ticks[0].free_mb = free_mb(cfg->data);
+		s.ticks[0].load = 1;
+		s.nticks = 1;
+	}
+	s.t0 = bench_now();
+	if (pthread_create(&th, NULL, ticker_main, &s) != 0) {
+		fprintf(stderr, "qbench: pthread_create failed\n");
+		goto out;
+	}
+	snprintf(path, sizeof(path), "/v1/events?action=bench.lag_probe&limit=%d", PROBE_LIMIT);
+	for (;;) {
+		size_t a, b;
+		int status, done;
+
+		pthread_mutex_lock(&s.mu);
+		done = s.done;
+		a = s.first_pending;
+		b = s.nprobes;
+		pthread_mutex_unlock(&s.mu);
+		if (a >= b) {
+			if (done)
+				break;
+			bench_sleep(POLL_S);
+			continue;
+		}
+		if (request(rd, "GET", path, cfg->token, NULL, 0, &status) != 0 || status != 200) {
+			if (status != 200)
+				show_body(path, status, rd);
+			fprintf(stderr, "qbench: the probe query failed\n");
+			s.failed = 1;
+			pthread_join(th, NULL);
+			goto out;
+		}
+		{
+			double t = bench_now();
+
+			pthread_mutex_lock(&s.mu);
+			for (size_t i = a; i < b; i++) {
+				struct probe *p = &s.probes[i];
+
+				if (p->lag >= 0)
+					continue;
+				snprintf(want, sizeof(want), "\"index\":%lld,", p->idx);
+				if (strstr(rd->cap, want)) {
+					p->lag = t - p->t_ack;
+				} else if (t - p->t_ack > cfg->lag_cap) {
+					p->lag = cfg->lag_cap;
+					p->censored = 1;
+				}
+			}
+			while (s.first_pending < s.nprobes && s.probes[s.first_pending].lag >= 0)
+				s.first_pending++;
+			pthread_mutex_unlock(&s.mu);
+		}
+		bench_sleep(POLL_S);
+	}
+	pthread_join(th, NULL);
+	if (s.failed)
+		goto out;
+
+	/* Figures over the load's ticks (the first and last seconds are partial:
+	 * the min leaves them out). */
+	for (size_t i = 0; i < s.nticks; i++) {
+		const struct tick *tk = &s.ticks[i];
+
+		if (tk->load) {
+			if (tk->rss_kb > rss_peak)
+				rss_peak = tk->rss_kb;
+			if (size_start < 0)
+				size_start = tk->size;
+			size_load_end = tk->size;
+			t_load_end = tk->t;
+			if (i >= 2 && i + 1 < s.nticks && s.ticks[i + 1].load) {
+				double dt = tk->t - s.ticks[i - 1].t;
+				double r = dt > 0 ? (double)(tk->size - s.ticks[i - 1].size) / dt : 0;
+				if (eps_min < 0 || r < eps_min)
+					eps_min = r;
+			}
+		} else {
+			if (tk->rss_kb > rss_after_peak)
+				rss_after_peak = tk->rss_kb;
+			rss_end = tk->rss_kb;
+		}
+	}
+	eps_mean = t_load_end > 0 ? (double)(size_load_end - size_start) / t_load_end : 0;
+	nl = 0;
+	for (size_t i = 0; i < s.nprobes; i++) {
+		lags[nl++] = s.probes[i].lag;
+		censored += (size_t)s.probes[i].censored;
+	}
+	/* The trend: the first third's median next to the last third's. */
+	third = nl / 3;
+	if (third) {
+		memcpy(tmp, lags, third * sizeof(*tmp));
+		qsort(tmp, third, sizeof(*tmp), bench_cmp_double);
+		first = pct(tmp, third, 50);
+		memcpy(tmp, lags + nl - third, third * sizeof(*tmp));
+		qsort(tmp, third, sizeof(*tmp), bench_cmp_double);
+		last = pct(tmp, third, 50);
+	}
+	qsort(lags, nl, sizeof(*lags), bench_cmp_double);
+	bounded = nl > 0 && !censored && lags[nl - 1] <= cfg->lag_bound;
+	printf("  %-40s mean %s events/s, min %s events/s in one second (%.0f s of load%s)\n",
+	       "ingest (log growth)", bench_commas(eps_mean, c1, sizeof(c1)),
+	       bench_commas(eps_min < 0 ? 0 : eps_min, c2, sizeof(c2)), t_load_end,
+	       s.stopped_early ? ", STOPPED EARLY: disk nearly full" : "");
+	printf("  %-40s p50 %.3f s, p99 %.3f s, max %.3f s (bound %.1f s; %zu probes, one a second;"
+	       " %zu not found within %.0f s%s)\n",
+	       "search lag (ack -> returned by a query)", pct(lags, nl, 50), pct(lags, nl, 99),
+	       nl ? lags[nl - 1] : 0, cfg->lag_bound, nl, censored, cfg->lag_cap,
+	       s.refused ? ", some seconds refused by back-pressure" : "");
+	printf("  %-40s %s (%s; median lag of the first third of the probes %.3f s, of the last"
+	       " third %.3f s)\n",
+	       "lag bounded throughout", bounded ? "yes" : "NO",
+	       censored ? "some probes were never found" :
+	       bounded ? "every probe found within the bound" : "a probe took longer than the bound",
+	       first, last);
+	printf("  %-40s peak %.0f MiB during the load; after it: peak %.0f MiB, %.0f MiB at %.0f s after\n",
+	       "server RssAnon", (double)rss_peak / 1024, (double)rss_after_peak / 1024,
+	       (double)rss_end / 1024, cfg->after);
+	rf = results_open(cfg);
+	if (rf) {
+		fprintf(rf, "%s_eps_mean %.6f\n%s_eps_min %.6f\n%s_seconds %.3f\n%s_probes %zu\n"
+			    "%s_lag_p50_s %.6f\n%s_lag_p99_s %.6f\n%s_lag_max_s %.6f\n"
+			    "%s_lag_censored %zu\n%s_lag_first_third_s %.6f\n%s_lag_last_third_s %.6f\n"
+			    "%s_bounded %d\n%s_rss_peak_kb %lld\n%s_rss_after_peak_kb %lld\n"
+			    "%s_rss_after_kb %lld\n%s_stopped_early %d\n%s_size_end %lld\n",
+			cfg->key, eps_mean, cfg->key, eps_min < 0 ? 0 : eps_min, cfg->key, t_load_end,
+			cfg->key, nl, cfg->key, pct(lags, nl, 50), cfg->key, pct(lags, nl, 99), cfg->key,
+			nl ? lags[nl - 1] : 0, cfg->key, censored, cfg->key, first, cfg->key, last,
+			cfg->key, bounded, cfg->key, rss_peak, cfg->key, rss_after_peak, cfg->key,
+			rss_end, cfg->key, s.stopped_early, cfg->key,
+			s.nticks ? s.ticks[s.nticks - 1].size : -1);
+		fclose(rf);
+	}
+	if (cfg->samples) {
+		FILE *f = fopen(cfg->samples, "w");
+
+		if (f) {
+			fprintf(f, "# t_s tree_size rss_anon_kb free_mb load\n");
+			for (size_t i = 0; i < s.nticks; i++)
+				fprintf(f, "%.3f %lld %lld %lld %d\n", s.ticks[i].t, s.ticks[i].size,
+					s.ticks[i].rss_kb, s.ticks[i].free_mb, s.ticks[i].load);
+			fprintf(f, "# probe t_ack_s index lag_s censored\n");
+			for (size_t i = 0; i < s.nprobes; i++)
+				fprintf(f, "# %zu %.3f %lld %.6f %d\n", i, s.probes[i].t_ack - s.t0,
+					s.probes[i].idx, s.probes[i].lag, s.probes[i].censored);
+			fclose(f);
+		}
+	}
+	rc = nl ? 0 : 1;
+	if (!nl)
+		fprintf(stderr, "qbench: no probe was acknowledged\n");
+out:
+	bench_conn_release(&s.hc);
+	bench_conn_release(&s.wc);
+	pthread_mutex_destroy(&s.mu);
+	free(s.probes);
+	free(s.ticks);
+	free(lags);
+	free(tmp);
+	return rc;
+}
+
 /* ----------------------------------------------------------------- main */
 
 static void usage(FILE *f)
@@ -442,7 +904,12 @@ static void usage(FILE *f)
 	fputs("usage: qbench get --port P --token-file F --urls FILE [--requests N] [--seconds S]\n"
 	      "                  [--host 127.0.0.1] [--results FILE --key NAME]\n"
 	      "       qbench lag --port P --token-file AUDITOR --writer-token-file WRITER\n"
-	      "                  [--seconds S] [--interval S] [--results FILE --key NAME]\n", f);
+	      "                  [--seconds S] [--interval S] [--results FILE --key NAME]\n"
+	      "       qbench sustain --port P --token-file AUDITOR --writer-token-file WRITER\n"
+	      "                  --pid SERVER_PID [--seconds S] [--after 30] [--report 10]\n"
+	      "                  [--lag-cap 60] [--lag-bound 2] [--data DIR --min-free-mb M\n"
+	      "                  --stop-pid LOADGEN_PID] [--samples FILE]\n"
+	      "                  [--results FILE --key NAME]\n", f);
 }
 
 static int num(const char *s, double lo, double hi, double *out)
@@ -462,7 +929,7 @@ static int parse_args(int argc, char **argv, struct cfg *cfg)
 	if (argc < 2)
 		return -1;
 	cfg->mode = argv[1];
-	if (strcmp(cfg->mode, "get") && strcmp(cfg->mode, "lag"))
+	if (strcmp(cfg->mode, "get") && strcmp(cfg->mode, "lag") && strcmp(cfg->mode, "sustain"))
 		return -1;
 	for (int i = 2; i < argc; i++) {
 		const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -488,6 +955,24 @@ static int parse_args(int argc, char **argv, struct cfg *cfg)
 			cfg->interval = v;
 		else if (!strcmp(a, "--results"))
 			cfg->results = val;
+		else if (!strcmp(a, "--after") && num(val, 0, 3600, &v) == 0)
+			cfg->after = v;
+		else if (!strcmp(a, "--lag-cap") && num(val, 1, 3600, &v) == 0)
+			cfg->lag_cap = v;
+		else if (!strcmp(a, "--lag-bound") && num(val, 0.001, 3600, &v) == 0)
+			cfg->lag_bound = v;
+		else if (!strcmp(a, "--pid") && num(val, 1, 1e9, &v) == 0)
+			cfg->pid = (int)v;
+		else if (!strcmp(a, "--stop-pid") && num(val, 1, 1e9, &v) == 0)
+			cfg->stop_pid = (int)v;
+		else if (!strcmp(a, "--report") && num(val, 1, 3600, &v) == 0)
+			cfg->report = (long)v;
+		else if (!strcmp(a, "--min-free-mb") && num(val, 0, 1e12, &v) == 0)
+			cfg->min_free_mb = (long long)v;
+		else if (!strcmp(a, "--data"))
+			cfg->data = val;
+		else if (!strcmp(a, "--samples"))
+			cfg->samples = val;
 		else if (!strcmp(a, "--key"))
 			cfg->key = val;
 		else
@@ -499,7 +984,11 @@ static int parse_args(int argc, char **argv, struct cfg *cfg)
 	}
 	if (!strcmp(cfg->mode, "get") && !cfg->urls)
 		return -1;
-	if (!strcmp(cfg->mode, "lag") &&
+	if (!strcmp(cfg->mode, "sustain") && !cfg->pid) {
+		fprintf(stderr, "qbench: sustain needs --pid (the server)\n");
+		return -1;
+	}
+	if (strcmp(cfg->mode, "get") &&
 	    (!wtok || bench_read_token(wtok, cfg->wtoken, sizeof(cfg->wtoken)) != 0)) {
 		fprintf(stderr, "qbench: lag needs a readable --writer-token-file\n");
 		return -1;
@@ -511,7 +1000,8 @@ static int parse_args(int argc, char **argv, struct cfg *cfg)
 
 int main(int argc, char **argv)
 {
-	struct cfg cfg = {.host = "127.0.0.1", .requests = 1000, .seconds = 30, .interval = 0.5};
+	struct cfg cfg = {.host = "127.0.0.1", .requests = 1000, .seconds = 30, .interval = 0.5,
+			  .after = 30, .lag_cap = 60, .lag_bound = 2, .report = 10};
 	struct bench_conn c1, c2;
 	int rc;
 
@@ -535,8 +1025,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cfg.mode, "get"))
 		rc = run_get(&cfg, &c1);
-	else
+	else if (!strcmp(cfg.mode, "lag"))
 		rc = run_lag(&cfg, &c1, &c2);
+	else
+		rc = run_sustain(&cfg, &c1);
 	bench_conn_release(&c1);
 	bench_conn_release(&c2);
 	return rc;

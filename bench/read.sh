@@ -3,7 +3,7 @@
 # free_port, wait_healthz, admin_hdr, writer_token; and run.sh's variables
 # T, RESULTS, LOGSEAL, BENCHBIN, READ_*).
 #
-# read_section: READ_N events of the read shape (gen_events.py --days) go
+# read_section: READ_N events of the read shape (genev --shape read) go
 # into a fresh PostgreSQL table (COPY, indexes built after, VACUUM ANALYZE)
 # and into a fresh logseal data dir (`logseal import`).  Four auditor queries
 # run on both, one client and one connection each, after a short warm-up:
@@ -135,11 +135,11 @@ read_section() {
 	READ_END=$(( $(date +%s) - 300 ))
 	READ_START=$(( READ_END - READ_DAYS * 86400 ))
 	t0=$(now)
-	python3 bench/gen_events.py "$READ_N" 2 --days "$READ_DAYS" --actors "$READ_ACTORS" \
-		--end "$READ_END" >"$T/read-events.ndjson" || fail "gen_events.py failed"
+	"$BENCHBIN/genev" --shape read --days "$READ_DAYS" --actors "$READ_ACTORS" \
+		--end "$READ_END" "$READ_N" 2 >"$T/read-events.ndjson" || fail "genev failed"
 	got=$(grep -c '' "$T/read-events.ndjson")
 	[ "$got" = "$READ_N" ] || fail "generated $got events, wanted $READ_N"
-	line "events" "$(commas "$READ_N"), $(du -h "$T/read-events.ndjson" | cut -f1), $(rfc3339 "$READ_START") .. $(rfc3339 "$READ_END"), $(commas "$READ_ACTORS") actors (gen_events.py --days $READ_DAYS, seed 2, $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }') s)"
+	line "events" "$(commas "$READ_N"), $(du -h "$T/read-events.ndjson" | cut -f1), $(rfc3339 "$READ_START") .. $(rfc3339 "$READ_END"), $(commas "$READ_ACTORS") actors (genev --shape read --days $READ_DAYS, seed 2, $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }') s)"
 	mkdir -p "$T/rq"
 	read_requests || fail "could not write the request lists"
 
@@ -148,7 +148,9 @@ read_section() {
 	STEP="read: PostgreSQL load"
 	pg_start "$T" || fail "could not start PostgreSQL"
 	pg_create_table noindex || fail "CREATE TABLE failed"
-	pg_convert "$T/read-events.ndjson" "$T/read-load.sql" 100000000 || fail "NDJSON to COPY failed"
+	"$BENCHBIN/genev" --copy 100000000 --from-stdin 0 <"$T/read-events.ndjson" >"$T/read-load.sql" ||
+		fail "NDJSON to COPY failed"
+	chmod a+r "$T/read-load.sql"
 	t0=$(now)
 	"${PSQL[@]}" -f "$T/read-load.sql" >/dev/null || fail "COPY failed"
 	t1=$(now)

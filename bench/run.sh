@@ -7,7 +7,10 @@
 # Sections, in order: the machine; the engine without HTTP (bench_engine:
 # SHA-256 and write+fdatasync baselines, log_append, verify); N generated
 # events loaded into PostgreSQL 15 (pg_baseline.sh) and imported with
-# `logseal import`; `logseal serve` under HTTP load (loadgen); a summary.
+# `logseal import`; `logseal serve` under HTTP load (loadgen); the unsigned
+# window; the read side (read.sh); issue 14's storage figures on one
+# directory, disk, reindex, verify and queries (store.sh); sustained ingest
+# with search lag and memory (sustain.sh); a summary.
 #
 # Everything is written under one temp dir on the project's disk
 # ($BENCH_TMP, default $BUILD/bench-tmp) and removed on exit.  Any failure
@@ -31,6 +34,14 @@
 #   READ_DAYS=40  READ_ACTORS=50000  READ_REQS=1000  READ_SECONDS=60
 #   STATS_REQS=20  PROOF_REQS=1000  EXPORT_EVENTS=100000  LAG_SECONDS=10
 #   READ_INDEX_TIMEOUT=1800   seconds to wait for the index to catch up
+#   Issue 14's sections (disk reindex verify queries: bench/store.sh;
+#   sustained: bench/sustain.sh), with short bounds by default:
+#   BENCH_DISK_EVENTS=1000000     events of the store directory (10000000)
+#   BENCH_SUSTAIN_SECONDS=60      the sustained load (600)
+#   BENCH_PG_SUSTAIN_SECONDS      PostgreSQL's (default min(that, 120))
+#   BENCH_SUSTAIN_AFTER=30  BENCH_SUSTAIN_REPORT=10  BENCH_LAG_CAP=60
+#   BENCH_SUSTAIN_MAX_EPS=250000  BENCH_MIN_FREE_MB=2048  BENCH_DISK_RATIO=4.5
+#   BENCH_FULL=1                  the issue's sizes: 10M events, 600 s
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,7 +59,7 @@ LOADGEN_CONNS=${LOADGEN_CONNS:-8}
 HTTP_BATCHES=${HTTP_BATCHES:-1 100 1000}
 BENCH_STRICT=${BENCH_STRICT:-0}
 BENCH_ROOT=${BENCH_TMP:-$BUILD_ABS/bench-tmp}
-BENCH_SECTIONS=${BENCH_SECTIONS:-engine import http window read}
+BENCH_SECTIONS=${BENCH_SECTIONS:-engine import http window read disk reindex verify queries sustained}
 WINDOW_SECONDS=${WINDOW_SECONDS:-10}
 WINDOW_SAMPLE_MS=${WINDOW_SAMPLE_MS:-50}
 READ_N=${READ_N:-1000000}
@@ -61,11 +72,25 @@ PROOF_REQS=${PROOF_REQS:-1000}
 EXPORT_EVENTS=${EXPORT_EVENTS:-100000}
 LAG_SECONDS=${LAG_SECONDS:-10}
 READ_INDEX_TIMEOUT=${READ_INDEX_TIMEOUT:-1800}
+BENCH_FULL=${BENCH_FULL:-0}
+if [ "$BENCH_FULL" = 1 ]; then
+	BENCH_DISK_EVENTS=${BENCH_DISK_EVENTS:-10000000}
+	BENCH_SUSTAIN_SECONDS=${BENCH_SUSTAIN_SECONDS:-600}
+fi
+BENCH_DISK_EVENTS=${BENCH_DISK_EVENTS:-1000000}
+BENCH_SUSTAIN_SECONDS=${BENCH_SUSTAIN_SECONDS:-60}
+BENCH_SUSTAIN_AFTER=${BENCH_SUSTAIN_AFTER:-30}
+BENCH_SUSTAIN_REPORT=${BENCH_SUSTAIN_REPORT:-10}
+BENCH_SUSTAIN_MAX_EPS=${BENCH_SUSTAIN_MAX_EPS:-250000}
+BENCH_LAG_CAP=${BENCH_LAG_CAP:-60}
+BENCH_MIN_FREE_MB=${BENCH_MIN_FREE_MB:-2048}
 
 STEP="setup"
 SERVER_PID=""
 LOADGEN_PID=""
 SAMPLER_PID=""
+BG_PIDS=""
+RSS_WATCH_PID=""
 T=""
 # free_port, wait_healthz, admin_hdr, writer_token.
 . bench/lib.sh
@@ -73,12 +98,16 @@ T=""
 . bench/pg_baseline.sh
 # read_section and read_summary.
 . bench/read.sh
+# store_section and store_summary (disk, reindex, verify, queries).
+. bench/store.sh
+# sustain_section and sustain_summary.
+. bench/sustain.sh
 has() { case " $BENCH_SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 fail() { echo "bench: FAILED ($STEP): $*" >&2; exit 1; }
 cleanup() {
 	local rc=$?
-	for pid in $SAMPLER_PID $LOADGEN_PID $SERVER_PID; do
+	for pid in $RSS_WATCH_PID $SAMPLER_PID $BG_PIDS $LOADGEN_PID $SERVER_PID; do
 		if kill -0 "$pid" 2>/dev/null; then
 			kill -KILL "$pid" 2>/dev/null || true
 			wait "$pid" 2>/dev/null || true
@@ -99,11 +128,13 @@ trap cleanup EXIT
 export BENCH_DEFER_CLEANUP=1
 trap 'exit 130' INT TERM
 
-for b in "$LOGSEAL" "$BENCHBIN/bench_engine" "$BENCHBIN/loadgen" "$BENCHBIN/qbench"; do
+for b in "$LOGSEAL" "$BENCHBIN/bench_engine" "$BENCHBIN/loadgen" "$BENCHBIN/qbench" "$BENCHBIN/genev"; do
 	[ -x "$b" ] || fail "$b missing: run 'make bench'"
 done
 for v in EVENTS READ_N READ_DAYS READ_ACTORS READ_REQS READ_SECONDS STATS_REQS PROOF_REQS \
-	EXPORT_EVENTS LAG_SECONDS READ_INDEX_TIMEOUT WINDOW_SECONDS WINDOW_SAMPLE_MS; do
+	EXPORT_EVENTS LAG_SECONDS READ_INDEX_TIMEOUT WINDOW_SECONDS WINDOW_SAMPLE_MS \
+	BENCH_DISK_EVENTS BENCH_SUSTAIN_SECONDS BENCH_SUSTAIN_AFTER BENCH_SUSTAIN_REPORT \
+	BENCH_SUSTAIN_MAX_EPS BENCH_LAG_CAP BENCH_MIN_FREE_MB; do
 	case "${!v}" in ''|*[!0-9]*|0) fail "$v must be a positive integer (got '${!v}')" ;; esac
 done
 [ "$LAG_SECONDS" -ge 3 ] || fail "LAG_SECONDS must be at least 3"
@@ -257,15 +288,16 @@ serve_start() {
 	[ "$rc" = 1 ] && fail "POST /v1/tokens failed"
 	[ "$rc" = 0 ] || fail "no token in the reply of POST /v1/tokens"
 }
+# serve_stop [SECONDS]: SIGTERM, then up to SECONDS (30) for exit status 0.
 serve_stop() {
 	STEP="stop the server (SIGTERM)"
 	kill -TERM "$SERVER_PID"
-	local stopped=0 rc=0
-	for _ in $(seq 1 300); do
+	local stopped=0 rc=0 secs=${1:-30}
+	for _ in $(seq 1 $((secs * 10))); do
 		kill -0 "$SERVER_PID" 2>/dev/null || { stopped=1; break; }
 		sleep 0.1
 	done
-	[ "$stopped" = 1 ] || { tail -20 "$T/serve.log" >&2; fail "server still running 30 s after SIGTERM"; }
+	[ "$stopped" = 1 ] || { tail -20 "$T/serve.log" >&2; fail "server still running $secs s after SIGTERM"; }
 	wait "$SERVER_PID" || rc=$?
 	SERVER_PID=""
 	[ "$rc" = 0 ] || { tail -20 "$T/serve.log" >&2; fail "server exited with status $rc after SIGTERM"; }
@@ -409,6 +441,17 @@ if has read; then
 	read_section
 fi
 
+# -------------------------------------------- disk reindex verify queries
+if has disk || has reindex || has verify || has queries; then
+	store_section
+fi
+
+# ---------------------------------------------------------------- sustained
+# After the disk section: its ratio bounds the disk this one may fill.
+if has sustained; then
+	sustain_section
+fi
+
 # ------------------------------------------------------------------ summary
 STEP="summary"
 section "summary"
@@ -469,6 +512,12 @@ if has window; then
 fi
 if has read; then
 	read_summary
+fi
+if has disk || has reindex || has verify || has queries; then
+	store_summary
+fi
+if has sustained; then
+	sustain_summary
 fi
 if [ "$missed" -gt 0 ]; then
 	echo "  $missed target(s) missed"
