@@ -33,7 +33,8 @@ seed and the same server answers replay the same queries.
 
 Commands (all take --url, --state):
   setup     --admin-token-file F       tokens; the state file
-  ingest    --events N --phase P       random events in random batches
+  ingest    --events N --phase P [--services A,B]
+                                       random events in random batches
   sync                                 read the server's own events back
   check     --queries N --stats N --phase P [--badparams]
   load      --ackfile F --phase P [--seconds S] [--threads T]
@@ -217,8 +218,9 @@ def ip16(text):
     return int(a)
 
 
-def rand_event(rng, eid, bound_service):
-    """A random standard event (what is sent)."""
+def rand_event(rng, eid, bound_service, services=None):
+    """A random standard event (what is sent); services: those an unbound
+    writer picks from (default SERVICES)."""
     t = TIME_BASE + rng.randrange(TIME_SPAN)
     if rng.random() < 0.1:
         t -= t % US  # on a whole second: boundaries land exactly on events
@@ -253,7 +255,7 @@ def rand_event(rng, eid, bound_service):
         if rng.random() < 0.5:
             ev["service"] = bound_service
     elif rng.random() < 0.75:
-        ev["service"] = rng.choice(SERVICES)
+        ev["service"] = rng.choice(services or SERVICES)
     if eid is not None:
         ev["id"] = eid
     if rng.random() < 0.2:
@@ -553,8 +555,11 @@ class Checker:
     def __init__(self, st, cli, rng, mode="normal"):
         self.st, self.cli, self.rng, self.mode = st, cli, rng, mode
         self.aud = st.tokens["auditor"]["secret"]
-        self.pages = self.results = 0
+        self.pages = self.results = self.partial = 0
         self.used = {}
+
+    def touches_purged(self, q):
+        return any(self.st.is_purged(r["i"]) and match(r, q) for r in self.st.recs.values())
 
     def known(self, purged_too):
         return [r for r in self.st.recs.values()
@@ -576,7 +581,7 @@ class Checker:
             base.append(("order", order))
         if limit_given:
             base.append(("limit", str(limit)))
-        got, seen, cursor, pages = [], set(), None, 0
+        got, seen, cursor, pages, partial = [], set(), None, 0, False
         max_known = max(st.recs) if st.recs else -1
         while True:
             p = base + ([("cursor", cursor)] if cursor is not None else [])
@@ -584,6 +589,13 @@ class Checker:
             pages += 1
             self.pages += 1
             if code != 200 or not isinstance(r, dict):
+                if self.mode == "lenient" and code == 500 and self.touches_purged(q):
+                    # Reading a purged entry fails until a reindex (API.md
+                    # "Legal holds", FORMAT.md "Known limits"): what came
+                    # before must be the model's answer so far.
+                    partial = True
+                    self.partial += 1
+                    break
                 return "page %d: status %s %s" % (pages, code, json.dumps(r)[:200])
             evs, nxt = r.get("events"), r.get("next_cursor")
             if not isinstance(evs, list):
@@ -629,6 +641,9 @@ class Checker:
             kept.append(e)
         gi = [e["index"] for e in kept]
         wi = [r["i"] for r in want]
+        if partial:
+            wi = wi[:len(gi)]
+            want = want[:len(gi)]
         if gi != wi:
             k = next((j for j in range(min(len(gi), len(wi))) if gi[j] != wi[j]),
                      min(len(gi), len(wi)))
@@ -821,12 +836,12 @@ def expected_body(ev, tok):
     return w
 
 
-def gen_batch(st, rng, phase, tok, size):
+def gen_batch(st, rng, phase, tok, size, services=None):
     sent, bodies = [], []
     for _ in range(size):
         st.counter += 1
         eid = "%s-%d" % (phase, st.counter) if rng.random() < 0.9 else None
-        s, ev = rand_event(rng, eid, tok["service"])
+        s, ev = rand_event(rng, eid, tok["service"], services)
         sent.append(s)
         bodies.append(expected_body(ev, tok))
     return sent, bodies
@@ -834,14 +849,16 @@ def gen_batch(st, rng, phase, tok, size):
 
 def cmd_ingest(a, st, cli):
     rng = make_rng(st, "ingest-" + a.phase)
-    writers = writer_tokens(st)
+    services = a.services.split(",") if a.services else None
+    writers = [t for t in writer_tokens(st)
+               if not services or t["service"] is None or t["service"] in services]
     n = nb = 0
     errs = []
     t0 = time.time()
     while n < a.events:
         size = min(a.events - n, rng.choice([1, 2, 5, 17, 64, 100, 250, 400, rng.randrange(1, 300)]))
         tok = rng.choice(writers)
-        sent, bodies = gen_batch(st, rng, a.phase, tok, size)
+        sent, bodies = gen_batch(st, rng, a.phase, tok, size, services)
         rlo = now_us()
         code, r = post_batch(cli, rng, tok, sent)
         rhi = now_us()
@@ -860,15 +877,24 @@ def cmd_ingest(a, st, cli):
     st.save()
 
 
-def sync(st, cli, phase):
-    """Read the server's own events back into the model (see the top)."""
+def sync(st, cli, phase, lenient=False):
+    """Read the server's own events back into the model (see the top), newest
+    first.  lenient: a page that fails (a purged entry, before a reindex) is
+    asked again with a smaller limit, down to 1, and the first entry that
+    cannot be read ends the list: it must be purged, and so every older
+    one."""
     aud = st.tokens["auditor"]["secret"]
-    cursor, w, got, errs = None, None, {}, []
+    cursor, w, got, errs, limit = None, None, {}, [], 1000
     while True:
-        p = [("service", "logseal"), ("order", "asc"), ("limit", "1000")]
+        p = [("service", "logseal"), ("order", "desc"), ("limit", str(limit))]
         if cursor:
             p.append(("cursor", cursor))
         code, r = cli.get_json("/v1/events?" + qs(p), aud)
+        if code != 200 and lenient and code == 500 and st.purged:
+            if limit > 1:
+                limit //= 10
+                continue
+            break
         if code != 200:
             errs.append("service=logseal: status %s" % code)
             break
@@ -910,20 +936,22 @@ def cmd_sync(a, st, cli):
 
 
 def cmd_check(a, st, cli):
-    errs = sync(st, cli, a.phase)
+    errs = sync(st, cli, a.phase, a.mode == "lenient")
     tap(not errs, "%s: the server's own events read back into the model" % a.phase, errs[:5])
     rng = make_rng(st, "check-" + a.phase)
     ck = Checker(st, cli, rng, a.mode)
     fails, t0, nonempty = [], time.time(), 0
     for k in range(a.queries):
         if k and k % 40 == 0:
-            e2 = sync(st, cli, a.phase)
+            e2 = sync(st, cli, a.phase, a.mode == "lenient")
             if e2:
                 fails.append(("sync", "; ".join(e2[:3])))
         err, shown, n = ck.random_query()
         nonempty += n > 0
         if err:
             fails.append((shown, err))
+    if a.mode == "lenient":
+        note("%d queries met a purged entry (500) and matched the model up to it" % ck.partial)
     tap(not fails, "%s: %d random queries (%d with results, %d pages, %d results) "
         "give exactly the model's leaf indexes and bodies (%.1f s)"
         % (a.phase, a.queries, nonempty, ck.pages, ck.results, time.time() - t0),
@@ -1197,11 +1225,15 @@ def spot_check(a, st, cli, recs):
 # ------------------------------------------------------------- retention
 
 def cmd_retention(a, st, cli):
-    errs = sync(st, cli, a.phase)
-    purges = sorted((r["ev"]["details"]["first"], r["ev"]["details"]["last"])
-                    for r in st.recs.values()
-                    if r["k"] == "l" and r["action"] == "logseal.retention.purge")
+    aud = st.tokens["auditor"]["secret"]
+    code, r = cli.get_json("/v1/events?" + qs([("service", "logseal"),
+                                               ("action", "logseal.retention.purge"),
+                                               ("limit", "1000")]), aud)
+    errs = [] if code == 200 else ["action=logseal.retention.purge: status %s" % code]
+    purges = sorted((e["entry"]["details"]["first"], e["entry"]["details"]["last"])
+                    for e in (r.get("events", []) if code == 200 else []))
     st.purged = [list(p) for p in purges]
+    errs += sync(st, cli, a.phase, a.mode == "lenient")
     tap(not errs and bool(purges), "%s: the pass purged %d ranges %s" %
         (a.phase, len(purges), purges[:4]), errs[:5])
     cont = bool(purges) and purges[0][0] == 0 and all(
@@ -1227,6 +1259,7 @@ def main():
     ap.add_argument("--admin-token-file")
     ap.add_argument("--events", type=int, default=1000)
     ap.add_argument("--phase", default="p")
+    ap.add_argument("--services", help="ingest: the services to use (comma-separated)")
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--stats", type=int, default=0)
     ap.add_argument("--badparams", action="store_true")
