@@ -15,13 +15,13 @@ D=$TMP/data
 check "init" sh -c "'$LOGSEAL' init --data '$D' --origin model.test/log >/dev/null"
 check "server starts$SEG_NOTE" start_server "$D" "${SEG_OPTS[@]}"
 model setup --admin-token-file "$D/admin.token"
-model ingest --phase a --events "${MODEL_EVENTS:-8000}"
-model check --phase a --queries "${MODEL_QUERIES:-200}" --stats 50 --badparams
+model ingest --phase a --events "${MODEL_EVENTS:-6000}"
+model check --phase a --queries "${MODEL_QUERIES:-150}" --stats 40 --badparams --sweep
 check "SIGTERM: the server stops cleanly" stop_server
 check "server restarts" start_server "$D" "${SEG_OPTS[@]}"
-model check --phase a-restarted --queries 60 --stats 15
-model ingest --phase b --events 1500
-model check --phase b --queries 80 --stats 15
+model check --phase a-restarted --queries 40 --stats 10
+model ingest --phase b --events 1000
+model check --phase b --queries 50 --stats 10
 check "SIGTERM again" stop_server
 check "verify --data passes" "$LOGSEAL" verify --data "$D"
 done_testing

@@ -61,7 +61,7 @@ check "logseal reindex" "$LOGSEAL" reindex --data "$D"
 check "verify --data passes" sh -c "'$LOGSEAL' verify --data '$D' >'$TMP/v.out' 2>&1"
 check "verify reports the purged ranges as purged by policy" grep -q "purged by policy" "$TMP/v.out"
 check "server starts on the reindexed directory" start_server "$D" "${SEG_OPTS[@]}" --checkpoint-interval 100
-model check --phase reindexed --mode strict --queries 80 --stats 20
+model check --phase reindexed --mode strict --queries 60 --stats 20 --sweep
 model ingest --phase after --events 500
 model check --phase after --mode strict --queries 30 --stats 10
 check "SIGTERM" stop_server

@@ -36,7 +36,8 @@ Commands (all take --url, --state):
   ingest    --events N --phase P [--services A,B]
                                        random events in random batches
   sync                                 read the server's own events back
-  check     --queries N --stats N --phase P [--badparams]
+  check     --queries N --stats N --phase P [--badparams] [--sweep]
+            [--mode lenient|strict]
   load      --ackfile F --phase P [--seconds S] [--threads T]
             send batches until the server goes away; one JSON line per
             batch sent and per batch acknowledged, flushed, in F
@@ -361,12 +362,15 @@ def match(r, q):
     return True
 
 
-def cidr_text(rng, ip_text):
-    """A random source_ip parameter around ip_text, of a supported length:
-    (text, (lo16, bits)) with the block in the index's 16-byte form."""
+def cidr_text(rng, ip_text, plen=False):
+    """A random source_ip parameter around ip_text, of a supported length
+    (plen: that one; None: the bare address): (text, (lo16, bits)) with the
+    block in the index's 16-byte form."""
     a = ipaddress.ip_address(ip_text)
+    if plen is not False and plen not in (V4_LENS if a.version == 4 else V6_LENS):
+        plen = None
     if a.version == 4:
-        plen = rng.choice(V4_LENS)
+        plen = rng.choice(V4_LENS) if plen is False else plen
         p = 32 if plen is None else plen
         net = ipaddress.IPv4Network("%s/%d" % (a, p), strict=False)
         bits, lo = 96 + p, (0xFFFF << 32) | int(net.network_address)
@@ -380,7 +384,7 @@ def cidr_text(rng, ip_text):
         else:
             text = "%s/%d" % (net.network_address, p)
         return text, (lo, bits)
-    plen = rng.choice(V6_LENS)
+    plen = rng.choice(V6_LENS) if plen is False else plen
     p = 128 if plen is None else plen
     net = ipaddress.IPv6Network("%s/%d" % (a, p), strict=False)
     if plen is None:
@@ -404,12 +408,17 @@ def received_boundary(st, rng, recs):
     return None
 
 
-def gen_query(st, rng, recs, for_stats=False):
-    """Random filters: (params as a list of (name, text), model query)."""
-    kinds = ["time", "received", "actor", "action", "prefix", "outcome", "source_ip",
-             "service", "resource_type", "resource_id", "writer", "source_ip", "prefix"]
+KINDS = ["time", "received", "actor", "action", "prefix", "outcome", "source_ip",
+         "service", "resource_type", "resource_id", "writer"]
+
+
+def gen_query(st, rng, recs, for_stats=False, force=None, force_len=False):
+    """Random filters: (params as a list of (name, text), model query).
+    force: exactly these kinds; force_len: the CIDR length (V4_LENS or
+    V6_LENS member, with the family of the address picked)."""
+    kinds = KINDS + ["source_ip", "prefix"]
     n = rng.choice([0, 1, 1, 1, 2, 2, 2, 3, 3, 4])
-    chosen = list(dict.fromkeys(rng.sample(kinds, n)))
+    chosen = list(force) if force is not None else list(dict.fromkeys(rng.sample(kinds, n)))
     if "action" in chosen and "prefix" in chosen:
         chosen.remove("prefix")
     params, q = [], {}
@@ -421,8 +430,8 @@ def gen_query(st, rng, recs, for_stats=False):
             a = r["t"] if r["t"] is not None and rng.random() < 0.5 else \
                 TIME_BASE + rng.randrange(TIME_SPAN)
             b = a + rng.choice([1, US, 60 * US, 3600 * US, 86400 * US, 3 * 86400 * US])
-            if rng.random() < 0.3:
-                b = rng.choice(pool)["t"] or b
+            if rng.random() < 0.5:
+                b = rng.choice(pool)["t"] or b  # on an event: `to` excludes it
             a, b = min(a, b), max(a, b)
             form = rng.random()
             if form < 0.6 or for_stats:
@@ -463,9 +472,14 @@ def gen_query(st, rng, recs, for_stats=False):
             ipt = None
             if r["ip"] is not None:
                 ipt = str(r["ev"]["source"]["ip"])
+            if force_len is not False:
+                fam, plen = force_len
+                ipt = next((str(x["ev"]["source"]["ip"]) for x in rng.sample(pool, len(pool))
+                            if x["ip"] is not None and
+                            (":" in x["ev"]["source"]["ip"]) == (fam == 6)), None)
             if ipt is None or miss:
                 ipt = rand_ip(rng)
-            text, net = cidr_text(rng, ipt)
+            text, net = cidr_text(rng, ipt, force_len[1] if force_len is not False else False)
             q["net"], q["net_text"] = net, text
         elif k == "service":
             q["service"] = r["service"] or rng.choice(SERVICES)
@@ -666,14 +680,14 @@ class Checker:
                     e["index"], rcv, fmt_time(w["rlo"]), fmt_time(w["rhi"]))
         return None
 
-    def random_query(self):
+    def random_query(self, force=None, force_len=False):
         rng = self.rng
         recs = self.known(False) or self.known(True)
-        # Mostly answers of at most ~800 events (time is bounded), and
-        # now and then whatever came.
-        cap = 800 if rng.random() < 0.9 else 1 << 62
+        # Mostly answers of at most ~600 events (time is bounded), and
+        # now and then up to 3,000.
+        cap = 600 if rng.random() < 0.9 or force is not None else 3000
         for _ in range(8):
-            params, q = gen_query(self.st, rng, recs)
+            params, q = gen_query(self.st, rng, recs, force=force, force_len=force_len)
             n = sum(1 for r in recs if match(r, q))
             if n <= cap:
                 break
@@ -935,13 +949,41 @@ def cmd_sync(a, st, cli):
     st.save()
 
 
+def wait_index(cli, timeout=30):
+    """Until /readyz says the index covers the log (no writer is running
+    now), so that no answer is cut short by a busy machine."""
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            code, r = cli.get_json("/readyz", None)
+        except (OSError, http.client.HTTPException):
+            code, r = 0, None
+        if isinstance(r, dict) and "index_watermark" in r and "tree_size" in r:
+            if r["index_watermark"] >= r["tree_size"]:
+                return
+        elif code == 200:
+            return
+        time.sleep(0.1)
+
+
 def cmd_check(a, st, cli):
     errs = sync(st, cli, a.phase, a.mode == "lenient")
     tap(not errs, "%s: the server's own events read back into the model" % a.phase, errs[:5])
+    wait_index(cli)
     rng = make_rng(st, "check-" + a.phase)
     ck = Checker(st, cli, rng, a.mode)
     fails, t0, nonempty = [], time.time(), 0
-    for k in range(a.queries):
+    if a.sweep:
+        # Every filter alone, and source_ip alone at every supported length.
+        forced = [([k], False) for k in KINDS] + \
+            [(["source_ip"], (4, n)) for n in V4_LENS] + [(["source_ip"], (6, n)) for n in V6_LENS]
+        for kinds, fl in forced:
+            err, shown, n = ck.random_query(kinds, fl)
+            nonempty += n > 0
+            if err:
+                fails.append((shown, err))
+        a.queries += len(forced)
+    for k in range(a.queries - (len(forced) if a.sweep else 0)):
         if k and k % 40 == 0:
             e2 = sync(st, cli, a.phase, a.mode == "lenient")
             if e2:
@@ -1082,6 +1124,7 @@ def read_back(st, cli, writer_id, rfrom):
 
 
 def cmd_crashcheck(a, st, cli):
+    wait_index(cli)
     errs = sync(st, cli, a.phase)
     tap(not errs, "%s: the server's own events read back (recovery included)" % a.phase, errs[:5])
     sent, acks, nacks = {}, {}, set()
@@ -1188,7 +1231,7 @@ def cmd_crashcheck(a, st, cli):
         "duplicates of their index, absent ones are appended" % (a.phase, resent), e_re[:6])
     st.save()
     if a.queries:
-        a.stats, a.badparams = a.stats, False
+        a.badparams = False
         cmd_check(a, st, cli)
     if a.spot:
         if not a.no_model:
@@ -1225,6 +1268,7 @@ def spot_check(a, st, cli, recs):
 # ------------------------------------------------------------- retention
 
 def cmd_retention(a, st, cli):
+    wait_index(cli)
     aud = st.tokens["auditor"]["secret"]
     code, r = cli.get_json("/v1/events?" + qs([("service", "logseal"),
                                                ("action", "logseal.retention.purge"),
@@ -1263,6 +1307,8 @@ def main():
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--stats", type=int, default=0)
     ap.add_argument("--badparams", action="store_true")
+    ap.add_argument("--sweep", action="store_true",
+                    help="check: first every filter alone and every CIDR length alone")
     ap.add_argument("--mode", default="normal", choices=["normal", "lenient", "strict"])
     ap.add_argument("--ackfile")
     ap.add_argument("--seconds", type=float, default=20)
