@@ -22,10 +22,11 @@ single entries, so every stats query carries a filter that no server
 event can pass (a service, writer, actor, action or resource of ours, or
 `to` before the first server event's time).
 
-MODEL_BREAK=drop_last|to_inclusive|prefix_dotted|stats_total makes the
-model answer wrongly on purpose (the last result dropped, `to` taken as
-inclusive, a prefix cut back to its last dot, a stats total one off), to
-see the comparison fail; never set in the suite.
+MODEL_BREAK=drop_last|to_inclusive|prefix_dotted|stats_total|ack_shift
+makes the model answer wrongly on purpose (the last result dropped, `to`
+taken as inclusive, a prefix cut back to its last dot, a stats total one
+off, the first acknowledged index of a load one off), to see the
+comparison fail; never set in the suite.
 
 Output is TAP without numbers ("ok - ...", "not ok - ...", "# ...");
 tests/model/model_lib.sh numbers it.  Every run prints its seed; the same
@@ -1165,6 +1166,8 @@ def cmd_crashcheck(a, st, cli):
             if ack:
                 n_ack += 1
                 want_i = ack["idx"][k] if ack["idx"] and k < len(ack["idx"]) else None
+                if BREAK == "ack_shift" and n_ack == 1 and want_i is not None:
+                    want_i += 1
                 if len(have) != 1 or have[0][0] != want_i:
                     e_ack.append("acknowledged %s (index %s): present at %s" %
                                  (eid, want_i, [h[0] for h in have]))
