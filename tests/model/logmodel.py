@@ -36,6 +36,8 @@ Commands (all take --url, --state):
   setup     --admin-token-file F       tokens; the state file
   ingest    --events N --phase P [--services A,B]
                                        random events in random batches
+  importgen --events N --out F [--first I]
+                                       NDJSON for `logseal import`, in the model
   sync                                 read the server's own events back
   check     --queries N --stats N --phase P [--badparams] [--sweep]
             [--mode lenient|strict]
@@ -335,6 +337,8 @@ def match(r, q):
             return False
         if "to" in q and r["t"] >= q["to"] + (BREAK == "to_inclusive"):
             return False
+    if ("rfrom" in q or "rto" in q) and r["rlo"] is None:
+        return False              # imported: no received
     if "rfrom" in q:
         if r["rhi"] < q["rfrom"]:
             return False
@@ -400,8 +404,9 @@ def cidr_text(rng, ip_text, plen=False):
 def received_boundary(st, rng, recs):
     """A received time that no batch straddles (model records have the
     interval their batch was in flight), or None."""
-    every = list(st.recs.values())
-    for _ in range(30):
+    every = [x for x in st.recs.values() if x["rlo"] is not None]
+    recs = [x for x in recs if x["rlo"] is not None]
+    for _ in range(30 if recs else 0):
         r = rng.choice(recs)
         b = r["rlo"] if rng.random() < 0.5 else r["rhi"] + 1
         if all(not (x["rlo"] < b <= x["rhi"]) for x in every):
@@ -672,6 +677,10 @@ class Checker:
             if d:
                 return "index %d: body differs: %s" % (e["index"], d)
             rcv = body.get("received")
+            if w["rlo"] is None:
+                if rcv is not None:
+                    return "index %d: imported, but has received %r" % (e["index"], rcv)
+                continue
             try:
                 ru = parse_canon(rcv)
             except (TypeError, ValueError):
@@ -806,8 +815,9 @@ def make_rng(st, phase):
 
 
 def cmd_setup(a, st, cli):
-    st.seed = int(os.environ.get("MODEL_SEED") or random.SystemRandom().randrange(10**9))
-    note("seed %d (MODEL_SEED=%d replays it)" % (st.seed, st.seed))
+    if st.seed is None:
+        st.seed = int(os.environ.get("MODEL_SEED") or random.SystemRandom().randrange(10**9))
+        note("seed %d (MODEL_SEED=%d replays it)" % (st.seed, st.seed))
     admin = open(a.admin_token_file).read().strip()
     want = [("auditor", {"role": "auditor"}), ("w0", {"role": "writer"}),
             ("w1", {"role": "writer"}), ("w2", {"role": "writer", "service": "billing"}),
@@ -889,6 +899,25 @@ def cmd_ingest(a, st, cli):
         n += size
     tap(not errs, "ingest %s: %d events in %d batches acknowledged with fresh leaf indexes "
         "(%.1f s)" % (a.phase, n, nb, time.time() - t0), errs[:5])
+    st.save()
+
+
+def cmd_importgen(a, st, cli):
+    """NDJSON of random events for `logseal import` (--out), in the model at
+    leaf indexes --first.. (import appends in input order; an entry is the
+    input object canonicalised: no received, writer or schema, the time as
+    written)."""
+    rng = make_rng(st, "import-" + a.phase)
+    with open(a.out, "w") as f:
+        for k in range(a.events):
+            st.counter += 1
+            eid = "%s-%d" % (a.phase, st.counter) if rng.random() < 0.9 else None
+            sent, ev = rand_event(rng, eid, None)
+            f.write(json.dumps(sent) + "\n")
+            rec = rec_from(a.first + k, ev, None, None, "m")
+            rec["ev"] = sent
+            st.add(rec)
+    tap(True, "import %s: %d random events written for logseal import" % (a.phase, a.events))
     st.save()
 
 
@@ -1318,17 +1347,22 @@ def main():
     ap.add_argument("--threads", type=int, default=3)
     ap.add_argument("--pause", type=float, default=0.0)
     ap.add_argument("--spot", type=int, default=0)
+    ap.add_argument("--out", help="importgen: the NDJSON file to write")
+    ap.add_argument("--first", type=int, default=0, help="importgen: the first leaf index")
     ap.add_argument("--no-model", action="store_true",
                     help="crashcheck: check this load only, keep it out of the model")
     a = ap.parse_args()
     st = State(a.state)
     cli = Client(a.url)
-    if a.cmd != "setup" and st.seed is None:
+    if a.cmd == "importgen" and st.seed is None:
+        st.seed = int(os.environ.get("MODEL_SEED") or random.SystemRandom().randrange(10**9))
+        note("seed %d (MODEL_SEED=%d replays it)" % (st.seed, st.seed))
+    elif a.cmd != "setup" and st.seed is None:
         sys.exit("no state in %s: run setup first" % a.state)
     if a.cmd != "setup":
         note("seed %s, phase %s" % (st.seed, a.phase))
     {"setup": cmd_setup, "ingest": cmd_ingest, "sync": cmd_sync, "check": cmd_check,
-     "load": cmd_load, "crashcheck": cmd_crashcheck, "retention": cmd_retention}[a.cmd](a, st, cli)
+     "importgen": cmd_importgen, "load": cmd_load, "crashcheck": cmd_crashcheck, "retention": cmd_retention}[a.cmd](a, st, cli)
     if a.cmd == "setup":
         st.save()
     sys.exit(1 if FAILS else 0)

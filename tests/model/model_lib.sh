@@ -2,9 +2,10 @@
 # share: `model CMD ...` runs tests/model/logmodel.py against the server
 # serve_lib.sh started ($SRV_URL) with the state file $MODEL_STATE, and
 # numbers its TAP lines ("ok - ...", "not ok - ...") with lib.sh's ok and
-# not_ok; SEG_OPTS holds `--segment-leaves N` when the binary knows that
+# not_ok; SEG_OPTS (IMPORT_OPTS) holds `--segment-leaves N` when the binary knows that
 # option (MODEL_SEGMENT_LEAVES, default 512: small segments, so answers
-# cross sealed segment boundaries and the active one), else nothing.
+# cross sealed segment boundaries and the active one) when `serve` (`import`)
+# knows that option, else nothing.
 # Source it after lib.sh and serve_lib.sh.
 MODEL=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/logmodel.py
 MODEL_STATE=$TMP/model.json
@@ -13,6 +14,11 @@ SEG_NOTE=" (no --segment-leaves in this binary)"
 if "$LOGSEAL" serve --help 2>&1 | grep -q -- '--segment-leaves'; then
 	SEG_OPTS=(--segment-leaves "${MODEL_SEGMENT_LEAVES:-512}")
 	SEG_NOTE=" with --segment-leaves ${MODEL_SEGMENT_LEAVES:-512}"
+fi
+# The same for `logseal import`.
+IMPORT_OPTS=()
+if "$LOGSEAL" import --help 2>&1 | grep -q -- '--segment-leaves'; then
+	IMPORT_OPTS=(--segment-leaves "${MODEL_SEGMENT_LEAVES:-512}")
 fi
 # model CMD [ARGS...]: run one command of the model; a non-zero exit
 # without a failed test line is reported as a failure.
