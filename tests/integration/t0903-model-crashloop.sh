@@ -20,13 +20,13 @@ check "server starts$SEG_NOTE" start_server "$D" "${SEG_OPTS[@]}"
 model setup --admin-token-file "$D/admin.token"
 for r in $(seq 1 "$ROUNDS"); do
 	: >"$TMP/acks"
-	model_bg load --phase r$r --ackfile "$TMP/acks" --seconds 20 --threads 2 --pause 0.005
+	model_bg load --phase r$r --ackfile "$TMP/acks" --seconds 20 --threads 2 --pause 0.01
 	if ! wait_acks "$TMP/acks"; then
 		not_ok "round $r: the load is acknowledged"; sed 's/^/#   /' "$TMP/model_bg.out" | tail -5
 		kill "$MODEL_BG_PID" 2>/dev/null; break
 	fi
-	# 20..1000 ms into the load: before, during or after a seal.
-	ms=$((20 + RANDOM % 980))
+	# 20..700 ms into the load: before, during or after a seal.
+	ms=$((20 + RANDOM % 680))
 	sleep "$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
 	kill -9 "$SRV_PID"; wait "$SRV_PID" 2>/dev/null
 	wait "$MODEL_BG_PID"
