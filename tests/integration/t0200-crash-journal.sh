@@ -4,6 +4,11 @@
 # every acknowledged entry must be present with its content, and
 # `logseal verify` must pass.  CRASH_ROUNDS sets the number of rounds
 # (`make crash N=...`); the default keeps `make test` short.
+# CRASH_SEGMENT_LEAVES=L (optional, `make crash N=50 CRASH_SEGMENT_LEAVES=512`)
+# then runs as many rounds of the server's crash loop over sealed segments
+# of L leaves (t0903-model-crashloop.sh: SIGKILL during HTTP load, every
+# acknowledged event present exactly once and searchable, verify passes),
+# its lines prefixed with "serve:".
 . "$(dirname "$0")/lib.sh"
 ROUNDS=${CRASH_ROUNDS:-8}
 D=$TMP/data
@@ -56,4 +61,18 @@ PY
 		ok "round $r: verify passes"
 	fi
 done
+if [ -n "${CRASH_SEGMENT_LEAVES:-}" ]; then
+	rc=""
+	while IFS= read -r line; do
+		case $line in
+		"ok "*) ok "serve: ${line#ok * - }" ;;
+		"not ok "*) not_ok "serve: ${line#not ok * - }" ;;
+		"serve loop exit "*) rc=${line#serve loop exit } ;;
+		"1.."*) ;;
+		*) echo "$line" ;;
+		esac
+	done < <(MODEL_SEGMENT_LEAVES=$CRASH_SEGMENT_LEAVES CRASH_ROUNDS=$ROUNDS \
+		bash "$(dirname "$0")/t0903-model-crashloop.sh" 2>&1; echo "serve loop exit $?")
+	[ "$rc" = 0 ] || [ "$T_FAIL" -ne 0 ] || not_ok "serve: the crash loop exited with status $rc"
+fi
 done_testing
