@@ -450,6 +450,10 @@ ls_rc serve_open(const struct serve_opts *opts, struct serve **out, struct ls_er
 	if (r == LS_OK) {
 		char jdir[PATH_MAX];
 
+		/* The index cuts its posting lists where the log seals its segments. */
+		index_set_range_leaves(s->index, o->segment_leaves ? (uint32_t)o->segment_leaves
+								   : 65536);
+
 		/* Every entry read (queries, entry bundles) goes through it. */
 		if (snprintf(jdir, sizeof(jdir), "%s/journal", o->dir) >= (int)sizeof(jdir))
 			r = ls_err_set(&e, LS_LIMIT, "data directory path too long");

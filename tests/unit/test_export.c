@@ -33,6 +33,7 @@
 #include "store/log.h"
 #include "core/merkle.h"
 #include "core/note.h"
+#include "store/reader.h"
 #include "store/tiles.h"
 
 #define ORIGIN "test.example/export"
@@ -180,13 +181,16 @@ static int group_teardown(void **state)
 }
 
 /* Export the given indexes of t as format fmt into m, through the public API,
- * reading entries and proofs from the tiles as the server does. */
+ * reading entries through the store and proofs from the tiles as the server
+ * does. */
 static void export_to(struct testlog *t, enum export_format xf, const uint64_t *idx, size_t n,
 		      const char *filter, struct mem *m)
 {
 	struct export_header h = { 0 };
 	struct export_writer *w = NULL;
 	struct tiles_reader *r = NULL;
+	struct store_reader *sr = NULL;
+	struct store_pass pass = { 0 };
 	uint8_t proof[MERKLE_MAX_PROOF][LS_HASH_LEN];
 	struct ls_err err = { "" };
 	char logdir[300];
@@ -196,6 +200,8 @@ static void export_to(struct testlog *t, enum export_format xf, const uint64_t *
 	memset(m, 0, sizeof(*m));
 	fmt(logdir, sizeof(logdir), "%s/log", t->dir);
 	assert_int_equal(tiles_reader_open(logdir, t->size, &r), LS_OK);
+	fmt(logdir, sizeof(logdir), "%s/journal", t->dir);
+	assert_int_equal(store_reader_open(logdir, &sr, &err), LS_OK);
 	h.origin = ORIGIN;
 	h.verifier_key = t->vkey;
 	h.checkpoint = t->note;
@@ -209,7 +215,8 @@ static void export_to(struct testlog *t, enum export_format xf, const uint64_t *
 		uint8_t *data = NULL;
 		size_t len = 0;
 
-		assert_int_equal(tiles_read_entry(r, idx[i], &data, &len, &err), LS_OK);
+		assert_int_equal(store_reader_get(sr, &pass, idx[i], UINT64_MAX, &data, &len, &err),
+				 LS_OK);
 		np = 0;
 		assert_int_equal(merkle_inclusion_proof(tiles_node_hash, r, idx[i], t->size, proof,
 							&np), LS_OK);
@@ -220,6 +227,7 @@ static void export_to(struct testlog *t, enum export_format xf, const uint64_t *
 	assert_int_equal(export_end(w, &err), LS_OK);
 	export_free(w);
 	tiles_reader_free(r);
+	store_reader_free(sr);
 }
 
 /* --- a bundle as lines, edited and written back ------------------------- */
