@@ -210,32 +210,15 @@ read_section() {
 	echo "ls_index_catchup_eps $(awk -v a="$t0" -v b="$t1" -v n="$READ_N" 'BEGIN { printf "%.6f", n / (b - a) }')" >>"$RESULTS"
 	line "index catch-up at start" "$(awk -v a="$t0" -v b="$t1" -v n="$READ_N" 'BEGIN { printf "%.1f s from start to watermark >= %d: %.0f entries/s", b - a, n, n / (b - a) }')"
 
-	# The index's last catch-up batches leave a large SQLite WAL that a
-	# background thread copies into the database file (PASSIVE checkpoint);
-	# PostgreSQL's queries ran after its VACUUM ANALYZE had finished, so
-	# wait likewise until that copy is done and the WAL has started over
-	# (an audited read makes the writer commit, which resets it to
-	# journal_size_limit, 64 MiB): up to 120 s, and the time is printed.
-	t0=$(now)
-	while :; do
-		curl -fsS -o /dev/null -H @"$T/read-admin.hdr" \
-			"http://127.0.0.1:$READ_PORT/v1/events?limit=1" 2>/dev/null || true
-		sleep 1
-		size=$(stat -c %s "$T/read/index/index.sqlite-wal" 2>/dev/null || echo 0)
-		[ "$size" -le 67108864 ] && break
-		awk -v a="$t0" -v b="$(now)" 'BEGIN { exit !(b - a > 120) }' && break
-	done
-	line "index WAL settled" "$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }') s (WAL $(( size / 1048576 )) MiB)"
-
 	# PostgreSQL answered with its table hot in the page cache (its load,
 	# index build and VACUUM ANALYZE had just read it all); give logseal the
 	# same: read its journal and index once.  At 10M events the bench's
 	# files (PostgreSQL's kept until the end, the events file, logseal's
-	# journal, bundles and index) outgrow the cache, and a cold read per
-	# result would be measured instead of the query.
+	# segments, write-ahead log and index) outgrow the cache, and a cold
+	# read per result would be measured instead of the query.
 	t0=$(now)
-	cat "$T/read/journal/"*.seg "$T/read/index/index.sqlite"* >/dev/null 2>&1 || true
-	line "page cache warm-up (logseal)" "journal and index read once, $(du -shc "$T/read/journal" "$T/read/index" | tail -1 | cut -f1) in $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }') s"
+	cat "$T/read/segments/"*.seal "$T/read/journal/"*.seg "$T/read/index/"*.post >/dev/null 2>&1 || true
+	line "page cache warm-up (logseal)" "segments, journal and index read once, $(du -shc "$T/read/segments" "$T/read/journal" "$T/read/index" 2>/dev/null | tail -1 | cut -f1) in $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }') s"
 
 	STEP="read: logseal queries (qbench)"
 	ls_query actor "$READ_REQS" "$READ_SECONDS"

@@ -210,6 +210,17 @@ ls_rc metrics_render(struct metrics *m, const struct metrics_snapshot *s, char *
 	       "Seconds the sequencer spent waiting for a checkpoint.");
 	bprintf(&b, "logseal_checkpoint_backpressure_seconds_total %.6f\n",
 		s->log.backpressure_seconds);
+	counter(&b, "logseal_sealed_segments_total",
+		"Sealed segments written since the server started.", s->log.sealed_segments);
+	gauge_u(&b, "logseal_sealed_entries",
+		"Entries below this index are in sealed segments; the rest are in the write-ahead log.",
+		s->log.sealed_end);
+	family(&b, "logseal_seal_seconds_total", "counter",
+	       "Seconds spent sealing segments since the server started.");
+	bprintf(&b, "logseal_seal_seconds_total %.6f\n", s->log.seal_seconds);
+	counter(&b, "logseal_sealer_backpressure_total",
+		"Times the sequencer stopped acknowledging because too many ranges waited to be sealed.",
+		s->log.sealer_waits);
 	if (s->has_checkpoint_age) {
 		family(&b, "logseal_checkpoint_age_seconds", "gauge",
 		       "Seconds since the latest signed checkpoint was published.");

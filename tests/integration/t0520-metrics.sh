@@ -19,7 +19,7 @@ if ! command -v promtool >/dev/null; then
 		  $SUDO apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1; }
 fi
 check "init" "$LOGSEAL" init --data "$D"
-check "server starts" start_server "$D" --checkpoint-interval 200
+check "server starts" start_server "$D" --checkpoint-interval 200 --segment-leaves 256
 ADMIN=$(cat "$D/admin.token")
 W=$(new_token "$ADMIN" '{"role":"writer"}')
 AUD=$(new_token "$ADMIN" '{"role":"auditor"}')
@@ -45,7 +45,9 @@ for f in logseal_ingest_events_total:counter logseal_ingest_batches_total:counte
 	logseal_fsync_seconds:histogram logseal_tree_size:gauge logseal_checkpoint_age_seconds:gauge \
 	logseal_index_lag_entries:gauge logseal_search_lag_entries:gauge logseal_alerts_fired_total:counter \
 	logseal_webhook_failures_total:counter logseal_auth_denials_total:counter \
-	logseal_disk_free_bytes:gauge logseal_stream_clients:gauge; do
+	logseal_disk_free_bytes:gauge logseal_stream_clients:gauge \
+	logseal_sealed_segments_total:counter logseal_sealed_entries:gauge \
+	logseal_seal_seconds_total:counter logseal_sealer_backpressure_total:counter; do
 	n=${f%%:*}; t=${f##*:}
 	grep -q "^# HELP $n " "$TMP/m1" && grep -qx "# TYPE $n $t" "$TMP/m1" || missing="$missing $n"
 done
@@ -111,5 +113,23 @@ check_eq "If-None-Match with it: 304, no body" "304 0" \
 check_eq "an unknown file: 404" 404 "$(req GET /no-such-file.js '')"
 check_eq "API replies get a deny-all CSP" "default-src 'none'; frame-ancestors 'none'" \
 	"$(req GET /healthz '' >/dev/null; hdr content-security-policy)"
+# Sealing: 300 more events take the signed tree past the first range of 256
+# leaves, which the sealer then writes as a segment.
+python3 -c '
+import json
+print(json.dumps([{"time": "2024-01-01T00:00:00Z", "actor": {"id": "s%d" % i}, "action": "doc.read",
+  "outcome": "success", "source": {"ip": "10.0.0.1"}} for i in range(300)]))' >"$TMP/s.json"
+check_eq "300 events: 200" 200 "$(req POST /v1/events "$W" $J "$TMP/s.json")"
+for i in $(seq 50); do
+	scrape m3
+	[ "$(val m3 logseal_sealed_entries)" -ge 256 ] && break
+	sleep 0.1
+done
+SEG=$(val m3 logseal_sealed_segments_total); SEALED=$(val m3 logseal_sealed_entries)
+check "segments sealed: at least one, each of 256 entries ($SEG, $SEALED entries)" \
+	test "$SEG" -ge 1 -a "$SEALED" -eq $((SEG * 256))
+check "... and the segment file is there" test -f "$D/segments/0000000000000000.seal"
+check_eq "the sealer never held ingest back" 0 "$(val m3 logseal_sealer_backpressure_total)"
+
 check "stop" stop_server
 done_testing
