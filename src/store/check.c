@@ -4,7 +4,9 @@
  * and the listing and walks of sealed segments that retention uses.
  *
  * The work is per segment file and independent: segment_verify() (every
- * byte), then the stored leaf hashes against the level-0 tiles.  A pool of
+ * byte), then the stored leaf hashes against the signed tree's hash tiles
+ * (each whole level-0 tile's root against its hash in the level-1 tile:
+ * the level-0 tiles of a sealed range are the segment's, tiles.h).  A pool of
  * worker threads takes the files in order, at most `window` ahead of the
  * one the caller's thread hands on; the caller's thread checks the order
  * (contiguity) and calls the callback, in leaf order.
@@ -21,6 +23,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/merkle.h"
 #include "store/journal.h"
 #include "store/keys.h"
 #include "store/sealer.h"
@@ -231,53 +234,89 @@ ls_rc store_journal_each(const char *jdir, uint64_t start,
 
 /* ------------------------------------------------------------ one file --- */
 
-/* The stored hashes of leaves [first, first + n) against the level-0
- * tiles of a tree of `size` (only those below it). */
+/* Root of the 256 leaf hashes at h: the level-8 node above them. */
+static void tile_root(const uint8_t (*h)[LS_HASH_LEN], uint8_t out[LS_HASH_LEN])
+{
+	uint8_t v[TILE_WIDTH / 2][LS_HASH_LEN];
+
+	for (unsigned i = 0; i < TILE_WIDTH / 2; i++)
+		merkle_node_hash(h[2 * i], h[2 * i + 1], v[i]);
+	for (unsigned cnt = TILE_WIDTH / 2; cnt > 1; cnt /= 2)
+		for (unsigned i = 0; i < cnt / 2; i++)
+			merkle_node_hash(v[2 * i], v[2 * i + 1], v[i]);
+	memcpy(out, v[0], LS_HASH_LEN);
+}
+
+/* The stored hashes of leaves [first, first + n) against the signed tree
+ * of `size` (only those below it).  The full level-0 tiles of a sealed
+ * range are the segment's own hashes (the files are deleted, tiles.h), so
+ * they are tied to the tree one level up: the 256 hashes of each whole
+ * tile must hash to its node at tree level 8, which is hash t % 256 of the
+ * level-1 tile (a file).  Leaves in a tile not yet full at size are
+ * compared with the level-0 partial tile itself (a file). */
 static ls_rc check_tiles(const char *datadir, const char *path, uint64_t first, uint64_t n,
 			 uint64_t size, const uint8_t (*h)[LS_HASH_LEN], uint64_t *tiles,
 			 struct ls_err *err)
 {
 	char logdir[PATH_MAX], rel[TILES_PATH_MAX];
 	uint64_t end = first + n < size ? first + n : size;
+	struct tiles_reader *r = NULL;
+	ls_rc rc = LS_OK;
 
+	if (end <= first)
+		return LS_OK;
 	snprintf(logdir, sizeof(logdir), "%s/log", datadir);
-	for (uint64_t t = first / TILE_WIDTH; t * TILE_WIDTH < end; t++) {
+	rc = tiles_reader_open(logdir, size, &r);
+	if (rc != LS_OK)
+		return ls_err_set(err, rc, "%s: cannot open the hash tiles", logdir);
+	for (uint64_t t = first / TILE_WIDTH; rc == LS_OK && t * TILE_WIDTH < end; t++) {
 		uint64_t lo = t * TILE_WIDTH;
-		unsigned w = size - lo >= TILE_WIDTH ? TILE_WIDTH : (unsigned)(size - lo);
-		uint8_t *data = NULL;
-		size_t len = 0;
-		struct ls_err e = { "" };
-		ls_rc rc;
+		uint8_t want[LS_HASH_LEN], got[LS_HASH_LEN];
 
-		tiles_path(0, t, w, rel, sizeof(rel));
-		rc = tiles_read_file(logdir, 0, t, w, &data, &len, &e);
-		if (rc != LS_OK)
-			return ls_err_set(err, rc == LS_NOTFOUND ? LS_TAMPERED : rc,
-					  "%s/%s: cannot be read (%s); sealed segment %s needs it",
-					  logdir, rel, e.msg, path);
-		if (len != (size_t)w * LS_HASH_LEN) {
-			free(data);
-			return ls_err_set(err, LS_TAMPERED, "%s/%s: %zu bytes, not %u hashes", logdir,
-					  rel, len, w);
-		}
-		for (unsigned i = 0; i < w; i++) {
-			uint64_t leaf = lo + i;
+		if (lo + TILE_WIDTH <= size && lo >= first && lo + TILE_WIDTH <= first + n) {
+			uint64_t tl = t / TILE_WIDTH;
+			unsigned w = (size >> TILE_HEIGHT) - tl * TILE_WIDTH >= TILE_WIDTH ?
+				TILE_WIDTH : (unsigned)((size >> TILE_HEIGHT) - tl * TILE_WIDTH);
 
-			if (leaf < first || leaf >= end)
-				continue;
-			if (memcmp(data + (size_t)i * LS_HASH_LEN, h[leaf - first], LS_HASH_LEN)) {
-				free(data);
-				return ls_err_set(err, LS_TAMPERED,
-						  "%s: the leaf hash of entry %llu differs from hash %u "
-						  "of %s/%s (the signed tree)",
-						  path, (unsigned long long)leaf, i, logdir, rel);
+			tiles_path(1, tl, w, rel, sizeof(rel));
+			tile_root(h + (lo - first), got);
+			rc = tiles_node_hash(r, TILE_HEIGHT, t, want);
+			if (rc != LS_OK)
+				rc = ls_err_set(err, rc == LS_NOTFOUND ? LS_TAMPERED : rc,
+						"%s/%s: cannot be read; sealed segment %s needs it",
+						logdir, rel, path);
+			else if (memcmp(got, want, LS_HASH_LEN) != 0)
+				rc = ls_err_set(err, LS_TAMPERED,
+						"%s: the leaf hashes of entries %llu..%llu do not hash "
+						"to hash %u of %s/%s (the signed tree)",
+						path, (unsigned long long)lo,
+						(unsigned long long)(lo + TILE_WIDTH - 1),
+						(unsigned)(t % TILE_WIDTH), logdir, rel);
+		} else {
+			unsigned w = size - lo >= TILE_WIDTH ? TILE_WIDTH : (unsigned)(size - lo);
+
+			tiles_path(0, t, w, rel, sizeof(rel));
+			for (uint64_t leaf = lo; rc == LS_OK && leaf < lo + w; leaf++) {
+				if (leaf < first || leaf >= end)
+					continue;
+				rc = tiles_node_hash(r, 0, leaf, want);
+				if (rc != LS_OK)
+					rc = ls_err_set(err, rc == LS_NOTFOUND ? LS_TAMPERED : rc,
+							"%s/%s: cannot be read; sealed segment %s "
+							"needs it", logdir, rel, path);
+				else if (memcmp(h[leaf - first], want, LS_HASH_LEN) != 0)
+					rc = ls_err_set(err, LS_TAMPERED,
+							"%s: the leaf hash of entry %llu differs from "
+							"hash %u of %s/%s (the signed tree)",
+							path, (unsigned long long)leaf,
+							(unsigned)(leaf - lo), logdir, rel);
 			}
 		}
-		free(data);
-		if (tiles)
+		if (rc == LS_OK && tiles)
 			(*tiles)++;
 	}
-	return LS_OK;
+	tiles_reader_free(r);
+	return rc;
 }
 
 static ls_rc check_file(const char *datadir, struct keyring *kr, const char *path,

@@ -10,9 +10,14 @@
  *     each segment starts where the previous one ended (no gap, no overlap);
  *   - every byte: segment_verify() (checksums, seals, framing, every
  *     entry's leaf hash against the stored one);
- *   - the stored leaf hashes equal the level-0 hash tiles of DIR/log/tile
- *     for the leaves below `size` (the signed tree's size), so the
- *     segments are tied to the signed checkpoints;
+ *   - the stored leaf hashes are those of the signed tree of `size`: the
+ *     full level-0 tiles of a sealed range are served from the segment
+ *     (its files are deleted, tiles.h), so each whole tile of 256 leaf
+ *     hashes must hash to its node at tree level 8, a hash of the level-1
+ *     tile DIR/log/tile/1/...; leaves in a tile still partial at `size`
+ *     are compared with the level-0 partial tile.  With segment_verify()'s
+ *     leaf hash = SHA-256(0x00 || entry) the segments are tied to the
+ *     signed checkpoints;
  *   - the write-ahead log (DIR/journal) continues at the sealed end: its
  *     first entry from there is that leaf (or there is none).
  * The first failure is LS_CORRUPT or LS_TAMPERED with the file and byte
@@ -40,7 +45,7 @@ struct store_check_report {
 	uint64_t end;		/* leaf after the last one: where the WAL goes on */
 	uint64_t entries;	/* entries in them (end - first) */
 	uint64_t bytes;		/* bytes of the files */
-	uint64_t tiles;		/* level-0 hash tiles compared */
+	uint64_t tiles;		/* level-0 tiles checked (whole ones: against level 1) */
 	double seconds;		/* wall time of the check */
 	double entries_per_s;
 };
@@ -72,7 +77,8 @@ ls_rc store_check_format(const char *datadir, struct ls_err *err);
 
 /* One segment file anywhere (an archived copy too), with datadir's keys:
  * segment_verify(), its first leaf must be `first`, and its leaf hashes
- * below `size` must equal datadir's level-0 tiles.  *hashes (malloc'd,
+ * below `size` must be those of datadir's signed tree of `size` (as
+ * store_check_segments() checks them).  *hashes (malloc'd,
  * *count of them) when hashes is not NULL; *bytes the file's size (may be
  * NULL). */
 ls_rc store_check_sealed_file(const char *datadir, const char *path, uint64_t first,

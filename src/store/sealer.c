@@ -1,7 +1,9 @@
 /*
  * sealer.c - the sealer (sealer.h): reads a range of the write-ahead log,
  * writes it as a sealed segment (segment.h), drops the journal files it
- * covers; its thread; the data directory's format marker.
+ * covers and the full level-0 hash tile files of the range (the segment
+ * serves them from then on, tiles.h); its thread; the data directory's
+ * format marker.
  *
  * Threads: the sealer thread (or the caller of sealer_run()) seals under
  * run_mu, one range at a time; mu guards the signed size, the stats and
@@ -13,6 +15,7 @@
 #include "store/keys.h"
 #include "store/sealed.h"
 #include "store/segment.h"
+#include "store/tiles.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -24,16 +27,20 @@
 #include <time.h>
 
 #include "base/fsutil.h"
+#include "core/merkle.h"
 
 struct sealer {
 	char jdir[PATH_MAX];
 	char segdir[PATH_MAX];
+	char logdir[PATH_MAX];
 	uint32_t leaves;
 	struct keyring *kr;	/* NULL: plaintext */
 	uint64_t end;		/* atomic (invariant 1) */
 	uint64_t base;		/* where the segments begin: journal files
 				 * before it hold entries no segment has */
 	int tidy;		/* journal files below end dropped once */
+	uint64_t last_first;	/* of the last segment at open (last_n: its count) */
+	uint32_t last_n;
 
 	pthread_mutex_t run_mu;	/* one seal at a time */
 	pthread_mutex_t mu;
@@ -83,8 +90,14 @@ static ls_rc seal_one(struct sealer *s, uint64_t first, struct ls_err *err)
 {
 	struct segment_writer *w = NULL;
 	struct journal_iter *it = NULL;
+	uint8_t (*h)[LS_HASH_LEN];
 	ls_rc rc;
 
+	/* The leaf hashes (the writer holds as many) decide below which
+	 * level-0 tile files the segment replaces. */
+	h = malloc((size_t)s->leaves * LS_HASH_LEN);
+	if (!h)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
 	rc = segment_writer_open(s->segdir, first, s->leaves, s->kr, NULL, &w, err);
 	if (rc == LS_OK)
 		rc = journal_iter_open(s->jdir, first, &it, err);
@@ -97,18 +110,49 @@ static ls_rc seal_one(struct sealer *s, uint64_t first, struct ls_err *err)
 		if (rc == LS_NOTFOUND || (rc == LS_OK && idx != first + i))
 			rc = ls_err_set(err, LS_CORRUPT, "%s: the journal ends before leaf %llu",
 					s->jdir, (unsigned long long)(first + i));
-		if (rc == LS_OK)
-			rc = segment_writer_add(w, data, len, NULL, err);
+		if (rc == LS_OK) {
+			merkle_leaf_hash(data, len, h[i]);
+			rc = segment_writer_add(w, data, len, h[i], err);
+		}
 	}
 	journal_iter_free(it);
 	if (rc != LS_OK) {
 		segment_writer_abort(w);
+		free(h);
 		return rc;
 	}
 	rc = segment_writer_commit(w, err);
 	/* Already there: sealed before a crash that came before the end
 	 * moved (invariant 1); segments never change. */
-	return rc == LS_EXISTS ? LS_OK : rc;
+	if (rc == LS_EXISTS)
+		rc = LS_OK;
+	/* Durable now (commit: fsync of the file, rename, fsync of the
+	 * directory): the segment serves the range's full level-0 tiles
+	 * (invariant 4).  A failure here leaves files that are still right. */
+	if (rc == LS_OK)
+		tiles_drop_level0(s->logdir, first, s->leaves, (const uint8_t (*)[LS_HASH_LEN])h,
+				  NULL, NULL);
+	free(h);
+	return rc;
+}
+
+/* The level-0 tile files of the segment of first that a crash between its
+ * seal and their deletion left (invariant 4); best effort. */
+static void drop_tiles_of(struct sealer *s, uint64_t first, uint32_t n)
+{
+	struct segment *seg;
+	uint8_t (*h)[LS_HASH_LEN];
+	char path[PATH_MAX];
+
+	segment_path(s->segdir, first, path, sizeof(path));
+	if (segment_open(path, s->kr, &seg, NULL) != LS_OK)
+		return;
+	h = malloc((size_t)n * LS_HASH_LEN);
+	if (h && segment_count(seg) == n && segment_hashes(seg, first, n, h, NULL) == LS_OK)
+		tiles_drop_level0(s->logdir, first, n, (const uint8_t (*)[LS_HASH_LEN])h, NULL,
+				  NULL);
+	free(h);
+	segment_close(seg);
 }
 
 ls_rc sealer_run(struct sealer *s, uint64_t size, struct ls_err *err)
@@ -120,6 +164,8 @@ ls_rc sealer_run(struct sealer *s, uint64_t size, struct ls_err *err)
 		/* A crash between a seal and its deletion left files behind. */
 		rc = journal_drop_below(s->jdir, s->base, sealer_end(s), NULL, err);
 		s->tidy = rc == LS_OK;
+		if (rc == LS_OK && s->last_n)
+			drop_tiles_of(s, s->last_first, s->last_n);
 	}
 	while (rc == LS_OK && sealer_end(s) + s->leaves <= size) {
 		uint64_t first = sealer_end(s);
@@ -194,7 +240,9 @@ ls_rc sealer_open(const char *datadir, uint32_t leaves, int thread, struct seale
 	s->leaves = leaves;
 	if ((size_t)snprintf(s->jdir, sizeof(s->jdir), "%s/journal", datadir) >= sizeof(s->jdir) ||
 	    (size_t)snprintf(s->segdir, sizeof(s->segdir), "%s/" SEALED_SUBDIR, datadir) >=
-		    sizeof(s->segdir)) {
+		    sizeof(s->segdir) ||
+	    (size_t)snprintf(s->logdir, sizeof(s->logdir), "%s/log", datadir) >=
+		    sizeof(s->logdir)) {
 		free(s);
 		return ls_err_set(err, LS_LIMIT, "data directory path too long");
 	}
@@ -218,6 +266,10 @@ ls_rc sealer_open(const char *datadir, uint32_t leaves, int thread, struct seale
 	/* A retained point that is no multiple of 256 (retention before
 	 * sealed segments) leaves [kept, rounded up) in the journal only. */
 	s->base = list.n && list.first[0] < s->end ? list.first[0] : s->end;
+	if (list.n) {
+		s->last_first = list.first[list.n - 1];
+		s->last_n = (uint32_t)(list.end - s->last_first);
+	}
 	sealed_list_release(&list);
 	pthread_mutex_init(&s->run_mu, NULL);
 	pthread_mutex_init(&s->mu, NULL);

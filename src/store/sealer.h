@@ -25,6 +25,11 @@
  *     LS_BUSY after a few seconds, 503 with Retry-After for HTTP).
  *  3. In an encrypted directory a segment is sealed under the keyring's
  *     newest data key at sealing time (segment_write).
+ *  4. Each leaf hash is stored once: once a segment is durable, the full
+ *     level-0 hash tile files of its range (DIR/log/tile/0/<N>) that equal
+ *     its leaf hashes are deleted, and tiles.h serves them from the
+ *     segment.  Partial tiles and levels 1 and up stay files.  A crash in
+ *     between leaves both (still right).
  *
  * The data directory format: DIR/format holds SEALER_FORMAT (written by
  * log_init and `logseal migrate`); a directory without it was made before

@@ -45,6 +45,16 @@
  *     refuses further work, since what reached the disk is unknown and a
  *     retried fsync may report success for lost data.  Reopen from disk.
  *
+ * Level-0 tiles of sealed ranges: once a sealed segment (segment.h) is
+ * durable, the sealer deletes the full level-0 tile files of its range
+ * (tiles_drop_level0): the segment holds the same 256 hashes per tile, so
+ * each leaf hash is stored once.  Every read of a full level-0 tile
+ * (tiles_read_file, the reader's node hashes, the writer's reopen and its
+ * check of tiles already written) falls back to the segment that holds the
+ * tile's leaves, in DIR/segments next to the log directory DIR/log, when
+ * the file is missing; the bytes are the same.  Partial tiles, level 1 and
+ * up, and tiles of ranges not sealed stay files.
+ *
  * Durability of a flush: every temp file is written, then made durable (one
  * fsync each when there are few, one syncfs() of the file system when there
  * are many), then renamed, then every directory that gained an entry is
@@ -57,6 +67,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +76,8 @@
 
 #include "base/fsutil.h"
 #include "store/keys.h"
+#include "store/sealed.h"
+#include "store/segment.h"
 #include "core/merkle.h"
 
 #define TILE_LEVELS 8	/* level L holds tree level 8L; 8 * 8 covers 64-bit sizes */
@@ -337,9 +350,68 @@ static ls_rc read_tile_at(int dirfd, struct keyring *kr, int level, uint64_t n, 
 	return LS_OK;
 }
 
+/* The full level-0 tile n from the sealed segment that holds its leaves
+ * (see the top): *data malloc'd, TILE_BYTES.  *cache, the segments of
+ * logdir's data directory, is opened on first use.  LS_NOTFOUND when no
+ * segment holds them (none sealed there, retention moved it out, or logdir
+ * is a static copy with no DIR/segments beside it). */
+static ls_rc seg_tile(const char *logdir, struct sealed_cache **cache, uint64_t n,
+		      uint8_t **data, size_t *len, struct ls_err *err)
+{
+	char segdir[PATH_MAX];
+	struct segment *seg;
+	uint8_t (*h)[LS_HASH_LEN];
+	ls_rc rc;
+
+	if (n > UINT64_MAX / TILE_WIDTH - 1)
+		return LS_NOTFOUND;
+	if (!*cache) {
+		if (sealed_dir_of(logdir, segdir, sizeof(segdir)) != LS_OK)
+			return ls_err_set(err, LS_LIMIT, "%s: path too long", logdir);
+		rc = sealed_cache_open(segdir, cache, err);
+		if (rc != LS_OK)
+			return rc;
+	}
+	rc = sealed_cache_get(*cache, n * TILE_WIDTH, 1, &seg, err);
+	if (rc != LS_OK)
+		return rc;
+	h = malloc(TILE_BYTES);
+	if (!h) {
+		sealed_cache_put(*cache, seg);
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	}
+	rc = segment_hashes(seg, n * TILE_WIDTH, TILE_WIDTH, h, err);
+	sealed_cache_put(*cache, seg);
+	if (rc != LS_OK) {
+		free(h);
+		return rc;
+	}
+	*data = &h[0][0];
+	*len = TILE_BYTES;
+	return LS_OK;
+}
+
+/* read_tile_at(), and a full level-0 tile from its sealed segment when
+ * the file is missing (logdir NULL: files only). */
+static ls_rc read_tile_or_seg(int dirfd, struct keyring *kr, const char *logdir,
+			      struct sealed_cache **cache, int level, uint64_t n, unsigned w,
+			      uint8_t **data, size_t *len, struct ls_err *err)
+{
+	struct ls_err e2 = { "" };
+	ls_rc rc = read_tile_at(dirfd, kr, level, n, w, data, len, err), r2;
+
+	if (rc != LS_NOTFOUND || level != 0 || w != TILE_WIDTH || !logdir)
+		return rc;
+	r2 = seg_tile(logdir, cache, n, data, len, &e2);
+	if (r2 == LS_NOTFOUND)
+		return rc;	/* err still names the missing file */
+	return r2 == LS_OK ? LS_OK : ls_err_set(err, r2, "%s", e2.msg);
+}
+
 ls_rc tiles_read_file(const char *logdir, int level, uint64_t n, unsigned w, uint8_t **data,
 		      size_t *len, struct ls_err *err)
 {
+	struct sealed_cache *cache = NULL;
 	struct keyring *kr = NULL;
 	int dirfd;
 	ls_rc rc;
@@ -352,8 +424,9 @@ ls_rc tiles_read_file(const char *logdir, int level, uint64_t n, unsigned w, uin
 	rc = open_dir(logdir, &dirfd, err);
 	if (rc != LS_OK)
 		return rc;
-	rc = read_tile_at(dirfd, kr, level, n, w, data, len, err);
+	rc = read_tile_or_seg(dirfd, kr, logdir, &cache, level, n, w, data, len, err);
 	close(dirfd);
+	sealed_cache_free(cache);
 	return rc;
 }
 
@@ -428,6 +501,8 @@ static void slot_inner(struct tile_slot *s)
 
 struct tiles_reader {
 	int dirfd;
+	char *logdir;
+	struct sealed_cache *segs;	/* full level-0 tiles of sealed ranges; lazily */
 	struct keyring *kr;	/* non-NULL: sealed bundles */
 	uint64_t size;
 	struct tile_slot cache[READER_CACHE];
@@ -454,8 +529,14 @@ ls_rc tiles_reader_open(const char *logdir, uint64_t size, struct tiles_reader *
 		free(r);
 		return rc;
 	}
+	r->logdir = strdup(logdir);
+	if (!r->logdir) {
+		free(r);
+		return LS_NOMEM;
+	}
 	rc = open_dir(logdir, &r->dirfd, NULL);
 	if (rc != LS_OK) {
+		free(r->logdir);
 		free(r);
 		return rc;
 	}
@@ -469,6 +550,8 @@ void tiles_reader_free(struct tiles_reader *r)
 	if (!r)
 		return;
 	close(r->dirfd);
+	sealed_cache_free(r->segs);
+	free(r->logdir);
 	free(r->bundle);
 	free(r);
 }
@@ -488,16 +571,18 @@ static unsigned tile_width(uint64_t size, int level, uint64_t n)
 
 /* Read a tile of width w, falling back to the full tile when a partial one
  * has been deleted (the spec lets logs do that once the full one exists). */
-static ls_rc fetch_tile(int dirfd, struct keyring *kr, int level, uint64_t n, unsigned w,
+static ls_rc fetch_tile(struct tiles_reader *r, int level, uint64_t n, unsigned w,
 			uint8_t **data, size_t *len, unsigned *got_w, struct ls_err *err)
 {
-	ls_rc rc = read_tile_at(dirfd, kr, level, n, w, data, len, err);
+	ls_rc rc = read_tile_or_seg(r->dirfd, r->kr, r->logdir, &r->segs, level, n, w, data, len,
+				    err);
 
 	*got_w = w;
 	if (rc == LS_NOTFOUND && w < TILE_WIDTH) {
 		struct ls_err err2;
 
-		if (read_tile_at(dirfd, kr, level, n, TILE_WIDTH, data, len, &err2) == LS_OK) {
+		if (read_tile_or_seg(r->dirfd, r->kr, r->logdir, &r->segs, level, n, TILE_WIDTH,
+				     data, len, &err2) == LS_OK) {
 			*got_w = TILE_WIDTH;
 			return LS_OK;
 		}
@@ -525,7 +610,7 @@ static ls_rc reader_slot(struct tiles_reader *r, unsigned level, uint64_t n,
 	if (w == 0)
 		return ls_err_set(err, LS_INVALID, "tile %u/%llu is empty in a tree of %llu",
 				  level, (unsigned long long)n, (unsigned long long)r->size);
-	rc = fetch_tile(r->dirfd, r->kr, (int)level, n, w, &data, &len, &got_w, err);
+	rc = fetch_tile(r, (int)level, n, w, &data, &len, &got_w, err);
 	if (rc != LS_OK)
 		return rc;
 	slot = &r->cache[r->next];
@@ -587,7 +672,7 @@ static ls_rc reader_bundle(struct tiles_reader *r, uint64_t n, struct ls_err *er
 
 	if (r->have_bundle && r->bundle_n == n)
 		return LS_OK;
-	rc = fetch_tile(r->dirfd, r->kr, -1, n, w, &data, &len, &got_w, err);
+	rc = fetch_tile(r, -1, n, w, &data, &len, &got_w, err);
 	if (rc != LS_OK)
 		return rc;
 	if (parse_bundle(data, len, got_w, r->bundle_off) != LS_OK) {
@@ -645,6 +730,7 @@ struct partial {
 
 struct tiles_writer {
 	char *logdir;
+	struct sealed_cache *segs;	/* full level-0 tiles of sealed ranges; lazily */
 	struct merkle_tree tree;
 	uint8_t edge[TILE_LEVELS][TILE_WIDTH][LS_HASH_LEN];
 	struct pending *pend;
@@ -676,6 +762,7 @@ void tiles_writer_free(struct tiles_writer *w)
 	for (size_t i = 0; i < w->npend; i++)
 		free(w->pend[i].data);
 	free(w->pend);
+	sealed_cache_free(w->segs);
 	free(w->logdir);
 	free(w);
 }
@@ -923,8 +1010,10 @@ static ls_rc make_parents(int dirfd, const char *rel, struct dirset *ds, struct 
 	return LS_OK;
 }
 
-/* 1 when rel exists with exactly data, 0 when it does not exist. */
-static ls_rc same_on_disk(int dirfd, const struct job *j, int *same, struct ls_err *err)
+/* 1 when rel exists with exactly data (a full level-0 tile: or its sealed
+ * segment holds it, the file being deleted), 0 when it does not exist. */
+static ls_rc same_on_disk(struct tiles_writer *w, int dirfd, const struct job *j, int *same,
+			  struct ls_err *err)
 {
 	uint8_t *disk;
 	size_t len;
@@ -932,6 +1021,13 @@ static ls_rc same_on_disk(int dirfd, const struct job *j, int *same, struct ls_e
 
 	rc = read_at(dirfd, j->rel, j->len, &disk, &len, err);
 	*same = 0;
+	if (rc == LS_NOTFOUND && j->level == 0 && j->full) {
+		struct ls_err e2 = { "" };
+
+		rc = seg_tile(w->logdir, &w->segs, j->n, &disk, &len, &e2);
+		if (rc != LS_OK && rc != LS_NOTFOUND)
+			return ls_err_set(err, rc, "%s", e2.msg);
+	}
 	if (rc == LS_NOTFOUND)
 		return LS_OK;
 	if (rc == LS_OK) {
@@ -1048,7 +1144,7 @@ ls_rc tiles_writer_flush(struct tiles_writer *w, struct ls_err *err)
 	for (size_t i = 0; i < njobs; i++) {
 		if (!jobs[i].full)
 			continue;
-		rc = same_on_disk(dirfd, &jobs[i], &jobs[i].skip, err);
+		rc = same_on_disk(w, dirfd, &jobs[i], &jobs[i].skip, err);
 		if (rc != LS_OK)
 			goto out;
 	}
@@ -1128,4 +1224,53 @@ ls_rc tiles_write_checkpoint(const char *logdir, const char *note, size_t n, str
 	if (snprintf(path, sizeof(path), "%s/checkpoint", logdir) >= (int)sizeof(path))
 		return ls_err_set(err, LS_LIMIT, "log directory path too long");
 	return fs_write_file(path, note, n, 0644, 0, err);
+}
+
+ls_rc tiles_drop_level0(const char *logdir, uint64_t first, uint64_t count,
+			const uint8_t (*hashes)[LS_HASH_LEN], uint64_t *dropped,
+			struct ls_err *err)
+{
+	char rel[TILES_PATH_MAX];
+	int dirfd;
+	ls_rc rc;
+
+	if (dropped)
+		*dropped = 0;
+	if (!logdir || !hashes || first % TILE_WIDTH || count % TILE_WIDTH)
+		return ls_err_set(err, LS_INVALID, "level-0 tiles: not whole tiles");
+	rc = open_dir(logdir, &dirfd, err);
+	if (rc != LS_OK)
+		return rc;
+	for (uint64_t t = 0; t < count / TILE_WIDTH; t++) {
+		uint64_t n = first / TILE_WIDTH + t;
+		struct ls_err e2 = { "" };
+		uint8_t *disk;
+		size_t len;
+
+		tiles_path(0, n, TILE_WIDTH, rel, sizeof(rel));
+		rc = read_at(dirfd, rel, TILE_BYTES, &disk, &len, &e2);
+		if (rc == LS_NOTFOUND)
+			continue;	/* dropped before (a crash in between) */
+		if (rc == LS_CORRUPT)
+			continue;	/* not a tile: left for verify to name */
+		if (rc != LS_OK) {
+			ls_err_set(err, rc, "%s", e2.msg);
+			break;
+		}
+		/* Only a tile the segment serves with the same bytes goes. */
+		if (len == TILE_BYTES && memcmp(disk, hashes[t * TILE_WIDTH], TILE_BYTES) == 0) {
+			if (unlinkat(dirfd, rel, 0) != 0 && errno != ENOENT) {
+				rc = ls_err_set(err, errno_wrc(errno), "unlink %s/%s: %s", logdir, rel,
+						strerror(errno));
+				free(disk);
+				break;
+			}
+			if (dropped)
+				(*dropped)++;
+		}
+		free(disk);
+		rc = LS_OK;
+	}
+	close(dirfd);
+	return rc;
 }

@@ -79,4 +79,20 @@ ls_rc tiles_read_file(const char *logdir, int level, uint64_t n, unsigned w, uin
 		      size_t *len, struct ls_err *err);
 void tiles_reader_free(struct tiles_reader *r);
 
+/*
+ * Full level-0 tiles of sealed ranges (tiles.c, top comment): the readers
+ * above and the writer take tile/0/<N> from the sealed segment in
+ * DIR/segments (logdir being DIR/log) that holds leaves [256N, 256N+256)
+ * when the file is missing, with the same bytes.  tiles_drop_level0()
+ * deletes those files for leaves [first, first + count) (multiples of 256)
+ * once their segment is durable: hashes[i] is leaf first + i as the
+ * segment holds it, and only a file with exactly those bytes is deleted (a
+ * missing one is skipped, one with other bytes kept for verify to name).
+ * The deletions are not synced: a crash may leave a file, which is still
+ * right.  *dropped (may be NULL): files deleted.
+ */
+ls_rc tiles_drop_level0(const char *logdir, uint64_t first, uint64_t count,
+			const uint8_t (*hashes)[LS_HASH_LEN], uint64_t *dropped,
+			struct ls_err *err);
+
 #endif
