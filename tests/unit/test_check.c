@@ -9,7 +9,12 @@
  * callback sees every leaf hash in order (1 and 2 threads); a flipped byte
  * in each part of a segment file fails and the message names the file and
  * an offset; a missing segment, a misnamed one, a stray name, a changed
- * hash tile and a WAL that does not continue at the sealed end are named;
+ * level-1 hash tile (the full level-0 tiles of a sealed range being the
+ * segment's hashes, the segments are tied to the tree one level up), a
+ * changed partial level-0 tile and a WAL that does not continue at the
+ * sealed end are named; with the level-0 tiles deleted, as the sealer
+ * does, the check passes and a segment rewritten whole with a forged entry
+ * is caught;
  * the retained point skips left-overs; store_sealed_list(),
  * store_sealed_each() and store_sealed_hashes() give the segments, every
  * entry and the stored hashes from any leaf back.
@@ -35,6 +40,7 @@
 
 #define N 1536		/* leaves: three segments of 512 */
 #define SEG 512
+#define TILE_BYTES_T (TILE_WIDTH * LS_HASH_LEN)
 
 static char root[64];
 static uint8_t hashes[N][LS_HASH_LEN];
@@ -279,22 +285,89 @@ static void test_layout(void **state)
 	assert_non_null(strstr(err.msg, "0000000000000500.seal"));
 	assert_int_equal(rename(b, a), 0);
 
-	/* A hash tile that is not the segment's hashes (tile 0/001 = leaves
-	 * 256..511: the first segment). */
-	snprintf(a, sizeof(a), "%s/log/tile/0/001", dir);
-	flip(a, 32 * 7 + 3);
+	/* A level-1 hash that is not the root of a segment's 256 hashes
+	 * (hash 1 of tile 1/000.p/6 = leaves 256..511: the first segment). */
+	snprintf(a, sizeof(a), "%s/log/tile/1/000.p/6", dir);
+	flip(a, 32 * 1 + 3);
 	assert_int_equal(store_check_segments(dir, 0, N, NULL, &rep, &err), LS_TAMPERED);
-	assert_non_null(strstr(err.msg, "0000000000000000.seal: the leaf hash of entry 263 "
-					"differs from hash 7"));
-	assert_non_null(strstr(err.msg, "tile/0/001"));
-	flip(a, 32 * 7 + 3);
-	/* A hash tile deleted. */
+	assert_non_null(strstr(err.msg, "0000000000000000.seal: the leaf hashes of entries "
+					"256..511 do not hash to hash 1"));
+	assert_non_null(strstr(err.msg, "tile/1/000.p/6"));
+	flip(a, 32 * 1 + 3);
+	/* A level-1 tile deleted. */
 	snprintf(b, sizeof(b), "%s.away", a);
 	assert_int_equal(rename(a, b), 0);
 	assert_int_equal(store_check_segments(dir, 0, N, NULL, &rep, &err), LS_TAMPERED);
-	assert_non_null(strstr(err.msg, "tile/0/001: cannot be read"));
+	assert_non_null(strstr(err.msg, "tile/1/000.p/6: cannot be read"));
 	assert_int_equal(rename(b, a), 0);
 	assert_int_equal(store_check_segments(dir, 0, N, NULL, &rep, &err), LS_OK);
+	/* A partial level-0 tile (a file: 0/002.p/188 at the signed size 700)
+	 * that is not the segment's hashes. */
+	snprintf(a, sizeof(a), "%s/log/tile/0/002.p/188", dir);
+	flip(a, 32 * 5);
+	assert_int_equal(store_check_segments(dir, 0, 700, NULL, &rep, &err), LS_TAMPERED);
+	assert_non_null(strstr(err.msg, "0000000000000200.seal: the leaf hash of entry 517 "
+					"differs from hash 5"));
+	assert_non_null(strstr(err.msg, "tile/0/002.p/188"));
+	flip(a, 32 * 5);
+	assert_int_equal(store_check_segments(dir, 0, 700, NULL, &rep, &err), LS_OK);
+}
+
+/* Each leaf hash stored once: with the full level-0 tiles of the sealed
+ * ranges deleted (as the sealer does) the check passes, the tiles read as
+ * the segments' hashes, and a segment rewritten whole with another entry
+ * (its own leaf hash, so segment_verify() passes) is still caught by the
+ * level-1 tile. */
+static void test_level0_dropped(void **state)
+{
+	static char bufs[SEG][200];
+	struct iovec iov[SEG];
+	uint8_t h[SEG][LS_HASH_LEN], *data = NULL;
+	char dir[128], p[256], logdir[160];
+	struct store_check_report rep;
+	struct ls_err err = { "" };
+	uint64_t dropped = 0;
+	size_t len = 0;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/dropped", root);
+	build(dir, 3);
+	snprintf(logdir, sizeof(logdir), "%s/log", dir);
+	for (int s = 0; s < 3; s++) {
+		uint64_t d = 0;
+
+		assert_int_equal(tiles_drop_level0(logdir, (uint64_t)s * SEG, SEG,
+						   (const uint8_t (*)[LS_HASH_LEN])hashes + s * SEG,
+						   &d, &err), LS_OK);
+		dropped += d;
+	}
+	assert_int_equal(dropped, N / TILE_WIDTH);
+	snprintf(p, sizeof(p), "%s/tile/0/003", logdir);
+	assert_int_not_equal(access(p, F_OK), 0);
+	assert_int_equal(tiles_read_file(logdir, 0, 3, TILE_WIDTH, &data, &len, &err), LS_OK);
+	assert_int_equal(len, TILE_BYTES_T);
+	assert_memory_equal(data, hashes[3 * TILE_WIDTH], TILE_BYTES_T);
+	free(data);
+	assert_int_equal(store_check_segments(dir, 0, N, NULL, &rep, &err), LS_OK);
+	assert_int_equal(rep.tiles, N / TILE_WIDTH);
+	assert_int_equal(store_check_segments(dir, 0, 700, NULL, &rep, &err), LS_OK);
+
+	/* The second segment again, entry 600 replaced (and its hash). */
+	for (unsigned i = 0; i < SEG; i++) {
+		iov[i].iov_base = bufs[i];
+		iov[i].iov_len = make_entry(SEG + i, bufs[i], sizeof(bufs[i]));
+		if (SEG + i == 600)
+			iov[i].iov_len = (size_t)snprintf(bufs[i], sizeof(bufs[i]), "{\"forged\":1}");
+		merkle_leaf_hash(bufs[i], iov[i].iov_len, h[i]);
+	}
+	store_sealed_path(dir, SEG, p, sizeof(p));
+	assert_int_equal(unlink(p), 0);
+	snprintf(p, sizeof(p), "%s/segments", dir);
+	if (segment_write(p, SEG, SEG, iov, (const uint8_t (*)[LS_HASH_LEN])h, NULL, &err) != LS_OK)
+		fail_msg("segment_write: %s", err.msg);
+	assert_int_equal(store_check_segments(dir, 0, N, NULL, &rep, &err), LS_TAMPERED);
+	assert_non_null(strstr(err.msg, "0000000000000200.seal: the leaf hashes of entries "
+					"512..767 do not hash to hash 2"));
 }
 
 struct walk {
@@ -429,6 +502,7 @@ int main(void)
 		cmocka_unit_test(test_clean),
 		cmocka_unit_test(test_flips),
 		cmocka_unit_test(test_layout),
+		cmocka_unit_test(test_level0_dropped),
 		cmocka_unit_test(test_list_each),
 		cmocka_unit_test(test_hashes_from),
 		cmocka_unit_test(test_wal),

@@ -14,7 +14,11 @@
  *    SEALER_MAX_BEHIND ranges (LS_BUSY), and goes on once it works again;
  *  - an encrypted directory (with a key rotation) seals and reads the
  *    same, and no plaintext reaches a segment;
- *  - a directory without DIR/format is refused with the way out.
+ *  - a directory without DIR/format is refused with the way out;
+ *  - each leaf hash is stored once: the full level-0 tile files of a sealed
+ *    range are deleted, and tiles_read_file(), the tiles reader and the
+ *    writer's reopen give their exact bytes from the segment; partial
+ *    tiles and level 1 stay files.
  */
 #include <dirent.h>
 #include <setjmp.h>
@@ -30,9 +34,11 @@
 
 #include <cmocka.h>
 
+#include "core/merkle.h"
 #include "store/keys.h"
 #include "store/log.h"
 #include "store/reader.h"
+#include "store/tiles.h"
 
 #define L 256
 #define MARK "sealer-marker"
@@ -135,6 +141,53 @@ static size_t list(const char *sub, const char *suffix, uint64_t *out, size_t ca
 			out[k - 1] = t;
 		}
 	return n;
+}
+
+/* Level-0 tiles of a log of size whose sealed end is sealed: files for
+ * tiles not wholly sealed only, and every full one reads (through the
+ * file or the segment) as the leaf hashes of the entries, the same for
+ * tiles_read_file() and the reader; the level-1 hashes agree with them. */
+static void check_tiles0(uint64_t size, uint64_t sealed)
+{
+	char logdir[256], rel[TILES_PATH_MAX], p[512];
+	struct tiles_reader *r;
+	struct ls_err err = { "" };
+	struct stat st;
+
+	snprintf(logdir, sizeof(logdir), "%s/log", dir);
+	assert_int_equal(tiles_reader_open(logdir, size, &r), LS_OK);
+	for (uint64_t t = 0; t < size / 256; t++) {
+		uint8_t want[256][LS_HASH_LEN], node[LS_HASH_LEN], *data = NULL;
+		char text[512];
+		size_t len = 0;
+
+		tiles_path(0, t, 256, rel, sizeof(rel));
+		snprintf(p, sizeof(p), "%s/%s", logdir, rel);
+		assert_int_equal(stat(p, &st) == 0, (t + 1) * 256 > sealed);
+		for (unsigned i = 0; i < 256; i++)
+			merkle_leaf_hash(text, entry(t * 256 + i, text, sizeof(text)), want[i]);
+		if (tiles_read_file(logdir, 0, t, 256, &data, &len, &err) != LS_OK)
+			fail_msg("tile 0/%llu: %s", (unsigned long long)t, err.msg);
+		assert_int_equal(len, sizeof(want));
+		assert_memory_equal(data, want, sizeof(want));
+		free(data);
+		for (unsigned i = 0; i < 256; i += 51) {
+			assert_int_equal(tiles_node_hash(r, 0, t * 256 + i, node), LS_OK);
+			assert_memory_equal(node, want[i], LS_HASH_LEN);
+		}
+		/* level 8 (a level-1 tile, a file) over the 256 leaves */
+		for (unsigned k = 128; k >= 1; k /= 2)
+			for (unsigned i = 0; i < k; i++)
+				merkle_node_hash(want[2 * i], want[2 * i + 1], want[i]);
+		assert_int_equal(tiles_node_hash(r, 8, t, node), LS_OK);
+		assert_memory_equal(node, want[0], LS_HASH_LEN);
+	}
+	tiles_reader_free(r);
+	if (size % 256) {
+		tiles_path(0, size / 256, (unsigned)(size % 256), rel, sizeof(rel));
+		snprintf(p, sizeof(p), "%s/%s", logdir, rel);
+		assert_int_equal(stat(p, &st), 0);
+	}
 }
 
 /* Every entry from start to the end: in order, byte for byte; hints out. */
@@ -267,9 +320,11 @@ static void seal_across(int enc)
 	assert_true(wal[0] > 0 && wal[0] <= 1280);
 	assert_true(nw == 1 || wal[1] > 1280);
 	check_all(1300);
+	check_tiles0(1300, 1280);
 	assert_int_equal(log_close(l, &err), LS_OK);
 
-	/* Restart: the sealed end comes from the files. */
+	/* Restart: the sealed end comes from the files; the tiles writer
+	 * reopens on a last full level-0 tile that is the segment's. */
 	l = open_log(0);
 	log_get_stats(l, &st);
 	assert_int_equal(st.sealed_end, 1280);
@@ -280,6 +335,7 @@ static void seal_across(int enc)
 	ns = list("segments", ".seal", segs, 64);
 	assert_int_equal(ns, 6);	/* log_close seals what is whole: 1536 */
 	check_all(1700);
+	check_tiles0(1700, 1536);
 	if (enc) {
 		/* Nothing stored in plaintext: segments and journal sealed. */
 		char cmd[512];
