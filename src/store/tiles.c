@@ -1249,10 +1249,12 @@ ls_rc tiles_drop_level0(const char *logdir, uint64_t first, uint64_t count,
 
 		tiles_path(0, n, TILE_WIDTH, rel, sizeof(rel));
 		rc = read_at(dirfd, rel, TILE_BYTES, &disk, &len, &e2);
-		if (rc == LS_NOTFOUND)
-			continue;	/* dropped before (a crash in between) */
-		if (rc == LS_CORRUPT)
-			continue;	/* not a tile: left for verify to name */
+		if (rc == LS_NOTFOUND || rc == LS_CORRUPT) {
+			/* dropped before (a crash in between), or not a tile
+			 * (left for verify to name) */
+			rc = LS_OK;
+			continue;
+		}
 		if (rc != LS_OK) {
 			ls_err_set(err, rc, "%s", e2.msg);
 			break;

@@ -6,6 +6,11 @@
  * Everything read back from the tiles is compared with a reference built
  * here straight from the list of leaves with merkle_node_hash, not with the
  * writer's own state.
+ *
+ * Full level-0 tiles of a sealed range (tiles.h): with the files deleted
+ * (tiles_drop_level0), the readers give the same bytes from the segment,
+ * the writer reopens on them, does not write them again and refuses other
+ * bytes; without DIR/segments (a static copy) they are missing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +27,7 @@
 #include <unistd.h>
 
 #include "core/merkle.h"
+#include "store/segment.h"
 #include "store/tiles.h"
 
 #define H LS_HASH_LEN
@@ -917,6 +923,87 @@ static void test_tampered_full_tile(void **state)
 	remove_dir(dir);
 }
 
+static void test_sealed_level0(void **state)
+{
+	const uint64_t n = 1000, sealed = 768;
+	struct iovec iov[768];
+	struct tiles_writer *w;
+	struct ls_err err = { "" };
+	struct ref r;
+	char *root = make_dir(), logdir[128], segdir[128], p[256];
+	uint8_t *data = NULL, other[H];
+	uint64_t dropped = 0;
+	size_t len = 0;
+
+	(void)state;
+	ref_build(&r, n);
+	snprintf(logdir, sizeof(logdir), "%s/log", root);
+	snprintf(segdir, sizeof(segdir), "%s/segments", root);
+	assert_int_equal(mkdir(logdir, 0755), 0);
+	assert_int_equal(tiles_writer_open(logdir, 0, &w, &err), LS_OK);
+	append_range(w, &r, 0, n);
+	assert_int_equal(tiles_writer_flush(w, &err), LS_OK);
+	tiles_writer_free(w);
+	for (uint64_t i = 0; i < sealed; i++) {
+		iov[i].iov_base = malloc(65536);
+		assert_non_null(iov[i].iov_base);
+		iov[i].iov_len = make_entry(i, iov[i].iov_base);
+	}
+	if (segment_write(segdir, 0, (uint32_t)sealed, iov,
+			  (const uint8_t (*)[H])r.lv[0], NULL, &err) != LS_OK)
+		fail_msg("segment_write: %s", err.msg);
+	for (uint64_t i = 0; i < sealed; i++)
+		free(iov[i].iov_base);
+
+	/* A tile whose file has other bytes is kept; the others go. */
+	flip_byte(logdir, "tile/0/001", 40);
+	assert_int_equal(tiles_drop_level0(logdir, 0, sealed, (const uint8_t (*)[H])r.lv[0],
+					   &dropped, &err), LS_OK);
+	assert_int_equal(dropped, 2);
+	flip_byte(logdir, "tile/0/001", 40);
+	assert_int_equal(tiles_drop_level0(logdir, 0, sealed, (const uint8_t (*)[H])r.lv[0],
+					   &dropped, &err), LS_OK);
+	assert_int_equal(dropped, 1);
+	for (int t = 0; t < 3; t++) {
+		snprintf(p, sizeof(p), "%s/tile/0/00%d", logdir, t);
+		assert_int_not_equal(access(p, F_OK), 0);
+	}
+	snprintf(p, sizeof(p), "%s/tile/0/003.p/232", logdir);
+	assert_int_equal(access(p, F_OK), 0);
+
+	/* The same bytes as the file had, for GET and for every node. */
+	assert_int_equal(tiles_read_file(logdir, 0, 1, 256, &data, &len, &err), LS_OK);
+	assert_int_equal(len, 256 * H);
+	assert_memory_equal(data, r.lv[0][256], 256 * H);
+	free(data);
+	check_reader(logdir, &r, n);
+
+	/* The writer reopens on them and, rebuilt from 0, skips them. */
+	assert_int_equal(tiles_writer_open(logdir, n, &w, &err), LS_OK);
+	tiles_writer_free(w);
+	assert_int_equal(tiles_writer_open(logdir, 0, &w, &err), LS_OK);
+	append_range(w, &r, 0, n);
+	assert_int_equal(tiles_writer_flush(w, &err), LS_OK);
+	tiles_writer_free(w);
+	snprintf(p, sizeof(p), "%s/tile/0/000", logdir);
+	assert_int_not_equal(access(p, F_OK), 0);
+	/* ... and refuses a leaf the segment does not hold. */
+	assert_int_equal(tiles_writer_open(logdir, 0, &w, &err), LS_OK);
+	memset(other, 0xab, H);
+	assert_int_equal(tiles_writer_append(w, other, "x", 1), LS_OK);
+	append_range(w, &r, 1, n);
+	assert_int_equal(tiles_writer_flush(w, &err), LS_TAMPERED);
+	tiles_writer_free(w);
+
+	/* A static copy (no DIR/segments beside it): the tile is missing. */
+	snprintf(p, sizeof(p), "%s/away", root);
+	assert_int_equal(rename(segdir, p), 0);
+	assert_int_equal(tiles_read_file(logdir, 0, 1, 256, &data, &len, &err), LS_NOTFOUND);
+	assert_non_null(strstr(err.msg, "tile/0/001"));
+	ref_free(&r);
+	remove_dir(root);
+}
+
 static void test_reader_limits(void **state)
 {
 	struct ref r;
@@ -997,6 +1084,7 @@ int main(void)
 		cmocka_unit_test(test_flush_failure_is_sticky),
 		cmocka_unit_test(test_damage),
 		cmocka_unit_test(test_tampered_full_tile),
+		cmocka_unit_test(test_sealed_level0),
 		cmocka_unit_test(test_reader_limits),
 		cmocka_unit_test(test_checkpoint),
 	};
