@@ -232,6 +232,39 @@ ls_rc store_journal_each(const char *jdir, uint64_t start,
 	return rc;
 }
 
+ls_rc store_sealed_keep_tiles(const char *datadir, uint64_t first, struct ls_err *err)
+{
+	char path[PATH_MAX], logdir[PATH_MAX];
+	struct keyring *kr = NULL;
+	struct segment *s = NULL;
+	uint8_t (*h)[LS_HASH_LEN] = NULL;
+	uint32_t n;
+	ls_rc rc;
+
+	rc = keys_get(datadir, &kr, err);
+	if (rc == LS_NOTFOUND)
+		kr = NULL;
+	else if (rc != LS_OK)
+		return rc;
+	store_sealed_path(datadir, first, path, sizeof(path));
+	rc = segment_open(path, kr, &s, err);
+	if (rc == LS_NOTFOUND)
+		return LS_OK;
+	if (rc != LS_OK)
+		return rc;
+	n = segment_count(s);
+	if (!(h = malloc((size_t)n * LS_HASH_LEN)))
+		rc = ls_err_set(err, LS_NOMEM, "out of memory");
+	if (rc == LS_OK)
+		rc = segment_hashes(s, first, n, h, err);
+	segment_close(s);
+	snprintf(logdir, sizeof(logdir), "%s/log", datadir);
+	if (rc == LS_OK)
+		rc = tiles_restore_level0(logdir, first, n, (const uint8_t (*)[LS_HASH_LEN])h, err);
+	free(h);
+	return rc;
+}
+
 /* ------------------------------------------------------------ one file --- */
 
 /* Root of the 256 leaf hashes at h: the level-8 node above them. */

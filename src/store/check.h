@@ -94,6 +94,13 @@ struct store_sealed {
 };
 ls_rc store_sealed_list(const char *datadir, struct store_sealed **out, size_t *n,
 			struct ls_err *err);
+/* Before the sealed segment of `first` leaves DIR/segments (retention
+ * moves it to the archive, or removes a left-over): the full level-0 hash
+ * tiles it serves in place of their files (tiles.h) are written back as
+ * files, durably, so that proofs, checkpoints and the tiles writer keep
+ * working without it.  The segment's hashes are read checked.  A segment
+ * already gone: LS_OK (nothing left to write from). */
+ls_rc store_sealed_keep_tiles(const char *datadir, uint64_t first, struct ls_err *err);
 /* "DIR/segments/<016x>.seal" */
 void store_sealed_path(const char *datadir, uint64_t first, char *out, size_t cap);
 

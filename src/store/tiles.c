@@ -1276,3 +1276,29 @@ ls_rc tiles_drop_level0(const char *logdir, uint64_t first, uint64_t count,
 	close(dirfd);
 	return rc;
 }
+
+ls_rc tiles_restore_level0(const char *logdir, uint64_t first, uint64_t count,
+			   const uint8_t (*hashes)[LS_HASH_LEN], struct ls_err *err)
+{
+	char rel[TILES_PATH_MAX], path[PATH_MAX];
+	ls_rc rc = LS_OK;
+
+	if (!logdir || !hashes || first % TILE_WIDTH || count % TILE_WIDTH)
+		return ls_err_set(err, LS_INVALID, "level-0 tiles: not whole tiles");
+	for (uint64_t t = 0; rc == LS_OK && t < count / TILE_WIDTH; t++) {
+		char *slash;
+
+		tiles_path(0, first / TILE_WIDTH + t, TILE_WIDTH, rel, sizeof(rel));
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", logdir, rel) >= sizeof(path))
+			return ls_err_set(err, LS_LIMIT, "%s: path too long", logdir);
+		if (access(path, F_OK) == 0)
+			continue;
+		slash = strrchr(path, '/');
+		*slash = 0;
+		rc = fs_mkdirs(path, 0755, err);
+		*slash = '/';
+		if (rc == LS_OK)
+			rc = fs_write_file(path, hashes[t * TILE_WIDTH], TILE_BYTES, 0644, 0, err);
+	}
+	return rc;
+}

@@ -94,5 +94,11 @@ void tiles_reader_free(struct tiles_reader *r);
 ls_rc tiles_drop_level0(const char *logdir, uint64_t first, uint64_t count,
 			const uint8_t (*hashes)[LS_HASH_LEN], uint64_t *dropped,
 			struct ls_err *err);
+/* The reverse, before the segment leaves DIR/segments (retention): every
+ * missing full level-0 tile file of [first, first + count) is written
+ * back from hashes, durably (fs_write_file), so that proofs and the
+ * writer's reopen never need the segment again. */
+ls_rc tiles_restore_level0(const char *logdir, uint64_t first, uint64_t count,
+			   const uint8_t (*hashes)[LS_HASH_LEN], struct ls_err *err);
 
 #endif
