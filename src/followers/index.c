@@ -206,17 +206,25 @@ void index_set_range_leaves(struct index *idx, uint32_t leaves)
 	pthread_mutex_unlock(&idx->mu);
 }
 
-/* 1 when entry k is in the journal (its SHA-256 in hash), 0 when not, <0
- * (rc in *why) on error. */
+/* 1 when entry k is in the journal (its SHA-256 in hash), 2 when it was
+ * there and retention moved it out (below the retained point; hash not
+ * set), 0 when not, <0 (rc in *why) on error. */
 static int journal_has(const char *jdir, uint64_t k, uint8_t hash[LS_HASH_LEN], ls_rc *why,
 		       struct ls_err *err)
 {
 	struct store_iter *it;
 	const uint8_t *data;
 	size_t len;
-	uint64_t at;
+	uint64_t at, kept = 0;
 	ls_rc rc;
 
+	rc = store_retained(jdir, &kept, err);
+	if (rc != LS_OK) {
+		*why = rc;
+		return -1;
+	}
+	if (k < kept)
+		return 2;
 	rc = store_iter_open(jdir, k, 0, &it, err);
 	if (rc == LS_NOTFOUND)
 		return 0;
@@ -278,8 +286,9 @@ static ls_rc reconcile(struct index *idx, struct ls_err *err)
 			free(f);
 			return why;
 		}
-		/* (not there: a cut tail, handled next) */
-		if (has && !ls_ct_equal(h, m.last_hash, LS_HASH_LEN))
+		/* (not there: a cut tail, handled next; retained away:
+		 * nothing to compare) */
+		if (has == 1 && !ls_ct_equal(h, m.last_hash, LS_HASH_LEN))
 			keep = 0;
 	}
 	/* Past the journal's end (a torn tail was cut, or another journal). */
@@ -331,7 +340,7 @@ static ls_rc reconcile(struct index *idx, struct ls_err *err)
 		has = journal_has(idx->jdir, keep * L - 1, m.last_hash, &why, err);
 		if (has < 0)
 			return why;
-		m.has_last = has > 0;
+		m.has_last = has == 1;
 		m.last = keep * L - 1;
 	}
 	rc = ix_meta_write(idx->idir, &m, err);

@@ -169,7 +169,8 @@ ls_rc index_rebuild(const char *datadir, index_progress_fn progress, void *ctx, 
  * (times, action, outcome, service) as the entry gives them; and every
  * posting points at an entry that has the term (checked by rebuilding the
  * range from the entries and comparing the encoded bytes, which are
- * canonical).  LS_OK; LS_CORRUPT with err naming the first difference:
+ * canonical).  Ranges that hold entries below the retained point (moved
+ * out by retention) are skipped.  LS_OK; LS_CORRUPT with err naming the first difference:
  * "index/<file>: range [first, end): leaf N: field F: ..." or "... byte
  * B differs"; LS_NOTFOUND for no index at all (no DIR/index/meta);
  * another code for I/O.  progress (may be NULL) is called with the

@@ -97,6 +97,8 @@ void *ix_extractor(void *arg)
 	char *arena = malloc(STORE_MAX_ENTRY + 1);	/* decoded strings of one entry */
 	struct terms *t = malloc(sizeof(*t));
 	uint64_t next, pub, bound, n_fed = 0, n_read = 0, L = idx->L;
+	uint64_t gap_end = 0;	/* leaves below it were retained away: empty rows */
+	struct pf_row empty;
 	ls_rc rc = LS_OK;
 
 	pthread_setname_np(pthread_self(), "ls-idx-extract");
@@ -112,12 +114,14 @@ void *ix_extractor(void *arg)
 	pthread_mutex_lock(&idx->mu);
 	next = pub = idx->end;
 	pthread_mutex_unlock(&idx->mu);
+	memset(&empty, 0, sizeof(empty));
 	for (;;) {
 		const uint8_t *data;
 		struct building *b;
 		struct row r;
 		size_t len;
-		uint64_t at, joff;
+		uint64_t at, joff, kept;
+		const struct pf_row *row;
 		uint32_t rel;
 		bool bounded, quit;
 		int s;
@@ -146,6 +150,15 @@ void *ix_extractor(void *arg)
 		if (s < 0) {
 			rc = ls_err_set(&err, LS_NOMEM, "out of memory");
 			break;
+		}
+		/* Leaves that retention moved out before the index saw them:
+		 * an empty row each, so that ranges stay whole. */
+		if (next < gap_end) {
+			row = &empty;
+			data = NULL;
+			len = 0;
+			joff = INDEX_NO_OFFSET;
+			goto add;
 		}
 		/* The feed when it holds next; the journal otherwise. */
 		if (!fb || next < fb->first || next - fb->first >= fb->n)
@@ -188,6 +201,14 @@ void *ix_extractor(void *arg)
 		}
 		if (rc != LS_OK)
 			break;
+		if (at > next && store_retained(idx->jdir, &kept, NULL) == LS_OK && at <= kept) {
+			/* next .. at - 1 are below the retained point: fill
+			 * them, then read at again from a new iterator. */
+			gap_end = at;
+			store_iter_free(it);
+			it = NULL;
+			continue;
+		}
 		if (at != next) {
 			rc = ls_err_set(&err, LS_CORRUPT, "journal gave entry %llu, expected %llu",
 					(unsigned long long)at, (unsigned long long)next);
@@ -205,10 +226,12 @@ extract:
 			rc = ls_err_set(&err, LS_NOMEM, "out of memory");
 			break;
 		}
+		row = &t->row;
+add:
 		b = &idx->b[(next / L) & 1];
 		rel = (uint32_t)(next - b->first);
 		pthread_rwlock_wrlock(&idx->act_rw);
-		rc = postings_add_row(b->p, rel, &t->row, &err);
+		rc = postings_add_row(b->p, rel, row, &err);
 		b->offs[rel] = joff;
 		pthread_rwlock_unlock(&idx->act_rw);
 		if (rc != LS_OK)
@@ -216,7 +239,10 @@ extract:
 		next++;
 		if (rel == L - 1) {
 			/* Complete: published first (F1), then the writer's. */
-			ls_sha256(data, len, NULL, 0, b->last_hash);
+			if (data)
+				ls_sha256(data, len, NULL, 0, b->last_hash);
+			else
+				memset(b->last_hash, 0, LS_HASH_LEN);
 			publish(idx, next);
 			pub = next;
 			pthread_mutex_lock(&idx->mu);

@@ -31,8 +31,10 @@ V6=$(jq -r '.[1].source.ip' "$TMP/b.json")
 check_eq "post 3 marked events: 200" 200 "$(req POST /v1/events "$W" $J "$TMP/b.json")"
 I0=$(jq -r '.indexes[0]' "$TMP/resp"); I1=$(jq -r '.indexes[1]' "$TMP/resp"); I2=$(jq -r '.indexes[2]' "$TMP/resp")
 # Fill the range up to 512 leaves (ranges of 256: the markers' one is complete).
-python3 -c 'import json; print(json.dumps([{"time":"2024-05-06T07:00:00Z","actor":{"id":"filler"},"action":"fill.x","outcome":"success"}] * 100))' >"$TMP/fill.json"
-for _ in 1 2 3 4 5; do req POST /v1/events "$W" $J "$TMP/fill.json" >/dev/null; done
+python3 -c 'import json; print(json.dumps([{"time":"2024-05-06T07:00:00Z","actor":{"id":"filler"},"action":"fill.x","outcome":"success","source":{"ip":"192.0.2.1"}}] * 100))' >"$TMP/fill.json"
+FILLED=""
+for _ in 1 2 3 4 5; do FILLED="$FILLED$(req POST /v1/events "$W" $J "$TMP/fill.json")"; done
+check_eq "500 filler events: 200 x 5" 200200200200200 "$FILLED"
 
 # q QUERY: the indexes /v1/events returns for QUERY (ascending), or the status when not 200.
 q() {
