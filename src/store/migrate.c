@@ -8,8 +8,10 @@
  *  1. open the log as it is (log_opts.old_format) and close it: the close
  *     signs a checkpoint and seals every whole range of the journal that a
  *     signed checkpoint covers (sealer.h), dropping the journal files the
- *     segments cover; hash tiles and checkpoints are not touched, so every
- *     leaf, proof and checkpoint stays valid;
+ *     segments cover, and the full level-0 hash tile files of the sealed
+ *     ranges (the segments serve the same bytes, tiles.h); checkpoints and
+ *     the other tiles are not touched, so every leaf, proof and checkpoint
+ *     stays valid;
  *  2. delete the old entry bundle files (their entries are in segments or
  *     the journal, and /log/tile/entries is built from those now);
  *  3. write DIR/format.

@@ -3,6 +3,8 @@
  *
  *	checkpoint                   the latest signed checkpoint
  *	tile/<L>/<N>                 full hash tile: 256 hashes of 32 bytes
+ *	                             (level 0 of a sealed range: no file, the
+ *	                             segment serves it; below)
  *	tile/<L>/<N>.p/<W>           partial hash tile of W (1..255) hashes
  *	tile/entries/<N>[.p/<W>]     entry bundle: W entries, each a big-endian
  *	                             uint16 length then the entry bytes (read
