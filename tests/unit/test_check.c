@@ -13,8 +13,8 @@
  * segment's hashes, the segments are tied to the tree one level up), a
  * changed partial level-0 tile and a WAL that does not continue at the
  * sealed end are named; with the level-0 tiles deleted, as the sealer
- * does, the check passes and a segment rewritten whole with a forged entry
- * is caught;
+ * does, the check passes, store_sealed_keep_tiles() writes them back for
+ * retention, and a segment rewritten whole with a forged entry is caught;
  * the retained point skips left-overs; store_sealed_list(),
  * store_sealed_each() and store_sealed_hashes() give the segments, every
  * entry and the stored hashes from any leaf back.
@@ -351,6 +351,24 @@ static void test_level0_dropped(void **state)
 	assert_int_equal(store_check_segments(dir, 0, N, NULL, &rep, &err), LS_OK);
 	assert_int_equal(rep.tiles, N / TILE_WIDTH);
 	assert_int_equal(store_check_segments(dir, 0, 700, NULL, &rep, &err), LS_OK);
+
+	/* Before retention moves the first segment out, its tiles come back
+	 * as files with the same bytes; a segment already gone is no error. */
+	assert_int_equal(store_sealed_keep_tiles(dir, 0, &err), LS_OK);
+	for (int t = 0; t < 2; t++) {
+		FILE *f;
+		uint8_t buf[TILE_BYTES_T + 1];
+
+		snprintf(p, sizeof(p), "%s/tile/0/00%d", logdir, t);
+		f = fopen(p, "rb");
+		assert_non_null(f);
+		assert_int_equal(fread(buf, 1, sizeof(buf), f), TILE_BYTES_T);
+		fclose(f);
+		assert_memory_equal(buf, hashes[t * TILE_WIDTH], TILE_BYTES_T);
+	}
+	snprintf(p, sizeof(p), "%s/tile/0/002", logdir);
+	assert_int_not_equal(access(p, F_OK), 0);
+	assert_int_equal(store_sealed_keep_tiles(dir, 7 * SEG, &err), LS_OK);
 
 	/* The second segment again, entry 600 replaced (and its hash). */
 	for (unsigned i = 0; i < SEG; i++) {
