@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "base/fsutil.h"
 #include "core/merkle.h"
 #include "store/journal.h"
 #include "store/keys.h"
@@ -267,6 +268,47 @@ ls_rc store_sealed_keep_tiles(const char *datadir, uint64_t first, struct ls_err
 
 /* ------------------------------------------------------------ one file --- */
 
+/* Full level-0 tile files left in a sealed range (a crash between the seal
+ * and their deletion, or put there): a reader takes the file before the
+ * segment (tiles.h), so each must be exactly the segment's 256 hashes.
+ * h[i] is leaf lo + i, for cnt leaves. */
+static ls_rc check_l0_files(const char *logdir, const char *path, uint64_t lo, uint64_t cnt,
+			    const uint8_t (*h)[LS_HASH_LEN], struct ls_err *err)
+{
+	char rel[TILES_PATH_MAX], file[PATH_MAX];
+
+	for (uint64_t t = (lo + TILE_WIDTH - 1) / TILE_WIDTH; (t + 1) * TILE_WIDTH <= lo + cnt;
+	     t++) {
+		const uint8_t *want = h[t * TILE_WIDTH - lo];
+		struct ls_err e = { "" };
+		char *data = NULL;
+		size_t len = 0, at = 0;
+		ls_rc rc;
+
+		tiles_path(0, t, TILE_WIDTH, rel, sizeof(rel));
+		snprintf(file, sizeof(file), "%s/%s", logdir, rel);
+		rc = fs_read_file(file, (size_t)TILE_WIDTH * LS_HASH_LEN, &data, &len, &e);
+		if (rc == LS_NOTFOUND)
+			continue;	/* the segment serves it */
+		if (rc == LS_LIMIT)
+			return ls_err_set(err, LS_TAMPERED, "%s: not a tile of %d hashes", file,
+					  TILE_WIDTH);
+		if (rc != LS_OK)
+			return ls_err_set(err, rc, "%s", e.msg);
+		while (at < len && at < (size_t)TILE_WIDTH * LS_HASH_LEN &&
+		       (uint8_t)data[at] == want[at])
+			at++;
+		free(data);
+		if (len != (size_t)TILE_WIDTH * LS_HASH_LEN || at != len)
+			return ls_err_set(err, LS_TAMPERED,
+					  "%s: differs from the leaf hashes of sealed segment %s at "
+					  "hash %zu (a level-0 tile file left in a sealed range must "
+					  "be the segment's)",
+					  file, path, at / LS_HASH_LEN);
+	}
+	return LS_OK;
+}
+
 /* Root of the 256 leaf hashes at h: the level-8 node above them. */
 static void tile_root(const uint8_t (*h)[LS_HASH_LEN], uint8_t out[LS_HASH_LEN])
 {
@@ -349,6 +391,8 @@ static ls_rc check_tiles(const char *datadir, const char *path, uint64_t first, 
 			(*tiles)++;
 	}
 	tiles_reader_free(r);
+	if (rc == LS_OK)
+		rc = check_l0_files(logdir, path, first, end - first, h, err);
 	return rc;
 }
 
@@ -584,6 +628,13 @@ ls_rc store_sealed_hashes(const char *datadir, uint64_t from,
 		if (rc == LS_OK)
 			rc = segment_hashes(s, lo, (size_t)(first + count - lo), h, err);
 		segment_close(s);
+		if (rc == LS_OK) {
+			char logdir[PATH_MAX];
+
+			snprintf(logdir, sizeof(logdir), "%s/log", datadir);
+			rc = check_l0_files(logdir, path, lo, first + count - lo,
+					    (const uint8_t (*)[LS_HASH_LEN])h, err);
+		}
 		if (rc == LS_OK && fn)
 			rc = fn(ctx, lo, (size_t)(first + count - lo),
 				(const uint8_t (*)[LS_HASH_LEN])h, err);

@@ -16,8 +16,10 @@
  *     hashes must hash to its node at tree level 8, a hash of the level-1
  *     tile DIR/log/tile/1/...; leaves in a tile still partial at `size`
  *     are compared with the level-0 partial tile.  With segment_verify()'s
- *     leaf hash = SHA-256(0x00 || entry) the segments are tied to the
- *     signed checkpoints;
+ *     leaf hash = SHA-256(0x00 || entry) the segments are  *     leaf hash = SHA-256(0x00 || entry) the segments are tied to the
+ *     signed checkpoints; a full level-0 tile file still in a sealed range
+ *     (a crash between the seal and its deletion) is read before the
+ *     segment, so it must be exactly the segment's hashes;
  *   - the write-ahead log (DIR/journal) continues at the sealed end: its
  *     first entry from there is that leaf (or there is none).
  * The first failure is LS_CORRUPT or LS_TAMPERED with the file and byte
@@ -115,7 +117,8 @@ ls_rc store_sealed_each(const char *datadir, const char *path,
  * order, without reading the entries (what serve's start check needs):
  * fn(ctx, first, n, hashes) per segment (the first one from `from`); the
  * segments must be contiguous from the one holding `from`, and the WAL
- * must go on where they end (*end; `from` when no segment holds it).
+ * must go on where they end (*end; `from` when no segment holds it), and
+ * a full level-0 tile file left in their range must be their hashes.
  * Only each segment's header, table and hash blocks are read and
  * checked (segment.h). */
 ls_rc store_sealed_hashes(const char *datadir, uint64_t from,

@@ -369,6 +369,24 @@ static void test_level0_dropped(void **state)
 	snprintf(p, sizeof(p), "%s/tile/0/002", logdir);
 	assert_int_not_equal(access(p, F_OK), 0);
 	assert_int_equal(store_sealed_keep_tiles(dir, 7 * SEG, &err), LS_OK);
+	assert_int_equal(store_check_segments(dir, 0, N, NULL, &rep, &err), LS_OK);
+	/* A level-0 tile file left in a sealed range is read before the
+	 * segment: one with other bytes is named, by the check and by the
+	 * start check's walk of the stored hashes. */
+	snprintf(p, sizeof(p), "%s/tile/0/001", logdir);
+	flip(p, 32 * 9);
+	assert_int_equal(store_check_segments(dir, 0, N, NULL, &rep, &err), LS_TAMPERED);
+	assert_non_null(strstr(err.msg, "tile/0/001: differs from the leaf hashes of sealed "
+					"segment"));
+	assert_non_null(strstr(err.msg, "at hash 9"));
+	{
+		uint64_t end = 0;
+
+		assert_int_equal(store_sealed_hashes(dir, 0, NULL, NULL, &end, &err), LS_TAMPERED);
+		assert_non_null(strstr(err.msg, "tile/0/001: differs"));
+	}
+	flip(p, 32 * 9);
+	assert_int_equal(store_check_segments(dir, 0, N, NULL, &rep, &err), LS_OK);
 
 	/* The second segment again, entry 600 replaced (and its hash). */
 	for (unsigned i = 0; i < SEG; i++) {
