@@ -310,7 +310,11 @@ static ls_rc archive_one(struct log *l, const struct retention_policy *p, json_t
 
 	snprintf(name, sizeof(name), "%016llx.seal", (unsigned long long)s->first);
 	store_sealed_path(dir, s->first, path, sizeof(path));
-	rc = fs_read_file(path, SEGFILE_MAX, &data, &len, err);
+	/* The level-0 tiles it serves become files again first (harmless if
+	 * the pass stops: files and segment then both hold them). */
+	rc = store_sealed_keep_tiles(dir, s->first, err);
+	if (rc == LS_OK)
+		rc = fs_read_file(path, SEGFILE_MAX, &data, &len, err);
 	if (rc != LS_OK)
 		return rc;
 	ls_sha256(data, len, NULL, 0, h);
@@ -445,7 +449,8 @@ ls_rc retention_run(struct log *l, int64_t now_us, struct retention_report *rep,
 			/* Left over by a pass that stopped after "retained". */
 			if (v[i].first + v[i].count <= kept && manifest_find(segs, v[i].first)) {
 				store_sealed_path(dir, v[i].first, path, sizeof(path));
-				unlink(path);
+				if (store_sealed_keep_tiles(dir, v[i].first, NULL) == LS_OK)
+					unlink(path);
 			}
 			continue;
 		}
