@@ -24,6 +24,7 @@
 #include "base/crypto.h"
 #include "base/fsutil.h"
 #include "core/event.h"
+#include "store/check.h"
 #include "store/log.h"
 #include "store/reader.h"
 #include "followers/retention.h"
@@ -463,8 +464,11 @@ static void old_archive(unsigned n)
 	free(man);
 	assert_int_equal(store_set_retained(jdir, n, &err), LS_OK);
 	snprintf(path, sizeof(path), "%s/segments/0000000000000000.seal", dir);
-	if (!(n % 256))
+	if (!(n % 256)) {
+		/* (its level-0 tiles were files in the old format) */
+		assert_int_equal(store_sealed_keep_tiles(dir, 0, &err), LS_OK);
 		assert_int_equal(unlink(path), 0);
+	}
 
 	memset(&vr, 0, sizeof(vr));
 	if (verify_data_dir(dir, 0, &vr, &err) != LS_OK)
