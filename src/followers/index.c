@@ -294,32 +294,23 @@ static ls_rc reconcile(struct index *idx, struct ls_err *err)
 		keep--;
 	}
 	free(f);
-	/* Each kept file must decode (and hold L leaves). */
+	/* Each kept file must map and hold L leaves (its header and fixed
+	 * parts: the rest is checked at its first query, index_files.c). */
 	for (i = 0; i < keep; i++) {
-		struct postings *p = NULL;
 		struct range r;
 		struct ls_err e2;
 
-		rc = ix_post_read(idx->idir, (uint64_t)i * L, &p, &e2);
-		if (rc == LS_OK && postings_count(p) != L)
-			rc = LS_CORRUPT;
-		if (rc == LS_NOMEM || rc == LS_IO) {
-			postings_free(p);
+		rc = ix_post_check(idx, (uint64_t)i * L, &r, &e2);
+		if (rc == LS_NOMEM || rc == LS_IO)
 			return ls_err_set(err, rc, "%s", e2.msg);
-		}
-		if (rc != LS_OK) {
-			postings_free(p);
+		if (rc != LS_OK)
 			break;
-		}
-		ix_range_bounds(p, &r);
 		pthread_mutex_lock(&idx->mu);
 		if (ix_ranges_append(idx, &r)) {
 			pthread_mutex_unlock(&idx->mu);
-			postings_free(p);
 			return ls_err_set(err, LS_NOMEM, "out of memory");
 		}
 		pthread_mutex_unlock(&idx->mu);
-		ix_cache_add(idx, p);
 	}
 	keep = i;
 	rc = ix_post_remove_from(idx->idir, (uint64_t)keep * L, err);
