@@ -2,9 +2,11 @@
  * postings_codec.c - postings_encode() and postings_decode(): the blob of
  * docs/FORMAT.md section 12 ("Postings files"), summarised:
  *
- *   header      "LSPOST01", first (u64), count (u32), total length (u32),
+ *   header      "LSPOST02", first (u64), count (u32), total length (u32),
  *               47 sections as (offset u32, length u32), terms per field
- *               (10 x u32); big-endian like the rest of the project
+ *               (10 x u32), time bounds (flags u32, then lo, hi of the
+ *               time and of the received time, 4 x i64); big-endian like
+ *               the rest of the project
  *   sections    contiguous from byte PS_HEAD, in section order:
  *               per field 1..10: DICT, RESTART, SETS, ANY;
  *               then HAS time, COL time, HAS received, COL received,
@@ -13,7 +15,9 @@
  *
  * Decoding copies the blob and checks every byte's meaning before the
  * first lookup (postings.h invariant 2); the checksum is checked last, so
- * an error names where the structure first breaks when it does.
+ * an error names where the structure first breaks when it does.  A view
+ * (postings_view()) runs the same code on the caller's bytes, every check
+ * or (light) the fixed parts only: the rest is checked at use (postings.c).
  */
 #include <stdlib.h>
 #include <string.h>

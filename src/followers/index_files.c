@@ -297,8 +297,9 @@ int ix_ranges_append(struct index *idx, const struct range *r)
  * a cached range costs RssAnon only its struct postings and the small
  * arrays of its columns (a few KiB), and CACHE_SLOTS of them stay mapped,
  * least recently used unmapped first.  A file's every byte (its checksum,
- * every set) is checked at its first open in this process; later opens of
- * the same file (same dev, inode, size, mtime) check only the fixed parts,
+ * every set) is checked at its first open in this process (read and
+ * decoded as ix_post_read() does, then freed); later opens of the same
+ * file (same dev, inode, size, mtime) check only the fixed parts,
  * and every lookup checks what it reads (postings.h), so bytes changed
  * under the map cost that query LS_CORRUPT, never a crash.  Files are
  * replaced by rename, never rewritten in place: a truncation by another
@@ -409,6 +410,19 @@ static ls_rc post_map(struct index *idx, uint64_t first, int mode, struct centry
 	else if (st->st_size <= 0 || (uint64_t)st->st_size > POST_MAX)
 		rc = ls_err_set(err, LS_CORRUPT, "index/%s: %lld bytes", name,
 				(long long)st->st_size);
+	if (rc == LS_OK && mode == MAP_ONCE) {
+		pthread_mutex_lock(&idx->cmu);
+		full = !seen_is(idx, first / idx->L, st);
+		pthread_mutex_unlock(&idx->cmu);
+	}
+	if (rc == LS_OK && full) {
+		/* Every byte, once: read into the heap and decoded (a few ms),
+		 * then freed; cheaper than faulting every page of the map in. */
+		struct postings *whole;
+
+		rc = ix_post_read(idx->idir, first, &whole, err);
+		postings_free(whole);
+	}
 	if (rc == LS_OK) {
 		c->maplen = (size_t)st->st_size;
 		c->map = mmap(NULL, c->maplen, PROT_READ, MAP_SHARED, fd, 0);
@@ -416,19 +430,19 @@ static ls_rc post_map(struct index *idx, uint64_t first, int mode, struct centry
 			c->map = NULL;
 			rc = ls_err_set(err, errno == ENOMEM ? LS_NOMEM : LS_IO, "%s: mmap: %s",
 					path, strerror(errno));
+		} else {
+			/* lookups read a few pages: no readahead around them */
+			madvise(c->map, c->maplen, MADV_RANDOM);
 		}
 	}
 	if (fd >= 0)
 		close(fd);
 	free(path);
-	if (rc != LS_OK)
+	if (rc != LS_OK) {
+		centry_release(c);
 		return rc;
-	if (mode == MAP_ONCE) {
-		pthread_mutex_lock(&idx->cmu);
-		full = !seen_is(idx, first / idx->L, st);
-		pthread_mutex_unlock(&idx->cmu);
 	}
-	rc = postings_view(c->map, c->maplen, full, &c->p, err);
+	rc = postings_view(c->map, c->maplen, 0, &c->p, err);
 	if (rc == LS_OK && postings_first(c->p) != first)
 		rc = ls_err_set(err, LS_CORRUPT, "index/%s: holds leaves from %llu", name,
 				(unsigned long long)postings_first(c->p));
