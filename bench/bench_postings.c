@@ -6,10 +6,11 @@
  * The range: --entries N (default 65536) bench-shape events (bench_event.h:
  * 5000 actors, 12 actions, 4 outcomes mostly success, 8 services, 6
  * resource types, 800000 resource ids, addresses 10.x.y.z) as the terms
- * the query index gives them: action, outcome, service, keyed 16-byte
- * hashes of actor, resource type, resource id, writer (3 of them) and
- * address, three network prefixes (/8, /16, /24: 1 + 16 bytes), family 4:
- * 12 terms per entry.
+ * the query index gives them: action, outcome, service, keyed hashes
+ * (--hash bytes, 8 as the index writes them, 16 as it did before) of
+ * actor, resource type, resource id, writer (3 of them) and address, three
+ * network prefixes (/8, /16, /24: 1 + 8 bytes), family 4: 12 terms per
+ * entry.
  *
  * It prints:
  *  1. per posting shape (dense: outcome=success, service; sparse: an
@@ -23,16 +24,31 @@
  *     smaller of the two (what postings_encode() does);
  *  4. postings itself: add_row entries/s, postings_memory() bytes/entry,
  *     encode time and bytes/entry, decode time, and lookups on the
- *     decoded range.
+ *     decoded range;
+ *  5. --files R (default 153, 0: skip): R .post files of the range (first
+ *     = i * N) in a temporary directory, and a query for a rare term (a
+ *     resource id in one entry of each range, and one in none) over all of
+ *     them, as the index runs it: read + postings_decode_owned() per file
+ *     (before), against mmap + postings_view() (the index's way: at the
+ *     first open, read + decode + free for every check, then a view of the
+ *     fixed parts; later opens the view only); cold (each file's
+ *     pages dropped with posix_fadvise(DONTNEED) first) and warm (views
+ *     kept open); RssAnon with every range decoded, and with every range
+ *     viewed.
  * With the machine (uname, CPU) first.
  *
- *	bench_postings [--entries N] [--rounds R]
+ *	bench_postings [--entries N] [--rounds R] [--hash 8|16] [--files R]
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
+
+#include <libdeflate.h>
 
 #include <roaring/roaring.h>
 
@@ -42,6 +58,7 @@
 #include "core/postings.h"
 
 static const uint8_t hkey[16] = "bench-postings-k";
+static unsigned hlen = 8;	/* --hash: bytes of a keyed term */
 
 /* Seconds of CPU this thread used: on a shared machine the wall clock
  * also counts other processes' turns, so both are printed. */
@@ -68,7 +85,7 @@ static void hterm(struct bterm *t, uint8_t field, const char *s)
 	uint64_t a = ls_siphash24(hkey, s, strlen(s)), b = ls_siphash24(hkey, &a, sizeof(a));
 
 	t->field = field;
-	t->len = 16;
+	t->len = (uint8_t)hlen;
 	memcpy(t->b, &a, 8);
 	memcpy(t->b + 8, &b, 8);
 }
@@ -83,9 +100,9 @@ static void pterm(struct bterm *t, uint8_t field, const char *s)
 static void netterm(struct bterm *t, uint8_t plen, const char *net)
 {
 	hterm(t, PF_NET, net);
-	memmove(t->b + 1, t->b, 16);
+	memmove(t->b + 1, t->b, 8);
 	t->b[0] = plen;
-	t->len = 17;
+	t->len = 9;	/* 1 + NET_HASH_LEN, as the index */
 }
 
 static void gen_rows(struct brow *rows, uint32_t n)
@@ -348,10 +365,279 @@ static int u32cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* ------------------------------------------------------------------ */
+/* 5. a rare term over many range files */
+
+static long rss_anon_kib(void)
+{
+	char line[256];
+	long v = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "RssAnon:", 8))
+			v = strtol(line + 8, NULL, 10);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static void drop_pages(const char *dir, int nf)
+{
+	char path[512];
+
+	for (int i = 0; i < nf; i++) {
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/%d.post", dir, i);
+		fd = open(path, O_RDONLY);
+		if (fd >= 0) {
+			posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+			close(fd);
+		}
+	}
+}
+
+/* One range's part of a rare-term query: the term's newest 50 leaves. */
+static uint64_t rare_in(const struct postings *p, const struct bterm *t)
+{
+	struct pset *s = postings_get(p, t->field, t->b, t->len);
+	uint32_t out[50];
+	uint64_t n;
+
+	if (!s)
+		return 0;
+	n = pset_take(s, 1, 0, 0, out, 50);
+	pset_free(s);
+	return n;
+}
+
+struct mapped {
+	struct postings *p;
+	void *map;
+	size_t len;
+};
+
+static int decode_file(const char *dir, int i, struct postings **p)
+{
+	char path[512];
+	struct stat st;
+	struct ls_err err;
+	uint8_t *buf;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%d.post", dir, i);
+	fd = open(path, O_RDONLY);
+	if (fd < 0 || fstat(fd, &st) != 0 || !(buf = malloc((size_t)st.st_size)) ||
+	    read(fd, buf, (size_t)st.st_size) != st.st_size) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return postings_decode_owned(buf, (size_t)st.st_size, p, &err) == LS_OK ? 0 : -1;
+}
+
+static int view_file(const char *dir, int i, int full, struct mapped *m)
+{
+	char path[512];
+	struct stat st;
+	struct ls_err err;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%d.post", dir, i);
+	fd = open(path, O_RDONLY);
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	m->len = (size_t)st.st_size;
+	if (full) {	/* every byte once, as the index: read, decode, free */
+		struct postings *whole;
+
+		close(fd);
+		if (decode_file(dir, i, &whole))
+			return -1;
+		postings_free(whole);
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			return -1;
+	}
+	m->map = mmap(NULL, m->len, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (m->map == MAP_FAILED)
+		return -1;
+	madvise(m->map, m->len, MADV_RANDOM);
+	if (postings_view(m->map, m->len, 0, &m->p, &err) != LS_OK) {
+		fprintf(stderr, "bench_postings: %s\n", err.msg);
+		munmap(m->map, m->len);
+		return -1;
+	}
+	return 0;
+}
+
+static void unview(struct mapped *m)
+{
+	postings_free(m->p);
+	munmap(m->map, m->len);
+	m->p = NULL;
+}
+
+enum { Q_DECODE, Q_VIEW_FULL, Q_VIEW_LIGHT, Q_VIEW_OPEN };
+
+/* One rare-term query over nf files, in ms of wall time; *hits summed. */
+static double rare_query(const char *dir, int nf, int how, int cold, struct mapped *open_views,
+			 const struct bterm *t, uint64_t *hits)
+{
+	double t0;
+
+	if (cold)
+		drop_pages(dir, nf);
+	*hits = 0;
+	t0 = bench_now();
+	for (int i = nf - 1; i >= 0; i--) {
+		struct postings *p;
+		struct mapped m;
+
+		switch (how) {
+		case Q_DECODE:
+			if (decode_file(dir, i, &p))
+				return -1;
+			*hits += rare_in(p, t);
+			postings_free(p);
+			break;
+		case Q_VIEW_FULL:
+		case Q_VIEW_LIGHT:
+			if (view_file(dir, i, how == Q_VIEW_FULL, &m))
+				return -1;
+			*hits += rare_in(m.p, t);
+			unview(&m);
+			break;
+		default:
+			*hits += rare_in(open_views[i].p, t);
+			break;
+		}
+	}
+	return (bench_now() - t0) * 1e3;
+}
+
+static int files_section(const uint8_t *blob, size_t blen, uint32_t n, int nf, int rounds,
+			 const struct brow *rows)
+{
+	char dir[] = "/tmp/bench-postings-XXXXXX", path[512];
+	uint8_t *b = malloc(blen);
+	struct mapped *views = calloc((size_t)nf, sizeof(*views));
+	struct bterm miss;
+	struct {
+		const char *what;
+		int how, cold;
+	} runs[] = {
+		{"read + decode, cold", Q_DECODE, 1},
+		{"read + decode, warm pages", Q_DECODE, 0},
+		{"first open: read+check, mmap+view, cold", Q_VIEW_FULL, 1},
+		{"mmap + view, fixed parts, cold", Q_VIEW_LIGHT, 1},
+		{"mmap + view, fixed parts, warm", Q_VIEW_LIGHT, 0},
+		{"views kept open, warm", Q_VIEW_OPEN, 0},
+	};
+	long rss0, rss1;
+	size_t dmem = 0;
+	int rc = 1;
+
+	if (!b || !views || !mkdtemp(dir))
+		goto out;
+	hterm(&miss, PF_RID, "no-such-resource");
+	printf("\n5. a rare term over %d range files of %u entries (%s bytes each), "
+	       "one query = every range, newest first\n",
+	       nf, n, bench_commas((double)blen, path, sizeof(path)));
+	for (int i = 0; i < nf; i++) {
+		FILE *f;
+		uint32_t crc;
+
+		memcpy(b, blob, blen);
+		for (int k = 0; k < 8; k++)
+			b[8 + k] = (uint8_t)(((uint64_t)i * n) >> (56 - 8 * k));
+		crc = (uint32_t)libdeflate_crc32(0, b, blen - 4);
+		for (int k = 0; k < 4; k++)
+			b[blen - 4 + k] = (uint8_t)(crc >> (24 - 8 * k));
+		snprintf(path, sizeof(path), "%s/%d.post", dir, i);
+		f = fopen(path, "wb");
+		if (!f || fwrite(b, 1, blen, f) != blen || fclose(f))
+			goto out;
+	}
+	for (size_t r = 0; r < sizeof(runs) / sizeof(runs[0]); r++)
+		for (int tk = 0; tk < 2; tk++) {
+			const struct bterm *t = tk ? &miss : &rows[12345].term[5];
+			double best = 1e18, worst = 0, sum = 0;
+			uint64_t hits = 0;
+
+			if (runs[r].how == Q_VIEW_OPEN && !views[0].p)
+				for (int i = 0; i < nf; i++)
+					if (view_file(dir, i, 0, &views[i]))
+						goto out;
+			for (int k = 0; k < rounds; k++) {
+				double ms = rare_query(dir, nf, runs[r].how, runs[r].cold, views, t,
+						       &hits);
+
+				if (ms < 0)
+					goto out;
+				best = ms < best ? ms : best;
+				worst = ms > worst ? ms : worst;
+				sum += ms;
+			}
+			printf("  %-41s %-14s best %8.2f ms, mean %8.2f, worst %8.2f (%llu hits)\n",
+			       runs[r].what, tk ? "absent term" : "a resource id", best, sum / rounds,
+			       worst, (unsigned long long)hits);
+		}
+	/* memory: every range viewed (and its sets touched) against decoded */
+	for (int i = 0; i < nf; i++)
+		if (views[i].p)
+			unview(&views[i]);
+	rss0 = rss_anon_kib();
+	for (int i = 0; i < nf; i++) {
+		uint64_t h;
+
+		if (view_file(dir, i, 0, &views[i]))
+			goto out;
+		h = rare_in(views[i].p, &rows[12345].term[5]);
+		(void)h;
+	}
+	rss1 = rss_anon_kib();
+	for (int i = 0; i < nf; i++) {
+		dmem += postings_memory(views[i].p);
+		unview(&views[i]);
+	}
+	printf("  every range viewed: RssAnon +%ld KiB (%.0f bytes a range; postings_memory "
+	       "%.0f bytes a range)\n",
+	       rss1 - rss0, (rss1 - rss0) * 1024.0 / nf, (double)dmem / nf);
+	{
+		struct postings *p;
+
+		if (decode_file(dir, 0, &p))
+			goto out;
+		printf("  a decoded range: postings_memory %s bytes (x %d ranges = %.0f MiB)\n",
+		       bench_commas((double)postings_memory(p), path, sizeof(path)), nf,
+		       (double)postings_memory(p) * nf / 1048576);
+		postings_free(p);
+	}
+	rc = 0;
+out:
+	for (int i = 0; i < nf; i++) {
+		if (views[i].p)
+			unview(&views[i]);
+		snprintf(path, sizeof(path), "%s/%d.post", dir, i);
+		unlink(path);
+	}
+	rmdir(dir);
+	free(views);
+	free(b);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	uint32_t n = 65536, *v, *w, *x;
-	int rounds = 3;
+	int rounds = 3, nfiles = 153;
 	struct brow *rows;
 	struct utsname u;
 	char line[256], cpu[256] = "?", c1[32], c2[32];
@@ -368,12 +654,17 @@ int main(int argc, char **argv)
 			n = (uint32_t)strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
 			rounds = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--hash") && i + 1 < argc)
+			hlen = (unsigned)atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--files") && i + 1 < argc)
+			nfiles = atoi(argv[++i]);
 		else {
-			fprintf(stderr, "usage: bench_postings [--entries N] [--rounds R]\n");
+			fprintf(stderr, "usage: bench_postings [--entries N] [--rounds R] "
+					"[--hash 8|16] [--files R]\n");
 			return 2;
 		}
 	}
-	if (n < 1000 || rounds < 1) {
+	if (n < 1000 || rounds < 1 || (hlen != 8 && hlen != 16) || nfiles < 0) {
 		fprintf(stderr, "bench_postings: --entries >= 1000, --rounds >= 1\n");
 		return 2;
 	}
@@ -597,7 +888,7 @@ int main(int argc, char **argv)
 		t0 = bench_now();
 		for (int i = 0; i < 200; i++) {
 			struct pset *a = postings_get(q, PF_OUTCOME, "success", 7);
-			struct pset *b = postings_get(q, PF_ACTOR, rows[9].term[0].b, 16);
+			struct pset *b = postings_get(q, PF_ACTOR, rows[9].term[0].b, hlen);
 			uint32_t out[50];
 
 			pset_and(a, b);
@@ -617,6 +908,10 @@ int main(int argc, char **argv)
 		}
 		printf("  time + action value of every entry (decoded): %.1f ns/entry\n",
 		       (bench_now() - t0) / n * 1e9);
+	}
+	if (nfiles && files_section(blob, blen, n, nfiles, rounds, rows)) {
+		fprintf(stderr, "bench_postings: the files section failed\n");
+		return 1;
 	}
 	postings_free(p);
 	postings_free(q);

@@ -109,7 +109,8 @@ void postings_free(struct postings *p)
 		free(p->c[c].data);
 	}
 	free(p->val);
-	free(p->buf);
+	if (!p->view)
+		free(p->buf);
 	ls_wipe(p->fkey, sizeof(p->fkey));
 	free(p);
 }
@@ -566,6 +567,20 @@ static uint32_t restart_find(const struct postings *p, const struct pdfield *d, 
 	return lo;
 }
 
+/* A view's set at s[0..len) as the lookup is about to read it: 1 when it
+ * is a good set of kind (postings_int.h: the bytes may have changed since
+ * the open), else 0 and p marked bad. */
+static int view_set_ok(const struct postings *p, int kind, const uint8_t *s, size_t len,
+		       int nonempty)
+{
+	size_t bad;
+
+	if (!p->view || !ps_set_check(kind, s, len, p->count, nonempty, &bad))
+		return 1;
+	__atomic_store_n(&((struct postings *)p)->bad, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
 /* Walk field d from the restart point before key: calls fn on every
  * entry that matches (exact: equal to key; else: starts with key). */
 static int dict_scan(const struct postings *p, const struct pdfield *d, const uint8_t *key,
@@ -590,12 +605,14 @@ static int dict_scan(const struct postings *p, const struct pdfield *d, const ui
 			c = ps_cmp(k, klen, key, len);
 			if (c < 0)
 				continue;
-			if (c == 0 && !ps_set_or(bm, kind, p->buf + set, slen))
+			if (c == 0 && view_set_ok(p, kind, p->buf + set, slen, 1) &&
+			    !ps_set_or(bm, kind, p->buf + set, slen))
 				return 0;
 			return 1;
 		}
 		if (klen >= len && !memcmp(k, key, len)) {
-			if (!ps_set_or(bm, kind, p->buf + set, slen))
+			if (view_set_ok(p, kind, p->buf + set, slen, 1) &&
+			    !ps_set_or(bm, kind, p->buf + set, slen))
 				return 0;
 		} else if (ps_cmp(k, klen, key, len) > 0) {
 			return 1;
@@ -669,7 +686,7 @@ struct pset *postings_any(const struct postings *p, uint8_t field)
 	if (!p->buf)
 		return ps_wrap(roaring_bitmap_copy(p->any[field]));
 	d = &p->f[field];
-	if (!d->any_len)
+	if (!d->any_len || !view_set_ok(p, p->buf[d->any], p->buf + d->any + 1, d->any_len - 1, 0))
 		return pset_new();
 	return ps_wrap(ps_set_bitmap(p->buf[d->any], p->buf + d->any + 1, d->any_len - 1));
 }
@@ -681,10 +698,16 @@ int64_t ps_col_get(const struct postings *p, int c, uint32_t rel)
 	const uint8_t *dir = p->buf + d->dir + 9 * (size_t)b;
 	unsigned w = dir[8];
 	uint64_t base = ps_get64(dir);
+	size_t n = 16 * (size_t)w;
 
 	if (w > 64)
 		return 0;
-	return (int64_t)(base + ps_get_bits(p->buf + d->data[b], 16 * (size_t)w,
+	/* A view's width may have changed since data[] was set: stay in buf. */
+	if (d->data[b] >= p->len)
+		return 0;
+	if (n > p->len - d->data[b])
+		n = p->len - d->data[b];
+	return (int64_t)(base + ps_get_bits(p->buf + d->data[b], n,
 					  (uint64_t)(rel % PS_TBLOCK) * w, w));
 }
 
@@ -750,6 +773,9 @@ const char *postings_value(const struct postings *p, uint32_t rel, uint8_t field
 	if (!k || k > d->nterms || !d->entry)
 		return NULL;
 	off = d->entry[k - 1];
+	if (off >= d->dict + d->dict_len || p->buf[off] > d->dict + d->dict_len - off - 1 ||
+	    !p->buf[off])
+		return NULL;
 	*len = p->buf[off];
 	return (const char *)p->buf + off + 1;
 }
@@ -759,7 +785,7 @@ size_t postings_memory(const struct postings *p)
 	size_t m = sizeof(*p);
 
 	if (p->buf) {
-		m += p->len;
+		m += p->view ? 0 : p->len;
 		for (int f = 1; f < PF_FIELDS; f++)
 			if (p->f[f].entry)
 				m += p->f[f].nterms * sizeof(uint32_t);

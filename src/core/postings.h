@@ -16,7 +16,8 @@
  *	    postings_add_row(rel, &row) for rel = 0, 1, 2, ... (no gaps) ->
  *	    postings_encode() when the range is complete -> postings_free()
  *	reading (a complete range):   postings_decode(bytes) -> lookups ->
- *	    postings_free()
+ *	    postings_free(), or postings_view(mapped bytes) -> lookups ->
+ *	    postings_corrupt()? -> postings_free() -> unmap
  * Lookups work on both; a building set is read by its own thread or under
  * the caller's lock (it is not thread-safe against postings_add_row()).
  *
@@ -116,7 +117,22 @@ ls_rc postings_decode(const uint8_t *buf, size_t len, struct postings **out, str
 /* The same on a malloc'd buf that p takes over (no copy: a postings file
  * read into memory is decoded in place); buf is freed on failure too. */
 ls_rc postings_decode_owned(uint8_t *buf, size_t len, struct postings **out, struct ls_err *err);
-/* Bytes of memory p holds (for the index's memory budget). */
+/* A read-only view of bytes made by postings_encode() that the caller
+ * keeps unchanged in address (a file mapped with mmap()) until
+ * postings_free(p), which does not free them.  full: every check of
+ * postings_decode() (the checksum too); else only the header, the section
+ * table and the small fixed parts (the column directories, the value
+ * columns' widths, the value fields' dictionaries): O(count / 128 + value
+ * terms), and the time bounds are the header's.  Lookups on a view read
+ * the bytes in place and check every offset, length and set they use: the
+ * bytes may change after the open, a bad one makes that lookup's answer
+ * empty (never a read outside buf) and postings_corrupt() true. */
+ls_rc postings_view(const uint8_t *buf, size_t len, int full, struct postings **out,
+		    struct ls_err *err);
+/* A view met bad bytes in a lookup since it was opened. */
+int postings_corrupt(const struct postings *p);
+/* Bytes of heap memory p holds (for the index's memory budget; a view's
+ * bytes are not counted). */
 size_t postings_memory(const struct postings *p);
 void postings_free(struct postings *p);
 

@@ -2,9 +2,11 @@
  * postings_codec.c - postings_encode() and postings_decode(): the blob of
  * docs/FORMAT.md section 12 ("Postings files"), summarised:
  *
- *   header      "LSPOST01", first (u64), count (u32), total length (u32),
+ *   header      "LSPOST02", first (u64), count (u32), total length (u32),
  *               47 sections as (offset u32, length u32), terms per field
- *               (10 x u32); big-endian like the rest of the project
+ *               (10 x u32), time bounds (flags u32, then lo, hi of the
+ *               time and of the received time, 4 x i64); big-endian like
+ *               the rest of the project
  *   sections    contiguous from byte PS_HEAD, in section order:
  *               per field 1..10: DICT, RESTART, SETS, ANY;
  *               then HAS time, COL time, HAS received, COL received,
@@ -13,7 +15,9 @@
  *
  * Decoding copies the blob and checks every byte's meaning before the
  * first lookup (postings.h invariant 2); the checksum is checked last, so
- * an error names where the structure first breaks when it does.
+ * an error names where the structure first breaks when it does.  A view
+ * (postings_view()) runs the same code on the caller's bytes, every check
+ * or (light) the fixed parts only: the rest is checked at use (postings.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -405,6 +409,11 @@ ls_rc postings_encode(const struct postings *p, uint8_t **out, size_t *len, stru
 	}
 	for (int f = 1; f < PF_FIELDS; f++)
 		ps_put32(o.p + 24 + 8 * PS_NSECT + 4 * (f - 1), nf[f]);
+	ps_put32(o.p + PS_BOUNDS, (uint32_t)((p->bounds[0] ? 1 : 0) | (p->bounds[1] ? 2 : 0)));
+	for (int c = 0; c < 2; c++) {
+		ps_put64(o.p + PS_BOUNDS + 4 + 16 * c, p->bounds[c] ? (uint64_t)p->lo[c] : 0);
+		ps_put64(o.p + PS_BOUNDS + 12 + 16 * c, p->bounds[c] ? (uint64_t)p->hi[c] : 0);
+	}
 	ps_put32(o.p + o.len, (uint32_t)libdeflate_crc32(0, o.p, o.len));
 	o.len += 4;
 	*out = o.p;
@@ -450,7 +459,7 @@ static const char *check_kset(const struct postings *p, size_t off, size_t len, 
 }
 
 static ls_rc decode_field(struct postings *p, int f, const size_t *so, const size_t *sl,
-			  struct ls_err *err)
+			  int light, struct ls_err *err)
 {
 	struct pdfield *d = &p->f[f];
 	size_t pos, setpos, end, bad, prev = 0, prevlen = 0;
@@ -475,6 +484,8 @@ static ls_rc decode_field(struct postings *p, int f, const size_t *so, const siz
 		d->entry = malloc(d->nterms * sizeof(uint32_t));
 		if (!d->entry)
 			return ls_err_set(err, LS_NOMEM, "postings: out of memory");
+	} else if (light) {
+		return LS_OK;	/* read and checked at use */
 	}
 	pos = d->dict;
 	setpos = d->sets;
@@ -484,7 +495,7 @@ static ls_rc decode_field(struct postings *p, int f, const size_t *so, const siz
 		uint32_t w, slen;
 		int kind;
 
-		if (i % PS_RESTART == 0) {
+		if (i % PS_RESTART == 0 && !light) {
 			size_t r = d->restart + 8 * (size_t)(i / PS_RESTART);
 
 			if (ps_get32(p->buf + r) != pos - d->dict)
@@ -497,7 +508,7 @@ static ls_rc decode_field(struct postings *p, int f, const size_t *so, const siz
 		klen = p->buf[pos];
 		if (!klen || end - pos < 1 + klen)
 			BAD(pos, "bad term length");
-		if (i && ps_cmp(p->buf + prev + 1, prevlen, p->buf + pos + 1, klen) >= 0)
+		if (i && !light && ps_cmp(p->buf + prev + 1, prevlen, p->buf + pos + 1, klen) >= 0)
 			BAD(pos, "terms out of order");
 		if (d->entry)
 			d->entry[i] = (uint32_t)pos;
@@ -511,7 +522,7 @@ static ls_rc decode_field(struct postings *p, int f, const size_t *so, const siz
 		slen = w >> 1;
 		if (slen > d->sets + d->sets_len - setpos)
 			BAD(pos, "set beyond its section");
-		why = ps_set_check(kind, p->buf + setpos, slen, p->count, 1, &bad);
+		why = light ? NULL : ps_set_check(kind, p->buf + setpos, slen, p->count, 1, &bad);
 		if (why)
 			BAD(setpos + bad, why);
 		pos += k;
@@ -521,7 +532,7 @@ static ls_rc decode_field(struct postings *p, int f, const size_t *so, const siz
 		BAD(pos, "bytes after the dictionary");
 	if (setpos != d->sets + d->sets_len)
 		BAD(setpos, "bytes after the sets");
-	why = check_kset(p, d->any, d->any_len, &bad);
+	why = light ? NULL : check_kset(p, d->any, d->any_len, &bad);
 	if (why)
 		BAD(bad, why);
 	return LS_OK;
@@ -530,7 +541,7 @@ fail:
 }
 
 static ls_rc decode_column(struct postings *p, int c, const size_t *so, const size_t *sl,
-			   struct ls_err *err)
+			   int light, struct ls_err *err)
 {
 	struct pdcol *d = &p->c[c];
 	size_t off = so[PS_S_COL(c)], len = sl[PS_S_COL(c)], pos, bad;
@@ -566,6 +577,18 @@ static ls_rc decode_column(struct postings *p, int c, const size_t *so, const si
 	}
 	if (pos != off + len)
 		BAD(pos, "bytes after the column");
+	{
+		uint32_t fl = ps_get32(p->buf + PS_BOUNDS);
+
+		if (fl > 3)
+			BAD(PS_BOUNDS, "bad time bounds flags");
+		if (light) {
+			d->any = (int)(fl >> c & 1);
+			d->lo = d->any ? (int64_t)ps_get64(p->buf + PS_BOUNDS + 4 + 16 * c) : 0;
+			d->hi = d->any ? (int64_t)ps_get64(p->buf + PS_BOUNDS + 12 + 16 * c) : 0;
+			return LS_OK;
+		}
+	}
 	roaring_init_iterator(p->has[c], &it);
 	for (; it.has_value; roaring_advance_uint32_iterator(&it)) {
 		int64_t v = ps_col_get(p, c, it.current_value);
@@ -576,13 +599,19 @@ static ls_rc decode_column(struct postings *p, int c, const size_t *so, const si
 			d->hi = v;
 		d->any = 1;
 	}
+	if ((int)(ps_get32(p->buf + PS_BOUNDS) >> c & 1) != d->any ||
+	    (d->any && ((int64_t)ps_get64(p->buf + PS_BOUNDS + 4 + 16 * c) != d->lo ||
+			(int64_t)ps_get64(p->buf + PS_BOUNDS + 12 + 16 * c) != d->hi)) ||
+	    (!d->any && (ps_get64(p->buf + PS_BOUNDS + 4 + 16 * c) ||
+			 ps_get64(p->buf + PS_BOUNDS + 12 + 16 * c))))
+		BAD(PS_BOUNDS + 4 + 16 * c, "time bounds differ from the column");
 	return LS_OK;
 fail:
 	return rc;
 }
 
 static ls_rc decode_values(struct postings *p, int v, const size_t *so, const size_t *sl,
-			   struct ls_err *err)
+			   int light, struct ls_err *err)
 {
 	uint8_t f = v == 0 ? PF_ACTION : v == 1 ? PF_OUTCOME : PF_SERVICE;
 	size_t off = so[PS_S_VAL(v)], len = sl[PS_S_VAL(v)], n;
@@ -600,7 +629,7 @@ static ls_rc decode_values(struct postings *p, int v, const size_t *so, const si
 		BAD(off, "value column of the wrong length");
 	p->valsec[v] = off;
 	p->valw[v] = (uint8_t)w;
-	for (uint32_t r = 0; w && r < p->count; r++)
+	for (uint32_t r = 0; w && !light && r < p->count; r++)
 		if (ps_get_bits(p->buf + off + 1, n, (uint64_t)r * w, w) > nt)
 			BAD(off + 1 + (uint64_t)r * w / 8, "value beyond the dictionary");
 	return LS_OK;
@@ -608,35 +637,39 @@ fail:
 	return rc;
 }
 
-/* Decode buf, which p owns from here on (freed with p on failure). */
-static ls_rc decode_own(uint8_t *buf, size_t len, struct postings **out, struct ls_err *err)
+/* Decode buf, which p owns from here on (freed with p on failure), or
+ * view it (view: buf stays the caller's; light: the fixed parts only). */
+static ls_rc decode_any(uint8_t *buf, size_t len, int view, int light, struct postings **out,
+			struct ls_err *err)
 {
 	struct postings *p;
+	uint8_t *own = view ? NULL : buf;	/* freed on the early failures */
 	size_t so[PS_NSECT], sl[PS_NSECT], pos = PS_HEAD;
 	ls_rc rc = LS_OK;
 
 	*out = NULL;
 	if (len < PS_HEAD + 4) {
-		free(buf);
+		free(own);
 		return ls_err_set(err, LS_CORRUPT, "postings offset %zu: truncated (%zu bytes)", len,
 				  len);
 	}
 	if (memcmp(buf, PS_MAGIC, 8)) {
-		free(buf);
+		free(own);
 		return ls_err_set(err, LS_CORRUPT, "postings offset 0: bad magic");
 	}
 	if (ps_get32(buf + 20) != len) {
 		rc = ls_err_set(err, LS_CORRUPT, "postings offset 20: length %u, %zu bytes",
 				ps_get32(buf + 20), len);
-		free(buf);
+		free(own);
 		return rc;
 	}
 	p = calloc(1, sizeof(*p));
 	if (!p) {
-		free(buf);
+		free(own);
 		return ls_err_set(err, LS_NOMEM, "postings: out of memory");
 	}
 	p->buf = buf;
+	p->view = view;
 	p->len = len;
 	p->first = ps_get64(buf + 8);
 	p->count = ps_get32(buf + 16);
@@ -654,15 +687,15 @@ static ls_rc decode_own(uint8_t *buf, size_t len, struct postings **out, struct 
 	if (pos != len - 4)
 		BAD(pos, "bytes after the last section");
 	for (int f = 1; f < PF_FIELDS; f++)
-		if ((rc = decode_field(p, f, so, sl, err)) != LS_OK)
+		if ((rc = decode_field(p, f, so, sl, light, err)) != LS_OK)
 			goto fail;
 	for (int c = 0; c < 2; c++)
-		if ((rc = decode_column(p, c, so, sl, err)) != LS_OK)
+		if ((rc = decode_column(p, c, so, sl, light, err)) != LS_OK)
 			goto fail;
 	for (int v = 0; v < 3; v++)
-		if ((rc = decode_values(p, v, so, sl, err)) != LS_OK)
+		if ((rc = decode_values(p, v, so, sl, light, err)) != LS_OK)
 			goto fail;
-	if (ps_get32(buf + len - 4) != (uint32_t)libdeflate_crc32(0, buf, len - 4))
+	if (!light && ps_get32(buf + len - 4) != (uint32_t)libdeflate_crc32(0, buf, len - 4))
 		BAD(len - 4, "checksum mismatch");
 	*out = p;
 	return LS_OK;
@@ -677,15 +710,29 @@ ls_rc postings_decode(const uint8_t *buf, size_t len, struct postings **out, str
 
 	*out = NULL;
 	if (len < PS_HEAD + 4)
-		return decode_own(NULL, len, out, err);	/* the message for a short blob */
+		return decode_any(NULL, len, 0, 0, out, err);	/* the message for a short blob */
 	own = malloc(len);
 	if (!own)
 		return ls_err_set(err, LS_NOMEM, "postings: out of memory");
 	memcpy(own, buf, len);
-	return decode_own(own, len, out, err);
+	return decode_any(own, len, 0, 0, out, err);
 }
 
 ls_rc postings_decode_owned(uint8_t *buf, size_t len, struct postings **out, struct ls_err *err)
 {
-	return decode_own(buf, len, out, err);
+	return decode_any(buf, len, 0, 0, out, err);
+}
+
+ls_rc postings_view(const uint8_t *buf, size_t len, int full, struct postings **out,
+		    struct ls_err *err)
+{
+	*out = NULL;
+	if (len < PS_HEAD + 4)
+		return decode_any(NULL, len, 1, 0, out, err);
+	return decode_any((uint8_t *)buf, len, 1, !full, out, err);
+}
+
+int postings_corrupt(const struct postings *p)
+{
+	return __atomic_load_n(&p->bad, __ATOMIC_RELAXED);
 }

@@ -8,7 +8,10 @@
  * One struct postings is either building (p->buf == NULL: a hash table of
  * terms, each with its rels in line, in an array or in a roaring bitmap,
  * and plain column arrays) or decoded (p->buf holds a copy of the checked
- * blob, docs/FORMAT.md section 12; lookups read it in place).
+ * blob, docs/FORMAT.md section 12; lookups read it in place) or a view
+ * (p->view: p->buf is the caller's, a mapped file, checked at open only in
+ * its fixed parts and possibly changed since; every lookup checks what it
+ * reads, a set before CRoaring sees it, and sets p->bad on bad bytes).
  *
  * Invariants (besides those of postings.h):
  *  1. Building: a term's rels are strictly increasing and all < count;
@@ -36,8 +39,9 @@
 #define PS_RESTART 32		/* dictionary entries per restart point */
 #define PS_TBLOCK 128		/* rels per block of a time column */
 #define PS_NSECT 47		/* sections of the blob (FORMAT.md 12) */
-#define PS_HEAD (24 + PS_NSECT * 8 + (PF_FIELDS - 1) * 4)	/* bytes before section 0 */
-#define PS_MAGIC "LSPOST01"
+#define PS_BOUNDS (24 + PS_NSECT * 8 + (PF_FIELDS - 1) * 4)	/* the time bounds: 440 */
+#define PS_HEAD (PS_BOUNDS + 4 + 4 * 8)	/* bytes before section 0: 476 */
+#define PS_MAGIC "LSPOST02"
 #define PS_CHUNK_BITS 16	/* arena chunks of 64 KiB: a term offset is chunk << 16 | at */
 #define PS_CHUNK ((uint32_t)1 << PS_CHUNK_BITS)
 #define PS_TCHUNK_BITS 12	/* struct pterm chunks of 4096 (64 KiB): no doubling slack */
@@ -127,7 +131,9 @@ struct postings {
 	int64_t lo[2], hi[2];
 	int bounds[2];
 
-	/* decoded */
+	/* decoded, or a view (buf not ours) */
+	int view;
+	int bad;		/* a view's lookup met bad bytes (atomic) */
 	uint8_t *buf;
 	size_t len;
 	struct pdfield f[PF_FIELDS];

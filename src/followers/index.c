@@ -11,8 +11,11 @@
  * entry's terms (index_terms.c; pf_field in core/postings.h):
  *	PF_ACTION, PF_OUTCOME, PF_SERVICE	the plaintext value (its first 255
  *						bytes; an empty value has none)
- *	PF_ACTOR, PF_RTYPE, PF_RID, PF_WRITER	B(name, value), BLIND_LEN bytes
- *	PF_IP					B("source_ip", 16-byte address)
+ *	PF_ACTOR, PF_RTYPE, PF_RID, PF_WRITER	first TERM_HASH_LEN (8) bytes of
+ *						B(name, value) (collisions:
+ *						docs/FORMAT.md, "Index and
+ *						searchable fields")
+ *	PF_IP					the same of B("source_ip", address)
  *	PF_NET					plen || first 8 bytes of B("source_net",
  *						plen || masked address), per kept length
  *	PF_FAMILY				4 or 6
@@ -48,28 +51,33 @@
  * memory (b[k & 1], under act_rw exclusive), then publishes the watermark
  * under mu.  When a range is complete, the writer thread encodes it,
  * writes its .post file and meta, then (act_rw exclusive, mu) appends it to
- * the sealed ranges and hands its postings to the cache.  Queries read the
- * watermark and the number of sealed ranges under mu (ix_snapshot()), then
- * each range: a sealed one from the cache (a file decoded on a miss), a
- * range in memory under act_rw shared, only its leaves below the snapshot.
+ * the sealed ranges (its postings are freed: the file is read from now on,
+ * remembered as checked).  Queries read the watermark and the number of
+ * sealed ranges under mu (ix_snapshot()), then each range: a sealed one as
+ * a view of its mapped file (index_files.c; mapped on a miss), a range in
+ * memory under act_rw shared, only its leaves below the snapshot.
  *  F1. The extractor publishes a range's last leaf before marking it
  *      complete, so nranges * L <= W always.
  *  F2. At most two ranges are in memory: the extractor waits before
  *      starting range k while range k - 2 is unwritten (ext_waiting).
  *
  * Memory budget (nothing else grows with the log but the array of sealed
- * range descriptors, 48 bytes a range):
+ * range descriptors, 48 bytes a range, and the stat of each range's file
+ * once checked, 32 bytes a range: 80 bytes a range, 12 KiB at 10 M
+ * entries):
  *	feed (index_feed() copies)	FEED_MAX_BYTES = 16 MiB
  *	ranges in memory		2 x postings of L leaves (L = 65536 of
- *					events of the bench's shape: a decoded
- *					range is 3.4 MiB, a building one a few
- *					MiB more), plus 2 x L x 8 bytes (1 MiB)
+ *					events of the bench's shape: a few
+ *					MiB each), plus 2 x L x 8 bytes (1 MiB)
  *					of journal offsets
- *	cache of decoded sealed ranges	CACHE_BYTES = 64 MiB (LRU, by
- *					postings_memory(); a range a query holds
- *					stays while held), CACHE_SLOTS ranges
- *	measured (1 M entries, L = 65536): RssAnon 75 MiB after indexing,
- *	130 MiB once queries filled the cache
+ *	sealed ranges mapped		CACHE_SLOTS = 1024 (67 M entries at
+ *					L = 65536; LRU, a range a query holds
+ *					stays while held): the file's bytes are
+ *					page cache (mmap, not RssAnon); each
+ *					costs its view, a few KiB of heap (the
+ *					time columns' block offsets, HAS sets,
+ *					the value fields' entry offsets): at
+ *					most ~10 MiB for all 1024
  *	extractor scratch		2 x 64 KiB arena, 256 KiB hash cache
  *	queries				limit + 1 results, one set per filter
  *	stats				one counter per (bucket, value) met
@@ -303,32 +311,23 @@ static ls_rc reconcile(struct index *idx, struct ls_err *err)
 		keep--;
 	}
 	free(f);
-	/* Each kept file must decode (and hold L leaves). */
+	/* Each kept file must map and hold L leaves (its header and fixed
+	 * parts: the rest is checked at its first query, index_files.c). */
 	for (i = 0; i < keep; i++) {
-		struct postings *p = NULL;
 		struct range r;
 		struct ls_err e2;
 
-		rc = ix_post_read(idx->idir, (uint64_t)i * L, &p, &e2);
-		if (rc == LS_OK && postings_count(p) != L)
-			rc = LS_CORRUPT;
-		if (rc == LS_NOMEM || rc == LS_IO) {
-			postings_free(p);
+		rc = ix_post_check(idx, (uint64_t)i * L, &r, &e2);
+		if (rc == LS_NOMEM || rc == LS_IO)
 			return ls_err_set(err, rc, "%s", e2.msg);
-		}
-		if (rc != LS_OK) {
-			postings_free(p);
+		if (rc != LS_OK)
 			break;
-		}
-		ix_range_bounds(p, &r);
 		pthread_mutex_lock(&idx->mu);
 		if (ix_ranges_append(idx, &r)) {
 			pthread_mutex_unlock(&idx->mu);
-			postings_free(p);
 			return ls_err_set(err, LS_NOMEM, "out of memory");
 		}
 		pthread_mutex_unlock(&idx->mu);
-		ix_cache_add(idx, p);
 	}
 	keep = i;
 	rc = ix_post_remove_from(idx->idir, (uint64_t)keep * L, err);

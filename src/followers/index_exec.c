@@ -71,7 +71,7 @@ struct pset *ix_match(const struct qterms *w, const struct postings *p, uint32_t
 	bool ok = true;
 
 	if (q->has & INDEX_Q_ACTOR)
-		ok = and_in(&s, postings_get(p, PF_ACTOR, w->actor, BLIND_LEN));
+		ok = and_in(&s, postings_get(p, PF_ACTOR, w->actor, TERM_HASH_LEN));
 	if (ok && (q->has & INDEX_Q_ACTION))
 		ok = and_in(&s, postings_get(p, PF_ACTION, q->action, tlen(q->action)));
 	if (ok && (q->has & INDEX_Q_ACTION_PREFIX))
@@ -81,18 +81,18 @@ struct pset *ix_match(const struct qterms *w, const struct postings *p, uint32_t
 	if (ok && (q->has & INDEX_Q_SERVICE))
 		ok = and_in(&s, postings_get(p, PF_SERVICE, q->service, tlen(q->service)));
 	if (ok && (q->has & INDEX_Q_RESOURCE_TYPE))
-		ok = and_in(&s, postings_get(p, PF_RTYPE, w->rtype, BLIND_LEN));
+		ok = and_in(&s, postings_get(p, PF_RTYPE, w->rtype, TERM_HASH_LEN));
 	if (ok && (q->has & INDEX_Q_RESOURCE_ID))
-		ok = and_in(&s, postings_get(p, PF_RID, w->rid, BLIND_LEN));
+		ok = and_in(&s, postings_get(p, PF_RID, w->rid, TERM_HASH_LEN));
 	if (ok && (q->has & INDEX_Q_WRITER))
-		ok = and_in(&s, postings_get(p, PF_WRITER, w->writer, BLIND_LEN));
+		ok = and_in(&s, postings_get(p, PF_WRITER, w->writer, TERM_HASH_LEN));
 	if (ok && (q->has & INDEX_Q_SOURCE_IP)) {
 		struct pset *x = NULL, *y;
 
 		switch (w->ipq) {
 		case IPQ_ANY: x = postings_any(p, PF_FAMILY); break;
 		case IPQ_V4: x = postings_get(p, PF_FAMILY, &w->fam4, 1); break;
-		case IPQ_FULL: x = postings_get(p, PF_IP, w->ip, BLIND_LEN); break;
+		case IPQ_FULL: x = postings_get(p, PF_IP, w->ip, TERM_HASH_LEN); break;
 		case IPQ_NET: x = postings_get(p, PF_NET, w->net, sizeof(w->net)); break;
 		case IPQ_NET_OR_V4:
 			x = postings_get(p, PF_FAMILY, &w->fam4, 1);
@@ -345,6 +345,14 @@ ls_rc index_query_locate(struct index *idx, const struct index_query *q, uint64_
 		if (rc != LS_OK)
 			goto done;
 		got = range_take(&w, &v, idx, out + total, offs + total, limit + 1 - total);
+		if (got >= 0 && postings_corrupt(v.p)) {
+			ix_view_close(idx, &v);
+			rc = ls_err_set(err, LS_CORRUPT,
+					"index: the postings file of leaves %llu.. changed under "
+					"the server (run logseal reindex)",
+					(unsigned long long)(k * L));
+			goto done;
+		}
 		ix_view_close(idx, &v);
 		if (got < 0) {
 			rc = ls_err_set(err, LS_NOMEM, "out of memory");

@@ -8,6 +8,7 @@
 #include "followers/index_int.h"
 
 #include <dirent.h>
+#include <sys/mman.h>
 
 ls_rc ix_lock_dir(const char *indexdir, int *fd, struct ls_err *err)
 {
@@ -290,26 +291,28 @@ int ix_ranges_append(struct index *idx, const struct range *r)
 
 /* ============================================================= the cache */
 
-/* Evict unreferenced entries, least recently used first, while over budget.
- * Under cmu; the postings to free go to *gone (freed outside the lock). */
-static void cache_trim(struct index *idx, struct postings **gone, size_t *ngone)
+/*
+ * The cache holds views (postings_view()) of sealed ranges over their .post
+ * files mapped read-only: the page cache holds the bytes, not the heap, so
+ * a cached range costs RssAnon only its struct postings and the small
+ * arrays of its columns (a few KiB), and CACHE_SLOTS of them stay mapped,
+ * least recently used unmapped first.  A file's every byte (its checksum,
+ * every set) is checked at its first open in this process (read and
+ * decoded as ix_post_read() does, then freed); later opens of the same
+ * file (same dev, inode, size, mtime) check only the fixed parts,
+ * and every lookup checks what it reads (postings.h), so bytes changed
+ * under the map cost that query LS_CORRUPT, never a crash.  Files are
+ * replaced by rename, never rewritten in place: a truncation by another
+ * hand would be SIGBUS on the mapped pages past the new end.
+ */
+
+static void centry_release(struct centry *c)
 {
-	while (idx->cache_bytes > CACHE_BYTES) {
-		struct centry *lru = NULL;
-		size_t i;
-
-		for (i = 0; i < CACHE_SLOTS; i++) {
-			struct centry *c = &idx->cache[i];
-
-			if (c->p && !c->refs && (!lru || c->tick < lru->tick))
-				lru = c;
-		}
-		if (!lru)
-			break;
-		idx->cache_bytes -= lru->mem;
-		gone[(*ngone)++] = lru->p;
-		lru->p = NULL;
-	}
+	if (c->p)
+		postings_free(c->p);
+	if (c->map)
+		munmap(c->map, c->maplen);
+	memset(c, 0, sizeof(*c));
 }
 
 /* The slot range first is looked up in first (its home): most lookups
@@ -319,23 +322,16 @@ static size_t home(const struct index *idx, uint64_t first)
 	return (size_t)((first / idx->L) % CACHE_SLOTS);
 }
 
-/* A slot for range first: its home when free or unheld, else a free one,
- * else the least recently used unheld one (evicted); NULL when every slot
- * is held.  Under cmu. */
-static struct centry *cache_slot(struct index *idx, uint64_t first, struct postings **gone,
-				 size_t *ngone)
+/* A slot for range first: its home when free, else a free one, else the
+ * least recently used unheld one (moved to *gone, released outside the
+ * lock); NULL when every slot is held.  Under cmu. */
+static struct centry *cache_slot(struct index *idx, uint64_t first, struct centry *gone)
 {
 	struct centry *lru = NULL, *h = &idx->cache[home(idx, first)];
 	size_t i;
 
 	if (!h->p)
 		return h;
-	if (!h->refs) {
-		idx->cache_bytes -= h->mem;
-		gone[(*ngone)++] = h->p;
-		h->p = NULL;
-		return h;
-	}
 	for (i = 0; i < CACHE_SLOTS; i++) {
 		struct centry *c = &idx->cache[i];
 
@@ -345,50 +341,171 @@ static struct centry *cache_slot(struct index *idx, uint64_t first, struct posti
 			lru = c;
 	}
 	if (lru) {
-		idx->cache_bytes -= lru->mem;
-		gone[(*ngone)++] = lru->p;
-		lru->p = NULL;
+		*gone = *lru;
+		memset(lru, 0, sizeof(*lru));
 	}
 	return lru;
 }
 
-static void free_gone(struct postings **gone, size_t n)
+static void stat_seen(const struct stat *st, struct vseen *v)
 {
-	while (n > 0)
-		postings_free(gone[--n]);
+	v->dev = (uint64_t)st->st_dev;
+	v->ino = (uint64_t)st->st_ino;
+	v->size = (uint64_t)st->st_size;
+	v->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
 }
 
-/* Put p (a sealed range, owned by the cache from now on) in the cache. */
+/* Remember (under cmu) that the file of range k, as st says, was checked. */
+static void seen_set(struct index *idx, uint64_t k, const struct stat *st)
+{
+	if (k >= idx->nseen) {
+		size_t n = idx->nseen ? idx->nseen : 64;
+		struct vseen *nv;
+
+		while (n <= k)
+			n *= 2;
+		nv = realloc(idx->seen, n * sizeof(*nv));
+		if (!nv)
+			return;	/* not remembered: checked again next time */
+		memset(nv + idx->nseen, 0, (n - idx->nseen) * sizeof(*nv));
+		idx->seen = nv;
+		idx->nseen = n;
+	}
+	stat_seen(st, &idx->seen[k]);
+}
+
+static bool seen_is(struct index *idx, uint64_t k, const struct stat *st)
+{
+	struct vseen v;
+
+	if (k >= idx->nseen)
+		return false;
+	stat_seen(st, &v);
+	return !memcmp(&v, &idx->seen[k], sizeof(v));
+}
+
+enum { MAP_LIGHT, MAP_ONCE };	/* fixed parts only; every check unless seen */
+
+/* Map the .post file of range first and view it.  *c gets p, map and
+ * maplen. */
+static ls_rc post_map(struct index *idx, uint64_t first, int mode, struct centry *c,
+		      struct ls_err *err)
+{
+	char name[32], *path;
+	struct stat sb, *st = &sb;
+	int fd, full = 0;
+	ls_rc rc = LS_OK;
+
+	memset(c, 0, sizeof(*c));
+	ix_post_name(first, name);
+	path = ix_path_join(idx->idir, name);
+	if (!path)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		rc = ls_err_set(err, errno == ENOENT ? LS_NOTFOUND : LS_IO, "%s: %s", path,
+				strerror(errno));
+	else if (fstat(fd, st) != 0)
+		rc = ls_err_set(err, LS_IO, "%s: %s", path, strerror(errno));
+	else if (st->st_size <= 0 || (uint64_t)st->st_size > POST_MAX)
+		rc = ls_err_set(err, LS_CORRUPT, "index/%s: %lld bytes", name,
+				(long long)st->st_size);
+	if (rc == LS_OK && mode == MAP_ONCE) {
+		pthread_mutex_lock(&idx->cmu);
+		full = !seen_is(idx, first / idx->L, st);
+		pthread_mutex_unlock(&idx->cmu);
+	}
+	if (rc == LS_OK && full) {
+		/* Every byte, once: read into the heap and decoded (a few ms),
+		 * then freed; cheaper than faulting every page of the map in. */
+		struct postings *whole;
+
+		rc = ix_post_read(idx->idir, first, &whole, err);
+		postings_free(whole);
+	}
+	if (rc == LS_OK) {
+		c->maplen = (size_t)st->st_size;
+		c->map = mmap(NULL, c->maplen, PROT_READ, MAP_SHARED, fd, 0);
+		if (c->map == MAP_FAILED) {
+			c->map = NULL;
+			rc = ls_err_set(err, errno == ENOMEM ? LS_NOMEM : LS_IO, "%s: mmap: %s",
+					path, strerror(errno));
+		} else {
+			/* lookups read a few pages: no readahead around them */
+			madvise(c->map, c->maplen, MADV_RANDOM);
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	if (rc != LS_OK) {
+		centry_release(c);
+		return rc;
+	}
+	rc = postings_view(c->map, c->maplen, 0, &c->p, err);
+	if (rc == LS_OK && postings_first(c->p) != first)
+		rc = ls_err_set(err, LS_CORRUPT, "index/%s: holds leaves from %llu", name,
+				(unsigned long long)postings_first(c->p));
+	else if (rc != LS_OK && rc != LS_NOMEM) {
+		char m[sizeof(err->msg)];
+
+		snprintf(m, sizeof(m), "%s", err->msg);
+		rc = ls_err_set(err, rc, "index/%s: %s", name, m);
+	}
+	if (rc != LS_OK) {
+		centry_release(c);
+		return rc;
+	}
+	c->first = first;
+	if (full) {
+		pthread_mutex_lock(&idx->cmu);
+		seen_set(idx, first / idx->L, st);
+		pthread_mutex_unlock(&idx->cmu);
+	}
+	return rc;
+}
+
+/* At start: the .post file of range first holds L leaves; *r its bounds
+ * (from the header: the rest is checked at the first query). */
+ls_rc ix_post_check(struct index *idx, uint64_t first, struct range *r, struct ls_err *err)
+{
+	struct centry c;
+	ls_rc rc = post_map(idx, first, MAP_LIGHT, &c, err);
+
+	if (rc != LS_OK)
+		return rc;
+	if (postings_count(c.p) != idx->L)
+		rc = ls_err_set(err, LS_CORRUPT, "index: range %llu holds %u leaves",
+				(unsigned long long)first, postings_count(c.p));
+	else
+		ix_range_bounds(c.p, r);
+	centry_release(&c);
+	return rc;
+}
+
+/* A sealed range the writer has just written from p (freed here): its
+ * file is remembered as checked (it holds p's own bytes). */
 void ix_cache_add(struct index *idx, struct postings *p)
 {
-	struct postings *gone[CACHE_SLOTS + 1];
-	size_t ngone = 0;
-	struct centry *c;
+	char name[32], *path;
+	struct stat st;
 
-	pthread_mutex_lock(&idx->cmu);
-	c = cache_slot(idx, postings_first(p), gone, &ngone);
-	if (c) {
-		c->p = p;
-		c->first = postings_first(p);
-		c->mem = postings_memory(p);
-		c->refs = 0;
-		c->tick = ++idx->tick;
-		idx->cache_bytes += c->mem;
-		p = NULL;
-		cache_trim(idx, gone, &ngone);
+	ix_post_name(postings_first(p), name);
+	path = ix_path_join(idx->idir, name);
+	if (path && stat(path, &st) == 0) {
+		pthread_mutex_lock(&idx->cmu);
+		seen_set(idx, postings_first(p) / idx->L, &st);
+		pthread_mutex_unlock(&idx->cmu);
 	}
-	pthread_mutex_unlock(&idx->cmu);
-	if (p)
-		gone[ngone++] = p;
-	free_gone(gone, ngone);
+	free(path);
+	postings_free(p);
 }
 
-/* The sealed range at first, decoded, held until ix_cache_put(). */
+/* The sealed range at first, viewed, held until ix_cache_put(). */
 ls_rc ix_cache_get(struct index *idx, uint64_t first, struct centry **out, struct ls_err *err)
 {
-	struct postings *gone[CACHE_SLOTS + 1], *p = NULL;
-	size_t ngone = 0, i;
-	struct centry *c = NULL;
+	struct centry got = {0}, gone = {0}, *c = NULL;
+	size_t i;
 	ls_rc rc;
 
 	*out = NULL;
@@ -404,50 +521,40 @@ ls_rc ix_cache_get(struct index *idx, uint64_t first, struct centry **out, struc
 			c->refs++;
 			c->tick = ++idx->tick;
 			pthread_mutex_unlock(&idx->cmu);
-			if (p)
-				postings_free(p);	/* another thread loaded it too */
+			centry_release(&got);	/* another thread mapped it too */
 			*out = c;
 			return LS_OK;
 		}
-		if (p) {
-			c = cache_slot(idx, first, gone, &ngone);
+		if (got.p) {
+			c = cache_slot(idx, first, &gone);
 			if (!c) {
 				pthread_mutex_unlock(&idx->cmu);
-				free_gone(gone, ngone);
-				postings_free(p);
+				centry_release(&got);
 				return ls_err_set(err, LS_BUSY, "index: range cache full");
 			}
-			c->p = p;
-			c->first = first;
-			c->mem = postings_memory(p);
+			*c = got;
 			c->refs = 1;
 			c->tick = ++idx->tick;
-			idx->cache_bytes += c->mem;
-			cache_trim(idx, gone, &ngone);
 			pthread_mutex_unlock(&idx->cmu);
-			free_gone(gone, ngone);
+			centry_release(&gone);
 			*out = c;
 			return LS_OK;
 		}
 		pthread_mutex_unlock(&idx->cmu);
-		rc = ix_post_read(idx->idir, first, &p, err);
+		rc = post_map(idx, first, MAP_ONCE, &got, err);
 		if (rc != LS_OK)
 			return rc;
 	}
 }
 
+/* Release a range held by ix_cache_get(). */
 void ix_cache_put(struct index *idx, struct centry *ce)
 {
-	struct postings *gone[CACHE_SLOTS + 1];
-	size_t ngone = 0;
-
 	if (!ce)
 		return;
 	pthread_mutex_lock(&idx->cmu);
 	ce->refs--;
-	cache_trim(idx, gone, &ngone);
 	pthread_mutex_unlock(&idx->cmu);
-	free_gone(gone, ngone);
 }
 
 void ix_cache_free(struct index *idx)
@@ -455,9 +562,8 @@ void ix_cache_free(struct index *idx)
 	size_t i;
 
 	for (i = 0; i < CACHE_SLOTS; i++)
-		if (idx->cache[i].p) {
-			postings_free(idx->cache[i].p);
-			idx->cache[i].p = NULL;
-		}
-	idx->cache_bytes = 0;
+		centry_release(&idx->cache[i]);
+	free(idx->seen);
+	idx->seen = NULL;
+	idx->nseen = 0;
 }

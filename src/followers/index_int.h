@@ -51,6 +51,7 @@
 /* ------------------------------------------------- constants and the index */
 
 #define BLIND_LEN 16		/* bytes kept of each HMAC-SHA256 */
+#define TERM_HASH_LEN 8		/* bytes of it in a PF_ACTOR/RTYPE/RID/WRITER/IP term */
 #define NET_HASH_LEN 8		/* bytes of a network's keyed hash in a PF_NET term */
 #define INDEX_KEY_LABEL "logseal/index/v1"
 #define INDEX_KEY_FILE "index.key"	/* in DIR/keys/, without encryption (see index_key()) */
@@ -63,8 +64,7 @@
 #define FEED_SPARES 4		/* emptied fed batches kept for reuse */
 #define NOSPACE_RETRY_MS 100	/* first wait of the writer after ENOSPC ... */
 #define NOSPACE_RETRY_MAX_MS 2000	/* ... doubling up to this */
-#define CACHE_BYTES ((size_t)64 << 20)	/* decoded sealed ranges kept (LRU) */
-#define CACHE_SLOTS 4096	/* ... and at most this many of them */
+#define CACHE_SLOTS 1024	/* sealed ranges kept mapped (LRU; index.c budget) */
 #define POST_MAX ((size_t)1 << 30)	/* largest .post file read */
 #define CURSOR_VERSION 1
 #define CURSOR_TAG "logseal index cursor v1"
@@ -118,13 +118,21 @@ struct building {
 	uint8_t last_hash[LS_HASH_LEN];	/* SHA-256 of the last entry, when complete */
 };
 
-/* A decoded sealed range in the cache. */
+/* A sealed range in the cache: its .post file mapped, and a view of it. */
 struct centry {
 	struct postings *p;	/* NULL: free */
+	void *map;		/* mmap() of the file, maplen bytes */
+	size_t maplen;
 	uint64_t first;
-	size_t mem;
 	unsigned refs;
 	uint64_t tick;
+};
+
+/* A .post file whose every byte was checked in this process (by the stat
+ * of the file then): later opens check only its fixed parts. */
+struct vseen {
+	uint64_t dev, ino, size;
+	int64_t mtime_ns;
 };
 
 struct index {
@@ -167,7 +175,8 @@ struct index {
 	/* Decoded sealed ranges (index_files.c), under cmu. */
 	pthread_mutex_t cmu;
 	struct centry cache[CACHE_SLOTS];
-	size_t cache_bytes;
+	struct vseen *seen;	/* per sealed range (first / L), nseen of them */
+	size_t nseen;
 	uint64_t tick;
 
 	struct fbatch *fhead, *ftail;	/* the feed (under mu) */
@@ -333,6 +342,7 @@ ls_rc ix_meta_write(const char *idir, const struct meta *m, struct ls_err *err);
 ls_rc ix_cache_get(struct index *idx, uint64_t first, struct centry **out, struct ls_err *err);
 void ix_cache_put(struct index *idx, struct centry *ce);
 void ix_cache_add(struct index *idx, struct postings *p);
+ls_rc ix_post_check(struct index *idx, uint64_t first, struct range *r, struct ls_err *err);
 void ix_cache_free(struct index *idx);
 void ix_range_bounds(const struct postings *p, struct range *r);
 int ix_ranges_append(struct index *idx, const struct range *r);

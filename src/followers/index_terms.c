@@ -135,7 +135,7 @@ int ix_terms_fill(const struct blind *bl, EVP_MD_CTX *w, struct bcache *bc, cons
 			bad |= ix_blind_at(bl, w, k[i].sl, k[i].field, k[i].name, k[i].v, k[i].n,
 					   k[i].out);
 			if (k[i].pf)
-				add_term(pr, k[i].pf, k[i].out, BLIND_LEN);
+				add_term(pr, k[i].pf, k[i].out, TERM_HASH_LEN);
 		}
 		for (i = 0; i < nn; i++) {
 			t->net[i][0] = lens[i];

@@ -489,6 +489,22 @@ static void model_round(uint32_t nrows, int pmiss, uint64_t seed)
 		free(blob2);
 		postings_free(o);
 	}
+	/* viewed in place, every check or the fixed parts only: the same
+	 * answers and bytes, and the blob is not on the heap of the view */
+	for (int full = 0; full < 2; full++) {
+		struct postings *o;
+
+		assert_int_equal(postings_view(blob, len, full, &o, &err), LS_OK);
+		if (nrows <= 1000 || !full)
+			check_all(o, &m, first);
+		assert_false(postings_corrupt(o));
+		assert_int_equal(postings_encode(o, &blob2, &len2, &err), LS_OK);
+		assert_int_equal(len2, len);
+		assert_memory_equal(blob2, blob, len);
+		free(blob2);
+		assert_int_equal(postings_memory(q) - postings_memory(o), len);
+		postings_free(o);
+	}
 	/* the decoded set encodes to the same bytes; encoding is repeatable */
 	assert_int_equal(postings_encode(q, &blob2, &len2, &err), LS_OK);
 	assert_int_equal(len2, len);
@@ -853,6 +869,123 @@ static void test_corrupt(void **state)
 	model_free(&m);
 }
 
+/* Every set of every field, by a prefix lookup per first byte. */
+static void exercise_all(const struct postings *q)
+{
+	uint32_t out[64];
+
+	exercise(q);
+	for (uint8_t f = 1; f < PF_FIELDS; f++)
+		for (unsigned b = 0; b < 256; b++) {
+			uint8_t k = (uint8_t)b;
+			struct pset *s = postings_prefix(q, f, &k, 1);
+
+			if (s)
+				pset_take(s, 0, 0, 0, out, 64);
+			pset_free(s);
+		}
+}
+
+static void crc_fix(uint8_t *b, size_t len)
+{
+	uint32_t crc = (uint32_t)libdeflate_crc32(0, b, len - 4);
+
+	b[len - 4] = (uint8_t)(crc >> 24);
+	b[len - 3] = (uint8_t)(crc >> 16);
+	b[len - 2] = (uint8_t)(crc >> 8);
+	b[len - 1] = (uint8_t)crc;
+}
+
+/* A view: a full one refuses what postings_decode() refuses; a light one
+ * opened on good bytes that change afterwards (a file rewritten under the
+ * map) answers without reading outside them (ASan) and says so. */
+static void test_view_corrupt(void **state)
+{
+	struct model m = {0};
+	struct postings *p, *q;
+	struct ls_err err;
+	uint8_t *blob, *bad;
+	size_t len, flagged = 0;
+	int64_t lo, hi;
+	int has;
+
+	(void)state;
+	rng_state = 777;
+	m.nrows = 300;
+	m.rows = calloc(m.nrows, sizeof(*m.rows));
+	assert_non_null(m.rows);
+	for (uint32_t i = 0; i < m.nrows; i++)
+		gen_row(&m, &m.rows[i], i, 10);
+	model_index(&m);
+	assert_int_equal(postings_new(5 << 16, &p, &err), LS_OK);
+	add_rows(p, &m);
+	assert_int_equal(postings_encode(p, &blob, &len, &err), LS_OK);
+	assert_memory_equal(blob, "LSPOST02", 8);
+	bad = malloc(len);
+	assert_non_null(bad);
+	/* short: refused by both kinds */
+	for (size_t n = 0; n < len; n += 1 + n / 8) {
+		assert_int_equal(postings_view(blob, n, 0, &q, &err), LS_CORRUPT);
+		assert_null(q);
+		assert_int_equal(postings_view(blob, n, 1, &q, &err), LS_CORRUPT);
+	}
+	/* the time bounds are the header's in a light view, checked in a full one */
+	memcpy(bad, blob, len);
+	bad[440 + 4 + 7] ^= 1;	/* the least byte of the time's low bound */
+	crc_fix(bad, len);
+	assert_int_equal(postings_view(bad, len, 1, &q, &err), LS_CORRUPT);
+	assert_non_null(strstr(err.msg, "offset 444: time bounds"));
+	assert_int_equal(postings_view(bad, len, 0, &q, &err), LS_OK);
+	postings_time_bounds(q, 0, &lo, &hi, &has);
+	postings_free(q);
+	{
+		int64_t wlo, whi;
+		int whas;
+
+		postings_time_bounds(p, 0, &wlo, &whi, &whas);
+		assert_true(has && whas);
+		assert_int_equal(lo, wlo ^ 1);
+		assert_int_equal(hi, whi);
+	}
+	for (size_t i = 0; i < len; i++)
+		for (int bit = 0; bit < 8; bit += (i % 3 ? 8 : 1)) {
+			ls_rc rc;
+
+			memcpy(bad, blob, len);
+			bad[i] ^= (uint8_t)(1u << bit);
+			if (i < len - 4)
+				crc_fix(bad, len);
+			rc = postings_view(bad, len, 1, &q, &err);
+			assert_true(rc == LS_OK || rc == LS_CORRUPT);
+			if (rc == LS_OK)
+				postings_free(q);
+			/* opened on the good bytes, changed after */
+			memcpy(bad, blob, len);
+			assert_int_equal(postings_view(bad, len, 0, &q, &err), LS_OK);
+			bad[i] ^= (uint8_t)(1u << bit);
+			if (i % 4 == 0)
+				exercise_all(q);
+			else
+				exercise(q);
+			flagged += postings_corrupt(q) != 0;
+			postings_free(q);
+			/* opened on the bad bytes (checksum right) */
+			if (i < len - 4)
+				crc_fix(bad, len);
+			rc = postings_view(bad, len, 0, &q, &err);
+			assert_true(rc == LS_OK || rc == LS_CORRUPT);
+			if (rc == LS_OK) {
+				exercise(q);
+				postings_free(q);
+			}
+		}
+	assert_true(flagged > 0);
+	postings_free(p);
+	free(blob);
+	free(bad);
+	model_free(&m);
+}
+
 /* Blobs with roaring sets (dense terms): flips there, checksum fixed. */
 static void test_corrupt_roaring(void **state)
 {
@@ -917,6 +1050,7 @@ int main(void)
 		cmocka_unit_test(test_value_stable),
 		cmocka_unit_test(test_corrupt),
 		cmocka_unit_test(test_corrupt_roaring),
+		cmocka_unit_test(test_view_corrupt),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
