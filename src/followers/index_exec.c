@@ -228,13 +228,16 @@ static long range_take(const struct qterms *w, const struct rview *v, struct ind
 {
 	const struct index_query *q = w->q;
 	bool desc = q->order != INDEX_ASC, timed;
-	uint32_t buf[TAKE_CHUNK], pos = 0;
+	uint32_t buf[TAKE_CHUNK], pos = 0, lo;
 	int has_pos = 0;
 	struct pset *s;
 	size_t n = 0, got, i;
 
-	if (v->vis == 0 || cap == 0)
+	if (v->vis == 0 || cap == 0 || v->first + v->vis <= w->kept)
 		return 0;
+	/* Leaves below the retained point were moved out by retention (their
+	 * postings stay until a reindex): never results. */
+	lo = w->kept > v->first ? (uint32_t)(w->kept - v->first) : 0;
 	s = ix_match(w, v->p, v->vis);
 	if (!s)
 		return -1;
@@ -249,12 +252,16 @@ static long range_take(const struct qterms *w, const struct rview *v, struct ind
 		pos = (uint32_t)(q->after - v->first);
 		has_pos = 1;
 	}
+	if (!desc && lo > 0 && (!has_pos || pos < lo - 1)) {
+		pos = lo - 1;
+		has_pos = 1;
+	}
 	do {
 		got = pset_take(s, desc, has_pos, pos, buf, TAKE_CHUNK);
 		for (i = 0; i < got && n < cap; i++) {
 			uint32_t rel = buf[i];
 
-			if (!desc && rel >= v->vis) {
+			if ((!desc && rel >= v->vis) || (desc && rel < lo)) {
 				got = 0;
 				break;
 			}
@@ -315,6 +322,8 @@ ls_rc index_query_locate(struct index *idx, const struct index_query *q, uint64_
 	rc = ix_qterms_prepare(&w, idx, err);
 	if (rc != LS_OK)
 		return rc;
+	if (store_retained(idx->jdir, &w.kept, NULL) != LS_OK)
+		w.kept = 0;
 	out = malloc(sizeof(*out) * (limit + 1));
 	offs = malloc(sizeof(*offs) * (limit + 1));
 	if (!out || !offs) {

@@ -299,6 +299,7 @@ struct qterms {
 	uint8_t ip[BLIND_LEN];
 	uint8_t net[1 + NET_HASH_LEN];
 	uint8_t fam4;
+	uint64_t kept;		/* the store's retained point: leaves below it are gone */
 };
 
 /* A range as a query reads it (index_exec.c). */
