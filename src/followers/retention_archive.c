@@ -547,8 +547,9 @@ ls_rc retention_manifest_list(const char *datadir, struct retention_archived **o
 		}
 		a->first = (uint64_t)json_integer_value(json_object_get(e, "first"));
 		a->last = (uint64_t)json_integer_value(json_object_get(e, "last"));
-		memcpy(a->segment, seg, 21);
-		memcpy(a->file, file, 25);
+		/* (lengths checked above: 20 or 21 and 21 or 24, each with its NUL) */
+		memcpy(a->segment, seg, strlen(seg) + 1);
+		memcpy(a->file, file, strlen(file) + 1);
 		a->purged = json_is_true(json_object_get(e, "purged"));
 		a->sealed = sealed;
 		a->archive_event = (uint64_t)json_integer_value(json_object_get(e, "archive_event"));
