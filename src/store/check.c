@@ -31,7 +31,6 @@
 #include "store/segment.h"
 #include "store/tiles.h"
 
-#define SEAL_NAME_LEN (16 + sizeof(SEGMENT_SUFFIX) - 1)
 
 ls_rc store_check_format(const char *datadir, struct ls_err *err)
 {
@@ -42,27 +41,6 @@ void store_sealed_path(const char *datadir, uint64_t first, char *out, size_t ca
 {
 	snprintf(out, cap, "%s/" STORE_SEALED_DIR "/%016llx" SEGMENT_SUFFIX, datadir,
 		 (unsigned long long)first);
-}
-
-/* 1 when name is "<16 lowercase hex>.seal" (*first its number). */
-static int seal_name(const char *name, uint64_t *first)
-{
-	uint64_t v = 0;
-
-	if (strlen(name) != SEAL_NAME_LEN || strcmp(name + 16, SEGMENT_SUFFIX) != 0)
-		return 0;
-	for (int i = 0; i < 16; i++) {
-		char c = name[i];
-
-		if (c >= '0' && c <= '9')
-			v = v << 4 | (uint64_t)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v = v << 4 | (uint64_t)(c - 'a' + 10);
-		else
-			return 0;
-	}
-	*first = v;
-	return 1;
 }
 
 static int u64_cmp(const void *a, const void *b)
@@ -92,7 +70,7 @@ static ls_rc list_names(const char *sdir, int strict, uint64_t **out, size_t *n,
 
 		if (de->d_name[0] == '.' || strstr(de->d_name, ".tmp"))
 			continue;
-		if (!seal_name(de->d_name, &first)) {
+		if (!segment_parse_name(de->d_name, &first)) {
 			if (!strict)
 				continue;
 			rc = ls_err_set(err, LS_TAMPERED, "%s/%s: not a sealed segment's name", sdir,

@@ -48,28 +48,6 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* 1: a segment name, *first set; 0: not one. */
-static int parse_name(const char *name, uint64_t *first)
-{
-	size_t sl = strlen(SEGMENT_SUFFIX);
-	uint64_t v = 0;
-
-	if (strlen(name) != 16 + sl || strcmp(name + 16, SEGMENT_SUFFIX) != 0)
-		return 0;
-	for (int i = 0; i < 16; i++) {
-		char c = name[i];
-
-		if (c >= '0' && c <= '9')
-			v = v << 4 | (uint64_t)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v = v << 4 | (uint64_t)(c - 'a' + 10);
-		else
-			return 0;
-	}
-	*first = v;
-	return 1;
-}
-
 ls_rc sealed_list_load(const char *segdir, struct keyring *kr, struct sealed_list *out,
 		       struct ls_err *err)
 {
@@ -89,7 +67,7 @@ ls_rc sealed_list_load(const char *segdir, struct keyring *kr, struct sealed_lis
 		return ls_err_set(err, LS_IO, "%s: %s", segdir, strerror(errno));
 	}
 	while ((errno = 0, e = readdir(d)) != NULL) {
-		if (!parse_name(e->d_name, &first))
+		if (!segment_parse_name(e->d_name, &first))
 			continue;
 		if (n == cap) {
 			uint64_t *nv;

@@ -102,6 +102,9 @@ void segment_writer_abort(struct segment_writer *w);
 
 /* "<dir>/<016x>.seal" for first. */
 void segment_path(const char *dir, uint64_t first, char *out, size_t cap);
+/* 1 when name is a segment file's name, "<16 lower-case hex>.seal" (*first
+ * its number); 0 for any other name. */
+int segment_parse_name(const char *name, uint64_t *first);
 
 struct segment;
 

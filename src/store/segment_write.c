@@ -32,6 +32,26 @@ void segment_path(const char *dir, uint64_t first, char *out, size_t cap)
 	snprintf(out, cap, "%s/%016llx%s", dir, (unsigned long long)first, SEGMENT_SUFFIX);
 }
 
+int segment_parse_name(const char *name, uint64_t *first)
+{
+	uint64_t v = 0;
+
+	if (strlen(name) != 16 + strlen(SEGMENT_SUFFIX) || strcmp(name + 16, SEGMENT_SUFFIX) != 0)
+		return 0;
+	for (int i = 0; i < 16; i++) {
+		char c = name[i];
+
+		if (c >= '0' && c <= '9')
+			v = v << 4 | (uint64_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v = v << 4 | (uint64_t)(c - 'a' + 10);
+		else
+			return 0;
+	}
+	*first = v;
+	return 1;
+}
+
 static ls_rc write_all(int fd, const void *buf, size_t n, const char *tmp, struct ls_err *err)
 {
 	const uint8_t *p = buf;
