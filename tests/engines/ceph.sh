@@ -152,6 +152,9 @@ osd memory target = 939524096
 [$RGW]
 rgw frontends = beast endpoint=127.0.0.1:$rgw_port_
 rgw data = $D/rgw
+# virtual-hosted requests: Host BUCKET.localhost:PORT (libcurl resolves
+# *.localhost to loopback); 127.0.0.1:PORT stays path-style
+rgw dns name = localhost
 EOC
 	export CEPH_CONF=$D/ceph.conf
 	ceph-authtool --create-keyring "$D/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null &&
