@@ -9,6 +9,8 @@
 #                          S3 user answers a signed request; writes DIR/env:
 #                            LOGSEAL_TEST_S3_ENDPOINT  http://127.0.0.1:PORT
 #                            LOGSEAL_TEST_S3_KEY / _SECRET  the S3 user's keys
+#                            LOGSEAL_TEST_S3_TLS_ENDPOINT   https://127.0.0.1:PORT2
+#                            LOGSEAL_TEST_S3_CACERT    the CA of its certificate
 #                            CEPH_CONF                 DIR/ceph.conf
 #   ceph.sh stop DIR       stop every daemon of DIR by the PID in its pid file
 #   ceph.sh rgw-stop DIR   stop only radosgw (outage tests)
@@ -84,7 +86,7 @@ s3_ok() {
 		"$e/")" = 200 ]
 }
 
-rgw_port() { sed -n 's/^rgw frontends = beast endpoint=127.0.0.1://p' "$D/ceph.conf"; }
+rgw_port() { sed -n 's/^rgw frontends = beast endpoint=127.0.0.1:\([0-9]*\).*/\1/p' "$D/ceph.conf"; }
 
 start_rgw() {
 	local port t0=$SECONDS
@@ -105,7 +107,7 @@ stop_all() {
 }
 
 start() {
-	local t0=$SECONDS fsid mon_port rgw_port_ uuid osd key secret
+	local t0=$SECONDS fsid mon_port rgw_port_ tls_port uuid osd key secret
 	command -v radosgw >/dev/null && command -v ceph-mon >/dev/null ||
 		die "Ceph is not installed (radosgw, ceph-mon, ceph-mgr, ceph-osd: scripts/deps.sh)"
 	[ -d "$D/run" ] && stop_all
@@ -115,6 +117,20 @@ start() {
 	fsid=$(cat /proc/sys/kernel/random/uuid)
 	mon_port=$(free_port)
 	rgw_port_=$(free_port)
+	tls_port=$(free_port)
+	# TLS: a CA of this cluster's own and a certificate for 127.0.0.1,
+	# localhost, s3.localhost and *.s3.localhost (clients name the CA:
+	# LOGSEAL_S3_CACERT; curl accepts no wildcard over a single label)
+	mkdir -p "$D/tls"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3 \
+		-subj /CN=logseal-test-ca -keyout "$D/tls/ca.key" -out "$D/tls/ca.pem" >/dev/null 2>&1 &&
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+			-keyout "$D/tls/rgw.key" -out "$D/tls/rgw.csr" >/dev/null 2>&1 &&
+		printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:s3.localhost,DNS:*.s3.localhost\nbasicConstraints=CA:FALSE\n' \
+			>"$D/tls/ext" &&
+		openssl x509 -req -in "$D/tls/rgw.csr" -CA "$D/tls/ca.pem" -CAkey "$D/tls/ca.key" \
+			-CAcreateserial -days 3 -extfile "$D/tls/ext" -out "$D/tls/rgw.crt" >/dev/null 2>&1 ||
+		die "cannot make the TLS certificate"
 	# \$name, \$id and \$cluster are Ceph's own metavariables: the heredoc
 	# must leave them to Ceph.
 	cat >"$D/ceph.conf" <<EOC
@@ -150,11 +166,11 @@ osd objectstore = memstore
 memstore device bytes = 2147483648
 osd memory target = 939524096
 [$RGW]
-rgw frontends = beast endpoint=127.0.0.1:$rgw_port_
+rgw frontends = beast endpoint=127.0.0.1:$rgw_port_ ssl_endpoint=127.0.0.1:$tls_port ssl_certificate=$D/tls/rgw.crt ssl_private_key=$D/tls/rgw.key
 rgw data = $D/rgw
-# virtual-hosted requests: Host BUCKET.localhost:PORT (libcurl resolves
+# virtual-hosted requests: Host BUCKET.s3.localhost:PORT (libcurl resolves
 # *.localhost to loopback); 127.0.0.1:PORT stays path-style
-rgw dns name = localhost
+rgw dns name = s3.localhost
 EOC
 	export CEPH_CONF=$D/ceph.conf
 	ceph-authtool --create-keyring "$D/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null &&
@@ -194,6 +210,8 @@ EOC
 export LOGSEAL_TEST_S3_ENDPOINT=http://127.0.0.1:$rgw_port_
 export LOGSEAL_TEST_S3_KEY=$key
 export LOGSEAL_TEST_S3_SECRET=$secret
+export LOGSEAL_TEST_S3_TLS_ENDPOINT=https://127.0.0.1:$tls_port
+export LOGSEAL_TEST_S3_CACERT=$D/tls/ca.pem
 export CEPH_CONF=$D/ceph.conf
 EOE
 	until s3_ok; do

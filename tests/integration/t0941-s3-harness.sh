@@ -32,7 +32,7 @@ port=${LOGSEAL_TEST_S3_ENDPOINT##*:}
 check "rgw_stop" rgw_stop
 check_fails "no S3 while radosgw is stopped" curl -s -m 3 -o /dev/null "$LOGSEAL_TEST_S3_ENDPOINT/"
 check "rgw_start" rgw_start
-check_eq "same port after restart" "$port" "$(sed -n 's/.*endpoint=127.0.0.1://p' "$CEPH_CONF")"
+check_eq "same port after restart" "$port" "$(sed -n 's/.* endpoint=127.0.0.1:\([0-9]*\).*/\1/p' "$CEPH_CONF")"
 check_eq "the object survived the outage" "$vid" \
 	"$(s3api head-object --bucket "$first" --key pre/fix/log/tile/0/000 --query VersionId \
 		--output text 2>&1)"

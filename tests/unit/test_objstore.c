@@ -461,7 +461,7 @@ static void test_list_pages(void **state)
 	objstore_close(s);
 }
 
-/* BUCKET.localhost:PORT: ceph.sh sets "rgw dns name = localhost" and
+/* BUCKET.s3.localhost:PORT: ceph.sh sets "rgw dns name = s3.localhost" and
  * libcurl resolves *.localhost to loopback. */
 static void test_virtual_hosted(void **state)
 {
@@ -478,7 +478,7 @@ static void test_virtual_hosted(void **state)
 	assert_non_null(port);
 	memset(&cfg, 0, sizeof(cfg));
 	snprintf(cfg.url, sizeof(cfg.url), "s3://%s/vh", bucket);
-	snprintf(cfg.endpoint, sizeof(cfg.endpoint), "http://localhost%s", port);
+	snprintf(cfg.endpoint, sizeof(cfg.endpoint), "http://s3.localhost%s", port);
 	snprintf(cfg.access_key, sizeof(cfg.access_key), "%s", akey);
 	snprintf(cfg.secret_key, sizeof(cfg.secret_key), "%s", skey);
 	assert_int_equal(objstore_open(&cfg, &s, &err), LS_OK);
@@ -496,6 +496,66 @@ static void test_virtual_hosted(void **state)
 	assert_memory_equal(d, "1234567", 7);
 	free(d);
 	objstore_close(p);
+	objstore_close(s);
+}
+
+/* TLS: ceph.sh's RGW also listens with a certificate from a CA of its
+ * own.  Verified by default (no CA: refused), accepted with cfg.cacert. */
+static void test_tls(void **state)
+{
+	const char *tls = getenv("LOGSEAL_TEST_S3_TLS_ENDPOINT");
+	const char *ca = getenv("LOGSEAL_TEST_S3_CACERT");
+	struct objstore_cfg cfg;
+	struct objstore *s;
+	struct ls_err err = { "" };
+	char *d;
+	size_t n;
+
+	need_s3();
+	if (!tls || !ca)
+		fail_msg("LOGSEAL_TEST_S3_TLS_ENDPOINT / _CACERT not set (tests/engines/ceph.sh)");
+	memset(&cfg, 0, sizeof(cfg));
+	snprintf(cfg.url, sizeof(cfg.url), "s3://%s/tls", bucket);
+	snprintf(cfg.endpoint, sizeof(cfg.endpoint), "%s", tls);
+	snprintf(cfg.access_key, sizeof(cfg.access_key), "%s", akey);
+	snprintf(cfg.secret_key, sizeof(cfg.secret_key), "%s", skey);
+	cfg.path_style = 1;
+	assert_int_equal(objstore_open(&cfg, &s, &err), LS_OK);
+	assert_int_equal(objstore_put(s, "x", "tls", 3, NULL, &err), LS_IO);
+	assert_non_null(strstr(err.msg, "s3://"));
+	assert_non_null(strstr(err.msg, "certificate"));
+	objstore_close(s);
+
+	snprintf(cfg.cacert, sizeof(cfg.cacert), "%s", ca);
+	assert_int_equal(objstore_open(&cfg, &s, &err), LS_OK);
+	assert_int_equal(objstore_put(s, "x", "tls", 3, NULL, &err), LS_OK);
+	assert_int_equal(objstore_get(s, "x", &d, &n, 0, &err), LS_OK);
+	assert_int_equal(n, 3);
+	assert_memory_equal(d, "tls", 3);
+	free(d);
+	objstore_close(s);
+
+	/* LOGSEAL_S3_CACERT is the same setting from the environment */
+	memset(cfg.cacert, 0, sizeof(cfg.cacert));
+	setenv("LOGSEAL_S3_CACERT", ca, 1);
+	assert_int_equal(objstore_cfg_env(&cfg, &err), LS_OK);
+	unsetenv("LOGSEAL_S3_CACERT");
+	assert_string_equal(cfg.cacert, ca);
+	assert_int_equal(objstore_open(&cfg, &s, &err), LS_OK);
+	assert_int_equal(objstore_head(s, "x", NULL, &err), LS_OK);
+	objstore_close(s);
+
+	/* virtual-hosted over TLS: the certificate names *.s3.localhost */
+	memset(&cfg, 0, sizeof(cfg));
+	snprintf(cfg.url, sizeof(cfg.url), "s3://%s/tls", bucket);
+	snprintf(cfg.endpoint, sizeof(cfg.endpoint), "https://s3.localhost%s", strrchr(tls, ':'));
+	snprintf(cfg.access_key, sizeof(cfg.access_key), "%s", akey);
+	snprintf(cfg.secret_key, sizeof(cfg.secret_key), "%s", skey);
+	snprintf(cfg.cacert, sizeof(cfg.cacert), "%s", ca);
+	assert_int_equal(objstore_open(&cfg, &s, &err), LS_OK);
+	assert_int_equal(objstore_get(s, "x", &d, &n, 0, &err), LS_OK);
+	assert_int_equal(n, 3);
+	free(d);
 	objstore_close(s);
 }
 
@@ -984,6 +1044,7 @@ int main(void)
 		cmocka_unit_test(test_delete_all),
 		cmocka_unit_test(test_list_pages),
 		cmocka_unit_test(test_virtual_hosted),
+		cmocka_unit_test(test_tls),
 		cmocka_unit_test(test_wrong_credentials),
 		cmocka_unit_test(test_missing_bucket),
 	};
