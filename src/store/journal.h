@@ -37,6 +37,13 @@
  *     batches before the tail are kept, signed or not: they were
  *     acknowledged.  Anything else is LS_CORRUPT naming the segment file
  *     and byte offset, and nothing is changed.
+ *  5. A cut is written down before it is made: recovery adds it to
+ *     "cut.pending" in the journal directory (replaced durably) before it
+ *     truncates anything, and only journal_cuts_reported() removes that
+ *     file.  So a process that dies between a cut and its report (log.h)
+ *     has it reported at the next open: every cut is reported at least
+ *     once (twice only if a crash falls between the report and the
+ *     removal).
  */
 #ifndef LS_JOURNAL_H
 #define LS_JOURNAL_H
@@ -77,6 +84,13 @@ struct journal_opts {
 /* Open (creating the directory and a first segment when empty) and recover. */
 ls_rc journal_open(const char *dir, const struct journal_opts *opts, struct journal **out,
 		   struct store_recovery *rec, struct ls_err *err);
+
+/* The cuts recovery made in the journal directory dir and nobody reported
+ * yet (invariant 5), oldest first: *count of them in *out (free() it). */
+ls_rc journal_cuts_pending(const char *dir, struct store_recovery **out, size_t *count,
+			   struct ls_err *err);
+/* They are in the log now: forget them (durably). */
+ls_rc journal_cuts_reported(const char *dir, struct ls_err *err);
 
 /* Number of records (= the next leaf index). */
 uint64_t journal_size(const struct journal *j);

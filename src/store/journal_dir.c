@@ -1,8 +1,14 @@
 /*
  * journal_dir.c - the journal directory as the writer and the readers see
- * it: I/O helpers, the list of segments, the "retained" point of retention
- * and the data key a segment header names (journal.h for the API,
+ * it: I/O helpers, the list of segments, the "retained" point of retention,
+ * the data key a segment header names, and the cuts recovery made that the
+ * log has not reported yet (journal.h invariant 5; journal.h for the API,
  * journal_record.c for the bytes).
+ *
+ * "cut.pending" (journal directory), one line per cut, in the order made:
+ *	"cut <segment file> <offset> <bytes> <records> <first> <last>\n"
+ * (decimal; the fields of struct store_recovery).  Replaced whole and
+ * durably (temporary file, fsync, rename, directory fsync) before the cut.
  */
 #include "store/journal_int.h"
 #include "base/fsutil.h"
@@ -308,4 +314,143 @@ ls_rc journal_drop_below(const char *dir, uint64_t from, uint64_t end, size_t *d
 	if (dropped)
 		*dropped = gone;
 	return rc;
+}
+
+/* ------------------------------------------- cuts not reported yet (inv. 5) */
+
+#define CUT_PENDING "cut.pending"
+#define CUT_PENDING_CAP (1u << 20)
+
+static int cut_line(char *buf, size_t cap, const struct store_recovery *r)
+{
+	int n = snprintf(buf, cap, "cut %s %llu %llu %llu %llu %llu\n", r->segment,
+			 (unsigned long long)r->offset, (unsigned long long)r->bytes,
+			 (unsigned long long)r->records, (unsigned long long)r->first,
+			 (unsigned long long)r->last);
+
+	return n > 0 && (size_t)n < cap ? n : -1;
+}
+
+static ls_rc cut_read(const char *dir, char *path, size_t cap, char **data, size_t *len,
+		      struct ls_err *err)
+{
+	ls_rc rc;
+
+	if (snprintf(path, cap, "%s/%s", dir, CUT_PENDING) >= (int)cap)
+		return ls_err_set(err, LS_LIMIT, "%s: path too long", dir);
+	rc = fs_read_file(path, CUT_PENDING_CAP, data, len, err);
+	if (rc == LS_NOTFOUND) {
+		*data = NULL;
+		*len = 0;
+		return LS_OK;
+	}
+	return rc;
+}
+
+ls_rc jnl_cut_pending_add(const char *dir, const struct store_recovery *r, struct ls_err *err)
+{
+	char path[4096], line[160], *old = NULL, *buf;
+	size_t len = 0, keep;
+	int n = cut_line(line, sizeof(line), r);
+	ls_rc rc;
+
+	if (n < 0)
+		return ls_err_set(err, LS_LIMIT, "%s: cut record too long", dir);
+	rc = cut_read(dir, path, sizeof(path), &old, &len, err);
+	if (rc != LS_OK)
+		return rc;
+	/* The same cut written down by a run that died before making it. */
+	if (len >= (size_t)n && memcmp(old + len - (size_t)n, line, (size_t)n) == 0 &&
+	    (len == (size_t)n || old[len - (size_t)n - 1] == '\n')) {
+		free(old);
+		return LS_OK;
+	}
+	for (keep = len; keep && old[keep - 1] != '\n'; keep--)
+		;
+	buf = malloc(keep + (size_t)n);
+	if (!buf) {
+		free(old);
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	}
+	if (keep)
+		memcpy(buf, old, keep);
+	memcpy(buf + keep, line, (size_t)n);
+	free(old);
+	rc = fs_write_file(path, buf, keep + (size_t)n, 0600, 0, err);
+	free(buf);
+	return rc;
+}
+
+ls_rc journal_cuts_pending(const char *dir, struct store_recovery **out, size_t *count,
+			   struct ls_err *err)
+{
+	char path[4096], *data = NULL, *p, *nl;
+	struct store_recovery *v = NULL;
+	size_t len = 0, n = 0;
+	ls_rc rc;
+
+	*out = NULL;
+	*count = 0;
+	rc = cut_read(dir, path, sizeof(path), &data, &len, err);
+	if (rc != LS_OK || !len) {
+		free(data);
+		return rc;
+	}
+	for (p = data; (nl = memchr(p, '\n', len - (size_t)(p - data))) != NULL; p = nl + 1) {
+		struct store_recovery r = { .cut = 1 };
+		unsigned long long f[5];
+		uint64_t first;
+		char again[160];
+		int used = 0;
+
+		*nl = 0;
+		if (sscanf(p, "cut %63s %llu %llu %llu %llu %llu%n", r.segment, &f[0], &f[1], &f[2],
+			   &f[3], &f[4], &used) != 6 || p[used] ||
+		    jnl_parse_seg_name(r.segment, &first) != 1) {
+			free(data);
+			free(v);
+			return ls_err_set(err, LS_CORRUPT, "%s offset %zu: not a cut record", path,
+					  (size_t)(p - data));
+		}
+		r.offset = f[0];
+		r.bytes = f[1];
+		r.records = f[2];
+		r.first = f[3];
+		r.last = f[4];
+		/* Only the canonical form (what cut_line writes) is accepted. */
+		if (cut_line(again, sizeof(again), &r) != (int)(nl - p) + 1 ||
+		    memcmp(again, p, (size_t)(nl - p))) {
+			free(data);
+			free(v);
+			return ls_err_set(err, LS_CORRUPT, "%s offset %zu: not a cut record", path,
+					  (size_t)(p - data));
+		}
+		if (!(n & (n - 1))) {
+			struct store_recovery *nv = realloc(v, (n ? 2 * n : 1) * sizeof(*v));
+
+			if (!nv) {
+				free(data);
+				free(v);
+				return ls_err_set(err, LS_NOMEM, "out of memory");
+			}
+			v = nv;
+		}
+		v[n++] = r;
+	}
+	/* A last line without its newline was never renamed into place. */
+	free(data);
+	*out = v;
+	*count = n;
+	return LS_OK;
+}
+
+ls_rc journal_cuts_reported(const char *dir, struct ls_err *err)
+{
+	char path[4096];
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, CUT_PENDING) >= (int)sizeof(path))
+		return ls_err_set(err, LS_LIMIT, "%s: path too long", dir);
+	if (unlink(path) != 0 && errno != ENOENT)
+		return ls_err_set(err, LS_IO, "unlink %s: %s", path, strerror(errno));
+	return fs_sync_dir(dir, err);
 }

@@ -112,6 +112,9 @@ int jnl_segment_after(const char *dir, uint64_t first);
 int jnl_prefix_archived(const char *dir, const uint64_t *segs, size_t n, struct ls_err *err);
 /* fsync the directory that holds dir. */
 ls_rc jnl_sync_parent(const char *dir, struct ls_err *err);
+/* Write down a cut recovery is about to make, durably (journal.h
+ * invariant 5); the same cut twice in a row is written once. */
+ls_rc jnl_cut_pending_add(const char *dir, const struct store_recovery *r, struct ls_err *err);
 /* The data key of a checked segment header (key_id 0 for plaintext),
  * loading the keyring of the data directory into *kr when needed. */
 ls_rc jnl_seg_key(const char *dir, const char *name, const uint8_t h[JOURNAL_SEG_HEADER],

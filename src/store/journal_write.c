@@ -125,8 +125,7 @@ static ls_rc segment_create(struct journal *j, uint64_t first, struct ls_err *er
 static void recovery_note(struct store_recovery *rec, uint64_t first, uint64_t off,
 			  uint64_t bytes, uint64_t records, uint64_t from, uint64_t last)
 {
-	if (!rec)
-		return;
+	memset(rec, 0, sizeof(*rec));
 	rec->cut = 1;
 	jnl_seg_name(rec->segment, first);
 	rec->offset = off;
@@ -186,6 +185,7 @@ static ls_rc rewrite_header(struct journal *j, uint64_t size, struct store_recov
 {
 	char name[SEG_NAME_LEN + 1];
 	uint8_t h[JOURNAL_SEG_HEADER];
+	struct store_recovery cut;
 	ls_rc rc;
 
 	/* The torn header's key id is unknown: an encrypted directory gets
@@ -198,11 +198,16 @@ static ls_rc rewrite_header(struct journal *j, uint64_t size, struct store_recov
 	}
 	jnl_seg_name(name, j->seg_first);
 	jnl_seg_header_build(h, j->seg_first, j->key_id);
+	recovery_note(&cut, j->seg_first, 0, size, 0, j->seg_first, 0);
+	rc = jnl_cut_pending_add(j->dir, &cut, err);
+	if (rc != LS_OK)
+		return rc;
 	if (ftruncate(j->fd, 0) != 0 || jnl_pwrite_all(j->fd, h, sizeof(h), 0) != 0 ||
 	    fsync(j->fd) != 0 || fsync(j->dirfd) != 0)
 		return ls_err_set(err, LS_IO, "%s/%s: rewriting torn header: %s", j->dir, name,
 				  strerror(errno));
-	recovery_note(rec, j->seg_first, 0, size, 0, j->seg_first, 0);
+	if (rec)
+		*rec = cut;
 	j->seg_end = JOURNAL_SEG_HEADER;
 	j->size = j->seg_first;
 	return LS_OK;
@@ -219,6 +224,7 @@ static ls_rc scan_last(struct journal *j, uint64_t min_size, struct store_recove
 	uint64_t idx, commit_idx, nvalid = 0, maxidx = 0;
 	const char *why = NULL, *hwhy;
 	char idxwhy[96];
+	struct store_recovery cut;
 	ls_rc rc = LS_OK;
 
 	jnl_seg_name(name, j->seg_first);
@@ -296,15 +302,20 @@ static ls_rc scan_last(struct journal *j, uint64_t min_size, struct store_recove
 				(unsigned long long)commit_idx, (unsigned long long)min_size);
 		goto out;
 	}
+	if (idx > commit_idx && idx - 1 > maxidx)
+		maxidx = idx - 1;
+	recovery_note(&cut, j->seg_first, commit_off, size - commit_off, idx - commit_idx + nvalid,
+		      commit_idx, maxidx);
+	rc = jnl_cut_pending_add(j->dir, &cut, err);	/* journal.h invariant 5 */
+	if (rc != LS_OK)
+		goto out;
 	if (ftruncate(j->fd, (off_t)commit_off) != 0 || fsync(j->fd) != 0) {
 		rc = ls_err_set(err, LS_IO, "%s/%s: cutting torn tail: %s", j->dir, name,
 				strerror(errno));
 		goto out;
 	}
-	if (idx > commit_idx && idx - 1 > maxidx)
-		maxidx = idx - 1;
-	recovery_note(rec, j->seg_first, commit_off, size - commit_off, idx - commit_idx + nvalid,
-		      commit_idx, maxidx);
+	if (rec)
+		*rec = cut;
 clean:
 	j->seg_end = commit_off;
 	j->size = commit_idx;

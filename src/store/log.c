@@ -1198,6 +1198,25 @@ static ls_rc report_cut(struct log *l, const struct store_recovery *jr, struct l
 	return rc;
 }
 
+/* Every cut written down and not reported yet (journal.h invariant 5):
+ * this open's, and any that a process dying before its report left. */
+static ls_rc report_cuts(struct log *l, const char *jdir, struct store_recovery *rec,
+			 struct ls_err *err)
+{
+	struct store_recovery *cuts;
+	size_t n;
+	ls_rc rc = journal_cuts_pending(jdir, &cuts, &n, err);
+
+	for (size_t i = 0; rc == LS_OK && i < n; i++)
+		rc = report_cut(l, &cuts[i], err);
+	if (rc == LS_OK && n)
+		rc = journal_cuts_reported(jdir, err);
+	if (rc == LS_OK && n && rec)
+		*rec = cuts[n - 1];
+	free(cuts);
+	return rc;
+}
+
 static void log_free(struct log *l)
 {
 	if (!l)
@@ -1323,8 +1342,8 @@ ls_rc log_open(const struct log_opts *opts, struct log **out, struct store_recov
 		rc = publish(l, err);
 		pthread_mutex_unlock(&l->cp_lock);
 	}
-	if (rc == LS_OK && jr.cut)
-		rc = report_cut(l, &jr, err);
+	if (rc == LS_OK)
+		rc = report_cuts(l, jdir, rec, err);
 	if (rc != LS_OK) {
 		log_free(l);
 		return rc;

@@ -46,7 +46,9 @@
  * log_open() appends an event of service "logseal", action
  * "logseal.recovery.truncated", naming what was cut (segment, offset,
  * bytes, records and their leaf range) and signs a checkpoint covering it,
- * whoever opened the log: a cut is never silent.
+ * whoever opened the log: a cut is never silent.  That includes cuts an
+ * earlier process made and died before reporting (journal.h invariant 5):
+ * each is reported, in order, at the next open.
  */
 #ifndef LS_LOG_H
 #define LS_LOG_H

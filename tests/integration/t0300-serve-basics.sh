@@ -79,6 +79,14 @@ for who in writer admin; do
 done
 check_eq "tokens.json entries have only the documented fields" '[]' \
 	"$(jq -c '[.tokens[] | keys[] | select(IN("id","sha256","roles","service","name","created","revoked") | not)] | unique' "$D/tokens.json")"
+# docs/FORMAT.md section 7 names every field tokens.json holds, as the code
+# writes it (issue 12: the docs once called the hash field "hash").
+fmt=$(dirname "$0")/../../docs/FORMAT.md
+missing=""
+for k in $(jq -r '[.tokens[] | keys[]] | unique | .[]' "$D/tokens.json"); do
+	sed -n '/^## 7\. Tokens/,/^## 8\./p' "$fmt" | grep -q -F "\`$k\`" || missing="$missing $k"
+done
+check_eq "FORMAT.md section 7 names every field of tokens.json" "" "$missing"
 check "the admin secret is where init put it (the raw grep above can see it)" grep -q -F -x "$ADMIN" "$D/admin.token"
 check_eq "tokens.json is mode 0600" 600 "$(stat -c %a "$D/tokens.json")"
 

@@ -7,7 +7,7 @@
  * window: with the checkpointer held back, the sequencer acknowledges no
  * more than max_unsigned_entries (or nothing once the oldest unsigned
  * entry is max_unsigned_ms old) until a checkpoint lands; a recovery cut
- * is reported in the log.
+ * is reported in the log, also when the process that made it died first.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -271,6 +271,39 @@ static void test_unsigned_window_time(void **state)
 	rm_rf(root);
 }
 
+/* What a crash mid-write leaves after the last batch: a batch's first
+ * record whole (leaf index idx, FIRST, no COMMIT, 40 bytes of 'z'), then
+ * torn bytes of the next record (index idx + 1). */
+static void append_torn(const char *seg, int idx, size_t torn)
+{
+	uint8_t r[20 + 40] = { 0x4C, 0x52, 0x00, 0x02, 0, 0, 0, 40 };
+	uint32_t crc;
+	int fd = open(seg, O_WRONLY | O_APPEND);
+
+	assert_true(fd >= 0);
+	r[15] = (uint8_t)idx;
+	memset(r + 20, 'z', 40);
+	/* CRC-32 (zlib's) of header bytes 0..15 and the payload. */
+	crc = 0xFFFFFFFFu;
+	for (size_t k = 0; k < sizeof(r); k++) {
+		if (k >= 16 && k < 20)
+			continue;
+		crc ^= r[k];
+		for (int b = 0; b < 8; b++)
+			crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1)));
+	}
+	crc ^= 0xFFFFFFFFu;
+	r[16] = (uint8_t)(crc >> 24);
+	r[17] = (uint8_t)(crc >> 16);
+	r[18] = (uint8_t)(crc >> 8);
+	r[19] = (uint8_t)crc;
+	assert_int_equal(write(fd, r, sizeof(r)), (ssize_t)sizeof(r));
+	r[15] = (uint8_t)(idx + 1);
+	assert_true(torn < sizeof(r));
+	assert_int_equal(write(fd, r, torn), (ssize_t)torn);
+	close(fd);
+}
+
 /* Issue 12 item 5: batches acknowledged but never checkpointed (a crash
  * before the checkpointer ran) are kept and signed at the next open; the
  * unfinished batch after them is cut, and the cut is an event in the log
@@ -290,7 +323,6 @@ static void test_recovery_keeps_batches_and_reports_cut(void **state)
 	size_t len;
 	uint64_t first, idx;
 	char *ev;
-	int fd;
 
 	(void)state;
 	assert_non_null(mkdtemp(root));
@@ -310,33 +342,7 @@ static void test_recovery_keeps_batches_and_reports_cut(void **state)
 	/* Then what a crash mid-write leaves: the next batch's first record
 	 * whole (index 6, FIRST, no COMMIT), the second one torn. */
 	snprintf(seg, sizeof(seg), "%s/0000000000000000.seg", jdir);
-	fd = open(seg, O_WRONLY | O_APPEND);
-	assert_true(fd >= 0);
-	{
-		uint8_t r[20 + 40] = { 0x4C, 0x52, 0x00, 0x02, 0, 0, 0, 40 };
-		uint32_t crc;
-
-		r[15] = 6;
-		memset(r + 20, 'z', 40);
-		/* CRC-32 (zlib's) of header bytes 0..15 and the payload. */
-		crc = 0xFFFFFFFFu;
-		for (size_t k = 0; k < sizeof(r); k++) {
-			if (k >= 16 && k < 20)
-				continue;
-			crc ^= r[k];
-			for (int b = 0; b < 8; b++)
-				crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1)));
-		}
-		crc ^= 0xFFFFFFFFu;
-		r[16] = (uint8_t)(crc >> 24);
-		r[17] = (uint8_t)(crc >> 16);
-		r[18] = (uint8_t)(crc >> 8);
-		r[19] = (uint8_t)crc;
-		assert_int_equal(write(fd, r, sizeof(r)), (ssize_t)sizeof(r));
-		r[15] = 7;
-		assert_int_equal(write(fd, r, 30), 30);
-	}
-	close(fd);
+	append_torn(seg, 6, 30);
 
 	lo.dir = dir;
 	memset(&rec, 0, sizeof(rec));
@@ -377,6 +383,103 @@ static void test_recovery_keeps_batches_and_reports_cut(void **state)
 	rm_rf(root);
 }
 
+/* The event of a recovery cut at index idx, as the journal holds it. */
+static void check_cut_event(const char *jdir, uint64_t idx, const char *records,
+			    const char *bytes)
+{
+	struct journal_iter *it;
+	struct ls_err err = { "" };
+	const uint8_t *data;
+	size_t len;
+	uint64_t got;
+	char *ev;
+
+	assert_int_equal(journal_iter_open(jdir, idx, &it, &err), LS_OK);
+	assert_int_equal(journal_iter_next(it, &data, &len, &got, &err), LS_OK);
+	assert_int_equal(got, idx);
+	ev = strndup((const char *)data, len);
+	assert_non_null(ev);
+	if (!strstr(ev, "\"action\":\"logseal.recovery.truncated\"") || !strstr(ev, "\"first\":6") ||
+	    !strstr(ev, records) || !strstr(ev, bytes) || !strstr(ev, "\"offset\":") ||
+	    !strstr(ev, "\"segment\":\"0000000000000000.seg\"") || !strstr(ev, "\"service\":\"logseal\""))
+		fail_msg("recovery event at %llu: %s", (unsigned long long)idx, ev);
+	free(ev);
+	journal_iter_free(it);
+}
+
+/* Journal.h invariant 5: a process that dies after recovery cut the tail
+ * but before the log said so (simulated: the journal opened and closed on
+ * its own, which cuts and reports nothing) leaves the cut written down,
+ * and the next log_open() reports it.  A second crash that tears the next
+ * batch before that report adds a second cut: both are reported, in
+ * order, and then nothing more. */
+static void test_recovery_cut_reported_after_crash(void **state)
+{
+	char root[] = "/tmp/test_log.XXXXXX", dir[128], jdir[160], seg[200], pend[200], text[6][64];
+	struct log_opts lo = { 0 };
+	struct journal_opts jo = { 0 };
+	struct store_recovery rec;
+	struct journal *j;
+	struct iovec iov[6];
+	struct ls_err err = { "" };
+	struct log *l;
+	uint64_t first;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	snprintf(dir, sizeof(dir), "%s/d", root);
+	snprintf(jdir, sizeof(jdir), "%s/journal", dir);
+	snprintf(seg, sizeof(seg), "%s/0000000000000000.seg", jdir);
+	snprintf(pend, sizeof(pend), "%s/cut.pending", jdir);
+	assert_int_equal(log_init(dir, "log.test/x", &err), LS_OK);
+	assert_int_equal(journal_open(jdir, &jo, &j, NULL, &err), LS_OK);
+	for (int i = 0; i < 6; i++) {
+		entry_text(text[i], sizeof(text[i]), i);
+		iov[i] = (struct iovec){ text[i], strlen(text[i]) };
+	}
+	assert_int_equal(journal_append(j, iov, 6, &first, &err), LS_OK);
+	journal_close(j);
+
+	/* Crash 1 tears a batch at 6; recovery cuts it, then the process
+	 * dies before any report. */
+	append_torn(seg, 6, 30);
+	memset(&rec, 0, sizeof(rec));
+	assert_int_equal(journal_open(jdir, &jo, &j, &rec, &err), LS_OK);
+	assert_int_equal(rec.cut, 1);
+	assert_int_equal(rec.bytes, 90);
+	assert_int_equal(journal_size(j), 6);
+	journal_close(j);
+	assert_int_equal(access(pend, F_OK), 0);
+	/* The same cut written down twice (a run that died between writing
+	 * it down and cutting) is one cut. */
+	append_torn(seg, 6, 30);
+	assert_int_equal(journal_open(jdir, &jo, &j, &rec, &err), LS_OK);
+	journal_close(j);
+
+	/* Crash 2 tears another batch at 6 (25 bytes torn this time). */
+	append_torn(seg, 6, 25);
+	lo.dir = dir;
+	memset(&rec, 0, sizeof(rec));
+	assert_int_equal(log_open(&lo, &l, &rec, &err), LS_OK);
+	assert_int_equal(rec.cut, 1);
+	assert_int_equal(rec.bytes, 85);
+	/* 0..5, the first cut's event at 6 and the second's at 7, signed. */
+	assert_int_equal(log_size(l), 8);
+	assert_int_equal(signed_size(l), 8);
+	assert_int_equal(log_close(l, &err), LS_OK);
+	check_cut_event(jdir, 6, "\"records\":1", "\"bytes\":90");
+	check_cut_event(jdir, 7, "\"records\":1", "\"bytes\":85");
+	assert_int_equal(access(pend, F_OK), -1);
+
+	/* Reported once: the next open reports nothing. */
+	memset(&rec, 0, sizeof(rec));
+	assert_int_equal(log_open(&lo, &l, &rec, &err), LS_OK);
+	assert_int_equal(rec.cut, 0);
+	assert_int_equal(log_size(l), 8);
+	assert_int_equal(log_close(l, &err), LS_OK);
+	rm_rf(root);
+}
+
 static void test_threads(void **state)
 {
 	(void)state;
@@ -397,6 +500,7 @@ int main(void)
 		cmocka_unit_test(test_unsigned_window_entries),
 		cmocka_unit_test(test_unsigned_window_time),
 		cmocka_unit_test(test_recovery_keeps_batches_and_reports_cut),
+		cmocka_unit_test(test_recovery_cut_reported_after_crash),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
