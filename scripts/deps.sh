@@ -1,11 +1,13 @@
 #!/bin/sh
 # Install the Debian 12 packages logseal needs to build, test and benchmark,
-# only those that are missing.  Safe to run again.
+# only those that are missing.  Safe to run again.  softhsm2 and opensc are
+# for the tests only (t0785: a PKCS#11 signing key in SoftHSM2).
 set -e
 need=""
 for p in gcc make pkg-config clang libclang-rt-14-dev libssl-dev libjansson-dev \
-	libmicrohttpd-dev libsqlite3-dev zlib1g-dev libdeflate-dev libzstd-dev libroaring-dev libcurl4-openssl-dev \
-	libcmocka-dev curl jq openssl python3 iproute2 util-linux mount e2fsprogs postgresql prometheus; do
+	libmicrohttpd-dev libsqlite3-dev zlib1g-dev libdeflate-dev libzstd-dev libroaring-dev libcurl4-openssl-dev libp11-kit-dev \
+	libcmocka-dev curl jq openssl python3 iproute2 util-linux mount e2fsprogs postgresql prometheus \
+	softhsm2 opensc; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
 done
 [ -z "$need" ] && exit 0

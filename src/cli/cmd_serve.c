@@ -75,6 +75,12 @@ static void usage(FILE *f)
 		"  --idem-snapshot-interval S  save the keys to DIR/state/idem.snap every S\n"
 		"                           seconds while the log grows, and at the stop\n"
 		"                           (default %llu; 0: only at the stop)\n"
+		"  --signing-key pkcs11:URI  sign with a key in a PKCS#11 token, not\n"
+		"                           DIR/keys/log.key (docs/KEYS.md)\n"
+		"  --sign-command CMD       sign by running CMD (no shell): the text on its\n"
+		"                           stdin, the signature on its stdout (docs/KEYS.md)\n"
+		"  --verifier-key FILE      the external signer's public key (a verifier key\n"
+		"                           or a PEM file); must match DIR/verifier.key\n"
 		"  --help                   this text\n"
 		"\n"
 		"Testing only: the environment variable " SERVE_TEST_CLOCK_ENV "=FILE shifts the\n"
@@ -113,6 +119,9 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		{ "denial-burst", required_argument, NULL, 1002 },
 		{ "denial-throttle", required_argument, NULL, 1003 },
 		{ "webhook-allow-private", required_argument, NULL, 1004 },
+		{ "signing-key", required_argument, NULL, 0x5e0 },
+		{ "sign-command", required_argument, NULL, 0x5e1 },
+		{ "verifier-key", required_argument, NULL, 0x5e2 },
 		{ "idem-window", required_argument, NULL, 0x1d0 },
 		{ "idem-max-keys", required_argument, NULL, 0x1d1 },
 		{ "idem-snapshot-interval", required_argument, NULL, 0x1d2 },
@@ -132,6 +141,9 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		case 'c': o->tls_cert = optarg; break;
 		case 'k': o->tls_key = optarg; break;
 		case 'P': o->insecure_plaintext = 1; break;
+		case 0x5e0: o->signing_key = optarg; break;
+		case 0x5e1: o->sign_command = optarg; break;
+		case 0x5e2: o->verifier_key = optarg; break;
 		case 't':
 			if (!ls_parse_u64(optarg, 1, 256, &v))
 				goto bad;

@@ -317,6 +317,22 @@ void note_signer_wipe(struct note_signer *s)
 	ls_wipe(s, sizeof(*s));
 }
 
+ls_rc note_signer_external(const char *name, const uint8_t pub[32], note_sign_fn fn, void *ctx,
+			   struct note_signer *s, struct ls_err *err)
+{
+	size_t n = strnlen(name, NOTE_MAX_NAME);
+
+	memset(s, 0, sizeof(*s));
+	if (n >= NOTE_MAX_NAME || !name_ok(name, n) || !fn)
+		return ls_err_set(err, LS_INVALID, "invalid key name for an external signer");
+	memcpy(s->name, name, n);
+	memcpy(s->pub, pub, 32);
+	s->key_id = key_id(name, n, pub);
+	s->sign = fn;
+	s->sign_ctx = ctx;
+	return LS_OK;
+}
+
 /* ------------------------------------------------------------------------
  * Notes
  */
@@ -351,8 +367,19 @@ ls_rc note_sign(const struct note_signer *s, const char *text, size_t n, char **
 	sig[1] = (uint8_t)(s->key_id >> 16);
 	sig[2] = (uint8_t)(s->key_id >> 8);
 	sig[3] = (uint8_t)s->key_id;
-	if (ls_ed25519_sign(s->seed, text, n, sig + 4) != LS_OK)
+	if (s->sign) {
+		ls_rc rc = s->sign(s->sign_ctx, (const uint8_t *)text, n, sig + 4, err);
+
+		if (rc != LS_OK)
+			return rc;
+		if (ls_ed25519_verify(s->pub, text, n, sig + 4) != LS_OK)
+			return ls_err_set(err, LS_TAMPERED,
+					  "the external signer's signature does not verify under "
+					  "the public key of %s+%08x; nothing signed",
+					  s->name, (unsigned)s->key_id);
+	} else if (ls_ed25519_sign(s->seed, text, n, sig + 4) != LS_OK) {
 		return ls_err_set(err, LS_INVALID, "Ed25519 signing failed");
+	}
 	ls_b64_encode(sig, sizeof(sig), b64, sizeof(b64));
 
 	buf = malloc(total + 1);

@@ -23,11 +23,22 @@
 #define NOTE_MAX_NAME 256
 #define NOTE_MAX_SIZE 65536 /* a note larger than this is refused */
 
+/*
+ * A signer whose private key is not in this process (an HSM, a KMS): sign
+ * the n bytes of msg with Ed25519 into sig.  Called by note_sign(), which
+ * checks the result under the signer's public key before it is used, so a
+ * wrong or compromised signer cannot make a note that does not verify.
+ */
+typedef ls_rc (*note_sign_fn)(void *ctx, const uint8_t *msg, size_t n,
+			      uint8_t sig[LS_ED25519_SIG_LEN], struct ls_err *err);
+
 struct note_signer {
 	char name[NOTE_MAX_NAME];
 	uint32_t key_id;
-	uint8_t seed[32];
+	uint8_t seed[32];	/* unused when sign is set */
 	uint8_t pub[32];
+	note_sign_fn sign;	/* NULL: the seed in memory (the default) */
+	void *sign_ctx;
 };
 
 struct note_verifier {
@@ -43,6 +54,10 @@ ls_rc note_signer_parse(const char *skey, size_t n, struct note_signer *s, struc
 ls_rc note_signer_format(const struct note_signer *s, char *out, size_t cap);
 void note_signer_verifier(const struct note_signer *s, struct note_verifier *v);
 void note_signer_wipe(struct note_signer *s);
+/* A signer for the key `name` with public key pub, whose signatures come
+ * from fn(ctx, ...); no seed is held.  LS_INVALID for a bad name. */
+ls_rc note_signer_external(const char *name, const uint8_t pub[32], note_sign_fn fn, void *ctx,
+			   struct note_signer *s, struct ls_err *err);
 
 ls_rc note_verifier_parse(const char *vkey, size_t n, struct note_verifier *v, struct ls_err *err);
 ls_rc note_verifier_format(const struct note_verifier *v, char *out, size_t cap);

@@ -55,6 +55,7 @@
 #include "followers/index.h"
 #include "store/reader.h"
 #include "store/log.h"
+#include "store/signer.h"
 #include "server/metrics.h"
 #include "followers/retention.h"
 #include "followers/verify.h"
@@ -390,6 +391,9 @@ ls_rc serve_open(const struct serve_opts *opts, struct serve **out, struct ls_er
 	lo.max_unsigned_entries = o->max_unsigned;
 	lo.max_unsigned_ms = o->max_unsigned_ms;
 	lo.segment_leaves = o->segment_leaves;
+	struct signer_spec spec = { o->signing_key, o->sign_command, o->verifier_key,
+				    o->notice, o->notice_ctx };
+	lo.signer = &spec;
 	memset(&rec, 0, sizeof(rec));
 	{
 		/* What is served is checked first (verify.h): a tile or bundle

@@ -73,11 +73,17 @@ struct log_opts {
 					  * [256, 2^24]; 0: 65536 (sealer.h) */
 	int old_format;			 /* 1: open a directory of the format before sealed
 					  * segments (`logseal migrate` only) */
+	const struct signer_spec *signer; /* store/signer.h; NULL: DIR/keys/log.key */
 };
 
 /* Create a new data directory: keys, verifier.key, empty journal, and a
  * signed checkpoint of size 0.  LS_EXISTS if DIR already holds a log. */
 ls_rc log_init(const char *dir, const char *origin, struct ls_err *err);
+/* log_init() with the signer of spec (store/signer.h): an external one
+ * leaves no keys/log.key, only verifier.key and keys/seal.key. */
+struct signer_spec;
+ls_rc log_init_signer(const char *dir, const char *origin, const struct signer_spec *spec,
+		      struct ls_err *err);
 
 ls_rc log_open(const struct log_opts *opts, struct log **out, struct store_recovery *rec,
 	       struct ls_err *err);
