@@ -298,6 +298,8 @@ check "metrics: the down witness's failures count" grep -q '^logseal_witness_fai
 qlost() { [ "$(req GET "/v1/events?action=logseal.witness.quorum_lost" "$AUD")" = 200 ] && [ "$(jq '.events | length' "$TMP/resp")" -ge 1 ]; }
 check "the event logseal.witness.quorum_lost is in the log" until_ok 10 qlost
 check_eq "... naming the policy" "2 2" "$(jq -r '.events[0].entry.details | "\(.quorum) \(.witnesses)"' "$TMP/resp")"
+walert() { req GET /v1/alerts "$AUD" >/dev/null && [ "$(jq '[.alerts[] | select(.rule.id == "r_default_witness")] | length' "$TMP/resp")" -ge 1 ]; }
+check "the built-in rule r_default_witness fired an alert" until_ok 10 walert
 check "server stops" stop_server
 check "restart with --witness-quorum 1 (witness 2 still down)" start_server "$D" --checkpoint-interval 100 "${WOPTS[@]}" --witness-quorum 1
 check_eq "more events: 200" 200 "$(req POST /v1/events "$W" $J <(ev down2))"
