@@ -185,6 +185,49 @@ check_eq "5: fork, code 5, with the offending checkpoint" "fork 5 $ORIGIN" \
 check_eq "the fork's body names the log and the state's root" "true true" \
 	"$(hook_body 5 | jq -r '"\(.log | endswith("/log/")) \(.state_root | length == 44)"')"
 
+# --- end to end: a log cosigned by logseal's witness and the Python one ---------
+# (serve --witness is the log side, fix/witlog); the monitor requires both.
+if /usr/bin/python3 -c 'import nacl.signing' 2>/dev/null; then
+	WPY="$(cd "$(dirname "$0")/.." && pwd)/witness/witness.py"
+	check "init E" "$LOGSEAL" init --data "$TMP/e" --origin e2e.test/log --no-encryption
+	EKEY=$(cat "$TMP/e/verifier.key")
+	LWK=$("$LOGSEAL" witness init --data "$TMP/lw" --name e2e.test/lw)
+	PWK=$(/usr/bin/python3 "$WPY" keygen --data "$TMP/pw" --name e2e.test/pw)
+	LWP=$(free_port); PWP=$(free_port)
+	"$LOGSEAL" witness serve --data "$TMP/lw" --listen 127.0.0.1:$LWP --log "e2e.test/log=$EKEY" \
+		>"$TMP/lw.out" 2>"$TMP/lw.err" &
+	SERVER_PIDS="$SERVER_PIDS $!"
+	/usr/bin/python3 "$WPY" serve --data "$TMP/pw" --listen 127.0.0.1:$PWP --log "e2e.test/log=$EKEY" \
+		>"$TMP/pw.out" 2>"$TMP/pw.err" &
+	SERVER_PIDS="$SERVER_PIDS $!"
+	for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$LWP/healthz" &&
+		curl -s -o /dev/null "http://127.0.0.1:$PWP/healthz" && break; sleep 0.1; done
+	EPORT=$(free_port)
+	"$LOGSEAL" serve --data "$TMP/e" --listen 127.0.0.1:$EPORT --checkpoint-interval 50 \
+		--witness "http://127.0.0.1:$LWP=$LWK" --witness "http://127.0.0.1:$PWP=$PWK" \
+		--witness-interval-ms 100 >"$TMP/e.out" 2>"$TMP/e.err" &
+	EPID=$!
+	SERVER_PIDS="$SERVER_PIDS $EPID"
+	for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$EPORT/healthz" && break; sleep 0.1; done
+	EADM=$(cat "$TMP/e/admin.token")
+	EW=$(curl -s -H "Authorization: Bearer $EADM" -H 'Content-Type: application/json' \
+		--data '{"role":"writer"}' "http://127.0.0.1:$EPORT/v1/tokens" | jq -r .token)
+	check "events in E" add_events "http://127.0.0.1:$EPORT" "$EW" "$TMP/e" 8 e
+	# Wait (without reading /log/, which is audited) until both cosigned.
+	for _ in $(seq 100); do
+		ls "$TMP/e/cosigned" 2>/dev/null | grep -q . &&
+			[ "$(grep -c '^— e2e.test/[lp]w ' "$TMP/e/cosigned/$(ls "$TMP/e/cosigned" | tail -1)")" = 2 ] && break
+		sleep 0.1
+	done
+	check_eq "monitor: the live log's checkpoint carries 2 of 2 cosignatures: 0" 0 \
+		"$("$LOGSEAL" monitor --once --key "$EKEY" --state "$TMP/e.json" --log "http://127.0.0.1:$EPORT/log/" \
+			--token "$EADM" --witness "$LWK" --witness "$PWK" --quorum 2 --entries >"$TMP/mon.out" 2>&1; echo $?)"
+	check "it counted both witnesses" grep -q "2 witness(es)" "$TMP/mon.out"
+	stop_log "$EPID"
+else
+	skip "end to end with witnesses" "python3-nacl missing (scripts/deps.sh installs it)"
+fi
+
 # --- loop mode ends on a fork ------------------------------------------------------------------------------
 cp -a "$TMP/m" "$TMP/ml"
 "$LOGSEAL" monitor --log "$TMP/ml" --key "$VKEY" --state "$TMP/ml.json" --interval 1 >"$TMP/loop.out" 2>&1 &
