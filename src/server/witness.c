@@ -144,9 +144,13 @@ static ls_rc load_state(struct witness *w, struct wlog *l, struct ls_err *err)
 			      err);
 	if (rc == LS_OK && strcmp(rep.cp.origin, l->origin) != 0)
 		rc = ls_err_set(err, LS_CORRUPT, "origin differs");
-	if (rc != LS_OK)
+	if (rc != LS_OK) {
+		char why[sizeof(((struct ls_err *)0)->msg)];
+
+		snprintf(why, sizeof(why), "%s", err ? err->msg : "");
 		return ls_err_set(err, rc == LS_NOMEM ? rc : LS_CORRUPT,
-				  "state of %s (%s) does not check: %s", l->origin, path, err->msg);
+				  "state of %s (%s) does not check: %s", l->origin, path, why);
+	}
 	l->has_state = 1;
 	l->size = rep.cp.size;
 	memcpy(l->root, rep.cp.root, LS_HASH_LEN);
