@@ -37,6 +37,10 @@ static void usage(FILE *f)
 	      "                      --token-file FILE reads it from a file\n"
 	      "  --witness VKEY      a witness's cosignature/v1 verifier key (repeatable)\n"
 	      "  --quorum K          cosignatures of at least K of those witnesses required\n"
+	      "  --poll-witness URL  also fetch the witness's latest cosigned checkpoint\n"
+	      "                      (URL/<sha256 hex of origin>/checkpoint, repeatable): it\n"
+	      "                      must verify and be a prefix of the log (else fork:\n"
+	      "                      a split view; larger than the log: rollback)\n"
 	      "  --entries           also fetch every new entry bundle and check each entry\n"
 	      "                      against its leaf hash (all entries on the first poll)\n"
 	      "  --stall SECONDS     report a stall when the log neither grows nor signs a\n"
@@ -80,6 +84,7 @@ int cmd_monitor(int argc, char **argv)
 		{ "stall", required_argument, NULL, 'S' },
 		{ "webhook", required_argument, NULL, 'W' },
 		{ "webhook-secret", required_argument, NULL, 'X' },
+		{ "poll-witness", required_argument, NULL, 'P' },
 		{ "once", no_argument, NULL, '1' },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
@@ -87,6 +92,7 @@ int cmd_monitor(int argc, char **argv)
 	};
 	struct note_verifier keys[8];
 	struct cosig_verifier wit[32];
+	const char *polls[32];
 	struct monitor_opts o;
 	struct ls_err err = { { 0 } };
 	const char *webhook = NULL, *secret = NULL;
@@ -97,6 +103,7 @@ int cmd_monitor(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	o.logkeys = keys;
 	o.witnesses = wit;
+	o.poll_witnesses = polls;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
@@ -131,6 +138,11 @@ int cmd_monitor(int argc, char **argv)
 				return 2;
 			}
 			o.nwitnesses++;
+			break;
+		case 'P':
+			if (o.npoll == 32)
+				return cli_die("monitor", "too many --poll-witness");
+			polls[o.npoll++] = optarg;
 			break;
 		case 'q': o.quorum = strtoul(optarg, NULL, 10); break;
 		case 's': o.state = optarg; break;

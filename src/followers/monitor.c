@@ -158,6 +158,71 @@ static ls_rc check_entry(void *ctx, uint64_t index, const uint8_t *entry, size_t
 	return LS_OK;
 }
 
+/* Step 5a for one witness (monitor.h); MON_OK also when it could not be
+ * asked (noted in r->detail's tail by the caller's OK message). */
+static int check_witness(const struct monitor_opts *o, const char *url, struct tlog_src *logsrc,
+			 const struct checkpoint *logcp, struct monitor_result *r)
+{
+	struct ls_err err = { { 0 } };
+	struct tlog_src *ws = NULL;
+	struct cosig_report wr;
+	uint8_t h[LS_HASH_LEN], root[LS_HASH_LEN], *note = NULL;
+	char hex[2 * LS_HASH_LEN + 1], path[2 * LS_HASH_LEN + 16];
+	size_t nlen = 0;
+	int ev = MON_OK;
+	ls_rc rc;
+
+	ls_sha256(logcp->origin, strlen(logcp->origin), NULL, 0, h);
+	ls_hex(h, sizeof(h), hex);
+	snprintf(path, sizeof(path), "%s/checkpoint", hex);
+	rc = tlog_src_open(url, NULL, &ws, &err);
+	if (rc == LS_OK)
+		rc = tlog_src_get(ws, path, &note, &nlen, &err);
+	if (rc != LS_OK) {
+		fprintf(stderr, "logseal monitor: witness %s: %s\n", url, err.msg);
+		goto out;
+	}
+	rc = cosig_note_check((const char *)note, nlen, o->logkeys, o->nlogkeys, o->witnesses,
+			      o->nwitnesses, NULL, &wr, &err);
+	if (rc == LS_OK && !wr.cosigned)
+		rc = ls_err_set(&err, LS_UNTRUSTED, "no cosignature of a configured witness");
+	if (rc == LS_OK && strcmp(wr.cp.origin, logcp->origin) != 0)
+		rc = ls_err_set(&err, LS_INVALID, "another origin");
+	if (rc != LS_OK) {
+		ev = finding(r, MON_BADSIG, "witness %s: its checkpoint: %s", url, err.msg);
+		goto keep;
+	}
+	if (wr.cp.size > logcp->size) {
+		ev = finding(r, MON_ROLLBACK,
+			     "witness %s cosigned size %" PRIu64 ", the log serves %" PRIu64, url,
+			     wr.cp.size, logcp->size);
+		goto keep;
+	}
+	{
+		struct tlog_tree tree = { logsrc, logcp->size, &err };
+
+		rc = merkle_root(tlog_node_hash, &tree, wr.cp.size, root);
+	}
+	if (rc != LS_OK) {
+		fprintf(stderr, "logseal monitor: witness %s: tiles: %s\n", url, err.msg);
+		goto out;
+	}
+	if (memcmp(root, wr.cp.root, LS_HASH_LEN) != 0)
+		ev = finding(r, MON_FORK,
+			     "witness %s cosigned another tree of size %" PRIu64
+			     " than the log serves (split view)",
+			     url, wr.cp.size);
+keep:
+	if (ev != MON_OK) {
+		free(r->checkpoint);
+		r->checkpoint = strndup((const char *)note, nlen);
+	}
+out:
+	free(note);
+	tlog_src_free(ws);
+	return ev;
+}
+
 ls_rc monitor_poll(const struct monitor_opts *o, uint64_t now, struct monitor_result *r)
 {
 	struct ls_err err = { { 0 } };
@@ -280,6 +345,14 @@ ls_rc monitor_poll(const struct monitor_opts *o, uint64_t now, struct monitor_re
 				goto out;
 			}
 		}
+	}
+
+	/* 5a: what the witnesses cosigned. */
+	for (size_t i = 0; i < o->npoll; i++) {
+		int ev = check_witness(o, o->poll_witnesses[i], src, &rep.cp, r);
+
+		if (ev != MON_OK)
+			goto out;
 	}
 
 	/* 6: stall, then the new state. */

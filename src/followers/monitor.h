@@ -15,6 +15,13 @@
  *      size, computed from the tiles, must verify             else FORK
  *   5. with entries: every entry after the state's size (all on the first
  *      poll) hashes to its level-0 tile hash                  else MISMATCH
+ *   5a. each polled witness's latest cosigned checkpoint (GET <url>/<hex
+ *      SHA-256 of origin>/checkpoint, c2sp.org/tlog-witness): log signature
+ *      and a configured witness's cosignature must verify     else BADSIG
+ *      its size must not pass the log's                       else ROLLBACK
+ *      the log's tiles must give its root at its size         else FORK
+ *      (a split view: the witness was shown another tree); a witness that
+ *      cannot be reached or never cosigned is only noted
  *   6. no growth and no new checkpoint for stall_s seconds    STALL
  *   then the state is replaced (durably) with the new checkpoint.  After
  *   any finding but STALL the state keeps the last verified checkpoint.
@@ -61,6 +68,8 @@ struct monitor_opts {
 	const char *state;		/* state file path */
 	int entries;			/* check every new entry */
 	uint64_t stall_s;		/* 0: no stall finding */
+	const char *const *poll_witnesses;	/* witnesses' monitoring URL prefixes */
+	size_t npoll;
 };
 
 struct monitor_result {

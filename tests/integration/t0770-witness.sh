@@ -225,6 +225,7 @@ check "the fork is named in the log" grep -q "fork: size $S15 with another root"
 check "logseal witness logged it on stderr" grep -q "refused 422" "$TMP/lw.err"
 # B grown further, with a proof from B's own 15: inconsistent with the 15 cosigned.
 check "5 more in B" add_events "$B_URL" "$B_TOK" "$TMP/b" 16 5 b
+SB=$SIZE
 feed "$TMP/b" $SIZE $S15 >"$TMP/reqfork20"
 check_eq "logseal witness: B $S15 -> $SIZE (proof from B's $S15): 422" 422 "$(post "$LW_URL" "$TMP/reqfork20")"
 check_eq "python witness: same: 422" 422 "$(post "$PW_URL" "$TMP/reqfork20")"
@@ -246,6 +247,25 @@ check_eq "logseal witness: old $S15 after restart: 409" 409 "$(post "$LW_URL" "$
 check_eq "... with size $S18" $S18 "$(cat "$TMP/resp")"
 check_eq "python witness: old $S15 after restart: 409" 409 "$(post "$PW_URL" "$TMP/req18")"
 check "no temp file left in the state directory" bash -c "! ls '$TMP/lw/state' | grep -q tmp"
+
+# --- a monitor asks the witnesses (their monitoring endpoints) --------------------------
+# static copies (checkpoint and hash tile from the data directory; no --entries)
+tcopy() {	# tcopy DATADIR SIZE OUT
+	mkdir -p "$3/tile/0/000.p" && cp "$(cpf "$1" "$2")" "$3/checkpoint" &&
+	cp "$1/log/tile/0/000.p/$2" "$3/tile/0/000.p/$2"
+}
+monw() {	# monw STATE LOG: one poll asking both witnesses; prints the status
+	"$LOGSEAL" monitor --once --key "$VKEY" --state "$1" --log "$2" --witness "$LW" --witness "$PW" \
+		--poll-witness "$LW_URL" --poll-witness "$PW_URL" >"$TMP/monw.out" 2>&1
+	echo $?
+}
+check "copies of A at $S18 and $S15, of B at $SB" bash -c \
+	"$(declare -f tcopy cpf); tcopy '$TMP/a' $S18 '$TMP/ta18' && tcopy '$TMP/a' $S15 '$TMP/ta15' && tcopy '$TMP/b' $SB '$TMP/tb'"
+check_eq "monitor: the log agrees with what both witnesses cosigned: 0" 0 "$(monw "$TMP/mw1.json" "$TMP/ta18")"
+check_eq "a copy smaller than the witnesses' size: rollback (4)" 4 "$(monw "$TMP/mw2.json" "$TMP/ta15")"
+check "named" grep -q "cosigned size $S18, the log serves $S15" "$TMP/monw.out"
+check_eq "the fork B shown to a new monitor: split view, fork (5)" 5 "$(monw "$TMP/mw3.json" "$TMP/tb")"
+check "named" grep -q "cosigned another tree of size $S18 .*split view" "$TMP/monw.out"
 
 # A corrupted state is a startup error, never a silent reset to size 0.
 kill -9 "$LW_PID"; wait "$LW_PID" 2>/dev/null
