@@ -81,6 +81,13 @@ static void usage(FILE *f)
 		"                           stdin, the signature on its stdout (docs/KEYS.md)\n"
 		"  --verifier-key FILE      the external signer's public key (a verifier key\n"
 		"                           or a PEM file); must match DIR/verifier.key\n"
+		"  --witness URL=VKEY       ask this witness (C2SP tlog-witness) to cosign every\n"
+		"                           new checkpoint; VKEY its cosignature/v1 key\n"
+		"                           (repeatable, up to 16)\n"
+		"  --witness-quorum K       the policy: K of the witnesses (default all)\n"
+		"  --witness-interval-ms MS at most one request per witness per MS (default 1000)\n"
+		"  --witness-alert-s S      the policy unmet for over S s: the event\n"
+		"                           logseal.witness.quorum_lost (default 300)\n"
 		"  --help                   this text\n"
 		"\n"
 		"Testing only: the environment variable " SERVE_TEST_CLOCK_ENV "=FILE shifts the\n"
@@ -125,6 +132,10 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		{ "idem-window", required_argument, NULL, 0x1d0 },
 		{ "idem-max-keys", required_argument, NULL, 0x1d1 },
 		{ "idem-snapshot-interval", required_argument, NULL, 0x1d2 },
+		{ "witness", required_argument, NULL, 0x17a0 },
+		{ "witness-quorum", required_argument, NULL, 0x17a1 },
+		{ "witness-interval-ms", required_argument, NULL, 0x17a2 },
+		{ "witness-alert-s", required_argument, NULL, 0x17a3 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -259,6 +270,26 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 			if (!ls_parse_u64(optarg, 0, 86400, &v))
 				goto bad;
 			o->idem_snapshot_s = v;
+			break;
+		case 0x17a0:
+			if (o->nwitnesses == sizeof(o->witnesses) / sizeof(o->witnesses[0]))
+				goto bad;
+			o->witnesses[o->nwitnesses++] = optarg;
+			break;
+		case 0x17a1:
+			if (!ls_parse_u64(optarg, 1, 16, &v))
+				goto bad;
+			o->witness_quorum = (unsigned)v;
+			break;
+		case 0x17a2:
+			if (!ls_parse_u64(optarg, 1, 86400000, &v))
+				goto bad;
+			o->witness_interval_ms = v;
+			break;
+		case 0x17a3:
+			if (!ls_parse_u64(optarg, 1, 30 * 86400, &v))
+				goto bad;
+			o->witness_alert_s = v;
 			break;
 		case 'h':
 			usage(stdout);

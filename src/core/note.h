@@ -22,6 +22,9 @@
 
 #define NOTE_MAX_NAME 256
 #define NOTE_MAX_SIZE 65536 /* a note larger than this is refused */
+/* The spec asks verifiers to accept at least 16 signatures; 100 leaves room
+ * for many witnesses while bounding the work one note can cause. */
+#define NOTE_MAX_SIGS 100
 
 /*
  * A signer whose private key is not in this process (an HSM, a KMS): sign
@@ -77,6 +80,37 @@ ls_rc note_sign(const struct note_signer *s, const char *text, size_t n, char **
  */
 ls_rc note_open(const char *note, size_t n, const struct note_verifier *known, size_t nknown,
 		size_t *text_len, struct ls_err *err);
+
+/*
+ * The parts of a note, without verifying anything: the length of its text
+ * and each signature line, as offsets into the note (so they stay valid as
+ * long as the note's bytes do).  note_split() applies every check of
+ * note_open() but the signatures' (strict UTF-8, no control characters, a
+ * blank line, well-formed signature lines of any type, NOTE_MAX_SIZE and
+ * NOTE_MAX_SIGS).  Lines of unknown keys and types are listed too.
+ */
+struct note_sigref {
+	size_t off, len;		/* the line, without its newline */
+	size_t name_off, name_len;	/* the key name */
+	uint32_t key_id;
+	size_t sig_len;			/* decoded bytes after the key id */
+};
+struct note_split {
+	size_t text_len;
+	size_t nsigs;
+	struct note_sigref sigs[NOTE_MAX_SIGS];
+};
+ls_rc note_split(const char *note, size_t n, struct note_split *out, struct ls_err *err);
+/* The sig_len bytes after the key id of one line (cap: room in sig). */
+ls_rc note_sigref_decode(const char *note, const struct note_sigref *r, uint8_t *sig, size_t cap);
+
+/* Key helpers shared with other signature types (core/cosig.h): the key id
+ * SHA-256(name || 0x0A || alg || pub)[:4]; a valid key name; and the split
+ * of "<name>+<hex id>+base64(alg || 32 bytes)" (the id is not checked). */
+uint32_t note_key_id_alg(const char *name, size_t n, uint8_t alg, const uint8_t pub[32]);
+int note_name_ok(const char *s, size_t n);
+ls_rc note_key_split(const char *s, size_t n, uint8_t alg, const char *what,
+		     char name[NOTE_MAX_NAME], uint32_t *id, uint8_t key[32], struct ls_err *err);
 
 struct checkpoint {
 	char origin[NOTE_MAX_NAME];

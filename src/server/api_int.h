@@ -140,6 +140,8 @@ void api_events_stats(struct server *s, const struct request *q, struct reply *r
 void api_events_get(struct server *s, const struct request *q, struct reply *r);
 void api_proof_consistency(struct server *s, const struct request *q, struct reply *r);
 void api_log_checkpoint(struct server *s, const struct request *q, struct reply *r);
+void api_checkpoints_list(struct server *s, const struct request *q, struct reply *r);
+void api_checkpoints_get(struct server *s, const struct request *q, struct reply *r);
 void api_log_tile(struct server *s, const struct request *q, struct reply *r);
 
 /* Helpers of the read side (api_read.c), shared with the export.  Each

@@ -126,6 +126,17 @@ ls_rc log_latest_checkpoint(struct log *l, char **note, uint64_t *size);
 
 const struct note_verifier *log_verifier(const struct log *l);
 
+/* Publish the latest checkpoint again with witnesses' cosignature lines
+ * appended (followers/witness.h): note must be the log's signed note of
+ * `size` (the same text, signed by this log's key) plus other signature
+ * lines.  It replaces DIR/log/checkpoint durably and what
+ * log_latest_checkpoint() returns.  LS_NOTFOUND when a newer checkpoint
+ * was published meanwhile (nothing is written).  The lines are not checked
+ * here: the caller verified them with the witnesses' keys. */
+ls_rc log_publish_cosigned(struct log *l, uint64_t size, const char *note, size_t n,
+			   struct ls_err *err);
+
+
 /* Sign any text (ending in '\n') with the log's key as a C2SP signed note:
  * for documents other than checkpoints, such as export manifests, whose
  * first line must then make them unmistakable for a checkpoint.  *note is
