@@ -14,6 +14,18 @@
 #include "base/crypto.h"
 #include "core/merkle.h"
 
+/* err's message with a prefix (err->msg is copied first: formatting it into
+ * itself would overlap). */
+static ls_rc err_prefix(struct ls_err *err, ls_rc rc, const char *prefix)
+{
+	char m[sizeof(err->msg)];
+
+	if (!err)
+		return rc;
+	snprintf(m, sizeof(m), "%s", err->msg);
+	return ls_err_set(err, rc, "%s%s", prefix, m);
+}
+
 static json_t *b64_json(const void *data, size_t n)
 {
 	size_t cap = LS_B64_LEN(n) + 1;
@@ -143,12 +155,15 @@ ls_rc evidence_verify(const char *text, size_t n, const struct note_verifier *lo
 	/* 1. The checkpoint: the log's signature, every given witness's line. */
 	rc = cosig_note_check(note, strlen(note), logkey, 1, wit, nwit, NULL, &cr, err);
 	if (rc == LS_TAMPERED) {
-		rc = ls_err_set(err, LS_TAMPERED, "evidence: the checkpoint: %s", err ? err->msg : "");
+		rc = err_prefix(err, LS_TAMPERED, "evidence: the checkpoint: ");
 		goto out;
 	}
 	if (rc != LS_OK) {
-		rc = ls_err_set(err, rc, "evidence: the checkpoint is not signed by %s+%08x: %s",
-				logkey->name, (unsigned)logkey->key_id, err ? err->msg : "");
+		char pre[NOTE_MAX_NAME + 64];
+
+		snprintf(pre, sizeof(pre), "evidence: the checkpoint is not signed by %s+%08x: ",
+			 logkey->name, (unsigned)logkey->key_id);
+		rc = err_prefix(err, rc, pre);
 		goto out;
 	}
 	rep->cosigned = cr.cosigned;

@@ -54,6 +54,18 @@ int signer_spec_external(const struct signer_spec *spec)
 	return spec && ((spec->pkcs11 && *spec->pkcs11) || (spec->command && *spec->command));
 }
 
+/* err's message with a prefix (err->msg is copied first: formatting it into
+ * itself would overlap). */
+static ls_rc err_prefix(struct ls_err *err, ls_rc rc, const char *prefix)
+{
+	char m[sizeof(err->msg)];
+
+	if (!err)
+		return rc;
+	snprintf(m, sizeof(m), "%s", err->msg);
+	return ls_err_set(err, rc, "%s%s", prefix, m);
+}
+
 /* ------------------------------------------------------------- command --- */
 
 static uint64_t mono_ms(void)
@@ -316,7 +328,7 @@ static ls_rc signer_open(const struct signer_spec *spec, struct signer **out, st
 	} else {
 		rc = keys_split_command(spec->command, &sg->argv, err);
 		if (rc != LS_OK)
-			rc = ls_err_set(err, rc, "sign command: %s", err ? err->msg : "");
+			rc = err_prefix(err, rc, "sign command: ");
 		snprintf(sg->what, sizeof(sg->what), "the sign command");
 	}
 	if (rc != LS_OK) {
@@ -346,7 +358,13 @@ static ls_rc read_public(const char *path, struct note_verifier *v, struct ls_er
 			len--;
 		rc = note_verifier_parse(data, len, v, err);
 		free(data);
-		return rc == LS_OK ? LS_OK : ls_err_set(err, rc, "%s: %s", path, err ? err->msg : "");
+		if (rc != LS_OK) {
+			char pre[PATH_MAX + 4];
+
+			snprintf(pre, sizeof(pre), "%s: ", path);
+			return err_prefix(err, rc, pre);
+		}
+		return LS_OK;
 	}
 	b = BIO_new_mem_buf(data, (int)len);
 	if (b)
@@ -451,7 +469,7 @@ ls_rc signer_load(const char *dir, const struct signer_spec *spec, struct note_s
 	rc = note_verifier_parse(data, len, &want, err);
 	free(data);
 	if (rc != LS_OK)
-		return ls_err_set(err, rc, "%s: %s", path, err ? err->msg : "");
+		return err_prefix(err, rc, "DIR/verifier.key: ");
 	rc = signer_open(spec, &sg, err);
 	if (rc == LS_OK)
 		rc = ext_public(sg, spec, &got, &have, err);

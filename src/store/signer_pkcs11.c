@@ -41,6 +41,18 @@ struct p11 {
 	char label[256];
 };
 
+/* err's message with a prefix (err->msg is copied first: formatting it into
+ * itself would overlap). */
+static ls_rc err_prefix(struct ls_err *err, ls_rc rc, const char *prefix)
+{
+	char m[sizeof(err->msg)];
+
+	if (!err)
+		return rc;
+	snprintf(m, sizeof(m), "%s", err->msg);
+	return ls_err_set(err, rc, "%s%s", prefix, m);
+}
+
 static ls_rc ck_err(struct ls_err *err, const char *what, CK_RV rv)
 {
 	return ls_err_set(err, rv == CKR_PIN_INCORRECT ? LS_DENIED : LS_IO,
@@ -151,7 +163,7 @@ static ls_rc read_pin(struct p11 *p, struct ls_err *err)
 		src += 5;
 	rc = fs_read_file(src, sizeof(p->pin) - 1, &data, &len, err);
 	if (rc != LS_OK)
-		return ls_err_set(err, rc, "PKCS#11 pin-source %s: %s", src, err ? err->msg : "");
+		return err_prefix(err, rc, "PKCS#11 pin-source: ");
 	while (len && (data[len - 1] == '\n' || data[len - 1] == '\r'))
 		len--;
 	memcpy(p->pin, data, len);
