@@ -256,6 +256,11 @@ check "integrity: each witness's cosigned size and age" test "$(jq '[.witnesses.
 check_eq "metrics: cosigned size of each witness" 2 "$(req GET /metrics "$AUD" >/dev/null; grep -c '^logseal_witness_cosigned_size{witness="witness[12].test/w"} [1-9]' "$TMP/resp")"
 check_eq "metrics: quorum met" "logseal_witness_quorum_met 1" "$(grep '^logseal_witness_quorum_met' "$TMP/resp")"
 check "metrics: failures and age are there" grep -q '^logseal_witness_age_seconds{witness="witness1.test/w"}' "$TMP/resp"
+if command -v promtool >/dev/null; then
+	check "promtool check metrics accepts the witness families" promtool check metrics <"$TMP/resp"
+else
+	skip "promtool check metrics" "promtool is not installed"
+fi
 # Reads are audited (each one grows the log): wait, with unaudited polls,
 # until the witnesses cosigned the latest size, then export.
 idle_cosigned() {
