@@ -543,7 +543,7 @@ static void *thread_main(void *arg)
 				if (size > w->latest)
 					w->latest = size;
 				pthread_mutex_unlock(&w->mu);
-				for (size_t i = 0; i < w->n && !w->refusing; i++) {
+				for (size_t i = 0; i < w->n && !witnesses_refusing(w, NULL, 0); i++) {
 					struct peer *p = &w->p[i];
 					int64_t t = mono_ms();
 					int due;
@@ -776,8 +776,24 @@ static void tprintf(struct tbuf *b, const char *fmt, ...)
 	}
 }
 
+/* A label value in the exposition format: '\\' and '"' escaped (key names
+ * hold no white space, but may hold those). */
+static const char *label(const char *name, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (; *name && o + 3 < cap; name++) {
+		if (*name == '\\' || *name == '"')
+			out[o++] = '\\';
+		out[o++] = *name;
+	}
+	out[o] = 0;
+	return out;
+}
+
 char *witnesses_metrics(struct witnesses *w)
 {
+	char lb[2 * NOTE_MAX_NAME + 1];
 	struct tbuf b = { 0 };
 	time_t now = time(NULL);
 	double unmet;
@@ -795,19 +811,21 @@ char *witnesses_metrics(struct witnesses *w)
 	for (i = 0; i < w->n; i++)
 		if (w->p[i].cosigned)
 			tprintf(&b, "logseal_witness_cosigned_size{witness=\"%s\"} %llu\n",
-				w->p[i].v.name, (unsigned long long)w->p[i].cosigned_size);
+				label(w->p[i].v.name, lb, sizeof(lb)),
+				(unsigned long long)w->p[i].cosigned_size);
 	tprintf(&b, "# HELP logseal_witness_age_seconds Age of the witness's latest cosignature.\n"
 		    "# TYPE logseal_witness_age_seconds gauge\n");
 	for (i = 0; i < w->n; i++)
 		if (w->p[i].cosigned)
 			tprintf(&b, "logseal_witness_age_seconds{witness=\"%s\"} %lld\n",
-				w->p[i].v.name,
+				label(w->p[i].v.name, lb, sizeof(lb)),
 				(long long)(now - (time_t)w->p[i].cosigned_ts));
 	tprintf(&b, "# HELP logseal_witness_failures_total Requests to the witness that failed.\n"
 		    "# TYPE logseal_witness_failures_total counter\n");
 	for (i = 0; i < w->n; i++)
 		tprintf(&b, "logseal_witness_failures_total{witness=\"%s\"} %llu\n",
-			w->p[i].v.name, (unsigned long long)w->p[i].failures);
+			label(w->p[i].v.name, lb, sizeof(lb)),
+			(unsigned long long)w->p[i].failures);
 	tprintf(&b, "# HELP logseal_witness_quorum_met 1 while the witness policy (k of n) is met "
 		    "or behind for less than the alert time.\n"
 		    "# TYPE logseal_witness_quorum_met gauge\nlogseal_witness_quorum_met %d\n", met);

@@ -824,33 +824,21 @@ ls_rc log_latest_checkpoint(struct log *l, char **note, uint64_t *size)
 ls_rc log_publish_cosigned(struct log *l, uint64_t size, const char *note, size_t n,
 			   struct ls_err *err)
 {
-	size_t tlen = 0, ltlen = 0;
-	ls_rc rc;
+	size_t tlen = 0;
+	char *copy = NULL;
+	ls_rc rc = note_open(note, n, &l->verifier, 1, &tlen, err); /* the log's, signed by it */
 
-	/* The same checkpoint, signed by this log (the witness lines are
-	 * ignored by note_open: whoever checked them, it was not us). */
-	rc = note_open(note, n, &l->verifier, 1, &tlen, err);
-	if (rc != LS_OK)
-		return rc;
 	pthread_mutex_lock(&l->cp_lock);
 	pthread_mutex_lock(&l->mu);
-	if (!l->latest_note || l->latest_size != size ||
-	    note_open(l->latest_note, strlen(l->latest_note), &l->verifier, 1, &ltlen, NULL) !=
-		    LS_OK ||
-	    ltlen != tlen || memcmp(l->latest_note, note, tlen) != 0)
-		rc = ls_err_set(err, LS_NOTFOUND, "checkpoint %llu is no longer the latest",
-				(unsigned long long)size);
+	if (rc == LS_OK && (!l->latest_note || l->latest_size != size ||
+			    strncmp(l->latest_note, note, tlen + 1) != 0)) /* same text? */
+		rc = ls_err_set(err, LS_NOTFOUND, "no longer the latest checkpoint");
 	pthread_mutex_unlock(&l->mu);
-	if (rc == LS_OK)
-		rc = tiles_write_checkpoint(l->logdir, note, n, err);
-	if (rc == LS_OK) {
-		char *copy = strndup(note, n);
-
+	if (rc == LS_OK && (rc = tiles_write_checkpoint(l->logdir, note, n, err)) == LS_OK &&
+	    (copy = strndup(note, n)) != NULL) {
 		pthread_mutex_lock(&l->mu);
-		if (copy) {
-			free(l->latest_note);
-			l->latest_note = copy;
-		}
+		free(l->latest_note);
+		l->latest_note = copy;
 		pthread_mutex_unlock(&l->mu);
 	}
 	pthread_mutex_unlock(&l->cp_lock);
