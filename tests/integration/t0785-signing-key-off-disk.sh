@@ -55,6 +55,13 @@ else
 	mkdir -p "$TMP/tokens"
 	printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$TMP/tokens" >"$TMP/softhsm2.conf"
 	export SOFTHSM2_CONF=$TMP/softhsm2.conf
+	# SoftHSM2 2.6.1 leaks an ASN.1 string (~37 bytes) in every C_SignInit
+	# with an EdDSA key (inside libsofthsm2.so, seen with LeakSanitizer and
+	# full stacks): suppressed for this part under the sanitizers, nothing else.
+	SAVED_ASAN=${ASAN_OPTIONS:-}; SAVED_LSAN=${LSAN_OPTIONS:-}
+	printf 'leak:libsofthsm2.so\n' >"$TMP/lsan.supp"
+	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}fast_unwind_on_malloc=0"
+	export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$TMP/lsan.supp"
 	check "a token in the test's own directory" softhsm2-util --init-token --free --label lstest --so-pin 4321 --pin 1234
 	check "an Ed25519 key pair in it" pkcs11-tool --module "$M" --token-label lstest --login --pin 1234 \
 		--keypairgen --key-type EC:edwards25519 --label logkey --id 01
@@ -89,6 +96,7 @@ else
 		--listen 127.0.0.1:0 --signing-key "pkcs11:token=lstest;object=logkey?module-path=$M&pin-value=9999"
 	grep -q 'C_Login' "$TMP/last.out" && ok "... naming C_Login" || not_ok "... naming C_Login: $(cat "$TMP/last.out")"
 	unset SOFTHSM2_CONF
+	export ASAN_OPTIONS=$SAVED_ASAN LSAN_OPTIONS=$SAVED_LSAN
 fi
 
 # -------------------------------------------------------- sign command ---
