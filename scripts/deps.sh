@@ -1,17 +1,18 @@
 #!/bin/sh
 # Install the Debian 12 packages logseal needs to build, test and benchmark,
-# only those that are missing.  Safe to run again.
+# only those that are missing.  Safe to run again.  softhsm2 and opensc are
+# for the tests only (t0785: a PKCS#11 signing key in SoftHSM2).
 set -e
 need=""
 for p in gcc make pkg-config clang libclang-rt-14-dev libssl-dev libjansson-dev \
 	libmicrohttpd-dev libsqlite3-dev zlib1g-dev libdeflate-dev libzstd-dev libroaring-dev libcurl4-openssl-dev libxml2-dev \
-	libcmocka-dev curl jq openssl python3 iproute2 util-linux mount e2fsprogs postgresql prometheus; do
+	libp11-kit-dev libcmocka-dev curl jq openssl python3 iproute2 util-linux mount e2fsprogs postgresql prometheus; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
 done
 # The test part (`deps.sh test`: make test, make asan; never make run): Ceph's
 # S3 gateway (tests/engines/ceph.sh) and the AWS CLI for the object-store tests.
 if [ "${1:-}" = test ]; then
-	for p in ceph-mon ceph-mgr ceph-osd radosgw ceph-common awscli; do
+	for p in ceph-mon ceph-mgr ceph-osd radosgw ceph-common awscli python3-nacl softhsm2 opensc; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
 	done
 fi

@@ -1218,6 +1218,20 @@
 			rows.push(['last full verify', na(j.last_verify_error ||
 				'never recorded: run `logseal verify --data DIR` on the server')]);
 		}
+		const wj = j.witnesses;	/* serve --witness (docs/WITNESS.md) */
+		if (wj && typeof wj === 'object') {
+			const ws = Array.isArray(wj.witnesses) ? wj.witnesses : [];
+			rows.push(['witness policy', el('span', { id: 'integrity-witnesses' },
+				el('span', { class: 'badge ' + (wj.quorum_met ? 'success' : 'failure') },
+					wj.quorum_met ? 'met' : 'NOT MET'),
+				' ' + str(wj.quorum) + ' of ' + ws.length + ' witnesses, cosigned up to size ' +
+				str(wj.quorum_size) + (wj.state !== 'ok' ? ': ' + str(wj.why || wj.state) : ''))]);
+			for (const w of ws)
+				rows.push(['witness ' + str(w.name), w.cosigned_size === null ?
+					na(w.last_error || 'nothing cosigned yet') :
+					'cosigned size ' + str(w.cosigned_size) + ', ' + ago(w.age_seconds * 1000) +
+					' ago' + (w.last_error ? ' (last error: ' + w.last_error + ')' : '')]);
+		}
 		rows.push(['query index covers', str(j.index_watermark) + ' entries']);
 		kv(dl, rows);
 	}

@@ -18,6 +18,8 @@
  *   cmd_send.c       send         (cmd_send/query/export share client.h)
  *   cmd_query.c      query
  *   cmd_export.c     export
+ *   cmd_witness.c    witness      (server/witness.h)
+ *   cmd_monitor.c    monitor      (followers/monitor.h)
  */
 #ifndef LS_CLI_H
 #define LS_CLI_H
@@ -35,6 +37,8 @@ int cmd_retention(int argc, char **argv);
 int cmd_send(int argc, char **argv);
 int cmd_query(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_witness(int argc, char **argv);
+int cmd_monitor(int argc, char **argv);
 
 /* "logseal CMD: MSG" on stderr; returns 1. */
 int cli_die(const char *cmd, const char *msg);

@@ -80,7 +80,10 @@ static void export_usage(FILE *f)
 		"Downloads every matching entry (GET /v1/export; needs an auditor token).\n"
 		"options:\n" CONN_HELP
 		"  --output FILE      where to write (FILE.part until complete; - for stdout)\n"
-		"  --format F         bundle (default: verifiable offline), csv, ecs or ocsf\n"
+		"  --format F         bundle (default: verifiable offline), csv, ecs, ocsf,\n"
+		"                     or evidence (with --index N: one entry, its proof and\n"
+		"                     the cosigned checkpoint; check it with verify-bundle)\n"
+		"  --index N          the entry of an evidence file\n"
 		"  --verify           after download, check the bundle offline (needs --key)\n"
 		"  --key VKEY         the log's verifier key (a file, or the key itself)\n"
 		FILTER_HELP
@@ -107,9 +110,11 @@ int cmd_export(int argc, char **argv)
 		{ "format", required_argument, NULL, 'F' },
 		{ "verify", no_argument, NULL, 'V' },
 		{ "key", required_argument, NULL, 'k' },
+		{ "index", required_argument, NULL, 'N' },
 	};
 	struct httpc_cfg cfg = { .need_token = 1 };
 	const char *fv[NFILTERS] = { 0 }, *output = NULL, *format = "bundle", *key = NULL;
+	const char *index = NULL;
 	struct httpc_req rq = { .method = "GET" };
 	struct httpc_resp resp = { 0 };
 	struct httpc h = { 0 };
@@ -138,14 +143,16 @@ int cmd_export(int argc, char **argv)
 		case 'o': output = optarg; break;
 		case 'F':
 			if (strcmp(optarg, "bundle") && strcmp(optarg, "csv") && strcmp(optarg, "ecs") &&
-			    strcmp(optarg, "ocsf")) {
-				fprintf(stderr, "logseal export: --format is bundle, csv, ecs or ocsf\n");
+			    strcmp(optarg, "ocsf") && strcmp(optarg, "evidence")) {
+				fprintf(stderr, "logseal export: --format is bundle, csv, ecs, ocsf or "
+					"evidence\n");
 				return 2;
 			}
 			format = optarg;
 			break;
 		case 'V': verify = 1; break;
 		case 'k': key = optarg; break;
+		case 'N': index = optarg; break;
 		case 'h':
 		case O_HELP:
 			export_usage(stdout);
@@ -164,6 +171,11 @@ int cmd_export(int argc, char **argv)
 		return 2;
 	}
 	to_stdout = strcmp(output, "-") == 0;
+	if (!strcmp(format, "evidence") != !!index) {
+		fprintf(stderr, "logseal export: --format evidence goes with --index N (and "
+			"--index with it)\n");
+		return 2;
+	}
 	if (verify && (strcmp(format, "bundle") || !key || to_stdout)) {
 		fprintf(stderr, "logseal export: --verify needs --format bundle, --key and a file\n");
 		return 2;
@@ -182,6 +194,7 @@ int cmd_export(int argc, char **argv)
 		goto out;
 	}
 	if (add_filters(&h, &q, fv) || add_param(&h, &q, "format", format) ||
+	    (index && add_param(&h, &q, "index", index)) ||
 	    make_path(&path, "/v1/export", &q))
 		goto nomem;
 

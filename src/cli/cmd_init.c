@@ -14,6 +14,7 @@
 #include "base/fsutil.h"
 #include "store/keys.h"
 #include "store/log.h"
+#include "store/signer.h"
 #include "server/auth.h"
 #include "server/serve.h"
 #include "server/tlscert.h"
@@ -24,6 +25,8 @@ static const char usage_init[] =
 	"usage: logseal init --data DIR [--origin NAME] [--self-signed]\n"
 	"                    [--master-key-file PATH | --master-key-env |\n"
 	"                     --master-key-command CMD | --no-encryption]\n"
+	"                    [--signing-key pkcs11:URI | --sign-command CMD]\n"
+	"                    [--verifier-key FILE]\n"
 	"\n"
 	"Creates a new, empty log in DIR: the signing key (DIR/keys/log.key, mode\n"
 	"0600), the verifier key (DIR/verifier.key), an admin token\n"
@@ -48,7 +51,13 @@ static const char usage_init[] =
 	"  --origin NAME   the log's origin line and key name (default:\n"
 	"                  <hostname>/logseal)\n"
 	"  --self-signed   also create a self-signed TLS certificate for trying\n"
-	"                  out HTTPS: DIR/tls/cert.pem and DIR/tls/key.pem\n";
+	"                  out HTTPS: DIR/tls/cert.pem and DIR/tls/key.pem\n"
+	"  --signing-key pkcs11:URI  the signing key is in a PKCS#11 token: no\n"
+	"                  DIR/keys/log.key; DIR/verifier.key from the token's public\n"
+	"                  key (docs/KEYS.md)\n"
+	"  --sign-command CMD  the signing key is behind CMD (a KMS, a vault; no\n"
+	"                  shell): give its public key with --verifier-key FILE\n"
+	"  --verifier-key FILE  a verifier key line or an Ed25519 PEM public key\n";
 
 int cmd_init(int argc, char **argv)
 {
@@ -60,6 +69,9 @@ int cmd_init(int argc, char **argv)
 		{ "master-key-env", no_argument, 0, 'e' },
 		{ "master-key-command", required_argument, 0, 'c' },
 		{ "no-encryption", no_argument, 0, 'n' },
+		{ "signing-key", required_argument, 0, 'K' },
+		{ "sign-command", required_argument, 0, 'S' },
+		{ "verifier-key", required_argument, 0, 'V' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -67,6 +79,7 @@ int cmd_init(int argc, char **argv)
 	char host[256], def_origin[300], path[PATH_MAX], key[PATH_MAX], mkpath[PATH_MAX];
 	int selfsigned = 0, c, nsrc = 0, noenc = 0, defkey = 0;
 	struct keys_source src = { KEYS_SRC_FILE, NULL };
+	struct signer_spec spec = { NULL, NULL, NULL, NULL, NULL };
 	struct ls_err err = { "" };
 	ls_rc rc;
 
@@ -79,6 +92,9 @@ int cmd_init(int argc, char **argv)
 		case 'e': src.kind = KEYS_SRC_ENV; src.arg = NULL; nsrc++; break;
 		case 'c': src.kind = KEYS_SRC_COMMAND; src.arg = optarg; nsrc++; break;
 		case 'n': noenc = 1; nsrc++; break;
+		case 'K': spec.pkcs11 = optarg; break;
+		case 'S': spec.command = optarg; break;
+		case 'V': spec.verifier_key = optarg; break;
 		case 'h': fputs(usage_init, stdout); return 0;
 		default: fputs(usage_init, stderr); return 2;
 		}
@@ -124,7 +140,7 @@ int cmd_init(int argc, char **argv)
 		if (rc != LS_OK)
 			return cli_die("init", err.msg);
 	}
-	rc = log_init(dir, origin, &err);
+	rc = log_init_signer(dir, origin, &spec, &err);
 	if (rc != LS_OK)
 		return cli_die("init", err.msg);
 	rc = auth_bootstrap(dir, &err);
@@ -144,7 +160,13 @@ int cmd_init(int argc, char **argv)
 	printf("  origin:        %s\n", origin);
 	printf("  verifier key:  %s/verifier.key\n", dir);
 	printf("  admin token:   %s/admin.token (mode 0600; keep it secret)\n", dir);
-	printf("  signing key:   %s/keys/log.key (mode 0600; back it up apart from the data)\n", dir);
+	if (spec.pkcs11)
+		printf("  signing key:   in the PKCS#11 token (no key file on this disk)\n");
+	else if (spec.command)
+		printf("  signing key:   behind the sign command (no key file on this disk)\n");
+	else
+		printf("  signing key:   %s/keys/log.key (mode 0600; back it up apart from the data)\n",
+		       dir);
 	if (noenc)
 		printf("  encryption:    off (events are stored in plaintext)\n");
 	else if (src.kind == KEYS_SRC_FILE)

@@ -75,6 +75,19 @@ static void usage(FILE *f)
 		"  --idem-snapshot-interval S  save the keys to DIR/state/idem.snap every S\n"
 		"                           seconds while the log grows, and at the stop\n"
 		"                           (default %llu; 0: only at the stop)\n"
+		"  --signing-key pkcs11:URI  sign with a key in a PKCS#11 token, not\n"
+		"                           DIR/keys/log.key (docs/KEYS.md)\n"
+		"  --sign-command CMD       sign by running CMD (no shell): the text on its\n"
+		"                           stdin, the signature on its stdout (docs/KEYS.md)\n"
+		"  --verifier-key FILE      the external signer's public key (a verifier key\n"
+		"                           or a PEM file); must match DIR/verifier.key\n"
+		"  --witness URL=VKEY       ask this witness (C2SP tlog-witness) to cosign every\n"
+		"                           new checkpoint; VKEY its cosignature/v1 key\n"
+		"                           (repeatable, up to 16)\n"
+		"  --witness-quorum K       the policy: K of the witnesses (default all)\n"
+		"  --witness-interval-ms MS at most one request per witness per MS (default 1000)\n"
+		"  --witness-alert-s S      the policy unmet for over S s: the event\n"
+		"                           logseal.witness.quorum_lost (default 300)\n"
 		"  --help                   this text\n"
 		"\n"
 		"Testing only: the environment variable " SERVE_TEST_CLOCK_ENV "=FILE shifts the\n"
@@ -113,9 +126,16 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		{ "denial-burst", required_argument, NULL, 1002 },
 		{ "denial-throttle", required_argument, NULL, 1003 },
 		{ "webhook-allow-private", required_argument, NULL, 1004 },
+		{ "signing-key", required_argument, NULL, 0x5e0 },
+		{ "sign-command", required_argument, NULL, 0x5e1 },
+		{ "verifier-key", required_argument, NULL, 0x5e2 },
 		{ "idem-window", required_argument, NULL, 0x1d0 },
 		{ "idem-max-keys", required_argument, NULL, 0x1d1 },
 		{ "idem-snapshot-interval", required_argument, NULL, 0x1d2 },
+		{ "witness", required_argument, NULL, 0x17a0 },
+		{ "witness-quorum", required_argument, NULL, 0x17a1 },
+		{ "witness-interval-ms", required_argument, NULL, 0x17a2 },
+		{ "witness-alert-s", required_argument, NULL, 0x17a3 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -132,6 +152,9 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		case 'c': o->tls_cert = optarg; break;
 		case 'k': o->tls_key = optarg; break;
 		case 'P': o->insecure_plaintext = 1; break;
+		case 0x5e0: o->signing_key = optarg; break;
+		case 0x5e1: o->sign_command = optarg; break;
+		case 0x5e2: o->verifier_key = optarg; break;
 		case 't':
 			if (!ls_parse_u64(optarg, 1, 256, &v))
 				goto bad;
@@ -247,6 +270,26 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 			if (!ls_parse_u64(optarg, 0, 86400, &v))
 				goto bad;
 			o->idem_snapshot_s = v;
+			break;
+		case 0x17a0:
+			if (o->nwitnesses == sizeof(o->witnesses) / sizeof(o->witnesses[0]))
+				goto bad;
+			o->witnesses[o->nwitnesses++] = optarg;
+			break;
+		case 0x17a1:
+			if (!ls_parse_u64(optarg, 1, 16, &v))
+				goto bad;
+			o->witness_quorum = (unsigned)v;
+			break;
+		case 0x17a2:
+			if (!ls_parse_u64(optarg, 1, 86400000, &v))
+				goto bad;
+			o->witness_interval_ms = v;
+			break;
+		case 0x17a3:
+			if (!ls_parse_u64(optarg, 1, 30 * 86400, &v))
+				goto bad;
+			o->witness_alert_s = v;
 			break;
 		case 'h':
 			usage(stdout);

@@ -40,6 +40,8 @@ static const struct cmd {
 	{ "send", cmd_send, "send NDJSON events from standard input to a running server" },
 	{ "query", cmd_query, "search a running server's events" },
 	{ "export", cmd_export, "download a verifiable bundle (or CSV/ECS/OCSF) from a server" },
+	{ "witness", cmd_witness, "run a C2SP tlog-witness that cosigns other logs' checkpoints" },
+	{ "monitor", cmd_monitor, "watch a log: signatures, cosignatures, consistency, stalls" },
 	{ "version", cmd_version, "print the version" },
 };
 

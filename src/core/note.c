@@ -42,10 +42,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The spec asks verifiers to accept at least 16; 100 leaves room for many
- * witnesses while bounding the work one note can cause. */
-#define NOTE_MAX_SIGS 100
-
 #define ALG_ED25519 0x01
 #define SKEY_PREFIX "PRIVATE+KEY+"
 #define EM_DASH "\xe2\x80\x94"
@@ -140,24 +136,34 @@ static int name_ok(const char *s, size_t n)
  * Keys
  */
 
-static uint32_t key_id(const char *name, size_t n, const uint8_t pub[32])
+uint32_t note_key_id_alg(const char *name, size_t n, uint8_t alg, const uint8_t pub[32])
 {
 	uint8_t tail[2 + 32], h[LS_HASH_LEN];
 
 	tail[0] = '\n';
-	tail[1] = ALG_ED25519;
+	tail[1] = alg;
 	memcpy(tail + 2, pub, 32);
 	ls_sha256(name, n, tail, sizeof(tail), h);
 	return (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
 }
 
+static uint32_t key_id(const char *name, size_t n, const uint8_t pub[32])
+{
+	return note_key_id_alg(name, n, ALG_ED25519, pub);
+}
+
+int note_name_ok(const char *s, size_t n)
+{
+	return name_ok(s, n);
+}
+
 /*
- * Split "<name>+<hex8>+<base64(0x01 || 32 bytes)>" and decode it.  The name
+ * Split "<name>+<hex8>+<base64(alg || 32 bytes)>" and decode it.  The name
  * ends at the first '+' and the id at the second; the key is the rest, which
  * may itself contain '+' (a base64 digit).  what names the key kind in errors.
  */
-static ls_rc split_key(const char *s, size_t n, const char *what, char name[NOTE_MAX_NAME],
-		       uint32_t *id, uint8_t key[32], struct ls_err *err)
+ls_rc note_key_split(const char *s, size_t n, uint8_t alg, const char *what,
+		     char name[NOTE_MAX_NAME], uint32_t *id, uint8_t key[32], struct ls_err *err)
 {
 	const char *p1, *p2;
 	uint8_t raw[33], idb[4];
@@ -176,10 +182,10 @@ static ls_rc split_key(const char *s, size_t n, const char *what, char name[NOTE
 	if (ls_unhex(p1 + 1, (size_t)(p2 - p1 - 1), idb, sizeof(idb)) != LS_OK)
 		return ls_err_set(err, LS_INVALID, "%s key: key id is not 8 hex digits", what);
 	rc = ls_b64_decode(p2 + 1, n - (size_t)(p2 + 1 - s), raw, sizeof(raw), &rawlen);
-	if (rc != LS_OK || rawlen != sizeof(raw) || raw[0] != ALG_ED25519) {
+	if (rc != LS_OK || rawlen != sizeof(raw) || raw[0] != alg) {
 		ls_wipe(raw, sizeof(raw));
 		return ls_err_set(err, LS_INVALID,
-				  "%s key: want base64 of 0x01 and 32 key bytes", what);
+				  "%s key: want base64 of 0x%02x and 32 key bytes", what, alg);
 	}
 	memcpy(name, s, nlen);
 	name[nlen] = 0;
@@ -200,7 +206,7 @@ ls_rc note_verifier_parse(const char *vkey, size_t n, struct note_verifier *v, s
 	if (!vkey || n > KEY_MAX_LEN)
 		return ls_err_set(err, LS_INVALID, "verifier key: missing or too long");
 	memset(&t, 0, sizeof(t));
-	rc = split_key(vkey, n, "verifier", t.name, &t.key_id, t.pub, err);
+	rc = note_key_split(vkey, n, ALG_ED25519, "verifier", t.name, &t.key_id, t.pub, err);
 	if (rc != LS_OK)
 		return rc;
 	if (key_id(t.name, strlen(t.name), t.pub) != t.key_id)
@@ -259,7 +265,7 @@ ls_rc note_signer_parse(const char *skey, size_t n, struct note_signer *s, struc
 	if (n < plen || memcmp(skey, SKEY_PREFIX, plen) != 0)
 		return ls_err_set(err, LS_INVALID, "signer key: does not start with " SKEY_PREFIX);
 	memset(&t, 0, sizeof(t));
-	rc = split_key(skey + plen, n - plen, "signer", t.name, &t.key_id, t.seed, err);
+	rc = note_key_split(skey + plen, n - plen, ALG_ED25519, "signer", t.name, &t.key_id, t.seed, err);
 	if (rc != LS_OK)
 		goto out;
 	if (ls_ed25519_public(t.seed, t.pub) != LS_OK) {
@@ -317,6 +323,22 @@ void note_signer_wipe(struct note_signer *s)
 	ls_wipe(s, sizeof(*s));
 }
 
+ls_rc note_signer_external(const char *name, const uint8_t pub[32], note_sign_fn fn, void *ctx,
+			   struct note_signer *s, struct ls_err *err)
+{
+	size_t n = strnlen(name, NOTE_MAX_NAME);
+
+	memset(s, 0, sizeof(*s));
+	if (n >= NOTE_MAX_NAME || !name_ok(name, n) || !fn)
+		return ls_err_set(err, LS_INVALID, "invalid key name for an external signer");
+	memcpy(s->name, name, n);
+	memcpy(s->pub, pub, 32);
+	s->key_id = key_id(name, n, pub);
+	s->sign = fn;
+	s->sign_ctx = ctx;
+	return LS_OK;
+}
+
 /* ------------------------------------------------------------------------
  * Notes
  */
@@ -351,8 +373,19 @@ ls_rc note_sign(const struct note_signer *s, const char *text, size_t n, char **
 	sig[1] = (uint8_t)(s->key_id >> 16);
 	sig[2] = (uint8_t)(s->key_id >> 8);
 	sig[3] = (uint8_t)s->key_id;
-	if (ls_ed25519_sign(s->seed, text, n, sig + 4) != LS_OK)
+	if (s->sign) {
+		ls_rc rc = s->sign(s->sign_ctx, (const uint8_t *)text, n, sig + 4, err);
+
+		if (rc != LS_OK)
+			return rc;
+		if (ls_ed25519_verify(s->pub, text, n, sig + 4) != LS_OK)
+			return ls_err_set(err, LS_TAMPERED,
+					  "the external signer's signature does not verify under "
+					  "the public key of %s+%08x; nothing signed",
+					  s->name, (unsigned)s->key_id);
+	} else if (ls_ed25519_sign(s->seed, text, n, sig + 4) != LS_OK) {
 		return ls_err_set(err, LS_INVALID, "Ed25519 signing failed");
+	}
 	ls_b64_encode(sig, sizeof(sig), b64, sizeof(b64));
 
 	buf = malloc(total + 1);
@@ -415,17 +448,15 @@ static ls_rc parse_sigline(const char *p, size_t n, uint8_t *dec, size_t cap, st
 	return LS_OK;
 }
 
-ls_rc note_open(const char *note, size_t n, const struct note_verifier *known, size_t nknown,
-		size_t *text_len, struct ls_err *err)
+ls_rc note_split(const char *note, size_t n, struct note_split *out, struct ls_err *err)
 {
-	struct sigline sl[NOTE_MAX_SIGS];
-	size_t split, i, k, nsig = 0, tlen, used = 0, dcap, verified = 0;
+	size_t split, nsig = 0;
 	uint8_t *dec = NULL;
 	ls_rc rc = LS_OK;
 	const char *p, *end;
 
-	if (text_len)
-		*text_len = 0;
+	out->text_len = 0;
+	out->nsigs = 0;
 	if (!note || n == 0)
 		return ls_err_set(err, LS_INVALID, "empty note");
 	if (n > NOTE_MAX_SIZE)
@@ -441,44 +472,95 @@ ls_rc note_open(const char *note, size_t n, const struct note_verifier *known, s
 	if (split == 0)
 		return ls_err_set(err, LS_INVALID, "no blank line between text and signatures");
 	/* note[split] is the blank line; the text keeps the newline before it. */
-	tlen = split;
 	p = note + split + 1;
 	end = note + n;
 	if (p == end)
 		return ls_err_set(err, LS_INVALID, "note has no signature lines");
 
 	/* Base64 never decodes to more bytes than it has characters. */
-	dcap = (size_t)(end - p);
-	dec = malloc(dcap);
+	dec = malloc((size_t)(end - p));
 	if (!dec)
 		return ls_err_set(err, LS_NOMEM, "out of memory");
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		struct note_sigref *r = &out->sigs[nsig];
+		struct sigline sl = { 0 };
 
 		/* Always found: the note ends in '\n' (checked above). */
 		if (nsig == NOTE_MAX_SIGS) {
 			rc = ls_err_set(err, LS_LIMIT, "more than %d signatures", NOTE_MAX_SIGS);
 			goto out;
 		}
-		rc = parse_sigline(p, (size_t)(nl - p), dec + used, dcap - used,
-				   &sl[nsig], err);
+		rc = parse_sigline(p, (size_t)(nl - p), dec, (size_t)(end - p), &sl, err);
 		if (rc != LS_OK)
 			goto out;
-		used += sl[nsig].sig_len + 4;
+		r->off = (size_t)(p - note);
+		r->len = (size_t)(nl - p);
+		r->name_off = (size_t)(sl.name - note);
+		r->name_len = sl.name_len;
+		r->key_id = sl.key_id;
+		r->sig_len = sl.sig_len;
 		nsig++;
 		p = nl + 1;
 	}
+	out->text_len = split;
+	out->nsigs = nsig;
+out:
+	free(dec);
+	return rc;
+}
 
-	for (i = 0; i < nsig; i++) {
+ls_rc note_sigref_decode(const char *note, const struct note_sigref *r, uint8_t *sig, size_t cap)
+{
+	const char *b = note + r->name_off + r->name_len + 1;
+	size_t blen = r->off + r->len - (r->name_off + r->name_len + 1), len = 0;
+	uint8_t *dec;
+	ls_rc rc;
+
+	if (r->sig_len > cap)
+		return LS_LIMIT;
+	dec = malloc(blen);
+	if (!dec)
+		return LS_NOMEM;
+	rc = ls_b64_decode(b, blen, dec, blen, &len);
+	if (rc == LS_OK && len == r->sig_len + 4)
+		memcpy(sig, dec + 4, r->sig_len);
+	else if (rc == LS_OK)
+		rc = LS_INVALID;
+	free(dec);
+	return rc;
+}
+
+ls_rc note_open(const char *note, size_t n, const struct note_verifier *known, size_t nknown,
+		size_t *text_len, struct ls_err *err)
+{
+	struct note_split *sp;
+	uint8_t sig[LS_ED25519_SIG_LEN];
+	size_t i, k, verified = 0;
+	ls_rc rc;
+
+	if (text_len)
+		*text_len = 0;
+	/* Heap: a note_split holds NOTE_MAX_SIGS references. */
+	sp = malloc(sizeof(*sp));
+	if (!sp)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	rc = note_split(note, n, sp, err);
+	if (rc != LS_OK)
+		goto out;
+	for (i = 0; i < sp->nsigs; i++) {
+		const struct note_sigref *r = &sp->sigs[i];
+
 		for (k = 0; k < nknown; k++) {
 			const struct note_verifier *v = &known[k];
 			size_t vlen = strnlen(v->name, NOTE_MAX_NAME);
 
-			if (v->key_id != sl[i].key_id || vlen != sl[i].name_len ||
-			    memcmp(v->name, sl[i].name, vlen) != 0)
+			if (v->key_id != r->key_id || vlen != r->name_len ||
+			    memcmp(v->name, note + r->name_off, vlen) != 0)
 				continue;
-			if (sl[i].sig_len != LS_ED25519_SIG_LEN ||
-			    ls_ed25519_verify(v->pub, note, tlen, sl[i].sig) != LS_OK) {
+			if (r->sig_len != LS_ED25519_SIG_LEN ||
+			    note_sigref_decode(note, r, sig, sizeof(sig)) != LS_OK ||
+			    ls_ed25519_verify(v->pub, note, sp->text_len, sig) != LS_OK) {
 				rc = ls_err_set(err, LS_TAMPERED,
 						"signature by %.*s+%08" PRIx32 " does not verify",
 						(int)vlen, v->name, v->key_id);
@@ -492,9 +574,9 @@ ls_rc note_open(const char *note, size_t n, const struct note_verifier *known, s
 		goto out;
 	}
 	if (text_len)
-		*text_len = tlen;
+		*text_len = sp->text_len;
 out:
-	free(dec);
+	free(sp);
 	return rc;
 }
 

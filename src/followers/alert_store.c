@@ -265,6 +265,11 @@ static const char *const default_rules[] = {
 	"{\"id\":\"r_default_actor_denials\",\"name\":\"repeated denied actions by one actor\","
 	"\"kind\":\"threshold\",\"severity\":\"high\",\"filter\":{\"outcome\":\"denied\"},"
 	"\"threshold\":{\"count\":5,\"window_seconds\":60,\"group_by\":\"actor\"}}",
+	/* witness cosigning (followers/witnesses.h): quorum lost, fork, rollback */
+	"{\"id\":\"r_default_witness\",\"name\":\"witness policy unmet, fork or rollback\","
+	"\"kind\":\"match\",\"severity\":\"high\","
+	"\"filter\":{\"service\":\"logseal\",\"action\":\"logseal.witness.*\","
+	"\"outcome\":\"failure\"}}",
 };
 
 ls_rc alert_add_compiled(struct alert *a, json_t *j, struct ls_err *err)

@@ -21,6 +21,7 @@
 #include "server/denials.h"
 #include "followers/alert.h"
 #include "server/metrics.h"
+#include "followers/witnesses.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -425,6 +426,13 @@ void api_readyz(struct server *s, const struct request *q, struct reply *r)
 			 (unsigned long long)lag, (unsigned long long)s->ready_max_lag);
 		json_array_append_new(reasons, json_string(msg));
 	}
+	{
+		/* A witness showed this directory rolled back (witnesses.h). */
+		char why[512];
+
+		if (witnesses_refusing(s->witnesses, why, sizeof(why)))
+			json_array_append_new(reasons, json_string(why));
+	}
 	r->body = json_object();
 	r->status = json_array_size(reasons) ? 503 : 200;
 	json_object_set_new(r->body, "status", json_string(r->status == 200 ? "ready" : "not_ready"));
@@ -484,6 +492,18 @@ void api_metrics(struct server *s, const struct request *q, struct reply *r)
 		reply_error(r, 503, "busy", "out of memory");
 		r->retry_after = 1;
 		return;
+	}
+	if (s->witnesses) {
+		/* The witness families, after the others (metrics.h invariant 1). */
+		char *wt = witnesses_metrics(s->witnesses), *t;
+		size_t wl = wt ? strlen(wt) : 0;
+
+		if (wl && (t = realloc(text, len + wl + 1)) != NULL) {
+			memcpy(t + len, wt, wl + 1);
+			text = t;
+			len += wl;
+		}
+		free(wt);
 	}
 	r->status = 200;
 	r->raw = text;

@@ -33,6 +33,7 @@ struct alert;
 struct auth;
 struct auth_principal;
 struct denials;
+struct witnesses;
 struct idem;
 struct idem_opts;
 struct idem_saver;
@@ -59,6 +60,7 @@ struct server {
 	struct streams *streams; /* live streams (api_stream.c) */
 	struct metrics *metrics; /* may be NULL */
 	struct denials *denials; /* which refusals are logged one by one; NULL: all */
+	struct witnesses *witnesses; /* witness cosigning (followers/witnesses.h); may be NULL */
 	uint64_t ready_max_lag;	/* GET /readyz: largest index lag that is still ready */
 	uint64_t max_fresh_lag;	/* ingest waits while more are not searchable; 0: never */
 	/* api_alert_emit() appends under emit_mu, and not at all once

@@ -272,6 +272,10 @@ void api_export(struct server *s, const struct request *q, struct reply *r)
 	size_t flen = 0;
 	ls_rc rc;
 
+	if (api_export_is_evidence(q)) {
+		api_export_evidence(s, q, r);
+		return;
+	}
 	x = calloc(1, sizeof(*x));
 	if (!x) {
 		reply_error(r, 503, "busy", "out of memory");

@@ -133,6 +133,10 @@ void api_tokens_delete(struct server *s, const struct request *q, struct reply *
 /* POST /v1/keys/rotate (api_keys.c): a new data key, online. */
 void api_keys_rotate(struct server *s, const struct request *q, struct reply *r);
 
+/* GET /v1/export?format=evidence&index=N (api_evidence.c). */
+int api_export_is_evidence(const struct request *q);
+void api_export_evidence(struct server *s, const struct request *q, struct reply *r);
+
 /* Read side (api_read.c): GET /v1/events, /v1/events/stats, /v1/events/{index},
  * /v1/proof/consistency, /log/checkpoint, /log/tile/... */
 void api_events_query(struct server *s, const struct request *q, struct reply *r);
@@ -140,6 +144,8 @@ void api_events_stats(struct server *s, const struct request *q, struct reply *r
 void api_events_get(struct server *s, const struct request *q, struct reply *r);
 void api_proof_consistency(struct server *s, const struct request *q, struct reply *r);
 void api_log_checkpoint(struct server *s, const struct request *q, struct reply *r);
+void api_checkpoints_list(struct server *s, const struct request *q, struct reply *r);
+void api_checkpoints_get(struct server *s, const struct request *q, struct reply *r);
 void api_log_tile(struct server *s, const struct request *q, struct reply *r);
 
 /* Helpers of the read side (api_read.c), shared with the export.  Each

@@ -35,6 +35,7 @@
 #include "base/fsutil.h"
 #include "core/note.h"
 #include "followers/retention.h"
+#include "followers/witnesses.h"
 
 /* DIR/state/last-verify.json is written by `logseal verify` (cli/cmd_verify.c):
  * small, but read with a cap like every file from outside this process. */
@@ -146,6 +147,10 @@ void api_integrity_get(struct server *s, const struct request *q, struct reply *
 				json_integer((json_int_t)index_watermark(s->index))))
 		goto nomem;
 	if (why[0] && json_object_set_new(body, "last_verify_error", json_string(why)))
+		goto nomem;
+	/* Witness cosigning (followers/witnesses.h): null when none is set. */
+	if (json_object_set_new(body, "witnesses",
+				s->witnesses ? witnesses_status(s->witnesses) : json_null()))
 		goto nomem;
 	details = json_object();
 	if (!details ||

@@ -2,7 +2,8 @@
  * api_read.c - the read side for auditors: filtered queries over the index
  * (GET /v1/events), counts for dashboards (GET /v1/events/stats), one entry
  * with its inclusion proof (GET /v1/events/{index}), consistency proofs
- * between signed checkpoints (GET /v1/proof/consistency), and the C2SP
+ * between any two tree sizes up to the signed one (GET
+ * /v1/proof/consistency), and the C2SP
  * tlog paths (GET /log/checkpoint, GET /log/tile/...).  Also the helpers
  * the export (api_export.c) shares with them.
  *
@@ -55,6 +56,7 @@
 #include "core/merkle.h"
 #include "core/note.h"
 #include "store/tiles.h"
+#include "followers/cosigned.h"
 
 #define QUERY_WAIT_MS 2000
 
@@ -537,26 +539,36 @@ out:
 
 /* ======================================================= GET /v1/proof/consistency */
 
-/* DIR/checkpoints/<size>: the signed note of that size, if the log signed one. */
-static ls_rc stored_checkpoint(struct server *s, uint64_t size, char **note)
+/*
+ * Any old <= new <= the latest signed size (issue 17): clients hold
+ * checkpoints of any size (a witness's, an old copy), so the proof is
+ * computed from the tiles of the latest checkpoint, whose complete subtrees
+ * are those of every smaller tree.  A new beyond the signed size but within
+ * the log gets a checkpoint signed first (api_covering_checkpoint).  The
+ * reply gives both roots, computed from the same tiles, and the signed
+ * (cosigned when witnesses cosigned it) notes of old and new when the log
+ * signed checkpoints of those sizes, null otherwise; a client checks the
+ * roots it holds against them, not the other way round.
+ */
+static json_t *note_or_null(struct server *s, uint64_t size)
 {
-	char path[PATH_MAX];
-	size_t len;
+	char *note = NULL;
+	json_t *j;
 
-	*note = NULL;
-	if (snprintf(path, sizeof(path), "%s/checkpoints/%020llu", s->dir,
-		     (unsigned long long)size) >= (int)sizeof(path))
-		return LS_LIMIT;
-	return fs_read_file(path, NOTE_MAX_SIZE, note, &len, NULL);
+	if (cosigned_read(s->dir, size, &note, NULL) != LS_OK)
+		return json_null();
+	j = json_string(note);
+	free(note);
+	return j;
 }
 
 void api_proof_consistency(struct server *s, const struct request *q, struct reply *r)
 {
-	uint8_t proof[MERKLE_MAX_PROOF][LS_HASH_LEN];
+	uint8_t proof[MERKLE_MAX_PROOF][LS_HASH_LEN], ra[LS_HASH_LEN], rb[LS_HASH_LEN];
 	const char *olds = NULL, *news = NULL;
 	struct tiles_reader *tr = NULL;
-	uint64_t a, b;
-	char *na = NULL, *nb = NULL;
+	uint64_t a, b, covered = 0;
+	char *latest = NULL;
 	size_t np = 0;
 	json_t *body = NULL, *arr = NULL, *details = NULL;
 	ls_rc rc;
@@ -585,29 +597,27 @@ void api_proof_consistency(struct server *s, const struct request *q, struct rep
 	if (!details || json_object_set_new(details, "old", json_integer((json_int_t)a)) ||
 	    json_object_set_new(details, "new", json_integer((json_int_t)b)))
 		goto nomem;
-	rc = stored_checkpoint(s, a, &na);
-	if (rc == LS_OK)
-		rc = stored_checkpoint(s, b, &nb);
-	if (rc == LS_NOTFOUND) {
+	if (b > log_size(s->log)) {
+		json_object_set_new(details, "tree_size", json_integer((json_int_t)log_size(s->log)));
 		reply_not_found(s, q, "logseal.proof.consistency", details, r,
-				"the log has signed no checkpoint of size %llu",
-				(unsigned long long)(na ? b : a));
+				"the log holds %llu entries: no tree of size %llu",
+				(unsigned long long)log_size(s->log), (unsigned long long)b);
 		goto out;
 	}
-	if (rc != LS_OK) {
-		reply_read_error(r, rc, NULL, "reading the stored checkpoints");
+	if (api_covering_checkpoint(s, b, &latest, &covered, r) != LS_OK)
 		goto out;
-	}
+	if (api_tiles_reader(s, covered, &tr, r) != LS_OK)
+		goto out;
+	rc = merkle_root(tiles_node_hash, tr, a, ra);
+	if (rc == LS_OK)
+		rc = merkle_root(tiles_node_hash, tr, b, rb);
 	/* The empty tree is a prefix of every tree: its proof is empty, as is
 	 * the proof between a size and itself. */
-	if (a > 0 && a < b) {
-		if (api_tiles_reader(s, b, &tr, r) != LS_OK)
-			goto out;
+	if (rc == LS_OK && a > 0 && a < b)
 		rc = merkle_consistency_proof(tiles_node_hash, tr, a, b, proof, &np);
-		if (rc != LS_OK) {
-			reply_read_error(r, rc, NULL, "computing the proof from the tiles");
-			goto out;
-		}
+	if (rc != LS_OK) {
+		reply_read_error(r, rc, NULL, "computing the proof from the tiles");
+		goto out;
 	}
 	arr = json_array();
 	if (!arr)
@@ -623,8 +633,11 @@ void api_proof_consistency(struct server *s, const struct request *q, struct rep
 	arr = NULL;
 	/* Not in the names to keep, but what a client needs to check the proof
 	 * without having kept the notes itself. */
-	if (json_object_set_new(body, "old_checkpoint", json_string(na)) ||
-	    json_object_set_new(body, "new_checkpoint", json_string(nb)) ||
+	if (json_object_set_new(body, "old_root", api_b64_json(ra, LS_HASH_LEN)) ||
+	    json_object_set_new(body, "new_root", api_b64_json(rb, LS_HASH_LEN)) ||
+	    json_object_set_new(body, "old_checkpoint", note_or_null(s, a)) ||
+	    json_object_set_new(body, "new_checkpoint", note_or_null(s, b)) ||
+	    json_object_set_new(body, "signed_size", json_integer((json_int_t)covered)) ||
 	    json_object_set_new(details, "results", json_integer(1)))
 		goto nomem;
 	api_reply_audited(s, q, "logseal.proof.consistency", details, &body, r);
@@ -636,8 +649,7 @@ out:
 	json_decref(arr);
 	json_decref(details);
 	tiles_reader_free(tr);
-	free(na);
-	free(nb);
+	free(latest);
 }
 
 /* ======================================================= C2SP: /log/checkpoint, /log/tile/ */

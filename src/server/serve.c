@@ -55,10 +55,12 @@
 #include "followers/index.h"
 #include "store/reader.h"
 #include "store/log.h"
+#include "store/signer.h"
 #include "server/metrics.h"
 #include "followers/retention.h"
 #include "followers/verify.h"
 #include "followers/webhook.h"
+#include "followers/witnesses.h"
 
 #define DEFAULT_MAX_BODY (16u << 20)
 #define DEFAULT_READY_MAX_LAG 100000
@@ -296,6 +298,9 @@ static ls_rc teardown(struct serve *sv, int ran, uint64_t *signed_size)
 		sv->h = NULL;
 	}
 	retention_worker_stop(sv->retention);
+	/* Before log_close: it appends its events and reads checkpoints. */
+	witnesses_stop(s->witnesses);
+	s->witnesses = NULL;
 	/* No request is left (http_stop): the open window's summaries go into
 	 * the log while it is still open. */
 	denials_close(s->denials);
@@ -390,6 +395,9 @@ ls_rc serve_open(const struct serve_opts *opts, struct serve **out, struct ls_er
 	lo.max_unsigned_entries = o->max_unsigned;
 	lo.max_unsigned_ms = o->max_unsigned_ms;
 	lo.segment_leaves = o->segment_leaves;
+	struct signer_spec spec = { o->signing_key, o->sign_command, o->verifier_key,
+				    o->notice, o->notice_ctx };
+	lo.signer = &spec;
 	memset(&rec, 0, sizeof(rec));
 	{
 		/* What is served is checked first (verify.h): a tile or bundle
@@ -558,6 +566,23 @@ ls_rc serve_open(const struct serve_opts *opts, struct serve **out, struct ls_er
 				wo.interval_ms = (unsigned)strtoul(ms, NULL, 10);
 		}
 		r = retention_worker_start(s->log, &wo, &sv->retention, err);
+		if (r != LS_OK)
+			goto fail;
+	}
+	{
+		struct witnesses_opts wo = {
+			.dir = o->dir,
+			.log = s->log,
+			.specs = o->witnesses,
+			.nspecs = o->nwitnesses,
+			.quorum = o->witness_quorum,
+			.interval_ms = o->witness_interval_ms,
+			.alert_s = o->witness_alert_s,
+			.notice = o->notice,
+			.notice_ctx = o->notice_ctx,
+		};
+
+		r = witnesses_start(&wo, &s->witnesses, err);
 		if (r != LS_OK)
 			goto fail;
 	}

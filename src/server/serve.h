@@ -54,9 +54,18 @@ struct serve_opts {
 	unsigned denial_burst;
 	unsigned denial_throttle;	/* 0: never 429 */
 	const char *webhook_allow;	/* CIDR[,CIDR...] (webhook.h), or NULL */
+	/* The signing key off the disk (store/signer.h): a pkcs11: URI or a
+	 * sign command, and the public key file; NULL: DIR/keys/log.key. */
+	const char *signing_key, *sign_command, *verifier_key;
 	uint64_t idem_window_s;
 	uint64_t idem_max_keys;
 	uint64_t idem_snapshot_s;
+	/* Witness cosigning (followers/witnesses.h): "URL=VKEY" each. */
+	const char *witnesses[16];
+	size_t nwitnesses;
+	unsigned witness_quorum;	/* k of n; 0: all */
+	uint64_t witness_interval_ms;	/* 0: 1000 */
+	uint64_t witness_alert_s;	/* 0: 300 */
 	/* What the server has to say besides its errors (a recovered torn
 	 * tail, a token store it created, retention passes, problems at the
 	 * stop), one line each; from any thread.  NULL: nothing is said. */

@@ -1,8 +1,9 @@
 /*
  * cfgseal.c - sealed configuration files of a data directory: the key of
  * each purpose (from the keyring, or keys/log.key in a plaintext
- * directory) and the sealed write and checked read (see cfgseal.h and
- * cpindex.h; the seal itself is cfgseal_format.c).
+ * directory, keys/seal.key when its signing key is off the disk) and the
+ * sealed write and checked read (see cfgseal.h and cpindex.h; the seal
+ * itself is cfgseal_format.c).
  */
 #include "store/cfgseal.h"
 
@@ -28,6 +29,36 @@ const struct cfgseal_file cfgseal_files[] = {
 };
 const size_t cfgseal_nfiles = sizeof(cfgseal_files) / sizeof(cfgseal_files[0]);
 
+/* A directory whose signing key is off the disk (store/signer.h
+ * invariant 3): keys/seal.key, base64 of 32 random bytes. */
+static ls_rc seal_key_file(const char *dir, const char *label, uint8_t key[CFGSEAL_KEY_LEN],
+			   struct ls_err *err)
+{
+	char path[PATH_MAX], *data = NULL;
+	uint8_t k[48];
+	size_t len, n = 0;
+	ls_rc rc;
+
+	snprintf(path, sizeof(path), "%s/keys/seal.key", dir);
+	rc = fs_read_file(path, 4096, &data, &len, err);
+	if (rc == LS_NOTFOUND)
+		return ls_err_set(err, LS_NOTFOUND, "%s has no key to seal files with", dir);
+	if (rc != LS_OK)
+		return rc;
+	while (len && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+		len--;
+	rc = ls_b64_decode(data, len, k, sizeof(k), &n);
+	ls_wipe(data, len);
+	free(data);
+	if (rc != LS_OK || n != 32) {
+		ls_wipe(k, sizeof(k));
+		return ls_err_set(err, LS_CORRUPT, "%s: not base64 of 32 bytes", path);
+	}
+	ls_hmac_sha256(k, 32, label, strlen(label), key);
+	ls_wipe(k, sizeof(k));
+	return LS_OK;
+}
+
 ls_rc cfgseal_key(const char *dir, enum cfgseal_purpose p, uint8_t key[CFGSEAL_KEY_LEN],
 		  struct ls_err *err)
 {
@@ -48,7 +79,7 @@ ls_rc cfgseal_key(const char *dir, enum cfgseal_purpose p, uint8_t key[CFGSEAL_K
 		return ls_err_set(err, LS_LIMIT, "data directory path too long");
 	rc = fs_read_file(path, 4096, &data, &len, err);
 	if (rc == LS_NOTFOUND)
-		return ls_err_set(err, LS_NOTFOUND, "%s has no key to seal files with", dir);
+		return seal_key_file(dir, label, key, err);
 	if (rc != LS_OK)
 		return rc;
 	while (len && (data[len - 1] == '\n' || data[len - 1] == '\r'))

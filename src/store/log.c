@@ -32,6 +32,7 @@
 #include "store/log.h"
 #include "store/journal.h"
 #include "store/sealer.h"
+#include "store/signer.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -96,6 +97,7 @@ struct log {
 	char cpdir[PATH_MAX];
 	struct journal *journal;
 	struct note_signer signer;
+	struct signer *ext;	/* signer.h: an external signer's state, or NULL */
 	struct note_verifier verifier;
 	uint64_t interval_ms;
 	uint64_t max_unsigned;	 /* entries (invariant 6) */
@@ -221,30 +223,13 @@ static void path_join(char *out, size_t cap, const char *a, const char *b)
 	snprintf(out, cap, "%s/%s", a, b);
 }
 
-static ls_rc load_keys(struct log *l, struct ls_err *err)
+static ls_rc load_keys(struct log *l, const struct signer_spec *spec, struct ls_err *err)
 {
-	char path[PATH_MAX], *data = NULL;
-	size_t len;
-	struct stat st;
-	ls_rc rc;
+	ls_rc rc = signer_load(l->dir, spec, &l->signer, &l->ext, err);
 
-	path_join(path, sizeof(path), l->dir, "keys/log.key");
-	if (stat(path, &st) == 0 && (st.st_mode & 077))
-		return ls_err_set(err, LS_DENIED,
-				  "%s is readable by group or others (mode %03o); chmod 600 it",
-				  path, (unsigned)(st.st_mode & 0777));
-	rc = fs_read_file(path, 4096, &data, &len, err);
-	if (rc != LS_OK)
-		return rc;
-	while (len && (data[len - 1] == '\n' || data[len - 1] == '\r'))
-		len--;
-	rc = note_signer_parse(data, len, &l->signer, err);
-	ls_wipe(data, len);
-	free(data);
-	if (rc != LS_OK)
-		return rc;
-	note_signer_verifier(&l->signer, &l->verifier);
-	return LS_OK;
+	if (rc == LS_OK)
+		note_signer_verifier(&l->signer, &l->verifier);
+	return rc;
 }
 
 /* Store a signed note as the checkpoint of `size`: history first, its line
@@ -836,6 +821,30 @@ ls_rc log_latest_checkpoint(struct log *l, char **note, uint64_t *size)
 	return rc;
 }
 
+ls_rc log_publish_cosigned(struct log *l, uint64_t size, const char *note, size_t n,
+			   struct ls_err *err)
+{
+	size_t tlen = 0;
+	char *copy = NULL;
+	ls_rc rc = note_open(note, n, &l->verifier, 1, &tlen, err); /* the log's, signed by it */
+
+	pthread_mutex_lock(&l->cp_lock);
+	pthread_mutex_lock(&l->mu);
+	if (rc == LS_OK && (!l->latest_note || l->latest_size != size ||
+			    strncmp(l->latest_note, note, tlen + 1) != 0)) /* same text? */
+		rc = ls_err_set(err, LS_NOTFOUND, "no longer the latest checkpoint");
+	pthread_mutex_unlock(&l->mu);
+	if (rc == LS_OK && (rc = tiles_write_checkpoint(l->logdir, note, n, err)) == LS_OK &&
+	    (copy = strndup(note, n)) != NULL) {
+		pthread_mutex_lock(&l->mu);
+		free(l->latest_note);
+		l->latest_note = copy;
+		pthread_mutex_unlock(&l->mu);
+	}
+	pthread_mutex_unlock(&l->cp_lock);
+	return rc;
+}
+
 const struct note_verifier *log_verifier(const struct log *l)
 {
 	return &l->verifier;
@@ -1228,6 +1237,7 @@ static void log_free(struct log *l)
 	fresh_release(&l->spare);
 	free(l->latest_note);
 	note_signer_wipe(&l->signer);
+	signer_close(l->ext);
 	ls_wipe(l->cpkey, sizeof(l->cpkey));
 	free(l->dir);
 	pthread_mutex_destroy(&l->mu);
@@ -1297,7 +1307,7 @@ ls_rc log_open(const struct log_opts *opts, struct log **out, struct store_recov
 	}
 	rc = opts->old_format ? LS_OK : sealer_format_check(l->dir, err);
 	if (rc == LS_OK)
-		rc = load_keys(l, err);
+		rc = load_keys(l, opts->signer, err);
 	if (rc == LS_OK)
 		rc = read_published(l, &cp, &note, err);
 	if (rc == LS_OK)
@@ -1398,9 +1408,15 @@ ls_rc log_close(struct log *l, struct ls_err *err)
 
 ls_rc log_init(const char *dir, const char *origin, struct ls_err *err)
 {
+	return log_init_signer(dir, origin, NULL, err);
+}
+
+ls_rc log_init_signer(const char *dir, const char *origin, const struct signer_spec *spec,
+		      struct ls_err *err)
+{
 	char path[PATH_MAX], buf[1024];
 	struct note_signer s;
-	struct note_verifier v;
+	struct signer *ext = NULL;
 	struct journal *j = NULL;
 	struct tiles_writer *tw = NULL;
 	struct checkpoint cp;
@@ -1416,34 +1432,9 @@ ls_rc log_init(const char *dir, const char *origin, struct ls_err *err)
 	if (access(path, F_OK) == 0)
 		return ls_err_set(err, LS_EXISTS, "%s already holds a log; refusing to overwrite it", dir);
 
-	rc = note_signer_generate(origin, &s, err);
+	rc = signer_create(dir, origin, spec, &s, &ext, err);
 	if (rc != LS_OK)
 		return rc;
-	path_join(path, sizeof(path), dir, "keys");
-	rc = fs_mkdirs(path, 0700, err);
-	if (rc != LS_OK)
-		goto out;
-	chmod(dir, 0700);
-	rc = note_signer_format(&s, buf, sizeof(buf) - 1);
-	if (rc != LS_OK)
-		goto out;
-	buf[strlen(buf) + 1] = 0;
-	buf[strlen(buf)] = '\n';
-	path_join(path, sizeof(path), dir, "keys/log.key");
-	rc = fs_write_file(path, buf, strlen(buf), 0600, 1, err);
-	ls_wipe(buf, sizeof(buf));
-	if (rc != LS_OK)
-		goto out;
-	note_signer_verifier(&s, &v);
-	rc = note_verifier_format(&v, buf, sizeof(buf) - 1);
-	if (rc != LS_OK)
-		goto out;
-	buf[strlen(buf) + 1] = 0;
-	buf[strlen(buf)] = '\n';
-	path_join(path, sizeof(path), dir, "verifier.key");
-	rc = fs_write_file(path, buf, strlen(buf), 0644, 0, err);
-	if (rc != LS_OK)
-		goto out;
 	path_join(path, sizeof(path), dir, "checkpoints");
 	rc = fs_mkdirs(path, 0755, err);
 	if (rc != LS_OK)
@@ -1491,5 +1482,6 @@ out:
 	(void)tw;
 	free(note);
 	note_signer_wipe(&s);
+	signer_close(ext);
 	return rc;
 }

@@ -75,11 +75,17 @@ struct log_opts {
 					  * [256, 2^24]; 0: 65536 (sealer.h) */
 	int old_format;			 /* 1: open a directory of the format before sealed
 					  * segments (`logseal migrate` only) */
+	const struct signer_spec *signer; /* store/signer.h; NULL: DIR/keys/log.key */
 };
 
 /* Create a new data directory: keys, verifier.key, empty journal, and a
  * signed checkpoint of size 0.  LS_EXISTS if DIR already holds a log. */
 ls_rc log_init(const char *dir, const char *origin, struct ls_err *err);
+/* log_init() with the signer of spec (store/signer.h): an external one
+ * leaves no keys/log.key, only verifier.key and keys/seal.key. */
+struct signer_spec;
+ls_rc log_init_signer(const char *dir, const char *origin, const struct signer_spec *spec,
+		      struct ls_err *err);
 
 ls_rc log_open(const struct log_opts *opts, struct log **out, struct store_recovery *rec,
 	       struct ls_err *err);
@@ -121,6 +127,17 @@ int log_failed(struct log *l);
 ls_rc log_latest_checkpoint(struct log *l, char **note, uint64_t *size);
 
 const struct note_verifier *log_verifier(const struct log *l);
+
+/* Publish the latest checkpoint again with witnesses' cosignature lines
+ * appended (followers/witness.h): note must be the log's signed note of
+ * `size` (the same text, signed by this log's key) plus other signature
+ * lines.  It replaces DIR/log/checkpoint durably and what
+ * log_latest_checkpoint() returns.  LS_NOTFOUND when a newer checkpoint
+ * was published meanwhile (nothing is written).  The lines are not checked
+ * here: the caller verified them with the witnesses' keys. */
+ls_rc log_publish_cosigned(struct log *l, uint64_t size, const char *note, size_t n,
+			   struct ls_err *err);
+
 
 /* Sign any text (ending in '\n') with the log's key as a C2SP signed note:
  * for documents other than checkpoints, such as export manifests, whose

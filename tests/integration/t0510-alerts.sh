@@ -53,8 +53,8 @@ for _ in $(seq 1 50); do [ -s "$TMP/hook.port" ] && break; sleep 0.1; done
 HOOK_PORT=$(cat "$TMP/hook.port")
 
 # ---- rules CRUD and roles
-check_eq "GET rules (admin): the 3 default rules" \
-	"200 r_default_actor_denials r_default_logseal_denials r_default_token_change" \
+check_eq "GET rules (admin): the 4 default rules" \
+	"200 r_default_actor_denials r_default_logseal_denials r_default_token_change r_default_witness" \
 	"$(req GET /v1/alerts/rules "$ADMIN") $(jq -r '[.rules[].id] | sort | join(" ")' "$TMP/resp")"
 check_eq "GET rules as auditor: 403" 403 "$(req GET /v1/alerts/rules "$AUD")"
 check_eq "POST rule as writer: 403" 403 "$(send /v1/alerts/rules "$W" '{"name":"x","kind":"match","filter":{"outcome":"denied"}}')"
@@ -78,7 +78,7 @@ check_eq "the same id again: 409" 409 \
 check_eq "DELETE an unknown rule: 404" 404 "$(req DELETE /v1/alerts/rules/r_nope "$ADMIN")"
 check_eq "DELETE the default token rule: 200" 200 "$(req DELETE /v1/alerts/rules/r_default_token_change "$ADMIN")"
 check_eq "DELETE as auditor: 403" 403 "$(req DELETE /v1/alerts/rules/r_tok "$AUD")"
-check_eq "rules now" "r_default_actor_denials r_default_logseal_denials r_tok" \
+check_eq "rules now" "r_default_actor_denials r_default_logseal_denials r_default_witness r_tok" \
 	"$(req GET /v1/alerts/rules "$ADMIN" >/dev/null; jq -r '[.rules[].id] | sort | join(" ")' "$TMP/resp")"
 req GET "/v1/events?service=logseal&action=logseal.rule.*&order=asc" "$AUD" >/dev/null
 check_eq "rule changes are events: create then delete, by the admin token" \
@@ -144,7 +144,7 @@ check "alerts fired counted in /metrics (>= 4)" test "$(metric logseal_alerts_fi
 # ---- restart: the rules stay
 check "stop" stop_server
 check "restart" start_server "$D" --webhook-allow-private 127.0.0.1
-check_eq "rules survive a restart" "r_abs r_default_actor_denials r_default_logseal_denials r_thr r_tok" \
+check_eq "rules survive a restart" "r_abs r_default_actor_denials r_default_logseal_denials r_default_witness r_thr r_tok" \
 	"$(req GET /v1/alerts/rules "$ADMIN" >/dev/null; jq -r '[.rules[].id] | sort | join(" ")' "$TMP/resp")"
 check "stop again" stop_server
 done_testing

@@ -367,7 +367,7 @@ static void test_defaults(void **state)
 	snprintf(path, sizeof(path), "%s/alerts/rules.json", f->dir);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(alert_rules_list(f->a, &rules), LS_OK);
-	assert_int_equal(json_array_size(json_object_get(rules, "rules")), 3);
+	assert_int_equal(json_array_size(json_object_get(rules, "rules")), 4);
 	json_decref(rules);
 
 	/* a token created: the match default fires once */
@@ -397,6 +397,16 @@ static void test_defaults(void **state)
 		assert_true(json_is_integer(json_object_get(first, "log_index")));
 	}
 	json_decref(al);
+	/* the witness policy lost (followers/witnesses.h): the witness default
+	 * fires; its success counterpart does not */
+	put(f, "logseal.witness.quorum_restored", "success", "logseal", "logseal", "127.0.0.1",
+	    T0 + 11 * SEC, 1);
+	tick(f);
+	assert_int_equal(nfired(f), 3);
+	put(f, "logseal.witness.quorum_lost", "failure", "logseal", "logseal", "127.0.0.1",
+	    T0 + 12 * SEC, 1);
+	tick(f);
+	assert_int_equal(nfired(f), 4);
 	fx_free(f);
 }
 
@@ -1211,7 +1221,8 @@ static void test_rule_delete_and_persist(void **state)
 	f->a = NULL;
 	fx_open_alert(f);
 	assert_int_equal(alert_rules_list(f->a, &rules), LS_OK);
-	assert_int_equal(json_array_size(json_object_get(rules, "rules")), 3);
+	/* the 4 defaults and r_x, less the one deleted */
+	assert_int_equal(json_array_size(json_object_get(rules, "rules")), 4);
 	json_decref(rules);
 	fx_free(f);
 }

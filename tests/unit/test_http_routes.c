@@ -46,6 +46,8 @@ static const struct expect {
 	{ "GET", "/v1/holds", ADM, "/v1/holds" },
 	{ "DELETE", "/v1/holds/h1", ADM, "/v1/holds/{id}" },
 	{ "GET", "/v1/proof/consistency", A, "/v1/proof/consistency" },
+	{ "GET", "/v1/checkpoints", A, "/v1/checkpoints" },
+	{ "GET", "/v1/checkpoints/7", A, "/v1/checkpoints/{size}" },
 	{ "GET", "/v1/export", A, "/v1/export" },
 	{ "GET", "/v1/stream", A, "/v1/stream" },
 	{ "GET", "/v1/alerts", A, "/v1/alerts" },
@@ -157,7 +159,7 @@ static void test_reach_by_role(void **state)
 	}
 	assert_int_equal(pub, 3);
 	assert_int_equal(writer, 2);
-	assert_int_equal(auditor, 12);
+	assert_int_equal(auditor, 14);
 	assert_int_equal(admin, 12);
 }
 

@@ -710,6 +710,74 @@ static void test_checkpoint_rejects(void **state)
 	assert_int_equal(strlen(c.origin), NOTE_MAX_NAME - 1);
 }
 
+/* An external signer (note_sign_fn): the embedded key's seed behind a
+ * callback, or one that signs with another key. */
+struct ext_ctx {
+	uint8_t seed[32];
+	int calls;
+};
+
+static ls_rc ext_sign_cb(void *ctx, const uint8_t *msg, size_t n, uint8_t sig[64],
+			 struct ls_err *err)
+{
+	struct ext_ctx *c = ctx;
+
+	(void)err;
+	c->calls++;
+	return ls_ed25519_sign(c->seed, msg, n, sig);
+}
+
+static ls_rc ext_fail_cb(void *ctx, const uint8_t *msg, size_t n, uint8_t sig[64],
+			 struct ls_err *err)
+{
+	(void)ctx; (void)msg; (void)n; (void)sig;
+	return ls_err_set(err, LS_IO, "token unplugged");
+}
+
+static void test_external_signer(void **state)
+{
+	static const char text[] = "ext.test/log\n3\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
+	struct note_signer mem, ext, bad, fail;
+	struct note_verifier v;
+	struct ext_ctx good = { { 0 }, 0 }, other = { { 0 }, 0 };
+	struct ls_err err = { "" };
+	char *n1 = NULL, *n2 = NULL;
+	size_t tl;
+
+	(void)state;
+	assert_int_equal(note_signer_generate("ext.test/log", &mem, &err), LS_OK);
+	memcpy(good.seed, mem.seed, 32);
+	assert_int_equal(note_signer_external("ext.test/log", mem.pub, ext_sign_cb, &good, &ext,
+					      &err), LS_OK);
+	assert_int_equal(ext.key_id, mem.key_id);
+	/* Ed25519 is deterministic: the same note byte for byte. */
+	assert_int_equal(note_sign(&mem, text, strlen(text), &n1, &err), LS_OK);
+	assert_int_equal(note_sign(&ext, text, strlen(text), &n2, &err), LS_OK);
+	assert_int_equal(good.calls, 1);
+	assert_string_equal(n1, n2);
+	note_signer_verifier(&ext, &v);
+	assert_int_equal(note_open(n2, strlen(n2), &v, 1, &tl, &err), LS_OK);
+	free(n2);
+	n2 = NULL;
+	/* A signer that signs with another key: refused, nothing returned. */
+	assert_int_equal(ls_ed25519_keygen(other.seed, v.pub), LS_OK);
+	assert_int_equal(note_signer_external("ext.test/log", mem.pub, ext_sign_cb, &other, &bad,
+					      &err), LS_OK);
+	assert_int_equal(note_sign(&bad, text, strlen(text), &n2, &err), LS_TAMPERED);
+	assert_null(n2);
+	assert_non_null(strstr(err.msg, "does not verify"));
+	/* A failing signer's error is passed on. */
+	assert_int_equal(note_signer_external("ext.test/log", mem.pub, ext_fail_cb, NULL, &fail,
+					      &err), LS_OK);
+	assert_int_equal(note_sign(&fail, text, strlen(text), &n2, &err), LS_IO);
+	assert_null(n2);
+	assert_string_equal(err.msg, "token unplugged");
+	assert_int_equal(note_signer_external("bad name", mem.pub, ext_sign_cb, &good, &fail, &err),
+			 LS_INVALID);
+	free(n1);
+	note_signer_wipe(&mem);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -727,6 +795,7 @@ int main(void)
 		cmocka_unit_test(test_checkpoint_spec_example),
 		cmocka_unit_test(test_checkpoint_roundtrip),
 		cmocka_unit_test(test_checkpoint_rejects),
+		cmocka_unit_test(test_external_signer),
 	};
 
 	return cmocka_run_group_tests_name("note", tests, load_vectors, NULL);
