@@ -62,9 +62,28 @@ ls_rc bundlekey_seal(const uint8_t key[BUNDLEKEY_LEN], const char *origin, uint6
 		return LS_NOMEM;
 	}
 	memcpy(b, BUNDLEKEY_MAGIC, 4);
-	rc = ls_random(b + 4, LS_AEAD_NONCE_LEN);
-	if (rc == LS_OK)
-		rc = ls_aes256gcm_seal(key, b + 4, aad, alen, pt, len, b + 16, b + 16 + len);
+	{
+		/* nonce = HMAC(key, "LSB1 nonce" 0 aad 0 SHA-256(pt))[:12]:
+		 * the same bundle at the same place gives the same object (a
+		 * write-once re-upload compares equal); a nonce repeats only
+		 * with the same AAD and plaintext, i.e. the same envelope. */
+		size_t ml = 11 + alen + 1 + LS_HASH_LEN;
+		uint8_t *m = malloc(ml), mac[LS_HASH_LEN];
+
+		if (!m) {
+			free(aad);
+			free(b);
+			return LS_NOMEM;
+		}
+		memcpy(m, "LSB1 nonce", 11);
+		memcpy(m + 11, aad, alen);
+		m[11 + alen] = 0;
+		ls_sha256(pt, len, NULL, 0, m + 12 + alen);
+		ls_hmac_sha256(key, BUNDLEKEY_LEN, m, ml, mac);
+		memcpy(b + 4, mac, LS_AEAD_NONCE_LEN);
+		free(m);
+	}
+	rc = ls_aes256gcm_seal(key, b + 4, aad, alen, pt, len, b + 16, b + 16 + len);
 	free(aad);
 	if (rc != LS_OK) {
 		free(b);

@@ -9,7 +9,7 @@
  * auditor (standard base64, one line).
  *
  * The envelope, bytes:
- *	"LSB1" (4) | nonce (12, random) | AES-256-GCM ciphertext of the C2SP
+ *	"LSB1" (4) | nonce (12) | AES-256-GCM ciphertext of the C2SP
  *	entry bundle (same length) | tag (16)
  * with associated data
  *	"logseal bundle v1\n" ORIGIN "\n" N "\n" W
@@ -17,7 +17,11 @@
  * width (256 for a full bundle, 1..255 for a partial one), both decimal
  * ASCII without leading zeros.  The AAD binds the bytes to their place:
  * an envelope moved to another index or width, or to another log, does not
- * open.
+ * open.  The nonce is HMAC-SHA256(key, "LSB1 nonce" 0x00 AAD 0x00
+ * SHA-256(bundle)), first 12 bytes: sealing is deterministic, so a
+ * write-once object uploaded again after a crash has the same bytes, and a
+ * nonce repeats only for the same place and the same bundle.  A reader
+ * needs no rule for it (it is in the envelope).
  */
 #ifndef LS_BUNDLEKEY_H
 #define LS_BUNDLEKEY_H
