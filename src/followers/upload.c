@@ -319,8 +319,20 @@ static ls_rc job_try(struct upload *u, struct job *j, struct ls_err *err)
 		rc = objstore_put_file(u->store, j->key, j->path, &po, err);
 	} else {
 		rc = job_bytes(u, j, &data, &len, err);
+		if (rc == LS_NOTFOUND && j->kind == J_TILE) {
+			/* Skipped only when retention moved the entries out;
+			 * anything else not found now is retried. */
+			char jd[PATH_MAX];
+			uint64_t kept = 0;
+
+			snprintf(jd, sizeof(jd), "%s/journal", u->dir);
+			if (j->level >= 0 || store_retained(jd, &kept, NULL) != LS_OK ||
+			    j->n * TILE_WIDTH + j->w > kept)
+				return ls_err_set(err, LS_IO, "%s: not readable yet (%s)", j->key,
+						  err && err->msg[0] ? err->msg : "not found");
+		}
 		if (rc != LS_OK)
-			return rc == LS_NOTFOUND ? LS_NOTFOUND : rc;
+			return rc;
 		rc = objstore_put(u->store, j->key, data, len, &po, err);
 	}
 	if (rc == LS_OK) {

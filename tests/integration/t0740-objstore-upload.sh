@@ -245,24 +245,25 @@ check_eq "events with a secret marker acknowledged" 200 "$(events SECRETMARKER 3
 WAIT_TICKS=300
 check "the bucket catches up" wait_for caught_up "$D3"
 stop_server
-aws --endpoint-url "$EP" s3 sync --quiet "s3://$B/enc/" "$TMP/enc/"
-check_eq "no event text in the clear anywhere in the bucket" 0 "$(grep -rla SECRETMARKER "$TMP/enc" | wc -l)"
-check_eq "bundles are LSB1 envelopes" LSB1 "$(head -c4 "$TMP/enc/log/tile/entries/000")"
-check "keys/datakeys.json went up (wrapped)" test -s "$TMP/enc/keys/datakeys.json"
+grep 'object store' "$SRV_ERR" | sed 's/^/# serve: /' | head -5
+aws --endpoint-url "$EP" s3 sync --quiet "s3://$B/enc/" "$TMP/encb/"
+check_eq "no event text in the clear anywhere in the bucket" 0 "$(grep -rla SECRETMARKER "$TMP/encb" | wc -l)"
+check_eq "bundles are LSB1 envelopes" LSB1 "$(head -c4 "$TMP/encb/log/tile/entries/000")"
+check "keys/datakeys.json went up (wrapped)" test -s "$TMP/encb/keys/datakeys.json"
 BK=$("$LOGSEAL" keys bundle-key --data "$D3")
 check "keys bundle-key prints 32 bytes of base64" test "$(printf %s "$BK" | base64 -d | wc -c)" = 32
 # open every bundle with the bundle key, then verify the opened copy
-cp -r "$TMP/enc/log" "$TMP/opened"
+cp -r "$TMP/encb/log" "$TMP/opened"
 okopen=1
 while read -r f; do
-	rel=${f#"$TMP/enc/log/tile/entries/"}
+	rel=${f#"$TMP/encb/log/tile/entries/"}
 	w=256; n=$rel
 	case $rel in *.p/*) w=${rel##*.p/}; n=${rel%.p/*} ;; esac
 	n=$(echo "$n" | tr -d 'x/' | sed 's/^0*//'); n=${n:-0}
 	"$TESTBIN/lsb1open" "$BK" enc.test/log "$n" "$w" <"$f" >"$TMP/opened/tile/entries/$rel" || okopen=0
-done < <(find "$TMP/enc/log/tile/entries" -type f)
+done < <(find "$TMP/encb/log/tile/entries" -type f)
 check_eq "every bundle opens with the bundle key" 1 "$okopen"
 check "the opened bucket log verifies" "$LOGSEAL" verify --tiles "$TMP/opened" --key "$D3/verifier.key"
 check "the opened bundles hold the events" grep -rqa SECRETMARKER300 "$TMP/opened/tile/entries"
-check_fails "a bundle does not open at another index" sh -c "'$TESTBIN/lsb1open' '$BK' enc.test/log 1 256 <'$TMP/enc/log/tile/entries/000' >/dev/null"
+check_fails "a bundle does not open at another index" sh -c "'$TESTBIN/lsb1open' '$BK' enc.test/log 1 256 <'$TMP/encb/log/tile/entries/000' >/dev/null"
 done_testing
