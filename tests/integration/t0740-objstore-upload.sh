@@ -11,41 +11,26 @@
 # Retry-After.  An encrypted directory publishes LSB1 envelopes that open
 # with `keys bundle-key`, and no event text in the clear.
 #
-# Needs LOGSEAL_TEST_S3_ENDPOINT, LOGSEAL_TEST_S3_KEY, LOGSEAL_TEST_S3_SECRET
-# (tests/run.sh sets them; by hand: the dev RGW) and the aws CLI.  Stopping
-# the store: tests/engines/ceph.sh rgw-stop / rgw-start, or the command in
-# LOGSEAL_TEST_S3_CTL (called with stop / start) when set.
+# Needs the suite's RGW (tests/run.sh exports LOGSEAL_TEST_S3_*; by hand:
+# set them to a dev RGW).  Stopping the store: rgw_stop / rgw_start
+# (lib.sh), or the command in LOGSEAL_TEST_S3_CTL (called with stop /
+# start) when set, e.g. for a radosgw of one's own beside a shared one.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/serve_lib.sh"
 
-EP=${LOGSEAL_TEST_S3_ENDPOINT:-}
-if [ -z "$EP" ] || ! command -v aws >/dev/null; then
-	skip "object store upload" "no S3 endpoint (LOGSEAL_TEST_S3_ENDPOINT) or no aws CLI"
-	done_testing; exit
-fi
-export AWS_ACCESS_KEY_ID=${LOGSEAL_TEST_S3_KEY:-TESTKEY}
-export AWS_SECRET_ACCESS_KEY=${LOGSEAL_TEST_S3_SECRET:-TESTSECRET}
-export AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
-unset AWS_PROFILE AWS_SESSION_TOKEN
+# need_s3 (lib.sh): a fresh Object Lock bucket, the AWS_* variables set.
+need_s3
+ok "a fresh bucket with Object Lock: $S3_BUCKET"
+EP=$LOGSEAL_TEST_S3_ENDPOINT
+export AWS_DEFAULT_REGION=us-east-1
 S3API="aws --endpoint-url $EP s3api"
-
-# need_s3 comes from lib.sh once the harness has it; until then this local
-# copy makes a fresh bucket with Object Lock for the test.
-if ! declare -F need_s3 >/dev/null; then
-	need_s3() {
-		S3_BUCKET="logseal-t0740-$$-$RANDOM"
-		$S3API create-bucket --bucket "$S3_BUCKET" --object-lock-enabled-for-bucket \
-			>/dev/null 2>"$TMP/mkbucket.err" || { cat "$TMP/mkbucket.err"; return 1; }
-	}
-fi
 if [ -n "${LOGSEAL_TEST_S3_CTL:-}" ]; then
 	rgw_ctl() { $LOGSEAL_TEST_S3_CTL "$1"; }
-elif [ -x "$(dirname "$0")/../engines/ceph.sh" ]; then
-	rgw_ctl() { "$(dirname "$0")/../engines/ceph.sh" "rgw-$1"; }
+elif [ -n "${CEPH_CONF:-}" ] && declare -F rgw_stop >/dev/null; then
+	rgw_ctl() { if [ "$1" = stop ]; then rgw_stop; else rgw_start; fi; }
 else
 	rgw_ctl() { return 99; }
 fi
-check "a fresh bucket with Object Lock" need_s3
 B=$S3_BUCKET
 OS=(--object-store-endpoint "$EP" --object-store-region us-east-1 --object-store-path-style)
 
@@ -122,8 +107,9 @@ check_eq "get-object-retention of a segment" COMPLIANCE \
 check_eq "log/checkpoint is mutable (no lock)" null \
 	"$($S3API head-object --bucket "$B" --key plain/log/checkpoint | jq -r .ObjectLockMode)"
 V=$($S3API head-object --bucket "$B" --key plain/log/tile/0/000 --query VersionId --output text)
+check "the locked tile has a version (Object Lock buckets are versioned)" test -n "$V" -a "$V" != None
 check_fails "DELETE of a locked version is refused" \
-	$S3API delete-object --bucket "$B" --key plain/log/tile/0/000 --version-id "$V"
+	$S3API delete-object --bucket "$B" --key plain/log/tile/0/000 --version-id="$V"
 check_eq "the locked tile is still there" "$V" \
 	"$($S3API head-object --bucket "$B" --key plain/log/tile/0/000 --query VersionId --output text)"
 # Another writer's overwrite with If-None-Match: *.  AWS S3 answers 412.
@@ -142,9 +128,9 @@ else
 	ok "overwrite with If-None-Match: * got $st: this store keeps versions instead (RGW on a versioned bucket)"
 	JV=$(tr -d '\r' <"$TMP/put.h" | awk -F': ' 'tolower($1) == "x-amz-version-id" {print $2}')
 	check "the intruder's version is not the locked one" test -n "$JV" -a "$JV" != "$V"
-	$S3API delete-object --bucket "$B" --key plain/log/tile/0/000 --version-id "$JV" >/dev/null
+	$S3API delete-object --bucket "$B" --key plain/log/tile/0/000 --version-id="$JV" >/dev/null
 fi
-$S3API get-object --bucket "$B" --key plain/log/tile/0/000 --version-id "$V" "$TMP/t000" >"$TMP/head"
+$S3API get-object --bucket "$B" --key plain/log/tile/0/000 --version-id="$V" "$TMP/t000" >"$TMP/head"
 check_eq "the locked version keeps its lock" COMPLIANCE "$(jq -r .ObjectLockMode "$TMP/head")"
 check_eq "and its 8192 bytes" 8192 "$(stat -c %s "$TMP/t000")"
 check_eq "and is the current version" "$V" \
