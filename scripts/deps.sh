@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install the Debian 12 packages logseal needs to build, test and benchmark,
-# only those that are missing.  Safe to run again.  softhsm2 and opensc are
-# for the tests only (t0785: a PKCS#11 signing key in SoftHSM2).
+# only those that are missing.  Safe to run again.  `deps.sh test` adds what
+# only the tests use (Ceph RGW, the AWS CLI, SoftHSM2, opensc, PyNaCl).
 set -e
 need=""
 for p in gcc make pkg-config clang libclang-rt-14-dev libssl-dev libjansson-dev \

@@ -18,6 +18,8 @@
 #include "server/auth.h"
 #include "server/serve.h"
 #include "server/tlscert.h"
+#include "followers/upload.h"
+#include "store/objstore.h"
 
 /* ---------------------------------------------------------------- init --- */
 
@@ -27,6 +29,9 @@ static const char usage_init[] =
 	"                     --master-key-command CMD | --no-encryption]\n"
 	"                    [--signing-key pkcs11:URI | --sign-command CMD]\n"
 	"                    [--verifier-key FILE]\n"
+	"                    [--object-store s3://BUCKET/PREFIX [--object-store-endpoint URL]\n"
+	"                     [--object-store-region R] [--object-store-path-style]\n"
+	"                     [--object-lock-days N] [--object-store-backlog BYTES]]\n"
 	"\n"
 	"Creates a new, empty log in DIR: the signing key (DIR/keys/log.key, mode\n"
 	"0600), the verifier key (DIR/verifier.key), an admin token\n"
@@ -57,7 +62,11 @@ static const char usage_init[] =
 	"                  key (docs/KEYS.md)\n"
 	"  --sign-command CMD  the signing key is behind CMD (a KMS, a vault; no\n"
 	"                  shell): give its public key with --verifier-key FILE\n"
-	"  --verifier-key FILE  a verifier key line or an Ed25519 PEM public key\n";
+	"  --verifier-key FILE  a verifier key line or an Ed25519 PEM public key\n"
+	"  --object-store s3://BUCKET/PREFIX  the bucket (with Object Lock) that `serve`\n"
+	"                  keeps a write-once copy of the log in, saved in\n"
+	"                  DIR/objstore.json (never credentials; see `serve --help` for\n"
+	"                  the other --object-* options and docs/OBJECT-STORE.md)\n";
 
 int cmd_init(int argc, char **argv)
 {
@@ -72,6 +81,12 @@ int cmd_init(int argc, char **argv)
 		{ "signing-key", required_argument, 0, 'K' },
 		{ "sign-command", required_argument, 0, 'S' },
 		{ "verifier-key", required_argument, 0, 'V' },
+		{ "object-store", required_argument, 0, 0x0b00 },
+		{ "object-store-endpoint", required_argument, 0, 0x0b01 },
+		{ "object-store-region", required_argument, 0, 0x0b02 },
+		{ "object-store-path-style", no_argument, 0, 0x0b03 },
+		{ "object-lock-days", required_argument, 0, 0x0b04 },
+		{ "object-store-backlog", required_argument, 0, 0x0b05 },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -81,8 +96,12 @@ int cmd_init(int argc, char **argv)
 	struct keys_source src = { KEYS_SRC_FILE, NULL };
 	struct signer_spec spec = { NULL, NULL, NULL, NULL, NULL };
 	struct ls_err err = { "" };
+	struct upload_cfg uc;
+	const char *os_url = NULL;
+	uint64_t v;
 	ls_rc rc;
 
+	memset(&uc, 0, sizeof(uc));
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': dir = optarg; break;
@@ -95,6 +114,21 @@ int cmd_init(int argc, char **argv)
 		case 'K': spec.pkcs11 = optarg; break;
 		case 'S': spec.command = optarg; break;
 		case 'V': spec.verifier_key = optarg; break;
+		case 0x0b00: os_url = optarg; break;
+		case 0x0b01: snprintf(uc.endpoint, sizeof(uc.endpoint), "%s", optarg); break;
+		case 0x0b02: snprintf(uc.region, sizeof(uc.region), "%s", optarg); break;
+		case 0x0b03: uc.path_style = 1; break;
+		case 0x0b04:
+		case 0x0b05:
+			if (!ls_parse_u64(optarg, 1, c == 0x0b04 ? 36500 : UINT64_MAX, &v)) {
+				fputs(usage_init, stderr);
+				return 2;
+			}
+			if (c == 0x0b04)
+				uc.lock_days = v;
+			else
+				uc.backlog_bytes = v;
+			break;
 		case 'h': fputs(usage_init, stdout); return 0;
 		default: fputs(usage_init, stderr); return 2;
 		}
@@ -109,6 +143,15 @@ int cmd_init(int argc, char **argv)
 		host[sizeof(host) - 1] = 0;
 		snprintf(def_origin, sizeof(def_origin), "%s/logseal", host);
 		origin = def_origin;
+	}
+	if (os_url) {
+		struct objstore_url pu;
+
+		if (objstore_parse_url(os_url, &pu, &err) != LS_OK)
+			return cli_die("init", err.msg);
+		if (!pu.s3)
+			return cli_die("init", "--object-store: uploads need an s3://BUCKET/PREFIX URL");
+		snprintf(uc.url, sizeof(uc.url), "%s", os_url);
 	}
 	if (nsrc > 1)
 		return cli_die("init", "give at most one of --master-key-file, --master-key-env, "
@@ -146,6 +189,8 @@ int cmd_init(int argc, char **argv)
 	rc = auth_bootstrap(dir, &err);
 	if (rc != LS_OK)
 		return cli_die("init", err.msg);
+	if (os_url && (rc = upload_cfg_save(dir, &uc, &err)) != LS_OK)
+		return cli_die("init", err.msg);
 	if (selfsigned) {
 		snprintf(path, sizeof(path), "%s/tls", dir);
 		if (fs_mkdirs(path, 0700, &err) != LS_OK)
@@ -178,6 +223,9 @@ int cmd_init(int argc, char **argv)
 		printf("  master key:    from $%s whenever the log is used\n", KEYS_ENV);
 	else
 		printf("  master key:    from the command `%s` whenever the log is used\n", src.arg);
+	if (os_url)
+		printf("  object store:  %s (DIR/objstore.json; credentials from the environment)\n",
+		       os_url);
 	if (selfsigned)
 		printf("  TLS:           %s/tls/cert.pem, %s/tls/key.pem (self-signed, for trials)\n",
 		       dir, dir);
