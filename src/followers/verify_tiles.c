@@ -102,6 +102,11 @@ struct vt {
 	int broken;		/* leaves of some chunk could not be had */
 	struct seg_active *segs;
 	size_t nsegs, segcap;
+	/* level-1 tiles read first: witnesses of each chunk's leaves */
+	uint8_t **l1;
+	unsigned *l1w;
+	uint64_t nl1;
+	uint8_t cand[3][TILE_WIDTH][LS_HASH_LEN];
 };
 
 /* ------------------------------------------------------------ problems --- */
@@ -446,8 +451,6 @@ static int bundle_plain(struct vt *v, struct item *it, uint8_t **plain, size_t *
 static void check_tile(struct vt *v, struct item *it, const uint8_t (*want)[LS_HASH_LEN],
 		       unsigned w)
 {
-	const char *why = "";
-
 	if (!fetched(v, it))
 		return;
 	v->rep->tiles++;
@@ -458,10 +461,12 @@ static void check_tile(struct vt *v, struct item *it, const uint8_t (*want)[LS_H
 	}
 	for (unsigned i = 0; i < w; i++)
 		if (memcmp(it->data + (size_t)i * LS_HASH_LEN, want[i], LS_HASH_LEN)) {
-			why = it->level == 0 ? "the leaf hash of the entry" : "the hash recomputed "
-									"from the level below";
-			problem(v, 0, it->key, "hash %u differs from %s (level %d%s)", i, why,
-				it->level ? it->level - 1 : -1, it->level ? "" : ": entries");
+			if (it->level == 0)
+				problem(v, 0, it->key, "hash %u differs from the leaf hash of entry "
+					"%llu", i, (unsigned long long)(it->n * TILE_WIDTH + i));
+			else
+				problem(v, 0, it->key, "hash %u differs from the one recomputed from "
+					"level %d", i, it->level - 1);
 			return;
 		}
 }
@@ -601,6 +606,54 @@ static struct item *find_in(struct item *its, size_t n, enum kind k, int level, 
 	return NULL;
 }
 
+/* The root of the subtree of w leaves. */
+static void subtree_root(const uint8_t (*leaves)[LS_HASH_LEN], unsigned w, uint8_t out[LS_HASH_LEN])
+{
+	struct merkle_tree t;
+
+	merkle_tree_init(&t);
+	for (unsigned i = 0; i < w; i++)
+		merkle_tree_append(&t, leaves[i]);
+	merkle_tree_root(&t, out);
+}
+
+/* Which candidate (0 bundle, 1 level-0 tile, 2 segment) holds the leaves
+ * of chunk c: the one the level-1 tile vouches for, else the majority,
+ * else the first present; -1 when none is. */
+static int choose(struct vt *v, uint64_t c, unsigned w, const int have[3])
+{
+	uint64_t t = c / TILE_WIDTH;
+	unsigned at = (unsigned)(c % TILE_WIDTH);
+	int best = -1, bestn = -1;
+
+	if (w == TILE_WIDTH && t < v->nl1 && v->l1[t] && at < v->l1w[t]) {
+		for (int k = 0; k < 3; k++) {
+			uint8_t r[LS_HASH_LEN];
+
+			if (!have[k])
+				continue;
+			subtree_root((const uint8_t (*)[LS_HASH_LEN])v->cand[k], w, r);
+			if (!memcmp(r, v->l1[t] + (size_t)at * LS_HASH_LEN, LS_HASH_LEN))
+				return k;
+		}
+	}
+	for (int k = 0; k < 3; k++) {
+		int agree = 0;
+
+		if (!have[k])
+			continue;
+		for (int j = 0; j < 3; j++)
+			if (j != k && have[j] &&
+			    !memcmp(v->cand[k], v->cand[j], (size_t)w * LS_HASH_LEN))
+				agree++;
+		if (agree > bestn) {
+			best = k;
+			bestn = agree;
+		}
+	}
+	return best;
+}
+
 /*
  * Chunk c: items [a, b) of the plan.  The leaves [256c, 256c + W) are taken
  * from the bundle, else the level-0 tile, else a segment; the others
@@ -614,23 +667,56 @@ static void do_chunk(struct vt *v, const struct note_verifier *key, uint64_t c, 
 	uint8_t leaves[TILE_WIDTH][LS_HASH_LEN];
 	uint8_t *plain = NULL;
 	size_t plen = 0, used;
-	const char *from = NULL;
+	const char *from = NULL, *ckey[3] = { NULL, NULL, NULL };
 	struct item *bundle, *tile0;
-	int sealed = 0;
+	int sealed = 0, have[3] = { 0, 0, 0 }, chosen;
 
 	for (size_t i = 0; i < n; i++)
 		if (its[i].kind == K_SEG)
 			take_segment(v, &its[i]);
 	if (lo >= v->cp.size)
 		goto rest;
-	/* 1. the entry bundle of this chunk at the tree's width */
+	/* The candidates for the leaves: the entry bundle, the level-0 tile,
+	 * a segment's stored hashes.  The one whose subtree root is the
+	 * level-1 tile's hash for this chunk wins (so an altered object is
+	 * named, not the others); without that witness the majority, the
+	 * bundle first. */
 	bundle = find_in(its, n, K_BUNDLE, ENTRY_LEVEL, c, w);
 	if (bundle && fetched(v, bundle) && bundle_plain(v, bundle, &plain, &plen, &sealed)) {
 		v->rep->bundles++;
-		if (bundle_leaves(plain, plen, w, leaves, &used))
-			from = bundle->key;
-		else
+		if (bundle_leaves(plain, plen, w, v->cand[0], &used)) {
+			have[0] = 1;
+			ckey[0] = bundle->key;
+		} else {
 			problem(v, 0, bundle->key, "not an entry bundle of %u entries", w);
+		}
+	}
+	tile0 = find_in(its, n, K_TILE, 0, c, w);
+	if (tile0 && fetched(v, tile0) && tile0->len == (size_t)w * LS_HASH_LEN) {
+		memcpy(v->cand[1], tile0->data, tile0->len);
+		have[1] = 1;
+		ckey[1] = tile0->key;
+	}
+	{
+		struct seg_active *s = seg_for(v, lo);
+		if (s && lo + w <= s->sc.first + s->sc.count) {
+			memcpy(v->cand[2], s->sc.hashes[lo - s->sc.first], (size_t)w * LS_HASH_LEN);
+			have[2] = 1;
+			ckey[2] = s->key;
+		}
+	}
+	chosen = choose(v, c, w, have);
+	if (chosen >= 0) {
+		memcpy(leaves, v->cand[chosen], (size_t)w * LS_HASH_LEN);
+		from = ckey[chosen];
+		if (have[0] && chosen != 0) {
+			unsigned i = 0;
+			while (i < w && !memcmp(v->cand[0][i], leaves[i], LS_HASH_LEN))
+				i++;
+			if (i < w)
+				problem(v, 0, bundle->key, "entry %llu differs from the log (its leaf "
+					"hash is not the one in %s)", (unsigned long long)(lo + i), from);
+		}
 	}
 	/* older, narrower bundles of the same index: a prefix of it */
 	for (size_t i = 0; i < n; i++) {
@@ -647,26 +733,11 @@ static void do_chunk(struct vt *v, const struct note_verifier *key, uint64_t c, 
 		v->rep->bundles++;
 		if (!bundle_leaves(p2, l2, it->w, tmp, &used))
 			problem(v, 0, it->key, "not an entry bundle of %u entries", it->w);
-		else if (from && (memcmp(tmp, leaves, (size_t)it->w * LS_HASH_LEN) ||
-				  memcmp(p2, plain, l2)))
+		else if (from && memcmp(tmp, leaves, (size_t)it->w * LS_HASH_LEN))
 			problem(v, 0, it->key, "its entries differ from those of %s", from);
 		free(p2);
 	}
 	free(plain);
-	/* 2. the level-0 tile at the tree's width */
-	tile0 = find_in(its, n, K_TILE, 0, c, w);
-	if (!from && tile0 && tile0->rc == LS_OK && tile0->len == (size_t)w * LS_HASH_LEN) {
-		memcpy(leaves, tile0->data, tile0->len);
-		from = tile0->key;
-	}
-	/* 3. a segment's stored hashes */
-	if (!from) {
-		struct seg_active *s = seg_for(v, lo);
-		if (s && lo + w <= s->sc.first + s->sc.count) {
-			memcpy(leaves, s->sc.hashes[lo - s->sc.first], (size_t)w * LS_HASH_LEN);
-			from = s->key;
-		}
-	}
 	if (!from) {
 		if (!v->broken)
 			problem(v, 0, bundle ? bundle->key : "log/tile/entries",
@@ -793,6 +864,41 @@ static void drop_beyond(struct vt *v)
 	v->nitems = j;
 }
 
+/* The level-1 tiles of the tree (one per 65,536 leaves), read before the
+ * walk: which of a chunk's candidates is right (choose()).  One that cannot
+ * be read is no witness (its own check names it). */
+static void load_witnesses(struct vt *v)
+{
+	uint64_t count = v->cp.size >> TILE_HEIGHT, n = (count + TILE_WIDTH - 1) / TILE_WIDTH;
+
+	if (!n)
+		return;
+	v->l1 = calloc(n, sizeof(*v->l1));
+	v->l1w = calloc(n, sizeof(*v->l1w));
+	if (!v->l1 || !v->l1w)
+		return;
+	v->nl1 = n;
+	for (uint64_t i = 0; i < n; i++) {
+		unsigned w = i < count / TILE_WIDTH ? TILE_WIDTH : (unsigned)(count % TILE_WIDTH);
+		char rel[TILES_PATH_MAX], k[96];
+		uint8_t *d = NULL;
+		size_t len = 0;
+
+		tiles_path(1, i, w, rel, sizeof(rel));
+		snprintf(k, sizeof(k), "%s%s", v->lp, rel);
+		if (verify_src_get(v->src, k, TILE_CAP, &d, &len, NULL) != LS_OK)
+			continue;
+		v->rep->objects++;
+		v->rep->bytes += len;
+		if (len == (size_t)w * LS_HASH_LEN) {
+			v->l1[i] = d;
+			v->l1w[i] = w;
+		} else {
+			free(d);
+		}
+	}
+}
+
 static double now_s(void)
 {
 	struct timespec t;
@@ -884,6 +990,7 @@ ls_rc verify_tiles_src(struct verify_src *src, const struct note_verifier *key,
 		goto out;
 	}
 	drop_beyond(v);
+	load_witnesses(v);
 	if (v->nitems)
 		qsort(v->items, v->nitems, sizeof(*v->items), item_cmp);
 	for (; started < nth; started++)
@@ -939,6 +1046,10 @@ out:
 	for (size_t i = 0; i < v->nsegs; i++)
 		free(v->segs[i].bytes);
 	free(v->segs);
+	for (uint64_t i = 0; i < v->nl1; i++)
+		free(v->l1[i]);
+	free(v->l1);
+	free(v->l1w);
 	free(v->items);
 	pthread_mutex_destroy(&v->mu);
 	pthread_cond_destroy(&v->cv);
