@@ -3,7 +3,10 @@
  * uploader (followers/upload.h) on a data directory that is not being
  * served until the bucket holds its latest signed checkpoint, then stops.
  *
- *   upload_once DIR s3://BUCKET/PREFIX [THREADS]
+ *   upload_once DIR s3://BUCKET/PREFIX [THREADS [follow]]
+ *
+ * With "follow" it keeps uploading (a server may be writing DIR) until
+ * SIGTERM or SIGINT, then waits for the bucket to catch up (at most 60 s).
  *
  * Endpoint, region and credentials come from the environment as for the
  * AWS tools (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...; LOGSEAL_S3_PATH_STYLE=1
@@ -11,6 +14,7 @@
  *   uploaded: OBJECTS objects, BYTES bytes in SECONDS s
  * Exit 0 when the bucket caught up, 1 on a conflict or after 600 s.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +23,14 @@
 
 #include "followers/upload.h"
 #include "store/objstore.h"
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
 
 static void notice(void *ctx, const char *msg)
 {
@@ -57,6 +69,13 @@ int main(int argc, char **argv)
 	if (upload_start(&o, &u, &err) != LS_OK) {
 		fprintf(stderr, "upload_once: %s\n", err.msg);
 		return 1;
+	}
+	if (argc > 4 && !strcmp(argv[4], "follow")) {
+		signal(SIGTERM, on_signal);
+		signal(SIGINT, on_signal);
+		while (!stop)
+			usleep(50000);
+		upload_kick(u);
 	}
 	for (int i = 0; i < 600 * 20; i++) {
 		upload_stats(u, &st);
