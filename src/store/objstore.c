@@ -1233,6 +1233,12 @@ ls_rc objstore_create_bucket(struct objstore *s, struct ls_err *err)
 
 	if (!s->u.s3)
 		return read_only(s, "PUT", NULL, err);
+	/* S3 in us-east-1 and RGW answer 200 to the owner's second create */
+	rc = objstore_ping(s, NULL, err);
+	if (rc == LS_OK)
+		return ls_err_set(err, LS_EXISTS, "%s: the bucket exists", s->name);
+	if (rc != LS_NOTFOUND)
+		return rc;
 	memset(&x, 0, sizeof(x));
 	x.method = "PUT";
 	if (strcmp(s->cfg.region, "us-east-1") != 0)
