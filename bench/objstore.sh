@@ -5,18 +5,15 @@
 #       --recursive` of the SAME objects (the uploaded prefix downloaded
 #       first, untimed) in the same run: objects/s, MB/s, ratio;
 #   (b) HTTP ingest (loadgen, batches of 1000, as the http and sustained
-#       sections) with the object store off and on; "on" is the uploader
-#       following the served directory in its own process (upload_once
-#       follow) while `serve --object-store` is not in this branch: it
-#       competes for the same 2 cores and the same disk as it would inside
-#       serve; the ratio (aim: cost <= 10%);
+#       sections) with the object store off and on (`serve` of a directory
+#       made with `init --object-store`): the ratio (aim: cost <= 10%);
 #   (c) `logseal restore` time per GB, when the command exists (else the
 #       line says "restore: not available");
 #   (d) in-place verify (`verify --tiles s3://`) throughput.
-# Against a real RGW: BENCH_S3_ENDPOINT (default: the shared dev RGW at
-# http://127.0.0.1:7480, keys TESTKEY/TESTSECRET; tests/engines/ceph.sh is
-# used instead when it exists and BENCH_S3_ENDPOINT is unset: started here,
-# stopped by its PID).  Each run makes its own bucket (objects are locked
+# Against a real RGW: its own, started here by tests/engines/ceph.sh (one
+# host, memstore OSD) and stopped by the PIDs of its pid files; or the one
+# at BENCH_S3_ENDPOINT (keys BENCH_S3_KEY/BENCH_S3_SECRET, default
+# TESTKEY/TESTSECRET), not started nor stopped.  Each run makes its own bucket (objects are locked
 # for a day, so it is not removed).
 # Environment: OBJSTORE_EVENTS=100000 (events of the uploaded log),
 # OBJSTORE_SEGMENT=16384 (leaves a sealed segment), OBJSTORE_LOADGEN_SECONDS=8,
@@ -26,47 +23,48 @@ OBJSTORE_EVENTS=${OBJSTORE_EVENTS:-100000}
 OBJSTORE_SEGMENT=${OBJSTORE_SEGMENT:-16384}
 OBJSTORE_LOADGEN_SECONDS=${OBJSTORE_LOADGEN_SECONDS:-8}
 OBJSTORE_UPLOAD_THREADS=${OBJSTORE_UPLOAD_THREADS:-8}
-OBJSTORE_RGW_PID=""
+OBJSTORE_CEPH_DIR=""
 OBJSTORE_UPLOAD_PID=""
 
 objstore_stop_engines() {
 	local pid
-	for pid in $OBJSTORE_UPLOAD_PID $OBJSTORE_RGW_PID; do
+	for pid in $OBJSTORE_UPLOAD_PID; do
 		if kill -0 "$pid" 2>/dev/null; then
 			kill -TERM "$pid" 2>/dev/null || true
 			wait "$pid" 2>/dev/null || true
 		fi
 	done
 	OBJSTORE_UPLOAD_PID=""
-	OBJSTORE_RGW_PID=""
+	# ceph.sh stops each daemon by the PID in its pid file
+	if [ -n "$OBJSTORE_CEPH_DIR" ]; then
+		bash tests/engines/ceph.sh stop "$OBJSTORE_CEPH_DIR" >/dev/null 2>&1 || true
+		OBJSTORE_CEPH_DIR=""
+	fi
 }
 
 # objstore_rgw: the endpoint into AWS_ENDPOINT_URL and the credentials.
 objstore_rgw() {
 	if [ -z "${BENCH_S3_ENDPOINT:-}" ] && [ -f tests/engines/ceph.sh ]; then
-		# The suite's harness: it prints the exports on its stdout.
-		STEP="objstore: start RGW (tests/engines/ceph.sh)"
-		bash tests/engines/ceph.sh "$T/ceph" >"$T/ceph.env" 2>"$T/ceph.log" &
-		OBJSTORE_RGW_PID=$!
-		for _ in $(seq 1 600); do
-			grep -q LOGSEAL_TEST_S3_SECRET "$T/ceph.env" 2>/dev/null && break
-			kill -0 "$OBJSTORE_RGW_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		# shellcheck disable=SC1090
-		. <(grep '^export LOGSEAL_TEST_S3_' "$T/ceph.env")
-		BENCH_S3_ENDPOINT=${LOGSEAL_TEST_S3_ENDPOINT:-}
-		export AWS_ACCESS_KEY_ID=${LOGSEAL_TEST_S3_KEY:-} AWS_SECRET_ACCESS_KEY=${LOGSEAL_TEST_S3_SECRET:-}
-		[ -n "$BENCH_S3_ENDPOINT" ] || { tail -20 "$T/ceph.log" >&2; fail "RGW did not start"; }
-		OBJSTORE_RGW="own RGW (tests/engines/ceph.sh) at $BENCH_S3_ENDPOINT"
+		STEP="objstore: start Ceph RGW (tests/engines/ceph.sh)"
+		OBJSTORE_CEPH_DIR=$T/ceph
+		local a b
+		a=$(now)
+		bash tests/engines/ceph.sh start "$OBJSTORE_CEPH_DIR" >"$T/ceph.log" 2>&1 ||
+			{ tail -20 "$T/ceph.log" >&2; fail "Ceph RGW did not start"; }
+		b=$(now)
+		# shellcheck disable=SC1091
+		. "$OBJSTORE_CEPH_DIR/env"
+		BENCH_S3_ENDPOINT=$LOGSEAL_TEST_S3_ENDPOINT
+		export AWS_ACCESS_KEY_ID=$LOGSEAL_TEST_S3_KEY AWS_SECRET_ACCESS_KEY=$LOGSEAL_TEST_S3_SECRET
+		OBJSTORE_RGW="own Ceph RGW (tests/engines/ceph.sh, memstore OSD) at $BENCH_S3_ENDPOINT, up in $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.0f", b - a }') s"
 	else
 		BENCH_S3_ENDPOINT=${BENCH_S3_ENDPOINT:-http://127.0.0.1:7480}
 		export AWS_ACCESS_KEY_ID=${BENCH_S3_KEY:-TESTKEY} AWS_SECRET_ACCESS_KEY=${BENCH_S3_SECRET:-TESTSECRET}
-		OBJSTORE_RGW="RGW at $BENCH_S3_ENDPOINT (shared; not started by the bench)"
+		OBJSTORE_RGW="RGW at $BENCH_S3_ENDPOINT (BENCH_S3_ENDPOINT; not started by the bench)"
 	fi
 	export AWS_ENDPOINT_URL=$BENCH_S3_ENDPOINT AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-	export LOGSEAL_S3_PATH_STYLE=1
-	unset AWS_PROFILE AWS_SESSION_TOKEN
+	export LOGSEAL_S3_PATH_STYLE=1 AWS_PAGER="" AWS_EC2_METADATA_DISABLED=true
+	unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL_S3
 }
 
 objstore_aws() { /usr/bin/aws --endpoint-url "$AWS_ENDPOINT_URL" "$@"; }
@@ -170,23 +168,19 @@ objstore_section() {
 		{ tail "$T/objstore-off.loadgen" >&2; fail "loadgen (store off)"; }
 	serve_stop
 	STEP="objstore: HTTP ingest, store on"
-	serve_start "$T/objstore-on"
-	"$BUILD/tests/upload_once" "$T/objstore-on" "s3://$bucket/ingest" "$OBJSTORE_UPLOAD_THREADS" follow \
-		>"$T/objstore-on.up" 2>&1 &
-	OBJSTORE_UPLOAD_PID=$!
-	BG_PIDS="$BG_PIDS $OBJSTORE_UPLOAD_PID"
+	serve_start "$T/objstore-on" --object-store "s3://$bucket/ingest" --object-lock-days 1 \
+		--object-store-endpoint "$AWS_ENDPOINT_URL" --object-store-path-style
 	"$BENCHBIN/loadgen" --port "$PORT" --token-file "$T/writer.token" --batch 1000 \
 		--conns "$LOADGEN_CONNS" --seconds "$OBJSTORE_LOADGEN_SECONDS" \
 		--results "$RESULTS" --key objstore_on >"$T/objstore-on.loadgen" 2>&1 ||
 		{ tail "$T/objstore-on.loadgen" >&2; fail "loadgen (store on)"; }
+	local up
+	up=$(curl -s "http://127.0.0.1:$PORT/metrics" -H "@$T/admin.hdr" | grep -E '^logseal_objstore_(uploaded_size|backlog_objects|backlog_bytes) ' | tr '\n' ' ')
 	serve_stop
-	kill -TERM "$OBJSTORE_UPLOAD_PID" 2>/dev/null || true
-	wait "$OBJSTORE_UPLOAD_PID" 2>/dev/null || true
-	OBJSTORE_UPLOAD_PID=""
 	off=$(get objstore_off_eps)
 	on=$(get objstore_on_eps)
 	line "(b) HTTP ingest, store off" "$(commas "$off") events/s (batches of 1000, $LOADGEN_CONNS conns, $OBJSTORE_LOADGEN_SECONDS s)"
-	line "(b) HTTP ingest, store on" "$(commas "$on") events/s; uploader: $(grep '^uploaded:' "$T/objstore-on.up" || echo 'no line')"
+	line "(b) HTTP ingest, serve --object-store" "$(commas "$on") events/s; at the end: ${up:-no upload metrics}"
 	line "(b) cost of the store" "$(awk -v a="$on" -v b="$off" 'BEGIN { printf "%.1f%% (aim <= 10%%)", 100 * (1 - a / b) }')"
 	OBJSTORE_COST=$(awk -v a="$on" -v b="$off" 'BEGIN { print a / b }')
 	objstore_stop_engines

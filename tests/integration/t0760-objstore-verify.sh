@@ -3,7 +3,8 @@
 # S3 implementation (Ceph RGW): a published log is verified in place, with
 # no local copy.  The bucket is filled by logseal's own uploader
 # (tests/helpers/upload_once: followers/upload.c, the code serve runs) from
-# a data directory with sealed segments; then:
+# a data directory with sealed segments, and for the encrypted log by
+# `serve --object-store` itself; then:
 #   - a clean bucket verifies (exit 0), also with 1 and 8 fetchers;
 #   - a removed object (a plain DELETE: a delete marker, which S3 allows
 #     even on a locked key) is named with its key, exit 1;
@@ -16,32 +17,12 @@
 #   - the same tree copied locally and served read-only by
 #     `python3 -m http.server` verifies over http://, and a removed file
 #     is named there too.
-# Needs LOGSEAL_TEST_S3_ENDPOINT/KEY/SECRET (tests/run.sh exports them from
-# its RGW); skipped without.
+# Needs the suite's RGW (need_s3: LOGSEAL_TEST_S3_ENDPOINT/KEY/SECRET, which
+# tests/run.sh exports).
 . "$(dirname "$0")/lib.sh"
 
-# need_s3: a local copy until lib.sh has the suite's own (a fresh bucket
-# with Object Lock, named in $S3_BUCKET; the AWS variables set for logseal
-# and for the aws CLI).
-if ! declare -F need_s3 >/dev/null; then
-need_s3() {
-	if [ -z "${LOGSEAL_TEST_S3_ENDPOINT:-}" ] || [ -z "${LOGSEAL_TEST_S3_KEY:-}" ] ||
-		[ -z "${LOGSEAL_TEST_S3_SECRET:-}" ] || ! command -v aws >/dev/null; then
-		return 1
-	fi
-	export AWS_ACCESS_KEY_ID=$LOGSEAL_TEST_S3_KEY AWS_SECRET_ACCESS_KEY=$LOGSEAL_TEST_S3_SECRET
-	export AWS_ENDPOINT_URL=$LOGSEAL_TEST_S3_ENDPOINT AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-	export LOGSEAL_S3_PATH_STYLE=1
-	unset AWS_PROFILE AWS_SESSION_TOKEN
-	S3_BUCKET=t0760-$(date +%s)-$$-$RANDOM
-	aws --endpoint-url "$AWS_ENDPOINT_URL" s3api create-bucket --bucket "$S3_BUCKET" \
-		--object-lock-enabled-for-bucket >/dev/null
-}
-fi
-if ! need_s3; then
-	skip "verify --tiles s3://" "no S3 endpoint (LOGSEAL_TEST_S3_ENDPOINT/KEY/SECRET)"
-	done_testing; exit
-fi
+. "$(dirname "$0")/serve_lib.sh"
+need_s3 plain
 S3() { aws --endpoint-url "$AWS_ENDPOINT_URL" "$@"; }
 UPLOAD=$TESTBIN/upload_once
 
@@ -170,10 +151,21 @@ kill "$HPID" 2>/dev/null; wait "$HPID" 2>/dev/null
 
 # ------------------------------------------------------------ encrypted log
 E=$TMP/enc
-check "init (encrypted)" "$LOGSEAL" init --data "$E" --origin t0760.test/enc
-check "import 700 with segments of 512" sh -c "'$LOGSEAL' import --data '$E' --segment-leaves 512 <'$TMP/a.ndjson'"
 UE=s3://$S3_BUCKET/enc
-check "the uploader fills the bucket (LSB1 bundles)" "$UPLOAD" "$E" "$UE"
+check "init --object-store (encrypted)" "$LOGSEAL" init --data "$E" --origin t0760.test/enc \
+	--object-store "$UE" --object-lock-days 1 --object-store-endpoint "$AWS_ENDPOINT_URL" \
+	--object-store-path-style
+check "import 700 with segments of 512" sh -c "'$LOGSEAL' import --data '$E' --segment-leaves 512 <'$TMP/a.ndjson'"
+check "serve uploads it (serve --object-store from DIR/objstore.json)" start_server "$E"
+up=0
+for _ in $(seq 1 200); do
+	up=$(curl -s -H "Authorization: Bearer $(cat "$E/admin.token")" "$SRV_URL/metrics" |
+		sed -n 's/^logseal_objstore_uploaded_size \([0-9]*\).*/\1/p')
+	[ "${up:-0}" -ge 700 ] && break
+	sleep 0.1
+done
+check_eq "  the bucket holds the log's latest checkpoint" 1 "$([ "${up:-0}" -ge 700 ] && echo 1)"
+stop_server
 check_eq "a bundle in the bucket is an LSB1 envelope" LSB1 \
 	"$(S3 s3 cp --quiet "s3://$S3_BUCKET/enc/log/tile/entries/000" - | head -c 4)"
 "$LOGSEAL" keys bundle-key --data "$E" >"$TMP/bkey" 2>"$TMP/bkey.err"
