@@ -358,6 +358,13 @@ static struct item *take(struct vt *v, size_t i)
 	struct item *it = &v->items[i];
 
 	pthread_mutex_lock(&v->mu);
+	/* the window counts from the item waited for: a chunk with more
+	 * items than the window (many checkpoints or old partial tiles in
+	 * 256 leaves) is still read through */
+	if (i > v->consumed) {
+		v->consumed = i;
+		pthread_cond_broadcast(&v->cv);
+	}
 	while (!it->done)
 		pthread_cond_wait(&v->cv, &v->mu);
 	pthread_mutex_unlock(&v->mu);
@@ -367,7 +374,8 @@ static struct item *take(struct vt *v, size_t i)
 static void release(struct vt *v, size_t upto)
 {
 	pthread_mutex_lock(&v->mu);
-	v->consumed = upto;
+	if (upto > v->consumed)
+		v->consumed = upto;
 	pthread_cond_broadcast(&v->cv);
 	pthread_mutex_unlock(&v->mu);
 }
