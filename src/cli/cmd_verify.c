@@ -257,6 +257,8 @@ static int verify_tiles_cmd(const char *where, const char *keyarg, const struct 
 	o.progress = progress;
 	o.problem = show_problem;
 	rc = verify_tiles_src(src, &v, &o, &rep, &err);
+	if (rc != LS_OK && !rep.problems)
+		goto failed; /* no verdict: the store could not be read */
 	ls_hex(rep.root, 32, roothex);
 	printf("read: %llu objects, %.2f MB in %.2f s (%.0f objects/s, %.2f MB/s, %u concurrent "
 	       "requests)\n", (unsigned long long)rep.objects, (double)rep.bytes / 1e6,
@@ -284,13 +286,15 @@ static int verify_tiles_cmd(const char *where, const char *keyarg, const struct 
 		       roothex);
 	if (rep.warnings)
 		printf("warnings: %llu\n", (unsigned long long)rep.warnings);
+failed:
 	if (rc != LS_OK) {
 		if (rep.problems)
 			fprintf(stderr, "logseal verify: FAILED: %llu problem%s in %s (first: %s)\n",
 				(unsigned long long)rep.problems, rep.problems == 1 ? "" : "s", where,
 				err.msg);
 		else
-			fprintf(stderr, "logseal verify: FAILED (%s): %s\n", ls_rc_name(rc), err.msg);
+			fprintf(stderr, "logseal verify: cannot verify (%s): %s\n", ls_rc_name(rc),
+				err.msg);
 		goto out;
 	}
 	printf("verified: %s\n", where);

@@ -43,6 +43,7 @@
 #include "core/note.h"
 #include "followers/verify_src.h"
 #include "store/bundlekey.h"
+#include "store/objstore.h"
 #include "store/segscan.h"
 #include "store/tiles.h"
 
@@ -819,14 +820,15 @@ static ls_rc open_latest(struct vt *v, const struct note_verifier *key)
 		k = "checkpoint";
 		rc = verify_src_get(v->src, k, NOTE_MAX_SIZE, &note, &len, &e);
 	}
+	if (rc == LS_NOTFOUND && !strcmp(objstore_last_s3_code(), "NoSuchBucket"))
+		return ls_err_set(v->err, LS_NOTFOUND, "%s: no such bucket", verify_src_name(v->src));
 	if (rc == LS_NOTFOUND) {
 		problem(v, 0, "log/checkpoint", "missing (nor is there a checkpoint at the root)");
 		return LS_TAMPERED;
 	}
-	if (rc != LS_OK) {
-		problem(v, 0, k, "cannot be read: %s", e.msg);
-		return rc;
-	}
+	if (rc != LS_OK) /* the store could not be read: no verdict on the log */
+		return ls_err_set(v->err, rc, "%s/%s: cannot be read: %s", verify_src_name(v->src), k,
+				  e.msg);
 	v->rep->objects++;
 	v->rep->bytes += len;
 	rc = note_open((const char *)note, len, key, 1, &text_len, &e);

@@ -72,6 +72,12 @@ vt "$U" --trust-bucket-key
 check_eq "--trust-bucket-key: the bucket's keys/verifier.key, with a warning" "0 1" \
 	"$VRC $(grep -c '^warning: trusting the verifier key the bucket holds' "$TMP/v.out")"
 
+AWS_SECRET_ACCESS_KEY=wrong vt "$U" --key "$K"
+check "wrong credentials: no verdict, the S3 error named" \
+	grep -q "cannot verify (denied): $U/log/checkpoint: .*HTTP 403 SignatureDoesNotMatch" "$TMP/v.out"
+vt "s3://$S3_BUCKET-none/plain" --key "$K"
+check "no such bucket: said so" grep -q "cannot verify (not_found): s3://$S3_BUCKET-none/plain: no such bucket" "$TMP/v.out"
+
 # A copy of the clean tree for the http(s) part (before any tampering).
 CP=$TMP/copy
 mkdir -p "$CP"
