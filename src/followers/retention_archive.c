@@ -38,6 +38,7 @@
 #include "base/fsutil.h"
 #include "store/check.h"
 #include "store/reader.h"
+#include "store/tier.h"
 
 /* ------------------------------------------------------------- segments --- */
 
@@ -431,7 +432,7 @@ ls_rc retention_run(struct log *l, int64_t now_us, struct retention_report *rep,
 	    (rc = fs_mkdirs(adir, 0700, err)) != LS_OK ||
 	    (rc = manifest_load(adir, &manifest, err)) != LS_OK ||
 	    (rc = holds_load(dir, &hs, err)) != LS_OK ||
-	    (rc = store_retained(jdir, &kept, err)) != LS_OK ||
+	    (rc = tier_local_retained(jdir, &kept, err)) != LS_OK ||
 	    (rc = store_sealed_list(dir, &v, &n, err)) != LS_OK)
 		goto out;
 	if (log_latest_checkpoint(l, &note, &signed_size) != LS_OK)

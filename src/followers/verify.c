@@ -43,6 +43,7 @@
 #include "base/crypto.h"
 #include "base/fsutil.h"
 #include "store/reader.h"
+#include "store/tier.h"
 #include "store/keys.h"
 #include "core/merkle.h"
 #include "followers/index.h"
@@ -974,7 +975,7 @@ ls_rc verify_data_dir_ex(const char *dir, const struct verify_progress *progress
 	w.limit = pub.size;
 	w.pg = &pg;
 	merkle_tree_init(&w.tree);
-	rc = store_retained(jdir, &kept, err);
+	rc = tier_local_retained(jdir, &kept, err);
 	if (rc == LS_OK && kept)
 		rc = verify_retired(&w, kept, pub.size, rep, err);
 	if (rc != LS_OK)
@@ -1285,7 +1286,7 @@ ls_rc verify_serve_start(const char *dir, uint64_t *from_out, struct ls_err *err
 	rc = open_checkpoint(path, &key, &pub, NULL, err);
 	if (rc != LS_OK)
 		return rc;
-	rc = store_retained(jdir, &kept, err);
+	rc = tier_local_retained(jdir, &kept, err);
 	if (rc != LS_OK)
 		return rc;
 	/* From the start of the level-0 tile of the last verified size; the
