@@ -4,6 +4,9 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
+#include <openssl/core_names.h>
 #include <openssl/rand.h>
 #include <limits.h>
 #include <pthread.h>
@@ -459,4 +462,25 @@ uint64_t ls_siphash24(const uint8_t key[16], const void *data, size_t n)
 	for (i = 0; i < 4; i++)
 		sip_round(v);
 	return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+ls_rc ls_hkdf_sha256(const void *ikm, size_t ikmlen, const void *salt, size_t saltlen,
+		     const void *info, size_t infolen, uint8_t *out, size_t n)
+{
+	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	EVP_KDF_CTX *c = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+	OSSL_PARAM p[5], *q = p;
+	static const uint8_t nosalt[1];
+	int ok;
+
+	*q++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
+	*q++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)ikm, ikmlen);
+	*q++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
+						 salt ? (void *)salt : (void *)nosalt, saltlen);
+	*q++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, infolen);
+	*q = OSSL_PARAM_construct_end();
+	ok = c && EVP_KDF_derive(c, out, n, p) == 1;
+	EVP_KDF_CTX_free(c);
+	EVP_KDF_free(kdf);
+	return ok ? LS_OK : LS_INVALID;
 }

@@ -24,6 +24,11 @@ void ls_sha256(const void *a, size_t an, const void *b, size_t bn, uint8_t out[L
 void ls_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t n,
 		    uint8_t out[LS_HASH_LEN]);
 
+/* HKDF-SHA256 (RFC 5869) of ikm with salt (may be NULL, 0) and info into
+ * out (n <= 255 * 32 bytes): LS_INVALID when OpenSSL refuses. */
+ls_rc ls_hkdf_sha256(const void *ikm, size_t ikmlen, const void *salt, size_t saltlen,
+		     const void *info, size_t infolen, uint8_t *out, size_t n);
+
 /* Fill buf with n bytes from the OS CSPRNG. */
 ls_rc ls_random(void *buf, size_t n);
 

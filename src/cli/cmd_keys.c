@@ -23,6 +23,7 @@
 #include "core/note.h"
 #include "store/cfgseal.h"
 #include "store/cpindex.h"
+#include "store/bundlekey.h"
 #include "store/keys.h"
 #include "store/log.h"
 #include "cli/httpc.h"
@@ -32,6 +33,7 @@
 static const char usage_keys[] =
 	"usage: logseal keys status --data DIR\n"
 	"       logseal keys seal-config --data DIR\n"
+	"       logseal keys bundle-key --data DIR\n"
 	"       logseal keys rotate --data DIR [--new-master-key-file PATH |\n"
 	"                           --new-master-key-env | --new-master-key-command CMD]\n"
 	"\n"
@@ -54,7 +56,11 @@ static const char usage_keys[] =
 	"sealed: seals tokens.json, keys/master.json, alerts/*.json and\n"
 	"state/last-verify.json as they are now, and builds checkpoints.index from\n"
 	"the signed checkpoints in DIR/checkpoints/.  A file whose seal is wrong is\n"
-	"refused, never re-sealed.  Review the files first; stop the server.\n";
+	"refused, never re-sealed.  Review the files first; stop the server.\n"
+	"bundle-key: prints the bucket's bundle key (base64, one line): what an auditor\n"
+	"needs to open the entry bundles an encrypted log publishes to its object\n"
+	"store (docs/OBJECT-STORE.md).  Derived from the master key, it reveals nothing\n"
+	"of it and stays the same across data-key rotation.\n";
 
 /* checkpoints.index from DIR/checkpoints/, each file's signature checked. */
 static ls_rc build_cpindex(const char *dir, size_t *count, struct ls_err *err)
@@ -301,7 +307,7 @@ int cmd_keys(int argc, char **argv)
 	}
 	if (!dir || optind != argc || nsrc > 1 ||
 	    (strcmp(sub, "rotate") != 0 && strcmp(sub, "status") != 0 &&
-	     strcmp(sub, "seal-config") != 0) ||
+	     strcmp(sub, "seal-config") != 0 && strcmp(sub, "bundle-key") != 0) ||
 	    (nsrc && strcmp(sub, "rotate") != 0)) {
 		fputs(usage_keys, stderr);
 		return 2;
@@ -317,6 +323,22 @@ int cmd_keys(int argc, char **argv)
 	}
 	if (!strcmp(sub, "seal-config"))
 		return keys_seal_config(dir);
+	if (!strcmp(sub, "bundle-key")) {
+		uint8_t bk[BUNDLEKEY_LEN];
+		char b64[LS_B64_LEN(BUNDLEKEY_LEN) + 1];
+
+		rc = bundlekey_get(dir, bk, &err);
+		if (rc == LS_NOTFOUND)
+			return cli_die("keys", "this log is not encrypted (it was made with "
+					   "--no-encryption): its bundles go to the bucket as they are");
+		if (rc != LS_OK)
+			return cli_die("keys", err.msg);
+		ls_b64_encode(bk, sizeof(bk), b64, sizeof(b64));
+		ls_wipe(bk, sizeof(bk));
+		printf("%s\n", b64);
+		ls_wipe(b64, sizeof(b64));
+		return 0;
+	}
 	if (!strcmp(sub, "status")) {
 		/* Reads keys/ only (no journal lock): also beside a running
 		 * server, whose new data keys are durable in datakeys.json

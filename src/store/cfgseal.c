@@ -25,6 +25,7 @@ const struct cfgseal_file cfgseal_files[] = {
 	{ "alerts/webhooks.json", CFGSEAL_ALERTS },
 	{ "alerts/state.json", CFGSEAL_ALERTS },
 	{ "state/last-verify.json", CFGSEAL_VERIFY },
+	{ "objstore.json", CFGSEAL_OBJSTORE },
 };
 const size_t cfgseal_nfiles = sizeof(cfgseal_files) / sizeof(cfgseal_files[0]);
 

@@ -37,6 +37,7 @@ const char *cfgseal_label(enum cfgseal_purpose p)
 	case CFGSEAL_ALERTS: return "logseal/cfgseal/v1/alerts";
 	case CFGSEAL_VERIFY: return "logseal/cfgseal/v1/verify-state";
 	case CFGSEAL_CHECKPOINTS: return "logseal/cfgseal/v1/checkpoints";
+	case CFGSEAL_OBJSTORE: return "logseal/cfgseal/v1/objstore";
 	}
 	return "logseal/cfgseal/v1/unknown";
 }

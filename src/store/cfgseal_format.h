@@ -30,6 +30,7 @@ enum cfgseal_purpose {
 	CFGSEAL_ALERTS,		/* alerts/rules.json, webhooks.json, state.json */
 	CFGSEAL_VERIFY,		/* state/last-verify.json */
 	CFGSEAL_CHECKPOINTS,	/* checkpoints.index */
+	CFGSEAL_OBJSTORE,	/* objstore.json (followers/upload.h) */
 };
 
 /* "logseal/cfgseal/v1/<purpose>": the derivation label. */

@@ -930,6 +930,20 @@ ls_rc keys_derive(struct keyring *kr, const char *label, uint8_t out[KEYS_KEY_LE
 	return LS_OK;
 }
 
+ls_rc keys_master_hkdf(struct keyring *kr, const char *info, uint8_t out[KEYS_KEY_LEN],
+		       struct ls_err *err)
+{
+	ls_rc rc;
+
+	pthread_mutex_lock(&kr->mu);
+	rc = ls_hkdf_sha256(kr->master, KEYS_KEY_LEN, NULL, 0, info, strlen(info), out,
+			    KEYS_KEY_LEN);
+	pthread_mutex_unlock(&kr->mu);
+	if (rc != LS_OK)
+		return ls_err_set(err, rc, "keys: HKDF of the master key failed");
+	return LS_OK;
+}
+
 size_t keys_count(struct keyring *kr)
 {
 	size_t n;

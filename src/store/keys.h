@@ -101,6 +101,12 @@ ls_rc keys_current(struct keyring *kr, uint32_t *id, uint8_t key[KEYS_KEY_LEN],
 ls_rc keys_derive(struct keyring *kr, const char *label, uint8_t out[KEYS_KEY_LEN],
 		  struct ls_err *err);
 
+/* HKDF-SHA256(master key, info) into out (32 bytes): keys derived from
+ * the master key itself (the bucket's bundle key, store/bundlekey.h), which
+ * change only when the master key does.  The master key never leaves. */
+ls_rc keys_master_hkdf(struct keyring *kr, const char *info, uint8_t out[KEYS_KEY_LEN],
+		       struct ls_err *err);
+
 /* Number of data keys and a description of the master key's source. */
 size_t keys_count(struct keyring *kr);
 const char *keys_source_desc(struct keyring *kr);
