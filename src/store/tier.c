@@ -10,6 +10,7 @@
  */
 #include "store/tier.h"
 #include "store/journal.h"
+#include "store/keys.h"
 #include "store/segment.h"
 #include "base/fsutil.h"
 
@@ -505,13 +506,38 @@ static ls_rc check_sum(const char *path, const char *key, const struct tier_seg 
 	return LS_OK;
 }
 
+/* Fetch s into the file at dst and check it (T1); a bad one is deleted. */
+static ls_rc fetch_checked(const char *datadir, struct keyring *kr, const struct tier_seg *s,
+			   const char *key, const char *dst, struct ls_err *err)
+{
+	tier_fetch_fn fn;
+	void *ctx;
+	ls_rc rc;
+
+	pthread_mutex_lock(&g_mu);
+	fn = g_fetch;
+	ctx = g_fetch_ctx;
+	pthread_mutex_unlock(&g_mu);
+	rc = fn ? fn(ctx, datadir, key, dst, err) : tier_s3_fetch(NULL, datadir, key, dst, err);
+	if (rc == LS_OK)
+		rc = check_sum(dst, key, s, err);
+	if (rc == LS_OK) {
+		struct ls_err e2;
+
+		rc = segment_verify(dst, kr, &e2);
+		if (rc != LS_OK)
+			rc = ls_err_set(err, rc, "object %s: %s", key, e2.msg);
+	}
+	if (rc != LS_OK)
+		unlink(dst);
+	return rc;
+}
+
 /* Download s into the cache and check it (T1).  Under t->mu. */
 static ls_rc cache_fetch(struct tier *t, struct keyring *kr, const struct tier_seg *s,
 			 const char *key, struct ls_err *err)
 {
 	char cdir[PATH_MAX], path[PATH_MAX], tmp[PATH_MAX + 32];
-	tier_fetch_fn fn;
-	void *ctx;
 	ls_rc rc;
 
 	snprintf(cdir, sizeof(cdir), "%s/" TIER_CACHE_SUBDIR, t->dir);
@@ -520,26 +546,12 @@ static ls_rc cache_fetch(struct tier *t, struct keyring *kr, const struct tier_s
 		return rc;
 	cache_path(t, s->first, path, sizeof(path));
 	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
-	pthread_mutex_lock(&g_mu);
-	fn = g_fetch;
-	ctx = g_fetch_ctx;
-	pthread_mutex_unlock(&g_mu);
 	/* Room first: the new file is counted when it is there. */
 	cache_evict(t, tier_budget() > s->bytes ? tier_budget() - s->bytes : 0, UINT64_MAX);
-	rc = fn ? fn(ctx, t->dir, key, tmp, err) : tier_s3_fetch(NULL, t->dir, key, tmp, err);
-	if (rc == LS_OK)
-		rc = check_sum(tmp, key, s, err);
-	if (rc == LS_OK) {
-		struct ls_err e2;
-
-		rc = segment_verify(tmp, kr, &e2);
-		if (rc != LS_OK)
-			rc = ls_err_set(err, rc, "object %s: %s", key, e2.msg);
-	}
+	rc = fetch_checked(t->dir, kr, s, key, tmp, err);
 	if (rc != LS_OK) {
 		if (rc == LS_TAMPERED || rc == LS_CORRUPT)
 			t->stats.bad++;
-		unlink(tmp);
 		return rc;
 	}
 	if (rename(tmp, path) != 0) {
@@ -548,6 +560,38 @@ static ls_rc cache_fetch(struct tier *t, struct keyring *kr, const struct tier_s
 		return rc;
 	}
 	return LS_OK;
+}
+
+ls_rc tier_fetch_copy(const char *datadir, uint64_t first, const char *path,
+		      struct ls_err *err)
+{
+	struct tier_seg *v, s;
+	struct keyring *kr = NULL;
+	char key[64];
+	size_t n, i;
+	ls_rc rc;
+
+	rc = tier_remote_load(datadir, &v, &n, err);
+	if (rc != LS_OK)
+		return rc;
+	for (i = 0; i < n && v[i].first != first; i++)
+		;
+	if (i == n) {
+		free(v);
+		return ls_err_set(err, LS_NOTFOUND, "%s/" TIER_REMOTE_FILE ": no segment %016llx",
+				  datadir, (unsigned long long)first);
+	}
+	s = v[i];
+	free(v);
+	rc = keys_get(datadir, &kr, err);
+	if (rc == LS_NOTFOUND) {
+		kr = NULL;
+		rc = LS_OK;
+	}
+	if (rc != LS_OK)
+		return rc;
+	snprintf(key, sizeof(key), "segments/%016llx" SEGMENT_SUFFIX, (unsigned long long)first);
+	return fetch_checked(datadir, kr, &s, key, path, err);
 }
 
 ls_rc tier_open(const char *datadir, struct keyring *kr, uint64_t index, struct segment **seg,

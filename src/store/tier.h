@@ -102,6 +102,27 @@ struct tier_stats {
 };
 void tier_stats_of(const char *datadir, struct tier_stats *st);
 
+/* The object store of the data directory (tier_s3.c): DIR/objstore.json
+ * (LS_NOTFOUND when there is none), its client opened once per process
+ * and kept (never closed by the caller). */
+struct objstore;
+struct tier_store_cfg {
+	char url[1024];
+	char endpoint[512];
+	char region[64];
+	int path_style;
+	uint64_t lock_days;	/* 0: not set */
+};
+ls_rc tier_store_cfg_load(const char *datadir, struct tier_store_cfg *cfg, struct ls_err *err);
+ls_rc tier_store(const char *datadir, struct objstore **os, struct tier_store_cfg *cfg,
+		 struct ls_err *err);
+/* Hex MD5 of data (an S3 ETag of a single-part object). */
+void tier_md5_hex(const void *data, size_t n, char out[33]);
+/* Fetch the remote segment of first into the file at path (not cached),
+ * checked as a cached copy is (T1). */
+ls_rc tier_fetch_copy(const char *datadir, uint64_t first, const char *path,
+		      struct ls_err *err);
+
 /* "DIR" for any "DIR/<sub>" (the journal or segments directory). */
 ls_rc tier_parent(const char *sub, char *out, size_t cap);
 
