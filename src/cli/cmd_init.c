@@ -17,6 +17,8 @@
 #include "server/auth.h"
 #include "server/serve.h"
 #include "server/tlscert.h"
+#include "followers/upload.h"
+#include "store/objstore.h"
 
 /* ---------------------------------------------------------------- init --- */
 
@@ -24,6 +26,9 @@ static const char usage_init[] =
 	"usage: logseal init --data DIR [--origin NAME] [--self-signed]\n"
 	"                    [--master-key-file PATH | --master-key-env |\n"
 	"                     --master-key-command CMD | --no-encryption]\n"
+	"                    [--object-store s3://BUCKET/PREFIX [--object-store-endpoint URL]\n"
+	"                     [--object-store-region R] [--object-store-path-style]\n"
+	"                     [--object-lock-days N] [--object-store-backlog BYTES]]\n"
 	"\n"
 	"Creates a new, empty log in DIR: the signing key (DIR/keys/log.key, mode\n"
 	"0600), the verifier key (DIR/verifier.key), an admin token\n"
@@ -48,7 +53,11 @@ static const char usage_init[] =
 	"  --origin NAME   the log's origin line and key name (default:\n"
 	"                  <hostname>/logseal)\n"
 	"  --self-signed   also create a self-signed TLS certificate for trying\n"
-	"                  out HTTPS: DIR/tls/cert.pem and DIR/tls/key.pem\n";
+	"                  out HTTPS: DIR/tls/cert.pem and DIR/tls/key.pem\n"
+	"  --object-store s3://BUCKET/PREFIX  the bucket (with Object Lock) that `serve`\n"
+	"                  keeps a write-once copy of the log in, saved in\n"
+	"                  DIR/objstore.json (never credentials; see `serve --help` for\n"
+	"                  the other --object-* options and docs/OBJECT-STORE.md)\n";
 
 int cmd_init(int argc, char **argv)
 {
@@ -60,6 +69,12 @@ int cmd_init(int argc, char **argv)
 		{ "master-key-env", no_argument, 0, 'e' },
 		{ "master-key-command", required_argument, 0, 'c' },
 		{ "no-encryption", no_argument, 0, 'n' },
+		{ "object-store", required_argument, 0, 0x0b00 },
+		{ "object-store-endpoint", required_argument, 0, 0x0b01 },
+		{ "object-store-region", required_argument, 0, 0x0b02 },
+		{ "object-store-path-style", no_argument, 0, 0x0b03 },
+		{ "object-lock-days", required_argument, 0, 0x0b04 },
+		{ "object-store-backlog", required_argument, 0, 0x0b05 },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -68,8 +83,12 @@ int cmd_init(int argc, char **argv)
 	int selfsigned = 0, c, nsrc = 0, noenc = 0, defkey = 0;
 	struct keys_source src = { KEYS_SRC_FILE, NULL };
 	struct ls_err err = { "" };
+	struct upload_cfg uc;
+	const char *os_url = NULL;
+	uint64_t v;
 	ls_rc rc;
 
+	memset(&uc, 0, sizeof(uc));
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': dir = optarg; break;
@@ -79,6 +98,21 @@ int cmd_init(int argc, char **argv)
 		case 'e': src.kind = KEYS_SRC_ENV; src.arg = NULL; nsrc++; break;
 		case 'c': src.kind = KEYS_SRC_COMMAND; src.arg = optarg; nsrc++; break;
 		case 'n': noenc = 1; nsrc++; break;
+		case 0x0b00: os_url = optarg; break;
+		case 0x0b01: snprintf(uc.endpoint, sizeof(uc.endpoint), "%s", optarg); break;
+		case 0x0b02: snprintf(uc.region, sizeof(uc.region), "%s", optarg); break;
+		case 0x0b03: uc.path_style = 1; break;
+		case 0x0b04:
+		case 0x0b05:
+			if (!ls_parse_u64(optarg, 1, c == 0x0b04 ? 36500 : UINT64_MAX, &v)) {
+				fputs(usage_init, stderr);
+				return 2;
+			}
+			if (c == 0x0b04)
+				uc.lock_days = v;
+			else
+				uc.backlog_bytes = v;
+			break;
 		case 'h': fputs(usage_init, stdout); return 0;
 		default: fputs(usage_init, stderr); return 2;
 		}
@@ -93,6 +127,15 @@ int cmd_init(int argc, char **argv)
 		host[sizeof(host) - 1] = 0;
 		snprintf(def_origin, sizeof(def_origin), "%s/logseal", host);
 		origin = def_origin;
+	}
+	if (os_url) {
+		struct objstore_url pu;
+
+		if (objstore_parse_url(os_url, &pu, &err) != LS_OK)
+			return cli_die("init", err.msg);
+		if (!pu.s3)
+			return cli_die("init", "--object-store: uploads need an s3://BUCKET/PREFIX URL");
+		snprintf(uc.url, sizeof(uc.url), "%s", os_url);
 	}
 	if (nsrc > 1)
 		return cli_die("init", "give at most one of --master-key-file, --master-key-env, "
@@ -130,6 +173,8 @@ int cmd_init(int argc, char **argv)
 	rc = auth_bootstrap(dir, &err);
 	if (rc != LS_OK)
 		return cli_die("init", err.msg);
+	if (os_url && (rc = upload_cfg_save(dir, &uc, &err)) != LS_OK)
+		return cli_die("init", err.msg);
 	if (selfsigned) {
 		snprintf(path, sizeof(path), "%s/tls", dir);
 		if (fs_mkdirs(path, 0700, &err) != LS_OK)
@@ -156,6 +201,9 @@ int cmd_init(int argc, char **argv)
 		printf("  master key:    from $%s whenever the log is used\n", KEYS_ENV);
 	else
 		printf("  master key:    from the command `%s` whenever the log is used\n", src.arg);
+	if (os_url)
+		printf("  object store:  %s (DIR/objstore.json; credentials from the environment)\n",
+		       os_url);
 	if (selfsigned)
 		printf("  TLS:           %s/tls/cert.pem, %s/tls/key.pem (self-signed, for trials)\n",
 		       dir, dir);

@@ -75,6 +75,18 @@ static void usage(FILE *f)
 		"  --idem-snapshot-interval S  save the keys to DIR/state/idem.snap every S\n"
 		"                           seconds while the log grows, and at the stop\n"
 		"                           (default %llu; 0: only at the stop)\n"
+		"  --object-store s3://BUCKET/PREFIX  keep a complete, write-once copy of the log\n"
+		"                           in an S3 bucket with Object Lock (docs/OBJECT-STORE.md);\n"
+		"                           saved in DIR/objstore.json, used from then on.\n"
+		"                           Credentials as AWS tools take them (AWS_ACCESS_KEY_ID...)\n"
+		"  --object-store-endpoint URL  S3 endpoint (default AWS_ENDPOINT_URL, else AWS)\n"
+		"  --object-store-region R  region (default AWS_REGION, else us-east-1)\n"
+		"  --object-store-path-style  ENDPOINT/BUCKET/KEY addressing (RGW, MinIO)\n"
+		"  --object-lock-days N     COMPLIANCE retention of write-once objects (default:\n"
+		"                           the longest hot_days + archive_days of the retention\n"
+		"                           policy, else 365)\n"
+		"  --object-store-backlog BYTES  past this much not yet uploaded, ingest answers\n"
+		"                           503 with Retry-After (default 1 GiB)\n"
 		"  --help                   this text\n"
 		"\n"
 		"Testing only: the environment variable " SERVE_TEST_CLOCK_ENV "=FILE shifts the\n"
@@ -116,6 +128,12 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		{ "idem-window", required_argument, NULL, 0x1d0 },
 		{ "idem-max-keys", required_argument, NULL, 0x1d1 },
 		{ "idem-snapshot-interval", required_argument, NULL, 0x1d2 },
+		{ "object-store", required_argument, NULL, 0x0b00 },
+		{ "object-store-endpoint", required_argument, NULL, 0x0b01 },
+		{ "object-store-region", required_argument, NULL, 0x0b02 },
+		{ "object-store-path-style", no_argument, NULL, 0x0b03 },
+		{ "object-lock-days", required_argument, NULL, 0x0b04 },
+		{ "object-store-backlog", required_argument, NULL, 0x0b05 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -247,6 +265,20 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 			if (!ls_parse_u64(optarg, 0, 86400, &v))
 				goto bad;
 			o->idem_snapshot_s = v;
+			break;
+		case 0x0b00: o->object_store = optarg; break;
+		case 0x0b01: o->object_store_endpoint = optarg; break;
+		case 0x0b02: o->object_store_region = optarg; break;
+		case 0x0b03: o->object_store_path_style = 1; break;
+		case 0x0b04:
+			if (!ls_parse_u64(optarg, 1, 36500, &v))
+				goto bad;
+			o->object_lock_days = v;
+			break;
+		case 0x0b05:
+			if (!ls_parse_u64(optarg, 1, UINT64_MAX, &v))
+				goto bad;
+			o->object_store_backlog = v;
 			break;
 		case 'h':
 			usage(stdout);

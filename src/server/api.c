@@ -21,6 +21,7 @@
 #include "server/denials.h"
 #include "followers/alert.h"
 #include "server/metrics.h"
+#include "followers/upload.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -425,6 +426,25 @@ void api_readyz(struct server *s, const struct request *q, struct reply *r)
 			 (unsigned long long)lag, (unsigned long long)s->ready_max_lag);
 		json_array_append_new(reasons, json_string(msg));
 	}
+	if (s->upload) {
+		struct upload_stats us;
+
+		upload_stats(s->upload, &us);
+		if (us.conflict)
+			json_array_append_new(reasons, json_string("object_store_conflict: a write-once "
+								   "object differs from the log's"));
+		else if (!us.reachable) {
+			snprintf(msg, sizeof(msg), "object_store_unreachable: %.120s",
+				 us.last_error);
+			json_array_append_new(reasons, json_string(msg));
+		}
+		if (upload_over_backlog(s->upload)) {
+			snprintf(msg, sizeof(msg), "object_store_backlog: %llu bytes (bound %llu)",
+				 (unsigned long long)us.backlog_bytes,
+				 (unsigned long long)us.backlog_limit);
+			json_array_append_new(reasons, json_string(msg));
+		}
+	}
 	r->body = json_object();
 	r->status = json_array_size(reasons) ? 503 : 200;
 	json_object_set_new(r->body, "status", json_string(r->status == 200 ? "ready" : "not_ready"));
@@ -480,6 +500,8 @@ void api_metrics(struct server *s, const struct request *q, struct reply *r)
 	if (s->streams)
 		streams_counts(s->streams, &snap.stream_clients, &snap.stream_opened_total,
 			       &snap.stream_overflows_total);
+	snap.has_objstore = s->upload != NULL;
+	upload_stats(s->upload, &snap.objstore);
 	if (metrics_render(s->metrics, &snap, &text, &len) != LS_OK) {
 		reply_error(r, 503, "busy", "out of memory");
 		r->retry_after = 1;

@@ -69,6 +69,8 @@ struct server {
 	/* The tree size after the latest append that was not a read's own
 	 * audit event: queries wait for the index to cover this much. */
 	_Atomic uint64_t visible;
+	/* The object store's uploader (followers/upload.h); NULL: no store. */
+	struct upload *upload;
 };
 
 /* One query-string parameter, percent-decoded by http.c (NUL-free). */

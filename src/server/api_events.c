@@ -32,6 +32,7 @@
 #include "base/jcanon.h"
 #include "store/reader.h"
 #include "store/keys.h"
+#include "followers/upload.h"
 
 #define IDEM_WAIT_MS 10000
 
@@ -123,6 +124,14 @@ static int ingest_paced(struct server *s, struct reply *r)
 {
 	uint64_t size = log_size(s->log);
 
+	/* The object store's backlog past its bound (upload.h): refuse rather
+	 * than fill the disk with what cannot go up. */
+	if (upload_over_backlog(s->upload)) {
+		reply_error(r, 503, "object_store_backlog",
+			    "the object store is behind (backlog past its bound); retry later");
+		r->retry_after = 5;
+		return 0;
+	}
 	if (!s->index || !s->max_fresh_lag || size <= s->max_fresh_lag ||
 	    index_wait_extracted(s->index, size - s->max_fresh_lag, INGEST_FRESH_WAIT_MS) != LS_BUSY)
 		return 1;

@@ -35,6 +35,7 @@
 #include "base/fsutil.h"
 #include "core/note.h"
 #include "followers/retention.h"
+#include "followers/upload.h"
 
 /* DIR/state/last-verify.json is written by `logseal verify` (cli/cmd_verify.c):
  * small, but read with a cap like every file from outside this process. */
@@ -147,6 +148,26 @@ void api_integrity_get(struct server *s, const struct request *q, struct reply *
 		goto nomem;
 	if (why[0] && json_object_set_new(body, "last_verify_error", json_string(why)))
 		goto nomem;
+	if (s->upload) {
+		struct upload_stats us;
+		json_t *os;
+
+		upload_stats(s->upload, &us);
+		os = json_pack("{s:s, s:s, s:b, s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "url",
+			       us.describe, "state",
+			       us.conflict ? "conflict" : !us.reachable ? "unreachable"
+			       : us.uploaded_size < us.log_size ? "behind" : "ok",
+			       "reachable", us.reachable, "last_error",
+			       us.last_error[0] ? us.last_error : NULL, "uploaded_size",
+			       (json_int_t)us.uploaded_size, "log_size", (json_int_t)us.log_size,
+			       "backlog_bytes", (json_int_t)us.backlog_bytes, "backlog_objects",
+			       (json_int_t)us.backlog_objects, "backlog_limit",
+			       (json_int_t)us.backlog_limit, "last_success",
+			       (json_int_t)us.last_success, "over_backlog",
+			       upload_over_backlog(s->upload));
+		if (!os || json_object_set_new(body, "object_store", os))
+			goto nomem;
+	}
 	details = json_object();
 	if (!details ||
 	    json_object_set_new(details, "tree_size",

@@ -271,6 +271,24 @@ ls_rc metrics_render(struct metrics *m, const struct metrics_snapshot *s, char *
 	counter(&b, "logseal_stream_overflows_total",
 		"Live streams cut because the client fell too far behind.",
 		s->stream_overflows_total);
+	if (s->has_objstore) {
+		gauge_u(&b, "logseal_objstore_backlog_bytes",
+			"Local bytes not yet confirmed in the object store.",
+			s->objstore.backlog_bytes);
+		gauge_u(&b, "logseal_objstore_backlog_objects",
+			"Objects still to upload to the object store.", s->objstore.backlog_objects);
+		counter(&b, "logseal_objstore_upload_failures_total",
+			"Object store requests that failed (each is retried).", s->objstore.failures);
+		gauge_u(&b, "logseal_objstore_last_success_timestamp_seconds",
+			"Unix time of the last successful upload (0: none yet).",
+			(uint64_t)(s->objstore.last_success > 0 ? s->objstore.last_success : 0));
+		gauge_u(&b, "logseal_objstore_uploaded_size",
+			"Tree size of the checkpoint published in the bucket (log/checkpoint).",
+			s->objstore.uploaded_size);
+		gauge_u(&b, "logseal_objstore_conflicts",
+			"1 when a write-once object in the bucket has other bytes than the log's.",
+			s->objstore.conflict ? 1 : 0);
+	}
 	if (b.oom) {
 		free(b.p);
 		return LS_NOMEM;

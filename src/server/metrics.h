@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "followers/alert.h"
+#include "followers/upload.h"
 #include "store/log.h"
 #include "base/ls.h"
 
@@ -63,6 +64,8 @@ struct metrics_snapshot {
 	uint64_t stream_clients;
 	uint64_t stream_opened_total;
 	uint64_t stream_overflows_total;
+	int has_objstore;		/* an object store is configured */
+	struct upload_stats objstore;
 };
 
 /* The exposition text (malloc'd, NUL-terminated) into *text, *len. */

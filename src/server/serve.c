@@ -59,6 +59,8 @@
 #include "followers/retention.h"
 #include "followers/verify.h"
 #include "followers/webhook.h"
+#include "followers/upload.h"
+#include "server/serve_upload.h"
 
 #define DEFAULT_MAX_BODY (16u << 20)
 #define DEFAULT_READY_MAX_LAG 100000
@@ -296,6 +298,9 @@ static ls_rc teardown(struct serve *sv, int ran, uint64_t *signed_size)
 		sv->h = NULL;
 	}
 	retention_worker_stop(sv->retention);
+	/* Before the log closes; what it did not upload goes up at the next start. */
+	upload_stop(s->upload);
+	s->upload = NULL;
 	/* No request is left (http_stop): the open window's summaries go into
 	 * the log while it is still open. */
 	denials_close(s->denials);
@@ -528,6 +533,25 @@ ls_rc serve_open(const struct serve_opts *opts, struct serve **out, struct ls_er
 		goto fail;
 	}
 
+	/* The uploader (never in the acknowledgement path) before the first
+	 * request: ingest asks it whether the backlog is past its bound. */
+	{
+		struct serve_upload_args ua = {
+			o->dir, o->object_store, o->object_store_endpoint, o->object_store_region,
+			o->object_store_path_style, o->object_lock_days, o->object_store_backlog,
+			s->log, o->notice, o->notice_ctx,
+		};
+
+		r = serve_upload_open(&ua, &s->upload, err);
+		if (r != LS_OK)
+			goto fail;
+	}
+	if (s->upload) {
+		struct upload_stats us;
+
+		upload_stats(s->upload, &us);
+		say(o, "object store: uploading to %s", us.describe);
+	}
 	ho.threads = o->threads;
 	ho.conn_limit = o->conn_limit;
 	ho.per_ip_limit = o->per_ip_limit;

@@ -57,6 +57,14 @@ struct serve_opts {
 	uint64_t idem_window_s;
 	uint64_t idem_max_keys;
 	uint64_t idem_snapshot_s;
+	/* The object store (followers/upload.h): s3://BUCKET/PREFIX, written
+	 * to DIR/objstore.json with the rest; NULL: that file's, if any. */
+	const char *object_store;
+	const char *object_store_endpoint;	/* NULL: the file's / AWS_ENDPOINT_URL */
+	const char *object_store_region;
+	int object_store_path_style;		/* 1: path-style addressing */
+	uint64_t object_lock_days;		/* 0: the file's, else from retention */
+	uint64_t object_store_backlog;		/* 0: the file's, else 1 GiB */
 	/* What the server has to say besides its errors (a recovered torn
 	 * tail, a token store it created, retention passes, problems at the
 	 * stop), one line each; from any thread.  NULL: nothing is said. */
