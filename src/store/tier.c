@@ -70,8 +70,21 @@ void tier_set_budget(uint64_t bytes)
 uint64_t tier_budget(void)
 {
 	uint64_t b = __atomic_load_n(&g_budget, __ATOMIC_RELAXED);
+	const char *env;
 
-	return b ? b : TIER_DEFAULT_BUDGET;
+	if (b)
+		return b;
+	/* Commands other than serve (query, export, verify) take it from the
+	 * environment. */
+	env = getenv(TIER_BUDGET_ENV);
+	if (env && *env) {
+		char *end;
+		unsigned long long v = strtoull(env, &end, 10);
+
+		if (!*end && v > 0)
+			return v;
+	}
+	return TIER_DEFAULT_BUDGET;
 }
 
 void tier_set_fetch(tier_fetch_fn fn, void *ctx)
@@ -98,10 +111,15 @@ ls_rc tier_parent(const char *sub, char *out, size_t cap)
 	return LS_OK;
 }
 
-static struct tier *tier_get(const char *datadir)
+static struct tier *tier_get(const char *given)
 {
+	char real[PATH_MAX];
+	const char *datadir = given;
 	struct tier *t;
 
+	/* One state per directory, however it is named (T4). */
+	if (realpath(given, real))
+		datadir = real;
 	pthread_mutex_lock(&g_mu);
 	for (t = g_tiers; t; t = t->next)
 		if (!strcmp(t->dir, datadir))
@@ -408,18 +426,26 @@ static int cmp_used(const void *a, const void *b)
 	return x->used < y->used ? -1 : x->used > y->used;
 }
 
-/* The files already in the cache directory (once per process). */
+/* The files in the cache directory: at the first use, and again before
+ * every download, since other processes reading the directory (a CLI next
+ * to the server) add files too.  Files known keep their use clock; new
+ * ones are the least recently used. */
 static ls_rc cache_scan(struct tier *t, struct ls_err *err)
 {
 	char cdir[PATH_MAX], path[PATH_MAX + 300];
+	struct cfile *old = t->files;
+	size_t nold = t->nfiles;
+	int first_scan = !t->scanned;
 	struct dirent *e;
 	DIR *d;
 
-	if (t->scanned)
-		return LS_OK;
+	t->files = NULL;
+	t->nfiles = t->capfiles = 0;
+	t->total = 0;
 	snprintf(cdir, sizeof(cdir), "%s/" TIER_CACHE_SUBDIR, t->dir);
 	d = opendir(cdir);
 	if (!d) {
+		free(old);
 		if (errno != ENOENT)
 			return ls_err_set(err, LS_IO, "%s: %s", cdir, strerror(errno));
 		t->scanned = 1;
@@ -444,20 +470,33 @@ static ls_rc cache_scan(struct tier *t, struct ls_err *err)
 
 			if (!nv) {
 				closedir(d);
+				free(old);
 				return ls_err_set(err, LS_NOMEM, "out of memory");
 			}
 			t->files = nv;
 			t->capfiles = nc;
 		}
-		t->files[t->nfiles++] = (struct cfile){ first, (uint64_t)st.st_size,
-							(uint64_t)st.st_mtim.tv_sec, 0 };
+		{
+			struct cfile f = { first, (uint64_t)st.st_size,
+					   first_scan ? (uint64_t)st.st_mtim.tv_sec : 0, 0 };
+
+			for (size_t i = 0; i < nold; i++)
+				if (old[i].first == first && old[i].bytes == f.bytes) {
+					f.used = old[i].used;
+					f.checked = old[i].checked;
+				}
+			t->files[t->nfiles++] = f;
+		}
 		t->total += (uint64_t)st.st_size;
 	}
 	closedir(d);
-	/* Use clocks in modification order, then from there on. */
-	qsort(t->files, t->nfiles, sizeof(*t->files), cmp_used);
-	for (size_t i = 0; i < t->nfiles; i++)
-		t->files[i].used = ++t->clock;
+	free(old);
+	if (first_scan) {
+		/* Use clocks in modification order, then from there on. */
+		qsort(t->files, t->nfiles, sizeof(*t->files), cmp_used);
+		for (size_t i = 0; i < t->nfiles; i++)
+			t->files[i].used = ++t->clock;
+	}
 	t->scanned = 1;
 	return LS_OK;
 }
@@ -609,7 +648,7 @@ ls_rc tier_open(const char *datadir, struct keyring *kr, uint64_t index, struct 
 		return ls_err_set(err, LS_NOMEM, "out of memory");
 	pthread_mutex_lock(&t->mu);
 	rc = remote_fresh(t, err);
-	if (rc == LS_OK)
+	if (rc == LS_OK && !t->scanned)
 		rc = cache_scan(t, err);
 	i = rc == LS_OK ? find_seg(t, index) : -1;
 	if (rc == LS_OK && i < 0)
@@ -637,7 +676,21 @@ ls_rc tier_open(const char *datadir, struct keyring *kr, uint64_t index, struct 
 		t->stats.hits++;
 	} else {
 		t->stats.misses++;
-		rc = cache_fetch(t, kr, &s, key, err);
+		rc = cache_scan(t, err);
+		if (rc == LS_OK && (f = cache_find(t, s.first)) != NULL) {
+			/* Fetched meanwhile by another process: checked below. */
+			struct ls_err e2;
+
+			if (check_sum(path, key, &s, &e2) == LS_OK) {
+				f->checked = 1;
+				goto have;
+			}
+			unlink(path);
+			cache_forget(t, f);
+			f = NULL;
+		}
+		if (rc == LS_OK)
+			rc = cache_fetch(t, kr, &s, key, err);
 		if (rc == LS_OK) {
 			if (t->nfiles == t->capfiles) {
 				size_t nc = t->capfiles ? t->capfiles * 2 : 16;
@@ -659,6 +712,7 @@ ls_rc tier_open(const char *datadir, struct keyring *kr, uint64_t index, struct 
 			}
 		}
 	}
+have:
 	if (rc == LS_OK) {
 		f->used = ++t->clock;
 		rc = segment_open(path, kr, seg, err);

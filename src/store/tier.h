@@ -83,7 +83,9 @@ ls_rc tier_open(const char *datadir, struct keyring *kr, uint64_t index, struct 
 ls_rc tier_find(const char *datadir, uint64_t index, uint64_t *first, uint64_t *end,
 		struct ls_err *err);
 
-/* The byte budget of every cache of this process (0: the default). */
+/* The byte budget of every cache of this process (0: the environment's
+ * TIER_BUDGET_ENV in bytes, else the default; `serve --object-cache-bytes`). */
+#define TIER_BUDGET_ENV "LOGSEAL_OBJECT_CACHE_BYTES"
 void tier_set_budget(uint64_t bytes);
 uint64_t tier_budget(void);
 
