@@ -38,7 +38,7 @@ BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 WEB_FILES := $(wildcard web/*)
 
-.PHONY: all check-layers test run asan fuzz bench crash deps clean unit-bins
+.PHONY: all check-layers test run asan fuzz bench crash deps deps-test clean unit-bins
 all: $(BUILD)/logseal
 
 # -MMD -MP: each object depends on the headers it includes, no more.
@@ -84,12 +84,16 @@ unit-bins: $(BUILD)/logseal $(UNIT_BINS) $(HELPER_BINS)
 deps:
 	@scripts/deps.sh
 
+# The suite's engines too (Ceph RGW for the object store): never for make run.
+deps-test:
+	@scripts/deps.sh test
+
 # Fails when a file includes a header from a layer above its own, when
 # store/journal.h is included outside store/, or on an include cycle.
 check-layers:
 	@python3 scripts/check_layers.py $(LAYERS)
 
-test: deps
+test: deps-test
 	@$(MAKE) --no-print-directory unit-bins
 	@python3 scripts/check_layers.py $(LAYERS)
 	@BUILD=$(BUILD) tests/run.sh
@@ -98,7 +102,7 @@ run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/logseal
 	@scripts/run.sh
 
-asan: deps
+asan: deps-test
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" unit-bins
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \

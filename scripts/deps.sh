@@ -8,6 +8,13 @@ for p in gcc make pkg-config clang libclang-rt-14-dev libssl-dev libjansson-dev 
 	libcmocka-dev curl jq openssl python3 iproute2 util-linux mount e2fsprogs postgresql prometheus; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
 done
+# The test part (`deps.sh test`: make test, make asan; never make run): Ceph's
+# S3 gateway (tests/engines/ceph.sh) and the AWS CLI for the object-store tests.
+if [ "${1:-}" = test ]; then
+	for p in ceph-mon ceph-mgr ceph-osd radosgw ceph-common awscli; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
+	done
+fi
 [ -z "$need" ] && exit 0
 echo "installing:$need" >&2
 SUDO=""

@@ -12,6 +12,54 @@ export BUILD LOGSEAL="$PWD/$BUILD/logseal" TESTBIN="$PWD/$BUILD/tests"
 export CMOCKA_MESSAGE_OUTPUT=TAP
 ONLY=${ONLY:-}
 pass=0; fail=0; skip=0; failed_names=()
+# The S3 engine: Ceph RGW (tests/engines/ceph.sh) under $BUILD/engines/ceph,
+# started once in the background when a selected program needs S3 (a unit
+# test that reads LOGSEAL_TEST_S3_*, a script that calls need_s3), waited
+# for before the first of them, stopped by PID on exit.  Without radosgw
+# (scripts/deps.sh test installs it) it is not started and those tests
+# FAIL.  LOGSEAL_TEST_S3_ENDPOINT already set: that server is used instead.
+CEPH_DIR=$PWD/$BUILD/engines/ceph
+CEPH_LOG=$PWD/$BUILD/engines/ceph.log
+ceph_pid=""; ceph_state=none
+needs_s3() {
+	case $1 in
+	*.sh) grep -q need_s3 "$1" ;;
+	*) grep -q LOGSEAL_TEST_S3 "tests/unit/$(basename "$1").c" 2>/dev/null ;;
+	esac
+}
+selected() { [ -z "$ONLY" ] || [[ $(basename "$1") =~ $ONLY ]]; }
+ceph_stop() {
+	[ -n "$ceph_pid" ] && kill "$ceph_pid" 2>/dev/null && wait "$ceph_pid" 2>/dev/null
+	[ "$ceph_state" != none ] && tests/engines/ceph.sh stop "$CEPH_DIR" >/dev/null 2>&1
+	ceph_pid=""; ceph_state=none
+}
+ceph_wait() {
+	local rc
+	[ "$ceph_state" = started ] || return 0
+	rc=0; wait "$ceph_pid" || rc=$?
+	ceph_pid=""; ceph_state=waited
+	if [ "$rc" -eq 0 ] && [ -f "$CEPH_DIR/env" ]; then
+		. "$CEPH_DIR/env"
+		echo "# ceph: $(grep -o 'up in .*' "$CEPH_LOG" | head -1)"
+	else
+		echo "# ceph: bring-up failed (S3 tests will fail):"
+		tail -15 "$CEPH_LOG" | sed 's/^/#   /'
+	fi
+}
+if [ -z "${LOGSEAL_TEST_S3_ENDPOINT:-}" ]; then
+	for t in "$BUILD"/tests/test_* tests/integration/t*.sh; do
+		selected "$t" && needs_s3 "$t" || continue
+		if command -v radosgw >/dev/null 2>&1; then
+			mkdir -p "$(dirname "$CEPH_DIR")"
+			tests/engines/ceph.sh start "$CEPH_DIR" >"$CEPH_LOG" 2>&1 &
+			ceph_pid=$!; ceph_state=started
+			trap ceph_stop EXIT
+		else
+			echo "# ceph: radosgw is not installed (scripts/deps.sh test): S3 tests will fail"
+		fi
+		break
+	done
+fi
 # tap_count: "PASSED FAILED SKIPPED" of the TAP on stdin.  A skip is a test
 # line with the "# SKIP" directive (any case) after its description, or a
 # plan of no tests ("1..0 # SKIP why").  cmocka prints its skips as
@@ -28,6 +76,7 @@ run_one() {
 	local name=$1; shift
 	local out rc p f s
 	[ -n "$ONLY" ] && ! [[ $name =~ $ONLY ]] && return 0
+	needs_s3 "${@: -1}" && ceph_wait
 	echo "# $name"
 	out=$("$@" 2>&1); rc=$?
 	printf '%s\n' "$out" | grep -E '^(not )?ok |^#|^1\.\.0([^0-9]|$)' | grep -vE '^# (ok|not ok)' || true
@@ -50,6 +99,7 @@ for t in tests/integration/t*.sh; do
 	[ -f "$t" ] || continue
 	run_one "$(basename "$t")" bash "$t"
 done
+ceph_stop
 [ ${#failed_names[@]} -gt 0 ] && echo "# failing: ${failed_names[*]}"
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

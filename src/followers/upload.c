@@ -88,6 +88,7 @@ struct upload {
 	struct upload_stats stats;
 	uint64_t seg_pending_bytes, seg_pending;
 	atomic_int over;
+	int64_t last_said;	/* when a failure was last said */
 };
 
 static int64_t now_s(void)
@@ -191,16 +192,22 @@ static ls_rc state_save(struct upload *u, struct ls_err *err)
 
 static void note_failure(struct upload *u, const char *msg)
 {
+	int64_t now = now_s();
+	uint64_t nfail;
+	int tell;
+
+	/* Said at the first failure after a success, then at most every 30 s. */
 	pthread_mutex_lock(&u->mu);
-	u->stats.failures++;
+	nfail = ++u->stats.failures;
 	u->stats.reachable = 0;
-	if (strcmp(u->stats.last_error, msg) != 0) {
-		snprintf(u->stats.last_error, sizeof(u->stats.last_error), "%s", msg);
-		pthread_mutex_unlock(&u->mu);
-		say(u, "object store: upload failed, retrying with backoff: %s", msg);
-		return;
-	}
+	snprintf(u->stats.last_error, sizeof(u->stats.last_error), "%s", msg);
+	tell = now - u->last_said >= 30;
+	if (tell)
+		u->last_said = now;
 	pthread_mutex_unlock(&u->mu);
+	if (tell)
+		say(u, "object store: upload failed (%" PRIu64 " failures so far), retrying "
+		    "with backoff: %s", nfail, msg);
 }
 
 static void note_success(struct upload *u, size_t bytes)
@@ -214,6 +221,7 @@ static void note_success(struct upload *u, size_t bytes)
 	u->stats.last_success = now_s();
 	u->stats.reachable = 1;
 	u->stats.last_error[0] = 0;
+	u->last_said = 0;
 	pthread_mutex_unlock(&u->mu);
 	if (was)
 		say(u, "object store: %s reachable again, uploads resume",
@@ -311,8 +319,20 @@ static ls_rc job_try(struct upload *u, struct job *j, struct ls_err *err)
 		rc = objstore_put_file(u->store, j->key, j->path, &po, err);
 	} else {
 		rc = job_bytes(u, j, &data, &len, err);
+		if (rc == LS_NOTFOUND && j->kind == J_TILE) {
+			/* Skipped only when retention moved the entries out;
+			 * anything else not found now is retried. */
+			char jd[PATH_MAX];
+			uint64_t kept = 0;
+
+			snprintf(jd, sizeof(jd), "%s/journal", u->dir);
+			if (j->level >= 0 || store_retained(jd, &kept, NULL) != LS_OK ||
+			    j->n * TILE_WIDTH + j->w > kept)
+				return ls_err_set(err, LS_IO, "%s: not readable yet (%s)", j->key,
+						  err && err->msg[0] ? err->msg : "not found");
+		}
 		if (rc != LS_OK)
-			return rc == LS_NOTFOUND ? LS_NOTFOUND : rc;
+			return rc;
 		rc = objstore_put(u->store, j->key, data, len, &po, err);
 	}
 	if (rc == LS_OK) {
@@ -433,8 +453,12 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+static void backlog_update(struct upload *u);
+
 /* Run the jobs of one step on the workers; 0 when every one is up or
- * skipped, -1 on a conflict or a stop. */
+ * skipped, -1 on a conflict or a stop.  While it waits (an outage) the
+ * backlog is measured every second, so the metric and the bound follow
+ * the log. */
 static int run_step(struct upload *u, struct job *jobs, size_t n)
 {
 	int bad = 0;
@@ -448,8 +472,17 @@ static int run_step(struct upload *u, struct job *jobs, size_t n)
 	u->finished = 0;
 	u->step_id++;
 	pthread_cond_broadcast(&u->cv);
-	while (u->finished < n && !(u->stop && u->finished == u->next))
-		pthread_cond_wait(&u->done_cv, &u->mu);
+	while (u->finished < n && !(u->stop && u->finished == u->next)) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		if (pthread_cond_timedwait(&u->done_cv, &u->mu, &ts) == ETIMEDOUT) {
+			pthread_mutex_unlock(&u->mu);
+			backlog_update(u);
+			pthread_mutex_lock(&u->mu);
+		}
+	}
 	u->njobs = 0;
 	u->jobs = NULL;
 	if (u->stop)
@@ -715,10 +748,17 @@ static int round_run(struct upload *u)
 			goto out;
 		if (run_step(u, js.v, js.n) != 0)
 			goto out;
-		for (size_t i = 0; i < js.n; i++)
-			if (js.v[i].result == 2)
-				say(u, "object store: %s is not here any more (retained away?): "
-				    "not uploaded", js.v[i].key);
+		{
+			size_t skipped = 0, first = 0;
+
+			for (size_t i = 0; i < js.n; i++)
+				if (js.v[i].result == 2 && !skipped++)
+					first = i;
+			if (skipped)
+				say(u, "object store: %zu objects from %s on are not here any more "
+				    "(retention moved their entries out): not uploaded", skipped,
+				    js.v[first].key);
+		}
 		pthread_mutex_lock(&u->mu);
 		u->st.full = to;
 		pthread_mutex_unlock(&u->mu);
@@ -813,16 +853,34 @@ static void backlog_update(struct upload *u)
 	char path[PATH_MAX];
 	size_t nseg;
 
-	nseg = list_segments(u, u->st.segments_next, &segs, &segbytes);
+	uint64_t latest = 0, full, segnext;
+	char *note = NULL;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/log/checkpoint", u->dir);
+	if (fs_read_file(path, NOTE_CAP, &note, &len, NULL) == LS_OK) {
+		int64_t v = upload_note_size(note, len);
+
+		latest = v > 0 ? (uint64_t)v : 0;
+	}
+	free(note);
+	pthread_mutex_lock(&u->mu);
+	up = u->st.size;
+	full = u->st.full;
+	segnext = u->st.segments_next;
+	if (latest > u->stats.log_size)
+		u->stats.log_size = latest;
+	latest = u->stats.log_size;
+	pthread_mutex_unlock(&u->mu);
+	nseg = list_segments(u, segnext, &segs, &segbytes);
 	free(segs);
 	bytes = segbytes;
 	objs = nseg;
-	pthread_mutex_lock(&u->mu);
-	up = u->st.size;
-	upload_plan_full(u->st.full, u->stats.log_size, count_tile, &objs);
-	if (u->stats.log_size > up)
-		upload_plan_partial(u->stats.log_size, count_tile, &objs), objs += 2;
-	pthread_mutex_unlock(&u->mu);
+	upload_plan_full(full, latest, count_tile, &objs);
+	if (latest > up) {
+		upload_plan_partial(latest, count_tile, &objs);
+		objs += 2;	/* checkpoints/<S>, log/checkpoint */
+	}
 	if (u->o.log) {
 		struct log_stats ls;
 

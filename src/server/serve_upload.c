@@ -29,12 +29,14 @@ ls_rc serve_upload_open(const struct serve_upload_args *o, struct upload **out,
 				  rc == LS_TAMPERED ? " (refusing to upload anywhere it names)" : "");
 	if (rc == LS_NOTFOUND)
 		memset(&uc, 0, sizeof(uc));
-	if (o->object_store) {
+	{
+		/* The options win over the file and are written to it. */
 		struct upload_cfg old = uc;
 
-		if (strcmp(uc.url, o->object_store) != 0)
+		if (o->object_store && strcmp(uc.url, o->object_store) != 0) {
 			memset(&uc, 0, sizeof(uc));
-		snprintf(uc.url, sizeof(uc.url), "%s", o->object_store);
+			snprintf(uc.url, sizeof(uc.url), "%s", o->object_store);
+		}
 		if (o->object_store_endpoint)
 			snprintf(uc.endpoint, sizeof(uc.endpoint), "%s", o->object_store_endpoint);
 		if (o->object_store_region)

@@ -749,7 +749,10 @@ static ls_rc put_common(struct objstore *s, struct xfer *x, const char *key,
 		x->hdrs = NULL;
 		return rc;
 	}
-	return xfer_run(s, x, err);
+	rc = xfer_run(s, x, err);
+	free(x->buf);	/* an error body or a PUT's reply: not wanted */
+	x->buf = NULL;
+	return rc;
 }
 
 static int digests(const void *p, size_t n, FILE *f, uint8_t sha[32], uint8_t md5[16])
@@ -1233,6 +1236,12 @@ ls_rc objstore_create_bucket(struct objstore *s, struct ls_err *err)
 
 	if (!s->u.s3)
 		return read_only(s, "PUT", NULL, err);
+	/* S3 in us-east-1 and RGW answer 200 to the owner's second create */
+	rc = objstore_ping(s, NULL, err);
+	if (rc == LS_OK)
+		return ls_err_set(err, LS_EXISTS, "%s: the bucket exists", s->name);
+	if (rc != LS_NOTFOUND)
+		return rc;
 	memset(&x, 0, sizeof(x));
 	x.method = "PUT";
 	if (strcmp(s->cfg.region, "us-east-1") != 0)

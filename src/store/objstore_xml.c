@@ -81,6 +81,12 @@ ls_rc objstore_parse_url(const char *url, struct objstore_url *out, struct ls_er
 	memset(out, 0, sizeof(*out));
 	if (!url)
 		return ls_err_set(err, LS_INVALID, "object store URL missing");
+	/* user:password@ would put a secret into every message that names
+	 * the store: refused without repeating the URL */
+	if (strchr(url, '@'))
+		return ls_err_set(err, LS_INVALID,
+				  "object store URL with user info (\"@\") refused: credentials go "
+				  "in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the AWS files");
 	n = strlen(url);
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f)

@@ -60,3 +60,38 @@ small_fs() {
 	[ "$(id -u)" = 0 ] || SMALL_FS_ERR="$SMALL_FS_ERR (not root, no user namespace)"
 	return 1
 }
+# need_s3 [PREFIX]: a fresh Object Lock bucket for this test on the suite's
+# Ceph RGW (tests/run.sh starts it and exports LOGSEAL_TEST_S3_*).  Exports
+# S3_BUCKET (the test's name and a random suffix), S3_URL=s3://BUCKET/PREFIX
+# (PREFIX defaults to "logseal"), the AWS_* variables logseal and the AWS
+# CLI read, LOGSEAL_S3_PATH_STYLE=1; `s3api ...` runs `aws s3api` against it.
+# Without the server it reports a failure, not a skip, and ends the script:
+# `make test` installs and starts Ceph, so a missing one is a broken setup.
+need_s3() {
+	local name
+	if [ -z "${LOGSEAL_TEST_S3_ENDPOINT:-}" ] || [ -z "${LOGSEAL_TEST_S3_KEY:-}" ] ||
+		[ -z "${LOGSEAL_TEST_S3_SECRET:-}" ]; then
+		not_ok "need_s3: LOGSEAL_TEST_S3_ENDPOINT/_KEY/_SECRET not set (tests/run.sh starts Ceph RGW)"
+		done_testing
+		exit 1
+	fi
+	name=$(basename "$0" .sh | tr 'A-Z_.' 'a-z--' | tr -cd 'a-z0-9-' | cut -c1-40)
+	export S3_BUCKET="${name:-t}-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
+	export S3_URL="s3://$S3_BUCKET/${1:-logseal}"
+	export AWS_ACCESS_KEY_ID=$LOGSEAL_TEST_S3_KEY AWS_SECRET_ACCESS_KEY=$LOGSEAL_TEST_S3_SECRET
+	export AWS_ENDPOINT_URL=$LOGSEAL_TEST_S3_ENDPOINT AWS_REGION=us-east-1 LOGSEAL_S3_PATH_STYLE=1
+	export AWS_PAGER="" AWS_EC2_METADATA_DISABLED=true
+	unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL_S3
+	if ! s3api create-bucket --bucket "$S3_BUCKET" --object-lock-enabled-for-bucket \
+		>"$TMP/need_s3.out" 2>&1; then
+		not_ok "need_s3: create bucket $S3_BUCKET at $AWS_ENDPOINT_URL"
+		sed 's/^/#   /' "$TMP/need_s3.out" | tail -5
+		done_testing
+		exit 1
+	fi
+}
+s3api() { /usr/bin/aws --endpoint-url "$AWS_ENDPOINT_URL" s3api "$@"; }
+# rgw_stop / rgw_start: an S3 outage (radosgw alone stopped, started again
+# on the same port; the cluster keeps its data).
+rgw_stop() { "$(dirname "${BASH_SOURCE[0]}")/../engines/ceph.sh" rgw-stop "$(dirname "$CEPH_CONF")"; }
+rgw_start() { "$(dirname "${BASH_SOURCE[0]}")/../engines/ceph.sh" rgw-start "$(dirname "$CEPH_CONF")"; }
