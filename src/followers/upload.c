@@ -748,10 +748,17 @@ static int round_run(struct upload *u)
 			goto out;
 		if (run_step(u, js.v, js.n) != 0)
 			goto out;
-		for (size_t i = 0; i < js.n; i++)
-			if (js.v[i].result == 2)
-				say(u, "object store: %s is not here any more (retained away?): "
-				    "not uploaded", js.v[i].key);
+		{
+			size_t skipped = 0, first = 0;
+
+			for (size_t i = 0; i < js.n; i++)
+				if (js.v[i].result == 2 && !skipped++)
+					first = i;
+			if (skipped)
+				say(u, "object store: %zu objects from %s on are not here any more "
+				    "(retention moved their entries out): not uploaded", skipped,
+				    js.v[first].key);
+		}
 		pthread_mutex_lock(&u->mu);
 		u->st.full = to;
 		pthread_mutex_unlock(&u->mu);

@@ -43,6 +43,7 @@
 #include "base/crypto.h"
 #include "base/fsutil.h"
 #include "store/reader.h"
+#include "store/tier.h"
 #include "store/keys.h"
 #include "core/merkle.h"
 #include "followers/index.h"
@@ -733,12 +734,21 @@ static ls_rc feed_sealed(struct vwalk *w, const struct retention_archived *a,
 	size_t len;
 	ls_rc rc;
 
-	rc = retention_archive_read(w->dir, a, &raw, &len, err);
-	free(raw);
+	if (a->remote) {
+		/* In the bucket (retention with an object store): a checked
+		 * download (tier.h), then the same check. */
+		snprintf(path, sizeof(path), "%s/.verify-remote.%ld", w->dir, (long)getpid());
+		rc = tier_fetch_copy(w->dir, a->first, path, err);
+	} else {
+		rc = retention_archive_read(w->dir, a, &raw, &len, err);
+		free(raw);
+		snprintf(path, sizeof(path), "%s/archive/%s", w->dir, a->file);
+	}
 	if (rc != LS_OK)
 		return rc;
-	snprintf(path, sizeof(path), "%s/archive/%s", w->dir, a->file);
 	rc = store_check_sealed_file(w->dir, path, a->first, signed_size, &h, &n, NULL, err);
+	if (a->remote)
+		unlink(path);
 	if (rc == LS_OK && a->first + n != a->last + 1)
 		rc = ls_err_set(err, LS_TAMPERED,
 				"%s: holds %u entries, the manifest says %llu..%llu", path, n,
@@ -940,7 +950,7 @@ ls_rc verify_data_dir_ex(const char *dir, const struct verify_progress *progress
 	w.limit = pub.size;
 	w.pg = &pg;
 	merkle_tree_init(&w.tree);
-	rc = store_retained(jdir, &kept, err);
+	rc = tier_local_retained(jdir, &kept, err);
 	if (rc == LS_OK && kept)
 		rc = verify_retired(&w, kept, pub.size, rep, err);
 	if (rc != LS_OK)
@@ -1198,7 +1208,7 @@ ls_rc verify_serve_start(const char *dir, uint64_t *from_out, struct ls_err *err
 	rc = open_checkpoint(path, &key, &pub, NULL, err);
 	if (rc != LS_OK)
 		return rc;
-	rc = store_retained(jdir, &kept, err);
+	rc = tier_local_retained(jdir, &kept, err);
 	if (rc != LS_OK)
 		return rc;
 	/* From the start of the level-0 tile of the last verified size; the

@@ -749,7 +749,10 @@ static ls_rc put_common(struct objstore *s, struct xfer *x, const char *key,
 		x->hdrs = NULL;
 		return rc;
 	}
-	return xfer_run(s, x, err);
+	rc = xfer_run(s, x, err);
+	free(x->buf);	/* an error body or a PUT's reply: not wanted */
+	x->buf = NULL;
+	return rc;
 }
 
 static int digests(const void *p, size_t n, FILE *f, uint8_t sha[32], uint8_t md5[16])

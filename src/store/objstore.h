@@ -24,6 +24,9 @@
  *     cfg.insecure (tests with a self-signed RGW use cfg.cacert instead).
  *  2. objstore_put() with if_none_match sends If-None-Match: * : an object
  *     is written once; 412 is LS_EXISTS and the object is left as it was.
+ *     It HEADs the key first too (LS_EXISTS when there): Ceph RGW 16.2
+ *     ignores If-None-Match on versioned buckets (all Object Lock ones)
+ *     and would store a second version.
  *  3. With lock_until (Unix seconds) the PUT carries
  *     x-amz-object-lock-mode: COMPLIANCE and
  *     x-amz-object-lock-retain-until-date (and Content-MD5, which S3

@@ -27,7 +27,7 @@ D=${2:-}
 [ -n "$CMD" ] && [ -n "$D" ] || { echo "usage: $0 start|stop|rgw-stop|rgw-start|status DIR" >&2; exit 2; }
 case $D in /*) ;; *) D=$PWD/$D ;; esac
 RGW=client.rgw.a
-WAIT_S=${CEPH_WAIT_S:-120}	# bound of the whole bring-up
+WAIT_S=${CEPH_WAIT_S:-180}	# bound of the whole bring-up (60 s seen beside a full build)
 STARTING=""
 
 say() { echo "ceph.sh: $*" >&2; }

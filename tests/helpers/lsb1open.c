@@ -38,8 +38,11 @@ int main(int argc, char **argv)
 			   (unsigned)strtoul(argv[4], NULL, 10), in, n, &out, &outlen,
 			   &err) != LS_OK) {
 		fprintf(stderr, "lsb1open: %s\n", err.msg);
+		free(in);
 		return 1;
 	}
 	fwrite(out, 1, outlen, stdout);
+	free(out);
+	free(in);
 	return 0;
 }

@@ -11,49 +11,38 @@
 # Retry-After.  An encrypted directory publishes LSB1 envelopes that open
 # with `keys bundle-key`, and no event text in the clear.
 #
-# Needs LOGSEAL_TEST_S3_ENDPOINT, LOGSEAL_TEST_S3_KEY, LOGSEAL_TEST_S3_SECRET
-# (tests/run.sh sets them; by hand: the dev RGW) and the aws CLI.  Stopping
-# the store: tests/engines/ceph.sh rgw-stop / rgw-start, or the command in
-# LOGSEAL_TEST_S3_CTL (called with stop / start) when set.
+# Needs the suite's RGW (tests/run.sh exports LOGSEAL_TEST_S3_*; by hand:
+# set them to a dev RGW).  Stopping the store: rgw_stop / rgw_start
+# (lib.sh), or the command in LOGSEAL_TEST_S3_CTL (called with stop /
+# start) when set, e.g. for a radosgw of one's own beside a shared one.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/serve_lib.sh"
 
-EP=${LOGSEAL_TEST_S3_ENDPOINT:-}
-if [ -z "$EP" ] || ! command -v aws >/dev/null; then
-	skip "object store upload" "no S3 endpoint (LOGSEAL_TEST_S3_ENDPOINT) or no aws CLI"
-	done_testing; exit
-fi
-export AWS_ACCESS_KEY_ID=${LOGSEAL_TEST_S3_KEY:-TESTKEY}
-export AWS_SECRET_ACCESS_KEY=${LOGSEAL_TEST_S3_SECRET:-TESTSECRET}
-export AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
-unset AWS_PROFILE AWS_SESSION_TOKEN
+# need_s3 (lib.sh): a fresh Object Lock bucket, the AWS_* variables set.
+need_s3
+ok "a fresh bucket with Object Lock: $S3_BUCKET"
+EP=$LOGSEAL_TEST_S3_ENDPOINT
+export AWS_DEFAULT_REGION=us-east-1
 S3API="aws --endpoint-url $EP s3api"
-
-# need_s3 comes from lib.sh once the harness has it; until then this local
-# copy makes a fresh bucket with Object Lock for the test.
-if ! declare -F need_s3 >/dev/null; then
-	need_s3() {
-		S3_BUCKET="logseal-t0740-$$-$RANDOM"
-		$S3API create-bucket --bucket "$S3_BUCKET" --object-lock-enabled-for-bucket \
-			>/dev/null 2>"$TMP/mkbucket.err" || { cat "$TMP/mkbucket.err"; return 1; }
-	}
-fi
 if [ -n "${LOGSEAL_TEST_S3_CTL:-}" ]; then
 	rgw_ctl() { $LOGSEAL_TEST_S3_CTL "$1"; }
-elif [ -x "$(dirname "$0")/../engines/ceph.sh" ]; then
-	rgw_ctl() { "$(dirname "$0")/../engines/ceph.sh" "rgw-$1"; }
+elif [ -n "${CEPH_CONF:-}" ] && declare -F rgw_stop >/dev/null; then
+	rgw_ctl() { if [ "$1" = stop ]; then rgw_stop; else rgw_start; fi; }
 else
 	rgw_ctl() { return 99; }
 fi
-check "a fresh bucket with Object Lock" need_s3
 B=$S3_BUCKET
 OS=(--object-store-endpoint "$EP" --object-store-region us-east-1 --object-store-path-style)
 
 wait_for() { for _ in $(seq 1 ${WAIT_TICKS:-300}); do "$@" && return 0; sleep 0.1; done; return 1; }
 metric() { curl -s -H "Authorization: Bearer $ADMIN" "$SRV_URL/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 local_size() { sed -n 2p "$1/log/checkpoint"; }
-# the bucket holds log/checkpoint for the local latest checkpoint
-caught_up() { [ "$(metric logseal_objstore_uploaded_size)" = "$(local_size "$1")" ]; }
+# caught_up DIR LAST: the local latest checkpoint covers index LAST and the
+# bucket holds log/checkpoint for it
+caught_up() {
+	local s; s=$(local_size "$1")
+	[ "$s" -gt "$2" ] && [ "$(metric logseal_objstore_uploaded_size)" = "$s" ]
+}
 events() { # events PREFIX N [service]: POST them, print the status
 	for i in $(seq 1 "$2"); do
 		printf '{"id":"%s%d","time":"2024-05-06T07:08:09Z","service":"%s","actor":{"id":"u-%s","type":"user"},"action":"doc.read","outcome":"success","source":{"ip":"192.0.2.7"}}\n' "$1" "$i" "${3:-web}" "$1"
@@ -75,7 +64,7 @@ ADMIN=$(cat "$D/admin.token")
 W=$(new_token "$ADMIN" '{"role":"writer"}')
 check_eq "600 events acknowledged" 200 "$(events p 600)"
 LAST=$(jq '.indexes[-1]' "$TMP/resp")
-check "the bucket catches up with the latest checkpoint" wait_for caught_up "$D"
+check "the bucket catches up with the latest checkpoint" wait_for caught_up "$D" "$LAST"
 backlog_empty() { [ "$(metric logseal_objstore_backlog_bytes) $(metric logseal_objstore_backlog_objects)" = "0 0" ]; }
 check "the backlog empties (bytes and objects)" wait_for backlog_empty
 keys_of plain >"$TMP/keys"
@@ -118,8 +107,9 @@ check_eq "get-object-retention of a segment" COMPLIANCE \
 check_eq "log/checkpoint is mutable (no lock)" null \
 	"$($S3API head-object --bucket "$B" --key plain/log/checkpoint | jq -r .ObjectLockMode)"
 V=$($S3API head-object --bucket "$B" --key plain/log/tile/0/000 --query VersionId --output text)
+check "the locked tile has a version (Object Lock buckets are versioned)" test -n "$V" -a "$V" != None
 check_fails "DELETE of a locked version is refused" \
-	$S3API delete-object --bucket "$B" --key plain/log/tile/0/000 --version-id "$V"
+	$S3API delete-object --bucket "$B" --key plain/log/tile/0/000 --version-id="$V"
 check_eq "the locked tile is still there" "$V" \
 	"$($S3API head-object --bucket "$B" --key plain/log/tile/0/000 --query VersionId --output text)"
 # Another writer's overwrite with If-None-Match: *.  AWS S3 answers 412.
@@ -138,9 +128,9 @@ else
 	ok "overwrite with If-None-Match: * got $st: this store keeps versions instead (RGW on a versioned bucket)"
 	JV=$(tr -d '\r' <"$TMP/put.h" | awk -F': ' 'tolower($1) == "x-amz-version-id" {print $2}')
 	check "the intruder's version is not the locked one" test -n "$JV" -a "$JV" != "$V"
-	$S3API delete-object --bucket "$B" --key plain/log/tile/0/000 --version-id "$JV" >/dev/null
+	$S3API delete-object --bucket "$B" --key plain/log/tile/0/000 --version-id="$JV" >/dev/null
 fi
-$S3API get-object --bucket "$B" --key plain/log/tile/0/000 --version-id "$V" "$TMP/t000" >"$TMP/head"
+$S3API get-object --bucket "$B" --key plain/log/tile/0/000 --version-id="$V" "$TMP/t000" >"$TMP/head"
 check_eq "the locked version keeps its lock" COMPLIANCE "$(jq -r .ObjectLockMode "$TMP/head")"
 check_eq "and its 8192 bytes" 8192 "$(stat -c %s "$TMP/t000")"
 check_eq "and is the current version" "$V" \
@@ -168,7 +158,7 @@ if rgw_ctl stop; then
 	check "/readyz: not ready, the store unreachable" wait_for unready
 	check "rgw back" rgw_ctl start
 	WAIT_TICKS=600
-	check "the backlog drains after the store returns" wait_for caught_up "$D"
+	check "the backlog drains after the store returns" wait_for caught_up "$D" "$LAST"
 	check_eq "backlog empty again" 0 "$(metric logseal_objstore_backlog_bytes)"
 	rm -rf "$TMP/copy"; aws --endpoint-url "$EP" s3 sync --quiet "s3://$B/plain/log/" "$TMP/copy/"
 	check "the bucket verifies after the outage" "$LOGSEAL" verify --tiles "$TMP/copy" --key "$D/verifier.key"
@@ -194,9 +184,10 @@ if rgw_ctl stop; then
 	curl -s "$SRV_URL/readyz" >"$TMP/ready"
 	check "/readyz names the backlog" jq -e 'any(.reasons[]; startswith("object_store_backlog"))' "$TMP/ready"
 	check "rgw back again" rgw_ctl start
-	check "drains" wait_for caught_up "$D"
+	check "drains" wait_for caught_up "$D" 0
 	check_eq "ingest accepted again" 200 "$(events after 10)"
-	check "drains again" wait_for caught_up "$D"
+	LAST=$(jq '.indexes[-1]' "$TMP/resp")
+	check "drains again" wait_for caught_up "$D" "$LAST"
 	rm -rf "$TMP/copy"; aws --endpoint-url "$EP" s3 sync --quiet "s3://$B/plain/log/" "$TMP/copy/"
 	check "the bucket verifies" "$LOGSEAL" verify --tiles "$TMP/copy" --key "$D/verifier.key"
 	check_eq "every acknowledged batch is in the bucket" "$((acked * 200 + 10))" \
@@ -242,8 +233,9 @@ check "serve it" start_server "$D3" --segment-leaves 256
 ADMIN=$(cat "$D3/admin.token")
 W=$(new_token "$ADMIN" '{"role":"writer"}')
 check_eq "events with a secret marker acknowledged" 200 "$(events SECRETMARKER 300)"
+LAST=$(jq '.indexes[-1]' "$TMP/resp")
 WAIT_TICKS=300
-check "the bucket catches up" wait_for caught_up "$D3"
+check "the bucket catches up" wait_for caught_up "$D3" "$LAST"
 stop_server
 grep 'object store' "$SRV_ERR" | sed 's/^/# serve: /' | head -5
 aws --endpoint-url "$EP" s3 sync --quiet "s3://$B/enc/" "$TMP/encb/"

@@ -361,6 +361,11 @@ static void test_delete_all(void **state)
 	/* a plain delete in a versioned bucket hides the object */
 	assert_int_equal(objstore_delete(s, "log/checkpoint.old", NULL, &err), LS_OK);
 	assert_int_equal(objstore_head(s, "log/checkpoint.old", &info, &err), LS_NOTFOUND);
+	assert_int_equal(count_versions(bucket, "p/q/log/checkpoint.old"), 1);
+	/* delete_all removes the version and the delete marker */
+	assert_int_equal(objstore_delete_all(s, "log/checkpoint.old", &err), LS_OK);
+	assert_int_equal(count_versions(bucket, "p/q/log/checkpoint.old"), 0);
+	assert_int_equal(objstore_delete_all(s, "log/checkpoint.old", &err), LS_NOTFOUND);
 	objstore_close(s);
 }
 
@@ -371,6 +376,7 @@ static void test_delete_all(void **state)
 static char list_bucket[64];
 
 struct putter {
+	struct objstore *s;	/* the same store in every thread */
 	int from, to;
 	ls_rc rc;
 	char msg[512];
@@ -379,7 +385,7 @@ struct putter {
 static void *put_range(void *arg)
 {
 	struct putter *p = arg;
-	struct objstore *s = open_with(list_bucket, "lst", ep, akey, skey);
+	struct objstore *s = p->s;
 	struct ls_err err = { "" };
 
 	p->rc = LS_OK;
@@ -391,7 +397,6 @@ static void *put_range(void *arg)
 		p->rc = objstore_put(s, k, v, (size_t)n, NULL, &err);
 	}
 	snprintf(p->msg, sizeof(p->msg), "%s", err.msg);
-	objstore_close(s);
 	return NULL;
 }
 
@@ -425,7 +430,9 @@ static void test_list_pages(void **state)
 
 	need_s3();
 	new_bucket(list_bucket, sizeof(list_bucket), "list");
+	s = open_with(list_bucket, "lst", ep, akey, skey);
 	for (int i = 0; i < NTHREADS; i++) {
+		p[i].s = s;
 		p[i].from = i * NKEYS / NTHREADS;
 		p[i].to = (i + 1) * NKEYS / NTHREADS;
 		assert_int_equal(pthread_create(&t[i], NULL, put_range, &p[i]), 0);
@@ -435,7 +442,6 @@ static void test_list_pages(void **state)
 		if (p[i].rc != LS_OK)
 			fail_msg("put: %s", p[i].msg);
 	}
-	s = open_with(list_bucket, "lst", ep, akey, skey);
 	assert_int_equal(objstore_put(s, "other/x", "x", 1, NULL, &err), LS_OK);
 	assert_int_equal(objstore_list(s, "k/", on_key, &c, &err), LS_OK);
 	assert_int_equal(c.n, NKEYS);
