@@ -7,8 +7,8 @@
 #   (b) HTTP ingest (loadgen, batches of 1000, as the http and sustained
 #       sections) with the object store off and on (`serve` of a directory
 #       made with `init --object-store`): the ratio (aim: cost <= 10%);
-#   (c) `logseal restore` time per GB, when the command exists (else the
-#       line says "restore: not available");
+#   (c) `logseal restore` time per GB of the restored directory, when the
+#       command exists (else the line says "restore: not available");
 #   (d) in-place verify (`verify --tiles s3://`) throughput.
 # Against a real RGW: its own, started here by tests/engines/ceph.sh (one
 # host, memstore OSD) and stopped by the PIDs of its pid files; or the one
@@ -142,17 +142,21 @@ objstore_section() {
 	grep -q 'entry bundles: .* NOT checked' "$T/objstore-verify.log" &&
 		line "    (bundles)" "sealed, not checked (no bundle key)" || true
 
-	# (c) restore
+	# (c) restore from the bucket (fix/tier's `logseal restore`): time per
+	# GB of the restored directory (its segments, tiles, checkpoints, WAL
+	# rebuilt from the bundles, index; the full verify it ends with)
 	STEP="objstore: restore"
 	if "$LOGSEAL" restore --help >/dev/null 2>&1; then
 		local rdir=$T/objstore-restored gb
 		a=$(now)
-		if "$LOGSEAL" restore --from "$url" --data "$rdir" >"$T/objstore-restore.log" 2>&1; then
+		if "$LOGSEAL" restore --from "$url" --data "$rdir" --keys "$d" --quiet \
+			--object-store-endpoint "$AWS_ENDPOINT_URL" --object-store-path-style \
+			>"$T/objstore-restore.log" 2>&1; then
 			b=$(now)
 			gb=$(du -sb "$rdir" | awk '{ print $1 / 1e9 }')
-			line "(c) logseal restore" "$(awk -v a="$a" -v b="$b" -v g="$gb" 'BEGIN { printf "%.2f s for %.3f GB: %.1f s/GB", b - a, g, (b - a) / g }')"
+			line "(c) logseal restore" "$(awk -v a="$a" -v b="$b" -v g="$gb" -v u="$bytes" -v n="$OBJSTORE_EVENTS" 'BEGIN { printf "%.2f s, %d entries (%.0f entries/s): %.0f s per GB restored (%.3f GB), %.0f s per GB of bucket objects (%.3f GB)", b - a, n, n / (b - a), (b - a) / g, g, (b - a) / (u / 1e9), u / 1e9 }')"
 		else
-			line "(c) logseal restore" "failed (see below): not measured"
+			line "(c) logseal restore" "FAILED: not measured"
 			tail -3 "$T/objstore-restore.log" | sed 's/^/    /'
 		fi
 	else
