@@ -59,7 +59,7 @@ LOADGEN_CONNS=${LOADGEN_CONNS:-8}
 HTTP_BATCHES=${HTTP_BATCHES:-1 100 1000}
 BENCH_STRICT=${BENCH_STRICT:-0}
 BENCH_ROOT=${BENCH_TMP:-$BUILD_ABS/bench-tmp}
-BENCH_SECTIONS=${BENCH_SECTIONS:-engine import http window read disk reindex verify queries sustained}
+BENCH_SECTIONS=${BENCH_SECTIONS:-engine import http window read disk reindex verify queries sustained objstore}
 WINDOW_SECONDS=${WINDOW_SECONDS:-10}
 WINDOW_SAMPLE_MS=${WINDOW_SAMPLE_MS:-50}
 READ_N=${READ_N:-1000000}
@@ -102,11 +102,14 @@ T=""
 . bench/store.sh
 # sustain_section and sustain_summary.
 . bench/sustain.sh
+# objstore_section and objstore_summary (issue 15: BENCH_SECTIONS=objstore).
+. bench/objstore.sh
 has() { case " $BENCH_SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 fail() { echo "bench: FAILED ($STEP): $*" >&2; exit 1; }
 cleanup() {
 	local rc=$?
+	objstore_stop_engines
 	for pid in $RSS_WATCH_PID $SAMPLER_PID $BG_PIDS $LOADGEN_PID $SERVER_PID; do
 		if kill -0 "$pid" 2>/dev/null; then
 			kill -KILL "$pid" 2>/dev/null || true
@@ -452,6 +455,11 @@ if has sustained; then
 	sustain_section
 fi
 
+# ----------------------------------------------------------------- objstore
+if has objstore; then
+	objstore_section
+fi
+
 # ------------------------------------------------------------------ summary
 STEP="summary"
 section "summary"
@@ -518,6 +526,9 @@ if has disk || has reindex || has verify || has queries; then
 fi
 if has sustained; then
 	sustain_summary
+fi
+if has objstore; then
+	objstore_summary
 fi
 if [ "$missed" -gt 0 ]; then
 	echo "  $missed target(s) missed"

@@ -10,6 +10,7 @@
  *   cmd_import.c     import
  *   cmd_verify.c     verify, verify-bundle
  *   cmd_reindex.c    reindex
+ *   cmd_restore.c    restore
  *   cmd_migrate.c    migrate
  *   cmd_serve.c      serve
  *   cmd_token.c      token
@@ -29,6 +30,7 @@ int cmd_import(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_verify_bundle(int argc, char **argv);
 int cmd_reindex(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_token(int argc, char **argv);

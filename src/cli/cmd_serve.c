@@ -18,6 +18,7 @@
 
 #include "followers/webhook.h"
 #include "server/serve.h"
+#include "store/tier.h"
 
 static void usage(FILE *f)
 {
@@ -100,6 +101,8 @@ static void usage(FILE *f)
 		"                           policy, else 365)\n"
 		"  --object-store-backlog BYTES  past this much not yet uploaded, ingest answers\n"
 		"                           503 with Retry-After (default 1 GiB)\n"
+		"  --object-cache-bytes N   local cache of segments read back from the bucket\n"
+		"                           after retention moved them (default 1 GiB)\n"
 		"  --help                   this text\n"
 		"\n"
 		"Testing only: the environment variable " SERVE_TEST_CLOCK_ENV "=FILE shifts the\n"
@@ -154,6 +157,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		{ "object-store-path-style", no_argument, NULL, 0x0b03 },
 		{ "object-lock-days", required_argument, NULL, 0x0b04 },
 		{ "object-store-backlog", required_argument, NULL, 0x0b05 },
+		{ "object-cache-bytes", required_argument, NULL, 0x0b06 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -322,6 +326,11 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 			if (!ls_parse_u64(optarg, 1, UINT64_MAX, &v))
 				goto bad;
 			o->object_store_backlog = v;
+			break;
+		case 0x0b06:
+			if (!ls_parse_u64(optarg, 1, UINT64_MAX, &v))
+				goto bad;
+			tier_set_budget(v);
 			break;
 		case 'h':
 			usage(stdout);

@@ -22,12 +22,17 @@
 #include "followers/evidence.h"
 #include "followers/export.h"
 #include "followers/verify.h"
+#include "followers/verify_src.h"
+#include "store/bundlekey.h"
+#include "store/objstore.h"
 
 /* -------------------------------------------------------------- verify --- */
 
 static const char usage_verify[] =
 	"usage: logseal verify --data DIR [--no-postings]\n"
-	"       logseal verify --tiles DIR --key VKEY\n"
+	"       logseal verify --tiles DIR|s3://BUCKET/PREFIX|https://URL --key VKEY\n"
+	"              [--bundle-key FILE] [--fetchers N] [--max-problems N]\n"
+	"              [--endpoint URL] [--region R] [--path-style] [--trust-bucket-key]\n"
 	"\n"
 	"--data: checks every byte of a data directory's sealed segments (and of\n"
 	"the archived ones) and of its write-ahead log, recomputes every leaf hash,\n"
@@ -38,9 +43,16 @@ static const char usage_verify[] =
 	"index against the entries.  A directory of the format before\n"
 	"sealed segments is refused: run `logseal migrate` first.  --no-postings\n"
 	"leaves the index out (it is derived: `logseal reindex` rebuilds it).\n"
-	"--tiles: verifies a static C2SP tlog-tiles log (a checkpoint file and its\n"
-	"tile/ tree with entry bundles) against a verifier key, given as the key\n"
-	"string or a file holding it.\n"
+	"--tiles: verifies a published log in place: a static C2SP tlog-tiles log (a\n"
+	"checkpoint and its tile/ tree with entry bundles) or a bucket in logseal's\n"
+	"layout (log/, checkpoints/<size>, segments/<016x>.seal), in a directory, an\n"
+	"S3 bucket (credentials, endpoint and region as the AWS tools take them) or\n"
+	"an http(s) tree, against a verifier key (--key or --verifier: the key\n"
+	"string or a file holding it).  The bucket's own keys/verifier.key is used\n"
+	"only with --trust-bucket-key.  Encrypted entry bundles (LSB1) are opened\n"
+	"with --bundle-key FILE (`logseal keys bundle-key`), else not checked.  Every\n"
+	"missing or altered object is named; objects are read by --fetchers\n"
+	"concurrent requests (4).\n"
 	"Exit status 0 only when everything checks.\n";
 
 /*
@@ -123,16 +135,198 @@ static char *published_note(const char *dir)
 	return note;
 }
 
+/* ---------------------------------------------------- verify --tiles --- */
+
+struct tiles_args {
+	const char *bundle_key, *endpoint, *region;
+	int path_style, trust_bucket_key;
+	unsigned fetchers, max_problems;
+};
+
+static void show_problem(void *ctx, int warning, const char *where, const char *what)
+{
+	(void)ctx;
+	if (isatty(2))
+		fprintf(stderr, "\r\033[K");
+	printf("%s%s: %s\n", warning ? "warning: " : "", where, what);
+}
+
+/* The bundle key file: standard base64 of 32 bytes, one line. */
+static int read_bundle_key(const char *path, uint8_t key[BUNDLEKEY_LEN])
+{
+	char *text = NULL;
+	size_t len = 0, n = 0;
+	struct ls_err err = { "" };
+	int ok;
+
+	if (fs_read_file(path, 4096, &text, &len, &err) != LS_OK) {
+		fprintf(stderr, "logseal verify: --bundle-key: %s\n", err.msg);
+		return 0;
+	}
+	while (len && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
+		len--;
+	ok = ls_b64_decode(text, len, key, BUNDLEKEY_LEN, &n) == LS_OK && n == BUNDLEKEY_LEN;
+	ls_wipe(text, len);
+	free(text);
+	if (!ok)
+		fprintf(stderr, "logseal verify: --bundle-key %s: not the base64 of 32 bytes "
+			"(`logseal keys bundle-key --data DIR` prints one)\n", path);
+	return ok;
+}
+
+static int is_url(const char *s)
+{
+	return !strncmp(s, "s3://", 5) || !strncmp(s, "https://", 8) || !strncmp(s, "http://", 7);
+}
+
+/* keys/verifier.key of the source, trusted because the user said so. */
+static ls_rc bucket_verifier(struct verify_src *src, struct note_verifier *v, struct ls_err *err)
+{
+	uint8_t *data = NULL;
+	size_t n = 0;
+	char *line;
+	ls_rc rc = verify_src_get(src, "keys/verifier.key", 4096, &data, &n, err);
+
+	if (rc != LS_OK)
+		return ls_err_set(err, rc, "%s/keys/verifier.key: %s", verify_src_name(src), err->msg);
+	line = (char *)data;
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	line[n] = 0;
+	rc = export_load_verifier(line, v, err);
+	free(data);
+	return rc;
+}
+
+static int verify_tiles_cmd(const char *where, const char *keyarg, const struct tiles_args *ta,
+			    const struct verify_progress *progress)
+{
+	struct objstore_cfg cfg;
+	struct objstore *os = NULL;
+	struct verify_src *src = NULL;
+	struct verify_tiles_opts o;
+	struct verify_tiles_report rep;
+	struct note_verifier v;
+	struct ls_err err = { "" };
+	uint8_t bkey[BUNDLEKEY_LEN];
+	char roothex[65];
+	int ret = 1;
+	ls_rc rc;
+
+	memset(&o, 0, sizeof(o));
+	if (ta->bundle_key) {
+		if (!read_bundle_key(ta->bundle_key, bkey))
+			return 2;
+		o.bundle_key = bkey;
+	}
+	if (keyarg && export_load_verifier(keyarg, &v, &err) != LS_OK) {
+		fprintf(stderr, "logseal verify: --key: %s\n", err.msg);
+		return 2;
+	}
+	if (is_url(where)) {
+		memset(&cfg, 0, sizeof(cfg));
+		snprintf(cfg.url, sizeof(cfg.url), "%s", where);
+		if (ta->endpoint)
+			snprintf(cfg.endpoint, sizeof(cfg.endpoint), "%s", ta->endpoint);
+		if (ta->region)
+			snprintf(cfg.region, sizeof(cfg.region), "%s", ta->region);
+		cfg.path_style = ta->path_style;
+		rc = objstore_cfg_env(&cfg, &err);
+		if (rc == LS_OK)
+			rc = objstore_open(&cfg, &os, &err);
+		ls_wipe(&cfg, sizeof(cfg));
+		if (rc == LS_OK)
+			rc = verify_src_objstore(os, where, &src, &err);
+	} else {
+		rc = verify_src_dir(where, &src, &err);
+	}
+	if (rc != LS_OK) {
+		fprintf(stderr, "logseal verify: %s: %s\n", where, err.msg);
+		goto out;
+	}
+	if (!keyarg) {
+		rc = bucket_verifier(src, &v, &err);
+		if (rc != LS_OK) {
+			fprintf(stderr, "logseal verify: --trust-bucket-key: %s\n", err.msg);
+			goto out;
+		}
+		printf("warning: trusting the verifier key the bucket holds (%s, key id %08x): "
+		       "anyone who can write the bucket can replace it\n", v.name, v.key_id);
+	}
+	o.fetchers = ta->fetchers;
+	o.max_problems = ta->max_problems;
+	o.progress = progress;
+	o.problem = show_problem;
+	rc = verify_tiles_src(src, &v, &o, &rep, &err);
+	if (rc != LS_OK && !rep.problems)
+		goto failed; /* no verdict: the store could not be read */
+	ls_hex(rep.root, 32, roothex);
+	printf("read: %llu objects, %.2f MB in %.2f s (%.0f objects/s, %.2f MB/s, %u concurrent "
+	       "requests)\n", (unsigned long long)rep.objects, (double)rep.bytes / 1e6,
+	       rep.seconds, rep.seconds > 0 ? (double)rep.objects / rep.seconds : 0.0,
+	       rep.seconds > 0 ? (double)rep.bytes / 1e6 / rep.seconds : 0.0,
+	       ta->fetchers ? ta->fetchers : 4);
+	printf("checked: %llu entries, %llu hash tiles, %llu entry bundles, %llu signed "
+	       "checkpoints, %llu segments\n", (unsigned long long)rep.entries,
+	       (unsigned long long)rep.tiles, (unsigned long long)rep.bundles,
+	       (unsigned long long)rep.checkpoints, (unsigned long long)rep.segments);
+	if (rep.bundles_sealed)
+		printf("entry bundles: %llu are sealed (LSB1) and were NOT checked: give "
+		       "--bundle-key FILE (the leaves were taken from the level-0 tiles)\n",
+		       (unsigned long long)rep.bundles_sealed);
+	if (rep.segments_keyless)
+		printf("segments: %llu encrypted: framing, checksums and leaf hashes checked; "
+		       "their entries were NOT decrypted (that needs the data keys: "
+		       "`logseal verify --data` on a restored node)\n",
+		       (unsigned long long)rep.segments_keyless);
+	if (rep.layout && !rep.listed)
+		printf("note: %s cannot be listed: objects were asked for by name (segments "
+		       "from leaf 0 on); objects the tree does not name were not seen\n", where);
+	if (rep.tree_size || rc == LS_OK)
+		printf("latest checkpoint: size %llu, root %s\n", (unsigned long long)rep.tree_size,
+		       roothex);
+	if (rep.warnings)
+		printf("warnings: %llu\n", (unsigned long long)rep.warnings);
+failed:
+	if (rc != LS_OK) {
+		if (rep.problems)
+			fprintf(stderr, "logseal verify: FAILED: %llu problem%s in %s (first: %s)\n",
+				(unsigned long long)rep.problems, rep.problems == 1 ? "" : "s", where,
+				err.msg);
+		else
+			fprintf(stderr, "logseal verify: cannot verify (%s): %s\n", ls_rc_name(rc),
+				err.msg);
+		goto out;
+	}
+	printf("verified: %s\n", where);
+	ret = 0;
+out:
+	ls_wipe(bkey, sizeof(bkey));
+	verify_src_free(src);
+	if (os)
+		objstore_close(os);
+	return ret;
+}
+
 int cmd_verify(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "data", required_argument, 0, 'd' },
 		{ "tiles", required_argument, 0, 't' },
 		{ "key", required_argument, 0, 'k' },
+		{ "verifier", required_argument, 0, 'k' },
 		{ "no-postings", no_argument, 0, 'P' },
+		{ "bundle-key", required_argument, 0, 'B' },
+		{ "fetchers", required_argument, 0, 'F' },
+		{ "max-problems", required_argument, 0, 'M' },
+		{ "endpoint", required_argument, 0, 'E' },
+		{ "region", required_argument, 0, 'R' },
+		{ "path-style", no_argument, 0, 'S' },
+		{ "trust-bucket-key", no_argument, 0, 'T' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
+	struct tiles_args ta;
 	const char *dir = NULL, *tiles = NULL, *keyarg = NULL;
 	int flags = 0;
 	struct verify_report rep;
@@ -143,17 +337,37 @@ int cmd_verify(int argc, char **argv)
 	int c;
 	ls_rc rc;
 
+	memset(&ta, 0, sizeof(ta));
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		uint64_t u;
+
 		switch (c) {
 		case 'd': dir = optarg; break;
 		case 't': tiles = optarg; break;
 		case 'k': keyarg = optarg; break;
 		case 'P': flags |= VERIFY_NO_POSTINGS; break;
+		case 'B': ta.bundle_key = optarg; break;
+		case 'E': ta.endpoint = optarg; break;
+		case 'R': ta.region = optarg; break;
+		case 'S': ta.path_style = 1; break;
+		case 'T': ta.trust_bucket_key = 1; break;
+		case 'F':
+		case 'M':
+			if (!ls_parse_u64(optarg, 1, c == 'F' ? 16 : 1000000, &u)) {
+				fprintf(stderr, "logseal verify: --%s: bad number\n",
+					c == 'F' ? "fetchers" : "max-problems");
+				return 2;
+			}
+			if (c == 'F')
+				ta.fetchers = (unsigned)u;
+			else
+				ta.max_problems = (unsigned)u;
+			break;
 		case 'h': fputs(usage_verify, stdout); return 0;
 		default: fputs(usage_verify, stderr); return 2;
 		}
 	}
-	if ((!dir == !tiles) || (tiles && !keyarg) || optind != argc) {
+	if ((!dir == !tiles) || (tiles && !keyarg == !ta.trust_bucket_key) || optind != argc) {
 		fputs(usage_verify, stderr);
 		return 2;
 	}
@@ -179,12 +393,7 @@ int cmd_verify(int argc, char **argv)
 		}
 		record_verify(dir, rc, &rep, &err);
 	} else {
-		struct note_verifier v;
-
-		rc = export_load_verifier(keyarg, &v, &err);
-		if (rc != LS_OK)
-			return cli_die("verify", err.msg);
-		rc = verify_tiles_dir(tiles, &v, progress, &rep, &err);
+		return verify_tiles_cmd(tiles, keyarg, &ta, progress);
 	}
 	if (rc != LS_OK) {
 		fprintf(stderr, "logseal verify: FAILED (%s): %s\n", ls_rc_name(rc), err.msg);

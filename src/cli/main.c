@@ -30,6 +30,7 @@ static const struct cmd {
 	{ "verify", cmd_verify, "recompute and check everything in a data or tiles directory" },
 	{ "verify-bundle", cmd_verify_bundle,
 	  "check an export bundle offline with the verifier key" },
+	{ "restore", cmd_restore, "rebuild a data directory from its object store bucket" },
 	{ "reindex", cmd_reindex, "rebuild the query index from the journal (server stopped)" },
 	{ "migrate", cmd_migrate, "convert a data directory made before sealed segments" },
 	{ "serve", cmd_serve, "run the HTTP(S) server" },

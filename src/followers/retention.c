@@ -46,6 +46,19 @@ static ls_rc rule_parse(json_t *o, const char *where, struct retention_rule *r, 
 		} else if (!strcmp(k, "archive_days")) {
 			dst = &r->archive_days;
 			have_arc = 1;
+		} else if (!strcmp(k, "purge")) {
+			/* The lifecycle's last step: "after_archive_days" (the
+			 * default) or "never". */
+			if (json_is_string(v) && !strcmp(json_string_value(v), "never")) {
+				r->purge_never = 1;
+				continue;
+			}
+			if (json_is_string(v) && !strcmp(json_string_value(v), "after_archive_days"))
+				continue;
+			return ls_err_set(err, LS_INVALID,
+					  "retention.json: %s.purge: must be \"after_archive_days\" "
+					  "or \"never\"",
+					  where);
 		} else {
 			return ls_err_set(err, LS_INVALID, "retention.json: %s: unknown field '%s'",
 					  where, k);
@@ -188,6 +201,9 @@ static int past_for_all(const struct retention_policy *p, const struct retention
 		const struct retention_rule *r =
 			retention_rule_for(p, seg->nservices ? seg->services[i] : NULL);
 		int64_t days = r->hot_days + (with_archive ? r->archive_days : 0);
+
+		if (with_archive && r->purge_never)
+			return 0;
 
 		if (now_us - seg->newest_us <= days * DAY_US)
 			return 0;

@@ -48,6 +48,7 @@ struct retention_rule {
 	char *service;		/* NULL for the default */
 	int64_t hot_days;	/* >= 0 */
 	int64_t archive_days;	/* >= 0 */
+	int purge_never;	/* "purge": "never": archived, never purged */
 };
 
 struct retention_policy {
@@ -141,6 +142,7 @@ struct retention_archived {
 	uint8_t sha256[32];	/* of that file */
 	int sealed;		/* a sealed segment (else an old journal segment) */
 	int purged;
+	int remote;		/* "where": "s3": in the bucket (tier.h), not DIR/archive */
 	uint64_t archive_event, purge_event;
 };
 ls_rc retention_manifest_list(const char *datadir, struct retention_archived **out, size_t *n,

@@ -38,6 +38,8 @@
 #include "base/fsutil.h"
 #include "store/check.h"
 #include "store/reader.h"
+#include "store/objstore.h"
+#include "store/tier.h"
 
 /* ------------------------------------------------------------- segments --- */
 
@@ -298,14 +300,16 @@ static json_t *manifest_find(json_t *segs, uint64_t first)
 /* Archive the sealed segment of s: a byte-for-byte copy. */
 static ls_rc archive_one(struct log *l, const struct retention_policy *p, json_t *manifest,
 			 const char *dir, const char *jdir, const char *adir,
-			 const struct retention_seg *s, int64_t now_us, struct ls_err *err)
+			 const struct retention_seg *s, struct ret_tier *tier, int64_t now_us,
+			 struct ls_err *err)
 {
-	char name[32], path[PATH_MAX], hex[65], t[40];
+	char name[32], path[PATH_MAX], hex[65], t[40], key[64];
 	char *data = NULL;
 	size_t len;
 	uint8_t h[32];
 	uint64_t ev;
 	json_t *e = NULL, *details;
+	struct objstore_info info;
 	ls_rc rc;
 
 	snprintf(name, sizeof(name), "%016llx.seal", (unsigned long long)s->first);
@@ -319,7 +323,11 @@ static ls_rc archive_one(struct log *l, const struct retention_policy *p, json_t
 		return rc;
 	ls_sha256(data, len, NULL, 0, h);
 	ls_hex(h, 32, hex);
-	rc = arc_put(adir, name, data, len, err);
+	snprintf(key, sizeof(key), "segments/%s", name);
+	memset(&info, 0, sizeof(info));
+	/* To the bucket only (retention_tier.c), or to DIR/archive. */
+	rc = tier ? ret_tier_put(tier, key, path, data, len, &info, err)
+		  : arc_put(adir, name, data, len, err);
 	free(data);
 	if (rc != LS_OK)
 		return rc;
@@ -330,6 +338,11 @@ static ls_rc archive_one(struct log *l, const struct retention_policy *p, json_t
 	if (!details)
 		return ls_err_set(err, LS_NOMEM, "out of memory");
 	json_object_set_new(details, "sha256", json_string(hex));
+	if (tier) {
+		json_object_set_new(details, "where", json_string("s3"));
+		json_object_set_new(details, "key", json_string(key));
+		json_object_set_new(details, "version_id", json_string(info.version_id));
+	}
 	rc = ret_log_event(l, "logseal.retention.archive", "logseal", details, now_us, &ev, err);
 	json_decref(details);
 	if (rc != LS_OK)
@@ -356,10 +369,32 @@ static ls_rc archive_one(struct log *l, const struct retention_policy *p, json_t
 	json_object_set_new(e, "archived_at", json_string(t));
 	json_object_set_new(e, "archive_event", json_integer((json_int_t)ev));
 	json_object_set_new(e, "purged", json_false());
+	if (tier) {
+		char etag[80];
+		size_t n = strlen(info.etag);
+
+		if (n >= 2 && info.etag[0] == '"')
+			snprintf(etag, sizeof(etag), "%.*s", (int)(n - 2), info.etag + 1);
+		else
+			snprintf(etag, sizeof(etag), "%s", info.etag);
+		json_object_set_new(e, "where", json_string("s3"));
+		json_object_set_new(e, "key", json_string(key));
+		json_object_set_new(e, "version_id", json_string(info.version_id));
+		json_object_set_new(e, "etag", json_string(etag));
+	}
 	json_array_append_new(json_object_get(manifest, "segments"), e);
 	rc = manifest_save(adir, manifest, err);
 	if (rc != LS_OK)
 		return rc;
+	if (tier) {
+		/* Readers find it in the bucket from here on (tier.h). */
+		struct tier_seg ts = { s->first, (uint32_t)(s->last - s->first + 1), len, { 0 } };
+
+		memcpy(ts.sha256, h, 32);
+		rc = tier_remote_add(dir, &ts, err);
+		if (rc != LS_OK)
+			return rc;
+	}
 	rc = store_set_retained(jdir, s->last + 1, err);
 	if (rc != LS_OK)
 		return rc;
@@ -409,6 +444,7 @@ ls_rc retention_run(struct log *l, int64_t now_us, struct retention_report *rep,
 	struct holds hs = { 0 };
 	json_t *manifest = NULL, *segs, *e;
 	struct store_sealed *v = NULL;
+	struct ret_tier tier_s, *tier = NULL;
 	uint64_t kept, signed_size = 0;
 	size_t n = 0, i;
 	uint8_t key[32];
@@ -431,9 +467,16 @@ ls_rc retention_run(struct log *l, int64_t now_us, struct retention_report *rep,
 	    (rc = fs_mkdirs(adir, 0700, err)) != LS_OK ||
 	    (rc = manifest_load(adir, &manifest, err)) != LS_OK ||
 	    (rc = holds_load(dir, &hs, err)) != LS_OK ||
-	    (rc = store_retained(jdir, &kept, err)) != LS_OK ||
+	    (rc = tier_local_retained(jdir, &kept, err)) != LS_OK ||
 	    (rc = store_sealed_list(dir, &v, &n, err)) != LS_OK)
 		goto out;
+	/* With an object store, the archive is the bucket (retention_tier.c). */
+	rc = ret_tier_open(dir, &tier_s, err);
+	if (rc == LS_OK)
+		tier = &tier_s;
+	else if (rc != LS_NOTFOUND)
+		goto out;
+	rc = LS_OK;
 	if (log_latest_checkpoint(l, &note, &signed_size) != LS_OK)
 		signed_size = 0;
 	free(note);
@@ -463,7 +506,7 @@ ls_rc retention_run(struct log *l, int64_t now_us, struct retention_report *rep,
 			seg_free(&s);
 			break;
 		}
-		rc = archive_one(l, &p, manifest, dir, jdir, adir, &s, now_us, err);
+		rc = archive_one(l, &p, manifest, dir, jdir, adir, &s, tier, now_us, err);
 		kept = s.last + 1;
 		seg_free(&s);
 		if (rc != LS_OK)
@@ -475,11 +518,41 @@ ls_rc retention_run(struct log *l, int64_t now_us, struct retention_report *rep,
 	json_array_foreach(segs, i, e) {
 		struct retention_seg s;
 
-		if (json_is_true(json_object_get(e, "purged")))
+		int s3 = !strcmp(json_string_value(json_object_get(e, "where")) ?: "", "s3");
+
+		if (json_is_true(json_object_get(e, "purged"))) {
+			/* A bucket delete that failed: again. */
+			if (s3 && tier && json_is_false(json_object_get(e, "deleted")) &&
+			    (rc = ret_tier_delete(tier, l, manifest, e, adir, now_us, manifest_save,
+						  err)) != LS_OK)
+				goto out;
 			continue;
+		}
 		seg_from_json(e, &s);
 		if (!retention_purge_due(&p, &s, now_us)) {
 			seg_free(&s);
+			continue;
+		}
+		if (s3) {
+			int done = 0;
+
+			if (!tier) {
+				seg_free(&s);
+				rc = ls_err_set(err, LS_INVALID,
+						"%s/manifest.json: segment %s is in the bucket and "
+						"there is no objstore.json",
+						adir, json_string_value(json_object_get(e, "segment")));
+				goto out;
+			}
+			rc = ret_tier_purge(tier, l, manifest, e, adir, &s, &hs, rule_json(&p, &s),
+					    now_us, &done, manifest_save, err);
+			seg_free(&s);
+			if (rc != LS_OK)
+				goto out;
+			if (done)
+				rep->purged++;
+			else
+				rep->held++;
 			continue;
 		}
 		if (holds_block(&hs, &s)) {
@@ -551,6 +624,7 @@ ls_rc retention_manifest_list(const char *datadir, struct retention_archived **o
 		memcpy(a->segment, seg, strlen(seg) + 1);
 		memcpy(a->file, file, strlen(file) + 1);
 		a->purged = json_is_true(json_object_get(e, "purged"));
+		a->remote = !strcmp(json_string_value(json_object_get(e, "where")) ?: "", "s3");
 		a->sealed = sealed;
 		a->archive_event = (uint64_t)json_integer_value(json_object_get(e, "archive_event"));
 		a->purge_event = (uint64_t)json_integer_value(json_object_get(e, "purge_event"));

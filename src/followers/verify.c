@@ -43,10 +43,12 @@
 #include "base/crypto.h"
 #include "base/fsutil.h"
 #include "store/reader.h"
+#include "store/tier.h"
 #include "store/keys.h"
 #include "core/merkle.h"
 #include "followers/index.h"
 #include "followers/retention.h"
+#include "followers/verify_src.h"
 #include "store/check.h"
 #include "store/tiles.h"
 
@@ -256,41 +258,6 @@ static ls_rc tc_push_leaf(struct tilecheck *tc, struct merkle_tree *tree,
 		tc->count[level] = 0;
 		tc->tile_index[level]++;
 		x = roots[TILE_HEIGHT * (level + 1)];
-	}
-	return LS_OK;
-}
-
-static ls_rc tc_push_entry(struct tilecheck *tc, const uint8_t *data, size_t len,
-			   struct ls_err *err)
-{
-	struct tfile *f;
-
-	if (tc->blen + len + 2 > tc->bcap) {
-		size_t cap = tc->bcap ? tc->bcap * 2 : 1 << 16;
-		uint8_t *p;
-		while (cap < tc->blen + len + 2)
-			cap *= 2;
-		p = realloc(tc->bundle, cap);
-		if (!p)
-			return ls_err_set(err, LS_NOMEM, "out of memory");
-		tc->bundle = p;
-		tc->bcap = cap;
-	}
-	tc->bundle[tc->blen] = (uint8_t)(len >> 8);
-	tc->bundle[tc->blen + 1] = (uint8_t)len;
-	memcpy(tc->bundle + tc->blen + 2, data, len);
-	tc->blen += len + 2;
-	tc->bcount++;
-	f = tc_find(tc, ENTRY_LEVEL, tc->bindex, tc->bcount);
-	if (f) {
-		ls_rc rc = tc_compare(tc, f, tc->bundle, tc->blen, err);
-		if (rc != LS_OK)
-			return rc;
-	}
-	if (tc->bcount == TILE_WIDTH) {
-		tc->bcount = 0;
-		tc->blen = 0;
-		tc->bindex++;
 	}
 	return LS_OK;
 }
@@ -767,12 +734,21 @@ static ls_rc feed_sealed(struct vwalk *w, const struct retention_archived *a,
 	size_t len;
 	ls_rc rc;
 
-	rc = retention_archive_read(w->dir, a, &raw, &len, err);
-	free(raw);
+	if (a->remote) {
+		/* In the bucket (retention with an object store): a checked
+		 * download (tier.h), then the same check. */
+		snprintf(path, sizeof(path), "%s/.verify-remote.%ld", w->dir, (long)getpid());
+		rc = tier_fetch_copy(w->dir, a->first, path, err);
+	} else {
+		rc = retention_archive_read(w->dir, a, &raw, &len, err);
+		free(raw);
+		snprintf(path, sizeof(path), "%s/archive/%s", w->dir, a->file);
+	}
 	if (rc != LS_OK)
 		return rc;
-	snprintf(path, sizeof(path), "%s/archive/%s", w->dir, a->file);
 	rc = store_check_sealed_file(w->dir, path, a->first, signed_size, &h, &n, NULL, err);
+	if (a->remote)
+		unlink(path);
 	if (rc == LS_OK && a->first + n != a->last + 1)
 		rc = ls_err_set(err, LS_TAMPERED,
 				"%s: holds %u entries, the manifest says %llu..%llu", path, n,
@@ -974,7 +950,7 @@ ls_rc verify_data_dir_ex(const char *dir, const struct verify_progress *progress
 	w.limit = pub.size;
 	w.pg = &pg;
 	merkle_tree_init(&w.tree);
-	rc = store_retained(jdir, &kept, err);
+	rc = tier_local_retained(jdir, &kept, err);
 	if (rc == LS_OK && kept)
 		rc = verify_retired(&w, kept, pub.size, rep, err);
 	if (rc != LS_OK)
@@ -1147,76 +1123,23 @@ ls_rc verify_tiles_dir(const char *dir, const struct note_verifier *key,
 		       const struct verify_progress *progress, struct verify_report *rep,
 		       struct ls_err *err)
 {
-	char path[PATH_MAX];
-	struct checkpoint cp;
-	struct tilecheck *tc;
-	struct tiles_reader *r = NULL;
-	struct merkle_tree tree;
-	struct progress pg = { 0 };
-	uint8_t root[LS_HASH_LEN];
+	struct verify_tiles_opts o = { .progress = progress };
+	struct verify_tiles_report tr;
+	struct verify_src *src = NULL;
 	ls_rc rc;
 
 	memset(rep, 0, sizeof(*rep));
-	if (strlen(dir) > PATH_MAX - 256)
-		return ls_err_set(err, LS_LIMIT, "directory path too long");
-	snprintf(path, sizeof(path), "%s/checkpoint", dir);
-	rc = open_checkpoint(path, key, &cp, NULL, err);
+	rc = verify_src_dir(dir, &src, err);
 	if (rc != LS_OK)
 		return rc;
-	tc = malloc(sizeof(*tc));
-	if (!tc)
-		return ls_err_set(err, LS_NOMEM, "out of memory");
-	rc = tc_init(tc, dir, 1, err);
-	if (rc == LS_OK)
-		rc = tiles_reader_open(dir, cp.size, &r);
-	if (rc != LS_OK)
-		goto out;
-	memset(&pg, 0, sizeof(pg));
-	pg.to = progress;
-	pg.total = cp.size;
-	merkle_tree_init(&tree);
-	for (uint64_t i = 0; i < cp.size; i++) {
-		uint8_t *data = NULL, h[LS_HASH_LEN];
-		size_t len = 0;
-
-		rc = tiles_read_entry(r, i, &data, &len, err);
-		if (rc != LS_OK) {
-			char rel[256];
-			uint64_t full = cp.size / TILE_WIDTH;
-			tiles_path(ENTRY_LEVEL, i / TILE_WIDTH,
-				   i / TILE_WIDTH < full ? TILE_WIDTH : (unsigned)(cp.size % TILE_WIDTH),
-				   rel, sizeof(rel));
-			rc = ls_err_set(err, LS_TAMPERED, "%s/%s: entry %llu cannot be read", dir, rel,
-					(unsigned long long)i);
-			goto out;
-		}
-		merkle_leaf_hash(data, len, h);
-		rc = tc_push_entry(tc, data, len, err);
-		free(data);
-		if (rc == LS_OK)
-			rc = tc_push_leaf(tc, &tree, h, err);
-		if (rc != LS_OK)
-			goto out;
-		progress_tick(&pg, i + 1);
-	}
-	progress_done(&pg);
-	merkle_tree_root(&tree, root);
-	if (!ls_ct_equal(root, cp.root, LS_HASH_LEN)) {
-		rc = ls_err_set(err, LS_TAMPERED,
-				"%s/checkpoint: root does not match the %llu entries of the log", dir,
-				(unsigned long long)cp.size);
-		goto out;
-	}
-	rc = tc_finish(tc, 0, UINT64_MAX, err);
-	rep->entries = cp.size;
-	rep->tree_size = cp.size;
-	rep->checkpoints = 1;
-	rep->tiles = tc->checked;
-	memcpy(rep->root, cp.root, LS_HASH_LEN);
-out:
-	tiles_reader_free(r);
-	tc_release(tc);
-	free(tc);
+	rc = verify_tiles_src(src, key, &o, &tr, err);
+	verify_src_free(src);
+	rep->entries = tr.entries;
+	rep->tree_size = tr.tree_size;
+	rep->checkpoints = tr.checkpoints;
+	rep->tiles = tr.tiles + tr.bundles;
+	rep->segments = tr.segments;
+	memcpy(rep->root, tr.root, LS_HASH_LEN);
 	return rc;
 }
 
@@ -1288,7 +1211,7 @@ ls_rc verify_serve_start(const char *dir, uint64_t *from_out, struct ls_err *err
 	rc = open_checkpoint(path, &key, &pub, NULL, err);
 	if (rc != LS_OK)
 		return rc;
-	rc = store_retained(jdir, &kept, err);
+	rc = tier_local_retained(jdir, &kept, err);
 	if (rc != LS_OK)
 		return rc;
 	/* From the start of the level-0 tile of the last verified size; the

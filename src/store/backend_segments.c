@@ -15,7 +15,9 @@
  *  B1. An iterator yields next, next + 1, ... with no gap: from the
  *      segment that holds next when there is one, else from the journal.
  *  B2. Nothing below the retained point (store_retained) is yielded or
- *      read.
+ *      read.  The retained point is the local one (DIR/journal/retained)
+ *      lowered over the segments kept in the bucket only (tier.h): those
+ *      are read through the tier's local cache.
  *  B3. A hint is used only for the journal; a missing (UINT64_MAX) or
  *      stale one costs a lookup (journal_reader_find), never a wrong entry.
  */
@@ -30,6 +32,7 @@
 #include "store/keys.h"
 #include "store/sealed.h"
 #include "store/segment.h"
+#include "store/tier.h"
 
 /* ---------------------------------------------------------------- bundles */
 
@@ -112,6 +115,33 @@ static ls_rc mix_open_seg(struct mix_iter *it, long i, struct ls_err *err)
 	return LS_OK;
 }
 
+/* Open the remote segment (tier.h) that holds it->next: LS_NOTFOUND when
+ * there is none. */
+static ls_rc mix_open_remote(struct mix_iter *it, struct ls_err *err)
+{
+	char datadir[PATH_MAX];
+	uint64_t first, end;
+	ls_rc rc;
+
+	if (tier_parent(it->segdir, datadir, sizeof(datadir)) != LS_OK)
+		return ls_err_set(err, LS_LIMIT, "path too long");
+	mix_drop_seg(it);
+	rc = tier_open(datadir, it->kr, it->next, &it->seg, &first, &end, err);
+	if (rc != LS_OK)
+		return rc;
+	rc = segment_iter_open(it->seg, it->next, &it->si, err);
+	if (rc != LS_OK) {
+		mix_drop_seg(it);
+		return rc;
+	}
+	journal_iter_free(it->j);
+	it->j = NULL;
+	it->seg_end = end;
+	snprintf(it->seg_name, sizeof(it->seg_name), "%016llx%s", (unsigned long long)first,
+		 SEGMENT_SUFFIX);
+	return LS_OK;
+}
+
 static ls_rc mix_relist(struct mix_iter *it, struct ls_err *err)
 {
 	sealed_list_release(&it->list);
@@ -155,6 +185,13 @@ static ls_rc mix_next(void *impl, const uint8_t **data, size_t *len, uint64_t *i
 			if (rc != LS_OK)
 				return rc;
 			continue;
+		}
+		if (it->list.n == 0 || it->next < it->list.first[0]) {
+			rc = mix_open_remote(it, err);
+			if (rc == LS_OK)
+				continue;
+			if (rc != LS_NOTFOUND)
+				return rc;
 		}
 		if (it->seg)
 			mix_drop_seg(it);
@@ -232,6 +269,22 @@ static void mix_iter_free(void *impl)
 	free(it);
 }
 
+/* The first leaf readable: the local retained point, lowered to the start
+ * of the segments kept in the bucket only (tier.h) that run up to it. */
+static ls_rc seg_retained(const char *dir, uint64_t *first, struct ls_err *err)
+{
+	char datadir[PATH_MAX];
+	uint64_t kept;
+	ls_rc rc = journal_retained(dir, &kept, err);
+
+	*first = kept;
+	if (rc != LS_OK || kept == 0)
+		return rc;
+	if (tier_parent(dir, datadir, sizeof(datadir)) != LS_OK)
+		return ls_err_set(err, LS_LIMIT, "path too long");
+	return tier_readable_from(datadir, kept, first, err);
+}
+
 static ls_rc seg_iter_open(const char *dir, uint64_t start, int flags, struct store_iter **out,
 			   struct ls_err *err)
 {
@@ -257,7 +310,7 @@ static ls_rc seg_iter_open(const char *dir, uint64_t start, int flags, struct st
 		}
 	}
 	if (rc == LS_OK)
-		rc = journal_retained(dir, &kept, err);
+		rc = seg_retained(dir, &kept, err);
 	if (rc == LS_OK)
 		rc = sealed_list_load(m->segdir, m->kr, &m->list, err);
 	if (rc != LS_OK) {
@@ -325,10 +378,15 @@ static ls_rc mix_get(void *impl, struct store_pass *pass, uint64_t index, uint64
 		pass->kept = jp.kept;
 		pass->known = jp.known;
 	}
-	if (index < jp.kept)
+	if (index < jp.kept) {
+		/* In the bucket (tier.h), or gone. */
+		rc = mix_seg_get(r, index, 0, data, len, err);
+		if (rc != LS_NOTFOUND)
+			return rc;
 		return ls_err_set(err, LS_NOTFOUND,
 				  "%s: entry %llu was moved out by retention (kept from %llu)",
 				  r->jdir, (unsigned long long)index, (unsigned long long)jp.kept);
+	}
 	rc = mix_seg_get(r, index, 0, data, len, err);
 	if (rc != LS_NOTFOUND)
 		return rc;
@@ -365,11 +423,11 @@ static ls_rc mix_bundle(void *impl, uint64_t n, unsigned w, uint8_t **data, size
 	rc = journal_reader_kept(r->jr, &jp, err);
 	if (rc != LS_OK)
 		return rc;
-	if (first < jp.kept)
+	rc = sealed_cache_get(r->sc, first, first >= jp.kept, &seg, err);
+	if (rc == LS_NOTFOUND && first < jp.kept)
 		return ls_err_set(err, LS_NOTFOUND,
 				  "%s: entry bundle %llu was moved out by retention", r->jdir,
 				  (unsigned long long)n);
-	rc = sealed_cache_get(r->sc, first, 1, &seg, err);
 	if (rc == LS_OK) {
 		rc = segment_bundle(seg, n, data, len, err);
 		sealed_cache_put(r->sc, seg);
@@ -480,6 +538,6 @@ const struct store_backend store_segments = {
 	.name = "segments",
 	.iter_open = seg_iter_open,
 	.reader_open = seg_reader_open,
-	.retained = journal_retained,
+	.retained = seg_retained,
 	.set_retained = journal_set_retained,
 };

@@ -24,8 +24,9 @@
  * for and pass jnl_rec_check(), as under an iterator.
  *
  * Reader invariants:
- *  R1. segs[] is ascending by first index and holds no segment below the
- *      retained point last read; a segment leaves it when a listing no
+ *  R1. segs[] is ascending by first index and holds no segment wholly
+ *      below the retained point last read (the one that spans it stays:
+ *      its tail is still read); a segment leaves it when a listing no
  *      longer shows it or retention moved it out.
  *  R2. A segment object lives while refs > 0: one ref is segs[]'s, one is
  *      taken by each call reading it, so its fd stays open under a pread
@@ -107,7 +108,10 @@ static void rd_drop_below(struct journal_reader *r, uint64_t first)
 {
 	size_t k = 0;
 
-	while (k < r->nsegs && r->segs[k]->first < first)
+	/* Only files wholly below first: the one that spans it (its start
+	 * sealed and retired, its tail not) still holds the entries from
+	 * first on. */
+	while (k + 1 < r->nsegs && r->segs[k + 1]->first <= first)
 		rd_seg_put(r->segs[k++]);
 	if (k == 0)
 		return;
@@ -198,8 +202,8 @@ static ls_rc rd_relist(struct journal_reader *r, struct ls_err *err)
 	for (size_t k = 0; k < n; k++) {
 		struct rd_seg *s;
 
-		if (v[k] < r->retained)
-			continue;
+		if (k + 1 < n && v[k + 1] <= r->retained)
+			continue;	/* wholly below the retained point (R1) */
 		while (i < r->nsegs && r->segs[i]->first < v[k])
 			i++;
 		if (i < r->nsegs && r->segs[i]->first == v[k]) {

@@ -13,6 +13,7 @@
 #include "store/sealed.h"
 #include "store/keys.h"
 #include "store/segment.h"
+#include "store/tier.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -209,6 +210,83 @@ static ls_rc cache_relist(struct sealed_cache *c, struct ls_err *err)
 	return LS_OK;
 }
 
+/* Put s (first) in a free or least recently used slot, or leave it to the
+ * caller alone (C2).  Under mu. */
+static void cache_slot_put(struct sealed_cache *c, struct segment *s, uint64_t first)
+{
+	struct slot *victim = NULL;
+
+	for (int k = 0; k < SEALED_CACHE; k++) {
+		struct slot *sl = &c->slot[k];
+
+		if (sl->refs == 0 && (!victim || !sl->seg || (victim->seg && sl->used < victim->used)))
+			victim = sl;
+	}
+	if (victim) {
+		if (victim->seg)
+			segment_close(victim->seg);
+		victim->seg = s;
+		victim->first = first;
+		victim->refs = 1;
+		victim->used = ++c->clock;
+	}
+}
+
+/* The remote segment that holds index (tier.h), from a slot or the tier. */
+static ls_rc cache_get_remote(struct sealed_cache *c, uint64_t index, struct segment **seg,
+			      struct ls_err *err)
+{
+	char datadir[4096];
+	struct segment *s;
+	uint64_t first, end;
+	ls_rc rc;
+
+	if (tier_parent(c->dir, datadir, sizeof(datadir)) != LS_OK)
+		return ls_err_set(err, LS_LIMIT, "path too long");
+	rc = tier_find(datadir, index, &first, &end, err);
+	if (rc == LS_NOTFOUND)
+		return ls_err_set(err, LS_NOTFOUND, "%s: no sealed segment holds leaf %llu", c->dir,
+				  (unsigned long long)index);
+	if (rc != LS_OK)
+		return rc;
+	pthread_mutex_lock(&c->mu);
+	for (int k = 0; k < SEALED_CACHE; k++) {
+		struct slot *sl = &c->slot[k];
+
+		if (sl->seg && sl->first == first) {
+			sl->refs++;
+			sl->used = ++c->clock;
+			*seg = sl->seg;
+			pthread_mutex_unlock(&c->mu);
+			return LS_OK;
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
+	rc = tier_open(datadir, c->kr, index, &s, &first, &end, err);
+	if (rc == LS_NOTFOUND)
+		rc = ls_err_set(err, LS_NOTFOUND, "%s: no sealed segment holds leaf %llu", c->dir,
+				(unsigned long long)index);
+	if (rc != LS_OK)
+		return rc;
+	pthread_mutex_lock(&c->mu);
+	for (int k = 0; k < SEALED_CACHE; k++) {
+		struct slot *sl = &c->slot[k];
+
+		if (sl->seg && sl->first == first) {
+			sl->refs++;
+			sl->used = ++c->clock;
+			*seg = sl->seg;
+			pthread_mutex_unlock(&c->mu);
+			segment_close(s);
+			return LS_OK;
+		}
+	}
+	cache_slot_put(c, s, first);
+	pthread_mutex_unlock(&c->mu);
+	*seg = s;
+	return LS_OK;
+}
+
 ls_rc sealed_cache_get(struct sealed_cache *c, uint64_t index, int relist, struct segment **seg,
 		       struct ls_err *err)
 {
@@ -224,6 +302,12 @@ ls_rc sealed_cache_get(struct sealed_cache *c, uint64_t index, int relist, struc
 	if (!c->listed || (relist && index >= c->list.end))
 		rc = cache_relist(c, err);
 	i = rc == LS_OK ? sealed_list_find(&c->list, index) : -1;
+	if (rc == LS_OK && i < 0 && (c->list.n == 0 || index < c->list.first[0])) {
+		/* Below the local segments: one retention moved to the bucket
+		 * (tier.h) is read through the local cache of downloads. */
+		pthread_mutex_unlock(&c->mu);
+		return cache_get_remote(c, index, seg, err);
+	}
 	if (rc == LS_OK && i < 0)
 		rc = ls_err_set(err, LS_NOTFOUND, "%s: no sealed segment holds leaf %llu", c->dir,
 				(unsigned long long)index);
@@ -248,8 +332,15 @@ ls_rc sealed_cache_get(struct sealed_cache *c, uint64_t index, int relist, struc
 	/* Opening reads the header, footer and block table: not under mu. */
 	segment_path(c->dir, first, path, sizeof(path));
 	rc = segment_open(path, c->kr, &s, err);
-	if (rc == LS_NOTFOUND)
+	if (rc == LS_NOTFOUND) {
+		/* Moved to the bucket since the listing? */
+		pthread_mutex_lock(&c->mu);
+		c->listed = 0;
+		pthread_mutex_unlock(&c->mu);
+		if (cache_get_remote(c, index, seg, NULL) == LS_OK)
+			return LS_OK;
 		rc = ls_err_set(err, LS_NOTFOUND, "%s: gone (moved out by retention?)", path);
+	}
 	if (rc != LS_OK)
 		return rc;
 	if (segment_first(s) != first || segment_count(s) != end - first) {

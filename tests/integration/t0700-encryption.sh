@@ -51,6 +51,9 @@ size=$(sed -n 2p "$C/checkpoint")
 for n in $(seq 0 $((size / 256 - 1))); do
 	p=$(printf 'tile/entries/%03d' "$n"); mkdir -p "$C/tile/entries"
 	curl -s -H "Authorization: Bearer $A" -o "$C/$p" "$SRV_URL/log/$p"
+	# full level-0 tiles of sealed ranges are served from the segments (no file)
+	p=$(printf 'tile/0/%03d' "$n")
+	[ -f "$C/$p" ] || curl -s -H "Authorization: Bearer $A" -o "$C/$p" "$SRV_URL/log/$p"
 done
 if [ $((size % 256)) -ne 0 ]; then
 	p=$(printf 'tile/entries/%03d.p/%d' $((size / 256)) $((size % 256))); mkdir -p "$C/$(dirname "$p")"
