@@ -26,6 +26,20 @@ OBJSTORE_UPLOAD_THREADS=${OBJSTORE_UPLOAD_THREADS:-8}
 OBJSTORE_CEPH_DIR=""
 OBJSTORE_UPLOAD_PID=""
 
+# cpu_ticks PID...: user+system clock ticks used so far by the processes.
+objstore_cpu_ticks() {
+	local pid t=0 v
+	for pid in "$@"; do
+		v=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null) || v=0
+		t=$((t + ${v:-0}))
+	done
+	echo "$t"
+}
+# The Ceph daemons' PIDs (from their pid files), when the bench started them.
+objstore_ceph_pids() {
+	[ -n "$OBJSTORE_CEPH_DIR" ] || return 0
+	cat "$OBJSTORE_CEPH_DIR"/run/*.pid 2>/dev/null | tr '\n' ' '
+}
 objstore_stop_engines() {
 	local pid
 	for pid in $OBJSTORE_UPLOAD_PID; do
@@ -166,18 +180,28 @@ objstore_section() {
 	# (b) HTTP ingest with the store off, then on
 	STEP="objstore: HTTP ingest, store off"
 	serve_start "$T/objstore-off"
+	local hz cp0 cp1 sp0 sp1 w0 w1
+	hz=$(getconf CLK_TCK)
+	cp0=$(objstore_cpu_ticks $(objstore_ceph_pids)); sp0=$(objstore_cpu_ticks "$SERVER_PID"); w0=$(now)
 	"$BENCHBIN/loadgen" --port "$PORT" --token-file "$T/writer.token" --batch 1000 \
 		--conns "$LOADGEN_CONNS" --seconds "$OBJSTORE_LOADGEN_SECONDS" \
 		--results "$RESULTS" --key objstore_off >"$T/objstore-off.loadgen" 2>&1 ||
 		{ tail "$T/objstore-off.loadgen" >&2; fail "loadgen (store off)"; }
+	cp1=$(objstore_cpu_ticks $(objstore_ceph_pids)); sp1=$(objstore_cpu_ticks "$SERVER_PID"); w1=$(now)
+	local cpu_off
+	cpu_off=$(awk -v c=$((cp1 - cp0)) -v s=$((sp1 - sp0)) -v h="$hz" -v a="$w0" -v b="$w1" 'BEGIN { printf "server %.2f cores, Ceph %.2f cores", s / h / (b - a), c / h / (b - a) }')
 	serve_stop
 	STEP="objstore: HTTP ingest, store on"
 	serve_start "$T/objstore-on" --object-store "s3://$bucket/ingest" --object-lock-days 1 \
 		--object-store-endpoint "$AWS_ENDPOINT_URL" --object-store-path-style
+	cp0=$(objstore_cpu_ticks $(objstore_ceph_pids)); sp0=$(objstore_cpu_ticks "$SERVER_PID"); w0=$(now)
 	"$BENCHBIN/loadgen" --port "$PORT" --token-file "$T/writer.token" --batch 1000 \
 		--conns "$LOADGEN_CONNS" --seconds "$OBJSTORE_LOADGEN_SECONDS" \
 		--results "$RESULTS" --key objstore_on >"$T/objstore-on.loadgen" 2>&1 ||
 		{ tail "$T/objstore-on.loadgen" >&2; fail "loadgen (store on)"; }
+	cp1=$(objstore_cpu_ticks $(objstore_ceph_pids)); sp1=$(objstore_cpu_ticks "$SERVER_PID"); w1=$(now)
+	local cpu_on
+	cpu_on=$(awk -v c=$((cp1 - cp0)) -v s=$((sp1 - sp0)) -v h="$hz" -v a="$w0" -v b="$w1" 'BEGIN { printf "server %.2f cores, Ceph %.2f cores", s / h / (b - a), c / h / (b - a) }')
 	local up
 	up=$(curl -s "http://127.0.0.1:$PORT/metrics" -H "@$T/admin.hdr" | grep -E '^logseal_objstore_(uploaded_size|backlog_objects|backlog_bytes) ' | tr '\n' ' ')
 	serve_stop
@@ -185,6 +209,7 @@ objstore_section() {
 	on=$(get objstore_on_eps)
 	line "(b) HTTP ingest, store off" "$(commas "$off") events/s (batches of 1000, $LOADGEN_CONNS conns, $OBJSTORE_LOADGEN_SECONDS s)"
 	line "(b) HTTP ingest, serve --object-store" "$(commas "$on") events/s; at the end: ${up:-no upload metrics}"
+	line "(b) CPU during the runs (of 2 cores)" "store off: $cpu_off; store on: $cpu_on (Ceph counted only when this bench started it)"
 	line "(b) cost of the store" "$(awk -v a="$on" -v b="$off" 'BEGIN { printf "%.1f%% (aim <= 10%%)", 100 * (1 - a / b) }')"
 	OBJSTORE_COST=$(awk -v a="$on" -v b="$off" 'BEGIN { print a / b }')
 	objstore_stop_engines

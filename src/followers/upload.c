@@ -56,6 +56,7 @@ struct job {
 	const char *text;	/* J_LATEST: the note */
 	size_t textlen;
 	int result;		/* 0 pending, 1 up, 2 skipped (not here), -1 conflict */
+	int fresh;		/* never tried before: no HEAD before a write-once PUT */
 };
 
 struct state {
@@ -90,6 +91,13 @@ struct upload {
 	atomic_int over;
 	int64_t last_said;	/* when a failure was last said */
 	long cpidx_off;		/* DIR/checkpoints.index read up to here */
+	/* A step of full tiles and bundles (of checkpoints) completed in this
+	 * process: the objects of the later steps were never tried before, by
+	 * this process or an earlier one (the state file moves step by step),
+	 * so their write-once PUTs skip the HEAD objstore_put() makes first
+	 * (objstore.h invariant 2): half the requests.  The first step after
+	 * a start and every retry still look first. */
+	int seen_full, seen_cp;
 };
 
 static int64_t now_s(void)
@@ -296,7 +304,7 @@ static int same_object(struct upload *u, struct job *j, const uint8_t *mine, siz
 /* One attempt: LS_OK (up, or already there with the same bytes),
  * LS_NOTFOUND (not here: skipped), LS_TAMPERED (conflict), else a failure
  * to retry. */
-static ls_rc job_try(struct upload *u, struct job *j, struct ls_err *err)
+static ls_rc job_try(struct upload *u, struct job *j, int fresh, struct ls_err *err)
 {
 	struct objstore_put_opts po;
 	uint8_t *data = NULL;
@@ -306,7 +314,7 @@ static ls_rc job_try(struct upload *u, struct job *j, struct ls_err *err)
 
 	memset(&po, 0, sizeof(po));
 	if (j->locked) {
-		po.if_none_match = 1;
+		po.if_none_match = fresh ? 2 : 1;
 		po.lock_until = now_s() + (int64_t)u->o.lock_days * 86400;
 	}
 	if (j->kind == J_CHECKPOINT || j->kind == J_LATEST || j->kind == J_FILE)
@@ -400,11 +408,14 @@ static void job_run(struct upload *u, struct job *j)
 {
 	unsigned delay = BACKOFF_MIN_MS;
 	struct ls_err err = { "" };
+	int fresh = j->fresh;
 	ls_rc rc;
 
 	for (;;) {
 		err.msg[0] = 0;
-		rc = job_try(u, j, &err);
+		rc = job_try(u, j, fresh, &err);
+		/* A failed PUT may have landed all the same: look next time. */
+		fresh = 0;
 		if (rc == LS_OK) {
 			j->result = 1;
 			return;
@@ -810,8 +821,11 @@ static int round_run(struct upload *u)
 		js.n = 0;
 		if (upload_plan_full(u->st.full, to, add_tile, &js) != 0)
 			goto out;
+		for (size_t i = 0; i < js.n; i++)
+			js.v[i].fresh = u->seen_full;
 		if (run_step(u, js.v, js.n) != 0)
 			goto out;
+		u->seen_full = 1;
 		{
 			size_t skipped = 0, first = 0;
 
@@ -851,9 +865,12 @@ static int round_run(struct upload *u)
 		j->locked = 1;
 		upload_checkpoint_key(cps[i], j->key, sizeof(j->key));
 		checkpoint_path(u, cps[i], j->path, sizeof(j->path));
+		j->fresh = u->seen_cp;
 	}
 	if (run_step(u, js.v, js.n) != 0)
 		goto out;
+	if (ncp)
+		u->seen_cp = 1;
 	u->cpidx_off = cpoff;
 	if (ncp) {
 		pthread_mutex_lock(&u->mu);

@@ -702,7 +702,7 @@ static ls_rc put_common(struct objstore *s, struct xfer *x, const char *key,
 	rc = build_url(s, x, key, NULL, err);
 	if (rc != LS_OK)
 		return rc;
-	if (o && o->if_none_match) {
+	if (o && o->if_none_match == 1) {
 		/* RGW 16.2 ignores If-None-Match on a versioned bucket (every
 		 * Object Lock bucket is) and stores a second version: look
 		 * first (invariant 5). */

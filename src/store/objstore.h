@@ -26,7 +26,9 @@
  *     is written once; 412 is LS_EXISTS and the object is left as it was.
  *     It HEADs the key first too (LS_EXISTS when there): Ceph RGW 16.2
  *     ignores If-None-Match on versioned buckets (all Object Lock ones)
- *     and would store a second version.
+ *     and would store a second version.  if_none_match = 2 skips that
+ *     HEAD (a caller that knows the key is new: the uploader after its
+ *     first step).
  *  3. With lock_until (Unix seconds) the PUT carries
  *     x-amz-object-lock-mode: COMPLIANCE and
  *     x-amz-object-lock-retain-until-date (and Content-MD5, which S3
@@ -86,7 +88,11 @@ const char *objstore_describe(const struct objstore *s);
 int objstore_writable(const struct objstore *s);
 
 struct objstore_put_opts {
-	int if_none_match;	/* 1: write once (invariant 2) */
+	int if_none_match;	/* 1: write once (invariant 2); 2: the same
+				 * without the HEAD first, for a caller that
+				 * knows the key was never written (on RGW a
+				 * mistaken second write then adds a version;
+				 * the locked first one stays) */
 	int64_t lock_until;	/* > 0: COMPLIANCE retention until (Unix s) */
 	int legal_hold;		/* 1: legal hold ON */
 	const char *content_type; /* NULL: application/octet-stream */
