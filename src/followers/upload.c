@@ -89,6 +89,7 @@ struct upload {
 	uint64_t seg_pending_bytes, seg_pending;
 	atomic_int over;
 	int64_t last_said;	/* when a failure was last said */
+	long cpidx_off;		/* DIR/checkpoints.index read up to here */
 };
 
 static int64_t now_s(void)
@@ -595,8 +596,70 @@ static size_t list_segments(struct upload *u, uint64_t from, uint64_t **out, uin
 	return n;
 }
 
-/* Signed checkpoints in DIR/checkpoints with from < size <= to. */
-static size_t list_checkpoints(struct upload *u, uint64_t from, uint64_t to, uint64_t **out)
+static size_t list_checkpoints_dir(struct upload *u, uint64_t from, uint64_t to,
+				   uint64_t **out);
+
+/* Signed checkpoints with from < size <= to, ascending: from the lines of
+ * DIR/checkpoints.index (append-only, one per checkpoint, "<size> <prev>
+ * ..."), read on from where the last call stopped, so a log of millions of
+ * checkpoints costs only its new lines; a directory without the index is
+ * listed instead. */
+static size_t list_checkpoints(struct upload *u, uint64_t from, uint64_t to, uint64_t **out,
+			       long *next_off)
+{
+	char path[PATH_MAX], line[512];
+	uint64_t *v = NULL, s;
+	size_t n = 0, cap = 0;
+	struct stat sb;
+	long off;
+	FILE *f;
+
+	*out = NULL;
+	*next_off = u->cpidx_off;
+	snprintf(path, sizeof(path), "%s/checkpoints.index", u->dir);
+	f = fopen(path, "r");
+	if (!f)
+		return list_checkpoints_dir(u, from, to, out);
+	off = u->cpidx_off;
+	if (fstat(fileno(f), &sb) != 0 || sb.st_size < off)
+		off = 0;	/* replaced offline: read it again */
+	if (fseek(f, off, SEEK_SET) != 0) {
+		off = 0;
+		rewind(f);
+	}
+	while (fgets(line, sizeof(line), f)) {
+		size_t len = strlen(line);
+		char *end;
+
+		if (!len || line[len - 1] != '\n')
+			break;		/* a line being written: next time */
+		errno = 0;
+		s = strtoull(line, &end, 10);
+		if (errno || end == line || *end != ' ')
+			break;
+		if (s > to)
+			break;		/* beyond this round: read it again next time */
+		off += (long)len;
+		if (s < from || (s == from && from > 0))
+			continue;	/* up already (size 0 only while nothing is) */
+		if (n == cap) {
+			uint64_t *nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
+
+			if (!nv)
+				break;
+			v = nv;
+		}
+		v[n++] = s;
+	}
+	fclose(f);
+	*next_off = off;	/* taken once they are up */
+	*out = v;
+	return n;
+}
+
+/* The same from a listing of DIR/checkpoints (no index). */
+static size_t list_checkpoints_dir(struct upload *u, uint64_t from, uint64_t to,
+				   uint64_t **out)
 {
 	char path[PATH_MAX];
 	struct dirent *de;
@@ -616,7 +679,7 @@ static size_t list_checkpoints(struct upload *u, uint64_t from, uint64_t to, uin
 			continue;
 		errno = 0;
 		s = strtoull(de->d_name, &end, 10);
-		if (errno || *end || s <= from || s > to)
+		if (errno || *end || s < from || (s == from && from > 0) || s > to)
 			continue;
 		if (n == cap) {
 			uint64_t *nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
@@ -692,6 +755,7 @@ static int round_run(struct upload *u)
 	struct jobs js = { 0 };
 	uint64_t *segs = NULL, *cps = NULL, segbytes, S;
 	size_t nseg, ncp, len;
+	long cpoff;
 	int64_t sz;
 	int rc = -1;
 
@@ -776,7 +840,7 @@ static int round_run(struct upload *u)
 		goto out;
 	/* 4. checkpoints/<s> */
 	js.n = 0;
-	ncp = list_checkpoints(u, u->st.checkpoints, S, &cps);
+	ncp = list_checkpoints(u, u->st.checkpoints, S, &cps, &cpoff);
 	for (size_t i = 0; i < ncp; i++) {
 		struct job *j = jobs_add(&js);
 
@@ -790,6 +854,7 @@ static int round_run(struct upload *u)
 	}
 	if (run_step(u, js.v, js.n) != 0)
 		goto out;
+	u->cpidx_off = cpoff;
 	if (ncp) {
 		pthread_mutex_lock(&u->mu);
 		u->st.checkpoints = cps[ncp - 1];

@@ -20,7 +20,8 @@
  *   2. every full hash tile and full entry bundle below S not yet up (in
  *      chunks of UPLOAD_CHUNK entries, progress saved after each);
  *   3. the partial tiles and the partial bundle of S;
- *   4. checkpoints/<s> for every signed checkpoint s <= S not yet up;
+ *   4. checkpoints/<s> for every signed checkpoint s <= S not yet up (the
+ *      sizes from DIR/checkpoints.index, read on from where it stopped);
  *   5. log/checkpoint;
  * and keys/verifier.key, keys/datakeys.json when their bytes change.
  * Segments, full tiles, full bundles and checkpoints/<s> are LOCKED: PUT
