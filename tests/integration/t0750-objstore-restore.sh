@@ -11,22 +11,13 @@
 #    replaced by another log's is refused naming the object; an altered
 #    hash tile is refused naming the sizes;
 #  - the time taken is printed (s/GB).
-# S3: the suite's RGW (LOGSEAL_TEST_S3_*) or the shared dev RGW
-# (a local stand-in for need_s3 until lib.sh has it).
+# S3: the suite's RGW (LOGSEAL_TEST_S3_*, need_s3 from lib.sh); a bucket
+# per case is made here with s3api.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/serve_lib.sh"
 
-: "${LOGSEAL_TEST_S3_ENDPOINT:=http://127.0.0.1:7480}"
-: "${LOGSEAL_TEST_S3_KEY:=TESTKEY}"
-: "${LOGSEAL_TEST_S3_SECRET:=TESTSECRET}"
-export AWS_ACCESS_KEY_ID=$LOGSEAL_TEST_S3_KEY AWS_SECRET_ACCESS_KEY=$LOGSEAL_TEST_S3_SECRET
-export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT_URL=$LOGSEAL_TEST_S3_ENDPOINT
-export LOGSEAL_S3_PATH_STYLE=1
+need_s3 log
 AWS="/usr/bin/aws --endpoint-url $LOGSEAL_TEST_S3_ENDPOINT"
-if ! curl -s -o /dev/null "$LOGSEAL_TEST_S3_ENDPOINT"; then
-	skip "restore" "no S3 endpoint at $LOGSEAL_TEST_S3_ENDPOINT"
-	done_testing; exit 0
-fi
 EP="--object-store-endpoint $LOGSEAL_TEST_S3_ENDPOINT --object-store-path-style"
 
 cat >"$TMP/cons.py" <<'PY'
