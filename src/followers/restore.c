@@ -174,6 +174,27 @@ static ls_rc bundle_split(const uint8_t *b, size_t len, unsigned w, const char *
 	return LS_OK;
 }
 
+/* 1 when key is a full level-0 tile "log/tile/0/x001/234" (*n its index). */
+static int level0_full(const char *key, uint64_t *n)
+{
+	const char *p = key + strlen("log/tile/0/");
+	uint64_t v = 0;
+	int digits = 0;
+
+	if (strncmp(key, "log/tile/0/", 11) || strstr(key, ".p"))
+		return 0;
+	for (; *p; p++) {
+		if (*p == 'x' || *p == '/')
+			continue;
+		if (*p < '0' || *p > '9')
+			return 0;
+		v = v * 10 + (uint64_t)(*p - '0');
+		digits++;
+	}
+	*n = v;
+	return digits > 0;
+}
+
 static int dir_empty(const char *dir)
 {
 	DIR *d = opendir(dir);
@@ -313,19 +334,11 @@ ls_rc restore_run(const struct restore_opts *o, struct restore_report *rep, stru
 		rep->segments++;
 		say(o, "segments", i + 1, segs.n);
 	}
-	for (size_t i = 0; i < tiles.n; i++) {
-		if (!strncmp(tiles.v[i], "log/tile/entries/", 17))
-			continue;	/* entries: from the segments and the WAL */
-		snprintf(path, sizeof(path), "%s/%s", dir, tiles.v[i]);
-		rc = get_to(os, tiles.v[i], path, tiles.sizes[i], rep, err);
-		if (rc != LS_OK)
-			goto out;
-		rep->tiles++;
-		if (rep->tiles % 64 == 0)
-			say(o, "tiles", i + 1, tiles.n);
-	}
+	snprintf(path, sizeof(path), "%s/log", dir);
+	rc = fs_mkdirs(path, 0700, err);
 	snprintf(path, sizeof(path), "%s/log/checkpoint", dir);
-	rc = fs_write_file(path, note, strlen(note), 0644, 0, err);
+	if (rc == LS_OK)
+		rc = fs_write_file(path, note, strlen(note), 0644, 0, err);
 	if (rc != LS_OK)
 		goto out;
 
@@ -361,6 +374,23 @@ ls_rc restore_run(const struct restore_opts *o, struct restore_report *rep, stru
 			goto out;
 		}
 		rep->sealed_end = end;
+		/* The hash tiles; the full level-0 ones of the sealed range are
+		 * served from the segments (tiles.h) and are not fetched. */
+		for (size_t i = 0; i < tiles.n; i++) {
+			uint64_t tn;
+
+			if (!strncmp(tiles.v[i], "log/tile/entries/", 17))
+				continue;	/* entries: from the segments and the WAL */
+			if (level0_full(tiles.v[i], &tn) && (tn + 1) * 256 <= end)
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dir, tiles.v[i]);
+			rc = get_to(os, tiles.v[i], path, tiles.sizes[i], rep, err);
+			if (rc != LS_OK)
+				goto out;
+			rep->tiles++;
+			if (rep->tiles % 64 == 0)
+				say(o, "tiles", i + 1, tiles.n);
+		}
 		if (end < latest.size) {
 			uint64_t n = latest.size - end;
 			struct iovec *v = calloc(n, sizeof(*v));

@@ -9,7 +9,9 @@
  *      be the verifier of that log.key (else refused, naming both);
  *      keys/datakeys.json is downloaded (encrypted logs);
  *   2. segments/<016x>.seal -> DIR/segments, every hash tile log/tile/<L>/..
- *      -> DIR/log/tile, checkpoints/<size> -> DIR/checkpoints/<020 size>,
+ *      -> DIR/log/tile (not the full level-0 ones of the sealed range: the
+ *      segments serve them, and verify ties their hashes to level 1),
+ *      checkpoints/<size> -> DIR/checkpoints/<020 size>,
  *      log/checkpoint -> DIR/log/checkpoint;
  *   3. the entries after the last sealed segment, up to the latest size,
  *      from the bucket's entry bundles (full ones, then the partial one of

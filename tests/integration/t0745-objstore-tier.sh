@@ -15,23 +15,13 @@
 #  B. bucket without Object Lock: archived then purged: every version of
 #     the objects deleted, purge events, verify --data passes, proofs of
 #     kept entries verify.
-# S3: the suite's RGW (LOGSEAL_TEST_S3_*) through need_s3 when lib.sh has
-# it; until then a local copy below that makes a bucket on the shared dev
-# RGW (http://127.0.0.1:7480).
+# S3: the suite's RGW (LOGSEAL_TEST_S3_*, need_s3 from lib.sh); more
+# buckets are made here with s3api.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/serve_lib.sh"
 
-: "${LOGSEAL_TEST_S3_ENDPOINT:=http://127.0.0.1:7480}"
-: "${LOGSEAL_TEST_S3_KEY:=TESTKEY}"
-: "${LOGSEAL_TEST_S3_SECRET:=TESTSECRET}"
-export AWS_ACCESS_KEY_ID=$LOGSEAL_TEST_S3_KEY AWS_SECRET_ACCESS_KEY=$LOGSEAL_TEST_S3_SECRET
-export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT_URL=$LOGSEAL_TEST_S3_ENDPOINT
-export LOGSEAL_S3_PATH_STYLE=1
+need_s3 log
 AWS="/usr/bin/aws --endpoint-url $LOGSEAL_TEST_S3_ENDPOINT"
-if ! curl -s -o /dev/null "$LOGSEAL_TEST_S3_ENDPOINT"; then
-	skip "object store tiers" "no S3 endpoint at $LOGSEAL_TEST_S3_ENDPOINT"
-	done_testing; exit 0
-fi
 # mkbucket NAME [lock]: a fresh bucket (with Object Lock when asked).
 mkbucket() {
 	if [ "${2:-}" = lock ]; then
@@ -42,9 +32,8 @@ mkbucket() {
 				--versioning-configuration Status=Enabled >/dev/null
 	fi
 }
-BA=tier-t0745a-$$-$RANDOM
-BB=tier-t0745b-$$-$RANDOM
-check "bucket with Object Lock" mkbucket "$BA" lock
+BA=$S3_BUCKET	# need_s3's, with Object Lock
+BB=$S3_BUCKET-b
 check "bucket without Object Lock" mkbucket "$BB"
 
 D=$TMP/data
