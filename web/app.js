@@ -811,6 +811,28 @@
 		] : [['checkpoint', na('could not be parsed')]]);
 	}
 
+	/* The evidence file of the event shown (GET /v1/export?format=evidence):
+	 * the entry, its proof and the cosigned checkpoint, checked offline
+	 * by `logseal verify-bundle FILE --key K [--witness W ...]`. */
+	async function downloadEvidence() {
+		const arg = $('event-index').textContent;
+		if (!/^[0-9]+$/.test(arg))
+			return;
+		try {
+			const resp = await request('/v1/export?format=evidence&index=' + arg);
+			const blob = await resp.blob();
+			const url = URL.createObjectURL(blob);
+			const a = el('a', { href: url, download: 'logseal-evidence-' + arg + '.json' });
+			document.body.append(a);
+			a.click();
+			a.remove();
+			setTimeout(() => URL.revokeObjectURL(url), 30000);
+			say('Evidence for event ' + arg + ' downloaded (' + blob.size + ' bytes): check it with logseal verify-bundle.');
+		} catch (e) {
+			say('Evidence failed: ' + describe(e), true);
+		}
+	}
+
 	/* ========================================================= activity */
 
 	const OUTCOMES = ['success', 'failure', 'denied', 'error', 'unknown'];
@@ -1320,6 +1342,7 @@
 		$('search-first').addEventListener('click', firstPage);
 		$('export-csv').addEventListener('click', () => download('csv'));
 		$('export-bundle').addEventListener('click', () => download('bundle'));
+		$('event-evidence').addEventListener('click', downloadEvidence);
 		$('event-form').addEventListener('submit', (ev) => {
 			ev.preventDefault();
 			location.hash = '#/event/' + $('event-goto').value;

@@ -238,6 +238,18 @@ const verified = await step('opening the event shows its proof verified in the b
 	await shot(page, 'event');
 }, found);
 
+await step('the event\'s evidence file downloads (entry, proof, checkpoint)', async () => {
+	const [dl] = await Promise.all([
+		page.waitForEvent('download', { timeout: 8000 }),
+		page.click('#event-evidence'),
+	]);
+	const ev = JSON.parse(readFileSync(await dl.path(), 'utf8'));
+	assert(dl.suggestedFilename() === 'logseal-evidence-' + found + '.json', 'file name ' + dl.suggestedFilename());
+	assert(ev.evidence === 'logseal evidence v1' && String(ev.index) === String(found), 'not the evidence of ' + found);
+	assert(Buffer.from(ev.entry_b64, 'base64').toString('utf8').includes(actor), 'the evidence does not hold the entry of ' + actor);
+	assert(ev.checkpoint.includes('\u2014 ') && ev.tree_size > ev.index, 'no signed checkpoint beyond the entry');
+}, verified);
+
 await step('a tampered entry is shown as NOT verified', async () => {
 	await page.route('**/v1/events/' + found, async (route) => {
 		const resp = await route.fetch();
