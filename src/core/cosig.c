@@ -92,57 +92,23 @@ ls_rc cosig_signer_generate(const char *name, struct cosig_signer *s, struct ls_
 
 ls_rc cosig_signer_parse(const char *skey, size_t n, struct cosig_signer *s, struct ls_err *err)
 {
-	const size_t plen = sizeof(SKEY_PREFIX) - 1;
 	struct cosig_signer t;
 	ls_rc rc;
 
 	while (skey && n && (skey[n - 1] == '\n' || skey[n - 1] == '\r'))
 		n--;
-	if (!skey || n > KEY_MAX_LEN || n < plen || memcmp(skey, SKEY_PREFIX, plen) != 0)
-		return ls_err_set(err, LS_INVALID, "witness key: not a " SKEY_PREFIX " key");
 	memset(&t, 0, sizeof(t));
-	rc = note_key_split(skey + plen, n - plen, COSIG_ALG_ED25519, "witness signer", t.name,
-			    &t.key_id, t.seed, err);
-	if (rc != LS_OK)
-		goto out;
-	if (ls_ed25519_public(t.seed, t.pub) != LS_OK) {
-		rc = ls_err_set(err, LS_INVALID, "witness key: not a usable Ed25519 seed");
-		goto out;
-	}
-	if (cosig_key_id(t.name, strlen(t.name), t.pub) != t.key_id) {
-		rc = ls_err_set(err, LS_INVALID,
-				"witness key: key id does not match name and public key");
-		goto out;
-	}
-	*s = t;
-out:
+	rc = note_skey_parse(skey, n, COSIG_ALG_ED25519, "witness", cosig_key_id, t.name,
+			     &t.key_id, t.seed, t.pub, err);
+	if (rc == LS_OK)
+		*s = t;
 	ls_wipe(&t, sizeof(t));
 	return rc;
 }
 
 ls_rc cosig_signer_format(const struct cosig_signer *s, char *out, size_t cap)
 {
-	char b64[LS_B64_LEN(33) + 1];
-	uint8_t raw[33];
-	size_t nlen = strnlen(s->name, NOTE_MAX_NAME);
-	ls_rc rc = LS_OK;
-	int w;
-
-	if (!note_name_ok(s->name, nlen))
-		return LS_INVALID;
-	raw[0] = COSIG_ALG_ED25519;
-	memcpy(raw + 1, s->seed, 32);
-	ls_b64_encode(raw, sizeof(raw), b64, sizeof(b64));
-	w = snprintf(out, cap, SKEY_PREFIX "%s+%08" PRIx32 "+%s", s->name, s->key_id, b64);
-	if (w < 0 || (size_t)w >= cap) {
-		ls_wipe(out, cap);
-		if (cap)
-			out[0] = 0;
-		rc = LS_LIMIT;
-	}
-	ls_wipe(raw, sizeof(raw));
-	ls_wipe(b64, sizeof(b64));
-	return rc;
+	return note_skey_format(s->name, s->key_id, COSIG_ALG_ED25519, s->seed, out, cap);
 }
 
 void cosig_signer_verifier(const struct cosig_signer *s, struct cosig_verifier *v)

@@ -254,49 +254,57 @@ ls_rc note_signer_generate(const char *name, struct note_signer *s, struct ls_er
 	return LS_OK;
 }
 
-ls_rc note_signer_parse(const char *skey, size_t n, struct note_signer *s, struct ls_err *err)
+ls_rc note_skey_parse(const char *skey, size_t n, uint8_t alg, const char *what,
+		      note_key_id_fn id_of, char name[NOTE_MAX_NAME], uint32_t *kid,
+		      uint8_t seed[32], uint8_t pub[32], struct ls_err *err)
 {
 	const size_t plen = sizeof(SKEY_PREFIX) - 1;
-	struct note_signer t;
 	ls_rc rc;
 
 	if (!skey || n > KEY_MAX_LEN)
-		return ls_err_set(err, LS_INVALID, "signer key: missing or too long");
+		return ls_err_set(err, LS_INVALID, "%s key: missing or too long", what);
 	if (n < plen || memcmp(skey, SKEY_PREFIX, plen) != 0)
-		return ls_err_set(err, LS_INVALID, "signer key: does not start with " SKEY_PREFIX);
-	memset(&t, 0, sizeof(t));
-	rc = note_key_split(skey + plen, n - plen, ALG_ED25519, "signer", t.name, &t.key_id, t.seed, err);
+		return ls_err_set(err, LS_INVALID, "%s key: does not start with " SKEY_PREFIX, what);
+	rc = note_key_split(skey + plen, n - plen, alg, what, name, kid, seed, err);
 	if (rc != LS_OK)
-		goto out;
-	if (ls_ed25519_public(t.seed, t.pub) != LS_OK) {
-		rc = ls_err_set(err, LS_INVALID, "signer key: not a usable Ed25519 seed");
-		goto out;
-	}
-	if (key_id(t.name, strlen(t.name), t.pub) != t.key_id) {
-		rc = ls_err_set(err, LS_INVALID,
-				"signer key: key id does not match name and public key");
-		goto out;
-	}
-	*s = t;
-out:
+		return rc;
+	if (ls_ed25519_public(seed, pub) != LS_OK)
+		return ls_err_set(err, LS_INVALID, "%s key: not a usable Ed25519 seed", what);
+	if (id_of(name, strlen(name), pub) != *kid)
+		return ls_err_set(err, LS_INVALID, "%s key: key id does not match name and public key",
+				  what);
+	return LS_OK;
+}
+
+ls_rc note_signer_parse(const char *skey, size_t n, struct note_signer *s, struct ls_err *err)
+{
+	struct note_signer t;
+	ls_rc rc;
+
+	memset(&t, 0, sizeof(t));
+	rc = note_skey_parse(skey, n, ALG_ED25519, "signer", key_id, t.name, &t.key_id, t.seed,
+			     t.pub, err);
+	if (rc == LS_OK)
+		*s = t;
 	ls_wipe(&t, sizeof(t));
 	return rc;
 }
 
-ls_rc note_signer_format(const struct note_signer *s, char *out, size_t cap)
+ls_rc note_skey_format(const char *name, uint32_t kid, uint8_t alg, const uint8_t seed[32],
+		       char *out, size_t cap)
 {
 	char b64[LS_B64_LEN(33) + 1];
 	uint8_t raw[33];
-	size_t nlen = strnlen(s->name, NOTE_MAX_NAME);
+	size_t nlen = strnlen(name, NOTE_MAX_NAME);
 	ls_rc rc = LS_OK;
 	int w;
 
-	if (!name_ok(s->name, nlen))
+	if (!name_ok(name, nlen))
 		return LS_INVALID;
-	raw[0] = ALG_ED25519;
-	memcpy(raw + 1, s->seed, 32);
+	raw[0] = alg;
+	memcpy(raw + 1, seed, 32);
 	ls_b64_encode(raw, sizeof(raw), b64, sizeof(b64));
-	w = snprintf(out, cap, SKEY_PREFIX "%s+%08" PRIx32 "+%s", s->name, s->key_id, b64);
+	w = snprintf(out, cap, SKEY_PREFIX "%s+%08" PRIx32 "+%s", name, kid, b64);
 	if (w < 0 || (size_t)w >= cap) {
 		/* Never leave a truncated private key behind. */
 		ls_wipe(out, cap);
@@ -307,6 +315,11 @@ ls_rc note_signer_format(const struct note_signer *s, char *out, size_t cap)
 	ls_wipe(raw, sizeof(raw));
 	ls_wipe(b64, sizeof(b64));
 	return rc;
+}
+
+ls_rc note_signer_format(const struct note_signer *s, char *out, size_t cap)
+{
+	return note_skey_format(s->name, s->key_id, ALG_ED25519, s->seed, out, cap);
 }
 
 void note_signer_verifier(const struct note_signer *s, struct note_verifier *v)

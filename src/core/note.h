@@ -109,6 +109,17 @@ ls_rc note_sigref_decode(const char *note, const struct note_sigref *r, uint8_t 
  * of "<name>+<hex id>+base64(alg || 32 bytes)" (the id is not checked). */
 uint32_t note_key_id_alg(const char *name, size_t n, uint8_t alg, const uint8_t pub[32]);
 int note_name_ok(const char *s, size_t n);
+/* The private key line "PRIVATE+KEY+<name>+<hex id>+<base64(alg || seed)>"
+ * of an Ed25519 key (the log's signer; a witness's cosigner, core/cosig.h,
+ * whose key id is computed another way: id_of).  parse checks the id
+ * against id_of(name, public key) and names the key by what in its errors;
+ * format never leaves a cut key behind (LS_LIMIT, out wiped). */
+typedef uint32_t (*note_key_id_fn)(const char *name, size_t n, const uint8_t pub[32]);
+ls_rc note_skey_parse(const char *skey, size_t n, uint8_t alg, const char *what,
+		      note_key_id_fn id_of, char name[NOTE_MAX_NAME], uint32_t *kid,
+		      uint8_t seed[32], uint8_t pub[32], struct ls_err *err);
+ls_rc note_skey_format(const char *name, uint32_t kid, uint8_t alg, const uint8_t seed[32],
+		       char *out, size_t cap);
 ls_rc note_key_split(const char *s, size_t n, uint8_t alg, const char *what,
 		     char name[NOTE_MAX_NAME], uint32_t *id, uint8_t key[32], struct ls_err *err);
 
