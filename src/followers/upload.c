@@ -98,6 +98,10 @@ struct upload {
 	 * (objstore.h invariant 2): half the requests.  The first step after
 	 * a start and every retry still look first. */
 	int seen_full, seen_cp;
+	/* The bucket's Object Lock, asked once it answers (objstore_ping):
+	 * without it a PUT with a retention is refused (400 InvalidRequest),
+	 * so objects are then written once but unlocked, and that is said. */
+	int lock_known, no_lock;
 };
 
 static int64_t now_s(void)
@@ -315,7 +319,8 @@ static ls_rc job_try(struct upload *u, struct job *j, int fresh, struct ls_err *
 	memset(&po, 0, sizeof(po));
 	if (j->locked) {
 		po.if_none_match = fresh ? 2 : 1;
-		po.lock_until = now_s() + (int64_t)u->o.lock_days * 86400;
+		if (!u->no_lock)
+			po.lock_until = now_s() + (int64_t)u->o.lock_days * 86400;
 	}
 	if (j->kind == J_CHECKPOINT || j->kind == J_LATEST || j->kind == J_FILE)
 		po.content_type = "text/plain; charset=utf-8";
@@ -1008,6 +1013,24 @@ static void *upload_main(void *arg)
 		pthread_mutex_lock(&u->mu);
 		ok = !u->stats.conflict;
 		pthread_mutex_unlock(&u->mu);
+		if (ok && !u->lock_known) {
+			struct ls_err err = { "" };
+			int lock = 0;
+
+			if (objstore_ping(u->store, &lock, &err) == LS_OK) {
+				u->lock_known = 1;
+				u->no_lock = !lock;
+				pthread_mutex_lock(&u->mu);
+				u->stats.object_lock = lock;
+				pthread_mutex_unlock(&u->mu);
+				if (!lock)
+					say(u, "object store: %s has NO Object Lock: objects are written "
+					    "once but not locked (create the bucket with Object Lock)",
+					    objstore_describe(u->store));
+			}
+			/* Else asked again next round; the round itself says what
+			 * is wrong better (a HEAD reply has no S3 error code). */
+		}
 		if (ok) {
 			if (ticks % 25 == 0)
 				round_keys(u);
@@ -1074,6 +1097,7 @@ ls_rc upload_start(const struct upload_opts *o, struct upload **out, struct ls_e
 	u->stats.uploaded_size = u->st.size;
 	u->stats.backlog_limit = u->o.backlog_bytes;
 	u->stats.reachable = 1;
+	u->stats.object_lock = -1;
 	snprintf(u->stats.describe, sizeof(u->stats.describe), "%s", objstore_describe(u->store));
 	for (u->nworkers = 0; u->nworkers < u->o.threads; u->nworkers++)
 		if (pthread_create(&u->workers[u->nworkers], NULL, worker_main, u) != 0)

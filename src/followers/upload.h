@@ -116,6 +116,7 @@ struct upload_stats {
 	int64_t last_success;		/* Unix s of the last upload; 0: none */
 	int reachable;			/* the last request reached the store */
 	int conflict;			/* a locked object has other bytes */
+	int object_lock;		/* the bucket's Object Lock: 1, 0, -1 not known yet */
 	uint64_t uploaded_size;		/* log/checkpoint in the bucket */
 	uint64_t log_size;		/* the latest signed checkpoint here */
 	char last_error[512];		/* "" when none since the last success */

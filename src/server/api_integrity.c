@@ -170,6 +170,9 @@ void api_integrity_get(struct server *s, const struct request *q, struct reply *
 			       (json_int_t)us.backlog_limit, "last_success",
 			       (json_int_t)us.last_success, "over_backlog",
 			       upload_over_backlog(s->upload));
+		if (os && us.object_lock >= 0 &&
+		    json_object_set_new(os, "object_lock", json_boolean(us.object_lock)))
+			goto nomem;
 		if (!os || json_object_set_new(body, "object_store", os))
 			goto nomem;
 	}

@@ -493,7 +493,8 @@ static ls_rc cache_scan(struct tier *t, struct ls_err *err)
 	free(old);
 	if (first_scan) {
 		/* Use clocks in modification order, then from there on. */
-		qsort(t->files, t->nfiles, sizeof(*t->files), cmp_used);
+		if (t->nfiles)	/* (files is NULL while the cache is empty) */
+			qsort(t->files, t->nfiles, sizeof(*t->files), cmp_used);
 		for (size_t i = 0; i < t->nfiles; i++)
 			t->files[i].used = ++t->clock;
 	}

@@ -165,6 +165,7 @@ check "everything compared again, the bucket caught up" wait_for caught_up "$D" 
 check_eq "no conflict" 0 "$(metric logseal_objstore_conflicts)"
 req GET /v1/integrity "$ADMIN" >/dev/null
 check_eq "/v1/integrity: object store ok" ok "$(jq -r .object_store.state "$TMP/resp")"
+check_eq "/v1/integrity: the bucket's Object Lock seen" true "$(jq -r .object_store.object_lock "$TMP/resp")"
 rm -rf "$TMP/copy"; aws --endpoint-url "$EP" s3 sync --quiet "s3://$B/plain/log/" "$TMP/copy/"
 check "the bucket verifies after the crash and the fresh start" "$LOGSEAL" verify --tiles "$TMP/copy" --key "$D/verifier.key"
 check_eq "one version of each locked segment" "$(ls "$D"/segments | wc -l)" \

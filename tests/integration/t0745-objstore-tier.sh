@@ -168,6 +168,9 @@ check "two sealed segments" wait_for test -f "$D2/segments/0000000000000100.seal
 echo $((31 * DAY)) >"$CLK"
 check "B: archived to the bucket" wait_for sh -c "[ \$('$TESTBIN/journalcat' '$D2' 2>/dev/null | grep -c logseal.retention.archive) = 2 ]"
 check "B: in the bucket" head_obj "$BB" log/segments/0000000000000000.seal
+check "B: the server says the bucket has no Object Lock" grep -q "has NO Object Lock: objects are written once but not locked" "$SRV_ERR"
+check "B: the uploader writes unlocked objects there (no 400 for a retention)" wait_for head_obj "$BB" log/log/checkpoint
+check_eq "B: /v1/integrity: no Object Lock" false "$(req GET /v1/integrity "$ADMIN" >/dev/null; jq -r .object_store.object_lock "$TMP/resp")"
 echo $((100 * DAY)) >"$CLK"
 check "B: day 100: both purged" wait_for sh -c "[ \$('$TESTBIN/journalcat' '$D2' 2>/dev/null | grep -c '\"logseal.retention.purge\"') = 2 ]"
 check "  the objects are gone" wait_for sh -c "! $AWS s3api head-object --bucket $BB --key log/segments/0000000000000000.seal >/dev/null 2>&1"
