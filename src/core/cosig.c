@@ -20,10 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SKEY_PREFIX "PRIVATE+KEY+"
 #define EM_DASH "\xe2\x80\x94"
 #define HEADER "cosignature/v1\ntime "
-#define KEY_MAX_LEN (sizeof(SKEY_PREFIX) + NOTE_MAX_NAME + 1 + 8 + 1 + LS_B64_LEN(33))
 
 static void put_be32(uint8_t *p, uint32_t v)
 {
@@ -131,36 +129,17 @@ ls_rc cosig_verifier_parse(const char *vkey, size_t n, struct cosig_verifier *v,
 	struct cosig_verifier t;
 	ls_rc rc;
 
-	if (!vkey || n > KEY_MAX_LEN)
-		return ls_err_set(err, LS_INVALID, "witness verifier key: missing or too long");
 	memset(&t, 0, sizeof(t));
-	rc = note_key_split(vkey, n, COSIG_ALG_ED25519, "witness verifier", t.name, &t.key_id,
-			    t.pub, err);
-	if (rc != LS_OK)
-		return rc;
-	if (cosig_key_id(t.name, strlen(t.name), t.pub) != t.key_id)
-		return ls_err_set(err, LS_INVALID,
-				  "witness verifier key: key id does not match name and public key");
-	*v = t;
-	return LS_OK;
+	rc = note_vkey_parse(vkey, n, COSIG_ALG_ED25519, "witness verifier", cosig_key_id, t.name,
+			     &t.key_id, t.pub, err);
+	if (rc == LS_OK)
+		*v = t;
+	return rc;
 }
 
 ls_rc cosig_verifier_format(const struct cosig_verifier *v, char *out, size_t cap)
 {
-	char b64[LS_B64_LEN(33) + 1];
-	uint8_t raw[33];
-	size_t nlen = strnlen(v->name, NOTE_MAX_NAME);
-	int w;
-
-	if (!note_name_ok(v->name, nlen))
-		return LS_INVALID;
-	raw[0] = COSIG_ALG_ED25519;
-	memcpy(raw + 1, v->pub, 32);
-	ls_b64_encode(raw, sizeof(raw), b64, sizeof(b64));
-	w = snprintf(out, cap, "%s+%08" PRIx32 "+%s", v->name, v->key_id, b64);
-	if (w < 0 || (size_t)w >= cap)
-		return LS_LIMIT;
-	return LS_OK;
+	return note_vkey_format(v->name, v->key_id, COSIG_ALG_ED25519, v->pub, out, cap);
 }
 
 /* ------------------------------------------------------------------------

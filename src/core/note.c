@@ -162,7 +162,7 @@ int note_name_ok(const char *s, size_t n)
  * ends at the first '+' and the id at the second; the key is the rest, which
  * may itself contain '+' (a base64 digit).  what names the key kind in errors.
  */
-ls_rc note_key_split(const char *s, size_t n, uint8_t alg, const char *what,
+static ls_rc note_key_split(const char *s, size_t n, uint8_t alg, const char *what,
 		     char name[NOTE_MAX_NAME], uint32_t *id, uint8_t key[32], struct ls_err *err)
 {
 	const char *p1, *p2;
@@ -198,40 +198,58 @@ ls_rc note_key_split(const char *s, size_t n, uint8_t alg, const char *what,
 /* Key strings are short; this cap keeps garbage from being scanned at length. */
 #define KEY_MAX_LEN (sizeof(SKEY_PREFIX) + NOTE_MAX_NAME + 1 + 8 + 1 + LS_B64_LEN(33))
 
+ls_rc note_vkey_parse(const char *vkey, size_t n, uint8_t alg, const char *what,
+		      note_key_id_fn id_of, char name[NOTE_MAX_NAME], uint32_t *kid,
+		      uint8_t pub[32], struct ls_err *err)
+{
+	ls_rc rc;
+
+	if (!vkey || n > KEY_MAX_LEN)
+		return ls_err_set(err, LS_INVALID, "%s key: missing or too long", what);
+	rc = note_key_split(vkey, n, alg, what, name, kid, pub, err);
+	if (rc != LS_OK)
+		return rc;
+	if (id_of(name, strlen(name), pub) != *kid)
+		return ls_err_set(err, LS_INVALID, "%s key: key id does not match name and public key",
+				  what);
+	return LS_OK;
+}
+
+ls_rc note_vkey_format(const char *name, uint32_t kid, uint8_t alg, const uint8_t pub[32],
+		       char *out, size_t cap)
+{
+	char b64[LS_B64_LEN(33) + 1];
+	uint8_t raw[33];
+	size_t nlen = strnlen(name, NOTE_MAX_NAME);
+	int w;
+
+	if (!name_ok(name, nlen))
+		return LS_INVALID;
+	raw[0] = alg;
+	memcpy(raw + 1, pub, 32);
+	ls_b64_encode(raw, sizeof(raw), b64, sizeof(b64));
+	w = snprintf(out, cap, "%s+%08" PRIx32 "+%s", name, kid, b64);
+	if (w < 0 || (size_t)w >= cap)
+		return LS_LIMIT;
+	return LS_OK;
+}
+
 ls_rc note_verifier_parse(const char *vkey, size_t n, struct note_verifier *v, struct ls_err *err)
 {
 	struct note_verifier t;
 	ls_rc rc;
 
-	if (!vkey || n > KEY_MAX_LEN)
-		return ls_err_set(err, LS_INVALID, "verifier key: missing or too long");
 	memset(&t, 0, sizeof(t));
-	rc = note_key_split(vkey, n, ALG_ED25519, "verifier", t.name, &t.key_id, t.pub, err);
-	if (rc != LS_OK)
-		return rc;
-	if (key_id(t.name, strlen(t.name), t.pub) != t.key_id)
-		return ls_err_set(err, LS_INVALID,
-				  "verifier key: key id does not match name and public key");
-	*v = t;
-	return LS_OK;
+	rc = note_vkey_parse(vkey, n, ALG_ED25519, "verifier", key_id, t.name, &t.key_id, t.pub,
+			     err);
+	if (rc == LS_OK)
+		*v = t;
+	return rc;
 }
 
 ls_rc note_verifier_format(const struct note_verifier *v, char *out, size_t cap)
 {
-	char b64[LS_B64_LEN(33) + 1];
-	uint8_t raw[33];
-	size_t nlen = strnlen(v->name, NOTE_MAX_NAME);
-	int w;
-
-	if (!name_ok(v->name, nlen))
-		return LS_INVALID;
-	raw[0] = ALG_ED25519;
-	memcpy(raw + 1, v->pub, 32);
-	ls_b64_encode(raw, sizeof(raw), b64, sizeof(b64));
-	w = snprintf(out, cap, "%s+%08" PRIx32 "+%s", v->name, v->key_id, b64);
-	if (w < 0 || (size_t)w >= cap)
-		return LS_LIMIT;
-	return LS_OK;
+	return note_vkey_format(v->name, v->key_id, ALG_ED25519, v->pub, out, cap);
 }
 
 ls_rc note_signer_generate(const char *name, struct note_signer *s, struct ls_err *err)

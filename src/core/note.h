@@ -120,8 +120,12 @@ ls_rc note_skey_parse(const char *skey, size_t n, uint8_t alg, const char *what,
 		      uint8_t seed[32], uint8_t pub[32], struct ls_err *err);
 ls_rc note_skey_format(const char *name, uint32_t kid, uint8_t alg, const uint8_t seed[32],
 		       char *out, size_t cap);
-ls_rc note_key_split(const char *s, size_t n, uint8_t alg, const char *what,
-		     char name[NOTE_MAX_NAME], uint32_t *id, uint8_t key[32], struct ls_err *err);
+/* The same for the public key line "<name>+<hex id>+<base64(alg || pub)>". */
+ls_rc note_vkey_parse(const char *vkey, size_t n, uint8_t alg, const char *what,
+		      note_key_id_fn id_of, char name[NOTE_MAX_NAME], uint32_t *kid,
+		      uint8_t pub[32], struct ls_err *err);
+ls_rc note_vkey_format(const char *name, uint32_t kid, uint8_t alg, const uint8_t pub[32],
+		       char *out, size_t cap);
 
 struct checkpoint {
 	char origin[NOTE_MAX_NAME];
