@@ -210,6 +210,22 @@ static ls_rc cache_relist(struct sealed_cache *c, struct ls_err *err)
 	return LS_OK;
 }
 
+/* The cached segment that starts at first, with a reference taken, or
+ * NULL.  Under mu. */
+static struct segment *cache_slot_take(struct sealed_cache *c, uint64_t first)
+{
+	for (int k = 0; k < SEALED_CACHE; k++) {
+		struct slot *sl = &c->slot[k];
+
+		if (sl->seg && sl->first == first) {
+			sl->refs++;
+			sl->used = ++c->clock;
+			return sl->seg;
+		}
+	}
+	return NULL;
+}
+
 /* Put s (first) in a free or least recently used slot, or leave it to the
  * caller alone (C2).  Under mu. */
 static void cache_slot_put(struct sealed_cache *c, struct segment *s, uint64_t first)
@@ -250,18 +266,10 @@ static ls_rc cache_get_remote(struct sealed_cache *c, uint64_t index, struct seg
 	if (rc != LS_OK)
 		return rc;
 	pthread_mutex_lock(&c->mu);
-	for (int k = 0; k < SEALED_CACHE; k++) {
-		struct slot *sl = &c->slot[k];
-
-		if (sl->seg && sl->first == first) {
-			sl->refs++;
-			sl->used = ++c->clock;
-			*seg = sl->seg;
-			pthread_mutex_unlock(&c->mu);
-			return LS_OK;
-		}
-	}
+	*seg = cache_slot_take(c, first);
 	pthread_mutex_unlock(&c->mu);
+	if (*seg)
+		return LS_OK;
 	rc = tier_open(datadir, c->kr, index, &s, &first, &end, err);
 	if (rc == LS_NOTFOUND)
 		rc = ls_err_set(err, LS_NOTFOUND, "%s: no sealed segment holds leaf %llu", c->dir,
@@ -269,21 +277,14 @@ static ls_rc cache_get_remote(struct sealed_cache *c, uint64_t index, struct seg
 	if (rc != LS_OK)
 		return rc;
 	pthread_mutex_lock(&c->mu);
-	for (int k = 0; k < SEALED_CACHE; k++) {
-		struct slot *sl = &c->slot[k];
-
-		if (sl->seg && sl->first == first) {
-			sl->refs++;
-			sl->used = ++c->clock;
-			*seg = sl->seg;
-			pthread_mutex_unlock(&c->mu);
-			segment_close(s);
-			return LS_OK;
-		}
-	}
-	cache_slot_put(c, s, first);
+	*seg = cache_slot_take(c, first);	/* another thread opened it meanwhile? */
+	if (!*seg)
+		cache_slot_put(c, s, first);
 	pthread_mutex_unlock(&c->mu);
-	*seg = s;
+	if (*seg)
+		segment_close(s);
+	else
+		*seg = s;
 	return LS_OK;
 }
 
@@ -293,7 +294,6 @@ ls_rc sealed_cache_get(struct sealed_cache *c, uint64_t index, int relist, struc
 	char path[4096];
 	struct segment *s;
 	uint64_t first, end;
-	struct slot *victim = NULL;
 	long i;
 	ls_rc rc = LS_OK;
 
@@ -317,18 +317,10 @@ ls_rc sealed_cache_get(struct sealed_cache *c, uint64_t index, int relist, struc
 	}
 	first = c->list.first[i];
 	end = sealed_list_end_of(&c->list, (size_t)i);
-	for (int k = 0; k < SEALED_CACHE; k++) {
-		struct slot *sl = &c->slot[k];
-
-		if (sl->seg && sl->first == first) {
-			sl->refs++;
-			sl->used = ++c->clock;
-			*seg = sl->seg;
-			pthread_mutex_unlock(&c->mu);
-			return LS_OK;
-		}
-	}
+	*seg = cache_slot_take(c, first);
 	pthread_mutex_unlock(&c->mu);
+	if (*seg)
+		return LS_OK;
 	/* Opening reads the header, footer and block table: not under mu. */
 	segment_path(c->dir, first, path, sizeof(path));
 	rc = segment_open(path, c->kr, &s, err);
@@ -351,31 +343,14 @@ ls_rc sealed_cache_get(struct sealed_cache *c, uint64_t index, int relist, struc
 				  (unsigned long long)first, (unsigned long long)end);
 	}
 	pthread_mutex_lock(&c->mu);
-	for (int k = 0; k < SEALED_CACHE; k++) {
-		struct slot *sl = &c->slot[k];
-
-		if (sl->seg && sl->first == first) {
-			/* Another thread opened it meanwhile. */
-			sl->refs++;
-			sl->used = ++c->clock;
-			*seg = sl->seg;
-			pthread_mutex_unlock(&c->mu);
-			segment_close(s);
-			return LS_OK;
-		}
-		if (sl->refs == 0 && (!victim || !sl->seg || (victim->seg && sl->used < victim->used)))
-			victim = sl;
-	}
-	if (victim) {
-		if (victim->seg)
-			segment_close(victim->seg);
-		victim->seg = s;
-		victim->first = first;
-		victim->refs = 1;
-		victim->used = ++c->clock;
-	}
+	*seg = cache_slot_take(c, first);	/* another thread opened it meanwhile? */
+	if (!*seg)
+		cache_slot_put(c, s, first);	/* else uncached (C2): closed by sealed_cache_put() */
 	pthread_mutex_unlock(&c->mu);
-	*seg = s;	/* uncached (C2): closed by sealed_cache_put() */
+	if (*seg)
+		segment_close(s);
+	else
+		*seg = s;
 	return LS_OK;
 }
 
