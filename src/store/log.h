@@ -113,6 +113,32 @@ ls_rc log_append_start(struct log *l, const struct iovec *entries, size_t n,
 		       struct log_ticket **t, struct ls_err *err);
 ls_rc log_append_finish(struct log *l, struct log_ticket *t, uint64_t *first, struct ls_err *err);
 
+/* Appends whose events carry idempotency keys: keys[i] is entry i's
+ * LOG_KEY_LEN-byte scoped key (server/idem.h) or all zero for none.
+ * idx[i] receives entry i's leaf index.  Single node: the same as
+ * log_append() (keys are ignored; the server's idem map dedupes).  Cluster
+ * (log_set_sequencer): the database dedupes across nodes, so an entry whose
+ * key it already holds is not appended and gets its first index. */
+#define LOG_KEY_LEN 16
+ls_rc log_append_keyed(struct log *l, const struct iovec *entries, size_t n,
+		       const uint8_t (*keys)[LOG_KEY_LEN], uint64_t *idx, struct ls_err *err);
+
+/* Cluster mode (store/cluster.h).  Once a sequencer is set, every
+ * log_append*() hands its batch to fn (which returns only after the
+ * batch is durably sequenced, with its indexes, or fails) and then waits,
+ * bounded, until the local replica holds those entries (read your writes
+ * on this node); the local journal is then written only by log_apply().
+ * fn NULL: back to single node. */
+typedef ls_rc (*log_sequencer_fn)(void *ctx, const struct iovec *entries, size_t n,
+				  const uint8_t (*keys)[LOG_KEY_LEN], uint64_t *idx,
+				  struct ls_err *err);
+void log_set_sequencer(struct log *l, log_sequencer_fn fn, void *ctx);
+/* Replica: append entries at leaf index first, which must be log_size()
+ * (LS_INVALID otherwise, nothing written); durable (fdatasync) on return;
+ * observers run as for log_append(). */
+ls_rc log_apply(struct log *l, uint64_t first, const struct iovec *entries, size_t n,
+		struct ls_err *err);
+
 /* Sign a checkpoint now if the tree grew since the last one (also called by
  * the checkpointer thread).  Returns once it is durable. */
 ls_rc log_checkpoint(struct log *l, struct ls_err *err);

@@ -1,0 +1,126 @@
+/*
+ * cluster.h - several logseal nodes on one PostgreSQL database (Patroni,
+ * strict synchronous replication): the database sequences, every node keeps
+ * a full local replica of the log, and whichever node holds the
+ * integration row lock publishes.  docs/CLUSTER.md tells operators.
+ *
+ * Roles of the parts.
+ *   database   the truth for what was acknowledged: every sequenced batch,
+ *              its leaf indexes, the idempotency keys, the integrated size
+ *              and root.  A batch is acknowledged only after its commit
+ *              returned with synchronous replication (DESIGN rule 3).
+ *   node       `logseal serve --cluster CONNINFO` on its own data directory
+ *              (the same keys on every node: the directory is made once by
+ *              `logseal init` and copied before the first entry).  Its
+ *              struct log (store/log.h) is a replica: log_append() hands
+ *              batches to this module (log_set_sequencer), and the local
+ *              journal is written only by the follower thread through
+ *              log_apply(), in leaf order, exactly what the database holds.
+ *              So tiles, sealed segments, the index, alerts and the stream
+ *              of every node follow the same log.
+ *   integrator the node that holds the integration row lock, taken per
+ *              transaction (SELECT ... FOR UPDATE NOWAIT on logseal.integ):
+ *              it cannot outlive the primary it was taken on and works
+ *              through a transaction-pooling pgbouncer.  It commits the new
+ *              tree size and root first, then lets its uploader write tiles
+ *              and segments to the object store, then publish the signed
+ *              checkpoint (log/checkpoint), the last step again under the
+ *              lock and only if the row still names that size.
+ *
+ * Tables (schema "logseal", created by cluster_open when absent, under an
+ * advisory lock; FORMAT.md section "cluster database"):
+ *   logseal.seq   (id int primary key check (id = 1), next bigint not null,
+ *                  origin text not null)          the coordination row
+ *   logseal.batch (first bigint primary key, n int not null,
+ *                  data bytea not null)            one row per group commit:
+ *                  data = for each entry, u32 big-endian length | bytes
+ *   logseal.idem  (key bytea primary key, leaf bigint not null)
+ *                  idempotency keys (the 16 bytes of server/idem.h)
+ *   logseal.integ (id int primary key check (id = 1), size bigint,
+ *                  root bytea, checkpoint text, node text, at timestamptz)
+ *
+ * Sequencing.  One sequencer thread per node takes every queued batch
+ * (group commit) and in one transaction: locks the coordination row
+ * (SELECT next ... FOR UPDATE), looks up the batches' keys in logseal.idem
+ * (an entry whose key is there is not appended again: it gets its first
+ * leaf back), inserts one batch row for the rest, inserts their keys,
+ * advances next, NOTIFY logseal_seq, COMMIT.  Commit order is leaf order
+ * (the row lock), so the log has no gaps.  A commit during which libpq
+ * reported "canceling wait for synchronous replication" is a failure
+ * (committed on the primary, maybe not replicated): the caller gets
+ * LS_BUSY, and a retry with the same keys finds them (no duplicate).
+ *
+ * Failover.  A lost connection, a read-only server or a cancelled commit
+ * gives LS_BUSY with a reason (the server answers 503 with Retry-After);
+ * the connection string names every host with
+ * target_session_attrs=read-write, and the module reconnects by itself.
+ *
+ * Refusals (no silent repair, cluster_status says why and /readyz fails):
+ *   - the database holds fewer entries than this node's replica, or a batch
+ *     whose first leaf is not the next one here: the database was restored
+ *     from an older copy or is another log's.  The follower stops.
+ *   - the database's integrated size is below the size of the checkpoint
+ *     published in the object store (or the roots differ): integration
+ *     refuses, naming both sizes.
+ *   - logseal.seq.origin is not this log's origin.
+ */
+#ifndef LS_STORE_CLUSTER_H
+#define LS_STORE_CLUSTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "base/ls.h"
+
+struct log;
+
+struct cluster_opts {
+	const char *conninfo;	/* libpq connection string or postgresql:// URI */
+	const char *node;	/* this node's name (logseal.integ.node, logs) */
+	struct log *log;	/* the local replica, opened by the caller */
+	uint64_t integrate_ms;	/* integration attempt period; 0: 500 */
+	size_t batch_max_entries; /* group commit bound; 0: 16384 */
+	/* Publishing through the object store: the uploader asks these
+	 * (followers/upload.h gate) before it uploads for a checkpoint of size
+	 * `size`, and before it writes log/checkpoint. */
+	void (*notice)(void *ctx, const char *msg); /* what it did or refused */
+	void *notice_ctx;
+};
+
+struct cluster;
+
+/* Connect, create the tables when absent, check origin and sizes, start the
+ * sequencer, follower and integrator threads, and hook log (log_set_sequencer).
+ * Fails with a message naming the database when it cannot be reached. */
+ls_rc cluster_open(const struct cluster_opts *o, struct cluster **out, struct ls_err *err);
+
+/* Stop the threads (queued batches fail with LS_BUSY), unhook, free. */
+void cluster_close(struct cluster *c);
+
+struct cluster_status {
+	int connected;		/* the last statement reached a read-write primary */
+	int integrator;		/* this node integrated last */
+	int refused;		/* a refusal above holds; reason says which */
+	uint64_t sequenced;	/* logseal.seq.next last seen */
+	uint64_t applied;	/* entries in the local replica */
+	uint64_t integrated;	/* logseal.integ.size last seen */
+	uint64_t published;	/* the object store's log/checkpoint size, if known */
+	uint64_t commits, commit_failures, cancelled_sync;
+	double db_seconds;	/* time spent in sequencing transactions */
+	char host[128];		/* the primary it is connected to */
+	char reason[512];	/* "" or why it refuses / is not connected */
+};
+void cluster_status(struct cluster *c, struct cluster_status *out);
+
+/* For the uploader (followers/upload.h): 1 when this node may upload the
+ * objects of the checkpoint of `size` (it integrated that size); and
+ * cluster_publish(), which runs put(ctx) (the PUT of log/checkpoint) inside
+ * a transaction holding the integration lock, only if logseal.integ still
+ * says `size`; LS_BUSY otherwise (someone integrated further: do not
+ * publish an older checkpoint). */
+int cluster_may_upload(struct cluster *c, uint64_t size);
+ls_rc cluster_publish(struct cluster *c, uint64_t size, ls_rc (*put)(void *ctx, struct ls_err *err),
+		      void *ctx, struct ls_err *err);
+
+#endif
