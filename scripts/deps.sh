@@ -16,6 +16,8 @@ if [ "${1:-}" = test ]; then
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
 	done
 fi
+# npm fetches the dashboard's vendored chart library at build time (scripts/vendor_web.sh).
+command -v npm >/dev/null 2>&1 || need="$need npm"
 [ -z "$need" ] && exit 0
 echo "installing:$need" >&2
 SUDO=""

@@ -195,6 +195,13 @@ void api_healthz(struct server *s, const struct request *q, struct reply *r);
 void api_readyz(struct server *s, const struct request *q, struct reply *r);
 void api_metrics(struct server *s, const struct request *q, struct reply *r);
 
+/* The dashboard's overview (api_overview.c): GET /v1/stats/denied,
+ * POST and GET /v1/verify, GET /v1/whoami. */
+void api_stats_denied(struct server *s, const struct request *q, struct reply *r);
+void api_verify_post(struct server *s, const struct request *q, struct reply *r);
+void api_verify_get(struct server *s, const struct request *q, struct reply *r);
+void api_whoami(struct server *s, const struct request *q, struct reply *r);
+
 /* Alerts (api_alerts.c). */
 void api_alerts_list(struct server *s, const struct request *q, struct reply *r);
 void api_rules_post(struct server *s, const struct request *q, struct reply *r);

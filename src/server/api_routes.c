@@ -80,6 +80,15 @@ static const struct api_route routes[] = {
 	  API_BODY_NONE, API_AUDITED, "/log/checkpoint" },
 	{ "GET", "/log/tile/", API_PREFIX, AUTH_ROLE_AUDITOR, api_log_tile, API_BODY_NONE,
 	  API_AUDITED, "/log/tile/{path}" },
+	/* the dashboard's overview (api_overview.c) */
+	{ "GET", "/v1/stats/denied", API_EXACT, AUTH_ROLE_AUDITOR, api_stats_denied,
+	  API_BODY_NONE, API_AUDITED, "/v1/stats/denied" },
+	{ "POST", "/v1/verify", API_EXACT, AUTH_ROLE_ADMIN, api_verify_post, API_BODY_NONE, 0,
+	  "/v1/verify" },
+	{ "GET", "/v1/verify", API_EXACT, AUTH_ROLE_AUDITOR, api_verify_get, API_BODY_NONE,
+	  API_AUDITED, "/v1/verify" },
+	{ "GET", "/v1/whoami", API_EXACT, AUTH_ROLE_WRITER | AUTH_ROLE_AUDITOR | AUTH_ROLE_ADMIN,
+	  api_whoami, API_BODY_NONE, 0, "/v1/whoami" },
 	/* last: the API's paths win over a file that would share one */
 	{ "GET", "/", API_ASSET, 0, api_web_get, API_BODY_NONE, API_PUBLIC, "/{dashboard}" },
 };
