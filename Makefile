@@ -37,13 +37,6 @@ BENCH_SRCS := $(filter-out bench/bench_http.c,$(wildcard bench/*.c))
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 WEB_FILES := $(wildcard web/*)
-# uPlot for the overview's charts: from npm at build time (web/vendor/,
-# scripts/vendor_web.sh), its license served beside it; not in the tree.
-WEB_VENDOR := $(BUILD)/web-vendor/uplot.min.js $(BUILD)/web-vendor/uplot.min.css \
-              $(BUILD)/web-vendor/uplot-LICENSE.txt
-WEB_FILES += $(WEB_VENDOR)
-$(WEB_VENDOR) &: web/vendor/package.json web/vendor/package-lock.json scripts/vendor_web.sh
-	sh scripts/vendor_web.sh $(BUILD)/web-vendor
 
 .PHONY: all check-layers test run asan fuzz bench crash deps deps-test clean unit-bins
 all: $(BUILD)/logseal
@@ -63,6 +56,13 @@ $(BUILD)/logseal: $(CLI_OBJS) $(BUILD)/liblogseal.a
 
 # The dashboard: web/* become byte arrays in the library (src/web.h).  The
 # fuzz build compiles LIB_SRCS directly, so the generated file joins them.
+# uPlot for the overview's charts: from npm at build time (web/vendor/,
+# scripts/vendor_web.sh), its license served beside it; not in the tree.
+WEB_VENDOR := $(BUILD)/web-vendor/uplot.min.js $(BUILD)/web-vendor/uplot.min.css \
+              $(BUILD)/web-vendor/uplot-LICENSE.txt
+WEB_FILES += $(WEB_VENDOR)
+$(WEB_VENDOR) &: web/vendor/package.json web/vendor/package-lock.json scripts/vendor_web.sh
+	sh scripts/vendor_web.sh $(BUILD)/web-vendor
 WEB_GEN := $(BUILD)/gen/web_assets.c
 $(WEB_GEN): $(WEB_FILES) web scripts/embed_web.py
 	@mkdir -p $(dir $@)

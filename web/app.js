@@ -1,10 +1,21 @@
 /*
  * app.js - the logseal dashboard: a single page served by logseal itself.
+ * This file is the core (helpers, requests, sign-in, roles, routing, live
+ * tail, event proof, alerts, tokens, integrity, retention) and publishes
+ * what the page modules share as window.LS; the modules are loaded after
+ * it by index.html (deferred, in order) and register their pages with
+ * LS.addPage(): overview.js (the home page), search.js, admin.js (alert,
+ * webhook, hold management).
  *
  * What must stay true:
- *  1. The token lives in one closure variable only.  It is never put in a
- *     URL, a cookie, localStorage or sessionStorage; every request sends it
- *     as "Authorization: Bearer".  A reload asks for it again.
+ *  1. The token is never stored in the browser: not in a URL, localStorage
+ *     or sessionStorage.  Sign-in exchanges it once (POST /v1/session with
+ *     "Authorization: Bearer") for an HttpOnly session cookie the page
+ *     cannot read; a reload keeps the session (GET /v1/session), and every
+ *     state-changing request (POST/PUT/PATCH/DELETE) sends the session's
+ *     CSRF token in X-CSRF-Token.  Against a server without sessions (404
+ *     on /v1/session) the token is kept in one closure variable only and
+ *     sent as a bearer header; a reload then asks for it again.
  *  2. Nothing is loaded from anywhere but this server (the CSP forbids it
  *     anyway): no CDN, no fonts, no inline script or style.  Server data is
  *     only ever put in the page as text (textContent), never as HTML.
@@ -24,7 +35,10 @@
 'use strict';
 
 (function () {
-	let token = null;	/* invariant 1: memory only */
+	let token = null;	/* invariant 1: memory only, and only without sessions */
+	/* mode: 'cookie' (a server session) or 'token' (bearer from memory);
+	 * roles: from GET /v1/whoami or the session (null: unknown, show all). */
+	const session = { mode: null, csrf: null, roles: null, tokenId: null };
 	const $ = (id) => document.getElementById(id);
 
 	/* ============================================================ helpers */
@@ -87,15 +101,18 @@
 	async function request(path, opts) {
 		opts = opts || {};
 		const headers = new Headers(opts.headers || {});
-		if (token)
+		const method = opts.method || 'GET';
+		if (session.mode === 'token' && token)
 			headers.set('Authorization', 'Bearer ' + token);
+		if (session.mode === 'cookie' && session.csrf && method !== 'GET' && method !== 'HEAD')
+			headers.set('X-CSRF-Token', session.csrf);
 		const resp = await fetch(path, {
-			method: opts.method || 'GET',
+			method,
 			headers,
 			body: opts.body,
 			signal: opts.signal,
 			cache: 'no-store',
-			credentials: 'omit',
+			credentials: 'same-origin',
 			redirect: 'error',
 			referrerPolicy: 'no-referrer',
 		});
@@ -109,8 +126,10 @@
 				message = j.error.message || message;
 			}
 		} catch (_) { /* not JSON */ }
-		if (resp.status === 401 && token && path !== '/log/checkpoint') {
-			signOut('The server refused the token (' + message + '); sign in again.');
+		if (resp.status === 401 && session.mode && !opts.quiet) {
+			signOut(session.mode === 'cookie' ?
+				'Your session has ended (' + message + '); sign in again.' :
+				'The server refused the token (' + message + '); sign in again.');
 		}
 		throw new ApiError(resp.status, code, message);
 	}
@@ -242,34 +261,91 @@
 
 	/* ========================================================== routing */
 
-	const pages = ['login', 'tail', 'search', 'event', 'activity', 'alerts', 'tokens',
-		'integrity', 'retention'];
+	/* Each page and the role it needs (null: any signed-in token).  The page
+	 * modules add theirs with LS.addPage(name, {role, load, leave}). */
+	const pageDefs = {
+		login: { role: null },
+		overview: { role: 'auditor' },
+		tail: { role: 'auditor', load: () => tail.start(), leave: () => tail.stop() },
+		search: { role: 'auditor' },
+		event: { role: 'auditor', load: (arg) => { if (arg !== undefined && arg !== '') openEvent(arg); } },
+		alerts: { role: 'auditor', load: () => loadAlerts() },
+		tokens: { role: 'admin', load: () => loadTokens() },
+		integrity: { role: 'auditor', load: () => loadIntegrity() },
+		retention: { role: 'auditor', load: () => loadRetention() },
+		noaccess: { role: null },
+	};
 	let current = null;
 
-	function route() {
+	function addPage(name, def) {
+		pageDefs[name] = Object.assign(pageDefs[name] || {}, def);
+	}
+
+	function hasRole(role) {
+		return !role || session.roles === null || session.roles.includes(role);
+	}
+
+	/* The first page this token may use: the overview for auditors. */
+	function home() {
+		for (const p of ['overview', 'tokens'])
+			if (pageDefs[p] && hasRole(pageDefs[p].role))
+				return p;
+		return 'noaccess';
+	}
+
+	/* Show only the navigation a token may use (role-aware UI). */
+	function applyRoles() {
+		for (const a of document.querySelectorAll('#nav a[data-page]')) {
+			const d = pageDefs[a.dataset.page];
+			a.parentElement.hidden = !!d && !hasRole(d.role);
+		}
+		for (const e of document.querySelectorAll('[data-role]'))
+			e.hidden = !hasRole(e.dataset.role);
+		const who = $('whoami');
+		if (who) {
+			who.textContent = session.roles ? session.roles.join(' + ') : '';
+			who.hidden = !session.roles;
+		}
+	}
+
+	/* #/page/arg?query: the query carries a page's state (search filters),
+	 * never a token. */
+	function parseHash() {
 		const h = location.hash.replace(/^#\/?/, '');
-		const [name, arg] = h.split('/');
-		if (!token) {
+		const qi = h.indexOf('?');
+		const path = qi < 0 ? h : h.slice(0, qi);
+		const [name, arg] = path.split('/');
+		return { name, arg, query: new URLSearchParams(qi < 0 ? '' : h.slice(qi + 1)) };
+	}
+
+	function route() {
+		const { name, arg, query } = parseHash();
+		if (!session.mode) {
 			show('login');
 			return;
 		}
-		const page = pages.includes(name) && name !== 'login' ? name : 'tail';
-		show(page, arg);
+		let page = name in pageDefs && name !== 'login' ? name : home();
+		if (!hasRole(pageDefs[page].role))
+			page = home();
+		show(page, arg, query);
 	}
 
-	function show(page, arg) {
+	function show(page, arg, query) {
 		const leaving = current;
 		current = page;
-		for (const p of pages)
-			$('page-' + p).hidden = p !== page;
+		for (const p of Object.keys(pageDefs)) {
+			const sec = $('page-' + p);
+			if (sec)
+				sec.hidden = p !== page;
+		}
 		for (const a of document.querySelectorAll('#nav a')) {
 			if (a.dataset.page === page)
 				a.setAttribute('aria-current', 'page');
 			else
 				a.removeAttribute('aria-current');
 		}
-		if (leaving === 'tail' && page !== 'tail')
-			tail.stop();
+		if (leaving && leaving !== page && pageDefs[leaving] && pageDefs[leaving].leave)
+			pageDefs[leaving].leave();
 		document.title = 'logseal - ' + page;
 		say('');
 		const h1 = document.querySelector('#page-' + page + ' h1');
@@ -277,62 +353,132 @@
 			h1.setAttribute('tabindex', '-1');
 			h1.focus({ preventScroll: true });
 		}
-		switch (page) {
-		case 'login': $('login-token').focus(); break;
-		case 'tail': tail.start(); break;
-		case 'search': break;
-		case 'event': if (arg !== undefined && arg !== '') openEvent(arg); break;
-		case 'activity': loadActivity(); break;
-		case 'alerts': loadAlerts(); break;
-		case 'tokens': loadTokens(); break;
-		case 'integrity': loadIntegrity(); break;
-		case 'retention': loadRetention(); break;
-		}
+		if (page === 'login')
+			$('login-token').focus();
+		const d = pageDefs[page];
+		if (d && d.load)
+			d.load(arg, query || new URLSearchParams());
 	}
 
 	/* ============================================================ login */
+
+	function setRoles(j) {
+		if (Array.isArray(j.roles))
+			session.roles = j.roles.map(String);
+		else if (typeof j.role === 'string')
+			session.roles = j.role.split(/[\s,+]+/).filter(Boolean);
+		if (j.token_id)
+			session.tokenId = j.token_id;
+	}
+
+	/* The token's exact roles (GET /v1/whoami); unknown when the server
+	 * has no such endpoint (then every page is shown). */
+	async function loadRoles() {
+		try {
+			setRoles(await (await request('/v1/whoami', { quiet: true })).json());
+		} catch (e) {
+			if (e instanceof ApiError && e.status === 401)
+				throw e;
+		}
+	}
+
+	function signedIn() {
+		$('nav').hidden = false;
+		$('logout').hidden = false;
+		applyRoles();
+		route();
+	}
 
 	async function signIn(ev) {
 		ev.preventDefault();
 		const input = $('login-token');
 		const t = input.value.trim();
-		$('login-err').textContent = '';
+		const err = $('login-err');
+		err.textContent = '';
 		if (!t)
 			return;
-		token = t;
+		let resp;
 		try {
-			/* One cheap auditor read proves the token; an admin-only token
-			 * gets 403 here and may still manage tokens. */
-			await (await request('/log/checkpoint')).text();
+			resp = await fetch('/v1/session', { method: 'POST', headers: { Authorization: 'Bearer ' + t },
+				cache: 'no-store', credentials: 'same-origin', redirect: 'error', referrerPolicy: 'no-referrer' });
 		} catch (e) {
-			if (!(e instanceof ApiError) || e.status === 401 || e.status >= 500 && e.status !== 503) {
-				token = null;
-				$('login-err').textContent = e instanceof ApiError && e.status === 401 ?
-					'The server does not accept this token.' : 'Could not sign in: ' + describe(e);
-				return;
-			}
+			err.textContent = 'Could not reach the server: ' + describe(e);
+			return;
 		}
 		input.value = '';
-		$('nav').hidden = false;
-		$('logout').hidden = false;
+		if (resp.ok) {
+			const j = await resp.json();
+			session.mode = 'cookie';
+			session.csrf = j.csrf || null;
+			session.roles = null;
+			setRoles(j);
+		} else if (resp.status === 404 || resp.status === 405) {
+			/* a server without sessions: the token in memory (invariant 1) */
+			token = t;
+			session.mode = 'token';
+			session.roles = null;
+		} else {
+			let msg = resp.status + ' ' + resp.statusText;
+			try {
+				const j = await resp.json();
+				if (j && j.error)
+					msg = j.error.message || j.error.code || msg;
+			} catch (_) { /* not JSON */ }
+			err.textContent = resp.status === 401 ? 'The server does not accept this token.' :
+				'Could not sign in: ' + msg;
+			return;
+		}
+		try {
+			await loadRoles();
+		} catch (e) {
+			signOut('The server does not accept this token.');
+			return;
+		}
+		signedIn();
+	}
+
+	/* A reload keeps the session: the cookie is sent, the page asks who it is. */
+	async function resume() {
+		try {
+			const resp = await fetch('/v1/session', { cache: 'no-store', credentials: 'same-origin' });
+			if (resp.ok) {
+				const j = await resp.json();
+				session.mode = 'cookie';
+				session.csrf = j.csrf || null;
+				setRoles(j);
+				await loadRoles();
+				signedIn();
+				return;
+			}
+		} catch (_) { /* no session: sign in */ }
 		route();
 	}
 
 	function signOut(message) {
+		if (session.mode === 'cookie')
+			fetch('/v1/session', { method: 'DELETE', credentials: 'same-origin', cache: 'no-store',
+				headers: session.csrf ? { 'X-CSRF-Token': session.csrf } : {} }).catch(() => {});
 		token = null;
+		session.mode = null;
+		session.csrf = null;
+		session.roles = null;
+		session.tokenId = null;
 		verifierKeyText = null;
 		tail.stop();
 		$('nav').hidden = true;
 		$('logout').hidden = true;
 		tail.reset();
-		clear($('search-rows'));
+		for (const f of signOutHooks)
+			f();
 		clear($('tokens-list'));
 		$('token-new').hidden = true;
 		$('token-secret').value = '';
+		history.replaceState(null, '', location.pathname);
 		show('login');
 		if (message)
 			$('login-err').textContent = message;
 	}
+	const signOutHooks = [];
 
 	/* ======================================================== live tail */
 
@@ -520,123 +666,6 @@
 
 		return { start, stop, togglePause, reset, refilter, clearRows };
 	})();
-
-	/* =========================================================== search */
-
-	const FILTERS = ['from', 'to', 'actor', 'action', 'outcome', 'source_ip', 'service',
-		'resource_type', 'resource_id', 'writer'];
-	const search = { params: null, cursors: [], next: null };
-
-	function searchParams(withPaging) {
-		const p = new URLSearchParams();
-		for (const name of FILTERS) {
-			let v = $('q-' + name).value.trim();
-			if (!v)
-				continue;
-			if (name === 'from' || name === 'to') {
-				const d = new Date(v);	/* datetime-local: local time */
-				if (isNaN(d))
-					throw new Error('bad date in ' + name);
-				v = d.toISOString();
-			}
-			p.set(name, v);
-		}
-		if (withPaging) {
-			p.set('order', $('q-order').value);
-			const lim = $('q-limit').value.trim();
-			if (lim)
-				p.set('limit', lim);
-		}
-		return p;
-	}
-
-	async function runSearch(cursor) {
-		const p = new URLSearchParams(search.params);
-		if (cursor)
-			p.set('cursor', cursor);
-		$('search-summary').textContent = 'searching...';
-		try {
-			const j = await getJSON('/v1/events?' + p.toString());
-			const rows = clear($('search-rows'));
-			const evs = j.events || [];
-			for (const it of evs)
-				rows.append(eventRow(it.index, it.entry, false));
-			if (!evs.length)
-				rows.append(el('tr', {}, el('td', { colspan: 8, class: 'empty', text: 'no events match' })));
-			search.next = j.next_cursor || null;
-			const page = search.cursors.length + 1;
-			$('search-summary').textContent = evs.length + ' events on page ' + page +
-				(search.next ? ' (more on the next page)' : '') +
-				'; index covers ' + (j.watermark !== undefined ? j.watermark : '?') + ' entries';
-		} catch (e) {
-			search.next = null;
-			$('search-summary').textContent = 'Search failed: ' + describe(e);
-		}
-		$('search-next').disabled = !search.next;
-		$('search-prev').disabled = search.cursors.length === 0;
-		$('search-first').disabled = search.cursors.length === 0;
-	}
-
-	function onSearch(ev) {
-		ev.preventDefault();
-		try {
-			search.params = searchParams(true).toString();
-		} catch (e) {
-			$('search-summary').textContent = describe(e);
-			return;
-		}
-		search.cursors = [];
-		runSearch(null);
-	}
-
-	/* cursors[] holds the cursor of every page before the current one
-	 * (null for the first), so Previous is a pop. */
-	let pageCursor = null;
-	function nextPage() {
-		if (!search.next)
-			return;
-		search.cursors.push(pageCursor);
-		pageCursor = search.next;
-		runSearch(pageCursor);
-	}
-	function prevPage() {
-		if (!search.cursors.length)
-			return;
-		pageCursor = search.cursors.pop();
-		runSearch(pageCursor);
-	}
-	function firstPage() {
-		search.cursors = [];
-		pageCursor = null;
-		runSearch(null);
-	}
-
-	async function download(format) {
-		let p;
-		try {
-			p = searchParams(false);
-		} catch (e) {
-			say(describe(e), true);
-			return;
-		}
-		p.set('format', format);
-		say('Preparing the ' + format + ' export...');
-		try {
-			const resp = await request('/v1/export?' + p.toString());
-			const blob = await resp.blob();
-			const url = URL.createObjectURL(blob);
-			const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-			const a = el('a', { href: url, download: 'logseal-export-' + stamp +
-				(format === 'csv' ? '.csv' : '.ndjson') });
-			document.body.append(a);
-			a.click();
-			a.remove();
-			setTimeout(() => URL.revokeObjectURL(url), 30000);
-			say('Export downloaded (' + blob.size + ' bytes).');
-		} catch (e) {
-			say('Export failed: ' + describe(e), true);
-		}
-	}
 
 	/* ============================================== event detail + proof */
 
@@ -833,121 +862,6 @@
 		}
 	}
 
-	/* ========================================================= activity */
-
-	const OUTCOMES = ['success', 'failure', 'denied', 'error', 'unknown'];
-	const SVG = 'http://www.w3.org/2000/svg';
-
-	function svg(tag, attrs) {
-		const e = document.createElementNS(SVG, tag);
-		for (const [k, v] of Object.entries(attrs || {}))
-			e.setAttribute(k, String(v));
-		return e;
-	}
-
-	async function loadActivity() {
-		const hours = Number($('activity-range').value);
-		const bucket = 3600;
-		const now = Date.now();
-		const end = Math.ceil(now / 1000 / bucket) * bucket;
-		const start = end - hours * bucket;
-		const p = new URLSearchParams({ group_by: 'outcome', bucket: String(bucket),
-			from: new Date(start * 1000).toISOString(), to: new Date(end * 1000).toISOString() });
-		const box = clear($('activity-chart'));
-		const totalsBody = clear($('activity-totals').tBodies[0]);
-		box.append(el('p', { class: 'muted', text: 'loading...' }));
-		let j;
-		try {
-			j = await getJSON('/v1/events/stats?' + p.toString());
-		} catch (e) {
-			clear(box).append(el('p', { class: 'error', text: 'Could not load statistics: ' + describe(e) }));
-			return;
-		}
-		/* Buckets without events are left out by the server: fill them. */
-		const n = hours;
-		const series = {};
-		const keys = new Set();
-		for (const b of j.buckets || []) {
-			const t = Date.parse(b.start) / 1000;
-			const i = Math.floor((t - start) / bucket);
-			if (!(i >= 0 && i < n))
-				continue;
-			for (const [k, c] of Object.entries(b.counts || {})) {
-				const key = OUTCOMES.includes(k) ? k : 'other';
-				keys.add(key);
-				(series[key] = series[key] || new Array(n).fill(0))[i] += c;
-			}
-			if (b.other) {
-				keys.add('other');
-				(series.other = series.other || new Array(n).fill(0))[i] += b.other;
-			}
-		}
-		const order = OUTCOMES.concat(['other']).filter((k) => keys.has(k));
-		let max = 0, total = 0;
-		for (let i = 0; i < n; i++) {
-			let s = 0;
-			for (const k of order)
-				s += series[k][i];
-			max = Math.max(max, s);
-			total += s;
-		}
-		for (const k of order) {
-			const sum = series[k].reduce((a, b) => a + b, 0);
-			totalsBody.append(el('tr', {}, el('td', {}, el('span', { class: 'badge ' + k }, k)),
-				el('td', { class: 'num', text: String(sum) })));
-		}
-		totalsBody.append(el('tr', {}, el('th', { scope: 'row', text: 'all' }), el('td', { class: 'num', text: String(total) })));
-		clear(box);
-		const W = 900, H = 260, L = 44, R = 8, T = 10, B = 28;
-		const chart = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img',
-			'aria-label': `Events per hour by outcome over the last ${hours} hours: ${total} in all` });
-		/* four grid steps of 1, 2 or 5 times a power of ten */
-		let step = 1;
-		if (max > 4) {
-			const raw = max / 4, mag = Math.pow(10, Math.floor(Math.log10(raw)));
-			step = [1, 2, 5, 10].map((m) => m * mag).find((v) => v >= raw);
-		}
-		const niceMax = step * 4;
-		const y = (v) => T + (H - T - B) * (1 - v / niceMax);
-		for (let g = 0; g <= 4; g++) {
-			const v = niceMax * g / 4;
-			chart.append(svg('line', { x1: L, x2: W - R, y1: y(v), y2: y(v), class: 'grid' }));
-			const t = svg('text', { x: L - 4, y: y(v) + 4, 'text-anchor': 'end' });
-			t.textContent = String(v);
-			chart.append(t);
-		}
-		const bw = (W - L - R) / n;
-		for (let i = 0; i < n; i++) {
-			let acc = 0;
-			for (const k of order) {
-				const c = series[k][i];
-				if (!c)
-					continue;
-				const r = svg('rect', { x: L + i * bw + bw * 0.1, width: Math.max(bw * 0.8, 1),
-					y: y(acc + c), height: Math.max(y(acc) - y(acc + c), 0.5), class: k });
-				const title = svg('title');
-				title.textContent = new Date((start + i * bucket) * 1000).toISOString().slice(0, 13) + ':00Z ' + k + ': ' + c;
-				r.append(title);
-				chart.append(r);
-				acc += c;
-			}
-		}
-		chart.append(svg('line', { x1: L, x2: W - R, y1: H - B, y2: H - B, class: 'axis' }));
-		const ticks = Math.min(n, 8);
-		for (let k = 0; k <= ticks; k++) {
-			const i = Math.round(k * n / ticks);
-			const d = new Date((start + i * bucket) * 1000);
-			const t = svg('text', { x: L + i * bw, y: H - B + 16, 'text-anchor': k === 0 ? 'start' : k === ticks ? 'end' : 'middle' });
-			t.textContent = hours <= 24 ? d.toISOString().slice(11, 16) : d.toISOString().slice(5, 10) + ' ' + d.toISOString().slice(11, 13) + 'h';
-			chart.append(t);
-		}
-		box.append(chart);
-		box.append(el('ul', { class: 'legend', 'aria-hidden': 'true' }, order.map((k) =>
-			el('li', {}, el('span', { class: 'swatch ' + k }), k))));
-		box.append(el('p', { class: 'muted' }, 'UTC hours; ' + total + ' events; index covers ' +
-			(j.watermark !== undefined ? j.watermark : '?') + ' entries'));
-	}
-
 	/* =========================================================== alerts */
 
 	function indexLinks(list) {
@@ -1025,7 +939,12 @@
 		const fired = clear($('alerts-fired')), rules = clear($('alerts-rules'));
 		fired.append(el('p', { class: 'empty', text: 'loading...' }));
 		rules.append(el('p', { class: 'empty', text: 'loading...' }));
-		const [a, r] = await Promise.allSettled([getJSON('/v1/alerts'), getJSON('/v1/alerts/rules')]);
+		/* Rules are admin-only: an auditor is not sent to a 403. */
+		const admin = hasRole('admin');
+		$('alerts-rules-h').hidden = !admin;
+		rules.hidden = !admin;
+		const [a, r] = await Promise.allSettled([getJSON('/v1/alerts'),
+			admin ? getJSON('/v1/alerts/rules') : Promise.resolve({ rules: [] })]);
 		clear(fired);
 		clear(rules);
 		if (a.status === 'fulfilled')
@@ -1336,20 +1255,10 @@
 		$('tail-pause').addEventListener('click', tail.togglePause);
 		$('tail-clear').addEventListener('click', tail.clearRows);
 		$('tail-form').addEventListener('submit', tail.refilter);
-		$('search-form').addEventListener('submit', onSearch);
-		$('search-next').addEventListener('click', nextPage);
-		$('search-prev').addEventListener('click', prevPage);
-		$('search-first').addEventListener('click', firstPage);
-		$('export-csv').addEventListener('click', () => download('csv'));
-		$('export-bundle').addEventListener('click', () => download('bundle'));
 		$('event-evidence').addEventListener('click', downloadEvidence);
 		$('event-form').addEventListener('submit', (ev) => {
 			ev.preventDefault();
 			location.hash = '#/event/' + $('event-goto').value;
-		});
-		$('activity-form').addEventListener('submit', (ev) => {
-			ev.preventDefault();
-			loadActivity();
 		});
 		$('alerts-refresh').addEventListener('click', loadAlerts);
 		$('token-form').addEventListener('submit', createToken);
@@ -1368,7 +1277,19 @@
 		});
 		$('integrity-refresh').addEventListener('click', loadIntegrity);
 		$('retention-refresh').addEventListener('click', loadRetention);
-		window.addEventListener('hashchange', route);
-		route();
+		window.addEventListener('hashchange', () => { if (session.mode) route(); });
+		for (const f of readyHooks)
+			f();
+		resume();
 	});
+	const readyHooks = [];
+
+	/* ================================================ for the page modules */
+
+	window.LS = {
+		$, el, clear, say, describe, ApiError, request, getJSON, sendJSON, str, na, kv, ago,
+		utc, listFrom, objectTable, eventRow, session, hasRole, addPage, parseHash,
+		onReady: (f) => readyHooks.push(f),
+		onSignOut: (f) => signOutHooks.push(f),
+	};
 })();

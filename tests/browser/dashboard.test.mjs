@@ -3,6 +3,15 @@
 // `logseal serve`, and print one line per check: "ok - what" or
 // "not ok - what" (t0600-browser.sh numbers them into TAP), "# ..." notes.
 //
+// Also: the overview's numbers against seeded traffic, filtering by
+// clicking a value, hiding logseal's own events, exclusions, deep links,
+// the UTC/local switch, ECS/OCSF downloads, the role-aware navigation (an
+// auditor sees no admin pages, a writer-only token is told what to do),
+// sessions (a reload keeps one; a state-changing call without the CSRF
+// header is refused) when the server has them, a verify started from the
+// overview, and axe-core on every screen (no serious or critical
+// violation).
+//
 // Environment: LOGSEAL_URL (http://127.0.0.1:PORT), ADMIN_TOKEN (admin +
 // auditor), WRITER_TOKEN, SHOTS (directory for the PNGs), PROFILE (a fresh
 // chromium user data dir), CHROMIUM (default /usr/bin/chromium), LOGSEAL
@@ -15,7 +24,8 @@
 import { chromium } from 'playwright-core';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { join, dirname } from 'node:path';
+import { createRequire } from 'node:module';
 
 const BASE = process.env.LOGSEAL_URL;
 const ADMIN = process.env.ADMIN_TOKEN;
@@ -30,6 +40,7 @@ if (!BASE || !ADMIN || !WRITER || !PROFILE) {
 	process.exit(1);
 }
 mkdirSync(SHOTS, { recursive: true });
+const AXE = readFileSync(join(dirname(createRequire(import.meta.url).resolve('axe-core')), 'axe.min.js'), 'utf8');
 
 let failures = 0;
 const ok = (d) => console.log('ok - ' + d);
@@ -101,6 +112,32 @@ async function waitText(locator, text, timeout) {
 	await locator.filter({ hasText: text }).first().waitFor({ state: 'visible', timeout });
 }
 
+// axe-core in the page (evaluated over the DevTools protocol, so the CSP
+// does not stop it): the serious and critical violations of the screen.
+const axeSeen = [];
+async function axeCheck(page, screen) {
+	if (!await page.evaluate(() => !!window.axe))
+		await page.evaluate(AXE);
+	const res = await page.evaluate(() => window.axe.run(document, {
+		resultTypes: ['violations'],
+		runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
+	}));
+	const bad = res.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+	axeSeen.push(screen);
+	assert(!bad.length, screen + ': ' + bad.map((v) => v.id + ' (' + v.impact + '): ' +
+		v.nodes.slice(0, 2).map((n) => n.target.join(' ')).join(', ')).join('; '));
+}
+
+async function api(method, path, token, body) {
+	const r = await fetch(BASE + path, {
+		method,
+		headers: Object.assign({ Authorization: 'Bearer ' + token },
+			body ? { 'Content-Type': 'application/json' } : {}),
+		body: body ? JSON.stringify(body) : undefined,
+	});
+	return { status: r.status, json: await r.json().catch(() => null) };
+}
+
 const tag = Date.now().toString(36);
 const actor = 'browser-' + tag;
 const intruder = 'intruder-' + tag;
@@ -111,6 +148,7 @@ context = await chromium.launchPersistentContext(PROFILE, {
 	args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
 		'--disable-background-networking', '--disable-component-update', '--disable-sync'],
 	viewport: { width: 1366, height: 768 },
+	timezoneId: 'America/New_York',	/* local time differs from UTC */
 	acceptDownloads: true,
 	timeout: 20000,
 });
@@ -130,10 +168,30 @@ page.on('requestfailed', (r) => pending.delete(r));
 const stuck = () => [...pending].map(([r, t]) => r.method() + ' ' + new URL(r.url()).pathname +
 	' (' + Math.round((Date.now() - t) / 1000) + ' s)').join(', ') || 'none';
 page.on('console', (m) => {
-	if (m.type() === 'error' && !/status of 40[34]/.test(m.text()))
+	if (m.type() === 'error' && !/status of 40[134]/.test(m.text()))
 		problems.push('console: ' + m.text());
 });
 page.on('pageerror', (e) => problems.push('page error: ' + e.message));
+
+// ------------------------------------------------------------ seeded traffic
+// Before anyone signs in: 6 events of service billing (4 success, 2 denied
+// for one actor from one address) and 3 of crm, a minute ago.  The
+// overview must show exactly these numbers (logseal's own events hidden).
+const svcA = 'billing-' + tag, svcB = 'crm-' + tag, mallory = 'mallory-' + tag;
+const seeded = await step('seeded traffic is posted (6 + 3 events, 2 denied)', async () => {
+	const t = new Date(Date.now() - 60000).toISOString();
+	const mk = (svc, actorId, outcome, action) => ({ time: t, actor: { id: actorId, type: 'user' }, action,
+		outcome, source: { ip: '203.0.113.9' }, service: svc, resource: { type: 'invoice', id: 'i-1' } });
+	const evs = [];
+	for (let i = 0; i < 4; i++)
+		evs.push(mk(svcA, 'carol-' + tag, 'success', 'invoice.read'));
+	evs.push(mk(svcA, mallory, 'denied', 'invoice.delete'), mk(svcA, mallory, 'denied', 'invoice.delete'));
+	for (let i = 0; i < 3; i++)
+		evs.push(mk(svcB, 'dave-' + tag, 'success', 'contact.read'));
+	await post(evs);
+});
+const sessions = (await fetch(BASE + '/v1/session')).status !== 404;
+note('the server ' + (sessions ? 'has' : 'does not have') + ' sessions (GET /v1/session)');
 
 // ------------------------------------------------------------ login
 const loaded = await step('the dashboard loads at / and shows the sign-in page', async () => {
@@ -141,16 +199,45 @@ const loaded = await step('the dashboard loads at / and shows the sign-in page',
 	assert(resp && resp.status() === 200, 'GET / answered ' + (resp && resp.status()));
 	await page.locator('#login-token').waitFor({ state: 'visible' });
 	await shot(page, 'login');
+	await axeCheck(page, 'sign-in');
 });
 
-const signedIn = await step('signing in with a token shows the pages', async () => {
+const signedIn = await step('signing in with a token shows the overview, the home page', async () => {
 	await page.fill('#login-token', ADMIN);
 	await page.click('#login-form button[type=submit]');
 	await page.locator('#nav').waitFor({ state: 'visible' });
-	await page.locator('#page-tail').waitFor({ state: 'visible' });
+	await page.locator('#page-overview').waitFor({ state: 'visible' });
 }, loaded);
 
-await step('the token is kept in memory only (no storage, cookie or URL)', async () => {
+const overview = await step('the overview shows the seeded traffic\'s numbers by service and outcome', async () => {
+	await page.waitForFunction(() => document.getElementById('ov-tiles').dataset.total !== undefined &&
+		document.getElementById('ov-tiles').dataset.total !== 'null', null, { timeout: 8000 });
+	const tiles = await page.evaluate(() => Object.assign({}, document.getElementById('ov-tiles').dataset));
+	assert(tiles.total === '9' && tiles.denied === '2', 'tiles say ' + JSON.stringify(tiles) + ', seeded 9 events, 2 denied');
+	const count = async (box, key) => page.locator(`#${box} .legend .count[data-key="${key}"]`).innerText();
+	assert(await count('ov-service', svcA) === '6', svcA + ': ' + await count('ov-service', svcA));
+	assert(await count('ov-service', svcB) === '3', svcB + ': ' + await count('ov-service', svcB));
+	assert(await page.locator('#ov-service .legend .count[data-key="logseal"]').count() === 0,
+		'logseal\'s own events are drawn although hidden');
+	assert(await count('ov-outcome', 'success') === '7' && await count('ov-outcome', 'denied') === '2', 'outcomes');
+	assert(await page.locator('#ov-service canvas').count() >= 1, 'no uPlot canvas in the service chart');
+	await waitText(page.locator('#ov-denied-actors li'), mallory, 5000);
+	const top = await page.locator('#ov-denied-actors li').first().innerText();
+	assert(top.includes(mallory) && /\b2$/.test(top.trim()), 'top denied actor: ' + top);
+	await waitText(page.locator('#ov-integrity'), 'latest checkpoint', 5000);
+	await shot(page, 'overview');
+	await axeCheck(page, 'overview');
+}, signedIn, seeded);
+
+await step('the overview\'s top denied actor links to the search of its denied events', async () => {
+	await page.locator('#ov-denied-actors a', { hasText: mallory }).click();
+	await page.locator('#page-search').waitFor({ state: 'visible' });
+	await page.locator('#search-rows tr', { hasText: 'invoice.delete' }).first().waitFor({ timeout: 8000 });
+	assert(await page.locator('#search-rows tr').count() === 2, 'rows: ' + await page.locator('#search-rows tr').count());
+	assert(await page.inputValue('#q-actor') === mallory && await page.inputValue('#q-outcome') === 'denied', 'the form');
+}, overview);
+
+await step('the token is never stored in the browser (no web storage, readable cookie or URL)', async () => {
 	const st = await page.evaluate(() => ({
 		local: localStorage.length, session: sessionStorage.length, cookie: document.cookie,
 		url: location.href,
@@ -162,6 +249,7 @@ await step('the token is kept in memory only (no storage, cookie or URL)', async
 
 // ------------------------------------------------------------ live tail
 const live = await step('the live tail connects to /v1/stream', async () => {
+	await page.click('#nav a[data-page=tail]');
 	await waitText(page.locator('#tail-state'), 'live', 8000);
 }, signedIn);
 
@@ -176,6 +264,7 @@ const firstIndex = await step('a writer posts an event', async () => {
 const tailed = await step('the posted event appears in the live tail', async () => {
 	await waitText(page.locator('#tail-rows tr'), actor, 8000);
 	await shot(page, 'tail');
+	await axeCheck(page, 'live tail');
 }, live, firstIndex);
 
 await step('pausing the tail holds new events back; resuming delivers them', async () => {
@@ -192,12 +281,14 @@ await step('pausing the tail holds new events back; resuming delivers them', asy
 // ------------------------------------------------------------ search
 const found = await step('search by actor finds the event', async () => {
 	await page.click('#nav a[data-page=search]');
+	await page.click('#search-reset');
 	await page.fill('#q-actor', actor);
 	await page.selectOption('#q-order', 'asc');
 	await page.click('#search-form button[type=submit]');
 	const row = page.locator('#search-rows tr', { hasText: 'dashboard.check' }).first();
 	await row.waitFor({ state: 'visible', timeout: 8000 });
 	await shot(page, 'search');
+	await axeCheck(page, 'search');
 	return await row.getAttribute('data-index');
 }, firstIndex);
 
@@ -236,6 +327,7 @@ const verified = await step('opening the event shows its proof verified in the b
 	assert(v === 'yes', 'verdict: ' + why);
 	assert((await page.locator('#event-entry').innerText()).includes(actor), 'the entry is not shown');
 	await shot(page, 'event');
+	await axeCheck(page, 'event');
 }, found);
 
 await step('the event\'s evidence file downloads (entry, proof, checkpoint)', async () => {
@@ -266,6 +358,84 @@ await step('a tampered entry is shown as NOT verified', async () => {
 	await page.unroute('**/v1/events/' + found);
 }, verified);
 
+await step('ECS and OCSF downloads hold the event', async () => {
+	await page.click('#nav a[data-page=search]');
+	await page.locator('#search-rows tr', { hasText: 'dashboard.check' }).first().waitFor({ timeout: 8000 });
+	for (const f of ['ecs', 'ocsf']) {
+		const [dl] = await Promise.all([
+			page.waitForEvent('download', { timeout: 8000 }),
+			page.click('#export-' + f),
+		]);
+		const lines = readFileSync(await dl.path(), 'utf8').split('\n').filter(Boolean);
+		assert(lines.length >= 1 && lines.some((l) => l.includes(actor)), f + ': no line names ' + actor);
+		JSON.parse(lines[0]);
+		assert(dl.suggestedFilename().endsWith('.' + f + '.ndjson'), 'file name ' + dl.suggestedFilename());
+	}
+}, found);
+
+const clicked = await step('clicking a value in the results filters by it (and the URL keeps it)', async () => {
+	await page.click('#search-reset');
+	await page.locator('#search-rows tr').first().waitFor({ timeout: 8000 });
+	await page.locator('#search-rows button.val[data-field=action]', { hasText: 'dashboard.paused' }).first().click();
+	await page.waitForFunction(() => document.getElementById('q-action').value === 'dashboard.paused');
+	await page.waitForFunction(() => [...document.querySelectorAll('#search-rows tr')].length > 0 &&
+		[...document.querySelectorAll('#search-rows tr')].every((r) => r.innerText.includes('dashboard.paused')),
+	null, { timeout: 8000 });
+	const h = await page.evaluate(() => location.hash);
+	assert(h.startsWith('#/search?') && h.includes('action=dashboard.paused'), 'hash: ' + h);
+	assert(!h.includes(ADMIN), 'the token is in the URL');
+}, found);
+
+await step('logseal\'s own events are hidden by default, their count shown; unticking shows them', async () => {
+	await page.click('#search-reset');
+	await page.waitForFunction(() => /of logseal's own events hidden/.test(document.getElementById('search-summary').innerText),
+		null, { timeout: 8000 });
+	const sum = await page.locator('#search-summary').innerText();
+	const m = /(\d+) of logseal's own events hidden/.exec(sum);
+	assert(m && Number(m[1]) > 0, 'summary: ' + sum);
+	assert(await page.locator('#search-rows button.val[data-field=service]', { hasText: /^logseal$/ }).count() === 0,
+		'a logseal row is shown');
+	await page.uncheck('#q-hide-own');
+	await page.locator('#search-rows button.val[data-field=service]', { hasText: /^logseal$/ }).first()
+		.waitFor({ timeout: 8000 });
+	await page.check('#q-hide-own');
+}, found);
+
+await step('the \u2260 button excludes a value', async () => {
+	await page.fill('#q-actor', actor);
+	await page.click('#search-form button[type=submit]');
+	await page.locator('#search-rows button.val[data-field=action]', { hasText: 'dashboard.paused' }).first().waitFor({ timeout: 8000 });
+	await page.locator('#search-rows tr', { hasText: 'dashboard.paused' }).first().locator('button.neg').nth(1).click();
+	await page.locator('#search-chips .chip', { hasText: 'dashboard.paused' }).waitFor({ timeout: 5000 });
+	await page.waitForFunction(() => !document.getElementById('search-rows').innerText.includes('dashboard.paused') &&
+		document.getElementById('search-rows').innerText.includes('dashboard.check'), null, { timeout: 8000 });
+	assert((await page.evaluate(() => location.hash)).includes('not.action=dashboard.paused'), 'the exclusion is not in the URL');
+}, found);
+
+await step('a deep link restores the filters and runs the search', async () => {
+	const link = BASE + '/#/search?range=24h&actor=' + encodeURIComponent(actor) + '&not.action=dashboard.check&tz=local';
+	await page.goto('about:blank');
+	await page.goto(link, { waitUntil: 'load' });
+	if (!sessions) {	/* no session: sign in again; the link is kept */
+		await page.fill('#login-token', ADMIN);
+		await page.click('#login-form button[type=submit]');
+	}
+	await page.locator('#page-search').waitFor({ state: 'visible', timeout: 8000 });
+	await page.locator('#search-rows tr', { hasText: 'dashboard.paused' }).first().waitFor({ timeout: 8000 });
+	assert(await page.inputValue('#q-actor') === actor, 'actor: ' + await page.inputValue('#q-actor'));
+	assert(await page.inputValue('#q-range') === '24h', 'range');
+	assert(await page.isChecked('#q-tz-local'), 'the time zone switch is not on local');
+	assert(!(await page.locator('#search-rows').innerText()).includes('dashboard.check'), 'the exclusion was not restored');
+	/* the table follows the switch: New York time in this browser */
+	const t = await page.locator('#search-rows td.time').first().innerText();
+	assert(/-0[45]:00$/.test(t), 'local time: ' + t);
+	assert((await page.locator('#search-time-h').innerText()).includes('local'), 'column header');
+	await page.check('#q-tz-utc');
+	const u = await page.locator('#search-rows td.time').first().innerText();
+	assert(/Z$/.test(u), 'UTC time: ' + u);
+	await shot(page, 'search-deeplink');
+}, found);
+
 // ------------------------------------------------------------ alerts
 const denied = await step('five denied logins by one actor are accepted', async () => {
 	const evs = [];
@@ -291,16 +461,10 @@ await step('the alerts page lists the fired threshold alert', async () => {
 		await page.click('#alerts-refresh');
 	}
 	await shot(page, 'alerts');
+	await axeCheck(page, 'alerts');
 }, denied);
 
 // ------------------------------------------------------------ other pages
-await step('the activity page draws events over time by outcome', async () => {
-	await page.click('#nav a[data-page=activity]');
-	await page.locator('#activity-chart svg rect.denied').first().waitFor({ state: 'attached', timeout: 8000 });
-	await waitText(page.locator('#activity-totals tr'), 'denied', 2000);
-	await shot(page, 'activity');
-}, denied);
-
 await step('an admin creates and revokes a token on the tokens page', async () => {
 	await page.click('#nav a[data-page=tokens]');
 	await page.locator('#tokens-list table').waitFor({ state: 'visible', timeout: 5000 });
@@ -311,6 +475,7 @@ await step('an admin creates and revokes a token on the tokens page', async () =
 	const secret = await page.inputValue('#token-secret');
 	assert(secret.length > 20, 'no token secret shown');
 	await shot(page, 'tokens');
+	await axeCheck(page, 'tokens');
 	await page.click('#token-hide');
 	page.once('dialog', (d) => d.accept());
 	const row = page.locator('#tokens-list tr', { hasText: name });
@@ -333,6 +498,7 @@ const integrity = await step('the integrity page shows origin, tree size, key an
 	assert(await mark.getAttribute('data-verified') === 'yes' && why.includes('signature verified'),
 		'verdict: ' + why);
 	await shot(page, 'integrity');
+	await axeCheck(page, 'integrity');
 }, signedIn);
 
 await step('the event page says the checkpoint signature verified', async () => {
@@ -389,6 +555,22 @@ await step('a checkpoint whose signature was altered by one byte shows "signatur
 	await waitText(page.locator('#integrity-sig'), 'signature verified', 5000);
 }, integrity);
 
+await step('the overview warns that the last verify is stale and an admin starts one that covers the log', async () => {
+	const more = [];
+	for (let i = 0; i < 60; i++)
+		more.push(event(actor, 'dashboard.after-verify', 'success'));
+	await post(more);
+	await page.waitForTimeout(700);	/* a checkpoint beyond the verified size */
+	await page.click('#nav a[data-page=overview]');
+	await waitText(page.locator('#ov-verify-state'), 'Stale', 8000);
+	await shot(page, 'overview-stale');
+	await page.click('#ov-verify');
+	await page.waitForFunction(() => /passed/.test(document.getElementById('ov-last-verify')?.innerText || '') &&
+		!/Stale|running/.test(document.getElementById('ov-verify-state')?.innerText || ''), null, { timeout: 20000 });
+	const r = await api('GET', '/v1/verify', ADMIN);
+	assert(r.status === 200 && r.json.last && r.json.last.ok === true, 'GET /v1/verify: ' + JSON.stringify(r.json));
+}, overview);
+
 await step('the retention page shows the policy state and, for an admin, the legal holds', async () => {
 	await page.click('#nav a[data-page=retention]');
 	await page.locator('#retention-policy > *').first().waitFor({ state: 'visible', timeout: 5000 });
@@ -397,6 +579,7 @@ await step('the retention page shows the policy state and, for an admin, the leg
 	assert(/No retention policy|Service/.test(pol), 'policy: ' + pol);
 	await waitText(page.locator('#retention-holds'), 'no legal holds', 5000);
 	await shot(page, 'retention');
+	await axeCheck(page, 'retention');
 }, signedIn);
 
 await step('keyboard: Tab reaches the navigation and Enter opens a page', async () => {
@@ -422,6 +605,12 @@ await step('phone-sized screen (390x844): tail and event pages fit', async () =>
 	await shot(page, 'tail-phone');
 	const wide = await page.evaluate(() => document.documentElement.scrollWidth);
 	assert(wide <= 400, 'the page is ' + wide + ' px wide on a 390 px screen');
+	await page.click('#nav a[data-page=overview]');
+	await page.locator('#ov-service .legend').waitFor({ timeout: 8000 });
+	await shot(page, 'overview-phone');
+	const wide2 = await page.evaluate(() => document.documentElement.scrollWidth);
+	assert(wide2 <= 400, 'the overview is ' + wide2 + ' px wide on a 390 px screen');
+	await axeCheck(page, 'overview on a phone');
 	if (found !== null) {
 		await page.evaluate((i) => { location.hash = '#/event/' + i; }, found);
 		await page.locator('#event-verdict .mark').waitFor({ state: 'visible', timeout: 5000 });
@@ -444,11 +633,77 @@ await step('no script errors or CSP violations', async () => {
 	assert(!problems.length, problems.slice(0, 5).join('\n'));
 }, loaded);
 
-await step('a reload forgets the token and asks again', async () => {
+await step(sessions ? 'a reload keeps the session' : 'a reload asks for the token again (no sessions on this server)', async () => {
 	await page.reload({ waitUntil: 'load' });
-	await page.locator('#page-login').waitFor({ state: 'visible' });
-	assert(await page.locator('#nav').isHidden(), 'the navigation is shown without a token');
+	if (sessions) {
+		await page.locator('#nav').waitFor({ state: 'visible', timeout: 5000 });
+		assert(await page.locator('#page-login').isHidden(), 'the sign-in page is shown');
+	} else {
+		await page.locator('#page-login').waitFor({ state: 'visible' });
+		assert(await page.locator('#nav').isHidden(), 'the navigation is shown without a token');
+	}
 }, signedIn);
+
+if (sessions)
+	await step('a state-changing call with the session cookie but no CSRF header is refused', async () => {
+		const st = await page.evaluate(async () => (await fetch('/v1/verify', { method: 'POST', credentials: 'same-origin' })).status);
+		assert(st === 403 || st === 401, 'POST without X-CSRF-Token answered ' + st);
+	}, signedIn);
+
+async function signInAs(tok) {
+	if (await page.locator('#logout').isVisible())
+		await page.click('#logout');
+	await page.locator('#login-token').waitFor({ state: 'visible' });
+	await page.fill('#login-token', tok);
+	await page.click('#login-form button[type=submit]');
+	await page.locator('#logout').waitFor({ state: 'visible' });
+}
+
+await step('an auditor sees no admin pages, and the alerts page asks for no rules', async () => {
+	const r = await api('POST', '/v1/tokens', ADMIN, { roles: ['auditor'], name: 'browser-auditor-' + tag });
+	assert(r.status === 201, 'token: ' + r.status);
+	await page.goto(BASE + '/', { waitUntil: 'load' });
+	await signInAs(r.json.token);
+	await page.locator('#page-overview').waitFor({ state: 'visible' });
+	assert(await page.locator('#nav a[data-page=tokens]').isHidden(), 'the Tokens tab is shown to an auditor');
+	assert(await page.locator('#ov-verify').count() === 0, 'the verify button is shown to an auditor');
+	const before = requests.length;
+	await page.click('#nav a[data-page=alerts]');
+	await page.waitForFunction(() => !document.getElementById('alerts-fired').innerText.includes('loading...'), null, { timeout: 5000 });
+	assert(!requests.slice(before).some((u) => u.includes('/v1/alerts/rules')), 'the auditor\'s page asked for the rules');
+	assert(await page.locator('#alerts-rules').isHidden(), 'the rules section is shown');
+	assert(await page.locator('#alerts-fired .error').count() === 0, 'an error on the alerts page');
+	await page.evaluate(() => { location.hash = '#/tokens'; });
+	await page.locator('#page-overview').waitFor({ state: 'visible', timeout: 5000 });
+	await shot(page, 'overview-auditor');
+	await axeCheck(page, 'overview (auditor)');
+}, signedIn);
+
+await step('a writer-only token is told what it can do instead of seeing errors', async () => {
+	await page.goto(BASE + '/', { waitUntil: 'load' });
+	await signInAs(WRITER);
+	await page.locator('#page-noaccess').waitFor({ state: 'visible', timeout: 5000 });
+	assert(await page.locator('#nav li:not([hidden]) a').count() === 0, 'pages are offered to a writer');
+	await shot(page, 'writer');
+	await axeCheck(page, 'writer');
+	await page.click('#logout');
+}, signedIn);
+
+await step('a bad search shows a visible error (not muted text)', async () => {
+	await page.goto('about:blank');
+	await page.goto(BASE + '/#/search?range=abs&from=2030-01-01T00:00:00Z&to=2020-01-01T00:00:00Z&source_ip=999.1.1.1', { waitUntil: 'load' });
+	if (!sessions || await page.locator('#page-login').isVisible()) {
+		await page.fill('#login-token', ADMIN);
+		await page.click('#login-form button[type=submit]');
+	}
+	const err = page.locator('#search-summary.error');
+	await err.waitFor({ state: 'visible', timeout: 8000 });
+	const color = await err.evaluate((e) => getComputedStyle(e).color);
+	assert(color === 'rgb(179, 38, 30)', 'error colour ' + color);
+	await shot(page, 'search-error');
+}, signedIn);
+
+note('axe-core checked: ' + axeSeen.join(', '));
 
 clearTimeout(watchdog);
 await context.close();

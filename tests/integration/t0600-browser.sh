@@ -5,7 +5,9 @@
 # the CSP, ETag revalidation, no token needed), then the browser: sign in,
 # live tail, pause/resume, search, CSV and bundle exports, an event's proof
 # verified (and a tampered one refused) in the page, a threshold alert, the
-# other pages, keyboard use, a phone-sized screen.  Screenshots of each page
+# other pages, keyboard use, a phone-sized screen; the overview against
+# seeded traffic, search by clicking, exclusions, deep links, roles,
+# sessions and axe-core accessibility checks (tests/browser/dashboard.test.mjs).  Screenshots of each page
 # go to $BUILD/screenshots/.  Missing endpoints fail, they are not skipped.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/serve_lib.sh"
@@ -27,8 +29,8 @@ fi
 CHROMIUM=$(command -v chromium || true)
 if [ -n "$CHROMIUM" ]; then ok "chromium is installed ($CHROMIUM)"; else
 	not_ok "chromium is installed"; tail -5 "$TMP/apt.log" 2>/dev/null | sed 's/^/#   /'; fi
-if [ ! -d "$BROWSER_DIR/node_modules/playwright-core" ]; then
-	echo "# installing playwright-core from npm"
+if [ ! -d "$BROWSER_DIR/node_modules/playwright-core" ] || [ ! -d "$BROWSER_DIR/node_modules/axe-core" ]; then
+	echo "# installing playwright-core and axe-core from npm"
 	(cd "$BROWSER_DIR" && { timeout 300 npm ci --no-audit --no-fund ||
 		timeout 300 npm install --no-audit --no-fund; }) >"$TMP/npm.log" 2>&1
 fi
@@ -58,6 +60,12 @@ check_eq "If-None-Match with the ETag: 304" 304 "$code"
 check_eq "GET /app.js: 200" 200 "$(req GET /app.js "")"
 check_eq "GET /app.js: text/javascript" "text/javascript; charset=utf-8" "$(hdr Content-Type)"
 check_eq "GET /app.css: text/css" "200 text/css; charset=utf-8" "$(req GET /app.css "") $(hdr Content-Type)"
+check_eq "GET /overview.js: text/javascript, the strict CSP" "200 text/javascript; charset=utf-8 $CSP" \
+	"$(req GET /overview.js "") $(hdr Content-Type) $(hdr Content-Security-Policy)"
+check_eq "GET /uplot.min.js (vendored at build time): 200" "200 text/javascript; charset=utf-8" "$(req GET /uplot.min.js "") $(hdr Content-Type)"
+[ -n "$(hdr ETag)" ] && ok "GET /uplot.min.js has an ETag" || not_ok "GET /uplot.min.js has an ETag"
+check_eq "uPlot's license is served beside it" 200 "$(req GET /uplot-LICENSE.txt "")"
+grep -q 'MIT License' "$TMP/resp" && ok "  (the MIT license of uPlot)" || not_ok "  (the MIT license of uPlot)"
 check_eq "GET /no-such-asset: 404" 404 "$(req GET /no-such-asset.js "")"
 check_eq "the API still needs a token" 401 "$(req GET /v1/events "")"
 
@@ -66,8 +74,8 @@ if [ -n "$CHROMIUM" ] && [ -d "$BROWSER_DIR/node_modules/playwright-core" ]; the
 	mkdir -p "$SHOTS"
 	LOGSEAL_URL=$SRV_URL ADMIN_TOKEN=$ADMIN WRITER_TOKEN=$WRITER SHOTS=$SHOTS \
 		LOGSEAL=$LOGSEAL DATA_DIR=$D \
-		PROFILE=$TMP/chromium-profile CHROMIUM=$CHROMIUM BUDGET_MS=60000 \
-		timeout -k 5 90 node "$BROWSER_DIR/dashboard.test.mjs" >"$TMP/browser.out" 2>"$TMP/browser.err"
+		PROFILE=$TMP/chromium-profile CHROMIUM=$CHROMIUM BUDGET_MS=150000 \
+		timeout -k 5 180 node "$BROWSER_DIR/dashboard.test.mjs" >"$TMP/browser.out" 2>"$TMP/browser.err"
 	rc=$?
 	while IFS= read -r line; do
 		case $line in
