@@ -203,6 +203,11 @@ void api_rules_delete(struct server *s, const struct request *q, struct reply *r
 void api_webhooks_post(struct server *s, const struct request *q, struct reply *r);
 void api_webhooks_get(struct server *s, const struct request *q, struct reply *r);
 
+/* Sign-in sessions (api_session.c): POST, GET, DELETE /v1/session. */
+void api_session_post(struct server *s, const struct request *q, struct reply *r);
+void api_session_get(struct server *s, const struct request *q, struct reply *r);
+void api_session_delete(struct server *s, const struct request *q, struct reply *r);
+
 /* The dashboard's static files (api_web.c): GET / and every embedded path. */
 int api_web_exists(const char *path);
 void api_web_get(struct server *s, const struct request *q, struct reply *r);

@@ -80,6 +80,12 @@ static const struct api_route routes[] = {
 	  API_BODY_NONE, API_AUDITED, "/log/checkpoint" },
 	{ "GET", "/log/tile/", API_PREFIX, AUTH_ROLE_AUDITOR, api_log_tile, API_BODY_NONE,
 	  API_AUDITED, "/log/tile/{path}" },
+	{ "POST", "/v1/session", API_EXACT, AUTH_ROLE_WRITER | AUTH_ROLE_AUDITOR | AUTH_ROLE_ADMIN,
+	  api_session_post, API_BODY_NONE, 0, "/v1/session" },
+	{ "GET", "/v1/session", API_EXACT, 0, api_session_get, API_BODY_NONE,
+	  API_PUBLIC | API_SESSION, "/v1/session" },
+	{ "DELETE", "/v1/session", API_EXACT, AUTH_ROLE_WRITER | AUTH_ROLE_AUDITOR | AUTH_ROLE_ADMIN,
+	  api_session_delete, API_BODY_NONE, 0, "/v1/session" },
 	/* last: the API's paths win over a file that would share one */
 	{ "GET", "/", API_ASSET, 0, api_web_get, API_BODY_NONE, API_PUBLIC, "/{dashboard}" },
 };
