@@ -59,6 +59,8 @@ static void usage(FILE *f)
 		"  --max-search-lag N       ingest waits while more than N accepted entries are not\n"
 		"                           yet searchable (default %llu; 0: never wait)\n"
 		"  --no-alerts              do not run the alert engine (alert routes answer 503)\n"
+		"  --session-idle S         a dashboard session ends after S idle seconds\n"
+		"                           (default 900; 12 h at most in all)\n"
 		"  --denial-window S        refused requests (401/403) are accounted per source\n"
 		"                           (IPv4 address, IPv6 /64) in windows of S s (default 10)\n"
 		"  --denial-burst N         the first N refusals of a source in a window are logged\n"
@@ -141,6 +143,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		{ "denial-burst", required_argument, NULL, 1002 },
 		{ "denial-throttle", required_argument, NULL, 1003 },
 		{ "webhook-allow-private", required_argument, NULL, 1004 },
+		{ "session-idle", required_argument, NULL, 0x5e55 },
 		{ "signing-key", required_argument, NULL, 0x5e0 },
 		{ "sign-command", required_argument, NULL, 0x5e1 },
 		{ "verifier-key", required_argument, NULL, 0x5e2 },
@@ -254,6 +257,11 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 			break;
 		case 'A':
 			o->no_alerts = 1;
+			break;
+		case 0x5e55:
+			if (!ls_parse_u64(optarg, 1, 86400, &v))
+				goto bad;
+			o->session_idle_s = (unsigned)v;
 			break;
 		case 1001:
 			if (!ls_parse_u64(optarg, 1, 3600, &v))

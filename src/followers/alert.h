@@ -217,6 +217,33 @@ ls_rc alert_drain(struct alert *a, unsigned timeout_ms);
 /* Stop threads, save state, free.  NULL is a no-op. */
 ls_rc alert_close(struct alert *a, struct ls_err *err);
 
+/* ---------------------------------------------------------------- management */
+/* (alert_admin.c) */
+
+/* Replace rule id by rule (validated; its id, when given, must be id);
+ * same position, fresh windows.  *old (may be NULL) gets the previous
+ * rule.  LS_NOTFOUND, LS_INVALID naming the field. */
+ls_rc alert_rule_replace(struct alert *a, const char *id, const json_t *rule, json_t **old,
+			 struct ls_err *err);
+/* Would rule fire on these n entries (leaf index[i] each, in order) at
+ * now_us?  *out {"would_fire","fires_count","evaluated","matched",
+ * "fires":[{"index","group"}], "last_seen" (absence)}.  Pure. */
+ls_rc alert_rule_dry_run(const json_t *rule, const struct iovec *entries, const uint64_t *index,
+			 size_t n, int64_t now_us, json_t **out, struct ls_err *err);
+/* Set a recent fired alert's status ("acknowledged" or "resolved") with
+ * who and why; *out the alert as listed.  LS_NOTFOUND (not among the
+ * recent alerts), LS_EXISTS (already there or resolved). */
+ls_rc alert_fired_set_status(struct alert *a, const char *id, const char *status, const char *by,
+			     const char *reason, json_t **out, struct ls_err *err);
+/* One test POST to webhook name now; *out {"delivered","status",
+ * "latency_ms","error"}.  LS_NOTFOUND.  Recorded in its history. */
+ls_rc alert_webhook_test(struct alert *a, const char *name, json_t **out, struct ls_err *err);
+/* {"webhook","deliveries":[{time,result,alert,status,latency_ms,error}]},
+ * newest first (at most ALERT_DELIVERY_KEEP).  LS_NOTFOUND. */
+ls_rc alert_webhook_deliveries(struct alert *a, const char *name, json_t **out,
+			       struct ls_err *err);
+#define ALERT_DELIVERY_KEEP 50
+
 /* ---------------------------------------------------------------- pure */
 
 /* Validate a rule and return its normalised form (defaults filled in,

@@ -544,6 +544,10 @@ static void on_delivery(void *ctx, const char *job_id, const char *webhook,
 		a->c.webhook_failures_total++;
 		a->c.webhook_attempt_failures_total++;
 	}
+	if (outcome != WEBHOOK_STOPPED)
+		alert_delivery_note(a, webhook, job_id,
+				    outcome == WEBHOOK_DELIVERED ? "delivered" : "failed", 0, -1,
+				    last_error);
 	f = alert_fired_find(a, job_id);
 	if (f) {
 		json_array_foreach(json_object_get(f->obj, "webhooks"), i, h) {
@@ -574,6 +578,7 @@ static void on_retry(void *ctx, const char *job_id, const char *webhook, unsigne
 
 	pthread_mutex_lock(&a->mu);
 	a->c.webhook_attempt_failures_total++;
+	alert_delivery_note(a, webhook, job_id, "retrying", 0, -1, error);
 	f = alert_fired_find(a, job_id);
 	if (f) {
 		json_array_foreach(json_object_get(f->obj, "webhooks"), i, h) {
@@ -1262,6 +1267,7 @@ ls_rc alert_close(struct alert *a, struct ls_err *err)
 		webhook_cfg_release(&a->hooks[i]);
 	for (i = 0; i < a->ring_len; i++)
 		json_decref(a->ring[(a->ring_head + i) % ALERT_FIRED_KEEP].obj);
+	json_decref(a->deliveries);
 	pthread_cond_destroy(&a->cv);
 	pthread_cond_destroy(&a->drained);
 	pthread_mutex_destroy(&a->save_mu);

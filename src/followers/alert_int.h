@@ -167,6 +167,7 @@ struct alert {
 	uint8_t blind_key[KEYS_KEY_LEN];
 
 	struct webhook_queue *wq;
+	json_t *deliveries;	/* webhook name -> its recent deliveries (alert_admin.c) */
 
 	pthread_t thread;
 	int opened, started, stop, busy, emit_wanted;
@@ -202,6 +203,14 @@ struct fired *alert_fired_push(struct alert *a);
 struct rule *alert_rule_find(struct alert *a, const char *id, size_t *pos);
 struct webhook_cfg *alert_hook_find(struct alert *a, const char *name);
 void alert_group_hash(const struct alert *a, const char *group, char out[65]);
+
+/* ---------------------------------------------------------------- alert_admin.c (mu held) */
+
+/* Record one delivery (or attempt) of webhook in its history; latency_ms
+ * < 0: unknown; http_status 0: no response. */
+void alert_delivery_note(struct alert *a, const char *webhook, const char *job,
+			 const char *result, long http_status, int64_t latency_ms,
+			 const char *error);
 
 /* ---------------------------------------------------------------- alert_store.c */
 

@@ -37,6 +37,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "store/log.h"
 #include "base/ls.h"
 
@@ -129,6 +131,14 @@ struct retention_report {
 	unsigned held;		/* segments due for purge but held */
 	int policy;		/* 0: no retention.json, nothing done */
 };
+
+/* What a pass at now_us would do, doing nothing (the dashboard's plan):
+ * *out {"configured","now","retained_from","archive":[seg...],
+ * "purge":[seg... with "segment","held_by":[hold ids]],"holds":[{"id",
+ * "segments","entries"}: the archived content each hold keeps]}, a seg
+ * {"first","last","entries","oldest","newest","services","due"}; archive
+ * lists the due prefix and the next segment (not due), at most 20. */
+ls_rc retention_plan(struct log *l, int64_t now_us, json_t **out, struct ls_err *err);
 
 /* One pass at now_us (microseconds since the epoch). */
 ls_rc retention_run(struct log *l, int64_t now_us, struct retention_report *rep,

@@ -690,3 +690,145 @@ ls_rc retention_archive_read(const char *datadir, const struct retention_archive
 	*len = got;
 	return LS_OK;
 }
+
+/* ----------------------------------------------------------------- plan --- */
+
+#define PLAN_ARCHIVE_MAX 20	/* sealed segments summarised (each is read) */
+#define PLAN_PURGE_MAX 100
+
+static json_t *plan_seg(const struct retention_seg *s, int due)
+{
+	char o[40], n[40];
+
+	event_format_time(s->oldest_us, o, sizeof(o));
+	event_format_time(s->newest_us, n, sizeof(n));
+	return json_pack("{sIsIsIsssssosb}", "first", (json_int_t)s->first, "last",
+			 (json_int_t)s->last, "entries", (json_int_t)(s->last - s->first + 1),
+			 "oldest", o, "newest", n, "services",
+			 strings_json(s->services, s->nservices), "due", due);
+}
+
+/* What retention_run() would do at now_us, done by nobody (see retention.h). */
+ls_rc retention_plan(struct log *l, int64_t now_us, json_t **out, struct ls_err *err)
+{
+	const char *dir = log_dir(l);
+	char jdir[PATH_MAX], adir[PATH_MAX];
+	struct retention_policy p;
+	struct holds hs = { 0 };
+	struct store_sealed *v = NULL;
+	json_t *manifest = NULL, *segs, *e, *arch, *purge, *holds;
+	uint64_t kept, signed_size = 0, *held_segs = NULL, *held_entries = NULL;
+	size_t n = 0, i;
+	uint8_t key[32];
+	char *note = NULL;
+	ls_rc rc;
+
+	*out = NULL;
+	if (strlen(dir) > PATH_MAX - 64)
+		return ls_err_set(err, LS_LIMIT, "data directory path too long");
+	rc = retention_policy_load(dir, &p, err);
+	if (rc == LS_NOTFOUND) {
+		*out = json_pack("{sbs[]s[]s[]}", "configured", 0, "archive", "purge", "holds");
+		return *out ? LS_OK : ls_err_set(err, LS_NOMEM, "out of memory");
+	}
+	if (rc != LS_OK)
+		return rc;
+	snprintf(jdir, sizeof(jdir), "%s/journal", dir);
+	snprintf(adir, sizeof(adir), "%s/archive", dir);
+	arch = json_array();
+	purge = json_array();
+	holds = json_array();
+	pthread_mutex_lock(&retention_mu);
+	if ((rc = retention_actor_key(dir, key, err)) != LS_OK ||
+	    (rc = manifest_load(adir, &manifest, err)) != LS_OK ||
+	    (rc = holds_load(dir, &hs, err)) != LS_OK ||
+	    (rc = tier_local_retained(jdir, &kept, err)) != LS_OK ||
+	    (rc = store_sealed_list(dir, &v, &n, err)) != LS_OK)
+		goto out;
+	held_segs = calloc(hs.n + 1, sizeof(*held_segs));
+	held_entries = calloc(hs.n + 1, sizeof(*held_entries));
+	if (!held_segs || !held_entries || !arch || !purge || !holds) {
+		rc = ls_err_set(err, LS_NOMEM, "out of memory");
+		goto out;
+	}
+	if (log_latest_checkpoint(l, &note, &signed_size) != LS_OK)
+		signed_size = 0;
+	free(note);
+	/* Archive: the due prefix from the retained point, and the segment
+	 * after it (not yet due), as retention_run() walks them. */
+	for (i = 0; i < n && json_array_size(arch) < PLAN_ARCHIVE_MAX; i++) {
+		struct retention_seg s;
+		int due;
+
+		if (v[i].first < kept)
+			continue;
+		if (v[i].first + v[i].count > signed_size)
+			break;
+		rc = seg_summarise(dir, &v[i], key, &s, err);
+		if (rc != LS_OK)
+			goto out;
+		due = retention_archive_due(&p, &s, now_us);
+		json_array_append_new(arch, plan_seg(&s, due));
+		seg_free(&s);
+		if (!due)
+			break;
+	}
+	/* Purge: archived segments still stored, due or not, and what holds
+	 * them back; each hold's count of what it keeps. */
+	segs = json_object_get(manifest, "segments");
+	json_array_foreach(segs, i, e) {
+		struct retention_seg s;
+		json_t *by, *pj;
+		int due;
+
+		if (json_is_true(json_object_get(e, "purged")))
+			continue;
+		seg_from_json(e, &s);
+		due = retention_purge_due(&p, &s, now_us);
+		by = json_array();
+		for (size_t h = 0; h < hs.n; h++) {
+			struct holds one = { &hs.v[h], 1 };
+
+			if (holds_block(&one, &s)) {
+				json_array_append_new(by, json_string(hs.v[h].id));
+				held_segs[h]++;
+				held_entries[h] += s.last - s.first + 1;
+			}
+		}
+		if (json_array_size(purge) < PLAN_PURGE_MAX) {
+			pj = plan_seg(&s, due && json_array_size(by) == 0);
+			json_object_set(pj, "segment", json_object_get(e, "segment"));
+			json_object_set_new(pj, "held_by", by);
+			json_array_append_new(purge, pj);
+		} else {
+			json_decref(by);
+		}
+		seg_free(&s);
+	}
+	for (i = 0; i < hs.n; i++)
+		json_array_append_new(holds, json_pack("{sssIsI}", "id", hs.v[i].id, "segments",
+						       (json_int_t)held_segs[i], "entries",
+						       (json_int_t)held_entries[i]));
+	{
+		char nb[40];
+
+		event_format_time(now_us, nb, sizeof(nb));
+		*out = json_pack("{sbsssIsOsOsO}", "configured", 1, "now", nb, "retained_from",
+				 (json_int_t)kept, "archive", arch, "purge", purge, "holds", holds);
+	}
+	if (!*out)
+		rc = ls_err_set(err, LS_NOMEM, "out of memory");
+out:
+	pthread_mutex_unlock(&retention_mu);
+	ls_wipe(key, sizeof(key));
+	free(v);
+	free(held_segs);
+	free(held_entries);
+	holds_free(&hs);
+	json_decref(manifest);
+	json_decref(arch);
+	json_decref(purge);
+	json_decref(holds);
+	retention_policy_release(&p);
+	return rc;
+}

@@ -42,6 +42,8 @@ struct store_reader;
 struct log;
 struct metrics;
 struct streams;
+struct sessions;
+struct session_info;
 
 /* What every handler shares; owned by serve.c, outlives the HTTP daemon. */
 struct server {
@@ -73,6 +75,7 @@ struct server {
 	_Atomic uint64_t visible;
 	/* The object store's uploader (followers/upload.h); NULL: no store. */
 	struct upload *upload;
+	struct sessions *sessions; /* dashboard sign-ins (session.h); NULL: none */
 };
 
 /* One query-string parameter, percent-decoded by http.c (NUL-free). */
@@ -103,6 +106,10 @@ struct request {
 	const char *if_none_match;	/* If-None-Match header, or NULL */
 	const char *last_event_id;	/* Last-Event-ID header (SSE), or NULL */
 	struct http_conn *conn;
+	/* Set when the session cookie authenticated the request (session.h):
+	 * the session and the cookie's value; NULL otherwise. */
+	const struct session_info *session;
+	const char *session_cookie;
 };
 
 /*
@@ -143,6 +150,7 @@ struct reply {
 	const char *etag;	/* ETag header */
 	int dashboard;		/* a dashboard page: its Content-Security-Policy (web.h) */
 	int stream_live;	/* a live stream (SSE): not waited for when draining at stop */
+	char set_cookie[192];	/* Set-Cookie header when non-empty */
 };
 
 /* Fill r with {"error":{"code":code,"message":...}} (replacing any body). */
@@ -182,6 +190,7 @@ enum api_body {
 #define API_AUDITED 0x2u	/* a read the handler records in the log before replying */
 #define API_STREAMS 0x4u	/* the reply may be a streamed body (reply.stream) */
 #define API_FORMAT 0x8u	/* ?format=native|flat, checked by http.c (request.format) */
+#define API_SESSION 0x10u	/* API_PUBLIC, but a session cookie still fills request.session */
 
 typedef void (*api_handler_fn)(struct server *s, const struct request *q, struct reply *r);
 

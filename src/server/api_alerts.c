@@ -76,9 +76,16 @@ static json_t *body_object(const struct request *q, struct reply *r)
 static void config_error(struct reply *r, ls_rc rc, const struct ls_err *err)
 {
 	switch (rc) {
-	case LS_INVALID:
+	case LS_INVALID: {
+		/* "field.path: message": the field, for a form to show it by its input */
+		size_t n = strcspn(err->msg, ": ");
+
 		reply_error(r, 400, "invalid_request", "%s", err->msg);
+		if (err->msg[n] == ':' && n > 0)
+			json_object_set_new(json_object_get(r->body, "error"), "field",
+					    json_stringn(err->msg, n));
 		break;
+	}
 	case LS_EXISTS:
 		reply_error(r, 409, "exists", "%s", err->msg);
 		break;

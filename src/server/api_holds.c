@@ -2,7 +2,8 @@
  * api_holds.c - POST/GET/DELETE /v1/holds (admin): legal holds that keep
  * matching content from being purged (retention.h).  Placing and releasing
  * are logged as logseal.hold.place / logseal.hold.release with the admin
- * token as actor, after the hold file is durable.
+ * token as actor, after the hold file is durable.  GET /v1/retention/plan
+ * (auditor or admin) is the dry run of the policy the hold screens show.
  */
 #include "server/api.h"
 #include "server/api_int.h"
@@ -10,6 +11,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store/log.h"
 #include "followers/retention.h"
@@ -90,4 +92,26 @@ void api_holds_delete(struct server *s, const struct request *q, struct reply *r
 	}
 	r->status = 200;
 	r->body = json_pack("{s:s,s:b}", "id", id, "released", 1);
+}
+
+/* GET /v1/retention/plan: what the policy would archive and purge now,
+ * and what each hold keeps (retention_plan()); an audited read. */
+void api_retention_plan(struct server *s, const struct request *q, struct reply *r)
+{
+	struct ls_err err = { { 0 } };
+	struct timespec ts;
+	json_t *out = NULL, *d;
+	ls_rc rc;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	rc = retention_plan(s->log, (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, &out, &err);
+	if (rc != LS_OK) {
+		api_reply_rc(s, r, rc, API_RC_READ, "%s", err.msg);
+		return;
+	}
+	d = json_pack("{sIsI}", "archive", (json_int_t)json_array_size(json_object_get(out, "archive")),
+		      "purge", (json_int_t)json_array_size(json_object_get(out, "purge")));
+	api_reply_audited(s, q, "logseal.retention.plan", d, &out, r);
+	json_decref(d);
+	json_decref(out);
 }

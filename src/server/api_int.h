@@ -210,6 +210,23 @@ void api_rules_delete(struct server *s, const struct request *q, struct reply *r
 void api_webhooks_post(struct server *s, const struct request *q, struct reply *r);
 void api_webhooks_get(struct server *s, const struct request *q, struct reply *r);
 
+/* Alert management (api_alerts_admin.c), saved searches (api_searches.c),
+ * the retention plan (api_holds.c): the dashboard's admin screens. */
+void api_rules_test(struct server *s, const struct request *q, struct reply *r);
+void api_rules_edit(struct server *s, const struct request *q, struct reply *r);
+void api_alert_state(struct server *s, const struct request *q, struct reply *r);
+void api_webhook_test(struct server *s, const struct request *q, struct reply *r);
+void api_webhook_deliveries(struct server *s, const struct request *q, struct reply *r);
+void api_searches_get(struct server *s, const struct request *q, struct reply *r);
+void api_searches_post(struct server *s, const struct request *q, struct reply *r);
+void api_searches_delete(struct server *s, const struct request *q, struct reply *r);
+void api_retention_plan(struct server *s, const struct request *q, struct reply *r);
+
+/* Sign-in sessions (api_session.c): POST, GET, DELETE /v1/session. */
+void api_session_post(struct server *s, const struct request *q, struct reply *r);
+void api_session_get(struct server *s, const struct request *q, struct reply *r);
+void api_session_delete(struct server *s, const struct request *q, struct reply *r);
+
 /* The dashboard's static files (api_web.c): GET / and every embedded path. */
 int api_web_exists(const char *path);
 void api_web_get(struct server *s, const struct request *q, struct reply *r);

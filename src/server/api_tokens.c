@@ -10,6 +10,7 @@
 #include "server/api.h"
 #include "server/api_int.h"
 #include "server/auth.h"
+#include "server/session.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -170,6 +171,7 @@ void api_tokens_delete(struct server *s, const struct request *q, struct reply *
 	if (changed) {
 		/* A revoked token reads nothing more, live streams included. */
 		streams_revoke(s->streams, id);
+		sessions_revoke_token(s->sessions, id);
 		d = json_object();
 		json_object_set(d, "token_id", json_object_get(info, "id"));
 		json_object_set(d, "roles", json_object_get(info, "roles"));

@@ -79,6 +79,7 @@
 #include "server/api.h"
 #include "server/auth.h"
 #include "server/metrics.h"
+#include "server/session.h"
 #include "server/web.h"
 
 #define AUTH_HEADER_MAX 512
@@ -113,6 +114,7 @@ struct conn {
 	const struct api_route *route;
 	struct request q;
 	struct auth_principal who;
+	struct session_info sess;	/* when the session cookie authenticated it */
 	struct query_arg *args;
 	size_t nargs;
 	int bad_args;		/* a parameter held a NUL byte, or too many */
@@ -168,6 +170,8 @@ static enum MHD_Result queue(struct MHD_Connection *c, unsigned status,
 						    "default-src 'none'; frame-ancestors 'none'");
 	if (r && r->etag)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r->etag);
+	if (r && r->set_cookie[0])
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, r->set_cookie);
 	if (r && r->retry_after > 0) {
 		snprintf(num, sizeof(num), "%d", r->retry_after);
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, num);
@@ -580,6 +584,42 @@ static enum MHD_Result refuse_unauthorised(struct http *h, struct MHD_Connection
 			  "%s", reason);
 }
 
+/* The session cookie (session.h): 1 when it names a live session of an
+ * active token (k->who and k->q.session filled), 0 when there is none, -1
+ * when it names none (expired, signed out, or its token revoked). */
+static int cookie_session(struct server *s, struct MHD_Connection *c, struct conn *k)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, SESSION_COOKIE);
+
+	if (!v || !s->sessions)
+		return 0;
+	if (session_check(s->sessions, v, strlen(v), &k->sess) != LS_OK)
+		return -1;
+	if (!auth_active(s->auth, k->sess.who.id)) {
+		sessions_revoke_token(s->sessions, k->sess.who.id);
+		return -1;
+	}
+	k->who = k->sess.who;
+	k->q.who = &k->who;
+	k->q.session = &k->sess;
+	k->q.session_cookie = v;
+	return 1;
+}
+
+/* A state-changing call made with the cookie must echo the session's CSRF
+ * value: a page of another site can make the browser send the cookie, but
+ * cannot read the value (SameSite=Strict is the first line, this the second). */
+static int csrf_ok(struct MHD_Connection *c, const struct conn *k)
+{
+	const char *m = k->q.method, *v;
+
+	if (!strcmp(m, "GET") || !strcmp(m, "HEAD") || !strcmp(m, "OPTIONS"))
+		return 1;
+	v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-CSRF-Token");
+	return v && strlen(v) == SESSION_CSRF_LEN &&
+	       ls_ct_equal(v, k->sess.csrf, SESSION_CSRF_LEN);
+}
+
 static enum MHD_Result first_call(struct http *h, struct MHD_Connection *c, struct conn *k,
 				  const char *url, const char *method)
 {
@@ -628,8 +668,18 @@ static enum MHD_Result first_call(struct http *h, struct MHD_Connection *c, stru
 							     MHD_HTTP_HEADER_AUTHORIZATION);
 		size_t n;
 
-		if (!ah)
-			return refuse_unauthorised(h, c, k, 401, NULL, "missing bearer token");
+		if (!ah) {
+			int sr = cookie_session(s, c, k);
+			if (sr < 0)
+				return refuse_unauthorised(h, c, k, 401, NULL,
+							   "the session has ended; sign in again");
+			if (sr == 0)
+				return refuse_unauthorised(h, c, k, 401, NULL, "missing bearer token");
+			if (!csrf_ok(c, k))
+				return refuse_unauthorised(h, c, k, 403, k->who.id,
+							   "missing or wrong X-CSRF-Token");
+			goto authenticated;
+		}
 		n = strlen(ah);
 		if (n < 7 || n > AUTH_HEADER_MAX || strncasecmp(ah, "Bearer ", 7) != 0)
 			return refuse_unauthorised(h, c, k, 401, NULL,
@@ -643,6 +693,7 @@ static enum MHD_Result first_call(struct http *h, struct MHD_Connection *c, stru
 		if (auth_check(s->auth, ah, n, &k->who) != LS_OK)
 			return refuse_unauthorised(h, c, k, 401, NULL, "invalid or revoked token");
 		k->q.who = &k->who;
+authenticated:
 		if (!(k->who.roles & k->route->role)) {
 			char reason[128];
 			json_t *need = auth_roles_json(k->route->role);
@@ -652,6 +703,11 @@ static enum MHD_Result first_call(struct http *h, struct MHD_Connection *c, stru
 			json_decref(need);
 			return refuse_unauthorised(h, c, k, 403, k->who.id, reason);
 		}
+	} else if (k->route->flags & API_SESSION) {
+		(void)cookie_session(s, c, k);
+		if (k->q.session && !csrf_ok(c, k))
+			return refuse_unauthorised(h, c, k, 403, k->who.id,
+						   "missing or wrong X-CSRF-Token");
 	}
 
 	k->body_limit = k->route->body != API_BODY_NONE ? s->max_body : 0;

@@ -63,6 +63,7 @@
 #include "followers/witnesses.h"
 #include "followers/upload.h"
 #include "server/serve_upload.h"
+#include "server/session.h"
 
 #define DEFAULT_MAX_BODY (16u << 20)
 #define DEFAULT_READY_MAX_LAG 100000
@@ -338,6 +339,7 @@ static ls_rc teardown(struct serve *sv, int ran, uint64_t *signed_size)
 	streams_free(s->streams);
 	metrics_free(s->metrics);
 	denials_free(s->denials);
+	sessions_free(s->sessions);
 	pthread_mutex_destroy(&s->emit_mu);
 	auth_free(s->auth);
 	idem_free(s->idem);
@@ -535,6 +537,9 @@ ls_rc serve_open(const struct serve_opts *opts, struct serve **out, struct ls_er
 		if (r != LS_OK)
 			goto fail;
 	}
+	r = sessions_new(o->session_idle_s, o->tls_cert != NULL, &s->sessions, err);
+	if (r != LS_OK)
+		goto fail;
 	log_set_observer(s->log, on_durable, s);
 	if (s->alerts && (r = alert_start(s->alerts, &e)) != LS_OK) {
 		ls_err_set(err, r, "alert engine: %s", e.msg);

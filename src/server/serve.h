@@ -54,6 +54,7 @@ struct serve_opts {
 	unsigned denial_burst;
 	unsigned denial_throttle;	/* 0: never 429 */
 	const char *webhook_allow;	/* CIDR[,CIDR...] (webhook.h), or NULL */
+	unsigned session_idle_s;	/* dashboard sessions' idle timeout (session.h); 0: 900 */
 	/* The signing key off the disk (store/signer.h): a pkcs11: URI or a
 	 * sign command, and the public key file; NULL: DIR/keys/log.key. */
 	const char *signing_key, *sign_command, *verifier_key;
