@@ -110,8 +110,12 @@ static void test_every_asset(void **state)
 		assert_string_equal(etag, want);
 		if (strncmp(type, "text/", 5) == 0 || strcmp(type, "image/svg+xml") == 0) {
 			/* The dashboard makes no request to anywhere but its server;
-			 * an XML namespace is a name, not a request. */
+			 * an XML namespace is a name, not a request, and neither is
+			 * the home page named in the license banner comment a
+			 * vendored file starts with (uPlot, scripts/vendor_web.sh). */
 			const char *s = (const char *)d;
+			if (len > 3 && memcmp(s, "/*!", 3) == 0 && strstr(s, "*/"))
+				s = strstr(s, "*/");
 			while ((s = strstr(s, "http")) != NULL) {
 				int ns = strncmp(s, "http://www.w3.org/", 18) == 0;
 				if (!ns && (strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0))
