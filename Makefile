@@ -117,7 +117,7 @@ asan: deps-test
 
 FUZZ_TIME ?= 20
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS)
-fuzz: deps
+fuzz: deps-test
 	@mkdir -p build-fuzz
 	@set -e; for f in $(FUZZ_SRCS); do \
 	  n=$$(basename $$f .c); \
@@ -130,7 +130,7 @@ fuzz: deps
 	  test $${PIPESTATUS[0]:-0} -eq 0; \
 	done
 
-bench: deps
+bench: deps-test
 	@$(MAKE) --no-print-directory $(BUILD)/logseal $(BENCH_BINS)
 	@BUILD=$(BUILD) bench/run.sh
 
@@ -138,7 +138,7 @@ bench: deps
 # suite); it is run with bash, so its file mode does not matter.
 # tests/integration/t0201-make-crash.sh runs this target as users do.
 N ?= 200
-crash: deps
+crash: deps-test
 	@$(MAKE) --no-print-directory unit-bins
 	@BUILD=$(BUILD) LOGSEAL=$(abspath $(BUILD))/logseal TESTBIN=$(abspath $(BUILD))/tests \
 	  CRASH_ROUNDS=$(N) bash tests/integration/t0200-crash-journal.sh

@@ -1,23 +1,33 @@
 #!/bin/sh
 # Install the Debian 12 packages logseal needs to build, test and benchmark,
 # only those that are missing.  Safe to run again.  `deps.sh test` adds what
-# only the tests use (Ceph RGW, the AWS CLI, SoftHSM2, opensc, PyNaCl).
+# only the tests, fuzzing and benchmarks use (clang, cmocka, Ceph RGW, the AWS
+# CLI, SoftHSM2, opensc, PyNaCl, PostgreSQL, Prometheus): `make run` never
+# installs those.  DEPS_LIST=1 prints the packages instead of installing.
 set -e
 need=""
-for p in gcc make pkg-config clang libclang-rt-14-dev libssl-dev libjansson-dev \
+want() {
+	if [ -n "${DEPS_LIST:-}" ]; then echo "$1"; return; fi
+	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" || need="$need $1"
+}
+for p in gcc make pkg-config libssl-dev libjansson-dev \
 	libmicrohttpd-dev libsqlite3-dev zlib1g-dev libdeflate-dev libzstd-dev libroaring-dev libcurl4-openssl-dev libxml2-dev \
-	libp11-kit-dev libcmocka-dev curl jq openssl python3 iproute2 util-linux mount e2fsprogs postgresql prometheus; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
+	libp11-kit-dev curl jq openssl python3; do
+	want "$p"
 done
-# The test part (`deps.sh test`: make test, make asan; never make run): Ceph's
-# S3 gateway (tests/engines/ceph.sh) and the AWS CLI for the object-store tests.
+# The test part (`deps.sh test`: make test, asan, fuzz, bench, crash; never make
+# run): Ceph's S3 gateway (tests/engines/ceph.sh) and the AWS CLI for the
+# object-store tests, clang and cmocka, PostgreSQL and Prometheus (bench, metrics test).
 if [ "${1:-}" = test ]; then
-	for p in ceph-mon ceph-mgr ceph-osd radosgw ceph-common awscli python3-nacl softhsm2 opensc; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
+	for p in ceph-mon ceph-mgr ceph-osd radosgw ceph-common awscli python3-nacl softhsm2 opensc \
+		clang libclang-rt-14-dev libcmocka-dev iproute2 util-linux mount e2fsprogs postgresql prometheus; do
+		want "$p"
 	done
 fi
-# npm fetches the dashboard's vendored chart library at build time (scripts/vendor_web.sh).
-command -v npm >/dev/null 2>&1 || need="$need npm"
+# npm fetches the dashboard's vendored chart library at build time
+# (scripts/vendor_web.sh); Node.js from elsewhere may bring its own npm.
+if [ -n "${DEPS_LIST:-}" ] || ! command -v npm >/dev/null 2>&1; then want npm; fi
+[ -n "${DEPS_LIST:-}" ] && exit 0
 [ -z "$need" ] && exit 0
 echo "installing:$need" >&2
 SUDO=""

@@ -143,8 +143,14 @@ static const struct {
 };
 _Static_assert(sizeof(filters) / sizeof(filters[0]) == NFILTERS, "client.h NFILTERS");
 
+/* --not FIELD=VALUE (repeatable): the not-equal filters, sent as
+ * field!=value.  One command per process, so they are kept here. */
+#define NOTS_MAX 8
+static const char *nots[NOTS_MAX];
+static size_t nnots;
+
 /* Appends the filter options after the named ones of opts, which has room
- * for them and the zero entry that ends the table. */
+ * for them, --not and the zero entry that ends the table. */
 void add_filter_opts(struct option *opts)
 {
 	size_t i, n = 0;
@@ -158,6 +164,11 @@ void add_filter_opts(struct option *opts)
 		opts[n].val = O_FILTER + (int)i;
 		n++;
 	}
+	opts[n].name = "not";
+	opts[n].has_arg = required_argument;
+	opts[n].flag = NULL;
+	opts[n].val = O_FILTER + NFILTERS;
+	n++;
 	memset(&opts[n], 0, sizeof(opts[n]));
 }
 
@@ -165,6 +176,26 @@ int filter_opt(const char *cmd, int c, const char **fv)
 {
 	size_t i;
 
+	if (c == O_FILTER + NFILTERS) {
+		const char *eq = strchr(optarg, '=');
+		size_t k = eq ? (size_t)(eq - optarg) : 0;
+
+		for (i = 0; i < NFILTERS; i++)
+			if (strlen(filters[i].flag) == k && !strncmp(filters[i].flag, optarg, k))
+				break;
+		if (!eq || i == NFILTERS || !eq[1]) {
+			fprintf(stderr, "logseal %s: --not wants FIELD=VALUE, FIELD one of actor, "
+				"action, outcome, service, resource-type, resource-id, writer\n",
+				cmd);
+			return -1;
+		}
+		if (nnots == NOTS_MAX) {
+			fprintf(stderr, "logseal %s: at most %d --not\n", cmd, NOTS_MAX);
+			return -1;
+		}
+		nots[nnots++] = optarg;
+		return 1;
+	}
 	if (c < O_FILTER || c >= O_FILTER + (int)NFILTERS)
 		return 0;
 	i = (size_t)(c - O_FILTER);
@@ -196,6 +227,19 @@ int add_filters(struct httpc *h, struct sbuf *q, const char **fv)
 	for (i = 0; i < NFILTERS; i++)
 		if (fv[i] && add_param(h, q, filters[i].param, fv[i]))
 			return -1;
+	for (i = 0; i < nnots; i++) {
+		/* filter_opt() checked the name: flag -> param, then '!' */
+		const char *eq = strchr(nots[i], '=');
+		size_t j, k = (size_t)(eq - nots[i]);
+		char name[32];
+
+		for (j = 0; j < NFILTERS; j++)
+			if (strlen(filters[j].flag) == k && !strncmp(filters[j].flag, nots[i], k))
+				break;
+		snprintf(name, sizeof(name), "%s!", filters[j].param);
+		if (add_param(h, q, name, eq + 1))
+			return -1;
+	}
 	return 0;
 }
 

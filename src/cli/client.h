@@ -62,14 +62,16 @@ int conn_opt(int c, struct httpc_cfg *cfg);
 
 #define FILTER_HELP \
 	"filters (all given must hold):\n" \
-	"  --from T, --to T   event time in [T, T), RFC 3339\n" \
+	"  --from T, --to T   event time in [T, T): RFC 3339, a date (2026-12-07, UTC),\n" \
+	"                     or relative to now (24h, 7d, now-15m; units s m h d w)\n" \
 	"  --received-from T, --received-to T   the server's receive time\n" \
 	"  --actor ID  --action A (A.* for a prefix)  --outcome O\n" \
 	"  --source-ip IP|CIDR  --service S  --resource-type T  --resource-id I\n" \
-	"  --writer TOKEN-ID\n"
+	"  --writer TOKEN-ID  (--service S* and --resource-id payments/* for prefixes)\n" \
+	"  --not FIELD=VALUE  not equal (repeatable), e.g. --not actor=alice\n"
 
-/* Appends the filter options after the named ones of opts, which has room
- * for them and the zero entry that ends the table. */
+/* Appends the filter options (and --not) after the named ones of opts,
+ * which has room for them and the zero entry that ends the table. */
 void add_filter_opts(struct option *opts);
 /* 1: c was a filter flag, stored in fv; -1: given twice (said); 0: not one. */
 int filter_opt(const char *cmd, int c, const char **fv);

@@ -55,7 +55,7 @@ enum pf_field {
 };
 
 /* One leaf's terms, as postings_add_row() takes them.  NULL/0: absent. */
-#define PF_ROW_TERMS 16
+#define PF_ROW_TERMS 24
 struct pf_row {
 	int has_time, has_received;
 	int64_t time_us, received_us;	/* event time, received time (us since the epoch) */
@@ -74,6 +74,7 @@ void pset_free(struct pset *s);
 struct pset *pset_all(uint32_t count);		/* 0..count-1 */
 void pset_and(struct pset *a, const struct pset *b);	/* a &= b */
 void pset_or(struct pset *a, const struct pset *b);	/* a |= b */
+void pset_andnot(struct pset *a, const struct pset *b);	/* a &= ~b */
 uint64_t pset_count(const struct pset *s);
 /* Up to max rels of s, in ascending (desc = 0) or descending order,
  * strictly after `after` in that order when has_after; returns how many. */

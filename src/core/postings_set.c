@@ -71,6 +71,11 @@ void pset_or(struct pset *a, const struct pset *b)
 	roaring_bitmap_or_inplace(a->bm, b->bm);
 }
 
+void pset_andnot(struct pset *a, const struct pset *b)
+{
+	roaring_bitmap_andnot_inplace(a->bm, b->bm);
+}
+
 uint64_t pset_count(const struct pset *s)
 {
 	return roaring_bitmap_get_cardinality(s->bm);

@@ -201,6 +201,14 @@ enum index_order { INDEX_DESC = 0, INDEX_ASC = 1 };
 #define INDEX_Q_ORDER		0x2000	/* order was given explicitly */
 #define INDEX_Q_LIMIT		0x4000	/* limit was given explicitly */
 #define INDEX_Q_CURSOR		0x8000
+#define INDEX_Q_SERVICE_PREFIX	0x10000	/* service=pay* : service starts with "pay" */
+#define INDEX_Q_RESOURCE_ID_PREFIX 0x20000 /* resource_id=payments/... with a trailing star */
+
+/* resource.id prefixes the index keeps: up to and including each of the
+ * first INDEX_RID_PREFIXES '/' or ':' of the id (keyed hashes, like the id). */
+#define INDEX_RID_PREFIXES 4
+/* Not-equal filters (name!=value) in one query. */
+#define INDEX_NOT_MAX 8
 
 /*
  * A parsed query.  Time ranges are half-open: from <= time < to.  Strings
@@ -219,8 +227,17 @@ struct index_query {
 	char *outcome;
 	char *service;
 	char *resource_type;
-	char *resource_id;
+	char *resource_id;			/* exact, or the prefix with INDEX_Q_RESOURCE_ID_PREFIX */
 	char *writer;
+	/* name!=value: bit is one INDEX_Q_* of ACTOR, ACTION(_PREFIX), OUTCOME,
+	 * SERVICE(_PREFIX), RESOURCE_TYPE, RESOURCE_ID(_PREFIX), WRITER; value
+	 * as for that filter (a prefix without its '*'). */
+	unsigned nnot;
+	struct { unsigned bit; char *value; } nots[INDEX_NOT_MAX];
+	/* A time given relative to the clock ("24h", "now-1h"), as written,
+	 * else "": from, to, received_from, received_to.  The cursor is bound
+	 * to this form, the audit details and manifests get the time it meant. */
+	char when[4][24];
 	uint8_t ip_lo[16], ip_hi[16];		/* inclusive range, IPv4 as ::ffff:a.b.c.d */
 	char *source_ip;			/* normalised text, e.g. "10.0.0.0/8" */
 	enum index_order order;			/* default INDEX_DESC (newest first) */
@@ -239,8 +256,12 @@ void index_query_release(struct index_query *q);
  * bad value (source_ip: also a prefix length the index does not keep:
  * IPv4 /0 /8 /16 /24 /32, IPv6 /0 /16 /32 /48 /56 /64 /128 only).
  * Names: from to received_from received_to actor action outcome
- * source_ip service resource_type resource_id writer order limit cursor.
- * An empty cursor means the first page; other empty values are refused. */
+ * source_ip service resource_type resource_id writer order limit cursor,
+ * and name! (not equal) for actor action outcome service resource_type
+ * resource_id writer.  Times: RFC 3339, a date (UTC midnight), or relative
+ * to the clock (now, 24h, now-15m; units s m h d w).  A prefix ends in '*'
+ * (action, service; resource_id after a '/' or ':').  An empty cursor
+ * means the first page; other empty values are refused. */
 ls_rc index_query_add(struct index_query *q, const char *key, const char *value,
 		      struct ls_err *err);
 

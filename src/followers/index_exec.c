@@ -22,6 +22,22 @@ ls_rc ix_qterms_prepare(struct qterms *w, struct index *idx, struct ls_err *err)
 	if (!bad && (q->has & INDEX_Q_RESOURCE_ID))
 		bad |= ix_blind_hash(&idx->bl, c, "resource_id", q->resource_id,
 				     strlen(q->resource_id), w->rid);
+	if (!bad && (q->has & INDEX_Q_RESOURCE_ID_PREFIX))
+		bad |= ix_blind_hash(&idx->bl, c, "resource_id_prefix", q->resource_id,
+				     strlen(q->resource_id), w->rid);
+	for (unsigned i = 0; !bad && i < q->nnot; i++) {
+		const char *name = NULL, *v = q->nots[i].value;
+
+		switch (q->nots[i].bit) {
+		case INDEX_Q_ACTOR: name = "actor"; break;
+		case INDEX_Q_RESOURCE_TYPE: name = "resource_type"; break;
+		case INDEX_Q_RESOURCE_ID: name = "resource_id"; break;
+		case INDEX_Q_RESOURCE_ID_PREFIX: name = "resource_id_prefix"; break;
+		case INDEX_Q_WRITER: name = "writer"; break;
+		}
+		if (name)
+			bad |= ix_blind_hash(&idx->bl, c, name, v, strlen(v), w->noth[i]);
+	}
 	if (!bad && (q->has & INDEX_Q_WRITER))
 		bad |= ix_blind_hash(&idx->bl, c, "writer", q->writer, strlen(q->writer), w->writer);
 	if (!bad && (q->has & INDEX_Q_SOURCE_IP)) {
@@ -62,6 +78,25 @@ static bool and_in(struct pset **s, struct pset *x)
 	return true;
 }
 
+/* The set of one filter (bit: its INDEX_Q_*) of value v, h its keyed hash. */
+static struct pset *one_set(const struct postings *p, unsigned bit, const char *v,
+			    const uint8_t *h)
+{
+	switch (bit) {
+	case INDEX_Q_ACTOR: return postings_get(p, PF_ACTOR, h, TERM_HASH_LEN);
+	case INDEX_Q_ACTION: return postings_get(p, PF_ACTION, v, tlen(v));
+	case INDEX_Q_ACTION_PREFIX: return postings_prefix(p, PF_ACTION, v, tlen(v));
+	case INDEX_Q_OUTCOME: return postings_get(p, PF_OUTCOME, v, tlen(v));
+	case INDEX_Q_SERVICE: return postings_get(p, PF_SERVICE, v, tlen(v));
+	case INDEX_Q_SERVICE_PREFIX: return postings_prefix(p, PF_SERVICE, v, tlen(v));
+	case INDEX_Q_RESOURCE_TYPE: return postings_get(p, PF_RTYPE, h, TERM_HASH_LEN);
+	case INDEX_Q_RESOURCE_ID:
+	case INDEX_Q_RESOURCE_ID_PREFIX: return postings_get(p, PF_RID, h, TERM_HASH_LEN);
+	case INDEX_Q_WRITER: return postings_get(p, PF_WRITER, h, TERM_HASH_LEN);
+	default: return pset_new();
+	}
+}
+
 /* The rels of p whose terms match every filter of w but time (all rels
  * below vis when there is none).  NULL on OOM. */
 struct pset *ix_match(const struct qterms *w, const struct postings *p, uint32_t vis)
@@ -80,9 +115,11 @@ struct pset *ix_match(const struct qterms *w, const struct postings *p, uint32_t
 		ok = and_in(&s, postings_get(p, PF_OUTCOME, q->outcome, tlen(q->outcome)));
 	if (ok && (q->has & INDEX_Q_SERVICE))
 		ok = and_in(&s, postings_get(p, PF_SERVICE, q->service, tlen(q->service)));
+	if (ok && (q->has & INDEX_Q_SERVICE_PREFIX))
+		ok = and_in(&s, postings_prefix(p, PF_SERVICE, q->service, tlen(q->service)));
 	if (ok && (q->has & INDEX_Q_RESOURCE_TYPE))
 		ok = and_in(&s, postings_get(p, PF_RTYPE, w->rtype, TERM_HASH_LEN));
-	if (ok && (q->has & INDEX_Q_RESOURCE_ID))
+	if (ok && (q->has & (INDEX_Q_RESOURCE_ID | INDEX_Q_RESOURCE_ID_PREFIX)))
 		ok = and_in(&s, postings_get(p, PF_RID, w->rid, TERM_HASH_LEN));
 	if (ok && (q->has & INDEX_Q_WRITER))
 		ok = and_in(&s, postings_get(p, PF_WRITER, w->writer, TERM_HASH_LEN));
@@ -111,6 +148,15 @@ struct pset *ix_match(const struct qterms *w, const struct postings *p, uint32_t
 	}
 	if (ok && !s)
 		s = pset_all(vis);
+	ok = ok && s;
+	for (unsigned i = 0; ok && i < q->nnot; i++) {
+		struct pset *x = one_set(p, q->nots[i].bit, q->nots[i].value, w->noth[i]);
+
+		if (x)
+			pset_andnot(s, x);
+		ok = x != NULL;
+		pset_free(x);
+	}
 	if (!ok) {
 		pset_free(s);
 		s = NULL;

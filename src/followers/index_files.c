@@ -39,7 +39,7 @@ ls_rc ix_lock_dir(const char *indexdir, int *fd, struct ls_err *err)
 
 /*
  * DIR/index/meta, text, replaced durably (fs_write_file()):
- *	logseal index postings 1
+ *	logseal index postings 2
  *	key_check <32 hex digits: B("key-check", "")>
  *	range_leaves <L>
  *	last <leaf> <64 hex digits: SHA-256 of that entry>	(when a range is sealed)

@@ -56,7 +56,7 @@
 #define INDEX_KEY_LABEL "logseal/index/v1"
 #define INDEX_KEY_FILE "index.key"	/* in DIR/keys/, without encryption (see index_key()) */
 #define META_FILE "meta"		/* DIR/index/meta (index.c) */
-#define META_MAGIC "logseal index postings 1"
+#define META_MAGIC "logseal index postings 2"	/* 2: resource id prefixes */
 #define POLL_MS 200		/* follower fallback poll when nobody notifies */
 #define PUB_ROWS 256		/* rows extracted between two publications */
 #define FEED_MAX_BYTES ((size_t)16 << 20)	/* entry bytes index_feed() keeps */
@@ -271,6 +271,7 @@ static const uint8_t V4_MAPPED[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff 
 struct terms {
 	struct pf_row row;
 	uint8_t actor[BLIND_LEN], rtype[BLIND_LEN], rid[BLIND_LEN], writer[BLIND_LEN];
+	uint8_t ridp[INDEX_RID_PREFIXES][BLIND_LEN];	/* B("resource_id_prefix", up to a '/' or ':') */
 	uint8_t ip[BLIND_LEN];			/* B("source_ip", address) */
 	uint8_t net[NET_MAX][1 + NET_HASH_LEN];	/* plen || B("source_net", plen || masked) */
 	uint8_t family;				/* 4 or 6 */
@@ -298,6 +299,7 @@ struct qterms {
 	uint8_t actor[BLIND_LEN], rtype[BLIND_LEN], rid[BLIND_LEN], writer[BLIND_LEN];
 	uint8_t ip[BLIND_LEN];
 	uint8_t net[1 + NET_HASH_LEN];
+	uint8_t noth[INDEX_NOT_MAX][BLIND_LEN];	/* the hashed values of q->nots */
 	uint8_t fam4;
 	uint64_t kept;		/* the store's retained point: leaves below it are gone */
 };

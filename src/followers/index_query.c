@@ -27,6 +27,8 @@ void index_query_release(struct index_query *q)
 	free(q->resource_id);
 	free(q->writer);
 	free(q->source_ip);
+	while (q->nnot)
+		free(q->nots[--q->nnot].value);
 	index_query_init(q);
 }
 
@@ -144,23 +146,165 @@ bad:
 			  "parameter 'source_ip': not an IPv4/IPv6 address or CIDR (e.g. 10.0.0.0/8)");
 }
 
-static ls_rc set_str(char **dst, const char *v, struct ls_err *err)
+/* "+01:00" sent unescaped in a URL arrives as " 01:00". */
+static ls_rc bad_time(const char *name, const char *v, struct ls_err *err)
 {
-	*dst = strdup(v);
-	if (!*dst)
-		return ls_err_set(err, LS_NOMEM, "out of memory");
-	return LS_OK;
-}
-
-static ls_rc parse_time(const char *name, const char *v, int64_t *us, struct ls_err *err)
-{
-	if (event_parse_time(v, us) != LS_OK)
+	if (strchr(v, ' '))
 		return ls_err_set(err, LS_INVALID,
-				  "parameter '%s': not an RFC 3339 time (e.g. 2026-01-02T03:04:05Z)",
+				  "parameter '%s': holds a space: '+' in a URL must be sent as "
+				  "%%2B (e.g. 2026-01-02T03:04:05%%2B01:00); or use Z",
 				  name);
+	return ls_err_set(err, LS_INVALID,
+			  "parameter '%s': not a time: RFC 3339 (2026-01-02T03:04:05Z), a "
+			  "date (2026-01-02, UTC), or relative to now (now, 24h, now-15m, 7d; "
+			  "units s m h d w)",
+			  name);
+}
+
+/* "N<unit>" after an optional "now-": microseconds back from now; -1 when
+ * it is not one. */
+static int64_t rel_ago(const char *v)
+{
+	static const struct { char u; int64_t s; } units[] = {
+		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 }, { 'w', 604800 },
+	};
+	uint64_t n = 0;
+	size_t i, k = 0;
+
+	if (!strcmp(v, "now"))
+		return 0;
+	if (!strncmp(v, "now-", 4))
+		v += 4;
+	while (v[k] >= '0' && v[k] <= '9' && k < 9)
+		n = n * 10 + (uint64_t)(v[k++] - '0');
+	if (k == 0 || !v[k] || v[k + 1])
+		return -1;
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (v[k] == units[i].u)
+			return (int64_t)n * units[i].s * 1000000;	/* < 10^9 weeks: no overflow */
+	return -1;
+}
+
+/* A time filter: RFC 3339, a date YYYY-MM-DD (00:00:00Z), or relative to
+ * the clock (kept as written in rel, which holds 24 bytes). */
+static ls_rc parse_when(const char *name, const char *v, int64_t *us, char *rel,
+			struct ls_err *err)
+{
+	size_t n = strlen(v);
+	int64_t ago;
+
+	rel[0] = '\0';
+	if (event_parse_time(v, us) == LS_OK)
+		return LS_OK;
+	if (n == 10 && v[4] == '-' && v[7] == '-') {
+		char full[32];
+
+		snprintf(full, sizeof(full), "%sT00:00:00Z", v);
+		if (event_parse_time(full, us) == LS_OK)
+			return LS_OK;
+	}
+	ago = n < 24 ? rel_ago(v) : -1;
+	if (ago < 0)
+		return bad_time(name, v, err);
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		*us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - ago;
+	}
+	memcpy(rel, v, n + 1);
 	return LS_OK;
 }
 
+/* The value of an equality filter (bit: its INDEX_Q_*): *bit becomes the
+ * _PREFIX bit for a prefix, *out a malloc'd copy (without the '*'). */
+static ls_rc match_value(const char *key, unsigned *bit, const char *value, size_t n,
+			 char **out, struct ls_err *err)
+{
+	size_t i, seps = 0;
+
+	*out = NULL;
+	switch (*bit) {
+	case INDEX_Q_OUTCOME:
+		for (i = 0; event_outcomes[i] && strcmp(event_outcomes[i], value); i++)
+			;
+		if (!event_outcomes[i])
+			return ls_err_set(err, LS_INVALID,
+					  "parameter '%s': must be success, failure, denied, "
+					  "error or unknown", key);
+		break;
+	case INDEX_Q_ACTION:
+	case INDEX_Q_SERVICE:
+		if (value[n - 1] != '*')
+			break;
+		if (n == 1 || memchr(value, '*', n - 1))
+			return ls_err_set(err, LS_INVALID,
+					  "parameter '%s': a prefix is written foo.* "
+					  "(one '*', at the end, after at least one character)", key);
+		*bit = *bit == INDEX_Q_ACTION ? INDEX_Q_ACTION_PREFIX : INDEX_Q_SERVICE_PREFIX;
+		break;
+	case INDEX_Q_RESOURCE_ID:
+		if (value[n - 1] != '*')
+			break;
+		for (i = 0; i + 1 < n; i++)
+			seps += value[i] == '/' || value[i] == ':';
+		if (n < 2 || (value[n - 2] != '/' && value[n - 2] != ':') ||
+		    memchr(value, '*', n - 1) || seps > INDEX_RID_PREFIXES)
+			return ls_err_set(err, LS_INVALID,
+					  "parameter '%s': a prefix is written payments/* (one '*', "
+					  "at the end, right after a '/' or ':', at most %d of them): "
+					  "the index keeps resource ids only as keyed hashes, and of "
+					  "their prefixes only these", key, INDEX_RID_PREFIXES);
+		*bit = INDEX_Q_RESOURCE_ID_PREFIX;
+		break;
+	case INDEX_Q_ACTOR:
+	case INDEX_Q_RESOURCE_TYPE:
+	case INDEX_Q_WRITER:
+		if (value[n - 1] == '*')
+			return ls_err_set(err, LS_INVALID,
+					  "parameter '%s': no prefix search ('*'): the index keeps "
+					  "this field only as keyed hashes, searchable by equality",
+					  key);
+		break;
+	}
+	*out = strdup(value);
+	if (!*out)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	if (*bit & (INDEX_Q_ACTION_PREFIX | INDEX_Q_SERVICE_PREFIX | INDEX_Q_RESOURCE_ID_PREFIX))
+		(*out)[n - 1] = '\0';
+	return LS_OK;
+}
+
+static ls_rc not_add(struct index_query *q, const char *key, const char *value,
+		     struct ls_err *err)
+{
+	static const struct { const char *name; unsigned bit; } names[] = {
+		{ "actor!", INDEX_Q_ACTOR }, { "action!", INDEX_Q_ACTION },
+		{ "outcome!", INDEX_Q_OUTCOME }, { "service!", INDEX_Q_SERVICE },
+		{ "resource_type!", INDEX_Q_RESOURCE_TYPE },
+		{ "resource_id!", INDEX_Q_RESOURCE_ID }, { "writer!", INDEX_Q_WRITER },
+	};
+	unsigned bit = 0;
+	size_t i, n;
+	ls_rc rc;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(key, names[i].name))
+			bit = names[i].bit;
+	if (!bit)
+		return LS_NOTFOUND;
+	if (q->nnot >= INDEX_NOT_MAX)
+		return ls_err_set(err, LS_INVALID, "more than %d not-equal (name!=value) filters",
+				  INDEX_NOT_MAX);
+	n = value ? strlen(value) : 0;
+	if (n == 0)
+		return ls_err_set(err, LS_INVALID, "parameter '%s': empty value", key);
+	rc = match_value(key, &bit, value, n, &q->nots[q->nnot].value, err);
+	if (rc != LS_OK)
+		return rc;
+	q->nots[q->nnot++].bit = bit;
+	return LS_OK;
+}
 
 static ls_rc query_add(struct index_query *q, const char *key, const char *value,
 		       bool *unknown, struct ls_err *err)
@@ -187,6 +331,21 @@ static ls_rc query_add(struct index_query *q, const char *key, const char *value
 			bit = names[i].bit;
 			break;
 		}
+	if (!bit && key[0] && key[strlen(key) - 1] == '!') {
+		if (value && strnlen(value, INDEX_VALUE_MAX + 1) > INDEX_VALUE_MAX)
+			return ls_err_set(err, LS_INVALID, "parameter value longer than %d bytes",
+					  INDEX_VALUE_MAX);
+		if (value) {
+			json_t *t = json_string(value);
+
+			if (!t)
+				return ls_err_set(err, LS_INVALID, "parameter value: not valid UTF-8");
+			json_decref(t);
+		}
+		rc = not_add(q, key, value, err);
+		if (rc != LS_NOTFOUND)
+			return rc;
+	}
 	if (!bit) {
 		if (unknown)
 			*unknown = true;
@@ -196,6 +355,10 @@ static ls_rc query_add(struct index_query *q, const char *key, const char *value
 	seen = q->has & bit;
 	if (bit == INDEX_Q_ACTION)
 		seen = q->has & (INDEX_Q_ACTION | INDEX_Q_ACTION_PREFIX);
+	if (bit == INDEX_Q_SERVICE)
+		seen = q->has & (INDEX_Q_SERVICE | INDEX_Q_SERVICE_PREFIX);
+	if (bit == INDEX_Q_RESOURCE_ID)
+		seen = q->has & (INDEX_Q_RESOURCE_ID | INDEX_Q_RESOURCE_ID_PREFIX);
 	if (seen)
 		return ls_err_set(err, LS_INVALID, "parameter '%s' given more than once", key);
 	if (!value)
@@ -219,39 +382,23 @@ static ls_rc query_add(struct index_query *q, const char *key, const char *value
 	}
 
 	switch (bit) {
-	case INDEX_Q_FROM: rc = parse_time(key, value, &q->from_us, err); break;
-	case INDEX_Q_TO: rc = parse_time(key, value, &q->to_us, err); break;
-	case INDEX_Q_RECEIVED_FROM: rc = parse_time(key, value, &q->received_from_us, err); break;
-	case INDEX_Q_RECEIVED_TO: rc = parse_time(key, value, &q->received_to_us, err); break;
-	case INDEX_Q_ACTOR: rc = set_str(&q->actor, value, err); break;
-	case INDEX_Q_SERVICE: rc = set_str(&q->service, value, err); break;
-	case INDEX_Q_RESOURCE_TYPE: rc = set_str(&q->resource_type, value, err); break;
-	case INDEX_Q_RESOURCE_ID: rc = set_str(&q->resource_id, value, err); break;
-	case INDEX_Q_WRITER: rc = set_str(&q->writer, value, err); break;
-	case INDEX_Q_ACTION:
-		if (value[n - 1] == '*') {
-			if (n == 1 || memchr(value, '*', n - 1))
-				return ls_err_set(err, LS_INVALID,
-						  "parameter 'action': a prefix is written foo.* "
-						  "(one '*', at the end, after at least one character)");
-			rc = set_str(&q->action, value, err);
-			if (rc == LS_OK) {
-				q->action[n - 1] = '\0';
-				bit = INDEX_Q_ACTION_PREFIX;
-			}
-		} else {
-			rc = set_str(&q->action, value, err);
-		}
+	case INDEX_Q_FROM: rc = parse_when(key, value, &q->from_us, q->when[0], err); break;
+	case INDEX_Q_TO: rc = parse_when(key, value, &q->to_us, q->when[1], err); break;
+	case INDEX_Q_RECEIVED_FROM:
+		rc = parse_when(key, value, &q->received_from_us, q->when[2], err);
 		break;
-	case INDEX_Q_OUTCOME:
-		for (i = 0; event_outcomes[i] && strcmp(event_outcomes[i], value); i++)
-			;
-		if (!event_outcomes[i])
-			return ls_err_set(err, LS_INVALID,
-					  "parameter 'outcome': must be success, failure, denied, "
-					  "error or unknown");
-		rc = set_str(&q->outcome, value, err);
+	case INDEX_Q_RECEIVED_TO:
+		rc = parse_when(key, value, &q->received_to_us, q->when[3], err);
 		break;
+	case INDEX_Q_ACTOR: rc = match_value(key, &bit, value, n, &q->actor, err); break;
+	case INDEX_Q_SERVICE: rc = match_value(key, &bit, value, n, &q->service, err); break;
+	case INDEX_Q_RESOURCE_TYPE:
+		rc = match_value(key, &bit, value, n, &q->resource_type, err);
+		break;
+	case INDEX_Q_RESOURCE_ID: rc = match_value(key, &bit, value, n, &q->resource_id, err); break;
+	case INDEX_Q_WRITER: rc = match_value(key, &bit, value, n, &q->writer, err); break;
+	case INDEX_Q_ACTION: rc = match_value(key, &bit, value, n, &q->action, err); break;
+	case INDEX_Q_OUTCOME: rc = match_value(key, &bit, value, n, &q->outcome, err); break;
 	case INDEX_Q_SOURCE_IP: rc = parse_cidr(value, q, err); break;
 	case INDEX_Q_ORDER:
 		if (!strcmp(value, "asc"))
@@ -391,58 +538,100 @@ ls_rc index_query_parse(const char *qs, size_t n, struct index_query *q, index_p
 	return rc;
 }
 
-static int put_time(json_t *o, const char *k, int64_t us)
+static int put_time(json_t *o, const char *k, int64_t us, const char *rel, bool written)
 {
 	char buf[40];
 
+	if (written && rel[0])
+		return json_object_set_new(o, k, json_string(rel));
 	event_format_time(us, buf, sizeof(buf));
 	return json_object_set_new(o, k, json_string(buf));
 }
 
-json_t *index_query_filters_json(const struct index_query *q)
+/* A filter's value as written: the prefix with its '*' again. */
+static json_t *shown_value(unsigned bit, const char *v)
 {
+	char *p = NULL;
+	json_t *j;
+
+	if (!(bit & (INDEX_Q_ACTION_PREFIX | INDEX_Q_SERVICE_PREFIX | INDEX_Q_RESOURCE_ID_PREFIX)))
+		return json_string(v);
+	if (asprintf(&p, "%s*", v) < 0)
+		return NULL;
+	j = json_string(p);
+	free(p);
+	return j;
+}
+
+static const char *bit_name(unsigned bit)
+{
+	switch (bit) {
+	case INDEX_Q_ACTOR: return "actor";
+	case INDEX_Q_ACTION: case INDEX_Q_ACTION_PREFIX: return "action";
+	case INDEX_Q_OUTCOME: return "outcome";
+	case INDEX_Q_SERVICE: case INDEX_Q_SERVICE_PREFIX: return "service";
+	case INDEX_Q_RESOURCE_TYPE: return "resource_type";
+	case INDEX_Q_RESOURCE_ID: case INDEX_Q_RESOURCE_ID_PREFIX: return "resource_id";
+	case INDEX_Q_WRITER: return "writer";
+	default: return "?";
+	}
+}
+
+/* written: relative times as the client wrote them (the cursor's form). */
+static json_t *filters_json(const struct index_query *q, bool written)
+{
+	static const unsigned strs[] = {
+		INDEX_Q_ACTOR, INDEX_Q_ACTION, INDEX_Q_ACTION_PREFIX, INDEX_Q_OUTCOME,
+		INDEX_Q_SERVICE, INDEX_Q_SERVICE_PREFIX, INDEX_Q_RESOURCE_TYPE,
+		INDEX_Q_RESOURCE_ID, INDEX_Q_RESOURCE_ID_PREFIX, INDEX_Q_WRITER,
+	};
+	const char *vals[] = {
+		q->actor, q->action, q->action, q->outcome, q->service, q->service,
+		q->resource_type, q->resource_id, q->resource_id, q->writer,
+	};
 	json_t *o = json_object();
 	int bad = 0;
+	size_t i;
 
 	if (!o)
 		return NULL;
 	if (q->has & INDEX_Q_FROM)
-		bad |= put_time(o, "from", q->from_us);
+		bad |= put_time(o, "from", q->from_us, q->when[0], written);
 	if (q->has & INDEX_Q_TO)
-		bad |= put_time(o, "to", q->to_us);
+		bad |= put_time(o, "to", q->to_us, q->when[1], written);
 	if (q->has & INDEX_Q_RECEIVED_FROM)
-		bad |= put_time(o, "received_from", q->received_from_us);
+		bad |= put_time(o, "received_from", q->received_from_us, q->when[2], written);
 	if (q->has & INDEX_Q_RECEIVED_TO)
-		bad |= put_time(o, "received_to", q->received_to_us);
-	if (q->has & INDEX_Q_ACTOR)
-		bad |= json_object_set_new(o, "actor", json_string(q->actor));
-	if (q->has & INDEX_Q_ACTION)
-		bad |= json_object_set_new(o, "action", json_string(q->action));
-	if (q->has & INDEX_Q_ACTION_PREFIX) {
-		char *p = NULL;
-
-		if (asprintf(&p, "%s*", q->action) < 0)
-			p = NULL;
-		bad |= p ? json_object_set_new(o, "action", json_string(p)) : -1;
-		free(p);
-	}
-	if (q->has & INDEX_Q_OUTCOME)
-		bad |= json_object_set_new(o, "outcome", json_string(q->outcome));
+		bad |= put_time(o, "received_to", q->received_to_us, q->when[3], written);
+	for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+		if (q->has & strs[i])
+			bad |= json_object_set_new(o, bit_name(strs[i]),
+						   shown_value(strs[i], vals[i]));
 	if (q->has & INDEX_Q_SOURCE_IP)
 		bad |= json_object_set_new(o, "source_ip", json_string(q->source_ip));
-	if (q->has & INDEX_Q_SERVICE)
-		bad |= json_object_set_new(o, "service", json_string(q->service));
-	if (q->has & INDEX_Q_RESOURCE_TYPE)
-		bad |= json_object_set_new(o, "resource_type", json_string(q->resource_type));
-	if (q->has & INDEX_Q_RESOURCE_ID)
-		bad |= json_object_set_new(o, "resource_id", json_string(q->resource_id));
-	if (q->has & INDEX_Q_WRITER)
-		bad |= json_object_set_new(o, "writer", json_string(q->writer));
+	for (i = 0; i < q->nnot && !bad; i++) {
+		/* "actor!": [values, in the order given] */
+		char k[32];
+		json_t *a;
+
+		snprintf(k, sizeof(k), "%s!", bit_name(q->nots[i].bit));
+		a = json_object_get(o, k);
+		if (!a) {
+			a = json_array();
+			bad |= json_object_set_new(o, k, a);
+		}
+		bad |= !a || json_array_append_new(a, shown_value(q->nots[i].bit, q->nots[i].value));
+	}
 	if (bad) {
 		json_decref(o);
 		return NULL;
 	}
 	return o;
+}
+
+json_t *index_query_filters_json(const struct index_query *q)
+{
+	return filters_json(q, false);
 }
 
 /* ================================================================ cursors */
@@ -459,7 +648,7 @@ static void cursor_check(const uint8_t *c, uint8_t out[12])
 ls_rc ix_filter_hash(const struct index_query *q, uint8_t out[8])
 {
 	uint8_t h[LS_HASH_LEN];
-	json_t *o = index_query_filters_json(q);
+	json_t *o = filters_json(q, true);
 	char *s;
 
 	if (!o)

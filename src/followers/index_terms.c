@@ -2,7 +2,8 @@
  * index_terms.c - an entry's terms as the postings keep them (struct terms,
  * every keyed hash computed by ix_terms_fill()): the plaintext values of
  * action, outcome and service, the keyed hashes of the personal fields,
- * the keyed network prefixes and family of the source address.
+ * the keyed network prefixes and family of the source address, and the
+ * keyed prefixes of the resource id up to its first '/' or ':' separators.
  */
 #include "followers/index.h"
 #include "followers/index_int.h"
@@ -144,6 +145,20 @@ int ix_terms_fill(const struct blind *bl, EVP_MD_CTX *w, struct bcache *bc, cons
 		}
 		if (r->has_ip)
 			add_term(pr, PF_FAMILY, &t->family, 1);
+	}
+	/* resource.id up to and including each of its first INDEX_RID_PREFIXES
+	 * '/' or ':', as PF_RID terms under their own name (never equal to an
+	 * id's term but by a 2^-64 chance): resource_id=payments/ * */
+	if (r->rid) {
+		size_t np = 0;
+
+		for (i = 0; i < r->rid_n && np < INDEX_RID_PREFIXES; i++) {
+			if (r->rid[i] != '/' && r->rid[i] != ':')
+				continue;
+			bad |= ix_blind_hash(bl, w, "resource_id_prefix", r->rid, i + 1, t->ridp[np]);
+			add_term(pr, PF_RID, t->ridp[np], TERM_HASH_LEN);
+			np++;
+		}
 	}
 	return bad ? -1 : 0;
 }

@@ -672,6 +672,42 @@ static void test_parse(void **state)
 	json_decref(j);
 	index_query_release(&q);
 
+	/* Prefixes, not-equal filters, a date and a relative time. */
+	qs = "resource_id=payments/*&service=pay*&actor!=bob&outcome!=success&outcome!=unknown&"
+	     "resource_id!=x:*&from=2026-01-01&to=now-90m";
+	{
+		struct timespec ts;
+		int64_t now_us;
+
+		assert_int_equal(index_query_parse(qs, strlen(qs), &q, NULL, NULL, &err), LS_OK);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		now_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+		assert_true(q.to_us <= now_us - 90LL * 60 * 1000000 &&
+			    q.to_us > now_us - 91LL * 60 * 1000000);
+	}
+	assert_true(q.has & INDEX_Q_RESOURCE_ID_PREFIX);
+	assert_false(q.has & INDEX_Q_RESOURCE_ID);
+	assert_string_equal(q.resource_id, "payments/");
+	assert_true(q.has & INDEX_Q_SERVICE_PREFIX);
+	assert_string_equal(q.service, "pay");
+	assert_int_equal(q.from_us, BASE_US);
+	assert_int_equal(q.nnot, 4);
+	assert_int_equal(q.nots[0].bit, INDEX_Q_ACTOR);
+	assert_string_equal(q.nots[0].value, "bob");
+	assert_int_equal(q.nots[3].bit, INDEX_Q_RESOURCE_ID_PREFIX);
+	assert_string_equal(q.nots[3].value, "x:");
+	assert_string_equal(q.when[1], "now-90m");
+	assert_string_equal(q.when[0], "");
+	j = index_query_filters_json(&q);
+	assert_non_null(j);
+	s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_non_null(strstr(s, "\"actor!\":[\"bob\"],\"from\":\"2026-01-01T00:00:00.000000Z\","
+				  "\"outcome!\":[\"success\",\"unknown\"],\"resource_id\":\"payments/*\","
+				  "\"resource_id!\":[\"x:*\"],\"service\":\"pay*\",\"to\":\"20"));
+	free(s);
+	json_decref(j);
+	index_query_release(&q);
+
 	/* Unknown names, repeats, bad values and bad encodings: each named. */
 	{
 		static const struct { const char *qs, *needle; } bad[] = {
@@ -680,7 +716,20 @@ static void test_parse(void **state)
 			{ "action=a&action=b.*", "'action'" },
 			{ "from=yesterday", "'from'" },
 			{ "to=2026-13-01T00:00:00Z", "'to'" },
-			{ "received_from=2026-01-01", "'received_from'" },
+			{ "received_from=2026-01-32", "'received_from'" },
+			{ "from=2026-01-01T00:00:00 02:00", "must be sent as %2B" },
+			{ "from=24x", "units s m h d w" },
+			{ "from=now+1h", "'from'" },
+			{ "resource_id=pay*", "keyed hashes" },
+			{ "resource_id=a/b/c/d/e/*", "at most 4" },
+			{ "actor=al*", "keyed hashes" },
+			{ "resource_type=d*", "keyed hashes" },
+			{ "service=*", "'service'" },
+			{ "actor!=", "'actor!'" },
+			{ "cursor!=x", "unknown parameter 'cursor!'" },
+			{ "outcome!=nope", "'outcome!'" },
+			{ "service=a&service=b*", "'service'" },
+			{ "resource_id=a/*&resource_id=b", "'resource_id'" },
 			{ "received_to=x", "'received_to'" },
 			{ "outcome=denyed", "'outcome'" },
 			{ "source_ip=10.0.0.0/33", "'source_ip'" },
