@@ -592,7 +592,7 @@
 		}
 
 		function start() {
-			if (ctrl || paused || !token)
+			if (ctrl || paused || !session.mode)
 				return;
 			clearTimeout(retryTimer);
 			ctrl = new AbortController();
@@ -616,7 +616,7 @@
 		}
 
 		function retry() {
-			if (paused || !token || current !== 'tail')
+			if (paused || !session.mode || current !== 'tail')
 				return;
 			retryTimer = setTimeout(start, backoff);
 			backoff = Math.min(backoff * 2, 15000);

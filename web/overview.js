@@ -6,9 +6,8 @@
  *    uPlot (vendored from npm by the build, /uplot.min.js; its license is
  *    served at /uplot-LICENSE.txt), from GET /v1/events/stats with
  *    group_by=service and group_by=outcome; with "hide logseal's own
- *    events" (the default) the service "logseal" is left out of the first
- *    and its counts by outcome (one more stats query) are taken off the
- *    second, so both show the same events;
+ *    events" (the default) every query of the page says service!=logseal
+ *    (its reads, sign-ins and denials; docs/API.md "Not equal");
  *  - the most denied actors, actions and sources (GET /v1/stats/denied),
  *    each a link to the search that lists those events;
  *  - open alerts (GET /v1/alerts: fired and not resolved);
@@ -291,11 +290,8 @@
 			'ov-denied-sources', 'ov-alerts', 'ov-integrity', 'ov-tiles'])
 			clear($(id)).append(el('p', { class: 'muted', text: 'loading...' }));
 		const bucket = String(R.bucket);
-		/* logseal's own counts first: that query waits until the index holds
-		 * every event before it, so the counts by outcome taken next cover
-		 * at least the same ones and the difference is the other services'. */
-		const [ownOut] = await Promise.allSettled([
-			hide ? getJSON('/v1/events/stats?' + q({ group_by: 'outcome', bucket, service: OWN })) : null]);
+		if (hide)
+			range['service!'] = OWN;
 		const [bySvc, byOut, denied, alerts] = await Promise.allSettled([
 			getJSON('/v1/events/stats?' + q({ group_by: 'service', bucket })),
 			getJSON('/v1/events/stats?' + q({ group_by: 'outcome', bucket })),
@@ -307,8 +303,6 @@
 		let total = null, deniedN = null;
 		if (bySvc.status === 'fulfilled') {
 			const s = seriesOf(bySvc.value, start, R.bucket, n);
-			if (hide)
-				delete s[OWN];
 			const keys = Object.keys(s).sort((a, b) => sum(s[b]) - sum(s[a]));
 			const top = keys.slice(0, PALETTE.length - 1);
 			if (keys.length > top.length) {
@@ -322,15 +316,9 @@
 		} else {
 			errorBox($('ov-service'), 'Events by service', bySvc.reason);
 		}
-		/* by outcome, less logseal's own when hidden */
-		if (byOut.status === 'fulfilled' && (!hide || ownOut.status === 'fulfilled')) {
+		/* by outcome */
+		if (byOut.status === 'fulfilled') {
 			const s = seriesOf(byOut.value, start, R.bucket, n);
-			if (hide) {
-				const own = seriesOf(ownOut.value, start, R.bucket, n);
-				for (const [k, v] of Object.entries(own))
-					if (s[k])
-						s[k] = s[k].map((c, i) => Math.max(c - v[i], 0));
-			}
 			const keys = OUTCOMES.concat(['other']).filter((k) => s[k] && sum(s[k]) > 0)
 				.concat(Object.keys(s).filter((k) => !OUTCOMES.includes(k) && k !== 'other' && sum(s[k]) > 0));
 			const colors = keys.map((k) => cssVar('--' + k, '#888'));
@@ -338,7 +326,7 @@
 			total = keys.reduce((a, k) => a + sum(s[k]), 0);
 			deniedN = s.denied ? sum(s.denied) : 0;
 		} else {
-			errorBox($('ov-outcome'), 'Events by outcome', byOut.status === 'rejected' ? byOut.reason : ownOut.reason);
+			errorBox($('ov-outcome'), 'Events by outcome', byOut.reason);
 		}
 		/* top denied */
 		if (denied.status === 'fulfilled') {

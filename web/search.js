@@ -1,10 +1,12 @@
 /*
  * search.js - the Search page of the dashboard (registered with app.js's
- * LS.addPage): filters sent to GET /v1/events, exclusions ("is not")
- * applied here to each page of results, logseal's own events hidden by
- * default (their count shown), any value in the results a button that
+ * LS.addPage): filters sent to GET /v1/events, exclusions ("is not") sent
+ * as FIELD!=VALUE (docs/API.md), logseal's own events hidden by default
+ * (service!=logseal; how many in the range is counted with
+ * GET /v1/events/stats), any value in the results a button that
  * filters by it (and a "≠" button beside it that excludes it), relative
- * ranges (last 15 min .. 7 days, computed when the search runs) and
+ * ranges (last 15 min .. 7 days: from=15m etc., relative to the server's
+ * clock, so the next page's cursor moves with it) and
  * absolute ones read in UTC or local time as the switch says (the table's
  * time column follows it), downloads in CSV, ECS, OCSF and the evidence
  * bundle (GET /v1/export), and deep links.
@@ -13,10 +15,9 @@
  * "#/search?range=24h&actor=alice&not.service=billing&own=show&tz=local";
  * a search sets it (so Back goes to the previous search) and opening such
  * an address runs it.  It holds filters only, never a token (app.js
- * invariant 1).  Exclusions are applied in the browser because the query
- * API has no "not equal" yet: they cannot change what a page of the
- * server's results holds, only what of it is shown, and the summary says
- * how many rows each page hid.
+ * invariant 1).  The downloads take the same filters and exclusions.
+ * Source addresses cannot be excluded (the index keeps them as keyed
+ * hashes of CIDR prefixes, no "not equal"): they get no exclude button.
  */
 'use strict';
 
@@ -184,7 +185,7 @@
 		const p = new URLSearchParams();
 		const range = $('q-range').value;
 		if (range in RANGES) {
-			p.set('from', new Date(Date.now() - RANGES[range] * 1000).toISOString());
+			p.set('from', range);	/* relative to the server's clock */
 		} else if (range === 'abs') {
 			const f = readInput('q-from', tz()), t = readInput('q-to', tz());
 			if (f)
@@ -197,6 +198,10 @@
 			if (v)
 				p.set(name, v);
 		}
+		for (const x of st.excluded)
+			p.append(x.field + '!', x.value);
+		if (hidingOwn())
+			p.append('service!', OWN);
 		if (withPaging) {
 			p.set('order', $('q-order').value);
 			const lim = $('q-limit').value.trim();
@@ -205,6 +210,9 @@
 		}
 		return p;
 	}
+
+	const hidingOwn = () => $('q-hide-own').checked && $('q-service').value.trim() !== OWN &&
+		!st.excluded.some((x) => x.field === 'service' && x.value === OWN);
 
 	/* ---------------------------------------------------- results */
 
@@ -237,7 +245,7 @@
 
 	/* A value in a result row: a button that filters by it, and one that
 	 * excludes it. */
-	function cell(field, value, shown, cls) {
+	function cell(field, value, shown, cls, noExclude) {
 		if (value === undefined || value === null || value === '')
 			return el('td', {}, shown || '');
 		const v = String(value);
@@ -246,7 +254,7 @@
 			el('button', { type: 'button', class: 'val' + (field === 'outcome' ? ' badge ' + v : ''),
 				title: 'filter by ' + label, 'aria-label': 'filter by ' + label,
 				'data-field': field, onclick: () => filterBy(field, v) }, shown || v),
-			el('button', { type: 'button', class: 'neg', title: 'exclude ' + label,
+			noExclude ? null : el('button', { type: 'button', class: 'neg', title: 'exclude ' + label,
 				'aria-label': 'exclude ' + label, onclick: () => exclude(field, v) }, '\u2260'));
 	}
 
@@ -259,43 +267,47 @@
 			cell('actor', a.id, str(a.id) + (a.type ? ' (' + a.type + ')' : '')),
 			cell('action', e.action),
 			cell('outcome', e.outcome),
-			s.ip ? cell('source_ip', s.ip) : el('td', {}, str(s.endpoint)),
+			s.ip ? cell('source_ip', s.ip, null, null, true) : el('td', {}, str(s.endpoint)),
 			cell('service', e.service),
 			el('td', {}, [r.type, r.id].filter(Boolean).join(' ')));
 	}
 
 	function draw(page) {
 		const rows = clear($('search-rows'));
-		let own = 0, excluded = 0;
-		const shown = [];
-		for (const it of page.events) {
-			const e = it.entry || {};
-			if ($('q-hide-own').checked && e.service === OWN && $('q-service').value.trim() !== OWN) {
-				own++;
-				continue;
-			}
-			if (st.excluded.some((x) => str(valueOf(e, x.field)) === x.value)) {
-				excluded++;
-				continue;
-			}
-			shown.push(it);
-		}
-		for (const it of shown)
+		for (const it of page.events)
 			rows.append(row(it.index, it.entry));
-		if (!shown.length)
-			rows.append(el('tr', {}, el('td', { colspan: 8, class: 'empty', text: page.events.length ?
-				'Every event on this page is hidden: show logseal\'s own events, remove an exclusion, or go to the next page.' :
-				'No events match. Widen the time range or remove a filter.' })));
-		const pageNo = st.cursors.length + 1;
-		const parts = [shown.length + ' events shown on page ' + pageNo];
-		if ($('q-hide-own').checked)
-			parts.push(own + ' of logseal\'s own events hidden');
-		if (excluded)
-			parts.push(excluded + ' excluded');
+		if (!page.events.length)
+			rows.append(el('tr', {}, el('td', { colspan: 8, class: 'empty', text:
+				'No events match. Widen the time range, remove a filter or an exclusion' +
+				(page.own ? ', or show logseal\'s own events.' : '.') })));
+		const parts = [page.events.length + ' events on page ' + (st.cursors.length + 1) +
+			(st.next ? ' (more on the next page)' : '')];
+		if (page.own !== null)
+			parts.push(page.own + ' of logseal\'s own events hidden in this range');
 		const sum = $('search-summary');
 		sum.className = 'summary';
-		sum.textContent = parts.join('; ') + (st.next ? ' (more on the next page)' : '') +
-			'; the index covers ' + (page.watermark !== undefined ? page.watermark : '?') + ' entries.';
+		sum.textContent = parts.join('; ') + '; the index covers ' +
+			(page.watermark !== undefined ? page.watermark : '?') + ' entries.';
+	}
+
+	/* How many of logseal's own events the same search hides: the same
+	 * filters and exclusions with service=logseal (null when none are
+	 * hidden or the count failed; the search itself still shows). */
+	async function ownCount() {
+		if (!hidingOwn())
+			return null;
+		const p = serverParams(false);
+		p.delete('service!');
+		for (const x of st.excluded)
+			if (x.field === 'service')
+				p.append('service!', x.value);
+		p.set('service', OWN);
+		try {
+			const j = await getJSON('/v1/events/stats?' + p.toString());
+			return typeof j.total === 'number' ? j.total : null;
+		} catch (_) {
+			return null;
+		}
 	}
 
 	async function runSearch() {
@@ -312,9 +324,10 @@
 		sum.className = 'summary';
 		sum.textContent = 'Searching...';
 		try {
-			const j = await getJSON('/v1/events?' + p.toString());
+			const [j, own] = await Promise.all([getJSON('/v1/events?' + p.toString()),
+				st.cursor ? Promise.resolve(st.last ? st.last.own : null) : ownCount()]);
 			st.next = j.next_cursor || null;
-			st.last = { events: j.events || [], watermark: j.watermark };
+			st.last = { events: j.events || [], watermark: j.watermark, own };
 			draw(st.last);
 		} catch (e) {
 			st.next = null;

@@ -391,7 +391,7 @@ await step('logseal\'s own events are hidden by default, their count shown; unti
 	await page.waitForFunction(() => /of logseal's own events hidden/.test(document.getElementById('search-summary').innerText),
 		null, { timeout: 8000 });
 	const sum = await page.locator('#search-summary').innerText();
-	const m = /(\d+) of logseal's own events hidden/.exec(sum);
+	const m = /(\d+) of logseal's own events hidden in this range/.exec(sum);
 	assert(m && Number(m[1]) > 0, 'summary: ' + sum);
 	assert(await page.locator('#search-rows button.val[data-field=service]', { hasText: /^logseal$/ }).count() === 0,
 		'a logseal row is shown');
