@@ -59,7 +59,7 @@ LOADGEN_CONNS=${LOADGEN_CONNS:-8}
 HTTP_BATCHES=${HTTP_BATCHES:-1 100 1000}
 BENCH_STRICT=${BENCH_STRICT:-0}
 BENCH_ROOT=${BENCH_TMP:-$BUILD_ABS/bench-tmp}
-BENCH_SECTIONS=${BENCH_SECTIONS:-engine import http window read disk reindex verify queries sustained objstore}
+BENCH_SECTIONS=${BENCH_SECTIONS:-engine import http window read disk reindex verify queries sustained objstore dashboard}
 WINDOW_SECONDS=${WINDOW_SECONDS:-10}
 WINDOW_SAMPLE_MS=${WINDOW_SAMPLE_MS:-50}
 READ_N=${READ_N:-1000000}
@@ -458,6 +458,13 @@ fi
 # ----------------------------------------------------------------- objstore
 if has objstore; then
 	objstore_section
+fi
+
+# ---------------------------------------------------------------- dashboard
+# The overview in real chromium with 10,000 events (bench/dashboard.sh).
+. bench/dashboard.sh
+if has dashboard; then
+	dashboard_section
 fi
 
 # ------------------------------------------------------------------ summary
