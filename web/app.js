@@ -277,8 +277,22 @@
 	};
 	let current = null;
 
+	/* A module's page: def.role, def.load(arg, query), def.leave(); with
+	 * def.nav (a label) it gets a link in the navigation and, when
+	 * index.html has no #page-NAME, an empty section with that heading for
+	 * the module to fill. */
 	function addPage(name, def) {
 		pageDefs[name] = Object.assign(pageDefs[name] || {}, def);
+		if (!def.nav)
+			return;
+		readyHooks.push(() => {
+			if (!document.querySelector('#nav a[data-page="' + name + '"]'))
+				document.querySelector('#nav ul').append(el('li', {},
+					el('a', { href: '#/' + name, 'data-page': name }, def.nav)));
+			if (!$('page-' + name))
+				$('main').append(el('section', { id: 'page-' + name, class: 'page', hidden: true,
+					'aria-labelledby': name + '-h' }, el('h1', { id: name + '-h' }, def.title || def.nav)));
+		});
 	}
 
 	function hasRole(role) {
