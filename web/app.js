@@ -493,6 +493,7 @@
 			$('login-err').textContent = message;
 	}
 	const signOutHooks = [];
+	signOutHooks.push(() => clearTimeout(verifyTimer));
 
 	/* ======================================================== live tail */
 
@@ -1117,6 +1118,57 @@
 		return str(t).replace('T', ' ').replace(/\.\d+Z$/, 'Z');
 	}
 
+	/* A last verify (last_verify of GET /v1/integrity) is stale when it
+	 * covered fewer entries than the latest checkpoint by a real gap (every
+	 * read is an event, so a live log is always a little past it: over 10%
+	 * and 50 entries) or is over a week old: the reason, or null. */
+	function verifyStale(lv, cpSize) {
+		const gap = typeof cpSize === 'number' && typeof lv.tree_size === 'number' ? cpSize - lv.tree_size : 0;
+		const t = Date.parse(lv.time);
+		const behind = gap > Math.max(50, cpSize * 0.1);
+		const old = !isNaN(t) && Date.now() - t > 7 * 86400000;
+		if (!behind && !old)
+			return null;
+		return 'Stale: the last verify ' + (behind ? 'covered ' + lv.tree_size + ' of the ' + cpSize +
+			' entries under the latest checkpoint' : '') + (behind && old ? ' and ' : '') +
+			(old ? 'is over 7 days old' : '') + '. Run a verify to cover the whole log.';
+	}
+
+	/* POST /v1/verify (admin), then GET /v1/verify every 0.7 s until the
+	 * run is over, then done().  A refusal is shown in errBox. */
+	let verifyTimer = null;
+	async function startVerify(button, errBox, done) {
+		button.disabled = true;
+		button.textContent = 'Verify running...';
+		try {
+			await request('/v1/verify', { method: 'POST' });
+		} catch (e) {
+			if (!(e instanceof ApiError && e.status === 409)) {
+				button.disabled = false;
+				button.textContent = 'Start a full verify';
+				errBox.append(el('p', { class: 'error', text: 'Could not start the verify: ' + describe(e) }));
+				return;
+			}
+		}
+		waitVerify(done);
+	}
+
+	function waitVerify(done) {
+		clearTimeout(verifyTimer);
+		verifyTimer = setTimeout(async () => {
+			let v;
+			try {
+				v = await getJSON('/v1/verify');
+			} catch (_) {
+				return;	/* signed out, or the read was refused: shown elsewhere */
+			}
+			if (v.running)
+				waitVerify(done);
+			else
+				done();
+		}, 700);
+	}
+
 	async function loadIntegrity() {
 		const dl = $('integrity-kv'), box = $('integrity-sig');
 		kv(dl, [['status', 'loading...']]);
@@ -1167,6 +1219,9 @@
 				' ' + str(lv.entries) + ' entries, ' + str(lv.checkpoints) + ' checkpoints, tree size ' + str(lv.tree_size))]);
 			if (!lv.ok && lv.error)
 				rows.push(['verify error', str(lv.error.message || lv.error.code || JSON.stringify(lv.error))]);
+			const stale = verifyStale(lv, j.checkpoint_tree_size);
+			if (stale)
+				rows.push(['verify coverage', el('span', { class: 'warn', id: 'integrity-stale' }, stale)]);
 			if (lv.purged)
 				rows.push(['purged by policy', str(lv.purged_ranges || lv.purged + ' entries')]);
 		} else {
@@ -1290,6 +1345,13 @@
 			$('token-new').hidden = true;
 		});
 		$('integrity-refresh').addEventListener('click', loadIntegrity);
+		$('integrity-verify').addEventListener('click', () => startVerify($('integrity-verify'),
+			$('integrity-verify-err'), () => {
+				$('integrity-verify').disabled = false;
+				$('integrity-verify').textContent = 'Start a full verify';
+				if (current === 'integrity')
+					loadIntegrity();
+			}));
 		$('retention-refresh').addEventListener('click', loadRetention);
 		window.addEventListener('hashchange', () => { if (session.mode) route(); });
 		for (const f of readyHooks)
@@ -1303,6 +1365,7 @@
 	window.LS = {
 		$, el, clear, say, describe, ApiError, request, getJSON, sendJSON, str, na, kv, ago,
 		utc, listFrom, objectTable, eventRow, session, hasRole, addPage, parseHash,
+		verifyStale, startVerify, waitVerify,
 		onReady: (f) => readyHooks.push(f),
 		onSignOut: (f) => signOutHooks.push(f),
 	};

@@ -24,7 +24,7 @@
 
 (function () {
 	const LS = window.LS;
-	const { $, el, clear, str, describe, getJSON, request, ago, utc } = LS;
+	const { $, el, clear, str, describe, getJSON, ago, utc } = LS;
 
 	const RANGES = {
 		'1h': { secs: 3600, bucket: 60, label: 'last hour', step: 'minute' },
@@ -35,9 +35,7 @@
 	const OWN = 'logseal';
 	/* Colour-blind-safe palette (Okabe-Ito) for services. */
 	const PALETTE = ['#0072b2', '#e69f00', '#009e73', '#cc79a7', '#56b4e9', '#d55e00', '#8a7a00', '#444444'];
-	const STALE_DAYS = 7, STALE_GAP_MIN = 50, STALE_GAP_PART = 0.1;
 	let plots = [];
-	let verifyPoll = null;
 
 	function cssVar(name, fallback) {
 		const v = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
@@ -185,22 +183,15 @@
 			add('last full verify', el('span', { id: 'ov-last-verify' },
 				el('span', { class: 'badge ' + (lv.ok ? 'success' : 'failure') }, lv.ok ? 'passed' : 'FAILED'),
 				' ' + (age === null ? utc(lv.time) : ago(age) + ' ago') + ', covered ' + str(lv.tree_size) + ' entries'));
-			/* Every read is an event, so a live log is always a little past
-			 * its last verify: stale is a real gap (over 10% and 50 entries)
-			 * or an old run. */
 			const gap = cpSize !== null && typeof lv.tree_size === 'number' ? cpSize - lv.tree_size : 0;
-			const behind = gap > Math.max(STALE_GAP_MIN, cpSize * STALE_GAP_PART);
-			const old = age !== null && age > STALE_DAYS * 86400000;
-			if (gap > 0 && !behind)
-				warn.append(el('p', { class: 'muted small', text: gap + ' newer entries are not covered by it yet.' }));
+			const stale = LS.verifyStale(lv, cpSize);
 			if (!lv.ok)
 				warn.append(el('p', { class: 'warn', role: 'alert' }, 'The last verify FAILED: ' +
 					str(lv.error && (lv.error.message || lv.error.code)) + '. Investigate before trusting the log.'));
-			else if (behind || old)
-				warn.append(el('p', { class: 'warn' }, 'Stale: the last verify ' +
-					(behind ? 'covered ' + lv.tree_size + ' of the ' + cpSize + ' entries under the latest checkpoint' : '') +
-					(behind && old ? ' and ' : '') + (old ? 'is over ' + STALE_DAYS + ' days old' : '') +
-					'. Run a verify to cover the whole log.'));
+			else if (stale)
+				warn.append(el('p', { class: 'warn' }, stale));
+			else if (gap > 0)
+				warn.append(el('p', { class: 'muted small', text: gap + ' newer entries are not covered by it yet.' }));
 		} else {
 			add('last full verify', LS.na(j.last_verify_error || 'never: run one to check every entry, tile and checkpoint'));
 			warn.append(el('p', { class: 'warn' }, 'No full verify is on record.'));
@@ -213,44 +204,16 @@
 		if (LS.hasRole('admin')) {
 			const b = el('button', { type: 'button', id: 'ov-verify', class: 'secondary', disabled: v && v.running ? true : null },
 				v && v.running ? 'Verify running...' : 'Start a full verify');
-			b.addEventListener('click', startVerify);
+			b.addEventListener('click', () => LS.startVerify(b, warn, verified));
 			box.append(b);
 		}
 		box.append(el('p', {}, el('a', { href: '#/integrity' }, 'Integrity details and the checkpoint signature check')));
 	}
 
-	async function startVerify() {
-		const b = $('ov-verify');
-		b.disabled = true;
-		b.textContent = 'Verify running...';
-		try {
-			await request('/v1/verify', { method: 'POST' });
-		} catch (e) {
-			if (!(e instanceof LS.ApiError && e.status === 409)) {
-				b.disabled = false;
-				b.textContent = 'Start a full verify';
-				$('ov-verify-state').append(el('p', { class: 'error', text: 'Could not start the verify: ' + describe(e) }));
-				return;
-			}
-		}
-		pollVerify();
-	}
-
-	function pollVerify() {
-		clearTimeout(verifyPoll);
-		verifyPoll = setTimeout(async () => {
-			let v;
-			try {
-				v = await getJSON('/v1/verify');
-			} catch (e) {
-				$('ov-verify-state') && $('ov-verify-state').append(el('p', { class: 'error', text: describe(e) }));
-				return;
-			}
-			if (v.running)
-				pollVerify();
-			else if (LS.parseHash().name === 'overview' || location.hash === '')
-				loadIntegrity();
-		}, 700);
+	/* After a verify: the card again, if the overview is still shown. */
+	function verified() {
+		if (LS.parseHash().name === 'overview' || location.hash === '')
+			loadIntegrity();
 	}
 
 	async function loadIntegrity() {
@@ -260,7 +223,7 @@
 				LS.hasRole('admin') ? getJSON('/v1/verify').catch(() => null) : null]);
 			integrityCard(box, j, v);
 			if (v && v.running)
-				pollVerify();
+				LS.waitVerify(verified);
 		} catch (e) {
 			errorBox(box, 'Integrity', e);
 		}
@@ -361,7 +324,6 @@
 	LS.addPage('overview', {
 		role: 'auditor',
 		load,
-		leave: () => clearTimeout(verifyPoll),
 	});
 	LS.onReady(() => {
 		$('ov-form').addEventListener('submit', (ev) => {

@@ -561,6 +561,10 @@ await step('the overview warns that the last verify is stale and an admin starts
 		more.push(event(actor, 'dashboard.after-verify', 'success'));
 	await post(more);
 	await page.waitForTimeout(700);	/* a checkpoint beyond the verified size */
+	await page.click('#nav a[data-page=integrity]');
+	await page.click('#integrity-refresh');
+	await waitText(page.locator('#integrity-stale'), 'Stale', 5000);
+	assert(await page.locator('#integrity-verify').isVisible(), 'no verify button on the integrity page for an admin');
 	await page.click('#nav a[data-page=overview]');
 	await waitText(page.locator('#ov-verify-state'), 'Stale', 8000);
 	await shot(page, 'overview-stale');
@@ -667,6 +671,7 @@ await step('an auditor sees no admin pages, and the alerts page asks for no rule
 	await page.locator('#page-overview').waitFor({ state: 'visible' });
 	assert(await page.locator('#nav a[data-page=tokens]').isHidden(), 'the Tokens tab is shown to an auditor');
 	assert(await page.locator('#ov-verify').count() === 0, 'the verify button is shown to an auditor');
+	assert(await page.locator('#integrity-verify').isHidden(), 'the integrity page\'s verify button is shown to an auditor');
 	const before = requests.length;
 	await page.click('#nav a[data-page=alerts]');
 	await page.waitForFunction(() => !document.getElementById('alerts-fired').innerText.includes('loading...'), null, { timeout: 5000 });
