@@ -16,6 +16,9 @@
  * a search sets it (so Back goes to the previous search) and opening such
  * an address runs it.  It holds filters only, never a token (app.js
  * invariant 1).  The downloads take the same filters and exclusions.
+ * Saved searches (GET/POST/DELETE /v1/searches, kept in the log's own
+ * configuration) are deep links with a name: their "query" is the
+ * fragment's query text.
  * Source addresses cannot be excluded (the index keeps them as keyed
  * hashes of CIDR prefixes, no "not equal"): they get no exclude button.
  */
@@ -377,11 +380,69 @@
 	 * overview's links) runs its search; the bare page keeps the last one. */
 	function load(arg, query) {
 		const q = query.toString();
+		if (!st.savedLoaded) {
+			st.savedLoaded = true;
+			loadSaved();
+		}
 		if (!st.ran || (q && q !== st.state)) {
 			fillForm(query);
 			st.state = q;
 			fresh();
 		}
+	}
+
+	/* ---------------------------------------------------- saved searches */
+
+	async function loadSaved() {
+		const list = clear($('saved-list'));
+		let j;
+		try {
+			j = await getJSON('/v1/searches');
+		} catch (e) {
+			list.append(el('li', { class: 'error', text: 'Saved searches: ' + describe(e) }));
+			return;
+		}
+		const items = LS.listFrom(j, 'searches');
+		if (!items.length)
+			list.append(el('li', { class: 'empty', text: 'None yet: run a search, name it below and save it.' }));
+		for (const x of items) {
+			const mine = x.owner === LS.session.tokenId;
+			list.append(el('li', {}, el('a', { href: '#/search' + (x.query ? '?' + x.query : ''), 'data-id': x.id }, str(x.name)),
+				x.shared ? el('span', { class: 'muted' }, ' (shared' + (mine ? '' : ' by ' + str(x.owner)) + ')') : null,
+				mine || LS.hasRole('admin') ? el('button', { type: 'button', class: 'link',
+					'aria-label': 'delete saved search ' + str(x.name), onclick: () => deleteSaved(x) }, 'delete') : null));
+		}
+	}
+
+	async function save(ev) {
+		ev.preventDefault();
+		const err = $('save-err');
+		err.textContent = '';
+		let q;
+		try {
+			q = stateParams().toString();
+		} catch (e) {
+			err.textContent = describe(e);
+			return;
+		}
+		try {
+			await LS.sendJSON('POST', '/v1/searches', { name: $('save-name').value.trim(), query: q,
+				shared: $('save-shared').checked });
+			$('save-name').value = '';
+			say('Search saved.');
+		} catch (e) {
+			err.textContent = 'Could not save: ' + describe(e);
+		}
+		loadSaved();
+	}
+
+	async function deleteSaved(x) {
+		try {
+			await request('/v1/searches/' + encodeURIComponent(x.id), { method: 'DELETE' });
+		} catch (e) {
+			$('save-err').textContent = 'Could not delete: ' + describe(e);
+		}
+		loadSaved();
 	}
 
 	async function download(format) {
@@ -417,10 +478,12 @@
 		st.last = null;
 		st.ran = false;
 		st.excluded = [];
+		st.savedLoaded = false;
 		$('search-summary').textContent = '';
 	});
 	LS.onReady(() => {
 		$('search-form').addEventListener('submit', submit);
+		$('save-form').addEventListener('submit', save);
 		$('search-reset').addEventListener('click', () => {
 			fillForm(new URLSearchParams());
 			submit();

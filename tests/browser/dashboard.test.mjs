@@ -436,6 +436,23 @@ await step('a deep link restores the filters and runs the search', async () => {
 	await shot(page, 'search-deeplink');
 }, found);
 
+await step('a search is saved with a name, listed, reopened from the list and deleted', async () => {
+	await page.locator('#saved summary').click();
+	const name = 'paused-' + tag;
+	await page.fill('#save-name', name);
+	await page.click('#save-form button[type=submit]');
+	const link = page.locator('#saved-list a', { hasText: name });
+	await link.waitFor({ timeout: 5000 });
+	await page.click('#search-reset');
+	await page.waitForFunction(() => document.getElementById('q-actor').value === '');
+	await link.click();
+	await page.waitForFunction((a) => document.getElementById('q-actor').value === a, actor, { timeout: 5000 });
+	await page.locator('#search-rows tr', { hasText: 'dashboard.paused' }).first().waitFor({ timeout: 8000 });
+	await shot(page, 'search-saved');
+	await page.locator('#saved-list li', { hasText: name }).getByRole('button', { name: /delete/ }).click();
+	await link.waitFor({ state: 'detached', timeout: 5000 });
+}, found);
+
 // ------------------------------------------------------------ alerts
 const denied = await step('five denied logins by one actor are accepted', async () => {
 	const evs = [];
