@@ -243,7 +243,7 @@
 	/* ========================================================== routing */
 
 	const pages = ['login', 'tail', 'search', 'event', 'activity', 'alerts', 'tokens',
-		'integrity', 'retention'];
+		'integrity', 'retention', 'admin'];
 	let current = null;
 
 	function route() {
@@ -287,6 +287,7 @@
 		case 'tokens': loadTokens(); break;
 		case 'integrity': loadIntegrity(); break;
 		case 'retention': loadRetention(); break;
+		case 'admin': if (window.logsealAdmin) window.logsealAdmin.show(); break;
 		}
 	}
 
@@ -313,6 +314,9 @@
 			}
 		}
 		input.value = '';
+		/* the admin screens use a session cookie made from it (admin.js) */
+		if (window.logsealAdmin)
+			await window.logsealAdmin.signedIn(t);
 		$('nav').hidden = false;
 		$('logout').hidden = false;
 		route();
@@ -320,6 +324,8 @@
 
 	function signOut(message) {
 		token = null;
+		if (window.logsealAdmin)
+			window.logsealAdmin.signedOut();
 		verifierKeyText = null;
 		tail.stop();
 		$('nav').hidden = true;
