@@ -526,10 +526,13 @@
 	}
 
 	/* A reload keeps the session (the cookie): with no token in app.js, the
-	 * admin page still opens from it. */
+	 * admin page still opens from it.  Asked only on #/admin: elsewhere
+	 * app.js's sign-in makes the session (a 401 here would be noise). */
 	async function boot() {
+		if (!/^#\/admin/.test(location.hash))
+			return;
 		await loadSession();
-		if (isAdmin() && /^#\/admin/.test(location.hash)) {
+		if (isAdmin()) {
 			for (const p of document.querySelectorAll('main > .page'))
 				p.hidden = p.id !== 'page-admin';
 			$('nav').hidden = false;
