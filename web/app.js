@@ -273,6 +273,9 @@
 		tokens: { role: 'admin', load: () => loadTokens() },
 		integrity: { role: 'auditor', load: () => loadIntegrity() },
 		retention: { role: 'auditor', load: () => loadRetention() },
+		/* the admin screens (admin.js, window.logsealAdmin): they read the
+		 * session this page made (GET /v1/session) */
+		admin: { role: 'admin', load: () => { if (window.logsealAdmin) window.logsealAdmin.show(); } },
 		noaccess: { role: null },
 	};
 	let current = null;
@@ -469,7 +472,11 @@
 	}
 
 	function signOut(message) {
-		if (session.mode === 'cookie')
+		/* admin.js forgets the session, and ends it when it holds it */
+		const adminEnds = !!(window.logsealAdmin && window.logsealAdmin.session());
+		if (window.logsealAdmin)
+			window.logsealAdmin.signedOut();
+		if (session.mode === 'cookie' && !adminEnds)
 			fetch('/v1/session', { method: 'DELETE', credentials: 'same-origin', cache: 'no-store',
 				headers: session.csrf ? { 'X-CSRF-Token': session.csrf } : {} }).catch(() => {});
 		token = null;

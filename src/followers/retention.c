@@ -326,6 +326,12 @@ out:
 ls_rc retention_hold_remove(struct log *l, const char *id, const char *actor, int64_t now_us,
 			    struct ls_err *err)
 {
+	return retention_hold_release_why(l, id, actor, NULL, now_us, err);
+}
+
+ls_rc retention_hold_release_why(struct log *l, const char *id, const char *actor,
+				 const char *why, int64_t now_us, struct ls_err *err)
+{
 	const char *dir = log_dir(l);
 	struct holds hs;
 	json_t *o = NULL;
@@ -347,6 +353,8 @@ ls_rc retention_hold_remove(struct log *l, const char *id, const char *actor, in
 		rc = ls_err_set(err, LS_NOMEM, "out of memory");
 		goto out_hs;
 	}
+	if (why)
+		json_object_set_new(o, "release_reason", json_string(why));
 	hold_release(&hs.v[i]);
 	hs.v[i] = hs.v[hs.n - 1];
 	hs.n--;

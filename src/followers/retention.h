@@ -122,6 +122,10 @@ ls_rc retention_hold_place(struct log *l, const char *body, size_t n, const char
 			   int64_t now_us, char **json, struct ls_err *err);
 ls_rc retention_hold_remove(struct log *l, const char *id, const char *actor, int64_t now_us,
 			    struct ls_err *err);
+/* retention_hold_remove() with why the hold is released (NULL: not said),
+ * which the logseal.hold.release event keeps as "release_reason". */
+ls_rc retention_hold_release_why(struct log *l, const char *id, const char *actor,
+				 const char *why, int64_t now_us, struct ls_err *err);
 /* All holds as a JSON array text (malloc'd). */
 ls_rc retention_holds_json(const char *datadir, char **json, struct ls_err *err);
 

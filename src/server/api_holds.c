@@ -77,11 +77,20 @@ void api_holds_get(struct server *s, const struct request *q, struct reply *r)
 
 void api_holds_delete(struct server *s, const struct request *q, struct reply *r)
 {
-	const char *id = q->tail;
+	const char *id = q->tail, *why = NULL;
 	struct ls_err err = { { 0 } };
 	ls_rc rc;
 
-	rc = retention_hold_remove(s->log, id, q->who->id, q->received_us, &err);
+	/* ?reason=...: why it is released, kept in the release's event */
+	for (size_t i = 0; i < q->nargs; i++) {
+		if (strcmp(q->args[i].key, "reason") || !q->args[i].value[0] ||
+		    strlen(q->args[i].value) > 1024) {
+			reply_error(r, 400, "bad_parameter", "only reason=<why, 1..1024 bytes>");
+			return;
+		}
+		why = q->args[i].value;
+	}
+	rc = retention_hold_release_why(s->log, id, q->who->id, why, q->received_us, &err);
 	if (rc == LS_NOTFOUND) {
 		reply_error(r, 404, "not_found", "no hold with this id");
 		return;

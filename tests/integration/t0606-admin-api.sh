@@ -128,5 +128,9 @@ check_eq "plan: 200" 200 "$(req GET /v1/retention/plan "$ADMIN")"
 check_eq "... configured, lists the hold" "true $HID" "$(jq -r '"\(.configured) \(.holds[0].id)"' "$TMP/resp")"
 check_eq "... audited reads (2 plans)" 2 "$(actions logseal.retention.plan)"
 check_eq "a writer cannot read the plan: 403" 403 "$(req GET /v1/retention/plan "$W")"
+check_eq "release with a bad parameter: 400" 400 "$(req DELETE "/v1/holds/$HID?why=x" "$ADMIN")"
+check_eq "release the hold with a reason: 200" 200 "$(req DELETE "/v1/holds/$HID?reason=case%20closed" "$ADMIN")"
+check_eq "... the release event keeps why" "case closed litigation 42" \
+	"$(actions logseal.hold.release >/dev/null; jq -r '.events[0].entry.details | "\(.release_reason) \(.reason)"' "$TMP/resp")"
 check "server stops" stop_server
 done_testing
