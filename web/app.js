@@ -274,8 +274,13 @@
 		integrity: { role: 'auditor', load: () => loadIntegrity() },
 		retention: { role: 'auditor', load: () => loadRetention() },
 		/* the admin screens (admin.js, window.logsealAdmin): they read the
-		 * session this page made (GET /v1/session) */
-		admin: { role: 'admin', load: () => { if (window.logsealAdmin) window.logsealAdmin.show(); } },
+		 * session this page made (GET /v1/session).  A reload on #/admin is
+		 * shown by admin.js's own start, not a second time from here (its
+		 * show() is not re-entrant: the lists would be drawn twice). */
+		admin: { role: 'admin', load: () => {
+			if (window.logsealAdmin && !(resuming && /^#\/admin/.test(location.hash)))
+				window.logsealAdmin.show();
+		} },
 		noaccess: { role: null },
 	};
 	let current = null;
@@ -455,7 +460,17 @@
 	}
 
 	/* A reload keeps the session: the cookie is sent, the page asks who it is. */
+	let resuming = false;
 	async function resume() {
+		resuming = true;
+		try {
+			await resumeSession();
+		} finally {
+			resuming = false;
+		}
+	}
+
+	async function resumeSession() {
 		try {
 			const resp = await fetch('/v1/session', { cache: 'no-store', credentials: 'same-origin' });
 			if (resp.ok) {
