@@ -672,6 +672,9 @@ if (sessions)
 	}, signedIn);
 
 async function signInAs(tok) {
+	/* after a load: the kept session resumes, or the sign-in page shows */
+	await page.waitForFunction(() => !document.getElementById('logout').hidden ||
+		!document.getElementById('page-login').hidden, null, { timeout: 5000 });
 	if (await page.locator('#logout').isVisible())
 		await page.click('#logout');
 	await page.locator('#login-token').waitFor({ state: 'visible' });
