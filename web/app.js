@@ -923,7 +923,8 @@
 	 * generic table so a newer server still shows something. */
 	function alertsTable(list) {
 		if (!list.length)
-			return el('p', { class: 'empty', text: 'no alert has fired' });
+			return el('p', { class: 'empty', text: 'No alert has fired. Alerts appear here when a rule ' +
+				'matches; an admin adds rules under Admin.' });
 		const head = el('tr', {}, ['Time (UTC)', 'Rule', 'Severity', 'Group', 'Count', 'Events', 'Logged as', 'Delivery']
 			.map((h) => el('th', { scope: 'col', text: h })));
 		const rows = list.map((a) => {
