@@ -18,8 +18,15 @@ dashboard_section() {
 	local browser_dir=$PWD/tests/browser chromium dir=$T/dashboard
 	section "dashboard: page weight and time to the overview drawn, $DASH_EVENTS events in the range (chromium)"
 	STEP="dashboard: chromium and playwright-core"
+	if ! command -v chromium >/dev/null 2>&1; then	# as t0600-browser.sh: on demand
+		local sudo=""
+		[ "$(id -u)" -ne 0 ] && sudo=sudo
+		DEBIAN_FRONTEND=noninteractive timeout 600 $sudo apt-get install -y -q chromium >"$T/dash-apt.log" 2>&1 ||
+			{ timeout 300 $sudo apt-get update -q >>"$T/dash-apt.log" 2>&1
+			  DEBIAN_FRONTEND=noninteractive timeout 600 $sudo apt-get install -y -q chromium >>"$T/dash-apt.log" 2>&1; }
+	fi
 	chromium=$(command -v chromium || true)
-	[ -n "$chromium" ] || fail "chromium is missing (apt-get install chromium; scripts/deps.sh test)"
+	[ -n "$chromium" ] || fail "chromium is missing and could not be installed (apt-get install chromium)"
 	if [ ! -d "$browser_dir/node_modules/playwright-core" ]; then
 		(cd "$browser_dir" && timeout 300 npm ci --no-audit --no-fund >"$T/dash-npm.log" 2>&1) ||
 			fail "npm ci in tests/browser failed"
