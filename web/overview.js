@@ -151,7 +151,7 @@
 			const rule = a.rule && typeof a.rule === 'object' ? a.rule : { name: str(a.rule) };
 			return el('li', {}, el('span', { class: 'badge sev-' + str(rule.severity) }, str(rule.severity) || 'alert'), ' ',
 				el('strong', {}, str(rule.name || rule.id)), ' ', str(a.group), ' ',
-				el('span', { class: 'muted' }, utc(a.time)));
+				el('span', { class: 'muted' }, utc(a.time) + (a.status === 'acknowledged' ? ', acknowledged' : '')));
 		})), el('p', {}, el('a', { href: '#/alerts' }, open.length > 6 ? 'All ' + open.length + ' open alerts' : 'Alerts')));
 		return open;
 	}
