@@ -116,6 +116,8 @@ check "server stops" stop_server
 sed -i 's/"all denials"/"ALL denials"/' "$D/searches.json"
 check "restart" start_server "$D"
 check_eq "an edited searches.json is refused" 1 "$(req GET /v1/searches "$AUD" | grep -c -E '^5')"
+check_eq "after a restart the alert is still resolved, by whom and why" "resolved dave's password reset" \
+	"$(req GET /v1/alerts "$ADMIN" >/dev/null; jq -r ".alerts[] | select(.id==\"$AID\") | \"\(.status) \(.resolved.reason)\"" "$TMP/resp")"
 
 # The retention plan and what a hold protects.
 check_eq "plan without a policy: configured false" false "$(req GET /v1/retention/plan "$ADMIN" >/dev/null; jq -r .configured "$TMP/resp")"
