@@ -224,10 +224,12 @@ await step('editing the rule and disabling it show in the list', async () => {
 	await page.fill('#rule-threshold-count', '4');
 	await page.click('#rule-form button[type=submit]');
 	await row().filter({ hasText: '≥ 4 in 60 s' }).waitFor();
+	/* the State cell exactly: the row's text also holds its buttons' */
+	const stateCell = () => row().locator('td').nth(4);
 	await row().locator('button', { hasText: 'Disable' }).click();
-	await row().filter({ hasText: 'disabled' }).waitFor();
+	await stateCell().filter({ hasText: /^disabled$/ }).waitFor();
 	await row().locator('button', { hasText: 'Enable' }).click();
-	await row().filter({ hasText: 'enabled' }).waitFor();
+	await stateCell().filter({ hasText: /^enabled$/ }).waitFor();
 	const r = await api('GET', '/v1/events?service=logseal&action=logseal.rule.update', ADMIN);
 	assert(r.json.events.length === 3, r.json.events.length + ' logseal.rule.update events');
 }, fired);
