@@ -12,7 +12,7 @@
  *
  * Invariants:
  *  1. Only SHA-256 of a cookie value is kept; a cookie is looked up by its
- *     hash, compared in constant time.
+ *     hash (a keyed hash table), compared in constant time.
  *  2. A session ends at the first of: its idle deadline (idle seconds after
  *     its last use), its absolute deadline (SESSION_MAX_S after it opened),
  *     sign-out, or the revocation of its token (sessions_revoke_token, and

@@ -25,6 +25,7 @@ const struct cfgseal_file cfgseal_files[] = {
 	{ "alerts/rules.json", CFGSEAL_ALERTS },
 	{ "alerts/webhooks.json", CFGSEAL_ALERTS },
 	{ "alerts/state.json", CFGSEAL_ALERTS },
+	{ "searches.json", CFGSEAL_ALERTS },	/* saved searches (server/api_searches.c) */
 	{ "state/last-verify.json", CFGSEAL_VERIFY },
 	{ "objstore.json", CFGSEAL_OBJSTORE },
 };

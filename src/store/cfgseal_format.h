@@ -27,7 +27,7 @@
 enum cfgseal_purpose {
 	CFGSEAL_TOKENS,		/* tokens.json */
 	CFGSEAL_MASTER,		/* keys/master.json */
-	CFGSEAL_ALERTS,		/* alerts/rules.json, webhooks.json, state.json */
+	CFGSEAL_ALERTS,		/* alerts/rules.json, webhooks.json, state.json; searches.json */
 	CFGSEAL_VERIFY,		/* state/last-verify.json */
 	CFGSEAL_CHECKPOINTS,	/* checkpoints.index */
 	CFGSEAL_OBJSTORE,	/* objstore.json (followers/upload.h) */

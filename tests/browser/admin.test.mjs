@@ -216,6 +216,33 @@ await step('the acknowledgement is a logged event with who and why', async () =>
 	assert(/^tok_/.test(e.actor.id), 'actor ' + e.actor.id);
 }, fired);
 
+await step('editing the rule and disabling it show in the list', async () => {
+	const row = () => page.locator('#admin-rules tr', { hasText: ruleName }).first();
+	await row().locator('button', { hasText: 'Edit' }).click();
+	assert(await page.inputValue('#rule-name') === ruleName, 'the form holds another rule');
+	assert(await page.inputValue('#rule-threshold-count') === '3', 'count not loaded');
+	await page.fill('#rule-threshold-count', '4');
+	await page.click('#rule-form button[type=submit]');
+	await row().filter({ hasText: '≥ 4 in 60 s' }).waitFor();
+	/* the State cell exactly: the row's text also holds its buttons' */
+	const stateCell = () => row().locator('td').nth(4);
+	await row().locator('button', { hasText: 'Disable' }).click();
+	await stateCell().filter({ hasText: /^disabled$/ }).waitFor();
+	await row().locator('button', { hasText: 'Enable' }).click();
+	await stateCell().filter({ hasText: /^enabled$/ }).waitFor();
+	const r = await api('GET', '/v1/events?service=logseal&action=logseal.rule.update', ADMIN);
+	assert(r.json.events.length === 3, r.json.events.length + ' logseal.rule.update events');
+}, fired);
+
+await step('resolving the acknowledged alert needs a reason too', async () => {
+	const row = () => page.locator('#admin-fired tr[data-alert]', { hasText: ruleName }).first();
+	await row().locator('button', { hasText: 'Resolve' }).click();
+	await page.fill('#ack-reason', 'false positive: test traffic');
+	await page.click('#ack-form button[type=submit]');
+	await row().filter({ hasText: 'resolved' }).waitFor();
+	assert(await row().locator('button').count() === 0, 'a resolved alert still has actions');
+}, fired);
+
 // ------------------------------------------------------------ holds
 const held = await step('placing a legal hold with a reason lists it', async () => {
 	await page.selectOption('#hold-kind', 'service');

@@ -113,9 +113,13 @@ check_eq "kept sealed in searches.json" 1 "$(grep -c '"mac"' "$D/searches.json")
 check_eq "the owner deletes: 200" 200 "$(req DELETE "/v1/searches/$SID" "$AUD")"
 check_eq "search save/delete logged" "2 1" "$(actions logseal.search.save) $(actions logseal.search.delete)"
 check "server stops" stop_server
+check "verify passes with the sealed searches.json" "$LOGSEAL" verify --data "$D"
 sed -i 's/"all denials"/"ALL denials"/' "$D/searches.json"
+check_fails "verify refuses an edited searches.json" "$LOGSEAL" verify --data "$D"
 check "restart" start_server "$D"
 check_eq "an edited searches.json is refused" 1 "$(req GET /v1/searches "$AUD" | grep -c -E '^5')"
+check_eq "after a restart the alert is still resolved, by whom and why" "resolved dave's password reset" \
+	"$(req GET /v1/alerts "$ADMIN" >/dev/null; jq -r ".alerts[] | select(.id==\"$AID\") | \"\(.status) \(.resolved.reason)\"" "$TMP/resp")"
 
 # The retention plan and what a hold protects.
 check_eq "plan without a policy: configured false" false "$(req GET /v1/retention/plan "$ADMIN" >/dev/null; jq -r .configured "$TMP/resp")"
