@@ -92,9 +92,9 @@
 
 #define LIVE_SNDBUF (64 * 1024)	/* kernel send buffer of a live stream's socket */
 
-const char *const *http_route_labels(size_t *n)
+const char *const *http_route_labels(size_t *n, const char *const **methods)
 {
-	return api_route_labels(n);
+	return api_route_labels(n, methods);
 }
 
 struct http {

@@ -23,13 +23,14 @@
 #define STATUS_SPAN 500
 
 struct metrics {
-	const char *const *labels;
+	const char *const *labels, *const *methods;
 	size_t nroutes;
 	atomic_uint_fast64_t req[METRICS_MAX_ROUTES + 1][STATUS_SPAN];
 	atomic_uint_fast64_t denied_401, denied_403;
 };
 
-ls_rc metrics_new(const char *const *route_labels, size_t nroutes, struct metrics **out)
+ls_rc metrics_new(const char *const *route_labels, const char *const *route_methods,
+		  size_t nroutes, struct metrics **out)
 {
 	struct metrics *m;
 
@@ -40,6 +41,7 @@ ls_rc metrics_new(const char *const *route_labels, size_t nroutes, struct metric
 	if (!m)
 		return LS_NOMEM;
 	m->labels = route_labels;
+	m->methods = route_methods;
 	m->nroutes = nroutes;
 	for (size_t r = 0; r <= METRICS_MAX_ROUTES; r++)
 		for (size_t i = 0; i < STATUS_SPAN; i++)
@@ -138,14 +140,16 @@ static void gauge_u(struct buf *b, const char *name, const char *help, uint64_t 
 static void render_http(struct buf *b, struct metrics *m)
 {
 	family(b, "logseal_http_requests_total", "counter",
-	       "HTTP replies sent, by route pattern and status code.");
+	       "HTTP replies sent, by method, route pattern and status code.");
 	for (size_t r = 0; r <= m->nroutes; r++) {
 		const char *label = r < m->nroutes ? m->labels[r] : "other";
+		const char *method = r < m->nroutes ? m->methods[r] : "other";
 		for (size_t i = 0; i < STATUS_SPAN; i++) {
 			uint64_t v = atomic_load_explicit(&m->req[r][i], memory_order_relaxed);
 			if (v)
-				bprintf(b, "logseal_http_requests_total{route=\"%s\",status=\"%zu\"} %llu\n",
-					label, i + STATUS_MIN, (unsigned long long)v);
+				bprintf(b, "logseal_http_requests_total{method=\"%s\",route=\"%s\","
+					"status=\"%zu\"} %llu\n",
+					method, label, i + STATUS_MIN, (unsigned long long)v);
 		}
 	}
 	family(b, "logseal_auth_denials_total", "counter",

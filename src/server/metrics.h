@@ -36,9 +36,13 @@
 
 struct metrics;
 
-/* route_labels: the label of each route id 0..nroutes-1 (borrowed, must
- * outlive m); one more, "other", is added for requests that match none. */
-ls_rc metrics_new(const char *const *route_labels, size_t nroutes, struct metrics **out);
+/* route_labels, route_methods: the label and the method of each route id
+ * 0..nroutes-1 (borrowed, must outlive m); one more, "other" (method
+ * "other"), is added for requests that match none.  A (method, label) pair
+ * names one series: two routes may share a label only with different
+ * methods. */
+ls_rc metrics_new(const char *const *route_labels, const char *const *route_methods,
+		  size_t nroutes, struct metrics **out);
 void metrics_free(struct metrics *m);
 
 /* One reply sent: route id (>= nroutes: "other"), HTTP status. */
