@@ -640,8 +640,16 @@ static enum MHD_Result first_call(struct http *h, struct MHD_Connection *c, stru
 		n = strlen(ah);
 		while (n > 0 && ah[n - 1] == ' ')
 			n--;
-		if (auth_check(s->auth, ah, n, &k->who) != LS_OK)
-			return refuse_unauthorised(h, c, k, 401, NULL, "invalid or revoked token");
+		if (auth_check(s->auth, ah, n, &k->who) != LS_OK) {
+			char reason[96];
+
+			if (!k->who.expired[0])
+				return refuse_unauthorised(h, c, k, 401, NULL,
+							   "invalid or revoked token");
+			snprintf(reason, sizeof(reason), "token %s expired at %s", k->who.id,
+				 k->who.expired);
+			return refuse_unauthorised(h, c, k, 401, k->who.id, reason);
+		}
 		k->q.who = &k->who;
 		if (!(k->who.roles & k->route->role)) {
 			char reason[128];
