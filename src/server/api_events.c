@@ -796,6 +796,13 @@ static void *saver_main(void *arg)
 		if (v->stop)
 			break;
 		pthread_mutex_unlock(&v->mu);
+		{
+			/* the tokens' last_used (auth.h): written here, off the
+			 * request path */
+			struct ls_err e = { { 0 } };
+			if (auth_save_used(v->s->auth, &e) != LS_OK)
+				fprintf(stderr, "logseal serve: tokens' last use: %s\n", e.msg);
+		}
 		idem_expire(v->s->idem, wall_us());
 		if (log_size(v->s->log) != saved) {
 			struct ls_err e = { { 0 } };
@@ -843,6 +850,7 @@ void api_idem_saver_stop(struct server *s)
 {
 	struct idem_saver *v = s->idem_saver;
 
+	auth_save_used(s->auth, NULL);
 	if (!v)
 		return;
 	pthread_mutex_lock(&v->mu);

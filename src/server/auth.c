@@ -5,9 +5,10 @@
  * few hundred at most) so a flat array under a read-write lock is enough:
  * every request takes the read lock once; a create or revoke takes the write
  * lock for as long as the durable file replace takes.  A use that moves a
- * token's last_used on (once a minute at most, auth.h) rewrites the file
- * under the read lock and file_mu: requests keep authenticating meanwhile,
- * and create/revoke (write lock) cannot interleave with it.
+ * token's last_used on (once a minute at most, auth.h) only marks the store
+ * dirty: auth_save_used() (the server's saver thread, and its stop) writes
+ * it under the read lock and file_mu, so no request waits for an fsync and
+ * create/revoke (write lock) cannot interleave with the write.
  */
 #include "server/auth.h"
 
@@ -45,6 +46,7 @@ struct auth_tok {
 struct auth {
 	pthread_rwlock_t lock;
 	pthread_mutex_t file_mu; /* a last_used rewrite under the read lock */
+	atomic_int used_dirty;	 /* a last_used moved since the file was written */
 	char path[PATH_MAX];
 	struct auth_tok *t;
 	size_t n, cap;
@@ -435,18 +437,30 @@ ls_rc auth_check(struct auth *a, const char *secret, size_t n, struct auth_princ
 		if (t->service)
 			snprintf(p->service, sizeof(p->service), "%s", t->service);
 		rc = LS_OK;
-		/* One request per token and grain wins the exchange and writes
-		 * the file (best effort: last_used is a hint for operators,
-		 * not a control).  The others only read. */
+		/* One request per token and grain wins the exchange; the
+		 * others only read. */
 		if (now - used >= AUTH_USED_GRAIN &&
-		    atomic_compare_exchange_strong(&t->used_us, &used, now)) {
-			pthread_mutex_lock(&a->file_mu);
-			store_write(a->path, a->t, a->n, NULL);
-			pthread_mutex_unlock(&a->file_mu);
-		}
+		    atomic_compare_exchange_strong(&t->used_us, &used, now))
+			atomic_store(&a->used_dirty, 1);
 	}
 	pthread_rwlock_unlock(&a->lock);
 	ls_wipe(h, sizeof(h));
+	return rc;
+}
+
+ls_rc auth_save_used(struct auth *a, struct ls_err *err)
+{
+	ls_rc rc = LS_OK;
+
+	if (!a || !atomic_exchange(&a->used_dirty, 0))
+		return LS_OK;
+	pthread_rwlock_rdlock(&a->lock);
+	pthread_mutex_lock(&a->file_mu);
+	rc = store_write(a->path, a->t, a->n, err);
+	pthread_mutex_unlock(&a->file_mu);
+	pthread_rwlock_unlock(&a->lock);
+	if (rc != LS_OK)
+		atomic_store(&a->used_dirty, 1);	/* the next call tries again */
 	return rc;
 }
 

@@ -18,9 +18,10 @@
  * the log) but never authenticate; nor does a token at or past "expires".
  * "partial" (writers): its batches are taken event by event (api_events.c,
  * POST /v1/events?partial=1).  "last_used" is when the token last
- * authenticated, to AUTH_USED_GRAIN: kept in memory on every use, written
- * to the file at most once per AUTH_USED_GRAIN per token (so a busy writer
- * does not rewrite the store on every request).
+ * authenticated, to AUTH_USED_GRAIN: moved in memory at most once per
+ * AUTH_USED_GRAIN per token, written to the file by auth_save_used() (the
+ * server calls it from a background thread and at stop), so no request
+ * waits for it and a busy writer does not rewrite the store.
  *
  * Calling sequence: auth_open() -> auth_check()/auth_create()/auth_revoke()/
  * auth_list() from any thread -> auth_free().
@@ -86,6 +87,11 @@ void auth_free(struct auth *a);
  * p->expired says since when (both "" for an unknown or revoked secret).
  * Notes the use (last_used, see the file format). */
 ls_rc auth_check(struct auth *a, const char *secret, size_t n, struct auth_principal *p);
+
+/* Write the store when a last_used moved since it was last written (else
+ * nothing).  Best effort for the caller: last_used informs operators, it
+ * controls nothing; a store changed by create/revoke holds it too. */
+ls_rc auth_save_used(struct auth *a, struct ls_err *err);
 
 /* Create a token.  secret receives the NUL-terminated secret (cap >=
  * AUTH_SECRET_LEN + 1; the caller wipes it), *info a new JSON description
