@@ -250,6 +250,10 @@ ls_rc metrics_render(struct metrics *m, const struct metrics_snapshot *s, char *
 	if (s->has_alerts) {
 		counter(&b, "logseal_alerts_fired_total", "Alerts fired by the rules.",
 			s->alerts.alerts_fired_total);
+		counter(&b, "logseal_alerts_late_events_total",
+			"Events a threshold rule on the event clock did not count: their time "
+			"was further before their arrival than the rule's lateness bound.",
+			s->alerts.late_total);
 		counter(&b, "logseal_webhook_deliveries_total",
 			"Alert webhook deliveries that succeeded.",
 			s->alerts.webhook_deliveries_total);
