@@ -19,11 +19,11 @@ printf '%s' "$(ev e1)" >"$TMP/e1.json"
 # --- expiry
 check "token create --expires 4s" sh -c "'$LOGSEAL' token create --role writer --expires 4s --server '$SRV_URL' --data '$D' >'$TMP/x.json'"
 XW=$(jq -r .token "$TMP/x.json"); XID=$(jq -r .id "$TMP/x.json")
-check "... says when it expires (about 4 s from now)" python3 -c '
+check "... says when it expires (within 4 s from now)" python3 -c '
 import datetime, json, sys
 e = datetime.datetime.strptime(json.load(open(sys.argv[1]))["expires"], "%Y-%m-%dT%H:%M:%S.%fZ")
 d = (e - datetime.datetime.utcnow()).total_seconds()
-sys.exit(0 if 2 < d <= 4.5 else 1)' "$TMP/x.json"
+sys.exit(0 if 0 < d <= 4.5 else 1)' "$TMP/x.json"
 check_eq "before it: the token writes" 200 "$(req POST /v1/events "$XW" $J "$TMP/e1.json")"
 tok list >"$TMP/list1.json"
 check "token list shows its last_used" jq -e --arg id "$XID" '.tokens[] | select(.id == $id) | .last_used | test("^20[0-9-]+T")' "$TMP/list1.json"
