@@ -34,6 +34,7 @@
 #include "store/log.h"
 #include "server/auth.h"
 #include "server/idem.h"
+#include "server/metrics.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -342,6 +343,7 @@ static void ingest(struct server *s, const struct request *q, struct reply *r,
 			goto out;
 		}
 		api_appended(s, first + m + nrej);
+		metrics_ingest_rejected(s->metrics, format && !strcmp(format, "k8s"), nrej);
 	}
 	for (size_t k = 0; k < nrej; k++)
 		ridx[k] = (int64_t)(first + m + k);

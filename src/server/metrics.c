@@ -27,6 +27,7 @@ struct metrics {
 	size_t nroutes;
 	atomic_uint_fast64_t req[METRICS_MAX_ROUTES + 1][STATUS_SPAN];
 	atomic_uint_fast64_t denied_401, denied_403;
+	atomic_uint_fast64_t rejected[2];	/* partial batches: events, k8s */
 };
 
 ls_rc metrics_new(const char *const *route_labels, const char *const *route_methods,
@@ -48,6 +49,8 @@ ls_rc metrics_new(const char *const *route_labels, const char *const *route_meth
 			atomic_init(&m->req[r][i], 0);
 	atomic_init(&m->denied_401, 0);
 	atomic_init(&m->denied_403, 0);
+	atomic_init(&m->rejected[0], 0);
+	atomic_init(&m->rejected[1], 0);
 	*out = m;
 	return LS_OK;
 }
@@ -72,6 +75,12 @@ void metrics_auth_denial(struct metrics *m, unsigned status)
 		return;
 	atomic_fetch_add_explicit(status == 401 ? &m->denied_401 : &m->denied_403, 1,
 				  memory_order_relaxed);
+}
+
+void metrics_ingest_rejected(struct metrics *m, int k8s, uint64_t n)
+{
+	if (m && n)
+		atomic_fetch_add_explicit(&m->rejected[k8s ? 1 : 0], n, memory_order_relaxed);
 }
 
 /* ======================================================= text buffer */
@@ -158,6 +167,12 @@ static void render_http(struct buf *b, struct metrics *m)
 		(unsigned long long)atomic_load(&m->denied_401));
 	bprintf(b, "logseal_auth_denials_total{status=\"403\"} %llu\n",
 		(unsigned long long)atomic_load(&m->denied_403));
+	family(b, "logseal_ingest_rejected_total", "counter",
+	       "Items of partial batches refused and recorded as logseal.ingest.rejected.");
+	bprintf(b, "logseal_ingest_rejected_total{format=\"events\"} %llu\n",
+		(unsigned long long)atomic_load(&m->rejected[0]));
+	bprintf(b, "logseal_ingest_rejected_total{format=\"k8s\"} %llu\n",
+		(unsigned long long)atomic_load(&m->rejected[1]));
 }
 
 static void render_fsync(struct buf *b, const struct log_stats *st)

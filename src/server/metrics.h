@@ -49,6 +49,9 @@ void metrics_free(struct metrics *m);
 void metrics_http(struct metrics *m, size_t route, unsigned status);
 /* A request refused with 401 or 403. */
 void metrics_auth_denial(struct metrics *m, unsigned status);
+/* n items of partial batches refused (and recorded), by the route's kind of
+ * body: "events" or "k8s". */
+void metrics_ingest_rejected(struct metrics *m, int k8s, uint64_t n);
 
 /* What the caller reads from the other modules at scrape time. */
 struct metrics_snapshot {

@@ -187,6 +187,11 @@ check_eq "k8s retry: every accepted item a duplicate, the bad one rejected again
 check_eq "k8s ?partial=0: all-or-nothing (400, position 1)" "400 1" \
 	"$(req POST '/v1/k8s/audit?partial=0' "$W" $J "$TMP/k8s.json") $(jq -r .error.position "$TMP/resp")"
 
+metric() { curl -s -H "Authorization: Bearer $AUD" "$SRV_URL/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+# events: 1 (b1) + 1 (its retry) + 2 (NDJSON) + 1 (partial token); k8s: 2
+check_eq "/metrics counts the refused items by route" "5 2" \
+	"$(metric 'logseal_ingest_rejected_total{format="events"}') $(metric 'logseal_ingest_rejected_total{format="k8s"}')"
+
 check "stop" stop_server
 check "verify: the log with the rejected records checks" "$LOGSEAL" verify --data "$D"
 done_testing

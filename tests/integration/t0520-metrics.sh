@@ -47,7 +47,8 @@ for f in logseal_ingest_events_total:counter logseal_ingest_batches_total:counte
 	logseal_webhook_failures_total:counter logseal_auth_denials_total:counter \
 	logseal_disk_free_bytes:gauge logseal_stream_clients:gauge \
 	logseal_sealed_segments_total:counter logseal_sealed_entries:gauge \
-	logseal_seal_seconds_total:counter logseal_sealer_backpressure_total:counter; do
+	logseal_seal_seconds_total:counter logseal_sealer_backpressure_total:counter \
+	logseal_ingest_rejected_total:counter logseal_alerts_late_events_total:counter; do
 	n=${f%%:*}; t=${f##*:}
 	grep -q "^# HELP $n " "$TMP/m1" && grep -qx "# TYPE $n $t" "$TMP/m1" || missing="$missing $n"
 done

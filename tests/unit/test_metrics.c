@@ -100,7 +100,8 @@ static void test_families(void **state)
 				"logseal_ingest_bytes_total", "logseal_fsync_seconds",
 				"logseal_http_requests_total", "logseal_auth_denials_total",
 				"logseal_tree_size", "logseal_index_lag_entries",
-				"logseal_stream_clients", "logseal_stream_overflows_total" };
+				"logseal_stream_clients", "logseal_stream_overflows_total",
+				"logseal_ingest_rejected_total" };
 
 	(void)state;
 	assert_int_equal(metrics_new(labels, methods, NLABELS, &m), LS_OK);
