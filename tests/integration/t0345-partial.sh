@@ -112,6 +112,9 @@ printf '[{"a":1},' >"$TMP/open.json"
 check_eq "an array that does not close: 400" 400 "$(req POST '/v1/events?partial=1' "$W" $J "$TMP/open.json")"
 printf '[]' >"$TMP/empty.json"
 check_eq "no events: 400" 400 "$(req POST '/v1/events?partial=1' "$W" $J "$TMP/empty.json")"
+printf '[{"x":1}]' >"$TMP/allbad.json"
+check_eq "every item refused: still 200, nothing appended but the record" '200 0 [null] 1' \
+	"$(req POST '/v1/events?partial=1' "$W" $J "$TMP/allbad.json") $(jq -c '.appended, .indexes, (.rejected | length)' "$TMP/resp" | tr '\n' ' ' | sed 's/ $//')"
 check_eq "partial=maybe: 400" 400 "$(req POST '/v1/events?partial=maybe' "$W" $J "$TMP/b1.json")"
 
 # --- a writer token made partial (token create --partial)
@@ -188,8 +191,8 @@ check_eq "k8s ?partial=0: all-or-nothing (400, position 1)" "400 1" \
 	"$(req POST '/v1/k8s/audit?partial=0' "$W" $J "$TMP/k8s.json") $(jq -r .error.position "$TMP/resp")"
 
 metric() { curl -s -H "Authorization: Bearer $AUD" "$SRV_URL/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
-# events: 1 (b1) + 1 (its retry) + 2 (NDJSON) + 1 (partial token); k8s: 2
-check_eq "/metrics counts the refused items by route" "5 2" \
+# events: 1 (b1) + 1 (its retry) + 2 (NDJSON) + 1 (all bad) + 1 (partial token); k8s: 2
+check_eq "/metrics counts the refused items by route" "6 2" \
 	"$(metric 'logseal_ingest_rejected_total{format="events"}') $(metric 'logseal_ingest_rejected_total{format="k8s"}')"
 
 check "stop" stop_server
