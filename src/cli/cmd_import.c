@@ -298,6 +298,9 @@ int cmd_import(int argc, char **argv)
 	lo.checkpoint_interval_ms = 250;
 	lo.segment_leaves = leaves;
 	rc = log_open(&lo, &im.log, NULL, &err);
+	if (rc == LS_BUSY)
+		return cli_die("import", "the server is running on this directory (it holds the "
+				   "journal): send the events to it with `logseal send`, or stop it");
 	if (rc != LS_OK)
 		return cli_die("import", err.msg);
 	pthread_mutex_init(&im.mu, NULL);

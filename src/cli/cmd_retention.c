@@ -1,8 +1,10 @@
 /*
  * cmd_retention.c - `logseal retention`: run a retention pass offline, and
  * place, list or release legal holds on a stopped server's data directory
- * (see retention.h).  The open log holds the journal's lock, so none of
- * this runs next to a server on the same directory.
+ * (see retention.h).  The open log holds the journal's lock, so run and
+ * hold place/release do not run next to a server on the same directory
+ * (they say what to do instead); hold list only reads holds.json and works
+ * beside one.
  */
 #include "cli/cli.h"
 
@@ -100,7 +102,14 @@ int cmd_retention(int argc, char **argv)
 	memset(&lo, 0, sizeof(lo));
 	lo.dir = dir;
 	lo.no_threads = 1;
-	if (log_open(&lo, &l, NULL, &err) != LS_OK)
+	rc = log_open(&lo, &l, NULL, &err);
+	if (rc == LS_BUSY)
+		return fail(!hsub ? "the server is running on this directory and runs retention "
+				    "itself (GET /v1/retention shows it); stop it to run a pass here" :
+				    "the server is running on this directory (it holds the journal): "
+				    "place and release holds through it (POST and DELETE /v1/holds), "
+				    "or stop it; `hold list` works beside it");
+	if (rc != LS_OK)
 		return fail(err.msg);
 	if (!hsub) {
 		struct retention_report rep;

@@ -79,6 +79,46 @@ ls_rc event_canonicalize_text_ref(const char *text, size_t n, char **out, size_t
 void event_item_release(struct event_item *it);
 void event_batch_release(struct event_batch *b);
 
+/*
+ * Per-item mode (event_partial.c): a batch taken event by event.  Each item
+ * of the body (an element of a JSON array, a line of NDJSON, an item of a
+ * Kubernetes EventList) is parsed and validated on its own; the valid ones
+ * go to ok (ok_pos[i] is where ok.items[i] was in the body, 0-based), the
+ * others to rej, in body order, with what was wrong and their bytes as
+ * sent.  A body that cannot be cut into items (no closing bracket, not an
+ * EventList, empty) is refused as a whole: LS_INVALID with e filled, as in
+ * event_batch_parse().  LS_OK even when every item was refused.
+ */
+struct event_reject {
+	struct event_error e;	/* e.position: the item's place in the body */
+	ls_rc rc;		/* LS_INVALID, LS_LIMIT (too large) or LS_DENIED */
+	const char *bytes;	/* the item as sent: in the body, or in own */
+	size_t len;
+	char *own;		/* malloc'd when the item is not a span of the body */
+};
+
+struct event_partial {
+	struct event_batch ok;
+	size_t *ok_pos;
+	struct event_reject *rej;
+	size_t nrej;
+	size_t total;		/* items in the body: ok.n + nrej */
+};
+
+ls_rc event_batch_parse_partial(const char *body, size_t n, enum event_body kind,
+				enum event_format fmt, const struct event_ctx *ctx,
+				struct event_partial *out, struct event_error *e);
+ls_rc event_k8s_parse_partial(const char *body, size_t n, const struct event_ctx *ctx,
+			      struct event_partial *out, struct event_error *e);
+void event_partial_release(struct event_partial *p);
+
+/* The bounded, printable excerpt of an item for the record of its refusal:
+ * at most max input bytes (never cutting a UTF-8 sequence), each byte that
+ * is not printable ASCII or part of valid UTF-8, and each control
+ * character, written \xNN, a backslash \\.  out gets at most 4 * max + 1
+ * bytes (NUL-terminated); returns 1 when the item was longer than max. */
+int event_excerpt(const char *s, size_t n, size_t max, char *out, size_t cap);
+
 /* "2024-01-02T03:04:05.123456Z" from microseconds since the epoch; out >= 28 bytes. */
 void event_format_time(int64_t us, char *out, size_t cap);
 /* RFC 3339 with any offset -> microseconds since epoch (UTC). */

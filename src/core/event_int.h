@@ -17,4 +17,10 @@ ls_rc evt_canon(const json_t *v, size_t max, char **out, size_t *len);
 /* Nesting depth of a value: scalars 0, each array/object adds one. */
 size_t evt_json_depth(const json_t *v);
 
+/* The strict parse of one JSON text (event_parse.c): NUL bytes, nesting
+ * past max_depth + outer, duplicate keys and invalid UTF-8 refused.  On
+ * LS_INVALID why says what and *at the byte offset; or LS_NOMEM. */
+ls_rc evt_strict_parse(const char *s, size_t n, size_t max_depth, size_t outer, json_t **out,
+		       char *why, size_t whycap, size_t *at);
+
 #endif

@@ -422,3 +422,9 @@ out:
 	*out = a.b;
 	return LS_OK;
 }
+
+ls_rc evt_strict_parse(const char *s, size_t n, size_t max_depth, size_t outer, json_t **out,
+		       char *why, size_t whycap, size_t *at)
+{
+	return strict_parse(s, n, max_depth, outer, out, why, whycap, at);
+}

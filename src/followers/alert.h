@@ -28,6 +28,8 @@
  *	            a match rule needs at least one field (it would fire on everything)
  *	"threshold" (threshold only) {"count":1..10000,"window_seconds":1..604800,
  *	            "group_by":"actor"|"source_ip"|"service"} (no group_by: one group)
+ *	            "clock":"event"|"arrival" (default event), "lateness_seconds":
+ *	            0..86400 (event clock only; default 300)
  *	"absence"   (absence only) {"service":S,"seconds":1..2592000}
  *	"severity"  low|medium|high|critical (default medium)
  *	"webhooks"  array of configured webhook names (at most 16)
@@ -45,7 +47,15 @@
  *  - Time of an event: its "received" field (the server's clock at ingest),
  *    else "time", else the engine's clock.  Received time is used because it
  *    is assigned by us (writers' clocks can be wrong or hostile) and is in
- *    the entry, so a replay after a restart sees the same times.
+ *    the entry, so a replay after a restart sees the same times.  Except in
+ *    the windows of threshold rules on the event clock (the default): there
+ *    an event counts at its "time", bounded by its "received": a time after
+ *    received counts as received (a writer's clock cannot hold a window
+ *    open), and an event whose time is more than lateness_seconds before
+ *    its received is late and not counted at all (counters.late_total), so
+ *    a backfill or a shipper's delayed batch of old events raises no burst,
+ *    while a real burst, sent as it happens, still fires.  Both times are in
+ *    the entry: a replay decides the same.
  *  - Only the server's own entries (no "writer" member) speak for it: a
  *    logseal.alert.fired entry with a writer restores nothing, and a rule
  *    whose filter names service "logseal" or a "logseal." action (or an
@@ -56,8 +66,10 @@
  *    must not trigger further alerts (no feedback loop).
  *  - match: fires once for every matching event.
  *  - threshold: per group key (the event's actor.id, source.ip or service;
- *    "-" when the event lacks it) the matching events of the last
- *    window_seconds are kept; the event that makes it count fires.  Then the
+ *    "-" when the event lacks it) the matching events of the window_seconds
+ *    up to the newest time counted in the group are kept (in time order, so
+ *    events within the lateness bound may come out of order); one older
+ *    than that window is not counted; the event that makes it count fires.  Then the
  *    group is cleared and muted for window_seconds from that event: events
  *    in the mute are ignored, so a group fires at most once per window and
  *    a sustained burst gives one alert per window, not one per event.
@@ -160,6 +172,8 @@ struct alert_counters {
 	uint64_t evaluated;			 /* next leaf index to evaluate */
 	uint64_t parsed;			 /* entries parsed (the others concerned no rule) */
 	uint64_t feed_dropped_total;		 /* batches dropped by a full queue (re-read) */
+	uint64_t late_total;			 /* (event, rule) not counted: later than the
+						  * rule's lateness bound (event clock) */
 };
 
 struct alert;

@@ -296,6 +296,22 @@ static json_t *indexes_json(const struct group *g, const struct rule *r)
 	return arr;
 }
 
+/* The time e counts at in r's windows; 0 when it is not counted (late). */
+static int threshold_time(struct alert *a, const struct rule *r, const struct ev *e, int live,
+			  int64_t *t)
+{
+	if (r->clock_arrival || !e->has_t_event) {
+		*t = e->t;
+		return 1;
+	}
+	*t = e->t_event < e->t ? e->t_event : e->t;	/* never after its arrival */
+	if (*t >= e->t - r->late_us)
+		return 1;
+	if (live)
+		a->c.late_total++;
+	return 0;
+}
+
 static void eval_threshold(struct alert *a, struct rule *r, const struct ev *e, uint64_t idx,
 			   int live)
 {
@@ -303,6 +319,10 @@ static void eval_threshold(struct alert *a, struct rule *r, const struct ev *e, 
 	char id[ALERT_ID_MAX];
 	struct group *g;
 	struct slot *s;
+	int64_t t;
+
+	if (!threshold_time(a, r, e, live, &t))
+		return;
 
 	switch (r->group_by) {
 	case G_ACTOR: key = e->actor ? e->actor : "-"; break;
@@ -313,15 +333,28 @@ static void eval_threshold(struct alert *a, struct rule *r, const struct ev *e, 
 	g = alert_group_get(r, key);
 	if (!g)
 		return; /* out of memory: this event is not counted */
-	if (e->t < g->muted_until)
+	if (t < g->muted_until)
 		return;
 	for (int64_t w = e->weight > (int64_t)r->count ? (int64_t)r->count : e->weight; ; w--) {
-		while (g->len && g->ring[g->head].t <= e->t - r->window_us) {
+		/* The window ends at the newest time of the group; the ring
+		 * is kept in time order (an event may come later than a newer
+		 * one, within the lateness bound, or by a few microseconds of
+		 * "received" between HTTP threads). */
+		int64_t newest = g->len ? g->ring[(g->head + g->len - 1) % r->count].t : t;
+		unsigned at;
+
+		if (t > newest)
+			newest = t;
+		while (g->len && g->ring[g->head].t <= newest - r->window_us) {
 			g->head = (g->head + 1) % r->count;
 			g->len--;
 		}
-		s = &g->ring[(g->head + g->len) % r->count];
-		s->t = e->t;
+		if (t <= newest - r->window_us)
+			return;	/* older than the window: starts none */
+		for (at = g->len; at > 0 && g->ring[(g->head + at - 1) % r->count].t > t; at--)
+			g->ring[(g->head + at) % r->count] = g->ring[(g->head + at - 1) % r->count];
+		s = &g->ring[(g->head + at) % r->count];
+		s->t = t;
 		s->idx = idx;
 		g->len++;
 		if (g->len >= r->count)
@@ -339,7 +372,7 @@ static void eval_threshold(struct alert *a, struct rule *r, const struct ev *e, 
 		     idx);
 	}
 	g->fire_first = g->ring[g->head].idx;
-	g->muted_until = e->t + r->window_us;
+	g->muted_until = g->ring[(g->head + g->len - 1) % r->count].t + r->window_us;
 	g->len = 0;
 	g->head = 0;
 }

@@ -82,6 +82,8 @@ struct rule {
 	struct filter f;
 	unsigned count;
 	int64_t window_us;
+	int clock_arrival;		/* threshold windows by "received", else by "time" */
+	int64_t late_us;		/* event clock: an event later than this is not counted */
 	enum group_by group_by;
 	const char *abs_service;
 	int64_t abs_us, since_us;
@@ -105,7 +107,9 @@ struct rule {
  */
 struct ev {
 	const char *action, *outcome, *service, *actor, *source_ip, *resource_type;
-	int64_t t;
+	int64_t t;		/* arrival: "received" (else "time") */
+	int64_t t_event;	/* "time", when has_t_event */
+	int has_t_event;
 	/* No "writer" member: the server wrote it (event_internal).  Anything a
 	 * writer sent carries its token id there; only the server's own entries
 	 * can speak for the server (event.h: the reserved service and actions

@@ -19,6 +19,8 @@
 #define NAME_MAX_LEN 200
 #define COUNT_MAX 10000
 #define WINDOW_MAX_S 604800
+#define LATENESS_MAX_S 86400
+#define LATENESS_DEFAULT_S 300
 #define ABSENCE_MAX_S 2592000
 #define RULE_WEBHOOKS_MAX 16
 #define WINDOW_SLOTS 262144	/* ring slots per rule, across its groups */
@@ -196,8 +198,8 @@ static int get_int(const json_t *o, const char *k, json_int_t lo, json_int_t hi,
 
 static ls_rc check_threshold(const json_t *t, json_t *out, struct ls_err *err)
 {
-	const char *key, *g;
-	json_int_t count, win;
+	const char *key, *g, *clock = "event";
+	json_int_t count, win, late = LATENESS_DEFAULT_S;
 	json_t *v, *o;
 
 	if (!json_is_object(t))
@@ -205,9 +207,21 @@ static ls_rc check_threshold(const json_t *t, json_t *out, struct ls_err *err)
 				  "threshold: required for a threshold rule, an object "
 				  "{count, window_seconds, group_by}");
 	json_object_foreach((json_t *)t, key, v) {
-		if (strcmp(key, "count") && strcmp(key, "window_seconds") && strcmp(key, "group_by"))
+		if (strcmp(key, "count") && strcmp(key, "window_seconds") && strcmp(key, "group_by") &&
+		    strcmp(key, "clock") && strcmp(key, "lateness_seconds"))
 			return ls_err_set(err, LS_INVALID, "threshold.%.64s: unknown field", key);
 	}
+	v = json_object_get(t, "clock");
+	if (v && (!json_is_string(v) || (strcmp(json_string_value(v), "event") &&
+					 strcmp(json_string_value(v), "arrival"))))
+		return ls_err_set(err, LS_INVALID, "threshold.clock: \"event\" or \"arrival\"");
+	if (v)
+		clock = json_string_value(v);
+	if (json_object_get(t, "lateness_seconds") &&
+	    (strcmp(clock, "event") || !get_int(t, "lateness_seconds", 0, LATENESS_MAX_S, &late)))
+		return ls_err_set(err, LS_INVALID,
+				  "threshold.lateness_seconds: an integer 0..%d, with clock \"event\"",
+				  LATENESS_MAX_S);
 	if (!get_int(t, "count", 1, COUNT_MAX, &count))
 		return ls_err_set(err, LS_INVALID, "threshold.count: an integer 1..%d", COUNT_MAX);
 	if (!get_int(t, "window_seconds", 1, WINDOW_MAX_S, &win))
@@ -218,7 +232,13 @@ static ls_rc check_threshold(const json_t *t, json_t *out, struct ls_err *err)
 	if (v && (!g || (strcmp(g, "actor") && strcmp(g, "source_ip") && strcmp(g, "service"))))
 		return ls_err_set(err, LS_INVALID,
 				  "threshold.group_by: \"actor\", \"source_ip\" or \"service\"");
-	o = json_pack("{sIsI}", "count", (json_int_t)count, "window_seconds", (json_int_t)win);
+	o = json_pack("{sIsIss}", "count", (json_int_t)count, "window_seconds", (json_int_t)win,
+		      "clock", clock);
+	if (o && !strcmp(clock, "event") &&
+	    json_object_set_new(o, "lateness_seconds", json_integer(late))) {
+		json_decref(o);
+		o = NULL;
+	}
 	if (!o || (g && json_object_set_new(o, "group_by", json_string(g))) ||
 	    json_object_set_new(out, "threshold", o))
 		return ls_err_set(err, LS_NOMEM, "out of memory");
@@ -430,6 +450,7 @@ int alert_ev_from(json_t *root, struct ev *e)
 		e->weight = denial_weight(e->action, json_object_get(root, "writer") != NULL,
 					  json_is_integer(cnt), json_integer_value(cnt));
 	}
+	e->has_t_event = ev_time(NULL, alert_str_at(root, "time", NULL), &e->t_event);
 	return ev_time(alert_str_at(root, "received", NULL), alert_str_at(root, "time", NULL), &e->t);
 }
 
@@ -458,6 +479,7 @@ int alert_ev_from_dom(const struct jdom *d, const struct jnode *root, struct ev 
 		e->weight = denial_weight(e->action, jdom_get(d, root, "writer") != NULL,
 					  cnt && cnt->type == JN_INT, cnt ? cnt->ival : 0);
 	}
+	e->has_t_event = ev_time(NULL, dom_str_at(d, root, "time", NULL), &e->t_event);
 	return ev_time(dom_str_at(d, root, "received", NULL), dom_str_at(d, root, "time", NULL),
 		       &e->t);
 }
@@ -605,6 +627,11 @@ struct rule *alert_rule_compile(json_t *j)
 		t = json_object_get(j, "threshold");
 		r->count = (unsigned)json_integer_value(json_object_get(t, "count"));
 		r->window_us = json_integer_value(json_object_get(t, "window_seconds")) * 1000000;
+		/* (a rule saved before the clock existed has none: event) */
+		r->clock_arrival = alert_str_eq("arrival", alert_str_at(t, "clock", NULL));
+		r->late_us = json_object_get(t, "lateness_seconds") ?
+				     json_integer_value(json_object_get(t, "lateness_seconds")) * 1000000 :
+				     (int64_t)LATENESS_DEFAULT_S * 1000000;
 		g = alert_str_at(t, "group_by", NULL);
 		r->group_by = !g ? G_NONE : !strcmp(g, "actor") ? G_ACTOR :
 				  !strcmp(g, "source_ip") ? G_SOURCE_IP : G_SERVICE;

@@ -207,8 +207,9 @@ struct api_route {
 
 /* The table and its length; static. */
 const struct api_route *api_routes(size_t *n);
-/* Each row's label, in the table's order (metrics_new()); static. */
-const char *const *api_route_labels(size_t *n);
+/* Each row's label and method, in the table's order (metrics_new());
+ * static. */
+const char *const *api_route_labels(size_t *n, const char *const **methods);
 
 /* The row for method and path, or NULL.  allow (cap bytes) receives the
  * methods of every row whose path matches ("GET, POST"), *path_known

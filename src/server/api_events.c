@@ -8,9 +8,22 @@
  * the map, so duplicates are recognised across restarts; a thread and the
  * stop write the snapshot again.
  *
+ * Partial batches (?partial=1, a writer token made partial, and the
+ * Kubernetes webhook unless ?partial=0): the body is taken event by event
+ * (event_partial.c); the valid events are appended, and each refused item
+ * is appended too, as an event "logseal.ingest.rejected" of service
+ * "logseal" naming the writer, the error, SHA-256 of the item as sent and a
+ * bounded excerpt (REJECT_EXCERPT bytes), so that nothing a writer sent
+ * disappears without a trace.  The reply is 200 with the refused positions
+ * in "rejected" (docs/API.md says why not 207).  An event for a service
+ * the writer is not bound to is not "malformed": it refuses the request
+ * (403) in both modes.
+ *
  * Invariants:
  *  1. A batch is all-or-nothing: a parse error appends nothing, and the
- *     new events of a batch go to the log in one log_append() call.
+ *     new events of a batch go to the log in one log_append() call.  In a
+ *     partial batch the accepted events and the records of the refused
+ *     ones go in that one call: both durable, or neither.
  *  2. A key is appended at most once (idem.h), also when it occurs twice in
  *     one batch: the later occurrence is a duplicate of the first.
  *  3. The reply is sent only after log_append() returned, i.e. after the
@@ -21,6 +34,7 @@
 #include "store/log.h"
 #include "server/auth.h"
 #include "server/idem.h"
+#include "server/metrics.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -28,6 +42,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/crypto.h"
 #include "base/fsutil.h"
 #include "base/jcanon.h"
 #include "store/reader.h"
@@ -35,6 +50,8 @@
 #include "followers/upload.h"
 
 #define IDEM_WAIT_MS 10000
+#define REJECT_EXCERPT 256	/* input bytes of a refused item kept in its record */
+#define REJECTED_ACTION "logseal.ingest.rejected"
 
 struct keyed {
 	struct idem_key key;	/* scoped: writer, service, id (idem.h) */
@@ -142,10 +159,104 @@ static int ingest_paced(struct server *s, struct reply *r)
 	return 0;
 }
 
-static void ingest(struct server *s, const struct request *q, struct reply *r,
-		   struct event_batch *b)
+/* What an all-or-nothing refusal would say of item rj: code and status. */
+static const char *reject_code(const struct event_reject *rj)
 {
-	size_t n = b->n, nk = 0, nu = 0, m = 0;
+	if (rj->rc == LS_LIMIT)
+		return "event_too_large";
+	if (rj->rc == LS_DENIED)
+		return "forbidden";
+	return rj->e.code[0] ? rj->e.code : "invalid_event";
+}
+
+static const char *reject_message(const struct event_reject *rj, char *buf, size_t cap)
+{
+	if (rj->e.field[0])
+		snprintf(buf, cap, "field %s: %s", rj->e.field, rj->e.reason);
+	else
+		snprintf(buf, cap, "%s", rj->e.reason);
+	return buf;
+}
+
+/* The record of one refused item, as an entry in *it. */
+static ls_rc reject_event(const struct request *q, const struct event_reject *rj,
+			  const char *format, struct event_item *it)
+{
+	struct event_ctx ctx = {
+		.writer = NULL,
+		.remote_ip = q->remote_ip,
+		.bound_service = NULL,
+		.received_us = q->received_us,
+	};
+	uint8_t h[LS_HASH_LEN];
+	char hex[2 * LS_HASH_LEN + 1], ex[4 * REJECT_EXCERPT + 1], msg[420];
+	int cut;
+	json_t *d;
+	ls_rc rc;
+
+	ls_sha256(rj->bytes, rj->len, NULL, 0, h);
+	ls_hex(h, sizeof(h), hex);
+	cut = event_excerpt(rj->bytes, rj->len, REJECT_EXCERPT, ex, sizeof(ex));
+	d = json_object();
+	if (!d)
+		return LS_NOMEM;
+	json_object_set_new(d, "writer", json_string(q->who->id));
+	json_object_set_new(d, "method", json_string(q->method));
+	json_object_set_new(d, "path", json_string(q->path));
+	json_object_set_new(d, "format", json_string(format));
+	json_object_set_new(d, "position", json_integer((json_int_t)rj->e.position));
+	if (rj->e.field[0])
+		json_object_set_new(d, "field", json_string(rj->e.field));
+	json_object_set_new(d, "code", json_string(reject_code(rj)));
+	/* The messages quote the client's field names and values; one that
+	 * is not UTF-8 leaves the key out rather than the record. */
+	if (json_object_set_new(d, "error", json_string(reject_message(rj, msg, sizeof(msg)))))
+		json_object_set_new(d, "error", json_string(reject_code(rj)));
+	json_object_set_new(d, "sha256", json_string(hex));
+	json_object_set_new(d, "bytes", json_integer((json_int_t)rj->len));
+	json_object_set_new(d, "excerpt", json_string(ex));
+	if (cut)
+		json_object_set_new(d, "excerpt_truncated", json_true());
+	rc = event_internal(REJECTED_ACTION, q->who->id, q->remote_ip, "failure", d, &ctx, it);
+	json_decref(d);
+	return rc;
+}
+
+/* "rejected":[...] of a partial reply, as text; NULL when out of memory. */
+static char *rejected_json(const struct event_partial *p, const int64_t *ridx)
+{
+	json_t *a = json_array();
+	char msg[420], *text;
+
+	for (size_t k = 0; a && k < p->nrej; k++) {
+		const struct event_reject *rj = &p->rej[k];
+		json_t *o = json_object();
+
+		if (!o || json_array_append_new(a, o)) {
+			json_decref(a);
+			return NULL;
+		}
+		json_object_set_new(o, "position", json_integer((json_int_t)rj->e.position));
+		if (rj->e.field[0])
+			json_object_set_new(o, "field", json_string(rj->e.field));
+		json_object_set_new(o, "code", json_string(reject_code(rj)));
+		if (json_object_set_new(o, "message",
+					json_string(reject_message(rj, msg, sizeof(msg)))))
+			json_object_set_new(o, "message", json_string(reject_code(rj)));
+		json_object_set_new(o, "index", json_integer((json_int_t)ridx[k]));
+	}
+	text = a ? json_dumps(a, JSON_COMPACT) : NULL;
+	json_decref(a);
+	return text;
+}
+
+/* p: a partial batch (b is then &p->ok), else NULL. */
+static void ingest(struct server *s, const struct request *q, struct reply *r,
+		   struct event_batch *b, const struct event_partial *p, const char *format)
+{
+	size_t n = b->n, nk = 0, nu = 0, m = 0, nrej = p ? p->nrej : 0;
+	struct event_item *rj = NULL;
+	int64_t *ridx = NULL, *bypos = NULL;
 	struct keyed *kv = NULL;
 	struct idem_key *ukeys = NULL;
 	int64_t *found = NULL, *idx = NULL;
@@ -164,10 +275,19 @@ static void ingest(struct server *s, const struct request *q, struct reply *r,
 	uidx = calloc(n ? n : 1, sizeof(*uidx));
 	dup_of = calloc(n ? n : 1, sizeof(*dup_of));
 	upos = calloc(n ? n : 1, sizeof(*upos));
-	iov = calloc(n ? n : 1, sizeof(*iov));
-	if (!kv || !ukeys || !found || !idx || !uidx || !dup_of || !upos || !iov) {
+	iov = calloc(n + nrej ? n + nrej : 1, sizeof(*iov));
+	rj = calloc(nrej ? nrej : 1, sizeof(*rj));
+	ridx = calloc(nrej ? nrej : 1, sizeof(*ridx));
+	if (!kv || !ukeys || !found || !idx || !uidx || !dup_of || !upos || !iov || !rj || !ridx) {
 		reply_append_error(s, r, LS_NOMEM, NULL);
 		goto out;
+	}
+	for (size_t k = 0; k < nrej; k++) {
+		rc = reject_event(q, &p->rej[k], format, &rj[k]);
+		if (rc != LS_OK) {
+			reply_append_error(s, r, rc, NULL);
+			goto out;
+		}
 	}
 	for (size_t i = 0; i < n; i++) {
 		dup_of[i] = i;
@@ -211,15 +331,22 @@ static void ingest(struct server *s, const struct request *q, struct reply *r,
 			iov[m].iov_base = b->items[i].json;
 			iov[m++].iov_len = b->items[i].len;
 		}
-	if (m > 0) {
-		rc = log_append(s->log, iov, m, &first, &err);
+	for (size_t k = 0; k < nrej; k++) {
+		iov[m + k].iov_base = rj[k].json;
+		iov[m + k].iov_len = rj[k].len;
+	}
+	if (m + nrej > 0) {
+		rc = log_append(s->log, iov, m + nrej, &first, &err);
 		if (rc != LS_OK) {
 			idem_abort(s->idem, ukeys, found, nu);
 			reply_append_error(s, r, rc, &err);
 			goto out;
 		}
-		api_appended(s, first + m);
+		api_appended(s, first + m + nrej);
+		metrics_ingest_rejected(s->metrics, format && !strcmp(format, "k8s"), nrej);
 	}
+	for (size_t k = 0; k < nrej; k++)
+		ridx[k] = (int64_t)(first + m + k);
 	for (size_t i = 0, j = 0; i < n; i++)
 		if (dup_of[i] == i)
 			idx[i] = (int64_t)(first + j++);
@@ -240,7 +367,28 @@ static void ingest(struct server *s, const struct request *q, struct reply *r,
 
 #define PUT_LIT(lit) jcanon_buf_put(&o, lit, sizeof(lit) - 1)
 		PUT_LIT("{\"indexes\":[");
-		for (size_t i = 0; i < n; i++) {
+		if (p) {
+			/* by position in the body: null where an item was refused */
+			bypos = malloc((p->total ? p->total : 1) * sizeof(*bypos));
+			if (!bypos) {
+				free(o.p);
+				reply_append_error(s, r, LS_NOMEM, NULL);
+				goto out;
+			}
+			for (size_t i = 0; i < p->total; i++)
+				bypos[i] = -1;
+			for (size_t i = 0; i < n; i++)
+				bypos[p->ok_pos[i]] = idx[i];
+			for (size_t i = 0; i < p->total; i++) {
+				if (bypos[i] < 0)
+					snprintf(num, sizeof(num), "%snull", i ? "," : "");
+				else
+					snprintf(num, sizeof(num), "%s%lld", i ? "," : "",
+						 (long long)bypos[i]);
+				jcanon_buf_put(&o, num, strlen(num));
+			}
+		}
+		for (size_t i = 0; !p && i < n; i++) {
 			char *e = num + sizeof(num);
 
 			e = put_u64(e, (uint64_t)idx[i]);
@@ -252,19 +400,33 @@ static void ingest(struct server *s, const struct request *q, struct reply *r,
 		snprintf(num, sizeof(num), "%zu", m);
 		jcanon_buf_put(&o, num, strlen(num));
 		PUT_LIT(",\"duplicates\":[");
-#undef PUT_LIT
 		for (size_t i = 0; i < n; i++) {
 			if (dup_of[i] == i)
 				continue;
-			snprintf(num, sizeof(num), "%s{\"position\":%zu,\"index\":", any ? "," : "", i);
+			snprintf(num, sizeof(num), "%s{\"position\":%zu,\"index\":", any ? "," : "",
+				 p ? p->ok_pos[i] : i);
 			jcanon_buf_put(&o, num, strlen(num));
 			snprintf(num, sizeof(num), "%lld}", (long long)idx[i]);
 			jcanon_buf_put(&o, num, strlen(num));
 			any = true;
 		}
-		snprintf(num, sizeof(num), "],\"tree_size\":%llu}\n",
-			 (unsigned long long)log_size(s->log));
+		if (p) {
+			char *rtext = rejected_json(p, ridx);
+
+			PUT_LIT("],\"rejected\":");
+			if (rtext)
+				jcanon_buf_put(&o, rtext, strlen(rtext));
+			else
+				o.nomem = 1;
+			free(rtext);
+			snprintf(num, sizeof(num), ",\"tree_size\":%llu}\n",
+				 (unsigned long long)log_size(s->log));
+		} else {
+			snprintf(num, sizeof(num), "],\"tree_size\":%llu}\n",
+				 (unsigned long long)log_size(s->log));
+		}
 		jcanon_buf_put(&o, num, strlen(num));
+#undef PUT_LIT
 		if (o.nomem) {
 			free(o.p);
 			reply_append_error(s, r, LS_NOMEM, NULL);
@@ -276,6 +438,11 @@ static void ingest(struct server *s, const struct request *q, struct reply *r,
 		r->content_type = "application/json";
 	}
 out:
+	for (size_t k = 0; rj && k < nrej; k++)
+		event_item_release(&rj[k]);
+	free(rj);
+	free(ridx);
+	free(bypos);
 	free(kv);
 	free(ukeys);
 	free(found);
@@ -294,42 +461,110 @@ static void fill_ctx(const struct request *q, struct event_ctx *ctx)
 	ctx->received_us = q->received_us;
 }
 
+/* Whether q is taken event by event: ?partial=1|true|0|false, else dflt
+ * (the token's setting, or the route's).  -1 (400 in r) for another value. */
+static int want_partial(const struct request *q, int dflt, struct reply *r)
+{
+	for (size_t i = 0; i < q->nargs; i++) {
+		const char *v = q->args[i].value;
+
+		if (strcmp(q->args[i].key, "partial") != 0)
+			continue;
+		if (!strcmp(v, "1") || !strcmp(v, "true") || !v[0])
+			return 1;
+		if (!strcmp(v, "0") || !strcmp(v, "false"))
+			return 0;
+		reply_error(r, 400, "bad_query", "partial must be 1 or 0");
+		return -1;
+	}
+	return dflt;
+}
+
+/* A partial batch: parsed (the caller's parse), then appended. */
+static void ingest_partial(struct server *s, const struct request *q, struct reply *r, ls_rc rc,
+			   struct event_partial *p, const struct event_error *e, const char *format)
+{
+	if (rc != LS_OK) {
+		reply_parse_error(s, q, r, rc, e);
+		return;
+	}
+	/* Partial is for events that are malformed, not for a writer that
+	 * may not write them: an event for a service the token is not bound
+	 * to refuses the whole request (403, logged as a denial), as it does
+	 * all-or-nothing.  Retrying or dropping it is the operator's call. */
+	for (size_t k = 0; k < p->nrej; k++)
+		if (p->rej[k].rc == LS_DENIED) {
+			reply_parse_error(s, q, r, LS_DENIED, &p->rej[k].e);
+			event_partial_release(p);
+			return;
+		}
+	ingest(s, q, r, &p->ok, p, format);
+	event_partial_release(p);
+}
+
 void api_events_post(struct server *s, const struct request *q, struct reply *r)
 {
 	struct event_ctx ctx;
 	struct event_batch b = { 0 };
+	struct event_partial p;
 	struct event_error e;
 	enum event_format fmt = EVENT_FORMAT_NATIVE;
+	int partial = want_partial(q, q->who->partial, r);
 	ls_rc rc;
 
+	if (partial < 0)
+		return;
 	if (q->format && strcmp(q->format, "flat") == 0)
 		fmt = EVENT_FORMAT_FLAT;
 	memset(&e, 0, sizeof(e));
 	fill_ctx(q, &ctx);
+	if (partial) {
+		rc = event_batch_parse_partial(q->body, q->body_len, q->body_kind, fmt, &ctx, &p,
+					       &e);
+		ingest_partial(s, q, r, rc, &p, &e, fmt == EVENT_FORMAT_FLAT ? "flat" : "native");
+		return;
+	}
 	rc = event_batch_parse(q->body, q->body_len, q->body_kind, fmt, &ctx, &b, &e);
 	if (rc != LS_OK) {
 		reply_parse_error(s, q, r, rc, &e);
 		return;
 	}
-	ingest(s, q, r, &b);
+	ingest(s, q, r, &b, NULL, NULL);
 	event_batch_release(&b);
 }
 
+/*
+ * The webhook is partial unless ?partial=0: the API server's webhook
+ * backend resends a batch that got a non-2xx reply until its retry budget
+ * is spent, then drops the whole batch.  An all-or-nothing refusal of one
+ * malformed event would cost every good event of that batch after a few
+ * useless retries; per event, the good ones are kept and the bad one is on
+ * record (docs/API.md).
+ */
 void api_k8s_post(struct server *s, const struct request *q, struct reply *r)
 {
 	struct event_ctx ctx;
 	struct event_batch b = { 0 };
+	struct event_partial p;
 	struct event_error e;
+	int partial = want_partial(q, 1, r);
 	ls_rc rc;
 
+	if (partial < 0)
+		return;
 	memset(&e, 0, sizeof(e));
 	fill_ctx(q, &ctx);
+	if (partial) {
+		rc = event_k8s_parse_partial(q->body, q->body_len, &ctx, &p, &e);
+		ingest_partial(s, q, r, rc, &p, &e, "k8s");
+		return;
+	}
 	rc = event_k8s_parse(q->body, q->body_len, &ctx, &b, &e);
 	if (rc != LS_OK) {
 		reply_parse_error(s, q, r, rc, &e);
 		return;
 	}
-	ingest(s, q, r, &b);
+	ingest(s, q, r, &b, NULL, NULL);
 	event_batch_release(&b);
 }
 
@@ -563,6 +798,13 @@ static void *saver_main(void *arg)
 		if (v->stop)
 			break;
 		pthread_mutex_unlock(&v->mu);
+		{
+			/* the tokens' last_used (auth.h): written here, off the
+			 * request path */
+			struct ls_err e = { { 0 } };
+			if (auth_save_used(v->s->auth, &e) != LS_OK)
+				fprintf(stderr, "logseal serve: tokens' last use: %s\n", e.msg);
+		}
 		idem_expire(v->s->idem, wall_us());
 		if (log_size(v->s->log) != saved) {
 			struct ls_err e = { { 0 } };
@@ -610,6 +852,7 @@ void api_idem_saver_stop(struct server *s)
 {
 	struct idem_saver *v = s->idem_saver;
 
+	auth_save_used(s->auth, NULL);
 	if (!v)
 		return;
 	pthread_mutex_lock(&v->mu);

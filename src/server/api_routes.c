@@ -126,13 +126,16 @@ const struct api_route *api_routes(size_t *n)
 	return routes;
 }
 
-const char *const *api_route_labels(size_t *n)
+const char *const *api_route_labels(size_t *n, const char *const **methods)
 {
-	static const char *labels[NROUTES];
+	static const char *labels[NROUTES], *meths[NROUTES];
 
-	for (size_t i = 0; i < NROUTES; i++)
+	for (size_t i = 0; i < NROUTES; i++) {
 		labels[i] = routes[i].label;
+		meths[i] = routes[i].method;
+	}
 	*n = NROUTES;
+	*methods = meths;
 	return labels;
 }
 

@@ -251,6 +251,14 @@ static void *heartbeat_main(void *arg)
 		pthread_cond_timedwait(&st->cv, &st->mu, &ts);
 		now = mono_ms();
 		for (struct client *c = st->clients; c; c = c->next) {
+			/* a token that expired ends its streams like a revocation
+			 * (invariant 5): seen within a tick */
+			if (!c->revoked && st->auth && !auth_active(st->auth, c->token)) {
+				c->revoked = 1;
+				c->suspended = 0;
+				http_conn_resume(c->conn);
+				continue;
+			}
 			if (c->suspended && now - c->last_write_ms >= (int64_t)st->heartbeat_ms) {
 				c->suspended = 0;
 				http_conn_resume(c->conn);

@@ -6,13 +6,19 @@
  * A created token is only handed out once its creation is in the log: if
  * the event cannot be appended the token is revoked again and the client
  * gets the log's error, so no token exists that the log does not account for.
+ *
+ * A token may expire: "expires" is an RFC 3339 time or a duration from now
+ * (a number and s, m, h, d or w: "30d").  A writer may be "partial": its
+ * batches are taken event by event (api_events.c).
  */
 #include "server/api.h"
 #include "server/api_int.h"
 #include "server/auth.h"
 #include "server/session.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/crypto.h"
@@ -52,6 +58,30 @@ static int parse_roles(json_t *body, unsigned *roles, struct reply *r)
 	return 1;
 }
 
+/* "30d" (s, m, h, d, w) from now, or an RFC 3339 time: microseconds since
+ * the epoch, 0 when s is neither. */
+static int64_t parse_expires(const char *s, int64_t now)
+{
+	static const struct { char unit; int64_t us; } units[] = {
+		{ 's', 1000000 }, { 'm', 60 * (int64_t)1000000 },
+		{ 'h', 3600 * (int64_t)1000000 }, { 'd', 86400 * (int64_t)1000000 },
+		{ 'w', 7 * 86400 * (int64_t)1000000 },
+	};
+	char *end;
+	unsigned long long n;
+	int64_t t;
+
+	if (s[0] >= '0' && s[0] <= '9' && strlen(s) <= 8) {
+		errno = 0;
+		n = strtoull(s, &end, 10);
+		if (!errno && end[0] && !end[1] && n > 0)
+			for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+				if (units[i].unit == end[0])
+					return now + (int64_t)n * units[i].us;
+	}
+	return event_parse_time(s, &t) == LS_OK && t > 0 ? t : 0;
+}
+
 void api_tokens_post(struct server *s, const struct request *q, struct reply *r)
 {
 	json_error_t je;
@@ -60,6 +90,7 @@ void api_tokens_post(struct server *s, const struct request *q, struct reply *r)
 	json_t *v;
 	char secret[AUTH_SECRET_LEN + 1];
 	struct ls_err err = { { 0 } };
+	struct auth_new nw = { 0 };
 	unsigned roles;
 	ls_rc rc;
 
@@ -75,7 +106,7 @@ void api_tokens_post(struct server *s, const struct request *q, struct reply *r)
 	}
 	json_object_foreach(body, k, v) {
 		if (strcmp(k, "role") && strcmp(k, "roles") && strcmp(k, "service") &&
-		    strcmp(k, "name")) {
+		    strcmp(k, "name") && strcmp(k, "expires") && strcmp(k, "partial")) {
 			reply_error(r, 400, "invalid_request", "field %s: unknown", k);
 			goto out;
 		}
@@ -92,7 +123,22 @@ void api_tokens_post(struct server *s, const struct request *q, struct reply *r)
 		reply_error(r, 400, "invalid_request", "field name: must be a string");
 		goto out;
 	}
-	rc = auth_create(s->auth, roles, service, name, secret, sizeof(secret), &info, &err);
+	v = json_object_get(body, "expires");
+	if (v && (!json_is_string(v) ||
+		  !(nw.expires_us = parse_expires(json_string_value(v), q->received_us)))) {
+		reply_error(r, 400, "invalid_request",
+			    "field expires: an RFC 3339 time or a duration such as \"30d\" "
+			    "(s, m, h, d, w)");
+		goto out;
+	}
+	v = json_object_get(body, "partial");
+	if (v && !json_is_boolean(v)) {
+		reply_error(r, 400, "invalid_request", "field partial: must be true or false");
+		goto out;
+	}
+	nw.partial = json_is_true(v);
+	rc = auth_create_ex(s->auth, roles, service, name, &nw, secret, sizeof(secret), &info,
+			    &err);
 	if (rc == LS_INVALID) {
 		reply_error(r, 400, "invalid_request", "%s", err.msg);
 		goto out;
@@ -108,6 +154,10 @@ void api_tokens_post(struct server *s, const struct request *q, struct reply *r)
 		json_object_set_new(d, "service", json_string(service));
 	if (name)
 		json_object_set_new(d, "name", json_string(name));
+	if (json_object_get(info, "expires"))
+		json_object_set(d, "expires", json_object_get(info, "expires"));
+	if (nw.partial)
+		json_object_set_new(d, "partial", json_true());
 	rc = api_log_internal(s, q, "logseal.token.create", q->who->id, "success", d);
 	json_decref(d);
 	if (rc != LS_OK) {

@@ -4,11 +4,16 @@
  * The table is small (operators create tokens by hand or by automation, a
  * few hundred at most) so a flat array under a read-write lock is enough:
  * every request takes the read lock once; a create or revoke takes the write
- * lock for as long as the durable file replace takes.
+ * lock for as long as the durable file replace takes.  A use that moves a
+ * token's last_used on (once a minute at most, auth.h) only marks the store
+ * dirty: auth_save_used() (the server's saver thread, and its stop) writes
+ * it under the read lock and file_mu, so no request waits for an fsync and
+ * create/revoke (write lock) cannot interleave with the write.
  */
 #include "server/auth.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -33,10 +38,15 @@ struct auth_tok {
 	char *name;	/* NULL when none */
 	char created[32];
 	char revoked[32]; /* "" while active */
+	int64_t expires_us; /* 0: never */
+	int partial;
+	_Atomic int64_t used_us; /* last authenticated, to AUTH_USED_GRAIN; 0: never */
 };
 
 struct auth {
 	pthread_rwlock_t lock;
+	pthread_mutex_t file_mu; /* a last_used rewrite under the read lock */
+	atomic_int used_dirty;	 /* a last_used moved since the file was written */
 	char path[PATH_MAX];
 	struct auth_tok *t;
 	size_t n, cap;
@@ -62,12 +72,17 @@ json_t *auth_roles_json(unsigned roles)
 	return a;
 }
 
-static void now_text(char *out, size_t cap)
+static int64_t now_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	event_format_time((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, out, cap);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void now_text(char *out, size_t cap)
+{
+	event_format_time(now_us(), out, cap);
 }
 
 /* Service names and token names end up in events and in listings: printable
@@ -106,6 +121,22 @@ static json_t *tok_public(const struct auth_tok *t)
 	json_object_set_new(o, "created", json_string(t->created));
 	if (t->revoked[0])
 		json_object_set_new(o, "revoked", json_string(t->revoked));
+	if (t->expires_us) {
+		char tb[32];
+		event_format_time(t->expires_us, tb, sizeof(tb));
+		json_object_set_new(o, "expires", json_string(tb));
+	}
+	if (t->partial)
+		json_object_set_new(o, "partial", json_true());
+	{
+		int64_t used = atomic_load_explicit(&((struct auth_tok *)t)->used_us,
+						    memory_order_relaxed);
+		char tb[32];
+		if (used) {
+			event_format_time(used, tb, sizeof(tb));
+			json_object_set_new(o, "last_used", json_string(tb));
+		}
+	}
 	return o;
 }
 
@@ -120,6 +151,10 @@ static ls_rc tok_from_json(json_t *o, struct auth_tok *t, struct ls_err *err)
 	const char *revoked = json_string_value(json_object_get(o, "revoked"));
 	const char *service = json_string_value(json_object_get(o, "service"));
 	const char *name = json_string_value(json_object_get(o, "name"));
+	const char *expires = json_string_value(json_object_get(o, "expires"));
+	const char *used = json_string_value(json_object_get(o, "last_used"));
+	json_t *partial = json_object_get(o, "partial");
+	int64_t us = 0;
 	uint8_t raw[8];
 	size_t i;
 
@@ -138,6 +173,13 @@ static ls_rc tok_from_json(json_t *o, struct auth_tok *t, struct ls_err *err)
 			return ls_err_set(err, LS_CORRUPT, "%s: bad revoked", id);
 		snprintf(t->revoked, sizeof(t->revoked), "%s", revoked);
 	}
+	if ((json_object_get(o, "expires") &&
+	     (!expires || event_parse_time(expires, &t->expires_us) != LS_OK || !t->expires_us)) ||
+	    (json_object_get(o, "last_used") && (!used || event_parse_time(used, &us) != LS_OK)) ||
+	    (partial && !json_is_boolean(partial)))
+		return ls_err_set(err, LS_CORRUPT, "%s: bad expires, last_used or partial", id);
+	atomic_init(&t->used_us, us);
+	t->partial = json_is_true(partial);
 	if (!json_is_array(roles) || json_array_size(roles) == 0)
 		return ls_err_set(err, LS_CORRUPT, "%s: bad roles", id);
 	json_array_foreach(roles, i, v) {
@@ -250,8 +292,9 @@ static ls_rc store_load(struct auth *a, struct ls_err *err)
 
 /* ======================================================= new tokens */
 
-static ls_rc new_token(unsigned roles, const char *service, const char *name, char *secret,
-		       size_t cap, struct auth_tok *t, struct ls_err *err)
+static ls_rc new_token(unsigned roles, const char *service, const char *name,
+		       const struct auth_new *nw, char *secret, size_t cap, struct auth_tok *t,
+		       struct ls_err *err)
 {
 	uint8_t raw[32], idraw[8];
 	char hex[65];
@@ -271,7 +314,16 @@ static ls_rc new_token(unsigned roles, const char *service, const char *name, ch
 	if (name && !text_ok(name, AUTH_NAME_MAX))
 		return ls_err_set(err, LS_INVALID, "name must be 1..%d printable characters",
 				  AUTH_NAME_MAX);
+	if (nw && nw->expires_us && nw->expires_us <= now_us())
+		return ls_err_set(err, LS_INVALID, "expires must be in the future");
+	if (nw && nw->partial && !(roles & AUTH_ROLE_WRITER))
+		return ls_err_set(err, LS_INVALID, "only a writer token can be partial");
 	memset(t, 0, sizeof(*t));
+	if (nw) {
+		t->expires_us = nw->expires_us;
+		t->partial = nw->partial ? 1 : 0;
+	}
+	atomic_init(&t->used_us, 0);
 	if (ls_random(raw, sizeof(raw)) != LS_OK || ls_random(idraw, sizeof(idraw)) != LS_OK)
 		return ls_err_set(err, LS_IO, "no randomness available");
 	ls_hex(raw, sizeof(raw), hex);
@@ -302,7 +354,7 @@ ls_rc auth_bootstrap(const char *dir, struct ls_err *err)
 		return ls_err_set(err, LS_LIMIT, "path too long");
 	if (access(path, F_OK) == 0)
 		return ls_err_set(err, LS_EXISTS, "%s already exists", path);
-	rc = new_token(AUTH_ROLE_ADMIN | AUTH_ROLE_AUDITOR, NULL, "initial admin", secret,
+	rc = new_token(AUTH_ROLE_ADMIN | AUTH_ROLE_AUDITOR, NULL, "initial admin", NULL, secret,
 		       sizeof(secret), &t, err);
 	if (rc != LS_OK)
 		return rc;
@@ -333,6 +385,7 @@ ls_rc auth_open(const char *dir, struct auth **out, struct ls_err *err)
 		return ls_err_set(err, LS_LIMIT, "path too long");
 	}
 	pthread_rwlock_init(&a->lock, NULL);
+	pthread_mutex_init(&a->file_mu, NULL);
 	rc = store_load(a, err);
 	if (rc != LS_OK) {
 		auth_free(a);
@@ -350,6 +403,7 @@ void auth_free(struct auth *a)
 		tok_release(&a->t[i]);
 	free(a->t);
 	pthread_rwlock_destroy(&a->lock);
+	pthread_mutex_destroy(&a->file_mu);
 	free(a);
 }
 
@@ -358,7 +412,9 @@ ls_rc auth_check(struct auth *a, const char *secret, size_t n, struct auth_princ
 	uint8_t h[LS_HASH_LEN];
 	size_t hit = SIZE_MAX;
 	ls_rc rc = LS_DENIED;
+	int64_t now = now_us();
 
+	memset(p, 0, sizeof(*p));
 	ls_sha256(secret, n, NULL, 0, h);
 	pthread_rwlock_rdlock(&a->lock);
 	/* Compare against every token so the time taken does not depend on
@@ -367,27 +423,61 @@ ls_rc auth_check(struct auth *a, const char *secret, size_t n, struct auth_princ
 		int eq = ls_ct_equal(h, a->t[i].hash, sizeof(h));
 		hit = eq ? i : hit;
 	}
-	if (hit != SIZE_MAX && !a->t[hit].revoked[0]) {
-		const struct auth_tok *t = &a->t[hit];
-		memset(p, 0, sizeof(*p));
+	if (hit != SIZE_MAX && !a->t[hit].revoked[0] && a->t[hit].expires_us &&
+	    now >= a->t[hit].expires_us) {
+		snprintf(p->id, sizeof(p->id), "%s", a->t[hit].id);
+		event_format_time(a->t[hit].expires_us, p->expired, sizeof(p->expired));
+	} else if (hit != SIZE_MAX && !a->t[hit].revoked[0]) {
+		struct auth_tok *t = &a->t[hit];
+		int64_t used = atomic_load_explicit(&t->used_us, memory_order_relaxed);
+
 		snprintf(p->id, sizeof(p->id), "%s", t->id);
 		p->roles = t->roles;
+		p->partial = t->partial;
 		if (t->service)
 			snprintf(p->service, sizeof(p->service), "%s", t->service);
 		rc = LS_OK;
+		/* One request per token and grain wins the exchange; the
+		 * others only read. */
+		if (now - used >= AUTH_USED_GRAIN &&
+		    atomic_compare_exchange_strong(&t->used_us, &used, now))
+			atomic_store(&a->used_dirty, 1);
 	}
 	pthread_rwlock_unlock(&a->lock);
 	ls_wipe(h, sizeof(h));
 	return rc;
 }
 
+ls_rc auth_save_used(struct auth *a, struct ls_err *err)
+{
+	ls_rc rc = LS_OK;
+
+	if (!a || !atomic_exchange(&a->used_dirty, 0))
+		return LS_OK;
+	pthread_rwlock_rdlock(&a->lock);
+	pthread_mutex_lock(&a->file_mu);
+	rc = store_write(a->path, a->t, a->n, err);
+	pthread_mutex_unlock(&a->file_mu);
+	pthread_rwlock_unlock(&a->lock);
+	if (rc != LS_OK)
+		atomic_store(&a->used_dirty, 1);	/* the next call tries again */
+	return rc;
+}
+
 ls_rc auth_create(struct auth *a, unsigned roles, const char *service, const char *name,
 		  char *secret, size_t cap, json_t **info, struct ls_err *err)
+{
+	return auth_create_ex(a, roles, service, name, NULL, secret, cap, info, err);
+}
+
+ls_rc auth_create_ex(struct auth *a, unsigned roles, const char *service, const char *name,
+		     const struct auth_new *nw, char *secret, size_t cap, json_t **info,
+		     struct ls_err *err)
 {
 	struct auth_tok t;
 	ls_rc rc;
 
-	rc = new_token(roles, service, name, secret, cap, &t, err);
+	rc = new_token(roles, service, name, nw, secret, cap, &t, err);
 	if (rc != LS_OK)
 		return rc;
 	pthread_rwlock_wrlock(&a->lock);
@@ -466,7 +556,8 @@ int auth_active(struct auth *a, const char *id)
 	pthread_rwlock_rdlock(&a->lock);
 	for (size_t i = 0; i < a->n; i++) {
 		if (strcmp(a->t[i].id, id) == 0) {
-			on = !a->t[i].revoked[0];
+			on = !a->t[i].revoked[0] &&
+			     (!a->t[i].expires_us || now_us() < a->t[i].expires_us);
 			break;
 		}
 	}

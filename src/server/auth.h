@@ -11,9 +11,17 @@
  * tokens.json (mode 0600, replaced durably on every change):
  *	{"version":1,"tokens":[{"id":"tok_...","sha256":"<64 hex>",
  *	  "roles":["writer"],"service":"billing","name":"...",
- *	  "created":"<UTC time>","revoked":"<UTC time>"}, ...]}
- * "service", "name" and "revoked" are optional.  Revoked tokens stay in the
- * file (they are named by events in the log) but never authenticate.
+ *	  "created":"<UTC time>","revoked":"<UTC time>",
+ *	  "expires":"<UTC time>","partial":true,"last_used":"<UTC time>"}, ...]}
+ * "service", "name", "revoked", "expires", "partial" and "last_used" are
+ * optional.  Revoked tokens stay in the file (they are named by events in
+ * the log) but never authenticate; nor does a token at or past "expires".
+ * "partial" (writers): its batches are taken event by event (api_events.c,
+ * POST /v1/events?partial=1).  "last_used" is when the token last
+ * authenticated, to AUTH_USED_GRAIN: moved in memory at most once per
+ * AUTH_USED_GRAIN per token, written to the file by auth_save_used() (the
+ * server calls it from a background thread and at stop), so no request
+ * waits for it and a busy writer does not rewrite the store.
  *
  * Calling sequence: auth_open() -> auth_check()/auth_create()/auth_revoke()/
  * auth_list() from any thread -> auth_free().
@@ -25,6 +33,8 @@
  *     a revocation is refused by the very next auth_check().
  *  3. The last active admin token cannot be revoked (that would lock the
  *     operator out of token management for good).
+ *  4. An expired token is refused like a revoked one; auth_check() says
+ *     which token expired so the refusal can name it.
  */
 #ifndef LS_AUTH_H
 #define LS_AUTH_H
@@ -42,6 +52,7 @@
 #define AUTH_SERVICE_MAX 128
 #define AUTH_NAME_MAX 256
 #define AUTH_MAX_TOKENS 10000
+#define AUTH_USED_GRAIN (60 * (int64_t)1000000) /* last_used resolution, us */
 
 struct auth;
 
@@ -50,6 +61,14 @@ struct auth_principal {
 	char id[AUTH_ID_LEN + 1];
 	unsigned roles;
 	char service[AUTH_SERVICE_MAX + 1]; /* "" when not bound */
+	int partial;		/* batches event by event (writer setting) */
+	char expired[32];	/* auth_check() refused it: when it expired; else "" */
+};
+
+/* What a new token may have besides roles, service and name. */
+struct auth_new {
+	int64_t expires_us;	/* microseconds since the epoch; 0: never */
+	int partial;		/* writer: batches event by event */
 };
 
 /* Create DIR/tokens.json with one admin token (roles admin + auditor) and
@@ -63,8 +82,16 @@ ls_rc auth_bootstrap(const char *dir, struct ls_err *err);
 ls_rc auth_open(const char *dir, struct auth **out, struct ls_err *err);
 void auth_free(struct auth *a);
 
-/* LS_OK and *p filled when secret (n bytes) is an active token, LS_DENIED otherwise. */
+/* LS_OK and *p filled when secret (n bytes) is an active token, LS_DENIED
+ * otherwise; when it matched a token that has expired, p->id names it and
+ * p->expired says since when (both "" for an unknown or revoked secret).
+ * Notes the use (last_used, see the file format). */
 ls_rc auth_check(struct auth *a, const char *secret, size_t n, struct auth_principal *p);
+
+/* Write the store when a last_used moved since it was last written (else
+ * nothing).  Best effort for the caller: last_used informs operators, it
+ * controls nothing; a store changed by create/revoke holds it too. */
+ls_rc auth_save_used(struct auth *a, struct ls_err *err);
 
 /* Create a token.  secret receives the NUL-terminated secret (cap >=
  * AUTH_SECRET_LEN + 1; the caller wipes it), *info a new JSON description
@@ -72,6 +99,11 @@ ls_rc auth_check(struct auth *a, const char *secret, size_t n, struct auth_princ
  * roles, service or name; LS_LIMIT when the store is full. */
 ls_rc auth_create(struct auth *a, unsigned roles, const char *service, const char *name,
 		  char *secret, size_t cap, json_t **info, struct ls_err *err);
+/* The same with the options of struct auth_new (nw may be NULL): LS_INVALID
+ * also for an expiry not in the future or partial on a non-writer. */
+ls_rc auth_create_ex(struct auth *a, unsigned roles, const char *service, const char *name,
+		     const struct auth_new *nw, char *secret, size_t cap, json_t **info,
+		     struct ls_err *err);
 
 /* Revoke token id.  *changed is 0 when it was already revoked.  *info is a
  * new JSON description.  LS_NOTFOUND, LS_DENIED (last admin token). */

@@ -93,9 +93,9 @@
 
 #define LIVE_SNDBUF (64 * 1024)	/* kernel send buffer of a live stream's socket */
 
-const char *const *http_route_labels(size_t *n)
+const char *const *http_route_labels(size_t *n, const char *const **methods)
 {
-	return api_route_labels(n);
+	return api_route_labels(n, methods);
 }
 
 struct http {
@@ -690,8 +690,16 @@ static enum MHD_Result first_call(struct http *h, struct MHD_Connection *c, stru
 		n = strlen(ah);
 		while (n > 0 && ah[n - 1] == ' ')
 			n--;
-		if (auth_check(s->auth, ah, n, &k->who) != LS_OK)
-			return refuse_unauthorised(h, c, k, 401, NULL, "invalid or revoked token");
+		if (auth_check(s->auth, ah, n, &k->who) != LS_OK) {
+			char reason[96];
+
+			if (!k->who.expired[0])
+				return refuse_unauthorised(h, c, k, 401, NULL,
+							   "invalid or revoked token");
+			snprintf(reason, sizeof(reason), "token %s expired at %s", k->who.id,
+				 k->who.expired);
+			return refuse_unauthorised(h, c, k, 401, k->who.id, reason);
+		}
 		k->q.who = &k->who;
 authenticated:
 		if (!(k->who.roles & k->route->role)) {

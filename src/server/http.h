@@ -36,7 +36,7 @@ ls_rc http_start(struct server *s, const struct http_opts *o, struct http **out,
 		 struct ls_err *err);
 
 /* The route patterns (one per route, for metrics_new()); static. */
-const char *const *http_route_labels(size_t *n);
+const char *const *http_route_labels(size_t *n, const char *const **methods);
 
 /* The port actually bound (useful with port 0). */
 unsigned http_port(const struct http *h);

@@ -23,13 +23,15 @@
 #define STATUS_SPAN 500
 
 struct metrics {
-	const char *const *labels;
+	const char *const *labels, *const *methods;
 	size_t nroutes;
 	atomic_uint_fast64_t req[METRICS_MAX_ROUTES + 1][STATUS_SPAN];
 	atomic_uint_fast64_t denied_401, denied_403;
+	atomic_uint_fast64_t rejected[2];	/* partial batches: events, k8s */
 };
 
-ls_rc metrics_new(const char *const *route_labels, size_t nroutes, struct metrics **out)
+ls_rc metrics_new(const char *const *route_labels, const char *const *route_methods,
+		  size_t nroutes, struct metrics **out)
 {
 	struct metrics *m;
 
@@ -40,12 +42,15 @@ ls_rc metrics_new(const char *const *route_labels, size_t nroutes, struct metric
 	if (!m)
 		return LS_NOMEM;
 	m->labels = route_labels;
+	m->methods = route_methods;
 	m->nroutes = nroutes;
 	for (size_t r = 0; r <= METRICS_MAX_ROUTES; r++)
 		for (size_t i = 0; i < STATUS_SPAN; i++)
 			atomic_init(&m->req[r][i], 0);
 	atomic_init(&m->denied_401, 0);
 	atomic_init(&m->denied_403, 0);
+	atomic_init(&m->rejected[0], 0);
+	atomic_init(&m->rejected[1], 0);
 	*out = m;
 	return LS_OK;
 }
@@ -70,6 +75,12 @@ void metrics_auth_denial(struct metrics *m, unsigned status)
 		return;
 	atomic_fetch_add_explicit(status == 401 ? &m->denied_401 : &m->denied_403, 1,
 				  memory_order_relaxed);
+}
+
+void metrics_ingest_rejected(struct metrics *m, int k8s, uint64_t n)
+{
+	if (m && n)
+		atomic_fetch_add_explicit(&m->rejected[k8s ? 1 : 0], n, memory_order_relaxed);
 }
 
 /* ======================================================= text buffer */
@@ -138,14 +149,16 @@ static void gauge_u(struct buf *b, const char *name, const char *help, uint64_t 
 static void render_http(struct buf *b, struct metrics *m)
 {
 	family(b, "logseal_http_requests_total", "counter",
-	       "HTTP replies sent, by route pattern and status code.");
+	       "HTTP replies sent, by method, route pattern and status code.");
 	for (size_t r = 0; r <= m->nroutes; r++) {
 		const char *label = r < m->nroutes ? m->labels[r] : "other";
+		const char *method = r < m->nroutes ? m->methods[r] : "other";
 		for (size_t i = 0; i < STATUS_SPAN; i++) {
 			uint64_t v = atomic_load_explicit(&m->req[r][i], memory_order_relaxed);
 			if (v)
-				bprintf(b, "logseal_http_requests_total{route=\"%s\",status=\"%zu\"} %llu\n",
-					label, i + STATUS_MIN, (unsigned long long)v);
+				bprintf(b, "logseal_http_requests_total{method=\"%s\",route=\"%s\","
+					"status=\"%zu\"} %llu\n",
+					method, label, i + STATUS_MIN, (unsigned long long)v);
 		}
 	}
 	family(b, "logseal_auth_denials_total", "counter",
@@ -154,6 +167,12 @@ static void render_http(struct buf *b, struct metrics *m)
 		(unsigned long long)atomic_load(&m->denied_401));
 	bprintf(b, "logseal_auth_denials_total{status=\"403\"} %llu\n",
 		(unsigned long long)atomic_load(&m->denied_403));
+	family(b, "logseal_ingest_rejected_total", "counter",
+	       "Items of partial batches refused and recorded as logseal.ingest.rejected.");
+	bprintf(b, "logseal_ingest_rejected_total{format=\"events\"} %llu\n",
+		(unsigned long long)atomic_load(&m->rejected[0]));
+	bprintf(b, "logseal_ingest_rejected_total{format=\"k8s\"} %llu\n",
+		(unsigned long long)atomic_load(&m->rejected[1]));
 }
 
 static void render_fsync(struct buf *b, const struct log_stats *st)
@@ -246,6 +265,10 @@ ls_rc metrics_render(struct metrics *m, const struct metrics_snapshot *s, char *
 	if (s->has_alerts) {
 		counter(&b, "logseal_alerts_fired_total", "Alerts fired by the rules.",
 			s->alerts.alerts_fired_total);
+		counter(&b, "logseal_alerts_late_events_total",
+			"Events a threshold rule on the event clock did not count: their time "
+			"was further before their arrival than the rule's lateness bound.",
+			s->alerts.late_total);
 		counter(&b, "logseal_webhook_deliveries_total",
 			"Alert webhook deliveries that succeeded.",
 			s->alerts.webhook_deliveries_total);

@@ -36,15 +36,22 @@
 
 struct metrics;
 
-/* route_labels: the label of each route id 0..nroutes-1 (borrowed, must
- * outlive m); one more, "other", is added for requests that match none. */
-ls_rc metrics_new(const char *const *route_labels, size_t nroutes, struct metrics **out);
+/* route_labels, route_methods: the label and the method of each route id
+ * 0..nroutes-1 (borrowed, must outlive m); one more, "other" (method
+ * "other"), is added for requests that match none.  A (method, label) pair
+ * names one series: two routes may share a label only with different
+ * methods. */
+ls_rc metrics_new(const char *const *route_labels, const char *const *route_methods,
+		  size_t nroutes, struct metrics **out);
 void metrics_free(struct metrics *m);
 
 /* One reply sent: route id (>= nroutes: "other"), HTTP status. */
 void metrics_http(struct metrics *m, size_t route, unsigned status);
 /* A request refused with 401 or 403. */
 void metrics_auth_denial(struct metrics *m, unsigned status);
+/* n items of partial batches refused (and recorded), by the route's kind of
+ * body: "events" or "k8s". */
+void metrics_ingest_rejected(struct metrics *m, int k8s, uint64_t n);
 
 /* What the caller reads from the other modules at scrape time. */
 struct metrics_snapshot {

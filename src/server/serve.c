@@ -492,10 +492,11 @@ ls_rc serve_open(const struct serve_opts *opts, struct serve **out, struct ls_er
 			.auth = s->auth,
 		};
 		size_t nlabels;
-		const char *const *labels = http_route_labels(&nlabels);
+		const char *const *methods;
+		const char *const *labels = http_route_labels(&nlabels, &methods);
 
 		r = streams_new(&so, o->dir, log_size(s->log), &s->streams, err);
-		if (r == LS_OK && (r = metrics_new(labels, nlabels, &s->metrics)) != LS_OK)
+		if (r == LS_OK && (r = metrics_new(labels, methods, nlabels, &s->metrics)) != LS_OK)
 			ls_err_set(err, r, "cannot set up metrics");
 		if (r != LS_OK)
 			goto fail;

@@ -79,7 +79,7 @@ bad "flat without location" 400 invalid_event - 0 $J "/v1/events?format=flat"
 cp tests/vectors/k8s/malformed_fal_01_003.json "$TMP/body"
 bad "malformed k8s event" 400 invalid_event - - $J /v1/k8s/audit
 body '{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"auditID":"x"}]}'
-bad "k8s event without its fields" 400 invalid_event - 0 $J /v1/k8s/audit
+bad "k8s event without its fields (partial=0)" 400 invalid_event - 0 $J "/v1/k8s/audit?partial=0"
 
 # Bodies over --max-body: refused from Content-Length before reading, and
 # when sent chunked (no length), as soon as the cap is passed.

@@ -43,7 +43,9 @@ alert_for() {
 	return 1
 }
 metric() { curl -s -H "Authorization: Bearer $AUD" "$SRV_URL/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
-denied() { printf '{"time":"2024-01-01T00:00:00Z","service":"shop","actor":{"id":"%s"},"action":"user.login","outcome":"denied","source":{"ip":"198.51.100.%d"}}' "$1" "$2"; }
+# (at the current time: threshold rules count by event time, and events
+# more than their lateness bound old are not counted; t0511 tests that)
+denied() { printf '{"time":"%s","service":"shop","actor":{"id":"%s"},"action":"user.login","outcome":"denied","source":{"ip":"198.51.100.%d"}}' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" "$2"; }
 
 # ---- webhook receiver: fails twice, then accepts; checks the HMAC
 "$TESTBIN/webhook_receiver" --port-file "$TMP/hook.port" --out "$TMP/hook.out" --secret s3cr3t \

@@ -62,7 +62,9 @@ check_eq "the reason names the code point" 1 "$(post '' "$(evt shop 'admin\u202e
 check_eq "flat user_id with U+202D: 400 naming user_id" "400 user_id" \
 	"$(post '?format=flat' '{"timestamp":"2024-01-01T00:00:00Z","user_id":"bob\u202d","action":"file.read","status":"ok","location":"10.1.2.3"}') $(jq -r .error.field "$TMP/resp")"
 printf '{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"a1","stage":"ResponseComplete","requestURI":"/api/v1/pods","verb":"list","user":{"username":"sys\\u202eadmin"},"sourceIPs":["10.0.0.1"],"objectRef":{"resource":"pods"},"responseStatus":{"code":200},"requestReceivedTimestamp":"2024-01-01T00:00:00.000000Z","stageTimestamp":"2024-01-01T00:00:00.000000Z"}' >"$TMP/k8s.json"
-check_eq "k8s user.username with U+202E: 400 naming actor.id" "400 actor.id" "$(req POST /v1/k8s/audit "$W" $J "$TMP/k8s.json") $(jq -r .error.field "$TMP/resp")"
+check_eq "k8s user.username with U+202E: 400 naming actor.id" "400 actor.id" "$(req POST '/v1/k8s/audit?partial=0' "$W" $J "$TMP/k8s.json") $(jq -r .error.field "$TMP/resp")"
+check_eq "... by default (partial) 200, refused as actor.id, nothing appended" "200 actor.id 0" \
+	"$(req POST /v1/k8s/audit "$W" $J "$TMP/k8s.json") $(jq -r '.rejected[0].field' "$TMP/resp") $(jq -r .appended "$TMP/resp")"
 sed "s/sys\\\\u202eadmin/sysadmin/" "$TMP/k8s.json" >"$TMP/k8s-ok.json"
 check_eq "the same k8s event without it: 200" 200 "$(req POST /v1/k8s/audit "$W" $J "$TMP/k8s-ok.json")"
 check_eq "a name with a joiner (emoji sequence) is fine" 200 \

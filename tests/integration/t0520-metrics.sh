@@ -47,7 +47,8 @@ for f in logseal_ingest_events_total:counter logseal_ingest_batches_total:counte
 	logseal_webhook_failures_total:counter logseal_auth_denials_total:counter \
 	logseal_disk_free_bytes:gauge logseal_stream_clients:gauge \
 	logseal_sealed_segments_total:counter logseal_sealed_entries:gauge \
-	logseal_seal_seconds_total:counter logseal_sealer_backpressure_total:counter; do
+	logseal_seal_seconds_total:counter logseal_sealer_backpressure_total:counter \
+	logseal_ingest_rejected_total:counter logseal_alerts_late_events_total:counter; do
 	n=${f%%:*}; t=${f##*:}
 	grep -q "^# HELP $n " "$TMP/m1" && grep -qx "# TYPE $n $t" "$TMP/m1" || missing="$missing $n"
 done
@@ -55,7 +56,7 @@ check_eq "every family has HELP and TYPE" "" "$missing"
 check_eq "the 401 and the 403 above are counted as denials" "1 1" \
 	"$(val m1 'logseal_auth_denials_total{status="401"}') $(val m1 'logseal_auth_denials_total{status="403"}')"
 check_eq "... and as requests of the route by status" "1 1" \
-	"$(val m1 'logseal_http_requests_total{route="/metrics",status="401"}') $(val m1 'logseal_http_requests_total{route="/metrics",status="403"}')"
+	"$(val m1 'logseal_http_requests_total{method="GET",route="/metrics",status="401"}') $(val m1 'logseal_http_requests_total{method="GET",route="/metrics",status="403"}')"
 check "disk free is a positive number of bytes" test "$(val m1 logseal_disk_free_bytes)" -gt 0
 check_eq "tree size = the log's size" "$(tree_size)" "$(val m1 logseal_tree_size)"
 
@@ -72,7 +73,7 @@ check "ingest bytes grew by at least 50 x 150" test "$(d logseal_ingest_bytes_to
 check_eq "fsync histogram: +1 observation, +Inf bucket = count" "1 $(val m2 logseal_fsync_seconds_count)" \
 	"$(d logseal_fsync_seconds_count) $(val m2 'logseal_fsync_seconds_bucket{le="+Inf"}')"
 check_eq "POST /v1/events 200 counted once" 1 \
-	"$(val m2 'logseal_http_requests_total{route="/v1/events",status="200"}')"
+	"$(val m2 'logseal_http_requests_total{method="POST",route="/v1/events",status="200"}')"
 check_eq "tree size +50" 50 "$(d logseal_tree_size)"
 check_eq "the index has caught up: lag 0" 0 "$(val m2 logseal_index_lag_entries)"
 check_eq "... and so has search: lag 0" 0 "$(val m2 logseal_search_lag_entries)"
@@ -84,7 +85,15 @@ fi
 check_eq "route labels are patterns, never request paths" "" \
 	"$(req GET /v1/events/12 "$AUD" >/dev/null; scrape m3; grep -o 'route="[^"]*"' "$TMP/m3" | grep -v -e '{' -e 'route="/[a-z0-9/]*"' | sort -u)"
 check "GET /v1/events/12 counted under /v1/events/{index}" \
-	grep -q '^logseal_http_requests_total{route="/v1/events/{index}",status="200"} 1$' "$TMP/m3"
+	grep -q '^logseal_http_requests_total{method="GET",route="/v1/events/{index}",status="200"} 1$' "$TMP/m3"
+# GET and POST of one route with the same status were one {route,status}
+# series printed twice; with the method each series is named once.
+check_eq "GET /v1/events: 200" 200 "$(req GET '/v1/events?limit=1' "$AUD")"
+scrape m4
+check_eq "GET and POST /v1/events 200 are two series" "1 1" \
+	"$(grep -c '^logseal_http_requests_total{method="GET",route="/v1/events",status="200"} ' "$TMP/m4") $(grep -c '^logseal_http_requests_total{method="POST",route="/v1/events",status="200"} ' "$TMP/m4")"
+check_eq "no series (name and labels) repeats in a scrape" "" \
+	"$(grep -v '^#' "$TMP/m4" | awk '{print $1}' | sort | uniq -d)"
 
 # ---- health
 check_eq "/readyz without a token: 200 ready" "200 ready []" \

@@ -283,13 +283,19 @@ static void test_labels(void **state)
 {
 	size_t n, nl;
 	const struct api_route *rt = api_routes(&n);
-	const char *const *labels = api_route_labels(&nl);
+	const char *const *methods;
+	const char *const *labels = api_route_labels(&nl, &methods);
 
 	assert_int_equal(n, nl);
 	for (size_t i = 0; i < n; i++) {
 		assert_ptr_equal(labels[i], rt[i].label);
+		assert_ptr_equal(methods[i], rt[i].method);
 		/* a label is a pattern, never a request's own path */
 		assert_int_equal(labels[i][0], '/');
+		/* (method, label) names one metrics series: never two rows */
+		for (size_t j = 0; j < i; j++)
+			assert_false(!strcmp(labels[i], labels[j]) &&
+				     !strcmp(methods[i], methods[j]));
 	}
 }
 

@@ -19,7 +19,11 @@
 
 #include "server/metrics.h"
 
-static const char *const labels[] = { "/healthz", "/v1/events/{index}" };
+/* two rows share a label, as GET and POST /v1/events do in the real table */
+static const char *const labels[] = { "/healthz", "/v1/events/{index}", "/v1/events",
+				      "/v1/events" };
+static const char *const methods[] = { "GET", "GET", "POST", "GET" };
+#define NLABELS 4
 
 static char *render(struct metrics *m, const struct metrics_snapshot *s)
 {
@@ -56,6 +60,23 @@ static int count_lines(const char *text, const char *prefix)
 	return c;
 }
 
+/* How many sample lines repeat an earlier line's series (name and labels,
+ * everything before the value): a scrape must name each series once. */
+static int repeated_series(const char *text)
+{
+	int rep = 0;
+
+	for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		const char *sp = strchr(p, ' ');
+		if (p[0] == '#' || !sp)
+			continue;
+		for (const char *q = text; q < p; q = strchr(q, '\n') + 1)
+			if (q[0] != '#' && strncmp(q, p, (size_t)(sp - p + 1)) == 0)
+				rep++;
+	}
+	return rep;
+}
+
 /* The first sample line of a family (name, name{...} or name_suffix). */
 static const char *first_sample(const char *text, const char *name)
 {
@@ -79,10 +100,11 @@ static void test_families(void **state)
 				"logseal_ingest_bytes_total", "logseal_fsync_seconds",
 				"logseal_http_requests_total", "logseal_auth_denials_total",
 				"logseal_tree_size", "logseal_index_lag_entries",
-				"logseal_stream_clients", "logseal_stream_overflows_total" };
+				"logseal_stream_clients", "logseal_stream_overflows_total",
+				"logseal_ingest_rejected_total" };
 
 	(void)state;
-	assert_int_equal(metrics_new(labels, 2, &m), LS_OK);
+	assert_int_equal(metrics_new(labels, methods, NLABELS, &m), LS_OK);
 	memset(&s, 0, sizeof(s));
 	s.tree_size = 10;
 	s.index_watermark = 7;
@@ -133,7 +155,7 @@ static void test_histogram(void **state)
 	long long prev = 0;
 
 	(void)state;
-	assert_int_equal(metrics_new(labels, 2, &m), LS_OK);
+	assert_int_equal(metrics_new(labels, methods, NLABELS, &m), LS_OK);
 	memset(&s, 0, sizeof(s));
 	/* 3 commits in the first bucket, 2 in the fifth, 1 beyond the last */
 	s.log.sync_buckets[0] = 3;
@@ -165,31 +187,40 @@ static void test_requests(void **state)
 	char *t;
 
 	(void)state;
-	assert_int_equal(metrics_new(labels, 2, &m), LS_OK);
+	assert_int_equal(metrics_new(labels, methods, NLABELS, &m), LS_OK);
 	memset(&s, 0, sizeof(s));
 	metrics_http(m, 1, 200);
 	metrics_http(m, 1, 200);
 	metrics_http(m, 1, 404);
 	metrics_http(m, 0, 503);
 	metrics_http(m, 99, 404);	/* no such route: "other" */
+	metrics_http(m, 2, 200);
+	metrics_http(m, 2, 200);
+	metrics_http(m, 2, 200);
+	metrics_http(m, 3, 200);
 	metrics_http(m, 0, 42);		/* not an HTTP status: dropped */
 	metrics_http(m, 0, 600);
 	metrics_auth_denial(m, 401);
 	metrics_auth_denial(m, 403);
 	metrics_auth_denial(m, 403);
 	t = render(m, &s);
-	assert_int_equal(sample(t, "logseal_http_requests_total{route=\"/v1/events/{index}\",status=\"200\"}"), 2);
-	assert_int_equal(sample(t, "logseal_http_requests_total{route=\"/v1/events/{index}\",status=\"404\"}"), 1);
-	assert_int_equal(sample(t, "logseal_http_requests_total{route=\"/healthz\",status=\"503\"}"), 1);
-	assert_int_equal(sample(t, "logseal_http_requests_total{route=\"other\",status=\"404\"}"), 1);
-	assert_int_equal(count_lines(t, "logseal_http_requests_total{"), 4);
+	assert_int_equal(sample(t, "logseal_http_requests_total{method=\"GET\",route=\"/v1/events/{index}\",status=\"200\"}"), 2);
+	assert_int_equal(sample(t, "logseal_http_requests_total{method=\"GET\",route=\"/v1/events/{index}\",status=\"404\"}"), 1);
+	assert_int_equal(sample(t, "logseal_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"503\"}"), 1);
+	assert_int_equal(sample(t, "logseal_http_requests_total{method=\"other\",route=\"other\",status=\"404\"}"), 1);
+	/* GET and POST of one route: two series, each once (it was the same
+	 * {route,status} twice) */
+	assert_int_equal(sample(t, "logseal_http_requests_total{method=\"POST\",route=\"/v1/events\",status=\"200\"}"), 3);
+	assert_int_equal(sample(t, "logseal_http_requests_total{method=\"GET\",route=\"/v1/events\",status=\"200\"}"), 1);
+	assert_int_equal(count_lines(t, "logseal_http_requests_total{"), 6);
+	assert_int_equal(repeated_series(t), 0);
 	assert_int_equal(sample(t, "logseal_auth_denials_total{status=\"401\"}"), 1);
 	assert_int_equal(sample(t, "logseal_auth_denials_total{status=\"403\"}"), 2);
 	free(t);
 	metrics_free(m);
 	metrics_free(NULL);
 	metrics_http(NULL, 0, 200);	/* no metrics: a no-op */
-	assert_int_equal(metrics_new(labels, METRICS_MAX_ROUTES + 1, &m), LS_LIMIT);
+	assert_int_equal(metrics_new(labels, methods, METRICS_MAX_ROUTES + 1, &m), LS_LIMIT);
 }
 
 int main(void)
