@@ -14,6 +14,10 @@
 
 #include "core/merkle.h"
 
+/* Cluster mode: how long an append waits for the local replica to hold
+ * what the database sequenced (read your writes). */
+#define REPLICA_WAIT_MS 5000
+
 static void stats_commit(struct log_stats *st, double secs, uint64_t entries, uint64_t bytes,
 			 int ok)
 {
@@ -59,6 +63,36 @@ static void sequence_round(struct log *l, struct pending *list)
 	struct ls_err err;
 	ls_rc rc;
 
+	/* Replica batches (log_apply()) land exactly where the database put
+	 * them: one that would not is refused alone, before anything is
+	 * written (the sequencer is the only writer of l->size). */
+	pthread_mutex_lock(&l->mu);
+	{
+		struct pending **pp = &list;
+		uint64_t at = l->size;
+		int refused = 0;
+
+		while (*pp) {
+			struct pending *p = *pp;
+
+			if (p->apply && p->apply_first != at) {
+				p->rc = LS_INVALID;
+				p->first = at;
+				p->done = 1;
+				l->queued_bytes -= p->bytes;
+				*pp = p->next;
+				refused = 1;
+				continue;
+			}
+			at += p->n;
+			pp = &p->next;
+		}
+		if (refused)
+			pthread_cond_broadcast(&l->done_cv);
+	}
+	pthread_mutex_unlock(&l->mu);
+	if (!list)
+		return;
 	for (struct pending *p = list; p; p = p->next)
 		total += p->n;
 	/* The iovecs, then each record's offset in its segment (for the
@@ -235,6 +269,32 @@ ls_rc log_append(struct log *l, const struct iovec *entries, size_t n, uint64_t 
  * caller); enqueued(ctx), when given, is called exactly once.  LS_OK: the
  * batch is queued (or, single-threaded, already sequenced) and p->done will
  * be set under l->mu.  Otherwise nothing was queued and p owns nothing. */
+/* The checks every batch passes before it is queued or sequenced: *bytes
+ * receives its journal bytes (records, unsealed). */
+static ls_rc check_batch(const struct iovec *entries, size_t n, size_t *bytes_out,
+			 struct ls_err *err)
+{
+	size_t bytes = 0;
+
+	if (n == 0)
+		return ls_err_set(err, LS_INVALID, "empty batch");
+	for (size_t i = 0; i < n; i++) {
+		if (entries[i].iov_len == 0)
+			return ls_err_set(err, LS_INVALID, "entry %zu is empty", i);
+		if (entries[i].iov_len > JOURNAL_MAX_ENTRY)
+			return ls_err_set(err, LS_LIMIT, "entry %zu is larger than %u bytes", i,
+					  JOURNAL_MAX_ENTRY);
+		bytes += entries[i].iov_len + JOURNAL_REC_HEADER;
+	}
+	/* The journal's batch limit, counted as if sealed; a round merges
+	 * batches only up to MAX_ROUND_BYTES, far below it. */
+	if (bytes + n * LS_AEAD_OVERHEAD > JOURNAL_MAX_BATCH)
+		return ls_err_set(err, LS_LIMIT, "a batch of %zu entries (%zu bytes) is larger than "
+				  "the journal's batch limit (%u bytes)", n, bytes, JOURNAL_MAX_BATCH);
+	*bytes_out = bytes;
+	return LS_OK;
+}
+
 static ls_rc enqueue(struct log *l, struct pending *p, void (*enqueued)(void *ctx), void *ctx,
 		     struct ls_err *err)
 {
@@ -242,32 +302,11 @@ static ls_rc enqueue(struct log *l, struct pending *p, void (*enqueued)(void *ct
 	size_t n = p->n, bytes = 0;
 	ls_rc rc;
 
-	if (n == 0) {
+	rc = check_batch(entries, n, &bytes, err);
+	if (rc != LS_OK) {
 		if (enqueued)
 			enqueued(ctx);
-		return ls_err_set(err, LS_INVALID, "empty batch");
-	}
-	for (size_t i = 0; i < n; i++) {
-		rc = LS_OK;
-		if (entries[i].iov_len == 0)
-			rc = ls_err_set(err, LS_INVALID, "entry %zu is empty", i);
-		else if (entries[i].iov_len > JOURNAL_MAX_ENTRY)
-			rc = ls_err_set(err, LS_LIMIT, "entry %zu is larger than %u bytes", i,
-					JOURNAL_MAX_ENTRY);
-		if (rc != LS_OK) {
-			if (enqueued)
-				enqueued(ctx);
-			return rc;
-		}
-		bytes += entries[i].iov_len + JOURNAL_REC_HEADER;
-	}
-	/* The journal's batch limit, counted as if sealed; a round merges
-	 * batches only up to MAX_ROUND_BYTES, far below it. */
-	if (bytes + n * LS_AEAD_OVERHEAD > JOURNAL_MAX_BATCH) {
-		if (enqueued)
-			enqueued(ctx);
-		return ls_err_set(err, LS_LIMIT, "a batch of %zu entries (%zu bytes) is larger than "
-				  "the journal's batch limit (%u bytes)", n, bytes, JOURNAL_MAX_BATCH);
+		return rc;
 	}
 	p->bytes = bytes;
 	/* Hash here, in the caller's thread: leaf hashes do not depend on the
@@ -335,6 +374,10 @@ static ls_rc wait_done(struct log *l, struct pending *p, uint64_t *first, struct
 	rc = p->rc;
 	if (rc == LS_OK)
 		*first = p->first;
+	else if (rc == LS_INVALID && p->apply)
+		ls_err_set(err, rc, "a replica batch for leaf %llu, but the log holds %llu entries; "
+			   "nothing of it was written", (unsigned long long)p->apply_first,
+			   (unsigned long long)p->first);
 	else if (rc == LS_NOSPACE)
 		ls_err_set(err, rc, "no space left on the journal's disk; nothing of the batch was kept");
 	else if (rc == LS_BUSY)
@@ -345,12 +388,88 @@ static ls_rc wait_done(struct log *l, struct pending *p, uint64_t *first, struct
 	return rc;
 }
 
+/* The sequencer of cluster mode, or NULL (single node). */
+static log_sequencer_fn sequencer_of(struct log *l, void **ctx)
+{
+	log_sequencer_fn fn;
+
+	pthread_mutex_lock(&l->mu);
+	fn = l->seqfn;
+	*ctx = l->seqctx;
+	pthread_mutex_unlock(&l->mu);
+	return fn;
+}
+
+/* Cluster mode: the database sequences the batch (fn returns once it is
+ * durably committed there, with its indexes), then this waits, at most
+ * REPLICA_WAIT_MS, until the local replica holds every index: read your
+ * writes on this node.  Past that it still returns LS_OK: the batch is
+ * acknowledged by the database, and failing now would make a client
+ * without idempotency keys send it twice; the follower applies it soon. */
+static ls_rc cluster_append(struct log *l, log_sequencer_fn fn, void *ctx,
+			    const struct iovec *entries, size_t n,
+			    const uint8_t (*keys)[LOG_KEY_LEN], uint64_t *idx, struct ls_err *err)
+{
+	struct timespec ts;
+	uint64_t need = 0;
+	size_t bytes;
+	ls_rc rc;
+
+	rc = check_batch(entries, n, &bytes, err);
+	if (rc != LS_OK)
+		return rc;
+	rc = fn(ctx, entries, n, keys, idx, err);
+	if (rc != LS_OK)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		if (idx[i] + 1 > need)
+			need = idx[i] + 1;
+	clock_gettime(CLOCK_REALTIME, &ts);	/* done_cv uses the default clock */
+	ts.tv_sec += REPLICA_WAIT_MS / 1000;
+	pthread_mutex_lock(&l->mu);
+	while (l->size < need && !l->stopping && !l->failed)
+		if (pthread_cond_timedwait(&l->done_cv, &l->mu, &ts) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&l->mu);
+	return LS_OK;
+}
+
+/* cluster_append() for a batch whose indexes are consecutive (no keys). */
+static ls_rc cluster_append_run(struct log *l, log_sequencer_fn fn, void *ctx,
+				const struct iovec *entries, size_t n, uint64_t *first,
+				struct ls_err *err)
+{
+	uint64_t one, *idx = n > 1 ? malloc(n * sizeof(*idx)) : &one;
+	ls_rc rc;
+
+	if (!idx)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	rc = cluster_append(l, fn, ctx, entries, n, NULL, idx, err);
+	if (rc == LS_OK)
+		*first = idx[0];
+	if (idx != &one)
+		free(idx);
+	return rc;
+}
+
 ls_rc log_append_ordered(struct log *l, const struct iovec *entries, size_t n, uint64_t *first,
 			 void (*enqueued)(void *ctx), void *ctx, struct ls_err *err)
 {
 	struct pending p;
+	log_sequencer_fn fn;
+	void *sctx;
 	ls_rc rc;
 
+	fn = sequencer_of(l, &sctx);
+	if (fn) {
+		/* The order among callers is kept by holding it until the
+		 * database has sequenced the batch (no group commit among
+		 * them: `logseal import` is a single-node tool). */
+		rc = cluster_append_run(l, fn, sctx, entries, n, first, err);
+		if (enqueued)
+			enqueued(ctx);
+		return rc;
+	}
 	memset(&p, 0, sizeof(p));
 	p.entries = entries;
 	p.n = n;
@@ -362,12 +481,16 @@ ls_rc log_append_ordered(struct log *l, const struct iovec *entries, size_t n, u
 
 struct log_ticket {
 	struct pending p;
+	int cluster;		/* cluster mode: start did the whole append */
+	uint64_t first;
 };
 
 ls_rc log_append_start(struct log *l, const struct iovec *entries, size_t n,
 		       struct log_ticket **out, struct ls_err *err)
 {
 	struct log_ticket *t = calloc(1, sizeof(*t));
+	log_sequencer_fn fn;
+	void *sctx;
 	ls_rc rc;
 
 	*out = NULL;
@@ -375,7 +498,13 @@ ls_rc log_append_start(struct log *l, const struct iovec *entries, size_t n,
 		return ls_err_set(err, LS_NOMEM, "out of memory");
 	t->p.entries = entries;
 	t->p.n = n;
-	rc = enqueue(l, &t->p, NULL, NULL, err);
+	fn = sequencer_of(l, &sctx);
+	if (fn) {
+		t->cluster = 1;
+		rc = cluster_append_run(l, fn, sctx, entries, n, &t->first, err);
+	} else {
+		rc = enqueue(l, &t->p, NULL, NULL, err);
+	}
 	if (rc != LS_OK) {
 		free(t);
 		return rc;
@@ -386,8 +515,62 @@ ls_rc log_append_start(struct log *l, const struct iovec *entries, size_t n,
 
 ls_rc log_append_finish(struct log *l, struct log_ticket *t, uint64_t *first, struct ls_err *err)
 {
-	ls_rc rc = wait_done(l, &t->p, first, err);
+	ls_rc rc = LS_OK;
+
+	if (t->cluster)
+		*first = t->first;
+	else
+		rc = wait_done(l, &t->p, first, err);
 
 	free(t);
 	return rc;
+}
+
+ls_rc log_append_keyed(struct log *l, const struct iovec *entries, size_t n,
+		       const uint8_t (*keys)[LOG_KEY_LEN], uint64_t *idx, struct ls_err *err)
+{
+	log_sequencer_fn fn;
+	void *sctx;
+	uint64_t first;
+	ls_rc rc;
+
+	fn = sequencer_of(l, &sctx);
+	if (fn)
+		return cluster_append(l, fn, sctx, entries, n, keys, idx, err);
+	rc = log_append(l, entries, n, &first, err);
+	if (rc == LS_OK)
+		for (size_t i = 0; i < n; i++)
+			idx[i] = first + i;
+	return rc;
+}
+
+void log_set_sequencer(struct log *l, log_sequencer_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&l->mu);
+	l->seqfn = fn;
+	l->seqctx = fn ? ctx : NULL;
+	pthread_mutex_unlock(&l->mu);
+}
+
+ls_rc log_apply(struct log *l, uint64_t first, const struct iovec *entries, size_t n,
+		struct ls_err *err)
+{
+	struct pending p;
+	uint64_t size, got;
+	ls_rc rc;
+
+	size = log_size(l);
+	if (first < size)
+		return ls_err_set(err, LS_INVALID, "a replica batch for leaf %llu, but the log holds "
+				  "%llu entries; nothing of it was written",
+				  (unsigned long long)first, (unsigned long long)size);
+	memset(&p, 0, sizeof(p));
+	p.entries = entries;
+	p.n = n;
+	p.apply = 1;
+	p.apply_first = first;
+	rc = enqueue(l, &p, NULL, NULL, err);
+	if (rc != LS_OK)
+		return rc;
+	return wait_done(l, &p, &got, err);
 }

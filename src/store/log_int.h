@@ -33,6 +33,8 @@ struct pending {
 	uint64_t first;
 	ls_rc rc;
 	int done;
+	int apply;		/* log_apply(): must land at apply_first */
+	uint64_t apply_first;
 	struct pending *next;
 };
 
@@ -89,6 +91,8 @@ struct log {
 	struct fresh spare;
 	log_observer_fn observer;
 	void *observer_ctx;
+	log_sequencer_fn seqfn;	/* cluster mode (log_set_sequencer()), under mu */
+	void *seqctx;
 	pthread_t seq_thread, cp_thread;
 
 	pthread_mutex_t cp_lock; /* serialises checkpoint creation; owns tw */
