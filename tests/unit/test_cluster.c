@@ -526,6 +526,48 @@ static void test_published_ahead(void **state)
 	rm_rf(root);
 }
 
+/* Only when LOGSEAL_TEST_PG_SETTINGS=1 (the test may change the server's
+ * settings: a server of its own): synchronous_standby_names names a
+ * standby that does not exist, so COMMIT waits until statement_timeout
+ * cancels the wait; the batch must fail (LS_BUSY), and its retry with the
+ * same keys, once replication works again, gets the same index. */
+static void test_sync_cancelled(void **state)
+{
+	char root[] = "/tmp/test_cluster.XXXXXX";
+	const char *set = getenv("LOGSEAL_TEST_PG_SETTINGS");
+	struct node a, b;
+	struct cluster_status st;
+	struct iovec iov = { "{\"x\":1}", 7 };
+	uint8_t key[1][LOG_KEY_LEN];
+	uint64_t idx[1];
+	struct ls_err err = { "" };
+	ls_rc rc;
+
+	if (!pg_env() || !set || strcmp(set, "1"))
+		skip();
+	two_nodes(root, &a, &b);
+	memset(key, 's', sizeof(key));
+	sql("ALTER SYSTEM SET synchronous_standby_names = 'logseal_absent_standby'");
+	sql("SELECT pg_reload_conf()");
+	sleep_ms(300);
+	rc = log_append_keyed(a.log, &iov, 1, (const uint8_t (*)[LOG_KEY_LEN])key, idx, &err);
+	sql("ALTER SYSTEM RESET synchronous_standby_names");
+	sql("SELECT pg_reload_conf()");
+	assert_int_equal(rc, LS_BUSY);
+	assert_non_null(strstr(err.msg, "synchronous replication"));
+	cluster_status(a.c, &st);
+	assert_int_equal(st.cancelled_sync, 1);
+	assert_int_equal(st.commit_failures, 1);
+	sleep_ms(300);
+	assert_int_equal(log_append_keyed(b.log, &iov, 1, (const uint8_t (*)[LOG_KEY_LEN])key, idx,
+					  &err), LS_OK);
+	assert_int_equal(idx[0], 0);
+	assert_string_equal(sql("SELECT next FROM logseal.seq"), "1");
+	node_close(&a);
+	node_close(&b);
+	rm_rf(root);
+}
+
 static void test_unreachable(void **state)
 {
 	char root[] = "/tmp/test_cluster.XXXXXX", dir[160];
@@ -558,6 +600,7 @@ int main(void)
 		cmocka_unit_test(test_older_database),
 		cmocka_unit_test(test_wrong_origin),
 		cmocka_unit_test(test_published_ahead),
+		cmocka_unit_test(test_sync_cancelled),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
