@@ -280,11 +280,14 @@ static void test_two_nodes(void **state)
 	pthread_t th[WRITERS];
 	char *want[TOTAL] = { 0 }, *na, *nb;
 	struct cluster_status sa, sb;
+	struct timespec t0, t1;
+	double secs;
 	uint64_t isz;
 
 	if (!pg_env())
 		skip();
 	two_nodes(root, &a, &b);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (int w = 0; w < WRITERS; w++) {
 		wr[w].n = w % 2 ? &b : &a;
 		wr[w].w = w;
@@ -292,6 +295,8 @@ static void test_two_nodes(void **state)
 	}
 	for (int w = 0; w < WRITERS; w++)
 		pthread_join(th[w], NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	/* disjoint and gap-free: every index taken exactly once */
 	for (int w = 0; w < WRITERS; w++)
 		for (int bt = 0; bt < BATCHES; bt++) {
@@ -324,6 +329,10 @@ static void test_two_nodes(void **state)
 	}
 	assert_int_equal(sa.refused + sb.refused, 0);
 	assert_int_equal(sa.integrator + sb.integrator, 1);
+	printf("# two nodes, %d writers: %d batches of %d entries in %.2f s (%.0f batches/s); "
+	       "%llu database commits, %.2f s in them\n", WRITERS, WRITERS * BATCHES, PER, secs,
+	       WRITERS * BATCHES / secs, (unsigned long long)(sa.commits + sb.commits),
+	       sa.db_seconds + sb.db_seconds);
 	assert_int_equal(sa.applied, TOTAL);
 	assert_int_equal(sb.sequenced, TOTAL);
 	assert_true(sa.commits + sb.commits >= 1);
