@@ -89,7 +89,7 @@
  *   with a reason ("cluster database unavailable: ...", "the database
  *   cancelled the wait for synchronous replication ...", "the commit of
  *   leaves a..b did not return ...", "cluster: refusing: ...") -> 503 with
- *   Retry-After.  While a connection backs off (200 ms doubling to 2 s)
+ *   Retry-After.  While a connection backs off (200 ms doubling to 1 s)
  *   appends fail at once.  Every statement is bounded: statement_timeout
  *   5 s, the client cancels after 6 s (COMMIT's wait for the standby
  *   included) and drops the session 3 s later; connect_timeout 5 s, TCP

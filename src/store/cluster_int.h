@@ -28,7 +28,7 @@
 #define CLUSTER_CLIENT_TIMEOUT_MS 6000
 #define CLUSTER_BATCH_MAX_BYTES (32u << 20) /* entry bytes per group commit */
 #define CLUSTER_BACKOFF_MIN_MS 200
-#define CLUSTER_BACKOFF_MAX_MS 2000
+#define CLUSTER_BACKOFF_MAX_MS 1000
 
 /* One connection and what its notice processor saw. */
 struct cdb {
