@@ -285,7 +285,11 @@ static PGresult *run_bounded(struct cdb *d, const char *sql, int n, const char *
 	PGresult *last = NULL, *r;
 	int cancelled = 0;
 
-	if (!PQsendQueryParams(d->pg, sql, n, NULL, vals, lens, fmts, rfmt))
+	/* Without parameters, the simple protocol: sql may hold several
+	 * statements (one round trip); the last result, or the first error,
+	 * is what comes back. */
+	if (!(n == 0 && rfmt == 0 ? PQsendQuery(d->pg, sql) :
+	      PQsendQueryParams(d->pg, sql, n, NULL, vals, lens, fmts, rfmt)))
 		return NULL;
 	for (;;) {
 		struct pollfd pfd = { .fd = PQsocket(d->pg), .events = POLLIN };
