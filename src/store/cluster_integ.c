@@ -84,8 +84,14 @@ static void integrate_once(struct cluster *c)
 	uint64_t s = 0, isz, psz = 0, age_ms, lease = 3 * c->integrate_ms + 1000;
 	int have_iroot, known = 0, mine;
 
-	if (cdb_connect(c, d, &err) != LS_OK)
+	if (cdb_connect(c, d, &err) != LS_OK) {
+		/* Cut off from the database: the role goes with it (the row's
+		 * lock is gone with the session). */
+		pthread_mutex_lock(&c->mu);
+		c->st.integrator = 0;
+		pthread_mutex_unlock(&c->mu);
 		return;
+	}
 	if (log_latest_checkpoint(c->log, &note, &s) != LS_OK)
 		return;
 	if (cdb_cmd(d, "BEGIN", &err) != LS_OK) {
