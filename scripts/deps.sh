@@ -11,7 +11,7 @@ want() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" || need="$need $1"
 }
 for p in gcc make pkg-config libssl-dev libjansson-dev \
-	libmicrohttpd-dev libsqlite3-dev zlib1g-dev libdeflate-dev libzstd-dev libroaring-dev libcurl4-openssl-dev libxml2-dev \
+	libmicrohttpd-dev libsqlite3-dev zlib1g-dev libdeflate-dev libzstd-dev libroaring-dev libcurl4-openssl-dev libxml2-dev libpq-dev \
 	libp11-kit-dev curl jq openssl python3; do
 	want "$p"
 done
