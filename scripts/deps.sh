@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install the Debian 12 packages logseal needs to build, test and benchmark,
 # only those that are missing.  Safe to run again.  `deps.sh test` adds what
-# only the tests use (Ceph RGW, the AWS CLI, SoftHSM2, opensc, PyNaCl).
+# only the tests use (Ceph RGW, the AWS CLI, SoftHSM2, opensc, PyNaCl, Patroni and etcd).
 set -e
 need=""
 for p in gcc make pkg-config clang libclang-rt-14-dev libssl-dev libjansson-dev \
@@ -12,7 +12,8 @@ done
 # The test part (`deps.sh test`: make test, make asan; never make run): Ceph's
 # S3 gateway (tests/engines/ceph.sh) and the AWS CLI for the object-store tests.
 if [ "${1:-}" = test ]; then
-	for p in ceph-mon ceph-mgr ceph-osd radosgw ceph-common awscli python3-nacl softhsm2 opensc; do
+	for p in ceph-mon ceph-mgr ceph-osd radosgw ceph-common awscli python3-nacl softhsm2 opensc \
+		patroni etcd-server etcd-client python3-etcd; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
 	done
 fi
@@ -21,6 +22,13 @@ echo "installing:$need" >&2
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
+# No service starts from these installs (postgresql's own cluster on 5432,
+# etcd on 2379): the tests start what they need on free ports
+# (tests/engines/pgha.sh), by PID.
+if [ ! -e /usr/sbin/policy-rc.d ] && [ "$(id -u)" -eq 0 ]; then
+	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+	trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 $SUDO apt-get install -y -q $need >/dev/null 2>&1 || {
 	$SUDO apt-get update -q >/dev/null 2>&1
 	$SUDO apt-get install -y -q $need >/dev/null
