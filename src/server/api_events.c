@@ -10,10 +10,10 @@
  *
  * Invariants:
  *  1. A batch is all-or-nothing: a parse error appends nothing, and the
- *     new events of a batch go to the log in one log_append() call.
+ *     new events of a batch go to the log in one log_append_keyed() call.
  *  2. A key is appended at most once (idem.h), also when it occurs twice in
  *     one batch: the later occurrence is a duplicate of the first.
- *  3. The reply is sent only after log_append() returned, i.e. after the
+ *  3. The reply is sent only after log_append_keyed() returned, i.e. after the
  *     entries are durable (DESIGN rule 3).
  */
 #include "server/api.h"
@@ -35,6 +35,8 @@
 #include "followers/upload.h"
 
 #define IDEM_WAIT_MS 10000
+
+_Static_assert(IDEM_KEY_LEN == LOG_KEY_LEN, "the log carries the idempotency keys as they are");
 
 struct keyed {
 	struct idem_key key;	/* scoped: writer, service, id (idem.h) */
@@ -149,9 +151,10 @@ static void ingest(struct server *s, const struct request *q, struct reply *r,
 	struct keyed *kv = NULL;
 	struct idem_key *ukeys = NULL;
 	int64_t *found = NULL, *idx = NULL;
-	uint64_t *uidx = NULL, first = 0;
+	uint64_t *uidx = NULL, *lidx = NULL, end = 0;
 	size_t *dup_of = NULL, *upos = NULL;
 	struct iovec *iov = NULL;
+	uint8_t (*lkeys)[LOG_KEY_LEN] = NULL;
 	struct ls_err err = { { 0 } };
 	ls_rc rc;
 
@@ -165,7 +168,10 @@ static void ingest(struct server *s, const struct request *q, struct reply *r,
 	dup_of = calloc(n ? n : 1, sizeof(*dup_of));
 	upos = calloc(n ? n : 1, sizeof(*upos));
 	iov = calloc(n ? n : 1, sizeof(*iov));
-	if (!kv || !ukeys || !found || !idx || !uidx || !dup_of || !upos || !iov) {
+	lidx = calloc(n ? n : 1, sizeof(*lidx));
+	lkeys = calloc(n ? n : 1, sizeof(*lkeys));
+	if (!kv || !ukeys || !found || !idx || !uidx || !dup_of || !upos || !iov || !lidx ||
+	    !lkeys) {
 		reply_append_error(s, r, LS_NOMEM, NULL);
 		goto out;
 	}
@@ -206,23 +212,35 @@ static void ingest(struct server *s, const struct request *q, struct reply *r,
 			dup_of[upos[u]] = SIZE_MAX;
 			idx[upos[u]] = found[u];
 		}
+	/* The keys of the new events go with them (a cluster's database
+	 * dedupes across nodes: store/cluster.h); idx[] of a new event holds
+	 * its position in iov until it is appended. */
+	for (size_t u = 0; u < nu; u++)
+		if (found[u] == IDEM_RESERVED)
+			idx[upos[u]] = (int64_t)u;
 	for (size_t i = 0; i < n; i++)
 		if (dup_of[i] == i) {
+			if (b->items[i].key)
+				memcpy(lkeys[m], ukeys[idx[i]].b, LOG_KEY_LEN);
 			iov[m].iov_base = b->items[i].json;
 			iov[m++].iov_len = b->items[i].len;
 		}
 	if (m > 0) {
-		rc = log_append(s->log, iov, m, &first, &err);
+		rc = log_append_keyed(s->log, iov, m, (const uint8_t (*)[LOG_KEY_LEN])lkeys, lidx,
+				      &err);
 		if (rc != LS_OK) {
 			idem_abort(s->idem, ukeys, found, nu);
 			reply_append_error(s, r, rc, &err);
 			goto out;
 		}
-		api_appended(s, first + m);
+		for (size_t j = 0; j < m; j++)
+			if (lidx[j] + 1 > end)
+				end = lidx[j] + 1;
+		api_appended(s, end);
 	}
 	for (size_t i = 0, j = 0; i < n; i++)
 		if (dup_of[i] == i)
-			idx[i] = (int64_t)(first + j++);
+			idx[i] = (int64_t)lidx[j++];
 	for (size_t i = 0; i < n; i++)
 		if (dup_of[i] != i && dup_of[i] != SIZE_MAX)
 			idx[i] = idx[dup_of[i]];
@@ -284,6 +302,8 @@ out:
 	free(dup_of);
 	free(upos);
 	free(iov);
+	free(lidx);
+	free(lkeys);
 }
 
 static void fill_ctx(const struct request *q, struct event_ctx *ctx)
