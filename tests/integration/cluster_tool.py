@@ -12,7 +12,8 @@
 #       per batch), DIR/batches-C.jsonl (per acknowledged batch: b, indexes)
 #       and DIR/summary-C.json: acknowledged, retried, answers by status,
 #       connection errors, other errors (any status but 200 and 503),
-#       outages (from the first failure to the next acknowledgement, s).
+#       outages (from the first failure to the next acknowledgement, s) and
+#       spans ([start, end] Unix times of each).
 #   replay --url U --token T --client C --batch B --size K
 #       POSTs batch B of client C again; prints its indexes, space-separated.
 #   check --journal FILE --acked DIR [--size N]
@@ -65,7 +66,7 @@ def load():
     acked = open(os.path.join(out, "acked-%s.txt" % cid), "a")
     batches = open(os.path.join(out, "batches-%s.jsonl" % cid), "a")
     s = {"client": cid, "acknowledged": 0, "batches": 0, "retried": 0, "status": {},
-         "connection_errors": 0, "other_errors": [], "outages": [], "gave_up": 0}
+         "connection_errors": 0, "other_errors": [], "outages": [], "spans": [], "gave_up": 0}
     fail_since = None
     for b in range(n):
         if stop and os.path.exists(stop):
@@ -85,12 +86,13 @@ def load():
                 for i in range(k):
                     acked.write("c%s-b%d-%d %d\n" % (cid, b, i, idx[i]))
                 acked.flush()
-                batches.write(json.dumps({"b": b, "indexes": idx, "url": url}) + "\n")
+                batches.write(json.dumps({"b": b, "indexes": idx, "url": url, "t": time.time()}) + "\n")
                 batches.flush()
                 s["acknowledged"] += k
                 s["batches"] += 1
                 if fail_since is not None:
                     s["outages"].append(round(time.time() - fail_since, 3))
+                    s["spans"].append([fail_since, time.time()])
                     fail_since = None
                 break
             if fail_since is None:
