@@ -10,7 +10,7 @@
 SHELL   := /bin/bash
 BUILD   ?= build
 CC      ?= gcc
-PKGS    := openssl jansson libmicrohttpd sqlite3 zlib libdeflate libzstd libcurl libxml-2.0 p11-kit-1
+PKGS    := openssl jansson libmicrohttpd sqlite3 zlib libdeflate libzstd libcurl libxml-2.0 p11-kit-1 libpq
 SAN     ?=
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g

@@ -5,7 +5,7 @@
 set -e
 need=""
 for p in gcc make pkg-config clang libclang-rt-14-dev libssl-dev libjansson-dev \
-	libmicrohttpd-dev libsqlite3-dev zlib1g-dev libdeflate-dev libzstd-dev libroaring-dev libcurl4-openssl-dev libxml2-dev \
+	libmicrohttpd-dev libsqlite3-dev zlib1g-dev libdeflate-dev libzstd-dev libroaring-dev libcurl4-openssl-dev libxml2-dev libpq-dev \
 	libp11-kit-dev libcmocka-dev curl jq openssl python3 iproute2 util-linux mount e2fsprogs postgresql prometheus; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
 done

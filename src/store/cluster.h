@@ -86,6 +86,12 @@ struct cluster_opts {
 	 * `size`, and before it writes log/checkpoint. */
 	void (*notice)(void *ctx, const char *msg); /* what it did or refused */
 	void *notice_ctx;
+	/* The object store's published checkpoint (log/checkpoint): return 1
+	 * with its size and root hash when known, 0 when not (not read yet,
+	 * no object store).  Asked by the integrator thread before each
+	 * integration; NULL: not checked. */
+	int (*published)(void *ctx, uint64_t *size, uint8_t root[32]);
+	void *published_ctx;
 };
 
 struct cluster;

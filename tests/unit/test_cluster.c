@@ -1,0 +1,563 @@
+/*
+ * test_cluster - the cluster module (store/cluster.h) against a real
+ * PostgreSQL: LOGSEAL_TEST_PG is a libpq connection string to a database
+ * the test may wipe (it drops and recreates the schema "logseal"); unset,
+ * every test is skipped (TAP "# SKIP").  tests/run.sh starts the engine
+ * (tests/engines/pgha.sh) for it.
+ *
+ * Two nodes are two struct log in two directories made from one
+ * (log_init, then copied: the same keys and origin), each with its own
+ * cluster_open():
+ *  - appends through both nodes at once get disjoint, gap-free indexes,
+ *    and both replicas end with the same entries at the same indexes and
+ *    the same signed checkpoint (same root at the same size);
+ *  - a keyed batch retried through the other node gets the same indexes
+ *    and appends nothing;
+ *  - exactly one node integrates: logseal.integ holds its checkpoint's
+ *    size and root, cluster_may_upload() and cluster_publish() say yes to
+ *    it only, and only for that size;
+ *  - the database reset to an older state under a running node: its
+ *    follower refuses, with the sizes in the reason, and appends fail
+ *    with LS_BUSY; reopening refuses too;
+ *  - a database of another origin is refused;
+ *  - an object store published past the database's integrated size makes
+ *    integration refuse, naming both sizes.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+
+#include "store/cluster.h"
+#include "store/journal.h"
+#include "store/log.h"
+
+#define ORIGIN "test.example/cluster"
+
+static const char *pg_env(void)
+{
+	const char *s = getenv("LOGSEAL_TEST_PG");
+
+	return s && *s ? s : NULL;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static void quiet(void *arg, const char *msg)
+{
+}
+
+/* Run SQL on the test database; the first value of the first row (static
+ * buffer) when it returns rows. */
+static const char *sql(const char *q)
+{
+	static char out[512];
+	PGconn *pg = PQconnectdb(pg_env());
+	PGresult *res;
+
+	assert_int_equal(PQstatus(pg), CONNECTION_OK);
+	PQsetNoticeProcessor(pg, quiet, NULL);
+	res = PQexec(pg, q);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", q, PQresultErrorMessage(res));
+	out[0] = 0;
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
+		snprintf(out, sizeof(out), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	PQfinish(pg);
+	return out;
+}
+
+static void on_notice(void *ctx, const char *msg)
+{
+	fprintf(stderr, "# %s: %s\n", (const char *)ctx, msg);
+}
+
+struct node {
+	char dir[160];
+	const char *name;
+	struct log *log;
+	struct cluster *c;
+	/* what the published callback answers */
+	int pub_known;
+	uint64_t pub_size;
+	uint8_t pub_root[32];
+};
+
+static int published(void *ctx, uint64_t *size, uint8_t root[32])
+{
+	struct node *n = ctx;
+
+	*size = n->pub_size;
+	memcpy(root, n->pub_root, 32);
+	return n->pub_known;
+}
+
+static void node_open_log(struct node *n)
+{
+	struct log_opts lo = { 0 };
+	struct ls_err err = { "" };
+
+	lo.dir = n->dir;
+	lo.checkpoint_interval_ms = 50;
+	assert_int_equal(log_open(&lo, &n->log, NULL, &err), LS_OK);
+}
+
+static ls_rc node_cluster(struct node *n, struct ls_err *err)
+{
+	struct cluster_opts o = { 0 };
+
+	o.conninfo = pg_env();
+	o.node = n->name;
+	o.log = n->log;
+	o.integrate_ms = 100;
+	o.notice = on_notice;
+	o.notice_ctx = (void *)n->name;
+	o.published = published;
+	o.published_ctx = n;
+	return cluster_open(&o, &n->c, err);
+}
+
+/* A fresh schema and two nodes of one log (b copied from a). */
+static void two_nodes(char *root, struct node *a, struct node *b)
+{
+	char cmd[400];
+	struct ls_err err = { "" };
+
+	sql("DROP SCHEMA IF EXISTS logseal CASCADE");
+	assert_non_null(mkdtemp(root));
+	memset(a, 0, sizeof(*a));
+	memset(b, 0, sizeof(*b));
+	a->name = "node-a";
+	b->name = "node-b";
+	snprintf(a->dir, sizeof(a->dir), "%s/a", root);
+	snprintf(b->dir, sizeof(b->dir), "%s/b", root);
+	assert_int_equal(log_init(a->dir, ORIGIN, &err), LS_OK);
+	snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s'", a->dir, b->dir);
+	assert_int_equal(system(cmd), 0);
+	node_open_log(a);
+	node_open_log(b);
+	assert_int_equal(node_cluster(a, &err), LS_OK);
+	assert_int_equal(node_cluster(b, &err), LS_OK);
+}
+
+static void node_close(struct node *n)
+{
+	struct ls_err err = { "" };
+
+	cluster_close(n->c);
+	n->c = NULL;
+	log_set_sequencer(n->log, NULL, NULL);
+	assert_int_equal(log_close(n->log, &err), LS_OK);
+	n->log = NULL;
+}
+
+static void rm_rf(const char *root)
+{
+	char cmd[200];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* Wait until the node's replica holds size entries (10 s at most). */
+static void wait_size(struct node *n, uint64_t size)
+{
+	for (int i = 0; i < 1000 && log_size(n->log) < size; i++)
+		sleep_ms(10);
+	assert_int_equal(log_size(n->log), size);
+}
+
+/* Wait until the latest checkpoint covers size; its note (malloc'd). */
+static char *wait_checkpoint(struct node *n, uint64_t size)
+{
+	char *note = NULL;
+	uint64_t s = 0;
+
+	for (int i = 0; i < 1000; i++) {
+		free(note);
+		note = NULL;
+		assert_int_equal(log_latest_checkpoint(n->log, &note, &s), LS_OK);
+		if (s >= size)
+			break;
+		sleep_ms(10);
+	}
+	assert_int_equal(s, size);
+	return note;
+}
+
+#define WRITERS 4
+#define BATCHES 40
+#define PER 3
+#define TOTAL (WRITERS * BATCHES * PER)
+
+struct writer {
+	struct node *n;
+	int w;
+	uint64_t first[BATCHES];
+};
+
+static void entry_text(char *buf, size_t cap, int w, int b, int e)
+{
+	snprintf(buf, cap, "{\"writer\":%d,\"batch\":%d,\"entry\":%d}", w, b, e);
+}
+
+static void *write_main(void *arg)
+{
+	struct writer *wr = arg;
+
+	for (int b = 0; b < BATCHES; b++) {
+		char text[PER][80];
+		struct iovec iov[PER];
+		struct ls_err err = { "" };
+		ls_rc rc;
+
+		for (int e = 0; e < PER; e++) {
+			entry_text(text[e], sizeof(text[e]), wr->w, b, e);
+			iov[e].iov_base = text[e];
+			iov[e].iov_len = strlen(text[e]);
+		}
+		rc = log_append(wr->n->log, iov, PER, &wr->first[b], &err);
+		if (rc != LS_OK) {
+			fprintf(stderr, "# append: %s\n", err.msg);
+			wr->first[b] = UINT64_MAX;
+		}
+	}
+	return NULL;
+}
+
+/* Every journal entry of dir against the text written at that index. */
+static void check_replica(const char *dir, char **want)
+{
+	char jdir[256];
+	struct journal_iter *it;
+	const uint8_t *data;
+	size_t len;
+	uint64_t index, got = 0;
+	struct ls_err err = { "" };
+	ls_rc rc;
+
+	snprintf(jdir, sizeof(jdir), "%s/journal", dir);
+	assert_int_equal(journal_iter_open(jdir, 0, &it, &err), LS_OK);
+	while ((rc = journal_iter_next(it, &data, &len, &index, &err)) == LS_OK) {
+		assert_int_equal(index, got);
+		assert_true(got < TOTAL);
+		assert_non_null(want[got]);
+		assert_int_equal(len, strlen(want[got]));
+		assert_memory_equal(data, want[got], len);
+		got++;
+	}
+	assert_int_equal(rc, LS_NOTFOUND);
+	assert_int_equal(got, TOTAL);
+	journal_iter_free(it);
+}
+
+static ls_rc count_put(void *ctx, struct ls_err *e)
+{
+	(*(int *)ctx)++;
+	return LS_OK;
+}
+
+static void test_two_nodes(void **state)
+{
+	char root[] = "/tmp/test_cluster.XXXXXX";
+	struct node a, b;
+	struct writer wr[WRITERS];
+	pthread_t th[WRITERS];
+	char *want[TOTAL] = { 0 }, *na, *nb;
+	struct cluster_status sa, sb;
+	uint64_t isz;
+
+	if (!pg_env())
+		skip();
+	two_nodes(root, &a, &b);
+	for (int w = 0; w < WRITERS; w++) {
+		wr[w].n = w % 2 ? &b : &a;
+		wr[w].w = w;
+		assert_int_equal(pthread_create(&th[w], NULL, write_main, &wr[w]), 0);
+	}
+	for (int w = 0; w < WRITERS; w++)
+		pthread_join(th[w], NULL);
+	/* disjoint and gap-free: every index taken exactly once */
+	for (int w = 0; w < WRITERS; w++)
+		for (int bt = 0; bt < BATCHES; bt++) {
+			assert_true(wr[w].first[bt] <= TOTAL - PER);
+			for (int e = 0; e < PER; e++) {
+				char text[80];
+
+				entry_text(text, sizeof(text), w, bt, e);
+				assert_null(want[wr[w].first[bt] + (uint64_t)e]);
+				want[wr[w].first[bt] + (uint64_t)e] = strdup(text);
+			}
+		}
+	for (int i = 0; i < TOTAL; i++)
+		assert_non_null(want[i]);
+	assert_int_equal(strtoull(sql("SELECT next FROM logseal.seq"), NULL, 10), TOTAL);
+	/* both replicas: everything, and the same signed tree */
+	wait_size(&a, TOTAL);
+	wait_size(&b, TOTAL);
+	na = wait_checkpoint(&a, TOTAL);
+	nb = wait_checkpoint(&b, TOTAL);
+	assert_string_equal(na, nb);
+
+	/* one integrator; the database has its size and root */
+	for (int i = 0; i < 300; i++) {
+		cluster_status(a.c, &sa);
+		cluster_status(b.c, &sb);
+		if (sa.integrated == TOTAL && sb.integrated == TOTAL && sa.integrator + sb.integrator == 1)
+			break;
+		sleep_ms(20);
+	}
+	assert_int_equal(sa.refused + sb.refused, 0);
+	assert_int_equal(sa.integrator + sb.integrator, 1);
+	assert_int_equal(sa.applied, TOTAL);
+	assert_int_equal(sb.sequenced, TOTAL);
+	assert_true(sa.commits + sb.commits >= 1);
+	isz = strtoull(sql("SELECT size FROM logseal.integ"), NULL, 10);
+	assert_int_equal(isz, TOTAL);
+	assert_string_equal(sql("SELECT checkpoint FROM logseal.integ"), na);
+	{
+		struct node *in = sa.integrator ? &a : &b, *out = sa.integrator ? &b : &a;
+		struct ls_err err = { "" };
+		int puts = 0;
+
+		assert_string_equal(sql("SELECT node FROM logseal.integ"), in->name);
+		assert_int_equal(cluster_may_upload(in->c, TOTAL), 1);
+		assert_int_equal(cluster_may_upload(out->c, TOTAL), 0);
+		assert_int_equal(cluster_publish(in->c, TOTAL, count_put, &puts, &err), LS_OK);
+		assert_int_equal(puts, 1);
+		assert_int_equal(cluster_publish(in->c, TOTAL - 1, count_put, &puts, &err), LS_BUSY);
+		assert_non_null(strstr(err.msg, "integrated size is 480"));
+		assert_int_equal(puts, 1);
+	}
+	free(na);
+	free(nb);
+	node_close(&a);
+	node_close(&b);
+	check_replica(a.dir, want);
+	check_replica(b.dir, want);
+	for (int i = 0; i < TOTAL; i++)
+		free(want[i]);
+	rm_rf(root);
+}
+
+static void test_keyed_retry(void **state)
+{
+	char root[] = "/tmp/test_cluster.XXXXXX";
+	struct node a, b;
+	char text[4][40];
+	struct iovec iov[4];
+	uint8_t keys[4][LOG_KEY_LEN];
+	uint64_t ia[4], ib[4], first;
+	struct ls_err err = { "" };
+
+	if (!pg_env())
+		skip();
+	two_nodes(root, &a, &b);
+	/* something before, so that indexes are not 0.. */
+	snprintf(text[0], sizeof(text[0]), "{\"pre\":1}");
+	iov[0].iov_base = text[0];
+	iov[0].iov_len = strlen(text[0]);
+	assert_int_equal(log_append(b.log, iov, 1, &first, &err), LS_OK);
+	assert_int_equal(first, 0);
+	memset(keys, 0, sizeof(keys));
+	for (int i = 0; i < 4; i++) {
+		snprintf(text[i], sizeof(text[i]), "{\"keyed\":%d}", i);
+		iov[i].iov_base = text[i];
+		iov[i].iov_len = strlen(text[i]);
+		if (i != 2)
+			memset(keys[i], 'k' + i, LOG_KEY_LEN);
+	}
+	memcpy(keys[3], keys[0], LOG_KEY_LEN);	/* a repeat inside the batch */
+	assert_int_equal(log_append_keyed(a.log, iov, 4, (const uint8_t (*)[LOG_KEY_LEN])keys, ia,
+					  &err), LS_OK);
+	assert_int_equal(ia[0], 1);
+	assert_int_equal(ia[1], 2);
+	assert_int_equal(ia[2], 3);
+	assert_int_equal(ia[3], 1);
+	/* the client retries through the other node after a failover */
+	assert_int_equal(log_append_keyed(b.log, iov, 2, (const uint8_t (*)[LOG_KEY_LEN])keys, ib,
+					  &err), LS_OK);
+	assert_int_equal(ib[0], 1);
+	assert_int_equal(ib[1], 2);
+	assert_string_equal(sql("SELECT next FROM logseal.seq"), "4");
+	assert_string_equal(sql("SELECT count(*) FROM logseal.idem"), "2");
+	wait_size(&a, 4);
+	wait_size(&b, 4);
+	sleep_ms(200);
+	assert_int_equal(log_size(a.log), 4);
+	assert_int_equal(log_size(b.log), 4);
+	node_close(&a);
+	node_close(&b);
+	rm_rf(root);
+}
+
+static void test_older_database(void **state)
+{
+	char root[] = "/tmp/test_cluster.XXXXXX";
+	struct node a, b;
+	struct iovec iov;
+	char text[40];
+	uint64_t first;
+	struct cluster_status st;
+	struct ls_err err = { "" };
+
+	if (!pg_env())
+		skip();
+	two_nodes(root, &a, &b);
+	for (int i = 0; i < 6; i++) {
+		snprintf(text, sizeof(text), "{\"i\":%d}", i);
+		iov.iov_base = text;
+		iov.iov_len = strlen(text);
+		assert_int_equal(log_append(a.log, &iov, 1, &first, &err), LS_OK);
+		assert_int_equal(first, (uint64_t)i);
+	}
+	wait_size(&b, 6);
+	/* a restore from a copy taken at 4 entries */
+	sql("BEGIN; DELETE FROM logseal.batch WHERE first >= 4; "
+	    "UPDATE logseal.seq SET next = 4; COMMIT");
+	for (int i = 0; i < 300; i++) {
+		cluster_status(b.c, &st);
+		if (st.refused)
+			break;
+		sleep_ms(20);
+	}
+	assert_int_equal(st.refused, 1);
+	assert_non_null(strstr(st.reason, "holds 4 entries"));
+	assert_non_null(strstr(st.reason, "(6)"));
+	/* the refused node sequences nothing more */
+	assert_int_equal(log_append(b.log, &iov, 1, &first, &err), LS_BUSY);
+	assert_non_null(strstr(err.msg, "refusing"));
+	assert_string_equal(sql("SELECT next FROM logseal.seq"), "4");
+	assert_int_equal(log_size(b.log), 6);
+	/* and a node opened on it refuses at once */
+	cluster_close(b.c);
+	b.c = NULL;
+	assert_int_equal(node_cluster(&b, &err), LS_OK);
+	cluster_status(b.c, &st);
+	assert_int_equal(st.refused, 1);
+	assert_non_null(strstr(st.reason, "fewer than this node's replica"));
+	node_close(&a);
+	node_close(&b);
+	rm_rf(root);
+}
+
+static void test_wrong_origin(void **state)
+{
+	char root[] = "/tmp/test_cluster.XXXXXX";
+	struct node a, b;
+	struct cluster_status st;
+	struct iovec iov = { "{\"x\":1}", 7 };
+	uint64_t first;
+	struct ls_err err = { "" };
+
+	if (!pg_env())
+		skip();
+	two_nodes(root, &a, &b);
+	cluster_close(b.c);
+	b.c = NULL;
+	sql("UPDATE logseal.seq SET origin = 'other.example/log'");
+	assert_int_equal(node_cluster(&b, &err), LS_OK);
+	cluster_status(b.c, &st);
+	assert_int_equal(st.refused, 1);
+	assert_non_null(strstr(st.reason, "other.example/log"));
+	assert_non_null(strstr(st.reason, ORIGIN));
+	assert_int_equal(log_append(b.log, &iov, 1, &first, &err), LS_BUSY);
+	/* the running node finds out at its next commit or poll */
+	assert_int_equal(log_append(a.log, &iov, 1, &first, &err), LS_BUSY);
+	cluster_status(a.c, &st);
+	assert_int_equal(st.refused, 1);
+	assert_string_equal(sql("SELECT next FROM logseal.seq"), "0");
+	assert_int_equal(log_size(a.log), 0);
+	node_close(&a);
+	node_close(&b);
+	rm_rf(root);
+}
+
+static void test_published_ahead(void **state)
+{
+	char root[] = "/tmp/test_cluster.XXXXXX";
+	struct node a, b;
+	struct cluster_status st;
+	struct iovec iov = { "{\"x\":1}", 7 };
+	uint64_t first;
+	struct ls_err err = { "" };
+
+	if (!pg_env())
+		skip();
+	two_nodes(root, &a, &b);
+	assert_int_equal(log_append(a.log, &iov, 1, &first, &err), LS_OK);
+	free(wait_checkpoint(&a, 1));
+	for (int i = 0; i < 300 && strcmp(sql("SELECT size FROM logseal.integ"), "1"); i++)
+		sleep_ms(20);
+	assert_string_equal(sql("SELECT size FROM logseal.integ"), "1");
+	/* the object store says 7: the database was restored from a copy
+	 * older than what was published */
+	a.pub_size = b.pub_size = 7;
+	a.pub_known = b.pub_known = 1;
+	for (int i = 0; i < 300; i++) {
+		cluster_status(a.c, &st);
+		if (st.refused)
+			break;
+		sleep_ms(20);
+	}
+	assert_int_equal(st.refused, 1);
+	assert_int_equal(st.published, 7);
+	assert_non_null(strstr(st.reason, "size 7"));
+	assert_non_null(strstr(st.reason, "only to size 1"));
+	assert_int_equal(cluster_may_upload(a.c, 1), 0);
+	assert_int_equal(log_append(a.log, &iov, 1, &first, &err), LS_BUSY);
+	node_close(&a);
+	node_close(&b);
+	rm_rf(root);
+}
+
+static void test_unreachable(void **state)
+{
+	char root[] = "/tmp/test_cluster.XXXXXX", dir[160];
+	struct node n;
+	struct cluster_opts o = { 0 };
+	struct ls_err err = { "" };
+
+	assert_non_null(mkdtemp(root));
+	memset(&n, 0, sizeof(n));
+	snprintf(n.dir, sizeof(n.dir), "%s/n", root);
+	snprintf(dir, sizeof(dir), "%s", n.dir);
+	assert_int_equal(log_init(dir, ORIGIN, &err), LS_OK);
+	node_open_log(&n);
+	/* nothing listens on port 1 */
+	o.conninfo = "host=127.0.0.1 port=1 dbname=x connect_timeout=2";
+	o.log = n.log;
+	assert_int_equal(cluster_open(&o, &n.c, &err), LS_BUSY);
+	assert_null(n.c);
+	assert_non_null(strstr(err.msg, "cannot open the cluster database"));
+	assert_int_equal(log_close(n.log, &err), LS_OK);
+	rm_rf(root);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_unreachable),
+		cmocka_unit_test(test_two_nodes),
+		cmocka_unit_test(test_keyed_retry),
+		cmocka_unit_test(test_older_database),
+		cmocka_unit_test(test_wrong_origin),
+		cmocka_unit_test(test_published_ahead),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
