@@ -23,6 +23,7 @@
 #include "server/metrics.h"
 #include "followers/witnesses.h"
 #include "followers/upload.h"
+#include "server/serve_cluster.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -453,9 +454,17 @@ void api_readyz(struct server *s, const struct request *q, struct reply *r)
 			json_array_append_new(reasons, json_string(msg));
 		}
 	}
+	if (s->cluster) {
+		char why[700];
+
+		if (serve_cluster_not_ready(s->cluster, why, sizeof(why)))
+			json_array_append_new(reasons, json_string(why));
+	}
 	r->body = json_object();
 	r->status = json_array_size(reasons) ? 503 : 200;
 	json_object_set_new(r->body, "status", json_string(r->status == 200 ? "ready" : "not_ready"));
+	if (s->cluster)
+		json_object_set_new(r->body, "cluster", serve_cluster_json(s->cluster));
 	json_object_set_new(r->body, "reasons", reasons);
 	json_object_set_new(r->body, "tree_size", json_integer((json_int_t)size));
 	json_object_set_new(r->body, "index_watermark", json_integer((json_int_t)wm));
@@ -514,6 +523,18 @@ void api_metrics(struct server *s, const struct request *q, struct reply *r)
 		reply_error(r, 503, "busy", "out of memory");
 		r->retry_after = 1;
 		return;
+	}
+	if (s->cluster) {
+		/* The cluster's families, after the others (metrics.h invariant 1). */
+		char *ct = serve_cluster_metrics(s->cluster), *t;
+		size_t cl = ct ? strlen(ct) : 0;
+
+		if (cl && (t = realloc(text, len + cl + 1)) != NULL) {
+			memcpy(t + len, ct, cl + 1);
+			text = t;
+			len += cl;
+		}
+		free(ct);
 	}
 	if (s->witnesses) {
 		/* The witness families, after the others (metrics.h invariant 1). */

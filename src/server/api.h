@@ -42,6 +42,7 @@ struct store_reader;
 struct log;
 struct metrics;
 struct streams;
+struct serve_cluster;
 
 /* What every handler shares; owned by serve.c, outlives the HTTP daemon. */
 struct server {
@@ -73,6 +74,8 @@ struct server {
 	_Atomic uint64_t visible;
 	/* The object store's uploader (followers/upload.h); NULL: no store. */
 	struct upload *upload;
+	/* Cluster mode (server/serve_cluster.h); NULL: single node. */
+	struct serve_cluster *cluster;
 };
 
 /* One query-string parameter, percent-decoded by http.c (NUL-free). */
