@@ -136,6 +136,13 @@ void api_reply_rc(struct server *s, struct reply *r, ls_rc rc, enum api_rc_kind 
 
 void reply_append_error(struct server *s, struct reply *r, ls_rc rc, const struct ls_err *err)
 {
+	if (rc == LS_BUSY && s && s->cluster && err && err->msg[0]) {
+		/* Cluster mode: say why (a failover, a refusal); the client
+		 * sends the batch again, to this node or another. */
+		reply_error(r, 503, "busy", "%s; retry later", err->msg);
+		r->retry_after = 1;
+		return;
+	}
 	api_reply_rc(s, r, rc, API_RC_WRITE, "%s",
 		     err && err->msg[0] ? err->msg : ls_rc_name(rc));
 }

@@ -15,7 +15,8 @@
 #       outages (from the first failure to the next acknowledgement, s) and
 #       spans ([start, end] Unix times of each).
 #   replay --url U --token T --client C --batch B --size K
-#       POSTs batch B of client C again; prints its indexes, space-separated.
+#       POSTs batch B of client C again (503 and lost connections retried
+#       for up to 90 s); prints its indexes, space-separated.
 #   check --journal FILE --acked DIR [--size N]
 #       FILE: `journalcat DIR` of a node (one entry per line, leaf order).
 #       Every acknowledged id is in it exactly once, at the index it was
@@ -102,6 +103,7 @@ def load():
                 s["connection_errors"] += 1
                 pause = 0.2
             elif st == 503:
+                s.setdefault("busy_sample", rb[:300].decode("utf-8", "replace"))
                 try:
                     pause = min(float(hd.get("Retry-After", "1")), 2.0)
                 except ValueError:
@@ -120,8 +122,17 @@ def load():
 
 
 def replay():
-    st, rb, _ = post(arg("--url"), arg("--token"),
-                     body(arg("--client"), int(arg("--batch")), int(arg("--size"))))
+    # a client that retries: 503 and lost connections for up to 90 s
+    data = body(arg("--client"), int(arg("--batch")), int(arg("--size")))
+    t0 = time.time()
+    while True:
+        try:
+            st, rb, hd = post(arg("--url"), arg("--token"), data)
+        except Exception as e:
+            st, rb, hd = None, str(e).encode(), {}
+        if st == 200 or (st not in (None, 503)) or time.time() - t0 > 90:
+            break
+        time.sleep(min(float(hd.get("Retry-After", "1") or 1), 2.0) if st else 0.5)
     if st != 200:
         sys.exit("replay: %s %s" % (st, rb[:300]))
     print(" ".join(str(i) for i in json.loads(rb)["indexes"]))

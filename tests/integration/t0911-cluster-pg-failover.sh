@@ -51,6 +51,7 @@ for r in $(seq 1 "$ROUNDS"); do
 	check_eq "round $r: no answer but 200 and 503" "" "$(head -3 "$TMP/errors$r")"
 	n503=$(jq -s 'map(.status["503"] // 0) | add' "$OUT"/summary-*.json)
 	check "round $r: ingest answered 503 during the failover ($n503 times)" test "$n503" -gt 0
+	echo "# round $r: a 503: $(jq -r 'select(.busy_sample) | .busy_sample' "$OUT"/summary-*.json | head -1)"
 	echo "# round $r: outages seen by the clients (s): $(jq -c -s 'map(.outages) | add | sort | .[-3:]' "$OUT"/summary-*.json)"
 	check "round $r: both nodes converge on the database's size" wait_until 120 converged 1 2
 	check "round $r: every acknowledged event once, at its index, no gap (node 1)" check_log 1
