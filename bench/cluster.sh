@@ -157,13 +157,17 @@ cluster_section() {
 			--batches 100000 --size 100 --out "$T/cluster/load" --stop "$T/cluster/stop$k" \
 			>"$T/cluster/load-k$k-2.log" 2>&1 &
 		b=$!
-		sleep 3
+		for _ in $(seq 1 60); do
+			cat "$T/cluster/load"/batches-k"$k"-*.jsonl 2>/dev/null | grep -q . && break
+			sleep 0.5
+		done
+		sleep 2
 		t_k=$(now)
 		first=$(bash tests/engines/pgha.sh kill-leader "$CLUSTER_PGHA") || fail "kill-leader"
 		# the first acknowledged batch after the kill, any client
 		ft=""
 		for _ in $(seq 1 240); do
-			ft=$(cat "$T/cluster/load"/batches-k"$k"-*.jsonl 2>/dev/null | python3 -c '
+			ft=$( (cat "$T/cluster/load"/batches-k"$k"-*.jsonl 2>/dev/null || true) | python3 -c '
 import json, sys
 t = float(sys.argv[1]); ts = [json.loads(l)["t"] for l in sys.stdin if l.strip()]
 after = sorted(x for x in ts if x > t)
@@ -172,7 +176,7 @@ after = sorted(x for x in ts if x > t)
 prev = t
 for x in after:
     if x - prev > 1.0: print("%.2f" % (x - t)); break
-    prev = x' "$t_k")
+    prev = x' "$t_k") || ft=""
 			[ -n "$ft" ] && break
 			sleep 0.5
 		done
