@@ -8,6 +8,7 @@
 # /readyz says the cluster is unreachable; after it every acknowledged event
 # is in the log exactly once at its index, no gaps, on both nodes; a batch
 # acknowledged before the kill and sent again after gets the same indexes;
+# `logseal send`, fed across the kill, retries through it and sends all;
 # the checkpoint published before is a prefix of the final tree; the bucket
 # passes `logseal verify --tiles` at the end.
 . "$(dirname "$0")/lib.sh"
@@ -31,6 +32,14 @@ for r in $(seq 1 "$ROUNDS"); do
 	read -r BSIZE BROOT < <($CT note "$TMP/before$r")
 	for c in 1 2 3 4; do load_start "r$r-$c" 150 20; done
 	wait_until 60 sh -c "[ \$(cat $OUT/acked-*.txt 2>/dev/null | wc -l) -ge 2000 ]"
+	# `logseal send` through node 1, fed slowly across the kill: it must
+	# retry through the failover and end with every event sent once
+	(umask 077; printf '%s\n' "$W" >"$TMP/w.token")
+	(for i in $(seq 1 600); do
+		printf '{"id":"send-r%d-%d","time":"2024-05-06T07:08:09Z","actor":{"id":"s","type":"user"},"action":"doc.read","outcome":"success","source":{"ip":"192.0.2.9"}}\n' "$r" "$i"
+		[ $((i % 20)) = 0 ] && sleep 0.3
+	done) | "$LOGSEAL" send --server "$(node_url 1)" --token-file "$TMP/w.token" --batch 20 >"$TMP/send$r.out" 2>&1 &
+	SEND_PID=$!
 	A0=$(acked)
 	L=$(pgha kill-leader)
 	check "round $r: SIGKILL of the PostgreSQL leader n$L (Patroni and postmaster) after $A0 acknowledged events" test -n "$L"
@@ -46,6 +55,9 @@ for r in $(seq 1 "$ROUNDS"); do
 		"$($CT replay --url "$(node_url "$one")" --token "$W" --client "r$r-2" --batch "$b" --size 20 2>&1)"
 	pgha restart-node "$L"
 	load_wait
+	if wait "$SEND_PID"; then ok "round $r: logseal send retried through the failover and finished"
+	else not_ok "round $r: logseal send failed"; tail -5 "$TMP/send$r.out" | sed 's/^/#   /'; fi
+	grep -c 'retrying' "$TMP/send$r.out" | sed "s/^/# round $r: logseal send retries: /"
 	check_eq "round $r: every client finished (none gave up)" 0 "$(summary_sum gave_up)"
 	other_errors >"$TMP/errors$r"
 	check_eq "round $r: no answer but 200 and 503" "" "$(head -3 "$TMP/errors$r")"
@@ -55,6 +67,8 @@ for r in $(seq 1 "$ROUNDS"); do
 	echo "# round $r: outages seen by the clients (s): $(jq -c -s 'map(.outages) | add | sort | .[-3:]' "$OUT"/summary-*.json)"
 	check "round $r: both nodes converge on the database's size" wait_until 120 converged 1 2
 	check "round $r: every acknowledged event once, at its index, no gap (node 1)" check_log 1
+	check_eq "round $r: the 600 events of logseal send are there, once each" "600 600" \
+		"$(grep -o "\"send-r$r-[0-9]*\"" "$TMP/journal1" | wc -l) $(grep -o "\"send-r$r-[0-9]*\"" "$TMP/journal1" | sort -u | wc -l)"
 	check "round $r: node 2 holds the same log" cmp -s "$TMP/journal1" <("$TESTBIN/journalcat" "$TMP/node2")
 	check_eq "round $r: the checkpoint published before (size $BSIZE) is a prefix of the final tree" \
 		"$BROOT" "$($CT root --journal "$TMP/journal1" --size "$BSIZE")"
