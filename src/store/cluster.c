@@ -10,9 +10,12 @@
  * Invariants:
  *  1. Every session has statement_timeout and
  *     idle_in_transaction_session_timeout set, and TCP keepalives and a TCP
- *     user timeout, so a dead primary fails a statement within seconds
- *     instead of hanging a thread; a transaction of a dead node cannot hold
- *     the coordination or integration row for long.
+ *     user timeout, and every statement is bounded on the client too
+ *     (run_bounded: cancel after CLUSTER_CLIENT_TIMEOUT_MS, drop the session
+ *     3 s later), so a dead primary or a missing synchronous standby fails
+ *     a statement within seconds instead of hanging a thread; a
+ *     transaction of a dead node cannot hold the coordination or
+ *     integration row for long.
  *  2. A session is used only when it reached a primary (not in recovery).
  *  3. After any failed statement the session is dropped (rolled back and
  *     closed) and the next use reconnects: the connection string may name
@@ -25,6 +28,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -268,6 +272,66 @@ void cdb_failed(struct cluster *c, struct cdb *d, const PGresult *res)
 	cdb_close(d);
 }
 
+/* Send one statement and wait for its result, at most
+ * CLUSTER_CLIENT_TIMEOUT_MS; then ask the server to cancel it and wait a
+ * little more (a COMMIT waiting for the synchronous standby is not bound by
+ * statement_timeout: the cancel makes it return with the notice "canceling
+ * wait for synchronous replication", which on_notice() records); then
+ * give up on the session.  NULL: no result (the session is unusable). */
+static PGresult *run_bounded(struct cdb *d, const char *sql, int n, const char *const *vals,
+			     const int *lens, const int *fmts, int rfmt)
+{
+	uint64_t deadline = cluster_now_ms() + CLUSTER_CLIENT_TIMEOUT_MS;
+	PGresult *last = NULL, *r;
+	int cancelled = 0;
+
+	/* Without parameters, the simple protocol: sql may hold several
+	 * statements (one round trip); the last result, or the first error,
+	 * is what comes back. */
+	if (!(n == 0 && rfmt == 0 ? PQsendQuery(d->pg, sql) :
+	      PQsendQueryParams(d->pg, sql, n, NULL, vals, lens, fmts, rfmt)))
+		return NULL;
+	for (;;) {
+		struct pollfd pfd = { .fd = PQsocket(d->pg), .events = POLLIN };
+		uint64_t now;
+
+		while (!PQisBusy(d->pg)) {
+			r = PQgetResult(d->pg);
+			if (!r)
+				return last;
+			PQclear(last);
+			last = r;
+		}
+		now = cluster_now_ms();
+		if (now >= deadline) {
+			PGcancel *pc;
+			char ebuf[256];
+
+			if (cancelled) {
+				PQclear(last);
+				cdb_close(d);
+				return NULL;
+			}
+			pc = PQgetCancel(d->pg);
+			if (pc) {
+				PQcancel(pc, ebuf, sizeof(ebuf));
+				PQfreeCancel(pc);
+			}
+			cancelled = 1;
+			deadline = now + 3000;
+			continue;
+		}
+		if (poll(&pfd, 1, (int)(deadline - now)) < 0 && errno != EINTR) {
+			PQclear(last);
+			return NULL;
+		}
+		if (!PQconsumeInput(d->pg)) {
+			PQclear(last);
+			return NULL;
+		}
+	}
+}
+
 PGresult *cdb_exec(struct cdb *d, const char *sql, int n, const char *const *vals, const int *lens,
 		   const int *fmts, int rfmt, PGresult **res_out, struct ls_err *err)
 {
@@ -281,11 +345,18 @@ PGresult *cdb_exec(struct cdb *d, const char *sql, int n, const char *const *val
 		ls_err_set(err, LS_BUSY, "cluster database unavailable: not connected");
 		return NULL;
 	}
-	res = PQexecParams(d->pg, sql, n, NULL, vals, lens, fmts, rfmt);
+	res = run_bounded(d, sql, n, vals, lens, fmts, rfmt);
 	st = PQresultStatus(res);
-	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+	if (res && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK))
 		return res;
-	one_line(res ? PQresultErrorMessage(res) : PQerrorMessage(d->pg), msg, sizeof(msg));
+	if (res)
+		one_line(PQresultErrorMessage(res), msg, sizeof(msg));
+	else if (d->pg)
+		one_line(PQerrorMessage(d->pg), msg, sizeof(msg));
+	else
+		snprintf(msg, sizeof(msg), "no answer within %d ms", CLUSTER_CLIENT_TIMEOUT_MS + 3000);
+	if (!msg[0])
+		snprintf(msg, sizeof(msg), "the connection was lost");
 	ls_err_set(err, LS_BUSY, "cluster database unavailable: %s", msg);
 	if (res_out)
 		*res_out = res;

@@ -63,6 +63,52 @@
  *     published in the object store (or the roots differ): integration
  *     refuses, naming both sizes.
  *   - logseal.seq.origin is not this log's origin.
+ * A refusal also stops sequencing: log_append*() then fail with LS_BUSY
+ * "cluster: refusing: <reason>".
+ *
+ * Using it (serve --cluster).
+ *   log_open() -> cluster_open() -> ingest ... -> stop ingest ->
+ *   cluster_close() -> log_close().  Nothing may append to the log between
+ *   log_open() and cluster_open(): such an entry lands in the local journal
+ *   only, the replica is then ahead of the database and the follower
+ *   refuses.  (log_open()'s own "logseal.recovery.truncated" event after a
+ *   cut journal is such an entry: a node whose journal was cut must be
+ *   made again from a copy.)  cluster_close() leaves the log refusing
+ *   appends (LS_BUSY "the cluster connection is closed") instead of
+ *   writing its journal alone; log_set_sequencer(l, NULL, NULL) undoes it.
+ *   Every node's directory is a copy of one `logseal init` directory made
+ *   before the first entry (same keys, so the same signed checkpoints and
+ *   the same idempotency secret); a new node joins with such a copy and
+ *   catches up from logseal.batch (batches are never deleted).  An existing
+ *   single-node log cannot be turned into a cluster: the empty database
+ *   holds fewer entries than its replica (refused).
+ *
+ *   log_append*() in cluster mode: LS_OK once the database committed the
+ *   batch with synchronous replication (then it waits up to 5 s for the
+ *   local replica, and returns LS_OK even if that wait ran out); LS_BUSY
+ *   with a reason ("cluster database unavailable: ...", "the database
+ *   cancelled the wait for synchronous replication ...", "the commit of
+ *   leaves a..b did not return ...", "cluster: refusing: ...") -> 503 with
+ *   Retry-After.  While a connection backs off (200 ms doubling to 1 s)
+ *   appends fail at once.  Every statement is bounded: statement_timeout
+ *   5 s, the client cancels after 6 s (COMMIT's wait for the standby
+ *   included) and drops the session 3 s later; connect_timeout 5 s, TCP
+ *   keepalives, tcp_user_timeout 10 s (the connection string may override
+ *   them).
+ *
+ *   The uploader: opts.published answers with the object store's
+ *   log/checkpoint (size and root), or 0 while unknown.  It uploads the
+ *   objects of a local checkpoint of size s only while
+ *   cluster_may_upload(c, s) (this node committed an integration of at
+ *   least s and still holds the role), and writes log/checkpoint through
+ *   cluster_publish(c, s, put, ctx, err), which runs put only while
+ *   logseal.integ.size is exactly s (LS_BUSY otherwise: skip to a newer
+ *   checkpoint).
+ *
+ *   Tests: tests/unit/test_cluster.c reads LOGSEAL_TEST_PG (a connection
+ *   string to a database whose schema "logseal" it may drop); unset, its
+ *   tests are skipped.  LOGSEAL_TEST_PG_SETTINGS=1 also runs the test that
+ *   changes the server's synchronous_standby_names (a server of its own).
  */
 #ifndef LS_STORE_CLUSTER_H
 #define LS_STORE_CLUSTER_H
@@ -101,7 +147,8 @@ struct cluster;
  * Fails with a message naming the database when it cannot be reached. */
 ls_rc cluster_open(const struct cluster_opts *o, struct cluster **out, struct ls_err *err);
 
-/* Stop the threads (queued batches fail with LS_BUSY), unhook, free. */
+/* Stop the threads (queued batches fail with LS_BUSY), leave the log
+ * refusing appends (above), free.  NULL is a no-op. */
 void cluster_close(struct cluster *c);
 
 struct cluster_status {

@@ -22,10 +22,13 @@
 #include "store/cluster.h"
 #include "store/log.h"
 
-/* statement_timeout of every session: 5000 ms (cluster.c) */
+/* statement_timeout of every session: 5000 ms (cluster.c); the client
+ * waits for any statement at most this long before it cancels it (COMMIT's
+ * wait for the synchronous standby is not bound by statement_timeout). */
+#define CLUSTER_CLIENT_TIMEOUT_MS 6000
 #define CLUSTER_BATCH_MAX_BYTES (32u << 20) /* entry bytes per group commit */
 #define CLUSTER_BACKOFF_MIN_MS 200
-#define CLUSTER_BACKOFF_MAX_MS 2000
+#define CLUSTER_BACKOFF_MAX_MS 1000
 
 /* One connection and what its notice processor saw. */
 struct cdb {

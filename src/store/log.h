@@ -128,7 +128,8 @@ ls_rc log_append_keyed(struct log *l, const struct iovec *entries, size_t n,
  * batch is durably sequenced, with its indexes, or fails) and then waits,
  * bounded, until the local replica holds those entries (read your writes
  * on this node); the local journal is then written only by log_apply().
- * fn NULL: back to single node. */
+ * fn NULL: back to single node.  Returns once no call of the previous fn
+ * is running (its ctx may be freed then). */
 typedef ls_rc (*log_sequencer_fn)(void *ctx, const struct iovec *entries, size_t n,
 				  const uint8_t (*keys)[LOG_KEY_LEN], uint64_t *idx,
 				  struct ls_err *err);

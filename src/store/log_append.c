@@ -396,8 +396,18 @@ static log_sequencer_fn sequencer_of(struct log *l, void **ctx)
 	pthread_mutex_lock(&l->mu);
 	fn = l->seqfn;
 	*ctx = l->seqctx;
+	if (fn)
+		l->seq_calls++;	/* released by cluster_append() */
 	pthread_mutex_unlock(&l->mu);
 	return fn;
+}
+
+static void sequencer_release(struct log *l)
+{
+	pthread_mutex_lock(&l->mu);
+	if (--l->seq_calls == 0)
+		pthread_cond_broadcast(&l->done_cv);
+	pthread_mutex_unlock(&l->mu);
 }
 
 /* Cluster mode: the database sequences the batch (fn returns once it is
@@ -406,9 +416,10 @@ static log_sequencer_fn sequencer_of(struct log *l, void **ctx)
  * writes on this node.  Past that it still returns LS_OK: the batch is
  * acknowledged by the database, and failing now would make a client
  * without idempotency keys send it twice; the follower applies it soon. */
-static ls_rc cluster_append(struct log *l, log_sequencer_fn fn, void *ctx,
-			    const struct iovec *entries, size_t n,
-			    const uint8_t (*keys)[LOG_KEY_LEN], uint64_t *idx, struct ls_err *err)
+static ls_rc cluster_append_held(struct log *l, log_sequencer_fn fn, void *ctx,
+				 const struct iovec *entries, size_t n,
+				 const uint8_t (*keys)[LOG_KEY_LEN], uint64_t *idx,
+				 struct ls_err *err)
 {
 	struct timespec ts;
 	uint64_t need = 0;
@@ -434,6 +445,18 @@ static ls_rc cluster_append(struct log *l, log_sequencer_fn fn, void *ctx,
 	return LS_OK;
 }
 
+/* cluster_append_held(), then the release of what sequencer_of() took:
+ * every call of a sequencer fn obtained by sequencer_of() ends here. */
+static ls_rc cluster_append(struct log *l, log_sequencer_fn fn, void *ctx,
+			    const struct iovec *entries, size_t n,
+			    const uint8_t (*keys)[LOG_KEY_LEN], uint64_t *idx, struct ls_err *err)
+{
+	ls_rc rc = cluster_append_held(l, fn, ctx, entries, n, keys, idx, err);
+
+	sequencer_release(l);
+	return rc;
+}
+
 /* cluster_append() for a batch whose indexes are consecutive (no keys). */
 static ls_rc cluster_append_run(struct log *l, log_sequencer_fn fn, void *ctx,
 				const struct iovec *entries, size_t n, uint64_t *first,
@@ -442,8 +465,10 @@ static ls_rc cluster_append_run(struct log *l, log_sequencer_fn fn, void *ctx,
 	uint64_t one, *idx = n > 1 ? malloc(n * sizeof(*idx)) : &one;
 	ls_rc rc;
 
-	if (!idx)
+	if (!idx) {
+		sequencer_release(l);
 		return ls_err_set(err, LS_NOMEM, "out of memory");
+	}
 	rc = cluster_append(l, fn, ctx, entries, n, NULL, idx, err);
 	if (rc == LS_OK)
 		*first = idx[0];
@@ -549,6 +574,10 @@ void log_set_sequencer(struct log *l, log_sequencer_fn fn, void *ctx)
 	pthread_mutex_lock(&l->mu);
 	l->seqfn = fn;
 	l->seqctx = fn ? ctx : NULL;
+	/* No call of the previous fn is running once this returns: its owner
+	 * may free ctx then. */
+	while (l->seq_calls)
+		pthread_cond_wait(&l->done_cv, &l->mu);
 	pthread_mutex_unlock(&l->mu);
 }
 

@@ -93,6 +93,7 @@ struct log {
 	void *observer_ctx;
 	log_sequencer_fn seqfn;	/* cluster mode (log_set_sequencer()), under mu */
 	void *seqctx;
+	int seq_calls;		/* calls of a sequencer fn running (under mu) */
 	pthread_t seq_thread, cp_thread;
 
 	pthread_mutex_t cp_lock; /* serialises checkpoint creation; owns tw */

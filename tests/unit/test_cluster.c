@@ -280,11 +280,14 @@ static void test_two_nodes(void **state)
 	pthread_t th[WRITERS];
 	char *want[TOTAL] = { 0 }, *na, *nb;
 	struct cluster_status sa, sb;
+	struct timespec t0, t1;
+	double secs;
 	uint64_t isz;
 
 	if (!pg_env())
 		skip();
 	two_nodes(root, &a, &b);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (int w = 0; w < WRITERS; w++) {
 		wr[w].n = w % 2 ? &b : &a;
 		wr[w].w = w;
@@ -292,6 +295,8 @@ static void test_two_nodes(void **state)
 	}
 	for (int w = 0; w < WRITERS; w++)
 		pthread_join(th[w], NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	/* disjoint and gap-free: every index taken exactly once */
 	for (int w = 0; w < WRITERS; w++)
 		for (int bt = 0; bt < BATCHES; bt++) {
@@ -324,6 +329,10 @@ static void test_two_nodes(void **state)
 	}
 	assert_int_equal(sa.refused + sb.refused, 0);
 	assert_int_equal(sa.integrator + sb.integrator, 1);
+	printf("# two nodes, %d writers: %d batches of %d entries in %.2f s (%.0f batches/s); "
+	       "%llu database commits, %.2f s in them\n", WRITERS, WRITERS * BATCHES, PER, secs,
+	       WRITERS * BATCHES / secs, (unsigned long long)(sa.commits + sb.commits),
+	       sa.db_seconds + sb.db_seconds);
 	assert_int_equal(sa.applied, TOTAL);
 	assert_int_equal(sb.sequenced, TOTAL);
 	assert_true(sa.commits + sb.commits >= 1);
@@ -526,6 +535,48 @@ static void test_published_ahead(void **state)
 	rm_rf(root);
 }
 
+/* Only when LOGSEAL_TEST_PG_SETTINGS=1 (the test may change the server's
+ * settings: a server of its own): synchronous_standby_names names a
+ * standby that does not exist, so COMMIT waits until statement_timeout
+ * cancels the wait; the batch must fail (LS_BUSY), and its retry with the
+ * same keys, once replication works again, gets the same index. */
+static void test_sync_cancelled(void **state)
+{
+	char root[] = "/tmp/test_cluster.XXXXXX";
+	const char *set = getenv("LOGSEAL_TEST_PG_SETTINGS");
+	struct node a, b;
+	struct cluster_status st;
+	struct iovec iov = { "{\"x\":1}", 7 };
+	uint8_t key[1][LOG_KEY_LEN];
+	uint64_t idx[1];
+	struct ls_err err = { "" };
+	ls_rc rc;
+
+	if (!pg_env() || !set || strcmp(set, "1"))
+		skip();
+	two_nodes(root, &a, &b);
+	memset(key, 's', sizeof(key));
+	sql("ALTER SYSTEM SET synchronous_standby_names = 'logseal_absent_standby'");
+	sql("SELECT pg_reload_conf()");
+	sleep_ms(300);
+	rc = log_append_keyed(a.log, &iov, 1, (const uint8_t (*)[LOG_KEY_LEN])key, idx, &err);
+	sql("ALTER SYSTEM RESET synchronous_standby_names");
+	sql("SELECT pg_reload_conf()");
+	assert_int_equal(rc, LS_BUSY);
+	assert_non_null(strstr(err.msg, "synchronous replication"));
+	cluster_status(a.c, &st);
+	assert_int_equal(st.cancelled_sync, 1);
+	assert_int_equal(st.commit_failures, 1);
+	sleep_ms(300);
+	assert_int_equal(log_append_keyed(b.log, &iov, 1, (const uint8_t (*)[LOG_KEY_LEN])key, idx,
+					  &err), LS_OK);
+	assert_int_equal(idx[0], 0);
+	assert_string_equal(sql("SELECT next FROM logseal.seq"), "1");
+	node_close(&a);
+	node_close(&b);
+	rm_rf(root);
+}
+
 static void test_unreachable(void **state)
 {
 	char root[] = "/tmp/test_cluster.XXXXXX", dir[160];
@@ -558,6 +609,7 @@ int main(void)
 		cmocka_unit_test(test_older_database),
 		cmocka_unit_test(test_wrong_origin),
 		cmocka_unit_test(test_published_ahead),
+		cmocka_unit_test(test_sync_cancelled),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,7 +8,8 @@
  * log_append_keyed() gets an earlier index back for a key the sequencer
  * holds and appends nothing for it; an append returns only once the local
  * replica holds its entries (read your writes), even when the follower is
- * slow; single node, log_append_keyed() is log_append().
+ * slow; single node, log_append_keyed() is log_append(); log_set_sequencer()
+ * waits for the calls of the fn it replaces.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -43,6 +44,8 @@ struct fake {
 	int stop;
 	long delay_ms;		/* the follower sleeps this long per batch */
 	int observed;		/* entries the observer saw */
+	long seq_delay_ms;	/* the sequencer fn sleeps this long first */
+	int seq_returned;	/* calls of the fn that returned */
 	pthread_t follower;
 };
 
@@ -70,6 +73,8 @@ static ls_rc fake_seq(void *ctx, const struct iovec *e, size_t n, const uint8_t 
 	uint64_t first;
 	size_t k = 0;
 
+	if (f->seq_delay_ms)
+		sleep_ms(f->seq_delay_ms);
 	pthread_mutex_lock(&f->mu);
 	first = f->next;
 	for (size_t i = 0; i < n; i++) {
@@ -95,6 +100,7 @@ static ls_rc fake_seq(void *ctx, const struct iovec *e, size_t n, const uint8_t 
 		f->bn[f->nb++] = k;
 		pthread_cond_broadcast(&f->cv);
 	}
+	f->seq_returned++;
 	pthread_mutex_unlock(&f->mu);
 	(void)err;
 	return LS_OK;
@@ -340,6 +346,40 @@ static void test_read_your_writes(void **state)
 	teardown(&f, root);
 }
 
+static void *append_one(void *arg)
+{
+	struct fake *f = arg;
+	struct iovec iov = { "{\"slow\":1}", 10 };
+	struct ls_err err = { "" };
+	uint64_t first;
+
+	assert_int_equal(log_append(f->log, &iov, 1, &first, &err), LS_OK);
+	return NULL;
+}
+
+/* log_set_sequencer() returns only once no call of the previous fn runs
+ * (cluster_close() frees that fn's context right after). */
+static void test_set_sequencer_waits(void **state)
+{
+	char root[] = "/tmp/test_log_cluster.XXXXXX";
+	struct fake f;
+	pthread_t th;
+	int returned;
+
+	setup(&f, root, 1);
+	f.seq_delay_ms = 300;
+	assert_int_equal(pthread_create(&th, NULL, append_one, &f), 0);
+	sleep_ms(100);		/* the append is inside fake_seq now */
+	log_set_sequencer(f.log, NULL, NULL);
+	pthread_mutex_lock(&f.mu);
+	returned = f.seq_returned;
+	pthread_mutex_unlock(&f.mu);
+	assert_int_equal(returned, 1);
+	pthread_join(th, NULL);
+	assert_int_equal(log_size(f.log), 1);
+	teardown(&f, root);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -347,6 +387,7 @@ int main(void)
 		cmocka_unit_test(test_apply_index),
 		cmocka_unit_test(test_keyed),
 		cmocka_unit_test(test_read_your_writes),
+		cmocka_unit_test(test_set_sequencer_waits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
