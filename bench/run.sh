@@ -10,7 +10,8 @@
 # `logseal import`; `logseal serve` under HTTP load (loadgen); the unsigned
 # window; the read side (read.sh); issue 14's storage figures on one
 # directory, disk, reindex, verify and queries (store.sh); sustained ingest
-# with search lag and memory (sustain.sh); a summary.
+# with search lag and memory (sustain.sh); issue 16's cluster figures on
+# Patroni/PostgreSQL (cluster.sh); a summary.
 #
 # Everything is written under one temp dir on the project's disk
 # ($BENCH_TMP, default $BUILD/bench-tmp) and removed on exit.  Any failure
@@ -59,7 +60,7 @@ LOADGEN_CONNS=${LOADGEN_CONNS:-8}
 HTTP_BATCHES=${HTTP_BATCHES:-1 100 1000}
 BENCH_STRICT=${BENCH_STRICT:-0}
 BENCH_ROOT=${BENCH_TMP:-$BUILD_ABS/bench-tmp}
-BENCH_SECTIONS=${BENCH_SECTIONS:-engine import http window read disk reindex verify queries sustained objstore dashboard}
+BENCH_SECTIONS=${BENCH_SECTIONS:-engine import http window read disk reindex verify queries sustained objstore dashboard cluster}
 WINDOW_SECONDS=${WINDOW_SECONDS:-10}
 WINDOW_SAMPLE_MS=${WINDOW_SAMPLE_MS:-50}
 READ_N=${READ_N:-1000000}
@@ -104,12 +105,15 @@ T=""
 . bench/sustain.sh
 # objstore_section and objstore_summary (issue 15: BENCH_SECTIONS=objstore).
 . bench/objstore.sh
+# cluster_section and cluster_summary (issue 16: BENCH_SECTIONS=cluster).
+. bench/cluster.sh
 has() { case " $BENCH_SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 fail() { echo "bench: FAILED ($STEP): $*" >&2; exit 1; }
 cleanup() {
 	local rc=$?
 	objstore_stop_engines
+	cluster_stop_engines
 	for pid in $RSS_WATCH_PID $SAMPLER_PID $BG_PIDS $LOADGEN_PID $SERVER_PID; do
 		if kill -0 "$pid" 2>/dev/null; then
 			kill -KILL "$pid" 2>/dev/null || true
@@ -467,6 +471,11 @@ if has dashboard; then
 	dashboard_section
 fi
 
+# ------------------------------------------------------------------ cluster
+if has cluster; then
+	cluster_section
+fi
+
 # ------------------------------------------------------------------ summary
 STEP="summary"
 section "summary"
@@ -536,6 +545,9 @@ if has sustained; then
 fi
 if has objstore; then
 	objstore_summary
+fi
+if has cluster; then
+	cluster_summary
 fi
 if [ "$missed" -gt 0 ]; then
 	echo "  $missed target(s) missed"

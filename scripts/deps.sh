@@ -2,7 +2,8 @@
 # Install the Debian 12 packages logseal needs to build, test and benchmark,
 # only those that are missing.  Safe to run again.  `deps.sh test` adds what
 # only the tests, fuzzing and benchmarks use (clang, cmocka, Ceph RGW, the AWS
-# CLI, SoftHSM2, opensc, PyNaCl, PostgreSQL, Prometheus): `make run` never
+# CLI, SoftHSM2, opensc, PyNaCl, PostgreSQL, Patroni,
+# etcd, Prometheus): `make run` never
 # installs those.  DEPS_LIST=1 prints the packages instead of installing.
 set -e
 need=""
@@ -20,7 +21,8 @@ done
 # object-store tests, clang and cmocka, PostgreSQL and Prometheus (bench, metrics test).
 if [ "${1:-}" = test ]; then
 	for p in ceph-mon ceph-mgr ceph-osd radosgw ceph-common awscli python3-nacl softhsm2 opensc \
-		clang libclang-rt-14-dev libcmocka-dev iproute2 util-linux mount e2fsprogs postgresql prometheus; do
+		clang libclang-rt-14-dev libcmocka-dev iproute2 util-linux mount e2fsprogs postgresql prometheus \
+		patroni etcd-server etcd-client python3-etcd; do
 		want "$p"
 	done
 fi
@@ -33,6 +35,13 @@ echo "installing:$need" >&2
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
+# No service starts from these installs (postgresql's own cluster on 5432,
+# etcd on 2379): the tests start what they need on free ports
+# (tests/engines/pgha.sh), by PID.
+if [ ! -e /usr/sbin/policy-rc.d ] && [ "$(id -u)" -eq 0 ]; then
+	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+	trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 $SUDO apt-get install -y -q $need >/dev/null 2>&1 || {
 	$SUDO apt-get update -q >/dev/null 2>&1
 	$SUDO apt-get install -y -q $need >/dev/null

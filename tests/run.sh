@@ -60,6 +60,50 @@ if [ -z "${LOGSEAL_TEST_S3_ENDPOINT:-}" ]; then
 		break
 	done
 fi
+# The cluster's database (issue 16): etcd and three Patroni/PostgreSQL 15
+# nodes (tests/engines/pgha.sh) under $BUILD/engines/pgha, started once in
+# the background when a selected program needs it (a script that calls
+# need_pg, a unit test that reads LOGSEAL_TEST_PG), waited for before the
+# first of them, stopped by PID on exit.  Exports LOGSEAL_TEST_PG (a
+# multi-host conninfo) and LOGSEAL_TEST_PGHA_DIR.  LOGSEAL_TEST_PG already
+# set: that database is used instead.
+PGHA_DIR=$PWD/$BUILD/engines/pgha
+PGHA_LOG=$PWD/$BUILD/engines/pgha.log
+pgha_pid=""; pgha_state=none
+needs_pg() {
+	case $1 in
+	*.sh) grep -q need_pg "$1" ;;
+	*) grep -q LOGSEAL_TEST_PG "tests/unit/$(basename "$1").c" 2>/dev/null ;;
+	esac
+}
+pgha_stop() {
+	[ -n "$pgha_pid" ] && kill "$pgha_pid" 2>/dev/null && wait "$pgha_pid" 2>/dev/null
+	[ "$pgha_state" != none ] && tests/engines/pgha.sh stop "$PGHA_DIR" >/dev/null 2>&1
+	pgha_pid=""; pgha_state=none
+}
+pgha_wait() {
+	local rc
+	[ "$pgha_state" = started ] || return 0
+	rc=0; wait "$pgha_pid" || rc=$?
+	pgha_pid=""; pgha_state=waited
+	if [ "$rc" -eq 0 ] && [ -f "$PGHA_DIR/env" ]; then
+		. "$PGHA_DIR/env"
+		echo "# pgha: $(grep -o 'up in .*' "$PGHA_LOG" | head -1)"
+	else
+		echo "# pgha: bring-up failed (cluster tests will fail):"
+		tail -15 "$PGHA_LOG" | sed 's/^/#   /'
+	fi
+}
+if [ -z "${LOGSEAL_TEST_PG:-}" ]; then
+	for t in "$BUILD"/tests/test_* tests/integration/t*.sh; do
+		selected "$t" && needs_pg "$t" || continue
+		mkdir -p "$(dirname "$PGHA_DIR")"
+		tests/engines/pgha.sh start "$PGHA_DIR" >"$PGHA_LOG" 2>&1 &
+		pgha_pid=$!; pgha_state=started
+		trap 'ceph_stop; pgha_stop' EXIT
+		break
+	done
+fi
 # tap_count: "PASSED FAILED SKIPPED" of the TAP on stdin.  A skip is a test
 # line with the "# SKIP" directive (any case) after its description, or a
 # plan of no tests ("1..0 # SKIP why").  cmocka prints its skips as
@@ -77,6 +121,7 @@ run_one() {
 	local out rc p f s
 	[ -n "$ONLY" ] && ! [[ $name =~ $ONLY ]] && return 0
 	needs_s3 "${@: -1}" && ceph_wait
+	needs_pg "${@: -1}" && pgha_wait
 	echo "# $name"
 	out=$("$@" 2>&1); rc=$?
 	printf '%s\n' "$out" | grep -E '^(not )?ok |^#|^1\.\.0([^0-9]|$)' | grep -vE '^# (ok|not ok)' || true
@@ -100,6 +145,7 @@ for t in tests/integration/t*.sh; do
 	run_one "$(basename "$t")" bash "$t"
 done
 ceph_stop
+pgha_stop
 [ ${#failed_names[@]} -gt 0 ] && echo "# failing: ${failed_names[*]}"
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

@@ -20,7 +20,7 @@
 #define LINE_MAX_BYTES (1u << 20)	/* an event is at most 64 KiB stored */
 #define BATCH_MAX_BYTES (8u << 20)	/* half the server's default --max-body */
 #define BATCH_DEFAULT 500
-#define RETRIES_DEFAULT 8
+#define RETRIES_DEFAULT 10	/* send: ~100-120 s in all, past a database failover */
 #define QUERY_REPLY_MAX (96u << 20)	/* 1000 entries of 64 KiB, as JSON */
 #define SEND_REPLY_MAX (4u << 20)
 #define RUN_ID_HEX 32

@@ -105,6 +105,11 @@ static void usage(FILE *f)
 		"                           503 with Retry-After (default 1 GiB)\n"
 		"  --object-cache-bytes N   local cache of segments read back from the bucket\n"
 		"                           after retention moved them (default 1 GiB)\n"
+		"  --cluster CONNINFO       cluster mode: sequence through this PostgreSQL database\n"
+		"                           (libpq string or URI; several hosts with\n"
+		"                           target_session_attrs=read-write), every node a replica\n"
+		"                           of the log (docs/CLUSTER.md)\n"
+		"  --node NAME              this node's name in the cluster (default HOST:PORT)\n"
 		"  --help                   this text\n"
 		"\n"
 		"Testing only: the environment variable " SERVE_TEST_CLOCK_ENV "=FILE shifts the\n"
@@ -161,6 +166,8 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		{ "object-lock-days", required_argument, NULL, 0x0b04 },
 		{ "object-store-backlog", required_argument, NULL, 0x0b05 },
 		{ "object-cache-bytes", required_argument, NULL, 0x0b06 },
+		{ "cluster", required_argument, NULL, 0x0c00 },
+		{ "node", required_argument, NULL, 0x0c01 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -340,6 +347,8 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 				goto bad;
 			tier_set_budget(v);
 			break;
+		case 0x0c00: o->cluster = optarg; break;
+		case 0x0c01: o->cluster_node = optarg; break;
 		case 'h':
 			usage(stdout);
 			return 0;

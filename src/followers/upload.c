@@ -102,6 +102,13 @@ struct upload {
 	 * without it a PUT with a retention is refused (400 InvalidRequest),
 	 * so objects are then written once but unlocked, and that is said. */
 	int lock_known, no_lock;
+	/* Cluster mode (upload_gate): this node may not upload the latest
+	 * checkpoint (another node integrates); the bucket's log/checkpoint
+	 * was read once; a larger one there was said. */
+	atomic_int gated_out;
+	int bucket_read;
+	unsigned gate_rounds;
+	uint64_t said_ahead;
 };
 
 static int64_t now_s(void)
@@ -762,6 +769,70 @@ static int round_keys(struct upload *u)
 	return 0;
 }
 
+/* ---------------------------------------------------------- the gate --- */
+
+/* The bucket's log/checkpoint size (-1: none), told to the gate. */
+static int64_t bucket_latest(struct upload *u)
+{
+	struct ls_err err = { "" };
+	char *note = NULL;
+	size_t len = 0;
+	int64_t size = -2;
+	ls_rc rc = objstore_get(u->store, "log/checkpoint", &note, &len, NOTE_CAP, &err);
+
+	if (rc == LS_NOTFOUND)
+		size = -1;
+	else if (rc == LS_OK)
+		size = upload_note_size(note, len);
+	if (size >= -1) {
+		u->bucket_read = 1;
+		if (u->o.gate->published)
+			u->o.gate->published(u->o.gate->ctx, size, note, size >= 0 ? len : 0);
+	}
+	free(note);
+	return size;
+}
+
+struct put_latest {
+	struct upload *u;
+	struct job *j;
+};
+
+static ls_rc put_latest(void *ctx, struct ls_err *err)
+{
+	struct put_latest *p = ctx;
+
+	return job_try(p->u, p->j, 0, err);
+}
+
+/* Cluster mode: log/checkpoint of size S goes up under the integration
+ * lock, never over a larger one; 0 when it is up, -1 when not (now). */
+static int publish_latest(struct upload *u, struct job *j, uint64_t S)
+{
+	struct put_latest p = { u, j };
+	struct ls_err err = { "" };
+	int64_t there = bucket_latest(u);
+	ls_rc rc;
+
+	if (there < -1)
+		return -1;	/* not reachable: the next round asks again */
+	if (there > (int64_t)S) {
+		if (u->said_ahead != (uint64_t)there) {
+			u->said_ahead = (uint64_t)there;
+			say(u, "object store: the bucket's log/checkpoint has size %lld, more than "
+			    "this node's %llu: not published over it", (long long)there,
+			    (unsigned long long)S);
+		}
+		return -1;
+	}
+	rc = u->o.gate->publish(u->o.gate->ctx, S, put_latest, &p, &err);
+	if (rc == LS_OK)
+		return 0;
+	if (rc != LS_BUSY)
+		note_failure(u, err.msg[0] ? err.msg : ls_rc_name(rc));
+	return -1;
+}
+
 /* One round up to the latest signed checkpoint; 0 when the bucket is
  * there (or nothing was to do), -1 when it stopped short. */
 static int round_run(struct upload *u)
@@ -792,6 +863,18 @@ static int round_run(struct upload *u)
 	pthread_mutex_lock(&u->mu);
 	u->stats.log_size = S;
 	pthread_mutex_unlock(&u->mu);
+	if (u->o.gate) {
+		/* read at the first round, then now and then: the integrator
+		 * checks the database against it (store/cluster.h) */
+		if (!u->bucket_read || ++u->gate_rounds % 25 == 0)
+			bucket_latest(u);
+		if (!u->o.gate->may_upload(u->o.gate->ctx, S)) {
+			atomic_store(&u->gated_out, 1);
+			free(note);
+			return 0;
+		}
+		atomic_store(&u->gated_out, 0);
+	}
 
 	/* 1. segments */
 	nseg = list_segments(u, u->st.segments_next, &segs, &segbytes);
@@ -893,9 +976,9 @@ static int round_run(struct upload *u)
 		j->text = note;
 		j->textlen = len;
 		snprintf(j->key, sizeof(j->key), "log/checkpoint");
+		if (u->o.gate ? publish_latest(u, j, S) != 0 : run_step(u, js.v, js.n) != 0)
+			goto out;
 	}
-	if (run_step(u, js.v, js.n) != 0)
-		goto out;
 	pthread_mutex_lock(&u->mu);
 	u->st.size = S;
 	memcpy(u->st.checkpoint_sha, sha, sizeof(sha));
@@ -986,6 +1069,8 @@ static void backlog_update(struct upload *u)
 			bytes += (uint64_t)((double)jb * (double)(size - from) /
 					    (double)(size - sealed));
 	}
+	if (atomic_load(&u->gated_out))
+		bytes = objs = 0;	/* another node uploads (upload_gate) */
 	pthread_mutex_lock(&u->mu);
 	u->stats.backlog_bytes = bytes;
 	u->stats.backlog_objects = objs;

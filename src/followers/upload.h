@@ -87,6 +87,23 @@ void upload_checkpoint_key(uint64_t size, char *out, size_t cap);
 int64_t upload_note_size(const char *note, size_t n);
 
 /* ----------------------------------------------------------- uploader --- */
+/* Cluster mode (store/cluster.h, docs/CLUSTER.md): several nodes hold the
+ * same log and only the integrating one writes the bucket.  may_upload(S)
+ * is asked before a round for the local checkpoint of size S (0: skip the
+ * round; this node's backlog then counts as 0: another node uploads);
+ * publish() runs put(pctx), the PUT of log/checkpoint of size S, under the
+ * integration lock (LS_BUSY: not now, another node got further); published()
+ * is told the bucket's own log/checkpoint (size -1: none there) when the
+ * uploader reads it: at its first round, every 25th round, and before each
+ * publish, which is skipped when the bucket already has a larger size. */
+struct upload_gate {
+	int (*may_upload)(void *ctx, uint64_t size);
+	ls_rc (*publish)(void *ctx, uint64_t size, ls_rc (*put)(void *pctx, struct ls_err *err),
+			 void *pctx, struct ls_err *err);
+	void (*published)(void *ctx, int64_t size, const char *note, size_t len);
+	void *ctx;
+};
+
 struct upload_opts {
 	const char *dir;
 	struct objstore_cfg *store;	/* filled (objstore_cfg_env done) */
@@ -97,6 +114,7 @@ struct upload_opts {
 	unsigned poll_ms;		/* 0: 200 */
 	void (*notice)(void *ctx, const char *msg);
 	void *notice_ctx;
+	const struct upload_gate *gate;	/* NULL: single node (no gate) */
 };
 struct upload;
 

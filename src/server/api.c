@@ -23,6 +23,7 @@
 #include "server/metrics.h"
 #include "followers/witnesses.h"
 #include "followers/upload.h"
+#include "server/serve_cluster.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -135,6 +136,13 @@ void api_reply_rc(struct server *s, struct reply *r, ls_rc rc, enum api_rc_kind 
 
 void reply_append_error(struct server *s, struct reply *r, ls_rc rc, const struct ls_err *err)
 {
+	if (rc == LS_BUSY && s && s->cluster && err && err->msg[0]) {
+		/* Cluster mode: say why (a failover, a refusal); the client
+		 * sends the batch again, to this node or another. */
+		reply_error(r, 503, "busy", "%s; retry later", err->msg);
+		r->retry_after = 1;
+		return;
+	}
 	api_reply_rc(s, r, rc, API_RC_WRITE, "%s",
 		     err && err->msg[0] ? err->msg : ls_rc_name(rc));
 }
@@ -453,9 +461,17 @@ void api_readyz(struct server *s, const struct request *q, struct reply *r)
 			json_array_append_new(reasons, json_string(msg));
 		}
 	}
+	if (s->cluster) {
+		char why[700];
+
+		if (serve_cluster_not_ready(s->cluster, why, sizeof(why)))
+			json_array_append_new(reasons, json_string(why));
+	}
 	r->body = json_object();
 	r->status = json_array_size(reasons) ? 503 : 200;
 	json_object_set_new(r->body, "status", json_string(r->status == 200 ? "ready" : "not_ready"));
+	if (s->cluster)
+		json_object_set_new(r->body, "cluster", serve_cluster_json(s->cluster));
 	json_object_set_new(r->body, "reasons", reasons);
 	json_object_set_new(r->body, "tree_size", json_integer((json_int_t)size));
 	json_object_set_new(r->body, "index_watermark", json_integer((json_int_t)wm));
@@ -514,6 +530,18 @@ void api_metrics(struct server *s, const struct request *q, struct reply *r)
 		reply_error(r, 503, "busy", "out of memory");
 		r->retry_after = 1;
 		return;
+	}
+	if (s->cluster) {
+		/* The cluster's families, after the others (metrics.h invariant 1). */
+		char *ct = serve_cluster_metrics(s->cluster), *t;
+		size_t cl = ct ? strlen(ct) : 0;
+
+		if (cl && (t = realloc(text, len + cl + 1)) != NULL) {
+			memcpy(t + len, ct, cl + 1);
+			text = t;
+			len += cl;
+		}
+		free(ct);
 	}
 	if (s->witnesses) {
 		/* The witness families, after the others (metrics.h invariant 1). */

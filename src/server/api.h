@@ -44,6 +44,7 @@ struct metrics;
 struct streams;
 struct sessions;
 struct session_info;
+struct serve_cluster;
 
 /* What every handler shares; owned by serve.c, outlives the HTTP daemon. */
 struct server {
@@ -76,6 +77,8 @@ struct server {
 	/* The object store's uploader (followers/upload.h); NULL: no store. */
 	struct upload *upload;
 	struct sessions *sessions; /* dashboard sign-ins (session.h); NULL: none */
+	/* Cluster mode (server/serve_cluster.h); NULL: single node. */
+	struct serve_cluster *cluster;
 };
 
 /* One query-string parameter, percent-decoded by http.c (NUL-free). */

@@ -37,6 +37,7 @@
 #include "followers/retention.h"
 #include "followers/witnesses.h"
 #include "followers/upload.h"
+#include "server/serve_cluster.h"
 
 /* DIR/state/last-verify.json is written by `logseal verify` (cli/cmd_verify.c):
  * small, but read with a cap like every file from outside this process. */
@@ -176,6 +177,9 @@ void api_integrity_get(struct server *s, const struct request *q, struct reply *
 		if (!os || json_object_set_new(body, "object_store", os))
 			goto nomem;
 	}
+	/* Cluster mode (server/serve_cluster.h): absent on a single node. */
+	if (s->cluster && json_object_set_new(body, "cluster", serve_cluster_json(s->cluster)))
+		goto nomem;
 	details = json_object();
 	if (!details ||
 	    json_object_set_new(details, "tree_size",

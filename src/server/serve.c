@@ -64,6 +64,7 @@
 #include "followers/upload.h"
 #include "server/serve_upload.h"
 #include "server/session.h"
+#include "server/serve_cluster.h"
 
 #define DEFAULT_MAX_BODY (16u << 20)
 #define DEFAULT_READY_MAX_LAG 100000
@@ -317,6 +318,9 @@ static ls_rc teardown(struct serve *sv, int ran, uint64_t *signed_size)
 	pthread_mutex_lock(&s->emit_mu);
 	s->emit_closed = 1;
 	pthread_mutex_unlock(&s->emit_mu);
+	/* After the last append, before log_close (its threads apply to it). */
+	serve_cluster_close(s->cluster);
+	s->cluster = NULL;
 	if (s->log) {
 		uint64_t size = log_size(s->log);
 
@@ -542,6 +546,20 @@ ls_rc serve_open(const struct serve_opts *opts, struct serve **out, struct ls_er
 	if (r != LS_OK)
 		goto fail;
 	log_set_observer(s->log, on_durable, s);
+	if (o->cluster) {
+		/* Cluster mode: appends go through the database from here on,
+		 * before anything (the alert engine first) appends. */
+		char cfg[PATH_MAX];
+		struct serve_cluster_args ca = { o->cluster, o->cluster_node, o->listen, s->log,
+						 0, o->notice, o->notice_ctx };
+
+		snprintf(cfg, sizeof(cfg), "%s/objstore.json", o->dir);
+		ca.object_store = o->object_store || access(cfg, F_OK) == 0;
+
+		r = serve_cluster_open(&ca, &s->cluster, err);
+		if (r != LS_OK)
+			goto fail;
+	}
 	if (s->alerts && (r = alert_start(s->alerts, &e)) != LS_OK) {
 		ls_err_set(err, r, "alert engine: %s", e.msg);
 		goto fail;
@@ -553,7 +571,7 @@ ls_rc serve_open(const struct serve_opts *opts, struct serve **out, struct ls_er
 		struct serve_upload_args ua = {
 			o->dir, o->object_store, o->object_store_endpoint, o->object_store_region,
 			o->object_store_path_style, o->object_lock_days, o->object_store_backlog,
-			s->log, o->notice, o->notice_ctx,
+			s->log, o->notice, o->notice_ctx, serve_cluster_gate(s->cluster),
 		};
 
 		r = serve_upload_open(&ua, &s->upload, err);

@@ -75,6 +75,11 @@ struct serve_opts {
 	int object_store_path_style;		/* 1: path-style addressing */
 	uint64_t object_lock_days;		/* 0: the file's, else from retention */
 	uint64_t object_store_backlog;		/* 0: the file's, else 1 GiB */
+	/* Cluster mode (store/cluster.h, docs/CLUSTER.md): the database's
+	 * libpq connection string; NULL: single node.  cluster_node: this
+	 * node's name (NULL: the host name and the port). */
+	const char *cluster;
+	const char *cluster_node;
 	/* What the server has to say besides its errors (a recovered torn
 	 * tail, a token store it created, retention passes, problems at the
 	 * stop), one line each; from any thread.  NULL: nothing is said. */

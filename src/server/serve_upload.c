@@ -81,6 +81,7 @@ ls_rc serve_upload_open(const struct serve_upload_args *o, struct upload **out,
 	uo.log = o->log;
 	uo.notice = o->notice;
 	uo.notice_ctx = o->notice_ctx;
+	uo.gate = o->gate;
 	rc = upload_start(&uo, out, &e);
 	if (rc == LS_OK) {
 		memset(&sc, 0, sizeof(sc));

@@ -24,6 +24,7 @@ struct serve_upload_args {
 	struct log *log;
 	void (*notice)(void *ctx, const char *msg);
 	void *notice_ctx;
+	const struct upload_gate *gate;		/* cluster mode; NULL: none */
 };
 ls_rc serve_upload_open(const struct serve_upload_args *o, struct upload **out,
 			struct ls_err *err);

@@ -95,3 +95,36 @@ s3api() { /usr/bin/aws --endpoint-url "$AWS_ENDPOINT_URL" s3api "$@"; }
 # on the same port; the cluster keeps its data).
 rgw_stop() { "$(dirname "${BASH_SOURCE[0]}")/../engines/ceph.sh" rgw-stop "$(dirname "$CEPH_CONF")"; }
 rgw_start() { "$(dirname "${BASH_SOURCE[0]}")/../engines/ceph.sh" rgw-start "$(dirname "$CEPH_CONF")"; }
+# need_pg: a fresh database for this test on the suite's Patroni/PostgreSQL
+# cluster (tests/run.sh starts tests/engines/pgha.sh and exports
+# LOGSEAL_TEST_PG, LOGSEAL_TEST_PGHA_DIR).  Exports PG_DB (the test's name
+# and a random suffix), PG_CONNINFO (LOGSEAL_TEST_PG naming that database:
+# every host, target_session_attrs=read-write) and PGHA_DIR (for
+# `pgha kill-leader` and the like); `pgq SQL` runs SQL there and prints
+# unaligned rows.  Without the cluster it reports a failure and ends the
+# script: `make test` starts it, so a missing one is a broken setup.
+need_pg() {
+	local name
+	if [ -z "${LOGSEAL_TEST_PG:-}" ]; then
+		not_ok "need_pg: LOGSEAL_TEST_PG not set (tests/run.sh starts tests/engines/pgha.sh)"
+		done_testing
+		exit 1
+	fi
+	name=$(basename "$0" .sh | tr 'A-Z.-' 'a-z__' | tr -cd 'a-z0-9_' | cut -c1-40)
+	export PG_DB="${name:-t}_$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
+	export PG_CONNINFO="$(printf '%s' "$LOGSEAL_TEST_PG" | sed 's/dbname=[^ ]*//') dbname=$PG_DB"
+	export PGHA_DIR=${LOGSEAL_TEST_PGHA_DIR:-}
+	if ! timeout 60 psql "$LOGSEAL_TEST_PG" -XAtq -c "CREATE DATABASE $PG_DB" >"$TMP/need_pg.out" 2>&1; then
+		not_ok "need_pg: CREATE DATABASE $PG_DB"
+		sed 's/^/#   /' "$TMP/need_pg.out" | tail -5
+		done_testing
+		exit 1
+	fi
+}
+pgq() { timeout 30 psql "$PG_CONNINFO" -XAtq -v ON_ERROR_STOP=1 -c "$1"; }
+# pgha CMD [ARGS]: tests/engines/pgha.sh CMD [ARGS] on the suite's cluster
+# (kill-leader, leader, restart-node N, wait-sync, status).
+pgha() {
+	local c=$1; shift
+	"$(dirname "${BASH_SOURCE[0]}")/../engines/pgha.sh" "$c" "$@" "$PGHA_DIR"
+}
