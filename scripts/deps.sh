@@ -12,7 +12,7 @@ done
 # The test part (`deps.sh test`: make test, make asan; never make run): Ceph's
 # S3 gateway (tests/engines/ceph.sh) and the AWS CLI for the object-store tests.
 if [ "${1:-}" = test ]; then
-	for p in ceph-mon ceph-mgr ceph-osd radosgw ceph-common awscli python3-nacl softhsm2 opensc; do
+	for p in ceph-mon ceph-mgr ceph-osd radosgw ceph-common awscli python3-nacl softhsm2 opensc protobuf-compiler python3-jsonschema; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
 	done
 fi

@@ -103,6 +103,8 @@ struct request {
 	const char *if_none_match;	/* If-None-Match header, or NULL */
 	const char *last_event_id;	/* Last-Event-ID header (SSE), or NULL */
 	struct http_conn *conn;
+	int body_protobuf;		/* API_BODY_OTLP: the body is application/x-protobuf */
+	const char *content_encoding;	/* API_BODY_OTLP: Content-Encoding header, or NULL */
 };
 
 /*
@@ -176,6 +178,8 @@ enum api_body {
 	API_BODY_NONE,		/* a body sent anyway is discarded */
 	API_BODY_JSON,		/* Content-Type application/json */
 	API_BODY_JSON_NDJSON,	/* ... or application/x-ndjson */
+	API_BODY_OTLP,		/* application/json or application/x-protobuf (OTLP/HTTP);
+				 * request.body_protobuf and .content_encoding are set */
 };
 
 #define API_PUBLIC 0x1u	/* no token needed (role must be 0) */

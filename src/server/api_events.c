@@ -120,7 +120,7 @@ static void reply_parse_error(struct server *s, const struct request *q, struct 
  */
 #define INGEST_FRESH_WAIT_MS 5000
 
-static int ingest_paced(struct server *s, struct reply *r)
+int api_ingest_paced(struct server *s, struct reply *r)
 {
 	uint64_t size = log_size(s->log);
 
@@ -155,7 +155,7 @@ static void ingest(struct server *s, const struct request *q, struct reply *r,
 	struct ls_err err = { { 0 } };
 	ls_rc rc;
 
-	if (!ingest_paced(s, r))
+	if (!api_ingest_paced(s, r))
 		return;
 	kv = calloc(n ? n : 1, sizeof(*kv));
 	ukeys = calloc(n ? n : 1, sizeof(*ukeys));
