@@ -47,7 +47,7 @@
  *     OTLP_PB_MAX_NODES, so memory is bounded by the input's size.
  *  2. Strict where a producer cannot have meant otherwise: a known field
  *     with the wrong wire type is refused, strings must be valid UTF-8
- *     (proto3), a singular field seen twice keeps the last (protobuf's
+ *     (proto3) without U+0000 (no entry may hold it), a singular field seen twice keeps the last (protobuf's
  *     rule for scalars; messages are not merged: the last wins too).
  *  3. Unknown fields are skipped (proto3 forward compatibility), so a newer
  *     collector's additions do not make a request fail.
@@ -191,6 +191,13 @@ static json_t *pb_string(struct pb *b, const struct pbf *f, const char *name)
 
 	if (!node(b))
 		return NULL;
+	/* U+0000 is valid UTF-8 but no stored entry may hold it (jcanon.c
+	 * refuses \u0000, as the JSON ingest does). */
+	if (memchr(f->p, 0, f->n)) {
+		if (b->why && b->whycap && !b->why[0])
+			snprintf(b->why, b->whycap, "%s holds a NUL character", name);
+		return NULL;
+	}
 	s = json_stringn((const char *)f->p, f->n);
 	if (!s && b->why && b->whycap && !b->why[0])
 		snprintf(b->why, b->whycap, "%s is not valid UTF-8", name);
@@ -284,7 +291,7 @@ static json_t *values(struct pb *b, const uint8_t *p, size_t n, unsigned depth, 
 		if (f.num != 1)
 			continue;
 		if (!want(b, &f, 2, "values") ||
-		    !push(b, a, kv ? key_value(b, f.p, f.n, depth) : any_value(b, f.p, f.n, depth)))
+		    !push(b, a, kv ? key_value(b, f.p, f.n, depth) : any_value(b, f.p, f.n, depth + 1)))
 			goto bad;
 	}
 	if (r < 0)
