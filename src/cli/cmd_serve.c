@@ -103,6 +103,17 @@ static void usage(FILE *f)
 		"                           503 with Retry-After (default 1 GiB)\n"
 		"  --object-cache-bytes N   local cache of segments read back from the bucket\n"
 		"                           after retention moved them (default 1 GiB)\n"
+		"  --redact KEY[,KEY...]    also redact details members named KEY (any case; also\n"
+		"                           ..._KEY, ...-KEY, ....KEY) before hashing; defaults:\n"
+		"                           password passwd secret token authorization api_key\n"
+		"                           apikey (docs/SCHEMA.md)\n"
+		"  --redact-pointer PTR     also redact this JSON pointer: /reason or /details/...\n"
+		"                           (repeatable)\n"
+		"  --no-default-redaction   do not redact the default names\n"
+		"  --max-future-skew S      refuse events whose time is more than S seconds after\n"
+		"                           their arrival (default 300; 0: no limit)\n"
+		"  --flag-past-skew S       mark events whose time is more than S seconds before\n"
+		"                           their arrival \"time_skew\":true (default 0: never)\n"
 		"  --help                   this text\n"
 		"\n"
 		"Testing only: the environment variable " SERVE_TEST_CLOCK_ENV "=FILE shifts the\n"
@@ -111,6 +122,45 @@ static void usage(FILE *f)
 		d.max_body, (unsigned long long)d.ready_max_lag,
 		(unsigned long long)d.max_fresh_lag, (unsigned long long)d.idem_window_s,
 		(unsigned long long)d.idem_max_keys, (unsigned long long)d.idem_snapshot_s);
+}
+
+/* The redaction and event-time options (0x7e0..0x7e4) into p; -1 said. */
+static int policy_option(int c, const char *arg, struct event_policy *p)
+{
+	struct ls_err err = { { 0 } };
+	uint64_t v;
+
+	switch (c) {
+	case 0x7e0: {
+		char buf[1024], *s, *save = NULL;
+
+		snprintf(buf, sizeof(buf), "%s", arg);
+		for (s = strtok_r(buf, ",", &save); s; s = strtok_r(NULL, ",", &save))
+			if (event_policy_add_key(p, s, &err) != LS_OK)
+				goto bad;
+		return 0;
+	}
+	case 0x7e1:
+		if (event_policy_add_pointer(p, arg, &err) != LS_OK)
+			goto bad;
+		return 0;
+	case 0x7e2:
+		event_policy_drop_defaults(p);
+		return 0;
+	default:
+		if (!ls_parse_u64(arg, 0, 100ull * 365 * 86400, &v)) {
+			fprintf(stderr, "logseal serve: bad number of seconds: %s\n", arg);
+			return -1;
+		}
+		if (c == 0x7e3)
+			p->max_future_us = (int64_t)v * 1000000;
+		else
+			p->flag_past_us = (int64_t)v * 1000000;
+		return 0;
+	}
+bad:
+	fprintf(stderr, "logseal serve: %s\n", err.msg);
+	return -1;
 }
 
 static int parse_args(int argc, char **argv, struct serve_opts *o)
@@ -158,6 +208,11 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		{ "object-lock-days", required_argument, NULL, 0x0b04 },
 		{ "object-store-backlog", required_argument, NULL, 0x0b05 },
 		{ "object-cache-bytes", required_argument, NULL, 0x0b06 },
+		{ "redact", required_argument, NULL, 0x7e0 },
+		{ "redact-pointer", required_argument, NULL, 0x7e1 },
+		{ "no-default-redaction", no_argument, NULL, 0x7e2 },
+		{ "max-future-skew", required_argument, NULL, 0x7e3 },
+		{ "flag-past-skew", required_argument, NULL, 0x7e4 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -331,6 +386,14 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 			if (!ls_parse_u64(optarg, 1, UINT64_MAX, &v))
 				goto bad;
 			tier_set_budget(v);
+			break;
+		case 0x7e0:
+		case 0x7e1:
+		case 0x7e2:
+		case 0x7e3:
+		case 0x7e4:
+			if (policy_option(c, optarg, &o->policy) < 0)
+				return -1;
 			break;
 		case 'h':
 			usage(stdout);

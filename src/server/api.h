@@ -31,6 +31,7 @@
 
 struct alert;
 struct auth;
+struct event_policy;
 struct auth_principal;
 struct denials;
 struct witnesses;
@@ -73,6 +74,9 @@ struct server {
 	_Atomic uint64_t visible;
 	/* The object store's uploader (followers/upload.h); NULL: no store. */
 	struct upload *upload;
+	/* Redaction and the event-time check of every ingested event
+	 * (core/event_policy.h); NULL: none. */
+	const struct event_policy *policy;
 };
 
 /* One query-string parameter, percent-decoded by http.c (NUL-free). */

@@ -286,8 +286,9 @@ out:
 	free(iov);
 }
 
-static void fill_ctx(const struct request *q, struct event_ctx *ctx)
+static void fill_ctx(struct server *s, const struct request *q, struct event_ctx *ctx)
 {
+	ctx->policy = s->policy;
 	ctx->writer = q->who->id;
 	ctx->remote_ip = q->remote_ip;
 	ctx->bound_service = q->who->service[0] ? q->who->service : NULL;
@@ -305,7 +306,7 @@ void api_events_post(struct server *s, const struct request *q, struct reply *r)
 	if (q->format && strcmp(q->format, "flat") == 0)
 		fmt = EVENT_FORMAT_FLAT;
 	memset(&e, 0, sizeof(e));
-	fill_ctx(q, &ctx);
+	fill_ctx(s, q, &ctx);
 	rc = event_batch_parse(q->body, q->body_len, q->body_kind, fmt, &ctx, &b, &e);
 	if (rc != LS_OK) {
 		reply_parse_error(s, q, r, rc, &e);
@@ -323,7 +324,7 @@ void api_k8s_post(struct server *s, const struct request *q, struct reply *r)
 	ls_rc rc;
 
 	memset(&e, 0, sizeof(e));
-	fill_ctx(q, &ctx);
+	fill_ctx(s, q, &ctx);
 	rc = event_k8s_parse(q->body, q->body_len, &ctx, &b, &e);
 	if (rc != LS_OK) {
 		reply_parse_error(s, q, r, rc, &e);

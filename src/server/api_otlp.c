@@ -174,6 +174,7 @@ void api_otlp_logs_post(struct server *s, const struct request *q, struct reply 
 		}
 		body = plain;
 	}
+	ctx.policy = s->policy;
 	ctx.writer = q->who->id;
 	ctx.remote_ip = q->remote_ip;
 	ctx.bound_service = q->who->service[0] ? q->who->service : NULL;

@@ -127,6 +127,7 @@ void serve_opts_init(struct serve_opts *o)
 	o->idem_window_s = DEFAULT_IDEM_WINDOW_S;
 	o->idem_max_keys = DEFAULT_IDEM_MAX_KEYS;
 	o->idem_snapshot_s = DEFAULT_IDEM_SNAPSHOT_S;
+	event_policy_init(&o->policy);
 }
 
 /* HOST:PORT or [V6]:PORT -> address.  *loopback tells whether plain HTTP
@@ -394,6 +395,7 @@ ls_rc serve_open(const struct serve_opts *opts, struct serve **out, struct ls_er
 	s->max_body = o->max_body;
 	s->ready_max_lag = o->ready_max_lag;
 	s->max_fresh_lag = o->max_fresh_lag;
+	s->policy = &sv->o.policy;
 	memset(&lo, 0, sizeof(lo));
 	lo.dir = o->dir;
 	lo.checkpoint_interval_ms = o->checkpoint_ms;

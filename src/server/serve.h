@@ -18,6 +18,7 @@
 #ifndef LS_SERVE_H
 #define LS_SERVE_H
 
+#include "core/event_policy.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,9 @@
 
 struct serve_opts {
 	const char *dir;
+	/* Redaction and the event-time check (core/event_policy.h): the
+	 * defaults after serve_opts_init(). */
+	struct event_policy policy;
 	const char *listen;		/* HOST:PORT or [V6]:PORT; port 0: any free one */
 	const char *tls_cert;		/* PEM files; both or neither */
 	const char *tls_key;
