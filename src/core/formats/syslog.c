@@ -214,6 +214,10 @@ static void set_msg(struct cur *c, struct syslog_msg *m)
 		p += 3;
 		n -= 3;
 	}
+	/* A trailing LF is the sender's framing (rsyslog's templates end in
+	 * one), not the message's. */
+	if (n > 0 && p[n - 1] == '\n')
+		n--;
 	m->msg.p = n ? p : NULL;
 	m->msg.n = n;
 }
