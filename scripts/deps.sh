@@ -6,13 +6,14 @@ set -e
 need=""
 for p in gcc make pkg-config clang libclang-rt-14-dev libssl-dev libjansson-dev \
 	libmicrohttpd-dev libsqlite3-dev zlib1g-dev libdeflate-dev libzstd-dev libroaring-dev libcurl4-openssl-dev libxml2-dev \
-	libp11-kit-dev libcmocka-dev curl jq openssl python3 iproute2 util-linux mount e2fsprogs postgresql prometheus; do
+	libp11-kit-dev libcmocka-dev librelp-dev curl jq openssl python3 iproute2 util-linux mount e2fsprogs postgresql prometheus; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
 done
 # The test part (`deps.sh test`: make test, make asan; never make run): Ceph's
 # S3 gateway (tests/engines/ceph.sh) and the AWS CLI for the object-store tests.
 if [ "${1:-}" = test ]; then
-	for p in ceph-mon ceph-mgr ceph-osd radosgw ceph-common awscli python3-nacl softhsm2 opensc; do
+	for p in ceph-mon ceph-mgr ceph-osd radosgw ceph-common awscli python3-nacl softhsm2 opensc \
+		rsyslog rsyslog-relp libivykis0 libnet1 libjson-c5 libwrap0; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
 	done
 fi
