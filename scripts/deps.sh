@@ -17,6 +17,17 @@ if [ "${1:-}" = test ]; then
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
 	done
 fi
+# syslog-ng and rsyslog conflict as packages (system-log-daemon): the tests
+# run syslog-ng (t0955) from its Debian package unpacked, not installed.
+SYSLOG_NG_ROOT=${SYSLOG_NG_ROOT:-/opt/logseal-test/syslog-ng}
+if [ "${1:-}" = test ] && [ ! -x "$SYSLOG_NG_ROOT/usr/sbin/syslog-ng" ] && [ ! -x /usr/sbin/syslog-ng ]; then
+	S=""; [ "$(id -u)" -ne 0 ] && S=sudo
+	d=$(mktemp -d)
+	(cd "$d" && apt-get download -q syslog-ng-core >/dev/null 2>&1 ||
+		{ $S apt-get update -q >/dev/null 2>&1; apt-get download -q syslog-ng-core >/dev/null; })
+	$S mkdir -p "$SYSLOG_NG_ROOT" && $S dpkg -x "$d"/syslog-ng-core_*.deb "$SYSLOG_NG_ROOT"
+	rm -rf "$d"
+fi
 [ -z "$need" ] && exit 0
 echo "installing:$need" >&2
 SUDO=""

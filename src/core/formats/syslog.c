@@ -431,7 +431,7 @@ static int sd_collect(void *ctx, struct syslog_span id, struct syslog_span name,
 			if (w->ours[k]) {
 				json_decref(v);
 				w->rc = ls_err_set(w->err, LS_INVALID,
-						   "SD param %s@%s given twice", our_params[k],
+						   "SD param %s given twice in [%s]", our_params[k],
 						   w->map->sd_id);
 				return 1;
 			}
@@ -668,17 +668,17 @@ ls_rc syslog_to_native(const char *raw, size_t n, const struct syslog_map *map,
 	if (map->default_action && !fill(o, NULL, "action", json_string(map->default_action)))
 		goto nomem;
 	if (!has(o, "actor", "id")) {
-		rc = ls_err_set(err, LS_INVALID, "no actor: give SD param actor@%s%s", map->sd_id,
+		rc = ls_err_set(err, LS_INVALID, "no actor: no param actor in SD element [%s]%s", map->sd_id,
 				map->json_body ? " or a JSON event as MSG" : "");
 		goto out;
 	}
 	if (!json_object_get(o, "action")) {
-		rc = ls_err_set(err, LS_INVALID, "no action: give SD param action@%s or a MSGID",
+		rc = ls_err_set(err, LS_INVALID, "no action: no param action in SD element [%s] and no MSGID",
 				map->sd_id);
 		goto out;
 	}
 	if (!json_object_get(o, "outcome")) {
-		rc = ls_err_set(err, LS_INVALID, "no outcome: give SD param outcome@%s",
+		rc = ls_err_set(err, LS_INVALID, "no outcome: no param outcome in SD element [%s]",
 				map->sd_id);
 		goto out;
 	}
