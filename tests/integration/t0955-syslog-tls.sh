@@ -46,7 +46,8 @@ source s_in { file("$S/in.log" flags(no-parse) follow-freq(0.2) program-override
 parser p_kv { kv-parser(prefix(".SDATA.logseal@32473.")); };
 destination d_logseal {
   syslog("127.0.0.1" port($SPORT) transport("tls")
-         tls(ca-file("$CERT") peer-verify(required-trusted)));
+         tls(ca-file("$CERT") peer-verify(required-trusted))
+         disk-buffer(reliable(yes) mem-buf-size(1048576) disk-buf-size(10485760) dir("$S")));
 };
 log { source(s_in); parser(p_kv); destination(d_logseal); };
 EOF
