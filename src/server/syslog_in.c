@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +40,8 @@
 
 #define DEFAULT_MAX_CONNS 256
 #define EXCERPT_MAX 256
+#define HANDSHAKE_TIMEOUT_S 10	/* a TLS client that does not finish its handshake */
+#define IDLE_TIMEOUT_S 600	/* a connection silent this long is closed (senders reconnect) */
 
 struct sin_conn {
 	struct syslog_in *l;
@@ -181,6 +184,39 @@ static void reply_release(struct reply *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* Each pending message validated alone (as the batch's parse would); the
+ * refused ones leave ok[] with their reason.  Returns how many. */
+static int prevalidate(struct sin_conn *c, char **text, int *ok, char (*why)[SIN_WHY_MAX],
+		       size_t n, int64_t now)
+{
+	struct syslog_in *l = c->l;
+	struct event_ctx ctx = { l->who.id, c->remote_ip,
+				 l->who.service[0] ? l->who.service : NULL, now };
+	int refused = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct event_batch b = { 0 };
+		struct event_error e;
+		ls_rc r;
+
+		if (!ok[i])
+			continue;
+		memset(&e, 0, sizeof(e));
+		r = event_batch_parse(text[i], strlen(text[i]), EVENT_BODY_JSON,
+				      EVENT_FORMAT_NATIVE, &ctx, &b, &e);
+		event_batch_release(&b);
+		if (r == LS_INVALID || r == LS_LIMIT || r == LS_DENIED) {
+			ok[i] = 0;
+			if (e.field[0])
+				snprintf(why[i], SIN_WHY_MAX, "field %s: %s", e.field, e.reason);
+			else
+				snprintf(why[i], SIN_WHY_MAX, "%s", e.reason);
+			refused++;
+		}
+	}
+	return refused;
+}
+
 int sin_ingest(struct sin_conn *c, const struct sin_msg *msgs, size_t n, int *ok,
 	       char (*why)[SIN_WHY_MAX])
 {
@@ -188,7 +224,7 @@ int sin_ingest(struct sin_conn *c, const struct sin_msg *msgs, size_t n, int *ok
 	struct request q;
 	char **text = calloc(n ? n : 1, sizeof(*text));
 	size_t *pos = calloc(n ? n : 1, sizeof(*pos));	/* batch position -> message */
-	int pending = 0, rc = 0;
+	int pending = 0, rc = 0, validated = 0;
 	int64_t now = wall_us();
 
 	if (!text || !pos) {
@@ -290,6 +326,19 @@ int sin_ingest(struct sin_conn *c, const struct sin_msg *msgs, size_t n, int *ok
 				notice(l, "%s: unexpected refusal of a batch", q.path);
 				goto out;
 			}
+			/* Find every refusal at once (one parse each), not one
+			 * append attempt per bad message. */
+			if (!validated) {
+				int k;
+
+				validated = 1;
+				k = prevalidate(c, text, ok, why, n, now);
+				if (k > 0) {
+					pending -= k;
+					reply_release(&r);
+					continue;
+				}
+			}
 			ok[pos[at]] = 0;
 			snprintf(why[pos[at]], SIN_WHY_MAX, "%s", msg ? msg : "invalid event");
 			pending--;
@@ -325,7 +374,11 @@ static void *conn_main(void *arg)
 {
 	struct sin_conn *c = arg;
 	struct syslog_in *l = c->l;
+	struct timeval tv = { HANDSHAKE_TIMEOUT_S, 0 };
 
+	/* A connection holds a thread: one that never speaks must not hold
+	 * it for ever (the listener takes max_conns at most). */
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (l->ctx) {
 		c->ssl = SSL_new(l->ctx);
 		if (!c->ssl || !SSL_set_fd(c->ssl, c->fd) || SSL_accept(c->ssl) != 1) {
@@ -340,6 +393,8 @@ static void *conn_main(void *arg)
 			goto out;
 		}
 	}
+	tv.tv_sec = IDLE_TIMEOUT_S;
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (l->o.kind == SYSLOG_IN_RELP)
 		relp_session(c);
 	else

@@ -106,14 +106,16 @@ good = b'<134>1 2026-01-02T03:04:05.000006Z web01 shop 77 - [logseal@32473 actor
 bad = b'<134>1 2026-01-02T03:04:05Z web01 shop - - - a line without actor'
 nomsgid = b'<13>Jan  2 03:04:05 web02 sshd[42]: {"actor":{"id":"carol"},"action":"ssh.login","outcome":"denied"}'
 out = frame(1, b"open", b"relp_version=0\nrelp_software=t0950\ncommands=syslog")
+resv = b'<134>1 - web01 shop - - [logseal@32473 actor="x" action="logseal.token.create" outcome="success"]'
 out += frame(2, b"syslog", good) + frame(3, b"syslog", bad) + frame(4, b"syslog", good) + frame(5, b"syslog", nomsgid)
+out += frame(6, b"syslog", resv)
 s.sendall(out)
 buf = b""
-while buf.count(b"\n") < 5 + 3:   # open's answer holds 3 LFs
+while buf.count(b"\n") < 6 + 3:   # open's answer holds 3 LFs
     d = s.recv(65536)
     if not d: break
     buf += d
-s.sendall(frame(6, b"close"))
+s.sendall(frame(7, b"close"))
 rest = s.recv(100)
 print(buf.decode())
 print("CLOSE", rest.decode().strip())
@@ -124,7 +126,9 @@ check_eq "a mapped message: 200" "2 rsp 6 200 OK" "$(grep '^2 rsp' "$TMP/relpc.o
 check "an unmappable one: 500 with the reason" grep -q '^3 rsp [0-9]* 500 no actor' "$TMP/relpc.out"
 check_eq "its resend: 200" "4 rsp 6 200 OK" "$(grep '^4 rsp' "$TMP/relpc.out")"
 check_eq "RFC 3164 with a JSON body: 200" "5 rsp 6 200 OK" "$(grep '^5 rsp' "$TMP/relpc.out")"
-check "close answered" grep -q '^CLOSE 6 rsp 0' "$TMP/relpc.out"
+check "an event the validator refuses (reserved action): 500 with the field" \
+	grep -q '^6 rsp [0-9]* 500 field action: .*reserved' "$TMP/relpc.out"
+check "close answered" grep -q '^CLOSE 7 rsp 0' "$TMP/relpc.out"
 for _ in $(seq 1 20); do "$TESTBIN/journalcat" "$D" | grep -aq carol && break; sleep 0.2; done
 check_eq "the resend is one event" 1 "$(journal_count '"id":"sd-1"' "$D")"
 "$TESTBIN/journalcat" "$D" | grep -a '"id":"sd-1"' >"$TMP/sd1"
