@@ -59,7 +59,7 @@ LOADGEN_CONNS=${LOADGEN_CONNS:-8}
 HTTP_BATCHES=${HTTP_BATCHES:-1 100 1000}
 BENCH_STRICT=${BENCH_STRICT:-0}
 BENCH_ROOT=${BENCH_TMP:-$BUILD_ABS/bench-tmp}
-BENCH_SECTIONS=${BENCH_SECTIONS:-engine import http window read disk reindex verify queries sustained objstore}
+BENCH_SECTIONS=${BENCH_SECTIONS:-engine import http relp window read disk reindex verify queries sustained objstore}
 WINDOW_SECONDS=${WINDOW_SECONDS:-10}
 WINDOW_SAMPLE_MS=${WINDOW_SAMPLE_MS:-50}
 READ_N=${READ_N:-1000000}
@@ -104,6 +104,8 @@ T=""
 . bench/sustain.sh
 # objstore_section and objstore_summary (issue 15: BENCH_SECTIONS=objstore).
 . bench/objstore.sh
+# relp_section (issue 18: RELP ingest next to HTTP).
+. bench/relp.sh
 has() { case " $BENCH_SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 fail() { echo "bench: FAILED ($STEP): $*" >&2; exit 1; }
@@ -370,6 +372,11 @@ if [ -n "$HTTP_EPS" ] && [ -n "${PG_EPS:-}" ]; then
 	printf '  %-40s %12s\n' "ratio to PostgreSQL (batches of 1000)" \
 		"$(awk -v a="$HTTP_EPS" -v b="$PG_EPS" 'BEGIN { printf "%.2fx", a / b }')"
 fi
+fi
+
+# --------------------------------------------------------------------- RELP
+if has relp; then
+	relp_section
 fi
 
 # ------------------------------------------------------------------- window

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "base/ls.h"
+#include "core/formats/syslog.h"
 
 /* Testing only: FILE holding seconds by which the alert engine's and the
  * retention worker's clock are shifted (re-read at every use). */
@@ -78,6 +79,13 @@ struct serve_opts {
 	int object_store_path_style;		/* 1: path-style addressing */
 	uint64_t object_lock_days;		/* 0: the file's, else from retention */
 	uint64_t object_store_backlog;		/* 0: the file's, else 1 GiB */
+	/* The syslog listeners (server/syslog_in.h): RELP and RFC 5425
+	 * syslog over TLS (TLS with tls_cert/tls_key; plain TCP only on
+	 * loopback), writing as the writer token in syslog_token_file,
+	 * mapped by syslog_map (core/formats/syslog.h).  NULL: not served. */
+	const char *relp_listen, *syslog_tls_listen;
+	const char *syslog_token_file;
+	struct syslog_map syslog_map;
 	/* What the server has to say besides its errors (a recovered torn
 	 * tail, a token store it created, retention passes, problems at the
 	 * stop), one line each; from any thread.  NULL: nothing is said. */
@@ -116,6 +124,7 @@ struct serve_info {
 	uint64_t idem_covered;		/* entries the snapshot covered */
 	uint64_t idem_scanned;		/* journal entries read after it */
 	double idem_seconds, idem_cpu_seconds;
+	unsigned relp_port, syslog_tls_port;	/* 0: not served */
 };
 void serve_info(struct serve *s, struct serve_info *out);
 
