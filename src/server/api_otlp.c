@@ -16,7 +16,8 @@
  * in the same batch, and OTLP clients do not retry a partial success.
  * A body that is not an ExportLogsServiceRequest is a 400 (the exporter
  * drops it, as retrying cannot help); a busy or failing log is the usual
- * 503/507, which the exporter retries.
+ * 503, which the exporter retries; a full disk is a 503 too (Retry-After
+ * 60), not 507, which OTLP clients would take as permanent.
  *
  * Records have no idempotency key (OTLP has none), so a batch the exporter
  * resends after a lost reply is stored twice: delivery is at least once.
@@ -209,6 +210,12 @@ void api_otlp_logs_post(struct server *s, const struct request *q, struct reply 
 		rc = log_append(s->log, iov, res.batch.n, &first, &err);
 		if (rc != LS_OK) {
 			reply_append_error(s, r, rc, &err);
+			/* OTLP clients retry 429, 502, 503 and 504 only: a full disk
+			 * (507) would make the collector drop the batch for good. */
+			if (r->status == 507) {
+				r->status = 503;
+				r->retry_after = 60;
+			}
 			goto out;
 		}
 		api_appended(s, first + res.batch.n);
