@@ -141,6 +141,14 @@ static bool key_matches(const char *key, size_t kl, const char *name)
 	return true;
 }
 
+bool event_policy_key_redacted(const struct event_policy *p, const char *key, size_t kl)
+{
+	for (size_t n = 0; p && n < p->nkeys; n++)
+		if (key_matches(key, kl, p->keys[n]))
+			return true;
+	return false;
+}
+
 /* Might s[0..n) hold a member named (or ending in) name?  Looks for
  * name followed by `":`, case-insensitively. */
 static bool maybe_key(const char *s, size_t n, const char *name, size_t nl)

@@ -60,6 +60,11 @@ ls_rc event_policy_add_key(struct event_policy *p, const char *name, struct ls_e
  * or with a '~' not followed by 0 or 1). */
 ls_rc event_policy_add_pointer(struct event_policy *p, const char *ptr, struct ls_err *err);
 
+/* Whether an attribute or member named key (kl bytes) is redacted by p's
+ * names (the rule above); false when p is NULL.  For inputs kept outside
+ * details, such as the excerpt of a rejected OTLP record. */
+bool event_policy_key_redacted(const struct event_policy *p, const char *key, size_t kl);
+
 /* Applied to every accepted event by evt_policy_apply() (formats/formats.h:
  * the event code's side, so that event.c need not include this header). */
 

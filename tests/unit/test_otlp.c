@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "core/event.h"
+#include "core/event_policy.h"
 #include "core/formats/otlp.h"
 
 #define RECEIVED_US 1704164645123456LL
@@ -334,6 +335,36 @@ static void test_service_binding(void **state)
 	free(js);
 }
 
+/* A rejected record's excerpt does not carry what redaction would remove. */
+static void test_rejected_excerpt_redacted(void **state)
+{
+	static struct event_policy pol;
+	struct event_ctx c = ctx;
+	struct otlp_result r;
+	char why[256];
+	const char *s =
+		"{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{\"timeUnixNano\":"
+		"\"1700000000000000000\",\"attributes\":[{\"key\":\"event.name\",\"value\":"
+		"{\"stringValue\":\"login\"}},{\"key\":\"db.Password\",\"value\":"
+		"{\"stringValue\":\"hunter2\"}}]}]}]}]}";
+
+	(void)state;
+	event_policy_init(&pol);
+	c.policy = &pol;
+	assert_int_equal(otlp_logs_parse(s, strlen(s), OTLP_JSON, &c, &r, why, sizeof(why)), LS_OK);
+	assert_int_equal(r.rejected, 1);
+	assert_int_equal(r.batch.n, 1);
+	assert_null(strstr(r.batch.items[0].json, "hunter2"));
+	assert_non_null(strstr(r.batch.items[0].json, "db.Password"));
+	assert_non_null(strstr(r.batch.items[0].json, "[REDACTED]"));
+	otlp_result_release(&r);
+	/* without a policy the excerpt is the record as sent */
+	assert_int_equal(otlp_logs_parse(s, strlen(s), OTLP_JSON, &ctx, &r, why, sizeof(why)),
+			 LS_OK);
+	assert_non_null(strstr(r.batch.items[0].json, "hunter2"));
+	otlp_result_release(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -342,6 +373,7 @@ int main(void)
 		cmocka_unit_test(test_malformed_protobuf),
 		cmocka_unit_test(test_json_requests),
 		cmocka_unit_test(test_service_binding),
+		cmocka_unit_test(test_rejected_excerpt_redacted),
 	};
 
 	return cmocka_run_group_tests_name("otlp", tests, NULL, NULL);

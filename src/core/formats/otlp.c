@@ -38,7 +38,8 @@
  *  2. A record that cannot be mapped is not dropped silently: it is counted
  *     (the reply's partialSuccess) and recorded by a logseal.ingest.rejected
  *     event in the same batch (details: record, field, error, sha256 of the
- *     record's canonical OTLP/JSON, and its first OTLP_EXCERPT bytes).
+ *     record's canonical OTLP/JSON, and its first OTLP_EXCERPT bytes), the
+ *     values of attributes the redaction policy names replaced first.
  *  3. The request as a whole is refused only when it is not an
  *     ExportLogsServiceRequest (not JSON/protobuf, wrong member types
  *     outside the records).
@@ -46,6 +47,7 @@
 #include "core/formats/otlp.h"
 #include "core/formats/formats.h"
 #include "core/event.h"
+#include "core/event_policy.h"
 #include "base/crypto.h"
 
 #include <errno.h>
@@ -546,6 +548,43 @@ static ls_rc map_record(struct rec *c, json_t *lr, json_t *rattrs_in, json_t *sc
 	return LS_OK;
 }
 
+/* In a copy of a rejected record: the value of every attribute (at any
+ * depth) whose key the policy redacts becomes {"stringValue":"[REDACTED]"},
+ * so the record's excerpt does not carry the secrets its event would not
+ * have.  Returns the number replaced, -1 on OOM. */
+static int redact_record(const struct event_policy *p, json_t *v, unsigned depth)
+{
+	json_t *x, *k;
+	const char *key;
+	size_t i;
+	int n = 0, r;
+
+	if (!p || depth > ANY_MAX_DEPTH * 3)
+		return 0;
+	if (json_is_object(v)) {
+		k = json_object_get(v, "key");
+		if (json_is_string(k) && json_object_get(v, "value") &&
+		    event_policy_key_redacted(p, json_string_value(k), json_string_length(k))) {
+			if (json_object_set_new(v, "value",
+						json_pack("{s:s}", "stringValue", "[REDACTED]")))
+				return -1;
+			return 1;
+		}
+		json_object_foreach(v, key, x) {
+			if ((r = redact_record(p, x, depth + 1)) < 0)
+				return -1;
+			n += r;
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, x) {
+			if ((r = redact_record(p, x, depth + 1)) < 0)
+				return -1;
+			n += r;
+		}
+	}
+	return n;
+}
+
 /* The logseal.ingest.rejected event of record pos (its OTLP/JSON lr). */
 static ls_rc rejected_event(struct acc *a, json_t *lr, size_t pos, const struct event_error *e)
 {
@@ -556,7 +595,13 @@ static ls_rc rejected_event(struct acc *a, json_t *lr, size_t pos, const struct 
 	json_t *d;
 	ls_rc rc;
 
+	lr = json_deep_copy(lr);
+	if (!lr || redact_record(a->ctx->policy, lr, 0) < 0) {
+		json_decref(lr);
+		return LS_NOMEM;
+	}
 	rc = event_canonical(lr, &canon, &clen);
+	json_decref(lr);
 	if (rc == LS_NOMEM)
 		return rc;
 	if (rc) {
