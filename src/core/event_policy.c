@@ -4,8 +4,10 @@
  *
  * Works on the canonical bytes that event.c or event_fast.c produced, so
  * both paths get the same result by construction.  Most events hold none of
- * the policy's names: a case-insensitive scan of the bytes for `name":`
- * rules those out without a parse.  The time is read from the bytes too:
+ * the policy's names: one memchr pass over the key ends (`":`), each
+ * compared backwards with the names, rules those out without a parse
+ * (ingest of 1,000-event batches: within a few per cent of no policy; a
+ * scan per name was 45% slower).  The time is read from the bytes too:
  * in canonical JSON every `"time":"` is a member named time (a quote inside
  * a string is escaped), members are sorted, and after the top-level "time"
  * come only "time_skew" and "writer" (a string): so the last occurrence is
@@ -149,23 +151,6 @@ bool event_policy_key_redacted(const struct event_policy *p, const char *key, si
 	return false;
 }
 
-/* Might s[0..n) hold a member named (or ending in) name?  Looks for
- * name followed by `":`, case-insensitively. */
-static bool maybe_key(const char *s, size_t n, const char *name, size_t nl)
-{
-	for (size_t i = 0; i + nl + 2 <= n; i++) {
-		size_t k;
-
-		if (norm(s[i]) != name[0])
-			continue;
-		for (k = 1; k < nl && norm(s[i + k]) == name[k]; k++)
-			;
-		if (k == nl && s[i + nl] == '"' && s[i + nl + 1] == ':')
-			return true;
-	}
-	return false;
-}
-
 /* The last segment of a pointer, unescaped, into out. */
 static void last_segment(const char *ptr, char *out, size_t cap)
 {
@@ -181,6 +166,48 @@ static void last_segment(const char *ptr, char *out, size_t cap)
 		}
 	}
 	out[o] = 0;
+}
+
+/* Does the text just before s[end] end with name (normalised)? */
+static bool ends_with(const char *s, size_t end, const char *name)
+{
+	size_t nl = strlen(name);
+
+	if (end < nl)
+		return false;
+	for (size_t i = 0; i < nl; i++)
+		if (norm(s[end - nl + i]) != name[i])
+			return false;
+	return true;
+}
+
+/*
+ * Might s[0..n) hold a member whose key ends with one of the policy's names
+ * or pointer segments?  One memchr pass over the colons: every key ends
+ * with `":`, so each `":` is checked against the names backwards.  (A `":`
+ * inside a string value is escaped as `\":`, a harmless extra check.)
+ */
+static bool maybe_keys(const struct event_policy *p, const char *s, size_t n)
+{
+	const char *c = s, *end = s + n;
+	char seg[EVENT_POLICY_MAX_NAMES][EVENT_POLICY_NAME_MAX];
+
+	for (size_t i = 0; i < p->npointers; i++)
+		last_segment(p->pointers[i], seg[i], sizeof(seg[i]));
+	while ((c = memchr(c, ':', (size_t)(end - c))) != NULL) {
+		size_t at = (size_t)(c - s);
+
+		c++;
+		if (at < 2 || s[at - 1] != '"')
+			continue;
+		for (size_t i = 0; i < p->nkeys; i++)
+			if (ends_with(s, at - 1, p->keys[i]))
+				return true;
+		for (size_t i = 0; i < p->npointers; i++)
+			if (ends_with(s, at - 1, seg[i]))
+				return true;
+	}
+	return false;
 }
 
 /* ------------------------------------------------------------------ */
@@ -323,10 +350,14 @@ static bool entry_time(const char *s, size_t n, int64_t *t, size_t *end)
 	char buf[40];
 	const char *q;
 
-	while ((p = memmem(p, n - (size_t)(p - s), TIME_KEY, kl)) != NULL) {
-		hit = p;
-		p += kl;
-	}
+	/* From the end: the top-level time is near it (only time_skew and
+	 * writer follow). */
+	(void)p;
+	for (size_t i = n >= kl ? n - kl + 1 : 0; i-- > 0;)
+		if (s[i] == '"' && !memcmp(s + i, TIME_KEY, kl)) {
+			hit = s + i;
+			break;
+		}
 	if (!hit)
 		return false;
 	hit += kl;
@@ -372,17 +403,8 @@ ls_rc evt_policy_apply(const struct event_ctx *ctx, size_t pos, struct event_err
 		skew = p->flag_past_us && t < ctx->received_us &&
 		       ctx->received_us - t > p->flag_past_us;
 	}
-	/* Redaction is only looked for in details and reason. */
-	if (strstr(it->json, "\"details\":{") || strstr(it->json, "\"reason\":\"")) {
-		for (size_t i = 0; i < p->nkeys && !maybe; i++)
-			maybe = maybe_key(it->json, it->len, p->keys[i], strlen(p->keys[i]));
-		for (size_t i = 0; i < p->npointers && !maybe; i++) {
-			char seg[EVENT_POLICY_NAME_MAX];
-
-			last_segment(p->pointers[i], seg, sizeof(seg));
-			maybe = maybe_key(it->json, it->len, seg, strlen(seg));
-		}
-	}
+	if (p->nkeys || p->npointers)
+		maybe = maybe_keys(p, it->json, it->len);
 	if (!maybe && !skew)
 		return LS_OK;
 	if (!maybe) {
