@@ -1,7 +1,8 @@
 /*
  * fuzz_otlp.c - POST /v1/logs bodies -> events.  The first input byte picks
  * the encoding (even: protobuf through otlp_pb.c, odd: OTLP/JSON); the rest
- * is the body.
+ * is the body; bit 1 of it applies the default event policy (redaction,
+ * time check) as the server does.
  *
  * Beyond "no crash, no leak, no UB, no read past the input" it checks the
  * invariants of otlp.c: accepted + rejected = records; every produced
@@ -16,7 +17,10 @@
 #include <string.h>
 
 #include "core/event.h"
+#include "core/event_policy.h"
 #include "core/formats/otlp.h"
+
+static struct event_policy policy;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -32,6 +36,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
+	if (!policy.nkeys) {
+		event_policy_init(&policy);
+		policy.flag_past_us = 86400LL * 1000000;
+	}
+	if (data[0] & 2)
+		ctx.policy = &policy;
 	rc = otlp_logs_parse((const char *)data + 1, size - 1, data[0] & 1 ? OTLP_JSON : OTLP_PROTOBUF,
 			     &ctx, &r, why, sizeof(why));
 	if (rc != LS_OK) {
