@@ -82,6 +82,7 @@ $(BUILD)/tests/%: tests/helpers/%.c $(BUILD)/liblogseal.a
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -o $@ $< $(BUILD)/liblogseal.a $(LDLIBS)
 
 $(BUILD)/bench/loadgen $(BUILD)/bench/qbench: $(BUILD)/bench/bench_http.o
+$(BUILD)/bench/relp_load: LDLIBS += $(shell pkg-config --libs relp 2>/dev/null)
 $(BUILD)/bench/%: bench/%.c $(BUILD)/liblogseal.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -o $@ $< $(filter %.o,$^) $(BUILD)/liblogseal.a $(LDLIBS)

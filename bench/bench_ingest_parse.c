@@ -73,7 +73,7 @@ static double measure(parse_fn fn, const struct body *bs, size_t nb, const struc
 
 int main(int argc, char **argv)
 {
-	struct event_ctx c = { "tok-bench", "127.0.0.1", NULL, 1704164645123456LL };
+	struct event_ctx c = { "tok-bench", "127.0.0.1", NULL, 1704164645123456LL, NULL };
 	size_t total = 100000, batch = 1000, nb, i, k;
 	uint64_t rng = 42;
 	int rounds = 5;

@@ -60,7 +60,7 @@ LOADGEN_CONNS=${LOADGEN_CONNS:-8}
 HTTP_BATCHES=${HTTP_BATCHES:-1 100 1000}
 BENCH_STRICT=${BENCH_STRICT:-0}
 BENCH_ROOT=${BENCH_TMP:-$BUILD_ABS/bench-tmp}
-BENCH_SECTIONS=${BENCH_SECTIONS:-engine import http window read disk reindex verify queries sustained objstore dashboard cluster}
+BENCH_SECTIONS=${BENCH_SECTIONS:-engine import http relp window read disk reindex verify queries sustained objstore dashboard cluster}
 WINDOW_SECONDS=${WINDOW_SECONDS:-10}
 WINDOW_SAMPLE_MS=${WINDOW_SAMPLE_MS:-50}
 READ_N=${READ_N:-1000000}
@@ -374,6 +374,11 @@ if [ -n "$HTTP_EPS" ] && [ -n "${PG_EPS:-}" ]; then
 	printf '  %-40s %12s\n' "ratio to PostgreSQL (batches of 1000)" \
 		"$(awk -v a="$HTTP_EPS" -v b="$PG_EPS" 'BEGIN { printf "%.2fx", a / b }')"
 fi
+fi
+
+# --------------------------------------------------------------------- RELP
+if has relp; then
+	relp_section
 fi
 
 # ------------------------------------------------------------------- window

@@ -15,10 +15,10 @@
 #include "core/event_fast.h"
 
 static const struct event_ctx ctxs[4] = {
-	{ "tok-w1", "127.0.0.1", NULL, 1704164645123456LL },
-	{ NULL, NULL, NULL, 0 },
-	{ "w\"2\\\x01", "::1", "billing", -1 },
-	{ "tok", "10.0.0.1", "caf\xc3\xa9", 253402300799999999LL },
+	{ "tok-w1", "127.0.0.1", NULL, 1704164645123456LL, NULL },
+	{ NULL, NULL, NULL, 0, NULL },
+	{ "w\"2\\\x01", "::1", "billing", -1, NULL },
+	{ "tok", "10.0.0.1", "caf\xc3\xa9", 253402300799999999LL, NULL },
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

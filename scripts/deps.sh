@@ -13,7 +13,7 @@ want() {
 }
 for p in gcc make pkg-config libssl-dev libjansson-dev \
 	libmicrohttpd-dev libsqlite3-dev zlib1g-dev libdeflate-dev libzstd-dev libroaring-dev libcurl4-openssl-dev libxml2-dev libpq-dev \
-	libp11-kit-dev curl jq openssl python3; do
+	libp11-kit-dev librelp-dev curl jq openssl python3; do
 	want "$p"
 done
 # The test part (`deps.sh test`: make test, asan, fuzz, bench, crash; never make
@@ -22,7 +22,9 @@ done
 if [ "${1:-}" = test ]; then
 	for p in ceph-mon ceph-mgr ceph-osd radosgw ceph-common awscli python3-nacl softhsm2 opensc \
 		clang libclang-rt-14-dev libcmocka-dev iproute2 util-linux mount e2fsprogs postgresql prometheus \
-		patroni etcd-server etcd-client python3-etcd; do
+		patroni etcd-server etcd-client python3-etcd \
+		rsyslog rsyslog-relp libivykis0 libnet1 libjson-c5 libwrap0 \
+		protobuf-compiler python3-jsonschema; do
 		want "$p"
 	done
 fi
@@ -30,6 +32,17 @@ fi
 # (scripts/vendor_web.sh); Node.js from elsewhere may bring its own npm.
 if [ -n "${DEPS_LIST:-}" ] || ! command -v npm >/dev/null 2>&1; then want npm; fi
 [ -n "${DEPS_LIST:-}" ] && exit 0
+# syslog-ng and rsyslog conflict as packages (system-log-daemon): the tests
+# run syslog-ng (t0955) from its Debian package unpacked, not installed.
+SYSLOG_NG_ROOT=${SYSLOG_NG_ROOT:-/opt/logseal-test/syslog-ng}
+if [ "${1:-}" = test ] && [ ! -x "$SYSLOG_NG_ROOT/usr/sbin/syslog-ng" ] && [ ! -x /usr/sbin/syslog-ng ]; then
+	S=""; [ "$(id -u)" -ne 0 ] && S=sudo
+	d=$(mktemp -d)
+	(cd "$d" && apt-get download -q syslog-ng-core >/dev/null 2>&1 ||
+		{ $S apt-get update -q >/dev/null 2>&1; apt-get download -q syslog-ng-core >/dev/null; })
+	$S mkdir -p "$SYSLOG_NG_ROOT" && $S dpkg -x "$d"/syslog-ng-core_*.deb "$SYSLOG_NG_ROOT"
+	rm -rf "$d"
+fi
 [ -z "$need" ] && exit 0
 echo "installing:$need" >&2
 SUDO=""

@@ -110,6 +110,31 @@ static void usage(FILE *f)
 		"                           target_session_attrs=read-write), every node a replica\n"
 		"                           of the log (docs/CLUSTER.md)\n"
 		"  --node NAME              this node's name in the cluster (default HOST:PORT)\n"
+		"  --redact KEY[,KEY...]    also redact details members named KEY (any case; also\n"
+		"                           ..._KEY, ...-KEY, ....KEY) before hashing; defaults:\n"
+		"                           password passwd secret token authorization api_key\n"
+		"                           apikey (docs/SCHEMA.md)\n"
+		"  --redact-pointer PTR     also redact this JSON pointer: /reason or /details/...\n"
+		"                           (repeatable)\n"
+		"  --no-default-redaction   do not redact the default names\n"
+		"  --max-future-skew S      refuse events whose time is more than S seconds after\n"
+		"                           their arrival (default 300; 0: no limit)\n"
+		"  --flag-past-skew S       mark events whose time is more than S seconds before\n"
+		"                           their arrival \"time_skew\":true (default 0: never)\n"
+		"  --relp HOST:PORT         also take syslog over RELP (rsyslog omrelp), TLS with\n"
+		"                           --tls-cert/--tls-key, plain TCP only on loopback;\n"
+		"                           answered 200 once durable (docs/SHIPPERS.md)\n"
+		"  --syslog-tls HOST:PORT   also take RFC 5425 syslog over TLS (octet counting)\n"
+		"  --syslog-token-file FILE the writer token both listeners write as (its\n"
+		"                           service binding applies)\n"
+		"  --syslog-sd-id ID        SD-ID whose params map to event fields\n"
+		"                           (default " SYSLOG_DEFAULT_SD_ID ")\n"
+		"  --syslog-default-outcome O  outcome of a message without one (default\n"
+		"                           unknown; none: refuse it)\n"
+		"  --syslog-default-actor ID  actor.id of a message without one (default: refuse)\n"
+		"  --syslog-default-action A  action without one and without MSGID (default: refuse)\n"
+		"  --syslog-id hash|none    a message without id gets \"syslog:\" + SHA-256 of its\n"
+		"                           bytes, so a resend is one event (default hash)\n"
 		"  --help                   this text\n"
 		"\n"
 		"Testing only: the environment variable " SERVE_TEST_CLOCK_ENV "=FILE shifts the\n"
@@ -118,6 +143,45 @@ static void usage(FILE *f)
 		d.max_body, (unsigned long long)d.ready_max_lag,
 		(unsigned long long)d.max_fresh_lag, (unsigned long long)d.idem_window_s,
 		(unsigned long long)d.idem_max_keys, (unsigned long long)d.idem_snapshot_s);
+}
+
+/* The redaction and event-time options (0x7e0..0x7e4) into p; -1 said. */
+static int policy_option(int c, const char *arg, struct event_policy *p)
+{
+	struct ls_err err = { { 0 } };
+	uint64_t v;
+
+	switch (c) {
+	case 0x7e0: {
+		char buf[1024], *s, *save = NULL;
+
+		snprintf(buf, sizeof(buf), "%s", arg);
+		for (s = strtok_r(buf, ",", &save); s; s = strtok_r(NULL, ",", &save))
+			if (event_policy_add_key(p, s, &err) != LS_OK)
+				goto bad;
+		return 0;
+	}
+	case 0x7e1:
+		if (event_policy_add_pointer(p, arg, &err) != LS_OK)
+			goto bad;
+		return 0;
+	case 0x7e2:
+		event_policy_drop_defaults(p);
+		return 0;
+	default:
+		if (!ls_parse_u64(arg, 0, 100ull * 365 * 86400, &v)) {
+			fprintf(stderr, "logseal serve: bad number of seconds: %s\n", arg);
+			return -1;
+		}
+		if (c == 0x7e3)
+			p->max_future_us = (int64_t)v * 1000000;
+		else
+			p->flag_past_us = (int64_t)v * 1000000;
+		return 0;
+	}
+bad:
+	fprintf(stderr, "logseal serve: %s\n", err.msg);
+	return -1;
 }
 
 static int parse_args(int argc, char **argv, struct serve_opts *o)
@@ -168,6 +232,19 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		{ "object-cache-bytes", required_argument, NULL, 0x0b06 },
 		{ "cluster", required_argument, NULL, 0x0c00 },
 		{ "node", required_argument, NULL, 0x0c01 },
+		{ "redact", required_argument, NULL, 0x7e0 },
+		{ "redact-pointer", required_argument, NULL, 0x7e1 },
+		{ "no-default-redaction", no_argument, NULL, 0x7e2 },
+		{ "max-future-skew", required_argument, NULL, 0x7e3 },
+		{ "flag-past-skew", required_argument, NULL, 0x7e4 },
+		{ "relp", required_argument, NULL, 0x5150 },
+		{ "syslog-tls", required_argument, NULL, 0x5151 },
+		{ "syslog-token-file", required_argument, NULL, 0x5152 },
+		{ "syslog-sd-id", required_argument, NULL, 0x5153 },
+		{ "syslog-default-outcome", required_argument, NULL, 0x5154 },
+		{ "syslog-default-actor", required_argument, NULL, 0x5155 },
+		{ "syslog-default-action", required_argument, NULL, 0x5156 },
+		{ "syslog-id", required_argument, NULL, 0x5157 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -293,6 +370,20 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 			o->webhook_allow = optarg;
 			break;
 		}
+		case 0x5150: o->relp_listen = optarg; break;
+		case 0x5151: o->syslog_tls_listen = optarg; break;
+		case 0x5152: o->syslog_token_file = optarg; break;
+		case 0x5153: o->syslog_map.sd_id = optarg; break;
+		case 0x5154:
+			o->syslog_map.default_outcome = strcmp(optarg, "none") ? optarg : NULL;
+			break;
+		case 0x5155: o->syslog_map.default_actor = optarg; break;
+		case 0x5156: o->syslog_map.default_action = optarg; break;
+		case 0x5157:
+			if (strcmp(optarg, "hash") && strcmp(optarg, "none"))
+				goto bad;
+			o->syslog_map.id_hash = !strcmp(optarg, "hash");
+			break;
 		case 0x1d0:
 			if (!ls_parse_u64(optarg, 0, 100ull * 365 * 86400, &v))
 				goto bad;
@@ -349,6 +440,14 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 			break;
 		case 0x0c00: o->cluster = optarg; break;
 		case 0x0c01: o->cluster_node = optarg; break;
+		case 0x7e0:
+		case 0x7e1:
+		case 0x7e2:
+		case 0x7e3:
+		case 0x7e4:
+			if (policy_option(c, optarg, &o->policy) < 0)
+				return -1;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -432,6 +531,11 @@ int cmd_serve(int argc, char **argv)
 	else
 		printf("logseal: listening on %s://%s:%u\n", info.tls ? "https" : "http", info.host,
 		       info.port);
+	if (info.relp_port)
+		printf("logseal: RELP on port %u (%s)\n", info.relp_port, info.tls ? "TLS" : "plain");
+	if (info.syslog_tls_port)
+		printf("logseal: syslog on port %u (%s, octet counting)\n", info.syslog_tls_port,
+		       info.tls ? "TLS" : "plain");
 	printf("logseal: data in %s, %llu entries, %zu idempotency keys, index at %llu\n", o.dir,
 	       (unsigned long long)info.entries, info.idem_keys,
 	       (unsigned long long)info.index_at);

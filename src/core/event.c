@@ -242,7 +242,8 @@ ls_rc event_check_foreign(const char *entry, size_t n, struct ls_err *err)
 bool evt_is_server_field(const char *key)
 {
 	return !strcmp(key, "received") || !strcmp(key, "writer") ||
-	       !strcmp(key, "remote_ip") || !strcmp(key, "schema");
+	       !strcmp(key, "remote_ip") || !strcmp(key, "schema") ||
+	       !strcmp(key, "redacted") || !strcmp(key, "time_skew");
 }
 
 /* ------------------------------------------------------------------ */
@@ -1016,8 +1017,12 @@ static ls_rc finish(json_t *in, const struct event_ctx *ctx, bool internal, size
 	}
 	if (rc == LS_INVALID)
 		evt_fail(e, pos, "details", "holds a number with no JSON form");
-	if (rc)
+	if (!rc)
+		rc = evt_policy_apply(ctx, pos, e, out);	/* event_policy.c */
+	if (rc) {
+		event_item_release(out);
 		goto done;
+	}
 	id = json_object_get(o, "id");
 	if (id) {
 		/* The service rides along: keys are scoped by it (idem.h). */
@@ -1062,6 +1067,7 @@ ls_rc event_internal(const char *action, const char *actor_id, const char *sourc
 	if (!action || !actor_id || !outcome)
 		return LS_INVALID;
 	c.bound_service = NULL;
+	c.policy = NULL;	/* the server's own words: nothing to redact or doubt */
 	event_format_time(c.received_us, tbuf, sizeof(tbuf));
 	in = json_object();
 	actor = json_object();

@@ -425,6 +425,11 @@ static ls_rc one_event(struct fast *f, const struct jnode *in, size_t pos, struc
 	memcpy(it.json, f->out.p, f->out.len);
 	it.json[f->out.len] = 0;
 	it.len = f->out.len;
+	rc = evt_policy_apply(f->ctx, pos, e, &it);	/* as event.c's finish() */
+	if (rc) {
+		event_item_release(&it);
+		return rc;
+	}
 	if (o.id) {
 		/* The service rides along as in event.c: keys are scoped by it. */
 		const char *svc = o.service ? sv(d, o.service) : f->ctx->bound_service;

@@ -16,12 +16,16 @@
 #define EVENT_MAX_DEPTH 16	/* nesting depth of a whole event */
 #define EVENT_MAX_ID 128	/* idempotency key length */
 
+struct event_policy;
+
 /* What the server adds to every event. */
 struct event_ctx {
 	const char *writer;	   /* token id of the writer */
 	const char *remote_ip;	   /* TCP peer address, canonical text */
 	const char *bound_service; /* the writer token's service, or NULL */
 	int64_t received_us;	   /* server time, microseconds since the Unix epoch */
+	/* Redaction and the time check (event_policy.h); NULL: none. */
+	const struct event_policy *policy;
 };
 
 struct event_item {

@@ -31,6 +31,7 @@
 
 struct alert;
 struct auth;
+struct event_policy;
 struct auth_principal;
 struct denials;
 struct witnesses;
@@ -79,6 +80,9 @@ struct server {
 	struct sessions *sessions; /* dashboard sign-ins (session.h); NULL: none */
 	/* Cluster mode (server/serve_cluster.h); NULL: single node. */
 	struct serve_cluster *cluster;
+	/* Redaction and the event-time check of every ingested event
+	 * (core/event_policy.h); NULL: none. */
+	const struct event_policy *policy;
 };
 
 /* One query-string parameter, percent-decoded by http.c (NUL-free). */
@@ -113,6 +117,8 @@ struct request {
 	 * the session and the cookie's value; NULL otherwise. */
 	const struct session_info *session;
 	const char *session_cookie;
+	int body_protobuf;		/* API_BODY_OTLP: the body is application/x-protobuf */
+	const char *content_encoding;	/* API_BODY_OTLP: Content-Encoding header, or NULL */
 };
 
 /*
@@ -187,6 +193,8 @@ enum api_body {
 	API_BODY_NONE,		/* a body sent anyway is discarded */
 	API_BODY_JSON,		/* Content-Type application/json */
 	API_BODY_JSON_NDJSON,	/* ... or application/x-ndjson */
+	API_BODY_OTLP,		/* application/json or application/x-protobuf (OTLP/HTTP);
+				 * request.body_protobuf and .content_encoding are set */
 };
 
 #define API_PUBLIC 0x1u	/* no token needed (role must be 0) */

@@ -139,7 +139,7 @@ static void reply_parse_error(struct server *s, const struct request *q, struct 
  */
 #define INGEST_FRESH_WAIT_MS 5000
 
-static int ingest_paced(struct server *s, struct reply *r)
+int api_ingest_paced(struct server *s, struct reply *r)
 {
 	uint64_t size = log_size(s->log);
 
@@ -269,7 +269,7 @@ static void ingest(struct server *s, const struct request *q, struct reply *r,
 	struct ls_err err = { { 0 } };
 	ls_rc rc;
 
-	if (!ingest_paced(s, r))
+	if (!api_ingest_paced(s, r))
 		return;
 	kv = calloc(n ? n : 1, sizeof(*kv));
 	ukeys = calloc(n ? n : 1, sizeof(*ukeys));
@@ -474,8 +474,9 @@ out:
 	free(lkeys);
 }
 
-static void fill_ctx(const struct request *q, struct event_ctx *ctx)
+static void fill_ctx(struct server *s, const struct request *q, struct event_ctx *ctx)
 {
+	ctx->policy = s->policy;
 	ctx->writer = q->who->id;
 	ctx->remote_ip = q->remote_ip;
 	ctx->bound_service = q->who->service[0] ? q->who->service : NULL;
@@ -538,7 +539,7 @@ void api_events_post(struct server *s, const struct request *q, struct reply *r)
 	if (q->format && strcmp(q->format, "flat") == 0)
 		fmt = EVENT_FORMAT_FLAT;
 	memset(&e, 0, sizeof(e));
-	fill_ctx(q, &ctx);
+	fill_ctx(s, q, &ctx);
 	if (partial) {
 		rc = event_batch_parse_partial(q->body, q->body_len, q->body_kind, fmt, &ctx, &p,
 					       &e);
@@ -574,7 +575,7 @@ void api_k8s_post(struct server *s, const struct request *q, struct reply *r)
 	if (partial < 0)
 		return;
 	memset(&e, 0, sizeof(e));
-	fill_ctx(q, &ctx);
+	fill_ctx(s, q, &ctx);
 	if (partial) {
 		rc = event_k8s_parse_partial(q->body, q->body_len, &ctx, &p, &e);
 		ingest_partial(s, q, r, rc, &p, &e, "k8s");

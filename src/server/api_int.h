@@ -123,6 +123,13 @@ ls_rc api_reply_audited_raw(struct server *s, const struct request *q, const cha
 /* Handlers. */
 void api_events_post(struct server *s, const struct request *q, struct reply *r);
 void api_k8s_post(struct server *s, const struct request *q, struct reply *r);
+/* POST /v1/logs (api_otlp.c): OTLP/HTTP logs. */
+void api_otlp_logs_post(struct server *s, const struct request *q, struct reply *r);
+/* GET /v1/schema (api_otlp.c): the JSON Schema of the standard event. */
+void api_schema_get(struct server *s, const struct request *q, struct reply *r);
+/* Ingest back-pressure (api_events.c): 1 when a batch may be appended now,
+ * else 0 with r filled (503 with Retry-After). */
+int api_ingest_paced(struct server *s, struct reply *r);
 void api_tokens_post(struct server *s, const struct request *q, struct reply *r);
 void api_tokens_get(struct server *s, const struct request *q, struct reply *r);
 void api_holds_post(struct server *s, const struct request *q, struct reply *r);

@@ -730,6 +730,9 @@ authenticated:
 		}
 		if (strcasecmp(mt, "application/json") == 0) {
 			k->q.body_kind = EVENT_BODY_JSON;
+		} else if (k->route->body == API_BODY_OTLP &&
+			   strcasecmp(mt, "application/x-protobuf") == 0) {
+			k->q.body_protobuf = 1;
 		} else if (k->route->body == API_BODY_JSON_NDJSON &&
 			   strcasecmp(mt, "application/x-ndjson") == 0) {
 			k->q.body_kind = EVENT_BODY_NDJSON;
@@ -738,8 +741,13 @@ authenticated:
 			return send_error(c, 415, "unsupported_media_type", NULL, 0, 0,
 					  "Content-Type must be application/json%s",
 					  k->route->body == API_BODY_JSON_NDJSON ?
-						  " or application/x-ndjson" : "");
+						  " or application/x-ndjson" :
+					  k->route->body == API_BODY_OTLP ?
+						  " or application/x-protobuf" : "");
 		}
+		if (k->route->body == API_BODY_OTLP)
+			k->q.content_encoding = MHD_lookup_connection_value(
+				c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
 	}
 
 	k->args = calloc(REQUEST_MAX_ARGS, sizeof(*k->args));

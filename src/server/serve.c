@@ -65,6 +65,7 @@
 #include "server/serve_upload.h"
 #include "server/session.h"
 #include "server/serve_cluster.h"
+#include "server/syslog_in.h"
 
 #define DEFAULT_MAX_BODY (16u << 20)
 #define DEFAULT_READY_MAX_LAG 100000
@@ -80,6 +81,7 @@ struct serve {
 	struct serve_opts o;
 	struct http *h;
 	struct retention_worker *retention;
+	struct syslog_in *relp, *syslog_tls;	/* syslog listeners; may be NULL */
 	struct idem_start ist;
 	char host[256];
 	char *cert, *key;	/* PEM text (the key wiped before it is freed) */
@@ -129,6 +131,8 @@ void serve_opts_init(struct serve_opts *o)
 	o->idem_window_s = DEFAULT_IDEM_WINDOW_S;
 	o->idem_max_keys = DEFAULT_IDEM_MAX_KEYS;
 	o->idem_snapshot_s = DEFAULT_IDEM_SNAPSHOT_S;
+	event_policy_init(&o->policy);
+	syslog_map_init(&o->syslog_map);
 }
 
 /* HOST:PORT or [V6]:PORT -> address.  *loopback tells whether plain HTTP
@@ -297,6 +301,10 @@ static ls_rc teardown(struct serve *sv, int ran, uint64_t *signed_size)
 	struct ls_err err = { { 0 } };
 	ls_rc r, rc = LS_OK;
 
+	/* The syslog listeners append through the handlers: before anything. */
+	syslog_in_stop(sv->relp);
+	syslog_in_stop(sv->syslog_tls);
+	sv->relp = sv->syslog_tls = NULL;
 	if (sv->h) {
 		http_stop(sv->h, 30000);
 		sv->h = NULL;
@@ -400,6 +408,7 @@ ls_rc serve_open(const struct serve_opts *opts, struct serve **out, struct ls_er
 	s->max_body = o->max_body;
 	s->ready_max_lag = o->ready_max_lag;
 	s->max_fresh_lag = o->max_fresh_lag;
+	s->policy = &sv->o.policy;
 	memset(&lo, 0, sizeof(lo));
 	lo.dir = o->dir;
 	lo.checkpoint_interval_ms = o->checkpoint_ms;
@@ -597,6 +606,22 @@ ls_rc serve_open(const struct serve_opts *opts, struct serve **out, struct ls_er
 		ls_err_set(err, r, "%s: %s", o->listen, e.msg);
 		goto fail;
 	}
+	for (int k = 0; k < 2; k++) {
+		struct syslog_in_opts so = {
+			.kind = k ? SYSLOG_IN_OCTET : SYSLOG_IN_RELP,
+			.listen = k ? o->syslog_tls_listen : o->relp_listen,
+			.tls_cert = o->tls_cert, .tls_key = o->tls_key,
+			.token_file = o->syslog_token_file, .map = &o->syslog_map,
+			.notice = o->notice, .notice_ctx = o->notice_ctx,
+		};
+
+		if (so.listen && (r = syslog_in_start(s, &so, k ? &sv->syslog_tls : &sv->relp,
+						      &e)) != LS_OK) {
+			ls_err_set(err, r, "%s %s: %s", k ? "--syslog-tls" : "--relp", so.listen,
+				   e.msg);
+			goto fail;
+		}
+	}
 	{
 		/* Retention follows the alert engine's test clock too, and
 		 * then runs every LOGSEAL_TEST_RETENTION_MS (testing only). */
@@ -655,6 +680,8 @@ void serve_info(struct serve *sv, struct serve_info *out)
 	out->idem_scanned = sv->ist.scanned;
 	out->idem_seconds = sv->ist.seconds;
 	out->idem_cpu_seconds = sv->ist.cpu_seconds;
+	out->relp_port = syslog_in_port(sv->relp);
+	out->syslog_tls_port = syslog_in_port(sv->syslog_tls);
 }
 
 int serve_run(struct serve *sv)

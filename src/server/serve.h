@@ -18,10 +18,12 @@
 #ifndef LS_SERVE_H
 #define LS_SERVE_H
 
+#include "core/event_policy.h"
 #include <stddef.h>
 #include <stdint.h>
 
 #include "base/ls.h"
+#include "core/formats/syslog.h"
 
 /* Testing only: FILE holding seconds by which the alert engine's and the
  * retention worker's clock are shifted (re-read at every use). */
@@ -31,6 +33,9 @@
 
 struct serve_opts {
 	const char *dir;
+	/* Redaction and the event-time check (core/event_policy.h): the
+	 * defaults after serve_opts_init(). */
+	struct event_policy policy;
 	const char *listen;		/* HOST:PORT or [V6]:PORT; port 0: any free one */
 	const char *tls_cert;		/* PEM files; both or neither */
 	const char *tls_key;
@@ -80,6 +85,13 @@ struct serve_opts {
 	 * node's name (NULL: the host name and the port). */
 	const char *cluster;
 	const char *cluster_node;
+	/* The syslog listeners (server/syslog_in.h): RELP and RFC 5425
+	 * syslog over TLS (TLS with tls_cert/tls_key; plain TCP only on
+	 * loopback), writing as the writer token in syslog_token_file,
+	 * mapped by syslog_map (core/formats/syslog.h).  NULL: not served. */
+	const char *relp_listen, *syslog_tls_listen;
+	const char *syslog_token_file;
+	struct syslog_map syslog_map;
 	/* What the server has to say besides its errors (a recovered torn
 	 * tail, a token store it created, retention passes, problems at the
 	 * stop), one line each; from any thread.  NULL: nothing is said. */
@@ -118,6 +130,7 @@ struct serve_info {
 	uint64_t idem_covered;		/* entries the snapshot covered */
 	uint64_t idem_scanned;		/* journal entries read after it */
 	double idem_seconds, idem_cpu_seconds;
+	unsigned relp_port, syslog_tls_port;	/* 0: not served */
 };
 void serve_info(struct serve *s, struct serve_info *out);
 

@@ -1181,10 +1181,14 @@ static void test_k8s_create_configmap(void **state)
 	assert_non_null(strstr(j, "\"annotations\":{\"authorization.k8s.io/decision\":\"allow\","
 				  "\"authorization.k8s.io/reason\":\"\"}"));
 	assert_non_null(strstr(j, "\"sourceIPs\":[\"192.168.99.1\"]"));
-	/* the ConfigMap's data must not be copied */
-	assert_null(strstr(j, "color.good"));
-	assert_null(strstr(j, "requestObject"));
-	assert_null(strstr(j, "responseObject"));
+	/* the request and response objects are kept (a ConfigMap: not redacted;
+	 * Secrets and bounds: test_k8s_objects.c), objectRef as sent */
+	assert_path(j, "details.requestObject.kind", "ConfigMap");
+	assert_non_null(strstr(j, "\"requestObject\":{\"apiVersion\":\"v1\",\"data\":"
+				  "{\"ui.properties\":\"color.good=purple\\ncolor.bad=yellow"));
+	assert_path(j, "details.responseObject.metadata.resourceVersion", "265142");
+	assert_path(j, "details.objectRef.apiVersion", "v1");
+	assert_path(j, "details.objectRef.uid", "b4952dc3-d670-11e5-8cd0-68f728db1985");
 	assert_string_equal(b.items[0].key,
 			    "k8s:155b887c-c27c-4fdb-9667-999f74512d0a:ResponseComplete");
 	event_batch_release(&b);

@@ -26,13 +26,19 @@
 
 #include "core/event.h"
 #include "core/event_fast.h"
+#include "core/event_policy.h"
+
+/* Redaction and the time check (event_policy.h) run on both paths: the
+ * defaults plus a pointer and the past flag, set up in main(). */
+static struct event_policy policy;
 
 static const struct event_ctx ctxs[] = {
-	{ "tok-w1", "127.0.0.1", NULL, 1704164645123456LL },
-	{ NULL, NULL, NULL, 0 },
-	{ "w\"2\\\x01", "::1", "billing", -1 },
-	{ "tok", "10.0.0.1", "caf\xc3\xa9", 253402300799999999LL },
-	{ "tok-r", "::1", "LogSeal", 0 }, /* bound before the reservation */
+	{ "tok-w1", "127.0.0.1", NULL, 1704164645123456LL, NULL },
+	{ NULL, NULL, NULL, 0, NULL },
+	{ "w\"2\\\x01", "::1", "billing", -1, NULL },
+	{ "tok", "10.0.0.1", "caf\xc3\xa9", 253402300799999999LL, NULL },
+	{ "tok-r", "::1", "LogSeal", 0, NULL }, /* bound before the reservation */
+	{ "tok-p", "127.0.0.1", NULL, 1704164645123456LL, &policy },
 };
 #define NCTX (sizeof(ctxs) / sizeof(ctxs[0]))
 
@@ -746,6 +752,11 @@ static void test_generated(void **state)
 
 int main(void)
 {
+	event_policy_init(&policy);
+	event_policy_add_pointer(&policy, "/details/a", NULL);
+	event_policy_add_pointer(&policy, "/reason", NULL);
+	event_policy_add_key(&policy, "k", NULL);
+	policy.flag_past_us = 86400LL * 1000000;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_event_c_bodies),
 		cmocka_unit_test(test_generated),

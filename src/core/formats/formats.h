@@ -47,6 +47,17 @@ bool evt_is_server_field(const char *key);
 ls_rc evt_finish(json_t *in, const struct event_ctx *ctx, size_t pos, struct event_error *e,
 		 struct event_item *out);
 
+/*
+ * Apply ctx->policy (event_policy.h; nothing when NULL) to one accepted
+ * event: it->json is replaced when redaction or the time flag changes it
+ * (still canonical, still at most EVENT_MAX_BYTES: LS_LIMIT with e filled
+ * otherwise).  LS_INVALID with e (code "time_in_future") for a time too
+ * far ahead; LS_NOMEM.  Called by event.c and event_fast.c for every event
+ * they accept, so the two paths stay byte for byte the same.
+ */
+ls_rc evt_policy_apply(const struct event_ctx *ctx, size_t pos, struct event_error *e,
+		       struct event_item *it);
+
 /* Flat template: {"timestamp","user_id","action","status","location",...}
  * -> new native object in *out (caller decrefs). */
 ls_rc evt_flat_to_native(json_t *in, size_t pos, struct event_error *e, json_t **out);

@@ -19,18 +19,41 @@
  *   "k8s:<auditID>:<stage>"  -> id (the idempotency key)
  *
  * details keeps auditID, stage, level, verb, requestURI, sourceIPs, groups,
- * the impersonated user, the "authorization.k8s.io/" annotations and
- * responseStatus {code, reason, message, status}.  Invariant:
- * requestObject and responseObject are never copied - they may hold
- * secrets and are often far larger than an entry may be.
+ * the impersonated user, the "authorization.k8s.io/" annotations,
+ * responseStatus {code, reason, message, status}, objectRef {apiGroup,
+ * apiVersion, resource, subresource, namespace, name, uid} as sent, and
+ * requestObject / responseObject (the audit levels Request and
+ * RequestResponse), so that what a create, update or patch changed is in
+ * the record.  Invariants for those two objects:
+ *  1. Secret data never reaches the log: in an object of kind Secret or
+ *     SecretList and everything below it (a list's items carry no kind),
+ *     and in the whole object when objectRef is the core group's "secrets"
+ *     (a patch body has no kind), every value of "data" and "stringData" and the
+ *     kubectl.kubernetes.io/last-applied-configuration annotation (a copy
+ *     of the whole Secret) become "[REDACTED]"; the keys stay, so which
+ *     keys a patch touched is on record.  A JSON patch (an array of
+ *     operations) on a Secret has the value of each operation whose path
+ *     is under /data, /stringData or that annotation replaced likewise.
+ *  2. Bounded: an object whose canonical JSON is over K8S_OBJECT_MAX bytes
+ *     (after the redaction) or nested too deep for an entry is replaced by
+ *     {"omitted": why, "bytes": its size, "sha256": hex of its canonical
+ *     JSON}, so the record still pins down what was sent.
  */
 #include "core/formats/formats.h"
 #include "core/event.h"
+#include "base/crypto.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define AUTHZ_PREFIX "authorization.k8s.io/"
+#define K8S_OBJECT_MAX 16384	/* bytes of canonical JSON per request/response object */
+/* Levels an object may have under details (entry, details, the object's
+ * own member take three of EVENT_MAX_DEPTH). */
+#define K8S_OBJECT_DEPTH (EVENT_MAX_DEPTH - 2)
+#define LAST_APPLIED "kubectl.kubernetes.io/last-applied-configuration"
+#define REDACTED "[REDACTED]"
 
 /* Optional string member: 0 absent, 1 good, -1 refused (e filled). */
 static int str_of(json_t *obj, const char *key, const char *fname, bool nonempty, size_t pos,
@@ -116,10 +139,156 @@ static int str_array(json_t *obj, const char *key, const char *fname, size_t pos
 	return 1;
 }
 
+/* ------------------------------------------------------------------ */
+/* request and response objects                                        */
+
+/* Replace every value of the object member key of o with REDACTED. */
+static bool redact_values(json_t *o, const char *key)
+{
+	json_t *m = json_object_get(o, key), *v;
+	const char *k;
+
+	if (!m)
+		return true;
+	if (!json_is_object(m))
+		return json_object_set_new(o, key, json_string(REDACTED)) == 0;
+	json_object_foreach(m, k, v) {
+		if (json_object_set_new(m, k, json_string(REDACTED)))
+			return false;
+	}
+	return true;
+}
+
+/* data, stringData and the last-applied annotation of one Secret object. */
+static bool redact_secret(json_t *o)
+{
+	json_t *ann = json_object_get(json_object_get(o, "metadata"), "annotations");
+
+	if (!redact_values(o, "data") || !redact_values(o, "stringData"))
+		return false;
+	if (json_is_object(ann) && json_object_get(ann, LAST_APPLIED) &&
+	    json_object_set_new(ann, LAST_APPLIED, json_string(REDACTED)))
+		return false;
+	return true;
+}
+
+/* A JSON patch operation's path that reaches Secret data. */
+static bool secret_path(const char *p)
+{
+	return !strncmp(p, "/data", 5) || !strncmp(p, "/stringData", 11) ||
+	       !strcmp(p, "/metadata/annotations") ||
+	       !strncmp(p, "/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration",
+			71) ||
+	       !strcmp(p, "/metadata");
+}
+
+/* Redact v in place: every object of kind Secret (or SecretList) and all
+ * below it; all of v when is_secret (the request is about secrets). */
+static bool redact_tree(json_t *v, bool is_secret, unsigned depth)
+{
+	json_t *x;
+	const char *k;
+	size_t i;
+
+	if (depth > 64)
+		return true;	/* deeper than an entry may be: omitted later */
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, x) {
+			json_t *path = json_object_get(x, "path");
+
+			/* a JSON patch operation on a Secret */
+			if (is_secret && json_is_object(x) && json_is_string(path) &&
+			    json_object_get(x, "value") && secret_path(json_string_value(path)) &&
+			    json_object_set_new(x, "value", json_string(REDACTED)))
+				return false;
+			if (!redact_tree(x, is_secret, depth + 1))
+				return false;
+		}
+		return true;
+	}
+	if (!json_is_object(v))
+		return true;
+	x = json_object_get(v, "kind");
+	if (json_is_string(x) && (!strcmp(json_string_value(x), "Secret") ||
+				  !strcmp(json_string_value(x), "SecretList")))
+		is_secret = true;
+	if (is_secret && !redact_secret(v))
+		return false;
+	/* Below a Secret (a list's items carry no kind) every object is
+	 * treated as one. */
+	json_object_foreach(v, k, x) {
+		if (!redact_tree(x, is_secret, depth + 1))
+			return false;
+	}
+	return true;
+}
+
+static size_t depth_of(const json_t *v)
+{
+	size_t best = 0, d, i;
+	const char *k;
+	json_t *x;
+
+	if (json_is_object(v)) {
+		json_object_foreach((json_t *)v, k, x)
+			if ((d = depth_of(x)) > best)
+				best = d;
+		return best + 1;
+	}
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, x)
+			if ((d = depth_of(x)) > best)
+				best = d;
+		return best + 1;
+	}
+	return 0;
+}
+
+/*
+ * in's member key (requestObject or responseObject), redacted and bounded
+ * (the invariants above), into det under the same name.  The input event is
+ * modified (it is the caller's parse of the request body, dropped after).
+ */
+static ls_rc keep_object(json_t *in, const char *key, bool is_secret, json_t *det)
+{
+	json_t *v = json_object_get(in, key), *o;
+	const char *why = NULL;
+	char *canon = NULL, hex[2 * LS_HASH_LEN + 1];
+	uint8_t h[LS_HASH_LEN];
+	size_t len = 0;
+	ls_rc rc;
+
+	if (!v || json_is_null(v))
+		return LS_OK;
+	if (!redact_tree(v, is_secret, 0))
+		return LS_NOMEM;
+	if (depth_of(v) > K8S_OBJECT_DEPTH)
+		why = "nested too deep for an entry";
+	rc = event_canonical(v, &canon, &len);
+	if (rc)
+		return rc == LS_NOMEM ? LS_NOMEM : LS_INVALID;
+	if (!why && len > K8S_OBJECT_MAX)
+		why = "larger than 16384 bytes";
+	if (!why) {
+		free(canon);
+		return json_object_set(det, key, v) ? LS_NOMEM : LS_OK;
+	}
+	ls_sha256(canon, len, NULL, 0, h);
+	ls_hex(h, sizeof(h), hex);
+	free(canon);
+	o = json_pack("{s:s, s:I, s:s}", "omitted", why, "bytes", (json_int_t)len, "sha256", hex);
+	if (!o || json_object_set_new(det, key, o))
+		return LS_NOMEM;
+	return LS_OK;
+}
+
 ls_rc evt_k8s_to_native(json_t *in, size_t pos, struct event_error *e, json_t **out)
 {
 	const char *kind, *audit_id, *stage, *level, *verb, *uri, *ua, *user, *imp = NULL;
 	const char *res = NULL, *sub = NULL, *ns = NULL, *name = NULL, *ts, *tsf, *first = NULL;
+	const char *group = NULL, *gver = NULL, *uid = NULL;
+	json_t *jref = NULL;
+	ls_rc orc;
 	json_t *user_obj, *oref, *ips, *groups, *ann, *rs, *code = NULL, *v;
 	json_t *o = NULL, *actor = NULL, *src = NULL, *rsc = NULL, *det = NULL, *jrs = NULL;
 	json_t *jann = NULL;
@@ -186,7 +355,10 @@ ls_rc evt_k8s_to_native(json_t *in, size_t pos, struct event_error *e, json_t **
 		if (str_of(oref, "resource", "objectRef.resource", true, pos, e, &res) < 0 ||
 		    str_of(oref, "subresource", "objectRef.subresource", false, pos, e, &sub) < 0 ||
 		    str_of(oref, "namespace", "objectRef.namespace", false, pos, e, &ns) < 0 ||
-		    str_of(oref, "name", "objectRef.name", false, pos, e, &name) < 0)
+		    str_of(oref, "name", "objectRef.name", false, pos, e, &name) < 0 ||
+		    str_of(oref, "apiGroup", "objectRef.apiGroup", false, pos, e, &group) < 0 ||
+		    str_of(oref, "apiVersion", "objectRef.apiVersion", false, pos, e, &gver) < 0 ||
+		    str_of(oref, "uid", "objectRef.uid", false, pos, e, &uid) < 0)
 			return LS_INVALID;
 	}
 	if (res && sub && *sub)
@@ -316,6 +488,28 @@ ls_rc evt_k8s_to_native(json_t *in, size_t pos, struct event_error *e, json_t **
 		goto nomem;
 	if (jrs && json_object_set(det, "responseStatus", jrs))
 		goto nomem;
+	if (oref) {
+		jref = json_object();
+		if (!jref || !set_str(jref, "apiGroup", group) || !set_str(jref, "apiVersion", gver) ||
+		    !set_str(jref, "resource", res) || !set_str(jref, "subresource", sub) ||
+		    !set_str(jref, "namespace", ns) || !set_str(jref, "name", name) ||
+		    !set_str(jref, "uid", uid) || json_object_set(det, "objectRef", jref))
+			goto nomem;
+	}
+	{
+		/* the core group's secrets: group "" or absent */
+		bool is_secret = res && !strcmp(res, "secrets") && (!group || !*group);
+
+		orc = keep_object(in, "requestObject", is_secret, det);
+		if (!orc)
+			orc = keep_object(in, "responseObject", is_secret, det);
+		if (orc == LS_NOMEM)
+			goto nomem;
+		if (orc) {
+			evt_fail(e, pos, "requestObject", "has a value with no JSON form");
+			goto invalid;
+		}
+	}
 
 	if (!set_str(o, "time", ts) || !set_str(o, "action", action) ||
 	    !set_str(o, "outcome", code ? outcome_of(json_integer_value(code)) : "unknown") ||
@@ -329,6 +523,7 @@ ls_rc evt_k8s_to_native(json_t *in, size_t pos, struct event_error *e, json_t **
 	json_decref(det);
 	json_decref(jrs);
 	json_decref(jann);
+	json_decref(jref);
 	*out = o;
 	return LS_OK;
 nomem:
@@ -338,6 +533,7 @@ nomem:
 	json_decref(det);
 	json_decref(jrs);
 	json_decref(jann);
+	json_decref(jref);
 	json_decref(o);
 	return LS_NOMEM;
 invalid:
@@ -347,6 +543,7 @@ invalid:
 	json_decref(det);
 	json_decref(jrs);
 	json_decref(jann);
+	json_decref(jref);
 	json_decref(o);
 	return LS_INVALID;
 }
