@@ -32,7 +32,7 @@
 #include "store/log.h"
 #include "base/ls.h"
 
-#define METRICS_MAX_ROUTES 48
+#define METRICS_MAX_ROUTES 96
 
 struct metrics;
 

@@ -510,7 +510,8 @@ ls_rc serve_open(const struct serve_opts *opts, struct serve **out, struct ls_er
 
 		r = streams_new(&so, o->dir, log_size(s->log), &s->streams, err);
 		if (r == LS_OK && (r = metrics_new(labels, methods, nlabels, &s->metrics)) != LS_OK)
-			ls_err_set(err, r, "cannot set up metrics");
+			ls_err_set(err, r, "cannot set up metrics: %zu routes (at most %d)", nlabels,
+				   METRICS_MAX_ROUTES);
 		if (r != LS_OK)
 			goto fail;
 	}
