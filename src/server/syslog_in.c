@@ -163,11 +163,17 @@ static void record_rejected(struct sin_conn *c, const struct request *q, const s
 	while (keep > 0 && keep < m->n && ((unsigned char)m->p[keep] & 0xC0) == 0x80)
 		keep--;
 	ex = json_stringn(m->p, keep);
+	/* The keys of the records of refused items of partial HTTP batches
+	 * (api_events.c), so one query finds both. */
+	json_object_set_new(d, "writer", json_string(c->l->who.id));
+	json_object_set_new(d, "format", json_string("syslog"));
 	json_object_set_new(d, "protocol", json_string("syslog-tls"));
 	json_object_set_new(d, "error", json_string(why));
-	json_object_set_new(d, "input_sha256", json_string(hex));
-	json_object_set_new(d, "input_bytes", json_integer((json_int_t)m->n));
+	json_object_set_new(d, "sha256", json_string(hex));
+	json_object_set_new(d, "bytes", json_integer((json_int_t)m->n));
 	json_object_set_new(d, "excerpt", ex ? ex : json_string("(not UTF-8)"));
+	if (keep < m->n)
+		json_object_set_new(d, "excerpt_truncated", json_true());
 	if (api_log_internal(c->l->s, q, "logseal.ingest.rejected", c->l->who.id, "failure", d) !=
 	    LS_OK)
 		notice(c->l, "syslog-tls: a refused message from %s could not be recorded: %s",

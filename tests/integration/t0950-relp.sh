@@ -47,6 +47,9 @@ restart_server() {
 check_fails "--relp without a token file is refused" timeout 10 "$LOGSEAL" serve --data "$D" \
 	--listen "127.0.0.1:$(free_port)" "${TLS[@]}" --relp "127.0.0.1:$(free_port)"
 grep -q -- "--syslog-token-file" "$TMP/last.out" && ok "the refusal names the option" || not_ok "the refusal names the option"
+check_fails "plain RELP on a non-loopback address is refused" timeout 10 "$LOGSEAL" serve --data "$D" \
+	--listen "127.0.0.1:$(free_port)" --relp "0.0.0.0:$(free_port)" --syslog-token-file "$TMP/w.token"
+grep -q "refusing plain TCP" "$TMP/last.out" && ok "and says why" || not_ok "and says why"
 check "server starts with --relp over TLS" restart_server
 grep -q "RELP on port $RELP_PORT (TLS)" "$TMP/server.out" && ok "it says where RELP is" || not_ok "it says where RELP is"
 

@@ -74,7 +74,8 @@ check_eq "the line itself in details.syslog.msg" "actor=user-7 action=invoice.cr
 check_eq "the line without actor is recorded as rejected" 1 "$(grep -c '' "$TMP/rej")"
 check "with the reason" grep -q '"error":"no actor' "$TMP/rej"
 check "with an excerpt of the input" grep -q 'note=no-actor-here' "$TMP/rej"
-check "with its SHA-256" sh -c "jq -r .details.input_sha256 '$TMP/rej' | grep -Eq '^[0-9a-f]{64}$'"
+check_eq "naming the writer and the format" "$WID syslog" "$(jq -r '[.details.writer,.details.format]|join(" ")' "$TMP/rej")"
+check "with its SHA-256" sh -c "jq -r .details.sha256 '$TMP/rej' | grep -Eq '^[0-9a-f]{64}$'"
 check_eq "the rejected line is no event of its own" 0 "$("$TESTBIN/journalcat" "$D" | grep -a '"action":"invoice.void"' | grep -vac ingest.rejected)"
 
 # ---- a raw TLS client: frames split across writes; LF-framed RFC 3164
