@@ -415,8 +415,9 @@ int cmd_serve(int argc, char **argv)
 	else
 		printf("logseal: listening on %s://%s:%u\n", info.tls ? "https" : "http", info.host,
 		       info.port);
-	printf("logseal: data in %s, %llu entries, %zu idempotency keys, index at %llu\n", o.dir,
-	       (unsigned long long)info.entries, info.idem_keys,
+	printf("logseal: data in %s, %llu %s, %zu idempotency keys, index at %llu\n", o.dir,
+	       (unsigned long long)info.entries, LS_PL(info.entries, "entry", "entries"),
+	       info.idem_keys,
 	       (unsigned long long)info.index_at);
 	printf("logseal: idempotency keys: %zu from the snapshot covering %llu entries, "
 	       "%llu journal entries read after it (%.2f s, %.2f s CPU)\n", info.idem_snapshot_keys,
