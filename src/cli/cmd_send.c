@@ -233,8 +233,9 @@ static void send_summary(const struct sender *s, int ok)
 		/* Not a transient failure: the same input fails the same way. */
 		fprintf(stderr, "logseal send: the server refused input line %llu (HTTP %ld, "
 			"above): sending the same input again fails the same way.  Fix or "
-			"remove that line, then send the input again with --run-id %s (the "
-			"lines up to %llu, acknowledged, are not appended twice)\n",
+			"remove that line, then send the input again with --run-id %s: it was "
+			"acknowledged up to input line %llu, and those lines are not appended "
+			"twice\n",
 			(unsigned long long)s->refused_line, s->refused, s->run,
 			(unsigned long long)s->acked_line);
 	else if (!ok && s->refused)
