@@ -50,4 +50,7 @@ void ls_deadline(struct timespec *ts, clockid_t clock, uint64_t ms);
  * parser of counts, sizes, indexes and option values. */
 int ls_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
+/* one or many by the count n, for messages: "%llu %s", n, LS_PL(n, "entry", "entries"). */
+#define LS_PL(n, one, many) ((n) == 1 ? (one) : (many))
+
 #endif

@@ -264,13 +264,25 @@ ls_rc do_retry(struct httpc *h, const struct httpc_req *rq, struct httpc_resp *r
 		      unsigned tries, const char *cmd, const char *what, struct ls_err *err)
 {
 	char why[600];
-	unsigned attempt, ms;
+	unsigned attempt, ms, refused = 0;
 	ls_rc rc;
 
 	for (attempt = 1;; attempt++) {
 		rc = httpc_do(h, rq, resp, err);
 		if (rc == LS_OK && resp->status >= 200 && resp->status < 300)
 			return rc;
+		/* Nothing listens there (connection refused, no route): a server
+		 * restarting is back within a second or two; a stopped one or a
+		 * wrong --server is said at once, not after minutes of back-off. */
+		if (rc == LS_IO && resp->cc == CURLE_COULDNT_CONNECT &&
+		    (++refused >= CONNECT_TRIES || attempt >= tries)) {
+			size_t n = strlen(err->msg);
+
+			snprintf(err->msg + n, sizeof(err->msg) - n,
+				 " (%u attempts): is the server running, and is --server (or "
+				 "$LOGSEAL_URL) its address?", refused);
+			return rc;
+		}
 		if (attempt >= tries || !httpc_retryable(rc, resp) || resp->sunk)
 			return rc;
 		if (rc == LS_OK)
@@ -278,6 +290,8 @@ ls_rc do_retry(struct httpc *h, const struct httpc_req *rq, struct httpc_resp *r
 		else
 			snprintf(why, sizeof(why), "%s", err->msg);
 		ms = httpc_backoff_ms(attempt, resp->retry_after);
+		if (rc == LS_IO && resp->cc == CURLE_COULDNT_CONNECT)
+			ms = 300 * refused;
 		fprintf(stderr, "logseal %s: %s: %s; retrying in %.1f s (attempt %u of %u)\n", cmd,
 			what, why, ms / 1000.0, attempt + 1, tries);
 		httpc_resp_free(resp);

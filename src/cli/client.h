@@ -24,6 +24,7 @@
 #define QUERY_REPLY_MAX (96u << 20)	/* 1000 entries of 64 KiB, as JSON */
 #define SEND_REPLY_MAX (4u << 20)
 #define RUN_ID_HEX 32
+#define CONNECT_TRIES 3		/* attempts while the connection is refused (0.3 s, 0.6 s apart) */
 
 /* A NUL-terminated string that grows; 0 on success, -1 out of memory. */
 struct sbuf {

@@ -259,9 +259,9 @@ int cmd_export(int argc, char **argv)
 		entries = entries >= 2 ? entries - 2 : 0;
 	else if (d.csv)
 		entries = entries >= 1 ? entries - 1 : 0;
-	fprintf(stderr, "logseal export: %s: %llu bytes, %llu entries (%s)\n",
+	fprintf(stderr, "logseal export: %s: %llu bytes, %llu %s (%s)\n",
 		to_stdout ? "stdout" : output, (unsigned long long)d.bytes,
-		(unsigned long long)entries, format);
+		(unsigned long long)entries, LS_PL(entries, "entry", "entries"), format);
 	if (verify) {
 		lrc = export_verify_bundle(output, &vk, &rep, &err);
 		if (lrc != LS_OK) {
@@ -269,8 +269,9 @@ int cmd_export(int argc, char **argv)
 				ls_rc_name(lrc), err.msg);
 			goto out;
 		}
-		fprintf(stderr, "logseal export: bundle verified: %llu entries, tree size %llu, "
+		fprintf(stderr, "logseal export: bundle verified: %llu %s, tree size %llu, "
 			"origin %s\n", (unsigned long long)rep.entries,
+			LS_PL(rep.entries, "entry", "entries"),
 			(unsigned long long)rep.tree_size, rep.origin);
 	}
 	rc = 0;

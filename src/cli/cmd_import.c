@@ -347,8 +347,9 @@ int cmd_import(int argc, char **argv)
 	rc = log_close(im.log, &err);
 	if (im.failed) {
 		fprintf(stderr, "logseal import: %s\n", im.errmsg);
-		fprintf(stderr, "logseal import: %llu entries before it were appended and signed\n",
-			(unsigned long long)im.appended);
+		fprintf(stderr, "logseal import: %llu %s before it %s appended and signed\n",
+			(unsigned long long)im.appended, LS_PL(im.appended, "entry", "entries"),
+			LS_PL(im.appended, "was", "were"));
 		status = 1;
 	}
 	if (ioerr) {
@@ -358,6 +359,7 @@ int cmd_import(int argc, char **argv)
 	if (rc != LS_OK)
 		return cli_die("import", err.msg);
 	if (!status)
-		printf("imported %llu entries\n", (unsigned long long)im.appended);
+		printf("imported %llu %s\n", (unsigned long long)im.appended,
+		       LS_PL(im.appended, "entry", "entries"));
 	return status;
 }

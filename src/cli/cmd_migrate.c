@@ -59,10 +59,11 @@ int cmd_migrate(int argc, char **argv)
 	if (m.already)
 		printf("%s is in the current format already: nothing to do\n", dir);
 	else
-		printf("migrated %s: %llu entries, the first %llu of them in %llu sealed "
-		       "segments (sealed in %.2f s: %.0f entries/s), the rest in the journal\n",
-		       dir, (unsigned long long)m.size, (unsigned long long)m.sealed_end,
-		       (unsigned long long)m.segments, m.seal_seconds,
+		printf("migrated %s: %llu %s, the first %llu of them in %llu sealed "
+		       "%s (sealed in %.2f s: %.0f entries/s), the rest in the journal\n",
+		       dir, (unsigned long long)m.size, LS_PL(m.size, "entry", "entries"),
+		       (unsigned long long)m.sealed_end, (unsigned long long)m.segments,
+		       LS_PL(m.segments, "segment", "segments"), m.seal_seconds,
 		       m.seal_seconds > 0 ? (double)m.sealed_end /
 						    m.seal_seconds : 0.0);
 	return 0;

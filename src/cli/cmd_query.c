@@ -465,8 +465,8 @@ int cmd_query(int argc, char **argv)
 		goto out;
 	}
 	if (fmt == Q_TABLE) {
-		fprintf(stderr, "%llu events (index watermark %lld)\n", (unsigned long long)total,
-			(long long)watermark);
+		fprintf(stderr, "%llu %s (index watermark %lld)\n", (unsigned long long)total,
+			LS_PL(total, "event", "events"), (long long)watermark);
 		if (!all && json_is_string(nc))
 			fprintf(stderr, "more: --all, or --cursor %s\n", json_string_value(nc));
 	}

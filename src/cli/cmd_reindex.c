@@ -16,7 +16,8 @@
 static void reindex_progress(void *ctx, uint64_t done)
 {
 	(void)ctx;
-	fprintf(stderr, "\rlogseal reindex: %llu entries indexed", (unsigned long long)done);
+	fprintf(stderr, "\rlogseal reindex: %llu %s indexed", (unsigned long long)done,
+		LS_PL(done, "entry", "entries"));
 	fflush(stderr);
 }
 
@@ -81,7 +82,7 @@ int cmd_reindex(int argc, char **argv)
 		fprintf(stderr, "logseal reindex: %s: %s (%s)\n", dir, err.msg, ls_rc_name(r));
 		return 1;
 	}
-	printf("logseal reindex: %llu entries indexed in %s/index in %.2f s (%.0f entries/s)\n",
-	       (unsigned long long)count, dir, secs, secs > 0 ? (double)count / secs : 0.0);
+	printf("logseal reindex: %llu %s indexed in %s/index in %.2f s (%.0f entries/s)\n",
+	       (unsigned long long)count, LS_PL(count, "entry", "entries"), dir, secs, secs > 0 ? (double)count / secs : 0.0);
 	return 0;
 }

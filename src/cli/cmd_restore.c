@@ -95,12 +95,14 @@ int cmd_restore(int argc, char **argv)
 		fprintf(stderr, "logseal restore: the admin token: %s\n", err.msg);
 		return 1;
 	}
-	printf("restored %s into %s: %llu entries (%llu in %llu segments, %llu from entry "
-	       "bundles), %llu tiles, %llu checkpoints, %.1f MB in %.2f s (%.1f s/GB); verified, "
+	printf("restored %s into %s: %llu %s (%llu in %llu %s, %llu from entry "
+	       "bundles), %llu %s, %llu %s, %.1f MB in %.2f s (%.1f s/GB); verified, "
 	       "index rebuilt\n",
-	       o.from, o.data, (unsigned long long)rep.size, (unsigned long long)rep.sealed_end,
-	       (unsigned long long)rep.segments, (unsigned long long)rep.wal_entries,
-	       (unsigned long long)rep.tiles, (unsigned long long)rep.checkpoints,
+	       o.from, o.data, (unsigned long long)rep.size, LS_PL(rep.size, "entry", "entries"),
+	       (unsigned long long)rep.sealed_end, (unsigned long long)rep.segments,
+	       LS_PL(rep.segments, "segment", "segments"), (unsigned long long)rep.wal_entries,
+	       (unsigned long long)rep.tiles, LS_PL(rep.tiles, "tile", "tiles"),
+	       (unsigned long long)rep.checkpoints, LS_PL(rep.checkpoints, "checkpoint", "checkpoints"),
 	       (double)rep.bytes / 1e6, rep.seconds,
 	       rep.bytes ? rep.seconds / ((double)rep.bytes / 1e9) : 0.0);
 	return 0;

@@ -118,8 +118,9 @@ int cmd_retention(int argc, char **argv)
 		if (rc == LS_OK && !rep.policy)
 			printf("no retention policy (%s/retention.json): nothing to do\n", dir);
 		else if (rc == LS_OK)
-			printf("archived %u segments, purged %u, %u held back by legal holds\n",
-			       rep.archived, rep.purged, rep.held);
+			printf("archived %u %s, purged %u, %u held back by legal holds\n",
+			       rep.archived, LS_PL(rep.archived, "segment", "segments"), rep.purged,
+			       rep.held);
 	} else if (!strcmp(hsub, "place")) {
 		char *json = NULL;
 

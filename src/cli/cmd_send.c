@@ -39,6 +39,8 @@ struct sender {
 	size_t n, cap;
 	uint64_t sent, appended, dups, batches, acked_line;
 	int64_t last_index;
+	long refused;		/* the 4xx that stopped the run (the input or the token), else 0 */
+	uint64_t refused_line;	/* the input line it names, else 0 */
 };
 
 static void send_usage(FILE *f)
@@ -177,11 +179,15 @@ static int flush_batch(struct sender *s)
 	}
 	if (resp.status < 200 || resp.status >= 300) {
 		httpc_error_text(&resp, etext, sizeof(etext), &pos);
-		if (pos >= 0 && (size_t)pos < s->n)
+		if (resp.status >= 400 && resp.status < 500 && !httpc_retryable(rc, &resp))
+			s->refused = resp.status;
+		if (pos >= 0 && (size_t)pos < s->n) {
+			s->refused_line = s->lines[pos];
 			fprintf(stderr, "logseal send: input line %llu: %s\n",
 				(unsigned long long)s->lines[pos], etext);
-		else
+		} else {
 			fprintf(stderr, "logseal send: %s: %s\n", what, etext);
+		}
 		goto out;
 	}
 	r = json_loadb(resp.body ? resp.body : "", resp.len, 0, NULL);
@@ -215,14 +221,30 @@ out:
 
 static void send_summary(const struct sender *s, int ok)
 {
-	fprintf(stderr, "logseal send: %s: %llu events sent in %llu batches: %llu appended, "
-		"%llu duplicates", ok ? "done" : "FAILED", (unsigned long long)s->sent,
-		(unsigned long long)s->batches, (unsigned long long)s->appended,
-		(unsigned long long)s->dups);
+	fprintf(stderr, "logseal send: %s: %llu %s sent in %llu %s: %llu appended, "
+		"%llu %s", ok ? "done" : "FAILED", (unsigned long long)s->sent,
+		LS_PL(s->sent, "event", "events"), (unsigned long long)s->batches,
+		LS_PL(s->batches, "batch", "batches"), (unsigned long long)s->appended,
+		(unsigned long long)s->dups, LS_PL(s->dups, "duplicate", "duplicates"));
 	if (s->last_index >= 0)
 		fprintf(stderr, ", last index %lld", (long long)s->last_index);
 	fprintf(stderr, " (run id %s)\n", s->run);
-	if (!ok)
+	if (!ok && s->refused && s->refused_line)
+		/* Not a transient failure: the same input fails the same way. */
+		fprintf(stderr, "logseal send: the server refused input line %llu (HTTP %ld, "
+			"above): sending the same input again fails the same way.  Fix or "
+			"remove that line, then send the input again with --run-id %s: it was "
+			"acknowledged up to input line %llu, and those lines are not appended "
+			"twice\n",
+			(unsigned long long)s->refused_line, s->refused, s->run,
+			(unsigned long long)s->acked_line);
+	else if (!ok && s->refused)
+		fprintf(stderr, "logseal send: the server refused the request (HTTP %ld, above): "
+			"sending again fails the same way until that is fixed (token, role, "
+			"--server, input); then send the same input again with --run-id %s "
+			"(acknowledged up to input line %llu)\n",
+			s->refused, s->run, (unsigned long long)s->acked_line);
+	else if (!ok)
 		fprintf(stderr, "logseal send: acknowledged up to input line %llu; to finish, "
 			"send the same input again with --run-id %s\n",
 			(unsigned long long)s->acked_line, s->run);

@@ -536,8 +536,9 @@ int cmd_serve(int argc, char **argv)
 	if (info.syslog_tls_port)
 		printf("logseal: syslog on port %u (%s, octet counting)\n", info.syslog_tls_port,
 		       info.tls ? "TLS" : "plain");
-	printf("logseal: data in %s, %llu entries, %zu idempotency keys, index at %llu\n", o.dir,
-	       (unsigned long long)info.entries, info.idem_keys,
+	printf("logseal: data in %s, %llu %s, %zu idempotency keys, index at %llu\n", o.dir,
+	       (unsigned long long)info.entries, LS_PL(info.entries, "entry", "entries"),
+	       info.idem_keys,
 	       (unsigned long long)info.index_at);
 	printf("logseal: idempotency keys: %zu from the snapshot covering %llu entries, "
 	       "%llu journal entries read after it (%.2f s, %.2f s CPU)\n", info.idem_snapshot_keys,

@@ -120,7 +120,8 @@ static void show_progress(void *ctx, uint64_t done, uint64_t total)
 		fprintf(stderr, "\rverifying: %llu / %llu entries (%.0f%%)", (unsigned long long)done,
 			(unsigned long long)total, 100.0 * (double)done / (double)total);
 	else
-		fprintf(stderr, "\rverifying: %llu entries", (unsigned long long)done);
+		fprintf(stderr, "\rverifying: %llu %s", (unsigned long long)done,
+			LS_PL(done, "entry", "entries"));
 }
 
 /* DIR/log/checkpoint as it is now (NULL when unreadable). */
@@ -266,10 +267,13 @@ static int verify_tiles_cmd(const char *where, const char *keyarg, const struct 
 	       rep.seconds, rep.seconds > 0 ? (double)rep.objects / rep.seconds : 0.0,
 	       rep.seconds > 0 ? (double)rep.bytes / 1e6 / rep.seconds : 0.0,
 	       ta->fetchers ? ta->fetchers : 4);
-	printf("checked: %llu entries, %llu hash tiles, %llu entry bundles, %llu signed "
-	       "checkpoints, %llu segments\n", (unsigned long long)rep.entries,
-	       (unsigned long long)rep.tiles, (unsigned long long)rep.bundles,
-	       (unsigned long long)rep.checkpoints, (unsigned long long)rep.segments);
+	printf("checked: %llu %s, %llu hash %s, %llu entry %s, %llu signed %s, %llu %s\n",
+	       (unsigned long long)rep.entries, LS_PL(rep.entries, "entry", "entries"),
+	       (unsigned long long)rep.tiles, LS_PL(rep.tiles, "tile", "tiles"),
+	       (unsigned long long)rep.bundles, LS_PL(rep.bundles, "bundle", "bundles"),
+	       (unsigned long long)rep.checkpoints,
+	       LS_PL(rep.checkpoints, "checkpoint", "checkpoints"),
+	       (unsigned long long)rep.segments, LS_PL(rep.segments, "segment", "segments"));
 	if (rep.bundles_sealed)
 		printf("entry bundles: %llu are sealed (LSB1) and were NOT checked: give "
 		       "--bundle-key FILE (the leaves were taken from the level-0 tiles)\n",
@@ -400,28 +404,33 @@ int cmd_verify(int argc, char **argv)
 		return 1;
 	}
 	ls_hex(rep.root, 32, roothex);
-	printf("verified: %llu entries, %llu signed checkpoints, %llu tile files\n",
-	       (unsigned long long)rep.entries, (unsigned long long)rep.checkpoints,
-	       (unsigned long long)rep.tiles);
+	printf("verified: %llu %s, %llu signed %s, %llu tile %s\n",
+	       (unsigned long long)rep.entries, LS_PL(rep.entries, "entry", "entries"),
+	       (unsigned long long)rep.checkpoints,
+	       LS_PL(rep.checkpoints, "checkpoint", "checkpoints"), (unsigned long long)rep.tiles,
+	       LS_PL(rep.tiles, "file", "files"));
 	printf("latest checkpoint: size %llu, root %s\n", (unsigned long long)rep.tree_size,
 	       roothex);
 	if (rep.segments)
-		printf("sealed segments: %llu (%llu entries, %.1f MB) checked in %.2f s, %.0f "
+		printf("sealed segments: %llu (%llu %s, %.1f MB) checked in %.2f s, %.0f "
 		       "entries/s\n",
 		       (unsigned long long)rep.segments, (unsigned long long)rep.sealed,
+		       LS_PL(rep.sealed, "entry", "entries"),
 		       (double)rep.sealed_bytes / 1e6, rep.sealed_seconds,
 		       rep.sealed_seconds > 0 ? (double)rep.sealed / rep.sealed_seconds : 0.0);
 	if (rep.postings)
-		printf("postings: %llu files (%llu entries) checked against the entries in %.2f s\n",
+		printf("postings: %llu %s (%llu %s) checked against the entries in %.2f s\n",
 		       (unsigned long long)rep.postings_files,
-		       (unsigned long long)rep.postings_entries, rep.postings_seconds);
+		       LS_PL(rep.postings_files, "file", "files"),
+		       (unsigned long long)rep.postings_entries,
+		       LS_PL(rep.postings_entries, "entry", "entries"), rep.postings_seconds);
 	else if (flags & VERIFY_NO_POSTINGS)
 		printf("postings: not checked (--no-postings)\n");
 	else
 		printf("postings: no index (`logseal reindex` builds it)\n");
 	if (rep.archived)
-		printf("archived: %llu entries read back from DIR/archive and checked\n",
-		       (unsigned long long)rep.archived);
+		printf("archived: %llu %s read back from DIR/archive and checked\n",
+		       (unsigned long long)rep.archived, LS_PL(rep.archived, "entry", "entries"));
 	if (rep.purged)
 		printf("purged by policy, not tampering: %s\n", rep.retention);
 	if (rep.uncovered)
@@ -582,8 +591,9 @@ int cmd_verify_bundle(int argc, char **argv)
 			ls_rc_name(rc), err.msg);
 		return 1;
 	}
-	printf("bundle verified: %llu entries, tree size %llu, origin %s\n",
-	       (unsigned long long)rep.entries, (unsigned long long)rep.tree_size, rep.origin);
+	printf("bundle verified: %llu %s, tree size %llu, origin %s\n",
+	       (unsigned long long)rep.entries, LS_PL(rep.entries, "entry", "entries"),
+	       (unsigned long long)rep.tree_size, rep.origin);
 	printf("filter: %s\n", rep.filter);
 	return 0;
 }

@@ -187,9 +187,10 @@ static char *alert_text(const json_t *obj)
 			 alert_str_at((json_t *)obj, "service", NULL),
 			 (long long)json_integer_value(json_object_get(obj, "seconds")), where);
 	else if (kind && !strcmp(kind, "threshold"))
-		snprintf(buf, sizeof(buf), "logseal alert [%s] %s: %lld events in %lld s%s%s%s",
+		snprintf(buf, sizeof(buf), "logseal alert [%s] %s: %lld %s in %lld s%s%s%s",
 			 alert_str_at(rule, "severity", NULL), alert_str_at(rule, "name", NULL),
 			 (long long)json_integer_value(json_object_get(obj, "count")),
+			 LS_PL(json_integer_value(json_object_get(obj, "count")), "event", "events"),
 			 (long long)json_integer_value(json_object_get(obj, "window_seconds")),
 			 group ? " from " : "", group ? group : "", where);
 	else

@@ -1,8 +1,8 @@
 /*
  * export_formats.c - the SIEM mappings of an export (export.h): each entry
  * as a CSV row (RFC 4180, with a guard against spreadsheet formulas), an
- * Elastic Common Schema (ECS) document or an OCSF API Activity event, one per
- * line.  The bundle's own lines are written by export.c; what the formats
+ * Elastic Common Schema (ECS) document or an OCSF event (Authentication for
+ * login/logout actions, else API Activity), one per line.  The bundle's own lines are written by export.c; what the formats
  * carry of an event is in docs/FORMAT.md (sections CSV, ECS and OCSF).
  */
 #include "followers/export.h"
@@ -168,6 +168,91 @@ static int action_verb(const char *action)
 	return 0;
 }
 
+/* The words of an action or resource type: split at . : / _ - and space,
+ * lower-cased, at most cap of them, each shorter than 32 bytes. */
+static size_t words_of(const char *s, char w[][32], size_t cap)
+{
+	size_t n = 0, k = 0;
+
+	for (; s && *s && n < cap; s++) {
+		if (strchr(".:/_- ", *s)) {
+			if (k) {
+				w[n++][k] = '\0';
+				k = 0;
+			}
+			continue;
+		}
+		if (k < 31)
+			w[n][k++] = (char)(*s >= 'A' && *s <= 'Z' ? *s + 32 : *s);
+	}
+	if (k && n < cap)
+		w[n++][k] = '\0';
+	return n;
+}
+
+static int word_in(const char *w, const char *const *list)
+{
+	for (; *list; list++)
+		if (!strcmp(w, *list))
+			return 1;
+	return 0;
+}
+
+/*
+ * What kind of event an action is, for the SIEM mappings (docs/FORMAT.md,
+ * ECS and OCSF): AUTH_LOGON (login, logon, signin, sign-in, log_in,
+ * authenticate, auth, sso), AUTH_LOGOFF (logout, logoff, signout, ...),
+ * AUTH_OTHER (mfa, 2fa, otp); else KIND_IAM when a word of the action or
+ * of resource.type names an identity or access object (user, group, role,
+ * token, ...), KIND_DB for a database object (db, table, sql, ...), else
+ * KIND_API.
+ */
+enum ev_kind { KIND_API, AUTH_LOGON, AUTH_LOGOFF, AUTH_OTHER, KIND_IAM, KIND_DB };
+
+static enum ev_kind event_kind(const char *action, const char *rtype)
+{
+	static const char *const logon[] = { "login", "logon", "signin", "authenticate",
+					     "authentication", "auth", "sso", NULL };
+	static const char *const logoff[] = { "logout", "logoff", "signout", NULL };
+	static const char *const other[] = { "mfa", "2fa", "otp", "totp", NULL };
+	static const char *const iam[] = {
+		"user", "users", "group", "groups", "role", "roles", "rolebinding", "rolebindings",
+		"clusterrole", "clusterroles", "clusterrolebinding", "clusterrolebindings",
+		"serviceaccount", "serviceaccounts", "account", "accounts", "permission",
+		"permissions", "privilege", "privileges", "token", "tokens", "apikey", "apikeys",
+		"credential", "credentials", "password", "policy", "policies", "member",
+		"membership", "identity", NULL
+	};
+	static const char *const db[] = { "db", "database", "databases", "sql", "table", "tables",
+					  "collection", "collections", "schema", "schemas", NULL };
+	char w[16][32], r[8][32];
+	size_t n = words_of(action, w, 16), nr = words_of(rtype, r, 8), i;
+
+	for (i = 0; i < n; i++) {
+		int pair = i + 1 < n && (!strcmp(w[i], "log") || !strcmp(w[i], "sign"));
+
+		if (word_in(w[i], logon) || (pair && !strcmp(w[i + 1], "in")))
+			return AUTH_LOGON;
+		if (word_in(w[i], logoff) || (pair && !strcmp(w[i + 1], "out")))
+			return AUTH_LOGOFF;
+		if (word_in(w[i], other))
+			return AUTH_OTHER;
+	}
+	for (i = 0; i < n; i++)
+		if (word_in(w[i], iam))
+			return KIND_IAM;
+	for (i = 0; i < nr; i++)
+		if (word_in(r[i], iam))
+			return KIND_IAM;
+	for (i = 0; i < n; i++)
+		if (word_in(w[i], db))
+			return KIND_DB;
+	for (i = 0; i < nr; i++)
+		if (word_in(r[i], db))
+			return KIND_DB;
+	return KIND_API;
+}
+
 /* logseal's own fields that have no standard place, for both mappings. */
 static json_t *logseal_fields(struct export_writer *w, uint64_t index, json_t *ev,
 			      const uint8_t leaf[LS_HASH_LEN])
@@ -219,18 +304,38 @@ static json_t *ecs_event(struct export_writer *w, uint64_t index, json_t *ev,
 	json_t *o = json_object(), *e = json_object(), *u = json_object(), *src = json_object();
 	json_t *t = json_array(), *url = json_object(), *ua = json_object(), *svc = json_object();
 	json_t *http = json_object(), *ls = logseal_fields(w, index, ev, leaf), *port;
-	const char *eo;
+	const char *eo, *cat, *type;
+	enum ev_kind kind;
 	int ok;
 
 	eo = !outcome ? "unknown" : !strcmp(outcome, "success") ? "success" :
 	     !strcmp(outcome, "unknown") ? "unknown" : "failure";
 	ok = o && e && u && src && t && url && ua && svc && http && ls;
-	ok = ok && !json_array_append_new(t, json_string(ecs_types[action_verb(
-							 jstr(ev, "action", NULL, NULL))]));
-	if (ok && outcome && !strcmp(outcome, "denied"))
+	/* event.category by the action (ECS 8.11 allowed values), event.type
+	 * among those ECS expects for that category. */
+	kind = event_kind(jstr(ev, "action", NULL, NULL), jstr(ev, "resource", "type", NULL));
+	type = ecs_types[action_verb(jstr(ev, "action", NULL, NULL))];
+	switch (kind) {
+	case AUTH_LOGON: cat = "authentication"; type = "start"; break;
+	case AUTH_LOGOFF: cat = "authentication"; type = "end"; break;
+	case AUTH_OTHER: cat = "authentication"; type = "info"; break;
+	case KIND_IAM: cat = "iam"; type = !strcmp(type, "access") ? "info" : type; break;
+	case KIND_DB:
+		cat = "database";
+		type = !strcmp(type, "access") || !strcmp(type, "info") ? type : "change";
+		break;
+	default:
+		cat = ep && is_url(ep) ? "web" : "api";
+		if (ep && is_url(ep) && strcmp(type, "info"))
+			type = "access";
+		break;
+	}
+	ok = ok && !json_array_append_new(t, json_string(type));
+	if (ok && outcome && !strcmp(outcome, "denied") && kind == KIND_API && !strcmp(cat, "api"))
 		ok = !json_array_append_new(t, json_string("denied"));
-	if (ok && outcome && !strcmp(outcome, "error"))
+	if (ok && outcome && !strcmp(outcome, "error") && (kind == KIND_DB || !strcmp(cat, "web")))
 		ok = !json_array_append_new(t, json_string("error"));
+	ok = ok && !json_object_set_new(e, "category", json_pack("[s]", cat));
 	ok = ok && copy_str(o, "@timestamp", ev, "time", NULL) &&
 	     !json_object_set_new(o, "ecs", json_pack("{ss}", "version", ECS_VERSION)) &&
 	     !json_object_set_new(e, "kind", json_string("event")) &&
@@ -292,6 +397,13 @@ static json_t *ocsf_event(struct export_writer *w, uint64_t index, json_t *ev,
 	json_t *o = json_object(), *user = json_object(), *api = json_object(), *src = json_object();
 	json_t *http = json_object(), *res = json_object(), *meta, *ls, *port, *svc = json_object();
 	int verb = action_verb(action), activity = verb ? verb : 99, status_id, type_id, ok;
+	enum ev_kind kind = event_kind(action, jstr(ev, "resource", "type", NULL));
+	/* login/logout/auth actions: OCSF Authentication (3002, category 3 Identity &
+	 * Access Management; activity 1 Logon, 2 Logoff, 99 Other); the rest: API
+	 * Activity (6003, category 6 Application Activity; activity by the verb). */
+	int auth = kind == AUTH_LOGON || kind == AUTH_LOGOFF || kind == AUTH_OTHER;
+	int class_uid = auth ? 3002 : 6003;
+	const char *act_name;
 	const char *status;
 	int64_t us = 0;
 	char idx[24];
@@ -316,14 +428,21 @@ static json_t *ocsf_event(struct export_writer *w, uint64_t index, json_t *ev,
 			 w->origin ? w->origin : "logseal");
 	ls = logseal_fields(w, index, ev, leaf);
 	ok = o && user && api && src && http && res && meta && ls && svc;
-	ok = ok && !json_object_set_new(o, "class_uid", json_integer(6003)) &&
-	     !json_object_set_new(o, "class_name", json_string("API Activity")) &&
-	     !json_object_set_new(o, "category_uid", json_integer(6)) &&
-	     !json_object_set_new(o, "category_name", json_string("Application Activity")) &&
+	act_name = verb ? names[verb] : action ? action : "Other";
+	if (auth) {
+		activity = kind == AUTH_LOGON ? 1 : kind == AUTH_LOGOFF ? 2 : 99;
+		act_name = kind == AUTH_LOGON ? "Logon" : kind == AUTH_LOGOFF ? "Logoff" : "Other";
+	}
+	ok = ok && !json_object_set_new(o, "class_uid", json_integer(class_uid)) &&
+	     !json_object_set_new(o, "class_name",
+				  json_string(auth ? "Authentication" : "API Activity")) &&
+	     !json_object_set_new(o, "category_uid", json_integer(auth ? 3 : 6)) &&
+	     !json_object_set_new(o, "category_name",
+				  json_string(auth ? "Identity & Access Management"
+					      : "Application Activity")) &&
 	     !json_object_set_new(o, "activity_id", json_integer(activity)) &&
-	     !json_object_set_new(o, "activity_name",
-				  json_string(verb ? names[verb] : action ? action : "Other")) &&
-	     !json_object_set_new(o, "type_uid", json_integer(6003 * 100 + activity)) &&
+	     !json_object_set_new(o, "activity_name", json_string(act_name)) &&
+	     !json_object_set_new(o, "type_uid", json_integer(class_uid * 100 + activity)) &&
 	     !json_object_set_new(o, "severity_id", json_integer(1)) &&
 	     !json_object_set_new(o, "severity", json_string("Informational")) &&
 	     !json_object_set_new(o, "time", json_integer((json_int_t)floor((double)us / 1000.0))) &&
@@ -349,7 +468,14 @@ static json_t *ocsf_event(struct export_writer *w, uint64_t index, json_t *ev,
 	if (ok && jstr(ev, "request_id", NULL, NULL))
 		ok = !json_object_set_new(api, "request",
 					  json_pack("{ss}", "uid", jstr(ev, "request_id", NULL, NULL)));
-	ok = ok && !json_object_set(o, "api", api) && copy_str(src, "ip", ev, "source", "ip");
+	/* Authentication: the user who logs on is "user", the service they log
+	 * on to "service"; the action itself stays in unmapped.logseal. */
+	if (auth)
+		ok = ok && !json_object_set(o, "user", user) &&
+		     (!json_object_size(svc) || !json_object_set(o, "service", svc));
+	else
+		ok = ok && !json_object_set(o, "api", api);
+	ok = ok && copy_str(src, "ip", ev, "source", "ip");
 	port = json_object_get(json_object_get(ev, "source"), "port");
 	if (ok && json_is_integer(port))
 		ok = !json_object_set(src, "port", port);

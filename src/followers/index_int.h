@@ -235,7 +235,7 @@ static inline int64_t floor_div(int64_t a, int64_t b)
  */
 #define BC_SLOTS 4096		/* a power of two */
 #define BC_MAXV 40
-enum { BC_ACTOR = 1, BC_RTYPE, BC_RID, BC_WRITER, BC_IP, BC_NET };
+enum { BC_ACTOR = 1, BC_RTYPE, BC_RID, BC_WRITER, BC_IP, BC_NET, BC_RIDP };
 
 struct bslot {
 	uint8_t field, len;	/* field 0: empty */

@@ -155,7 +155,8 @@ int ix_terms_fill(const struct blind *bl, EVP_MD_CTX *w, struct bcache *bc, cons
 		for (i = 0; i < r->rid_n && np < INDEX_RID_PREFIXES; i++) {
 			if (r->rid[i] != '/' && r->rid[i] != ':')
 				continue;
-			bad |= ix_blind_hash(bl, w, "resource_id_prefix", r->rid, i + 1, t->ridp[np]);
+			bad |= ix_blind_at(bl, w, ix_bc_slot(bc, BC_RIDP, r->rid, i + 1), BC_RIDP,
+					   "resource_id_prefix", r->rid, i + 1, t->ridp[np]);
 			add_term(pr, PF_RID, t->ridp[np], TERM_HASH_LEN);
 			np++;
 		}

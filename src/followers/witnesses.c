@@ -18,6 +18,7 @@
 
 #include <curl/curl.h>
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -598,8 +599,8 @@ ls_rc witnesses_start(const struct witnesses_opts *o, struct witnesses **out,
 	if (o->nspecs > WITNESSES_MAX)
 		return ls_err_set(err, LS_LIMIT, "at most %d witnesses", WITNESSES_MAX);
 	if (o->quorum > o->nspecs)
-		return ls_err_set(err, LS_INVALID, "--witness-quorum %u: only %zu witnesses",
-				  o->quorum, o->nspecs);
+		return ls_err_set(err, LS_INVALID, "--witness-quorum %u: only %zu %s",
+				  o->quorum, o->nspecs, LS_PL(o->nspecs, "witness", "witnesses"));
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return ls_err_set(err, LS_NOMEM, "out of memory");
@@ -710,7 +711,7 @@ json_t *witnesses_status(struct witnesses *w)
 	json_object_set_new(o, "quorum", json_integer(w->k));
 	json_object_set_new(o, "quorum_met", json_boolean(met));
 	json_object_set_new(o, "quorum_size", json_integer((json_int_t)q));
-	json_object_set_new(o, "unmet_seconds", json_real(unmet));
+	json_object_set_new(o, "unmet_seconds", json_real(round(unmet * 1000) / 1000));
 	json_object_set_new(o, "alert_seconds", json_integer((json_int_t)w->o.alert_s));
 	for (size_t i = 0; i < w->n; i++) {
 		struct peer *p = &w->p[i];

@@ -160,6 +160,8 @@ struct reply {
 	int dashboard;		/* a dashboard page: its Content-Security-Policy (web.h) */
 	int stream_live;	/* a live stream (SSE): not waited for when draining at stop */
 	char set_cookie[192];	/* Set-Cookie header when non-empty */
+	int real_digits;	/* JSON reals of body with at most this many significant
+				 * digits (0: jansson's 17); for rounded measurements */
 };
 
 /* Fill r with {"error":{"code":code,"message":...}} (replacing any body). */

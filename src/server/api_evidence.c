@@ -55,8 +55,9 @@ void api_export_evidence(struct server *s, const struct request *q, struct reply
 		return;
 	}
 	if (index >= log_size(s->log)) {
-		reply_error(r, 404, "not_found", "no entry %llu: the log holds %llu entries",
-			    (unsigned long long)index, (unsigned long long)log_size(s->log));
+		reply_error(r, 404, "not_found", "no entry %llu: the log holds %llu %s",
+			    (unsigned long long)index, (unsigned long long)log_size(s->log),
+			    LS_PL(log_size(s->log), "entry", "entries"));
 		return;
 	}
 	if (api_covering_checkpoint(s, index + 1, &note, &covered, r) != LS_OK)

@@ -25,6 +25,7 @@
 #include "server/auth.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,7 +128,8 @@ void api_integrity_get(struct server *s, const struct request *q, struct reply *
 			   (double)(now.tv_nsec - st.st_mtim.tv_nsec) / 1e9;
 
 		json_decref(age);
-		age = json_real(a < 0 ? 0.0 : a);
+		/* milliseconds, sent as such: 8.009, not 8.0093728800000008 */
+		age = json_real(a < 0 ? 0.0 : round(a * 1000) / 1000);
 	}
 	lv = last_verify(s->dir, why, sizeof(why));
 	body = json_object();
@@ -186,6 +188,7 @@ void api_integrity_get(struct server *s, const struct request *q, struct reply *
 				json_integer((json_int_t)(note ? cpsize : 0))) ||
 	    json_object_set_new(details, "results", json_integer(1)))
 		goto nomem;
+	r->real_digits = 15;	/* the ages above, rounded to ms */
 	api_reply_audited(s, q, "logseal.integrity.get", details, &body, r);
 	goto out;
 nomem:

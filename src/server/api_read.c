@@ -487,8 +487,9 @@ void api_events_get(struct server *s, const struct request *q, struct reply *r)
 	if (index >= size) {
 		json_object_set_new(details, "tree_size", json_integer((json_int_t)size));
 		reply_not_found(s, q, "logseal.events.get", details, r,
-				"no entry %llu: the log holds %llu entries",
-				(unsigned long long)index, (unsigned long long)size);
+				"no entry %llu: the log holds %llu %s",
+				(unsigned long long)index, (unsigned long long)size,
+				LS_PL(size, "entry", "entries"));
 		goto out;
 	}
 	if (api_covering_checkpoint(s, index + 1, &note, &covered, r) != LS_OK)
@@ -600,8 +601,9 @@ void api_proof_consistency(struct server *s, const struct request *q, struct rep
 	if (b > log_size(s->log)) {
 		json_object_set_new(details, "tree_size", json_integer((json_int_t)log_size(s->log)));
 		reply_not_found(s, q, "logseal.proof.consistency", details, r,
-				"the log holds %llu entries: no tree of size %llu",
-				(unsigned long long)log_size(s->log), (unsigned long long)b);
+				"the log holds %llu %s: no tree of size %llu",
+				(unsigned long long)log_size(s->log),
+				LS_PL(log_size(s->log), "entry", "entries"), (unsigned long long)b);
 		goto out;
 	}
 	if (api_covering_checkpoint(s, b, &latest, &covered, r) != LS_OK)

@@ -781,8 +781,9 @@ void api_stream(struct server *s, const struct request *q, struct reply *r)
 	if (start > size) {
 		index_query_release(&iq);
 		reply_error(r, 400, "bad_parameter",
-			    "the stream cannot start at %llu: the log holds %llu entries",
-			    (unsigned long long)start, (unsigned long long)size);
+			    "the stream cannot start at %llu: the log holds %llu %s",
+			    (unsigned long long)start, (unsigned long long)size,
+			    LS_PL(size, "entry", "entries"));
 		return;
 	}
 	c = calloc(1, sizeof(*c));

@@ -292,7 +292,9 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *r, int
 				 close);
 	}
 	if (r->body)
-		text = json_dumps(r->body, JSON_COMPACT | JSON_ENSURE_ASCII);
+		text = json_dumps(r->body, JSON_COMPACT | JSON_ENSURE_ASCII |
+					   (r->real_digits > 0 && r->real_digits <= 17
+						    ? JSON_REAL_PRECISION(r->real_digits) : 0));
 	if (!text) {
 		reply_error(r, 500, "internal", "could not encode the reply");
 		text = json_dumps(r->body, JSON_COMPACT);

@@ -285,8 +285,8 @@ static void retention_said(void *ctx, ls_rc rc, const struct retention_report *r
 	if (rc != LS_OK)
 		say(&sv->o, "retention pass failed (%s): %s", ls_rc_name(rc), msg);
 	else
-		say(&sv->o, "retention: archived %u segments, purged %u, %u held", rep->archived,
-		    rep->purged, rep->held);
+		say(&sv->o, "retention: archived %u %s, purged %u, %u held", rep->archived,
+		    LS_PL(rep->archived, "segment", "segments"), rep->purged, rep->held);
 }
 
 /*

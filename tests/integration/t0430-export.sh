@@ -149,14 +149,23 @@ import json, sys
 lines = open(sys.argv[1]).read().splitlines()
 assert len(lines) == 61, len(lines)
 for l in lines:
-    o = json.loads(l); assert isinstance(o, dict) and "@timestamp" in o' "$TMP/x.ecs"
+    o = json.loads(l); assert isinstance(o, dict) and "@timestamp" in o
+    if "event" in o and "action" in o["event"]:
+        assert o["event"]["category"] == (["authentication"] if o["event"]["action"] == "user.login" else ["api"]), o' "$TMP/x.ecs"
 check_eq "OCSF: 200" 200 "$(exp 'service=files&format=ocsf&order=asc' "$TMP/x.ocsf")"
-check "OCSF: API Activity (6003) JSON lines, one per entry" python3 -c '
+check "OCSF: JSON lines, one per entry: Authentication (3002, Logon) for user.login, else API Activity (6003)" python3 -c '
 import json, sys
 lines = open(sys.argv[1]).read().splitlines()
 assert len(lines) == 61, len(lines)
+n = 0
 for l in lines:
-    o = json.loads(l); assert o["class_uid"] == 6003, o' "$TMP/x.ocsf"
+    o = json.loads(l)
+    if o.get("unmapped", {}).get("logseal", {}).get("index") is None: continue
+    login = o["api"]["operation"] == "user.login" if "api" in o else o["activity_id"] == 1
+    want = (3002, 1, 300201) if login else (6003, o["activity_id"], 600300 + o["activity_id"])
+    assert (o["class_uid"], o["activity_id"], o["type_uid"]) == want, o
+    n += login
+assert n == 20, n' "$TMP/x.ocsf"
 
 # ---------------------------------------------------------------- parameters
 for qs in "format=xml" "limit=10" "cursor=abc" "order=desc" "format=csv&format=ecs" "bogus=1" "from=never"; do

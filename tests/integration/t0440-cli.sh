@@ -84,7 +84,7 @@ check_eq "ids are send-<run id>-<input line>" true \
 RUN=$(sed -n 's/.*(run id \([0-9a-f]*\)).*/\1/p' "$TMP/send1.out")
 check_eq "the run id is printed" 32 "${#RUN}"
 check "send the same input again with --run-id (stdin)" "$LOGSEAL" send "${S[@]}" --token-file "$WT" --run-id "$RUN" <"$TMP/events.ndjson"
-check_eq "... all 38 reported as duplicates" 1 "$(grep -c '38 events sent in 1 batches: 0 appended, 38 duplicates' "$TMP/last.out")"
+check_eq "... all 38 reported as duplicates" 1 "$(grep -c '38 events sent in 1 batch: 0 appended, 38 duplicates' "$TMP/last.out")"
 check_eq "... and nothing appended" 38 "$(stats cli)"
 
 # A bad event: input line 7 (after a blank one); batches of 3: the first
