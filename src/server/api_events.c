@@ -45,6 +45,7 @@
 #include "base/crypto.h"
 #include "base/fsutil.h"
 #include "base/jcanon.h"
+#include "core/event_policy.h"
 #include "store/reader.h"
 #include "store/keys.h"
 #include "followers/upload.h"
@@ -180,9 +181,74 @@ static const char *reject_message(const struct event_reject *rj, char *buf, size
 	return buf;
 }
 
+/* In a refused item parsed as JSON: every member, at any depth, whose key
+ * the policy redacts gets the value "[REDACTED]", so the record's excerpt
+ * does not carry a secret the event would not have carried.  Returns how
+ * many were replaced, -1 when out of memory. */
+static int redact_members(const struct event_policy *p, json_t *v, unsigned depth)
+{
+	const char *key;
+	json_t *x;
+	size_t i;
+	int n = 0, r;
+
+	if (depth > 64)
+		return 0;
+	if (json_is_object(v)) {
+		json_object_foreach(v, key, x) {
+			if (event_policy_key_redacted(p, key, strlen(key))) {
+				if (json_object_set_new(v, key, json_string("[REDACTED]")))
+					return -1;
+				n++;
+			} else if ((r = redact_members(p, x, depth + 1)) < 0) {
+				return -1;
+			} else {
+				n += r;
+			}
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, x) {
+			if ((r = redact_members(p, x, depth + 1)) < 0)
+				return -1;
+			n += r;
+		}
+	}
+	return n;
+}
+
+/* The excerpt of a refused item into ex: of the item with the policy's
+ * names redacted when it is JSON, else of its bytes as sent.  Returns 1
+ * when cut, -1 when out of memory. */
+static int reject_excerpt(const struct event_policy *p, const struct event_reject *rj, char *ex,
+			  size_t cap, int *redacted)
+{
+	json_t *v = p ? json_loadb(rj->bytes, rj->len, JSON_DECODE_ANY, NULL) : NULL;
+	char *t;
+	int n, cut;
+
+	*redacted = 0;
+	if (!v)
+		return event_excerpt(rj->bytes, rj->len, REJECT_EXCERPT, ex, cap);
+	n = redact_members(p, v, 0);
+	if (n <= 0) {
+		json_decref(v);
+		if (n < 0)
+			return -1;
+		return event_excerpt(rj->bytes, rj->len, REJECT_EXCERPT, ex, cap);
+	}
+	t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(v);
+	if (!t)
+		return -1;
+	*redacted = n;
+	cut = event_excerpt(t, strlen(t), REJECT_EXCERPT, ex, cap);
+	free(t);
+	return cut;
+}
+
 /* The record of one refused item, as an entry in *it. */
-static ls_rc reject_event(const struct request *q, const struct event_reject *rj,
-			  const char *format, struct event_item *it)
+static ls_rc reject_event(const struct request *q, const struct event_policy *policy,
+			  const struct event_reject *rj, const char *format, struct event_item *it)
 {
 	struct event_ctx ctx = {
 		.writer = NULL,
@@ -192,13 +258,15 @@ static ls_rc reject_event(const struct request *q, const struct event_reject *rj
 	};
 	uint8_t h[LS_HASH_LEN];
 	char hex[2 * LS_HASH_LEN + 1], ex[4 * REJECT_EXCERPT + 1], msg[420];
-	int cut;
+	int cut, nred;
 	json_t *d;
 	ls_rc rc;
 
 	ls_sha256(rj->bytes, rj->len, NULL, 0, h);
 	ls_hex(h, sizeof(h), hex);
-	cut = event_excerpt(rj->bytes, rj->len, REJECT_EXCERPT, ex, sizeof(ex));
+	cut = reject_excerpt(policy, rj, ex, sizeof(ex), &nred);
+	if (cut < 0)
+		return LS_NOMEM;
 	d = json_object();
 	if (!d)
 		return LS_NOMEM;
@@ -219,6 +287,8 @@ static ls_rc reject_event(const struct request *q, const struct event_reject *rj
 	json_object_set_new(d, "excerpt", json_string(ex));
 	if (cut)
 		json_object_set_new(d, "excerpt_truncated", json_true());
+	if (nred)
+		json_object_set_new(d, "excerpt_redacted", json_integer(nred));
 	rc = event_internal(REJECTED_ACTION, q->who->id, q->remote_ip, "failure", d, &ctx, it);
 	json_decref(d);
 	return rc;
@@ -290,7 +360,7 @@ static void ingest(struct server *s, const struct request *q, struct reply *r,
 		goto out;
 	}
 	for (size_t k = 0; k < nrej; k++) {
-		rc = reject_event(q, &p->rej[k], format, &rj[k]);
+		rc = reject_event(q, s->policy, &p->rej[k], format, &rj[k]);
 		if (rc != LS_OK) {
 			reply_append_error(s, r, rc, NULL);
 			goto out;

@@ -107,6 +107,18 @@ check_eq "a long item: excerpt bounded to 256 bytes (whole characters), truncate
 	"true true outcome" \
 	"$(jq -r '.entry.details | "\(.excerpt | utf8bytelength <= 256) \(.excerpt_truncated) \(.field)"' "$TMP/rej3")"
 
+# --- a refused item's excerpt carries no secret the event would not have
+# (the server's redaction names: "password", "db_token", any depth)
+printf '%s' '[{"id":"sec-0","time":"2026-12-07T10:00:00Z","actor":{"id":"a"},"action":"x.y","outcome":"success","source":{"ip":"10.9.0.1"}},{"id":"sec-1","time":"2026-12-07T10:00:00Z","actor":{"id":"a"},"action":"x.y","outcome":"success","details":{"password":"hunter2","deep":{"db_token":"t0p-s3cret"}}}]' >"$TMP/sec.json"
+check_eq "partial with a secret in the refused item: 1 appended, 1 rejected" "200 1 1" \
+	"$(req POST '/v1/events?partial=1' "$W" $J "$TMP/sec.json") $(jq -r '"\(.appended) \(.rejected | length)"' "$TMP/resp")"
+entry "$(jq -r '.rejected[0].index' "$TMP/resp")" >"$TMP/rej-sec"
+check_eq "... its record's excerpt has both values redacted, and says how many" "0 0 2" \
+	"$(jq -r '.entry.details | "\(.excerpt | test("hunter2") | if . then 1 else 0 end) \(.excerpt | test("t0p-s3cret") | if . then 1 else 0 end) \(.excerpt_redacted)"' "$TMP/rej-sec")"
+check_eq "... the hash is still of the item as sent" \
+	"$(jq -c '.[1]' "$TMP/sec.json" | tr -d '\n' | sha256sum | cut -d' ' -f1)" \
+	"$(jq -r .entry.details.sha256 "$TMP/rej-sec")"
+
 # --- a body that cannot be cut into items is refused whole
 printf '[{"a":1},' >"$TMP/open.json"
 check_eq "an array that does not close: 400" 400 "$(req POST '/v1/events?partial=1' "$W" $J "$TMP/open.json")"
@@ -191,8 +203,8 @@ check_eq "k8s ?partial=0: all-or-nothing (400, position 1)" "400 1" \
 	"$(req POST '/v1/k8s/audit?partial=0' "$W" $J "$TMP/k8s.json") $(jq -r .error.position "$TMP/resp")"
 
 metric() { curl -s -H "Authorization: Bearer $AUD" "$SRV_URL/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
-# events: 1 (b1) + 1 (its retry) + 2 (NDJSON) + 1 (all bad) + 1 (partial token); k8s: 2
-check_eq "/metrics counts the refused items by route" "6 2" \
+# events: 1 (b1) + 1 (its retry) + 2 (NDJSON) + 1 (secret) + 1 (all bad) + 1 (partial token); k8s: 2
+check_eq "/metrics counts the refused items by route" "7 2" \
 	"$(metric 'logseal_ingest_rejected_total{format="events"}') $(metric 'logseal_ingest_rejected_total{format="k8s"}')"
 
 check "stop" stop_server
