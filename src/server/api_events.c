@@ -898,6 +898,9 @@ static void *saver_main(void *arg)
 				fprintf(stderr, "logseal serve: tokens' last use: %s\n", e.msg);
 		}
 		idem_expire(v->s->idem, wall_us());
+		/* Sessions that ended by themselves get their close event
+		 * (api_session.c); before the snapshot, which then covers it. */
+		api_sessions_log_ended(v->s, 1);
 		if (log_size(v->s->log) != saved) {
 			struct ls_err e = { { 0 } };
 			uint64_t size = log_size(v->s->log);

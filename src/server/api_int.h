@@ -233,6 +233,10 @@ void api_retention_plan(struct server *s, const struct request *q, struct reply 
 void api_session_post(struct server *s, const struct request *q, struct reply *r);
 void api_session_get(struct server *s, const struct request *q, struct reply *r);
 void api_session_delete(struct server *s, const struct request *q, struct reply *r);
+/* Write a logseal.session.close for every session that ended without a
+ * sign-out (session.h invariant 4), after ending the expired ones when
+ * sweep; the number written. */
+unsigned api_sessions_log_ended(struct server *s, int sweep);
 
 /* The dashboard's static files (api_web.c): GET / and every embedded path. */
 int api_web_exists(const char *path);

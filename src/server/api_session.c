@@ -10,6 +10,13 @@
  * and the client gets the log's error: no session exists that the log does
  * not account for.
  *
+ * A session that ends without a sign-out (idle, its 12 hours, its token
+ * revoked, replaced in a full table) is written as logseal.session.close
+ * too, by the server itself (source endpoint "internal", details.reason
+ * the cause): api_sessions_log_ended(), after a revocation at once, for
+ * idle ones at the server's periodic sweep (the idempotency snapshot
+ * thread, every --idem-snapshot seconds).
+ *
  * Reply (POST and GET):
  *	{"role":"admin","roles":["admin","auditor"],"token_id":"tok_...",
  *	 "session":"<16 hex>","csrf":"<64 hex>","idle_seconds":900,
@@ -21,8 +28,10 @@
 #include "server/session.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "base/crypto.h"
+#include "store/log.h"
 
 static json_t *session_json(struct server *s, const struct session_info *si)
 {
@@ -108,4 +117,58 @@ void api_session_delete(struct server *s, const struct request *q, struct reply 
 	r->body = json_pack("{sb}", "closed", closed != 0);
 	if (closed == 2)
 		json_object_set_new(r->body, "logged", json_false());
+}
+
+/* One logseal.session.close of the server itself. */
+static ls_rc log_end(struct server *s, const char *session, const char *who, const char *why,
+		     unsigned lost)
+{
+	struct timespec ts;
+	struct event_ctx ctx = { 0 };
+	struct event_item it = { 0 };
+	struct iovec iov;
+	uint64_t first;
+	json_t *d;
+	ls_rc rc;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ctx.received_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	d = lost ? json_pack("{ss sI}", "reason", why, "sessions", (json_int_t)lost)
+		 : json_pack("{ss ss}", "session", session, "reason", why);
+	if (!d)
+		return LS_NOMEM;
+	rc = event_internal("logseal.session.close", who, NULL, "success", d, &ctx, &it);
+	json_decref(d);
+	if (rc != LS_OK)
+		return rc;
+	iov.iov_base = it.json;
+	iov.iov_len = it.len;
+	rc = log_append(s->log, &iov, 1, &first, NULL);
+	if (rc == LS_OK)
+		api_appended(s, first + 1);
+	event_item_release(&it);
+	return rc;
+}
+
+unsigned api_sessions_log_ended(struct server *s, int sweep)
+{
+	struct session_end e[32];
+	unsigned logged = 0, lost = 0;
+	size_t n;
+
+	if (!s->sessions)
+		return 0;
+	if (sweep)
+		sessions_sweep(s->sessions);
+	do {
+		n = sessions_take_ended(s->sessions, e, sizeof(e) / sizeof(e[0]), &lost);
+		for (size_t i = 0; i < n; i++)
+			if (log_end(s, e[i].id, e[i].who, e[i].why, 0) == LS_OK)
+				logged++;
+		/* More ended than the queue held: one event counts them. */
+		if (lost && log_end(s, NULL, "logseal", "lost_from_queue", lost) == LS_OK)
+			logged++;
+	} while (n == sizeof(e) / sizeof(e[0]));
+	ls_wipe(e, sizeof(e));
+	return logged;
 }

@@ -222,6 +222,7 @@ void api_tokens_delete(struct server *s, const struct request *q, struct reply *
 		/* A revoked token reads nothing more, live streams included. */
 		streams_revoke(s->streams, id);
 		sessions_revoke_token(s->sessions, id);
+		api_sessions_log_ended(s, 0);
 		d = json_object();
 		json_object_set(d, "token_id", json_object_get(info, "id"));
 		json_object_set(d, "roles", json_object_get(info, "roles"));

@@ -38,7 +38,25 @@ struct sessions {
 	int secure;
 	struct sess *t;		/* SESSION_MAX_COUNT slots */
 	struct htab by_hash;	/* the used slots, by hash */
+	struct session_end ended[SESSION_ENDED_MAX];	/* a ring (invariant 4) */
+	size_t ended_head, ended_n;
+	unsigned ended_lost;
 };
+
+/* Queue the end of session e, which did not sign out (under mu). */
+static void note_end(struct sessions *ss, const struct sess *e, const char *why)
+{
+	struct session_end *x;
+
+	if (ss->ended_n == SESSION_ENDED_MAX) {
+		ss->ended_lost++;
+		return;
+	}
+	x = &ss->ended[(ss->ended_head + ss->ended_n++) % SESSION_ENDED_MAX];
+	memcpy(x->id, e->id, sizeof(x->id));
+	memcpy(x->who, e->who.id, sizeof(x->who));
+	x->why = why;
+}
 
 static int hash_eq(const struct htab_node *n, const void *key, size_t len)
 {
@@ -144,6 +162,8 @@ ls_rc session_open(struct sessions *ss, const struct auth_principal *who, char *
 		if (!e || c->idle_at < e->idle_at)
 			e = c;
 	}
+	if (e->used)
+		note_end(ss, e, live(e, now) ? "replaced" : now >= e->end_at ? "max_age" : "idle");
 	drop(ss, e);
 	e->used = 1;
 	ls_sha256(cookie, SESSION_VALUE_LEN, NULL, 0, e->hash);
@@ -168,6 +188,7 @@ static struct sess *find(struct sessions *ss, const uint8_t *h, int64_t now)
 	struct sess *hit = n ? htab_entry(n, struct sess, hn) : NULL;
 
 	if (hit && !live(hit, now)) {
+		note_end(ss, hit, now >= hit->end_at ? "max_age" : "idle");
 		drop(ss, hit);
 		hit = NULL;
 	}
@@ -231,9 +252,55 @@ unsigned sessions_revoke_token(struct sessions *ss, const char *id)
 	pthread_mutex_lock(&ss->mu);
 	for (unsigned i = 0; i < SESSION_MAX_COUNT; i++) {
 		if (ss->t[i].used && strcmp(ss->t[i].who.id, id) == 0) {
+			note_end(ss, &ss->t[i], "revoked");
 			drop(ss, &ss->t[i]);
 			n++;
 		}
+	}
+	pthread_mutex_unlock(&ss->mu);
+	return n;
+}
+
+unsigned sessions_sweep(struct sessions *ss)
+{
+	int64_t now = mono_ms();
+	unsigned n = 0;
+
+	if (!ss)
+		return 0;
+	pthread_mutex_lock(&ss->mu);
+	for (unsigned i = 0; i < SESSION_MAX_COUNT; i++) {
+		struct sess *e = &ss->t[i];
+
+		if (e->used && !live(e, now)) {
+			note_end(ss, e, now >= e->end_at ? "max_age" : "idle");
+			drop(ss, e);
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&ss->mu);
+	return n;
+}
+
+size_t sessions_take_ended(struct sessions *ss, struct session_end *out, size_t max,
+			   unsigned *lost)
+{
+	size_t n = 0;
+
+	if (!ss) {
+		if (lost)
+			*lost = 0;
+		return 0;
+	}
+	pthread_mutex_lock(&ss->mu);
+	while (n < max && ss->ended_n > 0) {
+		out[n++] = ss->ended[ss->ended_head];
+		ss->ended_head = (ss->ended_head + 1) % SESSION_ENDED_MAX;
+		ss->ended_n--;
+	}
+	if (lost) {
+		*lost = ss->ended_lost;
+		ss->ended_lost = 0;
 	}
 	pthread_mutex_unlock(&ss->mu);
 	return n;

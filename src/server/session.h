@@ -19,6 +19,12 @@
  *     auth_active() is checked again at every use by http.c).
  *  3. At most SESSION_MAX_COUNT sessions exist; a new one replaces an
  *     expired one or, when none is, the one idle the longest.
+ *  4. A session that ends without a sign-out (idle, absolute deadline,
+ *     token revoked, replaced when the table was full) is queued as a
+ *     struct session_end, at most SESSION_ENDED_MAX of them (past that
+ *     they are counted as lost), until sessions_take_ended() takes them:
+ *     the server writes each as a logseal.session.close event.  An expired
+ *     session no request touches again is found by sessions_sweep().
  *
  * Calling sequence: sessions_new() -> session_open()/session_check()/
  * session_close()/sessions_revoke_token() from any thread -> sessions_free().
@@ -70,6 +76,24 @@ ls_rc session_close(struct sessions *ss, const char *cookie, size_t n, struct se
 
 /* End every session of token id; the number ended. */
 unsigned sessions_revoke_token(struct sessions *ss, const char *id);
+
+/* A session that ended by itself (invariant 4). */
+#define SESSION_ENDED_MAX 256
+struct session_end {
+	char id[SESSION_ID_LEN + 1];	/* the session's public id */
+	char who[AUTH_ID_LEN + 1];	/* its token's id */
+	const char *why;		/* "idle", "max_age", "revoked", "replaced" */
+};
+
+/* End every expired session now (queued for sessions_take_ended()); the
+ * number ended. */
+unsigned sessions_sweep(struct sessions *ss);
+
+/* Move up to max queued ends into out (oldest first); *lost (may be NULL)
+ * receives how many were dropped since the last call because the queue
+ * was full.  Returns the number moved. */
+size_t sessions_take_ended(struct sessions *ss, struct session_end *out, size_t max,
+			   unsigned *lost);
 
 /* The Set-Cookie header value that sets (value non-NULL) or clears the
  * cookie; out needs 192 bytes. */

@@ -9,7 +9,10 @@
 . "$(dirname "$0")/serve_lib.sh"
 D=$TMP/data
 check "init" "$LOGSEAL" init --data "$D" --origin session.test/log
-check "server starts (idle 2 s)" start_server "$D" --session-idle 2 --denial-burst 100000
+# --idem-snapshot-interval 1: the periodic sweep that logs sessions which
+# ended by themselves runs every second.
+check "server starts (idle 2 s)" start_server "$D" --session-idle 2 --denial-burst 100000 \
+	--idem-snapshot-interval 1
 ADMIN=$(cat "$D/admin.token")
 AUD=$(new_token "$ADMIN" '{"role":"auditor","name":"aud"}'); AUD_ID=$(cat "$TMP/newtok.id")
 J=$TMP/jar
@@ -82,11 +85,19 @@ check_eq "revoke the auditor token" 200 "$(req DELETE "/v1/tokens/$AUD_ID" "$ADM
 check_eq "the revoked token's session: 401" 401 "$(creq GET '/v1/events?limit=1')"
 check_eq "... and GET /v1/session 401" 401 "$(creq GET /v1/session)"
 
-# The log: opens (3) and closes (1), actor = the token id, no secret.
+# The log: opens (3) and closes (3: idle, sign-out, revoked), actor = the
+# token id, no secret.  The idle one is written by the sweep (1 s).
+sleep 1.5
 check_eq "3 logseal.session.open events" 3 "$(actions logseal.session.open)"
-check_eq "1 logseal.session.close event" 1 "$(actions logseal.session.close)"
-check_eq "the close names its token as actor" "$(jq -r '.events[0].entry.actor.id' "$TMP/resp")" \
-	"$(req GET /v1/tokens "$ADMIN" >/dev/null; jq -r '.tokens[] | select(.name=="initial admin") | .id' "$TMP/resp")"
+check_eq "3 logseal.session.close events" 3 "$(actions logseal.session.close)"
+ADMIN_ID=$(req GET /v1/tokens "$ADMIN" >/dev/null; jq -r '.tokens[] | select(.name=="initial admin") | .id' "$TMP/resp")
+actions logseal.session.close >/dev/null
+check_eq "the closes: reason and actor (the token), each once" \
+	"idle $ADMIN_ID|revoked $AUD_ID|sign-out $ADMIN_ID" \
+	"$(jq -r '[.events[].entry | "\(.details.reason) \(.actor.id)"] | sort | join("|")' "$TMP/resp")"
+check_eq "the ones the server ended itself come from it (source internal), each naming its session" \
+	"internal internal 2" \
+	"$(jq -r '[.events[].entry | select(.details.reason != "sign-out")] | "\(.[0].source.endpoint) \(.[1].source.endpoint) \([.[].details.session | select(length == 16)] | length)"' "$TMP/resp")"
 check_fails "no cookie value in the server's output" grep -q "$COOKIE" "$SRV_OUT" "$SRV_ERR"
 check "server stops" stop_server
 

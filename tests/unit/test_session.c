@@ -118,6 +118,43 @@ static void test_idle(void **state)
 	sessions_free(ss);
 }
 
+/* Invariant 4: sessions that end by themselves are queued once each, with
+ * their cause; an expired one no request touches is found by the sweep. */
+static void test_ended_queue(void **state)
+{
+	struct sessions *ss;
+	struct auth_principal a = who("tok_eeeeeeeeeeeeeeee", AUTH_ROLE_ADMIN);
+	struct auth_principal b = who("tok_ffffffffffffffff", AUTH_ROLE_AUDITOR);
+	struct session_info si;
+	struct session_end e[8];
+	unsigned lost = 9;
+	char c1[65], c2[65], c3[65];
+
+	assert_int_equal(sessions_new(1, 0, &ss, NULL), LS_OK);
+	assert_int_equal(session_open(ss, &a, c1, sizeof(c1), &si, NULL), LS_OK);
+	assert_int_equal(session_open(ss, &b, c2, sizeof(c2), NULL, NULL), LS_OK);
+	assert_int_equal(session_open(ss, &a, c3, sizeof(c3), NULL, NULL), LS_OK);
+	assert_int_equal(sessions_take_ended(ss, e, 8, &lost), 0);
+	assert_int_equal(lost, 0);
+	/* a sign-out is the caller's to log: not queued */
+	assert_int_equal(session_close(ss, c3, 64, NULL), LS_OK);
+	assert_int_equal(sessions_revoke_token(ss, b.id), 1);
+	assert_int_equal(sessions_take_ended(ss, e, 8, NULL), 1);
+	assert_string_equal(e[0].why, "revoked");
+	assert_string_equal(e[0].who, b.id);
+	assert_int_equal(sessions_sweep(ss), 0);	/* c1 still live */
+	usleep(1200 * 1000);
+	assert_int_equal(sessions_sweep(ss), 1);
+	assert_int_equal(sessions_sweep(ss), 0);	/* once */
+	assert_int_equal(sessions_take_ended(ss, e, 8, NULL), 1);
+	assert_string_equal(e[0].why, "idle");
+	assert_string_equal(e[0].who, a.id);
+	assert_string_equal(e[0].id, si.id);
+	assert_int_equal(session_check(ss, c1, 64, NULL), LS_DENIED);
+	assert_int_equal(sessions_take_ended(ss, e, 8, NULL), 0);
+	sessions_free(ss);
+}
+
 /* Invariant 3: full, a new session replaces the one idle the longest. */
 static void test_bounded(void **state)
 {
@@ -164,6 +201,7 @@ int main(void)
 		cmocka_unit_test(test_revoke_token),
 		cmocka_unit_test(test_idle),
 		cmocka_unit_test(test_bounded),
+		cmocka_unit_test(test_ended_queue),
 		cmocka_unit_test(test_cookie_header),
 	};
 
