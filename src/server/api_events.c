@@ -432,7 +432,9 @@ static void ingest(struct server *s, const struct request *q, struct reply *r,
 			if (lidx[j] + 1 > end)
 				end = lidx[j] + 1;
 		api_appended(s, end);
-		metrics_ingest_rejected(s->metrics, format && !strcmp(format, "k8s"), nrej);
+		metrics_ingest_rejected(s->metrics,
+					format && !strcmp(format, "k8s") ? METRICS_REJ_K8S : METRICS_REJ_EVENTS,
+					nrej);
 	}
 	for (size_t k = 0; k < nrej; k++)
 		ridx[k] = (int64_t)lidx[m + k];

@@ -25,6 +25,7 @@
 #include "server/api.h"
 #include "server/api_int.h"
 #include "server/auth.h"
+#include "server/metrics.h"
 #include "core/formats/otlp.h"
 #include "store/log.h"
 
@@ -219,6 +220,7 @@ void api_otlp_logs_post(struct server *s, const struct request *q, struct reply 
 			goto out;
 		}
 		api_appended(s, first + res.batch.n);
+		metrics_ingest_rejected(s->metrics, METRICS_REJ_OTLP, res.rejected);
 	}
 	reply_ok(q, r, &res);
 out:

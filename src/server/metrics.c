@@ -27,7 +27,7 @@ struct metrics {
 	size_t nroutes;
 	atomic_uint_fast64_t req[METRICS_MAX_ROUTES + 1][STATUS_SPAN];
 	atomic_uint_fast64_t denied_401, denied_403;
-	atomic_uint_fast64_t rejected[2];	/* partial batches: events, k8s */
+	atomic_uint_fast64_t rejected[METRICS_REJ_N];	/* by enum metrics_rejected */
 };
 
 ls_rc metrics_new(const char *const *route_labels, const char *const *route_methods,
@@ -49,8 +49,8 @@ ls_rc metrics_new(const char *const *route_labels, const char *const *route_meth
 			atomic_init(&m->req[r][i], 0);
 	atomic_init(&m->denied_401, 0);
 	atomic_init(&m->denied_403, 0);
-	atomic_init(&m->rejected[0], 0);
-	atomic_init(&m->rejected[1], 0);
+	for (int i = 0; i < METRICS_REJ_N; i++)
+		atomic_init(&m->rejected[i], 0);
 	*out = m;
 	return LS_OK;
 }
@@ -77,10 +77,10 @@ void metrics_auth_denial(struct metrics *m, unsigned status)
 				  memory_order_relaxed);
 }
 
-void metrics_ingest_rejected(struct metrics *m, int k8s, uint64_t n)
+void metrics_ingest_rejected(struct metrics *m, enum metrics_rejected from, uint64_t n)
 {
-	if (m && n)
-		atomic_fetch_add_explicit(&m->rejected[k8s ? 1 : 0], n, memory_order_relaxed);
+	if (m && n && from < METRICS_REJ_N)
+		atomic_fetch_add_explicit(&m->rejected[from], n, memory_order_relaxed);
 }
 
 /* ======================================================= text buffer */
@@ -168,11 +168,14 @@ static void render_http(struct buf *b, struct metrics *m)
 	bprintf(b, "logseal_auth_denials_total{status=\"403\"} %llu\n",
 		(unsigned long long)atomic_load(&m->denied_403));
 	family(b, "logseal_ingest_rejected_total", "counter",
-	       "Items of partial batches refused and recorded as logseal.ingest.rejected.");
-	bprintf(b, "logseal_ingest_rejected_total{format=\"events\"} %llu\n",
-		(unsigned long long)atomic_load(&m->rejected[0]));
-	bprintf(b, "logseal_ingest_rejected_total{format=\"k8s\"} %llu\n",
-		(unsigned long long)atomic_load(&m->rejected[1]));
+	       "Items refused and recorded as logseal.ingest.rejected, by how they came.");
+	{
+		static const char *const names[METRICS_REJ_N] = { "events", "k8s", "syslog", "otlp" };
+
+		for (int i = 0; i < METRICS_REJ_N; i++)
+			bprintf(b, "logseal_ingest_rejected_total{format=\"%s\"} %llu\n", names[i],
+				(unsigned long long)atomic_load(&m->rejected[i]));
+	}
 }
 
 static void render_fsync(struct buf *b, const struct log_stats *st)

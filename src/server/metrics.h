@@ -49,9 +49,17 @@ void metrics_free(struct metrics *m);
 void metrics_http(struct metrics *m, size_t route, unsigned status);
 /* A request refused with 401 or 403. */
 void metrics_auth_denial(struct metrics *m, unsigned status);
-/* n items of partial batches refused (and recorded), by the route's kind of
- * body: "events" or "k8s". */
-void metrics_ingest_rejected(struct metrics *m, int k8s, uint64_t n);
+/* n items refused and recorded as logseal.ingest.rejected, by how they came:
+ * partial batches of /v1/events or the k8s webhook, syslog messages (RELP,
+ * RFC 5425), OTLP log records. */
+enum metrics_rejected {
+	METRICS_REJ_EVENTS,
+	METRICS_REJ_K8S,
+	METRICS_REJ_SYSLOG,
+	METRICS_REJ_OTLP,
+	METRICS_REJ_N
+};
+void metrics_ingest_rejected(struct metrics *m, enum metrics_rejected from, uint64_t n);
 
 /* What the caller reads from the other modules at scrape time. */
 struct metrics_snapshot {

@@ -36,6 +36,7 @@
 #include "base/fsutil.h"
 #include "server/api.h"
 #include "server/api_int.h"
+#include "server/metrics.h"
 #include "server/auth.h"
 
 #define DEFAULT_MAX_CONNS 256
@@ -167,7 +168,8 @@ static void record_rejected(struct sin_conn *c, const struct request *q, const s
 	 * (api_events.c), so one query finds both. */
 	json_object_set_new(d, "writer", json_string(c->l->who.id));
 	json_object_set_new(d, "format", json_string("syslog"));
-	json_object_set_new(d, "protocol", json_string("syslog-tls"));
+	json_object_set_new(d, "protocol",
+			    json_string(c->l->o.kind == SYSLOG_IN_OCTET ? "syslog-tls" : "relp"));
 	json_object_set_new(d, "error", json_string(why));
 	json_object_set_new(d, "sha256", json_string(hex));
 	json_object_set_new(d, "bytes", json_integer((json_int_t)m->n));
@@ -176,8 +178,10 @@ static void record_rejected(struct sin_conn *c, const struct request *q, const s
 		json_object_set_new(d, "excerpt_truncated", json_true());
 	if (api_log_internal(c->l->s, q, "logseal.ingest.rejected", c->l->who.id, "failure", d) !=
 	    LS_OK)
-		notice(c->l, "syslog-tls: a refused message from %s could not be recorded: %s",
-		       c->remote_ip, why);
+		notice(c->l, "%s: a refused message from %s could not be recorded: %s",
+		       c->l->o.kind == SYSLOG_IN_OCTET ? "syslog-tls" : "relp", c->remote_ip, why);
+	else
+		metrics_ingest_rejected(c->l->s->metrics, METRICS_REJ_SYSLOG, 1);
 	json_decref(d);
 }
 
@@ -362,10 +366,11 @@ int sin_ingest(struct sin_conn *c, const struct sin_msg *msgs, size_t n, int *ok
 		rc = -1;
 		goto out;
 	}
-	if (l->o.kind == SYSLOG_IN_OCTET)
-		for (size_t i = 0; i < n; i++)
-			if (!ok[i])
-				record_rejected(c, &q, &msgs[i], why[i]);
+	/* RFC 5425 has no way to answer, RELP answers 500 (and rsyslog then
+	 * drops the message): either way the log keeps the refused input. */
+	for (size_t i = 0; i < n; i++)
+		if (!ok[i])
+			record_rejected(c, &q, &msgs[i], why[i]);
 out:
 	for (size_t i = 0; i < n; i++)
 		free(text[i]);

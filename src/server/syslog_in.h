@@ -20,9 +20,10 @@
  *     failed, disk full, busy, token revoked) is never acknowledged: the
  *     connection is closed and the sender resends it.
  *  3. A message that can never be taken (no mapping, invalid event) is
- *     refused explicitly: RELP answers "rsp 500" with the reason; over
- *     syslog-TLS, which has no answer, the refusal is recorded in the log
- *     as a logseal.ingest.rejected event (hash and excerpt of the input).
+ *     refused explicitly: RELP answers "rsp 500" with the reason (syslog-TLS
+ *     has no answer), and on both the refusal is recorded in the log as a
+ *     logseal.ingest.rejected event (hash and excerpt of the input), before
+ *     the answer, so nothing a shipper sent disappears without a trace.
  */
 #ifndef LS_SYSLOG_IN_H
 #define LS_SYSLOG_IN_H
@@ -78,8 +79,7 @@ struct sin_msg {
 /*
  * Map and append msgs[0..n) as one batch.  ok[i] is 1 when message i is
  * durable (or a duplicate of a durable one), 0 when it was refused for
- * good, with why[i] saying why (and, over syslog-TLS, the refusal
- * recorded).  Returns 0, or -1 when nothing may be acknowledged (invariant
+ * good, with why[i] saying why (and the refusal recorded).  Returns 0, or -1 when nothing may be acknowledged (invariant
  * 2; the reason went to the notice callback).
  */
 int sin_ingest(struct sin_conn *c, const struct sin_msg *msgs, size_t n, int *ok,

@@ -141,7 +141,11 @@ check_eq "other SD elements kept in details.sd" v "$(jq -r '.details.sd["meta@1"
 check_eq "header in details.syslog" "16 6 77 added" \
 	"$(jq -r '.details.syslog|[.facility,.severity,.procid,.msg]|join(" ")' "$TMP/sd1")"
 check_eq "the 5424 time" "2026-01-02T03:04:05.000006Z" "$(jq -r .time "$TMP/sd1")"
-check_eq "the unmappable line is not stored" 0 "$(journal_count 'a line without actor' "$D")"
+check_eq "the unmappable line is stored only inside its logseal.ingest.rejected record (relp, its reason)" \
+	"logseal.ingest.rejected relp no actor" \
+	"$("$TESTBIN/journalcat" "$D" | grep -a 'a line without actor' | jq -r '"\(.action) \(.details.protocol) \(.details.error | .[0:8])"' | sort -u | tr '\n' '|' | sed 's/|$//')"
+check_eq "both refused messages are recorded (the unmappable one, the reserved action)" 2 \
+	"$("$TESTBIN/journalcat" "$D" | grep -a '"logseal.ingest.rejected"' | grep -ac '"protocol":"relp"')"
 "$TESTBIN/journalcat" "$D" | grep -a '"carol"' >"$TMP/carol"
 check_eq "3164 + JSON: event fields, HOSTNAME, hash id" "ssh.login denied web02 syslog:" \
 	"$(jq -r '[.action,.outcome,.source.endpoint,(.id|.[0:7])]|join(" ")' "$TMP/carol")"

@@ -113,4 +113,9 @@ check_eq "nothing appended by the refused requests" "$s2" "$(tree_size)"
 check_eq "auditor token: 403" 403 "$(req POST /v1/logs "$AUD" $J "$FX/logs.json")"
 check_eq "no token: 401" 401 "$(req POST /v1/logs "" $J "$FX/logs.json")"
 check "server still healthy" curl -sf "$SRV_URL/healthz"
+# /metrics counts the refused records as the log holds them
+nrec=$(curl -s -H "Authorization: Bearer $AUD" "$SRV_URL/v1/events?service=logseal&action=logseal.ingest.rejected&limit=100" |
+	jq '[.events[].entry | select(.details.format == "otlp")] | length')
+check_eq "logseal_ingest_rejected_total{format=\"otlp\"} = the records in the log (at least 1)" "$nrec 1" \
+	"$(curl -s -H "Authorization: Bearer $AUD" "$SRV_URL/metrics" | awk '$1 == "logseal_ingest_rejected_total{format=\"otlp\"}" {print $2}') $([ "$nrec" -ge 1 ] && echo 1)"
 done_testing
