@@ -30,6 +30,7 @@
 #include "store/log.h"
 #include "server/auth.h"
 #include "followers/alert.h"
+#include "base/crypto.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -360,6 +361,7 @@ void api_alerts_list(struct server *s, const struct request *q, struct reply *r)
 ls_rc api_alert_emit(void *ctx, json_t *details, uint64_t *index)
 {
 	struct server *s = ctx;
+	uint8_t key[1][LOG_KEY_LEN];
 	struct timespec ts;
 	struct event_ctx ec = { 0 };
 	struct event_item it = { 0 };
@@ -373,9 +375,22 @@ ls_rc api_alert_emit(void *ctx, json_t *details, uint64_t *index)
 		return rc;
 	iov.iov_base = it.json;
 	iov.iov_len = it.len;
+	/* The fired alert's id ("rule@leaf") as its idempotency key: in
+	 * cluster mode every node's engine fires on the same log, and the
+	 * database keeps the first node's event only (the others get its
+	 * index back).  A single node ignores the key. */
+	{
+		const char *id = json_string_value(json_object_get(details, "id"));
+		uint8_t h[LS_HASH_LEN];
+
+		ls_sha256("logseal alert v1\n", 17, id ? id : "", id ? strlen(id) : 0, h);
+		memcpy(key[0], h, LOG_KEY_LEN);
+	}
 	pthread_mutex_lock(&s->emit_mu);
 	/* Closed: the alert stays pending and is emitted again after a restart. */
-	rc = s->emit_closed ? LS_BUSY : log_append(s->log, &iov, 1, index, NULL);
+	rc = s->emit_closed ? LS_BUSY
+			      : log_append_keyed(s->log, &iov, 1, (const uint8_t (*)[LOG_KEY_LEN])key,
+						 index, NULL);
 	pthread_mutex_unlock(&s->emit_mu);
 	if (rc == LS_FAILED)
 		atomic_store(&s->failed, 1);
