@@ -73,7 +73,8 @@ check_eq "a name with a joiner (emoji sequence) is fine" 200 \
 # ---- alerts/state.json names no actor or address
 printf '{"id":"r_two","name":"two denials","kind":"threshold","filter":{"outcome":"denied","service":"shop"},"threshold":{"count":2,"window_seconds":60,"group_by":"actor"}}' >"$TMP/rule.json"
 check_eq "add a threshold rule grouped by actor" 201 "$(req POST /v1/alerts/rules "$ADMIN" $J "$TMP/rule.json")"
-den='{"time":"2024-01-01T00:00:00Z","service":"shop","actor":{"id":"mallory-secret-42"},"action":"user.login","outcome":"denied","source":{"ip":"198.51.100.200"}}'
+# dated now: threshold rules count by event time and ignore late events
+den="{\"time\":\"$(date -u +%FT%TZ)\",\"service\":\"shop\",\"actor\":{\"id\":\"mallory-secret-42\"},\"action\":\"user.login\",\"outcome\":\"denied\",\"source\":{\"ip\":\"198.51.100.200\"}}"
 check_eq "two denials by one actor" 200 "$(post '' "[$den,$den]")"
 alert_group() {
 	for _ in $(seq 1 100); do

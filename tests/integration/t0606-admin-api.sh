@@ -61,7 +61,9 @@ check_eq "the dry run over the log sees the 2 denials" "true 2" "$(post /v1/aler
 check_eq "... an audited read" 1 "$(actions logseal.rules.test)"
 
 # Fire, acknowledge, resolve.
-printf '[%s,%s]' "$(evd 5 denied dave)" "$(evd 6 denied dave)" >"$TMP/ev.json"
+# dated now: threshold rules count by event time and ignore late events
+printf '[%s,%s]' "$(evd 5 denied dave | sed "s/2026-01-01T00:00:05Z/$(date -u +%FT%TZ)/")" \
+	"$(evd 6 denied dave | sed "s/2026-01-01T00:00:06Z/$(date -u +%FT%TZ)/")" >"$TMP/ev.json"
 check_eq "two denials of dave" 200 "$(req POST /v1/events "$W" $J "$TMP/ev.json")"
 for _ in $(seq 50); do
 	AID=$(req GET /v1/alerts "$ADMIN" >/dev/null; jq -r "[.alerts[] | select(.rule.id==\"$RID\")][0].id // empty" "$TMP/resp")
