@@ -11,7 +11,7 @@ BUILD=${BUILD:-build}
 export BUILD LOGSEAL="$PWD/$BUILD/logseal" TESTBIN="$PWD/$BUILD/tests"
 export CMOCKA_MESSAGE_OUTPUT=TAP
 ONLY=${ONLY:-}
-pass=0; fail=0; skip=0; failed_names=()
+pass=0; fail=0; skip=0; failed_names=(); times=()
 # The S3 engine: Ceph RGW (tests/engines/ceph.sh) under $BUILD/engines/ceph,
 # started once in the background when a selected program needs S3 (a unit
 # test that reads LOGSEAL_TEST_S3_*, a script that calls need_s3), waited
@@ -118,12 +118,14 @@ tap_count() {
 }
 run_one() {
 	local name=$1; shift
-	local out rc p f s
+	local out rc p f s t0
 	[ -n "$ONLY" ] && ! [[ $name =~ $ONLY ]] && return 0
 	needs_s3 "${@: -1}" && ceph_wait
 	needs_pg "${@: -1}" && pgha_wait
 	echo "# $name"
+	t0=$SECONDS
 	out=$("$@" 2>&1); rc=$?
+	times+=("$((SECONDS - t0)) $name")
 	printf '%s\n' "$out" | grep -E '^(not )?ok |^#|^1\.\.0([^0-9]|$)' | grep -vE '^# (ok|not ok)' || true
 	read -r p f s < <(printf '%s\n' "$out" | tap_count)
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
@@ -146,6 +148,8 @@ for t in tests/integration/t*.sh; do
 done
 ceph_stop
 pgha_stop
+# The slowest programs, so the suite's time stays visible (seconds).
+echo "# slowest: $(printf '%s\n' "${times[@]}" | sort -rn | head -8 | awk '{printf "%s%s %ss", (NR > 1 ? ", " : ""), $2, $1}')"
 [ ${#failed_names[@]} -gt 0 ] && echo "# failing: ${failed_names[*]}"
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
