@@ -22,6 +22,7 @@
 #include "followers/evidence.h"
 #include "followers/export.h"
 #include "followers/verify.h"
+#include "followers/verify_run.h"
 #include "followers/verify_src.h"
 #include "store/bundlekey.h"
 #include "store/objstore.h"
@@ -70,43 +71,15 @@ static const char usage_verify[] =
 static void record_verify(const char *dir, ls_rc rc, const struct verify_report *rep,
 			  const struct ls_err *verr)
 {
-	char path[PATH_MAX], when[40], root[LS_B64_LEN(32) + 1];
-	struct ls_err err = { "" };
-	struct timespec now;
+	char why[300] = "";
 	struct stat st;
-	json_t *o;
-	char *text = NULL;
 
 	if (rc == LS_DENIED || rc == LS_NOMEM || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
 		return;
-	clock_gettime(CLOCK_REALTIME, &now);
-	event_format_time((int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000, when, sizeof(when));
-	ls_b64_encode(rep->root, 32, root, sizeof(root));
-	o = json_pack("{s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "time", when, "ok", rc == LS_OK,
-		      "entries", (json_int_t)rep->entries, "tree_size", (json_int_t)rep->tree_size,
-		      "checkpoints", (json_int_t)rep->checkpoints, "tiles", (json_int_t)rep->tiles,
-		      "uncovered", (json_int_t)rep->uncovered, "archived",
-		      (json_int_t)rep->archived, "purged", (json_int_t)rep->purged);
-	if (!o || json_object_set_new(o, "root", rc == LS_OK ? json_string(root) : json_null()) ||
-	    json_object_set_new(o, "purged_ranges",
-				rep->retention[0] ? json_string(rep->retention) : json_null()) ||
-	    json_object_set_new(o, "error", rc == LS_OK ? json_null() :
-				json_pack("{s:s,s:s}", "code", ls_rc_name(rc), "message",
-					  verr->msg)) ||
-	    !(text = json_dumps(o, JSON_COMPACT))) {
-		fprintf(stderr, "logseal verify: warning: cannot record the outcome: out of memory\n");
-		goto out;
-	}
-	if (snprintf(path, sizeof(path), "%s/state", dir) >= (int)sizeof(path) ||
-	    fs_mkdirs(path, 0700, &err) != LS_OK ||
-	    snprintf(path, sizeof(path), "%s/state/last-verify.json", dir) >= (int)sizeof(path) ||
-	    cfgseal_write_file(dir, CFGSEAL_VERIFY, path, text, strlen(text), 0600, &err) !=
-		    LS_OK)
+	verify_run_record(dir, rc, rep, verr, why, sizeof(why));
+	if (why[0])
 		fprintf(stderr, "logseal verify: warning: cannot record the outcome in "
-			"%s/state/last-verify.json: %s\n", dir, err.msg[0] ? err.msg : "path too long");
-out:
-	free(text);
-	json_decref(o);
+			"%s/state/last-verify.json: %s\n", dir, why);
 }
 
 /* The progress line on a terminal: "\rverifying: ..." on stderr, cleared

@@ -32,8 +32,8 @@ static char *published(const char *dir)
 	return note;
 }
 
-static void record(const char *dir, ls_rc rc, const struct verify_report *rep,
-		   const struct ls_err *verr, char *why, size_t whylen)
+void verify_run_record(const char *dir, ls_rc rc, const struct verify_report *rep,
+		       const struct ls_err *verr, char *why, size_t whylen)
 {
 	char path[PATH_MAX], when[40], root[LS_B64_LEN(32) + 1];
 	struct ls_err err = { "" };
@@ -91,6 +91,6 @@ ls_rc verify_run_recorded(const char *dir, int flags, struct verify_report *rep,
 	}
 	/* No verdict about the log: nothing recorded (as `logseal verify`). */
 	if (rc != LS_DENIED && rc != LS_NOMEM)
-		record(dir, rc, rep, err, record_err, record_err_len);
+		verify_run_record(dir, rc, rep, err, record_err, record_err_len);
 	return rc;
 }

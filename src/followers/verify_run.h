@@ -19,4 +19,11 @@
 ls_rc verify_run_recorded(const char *dir, int flags, struct verify_report *rep,
 			  struct ls_err *err, char *record_err, size_t record_err_len);
 
+/* Write the record of one verify's outcome (rc, rep; verr->msg when it
+ * failed) to DIR/state/last-verify.json; why receives the reason when it
+ * could not be written, else "" is left as it was.  `logseal verify`
+ * records its own runs with it. */
+void verify_run_record(const char *dir, ls_rc rc, const struct verify_report *rep,
+		       const struct ls_err *verr, char *why, size_t whylen);
+
 #endif
