@@ -158,11 +158,18 @@ int cluster_sleep(struct cluster *c, uint64_t ms)
 /* libpq's notices: a commit whose wait for the synchronous standby was
  * cancelled (statement timeout, shutdown, admin) is committed locally but
  * maybe not replicated: the caller must not acknowledge it. */
-static void on_notice(void *arg, const char *msg)
+/* The warning a backend sends when it stops waiting for the synchronous
+ * standby ("canceling wait for synchronous replication ..."): its SQLSTATE
+ * is 57014 (query_canceled) or 57P01 (admin_shutdown) whatever language the
+ * server's messages are in; the English text is checked too. */
+static void on_notice(void *arg, const PGresult *res)
 {
 	struct cdb *d = arg;
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *msg = PQresultErrorMessage(res);
 
-	if (strstr(msg, "synchronous replication") && strstr(msg, "cancel"))
+	if ((state && (!strcmp(state, "57014") || !strcmp(state, "57P01"))) ||
+	    (msg && strstr(msg, "synchronous replication") && strstr(msg, "cancel")))
 		d->sync_cancelled = 1;
 }
 
@@ -211,7 +218,7 @@ ls_rc cdb_connect(struct cluster *c, struct cdb *d, struct ls_err *err)
 		one_line(d->pg ? PQerrorMessage(d->pg) : "out of memory", msg, sizeof(msg));
 		goto fail;
 	}
-	PQsetNoticeProcessor(d->pg, on_notice, d);
+	PQsetNoticeReceiver(d->pg, on_notice, d);
 	res = PQexec(d->pg, "SET statement_timeout = 5000; "
 		     "SET idle_in_transaction_session_timeout = 15000");
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
