@@ -30,8 +30,12 @@ for r in $(seq 1 "$ROUNDS"); do
 	read -r BSIZE BROOT < <($CT note "$TMP/before$r")
 	for c in 1 2 3 4; do load_start "r$r-$c" 120 20; done
 	wait_until 60 sh -c "[ \$(cat $OUT/acked-*.txt 2>/dev/null | wc -l) -ge 2000 ]"
-	I=$(integrator)
+	# The role is reported by the node that integrated last and lapses
+	# for a moment between two integrations on a slow machine: ask again.
+	I=""
+	for _ in $(seq 1 120); do I=$(integrator) && break; sleep 0.5; done
 	check "round $r: the integrating node is found ($I)" test -n "$I"
+	[ -n "$I" ] || { done_testing; exit 1; }
 	A0=$(acked)
 	node_kill "$I"
 	ok "round $r: SIGKILL of integrating node $I after $A0 acknowledged events"
