@@ -560,3 +560,30 @@ void api_metrics(struct server *s, const struct request *q, struct reply *r)
 	r->raw_len = len;
 	r->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
+
+json_t *api_body_object(const struct request *q, struct reply *r)
+{
+	json_error_t je;
+	json_t *o = json_loadb(q->body, q->body_len, JSON_REJECT_DUPLICATES, &je);
+
+	if (!o) {
+		reply_error(r, 400, "invalid_json", "line %d column %d: %s", je.line, je.column,
+			    je.text);
+		return NULL;
+	}
+	if (!json_is_object(o)) {
+		json_decref(o);
+		reply_error(r, 400, "invalid_request", "the body must be a JSON object");
+		return NULL;
+	}
+	return o;
+}
+
+int api_alert_engine(struct server *s, struct reply *r)
+{
+	if (s->alerts)
+		return 1;
+	reply_error(r, 503, "busy", "the alert engine is not running");
+	r->retry_after = 5;
+	return 0;
+}

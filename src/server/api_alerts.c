@@ -38,40 +38,12 @@
 #include <string.h>
 #include <time.h>
 
-static int engine(struct server *s, struct reply *r)
-{
-	if (s->alerts)
-		return 1;
-	reply_error(r, 503, "busy", "the alert engine is not running");
-	r->retry_after = 5;
-	return 0;
-}
-
 static int no_args(const struct request *q, struct reply *r)
 {
 	if (q->nargs == 0)
 		return 1;
 	reply_error(r, 400, "bad_parameter", "this endpoint takes no parameters");
 	return 0;
-}
-
-/* The body as a JSON object, or 0 with the 400 in r. */
-static json_t *body_object(const struct request *q, struct reply *r)
-{
-	json_error_t je;
-	json_t *o = json_loadb(q->body, q->body_len, JSON_REJECT_DUPLICATES, &je);
-
-	if (!o) {
-		reply_error(r, 400, "invalid_json", "line %d column %d: %s", je.line, je.column,
-			    je.text);
-		return NULL;
-	}
-	if (!json_is_object(o)) {
-		json_decref(o);
-		reply_error(r, 400, "invalid_request", "the body must be a JSON object");
-		return NULL;
-	}
-	return o;
 }
 
 static void config_error(struct reply *r, ls_rc rc, const struct ls_err *err)
@@ -142,13 +114,13 @@ void api_rules_post(struct server *s, const struct request *q, struct reply *r)
 	char *id = NULL;
 	ls_rc rc;
 
-	if (!engine(s, r) || !no_args(q, r))
+	if (!api_alert_engine(s, r) || !no_args(q, r))
 		return;
 	if (q->body_len > ALERT_RULE_TEXT_MAX) {
 		reply_error(r, 413, "too_large", "a rule is at most %d bytes", ALERT_RULE_TEXT_MAX);
 		return;
 	}
-	body = body_object(q, r);
+	body = api_body_object(q, r);
 	if (!body)
 		return;
 	rc = alert_rule_add(s->alerts, body, &id, &err);
@@ -196,7 +168,7 @@ void api_rules_get(struct server *s, const struct request *q, struct reply *r)
 {
 	json_t *out = NULL;
 
-	if (!engine(s, r) || !no_args(q, r))
+	if (!api_alert_engine(s, r) || !no_args(q, r))
 		return;
 	if (alert_rules_list(s->alerts, &out) != LS_OK) {
 		reply_error(r, 503, "busy", "out of memory");
@@ -213,7 +185,7 @@ void api_rules_delete(struct server *s, const struct request *q, struct reply *r
 	json_t *rule, *d;
 	ls_rc rc;
 
-	if (!engine(s, r) || !no_args(q, r))
+	if (!api_alert_engine(s, r) || !no_args(q, r))
 		return;
 	rule = find_rule(s, id);
 	if (!rule) {
@@ -273,9 +245,9 @@ void api_webhooks_post(struct server *s, const struct request *q, struct reply *
 	const char *name, *url;
 	ls_rc rc;
 
-	if (!engine(s, r) || !no_args(q, r))
+	if (!api_alert_engine(s, r) || !no_args(q, r))
 		return;
-	body = body_object(q, r);
+	body = api_body_object(q, r);
 	if (!body)
 		return;
 	rc = alert_webhook_set(s->alerts, body, &err);
@@ -312,7 +284,7 @@ void api_webhooks_get(struct server *s, const struct request *q, struct reply *r
 {
 	json_t *out = NULL;
 
-	if (!engine(s, r) || !no_args(q, r))
+	if (!api_alert_engine(s, r) || !no_args(q, r))
 		return;
 	if (alert_webhooks_list(s->alerts, &out) != LS_OK) {
 		reply_error(r, 503, "busy", "out of memory");
@@ -327,7 +299,7 @@ void api_alerts_list(struct server *s, const struct request *q, struct reply *r)
 	uint64_t limit = 100;
 	json_t *out = NULL, *d;
 
-	if (!engine(s, r))
+	if (!api_alert_engine(s, r))
 		return;
 	for (size_t i = 0; i < q->nargs; i++) {
 		const char *v = q->args[i].value;

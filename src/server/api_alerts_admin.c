@@ -41,33 +41,6 @@
 #define TEST_EVENTS_MAX 1000
 #define REASON_MAX 1024
 
-static int engine(struct server *s, struct reply *r)
-{
-	if (s->alerts)
-		return 1;
-	reply_error(r, 503, "busy", "the alert engine is not running");
-	r->retry_after = 5;
-	return 0;
-}
-
-static json_t *body_object(const struct request *q, struct reply *r)
-{
-	json_error_t je;
-	json_t *o = json_loadb(q->body, q->body_len, JSON_REJECT_DUPLICATES, &je);
-
-	if (!o) {
-		reply_error(r, 400, "invalid_json", "line %d column %d: %s", je.line, je.column,
-			    je.text);
-		return NULL;
-	}
-	if (!json_is_object(o)) {
-		json_decref(o);
-		reply_error(r, 400, "invalid_request", "the body must be a JSON object");
-		return NULL;
-	}
-	return o;
-}
-
 /* 400 naming the field of a validation message "field.path: message". */
 static void invalid(struct reply *r, const char *msg)
 {
@@ -139,7 +112,7 @@ void api_rules_test(struct server *s, const struct request *q, struct reply *r)
 	const char *k;
 	ls_rc rc;
 
-	if (!engine(s, r) || !(body = body_object(q, r)))
+	if (!api_alert_engine(s, r) || !(body = api_body_object(q, r)))
 		return;
 	json_object_foreach(body, k, v) {
 		if (strcmp(k, "rule") && strcmp(k, "events") && strcmp(k, "last")) {
@@ -222,13 +195,13 @@ void api_rules_edit(struct server *s, const struct request *q, struct reply *r)
 	const char *id = q->tail;
 	ls_rc rc;
 
-	if (!engine(s, r))
+	if (!api_alert_engine(s, r))
 		return;
 	if (q->body_len > ALERT_RULE_TEXT_MAX) {
 		reply_error(r, 413, "too_large", "a rule is at most %d bytes", ALERT_RULE_TEXT_MAX);
 		return;
 	}
-	if (!(body = body_object(q, r)))
+	if (!(body = api_body_object(q, r)))
 		return;
 	rc = alert_rule_replace(s->alerts, id, body, &old, &err);
 	if (rc != LS_OK) {
@@ -286,7 +259,7 @@ void api_alert_state(struct server *s, const struct request *q, struct reply *r)
 	const char *id, *state, *reason, *cur, *k;
 	ls_rc rc;
 
-	if (!engine(s, r) || !(body = body_object(q, r)))
+	if (!api_alert_engine(s, r) || !(body = api_body_object(q, r)))
 		return;
 	json_object_foreach(body, k, v) {
 		if (strcmp(k, "id") && strcmp(k, "state") && strcmp(k, "reason")) {
@@ -368,7 +341,7 @@ void api_webhook_test(struct server *s, const struct request *q, struct reply *r
 	json_t *out = NULL, *d;
 	ls_rc rc;
 
-	if (!engine(s, r))
+	if (!api_alert_engine(s, r))
 		return;
 	if (!split_tail(q->tail, name, sizeof(name), &what) || strcmp(what, "test")) {
 		reply_error(r, 404, "not_found", "POST /v1/webhooks/{name}/test");
@@ -400,7 +373,7 @@ void api_webhook_deliveries(struct server *s, const struct request *q, struct re
 	json_t *out = NULL, *d;
 	ls_rc rc;
 
-	if (!engine(s, r))
+	if (!api_alert_engine(s, r))
 		return;
 	if (!split_tail(q->tail, name, sizeof(name), &what) || strcmp(what, "deliveries")) {
 		reply_error(r, 404, "not_found", "GET /v1/webhooks/{name}/deliveries");

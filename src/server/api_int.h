@@ -229,6 +229,12 @@ void api_searches_post(struct server *s, const struct request *q, struct reply *
 void api_searches_delete(struct server *s, const struct request *q, struct reply *r);
 void api_retention_plan(struct server *s, const struct request *q, struct reply *r);
 
+/* The request body as a JSON object (duplicate keys refused), or NULL with
+ * the 400 (invalid_json naming line and column, or invalid_request) in r. */
+json_t *api_body_object(const struct request *q, struct reply *r);
+/* 1 when the alert engine runs; else 0 with 503 busy (Retry-After 5) in r. */
+int api_alert_engine(struct server *s, struct reply *r);
+
 /* Sign-in sessions (api_session.c): POST, GET, DELETE /v1/session. */
 void api_session_post(struct server *s, const struct request *q, struct reply *r);
 void api_session_get(struct server *s, const struct request *q, struct reply *r);
