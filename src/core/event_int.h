@@ -23,4 +23,10 @@ size_t evt_json_depth(const json_t *v);
 ls_rc evt_strict_parse(const char *s, size_t n, size_t max_depth, size_t outer, json_t **out,
 		       char *why, size_t whycap, size_t *at);
 
+/* The envelope of a Kubernetes audit body v (event_parse.c): an
+ * audit.k8s.io/v1 or v1beta1 EventList, whose items array goes to *items,
+ * or a single Event (*items NULL).  LS_INVALID with e filled otherwise. */
+struct event_error;
+ls_rc evt_k8s_envelope(json_t *v, json_t **items, struct event_error *e);
+
 #endif

@@ -343,13 +343,50 @@ ls_rc event_batch_parse_ref(const char *body, size_t n, enum event_body kind,
 	return LS_OK;
 }
 
+ls_rc evt_k8s_envelope(json_t *v, json_t **items, struct event_error *e)
+{
+	json_t *kind, *api;
+	const char *ks, *as;
+
+	*items = NULL;
+	if (!json_is_object(v)) {
+		evt_fail(e, 0, "", "must be an EventList or Event object");
+		return LS_INVALID;
+	}
+	kind = json_object_get(v, "kind");
+	api = json_object_get(v, "apiVersion");
+	if (kind && !json_is_string(kind)) {
+		evt_fail(e, 0, "kind", "must be a string");
+		return LS_INVALID;
+	}
+	ks = kind ? json_string_value(kind) : NULL;
+	if (api) {
+		as = json_is_string(api) ? json_string_value(api) : "";
+		if (strcmp(as, "audit.k8s.io/v1") && strcmp(as, "audit.k8s.io/v1beta1")) {
+			evt_fail(e, 0, "apiVersion", "must be audit.k8s.io/v1 or v1beta1");
+			return LS_INVALID;
+		}
+	}
+	if (ks && !strcmp(ks, "EventList")) {
+		*items = json_object_get(v, "items");
+		if (!json_is_array(*items)) {
+			evt_fail(e, 0, "items", *items ? "must be an array" : "required");
+			*items = NULL;
+			return LS_INVALID;
+		}
+	} else if (ks && strcmp(ks, "Event")) {
+		evt_fail(e, 0, "kind", "must be EventList or Event");
+		return LS_INVALID;
+	}
+	return LS_OK;
+}
+
 ls_rc event_k8s_parse(const char *body, size_t n, const struct event_ctx *ctx,
 		      struct event_batch *out, struct event_error *e)
 {
 	struct acc a = { { NULL, 0 }, 0 };
 	struct event_item it;
-	json_t *v, *kind, *api, *items, *native;
-	const char *ks = NULL, *as;
+	json_t *v, *items, *native;
 	char why[256];
 	size_t at, i;
 	ls_rc rc;
@@ -367,37 +404,9 @@ ls_rc event_k8s_parse(const char *body, size_t n, const struct event_ctx *ctx,
 		evt_fail(e, 0, "", "%s", why);
 		return rc;
 	}
-	rc = LS_INVALID;
-	if (!json_is_object(v)) {
-		evt_fail(e, 0, "", "must be an EventList or Event object");
+	rc = evt_k8s_envelope(v, &items, e);
+	if (rc)
 		goto out;
-	}
-	kind = json_object_get(v, "kind");
-	api = json_object_get(v, "apiVersion");
-	if (kind && !json_is_string(kind)) {
-		evt_fail(e, 0, "kind", "must be a string");
-		goto out;
-	}
-	ks = kind ? json_string_value(kind) : NULL;
-	if (api) {
-		as = json_is_string(api) ? json_string_value(api) : "";
-		if (strcmp(as, "audit.k8s.io/v1") && strcmp(as, "audit.k8s.io/v1beta1")) {
-			evt_fail(e, 0, "apiVersion", "must be audit.k8s.io/v1 or v1beta1");
-			goto out;
-		}
-	}
-	if (ks && !strcmp(ks, "EventList")) {
-		items = json_object_get(v, "items");
-		if (!json_is_array(items)) {
-			evt_fail(e, 0, "items", items ? "must be an array" : "required");
-			goto out;
-		}
-	} else if (!ks || !strcmp(ks, "Event")) {
-		items = NULL;
-	} else {
-		evt_fail(e, 0, "kind", "must be EventList or Event");
-		goto out;
-	}
 	for (i = 0; i < (items ? json_array_size(items) : 1); i++) {
 		rc = evt_k8s_to_native(items ? json_array_get(items, i) : v, i, e, &native);
 		if (rc)

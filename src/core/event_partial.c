@@ -357,9 +357,8 @@ ls_rc event_k8s_parse_partial(const char *body, size_t n, const struct event_ctx
 			      struct event_partial *out, struct event_error *e)
 {
 	struct part a;
-	json_t *v, *kind, *api, *items = NULL;
+	json_t *v, *items = NULL;
 	struct span *sp = NULL;
-	const char *ks;
 	char why[256];
 	size_t at, ns = 0, close, nitems;
 	ls_rc rc;
@@ -378,33 +377,9 @@ ls_rc event_k8s_parse_partial(const char *body, size_t n, const struct event_ctx
 	}
 	/* What the list is must hold for all of it: no item is taken from a
 	 * body that is not an audit.k8s.io EventList or Event. */
-	rc = LS_INVALID;
-	if (!json_is_object(v)) {
-		evt_fail(e, 0, "", "must be an EventList or Event object");
+	rc = evt_k8s_envelope(v, &items, e);
+	if (rc)
 		goto out;
-	}
-	kind = json_object_get(v, "kind");
-	api = json_object_get(v, "apiVersion");
-	if (kind && !json_is_string(kind)) {
-		evt_fail(e, 0, "kind", "must be a string");
-		goto out;
-	}
-	ks = kind ? json_string_value(kind) : NULL;
-	if (api && (!json_is_string(api) || (strcmp(json_string_value(api), "audit.k8s.io/v1") &&
-					     strcmp(json_string_value(api), "audit.k8s.io/v1beta1")))) {
-		evt_fail(e, 0, "apiVersion", "must be audit.k8s.io/v1 or v1beta1");
-		goto out;
-	}
-	if (ks && !strcmp(ks, "EventList")) {
-		items = json_object_get(v, "items");
-		if (!json_is_array(items)) {
-			evt_fail(e, 0, "items", items ? "must be an array" : "required");
-			goto out;
-		}
-	} else if (ks && strcmp(ks, "Event")) {
-		evt_fail(e, 0, "kind", "must be EventList or Event");
-		goto out;
-	}
 	nitems = items ? json_array_size(items) : 1;
 	if (items) {
 		size_t off = find_member(body, n, "items");
