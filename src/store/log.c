@@ -41,6 +41,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -737,6 +739,19 @@ static ls_rc report_cuts(struct log *l, const char *jdir, struct store_recovery 
 	return rc;
 }
 
+static ls_rc lock_datadir(struct log *l, struct ls_err *err)
+{
+	l->lockfd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (l->lockfd < 0)
+		return ls_err_set(err, LS_IO, "%s: %s", l->dir, strerror(errno));
+	if (flock(l->lockfd, LOCK_EX | LOCK_NB) == 0)
+		return LS_OK;
+	return errno == EWOULDBLOCK
+		       ? ls_err_set(err, LS_BUSY, "%s: the log is open by another process "
+					      "(a running server?)", l->dir)
+		       : ls_err_set(err, LS_IO, "flock %s: %s", l->dir, strerror(errno));
+}
+
 static void log_free(struct log *l)
 {
 	if (!l)
@@ -751,6 +766,8 @@ static void log_free(struct log *l)
 	signer_close(l->ext);
 	ls_wipe(l->cpkey, sizeof(l->cpkey));
 	free(l->dir);
+	if (l->lockfd >= 0)
+		close(l->lockfd);
 	pthread_mutex_destroy(&l->mu);
 	pthread_mutex_destroy(&l->cp_lock);
 	pthread_cond_destroy(&l->work_cv);
@@ -779,6 +796,8 @@ ls_rc log_open(const struct log_opts *opts, struct log **out, struct store_recov
 	if (rc != LS_OK)
 		return rc;
 	l = calloc(1, sizeof(*l));
+	if (l)
+		l->lockfd = -1;
 	if (!l || !(l->dir = strdup(opts->dir))) {
 		free(l);
 		return ls_err_set(err, LS_NOMEM, "out of memory");
@@ -815,6 +834,16 @@ ls_rc log_open(const struct log_opts *opts, struct log **out, struct store_recov
 		log_free(l);
 		return ls_err_set(err, LS_NOTFOUND, "%s holds no log (run `logseal init --data %s`)",
 				  opts->dir, opts->dir);
+	}
+	/* One process per log, taken before anything below reads or repairs
+	 * a file: the checkpoint index, the sealer's state and the journal's
+	 * tail are the running server's while it holds this lock (a second
+	 * opener that looked first could race it and, say, add a checkpoint's
+	 * index line the server is about to add). */
+	rc = lock_datadir(l, err);
+	if (rc != LS_OK) {
+		log_free(l);
+		return rc;
 	}
 	rc = opts->old_format ? LS_OK : sealer_format_check(l->dir, err);
 	if (rc == LS_OK)

@@ -56,6 +56,7 @@ struct rotation {
 
 struct log {
 	char *dir;
+	int lockfd;		/* flock()ed data directory: one process per log */
 	char logdir[PATH_MAX];
 	char cpdir[PATH_MAX];
 	struct journal *journal;

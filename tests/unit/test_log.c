@@ -480,6 +480,65 @@ static void test_recovery_cut_reported_after_crash(void **state)
 	rm_rf(root);
 }
 
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = calloc(1, 1 << 16);
+
+	assert_non_null(f);
+	assert_non_null(buf);
+	*len = fread(buf, 1, 1 << 16, f);
+	fclose(f);
+	return buf;
+}
+
+/* A second opener of a log that is open (a CLI beside the running server)
+ * is refused before it reads or repairs anything: here a checkpoint file
+ * the index has no line for yet (the server between writing the two) is
+ * left alone, where the second opener used to judge it, and with a real
+ * checkpoint add the index line the server was about to add. */
+static void test_second_open_refused_first(void **state)
+{
+	char root[] = "/tmp/test_log.XXXXXX", dir[128], path[256], idx[256];
+	struct log_opts lo = { 0 };
+	struct log *l, *l2 = NULL;
+	struct ls_err err = { "" };
+	size_t n0, n1;
+	char *before, *after;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	snprintf(dir, sizeof(dir), "%s/d", root);
+	assert_int_equal(log_init(dir, "log.test/x", &err), LS_OK);
+	lo.dir = dir;
+	lo.no_threads = 1;
+	assert_int_equal(log_open(&lo, &l, NULL, &err), LS_OK);
+	snprintf(idx, sizeof(idx), "%s/checkpoints.index", dir);
+	before = slurp(idx, &n0);
+	snprintf(path, sizeof(path), "%s/checkpoints/%020d", dir, 5);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("being written\n", f);
+	fclose(f);
+
+	assert_int_equal(log_open(&lo, &l2, NULL, &err), LS_BUSY);
+	assert_null(l2);
+	assert_non_null(strstr(err.msg, "open by another process"));
+	after = slurp(idx, &n1);
+	assert_int_equal(n0, n1);
+	assert_memory_equal(before, after, n0);
+	free(before);
+	free(after);
+
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(log_close(l, &err), LS_OK);
+	/* Closed: the lock is gone with it. */
+	assert_int_equal(log_open(&lo, &l, NULL, &err), LS_OK);
+	assert_int_equal(log_close(l, &err), LS_OK);
+	rm_rf(root);
+}
+
 static void test_threads(void **state)
 {
 	(void)state;
@@ -497,6 +556,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_no_threads),
+		cmocka_unit_test(test_second_open_refused_first),
 		cmocka_unit_test(test_unsigned_window_entries),
 		cmocka_unit_test(test_unsigned_window_time),
 		cmocka_unit_test(test_recovery_keeps_batches_and_reports_cut),
