@@ -57,6 +57,7 @@
 #include "core/note.h"
 #include "store/tiles.h"
 #include "followers/cosigned.h"
+#include "followers/retention.h"
 
 #define QUERY_WAIT_MS 2000
 
@@ -440,13 +441,15 @@ out:
 
 /* ======================================================= GET /v1/events/{index} */
 
-static void reply_not_found(struct server *s, const struct request *q, const char *action,
-			    json_t *details, struct reply *r, const char *fmt, ...)
-	__attribute__((format(printf, 6, 7)));
+static void reply_absent(struct server *s, const struct request *q, const char *action,
+			 json_t *details, struct reply *r, int status, const char *code,
+			 const char *fmt, ...) __attribute__((format(printf, 8, 9)));
 
-/* A 404 tells the reader something (how far the log goes): recorded too. */
-static void reply_not_found(struct server *s, const struct request *q, const char *action,
-			    json_t *details, struct reply *r, const char *fmt, ...)
+/* A 404 or 410 tells the reader something (how far the log goes, what
+ * retention removed): recorded too. */
+static void reply_absent(struct server *s, const struct request *q, const char *action,
+			 json_t *details, struct reply *r, int status, const char *code,
+			 const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
@@ -454,10 +457,34 @@ static void reply_not_found(struct server *s, const struct request *q, const cha
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	json_object_set_new(details, "status", json_integer(404));
+	json_object_set_new(details, "status", json_integer(status));
 	if (api_audit_read(s, q, action, "failure", details, r) != LS_OK)
 		return;
-	reply_error(r, 404, "not_found", "%s", msg);
+	reply_error(r, status, code, "%s", msg);
+}
+
+#define reply_not_found(s, q, action, details, r, ...) \
+	reply_absent(s, q, action, details, r, 404, "not_found", __VA_ARGS__)
+
+/* The purged range of the archive manifest holding index: 1 and its
+ * purge event's index in *event, or 0 (not purged, or no manifest). */
+static int purged_by_retention(struct server *s, uint64_t index, uint64_t *event)
+{
+	struct retention_archived *v = NULL;
+	struct ls_err err = { { 0 } };
+	size_t n = 0;
+	int found = 0;
+
+	if (retention_manifest_list(s->dir, &v, &n, &err) != LS_OK)
+		return 0;
+	for (size_t i = 0; i < n && !found; i++) {
+		if (v[i].purged && index >= v[i].first && index <= v[i].last) {
+			*event = v[i].purge_event;
+			found = 1;
+		}
+	}
+	free(v);
+	return found;
 }
 
 void api_events_get(struct server *s, const struct request *q, struct reply *r)
@@ -466,7 +493,7 @@ void api_events_get(struct server *s, const struct request *q, struct reply *r)
 	uint8_t proof[MERKLE_MAX_PROOF][LS_HASH_LEN], leaf[LS_HASH_LEN];
 	struct ls_err err = { { 0 } };
 	struct tiles_reader *tr = NULL;
-	uint64_t index, size, covered = 0, off = INDEX_NO_OFFSET;
+	uint64_t index, size, covered = 0, off = INDEX_NO_OFFSET, purge_event = 0;
 	uint8_t *data = NULL;
 	size_t len = 0, np = 0;
 	char *note = NULL;
@@ -501,6 +528,15 @@ void api_events_get(struct server *s, const struct request *q, struct reply *r)
 	rc = api_read_entry(s, NULL, tr, index, off, &data, &len, &err);
 	if (rc == LS_OK)
 		rc = merkle_inclusion_proof(tiles_node_hash, tr, index, covered, proof, &np);
+	if (rc == LS_NOTFOUND && purged_by_retention(s, index, &purge_event)) {
+		json_object_set_new(details, "purge_event", json_integer((json_int_t)purge_event));
+		reply_absent(s, q, "logseal.events.get", details, r, 410, "purged",
+			     "entry %llu was purged by retention policy (event #%llu records "
+			     "it); its leaf hash stays in the tree, so proofs of other entries "
+			     "still verify",
+			     (unsigned long long)index, (unsigned long long)purge_event);
+		goto out;
+	}
 	if (rc != LS_OK) {
 		reply_read_error(r, rc, &err, "reading the entry and its proof");
 		goto out;

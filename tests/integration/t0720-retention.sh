@@ -140,6 +140,10 @@ check "released: the billing segment is purged too" \
 	wait_for sh -c "[ \$('$TESTBIN/journalcat' '$D' 2>/dev/null | grep -c logseal.retention.purge) = 3 ]"
 check "no archived segment file is left" sh -c "! ls '$D'/archive/*.seal 2>/dev/null"
 check "proof of a retained entry still verifies" proof_ok $((B3 + 3))
+check_eq "GET of a purged entry: 410 Gone, not a server error" 410 "$(req GET /v1/events/0 "$AUD")"
+cat "$TMP/resp"; echo
+check_eq "... code purged, and the message names the purge event" "purged true" \
+	"$(jq -r '"\(.error.code) \(.error.message | test("purged by retention policy.*event #[0-9]+"))"' "$TMP/resp")"
 P=$("$TESTBIN/journalcat" "$D" | grep '"action":"logseal.retention.purge"' | head -1)
 check_eq "purge event details name the range and policy" "true" \
 	"$(printf '%s' "$P" | jq '.service == "logseal" and (.details.first|type) == "number" and (.details.policy|type) == "object"')"
