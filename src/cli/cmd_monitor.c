@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "base/fsutil.h"
 #include "followers/monitor.h"
 
 static void usage(FILE *f)
@@ -30,8 +31,11 @@ static void usage(FILE *f)
 	      "--token, a static copy on a web server, or a directory) and checks, at every\n"
 	      "poll, the checkpoint's signature, the witnesses' cosignatures, that the hash\n"
 	      "tiles give the signed root, and that the log extends the checkpoint kept in\n"
-	      "FILE (a consistency proof computed from the tiles).  The first poll trusts\n"
-	      "what it sees and records it.\n"
+	      "FILE (a consistency proof computed from the tiles).  Without FILE, the first\n"
+	      "poll trusts what it sees and records it, unless --trust-checkpoint is given.\n"
+	      "  --trust-checkpoint NOTE  a signed checkpoint obtained another way (an\n"
+	      "                      evidence bundle, a witness, GET /v1/checkpoints/N): the\n"
+	      "                      first poll must extend it (else fork/rollback)\n"
 	      "  --key VKEY          the log's verifier key (repeatable)\n"
 	      "  --token TOKEN       bearer token (an auditor's) for a logseal /log/ URL;\n"
 	      "                      --token-file FILE reads it from a file\n"
@@ -85,6 +89,7 @@ int cmd_monitor(int argc, char **argv)
 		{ "webhook", required_argument, NULL, 'W' },
 		{ "webhook-secret", required_argument, NULL, 'X' },
 		{ "poll-witness", required_argument, NULL, 'P' },
+		{ "trust-checkpoint", required_argument, NULL, 'C' },
 		{ "once", no_argument, NULL, '1' },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
@@ -96,7 +101,7 @@ int cmd_monitor(int argc, char **argv)
 	struct monitor_opts o;
 	struct ls_err err = { { 0 } };
 	const char *webhook = NULL, *secret = NULL;
-	char tokbuf[1024];
+	char tokbuf[1024], *trust = NULL;
 	unsigned long interval = 60;
 	int c, once = 0, last = -1;
 
@@ -150,6 +155,19 @@ int cmd_monitor(int argc, char **argv)
 		case 'S': o.stall_s = strtoull(optarg, NULL, 10); break;
 		case 'W': webhook = optarg; break;
 		case 'X': secret = optarg; break;
+		case 'C': {
+			size_t n = 0;
+
+			free(trust);
+			trust = NULL;
+			if (fs_read_file(optarg, NOTE_MAX_SIZE, &trust, &n, &err) != LS_OK) {
+				fprintf(stderr, "logseal monitor: --trust-checkpoint: %s\n", err.msg);
+				return 2;
+			}
+			o.trust_note = trust;
+			o.trust_len = n;
+			break;
+		}
 		case '1': once = 1; break;
 		case 'i': interval = strtoul(optarg, NULL, 10); break;
 		case 'h': usage(stdout); return 0;
@@ -170,6 +188,7 @@ int cmd_monitor(int argc, char **argv)
 		if (once) {
 			report(&o, &r, webhook, secret);
 			monitor_result_release(&r);
+			free(trust);
 			return ev;
 		}
 		if (ev == MON_OK) {
@@ -183,6 +202,7 @@ int cmd_monitor(int argc, char **argv)
 		} else {
 			report(&o, &r, webhook, secret);
 			monitor_result_release(&r);
+			free(trust);
 			return ev;
 		}
 		last = ev;

@@ -223,6 +223,39 @@ out:
 	return ev;
 }
 
+/* The auditor's pinned checkpoint as the state, when there is none yet. */
+static int seed_trusted(const struct monitor_opts *o, uint64_t now, struct state *st,
+			struct monitor_result *r)
+{
+	struct ls_err err = { { 0 } };
+	struct cosig_report rep;
+	ls_rc rc;
+
+	rc = cosig_note_check(o->trust_note, o->trust_len, o->logkeys, o->nlogkeys, o->witnesses,
+			      o->nwitnesses, NULL, &rep, &err);
+	if (rc != LS_OK)
+		return finding(r, rc == LS_NOMEM ? MON_ERROR : MON_BADSIG,
+			       "the trusted checkpoint: %s", err.msg);
+	if (st->present) {
+		if (strcmp(st->origin, rep.cp.origin) != 0)
+			return finding(r, MON_FORK,
+				       "the trusted checkpoint is of \"%s\", the state of \"%s\"",
+				       rep.cp.origin, st->origin);
+		return MON_OK;
+	}
+	snprintf(st->origin, sizeof(st->origin), "%s", rep.cp.origin);
+	st->size = rep.cp.size;
+	memcpy(st->root, rep.cp.root, LS_HASH_LEN);
+	st->note = strndup(o->trust_note, o->trust_len);
+	if (!st->note)
+		return finding(r, MON_ERROR, "out of memory");
+	st->changed = now;
+	st->checked = 0;
+	st->present = 1;
+	r->trusted = 1;
+	return MON_OK;
+}
+
 ls_rc monitor_poll(const struct monitor_opts *o, uint64_t now, struct monitor_result *r)
 {
 	struct ls_err err = { { 0 } };
@@ -240,6 +273,8 @@ ls_rc monitor_poll(const struct monitor_opts *o, uint64_t now, struct monitor_re
 		finding(r, MON_ERROR, "%s", err.msg);
 		goto out;
 	}
+	if (o->trust_note && seed_trusted(o, now, &st, r) != MON_OK)
+		goto out;
 	r->had_state = st.present;
 	r->state_size = st.size;
 	memcpy(r->state_root, st.root, LS_HASH_LEN);
@@ -327,10 +362,13 @@ ls_rc monitor_poll(const struct monitor_opts *o, uint64_t now, struct monitor_re
 		}
 
 		/* 5: entries. */
-		if (o->entries && rep.cp.size > (st.present ? st.size : 0)) {
+		/* (all of them on the first poll, also from a trusted pin) */
+		uint64_t from = st.present && !r->trusted ? st.size : 0;
+
+		if (o->entries && rep.cp.size > from) {
 			struct entry_ctx ec = { &tree, 0, 0, 0 };
 
-			rc = tlog_entries(src, rep.cp.size, st.present ? st.size : 0, rep.cp.size,
+			rc = tlog_entries(src, rep.cp.size, from, rep.cp.size,
 					  check_entry, &ec, &err);
 			r->entries_checked = ec.checked;
 			if (ec.found) {

@@ -26,6 +26,13 @@
  *   then the state is replaced (durably) with the new checkpoint.  After
  *   any finding but STALL the state keeps the last verified checkpoint.
  *
+ * With no state file yet, the first poll trusts what it sees, unless the
+ * auditor gives a checkpoint obtained another way (trust_note: from an
+ * evidence bundle, a witness, a colleague's monitor): its log signature must
+ * verify (else BADSIG), and the state starts from it, so the first poll
+ * already judges 4 (rollback, fork) against it.  With a state file the pin
+ * is ignored unless its origin differs (FORK).
+ *
  * State file (JSON, one object):
  *   {"origin":..., "size":N, "root":"<b64>", "checkpoint":"<note>",
  *    "changed":<unix s of the last growth or new checkpoint>,
@@ -70,6 +77,8 @@ struct monitor_opts {
 	uint64_t stall_s;		/* 0: no stall finding */
 	const char *const *poll_witnesses;	/* witnesses' monitoring URL prefixes */
 	size_t npoll;
+	const char *trust_note;		/* a signed checkpoint to start from, or NULL */
+	size_t trust_len;
 };
 
 struct monitor_result {
@@ -77,6 +86,7 @@ struct monitor_result {
 	char detail[1024];
 	char origin[NOTE_MAX_NAME];
 	int had_state;
+	int trusted;			/* the state was seeded from trust_note */
 	uint64_t state_size;
 	uint8_t state_root[LS_HASH_LEN];
 	uint64_t size;			/* the fetched checkpoint's (0 when none) */

@@ -7,7 +7,9 @@
 # another way: fork), a bad or foreign signature, a stall, an unmet
 # cosignature quorum; each with its documented exit status, and the JSON
 # webhook (HMAC-signed) with the finding and the offending checkpoint.
-# Loop mode ends on a fork.
+# Loop mode ends on a fork.  A first poll can start from a checkpoint the
+# auditor obtained another way (--trust-checkpoint) instead of trusting
+# what it sees.
 . "$(dirname "$0")/lib.sh"
 ORIGIN=monitor.test/log
 check "init A" "$LOGSEAL" init --data "$TMP/a" --origin $ORIGIN --no-encryption
@@ -169,6 +171,26 @@ check "not an extension of the verified size" grep -q "not an extension of the v
 check_eq "the state still holds A's checkpoint" "$ORIGIN" "$(jq -r .origin "$ST")"
 check "after a finding the state is unchanged (fork again)" \
 	test "$(mon "$ST" "$B_URL/log/" --token "$B_AUD")" = 5
+
+# --- a first poll from a checkpoint obtained another way (no trust on first use) -----------------
+APIN=$TMP/a/checkpoints/$(ls "$TMP/a/checkpoints" | sort | tail -1)
+check_eq "without a state, a first poll of B trusts what it sees: 0" 0 \
+	"$(mon "$TMP/tofu.json" "$B_URL/log/" --token "$B_AUD")"
+check_eq "from A's checkpoint (--trust-checkpoint), the first poll of B: fork (5)" 5 \
+	"$(mon "$TMP/pin1.json" "$B_URL/log/" --token "$B_AUD" --trust-checkpoint "$APIN")"
+check "... not an extension of the trusted size" grep -q "not an extension of the verified size $((10#$(basename "$APIN")))" "$TMP/mon.out"
+check "... and no state is written" test ! -e "$TMP/pin1.json"
+check "init X (same origin, another key)" "$LOGSEAL" init --data "$TMP/x" --origin $ORIGIN --no-encryption
+check_eq "a pinned checkpoint signed by another key: bad signature (3)" 3 \
+	"$(mon "$TMP/pin2.json" "$B_URL/log/" --token "$B_AUD" --trust-checkpoint "$(cpf "$TMP/x" 0)")"
+check "... says the trusted checkpoint is the problem" grep -q "the trusted checkpoint" "$TMP/mon.out"
+BPIN=$TMP/b/checkpoints/$(ls "$TMP/b/checkpoints" | sort | sed -n 2p)
+check_eq "from one of B's own earlier checkpoints: 0" 0 \
+	"$(mon "$TMP/pin3.json" "$B_URL/log/" --token "$B_AUD" --trust-checkpoint "$BPIN" --entries)"
+check "... the state moved on from the pin to B's size" \
+	test "$(jq -r .size "$TMP/pin3.json")" -gt "$((10#$(basename "$BPIN")))" -a "$(jq -r .size "$TMP/pin3.json")" -ge 120
+check_eq "with a state, the pin is ignored (A's pin, B's state): 0" 0 \
+	"$(mon "$TMP/pin3.json" "$B_URL/log/" --token "$B_AUD" --trust-checkpoint "$APIN")"
 
 # --- the webhook ---------------------------------------------------------------------------------------------
 for _ in $(seq 50); do [ "$(wc -l <"$TMP/hook.out")" -ge 5 ] && break; sleep 0.1; done
