@@ -143,8 +143,12 @@
 typedef int64_t (*alert_clock_fn)(void *ctx);
 /* Append one event of action ALERT_ACTION_FIRED, service "logseal", with
  * these details (borrowed) to the log; *index receives its leaf index.
- * Anything but LS_OK leaves the alert pending: emit is retried next tick. */
-typedef ls_rc (*alert_emit_fn)(void *ctx, json_t *details, uint64_t *index);
+ * *elsewhere (set to 0 by the caller) becomes 1 when the log already held
+ * this alert's event from another cluster node (the same id as key): that
+ * node delivers its webhooks, this one does not (one page per alert, not
+ * one per node).  Anything but LS_OK leaves the alert pending: emit is
+ * retried next tick. */
+typedef ls_rc (*alert_emit_fn)(void *ctx, json_t *details, uint64_t *index, int *elsewhere);
 
 struct alert_opts {
 	alert_clock_fn now_us;		/* NULL: CLOCK_REALTIME */
@@ -161,6 +165,11 @@ struct alert_opts {
 	const char *webhook_allow;	/* networks webhooks may reach besides public
 					 * addresses ("CIDR,..."; webhook.h); NULL: none */
 	size_t feed_queue_bytes;	/* entries waiting for the engine thread; 0: 64 MiB */
+	/* Cluster mode: this node's name, which the server writes in the
+	 * fired events it logs ("node"); a fired event fed from another node
+	 * leaves that alert's webhooks to that node (state "other_node").
+	 * NULL: single node. */
+	const char *node;
 };
 
 struct alert_counters {

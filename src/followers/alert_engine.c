@@ -143,7 +143,7 @@ static void set_delivery_state(json_t *obj)
 {
 	json_t *hooks = json_object_get(obj, "webhooks"), *h;
 	const char *st = "none";
-	int pending = 0, failed = 0;
+	int pending = 0, failed = 0, other = 0;
 	size_t i;
 
 	json_array_foreach(hooks, i, h) {
@@ -152,9 +152,11 @@ static void set_delivery_state(json_t *obj)
 			pending = 1;
 		else if (s && !strcmp(s, "failed"))
 			failed = 1;
+		else if (s && !strcmp(s, "other_node"))
+			other = 1;
 	}
 	if (json_array_size(hooks))
-		st = pending ? "pending" : failed ? "failed" : "delivered";
+		st = pending ? "pending" : failed ? "failed" : other ? "other_node" : "delivered";
 	json_object_set_new(obj, "state", json_string(st));
 }
 
@@ -232,6 +234,25 @@ static void queue_hooks(struct alert *a, struct fired *f)
 	}
 	json_decref(pub);
 	free(text);
+	set_delivery_state(f->obj);
+	a->dirty = 1;
+}
+
+/* Another cluster node logged f's event first: its webhooks are that
+ * node's to deliver (mu held). */
+static void hooks_elsewhere(struct alert *a, struct fired *f, const char *node)
+{
+	json_t *h;
+	size_t i;
+
+	f->hooks_queued = 1;
+	json_array_foreach(json_object_get(f->obj, "webhooks"), i, h) {
+		if (strcmp(alert_str_at(h, "state", NULL), "pending"))
+			continue;
+		json_object_set_new(h, "state", json_string("other_node"));
+		if (node)
+			json_object_set_new(h, "node", json_string(node));
+	}
 	set_delivery_state(f->obj);
 	a->dirty = 1;
 }
@@ -391,11 +412,18 @@ static void note_fired_event(struct alert *a, uint64_t idx, json_t *root)
 	if (f)
 		group_restore(a, f, alert_str_at(d, "group", NULL));
 	if (f && f->emit != EMIT_DONE) {
-		/* logged before a crash, fired again by the replay: not twice */
+		/* logged before a crash, fired again by the replay: not twice;
+		 * or (cluster) logged by another node, which delivers it */
+		const char *by = alert_str_at(d, "node", NULL);
+
 		f->emit = f->emit == EMIT_RUNNING ? EMIT_RUNNING : EMIT_DONE;
 		json_object_set_new(f->obj, "log_index", json_integer((json_int_t)idx));
-		if (f->emit == EMIT_DONE && !f->hooks_queued)
-			queue_hooks(a, f);
+		if (f->emit == EMIT_DONE && !f->hooks_queued) {
+			if (a->o.node && by && strcmp(by, a->o.node) != 0)
+				hooks_elsewhere(a, f, by);
+			else
+				queue_hooks(a, f);
+		}
 		a->dirty = 1;
 	}
 	r = rid ? alert_rule_find(a, rid, NULL) : NULL;
@@ -701,6 +729,7 @@ static void emit_pending(struct alert *a, struct ls_err *err, ls_rc *first_rc)
 		char id[ALERT_ID_MAX];
 		struct fired *f = NULL;
 		uint64_t index = 0;
+		int elsewhere = 0;
 		size_t i;
 		ls_rc rc;
 
@@ -720,7 +749,7 @@ static void emit_pending(struct alert *a, struct ls_err *err, ls_rc *first_rc)
 		details = alert_public(f->obj);
 		pthread_mutex_unlock(&a->mu);
 
-		rc = details ? a->o.emit(a->o.emit_ctx, details, &index) : LS_NOMEM;
+		rc = details ? a->o.emit(a->o.emit_ctx, details, &index, &elsewhere) : LS_NOMEM;
 		json_decref(details);
 
 		pthread_mutex_lock(&a->mu);
@@ -730,6 +759,8 @@ static void emit_pending(struct alert *a, struct ls_err *err, ls_rc *first_rc)
 				f->emit = EMIT_DONE;
 				json_object_set_new(f->obj, "log_index",
 						    json_integer((json_int_t)index));
+				if (elsewhere && !f->hooks_queued)
+					hooks_elsewhere(a, f, NULL);
 			} else {
 				f->emit = EMIT_PENDING;
 			}

@@ -80,6 +80,7 @@ struct server {
 	struct sessions *sessions; /* dashboard sign-ins (session.h); NULL: none */
 	/* Cluster mode (server/serve_cluster.h); NULL: single node. */
 	struct serve_cluster *cluster;
+	char node[256];		/* cluster mode: this node's name; "" single node */
 	/* Redaction and the event-time check of every ingested event
 	 * (core/event_policy.h); NULL: none. */
 	const struct event_policy *policy;
@@ -245,7 +246,7 @@ unsigned api_log_denial_status(struct server *s, const struct request *q, unsign
 void api_denial_summary(void *ctx, const char *source, const char *actor, json_t *details);
 /* alert_opts.emit for the engine: the fired alert's event into the log
  * (ctx is the struct server). */
-ls_rc api_alert_emit(void *ctx, json_t *details, uint64_t *index);
+ls_rc api_alert_emit(void *ctx, json_t *details, uint64_t *index, int *elsewhere);
 
 /*
  * Live stream (api_stream.c): GET /v1/stream.  struct streams holds the

@@ -330,9 +330,10 @@ void api_alerts_list(struct server *s, const struct request *q, struct reply *r)
 
 /* ======================================================= emit */
 
-ls_rc api_alert_emit(void *ctx, json_t *details, uint64_t *index)
+ls_rc api_alert_emit(void *ctx, json_t *details, uint64_t *index, int *elsewhere)
 {
 	struct server *s = ctx;
+	json_t *logged = NULL;
 	uint8_t key[1][LOG_KEY_LEN];
 	struct timespec ts;
 	struct event_ctx ec = { 0 };
@@ -342,7 +343,18 @@ ls_rc api_alert_emit(void *ctx, json_t *details, uint64_t *index)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ec.received_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	/* Cluster: the event names the node that logged it, whose webhooks
+	 * deliver the alert (alert.h). */
+	if (s->node[0]) {
+		logged = json_deep_copy(details);
+		if (!logged || json_object_set_new(logged, "node", json_string(s->node))) {
+			json_decref(logged);
+			return LS_NOMEM;
+		}
+		details = logged;
+	}
 	rc = event_internal(ALERT_ACTION_FIRED, "logseal", NULL, "success", details, &ec, &it);
+	json_decref(logged);
 	if (rc != LS_OK)
 		return rc;
 	iov.iov_base = it.json;
@@ -368,6 +380,19 @@ ls_rc api_alert_emit(void *ctx, json_t *details, uint64_t *index)
 		atomic_store(&s->failed, 1);
 	if (rc == LS_OK)
 		api_appended(s, *index + 1);
+	/* Cluster: the key may have given back another node's event (its own
+	 * received time and node name: never these bytes).  Unreadable: ours,
+	 * so the alert is delivered at least once. */
+	if (rc == LS_OK && s->node[0]) {
+		uint8_t *data = NULL;
+		size_t len = 0;
+		struct ls_err rerr = { { 0 } };
+
+		if (api_read_entry(s, NULL, NULL, *index, UINT64_MAX, &data, &len, &rerr) == LS_OK &&
+		    (len != it.len || memcmp(data, it.json, len) != 0))
+			*elsewhere = 1;
+		free(data);
+	}
 	event_item_release(&it);
 	return rc;
 }

@@ -523,6 +523,10 @@ ls_rc serve_open(const struct serve_opts *opts, struct serve **out, struct ls_er
 		memset(&ao, 0, sizeof(ao));
 		ao.emit = api_alert_emit;
 		ao.emit_ctx = s;
+		if (o->cluster) {
+			serve_cluster_node_name(o->cluster_node, o->listen, s->node, sizeof(s->node));
+			ao.node = s->node;
+		}
 		ao.webhook_allow = o->webhook_allow;
 		if (clock_file && *clock_file) {
 			say(o, "TESTING: the alert engine's clock follows %s", clock_file);

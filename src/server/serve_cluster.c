@@ -101,6 +101,20 @@ static int cluster_published(void *ctx, uint64_t *size, uint8_t root[32])
 	return known;
 }
 
+void serve_cluster_node_name(const char *node, const char *listen, char *out, size_t cap)
+{
+	char host[200] = "";
+	const char *port = listen ? strrchr(listen, ':') : NULL;
+
+	if (node && *node) {
+		snprintf(out, cap, "%s", node);
+		return;
+	}
+	if (gethostname(host, sizeof(host) - 1) != 0 || !host[0])
+		snprintf(host, sizeof(host), "logseal");
+	snprintf(out, cap, "%s%s", host, port ? port : "");
+}
+
 ls_rc serve_cluster_open(const struct serve_cluster_args *a, struct serve_cluster **out,
 			 struct ls_err *err)
 {
@@ -116,16 +130,7 @@ ls_rc serve_cluster_open(const struct serve_cluster_args *a, struct serve_cluste
 	pthread_mutex_init(&sc->mu, NULL);
 	pthread_cond_init(&sc->cv, NULL);
 	sc->has_store = a->object_store;
-	if (a->node && *a->node) {
-		snprintf(sc->node, sizeof(sc->node), "%s", a->node);
-	} else {
-		char host[200] = "";
-		const char *port = a->listen ? strrchr(a->listen, ':') : NULL;
-
-		if (gethostname(host, sizeof(host) - 1) != 0 || !host[0])
-			snprintf(host, sizeof(host), "logseal");
-		snprintf(sc->node, sizeof(sc->node), "%s%s", host, port ? port : "");
-	}
+	serve_cluster_node_name(a->node, a->listen, sc->node, sizeof(sc->node));
 	memset(&co, 0, sizeof(co));
 	co.conninfo = a->conninfo;
 	co.node = sc->node;

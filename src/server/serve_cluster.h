@@ -29,6 +29,8 @@ struct serve_cluster_args {
 };
 struct serve_cluster;
 
+/* The node's name: node, else HOSTNAME:PORT of listen. */
+void serve_cluster_node_name(const char *node, const char *listen, char *out, size_t cap);
 /* Connect (cluster_open); err names the database when it cannot. */
 ls_rc serve_cluster_open(const struct serve_cluster_args *a, struct serve_cluster **out,
 			 struct ls_err *err);

@@ -54,6 +54,8 @@ struct fx {
 	int64_t now;
 	unsigned emitted;
 	int fail_emit;
+	int emit_elsewhere;	/* emit says another node logged it first */
+	const char *node;	/* alert_opts.node */
 	json_t *webhooks;
 	unsigned attempts, backoff_ms;
 	const char *allow;	/* alert_opts.webhook_allow */
@@ -67,7 +69,7 @@ static int64_t fake_now(void *ctx)
 
 /* The server's emit: append to the log; the sequencer then calls the
  * observer (alert_feed) before log_append returns. */
-static ls_rc fake_emit(void *ctx, json_t *details, uint64_t *index)
+static ls_rc fake_emit(void *ctx, json_t *details, uint64_t *index, int *elsewhere)
 {
 	struct fx *f = ctx;
 	char tbuf[40], *s;
@@ -90,6 +92,7 @@ static ls_rc fake_emit(void *ctx, json_t *details, uint64_t *index)
 	if (rc == LS_OK) {
 		__atomic_add_fetch(&f->emitted, 1, __ATOMIC_SEQ_CST);
 		alert_feed(f->a, *index, &iov, 1);
+		*elsewhere = f->emit_elsewhere;
 	}
 	pthread_mutex_unlock(&f->log_mu);
 	free(s);
@@ -147,6 +150,7 @@ static void fx_open_alert(struct fx *f)
 	o.clock_ctx = f;
 	o.emit = fake_emit;
 	o.emit_ctx = f;
+	o.node = f->node;
 	o.webhooks = f->webhooks;
 	o.webhook_allow = f->allow;
 	o.state_interval_ms = 1;
@@ -1049,6 +1053,81 @@ static void test_webhook_retries_then_delivers(void **state)
 	fx_free(f);
 }
 
+/* Cluster: every node's engine fires the same alert; the node whose event
+ * the log kept delivers its webhooks, the others do not (one page per
+ * alert).  Learnt from the emit (the key gave another node's event back)
+ * or from the feed (another node's event arrived first). */
+static void test_webhook_other_node(void **state)
+{
+	struct fx *f = fx_new(0);
+	struct receiver r;
+	char buf[1024], tbuf[40];
+	json_t *al, *v, *h0;
+	size_t k;
+	int seen = 0;
+
+	receiver_start(&r, 0, 0);
+	f->webhooks = hook_cfg(r.port, 2000);
+	f->allow = "127.0.0.1";
+	f->node = "node-a";
+	fx_open_alert(f);
+	add_rule(f, "{\"id\":\"r_m\",\"name\":\"deletes\",\"kind\":\"match\","
+		    "\"filter\":{\"action\":\"file.delete\"},\"webhooks\":[\"ops\"]}");
+	add_rule(f, "{\"id\":\"r_n\",\"name\":\"moves\",\"kind\":\"match\","
+		    "\"filter\":{\"action\":\"file.move\"},\"webhooks\":[\"ops\"]}");
+	add_rule(f, "{\"id\":\"r_o\",\"name\":\"copies\",\"kind\":\"match\","
+		    "\"filter\":{\"action\":\"file.copy\"},\"webhooks\":[\"ops\"]}");
+	/* r_m@0: node-b's event arrives (feed) before this node emits */
+	put(f, "file.delete", "success", "fs", "bob", "10.0.0.1", T0, 1);
+	event_format_time(T0, tbuf, sizeof(tbuf));
+	snprintf(buf, sizeof(buf),
+		 "{\"action\":\"logseal.alert.fired\",\"actor\":{\"id\":\"logseal\"},"
+		 "\"details\":{\"id\":\"r_m@0\",\"node\":\"node-b\",\"rule\":{\"id\":\"r_m\"}},"
+		 "\"outcome\":\"success\",\"received\":\"%s\",\"service\":\"logseal\"}",
+		 tbuf);
+	put_raw(f, buf);
+	/* r_n@2: this node's own event (a replay after a crash): delivered */
+	put(f, "file.move", "success", "fs", "bob", "10.0.0.1", T0, 1);
+	snprintf(buf, sizeof(buf),
+		 "{\"action\":\"logseal.alert.fired\",\"actor\":{\"id\":\"logseal\"},"
+		 "\"details\":{\"id\":\"r_n@2\",\"node\":\"node-a\",\"rule\":{\"id\":\"r_n\"}},"
+		 "\"outcome\":\"success\",\"received\":\"%s\",\"service\":\"logseal\"}",
+		 tbuf);
+	put_raw(f, buf);
+	tick(f);
+	assert_int_equal(f->emitted, 0);
+	/* r_o@4: emitted here, but the log gave another node's event back */
+	f->emit_elsewhere = 1;
+	put(f, "file.copy", "success", "fs", "bob", "10.0.0.1", T0, 1);
+	tick(f);
+	assert_int_equal(f->emitted, 1);
+	assert_int_equal(alert_drain(f->a, 10000), LS_OK);
+	receiver_stop(&r);
+	assert_int_equal(r.requests, 1);
+	assert_non_null(strstr(r.last_body, "r_n@2"));
+	al = fired(f);
+	json_array_foreach(json_object_get(al, "alerts"), k, v) {
+		const char *id = json_string_value(json_object_get(v, "id"));
+		const char *st = json_string_value(json_object_get(v, "state"));
+
+		h0 = json_array_get(json_object_get(v, "webhooks"), 0);
+		if (!strcmp(id, "r_n@2")) {
+			assert_string_equal(st, "delivered");
+		} else {
+			assert_string_equal(st, "other_node");
+			assert_string_equal(json_string_value(json_object_get(h0, "state")),
+					    "other_node");
+			if (!strcmp(id, "r_m@0"))
+				assert_string_equal(
+					json_string_value(json_object_get(h0, "node")), "node-b");
+		}
+		seen++;
+	}
+	assert_int_equal(seen, 3);
+	json_decref(al);
+	fx_free(f);
+}
+
 static void test_webhook_never_answers(void **state)
 {
 	struct fx *f = fx_new(0);
@@ -1583,6 +1662,7 @@ int main(void)
 		cmocka_unit_test(test_emit_failure_retried),
 		cmocka_unit_test(test_thread_and_gap),
 		cmocka_unit_test(test_webhook_retries_then_delivers),
+		cmocka_unit_test(test_webhook_other_node),
 		cmocka_unit_test(test_webhook_never_answers),
 		cmocka_unit_test(test_webhook_refused_at_delivery),
 		cmocka_unit_test(test_webhook_config),
