@@ -91,6 +91,8 @@ static void usage(FILE *f)
 		"  --witness-interval-ms MS at most one request per witness per MS (default 1000)\n"
 		"  --witness-alert-s S      the policy unmet for over S s: the event\n"
 		"                           logseal.witness.quorum_lost (default 300)\n"
+		"  --witness-cacert FILE    CA certificate(s) to verify https witnesses (default:\n"
+		"                           the system's CA store)\n"
 		"  --object-store s3://BUCKET/PREFIX  keep a complete, write-once copy of the log\n"
 		"                           in an S3 bucket with Object Lock (docs/OBJECT-STORE.md);\n"
 		"                           saved in DIR/objstore.json, used from then on.\n"
@@ -223,6 +225,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		{ "witness-quorum", required_argument, NULL, 0x17a1 },
 		{ "witness-interval-ms", required_argument, NULL, 0x17a2 },
 		{ "witness-alert-s", required_argument, NULL, 0x17a3 },
+		{ "witness-cacert", required_argument, NULL, 0x17a4 },
 		{ "object-store", required_argument, NULL, 0x0b00 },
 		{ "object-store-endpoint", required_argument, NULL, 0x0b01 },
 		{ "object-store-region", required_argument, NULL, 0x0b02 },
@@ -419,6 +422,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 				goto bad;
 			o->witness_alert_s = v;
 			break;
+		case 0x17a4: o->witness_cacert = optarg; break;
 		case 0x0b00: o->object_store = optarg; break;
 		case 0x0b01: o->object_store_endpoint = optarg; break;
 		case 0x0b02: o->object_store_region = optarg; break;

@@ -17,6 +17,7 @@
 #include "followers/witnesses.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
@@ -25,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/crypto.h"
 #include "base/fsutil.h"
@@ -230,6 +232,9 @@ static ls_rc post(struct witnesses *w, const struct peer *p, const char *body, s
 	h = curl_slist_append(NULL, "Expect:");
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	if (w->o.cacert)
+		curl_easy_setopt(c, CURLOPT_CAINFO, w->o.cacert);
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_PROXY, "");
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -601,6 +606,9 @@ ls_rc witnesses_start(const struct witnesses_opts *o, struct witnesses **out,
 	if (o->quorum > o->nspecs)
 		return ls_err_set(err, LS_INVALID, "--witness-quorum %u: only %zu %s",
 				  o->quorum, o->nspecs, LS_PL(o->nspecs, "witness", "witnesses"));
+	if (o->cacert && access(o->cacert, R_OK) != 0)
+		return ls_err_set(err, LS_INVALID, "--witness-cacert %s: %s", o->cacert,
+				  strerror(errno));
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return ls_err_set(err, LS_NOMEM, "out of memory");

@@ -56,6 +56,8 @@ struct witnesses_opts {
 	uint64_t interval_ms;		/* per witness, at most one request per interval; 0: 1000 */
 	uint64_t alert_s;		/* policy unmet longer than this: quorum lost; 0: 300 */
 	uint64_t timeout_ms;		/* per request; 0: 10000 */
+	const char *cacert;		/* PEM CA file for https witnesses (TLS 1.2+
+					 * always); NULL: the system's CA store */
 	/* One line for the operator's log (from the thread). */
 	void (*notice)(void *ctx, const char *msg);
 	void *notice_ctx;

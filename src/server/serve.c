@@ -656,6 +656,7 @@ ls_rc serve_open(const struct serve_opts *opts, struct serve **out, struct ls_er
 			.quorum = o->witness_quorum,
 			.interval_ms = o->witness_interval_ms,
 			.alert_s = o->witness_alert_s,
+			.cacert = o->witness_cacert,
 			.notice = o->notice,
 			.notice_ctx = o->notice_ctx,
 		};

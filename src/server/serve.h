@@ -72,6 +72,7 @@ struct serve_opts {
 	unsigned witness_quorum;	/* k of n; 0: all */
 	uint64_t witness_interval_ms;	/* 0: 1000 */
 	uint64_t witness_alert_s;	/* 0: 300 */
+	const char *witness_cacert;	/* CA file for https witnesses; NULL: system store */
 	/* The object store (followers/upload.h): s3://BUCKET/PREFIX, written
 	 * to DIR/objstore.json with the rest; NULL: that file's, if any. */
 	const char *object_store;

@@ -26,9 +26,11 @@
  *                             are logged (file "-"), not kept: anyone can send
  *                             them.  At most WITNESS_MAX_EVIDENCE files.
  *
- * HTTP (one prefix for submission and monitoring):
+ * HTTP or HTTPS (one prefix for submission and monitoring):
  *   POST /add-checkpoint      tlog-witness; 200 text/plain cosignature line,
- *                             409 text/x.tlog.size, 400 403 404 422 text/plain
+ *                             409 text/x.tlog.size, 400 403 404 422 text/plain;
+ *                             429 with Retry-After past the client's rate
+ *                             limit, 413 for a body over WITNESS_MAX_BODY
  *   GET  /<H>/checkpoint      the latest cosigned checkpoint (404 before one)
  *   GET  /healthz             "ok\n"
  *
@@ -85,10 +87,28 @@ void witness_add_checkpoint(struct witness *w, const char *body, size_t n, uint6
 /* GET /<H>/checkpoint (hexhash: 64 lower-case hex digits). */
 void witness_get_checkpoint(struct witness *w, const char *hexhash, struct witness_reply *rep);
 
-/* The HTTP front on libmicrohttpd. */
+/* The HTTP front on libmicrohttpd (witness_http.c). */
+#define WITNESS_RATE 10.0		/* add-checkpoint a second per client */
+#define WITNESS_BURST 20
+#define WITNESS_MAX_CONNS 256
+#define WITNESS_MAX_CONNS_PER_IP 32
+#define WITNESS_TIMEOUT_S 30
+
+struct witness_http_opts {
+	const char *listen;		/* HOST:PORT or [V6]:PORT */
+	const char *tls_cert;		/* PEM text; NULL: plain HTTP */
+	const char *tls_key;
+	double rate;			/* per client (IPv4 address, IPv6 /64); 0: no limit */
+	unsigned burst;			/* >= 1 when rate > 0 */
+	unsigned max_conns;		/* 0: WITNESS_MAX_CONNS */
+	unsigned max_conns_per_ip;	/* 0: WITNESS_MAX_CONNS_PER_IP */
+	unsigned timeout_s;		/* idle connection timeout; 0: WITNESS_TIMEOUT_S */
+};
+
 struct witness_http;
-ls_rc witness_http_start(struct witness *w, const char *listen, struct witness_http **out,
-			 unsigned *port, struct ls_err *err);
+ls_rc witness_http_start(struct witness *w, const struct witness_http_opts *o,
+			 struct witness_http **out, unsigned *port, struct ls_err *err);
+/* Stop, and say on stderr how many requests were refused (429, 413). */
 void witness_http_stop(struct witness_http *h);
 
 #endif
