@@ -10,10 +10,12 @@
 // its history, loads the admin page by overlapping loads (a hash change
 // that app.js and admin.js both act on, two hash changes back to back,
 // show() twice at once, an older answer that comes last) and finds each
-// rule, alert, webhook and hold listed exactly once, has a state-changing
-// call without X-CSRF-Token refused (403), keeps the session over a
-// reload, runs axe-core on the screens (zero serious or critical
-// violations), then signs in as an auditor, who sees no admin screens.
+// rule, alert, webhook and hold listed exactly once (and the overview and
+// the saved searches likewise: an older answer that comes last draws
+// nothing), has a state-changing call without X-CSRF-Token refused (403),
+// keeps the session over a reload, runs axe-core on the screens (zero
+// serious or critical violations), then signs in as an auditor, who sees
+// no admin screens.
 // Screenshots go to SHOTS.
 //
 // Environment: LOGSEAL_URL, ADMIN_TOKEN, WRITER_TOKEN, AUDITOR_TOKEN,
@@ -427,6 +429,104 @@ await step('on a phone-sized screen the admin page has no horizontal overflow of
 	assert(w, 'the rule form is wider than the screen');
 	await shot(page, 'admin-phone');
 	await page.setViewportSize({ width: 1366, height: 900 });
+}, adminPage);
+
+// ------------------------------------------------------------ overlapping loads: overview, search
+/* hold(match): page.route()s the requests match(URL) takes; each is sent
+ * at once (its answer is the older state) and answered when release() is
+ * called.  held() counts them. */
+function holder(match) {
+	let n = 0, release = null;
+	const gate = new Promise((r) => { release = r; });
+	const handler = async (route) => {
+		n++;
+		try {
+			const resp = await route.fetch();
+			await gate;
+			await route.fulfill({ response: resp });
+		} catch (_) {
+			/* the step failed and let the route go: it reports why */
+		}
+	};
+	return { match, handler, held: () => n, release: () => release() };
+}
+async function waitHeld(h, n) {
+	for (let i = 0; h.held() < n; i++) {
+		assert(i < 100, 'held ' + h.held() + ' requests, waited for ' + n);
+		await page.waitForTimeout(50);
+	}
+}
+
+await step('overview: a range answered after a newer one does not draw over it', async () => {
+	await page.evaluate(() => { location.hash = '#/overview'; });
+	await page.locator('#page-overview').waitFor({ state: 'visible' });
+	await page.waitForFunction(() => document.getElementById('ov-tiles').dataset.total !== undefined);
+	await settled();
+	const h = holder((u) => u.pathname === '/v1/events/stats' && u.searchParams.get('bucket') === '60');
+	await page.route(h.match, h.handler);
+	try {
+		await page.selectOption('#ov-range', '1h');	/* its two stats reads are held */
+		await waitHeld(h, 2);
+		await page.selectOption('#ov-range', '7d');
+		await page.locator('#ov-tiles', { hasText: 'last 7 days' }).waitFor();
+		h.release();
+		await settled();
+		const t = await page.locator('#ov-tiles').innerText();
+		assert(/last 7 days/.test(t) && !/last hour/.test(t), 'the tiles say: ' + t.replace(/\s+/g, ' '));
+		for (const box of ['#ov-service', '#ov-outcome']) {
+			const keys = await page.locator(box + ' .legend .count').evaluateAll((l) => l.map((e) => e.dataset.key));
+			assert(new Set(keys).size === keys.length, box + ' legend: ' + keys.join(', '));
+			const n = await page.locator(box + ' figure').count();
+			assert(n <= 1, box + ': ' + n + ' charts');
+		}
+	} finally {
+		h.release();
+		await settled().catch(() => {});
+		await page.unroute(h.match, h.handler);
+		await page.selectOption('#ov-range', '24h');
+		await settled();
+	}
+}, adminPage);
+
+await step('search: two reads of the saved searches at once list each once', async () => {
+	/* a search with a filter: a saved search needs one */
+	await page.evaluate((a) => { location.hash = '#/search?range=24h&actor=' + encodeURIComponent(a); }, who);
+	await page.locator('#page-search').waitFor({ state: 'visible' });
+	await settled();
+	await page.locator('#saved summary').click();
+	const h = holder((u) => u.pathname === '/v1/searches');
+	const names = ['first ' + tag, 'second ' + tag];
+	try {
+		await page.route(h.match, (route) => (route.request().method() === 'GET' && h.held() === 0 ?
+			h.handler(route) : route.continue()));
+		await page.fill('#save-name', names[0]);
+		await page.click('#save-form button[type=submit]');	/* its list read is held */
+		await waitHeld(h, 1);
+		await page.fill('#save-name', names[1]);
+		await page.click('#save-form button[type=submit]');
+		await page.locator('#saved-list a', { hasText: names[1] }).waitFor().catch(async (e) => {
+			throw new Error(e.message.split('\n')[0] + '; the list: ' +
+				(await page.locator('#saved-list').innerText()).replace(/\s+/g, ' ') +
+				'; the form says: ' + await page.locator('#save-err').innerText());
+		});
+		h.release();
+		await settled();
+		const r = await api('GET', '/v1/searches', ADMIN);
+		const list = r.json.searches || [];
+		for (const nm of names) {
+			assert(list.some((x) => x.name === nm), nm + ' was not saved');
+			const n = await page.locator('#saved-list a', { hasText: nm }).count();
+			assert(n === 1, nm + ' listed ' + n + ' times');
+		}
+		const n = await page.locator('#saved-list li').count();
+		assert(n === list.length, n + ' saved searches listed, the server has ' + list.length);
+		for (const x of list.filter((y) => names.includes(y.name)))
+			await api('DELETE', '/v1/searches/' + encodeURIComponent(x.id), ADMIN);
+	} finally {
+		h.release();
+		await settled().catch(() => {});
+		await page.unroute(h.match);
+	}
 }, adminPage);
 
 // ------------------------------------------------------------ auditor
