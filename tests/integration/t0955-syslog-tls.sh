@@ -12,7 +12,8 @@
 #    RFC 3164 line with LF framing;
 #  - GET /metrics counts the listener's connections (accepted, open), its
 #    messages by result and the bytes it read: exactly what syslog-ng and
-#    the raw client sent.
+#    the raw client sent; with the writer token revoked, messages are not
+#    taken and count as failed.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/serve_lib.sh"
 SNG_ROOT=${SYSLOG_NG_ROOT:-/opt/logseal-test/syslog-ng}
@@ -144,6 +145,33 @@ wait_metric "${M}\"accepted\"}" $((a0 + 3))
 check_eq "metrics: +1 connection, +3 accepted, +0 refused, +$sent bytes (all it sent), none failed" \
 	"$((c0 + 1)) $((a0 + 3)) $r0 $((b0 + sent)) 0" \
 	"$(metric "$CT") $(metric "${M}\"accepted\"}") $(metric "${M}\"refused\"}") $(metric "$BY") $(metric "${M}\"failed\"}")"
+
+
+# ---- the writer token revoked: nothing taken, the messages count as failed
+check_eq "the listener's writer token is revoked" 200 \
+	"$(curl -s -o /dev/null -w '%{http_code}' $SRV_CURL_OPTS -X DELETE -H "Authorization: Bearer $ADMIN" "$SRV_URL/v1/tokens/$WID")"
+cat >"$TMP/tlsc2.py" <<'EOF2'
+import socket, ssl, sys
+port, ca = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=ca)
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost")
+s.settimeout(10)
+m = [b'<38>1 - gw03 vpn - login.ok [logseal@32473 actor="hank" outcome="success" id="rev-%d"]' % i for i in (1, 2)]
+s.sendall(b"".join(b"%d %s" % (len(x), x) for x in m))   # one write: one batch
+try:
+    print("CLOSED" if s.recv(100) == b"" else "DATA")
+except (ssl.SSLError, OSError) as e:
+    print("CLOSED", type(e).__name__)
+EOF2
+python3 "$TMP/tlsc2.py" "$SPORT" "$CERT" >"$TMP/tlsc2.out" 2>&1
+check "the server closes the connection" grep -q '^CLOSED' "$TMP/tlsc2.out"
+wait_metric "${M}\"failed\"}" 2
+wait_metric "$CO" 1	# its thread ends just after the server closed it
+check_eq "metrics: both messages failed, none more accepted or refused, syslog-ng's connection still open" \
+	"2 $((a0 + 3)) $r0 1" \
+	"$(metric "${M}\"failed\"}") $(metric "${M}\"accepted\"}") $(metric "${M}\"refused\"}") $(metric "$CO")"
+check_eq "neither is in the log" 0 "$("$TESTBIN/journalcat" "$D" | grep -ac '"rev-[12]"')"
+check "the server says why" grep -q "no longer active" "$SRV_ERR" "$SRV_OUT"
 
 kill -TERM "$SNG_PID"; wait "$SNG_PID" 2>/dev/null
 stop_server; check_eq "stop: exit 0" 0 "$?"
