@@ -17,6 +17,11 @@
  *  4. A refusal shows the server's message, next to the field it names
  *     (error.field) when it names one, as an error (role="alert"), never
  *     as muted text.
+ *  5. Each list is drawn by the latest of its loads only, by replacing the
+ *     list's children: two loads that overlap (a hashchange and a refresh,
+ *     app.js's route and this file's own hashchange listener, a save and a
+ *     refresh) do not both add their rows, and an older answer that comes
+ *     last does not draw over a newer one.
  */
 'use strict';
 
@@ -51,6 +56,16 @@
 		while (n.firstChild)
 			n.removeChild(n.firstChild);
 		return n;
+	}
+
+	/* Invariant 5: a load of a list starts with latest(list) and draws only
+	 * while the check it returns is true, i.e. no later load of the same
+	 * list has started since. */
+	const loads = {};
+	function latest(list) {
+		const g = (loads[list] || 0) + 1;
+		loads[list] = g;
+		return () => loads[list] === g;
 	}
 
 	class ApiError extends Error {
@@ -282,11 +297,14 @@
 	}
 
 	async function loadRules() {
-		const box = clear($('admin-rules'));
+		const box = clear($('admin-rules')), mine = latest('rules');
 		try {
-			rules = (await api('GET', '/v1/alerts/rules')).rules || [];
-			box.append(table('Alert rules', ['Name', 'Kind', 'Condition', 'Severity', 'State', 'Actions'],
-				rules.map((r) => el('tr', { 'data-rule': r.id },
+			const list = (await api('GET', '/v1/alerts/rules')).rules || [];
+			if (!mine())
+				return;
+			rules = list;
+			box.replaceChildren(table('Alert rules', ['Name', 'Kind', 'Condition', 'Severity', 'State', 'Actions'],
+				list.map((r) => el('tr', { 'data-rule': r.id },
 					el('td', { text: r.name }), el('td', { text: r.kind }),
 					el('td', { text: describeRule(r) }), el('td', { text: r.severity }),
 					el('td', { text: r.enabled === false ? 'disabled' : 'enabled' }),
@@ -302,7 +320,8 @@
 							'aria-label': 'Delete rule ' + r.name, onclick: () => deleteRule(r) })))),
 				'No rules yet: create one below.'));
 		} catch (e) {
-			box.append(el('p', { class: 'error', role: 'alert', text: 'Rules: ' + errText(e) }));
+			if (mine())
+				box.replaceChildren(el('p', { class: 'error', role: 'alert', text: 'Rules: ' + errText(e) }));
 		}
 	}
 
@@ -339,10 +358,12 @@
 	}
 
 	async function loadFired() {
-		const box = clear($('admin-fired'));
+		const box = clear($('admin-fired')), mine = latest('fired');
 		try {
 			const list = (await api('GET', '/v1/alerts?limit=100')).alerts || [];
-			box.append(table('Fired alerts', ['Time (UTC)', 'Rule', 'Severity', 'Group', 'Status', 'Actions'],
+			if (!mine())
+				return;
+			box.replaceChildren(table('Fired alerts', ['Time (UTC)', 'Rule', 'Severity', 'Group', 'Status', 'Actions'],
 				list.map((a) => {
 					const st = a.status || 'open';
 					const who = a.resolved || a.acknowledged;
@@ -360,7 +381,8 @@
 								onclick: () => pickAlert(a, 'resolved') }) : null));
 				}), 'No alert has fired recently.'));
 		} catch (e) {
-			box.append(el('p', { class: 'error', role: 'alert', text: 'Fired alerts: ' + errText(e) }));
+			if (mine())
+				box.replaceChildren(el('p', { class: 'error', role: 'alert', text: 'Fired alerts: ' + errText(e) }));
 		}
 	}
 
@@ -380,10 +402,12 @@
 	}
 
 	async function showDeliveries(name) {
-		const box = clear($('admin-deliveries'));
+		const box = clear($('admin-deliveries')), mine = latest('deliveries');
 		try {
 			const d = (await api('GET', '/v1/webhooks/' + encodeURIComponent(name) + '/deliveries')).deliveries;
-			box.append(el('h3', { text: 'Deliveries to ' + name }),
+			if (!mine())
+				return;
+			box.replaceChildren(el('h3', { text: 'Deliveries to ' + name }),
 				table('Deliveries to ' + name, ['Time (UTC)', 'Result', 'HTTP status', 'Latency', 'Alert', 'Error'],
 					d.map((x) => el('tr', null, el('td', { text: x.time }), el('td', { text: x.result }),
 						el('td', { text: x.status || '-' }),
@@ -391,15 +415,18 @@
 						el('td', { text: x.alert }), el('td', { text: x.error || '' }))),
 					'Nothing delivered to ' + name + ' since the server started.'));
 		} catch (e) {
-			box.append(el('p', { class: 'error', role: 'alert', text: 'Deliveries: ' + errText(e) }));
+			if (mine())
+				box.replaceChildren(el('p', { class: 'error', role: 'alert', text: 'Deliveries: ' + errText(e) }));
 		}
 	}
 
 	async function loadHooks() {
-		const box = clear($('admin-hooks'));
+		const box = clear($('admin-hooks')), mine = latest('hooks');
 		try {
 			const list = (await api('GET', '/v1/alerts/webhooks')).webhooks || [];
-			box.append(table('Webhooks', ['Name', 'URL', 'Format', 'Actions'],
+			if (!mine())
+				return;
+			box.replaceChildren(table('Webhooks', ['Name', 'URL', 'Format', 'Actions'],
 				list.map((w) => el('tr', null, el('td', { text: w.name }), el('td', { text: w.url }),
 					el('td', { text: w.format || 'json' }),
 					el('td', { class: 'actions' },
@@ -409,7 +436,8 @@
 							'aria-label': 'Deliveries to ' + w.name, onclick: () => showDeliveries(w.name) })))),
 				'No webhooks: add one with POST /v1/alerts/webhooks.'));
 		} catch (e) {
-			box.append(el('p', { class: 'error', role: 'alert', text: 'Webhooks: ' + errText(e) }));
+			if (mine())
+				box.replaceChildren(el('p', { class: 'error', role: 'alert', text: 'Webhooks: ' + errText(e) }));
 		}
 	}
 
@@ -476,19 +504,20 @@
 	}
 
 	async function loadHolds() {
-		const box = clear($('admin-holds')), plan = clear($('admin-plan'));
-		let p = null;
-		try {
-			p = await api('GET', '/v1/retention/plan');
-		} catch (e) {
-			plan.append(el('p', { class: 'error', role: 'alert', text: 'Retention plan: ' + errText(e) }));
-		}
+		const box = clear($('admin-holds')), plan = clear($('admin-plan')), mine = latest('holds');
+		const [p, holds] = await Promise.all([
+			api('GET', '/v1/retention/plan').catch((e) => e),
+			api('GET', '/v1/holds').then((j) => (j && j.holds) || [], (e) => e),
+		]);
+		if (!mine())
+			return;
 		const keeps = {};
-		for (const h of (p && p.holds) || [])
+		for (const h of (p instanceof Error ? null : p && p.holds) || [])
 			keeps[h.id] = h;
-		try {
-			const holds = (await api('GET', '/v1/holds')).holds || [];
-			box.append(table('Legal holds', ['Hold', 'Protects', 'Reason', 'Placed', 'Keeps now', 'Actions'],
+		if (holds instanceof Error)
+			box.replaceChildren(el('p', { class: 'error', role: 'alert', text: 'Holds: ' + errText(holds) }));
+		else
+			box.replaceChildren(table('Legal holds', ['Hold', 'Protects', 'Reason', 'Placed', 'Keeps now', 'Actions'],
 				holds.map((h) => el('tr', { 'data-hold': h.id }, el('td', { text: h.id }),
 					el('td', { text: holdWhat(h) }), el('td', { text: h.reason || '' }),
 					el('td', { text: h.placed || '' }),
@@ -497,17 +526,18 @@
 					el('td', { class: 'actions' }, el('button', { type: 'button', class: 'secondary danger',
 						text: 'Release', 'aria-label': 'Release hold ' + h.id, onclick: () => releaseHold(h) })))),
 				'No legal holds: everything past its retention will be purged.'));
-		} catch (e) {
-			box.append(el('p', { class: 'error', role: 'alert', text: 'Holds: ' + errText(e) }));
+		if (p instanceof Error) {
+			plan.replaceChildren(el('p', { class: 'error', role: 'alert', text: 'Retention plan: ' + errText(p) }));
+			return;
 		}
 		if (!p)
 			return;
 		if (!p.configured) {
-			plan.append(el('p', { class: 'empty', text: 'No retention policy (DIR/retention.json): nothing is archived or purged.' }));
+			plan.replaceChildren(el('p', { class: 'empty', text: 'No retention policy (DIR/retention.json): nothing is archived or purged.' }));
 			return;
 		}
 		const heads = ['Entries', 'Count', 'Newest (UTC)', 'Services', 'Due now'];
-		plan.append(el('h3', { text: 'Archive next' }),
+		plan.replaceChildren(el('h3', { text: 'Archive next' }),
 			table('Archive next', heads, segRows(p.archive, false), 'Nothing sealed is waiting to be archived.'),
 			el('h3', { text: 'Purge next' }),
 			table('Purge next', heads.concat(['Held by']), segRows(p.purge, true), 'Nothing archived is waiting to be purged.'));

@@ -18,7 +18,10 @@
  *    failed, and for admins a button that starts one (POST /v1/verify),
  *    whose state is then polled (GET /v1/verify).
  * Each card shows its own error or empty state; one failing read does not
- * blank the others.
+ * blank the others.  Only the latest load draws: one whose answers come
+ * after a newer load started (a range changed twice quickly, a hash change
+ * and a submit) draws nothing, so an older range never shows over a newer
+ * one and no chart is left behind out of the page.
  */
 'use strict';
 
@@ -36,6 +39,7 @@
 	/* Colour-blind-safe palette (Okabe-Ito) for services. */
 	const PALETTE = ['#0072b2', '#e69f00', '#009e73', '#cc79a7', '#56b4e9', '#d55e00', '#8a7a00', '#444444'];
 	let plots = [];
+	let loads = 0, integrityLoads = 0;	/* the latest load() and loadIntegrity() */
 
 	function cssVar(name, fallback) {
 		const v = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
@@ -217,15 +221,18 @@
 	}
 
 	async function loadIntegrity() {
-		const box = $('ov-integrity');
+		const box = $('ov-integrity'), mine = ++integrityLoads;
 		try {
 			const [j, v] = await Promise.all([getJSON('/v1/integrity'),
 				LS.hasRole('admin') ? getJSON('/v1/verify').catch(() => null) : null]);
+			if (mine !== integrityLoads)
+				return;
 			integrityCard(box, j, v);
 			if (v && v.running)
 				LS.waitVerify(verified);
 		} catch (e) {
-			errorBox(box, 'Integrity', e);
+			if (mine === integrityLoads)
+				errorBox(box, 'Integrity', e);
 		}
 	}
 
@@ -234,6 +241,7 @@
 	const cur = { range: '24h' };
 
 	async function load() {
+		const mine = ++loads;
 		cur.range = $('ov-range').value in RANGES ? $('ov-range').value : '24h';
 		const R = RANGES[cur.range];
 		const hide = $('ov-hide-own').checked;
@@ -261,6 +269,8 @@
 			getJSON('/v1/stats/denied?' + q({ top: '5' })),
 			getJSON('/v1/alerts?limit=100'),
 		]);
+		if (mine !== loads)
+			return;
 		loadIntegrity();
 		/* by service */
 		let total = null, deniedN = null;

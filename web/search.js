@@ -21,6 +21,11 @@
  * fragment's query text.
  * Source addresses cannot be excluded (the index keeps them as keyed
  * hashes of CIDR prefixes, no "not equal"): they get no exclude button.
+ * Only the latest search, and the latest read of the saved searches, draw:
+ * an answer that comes after a newer one was asked for (two submits, a
+ * page and a new search, a save and a delete) is dropped, so an older
+ * search never shows (or sets the cursors) over a newer one and no saved
+ * search is listed twice.
  */
 'use strict';
 
@@ -41,6 +46,8 @@
 		last: null,	/* the last page's events, re-drawn when the time zone changes */
 		ran: false,
 		state: null,	/* the deep link's query of the search shown */
+		searches: 0,	/* the latest runSearch() */
+		savedReads: 0,	/* the latest loadSaved() */
 	};
 
 	/* The value of field in an event, as the row shows it. */
@@ -323,16 +330,21 @@
 		}
 		if (st.cursor)
 			p.set('cursor', st.cursor);
+		const mine = ++st.searches;
 		const sum = $('search-summary');
 		sum.className = 'summary';
 		sum.textContent = 'Searching...';
 		try {
 			const [j, own] = await Promise.all([getJSON('/v1/events?' + p.toString()),
 				st.cursor ? Promise.resolve(st.last ? st.last.own : null) : ownCount()]);
+			if (mine !== st.searches)
+				return;
 			st.next = j.next_cursor || null;
 			st.last = { events: j.events || [], watermark: j.watermark, own };
 			draw(st.last);
 		} catch (e) {
+			if (mine !== st.searches)
+				return;
 			st.next = null;
 			st.last = null;
 			clear($('search-rows'));
@@ -394,15 +406,19 @@
 	/* ---------------------------------------------------- saved searches */
 
 	async function loadSaved() {
-		const list = clear($('saved-list'));
+		const list = $('saved-list'), read = ++st.savedReads;
 		let j;
 		try {
 			j = await getJSON('/v1/searches');
 		} catch (e) {
-			list.append(el('li', { class: 'error', text: 'Saved searches: ' + describe(e) }));
+			if (read === st.savedReads)
+				list.replaceChildren(el('li', { class: 'error', text: 'Saved searches: ' + describe(e) }));
 			return;
 		}
+		if (read !== st.savedReads)
+			return;
 		const items = LS.listFrom(j, 'searches');
+		clear(list);
 		if (!items.length)
 			list.append(el('li', { class: 'empty', text: 'None yet: run a search, name it below and save it.' }));
 		for (const x of items) {

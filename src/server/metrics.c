@@ -28,6 +28,9 @@ struct metrics {
 	atomic_uint_fast64_t req[METRICS_MAX_ROUTES + 1][STATUS_SPAN];
 	atomic_uint_fast64_t denied_401, denied_403;
 	atomic_uint_fast64_t rejected[METRICS_REJ_N];	/* by enum metrics_rejected */
+	/* the syslog listeners, by enum metrics_listener (zeroed by calloc) */
+	atomic_uint_fast64_t sl_conns[METRICS_LSN_N], sl_open[METRICS_LSN_N];
+	atomic_uint_fast64_t sl_bytes[METRICS_LSN_N], sl_msgs[METRICS_LSN_N][METRICS_MSG_N];
 };
 
 ls_rc metrics_new(const char *const *route_labels, const char *const *route_methods,
@@ -51,6 +54,13 @@ ls_rc metrics_new(const char *const *route_labels, const char *const *route_meth
 	atomic_init(&m->denied_403, 0);
 	for (int i = 0; i < METRICS_REJ_N; i++)
 		atomic_init(&m->rejected[i], 0);
+	for (int i = 0; i < METRICS_LSN_N; i++) {
+		atomic_init(&m->sl_conns[i], 0);
+		atomic_init(&m->sl_open[i], 0);
+		atomic_init(&m->sl_bytes[i], 0);
+		for (int k = 0; k < METRICS_MSG_N; k++)
+			atomic_init(&m->sl_msgs[i][k], 0);
+	}
 	*out = m;
 	return LS_OK;
 }
@@ -81,6 +91,31 @@ void metrics_ingest_rejected(struct metrics *m, enum metrics_rejected from, uint
 {
 	if (m && n && from < METRICS_REJ_N)
 		atomic_fetch_add_explicit(&m->rejected[from], n, memory_order_relaxed);
+}
+
+void metrics_syslog_conn(struct metrics *m, enum metrics_listener l, int opened)
+{
+	if (!m || l >= METRICS_LSN_N)
+		return;
+	if (opened) {
+		atomic_fetch_add_explicit(&m->sl_conns[l], 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&m->sl_open[l], 1, memory_order_relaxed);
+	} else {
+		atomic_fetch_sub_explicit(&m->sl_open[l], 1, memory_order_relaxed);
+	}
+}
+
+void metrics_syslog_msgs(struct metrics *m, enum metrics_listener l, enum metrics_msg_result r,
+			 uint64_t n)
+{
+	if (m && n && l < METRICS_LSN_N && r < METRICS_MSG_N)
+		atomic_fetch_add_explicit(&m->sl_msgs[l][r], n, memory_order_relaxed);
+}
+
+void metrics_syslog_bytes(struct metrics *m, enum metrics_listener l, uint64_t n)
+{
+	if (m && n && l < METRICS_LSN_N)
+		atomic_fetch_add_explicit(&m->sl_bytes[l], n, memory_order_relaxed);
 }
 
 /* ======================================================= text buffer */
@@ -178,6 +213,37 @@ static void render_http(struct buf *b, struct metrics *m)
 	}
 }
 
+/* Every listener kind, configured or not (0), so the series are stable. */
+static void render_syslog(struct buf *b, struct metrics *m)
+{
+	static const char *const lsn[METRICS_LSN_N] = { "relp", "syslog-tls" };
+	static const char *const res[METRICS_MSG_N] = { "accepted", "refused", "failed" };
+
+	family(b, "logseal_syslog_connections_total", "counter",
+	       "Connections the syslog listeners accepted, by listener.");
+	for (int i = 0; i < METRICS_LSN_N; i++)
+		bprintf(b, "logseal_syslog_connections_total{listener=\"%s\"} %llu\n", lsn[i],
+			(unsigned long long)atomic_load(&m->sl_conns[i]));
+	family(b, "logseal_syslog_connections_open", "gauge",
+	       "Connections of the syslog listeners open now, by listener.");
+	for (int i = 0; i < METRICS_LSN_N; i++)
+		bprintf(b, "logseal_syslog_connections_open{listener=\"%s\"} %llu\n", lsn[i],
+			(unsigned long long)atomic_load(&m->sl_open[i]));
+	family(b, "logseal_syslog_messages_total", "counter",
+	       "Syslog messages received, by listener and result (accepted: durable or a "
+	       "duplicate of a durable one; refused: for good, recorded as "
+	       "logseal.ingest.rejected; failed: not taken, not acknowledged, to be resent).");
+	for (int i = 0; i < METRICS_LSN_N; i++)
+		for (int k = 0; k < METRICS_MSG_N; k++)
+			bprintf(b, "logseal_syslog_messages_total{listener=\"%s\",result=\"%s\"} %llu\n",
+				lsn[i], res[k], (unsigned long long)atomic_load(&m->sl_msgs[i][k]));
+	family(b, "logseal_syslog_bytes_total", "counter",
+	       "Bytes the syslog listeners read from their connections (after TLS), by listener.");
+	for (int i = 0; i < METRICS_LSN_N; i++)
+		bprintf(b, "logseal_syslog_bytes_total{listener=\"%s\"} %llu\n", lsn[i],
+			(unsigned long long)atomic_load(&m->sl_bytes[i]));
+}
+
 static void render_fsync(struct buf *b, const struct log_stats *st)
 {
 	uint64_t cum = 0;
@@ -212,6 +278,7 @@ ls_rc metrics_render(struct metrics *m, const struct metrics_snapshot *s, char *
 		s->log.bytes);
 	render_fsync(&b, &s->log);
 	render_http(&b, m);
+	render_syslog(&b, m);
 	gauge_u(&b, "logseal_tree_size", "Entries in the log (durable).", s->tree_size);
 	gauge_u(&b, "logseal_unsigned_entries",
 		"Entries acknowledged but not yet covered by a signed checkpoint.",

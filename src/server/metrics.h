@@ -60,6 +60,18 @@ enum metrics_rejected {
 	METRICS_REJ_N
 };
 void metrics_ingest_rejected(struct metrics *m, enum metrics_rejected from, uint64_t n);
+/* The syslog listeners (server/syslog_in.h), by kind (label listener="relp"
+ * or "syslog-tls"): a connection accepted (opened 1: also one more open) or
+ * ended (opened 0: one fewer open); n messages of one result (accepted:
+ * durable or a duplicate of a durable one, refused: for good, recorded as
+ * logseal.ingest.rejected, failed: the server could not take them and
+ * acknowledged nothing); n bytes read from a connection (after TLS). */
+enum metrics_listener { METRICS_LSN_RELP, METRICS_LSN_SYSLOG_TLS, METRICS_LSN_N };
+enum metrics_msg_result { METRICS_MSG_ACCEPTED, METRICS_MSG_REFUSED, METRICS_MSG_FAILED, METRICS_MSG_N };
+void metrics_syslog_conn(struct metrics *m, enum metrics_listener l, int opened);
+void metrics_syslog_msgs(struct metrics *m, enum metrics_listener l, enum metrics_msg_result r,
+			 uint64_t n);
+void metrics_syslog_bytes(struct metrics *m, enum metrics_listener l, uint64_t n);
 
 /* What the caller reads from the other modules at scrape time. */
 struct metrics_snapshot {

@@ -8,6 +8,10 @@
  * Threads: one accepting thread, one thread per connection (at most
  * max_conns; more are closed at once).  syslog_in_stop() sets stop, shuts
  * every connection's socket down (a blocked read returns), and joins.
+ *
+ * Counted in the server's metrics (metrics_syslog_*, by listener kind):
+ * each connection given a thread (open until its thread ends), each byte
+ * read, each message by what sin_ingest() made of it.
  */
 #include "server/syslog_in.h"
 
@@ -94,6 +98,11 @@ static int64_t wall_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+static enum metrics_listener lsn(const struct syslog_in *l)
+{
+	return l->o.kind == SYSLOG_IN_RELP ? METRICS_LSN_RELP : METRICS_LSN_SYSLOG_TLS;
+}
+
 /* ======================================================= connection I/O */
 
 int sin_stopping(const struct sin_conn *c)
@@ -101,10 +110,8 @@ int sin_stopping(const struct sin_conn *c)
 	return atomic_load(&c->l->stop);
 }
 
-long sin_read(struct sin_conn *c, char *buf, size_t cap)
+static long conn_read(struct sin_conn *c, char *buf, size_t cap)
 {
-	if (sin_stopping(c))
-		return -1;
 	if (c->ssl) {
 		int r = SSL_read(c->ssl, buf, cap > INT32_MAX ? INT32_MAX : (int)cap);
 
@@ -120,6 +127,18 @@ long sin_read(struct sin_conn *c, char *buf, size_t cap)
 		if (errno != EINTR)
 			return -1;
 	}
+}
+
+long sin_read(struct sin_conn *c, char *buf, size_t cap)
+{
+	long r;
+
+	if (sin_stopping(c))
+		return -1;
+	r = conn_read(c, buf, cap);
+	if (r > 0)
+		metrics_syslog_bytes(c->l->s->metrics, lsn(c->l), (uint64_t)r);
+	return r;
 }
 
 int sin_write(struct sin_conn *c, const char *p, size_t n)
@@ -227,8 +246,8 @@ static int prevalidate(struct sin_conn *c, char **text, int *ok, char (*why)[SIN
 	return refused;
 }
 
-int sin_ingest(struct sin_conn *c, const struct sin_msg *msgs, size_t n, int *ok,
-	       char (*why)[SIN_WHY_MAX])
+static int ingest(struct sin_conn *c, const struct sin_msg *msgs, size_t n, int *ok,
+		  char (*why)[SIN_WHY_MAX])
 {
 	struct syslog_in *l = c->l;
 	struct request q;
@@ -379,6 +398,24 @@ out:
 	return rc;
 }
 
+int sin_ingest(struct sin_conn *c, const struct sin_msg *msgs, size_t n, int *ok,
+	       char (*why)[SIN_WHY_MAX])
+{
+	struct metrics *m = c->l->s->metrics;
+	int rc = ingest(c, msgs, n, ok, why);
+	uint64_t taken = 0;
+
+	if (rc != 0) {
+		metrics_syslog_msgs(m, lsn(c->l), METRICS_MSG_FAILED, n);
+		return rc;
+	}
+	for (size_t i = 0; i < n; i++)
+		taken += ok[i] ? 1 : 0;
+	metrics_syslog_msgs(m, lsn(c->l), METRICS_MSG_ACCEPTED, taken);
+	metrics_syslog_msgs(m, lsn(c->l), METRICS_MSG_REFUSED, n - taken);
+	return 0;
+}
+
 /* ======================================================= threads */
 
 static void *conn_main(void *arg)
@@ -413,6 +450,7 @@ static void *conn_main(void *arg)
 	if (c->ssl && !sin_stopping(c))
 		SSL_shutdown(c->ssl);
 out:
+	metrics_syslog_conn(l->s->metrics, lsn(l), 0);
 	pthread_mutex_lock(&l->mu);
 	c->done = 1;
 	pthread_mutex_unlock(&l->mu);
@@ -483,7 +521,12 @@ static void *accept_main(void *arg)
 			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, c->remote_ip,
 				  sizeof(c->remote_ip));
 		pthread_mutex_lock(&l->mu);
+		/* counted before its thread can end (and count it closed) */
+		if (l->nconns < max)
+			metrics_syslog_conn(l->s->metrics, lsn(l), 1);
 		if (l->nconns >= max || pthread_create(&c->thread, NULL, conn_main, c) != 0) {
+			if (l->nconns < max)
+				metrics_syslog_conn(l->s->metrics, lsn(l), 0);
 			pthread_mutex_unlock(&l->mu);
 			notice(l, "%s: connection from %s refused (%u open)",
 			       l->o.kind == SYSLOG_IN_RELP ? "relp" : "syslog-tls", c->remote_ip,

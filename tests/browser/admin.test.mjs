@@ -7,10 +7,16 @@
 // shows a rule's validation message from the server by its field, tests
 // and creates a threshold rule, sees it fire and acknowledges it with a
 // reason, places and releases a legal hold, sends a webhook test and reads
-// its history, has a state-changing call without X-CSRF-Token refused
-// (403), keeps the session over a reload, runs axe-core on the screens
-// (zero serious or critical violations), then signs in as an auditor, who
-// sees no admin screens.  Screenshots go to SHOTS.
+// its history, loads the admin page by overlapping loads (a hash change
+// that app.js and admin.js both act on, two hash changes back to back,
+// show() twice at once, an older answer that comes last) and finds each
+// rule, alert, webhook and hold listed exactly once (and the overview and
+// the saved searches likewise: an older answer that comes last draws
+// nothing), has a state-changing call without X-CSRF-Token refused (403),
+// keeps the session over a reload, runs axe-core on the screens (zero
+// serious or critical violations), then signs in as an auditor, who sees
+// no admin screens.
+// Screenshots go to SHOTS.
 //
 // Environment: LOGSEAL_URL, ADMIN_TOKEN, WRITER_TOKEN, AUDITOR_TOKEN,
 // SHOTS, PROFILE, CHROMIUM, BUDGET_MS.
@@ -275,6 +281,113 @@ await step('a webhook test is reported and shows in its delivery history', async
 	await shot(page, 'admin-webhooks');
 }, adminPage);
 
+// ------------------------------------------------------------ overlapping loads
+/* Requests to /v1/ in flight from the page; settled(): none for 400 ms. */
+let inflight = 0;
+const isApi = (r) => new URL(r.url()).pathname.startsWith('/v1/');
+page.on('request', (r) => { if (isApi(r)) inflight++; });
+page.on('requestfinished', (r) => { if (isApi(r)) inflight--; });
+page.on('requestfailed', (r) => { if (isApi(r)) inflight--; });
+async function settled() {
+	for (let quiet = 0, i = 0; quiet < 4; i++) {
+		assert(i < 150, inflight + ' requests still in flight after 15 s');
+		await page.waitForTimeout(100);
+		quiet = inflight <= 0 ? quiet + 1 : 0;
+	}
+}
+/* Every list of the admin page holds each of the server's items exactly
+ * once: rules, fired alerts, webhooks, holds, and one retention plan. */
+async function listedOnce(what) {
+	const [rl, al, wl, hl] = await Promise.all([api('GET', '/v1/alerts/rules', ADMIN),
+		api('GET', '/v1/alerts?limit=100', ADMIN), api('GET', '/v1/alerts/webhooks', ADMIN),
+		api('GET', '/v1/holds', ADMIN)]);
+	const count = (sel) => page.locator(sel).count();
+	const bad = [];
+	const expect = async (sel, n, name) => {
+		const got = await count(sel);
+		if (got !== n)
+			bad.push(name + ': ' + got + ' rows, expected ' + n);
+	};
+	await expect('#admin-rules tr[data-rule]', rl.json.rules.length, 'rules');
+	for (const r of rl.json.rules)
+		await expect('#admin-rules tr[data-rule="' + r.id + '"]', 1, 'rule ' + r.name);
+	await expect('#admin-fired tr[data-alert]', al.json.alerts.length, 'fired alerts');
+	await expect('#admin-hooks tbody tr', wl.json.webhooks.length, 'webhooks');
+	await expect('#admin-holds tr[data-hold]', hl.json.holds.length, 'holds');
+	for (const h of hl.json.holds)
+		await expect('#admin-holds tr[data-hold="' + h.id + '"]', 1, 'hold ' + h.id);
+	await expect('#admin-plan > *', 1, 'retention plan (none configured: one line)');
+	await expect('#admin-rules table, #admin-fired table, #admin-hooks table, #admin-holds table', 4, 'tables');
+	assert(rl.json.rules.length >= 2 && wl.json.webhooks.length >= 1 && hl.json.holds.length >= 1 &&
+		al.json.alerts.length >= 1, 'too little to list: ' + [rl, al, wl, hl].map((x) => x.status).join(' '));
+	assert(bad.length === 0, what + ': ' + bad.join('; '));
+}
+
+const dupHold = await step('a hold for the overlapping loads (placed through the API)', async () => {
+	const r = await api('POST', '/v1/holds', ADMIN, { service: 'dup-' + tag, reason: 'overlap ' + tag });
+	assert((r.status === 200 || r.status === 201) && r.json.id, 'POST /v1/holds ' + r.status + ' ' + JSON.stringify(r.json));
+	return r.json.id;
+}, adminPage);
+
+await step('returning to #/admin (app.js and admin.js both load it): each item listed once', async () => {
+	await page.evaluate(() => { location.hash = '#/overview'; });
+	await page.locator('#page-overview').waitFor({ state: 'visible' });
+	await settled();
+	await page.evaluate(() => { location.hash = '#/admin'; });
+	await page.locator('#admin-holds tr[data-hold="' + dupHold + '"]').waitFor();
+	await settled();
+	await listedOnce('after one hash change');
+}, dupHold);
+
+await step('two hash changes back to back: each item listed once', async () => {
+	await page.evaluate(() => { location.hash = '#/admin?a=1'; location.hash = '#/admin?b=2'; });
+	await page.waitForTimeout(50);
+	await settled();
+	await listedOnce('after two hash changes');
+}, dupHold);
+
+await step('show() twice at once (window.logsealAdmin): each item listed once', async () => {
+	await page.evaluate(() => Promise.all([window.logsealAdmin.show(), window.logsealAdmin.show()]));
+	await settled();
+	await listedOnce('after show() twice');
+}, dupHold);
+
+await step('an older load answered last does not draw over the newer one', async () => {
+	let held = false, release = null;
+	const gate = new Promise((r) => { release = r; });
+	const hold = async (route) => {
+		if (route.request().method() !== 'GET' || held)
+			return route.continue();
+		held = true;
+		const resp = await route.fetch();	/* the list before the new rule */
+		await gate;
+		await route.fulfill({ response: resp });
+	};
+	await page.route('**/v1/alerts/rules', hold);
+	try {
+		const older = page.evaluate(() => window.logsealAdmin.show());
+		for (let i = 0; !held; i++) {
+			assert(i < 100, 'the first load did not ask for the rules');
+			await page.waitForTimeout(50);
+		}
+		const late = 'late ' + tag;
+		const c = await api('POST', '/v1/alerts/rules', ADMIN,
+			{ name: late, kind: 'match', filter: { outcome: 'denied', service: 'late-' + tag } });
+		assert(c.status === 200 || c.status === 201, 'POST /v1/alerts/rules ' + c.status + ' ' + JSON.stringify(c.json));
+		await page.evaluate(() => window.logsealAdmin.show());
+		await page.locator('#admin-rules tr', { hasText: late }).waitFor();
+		release();
+		await older;
+		await settled();
+		assert(await page.locator('#admin-rules tr', { hasText: late }).count() === 1,
+			'the new rule is not listed once after the older answer came');
+		await listedOnce('after an older answer came last');
+	} finally {
+		release();
+		await page.unroute('**/v1/alerts/rules', hold);
+	}
+}, dupHold);
+
 // ------------------------------------------------------------ CSRF
 await step('a state-changing call with the cookie but no X-CSRF-Token is refused (403)', async () => {
 	const r = await page.evaluate(async () => {
@@ -316,6 +429,104 @@ await step('on a phone-sized screen the admin page has no horizontal overflow of
 	assert(w, 'the rule form is wider than the screen');
 	await shot(page, 'admin-phone');
 	await page.setViewportSize({ width: 1366, height: 900 });
+}, adminPage);
+
+// ------------------------------------------------------------ overlapping loads: overview, search
+/* hold(match): page.route()s the requests match(URL) takes; each is sent
+ * at once (its answer is the older state) and answered when release() is
+ * called.  held() counts them. */
+function holder(match) {
+	let n = 0, release = null;
+	const gate = new Promise((r) => { release = r; });
+	const handler = async (route) => {
+		n++;
+		try {
+			const resp = await route.fetch();
+			await gate;
+			await route.fulfill({ response: resp });
+		} catch (_) {
+			/* the step failed and let the route go: it reports why */
+		}
+	};
+	return { match, handler, held: () => n, release: () => release() };
+}
+async function waitHeld(h, n) {
+	for (let i = 0; h.held() < n; i++) {
+		assert(i < 100, 'held ' + h.held() + ' requests, waited for ' + n);
+		await page.waitForTimeout(50);
+	}
+}
+
+await step('overview: a range answered after a newer one does not draw over it', async () => {
+	await page.evaluate(() => { location.hash = '#/overview'; });
+	await page.locator('#page-overview').waitFor({ state: 'visible' });
+	await page.waitForFunction(() => document.getElementById('ov-tiles').dataset.total !== undefined);
+	await settled();
+	const h = holder((u) => u.pathname === '/v1/events/stats' && u.searchParams.get('bucket') === '60');
+	await page.route(h.match, h.handler);
+	try {
+		await page.selectOption('#ov-range', '1h');	/* its two stats reads are held */
+		await waitHeld(h, 2);
+		await page.selectOption('#ov-range', '7d');
+		await page.locator('#ov-tiles', { hasText: 'last 7 days' }).waitFor();
+		h.release();
+		await settled();
+		const t = await page.locator('#ov-tiles').innerText();
+		assert(/last 7 days/.test(t) && !/last hour/.test(t), 'the tiles say: ' + t.replace(/\s+/g, ' '));
+		for (const box of ['#ov-service', '#ov-outcome']) {
+			const keys = await page.locator(box + ' .legend .count').evaluateAll((l) => l.map((e) => e.dataset.key));
+			assert(new Set(keys).size === keys.length, box + ' legend: ' + keys.join(', '));
+			const n = await page.locator(box + ' figure').count();
+			assert(n <= 1, box + ': ' + n + ' charts');
+		}
+	} finally {
+		h.release();
+		await settled().catch(() => {});
+		await page.unroute(h.match, h.handler);
+		await page.selectOption('#ov-range', '24h');
+		await settled();
+	}
+}, adminPage);
+
+await step('search: two reads of the saved searches at once list each once', async () => {
+	/* a search with a filter: a saved search needs one */
+	await page.evaluate((a) => { location.hash = '#/search?range=24h&actor=' + encodeURIComponent(a); }, who);
+	await page.locator('#page-search').waitFor({ state: 'visible' });
+	await settled();
+	await page.locator('#saved summary').click();
+	const h = holder((u) => u.pathname === '/v1/searches');
+	const names = ['first ' + tag, 'second ' + tag];
+	try {
+		await page.route(h.match, (route) => (route.request().method() === 'GET' && h.held() === 0 ?
+			h.handler(route) : route.continue()));
+		await page.fill('#save-name', names[0]);
+		await page.click('#save-form button[type=submit]');	/* its list read is held */
+		await waitHeld(h, 1);
+		await page.fill('#save-name', names[1]);
+		await page.click('#save-form button[type=submit]');
+		await page.locator('#saved-list a', { hasText: names[1] }).waitFor().catch(async (e) => {
+			throw new Error(e.message.split('\n')[0] + '; the list: ' +
+				(await page.locator('#saved-list').innerText()).replace(/\s+/g, ' ') +
+				'; the form says: ' + await page.locator('#save-err').innerText());
+		});
+		h.release();
+		await settled();
+		const r = await api('GET', '/v1/searches', ADMIN);
+		const list = r.json.searches || [];
+		for (const nm of names) {
+			assert(list.some((x) => x.name === nm), nm + ' was not saved');
+			const n = await page.locator('#saved-list a', { hasText: nm }).count();
+			assert(n === 1, nm + ' listed ' + n + ' times');
+		}
+		const n = await page.locator('#saved-list li').count();
+		assert(n === list.length, n + ' saved searches listed, the server has ' + list.length);
+		for (const x of list.filter((y) => names.includes(y.name)))
+			await api('DELETE', '/v1/searches/' + encodeURIComponent(x.id), ADMIN);
+	} finally {
+		h.release();
+		await settled().catch(() => {});
+		await page.unroute(h.match);
+	}
 }, adminPage);
 
 // ------------------------------------------------------------ auditor

@@ -9,7 +9,10 @@
 #    (same bytes) is acknowledged without a second event;
 #  - SD params (logseal@32473) map onto the event;
 #  - kill -9 of logseal while rsyslog streams, a restart on the same ports:
-#    every line rsyslog delivered is in the log exactly once.
+#    every line rsyslog delivered is in the log exactly once;
+#  - GET /metrics counts the listener's connections (accepted, open), its
+#    messages by result and the bytes it read: exactly what rsyslog and the
+#    raw client sent.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/serve_lib.sh"
 RSYSLOGD=$(command -v rsyslogd || echo /usr/sbin/rsyslogd)
@@ -97,6 +100,38 @@ check_eq "its service binding wins over APP-NAME" payments "$(jq -r .service "$T
 check_eq "HOSTNAME -> source.endpoint" "$(hostname | cut -d. -f1)" "$(jq -r .source.endpoint "$TMP/a7")"
 check_eq "the event's own fields" "order.pay user-a-7 success" "$(jq -r '[.action,.actor.id,.outcome]|join(" ")' "$TMP/a7")"
 
+# ---- the listener's metrics: rsyslog's one connection and its 50 messages
+scrape() { curl -s --cacert "$CERT" -H "Authorization: Bearer $ADMIN" "$SRV_URL/metrics" >"$TMP/metrics"; }
+metric() { awk -v m="$1" '$1 == m {print $2}' "$TMP/metrics"; }
+# wait_metric SERIES VALUE: the counters move just after the append the
+# journal already shows, so the scrape is repeated for a moment.
+wait_metric() {
+	for _ in $(seq 1 50); do scrape; [ "$(metric "$1")" = "$2" ] && return 0; sleep 0.1; done
+	return 1
+}
+M='logseal_syslog_messages_total{listener="relp",result='
+CT='logseal_syslog_connections_total{listener="relp"}' CO='logseal_syslog_connections_open{listener="relp"}'
+BY='logseal_syslog_bytes_total{listener="relp"}'
+wait_metric "${M}\"accepted\"}" 50
+check_eq "metrics: rsyslog's 50 messages accepted, none refused, none failed" "50 0 0" \
+	"$(metric "${M}\"accepted\"}") $(metric "${M}\"refused\"}") $(metric "${M}\"failed\"}")"
+check_eq "metrics: one RELP connection accepted, open" "1 1" "$(metric "$CT") $(metric "$CO")"
+body=$(head -50 "$RS/in.log" | tr -d '\n' | wc -c)
+b=$(metric "$BY")
+[ -n "$b" ] && [ "$b" -gt "$body" ] && [ "$b" -lt $((body + 50 * 200 + 1000)) ] &&
+	ok "metrics: bytes read ($b) hold the 50 lines ($body bytes) and their RELP and syslog headers" ||
+	not_ok "metrics: bytes read ($b) hold the 50 lines ($body bytes) and their RELP and syslog headers"
+check_eq "metrics: the syslog-tls listener (none) counts 0" "0 0 0 0 0 0" "$(for x in \
+	'logseal_syslog_connections_total{listener="syslog-tls"}' 'logseal_syslog_connections_open{listener="syslog-tls"}' \
+	'logseal_syslog_bytes_total{listener="syslog-tls"}' 'logseal_syslog_messages_total{listener="syslog-tls",result="accepted"}' \
+	'logseal_syslog_messages_total{listener="syslog-tls",result="refused"}' \
+	'logseal_syslog_messages_total{listener="syslog-tls",result="failed"}'; do metric "$x"; done | tr '\n' ' ' | sed 's/ $//')"
+check_eq "metrics: HELP and TYPE once for each of the 4 families" "4 4" \
+	"$(grep -c '^# HELP logseal_syslog_' "$TMP/metrics") $(grep -c '^# TYPE logseal_syslog_' "$TMP/metrics")"
+check_eq "metrics: 12 series, each once" "12 0" \
+	"$(grep -c '^logseal_syslog_' "$TMP/metrics") $(grep '^logseal_syslog_' "$TMP/metrics" | awk '{print $1}' | sort | uniq -d | wc -l)"
+c0=$(metric "$CT") a0=$(metric "${M}\"accepted\"}") r0=$(metric "${M}\"refused\"}") b0=$(metric "$BY")
+
 # ---- a raw RELP client: 200 and 500 in one window, a resend, SD params
 cat >"$TMP/relpc.py" <<'EOF'
 import socket, ssl, sys
@@ -122,6 +157,7 @@ s.sendall(frame(7, b"close"))
 rest = s.recv(100)
 print(buf.decode())
 print("CLOSE", rest.decode().strip())
+print("SENT", len(out) + len(frame(7, b"close")))
 EOF
 python3 "$TMP/relpc.py" "$RELP_PORT" "$CERT" >"$TMP/relpc.out" 2>&1
 check "open answered with the syslog command" grep -q '^1 rsp [0-9]* 200 OK' "$TMP/relpc.out"
@@ -132,6 +168,11 @@ check_eq "RFC 3164 with a JSON body: 200" "5 rsp 6 200 OK" "$(grep '^5 rsp' "$TM
 check "an event the validator refuses (reserved action): 500 with the field" \
 	grep -q '^6 rsp [0-9]* 500 field action: .*reserved' "$TMP/relpc.out"
 check "close answered" grep -q '^CLOSE 7 rsp 0' "$TMP/relpc.out"
+sent=$(awk '$1 == "SENT" {print $2}' "$TMP/relpc.out")
+check "metrics: the raw client's connection ends (rsyslog's stays open)" wait_metric "$CO" 1
+check_eq "metrics: +1 connection, +3 accepted (the resend too), +2 refused, +$sent bytes (all it sent)" \
+	"$((c0 + 1)) $((a0 + 3)) $((r0 + 2)) $((b0 + sent)) 0" \
+	"$(metric "$CT") $(metric "${M}\"accepted\"}") $(metric "${M}\"refused\"}") $(metric "$BY") $(metric "${M}\"failed\"}")"
 for _ in $(seq 1 20); do "$TESTBIN/journalcat" "$D" | grep -aq carol && break; sleep 0.2; done
 check_eq "the resend is one event" 1 "$(journal_count '"id":"sd-1"' "$D")"
 "$TESTBIN/journalcat" "$D" | grep -a '"id":"sd-1"' >"$TMP/sd1"
@@ -157,12 +198,26 @@ W_PID=$!
 sleep 1.2
 kill -9 "$SRV_PID"; wait "$SRV_PID" 2>/dev/null
 before=$(ids_once k $N)
+had=$("$TESTBIN/journalcat" "$D" | grep -a -o '"id":"k-[0-9]*"' | sort -u | wc -l)
 sleep 1.5
 check "restarted on the same ports" restart_server
 wait "$W_PID"
 check "all $N lines arrive after the restart" wait_ids k $N 90
 check_eq "every line exactly once" ok "$(ids_once k $N)"
 echo "# at the kill: $before"
+# The counters start again with the process: after the restart, rsyslog
+# sent each line the log did not have (and perhaps some it had, their
+# acknowledgement lost), each once.
+for _ in $(seq 1 50); do
+	scrape; acc=$(metric "${M}\"accepted\"}")
+	[ -n "$acc" ] && [ "$acc" -ge $((N - had)) ] && break
+	sleep 0.1
+done
+[ -n "$acc" ] && [ "$acc" -ge $((N - had)) ] && [ "$acc" -le "$N" ] &&
+	ok "metrics after the restart: $acc accepted, between the $((N - had)) missing and $N" ||
+	not_ok "metrics after the restart: $acc accepted, between the $((N - had)) missing and $N"
+check_eq "metrics after the restart: none refused or failed, rsyslog's connection open" "0 0 1" \
+	"$(metric "${M}\"refused\"}") $(metric "${M}\"failed\"}") $(metric "$CO")"
 
 kill -TERM "$RS_PID"; wait "$RS_PID" 2>/dev/null
 stop_server; check_eq "stop: exit 0" 0 "$?"

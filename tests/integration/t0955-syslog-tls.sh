@@ -9,7 +9,11 @@
 #  - a message without actor is not dropped: logseal.ingest.rejected records
 #    it (error, SHA-256 and excerpt of the input);
 #  - a raw TLS client: octet-counted frames split across writes, and an
-#    RFC 3164 line with LF framing.
+#    RFC 3164 line with LF framing;
+#  - GET /metrics counts the listener's connections (accepted, open), its
+#    messages by result and the bytes it read: exactly what syslog-ng and
+#    the raw client sent; with the writer token revoked, messages are not
+#    taken and count as failed.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/serve_lib.sh"
 SNG_ROOT=${SYSLOG_NG_ROOT:-/opt/logseal-test/syslog-ng}
@@ -78,6 +82,37 @@ check_eq "naming the writer and the format" "$WID syslog" "$(jq -r '[.details.wr
 check "with its SHA-256" sh -c "jq -r .details.sha256 '$TMP/rej' | grep -Eq '^[0-9a-f]{64}$'"
 check_eq "the rejected line is no event of its own" 0 "$("$TESTBIN/journalcat" "$D" | grep -a '"action":"invoice.void"' | grep -vac ingest.rejected)"
 
+# ---- the listener's metrics: syslog-ng's one connection, 40 + 1 messages
+scrape() { curl -s $SRV_CURL_OPTS -H "Authorization: Bearer $ADMIN" "$SRV_URL/metrics" >"$TMP/metrics"; }
+metric() { awk -v m="$1" '$1 == m {print $2}' "$TMP/metrics"; }
+# wait_metric SERIES VALUE: the counters move just after the append the
+# journal already shows, so the scrape is repeated for a moment.
+wait_metric() {
+	for _ in $(seq 1 50); do scrape; [ "$(metric "$1")" = "$2" ] && return 0; sleep 0.1; done
+	return 1
+}
+M='logseal_syslog_messages_total{listener="syslog-tls",result='
+CT='logseal_syslog_connections_total{listener="syslog-tls"}' CO='logseal_syslog_connections_open{listener="syslog-tls"}'
+BY='logseal_syslog_bytes_total{listener="syslog-tls"}'
+wait_metric "${M}\"refused\"}" 1
+wait_metric "${M}\"accepted\"}" 40
+check_eq "metrics: syslog-ng's 40 messages accepted, the one without actor refused, none failed" "40 1 0" \
+	"$(metric "${M}\"accepted\"}") $(metric "${M}\"refused\"}") $(metric "${M}\"failed\"}")"
+check_eq "metrics: one syslog-tls connection accepted, open" "1 1" "$(metric "$CT") $(metric "$CO")"
+body=$(tr -d '\n' <"$S/in.log" | wc -c)
+b=$(metric "$BY")
+[ -n "$b" ] && [ "$b" -gt "$body" ] && [ "$b" -lt $((3 * body + 41 * 300)) ] &&
+	ok "metrics: bytes read ($b) hold the 41 lines ($body bytes) and their syslog headers" ||
+	not_ok "metrics: bytes read ($b) hold the 41 lines ($body bytes) and their syslog headers"
+check_eq "metrics: the RELP listener (none) counts 0" "0 0 0 0 0 0" "$(for x in \
+	'logseal_syslog_connections_total{listener="relp"}' 'logseal_syslog_connections_open{listener="relp"}' \
+	'logseal_syslog_bytes_total{listener="relp"}' 'logseal_syslog_messages_total{listener="relp",result="accepted"}' \
+	'logseal_syslog_messages_total{listener="relp",result="refused"}' \
+	'logseal_syslog_messages_total{listener="relp",result="failed"}'; do metric "$x"; done | tr '\n' ' ' | sed 's/ $//')"
+check_eq "metrics: HELP and TYPE once for each of the 4 families, 12 series each once" "4 4 12 0" \
+	"$(grep -c '^# HELP logseal_syslog_' "$TMP/metrics") $(grep -c '^# TYPE logseal_syslog_' "$TMP/metrics") $(grep -c '^logseal_syslog_' "$TMP/metrics") $(grep '^logseal_syslog_' "$TMP/metrics" | awk '{print $1}' | sort | uniq -d | wc -l)"
+c0=$(metric "$CT") a0=$(metric "${M}\"accepted\"}") r0=$(metric "${M}\"refused\"}") b0=$(metric "$BY")
+
 # ---- a raw TLS client: frames split across writes; LF-framed RFC 3164
 cat >"$TMP/tlsc.py" <<'EOF'
 import socket, ssl, sys, time
@@ -88,11 +123,14 @@ m1 = b'<38>1 2026-03-04T05:06:07.5+01:00 gw01 vpn 9 login.ok [logseal@32473 acto
 m2 = b'<38>1 - - vpn - login.fail [logseal@32473 actor="frank" outcome="failure" id="raw-2"]'
 f = b"%d %s" % (len(m1), m1) + b"%d %s" % (len(m2), m2)
 s.sendall(f[:10]); time.sleep(0.3); s.sendall(f[10:70]); time.sleep(0.3); s.sendall(f[70:])
-s.sendall(b'<86>Mar  4 05:06:07 gw02 sudo[77]: {"actor":{"id":"gina"},"action":"sudo.exec","outcome":"success","id":"raw-3"}\n')
+l3 = b'<86>Mar  4 05:06:07 gw02 sudo[77]: {"actor":{"id":"gina"},"action":"sudo.exec","outcome":"success","id":"raw-3"}\n'
+s.sendall(l3)
 time.sleep(1)
 s.close()
+print("SENT", len(f) + len(l3))
 EOF
-check "raw client sends" python3 "$TMP/tlsc.py" "$SPORT" "$CERT"
+check "raw client sends" sh -c "python3 '$TMP/tlsc.py' '$SPORT' '$CERT' >'$TMP/tlsc.out'"
+sent=$(awk '$1 == "SENT" {print $2}' "$TMP/tlsc.out")
 for _ in $(seq 1 30); do "$TESTBIN/journalcat" "$D" | grep -aq '"raw-3"' && break; sleep 0.2; done
 "$TESTBIN/journalcat" "$D" | grep -a '"id":"raw-' >"$TMP/raw"
 check_eq "three frames, three events" 3 "$(grep -c '' "$TMP/raw")"
@@ -102,6 +140,38 @@ check_eq "NILVALUE HOSTNAME: the peer's address" "127.0.0.1 login.fail" \
 	"$(grep raw-2 "$TMP/raw" | jq -r '[.source.ip,.action]|join(" ")')"
 check_eq "RFC 3164 + JSON event, LF framing" "gina sudo.exec gw02 sudo" \
 	"$(grep raw-3 "$TMP/raw" | jq -r '[.actor.id,.action,.source.endpoint,.service]|join(" ")')"
+check "metrics: the raw client's connection ends (syslog-ng's stays open)" wait_metric "$CO" 1
+wait_metric "${M}\"accepted\"}" $((a0 + 3))
+check_eq "metrics: +1 connection, +3 accepted, +0 refused, +$sent bytes (all it sent), none failed" \
+	"$((c0 + 1)) $((a0 + 3)) $r0 $((b0 + sent)) 0" \
+	"$(metric "$CT") $(metric "${M}\"accepted\"}") $(metric "${M}\"refused\"}") $(metric "$BY") $(metric "${M}\"failed\"}")"
+
+
+# ---- the writer token revoked: nothing taken, the messages count as failed
+check_eq "the listener's writer token is revoked" 200 \
+	"$(curl -s -o /dev/null -w '%{http_code}' $SRV_CURL_OPTS -X DELETE -H "Authorization: Bearer $ADMIN" "$SRV_URL/v1/tokens/$WID")"
+cat >"$TMP/tlsc2.py" <<'EOF2'
+import socket, ssl, sys
+port, ca = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=ca)
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost")
+s.settimeout(10)
+m = [b'<38>1 - gw03 vpn - login.ok [logseal@32473 actor="hank" outcome="success" id="rev-%d"]' % i for i in (1, 2)]
+s.sendall(b"".join(b"%d %s" % (len(x), x) for x in m))   # one write: one batch
+try:
+    print("CLOSED" if s.recv(100) == b"" else "DATA")
+except (ssl.SSLError, OSError) as e:
+    print("CLOSED", type(e).__name__)
+EOF2
+python3 "$TMP/tlsc2.py" "$SPORT" "$CERT" >"$TMP/tlsc2.out" 2>&1
+check "the server closes the connection" grep -q '^CLOSED' "$TMP/tlsc2.out"
+wait_metric "${M}\"failed\"}" 2
+wait_metric "$CO" 1	# its thread ends just after the server closed it
+check_eq "metrics: both messages failed, none more accepted or refused, syslog-ng's connection still open" \
+	"2 $((a0 + 3)) $r0 1" \
+	"$(metric "${M}\"failed\"}") $(metric "${M}\"accepted\"}") $(metric "${M}\"refused\"}") $(metric "$CO")"
+check_eq "neither is in the log" 0 "$("$TESTBIN/journalcat" "$D" | grep -ac '"rev-[12]"')"
+check "the server says why" grep -q "no longer active" "$SRV_ERR" "$SRV_OUT"
 
 kill -TERM "$SNG_PID"; wait "$SNG_PID" 2>/dev/null
 stop_server; check_eq "stop: exit 0" 0 "$?"

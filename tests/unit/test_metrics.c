@@ -4,7 +4,8 @@
  * histogram's buckets are cumulative and end with +Inf = _count; request
  * counters are printed by route label and status, with unknown routes
  * under "other" and impossible statuses dropped; values the caller does not
- * know (checkpoint age, disk, alerts) are left out rather than printed as 0.
+ * know (checkpoint age, disk, alerts) are left out rather than printed as 0;
+ * the syslog listeners' counters and gauge by listener (and result).
  * The format itself is also checked with promtool by t0520-metrics.sh.
  */
 #include <setjmp.h>
@@ -223,12 +224,69 @@ static void test_requests(void **state)
 	assert_int_equal(metrics_new(labels, methods, METRICS_MAX_ROUTES + 1, &m), LS_LIMIT);
 }
 
+/* The syslog listeners' series: both kinds always (0 when unused), each
+ * family's HELP and TYPE once, connections open going down again. */
+static void test_syslog(void **state)
+{
+	struct metrics *m;
+	struct metrics_snapshot s;
+	char *t;
+	const char *fam[][2] = { { "logseal_syslog_connections_total", "counter" },
+				 { "logseal_syslog_connections_open", "gauge" },
+				 { "logseal_syslog_messages_total", "counter" },
+				 { "logseal_syslog_bytes_total", "counter" } };
+
+	(void)state;
+	assert_int_equal(metrics_new(labels, methods, NLABELS, &m), LS_OK);
+	memset(&s, 0, sizeof(s));
+	metrics_syslog_conn(m, METRICS_LSN_RELP, 1);
+	metrics_syslog_conn(m, METRICS_LSN_RELP, 1);
+	metrics_syslog_conn(m, METRICS_LSN_RELP, 0);
+	metrics_syslog_conn(m, METRICS_LSN_SYSLOG_TLS, 1);
+	metrics_syslog_msgs(m, METRICS_LSN_RELP, METRICS_MSG_ACCEPTED, 50);
+	metrics_syslog_msgs(m, METRICS_LSN_RELP, METRICS_MSG_ACCEPTED, 3);
+	metrics_syslog_msgs(m, METRICS_LSN_RELP, METRICS_MSG_REFUSED, 2);
+	metrics_syslog_msgs(m, METRICS_LSN_SYSLOG_TLS, METRICS_MSG_FAILED, 7);
+	metrics_syslog_msgs(m, METRICS_LSN_SYSLOG_TLS, METRICS_MSG_REFUSED, 0);
+	metrics_syslog_bytes(m, METRICS_LSN_RELP, 1000);
+	metrics_syslog_bytes(m, METRICS_LSN_RELP, 234);
+	metrics_syslog_msgs(m, METRICS_LSN_N, METRICS_MSG_ACCEPTED, 9);	/* out of range: ignored */
+	metrics_syslog_bytes(NULL, METRICS_LSN_RELP, 1);		/* no metrics: a no-op */
+	t = render(m, &s);
+	for (size_t i = 0; i < sizeof(fam) / sizeof(fam[0]); i++) {
+		char help[128], type[128];
+
+		snprintf(help, sizeof(help), "# HELP %s ", fam[i][0]);
+		snprintf(type, sizeof(type), "# TYPE %s %s\n", fam[i][0], fam[i][1]);
+		assert_int_equal(count_lines(t, help), 1);
+		assert_int_equal(count_lines(t, type), 1);
+		assert_true(strstr(t, help) < strstr(t, type));
+		assert_true(strstr(t, type) < first_sample(t, fam[i][0]));
+	}
+	assert_int_equal(repeated_series(t), 0);
+	assert_int_equal(sample(t, "logseal_syslog_connections_total{listener=\"relp\"}"), 2);
+	assert_int_equal(sample(t, "logseal_syslog_connections_open{listener=\"relp\"}"), 1);
+	assert_int_equal(sample(t, "logseal_syslog_connections_total{listener=\"syslog-tls\"}"), 1);
+	assert_int_equal(sample(t, "logseal_syslog_connections_open{listener=\"syslog-tls\"}"), 1);
+	assert_int_equal(sample(t, "logseal_syslog_messages_total{listener=\"relp\",result=\"accepted\"}"), 53);
+	assert_int_equal(sample(t, "logseal_syslog_messages_total{listener=\"relp\",result=\"refused\"}"), 2);
+	assert_int_equal(sample(t, "logseal_syslog_messages_total{listener=\"relp\",result=\"failed\"}"), 0);
+	assert_int_equal(sample(t, "logseal_syslog_messages_total{listener=\"syslog-tls\",result=\"failed\"}"), 7);
+	assert_int_equal(sample(t, "logseal_syslog_messages_total{listener=\"syslog-tls\",result=\"accepted\"}"), 0);
+	assert_int_equal(count_lines(t, "logseal_syslog_messages_total{"), 6);
+	assert_int_equal(sample(t, "logseal_syslog_bytes_total{listener=\"relp\"}"), 1234);
+	assert_int_equal(sample(t, "logseal_syslog_bytes_total{listener=\"syslog-tls\"}"), 0);
+	free(t);
+	metrics_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_families),
 		cmocka_unit_test(test_histogram),
 		cmocka_unit_test(test_requests),
+		cmocka_unit_test(test_syslog),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
