@@ -607,10 +607,7 @@
 			$('hold-range').hidden = !t;
 		});
 		$('admin-refresh').addEventListener('click', show);
-		window.addEventListener('hashchange', () => {
-			if (/^#\/admin/.test(location.hash) && isAdmin())
-				show();
-		});
+		/* navigation to #/admin: app.js's route calls show() */
 		fillForm(null);
 		boot();
 	});

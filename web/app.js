@@ -274,9 +274,10 @@
 		integrity: { role: 'auditor', load: () => loadIntegrity() },
 		retention: { role: 'auditor', load: () => loadRetention() },
 		/* the admin screens (admin.js, window.logsealAdmin): they read the
-		 * session this page made (GET /v1/session).  A reload on #/admin is
-		 * shown by admin.js's own start, not a second time from here (its
-		 * show() is not re-entrant: the lists would be drawn twice). */
+		 * session this page made (GET /v1/session).  Every navigation to
+		 * #/admin shows them from here; a reload on #/admin is shown by
+		 * admin.js's own start instead, so it is read once.  (Overlapping
+		 * show() calls draw only the latest load.) */
 		admin: { role: 'admin', load: () => {
 			if (window.logsealAdmin && !(resuming && /^#\/admin/.test(location.hash)))
 				window.logsealAdmin.show();
