@@ -430,6 +430,7 @@ static void test_record_key(void **state)
 	(void)state;
 	parse_json(body, &ctx, &r);
 	assert_int_equal(r.batch.n, 1);
+	assert_non_null(r.batch.items[0].key);
 	assert_string_equal(r.batch.items[0].key,
 			    "otlp:8b010f5fd0990579142641b9d4c08ec4b7efa83567e91c0e132310df4fa5727c");
 	assert_string_equal(r.batch.items[0].key_service, "shop");
@@ -480,6 +481,8 @@ static void test_record_key_attribute(void **state)
 		       ",{\"key\":\"event.id\",\"value\":{\"stringValue\":\"ev-1\"}}");
 	parse_json(body, &ctx, &r);
 	assert_int_equal(r.accepted, 2);
+	assert_non_null(r.batch.items[0].key);
+	assert_non_null(r.batch.items[1].key);
 	assert_string_equal(r.batch.items[0].key, "order-7");
 	assert_string_equal(r.batch.items[1].key, "ev-1");
 	o = item(&r, 0);
@@ -523,6 +526,8 @@ static void test_record_key_redacted(void **state)
 		       ",{\"key\":\"db.Password\",\"value\":{\"stringValue\":\"swordfish\"}}");
 	parse_json(body, &c, &r);
 	assert_int_equal(r.batch.n, 2);
+	assert_non_null(r.batch.items[0].key);
+	assert_non_null(r.batch.items[1].key);
 	assert_string_equal(r.batch.items[0].key, r.batch.items[1].key);
 	otlp_result_release(&r);
 	/* without the policy they differ */
