@@ -8,8 +8,10 @@
  * invariants of otlp.c: accepted + rejected = records; every produced
  * entry is at most EVENT_MAX_BYTES and a fixed point of strict parse +
  * canonicalise; there is one event per record (mapped, or its
- * logseal.ingest.rejected event); a refused request leaves nothing behind;
- * and the protobuf reply for the counts is well formed and fits.
+ * logseal.ingest.rejected event); every mapped record carries an
+ * idempotency key (its id) and no rejection does; a refused request leaves
+ * nothing behind; and the protobuf reply for the counts is well formed and
+ * fits.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -51,10 +53,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (r.accepted + r.rejected != r.records || r.batch.n > r.records)
 		abort();
-	for (size_t i = 0; i < r.batch.n; i++) {
+	for (size_t i = 0, keyed = 0; i < r.batch.n; i++) {
 		const struct event_item *it = &r.batch.items[i];
 		char *again = NULL;
 		size_t n = 0;
+
+		if (it->key) {
+			char want[EVENT_MAX_ID + 16];
+			size_t kl = strlen(it->key), k;
+
+			if (kl == 0 || kl > EVENT_MAX_ID)
+				abort();
+			/* the key is the stored id (checked where the canonical
+			 * form is the key's bytes: printable ASCII) */
+			for (k = 0; k < kl; k++)
+				if (it->key[k] < 0x20 || it->key[k] > 0x7e || it->key[k] == '"' ||
+				    it->key[k] == '\\')
+					break;
+			snprintf(want, sizeof(want), "\"id\":\"%s\"", it->key);
+			if (k == kl && !strstr(it->json, want))
+				abort();
+			keyed++;
+		}
+		if (i + 1 == r.batch.n && keyed != r.accepted)
+			abort();
 
 		if (!it->json || it->len > EVENT_MAX_BYTES || strlen(it->json) != it->len)
 			abort();

@@ -19,12 +19,29 @@
  * 503, which the exporter retries; a full disk is a 503 too (Retry-After
  * 60), not 507, which OTLP clients would take as permanent.
  *
- * Records have no idempotency key (OTLP has none), so a batch the exporter
- * resends after a lost reply is stored twice: delivery is at least once.
+ * Exactly once: every mapped record carries an idempotency key (OTLP has
+ * none of its own), its attribute logseal.id / event.id, else "otlp:" and
+ * the SHA-256 of its resource, scope and record (core/formats/otlp.c), as
+ * its event's "id".  The keys go the way those of POST /v1/events go
+ * (api_events.c): scoped by the writer token and the service (idem.h),
+ * reserved in the idempotency map, appended with log_append_keyed() (in a
+ * cluster the database dedupes across nodes), then committed; so a batch
+ * the exporter resends after a lost reply appends nothing, a batch that
+ * mixes seen and new records appends the new ones, and the map's snapshot
+ * and the journal scan at start (which read "id") cover them.  The
+ * logseal.ingest.rejected events of records that could not be mapped
+ * carry no key: a resent batch records such a record again.
+ *
+ * Invariants:
+ *  1. A key is appended at most once, also when a batch holds it twice
+ *     (the later record is a duplicate of the first).
+ *  2. The batch's new events go to the log in one log_append_keyed() call,
+ *     and the reply is sent only after it returned (durable).
  */
 #include "server/api.h"
 #include "server/api_int.h"
 #include "server/auth.h"
+#include "server/idem.h"
 #include "server/metrics.h"
 #include "core/formats/otlp.h"
 #include "store/log.h"
@@ -34,6 +51,130 @@
 #include <string.h>
 #include <strings.h>
 #include <zlib.h>
+
+#define IDEM_WAIT_MS 10000	/* as api_events.c: another request holding a key */
+
+_Static_assert(IDEM_KEY_LEN == LOG_KEY_LEN, "the log carries the idempotency keys as they are");
+
+struct keyed {
+	struct idem_key key;	/* scoped: writer, service, id (idem.h) */
+	size_t pos;		/* in the batch */
+};
+
+static int keyed_cmp(const void *a, const void *b)
+{
+	const struct keyed *x = a, *y = b;
+	int c = memcmp(x->key.b, y->key.b, IDEM_KEY_LEN);
+
+	if (c)
+		return c;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/*
+ * Append the events of b that are new: those without a key, and of those
+ * with one the first of each key that neither the idempotency map nor (in
+ * a cluster) the database holds.  On failure the reply is in r and 0 is
+ * returned.
+ */
+static int append_new(struct server *s, const struct request *q, struct reply *r,
+		      const struct event_batch *b)
+{
+	size_t n = b->n, nk = 0, nu = 0, m = 0;
+	struct keyed *kv = calloc(n, sizeof(*kv));
+	struct idem_key *ukeys = calloc(n, sizeof(*ukeys));
+	int64_t *found = calloc(n, sizeof(*found));
+	size_t *upos = calloc(n, sizeof(*upos));
+	unsigned char *skip = calloc(n, 1);	/* a repeat: not appended */
+	struct iovec *iov = calloc(n, sizeof(*iov));
+	uint8_t (*lkeys)[LOG_KEY_LEN] = calloc(n, sizeof(*lkeys));
+	uint64_t *lidx = calloc(n, sizeof(*lidx)), *uidx = calloc(n, sizeof(*uidx)), end = 0;
+	size_t *slot = calloc(n, sizeof(*slot));	/* unique key u -> its iov slot */
+	size_t *uof = calloc(n, sizeof(*uof));	/* first position of a key -> u */
+	struct ls_err err = { { 0 } };
+	int ok = 0;
+	ls_rc rc;
+
+	if (!kv || !ukeys || !found || !upos || !skip || !iov || !lkeys || !lidx || !uidx ||
+	    !slot || !uof) {
+		api_reply_rc(s, r, LS_NOMEM, API_RC_WRITE, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!b->items[i].key)
+			continue;
+		rc = idem_key_of(s->idem, q->who->id, b->items[i].key_service, b->items[i].key,
+				 &kv[nk].key);
+		if (rc != LS_OK) {
+			reply_append_error(s, r, rc, NULL);
+			goto out;
+		}
+		kv[nk++].pos = i;
+	}
+	/* Repeats inside the batch: sorted by (key, position), the first of
+	 * each run counts. */
+	qsort(kv, nk, sizeof(*kv), keyed_cmp);
+	for (size_t i = 0; i < nk; i++) {
+		if (i > 0 && memcmp(kv[i].key.b, kv[i - 1].key.b, IDEM_KEY_LEN) == 0) {
+			skip[kv[i].pos] = 1;
+			continue;
+		}
+		uof[kv[i].pos] = nu;
+		upos[nu] = kv[i].pos;
+		ukeys[nu++] = kv[i].key;
+	}
+	rc = idem_reserve(s->idem, ukeys, nu, log_size(s->log), q->received_us, found,
+			  IDEM_WAIT_MS);
+	if (rc != LS_OK) {
+		reply_append_error(s, r, rc, NULL);
+		goto out;
+	}
+	for (size_t u = 0; u < nu; u++)
+		if (found[u] != IDEM_RESERVED)
+			skip[upos[u]] = 1;	/* accepted by an earlier request */
+	for (size_t u = 0; u < nu; u++)
+		slot[u] = SIZE_MAX;
+	for (size_t i = 0; i < n; i++) {
+		if (skip[i])
+			continue;
+		if (b->items[i].key) {
+			memcpy(lkeys[m], ukeys[uof[i]].b, LOG_KEY_LEN);
+			slot[uof[i]] = m;
+		}
+		iov[m].iov_base = b->items[i].json;
+		iov[m++].iov_len = b->items[i].len;
+	}
+	if (m > 0) {
+		rc = log_append_keyed(s->log, iov, m, (const uint8_t (*)[LOG_KEY_LEN])lkeys, lidx,
+				      &err);
+		if (rc != LS_OK) {
+			idem_abort(s->idem, ukeys, found, nu);
+			reply_append_error(s, r, rc, &err);
+			goto out;
+		}
+		for (size_t j = 0; j < m; j++)
+			if (lidx[j] + 1 > end)
+				end = lidx[j] + 1;
+		api_appended(s, end);
+	}
+	for (size_t u = 0; u < nu; u++)
+		uidx[u] = slot[u] == SIZE_MAX ? 0 : lidx[slot[u]];
+	idem_commit(s->idem, ukeys, found, uidx, nu, q->received_us);
+	ok = 1;
+out:
+	free(kv);
+	free(ukeys);
+	free(found);
+	free(upos);
+	free(skip);
+	free(iov);
+	free(lkeys);
+	free(lidx);
+	free(uidx);
+	free(slot);
+	free(uof);
+	return ok;
+}
 
 /* gzip body -> *out (malloc'd, NUL-terminated), at most max bytes.
  * LS_INVALID (not gzip), LS_LIMIT (larger than max), LS_NOMEM. */
@@ -145,12 +286,9 @@ void api_otlp_logs_post(struct server *s, const struct request *q, struct reply 
 {
 	struct otlp_result res;
 	struct event_ctx ctx;
-	struct iovec *iov = NULL;
-	struct ls_err err = { { 0 } };
 	const char *body = q->body;
 	size_t n = q->body_len;
 	char *plain = NULL, why[256];
-	uint64_t first = 0;
 	ls_rc rc;
 
 	if (q->content_encoding && strcasecmp(q->content_encoding, "identity")) {
@@ -199,18 +337,7 @@ void api_otlp_logs_post(struct server *s, const struct request *q, struct reply 
 	if (res.batch.n > 0) {
 		if (!api_ingest_paced(s, r))
 			goto out;
-		iov = calloc(res.batch.n, sizeof(*iov));
-		if (!iov) {
-			api_reply_rc(s, r, LS_NOMEM, API_RC_WRITE, "out of memory");
-			goto out;
-		}
-		for (size_t i = 0; i < res.batch.n; i++) {
-			iov[i].iov_base = res.batch.items[i].json;
-			iov[i].iov_len = res.batch.items[i].len;
-		}
-		rc = log_append(s->log, iov, res.batch.n, &first, &err);
-		if (rc != LS_OK) {
-			reply_append_error(s, r, rc, &err);
+		if (!append_new(s, q, r, &res.batch)) {
 			/* OTLP clients retry 429, 502, 503 and 504 only: a full disk
 			 * (507) would make the collector drop the batch for good. */
 			if (r->status == 507) {
@@ -219,11 +346,9 @@ void api_otlp_logs_post(struct server *s, const struct request *q, struct reply 
 			}
 			goto out;
 		}
-		api_appended(s, first + res.batch.n);
 		metrics_ingest_rejected(s->metrics, METRICS_REJ_OTLP, res.rejected);
 	}
 	reply_ok(q, r, &res);
 out:
-	free(iov);
 	otlp_result_release(&res);
 }

@@ -6,7 +6,10 @@
  * the unmappable record is counted and recorded; the reply bytes equal
  * protoc's encoding; malformed wire input (truncation at every length, bad
  * varints, groups, field 0, invalid UTF-8, deep nesting) is refused without
- * reading out of bounds.
+ * reading out of bounds.  The idempotency key: "otlp:" + SHA-256 of the
+ * digests of resource, scope and record (pinned against a Python
+ * computation), stable across parses, redacted values left out of it,
+ * logseal.id / event.id taking its place.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -148,9 +151,17 @@ static void test_protobuf_and_json_agree(void **state)
 	assert_int_equal(otlp_logs_parse(js, njs, OTLP_JSON, &ctx, &b, why, sizeof(why)), LS_OK);
 	check_fixture(&a);
 	check_fixture(&b);
+	/* the same events but for the id: the key is of each encoding's
+	 * OTLP/JSON (protobuf's int64 values decode as numbers, the JSON
+	 * fixture has strings) */
 	for (size_t i = 0; i < a.batch.n; i++) {
-		assert_int_equal(a.batch.items[i].len, b.batch.items[i].len);
-		assert_memory_equal(a.batch.items[i].json, b.batch.items[i].json, a.batch.items[i].len);
+		json_t *x = item(&a, i), *y = item(&b, i);
+
+		json_object_del(x, "id");
+		json_object_del(y, "id");
+		assert_true(json_equal(x, y));
+		json_decref(x);
+		json_decref(y);
 	}
 	otlp_result_release(&a);
 	otlp_result_release(&b);
@@ -365,6 +376,167 @@ static void test_rejected_excerpt_redacted(void **state)
 	otlp_result_release(&r);
 }
 
+#define REC_A                                                                                \
+	"{\"timeUnixNano\":\"1700000001000000000\",\"body\":{\"stringValue\":\"paid\"},"     \
+	"\"attributes\":[{\"key\":\"logseal.actor.id\",\"value\":{\"stringValue\":\"dave\"}},"\
+	"{\"key\":\"logseal.action\",\"value\":{\"stringValue\":\"x.a\"}},"                  \
+	"{\"key\":\"source.address\",\"value\":{\"stringValue\":\"10.0.0.9\"}}%s]}"
+#define RES_SCOPE                                                                            \
+	"{\"resourceLogs\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","       \
+	"\"value\":{\"stringValue\":\"shop\"}}]},\"scopeLogs\":[{\"scope\":{\"name\":\"t\","  \
+	"\"version\":\"1\"},\"logRecords\":[%s]}]}]}"
+
+/* parse body (JSON) under c: LS_OK expected */
+static void parse_json(const char *body, const struct event_ctx *c, struct otlp_result *r)
+{
+	char why[256];
+
+	assert_int_equal(otlp_logs_parse(body, strlen(body), OTLP_JSON, c, r, why, sizeof(why)),
+			 LS_OK);
+}
+
+/* The request of records (each REC_A with its extra attributes) in RES_SCOPE. */
+static char *request(const char *extra1, const char *extra2)
+{
+	char recs[2048], *out = malloc(4096);
+
+	assert_non_null(out);
+	snprintf(recs, sizeof(recs), REC_A, extra1);
+	if (extra2) {
+		size_t l = strlen(recs);
+
+		recs[l++] = ',';
+		snprintf(recs + l, sizeof(recs) - l, REC_A, extra2);
+	}
+	snprintf(out, 4096, RES_SCOPE, recs);
+	return out;
+}
+
+/* "otlp:" + hex SHA-256(SHA-256(resource) || SHA-256(scope) ||
+ * SHA-256(record)), each of its canonical JSON: the values are Python's
+ * (json.dumps sort_keys, separators (',',':'); hashlib.sha256). */
+static void test_record_key(void **state)
+{
+	struct otlp_result r, r2;
+	char *body = request("", NULL);
+	const char *none =
+		"{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{\"timeUnixNano\":"
+		"\"1700000001000000000\",\"body\":{\"stringValue\":\"paid\"},\"attributes\":[{"
+		"\"key\":\"logseal.actor.id\",\"value\":{\"stringValue\":\"dave\"}},{\"key\":"
+		"\"logseal.action\",\"value\":{\"stringValue\":\"x.a\"}},{\"key\":"
+		"\"source.address\",\"value\":{\"stringValue\":\"10.0.0.9\"}}]}]}]}]}";
+	json_t *o;
+
+	(void)state;
+	parse_json(body, &ctx, &r);
+	assert_int_equal(r.batch.n, 1);
+	assert_non_null(r.batch.items[0].key);
+	assert_string_equal(r.batch.items[0].key,
+			    "otlp:8b010f5fd0990579142641b9d4c08ec4b7efa83567e91c0e132310df4fa5727c");
+	assert_string_equal(r.batch.items[0].key_service, "shop");
+	o = item(&r, 0);
+	expect(o, "id", "\"otlp:8b010f5fd0990579142641b9d4c08ec4b7efa83567e91c0e132310df4fa5727c\"");
+	json_decref(o);
+	/* parsed again: the same key (and the same event) */
+	parse_json(body, &ctx, &r2);
+	assert_string_equal(r.batch.items[0].key, r2.batch.items[0].key);
+	otlp_result_release(&r2);
+	otlp_result_release(&r);
+	/* no resource, no scope: the SHA-256 of no bytes in their places */
+	parse_json(none, &ctx, &r);
+	assert_string_equal(r.batch.items[0].key,
+			    "otlp:2dbfbf8a5dce86b46dec2732c51f1240fafe305c44d162f108f9173e5c532b40");
+	assert_string_equal(r.batch.items[0].key_service, "");
+	otlp_result_release(&r);
+	free(body);
+
+	/* two records that differ in one attribute: two keys */
+	body = request(",{\"key\":\"n\",\"value\":{\"intValue\":\"1\"}}",
+		       ",{\"key\":\"n\",\"value\":{\"intValue\":\"2\"}}");
+	parse_json(body, &ctx, &r);
+	assert_int_equal(r.batch.n, 2);
+	assert_string_not_equal(r.batch.items[0].key, r.batch.items[1].key);
+	otlp_result_release(&r);
+	free(body);
+	/* the same record twice: the same key (the second is a resend) */
+	body = request("", "");
+	parse_json(body, &ctx, &r);
+	assert_int_equal(r.batch.n, 2);
+	assert_string_equal(r.batch.items[0].key, r.batch.items[1].key);
+	otlp_result_release(&r);
+	free(body);
+}
+
+/* logseal.id, else event.id, is the key and the id; the content does not
+ * matter then; a bad one rejects the record under its attribute name. */
+static void test_record_key_attribute(void **state)
+{
+	struct otlp_result r;
+	char *body;
+	json_t *o;
+
+	(void)state;
+	body = request(",{\"key\":\"logseal.id\",\"value\":{\"stringValue\":\"order-7\"}},"
+		       "{\"key\":\"event.id\",\"value\":{\"stringValue\":\"ev-1\"}}",
+		       ",{\"key\":\"event.id\",\"value\":{\"stringValue\":\"ev-1\"}}");
+	parse_json(body, &ctx, &r);
+	assert_int_equal(r.accepted, 2);
+	assert_non_null(r.batch.items[0].key);
+	assert_non_null(r.batch.items[1].key);
+	assert_string_equal(r.batch.items[0].key, "order-7");
+	assert_string_equal(r.batch.items[1].key, "ev-1");
+	o = item(&r, 0);
+	expect(o, "id", "\"order-7\"");
+	/* taken, not left in details: the other one stays an attribute */
+	expect(o, "details|attributes", "{\"event.id\":\"ev-1\"}");
+	json_decref(o);
+	otlp_result_release(&r);
+	free(body);
+
+	body = request(",{\"key\":\"logseal.id\",\"value\":{\"intValue\":\"7\"}}", NULL);
+	parse_json(body, &ctx, &r);
+	assert_int_equal(r.rejected, 1);
+	assert_non_null(strstr(r.message, "record 0: logseal.id: must be a string"));
+	assert_null(r.batch.items[0].key);	/* the rejection carries no key */
+	otlp_result_release(&r);
+	free(body);
+
+	body = request(",{\"key\":\"logseal.id\",\"value\":{\"stringValue\":\"\"}}", NULL);
+	parse_json(body, &ctx, &r);
+	assert_int_equal(r.rejected, 1);
+	assert_non_null(strstr(r.message, "record 0: logseal.id:"));
+	otlp_result_release(&r);
+	free(body);
+}
+
+/* The key is of the redacted record: a secret is not in the id's preimage
+ * as stored (so the id does not let one test guesses of it), and the
+ * rejected record's sha256 is the same digest of the record. */
+static void test_record_key_redacted(void **state)
+{
+	static struct event_policy pol;
+	struct event_ctx c = ctx;
+	struct otlp_result r;
+	char *body;
+
+	(void)state;
+	event_policy_init(&pol);
+	c.policy = &pol;
+	body = request(",{\"key\":\"db.Password\",\"value\":{\"stringValue\":\"hunter2\"}}",
+		       ",{\"key\":\"db.Password\",\"value\":{\"stringValue\":\"swordfish\"}}");
+	parse_json(body, &c, &r);
+	assert_int_equal(r.batch.n, 2);
+	assert_non_null(r.batch.items[0].key);
+	assert_non_null(r.batch.items[1].key);
+	assert_string_equal(r.batch.items[0].key, r.batch.items[1].key);
+	otlp_result_release(&r);
+	/* without the policy they differ */
+	parse_json(body, &ctx, &r);
+	assert_string_not_equal(r.batch.items[0].key, r.batch.items[1].key);
+	otlp_result_release(&r);
+	free(body);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -374,6 +546,9 @@ int main(void)
 		cmocka_unit_test(test_json_requests),
 		cmocka_unit_test(test_service_binding),
 		cmocka_unit_test(test_rejected_excerpt_redacted),
+		cmocka_unit_test(test_record_key),
+		cmocka_unit_test(test_record_key_attribute),
+		cmocka_unit_test(test_record_key_redacted),
 	};
 
 	return cmocka_run_group_tests_name("otlp", tests, NULL, NULL);

@@ -20,6 +20,10 @@
  *   resource.*     logseal.resource.type, .id, .name
  *   request_id     logseal.request_id
  *   reason         logseal.reason, else the body when it is a string
+ *   id             logseal.id, event.id; else "otlp:" + hex SHA-256 of the
+ *                  digests of the record's resource, scope and record
+ *                  (one_record): the idempotency key, so a resent export
+ *                  is one event
  *   time           timeUnixNano, else observedTimeUnixNano (nanoseconds;
  *                  stored with microseconds, the rest truncated)
  *   details        attributes: the record's other attributes;
@@ -40,7 +44,9 @@
  *     event in the same batch (details: record, field, error, sha256 of the
  *     record's canonical OTLP/JSON, and its first OTLP_EXCERPT bytes), the
  *     values of attributes the redaction policy names replaced first.
- *  3. The request as a whole is refused only when it is not an
+ *  3. A record's digest (digest(): SHA-256 of its canonical OTLP/JSON,
+ *     redacted) is made once and serves both its id and its rejection.
+ *  4. The request as a whole is refused only when it is not an
  *     ExportLogsServiceRequest (not JSON/protobuf, wrong member types
  *     outside the records).
  */
@@ -57,6 +63,7 @@
 
 #define OTLP_EXCERPT 256	/* bytes of a rejected record kept in its event */
 #define ANY_MAX_DEPTH 32	/* recursion guard over AnyValue in JSON */
+#define OTLP_ID_PREFIX "otlp:"	/* of the id made from a record's digest */
 
 struct acc {
 	struct otlp_result *r;
@@ -337,6 +344,7 @@ static ls_rc map_record(struct rec *c, json_t *lr, json_t *rattrs_in, json_t *sc
 	static const char *const n_reason[] = { "logseal.reason", NULL };
 	static const char *const n_svc_name[] = { "service.name", NULL };
 	static const char *const n_host[] = { "host.name", NULL };
+	static const char *const n_id[] = { "logseal.id", "event.id", NULL };
 	json_t *o, *actor, *src, *rsc, *det, *v, *body;
 	const char *why, *name;
 	char tbuf[32], ip[64];
@@ -474,6 +482,7 @@ static ls_rc map_record(struct rec *c, json_t *lr, json_t *rattrs_in, json_t *sc
 		json_object_del(o, "resource");
 	MAP(c->attrs, n_reqid, o, "request_id", "request_id");
 	MAP(c->attrs, n_reason, o, "reason", "reason");
+	MAP(c->attrs, n_id, o, "id", "id");
 #undef MAP
 
 	body = json_object_get(lr, "body");
@@ -585,31 +594,59 @@ static int redact_record(const struct event_policy *p, json_t *v, unsigned depth
 	return n;
 }
 
-/* The logseal.ingest.rejected event of record pos (its OTLP/JSON lr). */
-static ls_rc rejected_event(struct acc *a, json_t *lr, size_t pos, const struct event_error *e)
+/*
+ * The canonical OTLP/JSON of v (a record, a resource or a scope as the body
+ * gave it, or as otlp_pb_decode() gave it), the values of the attributes
+ * the policy redacts replaced in v first (v is changed: call it once v has
+ * been mapped), and its SHA-256.  One digest serves both the record's
+ * idempotency key and the sha256 of its logseal.ingest.rejected event.
+ * *canon: malloc'd, or NULL (and h the SHA-256 of no bytes) when v is
+ * absent or has no canonical form; canon may be NULL when only h is wanted.
+ */
+static ls_rc digest(const struct event_policy *p, json_t *v, uint8_t h[LS_HASH_LEN], char **canon,
+		    size_t *clen)
+{
+	char *c = NULL;
+	size_t n = 0;
+	ls_rc rc = LS_INVALID;
+
+	if (canon) {
+		*canon = NULL;
+		*clen = 0;
+	}
+	if (v) {
+		if (redact_record(p, v, 0) < 0)
+			return LS_NOMEM;
+		rc = event_canonical(v, &c, &n);
+		if (rc == LS_NOMEM)
+			return rc;
+		if (rc) {
+			c = NULL;
+			n = 0;
+		}
+	}
+	ls_sha256(c ? c : "", n, NULL, 0, h);
+	if (canon) {
+		*canon = c;
+		*clen = n;
+	} else {
+		free(c);
+	}
+	return rc == LS_OK ? LS_OK : LS_INVALID;
+}
+
+/* The logseal.ingest.rejected event of record pos: canon (clen bytes, or
+ * NULL) and h are its digest. */
+static ls_rc rejected_event(struct acc *a, const char *canon, size_t clen,
+			    const uint8_t h[LS_HASH_LEN], size_t pos, const struct event_error *e)
 {
 	struct event_item it;
-	uint8_t h[LS_HASH_LEN];
-	char hex[2 * LS_HASH_LEN + 1], *canon = NULL;
-	size_t clen = 0, cut;
+	char hex[2 * LS_HASH_LEN + 1];
+	size_t cut;
 	json_t *d;
 	ls_rc rc;
 
-	lr = json_deep_copy(lr);
-	if (!lr || redact_record(a->ctx->policy, lr, 0) < 0) {
-		json_decref(lr);
-		return LS_NOMEM;
-	}
-	rc = event_canonical(lr, &canon, &clen);
-	json_decref(lr);
-	if (rc == LS_NOMEM)
-		return rc;
-	if (rc) {
-		canon = NULL;
-		clen = 0;
-	}
-	ls_sha256(canon ? canon : "", clen, NULL, 0, h);
-	ls_hex(h, sizeof(h), hex);
+	ls_hex(h, LS_HASH_LEN, hex);
 	/* Cut the excerpt on a UTF-8 character boundary. */
 	cut = clen < OTLP_EXCERPT ? clen : OTLP_EXCERPT;
 	while (cut > 0 && cut < clen && ((unsigned char)canon[cut] & 0xc0) == 0x80)
@@ -617,7 +654,6 @@ static ls_rc rejected_event(struct acc *a, json_t *lr, size_t pos, const struct 
 	d = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s%}", "format", "otlp", "record",
 		      (json_int_t)pos, "field", e->field, "error", e->reason, "sha256", hex,
 		      "excerpt", canon ? canon : "", cut);
-	free(canon);
 	if (!d)
 		return LS_NOMEM;
 	rc = event_internal(OTLP_REJECTED_ACTION, a->ctx->writer ? a->ctx->writer : "anonymous",
@@ -631,16 +667,41 @@ static ls_rc rejected_event(struct acc *a, json_t *lr, size_t pos, const struct 
 	return rc;
 }
 
-static ls_rc one_record(struct acc *a, json_t *lr, json_t *rattrs, json_t *scope)
+/*
+ * A record without logseal.id / event.id gets the id "otlp:" + hex of
+ * SHA-256(ctx || SHA-256 of the record), ctx being the SHA-256 of its
+ * resource and of its scope (hctx, made by walk): a resent export is the
+ * same bytes, so the same id, and the idempotency map drops it.  No id
+ * when the record has no canonical form (then it is stored as often as it
+ * is sent).
+ */
+static ls_rc one_record(struct acc *a, json_t *lr, json_t *rattrs, json_t *scope,
+			const uint8_t hctx[2 * LS_HASH_LEN])
 {
 	struct otlp_result *r = a->r;
 	size_t pos = r->records++;
 	struct event_error e = { 0 };
 	struct event_item it;
 	struct rec c = { 0 };
-	ls_rc rc;
+	uint8_t h[LS_HASH_LEN];
+	char *canon = NULL;
+	size_t clen = 0;
+	ls_rc rc, drc;
 
 	rc = map_record(&c, lr, rattrs, scope, pos, &e);
+	drc = digest(a->ctx->policy, lr, h, &canon, &clen);
+	if (drc == LS_NOMEM)
+		rc = LS_NOMEM;
+	if (!rc && drc == LS_OK && !json_object_get(c.native, "id")) {
+		uint8_t k[LS_HASH_LEN];
+		char id[sizeof(OTLP_ID_PREFIX) + 2 * LS_HASH_LEN];
+
+		ls_sha256(hctx, 2 * LS_HASH_LEN, h, LS_HASH_LEN, k);
+		memcpy(id, OTLP_ID_PREFIX, sizeof(OTLP_ID_PREFIX) - 1);
+		ls_hex(k, sizeof(k), id + sizeof(OTLP_ID_PREFIX) - 1);
+		if (!set_new(c.native, "id", json_string(id)))
+			rc = LS_NOMEM;
+	}
 	if (!rc) {
 		rc = evt_finish(c.native, a->ctx, pos, &e, &it);
 		if (rc && rc != LS_NOMEM)
@@ -649,9 +710,12 @@ static ls_rc one_record(struct acc *a, json_t *lr, json_t *rattrs, json_t *scope
 	json_decref(c.attrs);
 	json_decref(c.rattrs);
 	json_decref(c.native);
-	if (rc == LS_NOMEM)
+	if (rc == LS_NOMEM) {
+		free(canon);
 		return rc;
+	}
 	if (rc == LS_OK) {
+		free(canon);
 		r->accepted++;
 		rc = push(a, &it);
 		if (rc)
@@ -663,12 +727,15 @@ static ls_rc one_record(struct acc *a, json_t *lr, json_t *rattrs, json_t *scope
 	if (r->rejected++ == 0)
 		snprintf(r->message, sizeof(r->message), "record %zu: %s%s%s", pos, e.field,
 			 e.field[0] ? ": " : "", e.reason);
-	return rejected_event(a, lr, pos, &e);
+	rc = rejected_event(a, canon, clen, h, pos, &e);
+	free(canon);
+	return rc;
 }
 
 static ls_rc walk(struct acc *a, json_t *req, char *why, size_t whycap)
 {
 	json_t *rls, *rl, *res, *sls, *sl, *lrs, *lr, *rattrs;
+	uint8_t hctx[2 * LS_HASH_LEN];	/* SHA-256 of the resource, of the scope */
 	size_t i, j, k;
 	const char *w;
 	ls_rc rc;
@@ -699,6 +766,10 @@ static ls_rc walk(struct acc *a, json_t *req, char *why, size_t whycap)
 			snprintf(why, whycap, "resourceLogs[%zu].resource: %s", i, w);
 			return LS_INVALID;
 		}
+		if (digest(a->ctx->policy, res, hctx, NULL, NULL) == LS_NOMEM) {
+			json_decref(rattrs);
+			return LS_NOMEM;
+		}
 		sls = json_object_get(rl, "scopeLogs");
 		if (sls && !json_is_array(sls)) {
 			json_decref(rattrs);
@@ -714,8 +785,13 @@ static ls_rc walk(struct acc *a, json_t *req, char *why, size_t whycap)
 					 "an array logRecords", i, j);
 				return LS_INVALID;
 			}
+			if (digest(a->ctx->policy, json_object_get(sl, "scope"), hctx + LS_HASH_LEN,
+				   NULL, NULL) == LS_NOMEM) {
+				json_decref(rattrs);
+				return LS_NOMEM;
+			}
 			json_array_foreach(lrs, k, lr) {
-				rc = one_record(a, lr, rattrs, json_object_get(sl, "scope"));
+				rc = one_record(a, lr, rattrs, json_object_get(sl, "scope"), hctx);
 				if (rc) {
 					json_decref(rattrs);
 					return rc;
