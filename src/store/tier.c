@@ -107,7 +107,7 @@ ls_rc tier_parent(const char *sub, char *out, size_t cap)
 		return (size_t)snprintf(out, cap, ".") >= cap ? LS_LIMIT : LS_OK;
 	if ((size_t)(slash - sub) + 1 > cap)
 		return LS_LIMIT;
-	snprintf(out, cap, "%.*s", (int)(slash - sub ? slash - sub : 1), sub);
+	snprintf(out, cap, "%.*s", (int)(slash > sub ? (slash - sub) : 1), sub);
 	return LS_OK;
 }
 
