@@ -28,7 +28,10 @@
  *    after its batch was pruned, and the key is deleted once the window
  *    passed; a stopped node holds pruning back while it is seen, not after
  *    the liveness window, and then, reopened, refuses with the re-seed
- *    message.
+ *    message;
+ *  - a database made by the previous version (no logseal.node, no
+ *    idem.at, no integ.pruned) gains them at the first start, its keys
+ *    still answer, and a second start changes nothing.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -568,6 +571,80 @@ static void test_prune(void **state)
 	rm_rf(root);
 }
 
+static void test_upgrade(void **state)
+{
+	char root[] = "/tmp/test_cluster.XXXXXX", text[40];
+	struct node a;
+	struct iovec iov;
+	uint8_t key[2][LOG_KEY_LEN];
+	uint64_t idx[2];
+	struct cluster_status st;
+	struct ls_err err = { "" };
+
+	if (!pg_env())
+		skip();
+	/* the previous version's schema, one entry and its key */
+	sql("DROP SCHEMA IF EXISTS logseal CASCADE");
+	sql("CREATE SCHEMA logseal; "
+	    "CREATE TABLE logseal.seq (id int PRIMARY KEY CHECK (id = 1), next bigint NOT NULL, "
+	    "origin text NOT NULL); "
+	    "CREATE TABLE logseal.batch (first bigint PRIMARY KEY, n int NOT NULL, "
+	    "data bytea NOT NULL); "
+	    "CREATE TABLE logseal.idem (key bytea PRIMARY KEY, leaf bigint NOT NULL); "
+	    "CREATE TABLE logseal.integ (id int PRIMARY KEY CHECK (id = 1), size bigint, "
+	    "root bytea, checkpoint text, node text, at timestamptz); "
+	    "INSERT INTO logseal.integ (id, size) VALUES (1, 0); "
+	    "INSERT INTO logseal.seq VALUES (1, 1, '" ORIGIN "'); "
+	    "INSERT INTO logseal.batch VALUES (0, 1, '\\x000000077b2275223a317d'); "
+	    "INSERT INTO logseal.idem VALUES (decode(repeat('75', 16), 'hex'), 0)");
+	assert_non_null(mkdtemp(root));
+	memset(&a, 0, sizeof(a));
+	a.name = "node-a";
+	snprintf(a.dir, sizeof(a.dir), "%s/a", root);
+	assert_int_equal(log_init(a.dir, ORIGIN, &err), LS_OK);
+	node_open_log(&a);
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(node_cluster(&a, &err), LS_OK);
+		cluster_status(a.c, &st);
+		assert_int_equal(st.refused, 0);
+		assert_string_equal(sql("SELECT count(*) FROM information_schema.columns WHERE "
+					"table_schema = 'logseal' AND ((table_name = 'idem' AND "
+					"column_name = 'at') OR (table_name = 'integ' AND "
+					"column_name = 'pruned'))"), "2");
+		assert_string_equal(sql("SELECT to_regclass('logseal.idem_at') IS NOT NULL"), "t");
+		assert_string_equal(sql("SELECT count(*) FROM logseal.idem WHERE at IS NULL"), "0");
+		/* (the node may have pruned its own batches already) */
+		assert_string_equal(sql("SELECT pruned <= 2 FROM logseal.integ"), "t");
+		assert_string_equal(sql("SELECT count(*) FROM logseal.node WHERE name = 'node-a'"),
+				    "1");
+		wait_size(&a, 1 + (uint64_t)round);
+		if (round == 0) {
+			/* the old key answers; a new one is appended with its time */
+			memset(key[0], 'u', LOG_KEY_LEN);
+			memset(key[1], 'v', LOG_KEY_LEN);
+			snprintf(text, sizeof(text), "{\"u\":1}");
+			iov.iov_base = text;
+			iov.iov_len = strlen(text);
+			{
+				struct iovec two[2] = { iov, iov };
+
+				assert_int_equal(log_append_keyed(a.log, two, 2,
+								  (const uint8_t (*)[LOG_KEY_LEN])key,
+								  idx, &err), LS_OK);
+			}
+			assert_int_equal(idx[0], 0);
+			assert_int_equal(idx[1], 1);
+			assert_string_equal(sql("SELECT count(*) FROM logseal.idem WHERE at > now() - "
+						"interval '1 minute'"), "2");
+		}
+		cluster_close(a.c);
+		a.c = NULL;
+		log_set_sequencer(a.log, NULL, NULL);
+	}
+	assert_int_equal(log_close(a.log, &err), LS_OK);
+	rm_rf(root);
+}
+
 static void test_wrong_origin(void **state)
 {
 	char root[] = "/tmp/test_cluster.XXXXXX";
@@ -711,6 +788,7 @@ int main(void)
 		cmocka_unit_test(test_keyed_retry),
 		cmocka_unit_test(test_older_database),
 		cmocka_unit_test(test_prune),
+		cmocka_unit_test(test_upgrade),
 		cmocka_unit_test(test_wrong_origin),
 		cmocka_unit_test(test_published_ahead),
 		cmocka_unit_test(test_sync_cancelled),
