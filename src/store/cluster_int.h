@@ -72,6 +72,7 @@ struct cluster {
 	int64_t liveness_ms;	/* < 0: no batch pruning */
 	int64_t idem_window_ms;	/* 0: no key pruning */
 	uint64_t prune_at;	/* ms: the integrator's next pruning round */
+	unsigned prune_limit;	/* batches per pruning transaction (adapts) */
 	uint64_t hb_at, hb_applied; /* the follower's last logseal.node update */
 	int wake[2];		/* sequencer -> follower: a batch was committed */
 

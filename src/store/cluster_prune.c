@@ -10,7 +10,7 @@
  *	SELECT size, pruned, (SELECT min(applied) FROM logseal.node
  *	                      WHERE seen > now() - liveness)
  *	    FROM logseal.integ WHERE id = 1 FOR UPDATE NOWAIT
- *	DELETE the first PRUNE_BATCHES batches wholly below
+ *	DELETE the first `limit` batches wholly below
  *	    lim = min(size, that min)  (first >= pruned, first + n <= lim)
  *	UPDATE logseal.integ SET pruned = the end of the last one deleted
  *	DELETE PRUNE_KEYS keys sequenced before now() - idempotency window
@@ -29,9 +29,14 @@
  *     idempotency window ago (the database's clock): a retry inside the
  *     window finds it and gets its first leaf back.
  *  4. Each transaction holds the integration row for a moment (NOWAIT:
- *     never waits for it) and deletes at most PRUNE_BATCHES batches and
- *     PRUNE_KEYS keys; a round runs at most PRUNE_TXNS of them, at most
- *     once every PRUNE_PERIOD_MS, only on the node that integrates.
+ *     never waits for it) and deletes at most `limit` batches and
+ *     PRUNE_KEYS keys; `limit` adapts to what a transaction takes (halved
+ *     after one that failed or took over PRUNE_SLOW_MS, doubled after a
+ *     full one under PRUNE_FAST_MS; PRUNE_LIMIT_MIN..PRUNE_LIMIT_MAX), so
+ *     rows of 32 MiB cannot make every attempt run into the statement
+ *     timeout.  A round runs transactions while they are full, for at most
+ *     PRUNE_ROUND_MS, at most once every PRUNE_PERIOD_MS, only on the node
+ *     that integrates.
  */
 #include "store/cluster_int.h"
 
@@ -42,9 +47,13 @@
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define PRUNE_PERIOD_MS 1000
-#define PRUNE_BATCHES 32	/* a batch row may hold up to 32 MiB */
+#define PRUNE_ROUND_MS 250
+#define PRUNE_LIMIT_MIN 1	/* batches per transaction (a row: up to 32 MiB) */
+#define PRUNE_LIMIT_START 32
+#define PRUNE_LIMIT_MAX 512
+#define PRUNE_FAST_MS 100
+#define PRUNE_SLOW_MS 1000
 #define PRUNE_KEYS 5000
-#define PRUNE_TXNS 8
 #define HB_MIN_MS 1000		/* at most one logseal.node update a second */
 #define HB_MAX_MS 30000		/* and at least one every 30 s */
 
@@ -115,12 +124,13 @@ static uint64_t val(const PGresult *res, int col)
 }
 
 /* One transaction: 1 it deleted a full bound (more may wait), 0 nothing
- * more to do, -1 failed (or another node holds the row). */
+ * more to do, -1 a deletion or the commit failed, -2 the row could not be
+ * had (another node holds it, or the session failed). */
 static int prune_txn(struct cluster *c, struct cdb *d)
 {
 	struct ls_err err = { "" };
 	PGresult *res, *bad;
-	char slive[24], swin[24], sa[24], sb[24];
+	char slive[24], swin[24], sa[24], sb[24], sl[24];
 	uint64_t size, pruned, lim, nb = 0, nk = 0, end = 0;
 	int more = 0;
 
@@ -128,7 +138,7 @@ static int prune_txn(struct cluster *c, struct cdb *d)
 	snprintf(swin, sizeof(swin), "%lld", (long long)c->idem_window_ms);
 	if (cdb_cmd(d, "BEGIN", &err) != LS_OK) {
 		cdb_failed(c, d, NULL);
-		return -1;
+		return -2;
 	}
 	{
 		const char *vals[1] = { slive };
@@ -142,7 +152,7 @@ static int prune_txn(struct cluster *c, struct cdb *d)
 		cdb_failed(c, d, bad);
 		PQclear(bad);
 		PQclear(res);
-		return -1;
+		return -2;
 	}
 	size = val(res, 0);
 	pruned = val(res, 1);
@@ -154,20 +164,21 @@ static int prune_txn(struct cluster *c, struct cdb *d)
 	c->st.pruned = pruned;
 	pthread_mutex_unlock(&c->mu);
 	if (c->liveness_ms > 0 && lim > pruned) {
-		const char *vals[2] = { sa, sb };
+		const char *vals[3] = { sa, sb, sl };
 
 		snprintf(sa, sizeof(sa), "%llu", (unsigned long long)pruned);
 		snprintf(sb, sizeof(sb), "%llu", (unsigned long long)lim);
+		snprintf(sl, sizeof(sl), "%u", c->prune_limit);
 		res = cdb_exec(d, "WITH d AS (DELETE FROM logseal.batch WHERE first IN (SELECT first "
 			       "FROM logseal.batch WHERE first >= $1 AND first + n <= $2 ORDER BY "
-			       "first LIMIT " STR(PRUNE_BATCHES) ") RETURNING first + n AS e) "
-			       "SELECT count(*), max(e) FROM d", 2, vals, NULL, NULL, 0, &bad, &err);
+			       "first LIMIT $3::int) RETURNING first + n AS e) "
+			       "SELECT count(*), max(e) FROM d", 3, vals, NULL, NULL, 0, &bad, &err);
 		if (!res || PQntuples(res) != 1)
 			goto failed;
 		nb = val(res, 0);
 		end = val(res, 1);
 		PQclear(res);
-		more |= nb == PRUNE_BATCHES;
+		more |= nb == c->prune_limit;
 		if (nb && end > pruned) {
 			snprintf(sa, sizeof(sa), "%llu", (unsigned long long)end);
 			res = cdb_exec(d, "UPDATE logseal.integ SET pruned = $1 WHERE id = 1", 1, vals,
@@ -225,8 +236,8 @@ failed:
 
 void cluster_prune(struct cluster *c)
 {
-	uint64_t now = cluster_now_ms();
-	int integ;
+	uint64_t now = cluster_now_ms(), t0, took;
+	int integ, r;
 
 	if (now < c->prune_at || (c->liveness_ms < 0 && c->idem_window_ms <= 0))
 		return;
@@ -236,7 +247,15 @@ void cluster_prune(struct cluster *c)
 	pthread_mutex_unlock(&c->mu);
 	if (!integ || !c->integ_db.pg)
 		return;
-	for (int t = 0; t < PRUNE_TXNS; t++)
-		if (prune_txn(c, &c->integ_db) <= 0)
-			break;
+	if (!c->prune_limit)
+		c->prune_limit = PRUNE_LIMIT_START;
+	do {
+		t0 = cluster_now_ms();
+		r = prune_txn(c, &c->integ_db);
+		took = cluster_now_ms() - t0;
+		if ((r == -1 || took > PRUNE_SLOW_MS) && c->prune_limit > PRUNE_LIMIT_MIN)
+			c->prune_limit /= 2;
+		else if (r > 0 && took < PRUNE_FAST_MS && c->prune_limit < PRUNE_LIMIT_MAX)
+			c->prune_limit *= 2;
+	} while (r > 0 && cluster_now_ms() - now < PRUNE_ROUND_MS && c->integ_db.pg);
 }
