@@ -212,8 +212,8 @@ static int prune_txn(struct cluster *c, struct cdb *d)
 	}
 	pthread_mutex_lock(&c->mu);
 	if (d->sync_cancelled) {
-		/* committed on the primary, perhaps not replicated: counted
-		 * when seen again */
+		/* committed on the primary, perhaps not replicated: not
+		 * counted; the next round reads the pruned point again */
 		c->st.cancelled_sync++;
 	} else {
 		c->st.pruned_batches += nb;
