@@ -112,6 +112,10 @@ static void usage(FILE *f)
 		"                           target_session_attrs=read-write), every node a replica\n"
 		"                           of the log (docs/CLUSTER.md)\n"
 		"  --node NAME              this node's name in the cluster (default HOST:PORT)\n"
+		"  --cluster-liveness S     a node not seen for S seconds no longer holds back the\n"
+		"                           pruning of the database's old batches (default 600,\n"
+		"                           at least 5; 0: never prune them); idempotency keys are\n"
+		"                           pruned after --idem-window\n"
 		"  --redact KEY[,KEY...]    also redact details members named KEY (any case; also\n"
 		"                           ..._KEY, ...-KEY, ....KEY) before hashing; defaults:\n"
 		"                           password passwd secret token authorization api_key\n"
@@ -235,6 +239,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		{ "object-cache-bytes", required_argument, NULL, 0x0b06 },
 		{ "cluster", required_argument, NULL, 0x0c00 },
 		{ "node", required_argument, NULL, 0x0c01 },
+		{ "cluster-liveness", required_argument, NULL, 0x0c02 },
 		{ "redact", required_argument, NULL, 0x7e0 },
 		{ "redact-pointer", required_argument, NULL, 0x7e1 },
 		{ "no-default-redaction", no_argument, NULL, 0x7e2 },
@@ -444,6 +449,11 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 			break;
 		case 0x0c00: o->cluster = optarg; break;
 		case 0x0c01: o->cluster_node = optarg; break;
+		case 0x0c02:
+			if (!ls_parse_u64(optarg, 0, 30 * 86400, &v) || (v && v < 5))
+				goto bad;
+			o->cluster_liveness_s = v ? (int64_t)v : -1;
+			break;
 		case 0x7e0:
 		case 0x7e1:
 		case 0x7e2:

@@ -86,6 +86,9 @@ struct serve_opts {
 	 * node's name (NULL: the host name and the port). */
 	const char *cluster;
 	const char *cluster_node;
+	/* A node not seen for this long no longer holds back the pruning of
+	 * the database's old batches (0: 600 s; < 0: never prune them). */
+	int64_t cluster_liveness_s;
 	/* The syslog listeners (server/syslog_in.h): RELP and RFC 5425
 	 * syslog over TLS (TLS with tls_cert/tls_key; plain TCP only on
 	 * loopback), writing as the writer token in syslog_token_file,

@@ -139,6 +139,8 @@ ls_rc serve_cluster_open(const struct serve_cluster_args *a, struct serve_cluste
 	co.notice_ctx = a->notice_ctx;
 	co.published = cluster_published;
 	co.published_ctx = sc;
+	co.liveness_ms = a->liveness_s < 0 ? -1 : a->liveness_s * 1000;
+	co.idem_window_ms = (int64_t)a->idem_window_s * 1000;
 	rc = cluster_open(&co, &sc->c, err);
 	if (rc != LS_OK) {
 		pthread_cond_destroy(&sc->cv);
@@ -187,14 +189,17 @@ json_t *serve_cluster_json(struct serve_cluster *sc)
 	if (!sc)
 		return json_null();
 	status_of(sc, &st);
-	return json_pack("{s:s, s:b, s:b, s:b, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}",
+	return json_pack("{s:s, s:b, s:b, s:b, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, "
+			 "s:I, s:I, s:I}",
 			 "node", sc->node, "connected", st.connected, "integrator", st.integrator,
 			 "refused", st.refused, "primary", st.host, "reason", st.reason,
 			 "sequenced", (json_int_t)st.sequenced, "applied", (json_int_t)st.applied,
 			 "integrated", (json_int_t)st.integrated, "published",
 			 (json_int_t)st.published, "commits", (json_int_t)st.commits,
 			 "commit_failures", (json_int_t)st.commit_failures, "cancelled_sync",
-			 (json_int_t)st.cancelled_sync, "db_seconds", st.db_seconds);
+			 (json_int_t)st.cancelled_sync, "db_seconds", st.db_seconds, "pruned",
+			 (json_int_t)st.pruned, "pruned_batches", (json_int_t)st.pruned_batches,
+			 "pruned_keys", (json_int_t)st.pruned_keys);
 }
 
 int serve_cluster_not_ready(struct serve_cluster *sc, char *why, size_t cap)
@@ -254,6 +259,15 @@ char *serve_cluster_metrics(struct serve_cluster *sc)
 	  "counter", "%llu", (unsigned long long)st.cancelled_sync);
 	G("db_seconds_total", "Time spent in sequencing transactions.", "counter", "%.6f",
 	  st.db_seconds);
+	G("pruned_batches_total", "Batch rows this node deleted from logseal.batch (pruning).",
+	  "counter", "%llu", (unsigned long long)st.pruned_batches);
+	G("pruned_keys_total", "Idempotency keys this node deleted from logseal.idem (pruning).",
+	  "counter", "%llu", (unsigned long long)st.pruned_keys);
+	G("pruned_below", "Leaf below which the database's batches are deleted.", "gauge", "%llu",
+	  (unsigned long long)st.pruned);
+	G("held_entries", "Entries whose batches the database holds (sequenced - pruned).",
+	  "gauge", "%llu",
+	  (unsigned long long)(st.sequenced > st.pruned ? st.sequenced - st.pruned : 0));
 #undef G
 	if (fclose(f) != 0) {
 		free(text);

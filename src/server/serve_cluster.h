@@ -26,6 +26,8 @@ struct serve_cluster_args {
 				 * tells what it publishes) */
 	void (*notice)(void *ctx, const char *msg);
 	void *notice_ctx;
+	int64_t liveness_s;	/* cluster_opts.liveness_ms in s (0: default, < 0: off) */
+	uint64_t idem_window_s;	/* serve --idem-window: old keys are pruned (0: never) */
 };
 struct serve_cluster;
 

@@ -47,9 +47,24 @@ static const char *const schema_sql[] = {
 	"next bigint NOT NULL, origin text NOT NULL)",
 	"CREATE TABLE IF NOT EXISTS logseal.batch (first bigint PRIMARY KEY, n int NOT NULL, "
 	"data bytea NOT NULL)",
-	"CREATE TABLE IF NOT EXISTS logseal.idem (key bytea PRIMARY KEY, leaf bigint NOT NULL)",
+	"CREATE TABLE IF NOT EXISTS logseal.idem (key bytea PRIMARY KEY, leaf bigint NOT NULL, "
+	"at timestamptz NOT NULL DEFAULT now())",
 	"CREATE TABLE IF NOT EXISTS logseal.integ (id int PRIMARY KEY CHECK (id = 1), size bigint, "
-	"root bytea, checkpoint text, node text, at timestamptz)",
+	"root bytea, checkpoint text, node text, at timestamptz, pruned bigint NOT NULL DEFAULT 0)",
+	"CREATE TABLE IF NOT EXISTS logseal.node (name text PRIMARY KEY, applied bigint NOT NULL, "
+	"seen timestamptz NOT NULL)",
+	/* A database of an earlier version: its keys count as sequenced now
+	 * (kept one more window); each step only when missing, so a running
+	 * cluster's tables are not locked at every start. */
+	"DO $$ BEGIN "
+	"IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = 'logseal' "
+	"AND table_name = 'idem' AND column_name = 'at') THEN "
+	"ALTER TABLE logseal.idem ADD COLUMN at timestamptz NOT NULL DEFAULT now(); END IF; "
+	"IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = 'logseal' "
+	"AND table_name = 'integ' AND column_name = 'pruned') THEN "
+	"ALTER TABLE logseal.integ ADD COLUMN pruned bigint NOT NULL DEFAULT 0; END IF; "
+	"IF to_regclass('logseal.idem_at') IS NULL THEN "
+	"CREATE INDEX idem_at ON logseal.idem (at); END IF; END $$",
 	"INSERT INTO logseal.integ (id, size) VALUES (1, 0) ON CONFLICT (id) DO NOTHING",
 };
 
@@ -409,18 +424,20 @@ static ls_rc create_schema(struct cluster *c, struct ls_err *err)
 		cdb_failed(c, d, NULL);
 		return rc;
 	}
-	res = cdb_exec(d, "SELECT next, origin FROM logseal.seq WHERE id = 1", 0, NULL, NULL, NULL, 0,
-		       NULL, err);
+	res = cdb_exec(d, "SELECT s.next, s.origin, i.pruned FROM logseal.seq s, logseal.integ i "
+		       "WHERE s.id = 1 AND i.id = 1", 0, NULL, NULL, NULL, 0, NULL, err);
 	if (!res || PQntuples(res) != 1) {
 		PQclear(res);
 		cdb_failed(c, d, NULL);
 		return ls_err_set(err, LS_BUSY, "cluster database: no coordination row");
 	}
 	uint64_t next = strtoull(PQgetvalue(res, 0, 0), NULL, 10), size = log_size(c->log);
+	uint64_t pruned = strtoull(PQgetvalue(res, 0, 2), NULL, 10);
 
 	pthread_mutex_lock(&c->mu);
 	c->st.sequenced = next;
 	c->st.applied = size;
+	c->st.pruned = pruned;
 	pthread_mutex_unlock(&c->mu);
 	if (strcmp(PQgetvalue(res, 0, 1), origin))
 		cluster_refuse(c, "the cluster database belongs to the log \"%s\", this node's log is "
@@ -430,6 +447,10 @@ static ls_rc create_schema(struct cluster *c, struct ls_err *err)
 			       "replica (%llu): it was restored from an older copy or is another "
 			       "log's; not following it", (unsigned long long)next,
 			       (unsigned long long)size);
+	else if (size < pruned)
+		cluster_refuse_pruned(c, size, pruned);
+	else
+		cluster_heartbeat(c, d, 1);	/* holds pruning back from now on */
 	PQclear(res);
 	return LS_OK;
 }
@@ -499,6 +520,8 @@ ls_rc cluster_open(const struct cluster_opts *o, struct cluster **out, struct ls
 	c->log = o->log;
 	c->integrate_ms = o->integrate_ms ? o->integrate_ms : 500;
 	c->batch_max = o->batch_max_entries ? o->batch_max_entries : 16384;
+	c->liveness_ms = o->liveness_ms ? o->liveness_ms : 600000;
+	c->idem_window_ms = o->idem_window_ms > 0 ? o->idem_window_ms : 0;
 	c->conninfo = strdup(o->conninfo);
 	c->node = strdup(o->node && o->node[0] ? o->node : "logseal");
 	pthread_mutex_init(&c->mu, NULL);

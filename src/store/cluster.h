@@ -34,10 +34,33 @@
  *   logseal.batch (first bigint primary key, n int not null,
  *                  data bytea not null)            one row per group commit:
  *                  data = for each entry, u32 big-endian length | bytes
- *   logseal.idem  (key bytea primary key, leaf bigint not null)
- *                  idempotency keys (the 16 bytes of server/idem.h)
+ *   logseal.idem  (key bytea primary key, leaf bigint not null,
+ *                  at timestamptz not null default now())
+ *                  idempotency keys (the 16 bytes of server/idem.h) and
+ *                  when they were sequenced (index logseal.idem_at)
  *   logseal.integ (id int primary key check (id = 1), size bigint,
- *                  root bytea, checkpoint text, node text, at timestamptz)
+ *                  root bytea, checkpoint text, node text, at timestamptz,
+ *                  pruned bigint not null default 0)
+ *                  pruned: every batch below this leaf was deleted
+ *   logseal.node  (name text primary key, applied bigint not null,
+ *                  seen timestamptz not null)
+ *                  how far each node's replica has applied, and when it
+ *                  said so last
+ * A database made by an earlier version gains the new columns, the index
+ * and logseal.node at the first start (same transaction, same lock).
+ *
+ * Pruning (cluster_prune.c).  Each node's follower records its replica's
+ * size in logseal.node (at most once a second while it grows, and at least
+ * every min(30 s, liveness / 4) besides).  The integrating node, at most
+ * once a second, in small transactions that each hold the integration
+ * row lock (NOWAIT) for a moment: deletes the batches wholly below
+ * min(integrated size, applied of every node seen within the liveness
+ * window) and raises logseal.integ.pruned; deletes the idempotency keys
+ * sequenced more than the idempotency window ago (a retry inside the
+ * window still finds its key).  A node whose replica is below
+ * logseal.integ.pruned (it was not seen for longer than the window, or
+ * is a fresh copy) cannot catch up: it refuses, saying it must be
+ * re-seeded from another node's data directory.
  *
  * Sequencing.  One sequencer thread per node takes every queued batch
  * (group commit) and in one transaction: locks the coordination row
@@ -78,8 +101,9 @@
  *   writing its journal alone; log_set_sequencer(l, NULL, NULL) undoes it.
  *   Every node's directory is a copy of one `logseal init` directory made
  *   before the first entry (same keys, so the same signed checkpoints and
- *   the same idempotency secret); a new node joins with such a copy and
- *   catches up from logseal.batch (batches are never deleted).  An existing
+ *   the same idempotency secret); a new node joins with such a copy while
+ *   logseal.batch still holds every batch (nothing pruned yet), else with
+ *   a copy of another node's data directory (docs/CLUSTER.md).  An existing
  *   single-node log cannot be turned into a cluster: the empty database
  *   holds fewer entries than its replica (refused).
  *
@@ -138,6 +162,12 @@ struct cluster_opts {
 	 * integration; NULL: not checked. */
 	int (*published)(void *ctx, uint64_t *size, uint8_t root[32]);
 	void *published_ctx;
+	/* Pruning: a node not seen for liveness_ms no longer holds back the
+	 * deletion of old batches (0: 10 minutes; < 0: batches are never
+	 * deleted); idempotency keys sequenced more than idem_window_ms ago
+	 * are deleted (0: never). */
+	int64_t liveness_ms;
+	int64_t idem_window_ms;
 };
 
 struct cluster;
@@ -161,6 +191,9 @@ struct cluster_status {
 	uint64_t published;	/* the object store's log/checkpoint size, if known */
 	uint64_t commits, commit_failures, cancelled_sync;
 	double db_seconds;	/* time spent in sequencing transactions */
+	uint64_t pruned;	/* logseal.integ.pruned last seen: batches below
+				 * this leaf are deleted */
+	uint64_t pruned_batches, pruned_keys; /* rows this node deleted */
 	char host[128];		/* the primary it is connected to */
 	char reason[512];	/* "" or why it refuses / is not connected */
 };

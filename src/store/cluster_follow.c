@@ -12,10 +12,18 @@
  *   - logseal.seq.origin is not this log's origin;
  *   - logseal.seq.next is below the local size (a restore from an older
  *     copy, or another log's database);
+ *   - the local size is below logseal.integ.pruned: the batches it needs
+ *     were deleted (cluster_prune.c) while this node was away; it must be
+ *     re-seeded from another node's data directory (said so, by
+ *     cluster_refuse_pruned; also when a gap below is found to be that);
  *   - the next batch does not start at the local size (a gap, or a batch
  *     overlapping what the replica holds), or no batch holds the entries
  *     the coordination row says exist, or a batch's bytes are malformed;
  *   - log_apply() says the batch is not at the local size.
+ *
+ * After each round it records the replica's size in logseal.node
+ * (cluster_heartbeat: at most once a second while it grows), which holds
+ * back the pruning of the batches it has not applied yet.
  */
 #include "store/cluster_int.h"
 
@@ -56,13 +64,13 @@ static int follow_round(struct cluster *c)
 	struct cdb *d = &c->fol_db;
 	struct ls_err err = { "" };
 	PGresult *res, *bad;
-	uint64_t next, size = log_size(c->log);
+	uint64_t next, pruned, size = log_size(c->log);
 	char ssize[24];
 	const char *vals[1] = { ssize };
 	int rows, ret = 0;
 
-	res = cdb_exec(d, "SELECT next, origin FROM logseal.seq WHERE id = 1", 0, NULL, NULL, NULL, 0,
-		       &bad, &err);
+	res = cdb_exec(d, "SELECT s.next, s.origin, i.pruned FROM logseal.seq s, logseal.integ i "
+		       "WHERE s.id = 1 AND i.id = 1", 0, NULL, NULL, NULL, 0, &bad, &err);
 	if (!res || PQntuples(res) != 1) {
 		cdb_failed(c, d, bad);
 		PQclear(bad);
@@ -76,11 +84,17 @@ static int follow_round(struct cluster *c)
 		PQclear(res);
 		return -1;
 	}
+	pruned = strtoull(PQgetvalue(res, 0, 2), NULL, 10);
 	PQclear(res);
 	pthread_mutex_lock(&c->mu);
 	c->st.sequenced = next;
 	c->st.applied = size;
+	c->st.pruned = pruned;
 	pthread_mutex_unlock(&c->mu);
+	if (size < pruned && next >= size) {
+		cluster_refuse_pruned(c, size, pruned);
+		return -1;
+	}
 	if (next < size) {
 		cluster_refuse(c, "the cluster database holds %llu entries, fewer than this node's "
 			       "replica (%llu): it was restored from an older copy or is another "
@@ -99,6 +113,19 @@ static int follow_round(struct cluster *c)
 		return -1;
 	}
 	rows = PQntuples(res);
+	if (rows == 0 || (PQgetlength(res, 0, 0) == 8 && cluster_be64(PQgetvalue(res, 0, 0)) > size)) {
+		/* A gap: were the batches pruned while this node was away
+		 * (since the coordination row was read)? */
+		if (cluster_read_pruned(c, d, &pruned)) {
+			PQclear(res);
+			return -1;
+		}
+		if (size < pruned) {
+			cluster_refuse_pruned(c, size, pruned);
+			PQclear(res);
+			return -1;
+		}
+	}
 	if (rows == 0) {
 		cluster_refuse(c, "the cluster database says it holds %llu entries but has no batch "
 			       "past leaf %llu: rows were removed or restored apart",
@@ -234,6 +261,8 @@ void *cluster_follow_main(void *arg)
 			listening = c->fol_db.gen;
 		}
 		r = follow_round(c);
+		if (r >= 0 && !cluster_refused(c))
+			cluster_heartbeat(c, &c->fol_db, 0);
 		if (r == 1)
 			continue;
 		if (r < 0) {

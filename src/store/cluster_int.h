@@ -2,7 +2,8 @@
  * cluster_int.h - what the pieces of the cluster module share, private to
  * them (cluster.c: connections, schema, open/close, status, the uploader's
  * gate; cluster_seq.c: the sequencer thread; cluster_follow.c: the
- * follower thread; cluster_integ.c: the integrator thread).  cluster.h is
+ * follower thread; cluster_integ.c: the integrator thread;
+ * cluster_prune.c: logseal.node and the pruning).  cluster.h is
  * the API and describes the tables.
  *
  * Each thread has its own connection (struct cdb); the integrator's is
@@ -68,6 +69,11 @@ struct cluster {
 	struct cluster_status st;
 	uint64_t seq_retry_at;	/* ms: the sequencer's connection is backing off */
 	uint64_t my_integrated;	/* the size this node committed as integrator */
+	int64_t liveness_ms;	/* < 0: no batch pruning */
+	int64_t idem_window_ms;	/* 0: no key pruning */
+	uint64_t prune_at;	/* ms: the integrator's next pruning round */
+	unsigned prune_limit;	/* batches per pruning transaction (adapts) */
+	uint64_t hb_at, hb_applied; /* the follower's last logseal.node update */
 	int wake[2];		/* sequencer -> follower: a batch was committed */
 
 	pthread_mutex_t integ_mu; /* the integrator's connection */
@@ -114,5 +120,16 @@ void *cluster_follow_main(void *arg);
 
 /* cluster_integ.c */
 void *cluster_integ_main(void *arg);
+
+/* cluster_prune.c */
+/* The refusal of a replica of `size` entries below the pruned point. */
+void cluster_refuse_pruned(struct cluster *c, uint64_t size, uint64_t pruned);
+/* logseal.integ.pruned, read on d: 0, or -1 (the session is dropped). */
+int cluster_read_pruned(struct cluster *c, struct cdb *d, uint64_t *pruned);
+/* Record this node's applied size in logseal.node on d (the follower's
+ * session) when due (force: now). */
+void cluster_heartbeat(struct cluster *c, struct cdb *d, int force);
+/* The integrator's pruning round (under integ_mu, on integ_db), when due. */
+void cluster_prune(struct cluster *c);
 
 #endif

@@ -223,6 +223,8 @@ void *cluster_integ_main(void *arg)
 			continue;
 		pthread_mutex_lock(&c->integ_mu);
 		integrate_once(c);
+		if (!cluster_refused(c))
+			cluster_prune(c);	/* cluster_prune.c: when due, if integrating */
 		pthread_mutex_unlock(&c->integ_mu);
 	}
 	return NULL;

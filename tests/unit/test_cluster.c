@@ -21,7 +21,17 @@
  *    with LS_BUSY; reopening refuses too;
  *  - a database of another origin is refused;
  *  - an object store published past the database's integrated size makes
- *    integration refuse, naming both sizes.
+ *    integration refuse, naming both sizes;
+ *  - pruning (cluster_prune.c): batches below what both nodes applied and
+ *    the integrated size are deleted and logseal.integ.pruned says where;
+ *    a keyed retry inside the idempotency window still gets its first leaf
+ *    after its batch was pruned, and the key is deleted once the window
+ *    passed; a stopped node holds pruning back while it is seen, not after
+ *    the liveness window, and then, reopened, refuses with the re-seed
+ *    message;
+ *  - a database made by the previous version (no logseal.node, no
+ *    idem.at, no integ.pruned) gains them at the first start, its keys
+ *    still answer, and a second start changes nothing.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -117,10 +127,15 @@ static void node_open_log(struct node *n)
 	assert_int_equal(log_open(&lo, &n->log, NULL, &err), LS_OK);
 }
 
+/* Pruning settings of the nodes opened next (0: the module's defaults). */
+static int64_t g_liveness_ms, g_idem_ms;
+
 static ls_rc node_cluster(struct node *n, struct ls_err *err)
 {
 	struct cluster_opts o = { 0 };
 
+	o.liveness_ms = g_liveness_ms;
+	o.idem_window_ms = g_idem_ms;
 	o.conninfo = pg_env();
 	o.node = n->name;
 	o.log = n->log;
@@ -465,6 +480,171 @@ static void test_older_database(void **state)
 	rm_rf(root);
 }
 
+/* Wait (at most ms) until SQL q answers want. */
+static void wait_sql(const char *q, const char *want, int ms)
+{
+	for (int i = 0; i < ms / 50 && strcmp(sql(q), want); i++)
+		sleep_ms(50);
+	assert_string_equal(sql(q), want);
+}
+
+static void test_prune(void **state)
+{
+	char root[] = "/tmp/test_cluster.XXXXXX", text[40];
+	struct node a, b;
+	struct iovec iov;
+	uint8_t key[1][LOG_KEY_LEN];
+	uint64_t first, idx;
+	struct cluster_status sa, sb;
+	struct ls_err err = { "" };
+
+	if (!pg_env())
+		skip();
+	g_liveness_ms = 6000;
+	g_idem_ms = 8000;
+	two_nodes(root, &a, &b);
+	for (int i = 0; i < 10; i++) {
+		snprintf(text, sizeof(text), "{\"p\":%d}", i);
+		iov.iov_base = text;
+		iov.iov_len = strlen(text);
+		assert_int_equal(log_append(i % 2 ? b.log : a.log, &iov, 1, &first, &err), LS_OK);
+		assert_int_equal(first, (uint64_t)i);
+	}
+	wait_size(&a, 10);
+	wait_size(&b, 10);
+	/* integrated and applied by both: every batch goes */
+	wait_sql("SELECT pruned FROM logseal.integ", "10", 10000);
+	assert_string_equal(sql("SELECT count(*) FROM logseal.batch"), "0");
+	cluster_status(a.c, &sa);
+	cluster_status(b.c, &sb);
+	assert_int_equal(sa.pruned_batches + sb.pruned_batches, 10);
+	/* a keyed entry, its batch pruned, retried inside the window */
+	memset(key, 'q', sizeof(key));
+	snprintf(text, sizeof(text), "{\"keyed\":1}");
+	iov.iov_base = text;
+	iov.iov_len = strlen(text);
+	assert_int_equal(log_append_keyed(a.log, &iov, 1, (const uint8_t (*)[LOG_KEY_LEN])key, &idx,
+					  &err), LS_OK);
+	assert_int_equal(idx, 10);
+	wait_size(&b, 11);
+	wait_sql("SELECT pruned FROM logseal.integ", "11", 10000);
+	assert_int_equal(log_append_keyed(b.log, &iov, 1, (const uint8_t (*)[LOG_KEY_LEN])key, &idx,
+					  &err), LS_OK);
+	assert_int_equal(idx, 10);
+	assert_string_equal(sql("SELECT next FROM logseal.seq"), "11");
+	/* past the window the key is deleted */
+	wait_sql("SELECT count(*) FROM logseal.idem", "0", 20000);
+	cluster_status(a.c, &sa);
+	cluster_status(b.c, &sb);
+	assert_int_equal(sa.pruned_keys + sb.pruned_keys, 1);
+	/* node b stops at 11 (once logseal.node says so) */
+	wait_sql("SELECT applied FROM logseal.node WHERE name = 'node-b'", "11", 5000);
+	node_close(&b);
+	for (int i = 0; i < 5; i++) {
+		snprintf(text, sizeof(text), "{\"late\":%d}", i);
+		iov.iov_base = text;
+		iov.iov_len = strlen(text);
+		assert_int_equal(log_append(a.log, &iov, 1, &first, &err), LS_OK);
+	}
+	free(wait_checkpoint(&a, 16));
+	sleep_ms(1500);
+	/* b is still seen: nothing past its 11 entries goes */
+	assert_string_equal(sql("SELECT pruned FROM logseal.integ"), "11");
+	assert_string_equal(sql("SELECT count(*) FROM logseal.batch"), "5");
+	/* b not seen for the liveness window: pruning goes past it */
+	wait_sql("SELECT pruned FROM logseal.integ", "16", 15000);
+	assert_string_equal(sql("SELECT count(*) FROM logseal.batch"), "0");
+	/* b comes back: it refuses, saying it must be re-seeded */
+	node_open_log(&b);
+	assert_int_equal(node_cluster(&b, &err), LS_OK);
+	cluster_status(b.c, &sb);
+	assert_int_equal(sb.refused, 1);
+	assert_non_null(strstr(sb.reason, "holds 11 entries"));
+	assert_non_null(strstr(sb.reason, "below leaf 16"));
+	assert_non_null(strstr(sb.reason, "re-seed it from another node's data directory"));
+	assert_int_equal(log_append(b.log, &iov, 1, &first, &err), LS_BUSY);
+	assert_int_equal(log_size(b.log), 11);
+	assert_string_equal(sql("SELECT applied FROM logseal.node WHERE name = 'node-b'"), "11");
+	g_liveness_ms = g_idem_ms = 0;
+	node_close(&a);
+	node_close(&b);
+	rm_rf(root);
+}
+
+static void test_upgrade(void **state)
+{
+	char root[] = "/tmp/test_cluster.XXXXXX", text[40];
+	struct node a;
+	struct iovec iov;
+	uint8_t key[2][LOG_KEY_LEN];
+	uint64_t idx[2];
+	struct cluster_status st;
+	struct ls_err err = { "" };
+
+	if (!pg_env())
+		skip();
+	/* the previous version's schema, one entry and its key */
+	sql("DROP SCHEMA IF EXISTS logseal CASCADE");
+	sql("CREATE SCHEMA logseal; "
+	    "CREATE TABLE logseal.seq (id int PRIMARY KEY CHECK (id = 1), next bigint NOT NULL, "
+	    "origin text NOT NULL); "
+	    "CREATE TABLE logseal.batch (first bigint PRIMARY KEY, n int NOT NULL, "
+	    "data bytea NOT NULL); "
+	    "CREATE TABLE logseal.idem (key bytea PRIMARY KEY, leaf bigint NOT NULL); "
+	    "CREATE TABLE logseal.integ (id int PRIMARY KEY CHECK (id = 1), size bigint, "
+	    "root bytea, checkpoint text, node text, at timestamptz); "
+	    "INSERT INTO logseal.integ (id, size) VALUES (1, 0); "
+	    "INSERT INTO logseal.seq VALUES (1, 1, '" ORIGIN "'); "
+	    "INSERT INTO logseal.batch VALUES (0, 1, '\\x000000077b2275223a317d'); "
+	    "INSERT INTO logseal.idem VALUES (decode(repeat('75', 16), 'hex'), 0)");
+	assert_non_null(mkdtemp(root));
+	memset(&a, 0, sizeof(a));
+	a.name = "node-a";
+	snprintf(a.dir, sizeof(a.dir), "%s/a", root);
+	assert_int_equal(log_init(a.dir, ORIGIN, &err), LS_OK);
+	node_open_log(&a);
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(node_cluster(&a, &err), LS_OK);
+		cluster_status(a.c, &st);
+		assert_int_equal(st.refused, 0);
+		assert_string_equal(sql("SELECT count(*) FROM information_schema.columns WHERE "
+					"table_schema = 'logseal' AND ((table_name = 'idem' AND "
+					"column_name = 'at') OR (table_name = 'integ' AND "
+					"column_name = 'pruned'))"), "2");
+		assert_string_equal(sql("SELECT to_regclass('logseal.idem_at') IS NOT NULL"), "t");
+		assert_string_equal(sql("SELECT count(*) FROM logseal.idem WHERE at IS NULL"), "0");
+		/* (the node may have pruned its own batches already) */
+		assert_string_equal(sql("SELECT pruned <= 2 FROM logseal.integ"), "t");
+		assert_string_equal(sql("SELECT count(*) FROM logseal.node WHERE name = 'node-a'"),
+				    "1");
+		wait_size(&a, 1 + (uint64_t)round);
+		if (round == 0) {
+			/* the old key answers; a new one is appended with its time */
+			memset(key[0], 'u', LOG_KEY_LEN);
+			memset(key[1], 'v', LOG_KEY_LEN);
+			snprintf(text, sizeof(text), "{\"u\":1}");
+			iov.iov_base = text;
+			iov.iov_len = strlen(text);
+			{
+				struct iovec two[2] = { iov, iov };
+
+				assert_int_equal(log_append_keyed(a.log, two, 2,
+								  (const uint8_t (*)[LOG_KEY_LEN])key,
+								  idx, &err), LS_OK);
+			}
+			assert_int_equal(idx[0], 0);
+			assert_int_equal(idx[1], 1);
+			assert_string_equal(sql("SELECT count(*) FROM logseal.idem WHERE at > now() - "
+						"interval '1 minute'"), "2");
+		}
+		cluster_close(a.c);
+		a.c = NULL;
+		log_set_sequencer(a.log, NULL, NULL);
+	}
+	assert_int_equal(log_close(a.log, &err), LS_OK);
+	rm_rf(root);
+}
+
 static void test_wrong_origin(void **state)
 {
 	char root[] = "/tmp/test_cluster.XXXXXX";
@@ -607,6 +787,8 @@ int main(void)
 		cmocka_unit_test(test_two_nodes),
 		cmocka_unit_test(test_keyed_retry),
 		cmocka_unit_test(test_older_database),
+		cmocka_unit_test(test_prune),
+		cmocka_unit_test(test_upgrade),
 		cmocka_unit_test(test_wrong_origin),
 		cmocka_unit_test(test_published_ahead),
 		cmocka_unit_test(test_sync_cancelled),
