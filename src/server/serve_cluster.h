@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "base/ls.h"
+#include "server/auth.h"
 #include "followers/upload.h"
 #include "store/log.h"
 
@@ -26,6 +27,8 @@ struct serve_cluster_args {
 				 * tells what it publishes) */
 	void (*notice)(void *ctx, const char *msg);
 	void *notice_ctx;
+	struct auth *auth;	/* shared through the database (auth_cluster.h) */
+	const char *dir;	/* the data directory (the rows' sealing key) */
 };
 struct serve_cluster;
 

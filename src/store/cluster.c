@@ -51,6 +51,8 @@ static const char *const schema_sql[] = {
 	"CREATE TABLE IF NOT EXISTS logseal.integ (id int PRIMARY KEY CHECK (id = 1), size bigint, "
 	"root bytea, checkpoint text, node text, at timestamptz)",
 	"INSERT INTO logseal.integ (id, size) VALUES (1, 0) ON CONFLICT (id) DO NOTHING",
+	"CREATE TABLE IF NOT EXISTS logseal.tokens (id text PRIMARY KEY, body text NOT NULL, "
+	"mac text NOT NULL)",	/* store/cluster_tokens.h */
 };
 
 uint64_t cluster_now_ms(void)
