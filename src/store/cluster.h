@@ -38,6 +38,8 @@
  *                  idempotency keys (the 16 bytes of server/idem.h)
  *   logseal.integ (id int primary key check (id = 1), size bigint,
  *                  root bytea, checkpoint text, node text, at timestamptz)
+ *   logseal.tokens (id text primary key, body text, mac text)
+ *                  the shared token store: store/cluster_tokens.h
  *
  * Sequencing.  One sequencer thread per node takes every queued batch
  * (group commit) and in one transaction: locks the coordination row
