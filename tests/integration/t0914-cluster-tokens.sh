@@ -12,7 +12,10 @@
 #   - a row edited with psql (writer -> admin), a forged admin row and a
 #     replayed pre-revocation row (a valid seal) never authenticate; the
 #     edited and forged rows are named once in each node's log output and
-#     in /readyz (cluster.tokens.unsealed_ids) and /metrics.
+#     in /readyz (cluster.tokens.unsealed_ids) and /metrics;
+#   - during a PostgreSQL failover tokens authenticate from each node's
+#     cache and changes answer 503 with Retry-After; afterwards changes
+#     propagate again.
 # (A node restarted while the database refuses connections is not tested:
 # cluster_open needs the database to start.)
 . "$(dirname "$0")/lib.sh"
@@ -157,6 +160,30 @@ for i in 1 2; do
 done
 check_eq "the forged row does not count as an admin: the last one stays" 409 \
 	"$(on 1 DELETE "/v1/tokens/$ADM_ID" "$ADM")"
+
+# A failover (the PostgreSQL leader killed, ~20 s without a primary):
+# tokens keep authenticating from each node's cache, changes answer 503
+# with Retry-After; afterwards a change propagates again (the listener
+# found the new primary).
+W4=$(SRV_URL=$(node_url 1) new_token "$ADM" '{"role":"writer","name":"w4"}')
+W4_ID=$(cat "$TMP/newtok.id")
+check "w4 writes through node 2 within 5 s" within 5 200 write 2 "$W4"
+check "the database has a synchronous standby" pgha wait-sync
+printf '{"role":"auditor","name":"during"}' >"$TMP/aud.json"
+L=$(pgha kill-leader)
+echo "# killed the PostgreSQL leader (node $L)"
+check "node 1: a create during the failover answers 503" within 15 503 on 1 POST /v1/tokens "$ADM" $J "$TMP/aud.json"
+check "... with Retry-After" grep -qi '^retry-after:' "$TMP/resp.h"
+# (A backend of the killed postmaster may still commit for a moment, with
+# the standby still attached: the write may be acknowledged, never 401.)
+check "node 2: w4 still authenticates (its write answers 503 or 200, not 401)" \
+	test "$(write 2 "$W4")" != 401
+check_eq "node 1: revoked w1 is still refused" 401 "$(write 1 "$W")"
+check "node 2: a revoke during the failover answers 503" within 15 503 on 2 DELETE "/v1/tokens/$W4_ID" "$ADM"
+check "node 2: after the failover the revoke goes through (<= 90 s)" within 90 200 on 2 DELETE "/v1/tokens/$W4_ID" "$ADM"
+check "node 1 refuses w4 within 5 s (LISTEN on the new primary)" within 5 401 write 1 "$W4"
+pgha restart-node "$L" >/dev/null 2>&1
+check "the database has a synchronous standby again" pgha wait-sync
 
 # A node restarted reads the shared table (not only its own file).
 node_stop 2
