@@ -50,6 +50,7 @@ struct auth {
 	char path[PATH_MAX];
 	struct auth_tok *t;
 	size_t n, cap;
+	struct auth_remote remote; /* cluster mode: remote.create set */
 };
 
 static const char *const role_names[] = { "writer", "auditor", "admin" };
@@ -464,6 +465,204 @@ ls_rc auth_save_used(struct auth *a, struct ls_err *err)
 	return rc;
 }
 
+/* ======================================================= cluster mode */
+
+/* A token as stored: what tokens.json holds, without last_used. */
+static json_t *tok_stored(const struct auth_tok *t)
+{
+	json_t *o = tok_to_json(t);
+
+	if (o)
+		json_object_del(o, "last_used");
+	return o;
+}
+
+static int tok_same(const struct auth_tok *x, const struct auth_tok *y)
+{
+	return !strcmp(x->id, y->id) && !memcmp(x->hash, y->hash, sizeof(x->hash)) &&
+	       x->roles == y->roles && !strcmp(x->service ? x->service : "", y->service ? y->service : "") &&
+	       !strcmp(x->name ? x->name : "", y->name ? y->name : "") &&
+	       !strcmp(x->created, y->created) && !strcmp(x->revoked, y->revoked) &&
+	       x->expires_us == y->expires_us && x->partial == y->partial &&
+	       !!x->service == !!y->service && !!x->name == !!y->name;
+}
+
+static ssize_t find_locked(struct auth *a, const char *id)
+{
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->t[i].id, id) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+/* What the local copy keeps of old when nt replaces it: last_used, and a
+ * revocation (a token revoked here stays revoked). */
+static void tok_carry(const struct auth_tok *old, struct auth_tok *nt)
+{
+	int64_t u = atomic_load(&((struct auth_tok *)old)->used_us);
+
+	if (u > atomic_load(&nt->used_us))
+		atomic_store(&nt->used_us, u);
+	if (old->revoked[0] && !nt->revoked[0])
+		snprintf(nt->revoked, sizeof(nt->revoked), "%s", old->revoked);
+}
+
+/* Under the write lock: put the stored description o into the table
+ * (replacing the token of the same id) and write the file.  The index of
+ * the token in *at. */
+static ls_rc upsert_locked(struct auth *a, json_t *o, size_t *at, struct ls_err *err)
+{
+	struct auth_tok nt;
+	ssize_t i;
+	ls_rc rc = tok_from_json(o, &nt, err);
+
+	if (rc != LS_OK)
+		return rc;
+	i = find_locked(a, nt.id);
+	if (i >= 0) {
+		tok_carry(&a->t[i], &nt);
+		tok_release(&a->t[i]);
+		a->t[i] = nt;
+	} else {
+		if (a->n == a->cap) {
+			size_t ncap = a->cap ? 2 * a->cap : 16;
+			struct auth_tok *g = realloc(a->t, ncap * sizeof(*g));
+			if (!g) {
+				tok_release(&nt);
+				return ls_err_set(err, LS_NOMEM, "out of memory");
+			}
+			a->t = g;
+			a->cap = ncap;
+		}
+		i = (ssize_t)a->n++;
+		a->t[i] = nt;
+	}
+	*at = (size_t)i;
+	return store_write(a->path, a->t, a->n, err);
+}
+
+static ls_rc create_remote(struct auth *a, struct auth_tok *t, char *secret, size_t cap,
+			   json_t **info, struct ls_err *err)
+{
+	json_t *o = tok_stored(t);
+	struct ls_err e2 = { { 0 } };
+	size_t at;
+	ls_rc rc;
+
+	rc = o ? a->remote.create(a->remote.ctx, o, err) : ls_err_set(err, LS_NOMEM, "out of memory");
+	if (rc == LS_OK) {
+		/* Committed in the shared store: the cache file is best effort. */
+		pthread_rwlock_wrlock(&a->lock);
+		if (upsert_locked(a, o, &at, &e2) != LS_OK)
+			atomic_store(&a->used_dirty, 1);
+		pthread_rwlock_unlock(&a->lock);
+		*info = tok_public(t);
+	} else {
+		ls_wipe(secret, cap);
+	}
+	json_decref(o);
+	tok_release(t);
+	return rc;
+}
+
+static ls_rc revoke_remote(struct auth *a, const char *id, int *changed, json_t **info,
+			   struct ls_err *err)
+{
+	char when[32];
+	json_t *o = NULL;
+	struct ls_err e2 = { { 0 } };
+	size_t at = 0;
+	ls_rc rc;
+
+	now_text(when, sizeof(when));
+	rc = a->remote.revoke(a->remote.ctx, id, when, changed, &o, err);
+	if (rc != LS_OK)
+		return rc;
+	pthread_rwlock_wrlock(&a->lock);
+	if (upsert_locked(a, o, &at, &e2) != LS_OK && find_locked(a, id) < 0) {
+		pthread_rwlock_unlock(&a->lock);
+		/* Revoked in the shared store; this node learns it at the next load. */
+		*info = json_pack("{s:s, s:O}", "id", id, "roles", json_object_get(o, "roles"));
+		json_decref(o);
+		return *info ? LS_OK : ls_err_set(err, LS_NOMEM, "out of memory");
+	}
+	if (e2.msg[0])
+		atomic_store(&a->used_dirty, 1);
+	*info = tok_public(&a->t[find_locked(a, id)]);
+	pthread_rwlock_unlock(&a->lock);
+	json_decref(o);
+	return LS_OK;
+}
+
+void auth_set_remote(struct auth *a, const struct auth_remote *r)
+{
+	pthread_rwlock_wrlock(&a->lock);
+	if (r)
+		a->remote = *r;
+	else
+		memset(&a->remote, 0, sizeof(a->remote));
+	pthread_rwlock_unlock(&a->lock);
+}
+
+json_t *auth_export(struct auth *a)
+{
+	json_t *arr = json_array();
+
+	pthread_rwlock_rdlock(&a->lock);
+	for (size_t i = 0; arr && i < a->n; i++) {
+		json_t *o = tok_stored(&a->t[i]);
+		if (!o || json_array_append_new(arr, o) < 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	}
+	pthread_rwlock_unlock(&a->lock);
+	return arr;
+}
+
+ls_rc auth_replace(struct auth *a, json_t *tokens, size_t *skipped, struct ls_err *err)
+{
+	size_t k = json_array_size(tokens), nn = 0, i;
+	struct auth_tok *nt = calloc(k + 16, sizeof(*nt)), *old;
+	size_t oldn;
+	int changed;
+	json_t *v;
+	ls_rc rc = LS_OK;
+
+	*skipped = 0;
+	if (!nt)
+		return ls_err_set(err, LS_NOMEM, "out of memory");
+	json_array_foreach(tokens, i, v) {
+		struct ls_err e = { { 0 } };
+		if (nn < AUTH_MAX_TOKENS && tok_from_json(v, &nt[nn], &e) == LS_OK)
+			nn++;
+		else
+			(*skipped)++;
+	}
+	pthread_rwlock_wrlock(&a->lock);
+	changed = nn != a->n;
+	for (i = 0; i < nn; i++) {
+		ssize_t j = find_locked(a, nt[i].id);
+		if (j >= 0)
+			tok_carry(&a->t[j], &nt[i]);
+		changed |= j < 0 || !tok_same(&a->t[j], &nt[i]);
+	}
+	old = a->t;
+	oldn = a->n;
+	a->t = nt;
+	a->n = nn;
+	a->cap = k + 16;
+	if (changed && store_write(a->path, a->t, a->n, err) != LS_OK) {
+		atomic_store(&a->used_dirty, 1);	/* auth_save_used tries again */
+		rc = LS_IO;
+	}
+	pthread_rwlock_unlock(&a->lock);
+	for (i = 0; i < oldn; i++)
+		tok_release(&old[i]);
+	free(old);
+	return rc;
+}
+
 ls_rc auth_create(struct auth *a, unsigned roles, const char *service, const char *name,
 		  char *secret, size_t cap, json_t **info, struct ls_err *err)
 {
@@ -480,6 +679,8 @@ ls_rc auth_create_ex(struct auth *a, unsigned roles, const char *service, const 
 	rc = new_token(roles, service, name, nw, secret, cap, &t, err);
 	if (rc != LS_OK)
 		return rc;
+	if (a->remote.create)
+		return create_remote(a, &t, secret, cap, info, err);
 	pthread_rwlock_wrlock(&a->lock);
 	if (a->n >= AUTH_MAX_TOKENS) {
 		rc = ls_err_set(err, LS_LIMIT, "the token store is full (%d tokens)",
@@ -519,6 +720,8 @@ ls_rc auth_revoke(struct auth *a, const char *id, int *changed, json_t **info,
 	ls_rc rc = LS_OK;
 
 	*changed = 0;
+	if (a->remote.revoke)
+		return revoke_remote(a, id, changed, info, err);
 	pthread_rwlock_wrlock(&a->lock);
 	for (i = 0; i < a->n; i++)
 		if (strcmp(a->t[i].id, id) == 0)

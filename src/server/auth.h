@@ -35,6 +35,21 @@
  *     operator out of token management for good).
  *  4. An expired token is refused like a revoked one; auth_check() says
  *     which token expired so the refusal can name it.
+ *
+ * Cluster mode (serve --cluster, server/auth_cluster.c, docs/CLUSTER.md):
+ * the store is shared through the cluster database (store/cluster_tokens.h,
+ * one sealed row per token) and tokens.json is each node's cache of it.
+ * There invariant 2 reads: a change is visible only once committed in the
+ * database (with synchronous replication); the node that made it sees it
+ * before create/revoke returns, every other node within about a second
+ * (LISTEN/NOTIFY; at the latest CTOK_RELOAD_MS = 2 s plus one load, while
+ * the database can be reached).  Invariant 3 holds cluster-wide: the check
+ * runs inside the change's transaction, under a table lock.  A row whose
+ * seal does not verify never authenticates.  A token this node has seen
+ * revoked stays revoked here even if the database later says otherwise (a
+ * replayed old row).  last_used stays per node (never in the database).
+ * While the database cannot be reached, checks go on from the cache and
+ * create/revoke fail with LS_BUSY.
  */
 #ifndef LS_AUTH_H
 #define LS_AUTH_H
@@ -117,6 +132,28 @@ int auth_active(struct auth *a, const char *id);
 
 /* A new JSON array describing every token (no secrets, no hashes). */
 json_t *auth_list(struct auth *a);
+
+/* Cluster mode: where create and revoke go instead of the file.  create
+ * gets the new token as stored (sha256, no secret, no last_used); revoke
+ * revokes id at `when` (its text) under the store's rules (invariant 3),
+ * with *changed and *tok (new reference: the token as stored after).  Both
+ * LS_BUSY when the shared store cannot be reached.  On LS_OK the local
+ * table and tokens.json take the change too. */
+struct auth_remote {
+	ls_rc (*create)(void *ctx, json_t *tok, struct ls_err *err);
+	ls_rc (*revoke)(void *ctx, const char *id, const char *when, int *changed, json_t **tok,
+			struct ls_err *err);
+	void *ctx;
+};
+/* r NULL: back to the file alone.  Set before requests come in. */
+void auth_set_remote(struct auth *a, const struct auth_remote *r);
+/* A new JSON array of every token as stored (with sha256, no last_used). */
+json_t *auth_export(struct auth *a);
+/* Replace the table with tokens (an array as auth_export gives), keeping
+ * each token's last_used and, for a token revoked here, its revocation;
+ * a token that does not parse is left out and counted in *skipped.
+ * tokens.json is rewritten when the table changed. */
+ls_rc auth_replace(struct auth *a, json_t *tokens, size_t *skipped, struct ls_err *err);
 
 /* "writer"/"auditor"/"admin" -> bit; 0 for anything else. */
 unsigned auth_role_parse(const char *s);

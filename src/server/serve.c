@@ -566,7 +566,8 @@ ls_rc serve_open(const struct serve_opts *opts, struct serve **out, struct ls_er
 		char cfg[PATH_MAX];
 		struct serve_cluster_args ca = { o->cluster, o->cluster_node, o->listen, s->log,
 						 0, o->notice, o->notice_ctx,
-						 o->cluster_liveness_s, o->idem_window_s };
+						 o->cluster_liveness_s, o->idem_window_s,
+						 s->auth, o->dir }; /* tokens shared via the db */
 
 		snprintf(cfg, sizeof(cfg), "%s/objstore.json", o->dir);
 		ca.object_store = o->object_store || access(cfg, F_OK) == 0;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "base/crypto.h"
+#include "server/auth_cluster.h"
 #include "store/cluster.h"
 
 /* How long the integrator waits, once, for the uploader's first reading of
@@ -24,6 +25,7 @@
 
 struct serve_cluster {
 	struct cluster *c;
+	struct auth_cluster *tokens; /* the shared token store */
 	struct upload_gate gate;
 	char node[256];
 	/* the bucket's log/checkpoint as the uploader last read it; -1: none
@@ -148,6 +150,17 @@ ls_rc serve_cluster_open(const struct serve_cluster_args *a, struct serve_cluste
 		free(sc);
 		return rc;
 	}
+	if (a->auth && a->dir) {
+		rc = auth_cluster_open(a->auth, sc->c, a->dir, a->notice, a->notice_ctx, &sc->tokens,
+				       err);
+		if (rc != LS_OK) {
+			cluster_close(sc->c);
+			pthread_cond_destroy(&sc->cv);
+			pthread_mutex_destroy(&sc->mu);
+			free(sc);
+			return rc;
+		}
+	}
 	sc->gate.may_upload = gate_may_upload;
 	sc->gate.publish = gate_publish;
 	sc->gate.published = gate_published;
@@ -160,6 +173,7 @@ void serve_cluster_close(struct serve_cluster *sc)
 {
 	if (!sc)
 		return;
+	auth_cluster_close(sc->tokens);
 	cluster_close(sc->c);
 	pthread_cond_destroy(&sc->cv);
 	pthread_mutex_destroy(&sc->mu);
@@ -185,11 +199,12 @@ static void status_of(struct serve_cluster *sc, struct cluster_status *st)
 json_t *serve_cluster_json(struct serve_cluster *sc)
 {
 	struct cluster_status st;
+	json_t *o;
 
 	if (!sc)
 		return json_null();
 	status_of(sc, &st);
-	return json_pack("{s:s, s:b, s:b, s:b, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, "
+	o = json_pack("{s:s, s:b, s:b, s:b, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, "
 			 "s:I, s:I, s:I}",
 			 "node", sc->node, "connected", st.connected, "integrator", st.integrator,
 			 "refused", st.refused, "primary", st.host, "reason", st.reason,
@@ -200,6 +215,9 @@ json_t *serve_cluster_json(struct serve_cluster *sc)
 			 (json_int_t)st.cancelled_sync, "db_seconds", st.db_seconds, "pruned",
 			 (json_int_t)st.pruned, "pruned_batches", (json_int_t)st.pruned_batches,
 			 "pruned_keys", (json_int_t)st.pruned_keys);
+	if (o && sc->tokens)
+		json_object_set_new(o, "tokens", auth_cluster_json(sc->tokens));
+	return o;
 }
 
 int serve_cluster_not_ready(struct serve_cluster *sc, char *why, size_t cap)
@@ -269,6 +287,7 @@ char *serve_cluster_metrics(struct serve_cluster *sc)
 	  "gauge", "%llu",
 	  (unsigned long long)(st.sequenced > st.pruned ? st.sequenced - st.pruned : 0));
 #undef G
+	auth_cluster_metrics(sc->tokens, f);
 	if (fclose(f) != 0) {
 		free(text);
 		return NULL;

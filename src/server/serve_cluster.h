@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "base/ls.h"
+#include "server/auth.h"
 #include "followers/upload.h"
 #include "store/log.h"
 
@@ -28,6 +29,8 @@ struct serve_cluster_args {
 	void *notice_ctx;
 	int64_t liveness_s;	/* cluster_opts.liveness_ms in s (0: default, < 0: off) */
 	uint64_t idem_window_s;	/* serve --idem-window: old keys are pruned (0: never) */
+	struct auth *auth;	/* shared through the database (auth_cluster.h) */
+	const char *dir;	/* the data directory (the rows' sealing key) */
 };
 struct serve_cluster;
 

@@ -38,6 +38,7 @@ const char *cfgseal_label(enum cfgseal_purpose p)
 	case CFGSEAL_VERIFY: return "logseal/cfgseal/v1/verify-state";
 	case CFGSEAL_CHECKPOINTS: return "logseal/cfgseal/v1/checkpoints";
 	case CFGSEAL_OBJSTORE: return "logseal/cfgseal/v1/objstore";
+	case CFGSEAL_CLUSTER_TOKENS: return "logseal/cfgseal/v1/cluster-tokens";
 	}
 	return "logseal/cfgseal/v1/unknown";
 }

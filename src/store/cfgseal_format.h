@@ -31,6 +31,7 @@ enum cfgseal_purpose {
 	CFGSEAL_VERIFY,		/* state/last-verify.json */
 	CFGSEAL_CHECKPOINTS,	/* checkpoints.index */
 	CFGSEAL_OBJSTORE,	/* objstore.json (followers/upload.h) */
+	CFGSEAL_CLUSTER_TOKENS,	/* rows of logseal.tokens (store/cluster_tokens.h) */
 };
 
 /* "logseal/cfgseal/v1/<purpose>": the derivation label. */

@@ -66,6 +66,8 @@ static const char *const schema_sql[] = {
 	"IF to_regclass('logseal.idem_at') IS NULL THEN "
 	"CREATE INDEX idem_at ON logseal.idem (at); END IF; END $$",
 	"INSERT INTO logseal.integ (id, size) VALUES (1, 0) ON CONFLICT (id) DO NOTHING",
+	"CREATE TABLE IF NOT EXISTS logseal.tokens (id text PRIMARY KEY, body text NOT NULL, "
+	"mac text NOT NULL)",	/* store/cluster_tokens.h */
 };
 
 uint64_t cluster_now_ms(void)

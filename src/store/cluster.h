@@ -46,6 +46,8 @@
  *                  seen timestamptz not null)
  *                  how far each node's replica has applied, and when it
  *                  said so last
+ *   logseal.tokens (id text primary key, body text, mac text)
+ *                  the shared token store: store/cluster_tokens.h
  * A database made by an earlier version gains the new columns, the index
  * and logseal.node at the first start (same transaction, same lock).
  *
