@@ -354,9 +354,10 @@ ls_rc api_alert_emit(void *ctx, json_t *details, uint64_t *index, int *elsewhere
 		details = logged;
 	}
 	rc = event_internal(ALERT_ACTION_FIRED, "logseal", NULL, "success", details, &ec, &it);
-	json_decref(logged);
-	if (rc != LS_OK)
+	if (rc != LS_OK) {
+		json_decref(logged);
 		return rc;
+	}
 	iov.iov_base = it.json;
 	iov.iov_len = it.len;
 	/* The fired alert's id ("rule@leaf") as its idempotency key: in
@@ -370,6 +371,8 @@ ls_rc api_alert_emit(void *ctx, json_t *details, uint64_t *index, int *elsewhere
 		ls_sha256("logseal alert v1\n", 17, id ? id : "", id ? strlen(id) : 0, h);
 		memcpy(key[0], h, LOG_KEY_LEN);
 	}
+	json_decref(logged);
+	details = NULL;
 	pthread_mutex_lock(&s->emit_mu);
 	/* Closed: the alert stays pending and is emitted again after a restart. */
 	rc = s->emit_closed ? LS_BUSY
