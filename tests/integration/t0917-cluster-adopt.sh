@@ -140,9 +140,18 @@ for i in 0 255 256 511 $((N - 1)); do
 	check "node 1: old event $i with a valid inclusion proof" proof_ok 1 $i
 done
 check_eq "node 1: the old events are queryable" 600 "$(count 1 old)"
+# size_of I: node I's tree size, once it has integrated all it sequenced
+size_of() { wait_until 60 converged "$1" >/dev/null && readyz "$1" | jq -r .tree_size; }
+# (Auditor reads are logged: the proofs and queries above added
+# logseal.events.get/query entries after leaf N.)
+S=$(size_of 1)
+check "node 1: its tree starts at the adopted size ($S >= $N)" test "$S" -ge "$N"
 batch "$TMP/n1.json" new 0 10
 check_eq "node 1: a new batch is acknowledged" 200 "$(SRV_URL=$(node_url 1) req POST /v1/events "$W" $J "$TMP/n1.json")"
-check_eq "node 1: it lands at leaves $N.." "$(seq -s, "$N" $((N + 9)))" "$(jq -r '.indexes | map(tostring) | join(",")' "$TMP/resp")"
+F1=$(jq '.indexes[0]' "$TMP/resp")
+check "node 1: it lands after the adopted log ($F1 >= $S)" test "$F1" -ge "$S"
+check_eq "node 1: at contiguous leaves" "$(seq -s, "$F1" $((F1 + 9)))" "$(jq -r '.indexes | map(tostring) | join(",")' "$TMP/resp")"
+check_eq "node 1: leaf $F1 is its first event" new-0 "$(SRV_URL=$(node_url 1) req GET "/v1/events/$F1" "$AUD" >/dev/null; jq -r .entry.id "$TMP/resp")"
 check "node 1 integrates it" wait_until 60 converged 1
 node_stop 1
 rm -rf "$TMP/node2"
@@ -150,15 +159,22 @@ check "node 2's directory: a copy of node 1's (stopped)" cp -a "$D" "$TMP/node2"
 check "node 1 starts again" node_start 1
 check "node 2 starts on the copy" node_start 2
 check_eq "node 2 is not refused" false "$(cstat 2 refused)"
+check "nodes 1 and 2 converge" wait_until 120 converged 1 2
+S2=$(size_of 2)
+check "node 2's tree holds node 1's batch ($S2 >= $((F1 + 10)))" test "$S2" -ge $((F1 + 10))
 batch "$TMP/n2.json" new 10 10
 check_eq "node 2: a new batch is acknowledged" 200 "$(SRV_URL=$(node_url 2) req POST /v1/events "$W" $J "$TMP/n2.json")"
-check_eq "node 2: it lands at leaves $((N + 10)).." "$(seq -s, $((N + 10)) $((N + 19)))" "$(jq -r '.indexes | map(tostring) | join(",")' "$TMP/resp")"
+F2=$(jq '.indexes[0]' "$TMP/resp")
+check "node 2: it lands after node 1's ($F2 >= $S2)" test "$F2" -ge "$S2"
+check_eq "node 2: at contiguous leaves" "$(seq -s, "$F2" $((F2 + 9)))" "$(jq -r '.indexes | map(tostring) | join(",")' "$TMP/resp")"
 check "both nodes converge" wait_until 120 converged 1 2
-for i in 0 300 $((N - 1)) $N $((N + 19)); do
+for i in 0 300 $((N - 1)) $F1 $((F2 + 9)); do
 	check "node 2: event $i with a valid inclusion proof" proof_ok 2 $i
 done
 check_eq "node 2: the old events are queryable" 600 "$(count 2 old)"
 check_eq "node 2: the new events of both nodes" 20 "$(count 2 new)"
+check_eq "node 2: leaf $F1 is node 1's first new event" new-0 "$(SRV_URL=$(node_url 2) req GET "/v1/events/$F1" "$AUD" >/dev/null; jq -r .entry.id "$TMP/resp")"
+check_eq "node 2: leaf $((N - 600 + 2)) is the old event old-2" old-2 "$(SRV_URL=$(node_url 2) req GET "/v1/events/$((N - 600 + 2))" "$AUD" >/dev/null; jq -r .entry.id "$TMP/resp")"
 check_eq "node 1: the new events of both nodes" 20 "$(count 1 new)"
 node_stop 1
 node_stop 2
