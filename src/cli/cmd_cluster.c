@@ -125,12 +125,15 @@ static int adopt(int argc, char **argv)
 	if (rc != LS_OK)
 		return cli_die("cluster adopt", err.msg);
 	printf("adopted %llu entries of %s into the cluster database (%llu copied from leaf "
-	       "%llu in %llu %s%s; entries below %llu stay in the data directory only)\n",
-	       (unsigned long long)res.size, dir, (unsigned long long)(res.size - res.resumed_at),
-	       (unsigned long long)res.resumed_at, (unsigned long long)res.rows,
-	       LS_PL(res.rows, "transaction", "transactions"),
-	       res.resumed_at > res.retained ? ", resumed" : "",
-	       (unsigned long long)res.retained);
+	       "%llu in %llu %s%s)\n", (unsigned long long)res.size, dir,
+	       (unsigned long long)(res.size - res.resumed_at), (unsigned long long)res.resumed_at,
+	       (unsigned long long)res.rows, LS_PL(res.rows, "transaction", "transactions"),
+	       res.resumed_at > res.retained ? ", resumed" : "");
+	if (res.retained)
+		printf("entries below leaf %llu were moved out by retention: they are not in the "
+		       "database (logseal.integ.pruned = %llu); start other nodes from copies of "
+		       "%s\n", (unsigned long long)res.retained, (unsigned long long)res.retained,
+		       dir);
 	return 0;
 }
 

@@ -180,4 +180,40 @@ node_stop 1
 node_stop 2
 check "verify --data passes on node 1's directory" "$LOGSEAL" verify --data "$D"
 check "verify --data passes on node 2's directory" "$LOGSEAL" verify --data "$TMP/node2"
+
+# A log whose retention moved entries out (purged): the adoption copies from
+# the first entry kept and records it as the pruned point.
+R=$TMP/node3
+CL_PORT[3]=$(free_port)
+check "init (a second single-node log)" "$LOGSEAL" init --data "$R" --no-encryption --origin "adopt.test/${PG_DB}_r"
+check "its server starts" start_server "$R" --segment-leaves 256 --checkpoint-interval 100
+W3=$(new_token "$(cat "$R/admin.token")" '{"role":"writer"}')
+A3=$(new_token "$(cat "$R/admin.token")" '{"role":"auditor"}')
+batch "$TMP/r.json" ret 0 600
+check_eq "600 events" 200 "$(req POST /v1/events "$W3" $J "$TMP/r.json")"
+stop_server
+printf '{"default":{"hot_days":1,"archive_days":1}}\n' >"$R/retention.json"
+check "a retention pass purges the two sealed segments" sh -c \
+	"'$LOGSEAL' retention run --data '$R' --now 2100-01-01T00:00:00Z | grep -q 'purged 2'"
+RDB=${PG_DB}_r
+psql "$LOGSEAL_TEST_PG" -XAtq -c "CREATE DATABASE $RDB" >/dev/null 2>&1
+R_CI="$(printf '%s' "$LOGSEAL_TEST_PG" | sed 's/dbname=[^ ]*//') dbname=$RDB"
+rq() { psql "$R_CI" -XAtq -c "$1"; }
+check "the adoption of the purged log completes" sh -c "'$LOGSEAL' cluster adopt --data '$R' --cluster '$R_CI' >'$TMP/adopt3.out' 2>&1"
+sed 's/^/# /' "$TMP/adopt3.out"
+check "... saying it copied from leaf 512" grep -q "copied from leaf 512" "$TMP/adopt3.out"
+RN=$(rq "SELECT next FROM logseal.seq")
+check_eq "the database: batches from leaf 512, pruned 512, integrated $RN" "512 $RN 512 $RN" \
+	"$(rq "SELECT min(first) || ' ' || max(first + n) || ' ' || (SELECT pruned || ' ' || size FROM logseal.integ) FROM logseal.batch")"
+PG_CONNINFO=$R_CI check "a node starts on the adopted directory" node_start 3
+check_eq "it is not refused" false "$(cstat 3 refused)"
+batch "$TMP/r2.json" ret2 0 5
+check_eq "it takes a new batch" 200 "$(SRV_URL=$(node_url 3) req POST /v1/events "$W3" $J "$TMP/r2.json")"
+F3=$(jq '.indexes[0]' "$TMP/resp")
+check "... after the adopted log ($F3 >= $RN)" test "$F3" -ge "$RN"
+check "... and integrates it" wait_until 60 converged 3
+AUD=$A3 check "a kept old event (leaf 520) with a valid inclusion proof" proof_ok 3 520
+node_stop 3
+check "verify --data passes on it" "$LOGSEAL" verify --data "$R"
+psql "$LOGSEAL_TEST_PG" -XAtq -c "DROP DATABASE $RDB" >/dev/null 2>&1
 done_testing
