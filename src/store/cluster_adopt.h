@@ -25,7 +25,8 @@
  *      its root, the signed checkpoint, node NULL, pruned R).
  * An interrupted adoption (any step) is run again: it finds the mark and
  * goes on after the last batch row committed (the rows are checked to be
- * contiguous from R).  Idempotency keys are not copied: the single-node
+ * contiguous from R: their positions, not their bytes, so it is run again
+ * on the same directory).  Idempotency keys are not copied: the single-node
  * server's map is not part of the log (server/idem.h), so a client retrying
  * after the adoption a batch it sent before is not deduplicated.
  *
