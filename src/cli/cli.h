@@ -12,6 +12,7 @@
  *   cmd_reindex.c    reindex
  *   cmd_restore.c    restore
  *   cmd_migrate.c    migrate
+ *   cmd_cluster.c    cluster adopt (store/cluster_adopt.h)
  *   cmd_serve.c      serve
  *   cmd_token.c      token
  *   cmd_keys.c       keys
@@ -32,6 +33,7 @@ int cmd_verify_bundle(int argc, char **argv);
 int cmd_reindex(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
+int cmd_cluster(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_keys(int argc, char **argv);

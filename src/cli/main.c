@@ -32,6 +32,7 @@ static const struct cmd {
 	  "check an export bundle offline with the verifier key" },
 	{ "restore", cmd_restore, "rebuild a data directory from its object store bucket" },
 	{ "reindex", cmd_reindex, "rebuild the query index from the journal (server stopped)" },
+	{ "cluster", cmd_cluster, "move a single-node log into a new cluster database (adopt)" },
 	{ "migrate", cmd_migrate, "convert a data directory made before sealed segments" },
 	{ "serve", cmd_serve, "run the HTTP(S) server" },
 	{ "token", cmd_token, "create, list or revoke tokens on a running server" },

@@ -399,6 +399,15 @@ ls_rc cdb_cmd(struct cdb *d, const char *sql, struct ls_err *err)
 	return LS_OK;
 }
 
+ls_rc cluster_create_tables(struct cdb *d, struct ls_err *err)
+{
+	ls_rc rc = cdb_cmd(d, "SELECT pg_advisory_xact_lock(" SCHEMA_LOCK_KEY ")", err);
+
+	for (size_t i = 0; rc == LS_OK && i < sizeof(schema_sql) / sizeof(schema_sql[0]); i++)
+		rc = cdb_cmd(d, schema_sql[i], err);
+	return rc;
+}
+
 /* The tables, when absent (cluster.h), and the check of the coordination
  * row against this log. */
 static ls_rc create_schema(struct cluster *c, struct ls_err *err)
@@ -411,9 +420,7 @@ static ls_rc create_schema(struct cluster *c, struct ls_err *err)
 
 	rc = cdb_cmd(d, "BEGIN", err);
 	if (rc == LS_OK)
-		rc = cdb_cmd(d, "SELECT pg_advisory_xact_lock(" SCHEMA_LOCK_KEY ")", err);
-	for (size_t i = 0; rc == LS_OK && i < sizeof(schema_sql) / sizeof(schema_sql[0]); i++)
-		rc = cdb_cmd(d, schema_sql[i], err);
+		rc = cluster_create_tables(d, err);
 	if (rc == LS_OK) {
 		res = cdb_exec(d, "INSERT INTO logseal.seq (id, next, origin) VALUES (1, 0, $1) "
 			       "ON CONFLICT (id) DO NOTHING", 1, vals, NULL, NULL, 0, NULL, err);
@@ -441,7 +448,12 @@ static ls_rc create_schema(struct cluster *c, struct ls_err *err)
 	c->st.applied = size;
 	c->st.pruned = pruned;
 	pthread_mutex_unlock(&c->mu);
-	if (strcmp(PQgetvalue(res, 0, 1), origin))
+	if (!strncmp(PQgetvalue(res, 0, 1), CLUSTER_ADOPTING, strlen(CLUSTER_ADOPTING)))
+		cluster_refuse(c, "the cluster database is being adopted from the single-node log "
+			       "\"%s\" and the adoption is not complete (`logseal cluster adopt` is "
+			       "running or was interrupted): run it again to finish, then start the "
+			       "nodes", PQgetvalue(res, 0, 1) + strlen(CLUSTER_ADOPTING));
+	else if (strcmp(PQgetvalue(res, 0, 1), origin))
 		cluster_refuse(c, "the cluster database belongs to the log \"%s\", this node's log is "
 			       "\"%s\"", PQgetvalue(res, 0, 1), origin);
 	else if (next < size)

@@ -106,8 +106,10 @@
  *   the same idempotency secret); a new node joins with such a copy while
  *   logseal.batch still holds every batch (nothing pruned yet), else with
  *   a copy of another node's data directory (docs/CLUSTER.md).  An existing
- *   single-node log cannot be turned into a cluster: the empty database
- *   holds fewer entries than its replica (refused).
+ *   single-node log started on an empty database is refused (it holds
+ *   fewer entries than its replica): it is moved in by `logseal cluster
+ *   adopt` (store/cluster_adopt.h); a database it is still filling
+ *   (logseal.seq.origin "(adopting) ORIGIN") is refused too.
  *
  *   log_append*() in cluster mode: LS_OK once the database committed the
  *   batch with synchronous replication (then it waits up to 5 s for the

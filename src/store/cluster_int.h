@@ -3,7 +3,8 @@
  * them (cluster.c: connections, schema, open/close, status, the uploader's
  * gate; cluster_seq.c: the sequencer thread; cluster_follow.c: the
  * follower thread; cluster_integ.c: the integrator thread;
- * cluster_prune.c: logseal.node and the pruning).  cluster.h is
+ * cluster_prune.c: logseal.node and the pruning; cluster_adopt.c: `logseal
+ * cluster adopt`).  cluster.h is
  * the API and describes the tables.
  *
  * Each thread has its own connection (struct cdb); the integrator's is
@@ -82,8 +83,16 @@ struct cluster {
 	int threads_started;	/* bit 0 seq, 1 follower, 2 integrator */
 };
 
+/* logseal.seq.origin while `logseal cluster adopt` fills the database
+ * (cluster_adopt.h): this prefix, then the log's origin.  No node follows,
+ * sequences on or integrates into such a database (another origin). */
+#define CLUSTER_ADOPTING "(adopting) "
+
 /* cluster.c */
 uint64_t cluster_now_ms(void);
+/* Inside the caller's transaction on d: take the schema's advisory lock
+ * and create the tables that are absent (cluster.h). */
+ls_rc cluster_create_tables(struct cdb *d, struct ls_err *err);
 /* Connect d (when not connected, and its backoff has passed): read-write
  * primary, timeouts set, notice processor installed.  Updates the status
  * (connected, host, reason). */
