@@ -947,7 +947,9 @@ static void test_view_corrupt(void **state)
 		assert_int_equal(lo, wlo ^ 1);
 		assert_int_equal(hi, whi);
 	}
-	for (size_t i = 0; i < len; i++)
+	/* Every byte of the header, directory and trailer; every 5th byte of
+	 * the sets between (an exhaustive pass took 80 s of the suite). */
+	for (size_t i = 0; i < len; i += i < 1024 || i + 64 >= len ? 1 : 5)
 		for (int bit = 0; bit < 8; bit += (i % 3 ? 8 : 1)) {
 			ls_rc rc;
 
