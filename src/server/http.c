@@ -83,13 +83,6 @@
 #include "server/web.h"
 
 #define AUTH_HEADER_MAX 512
-/* GnuTLS priorities: TLS 1.3 and 1.2; AES-GCM and ChaCha20-Poly1305 (AEAD,
- * so no CBC and no SHA-1 MAC); ECDHE key exchange only (TLS 1.2 without it
- * has no forward secrecy; TLS 1.3 always has it). */
-#define TLS_PRIORITIES                                                              \
-	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:"     \
-	"+AES-256-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:" \
-	"+ECDHE-RSA"
 
 #define LIVE_SNDBUF (64 * 1024)	/* kernel send buffer of a live stream's socket */
 
@@ -1021,7 +1014,7 @@ ls_rc http_start(struct server *s, const struct http_opts *o, struct http **out,
 		/* TLS 1.2 is the floor (PCI DSS, NIST SP 800-52r2), with AEAD
 		 * suites and forward secrecy only (see the top of this file). */
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
-						     (void *)TLS_PRIORITIES };
+						     (void *)HTTP_TLS_PRIORITIES };
 	}
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0, (void *)&o->addr };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, o->threads, NULL };

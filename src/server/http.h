@@ -16,6 +16,15 @@
 
 struct server;		/* api.h */
 
+/* GnuTLS priorities of every TLS listener (the server's and the
+ * witness's): TLS 1.3 and 1.2; AES-GCM and ChaCha20-Poly1305 (AEAD, so no
+ * CBC and no SHA-1 MAC); ECDHE key exchange only (TLS 1.2 without it has
+ * no forward secrecy; TLS 1.3 always has it). */
+#define HTTP_TLS_PRIORITIES                                                         \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:"     \
+	"+AES-256-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:" \
+	"+ECDHE-RSA"
+
 struct http_opts {
 	struct sockaddr_storage addr;	/* where to listen */
 	socklen_t addrlen;

@@ -35,14 +35,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/http.h"
 #include "server/ratelimit.h"
 
-/* GnuTLS priorities, the same as the main server's TLS_PRIORITIES (http.c):
- * TLS 1.3 and 1.2; AES-GCM and ChaCha20-Poly1305; ECDHE key exchange only. */
-#define WITNESS_TLS_PRIORITIES                                                      \
-	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:"     \
-	"+AES-256-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:" \
-	"+ECDHE-RSA"
 
 struct witness_http {
 	struct MHD_Daemon *d;
@@ -371,7 +366,7 @@ ls_rc witness_http_start(struct witness *w, const struct witness_http_opts *o,
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0,
 						     (void *)o->tls_key };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
-						     (void *)WITNESS_TLS_PRIORITIES };
+						     (void *)HTTP_TLS_PRIORITIES };
 	}
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT,
 					     o->max_conns ? o->max_conns : WITNESS_MAX_CONNS, NULL };
